@@ -1,0 +1,196 @@
+"""Process lifecycle: build the engines from config, serve gRPC + HTTP health/metrics, reload, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from . import logs
+from .config import RouterConfig, load_config
+from .errors import ConfigError
+from .metrics import CacheMetricsAdapter, Metrics
+from .pipeline import Router
+from .server import build_server, install_signal_handlers, set_serving
+
+log = logging.getLogger("router_extproc.app")
+
+
+def build_signals(config: RouterConfig) -> Any:
+    if not config.signals.any_enabled:
+        return None
+    model_dir = config.signals.model_dir
+    if not model_dir.is_absolute():
+        model_dir = Path.cwd() / model_dir
+    if not (model_dir / "encoder.onnx").exists():
+        raise ConfigError(
+            f"{config.source}: signals.model_dir: no encoder.onnx in {model_dir}; run `make models` "
+            "or switch all signals off"
+        )
+    from .signals import SignalEngine
+
+    s = config.signals
+    return SignalEngine(model_dir, device=s.device, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
+                        max_tokens=s.max_tokens, threads=s.threads)
+
+
+def build_cache(config: RouterConfig, signals: Any, metrics: Metrics) -> Any:
+    sc = config.semantic_cache
+    if sc is None or not sc.enabled:
+        return None
+    from .cache import SemanticCache
+
+    verifier = None
+    dimension = 384
+    if signals is not None:
+        dimension = signals.dimension
+        candidate = Path(signals.model_dir) / "verifier.json" if hasattr(signals, "model_dir") else None
+        verifier = candidate if candidate is not None and candidate.exists() else None
+    return SemanticCache.from_config(sc, dimension=dimension, verifier_path=verifier,
+                                     metrics=CacheMetricsAdapter(metrics))
+
+
+@dataclass
+class Health:
+    models_loaded: bool = False
+    cache_ready: bool = False
+    draining: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return self.models_loaded and self.cache_ready and not self.draining
+
+
+async def _http_server(host: str, port: int, metrics: Metrics, health: Health) -> asyncio.AbstractServer:
+    """/metrics, /healthz (process alive) and /readyz (models loaded, cache answered or optional)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), 5)
+            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
+                pass
+            parts = line.decode("latin-1").split()
+            path = parts[1].split("?", 1)[0] if len(parts) > 1 else "/"
+            if path == "/metrics":
+                status, ctype, body = 200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry)
+            elif path == "/healthz":
+                status, ctype, body = 200, "text/plain", b"ok\n"
+            elif path == "/readyz":
+                ok = health.ready
+                status, ctype = (200 if ok else 503), "text/plain"
+                body = (b"ready\n" if ok else
+                        f"not ready: models_loaded={health.models_loaded} cache_ready={health.cache_ready} "
+                        f"draining={health.draining}\n".encode())
+            else:
+                status, ctype, body = 404, "text/plain", b"not found\n"
+            reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
+            writer.write(f"HTTP/1.1 {status} {reason}\r\ncontent-type: {ctype}\r\ncontent-length: {len(body)}\r\n"
+                         "connection: close\r\n\r\n".encode() + body)
+            await writer.drain()
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, host, port)
+
+
+class ConfigWatcher:
+    """Reloads on SIGHUP or when the file changes. A bad new config is rejected and logged; the old one
+    keeps serving. The swap is one reference assignment, so each request sees one config."""
+
+    def __init__(self, path: Path, router: Router, metrics: Metrics, interval_s: float = 1.0) -> None:
+        self.path = path
+        self.router = router
+        self.metrics = metrics
+        self.interval_s = interval_s
+        self._stamp = self._file_stamp()
+
+    def _file_stamp(self) -> tuple[float, int] | None:
+        try:
+            st = os.stat(self.path)
+            return (st.st_mtime, st.st_size)
+        except OSError:
+            return None
+
+    def reload(self) -> bool:
+        try:
+            new = load_config(self.path)
+        except ConfigError as exc:
+            self.metrics.config_reloads.labels("failure").inc()
+            self.metrics.config_last_reload_success.set(0)
+            log.error("config reload rejected; keeping the running config", extra={"error": str(exc)})
+            return False
+        old = self.router.config
+        for section in ("signals", "semantic_cache", "server"):
+            if getattr(old, section) != getattr(new, section):
+                log.warning("config reload: changes to this section need a restart", extra={"section": section})
+        self.router.swap_config(new)
+        self.metrics.config_reloads.labels("success").inc()
+        self.metrics.config_last_reload_success.set(1)
+        log.info("config reloaded", extra={"path": str(self.path)})
+        return True
+
+    async def run(self, sighup: asyncio.Event) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(sighup.wait(), self.interval_s)
+                sighup.clear()
+                self._stamp = self._file_stamp()
+                self.reload()
+            except asyncio.TimeoutError:
+                stamp = self._file_stamp()
+                if stamp is not None and stamp != self._stamp:
+                    self._stamp = stamp
+                    self.reload()
+
+
+async def serve(config_path: str | Path, *, grpc_port: int | None = None, metrics_port: int | None = None) -> None:
+    config_path = Path(config_path)
+    config = load_config(config_path)
+    logs.setup(config.logging.level)
+    metrics = Metrics()
+    health = Health()
+
+    address = f"{config.server.grpc_host}:{grpc_port if grpc_port is not None else config.server.grpc_port}"
+    http = await _http_server(config.server.metrics_host,
+                              metrics_port if metrics_port is not None else config.server.metrics_port,
+                              metrics, health)
+    signals = await asyncio.get_running_loop().run_in_executor(None, build_signals, config)
+    health.models_loaded = True
+    cache = build_cache(config, signals, metrics)
+    if cache is not None:
+        await cache.start()
+    # An unavailable Milvus does not hold readiness: the router serves uncached and reconnects.
+    health.cache_ready = True
+    router = Router(config, signals=signals, cache=cache, metrics=metrics)
+    server, health_servicer, port = build_server(router, address)
+    await server.start()
+    await set_serving(health_servicer, True)
+    log.info("router-extproc serving", extra={
+        "grpc": f"{config.server.grpc_host}:{port}", "models": [m.name for m in config.models],
+        "signals": getattr(signals, "provider", None), "cache": type(cache).__name__ if cache else None})
+
+    stop, sighup = asyncio.Event(), asyncio.Event()
+    install_signal_handlers(stop, sighup)
+    watcher = asyncio.create_task(ConfigWatcher(config_path, router, metrics).run(sighup))
+    await stop.wait()
+
+    # Drain: report NOT_SERVING so Envoy stops opening streams, let in-flight streams finish.
+    log.info("draining", extra={"grace_period_s": config.server.grace_period_s})
+    health.draining = True
+    await set_serving(health_servicer, False)
+    await server.stop(config.server.grace_period_s)
+    watcher.cancel()
+    if cache is not None:
+        await cache.close()
+    if signals is not None:
+        await signals.close()
+    http.close()
+    log.info("stopped")

@@ -1,0 +1,139 @@
+"""`router-extproc` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG = "config/config.yaml"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .app import serve
+
+    if args.workers and args.workers > 1:
+        from .workers import run_workers
+
+        return run_workers(args.config, args.workers)
+    try:
+        asyncio.run(serve(args.config, grpc_port=args.port, metrics_port=args.metrics_port))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _envoy_config(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .envoy_config import render_yaml
+
+    text = render_yaml(load_config(args.config))
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .config import load_config
+
+    cfg = load_config(args.file)
+    print(f"{args.file}: ok ({len(cfg.models)} models, default {cfg.default_model})")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo_upstream import serve
+
+    serve(args.host, args.port, args.model, args.latency_ms, verbose=args.verbose)
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from .signals.classify import run_classify
+
+    src = open(args.input) if args.input and args.input != "-" else sys.stdin
+    with src:
+        return run_classify(args.model_dir, src, sys.stdout, device=args.device)
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from .cache.admin import run_admin
+    from .config import load_config
+
+    cfg = load_config(args.config)
+    result = asyncio.run(run_admin(cfg, args.action, scope=args.scope))
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from .testing import run_stack_foreground
+
+    return run_stack_foreground(args.config, demo_latency_ms=args.demo_latency_ms)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="router-extproc", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the ext_proc gRPC server")
+    s.add_argument("--config", default=DEFAULT_CONFIG)
+    s.add_argument("--port", type=int, default=None, help="override server.grpc_listen's port")
+    s.add_argument("--metrics-port", type=int, default=None)
+    s.add_argument("--workers", type=int, default=1, help="processes; worker i listens on port+i")
+    s.set_defaults(func=_serve)
+
+    e = sub.add_parser("envoy-config", help="render the Envoy bootstrap from the router config")
+    e.add_argument("--config", default=DEFAULT_CONFIG)
+    e.add_argument("-o", "--output")
+    e.set_defaults(func=_envoy_config)
+
+    v = sub.add_parser("validate-config", help="check a config file; exit 2 naming file, key and reason")
+    v.add_argument("file")
+    v.set_defaults(func=_validate)
+
+    d = sub.add_parser("demo-upstream", help="a DEMO OpenAI-compatible upstream (no real model)")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, required=True)
+    d.add_argument("--model", required=True)
+    d.add_argument("--latency-ms", type=float, default=0.0)
+    d.add_argument("--verbose", action="store_true")
+    d.set_defaults(func=_demo)
+
+    c = sub.add_parser("classify", help="print the signals for prompts (one a line, or JSONL with `text`)")
+    c.add_argument("input", nargs="?", default="-")
+    c.add_argument("--model-dir", default="models/dist")
+    c.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    c.set_defaults(func=_classify)
+
+    k = sub.add_parser("cache", help="inspect or clear the semantic cache")
+    k.add_argument("action", choices=("stats", "clear"))
+    k.add_argument("--config", default=DEFAULT_CONFIG)
+    k.add_argument("--scope", default=None, help="only this tenant scope (clear)")
+    k.set_defaults(func=_cache)
+
+    r = sub.add_parser("stack", help="run Envoy + router + demo upstreams in the foreground (make run)")
+    r.add_argument("--config", default=DEFAULT_CONFIG)
+    r.add_argument("--demo-latency-ms", type=float, default=300.0)
+    r.set_defaults(func=_stack)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

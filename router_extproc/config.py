@@ -1,0 +1,440 @@
+"""Router configuration: typed, immutable, validated at load.
+
+Every error names the file and the dotted key, so `router-extproc validate-config` and a rejected hot
+reload both tell an operator exactly what to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+REASONING_FAMILIES = ("qwen3", "deepseek", "gpt-oss", "openai", "none")
+REASONING_EFFORTS = ("low", "medium", "high")
+CATEGORIES = (
+    "biology", "business", "chemistry", "computer science", "economics", "engineering", "health",
+    "history", "law", "math", "other", "philosophy", "physics", "psychology",
+)
+PII_TYPES = (
+    "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS",
+    "STREET_ADDRESS",
+)
+
+
+class _Reader:
+    """Typed access to one mapping of a YAML file; every failure names file and key."""
+
+    def __init__(self, data: Any, source: Path | str, path: str) -> None:
+        self.source = str(source)
+        self.path = path
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise self.error(path, f"must be a mapping, got {type(data).__name__}")
+        self.data = data
+        self._seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def error(self, key: str, reason: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {key or '<root>'}: {reason}")
+
+    def raw(self, name: str, default: Any = ...) -> Any:
+        self._seen.add(name)
+        if name not in self.data or self.data[name] is None:
+            if default is ...:
+                raise self.error(self.key(name), "is required")
+            return default
+        return self.data[name]
+
+    def _typed(self, name: str, types: tuple[type, ...], label: str, default: Any) -> Any:
+        value = self.raw(name, default)
+        if value is default and default is not ...:
+            return value
+        if isinstance(value, bool) and bool not in types:
+            raise self.error(self.key(name), f"must be {label}, got {value!r}")
+        if not isinstance(value, types):
+            raise self.error(self.key(name), f"must be {label}, got {value!r}")
+        return value
+
+    def str(self, name: str, default: Any = ..., choices: Sequence[str] | None = None) -> str:
+        value = self._typed(name, (str,), "a string", default)
+        if choices is not None and value not in choices:
+            raise self.error(self.key(name), f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def bool(self, name: str, default: Any = ...) -> bool:
+        return self._typed(name, (bool,), "true or false", default)
+
+    def int(self, name: str, default: Any = ..., minimum: int | None = None) -> int:
+        value = self._typed(name, (int,), "an integer", default)
+        if minimum is not None and value < minimum:
+            raise self.error(self.key(name), f"must be >= {minimum}, got {value}")
+        return value
+
+    def float(self, name: str, default: Any = ..., lo: float | None = None, hi: float | None = None) -> float:
+        value = float(self._typed(name, (int, float), "a number", default))
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise self.error(self.key(name), f"must be within [{lo}, {hi}], got {value}")
+        return value
+
+    def str_list(self, name: str, default: Any = ...) -> tuple[str, ...]:
+        value = self.raw(name, default)
+        if value is default and default is not ...:
+            return tuple(value)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(self.key(name), f"must be a list of strings, got {value!r}")
+        return tuple(value)
+
+    def section(self, name: str) -> _Reader:
+        return _Reader(self.raw(name, {}), self.source, self.key(name))
+
+    def items(self, name: str) -> list[_Reader]:
+        value = self.raw(name, [])
+        if not isinstance(value, list):
+            raise self.error(self.key(name), "must be a list")
+        return [_Reader(v, self.source, f"{self.key(name)}[{i}]") for i, v in enumerate(value)]
+
+    def check_unknown(self) -> None:
+        unknown = sorted(set(self.data) - self._seen)
+        if unknown:
+            raise self.error(self.key(unknown[0]), "unknown key (typo?)")
+
+
+def _hostport(r: _Reader, name: str, default: Any = ...) -> tuple[str, int]:
+    value = r.str(name, default)
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise r.error(r.key(name), f"must be host:port, got {value!r}")
+    return host, int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9190
+    max_body_bytes: int = 8 * 1024 * 1024
+    grace_period_s: float = 10.0
+    workers: int = 1
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.grpc_host}:{self.grpc_port}"
+
+
+@dataclass(frozen=True, slots=True)
+class EnvoyConfig:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8801
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 9901
+    # Where Envoy reaches the router; defaults to server.grpc_listen.
+    router_host: str = "127.0.0.1"
+    router_port: int = 50051
+    message_timeout_ms: int = 5000
+    failure_mode_allow: bool = False
+    upstream_timeout_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    name: str                     # what clients ask for and what the router reports
+    served_name: str              # what the upstream server expects in `model`
+    host: str
+    port: int
+    family: str = "none"
+    cost: float = 1.0
+    pii_allow: frozenset[str] = frozenset({"*"})   # PII types this model may receive; "*" = any
+    description: str = ""
+
+    @property
+    def cluster(self) -> str:
+        return "model_" + "".join(c if c.isalnum() else "_" for c in self.name)
+
+    def allows_pii(self, types: frozenset[str]) -> bool:
+        return "*" in self.pii_allow or types <= self.pii_allow
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryRoute:
+    name: str
+    model_scores: tuple[tuple[str, float], ...]   # best first
+    use_reasoning: bool = False
+    reasoning_effort: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ComplexityRule:
+    enabled: bool = True
+    threshold: float = 0.5
+    simple_model: str | None = None     # prompts below threshold go here (when the category allows)
+    complex_model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    confidence_threshold: float = 0.5
+    fallback_category: str = "other"
+    categories: tuple[CategoryRoute, ...] = ()
+    complexity: ComplexityRule = ComplexityRule()
+
+    def category(self, name: str) -> CategoryRoute | None:
+        return next((c for c in self.categories if c.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardsConfig:
+    jailbreak_enabled: bool = True
+    jailbreak_threshold: float | None = None   # None: the threshold shipped with the model
+    pii_enabled: bool = True
+    block_response: str = "error"               # error (HTTP 403) | completion (200, finish_reason=content_filter)
+
+
+@dataclass(frozen=True, slots=True)
+class SignalsConfig:
+    model_dir: Path = Path("models/dist")
+    device: str = "auto"
+    max_batch_size: int = 16
+    max_wait_ms: float = 2.0
+    max_tokens: int = 512
+    threads: int = 0
+    category: bool = True
+    complexity: bool = True
+    jailbreak: bool = True
+    pii: bool = True
+
+    @property
+    def any_enabled(self) -> bool:
+        return self.category or self.complexity or self.jailbreak or self.pii
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "info"
+    log_prompts: bool = False    # prompt text appears only at debug level and only when true
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    source: Path
+    models: tuple[ModelConfig, ...]
+    default_model: str
+    auto_model_names: tuple[str, ...] = ("auto", "MoM")
+    route_header: str = "x-selected-model"
+    server: ServerConfig = ServerConfig()
+    envoy: EnvoyConfig = EnvoyConfig()
+    signals: SignalsConfig = SignalsConfig()
+    routing: RoutingConfig = RoutingConfig()
+    guards: GuardsConfig = GuardsConfig()
+    logging: LoggingConfig = LoggingConfig()
+    semantic_cache: Any = None     # config_cache.SemanticCacheConfig
+    _by_name: dict[str, ModelConfig] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_name.update({m.name: m for m in self.models})
+
+    def model(self, name: str) -> ModelConfig | None:
+        return self._by_name.get(name)
+
+    def is_auto(self, name: str) -> bool:
+        return name in self.auto_model_names
+
+
+def load_config(path: str | Path) -> RouterConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    return parse_config(data, source=path)
+
+
+def parse_config(data: Any, *, source: Path) -> RouterConfig:
+    root = _Reader(data, source, "")
+
+    s = root.section("server")
+    ghost, gport = _hostport(s, "grpc_listen", "127.0.0.1:50051")
+    mhost, mport = _hostport(s, "metrics_listen", "127.0.0.1:9190")
+    server = ServerConfig(
+        grpc_host=ghost,
+        grpc_port=gport,
+        metrics_host=mhost,
+        metrics_port=mport,
+        max_body_bytes=s.int("max_body_bytes", 8 * 1024 * 1024, minimum=1024),
+        grace_period_s=s.float("grace_period_s", 10.0, lo=0),
+        workers=s.int("workers", 1, minimum=1),
+    )
+    s.check_unknown()
+
+    e = root.section("envoy")
+    lhost, lport = _hostport(e, "listen", "127.0.0.1:8801")
+    ahost, aport = _hostport(e, "admin", "127.0.0.1:9901")
+    rhost, rport = _hostport(e, "router_address", f"{ghost}:{gport}")
+    envoy = EnvoyConfig(
+        listen_host=lhost,
+        listen_port=lport,
+        admin_host=ahost,
+        admin_port=aport,
+        router_host=rhost,
+        router_port=rport,
+        message_timeout_ms=e.int("message_timeout_ms", 5000, minimum=50),
+        failure_mode_allow=e.bool("failure_mode_allow", False),
+        upstream_timeout_s=e.float("upstream_timeout_s", 300.0, lo=0.1),
+    )
+    e.check_unknown()
+
+    models: list[ModelConfig] = []
+    for m in root.items("models"):
+        name = m.str("name")
+        host, port = _hostport(m, "endpoint")
+        pii_allow = m.str_list("pii_allow", ["*"])
+        for t in pii_allow:
+            if t != "*" and t not in PII_TYPES:
+                raise m.error(m.key("pii_allow"), f"unknown PII type {t!r}; known: {', '.join(PII_TYPES)}")
+        models.append(
+            ModelConfig(
+                name=name,
+                served_name=m.str("served_name", name),
+                host=host,
+                port=port,
+                family=m.str("family", "none", choices=REASONING_FAMILIES),
+                cost=m.float("cost", 1.0, lo=0),
+                pii_allow=frozenset(pii_allow),
+                description=m.str("description", ""),
+            )
+        )
+        m.check_unknown()
+    if not models:
+        raise root.error("models", "at least one model is required")
+    names = [m.name for m in models]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise root.error("models", f"duplicate model name {dupes[0]!r}")
+
+    def known_model(r: _Reader, key: str, name: str) -> str:
+        if name not in names:
+            raise r.error(key, f"unknown model {name!r}; configured: {', '.join(names)}")
+        return name
+
+    default_model = known_model(root, "default_model", root.str("default_model", names[0]))
+    auto_names = root.str_list("auto_model_names", ["auto", "MoM"])
+    clash = set(auto_names) & set(names)
+    if clash:
+        raise root.error("auto_model_names", f"{sorted(clash)[0]!r} is also a configured model name")
+
+    sg = root.section("signals")
+    signals = SignalsConfig(
+        model_dir=Path(sg.str("model_dir", "models/dist")),
+        device=sg.str("device", "auto", choices=("auto", "cpu", "cuda")),
+        max_batch_size=sg.int("max_batch_size", 16, minimum=1),
+        max_wait_ms=sg.float("max_wait_ms", 2.0, lo=0),
+        max_tokens=sg.int("max_tokens", 512, minimum=16),
+        threads=sg.int("threads", 0, minimum=0),
+        category=sg.bool("category", True),
+        complexity=sg.bool("complexity", True),
+        jailbreak=sg.bool("jailbreak", True),
+        pii=sg.bool("pii", True),
+    )
+    sg.check_unknown()
+
+    rt = root.section("routing")
+    categories: list[CategoryRoute] = []
+    cats = rt.section("categories")
+    for cname in cats.data:
+        c = cats.section(cname)
+        if cname not in CATEGORIES:
+            raise c.error(c.path, f"unknown category; known: {', '.join(CATEGORIES)}")
+        ms = c.section("model_scores")
+        scores = []
+        for mname in ms.data:
+            known_model(ms, ms.key(mname), mname)
+            scores.append((mname, ms.float(mname, lo=0)))
+        if not scores:
+            raise c.error(c.key("model_scores"), "at least one model score is required")
+        effort = c.raw("reasoning_effort", None)
+        if effort is not None and effort not in REASONING_EFFORTS:
+            raise c.error(c.key("reasoning_effort"), f"must be one of {', '.join(REASONING_EFFORTS)}")
+        categories.append(
+            CategoryRoute(
+                name=cname,
+                model_scores=tuple(sorted(scores, key=lambda s: -s[1])),
+                use_reasoning=c.bool("use_reasoning", False),
+                reasoning_effort=effort,
+            )
+        )
+        c.check_unknown()
+    cx = rt.section("complexity")
+    simple = cx.raw("simple_model", None)
+    complex_ = cx.raw("complex_model", None)
+    complexity = ComplexityRule(
+        enabled=cx.bool("enabled", True),
+        threshold=cx.float("threshold", 0.5, lo=0, hi=1),
+        simple_model=known_model(cx, cx.key("simple_model"), simple) if simple is not None else None,
+        complex_model=known_model(cx, cx.key("complex_model"), complex_) if complex_ is not None else None,
+    )
+    cx.check_unknown()
+    fallback = rt.str("fallback_category", "other", choices=CATEGORIES)
+    routing = RoutingConfig(
+        confidence_threshold=rt.float("confidence_threshold", 0.5, lo=0, hi=1),
+        fallback_category=fallback,
+        categories=tuple(categories),
+        complexity=complexity,
+    )
+    rt.check_unknown()
+
+    gd = root.section("guards")
+    jb_threshold = gd.raw("jailbreak_threshold", None)
+    if jb_threshold is not None:
+        jb_threshold = gd.float("jailbreak_threshold", lo=0, hi=1)
+    guards = GuardsConfig(
+        jailbreak_enabled=gd.bool("jailbreak", True),
+        jailbreak_threshold=jb_threshold,
+        pii_enabled=gd.bool("pii", True),
+        block_response=gd.str("block_response", "error", choices=("error", "completion")),
+    )
+    gd.check_unknown()
+
+    lg = root.section("logging")
+    logging_cfg = LoggingConfig(
+        level=lg.str("level", "info", choices=("debug", "info", "warning", "error")),
+        log_prompts=lg.bool("log_prompts", False),
+    )
+    lg.check_unknown()
+
+    from .config_cache import load_semantic_cache  # the cache's config section lives beside this module
+
+    semantic_cache = load_semantic_cache(
+        root.raw("semantic_cache", None), source=Path(source), base_dir=Path(source).parent
+    )
+
+    config = RouterConfig(
+        source=Path(source),
+        models=tuple(models),
+        default_model=default_model,
+        auto_model_names=auto_names,
+        route_header=root.str("route_header", "x-selected-model").lower(),
+        server=server,
+        envoy=envoy,
+        signals=signals,
+        routing=routing,
+        guards=guards,
+        logging=logging_cfg,
+        semantic_cache=semantic_cache,
+    )
+    root.check_unknown()
+    return config

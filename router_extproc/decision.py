@@ -1,0 +1,167 @@
+"""Routing decisions: a pure function of (config, parsed request, signals).
+
+Order: jailbreak guard → PII detection → category and complexity → model choice → PII policy of the
+chosen model → reasoning flags. The cache lookup happens after this function (the chosen model is one
+of the cache's hard filters, so a hit is never an answer from a different model than the request
+would reach on a miss). Nothing here does I/O, so every rule is tested without gRPC or Envoy.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .config import CategoryRoute, ModelConfig, RouterConfig
+from .openai import APIError, ChatRequest
+
+
+class SignalsLike(Protocol):
+    category: str
+    category_confidence: float
+    complexity: float
+    jailbreak: float
+
+    @property
+    def pii_types(self) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    model: str                         # configured model name the request goes to
+    auto: bool                         # the client asked for an auto-model name
+    category: str | None = None
+    confidence: float | None = None
+    complexity: str | None = None      # "simple" | "complex" | None when not measured
+    complexity_score: float | None = None
+    reasoning: bool | None = None      # None: leave the body's reasoning fields alone
+    reasoning_effort: str | None = None
+    pii_types: frozenset[str] = field(default_factory=frozenset)
+    blocked: str | None = None         # "jailbreak" | "pii"
+    jailbreak_score: float | None = None
+    reason: str = ""
+
+
+def decide(
+    config: RouterConfig,
+    request: ChatRequest,
+    signals: SignalsLike | None,
+    *,
+    jailbreak_threshold: float = 0.5,
+) -> Decision:
+    """Choose the model (or a block) for one request. Raises APIError(404) for an unknown model."""
+    auto = config.is_auto(request.model)
+    if not auto and config.model(request.model) is None:
+        raise APIError(
+            404,
+            f"The model '{request.model}' does not exist. Available: "
+            + ", ".join([*(m.name for m in config.models), *config.auto_model_names]),
+            type="invalid_request_error", param="model", code="model_not_found",
+        )
+
+    guards = config.guards
+    jb = signals.jailbreak if (signals is not None and config.signals.jailbreak) else None
+    threshold = guards.jailbreak_threshold if guards.jailbreak_threshold is not None else jailbreak_threshold
+    pii_types = (
+        signals.pii_types if (signals is not None and config.signals.pii and guards.pii_enabled)
+        else frozenset()
+    )
+    category = confidence = None
+    if signals is not None and config.signals.category:
+        confidence = float(signals.category_confidence)
+        category = signals.category
+    complexity = cx_score = None
+    rule = config.routing.complexity
+    if signals is not None and config.signals.complexity and rule.enabled:
+        cx_score = float(signals.complexity)
+        complexity = "complex" if cx_score >= rule.threshold else "simple"
+
+    base = dict(auto=auto, confidence=confidence, complexity=complexity, complexity_score=cx_score,
+                pii_types=pii_types, jailbreak_score=jb)
+
+    if guards.jailbreak_enabled and jb is not None and jb >= threshold:
+        model = request.model if not auto else config.default_model
+        return Decision(model=model, category=category, blocked="jailbreak",
+                        reason=f"jailbreak score {jb:.3f} >= {threshold:.3f}", **base)
+
+    if not auto:
+        chosen = config.model(request.model)
+        assert chosen is not None
+        if pii_types and not chosen.allows_pii(pii_types):
+            return Decision(model=chosen.name, category=category, blocked="pii",
+                            reason=f"explicit model {chosen.name} does not accept {_fmt(pii_types)}", **base)
+        return Decision(model=chosen.name, category=category, reason="explicit model", **base)
+
+    # Auto: category → candidate models; complexity → small or strong; PII policy last.
+    if category is not None and confidence is not None and confidence < config.routing.confidence_threshold:
+        route_category = config.routing.fallback_category
+        why = f"confidence {confidence:.2f} < {config.routing.confidence_threshold:.2f}: fallback {route_category}"
+    else:
+        route_category = category if category is not None else config.routing.fallback_category
+        why = f"category {route_category}"
+    route = config.routing.category(route_category)
+    candidates = _candidates(config, route)
+
+    reasoning = False
+    effort = None
+    if complexity == "simple" and rule.simple_model is not None:
+        ordered = [rule.simple_model, *[c for c in candidates if c != rule.simple_model]]
+        why += f", simple ({cx_score:.2f}) → {rule.simple_model}"
+    else:
+        ordered = list(candidates)
+        if complexity == "complex" and rule.complex_model is not None and route is None:
+            ordered = [rule.complex_model, *[c for c in ordered if c != rule.complex_model]]
+        if route is not None and route.use_reasoning:
+            reasoning, effort = True, route.reasoning_effort or "medium"
+        if complexity is not None:
+            why += f", {complexity} ({cx_score:.2f})"
+
+    chosen_name = ordered[0]
+    if pii_types:
+        allowed = [n for n in ordered if _model(config, n).allows_pii(pii_types)]
+        if not allowed:
+            return Decision(model=chosen_name, category=route_category, blocked="pii",
+                            reason=f"no model in {route_category} accepts {_fmt(pii_types)}", **base)
+        if allowed[0] != chosen_name:
+            why += f", PII {_fmt(pii_types)} moved {chosen_name} → {allowed[0]}"
+        chosen_name = allowed[0]
+
+    chosen = _model(config, chosen_name)
+    if chosen.family == "none":
+        reasoning, effort = None, None
+    return Decision(model=chosen_name, category=route_category, reasoning=reasoning,
+                    reasoning_effort=effort if reasoning else None, reason=why, **base)
+
+
+def _candidates(config: RouterConfig, route: CategoryRoute | None) -> list[str]:
+    if route is None:
+        return [config.default_model]
+    return [name for name, _ in route.model_scores]
+
+
+def _model(config: RouterConfig, name: str) -> ModelConfig:
+    m = config.model(name)
+    assert m is not None, name  # config validation guarantees every referenced model exists
+    return m
+
+
+def _fmt(types: frozenset[str]) -> str:
+    return ",".join(sorted(types))
+
+
+def rewrite_body(body: dict[str, Any], model: ModelConfig, decision: Decision) -> dict[str, Any]:
+    """The upstream body: `model` set to the served name and, for auto requests, reasoning switched on
+    or off in the way the model's family understands. Every other field is kept as the client sent it."""
+    out = copy.copy(body)
+    out["model"] = model.served_name
+    if decision.reasoning is None:
+        return out
+    on = decision.reasoning
+    if model.family in ("qwen3", "deepseek"):
+        kwargs = dict(out.get("chat_template_kwargs") or {})
+        kwargs["enable_thinking" if model.family == "qwen3" else "thinking"] = on
+        out["chat_template_kwargs"] = kwargs
+    elif model.family in ("gpt-oss", "openai"):
+        # These families cannot switch reasoning off; "low" is the closest to off they accept.
+        out["reasoning_effort"] = (decision.reasoning_effort or "medium") if on else "low"
+    return out

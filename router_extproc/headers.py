@@ -1,0 +1,26 @@
+"""Header names the router owns, and the rule that clients may not send them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+ROUTER_PREFIX = "x-router-"
+MODEL = "x-router-model"
+CACHE = "x-router-cache"
+CATEGORY = "x-router-category"
+CONFIDENCE = "x-router-confidence"
+COMPLEXITY = "x-router-complexity"
+REASONING = "x-router-reasoning"
+PII = "x-router-pii"
+BLOCKED = "x-router-blocked"
+REQUEST_ID = "x-request-id"
+
+
+def spoofed(names: Iterable[str], route_header: str) -> list[str]:
+    """Request headers a client must not be able to set: they would steer routing or fake router
+    output (a cache verdict, a block reason). Envoy removes them before routing."""
+    return sorted({n for n in names if n == route_header or n.startswith(ROUTER_PREFIX)})
+
+
+def get(headers: Mapping[str, str], name: str, default: str = "") -> str:
+    return headers.get(name, default)

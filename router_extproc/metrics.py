@@ -1,0 +1,77 @@
+"""Prometheus instruments, and nothing else. One `Metrics` per process, on its own registry (no
+global mutable state: tests build as many as they like)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_UPSTREAM = (0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "router_requests_total", "Chat requests by decision, model, category and outcome.",
+            ["decision", "model", "category", "outcome"], registry=r)
+        self.request_errors = Counter(
+            "router_request_errors_total", "Requests answered with an error by the router, by HTTP status and code.",
+            ["status", "code"], registry=r)
+        self.decision_seconds = Histogram(
+            "router_decision_duration_seconds", "Time from the request body to the router's answer to Envoy.",
+            registry=r, buckets=_LATENCY)
+        self.signal_seconds = Histogram(
+            "router_signal_duration_seconds", "Signal extraction time per stage.", ["stage"],
+            registry=r, buckets=_LATENCY)
+        self.cache_lookups = Counter(
+            "router_cache_lookups_total", "Cache lookups by result (hit_exact, hit_semantic, miss, error, skipped).",
+            ["result"], registry=r)
+        self.cache_lookup_seconds = Histogram(
+            "router_cache_lookup_duration_seconds", "Cache lookup latency.", ["kind"],
+            registry=r, buckets=_LATENCY)
+        self.cache_stores = Counter(
+            "router_cache_stores_total", "Cache stores by result (stored, skipped, error, too_large).",
+            ["result"], registry=r)
+        self.cache_errors = Counter(
+            "router_cache_errors_total", "Cache backend errors by operation.", ["op"], registry=r)
+        self.cache_available = Gauge(
+            "router_cache_backend_up", "1 when the cache backend answers, 0 while it is down.", registry=r)
+        self.stream_errors = Counter(
+            "router_extproc_stream_errors_total", "ext_proc streams that ended in an error, by phase.",
+            ["phase"], registry=r)
+        self.streams_active = Gauge(
+            "router_extproc_streams_active", "ext_proc streams in progress.", registry=r)
+        self.upstream_responses = Counter(
+            "router_upstream_responses_total", "Upstream responses seen by the router, by model and status class.",
+            ["model", "status_class"], registry=r)
+        self.upstream_ttfb_seconds = Histogram(
+            "router_upstream_time_to_first_byte_seconds",
+            "From forwarding the request to the upstream's response headers.", ["model"],
+            registry=r, buckets=_UPSTREAM)
+        self.config_reloads = Counter(
+            "router_config_reloads_total", "Config reloads by result (success, failure).", ["result"], registry=r)
+        self.config_last_reload_success = Gauge(
+            "router_config_last_reload_successful", "1 if the last config reload succeeded.", registry=r)
+        self.config_last_reload_success.set(1)
+
+
+class CacheMetricsAdapter:
+    """Implements the cache package's metrics protocol on top of `Metrics`."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def lookup(self, result: str, seconds: float) -> None:
+        self._m.cache_lookups.labels(result).inc()
+        self._m.cache_lookup_seconds.labels("exact" if "exact" in result else "semantic").observe(seconds)
+
+    def store(self, result: str) -> None:
+        self._m.cache_stores.labels(result).inc()
+
+    def error(self, op: str) -> None:
+        self._m.cache_errors.labels(op).inc()
+
+    def set_available(self, up: bool) -> None:
+        self._m.cache_available.set(1 if up else 0)

