@@ -5,7 +5,7 @@ reports what it received so tests can see which model the router picked. Test ho
   x-demo-status: N        answer with HTTP status N (an OpenAI-shaped error body)
   x-demo-latency-ms: N    wait N ms before answering (overrides --latency-ms)
   x-demo-drop: 1          for streams, close the connection after the first chunk (no [DONE])
-  x-demo-echo: 1          include the received request body in the answer as `demo_received`
+  x-demo-echo: 1          include the received body and headers as `demo_received`, `demo_headers`
 `GET /demo/stats` returns how many chat requests it served.
 """
 
@@ -101,6 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if self.headers.get("x-demo-echo"):
             obj["demo_received"] = body
+            obj["demo_headers"] = {k.lower(): v for k, v in self.headers.items()}
         self._send_json(200, obj, headers)
 
     def _stream(self, cid: str, created: int, model: str, text: str, headers: dict[str, str]) -> None:

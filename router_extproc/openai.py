@@ -99,7 +99,8 @@ def _require_type(obj: dict[str, Any], key: str, types: tuple[type, ...], label:
 def parse_chat_request(raw: bytes) -> ChatRequest:
     """Parse and validate a chat-completions body; raise APIError (400) with a precise message."""
     try:
-        body = json.loads(raw)
+        # Decode explicitly: json.loads(bytes) would guess UTF-16/32 from the first bytes.
+        body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise APIError(400, "Request body is not valid UTF-8", code="invalid_json") from None
     except json.JSONDecodeError as exc:
