@@ -10,6 +10,8 @@ Choices made here, and why:
   model's cluster unmodified.
 - one route per model, matched on the header the router sets; clear_route_cache makes Envoy re-pick
   the route after the body phase. Requests without the header (non-chat paths) go to the default model.
+- the router cluster has one endpoint per worker process (server.workers; worker i on router_port + i):
+  each HTTP request is one ext_proc stream and ROUND_ROBIN spreads streams, not connections, over them.
 - upstream connection failures and timeouts become OpenAI-shaped JSON errors (502/504), not Envoy's
   plain-text local replies.
 """
@@ -44,7 +46,8 @@ def _is_ip(host: str) -> bool:
         return False
 
 
-def _cluster(name: str, host: str, port: int, *, http2: bool = False, connect_timeout: str = "2s") -> dict[str, Any]:
+def _cluster(name: str, host: str, port: int, *, http2: bool = False, connect_timeout: str = "2s",
+             count: int = 1) -> dict[str, Any]:
     cluster: dict[str, Any] = {
         "name": name,
         "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
@@ -52,7 +55,8 @@ def _cluster(name: str, host: str, port: int, *, http2: bool = False, connect_ti
         "lb_policy": "ROUND_ROBIN",
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(host, port)}}]}],
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(host, port + i)}}
+                                            for i in range(count)]}],
         },
     }
     if http2:
@@ -85,7 +89,9 @@ def _error_mapper(flags: list[str], status: int, message: str, kind: str) -> dic
     }
 
 
-def render(config: RouterConfig) -> dict[str, Any]:
+def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
+    """The Envoy bootstrap. `ext_proc=False` renders the same proxy without the router (the benchmark
+    baseline: Envoy alone)."""
     e = config.envoy
     default = config.model(config.default_model)
     assert default is not None
@@ -95,7 +101,7 @@ def render(config: RouterConfig) -> dict[str, Any]:
         "match": {"prefix": "/"},
         "route": {"cluster": default.cluster, "timeout": f"{e.upstream_timeout_s:g}s"},
     })
-    ext_proc = {
+    ext_proc_filter = {
         "name": "envoy.filters.http.ext_proc",
         "typed_config": {
             "@type": _EXT_PROC,
@@ -131,7 +137,8 @@ def render(config: RouterConfig) -> dict[str, Any]:
             "name": "llm_models",
             "virtual_hosts": [{"name": "llm", "domains": ["*"], "routes": routes}],
         },
-        "http_filters": [ext_proc, {"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}],
+        "http_filters": [*([ext_proc_filter] if ext_proc else []),
+                         {"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}],
         "local_reply_config": {"mappers": [
             _error_mapper(["UT"], 504, "The model upstream timed out", "upstream_timeout"),
             _error_mapper(["UF", "UH", "URX", "UC", "UO", "NR"], 502, "The model upstream is unavailable",
@@ -152,7 +159,10 @@ def render(config: RouterConfig) -> dict[str, Any]:
                                                 "typed_config": hcm}]}],
             }],
             "clusters": [
-                _cluster(ROUTER_CLUSTER, e.router_host, e.router_port, http2=True, connect_timeout="1s"),
+                # One endpoint per worker process (`serve --workers N`: worker i on router_port + i).
+                # Each HTTP request is one ext_proc gRPC stream; ROUND_ROBIN picks an endpoint per stream.
+                _cluster(ROUTER_CLUSTER, e.router_host, e.router_port, http2=True, connect_timeout="1s",
+                         count=config.server.workers),
                 *[{**_cluster(m.cluster, m.host, m.port), "per_connection_buffer_limit_bytes": buffer_limit}
                   for m in config.models],
             ],

@@ -162,7 +162,9 @@ class Router:
         return result
 
     def _jb_threshold(self) -> float:
-        return float(getattr(self.signals, "jailbreak_threshold", 0.5))
+        # The threshold chosen on the model's calibration split ships in labels.json.
+        labels = getattr(self.signals, "labels", None) or {}
+        return float(labels.get("thresholds", {}).get("jailbreak", 0.5))
 
     async def _cache_lookup(self, ex: Exchange, request: ChatRequest, decision: Decision,
                             signals: Any) -> Respond | None:

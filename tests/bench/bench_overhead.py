@@ -1,0 +1,143 @@
+"""Router overhead: Envoy alone vs Envoy + router, zero-latency demo upstream, on this machine.
+
+    python -m tests.bench.bench_overhead [--quick]
+
+Scenarios (same Envoy build, same routes, same upstream, measured in one run):
+  envoy            Envoy without the ext_proc filter
+  router_bare      Envoy + router, signals and cache off (the ext_proc protocol cost alone)
+  router_miss      Envoy + router, all signals on, cache on, every prompt new (the miss path)
+  router_hit       Envoy + router, all signals on, the same request repeated (exact-match cache hits)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from router_extproc.testing import Stack
+
+from . import loadgen
+from .common import MODEL_DIR, ROOT, BaselineEnvoy, bench_config, progress, save
+
+QQP = ROOT / "models" / "data" / "qqp-dev.jsonl.gz"
+WORDS_PER_TOKEN = 0.75
+
+
+def questions(n: int) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    if QQP.exists():
+        with gzip.open(QQP, "rt") as f:
+            for line in f:
+                q = json.loads(line)["text_a"].strip()
+                if q and q not in seen:
+                    seen.add(q)
+                    out.append(q)
+                if len(out) >= n:
+                    break
+    while len(out) < n:
+        out.append(f"Question number {len(out)}: explain topic {len(out) * 7919 % 10007} in simple terms.")
+    return out
+
+
+def prompts_of(tokens: int, n: int, pool: list[str]) -> list[str]:
+    words_needed = int(tokens * WORDS_PER_TOKEN)
+    out = []
+    k = 0
+    for i in range(n):
+        words: list[str] = []
+        while len(words) < words_needed:
+            words += pool[k % len(pool)].split()
+            k += 1
+        out.append(" ".join(words[:words_needed]) + f" ({i})")
+    return out
+
+
+def body(prompt: str, model: str = "auto") -> bytes:
+    return json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}],
+                       "temperature": 0}).encode()
+
+
+def measure(port: int, payloads: list[bytes], concurrency: int, total: int, *, headers=None) -> loadgen.Result:
+    reqs = [loadgen.encode_post("127.0.0.1", port, "/v1/chat/completions", b,
+                                {"authorization": "Bearer bench", **(headers or {})}) for b in payloads]
+    asyncio.run(loadgen.run("127.0.0.1", port, reqs[: max(4, concurrency)], total=max(8, concurrency * 2),
+                            concurrency=concurrency, max_seconds=20))  # warm-up, not recorded
+    return asyncio.run(loadgen.run("127.0.0.1", port, reqs, total=total, concurrency=concurrency, max_seconds=60))
+
+
+def row(name: str, conc: int, tokens: int, r: loadgen.Result) -> dict[str, Any]:
+    return {"scenario": name, "concurrency": conc, "tokens": tokens, "n": r.n, "p50_ms": round(r.p50, 3),
+            "p99_ms": round(r.p99, 3), "rps": round(r.rps, 1), "errors": r.errors,
+            "statuses": {str(k): v for k, v in r.statuses.items()}}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args(argv)
+    n = 150 if args.quick else 600
+    concs = (1, 8, 32)
+    have_models = (MODEL_DIR / "encoder.onnx").exists()
+    pool = questions(4000)
+    rows: list[dict[str, Any]] = []
+    work = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
+
+    progress("stack without signals (Envoy alone and router_bare)")
+    with Stack(bench_config(signals=False, cache=False), workdir=work / "bare") as stack:
+        base = BaselineEnvoy(stack)
+        try:
+            for conc in concs:
+                for name, port in (("envoy", base.port), ("router_bare", stack.config.envoy.listen_port)):
+                    payloads = [body(p, "qwen3-0.6b") for p in prompts_of(50, n, pool)]
+                    r = measure(port, payloads, conc, n)
+                    rows.append(row(name, conc, 50, r))
+                    progress(f"{name:12s} c={conc:<3d} p50={r.p50:6.2f} ms p99={r.p99:6.2f} ms {r.rps:7.1f} req/s")
+            for tokens in (200, 1000):
+                payloads = [body(p, "qwen3-0.6b") for p in prompts_of(tokens, n, pool)]
+                for name, port in (("envoy", base.port), ("router_bare", stack.config.envoy.listen_port)):
+                    r = measure(port, payloads, 1, n // 2)
+                    rows.append(row(name, 1, tokens, r))
+        finally:
+            base.stop()
+
+    if have_models:
+        progress("stack with all signals and the in-memory cache")
+        with Stack(bench_config(signals=True, cache=True), workdir=work / "full") as stack:
+            port = stack.config.envoy.listen_port
+            offset = 0
+            for conc in concs:
+                for tokens in ((50, 200, 1000) if conc == 1 else (50,)):
+                    prompts = prompts_of(tokens, n, pool[offset:] + pool[:offset])
+                    offset = (offset + n) % len(pool)
+                    r = measure(port, [body(p) for p in prompts], conc, n if tokens < 1000 else n // 2)
+                    rows.append(row("router_miss", conc, tokens, r))
+                    progress(f"router_miss  c={conc:<3d} t={tokens:<4d} p50={r.p50:6.2f} ms {r.rps:7.1f} req/s")
+                r = measure(port, [body("What is the capital of France?")], conc, n)
+                rows.append(row("router_hit", conc, 50, r))
+                progress(f"router_hit   c={conc:<3d} p50={r.p50:6.2f} ms {r.rps:7.1f} req/s")
+    else:
+        progress("models not built: skipping the signal scenarios (run `make models`)")
+
+    def get(s, c, t):
+        return next((x for x in rows if x["scenario"] == s and x["concurrency"] == c and x["tokens"] == t), None)
+
+    summary = {}
+    e, b = get("envoy", 1, 50), get("router_bare", 1, 50)
+    if e and b:
+        summary["added_p50_bare_ms"] = round(b["p50_ms"] - e["p50_ms"], 3)
+    m = get("router_miss", 1, 50)
+    if e and m:
+        summary["added_p50_miss_ms"] = round(m["p50_ms"] - e["p50_ms"], 3)
+    path = save("overhead", {"rows": rows, "summary": summary, "quick": args.quick})
+    progress(f"wrote {path}: {summary}")
+    return {"rows": rows, "summary": summary}
+
+
+if __name__ == "__main__":
+    main()
