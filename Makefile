@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 CONFIG ?= config/config.yaml
 
-.PHONY: help setup run test test-reliability test-fast models protos envoy-config bench bench-quick lint clean
+.PHONY: help setup run test test-reliability test-fast models protos envoy-config deploy-configs bench bench-quick lint clean
 
 help:
 	@echo "make run    — set up, then run Envoy :8801 + router + Milvus Lite cache + demo upstreams"
@@ -38,6 +38,16 @@ models: $(VENV)/.installed
 
 envoy-config: protos
 	$(BIN)/router-extproc envoy-config --config $(CONFIG) -o envoy/envoy.yaml
+
+# Kustomize only reads files inside its own directory: copy the router config (and its cache backend config)
+# into each kustomize dir and render the sidecar Envoy config. tests/unit/test_deploy.py fails if the copies are stale.
+K8S_CONFIG := config/kubernetes.yaml
+deploy-configs: protos
+	$(BIN)/router-extproc envoy-config --config $(K8S_CONFIG) -o envoy/envoy-kubernetes.yaml
+	for d in deploy/kubernetes/base deploy/kubernetes/envoy-gateway; do \
+	  mkdir -p $$d/files/cache && cp $(K8S_CONFIG) $$d/files/config.yaml && \
+	  cp config/cache/milvus-cluster.yaml $$d/files/cache/milvus-cluster.yaml; done
+	cp envoy/envoy-kubernetes.yaml deploy/kubernetes/base/files/envoy.yaml
 
 run: setup
 	$(BIN)/router-extproc stack --config $(CONFIG)

@@ -16,10 +16,15 @@ DEFAULT_CONFIG = "config/config.yaml"
 def _serve(args: argparse.Namespace) -> int:
     from .app import serve
 
-    if args.workers and args.workers > 1:
+    workers = args.workers
+    if workers is None:  # default: server.workers, the same number Envoy's router cluster was rendered with
+        from .config import load_config
+
+        workers = load_config(args.config).server.workers
+    if workers > 1:
         from .workers import run_workers
 
-        return run_workers(args.config, args.workers)
+        return run_workers(args.config, workers)
     try:
         asyncio.run(serve(args.config, grpc_port=args.port, metrics_port=args.metrics_port))
     except ConfigError as exc:
@@ -87,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", default=DEFAULT_CONFIG)
     s.add_argument("--port", type=int, default=None, help="override server.grpc_listen's port")
     s.add_argument("--metrics-port", type=int, default=None)
-    s.add_argument("--workers", type=int, default=1, help="processes; worker i listens on port+i")
+    s.add_argument("--workers", type=int, default=None,
+                   help="processes (default: server.workers); worker i listens on port+i, metrics port+i")
     s.set_defaults(func=_serve)
 
     e = sub.add_parser("envoy-config", help="render the Envoy bootstrap from the router config")
