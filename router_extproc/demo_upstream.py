@@ -5,6 +5,8 @@ reports what it received so tests can see which model the router picked. Test ho
   x-demo-status: N        answer with HTTP status N (an OpenAI-shaped error body)
   x-demo-latency-ms: N    wait N ms before answering (overrides --latency-ms)
   x-demo-drop: 1          for streams, close the connection after the first chunk (no [DONE])
+  x-demo-chunk-delay-ms: N  for streams, wait N ms before each chunk after the role chunk (so a drop happens
+                          after the client already has the response headers: a truncated stream, not a 502)
   x-demo-echo: 1          include the received body and headers as `demo_received`, `demo_headers`
 `GET /demo/stats` returns how many chat requests it served.
 """
@@ -124,8 +126,12 @@ class _Handler(BaseHTTPRequestHandler):
                                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
 
         emit(chunk({"role": "assistant", "content": ""}, None))
+        # Reliability hook (tests/reliability): pace the chunks, so a drop can land mid-stream.
+        pace = float(self.headers.get("x-demo-chunk-delay-ms") or 0) / 1000
         words = text.split(" ")
         for i, w in enumerate(words):
+            if pace > 0:
+                time.sleep(pace)
             emit(chunk({"content": w if i == 0 else " " + w}, None))
             if self.headers.get("x-demo-drop"):
                 self.close_connection = True

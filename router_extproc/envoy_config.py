@@ -141,8 +141,10 @@ def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
                          {"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}],
         "local_reply_config": {"mappers": [
             _error_mapper(["UT"], 504, "The model upstream timed out", "upstream_timeout"),
-            _error_mapper(["UF", "UH", "URX", "UC", "UO", "NR"], 502, "The model upstream is unavailable",
-                          "upstream_error"),
+            # UR/UPE (reliability fix): an upstream that resets or breaks the protocol before the response
+            # headers reached the client (e.g. dies right after its first SSE chunk) also gets the JSON 502.
+            _error_mapper(["UF", "UH", "URX", "UC", "UO", "NR", "UR", "UPE"], 502,
+                          "The model upstream is unavailable", "upstream_error"),
         ]},
     }
     # Leave headroom above the router's own limit so oversize bodies reach the router, which

@@ -36,6 +36,11 @@ class Metrics:
             ["result"], registry=r)
         self.cache_errors = Counter(
             "router_cache_errors_total", "Cache backend errors by operation.", ["op"], registry=r)
+        # The cache reports coalesced followers (CacheMetrics.coalesced); without this
+        # instrument and the adapter method below, every coalesced follower's stream failed (HTTP 500).
+        self.cache_coalesced = Counter(
+            "router_cache_coalesced_total", "Requests that waited for an identical in-flight request, by result "
+            "(served, leader_failed).", ["result"], registry=r)
         self.cache_available = Gauge(
             "router_cache_backend_up", "1 when the cache backend answers, 0 while it is down.", registry=r)
         self.stream_errors = Counter(
@@ -75,3 +80,6 @@ class CacheMetricsAdapter:
 
     def set_available(self, up: bool) -> None:
         self._m.cache_available.set(1 if up else 0)
+
+    def coalesced(self, result: str) -> None:
+        self._m.cache_coalesced.labels(result).inc()

@@ -129,7 +129,8 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         if not isinstance(m, dict):
             raise APIError(400, f"'{where}' must be an object", param=where, code="invalid_type")
         role = m.get("role")
-        if role not in _ROLES:
+        # An unhashable role (list/object) made `in frozenset` raise TypeError (a 500).
+        if not isinstance(role, str) or role not in _ROLES:
             raise APIError(
                 400, f"'{where}.role' must be one of {', '.join(sorted(_ROLES))}",
                 param=f"{where}.role", code="invalid_value",
