@@ -1,0 +1,186 @@
+"""`make bench` / `make bench-quick`: run every benchmark on this machine, then write docs/benchmarks.md.
+
+Each benchmark saves its figures to docs/bench/<name>.json; this module runs them in order and renders
+one document from those files, so every table comes from the same run (the date and versions of each
+file are printed with it). A benchmark that cannot run here says why in the document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+from .common import DOCS, MODEL_DIR, RESULTS, ROOT, load, machine, progress
+
+STEPS = ["signals", "overhead", "cache_speedup", "savings", "peers", "scale"]
+
+
+def run_step(name: str, quick: bool) -> None:
+    q = ["--quick"] if quick else []
+    t0 = time.perf_counter()
+    progress(f"=== {name} ===")
+    try:
+        if name == "signals":
+            if not (MODEL_DIR / "encoder.onnx").exists():
+                progress("models not built: skipping")
+                return
+            subprocess.run([sys.executable, str(ROOT / "tests" / "bench" / "bench_signals.py"),
+                            "--json", str(RESULTS / "signals.json"), *q], check=True, cwd=ROOT)
+        else:
+            module = __import__(f"tests.bench.bench_{name}", fromlist=["main"])
+            module.main(q)
+    except Exception as exc:  # one failed benchmark must not lose the others' figures
+        progress(f"{name} failed: {exc!r}")
+        (RESULTS / f"{name}.error").write_text(repr(exc))
+    progress(f"{name} took {time.perf_counter() - t0:.0f}s")
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join("" if v is None else str(v) for v in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _stamp(d: dict[str, Any]) -> str:
+    m = d.get("machine", {})
+    return f"_Measured {m.get('date', '?')} on {m.get('cpu', '?')} ({m.get('cores', '?')} cores)._"
+
+
+def section_overhead() -> str:
+    d = load("overhead")
+    if not d:
+        return "Not run."
+    rows = d["rows"]
+    head = "Zero-latency demo upstream, raw keep-alive HTTP/1.1 client, all on 127.0.0.1.\n\n"
+    t1 = _table(["scenario", "concurrency", "prompt tokens", "p50 ms", "p99 ms", "req/s", "errors"],
+                [[r["scenario"], r["concurrency"], r["tokens"], r["p50_ms"], r["p99_ms"], r["rps"], r["errors"]]
+                 for r in rows])
+    s = d.get("summary", {})
+    tail = "\n\n" + "; ".join(f"{k} = {v}" for k, v in s.items())
+    return _stamp(d) + "\n\n" + head + t1 + tail
+
+
+def section_signals() -> str:
+    d = load("signals")
+    if not d:
+        return "Not run."
+    body = "```json\n" + json.dumps({k: v for k, v in d.items() if k != "machine"}, indent=1)[:6000] + "\n```"
+    return _stamp(d) + "\n\nFull report with plots: [signals.md](signals.md).\n\n" + body
+
+
+def section_cache() -> str:
+    parts = []
+    d = load("cache_speedup")
+    if d:
+        s = d["summary"]
+        parts.append(_stamp(d) + "\n\n![cache speedup](img/cache_speedup.png)\n\n" + _table(
+            ["upstream latency", "miss p50 ms", "same request p50 ms", "paraphrase p50 ms", "exact hit rate",
+             "paraphrase hit rate", "speedup"],
+            [[s["upstream_latency_ms"], s["miss_p50_ms"], s["exact_hit_p50_ms"], s["paraphrase_hit_p50_ms"],
+              s["exact_hit_rate"], s["paraphrase_hit_rate"], s.get("speedup_exact")]]))
+    verifier = MODEL_DIR / "verifier.json"
+    if verifier.exists():
+        v = json.loads(verifier.read_text())
+        figures = v.get("metrics") or v.get("figures") or {}
+        parts.append("Hit verification on the held-out QQP test split (details: [cache.md](cache.md)):\n\n```json\n"
+                     + json.dumps(figures, indent=1)[:3000] + "\n```")
+    return "\n\n".join(parts) or "Not run."
+
+
+def section_savings() -> str:
+    d = load("savings")
+    if not d:
+        return "Not run."
+    s = d["summary"]
+    rows = [[f"always {s['largest']}", s["cost_always_largest"], "1.000", "0.0", ""],
+            ["router (`model: auto`)", round(s["cost_ours"], 1), s["cost_vs_largest"],
+             s.get("complex_sent_to_small"), s.get("category_accuracy")],
+            [f"always {s['smallest']}", s["cost_always_smallest"],
+             round(s["cost_always_smallest"] / s["cost_always_largest"], 3), "1.0", ""]]
+    share = ", ".join(f"{m}: {v:.1%}" for m, v in s["share"].items())
+    return (_stamp(d) + f"\n\n{s['served']} prompts served ({s['prompts']} sent, {s['blocked']} blocked). "
+            f"Share per model: {share}.\n\n![savings](img/savings.png)\n\n"
+            + _table(["policy", "cost (configured units)", "vs always-largest", "complex prompts on small model",
+                      "category accuracy"], rows)
+            + "\n\nCategory accuracy by source: "
+            + ", ".join(f"{k} {v}" for k, v in s["category_accuracy_by_source"].items())
+            + f". Simple prompts sent to the small model: {s.get('simple_sent_to_small')}.")
+
+
+def section_peers() -> str:
+    d = load("peers")
+    if not d:
+        return "Not run."
+    body = "```json\n" + json.dumps({k: v for k, v in d.items() if k != "machine"}, indent=1)[:5000] + "\n```"
+    return _stamp(d) + "\n\n![peers](img/peers.png)\n\n" + body
+
+
+def section_scale() -> str:
+    d = load("scale")
+    if not d:
+        return "Not run."
+    parts = [_stamp(d)]
+    w = d.get("workers", [])
+    if w and "workers" in w[0]:
+        parts.append("Throughput vs router processes (miss path, all signals, concurrency 32):\n\n" + _table(
+            ["router processes", "req/s", "p50 ms", "p99 ms", "errors"],
+            [[r["workers"], r["rps"], r["p50_ms"], r["p99_ms"], r["errors"]] for r in w]))
+    rows = []
+    for backend, results in d.get("cache", {}).items():
+        for r in results:
+            rows.append([backend, r.get("entries"), r.get("p50_ms"), r.get("p99_ms"), r.get("insert_rows_per_s"),
+                         r.get("skipped", "")])
+    parts.append("Cache lookup latency vs entries (top-4, filtered by tenant and request filter key):\n\n" + _table(
+        ["backend", "entries", "p50 ms", "p99 ms", "insert rows/s", "note"], rows))
+    return "\n\n".join(parts)
+
+
+def section_gpu() -> str:
+    d = load("gpu")
+    if not d:
+        return ("GPU figures are pending: no NVIDIA GPU was available to this run. "
+                "`tests/bench/gpu_signals.sh` measures signal latency and throughput on CUDA "
+                "(onnxruntime-gpu) at 50/512 tokens and batch 1/16 when one is.")
+    return _stamp(d) + "\n\n```json\n" + json.dumps(d, indent=1)[:4000] + "\n```"
+
+
+def render(quick: bool) -> str:
+    m = machine()
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    return "\n".join([
+        "# Benchmarks",
+        "",
+        f"Generated by `make bench{'-quick' if quick else ''}` on {m['date']}: {m['cpu']}, {m['cores']} cores, "
+        f"Python {m['python']}; {versions}. Comparisons are ratios measured in the same run. "
+        "Raw figures: `docs/bench/*.json`.",
+        "", "## Router overhead (Envoy alone vs Envoy + router)", "", section_overhead(),
+        "", "## Signals (one ONNX pass)", "", section_signals(),
+        "", "## Semantic cache", "", section_cache(),
+        "", "## Routing savings", "", section_savings(),
+        "", "## Peers: GPTCache and semantic-router", "", section_peers(),
+        "", "## Scaling", "", section_scale(),
+        "", "## GPU", "", section_gpu(), "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default=None, help="comma-separated steps; default all")
+    ap.add_argument("--render-only", action="store_true")
+    args = ap.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if not args.render_only:
+        for step in (args.only.split(",") if args.only else STEPS):
+            run_step(step, args.quick)
+    (DOCS / "benchmarks.md").write_text(render(args.quick))
+    progress(f"wrote {DOCS / 'benchmarks.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
