@@ -195,31 +195,3 @@ def completion(model: str, content: str, *, finish_reason: str = "stop") -> dict
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
     }
 
-
-def completion_to_sse(completion_obj: dict[str, Any], *, chunk_chars: int = 64) -> bytes:
-    """Render a chat.completion as an OpenAI SSE stream: a role chunk, content chunks, a finish chunk
-    per choice, then `data: [DONE]`."""
-    cid = completion_obj.get("id") or new_completion_id()
-    created = completion_obj.get("created") or int(time.time())
-    model = completion_obj.get("model", "")
-
-    def chunk(index: int, delta: dict[str, Any], finish: str | None) -> bytes:
-        obj = {
-            "id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
-        }
-        return b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n"
-
-    out = []
-    for choice in completion_obj.get("choices") or []:
-        index = choice.get("index", 0)
-        message = choice.get("message") or {}
-        out.append(chunk(index, {"role": message.get("role", "assistant"), "content": ""}, None))
-        content = message.get("content") or ""
-        for i in range(0, len(content), chunk_chars):
-            out.append(chunk(index, {"content": content[i:i + chunk_chars]}, None))
-        if message.get("tool_calls"):
-            out.append(chunk(index, {"tool_calls": message["tool_calls"]}, None))
-        out.append(chunk(index, {}, choice.get("finish_reason") or "stop"))
-    out.append(b"data: [DONE]\n\n")
-    return b"".join(out)

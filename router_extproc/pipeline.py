@@ -17,8 +17,8 @@ from . import headers as H
 from .config import RouterConfig
 from .decision import Decision, decide, rewrite_body
 from .metrics import Metrics
-from .openai import (CHAT_PATH, MODELS_PATH, APIError, ChatRequest, completion, completion_to_sse,
-                     dump_body, error_body, models_list, new_completion_id, parse_chat_request)
+from .openai import (CHAT_PATH, MODELS_PATH, APIError, ChatRequest, completion, dump_body, error_body,
+                     models_list, new_completion_id, parse_chat_request)
 
 log = logging.getLogger("router_extproc.decision")
 
@@ -68,7 +68,8 @@ class Exchange:
     decision: Decision | None = None
     cache_state: str = "bypass"        # the x-router-cache value
     cache_key: Any = None
-    embedding: Any = None
+    embedding: Any = None              # embedding of `embedded_text`
+    embedded_text: str = ""
     store: bool = False
     leader: bool = False               # this request fetches upstream for coalesced followers
     forwarded_at: float | None = None
@@ -159,6 +160,7 @@ class Router:
         result = await self.signals.analyze(request.prompt_text())
         self.metrics.signal_seconds.labels("all").observe(time.perf_counter() - t0)
         ex.embedding = result.embedding
+        ex.embedded_text = request.prompt_text()
         return result
 
     def _jb_threshold(self) -> float:
@@ -172,21 +174,27 @@ class Router:
         cfg = ex.config
         if cache is None or cfg.semantic_cache is None or not cfg.semantic_cache.enabled:
             return None
-        from .cache import build_key, decide_policy
+        from .cache import build_key, decide_policy, render_sse
 
         policy = decide_policy(request.body, ex.headers, cfg.semantic_cache, has_pii=bool(decision.pii_types))
         key = build_key(request.body, decision.model, ex.headers, cfg.semantic_cache)
         ex.cache_key = key
-        ex.store = policy.store
+        # Entries are indexed by the prompt embedding: with the signal model off nothing can be stored.
+        ex.store = policy.store and signals is not None
         ex.cache_state = "miss"
         if not policy.lookup:
             ex.cache_state = "bypass"
             self.metrics.cache_lookups.labels("skipped").inc()
             return None
         hit = cache.exact_lookup(key)
-        if hit is None and signals is not None:
-            hit = await cache.lookup(key, signals.embedding, key.text)
-        if hit is None and policy.store:
+        if hit is None and ex.store:
+            if key.text != ex.embedded_text:
+                # The cache's semantic key (recent turns, system prompt as a hard filter) differs from the
+                # classification text for multi-turn requests: embed it on its own (micro-batched).
+                ex.embedding = (await self.signals.analyze(key.text)).embedding
+                ex.embedded_text = key.text
+            hit = await cache.lookup(key, ex.embedding, key.text)
+        if hit is None and ex.store:
             # Coalesce identical concurrent misses: one leader goes upstream, followers wait for it.
             if cache.claim(key):
                 ex.leader = True
@@ -202,7 +210,7 @@ class Router:
         comp["created"] = int(time.time())
         hdrs = {**self.decision_headers(ex), H.CACHE: "hit"}
         if request.stream:
-            return Respond(200, completion_to_sse(comp), {**hdrs, "content-type": SSE, "cache-control": "no-cache"},
+            return Respond(200, render_sse(comp), {**hdrs, "content-type": SSE, "cache-control": "no-cache"},
                            "cache hit")
         return Respond(200, json.dumps(comp, ensure_ascii=False).encode(), {**hdrs, "content-type": JSON},
                        "cache hit")
@@ -227,7 +235,9 @@ class Router:
     def on_response_body(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> None:
         if not ex.store or ex.finished:
             return
-        limit = getattr(ex.config.semantic_cache, "max_response_bytes", 1 << 20)
+        # SSE framing is several times the size of the completion it carries; the stored completion's own
+        # size limit is checked once it is assembled.
+        limit = ex.config.semantic_cache.max_response_bytes * 8
         ex.response_bytes += len(chunk)
         if ex.response_bytes > limit:
             ex.store = False
@@ -250,20 +260,21 @@ class Router:
             self._finish(ex, "incomplete")
 
     def _store(self, ex: Exchange, raw: bytes) -> None:
-        from .cache.replay import assemble_sse
+        from .cache import assemble_sse, response_cacheable
 
         comp: dict[str, Any] | None
         if ex.request is not None and ex.request.stream:
-            comp = assemble_sse(raw)
+            comp = assemble_sse(raw)   # None unless the stream finished with [DONE]
         else:
             try:
                 comp = json.loads(raw)
             except (ValueError, UnicodeDecodeError):
                 comp = None
-            if not _is_complete(comp):
-                comp = None
-        if comp is None:
-            self.metrics.cache_stores.labels("skipped").inc()
+        verdict = "incomplete" if comp is None else response_cacheable(
+            ex.response_status or 0, comp, max_bytes=ex.config.semantic_cache.max_response_bytes)
+        if verdict != "ok":
+            comp = None
+            self.metrics.cache_stores.labels(f"skipped_{verdict}").inc()
         else:
             self.cache.store(ex.cache_key, ex.embedding, comp)
         if ex.leader:
@@ -301,10 +312,12 @@ class Router:
                    f"The request was blocked: it contains personal data ({', '.join(sorted(d.pii_types))}) "
                    "that no eligible model may receive.")
         if cfg.guards.block_response == "completion":
+            from .cache import render_sse
+
             comp = completion(d.model, message, finish_reason="content_filter")
             stream = ex.request is not None and ex.request.stream
             if stream:
-                return Respond(200, completion_to_sse(comp), {**hdrs, "content-type": SSE}, f"blocked {d.blocked}")
+                return Respond(200, render_sse(comp), {**hdrs, "content-type": SSE}, f"blocked {d.blocked}")
             return Respond(200, json.dumps(comp).encode(), {**hdrs, "content-type": JSON}, f"blocked {d.blocked}")
         body = error_body(message, type=d.blocked, code=f"{d.blocked}_detected")
         return Respond(403, body, {**hdrs, "content-type": JSON}, f"blocked {d.blocked}")
@@ -346,15 +359,4 @@ class Router:
 def _too_large(limit: int) -> APIError:
     return APIError(413, f"Request body exceeds the router's limit of {limit} bytes",
                     code="request_too_large")
-
-
-def _is_complete(comp: Any) -> bool:
-    """A plain completion worth caching: every choice finished for a normal reason."""
-    if not isinstance(comp, dict) or comp.get("object") != "chat.completion":
-        return False
-    choices = comp.get("choices")
-    if not isinstance(choices, list) or not choices:
-        return False
-    return all(isinstance(c, dict) and c.get("finish_reason") in ("stop", "tool_calls", "function_call")
-               for c in choices)
 

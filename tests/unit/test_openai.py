@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from router_extproc.openai import APIError, completion, completion_to_sse, parse_chat_request
+from router_extproc.openai import APIError, parse_chat_request
 
 
 def body(**kw):
@@ -68,14 +68,3 @@ def test_prompt_text_reads_system_and_user_turns_not_assistant_turns():
     assert req.prompt_text() == "You are terse.\nfirst\nsecond"
     assert req.last_user_text() == "second"
 
-
-def test_sse_rendering_is_a_valid_openai_stream():
-    comp = completion("m", "hello world " * 20)
-    events = [e for e in completion_to_sse(comp).decode().split("\n\n") if e]
-    assert events[-1] == "data: [DONE]"
-    chunks = [json.loads(e[len("data: "):]) for e in events[:-1]]
-    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
-    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
-    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
-    assert text == comp["choices"][0]["message"]["content"]
-    assert all(c["object"] == "chat.completion.chunk" and c["id"] == comp["id"] for c in chunks)

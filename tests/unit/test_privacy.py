@@ -32,7 +32,7 @@ from router_extproc import logs
 from router_extproc.cache import SemanticCache, build_key
 from router_extproc.config import parse_config
 from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
-from router_extproc.openai import completion_to_sse
+from router_extproc.cache import render_sse
 from router_extproc.pipeline import Continue, Respond, Router
 from router_extproc.signals.types import PIIEntity, Signals
 from router_extproc.testing import Stack
@@ -98,7 +98,7 @@ def upstream_answer(body: dict, model: str) -> bytes:
     comp = {"id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": f"re: {last}"},
                          "finish_reason": "stop"}]}
-    return completion_to_sse(comp) if body.get("stream") else json.dumps(comp).encode()
+    return render_sse(comp) if body.get("stream") else json.dumps(comp).encode()
 
 
 async def exchange(router: Router, body: dict | bytes, headers: dict | None = None):

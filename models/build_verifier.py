@@ -1,0 +1,315 @@
+"""Train the semantic cache's hit verifier on QQP and write it into the model directory.
+
+    python -m models.build_verifier --model-dir models/dist [--force]
+
+Embeds every QQP question with the shipped encoder (``encoder.onnx`` → ``embedding``, ``tokenizer.json``,
+truncation 256: exactly what the router computes at run time), splits the pairs by a stable hash of the pair
+text into train (70 %) / calibration (10 %) / test (20 %), trains an ensemble of small MLPs over
+:func:`router_extproc.cache.verify.pair_features` on train, picks the threshold on calibration (the lowest
+threshold whose calibration precision reaches ``--target-precision``), and reports on test only.
+
+Writes ``verifier.json`` (metadata, IDF table, threshold, test figures) and ``verifier.npz`` (weights) into the
+model directory, ``docs/img/cache_pr.png`` and the figures section of ``docs/cache.md``. Skips when
+``verifier.json`` exists with the same recipe hash (encoder, data, this recipe). Build-time only: needs torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from router_extproc.cache.verify import N_LEXICAL, build_idf, lexical_features, pair_features
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPE = {
+    "version": 2,
+    "split": [70, 10, 20],
+    "floor": 0.70,
+    "hidden": 256,
+    "members": 3,
+    "epochs": 15,
+    "lr": 2e-3,
+    "weight_decay": 1e-3,
+    "dropout": 0.2,
+    "truncation": 256,
+    "lexical": N_LEXICAL,
+}
+
+
+def _sha_file(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def recipe_hash(model_dir: Path, data: Path, target: float) -> str:
+    verify_src = (ROOT / "router_extproc/cache/verify.py").read_bytes()
+    parts = [json.dumps(RECIPE, sort_keys=True), str(target), _sha_file(model_dir / "encoder.onnx"),
+             _sha_file(model_dir / "tokenizer.json"), _sha_file(data), hashlib.sha256(verify_src).hexdigest()]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def split_of(a: str, b: str) -> int:
+    """0 train, 1 calibration, 2 test — a stable hash of the pair, independent of file order."""
+    h = int(hashlib.sha256((a + "\t" + b).encode()).hexdigest()[:8], 16) % 100
+    tr, ca, _ = RECIPE["split"]
+    return 0 if h < tr else 1 if h < tr + ca else 2
+
+
+def embed(texts: list[str], model_dir: Path, batch: int = 64) -> np.ndarray:
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(model_dir / "encoder.onnx"), opts, providers=["CPUExecutionProvider"])
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tok.no_padding()
+    tok.enable_truncation(RECIPE["truncation"])
+    encs = tok.encode_batch(texts)
+    order = np.argsort([len(e.ids) for e in encs], kind="stable")
+    out = np.zeros((len(texts), 384), np.float32)
+    t0 = time.time()
+    for s in range(0, len(order), batch):
+        idx = order[s:s + batch]
+        L = max(len(encs[i].ids) for i in idx)
+        ids = np.zeros((len(idx), L), np.int64)
+        mask = np.zeros_like(ids)
+        for j, i in enumerate(idx):
+            e = encs[i].ids
+            ids[j, :len(e)] = e
+            mask[j, :len(e)] = 1
+        (emb,) = sess.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
+        if emb.shape[1] != out.shape[1]:
+            out = np.zeros((len(texts), emb.shape[1]), np.float32) if s == 0 else out
+        out[idx] = emb
+        if s and s % (batch * 200) == 0:
+            print(f"  embedded {s}/{len(texts)} in {time.time() - t0:.0f}s", file=sys.stderr)
+    n = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.maximum(n, 1e-12)
+
+
+def train_members(X: np.ndarray, y: np.ndarray) -> list[dict[str, np.ndarray]]:
+    import torch
+
+    torch.set_num_threads(2)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.float32))
+    members = []
+    for seed in range(RECIPE["members"]):
+        torch.manual_seed(seed)
+        net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], RECIPE["hidden"]), torch.nn.ReLU(),
+                                  torch.nn.Dropout(RECIPE["dropout"]), torch.nn.Linear(RECIPE["hidden"], 1))
+        opt = torch.optim.AdamW(net.parameters(), lr=RECIPE["lr"], weight_decay=RECIPE["weight_decay"])
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, RECIPE["epochs"])
+        for _ in range(RECIPE["epochs"]):
+            net.train()
+            perm = torch.randperm(len(yt))
+            for s in range(0, len(yt), 256):
+                b = perm[s:s + 256]
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(net(Xt[b]).squeeze(1), yt[b])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            sched.step()
+        net.eval()
+        members.append({"w1": net[0].weight.detach().numpy().T.copy(), "b1": net[0].bias.detach().numpy().copy(),
+                        "w2": net[3].weight.detach().numpy().reshape(-1).copy(),
+                        "b2": net[3].bias.detach().numpy().copy()})
+    return members
+
+
+def pr_curve(scores: np.ndarray, labels: np.ndarray, total_pos: int):
+    """Precision/recall of 'serve if score ≥ t' for every t (descending scores); recall over all duplicates."""
+    o = np.argsort(-scores, kind="stable")
+    s, l = scores[o], labels[o]
+    tp = np.cumsum(l == 1)
+    n = np.arange(1, len(l) + 1)
+    return s, tp / n, tp / max(1, total_pos)
+
+
+def at_threshold(scores, labels, total_pos, t):
+    m = scores >= t
+    tp = int((labels[m] == 1).sum())
+    return (tp / m.sum() if m.any() else 1.0), tp / max(1, total_pos), int(m.sum())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model-dir", type=Path, default=ROOT / "models/dist")
+    ap.add_argument("--data", type=Path, default=ROOT / "models/data/qqp-dev.jsonl.gz")
+    ap.add_argument("--target-precision", type=float, default=0.90)
+    ap.add_argument("--force", action="store_true")
+    ap.add_argument("--no-docs", action="store_true", help="do not write docs/img/cache_pr.png and docs/cache.md")
+    args = ap.parse_args(argv)
+    md: Path = args.model_dir
+    if not (md / "encoder.onnx").exists():
+        print(f"build_verifier: {md / 'encoder.onnx'} not found; build the encoder first", file=sys.stderr)
+        return 2
+    recipe = recipe_hash(md, args.data, args.target_precision)
+    out_json = md / "verifier.json"
+    if not args.force and out_json.exists() and (md / "verifier.npz").exists():
+        try:
+            if json.loads(out_json.read_text()).get("recipe") == recipe:
+                print(f"build_verifier: {out_json} is up to date (recipe {recipe}); skipping")
+                return 0
+        except (OSError, ValueError):
+            pass
+    t_start = time.time()
+    rows = [json.loads(line) for line in gzip.open(args.data, "rt")]
+    texts = sorted({r["text_a"] for r in rows} | {r["text_b"] for r in rows})
+    index = {t: i for i, t in enumerate(texts)}
+    print(f"build_verifier: {len(rows)} pairs, {len(texts)} texts; embedding with {md / 'encoder.onnx'}",
+          file=sys.stderr)
+    E = embed(texts, md)
+    t_embed = time.time() - t_start
+    A = np.array([index[r["text_a"]] for r in rows])
+    B = np.array([index[r["text_b"]] for r in rows])
+    y = np.array([int(r["label"]) for r in rows])
+    split = np.array([split_of(r["text_a"], r["text_b"]) for r in rows])
+    u, v = E[A], E[B]
+    cos = (u * v).sum(1)
+    train_texts = [t for r, s in zip(rows, split) if s == 0 for t in (r["text_a"], r["text_b"])]
+    idf, unk = build_idf(train_texts)
+    lex = np.array([lexical_features(r["text_a"], r["text_b"], idf, unk) for r in rows], np.float32)
+    X = pair_features(u, v, lex)
+    floor = RECIPE["floor"]
+    tr = split == 0
+    print(f"build_verifier: training {RECIPE['members']} members on {tr.sum()} pairs", file=sys.stderr)
+    members = train_members(X[tr], y[tr])
+
+    def predict(Xs):
+        p = np.zeros(len(Xs))
+        for m in members:
+            h = np.maximum(Xs @ m["w1"] + m["b1"], 0)
+            p += 1 / (1 + np.exp(-(h @ m["w2"] + m["b2"][0])))
+        return p / len(members)
+
+    res = {}
+    for name, sid in (("calibration", 1), ("test", 2)):
+        m = split == sid
+        cand = m & (cos >= floor)
+        res[name] = {"scores": predict(X[cand]), "labels": y[cand], "cos": cos[cand], "pos": int((y[m] == 1).sum()),
+                     "all_cos": cos[m], "all_labels": y[m]}
+    # threshold: lowest score threshold whose calibration precision reaches the target
+    c = res["calibration"]
+    s_sorted, prec, rec = pr_curve(c["scores"], c["labels"], c["pos"])
+    ok = np.nonzero(prec >= args.target_precision)[0]
+    # the largest prefix (lowest threshold) that still meets the target, ignoring tiny prefixes
+    ok = ok[ok >= 20]
+    thr = float(s_sorted[ok[-1]]) if len(ok) else 0.95
+    thr = round(thr, 4)
+    t = res["test"]
+    p_test, r_test, n_test = at_threshold(t["scores"], t["labels"], t["pos"], thr)
+    p_cal, r_cal, _ = at_threshold(c["scores"], c["labels"], c["pos"], thr)
+    # plain cosine on test at the same recall
+    cs, cprec, crec = pr_curve(t["all_cos"], t["all_labels"], t["pos"])
+    j = int(np.searchsorted(crec, r_test))
+    j = min(j, len(cs) - 1)
+    cos_thr_same_recall, cos_p_same_recall = float(cs[j]), float(cprec[j])
+    p_cos90, r_cos90, _ = at_threshold(t["all_cos"], t["all_labels"], t["pos"], 0.90)
+    figures = {
+        "threshold": thr, "floor": floor,
+        "calibration": {"precision": round(p_cal, 4), "recall": round(r_cal, 4), "pairs": int((split == 1).sum())},
+        "test": {"precision": round(p_test, 4), "recall": round(r_test, 4), "served": n_test,
+                 "pairs": int((split == 2).sum()), "duplicates": t["pos"]},
+        "cosine_same_recall": {"threshold": round(cos_thr_same_recall, 4), "precision": round(cos_p_same_recall, 4)},
+        "cosine_0.90": {"precision": round(p_cos90, 4), "recall": round(r_cos90, 4)},
+        "train_pairs": int(tr.sum()),
+    }
+    meta = {
+        "format": "router-extproc-verifier/1", "recipe": recipe, "recipe_params": RECIPE, "kind": "mlp-ensemble",
+        "dimension": int(E.shape[1]), "members": len(members), "floor": floor, "threshold": thr,
+        "target_precision": args.target_precision, "figures": figures,
+        "trained_on": "Quora Question Pairs (QQP) dev pairs, train split (stable hash), via models/data/qqp-dev.jsonl.gz",
+        "encoder": "encoder.onnx:embedding (all-MiniLM-L6-v2, int8)", "built": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                          time.gmtime()),
+        "unk": unk, "idf": idf,
+    }
+    weights = {}
+    for i, m in enumerate(members):
+        for k, a in m.items():
+            weights[f"{k}_{i}"] = a.astype(np.float32)
+    md.mkdir(parents=True, exist_ok=True)
+    np.savez(md / "verifier.npz", **weights)
+    tmp = out_json.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta))
+    tmp.replace(out_json)
+    took = time.time() - t_start
+    print(json.dumps({"took_s": round(took, 1), "embed_s": round(t_embed, 1), **figures}, indent=1))
+    if not args.no_docs:
+        write_docs(res, figures, took)
+    return 0
+
+
+def write_docs(res: dict, figures: dict, took: float) -> None:
+    img = ROOT / "docs/img/cache_pr.png"
+    img.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        t = res["test"]
+        _, vp, vr = pr_curve(t["scores"], t["labels"], t["pos"])
+        _, cp, cr = pr_curve(t["all_cos"], t["all_labels"], t["pos"])
+        fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
+        ax.plot(cr[20:], cp[20:], label="plain cosine", color="#888")
+        ax.plot(vr[20:], vp[20:], label=f"verifier (cosine ≥ {figures['floor']} + MLP)", color="#1f6feb")
+        ax.scatter([figures["test"]["recall"]], [figures["test"]["precision"]], color="#d1242f", zorder=5,
+                   label=f"shipped threshold {figures['threshold']}")
+        ax.axhline(0.90, ls=":", color="#d1242f", lw=0.8)
+        ax.axvline(0.40, ls=":", color="#d1242f", lw=0.8)
+        ax.set_xlabel("recall of duplicates")
+        ax.set_ylabel("precision of hits")
+        ax.set_title("Semantic cache hits on the QQP test split")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0.5, 1.0)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower left", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(img)
+        plt.close(fig)
+    except ImportError:
+        print("build_verifier: matplotlib not installed; no plot", file=sys.stderr)
+    doc = ROOT / "docs/cache.md"
+    f = figures
+    section = (
+        "<!-- verifier-figures:start -->\n"
+        "## Verifier figures (QQP test split)\n\n"
+        f"Built by `python -m models.build_verifier --model-dir models/dist` in {took:.0f} s on this machine "
+        f"({f['train_pairs']} training pairs; calibration {f['calibration']['pairs']} pairs, "
+        f"test {f['test']['pairs']} pairs with {f['test']['duplicates']} duplicates).\n\n"
+        "| rule | threshold | precision of hits | recall of duplicates |\n|---|---|---|---|\n"
+        f"| plain cosine | 0.90 | {f['cosine_0.90']['precision']:.3f} | {f['cosine_0.90']['recall']:.3f} |\n"
+        f"| plain cosine at the verifier's recall | {f['cosine_same_recall']['threshold']:.3f} | "
+        f"{f['cosine_same_recall']['precision']:.3f} | {f['test']['recall']:.3f} |\n"
+        f"| **verifier (shipped)** | cosine ≥ {f['floor']}, score ≥ {f['threshold']} | "
+        f"**{f['test']['precision']:.3f}** | **{f['test']['recall']:.3f}** |\n\n"
+        f"The threshold was chosen on the calibration split (precision {f['calibration']['precision']:.3f}, "
+        f"recall {f['calibration']['recall']:.3f} there); the test split was not looked at to choose it.\n\n"
+        "![precision/recall](img/cache_pr.png)\n"
+        "<!-- verifier-figures:end -->\n"
+    )
+    text = doc.read_text() if doc.exists() else "# Semantic cache\n\n"
+    if "<!-- verifier-figures:start -->" in text:
+        a = text.index("<!-- verifier-figures:start -->")
+        b = text.index("<!-- verifier-figures:end -->") + len("<!-- verifier-figures:end -->\n")
+        text = text[:a] + section + text[b:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    doc.write_text(text)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,275 @@
+"""What identifies a cache entry, and when the cache may be used at all.
+
+Rules (each has a test in tests/unit/test_cache_keys.py):
+
+* **Scope** — entries are partitioned by tenant: ``sha256`` of the configured headers (default ``authorization``),
+  hex[:32]; ``"anon"`` when none of them is present. Scope is a hard filter, never similarity.
+* **Hard filters** (``filter_key``) — requests share an entry only if all of these are equal: the chosen model,
+  ``tools``/``functions``, ``tool_choice``/``function_call``, ``response_format``, ``n``, the ``max_tokens`` tier,
+  ``seed``, ``stop``, ``logprobs``/``top_logprobs``, ``logit_bias``, ``parallel_tool_calls``, ``modalities``,
+  ``reasoning_effort``, the **system prompt** (exact), the turns older than the recent window (exact), and any
+  non-text content (images, audio: hashed). These never go into the embedding.
+* **Semantic text** (``text``) — the recent conversation (the last ``context_turns`` non-system messages, most
+  recent last). A single-turn request embeds just the user message; multi-turn requests embed
+  ``"role: content"`` lines. The system prompt is not embedded: it is an exact hard filter instead, which is
+  stricter and keeps the embedding on the part that varies (the verifier is calibrated on question pairs).
+* **Fingerprint** — hash of scope + filter parts + the full normalized messages + temperature/top_p/penalties:
+  equal fingerprints are literally the same request, served by the exact-match fast path without embedding.
+* **Policy** — ``Cache-Control: no-cache`` (or ``Pragma: no-cache``) skips lookup, ``no-store`` skips storing;
+  a prompt with PII is neither looked up nor stored; ``n > 1`` is not cached; a missing ``temperature`` is the
+  OpenAI default 1.0, and requests above ``max_temperature`` (default 1.0, inclusive) are not cached, so the
+  seed's temperature 0.7 flow is cached.
+* **Responses** — only 2xx ``chat.completion`` objects with every choice finished by ``stop``/``tool_calls``
+  (not ``length``/``content_filter``) and a body within ``max_response_bytes`` are stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from router_extproc.config_cache import SemanticCacheConfig
+
+__all__ = [
+    "CacheKey",
+    "CachePolicy",
+    "build_key",
+    "decide_policy",
+    "scope_of",
+    "response_cacheable",
+    "semantic_text",
+    "DEFAULT_TEMPERATURE",
+]
+
+DEFAULT_TEMPERATURE = 1.0  # OpenAI's default when the request omits it
+ANON_SCOPE = "anon"
+
+# request fields that are hard filters (beyond model, messages-derived parts and the max_tokens tier)
+_FILTER_FIELDS = (
+    "tools",
+    "functions",
+    "tool_choice",
+    "function_call",
+    "response_format",
+    "n",
+    "seed",
+    "stop",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "parallel_tool_calls",
+    "modalities",
+    "audio",
+    "reasoning_effort",
+    "prediction",
+)
+# sampling fields that only make the exact fingerprint differ
+_EXACT_FIELDS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheKey:
+    scope: str
+    filter_key: str
+    fingerprint: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    lookup: bool
+    store: bool
+    reason: str
+
+
+def _canon(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _h(obj: Any, n: int = 32) -> str:
+    return hashlib.sha256(_canon(obj).encode()).hexdigest()[:n]
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in headers.items():
+        if isinstance(v, bytes):
+            v = v.decode("latin-1")
+        out[k.lower()] = v
+    return out
+
+
+def scope_of(headers: Mapping[str, str], scope_headers: tuple[str, ...] = ("authorization",)) -> str:
+    """The tenant of a request: a hash of the configured headers' values, or ``"anon"`` if none is present."""
+    h = _lower(headers)
+    parts = [(name, h[name]) for name in scope_headers if h.get(name)]
+    if not parts:
+        return ANON_SCOPE
+    return hashlib.sha256(_canon(parts).encode()).hexdigest()[:32]
+
+
+def _content_text(content: Any, media: list) -> str:
+    """Text of a message content (string or list of parts); non-text parts are appended to ``media``."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content.strip()
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, Mapping) and part.get("type") in ("text", "input_text") and "text" in part:
+                texts.append(str(part["text"]).strip())
+            elif isinstance(part, str):
+                texts.append(part.strip())
+            else:
+                media.append(part)
+        return "\n".join(t for t in texts if t)
+    media.append(content)
+    return ""
+
+
+def _norm_message(m: Any, media: list) -> dict:
+    if not isinstance(m, Mapping):
+        return {"raw": m}
+    out: dict[str, Any] = {"role": m.get("role"), "content": _content_text(m.get("content"), media)}
+    for k in ("name", "tool_calls", "tool_call_id", "function_call"):
+        if m.get(k) is not None:
+            out[k] = m[k]
+    return out
+
+
+def _line(m: dict) -> str:
+    text = m.get("content") or ""
+    if m.get("tool_calls"):
+        text = (text + " " + _canon(m["tool_calls"])).strip()
+    if m.get("function_call"):
+        text = (text + " " + _canon(m["function_call"])).strip()
+    return text
+
+
+def _split(messages: list[dict], context_turns: int) -> tuple[list[dict], list[dict], list[dict]]:
+    """(system messages, older turns outside the window, recent turns)."""
+    system = [m for m in messages if m.get("role") in ("system", "developer")]
+    turns = [m for m in messages if m.get("role") not in ("system", "developer")]
+    k = max(1, context_turns)
+    return system, turns[:-k] if len(turns) > k else [], turns[-k:]
+
+
+def semantic_text(recent: list[dict]) -> str:
+    if len(recent) == 1 and recent[0].get("role") == "user":
+        return _line(recent[0])
+    return "\n".join(f"{m.get('role')}: {_line(m)}" for m in recent)
+
+
+def _tier(value: Any, tiers: tuple[int, ...]) -> str:
+    if value is None:
+        return "default"
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        return f"raw:{value!r}"
+    for t in tiers:
+        if v <= t:
+            return f"<={t}"
+    return f">{tiers[-1]}" if tiers else str(v)
+
+
+def _stop(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return [v]
+    if isinstance(v, list):
+        return sorted(str(x) for x in v)
+    return v
+
+
+def build_key(body: Mapping, model: str, headers: Mapping[str, str], cfg: SemanticCacheConfig) -> CacheKey:
+    """The cache key of a chat completion request routed to ``model``."""
+    scope = scope_of(headers, cfg.scope_headers)
+    media: list = []
+    raw_msgs = body.get("messages") or []
+    messages = [_norm_message(m, media) for m in raw_msgs] if isinstance(raw_msgs, list) else []
+    system, older, recent = _split(messages, cfg.context_turns)
+    filters: dict[str, Any] = {"model": model}
+    for f in _FILTER_FIELDS:
+        if body.get(f) is not None:
+            filters[f] = _stop(body[f]) if f == "stop" else body[f]
+    filters["n"] = body.get("n") or 1
+    filters["max_tokens"] = _tier(body.get("max_completion_tokens", body.get("max_tokens")), cfg.max_tokens_tiers)
+    filters["system"] = _h([_line(m) for m in system]) if system else None
+    filters["older"] = _h(older) if older else None
+    filters["media"] = _h(media) if media else None
+    filter_key = _h(filters)
+    exact = {f: body.get(f) for f in _EXACT_FIELDS}
+    exact["temperature"] = exact["temperature"] if exact["temperature"] is not None else DEFAULT_TEMPERATURE
+    if body.get("max_completion_tokens", body.get("max_tokens")) is not None:
+        exact["max_tokens"] = body.get("max_completion_tokens", body.get("max_tokens"))
+    fingerprint = _h({"scope": scope, "filters": filters, "messages": messages, "exact": exact})
+    return CacheKey(scope=scope, filter_key=filter_key, fingerprint=fingerprint, text=semantic_text(recent))
+
+
+def _cache_control(headers: Mapping[str, str]) -> set[str]:
+    h = _lower(headers)
+    tokens = set()
+    for name in ("cache-control", "pragma"):
+        for t in (h.get(name) or "").split(","):
+            t = t.strip().lower().split("=", 1)[0]
+            if t:
+                tokens.add(t)
+    return tokens
+
+
+def decide_policy(
+    body: Mapping, headers: Mapping[str, str], cfg: SemanticCacheConfig, *, has_pii: bool
+) -> CachePolicy:
+    """What the cache may do for one request. ``reason`` names the first rule that turned something off."""
+    if not cfg.enabled:
+        return CachePolicy(False, False, "disabled")
+    if has_pii:
+        return CachePolicy(False, False, "pii")
+    msgs = body.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        return CachePolicy(False, False, "no-messages")
+    n = body.get("n")
+    if n is not None and n != 1:
+        return CachePolicy(False, False, "n>1")
+    temp = body.get("temperature")
+    temp = DEFAULT_TEMPERATURE if temp is None else temp
+    try:
+        if float(temp) > cfg.max_temperature:
+            return CachePolicy(False, False, "temperature")
+    except (TypeError, ValueError):
+        return CachePolicy(False, False, "temperature")
+    cc = _cache_control(headers)
+    lookup = "no-cache" not in cc
+    store = "no-store" not in cc
+    if not lookup and not store:
+        return CachePolicy(False, False, "no-cache,no-store")
+    if not lookup:
+        return CachePolicy(False, True, "no-cache")
+    if not store:
+        return CachePolicy(True, False, "no-store")
+    return CachePolicy(True, True, "ok")
+
+
+def response_cacheable(status: int, completion: Any, *, max_bytes: int | None = None) -> str:
+    """``"ok"`` when a response may be stored, else the reason it may not."""
+    if not 200 <= int(status) < 300:
+        return "status"
+    if not isinstance(completion, Mapping) or completion.get("object") not in ("chat.completion", None):
+        return "not-a-completion"
+    choices = completion.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return "no-choices"
+    for c in choices:
+        if not isinstance(c, Mapping) or c.get("finish_reason") not in ("stop", "tool_calls", "function_call"):
+            return "incomplete"
+        msg = c.get("message")
+        if not isinstance(msg, Mapping):
+            return "incomplete"
+    if max_bytes is not None and len(_canon(completion).encode()) > max_bytes:
+        return "too-large"
+    return "ok"

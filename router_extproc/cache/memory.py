@@ -1,0 +1,230 @@
+"""In-process vector index in numpy: the ``memory`` backend, and the hot tier in front of Milvus.
+
+Entries live in a preallocated float32 matrix (one row per slot). Each (scope, filter_key) bucket keeps the
+list of its slots, so a search is one small matrix-vector product over that bucket only. Capacity is
+``max_entries``; when full, an expired entry is reused first, otherwise the policy picks the victim:
+``fifo`` (oldest insert), ``lru`` (least recently served), ``lfu`` (fewest hits, oldest first on ties).
+TTL is enforced on read; :meth:`delete_expired` frees expired slots.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterable
+
+import numpy as np
+
+from router_extproc.cache.base import Candidate, Entry
+
+__all__ = ["MemoryIndex", "MemoryBackend"]
+
+
+class MemoryIndex:
+    """Synchronous index; not thread-safe (used from the event loop only)."""
+
+    def __init__(self, dimension: int, max_entries: int, eviction_policy: str = "fifo") -> None:
+        if eviction_policy not in ("fifo", "lru", "lfu"):
+            raise ValueError(f"eviction_policy: {eviction_policy!r}")
+        self.dimension = dimension
+        self.capacity = max(1, int(max_entries))
+        self.policy = eviction_policy
+        self._vecs = np.zeros((self.capacity, dimension), np.float32)
+        self._entries: list[Entry | None] = [None] * self.capacity
+        self._inserted = np.zeros(self.capacity, np.int64)
+        self._accessed = np.zeros(self.capacity, np.int64)
+        self._hits = np.zeros(self.capacity, np.int64)
+        self._expires = np.full(self.capacity, np.inf)
+        self._occ = np.zeros(self.capacity, bool)
+        self._free = list(range(self.capacity - 1, -1, -1))
+        self._buckets: dict[tuple[str, str], list[int]] = {}
+        self._bucket_arr: dict[tuple[str, str], np.ndarray] = {}
+        self._by_fp: dict[tuple[str, str], int] = {}
+        self._by_id: dict[int, int] = {}
+        self._tick = 0
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    # ------------------------------------------------------------ writes
+    def _next(self) -> int:
+        self._tick += 1
+        return self._tick
+
+    def _victim(self, now: float) -> int:
+        occupied = self._occ
+        expired = occupied & (self._expires <= now)
+        if expired.any():
+            return int(np.argmax(expired))
+        if self.policy == "fifo":
+            score = self._inserted
+        elif self.policy == "lru":
+            score = self._accessed
+        else:
+            # fewest hits first, then oldest access
+            score = self._hits * (self._tick + 1) + self._accessed
+        score = np.where(occupied, score, np.iinfo(np.int64).max)
+        return int(np.argmin(score))
+
+    def add(self, entry: Entry, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        old = self._by_fp.get((entry.scope, entry.fingerprint))
+        if old is not None:
+            self._remove_slot(old)
+        if entry.id in self._by_id:
+            self._remove_slot(self._by_id[entry.id])
+        if not self._free:
+            self._remove_slot(self._victim(now))
+            self.evictions += 1
+        slot = self._free.pop()
+        v = np.asarray(entry.embedding, np.float32).reshape(-1)
+        if v.shape[0] != self.dimension:
+            self._free.append(slot)
+            raise ValueError(f"embedding has dimension {v.shape[0]}, index has {self.dimension}")
+        self._vecs[slot] = v
+        self._entries[slot] = entry
+        self._occ[slot] = True
+        t = self._next()
+        self._inserted[slot] = t
+        self._accessed[slot] = t
+        self._hits[slot] = 0
+        self._expires[slot] = entry.expires_at
+        b = (entry.scope, entry.filter_key)
+        self._buckets.setdefault(b, []).append(slot)
+        self._bucket_arr.pop(b, None)
+        self._by_fp[(entry.scope, entry.fingerprint)] = slot
+        self._by_id[entry.id] = slot
+
+    def _remove_slot(self, slot: int) -> None:
+        e = self._entries[slot]
+        if e is None:
+            return
+        b = (e.scope, e.filter_key)
+        lst = self._buckets.get(b)
+        if lst is not None:
+            lst.remove(slot)
+            if not lst:
+                del self._buckets[b]
+        self._bucket_arr.pop(b, None)
+        if self._by_fp.get((e.scope, e.fingerprint)) == slot:
+            del self._by_fp[(e.scope, e.fingerprint)]
+        self._by_id.pop(e.id, None)
+        self._entries[slot] = None
+        self._occ[slot] = False
+        self._expires[slot] = np.inf
+        self._free.append(slot)
+
+    def remove_ids(self, ids: Iterable[int]) -> int:
+        n = 0
+        for i in ids:
+            slot = self._by_id.get(i)
+            if slot is not None:
+                self._remove_slot(slot)
+                n += 1
+        return n
+
+    def delete_expired(self, now: float) -> int:
+        slots = np.nonzero(self._occ & (self._expires <= now))[0]
+        for s in slots:
+            self._remove_slot(int(s))
+        return len(slots)
+
+    def clear(self, scope: str | None = None) -> int:
+        slots = [s for s, e in enumerate(self._entries) if e is not None and (scope is None or e.scope == scope)]
+        for s in slots:
+            self._remove_slot(s)
+        return len(slots)
+
+    # ------------------------------------------------------------ reads
+    def _touch(self, slot: int) -> None:
+        self._accessed[slot] = self._next()
+        self._hits[slot] += 1
+
+    def get_exact(self, scope: str, fingerprint: str, now: float) -> Entry | None:
+        slot = self._by_fp.get((scope, fingerprint))
+        if slot is None:
+            return None
+        e = self._entries[slot]
+        if e is None or e.expires_at <= now:
+            return None
+        self._touch(slot)
+        return e
+
+    def search(
+        self, scope: str, filter_key: str, vector: np.ndarray, *, top_k: int, min_similarity: float, now: float
+    ) -> list[Candidate]:
+        b = (scope, filter_key)
+        arr = self._bucket_arr.get(b)
+        if arr is None:
+            lst = self._buckets.get(b)
+            if not lst:
+                return []
+            arr = self._bucket_arr[b] = np.asarray(lst, np.int64)
+        q = np.asarray(vector, np.float32).reshape(-1)
+        if len(arr) * 4 > len(self._by_id):  # a big bucket: one pass over the matrix beats a gathered copy
+            hi = int(arr.max()) + 1
+            sims = (self._vecs[:hi] @ q)[arr]
+        else:
+            sims = self._vecs[arr] @ q
+        ok = (sims >= min_similarity) & (self._expires[arr] > now)
+        if not ok.any():
+            return []
+        idx = np.nonzero(ok)[0]
+        if len(idx) > top_k:
+            idx = idx[np.argpartition(-sims[idx], top_k - 1)[:top_k]]
+        idx = idx[np.argsort(-sims[idx], kind="stable")]
+        out = []
+        for i in idx:
+            slot = int(arr[i])
+            e = self._entries[slot]
+            if e is not None:
+                out.append(Candidate(e, float(sims[i])))
+        return out
+
+    def touch_id(self, entry_id: int) -> None:
+        slot = self._by_id.get(entry_id)
+        if slot is not None:
+            self._touch(slot)
+
+    def entries(self) -> list[Entry]:
+        return [e for e in self._entries if e is not None]
+
+    def count_scope(self, scope: str | None) -> int:
+        if scope is None:
+            return len(self)
+        return sum(1 for e in self._entries if e is not None and e.scope == scope)
+
+
+class MemoryBackend:
+    """The ``memory`` backend: a :class:`MemoryIndex` behind the async :class:`Backend` protocol."""
+
+    name = "memory"
+
+    def __init__(self, dimension: int, max_entries: int, eviction_policy: str = "fifo") -> None:
+        self.index = MemoryIndex(dimension, max_entries, eviction_policy)
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def search(self, scope, filter_key, vector, *, top_k, min_similarity, now):
+        return self.index.search(scope, filter_key, vector, top_k=top_k, min_similarity=min_similarity, now=now)
+
+    async def insert(self, entries: list[Entry]) -> None:
+        for e in entries:
+            self.index.add(e)
+
+    async def delete_expired(self, now: float) -> int:
+        return self.index.delete_expired(now)
+
+    async def clear(self, scope: str | None = None) -> int:
+        return self.index.clear(scope)
+
+    async def count(self) -> int:
+        return len(self.index)

@@ -1,0 +1,392 @@
+"""The Milvus backend (pymilvus ``MilvusClient``): embedded Milvus Lite (a file path) or a Milvus server (URL).
+
+Every Milvus call runs on one dedicated worker thread, never on the event loop, and is bounded by the
+configured timeout. A failure marks the backend unavailable; while unavailable every call fails fast (the
+facade serves requests uncached) and a background task reconnects every ``reconnect_interval_s``.
+
+Schema (created with its HNSW index if missing; ``scope`` is the partition key on a server):
+``id`` INT64 primary, ``scope`` / ``filter_key`` / ``fingerprint`` VARCHAR(64), ``text`` VARCHAR(8192),
+``embedding`` FLOAT_VECTOR(dim), ``response`` VARCHAR(65535) (completion JSON), ``created_at`` / ``expires_at``
+DOUBLE (unix seconds). Searches filter on scope, filter_key and ``expires_at > now`` and use the configured
+consistency level (Session by default; Strong is refused by the config loader).
+
+Milvus Lite scans unflushed rows, so Lite inserts are flushed once ``insert_batch_size`` rows are pending or
+two seconds after the last insert; a server is never flushed explicitly (Session consistency reads its own
+writes from growing segments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from router_extproc.cache.base import Candidate, Entry
+from router_extproc.config_cache import MilvusConfig
+from router_extproc.errors import ConfigError
+
+__all__ = ["MilvusBackend", "DimensionMismatch"]
+
+log = logging.getLogger("router_extproc.cache.milvus")
+_HEX = re.compile(r"^[0-9a-zA-Z_-]{1,64}$")
+TEXT_MAX = 8192
+RESPONSE_MAX = 65535
+_FIELDS = ["id", "scope", "filter_key", "fingerprint", "text", "response", "created_at", "expires_at"]
+
+
+class DimensionMismatch(ConfigError):
+    pass
+
+
+class BackendUnavailable(RuntimeError):
+    pass
+
+
+def _clip_utf8(s: str, n: int) -> str:
+    b = s.encode()
+    return s if len(b) <= n else b[:n].decode("utf-8", errors="ignore")
+
+
+def _q(s: str) -> str:
+    if not _HEX.match(s):
+        raise ValueError(f"unsafe key {s!r}")
+    return f'"{s}"'
+
+
+class MilvusBackend:
+    name = "milvus"
+
+    def __init__(self, cfg: MilvusConfig, dimension: int, *, on_available: Callable[[bool], None] | None = None,
+                 load_rows: int = 0) -> None:
+        self.cfg = cfg
+        self.dimension = int(dimension)
+        self._on_available = on_available
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="milvus")
+        self._client: Any = None
+        self._available = False
+        self._closed = False
+        self._reconnect_task: asyncio.Task | None = None
+        self._connect_task: asyncio.Task | None = None
+        self._pending_flush = 0
+        self._last_insert = 0.0
+        self.last_error: str | None = None
+        self.fatal: Exception | None = None
+        self.load_rows = load_rows
+        self.loaded: list[Entry] = []  # rows read at connect, for warming the in-process hot index
+        self.partition_key = not cfg.is_lite
+
+    # ------------------------------------------------------------ plumbing
+    @property
+    def available(self) -> bool:
+        return self._available and not self._closed
+
+    def _set_available(self, ok: bool, why: str | None = None) -> None:
+        if ok != self._available:
+            if ok:
+                log.info("milvus cache backend available (%s)", self.cfg.uri)
+            else:
+                log.warning("milvus cache backend unavailable (%s): %s; serving uncached, reconnecting",
+                            self.cfg.uri, why)
+        self._available = ok
+        if why:
+            self.last_error = why
+        if self._on_available is not None:
+            try:
+                self._on_available(ok)
+            except Exception:  # pragma: no cover - metrics must never break the cache
+                pass
+
+    async def _call(self, fn: Callable, *args, timeout: float | None = None):
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._executor, fn, *args)
+        return await asyncio.wait_for(fut, timeout=(timeout or self.cfg.timeout_s) + 1.0)
+
+    def _fail(self, e: BaseException) -> None:
+        self._set_available(False, f"{type(e).__name__}: {e}"[:300])
+        self._ensure_reconnect()
+
+    def _ensure_reconnect(self) -> None:
+        if self._closed or self.fatal is not None:
+            return
+        if self._reconnect_task is None or self._reconnect_task.done():
+            self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect_loop())
+
+    async def _reconnect_loop(self) -> None:
+        while not self._closed and not self._available:
+            await asyncio.sleep(self.cfg.reconnect_interval_s)
+            if self._closed:
+                return
+            try:
+                await self._call(self._connect_sync, timeout=max(30.0, self.cfg.timeout_s * 3))
+                self._set_available(True)
+            except ConfigError as e:
+                self.fatal = e
+                log.error("%s", e)
+                return
+            except Exception as e:
+                self.last_error = f"{type(e).__name__}: {e}"[:300]
+                log.debug("milvus reconnect failed: %s", self.last_error)
+
+    # ------------------------------------------------------------ sync side (worker thread)
+    def _connect_sync(self) -> None:
+        from pymilvus import MilvusClient
+
+        cfg = self.cfg
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:
+                pass
+            self._client = None
+        kw: dict[str, Any] = {"timeout": cfg.timeout_s}
+        if cfg.is_lite:
+            Path(cfg.uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            uri = str(Path(cfg.uri).expanduser())
+        else:
+            uri = cfg.uri
+            if cfg.username:
+                kw["user"], kw["password"] = cfg.username, cfg.password
+            if cfg.token:
+                kw["token"] = cfg.token
+            if cfg.database and cfg.database != "default":
+                kw["db_name"] = cfg.database
+            if cfg.tls_enabled:
+                if cfg.tls_ca:
+                    kw["server_pem_path"] = cfg.tls_ca
+                if cfg.tls_cert:
+                    kw["client_pem_path"] = cfg.tls_cert
+                if cfg.tls_key:
+                    kw["client_key_path"] = cfg.tls_key
+                if cfg.tls_ca:
+                    kw["ca_pem_path"] = cfg.tls_ca
+        client = MilvusClient(uri=uri, **kw)
+        try:
+            name = cfg.collection
+            t = max(30.0, cfg.timeout_s)  # creating and loading a collection is slower than a search
+            if cfg.drop_collection_on_startup and client.has_collection(name, timeout=t) and not getattr(
+                    self, "_dropped", False):
+                client.drop_collection(name, timeout=t)
+                self._dropped = True
+            if not client.has_collection(name, timeout=t):
+                if not cfg.auto_create_collection:
+                    raise ConfigError(f"{cfg.source}: collection.name: collection {name!r} does not exist and "
+                                      "development.auto_create_collection is false")
+                self._create_sync(client)
+            else:
+                self._check_dim_sync(client)
+            client.load_collection(name, timeout=t)
+            if self.load_rows:
+                self.loaded = self._load_rows_sync(client)
+        except Exception:
+            try:
+                client.close()
+            except Exception:
+                pass
+            raise
+        self._client = client
+
+    def _create_sync(self, client) -> None:
+        from pymilvus import DataType
+
+        cfg = self.cfg
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False, description=cfg.description)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        if self.partition_key:
+            schema.add_field("scope", DataType.VARCHAR, max_length=64, is_partition_key=True)
+        else:
+            schema.add_field("scope", DataType.VARCHAR, max_length=64)
+        schema.add_field("filter_key", DataType.VARCHAR, max_length=64)
+        schema.add_field("fingerprint", DataType.VARCHAR, max_length=64)
+        schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX)
+        schema.add_field(cfg.vector_field, DataType.FLOAT_VECTOR, dim=self.dimension)
+        schema.add_field("response", DataType.VARCHAR, max_length=RESPONSE_MAX)
+        schema.add_field("created_at", DataType.DOUBLE)
+        schema.add_field("expires_at", DataType.DOUBLE)
+        idx = client.prepare_index_params()
+        idx.add_index(field_name=cfg.vector_field, index_type=cfg.index_type, metric_type=cfg.metric_type,
+                      params=dict(cfg.index_params))
+        kw = {"num_partitions": 16} if self.partition_key else {}
+        client.create_collection(cfg.collection, schema=schema, index_params=idx, timeout=max(30.0, cfg.timeout_s),
+                                 consistency_level=cfg.consistency_level, **kw)
+        log.info("created milvus collection %s (dim %d, %s %s)", cfg.collection, self.dimension, cfg.index_type,
+                 cfg.metric_type)
+
+    def _check_dim_sync(self, client) -> None:
+        desc = client.describe_collection(self.cfg.collection, timeout=self.cfg.timeout_s)
+        for f in desc.get("fields", []):
+            if f.get("name") == self.cfg.vector_field:
+                dim = int((f.get("params") or {}).get("dim", 0))
+                if dim and dim != self.dimension:
+                    raise DimensionMismatch(
+                        f"{self.cfg.source}: collection.vector_field.dimension: existing collection "
+                        f"{self.cfg.collection!r} has dimension {dim} but the embedding model gives "
+                        f"{self.dimension}; drop the collection or configure another collection.name")
+                return
+        raise DimensionMismatch(f"{self.cfg.source}: collection.vector_field.name: existing collection "
+                                f"{self.cfg.collection!r} has no vector field {self.cfg.vector_field!r}")
+
+    def _row_to_entry(self, r: dict) -> Entry:
+        return Entry(id=int(r["id"]), scope=r["scope"], filter_key=r["filter_key"], fingerprint=r["fingerprint"],
+                     text=r.get("text", ""), embedding=np.asarray(r[self.cfg.vector_field], np.float32),
+                     response=r["response"], created_at=float(r["created_at"]), expires_at=float(r["expires_at"]))
+
+    def _load_rows_sync(self, client) -> list[Entry]:
+        rows = client.query(self.cfg.collection, filter=f"expires_at > {time.time():.3f}",
+                            output_fields=_FIELDS + [self.cfg.vector_field], limit=min(self.load_rows, 16384),
+                            timeout=self.cfg.timeout_s * 3, consistency_level=self.cfg.consistency_level)
+        return [self._row_to_entry(r) for r in rows]
+
+    def _similarity(self, distance: float) -> float:
+        if self.cfg.metric_type == "L2":
+            return 1.0 - float(distance) / 2.0  # squared L2 of unit vectors
+        return float(distance)
+
+    def _search_sync(self, scope, filter_key, vector, top_k, now) -> list[Candidate]:
+        c = self._client
+        if c is None:
+            raise BackendUnavailable("not connected")
+        cfg = self.cfg
+        expr = f"scope == {_q(scope)} and filter_key == {_q(filter_key)} and expires_at > {now:.3f}"
+        res = c.search(cfg.collection, data=[np.asarray(vector, np.float32).reshape(-1).tolist()],
+                       anns_field=cfg.vector_field, filter=expr, limit=top_k,
+                       output_fields=_FIELDS + [cfg.vector_field],
+                       search_params={"metric_type": cfg.metric_type, "params": dict(cfg.search_params)},
+                       timeout=cfg.timeout_s, consistency_level=cfg.consistency_level)
+        out = []
+        for hit in (res[0] if res else []):
+            ent = dict(hit.get("entity") or {})
+            ent.setdefault("id", hit.get("id"))
+            out.append(Candidate(self._row_to_entry(ent), self._similarity(hit.get("distance", 0.0))))
+        return out
+
+    def _insert_sync(self, entries: list[Entry]) -> None:
+        c = self._client
+        if c is None:
+            raise BackendUnavailable("not connected")
+        rows = [{"id": e.id, "scope": e.scope, "filter_key": e.filter_key, "fingerprint": e.fingerprint,
+                 "text": _clip_utf8(e.text, TEXT_MAX), self.cfg.vector_field: np.asarray(e.embedding, np.float32)
+                 .reshape(-1).tolist(), "response": e.response, "created_at": float(e.created_at),
+                 "expires_at": float(e.expires_at)} for e in entries]
+        c.insert(self.cfg.collection, data=rows, timeout=self.cfg.timeout_s)
+        self._pending_flush += len(rows)
+        self._last_insert = time.monotonic()
+        if self.cfg.is_lite and self._pending_flush >= self.cfg.insert_batch_size:
+            self._flush_sync()
+
+    def _flush_sync(self) -> None:
+        if self.cfg.is_lite and self._client is not None and self._pending_flush:
+            self._client.flush(self.cfg.collection, timeout=self.cfg.timeout_s)
+            self._pending_flush = 0
+
+    def _delete_sync(self, expr: str) -> int:
+        c = self._client
+        if c is None:
+            raise BackendUnavailable("not connected")
+        before = self._count_sync()
+        res = c.delete(self.cfg.collection, filter=expr, timeout=self.cfg.timeout_s)
+        n = None
+        if isinstance(res, dict):
+            n = res.get("delete_count")
+        if self.cfg.is_lite:
+            self._pending_flush += 1
+            self._flush_sync()
+        if not n:
+            n = max(0, before - self._count_sync())
+        return int(n)
+
+    def _count_sync(self) -> int:
+        c = self._client
+        if c is None:
+            raise BackendUnavailable("not connected")
+        res = c.query(self.cfg.collection, filter="", output_fields=["count(*)"], timeout=self.cfg.timeout_s,
+                      consistency_level=self.cfg.consistency_level)
+        return int(res[0]["count(*)"]) if res else 0
+
+    def _close_sync(self) -> None:
+        try:
+            self._flush_sync()
+        finally:
+            if self._client is not None:
+                try:
+                    self._client.close()
+                finally:
+                    self._client = None
+
+    # ------------------------------------------------------------ async API
+    async def start(self, startup_wait_s: float = 10.0) -> None:
+        """Connect. Waits up to ``startup_wait_s``; a slower connect finishes in the background. A dimension
+        mismatch raises; any other failure leaves the backend unavailable and reconnecting."""
+        self._connect_task = asyncio.get_running_loop().create_task(self._connect_once())
+        await asyncio.wait({self._connect_task}, timeout=startup_wait_s)
+        if self._connect_task.done() and self._connect_task.exception() is not None:
+            raise self._connect_task.exception()
+        if not self._connect_task.done():
+            self.last_error = "still connecting"
+            log.warning("milvus cache backend %s still connecting after %.0fs; serving uncached meanwhile",
+                        self.cfg.uri, startup_wait_s)
+
+    async def _connect_once(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._connect_sync)
+            if not self._closed:
+                self._set_available(True)
+        except ConfigError as e:
+            self.fatal = e
+            self._set_available(False, str(e))
+            log.error("%s", e)
+            raise
+        except Exception as e:
+            if not self._closed:
+                self._fail(e)
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in (self._reconnect_task, self._connect_task):
+            if task is not None and not task.done():
+                task.cancel()
+        try:
+            if self._client is not None:
+                await self._call(self._close_sync, timeout=self.cfg.timeout_s * 2)
+        except Exception as e:  # pragma: no cover
+            log.warning("milvus close: %s", e)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _guard(self, fn, *args, timeout=None):
+        if not self.available:
+            raise BackendUnavailable(self.last_error or "unavailable")
+        try:
+            return await self._call(fn, *args, timeout=timeout)
+        except (ValueError, TypeError):
+            raise
+        except Exception as e:
+            self._fail(e)
+            raise
+
+    async def search(self, scope, filter_key, vector, *, top_k, min_similarity, now) -> list[Candidate]:
+        cands = await self._guard(self._search_sync, scope, filter_key, vector, top_k, now)
+        return [c for c in cands if c.similarity >= min_similarity]
+
+    async def insert(self, entries: list[Entry]) -> None:
+        if entries:
+            await self._guard(self._insert_sync, entries)
+
+    async def flush_if_idle(self, idle_s: float = 2.0) -> None:
+        if self.cfg.is_lite and self._pending_flush and time.monotonic() - self._last_insert >= idle_s:
+            await self._guard(self._flush_sync)
+
+    async def delete_expired(self, now: float) -> int:
+        return await self._guard(self._delete_sync, f"expires_at <= {now:.3f}")
+
+    async def clear(self, scope: str | None = None) -> int:
+        expr = f"scope == {_q(scope)}" if scope is not None else "id >= 0"
+        return await self._guard(self._delete_sync, expr)
+
+    async def count(self) -> int:
+        return await self._guard(self._count_sync)

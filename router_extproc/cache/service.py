@@ -1,0 +1,434 @@
+"""``SemanticCache``: the one object the server talks to.
+
+Tiers, fastest first:
+
+1. **Exact path** (:meth:`exact_lookup`) — a dict from (scope, fingerprint) to an in-process entry: literal repeats
+   are answered in microseconds, before any embedding is computed.
+2. **In-process vector index** (:class:`~router_extproc.cache.memory.MemoryIndex`) — for the ``memory`` backend it
+   *is* the store; for ``milvus`` it is a hot tier of up to ``hot_entries`` entries (LRU) holding everything this
+   router stored or served, warmed from Milvus at connect. With Milvus Lite (one process owns the file) the hot tier
+   is authoritative while it holds every row, so a miss costs no Milvus call at all.
+3. **Milvus** — durable and shared between routers; searched on a hot-tier miss (server, or Lite beyond
+   ``hot_entries`` rows). Hits are copied into the hot tier.
+
+Every candidate (cosine ≥ floor, same scope and filter_key, not expired) must then pass the verifier (see
+``verify.py``); identical semantic text is accepted without asking it. ``store`` only enqueues: the hot tier is
+updated at once and a background task inserts into Milvus in batches (every ``flush_interval_ms`` or
+``insert_batch_size`` rows); :meth:`close` flushes. Backend errors never propagate: lookups return ``None``,
+the metric ``error(op)`` counts them, and the Milvus backend reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from router_extproc.cache.base import Backend, CacheMetrics, Entry, NoopMetrics, new_id
+from router_extproc.cache.inflight import Inflight
+from router_extproc.cache.keys import CacheKey, response_cacheable
+from router_extproc.cache.memory import MemoryBackend, MemoryIndex
+from router_extproc.cache.replay import refresh
+from router_extproc.cache.verify import CosineVerifier, Verifier, load_verifier
+from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
+
+__all__ = ["SemanticCache", "CacheHit"]
+
+log = logging.getLogger("router_extproc.cache")
+MAX_PENDING = 10_000
+NEVER = 4.0e9  # expiry for ttl_seconds: 0 (year 2096; Milvus has no infinity)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheHit:
+    completion: dict
+    similarity: float
+    exact: bool
+    age_s: float
+
+
+class SemanticCache:
+    def __init__(self, cfg: SemanticCacheConfig, *, dimension: int, backend: Backend, hot: MemoryIndex,
+                 verifier: Verifier, metrics: CacheMetrics | None = None) -> None:
+        self.cfg = cfg
+        self.dimension = dimension
+        self.backend = backend
+        self.hot = hot
+        self.verifier = verifier
+        self.metrics: CacheMetrics = metrics or NoopMetrics()
+        self.floor = max(cfg.similarity_threshold, verifier.floor)
+        self.is_memory = isinstance(backend, MemoryBackend)
+        mc: MilvusConfig | None = getattr(backend, "cfg", None)
+        self.top_k = mc.top_k if mc is not None else 4
+        self.batch_size = mc.insert_batch_size if mc is not None else 64
+        self.flush_interval_s = (mc.flush_interval_ms if mc is not None else 50) / 1000.0
+        self.cleanup_interval_s = mc.cleanup_interval_s if mc is not None else max(1.0, min(60.0, cfg.ttl_seconds))
+        self._hot_complete = self.is_memory  # True: a hot miss is a miss (nothing else to search)
+        self._pending: deque[Entry] = deque()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._closed = False
+        self._started = False
+        self.inflight = Inflight()
+        self.counters: dict[str, int] = {}
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_config(cls, cfg: SemanticCacheConfig, *, dimension: int, verifier_path: Path | None,
+                    metrics: CacheMetrics | None = None) -> "SemanticCache":
+        verifier: Verifier = CosineVerifier(cfg.similarity_threshold)
+        if cfg.verifier and verifier_path is not None:
+            try:
+                v = load_verifier(verifier_path)
+                if v.dimension != dimension:
+                    raise ValueError(f"verifier was built for dimension {v.dimension}, model gives {dimension}")
+                if cfg.verifier_threshold is not None:
+                    v.threshold = cfg.verifier_threshold
+                verifier = v
+            except (OSError, ValueError, KeyError) as e:
+                log.warning("semantic cache: no usable verifier at %s (%s); falling back to plain cosine >= %.3f",
+                            verifier_path, e, cfg.similarity_threshold)
+        elif cfg.verifier:
+            log.warning("semantic cache: no verifier path; plain cosine >= %.3f", cfg.similarity_threshold)
+        metrics = metrics or NoopMetrics()
+        if cfg.backend_type == "milvus":
+            from router_extproc.cache.milvus import MilvusBackend
+
+            mc = cfg.milvus or MilvusConfig()
+            hot_n = max(1, cfg.hot_entries)
+            backend: Backend = MilvusBackend(mc, dimension, on_available=None, load_rows=cfg.hot_entries)
+            hot = MemoryIndex(dimension, hot_n, "lru")
+        else:
+            backend = MemoryBackend(dimension, cfg.max_entries, cfg.eviction_policy)
+            hot = backend.index
+        self = cls(cfg, dimension=dimension, backend=backend, hot=hot, verifier=verifier, metrics=metrics)
+        if not self.is_memory:
+            backend._on_available = self._on_available  # type: ignore[attr-defined]
+        return self
+
+    # ------------------------------------------------------------ lifecycle
+    def _count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    def _on_available(self, ok: bool) -> None:
+        self.metrics.set_available(ok)
+        if ok:
+            self._absorb_loaded()
+            self._wake.set()
+        else:
+            self._hot_complete = False
+
+    def _absorb_loaded(self) -> None:
+        loaded = getattr(self.backend, "loaded", None)
+        if loaded is None:
+            return
+        n = 0
+        for e in loaded:
+            if self.hot.get_exact(e.scope, e.fingerprint, time.time()) is None:
+                try:
+                    self.hot.add(e)
+                    n += 1
+                except ValueError:
+                    pass
+        self.backend.loaded = []  # type: ignore[attr-defined]
+        mc = self.backend.cfg  # type: ignore[attr-defined]
+        # Lite is single-process: if every live row fits in the hot tier, the hot tier is the whole cache
+        self._hot_complete = bool(mc.is_lite and len(loaded) < self.hot.capacity and self.hot.evictions == 0
+                                  and self.cfg.hot_entries > 0)
+        if n:
+            log.info("semantic cache: warmed %d entries from milvus", n)
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        try:
+            await self.backend.start()
+        except Exception as e:
+            from router_extproc.errors import ConfigError
+
+            if isinstance(e, ConfigError):
+                raise
+            log.warning("semantic cache backend failed to start: %s", e)
+            self.metrics.error("start")
+        self.metrics.set_available(self.available)
+        loop = asyncio.get_running_loop()
+        if not self.is_memory:
+            self._tasks.append(loop.create_task(self._flusher(), name="cache-flusher"))
+        self._tasks.append(loop.create_task(self._cleaner(), name="cache-cleaner"))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        if not self.is_memory and self._pending and self.backend.available:
+            try:
+                while self._pending:
+                    batch = [self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))]
+                    await self.backend.insert(batch)
+                    self.metrics.store("stored")
+            except Exception as e:
+                log.warning("semantic cache: %d pending inserts lost at shutdown: %s", len(self._pending), e)
+                self.metrics.error("store")
+        if self._pending:
+            log.warning("semantic cache: %d pending inserts not written (backend unavailable)", len(self._pending))
+        await self.backend.close()
+
+    @property
+    def available(self) -> bool:
+        return self.backend.available
+
+    # ------------------------------------------------------------ lookups
+    def _hit(self, e: Entry, sim: float, exact: bool) -> CacheHit | None:
+        try:
+            completion = json.loads(e.response)
+        except ValueError:
+            return None
+        return CacheHit(refresh(completion), float(sim), exact, max(0.0, time.time() - e.created_at))
+
+    def exact_lookup(self, key: CacheKey) -> CacheHit | None:
+        if not self.cfg.exact_match:
+            return None
+        t0 = time.perf_counter()
+        e = self.hot.get_exact(key.scope, key.fingerprint, time.time())
+        if e is None:
+            return None
+        hit = self._hit(e, 1.0, True)
+        if hit is not None:
+            self._count("exact_hit")
+            self.metrics.lookup("exact_hit", time.perf_counter() - t0)
+        return hit
+
+    def _verify(self, key: CacheKey, q: np.ndarray, text: str, cands) -> tuple[Entry, float] | None:
+        if not cands:
+            return None
+        same = [c for c in cands if c.entry.text == text and c.similarity >= 0.98]
+        if same:
+            return same[0].entry, same[0].similarity
+        scores = self.verifier.scores(q, text, [(c.entry.embedding, c.entry.text, c.similarity) for c in cands])
+        best = int(np.argmax(scores))
+        if scores[best] >= self.verifier.threshold:
+            return cands[best].entry, cands[best].similarity
+        return None
+
+    def _normalize(self, embedding: np.ndarray) -> np.ndarray:
+        q = np.asarray(embedding, np.float32).reshape(-1)
+        n = float(np.linalg.norm(q))
+        return q / n if n > 0 else q
+
+    async def lookup(self, key: CacheKey, embedding: np.ndarray, text: str) -> CacheHit | None:
+        t0 = time.perf_counter()
+        result = "miss"
+        try:
+            q = self._normalize(embedding)
+            if q.shape[0] != self.dimension:
+                raise ValueError(f"embedding dimension {q.shape[0]} != {self.dimension}")
+            now = time.time()
+            cands = self.hot.search(key.scope, key.filter_key, q, top_k=self.top_k, min_similarity=self.floor,
+                                    now=now)
+            found = self._verify(key, q, text, cands)
+            if found is not None:
+                self.hot.touch_id(found[0].id)
+            elif not self.is_memory and (not self._hot_complete or self.hot.evictions):
+                if not self.backend.available:
+                    result = "unavailable"
+                else:
+                    more = await self.backend.search(key.scope, key.filter_key, q, top_k=self.top_k,
+                                                     min_similarity=self.floor, now=now)
+                    seen = {c.entry.id for c in cands}
+                    more = [c for c in more if c.entry.id not in seen]
+                    found = self._verify(key, q, text, more)
+                    if found is not None:
+                        try:
+                            self.hot.add(found[0])
+                        except ValueError:
+                            pass
+                    cands = cands + more
+            if found is not None:
+                hit = self._hit(found[0], found[1], False)
+                if hit is not None:
+                    result = "hit"
+                    return hit
+            if cands and result == "miss":
+                result = "refused"
+            return None
+        except Exception as e:
+            result = "error"
+            self.metrics.error("lookup")
+            log.debug("semantic cache lookup failed: %s", e)
+            return None
+        finally:
+            self._count(result)
+            self.metrics.lookup(result, time.perf_counter() - t0)
+
+    # ------------------------------------------------------------ stores
+    def store(self, key: CacheKey, embedding: np.ndarray, completion: dict) -> None:
+        try:
+            reason = response_cacheable(200, completion)
+            if reason != "ok":
+                self._count("not_cacheable")
+                self.metrics.store("not_cacheable")
+                return
+            response = json.dumps(completion, separators=(",", ":"), ensure_ascii=False)
+            if len(response.encode()) > self.cfg.max_response_bytes:
+                self._count("too_large")
+                self.metrics.store("too_large")
+                return
+            now = time.time()
+            if self.hot.get_exact(key.scope, key.fingerprint, now) is not None:
+                self._count("duplicate")
+                self.metrics.store("duplicate")
+                return
+            q = self._normalize(embedding)
+            e = Entry(id=new_id(), scope=key.scope, filter_key=key.filter_key, fingerprint=key.fingerprint,
+                      text=key.text, embedding=q, response=response, created_at=now,
+                      expires_at=now + self.cfg.ttl_seconds if self.cfg.ttl_seconds > 0 else NEVER)
+            self.hot.add(e, now)
+            if self.is_memory:
+                self._count("stored")
+                self.metrics.store("stored")
+                return
+            if len(self._pending) >= MAX_PENDING:
+                self._pending.popleft()
+                self._count("dropped")
+                self.metrics.store("dropped")
+            self._pending.append(e)
+            self._count("queued")
+            self.metrics.store("queued")
+            if len(self._pending) >= self.batch_size:
+                self._wake.set()
+        except Exception as e:
+            self._count("store_error")
+            self.metrics.error("store")
+            log.debug("semantic cache store failed: %s", e)
+
+    async def _flusher(self) -> None:
+        while not self._closed:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.flush_interval_s)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            if self._closed:
+                return
+            if not self.backend.available:
+                continue
+            try:
+                while self._pending and not self._closed:
+                    batch = [self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))]
+                    try:
+                        await self.backend.insert(batch)
+                    except Exception:
+                        self._pending.extendleft(reversed(batch))
+                        raise
+                    self._count("stored", len(batch))
+                    for _ in batch:
+                        self.metrics.store("stored")
+                flush = getattr(self.backend, "flush_if_idle", None)
+                if flush is not None:
+                    await flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.metrics.error("store")
+                log.debug("semantic cache flush failed: %s", e)
+
+    async def _cleaner(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(self.cleanup_interval_s)
+            await self.expire()
+
+    async def expire(self) -> int:
+        """Delete expired entries now (also runs periodically)."""
+        now = time.time()
+        n = self.hot.delete_expired(now) if not self.is_memory else 0
+        try:
+            if self.backend.available:
+                n = max(n, await self.backend.delete_expired(now))
+        except Exception as e:
+            self.metrics.error("expire")
+            log.debug("semantic cache expiry failed: %s", e)
+        return n
+
+    # ------------------------------------------------------------ coalescing
+    def claim(self, key: CacheKey) -> bool:
+        if not self.cfg.coalesce:
+            return True
+        return self.inflight.claim(key.scope, key.fingerprint)
+
+    async def wait_for_leader(self, key: CacheKey, timeout_s: float | None = None) -> CacheHit | None:
+        t = self.cfg.coalesce_timeout_s if timeout_s is None else timeout_s
+        completion = await self.inflight.wait(key.scope, key.fingerprint, t)
+        if completion is None:
+            self._coalesced_metric("leader_failed")
+            return None
+        self._count("coalesced")
+        self._coalesced_metric("served")
+        return CacheHit(refresh(completion), 1.0, True, 0.0)
+
+    def _coalesced_metric(self, result: str) -> None:
+        fn = getattr(self.metrics, "coalesced", None)  # optional in CacheMetrics implementations
+        if fn is not None:
+            fn(result)
+
+    def release(self, key: CacheKey, completion: dict | None) -> None:
+        self.inflight.release(key.scope, key.fingerprint, completion)
+
+    # ------------------------------------------------------------ admin
+    async def stats(self) -> dict:
+        backend_entries: Any = None
+        try:
+            if self.backend.available:
+                backend_entries = await self.backend.count()
+        except Exception as e:
+            backend_entries = f"error: {e}"[:200]
+        out = {
+            "enabled": self.cfg.enabled,
+            "backend": self.cfg.backend_type,
+            "available": self.available,
+            "entries": backend_entries,
+            "hot_entries": len(self.hot),
+            "hot_capacity": self.hot.capacity,
+            "hot_authoritative": bool(self._hot_complete and not self.hot.evictions),
+            "evictions": self.hot.evictions,
+            "pending_inserts": len(self._pending),
+            "inflight": len(self.inflight),
+            "verifier": {"kind": self.verifier.kind, "threshold": self.verifier.threshold, "floor": self.floor},
+            "counters": dict(sorted(self.counters.items())),
+        }
+        mc = getattr(self.backend, "cfg", None)
+        if mc is not None:
+            out["uri"] = mc.uri
+            out["collection"] = mc.collection
+            out["last_error"] = getattr(self.backend, "last_error", None)
+        return out
+
+    async def clear(self, scope: str | None = None) -> int:
+        n_hot = self.hot.clear(scope)
+        if self.is_memory:
+            return n_hot
+        if scope is None:
+            self._pending.clear()
+        else:
+            self._pending = deque(e for e in self._pending if e.scope != scope)
+        try:
+            return await self.backend.clear(scope)
+        except Exception as e:
+            self.metrics.error("clear")
+            log.warning("semantic cache clear failed: %s", e)
+            return n_hot

@@ -1,0 +1,190 @@
+"""The hit verifier: a second opinion beyond one cosine threshold, so that near-misses are refused.
+
+A candidate returned by the vector search (cosine ≥ the floor) is served only if a small pair classifier says
+the two requests ask the same thing. The classifier is an ensemble of one-hidden-layer MLPs over
+
+* the two embeddings: ``u*v`` and ``|u-v|`` (384 each), cosine and cosine²;
+* lexical features of the two texts: word/bigram/character-trigram overlap, IDF-weighted overlap, the rarest
+  differing content word, a number mismatch, a negation/polarity mismatch, first/last word agreement, lengths.
+
+It is trained on QQP by ``python -m models.build_verifier`` (see docs/cache.md for the figures) and evaluated
+here with numpy only: ``verifier.json`` (metadata, IDF table, threshold) + ``verifier.npz`` (weights).
+Without a verifier file the cache falls back to plain cosine against ``similarity_threshold``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+__all__ = ["Verifier", "CosineVerifier", "PairVerifier", "lexical_features", "pair_features", "words",
+           "build_idf", "N_LEXICAL", "load_verifier"]
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+NEGATIONS = frozenset(
+    "not no never nor without cannot neither none nobody nothing nowhere n't".split()
+)
+STOPWORDS = frozenset(
+    "a an the of to in on for and or is are was were be been being do does did what which who whom whose why how "
+    "when where i me my we our you your he she it its they them their this that these those with as at by from "
+    "about into can could would should will shall may might must have has had there here if then than so such "
+    "very just also more most some any all".split()
+)
+N_LEXICAL = 17
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def build_idf(texts: Iterable[str], min_df: int = 2) -> tuple[dict[str, float], float]:
+    df: dict[str, int] = {}
+    n = 0
+    for t in texts:
+        n += 1
+        for w in set(words(t)):
+            df[w] = df.get(w, 0) + 1
+    idf = {w: round(math.log((n + 1) / (c + 1)) + 1, 4) for w, c in df.items() if c >= min_df}
+    return idf, math.log(n + 1) + 1
+
+
+def _neg_parity(ws: list[str]) -> int:
+    return sum(1 for w in ws if w in NEGATIONS or w.endswith("n't")) % 2
+
+
+def _bigrams(ws: list[str]) -> set[str]:
+    return {a + " " + b for a, b in zip(ws, ws[1:])}
+
+
+def _trigrams(ws: list[str]) -> set[str]:
+    t = " ".join(ws)
+    return {t[i:i + 3] for i in range(max(0, len(t) - 2))}
+
+
+def _jac(a: set, b: set) -> float:
+    return len(a & b) / max(1, len(a | b))
+
+
+def lexical_features(a: str, b: str, idf: Mapping[str, float], unk: float) -> list[float]:
+    """``N_LEXICAL`` symmetric features of a text pair, each roughly in [0, 1]."""
+    wa, wb = words(a), words(b)
+    sa, sb = set(wa), set(wb)
+    ca, cb = sa - STOPWORDS, sb - STOPWORDS
+
+    def g(w: str) -> float:
+        return idf.get(w, unk)
+
+    inter, uni = sa & sb, sa | sb
+    weighted = sum(g(w) for w in inter) / max(1e-6, sum(g(w) for w in uni))
+    diff = ca ^ cb
+    max_diff = max((g(w) for w in diff), default=0.0) / unk
+    sum_diff = sum(g(w) for w in diff) / unk
+    na = {w for w in sa if w.isdigit()}
+    nb = {w for w in sb if w.isdigit()}
+    num_mismatch = float(bool(na or nb) and na != nb)
+    neg_mismatch = float(_neg_parity(wa) != _neg_parity(wb))
+    la, lb = len(wa), len(wb)
+    only_a, only_b = len(ca - cb), len(cb - ca)
+    return [
+        _jac(sa, sb),
+        _jac(ca, cb),
+        weighted,
+        max_diff,
+        min(sum_diff, 5.0) / 5.0,
+        num_mismatch,
+        neg_mismatch,
+        float(wa[:1] == wb[:1]),
+        min(la, lb) / max(1, la, lb),
+        min(abs(la - lb), 20) / 20.0,
+        float(wa == wb),
+        min(only_a, only_b) / 5.0,
+        max(only_a, only_b) / 10.0,
+        float(not diff),
+        _jac(_bigrams(wa), _bigrams(wb)),
+        _jac(_trigrams(wa), _trigrams(wb)),
+        float(wa[-1:] == wb[-1:]),
+    ]
+
+
+def pair_features(u: np.ndarray, v: np.ndarray, lex: np.ndarray) -> np.ndarray:
+    """Rows of [u*v, |u-v|, cos, cos², lexical...] for aligned batches ``u``, ``v`` (L2-normalized)."""
+    u = np.atleast_2d(u).astype(np.float32, copy=False)
+    v = np.atleast_2d(v).astype(np.float32, copy=False)
+    cos = (u * v).sum(1, keepdims=True)
+    return np.concatenate([u * v, np.abs(u - v), cos, cos * cos, np.atleast_2d(lex).astype(np.float32)], 1)
+
+
+class Verifier:
+    """Decides whether a candidate may be served. ``floor`` is the cosine below which nothing is considered."""
+
+    floor: float = 0.0
+    threshold: float = 0.0
+    kind = "base"
+
+    def scores(self, query: np.ndarray, text: str, cands: list[tuple[np.ndarray, str, float]]) -> np.ndarray:
+        raise NotImplementedError
+
+    def accept(self, query: np.ndarray, text: str, cands: list[tuple[np.ndarray, str, float]]) -> np.ndarray:
+        return self.scores(query, text, cands) >= self.threshold
+
+
+class CosineVerifier(Verifier):
+    """Plain cosine: the score is the similarity itself."""
+
+    kind = "cosine"
+
+    def __init__(self, threshold: float) -> None:
+        self.floor = self.threshold = float(threshold)
+
+    def scores(self, query, text, cands):
+        return np.array([c[2] for c in cands], np.float32)
+
+
+class PairVerifier(Verifier):
+    kind = "mlp"
+
+    def __init__(self, meta: Mapping, weights: Mapping[str, np.ndarray], *, threshold: float | None = None,
+                 floor: float | None = None) -> None:
+        self.meta = dict(meta)
+        self.idf: dict[str, float] = dict(meta["idf"])
+        self.unk = float(meta["unk"])
+        self.floor = float(meta["floor"] if floor is None else floor)
+        self.threshold = float(meta["threshold"] if threshold is None else threshold)
+        self.dimension = int(meta["dimension"])
+        n = int(meta["members"])
+        self.layers = [(np.asarray(weights[f"w1_{i}"], np.float32), np.asarray(weights[f"b1_{i}"], np.float32),
+                        np.asarray(weights[f"w2_{i}"], np.float32), float(np.asarray(weights[f"b2_{i}"]).reshape(-1)[0]))
+                       for i in range(n)]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        p = np.zeros(len(x), np.float64)
+        for w1, b1, w2, b2 in self.layers:
+            h = np.maximum(x @ w1 + b1, 0.0)
+            z = h @ w2.reshape(-1) + b2
+            p += 1.0 / (1.0 + np.exp(-z))
+        return (p / len(self.layers)).astype(np.float32)
+
+    def scores(self, query, text, cands):
+        if not cands:
+            return np.zeros(0, np.float32)
+        q = np.asarray(query, np.float32).reshape(1, -1)
+        v = np.stack([np.asarray(c[0], np.float32).reshape(-1) for c in cands])
+        lex = np.array([lexical_features(text, c[1], self.idf, self.unk) for c in cands], np.float32)
+        return self.predict(pair_features(np.repeat(q, len(cands), 0), v, lex))
+
+
+def load_verifier(path: Path | str) -> PairVerifier:
+    """Load ``verifier.json`` + ``verifier.npz`` (``path`` may name either file or their directory)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "verifier.json"
+    meta_path, npz_path = p.with_suffix(".json"), p.with_suffix(".npz")
+    meta = json.loads(meta_path.read_text())
+    with np.load(npz_path) as z:
+        weights = {k: z[k] for k in z.files}
+    return PairVerifier(meta, weights)

@@ -1,0 +1,188 @@
+"""When two requests may share a cache entry, and when the cache may be used at all."""
+
+import dataclasses
+
+import pytest
+
+from router_extproc.cache.keys import build_key, decide_policy, response_cacheable, scope_of
+from router_extproc.config_cache import SemanticCacheConfig
+
+CFG = SemanticCacheConfig(enabled=True)
+H = {"authorization": "Bearer tenant-a"}
+
+
+def body(q="What is the capital of France?", **kw):
+    return {"model": "auto", "messages": [{"role": "user", "content": q}], "temperature": 0.7, **kw}
+
+
+def key(b=None, model="m1", headers=H, cfg=CFG):
+    return build_key(b or body(), model, headers, cfg)
+
+
+def test_the_same_request_gets_the_same_key():
+    assert key() == key()
+
+
+def test_a_single_turn_request_embeds_just_the_question():
+    assert key().text == "What is the capital of France?"
+
+
+def test_the_semantic_text_is_the_recent_conversation_with_the_last_turn_last():
+    b = {"messages": [{"role": "user", "content": "Tell me about Paris"},
+                      {"role": "assistant", "content": "Paris is the capital of France."},
+                      {"role": "user", "content": "How big is it?"}]}
+    t = key(b).text
+    assert t.splitlines() == ["user: Tell me about Paris", "assistant: Paris is the capital of France.",
+                              "user: How big is it?"]
+
+
+def test_earlier_turns_change_the_key_so_follow_ups_do_not_collide():
+    a = {"messages": [{"role": "user", "content": "Tell me about Paris"},
+                      {"role": "assistant", "content": "..."}, {"role": "user", "content": "How big is it?"}]}
+    b = {"messages": [{"role": "user", "content": "Tell me about Jupiter"},
+                      {"role": "assistant", "content": "..."}, {"role": "user", "content": "How big is it?"}]}
+    assert key(a).text != key(b).text and key(a).fingerprint != key(b).fingerprint
+
+
+def test_the_system_prompt_is_a_hard_filter():
+    a = {"messages": [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "Hi"}]}
+    b = {"messages": [{"role": "system", "content": "Answer in English."}, {"role": "user", "content": "Hi"}]}
+    assert key(a).filter_key != key(b).filter_key
+
+
+def test_turns_older_than_the_window_are_a_hard_filter():
+    cfg = dataclasses.replace(CFG, context_turns=1)
+    a = {"messages": [{"role": "user", "content": "Talk about cats"}, {"role": "assistant", "content": "ok"},
+                      {"role": "user", "content": "more"}]}
+    b = {"messages": [{"role": "user", "content": "Talk about dogs"}, {"role": "assistant", "content": "ok"},
+                      {"role": "user", "content": "more"}]}
+    assert key(a, cfg=cfg).text == key(b, cfg=cfg).text == "more"
+    assert key(a, cfg=cfg).filter_key != key(b, cfg=cfg).filter_key
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]},
+        {"tool_choice": "required"},
+        {"response_format": {"type": "json_object"}},
+        {"seed": 7},
+        {"max_tokens": 5000},
+        {"stop": ["\n"]},
+        {"logprobs": True},
+    ],
+)
+def test_hard_filters_separate_entries(extra):
+    assert key(body(**extra)).filter_key != key().filter_key
+
+
+def test_the_chosen_model_separates_entries():
+    assert key(model="m1").filter_key != key(model="m2").filter_key
+
+
+def test_max_tokens_within_one_tier_share_the_filter_but_not_the_fingerprint():
+    a, b = key(body(max_tokens=100)), key(body(max_tokens=200))
+    assert a.filter_key == b.filter_key and a.fingerprint != b.fingerprint
+
+
+def test_temperature_changes_the_fingerprint_but_not_the_filter():
+    a, b = key(body(temperature=0.2)), key(body(temperature=0.7))
+    assert a.filter_key == b.filter_key and a.fingerprint != b.fingerprint
+
+
+def test_images_are_a_hard_filter_not_text():
+    def img(url):
+        return {"messages": [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                                          {"type": "image_url", "image_url": {"url": url}}]}]}
+    a, b = key(img("http://x/1.png")), key(img("http://x/2.png"))
+    assert a.text == b.text == "What is this?" and a.filter_key != b.filter_key
+
+
+def test_tenants_are_isolated_by_the_authorization_header():
+    a = key(headers={"Authorization": "Bearer tenant-a"})
+    b = key(headers={"Authorization": "Bearer tenant-b"})
+    assert a.scope != b.scope and a.fingerprint != b.fingerprint
+    assert len(a.scope) == 32
+
+
+def test_no_scope_header_means_the_anonymous_scope():
+    assert key(headers={}).scope == "anon"
+
+
+def test_scope_headers_are_configurable():
+    cfg = dataclasses.replace(CFG, scope_headers=("x-tenant-id",))
+    assert scope_of({"X-Tenant-Id": "t1", "authorization": "x"}, cfg.scope_headers) != scope_of(
+        {"X-Tenant-Id": "t2", "authorization": "x"}, cfg.scope_headers)
+    assert scope_of({"authorization": "x"}, cfg.scope_headers) == "anon"
+
+
+# ---------------------------------------------------------------- policy
+
+def policy(b=None, headers=H, cfg=CFG, pii=False):
+    return decide_policy(b or body(), headers, cfg, has_pii=pii)
+
+
+def test_the_seed_flow_at_temperature_0_7_is_cached():
+    p = policy()
+    assert p.lookup and p.store and p.reason == "ok"
+
+
+def test_a_missing_temperature_means_1_0_which_the_default_policy_still_caches():
+    b = body()
+    del b["temperature"]
+    assert policy(b).store
+    cfg = dataclasses.replace(CFG, max_temperature=0.5)
+    assert policy(b, cfg=cfg).reason == "temperature"
+
+
+def test_requests_above_the_max_temperature_are_not_cached():
+    p = policy(body(temperature=1.5))
+    assert not p.lookup and not p.store and p.reason == "temperature"
+
+
+def test_no_cache_skips_lookup_but_still_stores():
+    p = policy(headers={**H, "Cache-Control": "no-cache"})
+    assert not p.lookup and p.store and p.reason == "no-cache"
+
+
+def test_no_store_skips_storing_but_still_looks_up():
+    p = policy(headers={**H, "cache-control": "max-age=0, no-store"})
+    assert p.lookup and not p.store and p.reason == "no-store"
+
+
+def test_prompts_with_pii_are_never_stored_or_looked_up():
+    p = policy(pii=True)
+    assert not p.lookup and not p.store and p.reason == "pii"
+
+
+def test_n_greater_than_one_is_not_cached():
+    assert policy(body(n=3)).reason == "n>1"
+
+
+def test_a_disabled_cache_does_nothing():
+    assert policy(cfg=SemanticCacheConfig(enabled=False)).reason == "disabled"
+
+
+# ---------------------------------------------------------------- responses
+
+def completion(finish="stop", content="Paris."):
+    return {"id": "x", "object": "chat.completion", "created": 1, "model": "m1",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}]}
+
+
+def test_a_finished_2xx_completion_is_cacheable():
+    assert response_cacheable(200, completion()) == "ok"
+
+
+@pytest.mark.parametrize("status", [400, 429, 500, 503])
+def test_non_2xx_responses_are_never_stored(status):
+    assert response_cacheable(status, completion()) == "status"
+
+
+def test_truncated_or_filtered_answers_are_not_stored():
+    assert response_cacheable(200, completion(finish="length")) == "incomplete"
+    assert response_cacheable(200, completion(finish=None)) == "incomplete"
+
+
+def test_answers_over_the_size_limit_are_not_stored():
+    assert response_cacheable(200, completion(content="x" * 2000), max_bytes=1000) == "too-large"

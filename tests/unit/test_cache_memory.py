@@ -1,0 +1,127 @@
+"""The in-process vector index: nearest entries within one tenant and filter, TTL, and eviction policies."""
+
+import numpy as np
+import pytest
+
+from router_extproc.cache.base import Entry
+from router_extproc.cache.memory import MemoryIndex
+
+DIM = 8
+
+
+def vec(*xs):
+    v = np.zeros(DIM, np.float32)
+    v[: len(xs)] = xs
+    return v / np.linalg.norm(v)
+
+
+def entry(i, v, scope="s1", fk="f1", fp=None, expires=1e12):
+    return Entry(id=i, scope=scope, filter_key=fk, fingerprint=fp or f"fp{i}", text=f"t{i}", embedding=v,
+                 response="{}", created_at=0.0, expires_at=expires)
+
+
+def search(ix, v, scope="s1", fk="f1", now=1.0, k=4, floor=0.5):
+    return ix.search(scope, fk, v, top_k=k, min_similarity=floor, now=now)
+
+
+def test_search_returns_the_nearest_entries_first():
+    ix = MemoryIndex(DIM, 10)
+    ix.add(entry(1, vec(1, 0)), now=0)
+    ix.add(entry(2, vec(1, 0.3)), now=0)
+    ix.add(entry(3, vec(0, 1)), now=0)
+    got = search(ix, vec(1, 0.05))
+    assert [c.entry.id for c in got] == [1, 2]
+    assert got[0].similarity > got[1].similarity > 0.5
+
+
+def test_entries_of_another_tenant_or_filter_are_invisible():
+    ix = MemoryIndex(DIM, 10)
+    ix.add(entry(1, vec(1, 0), scope="tenant-b"), now=0)
+    ix.add(entry(2, vec(1, 0), fk="other-model"), now=0)
+    assert search(ix, vec(1, 0)) == []
+
+
+def test_expired_entries_are_never_returned_and_are_deleted():
+    ix = MemoryIndex(DIM, 10)
+    ix.add(entry(1, vec(1, 0), expires=10.0), now=0)
+    assert search(ix, vec(1, 0), now=5) and ix.get_exact("s1", "fp1", 5)
+    assert search(ix, vec(1, 0), now=11) == [] and ix.get_exact("s1", "fp1", 11) is None
+    assert ix.delete_expired(11) == 1 and len(ix) == 0
+
+
+def test_exact_lookup_finds_the_fingerprint_within_the_scope_only():
+    ix = MemoryIndex(DIM, 10)
+    ix.add(entry(1, vec(1, 0), fp="abc"), now=0)
+    assert ix.get_exact("s1", "abc", 1).id == 1
+    assert ix.get_exact("s2", "abc", 1) is None
+
+
+def test_storing_the_same_fingerprint_again_replaces_the_entry():
+    ix = MemoryIndex(DIM, 10)
+    ix.add(entry(1, vec(1, 0), fp="abc"), now=0)
+    ix.add(entry(2, vec(1, 0), fp="abc"), now=0)
+    assert len(ix) == 1 and ix.get_exact("s1", "abc", 1).id == 2
+
+
+def fill(policy):
+    ix = MemoryIndex(DIM, 3, policy)
+    for i in (1, 2, 3):
+        ix.add(entry(i, vec(1, i)), now=0)
+    return ix
+
+
+def ids(ix):
+    return sorted(e.id for e in ix.entries())
+
+
+def test_fifo_evicts_the_oldest_insert():
+    ix = fill("fifo")
+    ix.get_exact("s1", "fp1", 1)  # a hit does not save it under fifo
+    ix.add(entry(4, vec(1, 4)), now=0)
+    assert ids(ix) == [2, 3, 4] and ix.evictions == 1
+
+
+def test_lru_evicts_the_least_recently_served():
+    ix = fill("lru")
+    ix.get_exact("s1", "fp1", 1)
+    ix.add(entry(4, vec(1, 4)), now=0)
+    assert ids(ix) == [1, 3, 4]
+
+
+def test_lfu_evicts_the_least_often_served():
+    ix = fill("lfu")
+    for _ in range(3):
+        ix.get_exact("s1", "fp1", 1)
+    ix.get_exact("s1", "fp3", 1)
+    ix.add(entry(4, vec(1, 4)), now=0)
+    assert ids(ix) == [1, 3, 4]
+
+
+def test_an_expired_entry_is_evicted_before_any_live_one():
+    ix = MemoryIndex(DIM, 2, "lru")
+    ix.add(entry(1, vec(1, 0)), now=0)
+    ix.add(entry(2, vec(0, 1), expires=5), now=0)
+    ix.add(entry(3, vec(1, 1)), now=10)
+    assert ids(ix) == [1, 3]
+
+
+def test_never_more_than_max_entries():
+    ix = MemoryIndex(DIM, 50, "fifo")
+    rng = np.random.default_rng(0)
+    for i in range(500):
+        ix.add(entry(i, rng.normal(size=DIM).astype(np.float32)), now=0)
+    assert len(ix) == 50 and ids(ix) == list(range(450, 500))
+
+
+def test_clear_by_scope_leaves_other_tenants():
+    ix = MemoryIndex(DIM, 10)
+    ix.add(entry(1, vec(1, 0), scope="a"), now=0)
+    ix.add(entry(2, vec(1, 0), scope="b"), now=0)
+    assert ix.clear("a") == 1 and ids(ix) == [2]
+
+
+def test_a_wrong_dimension_is_refused():
+    ix = MemoryIndex(DIM, 10)
+    with pytest.raises(ValueError):
+        ix.add(entry(1, np.ones(DIM + 1, np.float32)), now=0)
+    assert len(ix) == 0

@@ -1,0 +1,167 @@
+"""The Milvus backend on embedded Milvus Lite (a file in a temp dir): durable, scoped, expiring, never blocking."""
+
+import asyncio
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+
+from router_extproc.cache import SemanticCache, build_key
+from router_extproc.cache.base import Entry, new_id
+from router_extproc.cache.milvus import DimensionMismatch, MilvusBackend
+from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
+
+pytest.importorskip("milvus_lite")
+
+DIM = 16
+A = {"authorization": "Bearer a"}
+B = {"authorization": "Bearer b"}
+
+
+def vec(seed, noise=0.0):
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=DIM).astype(np.float32)
+    if noise:
+        v = v + noise * np.random.default_rng(seed + 99).normal(size=DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def req(q):
+    return {"messages": [{"role": "user", "content": q}], "temperature": 0.7}
+
+
+def completion(text="Paris."):
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m1",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+
+
+def cfg_for(tmp_path, **kw):
+    mc = MilvusConfig(uri=str(tmp_path / "data/cache/milvus.db"), flush_interval_ms=10, reconnect_interval_s=0.2)
+    return SemanticCacheConfig(enabled=True, backend_type="milvus", similarity_threshold=0.9, ttl_seconds=3600,
+                               milvus=mc, **kw)
+
+
+async def make(cfg):
+    c = SemanticCache.from_config(cfg, dimension=DIM, verifier_path=None)
+    await c.start()
+    return c
+
+
+async def test_the_database_file_and_its_directories_are_created(tmp_path):
+    c = await make(cfg_for(tmp_path))
+    assert c.available and (tmp_path / "data/cache").is_dir()
+    await c.close()
+
+
+async def test_the_cache_still_answers_after_a_router_restart(tmp_path):
+    cfg = cfg_for(tmp_path)
+    c = await make(cfg)
+    k = build_key(req("What is the capital of France?"), "m1", A, cfg)
+    c.store(k, vec(1), completion())
+    await c.close()  # flushes pending inserts
+
+    c2 = await make(cfg)
+    assert c2.exact_lookup(k) is not None  # warmed from the file
+    k2 = build_key(req("capital of France?"), "m1", A, cfg)
+    hit = await c2.lookup(k2, vec(1, 0.05), k2.text)
+    assert hit is not None and hit.completion["choices"][0]["message"]["content"] == "Paris."
+    await c2.close()
+
+
+async def test_milvus_is_searched_when_the_hot_tier_does_not_hold_the_entry(tmp_path):
+    cfg = cfg_for(tmp_path)
+    c = await make(cfg)
+    k = build_key(req("What is the capital of France?"), "m1", A, cfg)
+    c.store(k, vec(1), completion())
+    await asyncio.sleep(0.2)
+    assert (await c.stats())["entries"] == 1
+    c.hot.clear()  # as if another router had stored it
+    c._hot_complete = False
+    hit = await c.lookup(k, vec(1), k.text)
+    assert hit is not None and c.exact_lookup(k) is not None  # and it is now hot
+    await c.close()
+
+
+async def test_milvus_search_is_scoped_to_the_tenant_and_filter(tmp_path):
+    b = MilvusBackend(MilvusConfig(uri=str(tmp_path / "m.db")), DIM)
+    await b.start()
+    now = time.time()
+    await b.insert([Entry(new_id(), "tenant_a", "f1", "fp1", "t", vec(1), "{}", now, now + 100),
+                    Entry(new_id(), "tenant_b", "f1", "fp2", "t", vec(1), "{}", now, now + 100),
+                    Entry(new_id(), "tenant_a", "f2", "fp3", "t", vec(1), "{}", now, now + 100)])
+    got = await b.search("tenant_a", "f1", vec(1), top_k=10, min_similarity=0.5, now=now)
+    assert [c.entry.fingerprint for c in got] == ["fp1"] and got[0].similarity > 0.99
+    assert np.allclose(got[0].entry.embedding, vec(1), atol=1e-5)
+    await b.close()
+
+
+async def test_expired_rows_are_not_returned_and_are_deleted(tmp_path):
+    b = MilvusBackend(MilvusConfig(uri=str(tmp_path / "m.db")), DIM)
+    await b.start()
+    now = time.time()
+    await b.insert([Entry(new_id(), "s", "f", "old", "t", vec(1), "{}", now - 10, now - 1),
+                    Entry(new_id(), "s", "f", "new", "t", vec(1), "{}", now, now + 100)])
+    got = await b.search("s", "f", vec(1), top_k=10, min_similarity=0.5, now=now)
+    assert [c.entry.fingerprint for c in got] == ["new"]
+    assert await b.delete_expired(now) == 1 and await b.count() == 1
+    await b.close()
+
+
+async def test_clear_removes_one_tenant_or_everything(tmp_path):
+    cfg = cfg_for(tmp_path)
+    c = await make(cfg)
+    for i, h in enumerate((A, B, B)):
+        c.store(build_key(req(f"q{i}"), "m1", h, cfg), vec(i), completion())
+    await asyncio.sleep(0.2)
+    ka = build_key(req("q0"), "m1", A, cfg)
+    assert await c.clear(ka.scope) == 1
+    assert (await c.stats())["entries"] == 2
+    assert await c.clear() == 2
+    await c.close()
+
+
+async def test_a_collection_with_another_dimension_is_a_clear_error(tmp_path):
+    mc = MilvusConfig(uri=str(tmp_path / "m.db"))
+    b = MilvusBackend(mc, DIM)
+    await b.start()
+    await b.close()
+    b2 = MilvusBackend(mc, DIM * 2)
+    with pytest.raises(DimensionMismatch, match="dimension 16 but the embedding model gives 32"):
+        await b2.start()
+    await b2.close()
+
+
+async def test_an_unreachable_milvus_serves_uncached_and_never_raises(tmp_path):
+    mc = MilvusConfig(uri="http://127.0.0.1:1", timeout_s=0.5, reconnect_interval_s=0.2)
+    cfg = dataclasses.replace(cfg_for(tmp_path), milvus=mc)
+    c = await make(cfg)
+    assert not c.available
+    k = build_key(req("Hi"), "m1", A, cfg)
+    t0 = time.perf_counter()
+    assert await c.lookup(k, vec(1), k.text) is None
+    assert time.perf_counter() - t0 < 0.05
+    c.store(k, vec(2), completion())  # kept in-process, queued for Milvus
+    s = await c.stats()
+    assert s["available"] is False and s["pending_inserts"] == 1 and s["last_error"]
+    await c.close()
+
+
+async def test_lite_lookup_latency_at_a_few_thousand_rows(tmp_path):
+    """Not a benchmark: a guard that a Milvus Lite search stays in the low milliseconds."""
+    b = MilvusBackend(MilvusConfig(uri=str(tmp_path / "m.db"), insert_batch_size=500), DIM)
+    await b.start()
+    rng = np.random.default_rng(0)
+    now = time.time()
+    for s in range(0, 2000, 500):
+        await b.insert([Entry(new_id(), "s", "f", f"fp{i}", "t", rng.normal(size=DIM).astype(np.float32), "{}",
+                              now, now + 1000) for i in range(s, s + 500)])
+    times = []
+    for i in range(30):
+        t0 = time.perf_counter()
+        await b.search("s", "f", vec(i), top_k=4, min_similarity=-1, now=now)
+        times.append(time.perf_counter() - t0)
+    p50 = sorted(times)[len(times) // 2]
+    print(f"milvus lite search p50 at 2000 rows: {p50 * 1000:.1f} ms")
+    assert p50 < 0.1
+    await b.close()

@@ -1,0 +1,103 @@
+"""Cached answers replay as plain completions or as valid SSE streams, whichever way they were produced."""
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from router_extproc.cache.replay import assemble_sse, refresh, render_sse
+
+
+def completion(content="Paris is the capital of France.", finish="stop", **msg):
+    return {"id": "chatcmpl-orig", "object": "chat.completion", "created": 100, "model": "m1",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content, **msg},
+                         "logprobs": None, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}}
+
+
+def chunks(sse: bytes):
+    events = [e for e in sse.decode().split("\n\n") if e]
+    assert all(e.startswith("data: ") for e in events)
+    assert events[-1] == "data: [DONE]"
+    return [json.loads(e[6:]) for e in events[:-1]]
+
+
+def test_a_plain_completion_replays_as_role_content_finish_and_done():
+    cs = chunks(render_sse(completion(), chunk_chars=8))
+    assert cs[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert cs[-1]["choices"][0]["finish_reason"] == "stop" and cs[-1]["choices"][0]["delta"] == {}
+    assert len(cs) > 3 and all(c["object"] == "chat.completion.chunk" for c in cs)
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in cs)
+    assert text == "Paris is the capital of France."
+
+
+def test_replayed_streams_have_a_fresh_id_shared_by_all_chunks():
+    cs = chunks(render_sse(completion()))
+    assert len({c["id"] for c in cs}) == 1 and cs[0]["id"] != "chatcmpl-orig"
+
+
+def test_a_stream_round_trips_to_the_same_answer():
+    back = assemble_sse(render_sse(completion(), include_usage=True))
+    assert back["choices"][0]["message"] == {"role": "assistant", "content": "Paris is the capital of France."}
+    assert back["choices"][0]["finish_reason"] == "stop" and back["usage"]["total_tokens"] == 12
+    assert back["object"] == "chat.completion"
+
+
+def test_tool_calls_survive_a_stream_round_trip():
+    tc = [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]
+    back = assemble_sse(render_sse(completion(content=None, finish="tool_calls", tool_calls=tc)))
+    assert back["choices"][0]["message"]["tool_calls"] == tc
+    assert back["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def upstream_stream(parts, done=True, finish="stop"):
+    out = [{"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}]
+    out += [{"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+             "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]} for p in parts]
+    if finish:
+        out.append({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+    body = "".join(f"data: {json.dumps(c)}\n\n" for c in out)
+    return (body + ("data: [DONE]\n\n" if done else "")).encode()
+
+
+def test_an_upstream_stream_is_assembled_into_a_completion():
+    c = assemble_sse(upstream_stream(["Hel", "lo", " world"]))
+    assert c["choices"][0]["message"]["content"] == "Hello world" and c["model"] == "m"
+
+
+def test_a_stream_without_done_is_incomplete():
+    assert assemble_sse(upstream_stream(["Hi"], done=False)) is None
+
+
+def test_a_stream_without_a_finish_reason_is_incomplete():
+    assert assemble_sse(upstream_stream(["Hi"], finish=None)) is None
+
+
+def test_a_stream_with_an_error_event_is_not_cached():
+    body = b'data: {"error": {"message": "overloaded"}}\n\ndata: [DONE]\n\n'
+    assert assemble_sse(body) is None
+
+
+def test_garbage_is_not_a_completion():
+    assert assemble_sse(b"data: {not json\n\ndata: [DONE]\n\n") is None
+    assert assemble_sse(b"") is None
+
+
+def test_crlf_framing_is_accepted():
+    assert assemble_sse(upstream_stream(["Hi"]).replace(b"\n", b"\r\n"))["choices"][0]["message"]["content"] == "Hi"
+
+
+def test_refresh_gives_a_fresh_id_and_created_without_touching_the_original():
+    c = completion()
+    r = refresh(c)
+    assert r["id"] != c["id"] and r["created"] >= c["created"] and c["id"] == "chatcmpl-orig"
+    assert r["choices"] == c["choices"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(min_size=0, max_size=400), st.integers(min_value=1, max_value=50))
+def test_any_text_replays_losslessly(text, size):
+    back = assemble_sse(render_sse(completion(content=text), chunk_chars=size))
+    assert back["choices"][0]["message"]["content"] == text

@@ -1,0 +1,204 @@
+"""The SemanticCache facade on the memory backend: what the server sees."""
+
+import asyncio
+import dataclasses
+
+import numpy as np
+
+from router_extproc.cache import SemanticCache, build_key
+from router_extproc.cache.base import NoopMetrics
+from router_extproc.config_cache import SemanticCacheConfig
+
+DIM = 16
+CFG = SemanticCacheConfig(enabled=True, backend_type="memory", similarity_threshold=0.9, max_entries=100,
+                          ttl_seconds=3600)
+TENANT_A = {"authorization": "Bearer a"}
+TENANT_B = {"authorization": "Bearer b"}
+
+
+def vec(seed, noise=0.0, base=None):
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=DIM).astype(np.float32) if base is None else base.copy()
+    if noise:
+        v = v + noise * np.random.default_rng(seed + 1000).normal(size=DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def req(q, **kw):
+    return {"messages": [{"role": "user", "content": q}], "temperature": 0.7, **kw}
+
+
+def completion(text="Paris."):
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m1",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+
+
+class Recorder(NoopMetrics):
+    def __init__(self):
+        self.lookups, self.stores, self.errors = [], [], []
+
+    def lookup(self, result, seconds):
+        self.lookups.append(result)
+
+    def store(self, result):
+        self.stores.append(result)
+
+    def error(self, op):
+        self.errors.append(op)
+
+
+async def make(cfg=CFG, metrics=None):
+    c = SemanticCache.from_config(cfg, dimension=DIM, verifier_path=None, metrics=metrics)
+    await c.start()
+    return c
+
+
+async def test_a_literal_repeat_is_an_exact_hit_with_a_fresh_id():
+    c = await make()
+    k = build_key(req("What is the capital of France?"), "m1", TENANT_A, CFG)
+    assert c.exact_lookup(k) is None
+    c.store(k, vec(1), completion())
+    hit = c.exact_lookup(k)
+    assert hit.exact and hit.similarity == 1.0 and hit.completion["choices"][0]["message"]["content"] == "Paris."
+    assert hit.completion["id"] != "chatcmpl-1"
+    assert c.exact_lookup(k).completion["id"] != hit.completion["id"]
+    await c.close()
+
+
+async def test_a_close_paraphrase_is_a_semantic_hit():
+    c = await make()
+    k1 = build_key(req("What is the capital of France?"), "m1", TENANT_A, CFG)
+    k2 = build_key(req("what's France's capital city"), "m1", TENANT_A, CFG)
+    c.store(k1, vec(1), completion())
+    hit = await c.lookup(k2, vec(1, 0.05), k2.text)
+    assert hit is not None and not hit.exact and hit.similarity > 0.9
+    await c.close()
+
+
+async def test_a_far_question_is_refused_and_counted():
+    m = Recorder()
+    c = await make(metrics=m)
+    k1 = build_key(req("What is the capital of France?"), "m1", TENANT_A, CFG)
+    c.store(k1, vec(1), completion())
+    k2 = build_key(req("What is the capital of Peru?"), "m1", TENANT_A, CFG)
+    assert await c.lookup(k2, vec(1, 0.6), k2.text) is None
+    assert m.lookups[-1] in ("refused", "miss")
+    await c.close()
+
+
+async def test_one_tenant_is_never_served_anothers_entry():
+    c = await make()
+    ka = build_key(req("What is the capital of France?"), "m1", TENANT_A, CFG)
+    kb = build_key(req("What is the capital of France?"), "m1", TENANT_B, CFG)
+    c.store(ka, vec(1), completion())
+    assert c.exact_lookup(kb) is None
+    assert await c.lookup(kb, vec(1), kb.text) is None
+    await c.close()
+
+
+async def test_a_different_model_is_never_served_the_entry():
+    c = await make()
+    k1 = build_key(req("Hi"), "m1", TENANT_A, CFG)
+    k2 = build_key(req("Hi"), "m2", TENANT_A, CFG)
+    c.store(k1, vec(1), completion())
+    assert await c.lookup(k2, vec(1), k2.text) is None
+    await c.close()
+
+
+async def test_entries_expire_after_the_ttl():
+    cfg = dataclasses.replace(CFG, ttl_seconds=0.05)
+    c = await make(cfg)
+    k = build_key(req("Hi"), "m1", TENANT_A, cfg)
+    c.store(k, vec(1), completion())
+    assert c.exact_lookup(k) is not None
+    await asyncio.sleep(0.1)
+    assert c.exact_lookup(k) is None and await c.lookup(k, vec(1), k.text) is None
+    assert await c.expire() == 1
+    await c.close()
+
+
+async def test_incomplete_and_oversized_answers_are_not_stored():
+    m = Recorder()
+    cfg = dataclasses.replace(CFG, max_response_bytes=300)
+    c = await make(cfg, m)
+    k = build_key(req("Hi"), "m1", TENANT_A, cfg)
+    bad = completion()
+    bad["choices"][0]["finish_reason"] = "length"
+    c.store(k, vec(1), bad)
+    c.store(k, vec(1), completion("x" * 1000))
+    assert c.exact_lookup(k) is None and m.stores == ["not_cacheable", "too_large"]
+    await c.close()
+
+
+async def test_store_returns_at_once_and_never_raises():
+    m = Recorder()
+    c = await make(metrics=m)
+    k = build_key(req("Hi"), "m1", TENANT_A, CFG)
+    c.store(k, np.ones(DIM + 3, np.float32), completion())  # wrong dimension
+    assert m.errors == ["store"]
+    await c.close()
+
+
+async def test_a_broken_embedding_makes_a_lookup_miss_not_an_exception():
+    m = Recorder()
+    c = await make(metrics=m)
+    k = build_key(req("Hi"), "m1", TENANT_A, CFG)
+    assert await c.lookup(k, np.ones(3, np.float32), k.text) is None
+    assert m.lookups == ["error"] and m.errors == ["lookup"]
+    await c.close()
+
+
+async def test_concurrent_identical_misses_share_the_leaders_answer():
+    c = await make()
+    k = build_key(req("Hi"), "m1", TENANT_A, CFG)
+    assert c.claim(k) and not c.claim(k)
+    followers = [asyncio.create_task(c.wait_for_leader(k, 5)) for _ in range(4)]
+    await asyncio.sleep(0.01)
+    c.release(k, completion())
+    hits = await asyncio.gather(*followers)
+    assert all(h is not None and h.completion["choices"][0]["message"]["content"] == "Paris." for h in hits)
+    assert len({h.completion["id"] for h in hits}) == 4
+    await c.close()
+
+
+async def test_followers_go_upstream_when_the_leader_fails():
+    c = await make()
+    k = build_key(req("Hi"), "m1", TENANT_A, CFG)
+    c.claim(k)
+    w = asyncio.create_task(c.wait_for_leader(k, 5))
+    await asyncio.sleep(0.01)
+    c.release(k, None)
+    assert await w is None
+    await c.close()
+
+
+async def test_with_coalescing_off_every_request_leads():
+    cfg = dataclasses.replace(CFG, coalesce=False)
+    c = await make(cfg)
+    k = build_key(req("Hi"), "m1", TENANT_A, cfg)
+    assert c.claim(k) and c.claim(k)
+    await c.close()
+
+
+async def test_stats_and_clear_by_tenant():
+    c = await make()
+    ka = build_key(req("Hi"), "m1", TENANT_A, CFG)
+    kb = build_key(req("Hi"), "m1", TENANT_B, CFG)
+    c.store(ka, vec(1), completion())
+    c.store(kb, vec(1), completion())
+    s = await c.stats()
+    assert s["entries"] == 2 and s["available"] and s["backend"] == "memory"
+    assert await c.clear(ka.scope) == 1
+    assert c.exact_lookup(ka) is None and c.exact_lookup(kb) is not None
+    assert await c.clear() == 1
+    await c.close()
+
+
+async def test_max_entries_bounds_the_memory_cache():
+    cfg = dataclasses.replace(CFG, max_entries=5)
+    c = await make(cfg)
+    for i in range(20):
+        k = build_key(req(f"question {i}"), "m1", TENANT_A, cfg)
+        c.store(k, vec(i), completion())
+    assert (await c.stats())["entries"] == 5
+    await c.close()
