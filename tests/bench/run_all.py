@@ -29,7 +29,9 @@ def run_step(name: str, quick: bool) -> None:
                 progress("models not built: skipping")
                 return
             subprocess.run([sys.executable, str(ROOT / "tests" / "bench" / "bench_signals.py"),
-                            "--json", str(RESULTS / "signals.json"), *q], check=True, cwd=ROOT)
+                            "--json", str(RESULTS / "signals.json"), *(["--n", "60"] if quick else []),
+                            *(["--gpu-json", str(RESULTS / "gpu.json")] if (RESULTS / "gpu.json").exists() else [])],
+                           check=True, cwd=ROOT)
         else:
             module = __import__(f"tests.bench.bench_{name}", fromlist=["main"])
             module.main(q)
