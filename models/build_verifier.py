@@ -19,6 +19,8 @@ import argparse
 import gzip
 import hashlib
 import json
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -52,10 +54,19 @@ def _sha_file(p: Path) -> str:
 
 
 def recipe_hash(model_dir: Path, data: Path, target: float) -> str:
+    # Keyed by the frozen encoder (its code, weights and quantization), not by encoder.onnx: retraining the
+    # task heads changes that file but not the embedding output the verifier was calibrated on.
+    from models.pipeline import encoder_key
+
     verify_src = (ROOT / "router_extproc/cache/verify.py").read_bytes()
-    parts = [json.dumps(RECIPE, sort_keys=True), str(target), _sha_file(model_dir / "encoder.onnx"),
+    parts = [json.dumps(RECIPE, sort_keys=True), str(target), encoder_key(),
              _sha_file(model_dir / "tokenizer.json"), _sha_file(data), hashlib.sha256(verify_src).hexdigest()]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def cache_dir(recipe: str) -> Path:
+    root = Path(os.environ.get("ROUTER_EXTPROC_CACHE", Path.home() / ".cache" / "router-extproc"))
+    return root / "verifier" / recipe
 
 
 def split_of(a: str, b: str) -> int:
@@ -164,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
         except (OSError, ValueError):
             pass
+    cached = cache_dir(recipe)
+    if not args.force and (cached / "verifier.json").exists() and (cached / "verifier.npz").exists():
+        for name in ("verifier.json", "verifier.npz"):
+            shutil.copyfile(cached / name, md / name)
+        print(f"build_verifier: copied the cached verifier (recipe {recipe}) into {md}")
+        return 0
     t_start = time.time()
     rows = [json.loads(line) for line in gzip.open(args.data, "rt")]
     texts = sorted({r["text_a"] for r in rows} | {r["text_b"] for r in rows})
@@ -244,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp = out_json.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta))
     tmp.replace(out_json)
+    cached.mkdir(parents=True, exist_ok=True)
+    for name in ("verifier.npz", "verifier.json"):
+        shutil.copyfile(md / name, cached / name)
     took = time.time() - t_start
     print(json.dumps({"took_s": round(took, 1), "embed_s": round(t_embed, 1), **figures}, indent=1))
     if not args.no_docs:

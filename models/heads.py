@@ -1,0 +1,70 @@
+"""Task heads on frozen MiniLM features, and the full single-pass signal graph that is exported to ONNX."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .bert import SEQ_DIM, TOK_DIM, MiniLM, masked_mean, seq_features, tok_features
+
+
+class Standardize(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mu", torch.zeros(dim))
+        self.register_buffer("sd", torch.ones(dim))
+
+    def forward(self, x):
+        return (x - self.mu) / self.sd
+
+
+class SeqHead(nn.Module):
+    def __init__(self, n_out: int, hidden: int = 384, dropout: float = 0.2, in_dim: int = SEQ_DIM) -> None:
+        super().__init__()
+        self.norm = Standardize(in_dim)
+        self.drop_in = nn.Dropout(0.1)
+        self.fc1 = nn.Linear(in_dim, hidden)
+        self.drop = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(hidden, n_out)
+
+    def forward(self, x):
+        return self.fc2(self.drop(nn.functional.gelu(self.fc1(self.drop_in(self.norm(x))))))
+
+
+class TokHead(nn.Module):
+    def __init__(self, n_tags: int, hidden: int = 128, in_dim: int = TOK_DIM) -> None:
+        super().__init__()
+        self.norm = Standardize(in_dim)
+        self.fc1 = nn.Linear(in_dim, hidden)
+        self.conv = nn.Conv1d(hidden, hidden, kernel_size=3, padding=1)
+        self.drop = nn.Dropout(0.1)
+        self.fc2 = nn.Linear(hidden, n_tags)
+
+    def forward(self, x):  # [B, S, D]
+        h = nn.functional.gelu(self.fc1(self.norm(x)))
+        h = h + nn.functional.gelu(self.conv(h.transpose(1, 2)).transpose(1, 2))
+        return self.fc2(self.drop(h))
+
+
+class SignalGraph(nn.Module):
+    """One forward pass -> embedding, category_logits, jailbreak_logit, complexity_logit, pii_logits."""
+
+    def __init__(self, enc: MiniLM, cat: SeqHead, jb: SeqHead, cx: SeqHead, pii: TokHead) -> None:
+        super().__init__()
+        self.enc = enc
+        self.cat_head = cat
+        self.jb_head = jb
+        self.cx_head = cx
+        self.pii_head = pii
+
+    def forward(self, input_ids, attention_mask):
+        hs = self.enc(input_ids, attention_mask)
+        emb = masked_mean(hs[-1], attention_mask)
+        emb = emb / emb.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+        sf = seq_features(hs, attention_mask)
+        return (
+            emb,
+            self.cat_head(sf),
+            self.jb_head(sf).squeeze(-1),
+            self.cx_head(sf).squeeze(-1),
+            self.pii_head(tok_features(hs)),
+        )

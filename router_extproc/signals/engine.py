@@ -1,0 +1,165 @@
+"""SignalEngine: one ONNX session run per batch -> embedding, category, complexity, jailbreak, PII.
+
+Runtime dependencies: onnxruntime, tokenizers, numpy (no torch).
+Long prompts (more than max_tokens): the embedding/category/complexity row is head+tail of the token
+sequence within max_tokens; jailbreak is the max over that row and overlapping chunks covering the whole
+text; PII is decoded on every chunk with offsets into the original text.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .batcher import MicroBatcher
+from .pii import combine, decode_tags
+from .types import PIIEntity, Signals
+
+log = logging.getLogger(__name__)
+
+CHUNK_TOKENS = 128     # content tokens per chunk for long texts (heads were trained on <=128)
+CHUNK_OVERLAP = 32
+
+
+def _providers(device: str) -> list[str]:
+    import onnxruntime as ort
+
+    avail = ort.get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "cuda":
+        if "CUDAExecutionProvider" not in avail:
+            raise RuntimeError(
+                "device='cuda' was requested but onnxruntime has no CUDAExecutionProvider "
+                f"(available: {avail}); install onnxruntime-gpu (pip install '.[gpu]') on a machine with a GPU"
+            )
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "auto":
+        if "CUDAExecutionProvider" in avail:
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        return ["CPUExecutionProvider"]
+    raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class SignalEngine:
+    def __init__(self, model_dir: str | os.PathLike, *, device: str = "auto", max_batch_size: int = 16,
+                 max_wait_ms: float = 2.0, max_tokens: int = 512, threads: int = 0) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_dir = Path(model_dir)
+        for f in ("encoder.onnx", "tokenizer.json", "labels.json"):
+            if not (model_dir / f).exists():
+                raise FileNotFoundError(f"{model_dir / f} is missing: build the models first (make models)")
+        self.model_dir = model_dir
+        self.labels = json.loads((model_dir / "labels.json").read_text())
+        self.categories: tuple[str, ...] = tuple(self.labels["categories"])
+        self.pii_tags: tuple[str, ...] = tuple(self.labels["pii_tags"])
+        self.dimension = int(self.labels.get("dimension", 384))
+        temp = self.labels.get("temperature", {})
+        self._t_cat = float(temp.get("category", 1.0))
+        self._t_jb = float(temp.get("jailbreak", 1.0))
+        self._t_cx = float(temp.get("complexity", 1.0))
+        self.pii_threshold = float(self.labels.get("thresholds", {}).get("pii", 0.5))
+        self.max_tokens = max(16, min(int(max_tokens), int(self.labels.get("max_length", 512))))
+
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self._cls = self.tokenizer.token_to_id("[CLS]")
+        self._sep = self.tokenizer.token_to_id("[SEP]")
+
+        so = ort.SessionOptions()
+        if threads:
+            so.intra_op_num_threads = threads
+            so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = _providers(device)
+        self.session = ort.InferenceSession(str(model_dir / "encoder.onnx"), so, providers=providers)
+        self.provider = self.session.get_providers()[0]
+        if device == "cuda" and self.provider != "CUDAExecutionProvider":
+            raise RuntimeError("device='cuda' was requested but the CUDA provider could not be initialised (no GPU?)")
+        log.info("signals: onnxruntime provider %s (device=%s) model=%s", self.provider, device, model_dir)
+        self._batcher: MicroBatcher[str, Signals] = MicroBatcher(
+            self.analyze_batch, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+
+    # ------------------------------------------------------------------ planning
+    def _plan(self, text: str):
+        enc = self.tokenizer.encode(text, add_special_tokens=False)
+        ids, offs = enc.ids, enc.offsets
+        n = len(ids)
+        cap = self.max_tokens - 2
+        rows: list[list[int]] = []
+        chunks: list[tuple[int, int]] = []  # (row index, content start) for PII decoding
+        if n <= cap:
+            rows.append([self._cls] + ids + [self._sep])
+            chunks.append((0, 0))
+        else:
+            h = cap // 2
+            rows.append([self._cls] + ids[:h] + ids[n - (cap - h):] + [self._sep])
+            size = min(CHUNK_TOKENS, cap)
+            step = size - CHUNK_OVERLAP
+            start = 0
+            while True:
+                rows.append([self._cls] + ids[start:start + size] + [self._sep])
+                chunks.append((len(rows) - 1, start))
+                if start + size >= n:
+                    break
+                start += step
+        return rows, chunks, offs, n
+
+    def analyze_batch(self, texts: list[str]) -> list[Signals]:
+        if not texts:
+            return []
+        plans = [self._plan(t) for t in texts]
+        all_rows = [r for p in plans for r in p[0]]
+        L = max(len(r) for r in all_rows)
+        ids = np.zeros((len(all_rows), L), dtype=np.int64)
+        for i, r in enumerate(all_rows):
+            ids[i, : len(r)] = r
+        mask = (ids != 0).astype(np.int64)
+        mask[:, 0] = 1
+        emb, cat, jb, cx, pii = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        out = []
+        base = 0
+        for text, (rows, chunks, offs, n) in zip(texts, plans):
+            main = base
+            z = cat[main] / self._t_cat
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            k = int(p.argmax())
+            jbp = float(_sigmoid(jb[base:base + len(rows)] / self._t_jb).max())
+            cxp = float(_sigmoid(cx[main] / self._t_cx))
+            ents: list[tuple[int, int, str, float]] = []
+            for row_i, start in chunks:
+                r = base + row_i
+                nt = len(rows[row_i]) - 2
+                lg = pii[r, 1:1 + nt]
+                pr = np.exp(lg - lg.max(-1, keepdims=True))
+                pr /= pr.sum(-1, keepdims=True)
+                ents += decode_tags(pr, offs[start:start + nt], self.pii_tags, self.pii_threshold)
+            ents = combine(text, ents)
+            out.append(Signals(
+                embedding=np.ascontiguousarray(emb[main], dtype=np.float32),
+                category=self.categories[k],
+                category_confidence=float(p[k]),
+                complexity=cxp,
+                jailbreak=jbp,
+                pii=tuple(PIIEntity(t, s, e, round(float(sc), 4)) for s, e, t, sc in ents),
+                tokens=n,
+            ))
+            base += len(rows)
+        return out
+
+    async def analyze(self, text: str) -> Signals:
+        return await self._batcher.submit(text)
+
+    async def close(self) -> None:
+        await self._batcher.close()
