@@ -88,9 +88,7 @@ def test_signals_fields_and_ranges(engine):
     ("What is the time complexity of binary search on a sorted array?", "computer science"),
     ("If the central bank raises interest rates, what happens to aggregate demand and inflation?", "economics"),
     ("Why did the Ming dynasty build the Great Wall?", "history"),
-    pytest.param("What were the main causes of World War I?", "history", marks=pytest.mark.xfail(
-        reason="known weakness: conversational history questions drift to 'other' (MMLU-Pro's other holds "
-               "security studies / foreign policy)", strict=False)),
+    ("What were the main causes of World War I?", "history"),
 ])
 def test_unambiguous_domains(engine, text, category):
     assert engine.analyze_batch([text])[0].category == category
