@@ -115,18 +115,42 @@ class SignalEngine:
                 start += step
         return rows, chunks, offs, n
 
+    def _run(self, rows: list[list[int]]):
+        """One session run per length bucket: a long prompt's 512-token head+tail row would otherwise pad
+        every short chunk row (and every other request in the batch) to 512 positions."""
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        groups: list[list[int]] = []
+        for i in order:
+            if groups and len(rows[i]) <= 2 * len(rows[groups[-1][0]]) + 8:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        n, longest = len(rows), max(len(r) for r in rows)
+        emb = cat = jb = cx = pii = None
+        for g in groups:
+            L = max(len(rows[i]) for i in g)
+            ids = np.zeros((len(g), L), dtype=np.int64)
+            for j, i in enumerate(g):
+                ids[j, : len(rows[i])] = rows[i]
+            mask = (ids != 0).astype(np.int64)
+            mask[:, 0] = 1
+            outs = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+            if emb is None:
+                emb = np.zeros((n, outs[0].shape[1]), np.float32)
+                cat = np.zeros((n, outs[1].shape[1]), np.float32)
+                jb = np.zeros((n,), np.float32)
+                cx = np.zeros((n,), np.float32)
+                pii = np.zeros((n, longest, outs[4].shape[2]), np.float32)
+            emb[g], cat[g], jb[g], cx[g] = outs[0], outs[1], outs[2], outs[3]
+            pii[g, :L] = outs[4]
+        return emb, cat, jb, cx, pii
+
     def analyze_batch(self, texts: list[str]) -> list[Signals]:
         if not texts:
             return []
         plans = [self._plan(t) for t in texts]
         all_rows = [r for p in plans for r in p[0]]
-        L = max(len(r) for r in all_rows)
-        ids = np.zeros((len(all_rows), L), dtype=np.int64)
-        for i, r in enumerate(all_rows):
-            ids[i, : len(r)] = r
-        mask = (ids != 0).astype(np.int64)
-        mask[:, 0] = 1
-        emb, cat, jb, cx, pii = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        emb, cat, jb, cx, pii = self._run(all_rows)
         out = []
         base = 0
         for text, (rows, chunks, offs, n) in zip(texts, plans):
