@@ -206,7 +206,7 @@ class SignalsConfig:
     model_dir: Path = Path("models/dist")
     device: str = "auto"
     max_batch_size: int = 16
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
     max_tokens: int = 512
     threads: int = 0
     category: bool = True
@@ -342,7 +342,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         model_dir=Path(sg.str("model_dir", "models/dist")),
         device=sg.str("device", "auto", choices=("auto", "cpu", "cuda")),
         max_batch_size=sg.int("max_batch_size", 16, minimum=1),
-        max_wait_ms=sg.float("max_wait_ms", 2.0, lo=0),
+        max_wait_ms=sg.float("max_wait_ms", 0.0, lo=0),
         max_tokens=sg.int("max_tokens", 512, minimum=16),
         threads=sg.int("threads", 0, minimum=0),
         category=sg.bool("category", True),
