@@ -52,6 +52,8 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 
 def _stamp(d: dict[str, Any]) -> str:
     m = d.get("machine", {})
+    if not isinstance(m, dict):
+        return f"_Measured on {m}._"
     return f"_Measured {m.get('date', '?')} on {m.get('cpu', '?')} ({m.get('cores', '?')} cores)._"
 
 
@@ -132,8 +134,8 @@ def section_scale() -> str:
     w = d.get("workers", [])
     if w and "workers" in w[0]:
         parts.append("Throughput vs router processes (miss path, all signals, concurrency 32):\n\n" + _table(
-            ["router processes", "req/s", "p50 ms", "p99 ms", "errors"],
-            [[r["workers"], r["rps"], r["p50_ms"], r["p99_ms"], r["errors"]] for r in w]))
+            ["router processes", "req/s", "p50 ms", "p99 ms", "errors", "HTTP statuses"],
+            [[r["workers"], r["rps"], r["p50_ms"], r["p99_ms"], r["errors"], r.get("statuses")] for r in w]))
     rows = []
     for backend, results in d.get("cache", {}).items():
         for r in results:
