@@ -37,6 +37,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_range(n: int, avoid: set[int] = frozenset()) -> int:
+    """A base port such that base..base+n-1 are all free (router workers listen on consecutive ports)."""
+    for _ in range(200):
+        base = free_port()
+        ports = range(base, base + n)
+        if avoid.intersection(ports):
+            continue
+        try:
+            for p in ports[1:]:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return base
+    raise OSError(f"no {n} consecutive free ports")
+
+
 def envoy_binary() -> str:
     candidates = [Path(sys.executable).parent / "envoy", shutil.which("envoy")]
     for c in candidates:
@@ -103,8 +120,11 @@ class Stack:
         d.setdefault("server", {})
         d.setdefault("envoy", {})
         if self.free_ports:
-            d["server"]["grpc_listen"] = f"127.0.0.1:{free_port()}"
-            d["server"]["metrics_listen"] = f"127.0.0.1:{free_port()}"
+            workers = int(d["server"].get("workers", 1))
+            grpc = free_port_range(workers)
+            metrics = free_port_range(workers, avoid=set(range(grpc, grpc + workers)))
+            d["server"]["grpc_listen"] = f"127.0.0.1:{grpc}"
+            d["server"]["metrics_listen"] = f"127.0.0.1:{metrics}"
             d["envoy"]["listen"] = f"127.0.0.1:{free_port()}"
             d["envoy"]["admin"] = f"127.0.0.1:{free_port()}"
             d["envoy"]["router_address"] = d["server"]["grpc_listen"]
