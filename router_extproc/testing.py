@@ -187,11 +187,24 @@ class Stack:
                                       "--config", str(self.config_path)])
         wait_for(lambda: _http_ok(self.metrics_url + "/readyz"), timeout, "router", proc)
 
-    def start_envoy(self, timeout: float = 60) -> None:
-        e = self.config.envoy
-        proc = self._spawn("envoy", [envoy_binary(), "-c", str(self.envoy_path), "--use-dynamic-base-id",
-                                     "--concurrency", "2", "--log-level", "warn", "--disable-hot-restart"])
-        wait_for(lambda: _http_ok(f"http://{e.admin_host}:{e.admin_port}/ready"), timeout, "envoy", proc)
+    def start_envoy(self, timeout: float = 60, attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            e = self.config.envoy
+            proc = self._spawn("envoy", [envoy_binary(), "-c", str(self.envoy_path), "--use-dynamic-base-id",
+                                         "--concurrency", "2", "--log-level", "warn", "--disable-hot-restart"])
+            try:
+                wait_for(lambda: _http_ok(f"http://{e.admin_host}:{e.admin_port}/ready"), timeout, "envoy", proc)
+                return
+            except RuntimeError:
+                # A free port can be taken by another process between choosing it and Envoy binding it.
+                if not self.free_ports or attempt == attempts - 1 or "already in use" not in self.log("envoy"):
+                    raise
+                self.procs.pop("envoy", None)
+                self.data["envoy"]["listen"] = f"127.0.0.1:{free_port()}"
+                self.data["envoy"]["admin"] = f"127.0.0.1:{free_port()}"
+                self.config = parse_config(self.data, source=self.config_path)
+                self.config_path.write_text(yaml.safe_dump(self.data, sort_keys=False))
+                self.envoy_path.write_text(render_yaml(self.config))
 
     def start(self) -> Stack:
         try:
