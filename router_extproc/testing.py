@@ -98,7 +98,7 @@ class Stack:
         env: dict[str, str] | None = None,
         log_to_files: bool = True,
     ) -> None:
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()  # child processes run inside it: relative paths would break
         self.workdir.mkdir(parents=True, exist_ok=True)
         if isinstance(config, dict):
             data = copy.deepcopy(config)
