@@ -26,8 +26,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from router_extproc.testing import Stack
-from tests.integration.conftest import BACKBONE, chat, client, models_built
+from tests.integration.conftest import BACKBONE, chat, client, make_stack, models_built  # noqa: F401
 
 __all__ = ["BACKBONE", "CACHED", "Load", "chat", "client", "eventually", "scrape", "total", "value", "rss_kib",
            "signals_ready", "cached_config"]
@@ -205,22 +204,7 @@ class Load:
 
 
 # ── stacks ───────────────────────────────────────────────────────────────────────────────────────
-@pytest.fixture(scope="module")
-def make_stack(tmp_path_factory) -> Iterator[Callable[..., Stack]]:
-    stacks: list[Stack] = []
-
-    def factory(config: dict | None = None, **kwargs) -> Stack:
-        stack = Stack(copy.deepcopy(config or BACKBONE), workdir=tmp_path_factory.mktemp("stack"), **kwargs)
-        stacks.append(stack)
-        try:
-            return stack.start()
-        except Exception as exc:
-            logs = "\n".join(f"--- {n}\n{stack.log(n)[-3000:]}" for n in ("router", "envoy"))
-            raise RuntimeError(f"stack failed to start: {exc}\n{logs}") from exc
-
-    yield factory
-    for s in stacks:
-        s.stop()
+# make_stack is the integration suite's fixture, imported above.
 
 
 # ── Milvus server (same recipe as tests/milvus) ──────────────────────────────────────────────────
