@@ -88,6 +88,9 @@ class Router:
         self.signals = signals
         self.cache = cache
         self.metrics = metrics or Metrics()
+        from .cache.routes import RouteMemo
+
+        self._routes: RouteMemo[Decision] = RouteMemo()
 
     @property
     def config(self) -> RouterConfig:
@@ -96,6 +99,8 @@ class Router:
     def swap_config(self, config: RouterConfig) -> None:
         # A single reference assignment: requests in flight keep the config their Exchange captured.
         self._config = config
+        # Remembered decisions were made under the old config: a reload must be able to change them.
+        self._routes.clear()
 
     def new_exchange(self) -> Exchange:
         return Exchange(config=self._config)
@@ -129,6 +134,9 @@ class Router:
             return self._error(ex, _too_large(cfg.server.max_body_bytes))
         try:
             ex.request = request = parse_chat_request(body)
+            repeat = self._literal_repeat(ex, request)
+            if repeat is not None:
+                return repeat
             signals = await self._signals(ex, request)
             ex.decision = decision = decide(cfg, request, signals, jailbreak_threshold=self._jb_threshold())
         except APIError as err:
@@ -153,6 +161,41 @@ class Router:
             clear_route_cache=True,
         )
 
+    def _route_key(self, ex: Exchange, request: ChatRequest) -> str | None:
+        """The literal-repeat key of a request whose cache entry may be served, else None."""
+        cfg = ex.config.semantic_cache
+        if self.cache is None or cfg is None or not cfg.enabled or not cfg.exact_match:
+            return None
+        from .cache import decide_policy, scope_of
+        from .cache.routes import route_key
+
+        # PII is unknown before the signal pass; remembered decisions never carry PII (see _remember_route).
+        if not decide_policy(request.body, ex.headers, cfg, has_pii=False).lookup:
+            return None
+        return route_key(request.body, scope_of(ex.headers, cfg.scope_headers))
+
+    def _literal_repeat(self, ex: Exchange, request: ChatRequest) -> Respond | None:
+        """Answer a byte-for-byte repeat of a cached request without the signal pass (see cache/routes.py)."""
+        key = self._route_key(ex, request)
+        if key is None or ex.config is not self._config:
+            return None
+        remembered = self._routes.get(key)
+        if remembered is None:
+            return None
+        decision, cache_key = remembered
+        hit = self.cache.exact_lookup(cache_key)
+        if hit is None:
+            return None
+        ex.decision, ex.cache_key = decision, cache_key
+        return self._answer_hit(ex, request, hit)
+
+    def _remember_route(self, ex: Exchange, request: ChatRequest, decision: Decision, key: Any) -> None:
+        if decision.blocked or decision.pii_types or ex.config is not self._config:
+            return
+        route = self._route_key(ex, request)
+        if route is not None:
+            self._routes.put(route, decision, key)
+
     async def _signals(self, ex: Exchange, request: ChatRequest) -> Any:
         if self.signals is None or not ex.config.signals.any_enabled:
             return None
@@ -174,7 +217,7 @@ class Router:
         cfg = ex.config
         if cache is None or cfg.semantic_cache is None or not cfg.semantic_cache.enabled:
             return None
-        from .cache import build_key, decide_policy, render_sse
+        from .cache import build_key, decide_policy
 
         policy = decide_policy(request.body, ex.headers, cfg.semantic_cache, has_pii=bool(decision.pii_types))
         key = build_key(request.body, decision.model, ex.headers, cfg.semantic_cache)
@@ -186,6 +229,8 @@ class Router:
             ex.cache_state = "bypass"
             self.metrics.cache_lookups.labels("skipped").inc()
             return None
+        if ex.store:
+            self._remember_route(ex, request, decision, key)
         hit = cache.exact_lookup(key)
         if hit is None and ex.store:
             if key.text != ex.embedded_text:
@@ -202,6 +247,11 @@ class Router:
                 hit = await cache.wait_for_leader(key, cfg.semantic_cache.coalesce_timeout_s)
         if hit is None:
             return None
+        return self._answer_hit(ex, request, hit)
+
+    def _answer_hit(self, ex: Exchange, request: ChatRequest, hit: Any) -> Respond:
+        from .cache import render_sse
+
         ex.cache_state = "hit"
         ex.store = False
         self._log(ex, "cache_hit", similarity=round(hit.similarity, 4), exact=hit.exact)
