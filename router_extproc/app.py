@@ -36,7 +36,7 @@ def build_signals(config: RouterConfig) -> Any:
 
     s = config.signals
     return SignalEngine(model_dir, device=s.device, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
-                        max_tokens=s.max_tokens, threads=s.threads)
+                        max_tokens=s.max_tokens, threads=s.threads, spin=s.spin)
 
 
 def build_cache(config: RouterConfig, signals: Any, metrics: Metrics) -> Any:
