@@ -1,6 +1,6 @@
 """Scaling: router throughput vs number of router processes, and cache lookup latency vs entries.
 
-    python -m tests.bench.bench_scale [--quick] [--sizes 1000,100000,1000000]
+    python -m tests.bench.bench_scale [--quick] [--sizes 1000,100000,1000000] [--budget-s S] [--cache-only]
 
 Lookup latency is measured on the backends the router uses: the in-process hot index (numpy), Milvus
 Lite (embedded) and a real Milvus 2.3 standalone server (`milvus-server`, started here on free ports).
@@ -61,7 +61,7 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
             rows.append({"entries": size, "skipped": f"insert at {rate:.0f} rows/s would take {need / rate / 60:.0f} min"})
             continue
         t0 = time.perf_counter()
-        batch = 2000
+        batch = 5000
         while have < size:
             n = min(batch, size - have)
             await backend.insert(_entries(n, have, rng))
@@ -168,11 +168,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--sizes", default=None)
     ap.add_argument("--budget-s", type=float, default=None, help="max insert seconds per backend and size")
+    ap.add_argument("--cache-only", action="store_true", help="skip the router-worker rows (keeps the last ones)")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
         [1000, 20000] if args.quick else [1000, 100000, 1000000])
     budget = args.budget_s or (20.0 if args.quick else 420.0)
-    result = {"workers": worker_scaling(args.quick),
+    if args.cache_only:
+        from .common import load
+
+        workers = (load("scale") or {}).get("workers", [])
+    else:
+        workers = worker_scaling(args.quick)
+    result = {"workers": workers,
               "cache": asyncio.run(cache_scaling(sizes, budget, 100 if args.quick else 300)),
               "sizes": sizes, "quick": args.quick}
     save("scale", result)
