@@ -5,6 +5,7 @@
 Scenarios (same Envoy build, same routes, same upstream, measured in one run):
   envoy            Envoy without the ext_proc filter
   router_bare      Envoy + router, signals and cache off (the ext_proc protocol cost alone)
+  router_signals   Envoy + router, all signals on, cache off (the breakdown: protocol + signal pass)
   router_miss      Envoy + router, all signals on, cache on, every prompt new (the miss path)
   router_hit       Envoy + router, all signals on, the same request repeated (exact-match cache hits)
 """
@@ -107,6 +108,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             base.stop()
 
     if have_models:
+        progress("stack with all signals, cache off")
+        with Stack(bench_config(signals=True, cache=False), workdir=work / "signals") as stack:
+            for conc in (1, 32):
+                prompts = prompts_of(50, n, pool[::-1])
+                r = measure(stack.config.envoy.listen_port, [body(p) for p in prompts], conc, n)
+                rows.append(row("router_signals", conc, 50, r))
+                progress(f"router_signals c={conc:<3d} t=50   p50={r.p50:6.2f} ms {r.rps:7.1f} req/s")
         progress("stack with all signals and the in-memory cache")
         with Stack(bench_config(signals=True, cache=True), workdir=work / "full") as stack:
             port = stack.config.envoy.listen_port
@@ -131,6 +139,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     e, b = get("envoy", 1, 50), get("router_bare", 1, 50)
     if e and b:
         summary["added_p50_bare_ms"] = round(b["p50_ms"] - e["p50_ms"], 3)
+    sg = get("router_signals", 1, 50)
+    if e and sg:
+        summary["added_p50_signals_ms"] = round(sg["p50_ms"] - e["p50_ms"], 3)
     m = get("router_miss", 1, 50)
     if e and m:
         summary["added_p50_miss_ms"] = round(m["p50_ms"] - e["p50_ms"], 3)
