@@ -46,9 +46,17 @@ figures below. Counts: {data}
   questions (<= 40 words, no computation cue) from fact-recall subjects, plus templated capital/definition/trivia
   questions and greetings. Questions that fit neither rule (e.g. long legal fact patterns) are not labelled.
 * **PII**: presidio-evaluator templates + our templates, filled with faker (8 locales); placeholders mapped to the 8
-  types (building number + street name merged into STREET_ADDRESS). Negatives: MMLU and benign prompts (all O).
+  types. Label convention: a STREET_ADDRESS span is the whole contiguous postal address -- street parts plus the
+  city, state, postcode and country written next to them (separated only by spaces, commas, line breaks or a
+  line-leading ">"); a city or country on its own is not labelled (a place name alone is not an address). A PERSON
+  span is the whole name including a title written directly before it ("Dr. Jane Roe"). Negatives: MMLU and
+  benign prompts without PII (all O).
   Runtime combines the model with validators: Luhn (cards), IBAN mod-97, SSN area/group rules, regexes for
-  e-mail, IPv4/IPv6 and common phone formats; card/IBAN/e-mail/IP predictions need a validated match.
+  e-mail, IPv4/IPv6 and phone formats (incl. international prefixes); card/IBAN/e-mail/IP predictions need a
+  validated match. Decoding: an entity takes the type with most probability mass over its tokens, a line break
+  ends an entity where the type changes, address parts separated only by commas/line breaks are one address, name
+  parts separated by one space or a title's dot are one name, an "address" without letters is a phone number (or
+  dropped), dates are never phone numbers, and words inside URLs are not names or addresses.
 
 ## Calibration
 Temperatures: {temps}. Thresholds: {thresholds}.

@@ -30,6 +30,18 @@ class SeqHead(nn.Module):
         return self.fc2(self.drop(nn.functional.gelu(self.fc1(self.drop_in(self.norm(x))))))
 
 
+class Ensemble(nn.Module):
+    """Mean logits of heads trained from different seeds: on the calibration split three domain heads reach
+    0.881 where single seeds give 0.865-0.876 (seed variance, not capacity: one twice-as-wide head gives 0.870)."""
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x):
+        return torch.stack([m(x) for m in self.members]).mean(0)
+
+
 class TokHead(nn.Module):
     def __init__(self, n_tags: int, hidden: int = 128, in_dim: int = TOK_DIM) -> None:
         super().__init__()

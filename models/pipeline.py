@@ -47,7 +47,7 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     from .bert import MiniLM
     from .export import export, quantize
     from .features import Extractor
-    from .heads import SignalGraph
+    from .heads import Ensemble, SignalGraph
     from .synthetic import code_snippets, complexity_prompts, domain_prompts, pii_sentences
     from .train import fit_temperature, predict_seq, train_seq_head, train_tok_head
 
@@ -108,8 +108,10 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     metrics: dict = {"recipe": key}
     labels: dict = {"categories": list(D.CATEGORIES), "pii_types": list(D.PII_TYPES), "pii_tags": list(D.PII_TAGS),
                     "dimension": 384, "max_length": 512, "train_max_length": MAX_LEN_TRAIN,
-                    "chunking": {"long_text": "head+tail row for embedding/category/complexity; 128-token chunks "
-                                              "(overlap 32) for jailbreak (max) and PII"}}
+                    "chunking": {"long_text": "overlapping 128-token windows (>=16 shared tokens) over the whole "
+                                              "text: jailbreak is the max over windows, PII is decoded per window; "
+                                              "embedding/category/complexity average the windows in the first and "
+                                              "last 255 tokens (router_extproc/signals/engine.py)"}}
     # 4a. domain: question-only and question+options views
     tr = [r for r in mmlu if r["split"] == "train"]
     cal = [r for r in mmlu if r["split"] == "cal"]
@@ -118,7 +120,8 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     ys = np.array([r["category"] for r in tr] * 2 + [D.CATEGORIES.index(c) for _, c in aug])
     cnt = np.bincount(ys, minlength=len(D.CATEGORIES))
     w = (len(ys) / (len(cnt) * cnt))[ys] ** 0.5  # soften the imbalance (law/philosophy/other are large)
-    cat_head = train_seq_head(xs, ys, len(D.CATEGORIES), w=w, epochs=10, hidden=256, label_smoothing=0.05, seed=seed)
+    cat_head = Ensemble([train_seq_head(xs, ys, len(D.CATEGORIES), w=w, epochs=10, hidden=256, label_smoothing=0.05,
+                                        seed=seed + k) for k in range(3)]).eval()
     cal_x = F([r["question"] for r in cal])
     cal_y = np.array([r["category"] for r in cal])
     cal_logits = predict_seq(cat_head, cal_x)
@@ -152,10 +155,15 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     span_list = [p["spans"] for p in pii if p["split"] != "test"] + [[]] * len(pii_neg)
     splits = [p["split"] for p in pii if p["split"] != "test"] + ["train"] * len(pii_neg)
     tags = [token_tags(tok_enc[i][1], span_list[i]) for i in range(len(tok_texts))]
-    tr_i = [i for i in range(len(tok_texts)) if splits[i] == "train"]
+    # The PII sentences also sit in the jailbreak set as benign items, so some of them were drawn into pii_neg:
+    # as all-O "negatives" they would contradict their own labels. Negatives are texts without PII only.
+    pii_benign = {it.text for it in jb if it.meta["source"] == "pii-benign"}
+    tr_i = [i for i in range(len(tok_texts))
+            if splits[i] == "train" and not (i >= n_pos and tok_texts[i] in pii_benign)]
+    n_neg = sum(1 for i in tr_i if i >= n_pos)
     pii_head = train_tok_head([tok_x[i].astype(np.float32) for i in tr_i], [tags[i] for i in tr_i],
-                              len(D.PII_TAGS), epochs=5, seed=seed)
-    _say(f"heads trained ({time.time() - t0:.0f}s so far); PII train sentences: {n_pos} + {len(pii_neg)} negatives")
+                              len(D.PII_TAGS), epochs=10, seed=seed)
+    _say(f"heads trained ({time.time() - t0:.0f}s so far); PII train sentences: {n_pos} + {n_neg} negatives")
     stages.update()
 
     # 5. the single graph: frozen encoder + heads -> ONNX -> int8

@@ -1,6 +1,7 @@
 """Templated data: complexity prompts and span-labelled PII sentences (presidio-evaluator templates + faker)."""
 from __future__ import annotations
 
+import datetime
 import random
 import re
 
@@ -118,6 +119,10 @@ def template_split(t: str) -> str:
     return split_of("tpl:" + t, train=72, cal=82)
 
 
+_DATE_END = datetime.datetime(2024, 12, 31)
+_DOB_START, _DOB_END = datetime.date(1910, 1, 1), datetime.date(2007, 12, 31)
+
+
 class Filler:
     def __init__(self, seed: int) -> None:
         from faker import Faker
@@ -126,6 +131,9 @@ class Filler:
         self.fakers = [Faker(loc) for loc in ("en_US", "en_US", "en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT")]
         for i, f in enumerate(self.fakers):
             f.seed_instance(seed + i)
+            for prov in f.get_providers():  # it_IT builds its city list from a set: fix its order across runs
+                if isinstance(getattr(prov, "cities", None), list):
+                    prov.cities = sorted(prov.cities)
         self.us = self.fakers[0]
 
     def value(self, ph: str) -> str:
@@ -168,8 +176,12 @@ class Filler:
             v = f.prefix_male() if hasattr(f, "prefix_male") else "Mr."
         elif ph == "prefix_female":
             v = f.prefix_female() if hasattr(f, "prefix_female") else "Ms."
+        elif ph == "date_time":  # fixed bounds, not "now": the same seed gives the same sentences on any day
+            v = str(f.date_time(end_datetime=_DATE_END))
+        elif ph == "date_of_birth":
+            v = str(f.date_between(start_date=_DOB_START, end_date=_DOB_END))
         elif ph in ("country", "city", "job", "company", "year", "day_of_week", "zipcode", "postcode", "url",
-                    "state_abbr", "date_of_birth", "date_time", "prefix"):
+                    "state_abbr", "prefix"):
             fn = {"organization": "company", "zipcode": "postcode"}.get(ph, ph)
             v = str(getattr(self.us if ph in ("state_abbr", "zipcode") else f, fn)())
         elif ph == "organization":
@@ -185,31 +197,74 @@ class Filler:
         return v
 
     def fill(self, template: str) -> tuple[str, list[tuple[int, int, str]]]:
-        out, spans, pos = [], [], 0
+        """Fill a template; return the text and its gold (start, end, type) spans (see ADDRESS_CONVENTION)."""
+        out, parts, pos = [], [], 0
         length = 0
         for m in _PH.finditer(template):
             lit = template[pos:m.start()]
             out.append(lit)
             length += len(lit)
             v = self.value(m.group(1))
-            t = PLACEHOLDER_TYPE.get(m.group(1))
-            if t:
-                spans.append((length, length + len(v), t))
+            parts.append([length, length + len(v), m.group(1)])
             out.append(v)
             length += len(v)
             pos = m.end()
         out.append(template[pos:])
         text = "".join(out)
-        # merge adjacent address parts ("{{building_number}} {{street_name}}") into one span
-        merged: list[tuple[int, int, str]] = []
-        for s in spans:
-            if merged and merged[-1][2] == s[2] == "STREET_ADDRESS" and text[merged[-1][1]:s[0]].strip(" ,") == "":
-                merged[-1] = (merged[-1][0], s[1], s[2])
-            elif merged and merged[-1][2] == s[2] == "PERSON" and text[merged[-1][1]:s[0]] == " ":
-                merged[-1] = (merged[-1][0], s[1], s[2])
-            else:
-                merged.append(s)
-        return text, merged
+        return text, gold_spans(text, parts)
+
+
+# Gold-label convention (also in the model card):
+# * STREET_ADDRESS is the whole contiguous postal address: the street parts (address, street_address, street_name,
+#   building_number, secondary_address) plus every city/state/postcode/country part chained to them by nothing but
+#   whitespace, commas, newlines and line-leading quote/bullet markers ("> ", "- "). A city or country that is not
+#   attached to a street part is not labelled (a place name alone is not an address).
+# * PERSON is the whole name, including a title written directly before it ("Dr. Jane Roe", "Sig. Rossi") -- as
+#   faker's own names carry them -- and first + last name written next to each other.
+STREET_PARTS = {k for k, v in PLACEHOLDER_TYPE.items() if v == "STREET_ADDRESS"}
+ADDRESS_ATTACHABLE = {"city", "state", "state_abbr", "postcode", "zipcode", "country"}
+TITLE_PH = {"prefix", "prefix_male", "prefix_female"}
+_ADDR_SEP = re.compile(r"(?:[ \t,]|\n[ \t]*(?:>+|[?*\u2022-]+(?=[ \t]))?)*")
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
+
+
+def gold_spans(text: str, parts: list) -> list[tuple[int, int, str]]:
+    """parts: [start, end, placeholder] in text order -> merged, typed gold spans."""
+    spans: list[tuple[int, int, str]] = []
+    i = 0
+    while i < len(parts):
+        s, e, ph = parts[i]
+        if ph in STREET_PARTS or ph in ADDRESS_ATTACHABLE:
+            j = i  # the maximal chain of address-like parts joined by separators only
+            while (j + 1 < len(parts) and (parts[j + 1][2] in STREET_PARTS or parts[j + 1][2] in ADDRESS_ATTACHABLE)
+                   and _ADDR_SEP.fullmatch(text, parts[j][1], parts[j + 1][0])):
+                j += 1
+            if any(p[2] in STREET_PARTS for p in parts[i:j + 1]):
+                spans.append((parts[i][0], parts[j][1], "STREET_ADDRESS"))
+            i = j + 1
+            continue
+        t = PLACEHOLDER_TYPE.get(ph)
+        if ph in TITLE_PH and i + 1 < len(parts) and PLACEHOLDER_TYPE.get(parts[i + 1][2]) == "PERSON" \
+                and text[e:parts[i + 1][0]] == " ":
+            t = "PERSON"  # a title directly before a name belongs to the name
+        if t == "PERSON" and spans and spans[-1][2] == "PERSON" and text[spans[-1][1]:s] == " ":
+            spans[-1] = (spans[-1][0], e, "PERSON")
+        elif t:
+            spans.append((s, e, t))
+        i += 1
+    out = []
+    for s, e, t in spans:
+        s, e = _trim(text, s, e)
+        if e > s:
+            out.append((s, e, t))
+    return out
 
 
 def pii_sentences(per_template: dict[str, int], seed: int = 11) -> list[dict]:

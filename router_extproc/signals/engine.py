@@ -168,7 +168,7 @@ class SignalEngine:
             k = int(p.argmax())
             jbp = float(_sigmoid(jb[base:base + len(rows)] / self._t_jb).max())
             cxp = float(_sigmoid(float((cx[sel] * w).sum()) / self._t_cx))
-            ents: list[tuple[int, int, str, float]] = []
+            ents: list = []  # decoded pieces of every window (see pii.decode_tags)
             for i, start in enumerate(starts):
                 r = base + i
                 nt = len(rows[i]) - 2
