@@ -43,17 +43,24 @@ class Ensemble(nn.Module):
 
 
 class TokHead(nn.Module):
+    """Per-token BIO tags from frozen token features. Two residual convolutions (kernel 3, then kernel 3 dilated
+    by 2) let a token see three neighbours each side: with one (a single kernel-3 conv) the head typed names
+    after "addressed to" / "booking under" as addresses; on the calibration split the wider context raised the
+    worst per-type precision/recall from 0.889 to 0.915."""
+
     def __init__(self, n_tags: int, hidden: int = 128, in_dim: int = TOK_DIM) -> None:
         super().__init__()
         self.norm = Standardize(in_dim)
         self.fc1 = nn.Linear(in_dim, hidden)
         self.conv = nn.Conv1d(hidden, hidden, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv1d(hidden, hidden, kernel_size=3, padding=2, dilation=2)
         self.drop = nn.Dropout(0.1)
         self.fc2 = nn.Linear(hidden, n_tags)
 
     def forward(self, x):  # [B, S, D]
         h = nn.functional.gelu(self.fc1(self.norm(x)))
         h = h + nn.functional.gelu(self.conv(h.transpose(1, 2)).transpose(1, 2))
+        h = h + nn.functional.gelu(self.conv2(h.transpose(1, 2)).transpose(1, 2))
         return self.fc2(self.drop(h))
 
 

@@ -73,7 +73,8 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     mmlu = D.load_mmlu()
     jb = D.load_jailbreak(mmlu)
     # more benign hard negatives: router-style requests, code-writing prompts and code stubs
-    for t in {t for t, _ in domain_prompts()} | {t for t, _ in complexity_prompts()} | set(code_snippets()):
+    # sorted: iterating a set of strings follows PYTHONHASHSEED, which made two builds of one recipe differ
+    for t in sorted({t for t, _ in domain_prompts()} | {t for t, _ in complexity_prompts()} | set(code_snippets())):
         jb.append(D.Item(t, D.split_of("jbneg:" + t), 0, {"source": "synthetic-benign"}))
     cx = D.load_complexity(mmlu)
     pii = pii_sentences({"train": 32, "cal": 16, "test": 24}, seed=seed)
