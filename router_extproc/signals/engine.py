@@ -56,7 +56,7 @@ def _sigmoid(x):
 class SignalEngine:
     def __init__(self, model_dir: str | os.PathLike, *, device: str = "auto", max_batch_size: int = 16,
                  max_wait_ms: float = 2.0, max_tokens: int = 512, threads: int = 0,
-                 spin: bool = False) -> None:
+                 spin: bool = True) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -87,7 +87,7 @@ class SignalEngine:
             so.intra_op_num_threads = threads
             so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # see SignalsConfig.spin: idle pool threads must not compete with Envoy and the event loop for the cores
+        # see SignalsConfig.spin (measured trade-off between operator latency and CPU shared with Envoy)
         so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         so.add_session_config_entry("session.inter_op.allow_spinning", "1" if spin else "0")
         providers = _providers(device)
