@@ -132,7 +132,14 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int) -> dict
     except Exception as exc:  # an environment problem is a row in the report, not a crash
         out["milvus_server"] = [{"skipped": f"milvus-server failed: {exc}"}]
     finally:
-        server.stop()
+        try:
+            server.stop()
+        except Exception as exc:  # a slow shutdown (a million rows to flush) must not lose the figures
+            progress(f"milvus-server did not stop in time ({exc!r}); killing it")
+            proc = getattr(server, "server_proc", None)
+            if proc is not None:
+                proc.kill()
+                proc.wait()
     return out
 
 

@@ -152,6 +152,23 @@ def test_a_2000_token_prompt_is_handled_not_cut_at_128(engine):
     assert float(s.embedding @ head.embedding) < 0.999
 
 
+def test_long_prompts_are_read_as_overlapping_128_token_windows(engine):
+    sentence = "The committee reviewed the quarterly figures in detail. "
+    rows, starts, _, n, main = engine._plan(sentence * 40)                     # ~400 tokens
+    assert all(len(r) <= 128 for r in rows)
+    assert starts[0] == 0 and starts[-1] + len(rows[-1]) - 2 == n                # the whole text is covered
+    assert all(b - a <= 126 - 16 for a, b in zip(starts, starts[1:]))          # neighbours overlap
+    assert main == list(range(len(rows)))                                      # <= 510 tokens: all windows count
+    rows, starts, _, n, main = engine._plan(sentence * 200)                    # ~2,000 tokens
+    assert 0 in main and len(rows) - 1 in main and len(main) < len(rows)       # head and tail classify it
+
+
+def test_an_empty_prompt_gets_finite_signals(engine):
+    for text in ("", "   "):
+        s = engine.analyze_batch([text])[0]
+        assert np.isfinite(s.embedding).all() and np.isfinite(s.jailbreak) and s.pii == ()
+
+
 def test_cpu_path_and_bad_device(model_dir):
     e = SignalEngine(model_dir, device="cpu")
     assert e.provider == "CPUExecutionProvider"
