@@ -20,6 +20,8 @@ STEPS = ["signals", "overhead", "cache_speedup", "savings", "peers", "scale"]
 # bench-quick stays under ~3 minutes: the peers (a separate venv) and scaling (1M-row inserts, a Milvus
 # server) only run in the full pass; their last full results are still rendered, with their own dates.
 QUICK_STEPS = ["signals", "overhead", "cache_speedup", "savings"]
+# Upper bounds per step (seconds), far above the measured durations (scale with 1M rows: ~17 min).
+STEP_TIMEOUT_S = {"scale": 2700, "peers": 1200}
 
 
 def run_step(name: str, quick: bool) -> None:
@@ -36,8 +38,16 @@ def run_step(name: str, quick: bool) -> None:
                             *(["--gpu-json", str(RESULTS / "gpu.json")] if (RESULTS / "gpu.json").exists() else [])],
                            check=True, cwd=ROOT)
         else:
-            module = __import__(f"tests.bench.bench_{name}", fromlist=["main"])
-            module.main(q)
+            # A child process per step: a client library thread that outlives its server (pymilvus after a
+            # killed milvus-server) can keep an interpreter from exiting; the figures are saved before that.
+            proc = subprocess.run([sys.executable, "-m", f"tests.bench.bench_{name}", *q], cwd=ROOT,
+                                  timeout=STEP_TIMEOUT_S.get(name, 1800))
+            if proc.returncode != 0:
+                raise RuntimeError(f"bench_{name} exited with {proc.returncode}")
+    except subprocess.TimeoutExpired as exc:
+        saved = (RESULTS / f"{name}.json").exists()
+        progress(f"{name} did not exit within {exc.timeout:.0f}s"
+                 + ("; its figures were saved before" if saved else ""))
     except Exception as exc:  # one failed benchmark must not lose the others' figures
         progress(f"{name} failed: {exc!r}")
         (RESULTS / f"{name}.error").write_text(repr(exc))
