@@ -253,6 +253,11 @@ def run_stack_foreground(config_path: str, *, demo_latency_ms: float = 300.0) ->
                   log_to_files=False)
     print(f"starting: envoy {stack.url}  router {stack.config.server.grpc_address}  "
           f"metrics {stack.metrics_url}/metrics", flush=True)
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (systemd, docker stop, timeout) stops the children like Ctrl-C does
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         stack.start()
         print(f"\nready — try:\n  curl -s {stack.url}/v1/chat/completions -H 'Content-Type: application/json' "
