@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import headers as H
@@ -194,7 +194,8 @@ class Router:
             return
         route = self._route_key(ex, request)
         if route is not None:
-            self._routes.put(route, decision, key)
+            # a hit only needs scope + fingerprint: do not keep a second copy of every prompt in memory
+            self._routes.put(route, decision, replace(key, text=""))
 
     async def _signals(self, ex: Exchange, request: ChatRequest) -> Any:
         if self.signals is None or not ex.config.signals.any_enabled:
