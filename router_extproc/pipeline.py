@@ -190,12 +190,14 @@ class Router:
         return self._answer_hit(ex, request, hit)
 
     def _remember_route(self, ex: Exchange, request: ChatRequest, decision: Decision, key: Any) -> None:
-        if decision.blocked or decision.pii_types or ex.config is not self._config:
+        # Called once the full path allowed lookup and storing, so the policy and the tenant scope are known.
+        if (decision.blocked or decision.pii_types or ex.config is not self._config
+                or not ex.config.semantic_cache.exact_match):
             return
-        route = self._route_key(ex, request)
-        if route is not None:
-            # a hit only needs scope + fingerprint: do not keep a second copy of every prompt in memory
-            self._routes.put(route, decision, replace(key, text=""))
+        from .cache.routes import route_key
+
+        # a hit only needs scope + fingerprint: do not keep a second copy of every prompt in memory
+        self._routes.put(route_key(request.body, key.scope), decision, replace(key, text=""))
 
     async def _signals(self, ex: Exchange, request: ChatRequest) -> Any:
         if self.signals is None or not ex.config.signals.any_enabled:

@@ -153,13 +153,8 @@ def _entities(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
 
     def flush() -> None:
         if group:
-            mass: dict = {}
-            for p in group:
-                for t, v in p.mass.items():
-                    mass[t] = mass.get(t, 0.0) + v
             n = sum(p.n for p in group)
-            out.append((group[0].start, group[-1].end, max(mass, key=mass.get),
-                        sum(p.score * p.n for p in group) / n))
+            out.append((group[0].start, group[-1].end, _heaviest_type(group), sum(p.score * p.n for p in group) / n))
             group.clear()
 
     for ent in model_ents:
@@ -167,19 +162,22 @@ def _entities(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             flush()
             out.append(tuple(ent[:4]))
             continue
-        if ent.glued and group:
-            mass: dict = {}
-            for p in group:
-                for t, v in p.mass.items():
-                    mass[t] = mass.get(t, 0.0) + v
-            running = max(mass, key=mass.get)
-            if "\n" not in text[group[-1].end:ent.start] or ent.type == running:
-                group.append(ent)
-                continue
+        if ent.glued and group and ("\n" not in text[group[-1].end:ent.start] or ent.type == _heaviest_type(group)):
+            group.append(ent)
+            continue
         flush()
         group.append(ent)
     flush()
     return out
+
+
+def _heaviest_type(group: list[Piece]) -> str:
+    """The type with the most probability mass summed over a group of pieces."""
+    mass: dict[str, float] = {}
+    for p in group:
+        for t, v in p.mass.items():
+            mass[t] = mass.get(t, 0.0) + v
+    return max(mass, key=mass.__getitem__)
 
 
 def _same_word(offsets: list[tuple[int, int]], i: int) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import MODEL_DIR, bench_config, progress, save
+from .common import MODEL_DIR, bench_config, load, progress, save
 
 DIM = 384
 SCOPES = [f"tenant{i}" for i in range(8)]
@@ -184,14 +184,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         [1000, 20000] if args.quick else [1000, 100000, 1000000])
     budget = args.budget_s or (20.0 if args.quick else 900.0)  # 1M rows into Milvus Lite: ~6 min at 2.6k rows/s
     if args.cache_only:
-        from .common import load
-
         workers = (load("scale") or {}).get("workers", [])
     else:
         workers = worker_scaling(args.quick)
     if args.workers_only:
-        from .common import load
-
         last = load("scale") or {}
         cache, sizes = last.get("cache", {}), last.get("sizes", sizes)
     else:
