@@ -18,14 +18,8 @@ from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 
-CATEGORIES = (
-    "biology", "business", "chemistry", "computer science", "economics", "engineering", "health",
-    "history", "law", "math", "other", "philosophy", "physics", "psychology",
-)
-PII_TYPES = (
-    "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS",
-    "STREET_ADDRESS",
-)
+# The label sets are the router's (its config is validated against them): one definition, no drift.
+from router_extproc.config import CATEGORIES, PII_TYPES  # noqa: E402
 PII_TAGS = ("O",) + tuple(f"{p}-{t}" for t in PII_TYPES for p in ("B", "I"))
 
 # distribution name -> (import name, pinned version, licence, required for the build?)
