@@ -172,6 +172,9 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     graph = SignalGraph(enc, cat_head, jb_head, cx_head, pii_head).eval()
     export(graph, work / "signals32.onnx", OUTPUTS, {"pii_logits"})
     quantize(work / "signals32.onnx", out / "encoder.onnx")
+    from .fp16 import to_fp16
+
+    to_fp16(work / "signals32.onnx", out / "encoder.fp16.onnx")
     labels["temperature"] = {"category": t_cat, "jailbreak": t_jb, "complexity": t_cx}
     labels["thresholds"] = {"jailbreak": thr_jb, "complexity": 0.5, "pii": 0.5}
     (out / "labels.json").write_text(json.dumps(labels, indent=1))
@@ -201,8 +204,11 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     # 7. held-out evaluation through the runtime
     _say("evaluating on held-out splits")
     metrics.update(evaluate_all(eng, mmlu, jb, cx, pii, labels))
+    cos_texts = [r["question"] for r in mmlu if r["split"] == "test"][:300]
     metrics["fp32_int8_embedding_cosine"] = embedding_cosine(work / "signals32.onnx", out / "encoder.onnx", eng,
-                                                             [r["question"] for r in mmlu if r["split"] == "test"][:300])
+                                                             cos_texts)
+    metrics["fp32_fp16_embedding_cosine"] = embedding_cosine(work / "signals32.onnx", out / "encoder.fp16.onnx", eng,
+                                                             cos_texts)
     metrics["build_seconds"] = round(time.time() - t0, 1)
     metrics["data"] = {
         "mmlu": {s: sum(1 for r in mmlu if r["split"] == s) for s in ("train", "cal", "test")},
@@ -408,10 +414,12 @@ def _ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
     return float(e)
 
 
-def embedding_cosine(fp32: Path, int8: Path, eng, texts: list[str]) -> dict:
+def embedding_cosine(fp32: Path, other: Path, eng, texts: list[str]) -> dict:
+    """Cosine between the fp32 graph's embedding and another variant's, on the same token rows."""
     import onnxruntime as ort
 
     s32 = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"])
+    so = ort.InferenceSession(str(other), providers=["CPUExecutionProvider"])
     cos = []
     for s in range(0, len(texts), 32):
         batch = texts[s:s + 32]
@@ -422,7 +430,7 @@ def embedding_cosine(fp32: Path, int8: Path, eng, texts: list[str]) -> dict:
             ids[i, : len(r)] = r
         mask = (ids != 0).astype(np.int64)
         a = s32.run(["embedding"], {"input_ids": ids, "attention_mask": mask})[0]
-        b = eng.session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})[0]
+        b = so.run(["embedding"], {"input_ids": ids, "attention_mask": mask})[0]
         cos += list((a * b).sum(1))
     c = np.array(cos)
     return {"mean": round(float(c.mean()), 5), "min": round(float(c.min()), 5), "p01": round(float(np.quantile(c, 0.01)), 5),

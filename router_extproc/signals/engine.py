@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 WINDOW_TOKENS = 126    # content tokens per window: rows of 128 with [CLS]/[SEP], as the heads were trained
 MIN_OVERLAP = 16       # tokens shared by neighbouring windows, so an entity on a boundary is seen whole once
+GPU_MODEL = "encoder.fp16.onnx"  # the CUDA provider's graph: int8 MatMuls would run on the host (models/fp16.py)
 
 
 def _providers(device: str) -> list[str]:
@@ -61,7 +62,7 @@ class SignalEngine:
         from tokenizers import Tokenizer
 
         model_dir = Path(model_dir)
-        for f in ("encoder.onnx", "tokenizer.json", "labels.json"):
+        for f in ("tokenizer.json", "labels.json"):
             if not (model_dir / f).exists():
                 raise FileNotFoundError(f"{model_dir / f} is missing: build the models first (make models)")
         self.model_dir = model_dir
@@ -91,11 +92,22 @@ class SignalEngine:
         so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         so.add_session_config_entry("session.inter_op.allow_spinning", "1" if spin else "0")
         providers = _providers(device)
-        self.session = ort.InferenceSession(str(model_dir / "encoder.onnx"), so, providers=providers)
+        model = model_dir / "encoder.onnx"
+        if providers[0] == "CUDAExecutionProvider" and (model_dir / GPU_MODEL).exists():
+            model = model_dir / GPU_MODEL
+        if not model.exists():
+            raise FileNotFoundError(f"{model} is missing: build the models first (make models)")
+        self.session = ort.InferenceSession(str(model), so, providers=providers)
         self.provider = self.session.get_providers()[0]
         if device == "cuda" and self.provider != "CUDAExecutionProvider":
             raise RuntimeError("device='cuda' was requested but the CUDA provider could not be initialised (no GPU?)")
-        log.info("signals: onnxruntime provider %s (device=%s) model=%s", self.provider, device, model_dir)
+        if self.provider != "CUDAExecutionProvider" and model.name == GPU_MODEL and (model_dir / "encoder.onnx").exists():
+            # device=auto on a host whose onnxruntime has CUDA but no usable GPU: fp16 on a CPU is the slow choice
+            model = model_dir / "encoder.onnx"
+            self.session = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+            self.provider = self.session.get_providers()[0]
+        self.model_file = model.name
+        log.info("signals: onnxruntime provider %s (device=%s) model=%s", self.provider, device, model)
         self._batcher: MicroBatcher[str, Signals] = MicroBatcher(
             self.analyze_batch, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
 

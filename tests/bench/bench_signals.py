@@ -164,9 +164,20 @@ def write_doc(path: Path, res: dict, metrics: dict, imgs: list[str]) -> None:
         *[f"![{i}](img/{i})" for i in imgs], "",
     ]
     if res.get("gpu"):
-        lines += ["## GPU", "", "```", json.dumps(res["gpu"], indent=1), "```", ""]
+        g = res["gpu"]
+        lines += ["## GPU", "",
+                  f"{g.get('gpu_name', 'GPU')}, onnxruntime {g.get('onnxruntime', '?')} CUDA provider, "
+                  f"`{g.get('model', '?')}`, measured {g.get('date', '?')}: 50 tokens p50 "
+                  f"{g['latency']['50_tokens']['p50_ms']} ms, 512 tokens p50 {g['latency']['512_tokens']['p50_ms']} ms, "
+                  f"batch 16 {g['batch16']['texts_per_s']} texts/s. CPU/GPU agreement on the held-out splits: "
+                  "docs/benchmarks.md, section GPU.", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
+
+
+def _recipe(model_dir: Path) -> str | None:
+    build = model_dir / "build.json"
+    return json.loads(build.read_text()).get("recipe") if build.exists() else None
 
 
 def main() -> int:
@@ -184,9 +195,13 @@ def main() -> int:
     t50, t512 = text_of_tokens(eng, 50), text_of_tokens(eng, 512)
     lat = {"50_tokens": latency(eng, t50, a.n), "512_tokens": latency(eng, t512, max(20, a.n // 4))}
     batch = [text_of_tokens(eng, 40 + i) for i in range(16)]
+    import onnxruntime
+
     res = {
         "machine": platform.node() if a.device != "cpu" else platform.processor() or platform.machine(),
         "cpus": os.cpu_count(), "provider": eng.provider, "threads": a.threads, "latency": lat,
+        "date": time.strftime("%Y-%m-%d"), "onnxruntime": onnxruntime.__version__, "model": eng.model_file,
+        "model_recipe": _recipe(Path(a.model_dir)),
         "batch16": throughput(eng, batch, 30),
         "concurrent": asyncio.run(concurrent(eng, [f"{b} variant {i}" for i in range(4) for b in batch])),
     }

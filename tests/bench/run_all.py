@@ -238,7 +238,44 @@ def section_gpu() -> str:
         return ("GPU figures are pending: no NVIDIA GPU was available to this run. "
                 "`tests/bench/gpu_signals.sh` measures signal latency and throughput on CUDA "
                 "(onnxruntime-gpu) at 50/512 tokens and batch 1/16 when one is.")
-    return _stamp(d) + "\n\n```json\n" + json.dumps(d, indent=1)[:4000] + "\n```"
+    cpu = load("signals") or {}
+    head = (f"_Measured {d.get('date', '?')} on an {d.get('gpu_name', 'NVIDIA GPU')} (driver {d.get('driver', '?')}, "
+            f"{d.get('host_cpus', '?')}-core host) with onnxruntime-gpu {d.get('onnxruntime', '?')}, CUDA provider, "
+            f"`{d.get('model', '?')}` of model recipe `{d.get('model_recipe', '?')}`, "
+            f"{d.get('threads', '?')} CPU threads for the host-side work, by `tests/bench/gpu_signals.sh`._ "
+            "The CPU column is this document's own signals run on this machine: two machines, so read it as "
+            "context, not as a same-run ratio.")
+
+    def row(name: str, get) -> list[Any]:
+        vals = []
+        for src in (cpu, d):
+            try:
+                vals.append(get(src))
+            except (KeyError, TypeError):
+                vals.append("")
+        return [name, *vals]
+
+    t = _table(["all signals, one request", "CPU int8, this machine", "GPU fp16"], [
+        row("50 tokens p50 / p99 ms", lambda s: f"{s['latency']['50_tokens']['p50_ms']} / {s['latency']['50_tokens']['p99_ms']}"),
+        row("512 tokens p50 / p99 ms", lambda s: f"{s['latency']['512_tokens']['p50_ms']} / {s['latency']['512_tokens']['p99_ms']}"),
+        row("batch 16, texts/s", lambda s: s["batch16"]["texts_per_s"]),
+        row("64 concurrent callers (micro-batched), texts/s", lambda s: s["concurrent"]["texts_per_s"]),
+    ])
+    parts = [head, t]
+    c = load("gpu_check")
+    if c:
+        n = c["n"]
+        rows = [[k, c["cpu"][k], c["gpu"][k]] for k in
+                ("mmlu_accuracy", "jailbreak_tpr", "jailbreak_fpr", "pii_precision", "pii_recall")]
+        parts.append(
+            f"Same held-out texts through both paths (`tests/bench/gpu_check.py`: {n['mmlu']} MMLU test questions, "
+            f"{n['jailbreak']} jailbreak-test prompts, {n['pii']} PII-test sentences; jailbreak at the shipped "
+            "threshold). The GPU runs the fp16 graph, the CPU the per-channel int8 one; the heads are the same. "
+            "These are the data packages' test splits alone; the build's own jailbreak figures (Targets) also "
+            "count synthetic, PII and out-of-domain benign prompts, so their FPR differs.\n\n"
+            + _table(["held-out figure", f"CPU ({c['cpu']['model']})", f"GPU ({c['gpu']['model']})"], rows)
+            + "\n\nAgreement request by request: " + ", ".join(f"{k} {v}" for k, v in c["agreement"].items()) + ".")
+    return "\n\n".join(parts)
 
 
 def render(quick: bool) -> str:
