@@ -180,8 +180,11 @@ class Filler:
             v = str(f.date_time(end_datetime=_DATE_END))
         elif ph == "date_of_birth":
             v = str(f.date_between(start_date=_DOB_START, end_date=_DOB_END))
-        elif ph in ("country", "city", "job", "company", "year", "day_of_week", "zipcode", "postcode", "url",
-                    "state_abbr", "prefix"):
+        elif ph == "year":  # faker's year() and day_of_week() draw up to "now": a build an hour later differed
+            v = str(f.date_time(end_datetime=_DATE_END).year)
+        elif ph == "day_of_week":
+            v = f.date_time(end_datetime=_DATE_END).strftime("%A")
+        elif ph in ("country", "city", "job", "company", "zipcode", "postcode", "url", "state_abbr", "prefix"):
             fn = {"organization": "company", "zipcode": "postcode"}.get(ph, ph)
             v = str(getattr(self.us if ph in ("state_abbr", "zipcode") else f, fn)())
         elif ph == "organization":
