@@ -10,7 +10,9 @@ TEMPLATE = """# router-extproc signal model (recipe `{recipe}`)
 One ONNX graph (`encoder.onnx`, per-channel dynamic int8) over `all-MiniLM-L6-v2` that returns, in one pass:
 `embedding` [B,384] (the *unchanged* MiniLM mean-pooled, L2-normalised sentence embedding — frozen, used by the
 semantic cache), `category_logits` [B,14], `jailbreak_logit` [B], `complexity_logit` [B], `pii_logits` [B,seq,{n_tags}]
-(BIO over {pii_types}). Inputs: `input_ids`, `attention_mask` (int64 [B,seq]); token_type_ids are folded in (always 0).
+(BIO over {pii_types}), and `seq_feat` [B,2304], the frozen features the sequence heads read (the cache's hit verifier
+reads them for a query/candidate pair encoded as one row). Inputs: `input_ids`, `attention_mask` (int64 [B,seq]);
+token_type_ids are folded in (always 0).
 
 ## Architecture
 * Encoder: all-MiniLM-L6-v2 (6 layers, 384 hidden), weights frozen, re-implemented in plain torch and exported.

@@ -65,7 +65,10 @@ class TokHead(nn.Module):
 
 
 class SignalGraph(nn.Module):
-    """One forward pass -> embedding, category_logits, jailbreak_logit, complexity_logit, pii_logits."""
+    """One forward pass -> embedding, category_logits, jailbreak_logit, complexity_logit, pii_logits, seq_feat.
+
+    seq_feat is the frozen feature vector the sequence heads read. The cache's hit verifier reads it for a
+    query/candidate pair encoded as one row, where attention runs across both texts."""
 
     def __init__(self, enc: MiniLM, cat: SeqHead, jb: SeqHead, cx: SeqHead, pii: TokHead) -> None:
         super().__init__()
@@ -86,4 +89,5 @@ class SignalGraph(nn.Module):
             self.jb_head(sf).squeeze(-1),
             self.cx_head(sf).squeeze(-1),
             self.pii_head(tok_features(hs)),
+            sf,
         )

@@ -18,7 +18,7 @@ from .evaluate import confusion, f1_per_class, roc, span_prf, tpr_at_fpr
 
 log = logging.getLogger("models.build")
 MAX_LEN_TRAIN = 128
-OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits"]
+OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits", "seq_feat"]
 
 
 def _say(msg: str) -> None:

@@ -47,12 +47,16 @@ def build_cache(config: RouterConfig, signals: Any, metrics: Metrics) -> Any:
 
     verifier = None
     dimension = 384
+    pair_encoder, pair_dim = None, None
     if signals is not None:
         dimension = signals.dimension
         candidate = Path(signals.model_dir) / "verifier.json" if hasattr(signals, "model_dir") else None
         verifier = candidate if candidate is not None and candidate.exists() else None
+        if getattr(signals, "has_pair_features", False):
+            pair_encoder, pair_dim = signals.pair_features, signals.pair_dim
     return SemanticCache.from_config(sc, dimension=dimension, verifier_path=verifier,
-                                     metrics=CacheMetricsAdapter(metrics))
+                                     metrics=CacheMetricsAdapter(metrics), pair_encoder=pair_encoder,
+                                     pair_dim=pair_dim)
 
 
 @dataclass

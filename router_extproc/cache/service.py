@@ -27,7 +27,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import numpy as np
 
@@ -38,6 +38,11 @@ from router_extproc.cache.memory import MemoryBackend, MemoryIndex
 from router_extproc.cache.replay import refresh
 from router_extproc.cache.verify import CosineVerifier, Verifier, load_verifier
 from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
+
+FALLBACK_COSINE = 0.90  # plain cosine when a configured verifier cannot be used (QQP test: precision 0.80)
+
+# (query text, candidate text) pairs -> the encoder's features of each pair read as one row, [n, D]
+PairEncoder = Callable[[list[tuple[str, str]]], Awaitable[np.ndarray]]
 
 __all__ = ["SemanticCache", "CacheHit"]
 
@@ -56,8 +61,12 @@ class CacheHit:
 
 class SemanticCache:
     def __init__(self, cfg: SemanticCacheConfig, *, dimension: int, backend: Backend, hot: MemoryIndex,
-                 verifier: Verifier, metrics: CacheMetrics | None = None) -> None:
+                 verifier: Verifier, metrics: CacheMetrics | None = None,
+                 pair_encoder: PairEncoder | None = None) -> None:
+        if verifier.needs_pairs and pair_encoder is None:
+            raise ValueError("the verifier reads pair features: give the cache a pair_encoder")
         self.cfg = cfg
+        self.pair_encoder = pair_encoder
         self.dimension = dimension
         self.backend = backend
         self.hot = hot
@@ -82,21 +91,32 @@ class SemanticCache:
     # ------------------------------------------------------------ construction
     @classmethod
     def from_config(cls, cfg: SemanticCacheConfig, *, dimension: int, verifier_path: Path | None,
-                    metrics: CacheMetrics | None = None) -> "SemanticCache":
+                    metrics: CacheMetrics | None = None, pair_encoder: PairEncoder | None = None,
+                    pair_dim: int | None = None) -> "SemanticCache":
+        """``pair_encoder`` (``SignalEngine.pair_features``) and ``pair_dim`` (its output width) serve a verifier
+        that reads pair features; without them such a verifier is not usable and plain cosine takes its place."""
         verifier: Verifier = CosineVerifier(cfg.similarity_threshold)
+        # A floor set for the verifier (0.7) is far too low for cosine alone (QQP: precision ~0.6). When the
+        # verifier was asked for and cannot be used, plain cosine falls back to a threshold it can stand on.
+        fallback = CosineVerifier(max(cfg.similarity_threshold, FALLBACK_COSINE))
         if cfg.verifier and verifier_path is not None:
             try:
                 v = load_verifier(verifier_path)
                 if v.dimension != dimension:
                     raise ValueError(f"verifier was built for dimension {v.dimension}, model gives {dimension}")
+                if v.needs_pairs and (pair_encoder is None or pair_dim != v.pair_dim):
+                    raise ValueError(f"verifier reads {v.pair_dim}-dim pair features and the encoder gives "
+                                     f"{pair_dim or 'none'} (rebuild the models: make models)")
                 if cfg.verifier_threshold is not None:
                     v.threshold = cfg.verifier_threshold
                 verifier = v
             except (OSError, ValueError, KeyError) as e:
+                verifier = fallback
                 log.warning("semantic cache: no usable verifier at %s (%s); falling back to plain cosine >= %.3f",
-                            verifier_path, e, cfg.similarity_threshold)
+                            verifier_path, e, verifier.threshold)
         elif cfg.verifier:
-            log.warning("semantic cache: no verifier path; plain cosine >= %.3f", cfg.similarity_threshold)
+            verifier = fallback
+            log.warning("semantic cache: no verifier path; plain cosine >= %.3f", verifier.threshold)
         metrics = metrics or NoopMetrics()
         if cfg.backend_type == "milvus":
             from router_extproc.cache.milvus import MilvusBackend
@@ -108,7 +128,8 @@ class SemanticCache:
         else:
             backend = MemoryBackend(dimension, cfg.max_entries, cfg.eviction_policy)
             hot = backend.index
-        self = cls(cfg, dimension=dimension, backend=backend, hot=hot, verifier=verifier, metrics=metrics)
+        self = cls(cfg, dimension=dimension, backend=backend, hot=hot, verifier=verifier, metrics=metrics,
+                   pair_encoder=pair_encoder if verifier.needs_pairs else None)
         if not self.is_memory:
             backend._on_available = self._on_available  # type: ignore[attr-defined]
         return self
@@ -214,13 +235,17 @@ class SemanticCache:
             self.metrics.lookup("exact_hit", time.perf_counter() - t0)
         return hit
 
-    def _verify(self, key: CacheKey, q: np.ndarray, text: str, cands) -> tuple[Entry, float] | None:
+    async def _verify(self, key: CacheKey, q: np.ndarray, text: str, cands) -> tuple[Entry, float] | None:
         if not cands:
             return None
         same = [c for c in cands if c.entry.text == text and c.similarity >= 0.98]
         if same:
             return same[0].entry, same[0].similarity
-        scores = self.verifier.scores(q, text, [(c.entry.embedding, c.entry.text, c.similarity) for c in cands])
+        pair_feats = None
+        if self.pair_encoder is not None:
+            pair_feats = await self.pair_encoder([(text, c.entry.text) for c in cands])
+        scores = self.verifier.scores(q, text, [(c.entry.embedding, c.entry.text, c.similarity) for c in cands],
+                                      pair_feats)
         best = int(np.argmax(scores))
         if scores[best] >= self.verifier.threshold:
             return cands[best].entry, cands[best].similarity
@@ -241,7 +266,7 @@ class SemanticCache:
             now = time.time()
             cands = self.hot.search(key.scope, key.filter_key, q, top_k=self.top_k, min_similarity=self.floor,
                                     now=now)
-            found = self._verify(key, q, text, cands)
+            found = await self._verify(key, q, text, cands)
             if found is not None:
                 self.hot.touch_id(found[0].id)
             elif not self.is_memory and (not self._hot_complete or self.hot.evictions):
@@ -252,7 +277,7 @@ class SemanticCache:
                                                      min_similarity=self.floor, now=now)
                     seen = {c.entry.id for c in cands}
                     more = [c for c in more if c.entry.id not in seen]
-                    found = self._verify(key, q, text, more)
+                    found = await self._verify(key, q, text, more)
                     if found is not None:
                         try:
                             self.hot.add(found[0])

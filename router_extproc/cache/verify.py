@@ -3,13 +3,22 @@
 A candidate returned by the vector search (cosine ≥ the floor) is served only if a small pair classifier says
 the two requests ask the same thing. The classifier is an ensemble of one-hidden-layer MLPs over
 
+* the encoder's frozen features of the pair read as one row, ``[CLS] query [SEP] candidate [SEP]`` (attention runs
+  across both texts, which two separate embeddings cannot show; ``SignalEngine.pair_features``), standardised;
 * the two embeddings: ``u*v`` and ``|u-v|`` (384 each), cosine and cosine²;
 * lexical features of the two texts: word/bigram/character-trigram overlap, IDF-weighted overlap, the rarest
   differing content word, a number mismatch, a negation/polarity mismatch, first/last word agreement, lengths.
 
+The pair row costs one extra encoder pass over the candidates, and only when the search found a candidate
+above the floor: literal repeats are answered before (exact tier), and clear misses have no candidate.
+
+A negation guard then refuses any pair whose negation parity differs ("is X good" / "is X not good"): QQP has
+few such pairs, and a model trained on it learnt no reliable answer to them.
+
 It is trained on QQP by ``python -m models.build_verifier`` (see docs/cache.md for the figures) and evaluated
 here with numpy only: ``verifier.json`` (metadata, IDF table, threshold) + ``verifier.npz`` (weights).
-Without a verifier file the cache falls back to plain cosine against ``similarity_threshold``.
+Without a usable verifier the cache falls back to plain cosine against ``max(similarity_threshold, 0.90)``
+(``SemanticCache.from_config``).
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 __all__ = ["Verifier", "CosineVerifier", "PairVerifier", "lexical_features", "pair_features", "words",
-           "build_idf", "N_LEXICAL", "load_verifier"]
+           "build_idf", "N_LEXICAL", "NEG_MISMATCH", "negation_guard", "load_verifier"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 NEGATIONS = frozenset(
@@ -36,6 +45,7 @@ STOPWORDS = frozenset(
     "very just also more most some any all".split()
 )
 N_LEXICAL = 17
+NEG_MISMATCH = 6  # index of the negation-parity mismatch among the lexical features
 
 
 def words(text: str) -> list[str]:
@@ -120,17 +130,21 @@ def pair_features(u: np.ndarray, v: np.ndarray, lex: np.ndarray) -> np.ndarray:
 
 
 class Verifier:
-    """Decides whether a candidate may be served. ``floor`` is the cosine below which nothing is considered."""
+    """Decides whether a candidate may be served. ``floor`` is the cosine below which nothing is considered.
+    A verifier with ``needs_pairs`` must be given the encoder's features of each (query, candidate) pair."""
 
     floor: float = 0.0
     threshold: float = 0.0
     kind = "base"
+    needs_pairs = False
 
-    def scores(self, query: np.ndarray, text: str, cands: list[tuple[np.ndarray, str, float]]) -> np.ndarray:
+    def scores(self, query: np.ndarray, text: str, cands: list[tuple[np.ndarray, str, float]],
+               pair_feats: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
-    def accept(self, query: np.ndarray, text: str, cands: list[tuple[np.ndarray, str, float]]) -> np.ndarray:
-        return self.scores(query, text, cands) >= self.threshold
+    def accept(self, query: np.ndarray, text: str, cands: list[tuple[np.ndarray, str, float]],
+               pair_feats: np.ndarray | None = None) -> np.ndarray:
+        return self.scores(query, text, cands, pair_feats) >= self.threshold
 
 
 class CosineVerifier(Verifier):
@@ -141,7 +155,7 @@ class CosineVerifier(Verifier):
     def __init__(self, threshold: float) -> None:
         self.floor = self.threshold = float(threshold)
 
-    def scores(self, query, text, cands):
+    def scores(self, query, text, cands, pair_feats=None):
         return np.array([c[2] for c in cands], np.float32)
 
 
@@ -156,6 +170,13 @@ class PairVerifier(Verifier):
         self.floor = float(meta["floor"] if floor is None else floor)
         self.threshold = float(meta["threshold"] if threshold is None else threshold)
         self.dimension = int(meta["dimension"])
+        self.negation_guard = bool(meta.get("negation_guard", False))
+        cross = meta.get("cross")
+        self.needs_pairs = bool(cross)
+        self.pair_dim = int(cross["dim"]) if cross else 0
+        if cross:
+            self.cross_mu = np.asarray(weights["cross_mu"], np.float32).reshape(-1)
+            self.cross_sd = np.asarray(weights["cross_sd"], np.float32).reshape(-1)
         n = int(meta["members"])
         self.layers = [(np.asarray(weights[f"w1_{i}"], np.float32), np.asarray(weights[f"b1_{i}"], np.float32),
                         np.asarray(weights[f"w2_{i}"], np.float32), float(np.asarray(weights[f"b2_{i}"]).reshape(-1)[0]))
@@ -169,13 +190,32 @@ class PairVerifier(Verifier):
             p += 1.0 / (1.0 + np.exp(-z))
         return (p / len(self.layers)).astype(np.float32)
 
-    def scores(self, query, text, cands):
-        if not cands:
-            return np.zeros(0, np.float32)
+    def features(self, query, text, cands, pair_feats=None, lex: np.ndarray | None = None) -> np.ndarray:
         q = np.asarray(query, np.float32).reshape(1, -1)
         v = np.stack([np.asarray(c[0], np.float32).reshape(-1) for c in cands])
+        if lex is None:
+            lex = np.array([lexical_features(text, c[1], self.idf, self.unk) for c in cands], np.float32)
+        x = pair_features(np.repeat(q, len(cands), 0), v, lex)
+        if not self.needs_pairs:
+            return x
+        if pair_feats is None:
+            raise ValueError("this verifier reads the encoder's pair features: pass pair_feats")
+        f = np.asarray(pair_feats, np.float32).reshape(len(cands), -1)
+        if f.shape[1] != self.pair_dim:
+            raise ValueError(f"pair features have {f.shape[1]} dimensions, the verifier was built for {self.pair_dim}")
+        return np.concatenate([(f - self.cross_mu) / self.cross_sd, x], 1)
+
+    def scores(self, query, text, cands, pair_feats=None):
+        if not cands:
+            return np.zeros(0, np.float32)
         lex = np.array([lexical_features(text, c[1], self.idf, self.unk) for c in cands], np.float32)
-        return self.predict(pair_features(np.repeat(q, len(cands), 0), v, lex))
+        s = self.predict(self.features(query, text, cands, pair_feats, lex))
+        return negation_guard(s, lex) if self.negation_guard else s
+
+
+def negation_guard(scores: np.ndarray, lex: np.ndarray) -> np.ndarray:
+    """Score 0 for every pair whose negation parity differs (the lexical feature NEG_MISMATCH)."""
+    return np.where(np.asarray(lex)[:, NEG_MISMATCH] > 0.5, 0.0, scores).astype(np.float32)
 
 
 def load_verifier(path: Path | str) -> PairVerifier:

@@ -39,6 +39,11 @@ class MicroBatcher(Generic[T, R]):
         self.batches = 0          # number of fn calls (for metrics/tests)
         self.items = 0
 
+    @property
+    def executor(self) -> concurrent.futures.Executor:
+        """The thread the batch function runs on, for other work that must not run beside it."""
+        return self._executor
+
     def _ensure_worker(self) -> None:
         loop = asyncio.get_running_loop()
         if self._worker is None or self._worker.done() or self._loop is not loop:

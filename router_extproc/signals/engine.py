@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .batcher import MicroBatcher
+from .pairs import pair_row
 from .pii import combine, decode_tags
 from .types import PIIEntity, Signals
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 WINDOW_TOKENS = 126    # content tokens per window: rows of 128 with [CLS]/[SEP], as the heads were trained
 MIN_OVERLAP = 16       # tokens shared by neighbouring windows, so an entity on a boundary is seen whole once
+SIGNAL_OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits"]
 GPU_MODEL = "encoder.fp16.onnx"  # the CUDA provider's graph: int8 MatMuls would run on the host (models/fp16.py)
 
 
@@ -149,7 +151,7 @@ class SignalEngine:
                 ids[j, : len(rows[i])] = rows[i]
             mask = (ids != 0).astype(np.int64)
             mask[:, 0] = 1
-            outs = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+            outs = self.session.run(SIGNAL_OUTPUTS, {"input_ids": ids, "attention_mask": mask})
             if emb is None:
                 emb = np.zeros((n, outs[0].shape[1]), np.float32)
                 cat = np.zeros((n, outs[1].shape[1]), np.float32)
@@ -203,6 +205,42 @@ class SignalEngine:
 
     async def analyze(self, text: str) -> Signals:
         return await self._batcher.submit(text)
+
+    # ------------------------------------------------------------------ pairs (the cache's hit verifier)
+    @property
+    def has_pair_features(self) -> bool:
+        return self.pair_dim > 0
+
+    @property
+    def pair_dim(self) -> int:
+        """Width of the pair features (0: this model has no seq_feat output)."""
+        for o in self.session.get_outputs():
+            if o.name == "seq_feat":
+                return int(o.shape[-1]) if isinstance(o.shape[-1], int) else 0
+        return 0
+
+    def pair_row(self, a: str, b: str) -> list[int]:
+        return pair_row(self.tokenizer.encode(a, add_special_tokens=False).ids,
+                        self.tokenizer.encode(b, add_special_tokens=False).ids, self._cls, self._sep)
+
+    def pair_features_batch(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """Frozen features [n, D] of each (a, b) pair read as one row: the verifier's cross-attention input."""
+        rows = [self.pair_row(a, b) for a, b in pairs]
+        if not rows:
+            return np.zeros((0, 0), np.float32)
+        ids = np.zeros((len(rows), max(map(len, rows))), dtype=np.int64)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r
+        (feat,) = self.session.run(["seq_feat"], {"input_ids": ids, "attention_mask": (ids != 0).astype(np.int64)})
+        return np.asarray(feat, np.float32)
+
+    async def pair_features(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """pair_features_batch on the inference thread: it never runs on the event loop, and it queues behind
+        (never beside) the signal batches, which already use every core they are given."""
+        import asyncio
+
+        return await asyncio.get_running_loop().run_in_executor(
+            self._batcher.executor, self.pair_features_batch, pairs)
 
     async def close(self) -> None:
         await self._batcher.close()

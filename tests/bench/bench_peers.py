@@ -158,13 +158,14 @@ def score_cache(returned: list[int], pairs: list[dict], texts: list[str]) -> dic
 
 
 # ---------------------------------------------------------------- ours
-def ours_cache(texts: list[str], E: np.ndarray, pairs: list[dict]) -> dict[str, Any]:
+def ours_cache(texts: list[str], E: np.ndarray, pairs: list[dict], engine) -> dict[str, Any]:
     from router_extproc.cache import SemanticCache, SemanticCacheConfig, build_key
 
     vpath = MODEL_DIR / "verifier.json"
     cfg = SemanticCacheConfig(enabled=True, backend_type="memory", max_entries=len(pairs) + 16,
                               ttl_seconds=86_400.0)
-    cache = SemanticCache.from_config(cfg, dimension=E.shape[1], verifier_path=vpath if vpath.exists() else None)
+    cache = SemanticCache.from_config(cfg, dimension=E.shape[1], verifier_path=vpath if vpath.exists() else None,
+                                      pair_encoder=engine.pair_features, pair_dim=engine.pair_dim)
 
     def key(t: str):
         return build_key({"messages": [{"role": "user", "content": t}]}, "bench-model", {}, cfg)
@@ -313,7 +314,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         write_jsonl(data / "domain_rows.jsonl", d_rows)
 
         progress("ours: semantic cache on the QQP pairs")
-        oc = ours_cache(q_texts, QE, pairs)
+        oc = ours_cache(q_texts, QE, pairs, engine)
         # all pairs with GPTCache's sqlite + faiss files on tmpfs (no disk fsync per commit: its best latency),
         # then the usual on-disk folder for the first `disk_n` pairs (its latency as deployed; same decisions)
         shm = "/dev/shm" if Path("/dev/shm").is_dir() else tempfile.gettempdir()

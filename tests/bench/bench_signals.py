@@ -51,6 +51,19 @@ def latency(eng: SignalEngine, text: str, n: int, warm: int = 10) -> dict:
             "mean_ms": round(statistics.fmean(ts), 2), "n": n, "samples": [round(x, 3) for x in ts]}
 
 
+def latency_of(fn, n: int, warm: int = 10) -> dict:
+    for _ in range(warm):
+        fn()
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t) * 1000)
+    ts.sort()
+    return {"p50_ms": round(statistics.median(ts), 2), "p99_ms": round(ts[min(len(ts) - 1, int(0.99 * len(ts)))], 2),
+            "mean_ms": round(statistics.fmean(ts), 2), "n": n, "samples": [round(x, 3) for x in ts]}
+
+
 def throughput(eng: SignalEngine, texts: list[str], rounds: int) -> dict:
     eng.analyze_batch(texts)
     t = time.perf_counter()
@@ -194,6 +207,11 @@ def main() -> int:
     eng = SignalEngine(a.model_dir, device=a.device, threads=a.threads, max_batch_size=16, max_wait_ms=2)
     t50, t512 = text_of_tokens(eng, 50), text_of_tokens(eng, 512)
     lat = {"50_tokens": latency(eng, t50, a.n), "512_tokens": latency(eng, t512, max(20, a.n // 4))}
+    if eng.has_pair_features:  # the cache verifier's extra pass: one query against 4 candidates
+        q = "How can I learn to play the guitar quickly as an adult?"
+        cands = ["What is the fastest way for an adult to learn guitar?", "How do I learn piano as an adult?",
+                 "Is it too late to learn guitar at 40?", "What are good guitar songs for beginners?"]
+        lat["verifier_pairs_4"] = latency_of(lambda: eng.pair_features_batch([(q, c) for c in cands]), a.n)
     batch = [text_of_tokens(eng, 40 + i) for i in range(16)]
     import onnxruntime
 

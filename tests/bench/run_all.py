@@ -260,8 +260,19 @@ def section_gpu() -> str:
         row("512 tokens p50 / p99 ms", lambda s: f"{s['latency']['512_tokens']['p50_ms']} / {s['latency']['512_tokens']['p99_ms']}"),
         row("batch 16, texts/s", lambda s: s["batch16"]["texts_per_s"]),
         row("64 concurrent callers (micro-batched), texts/s", lambda s: s["concurrent"]["texts_per_s"]),
+        row("cache verifier: 1 query x 4 candidate pair rows, p50 ms",
+            lambda s: s["latency"]["verifier_pairs_4"]["p50_ms"]),
     ])
     parts = [head, t]
+    ab = d.get("same_host_ab")
+    if ab:
+        parts.append(
+            "At batch 1 the GPU waits on the host (tokenizer, Python, kernel launches), so its latency moves with "
+            "the host: on one H100 host, interleaved, the previous recipe's graph (no seq_feat output) measured "
+            + ", ".join(f"{x[0]} / {x[1]} ms" for x in ab["old"]) + " (50 / 512 tokens, p50) in two runs, and "
+            "this recipe's graph " + ", ".join(f"{x[0]} / {x[1]} ms" for x in ab["new"])
+            + f"; a run on another H100 host gave {ab['previous_run_other_host_old_graph'][0]} / "
+            f"{ab['previous_run_other_host_old_graph'][1]} ms.")
     c = load("gpu_check")
     if c:
         n = c["n"]

@@ -202,3 +202,79 @@ async def test_max_entries_bounds_the_memory_cache():
         c.store(k, vec(i), completion())
     assert (await c.stats())["entries"] == 5
     await c.close()
+
+
+# ---------------------------------------------------------------- a verifier that reads pair rows
+
+def write_cross_verifier(path, *, accept: bool, pair_dim=3):
+    """A verifier file whose score ignores its input: it accepts (or refuses) every candidate."""
+    import json
+
+    from router_extproc.cache.verify import N_LEXICAL
+
+    d_in = pair_dim + 2 * DIM + 2 + N_LEXICAL
+    np.savez(path / "verifier.npz", w1_0=np.zeros((d_in, 4), np.float32), b1_0=np.zeros(4, np.float32),
+             w2_0=np.zeros(4, np.float32), b2_0=np.array([5.0 if accept else -5.0], np.float32),
+             cross_mu=np.zeros(pair_dim, np.float32), cross_sd=np.ones(pair_dim, np.float32))
+    (path / "verifier.json").write_text(json.dumps({
+        "dimension": DIM, "members": 1, "floor": 0.7, "threshold": 0.5, "idf": {}, "unk": 3.0,
+        "cross": {"dim": pair_dim, "output": "seq_feat", "tokens": 128}}))
+    return path / "verifier.json"
+
+
+class PairEncoderSpy:
+    def __init__(self, dim=3):
+        self.dim, self.calls = dim, []
+
+    async def __call__(self, pairs):
+        self.calls.append(list(pairs))
+        return np.zeros((len(pairs), self.dim), np.float32)
+
+
+async def test_the_pair_encoder_runs_only_when_the_search_found_a_candidate(tmp_path):
+    spy = PairEncoderSpy()
+    c = SemanticCache.from_config(CFG, dimension=DIM, verifier_path=write_cross_verifier(tmp_path, accept=True),
+                                  pair_encoder=spy, pair_dim=3)
+    await c.start()
+    assert c.verifier.needs_pairs
+    k1 = build_key(req("What is the capital of France?"), "m1", TENANT_A, CFG)
+    k2 = build_key(req("what's France's capital city"), "m1", TENANT_A, CFG)
+    k3 = build_key(req("How do magnets work?"), "m1", TENANT_A, CFG)
+    c.store(k1, vec(1), completion())
+    assert c.exact_lookup(k1) is not None
+    assert await c.lookup(k3, vec(2), k3.text) is None  # nothing above the floor: no pair row to read
+    assert spy.calls == []
+    assert await c.lookup(k2, vec(1, 0.05), k2.text) is not None
+    assert spy.calls == [[(k2.text, k1.text)]]  # (query, candidate), in that order
+    await c.close()
+
+
+async def test_a_candidate_the_pair_verifier_refuses_is_a_miss(tmp_path):
+    spy = PairEncoderSpy()
+    c = SemanticCache.from_config(CFG, dimension=DIM, verifier_path=write_cross_verifier(tmp_path, accept=False),
+                                  pair_encoder=spy, pair_dim=3)
+    await c.start()
+    k1 = build_key(req("What is the capital of France?"), "m1", TENANT_A, CFG)
+    k2 = build_key(req("What is the capital of Germany?"), "m1", TENANT_A, CFG)
+    c.store(k1, vec(1), completion())
+    assert await c.lookup(k2, vec(1, 0.05), k2.text) is None
+    assert len(spy.calls) == 1
+    await c.close()
+
+
+async def test_without_the_pair_features_it_reads_the_cache_falls_back_to_plain_cosine(tmp_path):
+    path = write_cross_verifier(tmp_path, accept=True)
+    no_encoder = SemanticCache.from_config(CFG, dimension=DIM, verifier_path=path)
+    other_width = SemanticCache.from_config(CFG, dimension=DIM, verifier_path=path, pair_encoder=PairEncoderSpy(5),
+                                            pair_dim=5)
+    assert no_encoder.verifier.kind == other_width.verifier.kind == "cosine"
+    assert no_encoder.floor == other_width.floor == CFG.similarity_threshold == 0.9
+
+
+async def test_a_floor_meant_for_the_verifier_is_not_used_as_a_plain_cosine_threshold(tmp_path):
+    low = dataclasses.replace(CFG, similarity_threshold=0.7)
+    missing = SemanticCache.from_config(low, dimension=DIM, verifier_path=tmp_path / "verifier.json")
+    no_path = SemanticCache.from_config(low, dimension=DIM, verifier_path=None)
+    assert missing.verifier.threshold == no_path.verifier.threshold == missing.floor == 0.9
+    chosen = SemanticCache.from_config(dataclasses.replace(low, verifier=False), dimension=DIM, verifier_path=None)
+    assert chosen.verifier.threshold == chosen.floor == 0.7  # verifier: false is an explicit choice
