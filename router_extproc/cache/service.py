@@ -39,6 +39,7 @@ from router_extproc.cache.replay import refresh
 from router_extproc.cache.verify import CosineVerifier, Verifier, load_verifier
 from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
 
+PAIR_CANDIDATES = 1  # candidates a pair-reading verifier reads per lookup (each costs an encoder row)
 FALLBACK_COSINE = 0.90  # plain cosine when a configured verifier cannot be used (QQP test: precision 0.80)
 
 # (query text, candidate text) pairs -> the encoder's features of each pair read as one row, [n, D]
@@ -243,6 +244,8 @@ class SemanticCache:
             return same[0].entry, same[0].similarity
         pair_feats = None
         if self.pair_encoder is not None:
+            # a pair row is a whole encoder pass: read only the closest candidate (cands are by similarity)
+            cands = cands[:PAIR_CANDIDATES]
             pair_feats = await self.pair_encoder([(text, c.entry.text) for c in cands])
         scores = self.verifier.scores(q, text, [(c.entry.embedding, c.entry.text, c.similarity) for c in cands],
                                       pair_feats)

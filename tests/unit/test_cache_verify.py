@@ -167,13 +167,11 @@ PARAPHRASES = [
 
 
 @needs_model
-def test_clear_paraphrases_are_served_at_the_calibrated_recall(shipped, engine):
-    # The shipped threshold holds QQP precision at 0.90 and serves about 43 % of the duplicates, so the
-    # specification is "some", not "all": refused paraphrases simply go upstream. This verifier serves two of
-    # these five (it refuses "capital of France" / "capital city of France", docs/cache.md); the previous one,
-    # at recall 0.35 and precision 0.897, served three.
+def test_most_clear_paraphrases_are_served(shipped, engine):
+    # The shipped threshold trades recall for precision (about a third of QQP duplicates are served), so the
+    # specification is "most", not "all": some true paraphrases are refused and simply go upstream.
     n = sum(served(shipped, engine, a, b) for a, b in PARAPHRASES)
-    assert n >= 2, f"only {n} of {len(PARAPHRASES)} paraphrases served"
+    assert n >= 3, f"only {n} of {len(PARAPHRASES)} paraphrases served"
 
 
 @needs_model
@@ -188,8 +186,9 @@ def test_near_misses_negations_and_changed_numbers_are_refused(shipped, engine, 
 
 
 @needs_model
-def test_the_shipped_verifier_reads_pair_rows_the_engine_can_give(shipped, engine):
-    assert shipped.needs_pairs and shipped.pair_dim == engine.pair_dim
+def test_the_shipped_verifier_needs_nothing_the_engine_cannot_give(shipped, engine):
+    assert not shipped.needs_pairs or shipped.pair_dim == engine.pair_dim
+    assert shipped.negation_guard
 
 
 @needs_model
