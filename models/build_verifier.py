@@ -3,13 +3,12 @@
     python -m models.build_verifier --model-dir models/dist [--force]
 
 Embeds every QQP question with the shipped encoder (``encoder.onnx`` → ``embedding``, ``tokenizer.json``,
-truncation 256: exactly what the router computes at run time) and reads every pair as one row through it
-(``SignalEngine.pair_features_batch`` → ``seq_feat``, the runtime's own code), splits the pairs by a stable hash
-of the pair text into train (70 %) / calibration (10 %) / test (20 %), trains an ensemble of small MLPs over the
-standardised pair features plus :func:`router_extproc.cache.verify.pair_features` on train (each training pair
-read both ways round), picks the threshold
-on calibration (the lowest threshold whose calibration precision reaches ``--target-precision``), and reports on
-test only.
+truncation 256: exactly what the router computes at run time), splits the pairs by a stable hash of the pair
+text into train (70 %) / calibration (10 %) / test (20 %), trains an ensemble of small MLPs over
+:func:`router_extproc.cache.verify.pair_features` on train, picks the threshold on calibration (the lowest
+threshold whose calibration precision reaches ``--target-precision``, after the negation guard), and reports on
+test only. With ``--cross`` the MLPs also read every pair as one encoder row (``SignalEngine.pair_features_batch``
+→ ``seq_feat``, the runtime's own code), each training pair both ways round.
 
 Writes ``verifier.json`` (metadata, IDF table, threshold, test figures) and ``verifier.npz`` (weights) into the
 model directory, ``docs/img/cache_pr.png`` and the figures section of ``docs/cache.md``. Skips when
@@ -272,7 +271,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         X, members, cross_mu, cross_sd = _cross(rows, md, tr, u, v, lex, y)
 
-
     def predict(Xs):
         p = np.zeros(len(Xs))
         for m in members:
@@ -326,8 +324,9 @@ def main(argv: list[str] | None = None) -> int:
         "negation_guard": RECIPE["negation_guard"],
         "target_precision": args.target_precision, "figures": figures,
         "trained_on": "Quora Question Pairs (QQP) dev pairs, train split (stable hash), via models/data/qqp-dev.jsonl.gz",
-        "encoder": "encoder.onnx: embedding of each text, seq_feat of the pair row (all-MiniLM-L6-v2, int8)", "built": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                                          time.gmtime()),
+        "encoder": "encoder.onnx: embedding of each text" + (", seq_feat of the pair row" if RECIPE["cross"] else "")
+                   + " (all-MiniLM-L6-v2, int8)",
+        "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "unk": unk, "idf": idf,
     }
     weights = ({"cross_mu": cross_mu.astype(np.float32), "cross_sd": cross_sd.astype(np.float32)}

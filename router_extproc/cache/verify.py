@@ -3,14 +3,12 @@
 A candidate returned by the vector search (cosine ≥ the floor) is served only if a small pair classifier says
 the two requests ask the same thing. The classifier is an ensemble of one-hidden-layer MLPs over
 
-* the encoder's frozen features of the pair read as one row, ``[CLS] query [SEP] candidate [SEP]`` (attention runs
-  across both texts, which two separate embeddings cannot show; ``SignalEngine.pair_features``), standardised;
 * the two embeddings: ``u*v`` and ``|u-v|`` (384 each), cosine and cosine²;
 * lexical features of the two texts: word/bigram/character-trigram overlap, IDF-weighted overlap, the rarest
-  differing content word, a number mismatch, a negation/polarity mismatch, first/last word agreement, lengths.
-
-The pair row costs one extra encoder pass over the candidates, and only when the search found a candidate
-above the floor: literal repeats are answered before (exact tier), and clear misses have no candidate.
+  differing content word, a number mismatch, a negation/polarity mismatch, first/last word agreement, lengths;
+* only in a verifier built with ``--cross`` (``needs_pairs``): the encoder's frozen features of the pair read as
+  one row, ``[CLS] query [SEP] candidate [SEP]`` (``SignalEngine.pair_features``), standardised. That costs an
+  encoder pass per lookup that found a candidate, so it is not the default (docs/cache.md).
 
 A negation guard then refuses any pair whose negation parity differs ("is X good" / "is X not good"): QQP has
 few such pairs, and a model trained on it learnt no reliable answer to them.
@@ -190,11 +188,9 @@ class PairVerifier(Verifier):
             p += 1.0 / (1.0 + np.exp(-z))
         return (p / len(self.layers)).astype(np.float32)
 
-    def features(self, query, text, cands, pair_feats=None, lex: np.ndarray | None = None) -> np.ndarray:
+    def _features(self, query, cands, lex: np.ndarray, pair_feats) -> np.ndarray:
         q = np.asarray(query, np.float32).reshape(1, -1)
         v = np.stack([np.asarray(c[0], np.float32).reshape(-1) for c in cands])
-        if lex is None:
-            lex = np.array([lexical_features(text, c[1], self.idf, self.unk) for c in cands], np.float32)
         x = pair_features(np.repeat(q, len(cands), 0), v, lex)
         if not self.needs_pairs:
             return x
@@ -209,7 +205,7 @@ class PairVerifier(Verifier):
         if not cands:
             return np.zeros(0, np.float32)
         lex = np.array([lexical_features(text, c[1], self.idf, self.unk) for c in cands], np.float32)
-        s = self.predict(self.features(query, text, cands, pair_feats, lex))
+        s = self.predict(self._features(query, cands, lex, pair_feats))
         return negation_guard(s, lex) if self.negation_guard else s
 
 

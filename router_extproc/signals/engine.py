@@ -12,6 +12,7 @@ Windows are also cheaper than one long row: attention is quadratic in the row le
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -109,6 +110,9 @@ class SignalEngine:
             self.session = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
             self.provider = self.session.get_providers()[0]
         self.model_file = model.name
+        # width of the pair features for the cache verifier (0: a model without the seq_feat output)
+        self.pair_dim = next((int(o.shape[-1]) for o in self.session.get_outputs()
+                              if o.name == "seq_feat" and isinstance(o.shape[-1], int)), 0)
         log.info("signals: onnxruntime provider %s (device=%s) model=%s", self.provider, device, model)
         self._batcher: MicroBatcher[str, Signals] = MicroBatcher(
             self.analyze_batch, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
@@ -211,14 +215,6 @@ class SignalEngine:
     def has_pair_features(self) -> bool:
         return self.pair_dim > 0
 
-    @property
-    def pair_dim(self) -> int:
-        """Width of the pair features (0: this model has no seq_feat output)."""
-        for o in self.session.get_outputs():
-            if o.name == "seq_feat":
-                return int(o.shape[-1]) if isinstance(o.shape[-1], int) else 0
-        return 0
-
     def pair_row(self, a: str, b: str) -> list[int]:
         return pair_row(self.tokenizer.encode(a, add_special_tokens=False).ids,
                         self.tokenizer.encode(b, add_special_tokens=False).ids, self._cls, self._sep)
@@ -237,8 +233,6 @@ class SignalEngine:
     async def pair_features(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """pair_features_batch on the inference thread: it never runs on the event loop, and it queues behind
         (never beside) the signal batches, which already use every core they are given."""
-        import asyncio
-
         return await asyncio.get_running_loop().run_in_executor(
             self._batcher.executor, self.pair_features_batch, pairs)
 

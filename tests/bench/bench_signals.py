@@ -38,19 +38,6 @@ def text_of_tokens(eng: SignalEngine, n: int) -> str:
             return t
 
 
-def latency(eng: SignalEngine, text: str, n: int, warm: int = 10) -> dict:
-    for _ in range(warm):
-        eng.analyze_batch([text])
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        eng.analyze_batch([text])
-        ts.append((time.perf_counter() - t) * 1000)
-    ts.sort()
-    return {"p50_ms": round(statistics.median(ts), 2), "p99_ms": round(ts[min(len(ts) - 1, int(0.99 * len(ts)))], 2),
-            "mean_ms": round(statistics.fmean(ts), 2), "n": n, "samples": [round(x, 3) for x in ts]}
-
-
 def latency_of(fn, n: int, warm: int = 10) -> dict:
     for _ in range(warm):
         fn()
@@ -62,6 +49,10 @@ def latency_of(fn, n: int, warm: int = 10) -> dict:
     ts.sort()
     return {"p50_ms": round(statistics.median(ts), 2), "p99_ms": round(ts[min(len(ts) - 1, int(0.99 * len(ts)))], 2),
             "mean_ms": round(statistics.fmean(ts), 2), "n": n, "samples": [round(x, 3) for x in ts]}
+
+
+def latency(eng: SignalEngine, text: str, n: int) -> dict:
+    return latency_of(lambda: eng.analyze_batch([text]), n)
 
 
 def throughput(eng: SignalEngine, texts: list[str], rounds: int) -> dict:
