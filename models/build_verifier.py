@@ -60,7 +60,20 @@ CROSS_RECIPE = {
     "epochs": 8,        # over twice the pairs (both orders); with dropout 0.4 chosen on calibration (see below)
     "dropout": 0.4,     # calibration R@P0.90: 0.41 with (15 epochs, 0.2), 0.48 with (8, 0.4); scores less saturated
 }
-RECIPE = EMBEDDING_RECIPE
+# The shipped recipe: a cascade. Stage 1 is EMBEDDING_RECIPE's model; stage 2 is a CROSS_RECIPE model trained on the
+# pairs the vector search can return (cosine >= floor). A candidate whose stage-1 score is under the gate is refused
+# with no pair row, so the encoder pass is paid only by lookups whose best candidate is plausibly a duplicate. The
+# gate is the highest value on GATE_GRID that costs at most MAX_RECALL_LOSS of calibration recall.
+CASCADE_RECIPE = {
+    **CROSS_RECIPE,
+    "version": 1,
+    "cascade": True,
+    "stage1": {k: EMBEDDING_RECIPE[k] for k in ("hidden", "members", "epochs", "lr", "weight_decay", "dropout")},
+    "gate_grid": [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+    "max_recall_loss": 0.01,
+}
+RECIPES = {"cascade": CASCADE_RECIPE, "embedding": EMBEDDING_RECIPE, "cross": CROSS_RECIPE}
+RECIPE = CASCADE_RECIPE
 
 
 CONFIG_FLOOR = 0.80  # the seed deployment's similarity_threshold: the figures behind that higher cosine floor
@@ -150,19 +163,20 @@ def pair_rows_features(rows: list[dict], model_dir: Path, batch: int = 64) -> np
     return out
 
 
-def train_members(X: np.ndarray, y: np.ndarray) -> list[dict[str, np.ndarray]]:
+def train_members(X: np.ndarray, y: np.ndarray, params: dict | None = None) -> list[dict[str, np.ndarray]]:
     import torch
 
+    P = params or RECIPE
     torch.set_num_threads(2)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.float32))
     members = []
-    for seed in range(RECIPE["members"]):
+    for seed in range(P["members"]):
         torch.manual_seed(seed)
-        net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], RECIPE["hidden"]), torch.nn.ReLU(),
-                                  torch.nn.Dropout(RECIPE["dropout"]), torch.nn.Linear(RECIPE["hidden"], 1))
-        opt = torch.optim.AdamW(net.parameters(), lr=RECIPE["lr"], weight_decay=RECIPE["weight_decay"])
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, RECIPE["epochs"])
-        for _ in range(RECIPE["epochs"]):
+        net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], P["hidden"]), torch.nn.ReLU(),
+                                  torch.nn.Dropout(P["dropout"]), torch.nn.Linear(P["hidden"], 1))
+        opt = torch.optim.AdamW(net.parameters(), lr=P["lr"], weight_decay=P["weight_decay"])
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, P["epochs"])
+        for _ in range(P["epochs"]):
             net.train()
             perm = torch.randperm(len(yt))
             for s in range(0, len(yt), 256):
@@ -194,24 +208,41 @@ def at_threshold(scores, labels, total_pos, t):
     return (tp / m.sum() if m.any() else 1.0), tp / max(1, total_pos), int(m.sum())
 
 
-def _cross(rows, md, tr, u, v, lex, y):
-    """CROSS_RECIPE: features of each pair read as one row by the encoder, plus the embedding features."""
+def _cross(rows, md, sel, tr, base, y, params):
+    """Stage-2 features of the pairs ``sel`` (indices): the encoder's features of each pair read as one row,
+    standardised, plus the embedding features ``base``. Returns (X of ``sel``, members, mu, sd)."""
     t_pairs = time.time()
-    P = pair_rows_features(rows, md)
+    P = pair_rows_features([rows[i] for i in sel], md)
     # The router reads (query, cached) and QQP's order is arbitrary: training pairs are read both ways round
     # (calibration and test as given). The other features are symmetric already.
-    tr_idx = np.nonzero(tr)[0]
-    P_swap = pair_rows_features([{"text_a": rows[i]["text_b"], "text_b": rows[i]["text_a"]} for i in tr_idx], md)
-    cross_mu, cross_sd = P[tr].mean(0), P[tr].std(0) + 1e-6
-    print(f"build_verifier: {len(rows) + len(tr_idx)} pair rows in {time.time() - t_pairs:.0f}s", file=sys.stderr)
-    base = pair_features(u, v, lex)
-    X = np.concatenate([(P - cross_mu) / cross_sd, base], 1).astype(np.float32)
-    X_swap = np.concatenate([(P_swap - cross_mu) / cross_sd, base[tr_idx]], 1).astype(np.float32)
+    tr_sel = np.nonzero(tr[sel])[0]
+    P_swap = pair_rows_features([{"text_a": rows[sel[j]]["text_b"], "text_b": rows[sel[j]]["text_a"]}
+                                 for j in tr_sel], md)
+    cross_mu, cross_sd = P[tr_sel].mean(0), P[tr_sel].std(0) + 1e-6
+    print(f"build_verifier: {len(sel) + len(tr_sel)} pair rows in {time.time() - t_pairs:.0f}s", file=sys.stderr)
+    X = np.concatenate([(P - cross_mu) / cross_sd, base[sel]], 1).astype(np.float32)
+    X_swap = np.concatenate([(P_swap - cross_mu) / cross_sd, base[sel[tr_sel]]], 1).astype(np.float32)
     del P, P_swap
-    print(f"build_verifier: training {RECIPE['members']} members on 2 x {tr.sum()} pairs", file=sys.stderr)
-    members = train_members(np.concatenate([X[tr], X_swap]), np.concatenate([y[tr], y[tr]]))
+    print(f"build_verifier: training {params['members']} members on 2 x {len(tr_sel)} pairs", file=sys.stderr)
+    members = train_members(np.concatenate([X[tr_sel], X_swap]), np.concatenate([y[sel[tr_sel]]] * 2), params)
     del X_swap
     return X, members, cross_mu, cross_sd
+
+
+def predict(members: list[dict[str, np.ndarray]], X: np.ndarray) -> np.ndarray:
+    p = np.zeros(len(X))
+    for m in members:
+        h = np.maximum(X @ m["w1"] + m["b1"], 0)
+        p += 1 / (1 + np.exp(-(h @ m["w2"] + m["b2"][0])))
+    return p / len(members)
+
+
+def pick_threshold(scores: np.ndarray, labels: np.ndarray, total_pos: int, target: float) -> float:
+    """The lowest score threshold whose precision reaches ``target`` (ignoring the first 20 hits)."""
+    s_sorted, prec, _ = pr_curve(scores, labels, total_pos)
+    ok = np.nonzero(prec >= target)[0]
+    ok = ok[ok >= 20]
+    return round(float(s_sorted[ok[-1]]) if len(ok) else 0.95, 4)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,11 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=ROOT / "models/data/qqp-dev.jsonl.gz")
     ap.add_argument("--target-precision", type=float, default=0.90)
     ap.add_argument("--force", action="store_true")
-    ap.add_argument("--cross", action="store_true", help="train the pair-row verifier (CROSS_RECIPE)")
+    ap.add_argument("--recipe", choices=sorted(RECIPES), default="cascade",
+                    help="cascade (default): embedding model, then the pair-row model for plausible candidates; "
+                         "embedding: no pair rows; cross: a pair row for every candidate")
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/img/cache_pr.png and docs/cache.md")
     args = ap.parse_args(argv)
     global RECIPE
-    RECIPE = CROSS_RECIPE if args.cross else EMBEDDING_RECIPE
+    RECIPE = RECIPES[args.recipe]
     md: Path = args.model_dir
     if not (md / "encoder.onnx").exists():
         print(f"build_verifier: {md / 'encoder.onnx'} not found; build the encoder first", file=sys.stderr)
@@ -263,36 +296,56 @@ def main(argv: list[str] | None = None) -> int:
     lex = np.array([lexical_features(r["text_a"], r["text_b"], idf, unk) for r in rows], np.float32)
     tr = split == 0
     floor = RECIPE["floor"]
+    target = args.target_precision
+    base = pair_features(u, v, lex)
     cross_mu = cross_sd = None
+    stage1: list = []
+    gate = None
     if not RECIPE["cross"]:
-        X = pair_features(u, v, lex)
         print(f"build_verifier: training {RECIPE['members']} members on {tr.sum()} pairs", file=sys.stderr)
-        members = train_members(X[tr], y[tr])
+        members = train_members(base[tr], y[tr])
+        scores = negation_guard(predict(members, base), lex)
+    elif not RECIPE.get("cascade"):
+        X, members, cross_mu, cross_sd = _cross(rows, md, np.arange(len(rows)), tr, base, y, RECIPE)
+        scores = negation_guard(predict(members, X), lex)
+        del X
     else:
-        X, members, cross_mu, cross_sd = _cross(rows, md, tr, u, v, lex, y)
-
-    def predict(Xs):
-        p = np.zeros(len(Xs))
-        for m in members:
-            h = np.maximum(Xs @ m["w1"] + m["b1"], 0)
-            p += 1 / (1 + np.exp(-(h @ m["w2"] + m["b2"][0])))
-        return p / len(members)
+        s1p = RECIPE["stage1"]
+        print(f"build_verifier: stage 1, training {s1p['members']} members on {tr.sum()} pairs", file=sys.stderr)
+        stage1 = train_members(base[tr], y[tr], s1p)
+        s1 = negation_guard(predict(stage1, base), lex)
+        # stage 2 only ever reads candidates the vector search returned: it is trained and scored on those
+        sel = np.nonzero(cos >= floor)[0]
+        X, members, cross_mu, cross_sd = _cross(rows, md, sel, tr, base, y, RECIPE)
+        s2 = np.zeros(len(rows))
+        s2[sel] = negation_guard(predict(members, X), lex[sel])
+        del X
+        # the gate, on calibration only: the highest value that costs at most max_recall_loss of recall
+        cm = (split == 1) & (cos >= floor)
+        cal_pos = int((y[split == 1] == 1).sum())
+        gates = []
+        for g in RECIPE["gate_grid"]:
+            sc = np.where(s1[cm] >= g, s2[cm], 0.0)
+            t_g = pick_threshold(sc, y[cm], cal_pos, target)
+            gates.append((g, at_threshold(sc, y[cm], cal_pos, t_g)[1], float((s1[cm] >= g).mean())))
+        best_recall = max(r for _, r, _ in gates)
+        gate = max(g for g, r, _ in gates if r >= best_recall - RECIPE["max_recall_loss"])
+        print("build_verifier: gate (value, calibration recall, share of candidates read as pair rows): "
+              + ", ".join(f"({g}, {r:.3f}, {f:.2f})" for g, r, f in gates) + f" -> {gate}", file=sys.stderr)
+        scores = np.where(s1 >= gate, s2, 0.0)
+        stage1_scores = s1
 
     res = {}
     for name, sid in (("calibration", 1), ("test", 2)):
         m = split == sid
         cand = m & (cos >= floor)
-        res[name] = {"scores": negation_guard(predict(X[cand]), lex[cand]), "labels": y[cand], "cos": cos[cand],
+        res[name] = {"scores": scores[cand], "labels": y[cand], "cos": cos[cand],
                      "pos": int((y[m] == 1).sum()),
                      "all_cos": cos[m], "all_labels": y[m]}
-    # threshold: lowest score threshold whose calibration precision reaches the target
+        if gate is not None:
+            res[name]["stage1"] = stage1_scores[cand]
     c = res["calibration"]
-    s_sorted, prec, rec = pr_curve(c["scores"], c["labels"], c["pos"])
-    ok = np.nonzero(prec >= args.target_precision)[0]
-    # the largest prefix (lowest threshold) that still meets the target, ignoring tiny prefixes
-    ok = ok[ok >= 20]
-    thr = float(s_sorted[ok[-1]]) if len(ok) else 0.95
-    thr = round(thr, 4)
+    thr = pick_threshold(c["scores"], c["labels"], c["pos"], target)
     t = res["test"]
     p_test, r_test, n_test = at_threshold(t["scores"], t["labels"], t["pos"], thr)
     p_cal, r_cal, _ = at_threshold(c["scores"], c["labels"], c["pos"], thr)
@@ -316,11 +369,20 @@ def main(argv: list[str] | None = None) -> int:
                                  "served": n_cfg},
         "train_pairs": int(tr.sum()),
     }
+    if gate is not None:
+        # what stage 1 alone (the embedding recipe) gives, at its own calibration threshold
+        t1 = pick_threshold(c["stage1"], c["labels"], c["pos"], target)
+        p1, r1, _ = at_threshold(t["stage1"], t["labels"], t["pos"], t1)
+        figures["gate"] = {"value": gate, "test_pair_rows": round(float((t["stage1"] >= gate).mean()), 4),
+                           "calibration_pair_rows": round(float((c["stage1"] >= gate).mean()), 4)}
+        figures["stage1_alone"] = {"threshold": t1, "precision": round(p1, 4), "recall": round(r1, 4)}
     meta = {
-        "format": "router-extproc-verifier/1", "recipe": recipe, "recipe_params": RECIPE, "kind": "mlp-ensemble",
+        "format": "router-extproc-verifier/1", "recipe": recipe, "recipe_params": RECIPE,
+        "kind": "mlp-cascade" if gate is not None else "mlp-ensemble",
         "dimension": int(E.shape[1]), "members": len(members), "floor": floor, "threshold": thr,
         **({"cross": {"dim": int(cross_mu.shape[0]), "output": "seq_feat", "tokens": PAIR_TOKENS}}
            if cross_mu is not None else {}),
+        **({"gate": {"threshold": gate, "members": len(stage1)}} if gate is not None else {}),
         "negation_guard": RECIPE["negation_guard"],
         "target_precision": args.target_precision, "figures": figures,
         "trained_on": "Quora Question Pairs (QQP) dev pairs, train split (stable hash), via models/data/qqp-dev.jsonl.gz",
@@ -331,9 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     weights = ({"cross_mu": cross_mu.astype(np.float32), "cross_sd": cross_sd.astype(np.float32)}
                if cross_mu is not None else {})
-    for i, m in enumerate(members):
-        for k, a in m.items():
-            weights[f"{k}_{i}"] = a.astype(np.float32)
+    for prefix, ms in (("", members), ("gate_", stage1)):
+        for i, m in enumerate(ms):
+            for k, a in m.items():
+                weights[f"{prefix}{k}_{i}"] = a.astype(np.float32)
     md.mkdir(parents=True, exist_ok=True)
     np.savez(md / "verifier.npz", **weights)
     tmp = out_json.with_suffix(".json.tmp")
@@ -392,13 +455,22 @@ def write_docs(res: dict, figures: dict, took: float) -> None:
         f"| plain cosine | 0.90 | {f['cosine_0.90']['precision']:.3f} | {f['cosine_0.90']['recall']:.3f} |\n"
         f"| plain cosine at the verifier's recall | {f['cosine_same_recall']['threshold']:.3f} | "
         f"{f['cosine_same_recall']['precision']:.3f} | {f['test']['recall']:.3f} |\n"
-        f"| **verifier (shipped)** | cosine ≥ {f['floor']}, score ≥ {f['threshold']} | "
-        f"**{f['test']['precision']:.3f}** | **{f['test']['recall']:.3f}** |\n"
+        + (f"| stage 1 alone (embeddings + lexical features, no pair row) | cosine ≥ {f['floor']}, score ≥ "
+           f"{f['stage1_alone']['threshold']} | {f['stage1_alone']['precision']:.3f} | "
+           f"{f['stage1_alone']['recall']:.3f} |\n" if "stage1_alone" in f else "")
+        + f"| **verifier (shipped)** | cosine ≥ {f['floor']}, "
+        + (f"stage 1 ≥ {f['gate']['value']}, " if "gate" in f else "")
+        + f"score ≥ {f['threshold']} | **{f['test']['precision']:.3f}** | **{f['test']['recall']:.3f}** |\n"
         f"| verifier behind the seed config's floor | cosine ≥ {f['test_at_config_floor']['floor']}, "
         f"score ≥ {f['threshold']} | {f['test_at_config_floor']['precision']:.3f} | "
         f"{f['test_at_config_floor']['recall']:.3f} |\n\n"
-        f"The threshold was chosen on the calibration split (precision {f['calibration']['precision']:.3f}, "
-        f"recall {f['calibration']['recall']:.3f} there); the test split was not looked at to choose it.\n\n"
+        + (f"Stage 1 let {f['gate']['test_pair_rows']:.0%} of the test candidates through to a pair row "
+           f"({f['gate']['calibration_pair_rows']:.0%} on calibration): QQP pairs were chosen to look alike, so "
+           "most of its candidates are plausible; new prompts with no near neighbour pay no pair row at all.\n\n"
+           if "gate" in f else "")
+        + f"The gate and the threshold were chosen on the calibration split (precision "
+        f"{f['calibration']['precision']:.3f}, recall {f['calibration']['recall']:.3f} there); the test split was "
+        "not looked at to choose them.\n\n"
         "![precision/recall](img/cache_pr.png)\n"
         "<!-- verifier-figures:end -->\n"
     )

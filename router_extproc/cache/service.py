@@ -244,8 +244,15 @@ class SemanticCache:
             return same[0].entry, same[0].similarity
         pair_feats = None
         if self.pair_encoder is not None:
-            # a pair row is a whole encoder pass: read only the closest candidate (cands are by similarity)
-            cands = cands[:PAIR_CANDIDATES]
+            # A pair row is a whole encoder pass: candidates the cheap first stage refuses are never read, and of
+            # the rest only the most plausible one (the first by similarity when the verifier has no gate).
+            pre = self.verifier.prescreen(q, text, [(c.entry.embedding, c.entry.text, c.similarity) for c in cands])
+            keep = [i for i in np.argsort(-pre, kind="stable") if pre[i] >= self.verifier.gate][:PAIR_CANDIDATES]
+            if not keep:
+                self._count("verifier_gated")
+                return None
+            cands = [cands[i] for i in keep]
+            self._count("verifier_pair_rows")
             pair_feats = await self.pair_encoder([(text, c.entry.text) for c in cands])
         scores = self.verifier.scores(q, text, [(c.entry.embedding, c.entry.text, c.similarity) for c in cands],
                                       pair_feats)

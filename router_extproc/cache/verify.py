@@ -6,9 +6,12 @@ the two requests ask the same thing. The classifier is an ensemble of one-hidden
 * the two embeddings: ``u*v`` and ``|u-v|`` (384 each), cosine and cosine²;
 * lexical features of the two texts: word/bigram/character-trigram overlap, IDF-weighted overlap, the rarest
   differing content word, a number mismatch, a negation/polarity mismatch, first/last word agreement, lengths;
-* only in a verifier built with ``--cross`` (``needs_pairs``): the encoder's frozen features of the pair read as
-  one row, ``[CLS] query [SEP] candidate [SEP]`` (``SignalEngine.pair_features``), standardised. That costs an
-  encoder pass per lookup that found a candidate, so it is not the default (docs/cache.md).
+* in a verifier that reads pairs (``needs_pairs``): the encoder's frozen features of the pair read as one row,
+  ``[CLS] query [SEP] candidate [SEP]`` (``SignalEngine.pair_features``), standardised.
+
+A pair row is a whole encoder pass, so the shipped verifier is a cascade (``gate`` in ``verifier.json``): a first
+model over the embedding and lexical features alone (``prescreen``) refuses candidates that are plainly not
+duplicates, and only a candidate scoring at least ``gate`` there is read as a pair row and decided by the second.
 
 A negation guard then refuses any pair whose negation parity differs ("is X good" / "is X not good"): QQP has
 few such pairs, and a model trained on it learnt no reliable answer to them.
@@ -133,8 +136,13 @@ class Verifier:
 
     floor: float = 0.0
     threshold: float = 0.0
+    gate: float = 0.0
     kind = "base"
     needs_pairs = False
+
+    def prescreen(self, query: np.ndarray, text: str, cands: list[tuple[np.ndarray, str, float]]) -> np.ndarray:
+        """Scores that need no pair features; a candidate under ``gate`` is refused without a pair row."""
+        return np.ones(len(cands), np.float32)
 
     def scores(self, query: np.ndarray, text: str, cands: list[tuple[np.ndarray, str, float]],
                pair_feats: np.ndarray | None = None) -> np.ndarray:
@@ -175,24 +183,33 @@ class PairVerifier(Verifier):
         if cross:
             self.cross_mu = np.asarray(weights["cross_mu"], np.float32).reshape(-1)
             self.cross_sd = np.asarray(weights["cross_sd"], np.float32).reshape(-1)
-        n = int(meta["members"])
-        self.layers = [(np.asarray(weights[f"w1_{i}"], np.float32), np.asarray(weights[f"b1_{i}"], np.float32),
-                        np.asarray(weights[f"w2_{i}"], np.float32), float(np.asarray(weights[f"b2_{i}"]).reshape(-1)[0]))
-                       for i in range(n)]
+        self.layers = _members(weights, "", int(meta["members"]))
+        gate = meta.get("gate")
+        if gate and not cross:
+            raise ValueError("a verifier with a gate must read pair features (cross)")
+        self.gate = float(gate["threshold"]) if gate else 0.0
+        self.gate_layers = _members(weights, "gate_", int(gate["members"])) if gate else []
+        if gate:
+            self.kind = "mlp-cascade"
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        p = np.zeros(len(x), np.float64)
-        for w1, b1, w2, b2 in self.layers:
-            h = np.maximum(x @ w1 + b1, 0.0)
-            z = h @ w2.reshape(-1) + b2
-            p += 1.0 / (1.0 + np.exp(-z))
-        return (p / len(self.layers)).astype(np.float32)
+        return _predict(self.layers, x)
 
-    def _features(self, query, cands, lex: np.ndarray, pair_feats) -> np.ndarray:
+    def prescreen(self, query, text, cands):
+        if not self.gate_layers or not cands:
+            return np.ones(len(cands), np.float32)
+        lex = self._lexical(text, cands)
+        s = _predict(self.gate_layers, self._features(query, cands, lex, None, cross=False))
+        return negation_guard(s, lex) if self.negation_guard else s
+
+    def _lexical(self, text: str, cands) -> np.ndarray:
+        return np.array([lexical_features(text, c[1], self.idf, self.unk) for c in cands], np.float32)
+
+    def _features(self, query, cands, lex: np.ndarray, pair_feats, *, cross: bool = True) -> np.ndarray:
         q = np.asarray(query, np.float32).reshape(1, -1)
         v = np.stack([np.asarray(c[0], np.float32).reshape(-1) for c in cands])
         x = pair_features(np.repeat(q, len(cands), 0), v, lex)
-        if not self.needs_pairs:
+        if not (cross and self.needs_pairs):
             return x
         if pair_feats is None:
             raise ValueError("this verifier reads the encoder's pair features: pass pair_feats")
@@ -204,9 +221,25 @@ class PairVerifier(Verifier):
     def scores(self, query, text, cands, pair_feats=None):
         if not cands:
             return np.zeros(0, np.float32)
-        lex = np.array([lexical_features(text, c[1], self.idf, self.unk) for c in cands], np.float32)
+        lex = self._lexical(text, cands)
         s = self.predict(self._features(query, cands, lex, pair_feats))
         return negation_guard(s, lex) if self.negation_guard else s
+
+
+def _members(weights: Mapping[str, np.ndarray], prefix: str, n: int) -> list:
+    def w(name: str, i: int) -> np.ndarray:
+        return np.asarray(weights[f"{prefix}{name}_{i}"], np.float32)
+
+    return [(w("w1", i), w("b1", i), w("w2", i).reshape(-1), float(w("b2", i).reshape(-1)[0])) for i in range(n)]
+
+
+def _predict(layers: list, x: np.ndarray) -> np.ndarray:
+    """Mean probability of an ensemble of one-hidden-layer ReLU MLPs."""
+    p = np.zeros(len(x), np.float64)
+    for w1, b1, w2, b2 in layers:
+        h = np.maximum(x @ w1 + b1, 0.0)
+        p += 1.0 / (1.0 + np.exp(-(h @ w2 + b2)))
+    return (p / len(layers)).astype(np.float32)
 
 
 def negation_guard(scores: np.ndarray, lex: np.ndarray) -> np.ndarray:

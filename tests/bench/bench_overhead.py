@@ -18,6 +18,8 @@ import gzip
 import json
 import tempfile
 from pathlib import Path
+import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from router_extproc.testing import Stack
@@ -29,34 +31,46 @@ QQP = ROOT / "models" / "data" / "qqp-dev.jsonl.gz"
 WORDS_PER_TOKEN = 0.75
 
 
-def questions(n: int) -> list[str]:
+def questions(n: int, *, both_sides: bool = False) -> list[str]:
+    """``n`` distinct QQP questions (``text_a``; with ``both_sides`` also ``text_b``), padded with generated ones."""
     out: list[str] = []
     seen: set[str] = set()
     if QQP.exists():
         with gzip.open(QQP, "rt") as f:
             for line in f:
-                q = json.loads(line)["text_a"].strip()
-                if q and q not in seen:
-                    seen.add(q)
-                    out.append(q)
+                row = json.loads(line)
+                for q in (row["text_a"], row["text_b"]) if both_sides else (row["text_a"],):
+                    q = q.strip()
+                    if q and q not in seen:
+                        seen.add(q)
+                        out.append(q)
                 if len(out) >= n:
                     break
     while len(out) < n:
         out.append(f"Question number {len(out)}: explain topic {len(out) * 7919 % 10007} in simple terms.")
-    return out
+    return out[:n]
 
 
-def prompts_of(tokens: int, n: int, pool: list[str]) -> list[str]:
+def prompts_of(tokens: int, n: int, pool: list[str], start: int = 0) -> list[str]:
+    return prompts_from(tokens, n, pool, start)[0]
+
+
+def prompts_from(tokens: int, n: int, pool: list[str], start: int = 0) -> tuple[list[str], int]:
+    """``n`` prompts of about ``tokens`` tokens made of consecutive pool questions from ``start``, and the index
+    after the last question used: sets drawn from successive starts share no question, so a "miss" benchmark
+    never meets its own earlier prompts as semantic near-duplicates."""
     words_needed = int(tokens * WORDS_PER_TOKEN)
     out = []
-    k = 0
+    k = start
     for i in range(n):
         words: list[str] = []
         while len(words) < words_needed:
             words += pool[k % len(pool)].split()
             k += 1
         out.append(" ".join(words[:words_needed]) + f" ({i})")
-    return out
+    if k - start > len(pool):
+        raise ValueError(f"{n} prompts of {tokens} tokens need more than the {len(pool)} pool questions")
+    return out, k
 
 
 def body(prompt: str, model: str = "auto") -> bytes:
@@ -64,12 +78,33 @@ def body(prompt: str, model: str = "auto") -> bytes:
                        "temperature": 0}).encode()
 
 
-def measure(port: int, payloads: list[bytes], concurrency: int, total: int, *, headers=None) -> loadgen.Result:
-    reqs = [loadgen.encode_post("127.0.0.1", port, "/v1/chat/completions", b,
-                                {"authorization": "Bearer bench", **(headers or {})}) for b in payloads]
-    asyncio.run(loadgen.run("127.0.0.1", port, reqs[: max(4, concurrency)], total=max(8, concurrency * 2),
-                            concurrency=concurrency, max_seconds=20))  # warm-up, not recorded
-    return asyncio.run(loadgen.run("127.0.0.1", port, reqs, total=total, concurrency=concurrency, max_seconds=60))
+def measure(port: int, payloads: list[bytes], concurrency: int, total: int, *, headers=None,
+            warmup: list[bytes] | None = None, after_warmup: Callable[[], Any] | None = None) -> loadgen.Result:
+    """``warmup`` (default: the first payloads) is sent first and not recorded; a miss benchmark passes payloads
+    of its own so that no measured request repeats a warm-up one."""
+    def encode(bodies: list[bytes]) -> list[bytes]:
+        return [loadgen.encode_post("127.0.0.1", port, "/v1/chat/completions", b,
+                                    {"authorization": "Bearer bench", **(headers or {})}) for b in bodies]
+
+    warm = encode(warmup if warmup is not None else payloads[: max(4, concurrency)])
+    asyncio.run(loadgen.run("127.0.0.1", port, warm, total=max(8, concurrency * 2), concurrency=concurrency,
+                            max_seconds=20))
+    if after_warmup is not None:
+        after_warmup()
+    return asyncio.run(loadgen.run("127.0.0.1", port, encode(payloads), total=total, concurrency=concurrency,
+                                   max_seconds=60))
+
+
+def outcomes(stack: Stack) -> dict[str, float]:
+    """The router's request count by outcome (forwarded, cache_hit, ...), from its /metrics."""
+    cfg = stack.config.server
+    text = urllib.request.urlopen(f"http://{cfg.metrics_host}:{cfg.metrics_port}/metrics", timeout=5).read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("router_requests_total{"):
+            label = line.split('outcome="', 1)[1].split('"', 1)[0]
+            out[label] = out.get(label, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def row(name: str, conc: int, tokens: int, r: loadgen.Result) -> dict[str, Any]:
@@ -118,13 +153,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         progress("stack with all signals and the in-memory cache")
         with Stack(bench_config(signals=True, cache=True), workdir=work / "full") as stack:
             port = stack.config.envoy.listen_port
-            offset = 0
+            # every prompt of every set is new to the cache: sets are drawn from disjoint runs of questions
+            fresh, offset = questions(70000, both_sides=True), 0
             for conc in concs:
                 for tokens in ((50, 200, 1000) if conc == 1 else (50,)):
-                    prompts = prompts_of(tokens, n, pool[offset:] + pool[:offset])
-                    offset = (offset + n) % len(pool)
-                    r = measure(port, [body(p) for p in prompts], conc, n if tokens < 1000 else n // 2)
-                    rows.append(row("router_miss", conc, tokens, r))
+                    total = n if tokens < 1000 else n // 2
+                    prompts, offset = prompts_from(tokens, total + max(8, 2 * conc), fresh, offset)
+                    before: dict[str, float] = {}
+                    r = measure(port, [body(p) for p in prompts[:total]], conc, total,
+                                warmup=[body(p) for p in prompts[total:]],
+                                after_warmup=lambda: before.update(outcomes(stack)))
+                    after = outcomes(stack)
+                    rows.append({**row("router_miss", conc, tokens, r),
+                                 "outcomes": {k: int(v - before.get(k, 0)) for k, v in after.items()
+                                              if v - before.get(k, 0)}})
                     progress(f"router_miss  c={conc:<3d} t={tokens:<4d} p50={r.p50:6.2f} ms {r.rps:7.1f} req/s")
                 r = measure(port, [body("What is the capital of France?")], conc, n)
                 rows.append(row("router_hit", conc, 50, r))

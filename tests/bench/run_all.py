@@ -73,9 +73,15 @@ def section_overhead() -> str:
         return "Not run."
     rows = d["rows"]
     head = "Zero-latency demo upstream, raw keep-alive HTTP/1.1 client, all on 127.0.0.1.\n\n"
-    t1 = _table(["scenario", "concurrency", "prompt tokens", "p50 ms", "p99 ms", "req/s", "errors"],
-                [[r["scenario"], r["concurrency"], r["tokens"], r["p50_ms"], r["p99_ms"], r["rps"], r["errors"]]
-                 for r in rows])
+    head += ("router_miss prompts are drawn from disjoint runs of QQP questions, so none repeats or paraphrases "
+             "an earlier one; the last column is how the router answered the measured requests (its metrics).\n\n")
+
+    def answered(r: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(r.get("outcomes", {}).items()))
+
+    t1 = _table(["scenario", "concurrency", "prompt tokens", "p50 ms", "p99 ms", "req/s", "errors", "router outcomes"],
+                [[r["scenario"], r["concurrency"], r["tokens"], r["p50_ms"], r["p99_ms"], r["rps"], r["errors"],
+                  answered(r)] for r in rows])
     s = d.get("summary", {})
     tail = "\n\n" + "; ".join(f"{k} = {v}" for k, v in s.items())
     return _stamp(d) + "\n\n" + head + t1 + tail

@@ -206,19 +206,25 @@ async def test_max_entries_bounds_the_memory_cache():
 
 # ---------------------------------------------------------------- a verifier that reads pair rows
 
-def write_cross_verifier(path, *, accept: bool, pair_dim=3):
-    """A verifier file whose score ignores its input: it accepts (or refuses) every candidate."""
+def write_cross_verifier(path, *, accept: bool, pair_dim=3, gate: bool | None = None):
+    """A verifier file whose scores ignore their input: it accepts (or refuses) every candidate. With ``gate``
+    it is a cascade whose first stage lets every candidate through to the pair row (True) or none (False)."""
     import json
 
     from router_extproc.cache.verify import N_LEXICAL
 
-    d_in = pair_dim + 2 * DIM + 2 + N_LEXICAL
-    np.savez(path / "verifier.npz", w1_0=np.zeros((d_in, 4), np.float32), b1_0=np.zeros(4, np.float32),
+    d_base = 2 * DIM + 2 + N_LEXICAL
+    w = dict(w1_0=np.zeros((pair_dim + d_base, 4), np.float32), b1_0=np.zeros(4, np.float32),
              w2_0=np.zeros(4, np.float32), b2_0=np.array([5.0 if accept else -5.0], np.float32),
              cross_mu=np.zeros(pair_dim, np.float32), cross_sd=np.ones(pair_dim, np.float32))
-    (path / "verifier.json").write_text(json.dumps({
-        "dimension": DIM, "members": 1, "floor": 0.7, "threshold": 0.5, "idf": {}, "unk": 3.0,
-        "cross": {"dim": pair_dim, "output": "seq_feat", "tokens": 128}}))
+    meta = {"dimension": DIM, "members": 1, "floor": 0.7, "threshold": 0.5, "idf": {}, "unk": 3.0,
+            "cross": {"dim": pair_dim, "output": "seq_feat", "tokens": 128}}
+    if gate is not None:
+        w.update(gate_w1_0=np.zeros((d_base, 4), np.float32), gate_b1_0=np.zeros(4, np.float32),
+                 gate_w2_0=np.zeros(4, np.float32), gate_b2_0=np.array([5.0 if gate else -5.0], np.float32))
+        meta["gate"] = {"threshold": 0.2, "members": 1}
+    np.savez(path / "verifier.npz", **w)
+    (path / "verifier.json").write_text(json.dumps(meta))
     return path / "verifier.json"
 
 
@@ -260,6 +266,25 @@ async def test_a_candidate_the_pair_verifier_refuses_is_a_miss(tmp_path):
     assert await c.lookup(k2, vec(1, 0.05), k2.text) is None
     assert len(spy.calls) == 1
     await c.close()
+
+
+async def test_a_cascade_reads_a_pair_row_only_for_a_candidate_its_first_stage_finds_plausible(tmp_path):
+    k1 = build_key(req("What is the capital of France?"), "m1", TENANT_A, CFG)
+    k2 = build_key(req("what's France's capital city"), "m1", TENANT_A, CFG)
+    for plausible in (False, True):
+        spy = PairEncoderSpy()
+        d = tmp_path / str(plausible)
+        d.mkdir()
+        c = SemanticCache.from_config(CFG, dimension=DIM, pair_encoder=spy, pair_dim=3,
+                                      verifier_path=write_cross_verifier(d, accept=True, gate=plausible))
+        await c.start()
+        assert c.verifier.kind == "mlp-cascade"
+        c.store(k1, vec(1), completion())
+        hit = await c.lookup(k2, vec(1, 0.05), k2.text)
+        # refused by the first stage: a miss that cost no encoder pass; let through: the pair row decides
+        assert (hit is not None) == plausible
+        assert spy.calls == ([[(k2.text, k1.text)]] if plausible else [])
+        await c.close()
 
 
 async def test_without_the_pair_features_it_reads_the_cache_falls_back_to_plain_cosine(tmp_path):

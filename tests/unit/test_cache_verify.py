@@ -120,6 +120,16 @@ def test_the_negation_guard_refuses_a_pair_whose_polarity_differs():
     assert v.scores(q, "Why can't I sleep?", [(q, "Why can I not sleep?", 1.0)], f)[0] > 0.0  # same parity
 
 
+def test_a_gate_without_pair_features_to_gate_is_a_malformed_verifier():
+    meta = {"dimension": 4, "members": 1, "floor": 0.7, "threshold": 0.5, "idf": {}, "unk": 3.0,
+            "gate": {"threshold": 0.2, "members": 1}}
+    d_in = 2 * 4 + 2 + N_LEXICAL
+    w = {"w1_0": np.zeros((d_in, 2), np.float32), "b1_0": np.zeros(2, np.float32), "w2_0": np.zeros(2, np.float32),
+         "b2_0": np.zeros(1, np.float32)}
+    with pytest.raises(ValueError, match="gate"):
+        PairVerifier(meta, {**w, **{f"gate_{k}": a for k, a in w.items()}})
+
+
 def test_a_cross_verifier_refuses_to_score_without_pair_features_or_with_the_wrong_width():
     v = tiny_cross_verifier()
     q = np.ones(4, np.float32)
@@ -151,10 +161,13 @@ def shipped():
 
 
 def served(verifier, engine, a, b):
+    """The cache's decision for query ``a`` and cached ``b`` (SemanticCache._verify, for one candidate)."""
     u, v = (s.embedding for s in engine.analyze_batch([a, b]))
     cos = float(u @ v)
+    if cos < verifier.floor or verifier.prescreen(u, a, [(v, b, cos)])[0] < verifier.gate:
+        return False
     pair = engine.pair_features_batch([(a, b)]) if verifier.needs_pairs else None
-    return cos >= verifier.floor and bool(verifier.accept(u, a, [(v, b, cos)], pair)[0])
+    return bool(verifier.accept(u, a, [(v, b, cos)], pair)[0])
 
 
 PARAPHRASES = [
