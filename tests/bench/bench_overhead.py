@@ -51,8 +51,18 @@ def questions(n: int, *, both_sides: bool = False) -> list[str]:
     return out[:n]
 
 
-def prompts_of(tokens: int, n: int, pool: list[str], start: int = 0) -> list[str]:
-    return prompts_from(tokens, n, pool, start)[0]
+def prompts_of(tokens: int, n: int, pool: list[str]) -> list[str]:
+    """``n`` prompts of about ``tokens`` tokens, cycling through the pool (for paths without a cache)."""
+    words_needed = int(tokens * WORDS_PER_TOKEN)
+    out = []
+    k = 0
+    for i in range(n):
+        words: list[str] = []
+        while len(words) < words_needed:
+            words += pool[k % len(pool)].split()
+            k += 1
+        out.append(" ".join(words[:words_needed]) + f" ({i})")
+    return out
 
 
 def prompts_from(tokens: int, n: int, pool: list[str], start: int = 0) -> tuple[list[str], int]:
@@ -65,11 +75,11 @@ def prompts_from(tokens: int, n: int, pool: list[str], start: int = 0) -> tuple[
     for i in range(n):
         words: list[str] = []
         while len(words) < words_needed:
-            words += pool[k % len(pool)].split()
+            if k >= len(pool):
+                raise ValueError(f"the pool of {len(pool)} questions ran out after {i} prompts of {tokens} tokens")
+            words += pool[k].split()
             k += 1
         out.append(" ".join(words[:words_needed]) + f" ({i})")
-    if k - start > len(pool):
-        raise ValueError(f"{n} prompts of {tokens} tokens need more than the {len(pool)} pool questions")
     return out, k
 
 
@@ -93,6 +103,13 @@ def measure(port: int, payloads: list[bytes], concurrency: int, total: int, *, h
         after_warmup()
     return asyncio.run(loadgen.run("127.0.0.1", port, encode(payloads), total=total, concurrency=concurrency,
                                    max_seconds=60))
+
+
+def guard_off(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The jailbreak guard off: the signal pass still scores every prompt, but no prompt is answered 403.
+    Concatenated QQP questions trip it (a window holding "how do I hack ..." is enough: 8 % of the 50-token
+    prompts, over half of the 1,000-token ones), and a blocked request would be measured as a fast "miss"."""
+    return {**cfg, "guards": {**cfg.get("guards", {}), "jailbreak": False}}
 
 
 def outcomes(stack: Stack) -> dict[str, float]:
@@ -144,14 +161,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     if have_models:
         progress("stack with all signals, cache off")
-        with Stack(bench_config(signals=True, cache=False), workdir=work / "signals") as stack:
+        with Stack(guard_off(bench_config(signals=True, cache=False)), workdir=work / "signals") as stack:
             for conc in (1, 32):
                 prompts = prompts_of(50, n, pool[::-1])
                 r = measure(stack.config.envoy.listen_port, [body(p) for p in prompts], conc, n)
                 rows.append(row("router_signals", conc, 50, r))
                 progress(f"router_signals c={conc:<3d} t=50   p50={r.p50:6.2f} ms {r.rps:7.1f} req/s")
         progress("stack with all signals and the in-memory cache")
-        with Stack(bench_config(signals=True, cache=True), workdir=work / "full") as stack:
+        with Stack(guard_off(bench_config(signals=True, cache=True)), workdir=work / "full") as stack:
             port = stack.config.envoy.listen_port
             # every prompt of every set is new to the cache: sets are drawn from disjoint runs of questions
             fresh, offset = questions(70000, both_sides=True), 0
