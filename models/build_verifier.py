@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from router_extproc.cache.verify import N_LEXICAL, build_idf, lexical_features, negation_guard, pair_features
+from router_extproc.cache.verify import (N_LEXICAL, build_idf, lexical_features, negation_guard, pair_features,
+                                         quantities)
 from router_extproc.signals.pairs import PAIR_TOKENS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,8 +67,9 @@ CROSS_RECIPE = {
 # gate is the highest value on GATE_GRID that costs at most MAX_RECALL_LOSS of calibration recall.
 CASCADE_RECIPE = {
     **CROSS_RECIPE,
-    "version": 1,
+    "version": 2,
     "cascade": True,
+    "quantity_guard": True,  # refuse pairs that name different numbers or ordinals (verify.quantity_guard)
     "stage1": {k: EMBEDDING_RECIPE[k] for k in ("hidden", "members", "epochs", "lr", "weight_decay", "dropout")},
     "gate_grid": [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
     "max_recall_loss": 0.01,
@@ -229,6 +231,15 @@ def _cross(rows, md, sel, tr, base, y, params):
     return X, members, cross_mu, cross_sd
 
 
+def guarded(scores: np.ndarray, lex: np.ndarray, qty_differs: np.ndarray) -> np.ndarray:
+    """The runtime's guards (PairVerifier._guard), applied before anything is calibrated."""
+    if RECIPE["negation_guard"]:
+        scores = negation_guard(scores, lex)
+    if RECIPE.get("quantity_guard"):
+        scores = np.where(qty_differs, 0.0, scores)
+    return scores
+
+
 def predict(members: list[dict[str, np.ndarray]], X: np.ndarray) -> np.ndarray:
     p = np.zeros(len(X))
     for m in members:
@@ -298,27 +309,28 @@ def main(argv: list[str] | None = None) -> int:
     floor = RECIPE["floor"]
     target = args.target_precision
     base = pair_features(u, v, lex)
+    qdiff = np.array([quantities(r["text_a"]) != quantities(r["text_b"]) for r in rows], bool)
     cross_mu = cross_sd = None
     stage1: list = []
     gate = None
     if not RECIPE["cross"]:
         print(f"build_verifier: training {RECIPE['members']} members on {tr.sum()} pairs", file=sys.stderr)
         members = train_members(base[tr], y[tr])
-        scores = negation_guard(predict(members, base), lex)
+        scores = guarded(predict(members, base), lex, qdiff)
     elif not RECIPE.get("cascade"):
         X, members, cross_mu, cross_sd = _cross(rows, md, np.arange(len(rows)), tr, base, y, RECIPE)
-        scores = negation_guard(predict(members, X), lex)
+        scores = guarded(predict(members, X), lex, qdiff)
         del X
     else:
         s1p = RECIPE["stage1"]
         print(f"build_verifier: stage 1, training {s1p['members']} members on {tr.sum()} pairs", file=sys.stderr)
         stage1 = train_members(base[tr], y[tr], s1p)
-        s1 = negation_guard(predict(stage1, base), lex)
+        s1 = guarded(predict(stage1, base), lex, qdiff)
         # stage 2 only ever reads candidates the vector search returned: it is trained and scored on those
         sel = np.nonzero(cos >= floor)[0]
         X, members, cross_mu, cross_sd = _cross(rows, md, sel, tr, base, y, RECIPE)
         s2 = np.zeros(len(rows))
-        s2[sel] = negation_guard(predict(members, X), lex[sel])
+        s2[sel] = guarded(predict(members, X), lex[sel], qdiff[sel])
         del X
         # the gate, on calibration only: the highest value that costs at most max_recall_loss of recall
         cm = (split == 1) & (cos >= floor)
@@ -384,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
            if cross_mu is not None else {}),
         **({"gate": {"threshold": gate, "members": len(stage1)}} if gate is not None else {}),
         "negation_guard": RECIPE["negation_guard"],
+        "quantity_guard": bool(RECIPE.get("quantity_guard", False)),
         "target_precision": args.target_precision, "figures": figures,
         "trained_on": "Quora Question Pairs (QQP) dev pairs, train split (stable hash), via models/data/qqp-dev.jsonl.gz",
         "encoder": "encoder.onnx: embedding of each text" + (", seq_feat of the pair row" if RECIPE["cross"] else "")

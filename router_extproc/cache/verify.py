@@ -13,8 +13,10 @@ A pair row is a whole encoder pass, so the shipped verifier is a cascade (``gate
 model over the embedding and lexical features alone (``prescreen``) refuses candidates that are plainly not
 duplicates, and only a candidate scoring at least ``gate`` there is read as a pair row and decided by the second.
 
-A negation guard then refuses any pair whose negation parity differs ("is X good" / "is X not good"): QQP has
-few such pairs, and a model trained on it learnt no reliable answer to them.
+Two guards then refuse a pair outright: a negation guard when the negation parity differs ("is X good" / "is X
+not good"), and a quantity guard when the two texts name different numbers, ordinals included ("causes of the
+First World War" / "... Second World War", "15% of 200" / "20% of 200"). QQP has few such pairs, and models
+trained on it learnt no reliable answer to them: the pair model scored the World War pair 0.97.
 
 It is trained on QQP by ``python -m models.build_verifier`` (see docs/cache.md for the figures) and evaluated
 here with numpy only: ``verifier.json`` (metadata, IDF table, threshold) + ``verifier.npz`` (weights).
@@ -33,7 +35,8 @@ from typing import Iterable, Mapping
 import numpy as np
 
 __all__ = ["Verifier", "CosineVerifier", "PairVerifier", "lexical_features", "pair_features", "words",
-           "build_idf", "N_LEXICAL", "NEG_MISMATCH", "negation_guard", "load_verifier"]
+           "build_idf", "N_LEXICAL", "NEG_MISMATCH", "negation_guard", "quantities", "quantity_guard",
+           "load_verifier"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 NEGATIONS = frozenset(
@@ -47,6 +50,34 @@ STOPWORDS = frozenset(
 )
 N_LEXICAL = 17
 NEG_MISMATCH = 6  # index of the negation-parity mismatch among the lexical features
+
+
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?|[a-z]+")
+# "one" and "i" are left out: as a pronoun and a personal pronoun they are far more common than as numbers.
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero _ two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split()) if w != "_"}
+_NUMBER_WORDS.update({w: str(10 * i) for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)})
+_NUMBER_WORDS.update(hundred="100", thousand="1000", million="1000000", billion="1000000000",
+                     trillion="1000000000000", dozen="12")
+_NUMBER_WORDS.update({w: str(i) for i, w in enumerate(
+    "_ first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()) if w != "_"})
+_NUMBER_WORDS.update({w: str(i) for i, w in enumerate("_ _ ii iii iv v vi vii viii ix x xi xii".split())
+                      if len(w) > 1 and w != "_"})
+
+
+def quantities(text: str) -> frozenset[str]:
+    """The numbers a text names, each as its value: digits (``1,000`` → ``1000``, ``2nd`` → ``2``), number words
+    from zero up (not "one"), ordinals, and Roman numerals from II. "First" and "1st" are the same quantity."""
+    out = set()
+    for tok in _NUMBER.findall(text.lower()):
+        if tok[0].isdigit():
+            v = tok.replace(",", "")
+            v = v[:-2] if v[-2:] in ("st", "nd", "rd", "th") else v
+            out.add(v.rstrip("0").rstrip(".") if "." in v else v.lstrip("0") or "0")
+        elif tok in _NUMBER_WORDS:
+            out.add(_NUMBER_WORDS[tok])
+    return frozenset(out)
 
 
 def words(text: str) -> list[str]:
@@ -177,6 +208,7 @@ class PairVerifier(Verifier):
         self.threshold = float(meta["threshold"] if threshold is None else threshold)
         self.dimension = int(meta["dimension"])
         self.negation_guard = bool(meta.get("negation_guard", False))
+        self.quantity_guard = bool(meta.get("quantity_guard", False))
         cross = meta.get("cross")
         self.needs_pairs = bool(cross)
         self.pair_dim = int(cross["dim"]) if cross else 0
@@ -200,7 +232,14 @@ class PairVerifier(Verifier):
             return np.ones(len(cands), np.float32)
         lex = self._lexical(text, cands)
         s = _predict(self.gate_layers, self._features(query, cands, lex, None, cross=False))
-        return negation_guard(s, lex) if self.negation_guard else s
+        return self._guard(s, lex, text, cands)
+
+    def _guard(self, s: np.ndarray, lex: np.ndarray, text: str, cands) -> np.ndarray:
+        if self.negation_guard:
+            s = negation_guard(s, lex)
+        if self.quantity_guard:
+            s = quantity_guard(s, text, [c[1] for c in cands])
+        return s
 
     def _lexical(self, text: str, cands) -> np.ndarray:
         return np.array([lexical_features(text, c[1], self.idf, self.unk) for c in cands], np.float32)
@@ -223,7 +262,7 @@ class PairVerifier(Verifier):
             return np.zeros(0, np.float32)
         lex = self._lexical(text, cands)
         s = self.predict(self._features(query, cands, lex, pair_feats))
-        return negation_guard(s, lex) if self.negation_guard else s
+        return self._guard(s, lex, text, cands)
 
 
 def _members(weights: Mapping[str, np.ndarray], prefix: str, n: int) -> list:
@@ -245,6 +284,13 @@ def _predict(layers: list, x: np.ndarray) -> np.ndarray:
 def negation_guard(scores: np.ndarray, lex: np.ndarray) -> np.ndarray:
     """Score 0 for every pair whose negation parity differs (the lexical feature NEG_MISMATCH)."""
     return np.where(np.asarray(lex)[:, NEG_MISMATCH] > 0.5, 0.0, scores).astype(np.float32)
+
+
+def quantity_guard(scores: np.ndarray, text: str, others: list[str]) -> np.ndarray:
+    """Score 0 for every ``others[i]`` that names different numbers than ``text`` (see :func:`quantities`)."""
+    q = quantities(text)
+    differs = np.array([quantities(o) != q for o in others], bool)
+    return np.where(differs, 0.0, scores).astype(np.float32)
 
 
 def load_verifier(path: Path | str) -> PairVerifier:

@@ -14,6 +14,7 @@ from router_extproc.cache.verify import (
     lexical_features,
     load_verifier,
     pair_features,
+    quantities,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +121,32 @@ def test_the_negation_guard_refuses_a_pair_whose_polarity_differs():
     assert v.scores(q, "Why can't I sleep?", [(q, "Why can I not sleep?", 1.0)], f)[0] > 0.0  # same parity
 
 
+@pytest.mark.parametrize("a, b", [
+    ("the First World War", "the 1st world war"),
+    ("1,000 users", "1000 users"),
+    ("costs 3.50", "costs 3.5"),
+    ("twenty questions", "20 questions"),
+    ("World War II", "the second world war"),
+])
+def test_quantities_are_compared_by_value(a, b):
+    assert quantities(a) == quantities(b) != frozenset()
+
+
+def test_pronouns_and_single_letters_are_not_quantities():
+    assert quantities("Which one is better, I or you?") == quantities("v for vendetta, x or y") == frozenset()
+
+
+def test_the_quantity_guard_refuses_a_pair_that_names_different_numbers():
+    v = tiny_cross_verifier()
+    v.quantity_guard, v.threshold = True, 0.0
+    q = np.ones(4, np.float32) / 2
+    f = np.zeros((1, 3), np.float32)
+    first = "What were the main causes of the First World War?"
+    assert v.scores(q, first, [(q, "What were the main causes of the Second World War?", 1.0)], f)[0] == 0.0
+    assert v.scores(q, "What is 15% of 200?", [(q, "What is 20% of 200?", 1.0)], f)[0] == 0.0
+    assert v.scores(q, first, [(q, "What caused the 1st World War?", 1.0)], f)[0] > 0.0
+
+
 def test_a_gate_without_pair_features_to_gate_is_a_malformed_verifier():
     meta = {"dimension": 4, "members": 1, "floor": 0.7, "threshold": 0.5, "idf": {}, "unk": 3.0,
             "gate": {"threshold": 0.2, "members": 1}}
@@ -193,6 +220,9 @@ def test_most_clear_paraphrases_are_served(shipped, engine):
     ("What is the capital of France?", "What is the capital of Germany?"),
     ("Why is Python a good first language?", "Why is Python not a good first language?"),
     ("What is 15% of 200?", "What is 20% of 200?"),
+    ("What were the main causes of the First World War?", "What were the main causes of the Second World War?"),
+    ("Who was the first president of the United States?", "Who was the second president of the United States?"),
+    ("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?"),
 ])
 def test_near_misses_negations_and_changed_numbers_are_refused(shipped, engine, a, b):
     assert not served(shipped, engine, a, b)
@@ -201,7 +231,7 @@ def test_near_misses_negations_and_changed_numbers_are_refused(shipped, engine, 
 @needs_model
 def test_the_shipped_verifier_needs_nothing_the_engine_cannot_give(shipped, engine):
     assert not shipped.needs_pairs or shipped.pair_dim == engine.pair_dim
-    assert shipped.negation_guard
+    assert shipped.negation_guard and shipped.quantity_guard
 
 
 @needs_model
