@@ -24,6 +24,7 @@ log = logging.getLogger("router_extproc.decision")
 
 JSON = "application/json"
 SSE = "text/event-stream"
+ROUTE_MEMO_MAX = 10_000  # literal requests whose decision is remembered (see cache/routes.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,10 @@ class Router:
         self.metrics = metrics or Metrics()
         from .cache.routes import RouteMemo
 
-        self._routes: RouteMemo[Decision] = RouteMemo()
+        # A remembered route only answers while its entry is in the cache's in-process tier, where exact lookups
+        # look: a memo larger than that tier would only hold the routes of evicted entries.
+        hot = getattr(cache, "hot", None)
+        self._routes: RouteMemo[Decision] = RouteMemo(min(ROUTE_MEMO_MAX, getattr(hot, "capacity", ROUTE_MEMO_MAX)))
 
     @property
     def config(self) -> RouterConfig:

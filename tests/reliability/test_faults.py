@@ -316,8 +316,9 @@ def test_milvus_killed_and_restarted_under_load(make_stack, milvus_server, needs
         content = hot[i % len(hot)] if i % 2 == 0 else f"Unique question {i} about the milvus fault test"
         return chat("large", content, temperature=0.2)
 
+    # bounded by time: the load must still be running after the restart (4,000 requests were done before it)
     load = Load(stack.url, body=body, headers=lambda i: {"authorization": "Bearer milvus-tenant"}, threads=3,
-                max_requests=4000, max_seconds=240, timeout=30).start()
+                max_requests=40000, max_seconds=240, timeout=30).start()
     timeline = {}
     try:
         assert eventually(lambda: len(load.samples) >= 60, 60)

@@ -114,3 +114,10 @@ def test_route_memo_is_a_bounded_lru():
     assert memo.get("a") is not None   # "a" is now the most recent
     memo.put("c", "dc", None)  # type: ignore[arg-type]
     assert memo.get("b") is None and memo.get("a") is not None and len(memo) == 2
+
+
+def test_the_memo_remembers_no_more_routes_than_the_cache_tier_exact_lookups_read():
+    # a route is only useful while its entry is in the in-process tier: beyond that it would only hold memory
+    router, _ = make_router()
+    assert router._routes.capacity == min(10_000, router.cache.hot.capacity)
+    assert Router(router_config())._routes.capacity == 10_000  # no cache: the default bound
