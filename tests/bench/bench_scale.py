@@ -149,22 +149,24 @@ def worker_scaling(quick: bool) -> list[dict[str, Any]]:
     from router_extproc.testing import Stack
 
     from . import loadgen
-    from .bench_overhead import body, prompts_of, questions
+    from .bench_overhead import body, guard_off, prompts_from, questions
 
     if not (MODEL_DIR / "encoder.onnx").exists():
         return [{"skipped": "models not built"}]
     n = 300 if quick else 1500
-    pool = questions(n * 2)
+    # the overhead benchmark's miss path: in-memory cache on, jailbreak guard off, every prompt new
+    fresh, offset = questions(30000, both_sides=True), 0
     rows = []
     for workers in (1, 2):
-        data = bench_config(signals=True, cache=False)
+        data = guard_off(bench_config(signals=True, cache=True))
         data["server"]["workers"] = workers
         with Stack(data, workdir=Path(tempfile.mkdtemp(prefix=f"bench-w{workers}-"))) as stack:
             port = stack.config.envoy.listen_port
-            reqs = [loadgen.encode_post("127.0.0.1", port, "/v1/chat/completions", body(p))
-                    for p in prompts_of(50, n, pool)]
-            asyncio.run(loadgen.run("127.0.0.1", port, reqs[:64], total=64, concurrency=16))
-            r = asyncio.run(loadgen.run("127.0.0.1", port, reqs, total=n, concurrency=32, max_seconds=90))
+            prompts, offset = prompts_from(50, n + 64, fresh, offset)
+            reqs = [loadgen.encode_post("127.0.0.1", port, "/v1/chat/completions", body(p),
+                                        {"authorization": "Bearer bench"}) for p in prompts]
+            asyncio.run(loadgen.run("127.0.0.1", port, reqs[n:], total=64, concurrency=16))
+            r = asyncio.run(loadgen.run("127.0.0.1", port, reqs[:n], total=n, concurrency=32, max_seconds=90))
             rows.append({"workers": workers, "rps": round(r.rps, 1), "p50_ms": round(r.p50, 2),
                          "p99_ms": round(r.p99, 2), "errors": r.errors,
                          "statuses": {str(k): v for k, v in r.statuses.items()}})

@@ -225,7 +225,8 @@ def section_scale() -> str:
     parts = [_stamp(d)]
     w = d.get("workers", [])
     if w and "workers" in w[0]:
-        parts.append("Throughput vs router processes (miss path, all signals, concurrency 32):\n\n" + _table(
+        parts.append("Throughput vs router processes (the overhead section's miss path: all signals, in-memory "
+                     "cache, jailbreak guard off, every prompt new; concurrency 32):\n\n" + _table(
             ["router processes", "req/s", "p50 ms", "p99 ms", "errors", "HTTP statuses"],
             [[r["workers"], r["rps"], r["p50_ms"], r["p99_ms"], r["errors"], r.get("statuses")] for r in w]))
     rows = []
