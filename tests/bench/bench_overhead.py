@@ -17,10 +17,12 @@ import asyncio
 import gzip
 import json
 import tempfile
-from pathlib import Path
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from router_extproc.testing import Stack
 
@@ -53,31 +55,26 @@ def questions(n: int, *, both_sides: bool = False) -> list[str]:
 
 def prompts_of(tokens: int, n: int, pool: list[str]) -> list[str]:
     """``n`` prompts of about ``tokens`` tokens, cycling through the pool (for paths without a cache)."""
-    words_needed = int(tokens * WORDS_PER_TOKEN)
-    out = []
-    k = 0
-    for i in range(n):
-        words: list[str] = []
-        while len(words) < words_needed:
-            words += pool[k % len(pool)].split()
-            k += 1
-        out.append(" ".join(words[:words_needed]) + f" ({i})")
-    return out
+    return _prompts(tokens, n, pool, 0, cycle=True)[0]
 
 
 def prompts_from(tokens: int, n: int, pool: list[str], start: int = 0) -> tuple[list[str], int]:
     """``n`` prompts of about ``tokens`` tokens made of consecutive pool questions from ``start``, and the index
     after the last question used: sets drawn from successive starts share no question, so a "miss" benchmark
     never meets its own earlier prompts as semantic near-duplicates."""
+    return _prompts(tokens, n, pool, start, cycle=False)
+
+
+def _prompts(tokens: int, n: int, pool: list[str], start: int, *, cycle: bool) -> tuple[list[str], int]:
     words_needed = int(tokens * WORDS_PER_TOKEN)
     out = []
     k = start
     for i in range(n):
         words: list[str] = []
         while len(words) < words_needed:
-            if k >= len(pool):
+            if k >= len(pool) and not cycle:
                 raise ValueError(f"the pool of {len(pool)} questions ran out after {i} prompts of {tokens} tokens")
-            words += pool[k].split()
+            words += pool[k % len(pool)].split()
             k += 1
         out.append(" ".join(words[:words_needed]) + f" ({i})")
     return out, k
@@ -114,13 +111,12 @@ def guard_off(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def outcomes(stack: Stack) -> dict[str, float]:
     """The router's request count by outcome (forwarded, cache_hit, ...), from its /metrics."""
-    cfg = stack.config.server
-    text = urllib.request.urlopen(f"http://{cfg.metrics_host}:{cfg.metrics_port}/metrics", timeout=5).read().decode()
+    text = urllib.request.urlopen(stack.metrics_url + "/metrics", timeout=5).read().decode()
     out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("router_requests_total{"):
-            label = line.split('outcome="', 1)[1].split('"', 1)[0]
-            out[label] = out.get(label, 0.0) + float(line.rsplit(" ", 1)[1])
+    for fam in text_string_to_metric_families(text):
+        for sample in fam.samples:
+            if sample.name == "router_requests_total":
+                out[sample.labels["outcome"]] = out.get(sample.labels["outcome"], 0.0) + sample.value
     return out
 
 
