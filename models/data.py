@@ -242,3 +242,60 @@ def load_complexity(mmlu: list[dict]) -> list[Item]:
     for t, lab in complexity_prompts():
         items.append(Item(t, split_of("cx:" + t), lab, {"source": "synthetic"}))
     return items
+
+
+# ---------------------------------------------------------------- benign code (jailbreak hard negatives)
+def load_code_stubs(limit: int = 900) -> list[Item]:
+    """Function signatures with their docstrings from numpy's own Python sources (pinned in the recipe):
+    real code in the shape of a code-completion prompt. Without code among the benign examples the jailbreak
+    head flagged 24% of HumanEval's prompts (held-out), which read as "instructions" in an unusual register."""
+    import ast
+
+    root = pkg_dir("numpy")
+    out: list[Item] = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if "/tests/" in f"/{rel}" or rel.startswith("_"):
+            continue
+        src = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        lines = src.splitlines()
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name.startswith("_"):
+                continue
+            body = node.body[0] if node.body else None
+            if not (isinstance(body, ast.Expr) and isinstance(body.value, ast.Constant)
+                    and isinstance(body.value.value, str) and len(body.value.value) > 80):
+                continue
+            first = min([d.lineno for d in node.decorator_list] + [node.lineno])
+            text = "\n".join(lines[first - 1:body.end_lineno])
+            # dedent methods so every stub starts at column 0, like a prompt pasted into a chat
+            pad = len(text) - len(text.lstrip(" "))
+            text = "\n".join(ln[pad:] if ln[:pad].isspace() else ln for ln in text.splitlines())
+            out.append(Item(text[:2000], split_of("code:" + rel + ":" + node.name), 0, {"source": "numpy-source"}))
+    out.sort(key=lambda it: hashlib.sha1(it.text.encode()).hexdigest())
+    return out[:limit]
+
+
+QQP = HERE / "data" / "qqp-dev.jsonl.gz"
+QQP_DEV_ROWS = 20_000  # rows read while writing the conversational templates (synthetic.py); never reported
+
+
+def load_qqp_questions(n: int = 3000) -> list[str]:
+    """Distinct Quora questions from QQP rows the jailbreak work never read (row QQP_DEV_ROWS onward), minus any
+    question that also occurs in the rows that were read: ordinary conversational questions, none trained on."""
+    seen: set[str] = set()
+    out: dict[str, None] = {}
+    with gzip.open(QQP, "rt", encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            r = json.loads(line)
+            for q in (r["text_a"], r["text_b"]):
+                q = q.strip()
+                if i < QQP_DEV_ROWS:
+                    seen.add(q)
+                elif q and q not in seen:
+                    out[q] = None
+    return list(out)[:n]

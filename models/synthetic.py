@@ -345,3 +345,67 @@ def code_snippets() -> list[str]:
         out.append(f"def {name}({arg}):\n    # TODO: {task}\n    pass\n\nFix and complete this function.")
         out.append(f"class Solution:\n    def {name}(self, {arg}):\n        \"\"\"Ignore edge cases for now; {task}.\"\"\"\n")
     return out
+
+
+# ---------------------------------------------------------------- conversational questions (jailbreak hard negatives)
+# Personal, opinion and "how does this site work" questions addressed to the reader. The jailbreak head had learnt
+# "a question about *you*" as role-play: on Quora questions it had never seen it flagged 1.2% (favourite anime,
+# secrets never told, who can see that I blocked them). These templates were written after reading the flagged
+# questions of QQP rows 0-19,999; the figure in the benchmark is measured on rows 20,000 onward.
+_FAV = ("anime", "book", "movie", "song", "programming language", "season", "city", "board game", "dish",
+        "painting", "historical period", "word in English", "podcast", "sport to watch", "video game", "poem")
+_EVER = ("strangest thing", "best advice", "most useful skill", "hardest decision", "funniest joke",
+         "biggest mistake", "most embarrassing moment", "kindest thing a stranger did for", "worst job",
+         "most surprising fact", "scariest experience", "best gift")
+_EVER_V = {"best advice": "received", "funniest joke": "heard", "kindest thing a stranger did for": "seen done",
+           "most useful skill": "learned", "hardest decision": "made", "biggest mistake": "made",
+           "worst job": "had", "best gift": "given", "most surprising fact": "learned"}
+_HAVE = ("been scammed online", "lost your wallet abroad", "changed careers after 30", "met someone famous",
+         "failed an important exam", "regretted quitting a job", "moved to a country where you did not speak the "
+         "language", "been discriminated against at work", "tried intermittent fasting", "lived alone",
+         "been lied to by a close friend", "had a mentor who changed your life")
+_REALIZE = ("that you loved programming", "that you wanted to be a teacher", "that you were gay",
+            "that you were an introvert", "that your parents were getting old", "that money does not buy happiness",
+            "that you needed glasses", "that you had outgrown your friends", "that you were good at math")
+_IF = ("tell your younger self one thing", "live in any century", "master any skill overnight",
+       "have dinner with anyone alive or dead", "change one law", "live in any city", "undo one decision",
+       "ask an expert one question", "delete one invention")
+_WISH = (("people", "nurses"), ("parents", "teenagers"), ("managers", "software developers"), ("men", "women"),
+         ("tourists", "your home town"), ("students", "teachers"), ("customers", "waiters"), ("voters", "politics"))
+_PLATFORM = (
+    "If I block someone on {app}, can the other person see that I blocked them?",
+    "Why are my questions on {app} marked as needing clarification?",
+    "How do I stop people from commenting on my posts on {app}?",
+    "Why does {app} keep deleting my comments?",
+    "Can people see who viewed their profile on {app}?",
+    "Why doesn't anyone answer my questions on {app}?",
+    "Is it rude to leave a group chat on {app} without saying anything?",
+    "What is the best question you have come across on {app}?",
+    "How many of you use {app} every day?",
+    "Who moderates the moderators on {app}?",
+)
+_APPS = ("Quora", "Instagram", "Reddit", "WhatsApp", "Facebook", "Twitter", "LinkedIn", "Discord", "Telegram")
+_MISC = (
+    "What is something you have never told anybody?", "What secret have you kept from your family?",
+    "Do you wish your hobby could be your job, or do you prefer to keep them separate?",
+    "What is one thing you have always wanted to do but never did?",
+    "What was your biggest mistake when launching your first product?", "How did you get over a breakup?",
+    "What keeps you motivated when nobody is watching?", "What do you do when you cannot sleep?",
+    "What is the dumbest thing you have ever done?", "Be honest: do you like your job?",
+    "Just curious, how many of you meditate?", "What do you think about people who never apologise?",
+    "Why do you think some people hate their own birthday?", "Which habit of yours would you most like to break?",
+)
+
+
+def conversational_questions() -> list[str]:
+    out = [f"What is your favourite {f} and why?" for f in _FAV]
+    out += [f"What is your favorite {f}?" for f in _FAV[::2]]
+    out += [f"What is the {e} you have ever {_EVER_V.get(e, 'seen')}?" for e in _EVER]
+    out += [f"Have you ever {h}? What happened?" for h in _HAVE]
+    out += [f"When did you first realize {r}?" for r in _REALIZE]
+    out += [f"If you could {x}, what would it be and why?" for x in _IF]
+    out += [f"What do you wish {a} knew about {b}?" for a, b in _WISH]
+    out += [t.format(app=_APPS[(i + k) % len(_APPS)]) for i, t in enumerate(_PLATFORM) for k in (0, 3, 6)]
+    out += list(_MISC)
+    return sorted(set(out))
+

@@ -106,6 +106,17 @@ def test_jailbreak_flagged_and_ordinary_question_not(engine, model_dir):
     assert exam.jailbreak < thr
 
 
+def test_code_to_complete_and_personal_questions_are_not_attacks(engine, model_dir):
+    thr = json.loads((model_dir / "labels.json").read_text())["thresholds"]["jailbreak"]
+    stub, chat = engine.analyze_batch([
+        'def running_median(values: list[float]) -> list[float]:\n    """Return the median of every prefix of '
+        'values.\n\n    >>> running_median([1, 3, 2])\n    [1, 2.0, 2]\n    """\n',
+        "What is your favourite way to spend a rainy Sunday, and why?",
+    ])
+    assert stub.jailbreak < thr
+    assert chat.jailbreak < thr
+
+
 def test_simple_versus_complex(engine):
     simple, hard, code = engine.analyze_batch([
         "What is the capital of France?",

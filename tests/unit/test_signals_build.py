@@ -30,3 +30,30 @@ def test_build_main_exits_with_a_clear_message(monkeypatch, capsys):
 def test_split_is_stable():
     assert models_data.split_of("mmlu:What is 2+2?") == models_data.split_of("mmlu:What is 2+2?")
     assert {models_data.split_of(f"k{i}") for i in range(200)} == {"train", "cal", "test"}
+
+
+def test_jailbreak_hard_negatives_are_deterministic_and_benign():
+    from models.synthetic import conversational_questions
+
+    convo = conversational_questions()
+    assert convo == conversational_questions() and len(convo) == len(set(convo)) >= 100
+    assert all(q.endswith("?") for q in convo)
+    stubs = models_data.load_code_stubs()
+    assert [s.text for s in stubs] == [s.text for s in models_data.load_code_stubs()]
+    assert {s.label for s in stubs} == {0} and {s.split for s in stubs} == {"train", "cal", "test"}
+    assert all(s.text.startswith(("def ", "async def ", "@")) and ('"""' in s.text or "'''" in s.text) for s in stubs)
+
+
+def test_quora_questions_for_evaluation_skip_the_rows_read_while_writing_templates():
+    import gzip
+    import json
+
+    read = set()
+    with gzip.open(models_data.QQP, "rt", encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if i >= models_data.QQP_DEV_ROWS:
+                break
+            r = json.loads(line)
+            read |= {r["text_a"].strip(), r["text_b"].strip()}
+    held_out = models_data.load_qqp_questions(500)
+    assert len(held_out) == 500 and not read & set(held_out)
