@@ -162,6 +162,11 @@ def write_doc(path: Path, res: dict, metrics: dict, imgs: list[str]) -> None:
         *[f"| {k} | {v} |" for k, v in d["per_category_f1_question_only"].items()], "",
         "Jailbreak FPR by benign source: " + ", ".join(f"{k} {v}" for k, v in j["fpr_by_source"].items()), "",
         "Jailbreak TPR by attack source: " + ", ".join(f"{k} {v}" for k, v in j["tpr_by_source"].items()), "",
+        *([f"Benign traffic outside the jailbreak test set, at the same threshold: Quora questions never read "
+           f"(QQP rows 20,000 onward, n={j['qqp_questions_n']}) flagged {j['qqp_questions_flagged']}; ~1,000-token "
+           f"prompts made of them flagged {j['long_qqp_1000_tokens_flagged']}, made of MMLU test questions "
+           f"{j['long_mmlu_1000_tokens_flagged']} (n={j['long_n']} each). A long prompt is flagged when any one of "
+           "its windows is.", ""] if "qqp_questions_flagged" in j else []),
         "PII per type (held-out templates; same type and char IoU >= 0.5):", "",
         "| type | precision | recall | n |", "|---|---|---|---|",
         *[f"| {k} | {v['precision']} | {v['recall']} | {v['n_gold']} |" for k, v in p["iou50"].items()], "",

@@ -252,6 +252,11 @@ def section_gpu() -> str:
             f"{d.get('threads', '?')} CPU threads for the host-side work, by `tests/bench/gpu_signals.sh`._ "
             "The CPU column is this document's own signals run on this machine: two machines, so read it as "
             "context, not as a same-run ratio.")
+    current = (load("signals") or {}).get("model_recipe")
+    if current and d.get("model_recipe") and current != d["model_recipe"]:
+        head += (f"\n\n**Not re-measured for the current model recipe `{current}`**: no GPU was lent to the session "
+                 f"that built it. The figures below are of recipe `{d['model_recipe']}`, which has the same frozen "
+                 "encoder; what the heads learnt from may differ (git log -- models/).")
 
     def row(name: str, get) -> list[Any]:
         vals = []
