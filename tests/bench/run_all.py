@@ -28,6 +28,7 @@ def run_step(name: str, quick: bool) -> None:
     q = ["--quick"] if quick else []
     t0 = time.perf_counter()
     progress(f"=== {name} ===")
+    (RESULTS / f"{name}.error").unlink(missing_ok=True)  # an error file describes this run's step, not an old one
     try:
         if name == "signals":
             if not (MODEL_DIR / "encoder.onnx").exists():
