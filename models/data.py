@@ -284,6 +284,22 @@ QQP = HERE / "data" / "qqp-dev.jsonl.gz"
 QQP_DEV_ROWS = 20_000  # rows read while writing the conversational templates (synthetic.py); never reported
 
 
+def load_qqp_dev_questions(split: str = "train") -> list[str]:
+    """Distinct Quora questions from the QQP rows that were read (before QQP_DEV_ROWS), in one hash split: the
+    jailbreak head's benign conversational text. The held-out figure (load_qqp_questions) excludes all of them."""
+    out: dict[str, None] = {}
+    with gzip.open(QQP, "rt", encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if i >= QQP_DEV_ROWS:
+                break
+            r = json.loads(line)
+            for q in (r["text_a"], r["text_b"]):
+                q = q.strip()
+                if q and split_of("qqp:" + q) == split:
+                    out[q] = None
+    return list(out)
+
+
 def load_qqp_questions(n: int = 3000) -> list[str]:
     """Distinct Quora questions from QQP rows the jailbreak work never read (row QQP_DEV_ROWS onward), minus any
     question that also occurs in the rows that were read: ordinary conversational questions, none trained on."""

@@ -5,6 +5,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import shutil
 import time
 from importlib import metadata
@@ -51,7 +52,8 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     from .export import export, quantize
     from .features import Extractor
     from .heads import Ensemble, SignalGraph
-    from .synthetic import code_snippets, complexity_prompts, conversational_questions, domain_prompts, pii_sentences
+    from .synthetic import (code_snippets, complexity_prompts, conversational_questions, domain_prompts, pii_sentences,
+                            text_windows)
     from .train import fit_temperature, predict_seq, train_seq_head, train_tok_head
 
     t0 = time.time()
@@ -83,6 +85,16 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     for t in conversational_questions():
         jb.append(D.Item(t, D.split_of("jbconv:" + t), 0, {"source": "synthetic-conversational"}))
     jb += D.load_code_stubs()
+    # Real conversational text, whole and as runtime-shaped windows of many questions: without it a window of
+    # ordinary Quora questions was flagged 3-5 % of the time, so a long multi-question prompt (max over its
+    # windows) was blocked 20-40 % of the time. Training split only: the ROC's cal/test sets keep their
+    # composition, and the held-out figure for this text is the Quora rows never read (_benign_in_the_wild).
+    qqp_train = D.load_qqp_dev_questions("train")
+    rng = random.Random(seed)
+    for t in rng.sample(qqp_train, 3000):
+        jb.append(D.Item(t, "train", 0, {"source": "quora-dev"}))
+    for t in text_windows(qqp_train, 1500, seed, ex.tok):
+        jb.append(D.Item(t, "train", 0, {"source": "quora-dev-windows"}))
     cx = D.load_complexity(mmlu)
     pii = pii_sentences({"train": 32, "cal": 16, "test": 24}, seed=seed)
     # Personal data is not an attack: PII sentences, alone and followed by an ordinary question of the same
@@ -385,7 +397,8 @@ def evaluate_all(eng, mmlu, jb, cx, pii, labels) -> dict:
                 "tpr": tpr[:: max(1, len(tpr) // 400)].round(5).tolist()},
     }
     mmlu_benign = [it.text for it in jte if it.label == 0 and it.meta["source"] == "mmlu"]
-    m["jailbreak"].update(_benign_in_the_wild(eng, thr, mmlu_benign))
+    attacks = [it.text for it in jte if it.label == 1]
+    m["jailbreak"].update(_jailbreak_in_the_wild(eng, thr, mmlu_benign, attacks))
     # complexity
     cte = [it for it in cx if it.split == "test"]
     res = _run(eng, [it.text for it in cte])
@@ -418,29 +431,41 @@ def evaluate_all(eng, mmlu, jb, cx, pii, labels) -> dict:
     return m
 
 
-def _benign_in_the_wild(eng, thr: float, mmlu_test: list[str]) -> dict:
-    """Benign traffic outside the ROC's test set, at the shipped threshold: Quora questions (conversational, never
-    trained on) one by one, and long prompts made of many of them or of MMLU test questions. A long prompt is
-    blocked when any one of its windows is flagged, so it needs a per-question false-positive rate far below
-    the ROC's."""
-    import random
-
+def _jailbreak_in_the_wild(eng, thr: float, mmlu_test: list[str], attacks: list[str]) -> dict:
+    """Traffic outside the ROC's test set, at the shipped threshold: Quora questions (conversational) one by one,
+    long prompts made of many of them or of MMLU test questions, and the same long prompts with one short test
+    attack pasted in between two questions (an injection hidden in a document). A long prompt is blocked when any
+    one of its windows is flagged, so it needs a per-question false-positive rate far below the ROC's."""
     qqp = D.load_qqp_questions()
     flagged = lambda texts: round(float(np.mean([s.jailbreak >= thr for s in _run(eng, texts, 8)])), 4)  # noqa: E731
 
-    def long_prompts(pool: list[str], n: int, seed: int) -> list[str]:
+    def long_prompts(pool: list[str], n: int, seed: int) -> list[list[str]]:
         rng = random.Random(seed)
         out = []
         for _ in range(n):
             parts: list[str] = []
             while sum(len(p) for p in parts) < 4000:  # about 1,000 tokens
                 parts.append(rng.choice(pool))
-            out.append(" ".join(parts))
+            out.append(parts)
         return out
 
+    def with_attack(prompts: list[list[str]], seed: int) -> list[str]:
+        rng = random.Random(seed)
+        out = []
+        for parts, a in zip(prompts, short):
+            k = rng.randrange(len(parts) + 1)
+            out.append(" ".join(parts[:k] + [a] + parts[k:]))
+        return out
+
+    short = [a for a in attacks if len(eng.tokenizer.encode(a, add_special_tokens=False).ids) <= 64]
+    short = random.Random(3).sample(short, min(100, len(short)))
+    long_qqp, long_mmlu = long_prompts(qqp, 100, 1), long_prompts(mmlu_test, 100, 2)
     return {"qqp_questions_flagged": flagged(qqp), "qqp_questions_n": len(qqp),
-            "long_qqp_1000_tokens_flagged": flagged(long_prompts(qqp, 100, 1)),
-            "long_mmlu_1000_tokens_flagged": flagged(long_prompts(mmlu_test, 100, 2)), "long_n": 100}
+            "long_qqp_1000_tokens_flagged": flagged([" ".join(p) for p in long_qqp]),
+            "long_mmlu_1000_tokens_flagged": flagged([" ".join(p) for p in long_mmlu]), "long_n": 100,
+            "short_attacks_alone_detected": flagged(short), "short_attacks_n": len(short),
+            "short_attack_in_long_qqp_detected": flagged(with_attack(long_qqp, 4)),
+            "short_attack_in_long_mmlu_detected": flagged(with_attack(long_mmlu, 5))}
 
 
 def _ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:

