@@ -51,8 +51,31 @@ def latency_of(fn, n: int, warm: int = 10) -> dict:
             "mean_ms": round(statistics.fmean(ts), 2), "n": n, "samples": [round(x, 3) for x in ts]}
 
 
-def latency(eng: SignalEngine, text: str, n: int) -> dict:
-    return latency_of(lambda: eng.analyze_batch([text]), n)
+def interleaved(cases: dict[str, tuple], rounds: int = 5, warm: int = 10) -> dict[str, dict]:
+    """Latency of several cases measured in alternating rounds. These shared cores drift by tens of percent
+    within minutes, so one block per case let one slow stretch decide a target; pooled over rounds, with each
+    round's p50 reported, the drift shows instead of hiding in one case's figure."""
+    for fn, _ in cases.values():
+        for _ in range(warm):
+            fn()
+    ts: dict[str, list[float]] = {k: [] for k in cases}
+    rp50: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(rounds):
+        for k, (fn, n) in cases.items():
+            part = []
+            for _ in range(max(1, n // rounds)):
+                t = time.perf_counter()
+                fn()
+                part.append((time.perf_counter() - t) * 1000)
+            ts[k] += part
+            rp50[k].append(round(statistics.median(part), 2))
+    out = {}
+    for k, v in ts.items():
+        v.sort()
+        out[k] = {"p50_ms": round(statistics.median(v), 2), "p99_ms": round(v[min(len(v) - 1, int(0.99 * len(v)))], 2),
+                  "mean_ms": round(statistics.fmean(v), 2), "n": len(v), "round_p50_ms": rp50[k],
+                  "samples": [round(x, 3) for x in v]}
+    return out
 
 
 def throughput(eng: SignalEngine, texts: list[str], rounds: int) -> dict:
@@ -138,6 +161,9 @@ def write_doc(path: Path, res: dict, metrics: dict, imgs: list[str]) -> None:
         "| case | p50 ms | p99 ms | target p50 |", "|---|---|---|---|",
         f"| 50 tokens, 1 request | {L['50_tokens']['p50_ms']} | {L['50_tokens']['p99_ms']} | <= 5 |",
         f"| 512 tokens, 1 request | {L['512_tokens']['p50_ms']} | {L['512_tokens']['p99_ms']} | <= 40 |", "",
+        *([f"Measured in {len(L['50_tokens']['round_p50_ms'])} alternating rounds (the cores are shared and drift); "
+           f"each round's p50: 50 tokens {L['50_tokens']['round_p50_ms']} ms, 512 tokens "
+           f"{L['512_tokens']['round_p50_ms']} ms.", ""] if "round_p50_ms" in L["50_tokens"] else []),
         f"* batch of 16 x 50-token prompts: {res['batch16']['texts_per_s']} prompts/s ({res['batch16']['batch_ms']} ms per batch)",
         f"* micro-batched `analyze()` with {res['concurrent']['callers']} concurrent callers: "
         f"{res['concurrent']['texts_per_s']} prompts/s, mean batch {res['concurrent']['mean_batch']}",
@@ -212,7 +238,8 @@ def main() -> int:
     a = ap.parse_args()
     eng = SignalEngine(a.model_dir, device=a.device, threads=a.threads, max_batch_size=16, max_wait_ms=2)
     t50, t512 = text_of_tokens(eng, 50), text_of_tokens(eng, 512)
-    lat = {"50_tokens": latency(eng, t50, a.n), "512_tokens": latency(eng, t512, max(20, a.n // 4))}
+    lat = interleaved({"50_tokens": (lambda: eng.analyze_batch([t50]), a.n),
+                       "512_tokens": (lambda: eng.analyze_batch([t512]), max(25, a.n // 4))})
     if eng.has_pair_features:  # the cache verifier's extra pass: one query against 4 candidates
         q = "How can I learn to play the guitar quickly as an adult?"
         cands = ["What is the fastest way for an adult to learn guitar?", "How do I learn piano as an adult?",
