@@ -76,3 +76,14 @@ def test_training_windows_are_runtime_shaped_and_deterministic():
     assert windows == text_windows(pool, 20, 3, tok) and len(windows) == 20
     # a window may cut a word piece at either end, so its re-tokenized length is within a token or two of 126
     assert all(abs(len(tok.encode(w, add_special_tokens=False).ids) - 126) <= 2 for w in windows)
+
+
+def test_frozen_features_are_cached_per_exact_data_set(tmp_path):
+    # a text's int8 features depend on its batch-mates, so two data sets never share cached features
+    from models.pipeline import FeatureCache
+
+    first = FeatureCache.for_texts(tmp_path, ["a question", "another"], ["a PII sentence"])
+    assert FeatureCache.for_texts(tmp_path, ["a question", "another"], ["a PII sentence"]).root == first.root
+    assert FeatureCache.for_texts(tmp_path, ["a question"], ["a PII sentence"]).root != first.root
+    FeatureCache.for_texts(tmp_path, ["a third set"], [])
+    assert len(list(tmp_path.iterdir())) == FeatureCache.KEEP
