@@ -173,9 +173,9 @@ def write_doc(path: Path, res: dict, metrics: dict, imgs: list[str]) -> None:
         "quadratic in the row length; jailbreak takes the max over windows, PII decodes every window",
         "* the int8 graph quantizes activations dynamically with one scale per tensor, that is per batch, so a "
         "prompt's outputs move slightly with the prompts batched beside it (same length bucket): one question alone "
-        "vs beside 8 others, embedding cosine 0.993. The build's frozen features are cached across builds and were "
-        "extracted in whatever batches each build formed, so a fresh build of one recipe lands near, not exactly "
-        "on, the cached build's held-out figures below", "",
+        "vs beside 8 others, embedding cosine 0.993. The same holds for the build's frozen features, so the build "
+        "caches them per exact data set and extracts each set in the same batches: a build on a fresh machine "
+        "reproduces the held-out figures below exactly (they moved by up to 0.005 when builds shared features)", "",
         "## Held-out accuracy (measured by the build through the runtime, test splits only)", "",
         "| signal | metric | value | target |", "|---|---|---|---|",
         f"| domain | MMLU test accuracy, question only (n={d['mmlu_test_n']}) | {d['mmlu_test_accuracy_question_only']} | >= 0.85 |",
