@@ -38,17 +38,25 @@ def text_of_tokens(eng: SignalEngine, n: int) -> str:
             return t
 
 
-def latency_of(fn, n: int, warm: int = 10) -> dict:
-    for _ in range(warm):
-        fn()
+def _times(fn, n: int) -> list[float]:
     ts = []
     for _ in range(n):
         t = time.perf_counter()
         fn()
         ts.append((time.perf_counter() - t) * 1000)
-    ts.sort()
+    return ts
+
+
+def _stats(ts: list[float]) -> dict:
+    ts = sorted(ts)
     return {"p50_ms": round(statistics.median(ts), 2), "p99_ms": round(ts[min(len(ts) - 1, int(0.99 * len(ts)))], 2),
-            "mean_ms": round(statistics.fmean(ts), 2), "n": n, "samples": [round(x, 3) for x in ts]}
+            "mean_ms": round(statistics.fmean(ts), 2), "n": len(ts), "samples": [round(x, 3) for x in ts]}
+
+
+def latency_of(fn, n: int, warm: int = 10) -> dict:
+    for _ in range(warm):
+        fn()
+    return _stats(_times(fn, n))
 
 
 def interleaved(cases: dict[str, tuple], rounds: int = 5, warm: int = 10) -> dict[str, dict]:
@@ -58,24 +66,12 @@ def interleaved(cases: dict[str, tuple], rounds: int = 5, warm: int = 10) -> dic
     for fn, _ in cases.values():
         for _ in range(warm):
             fn()
-    ts: dict[str, list[float]] = {k: [] for k in cases}
-    rp50: dict[str, list[float]] = {k: [] for k in cases}
+    parts: dict[str, list[list[float]]] = {k: [] for k in cases}
     for _ in range(rounds):
         for k, (fn, n) in cases.items():
-            part = []
-            for _ in range(max(1, n // rounds)):
-                t = time.perf_counter()
-                fn()
-                part.append((time.perf_counter() - t) * 1000)
-            ts[k] += part
-            rp50[k].append(round(statistics.median(part), 2))
-    out = {}
-    for k, v in ts.items():
-        v.sort()
-        out[k] = {"p50_ms": round(statistics.median(v), 2), "p99_ms": round(v[min(len(v) - 1, int(0.99 * len(v)))], 2),
-                  "mean_ms": round(statistics.fmean(v), 2), "n": len(v), "round_p50_ms": rp50[k],
-                  "samples": [round(x, 3) for x in v]}
-    return out
+            parts[k].append(_times(fn, max(1, n // rounds)))
+    return {k: {**_stats([t for p in ps for t in p]), "round_p50_ms": [round(statistics.median(p), 2) for p in ps]}
+            for k, ps in parts.items()}
 
 
 def throughput(eng: SignalEngine, texts: list[str], rounds: int) -> dict:
