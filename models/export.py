@@ -27,8 +27,13 @@ def export(module: torch.nn.Module, path: Path, output_names: list[str], seq_out
         )
 
 
-def quantize(src: Path, dst: Path, exclude_substr: tuple[str, ...] = ("_head",)) -> None:
-    """Per-channel dynamic int8 on the encoder's MatMuls; the small heads stay fp32."""
+def quantize(src: Path, dst: Path, exclude_substr: tuple[str, ...] = ("pii_head",)) -> None:
+    """Per-channel dynamic int8 on every MatMul except those of nodes named with ``exclude_substr``.
+
+    That covers the encoder, the sequence heads' Linear layers (the quantizer rewrites their Gemm nodes as
+    MatMuls under new names, so an exclusion by name never reached them) and the domain head's neighbour lookup,
+    whose fp32 [256 x 9,868] bank read cost 0.4 ms a request (int8: 0.16 ms, same calibration-split accuracy
+    through the runtime). The PII head's per-token MatMuls stay fp32, as it was tuned."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

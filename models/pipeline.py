@@ -51,7 +51,7 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     from .bert import MiniLM
     from .export import export, quantize
     from .features import Extractor
-    from .heads import Ensemble, SignalGraph
+    from .heads import Ensemble, SignalGraph, neighbour_blend
     from .synthetic import (code_snippets, complexity_prompts, conversational_questions, domain_prompts, pii_sentences,
                             text_windows)
     from .train import fit_temperature, predict_seq, train_seq_head, train_tok_head
@@ -88,7 +88,7 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     # Real conversational text, whole and as runtime-shaped windows of many questions: without it a window of
     # ordinary Quora questions was flagged 3-5 % of the time, so a long multi-question prompt (max over its
     # windows) was blocked 20-40 % of the time. Training split only: the ROC's cal/test sets keep their
-    # composition, and the held-out figure for this text is the Quora rows never read (_benign_in_the_wild).
+    # composition, and the held-out figure for this text is the Quora rows never read (_jailbreak_in_the_wild).
     qqp_train = D.load_qqp_dev_questions("train")
     rng = random.Random(seed)
     for t in rng.sample(qqp_train, 3000):
@@ -150,6 +150,9 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
                                         seed=seed + k) for k in range(3)]).eval()
     cal_x = F([r["question"] for r in cal])
     cal_y = np.array([r["category"] for r in cal])
+    head_alone = predict_seq(cat_head, cal_x).argmax(1)
+    metrics["domain_cal_accuracy_head_alone"] = round(float((head_alone == cal_y).mean()), 4)
+    cat_head = neighbour_blend(cat_head, xs, xs[: len(tr)], ys[: len(tr)], len(D.CATEGORIES))  # question-only view
     cal_logits = predict_seq(cat_head, cal_x)
     t_cat = fit_temperature(cal_logits, cal_y)
     metrics["domain_cal_accuracy"] = round(float((cal_logits.argmax(1) == cal_y).mean()), 4)
@@ -474,10 +477,10 @@ def _jailbreak_in_the_wild(eng, thr: float, mmlu_test: list[str], attacks: list[
             out.append(parts)
         return out
 
-    def with_attack(prompts: list[list[str]], seed: int) -> list[str]:
+    def with_attack(prompts: list[list[str]], inserts: list[str], seed: int) -> list[str]:
         rng = random.Random(seed)
         out = []
-        for parts, a in zip(prompts, short):
+        for parts, a in zip(prompts, inserts):
             k = rng.randrange(len(parts) + 1)
             out.append(" ".join(parts[:k] + [a] + parts[k:]))
         return out
@@ -489,8 +492,8 @@ def _jailbreak_in_the_wild(eng, thr: float, mmlu_test: list[str], attacks: list[
             "long_qqp_1000_tokens_flagged": flagged([" ".join(p) for p in long_qqp]),
             "long_mmlu_1000_tokens_flagged": flagged([" ".join(p) for p in long_mmlu]), "long_n": 100,
             "short_attacks_alone_detected": flagged(short), "short_attacks_n": len(short),
-            "short_attack_in_long_qqp_detected": flagged(with_attack(long_qqp, 4)),
-            "short_attack_in_long_mmlu_detected": flagged(with_attack(long_mmlu, 5))}
+            "short_attack_in_long_qqp_detected": flagged(with_attack(long_qqp, short, 4)),
+            "short_attack_in_long_mmlu_detected": flagged(with_attack(long_mmlu, short, 5))}
 
 
 def _ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:

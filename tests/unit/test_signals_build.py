@@ -87,3 +87,34 @@ def test_frozen_features_are_cached_per_exact_data_set(tmp_path):
     assert FeatureCache.for_texts(tmp_path, ["a question"], ["a PII sentence"]).root != first.root
     FeatureCache.for_texts(tmp_path, ["a third set"], [])
     assert len(list(tmp_path.iterdir())) == FeatureCache.KEEP
+
+
+def test_the_domain_head_blends_in_a_vote_of_the_nearest_training_questions():
+    """A head with no opinion (equal logits) defers to the neighbours; the output stays log-probabilities, so the
+    runtime's temperature and window averaging read it as logits."""
+    torch = pytest.importorskip("torch")
+    heads = pytest.importorskip("models.heads")
+    import numpy as np
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, logits):
+            super().__init__()
+            self.logits = torch.tensor(logits)
+
+        def forward(self, x):
+            return self.logits.expand(x.shape[0], -1)
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16)) * 4
+    x = np.concatenate([c + rng.normal(size=(40, 16)) for c in centres]).astype(np.float32)
+    y = np.repeat(np.arange(3), 40)
+    blend = heads.neighbour_blend(Fixed([0.0, 0.0, 0.0]), x, x, y, 3, dim=8)
+    queries = torch.from_numpy((centres + rng.normal(size=(3, 16)) * 0.5).astype(np.float32))
+    with torch.no_grad():
+        out = blend(queries)
+    assert out.argmax(1).tolist() == [0, 1, 2]
+    np.testing.assert_allclose(out.exp().sum(1).numpy(), 1.0, atol=1e-4)
+    # the head keeps most of the weight: a confident head outvotes the neighbours
+    blend.head = Fixed([0.0, 0.0, 9.0])
+    with torch.no_grad():
+        assert blend(queries).argmax(1).tolist() == [2, 2, 2]
