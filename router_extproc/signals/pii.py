@@ -25,6 +25,7 @@ PHONE_RE = re.compile(
 DATE_RE = re.compile(r"(?<![\d./-])(?:\d{4}([-/.])\d{1,2}\1\d{1,2}|\d{1,2}([-/.])\d{1,2}\2\d{2,4})(?![./-]?\d)")
 # A model span made only of phone-number characters (digits, + ( ) . - spaces, an extension).
 PHONE_CHARS_RE = re.compile(r"\+?[\d\s().-]+(?:\s?(?:x|ext\.?)\s?\d{1,5})?")
+_DIGIT_RE = re.compile(r"\d")
 URL_RE = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+", re.I)
 # Titles written before a name; a title belongs to the PERSON span ("Dott. Griselda Pace", "Dr X").
 TITLES = frozenset("""Dr Dott Dott.ssa Prof Univ.Prof Ing Sig Sig.ra Sig.na Mr Mrs Ms Miss Mx Mme Mlle M Sr Sra Srta
@@ -62,13 +63,17 @@ def ssn_ok(a: str, g: str, s: str) -> bool:
 
 def regex_entities(text: str) -> list[tuple[int, int, str, float]]:
     out: list[tuple[int, int, str, float]] = []
-    for m in EMAIL_RE.finditer(text):
-        out.append((m.start(), m.end(), "EMAIL_ADDRESS", 0.99))
+    if "@" in text:
+        for m in EMAIL_RE.finditer(text):
+            out.append((m.start(), m.end(), "EMAIL_ADDRESS", 0.99))
+    if ":" in text:
+        for m in IPV6_RE.finditer(text):
+            if m.group(0).count(":") >= 2:
+                out.append((m.start(), m.end(), "IP_ADDRESS", 0.95))
+    if _DIGIT_RE.search(text) is None:
+        return out  # every other pattern needs a digit: most prompts skip five scans of the text
     for m in IPV4_RE.finditer(text):
         out.append((m.start(), m.end(), "IP_ADDRESS", 0.97))
-    for m in IPV6_RE.finditer(text):
-        if m.group(0).count(":") >= 2:
-            out.append((m.start(), m.end(), "IP_ADDRESS", 0.95))
     for m in CARD_RE.finditer(text):
         d = re.sub(r"\D", "", m.group(0))
         if 12 <= len(d) <= 19 and luhn_ok(d) and len(set(d)) > 1:
@@ -121,6 +126,8 @@ def decode_tags(probs: np.ndarray, offsets: list[tuple[int, int]], tags: tuple[s
     `combine` gives each entity the type with the most probability mass over its tokens, so "Callejon de Paulina
     Frutos" stays one address even where the last word alone looks like a surname."""
     p_ent = 1.0 - probs[:, 0]
+    if not len(p_ent) or p_ent.max() < threshold:
+        return []  # the common case: no token is inside an entity
     best = probs[:, 1:].argmax(1) + 1
     types = sorted({t.split("-", 1)[1] for t in tags[1:]}, key=lambda t: tags.index("B-" + t))
     tcols = np.stack([probs[:, [tags.index("B-" + t), tags.index("I-" + t)]].sum(1) for t in types], 1)
@@ -240,9 +247,10 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     """Model entities (pieces from `decode_tags`, or plain (start, end, type, score) tuples) + validated regex
     matches -> final entities."""
     rx = regex_entities(text)
-    urls = [(m.start(), m.end()) for m in URL_RE.finditer(text)]
+    ents = _entities(text, model_ents)
+    urls = [(m.start(), m.end()) for m in URL_RE.finditer(text)] if ents else []
     out = list(rx)
-    for s, e, typ, sc in _entities(text, model_ents):
+    for s, e, typ, sc in ents:
         s, e = snap(text, s, e)
         if e <= s:
             continue
