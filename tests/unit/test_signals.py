@@ -48,6 +48,8 @@ def test_onnx_graph_outputs_and_shapes(model_dir):
     assert out["embedding"].shape == (2, 384) and out["embedding"].dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(out["embedding"], axis=1), 1.0, atol=1e-4)
     assert out["category_logits"].shape == (2, 14)
+    # log-probabilities of the head blended with its neighbour vote (models/heads.py: NeighbourBlend)
+    np.testing.assert_allclose(np.exp(out["category_logits"]).sum(1), 1.0, atol=1e-3)
     assert out["jailbreak_logit"].shape == (2,)
     assert out["complexity_logit"].shape == (2,)
     assert out["pii_logits"].shape == (2, 5, len(labels["pii_tags"]))
