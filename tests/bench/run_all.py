@@ -259,8 +259,8 @@ def section_gpu() -> str:
     if current and d.get("model_recipe") and current != d["model_recipe"]:
         head += (f"\n\n**Not re-measured for the current model recipe `{current}`**: no GPU was lent to the session "
                  f"that built it. The figures below are of recipe `{d['model_recipe']}`, which has the same frozen "
-                 "encoder; the heads may differ in data and in form (since recipe `4518313727cc022c`, the domain head "
-                 "adds a nearest-neighbour vote to the graph: a 256 x 9,868 MatMul and a top-25 per row; "
+                 "encoder; the heads may differ in data and in form (the domain head's nearest-neighbour vote, "
+                 "models/heads.py: NeighbourBlend, came later: a 256 x 9,868 MatMul and a top-25 per row; "
                  "git log -- models/).")
 
     def row(name: str, get) -> list[Any]:
