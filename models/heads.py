@@ -1,7 +1,6 @@
 """Task heads on frozen MiniLM features, and the full single-pass signal graph that is exported to ONNX."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -58,12 +57,11 @@ class NeighbourBlend(nn.Module):
     of the training split (9,868 x 256, int8 in the graph: models/export.py); a lookup is ~3 M multiply-adds
     per row."""
 
-    def __init__(self, head: nn.Module, mu: torch.Tensor, sd: torch.Tensor, proj: torch.Tensor, bank: torch.Tensor,
-                 bank_labels: torch.Tensor, n_out: int, k: int = 25, temp: float = 0.05, alpha: float = 0.3) -> None:
+    def __init__(self, head: nn.Module, proj: torch.Tensor, bank: torch.Tensor, bank_labels: torch.Tensor, n_out: int,
+                 k: int = 25, temp: float = 0.05, alpha: float = 0.3) -> None:
         super().__init__()
         self.head = head
-        self.register_buffer("mu", mu)
-        self.register_buffer("sd", sd)
+        self.norm = Standardize(proj.shape[0])                 # fitted like the heads' (train._standardize)
         self.register_buffer("proj", proj)                    # [D, r]
         self.register_buffer("bank_t", bank.t().contiguous())  # [r, N], rows unit-norm
         self.register_buffer("onehot", nn.functional.one_hot(bank_labels, n_out).float())
@@ -71,27 +69,12 @@ class NeighbourBlend(nn.Module):
 
     def forward(self, x):
         p_head = torch.softmax(self.head(x), dim=-1)
-        z = ((x - self.mu) / self.sd) @ self.proj
+        z = self.norm(x) @ self.proj
         z = z / z.norm(dim=-1, keepdim=True).clamp(min=1e-12)
         top, idx = torch.topk(z @ self.bank_t, self.k, dim=-1)
         w = torch.softmax(top / self.temp, dim=-1)
         p_knn = (w.unsqueeze(-1) * self.onehot[idx]).sum(1)
         return torch.log((1 - self.alpha) * p_head + self.alpha * p_knn + 1e-6)
-
-
-def neighbour_blend(head: nn.Module, x_fit: np.ndarray, x_bank: np.ndarray, y_bank: np.ndarray, n_out: int,
-                    dim: int = 256) -> NeighbourBlend:
-    """The blend around a trained head: standardization and principal axes fitted on ``x_fit`` (the head's
-    training features), the bank from ``x_bank`` and its labels."""
-    mu = x_fit.mean(0)
-    sd = x_fit.std(0) + 1e-4
-    _, _, vt = np.linalg.svd((x_fit - mu) / sd, full_matrices=False)
-    proj = vt[:dim].T.astype(np.float32)
-    bank = ((x_bank - mu) / sd) @ proj
-    bank /= np.linalg.norm(bank, axis=1, keepdims=True).clip(min=1e-12)
-    t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
-    return NeighbourBlend(head, t(mu), t(sd), t(proj), t(bank), torch.from_numpy(y_bank.astype(np.int64)),
-                          n_out).eval()
 
 
 class TokHead(nn.Module):

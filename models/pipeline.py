@@ -51,10 +51,10 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     from .bert import MiniLM
     from .export import export, quantize
     from .features import Extractor
-    from .heads import Ensemble, SignalGraph, neighbour_blend
+    from .heads import Ensemble, SignalGraph
     from .synthetic import (code_snippets, complexity_prompts, conversational_questions, domain_prompts, pii_sentences,
                             text_windows)
-    from .train import fit_temperature, predict_seq, train_seq_head, train_tok_head
+    from .train import fit_temperature, neighbour_blend, predict_seq, train_seq_head, train_tok_head
 
     t0 = time.time()
     stages = tqdm(total=7, desc="models build", unit="stage", position=0)

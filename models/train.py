@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .heads import SeqHead, TokHead
+from .heads import NeighbourBlend, SeqHead, TokHead
 
 
 def _standardize(head, x: np.ndarray) -> None:
@@ -48,6 +48,23 @@ def train_seq_head(x: np.ndarray, y: np.ndarray, n_out: int, w: np.ndarray | Non
             sched.step()
     head.eval()
     return head
+
+
+def neighbour_blend(head: torch.nn.Module, x_fit: np.ndarray, x_bank: np.ndarray, y_bank: np.ndarray, n_out: int,
+                    dim: int = 256) -> NeighbourBlend:
+    """The neighbour vote around a trained head: standardization and principal axes fitted on ``x_fit`` (the
+    head's training features), the bank from ``x_bank`` and its labels."""
+    blend = NeighbourBlend(head, torch.zeros(x_fit.shape[1], dim), torch.zeros(len(x_bank), dim),
+                           torch.from_numpy(y_bank.astype(np.int64)), n_out)
+    _standardize(blend, x_fit)
+    mu, sd = blend.norm.mu.numpy(), blend.norm.sd.numpy()
+    _, _, vt = np.linalg.svd((x_fit - mu) / sd, full_matrices=False)
+    proj = vt[:dim].T.astype(np.float32)
+    bank = ((x_bank - mu) / sd) @ proj
+    bank /= np.linalg.norm(bank, axis=1, keepdims=True).clip(min=1e-12)
+    blend.proj.copy_(torch.from_numpy(proj))
+    blend.bank_t.copy_(torch.from_numpy(np.ascontiguousarray(bank.T, dtype=np.float32)))
+    return blend.eval()
 
 
 @torch.no_grad()

@@ -93,7 +93,7 @@ def test_the_domain_head_blends_in_a_vote_of_the_nearest_training_questions():
     """A head with no opinion (equal logits) defers to the neighbours; the output stays log-probabilities, so the
     runtime's temperature and window averaging read it as logits."""
     torch = pytest.importorskip("torch")
-    heads = pytest.importorskip("models.heads")
+    train = pytest.importorskip("models.train")
     import numpy as np
 
     class Fixed(torch.nn.Module):
@@ -108,7 +108,7 @@ def test_the_domain_head_blends_in_a_vote_of_the_nearest_training_questions():
     centres = rng.normal(size=(3, 16)) * 4
     x = np.concatenate([c + rng.normal(size=(40, 16)) for c in centres]).astype(np.float32)
     y = np.repeat(np.arange(3), 40)
-    blend = heads.neighbour_blend(Fixed([0.0, 0.0, 0.0]), x, x, y, 3, dim=8)
+    blend = train.neighbour_blend(Fixed([0.0, 0.0, 0.0]), x, x, y, 3, dim=8)
     queries = torch.from_numpy((centres + rng.normal(size=(3, 16)) * 0.5).astype(np.float32))
     with torch.no_grad():
         out = blend(queries)
