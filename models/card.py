@@ -10,8 +10,9 @@ TEMPLATE = """# router-extproc signal model (recipe `{recipe}`)
 One ONNX graph (`encoder.onnx`, per-channel dynamic int8) over `all-MiniLM-L6-v2` that returns, in one pass:
 `embedding` [B,384] (the *unchanged* MiniLM mean-pooled, L2-normalised sentence embedding — frozen, used by the
 semantic cache), `category_logits` [B,14], `jailbreak_logit` [B], `complexity_logit` [B], `pii_logits` [B,seq,{n_tags}]
-(BIO over {pii_types}), and `seq_feat` [B,2304], the frozen features the sequence heads read (the cache's hit verifier
-reads them for a query/candidate pair encoded as one row). Inputs: `input_ids`, `attention_mask` (int64 [B,seq]);
+(BIO over {pii_types}), `seq_feat` [B,2304], the frozen features the sequence heads read (the cache's hit verifier
+reads them for a query/candidate pair encoded as one row), and `jailbreak_span_logit` [B], the span head's score of
+the row's most attack-like 12-token span. Inputs: `input_ids`, `attention_mask` (int64 [B,seq]);
 token_type_ids are folded in (always 0).
 
 ## Architecture
@@ -22,10 +23,19 @@ token_type_ids are folded in (always 0).
   (weight 0.3) with a similarity-weighted vote of the 25 nearest training questions (cosine over the same
   features projected on their top 256 principal components; the bank is the 9,868 training questions, ~2.5 MB
   in int8), and `category_logits` are the log of the blend.
+* Jailbreak span head: an MLP over the means of 12 consecutive tokens' layer 4-6 states (1152 dims), every 6
+  tokens; a row scores its highest span (multiple-instance learning: a text is an attack when one span is). The
+  runtime's jailbreak score is the higher of the pooled head's calibrated probability and the span score mapped
+  so that both thresholds fall on the same value. Trained on every training attack, 8,000 benign training texts,
+  and runtime-shaped 126-token windows of Quora and MMLU training questions holding a short training attack
+  (positive), a short benign instruction or nothing (negative); counts under "Data and splits". Its threshold
+  flags at most 1% of ~1,000-token prompts of calibration-split Quora and MMLU questions (600 prompts). Span
+  lengths of 8, 12, 16 and 32 tokens were compared on the calibration split.
 * PII head: per-token MLP + two residual 1-D convolutions (kernel 3, then kernel 3 dilated by 2) over hidden
   states of layers 4-6 (1152 dims).
 * Features are precomputed once with the same int8 encoder the runtime uses, so heads train on runtime features.
-* The MatMuls of the encoder, of the sequence heads and of the neighbour lookup are int8; the PII head stays fp32.
+* The MatMuls of the encoder, of the sequence and span heads and of the neighbour lookup are int8; the PII head
+  stays fp32.
 * fp32 vs int8 embedding cosine on {cos_n} held-out MMLU questions: mean {cos_mean}, min {cos_min}.
 * `encoder.fp16.onnx` is the same graph in fp16 (fp32 inputs/outputs) for onnxruntime's CUDA provider, which
   the runtime loads instead when it runs on a GPU; fp32 vs fp16 embedding cosine on the same questions:
@@ -75,7 +85,8 @@ figures below. Counts: {data}
   dropped), dates are never phone numbers, and words inside URLs are not names or addresses.
 
 ## Calibration
-Temperatures: {temps}. Thresholds: {thresholds}.
+Temperatures: {temps}. Thresholds: {thresholds} (`jailbreak_span` is in span-logit units).
+Jailbreak on the calibration split: {jcal}.
 
 ## Held-out results (test split, through the runtime `SignalEngine` on the int8 graph)
 ### Domain
@@ -86,8 +97,9 @@ Temperatures: {temps}. Thresholds: {thresholds}.
 * Per-category F1 (question only): {f1}
 
 ### Jailbreak
-* Threshold {jthr:.4f} (chosen on calibration for FPR <= 1.5%): test TPR **{jtpr}**, FPR **{jfpr}** (n_pos={jpos},
-  n_neg={jneg} incl. MMLU questions and OOD questions); AUC {jauc}; oracle TPR at FPR 0.02: {joracle}
+* Threshold {jthr:.4f} (chosen on calibration for FPR <= 1.5%; the score includes the span head): test TPR
+  **{jtpr}**, FPR **{jfpr}** (n_pos={jpos}, n_neg={jneg} incl. MMLU questions and OOD questions); AUC {jauc};
+  oracle TPR at FPR 0.02: {joracle}
 * FPR by benign source: {jfprs}
 * TPR by attack source: {jtprs}
 * Benign traffic outside that test set, at the same threshold: {jwild}
@@ -102,10 +114,15 @@ Temperatures: {temps}. Thresholds: {thresholds}.
 MMLU test questions with any PII entity detected: {pii_fp} (by type: {pii_fpt})
 
 ## Limitations
-* Jailbreak data are mostly short English prompts; a long prompt is scored as the max over its 128-token windows,
-  so it is flagged when any one window is: its false-positive rate grows with its length. Each window is judged
-  on pooled features, so a short injection inside a long benign prompt (a poisoned document) is mostly missed:
-  this guard stops direct jailbreaks, not indirect prompt injection.
+* Jailbreak data are mostly short English prompts; a long prompt is scored as the max over its 128-token windows
+  and their spans, so it is flagged when any one is: its false-positive rate grows with its length. A short
+  injection inside a long benign prompt (a poisoned document) is mostly missed by the pooled head, whose window
+  features are mostly the text around it; what the span head adds is the pasted-attack figure above. The span
+  head was trained on attacks pasted between Quora and MMLU questions, not into retrieved documents, e-mails or
+  code: indirect prompt injection is not a solved case.
+* MMLU questions come in families (one textbook's phrasing, one subject's stock formulas) and the split is by
+  question hash, so close relatives of a test question can be in the training split and in the neighbour vote's
+  bank: the held-out MMLU figure can be flattered by that. The out-of-distribution figure is the check.
 * Complexity labels are heuristic (see above); "complex" means multi-step quantitative/code/proof work.
 * PII names/addresses come from the model alone and are trained on templated sentences.
 """
@@ -117,11 +134,20 @@ def _wild(j: dict) -> str:
     return (f"Quora questions (QQP rows never read, n={j['qqp_questions_n']}) flagged {j['qqp_questions_flagged']}; "
             f"~1,000-token prompts made of them flagged {j['long_qqp_1000_tokens_flagged']}, made of MMLU test "
             f"questions {j['long_mmlu_1000_tokens_flagged']} (n={j['long_n']} each)" + (
-                f". **Not detected: an injection hidden in a long prompt.** Short test attacks (<= 64 tokens, "
-                f"n={j['short_attacks_n']}) are caught {j['short_attacks_alone_detected']} alone, but pasted between "
-                f"the questions of those ~1,000-token prompts {j['short_attack_in_long_qqp_detected']} (Quora) and "
-                f"{j['short_attack_in_long_mmlu_detected']} (MMLU): a window's pooled features are mostly the "
-                "benign text around the attack" if "short_attacks_n" in j else ""))
+                f". Short test attacks (<= 64 tokens, n={j['short_attacks_n']}) are caught "
+                f"{j['short_attacks_alone_detected']} alone, and pasted between the questions of those ~1,000-token "
+                f"prompts {j['short_attack_in_long_qqp_detected']} (Quora) and "
+                f"{j['short_attack_in_long_mmlu_detected']} (MMLU)" if "short_attacks_n" in j else ""))
+
+
+def _jcal(m: dict) -> str:
+    c = m.get("jailbreak_cal", {})
+    if "span_threshold" not in c:
+        return f"TPR {c.get('tpr_at_fpr_0.015', '?')} at FPR <= 0.015 (pooled head)"
+    return (f"pooled head TPR {c['tpr_at_fpr_0.015']} at FPR <= 0.015; span head: ~1,000-token benign prompts flagged "
+            f"{c['span_long_benign_flagged']} (n={c['span_long_benign_n']}), short calibration attacks pasted into "
+            f"such prompts detected {c['span_short_attack_in_long_detected']} (n={c['span_short_attack_in_long_n']}) "
+            "by the shipped score")
 
 
 def write_card(path: Path, m: dict, labels: dict) -> None:
@@ -148,7 +174,7 @@ def write_card(path: Path, m: dict, labels: dict) -> None:
         f1=d["per_category_f1_question_only"], jthr=j["threshold_from_cal"], jtpr=j["test_tpr_at_threshold"],
         jfpr=j["test_fpr_at_threshold"], jpos=j["n_pos"], jneg=j["n_neg"], jauc=j["auc"],
         joracle=j["test_tpr_at_fpr_0.02_oracle"], jfprs=j["fpr_by_source"], jtprs=j["tpr_by_source"],
-        jwild=_wild(j),
+        jwild=_wild(j), jcal=_jcal(m),
         cacc=c["test_accuracy"], cn=c["test_n"], cood=c["ood_accuracy"], coodn=c["ood_n"],
         coods=c["ood_accuracy_by_source"], pii_rows=pii_rows, pii_fp=p["mmlu_test_questions_with_any_entity"],
         pii_fpt=p["mmlu_test_entities_by_type"],

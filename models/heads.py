@@ -99,30 +99,76 @@ class TokHead(nn.Module):
         return self.fc2(self.drop(h))
 
 
+SPAN_TOKENS, SPAN_STRIDE = 12, 6
+
+
+def span_means(h: torch.Tensor, mask: torch.Tensor, size: int = SPAN_TOKENS, stride: int = SPAN_STRIDE):
+    """Means of ``size`` consecutive content tokens (not [CLS]/[SEP]) every ``stride`` tokens: [B, K, D], and
+    which of the K spans hold at least ``stride`` content tokens (or all of a shorter text): [B, K]. Spans are
+    counted from the row's start and only content tokens count, so a row padded in a batch gets the spans it gets
+    alone."""
+    pos = torch.arange(h.shape[1], device=h.device).unsqueeze(0)
+    n = mask.sum(1, keepdim=True)
+    cm = ((mask > 0) & (pos > 0) & (pos < n - 1)).to(h.dtype)
+    x = nn.functional.pad((h * cm.unsqueeze(-1)).transpose(1, 2), (0, size))
+    c = nn.functional.pad(cm.unsqueeze(1), (0, size))
+    cnt = nn.functional.avg_pool1d(c, size, stride).squeeze(1) * size
+    spans = nn.functional.avg_pool1d(x, size, stride) * size / cnt.clamp(min=1).unsqueeze(1)
+    valid = (cnt > 0) & (cnt >= torch.clamp(n - 2, max=stride))
+    return spans.transpose(1, 2), valid
+
+
+class SpanHead(nn.Module):
+    """Jailbreak score of the most attack-like short span of a row (multiple-instance learning: a text is an
+    attack when any span is). A window's pooled features are mostly the benign text around a short attack pasted
+    into a long prompt; a 12-token span inside the attack is not. Spans of 8, 12, 16 and 32 tokens were compared
+    on the calibration split (padded attacks caught at 1% of long benign prompts flagged): the shorter three were
+    close, 32 was clearly worse."""
+
+    def __init__(self, hidden: int = 256, in_dim: int = TOK_DIM) -> None:
+        super().__init__()
+        self.norm = Standardize(in_dim)
+        self.fc1 = nn.Linear(in_dim, hidden)
+        self.drop = nn.Dropout(0.2)
+        self.fc2 = nn.Linear(hidden, 1)
+
+    def span_logits(self, spans, valid):  # [B, K, D], [B, K] -> [B, K]
+        s = self.fc2(self.drop(nn.functional.gelu(self.fc1(self.norm(spans))))).squeeze(-1)
+        return s.masked_fill(~valid, -1e4)
+
+    def forward(self, tok, mask):  # [B, S, D] token features -> [B]
+        return self.span_logits(*span_means(tok, mask)).max(dim=1).values
+
+
 class SignalGraph(nn.Module):
-    """One forward pass -> embedding, category_logits, jailbreak_logit, complexity_logit, pii_logits, seq_feat.
+    """One forward pass -> embedding, category_logits, jailbreak_logit, complexity_logit, pii_logits, seq_feat,
+    jailbreak_span_logit.
 
     seq_feat is the frozen feature vector the sequence heads read. The cache's hit verifier reads it for a
-    query/candidate pair encoded as one row, where attention runs across both texts."""
+    query/candidate pair encoded as one row, where attention runs across both texts. jailbreak_span_logit is the
+    SpanHead's score of the row's most attack-like span."""
 
-    def __init__(self, enc: MiniLM, cat: SeqHead, jb: SeqHead, cx: SeqHead, pii: TokHead) -> None:
+    def __init__(self, enc: MiniLM, cat: SeqHead, jb: SeqHead, cx: SeqHead, pii: TokHead, span: SpanHead) -> None:
         super().__init__()
         self.enc = enc
         self.cat_head = cat
         self.jb_head = jb
         self.cx_head = cx
         self.pii_head = pii
+        self.span_head = span
 
     def forward(self, input_ids, attention_mask):
         hs = self.enc(input_ids, attention_mask)
         emb = masked_mean(hs[-1], attention_mask)
         emb = emb / emb.norm(dim=-1, keepdim=True).clamp(min=1e-12)
         sf = seq_features(hs, attention_mask)
+        tf = tok_features(hs)
         return (
             emb,
             self.cat_head(sf),
             self.jb_head(sf).squeeze(-1),
             self.cx_head(sf).squeeze(-1),
-            self.pii_head(tok_features(hs)),
+            self.pii_head(tf),
             sf,
+            self.span_head(tf, attention_mask),
         )

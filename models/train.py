@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .heads import NeighbourBlend, SeqHead, TokHead
+from .heads import NeighbourBlend, SeqHead, SpanHead, TokHead
 
 
 def _standardize(head, x: np.ndarray) -> None:
@@ -123,3 +123,42 @@ def train_tok_head(feats: list[np.ndarray], tags: list[np.ndarray], n_tags: int,
             sched.step()
     head.eval()
     return head
+
+
+def _pad_bags(bags: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    K = max(len(b) for b in bags)
+    x = np.zeros((len(bags), K, bags[0].shape[1]), dtype=np.float16)
+    valid = np.zeros((len(bags), K), dtype=bool)
+    for i, b in enumerate(bags):
+        x[i, : len(b)] = b
+        valid[i, : len(b)] = True
+    return torch.from_numpy(x), torch.from_numpy(valid)
+
+
+def train_span_head(bags: list[np.ndarray], y: np.ndarray, epochs: int = 6, hidden: int = 256, lr: float = 1e-3,
+                    wd: float = 0.05, seed: int = 0) -> SpanHead:
+    """Multiple-instance training: each text is a bag of span features (heads.span_means) and its logit is its
+    highest span's, so an attack needs one attack-like span and a benign text none."""
+    torch.manual_seed(seed)
+    head = SpanHead(hidden=hidden, in_dim=bags[0].shape[1])
+    _standardize(head, np.concatenate(bags[:: max(1, len(bags) // 4000)]).astype(np.float32))  # ~4,000 texts
+    X, V = _pad_bags(bags)
+    Y = torch.from_numpy(y.astype(np.float32))
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=wd)
+    bs = 256
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * math.ceil(len(X) / bs))
+    g = torch.Generator().manual_seed(seed)
+    head.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(X), generator=g)
+        for s in range(0, len(X), bs):
+            i = perm[s:s + bs]
+            bag = head.span_logits(X[i].float(), V[i]).max(dim=1).values
+            loss = nn.functional.binary_cross_entropy_with_logits(bag, Y[i])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    head.eval()
+    return head
+

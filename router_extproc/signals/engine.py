@@ -5,6 +5,10 @@ Runtime dependencies: onnxruntime, tokenizers, numpy (no torch).
 Prompts longer than one window (126 content tokens, the length the heads were trained on) are read as
 overlapping windows that cover the whole text. Jailbreak is the maximum over all windows (an injection hidden in
 the middle of a long document counts) and PII is decoded on every window with offsets into the original text.
+Two detectors give the jailbreak score: the head on each window's pooled features, and the span head, which
+scores the window's most attack-like 12-token span (a short attack pasted into a long benign prompt is a small
+part of its window's pooled features). The span score is mapped onto the pooled head's scale so that each
+detector's shipped threshold falls on the same value; the score is the higher of the two.
 The embedding, category and complexity average the windows that lie in the head and the tail of the prompt
 (``max_tokens`` in total), so a long prompt is classified by how it starts and ends, not silently cut.
 Windows are also cheaper than one long row: attention is quadratic in the row length, and on 2 CPU cores five
@@ -30,6 +34,7 @@ log = logging.getLogger(__name__)
 WINDOW_TOKENS = 126    # content tokens per window: rows of 128 with [CLS]/[SEP], as the heads were trained
 MIN_OVERLAP = 16       # tokens shared by neighbouring windows, so an entity on a boundary is seen whole once
 SIGNAL_OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits"]
+SPAN_OUTPUT = "jailbreak_span_logit"
 GPU_MODEL = "encoder.fp16.onnx"  # the CUDA provider's graph: int8 MatMuls would run on the host (models/fp16.py)
 
 
@@ -77,7 +82,13 @@ class SignalEngine:
         self._t_cat = float(temp.get("category", 1.0))
         self._t_jb = float(temp.get("jailbreak", 1.0))
         self._t_cx = float(temp.get("complexity", 1.0))
-        self.pii_threshold = float(self.labels.get("thresholds", {}).get("pii", 0.5))
+        thresholds = self.labels.get("thresholds", {})
+        self.pii_threshold = float(thresholds.get("pii", 0.5))
+        jb_thr = min(max(float(thresholds.get("jailbreak", 0.5)), 1e-6), 1 - 1e-6)
+        self._jb_thr_logit = float(np.log(jb_thr / (1 - jb_thr)))
+        # None: the span detector is off (a model built without it, or the build calibrating it)
+        self.span_threshold: float | None = (float(thresholds["jailbreak_span"]) if "jailbreak_span" in thresholds
+                                             else None)
         self.max_tokens = max(16, min(int(max_tokens), int(self.labels.get("max_length", 512))))
 
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -110,6 +121,10 @@ class SignalEngine:
             self.session = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
             self.provider = self.session.get_providers()[0]
         self.model_file = model.name
+        names = {o.name for o in self.session.get_outputs()}
+        self._outputs = SIGNAL_OUTPUTS + ([SPAN_OUTPUT] if SPAN_OUTPUT in names else [])
+        if SPAN_OUTPUT not in names:
+            self.span_threshold = None
         # width of the pair features for the cache verifier (0: a model without the seq_feat output)
         self.pair_dim = next((int(o.shape[-1]) for o in self.session.get_outputs()
                               if o.name == "seq_feat" and isinstance(o.shape[-1], int)), 0)
@@ -147,7 +162,7 @@ class SignalEngine:
             else:
                 groups.append([i])
         n, longest = len(rows), max(len(r) for r in rows)
-        emb = cat = jb = cx = pii = None
+        emb = cat = jb = cx = pii = span = None
         for g in groups:
             L = max(len(rows[i]) for i in g)
             ids = np.zeros((len(g), L), dtype=np.int64)
@@ -155,23 +170,26 @@ class SignalEngine:
                 ids[j, : len(rows[i])] = rows[i]
             mask = (ids != 0).astype(np.int64)
             mask[:, 0] = 1
-            outs = self.session.run(SIGNAL_OUTPUTS, {"input_ids": ids, "attention_mask": mask})
+            outs = self.session.run(self._outputs, {"input_ids": ids, "attention_mask": mask})
             if emb is None:
                 emb = np.zeros((n, outs[0].shape[1]), np.float32)
                 cat = np.zeros((n, outs[1].shape[1]), np.float32)
                 jb = np.zeros((n,), np.float32)
                 cx = np.zeros((n,), np.float32)
                 pii = np.zeros((n, longest, outs[4].shape[2]), np.float32)
+                span = np.full((n,), -np.inf, np.float32)
             emb[g], cat[g], jb[g], cx[g] = outs[0], outs[1], outs[2], outs[3]
             pii[g, :L] = outs[4]
-        return emb, cat, jb, cx, pii
+            if len(outs) > 5:
+                span[g] = outs[5]
+        return emb, cat, jb, cx, pii, span
 
     def analyze_batch(self, texts: list[str]) -> list[Signals]:
         if not texts:
             return []
         plans = [self._plan(t) for t in texts]
         all_rows = [r for p in plans for r in p[0]]
-        emb, cat, jb, cx, pii = self._run(all_rows)
+        emb, cat, jb, cx, pii, span = self._run(all_rows)
         out = []
         base = 0
         for text, (rows, starts, offs, n, main) in zip(texts, plans):
@@ -185,6 +203,9 @@ class SignalEngine:
             p /= p.sum()
             k = int(p.argmax())
             jbp = float(_sigmoid(jb[base:base + len(rows)] / self._t_jb).max())
+            if self.span_threshold is not None:
+                s = float(span[base:base + len(rows)].max()) - self.span_threshold + self._jb_thr_logit
+                jbp = max(jbp, float(_sigmoid(min(max(s, -60.0), 60.0))))  # -1e4: a row without spans
             cxp = float(_sigmoid(float((cx[sel] * w).sum()) / self._t_cx))
             ents: list = []  # decoded pieces of every window (see pii.decode_tags)
             for i, start in enumerate(starts):
@@ -206,6 +227,17 @@ class SignalEngine:
             ))
             base += len(rows)
         return out
+
+    def jailbreak_span_logits(self, texts: list[str]) -> np.ndarray:
+        """The span head's raw score of each text (its highest span over all windows): what the build calibrates
+        span_threshold on."""
+        out = []
+        for s in range(0, len(texts), 8):
+            plans = [self._plan(t)[0] for t in texts[s:s + 8]]
+            span = self._run([r for rows in plans for r in rows])[5]
+            cuts = np.cumsum([0] + [len(rows) for rows in plans])
+            out += [float(span[a:b].max()) for a, b in zip(cuts[:-1], cuts[1:])]
+        return np.array(out, np.float32)
 
     async def analyze(self, text: str) -> Signals:
         return await self._batcher.submit(text)

@@ -19,7 +19,7 @@ class Signals:
     category: str                  # one of the 14
     category_confidence: float     # calibrated probability of `category`
     complexity: float              # P(needs reasoning) in [0,1]
-    jailbreak: float               # P(attack) in [0,1] (max over chunks for long text)
+    jailbreak: float               # attack score in [0,1]: max over windows of two detectors (engine.py)
     pii: tuple[PIIEntity, ...]
     tokens: int                    # token count of the full text (without [CLS]/[SEP])
 

@@ -196,8 +196,8 @@ def write_doc(path: Path, res: dict, metrics: dict, imgs: list[str]) -> None:
            "its windows is.", ""] if "qqp_questions_flagged" in j else []),
         *([f"Short test attacks (<= 64 tokens, n={j['short_attacks_n']}) detected alone "
            f"{j['short_attacks_alone_detected']}; pasted between the questions of those ~1,000-token prompts "
-           f"{j['short_attack_in_long_qqp_detected']} (Quora) and {j['short_attack_in_long_mmlu_detected']} (MMLU). "
-           "The guard catches direct jailbreaks, not an injection hidden in a long document.", ""]
+           f"{j['short_attack_in_long_qqp_detected']} (Quora) and {j['short_attack_in_long_mmlu_detected']} (MMLU), "
+           "by the higher of the pooled head's and the span head's scores (docs/operations.md).", ""]
           if "short_attacks_n" in j else []),
         "PII per type (held-out templates; same type and char IoU >= 0.5):", "",
         "| type | precision | recall | n |", "|---|---|---|---|",
