@@ -259,9 +259,9 @@ def section_gpu() -> str:
     if current and d.get("model_recipe") and current != d["model_recipe"]:
         head += (f"\n\n**Not re-measured for the current model recipe `{current}`**: no GPU was lent to the session "
                  f"that built it. The figures below are of recipe `{d['model_recipe']}`, which has the same frozen "
-                 "encoder; the heads may differ in data and in form (the domain head's nearest-neighbour vote, "
-                 "models/heads.py: NeighbourBlend, came later: a 256 x 9,868 MatMul and a top-25 per row; "
-                 "git log -- models/).")
+                 "encoder; the heads may differ in data and in form (later additions: the domain head's "
+                 "nearest-neighbour vote, models/heads.py: NeighbourBlend, a 256 x 9,868 MatMul and a top-25 per "
+                 "row; the jailbreak span head, SpanHead, an MLP over 12-token span means; git log -- models/).")
 
     def row(name: str, get) -> list[Any]:
         vals = []
