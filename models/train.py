@@ -26,28 +26,35 @@ def train_seq_head(x: np.ndarray, y: np.ndarray, n_out: int, w: np.ndarray | Non
     X = torch.from_numpy(x.astype(np.float32))
     Y = torch.from_numpy(y)
     W = torch.from_numpy((w if w is not None else np.ones(len(y))).astype(np.float32))
+
+    def batch_loss(i):
+        out = head(X[i])
+        if n_out == 1:
+            loss = nn.functional.binary_cross_entropy_with_logits(out.squeeze(-1), Y[i].float(), reduction="none")
+        else:
+            loss = nn.functional.cross_entropy(out, Y[i].long(), reduction="none", label_smoothing=label_smoothing)
+        return (loss * W[i]).sum() / W[i].sum()
+
+    _fit(head, len(X), batch_loss, epochs=epochs, lr=lr, wd=wd, seed=seed)
+    return head
+
+
+def _fit(head: nn.Module, n: int, batch_loss, *, epochs: int, lr: float, wd: float, seed: int, bs: int = 256) -> None:
+    """AdamW with a one-cycle schedule over ``epochs`` shuffled passes of minibatches of ``n`` rows;
+    ``batch_loss(indices)`` gives a minibatch's loss. Leaves the head in eval mode."""
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=wd)
-    bs = 256
-    steps = epochs * math.ceil(len(X) / bs)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * math.ceil(n / bs))
     g = torch.Generator().manual_seed(seed)
     head.train()
     for _ in range(epochs):
-        perm = torch.randperm(len(X), generator=g)
-        for s in range(0, len(X), bs):
-            i = perm[s:s + bs]
-            out = head(X[i])
-            if n_out == 1:
-                loss = nn.functional.binary_cross_entropy_with_logits(out.squeeze(-1), Y[i].float(), reduction="none")
-            else:
-                loss = nn.functional.cross_entropy(out, Y[i].long(), reduction="none", label_smoothing=label_smoothing)
-            loss = (loss * W[i]).sum() / W[i].sum()
+        perm = torch.randperm(n, generator=g)
+        for s in range(0, n, bs):
+            loss = batch_loss(perm[s:s + bs])
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
     head.eval()
-    return head
 
 
 def neighbour_blend(head: torch.nn.Module, x_fit: np.ndarray, x_bank: np.ndarray, y_bank: np.ndarray, n_out: int,
@@ -144,21 +151,11 @@ def train_span_head(bags: list[np.ndarray], y: np.ndarray, epochs: int = 6, hidd
     _standardize(head, np.concatenate(bags[:: max(1, len(bags) // 4000)]).astype(np.float32))  # ~4,000 texts
     X, V = _pad_bags(bags)
     Y = torch.from_numpy(y.astype(np.float32))
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=wd)
-    bs = 256
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * math.ceil(len(X) / bs))
-    g = torch.Generator().manual_seed(seed)
-    head.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(X), generator=g)
-        for s in range(0, len(X), bs):
-            i = perm[s:s + bs]
-            bag = head.span_logits(X[i].float(), V[i]).max(dim=1).values
-            loss = nn.functional.binary_cross_entropy_with_logits(bag, Y[i])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    head.eval()
+
+    def batch_loss(i):
+        return nn.functional.binary_cross_entropy_with_logits(
+            head.span_logits(X[i].float(), V[i]).max(dim=1).values, Y[i])
+
+    _fit(head, len(X), batch_loss, epochs=epochs, lr=lr, wd=wd, seed=seed)
     return head
 
