@@ -45,6 +45,8 @@ def recipe_hash(data_versions: dict[str, str]) -> str:
                 and p.name not in ("MODEL_CARD.md", "build_verifier.py")):
             h.update(p.name.encode())
             h.update(p.read_bytes())
+    # the runtime's window rule: the build calibrates the span threshold and measures through it
+    h.update((HERE.parent / "router_extproc" / "signals" / "windows.py").read_bytes())
     qqp = HERE / "data" / "qqp-dev.jsonl.gz"  # the held-out benign questions the build evaluates on
     h.update(qqp.read_bytes() if qqp.exists() else b"no-qqp")
     for d in PINNED:

@@ -114,8 +114,8 @@ Jailbreak on the calibration split: {jcal}.
 MMLU test questions with any PII entity detected: {pii_fp} (by type: {pii_fpt})
 
 ## Limitations
-* Jailbreak data are mostly short English prompts; a long prompt is scored as the max over its 128-token windows
-  and their spans, so it is flagged when any one is: its false-positive rate grows with its length. A short
+* Jailbreak data are mostly short English prompts; a long prompt is scored as the max over its windows of up to 128
+  tokens and their spans, so it is flagged when any one is: its false-positive rate grows with its length. A short
   injection inside a long benign prompt (a poisoned document) is mostly missed by the pooled head, whose window
   features are mostly the text around it; what the span head adds is the pasted-attack figure above. The span
   head was trained on attacks pasted between Quora and MMLU questions, not into retrieved documents, e-mails or

@@ -1,6 +1,8 @@
 """Task heads on frozen MiniLM features, and the full single-pass signal graph that is exported to ONNX."""
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -98,6 +100,19 @@ class TokHead(nn.Module):
         h = h + nn.functional.gelu(self.conv2(h.transpose(1, 2)).transpose(1, 2))
         return self.fc2(self.drop(h))
 
+    def folded(self) -> TokHead:
+        """A copy for export with the standardization folded into fc1: W (x - mu) / sd + b is
+        (W / sd) x + (b - (W / sd) mu). The per-token Sub and Div over [B, S, 1152] cost 0.7 ms of a 57 ms run of
+        five 128-token rows on 2 CPU cores; this head's MatMuls stay fp32 (models/export.py), so its logits move
+        by rounding only (4e-7 on random rows)."""
+        t = copy.deepcopy(self)
+        with torch.no_grad():
+            w = t.fc1.weight / t.norm.sd
+            t.fc1.bias -= (w * t.norm.mu).sum(1)
+            t.fc1.weight.copy_(w)
+        t.norm = nn.Identity()
+        return t
+
 
 SPAN_TOKENS, SPAN_STRIDE = 12, 6
 
@@ -106,16 +121,21 @@ def span_means(h: torch.Tensor, mask: torch.Tensor, size: int = SPAN_TOKENS, str
     """Means of ``size`` consecutive content tokens (not [CLS]/[SEP]) every ``stride`` tokens: [B, K, D], and
     which of the K spans hold at least ``stride`` content tokens (or all of a shorter text): [B, K]. Spans are
     counted from the row's start and only content tokens count, so a row padded in a batch gets the spans it gets
-    alone."""
-    pos = torch.arange(h.shape[1], device=h.device).unsqueeze(0)
+    alone.
+
+    One batched MatMul with a [K, S] pooling matrix that already holds the content mask: the same sums as pooling
+    the masked [B, S, D] features, without the transposes and copies of that tensor that pooling needs. On 2 CPU
+    cores those cost the span head 2.8 ms of a 57 ms run of five 128-token rows (ONNX Runtime profile)."""
+    S = h.shape[1]
+    pos = torch.arange(S, device=h.device).unsqueeze(0)
     n = mask.sum(1, keepdim=True)
-    cm = ((mask > 0) & (pos > 0) & (pos < n - 1)).to(h.dtype)
-    x = nn.functional.pad((h * cm.unsqueeze(-1)).transpose(1, 2), (0, size))
-    c = nn.functional.pad(cm.unsqueeze(1), (0, size))
-    cnt = nn.functional.avg_pool1d(c, size, stride).squeeze(1) * size
-    spans = nn.functional.avg_pool1d(x, size, stride) * size / cnt.clamp(min=1).unsqueeze(1)
+    cm = ((mask > 0) & (pos > 0) & (pos < n - 1)).to(h.dtype)                            # [B, S]
+    starts = torch.arange(S // stride + 1, device=h.device).unsqueeze(1) * stride       # [K, 1]
+    pool = ((pos >= starts) & (pos < starts + size)).to(h.dtype).unsqueeze(0) * cm.unsqueeze(1)  # [B, K, S]
+    cnt = pool.sum(-1)
+    spans = (pool @ h) / cnt.clamp(min=1).unsqueeze(-1)
     valid = (cnt > 0) & (cnt >= torch.clamp(n - 2, max=stride))
-    return spans.transpose(1, 2), valid
+    return spans, valid
 
 
 class SpanHead(nn.Module):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -161,8 +162,9 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
 
     # Spans in a cache entry of their own: their texts change with the span head's data only, and each entry's
     # batches follow from its own texts, so the sequence features above stay those of the same data set.
-    span_x = FeatureCache.for_texts(out.parent / "features" / encoder_key(), span_texts).ragged(
-        "span", span_texts, span_bags)
+    # span_means's source is part of the key: an entry holds the spans of one pooling, not only of one encoder.
+    span_x = FeatureCache.for_texts(out.parent / "features" / encoder_key(), span_texts,
+                                    [inspect.getsource(span_means)]).ragged("span", span_texts, span_bags)
     idx = {t: i for i, t in enumerate(seq_texts)}
     F = lambda texts: seq_x[[idx[t] for t in texts]].astype(np.float32)  # noqa: E731
     stages.update()
@@ -172,10 +174,11 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
     metrics: dict = {"recipe": key}
     labels: dict = {"categories": list(D.CATEGORIES), "pii_types": list(D.PII_TYPES), "pii_tags": list(D.PII_TAGS),
                     "dimension": 384, "max_length": 512, "train_max_length": MAX_LEN_TRAIN,
-                    "chunking": {"long_text": "overlapping 128-token windows (>=16 shared tokens) over the whole "
-                                              "text: jailbreak is the max over windows, PII is decoded per window; "
-                                              "embedding/category/complexity average the windows in the first and "
-                                              "last 255 tokens (router_extproc/signals/engine.py)"}}
+                    "chunking": {"long_text": "overlapping windows of up to 128 tokens (>=16 shared tokens, each "
+                                              "only as long as the cover needs) over the whole text: jailbreak is "
+                                              "the max over windows, PII is decoded per window; embedding/category/"
+                                              "complexity average the windows in the first and last 255 tokens "
+                                              "(router_extproc/signals/windows.py, engine.py)"}}
     # 4a. domain: question-only and question+options views
     tr = [r for r in mmlu if r["split"] == "train"]
     cal = [r for r in mmlu if r["split"] == "cal"]
@@ -237,7 +240,7 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
 
     # 5. the single graph: frozen encoder + heads -> ONNX -> int8
     _say("exporting the signal graph")
-    graph = SignalGraph(enc, cat_head, jb_head, cx_head, pii_head, span_head).eval()
+    graph = SignalGraph(enc, cat_head, jb_head, cx_head, pii_head.folded(), span_head).eval()
     export(graph, work / "signals32.onnx", OUTPUTS, {"pii_logits"})
     quantize(work / "signals32.onnx", out / "encoder.onnx")
     from .fp16 import to_fp16

@@ -3,8 +3,9 @@
 Runtime dependencies: onnxruntime, tokenizers, numpy (no torch).
 
 Prompts longer than one window (126 content tokens, the length the heads were trained on) are read as
-overlapping windows that cover the whole text. Jailbreak is the maximum over all windows (an injection hidden in
-the middle of a long document counts) and PII is decoded on every window with offsets into the original text.
+overlapping windows that cover the whole text, each only as long as the cover needs (windows.py). Jailbreak is
+the maximum over all windows (an injection hidden in the middle of a long document counts) and PII is decoded on
+every window with offsets into the original text.
 Two detectors give the jailbreak score: the head on each window's pooled features, and the span head, which
 scores the window's most attack-like 12-token span (a short attack pasted into a long benign prompt is a small
 part of its window's pooled features). The span score is mapped onto the pooled head's scale so that each
@@ -28,11 +29,10 @@ from .batcher import MicroBatcher
 from .pairs import pair_row
 from .pii import combine, decode_tags
 from .types import PIIEntity, Signals
+from .windows import windows
 
 log = logging.getLogger(__name__)
 
-WINDOW_TOKENS = 126    # content tokens per window: rows of 128 with [CLS]/[SEP], as the heads were trained
-MIN_OVERLAP = 16       # tokens shared by neighbouring windows, so an entity on a boundary is seen whole once
 SIGNAL_OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits"]
 SPAN_OUTPUT = "jailbreak_span_logit"
 GPU_MODEL = "encoder.fp16.onnx"  # the CUDA provider's graph: int8 MatMuls would run on the host (models/fp16.py)
@@ -139,13 +139,7 @@ class SignalEngine:
         enc = self.tokenizer.encode(text, add_special_tokens=False)
         ids, offs = enc.ids, enc.offsets
         n = len(ids)
-        size = WINDOW_TOKENS
-        if n <= size:
-            starts = [0]
-        else:
-            # as few windows as keep MIN_OVERLAP between neighbours, spread evenly over the text
-            k = -(-(n - MIN_OVERLAP) // (size - MIN_OVERLAP))
-            starts = [round(i * (n - size) / (k - 1)) for i in range(k)]
+        starts, size = windows(n)
         rows = [[self._cls] + ids[s:s + size] + [self._sep] for s in starts]
         half = (self.max_tokens - 2) // 2
         main = [i for i, s in enumerate(starts) if n <= 2 * half or s < half or s + size > n - half]

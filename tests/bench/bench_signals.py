@@ -164,9 +164,10 @@ def write_doc(path: Path, res: dict, metrics: dict, imgs: list[str]) -> None:
         f"* micro-batched `analyze()` with {res['concurrent']['callers']} concurrent callers: "
         f"{res['concurrent']['texts_per_s']} prompts/s, mean batch {res['concurrent']['mean_batch']}",
         f"* fp32 vs int8 embedding cosine: {metrics['fp32_int8_embedding_cosine']}",
-        "* prompts longer than one window run as overlapping 128-token windows (the heads' training length): a "
-        "512-token prompt is five windows in one batch, cheaper than one 512-position row because attention is "
-        "quadratic in the row length; jailbreak takes the max over windows, PII decodes every window",
+        "* prompts longer than one window run as overlapping windows of up to 128 tokens (the heads' training "
+        "length), each only as long as the cover needs: a 512-token prompt is five 117-token rows in one batch, "
+        "cheaper than one 512-position row because attention is quadratic in the row length; jailbreak takes the "
+        "max over windows, PII decodes every window",
         "* the int8 graph quantizes activations dynamically with one scale per tensor, that is per batch, so a "
         "prompt's outputs move slightly with the prompts batched beside it (same length bucket): one question alone "
         "vs beside 8 others, embedding cosine 0.993. The same holds for the build's frozen features, so the build "
