@@ -21,8 +21,6 @@ def windows(n: int, size: int = WINDOW_TOKENS, overlap: int = MIN_OVERLAP) -> tu
         return [0], n
     k = -(-(n - overlap) // (size - overlap))
     width = -(-(n + (k - 1) * overlap) // k)
-    # rounded starts can step one token further than the even spacing; widen until every step keeps the overlap
-    # (this k always fits at ``size``: its even step is at most size - overlap, a whole number)
-    while width < size and width - -(-(n - width) // (k - 1)) < overlap:
-        width += 1
+    # The even step (n - width) / (k - 1) is at most width - overlap, and two rounded starts differ by less than
+    # the step plus one: a whole number of tokens no greater than width - overlap, so rounding keeps the overlap.
     return [round(i * (n - width) / (k - 1)) for i in range(k)], width
