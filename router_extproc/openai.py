@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 CHAT_PATH = "/v1/chat/completions"
+COMPLETIONS_PATH = "/v1/completions"
+RESPONSES_PATH = "/v1/responses"
 MODELS_PATH = "/v1/models"
+# The API paths whose bodies the router reads, guards and routes. Envoy routes these (and the router-answered
+# MODELS_PATH) and nothing else unless the operator passes a path through explicitly: one list for both sides.
+ROUTED_PATHS = (CHAT_PATH, COMPLETIONS_PATH, RESPONSES_PATH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,19 @@ def error_body(message: str, *, type: str, param: str | None = None, code: str |
     return json.dumps(
         {"error": {"message": message, "type": type, "param": param, "code": code}}
     ).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One piece of text that a request sends to a model, and who wrote it.
+
+    Every API shape (chat, legacy completions, Responses) is reduced to segments, so the signals stage decides
+    in one place which roles each signal reads (the operator's system prompt is trusted; user turns and tool
+    results are not)."""
+
+    role: str    # system | developer | user | assistant | tool | function | tool_spec | document
+    text: str
+    turn: int    # index of the message (or input item) it came from; -1 for request-level text (tools, documents)
 
 
 @dataclass(frozen=True, slots=True)
