@@ -151,7 +151,9 @@ class Router:
             repeat = self._literal_repeat(ex, request) if ex.path == CHAT_PATH else None
             if repeat is not None:
                 return repeat
-            signals = await self._signals(ex, request)
+            # A request without text (only previous_response_id, an empty turn) gives the guards nothing to judge:
+            # the encoder's score for an empty input is noise (it read as a jailbreak).
+            signals = await self._signals(ex, request) if _has_text(request) else None
             ex.decision = decision = decide(cfg, request, signals, jailbreak_threshold=self._jb_threshold())
         except APIError as err:
             return self._error(ex, err)
@@ -458,6 +460,13 @@ class Router:
         log.info(event, extra=fields)
         if event == "cache_hit":
             self._finish(ex, "cache_hit")
+
+
+def _has_text(request: APIRequest) -> bool:
+    segments = getattr(request, "segments", None)
+    if segments is not None:
+        return any(s.text.strip() for s in segments())
+    return bool(request.prompt_text().strip())
 
 
 def _passed_through(cfg: RouterConfig, path: str) -> bool:

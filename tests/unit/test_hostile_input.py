@@ -4,6 +4,7 @@ the matching kind, and bad bodies get the router's own OpenAI-shaped errors."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 
@@ -349,3 +350,24 @@ def test_an_attack_anywhere_in_a_completions_or_responses_request_is_blocked(pat
             {"type": "function_call_output", "call_id": f"c{i}", "output": t} for i, t in enumerate(benign)]}
     responses = run_phases(full_router(), json.dumps(body).encode(), path=path)
     assert status_of(responses) == 403
+
+
+class EmptyIsAttack(FakeSignals):
+    """Like the real encoder, which scores an empty input as a jailbreak."""
+
+    async def analyze(self, text):
+        s = await super().analyze(text)
+        return s if text.strip() else dataclasses.replace(s, jailbreak=0.99)
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/chat/completions", {"model": "auto", "messages": [{"role": "user", "content": ""}]}),
+    ("/v1/chat/completions", {"model": "auto", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]}]}),
+    ("/v1/responses", {"model": "auto", "previous_response_id": "resp_1"}),
+])
+def test_a_request_without_text_is_not_judged_by_the_signals(path, body):
+    cfg = router_config()
+    responses = run_phases(Router(cfg, signals=EmptyIsAttack(), cache=memory_cache(cfg)), json.dumps(body).encode(),
+                           path=path)
+    assert status_of(responses) == 200

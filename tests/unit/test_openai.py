@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from router_extproc.openai import (MAX_JSON_DEPTH, APIError, Segment, canonical_path, looks_like_api,
+from router_extproc.openai import (MAX_JSON_DEPTH, MAX_JSON_VALUES, APIError, Segment, canonical_path, looks_like_api,
                                    parse_chat_request, parse_completion_request, parse_responses_request,
                                    responses_reasoning)
 
@@ -223,3 +223,13 @@ def test_every_spelling_of_a_routed_path_is_canonical(raw):
 ])
 def test_api_looking_paths(path, api):
     assert looks_like_api(canonical_path(path)) is api
+
+
+def test_more_json_values_than_any_request_carries_is_a_400():
+    many = json.loads(body())
+    many["metadata"] = [[]] * (MAX_JSON_VALUES + 1)
+    with pytest.raises(APIError) as e:
+        parse_chat_request(json.dumps(many).encode())
+    assert e.value.status == 400 and str(MAX_JSON_VALUES) in e.value.message
+    many["metadata"] = [0] * (MAX_JSON_VALUES // 2)
+    parse_chat_request(json.dumps(many).encode())
