@@ -139,7 +139,10 @@ class Router:
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > cfg.server.max_body_bytes:
             return self._error(ex, _too_large(cfg.server.max_body_bytes))
-        return Continue(remove_headers=strip)
+        raw_path, sep, query = headers.get(":path", "/").partition("?")
+        # Another spelling of a routed path is guarded like it, and sent upstream as the path the server serves.
+        fixed = {":path": ex.path + sep + query} if raw_path != ex.path else {}
+        return Continue(set_headers=fixed, remove_headers=strip)
 
     # ── request body ───────────────────────────────────────────────────────────────────────────
     async def on_request_body(self, ex: Exchange, body: bytes) -> Respond | Continue:

@@ -108,7 +108,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                 return immediate(answer)
             resp = pb.ProcessingResponse(
                 request_headers=pb.HeadersResponse(
-                    response=pb.CommonResponse(header_mutation=_mutation({}, answer.remove_headers))
+                    response=pb.CommonResponse(header_mutation=_mutation(answer.set_headers, answer.remove_headers))
                 )
             )
             if answer.skip_body:

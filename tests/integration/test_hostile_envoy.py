@@ -70,6 +70,14 @@ def test_no_spelling_of_the_chat_path_reaches_an_upstream_unrouted(plain, path):
     assert openai_error(r)["code"] in ("model_not_found", "unknown_path")
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions/", "//v1/chat/completions", "/v1/chat%2Fcompletions",
+                                  "/V1/Chat/Completions?x=1"])
+def test_another_spelling_of_the_chat_path_is_guarded_and_served_as_the_canonical_path(plain, path):
+    r = post_raw(plain, path, json.dumps(chat("auto", "hi")).encode(), ECHO)
+    assert r.status_code == 200, r.text     # the demo upstream answers only the canonical path
+    assert r.json()["demo_received"]["model"] == "demo/large-8b"
+
+
 @pytest.mark.parametrize("path", ["/v1/embeddings", "/v1/responses/resp_123", "/openai/v1/chat/completions"])
 def test_api_paths_the_router_does_not_handle_are_404_in_openai_shape(plain, path):
     r = post_raw(plain, path, json.dumps(chat("auto", "hi")).encode())

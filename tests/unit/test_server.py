@@ -151,3 +151,11 @@ async def test_streams_beyond_max_concurrent_rpcs_are_refused_not_queued():
             assert (await first.read()).WhichOneof("response") == "request_body"
     finally:
         await server.stop(None)
+
+
+def test_another_spelling_of_a_routed_path_is_sent_upstream_as_the_canonical_path():
+    (resp,) = chat_stream(Router(router_config()), chat("hi"), path="//v1/chat/completions/?a=1")[:1]
+    sets = {h.header.key: h.header.raw_value for h in resp.request_headers.response.header_mutation.set_headers}
+    assert sets == {":path": b"/v1/chat/completions?a=1"}
+    (resp,) = chat_stream(Router(router_config()), chat("hi"))[:1]
+    assert not resp.request_headers.response.header_mutation.set_headers
