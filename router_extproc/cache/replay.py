@@ -103,14 +103,18 @@ def _index(obj: dict) -> int:
     return i if type(i) is int else -1
 
 
+def _opt_str(x: Any) -> bool:
+    return x is None or isinstance(x, str)
+
+
 def _delta_ok(c: Any) -> bool:
     """A choice chunk of the shape _add_delta reads: objects, lists and strings where OpenAI has them."""
     if not isinstance(c, dict) or _index(c) < 0:
         return False
     delta = c.get("delta") or {}
-    if not isinstance(delta, dict) or not isinstance(c.get("finish_reason") or "", str):
+    if not isinstance(delta, dict) or not _opt_str(c.get("finish_reason")):
         return False
-    if not all(isinstance(delta.get(k) or "", str) for k in ("role", "content", "refusal")):
+    if not all(_opt_str(delta.get(k)) for k in ("role", "content", "refusal")):
         return False
     tools = delta.get("tool_calls") or []
     if not isinstance(tools, list):
@@ -118,8 +122,8 @@ def _delta_ok(c: Any) -> bool:
     for tc in tools:
         fn = tc.get("function") or {} if isinstance(tc, dict) else None
         if (not isinstance(fn, dict) or _index(tc) < 0
-                or not all(isinstance(x or "", str) for x in (tc.get("id"), tc.get("type"), fn.get("name"),
-                                                              fn.get("arguments")))):
+                or not all(_opt_str(x) for x in (tc.get("id"), tc.get("type"), fn.get("name"),
+                                                 fn.get("arguments")))):
             return False
     return True
 
