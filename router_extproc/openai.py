@@ -1,4 +1,5 @@
-"""OpenAI chat-completions shapes: request parsing and validation, error bodies, completions and SSE.
+"""OpenAI API shapes: parsing and validation of chat-completions, legacy completions and Responses requests,
+the API paths, error bodies, completions and SSE.
 
 Nothing here knows about gRPC or Envoy; the server turns these values into ext_proc messages.
 """

@@ -159,3 +159,9 @@ def test_another_spelling_of_a_routed_path_is_sent_upstream_as_the_canonical_pat
     assert sets == {":path": b"/v1/chat/completions?a=1"}
     (resp,) = chat_stream(Router(router_config()), chat("hi"))[:1]
     assert not resp.request_headers.response.header_mutation.set_headers
+
+
+def test_a_cors_preflight_passes_unread():
+    router = Router(router_config())
+    answer = router.on_request_headers(router.new_exchange(), {":method": "OPTIONS", ":path": "/v1/responses"}, True)
+    assert answer.skip_body and not answer.set_headers
