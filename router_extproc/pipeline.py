@@ -125,11 +125,12 @@ class Router:
             owners = [(m.name, "router-extproc") for m in cfg.models]
             owners += [(a, "router-extproc") for a in cfg.auto_model_names]
             return Respond(200, models_list(owners), {"content-type": JSON}, "models list")
-        # OPTIONS (a browser's CORS preflight) carries no prompt: it passes like any other unread request.
-        if ex.path in ROUTED_PATHS and ex.method not in ("POST", "OPTIONS"):
+        if ex.method == "OPTIONS":
+            return Continue(remove_headers=strip, skip_body=True)   # a CORS preflight: it carries no prompt
+        if ex.path in ROUTED_PATHS and ex.method != "POST":
             return self._error(ex, APIError(405, f"{ex.method} {ex.path} is not supported: use POST",
                                             code="method_not_allowed"))
-        if ex.path not in ROUTED_PATHS or ex.method == "OPTIONS":
+        if ex.path not in ROUTED_PATHS:
             if looks_like_api(ex.path) and not _passed_through(cfg, ex.path):
                 return self._error(ex, APIError(404, f"The router does not serve {ex.method} {ex.path}",
                                                 code="unknown_path"))
