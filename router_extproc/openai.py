@@ -251,9 +251,7 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     body = load_json_object(raw)
 
     model = _require_model(body)
-    messages = body.get("messages")
-    if messages is None:
-        raise APIError(400, "'messages' is required", param="messages", code="missing_required_parameter")
+    messages = _required(body, "messages")
     if not isinstance(messages, list) or not messages:
         raise APIError(400, "'messages' must be a non-empty array", param="messages", code="invalid_type")
     for i, m in enumerate(messages):
@@ -284,10 +282,15 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     return ChatRequest(body=body, model=model, messages=messages, stream=bool(body.get("stream")))
 
 
+def _required(body: dict[str, Any], key: str) -> Any:
+    value = body.get(key)
+    if value is None:
+        raise APIError(400, f"'{key}' is required", param=key, code="missing_required_parameter")
+    return value
+
+
 def _require_model(body: dict[str, Any]) -> str:
-    model = body.get("model")
-    if model is None:
-        raise APIError(400, "'model' is required", param="model", code="missing_required_parameter")
+    model = _required(body, "model")
     if not isinstance(model, str) or not model:
         raise APIError(400, "'model' must be a non-empty string", param="model", code="invalid_type")
     return model
@@ -347,9 +350,7 @@ class CompletionRequest:
 def parse_completion_request(raw: bytes) -> CompletionRequest:
     body = load_json_object(raw)
     model = _require_model(body)
-    prompt = body.get("prompt")
-    if prompt is None:
-        raise APIError(400, "'prompt' is required", param="prompt", code="missing_required_parameter")
+    prompt = _required(body, "prompt")
     if isinstance(prompt, str):
         prompts: tuple[str, ...] = (prompt,)
     elif isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):

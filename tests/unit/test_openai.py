@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from router_extproc.openai import (MAX_JSON_DEPTH, MAX_JSON_VALUES, APIError, Segment, canonical_path, looks_like_api,
-                                   parse_chat_request, parse_completion_request, parse_responses_request,
-                                   responses_reasoning)
+from router_extproc.openai import (MAX_JSON_DEPTH, MAX_JSON_VALUES, APIError, Segment, canonical_path, dump_body,
+                                   looks_like_api, parse_chat_request, parse_completion_request,
+                                   parse_responses_request, responses_reasoning)
 
 
 def body(**kw):
@@ -233,3 +235,30 @@ def test_more_json_values_than_any_request_carries_is_a_400():
     assert e.value.status == 400 and str(MAX_JSON_VALUES) in e.value.message
     many["metadata"] = [0] * (MAX_JSON_VALUES // 2)
     parse_chat_request(json.dumps(many).encode())
+
+
+# ── hypothesis: every parser either returns a request whose every later use works, or raises APIError ──
+
+_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+_values = st.recursive(_scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c,
+                                                                                      max_size=3), max_leaves=15)
+_fields = st.dictionaries(st.sampled_from(["model", "messages", "prompt", "input", "instructions", "suffix",
+                                           "stream", "temperature", "n", "tools", "previous_response_id"]),
+                          _values, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=80), _fields.map(lambda d: json.dumps(d).encode()),
+                 _fields.map(lambda d: json.dumps(d, ensure_ascii=False).encode("utf-8", "surrogatepass"))),
+       st.sampled_from([parse_chat_request, parse_completion_request, parse_responses_request]))
+def test_the_parsers_return_a_usable_request_or_an_api_error(raw, parse):
+    try:
+        req = parse(raw)
+    except APIError as e:
+        assert 400 <= e.status < 500 and e.message
+        return
+    dump_body(req.body).decode("utf-8")              # the rewrite can encode it
+    assert isinstance(req.model, str) and isinstance(req.stream, bool)
+    assert isinstance(req.prompt_text(), str)
+    if hasattr(req, "segments"):
+        assert all(isinstance(s.text, str) and s.text.encode() for s in req.segments())

@@ -165,3 +165,17 @@ def test_a_cors_preflight_passes_unread():
     router = Router(router_config())
     answer = router.on_request_headers(router.new_exchange(), {":method": "OPTIONS", ":path": "/v1/responses"}, True)
     assert answer.skip_body and not answer.set_headers
+
+
+@pytest.mark.parametrize("section, key", [("server", "max_concurrent_rpcs"), ("signals", "max_queue")])
+def test_the_bounds_are_config_keys_validated_at_load(section, key):
+    from pathlib import Path
+
+    from router_extproc.config import parse_config
+    from router_extproc.errors import ConfigError
+
+    base = {"models": [{"name": "m", "endpoint": "127.0.0.1:1"}], "default_model": "m"}
+    cfg = parse_config({**base, section: {key: 7}}, source=Path("c.yaml"))
+    assert getattr(getattr(cfg, section), key) == 7
+    with pytest.raises(ConfigError, match=f"c.yaml.*{key}"):
+        parse_config({**base, section: {key: 0}}, source=Path("c.yaml"))
