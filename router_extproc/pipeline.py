@@ -139,7 +139,9 @@ class Router:
         if end_of_stream:
             return self._error(ex, APIError(400, "Request body is required", code="missing_body"))
         length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > cfg.server.max_body_bytes:
+        # isascii: str.isdigit() is true for "²", which int() refuses; 16+ digits is over any limit (and int()
+        # refuses more than 4,300).
+        if length.isascii() and length.isdigit() and (len(length) > 15 or int(length) > cfg.server.max_body_bytes):
             return self._error(ex, _too_large(cfg.server.max_body_bytes))
         raw_path, sep, query = headers.get(":path", "/").partition("?")
         # Another spelling of a routed path is guarded like it, and sent upstream as the path the server serves.
@@ -305,7 +307,7 @@ class Router:
     # ── response path ──────────────────────────────────────────────────────────────────────────
     def on_response_headers(self, ex: Exchange, headers: Mapping[str, str]) -> ResponsePlan:
         status = headers.get(":status", "0")
-        ex.response_status = int(status) if status.isdigit() else 0
+        ex.response_status = int(status) if status.isascii() and status.isdigit() and len(status) == 3 else 0
         out: dict[str, str] = {}
         if ex.chat and ex.decision is not None:
             out = self.decision_headers(ex)

@@ -179,3 +179,12 @@ def test_the_bounds_are_config_keys_validated_at_load(section, key):
     assert getattr(getattr(cfg, section), key) == 7
     with pytest.raises(ConfigError, match=f"c.yaml.*{key}"):
         parse_config({**base, section: {key: 0}}, source=Path("c.yaml"))
+
+
+@pytest.mark.parametrize("length, status", [("9" * 5000, 413), ("99999999999999999999", 413), ("²", None),
+                                            ("12", None)])
+def test_any_content_length_gets_a_defined_answer(length, status):
+    router = Router(router_config())
+    answer = router.on_request_headers(router.new_exchange(), {":method": "POST", ":path": "/v1/chat/completions",
+                                                               "content-length": length}, False)
+    assert getattr(answer, "status", None) == status
