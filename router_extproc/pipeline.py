@@ -174,7 +174,11 @@ class Router:
         model = cfg.model(decision.model)
         assert model is not None
         # Only chat answers are cached: completions and responses answers have other shapes (docs/cache.md).
-        hit = await self._cache_lookup(ex, request, decision, signals) if ex.path == CHAT_PATH else None
+        try:
+            hit = await self._cache_lookup(ex, request, decision, signals) if ex.path == CHAT_PATH else None
+        except Overloaded:
+            # The cache key's own embedding could not be queued: the request is answered uncached.
+            ex.store, ex.cache_state, hit = False, "bypass", None
         if hit is not None:
             return hit
 

@@ -188,3 +188,31 @@ def test_any_content_length_gets_a_defined_answer(length, status):
     answer = router.on_request_headers(router.new_exchange(), {":method": "POST", ":path": "/v1/chat/completions",
                                                                "content-length": length}, False)
     assert getattr(answer, "status", None) == status
+
+
+class BusyForCacheKey(FakeSignals):
+    """Answers the classification, then refuses the cache key's own embedding (a multi-turn request)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def analyze(self, text):
+        self.calls += 1
+        if self.calls > 1:
+            raise Overloaded("full")
+        return await super().analyze(text)
+
+
+def test_an_overloaded_queue_during_the_cache_lookup_serves_uncached():
+    cfg = router_config()
+    signals = BusyForCacheKey()
+    router = Router(cfg, signals=signals, cache=memory_cache(cfg))
+    body = {"model": "large", "messages": [{"role": "system", "content": "Be brief."},
+                                           {"role": "user", "content": "What is a tide?"},
+                                           {"role": "assistant", "content": "A rise of the sea."},
+                                           {"role": "user", "content": "Why twice a day?"}]}
+    responses = chat_stream(router, body)
+    assert responses[-1].WhichOneof("response") == "request_body"
+    headers = {h.header.key: h.header.raw_value
+               for h in responses[-1].request_body.response.header_mutation.set_headers}
+    assert headers["x-selected-model"] == b"large" and signals.calls == 2
