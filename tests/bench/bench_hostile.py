@@ -1,7 +1,7 @@
 """Hostile input through a real Stack: what the router answers to each class of bad or extreme request, and how
 long the answer takes, for bodies up to the router's 8 MiB limit.
 
-    python -m tests.bench.bench_hostile [--reps N]
+    python -m tests.bench.bench_hostile [--reps N] [--quick]      (a step of `make bench`)
 
 One Stack: Envoy + router (real signal models, all signals and guards on, in-memory cache) + zero-latency demo
 upstreams, so the time is the router's and Envoy's. Each class is sent `reps` times (fewer for the largest
@@ -217,8 +217,11 @@ def write_section(section: str, path: Path = DOCS / "reliability.md") -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--quick", action="store_true", help="5 repetitions per class")
     ap.add_argument("--no-docs", action="store_true", help="print the table instead of writing docs/")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.reps = 5
     rows = run(args.reps)
     section = table(rows, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     if args.no_docs:
