@@ -483,6 +483,8 @@ def _has_text(request: APIRequest) -> bool:
 def _passed_through(cfg: RouterConfig, path: str) -> bool:
     # `envoy.passthrough_paths` (exact paths, or prefixes ending in "/") lets the operator forward other APIs.
     for p in getattr(cfg.envoy, "passthrough_paths", ()):
+        if not isinstance(p, str):
+            continue
         p = canonical_path(p) + ("/" if p.endswith("/") else "")
         if path == p.rstrip("/") or (p.endswith("/") and path.startswith(p)):
             return True

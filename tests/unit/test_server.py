@@ -216,3 +216,15 @@ def test_an_overloaded_queue_during_the_cache_lookup_serves_uncached():
     headers = {h.header.key: h.header.raw_value
                for h in responses[-1].request_body.response.header_mutation.set_headers}
     assert headers["x-selected-model"] == b"large" and signals.calls == 2
+
+
+def test_paths_the_operator_passes_through_are_not_refused():
+    import dataclasses
+
+    cfg = router_config()
+    envoy = type("Envoy", (), {"passthrough_paths": ("/v1/embeddings", "/v1/files/")})()
+    router = Router(dataclasses.replace(cfg, envoy=envoy))
+    for path, passes in (("/v1/embeddings", True), ("/v1/files/abc", True), ("/v1/files", True), ("/v1/filesx", False),
+                         ("/v1/audio", False)):
+        answer = router.on_request_headers(router.new_exchange(), {":method": "POST", ":path": path}, False)
+        assert getattr(answer, "skip_body", False) is passes, path
