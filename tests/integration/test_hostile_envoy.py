@@ -99,6 +99,16 @@ def test_completions_and_responses_are_routed_like_chat(http, path, body):
     assert r.json()["demo_received"]["model"] == "demo/large-8b"
 
 
+@pytest.mark.parametrize("path, body, last", [
+    ("/v1/completions", {"model": "auto", "prompt": "Say hi", "stream": True}, "data: [DONE]"),
+    ("/v1/responses", {"model": "auto", "input": "Say hi", "stream": True}, '"type": "response.completed"'),
+])
+def test_completions_and_responses_stream_through_the_router(http, path, body, last):
+    r = http.post(path, json=body)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    assert r.headers["x-router-model"] == "large" and last in r.text.strip().splitlines()[-1]
+
+
 def test_token_id_prompts_are_a_clear_400(http):
     r = http.post("/v1/completions", json={"model": "auto", "prompt": [101, 2023, 102]})
     assert r.status_code == 400 and openai_error(r)["code"] == "unsupported_prompt_type"
