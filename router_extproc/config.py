@@ -127,6 +127,9 @@ class ServerConfig:
     max_body_bytes: int = 8 * 1024 * 1024
     grace_period_s: float = 10.0
     workers: int = 1
+    # Open ext_proc streams (HTTP requests in flight, upstream wait included) one process serves; beyond it
+    # gRPC refuses the stream and Envoy answers 500 (or forwards unguarded with failure_mode_allow).
+    max_concurrent_rpcs: int = 1024
 
     @property
     def grpc_address(self) -> str:
@@ -208,6 +211,7 @@ class SignalsConfig:
     max_batch_size: int = 16
     max_wait_ms: float = 0.0
     max_tokens: int = 512
+    max_queue: int = 128         # prompts waiting for the encoder; beyond it requests get 503 router_overloaded
     threads: int = 0
     # onnxruntime's pool threads busy-wait between operators (its default). Measured on 2 shared cores, turning
     # that off cost more than it saved: every operator then wakes a sleeping thread (50 tokens 5-7 -> 8.5 ms alone,
@@ -282,6 +286,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         max_body_bytes=s.int("max_body_bytes", 8 * 1024 * 1024, minimum=1024),
         grace_period_s=s.float("grace_period_s", 10.0, lo=0),
         workers=s.int("workers", 1, minimum=1),
+        max_concurrent_rpcs=s.int("max_concurrent_rpcs", 1024, minimum=1),
     )
     s.check_unknown()
 
@@ -348,6 +353,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         max_batch_size=sg.int("max_batch_size", 16, minimum=1),
         max_wait_ms=sg.float("max_wait_ms", 0.0, lo=0),
         max_tokens=sg.int("max_tokens", 512, minimum=16),
+        max_queue=sg.int("max_queue", 128, minimum=1),
         threads=sg.int("threads", 0, minimum=0),
         spin=sg.bool("spin", True),
         category=sg.bool("category", True),

@@ -65,7 +65,7 @@ def _sigmoid(x):
 class SignalEngine:
     def __init__(self, model_dir: str | os.PathLike, *, device: str = "auto", max_batch_size: int = 16,
                  max_wait_ms: float = 2.0, max_tokens: int = 512, threads: int = 0,
-                 spin: bool = True) -> None:
+                 spin: bool = True, max_queue: int | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -130,7 +130,7 @@ class SignalEngine:
                               if o.name == "seq_feat" and isinstance(o.shape[-1], int)), 0)
         log.info("signals: onnxruntime provider %s (device=%s) model=%s", self.provider, device, model)
         self._batcher: MicroBatcher[str, Signals] = MicroBatcher(
-            self.analyze_batch, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+            self.analyze_batch, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue)
 
     # ------------------------------------------------------------------ planning
     def _plan(self, text: str):

@@ -16,7 +16,7 @@ from typing import Any
 
 from .common import DOCS, MODEL_DIR, RESULTS, ROOT, load, machine, progress
 
-STEPS = ["signals", "overhead", "cache_speedup", "savings", "peers", "scale"]
+STEPS = ["signals", "overhead", "cache_speedup", "savings", "peers", "scale", "hostile"]
 # bench-quick stays under ~3 minutes: the peers (a separate venv) and scaling (1M-row inserts, a Milvus
 # server) only run in the full pass; their last full results are still rendered, with their own dates.
 QUICK_STEPS = ["signals", "overhead", "cache_speedup", "savings"]
