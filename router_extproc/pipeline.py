@@ -51,7 +51,8 @@ class Continue:
 @dataclass(frozen=True, slots=True)
 class ResponsePlan:
     set_headers: Mapping[str, str]
-    tap_body: bool                     # stream the response body through us (to store it)
+    tap_body: bool                     # stream the response body through us (to store it or restore PII)
+    remove_headers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -78,6 +79,9 @@ class Exchange:
     response_chunks: list[bytes] = field(default_factory=list)
     response_bytes: int = 0
     finished: bool = False
+    analyzed_text: str = ""            # the text the signal pass read (its PII offsets point into it)
+    redaction: Any = None              # pii.redact.Redaction: this request's placeholders, never logged or cached
+    restorer: Any = None               # puts the redacted values back into the answer
 
 
 class Router:
@@ -151,11 +155,15 @@ class Router:
 
         model = cfg.model(decision.model)
         assert model is not None
-        hit = await self._cache_lookup(ex, request, decision, signals)
-        if hit is not None:
-            return hit
+        body = request.body
+        if decision.pii_redact:
+            body = self._redact(ex, body, decision, signals)  # a redacted request is neither looked up nor stored
+        else:
+            hit = await self._cache_lookup(ex, request, decision, signals)
+            if hit is not None:
+                return hit
 
-        new_body = dump_body(rewrite_body(request.body, model, decision))
+        new_body = dump_body(rewrite_body(body, model, decision))
         ex.forwarded_at = time.perf_counter()
         self.metrics.decision_seconds.observe(ex.forwarded_at - ex.started)
         self._log(ex, "forward")
@@ -210,8 +218,18 @@ class Router:
         result = await self.signals.analyze(request.prompt_text())
         self.metrics.signal_seconds.labels("all").observe(time.perf_counter() - t0)
         ex.embedding = result.embedding
-        ex.embedded_text = request.prompt_text()
+        ex.embedded_text = ex.analyzed_text = request.prompt_text()
         return result
+
+    def _redact(self, ex: Exchange, body: dict[str, Any], decision: Decision, signals: Any) -> dict[str, Any]:
+        from .pii.redact import redact_request
+
+        text = ex.analyzed_text
+        known = [(e.type, text[e.start:e.end]) for e in signals.pii] if signals is not None else []
+        body, ex.redaction = redact_request(body, decision.pii_redact, known)
+        for t, n in ex.redaction.counts.items():
+            self.metrics.pii_redacted.labels(t).inc(n)
+        return body
 
     def _jb_threshold(self) -> float:
         # The threshold chosen on the model's calibration split ships in labels.json.
@@ -285,11 +303,32 @@ class Router:
             self.metrics.upstream_responses.labels(ex.decision.model, f"{ex.response_status // 100}xx").inc()
         ok = 200 <= ex.response_status < 300
         tap = bool(ex.store and ok and self.cache is not None)
+        restore = self._restorer(ex, headers) if ok else None
         if not tap:
             self._finish(ex, "forwarded" if ok else f"upstream_{ex.response_status}")
-        return ResponsePlan(out, tap)
+        if restore is None:
+            return ResponsePlan(out, tap)
+        ex.restorer = restore
+        # the restored answer differs in length from what the upstream announced
+        return ResponsePlan(out, True, ("content-length",))
 
-    def on_response_body(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> None:
+    def _restorer(self, ex: Exchange, headers: Mapping[str, str]) -> Any:
+        if ex.redaction is None or not ex.redaction.originals or not ex.config.pii.restore:
+            return None
+        from .pii.redact import JSONRestorer, SSERestorer
+
+        if SSE in headers.get("content-type", ""):
+            return SSERestorer(ex.redaction)
+        return JSONRestorer(ex.redaction, ex.config.server.max_body_bytes)
+
+    def on_response_body(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> bytes | None:
+        """Returns the chunk to send on in place of `chunk`, or None to send it unchanged."""
+        if ex.restorer is not None:
+            return ex.restorer.feed(chunk, end_of_stream)
+        self._tap(ex, chunk, end_of_stream)
+        return None
+
+    def _tap(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> None:
         if not ex.store or ex.finished:
             return
         # SSE framing is several times the size of the completion it carries; the stored completion's own
@@ -354,6 +393,8 @@ class Router:
         out[H.REASONING] = "on" if d.reasoning else "off"
         if d.pii_types:
             out[H.PII] = ",".join(sorted(d.pii_types))
+        if ex.redaction is not None and ex.redaction.counts:
+            out[H.PII_REDACTED] = ",".join(sorted(ex.redaction.counts))
         if d.blocked:
             out[H.BLOCKED] = d.blocked
         return out
@@ -404,6 +445,8 @@ class Router:
             fields.update(model=d.model, auto=d.auto, category=d.category, confidence=d.confidence,
                           complexity=d.complexity, reasoning=d.reasoning, blocked=d.blocked,
                           pii=sorted(d.pii_types), reason=d.reason)
+        if ex.redaction is not None:
+            fields["pii_redacted"] = dict(ex.redaction.counts)  # types and counts: never the values
         fields.update(extra)
         cfg = ex.config
         if cfg.logging.log_prompts and log.isEnabledFor(logging.DEBUG) and ex.request is not None:

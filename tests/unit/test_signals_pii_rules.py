@@ -1,5 +1,8 @@
 """Validators used next to the PII model (pure functions)."""
+import time
+
 import numpy as np
+import pytest
 
 from router_extproc.signals.pii import combine, decode_tags, iban_ok, luhn_ok, regex_entities, snap
 
@@ -65,7 +68,7 @@ def test_model_phone_span_takes_a_directly_preceding_plus():
 
 
 def test_a_date_is_not_a_phone_number():
-    text = "Patient born 1995-06-26, see notes"
+    text = "Patient seen 1995-06-26, see notes"
     s = text.index("1995")
     assert combine(text, [(s, s + 10, "PHONE_NUMBER", 0.9)]) == []
     assert combine(text, [(s, s + 10, "STREET_ADDRESS", 0.9)]) == []
@@ -177,3 +180,108 @@ def test_training_labels_take_the_whole_postal_address_and_titles():
         parts.append([s, s + len(value), ph])
     got = [(text[s:e], t) for s, e, t in synthetic.gold_spans(text, parts)]
     assert got == [("Dr. Jane Roe", "PERSON"), ("12 Main St\n Apt. 4\n Springfield\n> USA 62704", "STREET_ADDRESS")]
+
+
+# ---------------------------------------------------------------- linear time (issue 26)
+ADVERSARIAL = {
+    "email local part without a domain": "@ " + "a%" * 200_000,
+    "digit runs": "1 " * 200_000,
+    "dashed digits": "1-" * 200_000,
+    "dotted digits": "1." * 200_000,
+    "colons": "a:" * 200_000,
+    "hex groups": "ab:" * 130_000,
+    "credential keywords": "password: " * 40_000,
+    "JWT-like": "eyJ" + "a" * 400_000,
+    "private key header without an end": "-----BEGIN RSA PRIVATE KEY-----" + "A" * 400_000,
+    "URL of colons": "http://" + "a:" * 200_000,
+    "non-ASCII": "é1 " * 130_000,
+    "greetings": "Hi Ab" * 80_000,
+}
+
+
+@pytest.mark.parametrize("name", ADVERSARIAL)
+def test_rules_take_linear_time_on_adversarial_text(name):
+    # Python's re took 398 ms on 32 KB of "a%" after an "@" (quadratic); the bound here is generous (about 2.5 s
+    # per MB on a loaded 2-core machine) and still fails a quadratic pattern by orders of magnitude
+    text = ADVERSARIAL[name]
+    t0 = time.perf_counter()
+    combine(text, [])
+    assert time.perf_counter() - t0 < 2.5 * len(text.encode()) / 1e6 + 0.2
+
+
+# ---------------------------------------------------------------- the wider taxonomy
+def _found(text):
+    return {(t, text[s:e]) for s, e, t, _ in combine(text, [])}
+
+
+@pytest.mark.parametrize("text, typ, value", [
+    ("my SSN is 117 44 7426", "US_SSN", "117 44 7426"),
+    ("SSN: 078051120", "US_SSN", "078051120"),
+    ("mac 00:1A:2B:3C:4D:5E on eth0", "MAC_ADDRESS", "00:1A:2B:3C:4D:5E"),
+    ("born on 12/03/1985 in Ohio", "DATE_OF_BIRTH", "12/03/1985"),
+    ("DOB: March 3, 1985", "DATE_OF_BIRTH", "March 3, 1985"),
+    ("Avery, as you cross 84 years old", "AGE", "84"),
+    ("a 45-year-old man", "AGE", "45"),
+    ("user: jdoe42 / password: Hunter2!", "USERNAME", "jdoe42"),
+    ("user: jdoe42 / password: Hunter2!", "PASSWORD", "Hunter2!"),
+    ("login jsmith pw s3cret99", "PASSWORD", "s3cret99"),
+    ("passport number is 533380006", "PASSPORT", "533380006"),
+    ("driver's license no. D1234-56789", "DRIVER_LICENSE", "D1234-56789"),
+    ("national insurance number QQ 12 34 56 C", "NATIONAL_ID", "QQ 12 34 56 C"),
+    ("account number 12345678901 at Chase", "BANK_ACCOUNT", "12345678901"),
+    ("send to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "CRYPTO_WALLET", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"),
+    ("old wallet 1BoatSLRHtKNngkdXEeobR76b53LETtpyT", "CRYPTO_WALLET", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"),
+    ("my eth wallet 0x52908400098527886E0F7030069857D2E4169EE7", "CRYPTO_WALLET",
+     "0x52908400098527886E0F7030069857D2E4169EE7"),
+    ("GPS coordinates 48.8584, 2.2945", "GPS_COORDINATES", "48.8584, 2.2945"),
+    ("see https://www.linkedin.com/in/jane-doe-123.", "URL", "https://www.linkedin.com/in/jane-doe-123"),
+    ("Olen, leverage the new plan", "PERSON", "Olen"),
+    ("Best regards,\nJohn Carter\n", "PERSON", "John Carter"),
+    ("Dear Mr. Smith, thanks", "PERSON", "Mr. Smith"),
+])
+def test_rules_find_the_wider_taxonomy(text, typ, value):
+    assert (typ, value) in _found(text)
+
+
+@pytest.mark.parametrize("value", [
+    "sk-proj-Abc123def456GHI789jkl012MNO345pqr678",
+    "sk-ant-api03-" + "A1b2C3d4E5" * 9,
+    "AKIAIOSFODNN7EXAMPLE",
+    "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+    "glpat-xxYYzz0011223344556677",
+    "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp",
+    "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567",
+    "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----",
+])
+def test_provider_keys_private_keys_and_jwts_are_secrets(value):
+    text = f"here it is: {value} thanks"
+    assert ("SECRET", value) in _found(text)
+
+
+def test_credentials_in_connection_strings_are_secrets_but_placeholders_are_not():
+    assert ("SECRET", "admin:S3cr3tP4ss") in _found("postgres://admin:S3cr3tP4ss@db.example.com:5432/app")
+    assert not _found("postgres://user:${DB_PASSWORD}@localhost/app and password: <your-password>")
+
+
+@pytest.mark.parametrize("text", [
+    "commit 3f2a9c1d4e5b6a7f8091a2b3c4d5e6f708192a3b merged",
+    "request id 123e4567-e89b-12d3-a456-426614174000 failed",
+    "sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "password = os.environ['DB_PASSWORD']",
+    "Set the password: it must be 12 characters long.",
+    "the password is incorrect, try again",
+    "Turn 90 degrees and walk 5 minutes; I am 5 minutes late.",
+    "Hello World! However, nothing here is personal.",
+    "User: How do I sort a list in Python?",
+])
+def test_ordinary_code_logs_and_prose_are_not_pii(text):
+    assert not _found(text), _found(text)
+
+
+def test_ssn_validity_rules_apply_in_every_layout():
+    for bad in ("000-12-3456", "666 12 3456", "900.12.3456", "123-00-4567", "123 45 0000"):
+        assert not any(t == "US_SSN" for t, _ in _found(f"ssn {bad}")), bad

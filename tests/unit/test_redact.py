@@ -1,0 +1,162 @@
+"""Redaction as a policy action (router_extproc/pii/redact.py): what the model sees, what the user gets back."""
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from router_extproc.pii.redact import (PLACEHOLDER, JSONRestorer, SSERestorer, redact_request, redact_text,
+                                       restore_completion)
+
+ALL = frozenset({"EMAIL_ADDRESS", "SECRET", "US_SSN", "PERSON", "PASSWORD", "URL", "USERNAME", "PHONE_NUMBER"})
+
+
+def chat(*messages) -> dict:
+    return {"model": "auto", "messages": list(messages), "temperature": 0.2}
+
+
+def test_each_entity_becomes_a_typed_placeholder_and_the_same_value_the_same_placeholder():
+    body = chat({"role": "user", "content": "mail jane@example.org, cc jane@example.org and bob@example.org"})
+    out, red = redact_request(body, ALL, [])
+    text = out["messages"][0]["content"]
+    assert "@" not in text
+    phs = PLACEHOLDER.findall(text)
+    assert len(phs) == 3 and phs[0] == phs[1] != phs[2]
+    assert phs[0].startswith("[EMAIL_1_") and phs[2].startswith("[EMAIL_2_")
+    assert body["messages"][0]["content"].count("@") == 3  # the client's body is not modified in place
+    assert dict(red.counts) == {"EMAIL_ADDRESS": 2}
+
+
+def test_only_the_configured_types_are_redacted():
+    body = chat({"role": "user", "content": "mail jane@example.org, ssn 078-05-1120"})
+    out, _ = redact_request(body, frozenset({"US_SSN"}), [])
+    assert out["messages"][0]["content"].startswith("mail jane@example.org, ssn [SSN_1_")
+
+
+def test_names_found_by_the_model_are_replaced_wherever_they_occur_as_whole_words():
+    body = chat({"role": "system", "content": "You help Avery."},
+                {"role": "user", "content": "Avery, as you cross 84 years old... (Averyanov is someone else)"})
+    out, red = redact_request(body, ALL, [("PERSON", "Avery")])
+    system, user = (m["content"] for m in out["messages"])
+    assert "Avery" not in system and "Avery," not in user and "Averyanov" in user
+    assert set(red.originals.values()) == {"Avery"}
+
+
+def test_tool_calls_tool_results_and_every_part_shape_are_redacted():
+    body = chat(
+        {"role": "user", "content": [{"type": "text", "text": "write to jane@example.org"}, "bare 078-05-1120",
+                                     {"type": "image_url", "image_url": {"url": "https://x.org/u/jane.png"}}]},
+        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {
+            "name": "send_mail", "arguments": json.dumps({"to": "jane@example.org"})}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sent to jane@example.org, ssn 078-05-1120"})
+    out, red = redact_request(body, ALL, [])
+    dumped = json.dumps(out)
+    assert "jane@example.org" not in dumped and "078-05-1120" not in dumped
+    assert json.loads(out["messages"][1]["tool_calls"][0]["function"]["arguments"])["to"].startswith("[EMAIL_1_")
+    assert out["messages"][1]["tool_calls"][0]["function"]["name"] == "send_mail"  # names are not text
+    assert out["messages"][0]["content"][2] == body["messages"][0]["content"][2]  # media untouched
+
+
+def test_an_entity_split_across_content_parts_is_two_values_neither_left_whole():
+    # each part is scanned on its own: the halves of an e-mail are not an e-mail, and are left as they are
+    parts = [{"type": "text", "text": "mail jane@exa"}, {"type": "text", "text": "mple.org please"}]
+    out, red = redact_request(chat({"role": "user", "content": parts}), ALL, [])
+    assert out["messages"][0]["content"] == parts and not red.originals
+
+
+def test_overlapping_entities_become_one_placeholder_for_the_longest():
+    text = "db at postgres://admin:S3cr3tP4ss@db.example.com:5432/app now"
+    out, red = redact_request(chat({"role": "user", "content": text}), ALL, [])
+    assert "S3cr3tP4ss" not in out["messages"][0]["content"]
+    assert len(red.originals) == 1 and list(red.originals.values()) == ["admin:S3cr3tP4ss"]
+    # a model-found name inside a rule match does not split it
+    _, red = redact_request(chat({"role": "user", "content": "write jane.roe@example.org"}), ALL,
+                            [("PERSON", "jane")])
+    assert list(red.originals.values()) == ["jane.roe@example.org"]
+
+
+def test_a_placeholder_the_user_typed_is_never_restored():
+    body = chat({"role": "user", "content": "literal [EMAIL_1] and [EMAIL_1_abcdef], mine is jane@example.org"})
+    out, red = redact_request(body, ALL, [])
+    assert red.nonce not in "literal [EMAIL_1] and [EMAIL_1_abcdef]"
+    mine = next(iter(red.originals))
+    answer = f"[EMAIL_1] [EMAIL_1_abcdef] {mine}"
+    assert red.restore(answer) == "[EMAIL_1] [EMAIL_1_abcdef] jane@example.org"
+
+
+def test_two_requests_never_share_placeholders():
+    _, a = redact_request(chat({"role": "user", "content": "a@example.org"}), ALL, [])
+    _, b = redact_request(chat({"role": "user", "content": "b@example.org"}), ALL, [])
+    assert a.nonce != b.nonce
+    assert b.restore(next(iter(a.originals))) == next(iter(a.originals))  # a's placeholder means nothing to b
+
+
+def test_restore_a_json_completion_touches_only_the_choices():
+    body = chat({"role": "user", "content": "mail jane@example.org"})
+    _, red = redact_request(body, ALL, [])
+    ph = next(iter(red.originals))
+    comp = {"id": "c", "choices": [{"index": 0, "message": {"role": "assistant", "content": f"Wrote to {ph}.",
+                                                            "tool_calls": [{"function": {"arguments": f'"{ph}"'}}]}}],
+            "echo": ph}
+    got = json.loads(restore_completion(json.dumps(comp).encode(), red))
+    assert got["choices"][0]["message"]["content"] == "Wrote to jane@example.org."
+    assert got["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] == '"jane@example.org"'
+    assert got["echo"] == ph
+
+
+def test_json_restorer_holds_the_answer_until_it_is_whole():
+    _, red = redact_request(chat({"role": "user", "content": "mail jane@example.org"}), ALL, [])
+    ph = next(iter(red.originals))
+    raw = json.dumps({"choices": [{"index": 0, "message": {"content": f"to {ph}"}}]}).encode()
+    r = JSONRestorer(red, limit=1 << 20)
+    cut = raw.index(b"_1_") + 1
+    assert r.feed(raw[:cut]) == b""
+    assert json.loads(r.feed(raw[cut:], end=True))["choices"][0]["message"]["content"] == "to jane@example.org"
+
+
+def _sse(deltas: list[str], finish: bool = True) -> bytes:
+    ev = [json.dumps({"id": "x", "model": "m", "choices": [{"index": 0, "delta": {"content": d},
+                                                            "finish_reason": None}]}) for d in deltas]
+    if finish:
+        ev.append(json.dumps({"id": "x", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+    return b"".join(b"data: " + e.encode() + b"\n\n" for e in ev) + b"data: [DONE]\n\n"
+
+
+def _content(stream: bytes) -> str:
+    out = ""
+    for line in stream.split(b"\n"):
+        if line.startswith(b"data: {"):
+            for c in json.loads(line[6:])["choices"]:
+                out += c["delta"].get("content") or ""
+    return out
+
+
+def _pieces(ph: str) -> list[str]:
+    return ["Dear ", ph[:3], ph[3:9], ph[9:] + ", your", " order"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=12), finish=st.booleans())
+def test_sse_restores_placeholders_split_across_events_and_network_chunks(cuts, finish):
+    _, red = redact_request(chat({"role": "user", "content": "I am Jane, jane@example.org"}), ALL,
+                            [("PERSON", "Jane")])
+    ph = next(p for p, v in red.originals.items() if v == "Jane")
+    stream = _sse(_pieces(ph), finish)
+    r = SSERestorer(red)
+    bounds = sorted({c % len(stream) for c in cuts} | {0, len(stream)})
+    got = b"".join(r.feed(stream[a:b], end=b == len(stream)) for a, b in zip(bounds, bounds[1:]))
+    assert _content(got) == "Dear Jane, your order"
+    assert got.rstrip().endswith(b"data: [DONE]")
+
+
+def test_sse_leaves_text_that_only_looks_like_a_placeholder_start():
+    _, red = redact_request(chat({"role": "user", "content": "jane@example.org"}), ALL, [])
+    got = SSERestorer(red).feed(_sse(["see [1", "] and [note", "s]"]), end=True)
+    assert _content(got) == "see [1] and [notes]"
+
+
+def test_redact_text_without_entities_returns_the_same_string():
+    _, red = redact_request(chat({"role": "user", "content": "x"}), ALL, [])
+    s = "What is the capital of France?"
+    assert redact_text(s, ALL, [], red) is s
