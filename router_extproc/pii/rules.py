@@ -141,7 +141,7 @@ def jwt_ok(s: str) -> bool:
 _PLACEHOLDER = _rx(r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$\{?\w*\}?|%\w*%?|\*+|x{3,}\w*|\.{2,}|_+|-+|your\W?\w*|my\W?\w*|"
                    r"example\w*|placeholder|password|passw0rd|pass|pwd|secret|token|none|null|nil|true|false|"
                    r"required|optional|string|str|changeme|redacted|hidden|value|foo|bar|test|username|user|"
-                   r"admin|root|\w*_(?:password|secret|token|key)|env\W.*)$")
+                   r"admin|root|guest|\w*_(?:password|secret|token|key)|env\W.*)$")
 
 
 def placeholder(value: str) -> bool:
@@ -177,10 +177,17 @@ DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth 
           rf"(?: is| was|:|\s)*[\s:,-]*({_DATE})")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
-          # "turning 40", "I'm 34": only where the number ends the clause or years follow ("turn 90 degrees")
-          r"|(?i)(?:\bturn(?:ed|ing|s)|\bi'?m|\bi am)\s+(\d{1,3})(?:\s*(?:years?|yrs?)\b|\s*[,.;!?]|"
-          r"\s+(?:this|next|today|tomorrow|soon|in|on)\b|$)")
-_CRED_WORD = r"(?:password|passwd|passphrase|passcode|pwd|pw|pass|pin)"
+          # "turning 40", "I'm 34", "she's 16": only where the number ends the clause or years follow ("turn 90
+          # degrees"); "I'm Keisha, 29"
+          r"|(?i)(?:\bturn(?:ed|ing|s)|\bi'?m|\bi am|\b(?:s?he|who)(?:'s| is)|\bi'?m [A-Z][a-z]+,)\s+(\d{1,3})"
+          r"(?:\s*(?:years?|yrs?)\b|\s*[,.;!?)\x{2013}\x{2014}]|\s+-\s|"
+          r"\s+(?:this|next|last|today|tomorrow|yesterday|soon|in|on|and)\b|$)")
+# "N years old" / "N-year-old" is someone's age where a person is named around it, not a car's or a building's
+_AGE_PERSON = _rx(r"(?i)(?:\b(?:i|i'm|me|my|our|his|her|their|you|your|he|she|who|they|we)\b[^.!?\n]{0,40}$|"
+                  r"^[ -]?(?:years?[ -]old|year-old|y/?o)[ ,]+(?:\w+ )?(?:man|woman|boy|girl|male|female|patient|son|"
+                  r"daughter|child|kid|baby|infant|toddler|teen|teenager|mother|father|mom|dad|husband|wife|"
+                  r"brother|sister|person|adult|client|customer|grandmother|grandfather|student)\b)")
+_CRED_WORD = r"(?:password|passwd|passphrase|passcode|pwd|pw|pass|pin)\b"
 PASSWORD = _rx(rf"(?i)\b{_CRED_WORD}[\"']?\s*(?:[:=]|\bis\b|\bwas\b)\s*[\"']?([^\s\"',;]{{3,64}})")
 USERNAME = _rx(r"(?i)(?:\b(?:user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle)[\"']?\s*[:=]|"
                r"\b(?:user\s?name|login(?:\s?name)?|handle)\s+is\b)\s*"
@@ -245,7 +252,9 @@ GREETING = _rx(r"(?:^|\n|[.!?]\s)\s*(?i:hi|hello|hey|dear|thanks|thank you|cheer
                rf"good (?:morning|afternoon|evening))[ ,]+{_NAME}\b")
 SIGNOFF = _rx(r"(?i:regards|best|thanks|cheers|sincerely|yours(?: truly)?|thank you|best wishes|all the best|"
               rf"take care|love)[,!.]?[ \t]*\r?\n[ \t]*(?:-{{1,2}}[ \t]*)?{_NAME}[ \t]*(?:\r?\n|$)")
-NAME_IS = _rx(rf"(?i:my name is|my name's|call me|name:|patient:|patient name:|signed,?|full name:)\s+{_NAME}\b")
+NAME_IS = _rx(rf"(?i:my name is|my name's|call me|name:|patient:|patient name:|signed,?|full name:|\bi'm|\bi am)"
+              rf"\s+{_NAME}\b")
+TITLED = _rx(r"\b((?:Mr|Mrs|Ms|Mx|Dr|Prof)\.? [A-Z][a-z]+(?:[ -][A-Z][a-z]+)?)\b")
 VOCATIVE = _rx(r"(?:^|\n)[ \t]*([A-Z][a-z]{2,14}),\s+[a-z]")
 _NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
@@ -271,28 +280,40 @@ def _name_ok(name: str) -> bool:
 
 def _people(T: Text) -> list[Entity]:
     out: list[Entity] = []
-    for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75)):
+    for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75), (TITLED, 0.9)):
         out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
     return out
 
 
 def _value_span(T: Text, rx: re2._Regexp, typ: str, score: float, group: int = 1,
-                ok: Callable[[str], bool] | None = None) -> list[Entity]:
+                ok: Callable[[str], bool] | None = None, in_url: bool = True) -> list[Entity]:
+    """Matches of `rx`'s value group that are not placeholders and pass `ok`; `in_url=False` skips values inside a
+    URL (`user:` in postgresql://user:password@host is not a login line)."""
     out = []
     for s, e in T.find(rx, group):
         value = T.text[s:e]
-        if placeholder(value) or (ok is not None and not ok(value)):
+        if placeholder(value) or (ok is not None and not ok(value)) or (not in_url and _in_url(T.text, s)):
             continue
         out.append((s, e, typ, score))
     return out
 
 
+def _in_url(text: str, s: int) -> bool:
+    """Whether position `s` lies inside a URL (the token before it has a scheme)."""
+    head = text[max(0, s - 200):s].rsplit(None, 1)
+    return bool(head) and "://" in head[-1] and not head[-1].endswith(("'", '"'))
+
+
 def _in_userinfo(text: str, s: int) -> bool:
     """`pass@host` of scheme://user:pass@host is a credential, not an e-mail address."""
-    if s == 0 or text[s - 1] != ":":
-        return False
-    token = text[max(0, s - 200):s].rsplit(None, 1)[-1]
-    return "://" in token
+    return s > 0 and text[s - 1] == ":" and _in_url(text, s)
+
+
+def _host_ip(text: str, s: int, e: int) -> bool:
+    """An address that can point at someone's machine: not loopback, unspecified, link-local, broadcast or a CIDR
+    network (`10.0.0.0/8`)."""
+    ip = text[s:e]
+    return not (ip.startswith(("127.", "0.", "169.254.", "255.")) or text[e:e + 1] == "/")
 
 
 def _contact(T: Text, has_digit: bool) -> list[Entity]:
@@ -307,7 +328,8 @@ def _contact(T: Text, has_digit: bool) -> list[Entity]:
     if not has_digit:
         return out
     out += [(s, e, "IP_ADDRESS", 0.97) for s, e in T.find(IPV4)
-            if _free(text, s, e, before=".") and not (text[e:e + 1] == "." and text[e + 1:e + 2].isdigit())]
+            if _free(text, s, e, before=".") and not (text[e:e + 1] == "." and text[e + 1:e + 2].isdigit())
+            and _host_ip(text, s, e)]
     out += [(s, e, "PHONE_NUMBER", 0.85) for s, e in T.find(PHONE) if _free(text, s, e, before="+_", after="_")]
     out += [(s, e, "MAC_ADDRESS", 0.97) for s, e in T.find(MAC) if _free(text, s, e, before=":-.", after=":-")]
     for m in GPS.finditer(T.raw):
@@ -354,10 +376,16 @@ def _ids(T: Text) -> list[Entity]:
     out += [(s, e, "NATIONAL_ID", 0.95) for s, e in T.find(CODICE_FISCALE)]
     out += _value_span(T, BANK, "BANK_ACCOUNT", 0.85, ok=lambda v: sum(c.isdigit() for c in v) >= 6)
     out += _value_span(T, DOB, "DATE_OF_BIRTH", 0.95)
+    text = T.text
     for m in AGE.finditer(T.raw):
         g = next(i for i in (1, 2, 3) if m.group(i) is not None)
-        if int(m.group(g)) <= 125:
-            out.append((T.char(m.start(g)), T.char(m.end(g)), "AGE", 0.85))
+        s, e = T.char(m.start(g)), T.char(m.end(g))
+        if int(m.group(g)) > 125:
+            continue
+        if g == 1 and b"birthday" not in m.group(0) and not (_AGE_PERSON.search(text[max(0, s - 60):s].encode())
+                           or _AGE_PERSON.search(text[e:e + 60].encode())):
+            continue
+        out.append((s, e, "AGE", 0.85))
     return out
 
 
@@ -380,11 +408,13 @@ def _credentials(T: Text) -> list[Entity]:
     out: list[Entity] = []
     lower = text.lower()
     if any(w in lower for w in ("pass", "pw", "pin", "login", "user", "account", "handle")):
-        out += _value_span(T, PASSWORD, "PASSWORD", 0.9, ok=_password_ok)
-        out += _value_span(T, USERNAME, "USERNAME", 0.85, ok=_username_ok)
+        out += _value_span(T, PASSWORD, "PASSWORD", 0.9, ok=_password_ok, in_url=False)
+        out += _value_span(T, USERNAME, "USERNAME", 0.85, ok=_username_ok, in_url=False)
         for m in LOGIN_PAIR.finditer(T.raw):
             (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
-            if not placeholder(text[us:ue]) and not placeholder(text[ps:pe]):
+            p = text[ps:pe]
+            # without a ':' or '=' only a password-looking value makes "user X pw Y" a credential pair
+            if not placeholder(text[us:ue]) and not placeholder(p) and _password_ok(p) and not p.isalpha():
                 out += [(us, ue, "USERNAME", 0.85), (ps, pe, "PASSWORD", 0.9)]
     out += [(s, e, "SECRET", 0.99) for s, e in T.find(SECRET_FORMATS)]
     if "PRIVATE KEY-----" in text:

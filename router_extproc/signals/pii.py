@@ -10,7 +10,8 @@ from ..pii.rules import iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # no
 
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
 DATE_RE = re2.compile(r"(?:^|[^\d./-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}|"
-                      r"\d{1,2}-\d{1,2}-\d{2,4}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}\.\d{1,2}\.\d{2,4})(?:$|[^\d./-]|[./-]$|[./-][^\d])")
+                      r"\d{1,2}-\d{1,2}-\d{2,4}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}\.\d{1,2}\.\d{2,4})"
+                      r"(?:$|[^\d./-]|[./-]$|[./-][^\d])")
 # A model span made only of phone-number characters (digits, + ( ) . - spaces, an extension).
 PHONE_CHARS_RE = re2.compile(r"\+?[\d\s().-]+(?:\s?(?:x|ext\.?)\s?\d{1,5})?")
 # Titles written before a name; a title belongs to the PERSON span ("Dott. Griselda Pace", "Dr X").
@@ -140,6 +141,13 @@ def _phone_like(span: str) -> bool:
     return 7 <= _digits(span) <= 15 and PHONE_CHARS_RE.fullmatch(span) is not None and not DATE_RE.search(span)
 
 
+def _name_shaped(span: str) -> bool:
+    """A name has a capitalised word and no digits; `pip`, `sha256sum` and `ECONNREFUSED` are code, not people."""
+    words = [w for w in span.split() if any(c.isalpha() for c in w)]
+    return (not any(c.isdigit() for c in span) and any(w[0].isupper() for w in words)
+            and not all(w.isupper() and len(w) > 1 for w in words))
+
+
 def _is_title(word: str) -> bool:
     return word.rstrip(".") in TITLES
 
@@ -164,7 +172,7 @@ def _model_span(text: str, s: int, e: int, typ: str) -> tuple[int, int, str] | N
         if s > 0 and text[s - 1] == "+":
             s -= 1  # the international prefix belongs to the number
     if typ == "PERSON":
-        if not any(c.isalpha() for c in span) or _is_title(span):
+        if not any(c.isalpha() for c in span) or _is_title(span) or not _name_shaped(span):
             return None
         m = _TITLE_BEFORE.search(text[max(0, s - 16):s])
         if m and _is_title(m.group(1)):

@@ -113,7 +113,7 @@ def _names(text, parts):
 def test_a_title_belongs_to_the_name():
     assert _names("I'm Dott. Griselda Pace from Rome", ["Dott", "Griselda Pace"]) == ["Dott. Griselda Pace"]
     assert _names("ask Dr. Jane Roe", ["Jane Roe"]) == ["Dr. Jane Roe"]
-    assert _names("ask Dr Jane Roe", ["Dr", "Jane"]) == ["Dr Jane"]
+    assert _names("ask Dr Jane Roe", ["Dr", "Jane"]) == ["Dr Jane Roe"]  # the titled-name rule takes the surname
     assert _names("Sig. is short for signore", ["Sig"]) == []  # a title alone is no name
 
 
@@ -229,7 +229,8 @@ def _found(text):
     ("driver's license no. D1234-56789", "DRIVER_LICENSE", "D1234-56789"),
     ("national insurance number QQ 12 34 56 C", "NATIONAL_ID", "QQ 12 34 56 C"),
     ("account number 12345678901 at Chase", "BANK_ACCOUNT", "12345678901"),
-    ("send to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "CRYPTO_WALLET", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"),
+    ("send to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "CRYPTO_WALLET",
+     "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"),
     ("old wallet 1BoatSLRHtKNngkdXEeobR76b53LETtpyT", "CRYPTO_WALLET", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"),
     ("my eth wallet 0x52908400098527886E0F7030069857D2E4169EE7", "CRYPTO_WALLET",
      "0x52908400098527886E0F7030069857D2E4169EE7"),
@@ -255,7 +256,8 @@ def test_rules_find_the_wider_taxonomy(text, typ, value):
     "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567",
     "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
-    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----",
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n"
+    "-----END OPENSSH PRIVATE KEY-----",
 ])
 def test_provider_keys_private_keys_and_jwts_are_secrets(value):
     text = f"here it is: {value} thanks"
@@ -275,6 +277,9 @@ def test_credentials_in_connection_strings_are_secrets_but_placeholders_are_not(
     "Set the password: it must be 12 characters long.",
     "the password is incorrect, try again",
     "Turn 90 degrees and walk 5 minutes; I am 5 minutes late.",
+    "Is a 10-year-old car worth repairing? The building is 120 years old.",
+    "Listen on 0.0.0.0:8080, proxy to 127.0.0.1:9000; the subnet is 10.0.0.0/8.",
+    "Set DATABASE_URL=postgresql://user:password@localhost:5432/mydb and run `pip install redis`.",
     "Hello World! However, nothing here is personal.",
     "User: How do I sort a list in Python?",
 ])

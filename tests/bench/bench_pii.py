@@ -1,0 +1,238 @@
+"""PII and secrets on held-out message-style text: per-type precision/recall, secret P/R against code and logs full
+of hashes and UUIDs, false-flag rates on benign questions and pasted documentation, and the cost of redaction +
+restoration. Runs the shipped SignalEngine (model head + rules), as the router does.
+
+    python -m tests.bench.bench_pii [--quick]
+
+Writes docs/bench/pii.json and the PII section of docs/signals.md (between its markers; `make bench` runs this
+step after the signals step, which rewrites that file).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .common import DOCS, MODEL_DIR, ROOT, progress, save
+
+DATA = ROOT / "tests" / "bench" / "data" / "pii"
+START, END = "<!-- bench_pii:start -->", "<!-- bench_pii:end -->"
+MARK = re.compile(r"\{\{([A-Z_]+)\|(.*?)\}\}", re.S)
+SECRET_TYPES = ("SECRET", "PASSWORD")
+TARGETS = {"per_type": 0.90, "message_recall": 0.93, "secret": 0.95, "benign": 0.03, "docs": 0.05, "redact_ms": 1.0}
+
+
+def _blocks(name: str) -> list[str]:
+    text = "\n".join(ln for ln in (DATA / name).read_text().splitlines() if not ln.startswith("#"))
+    return [b.strip("\n") for b in re.split(r"^---$", text, flags=re.M) if b.strip()]
+
+
+def parse(marked: str) -> tuple[str, list[tuple[int, int, str]]]:
+    """Text without the markup, and its gold spans."""
+    out, spans, last = [], [], 0
+    pos = 0
+    for m in MARK.finditer(marked):
+        out.append(marked[last:m.start()])
+        pos += m.start() - last
+        spans.append((pos, pos + len(m.group(2)), m.group(1)))
+        out.append(m.group(2))
+        pos += len(m.group(2))
+        last = m.end()
+    out.append(marked[last:])
+    return "".join(out), spans
+
+
+def _iou(a: tuple[int, int], b: tuple[int, int]) -> float:
+    inter = max(0, min(a[1], b[1]) - max(a[0], b[0]))
+    return inter / max(1, max(a[1], b[1]) - min(a[0], b[0]))
+
+
+def score(gold: list[list[tuple]], pred: list[list[tuple]], types: tuple[str, ...] | None = None) -> dict:
+    """Per-type and overall P/R: same type and char IoU >= 0.5 (one prediction matches one gold span)."""
+    tp: dict[str, int] = {}
+    fp: dict[str, int] = {}
+    fn: dict[str, int] = {}
+    misses: list[str] = []
+    for g, p in zip(gold, pred):
+        p = [x for x in p if types is None or x[2] in types]
+        used: set[int] = set()
+        for gs in g:
+            j = next((j for j, ps in enumerate(p) if j not in used and ps[2] == gs[2] and _iou(gs, ps) >= 0.5), None)
+            if j is None:
+                fn[gs[2]] = fn.get(gs[2], 0) + 1
+            else:
+                used.add(j)
+                tp[gs[2]] = tp.get(gs[2], 0) + 1
+        for j, ps in enumerate(p):
+            if j not in used:
+                fp[ps[2]] = fp.get(ps[2], 0) + 1
+    rows = {}
+    for t in sorted(set(tp) | set(fp) | set(fn)):
+        a, b, c = tp.get(t, 0), fp.get(t, 0), fn.get(t, 0)
+        rows[t] = {"precision": round(a / (a + b), 4) if a + b else None,
+                   "recall": round(a / (a + c), 4) if a + c else None, "n": a + c, "false_pos": b}
+    a, b, c = sum(tp.values()), sum(fp.values()), sum(fn.values())
+    rows["ALL"] = {"precision": round(a / max(1, a + b), 4), "recall": round(a / max(1, a + c), 4), "n": a + c,
+                   "false_pos": b}
+    return rows
+
+
+def _misses(texts, gold, pred) -> list[str]:
+    out = []
+    for text, g, p in zip(texts, gold, pred):
+        for s, e, t in g:
+            if not any(ps[2] == t and _iou((s, e), ps) >= 0.5 for ps in p):
+                out.append(f"missed {t} {text[s:e]!r}")
+        for s, e, t in p:
+            if not any(gs[2] == t and _iou((s, e), gs) >= 0.5 for gs in g):
+                out.append(f"extra {t} {text[s:e]!r}")
+    return out
+
+
+def redaction_cost(engine: Any, texts: list[str], rounds: int) -> dict:
+    """Milliseconds to redact one request and restore its answer (the signal pass is not included: the router
+    runs it anyway), over the message set."""
+    from router_extproc.pii.redact import SSERestorer, redact_request, restore_completion
+    from router_extproc.pii.taxonomy import ALL_TYPES
+    import json
+
+    types = frozenset(ALL_TYPES)
+    sigs = engine.analyze_batch(texts)
+    times = []
+    for _ in range(rounds):
+        for text, sig in zip(texts, sigs):
+            body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
+            known = [(e.type, text[e.start:e.end]) for e in sig.pii]
+            t0 = time.perf_counter()
+            out, red = redact_request(body, types, known)
+            answer = "Sure. " + out["messages"][0]["content"]
+            restore_completion(json.dumps({"choices": [{"index": 0, "message": {"content": answer}}]}).encode(), red)
+            r = SSERestorer(red)
+            for w in answer.split(" "):
+                r.feed(b"data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": w + " "}}]}).encode()
+                       + b"\n\n")
+            times.append((time.perf_counter() - t0) * 1000)
+    return {"p50_ms": round(statistics.median(times), 4), "p90_ms": round(sorted(times)[int(len(times) * 0.9)], 4),
+            "n": len(times), "what": "redact_request + JSON restore + SSE restore (one event per word)"}
+
+
+def run(quick: bool) -> dict:
+    from router_extproc.signals import SignalEngine
+
+    engine = SignalEngine(MODEL_DIR, device="cpu", max_wait_ms=0)
+
+    def predict(texts: list[str]) -> list[list[tuple]]:
+        return [[(e.start, e.end, e.type) for e in s.pii] for s in engine.analyze_batch(texts)]
+
+    res: dict[str, Any] = {"targets": TARGETS}
+    msgs = [parse(b) for b in _blocks("messages.txt")]
+    texts, gold = [t for t, _ in msgs], [g for _, g in msgs]
+    pred = predict(texts)
+    res["messages"] = score(gold, pred)
+    res["messages_n"] = len(texts)
+    res["message_errors"] = _misses(texts, gold, pred)
+
+    code = [parse(b) for b in _blocks("code_logs.txt")]
+    ctexts, cgold = [t for t, _ in code], [g for _, g in code]
+    cpred = predict(ctexts)
+    res["code_n"] = len(ctexts)
+    res["secrets"] = score(cgold, cpred, SECRET_TYPES)
+    res["code_any_type"] = score(cgold, cpred)["ALL"]
+    res["secret_errors"] = _misses(ctexts, cgold, [[p for p in ps if p[2] in SECRET_TYPES] for ps in cpred])
+
+    for name, file in (("benign", "benign_questions.txt"), ("docs", "docs.txt")):
+        items = ([ln for ln in (DATA / file).read_text().splitlines() if ln and not ln.startswith("#")]
+                 if name == "benign" else _blocks(file))
+        p = predict(items)
+        flagged = [(t, [(x[2], t[x[0]:x[1]]) for x in ps]) for t, ps in zip(items, p) if ps]
+        res[f"{name}_false_flag_rate"] = round(len(flagged) / len(items), 4)
+        res[f"{name}_n"] = len(items)
+        res[f"{name}_flagged"] = [f"{ents}" for _, ents in flagged]
+    res["redaction"] = redaction_cost(engine, texts, 3 if quick else 20)
+    return res
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None else str(v)
+
+
+def section(res: dict) -> str:
+    t = res["targets"]
+    rows = ["| type | precision | recall | n |", "|---|---|---|---|"]
+    rows += [f"| {k} | {_fmt(v['precision'])} | {_fmt(v['recall'])} | {v['n']} |" for k, v in res["messages"].items()]
+    srows = ["| type | precision | recall | n |", "|---|---|---|---|"]
+    srows += [f"| {k} | {_fmt(v['precision'])} | {_fmt(v['recall'])} | {v['n']} |" for k, v in res["secrets"].items()]
+    m, s = res["messages"]["ALL"], res["secrets"]["ALL"]
+    below = [k for k, v in res["messages"].items() if k != "ALL" and (
+        (v["precision"] is not None and v["precision"] < t["per_type"]) or
+        (v["recall"] is not None and v["recall"] < t["per_type"]))]
+    lines = [
+        START,
+        "## PII and secrets on held-out message text (bench_pii.py)",
+        "",
+        f"Model head + rules as the router runs them, on text written for this evaluation (tests/bench/data/pii/): "
+        f"{res['messages_n']} messages in the style of customer and health correspondence, tickets and chat; "
+        f"{res['code_n']} code, config and log snippets with secrets beside git SHAs, digests and "
+        f"UUIDs; {res['benign_n']} benign questions; {res['docs_n']} passages of pasted documentation. The head "
+        "never saw this text, but the same session wrote the rules and this data, so these figures are an "
+        "upper bound for the rule-found types; the model-found types (PERSON in running text, STREET_ADDRESS) are "
+        "a fair held-out measure. Match: same type and char IoU >= 0.5.",
+        "",
+        f"Messages: overall precision {m['precision']} / recall {m['recall']} (target recall >= "
+        f"{t['message_recall']}); per type (target P and R >= {t['per_type']}):",
+        "", *rows, "",
+        f"Types below target here: {', '.join(below) if below else 'none'} (small n: one miss moves a type by "
+        "0.1-0.3).",
+        "",
+        f"Secrets in code and logs: precision {s['precision']} / recall {s['recall']} (target >= {t['secret']} "
+        "both):",
+        "", *srows, "",
+        f"False flags: {res['benign_false_flag_rate']} of benign questions (target <= {t['benign']}), "
+        f"{res['docs_false_flag_rate']} of documentation passages (target <= {t['docs']}).",
+        "",
+        f"Redaction + restoration: p50 {res['redaction']['p50_ms']} ms, p90 {res['redaction']['p90_ms']} ms per "
+        f"request ({res['redaction']['what']}; n={res['redaction']['n']}; target p50 <= {t['redact_ms']} ms).",
+        "",
+        "Errors on the message set: " + ("; ".join(res["message_errors"]) or "none") + ".",
+        "",
+        "Errors on the secret set: " + ("; ".join(res["secret_errors"]) or "none") + ".",
+        "",
+        "Flagged benign questions: " + ("; ".join(res["benign_flagged"]) or "none") + ". Flagged documentation: "
+        + ("; ".join(res["docs_flagged"]) or "none") + ".",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_section(doc: Path, text: str) -> None:
+    old = doc.read_text() if doc.exists() else ""
+    if START in old and END in old:
+        new = old[:old.index(START)] + text + old[old.index(END) + len(END):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text + "\n"
+    doc.write_text(new)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-doc", action="store_true")
+    a = ap.parse_args(argv)
+    if not (MODEL_DIR / "encoder.onnx").exists():
+        progress("models not built: skipping")
+        return {}
+    res = run(a.quick)
+    save("pii", res)
+    if not a.no_doc:
+        write_section(DOCS / "signals.md", section(res))
+    progress(f"pii: messages P/R {res['messages']['ALL']}, secrets {res['secrets']['ALL']}, benign "
+             f"{res['benign_false_flag_rate']}, docs {res['docs_false_flag_rate']}, redaction {res['redaction']}")
+    return res
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
