@@ -120,6 +120,38 @@ def redaction_cost(engine: Any, texts: list[str], rounds: int) -> dict:
             "n": len(times), "what": "redact_request + JSON restore + SSE restore (one event per word)"}
 
 
+SPLITS = {
+    # written after the rules were frozen and never used to change them: the headline figures
+    "blind": ("messages_blind.txt", "code_logs_blind.txt", "benign_blind.txt", "docs_blind.txt"),
+    # written first; the rules were adjusted after a run on it, so its figures are optimistic
+    "dev": ("messages.txt", "code_logs.txt", "benign_questions.txt", "docs.txt"),
+}
+
+
+def evaluate(predict, files: tuple[str, str, str, str]) -> dict:
+    res: dict[str, Any] = {}
+    msgs = [parse(b) for b in _blocks(files[0])]
+    texts, gold = [t for t, _ in msgs], [g for _, g in msgs]
+    pred = predict(texts)
+    res["messages"] = score(gold, pred)
+    res["messages_n"] = len(texts)
+    res["message_errors"] = _misses(texts, gold, pred)
+    code = [parse(b) for b in _blocks(files[1])]
+    ctexts, cgold = [t for t, _ in code], [g for _, g in code]
+    cpred = predict(ctexts)
+    res["code_n"] = len(ctexts)
+    res["secrets"] = score(cgold, cpred, SECRET_TYPES)
+    res["secret_errors"] = _misses(ctexts, cgold, [[p for p in ps if p[2] in SECRET_TYPES] for ps in cpred])
+    for name, file in (("benign", files[2]), ("docs", files[3])):
+        items = ([ln for ln in (DATA / file).read_text().splitlines() if ln and not ln.startswith("#")]
+                 if name == "benign" else _blocks(file))
+        flagged = [[(x[2], t[x[0]:x[1]]) for x in ps] for t, ps in zip(items, predict(items)) if ps]
+        res[f"{name}_false_flag_rate"] = round(len(flagged) / len(items), 4)
+        res[f"{name}_n"] = len(items)
+        res[f"{name}_flagged"] = [str(f) for f in flagged]
+    return res
+
+
 def run(quick: bool) -> dict:
     from router_extproc.signals import SignalEngine
 
@@ -129,30 +161,10 @@ def run(quick: bool) -> dict:
         return [[(e.start, e.end, e.type) for e in s.pii] for s in engine.analyze_batch(texts)]
 
     res: dict[str, Any] = {"targets": TARGETS}
-    msgs = [parse(b) for b in _blocks("messages.txt")]
-    texts, gold = [t for t, _ in msgs], [g for _, g in msgs]
-    pred = predict(texts)
-    res["messages"] = score(gold, pred)
-    res["messages_n"] = len(texts)
-    res["message_errors"] = _misses(texts, gold, pred)
-
-    code = [parse(b) for b in _blocks("code_logs.txt")]
-    ctexts, cgold = [t for t, _ in code], [g for _, g in code]
-    cpred = predict(ctexts)
-    res["code_n"] = len(ctexts)
-    res["secrets"] = score(cgold, cpred, SECRET_TYPES)
-    res["code_any_type"] = score(cgold, cpred)["ALL"]
-    res["secret_errors"] = _misses(ctexts, cgold, [[p for p in ps if p[2] in SECRET_TYPES] for ps in cpred])
-
-    for name, file in (("benign", "benign_questions.txt"), ("docs", "docs.txt")):
-        items = ([ln for ln in (DATA / file).read_text().splitlines() if ln and not ln.startswith("#")]
-                 if name == "benign" else _blocks(file))
-        p = predict(items)
-        flagged = [(t, [(x[2], t[x[0]:x[1]]) for x in ps]) for t, ps in zip(items, p) if ps]
-        res[f"{name}_false_flag_rate"] = round(len(flagged) / len(items), 4)
-        res[f"{name}_n"] = len(items)
-        res[f"{name}_flagged"] = [f"{ents}" for _, ents in flagged]
-    res["redaction"] = redaction_cost(engine, texts, 3 if quick else 20)
+    for split, files in SPLITS.items():
+        res[split] = evaluate(predict, files)
+    texts = [parse(b)[0] for f in ("messages_blind.txt", "messages.txt") for b in _blocks(f)]
+    res["redaction"] = redaction_cost(engine, texts, 2 if quick else 10)
     return res
 
 
@@ -160,52 +172,58 @@ def _fmt(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
+def _table(rows: dict) -> list[str]:
+    out = ["| type | precision | recall | n |", "|---|---|---|---|"]
+    return out + [f"| {k} | {_fmt(v['precision'])} | {_fmt(v['recall'])} | {v['n']} |" for k, v in rows.items()]
+
+
+def _below(rows: dict, target: float) -> list[str]:
+    return [k for k, v in rows.items() if k != "ALL" and any(x is not None and x < target
+                                                             for x in (v["precision"], v["recall"]))]
+
+
 def section(res: dict) -> str:
-    t = res["targets"]
-    rows = ["| type | precision | recall | n |", "|---|---|---|---|"]
-    rows += [f"| {k} | {_fmt(v['precision'])} | {_fmt(v['recall'])} | {v['n']} |" for k, v in res["messages"].items()]
-    srows = ["| type | precision | recall | n |", "|---|---|---|---|"]
-    srows += [f"| {k} | {_fmt(v['precision'])} | {_fmt(v['recall'])} | {v['n']} |" for k, v in res["secrets"].items()]
-    m, s = res["messages"]["ALL"], res["secrets"]["ALL"]
-    below = [k for k, v in res["messages"].items() if k != "ALL" and (
-        (v["precision"] is not None and v["precision"] < t["per_type"]) or
-        (v["recall"] is not None and v["recall"] < t["per_type"]))]
-    lines = [
+    t, b, d = res["targets"], res["blind"], res["dev"]
+    m, s = b["messages"]["ALL"], b["secrets"]["ALL"]
+    below = _below(b["messages"], t["per_type"])
+    return "\n".join([
         START,
         "## PII and secrets on held-out message text (bench_pii.py)",
         "",
-        f"Model head + rules as the router runs them, on text written for this evaluation (tests/bench/data/pii/): "
-        f"{res['messages_n']} messages in the style of customer and health correspondence, tickets and chat; "
-        f"{res['code_n']} code, config and log snippets with secrets beside git SHAs, digests and "
-        f"UUIDs; {res['benign_n']} benign questions; {res['docs_n']} passages of pasted documentation. The head "
-        "never saw this text, but the same session wrote the rules and this data, so these figures are an "
-        "upper bound for the rule-found types; the model-found types (PERSON in running text, STREET_ADDRESS) are "
-        "a fair held-out measure. Match: same type and char IoU >= 0.5.",
+        "Model head + rules as the router runs them, on text written for this evaluation (tests/bench/data/pii/), "
+        "never used to train the head (presidio-evaluator templates + faker). Two splits: **blind**, written after "
+        "the rules were frozen and never used to change them (the figures below), and **dev**, written first and "
+        "used to fix the rules after a first run (its figures are optimistic). Blind: "
+        f"{b['messages_n']} messages in the style of customer and health correspondence, tickets and chat; "
+        f"{b['code_n']} code, config and log snippets with secrets beside git SHAs, digests, UUIDs and base64; "
+        f"{b['benign_n']} benign questions; {b['docs_n']} passages of pasted documentation. Match: same type and "
+        "char IoU >= 0.5. Per-type n is small: one miss moves a type by 0.1-0.5.",
         "",
-        f"Messages: overall precision {m['precision']} / recall {m['recall']} (target recall >= "
+        f"Blind messages: overall precision {m['precision']} / recall {m['recall']} (target recall >= "
         f"{t['message_recall']}); per type (target P and R >= {t['per_type']}):",
-        "", *rows, "",
-        f"Types below target here: {', '.join(below) if below else 'none'} (small n: one miss moves a type by "
-        "0.1-0.3).",
+        "", *_table(b["messages"]), "",
+        f"Types below target on the blind split: {', '.join(below) if below else 'none'}.",
         "",
-        f"Secrets in code and logs: precision {s['precision']} / recall {s['recall']} (target >= {t['secret']} "
-        "both):",
-        "", *srows, "",
-        f"False flags: {res['benign_false_flag_rate']} of benign questions (target <= {t['benign']}), "
-        f"{res['docs_false_flag_rate']} of documentation passages (target <= {t['docs']}).",
+        f"Blind secrets in code and logs: precision {s['precision']} / recall {s['recall']} (target >= "
+        f"{t['secret']} both):",
+        "", *_table(b["secrets"]), "",
+        f"Blind false flags: {b['benign_false_flag_rate']} of benign questions (target <= {t['benign']}), "
+        f"{b['docs_false_flag_rate']} of documentation passages (target <= {t['docs']}).",
+        "",
+        f"Dev split (optimistic): messages P/R {d['messages']['ALL']['precision']} / "
+        f"{d['messages']['ALL']['recall']} (n={d['messages']['ALL']['n']}), secrets {d['secrets']['ALL']['precision']}"
+        f" / {d['secrets']['ALL']['recall']}, false flags {d['benign_false_flag_rate']} of {d['benign_n']} questions"
+        f" and {d['docs_false_flag_rate']} of {d['docs_n']} documentation passages.",
         "",
         f"Redaction + restoration: p50 {res['redaction']['p50_ms']} ms, p90 {res['redaction']['p90_ms']} ms per "
         f"request ({res['redaction']['what']}; n={res['redaction']['n']}; target p50 <= {t['redact_ms']} ms).",
         "",
-        "Errors on the message set: " + ("; ".join(res["message_errors"]) or "none") + ".",
+        "Blind errors: " + ("; ".join(b["message_errors"] + b["secret_errors"]) or "none") + ".",
         "",
-        "Errors on the secret set: " + ("; ".join(res["secret_errors"]) or "none") + ".",
-        "",
-        "Flagged benign questions: " + ("; ".join(res["benign_flagged"]) or "none") + ". Flagged documentation: "
-        + ("; ".join(res["docs_flagged"]) or "none") + ".",
+        "Blind flagged benign questions: " + ("; ".join(b["benign_flagged"]) or "none")
+        + ". Blind flagged documentation: " + ("; ".join(b["docs_flagged"]) or "none") + ".",
         END,
-    ]
-    return "\n".join(lines)
+    ])
 
 
 def write_section(doc: Path, text: str) -> None:
@@ -229,8 +247,9 @@ def main(argv: list[str] | None = None) -> dict:
     save("pii", res)
     if not a.no_doc:
         write_section(DOCS / "signals.md", section(res))
-    progress(f"pii: messages P/R {res['messages']['ALL']}, secrets {res['secrets']['ALL']}, benign "
-             f"{res['benign_false_flag_rate']}, docs {res['docs_false_flag_rate']}, redaction {res['redaction']}")
+    b = res["blind"]
+    progress(f"pii (blind): messages {b['messages']['ALL']}, secrets {b['secrets']['ALL']}, benign "
+             f"{b['benign_false_flag_rate']}, docs {b['docs_false_flag_rate']}; redaction {res['redaction']}")
     return res
 
 
