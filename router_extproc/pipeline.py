@@ -80,6 +80,7 @@ class Exchange:
     response_bytes: int = 0
     finished: bool = False
     analyzed_text: str = ""            # the text the signal pass read (its PII offsets point into it)
+    pii_counts: dict[str, int] = field(default_factory=dict)  # entities found per type (the log's, never values)
     redaction: Any = None              # pii.redact.Redaction: this request's placeholders, never logged or cached
     restorer: Any = None               # puts the redacted values back into the answer
 
@@ -219,6 +220,8 @@ class Router:
         self.metrics.signal_seconds.labels("all").observe(time.perf_counter() - t0)
         ex.embedding = result.embedding
         ex.embedded_text = ex.analyzed_text = request.prompt_text()
+        for e in result.pii:
+            ex.pii_counts[e.type] = ex.pii_counts.get(e.type, 0) + 1
         return result
 
     def _redact(self, ex: Exchange, body: dict[str, Any], decision: Decision, signals: Any) -> dict[str, Any]:
@@ -445,6 +448,8 @@ class Router:
             fields.update(model=d.model, auto=d.auto, category=d.category, confidence=d.confidence,
                           complexity=d.complexity, reasoning=d.reasoning, blocked=d.blocked,
                           pii=sorted(d.pii_types), reason=d.reason)
+            if d.pii_types:
+                fields["pii_counts"] = {t: ex.pii_counts.get(t, 0) for t in sorted(d.pii_types)}
         if ex.redaction is not None:
             fields["pii_redacted"] = dict(ex.redaction.counts)  # types and counts: never the values
         fields.update(extra)

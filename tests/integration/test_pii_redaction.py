@@ -80,3 +80,12 @@ def test_a_placeholder_the_user_typed_comes_back_as_typed(stack):
                    headers={"x-demo-echo": "1"})
     content = r.json()["choices"][0]["message"]["content"]
     assert "[EMAIL_1] and " + VALUES["EMAIL_ADDRESS"] in content
+
+
+def test_the_decision_log_has_types_and_counts(stack):
+    with client(stack) as c:
+        c.post("/v1/chat/completions", json=chat(content=PROMPT + " and again " + VALUES["US_SSN"]))
+    line = [ln for ln in stack.log("router").splitlines() if '"pii_counts"' in ln][-1]
+    rec = json.loads(line)
+    assert rec["pii_counts"]["US_SSN"] == 2 and rec["pii_redacted"]["US_SSN"] == 1  # two mentions, one value
+    assert set(rec["pii"]) == set(VALUES)

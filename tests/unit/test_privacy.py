@@ -338,3 +338,25 @@ async def test_no_pii_in_milvus_lite_after_a_run(tmp_path):
     finally:
         client.close()
     _assert_clean([(r["text"], r["response"]) for r in rows])
+
+
+async def test_redacted_requests_leave_no_pii_in_the_cache_and_are_never_served_from_it(captured_logs):
+    """pii.action redact: the request goes upstream with placeholders, is not stored (nor looked up), and the
+    values appear neither in the backend nor in the log."""
+    data = {
+        "models": [{"name": "large", "served_name": "demo/large", "endpoint": "127.0.0.1:2", "pii_allow": []}],
+        "signals": {"category": False, "complexity": False, "jailbreak": True, "pii": True},
+        "semantic_cache": {"enabled": True, "backend_type": "memory", "similarity_threshold": 0.9},
+        "pii": {"action": "redact"},
+    }
+    cfg = parse_config(data, source=Path("privacy-redact.yaml"))
+    cache = memory_cache(cfg)
+    router = Router(cfg, signals=FakeSignals(), cache=cache)
+    await _drive(router)
+    _assert_clean([(e.text, e.response) for e in cache.hot.entries()])
+    answer, hdrs = await exchange(router, chat(f"Please write to {PII_STRINGS[0]}"), {"authorization": "Bearer t"})
+    assert isinstance(answer, Continue) and hdrs["x-router-cache"] == "bypass"
+    sent = json.loads(answer.body)["messages"][0]["content"]
+    assert PII_STRINGS[0] not in sent and "[EMAIL_1_" in sent
+    text = captured_logs.getvalue()
+    assert all(p not in text for p in PII_STRINGS) and '"pii_redacted"' in text
