@@ -194,18 +194,19 @@ USERNAME = _rx(r"(?i)(?:\b(?:user(?:\s?name|\s?id)?|login(?:\s?name)?|account na
                r"[\"']?([A-Za-z0-9._@+-]{2,64})")
 LOGIN_PAIR = _rx(rf"(?i)\b(?:login|user(?:name)?|usr)\s+([A-Za-z0-9._@+-]{{2,64}})[,;]?\s+(?:/\s*)?"
                  rf"{_CRED_WORD}\s*[:=]?\s*([^\s\"',;]{{3,64}})")
-PASSPORT = _rx(r"(?i:passport)(?i:\s*(?:no\.?|number|num|#))?(?i:\s*(?:is|:|#))?\s*([A-Z0-9]{6,9})\b")
-LICENSE = _rx(r"(?i:driver'?s?\s*licen[cs]e|driving\s*licen[cs]e|\bDL)(?i:\s*(?:no\.?|number|num|#))?"
-              r"(?i:\s*(?:is|:|#))?\s*([A-Z0-9][A-Z0-9-]{4,16}[A-Z0-9])\b")
+# between an ID's keyword and its value: "passport no.: X", "account number is X", "DL# X"
+_KEY_SEP = r"(?i:\s*(?:no\.?|number|num|#))?(?i:\s*(?:is|:|#|=))?\s*"
+PASSPORT = _rx(rf"(?i:passport){_KEY_SEP}([A-Z0-9]{{6,9}})\b")
+LICENSE = _rx(rf"(?i:driver'?s?\s*licen[cs]e|driving\s*licen[cs]e|\bDL){_KEY_SEP}"
+              r"([A-Z0-9][A-Z0-9-]{4,16}[A-Z0-9])\b")
 NATIONAL = _rx(r"(?i:national\s*(?:id|identity|insurance)(?:\s*(?:card|number))?|\bnino?\b|\bnie\b|\bdni\b|"
                r"aadhaa?r|\bpan(?: card)?\b|\bsin\b|\bbsn\b|personal\s*(?:id|identity|identification)\s*(?:code|"
                r"number)?|\bid\s*(?:card\s*)?(?:no\.?|number|#)|tax\s*(?:id|identification\s*number)|\btin\b|"
-               r"\bein\b|personnummer|codice fiscale|\bcpf\b|\bcurp\b)(?i:\s*(?:no\.?|number|#))?"
-               r"(?i:\s*(?:is|:|#|=))?\s*([A-Z0-9][A-Z0-9 ./-]{4,18}[A-Z0-9])\b")
+               rf"\bein\b|personnummer|codice fiscale|\bcpf\b|\bcurp\b){_KEY_SEP}([A-Z0-9][A-Z0-9 ./-]{{4,18}}[A-Z0-9])\b")
 UK_NINO = _rx(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 CODICE_FISCALE = _rx(r"\b[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]\b")
-BANK = _rx(r"(?i:\bbank\s*account|\baccount|\bacct|\ba/c|routing(?:\s*number)?|sort\s*code|\bbsb)"
-           r"(?i:\s*(?:no\.?|number|num|#))?(?i:\s*(?:is|:|#|=))?\s*(\d[\d -]{4,22}\d)\b")
+BANK = _rx(rf"(?i:\bbank\s*account|\baccount|\bacct|\ba/c|routing(?:\s*number)?|sort\s*code|\bbsb){_KEY_SEP}"
+           r"(\d[\d -]{4,22}\d)\b")
 BTC = _rx(r"\b(?:bc1|tb1)[ac-hj-np-z02-9]{11,71}\b|\b[13][a-km-zA-HJ-NP-Z1-9]{25,34}\b")
 ETH = _rx(r"(?i:wallet|address|eth(?:ereum)?|send|transfer|deposit|metamask|usdt|usdc|erc-?20)[^\n]{0,40}?"
           r"\b(0x[0-9a-fA-F]{40})\b")
