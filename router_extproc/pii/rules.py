@@ -202,7 +202,8 @@ LICENSE = _rx(rf"(?i:driver'?s?\s*licen[cs]e|driving\s*licen[cs]e|\bDL){_KEY_SEP
 NATIONAL = _rx(r"(?i:national\s*(?:id|identity|insurance)(?:\s*(?:card|number))?|\bnino?\b|\bnie\b|\bdni\b|"
                r"aadhaa?r|\bpan(?: card)?\b|\bsin\b|\bbsn\b|personal\s*(?:id|identity|identification)\s*(?:code|"
                r"number)?|\bid\s*(?:card\s*)?(?:no\.?|number|#)|tax\s*(?:id|identification\s*number)|\btin\b|"
-               rf"\bein\b|personnummer|codice fiscale|\bcpf\b|\bcurp\b){_KEY_SEP}([A-Z0-9][A-Z0-9 ./-]{{4,18}}[A-Z0-9])\b")
+               rf"\bein\b|personnummer|codice fiscale|\bcpf\b|\bcurp\b){_KEY_SEP}"
+               r"([A-Z0-9][A-Z0-9 ./-]{4,18}[A-Z0-9])\b")
 UK_NINO = _rx(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 CODICE_FISCALE = _rx(r"\b[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]\b")
 BANK = _rx(rf"(?i:\bbank\s*account|\baccount|\bacct|\ba/c|routing(?:\s*number)?|sort\s*code|\bbsb){_KEY_SEP}"
