@@ -218,6 +218,10 @@ class PIIConfig:
     def action(self, pii_type: str) -> str:
         return self.actions.get(pii_type, self.default_action)
 
+    @property
+    def redact_types(self) -> frozenset[str]:
+        return frozenset(t for t in taxonomy.ALL_TYPES if self.action(t) == "redact") - self.ignore
+
 
 @dataclass(frozen=True, slots=True)
 class SignalsConfig:

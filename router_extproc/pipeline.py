@@ -156,10 +156,8 @@ class Router:
 
         model = cfg.model(decision.model)
         assert model is not None
-        body = request.body
-        if decision.pii_redact:
-            body = self._redact(ex, body, decision, signals)  # a redacted request is neither looked up nor stored
-        else:
+        body = self._redact(ex, request.body, signals)
+        if ex.redaction is None:  # a redacted request is neither looked up in the cache nor stored
             hit = await self._cache_lookup(ex, request, decision, signals)
             if hit is not None:
                 return hit
@@ -224,15 +222,26 @@ class Router:
             ex.pii_counts[e.type] = ex.pii_counts.get(e.type, 0) + 1
         return result
 
-    def _redact(self, ex: Exchange, body: dict[str, Any], decision: Decision, signals: Any) -> dict[str, Any]:
+    def _redact(self, ex: Exchange, body: dict[str, Any], signals: Any) -> dict[str, Any]:
+        """The body with the redact-action types replaced by placeholders. Every message is scanned, also the
+        turns and tool results the signal pass does not read; the model's finds (names, addresses) add values."""
+        cfg = ex.config
+        types = cfg.pii.redact_types
+        if not types or not (cfg.signals.pii and cfg.guards.pii_enabled):
+            return body
         from .pii.redact import redact_request
 
         text = ex.analyzed_text
-        known = [(e.type, text[e.start:e.end]) for e in signals.pii] if signals is not None else []
-        body, ex.redaction = redact_request(body, decision.pii_redact, known)
-        for t, n in ex.redaction.counts.items():
+        # a model span across two joined segments is looked for line by line
+        known = [(e.type, part) for e in (signals.pii if signals is not None else ())
+                 for part in text[e.start:e.end].split("\n")]
+        new, red = redact_request(body, types, known)
+        if not red.originals:
+            return body
+        ex.redaction = red
+        for t, n in red.counts.items():
             self.metrics.pii_redacted.labels(t).inc(n)
-        return body
+        return new
 
     def _jb_threshold(self) -> float:
         # The threshold chosen on the model's calibration split ships in labels.json.
