@@ -3,6 +3,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router_extproc.signals.pii import combine, decode_tags, iban_ok, luhn_ok, regex_entities, snap
 
@@ -290,3 +292,13 @@ def test_ordinary_code_logs_and_prose_are_not_pii(text):
 def test_ssn_validity_rules_apply_in_every_layout():
     for bad in ("000-12-3456", "666 12 3456", "900.12.3456", "123-00-4567", "123 45 0000"):
         assert not any(t == "US_SSN" for t, _ in _found(f"ssn {bad}")), bad
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=()), max_size=300)
+       | st.lists(st.sampled_from(["@", "a%", "1", "-", " ", ".", ":", "é", "\ud800", "sk-", "user:", "pw ",
+                                  "Hi ", "Ann", ",", "\n", "0x", "bc1q", "eyJ", "://", "=", "😀"]),
+                  max_size=80).map("".join))
+def test_rules_never_fail_and_spans_lie_inside_the_text(text):
+    for s, e, typ, score in combine(text, []):
+        assert 0 <= s < e <= len(text) and typ and 0 < score <= 1
