@@ -241,7 +241,10 @@ SECRET_FORMATS = _rx(
 PRIVATE_KEY = _rx(r"-----BEGIN[A-Z0-9 ]{0,30} PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s:,.-]*?"
                   r"-----END[A-Z0-9 ]{0,30} PRIVATE KEY(?: BLOCK)?-----|(?:\s*[A-Za-z0-9+/=]{16,})*)")
 JWT = _rx(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
-URL_CREDENTIAL = _rx(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://([^\s:/@\"'<>]{1,64}:([^\s@/\"'<>]{1,128}))@[^\s/\"'<>]")
+URL_CREDENTIAL = _rx(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://([^\s:/@\"'<>]{0,64}:([^\s@/\"'<>]{1,128}))@[^\s/\"'<>]")
+# a password on a command line: `--password X`, `-u admin -p X`, `sshpass -p X`, `mysql -uroot -pX`
+CLI_PASSWORD = _rx(r"(?:--pass(?:word)?[= ]|(?:-u ?\S+|--user(?:name)?[= ]\S+|sshpass)\s+-p ?)([^\s\"'`]{3,128})")
+BASIC_AUTH = _rx(r"(?i:\bbasic)\s+([A-Za-z0-9+/]{8,}={0,2})")
 AWS_SECRET = _rx(r"(?i:aws.{0,20}?secret.{0,20}?|secret_?access_?key)[\s:=\"']{1,6}([A-Za-z0-9/+=]{40})\b")
 ASSIGNED_SECRET = _rx(r"(?i:api[_-]?key|apikey|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|"
                       r"client[_-]?secret|private[_-]?token|bearer|token)[\"']?\s*(?:[:=]|=>|\s)\s*[\"']?"
@@ -428,8 +431,19 @@ def _credentials(T: Text) -> list[Entity]:
             if not placeholder(text[T.char(m.start(2)):T.char(m.end(2))]):
                 out.append((T.char(m.start(1)), T.char(m.end(1)), "SECRET", 0.995))  # beats the "e-mail" pass@host
     out += _value_span(T, AWS_SECRET, "SECRET", 0.95, ok=lambda v: _entropy(v) > 4.0)
+    if "-p" in text or "--pass" in text:
+        out += _value_span(T, CLI_PASSWORD, "PASSWORD", 0.9, ok=lambda v: not v.startswith(("$", "-")))
+    out += _value_span(T, BASIC_AUTH, "SECRET", 0.95, ok=_basic_ok)
     out += _value_span(T, ASSIGNED_SECRET, "SECRET", 0.9, ok=_random_looking)
     return out
+
+
+def _basic_ok(v: str) -> bool:
+    try:
+        user, sep, pw = base64.b64decode(v + "=" * (-len(v) % 4), validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return bool(sep and pw) and not placeholder(pw)
 
 
 def _random_looking(v: str) -> bool:

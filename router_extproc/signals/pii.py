@@ -145,7 +145,13 @@ def _name_shaped(span: str) -> bool:
     """A name has a capitalised word and no digits; `pip`, `sha256sum` and `ECONNREFUSED` are code, not people."""
     words = [w for w in span.split() if any(c.isalpha() for c in w)]
     return (not any(c.isdigit() for c in span) and any(w[0].isupper() for w in words)
-            and not all(w.isupper() and len(w) > 1 for w in words))
+            and not all(w.isupper() and len(w) > 1 for w in words) and not _random_word(span))
+
+
+def _random_word(span: str) -> bool:
+    """base64 and tokens: a word with two or more lower-to-upper humps ("RdescudvJCsgt3ub"); names have at most
+    one (McDonald, DeAndre)."""
+    return any(sum(a.islower() and b.isupper() for a, b in zip(w, w[1:])) >= 2 for w in span.split())
 
 
 def _is_title(word: str) -> bool:
@@ -164,8 +170,8 @@ def _model_span(text: str, s: int, e: int, typ: str) -> tuple[int, int, str] | N
         if not _phone_like(span):
             return None
         typ = "PHONE_NUMBER"
-    if typ == "STREET_ADDRESS" and not any(c.isdigit() or c.isupper() for c in span):
-        return None  # neither a number nor a capitalised name ("traffic", "y/o") is not an address
+    if typ == "STREET_ADDRESS" and (not any(c.isdigit() or c.isupper() for c in span) or _random_word(span)):
+        return None  # neither a number nor a capitalised name ("traffic", "y/o") is not an address, nor is base64
     if typ == "PHONE_NUMBER":
         if _digits(span) < 7 or DATE_RE.search(span):
             return None

@@ -120,22 +120,27 @@ def redaction_cost(engine: Any, texts: list[str], rounds: int) -> dict:
             "n": len(times), "what": "redact_request + JSON restore + SSE restore (one event per word)"}
 
 
-SPLITS = {
-    # written after the rules were frozen and never used to change them: the headline figures
+SPLITS: dict[str, tuple[str | None, ...]] = {
+    # written after the rules were frozen: the headline message and benign figures. Its code and docs errors
+    # prompted fixes (CLI passwords, URLs with an empty user, base64-shaped model spans), so for secrets and
+    # documentation the headline is blind2, written after those fixes and never used to change anything
     "blind": ("messages_blind.txt", "code_logs_blind.txt", "benign_blind.txt", "docs_blind.txt"),
+    "blind2": (None, "code_logs_blind2.txt", None, "docs_blind2.txt"),
     # written first; the rules were adjusted after a run on it, so its figures are optimistic
     "dev": ("messages.txt", "code_logs.txt", "benign_questions.txt", "docs.txt"),
 }
 
 
-def evaluate(predict, files: tuple[str, str, str, str]) -> dict:
+def evaluate(predict, files: tuple[str | None, ...]) -> dict:
     res: dict[str, Any] = {}
-    msgs = [parse(b) for b in _blocks(files[0])]
-    texts, gold = [t for t, _ in msgs], [g for _, g in msgs]
-    pred = predict(texts)
-    res["messages"] = score(gold, pred)
-    res["messages_n"] = len(texts)
-    res["message_errors"] = _misses(texts, gold, pred)
+    if files[0] is not None:
+        msgs = [parse(b) for b in _blocks(files[0])]
+        texts, gold = [t for t, _ in msgs], [g for _, g in msgs]
+        pred = predict(texts)
+        res["messages"] = score(gold, pred)
+        res["messages_n"] = len(texts)
+        res["message_errors"] = _misses(texts, gold, pred)
+    assert files[1] is not None
     code = [parse(b) for b in _blocks(files[1])]
     ctexts, cgold = [t for t, _ in code], [g for _, g in code]
     cpred = predict(ctexts)
@@ -143,6 +148,8 @@ def evaluate(predict, files: tuple[str, str, str, str]) -> dict:
     res["secrets"] = score(cgold, cpred, SECRET_TYPES)
     res["secret_errors"] = _misses(ctexts, cgold, [[p for p in ps if p[2] in SECRET_TYPES] for ps in cpred])
     for name, file in (("benign", files[2]), ("docs", files[3])):
+        if file is None:
+            continue
         items = ([ln for ln in (DATA / file).read_text().splitlines() if ln and not ln.startswith("#")]
                  if name == "benign" else _blocks(file))
         flagged = [[(x[2], t[x[0]:x[1]]) for x in ps] for t, ps in zip(items, predict(items)) if ps]
@@ -209,17 +216,20 @@ def _below(rows: dict, target: float) -> list[str]:
 
 
 def section(res: dict) -> str:
-    t, b, d = res["targets"], res["blind"], res["dev"]
-    m, s = b["messages"]["ALL"], b["secrets"]["ALL"]
+    t, b, d, b2 = res["targets"], res["blind"], res["dev"], res["blind2"]
+    m, s, s2 = b["messages"]["ALL"], b["secrets"]["ALL"], b2["secrets"]["ALL"]
     below = _below(b["messages"], t["per_type"])
     return "\n".join([
         START,
         "## PII and secrets on held-out message text (bench_pii.py)",
         "",
         "Model head + rules as the router runs them, on text written for this evaluation (tests/bench/data/pii/), "
-        "never used to train the head (presidio-evaluator templates + faker). Two splits: **blind**, written after "
-        "the rules were frozen and never used to change them (the figures below), and **dev**, written first and "
-        "used to fix the rules after a first run (its figures are optimistic). Blind: "
+        "never used to train the head (presidio-evaluator templates + faker). Splits: **dev**, written first and "
+        "used to fix the rules after a first run (optimistic); **blind**, written after the rules were frozen (the "
+        "message and benign-question figures below); its code and documentation errors then prompted three fixes "
+        "(passwords on command lines, URLs with an empty user, base64-shaped model spans), so for secrets and "
+        "documentation the headline is **blind2**, written after those fixes and never used to change anything. "
+        "Blind: "
         f"{b['messages_n']} messages in the style of customer and health correspondence, tickets and chat; "
         f"{b['code_n']} code, config and log snippets with secrets beside git SHAs, digests, UUIDs and base64; "
         f"{b['benign_n']} benign questions; {b['docs_n']} passages of pasted documentation. Match: same type and "
@@ -230,11 +240,14 @@ def section(res: dict) -> str:
         "", *_table(b["messages"]), "",
         f"Types below target on the blind split: {', '.join(below) if below else 'none'}.",
         "",
-        f"Blind secrets in code and logs: precision {s['precision']} / recall {s['recall']} (target >= "
-        f"{t['secret']} both):",
-        "", *_table(b["secrets"]), "",
-        f"Blind false flags: {b['benign_false_flag_rate']} of benign questions (target <= {t['benign']}), "
-        f"{b['docs_false_flag_rate']} of documentation passages (target <= {t['docs']}).",
+        f"Secrets in code and logs, blind2 ({b2['code_n']} snippets): precision {s2['precision']} / recall "
+        f"{s2['recall']} (target >= {t['secret']} both):",
+        "", *_table(b2["secrets"]), "",
+        f"(blind, {b['code_n']} snippets, now after its fixes: precision {s['precision']} / recall {s['recall']}.)",
+        "",
+        f"False flags: {b['benign_false_flag_rate']} of {b['benign_n']} blind benign questions (target <= "
+        f"{t['benign']}); {b2['docs_false_flag_rate']} of {b2['docs_n']} blind2 documentation passages (target <= "
+        f"{t['docs']}; blind, after its fixes: {b['docs_false_flag_rate']} of {b['docs_n']}).",
         "",
         f"Dev split (optimistic): messages P/R {d['messages']['ALL']['precision']} / "
         f"{d['messages']['ALL']['recall']} (n={d['messages']['ALL']['n']}), secrets {d['secrets']['ALL']['precision']}"
@@ -247,6 +260,9 @@ def section(res: dict) -> str:
         f"{res['rules']['mean_chars']} characters; n={res['rules']['n']}).",
         "",
         "Blind errors: " + ("; ".join(b["message_errors"] + b["secret_errors"]) or "none") + ".",
+        "",
+        "Blind2 errors: " + ("; ".join(b2["secret_errors"]) or "none") + "; flagged documentation: "
+        + ("; ".join(b2["docs_flagged"]) or "none") + ".",
         "",
         "Blind flagged benign questions: " + ("; ".join(b["benign_flagged"]) or "none")
         + ". Blind flagged documentation: " + ("; ".join(b["docs_flagged"]) or "none") + ".",
@@ -277,9 +293,10 @@ def main(argv: list[str] | None = None) -> dict:
     save("pii", res)
     if not a.no_doc:
         write_section(DOCS / "signals.md", section(res))
-    b = res["blind"]
+    b, b2 = res["blind"], res["blind2"]
     progress(f"pii (blind): messages {b['messages']['ALL']}, secrets {b['secrets']['ALL']}, benign "
-             f"{b['benign_false_flag_rate']}, docs {b['docs_false_flag_rate']}; redaction {res['redaction']}")
+             f"{b['benign_false_flag_rate']}, docs {b['docs_false_flag_rate']}; blind2 secrets {b2['secrets']['ALL']},"
+             f" docs {b2['docs_false_flag_rate']}; redaction {res['redaction']}")
     return res
 
 

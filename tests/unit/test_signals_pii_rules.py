@@ -302,3 +302,11 @@ def test_ssn_validity_rules_apply_in_every_layout():
 def test_rules_never_fail_and_spans_lie_inside_the_text(text):
     for s, e, typ, score in combine(text, []):
         assert 0 <= s < e <= len(text) and typ and 0 < score <= 1
+
+
+def test_command_line_passwords_and_basic_auth_are_credentials_but_port_flags_are_not():
+    assert ("PASSWORD", "Dpl0y!Bot#2026") in _found("docker login -u deploybot -p Dpl0y!Bot#2026 registry.io")
+    assert ("PASSWORD", "S3cret!") in _found("mysql -uroot -pS3cret! shop")
+    assert ("SECRET", "YWxhZGRpbjpvcGVuc2VzYW1l") in _found("Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l")
+    assert ("SECRET", ":Tq8vN3zLx0pW") in _found("redis://:Tq8vN3zLx0pW@redis-master:6379/2")
+    assert not _found("docker run -p 8080:80 nginx && psql --password=$PGPASS")
