@@ -7,10 +7,11 @@ another conversation) is never restored into a value, and one request's answer c
 values.
 
 What is redacted: every string a chat request sends to a model — message contents (strings, text parts, bare
-string parts), tool-call arguments, tool results — scanned on its own by the rules (a value split across two
-content parts is two values), plus every occurrence of a value the signal model found in the text it read
-(names and addresses, which no rule finds). Overlapping matches resolve to the longest span (a URL with its
-credentials becomes one placeholder, not two nested ones).
+string parts), tool-call arguments, tool results — scanned by the rules, plus every occurrence of a value the
+signal model found in the text it read (names and addresses, which no rule finds). The text parts of one message
+are scanned each on its own and joined: a value that only the joined text shows ("jane@exa" + "mple.org")
+becomes one placeholder in the part where it starts and is cut from the next. Overlapping matches resolve to the longest span
+(a URL with its credentials becomes one placeholder, not two nested ones).
 """
 from __future__ import annotations
 
@@ -113,18 +114,59 @@ def _choose(spans: list[Entity]) -> list[Entity]:
     return sorted(chosen)
 
 
+def _spans(text: str, types: frozenset[str], known: list[tuple[str, str]]) -> list[Entity]:
+    return _choose([x for x in rule_entities(text) if x[2] in types] + _known_spans(text, known)) if text else []
+
+
 def redact_text(text: str, types: frozenset[str], known: list[tuple[str, str]], red: Redaction) -> str:
-    if not text:
-        return text
-    spans = [x for x in rule_entities(text) if x[2] in types] + _known_spans(text, known)
+    spans = _spans(text, types, known)
     if not spans:
         return text
     parts, last = [], 0
-    for s, e, typ, _ in _choose(spans):
+    for s, e, typ, _ in spans:
         parts += [text[last:s], red.placeholder(typ, text[s:e])]
         last = e
     parts.append(text[last:])
     return "".join(parts)
+
+
+def _part_text(p: Any) -> str | None:
+    if isinstance(p, str):
+        return p
+    if isinstance(p, dict) and p.get("type") in ("text", "input_text") and isinstance(p.get("text"), str):
+        return p["text"]
+    return None
+
+
+def redact_parts(parts: list[Any], types: frozenset[str], known: list[tuple[str, str]], red: Redaction
+                 ) -> list[Any]:
+    """A content-part list with its text parts redacted as one text (see the module doc); other parts as usual."""
+    idx = [i for i, p in enumerate(parts) if _part_text(p) is not None]
+    texts = [_part_text(parts[i]) or "" for i in idx]
+    starts = [sum(map(len, texts[:k])) for k in range(len(texts))]
+    joined = "".join(texts)
+    # each part on its own, plus the values only the joined text shows (one split across a boundary)
+    spans = [(a + st, a + e, t, sc) for a, tx in zip(starts, texts) for st, e, t, sc in _spans(tx, types, known)]
+    cuts = starts[1:]
+    spans += [x for x in _spans(joined, types, known)
+              if any(x[0] < c < x[1] for c in cuts) and not any(x[0] < y[1] and y[0] < x[1] for y in spans)]
+    spans = sorted(spans)
+    out = [p if i in idx else _map_strings(p, lambda s: redact_text(s, types, known, red))
+           for i, p in enumerate(parts)]
+    for k, i in enumerate(idx):
+        a, b = starts[k], starts[k] + len(texts[k])
+        pieces, last = [], a
+        for s, e, typ, _ in spans:
+            if e <= a or s >= b:
+                continue
+            pieces.append(joined[last:max(s, a)])
+            if s >= a:  # the value starts in this part: its placeholder goes here
+                pieces.append(red.placeholder(typ, joined[s:e]))
+            last = min(e, b)
+        pieces.append(joined[last:b])
+        new = "".join(pieces)
+        out[i] = new if isinstance(parts[i], str) else {**parts[i], "text": new}
+    return out
 
 
 def redact_request(body: dict[str, Any], types: frozenset[str], known: Iterable[tuple[str, str]]
@@ -136,8 +178,17 @@ def redact_request(body: dict[str, Any], types: frozenset[str], known: Iterable[
     messages = body.get("messages") or []
     red = Redaction(new_nonce("\n".join(_strings(messages))))
     values = sorted({(t, v) for t, v in known if t in types and len(v.strip()) >= 2}, key=lambda x: -len(x[1]))
+    def text(s: str) -> str:
+        return redact_text(s, types, values, red)
+
+    def message(m: Any) -> Any:
+        if not (isinstance(m, dict) and isinstance(m.get("content"), list)):
+            return _map_strings(m, text)
+        rest = _map_strings({k: v for k, v in m.items() if k != "content"}, text)
+        return {**rest, "content": redact_parts(m["content"], types, values, red)}
+
     out = dict(body)
-    out["messages"] = _map_strings(messages, lambda s: redact_text(s, types, values, red))
+    out["messages"] = [message(m) for m in messages]
     return out, red
 
 

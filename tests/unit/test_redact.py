@@ -58,11 +58,14 @@ def test_tool_calls_tool_results_and_every_part_shape_are_redacted():
     assert out["messages"][0]["content"][2] == body["messages"][0]["content"][2]  # media untouched
 
 
-def test_an_entity_split_across_content_parts_is_two_values_neither_left_whole():
-    # each part is scanned on its own: the halves of an e-mail are not an e-mail, and are left as they are
-    parts = [{"type": "text", "text": "mail jane@exa"}, {"type": "text", "text": "mple.org please"}]
+def test_an_entity_split_across_content_parts_is_one_placeholder_where_it_starts():
+    # the model reads the parts as one text: no half of the value may reach it
+    parts = [{"type": "text", "text": "mail jane@exa"}, "mple.org please",
+             {"type": "image_url", "image_url": {"url": "https://x.org/a.png"}}, {"type": "text", "text": " bye"}]
     out, red = redact_request(chat({"role": "user", "content": parts}), ALL, [])
-    assert out["messages"][0]["content"] == parts and not red.originals
+    got = out["messages"][0]["content"]
+    assert got[0]["text"].startswith("mail [EMAIL_1_") and got[1] == " please" and got[3]["text"] == " bye"
+    assert got[2] == parts[2] and list(red.originals.values()) == ["jane@example.org"]
 
 
 def test_overlapping_entities_become_one_placeholder_for_the_longest():
