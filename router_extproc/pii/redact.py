@@ -6,12 +6,13 @@ chosen so that it appears nowhere in the request: a placeholder the user typed (
 another conversation) is never restored into a value, and one request's answer can only ever receive its own
 values.
 
-What is redacted: every string a chat request sends to a model — message contents (strings, text parts, bare
-string parts), tool-call arguments, tool results — scanned by the rules, plus every occurrence of a value the
-signal model found in the text it read (names and addresses, which no rule finds). The text parts of one message
-are scanned each on its own and joined: a value that only the joined text shows ("jane@exa" + "mple.org")
-becomes one placeholder in the part where it starts and is cut from the next. Overlapping matches resolve to the longest span
-(a URL with its credentials becomes one placeholder, not two nested ones).
+What is redacted: every string a request sends to a model (TEXT_FIELDS: chat messages with their contents, text
+parts, bare string parts, tool-call arguments and tool results; a completions prompt; a Responses input and
+instructions), scanned by the rules, plus every occurrence of a value the signal model found in the text it read
+(names and addresses, which no rule finds). The text parts of one message are scanned each on its own and joined:
+a value that only the joined text shows ("jane@exa" + "mple.org") becomes one placeholder in the part where it
+starts and is cut from the next. Overlapping matches resolve to the longest span (a URL with its credentials
+becomes one placeholder, not two nested ones).
 """
 from __future__ import annotations
 
@@ -169,14 +170,19 @@ def redact_parts(parts: list[Any], types: frozenset[str], known: list[tuple[str,
     return out
 
 
+# The body fields that carry text to the model: chat `messages`, legacy completions `prompt`, Responses `input`
+# (a string or items shaped like messages) and `instructions`.
+TEXT_FIELDS = ("messages", "prompt", "input", "instructions")
+
+
 def redact_request(body: dict[str, Any], types: frozenset[str], known: Iterable[tuple[str, str]]
                    ) -> tuple[dict[str, Any], Redaction]:
-    """A copy of a chat body with every entity of `types` in its messages replaced by a placeholder.
+    """A copy of a request body with every entity of `types` in its text fields replaced by a placeholder.
 
     `known`: (type, value) pairs the signal model found; values shorter than two characters are ignored (they
     would match inside too much ordinary text)."""
-    messages = body.get("messages") or []
-    red = Redaction(new_nonce("\n".join(_strings(messages))))
+    fields = {k: body[k] for k in TEXT_FIELDS if k in body}
+    red = Redaction(new_nonce("\n".join(_strings(fields))))
     values = sorted({(t, v) for t, v in known if t in types and len(v.strip()) >= 2}, key=lambda x: -len(x[1]))
     def text(s: str) -> str:
         return redact_text(s, types, values, red)
@@ -188,7 +194,8 @@ def redact_request(body: dict[str, Any], types: frozenset[str], known: Iterable[
         return {**rest, "content": redact_parts(m["content"], types, values, red)}
 
     out = dict(body)
-    out["messages"] = [message(m) for m in messages]
+    for k, v in fields.items():
+        out[k] = [message(m) for m in v] if isinstance(v, list) else _map_strings(v, text)
     return out, red
 
 
@@ -215,15 +222,38 @@ def restore_completion(raw: bytes, red: Redaction) -> bytes:
         obj = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return raw
-    choices = obj.get("choices") if isinstance(obj, dict) else None
-    if not isinstance(choices, list):
+    if not isinstance(obj, dict) or not (_restore_choices(obj, red) or _restore_output(obj, red)):
         return raw
+    return json.dumps(obj, ensure_ascii=False).encode()
+
+
+def _restore_choices(obj: dict, red: Redaction) -> bool:
+    """Chat and legacy completions: choices[].message, choices[].text."""
+    choices = obj.get("choices")
+    if not isinstance(choices, list):
+        return False
     for c in choices:
         if isinstance(c, dict):
             _restore_message(c.get("message"), red)
             if isinstance(c.get("text"), str):
                 c["text"] = red.restore(c["text"])
-    return json.dumps(obj, ensure_ascii=False).encode()
+    return True
+
+
+def _restore_output(obj: dict, red: Redaction) -> bool:
+    """Responses API: output[].content[].text and function-call arguments."""
+    output = obj.get("output")
+    if not isinstance(output, list):
+        return False
+    for item in output:
+        if not isinstance(item, dict):
+            continue
+        if isinstance(item.get("arguments"), str):
+            item["arguments"] = red.restore(item["arguments"])
+        for part in item.get("content") if isinstance(item.get("content"), list) else []:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                part["text"] = red.restore(part["text"])
+    return True
 
 
 def _hold(text: str) -> int:
@@ -238,7 +268,7 @@ _EVENT_END = re.compile(rb"\r?\n\r?\n")
 
 
 class SSERestorer:
-    """Restores placeholders in a chat-completions SSE stream, chunk by chunk.
+    """Restores placeholders in an SSE stream (chat, legacy completions, Responses), chunk by chunk.
 
     A placeholder can be split across network chunks (an event cut in two) and across events (the model emits it
     token by token): complete events are rewritten, an incomplete event waits for the rest, and the tail of each
@@ -276,17 +306,54 @@ class SSERestorer:
             obj = json.loads(payload)
         except (ValueError, UnicodeDecodeError):
             return raw
-        if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
+        if not isinstance(obj, dict):
+            return raw
+        if isinstance(obj.get("type"), str) and obj["type"].startswith("response."):
+            return self._responses_event(obj, lines, data[0], raw)
+        if not isinstance(obj.get("choices"), list):
             return raw
         self._last = {k: obj[k] for k in ("id", "object", "created", "model") if k in obj}
         changed = False
         for c in obj["choices"]:
-            if isinstance(c, dict) and isinstance(c.get("delta"), dict):
-                changed |= self._delta(c.get("index", 0), c["delta"], bool(c.get("finish_reason")))
+            if not isinstance(c, dict):
+                continue
+            final = bool(c.get("finish_reason"))
+            if isinstance(c.get("delta"), dict):
+                changed |= self._delta(c.get("index", 0), c["delta"], final)
+            elif isinstance(c.get("text"), str):  # legacy completions stream
+                old = c["text"]
+                c["text"] = self._text((c.get("index", 0), "text"), old, final)
+                changed |= c["text"] != old
         if not changed:
             return raw
         lines[data[0]] = b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
         return b"\n".join(lines)
+
+    def _responses_event(self, obj: dict, lines: list[bytes], at: int, raw: bytes) -> bytes:
+        """Responses API stream: output_text deltas are held back like chat deltas; `.done` events and the final
+        response object carry the whole text and are restored as they are."""
+        kind = obj["type"]
+        key = ("response", obj.get("item_id"), obj.get("content_index"))
+        prefix = b""
+        if kind == "response.output_text.delta" and isinstance(obj.get("delta"), str):
+            obj["delta"] = self._text(key, obj["delta"], False)
+        elif kind == "response.output_text.done":
+            rest = self._pending.pop(key, "")
+            if rest:  # the held-back tail goes out as one more delta before the done event
+                delta = {**obj, "type": "response.output_text.delta", "delta": self.red.restore(rest)}
+                delta.pop("text", None)
+                prefix = (b"event: response.output_text.delta\ndata: "
+                          + json.dumps(delta, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n")
+            if isinstance(obj.get("text"), str):
+                obj["text"] = self.red.restore(obj["text"])
+        elif isinstance(obj.get("response"), dict):
+            _restore_output(obj["response"], self.red)
+        elif isinstance(obj.get("item"), dict):
+            _restore_output({"output": [obj["item"]]}, self.red)
+        else:
+            return raw
+        lines[at] = b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+        return prefix + b"\n".join(lines)
 
     def _text(self, key: tuple, text: str, final: bool) -> str:
         text = self._pending.pop(key, "") + text
@@ -315,15 +382,27 @@ class SSERestorer:
         """Held-back text of a stream that ended without a finish_reason, as one more event."""
         if not self._pending:
             return b""
-        choices = []
+        choices, events = [], []
         for (index, kind, *rest), text in sorted(self._pending.items(), key=lambda kv: str(kv[0])):
+            if index == "response":
+                ev = {"type": "response.output_text.delta", "item_id": kind, "content_index": rest[0],
+                      "delta": self.red.restore(text)}
+                events.append(b"event: response.output_text.delta\ndata: "
+                              + json.dumps(ev, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n")
+                continue
+            if kind == "text":
+                choices.append({"index": index, "text": self.red.restore(text), "finish_reason": None})
+                continue
             delta: dict[str, Any] = ({"content": self.red.restore(text)} if kind == "content" else
                                      {"tool_calls": [{"index": rest[0],
                                                       "function": {"arguments": self.red.restore(text)}}]})
             choices.append({"index": index, "delta": delta, "finish_reason": None})
         self._pending.clear()
+        if not choices:
+            return b"".join(events)
         obj = {**self._last, "choices": choices}
-        return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+        return b"".join(events) + b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() \
+            + b"\n\n"
 
 
 class JSONRestorer:

@@ -163,3 +163,53 @@ def test_redact_text_without_entities_returns_the_same_string():
     _, red = redact_request(chat({"role": "user", "content": "x"}), ALL, [])
     s = "What is the capital of France?"
     assert redact_text(s, ALL, [], red) is s
+
+
+# ── the other API shapes: legacy completions and the Responses API ─────────────────────────────────────
+def test_completions_prompt_and_responses_input_and_instructions_are_redacted():
+    out, _ = redact_request({"model": "auto", "prompt": ["mail jane@example.org", "ssn 078-05-1120"]}, ALL, [])
+    assert "jane@example.org" not in json.dumps(out) and "078-05-1120" not in json.dumps(out)
+    body = {"model": "auto", "instructions": "Reply to jane@example.org",
+            "input": [{"role": "user", "content": [{"type": "input_text", "text": "key sk-proj-"
+                                                    "Zq8vT2mWx4Kp9Lr7Ns3Bd6Fh1Jc5Gy0A"}]}]}
+    out, red = redact_request(body, ALL, [])
+    assert "jane@example.org" not in json.dumps(out) and "sk-proj" not in json.dumps(out)
+    assert set(red.counts) == {"EMAIL_ADDRESS", "SECRET"}
+    out, _ = redact_request({"model": "auto", "input": "mail jane@example.org"}, ALL, [])
+    assert out["input"].startswith("mail [EMAIL_1_")
+
+
+def test_restore_legacy_completions_and_responses_objects():
+    _, red = redact_request({"model": "auto", "prompt": "mail jane@example.org"}, ALL, [])
+    ph = next(iter(red.originals))
+    legacy = {"choices": [{"index": 0, "text": f"to {ph}"}]}
+    assert json.loads(restore_completion(json.dumps(legacy).encode(), red))["choices"][0]["text"] == \
+        "to jane@example.org"
+    resp = {"object": "response", "output": [{"type": "message", "content": [{"type": "output_text",
+                                                                              "text": f"to {ph}"}]}]}
+    got = json.loads(restore_completion(json.dumps(resp).encode(), red))
+    assert got["output"][0]["content"][0]["text"] == "to jane@example.org"
+
+
+def test_sse_restores_legacy_completions_and_responses_streams():
+    _, red = redact_request({"model": "auto", "prompt": "mail jane@example.org"}, ALL, [])
+    ph = next(iter(red.originals))
+    legacy = b"".join(b"data: " + json.dumps({"choices": [{"index": 0, "text": t, "finish_reason": f}]}).encode()
+                      + b"\n\n" for t, f in (("to ", None), (ph[:5], None), (ph[5:], None), ("", "stop")))
+    got = SSERestorer(red).feed(legacy + b"data: [DONE]\n\n", end=True)
+    text = "".join(c["text"] for ln in got.split(b"\n") if ln.startswith(b"data: {")
+                   for c in json.loads(ln[6:])["choices"])
+    assert text == "to jane@example.org"
+
+    def ev(kind, **kw):
+        return (f"event: {kind}\n".encode() + b"data: "
+                + json.dumps({"type": kind, "item_id": "m1", "content_index": 0, **kw}).encode() + b"\n\n")
+    stream = (ev("response.output_text.delta", delta="to " + ph[:4]) + ev("response.output_text.delta", delta=ph[4:])
+              + ev("response.output_text.delta", delta=" ok [") + ev("response.output_text.done", text=f"to {ph} ok [")
+              + ev("response.completed", response={"output": [{"content": [{"text": f"to {ph} ok ["}]}]}))
+    got = SSERestorer(red).feed(stream, end=True)
+    events = [json.loads(ln[6:]) for ln in got.split(b"\n") if ln.startswith(b"data: {")]
+    assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == \
+        "to jane@example.org ok ["
+    assert events[-2]["text"] == "to jane@example.org ok ["
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "to jane@example.org ok ["
