@@ -245,6 +245,8 @@ def _restore_output(obj: dict, red: Redaction) -> bool:
     output = obj.get("output")
     if not isinstance(output, list):
         return False
+    if isinstance(obj.get("output_text"), str):  # the convenience field some servers add
+        obj["output_text"] = red.restore(obj["output_text"])
     for item in output:
         if not isinstance(item, dict):
             continue

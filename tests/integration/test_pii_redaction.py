@@ -89,3 +89,25 @@ def test_the_decision_log_has_types_and_counts(stack):
     rec = json.loads(line)
     assert rec["pii_counts"]["US_SSN"] == 2 and rec["pii_redacted"]["US_SSN"] == 1  # two mentions, one value
     assert set(rec["pii"]) == set(VALUES)
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/completions", {"model": "auto", "prompt": PROMPT}),
+    ("/v1/responses", {"model": "auto", "input": PROMPT, "instructions": f"Mail {VALUES['EMAIL_ADDRESS']}"}),
+])
+@pytest.mark.parametrize("stream", [False, True])
+def test_completions_and_responses_are_redacted_and_restored_too(stack, path, body, stream):
+    with client(stack) as c:
+        # the echo of what the upstream received is checked on the JSON answer (a stream echoes it too)
+        r = c.post(path, json={**body, "stream": stream}, headers={} if stream else {"x-demo-echo": "1"})
+    if r.status_code == 404:
+        pytest.skip(f"{path} is not routed through the router on this branch")
+    assert r.status_code == 200, r.text
+    assert set(r.headers["x-router-pii-redacted"].split(",")) == set(VALUES)
+    if not stream:
+        seen = json.dumps(r.json()["demo_received"])
+        assert "[EMAIL_1_" in seen and all(v not in seen for v in VALUES.values())
+        answer = json.dumps({k: v for k, v in r.json().items() if k != "demo_received"})
+    else:
+        answer = r.text
+    assert all(v in answer for v in VALUES.values()) and "[EMAIL_1_" not in answer
