@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import yaml
 
 from .errors import ConfigError
+from .pii import taxonomy
 
 T = TypeVar("T")
 
@@ -23,10 +24,12 @@ CATEGORIES = (
     "biology", "business", "chemistry", "computer science", "economics", "engineering", "health",
     "history", "law", "math", "other", "philosophy", "physics", "psychology",
 )
+# The signal model's PII head labels (its training data); the rules add the rest of pii/taxonomy.ALL_TYPES.
 PII_TYPES = (
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS",
     "STREET_ADDRESS",
 )
+PII_ACTIONS = ("route", "block", "redact")
 
 
 class _Reader:
@@ -205,6 +208,25 @@ class GuardsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PIIConfig:
+    """What each detected PII type does. `route`: only models whose pii_allow covers it may receive the request;
+    `block`: refused whatever the model; `redact`: replaced by a typed placeholder in what is forwarded (the
+    model then need not accept it), and restored in the answer when `restore` is on."""
+
+    default_action: str = "route"
+    actions: Mapping[str, str] = field(default_factory=dict)   # type -> action, groups already expanded
+    ignore: frozenset[str] = frozenset()                         # types never reported
+    restore: bool = True
+
+    def action(self, pii_type: str) -> str:
+        return self.actions.get(pii_type, self.default_action)
+
+    @property
+    def redact_types(self) -> frozenset[str]:
+        return frozenset(t for t in taxonomy.ALL_TYPES if self.action(t) == "redact") - self.ignore
+
+
+@dataclass(frozen=True, slots=True)
 class SignalsConfig:
     model_dir: Path = Path("models/dist")
     device: str = "auto"
@@ -246,6 +268,7 @@ class RouterConfig:
     routing: RoutingConfig = RoutingConfig()
     guards: GuardsConfig = GuardsConfig()
     logging: LoggingConfig = LoggingConfig()
+    pii: PIIConfig = PIIConfig()
     semantic_cache: Any = None     # config_cache.SemanticCacheConfig
     _by_name: dict[str, ModelConfig] = field(default_factory=dict, repr=False, compare=False)
 
@@ -257,6 +280,37 @@ class RouterConfig:
 
     def is_auto(self, name: str) -> bool:
         return name in self.auto_model_names
+
+
+def _pii_names(r: _Reader, name: str, default: Any = ...) -> tuple[str, ...]:
+    names = r.str_list(name, default)
+    bad = taxonomy.unknown(names)
+    if bad:
+        raise r.error(r.key(name), f"unknown PII type or group {bad[0]!r}; groups: {', '.join(taxonomy.GROUPS)}; "
+                                   f"types: {', '.join(taxonomy.ALL_TYPES)}")
+    return names
+
+
+def _pii_config(r: _Reader) -> PIIConfig:
+    """`pii.actions` names groups or types; an entry for a type beats the entry for its group."""
+    acts = r.section("actions")
+    by_group: dict[str, str] = {}
+    by_type: dict[str, str] = {}
+    for name in acts.data:
+        if taxonomy.unknown([name]) or name == "*":
+            raise acts.error(acts.key(name), f"unknown PII type or group; groups: {', '.join(taxonomy.GROUPS)}; "
+                                             f"types: {', '.join(taxonomy.ALL_TYPES)}")
+        action = acts.str(name, choices=PII_ACTIONS)
+        for t in taxonomy.expand([name]):
+            (by_group if name in taxonomy.GROUPS else by_type)[t] = action
+    cfg = PIIConfig(
+        default_action=r.str("action", "route", choices=PII_ACTIONS),
+        actions={**by_group, **by_type},
+        ignore=taxonomy.expand(_pii_names(r, "ignore", [])),
+        restore=r.bool("restore", True),
+    )
+    r.check_unknown()
+    return cfg
 
 
 def load_config(path: str | Path) -> RouterConfig:
@@ -311,10 +365,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
     for m in root.items("models"):
         name = m.str("name")
         host, port = _hostport(m, "endpoint")
-        pii_allow = m.str_list("pii_allow", ["*"])
-        for t in pii_allow:
-            if t != "*" and t not in PII_TYPES:
-                raise m.error(m.key("pii_allow"), f"unknown PII type {t!r}; known: {', '.join(PII_TYPES)}")
+        pii_allow = _pii_names(m, "pii_allow", ["*"])
         models.append(
             ModelConfig(
                 name=name,
@@ -323,7 +374,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
                 port=port,
                 family=m.str("family", "none", choices=REASONING_FAMILIES),
                 cost=m.float("cost", 1.0, lo=0),
-                pii_allow=frozenset(pii_allow),
+                pii_allow=frozenset({"*"}) if "*" in pii_allow else taxonomy.expand(pii_allow),
                 description=m.str("description", ""),
             )
         )
@@ -420,6 +471,8 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
     )
     gd.check_unknown()
 
+    pii = _pii_config(root.section("pii"))
+
     lg = root.section("logging")
     logging_cfg = LoggingConfig(
         level=lg.str("level", "info", choices=("debug", "info", "warning", "error")),
@@ -445,6 +498,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         routing=routing,
         guards=guards,
         logging=logging_cfg,
+        pii=pii,
         semantic_cache=semantic_cache,
     )
     root.check_unknown()

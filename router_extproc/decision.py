@@ -36,7 +36,8 @@ class Decision:
     complexity_score: float | None = None
     reasoning: bool | None = None      # None: leave the body's reasoning fields alone
     reasoning_effort: str | None = None
-    pii_types: frozenset[str] = field(default_factory=frozenset)
+    pii_types: frozenset[str] = field(default_factory=frozenset)   # detected (less `pii.ignore`)
+    pii_redact: frozenset[str] = field(default_factory=frozenset)  # of those, replaced by placeholders
     blocked: str | None = None         # "jailbreak" | "pii"
     jailbreak_score: float | None = None
     reason: str = ""
@@ -63,9 +64,12 @@ def decide(
     jb = signals.jailbreak if (signals is not None and config.signals.jailbreak) else None
     threshold = guards.jailbreak_threshold if guards.jailbreak_threshold is not None else jailbreak_threshold
     pii_types = (
-        signals.pii_types if (signals is not None and config.signals.pii and guards.pii_enabled)
+        signals.pii_types - config.pii.ignore if (signals is not None and config.signals.pii and guards.pii_enabled)
         else frozenset()
     )
+    pii_blocked = frozenset(t for t in pii_types if config.pii.action(t) == "block")
+    pii_redact = frozenset(t for t in pii_types if config.pii.action(t) == "redact")
+    routed_pii = pii_types - pii_redact  # a redacted value never reaches the model: its allow-list has no say
     category = confidence = None
     if signals is not None and config.signals.category:
         confidence = float(signals.category_confidence)
@@ -77,19 +81,24 @@ def decide(
         complexity = "complex" if cx_score >= rule.threshold else "simple"
 
     base = dict(auto=auto, confidence=confidence, complexity=complexity, complexity_score=cx_score,
-                pii_types=pii_types, jailbreak_score=jb)
+                pii_types=pii_types, pii_redact=pii_redact, jailbreak_score=jb)
 
     if guards.jailbreak_enabled and jb is not None and jb >= threshold:
         model = request.model if not auto else config.default_model
         return Decision(model=model, category=category, blocked="jailbreak",
                         reason=f"jailbreak score {jb:.3f} >= {threshold:.3f}", **base)
 
+    if pii_blocked:
+        model = request.model if not auto else config.default_model
+        return Decision(model=model, category=category, blocked="pii",
+                        reason=f"PII policy blocks {_fmt(pii_blocked)}", **base)
+
     if not auto:
         chosen = config.model(request.model)
         assert chosen is not None
-        if pii_types and not chosen.allows_pii(pii_types):
+        if routed_pii and not chosen.allows_pii(routed_pii):
             return Decision(model=chosen.name, category=category, blocked="pii",
-                            reason=f"explicit model {chosen.name} does not accept {_fmt(pii_types)}", **base)
+                            reason=f"explicit model {chosen.name} does not accept {_fmt(routed_pii)}", **base)
         return Decision(model=chosen.name, category=category, reason="explicit model", **base)
 
     # Auto: category → candidate models; complexity → small or strong; PII policy last.
@@ -117,13 +126,13 @@ def decide(
             why += f", {complexity} ({cx_score:.2f})"
 
     chosen_name = ordered[0]
-    if pii_types:
-        allowed = [n for n in ordered if _model(config, n).allows_pii(pii_types)]
+    if routed_pii:
+        allowed = [n for n in ordered if _model(config, n).allows_pii(routed_pii)]
         if not allowed:
             return Decision(model=chosen_name, category=route_category, blocked="pii",
-                            reason=f"no model in {route_category} accepts {_fmt(pii_types)}", **base)
+                            reason=f"no model in {route_category} accepts {_fmt(routed_pii)}", **base)
         if allowed[0] != chosen_name:
-            why += f", PII {_fmt(pii_types)} moved {chosen_name} → {allowed[0]}"
+            why += f", PII {_fmt(routed_pii)} moved {chosen_name} → {allowed[0]}"
         chosen_name = allowed[0]
 
     chosen = _model(config, chosen_name)

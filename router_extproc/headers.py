@@ -11,7 +11,8 @@ CATEGORY = "x-router-category"
 CONFIDENCE = "x-router-confidence"
 COMPLEXITY = "x-router-complexity"
 REASONING = "x-router-reasoning"
-PII = "x-router-pii"
+PII = "x-router-pii"                    # detected PII types (never values)
+PII_REDACTED = "x-router-pii-redacted"  # the types replaced by placeholders before forwarding
 BLOCKED = "x-router-blocked"
 REQUEST_ID = "x-request-id"
 

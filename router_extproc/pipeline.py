@@ -55,7 +55,8 @@ class Continue:
 @dataclass(frozen=True, slots=True)
 class ResponsePlan:
     set_headers: Mapping[str, str]
-    tap_body: bool                     # stream the response body through us (to store it)
+    tap_body: bool                     # stream the response body through us (to store it or restore PII)
+    remove_headers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -82,6 +83,10 @@ class Exchange:
     response_chunks: list[bytes] = field(default_factory=list)
     response_bytes: int = 0
     finished: bool = False
+    analyzed_text: str = ""            # the text the signal pass read (its PII offsets point into it)
+    pii_counts: dict[str, int] = field(default_factory=dict)  # entities found per type (the log's, never values)
+    redaction: Any = None              # pii.redact.Redaction: this request's placeholders, never logged or cached
+    restorer: Any = None               # puts the redacted values back into the answer
 
 
 class Router:
@@ -173,16 +178,20 @@ class Router:
 
         model = cfg.model(decision.model)
         assert model is not None
-        # Only chat answers are cached: completions and responses answers have other shapes (docs/cache.md).
-        try:
-            hit = await self._cache_lookup(ex, request, decision, signals) if ex.path == CHAT_PATH else None
-        except Overloaded:
-            # The cache key's own embedding could not be queued: the request is answered uncached.
-            ex.store, ex.cache_state, hit = False, "bypass", None
+        body = self._redact(ex, request.body, signals)
+        hit = None
+        # Only chat answers are cached (completions and responses answers have other shapes, docs/cache.md), and a
+        # redacted request is neither looked up nor stored.
+        if ex.redaction is None and ex.path == CHAT_PATH:
+            try:
+                hit = await self._cache_lookup(ex, request, decision, signals)
+            except Overloaded:
+                # The cache key's own embedding could not be queued: the request is answered uncached.
+                ex.store, ex.cache_state, hit = False, "bypass", None
         if hit is not None:
             return hit
 
-        new_body = rewrite_body(request.body, model, decision)
+        new_body = rewrite_body(body, model, decision)
         if ex.path == RESPONSES_PATH:
             new_body = responses_reasoning(new_body)
         ex.forwarded_at = time.perf_counter()
@@ -246,8 +255,31 @@ class Router:
         result = await self.signals.analyze(request.prompt_text())
         self.metrics.signal_seconds.labels("all").observe(time.perf_counter() - t0)
         ex.embedding = result.embedding
-        ex.embedded_text = request.prompt_text()
+        ex.embedded_text = ex.analyzed_text = request.prompt_text()
+        for e in result.pii:
+            ex.pii_counts[e.type] = ex.pii_counts.get(e.type, 0) + 1
         return result
+
+    def _redact(self, ex: Exchange, body: dict[str, Any], signals: Any) -> dict[str, Any]:
+        """The body with the redact-action types replaced by placeholders. Every message is scanned, also the
+        turns and tool results the signal pass does not read; the model's finds (names, addresses) add values."""
+        cfg = ex.config
+        types = cfg.pii.redact_types
+        if not types or not (cfg.signals.pii and cfg.guards.pii_enabled):
+            return body
+        from .pii.redact import redact_request
+
+        text = ex.analyzed_text
+        # a model span across two joined segments is looked for line by line
+        known = [(e.type, part) for e in (signals.pii if signals is not None else ())
+                 for part in text[e.start:e.end].split("\n")]
+        new, red = redact_request(body, types, known)
+        if not red.originals:
+            return body
+        ex.redaction = red
+        for t, n in red.counts.items():
+            self.metrics.pii_redacted.labels(t).inc(n)
+        return new
 
     def _jb_threshold(self) -> float:
         # The threshold chosen on the model's calibration split ships in labels.json.
@@ -321,11 +353,32 @@ class Router:
             self.metrics.upstream_responses.labels(ex.decision.model, f"{ex.response_status // 100}xx").inc()
         ok = 200 <= ex.response_status < 300
         tap = bool(ex.store and ok and self.cache is not None)
+        restore = self._restorer(ex, headers) if ok else None
         if not tap:
             self._finish(ex, "forwarded" if ok else f"upstream_{ex.response_status}")
-        return ResponsePlan(out, tap)
+        if restore is None:
+            return ResponsePlan(out, tap)
+        ex.restorer = restore
+        # the restored answer differs in length from what the upstream announced
+        return ResponsePlan(out, True, ("content-length",))
 
-    def on_response_body(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> None:
+    def _restorer(self, ex: Exchange, headers: Mapping[str, str]) -> Any:
+        if ex.redaction is None or not ex.redaction.originals or not ex.config.pii.restore:
+            return None
+        from .pii.redact import JSONRestorer, SSERestorer
+
+        if SSE in headers.get("content-type", ""):
+            return SSERestorer(ex.redaction)
+        return JSONRestorer(ex.redaction, ex.config.server.max_body_bytes)
+
+    def on_response_body(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> bytes | None:
+        """Returns the chunk to send on in place of `chunk`, or None to send it unchanged."""
+        if ex.restorer is not None:
+            return ex.restorer.feed(chunk, end_of_stream)
+        self._tap(ex, chunk, end_of_stream)
+        return None
+
+    def _tap(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> None:
         if not ex.store or ex.finished:
             return
         # SSE framing is several times the size of the completion it carries; the stored completion's own
@@ -395,6 +448,8 @@ class Router:
         out[H.REASONING] = "on" if d.reasoning else "off"
         if d.pii_types:
             out[H.PII] = ",".join(sorted(d.pii_types))
+        if ex.redaction is not None and ex.redaction.counts:
+            out[H.PII_REDACTED] = ",".join(sorted(ex.redaction.counts))
         if d.blocked:
             out[H.BLOCKED] = d.blocked
         return out
@@ -464,6 +519,10 @@ class Router:
             fields.update(model=d.model, auto=d.auto, category=d.category, confidence=d.confidence,
                           complexity=d.complexity, reasoning=d.reasoning, blocked=d.blocked,
                           pii=sorted(d.pii_types), reason=d.reason)
+            if d.pii_types:
+                fields["pii_counts"] = {t: ex.pii_counts.get(t, 0) for t in sorted(d.pii_types)}
+        if ex.redaction is not None:
+            fields["pii_redacted"] = dict(ex.redaction.counts)  # types and counts: never the values
         fields.update(extra)
         cfg = ex.config
         if cfg.logging.log_prompts and log.isEnabledFor(logging.DEBUG) and ex.request is not None:

@@ -127,15 +127,20 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         if phase == "response_headers":
             plan = router.on_response_headers(ex, header_map(msg.response_headers.headers))
             resp = pb.ProcessingResponse(
-                response_headers=pb.HeadersResponse(response=pb.CommonResponse(header_mutation=_mutation(plan.set_headers)))
+                response_headers=pb.HeadersResponse(response=pb.CommonResponse(
+                    header_mutation=_mutation(plan.set_headers, plan.remove_headers)))
             )
             if plan.tap_body:
                 resp.mode_override.CopyFrom(_Mode(response_body_mode=_Mode.STREAMED))
             return resp
 
         if phase == "response_body":
-            router.on_response_body(ex, msg.response_body.body, msg.response_body.end_of_stream)
-            return pb.ProcessingResponse(response_body=pb.BodyResponse(response=pb.CommonResponse()))
+            body = router.on_response_body(ex, msg.response_body.body, msg.response_body.end_of_stream)
+            common = pb.CommonResponse()
+            if body is not None:
+                # STREAMED mode: this chunk is replaced by `body` (empty while a restorer holds text back)
+                common.body_mutation.body = body
+            return pb.ProcessingResponse(response_body=pb.BodyResponse(response=common))
 
         if phase == "request_trailers":
             return pb.ProcessingResponse(request_trailers=pb.TrailersResponse())
