@@ -239,7 +239,7 @@ class Router:
         if ex.store:
             self._remember_route(ex, request, decision, key)
         hit = cache.exact_lookup(key)
-        if hit is None and ex.store:
+        if hit is None and ex.store and not key.exact_only:
             if key.text != ex.embedded_text:
                 # The cache's semantic key (recent turns, system prompt as a hard filter) differs from the
                 # classification text for multi-turn requests: embed it on its own (micro-batched).
