@@ -115,6 +115,15 @@ def _router_bases(config: Any) -> list[str]:
     return [f"http://{host}:{s.metrics_port + i}" for i in range(s.workers)]
 
 
+def _dimension(config: Any) -> int:
+    """The embedding width the router would give the backend (a Milvus collection is checked against it)."""
+    try:
+        labels = json.loads((Path(config.signals.model_dir) / "labels.json").read_text())
+        return int(labels.get("dimension", 384))
+    except (OSError, ValueError):
+        return 384
+
+
 def run_admin(config: Any, action: str, *, scope: str | None = None, headers: Sequence[str] = ()) -> dict:
     """``cache stats|clear`` for the CLI: through every running router worker, else on the backend directly."""
     cfg: SemanticCacheConfig = config.semantic_cache
@@ -128,7 +137,7 @@ def run_admin(config: Any, action: str, *, scope: str | None = None, headers: Se
             continue  # not running (or another worker count): the others, or the backend, answer
     if routers:
         return {"via": "router", "scope": scope_id, "routers": routers}
-    dimension = 384
+    dimension = _dimension(config)
     if action == "stats":
         return {"via": "backend", **asyncio.run(cache_stats(cfg, dimension=dimension))}
     return {"via": "backend", "scope": scope_id,
