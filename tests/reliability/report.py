@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -131,8 +132,10 @@ def render(rows: list[dict], outcomes: dict[str, tuple[str, float, str]], *, soa
         "router is ready, requests are 200 again — no Envoy restart needed. A request already in flight at the "
         "instant of the kill can instead have its connection closed without a body (about `message_timeout` "
         "later); the test allows that only for requests started before the kill.",
-        "- `true` (fail open): requests in the gap skip the router and go to the default model's cluster "
-        "unmodified (no `x-router-*` headers, no guards, no cache); clients see 200 throughout.",
+        "- `true` (fail open): requests in the gap skip the router and go to the default model's cluster with "
+        "their body unmodified (no `x-router-*` headers, no guards, no cache); clients see 200 throughout. Envoy "
+        "removes a client's `x-selected-model` and `x-router-*` before route matching, so a client cannot pick "
+        "the model while the router is down.",
         "",
     ]
     return "\n".join(lines)
@@ -158,7 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.monotonic() - t0
         rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
         outcomes = _outcomes(junit)
-    Path(args.out).write_text(render(rows, outcomes, soak_n=args.soak_requests, wall_s=wall, rc=rc))
+    out = Path(args.out)
+    # Sections other generators own (between `<!-- name:start -->` and `<!-- name:end -->`) are kept.
+    old = out.read_text() if out.exists() else ""
+    blocks = [m.group(0) for m in re.finditer(r"<!-- (\w+):start -->.*?<!-- \1:end -->", old, re.S)]
+    out.write_text("\n\n".join([render(rows, outcomes, soak_n=args.soak_requests, wall_s=wall, rc=rc).rstrip(),
+                                *blocks]) + "\n")
     print(f"wrote {args.out}: {len(rows)} scenario rows, pytest exit code {rc}")
     return rc
 
