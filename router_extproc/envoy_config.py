@@ -8,8 +8,8 @@ Choices made here, and why:
   the PII policy would be skipped silently and `model: auto` would reach a server that does not know
   it. Set `envoy.failure_mode_allow: true` to prefer availability: requests then go to the default
   model's cluster unmodified.
-- only the API paths the router understands are routed (openai.ROUTED_PATHS and /v1/models): one route per
-  model, matched on the header the router sets (clear_route_cache makes Envoy re-pick the route after the body
+- only the API calls the router understands are routed (POST on openai.ROUTED_PATHS, GET /v1/models, which the
+  router answers): one route per model, matched on the header the router sets (clear_route_cache makes Envoy re-pick the route after the body
   phase), then the default model. `envoy.passthrough_paths` (exact, or a prefix ending in "*") go to the default
   model with the router switched off for them. Every other path gets a 404 in OpenAI's error shape from Envoy
   itself, so no spelling of a path reaches a model unguarded.
@@ -90,14 +90,20 @@ def _cluster(name: str, host: str, port: int, *, http2: bool = False, connect_ti
     return cluster
 
 
-def _api_paths() -> dict[str, str]:
-    return {"safe_regex": {"regex": "^(" + "|".join(re.escape(p) for p in (*ROUTED_PATHS, MODELS_PATH)) + ")$"}}
+def _method(name: str) -> dict[str, Any]:
+    return {"name": ":method", "string_match": {"exact": name}}
+
+
+def _guarded(*headers: dict[str, Any]) -> dict[str, Any]:
+    """The API calls the router reads the body of: POST on openai.ROUTED_PATHS (full match, query aside)."""
+    return {"safe_regex": {"regex": "^(" + "|".join(re.escape(p) for p in ROUTED_PATHS) + ")$"},
+            "headers": [_method("POST"), *headers]}
 
 
 def _route(model: ModelConfig, header: str, timeout_s: float) -> dict[str, Any]:
     return {
         "name": f"model-{model.name}",
-        "match": {**_api_paths(), "headers": [{"name": header, "string_match": {"exact": model.name}}]},
+        "match": _guarded({"name": header, "string_match": {"exact": model.name}}),
         "route": {"cluster": model.cluster, "timeout": f"{timeout_s:g}s"},
     }
 
@@ -109,7 +115,8 @@ def _passthrough(path: str, cluster: str, timeout_s: float) -> dict[str, Any]:
 
 
 def _not_found() -> dict[str, Any]:
-    message = ("Unknown path. This endpoint serves " + ", ".join((*ROUTED_PATHS, MODELS_PATH)) + ".")
+    message = ("Unknown path or method. This endpoint serves POST " + ", ".join(ROUTED_PATHS)
+               + f" and GET {MODELS_PATH}.")
     body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
                                  "code": "unknown_url"}})
     return {"name": "not-found", "match": {"prefix": "/"}, "typed_per_filter_config": _NO_ROUTER,
@@ -125,7 +132,10 @@ def _routes(config: RouterConfig) -> list[dict[str, Any]]:
     timeout = f"{e.upstream_timeout_s:g}s"
     return [
         *[_route(m, config.route_header, e.upstream_timeout_s) for m in config.models],
-        {"name": "default", "match": _api_paths(), "route": {"cluster": default.cluster, "timeout": timeout}},
+        {"name": "default", "match": _guarded(), "route": {"cluster": default.cluster, "timeout": timeout}},
+        # the router answers it; failing open, the default model's own list
+        {"name": "models", "match": {"path": MODELS_PATH, "headers": [_method("GET")]},
+         "route": {"cluster": default.cluster, "timeout": timeout}},
         *[_passthrough(p, default.cluster, e.upstream_timeout_s) for p in e.passthrough_paths],
         _not_found(),
     ]

@@ -70,6 +70,25 @@ def test_no_spelling_of_a_path_reaches_an_upstream_unguarded(backbone, path):
             assert json.loads(body)["error"]["code"] == "unknown_url"
 
 
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_other_methods_on_a_guarded_path_are_refused(backbone, method):
+    # The router reads bodies of POSTs only: a GET with a JSON body used to be forwarded to the model unread.
+    before = upstream_calls(backbone)
+    e = backbone.config.envoy
+    conn = http.client.HTTPConnection(e.listen_host, e.listen_port, timeout=30)
+    conn.request(method, "/v1/chat/completions", body=json.dumps(chat("small")).encode(), headers=ECHO)
+    r = conn.getresponse()
+    assert r.status == 404 and json.loads(r.read())["error"]["code"] == "unknown_url"
+    conn.close()
+    assert upstream_calls(backbone) == before
+
+
+def test_the_model_list_is_answered_by_the_router(backbone):
+    with client(backbone) as c:
+        r = c.get("/v1/models")
+    assert r.status_code == 200 and "auto" in [m["id"] for m in r.json()["data"]]
+
+
 def test_a_passthrough_path_reaches_the_default_model_without_the_router(make_stack):
     config = {**BACKBONE, "envoy": {"passthrough_paths": ["/v1/embeddings", "/v1/files/*"]}}
     stack = make_stack(config)

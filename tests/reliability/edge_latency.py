@@ -52,8 +52,9 @@ def send(stack: Stack, path: str, headers: dict, body: dict) -> tuple[int, dict,
 
 
 def question(i: int) -> dict:
+    # phrased so that the jailbreak model flags none of them (checked with `router-extproc classify`)
     return {"model": "auto", "temperature": 0.2,
-            "messages": [{"role": "user", "content": f"Give me one fact about the number {i}."}]}
+            "messages": [{"role": "user", "content": f"How many days are there in {i} weeks?"}]}
 
 
 class Table:

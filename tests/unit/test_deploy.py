@@ -304,6 +304,7 @@ def test_the_gateway_strips_client_route_headers_and_routes_only_api_paths():
     assert cfg.route_header in ctp["spec"]["headers"]["earlyRequestHeaders"]["remove"]
     assert ctp["spec"]["path"]["escapedSlashesAction"] == "RejectRequest"
     [route] = find(objs, "HTTPRoute")
-    for rule in route["spec"]["rules"]:
-        assert {m["path"]["value"] for m in rule["matches"]} == {*ROUTED_PATHS, MODELS_PATH}
-        assert {m["path"]["type"] for m in rule["matches"]} == {"Exact"}
+    matches = [m for rule in route["spec"]["rules"] for m in rule["matches"]]
+    assert {m["path"]["type"] for m in matches} == {"Exact"}
+    assert {(m["path"]["value"], m["method"]) for m in matches} == {
+        *((p, "POST") for p in ROUTED_PATHS), (MODELS_PATH, "GET")}

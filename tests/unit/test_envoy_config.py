@@ -51,9 +51,11 @@ def test_one_route_per_model_then_the_default_model_then_404():
     cfg = load_config(ROOT / "config" / "config.yaml")
     hcm = _hcm(cfg)
     routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
-    assert [r["route"]["cluster"] for r in routes[:-2]] == [m.cluster for m in cfg.models]
-    assert all(r["match"]["headers"][0]["name"] == "x-selected-model" for r in routes[:-2])
-    assert routes[-2]["route"]["cluster"] == cfg.model(cfg.default_model).cluster
+    n = len(cfg.models)
+    assert [r["route"]["cluster"] for r in routes[:n]] == [m.cluster for m in cfg.models]
+    assert all(r["match"]["headers"][1]["name"] == "x-selected-model" for r in routes[:n])
+    assert [r["name"] for r in routes[n:]] == ["default", "models", "not-found"]
+    assert routes[n]["route"]["cluster"] == routes[n + 1]["route"]["cluster"] == cfg.model(cfg.default_model).cluster
     assert routes[-1]["direct_response"]["status"] == 404
     ext_proc = hcm["http_filters"][0]["typed_config"]
     assert ext_proc["processing_mode"]["request_body_mode"] == "BUFFERED"
@@ -61,19 +63,23 @@ def test_one_route_per_model_then_the_default_model_then_404():
     assert ext_proc["failure_mode_allow"] is cfg.envoy.failure_mode_allow
 
 
-def test_only_the_api_paths_the_router_guards_are_routed():
+def test_only_the_api_calls_the_router_guards_are_routed():
     import re
 
     cfg = load_config(ROOT / "config" / "config.yaml")
     routes = _hcm(cfg)["route_config"]["virtual_hosts"][0]["routes"]
-    pattern = re.compile(routes[0]["match"]["safe_regex"]["regex"])
-    for r in routes[:-1]:
+    guarded = [r for r in routes if r["name"].startswith("model-") or r["name"] == "default"]
+    pattern = re.compile(guarded[0]["match"]["safe_regex"]["regex"])
+    for r in guarded:
         assert r["match"]["safe_regex"]["regex"] == pattern.pattern
-    for path in ("/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/models"):
+        assert r["match"]["headers"][0] == {"name": ":method", "string_match": {"exact": "POST"}}
+    for path in ("/v1/chat/completions", "/v1/completions", "/v1/responses"):
         assert pattern.fullmatch(path)
     for path in ("/v1/chat/completions/", "//v1/chat/completions", "/v1/embeddings", "/v1/chat/completionsX",
-                 "/V1/chat/completions", "/"):
+                 "/V1/chat/completions", "/", "/v1/models"):
         assert not pattern.fullmatch(path)
+    [models] = [r for r in routes if r["name"] == "models"]
+    assert models["match"] == {"path": "/v1/models", "headers": [{"name": ":method", "string_match": {"exact": "GET"}}]}
     # everything else: a JSON 404 from Envoy, with the router switched off for it
     last = routes[-1]
     assert last["match"] == {"prefix": "/"} and "route" not in last
