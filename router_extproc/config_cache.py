@@ -98,7 +98,7 @@ class SemanticCacheConfig:
     ttl_seconds: float = 3600.0
     eviction_policy: str = "fifo"
     # additions
-    scope_headers: tuple[str, ...] = ("authorization",)
+    scope_headers: tuple[str, ...] = ("authorization", "x-api-key")  # the tenant: hash of those present
     cache_anonymous: bool = False  # requests without any scope header share one scope: not cached unless true
     max_temperature: float = 1.0  # inclusive; a missing temperature counts as 1.0 (OpenAI default)
     verifier: bool = True

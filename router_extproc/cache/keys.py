@@ -2,9 +2,9 @@
 
 Rules (each has a test in tests/unit/test_cache_keys.py):
 
-* **Scope** — entries are partitioned by tenant: ``sha256`` of the configured headers (default ``authorization``;
-  an API-key header such as ``x-api-key``, or a header that an auth filter in front of the router sets, can be
-  listed instead), hex[:32]; ``"anon"`` when none of them is present. Scope is a hard filter, never similarity.
+* **Scope** — entries are partitioned by tenant: ``sha256`` of the configured headers present (default
+  ``authorization`` and ``x-api-key``; a header that an auth filter in front of the router sets can be listed
+  instead), hex[:32]; ``"anon"`` when none of them is present. Scope is a hard filter, never similarity.
   Anonymous requests are neither looked up nor stored unless ``cache_anonymous: true``: without a tenant, every
   client would share one scope.
 * **Hard filters** (``filter_key``) — an allow-list, so that a field nobody thought of (``guided_json``,
@@ -100,7 +100,7 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def scope_of(headers: Mapping[str, str], scope_headers: tuple[str, ...] = ("authorization",)) -> str:
+def scope_of(headers: Mapping[str, str], scope_headers: tuple[str, ...] = ("authorization", "x-api-key")) -> str:
     """The tenant of a request: a hash of the configured headers' values, or ``"anon"`` if none is present."""
     h = _lower(headers)
     parts = [(name, h[name]) for name in scope_headers if h.get(name)]

@@ -143,7 +143,8 @@ def test_backend_config_path_is_resolved_next_to_the_main_config_first(tmp_path)
 def test_a_missing_block_means_a_disabled_memory_cache():
     cfg = load_semantic_cache(None, source=Path("c.yaml"))
     assert not cfg.enabled and cfg.backend_type == "memory"
-    assert cfg.max_temperature == 1.0 and cfg.scope_headers == ("authorization",)
+    assert cfg.max_temperature == 1.0 and cfg.scope_headers == ("authorization", "x-api-key")
+    assert not cfg.cache_anonymous and cfg.coalesce_timeout_s == 2.0
 
 
 def _milvus(tmp_path, text):

@@ -193,6 +193,8 @@ def test_envoy_gateway_policy_targets_the_gateway_and_the_router_service():
     mode = ext["processingMode"]
     assert mode["request"]["body"] == "Buffered" and "response" in mode and mode["allowModeOverride"] is True
     assert ext["failOpen"] is False
+    # the gateway's message timeout is the one the router config's cache waits were checked against
+    assert ext["messageTimeout"] == f"{cfg.envoy.message_timeout_ms / 1000:g}s"
     for ref in ext["backendRefs"]:
         [svc] = find(objs, "Service", ref["name"])
         assert ref["port"] in {p["port"] for p in svc["spec"]["ports"]}
