@@ -24,6 +24,10 @@ def _serve(args: argparse.Namespace) -> int:
     if workers > 1:
         from .workers import run_workers
 
+        if args.host is not None:
+            print("error: --host applies to one process; with several workers set server.grpc_listen",
+                  file=sys.stderr)
+            return 2
         return run_workers(args.config, workers)
     try:
         asyncio.run(serve(args.config, grpc_port=args.port, metrics_port=args.metrics_port, grpc_host=args.host))
