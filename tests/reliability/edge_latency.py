@@ -137,7 +137,8 @@ def render(table: Table, n: int) -> str:
     return "\n".join([
         START, "## Hostile input at the edge", "",
         f"Measured by `python -m tests.reliability.edge_latency -n {n}` on "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} ({platform.machine()}, shared 2-core machine): "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} ({platform.machine()}, 2 cores shared with other jobs: "
+        "treat times as upper bounds): "
         "real Envoy + router (signal models on) + demo upstreams answering at once unless noted; requests one "
         "at a time. Times are client-side wall time in ms. Tests: `tests/integration/test_edge.py`.", "",
         "| Way in | What the client gets | Statuses | n | p50 ms | p99 ms |", "|---|---|---|---:|---:|---:|",
