@@ -7,10 +7,10 @@ Choices made here, and why:
 - failure_mode_allow defaults to false (fail closed): without the router, the jailbreak guard and
   the PII policy would be skipped silently and `model: auto` would reach a server that does not know
   it. Set `envoy.failure_mode_allow: true` to prefer availability: requests then go to the default
-  model's cluster unmodified.
+  model's cluster with their body unmodified (and the client's route headers removed, see below).
 - only the API calls the router understands are routed (POST on openai.ROUTED_PATHS, GET /v1/models, which the
-  router answers): one route per model, matched on the header the router sets (clear_route_cache makes Envoy re-pick the route after the body
-  phase), then the default model. `envoy.passthrough_paths` (exact, or a prefix ending in "*") go to the default
+  router answers): one route per model, matched on the header the router sets (clear_route_cache makes Envoy
+  re-pick the route after the body phase), then the default model. `envoy.passthrough_paths` (exact, or a prefix ending in "*") go to the default
   model with the router switched off for them. Every other path gets a 404 in OpenAI's error shape from Envoy
   itself, so no spelling of a path reaches a model unguarded.
 - paths are normalised before routing and before the router sees them: RFC 3986 (`normalize_path`, which also

@@ -27,10 +27,10 @@ Rules (each has a test in tests/unit/test_cache_keys.py):
   stricter and keeps the embedding on the part that varies (the verifier is calibrated on question pairs).
 * **Fingerprint** — hash of scope + filter parts + the full normalized messages + temperature/top_p/penalties:
   equal fingerprints are literally the same request, served by the exact-match fast path without embedding.
-* **Policy** — anonymous requests (see Scope) are not cached by default; ``Cache-Control: no-cache`` (or ``Pragma: no-cache``) skips lookup, ``no-store`` skips storing;
-  a prompt with PII is neither looked up nor stored; ``n > 1`` is not cached; a missing ``temperature`` is the
-  OpenAI default 1.0, and requests above ``max_temperature`` (default 1.0, inclusive) are not cached, so the
-  seed's temperature 0.7 flow is cached.
+* **Policy** — anonymous requests (see Scope) are not cached by default; ``Cache-Control: no-cache`` (or
+  ``Pragma: no-cache``) skips lookup, ``no-store`` skips storing; a prompt with PII is neither looked up nor
+  stored; ``n > 1`` is not cached; a missing ``temperature`` is the OpenAI default 1.0, and requests above
+  ``max_temperature`` (default 1.0, inclusive) are not cached, so the seed's temperature 0.7 flow is cached.
 * **Responses** — only 2xx ``chat.completion`` objects with every choice finished by ``stop``/``tool_calls``
   (not ``length``/``content_filter``) and a body within ``max_response_bytes`` are stored.
 """
