@@ -46,7 +46,6 @@ _EVICTION = ("fifo", "lru", "lfu")
 _BACKENDS = ("memory", "milvus")
 _METRICS = ("IP", "COSINE", "L2")
 _CONSISTENCY = ("Session", "Bounded", "Eventually")
-_SERVER_SCHEMES = ("http://", "https://", "tcp://", "unix:")  # any other uri is a Milvus Lite file
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +83,7 @@ class MilvusConfig:
 
     @property
     def is_lite(self) -> bool:
-        return not self.uri.startswith(_SERVER_SCHEMES)
+        return not self.uri.startswith(("http://", "https://", "tcp://", "unix:"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,8 +261,6 @@ def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
         data_dir = _str(raw.get("data_dir"), file, "data_dir")
         uri = str(Path(data_dir) / "milvus.db") if data_dir else DEFAULT_LITE_URI
     kw["uri"] = uri
-    if not uri.startswith(_SERVER_SCHEMES) and Path(uri).expanduser().is_dir():
-        raise _err(file, "uri", f"{uri} is a directory; Milvus Lite needs a database file path (e.g. {uri}/milvus.db)")
 
     coll = _map(raw.get("collection"), file, "collection")
     _check_keys(coll, {"name", "description", "vector_field", "index"}, file, "collection.")

@@ -186,10 +186,3 @@ def test_tls_applies_when_the_server_is_given_as_a_uri(tmp_path):
 def test_the_request_path_search_has_its_own_short_timeout(tmp_path):
     assert load_milvus_config(ROOT / "config" / "cache" / "milvus.yaml").search_timeout_s == 1.0
     assert _milvus(tmp_path, "search: {timeout: 0.25}\n").search_timeout_s == 0.25
-
-
-def test_a_milvus_lite_uri_that_is_a_directory_is_a_config_error(tmp_path):
-    # It used to load, and the backend then failed to connect on every retry, forever.
-    (tmp_path / "db").mkdir()
-    with pytest.raises(ConfigError, match=r": uri: .* is a directory"):
-        _milvus(tmp_path, f"uri: {tmp_path / 'db'}\n")
