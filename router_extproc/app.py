@@ -199,7 +199,7 @@ async def serve(config_path: str | Path, *, grpc_port: int | None = None, metric
                f"{grpc_port if grpc_port is not None else config.server.grpc_port}")
     from .cache.admin import admin_token
 
-    admin = Admin(token=admin_token(config.server.admin_token_file))
+    admin = Admin(token=admin_token(config))
     http = await _http_server(config.server.metrics_host,
                               metrics_port if metrics_port is not None else config.server.metrics_port,
                               metrics, health, admin)

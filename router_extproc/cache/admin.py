@@ -56,13 +56,15 @@ def resolve_scope(value: str | None, cfg: SemanticCacheConfig, headers: Sequence
     return scope_of({cfg.scope_headers[0]: value}, cfg.scope_headers)
 
 
-def admin_token(token_file: str | None) -> str | None:
+def admin_token(config: Any) -> str | None:
+    """The admin token: env ROUTER_EXTPROC_ADMIN_TOKEN, else the file ``server.admin_token_file`` names."""
     token = os.environ.get(TOKEN_ENV, "").strip()
+    token_file = config.server.admin_token_file
     if not token and token_file:
         try:
             token = Path(token_file).read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"server.admin_token_file: cannot read {token_file}: {e}") from None
+            raise ConfigError(f"{config.source}: server.admin_token_file: cannot read {token_file}: {e}") from None
     return token or None
 
 
@@ -105,7 +107,8 @@ def _call_router(base: str, action: str, scope: str | None, token: str | None) -
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())
     except urllib.error.HTTPError as e:
-        return {"error": f"HTTP {e.code}", **json.loads(e.read() or b"{}")}
+        body = json.loads(e.read() or b"{}")
+        return {"status": e.code, "error": body.get("error", e.reason)}
 
 
 def _router_bases(config: Any) -> list[str]:
@@ -128,7 +131,7 @@ def run_admin(config: Any, action: str, *, scope: str | None = None, headers: Se
     """``cache stats|clear`` for the CLI: through every running router worker, else on the backend directly."""
     cfg: SemanticCacheConfig = config.semantic_cache
     scope_id = resolve_scope(scope, cfg, headers) if action == "clear" else None
-    token = admin_token(config.server.admin_token_file)
+    token = admin_token(config)
     routers: dict[str, dict] = {}
     for base in _router_bases(config):
         try:

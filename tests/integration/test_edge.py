@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -213,17 +214,21 @@ def test_a_slow_milvus_serves_uncached_instead_of_failing(make_stack, tmp_path):
     assert "milvus cache backend unavailable" in stack.log("router")
 
 
-def cli(stack, *args) -> dict:
+def cli(stack, *args, token: str | None = "edge-admin-token", rc: int = 0) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "ROUTER_EXTPROC_ADMIN_TOKEN"}
+    if token:
+        env["ROUTER_EXTPROC_ADMIN_TOKEN"] = token
     proc = subprocess.run([sys.executable, "-m", "router_extproc.cli", "cache", *args, "--config",
-                           str(stack.config_path)], capture_output=True, text=True, timeout=60, cwd=stack.workdir)
-    assert proc.returncode == 0, proc.stderr
+                           str(stack.config_path)], capture_output=True, text=True, timeout=60, cwd=stack.workdir,
+                          env=env)
+    assert proc.returncode == rc, proc.stderr
     return json.loads(proc.stdout)
 
 
 @needs_models
 def test_cache_clear_reaches_the_running_routers_in_process_tiers(make_stack):
     config = cache_config(scope_headers=["authorization", "x-api-key"])
-    stack = make_stack(config)
+    stack = make_stack(config, env={"ROUTER_EXTPROC_ADMIN_TOKEN": "edge-admin-token"})
     tenant = {"x-api-key": "k-edge"}
     body = {"model": "auto", "messages": [{"role": "user", "content": "How far is the Moon?"}], "temperature": 0.2}
     with client(stack) as c:
@@ -233,6 +238,9 @@ def test_cache_clear_reaches_the_running_routers_in_process_tiers(make_stack):
             return r.headers["x-router-cache"]
 
         assert [state(tenant), state(tenant), state(TENANT)] == ["miss", "hit", "miss"]
+        # with a token set, even a loopback caller must present it
+        refused = cli(stack, "clear", token=None, rc=1)
+        assert [w["status"] for w in refused["routers"].values()] == [403]
         stats = cli(stack, "stats")
         assert stats["via"] == "router"
         [worker] = stats["routers"].values()

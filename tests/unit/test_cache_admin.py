@@ -168,3 +168,23 @@ async def test_admin_refuses_a_malformed_scope_and_unknown_actions():
     assert (await handle_admin(cache, "GET", "/admin/cache/clear", "127.0.0.1", {}, None))[0] == 404
     assert (await handle_admin(None, "GET", "/admin/cache/stats", "127.0.0.1", {}, None))[0] == 404
     assert (await handle_admin(cache, "GET", "/admin/cache/stats", "127.0.0.1", {}, None)) == (200, {"entries": 1})
+
+
+def test_the_admin_token_comes_from_the_environment_or_a_file(tmp_path, monkeypatch):
+    from router_extproc.cache.admin import TOKEN_ENV, admin_token
+    from router_extproc.config import parse_config
+    from router_extproc.errors import ConfigError
+
+    def cfg(**server):
+        return parse_config({"models": [{"name": "m", "endpoint": "127.0.0.1:9"}], "server": server},
+                            source=tmp_path / "c.yaml")
+
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    assert admin_token(cfg()) is None
+    (tmp_path / "token").write_text("from-file\n")
+    assert admin_token(cfg(admin_token_file=str(tmp_path / "token"))) == "from-file"
+    monkeypatch.setenv(TOKEN_ENV, "from-env")
+    assert admin_token(cfg(admin_token_file=str(tmp_path / "token"))) == "from-env"
+    monkeypatch.delenv(TOKEN_ENV)
+    with pytest.raises(ConfigError, match=r"c.yaml: server.admin_token_file: cannot read"):
+        admin_token(cfg(admin_token_file=str(tmp_path / "missing")))
