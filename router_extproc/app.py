@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+from http import HTTPStatus
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,17 +73,43 @@ class Health:
         return self.models_loaded and self.cache_ready and not self.draining
 
 
-async def _http_server(host: str, port: int, metrics: Metrics, health: Health) -> asyncio.AbstractServer:
-    """/metrics, /healthz (process alive) and /readyz (models loaded, cache answered or optional)."""
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str]]:
+    line = await asyncio.wait_for(reader.readline(), 5)
+    headers: dict[str, str] = {}
+    while (h := await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
+        name, _, value = h.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+        if len(headers) > 100:
+            break
+    parts = line.decode("latin-1").split()
+    return (parts[0] if parts else "GET"), (parts[1] if len(parts) > 1 else "/"), headers
+
+
+@dataclass
+class Admin:
+    """What the admin endpoints act on; the cache is set once it is built (the ops server starts first)."""
+
+    token: str | None = None
+    cache: Any = None
+
+
+async def _http_server(host: str, port: int, metrics: Metrics, health: Health,
+                       admin: Admin | None = None) -> asyncio.AbstractServer:
+    """/metrics, /healthz (process alive), /readyz (models loaded, cache answered or optional) and the cache's
+    admin endpoints (cache/admin.py: loopback peers, or the admin token)."""
+    from .cache.admin import PREFIX, handle_admin
+
+    admin = admin or Admin()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            line = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = line.decode("latin-1").split()
-            path = parts[1].split("?", 1)[0] if len(parts) > 1 else "/"
-            if path == "/metrics":
+            method, target, headers = await _read_request(reader)
+            path = target.split("?", 1)[0]
+            if path.startswith(PREFIX):
+                peer = (writer.get_extra_info("peername") or ("",))[0]
+                status, doc = await handle_admin(admin.cache, method, target, peer, headers, admin.token)
+                ctype, body = "application/json", json.dumps(doc, default=str).encode()
+            elif path == "/metrics":
                 status, ctype, body = 200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry)
             elif path == "/healthz":
                 status, ctype, body = 200, "text/plain", b"ok\n"
@@ -93,11 +121,11 @@ async def _http_server(host: str, port: int, metrics: Metrics, health: Health) -
                         f"draining={health.draining}\n".encode())
             else:
                 status, ctype, body = 404, "text/plain", b"not found\n"
-            reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
+            reason = HTTPStatus(status).phrase
             writer.write(f"HTTP/1.1 {status} {reason}\r\ncontent-type: {ctype}\r\ncontent-length: {len(body)}\r\n"
                          "connection: close\r\n\r\n".encode() + body)
             await writer.drain()
-        except (asyncio.TimeoutError, ConnectionError):
+        except (asyncio.TimeoutError, ConnectionError, ValueError):  # ValueError: a line over the reader's limit
             pass
         finally:
             writer.close()
@@ -126,10 +154,11 @@ class ConfigWatcher:
     def reload(self) -> bool:
         try:
             new = load_config(self.path)
-        except ConfigError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever a bad file raises, the watcher and the old config live on
             self.metrics.config_reloads.labels("failure").inc()
             self.metrics.config_last_reload_success.set(0)
-            log.error("config reload rejected; keeping the running config", extra={"error": str(exc)})
+            error = str(exc) if isinstance(exc, ConfigError) else f"{self.path}: {type(exc).__name__}: {exc}"
+            log.error("config reload rejected; keeping the running config", extra={"error": error[:500]})
             return False
         old = self.router.config
         for section in ("signals", "semantic_cache", "server"):
@@ -153,24 +182,33 @@ class ConfigWatcher:
                 if stamp is not None and stamp != self._stamp:
                     self._stamp = stamp
                     self.reload()
+            except Exception:  # noqa: BLE001 - e.g. a swap that fails: the next change is still picked up
+                self.metrics.config_reloads.labels("failure").inc()
+                log.exception("config watcher: reload failed; still watching")
 
 
-async def serve(config_path: str | Path, *, grpc_port: int | None = None, metrics_port: int | None = None) -> None:
+async def serve(config_path: str | Path, *, grpc_port: int | None = None, metrics_port: int | None = None,
+                grpc_host: str | None = None) -> None:
     config_path = Path(config_path)
     config = load_config(config_path)
     logs.setup(config.logging.level)
     metrics = Metrics()
     health = Health()
 
-    address = f"{config.server.grpc_host}:{grpc_port if grpc_port is not None else config.server.grpc_port}"
+    address = (f"{grpc_host or config.server.grpc_host}:"
+               f"{grpc_port if grpc_port is not None else config.server.grpc_port}")
+    from .cache.admin import admin_token
+
+    admin = Admin(token=admin_token(config))
     http = await _http_server(config.server.metrics_host,
                               metrics_port if metrics_port is not None else config.server.metrics_port,
-                              metrics, health)
+                              metrics, health, admin)
     signals = await asyncio.get_running_loop().run_in_executor(None, build_signals, config)
     health.models_loaded = True
     cache = build_cache(config, signals, metrics)
     if cache is not None:
         await cache.start()
+    admin.cache = cache
     # An unavailable Milvus does not hold readiness: the router serves uncached and reconnects.
     health.cache_ready = True
     router = Router(config, signals=signals, cache=cache, metrics=metrics)
@@ -179,7 +217,7 @@ async def serve(config_path: str | Path, *, grpc_port: int | None = None, metric
     await server.start()
     await set_serving(health_servicer, True)
     log.info("router-extproc serving", extra={
-        "grpc": f"{config.server.grpc_host}:{port}", "models": [m.name for m in config.models],
+        "grpc": f"{grpc_host or config.server.grpc_host}:{port}", "models": [m.name for m in config.models],
         "signals": getattr(signals, "provider", None), "cache": type(cache).__name__ if cache else None})
 
     stop, sighup = asyncio.Event(), asyncio.Event()

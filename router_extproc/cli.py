@@ -24,9 +24,13 @@ def _serve(args: argparse.Namespace) -> int:
     if workers > 1:
         from .workers import run_workers
 
+        if args.host is not None:
+            print("error: --host applies to one process; with several workers set server.grpc_listen",
+                  file=sys.stderr)
+            return 2
         return run_workers(args.config, workers)
     try:
-        asyncio.run(serve(args.config, grpc_port=args.port, metrics_port=args.metrics_port))
+        asyncio.run(serve(args.config, grpc_port=args.port, metrics_port=args.metrics_port, grpc_host=args.host))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -73,9 +77,14 @@ def _cache(args: argparse.Namespace) -> int:
     from .config import load_config
 
     cfg = load_config(args.config)
-    result = asyncio.run(run_admin(cfg, args.action, scope=args.scope))
+    try:
+        result = run_admin(cfg, args.action, scope=args.scope, headers=args.header)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result, indent=2, default=str))
-    return 0
+    failed = [r for r in result.get("routers", {}).values() if "error" in r]
+    return 1 if failed else 0
 
 
 def _stack(args: argparse.Namespace) -> int:
@@ -92,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", default=DEFAULT_CONFIG)
     s.add_argument("--port", type=int, default=None, help="override server.grpc_listen's port")
     s.add_argument("--metrics-port", type=int, default=None)
+    s.add_argument("--host", default=None,
+                   help="override server.grpc_listen's host (e.g. 0.0.0.0 where a gateway calls a Service)")
     s.add_argument("--workers", type=int, default=None,
                    help="processes (default: server.workers); worker i listens on port+i, metrics port+i")
     s.set_defaults(func=_serve)
@@ -122,7 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("cache", help="inspect or clear the semantic cache")
     k.add_argument("action", choices=("stats", "clear"))
     k.add_argument("--config", default=DEFAULT_CONFIG)
-    k.add_argument("--scope", default=None, help="only this tenant scope (clear)")
+    k.add_argument("--scope", default=None,
+                   help="clear only this tenant: a scope id, or the raw value of the first scope header")
+    k.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                   help="clear only the tenant sending these scope headers (repeat for several)")
     k.set_defaults(func=_cache)
 
     r = sub.add_parser("stack", help="run Envoy + router + demo upstreams in the foreground (make run)")

@@ -6,6 +6,7 @@ reload both tell an operator exactly what to fix.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import yaml
 
 from .errors import ConfigError
 from .pii import taxonomy
+from .openai import MODELS_PATH, ROUTED_PATHS
 
 T = TypeVar("T")
 
@@ -86,6 +88,8 @@ class _Reader:
 
     def float(self, name: str, default: Any = ..., lo: float | None = None, hi: float | None = None) -> float:
         value = float(self._typed(name, (int, float), "a number", default))
+        if not math.isfinite(value):  # NaN passes every comparison: `.nan` would switch a guard off
+            raise self.error(self.key(name), f"must be a finite number, got {value}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise self.error(self.key(name), f"must be within [{lo}, {hi}], got {value}")
         return value
@@ -121,6 +125,18 @@ def _hostport(r: _Reader, name: str, default: Any = ...) -> tuple[str, int]:
     return host, int(port)
 
 
+def _passthrough_paths(r: _Reader) -> tuple[str, ...]:
+    paths = r.str_list("passthrough_paths", [])
+    for p in paths:
+        if not p.startswith("/") or "?" in p or "#" in p:
+            raise r.error(r.key("passthrough_paths"), f"{p!r} must be a path starting with / (no query)")
+        prefix = p[:-1] if p.endswith("*") else None
+        guarded = [g for g in (*ROUTED_PATHS, MODELS_PATH) if g == p or (prefix is not None and g.startswith(prefix))]
+        if guarded:
+            raise r.error(r.key("passthrough_paths"), f"{p!r} would cover {guarded[0]}, which the router guards")
+    return paths
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     grpc_host: str = "127.0.0.1"
@@ -133,6 +149,9 @@ class ServerConfig:
     # Open ext_proc streams (HTTP requests in flight, upstream wait included) one process serves; beyond it
     # gRPC refuses the stream and Envoy answers 500 (or forwards unguarded with failure_mode_allow).
     max_concurrent_rpcs: int = 1024
+    # The ops server's /admin/cache/* endpoints: with a token (env ROUTER_EXTPROC_ADMIN_TOKEN or this file) every
+    # caller must present it; without one only loopback peers are served.
+    admin_token_file: str | None = None
 
     @property
     def grpc_address(self) -> str:
@@ -151,6 +170,15 @@ class EnvoyConfig:
     message_timeout_ms: int = 5000
     failure_mode_allow: bool = False
     upstream_timeout_s: float = 300.0
+    # Paths Envoy forwards to the default model without the router (exact, or a prefix when ending in "*").
+    # Every other path that the router does not understand is refused with 404.
+    passthrough_paths: tuple[str, ...] = ()
+    max_downstream_connections: int = 10_000
+
+    def passes_through(self, path: str) -> bool:
+        """Whether `passthrough_paths` forwards this (canonical) path: the one reading of that key, for the Envoy
+        routes and for the router, which sees such a path only where Envoy did not switch it off (a gateway)."""
+        return any(path.startswith(p[:-1]) if p.endswith("*") else path == p for p in self.passthrough_paths)
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,9 +344,11 @@ def _pii_config(r: _Reader) -> PIIConfig:
 def load_config(path: str | Path) -> RouterConfig:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -341,6 +371,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         grace_period_s=s.float("grace_period_s", 10.0, lo=0),
         workers=s.int("workers", 1, minimum=1),
         max_concurrent_rpcs=s.int("max_concurrent_rpcs", 1024, minimum=1),
+        admin_token_file=s.str("admin_token_file", None),
     )
     s.check_unknown()
 
@@ -358,6 +389,8 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         message_timeout_ms=e.int("message_timeout_ms", 5000, minimum=50),
         failure_mode_allow=e.bool("failure_mode_allow", False),
         upstream_timeout_s=e.float("upstream_timeout_s", 300.0, lo=0.1),
+        passthrough_paths=_passthrough_paths(e),
+        max_downstream_connections=e.int("max_downstream_connections", 10_000, minimum=1),
     )
     e.check_unknown()
 
@@ -480,11 +513,13 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
     )
     lg.check_unknown()
 
-    from .config_cache import load_semantic_cache  # the cache's config section lives beside this module
+    from .config_cache import check_timeouts, load_semantic_cache  # the cache's section lives beside this module
 
     semantic_cache = load_semantic_cache(
         root.raw("semantic_cache", None), source=Path(source), base_dir=Path(source).parent
     )
+
+    check_timeouts(semantic_cache, envoy.message_timeout_ms / 1000, file=source)
 
     config = RouterConfig(
         source=Path(source),

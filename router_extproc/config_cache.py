@@ -4,6 +4,9 @@ Both files load in the seed deployment's shape unchanged (vLLM Semantic Router's
 ``config/cache/milvus.yaml``). Additions are optional keys with defaults. Every validation error is a
 :class:`~router_extproc.errors.ConfigError` whose message is ``"{file}: {key}: {reason}"``.
 
+Credentials (``connection.auth.password`` / ``token``) can come from an environment variable (``password_env:
+MILVUS_PASSWORD``) or a file (``token_file: /var/run/secrets/milvus/token``) instead of the file itself.
+
 Path resolution of ``backend_config_path``: an absolute path is used as is; a relative path is tried against the
 directory of the main config file, then against ``base_dir`` (the project root the caller passes, normally the
 parent of the config directory), then against the current working directory; the first that exists wins.
@@ -12,13 +15,16 @@ Milvus backend selection (``milvus.yaml``):
 
 * ``uri`` set to a file path (``data/cache/milvus.db``) → embedded Milvus Lite in that file (directories created);
   a relative path is relative to the process' working directory.
-* ``uri`` set to ``http(s)://host:port`` → a Milvus server or cluster.
+* ``uri`` set to ``http(s)://host:port`` → a Milvus server or cluster (``connection.tls.enabled`` makes it ``https``
+  and applies the certificates; ``connection.auth`` applies too).
 * no ``uri`` but ``connection.host`` → server at ``http(s)://host:port`` (``https`` when ``tls.enabled``).
 * neither → Milvus Lite at ``data/cache/milvus.db`` (the default).
 """
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -48,7 +54,8 @@ class MilvusConfig:
 
     uri: str = DEFAULT_LITE_URI
     database: str = "default"
-    timeout_s: float = 5.0
+    timeout_s: float = 5.0  # background calls (insert, flush, delete, count)
+    search_timeout_s: float = 1.0  # a lookup on the request path; slower, and the request goes on uncached
     username: str = ""
     password: str = ""
     token: str = ""
@@ -91,13 +98,14 @@ class SemanticCacheConfig:
     ttl_seconds: float = 3600.0
     eviction_policy: str = "fifo"
     # additions
-    scope_headers: tuple[str, ...] = ("authorization",)
+    scope_headers: tuple[str, ...] = ("authorization", "x-api-key")  # the tenant: hash of those present
+    cache_anonymous: bool = False  # requests without any scope header share one scope: not cached unless true
     max_temperature: float = 1.0  # inclusive; a missing temperature counts as 1.0 (OpenAI default)
     verifier: bool = True
     verifier_threshold: float | None = None  # None: the calibrated threshold shipped in verifier.json
     exact_match: bool = True
     coalesce: bool = True
-    coalesce_timeout_s: float = 30.0
+    coalesce_timeout_s: float = 2.0  # a follower waits this long for its leader, then goes upstream itself
     max_response_bytes: int = 60_000
     context_turns: int = 6  # most recent non-system messages in the semantic text
     max_tokens_tiers: tuple[int, ...] = (256, 1024, 4096)
@@ -122,6 +130,8 @@ def _bool(v: Any, file: Any, key: str) -> bool:
 def _num(v: Any, file: Any, key: str, *, lo: float | None = None, hi: float | None = None, integer=False):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise _err(file, key, f"must be a number, got {v!r}")
+    if not math.isfinite(v):  # NaN passes every comparison below
+        raise _err(file, key, f"must be a finite number, got {v!r}")
     if integer and (not isinstance(v, int) and not float(v).is_integer()):
         raise _err(file, key, f"must be an integer, got {v!r}")
     if lo is not None and v < lo:
@@ -155,6 +165,32 @@ def _check_keys(m: Mapping, allowed: set[str], file: Any, prefix: str) -> None:
 
 # ---------------------------------------------------------------- milvus.yaml
 
+_SECRETS = ("password", "token")
+
+
+def _secret(auth: Mapping, name: str, file: Any) -> str:
+    """A credential given inline, from an environment variable (``<name>_env``) or from a file (``<name>_file``,
+    e.g. a mounted Kubernetes Secret); at most one of the three."""
+    key = f"connection.auth.{name}"
+    given = [k for k in (name, f"{name}_env", f"{name}_file") if auth.get(k)]
+    if len(given) > 1:
+        raise _err(file, f"connection.auth.{given[1]}", f"give only one of {name}, {name}_env, {name}_file")
+    if not given:
+        return ""
+    source = _str(auth[given[0]], file, f"connection.auth.{given[0]}")
+    if given[0] == name:
+        return source
+    if given[0].endswith("_env"):
+        value = os.environ.get(source)
+        if value is None:
+            raise _err(file, f"{key}_env", f"environment variable {source} is not set")
+        return value
+    try:
+        return Path(source).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise _err(file, f"{key}_file", f"cannot read {source}: {e}") from None
+
+
 # Sections of the seed file that we accept and ignore (they describe knobs of the Go implementation).
 _MILVUS_IGNORED_SECTIONS = {"logging", "performance", "data_management", "development"}
 
@@ -163,9 +199,13 @@ def load_milvus_config(path: Path) -> MilvusConfig:
     """Load and validate a Milvus backend file (seed shape or ``uri`` form)."""
     file = str(path)
     try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise _err(file, "backend_config_path", "file not found") from None
+    except OSError as e:
+        raise _err(file, "backend_config_path", f"cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise _err(file, "<file>", f"not UTF-8 text (byte {e.start})") from None
     except yaml.YAMLError as e:
         raise _err(file, "<yaml>", f"invalid YAML: {e}") from None
     return parse_milvus_config(raw, source=file)
@@ -185,7 +225,8 @@ def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
     conn = _map(raw.get("connection"), file, "connection")
     _check_keys(conn, {"host", "port", "database", "timeout", "auth", "tls", "uri"}, file, "connection.")
     auth = _map(conn.get("auth"), file, "connection.auth")
-    _check_keys(auth, {"enabled", "username", "password", "token"}, file, "connection.auth.")
+    _check_keys(auth, {"enabled", "username", *(f"{n}{sfx}" for n in _SECRETS for sfx in ("", "_env", "_file"))},
+                file, "connection.auth.")
     tls = _map(conn.get("tls"), file, "connection.tls")
     _check_keys(tls, {"enabled", "cert_file", "key_file", "ca_file", "cert", "key", "ca"}, file, "connection.tls.")
 
@@ -198,8 +239,8 @@ def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
                          "connection.auth.enabled")
     if auth_enabled:
         kw["username"] = _str(auth.get("username"), file, "connection.auth.username")
-        kw["password"] = _str(auth.get("password"), file, "connection.auth.password")
-        kw["token"] = _str(auth.get("token"), file, "connection.auth.token")
+        for name in _SECRETS:
+            kw[name] = _secret(auth, name, file)
     if "database" in conn:
         kw["database"] = _str(conn["database"], file, "connection.database") or "default"
     if "timeout" in conn:
@@ -210,6 +251,8 @@ def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
         uri = _str(uri, file, "uri").strip()
         if not uri:
             raise _err(file, "uri", "must not be empty")
+        if tls_enabled and uri.startswith("http://"):
+            uri = "https://" + uri[len("http://"):]  # connection.tls applies to a uri too
     elif conn.get("host"):
         host = _str(conn["host"], file, "connection.host")
         port = _num(conn.get("port", 19530), file, "connection.port", lo=1, hi=65535, integer=True)
@@ -248,7 +291,9 @@ def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
     if "params" in index:
         kw["index_params"] = dict(_map(index["params"], file, "collection.index.params"))
     search = _map(raw.get("search"), file, "search")
-    _check_keys(search, {"params", "topk", "top_k", "consistency_level"}, file, "search.")
+    _check_keys(search, {"params", "topk", "top_k", "consistency_level", "timeout"}, file, "search.")
+    if "timeout" in search:
+        kw["search_timeout_s"] = _num(search["timeout"], file, "search.timeout", lo=0.01)
     sp = search.get("params", index.get("search_params"))
     if sp is not None:
         kw["search_params"] = dict(_map(sp, file, "search.params"))
@@ -284,6 +329,29 @@ def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
         kw["auto_create_collection"] = _bool(dev["auto_create_collection"], file,
                                              "development.auto_create_collection")
     return MilvusConfig(**kw)
+
+
+# ---------------------------------------------------------------- timeouts
+
+# What the body phase spends besides the cache: the signal pass (tens of ms, more on a loaded CPU) and Envoy's
+# and gRPC's own hops.
+SIGNAL_MARGIN_S = 1.0
+
+
+def check_timeouts(sc: SemanticCacheConfig, message_timeout_s: float, *, file: Any) -> None:
+    """The body phase must answer before Envoy's ``message_timeout``, else the client gets a 500 (or, failing open,
+    an unguarded forward). Its worst case is the signal pass + one Milvus search + a follower's wait for its leader;
+    each of those gives up in time and the request goes upstream uncached."""
+    if not sc.enabled:
+        return
+    search = sc.milvus.search_timeout_s if sc.backend_type == "milvus" and sc.milvus is not None else 0.0
+    wait = sc.coalesce_timeout_s if sc.coalesce else 0.0
+    need = SIGNAL_MARGIN_S + search + wait
+    if need >= message_timeout_s:
+        raise _err(file, "semantic_cache.coalesce_timeout_s",
+                   f"{wait:g} s (coalesce wait) + {search:g} s (Milvus search.timeout) + {SIGNAL_MARGIN_S:g} s "
+                   f"(signal pass) must stay below envoy.message_timeout_ms ({message_timeout_s * 1000:g} ms): "
+                   "lower them or raise envoy.message_timeout_ms")
 
 
 # ---------------------------------------------------------------- semantic_cache block
@@ -342,7 +410,7 @@ def load_semantic_cache(block: Mapping | None, *, source: Path, base_dir: Path |
         kw["scope_headers"] = tuple(h.lower() for h in sh)
     if "max_temperature" in block:
         kw["max_temperature"] = _num(block["max_temperature"], file, p + "max_temperature", lo=0, hi=2)
-    for b in ("verifier", "exact_match", "coalesce"):
+    for b in ("verifier", "exact_match", "coalesce", "cache_anonymous"):
         if b in block:
             kw[b] = _bool(block[b], file, p + b)
     if block.get("verifier_threshold") is not None:

@@ -7,9 +7,19 @@ Choices made here, and why:
 - failure_mode_allow defaults to false (fail closed): without the router, the jailbreak guard and
   the PII policy would be skipped silently and `model: auto` would reach a server that does not know
   it. Set `envoy.failure_mode_allow: true` to prefer availability: requests then go to the default
-  model's cluster unmodified.
-- one route per model, matched on the header the router sets; clear_route_cache makes Envoy re-pick
-  the route after the body phase. Requests without the header (non-chat paths) go to the default model.
+  model's cluster with their body unmodified (and the client's route headers removed, see below).
+- only the API calls the router understands are routed (POST on openai.ROUTED_PATHS, GET /v1/models, which the
+  router answers): one route per model, matched on the header the router sets (clear_route_cache makes Envoy
+  re-pick the route after the body phase), then the default model. `envoy.passthrough_paths` (exact, or a prefix ending in "*") go to the default
+  model with the router switched off for them. Every other path gets a 404 in OpenAI's error shape from Envoy
+  itself, so no spelling of a path reaches a model unguarded.
+- paths are normalised before routing and before the router sees them: RFC 3986 (`normalize_path`, which also
+  decodes percent-encoded unreserved characters and resolves dot segments), `merge_slashes`, and an encoded slash
+  (%2F, %5C) is refused with 400 (REJECT_REQUEST): no OpenAI client sends one, so it is only ever a probe. A
+  trailing slash or any other variant does not match a routed path and gets the 404.
+- the client's route header and every x-router-* header are removed by Envoy itself, before route matching
+  (`early_header_mutation_extensions`), so routing never trusts the client, whether the router is up or down.
+- a global downstream connection limit (`envoy.max_downstream_connections`) through the overload manager.
 - the router cluster has one endpoint per worker process (server.workers; worker i on router_port + i):
   each HTTP request is one ext_proc stream and ROUND_ROBIN spreads streams, not connections, over them.
 - upstream connection failures and timeouts become OpenAI-shaped JSON errors (502/504), not Envoy's
@@ -19,17 +29,27 @@ Choices made here, and why:
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from typing import Any
 
 import yaml
 
 from .config import ModelConfig, RouterConfig
+from .headers import ROUTER_PREFIX
+from .openai import MODELS_PATH, ROUTED_PATHS
 
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 _EXT_PROC = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor"
 _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 _HTTP_OPTS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _STDOUT_LOG = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
+_EXT_PROC_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute"
+_EARLY_MUTATION = ("type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3."
+                   "HeaderMutation")
+_CONNECTIONS = ("type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3."
+                "DownstreamConnectionsConfig")
+_NO_ROUTER = {"envoy.filters.http.ext_proc": {"@type": _EXT_PROC_PER_ROUTE, "disabled": True}}
 
 ROUTER_CLUSTER = "router_extproc"
 
@@ -70,12 +90,69 @@ def _cluster(name: str, host: str, port: int, *, http2: bool = False, connect_ti
     return cluster
 
 
+def _method(name: str) -> dict[str, Any]:
+    return {"name": ":method", "string_match": {"exact": name}}
+
+
+def _guarded(*headers: dict[str, Any]) -> dict[str, Any]:
+    """The API calls the router reads the body of: POST on openai.ROUTED_PATHS (full match, query aside)."""
+    return {"safe_regex": {"regex": "^(" + "|".join(re.escape(p) for p in ROUTED_PATHS) + ")$"},
+            "headers": [_method("POST"), *headers]}
+
+
 def _route(model: ModelConfig, header: str, timeout_s: float) -> dict[str, Any]:
     return {
         "name": f"model-{model.name}",
-        "match": {"prefix": "/", "headers": [{"name": header, "string_match": {"exact": model.name}}]},
+        "match": _guarded({"name": header, "string_match": {"exact": model.name}}),
         "route": {"cluster": model.cluster, "timeout": f"{timeout_s:g}s"},
     }
+
+
+def _passthrough(path: str, cluster: str, timeout_s: float) -> dict[str, Any]:
+    match = {"prefix": path[:-1]} if path.endswith("*") else {"path": path}
+    return {"name": f"passthrough-{path}", "match": match, "typed_per_filter_config": _NO_ROUTER,
+            "route": {"cluster": cluster, "timeout": f"{timeout_s:g}s"}}
+
+
+def _not_found() -> dict[str, Any]:
+    message = ("Unknown path or method. This endpoint serves POST " + ", ".join(ROUTED_PATHS)
+               + f" and GET {MODELS_PATH}.")
+    body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                 "code": "unknown_url"}})
+    return {"name": "not-found", "match": {"prefix": "/"}, "typed_per_filter_config": _NO_ROUTER,
+            "direct_response": {"status": 404, "body": {"inline_string": body}},
+            "response_headers_to_add": [{"header": {"key": "content-type", "value": "application/json"},
+                                         "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]}
+
+
+def _routes(config: RouterConfig) -> list[dict[str, Any]]:
+    e = config.envoy
+    default = config.model(config.default_model)
+    assert default is not None
+    timeout = f"{e.upstream_timeout_s:g}s"
+    return [
+        *[_route(m, config.route_header, e.upstream_timeout_s) for m in config.models],
+        {"name": "default", "match": _guarded(), "route": {"cluster": default.cluster, "timeout": timeout}},
+        # the router answers it; failing open, the default model's own list
+        {"name": "models", "match": {"path": MODELS_PATH, "headers": [_method("GET")]},
+         "route": {"cluster": default.cluster, "timeout": timeout}},
+        *[_passthrough(p, default.cluster, e.upstream_timeout_s) for p in e.passthrough_paths],
+        _not_found(),
+    ]
+
+
+def _strip_client_headers(route_header: str) -> list[dict[str, Any]]:
+    """Runs before route matching, with or without the router: the client never picks the route."""
+    return [{"name": "envoy.http.early_header_mutation.header_mutation", "typed_config": {
+        "@type": _EARLY_MUTATION,
+        "mutations": [{"remove": route_header},
+                      {"remove_on_match": {"key_matcher": {"prefix": ROUTER_PREFIX}}}]}}]
+
+
+def _overload_manager(max_connections: int) -> dict[str, Any]:
+    return {"resource_monitors": [{"name": "envoy.resource_monitors.global_downstream_max_connections",
+                                   "typed_config": {"@type": _CONNECTIONS,
+                                                    "max_active_downstream_connections": max_connections}}]}
 
 
 def _error_mapper(flags: list[str], status: int, message: str, kind: str) -> dict[str, Any]:
@@ -93,14 +170,7 @@ def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
     """The Envoy bootstrap. `ext_proc=False` renders the same proxy without the router (the benchmark
     baseline: Envoy alone)."""
     e = config.envoy
-    default = config.model(config.default_model)
-    assert default is not None
-    routes = [_route(m, config.route_header, e.upstream_timeout_s) for m in config.models]
-    routes.append({
-        "name": "default",
-        "match": {"prefix": "/"},
-        "route": {"cluster": default.cluster, "timeout": f"{e.upstream_timeout_s:g}s"},
-    })
+    routes = _routes(config)
     ext_proc_filter = {
         "name": "envoy.filters.http.ext_proc",
         "typed_config": {
@@ -124,6 +194,10 @@ def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
         "stat_prefix": "llm_ingress",
         "codec_type": "AUTO",
         "generate_request_id": True,
+        "normalize_path": True,
+        "merge_slashes": True,
+        "path_with_escaped_slashes_action": "REJECT_REQUEST",
+        "early_header_mutation_extensions": _strip_client_headers(config.route_header),
         "access_log": [{
             "name": "envoy.access_loggers.stdout",
             "typed_config": {"@type": _STDOUT_LOG, "log_format": {"json_format": {
@@ -152,6 +226,7 @@ def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
     buffer_limit = config.server.max_body_bytes + 1024 * 1024
     return {
         "admin": {"address": _address(e.admin_host, e.admin_port)},
+        "overload_manager": _overload_manager(e.max_downstream_connections),
         "static_resources": {
             "listeners": [{
                 "name": "llm_ingress",

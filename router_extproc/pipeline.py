@@ -136,7 +136,7 @@ class Router:
             return self._error(ex, APIError(405, f"{ex.method} {ex.path} is not supported: use POST",
                                             code="method_not_allowed"))
         if ex.path not in ROUTED_PATHS:
-            if looks_like_api(ex.path) and not _passed_through(cfg, ex.path):
+            if looks_like_api(ex.path) and not cfg.envoy.passes_through(ex.path):
                 return self._error(ex, APIError(404, f"The router does not serve {ex.method} {ex.path}",
                                                 code="unknown_path"))
             return Continue(remove_headers=strip, skip_body=True)
@@ -307,7 +307,7 @@ class Router:
         if ex.store:
             self._remember_route(ex, request, decision, key)
         hit = cache.exact_lookup(key)
-        if hit is None and ex.store:
+        if hit is None and ex.store and not key.exact_only:
             if key.text != ex.embedded_text:
                 # The cache's semantic key (recent turns, system prompt as a hard filter) differs from the
                 # classification text for multi-turn requests: embed it on its own (micro-batched).
@@ -537,17 +537,6 @@ def _has_text(request: APIRequest) -> bool:
     if segments is not None:
         return any(s.text.strip() for s in segments())
     return bool(request.prompt_text().strip())
-
-
-def _passed_through(cfg: RouterConfig, path: str) -> bool:
-    # `envoy.passthrough_paths` (exact paths, or prefixes ending in "/") lets the operator forward other APIs.
-    for p in getattr(cfg.envoy, "passthrough_paths", ()):
-        if not isinstance(p, str):
-            continue
-        p = canonical_path(p) + ("/" if p.endswith("/") else "")
-        if path == p.rstrip("/") or (p.endswith("/") and path.startswith(p)):
-            return True
-    return False
 
 
 def _too_large(limit: int) -> APIError:

@@ -2,23 +2,35 @@
 
 Rules (each has a test in tests/unit/test_cache_keys.py):
 
-* **Scope** — entries are partitioned by tenant: ``sha256`` of the configured headers (default ``authorization``),
-  hex[:32]; ``"anon"`` when none of them is present. Scope is a hard filter, never similarity.
-* **Hard filters** (``filter_key``) — requests share an entry only if all of these are equal: the chosen model,
-  ``tools``/``functions``, ``tool_choice``/``function_call``, ``response_format``, ``n``, the ``max_tokens`` tier,
-  ``seed``, ``stop``, ``logprobs``/``top_logprobs``, ``logit_bias``, ``parallel_tool_calls``, ``modalities``,
-  ``reasoning_effort``, the **system prompt** (exact), the turns older than the recent window (exact), and any
-  non-text content (images, audio: hashed). These never go into the embedding.
+* **Scope** — entries are partitioned by tenant: ``sha256`` of the configured headers present (default
+  ``authorization`` and ``x-api-key``; a header that an auth filter in front of the router sets can be listed
+  instead), hex[:32]; ``"anon"`` when none of them is present. Scope is a hard filter, never similarity.
+  Anonymous requests are neither looked up nor stored unless ``cache_anonymous: true``: without a tenant, every
+  client would share one scope.
+* **Hard filters** (``filter_key``) — an allow-list, so that a field nobody thought of (``guided_json``,
+  ``structured_outputs``, ``chat_template_kwargs``, ``documents``, ``reasoning``, ``top_k``, ``extra_body``, the
+  next vLLM extension...) can never make two requests share an answer: EVERY request field is hashed into the
+  filter key except those listed in ``_MAY_DIFFER`` — ``messages`` (split below), ``model`` (replaced by the chosen
+  model), the sampling fields of the exact fingerprint (``temperature``, ``top_p``, penalties; ``max_tokens`` /
+  ``max_completion_tokens`` count by tier), and fields that do not change the answer's content (``stream``,
+  ``stream_options``, ``user``, ``metadata``, ``store``, ``service_tier``, ``safety_identifier``,
+  ``prompt_cache_key``). ``stop`` is compared as a set. From ``messages``: the **system prompt** (exact), the
+  turns older than the recent window (exact) and any non-text content (images, audio: hashed). None of these go
+  into the embedding.
+* **Exact only** (``CacheKey.exact_only``) — a request whose answer is a tool call or a structured output
+  (``tools``/``functions`` present, ``response_format`` of type ``json_schema``/``json_object``, any ``guided_*``
+  field, ``structured_outputs``; also inside ``extra_body``) is only ever served by a literal repeat: a similar
+  question with other arguments must not get its call or its JSON.
 * **Semantic text** (``text``) — the recent conversation (the last ``context_turns`` non-system messages, most
   recent last). A single-turn request embeds just the user message; multi-turn requests embed
   ``"role: content"`` lines. The system prompt is not embedded: it is an exact hard filter instead, which is
   stricter and keeps the embedding on the part that varies (the verifier is calibrated on question pairs).
 * **Fingerprint** — hash of scope + filter parts + the full normalized messages + temperature/top_p/penalties:
   equal fingerprints are literally the same request, served by the exact-match fast path without embedding.
-* **Policy** — ``Cache-Control: no-cache`` (or ``Pragma: no-cache``) skips lookup, ``no-store`` skips storing;
-  a prompt with PII is neither looked up nor stored; ``n > 1`` is not cached; a missing ``temperature`` is the
-  OpenAI default 1.0, and requests above ``max_temperature`` (default 1.0, inclusive) are not cached, so the
-  seed's temperature 0.7 flow is cached.
+* **Policy** — anonymous requests (see Scope) are not cached by default; ``Cache-Control: no-cache`` (or
+  ``Pragma: no-cache``) skips lookup, ``no-store`` skips storing; a prompt with PII is neither looked up nor
+  stored; ``n > 1`` is not cached; a missing ``temperature`` is the OpenAI default 1.0, and requests above
+  ``max_temperature`` (default 1.0, inclusive) are not cached, so the seed's temperature 0.7 flow is cached.
 * **Responses** — only 2xx ``chat.completion`` objects with every choice finished by ``stop``/``tool_calls``
   (not ``length``/``content_filter``) and a body within ``max_response_bytes`` are stored.
 """
@@ -46,27 +58,13 @@ __all__ = [
 DEFAULT_TEMPERATURE = 1.0  # OpenAI's default when the request omits it
 ANON_SCOPE = "anon"
 
-# request fields that are hard filters (beyond model, messages-derived parts and the max_tokens tier)
-_FILTER_FIELDS = (
-    "tools",
-    "functions",
-    "tool_choice",
-    "function_call",
-    "response_format",
-    "n",
-    "seed",
-    "stop",
-    "logprobs",
-    "top_logprobs",
-    "logit_bias",
-    "parallel_tool_calls",
-    "modalities",
-    "audio",
-    "reasoning_effort",
-    "prediction",
-)
 # sampling fields that only make the exact fingerprint differ
 _EXACT_FIELDS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+_MAX_TOKENS = ("max_tokens", "max_completion_tokens")
+# The allow-list: request fields left out of the filter key. Everything else is a hard filter.
+_MAY_DIFFER = frozenset({"messages", "model", "n", *_EXACT_FIELDS, *_MAX_TOKENS, "stream", "stream_options", "user",
+                         "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key"})
+_STRUCTURED_FORMATS = ("json_schema", "json_object")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +73,7 @@ class CacheKey:
     filter_key: str
     fingerprint: str
     text: str
+    exact_only: bool = False   # tool calls and structured outputs: literal repeats only, never a semantic hit
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +100,7 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def scope_of(headers: Mapping[str, str], scope_headers: tuple[str, ...] = ("authorization",)) -> str:
+def scope_of(headers: Mapping[str, str], scope_headers: tuple[str, ...] = ("authorization", "x-api-key")) -> str:
     """The tenant of a request: a hash of the configured headers' values, or ``"anon"`` if none is present."""
     h = _lower(headers)
     parts = [(name, h[name]) for name in scope_headers if h.get(name)]
@@ -186,6 +185,17 @@ def _stop(v: Any) -> Any:
     return v
 
 
+def _exact_only(body: Mapping) -> bool:
+    extra = body.get("extra_body")
+    for b in (body, extra if isinstance(extra, Mapping) else {}):
+        rf = b.get("response_format")
+        if (b.get("tools") or b.get("functions") or b.get("structured_outputs") is not None
+                or (isinstance(rf, Mapping) and rf.get("type") in _STRUCTURED_FORMATS)
+                or any(k.startswith("guided_") and v is not None for k, v in b.items())):
+            return True
+    return False
+
+
 def build_key(body: Mapping, model: str, headers: Mapping[str, str], cfg: SemanticCacheConfig) -> CacheKey:
     """The cache key of a chat completion request routed to ``model``."""
     scope = scope_of(headers, cfg.scope_headers)
@@ -194,9 +204,9 @@ def build_key(body: Mapping, model: str, headers: Mapping[str, str], cfg: Semant
     messages = [_norm_message(m, media) for m in raw_msgs] if isinstance(raw_msgs, list) else []
     system, older, recent = _split(messages, cfg.context_turns)
     filters: dict[str, Any] = {"model": model}
-    for f in _FILTER_FIELDS:
-        if body.get(f) is not None:
-            filters[f] = _stop(body[f]) if f == "stop" else body[f]
+    for f, v in body.items():
+        if f not in _MAY_DIFFER and v is not None:
+            filters[f] = _stop(v) if f == "stop" else v
     filters["n"] = body.get("n") or 1
     filters["max_tokens"] = _tier(body.get("max_completion_tokens", body.get("max_tokens")), cfg.max_tokens_tiers)
     filters["system"] = _h([_line(m) for m in system]) if system else None
@@ -208,7 +218,8 @@ def build_key(body: Mapping, model: str, headers: Mapping[str, str], cfg: Semant
     if body.get("max_completion_tokens", body.get("max_tokens")) is not None:
         exact["max_tokens"] = body.get("max_completion_tokens", body.get("max_tokens"))
     fingerprint = _h({"scope": scope, "filters": filters, "messages": messages, "exact": exact})
-    return CacheKey(scope=scope, filter_key=filter_key, fingerprint=fingerprint, text=semantic_text(recent))
+    return CacheKey(scope=scope, filter_key=filter_key, fingerprint=fingerprint, text=semantic_text(recent),
+                    exact_only=_exact_only(body))
 
 
 def _cache_control(headers: Mapping[str, str]) -> set[str]:
@@ -230,6 +241,8 @@ def decide_policy(
         return CachePolicy(False, False, "disabled")
     if has_pii:
         return CachePolicy(False, False, "pii")
+    if not cfg.cache_anonymous and scope_of(headers, cfg.scope_headers) == ANON_SCOPE:
+        return CachePolicy(False, False, "anonymous")
     msgs = body.get("messages")
     if not isinstance(msgs, list) or not msgs:
         return CachePolicy(False, False, "no-messages")

@@ -59,6 +59,28 @@ def _q(s: str) -> str:
     return f'"{s}"'
 
 
+def client_args(cfg: MilvusConfig) -> tuple[str, dict[str, Any]]:
+    """``MilvusClient(uri, **kw)`` for this config: credentials and TLS apply to a server, whatever selected it."""
+    if cfg.is_lite:
+        return str(Path(cfg.uri).expanduser()), {"timeout": cfg.timeout_s}
+    kw: dict[str, Any] = {"timeout": cfg.timeout_s}
+    if cfg.username:
+        kw["user"], kw["password"] = cfg.username, cfg.password
+    if cfg.token:
+        kw["token"] = cfg.token
+    if cfg.database and cfg.database != "default":
+        kw["db_name"] = cfg.database
+    if cfg.tls_enabled:
+        kw["secure"] = True
+        if cfg.tls_ca:
+            kw["server_pem_path"] = kw["ca_pem_path"] = cfg.tls_ca
+        if cfg.tls_cert:
+            kw["client_pem_path"] = cfg.tls_cert
+        if cfg.tls_key:
+            kw["client_key_path"] = cfg.tls_key
+    return cfg.uri, kw
+
+
 class MilvusBackend:
     name = "milvus"
 
@@ -105,7 +127,7 @@ class MilvusBackend:
     async def _call(self, fn: Callable, *args, timeout: float | None = None):
         loop = asyncio.get_running_loop()
         fut = loop.run_in_executor(self._executor, fn, *args)
-        return await asyncio.wait_for(fut, timeout=(timeout or self.cfg.timeout_s) + 1.0)
+        return await asyncio.wait_for(fut, timeout=timeout or self.cfg.timeout_s)
 
     def _fail(self, e: BaseException) -> None:
         self._set_available(False, f"{type(e).__name__}: {e}"[:300])
@@ -144,27 +166,9 @@ class MilvusBackend:
             except Exception:
                 pass
             self._client = None
-        kw: dict[str, Any] = {"timeout": cfg.timeout_s}
+        uri, kw = client_args(cfg)
         if cfg.is_lite:
-            Path(cfg.uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-            uri = str(Path(cfg.uri).expanduser())
-        else:
-            uri = cfg.uri
-            if cfg.username:
-                kw["user"], kw["password"] = cfg.username, cfg.password
-            if cfg.token:
-                kw["token"] = cfg.token
-            if cfg.database and cfg.database != "default":
-                kw["db_name"] = cfg.database
-            if cfg.tls_enabled:
-                if cfg.tls_ca:
-                    kw["server_pem_path"] = cfg.tls_ca
-                if cfg.tls_cert:
-                    kw["client_pem_path"] = cfg.tls_cert
-                if cfg.tls_key:
-                    kw["client_key_path"] = cfg.tls_key
-                if cfg.tls_ca:
-                    kw["ca_pem_path"] = cfg.tls_ca
+            Path(uri).resolve().parent.mkdir(parents=True, exist_ok=True)
         client = MilvusClient(uri=uri, **kw)
         try:
             name = cfg.collection
@@ -257,7 +261,7 @@ class MilvusBackend:
                        anns_field=cfg.vector_field, filter=expr, limit=top_k,
                        output_fields=_FIELDS + [cfg.vector_field],
                        search_params={"metric_type": cfg.metric_type, "params": dict(cfg.search_params)},
-                       timeout=cfg.timeout_s, consistency_level=cfg.consistency_level)
+                       timeout=cfg.search_timeout_s, consistency_level=cfg.consistency_level)
         out = []
         for hit in (res[0] if res else []):
             ent = dict(hit.get("entity") or {})
@@ -370,7 +374,10 @@ class MilvusBackend:
             raise
 
     async def search(self, scope, filter_key, vector, *, top_k, min_similarity, now) -> list[Candidate]:
-        cands = await self._guard(self._search_sync, scope, filter_key, vector, top_k, now)
+        # On the request path: a slow Milvus is given up on in time (and marked unavailable until it reconnects),
+        # so the request goes upstream uncached well within Envoy's message_timeout.
+        cands = await self._guard(self._search_sync, scope, filter_key, vector, top_k, now,
+                                  timeout=self.cfg.search_timeout_s)
         return [c for c in cands if c.similarity >= min_similarity]
 
     async def insert(self, entries: list[Entry]) -> None:

@@ -35,7 +35,7 @@ LIMIT = 8 * MIB
 DEFINED = {200, 400, 403, 404, 405, 413, 503}
 TIMEOUT_S = 30.0
 NO_CACHE = {"cache-control": "no-cache, no-store"}
-BEGIN, END = "<!-- hostile-input-table:begin -->", "<!-- hostile-input-table:end -->"
+BEGIN, END = "<!-- hostile-input-table:start -->", "<!-- hostile-input-table:end -->"
 WORDS = ("the river carries silt from the mountains to the delta where farmers plant rice in the spring and "
          "harvest it before the monsoon returns ").split()
 

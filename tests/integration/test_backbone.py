@@ -115,15 +115,12 @@ def test_models_are_listed_from_config(http):
     assert [m["id"] for m in r.json()["data"]] == ["small", "large", "auto", "MoM"]
 
 
-def test_other_paths_pass_through_to_the_default_upstream(http):
-    r = http.get("/demo/stats")
-    assert r.status_code == 200 and r.headers["x-demo-upstream"] == "demo/large-8b"
-
-
-def test_api_paths_the_router_does_not_read_are_refused_not_passed_unguarded(http):
+def test_other_paths_are_refused_by_envoy_unless_listed_as_passthrough(http, stack):
+    # (envoy.passthrough_paths: tests/integration/test_edge.py)
+    before = stack.upstream_requests("large") + stack.upstream_requests("small")
     r = http.post("/v1/embeddings", json={"input": "x"})
-    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_path"
-    assert "x-demo-upstream" not in r.headers
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_url"
+    assert stack.upstream_requests("large") + stack.upstream_requests("small") == before
 
 
 def test_sse_streams_pass_through_unchanged(http):

@@ -132,16 +132,18 @@ def render(rows: list[dict], outcomes: dict[str, tuple[str, float, str]], *, soa
         "router is ready, requests are 200 again — no Envoy restart needed. A request already in flight at the "
         "instant of the kill can instead have its connection closed without a body (about `message_timeout` "
         "later); the test allows that only for requests started before the kill.",
-        "- `true` (fail open): requests in the gap skip the router and go to the default model's cluster "
-        "unmodified (no `x-router-*` headers, no guards, no cache); clients see 200 throughout.",
+        "- `true` (fail open): requests in the gap skip the router and go to the default model's cluster with "
+        "their body unmodified (no `x-router-*` headers, no guards, no cache); clients see 200 throughout. Envoy "
+        "removes a client's `x-selected-model` and `x-router-*` before route matching, so a client cannot pick "
+        "the model while the router is down.",
         "",
     ]
     return "\n".join(lines)
 
 
 # Sections of the report written elsewhere (by hand, or by another bench such as tests/bench/bench_hostile.py):
-# each sits between `<!-- NAME:begin -->` and `<!-- NAME:end -->` and survives a regeneration unchanged.
-_KEPT = re.compile(r"<!-- ([\w-]+):begin -->.*?<!-- \1:end -->", re.S)
+# each sits between `<!-- NAME:start -->` and `<!-- NAME:end -->` and survives a regeneration unchanged.
+_KEPT = re.compile(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", re.S)
 
 
 def kept_sections(path: Path) -> str:

@@ -143,4 +143,46 @@ def test_backend_config_path_is_resolved_next_to_the_main_config_first(tmp_path)
 def test_a_missing_block_means_a_disabled_memory_cache():
     cfg = load_semantic_cache(None, source=Path("c.yaml"))
     assert not cfg.enabled and cfg.backend_type == "memory"
-    assert cfg.max_temperature == 1.0 and cfg.scope_headers == ("authorization",)
+    assert cfg.max_temperature == 1.0 and cfg.scope_headers == ("authorization", "x-api-key")
+    assert not cfg.cache_anonymous and cfg.coalesce_timeout_s == 2.0
+
+
+def _milvus(tmp_path, text):
+    p = tmp_path / "m.yaml"
+    p.write_text(text)
+    return load_milvus_config(p)
+
+
+def test_credentials_come_from_the_environment_or_a_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("MILVUS_PW", "from-env")
+    (tmp_path / "token").write_text("from-file\n")
+    m = _milvus(tmp_path, "uri: http://m:19530\nconnection:\n  auth: {enabled: true, username: u, "
+                          f"password_env: MILVUS_PW, token_file: {tmp_path / 'token'}}}\n")
+    assert (m.username, m.password, m.token) == ("u", "from-env", "from-file")
+
+
+@pytest.mark.parametrize("auth, key", [
+    ("{enabled: true, password_env: NOT_SET_ANYWHERE}", "connection.auth.password_env"),
+    ("{enabled: true, token_file: /nonexistent/token}", "connection.auth.token_file"),
+    ("{enabled: true, password: p, password_env: X}", "connection.auth.password_env"),
+])
+def test_a_missing_secret_names_the_key(tmp_path, auth, key):
+    with pytest.raises(ConfigError) as e:
+        _milvus(tmp_path, f"uri: http://m:19530\nconnection:\n  auth: {auth}\n")
+    assert f": {key}: " in str(e.value)
+
+
+def test_tls_applies_when_the_server_is_given_as_a_uri(tmp_path):
+    from router_extproc.cache.milvus import client_args
+
+    m = _milvus(tmp_path, "uri: http://milvus:19530\nconnection:\n  tls: {enabled: true, ca_file: ca.pem}\n")
+    uri, kw = client_args(m)
+    assert uri == "https://milvus:19530"
+    assert kw["secure"] is True and kw["server_pem_path"] == "ca.pem"
+    plain_uri, plain = client_args(_milvus(tmp_path, "uri: http://milvus:19530\n"))
+    assert plain_uri == "http://milvus:19530" and "secure" not in plain
+
+
+def test_the_request_path_search_has_its_own_short_timeout(tmp_path):
+    assert load_milvus_config(ROOT / "config" / "cache" / "milvus.yaml").search_timeout_s == 1.0
+    assert _milvus(tmp_path, "search: {timeout: 0.25}\n").search_timeout_s == 0.25

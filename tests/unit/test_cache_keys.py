@@ -76,6 +76,51 @@ def test_hard_filters_separate_entries(extra):
     assert key(body(**extra)).filter_key != key().filter_key
 
 
+# Fields that change the answer and were missing from the old fixed list: a request asking for JSON shaped by a
+# schema got an exact hit on another request's free text.
+@pytest.mark.parametrize("extra", [
+    {"guided_json": {"type": "object", "properties": {"city": {"type": "string"}}}},
+    {"guided_choice": ["yes", "no"]},
+    {"guided_regex": "[A-Z]+"},
+    {"structured_outputs": {"choice": ["yes", "no"]}},
+    {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}},
+    {"extra_body": {"guided_json": {"type": "object"}}},
+    {"chat_template_kwargs": {"enable_thinking": False}},
+    {"documents": [{"title": "t", "text": "Paris is in Italy."}]},
+    {"reasoning": {"effort": "high"}},
+    {"top_k": 5},
+    {"min_p": 0.1},
+    {"a_field_invented_next_year": 1},
+])
+def test_every_field_that_can_change_the_answer_separates_entries(extra):
+    assert key(body(**extra)).filter_key != key().filter_key
+    assert key(body(**extra)).fingerprint != key().fingerprint
+
+
+@pytest.mark.parametrize("extra", [
+    {"stream": True}, {"stream_options": {"include_usage": True}}, {"user": "u-1"}, {"metadata": {"k": "v"}},
+    {"store": False}, {"service_tier": "auto"}, {"safety_identifier": "s"}, {"prompt_cache_key": "p"},
+])
+def test_transport_and_bookkeeping_fields_share_the_entry(extra):
+    assert key(body(**extra)) == key()
+
+
+@pytest.mark.parametrize("extra", [
+    {"tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]},
+    {"functions": [{"name": "get_weather", "parameters": {}}]},
+    {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}},
+    {"response_format": {"type": "json_object"}},
+    {"guided_json": {"type": "object"}},
+    {"guided_choice": ["a", "b"]},
+    {"structured_outputs": {"json": {}}},
+    {"extra_body": {"guided_regex": "x"}},
+])
+def test_tool_calls_and_structured_outputs_get_exact_hits_only(extra):
+    assert key(body(**extra)).exact_only
+    assert not key().exact_only
+    assert not key(body(response_format={"type": "text"})).exact_only
+
+
 def test_the_chosen_model_separates_entries():
     assert key(model="m1").filter_key != key(model="m2").filter_key
 
@@ -107,6 +152,21 @@ def test_tenants_are_isolated_by_the_authorization_header():
 
 def test_no_scope_header_means_the_anonymous_scope():
     assert key(headers={}).scope == "anon"
+
+
+def test_anonymous_requests_are_not_cached_unless_the_operator_opts_in():
+    # Without a scope header every client shared one "anon" scope: one client's answers served to all.
+    p = policy(headers={})
+    assert not p.lookup and not p.store and p.reason == "anonymous"
+    assert policy(headers={}, cfg=dataclasses.replace(CFG, cache_anonymous=True)).reason == "ok"
+
+
+def test_an_api_key_header_can_be_the_scope():
+    cfg = dataclasses.replace(CFG, scope_headers=("x-api-key",))
+    a = key(headers={"x-api-key": "k1"}, cfg=cfg)
+    assert a.scope not in ("anon", key(headers={"x-api-key": "k2"}, cfg=cfg).scope)
+    assert policy(headers={"x-api-key": "k1"}, cfg=cfg).reason == "ok"
+    assert policy(headers=H, cfg=cfg).reason == "anonymous"
 
 
 def test_scope_headers_are_configurable():

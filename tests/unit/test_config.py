@@ -88,3 +88,68 @@ def test_validate_config_cli_exits_non_zero_with_the_reason(tmp_path, capsys):
     assert f"{path}: default_model: unknown model" in capsys.readouterr().err
     path.write_text(yaml.safe_dump(minimal()))
     assert main(["validate-config", str(path)]) == 0
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("section, key", [("guards", "jailbreak_threshold"), ("routing", "confidence_threshold"),
+                                          ("envoy", "upstream_timeout_s"), ("server", "grace_period_s")])
+def test_nan_and_infinity_are_rejected_so_no_guard_can_be_switched_off_by_them(section, key, value):
+    # `jailbreak_threshold: .nan` used to load: every score compared false with NaN and nothing was blocked.
+    with pytest.raises(ConfigError, match=f"conf/router.yaml: {section}.{key}: must be a finite number"):
+        parse_config(minimal(**{section: {key: value}}), source=Path("conf/router.yaml"))
+
+
+def test_nan_in_the_cache_block_is_rejected_too():
+    with pytest.raises(ConfigError, match="semantic_cache.similarity_threshold: must be a finite number"):
+        parse_config(minimal(semantic_cache={"similarity_threshold": float("nan")}), source=Path("c.yaml"))
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"default_model: caf\xe9\n")
+    with pytest.raises(ConfigError, match="latin1.yaml: not UTF-8"):
+        load_config(bad)
+
+
+def test_a_milvus_file_that_is_a_directory_is_a_config_error(tmp_path):
+    (tmp_path / "milvus.yaml").mkdir()
+    with pytest.raises(ConfigError, match="backend_config_path: cannot read"):
+        parse_config(minimal(semantic_cache={"enabled": True, "backend_type": "milvus",
+                                             "backend_config_path": str(tmp_path / "milvus.yaml")}),
+                     source=tmp_path / "c.yaml")
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/*", "/*", "/v1/models"])
+def test_a_passthrough_path_may_not_cover_a_guarded_path(path):
+    with pytest.raises(ConfigError, match="envoy.passthrough_paths: .* which the router guards"):
+        parse_config(minimal(envoy={"passthrough_paths": [path]}), source=Path("c.yaml"))
+
+
+def test_passthrough_paths_are_exact_or_a_prefix():
+    cfg = parse_config(minimal(envoy={"passthrough_paths": ["/v1/embeddings", "/v1/files/*"]}), source=Path("c"))
+    assert cfg.envoy.passthrough_paths == ("/v1/embeddings", "/v1/files/*")
+    with pytest.raises(ConfigError, match="must be a path starting with /"):
+        parse_config(minimal(envoy={"passthrough_paths": ["v1/embeddings"]}), source=Path("c"))
+
+
+@pytest.mark.parametrize("cache, envoy, reason", [
+    # the old defaults: a follower waited 30 s for its leader inside a 5 s ext_proc message timeout
+    ({"coalesce_timeout_s": 30}, {}, "30 s (coalesce wait)"),
+    ({"coalesce_timeout_s": 2}, {"message_timeout_ms": 3000}, "below envoy.message_timeout_ms (3000 ms)"),
+])
+def test_cache_waits_must_end_before_envoys_message_timeout(cache, envoy, reason):
+    data = minimal(envoy=envoy, semantic_cache={"enabled": True, **cache})
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, source=Path("conf/router.yaml"))
+    assert str(info.value).startswith("conf/router.yaml: semantic_cache.coalesce_timeout_s:")
+    assert reason in str(info.value)
+
+
+def test_a_milvus_search_timeout_counts_against_the_message_timeout(tmp_path):
+    (tmp_path / "m.yaml").write_text("uri: data/m.db\nsearch: {timeout: 3.5}\n")
+    data = minimal(semantic_cache={"enabled": True, "backend_type": "milvus",
+                                   "backend_config_path": str(tmp_path / "m.yaml")})
+    with pytest.raises(ConfigError, match=r"3.5 s \(Milvus search.timeout\)"):
+        parse_config(data, source=tmp_path / "c.yaml")
+    data["envoy"] = {"message_timeout_ms": 8000}
+    assert parse_config(data, source=tmp_path / "c.yaml").semantic_cache.milvus.search_timeout_s == 3.5

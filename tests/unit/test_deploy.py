@@ -124,8 +124,19 @@ def test_router_probes_and_ports_match_the_router_config(kdir):
     router = _container(objs, "router")
     assert _port(router, "grpc") == cfg.server.grpc_port
     assert _port(router, "metrics") == cfg.server.metrics_port
-    # kubelet connects to the pod IP: the router must listen on all interfaces.
-    assert cfg.server.metrics_host == "0.0.0.0" and cfg.server.grpc_host == "0.0.0.0"
+    # kubelet connects to the pod IP: the ops port listens on all interfaces. The ext_proc port has no auth of its
+    # own: loopback for the sidecar; the gateway form listens on the Service behind a NetworkPolicy.
+    assert cfg.server.metrics_host == "0.0.0.0" and cfg.server.grpc_host == "127.0.0.1"
+    if kdir.name == "envoy-gateway":
+        assert router["args"][3:] == ["--host", "0.0.0.0"]
+    else:
+        assert "--host" not in router["args"]
+    # Credentials come from a Secret, never from the ConfigMap.
+    secrets = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in router["env"] if "valueFrom" in e}
+    assert {"ROUTER_EXTPROC_ADMIN_TOKEN", "MILVUS_PASSWORD"} <= set(secrets)
+    milvus = yaml.safe_load((kdir / "files" / "cache" / "milvus-cluster.yaml").read_text())
+    auth = milvus["connection"]["auth"]
+    assert not auth.get("password") and not auth.get("token") and auth["password_env"] == "MILVUS_PASSWORD"
     assert router["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert router["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert router["args"][:3] == ["serve", "--config", "/etc/router-extproc/config.yaml"]
@@ -182,6 +193,8 @@ def test_envoy_gateway_policy_targets_the_gateway_and_the_router_service():
     mode = ext["processingMode"]
     assert mode["request"]["body"] == "Buffered" and "response" in mode and mode["allowModeOverride"] is True
     assert ext["failOpen"] is False
+    # the gateway's message timeout is the one the router config's cache waits were checked against
+    assert ext["messageTimeout"] == f"{cfg.envoy.message_timeout_ms / 1000:g}s"
     for ref in ext["backendRefs"]:
         [svc] = find(objs, "Service", ref["name"])
         assert ref["port"] in {p["port"] for p in svc["spec"]["ports"]}
@@ -272,3 +285,28 @@ def test_the_router_cluster_has_one_endpoint_per_worker(workers):
     assert [e["endpoint"]["address"]["socket_address"]["port_value"] for e in eps] == \
         [50051 + i for i in range(workers)]
     assert cluster["lb_policy"] == "ROUND_ROBIN"
+
+
+def test_only_the_gateways_envoy_may_reach_the_router_grpc_port():
+    objs = objects(K8S / "envoy-gateway")
+    [policy] = find(objs, "NetworkPolicy")
+    dep = find(objs, "Deployment", "router-extproc")[0]
+    assert policy["spec"]["podSelector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+    grpc_rules = [r for r in policy["spec"]["ingress"] if {"port": "grpc", "protocol": "TCP"} in r["ports"]]
+    [rule] = grpc_rules
+    assert rule["from"] and all("podSelector" in f for f in rule["from"])
+
+
+def test_the_gateway_strips_client_route_headers_and_routes_only_api_paths():
+    from router_extproc.openai import MODELS_PATH, ROUTED_PATHS
+
+    objs = objects(K8S / "envoy-gateway")
+    cfg = router_config(K8S / "envoy-gateway")
+    [ctp] = find(objs, "ClientTrafficPolicy")
+    assert cfg.route_header in ctp["spec"]["headers"]["earlyRequestHeaders"]["remove"]
+    assert ctp["spec"]["path"]["escapedSlashesAction"] == "RejectRequest"
+    [route] = find(objs, "HTTPRoute")
+    matches = [m for rule in route["spec"]["rules"] for m in rule["matches"]]
+    assert {m["path"]["type"] for m in matches} == {"Exact"}
+    assert {(m["path"]["value"], m["method"]) for m in matches} == {
+        *((p, "POST") for p in ROUTED_PATHS), (MODELS_PATH, "GET")}

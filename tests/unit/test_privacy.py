@@ -78,7 +78,8 @@ def router_config(**logging_cfg):
         "default_model": "large",
         "signals": {"category": False, "complexity": False, "jailbreak": True, "pii": True},
         "guards": {"jailbreak": True, "pii": True},
-        "semantic_cache": {"enabled": True, "backend_type": "memory", "similarity_threshold": 0.9},
+        "semantic_cache": {"enabled": True, "backend_type": "memory", "similarity_threshold": 0.9,
+                           "cache_anonymous": True},   # these tests send no scope header unless about tenants
         "logging": {"level": "info", **logging_cfg},
     }, source=Path("privacy-test.yaml"))
 

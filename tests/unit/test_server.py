@@ -222,9 +222,9 @@ def test_paths_the_operator_passes_through_are_not_refused():
     import dataclasses
 
     cfg = router_config()
-    envoy = type("Envoy", (), {"passthrough_paths": ("/v1/embeddings", "/v1/files/")})()
+    envoy = dataclasses.replace(cfg.envoy, passthrough_paths=("/v1/embeddings", "/v1/files/*"))
     router = Router(dataclasses.replace(cfg, envoy=envoy))
-    for path, passes in (("/v1/embeddings", True), ("/v1/files/abc", True), ("/v1/files", True), ("/v1/filesx", False),
-                         ("/v1/audio", False)):
+    for path, passes in (("/v1/embeddings", True), ("/v1/files/abc", True), ("/v1/files", False),
+                         ("/v1/filesx", False), ("/v1/audio", False)):
         answer = router.on_request_headers(router.new_exchange(), {":method": "POST", ":path": path}, False)
         assert getattr(answer, "skip_body", False) is passes, path
