@@ -138,7 +138,7 @@ class Router:
         if ex.path not in ROUTED_PATHS:
             if looks_like_api(ex.path) and not cfg.envoy.passes_through(ex.path):
                 return self._error(ex, APIError(404, f"The router does not serve {ex.method} {ex.path}",
-                                                code="unknown_path"))
+                                                code="unknown_url"))
             return Continue(remove_headers=strip, skip_body=True)
         ex.chat = True
         if end_of_stream:

@@ -107,7 +107,7 @@ def test_a_fault_while_tapping_the_answer_lets_the_answer_through(monkeypatch):
 def test_api_paths_the_router_does_not_handle_are_refused_in_openai_shape(path, status):
     (resp,) = chat_stream(Router(router_config()), chat("hi"), path=path)[:1]
     code, err = error_of(resp)
-    assert code == status and err["code"] == "unknown_path"
+    assert code == status and err["code"] == "unknown_url"
 
 
 def test_a_routed_path_with_another_method_is_405():
