@@ -28,6 +28,7 @@ import numpy as np
 from .batcher import MicroBatcher
 from .pairs import pair_row
 from .pii import combine, decode_tags
+from .inputs import Planned, Read, choose_windows, single
 from .types import PIIEntity, Signals
 from .windows import windows
 
@@ -35,7 +36,15 @@ log = logging.getLogger(__name__)
 
 SIGNAL_OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits"]
 SPAN_OUTPUT = "jailbreak_span_logit"
-GPU_MODEL = "encoder.fp16.onnx"  # the CUDA provider's graph: int8 MatMuls would run on the host (models/fp16.py)
+GPU_MODEL = "encoder.fp16.onnx"
+# Words that jailbreaks and injected instructions lean on (as whole tokens of the uncased vocabulary). Their count
+# per window ranks the middle of a long untrusted text for the guards when the budget cannot read all of it.
+SUSPECT_WORDS = frozenset("""ignore ignoring disregard forget previous prior above instructions instruction rules
+    pretend roleplay jailbreak jailbroken dan unrestricted unfiltered uncensored restrictions restricted override
+    bypass developer mode persona obey comply refuse refusal guidelines policy policies filter filters censorship
+    ethical ethics moral morals hypothetical simulate simulation evil illegal harmful unethical reveal secret
+    confidential password system prompt admin sudo immediately instead now new assistant ai chatgpt gpt openai
+    anything limits limitations boundaries""".split())  # the CUDA provider's graph: int8 MatMuls would run on the host (models/fp16.py)
 
 
 def _providers(device: str) -> list[str]:
@@ -129,8 +138,10 @@ class SignalEngine:
         self.pair_dim = next((int(o.shape[-1]) for o in self.session.get_outputs()
                               if o.name == "seq_feat" and isinstance(o.shape[-1], int)), 0)
         log.info("signals: onnxruntime provider %s (device=%s) model=%s", self.provider, device, model)
-        self._batcher: MicroBatcher[str, Signals] = MicroBatcher(
-            self.analyze_batch, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+        vocab = self.tokenizer.get_vocab()
+        self._suspect_ids = np.array(sorted({vocab[w] for w in SUSPECT_WORDS if w in vocab}), np.int64)
+        self._batcher: MicroBatcher[tuple[tuple[Read, ...], int | None], Signals] = MicroBatcher(
+            self.analyze_requests, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
 
     # ------------------------------------------------------------------ planning
     def _plan(self, text: str):
@@ -141,9 +152,32 @@ class SignalEngine:
         n = len(ids)
         starts, size = windows(n)
         rows = [[self._cls] + ids[s:s + size] + [self._sep] for s in starts]
+        return rows, starts, offs, n, self._head_tail(starts, size, n)
+
+    def _head_tail(self, starts: list[int], size: int, n: int) -> list[int]:
+        """The windows that lie in the first and last ``max_tokens / 2`` tokens: what a topic is classified on."""
         half = (self.max_tokens - 2) // 2
-        main = [i for i, s in enumerate(starts) if n <= 2 * half or s < half or s + size > n - half]
-        return rows, starts, offs, n, main
+        return [i for i, s in enumerate(starts) if n <= 2 * half or s < half or s + size > n - half]
+
+    def _plan_request(self, reads: tuple[Read, ...], budget: int | None) -> list[Planned]:
+        """Tokenize each Read, cut it into windows and choose the windows to run within ``budget`` tokens."""
+        planned = []
+        for r in reads:
+            enc = self.tokenizer.encode(r.text, add_special_tokens=False)
+            starts, size = windows(len(enc.ids))
+            planned.append(Planned(r, enc.ids, enc.offsets, starts, size))
+        picks = choose_windows(planned, budget, self._head_tail, self._suspicion)
+        for j, p in enumerate(planned):
+            p.chosen = sorted(picks.get(j, ()))
+        return planned
+
+    def _suspicion(self, ids: list[int], starts: list[int], size: int) -> np.ndarray:
+        """Per window, how many of its tokens are words that attacks use: cheap (vectorised, no model), it ranks
+        the middle windows of a long untrusted segment when the budget cannot read them all."""
+        hits = np.isin(np.asarray(ids, dtype=np.int64), self._suspect_ids)
+        c = np.concatenate(([0], np.cumsum(hits)))
+        st = np.asarray(starts)
+        return c[np.minimum(st + size, len(ids))] - c[st]
 
     def _run(self, rows: list[list[int]]):
         """One session run per length bucket: a micro-batch mixes requests of very different lengths, and one
@@ -179,48 +213,82 @@ class SignalEngine:
         return emb, cat, jb, cx, pii, span
 
     def analyze_batch(self, texts: list[str]) -> list[Signals]:
-        if not texts:
+        """Each text read whole as one user turn (every window): the offline tools' and benchmarks' view."""
+        return self.analyze_requests([(single(t), None) for t in texts])
+
+    def analyze_requests(self, jobs: list[tuple[tuple[Read, ...], int | None]]) -> list[Signals]:
+        """Each job is one request's Reads (inputs.plan) and its token budget: one session run for all of them."""
+        if not jobs:
             return []
-        plans = [self._plan(t) for t in texts]
-        all_rows = [r for p in plans for r in p[0]]
-        emb, cat, jb, cx, pii, span = self._run(all_rows)
-        out = []
-        base = 0
-        for text, (rows, starts, offs, n, main) in zip(texts, plans):
-            sel = [base + i for i in main]
-            w = np.array([max(1, len(rows[i]) - 2) for i in main], np.float32)  # an empty text still has a row
-            w /= w.sum()
-            e = (emb[sel] * w[:, None]).sum(0)
-            e /= max(float(np.linalg.norm(e)), 1e-12)
-            z = (cat[sel] * w[:, None]).sum(0) / self._t_cat
-            p = np.exp(z - z.max())
-            p /= p.sum()
-            k = int(p.argmax())
-            jbp = float(_sigmoid(jb[base:base + len(rows)] / self._t_jb).max())
-            if self.span_threshold is not None:
-                s = float(span[base:base + len(rows)].max()) - self.span_threshold + self._jb_thr_logit
-                jbp = max(jbp, float(_sigmoid(min(max(s, -60.0), 60.0))))  # -1e4: a row without spans
-            cxp = float(_sigmoid(float((cx[sel] * w).sum()) / self._t_cx))
-            ents: list = []  # decoded pieces of every window (see pii.decode_tags)
-            for i, start in enumerate(starts):
-                r = base + i
-                nt = len(rows[i]) - 2
-                lg = pii[r, 1:1 + nt]
-                pr = np.exp(lg - lg.max(-1, keepdims=True))
-                pr /= pr.sum(-1, keepdims=True)
-                ents += decode_tags(pr, offs[start:start + nt], self.pii_tags, self.pii_threshold)
-            ents = combine(text, ents)
-            out.append(Signals(
-                embedding=np.ascontiguousarray(e, dtype=np.float32),
-                category=self.categories[k],
-                category_confidence=float(p[k]),
-                complexity=cxp,
-                jailbreak=jbp,
-                pii=tuple(PIIEntity(t, s, e, round(float(sc), 4)) for s, e, t, sc in ents),
-                tokens=n,
-            ))
-            base += len(rows)
-        return out
+        plans = [self._plan_request(reads, budget) for reads, budget in jobs]
+        rows = [[self._cls] + p.ids[p.starts[i]:p.starts[i] + p.size] + [self._sep]
+                for planned in plans for p in planned for i in p.chosen]
+        out = self._run(rows)
+        signals, base = [], 0
+        for planned in plans:
+            n_rows = sum(len(p.chosen) for p in planned)
+            signals.append(self._aggregate(planned, [o[base:base + n_rows] for o in out]))
+            base += n_rows
+        return signals
+
+    def _aggregate(self, planned: list[Planned], out) -> Signals:
+        """One request's signals from its rows, each signal over the rows of the Reads it reads (inputs.py)."""
+        emb, cat, jb, cx, pii, span = out
+        rows = [(j, i) for j, p in enumerate(planned) for i in p.chosen]
+        of = np.array([j for j, _ in rows])
+        tokens = np.array([max(1, min(planned[j].size, len(planned[j].ids))) for j, _ in rows], np.float32)
+        latest = planned[0]  # inputs.plan puts the latest turn first
+        main = set(self._head_tail(latest.starts, latest.size, len(latest.ids)))
+        is_main = np.array([j == 0 and i in main for j, i in rows])
+        w = tokens * is_main
+        e = (emb * (w / w.sum())[:, None]).sum(0)
+        e /= max(float(np.linalg.norm(e)), 1e-12)
+        # topic: each Read's rows share its weight by their token counts (the latest turn: its head and tail)
+        tw = np.zeros(len(rows), np.float32)
+        for j, p in enumerate(planned):
+            sel = (of == j) & (is_main if j == 0 else True)
+            if p.read.topic and sel.any():
+                tw[sel] = p.read.topic * tokens[sel] / tokens[sel].sum()
+        tw /= tw.sum()
+        z = (cat * tw[:, None]).sum(0) / self._t_cat
+        prob = np.exp(z - z.max())
+        prob /= prob.sum()
+        k = int(prob.argmax())
+        guard = np.array([planned[j].read.guard or "" for j, _ in rows])
+        ents = [PIIEntity(t, s, end, round(float(sc), 4), j) for j, p in enumerate(planned)
+                for s, end, t, sc in self._pii(p, pii[of == j])]
+        return Signals(
+            embedding=np.ascontiguousarray(e, dtype=np.float32),
+            category=self.categories[k],
+            category_confidence=float(prob[k]),
+            complexity=float(_sigmoid(float((cx * tw).sum()) / self._t_cx)),
+            jailbreak=self._attack(jb[guard == "jailbreak"], span[guard == "jailbreak"]),
+            injection=self._attack(jb[guard == "injection"], span[guard == "injection"]),
+            pii=tuple(ents),
+            tokens=len(latest.ids),
+            unread_tokens=sum(p.unread for p in planned),
+        )
+
+    def _attack(self, jb: np.ndarray, span: np.ndarray) -> float:
+        """The attack score of some rows: the higher of the pooled head and the span head mapped onto its scale."""
+        if not len(jb):
+            return 0.0
+        score = float(_sigmoid(jb / self._t_jb).max())
+        if self.span_threshold is not None:
+            s = float(span.max()) - self.span_threshold + self._jb_thr_logit
+            score = max(score, float(_sigmoid(min(max(s, -60.0), 60.0))))  # -1e4: a row without spans
+        return score
+
+    def _pii(self, p: Planned, logits: np.ndarray) -> list:
+        """PII entities of one Read: the tagger on its chosen windows, the validated patterns on its whole text."""
+        pieces: list = []
+        for lg, i in zip(logits, p.chosen):
+            nt = min(p.size, len(p.ids) - p.starts[i])
+            lg = lg[1:1 + nt]
+            pr = np.exp(lg - lg.max(-1, keepdims=True))
+            pr /= pr.sum(-1, keepdims=True)
+            pieces += decode_tags(pr, p.offsets[p.starts[i]:p.starts[i] + nt], self.pii_tags, self.pii_threshold)
+        return combine(p.read.text, pieces)
 
     def jailbreak_span_logits(self, texts: list[str]) -> np.ndarray:
         """The span head's raw score of each text (its highest span over all windows): what the build calibrates
@@ -233,8 +301,13 @@ class SignalEngine:
             out += [float(span[a:b].max()) for a, b in zip(cuts[:-1], cuts[1:])]
         return np.array(out, np.float32)
 
-    async def analyze(self, text: str) -> Signals:
-        return await self._batcher.submit(text)
+    async def analyze(self, text: str, budget: int | None = None) -> Signals:
+        """One text read as a user turn (every window unless ``budget`` tokens bound the read)."""
+        return await self._batcher.submit((single(text), budget))
+
+    async def analyze_reads(self, reads: tuple[Read, ...], budget: int | None) -> Signals:
+        """One request's Reads (inputs.plan), micro-batched with every other request's."""
+        return await self._batcher.submit((reads, budget))
 
     # ------------------------------------------------------------------ pairs (the cache's hit verifier)
     @property

@@ -1,0 +1,163 @@
+"""Which text each signal reads: the one home of that rule.
+
+A request is a list of segments (openai.Segment: role, text, turn). Each signal reads a different subset, because
+the roles are not equally trusted and do not equally say what the request is about:
+
+* **jailbreak** reads the untrusted text a person typed: every user turn by default, so an attack in an earlier
+  turn of a conversation still counts. The operator's own system or developer prompt is not scanned: it is
+  configuration, not input, and long safety preambles ("never reveal...", "ignore requests to...") read like
+  attacks to a model trained on attacks (issue #19: 13 of 15 benign questions under one such preamble were
+  blocked). ``guards.jailbreak.scan_roles`` widens it.
+* **injection** reads text that reached the conversation from elsewhere: tool and function results and
+  ``documents``. An instruction hidden there is an indirect prompt injection; it gets its own outcome so an
+  operator can flag, block or route it without treating every retrieved page as the user's attack.
+* **category, complexity and the routing embedding** follow the latest user turn. Earlier user turns are context
+  at a lower weight (``history_weight`` each, the latest turn 1.0), and a short follow-up ("and in French?")
+  borrows the previous user turn at full weight, since on its own it says nothing about the topic. System
+  prompts, assistant turns and tool text never move the category. A request without a user turn is classified on
+  its last segment (what the model is asked to continue).
+* **PII** reads every segment: everything that is sent to a model, which is a superset of what the cache stores.
+
+The budget (``max_tokens_read``) bounds the encoder's work per request; engine.py spends it in the order set
+by ``Read.priority`` (the latest turn's head and tail first, then each untrusted segment's first and last
+window, then middle windows ranked by a lexical suspicion score).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function", "tool_spec", "document")
+INJECTION_ACTIONS = ("flag", "block", "route")
+
+
+@dataclass(frozen=True, slots=True)
+class InputRule:
+    jailbreak_roles: frozenset[str] = frozenset({"user"})
+    injection_roles: frozenset[str] = frozenset({"tool", "function", "document"})
+    history_turns: int = 2           # earlier user turns read as context for category/complexity
+    history_weight: float = 0.25     # weight of each of those turns; the latest turn weighs 1.0
+    follow_up_words: int = 5         # a latest turn of at most this many words borrows the previous one fully
+    max_tokens_read: int = 768       # encoder tokens per request at most (see docs/operations.md: about 60 ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One segment as the engine reads it: its windows feed the signals named here (PII reads every Read)."""
+
+    text: str
+    topic: float = 0.0         # weight in category/complexity (0: not read for them)
+    latest: bool = False       # the latest user turn: its windows give the routing embedding
+    guard: str | None = None   # "jailbreak" | "injection" | None
+
+
+def plan(segments: Iterable, rule: InputRule = InputRule()) -> tuple[Read, ...]:
+    """The Reads of one request's segments, latest turn first (the engine spends its budget in this order)."""
+    segs = [s for s in segments if s.text]
+    users = [i for i, s in enumerate(segs) if s.role == "user"]
+    topic: dict[int, float] = {}
+    if users:
+        latest = users[-1]
+        topic[latest] = 1.0
+        earlier = users[-1 - rule.history_turns:-1] if rule.history_turns else []
+        for i in earlier:
+            topic[i] = rule.history_weight
+        if earlier and len(segs[latest].text.split()) <= rule.follow_up_words:
+            topic[earlier[-1]] = 1.0
+    elif segs:
+        latest = len(segs) - 1
+        topic[latest] = 1.0
+    else:
+        return (Read("", topic=1.0, latest=True),)   # an empty request still gets finite signals
+
+    def guard(role: str) -> str | None:
+        if role in rule.jailbreak_roles:
+            return "jailbreak"
+        return "injection" if role in rule.injection_roles else None
+
+    reads = {i: Read(s.text, topic.get(i, 0.0), i == latest, guard(s.role)) for i, s in enumerate(segs)}
+    # latest turn, then the other topic turns, then guarded segments most recent first, then the rest
+    order = sorted(reads, key=lambda i: (i != latest, not topic.get(i), reads[i].guard is None, -i))
+    return tuple(reads[i] for i in order)
+
+
+def single(text: str) -> tuple[Read, ...]:
+    """A bare text read as one user turn: what `SignalEngine.analyze(text)` and the offline tools mean."""
+    return (Read(text, topic=1.0, latest=True, guard="jailbreak"),)
+
+
+@dataclass(slots=True)
+class Planned:
+    """A Read cut into windows (engine.py fills it; `chosen` are the windows that run)."""
+
+    read: Read
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    starts: list[int]
+    size: int
+    chosen: list[int] = field(default_factory=list)
+
+    @property
+    def unread(self) -> int:
+        """Tokens of this segment that no chosen window covers."""
+        covered, end = 0, 0
+        for i in self.chosen:
+            s = max(self.starts[i], end)
+            end = max(end, self.starts[i] + self.size)
+            covered += max(0, min(end, len(self.ids)) - s)
+        return len(self.ids) - covered
+
+
+def _spread(m: int) -> int:
+    """Bit-reversed index: ordering the middle windows by it spreads equally ranked picks over the segment
+    (the 1st, then the middle, then the quarters...) instead of reading them front to back."""
+    return int(f"{m:032b}"[::-1], 2)
+
+
+def choose_windows(planned: list[Planned], budget: int | None,
+                   head_tail: Callable[[list[int], int, int], list[int]],
+                   suspicion: Callable[[list[int], list[int], int], Any] | None) -> dict[int, set[int]]:
+    """Which windows of each planned Read run, spending at most ``budget`` row tokens (None: every window).
+
+    Order: the latest turn's head and tail (always read, the topic needs them); the end of each earlier topic turn;
+    the first and last window of each guarded segment (an attack most often opens or closes the text); the middle
+    windows of guarded segments, most suspicious first (``suspicion``: lexical score per window; None: spread
+    evenly); then every other window (PII-only segments such as the system prompt) front to back."""
+    picks: dict[int, set[int]] = {}
+    if budget is None:
+        return {j: set(range(len(p.starts))) for j, p in enumerate(planned)}
+    spent = 0
+
+    def take(j: int, i: int, force: bool = False) -> None:
+        nonlocal spent
+        p = planned[j]
+        if i in picks.get(j, ()):
+            return
+        cost = min(p.size, len(p.ids)) + 2
+        if force or spent + cost <= budget:
+            picks.setdefault(j, set()).add(i)
+            spent += cost
+
+    for j, p in enumerate(planned):
+        if p.read.latest:
+            for i in head_tail(p.starts, p.size, len(p.ids)):
+                take(j, i, force=True)
+    for j, p in enumerate(planned):
+        if p.read.topic and not p.read.latest:
+            take(j, len(p.starts) - 1)
+    for j, p in enumerate(planned):
+        if p.read.guard:
+            take(j, 0)
+            take(j, len(p.starts) - 1)
+    middles = []
+    for j, p in enumerate(planned):
+        if p.read.guard and len(p.starts) > 2:
+            score = suspicion(p.ids, p.starts, p.size) if suspicion is not None else [0] * len(p.starts)
+            middles += [(-int(score[i]), _spread(i - 1), j, i) for i in range(1, len(p.starts) - 1)]
+    for _, _, j, i in sorted(middles):
+        take(j, i)
+    for j, p in enumerate(planned):
+        for i in range(len(p.starts)):
+            take(j, i)
+    return picks
