@@ -13,6 +13,7 @@ COMPLEXITY = "x-router-complexity"
 REASONING = "x-router-reasoning"
 PII = "x-router-pii"
 BLOCKED = "x-router-blocked"
+INJECTION = "x-router-injection"   # flagged | blocked | routed (decision.py)
 REQUEST_ID = "x-request-id"
 
 

@@ -19,6 +19,7 @@ from .decision import Decision, decide, rewrite_body
 from .metrics import Metrics
 from .openai import (CHAT_PATH, MODELS_PATH, APIError, ChatRequest, completion, dump_body, error_body,
                      models_list, new_completion_id, parse_chat_request)
+from .signals.inputs import plan
 
 log = logging.getLogger("router_extproc.decision")
 
@@ -145,6 +146,8 @@ class Router:
             ex.decision = decision = decide(cfg, request, signals, jailbreak_threshold=self._jb_threshold())
         except APIError as err:
             return self._error(ex, err)
+        if decision.injection:
+            self.metrics.injections.labels(decision.injection).inc()
 
         if decision.blocked:
             return self._blocked(ex, decision)
@@ -207,10 +210,13 @@ class Router:
         if self.signals is None or not ex.config.signals.any_enabled:
             return None
         t0 = time.perf_counter()
-        result = await self.signals.analyze(request.prompt_text())
+        rule = ex.config.signals.inputs
+        reads = plan(request.segments(), rule)
+        result = await self.signals.analyze_reads(reads, rule.max_tokens_read)
         self.metrics.signal_seconds.labels("all").observe(time.perf_counter() - t0)
+        # The routing embedding is the latest turn's (reads[0]): the cache reuses it when its key text is that turn.
         ex.embedding = result.embedding
-        ex.embedded_text = request.prompt_text()
+        ex.embedded_text = reads[0].text
         return result
 
     def _jb_threshold(self) -> float:
@@ -229,8 +235,9 @@ class Router:
         policy = decide_policy(request.body, ex.headers, cfg.semantic_cache, has_pii=bool(decision.pii_types))
         key = build_key(request.body, decision.model, ex.headers, cfg.semantic_cache)
         ex.cache_key = key
-        # Entries are indexed by the prompt embedding: with the signal model off nothing can be stored.
-        ex.store = policy.store and signals is not None
+        # Entries are indexed by the prompt embedding: with the signal model off nothing can be stored. A prompt the
+        # PII tagger could not read whole (the signal budget) is not stored: "PII is never cached" needs every token.
+        ex.store = policy.store and signals is not None and not getattr(signals, "unread_tokens", 0)
         ex.cache_state = "miss"
         if not policy.lookup:
             ex.cache_state = "bypass"
@@ -356,6 +363,8 @@ class Router:
             out[H.PII] = ",".join(sorted(d.pii_types))
         if d.blocked:
             out[H.BLOCKED] = d.blocked
+        if d.injection:
+            out[H.INJECTION] = d.injection
         return out
 
     def _blocked(self, ex: Exchange, d: Decision) -> Respond:
@@ -366,6 +375,8 @@ class Router:
         self._finish(ex, f"blocked_{d.blocked}")
         message = ("The request was blocked: it looks like a jailbreak or prompt-injection attempt."
                    if d.blocked == "jailbreak" else
+                   "The request was blocked: a tool result or document in it carries instructions that look like "
+                   "a prompt-injection attempt." if d.blocked == "injection" else
                    f"The request was blocked: it contains personal data ({', '.join(sorted(d.pii_types))}) "
                    "that no eligible model may receive.")
         if cfg.guards.block_response == "completion":
@@ -403,7 +414,7 @@ class Router:
         if d is not None:
             fields.update(model=d.model, auto=d.auto, category=d.category, confidence=d.confidence,
                           complexity=d.complexity, reasoning=d.reasoning, blocked=d.blocked,
-                          pii=sorted(d.pii_types), reason=d.reason)
+                          pii=sorted(d.pii_types), injection=d.injection, reason=d.reason)
         fields.update(extra)
         cfg = ex.config
         if cfg.logging.log_prompts and log.isEnabledFor(logging.DEBUG) and ex.request is not None:

@@ -65,6 +65,10 @@ class FakeSignals:
         return Signals(embedding=embed(text), category="other", category_confidence=0.9, complexity=0.1,
                        jailbreak=0.99 if "IGNORE ALL PREVIOUS" in text else 0.0, pii=pii, tokens=len(text.split()))
 
+    async def analyze_reads(self, reads, budget) -> Signals:
+        # one text for the fake: the role rule itself is tested against the real engine (test_signals_inputs.py)
+        return await self.analyze("\n".join(r.text for r in reads))
+
     async def close(self) -> None:
         pass
 
