@@ -30,6 +30,9 @@ from typing import Any
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function", "tool_spec", "document")
 INJECTION_ACTIONS = ("flag", "block", "route")
+# A middle window with at least this many attack words (engine.SUSPECT_WORDS) outranks the topic's extra windows
+# for the budget: one such word is common in benign text ("system", "policy"); several together rarely are.
+SUSPECT_MIN = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,42 +123,51 @@ def choose_windows(planned: list[Planned], budget: int | None,
                    suspicion: Callable[[list[int], list[int], int], Any] | None) -> dict[int, set[int]]:
     """Which windows of each planned Read run, spending at most ``budget`` row tokens (None: every window).
 
-    Order: the latest turn's head and tail (always read, the topic needs them); the end of each earlier topic turn;
-    the first and last window of each guarded segment (an attack most often opens or closes the text); the middle
-    windows of guarded segments, most suspicious first (``suspicion``: lexical score per window; None: spread
-    evenly); then every other window (PII-only segments such as the system prompt) front to back."""
-    picks: dict[int, set[int]] = {}
+    Order: the latest turn's first and last window (always read); the first and last window of each guarded
+    segment (an attack most often opens or closes a text); middle windows of guarded segments with lexical evidence
+    (``suspicion``: count of attack words per window, at least SUSPECT_MIN), most suspicious first; the rest of the
+    latest turn's head and tail (the topic); the end of each earlier topic turn; the other middle windows of guarded
+    segments, spread evenly; then every other window (PII-only segments such as the system prompt) front to back.
+    ``suspicion=None`` skips the lexical tier (the stratified choice, for comparison in tests/bench/bench_budget.py).
+    """
     if budget is None:
         return {j: set(range(len(p.starts))) for j, p in enumerate(planned)}
+    picks: dict[int, set[int]] = {}
     spent = 0
 
     def take(j: int, i: int, force: bool = False) -> None:
         nonlocal spent
         p = planned[j]
-        if i in picks.get(j, ()):
-            return
         cost = min(p.size, len(p.ids)) + 2
-        if force or spent + cost <= budget:
+        if i not in picks.get(j, ()) and (force or spent + cost <= budget):
             picks.setdefault(j, set()).add(i)
             spent += cost
 
+    guarded = [j for j, p in enumerate(planned) if p.read.guard]
+    for j, p in enumerate(planned):
+        if p.read.latest:
+            take(j, 0, force=True)
+            take(j, len(p.starts) - 1, force=True)
+    for j in guarded:
+        take(j, 0)
+        take(j, len(planned[j].starts) - 1)
+    middles = []
+    for j in guarded:
+        p = planned[j]
+        if len(p.starts) > 2:
+            score = suspicion(p.ids, p.starts, p.size) if suspicion is not None else [0] * len(p.starts)
+            middles += [(-int(score[i]), _spread(i - 1), j, i) for i in range(1, len(p.starts) - 1)]
+    middles.sort()
+    for neg, _, j, i in middles:
+        if -neg >= SUSPECT_MIN:
+            take(j, i)
     for j, p in enumerate(planned):
         if p.read.latest:
             for i in head_tail(p.starts, p.size, len(p.ids)):
-                take(j, i, force=True)
-    for j, p in enumerate(planned):
-        if p.read.topic and not p.read.latest:
+                take(j, i)
+        elif p.read.topic:
             take(j, len(p.starts) - 1)
-    for j, p in enumerate(planned):
-        if p.read.guard:
-            take(j, 0)
-            take(j, len(p.starts) - 1)
-    middles = []
-    for j, p in enumerate(planned):
-        if p.read.guard and len(p.starts) > 2:
-            score = suspicion(p.ids, p.starts, p.size) if suspicion is not None else [0] * len(p.starts)
-            middles += [(-int(score[i]), _spread(i - 1), j, i) for i in range(1, len(p.starts) - 1)]
-    for _, _, j, i in sorted(middles):
+    for _, _, j, i in middles:
         take(j, i)
     for j, p in enumerate(planned):
         for i in range(len(p.starts)):
