@@ -28,7 +28,7 @@ import numpy as np
 from .batcher import MicroBatcher
 from .pairs import pair_row
 from .pii import combine, decode_tags
-from .inputs import Planned, Read, choose_windows, single
+from .inputs import SUSPECT_MIN, Planned, Read, choose_windows, scan_blocks, single
 from .types import PIIEntity, Signals
 from .windows import windows
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 SIGNAL_OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits"]
 SPAN_OUTPUT = "jailbreak_span_logit"
 GPU_MODEL = "encoder.fp16.onnx"
+FOCUS_PAD = 8   # tokens kept either side of a suspicious run's attack words (see SignalEngine._focus)
 # Words that jailbreaks and injected instructions lean on (as whole tokens of the uncased vocabulary). Their count
 # per window ranks the middle of a long untrusted text for the guards when the budget cannot read all of it.
 SUSPECT_WORDS = frozenset("""ignore ignoring disregard forget previous prior above instructions instruction rules
@@ -138,6 +139,7 @@ class SignalEngine:
         self.pair_dim = next((int(o.shape[-1]) for o in self.session.get_outputs()
                               if o.name == "seq_feat" and isinstance(o.shape[-1], int)), 0)
         log.info("signals: onnxruntime provider %s (device=%s) model=%s", self.provider, device, model)
+        self.rank_middle = True   # False: spread the budget's middle windows evenly (tests/bench/bench_budget.py)
         vocab = self.tokenizer.get_vocab()
         self._suspect_ids = np.array(sorted({vocab[w] for w in SUSPECT_WORDS if w in vocab}), np.int64)
         self._batcher: MicroBatcher[tuple[tuple[Read, ...], int | None], Signals] = MicroBatcher(
@@ -163,13 +165,40 @@ class SignalEngine:
         """Tokenize each Read, cut it into windows and choose the windows to run within ``budget`` tokens."""
         planned = []
         for r in reads:
-            enc = self.tokenizer.encode(r.text, add_special_tokens=False)
-            starts, size = windows(len(enc.ids))
-            planned.append(Planned(r, enc.ids, enc.offsets, starts, size))
-        picks = choose_windows(planned, budget, self._head_tail, self._suspicion)
+            blocks = [(0, len(r.text))] if budget is None else scan_blocks(r.text, self.rank_middle and bool(r.guard))
+            ids: list[int] = []
+            offs: list[tuple[int, int]] = []
+            for a, b in blocks:
+                enc = self.tokenizer.encode(r.text[a:b], add_special_tokens=False)
+                ids += enc.ids
+                offs += [(s + a, e + a) for s, e in enc.offsets] if a else enc.offsets
+            starts, size = windows(len(ids))
+            skipped = len(r.text) - sum(b - a for a, b in blocks)
+            planned.append(Planned(r, ids, offs, starts, size, skipped_chars=skipped))
+        picks = choose_windows(planned, budget, self._head_tail, self._suspicion if self.rank_middle else None)
         for j, p in enumerate(planned):
             p.chosen = sorted(picks.get(j, ()))
+            if budget is not None and p.read.guard and self.rank_middle and len(p.starts) > 2:
+                self._focus(p)
         return planned
+
+    def _focus(self, p: Planned) -> None:
+        """Narrow each chosen middle window that holds attack words to those words and FOCUS_PAD tokens around
+        them. Pasted into a window of benign text an attack is a small part of what the heads read: one
+        2,600-token test's attack scored 4.7 on the span head (threshold 5.6) in its full window and 0.99 alone."""
+        hits = np.flatnonzero(np.isin(np.asarray(p.ids, dtype=np.int64), self._suspect_ids))
+        n, half = len(p.ids), p.size // 2
+        for i in p.chosen:
+            s = p.starts[i]
+            if i in (0, len(p.starts) - 1):
+                continue
+            near = hits[(hits >= s - half) & (hits < s + p.size + half)]
+            if len(near) >= SUSPECT_MIN:
+                a, b = max(int(near[0]) - FOCUS_PAD, 0), min(int(near[-1]) + FOCUS_PAD + 1, n)
+                if b - a > p.size:   # a longer run than one window: the window centred on it
+                    a = min(max((a + b) // 2 - half, 0), n - p.size)
+                    b = a + p.size
+                p.focus[i] = (a, b)
 
     def _suspicion(self, ids: list[int], starts: list[int], size: int) -> np.ndarray:
         """Per window, how many of its tokens are words that attacks use: cheap (vectorised, no model), it ranks
@@ -221,7 +250,7 @@ class SignalEngine:
         if not jobs:
             return []
         plans = [self._plan_request(reads, budget) for reads, budget in jobs]
-        rows = [[self._cls] + p.ids[p.starts[i]:p.starts[i] + p.size] + [self._sep]
+        rows = [[self._cls] + p.ids[slice(*p.span(i))] + [self._sep]
                 for planned in plans for p in planned for i in p.chosen]
         out = self._run(rows)
         signals, base = [], 0
@@ -236,7 +265,7 @@ class SignalEngine:
         emb, cat, jb, cx, pii, span = out
         rows = [(j, i) for j, p in enumerate(planned) for i in p.chosen]
         of = np.array([j for j, _ in rows])
-        tokens = np.array([max(1, min(planned[j].size, len(planned[j].ids))) for j, _ in rows], np.float32)
+        tokens = np.array([max(1, b - a) for a, b in (planned[j].span(i) for j, i in rows)], np.float32)
         latest = planned[0]  # inputs.plan puts the latest turn first
         main = set(self._head_tail(latest.starts, latest.size, len(latest.ids)))
         is_main = np.array([j == 0 and i in main for j, i in rows])
@@ -283,11 +312,12 @@ class SignalEngine:
         """PII entities of one Read: the tagger on its chosen windows, the validated patterns on its whole text."""
         pieces: list = []
         for lg, i in zip(logits, p.chosen):
-            nt = min(p.size, len(p.ids) - p.starts[i])
+            a, b = p.span(i)
+            nt = b - a
             lg = lg[1:1 + nt]
             pr = np.exp(lg - lg.max(-1, keepdims=True))
             pr /= pr.sum(-1, keepdims=True)
-            pieces += decode_tags(pr, p.offsets[p.starts[i]:p.starts[i] + nt], self.pii_tags, self.pii_threshold)
+            pieces += decode_tags(pr, p.offsets[a:b], self.pii_tags, self.pii_threshold)
         return combine(p.read.text, pieces)
 
     def jailbreak_span_logits(self, texts: list[str]) -> np.ndarray:

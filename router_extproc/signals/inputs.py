@@ -100,16 +100,21 @@ class Planned:
     starts: list[int]
     size: int
     chosen: list[int] = field(default_factory=list)
+    skipped_chars: int = 0   # characters never tokenized (scan_blocks)
+    focus: dict[int, tuple[int, int]] = field(default_factory=dict)   # windows narrowed to their attack words
+
+    def span(self, i: int) -> tuple[int, int]:
+        """The token range window ``i`` reads."""
+        return self.focus.get(i) or (self.starts[i], min(self.starts[i] + self.size, len(self.ids)))
 
     @property
     def unread(self) -> int:
-        """Tokens of this segment that no chosen window covers."""
+        """Tokens of this segment that no chosen window covers (text never tokenized: 4 characters a token)."""
         covered, end = 0, 0
-        for i in self.chosen:
-            s = max(self.starts[i], end)
-            end = max(end, self.starts[i] + self.size)
-            covered += max(0, min(end, len(self.ids)) - s)
-        return len(self.ids) - covered
+        for a, b in sorted(map(self.span, self.chosen)):
+            covered += max(0, b - max(a, end))
+            end = max(end, b)
+        return len(self.ids) - covered + -(-self.skipped_chars // 4)
 
 
 def _spread(m: int) -> int:
@@ -173,3 +178,30 @@ def choose_windows(planned: list[Planned], budget: int | None,
         for i in range(len(p.starts)):
             take(j, i)
     return picks
+
+
+# Tokenizing is itself linear in the text (about 1.5 µs a token on these cores): under a budget a segment longer than
+# SCAN_CHARS is tokenized only in blocks of BLOCK_CHARS: its first and last, then middle blocks ranked by attack
+# words (SCAN_KEYS, counted with str.find: C speed) or spread evenly, up to SCAN_CHARS in all.
+SCAN_CHARS = 16_000
+BLOCK_CHARS = 2_000
+SCAN_KEYS = ("ignore", "disregard", "instructions", "pretend", "jailbreak", "override", "bypass", "unrestricted",
+             "forget", "developer mode", "system prompt", "no rules")
+
+
+def scan_blocks(text: str, rank: bool) -> list[tuple[int, int]]:
+    """The character ranges of one segment to tokenize under a budget (the whole text when it is short enough)."""
+    if len(text) <= SCAN_CHARS:
+        return [(0, len(text))]
+    n = -(-len(text) // BLOCK_CHARS)
+    score = [0] * n
+    if rank:
+        low = text.lower()
+        for key in SCAN_KEYS:
+            at = low.find(key)
+            while at >= 0:
+                score[at // BLOCK_CHARS] += 1
+                at = low.find(key, at + len(key))
+    middle = sorted(range(1, n - 1), key=lambda b: (-score[b], _spread(b - 1)))
+    keep = sorted([0, n - 1, *middle[:SCAN_CHARS // BLOCK_CHARS - 2]])
+    return [(b * BLOCK_CHARS, min(len(text), (b + 1) * BLOCK_CHARS)) for b in keep]
