@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 import yaml
 
@@ -90,7 +91,7 @@ def test_an_attack_sent_as_the_last_turn_of_a_conversation_is_still_blocked(http
     assert sum(stack.upstream_requests(m.name) for m in stack.config.models) == before
 
 
-def test_an_attack_inside_a_tool_result_is_flagged_as_an_injection_and_forwarded(http):
+def test_an_attack_inside_a_tool_result_is_flagged_as_an_injection_and_forwarded(http, stack):
     r = post(http, [
         {"role": "user", "content": "What does the page I fetched say?"},
         {"role": "assistant", "content": None, "tool_calls": [
@@ -99,6 +100,18 @@ def test_an_attack_inside_a_tool_result_is_flagged_as_an_injection_and_forwarded
     ])
     assert r.status_code == 200, r.text
     assert r.headers["x-router-injection"] == "flagged" and "x-router-blocked" not in r.headers
+    metrics = httpx.get(stack.metrics_url + "/metrics").text
+    assert 'router_injections_total{action="flagged"}' in metrics
+
+
+def test_an_injection_can_be_blocked_by_config(make_stack):
+    data = config()
+    data["guards"]["injection"]["action"] = "block"
+    with client(make_stack(data)) as c:
+        r = c.post("/v1/chat/completions", json={"model": "auto", "messages": [
+            {"role": "user", "content": "Summarise this document."}], "documents": [{"text": ATTACK}]})
+    assert r.status_code == 403 and r.headers["x-router-blocked"] == "injection"
+    assert r.headers["x-router-injection"] == "blocked"
 
 
 def test_odd_but_valid_shapes_get_a_defined_answer(http):
