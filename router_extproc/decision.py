@@ -1,7 +1,7 @@
 """Routing decisions: a pure function of (config, parsed request, signals).
 
-Order: jailbreak guard → injection guard (tool results and documents: flag, block or route) → PII detection → category and complexity → model choice → PII policy of the
-chosen model → reasoning flags. The cache lookup happens after this function (the chosen model is one
+Order: jailbreak guard → injection guard (tool results and documents: flag, block or route) → PII detection →
+category and complexity → model choice → PII policy of the chosen model → reasoning flags. The cache lookup happens after this function (the chosen model is one
 of the cache's hard filters, so a hit is never an answer from a different model than the request
 would reach on a miss). Nothing here does I/O, so every rule is tested without gRPC or Envoy.
 """

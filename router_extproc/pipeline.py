@@ -250,7 +250,7 @@ class Router:
             if key.text != ex.embedded_text:
                 # The cache's semantic key (recent turns, system prompt as a hard filter) differs from the
                 # classification text for multi-turn requests: embed it on its own (micro-batched).
-                ex.embedding = (await self.signals.analyze(key.text)).embedding
+                ex.embedding = (await self.signals.analyze(key.text, cfg.signals.inputs.max_tokens_read)).embedding
                 ex.embedded_text = key.text
             hit = await cache.lookup(key, ex.embedding, key.text)
         if hit is None and ex.store:

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 SIGNAL_OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits"]
 SPAN_OUTPUT = "jailbreak_span_logit"
-GPU_MODEL = "encoder.fp16.onnx"
+GPU_MODEL = "encoder.fp16.onnx"  # the CUDA provider's graph: int8 MatMuls would run on the host (models/fp16.py)
 FOCUS_PAD = 8   # tokens kept either side of a suspicious run's attack words (see SignalEngine._focus)
 # Words that jailbreaks and injected instructions lean on (as whole tokens of the uncased vocabulary). Their count
 # per window ranks the middle of a long untrusted text for the guards when the budget cannot read all of it.
@@ -45,7 +45,7 @@ SUSPECT_WORDS = frozenset("""ignore ignoring disregard forget previous prior abo
     bypass developer mode persona obey comply refuse refusal guidelines policy policies filter filters censorship
     ethical ethics moral morals hypothetical simulate simulation evil illegal harmful unethical reveal secret
     confidential password system prompt admin sudo immediately instead now new assistant ai chatgpt gpt openai
-    anything limits limitations boundaries""".split())  # the CUDA provider's graph: int8 MatMuls would run on the host (models/fp16.py)
+    anything limits limitations boundaries""".split())
 
 
 def _providers(device: str) -> list[str]:

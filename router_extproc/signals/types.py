@@ -22,7 +22,7 @@ class Signals:
     complexity: float              # P(needs reasoning) in [0,1]
     jailbreak: float               # attack score in [0,1] of the jailbreak-scanned text (0: none): max over windows
     pii: tuple[PIIEntity, ...]
-    tokens: int                    # token count of the latest turn (without [CLS]/[SEP])
+    tokens: int                    # tokens of the latest turn as tokenized (a huge turn: its scanned blocks)
     injection: float = 0.0         # the same detectors over tool results and documents (inputs.py), 0: none
     unread_tokens: int = 0         # tokens no window read because of the budget (0: every segment read whole)
 

@@ -59,7 +59,7 @@ class FakeSignals:
     labels: dict = {"thresholds": {"jailbreak": 0.5}}
     dimension = DIM
 
-    async def analyze(self, text: str) -> Signals:
+    async def analyze(self, text: str, budget: int | None = None) -> Signals:
         pii = tuple(PIIEntity(kind, m.start(), m.end(), 0.99)
                     for kind, rx in PII_PATTERNS.items() for m in rx.finditer(text))
         return Signals(embedding=embed(text), category="other", category_confidence=0.9, complexity=0.1,
