@@ -39,13 +39,13 @@ SPAN_OUTPUT = "jailbreak_span_logit"
 GPU_MODEL = "encoder.fp16.onnx"  # the CUDA provider's graph: int8 MatMuls would run on the host (models/fp16.py)
 FOCUS_PAD = 8   # tokens kept either side of a suspicious run's attack words (see SignalEngine._focus)
 # Words that jailbreaks and injected instructions lean on (as whole tokens of the uncased vocabulary). Their count
-# per window ranks the middle of a long untrusted text for the guards when the budget cannot read all of it.
-SUSPECT_WORDS = frozenset("""ignore ignoring disregard forget previous prior above instructions instruction rules
-    pretend roleplay jailbreak jailbroken dan unrestricted unfiltered uncensored restrictions restricted override
-    bypass developer mode persona obey comply refuse refusal guidelines policy policies filter filters censorship
-    ethical ethics moral morals hypothetical simulate simulation evil illegal harmful unethical reveal secret
-    confidential password system prompt admin sudo immediately instead now new assistant ai chatgpt gpt openai
-    anything limits limitations boundaries""".split())
+# per window ranks the middle of a long untrusted text for the guards when the budget cannot read all of it. Words
+# common in benign documents ("system", "new", "now", "mode", "policy") are left out: three of them in one window
+# would narrow a benign window onto them (_focus) and invite a false positive.
+SUSPECT_WORDS = frozenset("""ignore ignoring disregard forget previous instructions instruction rules pretend roleplay
+    jailbreak jailbroken dan unrestricted unfiltered uncensored restrictions override bypass developer persona obey
+    refuse refusal guidelines ethical unethical ethics moral morals hypothetical illegal harmful censorship censored
+    prompt reveal chatgpt evil limits""".split())
 
 
 def _providers(device: str) -> list[str]:
@@ -178,27 +178,39 @@ class SignalEngine:
         picks = choose_windows(planned, budget, self._head_tail, self._suspicion if self.rank_middle else None)
         for j, p in enumerate(planned):
             p.chosen = sorted(picks.get(j, ()))
-            if budget is not None and p.read.guard and self.rank_middle and len(p.starts) > 2:
-                self._focus(p)
+        if budget is not None and self.rank_middle:
+            spare = budget - sum(b - a + 2 for p in planned for a, b in map(p.span, p.chosen))
+            for p in planned:
+                if p.read.guard and len(p.starts) > 2:
+                    spare = self._focus(p, spare)
         return planned
 
-    def _focus(self, p: Planned) -> None:
-        """Narrow each chosen middle window that holds attack words to those words and FOCUS_PAD tokens around
-        them. Pasted into a window of benign text an attack is a small part of what the heads read: one
-        2,600-token test's attack scored 4.7 on the span head (threshold 5.6) in its full window and 0.99 alone."""
+    def _focus(self, p: Planned, spare: int) -> int:
+        """Narrow each chosen window that holds attack words to those words and FOCUS_PAD tokens around them (a
+        window the topic reads keeps its row and gets a narrowed one beside it, within the ``spare`` budget).
+        Pasted into a window of benign text an attack is a small part of what the heads read: one 2,600-token
+        test's attack scored 4.7 on the span head (threshold 5.6) in its full window and 9.8 narrowed."""
         hits = np.flatnonzero(np.isin(np.asarray(p.ids, dtype=np.int64), self._suspect_ids))
         n, half = len(p.ids), p.size // 2
-        for i in p.chosen:
+        topic = set(self._head_tail(p.starts, p.size, n)) if p.read.latest else set()
+        for i in list(p.chosen):
             s = p.starts[i]
-            if i in (0, len(p.starts) - 1):
-                continue
             near = hits[(hits >= s - half) & (hits < s + p.size + half)]
-            if len(near) >= SUSPECT_MIN:
-                a, b = max(int(near[0]) - FOCUS_PAD, 0), min(int(near[-1]) + FOCUS_PAD + 1, n)
-                if b - a > p.size:   # a longer run than one window: the window centred on it
-                    a = min(max((a + b) // 2 - half, 0), n - p.size)
-                    b = a + p.size
+            if len(near) < SUSPECT_MIN:
+                continue
+            a, b = max(int(near[0]) - FOCUS_PAD, 0), min(int(near[-1]) + FOCUS_PAD + 1, n)
+            if b - a > p.size:   # a longer run than one window: the window centred on it
+                a = min(max((a + b) // 2 - half, 0), n - p.size)
+                b = a + p.size
+            if i not in topic:
+                spare += (p.span(i)[1] - p.span(i)[0]) - (b - a)
                 p.focus[i] = (a, b)
+            elif b - a + 2 <= spare:
+                spare -= b - a + 2
+                p.focus[len(p.starts)] = (a, b)
+                p.chosen.append(len(p.starts))
+                p.starts.append(a)
+        return spare
 
     def _suspicion(self, ids: list[int], starts: list[int], size: int) -> np.ndarray:
         """Per window, how many of its tokens are words that attacks use: cheap (vectorised, no model), it ranks
@@ -267,7 +279,7 @@ class SignalEngine:
         of = np.array([j for j, _ in rows])
         tokens = np.array([max(1, b - a) for a, b in (planned[j].span(i) for j, i in rows)], np.float32)
         latest = planned[0]  # inputs.plan puts the latest turn first
-        main = set(self._head_tail(latest.starts, latest.size, len(latest.ids)))
+        main = set(self._head_tail(latest.starts[:latest.grid], latest.size, len(latest.ids)))
         is_main = np.array([j == 0 and i in main for j, i in rows])
         w = tokens * is_main
         e = (emb * (w / w.sum())[:, None]).sum(0)

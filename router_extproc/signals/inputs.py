@@ -102,6 +102,10 @@ class Planned:
     chosen: list[int] = field(default_factory=list)
     skipped_chars: int = 0   # characters never tokenized (scan_blocks)
     focus: dict[int, tuple[int, int]] = field(default_factory=dict)   # windows narrowed to their attack words
+    grid: int = 0            # windows cut by windows.py; any after them are narrowed extra rows (engine._focus)
+
+    def __post_init__(self) -> None:
+        self.grid = len(self.starts)
 
     def span(self, i: int) -> tuple[int, int]:
         """The token range window ``i`` reads."""
