@@ -261,3 +261,31 @@ def test_a_huge_segment_is_tokenized_in_blocks_with_the_suspicious_one_among_the
     assert scan_blocks("short", rank=True) == [(0, 5)]
     spread = scan_blocks(text, rank=False)
     assert len(spread) == SCAN_CHARS // BLOCK_CHARS and spread[len(spread) // 2][0] > len(text) // 4
+
+
+def test_an_attack_at_the_end_of_a_long_turn_is_caught_and_the_topic_still_reads_the_head_and_tail(engine):
+    filler = ("Photosynthesis converts light energy into chemical energy in the chloroplasts of plant cells, where "
+              "chlorophyll absorbs mostly blue and red light. ")
+    rule = InputRule(max_tokens_read=768)
+    s = analyze(engine, ("user", "Explain this biology text:\n" + filler * 150 + ATTACK), rule=rule)
+    assert s.unread_tokens > 0 and s.jailbreak >= engine.labels["thresholds"]["jailbreak"]
+    benign = analyze(engine, ("user", "Explain this biology text:\n" + filler * 150), rule=rule)
+    assert benign.category == s.category == "biology"
+
+
+async def test_a_prompt_the_pii_tagger_could_not_read_whole_is_forwarded_but_never_stored():
+    import dataclasses
+
+    from router_extproc.pipeline import Continue, Router
+    from tests.unit.test_privacy import FakeSignals, chat, exchange, memory_cache, router_config
+
+    class Unread(FakeSignals):
+        async def analyze_reads(self, reads, budget):
+            return dataclasses.replace(await super().analyze_reads(reads, budget), unread_tokens=5000)
+
+    cfg = router_config()
+    router = Router(cfg, signals=Unread(), cache=memory_cache(cfg))
+    body = chat("What is the boiling point of water at sea level?")
+    first, _ = await exchange(router, body)
+    again, _ = await exchange(router, body)
+    assert isinstance(first, Continue) and isinstance(again, Continue)   # a miss both times: nothing was stored
