@@ -38,14 +38,18 @@ SIGNAL_OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity
 SPAN_OUTPUT = "jailbreak_span_logit"
 GPU_MODEL = "encoder.fp16.onnx"  # the CUDA provider's graph: int8 MatMuls would run on the host (models/fp16.py)
 FOCUS_PAD = 8   # tokens kept either side of a suspicious run's attack words (see SignalEngine._focus)
+FOCUS_RESERVE = 96   # budget tokens kept for narrowed rows beside the topic's first and last windows
 # Words that jailbreaks and injected instructions lean on (as whole tokens of the uncased vocabulary). Their count
-# per window ranks the middle of a long untrusted text for the guards when the budget cannot read all of it. Words
-# common in benign documents ("system", "new", "now", "mode", "policy") are left out: three of them in one window
-# would narrow a benign window onto them (_focus) and invite a false positive.
-SUSPECT_WORDS = frozenset("""ignore ignoring disregard forget previous instructions instruction rules pretend roleplay
-    jailbreak jailbroken dan unrestricted unfiltered uncensored restrictions override bypass developer persona obey
-    refuse refusal guidelines ethical unethical ethics moral morals hypothetical illegal harmful censorship censored
-    prompt reveal chatgpt evil limits""".split())
+# per window ranks the middle of a long untrusted text for the guards when the budget cannot read all of it. Some are
+# common in benign text ("now", "system", "new"); measured out of source (tests/bench/bench_budget.py, 20 attacks
+# mid-document, 30 benign documents), dropping them cost more recall (0.75/0.80 -> 0.60/0.65 at 1,000/4,000 words)
+# than it saved flags (15/30 -> 11/30 and 15/30 -> 14/30, where reading every window flags 17/30 and 27/30).
+SUSPECT_WORDS = frozenset("""ignore ignoring disregard forget previous prior above instructions instruction rules
+    pretend roleplay jailbreak jailbroken dan unrestricted unfiltered uncensored restrictions restricted override
+    bypass developer mode persona obey comply refuse refusal guidelines policy policies filter filters censorship
+    ethical ethics moral morals hypothetical simulate simulation evil illegal harmful unethical reveal secret
+    confidential password system prompt admin sudo immediately instead now new assistant ai chatgpt gpt openai
+    anything limits limitations boundaries""".split())
 
 
 def _providers(device: str) -> list[str]:
@@ -175,7 +179,10 @@ class SignalEngine:
             starts, size = windows(len(ids))
             skipped = len(r.text) - sum(b - a for a, b in blocks)
             planned.append(Planned(r, ids, offs, starts, size, skipped_chars=skipped))
-        picks = choose_windows(planned, budget, self._head_tail, self._suspicion if self.rank_middle else None)
+        # FOCUS_RESERVE tokens are kept back from the windows for the narrowed rows beside the topic's (_focus)
+        reserve = FOCUS_RESERVE if budget is not None and self.rank_middle else 0
+        picks = choose_windows(planned, None if budget is None else budget - reserve, self._head_tail,
+                               self._suspicion if self.rank_middle else None)
         for j, p in enumerate(planned):
             p.chosen = sorted(picks.get(j, ()))
         if budget is not None and self.rank_middle:
