@@ -36,7 +36,7 @@ def build_signals(config: RouterConfig) -> Any:
 
     s = config.signals
     return SignalEngine(model_dir, device=s.device, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
-                        max_tokens=s.max_tokens, threads=s.threads, spin=s.spin)
+                        max_tokens=s.max_tokens, threads=s.threads, spin=s.spin, max_queue=s.max_queue)
 
 
 def build_cache(config: RouterConfig, signals: Any, metrics: Metrics) -> Any:
@@ -174,7 +174,8 @@ async def serve(config_path: str | Path, *, grpc_port: int | None = None, metric
     # An unavailable Milvus does not hold readiness: the router serves uncached and reconnects.
     health.cache_ready = True
     router = Router(config, signals=signals, cache=cache, metrics=metrics)
-    server, health_servicer, port = build_server(router, address)
+    server, health_servicer, port = build_server(router, address,
+                                                 max_concurrent_rpcs=config.server.max_concurrent_rpcs)
     await server.start()
     await set_serving(health_servicer, True)
     log.info("router-extproc serving", extra={

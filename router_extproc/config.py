@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import yaml
 
 from .errors import ConfigError
+from .pii import taxonomy
 from .signals.inputs import INJECTION_ACTIONS, ROLES, InputRule
 
 T = TypeVar("T")
@@ -24,10 +25,12 @@ CATEGORIES = (
     "biology", "business", "chemistry", "computer science", "economics", "engineering", "health",
     "history", "law", "math", "other", "philosophy", "physics", "psychology",
 )
+# The signal model's PII head labels (its training data); the rules add the rest of pii/taxonomy.ALL_TYPES.
 PII_TYPES = (
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS",
     "STREET_ADDRESS",
 )
+PII_ACTIONS = ("route", "block", "redact")
 
 
 class _Reader:
@@ -128,6 +131,9 @@ class ServerConfig:
     max_body_bytes: int = 8 * 1024 * 1024
     grace_period_s: float = 10.0
     workers: int = 1
+    # Open ext_proc streams (HTTP requests in flight, upstream wait included) one process serves; beyond it
+    # gRPC refuses the stream and Envoy answers 500 (or forwards unguarded with failure_mode_allow).
+    max_concurrent_rpcs: int = 1024
 
     @property
     def grpc_address(self) -> str:
@@ -207,12 +213,32 @@ class GuardsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PIIConfig:
+    """What each detected PII type does. `route`: only models whose pii_allow covers it may receive the request;
+    `block`: refused whatever the model; `redact`: replaced by a typed placeholder in what is forwarded (the
+    model then need not accept it), and restored in the answer when `restore` is on."""
+
+    default_action: str = "route"
+    actions: Mapping[str, str] = field(default_factory=dict)   # type -> action, groups already expanded
+    ignore: frozenset[str] = frozenset()                         # types never reported
+    restore: bool = True
+
+    def action(self, pii_type: str) -> str:
+        return self.actions.get(pii_type, self.default_action)
+
+    @property
+    def redact_types(self) -> frozenset[str]:
+        return frozenset(t for t in taxonomy.ALL_TYPES if self.action(t) == "redact") - self.ignore
+
+
+@dataclass(frozen=True, slots=True)
 class SignalsConfig:
     model_dir: Path = Path("models/dist")
     device: str = "auto"
     max_batch_size: int = 16
     max_wait_ms: float = 0.0
     max_tokens: int = 512
+    max_queue: int = 128         # prompts waiting for the encoder; beyond it requests get 503 router_overloaded
     threads: int = 0
     # onnxruntime's pool threads busy-wait between operators (its default). Measured on 2 shared cores, turning
     # that off cost more than it saved: every operator then wakes a sleeping thread (50 tokens 5-7 -> 8.5 ms alone,
@@ -248,6 +274,7 @@ class RouterConfig:
     routing: RoutingConfig = RoutingConfig()
     guards: GuardsConfig = GuardsConfig()
     logging: LoggingConfig = LoggingConfig()
+    pii: PIIConfig = PIIConfig()
     semantic_cache: Any = None     # config_cache.SemanticCacheConfig
     _by_name: dict[str, ModelConfig] = field(default_factory=dict, repr=False, compare=False)
 
@@ -318,6 +345,37 @@ def _guards(gd: _Reader, known_model) -> GuardsConfig:
     return guards
 
 
+def _pii_names(r: _Reader, name: str, default: Any = ...) -> tuple[str, ...]:
+    names = r.str_list(name, default)
+    bad = taxonomy.unknown(names)
+    if bad:
+        raise r.error(r.key(name), f"unknown PII type or group {bad[0]!r}; groups: {', '.join(taxonomy.GROUPS)}; "
+                                   f"types: {', '.join(taxonomy.ALL_TYPES)}")
+    return names
+
+
+def _pii_config(r: _Reader) -> PIIConfig:
+    """`pii.actions` names groups or types; an entry for a type beats the entry for its group."""
+    acts = r.section("actions")
+    by_group: dict[str, str] = {}
+    by_type: dict[str, str] = {}
+    for name in acts.data:
+        if taxonomy.unknown([name]) or name == "*":
+            raise acts.error(acts.key(name), f"unknown PII type or group; groups: {', '.join(taxonomy.GROUPS)}; "
+                                             f"types: {', '.join(taxonomy.ALL_TYPES)}")
+        action = acts.str(name, choices=PII_ACTIONS)
+        for t in taxonomy.expand([name]):
+            (by_group if name in taxonomy.GROUPS else by_type)[t] = action
+    cfg = PIIConfig(
+        default_action=r.str("action", "route", choices=PII_ACTIONS),
+        actions={**by_group, **by_type},
+        ignore=taxonomy.expand(_pii_names(r, "ignore", [])),
+        restore=r.bool("restore", True),
+    )
+    r.check_unknown()
+    return cfg
+
+
 def load_config(path: str | Path) -> RouterConfig:
     path = Path(path)
     try:
@@ -345,6 +403,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         max_body_bytes=s.int("max_body_bytes", 8 * 1024 * 1024, minimum=1024),
         grace_period_s=s.float("grace_period_s", 10.0, lo=0),
         workers=s.int("workers", 1, minimum=1),
+        max_concurrent_rpcs=s.int("max_concurrent_rpcs", 1024, minimum=1),
     )
     s.check_unknown()
 
@@ -369,10 +428,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
     for m in root.items("models"):
         name = m.str("name")
         host, port = _hostport(m, "endpoint")
-        pii_allow = m.str_list("pii_allow", ["*"])
-        for t in pii_allow:
-            if t != "*" and t not in PII_TYPES:
-                raise m.error(m.key("pii_allow"), f"unknown PII type {t!r}; known: {', '.join(PII_TYPES)}")
+        pii_allow = _pii_names(m, "pii_allow", ["*"])
         models.append(
             ModelConfig(
                 name=name,
@@ -381,7 +437,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
                 port=port,
                 family=m.str("family", "none", choices=REASONING_FAMILIES),
                 cost=m.float("cost", 1.0, lo=0),
-                pii_allow=frozenset(pii_allow),
+                pii_allow=frozenset({"*"}) if "*" in pii_allow else taxonomy.expand(pii_allow),
                 description=m.str("description", ""),
             )
         )
@@ -411,6 +467,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         max_batch_size=sg.int("max_batch_size", 16, minimum=1),
         max_wait_ms=sg.float("max_wait_ms", 0.0, lo=0),
         max_tokens=sg.int("max_tokens", 512, minimum=16),
+        max_queue=sg.int("max_queue", 128, minimum=1),
         threads=sg.int("threads", 0, minimum=0),
         spin=sg.bool("spin", True),
         category=sg.bool("category", True),
@@ -468,6 +525,8 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
 
     guards = _guards(root.section("guards"), known_model)
 
+    pii = _pii_config(root.section("pii"))
+
     lg = root.section("logging")
     logging_cfg = LoggingConfig(
         level=lg.str("level", "info", choices=("debug", "info", "warning", "error")),
@@ -493,6 +552,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         routing=routing,
         guards=guards,
         logging=logging_cfg,
+        pii=pii,
         semantic_cache=semantic_cache,
     )
     root.check_unknown()

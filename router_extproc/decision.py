@@ -37,7 +37,8 @@ class Decision:
     complexity_score: float | None = None
     reasoning: bool | None = None      # None: leave the body's reasoning fields alone
     reasoning_effort: str | None = None
-    pii_types: frozenset[str] = field(default_factory=frozenset)
+    pii_types: frozenset[str] = field(default_factory=frozenset)   # detected (less `pii.ignore`)
+    pii_redact: frozenset[str] = field(default_factory=frozenset)  # of those, replaced by placeholders
     blocked: str | None = None         # "jailbreak" | "injection" | "pii"
     jailbreak_score: float | None = None
     injection: str | None = None       # "flagged" | "blocked" | "routed": a tool result or document reads as an attack
@@ -66,9 +67,12 @@ def decide(
     jb = signals.jailbreak if (signals is not None and config.signals.jailbreak) else None
     threshold = guards.jailbreak_threshold if guards.jailbreak_threshold is not None else jailbreak_threshold
     pii_types = (
-        signals.pii_types if (signals is not None and config.signals.pii and guards.pii_enabled)
+        signals.pii_types - config.pii.ignore if (signals is not None and config.signals.pii and guards.pii_enabled)
         else frozenset()
     )
+    pii_blocked = frozenset(t for t in pii_types if config.pii.action(t) == "block")
+    pii_redact = frozenset(t for t in pii_types if config.pii.action(t) == "redact")
+    routed_pii = pii_types - pii_redact  # a redacted value never reaches the model: its allow-list has no say
     category = confidence = None
     if signals is not None and config.signals.category:
         confidence = float(signals.category_confidence)
@@ -79,22 +83,31 @@ def decide(
         cx_score = float(signals.complexity)
         complexity = "complex" if cx_score >= rule.threshold else "simple"
 
-    inj = signals.injection if (signals is not None and config.signals.jailbreak) else None
+    # getattr: a signals source without the injection read (an older engine or a test double) reports none
+    inj = getattr(signals, "injection", None) if config.signals.jailbreak else None
     injection = None
     if guards.injection_enabled and inj is not None and inj >= threshold:
         injection = {"flag": "flagged", "block": "blocked", "route": "routed"}[guards.injection_action]
     base = dict(auto=auto, confidence=confidence, complexity=complexity, complexity_score=cx_score,
-                pii_types=pii_types, jailbreak_score=jb, injection=injection, injection_score=inj)
+                pii_types=pii_types, pii_redact=pii_redact, jailbreak_score=jb, injection=injection,
+                injection_score=inj)
     guarded = _guard(config, request, category, threshold, base)
     if guarded is not None:
         return guarded
 
+    if pii_blocked:
+        model = request.model if not auto else config.default_model
+        return Decision(model=model, category=category, blocked="pii",
+                        reason=f"PII policy blocks {_fmt(pii_blocked)}", **base)
+    if injection == "routed":
+        return _route_injection(config, category, base)
+
     if not auto:
         chosen = config.model(request.model)
         assert chosen is not None
-        if pii_types and not chosen.allows_pii(pii_types):
+        if routed_pii and not chosen.allows_pii(routed_pii):
             return Decision(model=chosen.name, category=category, blocked="pii",
-                            reason=f"explicit model {chosen.name} does not accept {_fmt(pii_types)}", **base)
+                            reason=f"explicit model {chosen.name} does not accept {_fmt(routed_pii)}", **base)
         return Decision(model=chosen.name, category=category, reason="explicit model", **base)
 
     return _route_auto(config, category, base)
@@ -103,7 +116,7 @@ def decide(
 def _route_auto(config: RouterConfig, category: str | None, base: dict[str, Any]) -> Decision:
     """Auto: category → candidate models; complexity → small or strong; PII policy last."""
     confidence, complexity, cx_score = base["confidence"], base["complexity"], base["complexity_score"]
-    pii_types = base["pii_types"]
+    routed_pii = base["pii_types"] - base["pii_redact"]  # a redacted value never reaches the model
     rule = config.routing.complexity
     if category is not None and confidence is not None and confidence < config.routing.confidence_threshold:
         route_category = config.routing.fallback_category
@@ -129,13 +142,13 @@ def _route_auto(config: RouterConfig, category: str | None, base: dict[str, Any]
             why += f", {complexity} ({cx_score:.2f})"
 
     chosen_name = ordered[0]
-    if pii_types:
-        allowed = [n for n in ordered if _model(config, n).allows_pii(pii_types)]
+    if routed_pii:
+        allowed = [n for n in ordered if _model(config, n).allows_pii(routed_pii)]
         if not allowed:
             return Decision(model=chosen_name, category=route_category, blocked="pii",
-                            reason=f"no model in {route_category} accepts {_fmt(pii_types)}", **base)
+                            reason=f"no model in {route_category} accepts {_fmt(routed_pii)}", **base)
         if allowed[0] != chosen_name:
-            why += f", PII {_fmt(pii_types)} moved {chosen_name} → {allowed[0]}"
+            why += f", PII {_fmt(routed_pii)} moved {chosen_name} → {allowed[0]}"
         chosen_name = allowed[0]
 
     chosen = _model(config, chosen_name)
@@ -147,8 +160,8 @@ def _route_auto(config: RouterConfig, category: str | None, base: dict[str, Any]
 
 def _guard(config: RouterConfig, request: ChatRequest, category: str | None, threshold: float,
            base: dict[str, Any]) -> Decision | None:
-    """The jailbreak and injection guards' decision, or None when neither takes the request over."""
-    jb, inj, pii_types = base["jailbreak_score"], base["injection_score"], base["pii_types"]
+    """The jailbreak and injection guards' block, or None when neither blocks the request."""
+    jb, inj = base["jailbreak_score"], base["injection_score"]
     blocked_model = config.default_model if base["auto"] else request.model
     if config.guards.jailbreak_enabled and jb is not None and jb >= threshold:
         return Decision(model=blocked_model, category=category, blocked="jailbreak",
@@ -156,15 +169,18 @@ def _guard(config: RouterConfig, request: ChatRequest, category: str | None, thr
     if base["injection"] == "blocked":
         return Decision(model=blocked_model, category=category, blocked="injection",
                         reason=f"injection score {inj:.3f} >= {threshold:.3f}", **base)
-    if base["injection"] == "routed":
-        # the one model the operator allows to read untrusted text that looks like instructions; PII still applies
-        chosen = _model(config, config.guards.injection_model)
-        if pii_types and not chosen.allows_pii(pii_types):
-            return Decision(model=chosen.name, category=category, blocked="pii",
-                            reason=f"injection model {chosen.name} does not accept {_fmt(pii_types)}", **base)
-        return Decision(model=chosen.name, category=category,
-                        reason=f"injection score {inj:.3f} >= {threshold:.3f}: routed to {chosen.name}", **base)
     return None
+
+
+def _route_injection(config: RouterConfig, category: str | None, base: dict[str, Any]) -> Decision:
+    """The one model the operator allows to read untrusted text that looks like instructions; PII still applies."""
+    routed_pii = base["pii_types"] - base["pii_redact"]
+    chosen = _model(config, config.guards.injection_model)
+    if routed_pii and not chosen.allows_pii(routed_pii):
+        return Decision(model=chosen.name, category=category, blocked="pii",
+                        reason=f"injection model {chosen.name} does not accept {_fmt(routed_pii)}", **base)
+    return Decision(model=chosen.name, category=category,
+                    reason=f"injection score {base['injection_score']:.3f}: routed to {chosen.name}", **base)
 
 
 def _candidates(config: RouterConfig, route: CategoryRoute | None) -> list[str]:

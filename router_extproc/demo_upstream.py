@@ -8,7 +8,10 @@ reports what it received so tests can see which model the router picked. Test ho
   x-demo-chunk-delay-ms: N  for streams, wait N ms before each chunk after the role chunk (so a drop happens
                           after the client already has the response headers: a truncated stream, not a 502)
   x-demo-echo: 1          include the received body and headers as `demo_received`, `demo_headers`
-`GET /demo/stats` returns how many chat requests it served.
+  x-demo-bad-chunk: 1     for chat streams, send one chunk whose `choices` is not a list of objects (a hostile
+                          upstream: the router's response tap must stop storing, not break the client's stream)
+`POST /v1/completions` and `POST /v1/responses` get answers of their own API's shape (still canned text), so the
+router's guards and routing can be tested on those APIs. `GET /demo/stats` returns how many requests it served.
 """
 
 from __future__ import annotations
@@ -22,13 +25,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-def _answer_text(model: str, body: dict[str, Any]) -> str:
-    last = ""
+def _last_input(body: dict[str, Any]) -> str:
+    """The text to echo: the last user message (chat), the prompt (completions) or the input (responses)."""
     for m in reversed(body.get("messages") or []):
         if isinstance(m, dict) and m.get("role") == "user":
             c = m.get("content")
-            last = c if isinstance(c, str) else json.dumps(c)
-            break
+            return c if isinstance(c, str) else json.dumps(c)
+    for key in ("prompt", "input"):
+        value = body.get(key)
+        if value is not None:
+            return value if isinstance(value, str) else json.dumps(value)
+    return ""
+
+
+def _answer_text(model: str, body: dict[str, Any]) -> str:
+    last = _last_input(body)
     digest = hashlib.sha256(last.encode()).hexdigest()[:8]
     thinking = (body.get("chat_template_kwargs") or {}).get("enable_thinking")
     mode = "" if thinking is None else (" (thinking)" if thinking else " (no thinking)")
@@ -71,7 +82,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if not self.path.startswith("/v1/chat/completions"):
+        api = self.path.split("?", 1)[0]
+        if api not in ("/v1/chat/completions", "/v1/completions", "/v1/responses"):
             self._send_json(404, {"error": {"message": f"demo upstream has no {self.path}", "type": "not_found"}})
             return
         with self.server.lock:
@@ -94,6 +106,9 @@ class _Handler(BaseHTTPRequestHandler):
         cid = "chatcmpl-demo" + hashlib.sha256(raw).hexdigest()[:16]
         created = int(time.time())
         headers = {"x-demo-received-model": received_model}
+        if api != "/v1/chat/completions":
+            self._other_api(api, body, cid, created, text, headers)
+            return
         if body.get("stream"):
             self._stream(cid, created, received_model, text, headers)
             return
@@ -109,7 +124,34 @@ class _Handler(BaseHTTPRequestHandler):
             obj["demo_headers"] = {k.lower(): v for k, v in self.headers.items()}
         self._send_json(200, obj, headers)
 
-    def _stream(self, cid: str, created: int, model: str, text: str, headers: dict[str, str]) -> None:
+    def _other_api(self, api: str, body: dict[str, Any], cid: str, created: int, text: str,
+                   headers: dict[str, str]) -> None:
+        """Legacy completions and Responses answers: the same canned text in that API's shape."""
+        model = headers["x-demo-received-model"]
+        if api == "/v1/completions":
+            obj: dict[str, Any] = {"id": "cmpl-" + cid[13:], "object": "text_completion", "created": created,
+                                   "model": model, "choices": [{"index": 0, "text": text, "logprobs": None,
+                                                                "finish_reason": "stop"}]}
+            events = [("", {**obj, "choices": [{"index": 0, "text": text, "finish_reason": None}]}),
+                      ("", obj), ("", "[DONE]")]
+        else:
+            message = {"type": "message", "id": "msg_" + cid[13:], "role": "assistant", "status": "completed",
+                       "content": [{"type": "output_text", "text": text, "annotations": []}]}
+            obj = {"id": "resp_" + cid[13:], "object": "response", "created_at": created, "model": model,
+                   "status": "completed", "output": [message], "output_text": text}
+            events = [("response.output_text.delta", {"type": "response.output_text.delta", "delta": text}),
+                      ("response.completed", {"type": "response.completed", "response": obj})]
+        if self.headers.get("x-demo-echo"):
+            obj["demo_received"] = body
+        if not body.get("stream"):
+            self._send_json(200, obj, headers)
+            return
+        emit = self._start_stream(headers)
+        for event, payload in events:
+            emit(payload if isinstance(payload, str) else json.dumps(payload), event)
+        self._end_stream()
+
+    def _start_stream(self, headers: dict[str, str]):
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
@@ -119,16 +161,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
 
-        def emit(payload: str) -> None:
-            data = f"data: {payload}\n\n".encode()
+        def emit(payload: str, event: str = "") -> None:
+            data = (f"event: {event}\n" if event else "").encode() + f"data: {payload}\n\n".encode()
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
+        return emit
+
+    def _end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _stream(self, cid: str, created: int, model: str, text: str, headers: dict[str, str]) -> None:
+        emit = self._start_stream(headers)
 
         def chunk(delta: dict[str, Any], finish: str | None) -> str:
             return json.dumps({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
 
         emit(chunk({"role": "assistant", "content": ""}, None))
+        if self.headers.get("x-demo-bad-chunk"):
+            emit(json.dumps({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                             "choices": ["not an object", 7]}))
         # Reliability hook (tests/reliability): pace the chunks, so a drop can land mid-stream.
         pace = float(self.headers.get("x-demo-chunk-delay-ms") or 0) / 1000
         words = text.split(" ")
@@ -143,8 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         emit(chunk({}, "stop"))
         emit("[DONE]")
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+        self._end_stream()
 
 
 class DemoServer(ThreadingHTTPServer):

@@ -58,6 +58,9 @@ class Metrics:
             "router_upstream_time_to_first_byte_seconds",
             "From forwarding the request to the upstream's response headers.", ["model"],
             registry=r, buckets=_UPSTREAM)
+        self.pii_redacted = Counter(
+            "router_pii_redacted_total", "Distinct PII values replaced by placeholders, by type.", ["type"],
+            registry=r)
         self.config_reloads = Counter(
             "router_config_reloads_total", "Config reloads by result (success, failure).", ["result"], registry=r)
         self.config_last_reload_success = Gauge(

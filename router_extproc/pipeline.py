@@ -6,6 +6,7 @@ into a ProcessingResponse. Per-request state lives in an `Exchange`, created per
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -16,9 +17,11 @@ from typing import Any
 from . import headers as H
 from .config import RouterConfig
 from .decision import Decision, decide, rewrite_body
+from .errors import Overloaded
 from .metrics import Metrics
-from .openai import (CHAT_PATH, MODELS_PATH, APIError, ChatRequest, completion, dump_body, error_body,
-                     models_list, new_completion_id, parse_chat_request)
+from .openai import (CHAT_PATH, MODELS_PATH, PARSERS, RESPONSES_PATH, ROUTED_PATHS, APIError, APIRequest,
+                     ChatRequest, canonical_path, completion, dump_body, error_body, load_json_object,
+                     looks_like_api, models_list, new_completion_id, responses_reasoning)
 from .signals.inputs import plan
 
 log = logging.getLogger("router_extproc.decision")
@@ -26,6 +29,7 @@ log = logging.getLogger("router_extproc.decision")
 JSON = "application/json"
 SSE = "text/event-stream"
 ROUTE_MEMO_MAX = 10_000  # literal requests whose decision is remembered (see cache/routes.py)
+PARSE_INLINE_BYTES = 256 * 1024  # bodies from this size are parsed on a worker thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +56,8 @@ class Continue:
 @dataclass(frozen=True, slots=True)
 class ResponsePlan:
     set_headers: Mapping[str, str]
-    tap_body: bool                     # stream the response body through us (to store it)
+    tap_body: bool                     # stream the response body through us (to store it or restore PII)
+    remove_headers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -66,7 +71,7 @@ class Exchange:
     request_id: str = ""
     started: float = field(default_factory=time.perf_counter)
     chat: bool = False
-    request: ChatRequest | None = None
+    request: APIRequest | None = None
     decision: Decision | None = None
     cache_state: str = "bypass"        # the x-router-cache value
     cache_key: Any = None
@@ -79,6 +84,10 @@ class Exchange:
     response_chunks: list[bytes] = field(default_factory=list)
     response_bytes: int = 0
     finished: bool = False
+    reads: tuple = ()                  # what the signal pass read (signals/inputs.plan); PII offsets point into these
+    pii_counts: dict[str, int] = field(default_factory=dict)  # entities found per type (the log's, never values)
+    redaction: Any = None              # pii.redact.Redaction: this request's placeholders, never logged or cached
+    restorer: Any = None               # puts the redacted values back into the answer
 
 
 class Router:
@@ -114,7 +123,7 @@ class Router:
     def on_request_headers(self, ex: Exchange, headers: Mapping[str, str], end_of_stream: bool) -> Respond | Continue:
         ex.headers = dict(headers)
         ex.method = headers.get(":method", "GET").upper()
-        ex.path = headers.get(":path", "/").split("?", 1)[0]
+        ex.path = canonical_path(headers.get(":path", "/"))
         ex.request_id = headers.get(H.REQUEST_ID, "")
         cfg = ex.config
         strip = tuple(H.spoofed(headers.keys(), cfg.route_header))
@@ -122,15 +131,28 @@ class Router:
             owners = [(m.name, "router-extproc") for m in cfg.models]
             owners += [(a, "router-extproc") for a in cfg.auto_model_names]
             return Respond(200, models_list(owners), {"content-type": JSON}, "models list")
-        if ex.path != CHAT_PATH or ex.method != "POST":
+        if ex.method == "OPTIONS":
+            return Continue(remove_headers=strip, skip_body=True)   # a CORS preflight: it carries no prompt
+        if ex.path in ROUTED_PATHS and ex.method != "POST":
+            return self._error(ex, APIError(405, f"{ex.method} {ex.path} is not supported: use POST",
+                                            code="method_not_allowed"))
+        if ex.path not in ROUTED_PATHS:
+            if looks_like_api(ex.path) and not _passed_through(cfg, ex.path):
+                return self._error(ex, APIError(404, f"The router does not serve {ex.method} {ex.path}",
+                                                code="unknown_path"))
             return Continue(remove_headers=strip, skip_body=True)
         ex.chat = True
         if end_of_stream:
             return self._error(ex, APIError(400, "Request body is required", code="missing_body"))
         length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > cfg.server.max_body_bytes:
+        # isascii: str.isdigit() is true for "²", which int() refuses; 16+ digits is over any limit (and int()
+        # refuses more than 4,300).
+        if length.isascii() and length.isdigit() and (len(length) > 15 or int(length) > cfg.server.max_body_bytes):
             return self._error(ex, _too_large(cfg.server.max_body_bytes))
-        return Continue(remove_headers=strip)
+        raw_path, sep, query = headers.get(":path", "/").partition("?")
+        # Another spelling of a routed path is guarded like it, and sent upstream as the path the server serves.
+        fixed = {":path": ex.path + sep + query} if raw_path != ex.path else {}
+        return Continue(set_headers=fixed, remove_headers=strip)
 
     # ── request body ───────────────────────────────────────────────────────────────────────────
     async def on_request_body(self, ex: Exchange, body: bytes) -> Respond | Continue:
@@ -138,14 +160,19 @@ class Router:
         if len(body) > cfg.server.max_body_bytes:
             return self._error(ex, _too_large(cfg.server.max_body_bytes))
         try:
-            ex.request = request = parse_chat_request(body)
-            repeat = self._literal_repeat(ex, request)
+            ex.request = request = await self._parse(ex, body)
+            repeat = self._literal_repeat(ex, request) if ex.path == CHAT_PATH else None
             if repeat is not None:
                 return repeat
-            signals = await self._signals(ex, request)
+            # A request without text (only previous_response_id, an empty turn) gives the guards nothing to judge:
+            # the encoder's score for an empty input is noise (it read as a jailbreak).
+            signals = await self._signals(ex, request) if _has_text(request) else None
             ex.decision = decision = decide(cfg, request, signals, jailbreak_threshold=self._jb_threshold())
         except APIError as err:
             return self._error(ex, err)
+        except Overloaded:
+            return self._error(ex, APIError(503, "The router is overloaded: retry shortly", type="server_error",
+                                            code="router_overloaded"), {"retry-after": "1"})
         if decision.injection:
             self.metrics.injections.labels(decision.injection).inc()
 
@@ -154,19 +181,37 @@ class Router:
 
         model = cfg.model(decision.model)
         assert model is not None
-        hit = await self._cache_lookup(ex, request, decision, signals)
+        body = self._redact(ex, request.body, signals)
+        hit = None
+        # Only chat answers are cached (completions and responses answers have other shapes, docs/cache.md), and a
+        # redacted request is neither looked up nor stored.
+        if ex.redaction is None and ex.path == CHAT_PATH:
+            try:
+                hit = await self._cache_lookup(ex, request, decision, signals)
+            except Overloaded:
+                # The cache key's own embedding could not be queued: the request is answered uncached.
+                ex.store, ex.cache_state, hit = False, "bypass", None
         if hit is not None:
             return hit
 
-        new_body = dump_body(rewrite_body(request.body, model, decision))
+        new_body = rewrite_body(body, model, decision)
+        if ex.path == RESPONSES_PATH:
+            new_body = responses_reasoning(new_body)
         ex.forwarded_at = time.perf_counter()
         self.metrics.decision_seconds.observe(ex.forwarded_at - ex.started)
         self._log(ex, "forward")
         return Continue(
             set_headers={cfg.route_header: model.name},
-            body=new_body,
+            body=dump_body(new_body),
             clear_route_cache=True,
         )
+
+    async def _parse(self, ex: Exchange, body: bytes) -> Any:
+        parse = PARSERS[ex.path]
+        if len(body) < PARSE_INLINE_BYTES:
+            return parse(body)
+        # A multi-megabyte body takes tens of ms to decode: keep the event loop (other streams, health) moving.
+        return await asyncio.get_running_loop().run_in_executor(None, parse, body)
 
     def _route_key(self, ex: Exchange, request: ChatRequest) -> str | None:
         """The literal-repeat key of a request whose cache entry may be served, else None."""
@@ -206,7 +251,7 @@ class Router:
         # a hit only needs scope + fingerprint: do not keep a second copy of every prompt in memory
         self._routes.put(route_key(request.body, key.scope), decision, replace(key, text=""))
 
-    async def _signals(self, ex: Exchange, request: ChatRequest) -> Any:
+    async def _signals(self, ex: Exchange, request: APIRequest) -> Any:
         if self.signals is None or not ex.config.signals.any_enabled:
             return None
         t0 = time.perf_counter()
@@ -217,7 +262,30 @@ class Router:
         # The routing embedding is the latest turn's (reads[0]): the cache reuses it when its key text is that turn.
         ex.embedding = result.embedding
         ex.embedded_text = reads[0].text
+        ex.reads = reads
+        for e in result.pii:
+            ex.pii_counts[e.type] = ex.pii_counts.get(e.type, 0) + 1
         return result
+
+    def _redact(self, ex: Exchange, body: dict[str, Any], signals: Any) -> dict[str, Any]:
+        """The body with the redact-action types replaced by placeholders. Every message is scanned, also the
+        turns and tool results the signal pass does not read; the model's finds (names, addresses) add values."""
+        cfg = ex.config
+        types = cfg.pii.redact_types
+        if not types or not (cfg.signals.pii and cfg.guards.pii_enabled):
+            return body
+        from .pii.redact import redact_request
+
+        # each entity's offsets point into the text of the Read it was found in; a span across lines by line
+        known = [(e.type, part) for e in (signals.pii if signals is not None else ())
+                 for part in ex.reads[e.read].text[e.start:e.end].split("\n")]
+        new, red = redact_request(body, types, known)
+        if not red.originals:
+            return body
+        ex.redaction = red
+        for t, n in red.counts.items():
+            self.metrics.pii_redacted.labels(t).inc(n)
+        return new
 
     def _jb_threshold(self) -> float:
         # The threshold chosen on the model's calibration split ships in labels.json.
@@ -282,7 +350,7 @@ class Router:
     # ── response path ──────────────────────────────────────────────────────────────────────────
     def on_response_headers(self, ex: Exchange, headers: Mapping[str, str]) -> ResponsePlan:
         status = headers.get(":status", "0")
-        ex.response_status = int(status) if status.isdigit() else 0
+        ex.response_status = int(status) if status.isascii() and status.isdigit() and len(status) == 3 else 0
         out: dict[str, str] = {}
         if ex.chat and ex.decision is not None:
             out = self.decision_headers(ex)
@@ -292,11 +360,32 @@ class Router:
             self.metrics.upstream_responses.labels(ex.decision.model, f"{ex.response_status // 100}xx").inc()
         ok = 200 <= ex.response_status < 300
         tap = bool(ex.store and ok and self.cache is not None)
+        restore = self._restorer(ex, headers) if ok else None
         if not tap:
             self._finish(ex, "forwarded" if ok else f"upstream_{ex.response_status}")
-        return ResponsePlan(out, tap)
+        if restore is None:
+            return ResponsePlan(out, tap)
+        ex.restorer = restore
+        # the restored answer differs in length from what the upstream announced
+        return ResponsePlan(out, True, ("content-length",))
 
-    def on_response_body(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> None:
+    def _restorer(self, ex: Exchange, headers: Mapping[str, str]) -> Any:
+        if ex.redaction is None or not ex.redaction.originals or not ex.config.pii.restore:
+            return None
+        from .pii.redact import JSONRestorer, SSERestorer
+
+        if SSE in headers.get("content-type", ""):
+            return SSERestorer(ex.redaction)
+        return JSONRestorer(ex.redaction, ex.config.server.max_body_bytes)
+
+    def on_response_body(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> bytes | None:
+        """Returns the chunk to send on in place of `chunk`, or None to send it unchanged."""
+        if ex.restorer is not None:
+            return ex.restorer.feed(chunk, end_of_stream)
+        self._tap(ex, chunk, end_of_stream)
+        return None
+
+    def _tap(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> None:
         if not ex.store or ex.finished:
             return
         # SSE framing is several times the size of the completion it carries; the stored completion's own
@@ -331,11 +420,16 @@ class Router:
             comp = assemble_sse(raw)   # None unless the stream finished with [DONE]
         else:
             try:
-                comp = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
+                # The upstream's JSON passes the same checks as a client's: what is stored can be hashed and served.
+                comp = load_json_object(raw)
+            except APIError:
                 comp = None
-        verdict = "incomplete" if comp is None else response_cacheable(
-            ex.response_status or 0, comp, max_bytes=ex.config.semantic_cache.max_response_bytes)
+        try:
+            verdict = "incomplete" if comp is None else response_cacheable(
+                ex.response_status or 0, comp, max_bytes=ex.config.semantic_cache.max_response_bytes)
+        except (ValueError, TypeError, RecursionError) as exc:   # UnicodeEncodeError is a ValueError
+            log.warning("upstream answer not storable", extra={"request_id": ex.request_id, "error": repr(exc)[:200]})
+            verdict = "invalid"
         if verdict != "ok":
             comp = None
             self.metrics.cache_stores.labels(f"skipped_{verdict}").inc()
@@ -361,6 +455,8 @@ class Router:
         out[H.REASONING] = "on" if d.reasoning else "off"
         if d.pii_types:
             out[H.PII] = ",".join(sorted(d.pii_types))
+        if ex.redaction is not None and ex.redaction.counts:
+            out[H.PII_REDACTED] = ",".join(sorted(ex.redaction.counts))
         if d.blocked:
             out[H.BLOCKED] = d.blocked
         if d.injection:
@@ -379,7 +475,8 @@ class Router:
                    "a prompt-injection attempt." if d.blocked == "injection" else
                    f"The request was blocked: it contains personal data ({', '.join(sorted(d.pii_types))}) "
                    "that no eligible model may receive.")
-        if cfg.guards.block_response == "completion":
+        # A blocked legacy-completions or Responses request gets the error form: its API has no chat completion.
+        if cfg.guards.block_response == "completion" and ex.path == CHAT_PATH:
             from .cache import render_sse
 
             comp = completion(d.model, message, finish_reason="content_filter")
@@ -390,12 +487,30 @@ class Router:
         body = error_body(message, type=d.blocked, code=f"{d.blocked}_detected")
         return Respond(403, body, {**hdrs, "content-type": JSON}, f"blocked {d.blocked}")
 
-    def _error(self, ex: Exchange, err: APIError) -> Respond:
+    def _error(self, ex: Exchange, err: APIError, headers: Mapping[str, str] | None = None) -> Respond:
         self.metrics.request_errors.labels(str(err.status), err.code or err.type).inc()
         log.info("rejected", extra={"request_id": ex.request_id, "status": err.status, "code": err.code,
                                     "error": err.message[:200]})
         ex.finished = True
-        return Respond(err.status, err.body(), {"content-type": JSON, H.CACHE: "bypass"}, f"error {err.code}")
+        return Respond(err.status, err.body(), {"content-type": JSON, H.CACHE: "bypass", **(headers or {})},
+                       f"error {err.code}")
+
+    def internal_error(self, ex: Exchange, phase: str) -> Respond:
+        """A fault of the router's own in a request phase: a defined OpenAI-shaped 500, never a broken stream
+        (which Envoy turns into its own 500 or, with failure_mode_allow, into an unguarded forward)."""
+        self.metrics.stream_errors.labels(phase).inc()
+        log.exception("internal error", extra={"request_id": ex.request_id, "phase": phase})
+        self.abandon_store(ex)
+        return self._error(ex, APIError(500, "The router failed on this request", type="server_error",
+                                        code="router_internal_error"))
+
+    def abandon_store(self, ex: Exchange) -> None:
+        """Stop tapping this exchange's answer (it still reaches the client); followers go upstream."""
+        ex.store = False
+        ex.response_chunks.clear()
+        if ex.leader and self.cache is not None:
+            ex.leader = False
+            self.cache.release(ex.cache_key, None)
 
     def _finish(self, ex: Exchange, outcome: str) -> None:
         if ex.finished:
@@ -415,6 +530,10 @@ class Router:
             fields.update(model=d.model, auto=d.auto, category=d.category, confidence=d.confidence,
                           complexity=d.complexity, reasoning=d.reasoning, blocked=d.blocked,
                           pii=sorted(d.pii_types), injection=d.injection, reason=d.reason)
+            if d.pii_types:
+                fields["pii_counts"] = {t: ex.pii_counts.get(t, 0) for t in sorted(d.pii_types)}
+        if ex.redaction is not None:
+            fields["pii_redacted"] = dict(ex.redaction.counts)  # types and counts: never the values
         fields.update(extra)
         cfg = ex.config
         if cfg.logging.log_prompts and log.isEnabledFor(logging.DEBUG) and ex.request is not None:
@@ -422,6 +541,21 @@ class Router:
         log.info(event, extra=fields)
         if event == "cache_hit":
             self._finish(ex, "cache_hit")
+
+
+def _has_text(request: APIRequest) -> bool:
+    return any(s.text.strip() for s in request.segments())
+
+
+def _passed_through(cfg: RouterConfig, path: str) -> bool:
+    # `envoy.passthrough_paths` (exact paths, or prefixes ending in "/") lets the operator forward other APIs.
+    for p in getattr(cfg.envoy, "passthrough_paths", ()):
+        if not isinstance(p, str):
+            continue
+        p = canonical_path(p) + ("/" if p.endswith("/") else "")
+        if path == p.rstrip("/") or (p.endswith("/") and path.startswith(p)):
+            return True
+    return False
 
 
 def _too_large(limit: int) -> APIError:

@@ -78,7 +78,12 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         try:
             async for msg in request_iterator:
                 phase = msg.WhichOneof("request") or "unknown"
-                response = await self._handle(ex, msg, phase)
+                try:
+                    response = await self._handle(ex, msg, phase)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - every fault gets a defined answer (see _recover)
+                    response = self._recover(ex, phase)
                 if response is not None:
                     yield response
         except asyncio.CancelledError:
@@ -89,7 +94,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             raise
         finally:
             metrics.streams_active.dec()
-            router.on_stream_end(ex)
+            try:
+                router.on_stream_end(ex)
+            except Exception:  # noqa: BLE001 - bookkeeping after the last answer must not fail the stream
+                log.exception("stream end bookkeeping failed", extra={"request_id": ex.request_id})
 
     async def _handle(self, ex: Exchange, msg: pb.ProcessingRequest, phase: str) -> pb.ProcessingResponse | None:
         router = self.router
@@ -100,7 +108,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                 return immediate(answer)
             resp = pb.ProcessingResponse(
                 request_headers=pb.HeadersResponse(
-                    response=pb.CommonResponse(header_mutation=_mutation({}, answer.remove_headers))
+                    response=pb.CommonResponse(header_mutation=_mutation(answer.set_headers, answer.remove_headers))
                 )
             )
             if answer.skip_body:
@@ -119,21 +127,38 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         if phase == "response_headers":
             plan = router.on_response_headers(ex, header_map(msg.response_headers.headers))
             resp = pb.ProcessingResponse(
-                response_headers=pb.HeadersResponse(response=pb.CommonResponse(header_mutation=_mutation(plan.set_headers)))
+                response_headers=pb.HeadersResponse(response=pb.CommonResponse(
+                    header_mutation=_mutation(plan.set_headers, plan.remove_headers)))
             )
             if plan.tap_body:
                 resp.mode_override.CopyFrom(_Mode(response_body_mode=_Mode.STREAMED))
             return resp
 
         if phase == "response_body":
-            router.on_response_body(ex, msg.response_body.body, msg.response_body.end_of_stream)
-            return pb.ProcessingResponse(response_body=pb.BodyResponse(response=pb.CommonResponse()))
+            body = router.on_response_body(ex, msg.response_body.body, msg.response_body.end_of_stream)
+            common = pb.CommonResponse()
+            if body is not None:
+                # STREAMED mode: this chunk is replaced by `body` (empty while a restorer holds text back)
+                common.body_mutation.body = body
+            return pb.ProcessingResponse(response_body=pb.BodyResponse(response=common))
 
         if phase == "request_trailers":
             return pb.ProcessingResponse(request_trailers=pb.TrailersResponse())
         if phase == "response_trailers":
             return pb.ProcessingResponse(response_trailers=pb.TrailersResponse())
         return None
+
+    def _recover(self, ex: Exchange, phase: str) -> pb.ProcessingResponse | None:
+        """The answer to a message whose handling raised. A broken stream would be Envoy's 500, or with
+        failure_mode_allow an unguarded forward: request phases answer an OpenAI-shaped 500 instead, response
+        phases let the upstream's answer through untouched and stop tapping it."""
+        if phase in ("request_headers", "request_body"):
+            return immediate(self.router.internal_error(ex, phase))
+        self.router.metrics.stream_errors.labels(phase).inc()
+        log.exception("response phase failed; answer passed through", extra={"phase": phase,
+                                                                            "request_id": ex.request_id})
+        self.router.abandon_store(ex)
+        return _passthrough(phase)
 
     @staticmethod
     def _continue_body(answer: Continue) -> pb.ProcessingResponse:
@@ -147,8 +172,22 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         return pb.ProcessingResponse(request_body=pb.BodyResponse(response=common))
 
 
-def build_server(router: Router, address: str) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+def _passthrough(phase: str) -> pb.ProcessingResponse | None:
+    """The do-nothing answer to a message of this phase."""
+    if phase in ("request_headers", "response_headers"):
+        return pb.ProcessingResponse(**{phase: pb.HeadersResponse()})
+    if phase in ("request_body", "response_body"):
+        return pb.ProcessingResponse(**{phase: pb.BodyResponse()})
+    if phase in ("request_trailers", "response_trailers"):
+        return pb.ProcessingResponse(**{phase: pb.TrailersResponse()})
+    return None
+
+
+def build_server(router: Router, address: str, *, max_concurrent_rpcs: int | None = None,
+                 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
     server = grpc.aio.server(
+        # Beyond this many open streams gRPC refuses new ones (RESOURCE_EXHAUSTED) instead of queueing them.
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

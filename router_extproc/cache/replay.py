@@ -57,7 +57,7 @@ def assemble_sse(body: bytes | str) -> dict | None:
             return None
         try:
             chunk = json.loads(ev)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):   # bad JSON, a >4,300-digit integer, nesting beyond the stack
             return None
         if not isinstance(chunk, dict) or "error" in chunk:
             return None
@@ -66,31 +66,13 @@ def assemble_sse(body: bytes | str) -> dict | None:
                 meta[k] = chunk[k]
         if chunk.get("usage"):
             usage = chunk["usage"]
-        for c in chunk.get("choices") or []:
-            i = int(c.get("index", 0))
-            st = choices.setdefault(i, {"role": None, "content": [], "refusal": [], "tools": {},
-                                        "finish_reason": None})
-            delta = c.get("delta") or {}
-            if delta.get("role"):
-                st["role"] = delta["role"]
-            if delta.get("content"):
-                st["content"].append(delta["content"])
-            if delta.get("refusal"):
-                st["refusal"].append(delta["refusal"])
-            for tc in delta.get("tool_calls") or []:
-                ti = int(tc.get("index", 0))
-                t = st["tools"].setdefault(ti, {"id": None, "type": "function", "name": "", "arguments": []})
-                if tc.get("id"):
-                    t["id"] = tc["id"]
-                if tc.get("type"):
-                    t["type"] = tc["type"]
-                fn = tc.get("function") or {}
-                if fn.get("name"):
-                    t["name"] += fn["name"]
-                if fn.get("arguments"):
-                    t["arguments"].append(fn["arguments"])
-            if c.get("finish_reason"):
-                st["finish_reason"] = c["finish_reason"]
+        chunk_choices = chunk.get("choices") or []
+        # Any chunk of another shape than OpenAI's makes the stream unstorable; the client still gets it all.
+        if not isinstance(chunk_choices, list) or not all(_delta_ok(c) for c in chunk_choices):
+            return None
+        for c in chunk_choices:
+            _add_delta(choices.setdefault(_index(c), {"role": None, "content": [], "refusal": [], "tools": {},
+                                                      "finish_reason": None}), c)
     if not choices or any(st["finish_reason"] is None for st in choices.values()):
         return None
     out_choices = []
@@ -114,6 +96,59 @@ def assemble_sse(body: bytes | str) -> dict | None:
     if usage:
         out["usage"] = usage
     return out
+
+
+def _index(obj: dict) -> int:
+    i = obj.get("index", 0)
+    return i if type(i) is int else -1
+
+
+def _opt_str(x: Any) -> bool:
+    return x is None or isinstance(x, str)
+
+
+def _delta_ok(c: Any) -> bool:
+    """A choice chunk of the shape _add_delta reads: objects, lists and strings where OpenAI has them."""
+    if not isinstance(c, dict) or _index(c) < 0:
+        return False
+    delta = c.get("delta") or {}
+    if not isinstance(delta, dict) or not _opt_str(c.get("finish_reason")):
+        return False
+    if not all(_opt_str(delta.get(k)) for k in ("role", "content", "refusal")):
+        return False
+    tools = delta.get("tool_calls") or []
+    if not isinstance(tools, list):
+        return False
+    for tc in tools:
+        fn = tc.get("function") or {} if isinstance(tc, dict) else None
+        if (not isinstance(fn, dict) or _index(tc) < 0
+                or not all(_opt_str(x) for x in (tc.get("id"), tc.get("type"), fn.get("name"),
+                                                 fn.get("arguments")))):
+            return False
+    return True
+
+
+def _add_delta(st: dict, c: dict) -> None:
+    delta = c.get("delta") or {}
+    if delta.get("role"):
+        st["role"] = delta["role"]
+    if delta.get("content"):
+        st["content"].append(delta["content"])
+    if delta.get("refusal"):
+        st["refusal"].append(delta["refusal"])
+    for tc in delta.get("tool_calls") or []:
+        t = st["tools"].setdefault(_index(tc), {"id": None, "type": "function", "name": "", "arguments": []})
+        if tc.get("id"):
+            t["id"] = tc["id"]
+        if tc.get("type"):
+            t["type"] = tc["type"]
+        fn = tc.get("function") or {}
+        if fn.get("name"):
+            t["name"] += fn["name"]
+        if fn.get("arguments"):
+            t["arguments"].append(fn["arguments"])
+    if c.get("finish_reason"):
+        st["finish_reason"] = c["finish_reason"]
 
 
 def _split_text(text: str, size: int) -> list[str]:

@@ -6,6 +6,8 @@ import asyncio
 import concurrent.futures
 from typing import Callable, Generic, Sequence, TypeVar
 
+from ..errors import Overloaded
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -14,19 +16,29 @@ class BatcherClosed(RuntimeError):
     pass
 
 
+class BatcherBusy(Overloaded):
+    """`max_queue` items already wait: a burst beyond what the executor can drain gets a fast refusal
+    instead of an ever-growing wait (Envoy's message_timeout would end it as a 500 anyway)."""
+
+
 class MicroBatcher(Generic[T, R]):
     """`await submit(item)` -> result of `fn([.., item, ..])[i]` for that caller.
 
     A batch is dispatched as soon as `max_batch_size` items are queued, or `max_wait_ms` after the first
     item of the batch arrived. While one batch runs, the next one accumulates (throughput grows with load).
     If `fn` raises for a batch of several items, each item is retried alone so the exception reaches only
-    the caller(s) whose input caused it.
+    the caller(s) whose input caused it. At most `max_queue` items wait (None: unbounded); `submit` raises
+    BatcherBusy beyond that.
     """
 
     def __init__(self, fn: Callable[[list[T]], Sequence[R]], *, max_batch_size: int = 16,
-                 max_wait_ms: float = 2.0, executor: concurrent.futures.Executor | None = None) -> None:
+                 max_wait_ms: float = 2.0, executor: concurrent.futures.Executor | None = None,
+                 max_queue: int | None = None) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be >= 1")
+        if max_queue is not None and max_queue < 1:
+            raise ValueError("max_queue must be >= 1")
+        self.max_queue = max_queue
         self._fn = fn
         self.max_batch_size = max_batch_size
         self.max_wait = max(0.0, max_wait_ms) / 1000.0
@@ -38,6 +50,7 @@ class MicroBatcher(Generic[T, R]):
         self._closed = False
         self.batches = 0          # number of fn calls (for metrics/tests)
         self.items = 0
+        self.refused = 0          # submits refused by max_queue
 
     @property
     def executor(self) -> concurrent.futures.Executor:
@@ -55,6 +68,9 @@ class MicroBatcher(Generic[T, R]):
         if self._closed:
             raise BatcherClosed("batcher is closed")
         self._ensure_worker()
+        if self.max_queue is not None and self._queue.qsize() >= self.max_queue:  # type: ignore[union-attr]
+            self.refused += 1
+            raise BatcherBusy(f"{self.max_queue} items already wait for the batch function")
         fut: asyncio.Future[R] = self._loop.create_future()  # type: ignore[union-attr]
         self._queue.put_nowait((item, fut))  # type: ignore[union-attr]
         return await fut

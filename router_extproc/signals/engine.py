@@ -79,7 +79,7 @@ def _sigmoid(x):
 class SignalEngine:
     def __init__(self, model_dir: str | os.PathLike, *, device: str = "auto", max_batch_size: int = 16,
                  max_wait_ms: float = 2.0, max_tokens: int = 512, threads: int = 0,
-                 spin: bool = True) -> None:
+                 spin: bool = True, max_queue: int | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -147,7 +147,7 @@ class SignalEngine:
         vocab = self.tokenizer.get_vocab()
         self._suspect_ids = np.array(sorted({vocab[w] for w in SUSPECT_WORDS if w in vocab}), np.int64)
         self._batcher: MicroBatcher[tuple[tuple[Read, ...], int | None], Signals] = MicroBatcher(
-            self.analyze_requests, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+            self.analyze_requests, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue)
 
     # ------------------------------------------------------------------ planning
     def _plan(self, text: str):

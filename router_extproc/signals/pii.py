@@ -1,92 +1,34 @@
-"""PII span decoding from token tags, plus validators for structured types (Luhn, IBAN mod-97, regexes)."""
+"""PII span decoding from token tags, joined with the rule matches (router_extproc/pii/rules.py)."""
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
 import numpy as np
+import re2
 
-EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
-IPV4_RE = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.]*\d)")
-IPV6_RE = re.compile(r"(?<![:\w])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![:\w])|(?<![:\w])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{1,4}(?![:\w])")
-CARD_RE = re.compile(r"(?<![\d-])(?:\d[ -]?){11,18}\d(?![\d-])")
-IBAN_RE = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
-SSN_RE = re.compile(r"(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])")
-PHONE_RE = re.compile(
-    r"(?<![\w+])(?:"
-    # North-American style groups, optionally after an international prefix: (212) 555-0199, 001-428-583-3841,
-    # +1-502-762-0191x229
-    r"(?:(?:\+|00)\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}"
-    # "+" country code then 7-13 digits in any grouping: +34 976654393, +49(0)3944 117715, +33 (0)3 62 94 41 17
-    r"|\+\d{1,3}(?:[ .-]?\(0\))?[ .-]?\d(?:[ .-]?\d){6,12}"
-    r")(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?!\w)"
-)
+from ..pii.rules import iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
+
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
-DATE_RE = re.compile(r"(?<![\d./-])(?:\d{4}([-/.])\d{1,2}\1\d{1,2}|\d{1,2}([-/.])\d{1,2}\2\d{2,4})(?![./-]?\d)")
+DATE_RE = re2.compile(r"(?:^|[^\d./-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}|"
+                      r"\d{1,2}-\d{1,2}-\d{2,4}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}\.\d{1,2}\.\d{2,4})"
+                      r"(?:$|[^\d./-]|[./-]$|[./-][^\d])")
 # A model span made only of phone-number characters (digits, + ( ) . - spaces, an extension).
-PHONE_CHARS_RE = re.compile(r"\+?[\d\s().-]+(?:\s?(?:x|ext\.?)\s?\d{1,5})?")
-_DIGIT_RE = re.compile(r"\d")
-URL_RE = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+", re.I)
+PHONE_CHARS_RE = re2.compile(r"\+?[\d\s().-]+(?:\s?(?:x|ext\.?)\s?\d{1,5})?")
 # Titles written before a name; a title belongs to the PERSON span ("Dott. Griselda Pace", "Dr X").
 TITLES = frozenset("""Dr Dott Dott.ssa Prof Univ.Prof Ing Sig Sig.ra Sig.na Mr Mrs Ms Miss Mx Mme Mlle M Sr Sra Srta
     Hr Fr Herr Frau Rev Dipl.-Ing Mag""".split())
-_TITLE_BEFORE = re.compile(r"(?:^|(?<=[\s,;:(\"'>]))([A-Z][A-Za-z.-]{0,8}?)(\.?) $")
+_TITLE_BEFORE = re2.compile(r"(?:^|[\s,;:(\"'>])([A-Z][A-Za-z.-]{0,8}?)(\.?) $")
 
 VALIDATED = ("EMAIL_ADDRESS", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN")
 
 
-def luhn_ok(digits: str) -> bool:
-    s, alt = 0, False
-    for ch in reversed(digits):
-        d = ord(ch) - 48
-        if alt:
-            d *= 2
-            if d > 9:
-                d -= 9
-        s += d
-        alt = not alt
-    return s % 10 == 0
-
-
-def iban_ok(s: str) -> bool:
-    s = s.replace(" ", "").upper()
-    if not (15 <= len(s) <= 34) or not s[:2].isalpha() or not s[2:4].isdigit():
-        return False
-    r = s[4:] + s[:4]
-    num = "".join(str(int(c, 36)) for c in r)
-    return int(num) % 97 == 1
-
-
-def ssn_ok(a: str, g: str, s: str) -> bool:
-    return a not in ("000", "666") and not a.startswith("9") and g != "00" and s != "0000"
-
-
 def regex_entities(text: str) -> list[tuple[int, int, str, float]]:
-    out: list[tuple[int, int, str, float]] = []
-    if "@" in text:
-        for m in EMAIL_RE.finditer(text):
-            out.append((m.start(), m.end(), "EMAIL_ADDRESS", 0.99))
-    if ":" in text:
-        for m in IPV6_RE.finditer(text):
-            if m.group(0).count(":") >= 2:
-                out.append((m.start(), m.end(), "IP_ADDRESS", 0.95))
-    if _DIGIT_RE.search(text) is None:
-        return out  # every other pattern needs a digit: most prompts skip five scans of the text
-    for m in IPV4_RE.finditer(text):
-        out.append((m.start(), m.end(), "IP_ADDRESS", 0.97))
-    for m in CARD_RE.finditer(text):
-        d = re.sub(r"\D", "", m.group(0))
-        if 12 <= len(d) <= 19 and luhn_ok(d) and len(set(d)) > 1:
-            out.append((m.start(), m.end(), "CREDIT_CARD", 0.99))
-    for m in IBAN_RE.finditer(text):
-        if iban_ok(m.group(0)):
-            out.append((m.start(), m.end(), "IBAN_CODE", 0.99))
-    for m in SSN_RE.finditer(text):
-        if ssn_ok(*m.groups()):
-            out.append((m.start(), m.end(), "US_SSN", 0.9))
-    for m in PHONE_RE.finditer(text):
-        out.append((m.start(), m.end(), "PHONE_NUMBER", 0.85))
-    return out
+    """Rule matches (patterns + validators, router_extproc/pii/rules.py), typed like the model's entities."""
+    return rule_entities(text)
+
+
+def _digits(s: str) -> int:
+    return sum(c.isdigit() for c in s)
 
 
 _TRAIL = " \t\n,.;:!?)]}>\"'"
@@ -196,8 +138,20 @@ def _overlap(a, b) -> bool:
 
 
 def _phone_like(span: str) -> bool:
-    digits = len(re.sub(r"\D", "", span))
-    return 7 <= digits <= 15 and PHONE_CHARS_RE.fullmatch(span) is not None and not DATE_RE.search(span)
+    return 7 <= _digits(span) <= 15 and PHONE_CHARS_RE.fullmatch(span) is not None and not DATE_RE.search(span)
+
+
+def _name_shaped(span: str) -> bool:
+    """A name has a capitalised word and no digits; `pip`, `sha256sum` and `ECONNREFUSED` are code, not people."""
+    words = [w for w in span.split() if any(c.isalpha() for c in w)]
+    return (not any(c.isdigit() for c in span) and any(w[0].isupper() for w in words)
+            and not all(w.isupper() and len(w) > 1 for w in words) and not _random_word(span))
+
+
+def _random_word(span: str) -> bool:
+    """base64 and tokens: a word with two or more lower-to-upper humps ("RdescudvJCsgt3ub"); names have at most
+    one (McDonald, DeAndre)."""
+    return any(sum(a.islower() and b.isupper() for a, b in zip(w, w[1:])) >= 2 for w in span.split())
 
 
 def _is_title(word: str) -> bool:
@@ -209,26 +163,26 @@ def _model_span(text: str, s: int, e: int, typ: str) -> tuple[int, int, str] | N
     span = text[s:e]
     if typ in ("EMAIL_ADDRESS", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE"):
         return None  # these types need a validated match
-    if typ == "US_SSN" and len(re.sub(r"\D", "", span)) != 9:
+    if typ == "US_SSN" and _digits(span) != 9:
         return None
     if typ == "STREET_ADDRESS" and not any(c.isalpha() for c in span):
         # an address has a street name; a bare number is a phone number or nothing
         if not _phone_like(span):
             return None
         typ = "PHONE_NUMBER"
-    if typ == "STREET_ADDRESS" and not any(c.isdigit() or c.isupper() for c in span):
-        return None  # neither a number nor a capitalised name ("traffic", "y/o") is not an address
+    if typ == "STREET_ADDRESS" and (not any(c.isdigit() or c.isupper() for c in span) or _random_word(span)):
+        return None  # neither a number nor a capitalised name ("traffic", "y/o") is not an address, nor is base64
     if typ == "PHONE_NUMBER":
-        if len(re.sub(r"\D", "", span)) < 7 or DATE_RE.search(span):
+        if _digits(span) < 7 or DATE_RE.search(span):
             return None
         if s > 0 and text[s - 1] == "+":
             s -= 1  # the international prefix belongs to the number
     if typ == "PERSON":
-        if not any(c.isalpha() for c in span) or _is_title(span):
+        if not any(c.isalpha() for c in span) or _is_title(span) or not _name_shaped(span):
             return None
-        m = _TITLE_BEFORE.search(text, max(0, s - 16), s)
+        m = _TITLE_BEFORE.search(text[max(0, s - 16):s])
         if m and _is_title(m.group(1)):
-            s = m.start(1)  # "Dr. |Jane Roe|" -> "|Dr. Jane Roe|"
+            s = max(0, s - 16) + m.start(1)  # "Dr. |Jane Roe|" -> "|Dr. Jane Roe|"
     return s, e, typ
 
 
@@ -237,7 +191,7 @@ def _joinable(text: str, a: tuple, b: tuple) -> bool:
     gap = text[a[1]:b[0]]
     if a[2] == "STREET_ADDRESS":
         # parts of one postal address: street, unit, city, postcode, country on separate lines or after commas
-        return re.sub(r"\n[ \t]*>+", "\n", gap).strip(" \t\n\r,") == ""
+        return "\n".join(line.lstrip(" \t>") for line in gap.split("\n")).strip(" \t\n\r,") == ""
     if a[2] == "PERSON":
         return gap == " " or (gap == ". " and _is_title(text[a[0]:a[1]]))
     return False
@@ -248,7 +202,7 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     matches -> final entities."""
     rx = regex_entities(text)
     ents = _entities(text, model_ents)
-    urls = [(m.start(), m.end()) for m in URL_RE.finditer(text)] if ents else []
+    urls = url_spans(text) if ents else []
     out = list(rx)
     for s, e, typ, sc in ents:
         s, e = snap(text, s, e)

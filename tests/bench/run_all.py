@@ -16,10 +16,11 @@ from typing import Any
 
 from .common import DOCS, MODEL_DIR, RESULTS, ROOT, load, machine, progress
 
-STEPS = ["signals", "overhead", "cache_speedup", "savings", "peers", "scale"]
+# pii runs after signals: bench_signals rewrites docs/signals.md, bench_pii then puts its section back in
+STEPS = ["signals", "pii", "overhead", "cache_speedup", "savings", "peers", "scale", "hostile"]
 # bench-quick stays under ~3 minutes: the peers (a separate venv) and scaling (1M-row inserts, a Milvus
 # server) only run in the full pass; their last full results are still rendered, with their own dates.
-QUICK_STEPS = ["signals", "overhead", "cache_speedup", "savings"]
+QUICK_STEPS = ["signals", "pii", "overhead", "cache_speedup", "savings"]
 # Upper bounds per step (seconds), far above the measured durations (scale with 1M rows: ~17 min).
 STEP_TIMEOUT_S = {"scale": 2700, "peers": 1200}
 

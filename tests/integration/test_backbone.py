@@ -116,9 +116,14 @@ def test_models_are_listed_from_config(http):
 
 
 def test_other_paths_pass_through_to_the_default_upstream(http):
+    r = http.get("/demo/stats")
+    assert r.status_code == 200 and r.headers["x-demo-upstream"] == "demo/large-8b"
+
+
+def test_api_paths_the_router_does_not_read_are_refused_not_passed_unguarded(http):
     r = http.post("/v1/embeddings", json={"input": "x"})
-    assert r.status_code == 404 and "demo upstream has no /v1/embeddings" in r.text
-    assert r.headers["x-demo-upstream"] == "demo/large-8b"
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_path"
+    assert "x-demo-upstream" not in r.headers
 
 
 def test_sse_streams_pass_through_unchanged(http):

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -138,6 +139,16 @@ def render(rows: list[dict], outcomes: dict[str, tuple[str, float, str]], *, soa
     return "\n".join(lines)
 
 
+# Sections of the report written elsewhere (by hand, or by another bench such as tests/bench/bench_hostile.py):
+# each sits between `<!-- NAME:begin -->` and `<!-- NAME:end -->` and survives a regeneration unchanged.
+_KEPT = re.compile(r"<!-- ([\w-]+):begin -->.*?<!-- \1:end -->", re.S)
+
+
+def kept_sections(path: Path) -> str:
+    text = path.read_text() if path.exists() else ""
+    return "".join("\n" + m.group(0) + "\n" for m in _KEPT.finditer(text) if "-table" not in m.group(1))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--soak-requests", default=os.environ.get("RELIABILITY_SOAK_REQUESTS", "20000"))
@@ -158,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.monotonic() - t0
         rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
         outcomes = _outcomes(junit)
-    Path(args.out).write_text(render(rows, outcomes, soak_n=args.soak_requests, wall_s=wall, rc=rc))
+    Path(args.out).write_text(render(rows, outcomes, soak_n=args.soak_requests, wall_s=wall, rc=rc)
+                              + kept_sections(Path(args.out)))
     print(f"wrote {args.out}: {len(rows)} scenario rows, pytest exit code {rc}")
     return rc
 

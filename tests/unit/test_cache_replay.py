@@ -101,3 +101,47 @@ def test_refresh_gives_a_fresh_id_and_created_without_touching_the_original():
 def test_any_text_replays_losslessly(text, size):
     back = assemble_sse(render_sse(completion(content=text), chunk_chars=size))
     assert back["choices"][0]["message"]["content"] == text
+
+
+# ── a hostile upstream: any chunk of another shape makes the stream unstorable, never an exception ─────
+
+def stream(*chunks) -> bytes:
+    return b"".join(b"data: " + (c if isinstance(c, bytes) else json.dumps(c).encode()) + b"\n\n"
+                    for c in chunks) + b"data: [DONE]\n\n"
+
+
+GOOD = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}, "finish_reason": None}]}
+END = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+BAD_CHUNKS = [
+    {"choices": "oops"}, {"choices": [1, 2]}, {"choices": [None]}, {"choices": {"0": {}}},
+    {"choices": [{"index": "0", "delta": {"content": "x"}}]}, {"choices": [{"index": 1.5, "delta": {}}]},
+    {"choices": [{"index": 0, "delta": "text"}]}, {"choices": [{"index": 0, "delta": {"content": ["x"]}}]},
+    {"choices": [{"index": 0, "delta": {"role": 7}}]}, {"choices": [{"index": 0, "finish_reason": 3}]},
+    {"choices": [{"index": 0, "delta": {"tool_calls": {"a": 1}}}]},
+    {"choices": [{"index": 0, "delta": {"tool_calls": ["x"]}}]},
+    {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": "f"}]}}]},
+    {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": {}}}]}}]},
+    b'{"created":' + b"9" * 5000 + b',"choices":[]}',
+    b"[" * 100000 + b"]" * 100000,
+]
+
+
+def test_every_malformed_chunk_makes_the_stream_unstorable():
+    assert assemble_sse(stream(GOOD, END)) is not None
+    for bad in BAD_CHUNKS:
+        assert assemble_sse(stream(GOOD, bad, END)) is None, bad
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+                           max_leaves=15)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(json_values, st.fixed_dictionaries({"choices": st.lists(st.fixed_dictionaries(
+    {}, optional={"index": json_values, "delta": st.one_of(json_values, st.fixed_dictionaries(
+        {}, optional={"content": json_values, "role": json_values, "tool_calls": json_values})),
+        "finish_reason": json_values}), max_size=3)})), max_size=5))
+def test_any_stream_assembles_or_is_refused_never_raises(events):
+    out = assemble_sse(stream(*events))
+    assert out is None or out["object"] == "chat.completion"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import hashlib
 import io
 import json
@@ -66,8 +67,12 @@ class FakeSignals:
                        jailbreak=0.99 if "IGNORE ALL PREVIOUS" in text else 0.0, pii=pii, tokens=len(text.split()))
 
     async def analyze_reads(self, reads, budget) -> Signals:
-        # one text for the fake: the role rule itself is tested against the real engine (test_signals_inputs.py)
-        return await self.analyze("\n".join(r.text for r in reads))
+        # one text for the fake (the role rule is tested against the real engine in test_signals_inputs.py);
+        # PII offsets point into each Read's own text, as the engine's do
+        s = await self.analyze("\n".join(r.text for r in reads))
+        pii = tuple(PIIEntity(kind, m.start(), m.end(), 0.99, j) for j, r in enumerate(reads)
+                    for kind, rx in PII_PATTERNS.items() for m in rx.finditer(r.text))
+        return dataclasses.replace(s, pii=pii)
 
     async def close(self) -> None:
         pass
@@ -342,3 +347,50 @@ async def test_no_pii_in_milvus_lite_after_a_run(tmp_path):
     finally:
         client.close()
     _assert_clean([(r["text"], r["response"]) for r in rows])
+
+
+async def test_redacted_requests_leave_no_pii_in_the_cache_and_are_never_served_from_it(captured_logs):
+    """pii.action redact: the request goes upstream with placeholders, is not stored (nor looked up), and the
+    values appear neither in the backend nor in the log."""
+    data = {
+        "models": [{"name": "large", "served_name": "demo/large", "endpoint": "127.0.0.1:2", "pii_allow": []}],
+        "signals": {"category": False, "complexity": False, "jailbreak": True, "pii": True},
+        "semantic_cache": {"enabled": True, "backend_type": "memory", "similarity_threshold": 0.9},
+        "pii": {"action": "redact"},
+    }
+    cfg = parse_config(data, source=Path("privacy-redact.yaml"))
+    cache = memory_cache(cfg)
+    router = Router(cfg, signals=FakeSignals(), cache=cache)
+    await _drive(router)
+    _assert_clean([(e.text, e.response) for e in cache.hot.entries()])
+    answer, hdrs = await exchange(router, chat(f"Please write to {PII_STRINGS[0]}"), {"authorization": "Bearer t"})
+    assert isinstance(answer, Continue) and hdrs["x-router-cache"] == "bypass"
+    sent = json.loads(answer.body)["messages"][0]["content"]
+    assert PII_STRINGS[0] not in sent and "[EMAIL_1_" in sent
+    text = captured_logs.getvalue()
+    assert all(p not in text for p in PII_STRINGS) and '"pii_redacted"' in text
+
+
+async def test_pii_only_in_a_tool_result_is_still_redacted_and_the_request_not_cached():
+    """The redactor scans every message, also the tool results and assistant turns the signal pass does not read."""
+    data = {
+        "models": [{"name": "large", "served_name": "demo/large", "endpoint": "127.0.0.1:2"}],
+        "signals": {"category": False, "complexity": False, "jailbreak": False, "pii": True},
+        "semantic_cache": {"enabled": True, "backend_type": "memory", "similarity_threshold": 0.9},
+        "pii": {"actions": {"government_id": "redact"}},
+    }
+    cfg = parse_config(data, source=Path("privacy-tool.yaml"))
+    cache = memory_cache(cfg)
+    router = Router(cfg, signals=FakeSignals(), cache=cache)
+    body = {"model": "large", "temperature": 0, "messages": [
+        {"role": "user", "content": "Look up the customer"},
+        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+                                              "function": {"name": "crm", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "customer ssn 123-45-6789, plan gold"},
+        {"role": "user", "content": "Summarize"}]}
+    answer, hdrs = await exchange(router, body, {"authorization": "Bearer t"})
+    assert isinstance(answer, Continue)
+    sent = json.loads(answer.body)["messages"][2]["content"]
+    assert "123-45-6789" not in sent and "[SSN_1_" in sent
+    assert hdrs["x-router-pii-redacted"] == "US_SSN" and hdrs["x-router-cache"] == "bypass"
+    assert not list(cache.hot.entries())

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 
+import betterproto2
+
 from envoy_data_plane.envoy.config.core import v3 as official_core
 from envoy_data_plane.envoy.extensions.filters.http.ext_proc import v3 as official_mode
 from envoy_data_plane.envoy.service.ext_proc import v3 as official
@@ -101,3 +103,23 @@ def test_official_response_round_trips_through_ours():
     assert ours.override_message_timeout.seconds == 2
     assert ours.request_drain
     assert official.ProcessingResponse.parse(ours.SerializeToString()) == theirs
+
+
+def test_the_answers_the_server_recovers_with_are_what_envoy_reads():
+    from router_extproc.server import _passthrough
+
+    for phase in ("request_headers", "request_body", "response_headers", "response_body", "request_trailers",
+                  "response_trailers"):
+        theirs = official.ProcessingResponse.parse(_passthrough(phase).SerializeToString())
+        assert betterproto2.which_one_of(theirs, "response")[0] == phase
+
+
+def test_the_canonical_path_rewrite_is_a_path_header_mutation_envoy_reads():
+    from router_extproc.server import _mutation
+
+    ours = pb.ProcessingResponse(request_headers=pb.HeadersResponse(response=pb.CommonResponse(
+        header_mutation=_mutation({":path": "/v1/chat/completions?a=1"}, ("x-selected-model",)))))
+    theirs = official.ProcessingResponse.parse(ours.SerializeToString())
+    opt = theirs.request_headers.response.header_mutation.set_headers[0]
+    assert (opt.header.key, opt.header.raw_value) == (":path", b"/v1/chat/completions?a=1")
+    assert theirs.request_headers.response.header_mutation.remove_headers == ["x-selected-model"]

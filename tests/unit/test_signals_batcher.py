@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from router_extproc.signals.batcher import BatcherClosed, MicroBatcher
+from router_extproc.signals.batcher import BatcherBusy, BatcherClosed, MicroBatcher
 
 
 async def test_each_caller_gets_its_own_result_and_calls_are_batched():
@@ -73,3 +73,29 @@ async def test_submit_after_close_raises():
 def test_rejects_a_zero_batch_size():
     with pytest.raises(ValueError):
         MicroBatcher(lambda xs: xs, max_batch_size=0)
+
+
+async def test_a_full_queue_refuses_at_once_instead_of_growing_the_wait():
+    gate = threading.Event()
+
+    def fn(xs):
+        gate.wait(5)
+        return xs
+
+    b = MicroBatcher(fn, max_batch_size=1, max_wait_ms=0, max_queue=2)
+    running = asyncio.ensure_future(b.submit(0))
+    await asyncio.sleep(0.05)                     # item 0 is in the executor, the queue is empty again
+    waiting = [asyncio.ensure_future(b.submit(i)) for i in (1, 2)]
+    await asyncio.sleep(0)
+    with pytest.raises(BatcherBusy):
+        await b.submit(3)
+    assert b.refused == 1
+    gate.set()
+    assert await asyncio.gather(running, *waiting) == [0, 1, 2]
+    assert await b.submit(4) == 4                 # room again once the queue drained
+    await b.close()
+
+
+def test_max_queue_must_be_positive():
+    with pytest.raises(ValueError):
+        MicroBatcher(lambda xs: xs, max_queue=0)

@@ -1,5 +1,10 @@
 """Validators used next to the PII model (pure functions)."""
+import time
+
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router_extproc.signals.pii import combine, decode_tags, iban_ok, luhn_ok, regex_entities, snap
 
@@ -65,7 +70,7 @@ def test_model_phone_span_takes_a_directly_preceding_plus():
 
 
 def test_a_date_is_not_a_phone_number():
-    text = "Patient born 1995-06-26, see notes"
+    text = "Patient seen 1995-06-26, see notes"
     s = text.index("1995")
     assert combine(text, [(s, s + 10, "PHONE_NUMBER", 0.9)]) == []
     assert combine(text, [(s, s + 10, "STREET_ADDRESS", 0.9)]) == []
@@ -110,7 +115,7 @@ def _names(text, parts):
 def test_a_title_belongs_to_the_name():
     assert _names("I'm Dott. Griselda Pace from Rome", ["Dott", "Griselda Pace"]) == ["Dott. Griselda Pace"]
     assert _names("ask Dr. Jane Roe", ["Jane Roe"]) == ["Dr. Jane Roe"]
-    assert _names("ask Dr Jane Roe", ["Dr", "Jane"]) == ["Dr Jane"]
+    assert _names("ask Dr Jane Roe", ["Dr", "Jane"]) == ["Dr Jane Roe"]  # the titled-name rule takes the surname
     assert _names("Sig. is short for signore", ["Sig"]) == []  # a title alone is no name
 
 
@@ -177,3 +182,131 @@ def test_training_labels_take_the_whole_postal_address_and_titles():
         parts.append([s, s + len(value), ph])
     got = [(text[s:e], t) for s, e, t in synthetic.gold_spans(text, parts)]
     assert got == [("Dr. Jane Roe", "PERSON"), ("12 Main St\n Apt. 4\n Springfield\n> USA 62704", "STREET_ADDRESS")]
+
+
+# ---------------------------------------------------------------- linear time (issue 26)
+ADVERSARIAL = {
+    "email local part without a domain": "@ " + "a%" * 200_000,
+    "digit runs": "1 " * 200_000,
+    "dashed digits": "1-" * 200_000,
+    "dotted digits": "1." * 200_000,
+    "colons": "a:" * 200_000,
+    "hex groups": "ab:" * 130_000,
+    "credential keywords": "password: " * 40_000,
+    "JWT-like": "eyJ" + "a" * 400_000,
+    "private key header without an end": "-----BEGIN RSA PRIVATE KEY-----" + "A" * 400_000,
+    "URL of colons": "http://" + "a:" * 200_000,
+    "non-ASCII": "é1 " * 130_000,
+    "greetings": "Hi Ab" * 80_000,
+}
+
+
+@pytest.mark.parametrize("name", ADVERSARIAL)
+def test_rules_take_linear_time_on_adversarial_text(name):
+    # Python's re took 398 ms on 32 KB of "a%" after an "@" (quadratic); the bound here is generous (about 2.5 s
+    # per MB on a loaded 2-core machine) and still fails a quadratic pattern by orders of magnitude
+    text = ADVERSARIAL[name]
+    t0 = time.perf_counter()
+    combine(text, [])
+    assert time.perf_counter() - t0 < 2.5 * len(text.encode()) / 1e6 + 0.2
+
+
+# ---------------------------------------------------------------- the wider taxonomy
+def _found(text):
+    return {(t, text[s:e]) for s, e, t, _ in combine(text, [])}
+
+
+@pytest.mark.parametrize("text, typ, value", [
+    ("my SSN is 117 44 7426", "US_SSN", "117 44 7426"),
+    ("SSN: 078051120", "US_SSN", "078051120"),
+    ("mac 00:1A:2B:3C:4D:5E on eth0", "MAC_ADDRESS", "00:1A:2B:3C:4D:5E"),
+    ("born on 12/03/1985 in Ohio", "DATE_OF_BIRTH", "12/03/1985"),
+    ("DOB: March 3, 1985", "DATE_OF_BIRTH", "March 3, 1985"),
+    ("Avery, as you cross 84 years old", "AGE", "84"),
+    ("a 45-year-old man", "AGE", "45"),
+    ("user: jdoe42 / password: Hunter2!", "USERNAME", "jdoe42"),
+    ("user: jdoe42 / password: Hunter2!", "PASSWORD", "Hunter2!"),
+    ("login jsmith pw s3cret99", "PASSWORD", "s3cret99"),
+    ("passport number is 533380006", "PASSPORT", "533380006"),
+    ("driver's license no. D1234-56789", "DRIVER_LICENSE", "D1234-56789"),
+    ("national insurance number QQ 12 34 56 C", "NATIONAL_ID", "QQ 12 34 56 C"),
+    ("account number 12345678901 at Chase", "BANK_ACCOUNT", "12345678901"),
+    ("send to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "CRYPTO_WALLET",
+     "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"),
+    ("old wallet 1BoatSLRHtKNngkdXEeobR76b53LETtpyT", "CRYPTO_WALLET", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"),
+    ("my eth wallet 0x52908400098527886E0F7030069857D2E4169EE7", "CRYPTO_WALLET",
+     "0x52908400098527886E0F7030069857D2E4169EE7"),
+    ("GPS coordinates 48.8584, 2.2945", "GPS_COORDINATES", "48.8584, 2.2945"),
+    ("see https://www.linkedin.com/in/jane-doe-123.", "URL", "https://www.linkedin.com/in/jane-doe-123"),
+    ("Olen, leverage the new plan", "PERSON", "Olen"),
+    ("Best regards,\nJohn Carter\n", "PERSON", "John Carter"),
+    ("Dear Mr. Smith, thanks", "PERSON", "Mr. Smith"),
+])
+def test_rules_find_the_wider_taxonomy(text, typ, value):
+    assert (typ, value) in _found(text)
+
+
+@pytest.mark.parametrize("value", [
+    "sk-proj-Abc123def456GHI789jkl012MNO345pqr678",
+    "sk-ant-api03-" + "A1b2C3d4E5" * 9,
+    "AKIAIOSFODNN7EXAMPLE",
+    "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+    "glpat-xxYYzz0011223344556677",
+    "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp",
+    "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567",
+    "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n"
+    "-----END OPENSSH PRIVATE KEY-----",
+])
+def test_provider_keys_private_keys_and_jwts_are_secrets(value):
+    text = f"here it is: {value} thanks"
+    assert ("SECRET", value) in _found(text)
+
+
+def test_credentials_in_connection_strings_are_secrets_but_placeholders_are_not():
+    assert ("SECRET", "admin:S3cr3tP4ss") in _found("postgres://admin:S3cr3tP4ss@db.example.com:5432/app")
+    assert not _found("postgres://user:${DB_PASSWORD}@localhost/app and password: <your-password>")
+
+
+@pytest.mark.parametrize("text", [
+    "commit 3f2a9c1d4e5b6a7f8091a2b3c4d5e6f708192a3b merged",
+    "request id 123e4567-e89b-12d3-a456-426614174000 failed",
+    "sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "password = os.environ['DB_PASSWORD']",
+    "Set the password: it must be 12 characters long.",
+    "the password is incorrect, try again",
+    "Turn 90 degrees and walk 5 minutes; I am 5 minutes late.",
+    "Is a 10-year-old car worth repairing? The building is 120 years old.",
+    "Listen on 0.0.0.0:8080, proxy to 127.0.0.1:9000; the subnet is 10.0.0.0/8.",
+    "Set DATABASE_URL=postgresql://user:password@localhost:5432/mydb and run `pip install redis`.",
+    "Hello World! However, nothing here is personal.",
+    "User: How do I sort a list in Python?",
+])
+def test_ordinary_code_logs_and_prose_are_not_pii(text):
+    assert not _found(text), _found(text)
+
+
+def test_ssn_validity_rules_apply_in_every_layout():
+    for bad in ("000-12-3456", "666 12 3456", "900.12.3456", "123-00-4567", "123 45 0000"):
+        assert not any(t == "US_SSN" for t, _ in _found(f"ssn {bad}")), bad
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=()), max_size=300)
+       | st.lists(st.sampled_from(["@", "a%", "1", "-", " ", ".", ":", "é", "\ud800", "sk-", "user:", "pw ",
+                                  "Hi ", "Ann", ",", "\n", "0x", "bc1q", "eyJ", "://", "=", "😀"]),
+                  max_size=80).map("".join))
+def test_rules_never_fail_and_spans_lie_inside_the_text(text):
+    for s, e, typ, score in combine(text, []):
+        assert 0 <= s < e <= len(text) and typ and 0 < score <= 1
+
+
+def test_command_line_passwords_and_basic_auth_are_credentials_but_port_flags_are_not():
+    assert ("PASSWORD", "Dpl0y!Bot#2026") in _found("docker login -u deploybot -p Dpl0y!Bot#2026 registry.io")
+    assert ("PASSWORD", "S3cret!") in _found("mysql -uroot -pS3cret! shop")
+    assert ("SECRET", "YWxhZGRpbjpvcGVuc2VzYW1l") in _found("Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l")
+    assert ("SECRET", ":Tq8vN3zLx0pW") in _found("redis://:Tq8vN3zLx0pW@redis-master:6379/2")
+    assert not _found("docker run -p 8080:80 nginx && psql --password=$PGPASS")
