@@ -79,7 +79,8 @@ def decide(
         cx_score = float(signals.complexity)
         complexity = "complex" if cx_score >= rule.threshold else "simple"
 
-    inj = signals.injection if (signals is not None and config.signals.jailbreak) else None
+    # getattr: a signals source without the injection read (an older engine or a test double) reports none
+    inj = getattr(signals, "injection", None) if config.signals.jailbreak else None
     injection = None
     if guards.injection_enabled and inj is not None and inj >= threshold:
         injection = {"flag": "flagged", "block": "blocked", "route": "routed"}[guards.injection_action]

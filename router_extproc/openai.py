@@ -95,7 +95,7 @@ class ChatRequest:
                 out.append(Segment("tool_spec", text, -1))
         docs = self.body.get("documents")
         for doc in docs if isinstance(docs, list) else []:
-            text = "\n".join(_strings(doc))
+            text = "\n".join(_document_strings(doc))
             if text:
                 out.append(Segment("document", text, -1))
         return tuple(out)
@@ -122,7 +122,7 @@ def _descriptions(fn: dict[str, Any]) -> list[str]:
     return out
 
 
-def _strings(value: Any) -> list[str]:
+def _document_strings(value: Any) -> list[str]:
     """Every string in a JSON value (a document is a string, or an object such as {"title", "text"} or
     Cohere's {"data": {...}}), depth-first, without recursion."""
     out: list[str] = []
