@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import hashlib
 import io
 import json
@@ -66,8 +67,12 @@ class FakeSignals:
                        jailbreak=0.99 if "IGNORE ALL PREVIOUS" in text else 0.0, pii=pii, tokens=len(text.split()))
 
     async def analyze_reads(self, reads, budget) -> Signals:
-        # one text for the fake: the role rule itself is tested against the real engine (test_signals_inputs.py)
-        return await self.analyze("\n".join(r.text for r in reads))
+        # one text for the fake (the role rule is tested against the real engine in test_signals_inputs.py);
+        # PII offsets point into each Read's own text, as the engine's do
+        s = await self.analyze("\n".join(r.text for r in reads))
+        pii = tuple(PIIEntity(kind, m.start(), m.end(), 0.99, j) for j, r in enumerate(reads)
+                    for kind, rx in PII_PATTERNS.items() for m in rx.finditer(r.text))
+        return dataclasses.replace(s, pii=pii)
 
     async def close(self) -> None:
         pass
