@@ -112,15 +112,19 @@ def run(eng: SignalEngine, texts: list[str], budget: int | None, rank: bool) -> 
     return out
 
 
-def latency(eng: SignalEngine, text: str, budget: int | None, n: int = 15) -> float:
+def latency(eng: SignalEngine, text: str, budget: int | None, n: int = 15) -> dict:
+    """Median wall and CPU milliseconds of one request. CPU time is the figure to read on a shared machine: with
+    `--threads 1` it is the work itself, where wall time there is mostly waiting for a core."""
     job = [(request(text), budget)]
     eng.analyze_requests(job)
-    ts = []
+    wall, cpu = [], []
     for _ in range(n):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         eng.analyze_requests(job)
-        ts.append((time.perf_counter() - t) * 1000)
-    return round(statistics.median(ts), 1)
+        wall.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
+    return {"wall_ms": round(statistics.median(wall), 1), "cpu_ms": round(statistics.median(cpu), 1),
+            "tokens": len(eng.tokenizer.encode(text, add_special_tokens=False).ids)}
 
 
 def main() -> None:
@@ -128,9 +132,10 @@ def main() -> None:
     ap.add_argument("--model-dir", default=str(ROOT / "models" / "dist"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sizes", default="1000,2000,4000")
+    ap.add_argument("--latency-only", action="store_true")
     ap.add_argument("--json")
     args = ap.parse_args()
-    eng = SignalEngine(args.model_dir, device="cpu", threads=args.threads)
+    eng = SignalEngine(args.model_dir, device="cpu", threads=args.threads, spin=args.threads > 1)
     thr = float(eng.labels["thresholds"]["jailbreak"])
     budget = InputRule().max_tokens_read
     docs = benign_documents()
@@ -140,6 +145,9 @@ def main() -> None:
                     "latency_ms": {}}
     for words in map(int, args.sizes.split(",")):
         base = [cut(docs[i % len(docs)], words) for i in range(len(ATTACKS))]
+        if args.latency_only:
+            result["latency_ms"][f"{words} words, budget {budget}"] = latency(eng, base[0], budget)
+            continue
         benign = [cut(d, words) for d in docs]
         for name, (b, rank) in modes.items():
             fp = sum(s >= thr for s in run(eng, benign, b, rank))
@@ -150,10 +158,11 @@ def main() -> None:
                 result["recall"][f"{words} words, {name}, {where}"] = round(hit / len(texts), 3)
         result["latency_ms"][f"{words} words, budget {budget}"] = latency(eng, base[0], budget)
         result["latency_ms"][f"{words} words, every window"] = latency(eng, base[0], None, n=5)
-    for words in (50, 20000, 200000):
+    result["latency_ms"]["a short question, budget"] = latency(eng, "What are the main renewable energy sources?",
+                                                             budget)
+    for words in (20000, 200000):
         result["latency_ms"][f"{words} words, budget {budget}"] = latency(eng, cut(docs[0], words), budget)
-    # the reference docs/signals.md gives for a quiet machine (512 tokens, 34 ms): scales the figures above when
-    # other work shares the cores
+    # the reference docs/signals.md gives for a quiet machine (512 tokens, 34 ms wall on 2 threads)
     ref = eng.tokenizer.decode(eng.tokenizer.encode(cut(docs[0], 600), add_special_tokens=False).ids[:510])
     result["latency_ms"]["512 tokens, every window (reference)"] = latency(eng, ref, None)
     print(json.dumps(result, indent=1))
