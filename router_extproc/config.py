@@ -17,6 +17,7 @@ import yaml
 from .errors import ConfigError
 from .pii import taxonomy
 from .openai import MODELS_PATH, ROUTED_PATHS
+from .signals.inputs import INJECTION_ACTIONS, ROLES, InputRule
 
 T = TypeVar("T")
 
@@ -233,6 +234,10 @@ class GuardsConfig:
     jailbreak_threshold: float | None = None   # None: the threshold shipped with the model
     pii_enabled: bool = True
     block_response: str = "error"               # error (HTTP 403) | completion (200, finish_reason=content_filter)
+    # an instruction found in a tool result or document (see docs/operations.md for why flag is the default)
+    injection_enabled: bool = True
+    injection_action: str = "flag"              # flag (header, log, metric) | block | route (to injection_model)
+    injection_model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +276,7 @@ class SignalsConfig:
     complexity: bool = True
     jailbreak: bool = True
     pii: bool = True
+    inputs: InputRule = InputRule()   # which text each signal reads, and the token budget (signals/inputs.py)
 
     @property
     def any_enabled(self) -> bool:
@@ -308,6 +314,63 @@ class RouterConfig:
 
     def is_auto(self, name: str) -> bool:
         return name in self.auto_model_names
+
+
+def _input_rule(sg: _Reader, gd: _Reader) -> InputRule:
+    """signals.* (topic and budget) and guards.*.roles: the InputRule's defaults are the documented ones."""
+    d = InputRule()
+    jb, inj = _guard_section(gd, "jailbreak"), _guard_section(gd, "injection")
+    return InputRule(
+        jailbreak_roles=_roles(jb, "scan_roles", d.jailbreak_roles),
+        injection_roles=_roles(inj, "roles", d.injection_roles),
+        history_turns=sg.int("history_turns", d.history_turns, minimum=0),
+        history_weight=sg.float("history_weight", d.history_weight, lo=0, hi=1),
+        follow_up_words=sg.int("follow_up_words", d.follow_up_words, minimum=0),
+        max_tokens_read=sg.int("max_tokens_read", d.max_tokens_read, minimum=128),
+    )
+
+
+def _guard_section(gd: _Reader, name: str) -> _Reader:
+    """guards.<name> as a mapping; the older form `guards.jailbreak: true|false` means {enabled: ...}."""
+    value = gd.raw(name, {})
+    if isinstance(value, bool):
+        return _Reader({"enabled": value}, gd.source, gd.key(name))
+    return gd.section(name)
+
+
+def _roles(r: _Reader, name: str, default: frozenset[str]) -> frozenset[str]:
+    roles = r.str_list(name, tuple(sorted(default)))
+    bad = [x for x in roles if x not in ROLES]
+    if bad:
+        raise r.error(r.key(name), f"unknown role {bad[0]!r}; known: {', '.join(ROLES)}")
+    return frozenset(roles)
+
+
+def _guards(gd: _Reader, known_model) -> GuardsConfig:
+    jb_threshold = gd.raw("jailbreak_threshold", None)
+    if jb_threshold is not None:
+        jb_threshold = gd.float("jailbreak_threshold", lo=0, hi=1)
+    jb, inj = _guard_section(gd, "jailbreak"), _guard_section(gd, "injection")
+    action = inj.str("action", "flag", choices=INJECTION_ACTIONS)
+    model = inj.raw("model", None)
+    if model is not None:
+        model = known_model(inj, inj.key("model"), model)
+    elif action == "route":
+        raise inj.error(inj.key("model"), "is required when action is route (the model allowed to see it)")
+    guards = GuardsConfig(
+        jailbreak_enabled=jb.bool("enabled", True),
+        jailbreak_threshold=jb_threshold,
+        pii_enabled=gd.bool("pii", True),
+        block_response=gd.str("block_response", "error", choices=("error", "completion")),
+        injection_enabled=inj.bool("enabled", True),
+        injection_action=action,
+        injection_model=model,
+    )
+    jb.raw("scan_roles", None)   # read by _input_rule
+    inj.raw("roles", None)
+    for r in (jb, inj, gd):
+        r.check_unknown()
+    return guards
 
 
 def _pii_names(r: _Reader, name: str, default: Any = ...) -> tuple[str, ...]:
@@ -444,6 +507,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         complexity=sg.bool("complexity", True),
         jailbreak=sg.bool("jailbreak", True),
         pii=sg.bool("pii", True),
+        inputs=_input_rule(sg, root.section("guards")),
     )
     sg.check_unknown()
 
@@ -492,17 +556,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
     )
     rt.check_unknown()
 
-    gd = root.section("guards")
-    jb_threshold = gd.raw("jailbreak_threshold", None)
-    if jb_threshold is not None:
-        jb_threshold = gd.float("jailbreak_threshold", lo=0, hi=1)
-    guards = GuardsConfig(
-        jailbreak_enabled=gd.bool("jailbreak", True),
-        jailbreak_threshold=jb_threshold,
-        pii_enabled=gd.bool("pii", True),
-        block_response=gd.str("block_response", "error", choices=("error", "completion")),
-    )
-    gd.check_unknown()
+    guards = _guards(root.section("guards"), known_model)
 
     pii = _pii_config(root.section("pii"))
 

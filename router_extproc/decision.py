@@ -1,7 +1,7 @@
 """Routing decisions: a pure function of (config, parsed request, signals).
 
-Order: jailbreak guard → PII detection → category and complexity → model choice → PII policy of the
-chosen model → reasoning flags. The cache lookup happens after this function (the chosen model is one
+Order: jailbreak guard → injection guard (tool results and documents: flag, block or route) → PII detection →
+category and complexity → model choice → PII policy of the chosen model → reasoning flags. The cache lookup happens after this function (the chosen model is one
 of the cache's hard filters, so a hit is never an answer from a different model than the request
 would reach on a miss). Nothing here does I/O, so every rule is tested without gRPC or Envoy.
 """
@@ -21,6 +21,7 @@ class SignalsLike(Protocol):
     category_confidence: float
     complexity: float
     jailbreak: float
+    injection: float
 
     @property
     def pii_types(self) -> frozenset[str]: ...
@@ -38,8 +39,10 @@ class Decision:
     reasoning_effort: str | None = None
     pii_types: frozenset[str] = field(default_factory=frozenset)   # detected (less `pii.ignore`)
     pii_redact: frozenset[str] = field(default_factory=frozenset)  # of those, replaced by placeholders
-    blocked: str | None = None         # "jailbreak" | "pii"
+    blocked: str | None = None         # "jailbreak" | "injection" | "pii"
     jailbreak_score: float | None = None
+    injection: str | None = None       # "flagged" | "blocked" | "routed": a tool result or document reads as an attack
+    injection_score: float | None = None
     reason: str = ""
 
 
@@ -80,18 +83,24 @@ def decide(
         cx_score = float(signals.complexity)
         complexity = "complex" if cx_score >= rule.threshold else "simple"
 
+    # getattr: a signals source without the injection read (an older engine or a test double) reports none
+    inj = getattr(signals, "injection", None) if config.signals.jailbreak else None
+    injection = None
+    if guards.injection_enabled and inj is not None and inj >= threshold:
+        injection = {"flag": "flagged", "block": "blocked", "route": "routed"}[guards.injection_action]
     base = dict(auto=auto, confidence=confidence, complexity=complexity, complexity_score=cx_score,
-                pii_types=pii_types, pii_redact=pii_redact, jailbreak_score=jb)
-
-    if guards.jailbreak_enabled and jb is not None and jb >= threshold:
-        model = request.model if not auto else config.default_model
-        return Decision(model=model, category=category, blocked="jailbreak",
-                        reason=f"jailbreak score {jb:.3f} >= {threshold:.3f}", **base)
+                pii_types=pii_types, pii_redact=pii_redact, jailbreak_score=jb, injection=injection,
+                injection_score=inj)
+    guarded = _guard(config, request, category, threshold, base)
+    if guarded is not None:
+        return guarded
 
     if pii_blocked:
         model = request.model if not auto else config.default_model
         return Decision(model=model, category=category, blocked="pii",
                         reason=f"PII policy blocks {_fmt(pii_blocked)}", **base)
+    if injection == "routed":
+        return _route_injection(config, category, base)
 
     if not auto:
         chosen = config.model(request.model)
@@ -101,7 +110,14 @@ def decide(
                             reason=f"explicit model {chosen.name} does not accept {_fmt(routed_pii)}", **base)
         return Decision(model=chosen.name, category=category, reason="explicit model", **base)
 
-    # Auto: category → candidate models; complexity → small or strong; PII policy last.
+    return _route_auto(config, category, base)
+
+
+def _route_auto(config: RouterConfig, category: str | None, base: dict[str, Any]) -> Decision:
+    """Auto: category → candidate models; complexity → small or strong; PII policy last."""
+    confidence, complexity, cx_score = base["confidence"], base["complexity"], base["complexity_score"]
+    routed_pii = base["pii_types"] - base["pii_redact"]  # a redacted value never reaches the model
+    rule = config.routing.complexity
     if category is not None and confidence is not None and confidence < config.routing.confidence_threshold:
         route_category = config.routing.fallback_category
         why = f"confidence {confidence:.2f} < {config.routing.confidence_threshold:.2f}: fallback {route_category}"
@@ -140,6 +156,31 @@ def decide(
         reasoning, effort = None, None
     return Decision(model=chosen_name, category=route_category, reasoning=reasoning,
                     reasoning_effort=effort if reasoning else None, reason=why, **base)
+
+
+def _guard(config: RouterConfig, request: ChatRequest, category: str | None, threshold: float,
+           base: dict[str, Any]) -> Decision | None:
+    """The jailbreak and injection guards' block, or None when neither blocks the request."""
+    jb, inj = base["jailbreak_score"], base["injection_score"]
+    blocked_model = config.default_model if base["auto"] else request.model
+    if config.guards.jailbreak_enabled and jb is not None and jb >= threshold:
+        return Decision(model=blocked_model, category=category, blocked="jailbreak",
+                        reason=f"jailbreak score {jb:.3f} >= {threshold:.3f}", **base)
+    if base["injection"] == "blocked":
+        return Decision(model=blocked_model, category=category, blocked="injection",
+                        reason=f"injection score {inj:.3f} >= {threshold:.3f}", **base)
+    return None
+
+
+def _route_injection(config: RouterConfig, category: str | None, base: dict[str, Any]) -> Decision:
+    """The one model the operator allows to read untrusted text that looks like instructions; PII still applies."""
+    routed_pii = base["pii_types"] - base["pii_redact"]
+    chosen = _model(config, config.guards.injection_model)
+    if routed_pii and not chosen.allows_pii(routed_pii):
+        return Decision(model=chosen.name, category=category, blocked="pii",
+                        reason=f"injection model {chosen.name} does not accept {_fmt(routed_pii)}", **base)
+    return Decision(model=chosen.name, category=category,
+                    reason=f"injection score {base['injection_score']:.3f}: routed to {chosen.name}", **base)
 
 
 def _candidates(config: RouterConfig, route: CategoryRoute | None) -> list[str]:

@@ -14,6 +14,7 @@ REASONING = "x-router-reasoning"
 PII = "x-router-pii"                    # detected PII types (never values)
 PII_REDACTED = "x-router-pii-redacted"  # the types replaced by placeholders before forwarding
 BLOCKED = "x-router-blocked"
+INJECTION = "x-router-injection"   # flagged | blocked | routed (decision.py)
 REQUEST_ID = "x-request-id"
 
 

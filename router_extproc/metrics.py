@@ -25,6 +25,9 @@ class Metrics:
         self.signal_seconds = Histogram(
             "router_signal_duration_seconds", "Signal extraction time per stage.", ["stage"],
             registry=r, buckets=_LATENCY)
+        self.injections = Counter(
+            "router_injections_total", "Requests whose tool results or documents read as a prompt injection, by "
+            "action taken (flagged, blocked, routed).", ["action"], registry=r)
         self.cache_lookups = Counter(
             "router_cache_lookups_total", "Cache lookups by result (hit_exact, hit_semantic, miss, error, skipped).",
             ["result"], registry=r)

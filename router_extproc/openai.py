@@ -101,18 +101,35 @@ class ChatRequest:
         t = self.body.get("temperature")
         return 1.0 if t is None else float(t)
 
-    def prompt_text(self) -> str:
-        """The text the signals read: system and user turns, most recent last.
-
-        Assistant turns are left out: they are model output, not the user's intent, and would let a
-        past answer steer the classification of the new question."""
-        parts = []
-        for m in self.messages:
-            if m.get("role") in ("system", "developer", "user"):
-                text = content_text(m.get("content"))
-                if text:
-                    parts.append(text)
-        return "\n".join(parts)
+    def segments(self) -> tuple[Segment, ...]:
+        """Every piece of text this request sends to a model, with who wrote it (signals/inputs.py decides which
+        signal reads which role). Empty texts are kept out; image and audio parts carry no text."""
+        out: list[Segment] = []
+        for turn, m in enumerate(self.messages):
+            role = m["role"]
+            text = content_text(m.get("content"))
+            if text:
+                out.append(Segment(role, text, turn))
+            # Tool-call arguments are text a model reads back in later turns: an injection can ride in them.
+            calls = m.get("tool_calls") if isinstance(m.get("tool_calls"), list) else []
+            for call in [*calls, m.get("function_call")]:
+                fn = call.get("function", call) if isinstance(call, dict) else None
+                args = fn.get("arguments") if isinstance(fn, dict) else None
+                if args:
+                    out.append(Segment(role, args if isinstance(args, str) else json.dumps(args), turn))
+        tools = self.body.get("tools") if isinstance(self.body.get("tools"), list) else []
+        functions = self.body.get("functions") if isinstance(self.body.get("functions"), list) else []
+        for spec in [*tools, *functions]:
+            fn = spec.get("function", spec) if isinstance(spec, dict) else None
+            text = "\n".join(_descriptions(fn)) if isinstance(fn, dict) else ""
+            if text:
+                out.append(Segment("tool_spec", text, -1))
+        docs = self.body.get("documents")
+        for doc in docs if isinstance(docs, list) else []:
+            text = "\n".join(_document_strings(doc))
+            if text:
+                out.append(Segment("document", text, -1))
+        return tuple(out)
 
     def last_user_text(self) -> str:
         for m in reversed(self.messages):
@@ -121,17 +138,52 @@ class ChatRequest:
         return ""
 
 
+def _descriptions(fn: dict[str, Any]) -> list[str]:
+    """A function spec's description and every description in its parameters' JSON schema, at any depth."""
+    out: list[str] = []
+    stack: list[Any] = [fn]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("description"), str) and node["description"]:
+                out.append(node["description"])
+            stack.extend(reversed([v for v in node.values() if isinstance(v, (dict, list))]))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    return out
+
+
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+TEXT_PARTS = ("text", "input_text")
+
+
+def _document_strings(value: Any) -> list[str]:
+    """Every string in a JSON value (a document is a string, or an object such as {"title", "text"} or
+    Cohere's {"data": {...}}), depth-first, without recursion."""
+    out: list[str] = []
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if node:
+                out.append(node)
+        elif isinstance(node, dict):
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    return out
 
 
 def content_text(content: Any) -> str:
-    """Text of a message's content: a string, or the text parts of a content-part list."""
+    """Text of a message's content: a string, or the text of a content-part list (`text` and `input_text` parts,
+    and bare strings). Image and audio parts carry no text."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         return "\n".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-            and isinstance(p.get("text"), str)
+            p if isinstance(p, str) else p["text"] for p in content
+            if isinstance(p, str) or (isinstance(p, dict) and p.get("type") in TEXT_PARTS
+                                      and isinstance(p.get("text"), str))
         )
     return ""
 

@@ -22,6 +22,7 @@ from .metrics import Metrics
 from .openai import (CHAT_PATH, MODELS_PATH, PARSERS, RESPONSES_PATH, ROUTED_PATHS, APIError, APIRequest,
                      ChatRequest, canonical_path, completion, dump_body, error_body, load_json_object,
                      looks_like_api, models_list, new_completion_id, responses_reasoning)
+from .signals.inputs import plan
 
 log = logging.getLogger("router_extproc.decision")
 
@@ -83,7 +84,7 @@ class Exchange:
     response_chunks: list[bytes] = field(default_factory=list)
     response_bytes: int = 0
     finished: bool = False
-    analyzed_text: str = ""            # the text the signal pass read (its PII offsets point into it)
+    reads: tuple = ()                  # what the signal pass read (signals/inputs.plan); PII offsets point into these
     pii_counts: dict[str, int] = field(default_factory=dict)  # entities found per type (the log's, never values)
     redaction: Any = None              # pii.redact.Redaction: this request's placeholders, never logged or cached
     restorer: Any = None               # puts the redacted values back into the answer
@@ -172,6 +173,8 @@ class Router:
         except Overloaded:
             return self._error(ex, APIError(503, "The router is overloaded: retry shortly", type="server_error",
                                             code="router_overloaded"), {"retry-after": "1"})
+        if decision.injection:
+            self.metrics.injections.labels(decision.injection).inc()
 
         if decision.blocked:
             return self._blocked(ex, decision)
@@ -252,10 +255,14 @@ class Router:
         if self.signals is None or not ex.config.signals.any_enabled:
             return None
         t0 = time.perf_counter()
-        result = await self.signals.analyze(request.prompt_text())
+        rule = ex.config.signals.inputs
+        reads = plan(request.segments(), rule)
+        result = await self.signals.analyze_reads(reads, rule.max_tokens_read)
         self.metrics.signal_seconds.labels("all").observe(time.perf_counter() - t0)
+        # The routing embedding is the latest turn's (reads[0]): the cache reuses it when its key text is that turn.
         ex.embedding = result.embedding
-        ex.embedded_text = ex.analyzed_text = request.prompt_text()
+        ex.embedded_text = reads[0].text
+        ex.reads = reads
         for e in result.pii:
             ex.pii_counts[e.type] = ex.pii_counts.get(e.type, 0) + 1
         return result
@@ -269,10 +276,9 @@ class Router:
             return body
         from .pii.redact import redact_request
 
-        text = ex.analyzed_text
-        # a model span across two joined segments is looked for line by line
+        # each entity's offsets point into the text of the Read it was found in; a span across lines by line
         known = [(e.type, part) for e in (signals.pii if signals is not None else ())
-                 for part in text[e.start:e.end].split("\n")]
+                 for part in ex.reads[e.read].text[e.start:e.end].split("\n")]
         new, red = redact_request(body, types, known)
         if not red.originals:
             return body
@@ -297,8 +303,9 @@ class Router:
         policy = decide_policy(request.body, ex.headers, cfg.semantic_cache, has_pii=bool(decision.pii_types))
         key = build_key(request.body, decision.model, ex.headers, cfg.semantic_cache)
         ex.cache_key = key
-        # Entries are indexed by the prompt embedding: with the signal model off nothing can be stored.
-        ex.store = policy.store and signals is not None
+        # Entries are indexed by the prompt embedding: with the signal model off nothing can be stored. A prompt the
+        # PII tagger could not read whole (the signal budget) is not stored: "PII is never cached" needs every token.
+        ex.store = policy.store and signals is not None and not getattr(signals, "unread_tokens", 0)
         ex.cache_state = "miss"
         if not policy.lookup:
             ex.cache_state = "bypass"
@@ -311,7 +318,7 @@ class Router:
             if key.text != ex.embedded_text:
                 # The cache's semantic key (recent turns, system prompt as a hard filter) differs from the
                 # classification text for multi-turn requests: embed it on its own (micro-batched).
-                ex.embedding = (await self.signals.analyze(key.text)).embedding
+                ex.embedding = (await self.signals.analyze(key.text, cfg.signals.inputs.max_tokens_read)).embedding
                 ex.embedded_text = key.text
             hit = await cache.lookup(key, ex.embedding, key.text)
         if hit is None and ex.store:
@@ -452,6 +459,8 @@ class Router:
             out[H.PII_REDACTED] = ",".join(sorted(ex.redaction.counts))
         if d.blocked:
             out[H.BLOCKED] = d.blocked
+        if d.injection:
+            out[H.INJECTION] = d.injection
         return out
 
     def _blocked(self, ex: Exchange, d: Decision) -> Respond:
@@ -462,6 +471,8 @@ class Router:
         self._finish(ex, f"blocked_{d.blocked}")
         message = ("The request was blocked: it looks like a jailbreak or prompt-injection attempt."
                    if d.blocked == "jailbreak" else
+                   "The request was blocked: a tool result or document in it carries instructions that look like "
+                   "a prompt-injection attempt." if d.blocked == "injection" else
                    f"The request was blocked: it contains personal data ({', '.join(sorted(d.pii_types))}) "
                    "that no eligible model may receive.")
         # A blocked legacy-completions or Responses request gets the error form: its API has no chat completion.
@@ -518,7 +529,7 @@ class Router:
         if d is not None:
             fields.update(model=d.model, auto=d.auto, category=d.category, confidence=d.confidence,
                           complexity=d.complexity, reasoning=d.reasoning, blocked=d.blocked,
-                          pii=sorted(d.pii_types), reason=d.reason)
+                          pii=sorted(d.pii_types), injection=d.injection, reason=d.reason)
             if d.pii_types:
                 fields["pii_counts"] = {t: ex.pii_counts.get(t, 0) for t in sorted(d.pii_types)}
         if ex.redaction is not None:
@@ -533,10 +544,7 @@ class Router:
 
 
 def _has_text(request: APIRequest) -> bool:
-    segments = getattr(request, "segments", None)
-    if segments is not None:
-        return any(s.text.strip() for s in segments())
-    return bool(request.prompt_text().strip())
+    return any(s.text.strip() for s in request.segments())
 
 
 def _too_large(limit: int) -> APIError:

@@ -28,6 +28,7 @@ import numpy as np
 from .batcher import MicroBatcher
 from .pairs import pair_row
 from .pii import combine, decode_tags
+from .inputs import SUSPECT_MIN, Planned, Read, choose_windows, scan_blocks, single
 from .types import PIIEntity, Signals
 from .windows import windows
 
@@ -36,6 +37,19 @@ log = logging.getLogger(__name__)
 SIGNAL_OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits"]
 SPAN_OUTPUT = "jailbreak_span_logit"
 GPU_MODEL = "encoder.fp16.onnx"  # the CUDA provider's graph: int8 MatMuls would run on the host (models/fp16.py)
+FOCUS_PAD = 8   # tokens kept either side of a suspicious run's attack words (see SignalEngine._focus)
+FOCUS_RESERVE = 96   # budget tokens kept for narrowed rows beside the topic's first and last windows
+# Words that jailbreaks and injected instructions lean on (as whole tokens of the uncased vocabulary). Their count
+# per window ranks the middle of a long untrusted text for the guards when the budget cannot read all of it. Some are
+# common in benign text ("now", "system", "new"); measured out of source (tests/bench/bench_budget.py, 20 attacks
+# mid-document, 30 benign documents), dropping them cost more recall (0.75/0.80 -> 0.60/0.65 at 1,000/4,000 words)
+# than it saved flags (15/30 -> 11/30 and 15/30 -> 14/30, where reading every window flags 17/30 and 27/30).
+SUSPECT_WORDS = frozenset("""ignore ignoring disregard forget previous prior above instructions instruction rules
+    pretend roleplay jailbreak jailbroken dan unrestricted unfiltered uncensored restrictions restricted override
+    bypass developer mode persona obey comply refuse refusal guidelines policy policies filter filters censorship
+    ethical ethics moral morals hypothetical simulate simulation evil illegal harmful unethical reveal secret
+    confidential password system prompt admin sudo immediately instead now new assistant ai chatgpt gpt openai
+    anything limits limitations boundaries""".split())
 
 
 def _providers(device: str) -> list[str]:
@@ -129,8 +143,11 @@ class SignalEngine:
         self.pair_dim = next((int(o.shape[-1]) for o in self.session.get_outputs()
                               if o.name == "seq_feat" and isinstance(o.shape[-1], int)), 0)
         log.info("signals: onnxruntime provider %s (device=%s) model=%s", self.provider, device, model)
-        self._batcher: MicroBatcher[str, Signals] = MicroBatcher(
-            self.analyze_batch, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue)
+        self.rank_middle = True   # False: spread the budget's middle windows evenly (tests/bench/bench_budget.py)
+        vocab = self.tokenizer.get_vocab()
+        self._suspect_ids = np.array(sorted({vocab[w] for w in SUSPECT_WORDS if w in vocab}), np.int64)
+        self._batcher: MicroBatcher[tuple[tuple[Read, ...], int | None], Signals] = MicroBatcher(
+            self.analyze_requests, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue)
 
     # ------------------------------------------------------------------ planning
     def _plan(self, text: str):
@@ -141,9 +158,74 @@ class SignalEngine:
         n = len(ids)
         starts, size = windows(n)
         rows = [[self._cls] + ids[s:s + size] + [self._sep] for s in starts]
+        return rows, starts, offs, n, self._head_tail(starts, size, n)
+
+    def _head_tail(self, starts: list[int], size: int, n: int) -> list[int]:
+        """The windows that lie in the first and last ``max_tokens / 2`` tokens: what a topic is classified on."""
         half = (self.max_tokens - 2) // 2
-        main = [i for i, s in enumerate(starts) if n <= 2 * half or s < half or s + size > n - half]
-        return rows, starts, offs, n, main
+        return [i for i, s in enumerate(starts) if n <= 2 * half or s < half or s + size > n - half]
+
+    def _plan_request(self, reads: tuple[Read, ...], budget: int | None) -> list[Planned]:
+        """Tokenize each Read, cut it into windows and choose the windows to run within ``budget`` tokens."""
+        planned = []
+        for r in reads:
+            blocks = [(0, len(r.text))] if budget is None else scan_blocks(r.text, self.rank_middle and bool(r.guard))
+            ids: list[int] = []
+            offs: list[tuple[int, int]] = []
+            for a, b in blocks:
+                enc = self.tokenizer.encode(r.text[a:b], add_special_tokens=False)
+                ids += enc.ids
+                offs += [(s + a, e + a) for s, e in enc.offsets] if a else enc.offsets
+            starts, size = windows(len(ids))
+            skipped = len(r.text) - sum(b - a for a, b in blocks)
+            planned.append(Planned(r, ids, offs, starts, size, skipped_chars=skipped))
+        # FOCUS_RESERVE tokens are kept back from the windows for the narrowed rows beside the topic's (_focus)
+        reserve = FOCUS_RESERVE if budget is not None and self.rank_middle else 0
+        picks = choose_windows(planned, None if budget is None else budget - reserve, self._head_tail,
+                               self._suspicion if self.rank_middle else None)
+        for j, p in enumerate(planned):
+            p.chosen = sorted(picks.get(j, ()))
+        if budget is not None and self.rank_middle:
+            spare = budget - sum(b - a + 2 for p in planned for a, b in map(p.span, p.chosen))
+            for p in planned:
+                if p.read.guard and len(p.starts) > 2:
+                    spare = self._focus(p, spare)
+        return planned
+
+    def _focus(self, p: Planned, spare: int) -> int:
+        """Narrow each chosen window that holds attack words to those words and FOCUS_PAD tokens around them (a
+        window the topic reads keeps its row and gets a narrowed one beside it, within the ``spare`` budget).
+        Pasted into a window of benign text an attack is a small part of what the heads read: one 2,600-token
+        test's attack scored 4.7 on the span head (threshold 5.6) in its full window and 9.8 narrowed."""
+        hits = np.flatnonzero(np.isin(np.asarray(p.ids, dtype=np.int64), self._suspect_ids))
+        n, half = len(p.ids), p.size // 2
+        topic = set(self._head_tail(p.starts, p.size, n)) if p.read.latest else set()
+        for i in list(p.chosen):
+            s = p.starts[i]
+            near = hits[(hits >= s - half) & (hits < s + p.size + half)]
+            if len(near) < SUSPECT_MIN:
+                continue
+            a, b = max(int(near[0]) - FOCUS_PAD, 0), min(int(near[-1]) + FOCUS_PAD + 1, n)
+            if b - a > p.size:   # a longer run than one window: the window centred on it
+                a = min(max((a + b) // 2 - half, 0), n - p.size)
+                b = a + p.size
+            if i not in topic:
+                spare += (p.span(i)[1] - p.span(i)[0]) - (b - a)
+                p.focus[i] = (a, b)
+            elif b - a + 2 <= spare:
+                spare -= b - a + 2
+                p.focus[len(p.starts)] = (a, b)
+                p.chosen.append(len(p.starts))
+                p.starts.append(a)
+        return spare
+
+    def _suspicion(self, ids: list[int], starts: list[int], size: int) -> np.ndarray:
+        """Per window, how many of its tokens are words that attacks use: cheap (vectorised, no model), it ranks
+        the middle windows of a long untrusted segment when the budget cannot read them all."""
+        hits = np.isin(np.asarray(ids, dtype=np.int64), self._suspect_ids)
+        c = np.concatenate(([0], np.cumsum(hits)))
+        st = np.asarray(starts)
+        return c[np.minimum(st + size, len(ids))] - c[st]
 
     def _run(self, rows: list[list[int]]):
         """One session run per length bucket: a micro-batch mixes requests of very different lengths, and one
@@ -179,48 +261,83 @@ class SignalEngine:
         return emb, cat, jb, cx, pii, span
 
     def analyze_batch(self, texts: list[str]) -> list[Signals]:
-        if not texts:
+        """Each text read whole as one user turn (every window): the offline tools' and benchmarks' view."""
+        return self.analyze_requests([(single(t), None) for t in texts])
+
+    def analyze_requests(self, jobs: list[tuple[tuple[Read, ...], int | None]]) -> list[Signals]:
+        """Each job is one request's Reads (inputs.plan) and its token budget: one session run for all of them."""
+        if not jobs:
             return []
-        plans = [self._plan(t) for t in texts]
-        all_rows = [r for p in plans for r in p[0]]
-        emb, cat, jb, cx, pii, span = self._run(all_rows)
-        out = []
-        base = 0
-        for text, (rows, starts, offs, n, main) in zip(texts, plans):
-            sel = [base + i for i in main]
-            w = np.array([max(1, len(rows[i]) - 2) for i in main], np.float32)  # an empty text still has a row
-            w /= w.sum()
-            e = (emb[sel] * w[:, None]).sum(0)
-            e /= max(float(np.linalg.norm(e)), 1e-12)
-            z = (cat[sel] * w[:, None]).sum(0) / self._t_cat
-            p = np.exp(z - z.max())
-            p /= p.sum()
-            k = int(p.argmax())
-            jbp = float(_sigmoid(jb[base:base + len(rows)] / self._t_jb).max())
-            if self.span_threshold is not None:
-                s = float(span[base:base + len(rows)].max()) - self.span_threshold + self._jb_thr_logit
-                jbp = max(jbp, float(_sigmoid(min(max(s, -60.0), 60.0))))  # -1e4: a row without spans
-            cxp = float(_sigmoid(float((cx[sel] * w).sum()) / self._t_cx))
-            ents: list = []  # decoded pieces of every window (see pii.decode_tags)
-            for i, start in enumerate(starts):
-                r = base + i
-                nt = len(rows[i]) - 2
-                lg = pii[r, 1:1 + nt]
-                pr = np.exp(lg - lg.max(-1, keepdims=True))
-                pr /= pr.sum(-1, keepdims=True)
-                ents += decode_tags(pr, offs[start:start + nt], self.pii_tags, self.pii_threshold)
-            ents = combine(text, ents)
-            out.append(Signals(
-                embedding=np.ascontiguousarray(e, dtype=np.float32),
-                category=self.categories[k],
-                category_confidence=float(p[k]),
-                complexity=cxp,
-                jailbreak=jbp,
-                pii=tuple(PIIEntity(t, s, e, round(float(sc), 4)) for s, e, t, sc in ents),
-                tokens=n,
-            ))
-            base += len(rows)
-        return out
+        plans = [self._plan_request(reads, budget) for reads, budget in jobs]
+        rows = [[self._cls] + p.ids[slice(*p.span(i))] + [self._sep]
+                for planned in plans for p in planned for i in p.chosen]
+        out = self._run(rows)
+        signals, base = [], 0
+        for planned in plans:
+            n_rows = sum(len(p.chosen) for p in planned)
+            signals.append(self._aggregate(planned, [o[base:base + n_rows] for o in out]))
+            base += n_rows
+        return signals
+
+    def _aggregate(self, planned: list[Planned], out) -> Signals:
+        """One request's signals from its rows, each signal over the rows of the Reads it reads (inputs.py)."""
+        emb, cat, jb, cx, pii, span = out
+        rows = [(j, i) for j, p in enumerate(planned) for i in p.chosen]
+        of = np.array([j for j, _ in rows])
+        tokens = np.array([max(1, b - a) for a, b in (planned[j].span(i) for j, i in rows)], np.float32)
+        latest = planned[0]  # inputs.plan puts the latest turn first
+        main = set(self._head_tail(latest.starts[:latest.grid], latest.size, len(latest.ids)))
+        is_main = np.array([j == 0 and i in main for j, i in rows])
+        w = tokens * is_main
+        e = (emb * (w / w.sum())[:, None]).sum(0)
+        e /= max(float(np.linalg.norm(e)), 1e-12)
+        # topic: each Read's rows share its weight by their token counts (the latest turn: its head and tail)
+        tw = np.zeros(len(rows), np.float32)
+        for j, p in enumerate(planned):
+            sel = (of == j) & (is_main if j == 0 else True)
+            if p.read.topic and sel.any():
+                tw[sel] = p.read.topic * tokens[sel] / tokens[sel].sum()
+        tw /= tw.sum()
+        z = (cat * tw[:, None]).sum(0) / self._t_cat
+        prob = np.exp(z - z.max())
+        prob /= prob.sum()
+        k = int(prob.argmax())
+        guard = np.array([planned[j].read.guard or "" for j, _ in rows])
+        ents = [PIIEntity(t, s, end, round(float(sc), 4), j) for j, p in enumerate(planned)
+                for s, end, t, sc in self._pii(p, pii[of == j])]
+        return Signals(
+            embedding=np.ascontiguousarray(e, dtype=np.float32),
+            category=self.categories[k],
+            category_confidence=float(prob[k]),
+            complexity=float(_sigmoid(float((cx * tw).sum()) / self._t_cx)),
+            jailbreak=self._attack(jb[guard == "jailbreak"], span[guard == "jailbreak"]),
+            injection=self._attack(jb[guard == "injection"], span[guard == "injection"]),
+            pii=tuple(ents),
+            tokens=len(latest.ids),
+            unread_tokens=sum(p.unread for p in planned),
+        )
+
+    def _attack(self, jb: np.ndarray, span: np.ndarray) -> float:
+        """The attack score of some rows: the higher of the pooled head and the span head mapped onto its scale."""
+        if not len(jb):
+            return 0.0
+        score = float(_sigmoid(jb / self._t_jb).max())
+        if self.span_threshold is not None:
+            s = float(span.max()) - self.span_threshold + self._jb_thr_logit
+            score = max(score, float(_sigmoid(min(max(s, -60.0), 60.0))))  # -1e4: a row without spans
+        return score
+
+    def _pii(self, p: Planned, logits: np.ndarray) -> list:
+        """PII entities of one Read: the tagger on its chosen windows, the validated patterns on its whole text."""
+        pieces: list = []
+        for lg, i in zip(logits, p.chosen):
+            a, b = p.span(i)
+            nt = b - a
+            lg = lg[1:1 + nt]
+            pr = np.exp(lg - lg.max(-1, keepdims=True))
+            pr /= pr.sum(-1, keepdims=True)
+            pieces += decode_tags(pr, p.offsets[a:b], self.pii_tags, self.pii_threshold)
+        return combine(p.read.text, pieces)
 
     def jailbreak_span_logits(self, texts: list[str]) -> np.ndarray:
         """The span head's raw score of each text (its highest span over all windows): what the build calibrates
@@ -233,8 +350,13 @@ class SignalEngine:
             out += [float(span[a:b].max()) for a, b in zip(cuts[:-1], cuts[1:])]
         return np.array(out, np.float32)
 
-    async def analyze(self, text: str) -> Signals:
-        return await self._batcher.submit(text)
+    async def analyze(self, text: str, budget: int | None = None) -> Signals:
+        """One text read as a user turn (every window unless ``budget`` tokens bound the read)."""
+        return await self._batcher.submit((single(text), budget))
+
+    async def analyze_reads(self, reads: tuple[Read, ...], budget: int | None) -> Signals:
+        """One request's Reads (inputs.plan), micro-batched with every other request's."""
+        return await self._batcher.submit((reads, budget))
 
     # ------------------------------------------------------------------ pairs (the cache's hit verifier)
     @property

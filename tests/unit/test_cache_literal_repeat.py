@@ -19,9 +19,9 @@ class CountingSignals(FakeSignals):
     def __init__(self) -> None:
         self.calls = 0
 
-    async def analyze(self, text: str) -> Signals:
+    async def analyze(self, text: str, budget: int | None = None) -> Signals:
         self.calls += 1
-        return await super().analyze(text)
+        return await super().analyze(text, budget)
 
 
 def make_router() -> tuple[Router, CountingSignals]:

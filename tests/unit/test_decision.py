@@ -40,6 +40,7 @@ class FakeSignals:
     category_confidence: float = 0.9
     complexity: float = 0.9
     jailbreak: float = 0.01
+    injection: float = 0.0
     pii: frozenset = field(default_factory=frozenset)
 
     @property
@@ -88,6 +89,32 @@ def test_jailbreak_is_blocked_whatever_the_model():
 def test_jailbreak_threshold_from_config_overrides_the_model_default():
     c = cfg(guards={"jailbreak_threshold": 0.995})
     assert decide(c, req(), FakeSignals(jailbreak=0.99)).blocked is None
+
+
+def test_an_injection_in_a_tool_result_is_flagged_by_default_and_the_request_routes_as_usual():
+    d = decide(cfg(), req(), FakeSignals(injection=0.99))
+    assert d.injection == "flagged" and d.blocked is None and d.model == "large" and d.injection_score == 0.99
+    assert decide(cfg(), req(), FakeSignals(injection=0.1)).injection is None
+
+
+def test_an_injection_can_be_blocked():
+    d = decide(cfg(guards={"injection": {"action": "block"}}), req("small"), FakeSignals(injection=0.99))
+    assert d.blocked == "injection" and d.injection == "blocked"
+
+
+def test_an_injection_can_be_routed_to_the_model_allowed_to_see_it_and_pii_policy_still_applies():
+    c = cfg(guards={"injection": {"action": "route", "model": "small"}})
+    d = decide(c, req("large"), FakeSignals(injection=0.99, category="history"))
+    assert d.model == "small" and d.injection == "routed" and d.blocked is None
+    c = cfg(guards={"injection": {"action": "route", "model": "oss"}})
+    d = decide(c, req(), FakeSignals(injection=0.99, pii=frozenset({"EMAIL_ADDRESS"})))
+    assert d.blocked == "pii" and d.model == "oss"
+
+
+def test_a_jailbreak_outranks_an_injection_and_the_injection_guard_can_be_switched_off():
+    d = decide(cfg(guards={"injection": {"action": "block"}}), req(), FakeSignals(jailbreak=0.99, injection=0.99))
+    assert d.blocked == "jailbreak"
+    assert decide(cfg(guards={"injection": {"enabled": False}}), req(), FakeSignals(injection=0.99)).injection is None
 
 
 def test_pii_moves_to_an_allowed_model_in_the_same_category():

@@ -62,15 +62,76 @@ def test_bad_bodies_get_a_400_that_says_what_is_wrong(raw, code, needle):
     assert set(shape) == {"message", "type", "param", "code"}
 
 
-def test_prompt_text_reads_system_and_user_turns_not_assistant_turns():
+def test_segments_name_every_role_and_keep_the_order_of_turns():
     req = parse_chat_request(body(messages=[
         {"role": "system", "content": "You are terse."},
-        {"role": "user", "content": [{"type": "text", "text": "first"}, {"type": "image_url", "image_url": {}}]},
+        {"role": "developer", "content": "Use metric units."},
+        {"role": "user", "content": "first"},
         {"role": "assistant", "content": "an old answer"},
+        {"role": "function", "name": "f", "content": "function output"},
         {"role": "user", "content": "second"},
     ]))
-    assert req.prompt_text() == "You are terse.\nfirst\nsecond"
+    assert req.segments() == (
+        Segment("system", "You are terse.", 0), Segment("developer", "Use metric units.", 1),
+        Segment("user", "first", 2), Segment("assistant", "an old answer", 3),
+        Segment("function", "function output", 4), Segment("user", "second", 5),
+    )
     assert req.last_user_text() == "second"
+
+
+def test_every_text_part_type_is_read_and_media_parts_add_no_text():
+    req = parse_chat_request(body(messages=[{"role": "user", "content": [
+        {"type": "text", "text": "a"}, {"type": "input_text", "text": "b"}, "c",
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+        {"type": "text", "text": 5}, {"type": "text"},
+    ]}]))
+    assert req.segments() == (Segment("user", "a\nb\nc", 0),)
+
+
+def test_an_image_only_turn_and_an_empty_turn_give_no_segment():
+    req = parse_chat_request(body(messages=[
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]},
+        {"role": "user", "content": ""},
+    ]))
+    assert req.segments() == ()
+
+
+def test_tool_calls_tool_results_tool_specs_and_documents_are_segments():
+    req = parse_chat_request(body(
+        messages=[
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "1", "type": "function", "function": {"name": "w", "arguments": '{"city": "Paris"}'}}]},
+            {"role": "tool", "tool_call_id": "1", "content": [{"type": "text", "text": "sunny"}]},
+            {"role": "assistant", "content": None, "function_call": {"name": "w", "arguments": '{"city": "Rome"}'}},
+        ],
+        tools=[{"type": "function", "function": {
+            "name": "w", "description": "Current weather.",
+            "parameters": {"type": "object", "properties": {
+                "city": {"type": "string", "description": "City name."},
+                "description": {"type": "object", "properties": {"lang": {"description": "Language."}}}}}}}],
+        documents=["plain text doc", {"title": "Guide", "text": "Body."}, {"data": {"snippet": "Cohere style"}}, 7],
+    ))
+    assert req.segments() == (
+        Segment("user", "weather?", 0),
+        Segment("assistant", '{"city": "Paris"}', 1),
+        Segment("tool", "sunny", 2),
+        Segment("assistant", '{"city": "Rome"}', 3),
+        Segment("tool_spec", "Current weather.\nCity name.\nLanguage.", -1),
+        Segment("document", "plain text doc", -1),
+        Segment("document", "Guide\nBody.", -1),
+        Segment("document", "Cohere style", -1),
+    )
+
+
+def test_malformed_optional_fields_never_crash_segments():
+    req = parse_chat_request(body(
+        messages=[{"role": "assistant", "content": "x", "tool_calls": [5, {"function": "f"}, {"function": {}}],
+                   "function_call": "nope"}],
+        tools=[5, {"type": "function"}, {"function": {"description": 3}}], documents={"not": "a list"},
+    ))
+    assert req.segments() == (Segment("assistant", "x", 0),)
 
 
 
@@ -259,6 +320,4 @@ def test_the_parsers_return_a_usable_request_or_an_api_error(raw, parse):
         return
     dump_body(req.body).decode("utf-8")              # the rewrite can encode it
     assert isinstance(req.model, str) and isinstance(req.stream, bool)
-    assert isinstance(req.prompt_text(), str)
-    if hasattr(req, "segments"):
-        assert all(isinstance(s.text, str) and s.text.encode() for s in req.segments())
+    assert all(isinstance(s.text, str) and s.text.encode() for s in req.segments())

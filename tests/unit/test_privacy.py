@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import hashlib
 import io
 import json
@@ -59,11 +60,19 @@ class FakeSignals:
     labels: dict = {"thresholds": {"jailbreak": 0.5}}
     dimension = DIM
 
-    async def analyze(self, text: str) -> Signals:
+    async def analyze(self, text: str, budget: int | None = None) -> Signals:
         pii = tuple(PIIEntity(kind, m.start(), m.end(), 0.99)
                     for kind, rx in PII_PATTERNS.items() for m in rx.finditer(text))
         return Signals(embedding=embed(text), category="other", category_confidence=0.9, complexity=0.1,
                        jailbreak=0.99 if "IGNORE ALL PREVIOUS" in text else 0.0, pii=pii, tokens=len(text.split()))
+
+    async def analyze_reads(self, reads, budget) -> Signals:
+        # one text for the fake (the role rule is tested against the real engine in test_signals_inputs.py);
+        # PII offsets point into each Read's own text, as the engine's do
+        s = await self.analyze("\n".join(r.text for r in reads))
+        pii = tuple(PIIEntity(kind, m.start(), m.end(), 0.99, j) for j, r in enumerate(reads)
+                    for kind, rx in PII_PATTERNS.items() for m in rx.finditer(r.text))
+        return dataclasses.replace(s, pii=pii)
 
     async def close(self) -> None:
         pass

@@ -23,7 +23,7 @@ class FailingSignals(FakeSignals):
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
 
-    async def analyze(self, text):
+    async def analyze(self, text, budget=None):
         raise self.exc
 
 
@@ -31,7 +31,7 @@ class BlockingSignals(FakeSignals):
     def __init__(self) -> None:
         self.release = asyncio.Event()
 
-    async def analyze(self, text):
+    async def analyze(self, text, budget=None):
         await self.release.wait()
         return await super().analyze(text)
 
@@ -196,7 +196,7 @@ class BusyForCacheKey(FakeSignals):
     def __init__(self) -> None:
         self.calls = 0
 
-    async def analyze(self, text):
+    async def analyze(self, text, budget=None):
         self.calls += 1
         if self.calls > 1:
             raise Overloaded("full")

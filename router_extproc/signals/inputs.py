@@ -1,0 +1,211 @@
+"""Which text each signal reads: the one home of that rule.
+
+A request is a list of segments (openai.Segment: role, text, turn). Each signal reads a different subset, because
+the roles are not equally trusted and do not equally say what the request is about:
+
+* **jailbreak** reads the untrusted text a person typed: every user turn by default, so an attack in an earlier
+  turn of a conversation still counts. The operator's own system or developer prompt is not scanned: it is
+  configuration, not input, and long safety preambles ("never reveal...", "ignore requests to...") read like
+  attacks to a model trained on attacks (issue #19: 13 of 15 benign questions under one such preamble were
+  blocked). ``guards.jailbreak.scan_roles`` widens it.
+* **injection** reads text that reached the conversation from elsewhere: tool and function results and
+  ``documents``. An instruction hidden there is an indirect prompt injection; it gets its own outcome so an
+  operator can flag, block or route it without treating every retrieved page as the user's attack.
+* **category, complexity and the routing embedding** follow the latest user turn. Earlier user turns are context
+  at a lower weight (``history_weight`` each, the latest turn 1.0), and a short follow-up ("and in French?")
+  borrows the previous user turn at full weight, since on its own it says nothing about the topic. System
+  prompts, assistant turns and tool text never move the category. A request without a user turn is classified on
+  its last segment (what the model is asked to continue).
+* **PII** reads every segment: everything that is sent to a model, which is a superset of what the cache stores.
+
+The budget (``max_tokens_read``) bounds the encoder's work per request; engine.py spends it in the order set
+by ``Read.priority`` (the latest turn's head and tail first, then each untrusted segment's first and last
+window, then middle windows ranked by a lexical suspicion score).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function", "tool_spec", "document")
+INJECTION_ACTIONS = ("flag", "block", "route")
+# A middle window with at least this many attack words (engine.SUSPECT_WORDS) outranks the topic's extra windows
+# for the budget: one such word is common in benign text ("system", "policy"); several together rarely are.
+SUSPECT_MIN = 3
+
+
+@dataclass(frozen=True, slots=True)
+class InputRule:
+    jailbreak_roles: frozenset[str] = frozenset({"user"})
+    injection_roles: frozenset[str] = frozenset({"tool", "function", "document"})
+    history_turns: int = 2           # earlier user turns read as context for category/complexity
+    history_weight: float = 0.25     # weight of each of those turns; the latest turn weighs 1.0
+    follow_up_words: int = 5         # a latest turn of at most this many words borrows the previous one fully
+    max_tokens_read: int = 768       # encoder tokens per request at most (see docs/operations.md: about 60 ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One segment as the engine reads it: its windows feed the signals named here (PII reads every Read)."""
+
+    text: str
+    topic: float = 0.0         # weight in category/complexity (0: not read for them)
+    latest: bool = False       # the latest user turn: its windows give the routing embedding
+    guard: str | None = None   # "jailbreak" | "injection" | None
+
+
+def plan(segments: Iterable, rule: InputRule = InputRule()) -> tuple[Read, ...]:
+    """The Reads of one request's segments, latest turn first (the engine spends its budget in this order)."""
+    segs = [s for s in segments if s.text]
+    users = [i for i, s in enumerate(segs) if s.role == "user"]
+    topic: dict[int, float] = {}
+    if users:
+        latest = users[-1]
+        topic[latest] = 1.0
+        earlier = users[-1 - rule.history_turns:-1] if rule.history_turns else []
+        for i in earlier:
+            topic[i] = rule.history_weight
+        if earlier and len(segs[latest].text.split()) <= rule.follow_up_words:
+            topic[earlier[-1]] = 1.0
+    elif segs:
+        latest = len(segs) - 1
+        topic[latest] = 1.0
+    else:
+        return (Read("", topic=1.0, latest=True),)   # an empty request still gets finite signals
+
+    def guard(role: str) -> str | None:
+        if role in rule.jailbreak_roles:
+            return "jailbreak"
+        return "injection" if role in rule.injection_roles else None
+
+    reads = {i: Read(s.text, topic.get(i, 0.0), i == latest, guard(s.role)) for i, s in enumerate(segs)}
+    # latest turn, then the other topic turns, then guarded segments most recent first, then the rest
+    order = sorted(reads, key=lambda i: (i != latest, not topic.get(i), reads[i].guard is None, -i))
+    return tuple(reads[i] for i in order)
+
+
+def single(text: str) -> tuple[Read, ...]:
+    """A bare text read as one user turn: what `SignalEngine.analyze(text)` and the offline tools mean."""
+    return (Read(text, topic=1.0, latest=True, guard="jailbreak"),)
+
+
+@dataclass(slots=True)
+class Planned:
+    """A Read cut into windows (engine.py fills it; `chosen` are the windows that run)."""
+
+    read: Read
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    starts: list[int]
+    size: int
+    chosen: list[int] = field(default_factory=list)
+    skipped_chars: int = 0   # characters never tokenized (scan_blocks)
+    focus: dict[int, tuple[int, int]] = field(default_factory=dict)   # windows narrowed to their attack words
+    grid: int = 0            # windows cut by windows.py; any after them are narrowed extra rows (engine._focus)
+
+    def __post_init__(self) -> None:
+        self.grid = len(self.starts)
+
+    def span(self, i: int) -> tuple[int, int]:
+        """The token range window ``i`` reads."""
+        return self.focus.get(i) or (self.starts[i], min(self.starts[i] + self.size, len(self.ids)))
+
+    @property
+    def unread(self) -> int:
+        """Tokens of this segment that no chosen window covers (text never tokenized: 4 characters a token)."""
+        covered, end = 0, 0
+        for a, b in sorted(map(self.span, self.chosen)):
+            covered += max(0, b - max(a, end))
+            end = max(end, b)
+        return len(self.ids) - covered + -(-self.skipped_chars // 4)
+
+
+def _spread(m: int) -> int:
+    """Bit-reversed index: ordering the middle windows by it spreads equally ranked picks over the segment
+    (the 1st, then the middle, then the quarters...) instead of reading them front to back."""
+    return int(f"{m:032b}"[::-1], 2)
+
+
+def choose_windows(planned: list[Planned], budget: int | None,
+                   head_tail: Callable[[list[int], int, int], list[int]],
+                   suspicion: Callable[[list[int], list[int], int], Any] | None) -> dict[int, set[int]]:
+    """Which windows of each planned Read run, spending at most ``budget`` row tokens (None: every window).
+
+    Order: the latest turn's first and last window (always read); the first and last window of each guarded
+    segment (an attack most often opens or closes a text); middle windows of guarded segments with lexical evidence
+    (``suspicion``: count of attack words per window, at least SUSPECT_MIN), most suspicious first; the rest of the
+    latest turn's head and tail (the topic); the end of each earlier topic turn; the other middle windows of guarded
+    segments, spread evenly; then every other window (PII-only segments such as the system prompt) front to back.
+    ``suspicion=None`` skips the lexical tier (the stratified choice, for comparison in tests/bench/bench_budget.py).
+    """
+    if budget is None:
+        return {j: set(range(len(p.starts))) for j, p in enumerate(planned)}
+    picks: dict[int, set[int]] = {}
+    spent = 0
+
+    def take(j: int, i: int, force: bool = False) -> None:
+        nonlocal spent
+        p = planned[j]
+        cost = min(p.size, len(p.ids)) + 2
+        if i not in picks.get(j, ()) and (force or spent + cost <= budget):
+            picks.setdefault(j, set()).add(i)
+            spent += cost
+
+    guarded = [j for j, p in enumerate(planned) if p.read.guard]
+    for j, p in enumerate(planned):
+        if p.read.latest:
+            take(j, 0, force=True)
+            take(j, len(p.starts) - 1, force=True)
+    for j in guarded:
+        take(j, 0)
+        take(j, len(planned[j].starts) - 1)
+    middles = []
+    for j in guarded:
+        p = planned[j]
+        if len(p.starts) > 2:
+            score = suspicion(p.ids, p.starts, p.size) if suspicion is not None else [0] * len(p.starts)
+            middles += [(-int(score[i]), _spread(i - 1), j, i) for i in range(1, len(p.starts) - 1)]
+    middles.sort()
+    for neg, _, j, i in middles:
+        if -neg >= SUSPECT_MIN:
+            take(j, i)
+    for j, p in enumerate(planned):
+        if p.read.latest:
+            for i in head_tail(p.starts, p.size, len(p.ids)):
+                take(j, i)
+        elif p.read.topic:
+            take(j, len(p.starts) - 1)
+    for _, _, j, i in middles:
+        take(j, i)
+    for j, p in enumerate(planned):
+        for i in range(len(p.starts)):
+            take(j, i)
+    return picks
+
+
+# Tokenizing is itself linear in the text (about 1.5 µs a token on these cores): under a budget a segment longer than
+# SCAN_CHARS is tokenized only in blocks of BLOCK_CHARS: its first and last, then middle blocks ranked by attack
+# words (SCAN_KEYS, counted with str.find: C speed) or spread evenly, up to SCAN_CHARS in all.
+SCAN_CHARS = 16_000
+BLOCK_CHARS = 2_000
+SCAN_KEYS = ("ignore", "disregard", "instructions", "pretend", "jailbreak", "override", "bypass", "unrestricted",
+             "forget", "developer mode", "system prompt", "no rules")
+
+
+def scan_blocks(text: str, rank: bool) -> list[tuple[int, int]]:
+    """The character ranges of one segment to tokenize under a budget (the whole text when it is short enough)."""
+    if len(text) <= SCAN_CHARS:
+        return [(0, len(text))]
+    n = -(-len(text) // BLOCK_CHARS)
+    score = [0] * n
+    if rank:
+        low = text.lower()
+        for key in SCAN_KEYS:
+            at = low.find(key)
+            while at >= 0:
+                score[at // BLOCK_CHARS] += 1
+                at = low.find(key, at + len(key))
+    middle = sorted(range(1, n - 1), key=lambda b: (-score[b], _spread(b - 1)))
+    keep = sorted([0, n - 1, *middle[:SCAN_CHARS // BLOCK_CHARS - 2]])
+    return [(b * BLOCK_CHARS, min(len(text), (b + 1) * BLOCK_CHARS)) for b in keep]
