@@ -10,21 +10,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from .config import CategoryRoute, ModelConfig, RouterConfig
 from .openai import APIError, ChatRequest
-
-
-class SignalsLike(Protocol):
-    category: str
-    category_confidence: float
-    complexity: float
-    jailbreak: float
-    injection: float
-
-    @property
-    def pii_types(self) -> frozenset[str]: ...
+from .stages.contracts import SignalsLike
+from .thresholds import Thresholds, resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +42,11 @@ def decide(
     request: ChatRequest,
     signals: SignalsLike | None,
     *,
-    jailbreak_threshold: float = 0.5,
+    thresholds: Thresholds | None = None,
 ) -> Decision:
-    """Choose the model (or a block) for one request. Raises APIError(404) for an unknown model."""
+    """Choose the model (or a block) for one request. Raises APIError(404) for an unknown model.
+
+    `thresholds`: resolved once per config load (thresholds.resolve); None resolves them from the config alone."""
     auto = config.is_auto(request.model)
     if not auto and config.model(request.model) is None:
         raise APIError(
@@ -65,7 +58,7 @@ def decide(
 
     guards = config.guards
     jb = signals.jailbreak if (signals is not None and config.signals.jailbreak) else None
-    threshold = guards.jailbreak_threshold if guards.jailbreak_threshold is not None else jailbreak_threshold
+    threshold = (thresholds or resolve(config)).jailbreak
     pii_types = (
         signals.pii_types - config.pii.ignore if (signals is not None and config.signals.pii and guards.pii_enabled)
         else frozenset()

@@ -20,6 +20,7 @@ from .stages.cache import CacheStage
 from .stages.contracts import Cache, SignalSource
 from .stages.exchange import Continue, Exchange, Respond, ResponsePlan
 from .stages.record import Recorder
+from .thresholds import Thresholds, resolve
 
 __all__ = ["Continue", "Exchange", "Respond", "ResponsePlan", "Router"]
 
@@ -30,6 +31,7 @@ class Router:
     def __init__(self, config: RouterConfig, *, signals: SignalSource | None = None, cache: Cache | None = None,
                  metrics: Metrics | None = None) -> None:
         self._config = config
+        self._thresholds: Thresholds = resolve(config, getattr(signals, "labels", None))
         self.signals = signals
         self.cache = cache
         self.metrics = metrics or Metrics()
@@ -42,11 +44,13 @@ class Router:
 
     def swap_config(self, config: RouterConfig) -> None:
         # A single reference assignment: requests in flight keep the config their Exchange captured.
+        # Both references change together (no await between): an exchange sees one config and its thresholds.
+        self._thresholds = resolve(config, getattr(self.signals, "labels", None))
         self._config = config
         self.cache_stage.config_changed()
 
     def new_exchange(self) -> Exchange:
-        return Exchange(config=self._config)
+        return Exchange(config=self._config, thresholds=self._thresholds)
 
     # ── request ────────────────────────────────────────────────────────────────────────────────
     def on_request_headers(self, ex: Exchange, headers: Mapping[str, str], end_of_stream: bool) -> Respond | Continue:
@@ -63,7 +67,7 @@ class Router:
                 if repeat is not None:
                     return act.answer_hit(ex, repeat, self.record)
             signals = await signal_stage.read(ex, request, self.signals, self.metrics)
-            decision = decide.run(ex, request, signals, decide.model_jailbreak_threshold(self.signals))
+            decision = decide.run(ex, request, signals)
         except APIError as err:
             return act.reject(ex, err, self.record)
         except Overloaded:

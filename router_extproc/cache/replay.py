@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from typing import Any, Mapping
 
+from router_extproc.openai import new_completion_id
+
 __all__ = ["assemble_sse", "render_sse", "refresh", "new_completion_id"]
-
-
-def new_completion_id() -> str:
-    return "chatcmpl-" + os.urandom(12).hex()
 
 
 def refresh(completion: Mapping[str, Any]) -> dict:

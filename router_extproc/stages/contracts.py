@@ -18,6 +18,7 @@ class SignalsLike(Protocol):
     category_confidence: float
     complexity: float
     jailbreak: float
+    injection: float                   # read with getattr: an older engine or a test double may lack it
     embedding: Any
     pii: Any                           # entities with .type, .read, .start, .end
 

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from ..decision import Decision, decide as rules
 from ..openai import APIRequest
-from .contracts import SignalSource, SignalsLike
+from .contracts import SignalsLike
 from .exchange import Exchange
 
 
-def run(ex: Exchange, request: APIRequest, signals: SignalsLike | None, jailbreak_threshold: float) -> Decision:
+def run(ex: Exchange, request: APIRequest, signals: SignalsLike | None) -> Decision:
     """Raises APIError(404) for an unknown model."""
-    ex.decision = rules(ex.config, request, signals, jailbreak_threshold=jailbreak_threshold)
+    ex.decision = rules(ex.config, request, signals, thresholds=ex.thresholds)
     return ex.decision
-
-
-def model_jailbreak_threshold(source: SignalSource | None) -> float:
-    # The threshold chosen on the model's calibration split ships in labels.json.
-    labels = getattr(source, "labels", None) or {}
-    return float(labels.get("thresholds", {}).get("jailbreak", 0.5))

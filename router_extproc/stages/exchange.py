@@ -10,6 +10,7 @@ from typing import Any
 from ..config import RouterConfig
 from ..decision import Decision
 from ..openai import APIRequest
+from ..thresholds import Thresholds
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class Exchange:
     """Everything the router remembers about one HTTP request."""
 
     config: RouterConfig               # the config this request started with (reloads are atomic per request)
+    thresholds: Thresholds | None = None  # resolved with `config` (thresholds.resolve); None: from the config alone
     method: str = ""
     path: str = ""
     headers: dict[str, str] = field(default_factory=dict)

@@ -7,15 +7,13 @@ Pure builders: no metrics, no logging, no change to the exchange (record.py and 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
-from typing import Any
 
 from .. import headers as H
-from ..cache.replay import render_sse
+from ..cache.replay import refresh, render_sse
 from ..config import RouterConfig
 from ..decision import Decision
-from ..openai import CHAT_PATH, APIError, completion, error_body, models_list, new_completion_id
+from ..openai import CHAT_PATH, APIError, completion, error_body, models_list
 from .contracts import HitLike
 from .exchange import Exchange, Respond
 
@@ -93,9 +91,7 @@ def blocked(ex: Exchange, d: Decision) -> Respond:
 
 def hit(ex: Exchange, stream: bool, found: HitLike) -> Respond:
     """A cached completion under a fresh id and time, as JSON or as the SSE stream the client asked for."""
-    comp: dict[str, Any] = dict(found.completion)
-    comp["id"] = new_completion_id()
-    comp["created"] = int(time.time())
+    comp = refresh(found.completion)
     hdrs = {**decision_headers(ex), H.CACHE: "hit"}
     if stream:
         return Respond(200, render_sse(comp), {**hdrs, "content-type": SSE, "cache-control": "no-cache"},
