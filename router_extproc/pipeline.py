@@ -10,6 +10,7 @@ the stages and turns their refusals into replies; each rule lives in its stage (
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from .config import RouterConfig
 from .errors import Overloaded
@@ -43,6 +44,9 @@ class Router:
         return self._config
 
     def swap_config(self, config: RouterConfig) -> None:
+        # The cache section is read once, at start-up (the cache's backend, index and verifier are built from it):
+        # a reload keeps the running section, so every reader sees the one copy the cache runs with.
+        config = replace(config, semantic_cache=self._config.semantic_cache)
         # A single reference assignment: requests in flight keep the config their Exchange captured.
         # Both references change together (no await between): an exchange sees one config and its thresholds.
         self._thresholds = resolve(config, getattr(self.signals, "labels", None))
