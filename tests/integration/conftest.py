@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from router_extproc.testing import Stack
+from router_extproc.dev.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = ROOT / "models" / "dist"

@@ -5,7 +5,6 @@ reason when the `milvus` package or its binary is missing.
 """
 
 import asyncio
-import socket
 import time
 import urllib.request
 
@@ -14,30 +13,13 @@ import pytest
 
 from router_extproc.cache import SemanticCache, build_key
 from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
+from tests.helpers import free_port, reusable_bind
 
 pytestmark = pytest.mark.milvus_server
 
 DIM = 16
 A = {"authorization": "Bearer a"}
 B = {"authorization": "Bearer b"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _reusable_bind(port):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("127.0.0.1", port))
-        sock.listen()
-        return sock
-    except OSError:
-        sock.close()
-        return None
 
 
 def _start(server, timeout_s=120.0):
@@ -82,7 +64,7 @@ def milvus_server(tmp_path_factory):
     port = free_port()
     server.listen_port = port
     server.config.update(proxy_port=port)  # pinned: a restart must come back on the same address
-    server.config.try_bind_port = _reusable_bind  # the wrapper's probe lacks SO_REUSEADDR (TIME_WAIT after a kill)
+    server.config.try_bind_port = reusable_bind  # the wrapper's probe lacks SO_REUSEADDR (TIME_WAIT after a kill)
     try:
         restart(server)  # one retry: 2.3.5 standalone occasionally panics at start-up under memory pressure
     except Exception as e:  # pragma: no cover - environment problem, not a cache bug

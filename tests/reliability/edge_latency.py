@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from router_extproc.testing import Stack
+from router_extproc.dev.stack import Stack
 from tests.integration.test_edge import SLOW_SEARCH
 
 ROOT = Path(__file__).resolve().parents[2]

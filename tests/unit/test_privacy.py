@@ -36,7 +36,7 @@ from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
 from router_extproc.cache import render_sse
 from router_extproc.pipeline import Continue, Respond, Router
 from router_extproc.signals.types import PIIEntity, Signals
-from router_extproc.testing import Stack
+from router_extproc.dev.stack import Stack
 
 DIM = 32
 SECRET = "zebra-quasar-7731"  # a marker no log line has any business containing
