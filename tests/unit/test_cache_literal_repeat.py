@@ -12,7 +12,7 @@ import dataclasses
 from router_extproc.cache.routes import RouteMemo, route_key
 from router_extproc.pipeline import Continue, Respond, Router
 from router_extproc.signals.types import Signals
-from tests.unit.test_privacy import FakeSignals, chat, exchange, memory_cache, router_config
+from tests.fakes import FakeSignals, chat, exchange, memory_cache, router_config
 
 
 class CountingSignals(FakeSignals):
