@@ -154,3 +154,24 @@ class FakeCache:
 
     def store(self, key: Any, embedding: Any, completion: dict) -> None:
         self.entries[self._id(key)] = completion
+
+
+# ── cache test data: the cache suites (service, Milvus Lite, Milvus server) share these ─────────────────────────
+CACHE_DIM = 16
+
+
+def vec(seed: int, noise: float = 0.0, base: np.ndarray | None = None, *, noise_seed: int = 99) -> np.ndarray:
+    """A unit vector fixed by `seed` (or `base`), moved by `noise` in a direction fixed by `seed + noise_seed`."""
+    v = np.random.default_rng(seed).normal(size=CACHE_DIM).astype(np.float32) if base is None else base.copy()
+    if noise:
+        v = v + noise * np.random.default_rng(seed + noise_seed).normal(size=CACHE_DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def cache_request(q: str, **kw: Any) -> dict:
+    return {"messages": [{"role": "user", "content": q}], "temperature": 0.7, **kw}
+
+
+def cached_completion(text: str = "Paris.") -> dict:
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m1",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}

@@ -53,6 +53,19 @@ def make_stack(tmp_path_factory) -> Iterator[Callable[..., Stack]]:
         s.stop()
 
 
+@pytest.fixture(scope="module")
+def stack(make_stack):
+    """The backbone stack; a module that needs another config defines its own `stack`."""
+    return make_stack()
+
+
+@pytest.fixture(scope="module")
+def http(stack):
+    """A client of this module's `stack`."""
+    with client(stack) as c:
+        yield c
+
+
 def client(stack: Stack, **kw) -> httpx.Client:
     return httpx.Client(base_url=stack.url, timeout=kw.pop("timeout", 30), **kw)
 

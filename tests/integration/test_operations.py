@@ -31,17 +31,6 @@ def get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-@pytest.fixture(scope="module")
-def stack(make_stack):
-    return make_stack()
-
-
-@pytest.fixture(scope="module")
-def http(stack):
-    with client(stack) as c:
-        yield c
-
-
 def test_request_metrics_follow_traffic(stack, http):
     before = scrape(stack.metrics_url)
     assert http.post("/v1/chat/completions", json=chat("small")).status_code == 200

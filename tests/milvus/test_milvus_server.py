@@ -8,16 +8,15 @@ import asyncio
 import time
 import urllib.request
 
-import numpy as np
 import pytest
 
 from router_extproc.cache import SemanticCache, build_key
 from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
+from tests.fakes import CACHE_DIM as DIM, cache_request as req, cached_completion as completion, vec  # noqa: F401
 from tests.helpers import free_port, reusable_bind
 
 pytestmark = pytest.mark.milvus_server
 
-DIM = 16
 A = {"authorization": "Bearer a"}
 B = {"authorization": "Bearer b"}
 
@@ -72,22 +71,6 @@ def milvus_server(tmp_path_factory):
         pytest.skip(f"milvus-server could not start: {e}")
     yield server
     server.stop()
-
-
-def vec(seed, noise=0.0):
-    v = np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
-    if noise:
-        v = v + noise * np.random.default_rng(seed + 99).normal(size=DIM).astype(np.float32)
-    return v / np.linalg.norm(v)
-
-
-def req(q):
-    return {"messages": [{"role": "user", "content": q}], "temperature": 0.7}
-
-
-def completion(text="Paris."):
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m1",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
 
 
 def config(server, name, **kw):
