@@ -9,12 +9,13 @@ import socket
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from router_extproc.dev.stack import free_port
 
-__all__ = ["eventually", "free_port", "reusable_bind", "scrape", "total", "value"]
+__all__ = ["eventually", "free_port", "reusable_bind", "scrape", "total", "value", "write_section"]
 
 
 def scrape(url: str) -> dict[tuple[str, tuple], float]:
@@ -58,3 +59,14 @@ def reusable_bind(port: int) -> socket.socket | None:
     except OSError:
         sock.close()
         return None
+
+
+def write_section(path: Path, start: str, end: str, section: str) -> None:
+    """Put `section` (which carries its own `start` and `end` markers) in place of the generated block of a doc
+    between those markers, or append it when the doc has no such block yet."""
+    text = path.read_text() if path.exists() else ""
+    if start in text and end in text:
+        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)

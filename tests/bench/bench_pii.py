@@ -14,8 +14,9 @@ import re
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
+
+from tests.helpers import write_section
 
 from .common import DOCS, MODEL_DIR, ROOT, progress, save
 
@@ -272,15 +273,6 @@ def section(res: dict) -> str:
     ])
 
 
-def write_section(doc: Path, text: str) -> None:
-    old = doc.read_text() if doc.exists() else ""
-    if START in old and END in old:
-        new = old[:old.index(START)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    doc.write_text(new)
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -292,7 +284,7 @@ def main(argv: list[str] | None = None) -> dict:
     res = run(a.quick)
     save("pii", res)
     if not a.no_doc:
-        write_section(DOCS / "signals.md", section(res))
+        write_section(DOCS / "signals.md", START, END, section(res))
     b, b2 = res["blind"], res["blind2"]
     progress(f"pii (blind): messages {b['messages']['ALL']}, secrets {b['secrets']['ALL']}, benign "
              f"{b['benign_false_flag_rate']}, docs {b['docs_false_flag_rate']}; blind2 secrets {b2['secrets']['ALL']},"
