@@ -585,6 +585,11 @@ def new_completion_id() -> str:
     return "chatcmpl-" + uuid.uuid4().hex[:24]
 
 
+def restamped(completion: Mapping[str, Any]) -> dict[str, Any]:
+    """A (shallow) copy of a completion under a fresh id and the current time: what every replayed answer gets."""
+    return {**completion, "id": new_completion_id(), "created": int(time.time())}
+
+
 def models_list(models: Iterable[tuple[str, str]]) -> bytes:
     """`GET /v1/models`: (id, owner) pairs, including the auto-model names."""
     now = int(time.time())

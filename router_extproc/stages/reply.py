@@ -10,10 +10,10 @@ import json
 from collections.abc import Mapping
 
 from .. import headers as H
-from ..cache.replay import refresh, render_sse
+from ..cache.replay import render_sse
 from ..config import RouterConfig
 from ..decision import Decision
-from ..openai import CHAT_PATH, APIError, completion, error_body, models_list
+from ..openai import CHAT_PATH, APIError, completion, error_body, models_list, restamped
 from .contracts import HitLike
 from .exchange import Exchange, Respond
 
@@ -91,7 +91,7 @@ def blocked(ex: Exchange, d: Decision) -> Respond:
 
 def hit(ex: Exchange, stream: bool, found: HitLike) -> Respond:
     """A cached completion under a fresh id and time, as JSON or as the SSE stream the client asked for."""
-    comp = refresh(found.completion)
+    comp = restamped(found.completion)
     hdrs = {**decision_headers(ex), H.CACHE: "hit"}
     if stream:
         return Respond(200, render_sse(comp), {**hdrs, "content-type": SSE, "cache-control": "no-cache"},
