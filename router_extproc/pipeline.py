@@ -109,6 +109,3 @@ class Router:
     def abandon_store(self, ex: Exchange) -> None:
         """Stop tapping this exchange's answer (it still reaches the client); followers go upstream."""
         tap.abandon(ex, self.cache_stage)
-
-    def decision_headers(self, ex: Exchange) -> dict[str, str]:
-        return reply.decision_headers(ex)
