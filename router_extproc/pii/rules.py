@@ -187,7 +187,7 @@ _AGE_PERSON = _rx(r"(?i)(?:\b(?:i|i'm|me|my|our|his|her|their|you|your|he|she|wh
                   r"^[ -]?(?:years?[ -]old|year-old|y/?o)[ ,]+(?:\w+ )?(?:man|woman|boy|girl|male|female|patient|son|"
                   r"daughter|child|kid|baby|infant|toddler|teen|teenager|mother|father|mom|dad|husband|wife|"
                   r"brother|sister|person|adult|client|customer|grandmother|grandfather|student)\b)")
-_CRED_WORD = r"(?:password|passwd|passphrase|passcode|pwd|pw|pass|pin)\b"
+_CRED_WORD = r"(?:password|passwd|passphrase|passcode|pwd|pw|pass|pin|psk)\b"
 PASSWORD = _rx(rf"(?i)(?:\b|_){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\bis\b|\bwas\b)[ \t]*[\"']?([^\s\"',;]{{3,64}})")
 USERNAME = _rx(r"(?i)(?:\b(?:user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle)[\"']?\s*[:=]|"
                r"\b(?:user\s?name|login(?:\s?name)?|handle)\s+is\b)\s*"
@@ -254,7 +254,11 @@ URL_CREDENTIAL = _rx(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@\"'<>]{0,64}:([^\
 # a password on a command line: `--password X`, `-u admin -p X`, `sshpass -p X`, `mysql -uroot -pX`
 CLI_PASSWORD = _rx(r"(?:--pass(?:word)?[= ]|(?:-u ?\S+|--user(?:name)?[= ]\S+|sshpass)\s+-p ?)[\"']?([^\s\"'`]{3,128})"
                    # curl -u user:password, wget --password, --user=user:password
-                   r"|(?:\s-u|--user)[ =][\"']?[^\s:\"'$]{1,64}:([^\s\"'`]{3,128})")
+                   r"|(?:\s-u|--user)[ =][\"']?[^\s:\"'$]{1,64}:([^\s\"'`]{3,128})"
+                   # redis-cli -a password
+                   r"|\bredis-cli\b[^\n]{0,200}?\s-a\s+[\"']?([^\s\"'`]{3,128})")
+# requests' auth=("user", "password"), HTTPBasicAuth("user", "password")
+AUTH_TUPLE = _rx(r"(?:\bauth\s*=\s*\(|BasicAuth\()\s*[\"'][^\"'\n]{1,64}[\"']\s*,\s*[\"']([^\"'\n]{3,128})[\"']")
 BASIC_AUTH = _rx(r"(?i:\bbasic)\s+([A-Za-z0-9+/]{8,}={0,2})")
 AWS_SECRET = _rx(r"(?i:aws.{0,20}?secret.{0,20}?|secret_?access_?key)[\s:=\"']{1,6}([A-Za-z0-9/+=]{40})\b")
 # A keyword that names a credential, ending an identifier or standing alone (`SLACK_BOT_TOKEN=`, `"api_key": `,
@@ -471,7 +475,7 @@ def _credentials(T: Text) -> list[Entity]:
     text = T.text
     out: list[Entity] = []
     lower = text.lower()
-    if any(w in lower for w in ("pass", "pw", "pin", "login", "user", "account", "handle")):
+    if any(w in lower for w in ("pass", "pw", "pin", "psk", "login", "user", "account", "handle")):
         out += _passwords(T)
         out += _value_span(T, USERNAME, "USERNAME", 0.85, ok=_username_ok, in_url=False)
         for m in LOGIN_PAIR.finditer(T.raw):
@@ -490,11 +494,12 @@ def _credentials(T: Text) -> list[Entity]:
             if not placeholder(text[s:e]):
                 out.append((s, e, "SECRET", 0.995))  # beats the "e-mail" pass@host
     out += _value_span(T, AWS_SECRET, "SECRET", 0.95, ok=lambda v: _entropy(v) > 4.0)
-    if "-p" in text or "--pass" in text or "-u" in text:
-        for g in (1, 2):
+    if "-p" in text or "--pass" in text or "-u" in text or "-a" in text:
+        for g in (1, 2, 3):
             out += _value_span(T, CLI_PASSWORD, "PASSWORD", 0.9, group=g, ok=lambda v: not v.startswith(("$", "-")))
     out += _value_span(T, BASIC_AUTH, "SECRET", 0.95, ok=_basic_ok)
     out += _assigned(T)
+    out += _value_span(T, AUTH_TUPLE, "PASSWORD", 0.9)
     return out
 
 

@@ -284,6 +284,9 @@ def test_credentials_in_connection_strings_are_secrets_but_placeholders_are_not(
     ("DD_API_KEY=6f1c2a9b8e7d4c3b2a1f0e9d8c7b6a5f", "SECRET", "6f1c2a9b8e7d4c3b2a1f0e9d8c7b6a5f"),
     ("MAILGUN=key-3a6f9d2b4c8e1f7a0b5d3c9e2f4a6b8d", "SECRET", "key-3a6f9d2b4c8e1f7a0b5d3c9e2f4a6b8d"),
     ("curl -u admin:Tr0ub4dor&3 https://jenkins.internal/api/json", "PASSWORD", "Tr0ub4dor&3"),
+    ('requests.get(url, auth=("svc-report", "Rp0rt!ng-2026"))', "PASSWORD", "Rp0rt!ng-2026"),
+    ("redis-cli -h cache.internal -a R3d!sC4che ping", "PASSWORD", "R3d!sC4che"),
+    ('wifi:\n  psk: "c0ffee&Cr0issant"', "PASSWORD", "c0ffee&Cr0issant"),
 ])
 def test_secrets_assigned_to_credential_names_in_env_files_and_code(text, typ, value):
     assert (typ, value) in _found(text)
