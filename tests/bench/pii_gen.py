@@ -4,7 +4,9 @@ base64 blobs). The hand-written sets in tests/bench/data/pii/ are the calibratio
 this one is a different source (a seeded generator with its own templates and value makers, written before the
 rules were run on it) and is what bench_pii.py reports for secrets.
 
-    python -m tests.bench.pii_gen        # rewrites tests/bench/data/pii/code_logs_gen.txt (seeded, faker 40.x)
+    python -m tests.bench.pii_gen   # rewrites code_logs_gen.txt and messages_gen.txt in tests/bench/data/pii/
+
+Seeded, but faker dates depend on the day it runs: the committed files are the sets; rerunning makes new ones.
 
 Secret values follow each provider's published format (prefix, alphabet, length) and are random: none is live.
 """
@@ -201,5 +203,151 @@ def main() -> None:
     print(f"wrote {len(blocks)} snippets to {OUT}")
 
 
+
+# ── messages: every type of the taxonomy in correspondence, tickets, chat and notes ─────────────────────────────
+MSG_OUT = Path(__file__).resolve().parent / "data" / "pii" / "messages_gen.txt"
+_BECH = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def _bech32(hrp: str, data: list[int]) -> str:
+    gen = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+
+    def polymod(values: list[int]) -> int:
+        chk = 1
+        for v in values:
+            top = chk >> 25
+            chk = (chk & 0x1FFFFFF) << 5 ^ v
+            for i in range(5):
+                chk ^= gen[i] if (top >> i) & 1 else 0
+        return chk
+    exp = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+    pm = polymod(exp + data + [0] * 6) ^ 1
+    return hrp + "1" + "".join(_BECH[d] for d in data + [(pm >> 5 * (5 - i)) & 31 for i in range(6)])
+
+
+class MessageGen(Gen):
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        self.gb = Faker("en_GB")
+        self.gb.seed_instance(seed)
+        self.de = Faker("de_DE")
+        self.de.seed_instance(seed)
+
+    @staticmethod
+    def m(typ: str, v: str) -> str:
+        return "{{" + typ + "|" + v + "}}"
+
+    def value(self, typ: str) -> str:
+        r, f, m = self.r, self.f, self.m
+        if typ == "EMAIL_ADDRESS":
+            return m(typ, r.choice([f.free_email(), f.company_email(), self.gb.free_email()]))
+        if typ == "PHONE_NUMBER":
+            return m(typ, r.choice([f.phone_number(), self.gb.phone_number(), self.de.phone_number(),
+                                    f"+1 {r.randrange(201, 989)} {r.randrange(200, 999)} {r.randrange(1000, 9999)}"]))
+        if typ == "STREET_ADDRESS":
+            return m(typ, r.choice([f.address().replace("\n", ", "), f.street_address(),
+                                    self.gb.address().replace("\n", ", ")]))
+        if typ == "DATE_OF_BIRTH":
+            d = f.date_of_birth(minimum_age=1, maximum_age=95)
+            return m(typ, d.strftime(r.choice(["%m/%d/%Y", "%B %d, %Y", "%Y-%m-%d", "%d.%m.%Y", "%d %b %Y"])))
+        if typ == "URL":
+            first, last = f.first_name().lower(), f.last_name().lower()
+            return m(typ, r.choice([f"https://www.linkedin.com/in/{first}-{last}-{r.randrange(100, 999)}",
+                                    f"https://github.com/{first}{last[:3]}", f"https://twitter.com/{first}_{last}",
+                                    f"https://www.instagram.com/{first}.{last}/", f"https://{first}{last}.com"]))
+        if typ == "MAC_ADDRESS":
+            v = f.mac_address()
+            return m(typ, r.choice([v, v.upper(), v.upper().replace(":", "-")]))
+        if typ == "IP_ADDRESS":
+            return m(typ, r.choice([f.ipv4_public(), f.ipv4_private(), f.ipv6()]))
+        if typ == "US_SSN":
+            v = f.ssn()
+            return m(typ, r.choice([v, v.replace("-", " "), v.replace("-", "")]))
+        if typ == "PASSPORT":
+            return m(typ, f.passport_number())
+        if typ == "DRIVER_LICENSE":
+            return m(typ, r.choice(string.ascii_uppercase) + str(r.randrange(10**6, 10**8)))
+        if typ == "NATIONAL_ID":
+            return m(typ, r.choice([self.gb.ssn(), f"{r.randrange(1000, 9999)} {r.randrange(1000, 9999)} "
+                                    f"{r.randrange(1000, 9999)}", f"{r.randrange(10**7, 10**8)}{r.choice('TRWAGMY')}"]))
+        if typ == "BANK_ACCOUNT":
+            return m(typ, str(r.randrange(10**7, 10**12)))
+        if typ == "IBAN_CODE":
+            v = r.choice([f.iban(), self.de.iban(), self.gb.iban()])
+            return m(typ, r.choice([v, " ".join(v[i:i + 4] for i in range(0, len(v), 4))]))
+        if typ == "CREDIT_CARD":
+            v = f.credit_card_number(card_type=r.choice(["visa16", "mastercard", "amex", "discover"]))
+            return m(typ, r.choice([v, " ".join(v[i:i + 4] for i in range(0, len(v), 4))]))
+        if typ == "CRYPTO_WALLET":
+            if r.random() < 0.5:
+                return m(typ, "0x" + self.s("0123456789abcdefABCDEF", 40))
+            prog = [r.randrange(256) for _ in range(20)]
+            bits = "".join(f"{b:08b}" for b in prog)
+            return m(typ, _bech32("bc", [0] + [int(bits[i:i + 5], 2) for i in range(0, 160, 5)]))
+        if typ == "GPS_COORDINATES":
+            lat, lon = float(f.latitude()), float(f.longitude())
+            return m(typ, f"{lat:.5f}, {lon:.5f}")
+        if typ == "AGE":
+            return m(typ, str(r.randrange(2, 96)))
+        if typ == "USERNAME":
+            return m(typ, f.user_name())
+        if typ == "PASSWORD":
+            return m(typ, self.password())
+        return m("PERSON", r.choice([f.first_name(), f.name()]))
+
+    FRAMES = {
+        "EMAIL_ADDRESS": ["you can reach me at {v}", "please send the invoice to {v} instead", "my email changed to {v}"],
+        "PHONE_NUMBER": ["call me back on {v} after 5pm", "my new number is {v}", "the pharmacy's line {v} is busy",
+                         "text {v} if the courier is late"],
+        "STREET_ADDRESS": ["please ship it to {v}", "we moved to {v} last month", "the leak is at {v}, unit upstairs"],
+        "DATE_OF_BIRTH": ["date of birth {v}", "DOB: {v}", "I was born on {v}", "his birthday is {v}"],
+        "URL": ["my profile is {v}", "see my work at {v}", "you can check {v} for my background"],
+        "MAC_ADDRESS": ["the laptop's MAC is {v}", "whitelist device {v} on the guest network"],
+        "IP_ADDRESS": ["my home IP is {v}", "the login came from {v}", "I connect from {v}"],
+        "US_SSN": ["SSN {v}", "my social security number is {v}", "ssn: {v}"],
+        "PASSPORT": ["passport number {v}", "my passport no. is {v}"],
+        "DRIVER_LICENSE": ["driver's license {v}", "my driving licence number is {v}"],
+        "NATIONAL_ID": ["national insurance number {v}", "my Aadhaar is {v}", "DNI {v}"],
+        "BANK_ACCOUNT": ["account number {v}", "pay into account {v}", "my bank account is {v}"],
+        "IBAN_CODE": ["IBAN {v}", "transfer it to {v}", "my IBAN is {v}"],
+        "CREDIT_CARD": ["card {v} was charged twice", "my card number is {v}", "use the card ending... no, the full "
+                        "number is {v}"],
+        "CRYPTO_WALLET": ["send the refund to my wallet {v}", "my wallet address: {v}"],
+        "GPS_COORDINATES": ["my coordinates are {v}", "the car is parked at GPS {v}", "pin location: {v}"],
+        "AGE": ["my daughter is {v} years old", "I'm {v} and just started running", "patient, aged {v}, reports",
+                "a {v}-year-old woman with"],
+        "USERNAME": ["my username is {v}", "login: {v}", "user name: {v}"],
+        "PASSWORD": ["password: {v}", "my password is {v}", "the wifi password is {v}"],
+        "PERSON": ["I spoke with {v} at the front desk", "{v} from billing said it was fixed", "ask {v} to call me"],
+    }
+
+    def message(self) -> str:
+        r, f = self.r, self.f
+        types = list(self.FRAMES)
+        picks = r.sample(types, r.randrange(1, 4))
+        clauses = [r.choice(self.FRAMES[t]).format(v=self.value(t)) for t in picks]
+        style = r.randrange(5)
+        body = "; ".join(clauses)
+        if style == 0:
+            return (f"Hi {self.m('PERSON', f.first_name())},\n\n{body[0].upper() + body[1:]}. "
+                    f"{f.sentence(nb_words=8)}\n\nThanks,\n{self.m('PERSON', f.name())}")
+        if style == 1:
+            return f"Ticket #{r.randrange(10000, 99999)}: {f.sentence(nb_words=5)} Customer says {body}."
+        if style == 2:
+            return f"{body} lol, {f.sentence(nb_words=6).lower()}"
+        if style == 3:
+            return f"Note: {f.sentence(nb_words=6)} {body[0].upper() + body[1:]}. Follow up in {r.randrange(2, 9)} days."
+        return f"{f.sentence(nb_words=7)} {body[0].upper() + body[1:]}."
+
+
+def messages() -> None:
+    g = MessageGen(seed=121203)
+    blocks = [g.message() for _ in range(200)]
+    MSG_OUT.write_text("# Generated by tests/bench/pii_gen.py (seeded): held-out messages, every type. Markup "
+                       "{{TYPE|value}}; messages separated by lines \"---\".\n" + "\n---\n".join(blocks) + "\n")
+    print(f"wrote {len(blocks)} messages to {MSG_OUT}")
+
+
 if __name__ == "__main__":
     main()
+    messages()
