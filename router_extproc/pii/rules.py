@@ -307,10 +307,30 @@ def _name_ok(name: str) -> bool:
     return bool(core) and not any(w in _NOT_NAMES for w in core) and not core[0].endswith("ly")
 
 
+# Marks of documentation (markdown/rst headings, fences, directives, links, inline code, shell prompts, install
+# lines). In a text with two or more, a capitalised word alone is a product or project (Redis, Faiss, Tidelift), not
+# a person: the model's PERSON spans there need a full name, and a line opening "Redis, the ..." is no
+# vocative. Names that a greeting, sign-off or "my name is" frames stay.
+DOC_MARKS = _rx(r"(?m)^#{1,6} |^```|^\.\. [a-z-]+::|^[=~^-]{4,}$|\]\(https?://|`[^`\n]+`|^\$ |^>>> |"
+                        r"\bpip install\b|^\s*[*-] \[|:class:|:func:|^\s{4}(?:import|from|def|class|return) |"
+                        r":target: |:alt: |\.\. \|[^|\n]+\| image::|<img |<div|<h[1-6]|\|[A-Z][\w-]*\|")
+
+
+def looks_like_documentation(text: str) -> bool:
+    n = 0
+    for _ in DOC_MARKS.finditer(text.encode("utf-8", "surrogatepass")):
+        n += 1
+        if n >= 2:
+            return True
+    return False
+
+
 def _people(T: Text) -> list[Entity]:
     out: list[Entity] = []
+    doc = looks_like_documentation(T.text)
     for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75), (TITLED, 0.9)):
-        out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
+        if not (doc and rx is VOCATIVE):
+            out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
     if out and "```" in T.text:
         # a greeting inside a fenced code block is a program's example output ("Hello, Click!"), not a person
         fences, i = [], T.text.find("```")

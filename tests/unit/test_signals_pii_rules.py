@@ -346,3 +346,42 @@ def test_command_line_passwords_and_basic_auth_are_credentials_but_port_flags_ar
     assert ("SECRET", "YWxhZGRpbjpvcGVuc2VzYW1l") in _found("Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l")
     assert ("SECRET", "Tq8vN3zLx0pW") in _found("redis://:Tq8vN3zLx0pW@redis-master:6379/2")
     assert not _found("docker run -p 8080:80 nginx && psql --password=$PGPASS")
+
+
+# ---------------------------------------------------------------- pasted documentation
+def _model(text, typ, *parts):
+    ents = [(text.index(p), text.index(p) + len(p), typ, 0.95) for p in parts]
+    return [text[s:e] for s, e, t, _ in combine(text, ents) if t == typ]
+
+
+def test_products_files_and_stand_in_names_are_not_people():
+    text = "Install from PyPI or GitHub, read README.md, then ask McDonald; ETag is set; John Doe signs up"
+    assert _model(text, "PERSON", "PyPI", "GitHub", "README.md", "McDonald", "ETag", "John Doe") == ["McDonald"]
+
+
+def test_in_documentation_a_capitalised_word_alone_is_not_a_person_but_a_greeting_still_is():
+    doc = "## Install\n\n`pip install redis`\n\nRedis, the server, must run first. Written by Ada Lovelace."
+    assert _model(doc, "PERSON", "Redis", "Ada Lovelace") == ["Ada Lovelace"]
+    msg = "Redis, the server, must run first. Thanks Marisol"
+    assert _model(msg, "PERSON", "Redis", "Marisol") == ["Redis", "Marisol"]  # a message: the model decides
+    assert ("PERSON", "Marisol") in _found("## Notes\n`x`\n`y`\nHi Marisol, the build is green")
+    badge = ".. |ruff| image:: https://x.org/badge.svg\n   :alt: Ruff\n"
+    assert _model(badge, "PERSON", "Ruff") == []
+
+
+def test_versions_peps_and_code_words_are_not_addresses():
+    text = "PEP 695 landed in GraalPy 3.13; bfloat16 works. Office: 14 Larkspur Lane, Bristol BS7 9QT"
+    got = _model(text, "STREET_ADDRESS", "PEP 695", "GraalPy 3.13", "bfloat16", "14 Larkspur Lane, Bristol BS7 9QT")
+    assert got == ["14 Larkspur Lane, Bristol BS7 9QT"]
+
+
+def test_ids_sizes_hashes_and_timings_are_not_phone_numbers():
+    text = "see arXiv 2401.08281, images 8192 x 8192, id 9999999, commit 790c5c02991100aa; call (415) 555-0142"
+    got = _model(text, "PHONE_NUMBER", "2401.08281", "8192 x 8192", "9999999", "790c5c02991100aa", "(415) 555-0142")
+    assert got == ["(415) 555-0142"]
+
+
+def test_addresses_that_documentation_writes_are_not_pii():
+    text = ("git clone git@github.com:org/repo.git; set EMAIL=foo@example.org or you@example.com; "
+            "ask matplotlib-users@python.org; mail jane@example.org")
+    assert _found(text) == {("EMAIL_ADDRESS", "jane@example.org")}  # a named person at example.org stays PII
