@@ -200,11 +200,11 @@ def evaluate(predict, sets: dict[str, tuple[str, ...]]) -> dict:
     res["secrets"] = score(as_group(cgold), as_group(cpred), SECRET_TYPES)["ALL"]
     res["secrets_by_type"] = score(cgold, cpred, SECRET_TYPES)
     res["secret_errors"] = _misses(ctexts, as_group(cgold), as_group(cpred))
-    personal = set(PERSONAL.read_text().splitlines()) if PERSONAL.exists() else set()
+    personal = {ln for ln in PERSONAL.read_text().splitlines() if ln and not ln.startswith("#")}
     for name in ("benign", "docs"):
         items = _items(name, sets[name])
         flags = [[(x[2], t[x[0]:x[1]]) for x in ps] for t, ps in zip(items, predict(items))]
-        false = [[f for f in fl if f[1] not in personal] for fl in flags]
+        false = [[f for f in fl if " ".join(f[1].split()) not in personal] for fl in flags]
         res[f"{name}_false_flag_rate"] = round(sum(1 for f in false if f) / len(items), 4)
         res[f"{name}_n"] = len(items)
         res[f"{name}_flagged"] = [str(f) for f in false if f]
@@ -308,7 +308,8 @@ def section(res: dict) -> str:
         f"Secrets in code and logs ({h['code_n']} generated snippets, {h['code_with_secret_n']} holding a secret): "
         f"precision {sec['precision']} / recall {sec['recall']} for the secret group (SECRET and PASSWORD as one, "
         f"as policies name it; target >= {t['secret']} both; n={sec['n']}, {sec['false_pos']} false positives). "
-        "By type:",
+        "By type (lower: the generator marks a password in a connection string PASSWORD, the rules call it SECRET, "
+        "which counts here as a miss and a false positive):",
         "", *_table(h["secrets_by_type"]), "",
         f"False flags: {h['benign_false_flag_rate']} of {h['benign_n']} benign questions (target <= {t['benign']}); "
         f"{h['docs_false_flag_rate']} of {h['docs_n']} README passages (target <= {t['docs']}; "
@@ -318,7 +319,8 @@ def section(res: dict) -> str:
         f"{c['messages']['ALL']['recall']} (n={c['messages']['ALL']['n']}); secrets {c['secrets']['precision']} / "
         f"{c['secrets']['recall']} (n={c['secrets']['n']}, {c['code_n']} hand-written snippets); false flags "
         f"{c['benign_false_flag_rate']} of {c['benign_n']} questions and {c['docs_false_flag_rate']} of {c['docs_n']}"
-        " documentation passages (hand-written and the other half of the README passages).",
+        " documentation passages (hand-written and the other half of the README passages; that half had no hand "
+        "review, so its contributors' real profile links and addresses count there as false).",
         "",
         f"Redaction + restoration: p50 {res['redaction']['p50_ms']} ms, p90 {res['redaction']['p90_ms']} ms per "
         f"request ({res['redaction']['what']}; n={res['redaction']['n']}; target p50 <= {t['redact_ms']} ms). "
