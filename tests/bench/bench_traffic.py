@@ -164,11 +164,16 @@ def build_cases(tokenizer, quick: bool = False) -> list[Case]:
             cases.append(Case(f"system prompt: {s['kind']}", "benign", [sys_msg(s["text"]), user(q["text"])],
                               f"sq:{q['text']}", q["category"], "handwritten"))
     for q in en:
-        other = _pick([o for o in en if o["category"] != q["category"]], "conv:" + q["text"])
+        # the earlier turn on another topic (the latest turn must decide) or on the same one (history may help)
         s = _pick(systems, "convsys:" + q["text"])["text"]
-        cases.append(Case("conversation", "benign",
-                          [sys_msg(s), user(other["text"]), {"role": "assistant", "content": ASSISTANT},
-                           user(q["text"])], "cq:" + q["text"], q["category"], "handwritten"))
+        for shape, same in (("conversation", False), ("conversation, earlier turn on the same topic", True)):
+            pool = [o for o in en if (o["category"] == q["category"]) == same and o is not q]
+            if not pool:   # --quick keeps a fifth of the questions: a category may have no other question left
+                continue
+            other = _pick(pool, "conv:" + q["text"])
+            cases.append(Case(shape, "benign",
+                              [sys_msg(s), user(other["text"]), {"role": "assistant", "content": ASSISTANT},
+                               user(q["text"])], "cq:" + q["text"], q["category"], "handwritten"))
     for m, n, doc in docs:
         ask = _pick(DOC_QUESTIONS, f"dq:{m}:{n}").format(m=m)
         cases.append(Case(f"RAG, context in system prompt ({n} tok)", "benign",
@@ -220,8 +225,13 @@ def _tool_messages(systems: list[dict], question: str, tool: dict) -> list[dict]
             {"role": "tool", "tool_call_id": "call_1", "content": tool["text"]}]
 
 
-def run(cases: list[Case], eng, cfg, threshold: float, batch: int = 16) -> list[dict]:
-    """Each case through the router's path: parse → segments → plan → engine (budgeted) → decide."""
+def run(cases: list[Case], eng, cfg, threshold: float, batch: int = 1) -> list[dict]:
+    """Each case through the router's path: parse → segments → plan → engine (budgeted) → decide.
+
+    One request per engine call by default, as the router runs a request that arrives alone. The int8 graph
+    quantizes activations per tensor (DynamicQuantizeLinear), so a request's scores move with the other requests
+    of its batch: batched 16 at a time in two orders, 365 of 1,569 attack scores moved by more than 0.01 (up to
+    0.17) and 18 verdicts flipped. Alone, every figure here is reproducible."""
     rule = cfg.signals.inputs
     out: list[dict] = []
     for s in range(0, len(cases), batch):
@@ -234,7 +244,7 @@ def run(cases: list[Case], eng, cfg, threshold: float, batch: int = 16) -> list[
                         "jailbreak": sg.jailbreak, "injection": sg.injection, "predicted": sg.category,
                         "confidence": sg.category_confidence, "pii": bool(sg.pii), "blocked": d.blocked,
                         "flagged": d.injection, "unread": sg.unread_tokens})
-        if s // batch % 20 == 0:
+        if s // batch % (320 // batch) == 0:
             print(f"[{time.strftime('%H:%M:%S')}] {s + len(chunk)}/{len(cases)}", file=sys.stderr, flush=True)
     return out
 
@@ -265,36 +275,76 @@ def summarise(rows: list[dict], thr: float, conf_thr: float, fallback: str) -> l
     return table
 
 
+# The benign shapes #19 sets the FPR target on (system prompts, conversations, RAG and documents up to 4k tokens,
+# code). Non-English questions and tool results are reported beside them, not calibrated on.
+TARGET_SHAPES = ("system prompt", "conversation", "RAG", "code", "bare question")
+SWEEP = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+
+
+def _targeted(shape: str) -> bool:
+    return shape.startswith(TARGET_SHAPES)
+
+
 def calibrate(rows: list[dict], shipped: float) -> dict:
-    """The jailbreak threshold chosen on the cal split alone: the lowest that keeps every benign shape's block rate
-    at or under FPR_TARGET (the guard's recall falls as the threshold rises), reported on the test split."""
+    """The jailbreak threshold chosen on the cal split alone: the lowest that keeps every targeted benign shape's
+    block rate at or under FPR_TARGET (recall falls as the threshold rises); each threshold's figures on test."""
     import numpy as np
 
     def worst_fpr(rs, t):
         by: dict[str, list[bool]] = {}
         for r in rs:
-            if r["kind"] == "benign":
+            if r["kind"] == "benign" and _targeted(r["shape"]):
                 by.setdefault(r["shape"], []).append(r["jailbreak"] >= t)
-        return max(sum(v) / len(v) for v in by.values())
+        return round(max(sum(v) / len(v) for v in by.values()), 4)
 
     def tpr(rs, t):
-        a = [r["jailbreak"] >= t for r in rs if r["kind"] == "attack"]
-        return sum(a) / len(a)
+        a = [r["jailbreak"] >= t for r in rs if r["kind"] == "attack" and r["shape"].startswith("attack")]
+        return round(sum(a) / len(a), 4)
 
     cal = [r for r in rows if r["split"] == "cal"]
     test = [r for r in rows if r["split"] == "test"]
-    grid = sorted(set(np.round(np.concatenate([np.linspace(0.05, 0.995, 190), [shipped]]), 4)))
+    grid = sorted({*np.round(np.linspace(0.05, 0.995, 190), 4).tolist(), shipped})
     ok = [t for t in grid if worst_fpr(cal, t) <= FPR_TARGET]
     chosen = float(min(ok)) if ok else None
-    res = {"shipped": shipped, "chosen_on_cal": chosen,
-           "cal": {"shipped": {"worst_benign_fpr": round(worst_fpr(cal, shipped), 4), "tpr": round(tpr(cal, shipped), 4)}},
-           "test": {"shipped": {"worst_benign_fpr": round(worst_fpr(test, shipped), 4),
-                                "tpr": round(tpr(test, shipped), 4)}}}
-    if chosen is not None:
-        res["cal"]["chosen"] = {"worst_benign_fpr": round(worst_fpr(cal, chosen), 4), "tpr": round(tpr(cal, chosen), 4)}
-        res["test"]["chosen"] = {"worst_benign_fpr": round(worst_fpr(test, chosen), 4),
-                                 "tpr": round(tpr(test, chosen), 4)}
-    return res
+    sweep = sorted({shipped, *SWEEP, *([chosen] if chosen else [])})
+    return {"shipped": shipped, "chosen_on_cal": chosen,
+            "sweep": [{"threshold": round(t, 4), "cal_worst_fpr": worst_fpr(cal, t), "cal_tpr": tpr(cal, t),
+                       "test_worst_fpr": worst_fpr(test, t), "test_tpr": tpr(test, t)} for t in sweep]}
+
+
+HISTORY_WEIGHTS = (0.0, 0.1, 0.25, 0.5)
+
+
+def sweep_history(cases: list[Case], eng, cfg, threshold: float, batch: int = 1) -> list[dict]:
+    """Domain accuracy of the two conversation shapes at each history weight (signals.history_weight), by split."""
+    from dataclasses import replace
+
+    conv = [c for c in cases if c.shape.startswith("conversation")]
+    out = []
+    for w in HISTORY_WEIGHTS:
+        cfg_w = replace(cfg, signals=replace(cfg.signals, inputs=replace(cfg.signals.inputs, history_weight=w)))
+        rows = run(conv, eng, cfg_w, threshold, batch)
+        row: dict[str, Any] = {"history_weight": w}
+        for split in ("cal", "test"):
+            for shape in ("conversation", "conversation, earlier turn on the same topic"):
+                rs = [r for r in rows if r["split"] == split and r["shape"] == shape]
+                row[f"{split}:{'same' if 'same' in shape else 'other'}"] = round(
+                    sum(r["predicted"] == r["category"] for r in rs) / len(rs), 4)
+        out.append(row)
+    return out
+
+
+def per_category(rows: list[dict], shape: str = "bare question") -> dict:
+    """Domain accuracy of one shape by true category, with the category most often predicted instead."""
+    from collections import Counter
+
+    out = {}
+    for cat in sorted({r["category"] for r in rows if r["shape"] == shape}):
+        rs = [r for r in rows if r["shape"] == shape and r["category"] == cat]
+        wrong = Counter(r["predicted"] for r in rs if r["predicted"] != cat).most_common(1)
+        out[cat] = {"accuracy": round(sum(r["predicted"] == cat for r in rs) / len(rs), 4), "n": len(rs),
+                    "most_confused_with": wrong[0][0] if wrong else None}
+    return out
 
 
 def calibrate_confidence(rows: list[dict], fallback: str, shipped: float) -> dict:
@@ -320,7 +370,7 @@ def section(res: dict) -> str:
              f"through the router's own path up to the decision (parse → inputs.plan → engine with the "
              f"{res['budget']}-token budget → decide), not through Envoy. Sets: tests/bench/data/traffic/README.md; "
              "none is a training source. Jailbreak threshold "
-             f"{thr} (shipped with the model); a benign row is 'blocked' when the jailbreak guard blocks it._", "",
+             f"{thr:.4f} (shipped with the model); a benign row is 'blocked' when the jailbreak guard blocks it._", "",
              "| shape | n | blocked as jailbreak | injection flagged | PII flagged | domain accuracy (head / after fallback) |",
              "|---|---|---|---|---|---|"]
     for r in res["table"]:
@@ -335,15 +385,63 @@ def section(res: dict) -> str:
             lines.append(f"| {r['shape']} | {r['n']} | {r['blocked']} ({r['blocked_n']}) |")
         elif r["kind"] == "injection":
             lines.append(f"| {r['shape']} | {r['n']} | {r['injection_flagged']} |")
+    lines += [""] + targets(res)
+    pc = res["per_category"]
+    lines += ["", "Domain accuracy of the bare questions by category (most frequent wrong answer): " + ", ".join(
+        f"{c} {v['accuracy']}" + (f" ({v['most_confused_with']})" if v["most_confused_with"] else "")
+        for c, v in pc.items()) + "."]
     c, k = res["calibration"], res["confidence"]
-    lines += ["", f"Calibration (cases split by a stable hash; chosen on 'cal', reported on 'test'): the lowest "
-              f"jailbreak threshold keeping every benign shape's block rate at or under {FPR_TARGET:.0%} on cal is "
-              f"{c['chosen_on_cal']}; on test it gives worst-shape FPR {c['test'].get('chosen', {}).get('worst_benign_fpr')} "
-              f"and TPR {c['test'].get('chosen', {}).get('tpr')}, against {c['test']['shipped']['worst_benign_fpr']} "
-              f"and {c['test']['shipped']['tpr']} at the shipped {c['shipped']}. Category confidence fallback: "
-              f"{k['chosen_on_cal']} is best on cal; test routed accuracy {k['test']['chosen']} against "
-              f"{k['test']['shipped']} at the configured {k['shipped']}.", "", END]
+    chosen = c["chosen_on_cal"]
+    lines += ["", "Jailbreak threshold sweep (cases split by a stable hash of their item: 'cal' to choose on, 'test' to "
+              f"report; worst block rate over the benign shapes #19 targets: bare, system prompts, conversations, RAG, "
+              f"code; catch rate over the three in-the-wild attack shapes). Lowest threshold keeping every targeted "
+              f"shape at or under {FPR_TARGET:.0%} on cal: {chosen if chosen is not None else 'none below 0.995'}.", "",
+              "| threshold | cal worst FPR | cal TPR | test worst FPR | test TPR |", "|---|---|---|---|---|",
+              *[f"| {r['threshold']}{' (shipped)' if r['threshold'] == round(c['shipped'], 4) else ''} | "
+                f"{r['cal_worst_fpr']} | {r['cal_tpr']} | {r['test_worst_fpr']} | {r['test_tpr']} |" for r in c["sweep"]],
+              *([""] + _history_lines(res) if res.get("history") else []),
+              "", f"Category confidence fallback (routed accuracy on the labelled shapes): {k['chosen_on_cal']} is best "
+              f"on cal ({k['cal']['chosen']} vs {k['cal']['shipped']} at the configured {k['shipped']}); on test "
+              f"{k['test']['chosen']} vs {k['test']['shipped']}.", "",
+              "No threshold was changed on this evidence: no jailbreak threshold meets both targets on cal (the one "
+              "that holds the FPR target there roughly halves the catch rate and still misses 1 % on test), the "
+              "history weight trades the two conversation kinds against each other (the configured 0.25 stays), and "
+              "the confidence fallback moves routed accuracy by well under a point. What misses the targets here is "
+              "the heads on text unlike their training data (non-English questions, pasted documentation, code, "
+              "terse tool output), which #19's retraining item addresses; scores are per request alone "
+              "(`run` explains why batching moves them).", "", END]
     return "\n".join(lines)
+
+
+def targets(res: dict) -> list[str]:
+    """#19's targets against this run's figures (engine path; the issue asks for them through Envoy as well)."""
+    t = {r["shape"]: r for r in res["table"]}
+    over = [f"{k} {r['blocked']}" for k, r in t.items() if r["kind"] == "benign" and _targeted(k)
+            and r["blocked"] > FPR_TARGET]
+    attacks = [t[k]["blocked"] for k in ("attack: bare", "attack: last turn of a conversation") if k in t]
+    bare = t.get("bare question", {}).get("domain_accuracy")
+    sysacc = [r["domain_accuracy"] for k, r in t.items() if k.startswith("system prompt") and r["domain_accuracy"]]
+    cost = round((bare - min(sysacc)) * 100, 1) if bare is not None and sysacc else None
+    ok = lambda b: "**met**" if b else "**missed**"  # noqa: E731
+    return [
+        f"- Jailbreak FPR <= {FPR_TARGET:.0%} on every targeted benign shape: {ok(not over)}"
+        + (f" ({'; '.join(over)})." if over else "."),
+        f"- Jailbreak TPR >= {TPR_TARGET} on in-the-wild jailbreaks, bare and as the last turn: "
+        f"{ok(attacks and min(attacks) >= TPR_TARGET)} ({' / '.join(map(str, attacks))}).",
+        f"- Domain accuracy >= {DOMAIN_TARGET} on out-of-source, non-MMLU questions: {ok(bare and bare >= DOMAIN_TARGET)}"
+        f" ({bare}, hand-written).",
+        f"- A system prompt costs <= 1 point of domain accuracy: {ok(cost is not None and cost <= 1)} "
+        f"(worst system-prompt kind {cost} points below bare).",
+    ]
+
+
+def _history_lines(res: dict) -> list[str]:
+    return [f"History weight (signals.history_weight, configured {res['history_weight']}): domain accuracy of the "
+            "latest turn when the earlier user turn is on another topic / on the same topic, cal and test.", "",
+            "| history weight | cal: other topic | cal: same topic | test: other topic | test: same topic |",
+            "|---|---|---|---|---|",
+            *[f"| {h['history_weight']} | {h['cal:other']} | {h['cal:same']} | {h['test:other']} | {h['test:same']} |"
+              for h in res["history"]]]
 
 
 def write_section(doc: Path, text: str) -> None:
@@ -356,7 +454,7 @@ def write_section(doc: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from tests.bench.common import DOCS, MODEL_DIR, progress, save
+    from tests.bench.common import DOCS, MODEL_DIR, load, progress, save
     from router_extproc.signals import SignalEngine
 
     ap = argparse.ArgumentParser()
@@ -365,8 +463,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
     ap.add_argument("--model-dir", default=str(MODEL_DIR))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=1, help="requests per engine call (see run)")
     ap.add_argument("--threshold", type=float, default=None, help="jailbreak threshold (default: the model's)")
     ap.add_argument("--json", default=None, help="also write every case's scores here")
+    ap.add_argument("--rows", default=None, help="summarise the scores a --json run wrote instead of running")
     a = ap.parse_args(argv)
     if not (Path(a.model_dir) / "encoder.onnx").exists():
         progress("models not built: skipping")
@@ -376,15 +476,23 @@ def main(argv: list[str] | None = None) -> dict:
     labels = json.loads((Path(a.model_dir) / "labels.json").read_text())
     thr = a.threshold if a.threshold is not None else (
         cfg.guards.jailbreak_threshold or float(labels.get("thresholds", {}).get("jailbreak", 0.5)))
-    cases = build_cases(eng.tokenizer, a.quick)
-    progress(f"traffic: {len(cases)} cases")
     t0 = time.perf_counter()
-    rows = run(cases, eng, cfg, thr)
+    if a.rows:
+        rows = json.loads(Path(a.rows).read_text())
+        previous = load("traffic") or {}
+        history, seconds = previous.get("history", []), previous.get("seconds")
+    else:
+        cases = build_cases(eng.tokenizer, a.quick)
+        progress(f"traffic: {len(cases)} cases")
+        rows = run(cases, eng, cfg, thr, a.batch)
+        history = sweep_history(cases, eng, cfg, thr, a.batch)
+        seconds = round(time.perf_counter() - t0, 1)
     conf_thr, fallback = cfg.routing.confidence_threshold, cfg.routing.fallback_category
     res = {"date": time.strftime("%Y-%m-%d"), "quick": a.quick, "threshold": thr,
-           "budget": cfg.signals.inputs.max_tokens_read, "seconds": round(time.perf_counter() - t0, 1),
+           "budget": cfg.signals.inputs.max_tokens_read, "seconds": seconds,
            "table": summarise(rows, thr, conf_thr, fallback), "calibration": calibrate(rows, thr),
-           "confidence": calibrate_confidence(rows, fallback, conf_thr)}
+           "confidence": calibrate_confidence(rows, fallback, conf_thr), "per_category": per_category(rows),
+           "history": history, "history_weight": cfg.signals.inputs.history_weight}
     save("traffic", res)
     if a.json:
         Path(a.json).write_text(json.dumps(rows))
