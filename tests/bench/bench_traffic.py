@@ -249,6 +249,47 @@ def run(cases: list[Case], eng, cfg, threshold: float, batch: int = 1) -> list[d
     return out
 
 
+def through_envoy(cases: list[Case], per_shape: int) -> list[dict]:
+    """A stratified sample (``per_shape`` cases of each shape, a stable choice) sent through a real Stack: Envoy +
+    router with config/config.yaml's signals and guards, demo upstreams. No tenant header, so nothing is cached
+    and each request takes the full path. A 403 is a block; the injection header is the injection outcome."""
+    import tempfile
+
+    import httpx
+    import yaml
+
+    from router_extproc.headers import BLOCKED, INJECTION
+    from router_extproc.testing import Stack
+
+    by: dict[str, list[Case]] = {c.shape: [] for c in cases}   # the shapes in the order of the engine's table
+    for c in sorted(cases, key=lambda c: hashlib.sha1(("envoy:" + c.key).encode()).hexdigest()):
+        if len(by.setdefault(c.shape, [])) < per_shape:
+            by[c.shape].append(c)
+    data = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    data["logging"] = {"level": "warning"}
+    out = []
+    with tempfile.TemporaryDirectory() as tmp, Stack(data, workdir=Path(tmp), demo_latency_ms=0) as stack, \
+            httpx.Client(base_url=stack.url, timeout=60) as client:
+        for shape, cs in by.items():
+            for c in cs:
+                r = client.post("/v1/chat/completions", json={"model": "auto", "messages": c.messages,
+                                                              "temperature": 0.7})
+                out.append({"shape": shape, "kind": c.kind, "status": r.status_code,
+                            "blocked": r.headers.get(BLOCKED), "injection": r.headers.get(INJECTION)})
+    return out
+
+
+def envoy_table(rows: list[dict]) -> list[dict]:
+    shapes: dict[str, list[dict]] = {}
+    for r in rows:
+        shapes.setdefault(r["shape"], []).append(r)
+    return [{"shape": k, "kind": rs[0]["kind"], "n": len(rs),
+             "blocked": _rate([r["status"] == 403 and r["blocked"] == "jailbreak" for r in rs]),
+             "injection_flagged": _rate([bool(r["injection"]) for r in rs]),
+             "errors": sum(r["status"] >= 500 for r in rs),
+             "statuses": sorted({r["status"] for r in rs})} for k, rs in shapes.items()]
+
+
 def _rate(xs: list[bool]) -> float | None:
     return round(sum(xs) / len(xs), 4) if xs else None
 
@@ -385,6 +426,12 @@ def section(res: dict) -> str:
             lines.append(f"| {r['shape']} | {r['n']} | {r['blocked']} ({r['blocked_n']}) |")
         elif r["kind"] == "injection":
             lines.append(f"| {r['shape']} | {r['n']} | {r['injection_flagged']} |")
+    if res.get("envoy"):
+        lines += ["", "Through Envoy (a stable sample per shape; real Stack with config/config.yaml, nothing cached): "
+                  "share answered 403 jailbreak / carrying the injection header, and 5xx answers.", "",
+                  "| shape | n | blocked (403 jailbreak) | injection header | 5xx | statuses |", "|---|---|---|---|---|---|",
+                  *[f"| {r['shape']} | {r['n']} | {r['blocked']} | {r['injection_flagged']} | {r['errors']} | "
+                    f"{', '.join(map(str, r['statuses']))} |" for r in res["envoy"]]]
     lines += [""] + targets(res)
     pc = res["per_category"]
     lines += ["", "Domain accuracy of the bare questions by category (most frequent wrong answer): " + ", ".join(
@@ -466,6 +513,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--batch", type=int, default=1, help="requests per engine call (see run)")
     ap.add_argument("--threshold", type=float, default=None, help="jailbreak threshold (default: the model's)")
     ap.add_argument("--json", default=None, help="also write every case's scores here")
+    ap.add_argument("--envoy", type=int, default=20, help="cases per shape also sent through Envoy (0: none)")
     ap.add_argument("--rows", default=None, help="summarise the scores a --json run wrote instead of running")
     a = ap.parse_args(argv)
     if not (Path(a.model_dir) / "encoder.onnx").exists():
@@ -481,18 +529,20 @@ def main(argv: list[str] | None = None) -> dict:
         rows = json.loads(Path(a.rows).read_text())
         previous = load("traffic") or {}
         history, seconds = previous.get("history", []), previous.get("seconds")
+        envoy = previous.get("envoy", [])
     else:
         cases = build_cases(eng.tokenizer, a.quick)
         progress(f"traffic: {len(cases)} cases")
         rows = run(cases, eng, cfg, thr, a.batch)
         history = sweep_history(cases, eng, cfg, thr, a.batch)
+        envoy = envoy_table(through_envoy(cases, a.envoy)) if a.envoy else []
         seconds = round(time.perf_counter() - t0, 1)
     conf_thr, fallback = cfg.routing.confidence_threshold, cfg.routing.fallback_category
     res = {"date": time.strftime("%Y-%m-%d"), "quick": a.quick, "threshold": thr,
            "budget": cfg.signals.inputs.max_tokens_read, "seconds": seconds,
            "table": summarise(rows, thr, conf_thr, fallback), "calibration": calibrate(rows, thr),
            "confidence": calibrate_confidence(rows, fallback, conf_thr), "per_category": per_category(rows),
-           "history": history, "history_weight": cfg.signals.inputs.history_weight}
+           "envoy": envoy, "history": history, "history_weight": cfg.signals.inputs.history_weight}
     save("traffic", res)
     if a.json:
         Path(a.json).write_text(json.dumps(rows))
