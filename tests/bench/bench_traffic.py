@@ -243,7 +243,9 @@ def run(cases: list[Case], eng, cfg, threshold: float, batch: int = 1) -> list[d
             out.append({"shape": c.shape, "kind": c.kind, "split": c.split, "category": c.category,
                         "jailbreak": sg.jailbreak, "injection": sg.injection, "predicted": sg.category,
                         "confidence": sg.category_confidence, "pii": bool(sg.pii), "blocked": d.blocked,
-                        "flagged": d.injection, "unread": sg.unread_tokens})
+                        "flagged": d.injection, "unread": sg.unread_tokens,
+                        "complex": sg.complexity >= cfg.routing.complexity.threshold,
+                        "question": c.key.split(":", 1)[1] if c.key.startswith(("q:", "sq:", "cq:")) else None})
         if s // batch % (320 // batch) == 0:
             print(f"[{time.strftime('%H:%M:%S')}] {s + len(chunk)}/{len(cases)}", file=sys.stderr, flush=True)
     return out
@@ -299,6 +301,8 @@ def summarise(rows: list[dict], thr: float, conf_thr: float, fallback: str) -> l
     shapes: dict[str, list[dict]] = {}
     for r in rows:
         shapes.setdefault(r["shape"], []).append(r)
+    # complexity agreement: the same question's simple/complex verdict here and asked bare
+    bare = {r["question"]: r.get("complex") for r in shapes.get("bare question", [])}
     table = []
     for shape, rs in shapes.items():
         lab = [r for r in rs if r["category"]]
@@ -312,6 +316,8 @@ def summarise(rows: list[dict], thr: float, conf_thr: float, fallback: str) -> l
             "domain_accuracy_routed": _rate([(r["predicted"] if r["confidence"] >= conf_thr else fallback)
                                              == r["category"] for r in lab]),
             "domain_n": len(lab),
+            "complexity_agreement": _rate([r.get("complex") == bare[r["question"]] for r in rs
+                                           if r.get("question") in bare and "complex" in r]),
         })
     return table
 
@@ -412,14 +418,14 @@ def section(res: dict) -> str:
              f"{res['budget']}-token budget → decide), not through Envoy. Sets: tests/bench/data/traffic/README.md; "
              "none is a training source. Jailbreak threshold "
              f"{thr:.4f} (shipped with the model); a benign row is 'blocked' when the jailbreak guard blocks it._", "",
-             "| shape | n | blocked as jailbreak | injection flagged | PII flagged | domain accuracy (head / after fallback) |",
-             "|---|---|---|---|---|---|"]
+             "| shape | n | blocked as jailbreak | injection flagged | PII flagged | domain accuracy (head / after fallback) "
+             "| complexity agrees with bare |", "|---|---|---|---|---|---|---|"]
     for r in res["table"]:
         if r["kind"] != "benign":
             continue
         dom = f"{r['domain_accuracy']} / {r['domain_accuracy_routed']} (n={r['domain_n']})" if r["domain_n"] else ""
         lines.append(f"| {r['shape']} | {r['n']} | {r['blocked']} ({r['blocked_n']}) | {r['injection_flagged']} | "
-                     f"{r['pii_flagged']} | {dom} |")
+                     f"{r['pii_flagged']} | {dom} | {'' if r.get('complexity_agreement') is None else r['complexity_agreement']} |")
     lines += ["", "| attack shape | n | caught (jailbreak blocked / injection flagged) |", "|---|---|---|"]
     for r in res["table"]:
         if r["kind"] == "attack":
@@ -432,6 +438,12 @@ def section(res: dict) -> str:
                   "| shape | n | blocked (403 jailbreak) | injection header | 5xx | statuses |", "|---|---|---|---|---|---|",
                   *[f"| {r['shape']} | {r['n']} | {r['blocked']} | {r['injection_flagged']} | {r['errors']} | "
                     f"{', '.join(map(str, r['statuses']))} |" for r in res["envoy"]]]
+    persona = next((r for r in res["table"] if r["shape"] == "system prompt: persona"), None)
+    if persona and persona["pii_flagged"]:
+        lines += ["", f"PII in the operator's own system prompt: {persona['pii_flagged']} of the persona-prompt requests "
+                  "carry a PII type, almost all under the one prompt that names its assistant (\"You are Ava, ...\" read as "
+                  "PERSON in most requests). PII reads every segment (signals/inputs.py), and a request with PII is never cached "
+                  "(cache/keys.py), so most requests of an application with a named persona are never cached."]
     lines += [""] + targets(res)
     pc = res["per_category"]
     lines += ["", "Domain accuracy of the bare questions by category (most frequent wrong answer): " + ", ".join(
