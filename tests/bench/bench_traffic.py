@@ -4,8 +4,9 @@
 
 Each case is a chat request body. It goes the router's own way up to the decision: parse_chat_request →
 request.segments() → signals/inputs.plan (config/config.yaml's rule) → SignalEngine.analyze_requests with the
-config's token budget → decision.decide. Cache, Envoy and the upstream are left out (measuring through Envoy is
-tests/integration/test_traffic_shapes.py's job for a few cases; here every case is one engine call).
+config's token budget → decision.decide, every case one engine call. Then ``--envoy N`` cases of each shape (20 by
+default, a stable sample) go through a real Stack (Envoy + router + demo upstreams, nothing cached): the same
+figures as HTTP answers, and any 5xx.
 
 Sets (tests/bench/data/traffic/README.md says where each comes from and why none is a training source):
 benign questions written for this benchmark with their category, the same questions under 12 common system prompts,
@@ -415,7 +416,8 @@ def section(res: dict) -> str:
     lines = [START, "## Traffic shapes (#19)", "",
              f"_Measured {res['date']} by `python -m tests.bench.bench_traffic`{' --quick' if res['quick'] else ''}, "
              f"through the router's own path up to the decision (parse → inputs.plan → engine with the "
-             f"{res['budget']}-token budget → decide), not through Envoy. Sets: tests/bench/data/traffic/README.md; "
+             f"{res['budget']}-token budget → decide), each request alone; a sample of each shape also went through "
+             "Envoy (second table below). Sets: tests/bench/data/traffic/README.md; "
              "none is a training source. Jailbreak threshold "
              f"{thr:.4f} (shipped with the model); a benign row is 'blocked' when the jailbreak guard blocks it._", "",
              "| shape | n | blocked as jailbreak | injection flagged | PII flagged | domain accuracy (head / after fallback) "
