@@ -122,7 +122,7 @@ def code_snippets(limit: int = 60) -> list[tuple[str, str]]:
                 pad = node.col_offset
                 seg = "\n".join(ln[pad:] if ln[:pad].isspace() else ln for ln in seg.splitlines())
                 if 300 <= len(seg) <= 3000:
-                    out.append((f"{m}.{node.name}", " " * 0 + seg))
+                    out.append((f"{m}.{node.name}", seg))
     out.sort(key=lambda t: hashlib.sha1(t[0].encode()).hexdigest())
     return out[:limit]
 
