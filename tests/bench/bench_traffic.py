@@ -41,6 +41,8 @@ from router_extproc.config import load_config  # noqa: E402
 from router_extproc.decision import decide  # noqa: E402
 from router_extproc.openai import parse_chat_request  # noqa: E402
 from router_extproc.signals.inputs import plan  # noqa: E402
+from router_extproc.thresholds import Thresholds  # noqa: E402
+from tests.helpers import write_section as _write_marked  # noqa: E402
 
 DATA = ROOT / "tests" / "bench" / "data" / "traffic"
 START, END = "<!-- traffic:start -->", "<!-- traffic:end -->"
@@ -240,7 +242,7 @@ def run(cases: list[Case], eng, cfg, threshold: float, batch: int = 1) -> list[d
         reqs = [parse_chat_request(json.dumps({"model": "auto", "messages": c.messages}).encode()) for c in chunk]
         sigs = eng.analyze_requests([(plan(r.segments(), rule), rule.max_tokens_read) for r in reqs])
         for c, r, sg in zip(chunk, reqs, sigs):
-            d = decide(cfg, r, sg, jailbreak_threshold=threshold)
+            d = decide(cfg, r, sg, thresholds=Thresholds(jailbreak=threshold))
             out.append({"shape": c.shape, "kind": c.kind, "split": c.split, "category": c.category,
                         "jailbreak": sg.jailbreak, "injection": sg.injection, "predicted": sg.category,
                         "confidence": sg.category_confidence, "pii": bool(sg.pii), "blocked": d.blocked,
@@ -262,7 +264,7 @@ def through_envoy(cases: list[Case], per_shape: int) -> list[dict]:
     import yaml
 
     from router_extproc.headers import BLOCKED, INJECTION
-    from router_extproc.testing import Stack
+    from router_extproc.dev.stack import Stack
 
     by: dict[str, list[Case]] = {c.shape: [] for c in cases}   # the shapes in the order of the engine's table
     for c in sorted(cases, key=lambda c: hashlib.sha1(("envoy:" + c.key).encode()).hexdigest()):
@@ -506,12 +508,7 @@ def _history_lines(res: dict) -> list[str]:
 
 
 def write_section(doc: Path, text: str) -> None:
-    old = doc.read_text() if doc.exists() else ""
-    if START in old and END in old:
-        new = old[:old.index(START)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    doc.write_text(new)
+    _write_marked(doc, START, END, text)
 
 
 def main(argv: list[str] | None = None) -> dict:
