@@ -5,91 +5,20 @@ reason when the `milvus` package or its binary is missing.
 """
 
 import asyncio
-import socket
 import time
-import urllib.request
 
 import numpy as np
 import pytest
 
 from router_extproc.cache import SemanticCache, build_key
 from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
+from tests.milvus.server import restart
 
 pytestmark = pytest.mark.milvus_server
 
 DIM = 16
 A = {"authorization": "Bearer a"}
 B = {"authorization": "Bearer b"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _reusable_bind(port):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("127.0.0.1", port))
-        sock.listen()
-        return sock
-    except OSError:
-        sock.close()
-        return None
-
-
-def _start(server, timeout_s=120.0):
-    """Start and wait for /healthz; fail fast if the process dies (then the caller may retry once)."""
-    server.start()
-    deadline = time.monotonic() + timeout_s
-    url = f"http://127.0.0.1:{server.webservice_port}/healthz"
-    while time.monotonic() < deadline:
-        if server.server_proc is None or server.server_proc.poll() is not None:
-            raise RuntimeError("milvus process exited during start-up (see its logs under the data dir)")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if b"OK" in r.read():
-                    time.sleep(1)
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"milvus-server not healthy after {timeout_s:.0f}s")
-
-
-def restart(server):
-    server.stop()
-    for attempt in range(2):
-        try:
-            _start(server)
-            return
-        except RuntimeError:
-            server.stop()
-            if attempt:
-                raise
-
-
-@pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory):
-    try:
-        from milvus import MilvusServer
-    except ImportError:
-        pytest.skip("milvus-server binary not installed (pip install milvus)")
-    server = MilvusServer(wait_for_started=False)
-    server.set_base_dir(str(tmp_path_factory.mktemp("milvus-server")))
-    port = free_port()
-    server.listen_port = port
-    server.config.update(proxy_port=port)  # pinned: a restart must come back on the same address
-    server.config.try_bind_port = _reusable_bind  # the wrapper's probe lacks SO_REUSEADDR (TIME_WAIT after a kill)
-    try:
-        restart(server)  # one retry: 2.3.5 standalone occasionally panics at start-up under memory pressure
-    except Exception as e:  # pragma: no cover - environment problem, not a cache bug
-        server.stop()
-        pytest.skip(f"milvus-server could not start: {e}")
-    yield server
-    server.stop()
 
 
 def vec(seed, noise=0.0):
