@@ -72,7 +72,9 @@ class MilvusConfig:
     index_params: Mapping[str, Any] = field(default_factory=lambda: {"M": 16, "efConstruction": 64})
     search_params: Mapping[str, Any] = field(default_factory=lambda: {"ef": 64})
     top_k: int = 4
-    consistency_level: str = "Session"
+    # Bounded: a search never waits. Session made every search wait for the time tick (~200 ms) while this router's
+    # own inserts were arriving; a router's own writes are in its hot tier anyway (docs/cache.md, "Scale").
+    consistency_level: str = "Bounded"
     insert_batch_size: int = 64
     flush_interval_ms: int = 50
     cleanup_interval_s: float = 60.0

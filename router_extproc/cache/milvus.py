@@ -8,11 +8,12 @@ Schema (created with its HNSW index if missing; ``scope`` is the partition key o
 ``id`` INT64 primary, ``scope`` / ``filter_key`` / ``fingerprint`` VARCHAR(64), ``text`` VARCHAR(8192),
 ``embedding`` FLOAT_VECTOR(dim), ``response`` VARCHAR(65535) (completion JSON), ``created_at`` / ``expires_at``
 DOUBLE (unix seconds). Searches filter on scope, filter_key and ``expires_at > now`` and use the configured
-consistency level (Session by default; Strong is refused by the config loader).
+consistency level (Bounded by default; Strong is refused by the config loader).
 
 Milvus Lite scans unflushed rows, so Lite inserts are flushed once ``insert_batch_size`` rows are pending or
-two seconds after the last insert; a server is never flushed explicitly (Session consistency reads its own
-writes from growing segments).
+two seconds after the last insert. A server seals segments by its own policy (size and idle time) and builds
+their HNSW index in the background; :meth:`MilvusBackend.seal` flushes and waits for that index after a bulk
+load. Inserts run on their own worker thread, so a batch being written never delays a search.
 
 Size: :meth:`MilvusBackend.enforce_size` keeps the collection at ``max_entries`` by deleting the oldest rows
 (``created_at``) with one filtered delete per pass, the cut-off found by bisecting ``count(*)`` queries.
@@ -99,6 +100,10 @@ class MilvusBackend:
         self.dimension = int(dimension)
         self._on_available = on_available
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="milvus")
+        # a server takes writes on a second connection thread: a search never queues behind a batch insert
+        # (Milvus Lite runs in this process and keeps one thread for everything)
+        self._write_executor = (self._executor if cfg.is_lite else
+                                concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="milvus-write"))
         self._client: Any = None
         self._available = False
         self._closed = False
@@ -138,9 +143,9 @@ class MilvusBackend:
             except Exception:  # pragma: no cover - metrics must never break the cache
                 pass
 
-    async def _call(self, fn: Callable, *args, timeout: float | None = None):
+    async def _call(self, fn: Callable, *args, timeout: float | None = None, executor=None):
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._executor, fn, *args)
+        fut = loop.run_in_executor(executor or self._executor, fn, *args)
         return await asyncio.wait_for(fut, timeout=timeout or self.cfg.timeout_s)
 
     def _fail(self, e: BaseException) -> None:
@@ -446,12 +451,14 @@ class MilvusBackend:
             log.warning("milvus close: %s", e)
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._ctl_executor.shutdown(wait=False, cancel_futures=True)
+        if self._write_executor is not self._executor:
+            self._write_executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _guard(self, fn, *args, timeout=None):
+    async def _guard(self, fn, *args, timeout=None, executor=None):
         if not self.available:
             raise BackendUnavailable(self.last_error or "unavailable")
         try:
-            return await self._call(fn, *args, timeout=timeout)
+            return await self._call(fn, *args, timeout=timeout, executor=executor)
         except (ValueError, TypeError):
             raise
         except Exception as e:
@@ -467,7 +474,7 @@ class MilvusBackend:
 
     async def insert(self, entries: list[Entry]) -> None:
         if entries:
-            await self._guard(self._insert_sync, entries)
+            await self._guard(self._insert_sync, entries, executor=self._write_executor)
 
     async def flush_if_idle(self, idle_s: float = 2.0) -> None:
         if self.cfg.is_lite and self._pending_flush and time.monotonic() - self._last_insert >= idle_s:
@@ -484,6 +491,26 @@ class MilvusBackend:
         await self._guard(self._mark_cleared_sync, scope or ALL_SCOPES, time.time() if cleared_at is None
                           else cleared_at)
         return await self._guard(self._delete_sync, expr)
+
+    async def seal(self, timeout_s: float = 600.0) -> dict:
+        """After a bulk load: flush (seal the growing segments) and wait until the HNSW index covers every row, so
+        searches read indexed segments only. Returns the index description."""
+        return await self._guard(self._seal_sync, timeout_s, timeout=timeout_s + 10, executor=self._write_executor)
+
+    def _seal_sync(self, timeout_s: float) -> dict:
+        c = self._client
+        if c is None:
+            raise BackendUnavailable("not connected")
+        c.flush(self.cfg.collection, timeout=timeout_s)
+        if self.cfg.is_lite:
+            return {}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            names = c.list_indexes(self.cfg.collection, timeout=self.cfg.timeout_s)
+            desc = c.describe_index(self.cfg.collection, names[0], timeout=self.cfg.timeout_s) if names else {}
+            if not desc or int(desc.get("pending_index_rows", 0)) == 0 or time.monotonic() > deadline:
+                return dict(desc)
+            time.sleep(0.5)
 
     async def read_clears(self) -> dict[str, float]:
         """Every clear stamped so far: scope (``*`` for all) -> time of its latest clear."""
