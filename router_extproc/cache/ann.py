@@ -20,9 +20,9 @@ import numpy as np
 
 __all__ = ["BucketANN", "AnnWriter", "ANN_MIN_ROWS"]
 
-# Brute force over a gathered bucket costs ~0.1 ms per 1,000 rows of 384 floats on these cores; past ~4,000 rows
-# it leaves the 1 ms target of the hot tier (docs/cache.md, "Scale").
-ANN_MIN_ROWS = 4096
+# Brute force over a gathered bucket cost 0.17 ms p50 at 500 rows of 384 floats and ~1 ms at 2,500 on these
+# (shared) cores: past ~2,000 rows it leaves the 1 ms target of the hot tier (docs/cache.md, "Scale").
+ANN_MIN_ROWS = 2048
 CONNECTIVITY = 16  # HNSW M
 EXPANSION_ADD = 64  # efConstruction
 EXPANSION_SEARCH = 64  # ef: recall@4 >= 0.99 against exact search at 1M rows (docs/cache.md)
