@@ -97,7 +97,7 @@ class BucketANN:
                     self.index.add(ids[k], vecs[k])
                 k += 1
             if k < len(ids):
-                self.index.add(ids[k:], vecs[k:], threads=2)
+                self.index.add(ids[k:], vecs[k:], threads=1)  # one core: the other serves the event loop
         if removed:
             with self.grow_lock:
                 for i in removed:

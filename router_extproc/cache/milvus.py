@@ -377,12 +377,13 @@ class MilvusBackend:
                     break
             if hi - lo < 1e-6:
                 break
-        self._client.delete(self.cfg.collection, filter=f"created_at < {cut:.6f}", timeout=self.cfg.timeout_s)
+        res = self._client.delete(self.cfg.collection, filter=f"created_at < {cut:.6f}", timeout=self.cfg.timeout_s)
         if self.cfg.is_lite:
             self._pending_flush += 1
             self._flush_sync()
         self._evict_floor = max(self._evict_floor, lo)
-        return total, max(0, total - self._count_sync())
+        n = res.get("delete_count") if isinstance(res, dict) else None
+        return total, int(n) if n else max(0, total - self._count_sync())
 
     def _mark_cleared_sync(self, scope: str, cleared_at: float) -> None:
         if self._client is None:

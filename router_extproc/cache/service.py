@@ -454,11 +454,14 @@ class SemanticCache:
 
     def apply_clears(self, marks: dict[str, float]) -> int:
         """Drop from the in-process tiers and the insert queue what the newly seen clears cover."""
-        n = 0
-        for scope in self.clears.merge(marks):
-            n += self.hot.clear(None if scope == ALL_SCOPES else scope)
-            self._count("invalidations")
-        if n or self._pending:
+        advanced = self.clears.merge(marks)
+        if not advanced:
+            return 0
+        self._count("invalidations", len(advanced))
+        # only rows created before the stamp: the first poll after a restart brings every stamp ever written, and
+        # must not drop what was stored after those old clears
+        n = self.hot.remove_ids([e.id for e in self.hot.entries() if self.clears.stale(e)])
+        if self._pending:
             self._pending = deque(e for e in self._pending if not self.clears.stale(e))
         return n
 

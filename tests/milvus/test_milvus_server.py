@@ -155,3 +155,20 @@ async def test_killing_the_server_degrades_to_misses_and_restarting_it_reconnect
         await asyncio.sleep(0.5)
     assert hit is not None  # the entry survived the restart
     await c.close()
+
+
+async def test_max_entries_holds_on_the_server(milvus_server):
+    cfg = config(milvus_server, "t_size", max_entries=50)
+    c = await make(cfg)
+    for i in range(120):
+        c.store(build_key(req(f"question {i}"), "m1", A, cfg), vec(i), completion())
+        if i % 20 == 19:
+            await settle(c)
+    await settle(c)
+    await c.enforce_size()
+    s = await c.stats()
+    assert s["entries"] <= 50 and s["counters"]["evicted"] >= 70
+    # the newest stayed: the last question is still served from the server
+    k = build_key(req("question 119"), "m1", A, cfg)
+    assert await server_lookup(c, k, vec(119)) is not None
+    await c.close()

@@ -259,3 +259,14 @@ async def test_lite_past_its_crossover_warns_in_the_log_and_a_metric(tmp_path, c
     assert metrics.seen == (8, True)
     assert "Milvus Lite holds 8 rows" in caplog.text and "uri: http://" in caplog.text
     await c.close()
+
+
+async def test_old_stamps_read_after_a_restart_keep_what_was_stored_since(tmp_path):
+    cfg = cfg_for(tmp_path)
+    c = await make(cfg)
+    k = build_key(req("What is the capital of France?"), "m1", A, cfg)
+    cleared_long_ago = time.time() - 60
+    c.store(k, vec(1), completion())
+    assert c.apply_clears({k.scope: cleared_long_ago, "*": cleared_long_ago}) == 0
+    assert c.exact_lookup(k) is not None
+    await c.close()
