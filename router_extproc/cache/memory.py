@@ -90,7 +90,11 @@ class MemoryIndex:
         if v.shape[0] != self.dimension:
             self._free.append(slot)
             raise ValueError(f"embedding has dimension {v.shape[0]}, index has {self.dimension}")
-        self._vecs[slot] = v
+        b = (entry.scope, entry.filter_key)
+        if b not in self._ann:
+            # brute-force buckets read the matrix; a graph bucket rescores from the entry's own vector, so its rows
+            # are not copied here (a page no brute-force row touches is never resident: ~1.5 KB a row saved)
+            self._vecs[slot] = v
         self._entries[slot] = entry
         self._occ[slot] = True
         t = self._next()
@@ -98,7 +102,6 @@ class MemoryIndex:
         self._accessed[slot] = t
         self._hits[slot] = 0
         self._expires[slot] = entry.expires_at
-        b = (entry.scope, entry.filter_key)
         bucket = self._buckets.setdefault(b, [])
         bucket.append(slot)
         self._bucket_arr.pop(b, None)
@@ -203,8 +206,9 @@ class MemoryIndex:
             arr = self._ann_slots(ann, b, q, top_k)
             if not len(arr):
                 return []
-            sims = self._vecs[arr] @ q
-            return self._pick(arr, sims, top_k, min_similarity, now)
+            rows = np.stack([np.asarray(self._entries[s].embedding, np.float32).reshape(-1)  # type: ignore[union-attr]
+                             for s in arr.tolist()])
+            return self._pick(arr, rows @ q, top_k, min_similarity, now)
         arr = self._bucket_arr.get(b)
         if arr is None:
             lst = self._buckets.get(b)

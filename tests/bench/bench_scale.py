@@ -219,7 +219,7 @@ import json; print(json.dumps({{"entries": {n}, "rss_mb": rss(), "baseline_rss_m
 BACKENDS = ("memory", "milvus_lite", "milvus_server")
 
 
-async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite_max: int = 100_000,
+async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite_max: int = 20_000,
                         backends: tuple[str, ...] = BACKENDS) -> dict[str, Any]:
     from router_extproc.cache.memory import MemoryBackend
     from router_extproc.cache.milvus import MilvusBackend
@@ -237,7 +237,7 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite
     if "milvus_lite" in backends:
         progress("cache lookup vs entries: Milvus Lite (embedded)")
         lite = MilvusBackend(MilvusConfig(uri=str(work / "lite.db"), collection="bench", insert_batch_size=2000,
-                                          timeout_s=600), DIM)
+                                          timeout_s=600, search_timeout_s=60), DIM)
         await lite.start()
         try:
             out["milvus_lite"] = await _measure_backend(lite, [s for s in sizes if s <= lite_max], budget_s,
@@ -259,7 +259,7 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite
     try:
         server.start()
         mc = MilvusConfig(uri=f"http://127.0.0.1:{server.listen_port}", collection="bench",
-                          consistency_level="Bounded", timeout_s=600)
+                          consistency_level="Bounded", timeout_s=600, search_timeout_s=60)
         remote, other = MilvusBackend(mc, DIM), MilvusBackend(mc, DIM)  # the router measured, and another writing
         await remote.start()
         await other.start()
