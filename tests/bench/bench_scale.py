@@ -311,9 +311,11 @@ def scale_section(result: dict[str, Any]) -> str:
                 f"{ve.get('above_floor_recall', '–')} | {ve.get('first_candidate_agreement', '–')} |")
     rss = [r for r in result.get("rss", []) if "rss_mb" in r]
     m = result.get("machine", {})
-    head = (f"_`python -m tests.bench.bench_scale --cache-only --sizes {','.join(map(str, result.get('sizes', [])))}`"
-            f", {m.get('date', 'today')}, {m.get('cores', '?')} cores shared with other builds (latencies, p99 "
-            "above all, are inflated by that load)._")
+    head = (f"_`python -m tests.bench.bench_scale --cache-only --sizes <entries,...> [--backends ...]`, "
+            f"{m.get('date', 'today')}, {m.get('cores', '?')} cores shared with other builds (latencies, p99 above "
+            "all, are inflated by that load). Bulk inserts: 5 000-row batches from one client; index wait: flush + "
+            "HNSW build (server) or the graph writer (hot tier); loaded columns: a second writer inserting at that "
+            "rate (achieved rate in brackets) while lookups run._")
     tail = "".join(f"\n\nRSS of a process holding a {r['entries']:,}-entry hot tier (graph built, 600-byte answers): "
                    f"**{r['rss_mb']} MB** ({r['baseline_rss_mb']} MB before filling it)." for r in rss)
     return head + "\n\n" + "\n".join(lines) + tail
