@@ -53,8 +53,8 @@ async def main(uri: str, collection: str) -> None:
             key = build_key(body, "m1", {"authorization": f"Bearer {cmd['tenant']}"}, cfg)
             if op == "store":
                 cache.store(key, vec(cmd["seed"]), completion(cmd.get("answer", cmd["q"])))
-                while cache._pending:  # written to Milvus before the next command
-                    await asyncio.sleep(0.01)
+                while cache._pending or cache.counters.get("stored", 0) < cache.counters.get("queued", 0):
+                    await asyncio.sleep(0.01)  # written to Milvus before the next command
             elif op == "exact":
                 hit = cache.exact_lookup(key)
                 out["hit"] = None if hit is None else hit.completion["choices"][0]["message"]["content"]
