@@ -18,6 +18,13 @@ not good"), and a quantity guard when the two texts name different numbers, ordi
 First World War" / "... Second World War", "15% of 200" / "20% of 200"). QQP has few such pairs, and models
 trained on it learnt no reliable answer to them: the pair model scored the World War pair 0.97.
 
+Cheap **vetoes** (:data:`VETOES`, :func:`veto`) then refuse the kinds of near miss that QQP barely holds and the
+models score as duplicates: an opposite ("turn on" / "turn off"), a reversed direction ("Celsius to Fahrenheit" /
+"Fahrenheit to Celsius"), a different scope ("one of the planets" / "all of the planets"), a different writing
+task on the same text (a headline / a tweet), a different language or library, a different proper name. They are
+rules on the two texts, microseconds each, applied to both stages; tests/bench/bench_cache_quality.py measures
+what each one catches and costs on sets the verifier was not trained on.
+
 It is trained on QQP by ``python -m models.build_verifier`` (see docs/cache.md for the figures) and evaluated
 here with numpy only: ``verifier.json`` (metadata, IDF table, threshold) + ``verifier.npz`` (weights).
 Without a usable verifier the cache falls back to plain cosine against ``max(similarity_threshold, 0.90)``
@@ -36,7 +43,7 @@ import numpy as np
 
 __all__ = ["Verifier", "CosineVerifier", "PairVerifier", "lexical_features", "pair_features", "words",
            "build_idf", "N_LEXICAL", "NEG_MISMATCH", "negation_guard", "quantities", "quantity_guard",
-           "load_verifier"]
+           "load_verifier", "VETOES", "veto", "veto_guard"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 NEGATIONS = frozenset(
@@ -209,6 +216,7 @@ class PairVerifier(Verifier):
         self.dimension = int(meta["dimension"])
         self.negation_guard = bool(meta.get("negation_guard", False))
         self.quantity_guard = bool(meta.get("quantity_guard", False))
+        self.vetoes: tuple[str, ...] = tuple(VETOES)  # all of them; a benchmark may measure fewer
         cross = meta.get("cross")
         self.needs_pairs = bool(cross)
         self.pair_dim = int(cross["dim"]) if cross else 0
@@ -239,7 +247,7 @@ class PairVerifier(Verifier):
             s = negation_guard(s, lex)
         if self.quantity_guard:
             s = quantity_guard(s, text, [c[1] for c in cands])
-        return s
+        return veto_guard(s, text, [c[1] for c in cands], self.vetoes)
 
     def _lexical(self, text: str, cands) -> np.ndarray:
         return np.array([lexical_features(text, c[1], self.idf, self.unk) for c in cands], np.float32)
@@ -291,6 +299,203 @@ def quantity_guard(scores: np.ndarray, text: str, others: list[str]) -> np.ndarr
     q = quantities(text)
     differs = np.array([quantities(o) != q for o in others], bool)
     return np.where(differs, 0.0, scores).astype(np.float32)
+
+
+# ------------------------------------------------------------------ vetoes
+# Each veto reads the two texts and says whether they ask for different answers; none of them is used in training
+# (build_verifier keys its recipe on the training code only), so they can change without rebuilding the verifier.
+
+# Opposites: a pair is vetoed when one text names one side and the other text names the other side only.
+_OPPOSITES = [tuple(p.split("/")) for p in (
+    "on/off enable/disable enabled/disabled enabling/disabling activate/deactivate increase/decrease "
+    "increases/decreases increasing/decreasing increased/decreased raise/lower rise/fall before/after min/max "
+    "minimum/maximum advantages/disadvantages advantage/disadvantage pros/cons benefits/drawbacks "
+    "strengths/weaknesses start/stop open/close buy/sell best/worst positive/negative upload/download "
+    "import/export encrypt/decrypt encode/decode compress/decompress push/pull add/remove install/uninstall "
+    "win/lose gain/lose hot/cold high/low higher/lower more/less most/least largest/smallest biggest/smallest "
+    "fastest/slowest longest/shortest true/false left/right north/south east/west first/last earliest/latest "
+    "oldest/newest heat/cool heating/cooling similarities/differences same/different allow/deny accept/reject "
+    "include/exclude inside/outside above/below cheap/expensive good/bad healthy/unhealthy "
+    "legal/illegal possible/impossible safe/dangerous like/dislike love/hate agree/disagree lock/unlock "
+    "connect/disconnect show/hide synchronous/asynchronous sync/async past/future younger/older male/female "
+    "men/women boys/girls day/night summer/winter import/export import/remove input/output send/receive "
+    "borrow/lend import/export rich/poor strong/weak easy/hard easiest/hardest success/failure "
+    "yesterday/tomorrow last/next previous/next underweight/overweight under/over overestimate/underestimate "
+    "inhale/exhale attack/defend arrive/depart arrival/departure export/import expand/collapse zoom/unzoom "
+    "mount/unmount freeze/unfreeze save/delete create/delete insert/delete upper/lower uppercase/lowercase "
+    "ascending/descending asc/desc horizontal/vertical horizontally/vertically row/column rows/columns "
+    "increment/decrement prefix/suffix head/tail debit/credit deposit/withdraw import/export ".split())]
+_PREFIXES = ("un", "dis", "non", "de", "anti")  # "install"/"uninstall", "like"/"dislike", "activate"/"deactivate"
+
+
+def _opposite(wa: set[str], wb: set[str]) -> bool:
+    for x, y in _OPPOSITES:
+        if (x in wa and y in wb and y not in wa and x not in wb) or (y in wa and x in wb and x not in wa and y not in wb):
+            return True
+    for w in wa ^ wb:
+        if len(w) < 4:
+            continue
+        for p in _PREFIXES:
+            base = w[len(p):] if w.startswith(p) else None
+            if base and len(base) >= 3 and ((w in wa and base in wb and base not in wa and w not in wb)
+                                            or (w in wb and base in wa and base not in wb and w not in wa)):
+                return True
+    return False
+
+
+_DETERMINERS = frozenset("the a an my your his her our their its this that these those some".split())
+_DIRECTION = re.compile(r"\b(from|to|into|->|→)\b|->|→")
+
+
+def _phrase(ws: list[str], i: int, step: int) -> frozenset[str]:
+    """Up to three content words next to position ``i`` (exclusive), going ``step`` (+1 right, -1 left), skipping
+    determiners first and stopping at the first other stopword."""
+    out: list[str] = []
+    j = i + step
+    while 0 <= j < len(ws) and ws[j] in _DETERMINERS and not out:
+        j += step
+    while 0 <= j < len(ws) and len(out) < 3 and ws[j] not in STOPWORDS and ws[j] not in ("->", "→", "vs"):
+        out.append(ws[j])
+        j += step
+    return frozenset(out)
+
+
+def directions(text: str) -> list[tuple[frozenset[str], frozenset[str]]]:
+    """(source words, target words) of every "from A to B", "to B from A", "A to B", "A into B" and "A -> B"."""
+    ws = re.findall(r"->|→|[a-z0-9]+(?:[+#]+)?", text.lower())
+    out = []
+    for i, w in enumerate(ws):
+        if w in ("to", "into", "->", "→"):
+            tgt = _phrase(ws, i, +1)
+            src = _phrase(ws, i, -1)
+            k = i + 1 + len(tgt)
+            # "to B from A": the source follows
+            for j in range(i + 1, min(len(ws), i + 6)):
+                if ws[j] == "from":
+                    src = _phrase(ws, j, +1)
+                    break
+            # "from A to B": the source precedes
+            for j in range(i - 1, max(-1, i - 6), -1):
+                if ws[j] == "from":
+                    src = _phrase(ws, j, +1)
+                    break
+            del k
+            if src and tgt and not (src & tgt):
+                out.append((src, tgt))
+    return out
+
+
+def _reversed(a: str, b: str) -> bool:
+    da, db = directions(a), directions(b)
+    rev = any(sa & tb and ta & sb for sa, ta in da for sb, tb in db)
+    same = any(sa & sb and ta & tb for sa, ta in da for sb, tb in db)
+    return rev and not same
+
+
+_ALL = frozenset("all every each both entire whole".split())
+_ONE = frozenset("one single any some either".split())
+
+
+def _scope(wa: set[str], wb: set[str]) -> bool:
+    def kind(ws: set[str]) -> str:
+        u, e = bool(ws & _ALL), bool(ws & _ONE)
+        return "all" if u and not e else "one" if e and not u else ""
+    ka, kb = kind(wa), kind(wb)
+    return bool(ka and kb and ka != kb)
+
+
+# What the answer is to be: two prompts over the same text that ask for different products need different answers.
+_TASKS = {w: t for t, ws in {
+    "summary": "summarize summarise summary summarization tldr abstract", "headline": "headline headlines",
+    "title": "title titles", "tweet": "tweet tweets", "email": "email e-mail emails", "letter": "letter",
+    "poem": "poem poems", "haiku": "haiku", "limerick": "limerick", "song": "song lyrics", "essay": "essay",
+    "story": "story stories", "translation": "translate translation", "outline": "outline", "slogan": "slogan",
+    "tagline": "tagline", "caption": "caption", "joke": "joke jokes", "review": "review", "speech": "speech",
+    "bullets": "bullet bullets", "table": "table", "json": "json", "quiz": "quiz", "questions": "questions",
+    "keywords": "keywords hashtags", "proofread": "proofread grammar", "rewrite": "rewrite rephrase paraphrase",
+    "sentiment": "sentiment", "classify": "classify categorize",
+}.items() for w in ws.split()}
+
+_LANGUAGES = frozenset(
+    "english french spanish german italian portuguese chinese mandarin cantonese japanese korean russian arabic "
+    "hindi bengali urdu dutch swedish norwegian danish finnish polish turkish greek hebrew persian farsi thai "
+    "vietnamese indonesian malay ukrainian czech romanian hungarian swahili latin "
+    "python java javascript typescript c c++ c# go golang rust ruby php kotlin swift scala perl haskell lua "
+    "r matlab julia sql bash powershell dart elixir erlang clojure fortran cobol assembly html css "
+    "react vue angular svelte django flask fastapi rails spring express node nodejs numpy pandas pytorch "
+    "tensorflow keras sklearn jquery postgres postgresql mysql sqlite mongodb redis kafka docker kubernetes "
+    "windows linux macos ubuntu android ios iphone excel aws azure gcp".split())
+_SAME_THING = {"golang": "go", "nodejs": "node", "postgresql": "postgres", "mandarin": "chinese", "farsi": "persian"}
+
+
+def _entities(text: str) -> set[str]:
+    ws = re.findall(r"[a-z0-9]+(?:\+\+|#)?", text.lower())
+    found = {_SAME_THING.get(w, w) for w in ws if w in _LANGUAGES and w not in ("c", "r", "go")}
+    # one-letter and common-word names only where they read as a language: "in C", "C++", "R code", "in Go"
+    for m in re.finditer(r"\b(?:in|with|using|to|from|learn|of) (c|r|go)\b(?![+#'])|\b(c|r)(?= (?:code|program|language|script))", text.lower()):
+        found.add(_SAME_THING.get(m.group(1) or m.group(2), m.group(1) or m.group(2)))
+    return found
+
+
+_PROPER = re.compile(r"(?<![.!?:\n]\s)(?<!^)\b[A-Z][a-z]+(?:\s[A-Z][a-z]+)*")
+
+
+def _names(text: str) -> set[str]:
+    """Capitalized words not at the start of a sentence: names of people, places, products."""
+    return {m.group().lower() for m in _PROPER.finditer(text.strip())} - STOPWORDS - {"i"}
+
+
+def _close(x: str, ys: set[str]) -> bool:
+    import difflib
+
+    return any(difflib.SequenceMatcher(None, x, y).ratio() >= 0.8 or x in y or y in x for y in ys)
+
+
+def _different_name(a: str, b: str) -> bool:
+    na, nb = _names(a), _names(b)
+    la, lb = set(words(a)), set(words(b))
+    # a name on one side that the other side lacks even in lower case, with no near spelling (typos)
+    only_a = {n for n in na if not set(n.split()) <= lb and not _close(n, nb)}
+    only_b = {n for n in nb if not set(n.split()) <= la and not _close(n, na)}
+    return bool(only_a and only_b)
+
+
+def _task(a: str, b: str) -> bool:
+    ta = {_TASKS[w] for w in words(a) if w in _TASKS}
+    tb = {_TASKS[w] for w in words(b) if w in _TASKS}
+    return bool(ta and tb and ta != tb)
+
+
+def _entity(a: str, b: str) -> bool:
+    return _entities(a) != _entities(b)
+
+
+VETOES = {
+    "opposite": lambda a, b: _opposite(set(words(a)), set(words(b))),
+    "direction": _reversed,
+    "scope": lambda a, b: _scope(set(words(a)), set(words(b))),
+    "task": _task,
+    "entity": _entity,
+    "name": _different_name,
+}
+
+
+def veto(a: str, b: str, kinds: Iterable[str] | None = None) -> str | None:
+    """The first veto (of ``kinds``, default all of :data:`VETOES`) that says ``a`` and ``b`` need different
+    answers, or ``None``."""
+    for k in (VETOES if kinds is None else kinds):
+        if VETOES[k](a, b):
+            return k
+    return None
+
+
+def veto_guard(scores: np.ndarray, text: str, others: list[str], kinds: Iterable[str] | None = None) -> np.ndarray:
+    """Score 0 for every ``others[i]`` that a veto separates from ``text``."""
+    kinds = tuple(VETOES if kinds is None else kinds)
+    if not kinds:
+        return np.asarray(scores, np.float32)
+    hit = np.array([veto(text, o, kinds) is not None for o in others], bool)
+    return np.where(hit, 0.0, scores).astype(np.float32)
 
 
 def load_verifier(path: Path | str) -> PairVerifier:

@@ -15,6 +15,8 @@ from router_extproc.cache.verify import (
     load_verifier,
     pair_features,
     quantities,
+    veto,
+    veto_guard,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -239,3 +241,56 @@ def test_the_shipped_verifier_beats_plain_cosine_on_the_held_out_split(shipped):
     f = shipped.meta["figures"]
     assert f["test"]["precision"] >= 0.88 and f["test"]["recall"] >= 0.33, f
     assert f["test"]["precision"] >= f["cosine_same_recall"]["precision"] + 0.05, f
+
+
+def test_the_verifier_recipe_is_keyed_by_the_code_training_reads():
+    # When this fails, the features, guards or pair row that training reads changed: set TRAINING_SOURCE and
+    # TRAINING_CODE_KEY in models/build_verifier.py to the new digest, and the verifier is rebuilt.
+    from models.build_verifier import TRAINING_SOURCE, training_source
+
+    assert training_source() == TRAINING_SOURCE
+
+
+
+@pytest.mark.parametrize("kind,a,b", [
+    ("opposite", "How do I turn on dark mode in Windows?", "How do I turn off dark mode in Windows?"),
+    ("opposite", "What are the advantages of nuclear power?", "What are the disadvantages of nuclear power?"),
+    ("opposite", "What are the pros of remote work?", "What are the cons of remote work?"),
+    ("opposite", "What increases blood pressure?", "What decreases blood pressure?"),
+    ("opposite", "How do I install numpy?", "How do I uninstall numpy?"),
+    ("direction", "Convert Celsius to Fahrenheit", "Convert Fahrenheit to Celsius"),
+    ("direction", "Translate 'good morning' from English to French", "Translate 'good morning' from French to English"),
+    ("direction", "How do I move my photos from iPhone to Android?", "How do I move my photos to iPhone from Android?"),
+    ("direction", "How many hours is the flight from New York to Los Angeles?",
+     "How many hours is the flight from Los Angeles to New York?"),
+    ("scope", "Name one of the planets of the solar system", "Name all of the planets of the solar system"),
+    ("task", "Write a headline for this: The council approved the new bridge.",
+     "Write a tweet for this: The council approved the new bridge."),
+    ("entity", "How do I read a CSV file in Python?", "How do I read a CSV file in Rust?"),
+    ("entity", "Translate 'thank you' into Spanish", "Translate 'thank you' into German"),
+    ("name", "What is the capital of France?", "What is the capital of Spain?"),
+])
+def test_a_veto_separates_each_kind_of_near_miss(kind, a, b):
+    assert veto(a, b) == kind and veto(b, a) == kind
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What is the capital of France?", "Tell me the capital city of France"),
+    ("Who was Albert Einstein?", "Tell me about Albert Einstien"),  # a typo in a name is not another name
+    ("What is machine learning?", "Define machine learning"),
+    ("How do I turn on dark mode?", "Enable dark mode: how do I turn it on?"),
+    ("Convert Celsius to Fahrenheit", "How do I convert from Celsius to Fahrenheit?"),
+    ("Summarize this: The council approved the bridge.", "Give me a summary of: The council approved the bridge."),
+    ("How do I sort a list in Python?", "python: how to sort a list"),
+    ("What are the benefits of exercise?", "Why is exercise good for you, what are its benefits?"),
+])
+def test_no_veto_between_paraphrases(a, b):
+    assert veto(a, b) is None and veto(b, a) is None
+
+
+def test_the_veto_guard_zeroes_only_the_vetoed_candidates():
+    s = veto_guard(np.array([0.9, 0.8], np.float32), "How do I turn on wifi?",
+                   ["How do I turn off wifi?", "How can I turn wifi on?"])
+    assert s.tolist() == pytest.approx([0.0, 0.8])
+    assert veto_guard(np.array([0.9], np.float32), "turn on wifi", ["turn off wifi"], kinds=()).tolist() == \
+        pytest.approx([0.9])
