@@ -33,6 +33,7 @@ Without a usable verifier the cache falls back to plain cosine against ``max(sim
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -43,7 +44,7 @@ import numpy as np
 
 __all__ = ["Verifier", "CosineVerifier", "PairVerifier", "lexical_features", "pair_features", "words",
            "build_idf", "N_LEXICAL", "NEG_MISMATCH", "negation_guard", "quantities", "quantity_guard",
-           "load_verifier", "VETOES", "veto", "veto_guard"]
+           "load_verifier", "VETOES", "veto", "veto_guard", "refusal", "focus"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 NEGATIONS = frozenset(
@@ -243,11 +244,9 @@ class PairVerifier(Verifier):
         return self._guard(s, lex, text, cands)
 
     def _guard(self, s: np.ndarray, lex: np.ndarray, text: str, cands) -> np.ndarray:
-        if self.negation_guard:
-            s = negation_guard(s, lex)
-        if self.quantity_guard:
-            s = quantity_guard(s, text, [c[1] for c in cands])
-        return veto_guard(s, text, [c[1] for c in cands], self.vetoes)
+        refused = [refusal(text, c[1], negation=self.negation_guard, quantity=self.quantity_guard,
+                           kinds=self.vetoes) is not None for c in cands]
+        return np.where(np.array(refused, bool), 0.0, s).astype(np.float32)
 
     def _lexical(self, text: str, cands) -> np.ndarray:
         return np.array([lexical_features(text, c[1], self.idf, self.unk) for c in cands], np.float32)
@@ -328,12 +327,24 @@ _OPPOSITES = [tuple(p.split("/")) for p in (
 _PREFIXES = ("un", "dis", "non", "de", "anti")  # "install"/"uninstall", "like"/"dislike", "activate"/"deactivate"
 
 
+# Phrasal verbs: "on" and "off" alone are too common ("turn on Bluetooth on my laptop" names "on" twice).
+_OPPOSITES += [tuple(p.replace("_", " ").split("/")) for p in (
+    "turn_on/turn_off switch_on/switch_off log_in/log_out sign_in/sign_out opt_in/opt_out check_in/check_out "
+    "zoom_in/zoom_out plug_in/unplug power_on/power_off turn_up/turn_down speed_up/slow_down scroll_up/scroll_down "
+    "go_up/go_down").split()]
+
+
+def _grams(text: str) -> set[str]:
+    ws = words(text)
+    return set(ws) | {a + " " + b for a, b in zip(ws, ws[1:])}
+
+
 def _opposite(wa: set[str], wb: set[str]) -> bool:
     for x, y in _OPPOSITES:
         if (x in wa and y in wb and y not in wa and x not in wb) or (y in wa and x in wb and x not in wa and y not in wb):
             return True
     for w in wa ^ wb:
-        if len(w) < 4:
+        if len(w) < 4 or " " in w:
             continue
         for p in _PREFIXES:
             base = w[len(p):] if w.startswith(p) else None
@@ -422,7 +433,8 @@ _LANGUAGES = frozenset(
     "vietnamese indonesian malay ukrainian czech romanian hungarian swahili latin "
     "python java javascript typescript c c++ c# go golang rust ruby php kotlin swift scala perl haskell lua "
     "r matlab julia sql bash powershell dart elixir erlang clojure fortran cobol assembly html css "
-    "react vue angular svelte django flask fastapi rails spring express node nodejs numpy pandas pytorch "
+    "react vue angular svelte django flask fastapi rails nodejs deno numpy pandas pytorch scipy matplotlib "
+    "pip npm yarn conda venv poetry cargo maven gradle homebrew apt git svn mercurial vim emacs vscode "
     "tensorflow keras sklearn jquery postgres postgresql mysql sqlite mongodb redis kafka docker kubernetes "
     "windows linux macos ubuntu android ios iphone excel aws azure gcp".split())
 _SAME_THING = {"golang": "go", "nodejs": "node", "postgresql": "postgres", "mandarin": "chinese", "farsi": "persian"}
@@ -446,17 +458,17 @@ def _names(text: str) -> set[str]:
 
 
 def _close(x: str, ys: set[str]) -> bool:
-    import difflib
-
-    return any(difflib.SequenceMatcher(None, x, y).ratio() >= 0.8 or x in y or y in x for y in ys)
+    """``x`` is one of ``ys`` up to a typo (a swapped, missing or extra letter)."""
+    return any(x == y or (len(x) >= 4 and len(y) >= 4 and difflib.SequenceMatcher(None, x, y).ratio() >= 0.8)
+               for y in ys)
 
 
 def _different_name(a: str, b: str) -> bool:
     na, nb = _names(a), _names(b)
     la, lb = set(words(a)), set(words(b))
     # a name on one side that the other side lacks even in lower case, with no near spelling (typos)
-    only_a = {n for n in na if not set(n.split()) <= lb and not _close(n, nb)}
-    only_b = {n for n in nb if not set(n.split()) <= la and not _close(n, na)}
+    only_a = {n for n in na if not set(n.split()) <= lb and not _close(n, nb | lb)}
+    only_b = {n for n in nb if not set(n.split()) <= la and not _close(n, na | la)}
     return bool(only_a and only_b)
 
 
@@ -467,11 +479,15 @@ def _task(a: str, b: str) -> bool:
 
 
 def _entity(a: str, b: str) -> bool:
-    return _entities(a) != _entities(b)
+    """A language, library, tool or platform named on one side only; a misspelt one ("pyhton") still counts as
+    named."""
+    ea, eb = _entities(a), _entities(b)
+    wa, wb = set(words(a)), set(words(b))
+    return any(not _close(e, wb) for e in ea - eb) or any(not _close(e, wa) for e in eb - ea)
 
 
 VETOES = {
-    "opposite": lambda a, b: _opposite(set(words(a)), set(words(b))),
+    "opposite": lambda a, b: _opposite(_grams(a), _grams(b)),
     "direction": _reversed,
     "scope": lambda a, b: _scope(set(words(a)), set(words(b))),
     "task": _task,
@@ -496,6 +512,42 @@ def veto_guard(scores: np.ndarray, text: str, others: list[str], kinds: Iterable
         return np.asarray(scores, np.float32)
     hit = np.array([veto(text, o, kinds) is not None for o in others], bool)
     return np.where(hit, 0.0, scores).astype(np.float32)
+
+
+_POLITE = frozenset("thanks thank you please hi hello hey there cheers much so a lot in advance".split())
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def focus(a: str, b: str) -> tuple[str, str]:
+    """The parts of two texts that the guards compare. When one text is a single sentence and the other is
+    several, the other's question (its last sentence ending in "?", else its last sentence) stands for it:
+    "I couldn't answer my kids. Why do rainbows form?" asks what "Why do rainbows form?" asks, and the context's
+    "couldn't" or "two" must not count as a negation or a number of the question."""
+    sa = [x for x in _SENTENCE_END.split(a.strip()) if x.strip() and not set(words(x)) <= _POLITE]
+    sb = [x for x in _SENTENCE_END.split(b.strip()) if x.strip() and not set(words(x)) <= _POLITE]
+    if not sa or not sb:
+        return a, b
+
+    def question(ss: list[str]) -> str:
+        return next((x for x in reversed(ss) if x.rstrip().endswith("?")), ss[-1])
+
+    if len(sa) == 1 and len(sb) > 1:
+        return a, question(sb)
+    if len(sb) == 1 and len(sa) > 1:
+        return question(sa), b
+    return a, b
+
+
+def refusal(a: str, b: str, *, negation: bool = True, quantity: bool = True,
+            kinds: Iterable[str] | None = None) -> str | None:
+    """Why ``a`` and ``b`` must not share an answer whatever the model says: ``"negation"`` (parity differs),
+    ``"quantity"`` (different numbers), a veto's name, or ``None``. Compares :func:`focus` of the two texts."""
+    fa, fb = focus(a, b)
+    if negation and _neg_parity(words(fa)) != _neg_parity(words(fb)):
+        return "negation"
+    if quantity and quantities(fa) != quantities(fb):
+        return "quantity"
+    return veto(fa, fb, kinds)
 
 
 def load_verifier(path: Path | str) -> PairVerifier:

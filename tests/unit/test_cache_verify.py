@@ -15,6 +15,7 @@ from router_extproc.cache.verify import (
     load_verifier,
     pair_features,
     quantities,
+    refusal,
     veto,
     veto_guard,
 )
@@ -294,3 +295,20 @@ def test_the_veto_guard_zeroes_only_the_vetoed_candidates():
     assert s.tolist() == pytest.approx([0.0, 0.8])
     assert veto_guard(np.array([0.9], np.float32), "turn on wifi", ["turn off wifi"], kinds=()).tolist() == \
         pytest.approx([0.9])
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Why do rainbows form?", "We saw two of them today and I couldn't answer my kids. Why do rainbows form?"),
+    ("When did World War II end?", "Please tell me when World War II ended. Thanks!"),
+])
+def test_context_before_the_question_is_not_read_as_a_negation_or_a_number(a, b):
+    assert refusal(a, b) is None
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("I have 3 apples and eat one. How many are left?", "I have 5 apples and eat one. How many are left?", "quantity"),
+    ("Is it safe?", "Is it not safe?", "negation"),
+    ("How do I turn on Bluetooth on my laptop?", "How do I turn off Bluetooth on my laptop?", "opposite"),
+])
+def test_the_guards_and_vetoes_give_their_reason(a, b, why):
+    assert refusal(a, b) == why
