@@ -44,7 +44,8 @@ import numpy as np
 
 __all__ = ["Verifier", "CosineVerifier", "PairVerifier", "lexical_features", "pair_features", "words",
            "build_idf", "N_LEXICAL", "NEG_MISMATCH", "negation_guard", "quantities", "quantity_guard",
-           "load_verifier", "VETOES", "veto", "veto_guard", "refusal", "focus"]
+           "load_verifier", "VETOES", "veto", "veto_guard", "refusal", "focus", "same_request", "core",
+           "typo"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 NEGATIONS = frozenset(
@@ -218,6 +219,8 @@ class PairVerifier(Verifier):
         self.negation_guard = bool(meta.get("negation_guard", False))
         self.quantity_guard = bool(meta.get("quantity_guard", False))
         self.vetoes: tuple[str, ...] = tuple(VETOES)  # all of them; a benchmark may measure fewer
+        self.same_rule = True  # same_request: accepted without the models
+        self.known_idf = self.unk - math.log(6)  # the IDF of a word in 5 of the training questions
         cross = meta.get("cross")
         self.needs_pairs = bool(cross)
         self.pair_dim = int(cross["dim"]) if cross else 0
@@ -244,9 +247,18 @@ class PairVerifier(Verifier):
         return self._guard(s, lex, text, cands)
 
     def _guard(self, s: np.ndarray, lex: np.ndarray, text: str, cands) -> np.ndarray:
-        refused = [refusal(text, c[1], negation=self.negation_guard, quantity=self.quantity_guard,
-                           kinds=self.vetoes) is not None for c in cands]
-        return np.where(np.array(refused, bool), 0.0, s).astype(np.float32)
+        out = np.asarray(s, np.float32).copy()
+        for i, c in enumerate(cands):
+            if refusal(text, c[1], negation=self.negation_guard, quantity=self.quantity_guard,
+                       kinds=self.vetoes) is not None:
+                out[i] = 0.0
+            elif self.same_rule and same_request(text, c[1], self._known):
+                out[i] = 1.0  # another form of the same request: the models were never shown these forms
+        return out
+
+    def _known(self, w: str) -> bool:
+        """A word of its own: seen in at least 5 questions of the verifier's training data."""
+        return self.idf.get(w, self.unk) <= self.known_idf
 
     def _lexical(self, text: str, cands) -> np.ndarray:
         return np.array([lexical_features(text, c[1], self.idf, self.unk) for c in cands], np.float32)
@@ -457,18 +469,41 @@ def _names(text: str) -> set[str]:
     return {m.group().lower() for m in _PROPER.finditer(text.strip())} - STOPWORDS - {"i"}
 
 
+def _edits(x: str, y: str) -> int:
+    """Edit distance with adjacent transpositions (optimal string alignment)."""
+    prev2: list[int] = []
+    prev = list(range(len(y) + 1))
+    for i in range(1, len(x) + 1):
+        cur = [i] + [0] * len(y)
+        for j in range(1, len(y) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] != y[j - 1]))
+            if i > 1 and j > 1 and x[i - 1] == y[j - 2] and x[i - 2] == y[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def typo(x: str, y: str) -> bool:
+    """``x`` and ``y`` may be one word, one of them mistyped: one edit (a swapped, missing, extra or wrong letter)
+    in words of 4-7 letters, two from 8, the first letter kept. "Austria" / "Australia" are two edits apart:
+    not a typo."""
+    n = min(len(x), len(y))
+    # letters only ("2014" / "2018" are numbers), and the same first letter ("increases" / "decreases")
+    return x == y or (n >= 4 and x.isalpha() and y.isalpha() and x[0] == y[0] and abs(len(x) - len(y)) <= 2
+                      and _edits(x, y) <= (2 if n >= 8 else 1))
+
+
 def _close(x: str, ys: set[str]) -> bool:
-    """``x`` is one of ``ys`` up to a typo (a swapped, missing or extra letter)."""
-    return any(x == y or (len(x) >= 4 and len(y) >= 4 and difflib.SequenceMatcher(None, x, y).ratio() >= 0.8)
-               for y in ys)
+    """``x`` is one of ``ys`` up to a typo."""
+    return any(typo(x, y) for y in ys)
 
 
 def _different_name(a: str, b: str) -> bool:
     na, nb = _names(a), _names(b)
     la, lb = set(words(a)), set(words(b))
     # a name on one side that the other side lacks even in lower case, with no near spelling (typos)
-    only_a = {n for n in na if not set(n.split()) <= lb and not _close(n, nb | lb)}
-    only_b = {n for n in nb if not set(n.split()) <= la and not _close(n, na | la)}
+    only_a = {n for n in na if not all(_close(w, lb) for w in n.split())}
+    only_b = {n for n in nb if not all(_close(w, la) for w in n.split())}
     return bool(only_a and only_b)
 
 
@@ -548,6 +583,34 @@ def refusal(a: str, b: str, *, negation: bool = True, quantity: bool = True,
     if quantity and quantities(fa) != quantities(fb):
         return "quantity"
     return veto(fa, fb, kinds)
+
+
+# Words that change how a request is put, not what it asks: "What is X?", "Define X", "Explain X", "X?",
+# "Tell me about X" and their polite forms all ask for X. Question words other than "what" are not among them
+# ("when" / "where"), nor are pronouns, quantifiers, negations, modals or anything a veto reads.
+_FORM = frozenset(
+    "a an the of to in on for and or is are was were be been being do does did what what's whats this that these "
+    "those with as at by from about into so such very just also there here if then than me define definition "
+    "explain explanation describe description tell meaning overview please thanks thank "
+    "waht wat wht whta whats".split())  # "what" mistyped: typo() keeps first letters, and "wheat" is a word
+
+
+def core(text: str) -> list[str]:
+    """The words of a request that say what it asks, in order (see ``_FORM``), after :func:`keys.normalize_text`."""
+    from router_extproc.cache.keys import normalize_text
+
+    return [w for w in words(normalize_text(text)) if w not in _FORM]
+
+
+def same_request(a: str, b: str, known=lambda w: False) -> bool:
+    """``a`` and ``b`` ask for the same thing in another form: the same :func:`core` words in the same order
+    (of the question, when one side adds context sentences: :func:`focus`), where a word may be mistyped
+    (:func:`typo`) unless ``known`` says both spellings are words of their own ("desert" / "dessert")."""
+    fa, fb = focus(a, b)
+    ca, cb = core(fa), core(fb)
+    if not ca or len(ca) != len(cb):
+        return False
+    return all(x == y or (not (known(x) and known(y)) and typo(x, y)) for x, y in zip(ca, cb))
 
 
 def load_verifier(path: Path | str) -> PairVerifier:

@@ -16,6 +16,7 @@ from router_extproc.cache.verify import (
     pair_features,
     quantities,
     refusal,
+    same_request,
     veto,
     veto_guard,
 )
@@ -108,7 +109,7 @@ def tiny_cross_verifier(pair_dim=3):
 def test_a_cross_verifier_reads_the_pair_features_it_is_given():
     v = tiny_cross_verifier()
     q = np.array([1, 0, 0, 0], np.float32)
-    c = [(np.array([0.9, 0.1, 0, 0], np.float32), "learn python", 0.99)]
+    c = [(np.array([0.9, 0.1, 0, 0], np.float32), "study python", 0.99)]  # not another form of the query
     assert v.needs_pairs and v.pair_dim == 3
     a = v.scores(q, "learn python", c, np.zeros((1, 3), np.float32))
     b = v.scores(q, "learn python", c, np.full((1, 3), 2.0, np.float32))
@@ -312,3 +313,41 @@ def test_context_before_the_question_is_not_read_as_a_negation_or_a_number(a, b)
 ])
 def test_the_guards_and_vetoes_give_their_reason(a, b, why):
     assert refusal(a, b) == why
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What is recursion in programming?", "Define recursion in programming"),
+    ("What is recursion in programming?", "recursion in programming?"),
+    ("What is recursion in programming?", "waht is recursoin in programing"),
+    ("What is recursion in programming?", "Hi, could you please tell me what recursion is in programming? Thanks!"),
+    ("What is recursion in programming?", "My teacher never explains it. What is recursion in programming?"),
+    ("What is a black hole?", "Tell me about black holes"[:-1]),
+])
+def test_another_form_of_the_same_request_is_the_same_request(a, b):
+    assert same_request(a, b)
+
+
+@pytest.mark.parametrize("a,b", [
+    ("When did the Berlin Wall fall?", "Where did the Berlin Wall fall?"),    # question words count
+    ("What is the capital of Austria?", "What is the capital of Australia?"),  # two edits: not a typo
+    ("Who won the 2014 World Cup?", "Who won the 2018 World Cup?"),            # numbers are not typos
+    ("What increases blood pressure?", "What decreases blood pressure?"),
+    ("How do I reverse a list in Python?", "python reverse list"),             # another order: the models decide
+])
+def test_other_requests_are_not_the_same_request(a, b):
+    assert not same_request(a, b)
+
+
+def test_a_word_is_a_typo_only_when_one_spelling_is_not_a_word_of_its_own():
+    known = {"desert", "dessert", "best"}.__contains__
+    assert not same_request("best desert in town", "best dessert in town", known)
+    assert same_request("best dessert in town", "best desert in town")  # without a dictionary: a typo
+
+
+def test_another_form_is_accepted_without_the_models_unless_a_guard_refuses_it():
+    v = tiny_cross_verifier()
+    v.negation_guard = True
+    q = np.array([1, 0, 0, 0], np.float32)
+    c = [(q, "Define recursion", 0.9), (q, "Define recursion, not iteration", 0.9)]
+    s = v.scores(q, "What is recursion?", c, np.zeros((2, 3), np.float32))
+    assert s.tolist() == [1.0, 0.0]
