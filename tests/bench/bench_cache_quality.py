@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from router_extproc.cache.keys import build_key
-from router_extproc.cache.verify import VETOES, load_verifier, refusal
+from router_extproc.cache.verify import VETOES, load_verifier, refusal, same_request
 from router_extproc.config_cache import SemanticCacheConfig
 
 from .common import DOCS, MODEL_DIR, ROOT, machine, progress, save
@@ -49,6 +49,8 @@ TARGET_FALSE_HITS = 0.02
 TARGET_PRECISION = 0.90
 CFG = SemanticCacheConfig(enabled=True)
 HEADERS = {"authorization": "Bearer bench"}
+# What the verifier applies, from the negation and quantity guards alone (before issue #20) to the shipped rules.
+CONFIGS = {"guards": ((), False), "vetoes": (tuple(VETOES), False), "shipped": (tuple(VETOES), True)}
 
 
 def part_of(key: str) -> str:
@@ -77,7 +79,7 @@ class Judge:
         return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
     def look(self, q: str, qe: np.ndarray, stored: list[str], se: np.ndarray, fps: dict[str, int],
-             vetoes: tuple[str, ...]) -> tuple[str, int, float]:
+             config: str) -> tuple[str, int, float]:
         """(how, index of the stored prompt it would serve or -1, score). ``how``: exact, identical, no-candidate,
         gated, scored."""
         i = fps.get(fingerprint(q))
@@ -90,7 +92,7 @@ class Judge:
         same = [j for j in idx if stored[j] == q and cos[j] >= 0.98]
         if same:
             return "identical", same[0], 1.0
-        self.v.vetoes = vetoes
+        self.v.vetoes, self.v.same_rule = CONFIGS[config]
         cands = [(se[j], stored[j], float(cos[j])) for j in idx]
         pre = self.v.prescreen(qe, q, cands)
         keep = [k for k in np.argsort(-pre, kind="stable") if pre[k] >= self.v.gate][:1]
@@ -117,18 +119,23 @@ def run_sets(judge: Judge, quick: bool) -> dict[str, Any]:
     rows = []
     t0 = time.perf_counter()
     for (gid, gi, form, text, part), e in zip(queries, qe[:len(queries)]):
-        how, j, s = judge.look(text, e, stored, se, fps, ())
-        how_v, j_v, s_v = judge.look(text, e, stored, se, fps, tuple(VETOES))
-        rows.append({"set": "paraphrase", "group": gid, "form": form, "part": part, "text": text,
-                     "how": how, "own": j == gi, "score": s, "served": stored[j] if j >= 0 else None,
-                     "how_v": how_v, "own_v": j_v == gi, "score_v": s_v,
-                     "veto": refusal(stored[j], text) if j >= 0 else None})
+        r = {"set": "paraphrase", "group": gid, "form": form, "part": part, "text": text}
+        for c in CONFIGS:
+            how, j, sc = judge.look(text, e, stored, se, fps, c)
+            r[c] = {"how": how, "own": j == gi, "score": sc, "served": stored[j] if j >= 0 else None}
+        j = r["guards"]["served"]
+        r["veto"] = refusal(j, text) if j else None
+        r["same"] = bool(j) and same_request(j, text)
+        rows.append(r)
     for (kind, batch, text, part), e in zip(nm, qe[len(queries):]):
-        how, j, s = judge.look(text, e, stored, se, fps, ())
-        how_v, j_v, s_v = judge.look(text, e, stored, se, fps, tuple(VETOES))
-        rows.append({"set": "near_miss", "kind": kind, "batch": batch, "part": part, "text": text,
-                     "how": how, "score": s, "served": stored[j] if j >= 0 else None,
-                     "how_v": how_v, "score_v": s_v, "veto": refusal(stored[j], text) if j >= 0 else None})
+        r = {"set": "near_miss", "kind": kind, "batch": batch, "part": part, "text": text}
+        for c in CONFIGS:
+            how, j, sc = judge.look(text, e, stored, se, fps, c)
+            r[c] = {"how": how, "own": False, "score": sc, "served": stored[j] if j >= 0 else None}
+        j = r["guards"]["served"]
+        r["veto"] = refusal(j, text) if j else None
+        r["same"] = bool(j) and same_request(j, text)
+        rows.append(r)
     progress(f"cache_quality: {len(rows)} lookups in {time.perf_counter() - t0:.0f}s")
     return {"rows": rows, "groups": len(groups), "pairs": len(pairs)}
 
@@ -148,21 +155,23 @@ def run_qqp(judge: Judge, quick: bool) -> list[dict[str, Any]]:
     E = judge.embed(texts)
     progress(f"cache_quality: embedded {len(texts)} QQP texts in {time.perf_counter() - t0:.0f}s")
     v = judge.v
-    v.vetoes = ()
+    v.vetoes, v.same_rule = CONFIGS["guards"]
     out = []
     todo = []
     for r in rows:
         a, b = r["text_a"], r["text_b"]
         ea, eb = E[index[a]], E[index[b]]
         c = float(ea @ eb)
-        rec = {"split": r["split"], "label": int(r["label"]), "cos": c, "score": 0.0, "veto": None}
+        rec = {"split": r["split"], "label": int(r["label"]), "cos": c, "score": 0.0, "veto": None,
+               "same": False}
         out.append(rec)
         if c < judge.floor:
             continue
         cand = [(eb, b, c)]
+        rec["veto"] = refusal(a, b, kinds=tuple(VETOES))
+        rec["same"] = same_request(a, b, v._known)
         if v.needs_pairs and float(v.prescreen(ea, a, cand)[0]) < v.gate:
             continue
-        rec["veto"] = refusal(a, b, kinds=tuple(VETOES))
         todo.append((rec, ea, a, cand))
     t0 = time.perf_counter()
     for s in range(0, len(todo), 32):
@@ -175,72 +184,85 @@ def run_qqp(judge: Judge, quick: bool) -> list[dict[str, Any]]:
     return out
 
 
-def qqp_at(rows: list[dict], split: int, t: float, vetoes: bool) -> dict[str, float]:
+def qqp_score(r: dict, config: str) -> float:
+    vetoes, same = CONFIGS[config]
+    if r["cos"] < 0 or (vetoes and r["veto"]):
+        return 0.0
+    return 1.0 if same and r["same"] and not r["veto"] else r["score"]
+
+
+def qqp_at(rows: list[dict], split: int, t: float, config: str) -> dict[str, float]:
     m = [r for r in rows if r["split"] == split]
     pos = sum(r["label"] for r in m)
-    served = [r for r in m if r["score"] >= t and r["cos"] >= 0 and not (vetoes and r["veto"])]
+    served = [r for r in m if qqp_score(r, config) >= t]
     tp = sum(r["label"] for r in served)
     return {"precision": tp / max(1, len(served)), "recall": tp / max(1, pos), "served": len(served),
             "pairs": len(m), "duplicates": pos}
 
 
-def hit(r: dict, t: float, vetoes: bool) -> bool:
-    how, s = (r["how_v"], r["score_v"]) if vetoes else (r["how"], r["score"])
-    if how in ("exact", "identical"):
-        return True
-    return how == "scored" and s >= t
+def hit(r: dict, t: float, config: str) -> bool:
+    c = r[config]
+    return c["how"] in ("exact", "identical") or (c["how"] == "scored" and c["score"] >= t)
 
 
-def summarize(rows: list[dict], t: float, vetoes: bool, part: str | None) -> dict[str, Any]:
+def summarize(rows: list[dict], t: float, config: str, part: str | None) -> dict[str, Any]:
     sel = [r for r in rows if part is None or r["part"] == part]
     para = [r for r in sel if r["set"] == "paraphrase"]
     nm = [r for r in sel if r["set"] == "near_miss"]
-    own = "own_v" if vetoes else "own"
     forms, kinds = defaultdict(list), defaultdict(list)
     for r in para:
-        forms[r["form"]].append(hit(r, t, vetoes) and r[own])
+        forms[r["form"]].append(hit(r, t, config) and r[config]["own"])
     for r in nm:
-        kinds[r["kind"]].append(hit(r, t, vetoes))
-    wrong = sum(hit(r, t, vetoes) and not r[own] for r in para)
+        kinds[r["kind"]].append(hit(r, t, config))
+    b2 = [hit(r, t, config) for r in nm if r["batch"] == 2]
     return {
-        "paraphrase_hits": float(np.mean([hit(r, t, vetoes) and r[own] for r in para])) if para else None,
-        "paraphrases": len(para), "paraphrase_wrong_entry": wrong,
-        "exact_tier": sum(r["how_v" if vetoes else "how"] == "exact" for r in para),
+        "paraphrase_hits": float(np.mean([hit(r, t, config) and r[config]["own"] for r in para])) if para else None,
+        "paraphrases": len(para),
+        "paraphrase_wrong_entry": sum(hit(r, t, config) and not r[config]["own"] for r in para),
+        "exact_tier": sum(r[config]["how"] == "exact" for r in para),
         "by_form": {k: float(np.mean(v)) for k, v in sorted(forms.items())},
-        "near_miss_false_hits": float(np.mean([hit(r, t, vetoes) for r in nm])) if nm else None,
+        "near_miss_false_hits": float(np.mean([hit(r, t, config) for r in nm])) if nm else None,
         "near_misses": len(nm),
         "by_kind": {k: (float(np.mean(v)), len(v)) for k, v in sorted(kinds.items())},
-        "batch2_false_hits": (float(np.mean([hit(r, t, vetoes) for r in nm if r["batch"] == 2]))
-                              if any(r["batch"] == 2 for r in nm) else None),
-        "batch2": sum(r["batch"] == 2 for r in nm),
+        "batch2_false_hits": float(np.mean(b2)) if b2 else None,
+        "batch2": len(b2),
     }
 
 
 def calibrate(rows: list[dict], qqp: list[dict]) -> float:
     """The lowest threshold with near-miss false hits ≤ target on the calibration part and QQP calibration
-    precision ≥ target (vetoes on)."""
+    precision ≥ target (shipped rules)."""
     for t in np.round(np.arange(0.05, 1.0, 0.01), 2):
-        s = summarize(rows, float(t), True, "calibration")
+        s = summarize(rows, float(t), "shipped", "calibration")
         if s["near_miss_false_hits"] is not None and s["near_miss_false_hits"] > TARGET_FALSE_HITS:
             continue
-        if qqp and qqp_at(qqp, 1, float(t), True)["precision"] < TARGET_PRECISION:
+        if qqp and qqp_at(qqp, 1, float(t), "shipped")["precision"] < TARGET_PRECISION:
             continue
         return float(t)
     return 0.99
 
 
-def veto_ablation(rows: list[dict], qqp: list[dict], t: float) -> list[dict[str, Any]]:
-    """What each veto earns on the report part: near misses the model would have served that it refuses, and
-    paraphrase hits (and QQP test duplicates) it costs."""
+def rule_ablation(rows: list[dict], qqp: list[dict], t: float) -> list[dict[str, Any]]:
+    """What each rule earns (report part and QQP test split, threshold ``t``): for a veto, the near misses the
+    models would have served that it refuses and the paraphrase hits it costs; for same_request, the paraphrase
+    hits it adds and the near misses it lets through."""
     out = []
-    rep = [r for r in rows if r["part"] == "report" and r["how"] == "scored" and r["score"] >= t]
-    q = [r for r in qqp if r["split"] == 2 and r["score"] >= t]
+    rep = [r for r in rows if r["part"] == "report" and r["guards"]["how"] == "scored"]
+    q = [r for r in qqp if r["split"] == 2 and r["cos"] >= 0]
     for k in VETOES:
-        out.append({"veto": k,
-                    "near_misses_caught": sum(r["set"] == "near_miss" and r["veto"] == k for r in rep),
-                    "paraphrases_lost": sum(r["set"] == "paraphrase" and r["own"] and r["veto"] == k for r in rep),
-                    "qqp_true_lost": sum(r["veto"] == k and r["label"] == 1 for r in q),
-                    "qqp_false_caught": sum(r["veto"] == k and r["label"] == 0 for r in q)})
+        took = [r for r in rep if r["guards"]["score"] >= t and r["veto"] == k]
+        qt = [r for r in q if r["score"] >= t and r["veto"] == k]
+        out.append({"rule": f"veto: {k}",
+                    "near_misses": -sum(r["set"] == "near_miss" for r in took),
+                    "paraphrases": -sum(r["set"] == "paraphrase" and r["guards"]["own"] for r in took),
+                    "qqp_non_duplicates": -sum(r["label"] == 0 for r in qt),
+                    "qqp_duplicates": -sum(r["label"] == 1 for r in qt)})
+    gave = [r for r in rep if r["guards"]["score"] < t and r["same"] and not r["veto"]]
+    qg = [r for r in q if r["score"] < t and r["same"] and not r["veto"]]
+    out.append({"rule": "same_request", "near_misses": sum(r["set"] == "near_miss" for r in gave),
+                "paraphrases": sum(r["set"] == "paraphrase" and r["guards"]["own"] for r in gave),
+                "qqp_non_duplicates": sum(r["label"] == 0 for r in qg),
+                "qqp_duplicates": sum(r["label"] == 1 for r in qg)})
     return out
 
 
@@ -269,27 +291,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "verifier": {"kind": v.kind, "threshold": shipped, "gate": v.gate, "floor": floor,
                      "recipe": v.meta.get("recipe")},
         "calibrated_threshold": cal, "groups": sets["groups"], "pairs": sets["pairs"], "quick": args.quick,
-        "report": {
-            "guards_only_shipped": summarize(rows, shipped, False, "report"),
-            "vetoes_shipped": summarize(rows, shipped, True, "report"),
-            "vetoes_calibrated": summarize(rows, cal, True, "report"),
-            "vetoes_calibrated_all": summarize(rows, cal, True, None),
-        },
-        "qqp_test": {name: qqp_at(qqp, 2, t, ve) for name, t, ve in
-                     (("guards_only_shipped", shipped, False), ("vetoes_shipped", shipped, True),
-                      ("vetoes_calibrated", cal, True))} if qqp else None,
-        "vetoes": veto_ablation(rows, qqp, shipped),
-        "misses": [{k: r[k] for k in ("form", "text", "how_v", "score_v", "served")}
-                   for r in rows if r["set"] == "paraphrase" and r["part"] == "report" and not
-                   (hit(r, cal, True) and r["own_v"])][:400],
-        "false_hits": [{k: r[k] for k in ("kind", "text", "how_v", "score_v", "served")}
-                       for r in rows if r["set"] == "near_miss" and hit(r, cal, True)],
+        "report": {f"{c}_{name}": summarize(rows, t, c, "report") for c in CONFIGS
+                   for name, t in (("shipped", shipped), ("calibrated", cal))},
+        "all_parts_shipped_calibrated": summarize(rows, cal, "shipped", None),
+        "qqp_test": {f"{c}_{name}": qqp_at(qqp, 2, t, c) for c in CONFIGS
+                     for name, t in (("shipped", shipped), ("calibrated", cal))} if qqp else None,
+        "rules": rule_ablation(rows, qqp, shipped),
+        "misses": [{"form": r["form"], "text": r["text"], **r["shipped"]}
+                   for r in rows if r["set"] == "paraphrase" and r["part"] == "report"
+                   and not (hit(r, shipped, "shipped") and r["shipped"]["own"])],
+        "false_hits": [{"kind": r["kind"], "text": r["text"], **r["shipped"]}
+                       for r in rows if r["set"] == "near_miss" and hit(r, shipped, "shipped")],
         "took_s": round(time.perf_counter() - t_start, 1),
     }
     save("cache_quality", result)
     progress(json.dumps({k: result[k] for k in ("calibrated_threshold", "qqp_test")}, default=float))
     for name, s in result["report"].items():
-        if s:
+        if s and name.endswith("_shipped"):
             progress(f"{name}: paraphrase hits {s['paraphrase_hits']:.3f} near-miss false hits "
                      f"{s['near_miss_false_hits']:.3f} by kind {s['by_kind']} by form {s['by_form']}")
     if not args.no_docs:
@@ -322,16 +340,17 @@ def write_docs(r: dict[str, Any]) -> None:
         "QQP test recall |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, label, t in (("guards_only_shipped", "negation + quantity guards (before this change)",
-                            v["threshold"]),
-                           ("vetoes_shipped", "+ vetoes, shipped threshold", v["threshold"]),
-                           ("vetoes_calibrated", "+ vetoes, calibrated threshold", r["calibrated_threshold"])):
-        s = rep[name]
-        qq = q.get(name, {})
+    for key, label, t in (("guards_shipped", "negation + quantity guards (before #20)", v["threshold"]),
+                          ("vetoes_shipped", "+ vetoes", v["threshold"]),
+                          ("shipped_shipped", "+ vetoes + same_request (**shipped**)", v["threshold"]),
+                          ("shipped_calibrated", "+ vetoes + same_request, calibrated threshold",
+                           r["calibrated_threshold"])):
+        s = rep[key]
+        qq = q.get(key, {})
         lines.append(f"| {label} | {t} | {_f(s['paraphrase_hits'])} | {_f(s['near_miss_false_hits'])} "
                      f"({s['near_misses']}) | {_f(s['batch2_false_hits'])} ({s['batch2']}) | "
                      f"{_f(qq.get('precision'))} | {_f(qq.get('recall'))} |")
-    s = rep["vetoes_shipped"]
+    s = rep["shipped_shipped"]
     lines += [
         "",
         "Targets (issue #20): paraphrase hits ≥ 0.85; near-miss false hits ≤ 0.02 overall and ≤ 0.05 per kind; "
@@ -339,7 +358,7 @@ def write_docs(r: dict[str, Any]) -> None:
         f"false hits ≤ {TARGET_FALSE_HITS} on the calibration part and QQP calibration-split precision ≥ "
         f"{TARGET_PRECISION}; batch 2 of the near misses was written after the vetoes were frozen.",
         "",
-        "Per form (paraphrase hits) and per kind (near-miss false hits), vetoes on, shipped threshold:",
+        "Per form (paraphrase hits) and per kind (near-miss false hits), shipped rules and threshold:",
         "",
         "| form | " + " | ".join(s["by_form"]) + " |",
         "|---|" + "---|" * len(s["by_form"]),
@@ -349,15 +368,15 @@ def write_docs(r: dict[str, Any]) -> None:
         "|---|" + "---|" * len(s["by_kind"]),
         "| false hits | " + " | ".join(f"{_f(x)} ({n})" for x, n in s["by_kind"].values()) + " |",
         "",
-        "What each veto earns (report part, shipped threshold; QQP test split): near misses the model would have "
-        "served that the veto refuses, and what it costs.",
+        "What each rule earns (report part and QQP test split, shipped threshold): the change in served answers "
+        "against the models with the negation and quantity guards alone (negative: refused).",
         "",
-        "| veto | near misses refused | paraphrase hits lost | QQP non-duplicates refused | QQP duplicates lost |",
+        "| rule | near misses served | paraphrase hits | QQP non-duplicates served | QQP duplicates served |",
         "|---|---|---|---|---|",
     ]
-    for a in r["vetoes"]:
-        lines.append(f"| {a['veto']} | {a['near_misses_caught']} | {a['paraphrases_lost']} | "
-                     f"{a['qqp_false_caught']} | {a['qqp_true_lost']} |")
+    for a in r["rules"]:
+        lines.append(f"| {a['rule']} | {a['near_misses']:+d} | {a['paraphrases']:+d} | "
+                     f"{a['qqp_non_duplicates']:+d} | {a['qqp_duplicates']:+d} |")
     lines += ["<!-- cache_quality:end -->", ""]
     section = "\n".join(lines)
     doc = DOCS / "cache.md"
