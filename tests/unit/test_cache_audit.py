@@ -1,0 +1,132 @@
+"""The hit audit: a share of semantic hits is re-asked off the client's path, and disagreements become a live
+false-hit estimate per category."""
+
+import asyncio
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from router_extproc.cache.audit import AuditConfig, HitAudit, answer_text
+
+
+def completion(text):
+    return {"object": "chat.completion", "choices": [{"message": {"role": "assistant", "content": text},
+                                                      "finish_reason": "stop"}]}
+
+
+def audit(share=1.0, fresh="Paris", **kw):
+    calls = []
+
+    async def fetch(body):
+        calls.append(body)
+        return completion(fresh) if fresh is not None else None
+
+    async def similarity(a, b):
+        return 1.0 if a == b else 0.0
+
+    reg = CollectorRegistry()
+    return HitAudit(AuditConfig(share=share, **kw), fetch=fetch, similarity=similarity, registry=reg, seed=0), \
+        calls, reg
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_an_agreeing_answer_is_not_a_false_hit():
+    async def go():
+        a, calls, reg = audit(fresh="Paris")
+        assert a.submit("geography", {"messages": []}, completion("Paris"))
+        await a.drain()
+        assert calls and a.estimate("geography") == (0.0, 1)
+        assert reg.get_sample_value("router_cache_audit_false_hit_ratio", {"category": "geography"}) == 0.0
+    run(go())
+
+
+def test_a_disagreeing_answer_is_a_false_hit_of_its_category():
+    async def go():
+        a, _, reg = audit(fresh="Madrid")
+        a.submit("geography", {}, completion("Paris"))
+        a.submit("math", {}, completion("Madrid"))
+        await a.drain()
+        assert a.estimate("geography") == (1.0, 1) and a.estimate("math") == (0.0, 1)
+        assert reg.get_sample_value("router_cache_audit_total",
+                                    {"category": "geography", "outcome": "false_hit"}) == 1.0
+    run(go())
+
+
+def test_only_the_configured_share_is_audited():
+    async def go():
+        a, calls, _ = audit(share=0.25, max_inflight=1000)
+        n = sum(a.submit("c", {}, completion("Paris")) for _ in range(400))
+        await a.drain()
+        assert 60 < n < 140 and len(calls) == n
+    run(go())
+
+
+def test_share_zero_is_off_and_never_calls_the_upstream():
+    async def go():
+        a, calls, _ = audit(share=0.0)
+        assert not a.enabled and not a.submit("c", {}, completion("x"))
+        await a.drain()
+        assert calls == []
+    run(go())
+
+
+def test_audits_beyond_the_inflight_limit_are_dropped_not_queued():
+    async def go():
+        gate = asyncio.Event()
+
+        async def fetch(body):
+            await gate.wait()
+            return completion("x")
+
+        async def sim(a, b):
+            return 1.0
+
+        reg = CollectorRegistry()
+        a = HitAudit(AuditConfig(share=1.0, max_inflight=2), fetch=fetch, similarity=sim, registry=reg)
+        assert [a.submit("c", {}, completion("x")) for _ in range(3)] == [True, True, False]
+        assert reg.get_sample_value("router_cache_audit_total", {"category": "c", "outcome": "dropped"}) == 1.0
+        gate.set()
+        await a.drain()
+    run(go())
+
+
+def test_an_upstream_failure_is_counted_and_never_raised():
+    async def go():
+        async def fetch(body):
+            raise OSError("connection refused")
+
+        async def sim(a, b):
+            return 1.0
+
+        reg = CollectorRegistry()
+        a = HitAudit(AuditConfig(share=1.0), fetch=fetch, similarity=sim, registry=reg)
+        a.submit("c", {}, completion("x"))
+        await a.drain()
+        assert a.estimate("c") == (None, 0)
+        assert reg.get_sample_value("router_cache_audit_total", {"category": "c", "outcome": "error"}) == 1.0
+    run(go())
+
+
+def test_a_category_over_its_bound_gets_a_stricter_threshold_after_enough_samples():
+    async def go():
+        a, _, _ = audit(fresh="Madrid", max_false_hits=0.1, min_samples=3, raise_by=0.05, max_inflight=10)
+        a.submit("geo", {}, completion("Paris"))
+        await a.drain()
+        assert a.threshold_raise("geo") == 0.0  # one sample is not enough
+        for _ in range(2):
+            a.submit("geo", {}, completion("Paris"))
+        await a.drain()
+        assert a.threshold_raise("geo") == pytest.approx(0.05) and a.threshold_raise("other") == 0.0
+    run(go())
+
+
+def test_the_answer_text_joins_the_choices():
+    assert answer_text(completion("a")) == "a" and answer_text(None) == ""
+
+
+def test_a_share_outside_0_1_is_refused():
+    with pytest.raises(ValueError, match="share"):
+        AuditConfig(share=1.5)
