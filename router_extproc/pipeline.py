@@ -99,6 +99,7 @@ class Router:
         self.signals = signals
         self.cache = cache
         self.metrics = metrics or Metrics()
+        self.audit: Any = None  # audit: a cache.audit.HitAudit re-asking a share of semantic hits (None: off)
         from .cache.routes import RouteMemo
 
         # A remembered route only answers while its entry is in the cache's in-process tier, where exact lookups
@@ -337,6 +338,10 @@ class Router:
         ex.cache_state = "hit"
         ex.store = False
         self._log(ex, "cache_hit", similarity=round(hit.similarity, 4), exact=hit.exact)
+        if self.audit is not None and not hit.exact and ex.decision is not None:
+            # audit: the upstream is asked too, in the background, for a live false-hit estimate (cache/audit.py)
+            self.audit.submit(ex.decision.category or "none", {**request.body, "model": ex.decision.model},
+                              hit.completion)
         comp = dict(hit.completion)
         comp["id"] = new_completion_id()
         comp["created"] = int(time.time())

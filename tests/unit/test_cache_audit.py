@@ -130,3 +130,36 @@ def test_the_answer_text_joins_the_choices():
 def test_a_share_outside_0_1_is_refused():
     with pytest.raises(ValueError, match="share"):
         AuditConfig(share=1.5)
+
+
+# ── the router's hook (pipeline.py, "# audit:") ─────────────────────────────────────────────────────────────
+class RecordingAudit:
+    def __init__(self):
+        self.submitted = []
+
+    def submit(self, category, body, served):
+        self.submitted.append((category, body, served))
+        return True
+
+
+def test_the_router_submits_semantic_hits_and_never_exact_ones():
+    from router_extproc.pipeline import Respond, Router
+    from tests.unit.test_privacy import FakeSignals, chat, exchange, memory_cache, router_config
+
+    class SameMeaning(FakeSignals):
+        async def analyze(self, text, budget=None):
+            # " really" changes no meaning here: equal embeddings, different fingerprints
+            return await super().analyze(text.replace(" really", ""), budget)
+
+    async def go():
+        cfg = router_config()
+        router = Router(cfg, signals=SameMeaning(), cache=memory_cache(cfg))
+        router.audit = rec = RecordingAudit()
+        await exchange(router, chat("What is the boiling point of water?"))
+        exact, _ = await exchange(router, chat("What is the boiling point of water?"))
+        assert isinstance(exact, Respond) and rec.submitted == []
+        semantic, _ = await exchange(router, chat("What is really the boiling point of water?"))
+        assert isinstance(semantic, Respond) and semantic.headers["x-router-cache"] == "hit"
+        [(category, body, served)] = rec.submitted
+        assert category == "none" and body["model"] == "large" and served["choices"]  # a named model: no category
+    run(go())
