@@ -99,7 +99,8 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'"})
 _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]+s?\b")  # US, IT, NASA, GPUs: lower-cased they can read as other words
 # A polite wrapper adds nothing to what is asked; only these fixed phrases are removed, and only at the ends.
-_LEAD = re.compile(r"^(?:(?:hi|hello|hey)(?: there)?\b[\s,!.]*|(?:please|pls|kindly)\b[\s,]*"
+# a greeting only with its punctuation or "there": "Hey Jude lyrics" and "Hello world in Rust" are requests
+_LEAD = re.compile(r"^(?:(?:hi|hello|hey)(?: there\b[\s,!.]*|[,!.]+\s*)|(?:please|pls|kindly)\b[\s,]*"
                    r"|(?:can|could|would|will) you (?:please )?(?:tell me|let me know)\b[\s,:]*"
                    r"|(?:can|could|would|will) you please\b[\s,]*"
                    r"|i(?: would|'d) like to know\b[\s,:]*|i want(?:ed)? to know\b[\s,:]*)+")

@@ -70,6 +70,7 @@ def test_trivial_variants_share_the_exact_fingerprint(variant):
     ("Fix this:\nif x:\n    y()", "Fix this:\nif x:\ny()"),            # ... and outside a fence
     ("What is the capital of France?", "What is the capital of Spain?"),
     ("Is it safe?", "Is it not safe?"),
+    ("Hello world in Rust", "world in Rust"),        # a greeting without its comma is part of the request
 ])
 def test_variants_that_can_change_the_answer_do_not(a, b):
     assert key(body(a)).fingerprint != key(body(b)).fingerprint
