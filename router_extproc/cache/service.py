@@ -74,6 +74,9 @@ class SemanticCache:
         self.verifier = verifier
         self.metrics: CacheMetrics = metrics or NoopMetrics()
         self.floor = max(cfg.similarity_threshold, verifier.floor)
+        # Candidates between rule_floor and floor may only be served as another form of the same request
+        # (Verifier.same_form): a typo moves an int8 MiniLM embedding far (cosine 0.4-0.7 for one typo'd word).
+        self.search_floor = min(self.floor, verifier.rule_floor) if verifier.rule_floor else self.floor
         self.is_memory = isinstance(backend, MemoryBackend)
         mc: MilvusConfig | None = getattr(backend, "cfg", None)
         self.top_k = mc.top_k if mc is not None else 4
@@ -242,6 +245,14 @@ class SemanticCache:
         same = [c for c in cands if c.entry.text == text and c.similarity >= 0.98]
         if same:
             return same[0].entry, same[0].similarity
+        low = [c for c in cands if c.similarity < self.floor]
+        if low:
+            for c in low:
+                if self.verifier.same_form(text, c.entry.text):
+                    return c.entry, c.similarity
+            cands = [c for c in cands if c.similarity >= self.floor]
+            if not cands:
+                return None
         pair_feats = None
         if self.pair_encoder is not None:
             # A pair row is a whole encoder pass: candidates the cheap first stage refuses are never read, and of
@@ -274,7 +285,7 @@ class SemanticCache:
             if q.shape[0] != self.dimension:
                 raise ValueError(f"embedding dimension {q.shape[0]} != {self.dimension}")
             now = time.time()
-            cands = self.hot.search(key.scope, key.filter_key, q, top_k=self.top_k, min_similarity=self.floor,
+            cands = self.hot.search(key.scope, key.filter_key, q, top_k=self.top_k, min_similarity=self.search_floor,
                                     now=now)
             found = await self._verify(key, q, text, cands)
             if found is not None:
@@ -284,7 +295,7 @@ class SemanticCache:
                     result = "unavailable"
                 else:
                     more = await self.backend.search(key.scope, key.filter_key, q, top_k=self.top_k,
-                                                     min_similarity=self.floor, now=now)
+                                                     min_similarity=self.search_floor, now=now)
                     seen = {c.entry.id for c in cands}
                     more = [c for c in more if c.entry.id not in seen]
                     found = await self._verify(key, q, text, more)
@@ -299,7 +310,7 @@ class SemanticCache:
                 if hit is not None:
                     result = "hit"
                     return hit
-            if cands and result == "miss":
+            if any(c.similarity >= self.floor for c in cands) and result == "miss":
                 result = "refused"
             return None
         except Exception as e:

@@ -86,13 +86,21 @@ class Judge:
         if i is not None:
             return "exact", i, 1.0
         cos = se @ qe
-        idx = [int(j) for j in np.argsort(-cos, kind="stable")[:TOP_K] if cos[j] >= self.floor]
+        self.v.vetoes, self.v.same_rule = CONFIGS[config]
+        # what SemanticCache.lookup searches: the top 4 from the rule floor (under it: nothing)
+        search_floor = min(self.floor, self.v.rule_floor) if self.v.rule_floor else self.floor
+        idx = [int(j) for j in np.argsort(-cos, kind="stable")[:TOP_K] if cos[j] >= search_floor]
         if not idx:
             return "no-candidate", -1, 0.0
         same = [j for j in idx if stored[j] == q and cos[j] >= 0.98]
         if same:
             return "identical", same[0], 1.0
-        self.v.vetoes, self.v.same_rule = CONFIGS[config]
+        for j in idx:
+            if cos[j] < self.floor and self.v.same_form(q, stored[j]):
+                return "rule", j, 1.0
+        idx = [j for j in idx if cos[j] >= self.floor]
+        if not idx:
+            return "no-candidate", -1, 0.0
         cands = [(se[j], stored[j], float(cos[j])) for j in idx]
         pre = self.v.prescreen(qe, q, cands)
         keep = [k for k in np.argsort(-pre, kind="stable") if pre[k] >= self.v.gate][:1]
@@ -165,11 +173,13 @@ def run_qqp(judge: Judge, quick: bool) -> list[dict[str, Any]]:
         rec = {"split": r["split"], "label": int(r["label"]), "cos": c, "score": 0.0, "veto": None,
                "same": False}
         out.append(rec)
-        if c < judge.floor:
+        if c < v.rule_floor:
             continue
         cand = [(eb, b, c)]
         rec["veto"] = refusal(a, b, kinds=tuple(VETOES))
         rec["same"] = same_request(a, b, v._known)
+        if c < judge.floor:
+            continue  # only same_request may serve it
         if v.needs_pairs and float(v.prescreen(ea, a, cand)[0]) < v.gate:
             continue
         todo.append((rec, ea, a, cand))
@@ -186,7 +196,7 @@ def run_qqp(judge: Judge, quick: bool) -> list[dict[str, Any]]:
 
 def qqp_score(r: dict, config: str) -> float:
     vetoes, same = CONFIGS[config]
-    if r["cos"] < 0 or (vetoes and r["veto"]):
+    if vetoes and r["veto"]:
         return 0.0
     return 1.0 if same and r["same"] and not r["veto"] else r["score"]
 
@@ -202,7 +212,7 @@ def qqp_at(rows: list[dict], split: int, t: float, config: str) -> dict[str, flo
 
 def hit(r: dict, t: float, config: str) -> bool:
     c = r[config]
-    return c["how"] in ("exact", "identical") or (c["how"] == "scored" and c["score"] >= t)
+    return c["how"] in ("exact", "identical", "rule") or (c["how"] == "scored" and c["score"] >= t)
 
 
 def summarize(rows: list[dict], t: float, config: str, part: str | None) -> dict[str, Any]:
@@ -248,7 +258,7 @@ def rule_ablation(rows: list[dict], qqp: list[dict], t: float) -> list[dict[str,
     hits it adds and the near misses it lets through."""
     out = []
     rep = [r for r in rows if r["part"] == "report" and r["guards"]["how"] == "scored"]
-    q = [r for r in qqp if r["split"] == 2 and r["cos"] >= 0]
+    q = [r for r in qqp if r["split"] == 2]
     for k in VETOES:
         took = [r for r in rep if r["guards"]["score"] >= t and r["veto"] == k]
         qt = [r for r in q if r["score"] >= t and r["veto"] == k]
@@ -257,12 +267,14 @@ def rule_ablation(rows: list[dict], qqp: list[dict], t: float) -> list[dict[str,
                     "paraphrases": -sum(r["set"] == "paraphrase" and r["guards"]["own"] for r in took),
                     "qqp_non_duplicates": -sum(r["label"] == 0 for r in qt),
                     "qqp_duplicates": -sum(r["label"] == 1 for r in qt)})
-    gave = [r for r in rep if r["guards"]["score"] < t and r["same"] and not r["veto"]]
-    qg = [r for r in q if r["score"] < t and r["same"] and not r["veto"]]
-    out.append({"rule": "same_request", "near_misses": sum(r["set"] == "near_miss" for r in gave),
-                "paraphrases": sum(r["set"] == "paraphrase" and r["guards"]["own"] for r in gave),
-                "qqp_non_duplicates": sum(r["label"] == 0 for r in qg),
-                "qqp_duplicates": sum(r["label"] == 1 for r in qg)})
+    # same_request: what the shipped rules serve beyond the vetoes alone (it also reads candidates under the floor)
+    allrep = [r for r in rows if r["part"] == "report"]
+    gain = [r for r in allrep if hit(r, t, "shipped") and not hit(r, t, "vetoes")]
+    qq = [r for r in qqp if r["split"] == 2 and qqp_score(r, "shipped") >= t > qqp_score(r, "vetoes")]
+    out.append({"rule": "same_request", "near_misses": sum(r["set"] == "near_miss" for r in gain),
+                "paraphrases": sum(r["set"] == "paraphrase" and r["shipped"]["own"] for r in gain),
+                "qqp_non_duplicates": sum(r["label"] == 0 for r in qq),
+                "qqp_duplicates": sum(r["label"] == 1 for r in qq)})
     return out
 
 

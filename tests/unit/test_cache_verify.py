@@ -321,7 +321,9 @@ def test_the_guards_and_vetoes_give_their_reason(a, b, why):
     ("What is recursion in programming?", "waht is recursoin in programing"),
     ("What is recursion in programming?", "Hi, could you please tell me what recursion is in programming? Thanks!"),
     ("What is recursion in programming?", "My teacher never explains it. What is recursion in programming?"),
-    ("What is a black hole?", "Tell me about black holes"[:-1]),
+    ("What is a black hole?", "Tell me about black holes"),
+    ("What is an API?", "What does API mean?"),
+    ("How do I undo the last git commit?", "how to undo the last git comit"),
 ])
 def test_another_form_of_the_same_request_is_the_same_request(a, b):
     assert same_request(a, b)
