@@ -15,6 +15,8 @@ from router_extproc.cache.verify import (
     load_verifier,
     pair_features,
     quantities,
+    DEFAULT_VETOES,
+    VETOES,
     refusal,
     same_request,
     veto,
@@ -273,7 +275,8 @@ def test_the_verifier_recipe_is_keyed_by_the_code_training_reads():
     ("name", "What is the capital of France?", "What is the capital of Spain?"),
 ])
 def test_a_veto_separates_each_kind_of_near_miss(kind, a, b):
-    assert veto(a, b) == kind and veto(b, a) == kind
+    assert veto(a, b, VETOES) == kind and veto(b, a, VETOES) == kind
+    assert (veto(a, b) == kind) == (kind in DEFAULT_VETOES)  # the others are measured, not applied
 
 
 @pytest.mark.parametrize("a,b", [
@@ -287,7 +290,7 @@ def test_a_veto_separates_each_kind_of_near_miss(kind, a, b):
     ("What are the benefits of exercise?", "Why is exercise good for you, what are its benefits?"),
 ])
 def test_no_veto_between_paraphrases(a, b):
-    assert veto(a, b) is None and veto(b, a) is None
+    assert veto(a, b, VETOES) is None and veto(b, a, VETOES) is None
 
 
 def test_the_veto_guard_zeroes_only_the_vetoed_candidates():
@@ -335,6 +338,13 @@ def test_another_form_of_the_same_request_is_the_same_request(a, b):
     ("Who won the 2014 World Cup?", "Who won the 2018 World Cup?"),            # numbers are not typos
     ("What increases blood pressure?", "What decreases blood pressure?"),
     ("How do I reverse a list in Python?", "python reverse list"),             # another order: the models decide
+    ("What is the difference between C and C++?", "What is the difference between C++ and C#?"),
+    ("What does それでもまだ mean in English?", "What does 骚客 mean in English?"),
+    ("Is this emotional abuse?", "What is emotional abuse?"),                  # a yes/no question
+    ("What can I do to save the world?", "Can I save the world?"),
+    ("Can someone translate the video?", "Can someone translate this video?"),
+    ("Did the crash come as a surprise? Did the crash lead to the Depression?",
+     "Did the crash lead to the Depression?"),                                   # two questions ask more
 ])
 def test_other_requests_are_not_the_same_request(a, b):
     assert not same_request(a, b)
