@@ -576,7 +576,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 def focus(a: str, b: str) -> tuple[str, str]:
     """The parts of two texts that the guards compare. When one text is a single sentence and the other is
-    several, the other's question (its last sentence ending in "?", else its last sentence) stands for it:
+    several, the other's last sentence (polite ones such as "Thanks!" aside) stands for it:
     "I couldn't answer my kids. Why do rainbows form?" asks what "Why do rainbows form?" asks, and the context's
     "couldn't" or "two" must not count as a negation or a number of the question."""
     sa = [x for x in _SENTENCE_END.split(a.strip()) if x.strip() and not set(words(x)) <= _POLITE]
@@ -585,7 +585,8 @@ def focus(a: str, b: str) -> tuple[str, str]:
         return a, b
 
     def question(ss: list[str]) -> str:
-        return next((x for x in reversed(ss) if x.rstrip().endswith("?")), ss[-1])
+        # the last sentence: what follows a question ("What is X? Answer in French.") changes what it asks
+        return ss[-1]
 
     def asks(ss: list[str]) -> int:
         return sum(x.rstrip().endswith("?") for x in ss)

@@ -345,6 +345,8 @@ def test_another_form_of_the_same_request_is_the_same_request(a, b):
     ("Can someone translate the video?", "Can someone translate this video?"),
     ("Did the crash come as a surprise? Did the crash lead to the Depression?",
      "Did the crash lead to the Depression?"),                                   # two questions ask more
+    ("What is the capital of Australia? Answer in French.", "What is the capital of Australia?"),
+    ("What is the capital of Australia? (streamed)", "What is the capital of Australia?"),
 ])
 def test_other_requests_are_not_the_same_request(a, b):
     assert not same_request(a, b)
