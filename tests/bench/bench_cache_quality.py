@@ -300,6 +300,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = sets["rows"]
     shipped = v.threshold
     cal = calibrate(rows, qqp)
+    import yaml
+
+    configured = (yaml.safe_load((ROOT / "config" / "config.yaml").read_text()).get("semantic_cache") or {}) \
+        .get("verifier_threshold")
+    if configured != cal:
+        progress(f"cache_quality: config/config.yaml has verifier_threshold {configured}, calibrated {cal}: update it")
     result: dict[str, Any] = {
         "verifier": {"kind": v.kind, "threshold": shipped, "gate": v.gate, "floor": floor,
                      "recipe": v.meta.get("recipe")},
