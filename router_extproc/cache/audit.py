@@ -25,7 +25,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping
 
-__all__ = ["AuditConfig", "HitAudit", "answer_text"]
+__all__ = ["AuditConfig", "HitAudit", "answer_text", "build_audit"]
 
 log = logging.getLogger("router_extproc.cache.audit")
 
@@ -145,3 +145,35 @@ class HitAudit:
         for t in list(self._tasks):
             t.cancel()
         await self.drain()
+
+
+def build_audit(config: Any, signals: Any, registry: Any = None, *, transport: Any = None) -> HitAudit | None:
+    """The audit a router config asks for (``semantic_cache.audit_share`` > 0 and a signal engine to compare
+    answers with), or None. It asks the chosen model's upstream directly (``host:port`` of ``models:``, the
+    served name in ``model``, never streamed) and compares the two answers by the cosine of their embeddings.
+    ``transport``: an httpx transport for tests."""
+    sc = config.semantic_cache
+    if sc is None or not sc.enabled or sc.audit_share <= 0 or signals is None:
+        return None
+    import httpx
+    import numpy as np
+
+    client = httpx.AsyncClient(timeout=config.envoy.upstream_timeout_s, transport=transport)
+
+    async def fetch(body: dict) -> Mapping[str, Any] | None:
+        m = config.model(body.get("model"))
+        if m is None:
+            return None
+        r = await client.post(f"http://{m.host}:{m.port}/v1/chat/completions",
+                              json={**body, "model": m.served_name, "stream": False})
+        return r.json() if r.status_code == 200 else None
+
+    async def similarity(a: str, b: str) -> float:
+        if not a or not b:
+            return float(a == b)
+        ea = np.asarray((await signals.analyze(a)).embedding, np.float32)
+        eb = np.asarray((await signals.analyze(b)).embedding, np.float32)
+        return float(ea @ eb / max(1e-12, float(np.linalg.norm(ea) * np.linalg.norm(eb))))
+
+    return HitAudit(AuditConfig(share=sc.audit_share, agree=sc.audit_agree), fetch=fetch, similarity=similarity,
+                    registry=registry)

@@ -163,3 +163,33 @@ def test_the_router_submits_semantic_hits_and_never_exact_ones():
         [(category, body, served)] = rec.submitted
         assert category == "none" and body["model"] == "large" and served["choices"]  # a named model: no category
     run(go())
+
+
+def test_a_config_with_an_audit_share_builds_an_audit_that_asks_the_model_s_upstream():
+    import dataclasses
+    import json
+
+    import httpx
+
+    from router_extproc.cache.audit import build_audit
+    from tests.unit.test_privacy import FakeSignals, router_config
+
+    cfg = router_config()
+    assert build_audit(cfg, FakeSignals()) is None  # audit_share 0: off
+    cfg = dataclasses.replace(cfg, semantic_cache=dataclasses.replace(cfg.semantic_cache, audit_share=1.0))
+    seen = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), json.loads(request.content)))
+        return httpx.Response(200, json=completion("Madrid"))
+
+    async def go():
+        a = build_audit(cfg, FakeSignals(), CollectorRegistry(), transport=httpx.MockTransport(upstream))
+        m = cfg.models[0]
+        assert a.submit("geo", {"model": m.name, "messages": [], "stream": True}, completion("Paris"))
+        await a.drain()
+        (url, body), = seen
+        assert url == f"http://{m.host}:{m.port}/v1/chat/completions"
+        assert body["model"] == m.served_name and body["stream"] is False
+        assert a.estimate("geo") == (1.0, 1)  # FakeSignals embeds two different answers far apart
+    run(go())
