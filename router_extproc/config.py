@@ -304,6 +304,7 @@ class RouterConfig:
     logging: LoggingConfig = LoggingConfig()
     pii: PIIConfig = PIIConfig()
     semantic_cache: Any = None     # config_cache.SemanticCacheConfig
+    decisions: Any = None          # rules.RuleSet (config_rules.py); None: the `routing:` section decides
     _by_name: dict[str, ModelConfig] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -451,6 +452,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         pii=_pii_config(root.section("pii")),
         logging=_logging(root.section("logging")),
         semantic_cache=_semantic_cache(root, source, envoy),
+        decisions=_decisions(root, known_model),
         route_header=root.str("route_header", "x-selected-model").lower(),
     )
     root.check_unknown()
@@ -599,6 +601,13 @@ def _logging(lg: _Reader) -> LoggingConfig:
     )
     lg.check_unknown()
     return logging_cfg
+
+
+def _decisions(root: _Reader, known_model: Callable[[_Reader, str, str], str]) -> Any:
+    """`keywords:` and `decisions:` have their own parser (config_rules.py)."""
+    from .config_rules import parse_rules
+
+    return parse_rules(root, known_model)
 
 
 def _semantic_cache(root: _Reader, source: Path, envoy: EnvoyConfig) -> Any:

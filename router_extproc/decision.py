@@ -14,6 +14,7 @@ from typing import Any
 
 from .config import CategoryRoute, ModelConfig, RouterConfig
 from .openai import APIError, ChatRequest
+from .rules import Facts, evaluate
 from .stages.contracts import SignalsLike
 from .thresholds import Thresholds, resolve
 
@@ -35,6 +36,10 @@ class Decision:
     injection: str | None = None       # "flagged" | "blocked" | "routed": a tool result or document reads as an attack
     injection_score: float | None = None
     reason: str = ""
+    rule: str | None = None            # the operator's decision that chose this (x-router-decision); None: legacy
+    matched: tuple[str, ...] = ()      # every rule whose condition held (only when the debug header is on)
+    headers: tuple[tuple[str, str], ...] = ()   # the rule's headers for the response
+    block_message: str | None = None   # blocked == "policy": the rule's message to the client
 
 
 def decide(
@@ -78,7 +83,64 @@ def decide(
                             reason=f"explicit model {chosen.name} does not accept {_fmt(routed_pii)}", **base)
         return Decision(model=chosen.name, category=category, reason="explicit model", **base)
 
+    if config.decisions is not None:
+        return _route_rules(config, request, category, base)
     return _route_auto(config, category, base)
+
+
+def _domain(config: RouterConfig, category: str | None, confidence: float | None) -> tuple[str, str]:
+    """The route category: the signal's category, or the fallback when it is missing or under the confidence bar."""
+    if category is not None and confidence is not None and confidence < config.routing.confidence_threshold:
+        fb = config.routing.fallback_category
+        return fb, f"confidence {confidence:.2f} < {config.routing.confidence_threshold:.2f}: fallback {fb}"
+    route_category = category if category is not None else config.routing.fallback_category
+    return route_category, f"category {route_category}"
+
+
+def user_text(request: ChatRequest) -> str:
+    """What keyword and context-length predicates read: the user's own turns (not the operator's system prompt)."""
+    return "\n".join(s.text for s in request.segments() if s.role == "user")
+
+
+def facts_for(config: RouterConfig, request: ChatRequest, category: str | None,
+              base: dict[str, Any]) -> Facts:
+    domain, _ = _domain(config, category, base["confidence"])
+    return Facts(domain=domain if category is not None else None, complexity=base["complexity"],
+                 pii_types=base["pii_types"], text=user_text(request))
+
+
+def _route_rules(config: RouterConfig, request: ChatRequest, category: str | None,
+                 base: dict[str, Any]) -> Decision:
+    """The operator's decisions (rules.py): the first matching rule's action, with the PII policy applied last."""
+    rs = config.decisions
+    facts = facts_for(config, request, category, base)
+    out = evaluate(rs, facts, trace=rs.debug_header)
+    rule, action = out.rule, out.rule.action
+    tag = dict(rule=rule.name, matched=out.matched if rs.debug_header else (), headers=action.headers)
+    route_category = facts.domain
+    why = f"decision {rule.name}"
+    if action.block is not None:
+        return Decision(model=config.default_model, category=route_category, blocked="policy",
+                        block_message=action.block, reason=why + ": block", **tag, **base)
+    ordered = list(action.candidates)
+    if action.select == "cheapest":
+        ordered.sort(key=lambda n: _model(config, n).cost)   # stable: equal costs keep the operator's order
+    chosen_name = ordered[0]
+    routed_pii = base["pii_types"] - base["pii_redact"]
+    if routed_pii:
+        allowed = [n for n in ordered if _model(config, n).allows_pii(routed_pii)]
+        if not allowed:
+            return Decision(model=chosen_name, category=route_category, blocked="pii",
+                            reason=f"{why}: no candidate accepts {_fmt(routed_pii)}", **tag, **base)
+        if allowed[0] != chosen_name:
+            why += f", PII {_fmt(routed_pii)} moved {chosen_name} → {allowed[0]}"
+        chosen_name = allowed[0]
+    reasoning: bool | None = action.reasoning
+    effort = (action.reasoning_effort or "medium") if reasoning else None
+    if _model(config, chosen_name).family == "none":
+        reasoning, effort = None, None
+    return Decision(model=chosen_name, category=route_category, reasoning=reasoning, reasoning_effort=effort,
+                    reason=why, **tag, **base)
 
 
 def _readings(config: RouterConfig, signals: SignalsLike | None, threshold: float,

@@ -15,6 +15,8 @@ PII = "x-router-pii"                    # detected PII types (never values)
 PII_REDACTED = "x-router-pii-redacted"  # the types replaced by placeholders before forwarding
 BLOCKED = "x-router-blocked"
 INJECTION = "x-router-injection"   # flagged | blocked | routed (decision.py)
+DECISION = "x-router-decision"     # the operator's decision (rules.py) that routed the request
+DECISION_MATCHED = "x-router-decision-matched"   # every rule that matched; only with decisions.debug_header
 REQUEST_ID = "x-request-id"
 
 

@@ -42,6 +42,11 @@ def decision_headers(ex: Exchange) -> dict[str, str]:
         out[H.BLOCKED] = d.blocked
     if d.injection:
         out[H.INJECTION] = d.injection
+    if d.rule is not None:
+        out.update(d.headers)   # config_rules keeps these out of x-router-*, so they cannot fake the router's
+        out[H.DECISION] = d.rule
+        if ex.config.decisions is not None and ex.config.decisions.debug_header:
+            out[H.DECISION_MATCHED] = ",".join(d.matched)
     return out
 
 
@@ -65,6 +70,8 @@ def internal_error() -> APIError:
 
 
 def _block_message(d: Decision) -> str:
+    if d.blocked == "policy" and d.block_message is not None:
+        return d.block_message
     if d.blocked == "jailbreak":
         return "The request was blocked: it looks like a jailbreak or prompt-injection attempt."
     if d.blocked == "injection":
@@ -85,7 +92,8 @@ def blocked(ex: Exchange, d: Decision) -> Respond:
         if ex.request is not None and ex.request.stream:
             return Respond(200, render_sse(comp), {**hdrs, "content-type": SSE}, details)
         return Respond(200, json.dumps(comp).encode(), {**hdrs, "content-type": JSON}, details)
-    body = error_body(message, type=d.blocked, code=f"{d.blocked}_detected")
+    code = "blocked_by_policy" if d.blocked == "policy" else f"{d.blocked}_detected"
+    body = error_body(message, type=d.blocked, code=code)
     return Respond(403, body, {**hdrs, "content-type": JSON}, details)
 
 

@@ -1,0 +1,214 @@
+"""The `keywords:` and `decisions:` sections: parsed into a `rules.RuleSet`, validated at load.
+
+Every error names the file and the dotted key: unknown predicates or keyword sets, unknown models, duplicate
+names, bad regexes, a missing or second default, and rules that can never fire (an empty `any`, an empty range,
+a condition a higher-priority rule already decides, an unconditional rule that is not the default).
+
+    keywords:
+      code: {terms: ["stack trace", "traceback", "segfault"], whole_word: true}
+      errors: {terms: ['\\w+Error\\b'], regex: true, case_sensitive: true}
+    decisions:
+      debug_header: false            # x-router-decision-matched on responses
+      rules:
+        - name: code
+          priority: 100
+          when: {any: [{keyword: [code, errors]}, {domain: computer science}]}
+          candidates: [coder, big]   # or `model: coder`
+          select: first              # first | cheapest (models[].cost)
+          reasoning: true
+          reasoning_effort: high
+          headers: {x-team: code}
+        - name: general
+          default: true
+          model: small
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import rules as R
+from .config import CATEGORIES, REASONING_EFFORTS, _Reader
+from .pii import taxonomy
+
+COMPLEXITY_LEVELS = ("simple", "complex")
+
+
+def parse_rules(root: _Reader, known_model: Callable[[_Reader, str, str], str]) -> R.RuleSet | None:
+    """None when the file has no `decisions:` section: today's routing config then applies unchanged."""
+    keywords = _keywords(root)
+    if root.raw("decisions", None) is None:
+        if keywords:
+            raise root.error("keywords", "keyword sets are read only by `decisions:` rules; none are configured")
+        return None
+    d = root.section("decisions")
+    debug = d.bool("debug_header", False)
+    items = d.items("rules")
+    if not items:
+        raise d.error(d.key("rules"), "at least one rule (the default decision) is required")
+    parsed: list[R.Rule] = []
+    default: R.Rule | None = None
+    names: dict[str, str] = {}
+    for r in items:
+        rule = _rule(r, keywords, known_model)
+        if rule.name in names:
+            raise r.error(r.key("name"), f"duplicate decision name {rule.name!r} (first at {names[rule.name]})")
+        names[rule.name] = r.path
+        if rule.when is None:
+            if default is not None:
+                raise r.error(r.path, f"a second default decision; {default.name!r} is already the default")
+            default = rule
+        else:
+            parsed.append(rule)
+        r.check_unknown()
+    if default is None:
+        raise d.error(d.key("rules"), "a default decision is required (a rule with `default: true` and no `when`)")
+    d.check_unknown()
+    # sorted() is stable: equal priorities keep the file's order.
+    ordered = tuple(sorted(parsed, key=lambda x: -x.priority))
+    _check_reachable(d, ordered, items, names)
+    return R.RuleSet(rules=ordered, default=default, keywords=keywords, debug_header=debug)
+
+
+def _keywords(root: _Reader) -> dict[str, R.KeywordSet]:
+    kw = root.section("keywords")
+    out: dict[str, R.KeywordSet] = {}
+    for name in kw.data:
+        k = kw.section(name)
+        terms = k.str_list("terms")
+        if not terms or any(not t for t in terms):
+            raise k.error(k.key("terms"), "must be a non-empty list of non-empty strings")
+        regex = k.bool("regex", False)
+        try:
+            out[name] = R.compile_keywords(str(name), terms, regex=regex,
+                                           case_sensitive=k.bool("case_sensitive", False),
+                                           whole_word=k.bool("whole_word", True))
+        except Exception as exc:  # re2.error: RE2 rejects the pattern (or a construct it does not support)
+            raise k.error(k.key("terms"), f"bad regex: {exc}") from exc
+        k.check_unknown()
+    return out
+
+
+def _rule(r: _Reader, keywords: dict[str, R.KeywordSet], known_model) -> R.Rule:
+    name = r.str("name")
+    if not name:
+        raise r.error(r.key("name"), "must not be empty")
+    is_default = r.bool("default", False)
+    when_raw = r.raw("when", None)
+    if is_default and when_raw is not None:
+        raise r.error(r.key("when"), "the default decision applies when no rule matched: it takes no `when`")
+    if not is_default and when_raw is None:
+        raise r.error(r.key("when"), "is required (an unconditional rule would hide every rule below it; "
+                                      "mark the catch-all `default: true`)")
+    when = None if is_default else _condition(r, r.key("when"), when_raw, keywords)
+    priority = r.int("priority", 0)
+    return R.Rule(name=name, priority=priority, when=when, action=_action(r, known_model))
+
+
+def _action(r: _Reader, known_model) -> R.Action:
+    block = r.raw("block", None)
+    if block is not None and (not isinstance(block, str) or not block):
+        raise r.error(r.key("block"), "must be the message the client gets (a non-empty string)")
+    model = r.raw("model", None)
+    cands = r.raw("candidates", None)
+    if model is not None and cands is not None:
+        raise r.error(r.key("candidates"), "give `model` or `candidates`, not both")
+    if model is not None:
+        cands = [r.str("model")]
+        ckey = r.key("model")
+    else:
+        ckey = r.key("candidates")
+        cands = list(r.str_list("candidates", []))
+    if not cands and block is None:
+        raise r.error(r.path, "an action needs `model`, `candidates` or `block`")
+    for c in cands:
+        known_model(r, ckey, c)
+    if len(set(cands)) != len(cands):
+        raise r.error(ckey, "lists a model twice")
+    select = r.str("select", "first", choices=R.SELECTIONS)
+    effort = r.raw("reasoning_effort", None)
+    if effort is not None and effort not in REASONING_EFFORTS:
+        raise r.error(r.key("reasoning_effort"), f"must be one of {', '.join(REASONING_EFFORTS)}")
+    hdr = r.section("headers")
+    headers = []
+    for hname in hdr.data:
+        value = hdr.str(hname)
+        if not isinstance(hname, str) or not hname or hname.lower().startswith(("x-router-", ":")):
+            raise hdr.error(hdr.key(str(hname)), "header names under x-router- and pseudo-headers belong to the router")
+        headers.append((hname.lower(), value))
+    return R.Action(candidates=tuple(cands), select=select, reasoning=r.bool("reasoning", False),
+                    reasoning_effort=effort, headers=tuple(headers), block=block)
+
+
+def _condition(r: _Reader, key: str, raw: Any, keywords: dict[str, R.KeywordSet]) -> R.Condition:
+    """One node: a mapping; several keys in one mapping mean all of them."""
+    if not isinstance(raw, dict) or not raw:
+        raise r.error(key, f"a condition must be a non-empty mapping of {', '.join((*R.COMBINATORS, *R.PREDICATES))}")
+    parts = [_node(r, f"{key}.{k}", k, v, keywords) for k, v in raw.items()]
+    return parts[0] if len(parts) == 1 else R.All(tuple(parts))
+
+
+def _names(r: _Reader, key: str, v: Any) -> tuple[str, ...]:
+    vals = [v] if isinstance(v, str) else v
+    if not isinstance(vals, list) or not vals or not all(isinstance(x, str) and x for x in vals):
+        raise r.error(key, f"must be a name or a non-empty list of names, got {v!r}")
+    return tuple(vals)
+
+
+def _node(r: _Reader, key: str, k: str, v: Any, keywords: dict[str, R.KeywordSet]) -> R.Condition:
+    if k in ("all", "any"):
+        if not isinstance(v, list) or not v:
+            raise r.error(key, "must be a non-empty list of conditions (an empty one never decides anything)")
+        items = tuple(_condition(r, f"{key}[{i}]", c, keywords) for i, c in enumerate(v))
+        return R.All(items) if k == "all" else R.Any_(items)
+    if k == "not":
+        return R.Not(_condition(r, key, v, keywords))
+    if k == "domain":
+        names = _names(r, key, v)
+        bad = [n for n in names if n not in CATEGORIES]
+        if bad:
+            raise r.error(key, f"unknown domain {bad[0]!r}; known: {', '.join(CATEGORIES)}")
+        return R.Domain(frozenset(names))
+    if k == "complexity":
+        if v not in COMPLEXITY_LEVELS:
+            raise r.error(key, f"must be one of {', '.join(COMPLEXITY_LEVELS)}, got {v!r}")
+        return R.Complexity(v)
+    if k == "keyword":
+        sets = _names(r, key, v)
+        bad = [s for s in sets if s not in keywords]
+        if bad:
+            raise r.error(key, f"unknown keyword set {bad[0]!r}; defined under `keywords:`: "
+                               f"{', '.join(keywords) or '(none)'}")
+        return R.Keyword(sets)
+    if k == "context_length":
+        if not isinstance(v, dict) or not v or set(v) - {"min", "max"}:
+            raise r.error(key, "must be a mapping with `min` and/or `max` (tokens)")
+        lo, hi = v.get("min", 0), v.get("max")
+        for name, val in (("min", lo), ("max", hi)):
+            if val is not None and (isinstance(val, bool) or not isinstance(val, int) or val < 0):
+                raise r.error(f"{key}.{name}", f"must be a token count >= 0, got {val!r}")
+        if hi is not None and hi < lo:
+            raise r.error(key, f"min {lo} > max {hi}: the rule can never fire")
+        return R.ContextLength(lo, hi)
+    if k == "pii":
+        if v == "any" or v is True:
+            return R.PII(None)
+        types = _names(r, key, v)
+        bad = [t for t in types if t not in taxonomy.ALL_TYPES]
+        if bad:
+            raise r.error(key, f"unknown PII type {bad[0]!r}")
+        return R.PII(frozenset(types))
+    raise r.error(key, f"unknown signal {k!r}; known: {', '.join((*R.COMBINATORS, *R.PREDICATES))}")
+
+
+def _check_reachable(d: _Reader, ordered: tuple[R.Rule, ...], items: list[_Reader], where: dict[str, str]) -> None:
+    """A rule whose condition equals one tried before it can never fire: the earlier rule always takes it."""
+    seen: dict[R.Condition, str] = {}
+    for rule in ordered:
+        assert rule.when is not None
+        first = seen.get(rule.when)
+        if first is not None:
+            raise d.error(f"{where[rule.name]}.when", f"unreachable: rule {first!r} (same or higher priority) "
+                                                      "has the same condition and is tried first")
+        seen[rule.when] = rule.name

@@ -1,0 +1,229 @@
+"""Routing decisions that operators write: named rules over signal predicates (issue #23, first slice).
+
+Pure data and functions, no I/O: `config_rules.py` builds a `RuleSet` from the `keywords:` and `decisions:`
+sections at load; `decision.py` evaluates it against one request's `Facts`.
+
+A rule matches when its condition tree (`all` / `any` / `not` over predicates) is true of the request. Rules are
+tried by priority (highest first; the file's order breaks ties); the first match wins, and when none matches the
+required default decision applies. Predicates read only values the signal pass already computed, plus the user's
+text for keywords and a token estimate for context length, so evaluation costs microseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+SELECTIONS = ("first", "cheapest")
+# Predicates a condition may name (the signals a rule can read). `cache` is not one: the cache lookup runs after
+# the decision, because the chosen model is one of its hard filters.
+PREDICATES = ("domain", "complexity", "keyword", "context_length", "pii")
+COMBINATORS = ("all", "any", "not")
+CHARS_PER_TOKEN = 4   # context_length's estimate: ~4 characters per token for English BPE/WordPiece vocabularies
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordSet:
+    """Literal terms or RE2 regexes, compiled into one pattern (RE2: linear time, so no regex can explode)."""
+
+    name: str
+    terms: tuple[str, ...]
+    regex: bool = False
+    case_sensitive: bool = False
+    whole_word: bool = True
+    pattern: Any = field(default=None, compare=False, repr=False)   # re2 compiled alternation
+
+    def matches(self, text: str) -> bool:
+        return self.pattern.search(text) is not None
+
+
+def compile_keywords(name: str, terms: tuple[str, ...], *, regex: bool, case_sensitive: bool,
+                     whole_word: bool) -> KeywordSet:
+    """Raises ValueError (the RE2 message) for a bad regex; the config parser names the key."""
+    import re
+    import re2
+
+    parts = []
+    for t in terms:
+        src = t if regex else re.escape(t)
+        re2.compile(src)   # one term at a time, so the error names the bad one
+        parts.append(f"(?:{src})")
+    body = "|".join(parts)
+    if whole_word:
+        body = rf"\b(?:{body})\b"
+    if not case_sensitive:
+        body = "(?i)" + body
+    return KeywordSet(name, terms, regex, case_sensitive, whole_word, re2.compile(body))
+
+
+# ---- the condition tree ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    names: frozenset[str]
+
+    def describe(self) -> str:
+        return f"domain in [{', '.join(sorted(self.names))}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Complexity:
+    level: str   # simple | complex
+
+    def describe(self) -> str:
+        return f"complexity = {self.level}"
+
+
+@dataclass(frozen=True, slots=True)
+class Keyword:
+    sets: tuple[str, ...]   # any of these named keyword sets
+
+    def describe(self) -> str:
+        return f"keyword {' | '.join(self.sets)}"
+
+
+@dataclass(frozen=True, slots=True)
+class ContextLength:
+    min: int = 0
+    max: int | None = None
+
+    def describe(self) -> str:
+        return f"context_length in [{self.min}, {'inf' if self.max is None else self.max}]"
+
+
+@dataclass(frozen=True, slots=True)
+class PII:
+    types: frozenset[str] | None   # None: any type
+
+    def describe(self) -> str:
+        return "pii any" if self.types is None else f"pii in [{', '.join(sorted(self.types))}]"
+
+
+@dataclass(frozen=True, slots=True)
+class All:
+    items: tuple[Condition, ...]
+
+    def describe(self) -> str:
+        return "all(" + ", ".join(c.describe() for c in self.items) + ")"
+
+
+@dataclass(frozen=True, slots=True)
+class Any_:
+    items: tuple[Condition, ...]
+
+    def describe(self) -> str:
+        return "any(" + ", ".join(c.describe() for c in self.items) + ")"
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    item: Condition
+
+    def describe(self) -> str:
+        return f"not({self.item.describe()})"
+
+
+Condition = Union[Domain, Complexity, Keyword, ContextLength, PII, All, Any_, Not]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    candidates: tuple[str, ...] = ()      # configured model names, in the operator's order
+    select: str = "first"                 # first | cheapest (by models[].cost; ties keep the order)
+    reasoning: bool = False
+    reasoning_effort: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    block: str | None = None              # a message: the request is answered with it, never forwarded
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    priority: int
+    when: Condition | None                # None only for the default decision
+    action: Action
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    rules: tuple[Rule, ...]               # non-default, already sorted: highest priority first, file order on ties
+    default: Rule
+    keywords: Mapping[str, KeywordSet] = field(default_factory=dict)
+    debug_header: bool = False            # x-router-decision-matched: every rule that matched (off by default)
+
+
+# ---- facts and evaluation ----------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Facts:
+    """What the predicates read for one request. `text` is the user's text (keywords and the length estimate)."""
+
+    domain: str | None = None
+    complexity: str | None = None         # None: not measured (a complexity predicate is then false)
+    pii_types: frozenset[str] = frozenset()
+    text: str = ""
+    tokens: int | None = None             # None: estimated from `text`
+    _kw: dict[str, bool] = field(default_factory=dict, repr=False)
+
+    @property
+    def token_count(self) -> int:
+        if self.tokens is None:
+            self.tokens = -(-len(self.text) // CHARS_PER_TOKEN)
+        return self.tokens
+
+    def keyword(self, ks: KeywordSet) -> bool:
+        hit = self._kw.get(ks.name)
+        if hit is None:
+            hit = self._kw[ks.name] = ks.matches(self.text)
+        return hit
+
+
+def holds(cond: Condition, facts: Facts, keywords: Mapping[str, KeywordSet]) -> bool:
+    if isinstance(cond, All):
+        return all(holds(c, facts, keywords) for c in cond.items)
+    if isinstance(cond, Any_):
+        return any(holds(c, facts, keywords) for c in cond.items)
+    if isinstance(cond, Not):
+        return not holds(cond.item, facts, keywords)
+    if isinstance(cond, Domain):
+        return facts.domain in cond.names
+    if isinstance(cond, Complexity):
+        return facts.complexity == cond.level
+    if isinstance(cond, Keyword):
+        return any(facts.keyword(keywords[s]) for s in cond.sets)
+    if isinstance(cond, ContextLength):
+        n = facts.token_count
+        return n >= cond.min and (cond.max is None or n <= cond.max)
+    if isinstance(cond, PII):
+        return bool(facts.pii_types) if cond.types is None else bool(facts.pii_types & cond.types)
+    raise TypeError(f"unknown condition {cond!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    rule: Rule                            # the chosen one (the default when nothing matched)
+    matched: tuple[str, ...]              # names of rules whose condition held (all of them only when traced)
+    trace: tuple[tuple[str, bool | None], ...] = ()   # (rule, outcome) in evaluation order; None: not evaluated
+
+
+def evaluate(rs: RuleSet, facts: Facts, *, trace: bool = False) -> Outcome:
+    """First match by priority. With `trace` (explain, the debug header) every rule is evaluated."""
+    chosen: Rule | None = None
+    matched: list[str] = []
+    steps: list[tuple[str, bool | None]] = []
+    for rule in rs.rules:
+        if chosen is not None and not trace:
+            break
+        assert rule.when is not None
+        ok = holds(rule.when, facts, rs.keywords)
+        steps.append((rule.name, ok))
+        if ok:
+            matched.append(rule.name)
+            if chosen is None:
+                chosen = rule
+    if chosen is None:
+        chosen = rs.default
+    if trace:
+        steps.append((rs.default.name, True))
+    return Outcome(chosen, tuple(matched), tuple(steps))
