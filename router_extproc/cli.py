@@ -57,6 +57,12 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from .explain import run_explain
+
+    return run_explain(args.config, args.prompt, sys.stdout)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .dev.demo_upstream import serve
 
@@ -115,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate-config", help="check a config file; exit 2 naming file, key and reason")
     v.add_argument("file")
     v.set_defaults(func=_validate)
+
+    x = sub.add_parser("explain", help="print the signals, every rule's outcome and the decision for one request")
+    x.add_argument("prompt", help="a chat request JSON file (model defaults to auto), {\"prompt\": ...} or plain text")
+    x.add_argument("--config", default=DEFAULT_CONFIG)
+    x.set_defaults(func=_explain)
 
     d = sub.add_parser("demo-upstream", help="a DEMO OpenAI-compatible upstream (no real model)")
     d.add_argument("--host", default="127.0.0.1")

@@ -1,0 +1,113 @@
+"""`router-extproc explain --config C prompt.json`: why a request goes where it goes.
+
+Prints every signal value, what each rule's predicates read (domain, keyword sets, token estimate), each rule
+with its outcome in evaluation order, and the chosen decision. It runs the real signal engine when the models
+exist (signals.model_dir), else it says so and decides without signals, as the router would with them off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from .config import RouterConfig, load_config
+from .decision import Decision, decide, facts_for
+from .errors import ConfigError
+from .openai import parse_chat_request
+from .rules import evaluate
+from .thresholds import resolve
+
+
+def load_prompt(path: str | Path) -> bytes:
+    """A chat-completions body; `model` defaults to the first auto name, and a bare string or {"prompt": ...}
+    becomes one user turn."""
+    raw = Path(path).read_text(encoding="utf-8")
+    try:
+        data: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        data = raw
+    if isinstance(data, str):
+        data = {"messages": [{"role": "user", "content": data}]}
+    elif isinstance(data, dict) and "messages" not in data and isinstance(data.get("prompt"), str):
+        data = {**{k: v for k, v in data.items() if k != "prompt"},
+                "messages": [{"role": "user", "content": data["prompt"]}]}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: must be a chat request (JSON object), a {{\"prompt\": ...}} or a plain text")
+    data.setdefault("model", "auto")
+    return json.dumps(data).encode()
+
+
+async def _signals(config: RouterConfig, request: Any) -> tuple[Any, Any]:
+    """The signal pass the router would run, and the model's labels (its calibrated thresholds)."""
+    from .app import build_signals
+    from .signals.inputs import plan
+
+    engine = build_signals(config)
+    if engine is None:
+        return None, None
+    try:
+        rule = config.signals.inputs
+        return await engine.analyze_reads(plan(request.segments(), rule), rule.max_tokens_read), engine.labels
+    finally:
+        await engine.close()
+
+
+def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ...) -> Decision:
+    """`signals`: a signal result to use (tests); by default the real engine runs, or none when models are missing."""
+    request = parse_chat_request(body)
+    w = out.write
+    labels = None
+    if signals is ...:
+        try:
+            signals, labels = asyncio.run(_signals(config, request))
+        except ConfigError as exc:
+            w(f"signals: unavailable ({exc}); deciding without them\n")
+            signals = None
+    w("signals:\n")
+    if signals is None:
+        w("  (none)\n")
+    else:
+        w(f"  category: {signals.category} (confidence {signals.category_confidence:.3f})\n")
+        w(f"  complexity: {signals.complexity:.3f}\n")
+        w(f"  jailbreak: {signals.jailbreak:.3f}\n")
+        w(f"  injection: {getattr(signals, 'injection', 0.0):.3f}\n")
+        w(f"  pii: {', '.join(sorted(signals.pii_types)) or '-'}\n")
+    d = decide(config, request, signals, thresholds=resolve(config, labels))
+    rs = config.decisions
+    if rs is None:
+        w("decisions: none configured; the `routing:` section decides\n")
+    else:
+        base = dict(confidence=d.confidence, complexity=d.complexity, pii_types=d.pii_types)
+        category = signals.category if signals is not None and config.signals.category else None
+        facts = facts_for(config, request, category, base)
+        w("facts:\n")
+        w(f"  domain: {facts.domain}\n  complexity: {facts.complexity}\n")
+        w(f"  pii: {', '.join(sorted(facts.pii_types)) or '-'}\n  context_length: ~{facts.token_count} tokens\n")
+        for name, ks in rs.keywords.items():
+            w(f"  keyword {name}: {'match' if facts.keyword(ks) else 'no match'}\n")
+        outcome = evaluate(rs, facts, trace=True)
+        by_name = {r.name: r for r in (*rs.rules, rs.default)}
+        w("rules (highest priority first):\n")
+        for name, ok in outcome.trace:
+            r = by_name[name]
+            if r.when is None:
+                w(f"  [x] {name}: default (no rule above matched)\n" if outcome.rule is r else f"  [ ] {name}: default\n")
+            else:
+                w(f"  [{'x' if ok else ' '}] {name} (priority {r.priority}): {r.when.describe()}\n")
+    w("decision:\n")
+    if d.rule is not None:
+        w(f"  rule: {d.rule}\n")
+    w(f"  model: {d.model}\n")
+    if d.blocked:
+        w(f"  blocked: {d.blocked}" + (f" ({d.block_message})" if d.block_message else "") + "\n")
+    w(f"  reasoning: {d.reasoning}{f' ({d.reasoning_effort})' if d.reasoning_effort else ''}\n")
+    w(f"  reason: {d.reason}\n")
+    return d
+
+
+def run_explain(config_path: str, prompt_path: str, out: TextIO) -> int:
+    config = load_config(config_path)
+    explain(config, load_prompt(prompt_path), out)
+    return 0
