@@ -55,6 +55,8 @@ class Recorder:
             fields.update(model=d.model, auto=d.auto, category=d.category, confidence=d.confidence,
                           complexity=d.complexity, reasoning=d.reasoning, blocked=d.blocked,
                           pii=sorted(d.pii_types), injection=d.injection, reason=d.reason)
+            if d.rule is not None:
+                fields["decision"] = d.rule
             if d.pii_types:
                 fields["pii_counts"] = {t: ex.pii_counts.get(t, 0) for t in sorted(d.pii_types)}
         if ex.redaction is not None:

@@ -254,3 +254,27 @@ def test_a_reload_with_bad_rules_is_rejected_and_the_old_rules_keep_serving(tmp_
     path.write_text(yaml.safe_dump(data))
     assert watcher.reload() is True
     assert [r.name for r in router.config.decisions.rules] == ["hard-math", "not-history"]
+
+
+async def test_through_the_pipeline_the_rule_routes_and_names_itself_in_the_headers():
+    from router_extproc import headers as H
+    from router_extproc.pipeline import Continue, Router
+    from tests.fakes import FakeCache, FakeSignals as EngineSignals, chat, exchange
+
+    data = {
+        "models": [{"name": "small", "endpoint": "127.0.0.1:1"}, {"name": "large", "endpoint": "127.0.0.1:2"}],
+        "default_model": "large",
+        "signals": {"category": False, "complexity": False, "jailbreak": True, "pii": True},
+        "keywords": {"greeting": {"terms": ["hello", "hi"]}},
+        "decisions": {"debug_header": True, "rules": [
+            {"name": "hello", "priority": 1, "when": {"keyword": "greeting"}, "model": "small",
+             "headers": {"x-lane": "fast"}},
+            {"name": "rest", "default": True, "model": "large"}]},
+    }
+    router = Router(parse_config(data, source=Path("p.yaml")), signals=EngineSignals(), cache=FakeCache())
+    answer, hdrs = await exchange(router, chat("Hello there", model="auto"))
+    assert isinstance(answer, Continue)
+    assert hdrs[H.MODEL] == "small" and hdrs[H.DECISION] == "hello" and hdrs["x-lane"] == "fast"
+    assert hdrs[H.DECISION_MATCHED] == "hello"
+    _, hdrs = await exchange(router, chat("What is tax?", model="auto"))
+    assert hdrs[H.MODEL] == "large" and hdrs[H.DECISION] == "rest" and hdrs[H.DECISION_MATCHED] == ""
