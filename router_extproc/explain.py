@@ -93,7 +93,8 @@ def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ...) 
         for name, ok in outcome.trace:
             r = by_name[name]
             if r.when is None:
-                w(f"  [x] {name}: default (no rule above matched)\n" if outcome.rule is r else f"  [ ] {name}: default\n")
+                chosen = outcome.rule is r
+                w(f"  [{'x' if chosen else ' '}] {name}: default{' (no rule above matched)' if chosen else ''}\n")
             else:
                 w(f"  [{'x' if ok else ' '}] {name} (priority {r.priority}): {r.when.describe()}\n")
     w("decision:\n")

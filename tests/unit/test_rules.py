@@ -41,8 +41,8 @@ def cfg(rules=None, keywords=None, debug=False):
 
 
 def req(content="q", model="auto"):
-    return parse_chat_request(json.dumps({"model": model, "messages": [{"role": "system", "content": "Acme traceback"},
-                                                                        {"role": "user", "content": content}]}).encode())
+    messages = [{"role": "system", "content": "Acme traceback"}, {"role": "user", "content": content}]
+    return parse_chat_request(json.dumps({"model": model, "messages": messages}).encode())
 
 
 # ---- the engine -------------------------------------------------------------------------------------------
