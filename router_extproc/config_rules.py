@@ -68,7 +68,7 @@ def parse_rules(root: _Reader, known_model: Callable[[_Reader, str, str], str]) 
     # sorted() is stable: equal priorities keep the file's order.
     ordered = tuple(sorted(parsed, key=lambda x: -x.priority))
     _check_reachable(d, ordered, items, names)
-    return R.RuleSet(rules=ordered, default=default, keywords=keywords, debug_header=debug)
+    return R.RuleSet(rules=ordered, default=default, keywords=R.index_keywords(keywords), debug_header=debug)
 
 
 def _keywords(root: _Reader) -> dict[str, R.KeywordSet]:

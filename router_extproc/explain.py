@@ -85,8 +85,9 @@ def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ...) 
         w("facts:\n")
         w(f"  domain: {facts.domain}\n  complexity: {facts.complexity}\n")
         w(f"  pii: {', '.join(sorted(facts.pii_types)) or '-'}\n  context_length: ~{facts.token_count} tokens\n")
-        for name, ks in rs.keywords.items():
-            w(f"  keyword {name}: {'match' if facts.keyword(ks) else 'no match'}\n")
+        found = facts.keywords(rs.keywords)
+        for name in rs.keywords.names:
+            w(f"  keyword {name}: {'match' if name in found else 'no match'}\n")
         outcome = evaluate(rs, facts, trace=True)
         by_name = {r.name: r for r in (*rs.rules, rs.default)}
         w("rules (highest priority first):\n")

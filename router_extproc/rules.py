@@ -33,6 +33,7 @@ class KeywordSet:
     case_sensitive: bool = False
     whole_word: bool = True
     pattern: Any = field(default=None, compare=False, repr=False)   # re2 compiled alternation
+    source: str = ""                                                # its RE2 text (KeywordIndex reads it)
 
     def matches(self, text: str) -> bool:
         return self.pattern.search(text) is not None
@@ -54,7 +55,37 @@ def compile_keywords(name: str, terms: tuple[str, ...], *, regex: bool, case_sen
         body = rf"\b(?:{body})\b"
     if not case_sensitive:
         body = "(?i)" + body
-    return KeywordSet(name, terms, regex, case_sensitive, whole_word, re2.compile(body))
+    return KeywordSet(name, terms, regex, case_sensitive, whole_word, re2.compile(body), body)
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordIndex:
+    """Every keyword set in one RE2 set: one linear pass over the text says which sets match (the cost does not
+    grow with each set searched separately)."""
+
+    sets: Mapping[str, KeywordSet]
+    names: tuple[str, ...]
+    matcher: Any = field(compare=False, repr=False)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.sets
+
+    def scan(self, text: str) -> frozenset[str]:
+        if not self.names:
+            return frozenset()
+        hits = self.matcher.Match(text)   # indices of the matching patterns, or None
+        return frozenset(self.names[i] for i in hits or ())
+
+
+def index_keywords(sets: Mapping[str, KeywordSet]) -> KeywordIndex:
+    import re2
+
+    names = tuple(sets)
+    matcher = re2.Set.SearchSet()
+    for n in names:
+        matcher.Add(sets[n].source)
+    matcher.Compile()
+    return KeywordIndex(dict(sets), names, matcher)
 
 
 # ---- the condition tree ------------------------------------------------------------------------------------
@@ -149,7 +180,7 @@ class Rule:
 class RuleSet:
     rules: tuple[Rule, ...]               # non-default, already sorted: highest priority first, file order on ties
     default: Rule
-    keywords: Mapping[str, KeywordSet] = field(default_factory=dict)
+    keywords: KeywordIndex = field(default_factory=lambda: index_keywords({}))
     debug_header: bool = False            # x-router-decision-matched: every rule that matched (off by default)
 
 
@@ -164,7 +195,7 @@ class Facts:
     pii_types: frozenset[str] = frozenset()
     text: str = ""
     tokens: int | None = None             # None: estimated from `text`
-    _kw: dict[str, bool] = field(default_factory=dict, repr=False)
+    _kw: frozenset[str] | None = field(default=None, repr=False)   # matching keyword sets, scanned once
 
     @property
     def token_count(self) -> int:
@@ -172,14 +203,13 @@ class Facts:
             self.tokens = -(-len(self.text) // CHARS_PER_TOKEN)
         return self.tokens
 
-    def keyword(self, ks: KeywordSet) -> bool:
-        hit = self._kw.get(ks.name)
-        if hit is None:
-            hit = self._kw[ks.name] = ks.matches(self.text)
-        return hit
+    def keywords(self, index: KeywordIndex) -> frozenset[str]:
+        if self._kw is None:
+            self._kw = index.scan(self.text)
+        return self._kw
 
 
-def holds(cond: Condition, facts: Facts, keywords: Mapping[str, KeywordSet]) -> bool:
+def holds(cond: Condition, facts: Facts, keywords: KeywordIndex) -> bool:
     if isinstance(cond, All):
         return all(holds(c, facts, keywords) for c in cond.items)
     if isinstance(cond, Any_):
@@ -191,7 +221,8 @@ def holds(cond: Condition, facts: Facts, keywords: Mapping[str, KeywordSet]) -> 
     if isinstance(cond, Complexity):
         return facts.complexity == cond.level
     if isinstance(cond, Keyword):
-        return any(facts.keyword(keywords[s]) for s in cond.sets)
+        found = facts.keywords(keywords)
+        return any(s in found for s in cond.sets)
     if isinstance(cond, ContextLength):
         n = facts.token_count
         return n >= cond.min and (cond.max is None or n <= cond.max)
