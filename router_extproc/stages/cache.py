@@ -17,6 +17,7 @@ from ..decision import Decision
 from ..errors import Overloaded
 from ..metrics import Metrics
 from ..openai import APIError, ChatRequest, load_json_object
+from ..pii.answers import answer_pii_types
 from .contracts import Cache, HitLike, SignalSource, SignalsLike
 from .exchange import Exchange
 from .record import log
@@ -138,6 +139,10 @@ class CacheStage:
         try:
             verdict = "incomplete" if comp is None else response_cacheable(
                 ex.response_status or 0, comp, max_bytes=ex.config.semantic_cache.max_response_bytes)
+            # An answer is replayed to later askers: one carrying PII of its own is not stored, like a prompt with
+            # PII. The rules only (linear, no model), over at most max_response_bytes: a few ms at the 60 KB cap.
+            if verdict == "ok" and answer_pii_types(comp):
+                verdict = "pii"
         except (ValueError, TypeError, RecursionError) as exc:   # UnicodeEncodeError is a ValueError
             log.warning("upstream answer not storable", extra={"request_id": ex.request_id, "error": repr(exc)[:200]})
             verdict = "invalid"
