@@ -25,6 +25,7 @@ a condition a higher-priority rule already decides, an unconditional rule that i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,7 @@ from .config import CATEGORIES, REASONING_EFFORTS, _Reader
 from .pii import taxonomy
 
 COMPLEXITY_LEVELS = ("simple", "complex")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")   # an RFC 9110 token, lower-case (HTTP/2)
 
 
 def parse_rules(root: _Reader, known_model: Callable[[_Reader, str, str], str]) -> R.RuleSet | None:
@@ -136,6 +138,9 @@ def _action(r: _Reader, known_model) -> R.Action:
         value = hdr.str(hname)
         if not isinstance(hname, str) or not hname or hname.lower().startswith(("x-router-", ":")):
             raise hdr.error(hdr.key(str(hname)), "header names under x-router- and pseudo-headers belong to the router")
+        if not _HEADER_NAME.fullmatch(hname) or any(ord(ch) < 0x20 or ord(ch) == 0x7f for ch in value):
+            # Envoy rejects such a mutation: the request would fail at request time, not at load
+            raise hdr.error(hdr.key(hname), "not a valid HTTP header name, or the value has control characters")
         headers.append((hname.lower(), value))
     return R.Action(candidates=tuple(cands), select=select, reasoning=r.bool("reasoning", False),
                     reasoning_effort=effort, headers=tuple(headers), block=block)

@@ -132,3 +132,25 @@ def test_low_confidence_uses_the_fallback_category_and_block_can_be_a_completion
         assert r.status_code == 200
         assert r.json()["choices"][0]["finish_reason"] == "content_filter"
         assert r.headers["x-router-blocked"] == "jailbreak"
+
+
+def test_operator_decisions_route_by_keyword_and_name_themselves(make_stack):
+    data = routing_config()
+    data["keywords"] = {"proof": {"terms": ["prove", "proof"]}}
+    data["decisions"] = {"debug_header": True, "rules": [
+        {"name": "proofs", "priority": 10, "when": {"keyword": "proof"}, "model": "qwen3-0.6b",
+         "headers": {"x-lane": "proofs"}},
+        {"name": "secret", "priority": 5, "when": {"domain": "history"}, "block": "No history here."},
+        {"name": "rest", "default": True, "model": "qwen3-8b"}]}
+    stack = make_stack(data)
+    with client(stack) as c:
+        r = c.post("/v1/chat/completions", json=chat("auto", MATH))
+        assert r.status_code == 200, r.text
+        assert r.headers["x-router-decision"] == "proofs" and r.headers["x-router-model"] == "qwen3-0.6b"
+        assert r.headers["x-lane"] == "proofs" and r.headers["x-router-decision-matched"] == "proofs"
+        r = c.post("/v1/chat/completions", json=chat("auto", HISTORY))
+        assert r.status_code == 403 and r.json()["error"]["message"] == "No history here."
+        assert r.headers["x-router-decision"] == "secret"
+        r = c.post("/v1/chat/completions", json=chat("auto", GREETING))
+        assert r.headers["x-router-decision"] == "rest" and r.headers["x-router-model"] == "qwen3-8b"
+        assert r.headers["x-router-decision-matched"] == ""   # no rule matched: the default decided

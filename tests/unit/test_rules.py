@@ -175,6 +175,10 @@ def _with(rule, *more):
     (_with({"name": "a", "when": {"domain": "math"}, "model": "small", "headers": {"x-router-model": "x"}}),
      "decisions.rules[0].headers.x-router-model", "belong to the router"),
     (_with({"name": "a", "when": {"domain": "math"}}), "decisions.rules[0]", "needs `model`"),
+    (_with({"name": "a", "when": {"domain": "math"}, "model": "small", "headers": {"x-a": "b\r\nx-evil: 1"}}),
+     "decisions.rules[0].headers.x-a", "control characters"),
+    (_with({"name": "a", "when": {"domain": "math"}, "model": "small", "headers": {"bad name": "v"}}),
+     "decisions.rules[0].headers.bad name", "not a valid HTTP header name"),
 ])
 def test_bad_rules_are_rejected_naming_the_key(rules, where, why):
     msg = _err(rules=rules)
