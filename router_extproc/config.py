@@ -456,6 +456,9 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         route_header=root.str("route_header", "x-selected-model").lower(),
     )
     root.check_unknown()
+    from .config_rules import check_signals  # the decisions' section lives beside this module
+
+    check_signals(config.decisions, config)
     return config
 
 

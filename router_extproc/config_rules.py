@@ -31,6 +31,7 @@ from typing import Any
 
 from . import rules as R
 from .config import CATEGORIES, REASONING_EFFORTS, _Reader
+from .errors import ConfigError
 from .pii import taxonomy
 
 COMPLEXITY_LEVELS = ("simple", "complex")
@@ -105,7 +106,7 @@ def _rule(r: _Reader, keywords: dict[str, R.KeywordSet], known_model) -> R.Rule:
                                       "mark the catch-all `default: true`)")
     when = None if is_default else _condition(r, r.key("when"), when_raw, keywords)
     priority = r.int("priority", 0)
-    return R.Rule(name=name, priority=priority, when=when, action=_action(r, known_model))
+    return R.Rule(name=name, priority=priority, when=when, action=_action(r, known_model), key=r.path)
 
 
 def _action(r: _Reader, known_model) -> R.Action:
@@ -217,3 +218,23 @@ def _check_reachable(d: _Reader, ordered: tuple[R.Rule, ...], items: list[_Reade
             raise d.error(f"{where[rule.name]}.when", f"unreachable: rule {first!r} (same or higher priority) "
                                                       "has the same condition and is tried first")
         seen[rule.when] = rule.name
+
+
+def check_signals(rs: R.RuleSet | None, config: Any) -> None:
+    """A predicate over a signal the config switches off reads "not measured" on every request: its rule would
+    never fire (or, under `not`, always). Rejected at load, naming the rule and the switch."""
+    if rs is None:
+        return
+    off = {
+        R.Domain: None if config.signals.category else "signals.category",
+        R.Complexity: None if (config.signals.complexity and config.routing.complexity.enabled)
+        else "signals.complexity / routing.complexity.enabled",
+        R.PII: None if (config.signals.pii and config.guards.pii_enabled) else "signals.pii / guards.pii",
+    }
+    for rule in rs.rules:
+        assert rule.when is not None
+        for p in R.predicates(rule.when):
+            switch = off.get(type(p))
+            if switch is not None:
+                raise ConfigError(f"{config.source}: {rule.key}.when: {p.describe()} reads a signal that "
+                                  f"{switch} switches off: the rule can never decide on it")

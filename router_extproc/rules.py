@@ -174,6 +174,7 @@ class Rule:
     priority: int
     when: Condition | None                # None only for the default decision
     action: Action
+    key: str = field(default="", compare=False)   # where it is in the config file (errors name it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +208,15 @@ class Facts:
         if self._kw is None:
             self._kw = index.scan(self.text)
         return self._kw
+
+
+def predicates(cond: Condition) -> list[Condition]:
+    """The leaf predicates of a condition tree."""
+    if isinstance(cond, (All, Any_)):
+        return [p for c in cond.items for p in predicates(c)]
+    if isinstance(cond, Not):
+        return predicates(cond.item)
+    return [cond]
 
 
 def holds(cond: Condition, facts: Facts, keywords: KeywordIndex) -> bool:

@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from .. import headers as H
 from ..decision import Decision, rewrite_body
 from ..openai import RESPONSES_PATH, APIError, dump_body, responses_reasoning
 from . import reply
@@ -24,7 +25,10 @@ def forward(ex: Exchange, body: dict[str, Any], decision: Decision, rec: Recorde
         new_body = responses_reasoning(new_body)
     ex.forwarded_at = time.perf_counter()
     rec.forwarded(ex)
-    return Continue(set_headers={cfg.route_header: model.name}, body=dump_body(new_body), clear_route_cache=True)
+    upstream = {cfg.route_header: model.name}
+    if decision.rule is not None:   # the upstream (its logs, its own policies) sees which decision sent the request
+        upstream[H.DECISION] = decision.rule
+    return Continue(set_headers=upstream, body=dump_body(new_body), clear_route_cache=True)
 
 
 def answer_hit(ex: Exchange, hit: HitLike, rec: Recorder) -> Respond:

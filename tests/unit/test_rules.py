@@ -190,6 +190,22 @@ def test_a_bad_regex_is_rejected_naming_the_keyword_set():
     assert ": keywords.k.terms: bad regex" in msg
 
 
+@pytest.mark.parametrize("switch, cond", [
+    ({"signals": {"category": False}}, {"domain": "math"}),
+    ({"signals": {"complexity": False}}, {"not": {"complexity": "simple"}}),
+    ({"routing": {"complexity": {"enabled": False}}}, {"complexity": "complex"}),
+    ({"guards": {"pii": False}}, {"any": [{"keyword": "code"}, {"pii": "any"}]}),
+])
+def test_a_rule_over_a_signal_that_is_switched_off_is_rejected(switch, cond):
+    data = json.loads(json.dumps(CONFIG))
+    for k, v in switch.items():
+        data[k] = {**data.get(k, {}), **v}
+    data["keywords"] = KEYWORDS
+    data["decisions"] = {"rules": _with({"name": "a", "when": cond, "model": "small"})}
+    with pytest.raises(ConfigError, match=r"rules.yaml: decisions.rules\[0\].when: .* switches off"):
+        parse_config(data, source=Path("rules.yaml"))
+
+
 def test_keywords_without_decisions_are_rejected():
     data = json.loads(json.dumps(CONFIG))
     data["keywords"] = KEYWORDS
@@ -278,6 +294,7 @@ async def test_through_the_pipeline_the_rule_routes_and_names_itself_in_the_head
     router = Router(parse_config(data, source=Path("p.yaml")), signals=EngineSignals(), cache=FakeCache())
     answer, hdrs = await exchange(router, chat("Hello there", model="auto"))
     assert isinstance(answer, Continue)
+    assert answer.set_headers == {"x-selected-model": "small", H.DECISION: "hello"}   # the upstream sees it too
     assert hdrs[H.MODEL] == "small" and hdrs[H.DECISION] == "hello" and hdrs["x-lane"] == "fast"
     assert hdrs[H.DECISION_MATCHED] == "hello"
     _, hdrs = await exchange(router, chat("What is tax?", model="auto"))
