@@ -1,7 +1,8 @@
 """Routing decisions: a pure function of (config, parsed request, signals).
 
 Order: jailbreak guard → injection guard (tool results and documents: flag, block or route) → PII detection →
-category and complexity → model choice → PII policy of the chosen model → reasoning flags. The cache lookup happens after this function (the chosen model is one
+category and complexity → model choice (the operator's `decisions:` when configured, rules.py; else the
+`routing:` section) → PII policy of the chosen model → reasoning flags. The cache lookup happens after this function (the chosen model is one
 of the cache's hard filters, so a hit is never an answer from a different model than the request
 would reach on a miss). Nothing here does I/O, so every rule is tested without gRPC or Envoy.
 """
@@ -178,12 +179,7 @@ def _route_auto(config: RouterConfig, category: str | None, base: dict[str, Any]
     confidence, complexity, cx_score = base["confidence"], base["complexity"], base["complexity_score"]
     routed_pii = base["pii_types"] - base["pii_redact"]  # a redacted value never reaches the model
     rule = config.routing.complexity
-    if category is not None and confidence is not None and confidence < config.routing.confidence_threshold:
-        route_category = config.routing.fallback_category
-        why = f"confidence {confidence:.2f} < {config.routing.confidence_threshold:.2f}: fallback {route_category}"
-    else:
-        route_category = category if category is not None else config.routing.fallback_category
-        why = f"category {route_category}"
+    route_category, why = _domain(config, category, confidence)
     route = config.routing.category(route_category)
     candidates = _candidates(config, route)
 
