@@ -101,6 +101,8 @@ def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ...) 
     w("decision:\n")
     if d.rule is not None:
         w(f"  rule: {d.rule}\n")
+    elif rs is not None:   # a guard's block, or an explicit model: the rules were not applied
+        w("  rule: none (a guard or an explicit model decided before the rules)\n")
     w(f"  model: {d.model}\n")
     if d.blocked:
         w(f"  blocked: {d.blocked}" + (f" ({d.block_message})" if d.block_message else "") + "\n")

@@ -40,3 +40,10 @@ def test_a_prompt_file_may_be_a_body_a_prompt_or_plain_text(tmp_path):
         p.write_text(content)
         body = json.loads(load_prompt(p))
         assert body["model"] == "auto" and body["messages"][-1]["content"] == "hi"
+
+
+def test_explain_says_when_a_guard_decided_before_the_rules():
+    out = io.StringIO()
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "Acme ValueError"}]}).encode()
+    d = explain(cfg(), body, out, signals=FakeSignals(jailbreak=0.99))
+    assert d.blocked == "jailbreak" and "rule: none (a guard" in out.getvalue()
