@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from . import config_live
+from .config_live import LiveConfig, ResilienceConfig  # live: envoy.resilience, live, models[].endpoints
 from .errors import ConfigError
 from .pii import taxonomy
 from .openai import MODELS_PATH, ROUTED_PATHS
@@ -175,6 +177,7 @@ class EnvoyConfig:
     # Every other path that the router does not understand is refused with 404.
     passthrough_paths: tuple[str, ...] = ()
     max_downstream_connections: int = 10_000
+    resilience: ResilienceConfig = ResilienceConfig()   # live: retries, outlier detection, health checks, breakers
 
     def passes_through(self, path: str) -> bool:
         """Whether `passthrough_paths` forwards this (canonical) path: the one reading of that key, for the Envoy
@@ -192,6 +195,11 @@ class ModelConfig:
     cost: float = 1.0
     pii_allow: frozenset[str] = frozenset({"*"})   # PII types this model may receive; "*" = any
     description: str = ""
+    endpoints: tuple[tuple[str, int], ...] = ()    # live: every replica (host, port); empty: (host, port) alone
+
+    @property
+    def replicas(self) -> tuple[tuple[str, int], ...]:
+        return self.endpoints or ((self.host, self.port),)
 
     @property
     def cluster(self) -> str:
@@ -304,6 +312,7 @@ class RouterConfig:
     logging: LoggingConfig = LoggingConfig()
     pii: PIIConfig = PIIConfig()
     semantic_cache: Any = None     # config_cache.SemanticCacheConfig
+    live: LiveConfig = LiveConfig()  # live: per-model health, latency and error state (config_live.py)
     _by_name: dict[str, ModelConfig] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -454,13 +463,15 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         upstream_timeout_s=e.float("upstream_timeout_s", 300.0, lo=0.1),
         passthrough_paths=_passthrough_paths(e),
         max_downstream_connections=e.int("max_downstream_connections", 10_000, minimum=1),
+        resilience=config_live.resilience(e),  # live:
     )
     e.check_unknown()
 
     models: list[ModelConfig] = []
     for m in root.items("models"):
         name = m.str("name")
-        host, port = _hostport(m, "endpoint")
+        replicas = config_live.endpoints(m, _hostport)  # live: `endpoint` or `endpoints` (replicas)
+        host, port = replicas[0]
         pii_allow = _pii_names(m, "pii_allow", ["*"])
         models.append(
             ModelConfig(
@@ -472,6 +483,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
                 cost=m.float("cost", 1.0, lo=0),
                 pii_allow=frozenset({"*"}) if "*" in pii_allow else taxonomy.expand(pii_allow),
                 description=m.str("description", ""),
+                endpoints=replicas if len(replicas) > 1 else (),  # live:
             )
         )
         m.check_unknown()
@@ -589,6 +601,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         logging=logging_cfg,
         pii=pii,
         semantic_cache=semantic_cache,
+        live=config_live.live(root),  # live:
     )
     root.check_unknown()
     return config

@@ -22,6 +22,10 @@ Choices made here, and why:
 - a global downstream connection limit (`envoy.max_downstream_connections`) through the overload manager.
 - the router cluster has one endpoint per worker process (server.workers; worker i on router_port + i):
   each HTTP request is one ext_proc stream and ROUND_ROBIN spreads streams, not connections, over them.
+- live (envoy.resilience, config_live.py): each model route retries connect failures, resets and 502/503/504 on
+  another replica (retry budget in the cluster's circuit breakers); each model cluster has outlier detection,
+  active health checks (`/health`) and circuit breakers. Envoy retries only before the first response byte
+  reached the client, so a streamed answer is never replayed half-way.
 - upstream connection failures and timeouts become OpenAI-shaped JSON errors (502/504), not Envoy's
   plain-text local replies.
 """
@@ -36,6 +40,7 @@ from typing import Any
 import yaml
 
 from .config import ModelConfig, RouterConfig
+from .config_live import ResilienceConfig, RetryConfig
 from .headers import ROUTER_PREFIX
 from .openai import MODELS_PATH, ROUTED_PATHS
 
@@ -49,6 +54,7 @@ _EARLY_MUTATION = ("type.googleapis.com/envoy.extensions.http.early_header_mutat
                    "HeaderMutation")
 _CONNECTIONS = ("type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3."
                 "DownstreamConnectionsConfig")
+_PREVIOUS_HOSTS = "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
 _NO_ROUTER = {"envoy.filters.http.ext_proc": {"@type": _EXT_PROC_PER_ROUTE, "disabled": True}}
 
 ROUTER_CLUSTER = "router_extproc"
@@ -67,16 +73,16 @@ def _is_ip(host: str) -> bool:
 
 
 def _cluster(name: str, host: str, port: int, *, http2: bool = False, connect_timeout: str = "2s",
-             count: int = 1) -> dict[str, Any]:
+             count: int = 1, endpoints: tuple[tuple[str, int], ...] = ()) -> dict[str, Any]:
+    hosts = list(endpoints) or [(host, port + i) for i in range(count)]
     cluster: dict[str, Any] = {
         "name": name,
-        "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+        "type": "STATIC" if all(_is_ip(h) for h, _ in hosts) else "STRICT_DNS",
         "connect_timeout": connect_timeout,
         "lb_policy": "ROUND_ROBIN",
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(host, port + i)}}
-                                            for i in range(count)]}],
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(h, p)}} for h, p in hosts]}],
         },
     }
     if http2:
@@ -100,12 +106,68 @@ def _guarded(*headers: dict[str, Any]) -> dict[str, Any]:
             "headers": [_method("POST"), *headers]}
 
 
-def _route(model: ModelConfig, header: str, timeout_s: float) -> dict[str, Any]:
+def _route(model: ModelConfig, header: str, timeout_s: float, retries: RetryConfig) -> dict[str, Any]:
     return {
         "name": f"model-{model.name}",
         "match": _guarded({"name": header, "string_match": {"exact": model.name}}),
-        "route": {"cluster": model.cluster, "timeout": f"{timeout_s:g}s"},
+        "route": {"cluster": model.cluster, "timeout": f"{timeout_s:g}s", **_retry_policy(retries)},
     }
+
+
+def _retry_policy(r: RetryConfig) -> dict[str, Any]:
+    """live: retries before the first response byte reached the client (Envoy never retries after), each on
+    another replica of the model where it has one (previous_hosts); the budget lives in the cluster's breakers."""
+    if r.attempts == 0:
+        return {}
+    policy: dict[str, Any] = {
+        "retry_on": ",".join(r.retry_on),
+        "num_retries": r.attempts,
+        "retry_back_off": {"base_interval": f"{r.backoff_base_ms / 1000:g}s",
+                           "max_interval": f"{r.backoff_max_ms / 1000:g}s"},
+        "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts", "typed_config": {
+            "@type": _PREVIOUS_HOSTS}}],
+        "host_selection_retry_max_attempts": 3,
+    }
+    if r.retriable_status_codes:
+        policy["retriable_status_codes"] = list(r.retriable_status_codes)
+    if r.per_try_timeout_s > 0:
+        policy["per_try_timeout"] = f"{r.per_try_timeout_s:g}s"
+    return {"retry_policy": policy}
+
+
+def _model_cluster(m: ModelConfig, res: ResilienceConfig, buffer_limit: int) -> dict[str, Any]:
+    """live: a model's replicas, with outlier detection, active health checks and circuit breakers (the retry
+    budget among them) from envoy.resilience."""
+    cluster = {**_cluster(m.cluster, m.host, m.port, endpoints=m.replicas),
+               "per_connection_buffer_limit_bytes": buffer_limit}
+    cb, rt = res.circuit_breakers, res.retries
+    cluster["circuit_breakers"] = {"thresholds": [{
+        "priority": "DEFAULT", "max_connections": cb.max_connections,
+        "max_pending_requests": cb.max_pending_requests, "max_requests": cb.max_requests,
+        "retry_budget": {"budget_percent": {"value": rt.budget_percent},
+                         "min_retry_concurrency": rt.min_retry_concurrency}}]}
+    cluster["common_lb_config"] = {"healthy_panic_threshold": {"value": res.panic_threshold_percent}}
+    od = res.outlier_detection
+    if od.enabled:
+        cluster["outlier_detection"] = {
+            "consecutive_5xx": od.consecutive_5xx,
+            "consecutive_gateway_failure": od.consecutive_gateway_failure,
+            # Envoy enforces gateway-failure ejections at 0 % unless told: a dead replica would stay in rotation
+            "enforcing_consecutive_gateway_failure": 100,
+            "interval": f"{od.interval_s:g}s",
+            "base_ejection_time": f"{od.base_ejection_s:g}s",
+            "max_ejection_percent": od.max_ejection_percent,
+        }
+    hc = res.health_check
+    if hc.enabled:
+        cluster["health_checks"] = [{
+            "timeout": f"{hc.timeout_s:g}s", "interval": f"{hc.interval_s:g}s",
+            # a fallback model that gets no traffic is still checked at the interval (Envoy's default is 60 s)
+            "no_traffic_interval": f"{hc.interval_s:g}s",
+            "unhealthy_threshold": hc.unhealthy_threshold, "healthy_threshold": hc.healthy_threshold,
+            "http_health_check": {"path": hc.path},
+        }]
+    return cluster
 
 
 def _passthrough(path: str, cluster: str, timeout_s: float) -> dict[str, Any]:
@@ -131,8 +193,9 @@ def _routes(config: RouterConfig) -> list[dict[str, Any]]:
     assert default is not None
     timeout = f"{e.upstream_timeout_s:g}s"
     return [
-        *[_route(m, config.route_header, e.upstream_timeout_s) for m in config.models],
-        {"name": "default", "match": _guarded(), "route": {"cluster": default.cluster, "timeout": timeout}},
+        *[_route(m, config.route_header, e.upstream_timeout_s, e.resilience.retries) for m in config.models],
+        {"name": "default", "match": _guarded(), "route": {"cluster": default.cluster, "timeout": timeout,
+                                                           **_retry_policy(e.resilience.retries)}},
         # the router answers it; failing open, the default model's own list
         {"name": "models", "match": {"path": MODELS_PATH, "headers": [_method("GET")]},
          "route": {"cluster": default.cluster, "timeout": timeout}},
@@ -240,8 +303,7 @@ def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
                 # Each HTTP request is one ext_proc gRPC stream; ROUND_ROBIN picks an endpoint per stream.
                 _cluster(ROUTER_CLUSTER, e.router_host, e.router_port, http2=True, connect_timeout="1s",
                          count=config.server.workers),
-                *[{**_cluster(m.cluster, m.host, m.port), "per_connection_buffer_limit_bytes": buffer_limit}
-                  for m in config.models],
+                *[_model_cluster(m, e.resilience, buffer_limit) for m in config.models],  # live:
             ],
         },
     }

@@ -1,0 +1,86 @@
+"""envoy.resilience rendered by `envoy-config`: retries on each model route, outlier detection, health checks and
+circuit breakers (with the retry budget) on each model cluster, one endpoint per replica; Envoy accepts it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from router_extproc.config import parse_config
+from router_extproc.envoy_config import render, render_yaml
+
+from .test_envoy_config import validate
+
+
+def _config(resilience=None):
+    data = {"models": [{"name": "a", "endpoints": ["127.0.0.1:9001", "127.0.0.1:9011"]},
+                       {"name": "b", "endpoint": "localhost:9002"}],
+            "envoy": {"resilience": resilience or {}}}
+    return parse_config(data, source=Path("r.yaml"))
+
+
+def _routes(boot):
+    hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    return {r["name"]: r for r in hcm["route_config"]["virtual_hosts"][0]["routes"]}
+
+
+def _clusters(boot):
+    return {c["name"]: c for c in boot["static_resources"]["clusters"]}
+
+
+def test_model_routes_retry_on_another_replica():
+    routes = _routes(render(_config()))
+    for name in ("model-a", "model-b", "default"):
+        policy = routes[name]["route"]["retry_policy"]
+        assert policy["num_retries"] == 2
+        assert set(policy["retry_on"].split(",")) == {"connect-failure", "refused-stream", "reset", "gateway-error"}
+        assert policy["retry_host_predicate"][0]["name"] == "envoy.retry_host_predicates.previous_hosts"
+        assert "per_try_timeout" not in policy   # an LLM answer may take minutes: only the route timeout
+    # the 404 route and the router's own /v1/models answer are not retried
+    assert "retry_policy" not in routes["models"]["route"]
+
+
+def test_no_retries_when_attempts_is_zero():
+    routes = _routes(render(_config({"retries": {"attempts": 0}})))
+    assert "retry_policy" not in routes["model-a"]["route"]
+
+
+def test_retriable_codes_and_per_try_timeout():
+    routes = _routes(render(_config({"retries": {"retriable_status_codes": [429], "per_try_timeout_s": 20}})))
+    policy = routes["model-a"]["route"]["retry_policy"]
+    assert policy["retriable_status_codes"] == [429] and policy["per_try_timeout"] == "20s"
+    assert "retriable-status-codes" in policy["retry_on"]
+
+
+def test_model_clusters_have_replicas_breakers_outlier_detection_and_health_checks():
+    clusters = _clusters(render(_config()))
+    a, b = clusters["model_a"], clusters["model_b"]
+    ports = [e["endpoint"]["address"]["socket_address"]["port_value"]
+             for e in a["load_assignment"]["endpoints"][0]["lb_endpoints"]]
+    assert ports == [9001, 9011] and a["type"] == "STATIC" and b["type"] == "STRICT_DNS"
+    t = a["circuit_breakers"]["thresholds"][0]
+    assert t["retry_budget"] == {"budget_percent": {"value": 20.0}, "min_retry_concurrency": 3}
+    assert t["max_requests"] == 1024
+    od = a["outlier_detection"]
+    assert od["consecutive_gateway_failure"] == 3 and od["enforcing_consecutive_gateway_failure"] == 100
+    hc = a["health_checks"][0]
+    assert hc["http_health_check"]["path"] == "/health"
+    assert hc["no_traffic_interval"] == hc["interval"] == "2s"
+    # the router's own cluster is untouched: it has its own health (gRPC) and no replicas to retry on
+    assert "outlier_detection" not in clusters["router_extproc"]
+
+
+def test_switched_off():
+    clusters = _clusters(render(_config({"outlier_detection": {"enabled": False},
+                                         "health_check": {"enabled": False}})))
+    assert "outlier_detection" not in clusters["model_a"] and "health_checks" not in clusters["model_a"]
+
+
+def test_envoy_accepts_the_rendering(tmp_path):
+    cfg = _config({"retries": {"retriable_status_codes": [429], "per_try_timeout_s": 20},
+                   "panic_threshold_percent": 0})
+    out = tmp_path / "envoy.yaml"
+    out.write_text(render_yaml(cfg))
+    assert yaml.safe_load(out.read_text())
+    validate(out)
