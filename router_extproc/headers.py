@@ -15,6 +15,7 @@ PII = "x-router-pii"                    # detected PII types (never values)
 PII_REDACTED = "x-router-pii-redacted"  # the types replaced by placeholders before forwarding
 BLOCKED = "x-router-blocked"
 INJECTION = "x-router-injection"   # flagged | blocked | routed (decision.py)
+FALLBACK = "x-router-fallback"     # live: "<chosen>><sent to>;<reason>" when live routing moved the request (live.py)
 REQUEST_ID = "x-request-id"
 
 

@@ -66,6 +66,11 @@ class Metrics:
         self.config_last_reload_success = Gauge(
             "router_config_last_reload_successful", "1 if the last config reload succeeded.", registry=r)
         self.config_last_reload_success.set(1)
+        # live: requests moved to another model by live routing (reason: live.REASONS; models: configured names)
+        self.live_fallbacks = Counter(
+            "router_live_fallbacks_total", "Requests live routing moved to another model, by from, to and reason "
+            "(down, cooling, probing, latency_aware, least_loaded).", ["from_model", "to_model", "reason"],
+            registry=r)
 
 
 class CacheMetricsAdapter:

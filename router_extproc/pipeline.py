@@ -88,6 +88,8 @@ class Exchange:
     pii_counts: dict[str, int] = field(default_factory=dict)  # entities found per type (the log's, never values)
     redaction: Any = None              # pii.redact.Redaction: this request's placeholders, never logged or cached
     restorer: Any = None               # puts the redacted values back into the answer
+    fallback: str = ""                 # live: the x-router-fallback value when live routing moved the request
+    live_model: str | None = None      # live: the model counted in flight (live.py) until the stream ends
 
 
 class Router:
@@ -105,6 +107,11 @@ class Router:
         # look: a memo larger than that tier would only hold the routes of evicted entries.
         hot = getattr(cache, "hot", None)
         self._routes: RouteMemo[Decision] = RouteMemo(min(ROUTE_MEMO_MAX, getattr(hot, "capacity", ROUTE_MEMO_MAX)))
+        # live: per-model health, latency and errors (live.py), rendered into /metrics at scrape time
+        from .live import LiveCollector, LiveState
+
+        self.live = LiveState()
+        self.metrics.registry.register(LiveCollector(self.live, lambda: self._config))
 
     @property
     def config(self) -> RouterConfig:
@@ -194,6 +201,18 @@ class Router:
         if hit is not None:
             return hit
 
+        # live: a model that is down, cooling or over its bounds hands the request to the next candidate (live.py);
+        # the answer then comes from another model than the cache key names, so it is not stored
+        moved = self.live.reroute(cfg, decision)
+        if moved is not None:
+            self.metrics.live_fallbacks.labels(decision.model, moved.decision.model, moved.reason).inc()
+            decision = ex.decision = moved.decision
+            ex.fallback = moved.header
+            model = cfg.model(decision.model)
+            assert model is not None
+            self.abandon_store(ex)
+        ex.live_model = decision.model
+        self.live.started(decision.model)
         new_body = rewrite_body(body, model, decision)
         if ex.path == RESPONSES_PATH:
             new_body = responses_reasoning(new_body)
@@ -358,6 +377,9 @@ class Router:
                 self.metrics.upstream_ttfb_seconds.labels(ex.decision.model).observe(
                     time.perf_counter() - ex.forwarded_at)
             self.metrics.upstream_responses.labels(ex.decision.model, f"{ex.response_status // 100}xx").inc()
+        if ex.live_model is not None and ex.forwarded_at is not None:   # live: the answer's status and TTFB
+            self.live.answered(ex.config.live, ex.live_model, ex.response_status,
+                               time.perf_counter() - ex.forwarded_at)
         ok = 200 <= ex.response_status < 300
         tap = bool(ex.store and ok and self.cache is not None)
         restore = self._restorer(ex, headers) if ok else None
@@ -406,6 +428,11 @@ class Router:
 
     def on_stream_end(self, ex: Exchange) -> None:
         """The gRPC stream closed. A leader that never stored lets its followers go upstream."""
+        if ex.live_model is not None:   # live: no longer in flight; forwarded and never answered counts as an error
+            if ex.response_status is None:
+                self.live.answered(ex.config.live, ex.live_model, None, None)
+            self.live.ended(ex.live_model)
+            ex.live_model = None
         if ex.leader and self.cache is not None:
             self.cache.release(ex.cache_key, None)
             ex.leader = False
@@ -461,6 +488,8 @@ class Router:
             out[H.BLOCKED] = d.blocked
         if d.injection:
             out[H.INJECTION] = d.injection
+        if ex.fallback:
+            out[H.FALLBACK] = ex.fallback   # live:
         return out
 
     def _blocked(self, ex: Exchange, d: Decision) -> Respond:
