@@ -26,6 +26,9 @@ Choices made here, and why:
   another replica (retry budget in the cluster's circuit breakers); each model cluster has outlier detection,
   active health checks (`/health`) and circuit breakers. Envoy retries only before the first response byte
   reached the client, so a streamed answer is never replayed half-way.
+- live fallback (envoy.resilience.fallback): the router names the next candidate in `x-router-next`; a route per
+  (model, next) pair sends the tries to a composite cluster whose last attempt goes to the next model's "hop"
+  cluster, where an upstream ext_proc filter lets the router rewrite the body for that model.
 - upstream connection failures and timeouts become OpenAI-shaped JSON errors (502/504), not Envoy's
   plain-text local replies.
 """
@@ -35,13 +38,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import yaml
 
 from .config import ModelConfig, RouterConfig
 from .config_live import ResilienceConfig, RetryConfig
-from .headers import ROUTER_PREFIX
+from .headers import NEXT, ROUTER_PREFIX
 from .openai import MODELS_PATH, ROUTED_PATHS
 
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
@@ -55,6 +59,11 @@ _EARLY_MUTATION = ("type.googleapis.com/envoy.extensions.http.early_header_mutat
 _CONNECTIONS = ("type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3."
                 "DownstreamConnectionsConfig")
 _PREVIOUS_HOSTS = "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+_COMPOSITE = "type.googleapis.com/envoy.extensions.clusters.composite.v3.ClusterConfig"
+_INTERNAL_UPSTREAM = ("type.googleapis.com/envoy.extensions.transport_sockets.internal_upstream.v3."
+                      "InternalUpstreamTransport")
+_RAW_BUFFER = "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"
+_INTERNAL_LISTENER = "type.googleapis.com/envoy.extensions.bootstrap.internal_listener.v3.InternalListener"
 _NO_ROUTER = {"envoy.filters.http.ext_proc": {"@type": _EXT_PROC_PER_ROUTE, "disabled": True}}
 
 ROUTER_CLUSTER = "router_extproc"
@@ -106,10 +115,13 @@ def _guarded(*headers: dict[str, Any]) -> dict[str, Any]:
             "headers": [_method("POST"), *headers]}
 
 
-def _route(model: ModelConfig, header: str, timeout_s: float, retries: RetryConfig) -> dict[str, Any]:
+def _route(model: ModelConfig, header: str, timeout_s: float, retries: RetryConfig,
+           fallback: bool = False) -> dict[str, Any]:
+    # live: with fallback routes, a request naming a next candidate is theirs (whatever the order of the routes)
+    no_next = [{"name": NEXT, "present_match": False}] if fallback else []
     return {
         "name": f"model-{model.name}",
-        "match": _guarded({"name": header, "string_match": {"exact": model.name}}),
+        "match": _guarded({"name": header, "string_match": {"exact": model.name}}, *no_next),
         "route": {"cluster": model.cluster, "timeout": f"{timeout_s:g}s", **_retry_policy(retries)},
     }
 
@@ -170,6 +182,73 @@ def _model_cluster(m: ModelConfig, res: ResilienceConfig, buffer_limit: int) -> 
     return cluster
 
 
+def _fallback_pairs(config: RouterConfig) -> list[tuple[ModelConfig, ModelConfig]]:
+    """live: (chosen, next) model pairs that get a route whose last attempt goes to the next model."""
+    if not config.envoy.resilience.fallback:
+        return []
+    return [(a, b) for a in config.models for b in config.models if a is not b]
+
+
+def _fallback_cluster_name(a: ModelConfig, b: ModelConfig) -> str:
+    return f"{a.cluster}__then__{b.cluster}"
+
+
+HOP = "fallback_hop"   # the internal listener (and its cluster) of Envoy's fallback attempt
+
+
+def _fallback_route(a: ModelConfig, b: ModelConfig, header: str, timeout_s: float,
+                    retries: RetryConfig) -> dict[str, Any]:
+    """live: the router named `b` as the next candidate (x-router-next): the tries of `a` (the first and its retries)
+    are followed by one try of `b` through the composite cluster, which picks the cluster by attempt number."""
+    policy = _retry_policy(replace(retries, attempts=retries.attempts + 1))
+    return {
+        "name": f"model-{a.name}-next-{b.name}",
+        "match": _guarded({"name": header, "string_match": {"exact": a.name}},
+                          {"name": NEXT, "string_match": {"exact": b.name}}),
+        "route": {"cluster": _fallback_cluster_name(a, b), "timeout": f"{timeout_s:g}s", **policy},
+    }
+
+
+def _fallback_clusters(config: RouterConfig) -> list[dict[str, Any]]:
+    """live: per pair a composite cluster (`a` for every try Envoy has, then the hop), and the hop cluster: Envoy's
+    internal listener HOP, where the router rewrites the body for the next model (the body Envoy retries was written
+    for `a`). Upstream filters would not do: Envoy takes them from the composite cluster, for every attempt."""
+    pairs = _fallback_pairs(config)
+    if not pairs:
+        return []
+    tries = 1 + config.envoy.resilience.retries.attempts
+    out: list[dict[str, Any]] = [{
+        "name": _fallback_cluster_name(a, b), "connect_timeout": "2s", "lb_policy": "CLUSTER_PROVIDED",
+        "cluster_type": {"name": "envoy.clusters.composite", "typed_config": {
+            "@type": _COMPOSITE, "clusters": [*([{"name": a.cluster}] * tries), {"name": HOP}]}},
+    } for a, b in pairs]
+    out.append({"name": HOP, "connect_timeout": "1s", "load_assignment": {"cluster_name": HOP, "endpoints": [{
+        "lb_endpoints": [{"endpoint": {"address": {"envoy_internal_address": {"server_listener_name": HOP}}}}]}]},
+        "transport_socket": {"name": "envoy.transport_sockets.internal_upstream", "typed_config": {
+            "@type": _INTERNAL_UPSTREAM, "transport_socket": {"name": "envoy.transport_sockets.raw_buffer",
+                                                              "typed_config": {"@type": _RAW_BUFFER}}}}})
+    return out
+
+
+def _hop_listener(config: RouterConfig, ext_proc: dict[str, Any], buffer_limit: int) -> dict[str, Any]:
+    """live: Envoy's fallback attempt arrives here (never a client: an internal listener has no socket). The router
+    rewrites the body for the model in x-router-next (its hop mode, pipeline.py) and marks the answer; the route is
+    the one x-router-next names, without retries (this is already the last attempt)."""
+    e = config.envoy
+    hop_ext_proc = {**ext_proc, "typed_config": {**ext_proc["typed_config"], "processing_mode": {
+        "request_header_mode": "SEND", "request_body_mode": "BUFFERED", "response_header_mode": "SEND",
+        "response_body_mode": "NONE", "request_trailer_mode": "SKIP", "response_trailer_mode": "SKIP"}}}
+    routes = [{"name": f"hop-{m.name}", "match": {"prefix": "/", "headers": [
+        {"name": NEXT, "string_match": {"exact": m.name}}]},
+        "route": {"cluster": m.cluster, "timeout": f"{e.upstream_timeout_s:g}s"}} for m in config.models]
+    hcm = {"@type": _HCM, "stat_prefix": HOP, "codec_type": "HTTP1",
+           "route_config": {"name": HOP, "virtual_hosts": [{"name": HOP, "domains": ["*"], "routes": routes}]},
+           "http_filters": [hop_ext_proc, {"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}]}
+    return {"name": HOP, "internal_listener": {}, "per_connection_buffer_limit_bytes": buffer_limit,
+            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                            "typed_config": hcm}]}]}
+
+
 def _passthrough(path: str, cluster: str, timeout_s: float) -> dict[str, Any]:
     match = {"prefix": path[:-1]} if path.endswith("*") else {"path": path}
     return {"name": f"passthrough-{path}", "match": match, "typed_per_filter_config": _NO_ROUTER,
@@ -187,13 +266,17 @@ def _not_found() -> dict[str, Any]:
                                          "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]}
 
 
-def _routes(config: RouterConfig) -> list[dict[str, Any]]:
+def _routes(config: RouterConfig, fallback: bool = True) -> list[dict[str, Any]]:
     e = config.envoy
     default = config.model(config.default_model)
     assert default is not None
     timeout = f"{e.upstream_timeout_s:g}s"
+    pairs = _fallback_pairs(config) if fallback else []
     return [
-        *[_route(m, config.route_header, e.upstream_timeout_s, e.resilience.retries) for m in config.models],
+        *[_route(m, config.route_header, e.upstream_timeout_s, e.resilience.retries, bool(pairs))
+          for m in config.models],
+        *[_fallback_route(a, b, config.route_header, e.upstream_timeout_s, e.resilience.retries)
+          for a, b in pairs],   # live:
         {"name": "default", "match": _guarded(), "route": {"cluster": default.cluster, "timeout": timeout,
                                                            **_retry_policy(e.resilience.retries)}},
         # the router answers it; failing open, the default model's own list
@@ -233,7 +316,7 @@ def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
     """The Envoy bootstrap. `ext_proc=False` renders the same proxy without the router (the benchmark
     baseline: Envoy alone)."""
     e = config.envoy
-    routes = _routes(config)
+    routes = _routes(config, fallback=ext_proc)
     ext_proc_filter = {
         "name": "envoy.filters.http.ext_proc",
         "typed_config": {
@@ -287,7 +370,8 @@ def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
     # Leave headroom above the router's own limit so oversize bodies reach the router, which
     # answers 413 in OpenAI's error shape instead of Envoy's plain-text one.
     buffer_limit = config.server.max_body_bytes + 1024 * 1024
-    return {
+    hop = ext_proc and bool(_fallback_pairs(config))   # live: the fallback attempt's internal listener
+    boot: dict[str, Any] = {
         "admin": {"address": _address(e.admin_host, e.admin_port)},
         "overload_manager": _overload_manager(e.max_downstream_connections),
         "static_resources": {
@@ -297,16 +381,21 @@ def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
                 "per_connection_buffer_limit_bytes": buffer_limit,
                 "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
                                                 "typed_config": hcm}]}],
-            }],
+            }, *([_hop_listener(config, ext_proc_filter, buffer_limit)] if hop else [])],
             "clusters": [
                 # One endpoint per worker process (`serve --workers N`: worker i on router_port + i).
                 # Each HTTP request is one ext_proc gRPC stream; ROUND_ROBIN picks an endpoint per stream.
                 _cluster(ROUTER_CLUSTER, e.router_host, e.router_port, http2=True, connect_timeout="1s",
                          count=config.server.workers),
                 *[_model_cluster(m, e.resilience, buffer_limit) for m in config.models],  # live:
+                *(_fallback_clusters(config) if hop else []),
             ],
         },
     }
+    if hop:
+        boot["bootstrap_extensions"] = [{"name": "envoy.bootstrap.internal_listener",
+                                         "typed_config": {"@type": _INTERNAL_LISTENER}}]
+    return boot
 
 
 def render_yaml(config: RouterConfig) -> str:

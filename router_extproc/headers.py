@@ -16,6 +16,8 @@ PII_REDACTED = "x-router-pii-redacted"  # the types replaced by placeholders bef
 BLOCKED = "x-router-blocked"
 INJECTION = "x-router-injection"   # flagged | blocked | routed (decision.py)
 FALLBACK = "x-router-fallback"     # live: "<chosen>><sent to>;<reason>" when live routing moved the request (live.py)
+NEXT = "x-router-next"             # live: the next candidate, set by the router on the forwarded request (Envoy routes on it)
+NEXT_REASONING = "x-router-next-reasoning"   # live: "on:<effort>" | "off" | "" for the next candidate's body rewrite
 REQUEST_ID = "x-request-id"
 
 

@@ -40,7 +40,7 @@ log = logging.getLogger("router_extproc.live")
 # The states, in the order of the router_live_model_state gauge's values (docs/operations.md).
 STATES = ("ok", "probing", "cooling", "down")
 # Why a request went to another model: the bounded values of the x-router-fallback reason and the metric label.
-REASONS = ("down", "cooling", "probing", "latency_aware", "least_loaded")
+REASONS = ("down", "cooling", "probing", "latency_aware", "least_loaded", "retry")
 # Envoy host health flags that take a replica out of rotation.
 _UNHEALTHY_FLAGS = ("failed_active_health_check", "failed_outlier_check", "pending_active_hc",
                     "excluded_via_immediate_hc_fail", "active_hc_timeout", "pending_dynamic_removal")
@@ -333,3 +333,35 @@ class LiveCollector:
 
     def describe(self) -> Iterable[Any]:
         return []   # unchecked collector: its families are known only at scrape time
+
+
+# ── the fallback attempt (envoy.resilience.fallback) ───────────────────────────────────────────────
+def next_candidate(state: LiveState, config: RouterConfig, decision: Decision) -> str | None:
+    """The model Envoy's last attempt goes to when every try of the decision's model failed before the first response
+    byte: the next candidate that is in rotation. None: no fallback attempt (explicit model, blocked, injection
+    routed, switched off, or no other candidate)."""
+    if (not config.live.enabled or not config.envoy.resilience.fallback or not decision.auto or decision.blocked
+            or decision.injection == "routed"):
+        return None
+    now = state._clock()
+    return next((n for n in candidates(config, decision)[1:] if state.state(n, now) == "ok"), None)
+
+
+def reasoning_header(config: RouterConfig, decision: Decision, name: str) -> str:
+    """The x-router-next-reasoning value: the decision's reasoning switch as the next model's family takes it."""
+    model = config.model(name)
+    if model is None or model.family == "none" or decision.reasoning is None:
+        return ""
+    return f"on:{decision.reasoning_effort or 'medium'}" if decision.reasoning else "off"
+
+
+def hop_decision(config: RouterConfig, headers: dict[str, str], next_name: str) -> Decision | None:
+    """The decision the fallback hop rewrites the body with (None: an unknown model name)."""
+    if config.model(next_name) is None:
+        return None
+    value = headers.get("x-router-next-reasoning", "")
+    on, _, effort = value.partition(":")
+    reasoning = True if on == "on" else False if on == "off" else None
+    return Decision(model=next_name, auto=True, reasoning=reasoning,
+                    reasoning_effort=effort if reasoning and effort in ("low", "medium", "high") else None,
+                    reason="live: fallback attempt")

@@ -22,6 +22,7 @@ from .metrics import Metrics
 from .openai import (CHAT_PATH, MODELS_PATH, PARSERS, RESPONSES_PATH, ROUTED_PATHS, APIError, APIRequest,
                      ChatRequest, canonical_path, completion, dump_body, error_body, load_json_object,
                      looks_like_api, models_list, new_completion_id, responses_reasoning)
+from .live import next_candidate, reasoning_header
 from .signals.inputs import plan
 
 log = logging.getLogger("router_extproc.decision")
@@ -90,6 +91,8 @@ class Exchange:
     restorer: Any = None               # puts the redacted values back into the answer
     fallback: str = ""                 # live: the x-router-fallback value when live routing moved the request
     live_model: str | None = None      # live: the model counted in flight (live.py) until the stream ends
+    next_model: str | None = None      # live: the model Envoy's last attempt goes to (x-router-next)
+    hop: str = ""                      # live: this stream is Envoy's fallback attempt to that model (see _hop)
 
 
 class Router:
@@ -129,6 +132,12 @@ class Router:
     # ── request headers ────────────────────────────────────────────────────────────────────────
     def on_request_headers(self, ex: Exchange, headers: Mapping[str, str], end_of_stream: bool) -> Respond | Continue:
         ex.headers = dict(headers)
+        if H.NEXT in headers:
+            # live: Envoy's fallback attempt, on its internal listener (envoy_config.HOP). Only the router sets this
+            # header: Envoy strips every x-router-* header of a client's request before routing; the internal listener
+            # routes on it, so it stays
+            ex.hop, ex.chat = headers[H.NEXT], True
+            return Continue()
         ex.method = headers.get(":method", "GET").upper()
         ex.path = canonical_path(headers.get(":path", "/"))
         ex.request_id = headers.get(H.REQUEST_ID, "")
@@ -164,6 +173,8 @@ class Router:
     # ── request body ───────────────────────────────────────────────────────────────────────────
     async def on_request_body(self, ex: Exchange, body: bytes) -> Respond | Continue:
         cfg = ex.config
+        if ex.hop:
+            return self._hop(ex, body)   # live:
         if len(body) > cfg.server.max_body_bytes:
             return self._error(ex, _too_large(cfg.server.max_body_bytes))
         try:
@@ -213,6 +224,11 @@ class Router:
             self.abandon_store(ex)
         ex.live_model = decision.model
         self.live.started(decision.model)
+        route_headers = {cfg.route_header: model.name}
+        ex.next_model = next_candidate(self.live, cfg, decision)   # live: Envoy's last attempt, if the tries fail
+        if ex.next_model is not None:
+            route_headers[H.NEXT] = ex.next_model
+            route_headers[H.NEXT_REASONING] = reasoning_header(cfg, decision, ex.next_model)
         new_body = rewrite_body(body, model, decision)
         if ex.path == RESPONSES_PATH:
             new_body = responses_reasoning(new_body)
@@ -220,10 +236,28 @@ class Router:
         self.metrics.decision_seconds.observe(ex.forwarded_at - ex.started)
         self._log(ex, "forward")
         return Continue(
-            set_headers={cfg.route_header: model.name},
+            set_headers=route_headers,
             body=dump_body(new_body),
             clear_route_cache=True,
         )
+
+    def _hop(self, ex: Exchange, body: bytes) -> Continue:
+        """live: Envoy's fallback attempt: the body Envoy retries was written for the chosen model; write it for the
+        next one. Anything unexpected leaves the body alone (the attempt then fails at the upstream, as it would
+        without the router)."""
+        from .live import hop_decision
+
+        cfg = ex.config
+        decision = hop_decision(cfg, ex.headers, ex.hop)
+        try:
+            parsed = load_json_object(body)
+        except APIError:
+            parsed = None
+        if decision is None or parsed is None:
+            return Continue()
+        model = cfg.model(decision.model)
+        assert model is not None
+        return Continue(body=dump_body(rewrite_body(parsed, model, decision)))
 
     async def _parse(self, ex: Exchange, body: bytes) -> Any:
         parse = PARSERS[ex.path]
@@ -370,6 +404,10 @@ class Router:
     def on_response_headers(self, ex: Exchange, headers: Mapping[str, str]) -> ResponsePlan:
         status = headers.get(":status", "0")
         ex.response_status = int(status) if status.isascii() and status.isdigit() and len(status) == 3 else 0
+        if ex.hop:   # live: the fallback attempt's answer says where it came from; the client's stream does the rest
+            ex.finished = True
+            return ResponsePlan({H.FALLBACK: f"{ex.hop};retry"}, False)
+        self._fallback_answered(ex, headers)
         out: dict[str, str] = {}
         if ex.chat and ex.decision is not None:
             out = self.decision_headers(ex)
@@ -385,11 +423,30 @@ class Router:
         restore = self._restorer(ex, headers) if ok else None
         if not tap:
             self._finish(ex, "forwarded" if ok else f"upstream_{ex.response_status}")
+        # live: a fallback mark the router did not confirm is the upstream's, not ours: the client never sees it
+        spoofed = (H.FALLBACK,) if H.FALLBACK in headers and H.FALLBACK not in out else ()
         if restore is None:
-            return ResponsePlan(out, tap)
+            return ResponsePlan(out, tap, spoofed)
         ex.restorer = restore
         # the restored answer differs in length from what the upstream announced
-        return ResponsePlan(out, True, ("content-length",))
+        return ResponsePlan(out, True, ("content-length", *spoofed))
+
+    def _fallback_answered(self, ex: Exchange, headers: Mapping[str, str]) -> None:
+        """live: the answer came from Envoy's fallback attempt (the hop marked it): every try of the chosen model
+        failed, so count that as its error, and report the next model as the one that answered."""
+        d = ex.decision
+        mark = headers.get(H.FALLBACK, "")
+        if d is None or ex.next_model is None or mark != f"{ex.next_model};retry":
+            return
+        self.metrics.live_fallbacks.labels(d.model, ex.next_model, "retry").inc()
+        if ex.live_model is not None:
+            self.live.answered(ex.config.live, ex.live_model, None, None)
+            self.live.ended(ex.live_model)
+            self.live.started(ex.next_model)
+        ex.fallback = f"{d.model}>{ex.next_model};retry"
+        ex.decision = replace(d, model=ex.next_model, reason=f"{d.reason}, live: {d.model} failed → {ex.next_model}")
+        ex.live_model = ex.next_model
+        self.abandon_store(ex)
 
     def _restorer(self, ex: Exchange, headers: Mapping[str, str]) -> Any:
         if ex.redaction is None or not ex.redaction.originals or not ex.config.pii.restore:

@@ -1,6 +1,7 @@
 """Live routing through a real Envoy (issue #25): a replica killed under load costs (almost) no client errors and
-comes back when it recovers; a model with no healthy replica hands auto requests to the next candidate
-(x-router-fallback) and gets them back when it recovers; a model that turns slow moves traffic away and back.
+comes back when it recovers; a model that dies answers its auto requests from the next candidate at once (Envoy's last
+attempt, body rewritten by the router), then the router skips it until it recovers; a model that turns slow moves
+traffic away and back.
 
 Timings are short on purpose (health checks every 0.5 s, ejections of 3 s) so each fault plays out in seconds."""
 
@@ -122,6 +123,19 @@ def test_a_model_without_healthy_replicas_hands_auto_requests_to_the_next_candid
         assert r.status_code == 200 and r.headers["x-router-model"] == "large"
         assert "x-router-fallback" not in r.headers
         stack.stop_process(stack.upstream_name("large"), signal.SIGKILL)
+        # at once, before Envoy's health checks or the router noticed: Envoy's tries of large fail, its last attempt
+        # goes to small with the body the router rewrote for small (the hop cluster)
+        r = c.post("/v1/chat/completions", json=chat("auto", "right after the kill"))
+        assert r.status_code == 200, r.text
+        assert r.headers["x-router-fallback"] in ("large>small;retry", "large>small;down"), r.headers
+        assert r.headers["x-router-model"] == "small" and r.json()["model"] == "demo/small-0.6b"
+        first = r.headers["x-router-fallback"]
+        # a streamed request is covered the same way up to its first byte
+        with c.stream("POST", "/v1/chat/completions", json=chat("auto", "streamed", stream=True)) as r:
+            text = "".join(r.iter_text())
+            assert r.status_code == 200 and r.headers["x-router-model"] == "small", text
+            assert r.headers["x-router-fallback"] in ("large>small;retry", "large>small;down")
+            assert "data: [DONE]" in text
         seen: list[int] = []
 
         def moved() -> bool:
@@ -142,7 +156,8 @@ def test_a_model_without_healthy_replicas_hands_auto_requests_to_the_next_candid
         stack.start_upstream("large")
         _wait(lambda: c.post("/v1/chat/completions", json=chat("auto", "back")).headers["x-router-model"] == "large",
               10, "auto requests return to large")
-    print(f"[live] statuses while large was being detected as down: {seen}")
+    assert all(x == 200 for x in seen), seen
+    print(f"[live] first request after the kill: {first}; statuses while large was detected as down: {seen}")
 
 
 def test_a_model_that_turns_slow_moves_traffic_away_and_back(make_stack):

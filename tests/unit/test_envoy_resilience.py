@@ -60,7 +60,7 @@ def test_model_clusters_have_replicas_breakers_outlier_detection_and_health_chec
              for e in a["load_assignment"]["endpoints"][0]["lb_endpoints"]]
     assert ports == [9001, 9011] and a["type"] == "STATIC" and b["type"] == "STRICT_DNS"
     t = a["circuit_breakers"]["thresholds"][0]
-    assert t["retry_budget"] == {"budget_percent": {"value": 20.0}, "min_retry_concurrency": 3}
+    assert t["retry_budget"] == {"budget_percent": {"value": 50.0}, "min_retry_concurrency": 8}
     assert t["max_requests"] == 1024
     od = a["outlier_detection"]
     assert od["consecutive_gateway_failure"] == 3 and od["enforcing_consecutive_gateway_failure"] == 100
@@ -84,3 +84,34 @@ def test_envoy_accepts_the_rendering(tmp_path):
     out.write_text(render_yaml(cfg))
     assert yaml.safe_load(out.read_text())
     validate(out)
+
+
+def test_fallback_routes_send_the_last_attempt_to_the_next_candidate():
+    boot = render(_config())
+    routes = _routes(boot)
+    # a plain model route only matches without a next candidate
+    assert {"name": "x-router-next", "present_match": False} in routes["model-a"]["match"]["headers"]
+    r = routes["model-a-next-b"]
+    assert {"name": "x-router-next", "string_match": {"exact": "b"}} in r["match"]["headers"]
+    assert r["route"]["retry_policy"]["num_retries"] == 3   # the 2 retries of a, then b
+    clusters = _clusters(boot)
+    composite = clusters[r["route"]["cluster"]]["cluster_type"]["typed_config"]["clusters"]
+    assert [c["name"] for c in composite] == ["model_a", "model_a", "model_a", "fallback_hop"]
+    # the hop: an internal listener where the router rewrites the body, routed on x-router-next, no retries
+    hop = next(x for x in boot["static_resources"]["listeners"] if x["name"] == "fallback_hop")
+    hcm = hop["filter_chains"][0]["filters"][0]["typed_config"]
+    assert hcm["http_filters"][0]["typed_config"]["processing_mode"]["request_body_mode"] == "BUFFERED"
+    hop_routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    assert [(x["match"]["headers"][0]["string_match"]["exact"], x["route"]["cluster"]) for x in hop_routes] == [
+        ("a", "model_a"), ("b", "model_b")]
+    assert all("retry_policy" not in x["route"] for x in hop_routes)
+    assert boot["bootstrap_extensions"][0]["name"] == "envoy.bootstrap.internal_listener"
+
+
+def test_no_fallback_routes_when_switched_off_or_without_the_router():
+    routes = _routes(render(_config({"fallback": False})))
+    assert not [n for n in routes if "-next-" in n]
+    assert "headers" in routes["model-a"]["match"] and len(routes["model-a"]["match"]["headers"]) == 2
+    baseline = render(_config(), ext_proc=False)   # Envoy alone: no router to name a next candidate
+    assert "fallback_hop" not in _clusters(baseline) and len(baseline["static_resources"]["listeners"]) == 1
+    assert not [n for n in _routes(baseline) if "-next-" in n]

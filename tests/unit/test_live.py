@@ -238,3 +238,52 @@ def test_live_doc_on_the_ops_port(workers):
     assert set(doc["models"]) == {"big", "small", "private"}
     assert doc["models"]["big"]["state"] == "ok" and doc["selection"] == "best"
     assert _live_doc(None)["starting"]
+
+
+# ── the fallback attempt ───────────────────────────────────────────────────────────────────────
+def test_the_forwarded_request_names_the_next_candidate_for_envoys_last_attempt():
+    router = Router(config())
+    ex, answer = _forward(router)
+    assert answer.set_headers["x-router-next"] == "small"
+    assert answer.set_headers["x-router-next-reasoning"] == ""   # small's family cannot switch reasoning
+    _, answer = _forward(router, "big")
+    assert "x-router-next" not in answer.set_headers, "an explicit model has no fallback"
+    router.live.set_replicas("small", 0, 1)
+    _, answer = _forward(router)
+    assert "x-router-next" not in answer.set_headers, "no next candidate in rotation"
+    router = Router(config(envoy={"resilience": {"fallback": False}}))
+    _, answer = _forward(router)
+    assert "x-router-next" not in answer.set_headers
+
+
+def test_the_hop_rewrites_the_body_for_the_next_model_and_marks_the_answer():
+    router = Router(config())
+    ex = router.new_exchange()
+    answer = router.on_request_headers(ex, {":method": "POST", ":path": "/v1/chat/completions",
+                                            "x-router-next": "private", "x-router-next-reasoning": "on:high"}, False)
+    assert not answer.remove_headers and not answer.set_headers   # the internal listener routes on x-router-next
+    body = json.dumps({"model": "big", "stream": True, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    out = asyncio.run(router.on_request_body(ex, body))
+    sent = json.loads(out.body)
+    assert sent["model"] == "private" and sent["stream"] is True
+    assert sent["chat_template_kwargs"] == {"enable_thinking": True}
+    assert router.on_response_headers(ex, {":status": "200"}).set_headers == {"x-router-fallback": "private;retry"}
+    router.on_stream_end(ex)
+    assert router.live.model("private").in_flight == 0
+
+
+def test_an_answer_from_the_last_attempt_is_reported_as_the_next_models():
+    router = Router(config())
+    ex, _ = _forward(router)
+    plan = router.on_response_headers(ex, {":status": "200", "x-router-fallback": "small;retry"})
+    assert plan.set_headers["x-router-fallback"] == "big>small;retry"
+    assert plan.set_headers["x-router-model"] == "small"
+    snap = router.live.snapshot(router.config.live, ["big", "small"])
+    assert snap["big"]["errors"] == 1 and snap["small"]["answers"] == 1
+    router.on_stream_end(ex)
+    assert router.live.model("big").in_flight == router.live.model("small").in_flight == 0
+    # an upstream cannot claim a fallback the router did not name
+    ex, _ = _forward(router)
+    plan = router.on_response_headers(ex, {":status": "200", "x-router-fallback": "private;retry"})
+    assert plan.set_headers["x-router-model"] == "big" and "x-router-fallback" not in plan.set_headers
+    assert plan.remove_headers == ("x-router-fallback",)
