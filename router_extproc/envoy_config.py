@@ -147,17 +147,22 @@ def _retry_policy(r: RetryConfig) -> dict[str, Any]:
     return {"retry_policy": policy}
 
 
+def _breakers(res: ResilienceConfig) -> dict[str, Any]:
+    """live: Envoy counts a route's retries on the route's cluster: every cluster a model route names gets these."""
+    cb, rt = res.circuit_breakers, res.retries
+    return {"thresholds": [{
+        "priority": "DEFAULT", "max_connections": cb.max_connections,
+        "max_pending_requests": cb.max_pending_requests, "max_requests": cb.max_requests,
+        "retry_budget": {"budget_percent": {"value": rt.budget_percent},
+                         "min_retry_concurrency": rt.min_retry_concurrency}}]}
+
+
 def _model_cluster(m: ModelConfig, res: ResilienceConfig, buffer_limit: int) -> dict[str, Any]:
     """live: a model's replicas, with outlier detection, active health checks and circuit breakers (the retry
     budget among them) from envoy.resilience."""
     cluster = {**_cluster(m.cluster, m.host, m.port, endpoints=m.replicas),
                "per_connection_buffer_limit_bytes": buffer_limit}
-    cb, rt = res.circuit_breakers, res.retries
-    cluster["circuit_breakers"] = {"thresholds": [{
-        "priority": "DEFAULT", "max_connections": cb.max_connections,
-        "max_pending_requests": cb.max_pending_requests, "max_requests": cb.max_requests,
-        "retry_budget": {"budget_percent": {"value": rt.budget_percent},
-                         "min_retry_concurrency": rt.min_retry_concurrency}}]}
+    cluster["circuit_breakers"] = _breakers(res)
     cluster["common_lb_config"] = {"healthy_panic_threshold": {"value": res.panic_threshold_percent}}
     od = res.outlier_detection
     if od.enabled:
@@ -221,6 +226,9 @@ def _fallback_clusters(config: RouterConfig) -> list[dict[str, Any]]:
         "name": _fallback_cluster_name(a, b), "connect_timeout": "2s", "lb_policy": "CLUSTER_PROVIDED",
         "cluster_type": {"name": "envoy.clusters.composite", "typed_config": {
             "@type": _COMPOSITE, "clusters": [*([{"name": a.cluster}] * tries), {"name": HOP}]}},
+        # without them Envoy's default allows 3 retries in flight: measured, 75 of 1,160 requests failed (flags UO)
+        # when a model died under c=4
+        "circuit_breakers": _breakers(config.envoy.resilience),
     } for a, b in pairs]
     out.append({"name": HOP, "connect_timeout": "1s", "load_assignment": {"cluster_name": HOP, "endpoints": [{
         "lb_endpoints": [{"endpoint": {"address": {"envoy_internal_address": {"server_listener_name": HOP}}}}]}]},

@@ -46,33 +46,65 @@ _UNHEALTHY_FLAGS = ("failed_active_health_check", "failed_outlier_check", "pendi
                     "excluded_via_immediate_hc_fail", "active_hc_timeout", "pending_dynamic_removal")
 
 
+# The window holds the last `window_s` seconds but at most this many answers per model, so every statistic is
+# bounded work per request whatever the traffic (measured: an unbounded window cost 0.3 ms per request at 20k req).
+MAX_EVENTS = 256
+# Quantiles over more answers than this are recomputed at most every QUANTILE_TTL_S (a sort per request is not free).
+QUANTILE_EXACT = 32
+QUANTILE_TTL_S = 0.5
+
+
 @dataclass(slots=True)
 class ModelLive:
     """One model's window and state."""
 
     events: deque = field(default_factory=deque)   # (monotonic time, error: bool, ttfb seconds or None)
+    errors: int = 0                                # errors among `events`
     in_flight: int = 0
     cooling_until: float = 0.0
     probe_out: bool = False
     replicas_healthy: int | None = None            # from Envoy; None: not known (poll off or not yet answered)
     replicas_total: int | None = None
     last_cause: str = ""
+    _q: tuple[float, float | None, float | None] = (float("-inf"), None, None)   # (computed at, p50, p95)
+
+    def add(self, now: float, window_s: float, error: bool, ttfb_s: float | None) -> None:
+        self.trim(now, window_s)
+        if len(self.events) >= MAX_EVENTS:
+            self._drop()
+        self.events.append((now, error, ttfb_s))
+        self.errors += error
+
+    def _drop(self) -> None:
+        self.errors -= self.events.popleft()[1]
 
     def trim(self, now: float, window_s: float) -> None:
         cut = now - window_s
         ev = self.events
         while ev and ev[0][0] < cut:
-            ev.popleft()
+            self._drop()
+
+    def clear(self) -> None:
+        self.events.clear()
+        self.errors = 0
+        self._q = (float("-inf"), None, None)
 
     def counts(self) -> tuple[int, int]:
-        errors = sum(1 for e in self.events if e[1])
-        return len(self.events), errors
+        return len(self.events), self.errors
 
-    def ttfb_quantile(self, q: float) -> float | None:
+    def quantiles(self, now: float) -> tuple[float | None, float | None]:
+        """p50 and p95 time to first byte of the answers in the window."""
+        at, p50, p95 = self._q
+        if len(self.events) > QUANTILE_EXACT and now - at < QUANTILE_TTL_S:
+            return p50, p95
         values = sorted(e[2] for e in self.events if e[2] is not None)
-        if not values:
-            return None
-        return values[min(len(values) - 1, int(q * len(values)))]
+        if values:
+            p50 = values[min(len(values) - 1, int(0.5 * len(values)))]
+            p95 = values[min(len(values) - 1, int(0.95 * len(values)))]
+        else:
+            p50 = p95 = None
+        self._q = (now, p50, p95)
+        return p50, p95
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +141,7 @@ class LiveState:
         now = self._clock()
         m = self.model(name)
         error = status is None or status == 0 or status >= 500
-        m.trim(now, cfg.window_s)
-        m.events.append((now, error, None if error else ttfb_s))
+        m.add(now, cfg.window_s, error, None if error else ttfb_s)
         if m.probe_out:
             # the probe's answer decides: good → back in rotation with a clean window, bad → cool down again
             m.probe_out = False
@@ -118,7 +149,7 @@ class LiveState:
             if error or slow:
                 self._cool(m, now, cfg, "probe failed" if error else "probe slow")
             else:
-                m.events.clear()
+                m.clear()
                 m.cooling_until = 0.0
             return
         if m.cooling_until:
@@ -129,7 +160,7 @@ class LiveState:
         if errors / n > cfg.error_rate:
             self._cool(m, now, cfg, f"error rate {errors}/{n}")
         elif cfg.latency_p95_s > 0:
-            p95 = m.ttfb_quantile(0.95)
+            p95 = m.quantiles(now)[1]
             if p95 is not None and p95 > cfg.latency_p95_s:
                 self._cool(m, now, cfg, f"p95 ttfb {p95:.2f}s")
 
@@ -192,7 +223,8 @@ class LiveState:
         if selection == "least_loaded":
             return min(names, key=lambda n: self.model(n).in_flight)      # min() keeps the first of equals
         # latency_aware: a model without a measurement yet counts as fastest, so it gets measured
-        return min(names, key=lambda n: self.model(n).ttfb_quantile(0.5) or 0.0)
+        now = self._clock()
+        return min(names, key=lambda n: self.model(n).quantiles(now)[0] or 0.0)
 
     # ── what operators see ─────────────────────────────────────────────────────────────────────
     def snapshot(self, cfg: LiveConfig, names: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -202,7 +234,7 @@ class LiveState:
             m = self.model(name)
             m.trim(now, cfg.window_s)
             n, errors = m.counts()
-            p50, p95 = m.ttfb_quantile(0.5), m.ttfb_quantile(0.95)
+            p50, p95 = m.quantiles(now)
             out[name] = {
                 "state": self.state(name, now), "answers": n, "errors": errors,
                 "error_rate": round(errors / n, 4) if n else 0.0,

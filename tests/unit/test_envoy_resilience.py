@@ -97,6 +97,7 @@ def test_fallback_routes_send_the_last_attempt_to_the_next_candidate():
     clusters = _clusters(boot)
     composite = clusters[r["route"]["cluster"]]["cluster_type"]["typed_config"]["clusters"]
     assert [c["name"] for c in composite] == ["model_a", "model_a", "model_a", "fallback_hop"]
+    assert clusters[r["route"]["cluster"]]["circuit_breakers"] == clusters["model_a"]["circuit_breakers"]
     # the hop: an internal listener where the router rewrites the body, routed on x-router-next, no retries
     hop = next(x for x in boot["static_resources"]["listeners"] if x["name"] == "fallback_hop")
     hcm = hop["filter_chains"][0]["filters"][0]["typed_config"]

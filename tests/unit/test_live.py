@@ -109,7 +109,7 @@ def test_after_the_cooldown_one_probe_decides():
     clock.t += 10.5
     assert state.reroute(cfg, decision()) is None
     state.answered(cfg.live, "big", 200, 0.1)        # the probe succeeded: back, with a clean window
-    assert state.state("big") == "ok" and state.model("big").events == type(state.model("big").events)()
+    assert state.state("big") == "ok" and state.model("big").counts() == (0, 0)
     assert state.reroute(cfg, decision()) is None
 
 
@@ -287,3 +287,14 @@ def test_an_answer_from_the_last_attempt_is_reported_as_the_next_models():
     plan = router.on_response_headers(ex, {":status": "200", "x-router-fallback": "private;retry"})
     assert plan.set_headers["x-router-model"] == "big" and "x-router-fallback" not in plan.set_headers
     assert plan.remove_headers == ("x-router-fallback",)
+
+
+def test_the_window_is_bounded_whatever_the_traffic():
+    from router_extproc.live import MAX_EVENTS
+
+    cfg, clock = config(live={"error_rate": 0.9}), Clock()
+    state = LiveState(clock)
+    for i in range(3 * MAX_EVENTS):
+        state.answered(cfg.live, "big", 503 if i % 2 else 200, 0.1)
+    m = state.model("big")
+    assert m.counts() == (MAX_EVENTS, MAX_EVENTS // 2)   # the error count follows the evictions
