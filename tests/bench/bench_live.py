@@ -230,8 +230,8 @@ def write_doc(d: dict[str, Any]) -> None:
     if START in text:
         head, rest = text.split(START, 1)
         text = head + block + rest.split(END, 1)[1]
-    else:
-        text += f"\n## Live routing under faults (issue #25)\n\n{block}\n"
+    else:   # the section's prose lives in docs/reliability.md between <!-- live:start --> and <!-- live:end -->
+        text += f"\n<!-- live:start -->\n## Live routing under faults (issue #25)\n\n{block}\n<!-- live:end -->\n"
     path.write_text(text)
 
 
