@@ -17,6 +17,7 @@ import yaml
 from . import config_live
 from .config_live import LiveConfig, ResilienceConfig  # live: envoy.resilience, live, models[].endpoints
 from .errors import ConfigError
+from .usage import UsageConfig  # live:
 from .pii import taxonomy
 from .openai import MODELS_PATH, ROUTED_PATHS
 from .signals.inputs import INJECTION_ACTIONS, ROLES, InputRule
@@ -312,7 +313,8 @@ class RouterConfig:
     logging: LoggingConfig = LoggingConfig()
     pii: PIIConfig = PIIConfig()
     semantic_cache: Any = None     # config_cache.SemanticCacheConfig
-    live: LiveConfig = LiveConfig()  # live: per-model health, latency and error state (config_live.py)
+    live: LiveConfig = LiveConfig()  # live: per-model health, latency and errors (config_live.py)
+    usage: Any = UsageConfig()       # live: usage.UsageConfig (tokens, cost, budgets)
     _by_name: dict[str, ModelConfig] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -580,6 +582,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
     lg.check_unknown()
 
     from .config_cache import check_timeouts, load_semantic_cache  # the cache's section lives beside this module
+    from .usage import parse as usage_section  # live: the `usage` section
 
     semantic_cache = load_semantic_cache(
         root.raw("semantic_cache", None), source=Path(source), base_dir=Path(source).parent
@@ -602,6 +605,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         pii=pii,
         semantic_cache=semantic_cache,
         live=config_live.live(root),  # live:
+        usage=usage_section(root, names),  # live:
     )
     root.check_unknown()
     return config

@@ -67,6 +67,22 @@ class Metrics:
             "router_config_last_reload_successful", "1 if the last config reload succeeded.", registry=r)
         self.config_last_reload_success.set(1)
         # live: requests moved to another model by live routing (reason: live.REASONS; models: configured names)
+        # live: tokens and cost from the answers' usage (usage.py); tenant: a hash, at most usage.max_tenants values
+        self.tokens = Counter(
+            "router_tokens_total", "Tokens the upstream reported, by model, decision (auto, explicit), tenant (hashed) "
+            "and kind (prompt, completion).", ["model", "decision", "tenant", "kind"], registry=r)
+        self.cost = Counter(
+            "router_cost_total", "Cost of the reported tokens at usage.prices (per 1M tokens), by model, decision and "
+            "tenant.", ["model", "decision", "tenant"], registry=r)
+        self.ttft_seconds = Histogram(
+            "router_time_to_first_token_seconds", "Streams: request forwarded → first content chunk.", ["model"],
+            registry=r, buckets=_UPSTREAM)
+        self.tpot_seconds = Histogram(
+            "router_time_per_output_token_seconds", "Streams: time per completion token after the first.", ["model"],
+            registry=r, buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64))
+        self.budget_rejections = Counter(
+            "router_token_budget_rejections_total", "Requests refused with 429: the tenant's token budget is spent.",
+            ["tenant"], registry=r)
         self.live_fallbacks = Counter(
             "router_live_fallbacks_total", "Requests live routing moved to another model, by from, to and reason "
             "(down, cooling, probing, latency_aware, least_loaded).", ["from_model", "to_model", "reason"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ from .openai import (CHAT_PATH, MODELS_PATH, PARSERS, RESPONSES_PATH, ROUTED_PAT
                      ChatRequest, canonical_path, completion, dump_body, error_body, load_json_object,
                      looks_like_api, models_list, new_completion_id, responses_reasoning)
 from .live import next_candidate, reasoning_header
+from .usage import Accounting, SSEUsage, ask_for_usage, cost, read_usage
 from .signals.inputs import plan
 
 log = logging.getLogger("router_extproc.decision")
@@ -93,6 +95,9 @@ class Exchange:
     live_model: str | None = None      # live: the model counted in flight (live.py) until the stream ends
     next_model: str | None = None      # live: the model Envoy's last attempt goes to (x-router-next)
     hop: str = ""                      # live: this stream is Envoy's fallback attempt to that model (see _hop)
+    tenant: str = ""                   # live: hashed usage.tenant_header value (usage.py)
+    strip_usage: bool = False          # live: the router asked the stream for its usage: the client does not get it
+    usage_tap: Any = None              # live: usage.SSEUsage, or a bytearray for a JSON answer
 
 
 class Router:
@@ -114,6 +119,7 @@ class Router:
         from .live import LiveCollector, LiveState
 
         self.live = LiveState()
+        self.accounting = Accounting()   # live: token budgets per tenant (usage.py)
         self.metrics.registry.register(LiveCollector(self.live, lambda: self._config))
 
     @property
@@ -212,6 +218,14 @@ class Router:
         if hit is not None:
             return hit
 
+        if cfg.usage.enabled:   # live: the tenant's token budget (usage.py)
+            ex.tenant = Accounting.tenant(ex.headers, cfg.usage)
+            wait = self.accounting.over_budget(ex.tenant, cfg.usage)
+            if wait is not None:
+                self.metrics.budget_rejections.labels(self.accounting.label(ex.tenant, cfg.usage)).inc()
+                return self._error(ex, APIError(
+                    429, f"Token budget exhausted for this window; retry in {math.ceil(wait)} s",
+                    type="rate_limit_error", code="token_budget_exceeded"), {"retry-after": str(math.ceil(wait))})
         # live: a model that is down, cooling or over its bounds hands the request to the next candidate (live.py);
         # the answer then comes from another model than the cache key names, so it is not stored
         moved = self.live.reroute(cfg, decision)
@@ -230,6 +244,8 @@ class Router:
             route_headers[H.NEXT] = ex.next_model
             route_headers[H.NEXT_REASONING] = reasoning_header(cfg, decision, ex.next_model)
         new_body = rewrite_body(body, model, decision)
+        if cfg.usage.enabled and cfg.usage.include_usage and ex.path == CHAT_PATH and ex.redaction is None:
+            ex.strip_usage = ask_for_usage(new_body)   # live: a stream reports its usage only when asked
         if ex.path == RESPONSES_PATH:
             new_body = responses_reasoning(new_body)
         ex.forwarded_at = time.perf_counter()
@@ -425,6 +441,11 @@ class Router:
             self._finish(ex, "forwarded" if ok else f"upstream_{ex.response_status}")
         # live: a fallback mark the router did not confirm is the upstream's, not ours: the client never sees it
         spoofed = (H.FALLBACK,) if H.FALLBACK in headers and H.FALLBACK not in out else ()
+        if ok and ex.chat and ex.decision is not None and ex.config.usage.enabled:   # live: read the usage
+            ex.usage_tap = SSEUsage(ex.strip_usage) if SSE in headers.get("content-type", "") else bytearray()
+            tap = True
+            if ex.strip_usage:
+                spoofed = (*spoofed, "content-length")
         if restore is None:
             return ResponsePlan(out, tap, spoofed)
         ex.restorer = restore
@@ -459,10 +480,47 @@ class Router:
 
     def on_response_body(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> bytes | None:
         """Returns the chunk to send on in place of `chunk`, or None to send it unchanged."""
+        replaced = self._read_usage(ex, chunk, end_of_stream) if ex.usage_tap is not None else None   # live:
         if ex.restorer is not None:
             return ex.restorer.feed(chunk, end_of_stream)
         self._tap(ex, chunk, end_of_stream)
-        return None
+        return replaced
+
+    def _read_usage(self, ex: Exchange, chunk: bytes, end: bool) -> bytes | None:
+        """live: tokens, cost, TTFT/TPOT and the budget from the answer's usage (usage.py)."""
+        tap, cfg = ex.usage_tap, ex.config.usage
+        out = None
+        if isinstance(tap, bytearray):
+            if len(tap) + len(chunk) <= ex.config.server.max_body_bytes:
+                tap += chunk
+        else:
+            out = tap.feed(chunk, end)
+        if not end:
+            return out
+        ex.usage_tap = None
+        d = ex.decision
+        if isinstance(tap, bytearray):
+            try:
+                usage = read_usage(json.loads(bytes(tap)))
+            except (ValueError, RecursionError):
+                usage = None
+        else:
+            usage = tap.usage
+            if tap.first_token_at is not None and ex.forwarded_at is not None:
+                self.metrics.ttft_seconds.labels(d.model).observe(tap.first_token_at - ex.forwarded_at)
+                if usage is not None and usage.completion > 1:
+                    self.metrics.tpot_seconds.labels(d.model).observe(
+                        (tap.last_token_at - tap.first_token_at) / (usage.completion - 1))
+        if usage is None or d is None:
+            return out
+        kind = "auto" if d.auto else "explicit"
+        tenant = ex.tenant or Accounting.tenant(ex.headers, cfg)
+        label = self.accounting.label(tenant, cfg)
+        self.metrics.tokens.labels(d.model, kind, label, "prompt").inc(usage.prompt)
+        self.metrics.tokens.labels(d.model, kind, label, "completion").inc(usage.completion)
+        self.metrics.cost.labels(d.model, kind, label).inc(cost(cfg, d.model, usage))
+        self.accounting.add(tenant, usage.prompt + usage.completion, cfg)
+        return out
 
     def _tap(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> None:
         if not ex.store or ex.finished:
