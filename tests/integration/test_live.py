@@ -179,3 +179,29 @@ def test_a_model_that_turns_slow_moves_traffic_away_and_back(make_stack):
         stack.start_upstream("large", latency_ms=0)
         _wait(lambda: c.post("/v1/chat/completions", json=chat("auto", "fast again")).headers["x-router-model"]
               == "large", 15, "traffic returns to large after the cooldown's probe")
+
+
+def test_tokens_are_counted_and_a_spent_budget_is_a_429_until_the_window_ends(make_stack):
+    cfg = _config()
+    cfg["usage"] = {"enabled": True, "budget_tokens": 60, "budget_window_s": 3,
+                    "prices": {"large": {"prompt_per_1m": 1.0, "completion_per_1m": 2.0}}}
+    stack = make_stack(cfg)
+    with client(stack, headers={"authorization": "Bearer tenant-a"}) as c:
+        # a stream whose client did not ask for usage: the router asks, reads it, and the client never sees it
+        with c.stream("POST", "/v1/chat/completions", json=chat("large", "count me", stream=True)) as r:
+            text = "".join(r.iter_text())
+        assert r.status_code == 200 and "data: [DONE]" in text and '"usage"' not in text
+        scrape = c.get(stack.metrics_url + "/metrics").text
+        assert 'router_tokens_total{decision="explicit",kind="completion",model="large"' in scrape
+        assert "router_time_to_first_token_seconds_count" in scrape
+        statuses = []
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 3.5:
+            r = c.post("/v1/chat/completions", json=chat("large", "spend the budget"))
+            statuses.append(r.status_code)
+            if r.status_code == 429:
+                assert r.json()["error"]["code"] == "token_budget_exceeded" and int(r.headers["retry-after"]) >= 1
+                break
+        assert statuses[-1] == 429, statuses
+        time.sleep(int(r.headers["retry-after"]) + 0.1)
+        assert c.post("/v1/chat/completions", json=chat("large", "a new window")).status_code == 200
