@@ -17,6 +17,7 @@ import yaml
 from . import config_live
 from .config_live import LiveConfig, ResilienceConfig  # live: envoy.resilience, live, models[].endpoints
 from .errors import ConfigError
+from .tracing import TracingConfig  # live:
 from .usage import UsageConfig  # live:
 from .pii import taxonomy
 from .openai import MODELS_PATH, ROUTED_PATHS
@@ -315,6 +316,7 @@ class RouterConfig:
     semantic_cache: Any = None     # config_cache.SemanticCacheConfig
     live: LiveConfig = LiveConfig()  # live: per-model health, latency and errors (config_live.py)
     usage: Any = UsageConfig()       # live: usage.UsageConfig (tokens, cost, budgets)
+    tracing: Any = TracingConfig()   # live: tracing.TracingConfig (OpenTelemetry, off by default)
     _by_name: dict[str, ModelConfig] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -582,6 +584,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
     lg.check_unknown()
 
     from .config_cache import check_timeouts, load_semantic_cache  # the cache's section lives beside this module
+    from .tracing import parse as tracing_section  # live: the `tracing` section
     from .usage import parse as usage_section  # live: the `usage` section
 
     semantic_cache = load_semantic_cache(
@@ -606,6 +609,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         semantic_cache=semantic_cache,
         live=config_live.live(root),  # live:
         usage=usage_section(root, names),  # live:
+        tracing=tracing_section(root),  # live:
     )
     root.check_unknown()
     return config

@@ -24,6 +24,7 @@ from .openai import (CHAT_PATH, MODELS_PATH, PARSERS, RESPONSES_PATH, ROUTED_PAT
                      ChatRequest, canonical_path, completion, dump_body, error_body, load_json_object,
                      looks_like_api, models_list, new_completion_id, responses_reasoning)
 from .live import next_candidate, reasoning_header
+from .tracing import Tracer
 from .usage import Accounting, SSEUsage, ask_for_usage, cost, read_usage
 from .signals.inputs import plan
 
@@ -98,13 +99,14 @@ class Exchange:
     tenant: str = ""                   # live: hashed usage.tenant_header value (usage.py)
     strip_usage: bool = False          # live: the router asked the stream for its usage: the client does not get it
     usage_tap: Any = None              # live: usage.SSEUsage, or a bytearray for a JSON answer
+    span: Any = None                   # live: the request's tracing span (tracing.py), ended with the stream
 
 
 class Router:
     """The request brain. Holds the current config and the shared engines (signals, cache, metrics)."""
 
     def __init__(self, config: RouterConfig, *, signals: Any = None, cache: Any = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, tracer: Any = None) -> None:
         self._config = config
         self.signals = signals
         self.cache = cache
@@ -120,6 +122,7 @@ class Router:
 
         self.live = LiveState()
         self.accounting = Accounting()   # live: token budgets per tenant (usage.py)
+        self.tracer = tracer if tracer is not None else Tracer.from_config(config.tracing)   # live: tracing.py
         self.metrics.registry.register(LiveCollector(self.live, lambda: self._config))
 
     @property
@@ -183,6 +186,7 @@ class Router:
             return self._hop(ex, body)   # live:
         if len(body) > cfg.server.max_body_bytes:
             return self._error(ex, _too_large(cfg.server.max_body_bytes))
+        ex.span = self.tracer.start(ex.headers, ex.path)   # live: one trace per request, child of its traceparent
         try:
             ex.request = request = await self._parse(ex, body)
             repeat = self._literal_repeat(ex, request) if ex.path == CHAT_PATH else None
@@ -190,8 +194,10 @@ class Router:
                 return repeat
             # A request without text (only previous_response_id, an empty turn) gives the guards nothing to judge:
             # the encoder's score for an empty input is noise (it read as a jailbreak).
-            signals = await self._signals(ex, request) if _has_text(request) else None
-            ex.decision = decision = decide(cfg, request, signals, jailbreak_threshold=self._jb_threshold())
+            with self.tracer.stage(ex.span, "signals"):   # live:
+                signals = await self._signals(ex, request) if _has_text(request) else None
+            with self.tracer.stage(ex.span, "decision"):   # live:
+                ex.decision = decision = decide(cfg, request, signals, jailbreak_threshold=self._jb_threshold())
         except APIError as err:
             return self._error(ex, err)
         except Overloaded:
@@ -211,7 +217,8 @@ class Router:
         # redacted request is neither looked up nor stored.
         if ex.redaction is None and ex.path == CHAT_PATH:
             try:
-                hit = await self._cache_lookup(ex, request, decision, signals)
+                with self.tracer.stage(ex.span, "cache_lookup"):   # live:
+                    hit = await self._cache_lookup(ex, request, decision, signals)
             except Overloaded:
                 # The cache key's own embedding could not be queued: the request is answered uncached.
                 ex.store, ex.cache_state, hit = False, "bypass", None
@@ -238,7 +245,7 @@ class Router:
             self.abandon_store(ex)
         ex.live_model = decision.model
         self.live.started(decision.model)
-        route_headers = {cfg.route_header: model.name}
+        route_headers = {cfg.route_header: model.name, **self.tracer.inject(ex.span)}   # live: upstream joins the trace
         ex.next_model = next_candidate(self.live, cfg, decision)   # live: Envoy's last attempt, if the tries fail
         if ex.next_model is not None:
             route_headers[H.NEXT] = ex.next_model
@@ -543,6 +550,12 @@ class Router:
 
     def on_stream_end(self, ex: Exchange) -> None:
         """The gRPC stream closed. A leader that never stored lets its followers go upstream."""
+        if ex.span is not None:   # live: the request's span ends with its stream
+            d = ex.decision
+            self.tracer.end(ex.span, **{"router.model": d.model if d else None, "router.cache": ex.cache_state,
+                                        "router.fallback": ex.fallback or None,
+                                        "http.response.status_code": ex.response_status})
+            ex.span = None
         if ex.live_model is not None:   # live: no longer in flight; forwarded and never answered counts as an error
             if ex.response_status is None:
                 self.live.answered(ex.config.live, ex.live_model, None, None)
@@ -576,7 +589,8 @@ class Router:
             comp = None
             self.metrics.cache_stores.labels(f"skipped_{verdict}").inc()
         else:
-            self.cache.store(ex.cache_key, ex.embedding, comp)
+            with self.tracer.stage(ex.span, "store"):   # live:
+                self.cache.store(ex.cache_key, ex.embedding, comp)
         if ex.leader:
             self.cache.release(ex.cache_key, comp)
             ex.leader = False
