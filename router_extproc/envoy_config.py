@@ -198,6 +198,15 @@ def _fallback_cluster_name(a: ModelConfig, b: ModelConfig) -> str:
     return f"{a.cluster}__then__{b.cluster}"
 
 
+OTEL_CLUSTER = "otel_collector"
+_OTEL_TRACER = "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig"
+
+
+def _split(hostport: str) -> tuple[str, int]:
+    host, _, port = hostport.rpartition(":")
+    return host, int(port)
+
+
 HOP = "fallback_hop"   # the internal listener (and its cluster) of Envoy's fallback attempt
 
 
@@ -375,6 +384,12 @@ def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
                           "The model upstream is unavailable", "upstream_error"),
         ]},
     }
+    tr = config.tracing
+    if tr.enabled and tr.envoy_collector:   # live: Envoy's spans, same trace as the router's (tracing.py)
+        hcm["tracing"] = {"random_sampling": {"value": tr.sample_ratio * 100}, "provider": {
+            "name": "envoy.tracers.opentelemetry", "typed_config": {
+                "@type": _OTEL_TRACER, "service_name": "envoy",
+                "grpc_service": {"envoy_grpc": {"cluster_name": OTEL_CLUSTER}, "timeout": "1s"}}}}
     # Leave headroom above the router's own limit so oversize bodies reach the router, which
     # answers 413 in OpenAI's error shape instead of Envoy's plain-text one.
     buffer_limit = config.server.max_body_bytes + 1024 * 1024
@@ -397,6 +412,8 @@ def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
                          count=config.server.workers),
                 *[_model_cluster(m, e.resilience, buffer_limit) for m in config.models],  # live:
                 *(_fallback_clusters(config) if hop else []),
+                *([_cluster(OTEL_CLUSTER, *_split(tr.envoy_collector), http2=True)]
+                  if tr.enabled and tr.envoy_collector else []),
             ],
         },
     }

@@ -100,6 +100,7 @@ class Exchange:
     strip_usage: bool = False          # live: the router asked the stream for its usage: the client does not get it
     usage_tap: Any = None              # live: usage.SSEUsage, or a bytearray for a JSON answer
     span: Any = None                   # live: the request's tracing span (tracing.py), ended with the stream
+    trace_headers: dict[str, str] = field(default_factory=dict)   # live: traceparent of the ext_proc call (Envoy's)
 
 
 class Router:
@@ -186,7 +187,8 @@ class Router:
             return self._hop(ex, body)   # live:
         if len(body) > cfg.server.max_body_bytes:
             return self._error(ex, _too_large(cfg.server.max_body_bytes))
-        ex.span = self.tracer.start(ex.headers, ex.path)   # live: one trace per request, child of its traceparent
+        # live: one trace per request: a child of Envoy's ext_proc span when Envoy traces, else of the client's
+        ex.span = self.tracer.start(ex.trace_headers or ex.headers, ex.path)
         try:
             ex.request = request = await self._parse(ex, body)
             repeat = self._literal_repeat(ex, request) if ex.path == CHAT_PATH else None

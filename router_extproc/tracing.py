@@ -32,6 +32,9 @@ class TracingConfig:
     sample_ratio: float = 0.01
     otlp_endpoint: str = ""          # e.g. http://otel-collector:4318/v1/traces; empty: no exporter (tests add one)
     service_name: str = "router-extproc"
+    # host:port of an OTLP/gRPC collector for Envoy's own spans (envoy-config renders its tracer); empty: Envoy does
+    # not trace, and the router's span is a child of the client's traceparent
+    envoy_collector: str = ""
 
 
 def parse(root: _Reader) -> TracingConfig:
@@ -40,7 +43,12 @@ def parse(root: _Reader) -> TracingConfig:
     out = TracingConfig(enabled=r.bool("enabled", d.enabled), sample_ratio=r.float("sample_ratio", d.sample_ratio,
                                                                                      lo=0, hi=1),
                         otlp_endpoint=r.str("otlp_endpoint", d.otlp_endpoint),
-                        service_name=r.str("service_name", d.service_name))
+                        service_name=r.str("service_name", d.service_name),
+                        envoy_collector=r.str("envoy_collector", d.envoy_collector))
+    if out.envoy_collector:
+        host, sep, port = out.envoy_collector.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise r.error(r.key("envoy_collector"), f"must be host:port, got {out.envoy_collector!r}")
     r.check_unknown()
     return out
 

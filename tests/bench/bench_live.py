@@ -215,6 +215,45 @@ def usage_cpu(n: int) -> dict[str, Any]:
     return {"iterations": n, **out}
 
 
+def tracing_cpu(n: int) -> dict[str, Any] | None:
+    """CPU per request of the router's request path (headers + body phases, no signals) with tracing off, on at 1 %,
+    and on at 100 % (spans to a no-op exporter). None without the SDK."""
+    try:
+        from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+    except ImportError:
+        return None
+    from router_extproc.pipeline import Router
+    from router_extproc.tracing import Tracer
+
+    class Drop(SpanExporter):
+        def export(self, spans):   # noqa: ANN001
+            return SpanExportResult.SUCCESS
+
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "hello"}]}).encode()
+    headers = {":method": "POST", ":path": "/v1/chat/completions",
+               "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"}
+    out: dict[str, Any] = {"iterations": n}
+    for label, ratio in (("off", None), ("ratio_0.01", 0.01), ("ratio_1", 1.0)):
+        data = config(replicas=1)
+        if ratio is not None:
+            data["tracing"] = {"enabled": True, "sample_ratio": ratio}
+        cfg = parse_config(data, source=Path("bench.yaml"))
+        router = Router(cfg, tracer=Tracer.from_config(cfg.tracing, exporter=Drop()))
+        hdrs = dict(headers) if ratio != 1.0 else {k: v for k, v in headers.items() if k != "traceparent"}
+
+        async def run() -> float:
+            t0 = time.process_time()
+            for _ in range(n):
+                ex = router.new_exchange()
+                router.on_request_headers(ex, hdrs, False)
+                await router.on_request_body(ex, body)
+                router.on_response_headers(ex, {":status": "200"})
+                router.on_stream_end(ex)
+            return (time.process_time() - t0) / n * 1e6
+        out[f"us_per_request_{label}"] = round(min(asyncio.run(run()) for _ in range(3)), 2)
+    return out
+
+
 def end_to_end(workdir: Path, seconds: float) -> dict[str, Any]:
     """p50 through Envoy + router at c=4, auto requests: live off, live on, live on + token accounting (usage.enabled:
     every answer's body passes through the router). Runs alternate, twice each, in the same process."""
@@ -259,6 +298,12 @@ def section(d: dict[str, Any]) -> str:
         lines.append(f"| token accounting per answer, in process (whole response phase: headers, body, counters) | "
                      f"JSON {u['us_per_request_json']} µs, 20-chunk stream {u['us_per_request_stream_20_chunks']} µs "
                      "CPU (target ≤ 0.3 ms with the live bookkeeping) |")
+    t = d.get("tracing")
+    if t:
+        lines.append(f"| router request path per request, in process (no signals): tracing off / on at 1 % (the "
+                     f"incoming traceparent unsampled: parent-based) / every request traced | "
+                     f"{t['us_per_request_off']} / {t['us_per_request_ratio_0.01']} / {t['us_per_request_ratio_1']} µs "
+                     "CPU (target: 1 % ≤ 0.2 ms over off) |")
     if e:
         p = e["p50_ms"]
         lines.append(f"| p50 through Envoy + router, auto, c=4 (2 runs each): live off / live on / live + token "
@@ -301,9 +346,12 @@ def main(argv: list[str] | None = None) -> int:
             progress(f"live: {book}")
             usage = usage_cpu(2_000 if args.quick else 10_000)
             progress(f"live: {usage}")
+            tracing = tracing_cpu(2_000 if args.quick else 10_000)
+            progress(f"live: tracing {tracing}")
             e2e = None if args.quick else end_to_end(work, 5.0)
             progress(f"live: {e2e}")
-        save("live", {"killed": killed, "down": down, "bookkeeping": book, "usage": usage, "end_to_end": e2e})
+        save("live", {"killed": killed, "down": down, "bookkeeping": book, "usage": usage, "tracing": tracing,
+                      "end_to_end": e2e})
     d = load("live")
     if d:
         write_doc(d)

@@ -91,3 +91,48 @@ def test_a_request_the_router_refuses_still_ends_its_span():
     router.on_stream_end(ex)
     names = [s.name for s in exporter.get_finished_spans()]
     assert "router.request" in names and "router.decision" in names
+
+
+def test_envoy_traces_into_the_same_trace_when_a_collector_is_named(tmp_path):
+    from router_extproc.envoy_config import render, render_yaml
+    from router_extproc.server import trace_metadata
+
+    from .test_envoy_config import validate
+
+    cfg = config(envoy_collector="127.0.0.1:4317", sample_ratio=0.01)
+    boot = render(cfg)
+    hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    assert hcm["tracing"]["provider"]["name"] == "envoy.tracers.opentelemetry"
+    assert hcm["tracing"]["random_sampling"] == {"value": 1.0}
+    assert "otel_collector" in {c["name"] for c in boot["static_resources"]["clusters"]}
+    assert "tracing" not in render(config())["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
+        "typed_config"]
+    out = tmp_path / "envoy.yaml"
+    out.write_text(render_yaml(cfg))
+    validate(out)
+
+    # Envoy's ext_proc span reaches the router as gRPC metadata of the call
+    class Ctx:
+        def invocation_metadata(self):
+            return (("traceparent", PARENT), ("x-other", "1"), ("grpc-bin", b"\x00"))
+    assert trace_metadata(Ctx()) == {"traceparent": PARENT}
+    assert trace_metadata(None) == {}
+
+
+def test_the_ext_proc_calls_traceparent_wins_over_the_clients():
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    cfg = config()
+    router = Router(cfg, tracer=Tracer.from_config(cfg.tracing, exporter=exporter))
+    ex = router.new_exchange()
+    envoy_trace = "0af7651916cd43dd8448eb211c80319c"
+    ex.trace_headers = {"traceparent": f"00-{envoy_trace}-b7ad6b7169203331-01"}
+    router.on_request_headers(ex, {":method": "POST", ":path": "/v1/chat/completions", "traceparent": PARENT}, False)
+    body = json.dumps({"model": "big", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    answer = asyncio.run(router.on_request_body(ex, body))
+    router.on_stream_end(ex)
+    assert answer.set_headers["traceparent"].split("-")[1] == envoy_trace
+    root = next(s for s in exporter.get_finished_spans() if s.name == "router.request")
+    assert format(root.parent.span_id, "016x") == "b7ad6b7169203331"
