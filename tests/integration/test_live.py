@@ -205,3 +205,18 @@ def test_tokens_are_counted_and_a_spent_budget_is_a_429_until_the_window_ends(ma
         assert statuses[-1] == 429, statuses
         time.sleep(int(r.headers["retry-after"]) + 0.1)
         assert c.post("/v1/chat/completions", json=chat("large", "a new window")).status_code == 200
+
+
+def test_the_upstream_call_joins_the_clients_trace_through_envoy_and_the_router(make_stack):
+    pytest.importorskip("opentelemetry.sdk")
+    cfg = _config()
+    cfg["tracing"] = {"enabled": True, "sample_ratio": 1.0}
+    stack = make_stack(cfg)
+    trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    with client(stack) as c:
+        r = c.post("/v1/chat/completions", json=chat("large", "trace me"),
+                   headers={"traceparent": f"00-{trace_id}-{parent}-01", "x-demo-echo": "1"})
+    assert r.status_code == 200
+    seen = r.json()["demo_headers"]["traceparent"].split("-")
+    assert seen[1] == trace_id, "one trace: client → router → upstream"
+    assert seen[2] != parent, "the upstream's parent is the router's span"
