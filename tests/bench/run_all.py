@@ -312,6 +312,13 @@ def section_gpu() -> str:
     return "\n\n".join(parts)
 
 
+def section_live() -> str:
+    from .bench_live import section   # live: the same table as docs/reliability.md's
+
+    d = load("live")
+    return section(d) if d else "Not run."
+
+
 def render(quick: bool) -> str:
     m = machine()
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
@@ -328,6 +335,7 @@ def render(quick: bool) -> str:
         "", "## Routing savings", "", section_savings(),
         "", "## Peers: GPTCache and semantic-router", "", section_peers(),
         "", "## Scaling", "", section_scale(),
+        "", "## Live routing (faults, bookkeeping, tracing)", "", section_live(),
         "", "## GPU", "", section_gpu(), "",
     ])
 
