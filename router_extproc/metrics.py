@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+# The one list of router_cache_lookups_total's `result` values (the cache service and the pipeline emit them); the
+# dashboard's hit ratio and docs/operations.md are checked against it (tests/unit/test_metric_labels.py).
+CACHE_LOOKUP_RESULTS = ("exact_hit", "hit", "miss", "refused", "unavailable", "error", "skipped")
+CACHE_HIT_RESULTS = ("exact_hit", "hit")   # an answer served from the cache (exact, semantic)
+
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _UPSTREAM = (0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -29,7 +34,7 @@ class Metrics:
             "router_injections_total", "Requests whose tool results or documents read as a prompt injection, by "
             "action taken (flagged, blocked, routed).", ["action"], registry=r)
         self.cache_lookups = Counter(
-            "router_cache_lookups_total", "Cache lookups by result (hit_exact, hit_semantic, miss, error, skipped).",
+            "router_cache_lookups_total", f"Cache lookups by result ({', '.join(CACHE_LOOKUP_RESULTS)}).",
             ["result"], registry=r)
         self.cache_lookup_seconds = Histogram(
             "router_cache_lookup_duration_seconds", "Cache lookup latency.", ["kind"],
