@@ -332,15 +332,21 @@ class LiveCollector:
     """Prometheus collector: the live state rendered at scrape time, so the request path sets no gauges. Label
     values are the configured model names and STATES (bounded)."""
 
-    def __init__(self, state: LiveState, get_config: Callable[[], RouterConfig]) -> None:
-        self._state = state
-        self._get_config = get_config
+    def __init__(self) -> None:
+        self._state: LiveState | None = None
+        self._get_config: Callable[[], RouterConfig] | None = None
+
+    def bind(self, state: LiveState, get_config: Callable[[], RouterConfig]) -> None:
+        """The Router's state (Metrics registers the collector before any Router exists)."""
+        self._state, self._get_config = state, get_config
 
     def collect(self) -> Iterable[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        cfg = self._get_config()
-        snap = self._state.snapshot(cfg.live, [m.name for m in cfg.models])
+        snap: dict[str, dict[str, Any]] = {}
+        if self._state is not None and self._get_config is not None:
+            cfg = self._get_config()
+            snap = self._state.snapshot(cfg.live, [m.name for m in cfg.models])
         fams = {
             "state": GaugeMetricFamily("router_live_model_state", "Live state per model: 0 ok, 1 probing, 2 cooling, "
                                        "3 down (no healthy replica in Envoy).", labels=["model"]),

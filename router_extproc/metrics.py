@@ -88,6 +88,10 @@ class Metrics:
         self.budget_rejections = Counter(
             "router_token_budget_rejections_total", "Requests refused with 429: the tenant's token budget is spent.",
             ["tenant"], registry=r)
+        from .live import LiveCollector   # live: per-model state, rendered at scrape time (bound by the Router)
+
+        self.live = LiveCollector()
+        r.register(self.live)
         self.live_fallbacks = Counter(
             "router_live_fallbacks_total", "Requests live routing moved to another model, by from, to and reason "
             "(down, cooling, probing, latency_aware, least_loaded).", ["from_model", "to_model", "reason"],

@@ -119,12 +119,12 @@ class Router:
         hot = getattr(cache, "hot", None)
         self._routes: RouteMemo[Decision] = RouteMemo(min(ROUTE_MEMO_MAX, getattr(hot, "capacity", ROUTE_MEMO_MAX)))
         # live: per-model health, latency and errors (live.py), rendered into /metrics at scrape time
-        from .live import LiveCollector, LiveState
+        from .live import LiveState
 
         self.live = LiveState()
         self.accounting = Accounting()   # live: token budgets per tenant (usage.py)
         self.tracer = tracer if tracer is not None else Tracer.from_config(config.tracing)   # live: tracing.py
-        self.metrics.registry.register(LiveCollector(self.live, lambda: self._config))
+        self.metrics.live.bind(self.live, lambda: self._config)
 
     @property
     def config(self) -> RouterConfig:
