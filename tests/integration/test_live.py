@@ -11,6 +11,8 @@ import asyncio
 import copy
 import json
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -152,6 +154,12 @@ def test_a_model_without_healthy_replicas_hands_auto_requests_to_the_next_candid
         assert r.status_code in (502, 503) and r.json()["error"]["type"] == "upstream_error"
         live = json.loads(c.get(stack.metrics_url + "/live").text)
         assert live["models"]["large"]["state"] in ("down", "cooling", "probing")
+        # `router-extproc status` reads the same documents from every worker's ops port
+        status = subprocess.run([sys.executable, "-m", "router_extproc.cli", "status", "--config",
+                                 str(stack.config_path)], capture_output=True, text=True, timeout=30)
+        assert status.returncode == 0, status.stderr
+        line = next(x for x in status.stdout.splitlines() if x.strip().startswith("large"))
+        assert line.split()[1] in ("down", "cooling", "probing") and "0/1" in line, status.stdout
 
         stack.start_upstream("large")
         _wait(lambda: c.post("/v1/chat/completions", json=chat("auto", "back")).headers["x-router-model"] == "large",
