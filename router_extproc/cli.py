@@ -112,8 +112,8 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(docs, indent=1))
         return 0 if all("error" not in d for d in docs) else 1
-    cols = ("state", "answers", "error_rate", "ttfb_p50_s", "ttfb_p95_s", "in_flight", "replicas_healthy",
-            "cooling_left_s", "last_cause")
+    cols = ("state", "answers", "error_rate", "ttfb_p50_s", "ttfb_p95_s", "tokens_per_s", "in_flight",
+            "replicas_healthy", "cooling_left_s", "last_cause")
     for d in docs:
         print(f"worker {d['worker']}" + (f": {d['error']}" if "error" in d else f" (selection {d['selection']})"))
         if "error" in d:

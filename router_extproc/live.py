@@ -66,6 +66,7 @@ class ModelLive:
     replicas_healthy: int | None = None            # from Envoy; None: not known (poll off or not yet answered)
     replicas_total: int | None = None
     last_cause: str = ""
+    generated: deque = field(default_factory=deque)   # (monotonic time, completion tokens, seconds): tokens/s
     _q: tuple[float, float | None, float | None] = (float("-inf"), None, None)   # (computed at, p50, p95)
 
     def add(self, now: float, window_s: float, error: bool, ttfb_s: float | None) -> None:
@@ -170,6 +171,16 @@ class LiveState:
         m.last_cause = cause
         log.warning("model cooling down", extra={"cause": cause, "cooldown_s": cfg.cooldown_s})
 
+    def generation(self, cfg: LiveConfig, name: str, tokens: int, seconds: float) -> None:
+        """An answer's completion tokens and the time it took (from usage.py, when usage is read)."""
+        if tokens <= 0 or seconds <= 0:
+            return
+        now = self._clock()
+        g = self.model(name).generated
+        while g and (g[0][0] < now - cfg.window_s or len(g) >= MAX_EVENTS):
+            g.popleft()
+        g.append((now, tokens, seconds))
+
     def set_replicas(self, name: str, healthy: int, total: int) -> None:
         m = self.model(name)
         m.replicas_healthy, m.replicas_total = healthy, total
@@ -235,12 +246,15 @@ class LiveState:
             m.trim(now, cfg.window_s)
             n, errors = m.counts()
             p50, p95 = m.quantiles(now)
+            gen = [g for g in m.generated if g[0] >= now - cfg.window_s]
+            secs = sum(g[2] for g in gen)
             out[name] = {
                 "state": self.state(name, now), "answers": n, "errors": errors,
                 "error_rate": round(errors / n, 4) if n else 0.0,
                 "ttfb_p50_s": None if p50 is None else round(p50, 4),
                 "ttfb_p95_s": None if p95 is None else round(p95, 4),
                 "in_flight": m.in_flight,
+                "tokens_per_s": round(sum(g[1] for g in gen) / secs, 2) if secs else None,
                 "cooling_left_s": round(max(0.0, m.cooling_until - now), 2) if m.cooling_until else 0.0,
                 "replicas_healthy": m.replicas_healthy, "replicas_total": m.replicas_total,
                 "last_cause": m.last_cause,

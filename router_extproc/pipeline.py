@@ -529,6 +529,8 @@ class Router:
         self.metrics.tokens.labels(d.model, kind, label, "completion").inc(usage.completion)
         self.metrics.cost.labels(d.model, kind, label).inc(cost(cfg, d.model, usage))
         self.accounting.add(tenant, usage.prompt + usage.completion, cfg)
+        if ex.forwarded_at is not None:   # the live window's tokens/s (forwarded → last byte)
+            self.live.generation(ex.config.live, d.model, usage.completion, time.perf_counter() - ex.forwarded_at)
         return out
 
     def _tap(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> None:

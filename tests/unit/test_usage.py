@@ -128,6 +128,7 @@ def test_the_pipeline_counts_tokens_and_cost_and_strips_the_chunk_it_asked_for()
     assert f'router_cost_total{{decision="explicit",model="big",tenant="{tenant}"}} 42.0' in scrape
     assert 'router_time_to_first_token_seconds_count{model="big"} 1.0' in scrape
     assert 'router_time_per_output_token_seconds_count{model="big"} 1.0' in scrape
+    assert router.live.snapshot(router.config.live, ["big"])["big"]["tokens_per_s"] > 0   # the live window's
 
 
 def test_a_tenant_over_its_budget_gets_a_429_with_retry_after():
