@@ -191,7 +191,13 @@ def _fallback_pairs(config: RouterConfig) -> list[tuple[ModelConfig, ModelConfig
     """live: (chosen, next) model pairs that get a route whose last attempt goes to the next model."""
     if not config.envoy.resilience.fallback:
         return []
-    return [(a, b) for a in config.models for b in config.models if a is not b]
+    # only the pairs live.candidates can name: a route's models (or the default model) after any of them, or after
+    # the complexity rule's models, which may come first
+    rt = config.routing
+    lists = [[n for n, _ in c.model_scores] for c in rt.categories] + [[config.default_model]]
+    extra = [m for m in (rt.complexity.simple_model, rt.complexity.complex_model) if m is not None]
+    pairs = {(a, b) for names in lists for a in (*names, *extra) for b in names if a != b}
+    return [(a, b) for a in config.models for b in config.models if (a.name, b.name) in pairs]
 
 
 def _fallback_cluster_name(a: ModelConfig, b: ModelConfig) -> str:

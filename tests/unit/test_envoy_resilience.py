@@ -16,6 +16,7 @@ from .test_envoy_config import validate
 def _config(resilience=None):
     data = {"models": [{"name": "a", "endpoints": ["127.0.0.1:9001", "127.0.0.1:9011"]},
                        {"name": "b", "endpoint": "localhost:9002"}],
+            "routing": {"categories": {"other": {"model_scores": {"a": 1.0, "b": 0.5}}}},
             "envoy": {"resilience": resilience or {}}}
     return parse_config(data, source=Path("r.yaml"))
 
@@ -116,3 +117,25 @@ def test_no_fallback_routes_when_switched_off_or_without_the_router():
     baseline = render(_config(), ext_proc=False)   # Envoy alone: no router to name a next candidate
     assert "fallback_hop" not in _clusters(baseline) and len(baseline["static_resources"]["listeners"]) == 1
     assert not [n for n in _routes(baseline) if "-next-" in n]
+
+
+def test_a_fallback_route_for_every_pair_live_routing_can_name_and_no_other():
+    from router_extproc.decision import Decision
+    from router_extproc.live import candidates
+
+    cfg = parse_config({
+        "models": [{"name": n, "endpoint": f"127.0.0.1:{9000 + i}"} for i, n in enumerate("abcde")],
+        "default_model": "e",
+        "routing": {"categories": {"math": {"model_scores": {"a": 1.0, "b": 0.5}},
+                                   "law": {"model_scores": {"c": 1.0, "a": 0.2}}},
+                    "complexity": {"simple_model": "d"}}}, source=Path("r.yaml"))
+    routes = {n for n in _routes(render(cfg)) if "-next-" in n}
+    nameable = set()
+    for category in ("math", "law", None):
+        route = cfg.routing.category(category) if category else None
+        firsts = [n for n, _ in route.model_scores] if route else [cfg.default_model]
+        for first in (*firsts, "d"):
+            names = candidates(cfg, Decision(model=first, auto=True, category=category))
+            nameable |= {f"model-{first}-next-{b}" for b in names[1:]}
+    assert routes == nameable
+    assert len(routes) < 5 * 4   # not every ordered pair
