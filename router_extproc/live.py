@@ -42,8 +42,9 @@ STATES = ("ok", "probing", "cooling", "down")
 # Why a request went to another model: the bounded values of the x-router-fallback reason and the metric label.
 REASONS = ("down", "cooling", "probing", "latency_aware", "least_loaded", "retry")
 # Envoy host health flags that take a replica out of rotation.
-_UNHEALTHY_FLAGS = ("failed_active_health_check", "failed_outlier_check", "pending_active_hc",
-                    "excluded_via_immediate_hc_fail", "active_hc_timeout", "pending_dynamic_removal")
+# (pending_active_hc is not one: Envoy routes to a host awaiting its first check unless told otherwise)
+_UNHEALTHY_FLAGS = ("failed_active_health_check", "failed_outlier_check", "excluded_via_immediate_hc_fail",
+                    "active_hc_timeout", "pending_dynamic_removal")
 
 
 # The window holds the last `window_s` seconds but at most this many answers per model, so every statistic is

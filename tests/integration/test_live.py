@@ -124,6 +124,8 @@ def test_a_model_without_healthy_replicas_hands_auto_requests_to_the_next_candid
         r = c.post("/v1/chat/completions", json=chat("auto", "first"))
         assert r.status_code == 200 and r.headers["x-router-model"] == "large"
         assert "x-router-fallback" not in r.headers
+        _wait(lambda: all(m["replicas_healthy"] == 1 for m in json.loads(
+            c.get(stack.metrics_url + "/live").text)["models"].values()), 10, "the router sees both models healthy")
         stack.stop_process(stack.upstream_name("large"), signal.SIGKILL)
         # at once, before Envoy's health checks or the router noticed: Envoy's tries of large fail, its last attempt
         # goes to small with the body the router rewrote for small (the hop cluster)
