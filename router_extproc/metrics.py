@@ -9,6 +9,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 # dashboard's hit ratio and docs/operations.md are checked against it (tests/unit/test_metric_labels.py).
 CACHE_LOOKUP_RESULTS = ("exact_hit", "hit", "miss", "refused", "unavailable", "error", "skipped")
 CACHE_HIT_RESULTS = ("exact_hit", "hit")   # an answer served from the cache (exact, semantic)
+# router_cache_stores_total's `result`: the cache service's, then the pipeline's skipped_<verdict of
+# cache.keys.response_cacheable> (and too_large for an answer over the tap's limit)
+CACHE_STORE_RESULTS = ("queued", "stored", "duplicate", "not_cacheable", "too_large", "dropped", "skipped_status",
+                       "skipped_not-a-completion", "skipped_no-choices", "skipped_incomplete", "skipped_too-large",
+                       "skipped_invalid")
 
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _UPSTREAM = (0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -40,7 +45,7 @@ class Metrics:
             "router_cache_lookup_duration_seconds", "Cache lookup latency.", ["kind"],
             registry=r, buckets=_LATENCY)
         self.cache_stores = Counter(
-            "router_cache_stores_total", "Cache stores by result (stored, skipped, error, too_large).",
+            "router_cache_stores_total", f"Cache stores by result ({', '.join(CACHE_STORE_RESULTS)}).",
             ["result"], registry=r)
         self.cache_errors = Counter(
             "router_cache_errors_total", "Cache backend errors by operation.", ["op"], registry=r)

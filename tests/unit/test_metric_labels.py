@@ -37,3 +37,18 @@ def test_docs_and_help_text_name_the_listed_values():
     assert f"`result` ({', '.join(CACHE_LOOKUP_RESULTS)})" in row
     help_text = next(f for f in Metrics().registry.collect() if f.name == "router_cache_lookups").documentation
     assert all(r in help_text for r in CACHE_LOOKUP_RESULTS)
+
+
+def test_store_results_are_listed_in_code_docs_and_help():
+    from router_extproc.metrics import CACHE_STORE_RESULTS
+
+    src = "\n".join(p.read_text() for p in (ROOT / "router_extproc").rglob("*.py"))
+    emitted = set(re.findall(r'(?:metrics\.store\(|cache_stores\.labels\()"([\w-]+)"', src))
+    keys = (ROOT / "router_extproc" / "cache" / "keys.py").read_text()
+    verdict_fn = keys[keys.index("def response_cacheable"):]
+    verdicts = set(re.findall(r'return "([\w-]+)"', verdict_fn.split("\ndef ", 1)[0])) - {"ok"}
+    emitted |= {f"skipped_{v}" for v in verdicts | {"invalid"}}   # pipeline._store: skipped_<verdict>
+    assert emitted == set(CACHE_STORE_RESULTS), emitted ^ set(CACHE_STORE_RESULTS)
+    docs = (ROOT / "docs" / "operations.md").read_text()
+    row = next(line for line in docs.splitlines() if line.startswith("| `router_cache_stores_total`"))
+    assert f"`result` ({', '.join(CACHE_STORE_RESULTS)})" in row
