@@ -230,3 +230,20 @@ def test_the_upstream_call_joins_the_clients_trace_through_envoy_and_the_router(
     seen = r.json()["demo_headers"]["traceparent"].split("-")
     assert seen[1] == trace_id, "one trace: client → router → upstream"
     assert seen[2] != parent, "the upstream's parent is the router's span"
+
+
+def test_with_envoy_tracing_the_upstream_call_stays_in_the_clients_trace(make_stack):
+    """Envoy's own tracer on (its collector need not answer): Envoy's upstream span names the upstream's parent, in
+    the client's trace; the router's span is a child of Envoy's ext_proc span (unit: test_tracing.py)."""
+    pytest.importorskip("opentelemetry.sdk")
+    from router_extproc.testing import free_port
+
+    cfg = _config()
+    cfg["tracing"] = {"enabled": True, "sample_ratio": 1.0, "envoy_collector": f"127.0.0.1:{free_port()}"}
+    stack = make_stack(cfg)
+    trace_id = "5bf92f3577b34da6a3ce929d0e0e4736"
+    with client(stack) as c:
+        r = c.post("/v1/chat/completions", json=chat("large", "trace me too"),
+                   headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01", "x-demo-echo": "1"})
+    assert r.status_code == 200
+    assert r.json()["demo_headers"]["traceparent"].split("-")[1] == trace_id
