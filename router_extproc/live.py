@@ -34,6 +34,7 @@ from typing import Any
 from .config import RouterConfig
 from .config_live import LiveConfig
 from .decision import Decision
+from .headers import FALLBACK, NEXT, NEXT_REASONING
 
 log = logging.getLogger("router_extproc.live")
 
@@ -412,9 +413,88 @@ def hop_decision(config: RouterConfig, headers: dict[str, str], next_name: str) 
     """The decision the fallback hop rewrites the body with (None: an unknown model name)."""
     if config.model(next_name) is None:
         return None
-    value = headers.get("x-router-next-reasoning", "")
+    value = headers.get(NEXT_REASONING, "")
     on, _, effort = value.partition(":")
     reasoning = True if on == "on" else False if on == "off" else None
     return Decision(model=next_name, auto=True, reasoning=reasoning,
                     reasoning_effort=effort if reasoning and effort in ("low", "medium", "high") else None,
                     reason="live: fallback attempt")
+
+
+# ── what the pipeline calls (its `# live:` lines) ──────────────────────────────────────────────────
+class LiveHooks:
+    """The pipeline's live-routing steps, kept here so each hook there is a line or two. `ex` is the pipeline's
+    Exchange (fields: config, decision, fallback, live_model, next_model, hop, forwarded_at, response_status)."""
+
+    def __init__(self, state: LiveState, metrics: Any) -> None:
+        self.state = state
+        self.metrics = metrics
+
+    # request path
+    def forward(self, ex: Any, decision: Decision) -> tuple[Decision, dict[str, str]]:
+        """Just before forwarding: the decision to forward (another model when the chosen one is down, cooling or over
+        its bounds) and the route headers naming the next candidate for Envoy's last attempt."""
+        cfg = ex.config
+        moved = self.state.reroute(cfg, decision)
+        if moved is not None:
+            self.metrics.live_fallbacks.labels(decision.model, moved.decision.model, moved.reason).inc()
+            decision, ex.fallback = moved.decision, moved.header
+        ex.live_model = decision.model
+        self.state.started(decision.model)
+        headers: dict[str, str] = {}
+        ex.next_model = next_candidate(self.state, cfg, decision)
+        if ex.next_model is not None:
+            headers[NEXT] = ex.next_model
+            headers[NEXT_REASONING] = reasoning_header(cfg, decision, ex.next_model)
+        return decision, headers
+
+    # response path
+    def answered(self, ex: Any, headers: dict[str, str] | Any) -> bool:
+        """The response headers: records the answer (and a fallback attempt's, marked by the hop). True when the
+        answer came from the next model (the caller stops storing it: the cache key names the chosen one)."""
+        moved = False
+        d = ex.decision
+        if d is not None and ex.next_model is not None and headers.get(FALLBACK, "") == f"{ex.next_model};retry":
+            # every try of the chosen model failed before the first byte: that is its error; the next one answered
+            self.metrics.live_fallbacks.labels(d.model, ex.next_model, "retry").inc()
+            if ex.live_model is not None:
+                self.state.answered(ex.config.live, ex.live_model, None, None)
+                self.state.ended(ex.live_model)
+                self.state.started(ex.next_model)
+            ex.fallback = f"{d.model}>{ex.next_model};retry"
+            ex.decision = replace(d, model=ex.next_model, reason=f"{d.reason}, live: {d.model} failed → {ex.next_model}")
+            ex.live_model, moved = ex.next_model, True
+        if ex.live_model is not None and ex.forwarded_at is not None:
+            self.state.answered(ex.config.live, ex.live_model, ex.response_status, time.perf_counter() - ex.forwarded_at)
+        return moved
+
+    def stream_end(self, ex: Any) -> None:
+        """No longer in flight; forwarded and never answered counts as an error."""
+        if ex.live_model is None:
+            return
+        if ex.response_status is None:
+            self.state.answered(ex.config.live, ex.live_model, None, None)
+        self.state.ended(ex.live_model)
+        ex.live_model = None
+
+    # Envoy's fallback attempt (the internal listener envoy_config.HOP)
+    @staticmethod
+    def hop_body(ex: Any, body: bytes) -> bytes | None:
+        """The retried body (written for the chosen model) rewritten for the next one; None leaves it alone (the
+        attempt then fails at the upstream, as it would without the router)."""
+        from .decision import rewrite_body
+        from .openai import APIError, dump_body, load_json_object
+
+        cfg = ex.config
+        decision = hop_decision(cfg, ex.headers, ex.hop)
+        try:
+            parsed = load_json_object(body)
+        except APIError:
+            return None
+        model = cfg.model(decision.model) if decision is not None else None
+        return None if model is None else dump_body(rewrite_body(parsed, model, decision))
+
+    @staticmethod
+    def hop_mark(ex: Any) -> dict[str, str]:
+        """The fallback attempt's answer says where it came from (the client's own stream reads it)."""
+        return {FALLBACK: f"{ex.hop};retry"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -23,9 +22,9 @@ from .metrics import Metrics
 from .openai import (CHAT_PATH, MODELS_PATH, PARSERS, RESPONSES_PATH, ROUTED_PATHS, APIError, APIRequest,
                      ChatRequest, canonical_path, completion, dump_body, error_body, load_json_object,
                      looks_like_api, models_list, new_completion_id, responses_reasoning)
-from .live import next_candidate, reasoning_header
+from .live import LiveHooks, LiveState
 from .tracing import Tracer
-from .usage import Accounting, SSEUsage, ask_for_usage, cost, read_usage
+from .usage import UsageHooks
 from .signals.inputs import plan
 
 log = logging.getLogger("router_extproc.decision")
@@ -118,13 +117,13 @@ class Router:
         # look: a memo larger than that tier would only hold the routes of evicted entries.
         hot = getattr(cache, "hot", None)
         self._routes: RouteMemo[Decision] = RouteMemo(min(ROUTE_MEMO_MAX, getattr(hot, "capacity", ROUTE_MEMO_MAX)))
-        # live: per-model health, latency and errors (live.py), rendered into /metrics at scrape time
-        from .live import LiveState
-
+        # live: per-model health, latency and errors (live.py, rendered into /metrics at scrape time), tokens and
+        # budgets (usage.py), tracing (tracing.py)
         self.live = LiveState()
-        self.accounting = Accounting()   # live: token budgets per tenant (usage.py)
-        self.tracer = tracer if tracer is not None else Tracer.from_config(config.tracing)   # live: tracing.py
         self.metrics.live.bind(self.live, lambda: self._config)
+        self.live_hooks = LiveHooks(self.live, self.metrics)
+        self.usage = UsageHooks(self.metrics, self.live)
+        self.tracer = tracer if tracer is not None else Tracer.from_config(config.tracing)
 
     @property
     def config(self) -> RouterConfig:
@@ -183,8 +182,8 @@ class Router:
     # ── request body ───────────────────────────────────────────────────────────────────────────
     async def on_request_body(self, ex: Exchange, body: bytes) -> Respond | Continue:
         cfg = ex.config
-        if ex.hop:
-            return self._hop(ex, body)   # live:
+        if ex.hop:   # live: Envoy's fallback attempt: the body rewritten for the next model
+            return Continue(body=self.live_hooks.hop_body(ex, body))
         if len(body) > cfg.server.max_body_bytes:
             return self._error(ex, _too_large(cfg.server.max_body_bytes))
         # live: one trace per request: a child of Envoy's ext_proc span when Envoy traces, else of the client's
@@ -227,34 +226,20 @@ class Router:
         if hit is not None:
             return hit
 
-        if cfg.usage.enabled:   # live: the tenant's token budget (usage.py)
-            ex.tenant = Accounting.tenant(ex.headers, cfg.usage)
-            wait = self.accounting.over_budget(ex.tenant, cfg.usage)
-            if wait is not None:
-                self.metrics.budget_rejections.labels(self.accounting.label(ex.tenant, cfg.usage)).inc()
-                return self._error(ex, APIError(
-                    429, f"Token budget exhausted for this window; retry in {math.ceil(wait)} s",
-                    type="rate_limit_error", code="token_budget_exceeded"), {"retry-after": str(math.ceil(wait))})
-        # live: a model that is down, cooling or over its bounds hands the request to the next candidate (live.py);
-        # the answer then comes from another model than the cache key names, so it is not stored
-        moved = self.live.reroute(cfg, decision)
-        if moved is not None:
-            self.metrics.live_fallbacks.labels(decision.model, moved.decision.model, moved.reason).inc()
-            decision = ex.decision = moved.decision
-            ex.fallback = moved.header
+        spent = self.usage.over_budget(ex)   # live: the tenant's token budget (usage.py)
+        if spent is not None:
+            return self._error(ex, *spent)
+        # live: another model when the chosen one is down, cooling or over its bounds (its answer is then not stored:
+        # the cache key names the chosen one); the route headers name the next candidate for Envoy's last attempt
+        moved, live_headers = self.live_hooks.forward(ex, decision)
+        if moved is not decision:
+            decision = ex.decision = moved
             model = cfg.model(decision.model)
-            assert model is not None
             self.abandon_store(ex)
-        ex.live_model = decision.model
-        self.live.started(decision.model)
-        route_headers = {cfg.route_header: model.name, **self.tracer.inject(ex.span)}   # live: upstream joins the trace
-        ex.next_model = next_candidate(self.live, cfg, decision)   # live: Envoy's last attempt, if the tries fail
-        if ex.next_model is not None:
-            route_headers[H.NEXT] = ex.next_model
-            route_headers[H.NEXT_REASONING] = reasoning_header(cfg, decision, ex.next_model)
+        # live: the upstream call joins the request's trace
+        route_headers = {cfg.route_header: model.name, **live_headers, **self.tracer.inject(ex.span)}
         new_body = rewrite_body(body, model, decision)
-        if cfg.usage.enabled and cfg.usage.include_usage and ex.path == CHAT_PATH and ex.redaction is None:
-            ex.strip_usage = ask_for_usage(new_body)   # live: a stream reports its usage only when asked
+        self.usage.ask(ex, new_body, ex.path == CHAT_PATH)   # live: a stream reports its usage only when asked
         if ex.path == RESPONSES_PATH:
             new_body = responses_reasoning(new_body)
         ex.forwarded_at = time.perf_counter()
@@ -265,24 +250,6 @@ class Router:
             body=dump_body(new_body),
             clear_route_cache=True,
         )
-
-    def _hop(self, ex: Exchange, body: bytes) -> Continue:
-        """live: Envoy's fallback attempt: the body Envoy retries was written for the chosen model; write it for the
-        next one. Anything unexpected leaves the body alone (the attempt then fails at the upstream, as it would
-        without the router)."""
-        from .live import hop_decision
-
-        cfg = ex.config
-        decision = hop_decision(cfg, ex.headers, ex.hop)
-        try:
-            parsed = load_json_object(body)
-        except APIError:
-            parsed = None
-        if decision is None or parsed is None:
-            return Continue()
-        model = cfg.model(decision.model)
-        assert model is not None
-        return Continue(body=dump_body(rewrite_body(parsed, model, decision)))
 
     async def _parse(self, ex: Exchange, body: bytes) -> Any:
         parse = PARSERS[ex.path]
@@ -431,8 +398,9 @@ class Router:
         ex.response_status = int(status) if status.isascii() and status.isdigit() and len(status) == 3 else 0
         if ex.hop:   # live: the fallback attempt's answer says where it came from; the client's stream does the rest
             ex.finished = True
-            return ResponsePlan({H.FALLBACK: f"{ex.hop};retry"}, False)
-        self._fallback_answered(ex, headers)
+            return ResponsePlan(self.live_hooks.hop_mark(ex), False)
+        if self.live_hooks.answered(ex, headers):   # live: the answer came from Envoy's last attempt (next model)
+            self.abandon_store(ex)
         out: dict[str, str] = {}
         if ex.chat and ex.decision is not None:
             out = self.decision_headers(ex)
@@ -440,9 +408,6 @@ class Router:
                 self.metrics.upstream_ttfb_seconds.labels(ex.decision.model).observe(
                     time.perf_counter() - ex.forwarded_at)
             self.metrics.upstream_responses.labels(ex.decision.model, f"{ex.response_status // 100}xx").inc()
-        if ex.live_model is not None and ex.forwarded_at is not None:   # live: the answer's status and TTFB
-            self.live.answered(ex.config.live, ex.live_model, ex.response_status,
-                               time.perf_counter() - ex.forwarded_at)
         ok = 200 <= ex.response_status < 300
         tap = bool(ex.store and ok and self.cache is not None)
         restore = self._restorer(ex, headers) if ok else None
@@ -450,33 +415,14 @@ class Router:
             self._finish(ex, "forwarded" if ok else f"upstream_{ex.response_status}")
         # live: a fallback mark the router did not confirm is the upstream's, not ours: the client never sees it
         spoofed = (H.FALLBACK,) if H.FALLBACK in headers and H.FALLBACK not in out else ()
-        if ok and ex.chat and ex.decision is not None and ex.config.usage.enabled:   # live: read the usage
-            ex.usage_tap = SSEUsage(ex.strip_usage) if SSE in headers.get("content-type", "") else bytearray()
-            tap = True
-            if ex.strip_usage:
-                spoofed = (*spoofed, "content-length")
+        usage_remove = self.usage.on_headers(ex, headers, ok)   # live: read the answer's usage (usage.py)
+        if usage_remove is not None:
+            tap, spoofed = True, (*spoofed, *usage_remove)
         if restore is None:
             return ResponsePlan(out, tap, spoofed)
         ex.restorer = restore
         # the restored answer differs in length from what the upstream announced
         return ResponsePlan(out, True, ("content-length", *spoofed))
-
-    def _fallback_answered(self, ex: Exchange, headers: Mapping[str, str]) -> None:
-        """live: the answer came from Envoy's fallback attempt (the hop marked it): every try of the chosen model
-        failed, so count that as its error, and report the next model as the one that answered."""
-        d = ex.decision
-        mark = headers.get(H.FALLBACK, "")
-        if d is None or ex.next_model is None or mark != f"{ex.next_model};retry":
-            return
-        self.metrics.live_fallbacks.labels(d.model, ex.next_model, "retry").inc()
-        if ex.live_model is not None:
-            self.live.answered(ex.config.live, ex.live_model, None, None)
-            self.live.ended(ex.live_model)
-            self.live.started(ex.next_model)
-        ex.fallback = f"{d.model}>{ex.next_model};retry"
-        ex.decision = replace(d, model=ex.next_model, reason=f"{d.reason}, live: {d.model} failed → {ex.next_model}")
-        ex.live_model = ex.next_model
-        self.abandon_store(ex)
 
     def _restorer(self, ex: Exchange, headers: Mapping[str, str]) -> Any:
         if ex.redaction is None or not ex.redaction.originals or not ex.config.pii.restore:
@@ -489,49 +435,11 @@ class Router:
 
     def on_response_body(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> bytes | None:
         """Returns the chunk to send on in place of `chunk`, or None to send it unchanged."""
-        replaced = self._read_usage(ex, chunk, end_of_stream) if ex.usage_tap is not None else None   # live:
+        replaced = self.usage.on_body(ex, chunk, end_of_stream) if ex.usage_tap is not None else None   # live:
         if ex.restorer is not None:
             return ex.restorer.feed(chunk, end_of_stream)
         self._tap(ex, chunk, end_of_stream)
         return replaced
-
-    def _read_usage(self, ex: Exchange, chunk: bytes, end: bool) -> bytes | None:
-        """live: tokens, cost, TTFT/TPOT and the budget from the answer's usage (usage.py)."""
-        tap, cfg = ex.usage_tap, ex.config.usage
-        out = None
-        if isinstance(tap, bytearray):
-            if len(tap) + len(chunk) <= ex.config.server.max_body_bytes:
-                tap += chunk
-        else:
-            out = tap.feed(chunk, end)
-        if not end:
-            return out
-        ex.usage_tap = None
-        d = ex.decision
-        if isinstance(tap, bytearray):
-            try:
-                usage = read_usage(json.loads(bytes(tap)))
-            except (ValueError, RecursionError):
-                usage = None
-        else:
-            usage = tap.usage
-            if tap.first_token_at is not None and ex.forwarded_at is not None:
-                self.metrics.ttft_seconds.labels(d.model).observe(tap.first_token_at - ex.forwarded_at)
-                if usage is not None and usage.completion > 1:
-                    self.metrics.tpot_seconds.labels(d.model).observe(
-                        (tap.last_token_at - tap.first_token_at) / (usage.completion - 1))
-        if usage is None or d is None:
-            return out
-        kind = "auto" if d.auto else "explicit"
-        tenant = ex.tenant or Accounting.tenant(ex.headers, cfg)
-        label = self.accounting.label(tenant, cfg)
-        self.metrics.tokens.labels(d.model, kind, label, "prompt").inc(usage.prompt)
-        self.metrics.tokens.labels(d.model, kind, label, "completion").inc(usage.completion)
-        self.metrics.cost.labels(d.model, kind, label).inc(cost(cfg, d.model, usage))
-        self.accounting.add(tenant, usage.prompt + usage.completion, cfg)
-        if ex.forwarded_at is not None:   # the live window's tokens/s (forwarded → last byte)
-            self.live.generation(ex.config.live, d.model, usage.completion, time.perf_counter() - ex.forwarded_at)
-        return out
 
     def _tap(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> None:
         if not ex.store or ex.finished:
@@ -560,11 +468,7 @@ class Router:
                                         "router.fallback": ex.fallback or None,
                                         "http.response.status_code": ex.response_status})
             ex.span = None
-        if ex.live_model is not None:   # live: no longer in flight; forwarded and never answered counts as an error
-            if ex.response_status is None:
-                self.live.answered(ex.config.live, ex.live_model, None, None)
-            self.live.ended(ex.live_model)
-            ex.live_model = None
+        self.live_hooks.stream_end(ex)   # live: no longer in flight; forwarded and never answered is an error
         if ex.leader and self.cache is not None:
             self.cache.release(ex.cache_key, None)
             ex.leader = False

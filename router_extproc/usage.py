@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -191,3 +192,85 @@ def ask_for_usage(body: dict[str, Any]) -> bool:
         return False
     body["stream_options"] = {**(opts if isinstance(opts, dict) else {}), "include_usage": True}
     return True
+
+
+# ── what the pipeline calls (its `# live:` lines) ──────────────────────────────────────────────────
+class UsageHooks:
+    """The pipeline's token-accounting steps. `ex` is the pipeline's Exchange (fields: config, headers, decision,
+    path, redaction, tenant, strip_usage, usage_tap, forwarded_at)."""
+
+    def __init__(self, metrics: Any, live: Any) -> None:
+        self.metrics = metrics
+        self.live = live                   # live.LiveState: tokens/s per model
+        self.accounting = Accounting()
+
+    def over_budget(self, ex: Any) -> tuple[Any, dict[str, str]] | None:
+        """(the 429 APIError, its headers) when the request's tenant has spent its budget, else None."""
+        cfg = ex.config.usage
+        if not cfg.enabled:
+            return None
+        ex.tenant = Accounting.tenant(ex.headers, cfg)
+        wait = self.accounting.over_budget(ex.tenant, cfg)
+        if wait is None:
+            return None
+        from .openai import APIError
+
+        self.metrics.budget_rejections.labels(self.accounting.label(ex.tenant, cfg)).inc()
+        seconds = str(math.ceil(wait))
+        return (APIError(429, f"Token budget exhausted for this window; retry in {seconds} s", type="rate_limit_error",
+                         code="token_budget_exceeded"), {"retry-after": seconds})
+
+    @staticmethod
+    def ask(ex: Any, body: dict[str, Any], chat: bool) -> None:
+        """A chat stream reports its usage only when asked (a redacted one is left alone: its restorer owns the body)."""
+        cfg = ex.config.usage
+        if cfg.enabled and cfg.include_usage and chat and ex.redaction is None:
+            ex.strip_usage = ask_for_usage(body)
+
+    @staticmethod
+    def on_headers(ex: Any, headers: Mapping[str, str], ok: bool) -> tuple[str, ...] | None:
+        """Starts reading the answer; the headers to remove (None: not read)."""
+        if not (ok and ex.chat and ex.decision is not None and ex.config.usage.enabled):
+            return None
+        sse = "text/event-stream" in headers.get("content-type", "")
+        ex.usage_tap = SSEUsage(ex.strip_usage) if sse else bytearray()
+        return ("content-length",) if ex.strip_usage else ()
+
+    def on_body(self, ex: Any, chunk: bytes, end: bool) -> bytes | None:
+        """Reads a chunk (returns its replacement when the usage chunk is stripped); at the end, counts the tokens,
+        cost, TTFT/TPOT, the tenant's budget and the model's tokens/s."""
+        tap, cfg = ex.usage_tap, ex.config.usage
+        out = None
+        if isinstance(tap, bytearray):
+            if len(tap) + len(chunk) <= ex.config.server.max_body_bytes:
+                tap += chunk
+        else:
+            out = tap.feed(chunk, end)
+        if not end:
+            return out
+        ex.usage_tap = None
+        d = ex.decision
+        if isinstance(tap, bytearray):
+            try:
+                usage = read_usage(json.loads(bytes(tap)))
+            except (ValueError, RecursionError):
+                usage = None
+        else:
+            usage = tap.usage
+            if tap.first_token_at is not None and ex.forwarded_at is not None:
+                self.metrics.ttft_seconds.labels(d.model).observe(tap.first_token_at - ex.forwarded_at)
+                if usage is not None and usage.completion > 1:
+                    self.metrics.tpot_seconds.labels(d.model).observe(
+                        (tap.last_token_at - tap.first_token_at) / (usage.completion - 1))
+        if usage is None or d is None:
+            return out
+        kind = "auto" if d.auto else "explicit"
+        tenant = ex.tenant or Accounting.tenant(ex.headers, cfg)
+        label = self.accounting.label(tenant, cfg)
+        self.metrics.tokens.labels(d.model, kind, label, "prompt").inc(usage.prompt)
+        self.metrics.tokens.labels(d.model, kind, label, "completion").inc(usage.completion)
+        self.metrics.cost.labels(d.model, kind, label).inc(cost(cfg, d.model, usage))
+        self.accounting.add(tenant, usage.prompt + usage.completion, cfg)
+        if ex.forwarded_at is not None:   # the live window's tokens/s (forwarded → last byte)
+            self.live.generation(ex.config.live, d.model, usage.completion, time.perf_counter() - ex.forwarded_at)
+        return out
