@@ -483,7 +483,7 @@ class LiveHooks:
         """The retried body (written for the chosen model) rewritten for the next one; None leaves it alone (the
         attempt then fails at the upstream, as it would without the router)."""
         from .decision import rewrite_body
-        from .openai import APIError, dump_body, load_json_object
+        from .openai import RESPONSES_PATH, APIError, canonical_path, dump_body, load_json_object, responses_reasoning
 
         cfg = ex.config
         decision = hop_decision(cfg, ex.headers, ex.hop)
@@ -492,7 +492,12 @@ class LiveHooks:
         except APIError:
             return None
         model = cfg.model(decision.model) if decision is not None else None
-        return None if model is None else dump_body(rewrite_body(parsed, model, decision))
+        if model is None:
+            return None
+        new = rewrite_body(parsed, model, decision)
+        if canonical_path(ex.headers.get(":path", "/")) == RESPONSES_PATH:   # as pipeline.on_request_body does
+            new = responses_reasoning(new)
+        return dump_body(new)
 
     @staticmethod
     def hop_mark(ex: Any) -> dict[str, str]:

@@ -298,3 +298,15 @@ def test_the_window_is_bounded_whatever_the_traffic():
         state.answered(cfg.live, "big", 503 if i % 2 else 200, 0.1)
     m = state.model("big")
     assert m.counts() == (MAX_EVENTS, MAX_EVENTS // 2)   # the error count follows the evictions
+
+
+def test_the_hop_writes_a_responses_body_in_its_own_spelling():
+    cfg = config(models=[{"name": "big", "endpoint": "127.0.0.1:9001", "family": "qwen3"},
+                         {"name": "oss", "endpoint": "127.0.0.1:9002", "family": "gpt-oss"}], routing={})
+    router = Router(cfg)
+    ex = router.new_exchange()
+    router.on_request_headers(ex, {":method": "POST", ":path": "/v1/responses", "x-router-next": "oss",
+                                   "x-router-next-reasoning": "on:high"}, False)
+    out = asyncio.run(router.on_request_body(ex, json.dumps({"model": "big", "input": "hi"}).encode()))
+    sent = json.loads(out.body)
+    assert sent["model"] == "oss" and sent["reasoning"] == {"effort": "high"} and "reasoning_effort" not in sent
