@@ -494,6 +494,15 @@ class LiveHooks:
         model = cfg.model(decision.model) if decision is not None else None
         if model is None:
             return None
+        if decision.reasoning is not None:
+            # the router switched reasoning for the chosen model's family: take that family's switch out, the next
+            # model's own is set below (what the client sent there was already replaced on the way in)
+            parsed.pop("reasoning_effort", None)
+            parsed.pop("reasoning", None)
+            kwargs = {k: v for k, v in (parsed.pop("chat_template_kwargs", None) or {}).items()
+                      if k not in ("enable_thinking", "thinking")}
+            if kwargs:
+                parsed["chat_template_kwargs"] = kwargs
         new = rewrite_body(parsed, model, decision)
         if canonical_path(ex.headers.get(":path", "/")) == RESPONSES_PATH:   # as pipeline.on_request_body does
             new = responses_reasoning(new)

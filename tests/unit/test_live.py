@@ -310,3 +310,15 @@ def test_the_hop_writes_a_responses_body_in_its_own_spelling():
     out = asyncio.run(router.on_request_body(ex, json.dumps({"model": "big", "input": "hi"}).encode()))
     sent = json.loads(out.body)
     assert sent["model"] == "oss" and sent["reasoning"] == {"effort": "high"} and "reasoning_effort" not in sent
+
+
+def test_the_hop_swaps_the_reasoning_switch_for_the_next_models_family():
+    cfg = config(models=[{"name": "big", "endpoint": "127.0.0.1:9001", "family": "qwen3"},
+                         {"name": "oss", "endpoint": "127.0.0.1:9002", "family": "gpt-oss"}], routing={})
+    router = Router(cfg)
+    ex = router.new_exchange()
+    router.on_request_headers(ex, {":method": "POST", ":path": "/v1/chat/completions", "x-router-next": "oss",
+                                   "x-router-next-reasoning": "on:high"}, False)
+    body = {"model": "big", "messages": [], "chat_template_kwargs": {"enable_thinking": True, "other": 1}}
+    sent = json.loads(asyncio.run(router.on_request_body(ex, json.dumps(body).encode())).body)
+    assert sent["reasoning_effort"] == "high" and sent["chat_template_kwargs"] == {"other": 1}
