@@ -32,6 +32,7 @@ import numpy as np
 from router_extproc.cache.verify import (N_LEXICAL, build_idf, lexical_features, negation_guard, pair_features,
                                          quantities)
 from router_extproc.signals.pairs import PAIR_TOKENS
+from router_extproc.signals.spec import VERIFIER_RUNTIME_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 # The shipped recipe reads the two embeddings and lexical features: nothing beyond the vector search.
@@ -94,7 +95,7 @@ def recipe_hash(model_dir: Path, data: Path, target: float) -> str:
     # task heads changes that file but not the embedding output the verifier was calibrated on.
     from models.pipeline import encoder_key
 
-    src = b"".join((ROOT / f).read_bytes() for f in ("router_extproc/cache/verify.py", "router_extproc/signals/pairs.py"))
+    src = b"".join((ROOT / f).read_bytes() for f in VERIFIER_RUNTIME_FILES)
     parts = [json.dumps(RECIPE, sort_keys=True), str(target), encoder_key(),
              _sha_file(model_dir / "tokenizer.json"), _sha_file(data), hashlib.sha256(src).hexdigest()]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]

@@ -58,7 +58,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo_upstream import serve
+    from .dev.demo_upstream import serve
 
     serve(args.host, args.port, args.model, args.latency_ms, verbose=args.verbose)
     return 0
@@ -88,7 +88,7 @@ def _cache(args: argparse.Namespace) -> int:
 
 
 def _stack(args: argparse.Namespace) -> int:
-    from .testing import run_stack_foreground
+    from .dev.stack import run_stack_foreground
 
     return run_stack_foreground(args.config, demo_latency_ms=args.demo_latency_ms)
 

@@ -7,7 +7,7 @@ reload both tell an operator exactly what to fix.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,8 +17,8 @@ import yaml
 from . import config_live
 from .config_live import LiveConfig, ResilienceConfig  # live: envoy.resilience, live, models[].endpoints
 from .errors import ConfigError
-from .tracing import TracingConfig  # live:
-from .usage import UsageConfig  # live:
+from .tracing import TracingConfig, parse as tracing_section  # live: the `tracing` section
+from .usage import UsageConfig, parse as usage_section  # live: the `usage` section
 from .pii import taxonomy
 from .openai import MODELS_PATH, ROUTED_PATHS
 from .signals.inputs import INJECTION_ACTIONS, ROLES, InputRule
@@ -433,9 +433,48 @@ def load_config(path: str | Path) -> RouterConfig:
 
 
 def parse_config(data: Any, *, source: Path) -> RouterConfig:
+    """One parser per section; each reads only its own keys and rejects unknown ones."""
     root = _Reader(data, source, "")
+    server = _server(root.section("server"))
+    envoy = _envoy(root.section("envoy"), server)
+    models = _models(root)
+    names = [m.name for m in models]
 
-    s = root.section("server")
+    def known_model(r: _Reader, key: str, name: str) -> str:
+        if name not in names:
+            raise r.error(key, f"unknown model {name!r}; configured: {', '.join(names)}")
+        return name
+
+    default_model = known_model(root, "default_model", root.str("default_model", names[0]))
+    auto_names = root.str_list("auto_model_names", ["auto", "MoM"])
+    clash = set(auto_names) & set(names)
+    if clash:
+        raise root.error("auto_model_names", f"{sorted(clash)[0]!r} is also a configured model name")
+    config = RouterConfig(
+        source=Path(source),
+        models=models,
+        default_model=default_model,
+        auto_model_names=auto_names,
+        server=server,
+        envoy=envoy,
+        # in the order the sections were always read: with several mistakes, the same one is reported first
+        signals=_signals(root.section("signals"), root.section("guards")),
+        routing=_routing(root.section("routing"), known_model),
+        guards=_guards(root.section("guards"), known_model),
+        pii=_pii_config(root.section("pii")),
+        logging=_logging(root.section("logging")),
+        semantic_cache=_semantic_cache(root, source, envoy),
+        route_header=root.str("route_header", "x-selected-model").lower(),
+        # live: the sections of live routing, usage and tracing, each parsed beside its module (read last, as before)
+        live=config_live.live(root),
+        usage=usage_section(root, names),
+        tracing=tracing_section(root),
+    )
+    root.check_unknown()
+    return config
+
+
+def _server(s: _Reader) -> ServerConfig:
     ghost, gport = _hostport(s, "grpc_listen", "127.0.0.1:50051")
     mhost, mport = _hostport(s, "metrics_listen", "127.0.0.1:9190")
     server = ServerConfig(
@@ -450,11 +489,13 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         admin_token_file=s.str("admin_token_file", None),
     )
     s.check_unknown()
+    return server
 
-    e = root.section("envoy")
+
+def _envoy(e: _Reader, server: ServerConfig) -> EnvoyConfig:
     lhost, lport = _hostport(e, "listen", "127.0.0.1:8801")
     ahost, aport = _hostport(e, "admin", "127.0.0.1:9901")
-    rhost, rport = _hostport(e, "router_address", f"{ghost}:{gport}")
+    rhost, rport = _hostport(e, "router_address", server.grpc_address)
     envoy = EnvoyConfig(
         listen_host=lhost,
         listen_port=lport,
@@ -470,7 +511,10 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         resilience=config_live.resilience(e),  # live:
     )
     e.check_unknown()
+    return envoy
 
+
+def _models(root: _Reader) -> tuple[ModelConfig, ...]:
     models: list[ModelConfig] = []
     for m in root.items("models"):
         name = m.str("name")
@@ -497,19 +541,10 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise root.error("models", f"duplicate model name {dupes[0]!r}")
+    return tuple(models)
 
-    def known_model(r: _Reader, key: str, name: str) -> str:
-        if name not in names:
-            raise r.error(key, f"unknown model {name!r}; configured: {', '.join(names)}")
-        return name
 
-    default_model = known_model(root, "default_model", root.str("default_model", names[0]))
-    auto_names = root.str_list("auto_model_names", ["auto", "MoM"])
-    clash = set(auto_names) & set(names)
-    if clash:
-        raise root.error("auto_model_names", f"{sorted(clash)[0]!r} is also a configured model name")
-
-    sg = root.section("signals")
+def _signals(sg: _Reader, gd: _Reader) -> SignalsConfig:
     signals = SignalsConfig(
         model_dir=Path(sg.str("model_dir", "models/dist")),
         device=sg.str("device", "auto", choices=("auto", "cpu", "cuda")),
@@ -523,36 +558,15 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         complexity=sg.bool("complexity", True),
         jailbreak=sg.bool("jailbreak", True),
         pii=sg.bool("pii", True),
-        inputs=_input_rule(sg, root.section("guards")),
+        inputs=_input_rule(sg, gd),
     )
     sg.check_unknown()
+    return signals
 
-    rt = root.section("routing")
-    categories: list[CategoryRoute] = []
+
+def _routing(rt: _Reader, known_model: Callable[[_Reader, str, str], str]) -> RoutingConfig:
     cats = rt.section("categories")
-    for cname in cats.data:
-        c = cats.section(cname)
-        if cname not in CATEGORIES:
-            raise c.error(c.path, f"unknown category; known: {', '.join(CATEGORIES)}")
-        ms = c.section("model_scores")
-        scores = []
-        for mname in ms.data:
-            known_model(ms, ms.key(mname), mname)
-            scores.append((mname, ms.float(mname, lo=0)))
-        if not scores:
-            raise c.error(c.key("model_scores"), "at least one model score is required")
-        effort = c.raw("reasoning_effort", None)
-        if effort is not None and effort not in REASONING_EFFORTS:
-            raise c.error(c.key("reasoning_effort"), f"must be one of {', '.join(REASONING_EFFORTS)}")
-        categories.append(
-            CategoryRoute(
-                name=cname,
-                model_scores=tuple(sorted(scores, key=lambda s: -s[1])),
-                use_reasoning=c.bool("use_reasoning", False),
-                reasoning_effort=effort,
-            )
-        )
-        c.check_unknown()
+    categories = tuple(_category(cats, cname, known_model) for cname in cats.data)
     cx = rt.section("complexity")
     simple = cx.raw("simple_model", None)
     complex_ = cx.raw("complex_model", None)
@@ -567,49 +581,51 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
     routing = RoutingConfig(
         confidence_threshold=rt.float("confidence_threshold", 0.5, lo=0, hi=1),
         fallback_category=fallback,
-        categories=tuple(categories),
+        categories=categories,
         complexity=complexity,
     )
     rt.check_unknown()
+    return routing
 
-    guards = _guards(root.section("guards"), known_model)
 
-    pii = _pii_config(root.section("pii"))
+def _category(cats: _Reader, cname: str, known_model: Callable[[_Reader, str, str], str]) -> CategoryRoute:
+    c = cats.section(cname)
+    if cname not in CATEGORIES:
+        raise c.error(c.path, f"unknown category; known: {', '.join(CATEGORIES)}")
+    ms = c.section("model_scores")
+    scores = []
+    for mname in ms.data:
+        known_model(ms, ms.key(mname), mname)
+        scores.append((mname, ms.float(mname, lo=0)))
+    if not scores:
+        raise c.error(c.key("model_scores"), "at least one model score is required")
+    effort = c.raw("reasoning_effort", None)
+    if effort is not None and effort not in REASONING_EFFORTS:
+        raise c.error(c.key("reasoning_effort"), f"must be one of {', '.join(REASONING_EFFORTS)}")
+    route = CategoryRoute(
+        name=cname,
+        model_scores=tuple(sorted(scores, key=lambda s: -s[1])),
+        use_reasoning=c.bool("use_reasoning", False),
+        reasoning_effort=effort,
+    )
+    c.check_unknown()
+    return route
 
-    lg = root.section("logging")
+
+def _logging(lg: _Reader) -> LoggingConfig:
     logging_cfg = LoggingConfig(
         level=lg.str("level", "info", choices=("debug", "info", "warning", "error")),
         log_prompts=lg.bool("log_prompts", False),
     )
     lg.check_unknown()
+    return logging_cfg
 
+
+def _semantic_cache(root: _Reader, source: Path, envoy: EnvoyConfig) -> Any:
+    """The cache section has its own parser (config_cache.py). A relative `backend_config_path` is found beside
+    this file, else in the working directory (config_cache._resolve)."""
     from .config_cache import check_timeouts, load_semantic_cache  # the cache's section lives beside this module
-    from .tracing import parse as tracing_section  # live: the `tracing` section
-    from .usage import parse as usage_section  # live: the `usage` section
 
-    semantic_cache = load_semantic_cache(
-        root.raw("semantic_cache", None), source=Path(source), base_dir=Path(source).parent
-    )
-
+    semantic_cache = load_semantic_cache(root.raw("semantic_cache", None), source=Path(source))
     check_timeouts(semantic_cache, envoy.message_timeout_ms / 1000, file=source)
-
-    config = RouterConfig(
-        source=Path(source),
-        models=tuple(models),
-        default_model=default_model,
-        auto_model_names=auto_names,
-        route_header=root.str("route_header", "x-selected-model").lower(),
-        server=server,
-        envoy=envoy,
-        signals=signals,
-        routing=routing,
-        guards=guards,
-        logging=logging_cfg,
-        pii=pii,
-        semantic_cache=semantic_cache,
-        live=config_live.live(root),  # live:
-        usage=usage_section(root, names),  # live:
-        tracing=tracing_section(root),  # live:
-    )
-    root.check_unknown()
-    return config
+    return semantic_cache

@@ -8,8 +8,8 @@ Credentials (``connection.auth.password`` / ``token``) can come from an environm
 MILVUS_PASSWORD``) or a file (``token_file: /var/run/secrets/milvus/token``) instead of the file itself.
 
 Path resolution of ``backend_config_path``: an absolute path is used as is; a relative path is tried against the
-directory of the main config file, then against ``base_dir`` (the project root the caller passes, normally the
-parent of the config directory), then against the current working directory; the first that exists wins.
+directory of the main config file, then against ``base_dir`` when a caller passes one (config.py does not; tests
+pass a project root), then against the current working directory; the first that exists wins.
 
 Milvus backend selection (``milvus.yaml``):
 

@@ -10,21 +10,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from .config import CategoryRoute, ModelConfig, RouterConfig
 from .openai import APIError, ChatRequest
-
-
-class SignalsLike(Protocol):
-    category: str
-    category_confidence: float
-    complexity: float
-    jailbreak: float
-    injection: float
-
-    @property
-    def pii_types(self) -> frozenset[str]: ...
+from .stages.contracts import SignalsLike
+from .thresholds import Thresholds, resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +42,11 @@ def decide(
     request: ChatRequest,
     signals: SignalsLike | None,
     *,
-    jailbreak_threshold: float = 0.5,
+    thresholds: Thresholds | None = None,
 ) -> Decision:
-    """Choose the model (or a block) for one request. Raises APIError(404) for an unknown model."""
+    """Choose the model (or a block) for one request. Raises APIError(404) for an unknown model.
+
+    `thresholds`: resolved once per config load (thresholds.resolve); None resolves them from the config alone."""
     auto = config.is_auto(request.model)
     if not auto and config.model(request.model) is None:
         raise APIError(
@@ -62,17 +55,42 @@ def decide(
             + ", ".join([*(m.name for m in config.models), *config.auto_model_names]),
             type="invalid_request_error", param="model", code="model_not_found",
         )
+    threshold = (thresholds or resolve(config)).jailbreak
+    category, base = _readings(config, signals, threshold, auto)
+    guarded = _guard(config, request, category, threshold, base)
+    if guarded is not None:
+        return guarded
 
+    pii_blocked = frozenset(t for t in base["pii_types"] if config.pii.action(t) == "block")
+    if pii_blocked:
+        model = request.model if not auto else config.default_model
+        return Decision(model=model, category=category, blocked="pii",
+                        reason=f"PII policy blocks {_fmt(pii_blocked)}", **base)
+    if base["injection"] == "routed":
+        return _route_injection(config, category, base)
+
+    if not auto:
+        chosen = config.model(request.model)
+        assert chosen is not None
+        routed_pii = base["pii_types"] - base["pii_redact"]  # a redacted value never reaches the model
+        if routed_pii and not chosen.allows_pii(routed_pii):
+            return Decision(model=chosen.name, category=category, blocked="pii",
+                            reason=f"explicit model {chosen.name} does not accept {_fmt(routed_pii)}", **base)
+        return Decision(model=chosen.name, category=category, reason="explicit model", **base)
+
+    return _route_auto(config, category, base)
+
+
+def _readings(config: RouterConfig, signals: SignalsLike | None, threshold: float,
+              auto: bool) -> tuple[str | None, dict[str, Any]]:
+    """What the enabled signals say: the category, and the fields every Decision of this request carries."""
     guards = config.guards
     jb = signals.jailbreak if (signals is not None and config.signals.jailbreak) else None
-    threshold = guards.jailbreak_threshold if guards.jailbreak_threshold is not None else jailbreak_threshold
     pii_types = (
         signals.pii_types - config.pii.ignore if (signals is not None and config.signals.pii and guards.pii_enabled)
         else frozenset()
     )
-    pii_blocked = frozenset(t for t in pii_types if config.pii.action(t) == "block")
     pii_redact = frozenset(t for t in pii_types if config.pii.action(t) == "redact")
-    routed_pii = pii_types - pii_redact  # a redacted value never reaches the model: its allow-list has no say
     category = confidence = None
     if signals is not None and config.signals.category:
         confidence = float(signals.category_confidence)
@@ -88,29 +106,9 @@ def decide(
     injection = None
     if guards.injection_enabled and inj is not None and inj >= threshold:
         injection = {"flag": "flagged", "block": "blocked", "route": "routed"}[guards.injection_action]
-    base = dict(auto=auto, confidence=confidence, complexity=complexity, complexity_score=cx_score,
-                pii_types=pii_types, pii_redact=pii_redact, jailbreak_score=jb, injection=injection,
-                injection_score=inj)
-    guarded = _guard(config, request, category, threshold, base)
-    if guarded is not None:
-        return guarded
-
-    if pii_blocked:
-        model = request.model if not auto else config.default_model
-        return Decision(model=model, category=category, blocked="pii",
-                        reason=f"PII policy blocks {_fmt(pii_blocked)}", **base)
-    if injection == "routed":
-        return _route_injection(config, category, base)
-
-    if not auto:
-        chosen = config.model(request.model)
-        assert chosen is not None
-        if routed_pii and not chosen.allows_pii(routed_pii):
-            return Decision(model=chosen.name, category=category, blocked="pii",
-                            reason=f"explicit model {chosen.name} does not accept {_fmt(routed_pii)}", **base)
-        return Decision(model=chosen.name, category=category, reason="explicit model", **base)
-
-    return _route_auto(config, category, base)
+    return category, dict(auto=auto, confidence=confidence, complexity=complexity, complexity_score=cx_score,
+                          pii_types=pii_types, pii_redact=pii_redact, jailbreak_score=jb, injection=injection,
+                          injection_score=inj)
 
 
 def _route_auto(config: RouterConfig, category: str | None, base: dict[str, Any]) -> Decision:

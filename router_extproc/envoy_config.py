@@ -255,8 +255,9 @@ def _fallback_clusters(config: RouterConfig) -> list[dict[str, Any]]:
 
 def _hop_listener(config: RouterConfig, ext_proc: dict[str, Any], buffer_limit: int) -> dict[str, Any]:
     """live: Envoy's fallback attempt arrives here (never a client: an internal listener has no socket). The router
-    rewrites the body for the model in x-router-next (its hop mode, pipeline.py) and marks the answer; the route is
-    the one x-router-next names, without retries (this is already the last attempt)."""
+    rewrites the body for the model in x-router-next (its hop mode: stages/parse.py marks the exchange, pipeline.py
+    rewrites, stages/tap.py marks the answer); the route is the one x-router-next names, without retries (this is
+    already the last attempt)."""
     e = config.envoy
     hop_ext_proc = {**ext_proc, "typed_config": {**ext_proc["typed_config"], "processing_mode": {
         "request_header_mode": "SEND", "request_body_mode": "BUFFERED", "response_header_mode": "SEND",
@@ -335,12 +336,9 @@ def _error_mapper(flags: list[str], status: int, message: str, kind: str) -> dic
     }
 
 
-def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
-    """The Envoy bootstrap. `ext_proc=False` renders the same proxy without the router (the benchmark
-    baseline: Envoy alone)."""
-    e = config.envoy
-    routes = _routes(config, fallback=ext_proc)
-    ext_proc_filter = {
+def _ext_proc_filter(e: Any) -> dict[str, Any]:
+    """The router as Envoy's ext_proc filter (on the ingress listener and, live, on the fallback hop's)."""
+    return {
         "name": "envoy.filters.http.ext_proc",
         "typed_config": {
             "@type": _EXT_PROC,
@@ -358,6 +356,14 @@ def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
             },
         },
     }
+
+
+def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
+    """The Envoy bootstrap. `ext_proc=False` renders the same proxy without the router (the benchmark
+    baseline: Envoy alone)."""
+    e = config.envoy
+    routes = _routes(config, fallback=ext_proc)
+    ext_proc_filter = _ext_proc_filter(e)
     hcm = {
         "@type": _HCM,
         "stat_prefix": "llm_ingress",
@@ -392,10 +398,7 @@ def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
     }
     tr = config.tracing
     if tr.enabled and tr.envoy_collector:   # live: Envoy's spans, same trace as the router's (tracing.py)
-        hcm["tracing"] = {"random_sampling": {"value": tr.sample_ratio * 100}, "provider": {
-            "name": "envoy.tracers.opentelemetry", "typed_config": {
-                "@type": _OTEL_TRACER, "service_name": "envoy",
-                "grpc_service": {"envoy_grpc": {"cluster_name": OTEL_CLUSTER}, "timeout": "1s"}}}}
+        hcm["tracing"] = _tracing(tr)
     # Leave headroom above the router's own limit so oversize bodies reach the router, which
     # answers 413 in OpenAI's error shape instead of Envoy's plain-text one.
     buffer_limit = config.server.max_body_bytes + 1024 * 1024
@@ -427,6 +430,13 @@ def render(config: RouterConfig, *, ext_proc: bool = True) -> dict[str, Any]:
         boot["bootstrap_extensions"] = [{"name": "envoy.bootstrap.internal_listener",
                                          "typed_config": {"@type": _INTERNAL_LISTENER}}]
     return boot
+
+
+def _tracing(tr: Any) -> dict[str, Any]:
+    return {"random_sampling": {"value": tr.sample_ratio * 100}, "provider": {
+        "name": "envoy.tracers.opentelemetry", "typed_config": {
+            "@type": _OTEL_TRACER, "service_name": "envoy",
+            "grpc_service": {"envoy_grpc": {"cluster_name": OTEL_CLUSTER}, "timeout": "1s"}}}}
 
 
 def render_yaml(config: RouterConfig) -> str:

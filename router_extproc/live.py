@@ -421,10 +421,11 @@ def hop_decision(config: RouterConfig, headers: dict[str, str], next_name: str) 
                     reason="live: fallback attempt")
 
 
-# ── what the pipeline calls (its `# live:` lines) ──────────────────────────────────────────────────
+# ── what the stages call (their `# live:` lines) ───────────────────────────────────────────────────
 class LiveHooks:
-    """The pipeline's live-routing steps, kept here so each hook there is a line or two. `ex` is the pipeline's
-    Exchange (fields: config, decision, fallback, live_model, next_model, hop, forwarded_at, response_status)."""
+    """The live-routing steps of the stages (decide.steer, tap), kept here so each hook there is a line or two. `ex`
+    is the stages' Exchange (fields: config, decision, fallback, live_model, next_model, hop, forwarded_at,
+    response_status)."""
 
     def __init__(self, state: LiveState, metrics: Any) -> None:
         self.state = state
@@ -504,7 +505,7 @@ class LiveHooks:
             if kwargs:
                 parsed["chat_template_kwargs"] = kwargs
         new = rewrite_body(parsed, model, decision)
-        if canonical_path(ex.headers.get(":path", "/")) == RESPONSES_PATH:   # as pipeline.on_request_body does
+        if canonical_path(ex.headers.get(":path", "/")) == RESPONSES_PATH:   # as stages/act.forward does
             new = responses_reasoning(new)
         return dump_body(new)
 

@@ -76,6 +76,9 @@ class Metrics:
         self.config_last_reload_success = Gauge(
             "router_config_last_reload_successful", "1 if the last config reload succeeded.", registry=r)
         self.config_last_reload_success.set(1)
+        self._live(r)
+
+    def _live(self, r: CollectorRegistry) -> None:
         # live: requests moved to another model by live routing (reason: live.REASONS; models: configured names)
         # live: tokens and cost from the answers' usage (usage.py); tenant: a hash, at most usage.max_tenants values
         self.tokens = Counter(

@@ -14,7 +14,7 @@ import re
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,9 +97,8 @@ class ChatRequest:
 
     @property
     def temperature(self) -> float:
-        # OpenAI's default is 1.0: a missing temperature is a sampled request, not a greedy one.
         t = self.body.get("temperature")
-        return 1.0 if t is None else float(t)
+        return DEFAULT_TEMPERATURE if t is None else float(t)
 
     def segments(self) -> tuple[Segment, ...]:
         """Every piece of text this request sends to a model, with who wrote it (signals/inputs.py decides which
@@ -155,6 +154,8 @@ def _descriptions(fn: dict[str, Any]) -> list[str]:
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 TEXT_PARTS = ("text", "input_text")
+# OpenAI's default: a missing temperature is a sampled request, not a greedy one (the cache policy reads it too).
+DEFAULT_TEMPERATURE = 1.0
 
 
 def _document_strings(value: Any) -> list[str]:
@@ -174,17 +175,23 @@ def _document_strings(value: Any) -> list[str]:
     return out
 
 
+def part_text(part: Any) -> str | None:
+    """Text of one chat content part (a `text` or `input_text` part, or a bare string); None for a part that
+    carries no text (image, audio, file). The one rule both the signal inputs and the cache key read."""
+    if isinstance(part, str):
+        return part
+    if isinstance(part, Mapping) and part.get("type") in TEXT_PARTS and isinstance(part.get("text"), str):
+        return part["text"]
+    return None
+
+
 def content_text(content: Any) -> str:
-    """Text of a message's content: a string, or the text of a content-part list (`text` and `input_text` parts,
-    and bare strings). Image and audio parts carry no text."""
+    """Text of a message's content: a string, or the text of a content-part list. Image and audio parts carry
+    no text."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(
-            p if isinstance(p, str) else p["text"] for p in content
-            if isinstance(p, str) or (isinstance(p, dict) and p.get("type") in TEXT_PARTS
-                                      and isinstance(p.get("text"), str))
-        )
+        return "\n".join(t for t in map(part_text, content) if t is not None)
     return ""
 
 
@@ -576,6 +583,11 @@ def dump_body(body: dict[str, Any]) -> bytes:
 
 def new_completion_id() -> str:
     return "chatcmpl-" + uuid.uuid4().hex[:24]
+
+
+def restamped(completion: Mapping[str, Any]) -> dict[str, Any]:
+    """A (shallow) copy of a completion under a fresh id and the current time: what every replayed answer gets."""
+    return {**completion, "id": new_completion_id(), "created": int(time.time())}
 
 
 def models_list(models: Iterable[tuple[str, str]]) -> bytes:

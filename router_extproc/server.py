@@ -19,7 +19,8 @@ from ._proto.envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb
 from ._proto.envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from ._proto.envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 from ._proto.envoy.type.v3 import http_status_pb2
-from .pipeline import Continue, Exchange, Respond, Router
+from .pipeline import Router
+from .stages.exchange import Continue, Exchange, Respond
 
 log = logging.getLogger("router_extproc.server")
 

@@ -194,10 +194,11 @@ def ask_for_usage(body: dict[str, Any]) -> bool:
     return True
 
 
-# ── what the pipeline calls (its `# live:` lines) ──────────────────────────────────────────────────
+# ── what the stages call (their `# live:` lines) ───────────────────────────────────────────────────
 class UsageHooks:
-    """The pipeline's token-accounting steps. `ex` is the pipeline's Exchange (fields: config, headers, decision,
-    path, redaction, tenant, strip_usage, usage_tap, forwarded_at)."""
+    """The token-accounting steps of the stages (act.forward, tap), and the budget check the pipeline makes before
+    forwarding. `ex` is the stages' Exchange (fields: config, headers, decision, path, redaction, tenant, strip_usage,
+    usage_tap, forwarded_at)."""
 
     def __init__(self, metrics: Any, live: Any) -> None:
         self.metrics = metrics

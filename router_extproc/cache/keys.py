@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from router_extproc.config_cache import SemanticCacheConfig
+from router_extproc.openai import DEFAULT_TEMPERATURE, part_text
 
 __all__ = [
     "CacheKey",
@@ -55,7 +56,6 @@ __all__ = [
     "DEFAULT_TEMPERATURE",
 ]
 
-DEFAULT_TEMPERATURE = 1.0  # OpenAI's default when the request omits it
 ANON_SCOPE = "anon"
 
 # sampling fields that only make the exact fingerprint differ
@@ -118,12 +118,11 @@ def _content_text(content: Any, media: list) -> str:
     if isinstance(content, list):
         texts = []
         for part in content:
-            if isinstance(part, Mapping) and part.get("type") in ("text", "input_text") and "text" in part:
-                texts.append(str(part["text"]).strip())
-            elif isinstance(part, str):
-                texts.append(part.strip())
-            else:
+            text = part_text(part)
+            if text is None:
                 media.append(part)
+            else:
+                texts.append(text.strip())
         return "\n".join(t for t in texts if t)
     media.append(content)
     return ""

@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from typing import Any, Mapping
+
+from router_extproc.openai import new_completion_id, restamped
 
 __all__ = ["assemble_sse", "render_sse", "refresh", "new_completion_id"]
 
 
-def new_completion_id() -> str:
-    return "chatcmpl-" + os.urandom(12).hex()
-
-
 def refresh(completion: Mapping[str, Any]) -> dict:
-    out = copy.deepcopy(dict(completion))
-    out["id"] = new_completion_id()
-    out["created"] = int(time.time())
-    return out
+    """A deep copy under a fresh id and time: the caller may change it without touching the stored entry."""
+    return restamped(copy.deepcopy(dict(completion)))
 
 
 def _events(body: bytes | str):

@@ -38,9 +38,9 @@ from router_extproc.cache.memory import MemoryBackend, MemoryIndex
 from router_extproc.cache.replay import refresh
 from router_extproc.cache.verify import CosineVerifier, Verifier, load_verifier
 from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
+from router_extproc.thresholds import fallback_cosine, search_floor
 
 PAIR_CANDIDATES = 1  # candidates a pair-reading verifier reads per lookup (each costs an encoder row)
-FALLBACK_COSINE = 0.90  # plain cosine when a configured verifier cannot be used (QQP test: precision 0.80)
 
 # (query text, candidate text) pairs -> the encoder's features of each pair read as one row, [n, D]
 PairEncoder = Callable[[list[tuple[str, str]]], Awaitable[np.ndarray]]
@@ -73,7 +73,7 @@ class SemanticCache:
         self.hot = hot
         self.verifier = verifier
         self.metrics: CacheMetrics = metrics or NoopMetrics()
-        self.floor = max(cfg.similarity_threshold, verifier.floor)
+        self.floor = search_floor(cfg.similarity_threshold, verifier.floor)
         self.is_memory = isinstance(backend, MemoryBackend)
         mc: MilvusConfig | None = getattr(backend, "cfg", None)
         self.top_k = mc.top_k if mc is not None else 4
@@ -97,9 +97,7 @@ class SemanticCache:
         """``pair_encoder`` (``SignalEngine.pair_features``) and ``pair_dim`` (its output width) serve a verifier
         that reads pair features; without them such a verifier is not usable and plain cosine takes its place."""
         verifier: Verifier = CosineVerifier(cfg.similarity_threshold)
-        # A floor set for the verifier (0.7) is far too low for cosine alone (QQP: precision ~0.6). When the
-        # verifier was asked for and cannot be used, plain cosine falls back to a threshold it can stand on.
-        fallback = CosineVerifier(max(cfg.similarity_threshold, FALLBACK_COSINE))
+        fallback = CosineVerifier(fallback_cosine(cfg.similarity_threshold))
         if cfg.verifier and verifier_path is not None:
             try:
                 v = load_verifier(verifier_path)

@@ -187,8 +187,8 @@ _AGE_PERSON = _rx(r"(?i)(?:\b(?:i|i'm|me|my|our|his|her|their|you|your|he|she|wh
                   r"^[ -]?(?:years?[ -]old|year-old|y/?o)[ ,]+(?:\w+ )?(?:man|woman|boy|girl|male|female|patient|son|"
                   r"daughter|child|kid|baby|infant|toddler|teen|teenager|mother|father|mom|dad|husband|wife|"
                   r"brother|sister|person|adult|client|customer|grandmother|grandfather|student)\b)")
-_CRED_WORD = r"(?:password|passwd|passphrase|passcode|pwd|pw|pass|pin)\b"
-PASSWORD = _rx(rf"(?i)\b{_CRED_WORD}[\"']?\s*(?:[:=]|\bis\b|\bwas\b)\s*[\"']?([^\s\"',;]{{3,64}})")
+_CRED_WORD = r"(?:password|passwd|passphrase|passcode|pwd|pw|pass|pin|psk)\b"
+PASSWORD = _rx(rf"(?i)(?:\b|_){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\bis\b|\bwas\b)[ \t]*[\"']?([^\s\"',;]{{3,64}})")
 USERNAME = _rx(r"(?i)(?:\b(?:user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle)[\"']?\s*[:=]|"
                r"\b(?:user\s?name|login(?:\s?name)?|handle)\s+is\b)\s*"
                r"[\"']?([A-Za-z0-9._@+-]{2,64})")
@@ -220,7 +220,7 @@ GPS = _rx(r"(?i:gps|coordinates?|coords?|lat(?:itude)?|long?(?:itude)?|located a
 PERSONAL_URL = _rx(r"(?i)(?:linkedin\.com/in/|facebook\.com/(?:profile\.php|[a-z0-9.]{4,}/?$)|(?:twitter|x)\.com/"
                    r"[a-z0-9_]{2,}/?$|instagram\.com/|tiktok\.com/@|medium\.com/@|youtube\.com/(?:@|c/|user/)|"
                    r"github\.com/[a-z0-9-]+/?$|gitlab\.com/[a-z0-9_.-]+/?$|reddit\.com/u(?:ser)?/|t\.me/|"
-                   r"wa\.me/|/~|/@[a-z0-9]|/(?:users?|profiles?|people|members?|author|staff|u)/[a-z0-9._-]+|"
+                   r"wa\.me/|/~|/@[a-z0-9]|/(?:users?|profiles?|people|members?|author|staff|u)/[a-z0-9._-]+/?(?:$|[?#])|"
                    r"[?&](?:email|e-mail|user(?:name)?|name|phone|uid|customer(?:_?id)?)=)")
 SECRET_FORMATS = _rx(
     r"\bsk-(?:ant-(?:api|admin)\d\d-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"       # OpenAI, Anthropic
@@ -237,18 +237,39 @@ SECRET_FORMATS = _rx(
     r"|\bxai-[A-Za-z0-9]{40,}|\bdop_v1_[a-f0-9]{64}|\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|\bdapi[a-f0-9]{32}"
     r"|\bglc_[A-Za-z0-9+/]{32,}|\bsq0(?:atp|csp)-[A-Za-z0-9_-]{22,}|\bAC[a-f0-9]{32}\b|\bSK[a-f0-9]{32}\b"
     r"|\b\d{8,10}:AA[A-Za-z0-9_-]{33}\b"                                                 # Telegram bot
+    r"|\bkey-[0-9a-f]{32}\b|\bPMAK-[0-9a-f]{24}-[0-9a-f]{34}\b|\bATATT3[A-Za-z0-9_=-]{100,}"  # Mailgun, Postman, Jira
+    r"|\blin_api_[A-Za-z0-9]{40}\b|\bdp\.(?:pt|st|sa|ct)\.[A-Za-z0-9]{40,44}\b|\bhv[sb]\.[A-Za-z0-9_-]{24,}"
+    r"|\b(?:ntn_|secret_)[A-Za-z0-9]{43,46}\b|\bsntr[ysu]_[A-Za-z0-9+/=_-]{40,}|\bpul-[a-f0-9]{40}\b"
+    r"|\bsbp_[a-f0-9]{40}\b|\bpscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.-]{32,64}|\bfigd_[A-Za-z0-9_-]{40,}"
+    r"|\bNRAK-[A-Z0-9]{27}\b|\bglsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}\b|\bpat[A-Za-z0-9]{14}\.[a-f0-9]{64}\b"
+    r"|\b[MN][A-Za-z0-9]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}\b"               # Discord bot
+    r"|\bHRKU-[A-Za-z0-9_-]{60}\b|\bdckr_pat_[A-Za-z0-9_-]{27}\b|\bsk-or-v1-[a-f0-9]{64}\b"
 )
 PRIVATE_KEY = _rx(r"-----BEGIN[A-Z0-9 ]{0,30} PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s:,.-]*?"
                   r"-----END[A-Z0-9 ]{0,30} PRIVATE KEY(?: BLOCK)?-----|(?:\s*[A-Za-z0-9+/=]{16,})*)")
 JWT = _rx(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
-URL_CREDENTIAL = _rx(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://([^\s:/@\"'<>]{0,64}:([^\s@/\"'<>]{1,128}))@[^\s/\"'<>]")
+# the password is what is secret (the user name stays readable); it may hold an unescaped "@": the host follows the
+# last one
+URL_CREDENTIAL = _rx(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@\"'<>]{0,64}:([^\s/\"'<>]{1,128})@[^\s/@\"'<>]")
 # a password on a command line: `--password X`, `-u admin -p X`, `sshpass -p X`, `mysql -uroot -pX`
-CLI_PASSWORD = _rx(r"(?:--pass(?:word)?[= ]|(?:-u ?\S+|--user(?:name)?[= ]\S+|sshpass)\s+-p ?)([^\s\"'`]{3,128})")
+CLI_PASSWORD = _rx(r"(?:--pass(?:word)?[= ]|(?:-u ?\S+|--user(?:name)?[= ]\S+|sshpass)\s+-p ?)[\"']?([^\s\"'`]{3,128})"
+                   # curl -u user:password, wget --password, --user=user:password
+                   r"|(?:\s-u|--user)[ =][\"']?[^\s:\"'$]{1,64}:([^\s\"'`]{3,128})"
+                   # redis-cli -a password
+                   r"|\bredis-cli\b[^\n]{0,200}?\s-a\s+[\"']?([^\s\"'`]{3,128})")
+# requests' auth=("user", "password"), HTTPBasicAuth("user", "password")
+AUTH_TUPLE = _rx(r"(?:\bauth\s*=\s*\(|BasicAuth\()\s*[\"'][^\"'\n]{1,64}[\"']\s*,\s*[\"']([^\"'\n]{3,128})[\"']")
 BASIC_AUTH = _rx(r"(?i:\bbasic)\s+([A-Za-z0-9+/]{8,}={0,2})")
 AWS_SECRET = _rx(r"(?i:aws.{0,20}?secret.{0,20}?|secret_?access_?key)[\s:=\"']{1,6}([A-Za-z0-9/+=]{40})\b")
-ASSIGNED_SECRET = _rx(r"(?i:api[_-]?key|apikey|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|"
-                      r"client[_-]?secret|private[_-]?token|bearer|token)[\"']?\s*(?:[:=]|=>|\s)\s*[\"']?"
-                      r"([A-Za-z0-9_\-./+=~]{16,512})")
+# A keyword that names a credential, ending an identifier or standing alone (`SLACK_BOT_TOKEN=`, `"api_key": `,
+# `Bearer `), then a value: quoted (any characters but quotes and spaces: Django keys hold #$!) or bare.
+ASSIGNED_SECRET = _rx(r"(?i)((?:api|secret|private|access|auth|signing|encryption|master|license|client|app|"
+                      r"consumer|service|account|admin)[_-]?key|apikey|secret|passphrase|token|bearer|credentials?)"
+                      r"[\"']?[ \t]*(?:[:=]>?|[ \t])[ \t]*(?:[\"']([^\s\"']{12,512})[\"']|([A-Za-z0-9_\-./+=~]{16,512}))")
+# identifiers whose "token"/"key" is not a credential: pagination cursors, CSRF tokens, tokenizer settings
+_NOT_SECRET_NAME = _rx(r"(?:^|[_-])(?:page|csrf|xsrf|continuation|sync|next|prev|cursor|max|num|n|bos|eos|pad|unk|sep|cls|"
+                       r"mask|special|start|end|input|output|total|id|type|public|sort|partition|primary|foreign|"
+                       r"cache|idempotency|hash|row|object|s3|file|dedup|lookup|group|request)[_-]?$")
 DIGIT = _rx(r"\d")
 # Names where a message says whose they are: after a greeting, above a sign-off, after "my name is", and a given
 # name that opens a message addressed to someone ("Olen, leverage ..."). The model head finds names in running text.
@@ -274,7 +295,10 @@ _NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody Ther
     Java Rust Plus Why What How Where Who Which Whatever Yeah Yep Nope Nah Indeed Of Agreed Correct Exactly Awesome
     Excellent Wait Look Listen Remember Anyhow Yet Rather Namely Tonight Nowadays Love Dad Mom Mum Boss Buddy Mate
     Bro Kids Class Students Anyone Someone Guest Admin User Reader Readers Here Sweetie Honey Darling Doc Coach
-    Agent Officer Team Staff Members Member Partner Partners Client Clients Patients Patient Sales Hr It""".split())
+    Agent Officer Team Staff Members Member Partner Partners Client Clients Patients Patient Sales Hr It Further
+    Likewise Nevertheless Nonetheless Regardless Conversely Whereas Consequently Accordingly Similarly Notably
+    Alternatively Optionally Importantly Specifically Currently Previously Again Once Today Versions Version
+    Usage Install Installation Features Requirements License Changes Contributing Docs Documentation""".split())
 
 
 def _name_ok(name: str) -> bool:
@@ -283,10 +307,37 @@ def _name_ok(name: str) -> bool:
     return bool(core) and not any(w in _NOT_NAMES for w in core) and not core[0].endswith("ly")
 
 
+# Marks of documentation (markdown/rst headings, fences, directives, links, inline code, shell prompts, install
+# lines). In a text with two or more, a capitalised word alone is a product or project (Redis, Faiss, Tidelift), not
+# a person: the model's PERSON spans there need a full name, and a line opening "Redis, the ..." is no
+# vocative. Names that a greeting, sign-off or "my name is" frames stay.
+DOC_MARKS = _rx(r"(?m)^#{1,6} |^```|^\.\. [a-z-]+::|^[=~^-]{4,}$|\]\(https?://|`[^`\n]+`|^\$ |^>>> |"
+                        r"\bpip install\b|^\s*[*-] \[|:class:|:func:|^\s{4}(?:import|from|def|class|return) |"
+                        r":target: |:alt: |\.\. \|[^|\n]+\| image::|<img |<div|<h[1-6]|\|[A-Z][\w-]*\|")
+
+
+def looks_like_documentation(text: str) -> bool:
+    n = 0
+    for _ in DOC_MARKS.finditer(text.encode("utf-8", "surrogatepass")):
+        n += 1
+        if n >= 2:
+            return True
+    return False
+
+
 def _people(T: Text) -> list[Entity]:
     out: list[Entity] = []
+    doc = looks_like_documentation(T.text)
     for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75), (TITLED, 0.9)):
-        out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
+        if not (doc and rx is VOCATIVE):
+            out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
+    if out and "```" in T.text:
+        # a greeting inside a fenced code block is a program's example output ("Hello, Click!"), not a person
+        fences, i = [], T.text.find("```")
+        while i >= 0:
+            fences.append(i)
+            i = T.text.find("```", i + 3)
+        out = [x for x in out if sum(f < x[0] for f in fences) % 2 == 0]
     return out
 
 
@@ -309,6 +360,18 @@ def _in_url(text: str, s: int) -> bool:
     return bool(head) and "://" in head[-1] and not head[-1].endswith(("'", '"'))
 
 
+# Addresses that documentation writes and that reach no person: a git remote (git@github.com:org/repo), a
+# placeholder user at a reserved domain (RFC 2606: foo@example.org, you@example.com), a mailing list
+_DOC_EMAIL = _rx(r"(?i)^(?:git@[^@]+$|(?:foo|bar|baz|qux|user\d*|username|name|your?(?:[._-]?\w+)?|me|someone|somebody|"
+                 r"e-?mail|test\d*|admin|info|no-?reply|example|contact|support)@(?:[\w-]+\.)*(?:example\.(?:com|org|net)|"
+                 r"example|test|invalid|localhost)$|[\w.+-]+-(?:users|devel|dev|announce|discuss|help|list|team)@|"
+                 r"[^@]+@(?:googlegroups\.com|lists\.[\w.-]+)$)")
+
+
+def _doc_email(text: str, s: int, e: int) -> bool:
+    return _DOC_EMAIL.search(text[s:e].encode()) is not None or (text[s:s + 4] == "git@" and text[e:e + 1] == ":")
+
+
 def _in_userinfo(text: str, s: int) -> bool:
     """`pass@host` of scheme://user:pass@host is a credential, not an e-mail address."""
     return s > 0 and text[s - 1] == ":" and _in_url(text, s)
@@ -326,7 +389,7 @@ def _contact(T: Text, has_digit: bool) -> list[Entity]:
     out: list[Entity] = []
     if "@" in text:
         out += [(s, e, "EMAIL_ADDRESS", 0.99) for s, e in T.find(EMAIL)
-                if _free(text, s, e, before=".+-_%") and not _in_userinfo(text, s)]
+                if _free(text, s, e, before=".+-_%") and not _in_userinfo(text, s) and not _doc_email(text, s, e)]
     if ":" in text:
         out += [(s, e, "IP_ADDRESS", 0.95) for s, e in T.find(IPV6)
                 if text.count(":", s, e) >= 2 and _free(text, s, e, before=":_", after=":_")]
@@ -404,16 +467,36 @@ def _password_ok(v: str) -> bool:
 
 
 def _username_ok(v: str) -> bool:
-    # "User: How do I ..." (a pasted chat transcript): a capitalised word is prose, not a login
-    return v.lower() not in ("name", "id", "is") and not (v[:1].isupper() and v[1:].islower())
+    # "User: How do I ..." (a pasted chat transcript): a capitalised word is prose, not a login; "User id=123" in a
+    # program's output is a row number
+    return v.lower() not in ("name", "id", "is") and not (v[:1].isupper() and v[1:].islower()) \
+        and not (v.isdigit() and len(v) < 5)
+
+
+def _passwords(T: Text) -> list[Entity]:
+    """`password: X` lines. Inside a URL only a query parameter counts (`jdbc:...?user=u&password=X`), up to the
+    next `&`: `user:` of postgresql://user:password@host is not a login line."""
+    text = T.text
+    out: list[Entity] = []
+    for m in PASSWORD.finditer(T.raw):
+        s, e = T.char(m.start(1)), T.char(m.end(1))
+        if _in_url(text, s):
+            k = T.char(m.start())
+            if k == 0 or text[k - 1] not in "?&;":
+                continue
+            e = text.find("&", s, e) if "&" in text[s:e] else e
+        v = text[s:e]
+        if len(v) >= 3 and not placeholder(v) and _password_ok(v):
+            out.append((s, e, "PASSWORD", 0.9))
+    return out
 
 
 def _credentials(T: Text) -> list[Entity]:
     text = T.text
     out: list[Entity] = []
     lower = text.lower()
-    if any(w in lower for w in ("pass", "pw", "pin", "login", "user", "account", "handle")):
-        out += _value_span(T, PASSWORD, "PASSWORD", 0.9, ok=_password_ok, in_url=False)
+    if any(w in lower for w in ("pass", "pw", "pin", "psk", "login", "user", "account", "handle")):
+        out += _passwords(T)
         out += _value_span(T, USERNAME, "USERNAME", 0.85, ok=_username_ok, in_url=False)
         for m in LOGIN_PAIR.finditer(T.raw):
             (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
@@ -427,14 +510,44 @@ def _credentials(T: Text) -> list[Entity]:
     if "eyJ" in text:
         out += [(s, e, "SECRET", 0.97) for s, e in T.find(JWT) if jwt_ok(text[s:e])]
     if "://" in text:
-        for m in URL_CREDENTIAL.finditer(T.raw):
-            if not placeholder(text[T.char(m.start(2)):T.char(m.end(2))]):
-                out.append((T.char(m.start(1)), T.char(m.end(1)), "SECRET", 0.995))  # beats the "e-mail" pass@host
+        for s, e in T.find(URL_CREDENTIAL, 1):
+            if not placeholder(text[s:e]):
+                out.append((s, e, "SECRET", 0.995))  # beats the "e-mail" pass@host
     out += _value_span(T, AWS_SECRET, "SECRET", 0.95, ok=lambda v: _entropy(v) > 4.0)
-    if "-p" in text or "--pass" in text:
-        out += _value_span(T, CLI_PASSWORD, "PASSWORD", 0.9, ok=lambda v: not v.startswith(("$", "-")))
+    if "-p" in text or "--pass" in text or "-u" in text or "-a" in text:
+        for g in (1, 2, 3):
+            out += _value_span(T, CLI_PASSWORD, "PASSWORD", 0.9, group=g, ok=lambda v: not v.startswith(("$", "-")))
     out += _value_span(T, BASIC_AUTH, "SECRET", 0.95, ok=_basic_ok)
-    out += _value_span(T, ASSIGNED_SECRET, "SECRET", 0.9, ok=_random_looking)
+    out += _assigned(T)
+    out += _value_span(T, AUTH_TUPLE, "PASSWORD", 0.9)
+    return out
+
+
+def _snake(s: str) -> str:
+    """The identifier that ends `s`, in snake case (`nextPage` -> `next_page`)."""
+    i = len(s)
+    while i > 0 and (s[i - 1].isalnum() or s[i - 1] in "_-"):
+        i -= 1
+    s = s[i:]
+    return "".join("_" + c if c.isupper() and j and s[j - 1].islower() else c for j, c in enumerate(s)).lower()
+
+
+def _assigned(T: Text) -> list[Entity]:
+    """Values assigned to a credential-named identifier, where the value looks random (see `_random_looking`)."""
+    text = T.text
+    out: list[Entity] = []
+    for m in ASSIGNED_SECRET.finditer(T.raw):
+        ks = T.char(m.start(1))
+        # the keyword must start a word or follow "_"/"-" (csrftoken, subtoken and mytoken are other things)
+        if ks > 0 and text[ks - 1].isalnum() and not (text[ks - 1].islower() and text[ks].isupper()):
+            continue
+        if _NOT_SECRET_NAME.search(_snake(text[max(0, ks - 40):ks]).encode()) is not None:
+            continue
+        g = 2 if m.start(2) >= 0 else 3
+        s, e = T.char(m.start(g)), T.char(m.end(g))
+        v = text[s:e]
+        if not placeholder(v) and _random_looking(v):
+            out.append((s, e, "SECRET", 0.9))
     return out
 
 
@@ -446,12 +559,17 @@ def _basic_ok(v: str) -> bool:
     return bool(sep and pw) and not placeholder(pw)
 
 
+_PATHISH = _rx(r"^(?:[a-z][a-z0-9+.-]*:|\.{0,2}/|~/|\$)|://|\.(?:[a-z]{1,4})$|^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_]\w*)+$|"
+               r"[{}\[\]<>]")
+
+
 def _random_looking(v: str) -> bool:
-    """A token-like value: long, mixed character classes and high entropy (a hex digest alone is not enough:
-    hashes and UUIDs fill code and logs)."""
-    classes = sum((any(c.islower() for c in v), any(c.isupper() for c in v), any(c.isdigit() for c in v)))
-    return len(v) >= 16 and classes >= 2 and _entropy(v) >= 3.5 and not v.replace("-", "").isdigit() \
-        and "/" not in v.strip("/") and not v.startswith(("http", "./", "../"))
+    """A token-like value: long, mixed character classes and high entropy; not a path, URL, file name, dotted name
+    or code. (A hex digest alone never gets here: only after a credential-named key.)"""
+    classes = sum((any(c.islower() for c in v), any(c.isupper() for c in v), any(c.isdigit() for c in v),
+                   any(not c.isalnum() and c not in "-_." for c in v)))
+    return len(v) >= 12 and classes >= 2 and _entropy(v) >= 3.3 and not v.replace("-", "").isdigit() \
+        and _PATHISH.search(v.encode()) is None
 
 
 def _urls(T: Text) -> list[Entity]:

@@ -28,14 +28,13 @@ import numpy as np
 from .batcher import MicroBatcher
 from .pairs import pair_row
 from .pii import combine, decode_tags
+from .spec import PAIR_OUTPUT, SIGNAL_OUTPUTS, SPAN_OUTPUT, ModelThresholds
 from .inputs import SUSPECT_MIN, Planned, Read, choose_windows, scan_blocks, single
 from .types import PIIEntity, Signals
 from .windows import windows
 
 log = logging.getLogger(__name__)
 
-SIGNAL_OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits"]
-SPAN_OUTPUT = "jailbreak_span_logit"
 GPU_MODEL = "encoder.fp16.onnx"  # the CUDA provider's graph: int8 MatMuls would run on the host (models/fp16.py)
 FOCUS_PAD = 8   # tokens kept either side of a suspicious run's attack words (see SignalEngine._focus)
 FOCUS_RESERVE = 96   # budget tokens kept for narrowed rows beside the topic's first and last windows
@@ -96,13 +95,12 @@ class SignalEngine:
         self._t_cat = float(temp.get("category", 1.0))
         self._t_jb = float(temp.get("jailbreak", 1.0))
         self._t_cx = float(temp.get("complexity", 1.0))
-        thresholds = self.labels.get("thresholds", {})
-        self.pii_threshold = float(thresholds.get("pii", 0.5))
-        jb_thr = min(max(float(thresholds.get("jailbreak", 0.5)), 1e-6), 1 - 1e-6)
+        thresholds = ModelThresholds.from_labels(self.labels)
+        self.pii_threshold = thresholds.pii
+        jb_thr = min(max(thresholds.jailbreak, 1e-6), 1 - 1e-6)
         self._jb_thr_logit = float(np.log(jb_thr / (1 - jb_thr)))
         # None: the span detector is off (a model built without it, or the build calibrating it)
-        self.span_threshold: float | None = (float(thresholds["jailbreak_span"]) if "jailbreak_span" in thresholds
-                                             else None)
+        self.span_threshold: float | None = thresholds.jailbreak_span
         self.max_tokens = max(16, min(int(max_tokens), int(self.labels.get("max_length", 512))))
 
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -136,12 +134,12 @@ class SignalEngine:
             self.provider = self.session.get_providers()[0]
         self.model_file = model.name
         names = {o.name for o in self.session.get_outputs()}
-        self._outputs = SIGNAL_OUTPUTS + ([SPAN_OUTPUT] if SPAN_OUTPUT in names else [])
+        self._outputs = [*SIGNAL_OUTPUTS, *([SPAN_OUTPUT] if SPAN_OUTPUT in names else [])]
         if SPAN_OUTPUT not in names:
             self.span_threshold = None
         # width of the pair features for the cache verifier (0: a model without the seq_feat output)
         self.pair_dim = next((int(o.shape[-1]) for o in self.session.get_outputs()
-                              if o.name == "seq_feat" and isinstance(o.shape[-1], int)), 0)
+                              if o.name == PAIR_OUTPUT and isinstance(o.shape[-1], int)), 0)
         log.info("signals: onnxruntime provider %s (device=%s) model=%s", self.provider, device, model)
         self.rank_middle = True   # False: spread the budget's middle windows evenly (tests/bench/bench_budget.py)
         vocab = self.tokenizer.get_vocab()

@@ -7,6 +7,7 @@ import numpy as np
 import re2
 
 from ..pii.rules import iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
+from ..pii.rules import looks_like_documentation
 
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
 DATE_RE = re2.compile(r"(?:^|[^\d./-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}|"
@@ -20,6 +21,21 @@ TITLES = frozenset("""Dr Dott Dott.ssa Prof Univ.Prof Ing Sig Sig.ra Sig.na Mr M
 _TITLE_BEFORE = re2.compile(r"(?:^|[\s,;:(\"'>])([A-Z][A-Za-z.-]{0,8}?)(\.?) $")
 
 VALIDATED = ("EMAIL_ADDRESS", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN")
+
+# where a capitalised word is a label (a badge's alt text, an rst substitution), not a person
+_LABEL_BEFORE = re2.compile(r"(?:\||:alt: |alt=[\"']|title=[\"'])$")
+# names that documentation and forms use as stand-ins
+PLACEHOLDER_NAMES = frozenset("""john doe|jane doe|john smith|jane smith|joe bloggs|max mustermann|erika mustermann|
+    john q. public|foo bar""".replace("\n", "").split("|"))
+# a house number (or flat number) and a postcode-like token: an address has one or the other
+_ADDR_NUMBER = re2.compile(r"(?:^|[\s,])(?:\d{1,6}[A-Za-z]?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{5}(?:-\d{4})?)(?:$|[\s,])")
+# "2401.08281" (an arXiv id), "8192 x 8192" (a size), digits counted up: not phone numbers
+_NOT_PHONE = re2.compile(r"^\d{4}\.\d{4,5}$|^0?123456789|^\d{1,6}\s*x\s*\d+$")
+_STREET_WORD = re2.compile(r"(?i)\b(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|way|court|ct|"
+                           r"place|pl|square|sq|close|crescent|terrace|parkway|highway|hwy|calle|callej[oó]n|avenida|"
+                           r"camino|plaza|paseo|carrer|rua|via|viale|piazza|corso|rue|chemin|stra(?:ss|ß)e|str|platz|"
+                           r"weg|gasse|allee|ulica|straat|laan|gracht|vej|gata|gatan|katu)\b")
+_NAME_PREFIXES = ("Mc", "Mac", "De", "Di", "Da", "La", "Le", "Van", "Von", "O'", "D'", "Fitz", "St")
 
 
 def regex_entities(text: str) -> list[tuple[int, int, str, float]]:
@@ -154,12 +170,33 @@ def _random_word(span: str) -> bool:
     return any(sum(a.islower() and b.isupper() for a, b in zip(w, w[1:])) >= 2 for w in span.split())
 
 
+def _camel_word(w: str) -> bool:
+    """GitHub, PyPI, AnyIO, MilvusClient, README.md: a product or a file, not a name (McDonald, DeAndre, O'Brien
+    are names)."""
+    if any(c in w for c in "._/#@") or (len(w) > 1 and w.isupper() and w.isalpha()) or \
+            (len(w) > 2 and w[0].isupper() and w[1].isupper() and w[2].islower()):  # ETag, IOError
+        return True
+    humps = [i for i in range(1, len(w)) if w[i].isupper() and w[i - 1].islower()]
+    return bool(humps) and not any(w[:i] in _NAME_PREFIXES for i in humps) or any(
+        a.isupper() and b.isupper() for a, b in zip(w[1:], w[2:]) if w[0].isupper() and w[1:2].islower())
+
+
+def _address_shaped(span: str) -> bool:
+    """A postal address has a house number, a postcode or a street word, a capitalised word, and nothing of code
+    (backticks, #, =, +, underscores, a version like 3.13)."""
+    return ((_ADDR_NUMBER.search(span) is not None or _STREET_WORD.search(span) is not None) and any(w[:1].isupper() and w.isalpha() for w in span.split())
+            and not any(c in span for c in "`#=+_*<>{}[]@") and re2.search(r"\d\.\d|\bPEP ?\d", span) is None
+            and not any(_camel_word(w.rstrip(".")) for w in span.replace(",", " ").split() if not w[:1].isdigit() and
+                        not w.isupper()))  # state and postcode letters (OR, BS7) are upper case
+
+
 def _is_title(word: str) -> bool:
     return word.rstrip(".") in TITLES
 
 
-def _model_span(text: str, s: int, e: int, typ: str) -> tuple[int, int, str] | None:
-    """Type-specific checks of one snapped model span; returns the (possibly retyped/extended) span or None."""
+def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple[int, int, str] | None:
+    """Type-specific checks of one snapped model span; returns the (possibly retyped/extended) span or None. `doc`:
+    the text reads as documentation (rules.looks_like_documentation)."""
     span = text[s:e]
     if typ in ("EMAIL_ADDRESS", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE"):
         return None  # these types need a validated match
@@ -173,12 +210,19 @@ def _model_span(text: str, s: int, e: int, typ: str) -> tuple[int, int, str] | N
     if typ == "STREET_ADDRESS" and (not any(c.isdigit() or c.isupper() for c in span) or _random_word(span)):
         return None  # neither a number nor a capitalised name ("traffic", "y/o") is not an address, nor is base64
     if typ == "PHONE_NUMBER":
-        if _digits(span) < 7 or DATE_RE.search(span):
-            return None
+        if not _phone_like(span) or _NOT_PHONE.search(span.strip()) is not None or \
+                len({c for c in span if c.isdigit()}) == 1:
+            return None  # hashes, ids, sizes and timings are not phone numbers
         if s > 0 and text[s - 1] == "+":
             s -= 1  # the international prefix belongs to the number
     if typ == "PERSON":
         if not any(c.isalpha() for c in span) or _is_title(span) or not _name_shaped(span):
+            return None
+        words = span.split()
+        if any(_camel_word(w) for w in words if not _is_title(w)) or span.lower() in PLACEHOLDER_NAMES or \
+                _LABEL_BEFORE.search(text[max(0, s - 8):s]) is not None:
+            return None
+        if doc and sum(1 for w in words if w[:1].isupper() and not _is_title(w)) < 2:
             return None
         m = _TITLE_BEFORE.search(text[max(0, s - 16):s])
         if m and _is_title(m.group(1)):
@@ -203,6 +247,7 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     rx = regex_entities(text)
     ents = _entities(text, model_ents)
     urls = url_spans(text) if ents else []
+    doc = bool(ents) and looks_like_documentation(text)
     out = list(rx)
     for s, e, typ, sc in ents:
         s, e = snap(text, s, e)
@@ -212,7 +257,7 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             continue  # validated match wins
         if typ in ("PERSON", "STREET_ADDRESS") and any(_overlap((s, e), u) for u in urls):
             continue  # words inside a URL are not names or addresses
-        got = _model_span(text, s, e, typ)
+        got = _model_span(text, s, e, typ, doc)
         if got is None:
             continue
         out.append((*got, sc))
@@ -234,4 +279,5 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             joined[-1] = (a[0], ent[1], a[2], max(a[3], ent[3]))
             continue
         joined.append(ent)
-    return joined
+    # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
+    return [x for x in joined if x[2] != "STREET_ADDRESS" or _address_shaped(text[x[0]:x[1]])]

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from router_extproc.testing import Stack
+from router_extproc.dev.stack import Stack
 
 from .common import IMG, MODEL_DIR, bench_config, machine, progress, save
 

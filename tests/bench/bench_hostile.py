@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from router_extproc.testing import Stack
+from router_extproc.dev.stack import Stack
 
 from .common import DOCS, bench_config, progress, save
 

@@ -27,7 +27,7 @@ from typing import Any
 from router_extproc.config import parse_config
 from router_extproc.decision import Decision
 from router_extproc.live import LiveState, next_candidate
-from router_extproc.testing import Stack
+from router_extproc.dev.stack import Stack
 
 from .common import DOCS, load, progress, save
 from .loadgen import _read_response, encode_post

@@ -25,7 +25,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from router_extproc.testing import Stack
+from router_extproc.dev.stack import Stack
 
 from . import loadgen
 from .common import MODEL_DIR, ROOT, BaselineEnvoy, bench_config, progress, save

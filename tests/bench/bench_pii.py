@@ -10,12 +10,14 @@ step after the signals step, which rewrites that file).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
+
+from tests.helpers import write_section
 
 from .common import DOCS, MODEL_DIR, ROOT, progress, save
 
@@ -23,6 +25,9 @@ DATA = ROOT / "tests" / "bench" / "data" / "pii"
 START, END = "<!-- bench_pii:start -->", "<!-- bench_pii:end -->"
 MARK = re.compile(r"\{\{([A-Z_]+)\|(.*?)\}\}", re.S)
 SECRET_TYPES = ("SECRET", "PASSWORD")
+# values in the held-out README passages judged by hand to be real personal data (a real person's e-mail address,
+# profile URL or name): a flag on one of these is right, every other flag on documentation is a false flag
+PERSONAL = DATA / "readme_personal.txt"
 TARGETS = {"per_type": 0.90, "message_recall": 0.93, "secret": 0.95, "benign": 0.03, "docs": 0.05, "redact_ms": 1.0}
 
 
@@ -49,6 +54,12 @@ def parse(marked: str) -> tuple[str, list[tuple[int, int, str]]]:
 def _iou(a: tuple[int, int], b: tuple[int, int]) -> float:
     inter = max(0, min(a[1], b[1]) - max(a[0], b[0]))
     return inter / max(1, max(a[1], b[1]) - min(a[0], b[0]))
+
+
+def as_group(spans: list[list[tuple]]) -> list[list[tuple]]:
+    """SECRET and PASSWORD as one type: the secret group, which one policy redacts or blocks as a whole (a password
+    in a connection string is marked SECRET by one writer and PASSWORD by another)."""
+    return [[(*x[:2], "SECRET" if x[2] in SECRET_TYPES else x[2]) for x in ps] for ps in spans]
 
 
 def score(gold: list[list[tuple]], pred: list[list[tuple]], types: tuple[str, ...] | None = None) -> dict:
@@ -120,42 +131,87 @@ def redaction_cost(engine: Any, texts: list[str], rounds: int) -> dict:
             "n": len(times), "what": "redact_request + JSON restore + SSE restore (one event per word)"}
 
 
-SPLITS: dict[str, tuple[str | None, ...]] = {
-    # written after the rules were frozen: the headline message and benign figures. Its code and docs errors
-    # prompted fixes (CLI passwords, URLs with an empty user, base64-shaped model spans), so for secrets and
-    # documentation the headline is blind2, written after those fixes and never used to change anything
-    "blind": ("messages_blind.txt", "code_logs_blind.txt", "benign_blind.txt", "docs_blind.txt"),
-    "blind2": (None, "code_logs_blind2.txt", None, "docs_blind2.txt"),
-    # written first; the rules were adjusted after a run on it, so its figures are optimistic
-    "dev": ("messages.txt", "code_logs.txt", "benign_questions.txt", "docs.txt"),
+# Held-out sets were never used to change the rules; calibration sets were (their figures are optimistic). Each
+# held-out set comes from another writer or source than its calibration sets: the message and benign sets were
+# written after the rules were frozen; the secrets set is made by a seeded generator (pii_gen.py) with its own
+# templates; the documentation set is the README text of the installed packages (real documentation, nobody wrote
+# it for this), half of the packages by a hash of their names (the other half is calibration).
+SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
+    "held": {"messages": ("messages_blind.txt", "messages_gen.txt"), "code": ("code_logs_gen.txt",), "benign": ("benign_blind.txt",),
+             "docs": ("readme:held",)},
+    "cal": {"messages": ("messages.txt",),
+            "code": ("code_logs.txt", "code_logs_blind.txt", "code_logs_blind2.txt", "code_logs_cal.txt"),
+            "benign": ("benign_questions.txt",), "docs": ("docs.txt", "docs_blind.txt", "docs_blind2.txt",
+                                                          "readme:cal")},
 }
 
 
-def evaluate(predict, files: tuple[str | None, ...]) -> dict:
-    res: dict[str, Any] = {}
-    if files[0] is not None:
-        msgs = [parse(b) for b in _blocks(files[0])]
-        texts, gold = [t for t, _ in msgs], [g for _, g in msgs]
-        pred = predict(texts)
-        res["messages"] = score(gold, pred)
-        res["messages_n"] = len(texts)
-        res["message_errors"] = _misses(texts, gold, pred)
-    assert files[1] is not None
-    code = [parse(b) for b in _blocks(files[1])]
-    ctexts, cgold = [t for t, _ in code], [g for _, g in code]
-    cpred = predict(ctexts)
-    res["code_n"] = len(ctexts)
-    res["secrets"] = score(cgold, cpred, SECRET_TYPES)
-    res["secret_errors"] = _misses(ctexts, cgold, [[p for p in ps if p[2] in SECRET_TYPES] for ps in cpred])
-    for name, file in (("benign", files[2]), ("docs", files[3])):
-        if file is None:
+def readme_passages(half: str, max_chars: int = 1200) -> list[str]:
+    """The long descriptions (README text) of the installed packages, cut into passages of up to `max_chars` at
+    paragraph breaks; `half` "cal" or "held" picks the packages by a hash of their names."""
+    from importlib import metadata
+
+    out = []
+    for dist in sorted(metadata.distributions(), key=lambda d: d.metadata["Name"].lower()):
+        name = dist.metadata["Name"].lower().replace("_", "-")
+        if name == "router-extproc" or (int(hashlib.sha256(name.encode()).hexdigest(), 16) % 2 == 0) != (half == "cal"):
             continue
-        items = ([ln for ln in (DATA / file).read_text().splitlines() if ln and not ln.startswith("#")]
-                 if name == "benign" else _blocks(file))
-        flagged = [[(x[2], t[x[0]:x[1]]) for x in ps] for t, ps in zip(items, predict(items)) if ps]
-        res[f"{name}_false_flag_rate"] = round(len(flagged) / len(items), 4)
+        body = (dist.read_text("METADATA") or "").partition("\n\n")[2]
+        cur = ""
+        for para in re.split(r"\n\s*\n", body):
+            if cur and len(cur) + len(para) > max_chars:
+                out.append(cur)
+                cur = ""
+            cur += ("\n\n" if cur else "") + para
+        if cur.strip():
+            out.append(cur)
+    return out
+
+
+def _items(kind: str, files: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for f in files:
+        if f.startswith("readme:"):
+            out += readme_passages(f.split(":", 1)[1])
+        elif kind == "benign":
+            out += [ln for ln in (DATA / f).read_text().splitlines() if ln and not ln.startswith("#")]
+        else:
+            out += _blocks(f)
+    return out
+
+
+def evaluate(predict, sets: dict[str, tuple[str, ...]]) -> dict:
+    res: dict[str, Any] = {}
+    msgs = [parse(b) for b in _items("messages", sets["messages"])]
+    texts, gold = [t for t, _ in msgs], [g for _, g in msgs]
+    pred = predict(texts)
+    res["messages"] = score(gold, pred)
+    res["messages_n"] = len(texts)
+    res["message_errors"] = _misses(texts, gold, pred)
+    res["messages_by_file"], i = {}, 0
+    for f in sets["messages"]:
+        n = len(_items("messages", (f,)))
+        res["messages_by_file"][f] = {**score(gold[i:i + n], pred[i:i + n])["ALL"], "messages": n}
+        i += n
+    code = [parse(b) for b in _items("code", sets["code"])]
+    ctexts, cgold = [t for t, _ in code], [g for _, g in code]
+    cpred = [[p for p in ps if p[2] in SECRET_TYPES] for ps in predict(ctexts)]
+    res["code_n"] = len(ctexts)
+    res["code_with_secret_n"] = sum(1 for g in cgold if g)
+    res["secrets"] = score(as_group(cgold), as_group(cpred), SECRET_TYPES)["ALL"]
+    res["secrets_by_type"] = score(cgold, cpred, SECRET_TYPES)
+    res["secret_errors"] = _misses(ctexts, as_group(cgold), as_group(cpred))
+    personal = {ln for ln in PERSONAL.read_text().splitlines() if ln and not ln.startswith("#")}
+    for name in ("benign", "docs"):
+        items = _items(name, sets[name])
+        flags = [[(x[2], t[x[0]:x[1]]) for x in ps] for t, ps in zip(items, predict(items))]
+        false = [[f for f in fl if " ".join(f[1].split()) not in personal] for fl in flags]
+        res[f"{name}_false_flag_rate"] = round(sum(1 for f in false if f) / len(items), 4)
         res[f"{name}_n"] = len(items)
-        res[f"{name}_flagged"] = [str(f) for f in flagged]
+        res[f"{name}_flagged"] = [str(f) for f in false if f]
+        if name == "docs":
+            res["docs_flagged_rate_raw"] = round(sum(1 for f in flags if f) / len(items), 4)
+            res["docs_personal_n"] = sum(1 for fl, f in zip(flags, false) if fl and not f)
     return res
 
 
@@ -168,8 +224,8 @@ def run(quick: bool) -> dict:
         return [[(e.start, e.end, e.type) for e in s.pii] for s in engine.analyze_batch(texts)]
 
     res: dict[str, Any] = {"targets": TARGETS}
-    for split, files in SPLITS.items():
-        res[split] = evaluate(predict, files)
+    for split, sets in SPLITS.items():
+        res[split] = evaluate(predict, sets)
     texts = [parse(b)[0] for f in ("messages_blind.txt", "messages.txt") for b in _blocks(f)]
     res["redaction"] = redaction_cost(engine, texts, 2 if quick else 10)
     res["rules"] = rules_cost(texts, 5 if quick else 50)
@@ -215,70 +271,73 @@ def _below(rows: dict, target: float) -> list[str]:
                                                              for x in (v["precision"], v["recall"]))]
 
 
+def _list(items: list[str], n: int = 25) -> str:
+    return ("; ".join(items[:n]) + (f"; ... and {len(items) - n} more" if len(items) > n else "")) or "none"
+
+
 def section(res: dict) -> str:
-    t, b, d, b2 = res["targets"], res["blind"], res["dev"], res["blind2"]
-    m, s, s2 = b["messages"]["ALL"], b["secrets"]["ALL"], b2["secrets"]["ALL"]
-    below = _below(b["messages"], t["per_type"])
+    t, h, c = res["targets"], res["held"], res["cal"]
+    m, sec = h["messages"]["ALL"], h["secrets"]
+    below = _below(h["messages"], t["per_type"])
     return "\n".join([
         START,
-        "## PII and secrets on held-out message text (bench_pii.py)",
+        "## PII and secrets on held-out text (bench_pii.py)",
         "",
-        "Model head + rules as the router runs them, on text written for this evaluation (tests/bench/data/pii/), "
-        "never used to train the head (presidio-evaluator templates + faker). Splits: **dev**, written first and "
-        "used to fix the rules after a first run (optimistic); **blind**, written after the rules were frozen (the "
-        "message and benign-question figures below); its code and documentation errors then prompted three fixes "
-        "(passwords on command lines, URLs with an empty user, base64-shaped model spans), so for secrets and "
-        "documentation the headline is **blind2**, written after those fixes and never used to change anything. "
-        "Blind: "
-        f"{b['messages_n']} messages in the style of customer and health correspondence, tickets and chat; "
-        f"{b['code_n']} code, config and log snippets with secrets beside git SHAs, digests, UUIDs and base64; "
-        f"{b['benign_n']} benign questions; {b['docs_n']} passages of pasted documentation. Match: same type and "
-        "char IoU >= 0.5. Per-type n is small: one miss moves a type by 0.1-0.5.",
+        "Model head + rules as the router runs them. Every figure below is on a **held-out** set, never used to "
+        "change the rules, from another writer or source than the **calibration** sets that were (tests/bench/data/"
+        "pii/; calibration figures at the end, optimistic). Messages and benign questions: hand-written after the "
+        "rules were frozen, in the style of customer and health correspondence, tickets and chat (messages_blind), "
+        "and made by a seeded generator with faker values in four styles (messages_gen: every type of the taxonomy; "
+        "the model head's training data also drew names from faker, in other templates). Secrets: made by "
+        "a seeded generator (tests/bench/pii_gen.py, its own templates and value makers; the calibration sets are "
+        "hand-written) - code, config and log snippets where provider-format keys, passwords, connection strings, "
+        "JWTs, PEM blocks and high-entropy values sit beside git SHAs, digests, UUIDs, trace ids, lockfile hashes and "
+        "base64. Documentation: the README text of the installed Python packages (real documentation), cut into "
+        "passages, half of the packages by a hash of their names (the other half is calibration); flags on real "
+        "people's e-mail addresses, profile URLs and names in them were judged by hand as correct (tests/bench/data/"
+        "pii/readme_personal.txt), every other flag counts as false. Match: same type and char IoU >= 0.5; the "
+        "model head never trained on any of these sets (its data: presidio-evaluator templates + faker).",
         "",
-        f"Blind messages: overall precision {m['precision']} / recall {m['recall']} (target recall >= "
-        f"{t['message_recall']}); per type (target P and R >= {t['per_type']}):",
-        "", *_table(b["messages"]), "",
-        f"Types below target on the blind split: {', '.join(below) if below else 'none'}.",
+        f"Messages ({h['messages_n']}): overall precision {m['precision']} / recall {m['recall']} (target recall >= "
+        f"{t['message_recall']}; by source: "
+        + "; ".join(f"{k} ({v['messages']} messages) P {v['precision']} / R {v['recall']}"
+                    for k, v in h["messages_by_file"].items())
+        + f"); per type (target P and R >= {t['per_type']}):",
+        "", *_table(h["messages"]), "",
+        f"Types below target: {', '.join(below) if below else 'none'}.",
         "",
-        f"Secrets in code and logs, blind2 ({b2['code_n']} snippets): precision {s2['precision']} / recall "
-        f"{s2['recall']} (target >= {t['secret']} both):",
-        "", *_table(b2["secrets"]), "",
-        f"(blind, {b['code_n']} snippets, now after its fixes: precision {s['precision']} / recall {s['recall']}.)",
+        f"Secrets in code and logs ({h['code_n']} generated snippets, {h['code_with_secret_n']} holding a secret): "
+        f"precision {sec['precision']} / recall {sec['recall']} for the secret group (SECRET and PASSWORD as one, "
+        f"as policies name it; target >= {t['secret']} both; n={sec['n']}, {sec['false_pos']} false positives). "
+        "By type (lower: the generator marks a password in a connection string PASSWORD, the rules call it SECRET, "
+        "which counts here as a miss and a false positive):",
+        "", *_table(h["secrets_by_type"]), "",
+        f"False flags: {h['benign_false_flag_rate']} of {h['benign_n']} benign questions (target <= {t['benign']}); "
+        f"{h['docs_false_flag_rate']} of {h['docs_n']} README passages (target <= {t['docs']}; "
+        f"{h['docs_flagged_rate_raw']} flagged at all, {h['docs_personal_n']} only for real people's contact data).",
         "",
-        f"False flags: {b['benign_false_flag_rate']} of {b['benign_n']} blind benign questions (target <= "
-        f"{t['benign']}); {b2['docs_false_flag_rate']} of {b2['docs_n']} blind2 documentation passages (target <= "
-        f"{t['docs']}; blind, after its fixes: {b['docs_false_flag_rate']} of {b['docs_n']}).",
-        "",
-        f"Dev split (optimistic): messages P/R {d['messages']['ALL']['precision']} / "
-        f"{d['messages']['ALL']['recall']} (n={d['messages']['ALL']['n']}), secrets {d['secrets']['ALL']['precision']}"
-        f" / {d['secrets']['ALL']['recall']}, false flags {d['benign_false_flag_rate']} of {d['benign_n']} questions"
-        f" and {d['docs_false_flag_rate']} of {d['docs_n']} documentation passages.",
+        f"Calibration sets (optimistic): messages P/R {c['messages']['ALL']['precision']} / "
+        f"{c['messages']['ALL']['recall']} (n={c['messages']['ALL']['n']}); secrets {c['secrets']['precision']} / "
+        f"{c['secrets']['recall']} (n={c['secrets']['n']}, {c['code_n']} hand-written snippets); false flags "
+        f"{c['benign_false_flag_rate']} of {c['benign_n']} questions and {c['docs_false_flag_rate']} of {c['docs_n']}"
+        " documentation passages (hand-written and the other half of the README passages; that half had no hand "
+        "review, so its contributors' real profile links and addresses count there as false).",
         "",
         f"Redaction + restoration: p50 {res['redaction']['p50_ms']} ms, p90 {res['redaction']['p90_ms']} ms per "
         f"request ({res['redaction']['what']}; n={res['redaction']['n']}; target p50 <= {t['redact_ms']} ms). "
         f"The rules add p50 {res['rules']['p50_ms']} ms to the signal pass per message (mean "
-        f"{res['rules']['mean_chars']} characters; n={res['rules']['n']}).",
+        f"{res['rules']['mean_chars']} characters; n={res['rules']['n']}); measured on a shared 2-core machine.",
         "",
-        "Blind errors: " + ("; ".join(b["message_errors"] + b["secret_errors"]) or "none") + ".",
+        "Held-out message errors: " + _list(h["message_errors"]) + ".",
         "",
-        "Blind2 errors: " + ("; ".join(b2["secret_errors"]) or "none") + "; flagged documentation: "
-        + ("; ".join(b2["docs_flagged"]) or "none") + ".",
+        "Held-out secret errors: " + _list(h["secret_errors"]) + ".",
         "",
-        "Blind flagged benign questions: " + ("; ".join(b["benign_flagged"]) or "none")
-        + ". Blind flagged documentation: " + ("; ".join(b["docs_flagged"]) or "none") + ".",
+        "Falsely flagged README passages: " + _list(h["docs_flagged"]) + ". Flagged benign questions: "
+        + _list(h["benign_flagged"]) + ".",
         "",
         RETRAIN,
         END,
     ])
-
-
-def write_section(doc: Path, text: str) -> None:
-    old = doc.read_text() if doc.exists() else ""
-    if START in old and END in old:
-        new = old[:old.index(START)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    doc.write_text(new)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -292,11 +351,10 @@ def main(argv: list[str] | None = None) -> dict:
     res = run(a.quick)
     save("pii", res)
     if not a.no_doc:
-        write_section(DOCS / "signals.md", section(res))
-    b, b2 = res["blind"], res["blind2"]
-    progress(f"pii (blind): messages {b['messages']['ALL']}, secrets {b['secrets']['ALL']}, benign "
-             f"{b['benign_false_flag_rate']}, docs {b['docs_false_flag_rate']}; blind2 secrets {b2['secrets']['ALL']},"
-             f" docs {b2['docs_false_flag_rate']}; redaction {res['redaction']}")
+        write_section(DOCS / "signals.md", START, END, section(res))
+    h = res["held"]
+    progress(f"pii (held-out): messages {h['messages']['ALL']}, secrets {h['secrets']}, benign "
+             f"{h['benign_false_flag_rate']}, docs {h['docs_false_flag_rate']}; redaction {res['redaction']}")
     return res
 
 

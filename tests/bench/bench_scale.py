@@ -146,7 +146,7 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int) -> dict
 
 
 def worker_scaling(quick: bool) -> list[dict[str, Any]]:
-    from router_extproc.testing import Stack
+    from router_extproc.dev.stack import Stack
 
     from . import loadgen
     from .bench_overhead import body, guard_off, prompts_from, questions

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from router_extproc.envoy_config import render
-from router_extproc.testing import Stack, envoy_binary, free_port, wait_for, _http_ok
+from router_extproc.dev.stack import Stack, envoy_binary, free_port, wait_for, _http_ok
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from router_extproc.testing import Stack
+from router_extproc.dev.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = ROOT / "models" / "dist"
@@ -51,6 +51,19 @@ def make_stack(tmp_path_factory) -> Iterator[Callable[..., Stack]]:
     yield factory
     for s in stacks:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(make_stack):
+    """The backbone stack; a module that needs another config defines its own `stack`."""
+    return make_stack()
+
+
+@pytest.fixture(scope="module")
+def http(stack):
+    """A client of this module's `stack`."""
+    with client(stack) as c:
+        yield c
 
 
 def client(stack: Stack, **kw) -> httpx.Client:

@@ -13,17 +13,6 @@ from .conftest import BACKBONE, chat, client
 ECHO = {"x-demo-echo": "1"}
 
 
-@pytest.fixture(scope="module")
-def stack(make_stack):
-    return make_stack()
-
-
-@pytest.fixture(scope="module")
-def http(stack):
-    with client(stack) as c:
-        yield c
-
-
 def test_an_explicit_model_reaches_its_own_upstream_with_the_served_name(http):
     r = http.post("/v1/chat/completions", json=chat("small"), headers=ECHO)
     assert r.status_code == 200, r.text

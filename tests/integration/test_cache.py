@@ -29,12 +29,6 @@ def stack(make_stack):
     return make_stack(cache_config(ttl_seconds=3600))
 
 
-@pytest.fixture(scope="module")
-def http(stack):
-    with client(stack) as c:
-        yield c
-
-
 def ask(http, text, headers=TENANT_A, **extra):
     body = {"model": "auto", "messages": [{"role": "user", "content": text}], "temperature": 0.7, **extra}
     return http.post("/v1/chat/completions", json=body, headers=headers)

@@ -236,7 +236,7 @@ def test_with_envoy_tracing_the_upstream_call_stays_in_the_clients_trace(make_st
     """Envoy's own tracer on (its collector need not answer): Envoy's upstream span names the upstream's parent, in
     the client's trace; the router's span is a child of Envoy's ext_proc span (unit: test_tracing.py)."""
     pytest.importorskip("opentelemetry.sdk")
-    from router_extproc.testing import free_port
+    from router_extproc.dev.stack import free_port
 
     cfg = _config()
     cfg["tracing"] = {"enabled": True, "sample_ratio": 1.0, "envoy_collector": f"127.0.0.1:{free_port()}"}

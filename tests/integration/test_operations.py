@@ -10,34 +10,17 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 
 import httpx
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
-from router_extproc.testing import Stack, free_port
+from router_extproc.dev.stack import Stack
+from tests.helpers import eventually, free_port, scrape, total, value
 
 from .conftest import BACKBONE, chat, client
-
-
-def scrape(url: str) -> dict[tuple[str, tuple], float]:
-    with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
-        text = r.read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
-
-
-def value(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def total(samples: dict, name: str, **labels: str) -> float:
-    """Sum of a series over the labels not given."""
-    return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls))
 
 
 def get(url: str) -> tuple[int, str]:
@@ -46,26 +29,6 @@ def get(url: str) -> tuple[int, str]:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
-
-
-def eventually(check, timeout: float = 8.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(interval)
-
-
-@pytest.fixture(scope="module")
-def stack(make_stack):
-    return make_stack()
-
-
-@pytest.fixture(scope="module")
-def http(stack):
-    with client(stack) as c:
-        yield c
 
 
 def test_request_metrics_follow_traffic(stack, http):

@@ -38,12 +38,6 @@ def stack(make_stack):
     return make_stack(routing_config())
 
 
-@pytest.fixture(scope="module")
-def http(stack):
-    with client(stack) as c:
-        yield c
-
-
 def test_a_math_question_reaches_the_math_model_with_reasoning_on(http):
     r = http.post("/v1/chat/completions", json=chat("auto", MATH), headers=ECHO)
     assert r.status_code == 200, r.text

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import grpc
 import pytest
 
-from router_extproc.testing import free_port
+from router_extproc.dev.stack import free_port
 
 from .conftest import client
 from .test_live import _config, chat

@@ -48,12 +48,6 @@ def stack(make_stack):
     return make_stack(config())
 
 
-@pytest.fixture(scope="module")
-def http(stack):
-    with client(stack) as c:
-        yield c
-
-
 def post(http, messages, **extra):
     return http.post("/v1/chat/completions", headers={"authorization": "Bearer shapes"},
                      json={"model": "auto", "messages": messages, **extra})

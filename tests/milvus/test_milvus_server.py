@@ -5,39 +5,20 @@ reason when the `milvus` package or its binary is missing.
 """
 
 import asyncio
-import socket
 import time
 import urllib.request
 
-import numpy as np
 import pytest
 
 from router_extproc.cache import SemanticCache, build_key
 from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
+from tests.fakes import CACHE_DIM as DIM, cache_request as req, cached_completion as completion, vec  # noqa: F401
+from tests.helpers import free_port, reusable_bind
 
 pytestmark = pytest.mark.milvus_server
 
-DIM = 16
 A = {"authorization": "Bearer a"}
 B = {"authorization": "Bearer b"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _reusable_bind(port):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("127.0.0.1", port))
-        sock.listen()
-        return sock
-    except OSError:
-        sock.close()
-        return None
 
 
 def _start(server, timeout_s=120.0):
@@ -82,7 +63,7 @@ def milvus_server(tmp_path_factory):
     port = free_port()
     server.listen_port = port
     server.config.update(proxy_port=port)  # pinned: a restart must come back on the same address
-    server.config.try_bind_port = _reusable_bind  # the wrapper's probe lacks SO_REUSEADDR (TIME_WAIT after a kill)
+    server.config.try_bind_port = reusable_bind  # the wrapper's probe lacks SO_REUSEADDR (TIME_WAIT after a kill)
     try:
         restart(server)  # one retry: 2.3.5 standalone occasionally panics at start-up under memory pressure
     except Exception as e:  # pragma: no cover - environment problem, not a cache bug
@@ -90,22 +71,6 @@ def milvus_server(tmp_path_factory):
         pytest.skip(f"milvus-server could not start: {e}")
     yield server
     server.stop()
-
-
-def vec(seed, noise=0.0):
-    v = np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
-    if noise:
-        v = v + noise * np.random.default_rng(seed + 99).normal(size=DIM).astype(np.float32)
-    return v / np.linalg.norm(v)
-
-
-def req(q):
-    return {"messages": [{"role": "user", "content": q}], "temperature": 0.7}
-
-
-def completion(text="Paris."):
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m1",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
 
 
 def config(server, name, **kw):

@@ -12,20 +12,18 @@ import importlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers import eventually, free_port, reusable_bind, scrape, total, value  # noqa: F401
 from tests.integration.conftest import BACKBONE, chat, client, make_stack, models_built  # noqa: F401
 
 __all__ = ["BACKBONE", "CACHED", "Load", "chat", "client", "eventually", "scrape", "total", "value", "rss_kib",
@@ -95,33 +93,6 @@ def needs_cache() -> None:
 
 
 # ── metrics ──────────────────────────────────────────────────────────────────────────────────────
-def scrape(url: str) -> dict[tuple[str, tuple], float]:
-    with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
-        text = r.read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
-
-
-def value(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def total(samples: dict, name: str, **labels: str) -> float:
-    return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls))
-
-
-def eventually(check: Callable[[], object], timeout: float = 10.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-        except OSError:
-            result = None
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(interval)
-
-
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -208,24 +179,6 @@ class Load:
 
 
 # ── Milvus server (same recipe as tests/milvus) ──────────────────────────────────────────────────
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _bind_reuse(port: int) -> socket.socket | None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("127.0.0.1", port))
-        sock.listen()
-        return sock
-    except OSError:
-        sock.close()
-        return None
-
-
 class MilvusProcess:
     """A `milvus-server` standalone on a fixed free port that a test can kill -9 and start again (same data dir,
     same port)."""
@@ -239,12 +192,12 @@ class MilvusProcess:
         # the package defaults: two milvus-servers started at once on one machine (another engineer's tests)
         # otherwise race for the same default ports and one of them panics in embedded etcd.
         for key in [k for k in self.server.config.configurable_items if k.endswith("_port")]:
-            self.server.config.set(key, _free_port())
-        self.server.listen_port = _free_port()
+            self.server.config.set(key, free_port())
+        self.server.listen_port = free_port()
         # The package probes ports with a plain bind(); right after a kill -9 the old ports sit in TIME_WAIT,
         # the probe fails and the restarted server would move to other ports (and the router's URI would point
         # at nothing). Probe like the Go server binds (SO_REUSEADDR), and pin every port after the first start.
-        self.server.config.try_bind_port = _bind_reuse
+        self.server.config.try_bind_port = reusable_bind
         self.port = self.server.listen_port
 
     @property

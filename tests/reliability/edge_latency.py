@@ -22,7 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from router_extproc.testing import Stack
+from router_extproc.dev.stack import Stack
+from tests.helpers import write_section
 from tests.integration.test_edge import SLOW_SEARCH
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,15 +146,6 @@ def render(table: Table, n: int) -> str:
         *table.rows, "", END])
 
 
-def write(out: Path, section: str) -> None:
-    text = out.read_text() if out.exists() else ""
-    if START in text and END in text:
-        text = text[:text.index(START)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    out.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=40, help="requests per class (slow classes use fewer)")
@@ -166,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         router_down(table, args.n, work)
         slow_milvus(table, max(5, args.n // 4), work)
         slow_leader(table, 3, work)
-    write(Path(args.out), render(table, args.n))
+    write_section(Path(args.out), START, END, render(table, args.n))
     print(f"wrote {args.out}")
     return 0
 

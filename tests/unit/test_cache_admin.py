@@ -54,7 +54,7 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from router_extproc.cache.admin import handle_admin  # noqa: E402
-from router_extproc.testing import free_port  # noqa: E402
+from router_extproc.dev.stack import free_port  # noqa: E402
 
 CLI_DIM = 384  # what the CLI gives the backend without a model dir (a Milvus collection is checked against it)
 

@@ -11,29 +11,12 @@ from router_extproc.cache import SemanticCache, build_key
 from router_extproc.cache.base import Entry, new_id
 from router_extproc.cache.milvus import DimensionMismatch, MilvusBackend
 from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
+from tests.fakes import CACHE_DIM as DIM, cache_request as req, cached_completion as completion, vec  # noqa: F401
 
 pytest.importorskip("milvus_lite")
 
-DIM = 16
 A = {"authorization": "Bearer a"}
 B = {"authorization": "Bearer b"}
-
-
-def vec(seed, noise=0.0):
-    rng = np.random.default_rng(seed)
-    v = rng.normal(size=DIM).astype(np.float32)
-    if noise:
-        v = v + noise * np.random.default_rng(seed + 99).normal(size=DIM).astype(np.float32)
-    return v / np.linalg.norm(v)
-
-
-def req(q):
-    return {"messages": [{"role": "user", "content": q}], "temperature": 0.7}
-
-
-def completion(text="Paris."):
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m1",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
 
 
 def cfg_for(tmp_path, **kw):

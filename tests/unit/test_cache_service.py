@@ -8,8 +8,9 @@ import numpy as np
 from router_extproc.cache import SemanticCache, build_key
 from router_extproc.cache.base import NoopMetrics
 from router_extproc.config_cache import SemanticCacheConfig
+from tests.fakes import CACHE_DIM as DIM, cache_request as req, cached_completion as completion  # noqa: F401
+from tests import fakes
 
-DIM = 16
 CFG = SemanticCacheConfig(enabled=True, backend_type="memory", similarity_threshold=0.9, max_entries=100,
                           ttl_seconds=3600)
 TENANT_A = {"authorization": "Bearer a"}
@@ -17,20 +18,7 @@ TENANT_B = {"authorization": "Bearer b"}
 
 
 def vec(seed, noise=0.0, base=None):
-    rng = np.random.default_rng(seed)
-    v = rng.normal(size=DIM).astype(np.float32) if base is None else base.copy()
-    if noise:
-        v = v + noise * np.random.default_rng(seed + 1000).normal(size=DIM).astype(np.float32)
-    return v / np.linalg.norm(v)
-
-
-def req(q, **kw):
-    return {"messages": [{"role": "user", "content": q}], "temperature": 0.7, **kw}
-
-
-def completion(text="Paris."):
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m1",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+    return fakes.vec(seed, noise, base, noise_seed=1000)
 
 
 class Recorder(NoopMetrics):

@@ -16,7 +16,7 @@ import yaml
 from router_extproc.config import load_config, parse_config
 from router_extproc.envoy_config import ROUTER_CLUSTER, render, render_yaml
 from router_extproc.metrics import Metrics
-from router_extproc.testing import envoy_binary
+from router_extproc.dev.stack import envoy_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -12,7 +12,7 @@ import yaml
 
 from router_extproc.config import load_config, parse_config
 from router_extproc.envoy_config import render, render_yaml
-from router_extproc.testing import envoy_binary
+from router_extproc.dev.stack import envoy_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTER_CONFIGS = sorted((ROOT / "config").glob("*.yaml")) + sorted((ROOT / "config" / "examples").glob("*.yaml"))

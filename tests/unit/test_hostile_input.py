@@ -17,7 +17,7 @@ from router_extproc._proto.envoy.service.ext_proc.v3 import external_processor_p
 from router_extproc.config import parse_config
 from router_extproc.pipeline import Router
 from router_extproc.server import ExternalProcessor
-from tests.unit.test_privacy import FakeSignals, memory_cache, router_config
+from tests.fakes import FakeSignals, memory_cache, router_config
 
 CONFIG = parse_config({
     "models": [{"name": "small", "endpoint": "127.0.0.1:9001"}, {"name": "large", "endpoint": "127.0.0.1:9002"}],

@@ -47,7 +47,7 @@ def test_store_results_are_listed_in_code_docs_and_help():
     keys = (ROOT / "router_extproc" / "cache" / "keys.py").read_text()
     verdict_fn = keys[keys.index("def response_cacheable"):]
     verdicts = set(re.findall(r'return "([\w-]+)"', verdict_fn.split("\ndef ", 1)[0])) - {"ok"}
-    emitted |= {f"skipped_{v}" for v in verdicts | {"invalid"}}   # pipeline._store: skipped_<verdict>
+    emitted |= {f"skipped_{v}" for v in verdicts | {"invalid"}}   # stages/cache.py store: skipped_<verdict>
     assert emitted == set(CACHE_STORE_RESULTS), emitted ^ set(CACHE_STORE_RESULTS)
     docs = (ROOT / "docs" / "operations.md").read_text()
     row = next(line for line in docs.splitlines() if line.startswith("| `router_cache_stores_total`"))

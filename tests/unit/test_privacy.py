@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
-import hashlib
 import io
 import json
 import logging
-import re
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,104 +29,12 @@ from router_extproc import logs
 from router_extproc.cache import SemanticCache, build_key
 from router_extproc.config import parse_config
 from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
-from router_extproc.cache import render_sse
 from router_extproc.pipeline import Continue, Respond, Router
-from router_extproc.signals.types import PIIEntity, Signals
-from router_extproc.testing import Stack
+from router_extproc.dev.stack import Stack
+from tests.fakes import (DIM, PII_PATTERNS, FakeSignals, chat, embed, exchange, memory_cache, router_config,  # noqa: F401
+                         upstream_answer)
 
-DIM = 32
 SECRET = "zebra-quasar-7731"  # a marker no log line has any business containing
-
-PII_PATTERNS = {
-    "EMAIL_ADDRESS": re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+"),
-    "US_SSN": re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),
-    "PHONE_NUMBER": re.compile(r"\+?\d[\d ()-]{8,}\d"),
-}
-
-
-def embed(text: str) -> np.ndarray:
-    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
-    v = np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
-    return v / np.linalg.norm(v)
-
-
-class FakeSignals:
-    """The SignalEngine surface the Router uses: `analyze(text) -> Signals`, `labels`, `dimension`."""
-
-    labels: dict = {"thresholds": {"jailbreak": 0.5}}
-    dimension = DIM
-
-    async def analyze(self, text: str, budget: int | None = None) -> Signals:
-        pii = tuple(PIIEntity(kind, m.start(), m.end(), 0.99)
-                    for kind, rx in PII_PATTERNS.items() for m in rx.finditer(text))
-        return Signals(embedding=embed(text), category="other", category_confidence=0.9, complexity=0.1,
-                       jailbreak=0.99 if "IGNORE ALL PREVIOUS" in text else 0.0, pii=pii, tokens=len(text.split()))
-
-    async def analyze_reads(self, reads, budget) -> Signals:
-        # one text for the fake (the role rule is tested against the real engine in test_signals_inputs.py);
-        # PII offsets point into each Read's own text, as the engine's do
-        s = await self.analyze("\n".join(r.text for r in reads))
-        pii = tuple(PIIEntity(kind, m.start(), m.end(), 0.99, j) for j, r in enumerate(reads)
-                    for kind, rx in PII_PATTERNS.items() for m in rx.finditer(r.text))
-        return dataclasses.replace(s, pii=pii)
-
-    async def close(self) -> None:
-        pass
-
-
-def router_config(**logging_cfg):
-    return parse_config({
-        "models": [
-            {"name": "small", "served_name": "demo/small", "endpoint": "127.0.0.1:1", "pii_allow": ["*"]},
-            {"name": "large", "served_name": "demo/large", "endpoint": "127.0.0.1:2", "pii_allow": ["*"]},
-        ],
-        "default_model": "large",
-        "signals": {"category": False, "complexity": False, "jailbreak": True, "pii": True},
-        "guards": {"jailbreak": True, "pii": True},
-        "semantic_cache": {"enabled": True, "backend_type": "memory", "similarity_threshold": 0.9,
-                           "cache_anonymous": True},   # these tests send no scope header unless about tenants
-        "logging": {"level": "info", **logging_cfg},
-    }, source=Path("privacy-test.yaml"))
-
-
-def memory_cache(cfg) -> SemanticCache:
-    return SemanticCache.from_config(cfg.semantic_cache, dimension=DIM, verifier_path=None)
-
-
-def chat(content: str, model: str = "large", **extra) -> dict:
-    return {"model": model, "messages": [{"role": "user", "content": content}], "temperature": 0.2, **extra}
-
-
-def upstream_answer(body: dict, model: str) -> bytes:
-    """Like the demo upstream: the answer quotes the prompt (so a stored answer would leak it too); SSE when the
-    request asked for a stream."""
-    last = body["messages"][-1]["content"]
-    comp = {"id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": f"re: {last}"},
-                         "finish_reason": "stop"}]}
-    return render_sse(comp) if body.get("stream") else json.dumps(comp).encode()
-
-
-async def exchange(router: Router, body: dict | bytes, headers: dict | None = None):
-    """One HTTP exchange through the router's phases, the upstream answering 200 when asked.
-    Returns (answer of the body phase, response headers the router adds or None)."""
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    ex = router.new_exchange()
-    h = {":method": "POST", ":path": "/v1/chat/completions", "content-type": "application/json",
-         "content-length": str(len(raw)), "x-request-id": "req-1", **(headers or {})}
-    first = router.on_request_headers(ex, h, False)
-    if isinstance(first, Respond):
-        router.on_stream_end(ex)
-        return first, None
-    answer = await router.on_request_body(ex, raw)
-    out = None
-    if isinstance(answer, Continue):
-        plan = router.on_response_headers(ex, {":status": "200", "content-type": "application/json"})
-        out = dict(plan.set_headers)
-        if plan.tap_body:
-            router.on_response_body(ex, upstream_answer(json.loads(raw), ex.decision.model), True)
-    router.on_stream_end(ex)
-    return answer, out
 
 
 # ── no prompt text in logs ───────────────────────────────────────────────────────────────────────

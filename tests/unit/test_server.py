@@ -16,7 +16,7 @@ from router_extproc.errors import Overloaded
 from router_extproc.pipeline import Router
 from router_extproc.server import ExternalProcessor, build_server
 from tests.unit.test_hostile_input import body_msg, headers_msg
-from tests.unit.test_privacy import FakeSignals, chat, memory_cache, router_config
+from tests.fakes import FakeCache, FakeSignals, chat, router_config
 
 
 class FailingSignals(FakeSignals):
@@ -83,7 +83,7 @@ def test_an_overloaded_signal_queue_is_a_503_with_retry_after():
 
 def test_a_fault_while_tapping_the_answer_lets_the_answer_through(monkeypatch):
     cfg = router_config()
-    router = Router(cfg, signals=FakeSignals(), cache=memory_cache(cfg))
+    router = Router(cfg, signals=FakeSignals(), cache=FakeCache())
 
     def explode(*a):
         raise RuntimeError("store failed")
@@ -206,7 +206,7 @@ class BusyForCacheKey(FakeSignals):
 def test_an_overloaded_queue_during_the_cache_lookup_serves_uncached():
     cfg = router_config()
     signals = BusyForCacheKey()
-    router = Router(cfg, signals=signals, cache=memory_cache(cfg))
+    router = Router(cfg, signals=signals, cache=FakeCache())
     body = {"model": "large", "messages": [{"role": "system", "content": "Be brief."},
                                            {"role": "user", "content": "What is a tide?"},
                                            {"role": "assistant", "content": "A rise of the sea."},

@@ -118,3 +118,21 @@ def test_the_domain_head_blends_in_a_vote_of_the_nearest_training_questions():
     blend.head = Fixed([0.0, 0.0, 9.0])
     with torch.no_grad():
         assert blend(queries).argmax(1).tolist() == [2, 2, 2]
+
+
+def test_the_build_exports_the_outputs_the_runtime_reads():
+    # models/ keeps its own list (editing a models/ file changes the recipe hash): the two must agree.
+    build_pipeline = pytest.importorskip("models.pipeline")
+    from router_extproc.signals import spec
+
+    assert tuple(build_pipeline.OUTPUTS) == spec.ALL_OUTPUTS
+
+
+def test_the_build_hashes_the_runtime_files_the_spec_names():
+    build = pytest.importorskip("models.build")
+    from pathlib import Path
+
+    from router_extproc.signals import spec
+
+    source = Path(build.__file__).read_text()
+    assert all(Path(f).name in source for f in spec.RECIPE_RUNTIME_FILES)

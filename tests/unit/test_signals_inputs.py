@@ -277,7 +277,7 @@ async def test_a_prompt_the_pii_tagger_could_not_read_whole_is_forwarded_but_nev
     import dataclasses
 
     from router_extproc.pipeline import Continue, Router
-    from tests.unit.test_privacy import FakeSignals, chat, exchange, memory_cache, router_config
+    from tests.fakes import FakeSignals, chat, exchange, memory_cache, router_config
 
     class Unread(FakeSignals):
         async def analyze_reads(self, reads, budget):

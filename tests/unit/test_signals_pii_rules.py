@@ -267,8 +267,44 @@ def test_provider_keys_private_keys_and_jwts_are_secrets(value):
 
 
 def test_credentials_in_connection_strings_are_secrets_but_placeholders_are_not():
-    assert ("SECRET", "admin:S3cr3tP4ss") in _found("postgres://admin:S3cr3tP4ss@db.example.com:5432/app")
+    # the password is the secret; the user name stays readable, and a raw "@" in the password is still the password
+    assert _found("postgres://admin:S3cr3tP4ss@db.example.com:5432/app") == {("SECRET", "S3cr3tP4ss")}
+    assert ("SECRET", "p@ss#W0rd!") in _found("mongodb://app:p@ss#W0rd!@mongo-0.internal:27017/db")
+    assert ("PASSWORD", "Xy7!pass") in _found("jdbc:mysql://db/shop?user=bob&password=Xy7!pass&ssl=true")
+    assert ("PASSWORD", "Qx9!rT2z") in _found("Server=sql01;Database=crm;User Id=svc;Password=Qx9!rT2z;")
     assert not _found("postgres://user:${DB_PASSWORD}@localhost/app and password: <your-password>")
+
+
+@pytest.mark.parametrize("text, typ, value", [
+    ("DB_PASSWORD=hunter2xyz!", "PASSWORD", "hunter2xyz!"),
+    ("spring.datasource.password=Zq8#vLp2", "PASSWORD", "Zq8#vLp2"),
+    ("SLACK_BOT_TOKEN=Zk39xLq0PwVb72NmQa1", "SECRET", "Zk39xLq0PwVb72NmQa1"),
+    ("DJANGO_SECRET_KEY='k9#vT2$mWx4Kp9Lr7Ns3Bd6Fh1Jc5Gy0A!qWeR'", "SECRET", "k9#vT2$mWx4Kp9Lr7Ns3Bd6Fh1Jc5Gy0A!qWeR"),
+    ('const cfg = { apiKey: "Qm8Zp2Kx7Tv4Rs9Nc3BdLwAq" }', "SECRET", "Qm8Zp2Kx7Tv4Rs9Nc3BdLwAq"),
+    ("DD_API_KEY=6f1c2a9b8e7d4c3b2a1f0e9d8c7b6a5f", "SECRET", "6f1c2a9b8e7d4c3b2a1f0e9d8c7b6a5f"),
+    ("MAILGUN=key-3a6f9d2b4c8e1f7a0b5d3c9e2f4a6b8d", "SECRET", "key-3a6f9d2b4c8e1f7a0b5d3c9e2f4a6b8d"),
+    ("curl -u admin:Tr0ub4dor&3 https://jenkins.internal/api/json", "PASSWORD", "Tr0ub4dor&3"),
+    ('requests.get(url, auth=("svc-report", "Rp0rt!ng-2026"))', "PASSWORD", "Rp0rt!ng-2026"),
+    ("redis-cli -h cache.internal -a R3d!sC4che ping", "PASSWORD", "R3d!sC4che"),
+    ('wifi:\n  psk: "c0ffee&Cr0issant"', "PASSWORD", "c0ffee&Cr0issant"),
+])
+def test_secrets_assigned_to_credential_names_in_env_files_and_code(text, typ, value):
+    assert (typ, value) in _found(text)
+
+
+@pytest.mark.parametrize("text", [
+    "DB_PASSWORD=\nDB_USER=erikabell",  # an empty value does not take the next line's
+    'session=7f3e2d1c; csrftoken=Xk2mZ9pQ4vLr8TwN3bY6cF1hJ5sD7gA0',
+    '{"next_page_token": "CiAKGjBpNDd2Nmp2Zml2cXRiMjVhZ2xkMWU4MGs", "items": []}',
+    'tokenizer = AutoTokenizer.from_pretrained("bert-base-uncased"); max_tokens: 4096',
+    'token = request.headers.get("Authorization", "").removeprefix("Bearer ")',
+    "SECRET_KEY = os.environ['SECRET_KEY']\napi_key = settings.OPENAI_API_KEY",
+    "NODE_AUTH_TOKEN: ${{ secrets.NPM_TOKEN }}",
+    'password_hash = "$2b$12$KIXQJfZ1qCzW3oPpY0vZ1eGq6QmR0b1n0cH8oGzJzF6Yp1vQe3a7y"',
+    '"integrity": "sha512-Q1mZ8vX0pLk2Jr5Nc7Bd1Ye4Ga6Ui9Oo3QtWxEfHsQ1mZ8vX0pLk2Jr5Nc7Bd1Ye4Ga6Ui9Oo3QtWxEfHs=="',
+])
+def test_names_that_are_not_credentials_and_values_that_are_not_secrets(text):
+    assert not {f for f in _found(text) if f[0] in ("SECRET", "PASSWORD")}, _found(text)
 
 
 @pytest.mark.parametrize("text", [
@@ -308,5 +344,44 @@ def test_command_line_passwords_and_basic_auth_are_credentials_but_port_flags_ar
     assert ("PASSWORD", "Dpl0y!Bot#2026") in _found("docker login -u deploybot -p Dpl0y!Bot#2026 registry.io")
     assert ("PASSWORD", "S3cret!") in _found("mysql -uroot -pS3cret! shop")
     assert ("SECRET", "YWxhZGRpbjpvcGVuc2VzYW1l") in _found("Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l")
-    assert ("SECRET", ":Tq8vN3zLx0pW") in _found("redis://:Tq8vN3zLx0pW@redis-master:6379/2")
+    assert ("SECRET", "Tq8vN3zLx0pW") in _found("redis://:Tq8vN3zLx0pW@redis-master:6379/2")
     assert not _found("docker run -p 8080:80 nginx && psql --password=$PGPASS")
+
+
+# ---------------------------------------------------------------- pasted documentation
+def _model(text, typ, *parts):
+    ents = [(text.index(p), text.index(p) + len(p), typ, 0.95) for p in parts]
+    return [text[s:e] for s, e, t, _ in combine(text, ents) if t == typ]
+
+
+def test_products_files_and_stand_in_names_are_not_people():
+    text = "Install from PyPI or GitHub, read README.md, then ask McDonald; ETag is set; John Doe signs up"
+    assert _model(text, "PERSON", "PyPI", "GitHub", "README.md", "McDonald", "ETag", "John Doe") == ["McDonald"]
+
+
+def test_in_documentation_a_capitalised_word_alone_is_not_a_person_but_a_greeting_still_is():
+    doc = "## Install\n\n`pip install redis`\n\nRedis, the server, must run first. Written by Ada Lovelace."
+    assert _model(doc, "PERSON", "Redis", "Ada Lovelace") == ["Ada Lovelace"]
+    msg = "Redis, the server, must run first. Thanks Marisol"
+    assert _model(msg, "PERSON", "Redis", "Marisol") == ["Redis", "Marisol"]  # a message: the model decides
+    assert ("PERSON", "Marisol") in _found("## Notes\n`x`\n`y`\nHi Marisol, the build is green")
+    badge = ".. |ruff| image:: https://x.org/badge.svg\n   :alt: Ruff\n"
+    assert _model(badge, "PERSON", "Ruff") == []
+
+
+def test_versions_peps_and_code_words_are_not_addresses():
+    text = "PEP 695 landed in GraalPy 3.13; bfloat16 works. Office: 14 Larkspur Lane, Bristol BS7 9QT"
+    got = _model(text, "STREET_ADDRESS", "PEP 695", "GraalPy 3.13", "bfloat16", "14 Larkspur Lane, Bristol BS7 9QT")
+    assert got == ["14 Larkspur Lane, Bristol BS7 9QT"]
+
+
+def test_ids_sizes_hashes_and_timings_are_not_phone_numbers():
+    text = "see arXiv 2401.08281, images 8192 x 8192, id 9999999, commit 790c5c02991100aa; call (415) 555-0142"
+    got = _model(text, "PHONE_NUMBER", "2401.08281", "8192 x 8192", "9999999", "790c5c02991100aa", "(415) 555-0142")
+    assert got == ["(415) 555-0142"]
+
+
+def test_addresses_that_documentation_writes_are_not_pii():
+    text = ("git clone git@github.com:org/repo.git; set EMAIL=foo@example.org or you@example.com; "
+            "ask matplotlib-users@python.org; mail jane@example.org")
+    assert _found(text) == {("EMAIL_ADDRESS", "jane@example.org")}  # a named person at example.org stays PII

@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from .config import parse_config
-from .envoy_config import render_yaml
+from ..config import parse_config
+from ..envoy_config import render_yaml
 
 
 def free_port() -> int:

@@ -1,0 +1,40 @@
+"""The ONNX interface of the signal model: the graph's inputs and outputs, and what labels.json carries.
+
+The runtime (engine.py) reads the model through these names. The build (models/) writes the same names; it keeps
+its own copy of the list for now, because every file under models/ is part of the model's recipe hash and editing
+one would retrain the model (docs/architecture.md). tests/unit/test_signals_build.py checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+INPUTS = ("input_ids", "attention_mask")
+# the outputs every signal pass reads, in the order engine.py unpacks them
+SIGNAL_OUTPUTS = ("embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits")
+SPAN_OUTPUT = "jailbreak_span_logit"   # optional: a model built without the span detector lacks it
+PAIR_OUTPUT = "seq_feat"               # optional: the cache verifier's pair features
+ALL_OUTPUTS = (*SIGNAL_OUTPUTS, PAIR_OUTPUT, SPAN_OUTPUT)   # what the build exports
+# runtime files whose rules the build trains or calibrates through (part of the model's recipe hash)
+RECIPE_RUNTIME_FILES = ("router_extproc/signals/windows.py",)
+# runtime files the cache verifier's features come from (part of the verifier's recipe hash)
+VERIFIER_RUNTIME_FILES = ("router_extproc/cache/verify.py", "router_extproc/signals/pairs.py")
+DEFAULT_THRESHOLD = 0.5                # a labels.json without a calibrated threshold
+
+
+@dataclass(frozen=True, slots=True)
+class ModelThresholds:
+    """The operating points chosen on the model's calibration split, shipped in labels.json."""
+
+    jailbreak: float = DEFAULT_THRESHOLD
+    pii: float = DEFAULT_THRESHOLD
+    jailbreak_span: float | None = None   # None: the span detector is off
+
+    @classmethod
+    def from_labels(cls, labels: Mapping[str, Any] | None) -> ModelThresholds:
+        t = (labels or {}).get("thresholds", {})
+        span = t.get("jailbreak_span")
+        return cls(jailbreak=float(t.get("jailbreak", DEFAULT_THRESHOLD)), pii=float(t.get("pii", DEFAULT_THRESHOLD)),
+                   jailbreak_span=None if span is None else float(span))

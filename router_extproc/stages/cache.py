@@ -1,0 +1,151 @@
+"""Cache stage: policy, key, the key's own embedding, lookup, coalescing of identical misses (leader/follower),
+the literal-repeat route memo (cache/routes.py) and the store of a tapped answer.
+
+Only chat answers are cached, and a redacted request is neither looked up nor stored (docs/cache.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..cache.keys import build_key, decide_policy, response_cacheable, scope_of
+from ..cache.replay import assemble_sse
+from ..cache.routes import RouteMemo, route_key
+from ..config import RouterConfig
+from ..decision import Decision
+from ..errors import Overloaded
+from ..metrics import Metrics
+from ..openai import APIError, ChatRequest, load_json_object
+from .contracts import Cache, HitLike, SignalSource, SignalsLike
+from .exchange import Exchange
+from .record import log
+
+ROUTE_MEMO_MAX = 10_000  # literal requests whose decision is remembered (see cache/routes.py)
+
+
+class CacheStage:
+    def __init__(self, cache: Cache | None, signals: SignalSource | None, metrics: Metrics) -> None:
+        self.cache = cache
+        self.signals = signals
+        self.metrics = metrics
+        # A remembered route only answers while its entry is in the cache's in-process tier, where exact lookups
+        # look: a memo larger than that tier would only hold the routes of evicted entries.
+        hot = getattr(cache, "hot", None)
+        self.routes: RouteMemo[Decision] = RouteMemo(min(ROUTE_MEMO_MAX, getattr(hot, "capacity", ROUTE_MEMO_MAX)))
+
+    def config_changed(self) -> None:
+        # Remembered decisions were made under the old config: a reload must be able to change them.
+        self.routes.clear()
+
+    def _enabled(self, cfg: RouterConfig) -> bool:
+        return self.cache is not None and cfg.semantic_cache is not None and cfg.semantic_cache.enabled
+
+    # ── literal repeats ─────────────────────────────────────────────────────────────────────────
+    def literal_repeat(self, ex: Exchange, request: ChatRequest, current: RouterConfig) -> HitLike | None:
+        """The cached answer to a byte-for-byte repeat of a cached request, found without the signal pass.
+        Sets the exchange's decision and key as the first request's full path made them."""
+        cfg = ex.config.semantic_cache
+        if not self._enabled(ex.config) or not cfg.exact_match or ex.config is not current:
+            return None
+        # PII is unknown before the signal pass; remembered decisions never carry PII (see _remember).
+        if not decide_policy(request.body, ex.headers, cfg, has_pii=False).lookup:
+            return None
+        remembered = self.routes.get(route_key(request.body, scope_of(ex.headers, cfg.scope_headers)))
+        if remembered is None:
+            return None
+        decision, cache_key = remembered
+        assert self.cache is not None
+        hit = self.cache.exact_lookup(cache_key)
+        if hit is None:
+            return None
+        ex.decision, ex.cache_key = decision, cache_key
+        return hit
+
+    def _remember(self, ex: Exchange, request: ChatRequest, decision: Decision, key: Any,
+                  current: RouterConfig) -> None:
+        # Called once the full path allowed lookup and storing, so the policy and the tenant scope are known.
+        if (decision.blocked or decision.pii_types or ex.config is not current
+                or not ex.config.semantic_cache.exact_match):
+            return
+        # a hit only needs scope + fingerprint: do not keep a second copy of every prompt in memory
+        self.routes.put(route_key(request.body, key.scope), decision, replace(key, text=""))
+
+    # ── lookup ─────────────────────────────────────────────────────────────────────────────────
+    async def lookup(self, ex: Exchange, request: ChatRequest, decision: Decision, signals: SignalsLike | None,
+                     current: RouterConfig) -> HitLike | None:
+        try:
+            return await self._lookup(ex, request, decision, signals, current)
+        except Overloaded:
+            # The cache key's own embedding could not be queued: the request is answered uncached.
+            ex.store, ex.cache_state = False, "bypass"
+            return None
+
+    async def _lookup(self, ex: Exchange, request: ChatRequest, decision: Decision, signals: SignalsLike | None,
+                      current: RouterConfig) -> HitLike | None:
+        cache, cfg = self.cache, ex.config
+        if cache is None or not self._enabled(cfg):
+            return None
+        policy = decide_policy(request.body, ex.headers, cfg.semantic_cache, has_pii=bool(decision.pii_types))
+        key = build_key(request.body, decision.model, ex.headers, cfg.semantic_cache)
+        ex.cache_key = key
+        # Entries are indexed by the prompt embedding: with the signal model off nothing can be stored. A prompt the
+        # PII tagger could not read whole (the signal budget) is not stored: "PII is never cached" needs every token.
+        ex.store = policy.store and signals is not None and not getattr(signals, "unread_tokens", 0)
+        ex.cache_state = "miss"
+        if not policy.lookup:
+            ex.cache_state = "bypass"
+            self.metrics.cache_lookups.labels("skipped").inc()
+            return None
+        if ex.store:
+            self._remember(ex, request, decision, key, current)
+        hit = cache.exact_lookup(key)
+        if hit is None and ex.store and not key.exact_only:
+            if key.text != ex.embedded_text:
+                # The cache's semantic key (recent turns, system prompt as a hard filter) differs from the
+                # classification text for multi-turn requests: embed it on its own (micro-batched).
+                assert self.signals is not None
+                ex.embedding = (await self.signals.analyze(key.text, cfg.signals.inputs.max_tokens_read)).embedding
+                ex.embedded_text = key.text
+            hit = await cache.lookup(key, ex.embedding, key.text)
+        if hit is None and ex.store:
+            # Coalesce identical concurrent misses: one leader goes upstream, followers wait for it.
+            if cache.claim(key):
+                ex.leader = True
+            else:
+                hit = await cache.wait_for_leader(key, cfg.semantic_cache.coalesce_timeout_s)
+        return hit
+
+    # ── store ──────────────────────────────────────────────────────────────────────────────────
+    def store(self, ex: Exchange, raw: bytes) -> None:
+        """Store the tapped upstream answer if it is cacheable; a leader hands it to its followers either way."""
+        assert self.cache is not None
+        comp: dict[str, Any] | None
+        if ex.request is not None and ex.request.stream:
+            comp = assemble_sse(raw)   # None unless the stream finished with [DONE]
+        else:
+            try:
+                # The upstream's JSON passes the same checks as a client's: what is stored can be hashed and served.
+                comp = load_json_object(raw)
+            except APIError:
+                comp = None
+        try:
+            verdict = "incomplete" if comp is None else response_cacheable(
+                ex.response_status or 0, comp, max_bytes=ex.config.semantic_cache.max_response_bytes)
+        except (ValueError, TypeError, RecursionError) as exc:   # UnicodeEncodeError is a ValueError
+            log.warning("upstream answer not storable", extra={"request_id": ex.request_id, "error": repr(exc)[:200]})
+            verdict = "invalid"
+        if verdict != "ok":
+            comp = None
+            self.metrics.cache_stores.labels(f"skipped_{verdict}").inc()
+        else:
+            self.cache.store(ex.cache_key, ex.embedding, comp)
+        if ex.leader:
+            self.cache.release(ex.cache_key, comp)
+            ex.leader = False
+
+    def release(self, ex: Exchange) -> None:
+        """A leader that will not store lets its followers go upstream."""
+        if ex.leader and self.cache is not None:
+            ex.leader = False
+            self.cache.release(ex.cache_key, None)

@@ -1,0 +1,41 @@
+"""Every threshold the request path compares a score against, resolved in one place.
+
+The guards' threshold is resolved once per config load (pipeline.Router: at start and on each reload); the cache's
+similarity floors once per cache start (the cache section needs a restart, config_cache.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .signals.spec import ModelThresholds
+
+if TYPE_CHECKING:
+    from .config import RouterConfig
+
+# plain cosine when a configured verifier cannot be used (QQP test: precision 0.80)
+FALLBACK_COSINE = 0.90
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    jailbreak: float                   # the jailbreak guard's, and the injection guard's on tool results/documents
+
+
+def resolve(config: RouterConfig, labels: Mapping[str, Any] | None = None) -> Thresholds:
+    """`guards.jailbreak_threshold` when the config sets one, else the model's calibrated one (labels.json)."""
+    jb = config.guards.jailbreak_threshold
+    return Thresholds(jailbreak=jb if jb is not None else ModelThresholds.from_labels(labels).jailbreak)
+
+
+def search_floor(similarity_threshold: float, verifier_floor: float) -> float:
+    """The cosine below which the vector search returns nothing: neither the config nor the verifier goes lower."""
+    return max(similarity_threshold, verifier_floor)
+
+
+def fallback_cosine(similarity_threshold: float) -> float:
+    # A floor set for the verifier (0.7) is far too low for cosine alone (QQP: precision ~0.6). When the
+    # verifier was asked for and cannot be used, plain cosine falls back to a threshold it can stand on.
+    return max(similarity_threshold, FALLBACK_COSINE)
