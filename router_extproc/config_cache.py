@@ -72,13 +72,19 @@ class MilvusConfig:
     index_params: Mapping[str, Any] = field(default_factory=lambda: {"M": 16, "efConstruction": 64})
     search_params: Mapping[str, Any] = field(default_factory=lambda: {"ef": 64})
     top_k: int = 4
-    consistency_level: str = "Session"
+    # Bounded: a search never waits. Session made every search wait for the time tick (~200 ms) while this router's
+    # own inserts were arriving; a router's own writes are in its hot tier anyway (docs/cache.md, "Scale").
+    consistency_level: str = "Bounded"
     insert_batch_size: int = 64
     flush_interval_ms: int = 50
     cleanup_interval_s: float = 60.0
     drop_collection_on_startup: bool = False
     auto_create_collection: bool = True
     reconnect_interval_s: float = 2.0
+    # Every replica polls the control collection this often for clears made elsewhere (docs/cache.md, "Replicas").
+    invalidation_poll_s: float = 0.5
+    # Milvus Lite scans its rows in Python + faiss: past this many the lookup leaves its target (docs/cache.md).
+    lite_warn_rows: int = 4000
     source: str = "<defaults>"
 
     @property
@@ -216,7 +222,8 @@ def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
     raw = _map(raw, file, "<root>")
     _check_keys(
         raw,
-        {"uri", "consistency_level", "connection", "collection", "index", "search", "data_dir"}
+        {"uri", "consistency_level", "connection", "collection", "index", "search", "data_dir",
+         "invalidation_poll_s", "lite_warn_rows"}
         | _MILVUS_IGNORED_SECTIONS,
         file,
         "",
@@ -261,6 +268,10 @@ def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
         data_dir = _str(raw.get("data_dir"), file, "data_dir")
         uri = str(Path(data_dir) / "milvus.db") if data_dir else DEFAULT_LITE_URI
     kw["uri"] = uri
+    if "invalidation_poll_s" in raw:
+        kw["invalidation_poll_s"] = _num(raw["invalidation_poll_s"], file, "invalidation_poll_s", lo=0.05, hi=1.5)
+    if "lite_warn_rows" in raw:
+        kw["lite_warn_rows"] = _num(raw["lite_warn_rows"], file, "lite_warn_rows", lo=1, integer=True)
 
     coll = _map(raw.get("collection"), file, "collection")
     _check_keys(coll, {"name", "description", "vector_field", "index"}, file, "collection.")
@@ -434,6 +445,11 @@ def load_semantic_cache(block: Mapping | None, *, source: Path, base_dir: Path |
         if not isinstance(bcp, str) or not bcp:
             raise _err(file, p + "backend_config_path", "must be a path string")
         kw["backend_config_path"] = _resolve(bcp, Path(source), base_dir)
+    if bt == "milvus" and kw.get("eviction_policy", "fifo") != "fifo":
+        # Milvus keeps the order in a scalar field (created_at) and evicts the oldest rows in batches; LRU/LFU
+        # would need a row rewrite on every hit. The in-process hot tier in front of it is LRU regardless.
+        raise _err(file, p + "eviction_policy", f"{kw['eviction_policy']!r} is not supported by the milvus backend "
+                   "(it evicts the oldest rows by created_at): use fifo")
     if bt == "milvus":
         if kw.get("backend_config_path") is None:
             kw["milvus"] = MilvusConfig(source=file)  # Milvus Lite defaults

@@ -56,6 +56,12 @@ class Metrics:
             "(served, leader_failed).", ["result"], registry=r)
         self.cache_available = Gauge(
             "router_cache_backend_up", "1 when the cache backend answers, 0 while it is down.", registry=r)
+        # Size of the shared cache store, and 1 while Milvus Lite is past the size where its lookups leave the
+        # latency target (milvus.yaml lite_warn_rows; docs/cache.md "Scale"): time to point uri at a server.
+        self.cache_backend_rows = Gauge(
+            "router_cache_backend_rows", "Rows in the cache backend at its last size check.", registry=r)
+        self.cache_backend_over_target = Gauge(
+            "router_cache_backend_over_target", "1 while Milvus Lite holds more rows than lite_warn_rows.", registry=r)
         self.stream_errors = Counter(
             "router_extproc_stream_errors_total", "ext_proc streams that ended in an error, by phase.",
             ["phase"], registry=r)
@@ -127,3 +133,7 @@ class CacheMetricsAdapter:
 
     def coalesced(self, result: str) -> None:
         self._m.cache_coalesced.labels(result).inc()
+
+    def backend_rows(self, rows: int, over_target: bool) -> None:
+        self._m.cache_backend_rows.set(rows)
+        self._m.cache_backend_over_target.set(1 if over_target else 0)

@@ -58,7 +58,7 @@ class Backend(Protocol):
 
     async def delete_expired(self, now: float) -> int: ...
 
-    async def clear(self, scope: str | None = None) -> int: ...
+    async def clear(self, scope: str | None = None, *, cleared_at: float | None = None) -> int: ...
 
     async def count(self) -> int: ...
 
@@ -75,7 +75,8 @@ class CacheMetrics(Protocol):
 
     def set_available(self, available: bool) -> None: ...
 
-    # optional: ``coalesced(result)`` with result served|leader_failed is called when present
+    # optional: ``coalesced(result)`` with result served|leader_failed is called when present;
+    # ``backend_rows(rows, over_target)`` after each size check of a Milvus backend
 
 
 class NoopMetrics:
@@ -92,4 +93,7 @@ class NoopMetrics:
         pass
 
     def coalesced(self, result: str) -> None:
+        pass
+
+    def backend_rows(self, rows: int, over_target: bool) -> None:
         pass

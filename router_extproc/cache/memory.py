@@ -5,6 +5,10 @@ list of its slots, so a search is one small matrix-vector product over that buck
 ``max_entries``; when full, an expired entry is reused first, otherwise the policy picks the victim:
 ``fifo`` (oldest insert), ``lru`` (least recently served), ``lfu`` (fewest hits, oldest first on ties).
 TTL is enforced on read; :meth:`delete_expired` frees expired slots.
+
+A bucket that grows past ``ann_min_rows`` gets a graph index (``ann.py``) built and fed on a writer thread;
+from then on its searches ask the graph for candidates and score them exactly here, so a lookup stays well
+under a millisecond at a million rows.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Iterable
 
 import numpy as np
 
+from router_extproc.cache.ann import ANN_MIN_ROWS, AnnWriter, BucketANN
 from router_extproc.cache.base import Candidate, Entry
 
 __all__ = ["MemoryIndex", "MemoryBackend"]
@@ -22,7 +27,8 @@ __all__ = ["MemoryIndex", "MemoryBackend"]
 class MemoryIndex:
     """Synchronous index; not thread-safe (used from the event loop only)."""
 
-    def __init__(self, dimension: int, max_entries: int, eviction_policy: str = "fifo") -> None:
+    def __init__(self, dimension: int, max_entries: int, eviction_policy: str = "fifo", *,
+                 ann_min_rows: int | None = ANN_MIN_ROWS) -> None:
         if eviction_policy not in ("fifo", "lru", "lfu"):
             raise ValueError(f"eviction_policy: {eviction_policy!r}")
         self.dimension = dimension
@@ -42,6 +48,9 @@ class MemoryIndex:
         self._by_id: dict[int, int] = {}
         self._tick = 0
         self.evictions = 0
+        self.ann_min_rows = ann_min_rows if ann_min_rows and _ann_available() else None
+        self._ann: dict[tuple[str, str], BucketANN] = {}
+        self._writer = AnnWriter()
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -81,7 +90,11 @@ class MemoryIndex:
         if v.shape[0] != self.dimension:
             self._free.append(slot)
             raise ValueError(f"embedding has dimension {v.shape[0]}, index has {self.dimension}")
-        self._vecs[slot] = v
+        b = (entry.scope, entry.filter_key)
+        if b not in self._ann:
+            # brute-force buckets read the matrix; a graph bucket rescores from the entry's own vector, so its rows
+            # are not copied here (a page no brute-force row touches is never resident: ~1.5 KB a row saved)
+            self._vecs[slot] = v
         self._entries[slot] = entry
         self._occ[slot] = True
         t = self._next()
@@ -89,11 +102,24 @@ class MemoryIndex:
         self._accessed[slot] = t
         self._hits[slot] = 0
         self._expires[slot] = entry.expires_at
-        b = (entry.scope, entry.filter_key)
-        self._buckets.setdefault(b, []).append(slot)
+        bucket = self._buckets.setdefault(b, [])
+        bucket.append(slot)
         self._bucket_arr.pop(b, None)
+        ann = self._ann.get(b)
+        if ann is not None:
+            if ann.stage_add(np.asarray([entry.id], np.uint64), v[None, :].copy()):
+                self._writer.submit(ann.flush)
+        elif self.ann_min_rows is not None and len(bucket) >= self.ann_min_rows:
+            self._build_ann(b, bucket)
         self._by_fp[(entry.scope, entry.fingerprint)] = slot
         self._by_id[entry.id] = slot
+
+    def _build_ann(self, b: tuple[str, str], slots: list[int]) -> None:
+        ann = self._ann[b] = BucketANN(self.dimension)
+        arr = np.asarray(slots, np.int64)
+        ids = np.asarray([self._entries[s].id for s in slots], np.uint64)  # type: ignore[union-attr]
+        if ann.stage_add(ids, self._vecs[arr].copy()):
+            self._writer.submit(ann.flush)
 
     def _remove_slot(self, slot: int) -> None:
         e = self._entries[slot]
@@ -106,6 +132,12 @@ class MemoryIndex:
             if not lst:
                 del self._buckets[b]
         self._bucket_arr.pop(b, None)
+        ann = self._ann.get(b)
+        if ann is not None:
+            if b not in self._buckets:
+                del self._ann[b]
+            elif ann.stage_remove(e.id):
+                self._writer.submit(ann.flush)
         if self._by_fp.get((e.scope, e.fingerprint)) == slot:
             del self._by_fp[(e.scope, e.fingerprint)]
         self._by_id.pop(e.id, None)
@@ -130,6 +162,8 @@ class MemoryIndex:
         return len(slots)
 
     def clear(self, scope: str | None = None) -> int:
+        for b in [b for b in self._ann if scope is None or b[0] == scope]:
+            del self._ann[b]  # dropped whole: no per-row removals for the writer
         slots = [s for s, e in enumerate(self._entries) if e is not None and (scope is None or e.scope == scope)]
         for s in slots:
             self._remove_slot(s)
@@ -150,22 +184,46 @@ class MemoryIndex:
         self._touch(slot)
         return e
 
+    def _ann_slots(self, ann: BucketANN, b: tuple[str, str], q: np.ndarray, top_k: int) -> np.ndarray:
+        """Candidate slots of a bucket: the graph's nearest plus every row it has not indexed yet."""
+        ids = ann.search(q, max(4 * top_k, 16)).tolist() + ann.pending_ids()
+        slots = set()
+        for i in ids:
+            s = self._by_id.get(int(i))
+            if s is not None:
+                e = self._entries[s]
+                if e is not None and e.scope == b[0] and e.filter_key == b[1]:
+                    slots.add(s)
+        return np.fromiter(slots, np.int64, len(slots))
+
     def search(
         self, scope: str, filter_key: str, vector: np.ndarray, *, top_k: int, min_similarity: float, now: float
     ) -> list[Candidate]:
         b = (scope, filter_key)
+        q = np.asarray(vector, np.float32).reshape(-1)
+        ann = self._ann.get(b)
+        if ann is not None and ann.ready:
+            arr = self._ann_slots(ann, b, q, top_k)
+            if not len(arr):
+                return []
+            rows = np.stack([np.asarray(self._entries[s].embedding, np.float32).reshape(-1)  # type: ignore[union-attr]
+                             for s in arr.tolist()])
+            return self._pick(arr, rows @ q, top_k, min_similarity, now)
         arr = self._bucket_arr.get(b)
         if arr is None:
             lst = self._buckets.get(b)
             if not lst:
                 return []
             arr = self._bucket_arr[b] = np.asarray(lst, np.int64)
-        q = np.asarray(vector, np.float32).reshape(-1)
         if len(arr) * 4 > len(self._by_id):  # a big bucket: one pass over the matrix beats a gathered copy
             hi = int(arr.max()) + 1
             sims = (self._vecs[:hi] @ q)[arr]
         else:
             sims = self._vecs[arr] @ q
+        return self._pick(arr, sims, top_k, min_similarity, now)
+
+    def _pick(self, arr: np.ndarray, sims: np.ndarray, top_k: int, min_similarity: float,
+              now: float) -> list[Candidate]:
         ok = (sims >= min_similarity) & (self._expires[arr] > now)
         if not ok.any():
             return []
@@ -185,6 +243,10 @@ class MemoryIndex:
         slot = self._by_id.get(entry_id)
         if slot is not None:
             self._touch(slot)
+
+    def drain(self) -> None:
+        """Wait for the graph writer (tests and benchmarks; never on the request path)."""
+        self._writer.drain(600.0)
 
     def entries(self) -> list[Entry]:
         return [e for e in self._entries if e is not None]
@@ -223,8 +285,16 @@ class MemoryBackend:
     async def delete_expired(self, now: float) -> int:
         return self.index.delete_expired(now)
 
-    async def clear(self, scope: str | None = None) -> int:
+    async def clear(self, scope: str | None = None, *, cleared_at: float | None = None) -> int:
         return self.index.clear(scope)
 
     async def count(self) -> int:
         return len(self.index)
+
+
+def _ann_available() -> bool:
+    try:
+        import usearch.index  # noqa: F401
+    except ImportError:  # pragma: no cover - a dependency; without it big buckets stay brute force
+        return False
+    return True

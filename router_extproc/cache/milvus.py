@@ -8,11 +8,19 @@ Schema (created with its HNSW index if missing; ``scope`` is the partition key o
 ``id`` INT64 primary, ``scope`` / ``filter_key`` / ``fingerprint`` VARCHAR(64), ``text`` VARCHAR(8192),
 ``embedding`` FLOAT_VECTOR(dim), ``response`` VARCHAR(65535) (completion JSON), ``created_at`` / ``expires_at``
 DOUBLE (unix seconds). Searches filter on scope, filter_key and ``expires_at > now`` and use the configured
-consistency level (Session by default; Strong is refused by the config loader).
+consistency level (Bounded by default; Strong is refused by the config loader).
 
 Milvus Lite scans unflushed rows, so Lite inserts are flushed once ``insert_batch_size`` rows are pending or
-two seconds after the last insert; a server is never flushed explicitly (Session consistency reads its own
-writes from growing segments).
+two seconds after the last insert. A server seals segments by its own policy (size and idle time) and builds
+their HNSW index in the background; :meth:`MilvusBackend.seal` flushes and waits for that index after a bulk
+load. Inserts run on their own worker thread, so a batch being written never delays a search.
+
+Size: :meth:`MilvusBackend.enforce_size` keeps the collection at ``max_entries`` by deleting the oldest rows
+(``created_at``) with one filtered delete per pass, the cut-off found by bisecting ``count(*)`` queries.
+
+Invalidation across replicas: a clear also writes ``(scope or "*", cleared_at)`` into the small control
+collection ``<collection>_control``; every router polls it (:meth:`MilvusBackend.read_clears`) and drops what
+its in-process tiers hold for that scope (see ``coherence.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 from router_extproc.cache.base import Candidate, Entry
+from router_extproc.cache.coherence import ALL_SCOPES
 from router_extproc.config_cache import MilvusConfig
 from router_extproc.errors import ConfigError
 
@@ -37,6 +46,7 @@ log = logging.getLogger("router_extproc.cache.milvus")
 _HEX = re.compile(r"^[0-9a-zA-Z_-]{1,64}$")
 TEXT_MAX = 8192
 RESPONSE_MAX = 65535
+CONTROL_SUFFIX = "_control"
 _FIELDS = ["id", "scope", "filter_key", "fingerprint", "text", "response", "created_at", "expires_at"]
 
 
@@ -90,6 +100,10 @@ class MilvusBackend:
         self.dimension = int(dimension)
         self._on_available = on_available
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="milvus")
+        # a server takes writes on a second connection thread: a search never queues behind a batch insert
+        # (Milvus Lite runs in this process and keeps one thread for everything)
+        self._write_executor = (self._executor if cfg.is_lite else
+                                concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="milvus-write"))
         self._client: Any = None
         self._available = False
         self._closed = False
@@ -102,6 +116,11 @@ class MilvusBackend:
         self.load_rows = load_rows
         self.loaded: list[Entry] = []  # rows read at connect, for warming the in-process hot index
         self.partition_key = not cfg.is_lite
+        self.control = cfg.collection + CONTROL_SUFFIX
+        # control polls run on their own thread: a Strong read waits ~200 ms for the time tick, never in front
+        # of a search on the main worker
+        self._ctl_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="milvus-ctl")
+        self._evict_floor = 0.0  # every row created before this was evicted already: the bisection starts here
 
     # ------------------------------------------------------------ plumbing
     @property
@@ -124,9 +143,9 @@ class MilvusBackend:
             except Exception:  # pragma: no cover - metrics must never break the cache
                 pass
 
-    async def _call(self, fn: Callable, *args, timeout: float | None = None):
+    async def _call(self, fn: Callable, *args, timeout: float | None = None, executor=None):
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._executor, fn, *args)
+        fut = loop.run_in_executor(executor or self._executor, fn, *args)
         return await asyncio.wait_for(fut, timeout=timeout or self.cfg.timeout_s)
 
     def _fail(self, e: BaseException) -> None:
@@ -185,6 +204,7 @@ class MilvusBackend:
             else:
                 self._check_dim_sync(client)
             client.load_collection(name, timeout=t)
+            self._ensure_control_sync(client, t)
             if self.load_rows:
                 self.loaded = self._load_rows_sync(client)
         except Exception:
@@ -220,6 +240,23 @@ class MilvusBackend:
                                  consistency_level=cfg.consistency_level, **kw)
         log.info("created milvus collection %s (dim %d, %s %s)", cfg.collection, self.dimension, cfg.index_type,
                  cfg.metric_type)
+
+    def _ensure_control_sync(self, client, t: float) -> None:
+        """The control collection: one row per cleared scope (``*`` for all) with the time of its last clear.
+        Milvus wants a vector field in every collection, so it carries a 2-d placeholder."""
+        from pymilvus import DataType
+
+        if not client.has_collection(self.control, timeout=t):
+            schema = client.create_schema(auto_id=False, enable_dynamic_field=False,
+                                          description="router-extproc cache clears (invalidation stamps)")
+            schema.add_field("scope", DataType.VARCHAR, max_length=64, is_primary=True)
+            schema.add_field("cleared_at", DataType.DOUBLE)
+            schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+            idx = client.prepare_index_params()
+            idx.add_index(field_name="v", index_type="FLAT", metric_type="L2", params={})
+            client.create_collection(self.control, schema=schema, index_params=idx, timeout=t,
+                                     consistency_level="Strong")
+        client.load_collection(self.control, timeout=t)
 
     def _check_dim_sync(self, client) -> None:
         desc = client.describe_collection(self.cfg.collection, timeout=self.cfg.timeout_s)
@@ -273,10 +310,14 @@ class MilvusBackend:
         c = self._client
         if c is None:
             raise BackendUnavailable("not connected")
+        # numpy vectors go to a server as they are (measured: 27k rows/s against 18.5k with lists, 20k-row load)
+        def vec(v):
+            a = np.asarray(v, np.float32).reshape(-1)
+            return a.tolist() if self.cfg.is_lite else a
+
         rows = [{"id": e.id, "scope": e.scope, "filter_key": e.filter_key, "fingerprint": e.fingerprint,
-                 "text": _clip_utf8(e.text, TEXT_MAX), self.cfg.vector_field: np.asarray(e.embedding, np.float32)
-                 .reshape(-1).tolist(), "response": e.response, "created_at": float(e.created_at),
-                 "expires_at": float(e.expires_at)} for e in entries]
+                 "text": _clip_utf8(e.text, TEXT_MAX), self.cfg.vector_field: vec(e.embedding), "response": e.response,
+                 "created_at": float(e.created_at), "expires_at": float(e.expires_at)} for e in entries]
         c.insert(self.cfg.collection, data=rows, timeout=self.cfg.timeout_s)
         self._pending_flush += len(rows)
         self._last_insert = time.monotonic()
@@ -311,6 +352,59 @@ class MilvusBackend:
         res = c.query(self.cfg.collection, filter="", output_fields=["count(*)"], timeout=self.cfg.timeout_s,
                       consistency_level=self.cfg.consistency_level)
         return int(res[0]["count(*)"]) if res else 0
+
+    def _count_where_sync(self, expr: str) -> int:
+        res = self._client.query(self.cfg.collection, filter=expr, output_fields=["count(*)"],
+                                 timeout=self.cfg.timeout_s, consistency_level=self.cfg.consistency_level)
+        return int(res[0]["count(*)"]) if res else 0
+
+    def _enforce_size_sync(self, max_entries: int, low_water: int, now: float) -> tuple[int, int]:
+        """(rows before, rows deleted). Deletes the oldest rows down to about ``low_water`` in one filtered
+        delete: the cut-off time is bisected with ``count(created_at < t)`` queries (no per-row ids travel)."""
+        if self._client is None:
+            raise BackendUnavailable("not connected")
+        total = self._count_sync()
+        if total <= max_entries:
+            return total, 0
+        excess = total - low_water
+        slack = max(1, (max_entries - low_water) // 2)  # any cut-off deleting excess .. excess + slack rows will do
+        lo, hi = self._evict_floor, now + 1.0
+        cut = hi
+        for _ in range(48):  # 2^-48 of the range: far below a millisecond
+            mid = (lo + hi) / 2
+            n = self._count_where_sync(f"created_at < {mid:.6f}")
+            if n < excess:
+                lo = mid
+            else:
+                hi = cut = mid
+                if n <= excess + slack:
+                    break
+            if hi - lo < 1e-6:
+                break
+        res = self._client.delete(self.cfg.collection, filter=f"created_at < {cut:.6f}", timeout=self.cfg.timeout_s)
+        if self.cfg.is_lite:
+            self._pending_flush += 1
+            self._flush_sync()
+        self._evict_floor = max(self._evict_floor, lo)
+        n = res.get("delete_count") if isinstance(res, dict) else None
+        return total, int(n) if n else max(0, total - self._count_sync())
+
+    def _mark_cleared_sync(self, scope: str, cleared_at: float) -> None:
+        if self._client is None:
+            raise BackendUnavailable("not connected")
+        self._client.upsert(self.control, data=[{"scope": scope, "cleared_at": float(cleared_at), "v": [0.0, 0.0]}],
+                            timeout=self.cfg.timeout_s)
+        if self.cfg.is_lite:
+            self._client.flush(self.control, timeout=self.cfg.timeout_s)
+
+    def _read_clears_sync(self) -> dict[str, float]:
+        c = self._client
+        if c is None:
+            raise BackendUnavailable("not connected")
+        # Strong: a clear made through another router must be seen by the next poll, not a staleness bound later
+        rows = c.query(self.control, filter="cleared_at > 0", output_fields=["scope", "cleared_at"], limit=16384,
+                       timeout=self.cfg.timeout_s, consistency_level="Strong")
+        return {r["scope"]: float(r["cleared_at"]) for r in rows}
 
     def _close_sync(self) -> None:
         try:
@@ -361,12 +455,15 @@ class MilvusBackend:
         except Exception as e:  # pragma: no cover
             log.warning("milvus close: %s", e)
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._ctl_executor.shutdown(wait=False, cancel_futures=True)
+        if self._write_executor is not self._executor:
+            self._write_executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _guard(self, fn, *args, timeout=None):
+    async def _guard(self, fn, *args, timeout=None, executor=None):
         if not self.available:
             raise BackendUnavailable(self.last_error or "unavailable")
         try:
-            return await self._call(fn, *args, timeout=timeout)
+            return await self._call(fn, *args, timeout=timeout, executor=executor)
         except (ValueError, TypeError):
             raise
         except Exception as e:
@@ -382,7 +479,7 @@ class MilvusBackend:
 
     async def insert(self, entries: list[Entry]) -> None:
         if entries:
-            await self._guard(self._insert_sync, entries)
+            await self._guard(self._insert_sync, entries, executor=self._write_executor)
 
     async def flush_if_idle(self, idle_s: float = 2.0) -> None:
         if self.cfg.is_lite and self._pending_flush and time.monotonic() - self._last_insert >= idle_s:
@@ -391,9 +488,49 @@ class MilvusBackend:
     async def delete_expired(self, now: float) -> int:
         return await self._guard(self._delete_sync, f"expires_at <= {now:.3f}")
 
-    async def clear(self, scope: str | None = None) -> int:
+    async def clear(self, scope: str | None = None, *, cleared_at: float | None = None) -> int:
+        """Delete the rows of ``scope`` (or all) and stamp the clear in the control collection, so every other
+        router drops its in-process copies at its next poll. The stamp goes first: from then on no router serves a
+        row created before it, even from a search that still sees the rows being deleted."""
         expr = f"scope == {_q(scope)}" if scope is not None else "id >= 0"
+        await self._guard(self._mark_cleared_sync, scope or ALL_SCOPES, time.time() if cleared_at is None
+                          else cleared_at)
         return await self._guard(self._delete_sync, expr)
+
+    async def seal(self, timeout_s: float = 600.0) -> dict:
+        """After a bulk load: flush (seal the growing segments) and wait until the HNSW index covers every row, so
+        searches read indexed segments only. Returns the index description."""
+        return await self._guard(self._seal_sync, timeout_s, timeout=timeout_s + 10, executor=self._write_executor)
+
+    def _seal_sync(self, timeout_s: float) -> dict:
+        c = self._client
+        if c is None:
+            raise BackendUnavailable("not connected")
+        c.flush(self.cfg.collection, timeout=timeout_s)
+        if self.cfg.is_lite:
+            return {}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            names = c.list_indexes(self.cfg.collection, timeout=self.cfg.timeout_s)
+            desc = c.describe_index(self.cfg.collection, names[0], timeout=self.cfg.timeout_s) if names else {}
+            if not desc or int(desc.get("pending_index_rows", 0)) == 0 or time.monotonic() > deadline:
+                return dict(desc)
+            time.sleep(0.5)
+
+    async def read_clears(self) -> dict[str, float]:
+        """Every clear stamped so far: scope (``*`` for all) -> time of its latest clear."""
+        if not self.available:
+            raise BackendUnavailable(self.last_error or "unavailable")
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._ctl_executor, self._read_clears_sync)
+        return await asyncio.wait_for(fut, timeout=self.cfg.timeout_s)
+
+    async def enforce_size(self, max_entries: int, low_water: int | None = None) -> tuple[int, int]:
+        """Keep at most ``max_entries`` rows: when over, delete the oldest down to ``low_water`` (default 95 %)
+        in one batch. Returns (rows before, rows deleted)."""
+        low = int(max_entries * 0.95) if low_water is None else int(low_water)
+        return await self._guard(self._enforce_size_sync, int(max_entries), min(low, int(max_entries)), time.time(),
+                                 timeout=max(30.0, self.cfg.timeout_s * 6))
 
     async def count(self) -> int:
         return await self._guard(self._count_sync)

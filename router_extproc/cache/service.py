@@ -16,6 +16,10 @@ Every candidate (cosine ≥ floor, same scope and filter_key, not expired) must 
 updated at once and a background task inserts into Milvus in batches (every ``flush_interval_ms`` or
 ``insert_batch_size`` rows); :meth:`close` flushes. Backend errors never propagate: lookups return ``None``,
 the metric ``error(op)`` counts them, and the Milvus backend reconnects by itself.
+
+Size: with Milvus, ``max_entries`` bounds the collection (oldest rows deleted in batches, after every
+``max_entries / 20`` stored rows and at every cleanup tick); ``hot_entries`` bounds the in-process tier.
+Clears reach every router sharing the Milvus within ``invalidation_poll_s`` (see ``coherence.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any, Awaitable, Callable
 import numpy as np
 
 from router_extproc.cache.base import Backend, CacheMetrics, Entry, NoopMetrics, new_id
+from router_extproc.cache.coherence import ALL_SCOPES, Clears
 from router_extproc.cache.inflight import Inflight
 from router_extproc.cache.keys import CacheKey, response_cacheable
 from router_extproc.cache.memory import MemoryBackend, MemoryIndex
@@ -88,6 +93,10 @@ class SemanticCache:
         self._started = False
         self.inflight = Inflight()
         self.counters: dict[str, int] = {}
+        self.clears = Clears()
+        self._since_enforce = 0  # rows written to the backend since its size was last enforced
+        self.backend_rows: int | None = None
+        self._lite_warned = 0
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -151,6 +160,8 @@ class SemanticCache:
             return
         n = 0
         for e in loaded:
+            if self.clears.stale(e):
+                continue
             if self.hot.get_exact(e.scope, e.fingerprint, time.time()) is None:
                 try:
                     self.hot.add(e)
@@ -182,6 +193,11 @@ class SemanticCache:
         loop = asyncio.get_running_loop()
         if not self.is_memory:
             self._tasks.append(loop.create_task(self._flusher(), name="cache-flusher"))
+            mc = getattr(self.backend, "cfg", None)
+            if hasattr(self.backend, "read_clears") and mc is not None and not mc.is_lite:
+                # Lite is one process: its clears all go through this router, nothing to poll for
+                self._tasks.append(loop.create_task(self._invalidation_poller(mc.invalidation_poll_s),
+                                                    name="cache-invalidations"))
         self._tasks.append(loop.create_task(self._cleaner(), name="cache-cleaner"))
 
     async def close(self) -> None:
@@ -284,7 +300,7 @@ class SemanticCache:
                     more = await self.backend.search(key.scope, key.filter_key, q, top_k=self.top_k,
                                                      min_similarity=self.floor, now=now)
                     seen = {c.entry.id for c in cands}
-                    more = [c for c in more if c.entry.id not in seen]
+                    more = [c for c in more if c.entry.id not in seen and not self.clears.stale(c.entry)]
                     found = await self._verify(key, q, text, more)
                     if found is not None:
                         try:
@@ -370,11 +386,14 @@ class SemanticCache:
                         self._pending.extendleft(reversed(batch))
                         raise
                     self._count("stored", len(batch))
+                    self._since_enforce += len(batch)
                     for _ in batch:
                         self.metrics.store("stored")
                 flush = getattr(self.backend, "flush_if_idle", None)
                 if flush is not None:
                     await flush()
+                if self._since_enforce >= max(self.batch_size, self.cfg.max_entries // 20):
+                    await self.enforce_size()
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -385,6 +404,64 @@ class SemanticCache:
         while not self._closed:
             await asyncio.sleep(self.cleanup_interval_s)
             await self.expire()
+            if not self.is_memory:
+                await self.enforce_size()
+
+    async def enforce_size(self) -> int:
+        """Keep the backend at ``max_entries`` (oldest rows first, one batched delete); report its size."""
+        enforce = getattr(self.backend, "enforce_size", None)
+        if enforce is None or not self.backend.available:
+            return 0
+        self._since_enforce = 0
+        try:
+            before, deleted = await enforce(self.cfg.max_entries)
+        except Exception as e:
+            self.metrics.error("evict")
+            log.debug("semantic cache size enforcement failed: %s", e)
+            return 0
+        if deleted:
+            self._count("evicted", deleted)
+        self._report_rows(before - deleted)
+        return deleted
+
+    def _report_rows(self, rows: int) -> None:
+        self.backend_rows = rows
+        mc = getattr(self.backend, "cfg", None)
+        over = bool(mc is not None and mc.is_lite and rows > mc.lite_warn_rows)
+        fn = getattr(self.metrics, "backend_rows", None)  # optional in CacheMetrics implementations
+        if fn is not None:
+            fn(rows, over)
+        if over and rows >= 2 * self._lite_warned:  # once, then again each time it doubles
+            self._lite_warned = rows
+            log.warning("semantic cache: Milvus Lite holds %d rows, past %d its lookups exceed the latency target "
+                        "(docs/cache.md, \"Scale\"); point uri: at a Milvus server (uri: http://host:19530)",
+                        rows, mc.lite_warn_rows)
+
+    async def _invalidation_poller(self, interval_s: float) -> None:
+        while not self._closed:
+            await asyncio.sleep(interval_s)
+            if not self.backend.available:
+                continue
+            try:
+                self.apply_clears(await self.backend.read_clears())  # type: ignore[attr-defined]
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.metrics.error("invalidations")
+                log.debug("semantic cache: reading clears failed: %s", e)
+
+    def apply_clears(self, marks: dict[str, float]) -> int:
+        """Drop from the in-process tiers and the insert queue what the newly seen clears cover."""
+        advanced = self.clears.merge(marks)
+        if not advanced:
+            return 0
+        self._count("invalidations", len(advanced))
+        # only rows created before the stamp: the first poll after a restart brings every stamp ever written, and
+        # must not drop what was stored after those old clears
+        n = self.hot.remove_ids([e.id for e in self.hot.entries() if self.clears.stale(e)])
+        if self._pending:
+            self._pending = deque(e for e in self._pending if not self.clears.stale(e))
+        return n
 
     async def expire(self) -> int:
         """Delete expired entries now (also runs periodically)."""
@@ -439,6 +516,7 @@ class SemanticCache:
             "hot_capacity": self.hot.capacity,
             "hot_authoritative": bool(self._hot_complete and not self.hot.evictions),
             "evictions": self.hot.evictions,
+            "max_entries": self.cfg.max_entries,
             "pending_inserts": len(self._pending),
             "inflight": len(self.inflight),
             "verifier": {"kind": self.verifier.kind, "threshold": self.verifier.threshold, "floor": self.floor},
@@ -455,12 +533,14 @@ class SemanticCache:
         n_hot = self.hot.clear(scope)
         if self.is_memory:
             return n_hot
+        now = time.time()
+        self.clears.merge({scope or ALL_SCOPES: now})
         if scope is None:
             self._pending.clear()
         else:
             self._pending = deque(e for e in self._pending if e.scope != scope)
         try:
-            return await self.backend.clear(scope)
+            return await self.backend.clear(scope, cleared_at=now)  # type: ignore[call-arg]
         except Exception as e:
             self.metrics.error("clear")
             log.warning("semantic cache clear failed: %s", e)

@@ -7,12 +7,19 @@ Lite (embedded) and a real Milvus 2.3 standalone server (`milvus-server`, starte
 Rows are 384-d normalized random vectors spread over 8 tenant scopes; each lookup is a top-4 search
 filtered by scope and request filter key, exactly as the router issues it. A size whose insert would
 exceed the time budget is reported as skipped, with the measured insert rate.
+
+Per size and backend: bulk insert rate; the wait for the index (Milvus server: flush + HNSW build over the
+sealed segments; hot tier: the graph writer); idle lookup p50/p99; agreement with exact search on
+paraphrase-like queries (cosine 0.9 to a stored row: is the exact best row the first candidate the verifier
+reads?); and lookup p50/p99 while another writer inserts 500 and 2,000 rows/s. Then the RSS of a process
+holding a 100k-entry hot tier.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -52,11 +59,92 @@ def _queries(k: int, rng: np.random.Generator) -> np.ndarray:
     return q / np.linalg.norm(q, axis=1, keepdims=True)
 
 
-async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, queries: int) -> list[dict[str, Any]]:
+def _near(v: np.ndarray, cos: float, rng: np.random.Generator) -> np.ndarray:
+    """A paraphrase-like query: at cosine ``cos`` from ``v`` (a random direction orthogonal to it)."""
+    u = rng.normal(size=v.shape).astype(np.float32)
+    u -= (u @ v) * v
+    u /= np.linalg.norm(u)
+    q = cos * v + np.sqrt(1 - cos * cos) * u
+    return (q / np.linalg.norm(q)).astype(np.float32)
+
+
+async def _latency(backend: Any, qs: np.ndarray) -> list[float]:
+    lat = []
+    for i, q in enumerate(qs):
+        t = time.perf_counter()
+        await backend.search(SCOPES[i % len(SCOPES)], "fk", q, top_k=4, min_similarity=-1.0, now=time.time())
+        lat.append((time.perf_counter() - t) * 1000)
+        await asyncio.sleep(0)  # requests interleave with the router's other work (here: the insert feed)
+    return sorted(lat)
+
+
+def _pct(lat: list[float]) -> tuple[float, float]:
+    return round(statistics.median(lat), 3), round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 3)
+
+
+FLOOR = 0.7  # the shipped similarity floor: no row below it reaches the verifier
+
+
+async def _recall(backend: Any, vecs: np.ndarray, have: int, rng: np.random.Generator, n: int = 300) -> dict:
+    """Against exact search, on paraphrase-like queries (cosine 0.75-0.98 to a stored row): the share of rows
+    exact search puts above the similarity floor (the ones the verifier could accept) that the backend returns
+    too, and the share of queries whose exact best row is the backend's first candidate (the one it reads).
+    The other rows of the top 4 are random rows at cosine ~0.1: which of them come back is noise."""
+    first = found = eligible = 0
+    for k in range(n):
+        s = k % len(SCOPES)
+        rows = np.arange(s, have, len(SCOPES))
+        target = int(rng.choice(rows))
+        q = _near(vecs[target], float(rng.uniform(0.75, 0.98)), rng)
+        sims = vecs[rows] @ q
+        order = np.argsort(-sims)[:4]
+        exact = [int(rows[i]) + 1 for i in order]  # entry ids are row + 1
+        above = {int(rows[i]) + 1 for i in order if sims[i] >= FLOOR}
+        got = [c.entry.id for c in await backend.search(SCOPES[s], "fk", q, top_k=4, min_similarity=-1.0,
+                                                          now=time.time())]
+        first += bool(got) and got[0] == exact[0]
+        found += len(above & set(got))
+        eligible += len(above)
+    return {"above_floor_recall": round(found / max(eligible, 1), 4),
+            "first_candidate_agreement": round(first / n, 4), "queries": n}
+
+
+async def _under_inserts(backend: Any, writer: Any, qs: np.ndarray, rate: int, start_id: int) -> dict:
+    """Lookup latency while ``writer`` inserts ``rate`` rows/s (batches every 0.1 s), as another router would."""
+    rng = np.random.default_rng(1)
+    done = asyncio.Event()
+    written = 0
+
+    async def feed() -> None:
+        nonlocal written
+        per = max(1, rate // 10)
+        t0 = time.perf_counter()
+        while not done.is_set():
+            batch = _entries(per, start_id + written, rng)
+            await writer.insert(batch)
+            written += per
+            await asyncio.sleep(max(0.0, t0 + written / rate - time.perf_counter()))
+
+    task = asyncio.get_running_loop().create_task(feed())
+    await asyncio.sleep(1.0)
+    t0, w0 = time.perf_counter(), written
+    lat = await _latency(backend, qs)
+    while time.perf_counter() - t0 < 3.0:  # long enough for the insert rate to be a rate, not one batch
+        lat = sorted(lat + await _latency(backend, qs[:50]))
+    achieved = (written - w0) / (time.perf_counter() - t0)
+    done.set()
+    await task
+    p50, p99 = _pct(lat)
+    return {"p50_ms": p50, "p99_ms": p99, "insert_rows_per_s": round(achieved)}
+
+
+async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, queries: int, *,
+                           writer: Any = None, recall: bool = True) -> list[dict[str, Any]]:
     rng = np.random.default_rng(0)
     rows: list[dict[str, Any]] = []
     have = 0
     rate = None
+    vecs = np.zeros((0, DIM), np.float32)
     for size in sizes:
         need = size - have
         if rate is not None and need / rate > budget_s:
@@ -66,7 +154,9 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
         batch = 5000
         while have < size:
             n = min(batch, size - have)
-            await backend.insert(_entries(n, have, rng))
+            es = _entries(n, have, rng)
+            vecs = np.concatenate([vecs, np.stack([e.embedding for e in es])])
+            await backend.insert(es)
             have += n
             if time.perf_counter() - t0 > budget_s:
                 break
@@ -77,60 +167,107 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
         if have < size:
             rows.append({"entries": size, "skipped": f"insert budget exhausted at {have} rows ({rate:.0f} rows/s)"})
             break
-        lat = []
-        qs = _queries(queries, rng)
-        for i, q in enumerate(qs):
-            t = time.perf_counter()
-            await backend.search(SCOPES[i % len(SCOPES)], "fk", q, top_k=4, min_similarity=-1.0, now=time.time())
-            lat.append((time.perf_counter() - t) * 1000)
-        lat.sort()
-        rows.append({"entries": size, "p50_ms": round(statistics.median(lat), 3),
-                     "p99_ms": round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 3),
-                     "insert_rows_per_s": round(rate)})
-        progress(f"  {size:>9,d} entries: p50 {rows[-1]['p50_ms']:.2f} ms  p99 {rows[-1]['p99_ms']:.2f} ms "
-                 f"(insert {rate:.0f} rows/s)")
+        t_seal = time.perf_counter()
+        if hasattr(backend, "seal"):
+            await backend.seal()  # flush + wait for the HNSW index over every sealed segment
+        if hasattr(backend, "index"):
+            await asyncio.get_running_loop().run_in_executor(None, backend.index.drain)  # the hot tier's graph
+        seal_s = time.perf_counter() - t_seal
+        p50, p99 = _pct(await _latency(backend, _queries(queries, rng)))
+        row: dict[str, Any] = {"entries": size, "p50_ms": p50, "p99_ms": p99, "insert_rows_per_s": round(rate),
+                               "index_wait_s": round(seal_s, 1)}
+        if recall:
+            row["vs_exact"] = await _recall(backend, vecs, have, rng)
+        if writer is not None:
+            qs = _queries(queries, rng)
+            row["under_500_rows_s"] = await _under_inserts(backend, writer, qs, 500, 10**12 + size * 10)
+            row["under_2000_rows_s"] = await _under_inserts(backend, writer, qs, 2000, 2 * 10**12 + size * 10)
+        rows.append(row)
+        progress(f"  {size:>9,d} entries: p50 {p50:.2f} ms  p99 {p99:.2f} ms (insert {rate:.0f} rows/s, index wait "
+                 f"{seal_s:.1f} s) {json.dumps({k: v for k, v in row.items() if isinstance(v, dict)})}")
     return rows
 
 
-async def cache_scaling(sizes: list[int], budget_s: float, queries: int) -> dict[str, Any]:
+def hot_tier_rss(n: int) -> dict[str, Any]:
+    """RSS of a fresh process holding an ``n``-entry hot tier (graph built), as the router would after warm-up."""
+    code = f"""
+import time, numpy as np, resource
+from router_extproc.cache.memory import MemoryIndex
+from router_extproc.cache.base import Entry
+def rss():
+    return int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1]) // 1024
+base = rss()
+rng = np.random.default_rng(0); ix = MemoryIndex({DIM}, {n}, 'lru')
+resp = '{{"choices":[{{"message":{{"content":"' + 'x' * 600 + '"}}}}]}}'
+for s0 in range(0, {n}, 10000):
+    v = rng.normal(size=(min(10000, {n} - s0), {DIM})).astype(np.float32); v /= np.linalg.norm(v, axis=1, keepdims=True)
+    for j in range(len(v)):
+        i = s0 + j
+        ix.add(Entry(i + 1, f't{{i % 8}}', 'fk', f'{{i:032x}}', 'question text ' * 8, v[j], resp, 0.0, 1e12), now=0)
+ix.drain()
+import json; print(json.dumps({{"entries": {n}, "rss_mb": rss(), "baseline_rss_mb": base}}))
+"""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800,
+                         cwd=Path(__file__).resolve().parents[2])
+    if out.returncode != 0:
+        return {"entries": n, "skipped": out.stderr[-300:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+BACKENDS = ("memory", "milvus_lite", "milvus_server")
+
+
+async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite_max: int = 20_000,
+                        backends: tuple[str, ...] = BACKENDS) -> dict[str, Any]:
     from router_extproc.cache.memory import MemoryBackend
     from router_extproc.cache.milvus import MilvusBackend
     from router_extproc.config_cache import MilvusConfig
 
     out: dict[str, Any] = {}
-    progress("cache lookup vs entries: in-process hot index (numpy)")
-    mem = MemoryBackend(DIM, max_entries=max(sizes) + 1)
-    await mem.start()
-    out["memory"] = await _measure_backend(mem, sizes, budget_s, queries)
-
-    progress("cache lookup vs entries: Milvus Lite (embedded)")
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    lite = MilvusBackend(MilvusConfig(uri=str(work / "lite.db"), collection="bench", insert_batch_size=2000,
-                                      timeout_s=600), DIM)
-    await lite.start()
-    try:
-        out["milvus_lite"] = await _measure_backend(lite, sizes, budget_s, queries)
-    finally:
-        await lite.close()
+    if "memory" in backends:
+        progress("cache lookup vs entries: in-process hot tier (graph index past 2,048 rows a bucket)")
+        mem = MemoryBackend(DIM, max_entries=max(sizes) + 10**6)
+        await mem.start()
+        out["memory"] = await _measure_backend(mem, sizes, budget_s, queries, writer=mem)
+        del mem
 
+    if "milvus_lite" in backends:
+        progress("cache lookup vs entries: Milvus Lite (embedded)")
+        lite = MilvusBackend(MilvusConfig(uri=str(work / "lite.db"), collection="bench", insert_batch_size=2000,
+                                          timeout_s=600, search_timeout_s=60), DIM)
+        await lite.start()
+        try:
+            out["milvus_lite"] = await _measure_backend(lite, [s for s in sizes if s <= lite_max], budget_s,
+                                                        queries, recall=False)
+        finally:
+            await lite.close()
+
+    if "milvus_server" not in backends:
+        return out
     try:
         from milvus import MilvusServer
     except ImportError:
         out["milvus_server"] = [{"skipped": "milvus-server not installed (pip install milvus)"}]
         return out
-    progress("cache lookup vs entries: Milvus 2.3 standalone server")
+    progress("cache lookup vs entries: Milvus 2.3 standalone server (Bounded, partition key on the tenant)")
     server = MilvusServer()
     server.set_base_dir(str(work / "server"))
     server.listen_port = _free_port()
     try:
         server.start()
-        remote = MilvusBackend(MilvusConfig(uri=f"http://127.0.0.1:{server.listen_port}", collection="bench",
-                                            consistency_level="Bounded", timeout_s=600), DIM)
+        mc = MilvusConfig(uri=f"http://127.0.0.1:{server.listen_port}", collection="bench",
+                          consistency_level="Bounded", timeout_s=600, search_timeout_s=60)
+        remote, other = MilvusBackend(mc, DIM), MilvusBackend(mc, DIM)  # the router measured, and another writing
         await remote.start()
+        await other.start()
         try:
-            out["milvus_server"] = await _measure_backend(remote, sizes, budget_s, queries)
+            out["milvus_server"] = await _measure_backend(remote, sizes, budget_s, queries, writer=other)
         finally:
             await remote.close()
+            await other.close()
     except Exception as exc:  # an environment problem is a row in the report, not a crash
         out["milvus_server"] = [{"skipped": f"milvus-server failed: {exc}"}]
     finally:
@@ -143,6 +280,55 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int) -> dict
                 proc.kill()
                 proc.wait()
     return out
+
+
+LABELS = {"memory": "in-process hot tier", "milvus_lite": "Milvus Lite", "milvus_server": "Milvus 2.3 server"}
+DOC = Path(__file__).resolve().parents[2] / "docs" / "cache.md"
+
+
+def scale_section(result: dict[str, Any]) -> str:
+    """The generated part of docs/cache.md § Scale, from this benchmark's figures."""
+    def pp(d: dict | None) -> str:
+        return f"{d['p50_ms']:g} / {d['p99_ms']:g}" if d and "p50_ms" in d else "–"
+
+    lines = ["| backend | entries | bulk insert rows/s | index wait s | p50 / p99 ms idle | p50 / p99 ms, 500 rows/s "
+             "inserted | p50 / p99 ms, 2 000 rows/s inserted | recall of rows above the floor | exact best row "
+             "first |", "|---|---|---|---|---|---|---|---|---|"]
+    for backend, rows in result.get("cache", {}).items():
+        for r in rows:
+            if "p50_ms" not in r:
+                lines.append(f"| {LABELS.get(backend, backend)} | {r.get('entries', '')} | {r.get('skipped', '')} "
+                             "| | | | | | |")
+                continue
+            ve = r.get("vs_exact") or {}
+            loaded = []
+            for key in ("under_500_rows_s", "under_2000_rows_s"):
+                u = r.get(key)
+                loaded.append(f"{pp(u)} ({u['insert_rows_per_s']:,}/s)" if u else "–")
+            lines.append(
+                f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {r['insert_rows_per_s']:,} | "
+                f"{r.get('index_wait_s', '–')} | {pp(r)} | {loaded[0]} | {loaded[1]} | "
+                f"{ve.get('above_floor_recall', '–')} | {ve.get('first_candidate_agreement', '–')} |")
+    rss = [r for r in result.get("rss", []) if "rss_mb" in r]
+    m = result.get("machine", {})
+    head = (f"_`python -m tests.bench.bench_scale --cache-only --sizes <entries,...> [--backends ...]`, "
+            f"{m.get('date', 'today')}, {m.get('cores', '?')} cores shared with other builds (latencies, p99 above "
+            "all, are inflated by that load). Bulk inserts: 5 000-row batches from one client; index wait: flush + "
+            "HNSW build (server) or the graph writer (hot tier); loaded columns: a second writer inserting at that "
+            "rate (achieved rate in brackets) while lookups run._")
+    tail = "".join(f"\n\nRSS of a process holding a {r['entries']:,}-entry hot tier (graph built, 600-byte answers): "
+                   f"**{r['rss_mb']} MB** ({r['baseline_rss_mb']} MB before filling it)." for r in rss)
+    return head + "\n\n" + "\n".join(lines) + tail
+
+
+def write_doc(result: dict[str, Any]) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    start, end = "<!-- cache_scale:start -->", "<!-- cache_scale:end -->"
+    if start not in text or end not in text:
+        return
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    DOC.write_text(before + start + "\n" + scale_section(result) + "\n" + end + after, encoding="utf-8")
 
 
 def worker_scaling(quick: bool) -> list[dict[str, Any]]:
@@ -181,6 +367,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--budget-s", type=float, default=None, help="max insert seconds per backend and size")
     ap.add_argument("--cache-only", action="store_true", help="skip the router-worker rows (keeps the last ones)")
     ap.add_argument("--workers-only", action="store_true", help="skip the cache-size rows (keeps the last ones)")
+    ap.add_argument("--backends", default=",".join(BACKENDS), help="cache backends to measure (keeps the others' "
+                    "last rows)")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
         [1000, 20000] if args.quick else [1000, 100000, 1000000])
@@ -193,11 +381,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         last = load("scale") or {}
         cache, sizes = last.get("cache", {}), last.get("sizes", sizes)
     else:
-        cache = asyncio.run(cache_scaling(sizes, budget, 100 if args.quick else 300))
+        backends = tuple(args.backends.split(","))
+        cache = {**(load("scale") or {}).get("cache", {}),
+                 **asyncio.run(cache_scaling(sizes, budget, 100 if args.quick else 300, backends=backends))}
+    rss = [hot_tier_rss(n) for n in (100_000,)] if not args.workers_only else (load("scale") or {}).get("rss", [])
     result = {"workers": workers,
               "cache": cache,
+              "rss": rss,
               "sizes": sizes, "quick": args.quick}
     save("scale", result)
+    write_doc(load("scale") or result)
     return result
 
 

@@ -6,14 +6,13 @@ reason when the `milvus` package or its binary is missing.
 
 import asyncio
 import time
-import urllib.request
 
 import pytest
 
 from router_extproc.cache import SemanticCache, build_key
 from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
 from tests.fakes import CACHE_DIM as DIM, cache_request as req, cached_completion as completion, vec  # noqa: F401
-from tests.helpers import free_port, reusable_bind
+from tests.milvus.server import restart
 
 pytestmark = pytest.mark.milvus_server
 
@@ -21,56 +20,6 @@ A = {"authorization": "Bearer a"}
 B = {"authorization": "Bearer b"}
 
 
-def _start(server, timeout_s=120.0):
-    """Start and wait for /healthz; fail fast if the process dies (then the caller may retry once)."""
-    server.start()
-    deadline = time.monotonic() + timeout_s
-    url = f"http://127.0.0.1:{server.webservice_port}/healthz"
-    while time.monotonic() < deadline:
-        if server.server_proc is None or server.server_proc.poll() is not None:
-            raise RuntimeError("milvus process exited during start-up (see its logs under the data dir)")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if b"OK" in r.read():
-                    time.sleep(1)
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"milvus-server not healthy after {timeout_s:.0f}s")
-
-
-def restart(server):
-    server.stop()
-    for attempt in range(2):
-        try:
-            _start(server)
-            return
-        except RuntimeError:
-            server.stop()
-            if attempt:
-                raise
-
-
-@pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory):
-    try:
-        from milvus import MilvusServer
-    except ImportError:
-        pytest.skip("milvus-server binary not installed (pip install milvus)")
-    server = MilvusServer(wait_for_started=False)
-    server.set_base_dir(str(tmp_path_factory.mktemp("milvus-server")))
-    port = free_port()
-    server.listen_port = port
-    server.config.update(proxy_port=port)  # pinned: a restart must come back on the same address
-    server.config.try_bind_port = reusable_bind  # the wrapper's probe lacks SO_REUSEADDR (TIME_WAIT after a kill)
-    try:
-        restart(server)  # one retry: 2.3.5 standalone occasionally panics at start-up under memory pressure
-    except Exception as e:  # pragma: no cover - environment problem, not a cache bug
-        server.stop()
-        pytest.skip(f"milvus-server could not start: {e}")
-    yield server
-    server.stop()
 
 
 def config(server, name, **kw):
@@ -87,8 +36,9 @@ async def make(cfg):
 
 
 async def settle(c, timeout=5.0):
+    """Until every queued entry is written (a search no longer queues behind an insert: it may overtake it)."""
     t0 = time.monotonic()
-    while c._pending and time.monotonic() - t0 < timeout:
+    while (c._pending or c.counters.get("stored", 0) < c.counters.get("queued", 0)) and time.monotonic() - t0 < timeout:
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.05)
 
@@ -190,4 +140,24 @@ async def test_killing_the_server_degrades_to_misses_and_restarting_it_reconnect
         hit = await server_lookup(c, k, vec(1))
         await asyncio.sleep(0.5)
     assert hit is not None  # the entry survived the restart
+    await c.close()
+
+
+async def test_max_entries_holds_on_the_server(milvus_server):
+    cfg = config(milvus_server, "t_size", max_entries=50)
+    c = await make(cfg)
+    for i in range(120):
+        c.store(build_key(req(f"question {i}"), "m1", A, cfg), vec(i), completion())
+        if i % 20 == 19:
+            await settle(c)
+    await settle(c)
+    await c.enforce_size()
+    deadline = time.monotonic() + 5  # a delete shows in count(*) once the query nodes apply it (~a time tick)
+    while (await c.stats())["entries"] > 50 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    s = await c.stats()
+    assert s["entries"] <= 50 and s["counters"]["evicted"] >= 70
+    # the newest stayed: the last question is still served from the server
+    k = build_key(req("question 119"), "m1", A, cfg)
+    assert await server_lookup(c, k, vec(119)) is not None
     await c.close()

@@ -55,7 +55,7 @@ def test_the_seed_block_loads_with_the_shipped_milvus_file(tmp_path):
     assert cfg.enabled and cfg.backend_type == "milvus"
     assert cfg.similarity_threshold == 0.8 and cfg.max_entries == 1000 and cfg.ttl_seconds == 3600
     assert cfg.milvus is not None and cfg.milvus.is_lite and cfg.milvus.uri == DEFAULT_LITE_URI
-    assert cfg.milvus.consistency_level == "Session"
+    assert cfg.milvus.consistency_level == "Bounded"  # never waits for the time tick under concurrent inserts
     assert cfg.milvus.index_params == {"M": 16, "efConstruction": 64}
 
 
@@ -103,6 +103,8 @@ def test_tls_and_auth_are_read_from_the_seed_shape(tmp_path):
         ("connection: {port: 99999, host: h}\n", "connection.port"),
         ("colection: {}\n", "colection"),
         ("connection: {timeout: fast}\n", "connection.timeout"),
+        ("invalidation_poll_s: 5\n", "invalidation_poll_s"),  # a clear must reach every replica within 2 s
+        ("lite_warn_rows: 0\n", "lite_warn_rows"),
     ],
 )
 def test_invalid_milvus_files_name_the_file_and_key(tmp_path, text, key):
@@ -123,6 +125,7 @@ def test_invalid_milvus_files_name_the_file_and_key(tmp_path, text, key):
         ({"enabled": "yes"}, "semantic_cache.enabled"),
         ({"backend_config_path": "nope/milvus.yaml"}, "semantic_cache.backend_config_path"),
         ({"bogus": 1}, "semantic_cache.bogus"),
+        ({"eviction_policy": "lru"}, "semantic_cache.eviction_policy"),  # Milvus evicts oldest first only
     ],
 )
 def test_invalid_blocks_name_the_file_and_key(tmp_path, patch, key):
@@ -186,3 +189,16 @@ def test_tls_applies_when_the_server_is_given_as_a_uri(tmp_path):
 def test_the_request_path_search_has_its_own_short_timeout(tmp_path):
     assert load_milvus_config(ROOT / "config" / "cache" / "milvus.yaml").search_timeout_s == 1.0
     assert _milvus(tmp_path, "search: {timeout: 0.25}\n").search_timeout_s == 0.25
+
+
+def test_lru_and_lfu_stay_available_to_the_memory_backend(tmp_path):
+    sc = load_semantic_cache({"enabled": True, "backend_type": "memory", "eviction_policy": "lru"},
+                             source=tmp_path / "config.yaml")
+    assert sc.eviction_policy == "lru"
+
+
+def test_the_replica_poll_and_lite_warning_are_read_from_the_milvus_file(tmp_path):
+    p = tmp_path / "m.yaml"
+    p.write_text("uri: http://milvus:19530\ninvalidation_poll_s: 0.25\nlite_warn_rows: 10000\n")
+    mc = load_milvus_config(p)
+    assert (mc.invalidation_poll_s, mc.lite_warn_rows) == (0.25, 10000)

@@ -125,3 +125,71 @@ def test_a_wrong_dimension_is_refused():
     with pytest.raises(ValueError):
         ix.add(entry(1, np.ones(DIM + 1, np.float32)), now=0)
     assert len(ix) == 0
+
+
+# ---------------------------------------------------------------- the graph index of large buckets
+W = 64  # wider vectors: a graph over 8 dimensions would be a poor test of recall
+
+
+def rand(n, seed=0):
+    v = np.random.default_rng(seed).normal(size=(n, W)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def big_index(n, ann_min_rows=500):
+    pytest.importorskip("usearch")
+    ix = MemoryIndex(W, n + 100, ann_min_rows=ann_min_rows)
+    for i, v in enumerate(rand(n)):
+        ix.add(entry(i + 1, v), now=0)
+    ix.drain()
+    return ix
+
+
+def test_a_large_bucket_is_searched_through_a_graph_with_the_same_answers_as_brute_force():
+    n = 3000
+    ix = big_index(n)
+    brute = MemoryIndex(W, n + 100, ann_min_rows=None)
+    for e in ix.entries():
+        brute.add(e, now=0)
+    assert ix._ann[("s1", "f1")].ready
+    qs = rand(50, seed=7) * 0.3 + rand(n)[:50]  # near existing rows, as real repeats are
+    qs /= np.linalg.norm(qs, axis=1, keepdims=True)
+    agree = 0
+    for q in qs:
+        a = [(c.entry.id, round(c.similarity, 5)) for c in search(ix, q, floor=-1)]
+        b = [(c.entry.id, round(c.similarity, 5)) for c in search(brute, q, floor=-1)]
+        agree += a[0] == b[0]
+        assert len(a) == 4
+    assert agree >= 49  # the best candidate (what the verifier reads) with its exact fp32 similarity
+
+
+def test_rows_the_graph_writer_has_not_indexed_yet_are_still_found():
+    ix = big_index(1000)
+    v = rand(1, seed=99)[0]
+    ix.add(entry(5000, v), now=0)  # no drain: maybe still queued for the writer
+    assert search(ix, v)[0].entry.id == 5000
+
+
+def test_removed_and_evicted_rows_leave_the_graph_results():
+    ix = big_index(1000)
+    v = ix.entries()[10].embedding
+    victim = ix.entries()[10].id
+    assert ix.remove_ids([victim]) == 1
+    assert all(c.entry.id != victim for c in search(ix, v, floor=-1))
+    ix.drain()
+    assert all(c.entry.id != victim for c in search(ix, v, floor=-1))
+
+
+def test_a_slot_reused_by_another_tenant_never_leaks_through_the_graph():
+    ix = big_index(600)
+    v = ix.entries()[0].embedding
+    ix.remove_ids([ix.entries()[0].id])
+    ix.add(entry(9999, v, scope="tenant-b"), now=0)  # likely takes the freed slot
+    assert all(c.entry.scope == "s1" for c in search(ix, v, floor=-1))
+    assert search(ix, v, scope="tenant-b")[0].entry.id == 9999
+
+
+def test_clearing_a_scope_drops_its_graph():
+    ix = big_index(600)
+    assert ix.clear("s1") == 600 and not ix._ann
+    assert search(ix, rand(1)[0], floor=-1) == []

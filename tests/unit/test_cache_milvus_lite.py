@@ -148,3 +148,108 @@ async def test_lite_lookup_latency_at_a_few_thousand_rows(tmp_path):
     print(f"milvus lite search p50 at 2000 rows: {p50 * 1000:.1f} ms")
     assert p50 < 0.1
     await b.close()
+
+
+def entries(n, start=0, t0=1000.0, scope="s"):
+    """n rows created one second apart from ``t0`` (the order eviction keeps)."""
+    return [Entry(new_id(), scope, "f", f"fp{i}", "t", vec(i), "{}", t0 + i, time.time() + 1000)
+            for i in range(start, start + n)]
+
+
+async def test_max_entries_holds_on_milvus_by_deleting_the_oldest_rows_in_one_batch(tmp_path):
+    b = MilvusBackend(MilvusConfig(uri=str(tmp_path / "m.db"), insert_batch_size=500), DIM)
+    await b.start()
+    await b.insert(entries(120))
+    await b.flush_if_idle(0.0)
+    assert await b.enforce_size(200) == (120, 0)  # under the bound: nothing deleted
+    before, deleted = await b.enforce_size(100, low_water=80)
+    assert before == 120 and 40 <= deleted <= 50  # down to the low-water mark, within the bisection's slack
+    left = await b._call(lambda: b._client.query(b.cfg.collection, filter="id != 0", output_fields=["created_at"]))
+    oldest_kept = min(r["created_at"] for r in left)
+    assert oldest_kept == 1000.0 + deleted  # exactly the oldest went, the newest stayed
+    await b.close()
+
+
+async def test_the_cache_keeps_milvus_at_max_entries_as_it_stores(tmp_path):
+    cfg = cfg_for(tmp_path, max_entries=40)
+    c = await make(cfg)
+    for i in range(100):
+        c.store(build_key(req(f"question {i}"), "m1", A, cfg), vec(i), completion())
+        if i % 10 == 9:
+            await asyncio.sleep(0.05)  # let the flusher write and check the size
+    await asyncio.sleep(0.2)
+    await c.enforce_size()
+    s = await c.stats()
+    assert s["entries"] <= 40 and s["counters"]["evicted"] >= 60
+    await c.close()
+
+
+async def test_a_clear_is_stamped_so_that_other_routers_drop_their_copies(tmp_path):
+    cfg = cfg_for(tmp_path)
+    c = await make(cfg)
+    k = build_key(req("What is the capital of France?"), "m1", A, cfg)
+    c.store(k, vec(1), completion())
+    await asyncio.sleep(0.2)
+    await c.clear(k.scope)
+    marks = await c.backend.read_clears()
+    assert set(marks) == {k.scope} and marks[k.scope] <= time.time()
+    await c.clear()
+    assert set(await c.backend.read_clears()) == {k.scope, "*"}
+    await c.close()
+
+
+async def test_a_router_that_learns_of_a_clear_drops_the_scope_and_never_serves_older_rows(tmp_path):
+    cfg = cfg_for(tmp_path)
+    c = await make(cfg)
+    ka = build_key(req("What is the capital of France?"), "m1", A, cfg)
+    kb = build_key(req("What is the capital of France?"), "m1", B, cfg)
+    c.store(ka, vec(1), completion())
+    c.store(kb, vec(1), completion())
+    await asyncio.sleep(0.2)
+    # another router cleared tenant A: its stamp arrives by the poll; Milvus still holds A's row here
+    assert c.apply_clears({ka.scope: time.time()}) == 1
+    assert c.exact_lookup(ka) is None and c.exact_lookup(kb) is not None
+    c._hot_complete = False
+    assert await c.lookup(ka, vec(1), ka.text) is None  # the row Milvus returns is older than the clear
+    c.hot.clear()
+    assert await c.lookup(kb, vec(1), kb.text) is not None  # tenant B untouched
+    c.store(ka, vec(1), completion("Paris, again."))  # stored after the clear: served
+    assert c.exact_lookup(ka) is not None
+    assert c.apply_clears({ka.scope: 1.0}) == 0  # an old stamp changes nothing
+    await c.close()
+
+
+async def test_lite_past_its_crossover_warns_in_the_log_and_a_metric(tmp_path, caplog):
+    class Rows:
+        seen = None
+
+        def __getattr__(self, name):
+            return lambda *a: None
+
+        def backend_rows(self, rows, over):
+            self.seen = (rows, over)
+
+    mc = MilvusConfig(uri=str(tmp_path / "m.db"), flush_interval_ms=10, lite_warn_rows=5)
+    cfg = SemanticCacheConfig(enabled=True, backend_type="milvus", similarity_threshold=0.9, milvus=mc)
+    metrics = Rows()
+    c = SemanticCache.from_config(cfg, dimension=DIM, verifier_path=None, metrics=metrics)
+    await c.start()
+    for i in range(8):
+        c.store(build_key(req(f"q{i}"), "m1", A, cfg), vec(i), completion())
+    await asyncio.sleep(0.2)
+    with caplog.at_level("WARNING"):
+        await c.enforce_size()
+    assert metrics.seen == (8, True)
+    assert "Milvus Lite holds 8 rows" in caplog.text and "uri: http://" in caplog.text
+    await c.close()
+
+
+async def test_old_stamps_read_after_a_restart_keep_what_was_stored_since(tmp_path):
+    cfg = cfg_for(tmp_path)
+    c = await make(cfg)
+    k = build_key(req("What is the capital of France?"), "m1", A, cfg)
+    cleared_long_ago = time.time() - 60
+    c.store(k, vec(1), completion())
+    assert c.apply_clears({k.scope: cleared_long_ago, "*": cleared_long_ago}) == 0
+    assert c.exact_lookup(k) is not None
+    await c.close()

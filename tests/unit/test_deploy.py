@@ -310,3 +310,20 @@ def test_the_gateway_strips_client_route_headers_and_routes_only_api_paths():
     assert {m["path"]["type"] for m in matches} == {"Exact"}
     assert {(m["path"]["value"], m["method"]) for m in matches} == {
         *((p, "POST") for p in ROUTED_PATHS), (MODELS_PATH, "GET")}
+
+
+def test_the_replicas_compose_runs_two_routers_on_the_shared_milvus():
+    from router_extproc.config_cache import load_milvus_config
+
+    compose = yaml.safe_load((DEPLOY / "docker-compose.replicas.yml").read_text())
+    services = compose["services"]
+    routers = [n for n in services if n.startswith("router-")]
+    assert len(routers) >= 2
+    for name in routers:
+        mounts = {m.split(":")[1]: DEPLOY / m.split(":")[0] for m in services[name]["volumes"]}
+        for path in mounts.values():
+            assert path.exists(), path
+        mc = load_milvus_config(mounts["/etc/router-extproc/cache/milvus-cluster.yaml"])
+        assert mc.uri == "http://milvus:19530" and not mc.is_lite and mc.invalidation_poll_s <= 1.0
+        assert services[f"envoy-{name.split('-')[1]}"]["network_mode"] == f"service:{name}"  # the sidecar shape
+    assert compose["name"] == yaml.safe_load((DEPLOY / "docker-compose.milvus.yml").read_text())["name"]
