@@ -11,7 +11,8 @@ test only. With ``--cross`` the MLPs also read every pair as one encoder row (``
 → ``seq_feat``, the runtime's own code), each training pair both ways round.
 
 Writes ``verifier.json`` (metadata, IDF table, threshold, test figures) and ``verifier.npz`` (weights) into the
-model directory, ``docs/img/cache_pr.png`` and the figures section of ``docs/cache.md``. Skips when
+model directory (with ``--docs`` also ``docs/img/cache_pr.png`` and the figures section of ``docs/cache.md``;
+never by default, so that ``make models`` writes no tracked file). Skips when
 ``verifier.json`` exists with the same recipe hash (encoder, data, this recipe). Build-time only: needs torch.
 """
 
@@ -32,7 +33,6 @@ import numpy as np
 from router_extproc.cache.verify import (N_LEXICAL, build_idf, lexical_features, negation_guard, pair_features,
                                          quantities)
 from router_extproc.signals.pairs import PAIR_TOKENS
-from router_extproc.signals.spec import VERIFIER_RUNTIME_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 # The shipped recipe reads the two embeddings and lexical features: nothing beyond the vector search.
@@ -79,6 +79,40 @@ RECIPES = {"cascade": CASCADE_RECIPE, "embedding": EMBEDDING_RECIPE, "cross": CR
 RECIPE = CASCADE_RECIPE
 
 
+# The recipe is keyed by the code that training reads (the features, the guards applied before calibration, the
+# pair row), not by every line of verify.py: the vetoes and the runtime plumbing there change without a rebuild.
+# tests/unit/test_cache_verify.py checks TRAINING_SOURCE against training_source(); when that code changes, set
+# both constants to the new digest (which rebuilds the verifier). TRAINING_CODE_KEY is still the digest of the
+# whole files from before the vetoes, so the verifier built then stays valid.
+TRAINING_SOURCE = "2f05a598aabaf779bee57852788e7362af39d3420bf42414024e0c8e13efd36e"
+TRAINING_CODE_KEY = "9331b766be2302a2de2d400ab96a660193d7239e4af736460d1f7ee958a8a3af"
+TRAINING_NAMES = ("NEGATIONS", "STOPWORDS", "N_LEXICAL", "NEG_MISMATCH", "_WORD", "_NUMBER", "_NUMBER_WORDS",
+                  "quantities", "words", "build_idf", "_neg_parity", "_bigrams", "_trigrams", "_jac",
+                  "lexical_features", "pair_features", "negation_guard", "quantity_guard")
+
+
+def training_source() -> str:
+    """Digest of what training reads: those names of verify.py (source of functions, value of constants) and
+    signals/pairs.py."""
+    import inspect
+
+    from router_extproc.cache import verify
+    from router_extproc.signals import pairs
+
+    parts = []
+    for name in TRAINING_NAMES:
+        obj = getattr(verify, name)
+        if callable(obj) and not hasattr(obj, "pattern"):
+            parts.append(inspect.getsource(obj))
+        elif hasattr(obj, "pattern"):
+            parts.append(obj.pattern)
+        else:
+            parts.append(repr(sorted(obj.items()) if isinstance(obj, dict) else sorted(obj)
+                              if isinstance(obj, frozenset) else obj))
+    parts.append(inspect.getsource(pairs))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 CONFIG_FLOOR = 0.80  # the seed deployment's similarity_threshold: the figures behind that higher cosine floor
 
 
@@ -95,9 +129,8 @@ def recipe_hash(model_dir: Path, data: Path, target: float) -> str:
     # task heads changes that file but not the embedding output the verifier was calibrated on.
     from models.pipeline import encoder_key
 
-    src = b"".join((ROOT / f).read_bytes() for f in VERIFIER_RUNTIME_FILES)
     parts = [json.dumps(RECIPE, sort_keys=True), str(target), encoder_key(),
-             _sha_file(model_dir / "tokenizer.json"), _sha_file(data), hashlib.sha256(src).hexdigest()]
+             _sha_file(model_dir / "tokenizer.json"), _sha_file(data), TRAINING_CODE_KEY]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -266,7 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recipe", choices=sorted(RECIPES), default="cascade",
                     help="cascade (default): embedding model, then the pair-row model for plausible candidates; "
                          "embedding: no pair rows; cross: a pair row for every candidate")
-    ap.add_argument("--no-docs", action="store_true", help="do not write docs/img/cache_pr.png and docs/cache.md")
+    # `make models` / `make run` must leave a clone clean: the tracked figures are written only when asked for
+    # (by whoever rebuilds on purpose, then commits them); `make bench` measures the shipped verifier itself.
+    ap.add_argument("--docs", action="store_true", help="also write docs/img/cache_pr.png and the figures section "
+                    "of docs/cache.md (tracked files; off by default)")
     args = ap.parse_args(argv)
     global RECIPE
     RECIPE = RECIPES[args.recipe]
@@ -421,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile(md / name, cached / name)
     took = time.time() - t_start
     print(json.dumps({"took_s": round(took, 1), "embed_s": round(t_embed, 1), **figures}, indent=1))
-    if not args.no_docs:
+    if args.docs:
         write_docs(res, figures, took)
     return 0
 

@@ -224,6 +224,10 @@ async def serve(config_path: str | Path, *, grpc_port: int | None = None, metric
     # An unavailable Milvus does not hold readiness: the router serves uncached and reconnects.
     health.cache_ready = True
     router = Router(config, signals=signals, cache=cache, metrics=metrics)
+    from .cache.audit import build_audit
+
+    # None unless semantic_cache.audit_share: a share of semantic hits is re-asked upstream (cache/audit.py)
+    router.cache_stage.audit = build_audit(config, signals, metrics.registry)
     server, health_servicer, port = build_server(router, address,
                                                  max_concurrent_rpcs=config.server.max_concurrent_rpcs)
     await server.start()

@@ -109,6 +109,8 @@ class SemanticCacheConfig:
     max_temperature: float = 1.0  # inclusive; a missing temperature counts as 1.0 (OpenAI default)
     verifier: bool = True
     verifier_threshold: float | None = None  # None: the calibrated threshold shipped in verifier.json
+    audit_share: float = 0.0  # of semantic hits also asked upstream off the client's path (cache/audit.py); 0: off
+    audit_agree: float = 0.80  # answer agreement under which an audited hit counts as a false hit
     exact_match: bool = True
     coalesce: bool = True
     coalesce_timeout_s: float = 2.0  # a follower waits this long for its leader, then goes upstream itself
@@ -424,6 +426,9 @@ def load_semantic_cache(block: Mapping | None, *, source: Path, base_dir: Path |
     for b in ("verifier", "exact_match", "coalesce", "cache_anonymous"):
         if b in block:
             kw[b] = _bool(block[b], file, p + b)
+    for k in ("audit_share", "audit_agree"):
+        if k in block:
+            kw[k] = _num(block[k], file, p + k, lo=0, hi=1)
     if block.get("verifier_threshold") is not None:
         kw["verifier_threshold"] = _num(block["verifier_threshold"], file, p + "verifier_threshold", lo=0, hi=1)
     if "coalesce_timeout_s" in block:

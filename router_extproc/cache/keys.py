@@ -25,8 +25,10 @@ Rules (each has a test in tests/unit/test_cache_keys.py):
   recent last). A single-turn request embeds just the user message; multi-turn requests embed
   ``"role: content"`` lines. The system prompt is not embedded: it is an exact hard filter instead, which is
   stricter and keeps the embedding on the part that varies (the verifier is calibrated on question pairs).
-* **Fingerprint** — hash of scope + filter parts + the full normalized messages + temperature/top_p/penalties:
-  equal fingerprints are literally the same request, served by the exact-match fast path without embedding.
+* **Fingerprint** — hash of scope + filter parts + the full messages + temperature/top_p/penalties, each user
+  message read through :func:`normalize_text`: equal fingerprints are the same request up to case, spacing,
+  trailing punctuation, Unicode forms and a polite wrapper, served by the exact-match fast path without embedding.
+  Quoted text and code are compared verbatim: there case and spacing can change the answer.
 * **Policy** — anonymous requests (see Scope) are not cached by default; ``Cache-Control: no-cache`` (or
   ``Pragma: no-cache``) skips lookup, ``no-store`` skips storing; a prompt with PII is neither looked up nor
   stored; ``n > 1`` is not cached; a missing ``temperature`` is the OpenAI default 1.0, and requests above
@@ -39,6 +41,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -53,6 +57,7 @@ __all__ = [
     "scope_of",
     "response_cacheable",
     "semantic_text",
+    "normalize_text",
     "DEFAULT_TEMPERATURE",
 ]
 
@@ -85,6 +90,57 @@ class CachePolicy:
 
 def _canon(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+# Segments compared verbatim: fenced and inline code, double-quoted text, and single-quoted text that is not an
+# apostrophe ("don't"). "Reverse 'Abc'" and "reverse 'abc'" have different answers; so may two indentations of code.
+_VERBATIM = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`|\"[^\"\n]*\"|\u201c[^\u201d\n]*\u201d|(?<!\w)'[^'\n]*'(?!\w)", re.S)
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'"})
+_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]+s?\b")  # US, IT, NASA, GPUs: lower-cased they can read as other words
+# A polite wrapper adds nothing to what is asked; only these fixed phrases are removed, and only at the ends.
+# a greeting only with its punctuation or "there": "Hey Jude lyrics" and "Hello world in Rust" are requests
+_LEAD = re.compile(r"^(?:(?:hi|hello|hey)(?: there\b[\s,!.]*|[,!.]+\s*)|(?:please|pls|kindly)\b[\s,]*"
+                   r"|(?:can|could|would|will) you (?:please )?(?:tell me|let me know)\b[\s,:]*"
+                   r"|(?:can|could|would|will) you please\b[\s,]*"
+                   r"|i(?: would|'d) like to know\b[\s,:]*|i want(?:ed)? to know\b[\s,:]*)+")
+_TRAIL = re.compile(r"(?:[\s,]*\b(?:please|pls|thanks|thank you|thx|ty)\b|(?<=[^\W\d_])[\s]*[?.!\u2026]+|\s+)+$")
+_END_PUNCT = re.compile(r"(?<=[^\W\d_])[?.!\u2026]+$")
+_SPACES = re.compile(r"(?<=\S)[ \t\u00a0]+")
+_LINE_END = re.compile(r"[ \t]+\n")
+
+
+def _normalize_plain(text: str, fold_acronyms: bool) -> str:
+    if fold_acronyms:
+        text = text.lower()
+    else:
+        kept = [(m.start(), m.group()) for m in _ACRONYM.finditer(text)]
+        text = text.lower()
+        for i, w in kept:
+            text = text[:i] + w + text[i + len(w):]
+    # runs of spaces inside a line become one, spaces ending a line go; indentation is kept (it is syntax in
+    # pasted Python or YAML)
+    return _LINE_END.sub("\n", _SPACES.sub(" ", text))
+
+
+def normalize_text(text: str) -> str:
+    """The form of a prompt that the exact tier compares: Unicode NFKC (full-width letters, ligatures, no-break
+    spaces), invisible characters dropped, curly apostrophes straightened, lower case (acronyms such as "US" or
+    "IT" kept, unless the whole text is in capitals), runs of spaces as one, surrounding blank lines and trailing
+    ``?.!`` after a word dropped ("What is 5!" keeps its factorial), and a polite wrapper at either end removed
+    ("Please", "Hi,", "Can you tell me", "thanks"). Quoted text and code stay verbatim."""
+    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_QUOTES)
+    letters = [c for c in _VERBATIM.sub("", text) if c.isalpha()]
+    shouting = bool(letters) and all(c.isupper() for c in letters)
+    out, pos = [], 0
+    for m in _VERBATIM.finditer(text):
+        out.append(_normalize_plain(text[pos:m.start()], shouting))
+        out.append(m.group())
+        pos = m.end()
+    out.append(_normalize_plain(text[pos:], shouting))
+    s = "".join(out).strip("\n ")
+    core = _TRAIL.sub("", _LEAD.sub("", s))
+    return core or _END_PUNCT.sub("", s) or s  # "Thanks!" alone is a prompt, not a wrapper
 
 
 def _h(obj: Any, n: int = 32) -> str:
@@ -216,7 +272,10 @@ def build_key(body: Mapping, model: str, headers: Mapping[str, str], cfg: Semant
     exact["temperature"] = exact["temperature"] if exact["temperature"] is not None else DEFAULT_TEMPERATURE
     if body.get("max_completion_tokens", body.get("max_tokens")) is not None:
         exact["max_tokens"] = body.get("max_completion_tokens", body.get("max_tokens"))
-    fingerprint = _h({"scope": scope, "filters": filters, "messages": messages, "exact": exact})
+    # the user's words up to trivial variants (normalize_text); everything else exactly as sent
+    typed = [{**m, "content": normalize_text(m["content"])} if m.get("role") == "user" and "content" in m else m
+             for m in messages]
+    fingerprint = _h({"scope": scope, "filters": filters, "messages": typed, "exact": exact})
     return CacheKey(scope=scope, filter_key=filter_key, fingerprint=fingerprint, text=semantic_text(recent),
                     exact_only=_exact_only(body))
 

@@ -79,6 +79,9 @@ class SemanticCache:
         self.verifier = verifier
         self.metrics: CacheMetrics = metrics or NoopMetrics()
         self.floor = search_floor(cfg.similarity_threshold, verifier.floor)
+        # Candidates between rule_floor and floor may only be served as another form of the same request
+        # (Verifier.same_form): a typo moves an int8 MiniLM embedding far (cosine 0.4-0.7 for one typo'd word).
+        self.candidate_floor = min(self.floor, verifier.rule_floor) if verifier.rule_floor else self.floor
         self.is_memory = isinstance(backend, MemoryBackend)
         mc: MilvusConfig | None = getattr(backend, "cfg", None)
         self.top_k = mc.top_k if mc is not None else 4
@@ -256,6 +259,14 @@ class SemanticCache:
         same = [c for c in cands if c.entry.text == text and c.similarity >= 0.98]
         if same:
             return same[0].entry, same[0].similarity
+        low = [c for c in cands if c.similarity < self.floor]
+        if low:
+            for c in low:
+                if self.verifier.same_form(text, c.entry.text):
+                    return c.entry, c.similarity
+            cands = [c for c in cands if c.similarity >= self.floor]
+            if not cands:
+                return None
         pair_feats = None
         if self.pair_encoder is not None:
             # A pair row is a whole encoder pass: candidates the cheap first stage refuses are never read, and of
@@ -288,8 +299,8 @@ class SemanticCache:
             if q.shape[0] != self.dimension:
                 raise ValueError(f"embedding dimension {q.shape[0]} != {self.dimension}")
             now = time.time()
-            cands = self.hot.search(key.scope, key.filter_key, q, top_k=self.top_k, min_similarity=self.floor,
-                                    now=now)
+            cands = self.hot.search(key.scope, key.filter_key, q, top_k=self.top_k,
+                                    min_similarity=self.candidate_floor, now=now)
             found = await self._verify(key, q, text, cands)
             if found is not None:
                 self.hot.touch_id(found[0].id)
@@ -298,7 +309,7 @@ class SemanticCache:
                     result = "unavailable"
                 else:
                     more = await self.backend.search(key.scope, key.filter_key, q, top_k=self.top_k,
-                                                     min_similarity=self.floor, now=now)
+                                                     min_similarity=self.candidate_floor, now=now)
                     seen = {c.entry.id for c in cands}
                     more = [c for c in more if c.entry.id not in seen and not self.clears.stale(c.entry)]
                     found = await self._verify(key, q, text, more)
@@ -313,7 +324,7 @@ class SemanticCache:
                 if hit is not None:
                     result = "hit"
                     return hit
-            if cands and result == "miss":
+            if any(c.similarity >= self.floor for c in cands) and result == "miss":
                 result = "refused"
             return None
         except Exception as e:

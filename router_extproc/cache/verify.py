@@ -18,6 +18,13 @@ not good"), and a quantity guard when the two texts name different numbers, ordi
 First World War" / "... Second World War", "15% of 200" / "20% of 200"). QQP has few such pairs, and models
 trained on it learnt no reliable answer to them: the pair model scored the World War pair 0.97.
 
+Cheap **vetoes** (:data:`VETOES`, :func:`veto`) then refuse the kinds of near miss that QQP barely holds and the
+models score as duplicates: an opposite ("turn on" / "turn off"), a reversed direction ("Celsius to Fahrenheit" /
+"Fahrenheit to Celsius"), a different scope ("one of the planets" / "all of the planets"), a different writing
+task on the same text (a headline / a tweet), a different language or library, a different proper name. They are
+rules on the two texts, microseconds each, applied to both stages; tests/bench/bench_cache_quality.py measures
+what each one catches and costs on sets the verifier was not trained on.
+
 It is trained on QQP by ``python -m models.build_verifier`` (see docs/cache.md for the figures) and evaluated
 here with numpy only: ``verifier.json`` (metadata, IDF table, threshold) + ``verifier.npz`` (weights).
 Without a usable verifier the cache falls back to plain cosine against ``max(similarity_threshold, 0.90)``
@@ -26,6 +33,7 @@ Without a usable verifier the cache falls back to plain cosine against ``max(sim
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -36,7 +44,8 @@ import numpy as np
 
 __all__ = ["Verifier", "CosineVerifier", "PairVerifier", "lexical_features", "pair_features", "words",
            "build_idf", "N_LEXICAL", "NEG_MISMATCH", "negation_guard", "quantities", "quantity_guard",
-           "load_verifier"]
+           "load_verifier", "VETOES", "DEFAULT_VETOES", "veto", "veto_guard", "refusal", "focus", "same_request", "core",
+           "typo"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 NEGATIONS = frozenset(
@@ -49,6 +58,10 @@ STOPWORDS = frozenset(
     "very just also more most some any all".split()
 )
 N_LEXICAL = 17
+# Cosine from which a candidate is read by same_request alone (under the verifier's floor): one typo'd word put
+# 24 of the 48 typo'd rewordings of tests/bench/data/cache_quality between 0.4 and the floor 0.7 from their own
+# prompt (7 under 0.4), while another group's prompt came at most 0.42 near them: the rule, not the cosine, decides.
+RULE_FLOOR = 0.40
 NEG_MISMATCH = 6  # index of the negation-parity mismatch among the lexical features
 
 
@@ -179,6 +192,12 @@ class Verifier:
                pair_feats: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
+    rule_floor: float = 0.0  # candidates under ``floor`` and at least this may be served by same_form alone
+
+    def same_form(self, text: str, other: str) -> bool:
+        """``other`` is another form of the request ``text`` that no guard refuses (served without the models)."""
+        return False
+
     def accept(self, query: np.ndarray, text: str, cands: list[tuple[np.ndarray, str, float]],
                pair_feats: np.ndarray | None = None) -> np.ndarray:
         return self.scores(query, text, cands, pair_feats) >= self.threshold
@@ -209,6 +228,10 @@ class PairVerifier(Verifier):
         self.dimension = int(meta["dimension"])
         self.negation_guard = bool(meta.get("negation_guard", False))
         self.quantity_guard = bool(meta.get("quantity_guard", False))
+        self.vetoes: tuple[str, ...] = DEFAULT_VETOES  # a benchmark may measure others
+        self.same_rule = True  # same_request: accepted without the models
+        self.known_idf = self.unk - math.log(6)  # the IDF of a word in 5 of the training questions
+        self.rule_floor = float(meta.get("rule_floor", RULE_FLOOR))
         cross = meta.get("cross")
         self.needs_pairs = bool(cross)
         self.pair_dim = int(cross["dim"]) if cross else 0
@@ -235,11 +258,22 @@ class PairVerifier(Verifier):
         return self._guard(s, lex, text, cands)
 
     def _guard(self, s: np.ndarray, lex: np.ndarray, text: str, cands) -> np.ndarray:
-        if self.negation_guard:
-            s = negation_guard(s, lex)
-        if self.quantity_guard:
-            s = quantity_guard(s, text, [c[1] for c in cands])
-        return s
+        out = np.asarray(s, np.float32).copy()
+        for i, c in enumerate(cands):
+            if refusal(text, c[1], negation=self.negation_guard, quantity=self.quantity_guard,
+                       kinds=self.vetoes) is not None:
+                out[i] = 0.0
+            elif self.same_rule and same_request(text, c[1], self._known):
+                out[i] = 1.0  # another form of the same request: the models were never shown these forms
+        return out
+
+    def same_form(self, text: str, other: str) -> bool:
+        return self.same_rule and refusal(text, other, negation=self.negation_guard, quantity=self.quantity_guard,
+                                          kinds=self.vetoes) is None and same_request(text, other, self._known)
+
+    def _known(self, w: str) -> bool:
+        """A word of its own: seen in at least 5 questions of the verifier's training data."""
+        return self.idf.get(w, self.unk) <= self.known_idf
 
     def _lexical(self, text: str, cands) -> np.ndarray:
         return np.array([lexical_features(text, c[1], self.idf, self.unk) for c in cands], np.float32)
@@ -291,6 +325,336 @@ def quantity_guard(scores: np.ndarray, text: str, others: list[str]) -> np.ndarr
     q = quantities(text)
     differs = np.array([quantities(o) != q for o in others], bool)
     return np.where(differs, 0.0, scores).astype(np.float32)
+
+
+# ------------------------------------------------------------------ vetoes
+# Each veto reads the two texts and says whether they ask for different answers; none of them is used in training
+# (build_verifier keys its recipe on the training code only), so they can change without rebuilding the verifier.
+
+# Opposites: a pair is vetoed when one text names one side and the other text names the other side only.
+_OPPOSITES = [tuple(p.split("/")) for p in (
+    "on/off enable/disable enabled/disabled enabling/disabling activate/deactivate increase/decrease "
+    "increases/decreases increasing/decreasing increased/decreased raise/lower rise/fall before/after min/max "
+    "minimum/maximum advantages/disadvantages advantage/disadvantage pros/cons benefits/drawbacks "
+    "strengths/weaknesses start/stop open/close buy/sell best/worst positive/negative upload/download "
+    "import/export encrypt/decrypt encode/decode compress/decompress push/pull add/remove install/uninstall "
+    "win/lose gain/lose hot/cold high/low higher/lower more/less most/least largest/smallest biggest/smallest "
+    "fastest/slowest longest/shortest true/false left/right north/south east/west first/last earliest/latest "
+    "oldest/newest heat/cool heating/cooling similarities/differences same/different allow/deny accept/reject "
+    "include/exclude inside/outside above/below cheap/expensive good/bad healthy/unhealthy "
+    "legal/illegal possible/impossible safe/dangerous like/dislike love/hate agree/disagree lock/unlock "
+    "connect/disconnect show/hide synchronous/asynchronous sync/async past/future younger/older male/female "
+    "men/women boys/girls day/night summer/winter import/export import/remove input/output send/receive "
+    "borrow/lend import/export rich/poor strong/weak easy/hard easiest/hardest success/failure "
+    "yesterday/tomorrow last/next previous/next underweight/overweight under/over overestimate/underestimate "
+    "inhale/exhale attack/defend arrive/depart arrival/departure export/import expand/collapse zoom/unzoom "
+    "mount/unmount freeze/unfreeze save/delete create/delete insert/delete upper/lower uppercase/lowercase "
+    "ascending/descending asc/desc horizontal/vertical horizontally/vertically row/column rows/columns "
+    "increment/decrement prefix/suffix head/tail debit/credit deposit/withdraw import/export ".split())]
+_PREFIXES = ("un", "dis", "non", "de", "anti")  # "install"/"uninstall", "like"/"dislike", "activate"/"deactivate"
+
+
+# Phrasal verbs: "on" and "off" alone are too common ("turn on Bluetooth on my laptop" names "on" twice).
+_OPPOSITES += [tuple(p.replace("_", " ").split("/")) for p in (
+    "turn_on/turn_off switch_on/switch_off log_in/log_out sign_in/sign_out opt_in/opt_out check_in/check_out "
+    "zoom_in/zoom_out plug_in/unplug power_on/power_off turn_up/turn_down speed_up/slow_down scroll_up/scroll_down "
+    "go_up/go_down").split()]
+
+
+def _grams(text: str) -> set[str]:
+    ws = words(text)
+    return set(ws) | {a + " " + b for a, b in zip(ws, ws[1:])}
+
+
+def _opposite(wa: set[str], wb: set[str]) -> bool:
+    for x, y in _OPPOSITES:
+        if (x in wa and y in wb and y not in wa and x not in wb) or (y in wa and x in wb and x not in wa and y not in wb):
+            return True
+    for w in wa ^ wb:
+        if len(w) < 4 or " " in w:
+            continue
+        for p in _PREFIXES:
+            base = w[len(p):] if w.startswith(p) else None
+            if base and len(base) >= 3 and ((w in wa and base in wb and base not in wa and w not in wb)
+                                            or (w in wb and base in wa and base not in wb and w not in wa)):
+                return True
+    return False
+
+
+_DETERMINERS = frozenset("the a an my your his her our their its this that these those some".split())
+_DIRECTION = re.compile(r"\b(from|to|into|->|→)\b|->|→")
+
+
+def _phrase(ws: list[str], i: int, step: int) -> frozenset[str]:
+    """Up to three content words next to position ``i`` (exclusive), going ``step`` (+1 right, -1 left), skipping
+    determiners first and stopping at the first other stopword."""
+    out: list[str] = []
+    j = i + step
+    while 0 <= j < len(ws) and ws[j] in _DETERMINERS and not out:
+        j += step
+    while 0 <= j < len(ws) and len(out) < 3 and ws[j] not in STOPWORDS and ws[j] not in ("->", "→", "vs"):
+        out.append(ws[j])
+        j += step
+    return frozenset(out)
+
+
+def directions(text: str) -> list[tuple[frozenset[str], frozenset[str]]]:
+    """(source words, target words) of every "from A to B", "to B from A", "A to B", "A into B" and "A -> B"."""
+    ws = re.findall(r"->|→|[a-z0-9]+(?:[+#]+)?", text.lower())
+    out = []
+    for i, w in enumerate(ws):
+        if w in ("to", "into", "->", "→"):
+            tgt = _phrase(ws, i, +1)
+            src = _phrase(ws, i, -1)
+            k = i + 1 + len(tgt)
+            # "to B from A": the source follows
+            for j in range(i + 1, min(len(ws), i + 6)):
+                if ws[j] == "from":
+                    src = _phrase(ws, j, +1)
+                    break
+            # "from A to B": the source precedes
+            for j in range(i - 1, max(-1, i - 6), -1):
+                if ws[j] == "from":
+                    src = _phrase(ws, j, +1)
+                    break
+            del k
+            if src and tgt and not (src & tgt):
+                out.append((src, tgt))
+    return out
+
+
+def _reversed(a: str, b: str) -> bool:
+    da, db = directions(a), directions(b)
+    rev = any(sa & tb and ta & sb for sa, ta in da for sb, tb in db)
+    same = any(sa & sb and ta & tb for sa, ta in da for sb, tb in db)
+    return rev and not same
+
+
+_ALL = frozenset("all every each both entire whole".split())
+_ONE = frozenset("one single any some either".split())
+
+
+def _scope(wa: set[str], wb: set[str]) -> bool:
+    def kind(ws: set[str]) -> str:
+        u, e = bool(ws & _ALL), bool(ws & _ONE)
+        return "all" if u and not e else "one" if e and not u else ""
+    ka, kb = kind(wa), kind(wb)
+    return bool(ka and kb and ka != kb)
+
+
+# What the answer is to be: two prompts over the same text that ask for different products need different answers.
+_TASKS = {w: t for t, ws in {
+    "summary": "summarize summarise summary summarization tldr abstract", "headline": "headline headlines",
+    "title": "title titles", "tweet": "tweet tweets", "email": "email e-mail emails", "letter": "letter",
+    "poem": "poem poems", "haiku": "haiku", "limerick": "limerick", "song": "song lyrics", "essay": "essay",
+    "story": "story stories", "translation": "translate translation", "outline": "outline", "slogan": "slogan",
+    "tagline": "tagline", "caption": "caption", "joke": "joke jokes", "review": "review", "speech": "speech",
+    "bullets": "bullet bullets", "table": "table", "json": "json", "quiz": "quiz", "questions": "questions",
+    "keywords": "keywords hashtags", "proofread": "proofread grammar", "rewrite": "rewrite rephrase paraphrase",
+    "sentiment": "sentiment", "classify": "classify categorize",
+}.items() for w in ws.split()}
+
+_LANGUAGES = frozenset(
+    "english french spanish german italian portuguese chinese mandarin cantonese japanese korean russian arabic "
+    "hindi bengali urdu dutch swedish norwegian danish finnish polish turkish greek hebrew persian farsi thai "
+    "vietnamese indonesian malay ukrainian czech romanian hungarian swahili latin "
+    "python java javascript typescript c c++ c# go golang rust ruby php kotlin swift scala perl haskell lua "
+    "r matlab julia sql bash powershell dart elixir erlang clojure fortran cobol assembly html css "
+    "react vue angular svelte django flask fastapi rails nodejs deno numpy pandas pytorch scipy matplotlib "
+    "pip npm yarn conda venv poetry cargo maven gradle homebrew apt git svn mercurial vim emacs vscode "
+    "tensorflow keras sklearn jquery postgres postgresql mysql sqlite mongodb redis kafka docker kubernetes "
+    "windows linux macos ubuntu android ios iphone excel aws azure gcp".split())
+_SAME_THING = {"golang": "go", "nodejs": "node", "postgresql": "postgres", "mandarin": "chinese", "farsi": "persian"}
+
+
+def _entities(text: str) -> set[str]:
+    ws = re.findall(r"[a-z0-9]+(?:\+\+|#)?", text.lower())
+    found = {_SAME_THING.get(w, w) for w in ws if w in _LANGUAGES and w not in ("c", "r", "go")}
+    # one-letter and common-word names only where they read as a language: "in C", "C++", "R code", "in Go"
+    for m in re.finditer(r"\b(?:in|with|using|to|from|learn|of) (c|r|go)\b(?![+#'])|\b(c|r)(?= (?:code|program|language|script))", text.lower()):
+        found.add(_SAME_THING.get(m.group(1) or m.group(2), m.group(1) or m.group(2)))
+    return found
+
+
+_PROPER = re.compile(r"(?<![.!?:\n]\s)(?<!^)\b[A-Z][a-z]+(?:\s[A-Z][a-z]+)*")
+
+
+def _names(text: str) -> set[str]:
+    """Capitalized words not at the start of a sentence: names of people, places, products."""
+    return {m.group().lower() for m in _PROPER.finditer(text.strip())} - STOPWORDS - {"i"}
+
+
+def _edits(x: str, y: str) -> int:
+    """Edit distance with adjacent transpositions (optimal string alignment)."""
+    prev2: list[int] = []
+    prev = list(range(len(y) + 1))
+    for i in range(1, len(x) + 1):
+        cur = [i] + [0] * len(y)
+        for j in range(1, len(y) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] != y[j - 1]))
+            if i > 1 and j > 1 and x[i - 1] == y[j - 2] and x[i - 2] == y[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def typo(x: str, y: str) -> bool:
+    """``x`` and ``y`` may be one word, one of them mistyped: one edit (a swapped, missing, extra or wrong letter)
+    in words of 4-7 letters, two from 8, the first letter kept. "Austria" / "Australia" are two edits apart:
+    not a typo."""
+    n = min(len(x), len(y))
+    # letters only ("2014" / "2018" are numbers), and the same first letter ("increases" / "decreases")
+    return x == y or (n >= 4 and x.isalpha() and y.isalpha() and x[0] == y[0] and abs(len(x) - len(y)) <= 2
+                      and _edits(x, y) <= (2 if n >= 8 else 1))
+
+
+def _close(x: str, ys: set[str]) -> bool:
+    """``x`` is one of ``ys`` up to a typo."""
+    return any(typo(x, y) for y in ys)
+
+
+def _different_name(a: str, b: str) -> bool:
+    na, nb = _names(a), _names(b)
+    la, lb = set(words(a)), set(words(b))
+    # a name on one side that the other side lacks even in lower case, with no near spelling (typos)
+    only_a = {n for n in na if not all(_close(w, lb) for w in n.split())}
+    only_b = {n for n in nb if not all(_close(w, la) for w in n.split())}
+    return bool(only_a and only_b)
+
+
+def _task(a: str, b: str) -> bool:
+    ta = {_TASKS[w] for w in words(a) if w in _TASKS}
+    tb = {_TASKS[w] for w in words(b) if w in _TASKS}
+    return bool(ta and tb and ta != tb)
+
+
+def _entity(a: str, b: str) -> bool:
+    """A language, library, tool or platform named on one side only; a misspelt one ("pyhton") still counts as
+    named."""
+    ea, eb = _entities(a), _entities(b)
+    wa, wb = set(words(a)), set(words(b))
+    return any(not _close(e, wb) for e in ea - eb) or any(not _close(e, wa) for e in eb - ea)
+
+
+VETOES = {
+    "opposite": lambda a, b: _opposite(_grams(a), _grams(b)),
+    "direction": _reversed,
+    "scope": lambda a, b: _scope(set(words(a)), set(words(b))),
+    "task": _task,
+    "entity": _entity,
+    "name": _different_name,
+}
+
+
+# The vetoes the verifier applies: those that earned their place in tests/bench/bench_cache_quality.py (near misses
+# refused that the models served, for at most 2 of QQP's held-out duplicates). "task", "entity" and "name" refused
+# no near miss of the report part the models had not refused already, and cost QQP test duplicates (1, 11 and 58
+# in the run docs/cache.md shows).
+DEFAULT_VETOES = ("opposite", "direction", "scope")
+
+
+def veto(a: str, b: str, kinds: Iterable[str] | None = None) -> str | None:
+    """The first veto (of ``kinds``, default :data:`DEFAULT_VETOES`) that says ``a`` and ``b`` need different
+    answers, or ``None``."""
+    for k in (DEFAULT_VETOES if kinds is None else kinds):
+        if VETOES[k](a, b):
+            return k
+    return None
+
+
+def veto_guard(scores: np.ndarray, text: str, others: list[str], kinds: Iterable[str] | None = None) -> np.ndarray:
+    """Score 0 for every ``others[i]`` that a veto separates from ``text``."""
+    kinds = tuple(DEFAULT_VETOES if kinds is None else kinds)
+    if not kinds:
+        return np.asarray(scores, np.float32)
+    hit = np.array([veto(text, o, kinds) is not None for o in others], bool)
+    return np.where(hit, 0.0, scores).astype(np.float32)
+
+
+_POLITE = frozenset("thanks thank you please hi hello hey there cheers much so a lot in advance".split())
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def focus(a: str, b: str) -> tuple[str, str]:
+    """The parts of two texts that the guards compare. When one text is a single sentence and the other is
+    several, the other's last sentence (polite ones such as "Thanks!" aside) stands for it:
+    "I couldn't answer my kids. Why do rainbows form?" asks what "Why do rainbows form?" asks, and the context's
+    "couldn't" or "two" must not count as a negation or a number of the question."""
+    sa = [x for x in _SENTENCE_END.split(a.strip()) if x.strip() and not set(words(x)) <= _POLITE]
+    sb = [x for x in _SENTENCE_END.split(b.strip()) if x.strip() and not set(words(x)) <= _POLITE]
+    if not sa or not sb:
+        return a, b
+
+    def question(ss: list[str]) -> str:
+        # the last sentence: what follows a question ("What is X? Answer in French.") changes what it asks
+        return ss[-1]
+
+    def asks(ss: list[str]) -> int:
+        return sum(x.rstrip().endswith("?") for x in ss)
+
+    # several questions ask more than one: only context before a single question is set aside
+    if len(sa) == 1 and len(sb) > 1 and asks(sb) <= 1:
+        return a, question(sb)
+    if len(sb) == 1 and len(sa) > 1 and asks(sa) <= 1:
+        return question(sa), b
+    return a, b
+
+
+def refusal(a: str, b: str, *, negation: bool = True, quantity: bool = True,
+            kinds: Iterable[str] | None = None) -> str | None:
+    """Why ``a`` and ``b`` must not share an answer whatever the model says: ``"negation"`` (parity differs),
+    ``"quantity"`` (different numbers), a veto's name, or ``None``. Compares :func:`focus` of the two texts."""
+    fa, fb = focus(a, b)
+    if negation and _neg_parity(words(fa)) != _neg_parity(words(fb)):
+        return "negation"
+    if quantity and quantities(fa) != quantities(fb):
+        return "quantity"
+    return veto(fa, fb, kinds)
+
+
+# Words that change how a request is put, not what it asks: "What is X?", "Define X", "Explain X", "X?",
+# "Tell me about X" and their polite forms all ask for X. Question words other than "what" are not among them
+# ("when" / "where"), nor are pronouns, quantifiers, negations, modals or anything a veto reads.
+# Not among them: "this"/"these"/"there" (what is pointed at), "me" outside "tell me" ("the best tires for me").
+_FORM = frozenset(
+    "a an the of to in on for and or is are was were be been being do does did what what's whats with as at by "
+    "from about into so such very just also here if then than define definition explain explanation describe "
+    "description tell meaning overview please thanks thank "
+    "waht wat wht whta i my".split())  # "what" mistyped: typo() keeps first letters, "wheat" is a word
+_MEANS = re.compile(r"^(?:what|waht|wat) (?:does|do) (.+) (?:mean|stand for)$")  # "what does X mean" asks "what is X"
+_TELL_ME = re.compile(r"\b(?:tell|give|show) me\b")
+# A yes/no question ("Is this X?", "Can I X?") asks something else than "What is X?" / "What can I do to X?"
+_YES_NO = frozenset("is are was were am do does did can could should would will may might must has have had "
+                    "isn't aren't doesn't don't can't".split())
+_CORE_WORD = re.compile(r"[^\W_]+(?:[+#]+|'[a-z]+)?")  # any script; "c++" and "c#" are not "c"
+
+
+def core(text: str) -> list[str]:
+    """The words of a request that say what it asks, in order (see ``_FORM``), after :func:`keys.normalize_text`."""
+    from router_extproc.cache.keys import normalize_text
+
+    t = _TELL_ME.sub(" ", _MEANS.sub(r"what is \1", normalize_text(text).lower()))
+    ws = _CORE_WORD.findall(t)
+    mood = ["?yes/no"] if ws and ws[0] in _YES_NO else []
+    return mood + [_singular(w) for w in ws if w not in _FORM]
+
+
+def _singular(w: str) -> str:
+    """A plural read as its singular ("black holes" asks what "a black hole" asks), on both sides alike."""
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    return w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")) else w
+
+
+def same_request(a: str, b: str, known=lambda w: False) -> bool:
+    """``a`` and ``b`` ask for the same thing in another form: the same :func:`core` words in the same order
+    (of the question, when one side adds context sentences: :func:`focus`), where a word may be mistyped
+    (:func:`typo`) unless ``known`` says both spellings are words of their own ("desert" / "dessert")."""
+    fa, fb = focus(a, b)
+    ca, cb = core(fa), core(fb)
+    if not ca or len(ca) != len(cb):
+        return False
+    return all(x == y or (not (known(x) and known(y)) and typo(x, y)) for x, y in zip(ca, cb))
 
 
 def load_verifier(path: Path | str) -> PairVerifier:

@@ -19,8 +19,7 @@ PAIR_OUTPUT = "seq_feat"               # optional: the cache verifier's pair fea
 ALL_OUTPUTS = (*SIGNAL_OUTPUTS, PAIR_OUTPUT, SPAN_OUTPUT)   # what the build exports
 # runtime files whose rules the build trains or calibrates through (part of the model's recipe hash)
 RECIPE_RUNTIME_FILES = ("router_extproc/signals/windows.py",)
-# runtime files the cache verifier's features come from (part of the verifier's recipe hash)
-VERIFIER_RUNTIME_FILES = ("router_extproc/cache/verify.py", "router_extproc/signals/pairs.py")
+# the cache verifier's recipe is keyed by the training code it reads: models/build_verifier.py training_source()
 DEFAULT_THRESHOLD = 0.5                # a labels.json without a calibrated threshold
 
 

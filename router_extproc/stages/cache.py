@@ -17,6 +17,7 @@ from ..decision import Decision
 from ..errors import Overloaded
 from ..metrics import Metrics
 from ..openai import APIError, ChatRequest, load_json_object
+from ..pii.answers import answer_pii_types
 from .contracts import Cache, HitLike, SignalSource, SignalsLike
 from .exchange import Exchange
 from .record import log
@@ -33,6 +34,8 @@ class CacheStage:
         # look: a memo larger than that tier would only hold the routes of evicted entries.
         hot = getattr(cache, "hot", None)
         self.routes: RouteMemo[Decision] = RouteMemo(min(ROUTE_MEMO_MAX, getattr(hot, "capacity", ROUTE_MEMO_MAX)))
+        # a cache.audit.HitAudit re-asking a share of semantic hits off the client's path (None: off; set by app.py)
+        self.audit: Any = None
 
     def config_changed(self) -> None:
         # Remembered decisions were made under the old config: a reload must be able to change them.
@@ -75,11 +78,15 @@ class CacheStage:
     async def lookup(self, ex: Exchange, request: ChatRequest, decision: Decision, signals: SignalsLike | None,
                      current: RouterConfig) -> HitLike | None:
         try:
-            return await self._lookup(ex, request, decision, signals, current)
+            hit = await self._lookup(ex, request, decision, signals, current)
         except Overloaded:
             # The cache key's own embedding could not be queued: the request is answered uncached.
             ex.store, ex.cache_state = False, "bypass"
             return None
+        if hit is not None and not hit.exact and self.audit is not None:
+            # The upstream is asked too, in the background, for a live false-hit estimate (cache/audit.py).
+            self.audit.submit(decision.category or "none", {**request.body, "model": decision.model}, hit.completion)
+        return hit
 
     async def _lookup(self, ex: Exchange, request: ChatRequest, decision: Decision, signals: SignalsLike | None,
                       current: RouterConfig) -> HitLike | None:
@@ -132,6 +139,10 @@ class CacheStage:
         try:
             verdict = "incomplete" if comp is None else response_cacheable(
                 ex.response_status or 0, comp, max_bytes=ex.config.semantic_cache.max_response_bytes)
+            # An answer is replayed to later askers: one carrying PII of its own is not stored, like a prompt with
+            # PII. The rules only (linear, no model), over at most max_response_bytes: a few ms at the 60 KB cap.
+            if verdict == "ok" and answer_pii_types(comp):
+                verdict = "pii"
         except (ValueError, TypeError, RecursionError) as exc:   # UnicodeEncodeError is a ValueError
             log.warning("upstream answer not storable", extra={"request_id": ex.request_id, "error": repr(exc)[:200]})
             verdict = "invalid"

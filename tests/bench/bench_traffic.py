@@ -41,7 +41,7 @@ from router_extproc.config import load_config  # noqa: E402
 from router_extproc.decision import decide  # noqa: E402
 from router_extproc.openai import parse_chat_request  # noqa: E402
 from router_extproc.signals.inputs import plan  # noqa: E402
-from router_extproc.thresholds import Thresholds  # noqa: E402
+from router_extproc.thresholds import Thresholds, resolve  # noqa: E402
 from tests.helpers import write_section as _write_marked  # noqa: E402
 
 DATA = ROOT / "tests" / "bench" / "data" / "traffic"
@@ -533,8 +533,7 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = load_config(a.config)
     eng = SignalEngine(a.model_dir, device="cpu", threads=a.threads)
     labels = json.loads((Path(a.model_dir) / "labels.json").read_text())
-    thr = a.threshold if a.threshold is not None else (
-        cfg.guards.jailbreak_threshold or float(labels.get("thresholds", {}).get("jailbreak", 0.5)))
+    thr = a.threshold if a.threshold is not None else resolve(cfg, labels).jailbreak
     t0 = time.perf_counter()
     if a.rows:
         rows = json.loads(Path(a.rows).read_text())

@@ -198,3 +198,27 @@ def test_entries_expire_after_their_ttl(make_stack):
         assert ask(http, q).headers["x-router-cache"] == "hit"
         time.sleep(2.5)
         assert ask(http, q).headers["x-router-cache"] == "miss"
+
+
+def test_audited_semantic_hits_ask_the_upstream_again_and_export_an_estimate(make_stack):
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    stack = make_stack(cache_config(ttl_seconds=3600, audit_share=1.0))
+    with client(stack) as c:
+        assert ask(c, "What is a leap year?").headers["x-router-cache"] == "miss"
+        settle()
+        calls = upstream_calls(stack)
+        assert ask(c, "Define leap year").headers["x-router-cache"] == "hit"       # semantic: audited
+        assert ask(c, "What is a leap year?").headers["x-router-cache"] == "hit"   # exact: never audited
+        deadline = time.time() + 10
+        while upstream_calls(stack) < calls + 1 and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)
+        assert upstream_calls(stack) == calls + 1  # the audit's call, off the client's path
+        with urllib.request.urlopen(stack.metrics_url + "/metrics", timeout=5) as r:
+            samples = [s for fam in text_string_to_metric_families(r.read().decode()) for s in fam.samples
+                       if s.name.startswith("router_cache_audit")]
+        assert any(s.name == "router_cache_audit_total" and s.value == 1 for s in samples)
+        assert any(s.name == "router_cache_audit_false_hit_ratio" for s in samples)

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from router_extproc.cache.keys import build_key, decide_policy, response_cacheable, scope_of
+from router_extproc.cache.keys import build_key, decide_policy, normalize_text, response_cacheable, scope_of
 from router_extproc.config_cache import SemanticCacheConfig
 
 CFG = SemanticCacheConfig(enabled=True)
@@ -42,6 +42,49 @@ def test_earlier_turns_change_the_key_so_follow_ups_do_not_collide():
     b = {"messages": [{"role": "user", "content": "Tell me about Jupiter"},
                       {"role": "assistant", "content": "..."}, {"role": "user", "content": "How big is it?"}]}
     assert key(a).text != key(b).text and key(a).fingerprint != key(b).fingerprint
+
+
+@pytest.mark.parametrize("variant", [
+    "what is the capital of france",
+    "  What   is the capital of France ?? ",
+    "WHAT IS THE CAPITAL OF FRANCE?",
+    "Ｗhat is the capital of France?",                      # full-width letter (NFKC)
+    "What is the capital\u200b of France?",                # zero-width space
+    "Please, what is the capital of France?",
+    "What is the capital of France? Thanks!",
+    "Hi! Can you tell me what is the capital of France?",
+    "Could you please tell me: what is the capital of France",
+])
+def test_trivial_variants_share_the_exact_fingerprint(variant):
+    a, b = key(), key(body(variant))
+    assert a.fingerprint == b.fingerprint and a.filter_key == b.filter_key
+    assert b.text == variant.strip()  # the embedded text is what was sent
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What is 5!", "What is 5"),                       # a factorial, not punctuation
+    ('Reverse "Abc"', 'Reverse "abc"'),                # quoted text is verbatim
+    ("Uppercase `hello world`", "Uppercase `Hello World`"),
+    ("What does US stand for?", "What does us stand for?"),  # an acronym is not a word in capitals
+    ("Fix:\n```\nif x:\n    y()\n```", "Fix:\n```\nif x:\ny()\n```"),  # indentation in code
+    ("Fix this:\nif x:\n    y()", "Fix this:\nif x:\ny()"),            # ... and outside a fence
+    ("What is the capital of France?", "What is the capital of Spain?"),
+    ("Is it safe?", "Is it not safe?"),
+    ("Hello world in Rust", "world in Rust"),        # a greeting without its comma is part of the request
+])
+def test_variants_that_can_change_the_answer_do_not(a, b):
+    assert key(body(a)).fingerprint != key(body(b)).fingerprint
+
+
+def test_normalization_reads_only_the_user_s_words():
+    sys_a = body(messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
+    sys_b = body(messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "Hi"}])
+    assert key(sys_a).fingerprint != key(sys_b).fingerprint
+
+
+def test_a_prompt_that_is_only_a_polite_word_is_kept():
+    assert normalize_text("Thanks!") == "thanks"
+    assert normalize_text("Please") == "please"
 
 
 def test_the_system_prompt_is_a_hard_filter():

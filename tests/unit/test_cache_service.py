@@ -291,3 +291,28 @@ async def test_a_floor_meant_for_the_verifier_is_not_used_as_a_plain_cosine_thre
     assert missing.verifier.threshold == no_path.verifier.threshold == missing.floor == 0.9
     chosen = SemanticCache.from_config(dataclasses.replace(low, verifier=False), dimension=DIM, verifier_path=None)
     assert chosen.verifier.threshold == chosen.floor == 0.7  # verifier: false is an explicit choice
+
+
+
+async def test_under_the_floor_only_another_form_of_the_same_request_is_served():
+    from router_extproc.cache.verify import Verifier
+
+    class Rules(Verifier):
+        floor, threshold, rule_floor = 0.9, 0.5, 0.3
+
+        def same_form(self, text, other):
+            return text.replace("waht", "what") == other
+
+        def scores(self, query, text, cands, pair_feats=None):
+            return np.ones(len(cands), np.float32)  # the models would accept anything: they must not be asked
+
+    c = await make()
+    c.verifier, c.floor, c.candidate_floor = Rules(), 0.9, 0.3
+    k1 = build_key(req("what is osmosis"), "m1", TENANT_A, CFG)
+    c.store(k1, np.array([1.0] + [0.0] * (DIM - 1), np.float32), completion("Osmosis is ..."))
+    near = np.array([0.6, 0.8] + [0.0] * (DIM - 2), np.float32)  # cosine 0.6: under the floor, over the rule floor
+    typo = build_key(req("waht is osmosis"), "m1", TENANT_A, CFG)
+    other = build_key(req("what is diffusion"), "m1", TENANT_A, CFG)
+    hit = await c.lookup(typo, near, typo.text)
+    assert hit is not None and not hit.exact and hit.completion["choices"][0]["message"]["content"] == "Osmosis is ..."
+    assert await c.lookup(other, near, other.text) is None

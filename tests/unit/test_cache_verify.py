@@ -15,6 +15,12 @@ from router_extproc.cache.verify import (
     load_verifier,
     pair_features,
     quantities,
+    DEFAULT_VETOES,
+    VETOES,
+    refusal,
+    same_request,
+    veto,
+    veto_guard,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +111,7 @@ def tiny_cross_verifier(pair_dim=3):
 def test_a_cross_verifier_reads_the_pair_features_it_is_given():
     v = tiny_cross_verifier()
     q = np.array([1, 0, 0, 0], np.float32)
-    c = [(np.array([0.9, 0.1, 0, 0], np.float32), "learn python", 0.99)]
+    c = [(np.array([0.9, 0.1, 0, 0], np.float32), "study python", 0.99)]  # not another form of the query
     assert v.needs_pairs and v.pair_dim == 3
     a = v.scores(q, "learn python", c, np.zeros((1, 3), np.float32))
     b = v.scores(q, "learn python", c, np.full((1, 3), 2.0, np.float32))
@@ -239,3 +245,123 @@ def test_the_shipped_verifier_beats_plain_cosine_on_the_held_out_split(shipped):
     f = shipped.meta["figures"]
     assert f["test"]["precision"] >= 0.88 and f["test"]["recall"] >= 0.33, f
     assert f["test"]["precision"] >= f["cosine_same_recall"]["precision"] + 0.05, f
+
+
+def test_the_verifier_recipe_is_keyed_by_the_code_training_reads():
+    # When this fails, the features, guards or pair row that training reads changed: set TRAINING_SOURCE and
+    # TRAINING_CODE_KEY in models/build_verifier.py to the new digest, and the verifier is rebuilt.
+    from models.build_verifier import TRAINING_SOURCE, training_source
+
+    assert training_source() == TRAINING_SOURCE
+
+
+
+@pytest.mark.parametrize("kind,a,b", [
+    ("opposite", "How do I turn on dark mode in Windows?", "How do I turn off dark mode in Windows?"),
+    ("opposite", "What are the advantages of nuclear power?", "What are the disadvantages of nuclear power?"),
+    ("opposite", "What are the pros of remote work?", "What are the cons of remote work?"),
+    ("opposite", "What increases blood pressure?", "What decreases blood pressure?"),
+    ("opposite", "How do I install numpy?", "How do I uninstall numpy?"),
+    ("direction", "Convert Celsius to Fahrenheit", "Convert Fahrenheit to Celsius"),
+    ("direction", "Translate 'good morning' from English to French", "Translate 'good morning' from French to English"),
+    ("direction", "How do I move my photos from iPhone to Android?", "How do I move my photos to iPhone from Android?"),
+    ("direction", "How many hours is the flight from New York to Los Angeles?",
+     "How many hours is the flight from Los Angeles to New York?"),
+    ("scope", "Name one of the planets of the solar system", "Name all of the planets of the solar system"),
+    ("task", "Write a headline for this: The council approved the new bridge.",
+     "Write a tweet for this: The council approved the new bridge."),
+    ("entity", "How do I read a CSV file in Python?", "How do I read a CSV file in Rust?"),
+    ("entity", "Translate 'thank you' into Spanish", "Translate 'thank you' into German"),
+    ("name", "What is the capital of France?", "What is the capital of Spain?"),
+])
+def test_a_veto_separates_each_kind_of_near_miss(kind, a, b):
+    assert veto(a, b, VETOES) == kind and veto(b, a, VETOES) == kind
+    assert (veto(a, b) == kind) == (kind in DEFAULT_VETOES)  # the others are measured, not applied
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What is the capital of France?", "Tell me the capital city of France"),
+    ("Who was Albert Einstein?", "Tell me about Albert Einstien"),  # a typo in a name is not another name
+    ("What is machine learning?", "Define machine learning"),
+    ("How do I turn on dark mode?", "Enable dark mode: how do I turn it on?"),
+    ("Convert Celsius to Fahrenheit", "How do I convert from Celsius to Fahrenheit?"),
+    ("Summarize this: The council approved the bridge.", "Give me a summary of: The council approved the bridge."),
+    ("How do I sort a list in Python?", "python: how to sort a list"),
+    ("What are the benefits of exercise?", "Why is exercise good for you, what are its benefits?"),
+])
+def test_no_veto_between_paraphrases(a, b):
+    assert veto(a, b, VETOES) is None and veto(b, a, VETOES) is None
+
+
+def test_the_veto_guard_zeroes_only_the_vetoed_candidates():
+    s = veto_guard(np.array([0.9, 0.8], np.float32), "How do I turn on wifi?",
+                   ["How do I turn off wifi?", "How can I turn wifi on?"])
+    assert s.tolist() == pytest.approx([0.0, 0.8])
+    assert veto_guard(np.array([0.9], np.float32), "turn on wifi", ["turn off wifi"], kinds=()).tolist() == \
+        pytest.approx([0.9])
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Why do rainbows form?", "We saw two of them today and I couldn't answer my kids. Why do rainbows form?"),
+    ("When did World War II end?", "Please tell me when World War II ended. Thanks!"),
+])
+def test_context_before_the_question_is_not_read_as_a_negation_or_a_number(a, b):
+    assert refusal(a, b) is None
+
+
+@pytest.mark.parametrize("a,b,why", [
+    ("I have 3 apples and eat one. How many are left?", "I have 5 apples and eat one. How many are left?", "quantity"),
+    ("Is it safe?", "Is it not safe?", "negation"),
+    ("How do I turn on Bluetooth on my laptop?", "How do I turn off Bluetooth on my laptop?", "opposite"),
+])
+def test_the_guards_and_vetoes_give_their_reason(a, b, why):
+    assert refusal(a, b) == why
+
+
+@pytest.mark.parametrize("a,b", [
+    ("What is recursion in programming?", "Define recursion in programming"),
+    ("What is recursion in programming?", "recursion in programming?"),
+    ("What is recursion in programming?", "waht is recursoin in programing"),
+    ("What is recursion in programming?", "Hi, could you please tell me what recursion is in programming? Thanks!"),
+    ("What is recursion in programming?", "My teacher never explains it. What is recursion in programming?"),
+    ("What is a black hole?", "Tell me about black holes"),
+    ("What is an API?", "What does API mean?"),
+    ("How do I undo the last git commit?", "how to undo the last git comit"),
+])
+def test_another_form_of_the_same_request_is_the_same_request(a, b):
+    assert same_request(a, b)
+
+
+@pytest.mark.parametrize("a,b", [
+    ("When did the Berlin Wall fall?", "Where did the Berlin Wall fall?"),    # question words count
+    ("What is the capital of Austria?", "What is the capital of Australia?"),  # two edits: not a typo
+    ("Who won the 2014 World Cup?", "Who won the 2018 World Cup?"),            # numbers are not typos
+    ("What increases blood pressure?", "What decreases blood pressure?"),
+    ("How do I reverse a list in Python?", "python reverse list"),             # another order: the models decide
+    ("What is the difference between C and C++?", "What is the difference between C++ and C#?"),
+    ("What does それでもまだ mean in English?", "What does 骚客 mean in English?"),
+    ("Is this emotional abuse?", "What is emotional abuse?"),                  # a yes/no question
+    ("What can I do to save the world?", "Can I save the world?"),
+    ("Can someone translate the video?", "Can someone translate this video?"),
+    ("Did the crash come as a surprise? Did the crash lead to the Depression?",
+     "Did the crash lead to the Depression?"),                                   # two questions ask more
+    ("What is the capital of Australia? Answer in French.", "What is the capital of Australia?"),
+    ("What is the capital of Australia? (streamed)", "What is the capital of Australia?"),
+])
+def test_other_requests_are_not_the_same_request(a, b):
+    assert not same_request(a, b)
+
+
+def test_a_word_is_a_typo_only_when_one_spelling_is_not_a_word_of_its_own():
+    known = {"desert", "dessert", "best"}.__contains__
+    assert not same_request("best desert in town", "best dessert in town", known)
+    assert same_request("best dessert in town", "best desert in town")  # without a dictionary: a typo
+
+
+def test_another_form_is_accepted_without_the_models_unless_a_guard_refuses_it():
+    v = tiny_cross_verifier()
+    v.negation_guard = True
+    q = np.array([1, 0, 0, 0], np.float32)
+    c = [(q, "Define recursion", 0.9), (q, "Define recursion, not iteration", 0.9)]
+    s = v.scores(q, "What is recursion?", c, np.zeros((2, 3), np.float32))
+    assert s.tolist() == [1.0, 0.0]

@@ -46,6 +46,25 @@ async def test_a_tapped_answer_is_stored_and_a_repeat_is_a_hit_in_the_same_reply
     assert body["id"].startswith("chatcmpl-") and body["id"] != "chatcmpl-x"   # a fresh id per answer
 
 
+async def test_an_answer_carrying_pii_is_not_stored_and_its_followers_go_upstream():
+    cache = FakeCache()
+    router = Router(router_config(), signals=FakeSignals(), cache=cache)
+    ex = router.new_exchange()
+    raw = json.dumps(chat("who runs support?")).encode()
+    router.on_request_headers(ex, {":method": "POST", ":path": "/v1/chat/completions",
+                                   "content-length": str(len(raw))}, False)
+    assert isinstance(await router.on_request_body(ex, raw), Continue) and ex.leader
+    assert router.on_response_headers(ex, {":status": "200", "content-type": "application/json"}).tap_body
+    answer = {"id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": "large",
+              "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                  "role": "assistant", "content": "Write to dana.kowalski@gmail.com or call +1 415 555 0134."}}]}
+    router.on_response_body(ex, json.dumps(answer).encode(), True)
+    router.on_stream_end(ex)
+    assert cache.entries == {}
+    assert cache.released == [((ex.cache_key.scope, ex.cache_key.fingerprint), None)]
+    assert router.metrics.cache_stores.labels("skipped_pii")._value.get() == 1
+
+
 async def test_a_leader_that_never_stores_releases_its_followers_when_the_stream_ends():
     cache = FakeCache()
     router = Router(router_config(), signals=FakeSignals(), cache=cache)

@@ -1,0 +1,419 @@
+"""Cache hit quality: do people get the hits they expect, and never the answer to another question?
+
+    python -m tests.bench.bench_cache_quality [--quick] [--no-docs]
+
+Sets written for this project (tests/bench/data/cache_quality/, never used to train the verifier):
+
+* ``paraphrases.jsonl`` — groups of one stored prompt and its rewordings in mixed forms ("Define X" after
+  "What is X?", a keyword query, a typo'd, a polite and a long version with context, "Tell me about X");
+* ``near_misses.jsonl`` — pairs that need different answers, by kind (opposite, direction, scope, task, entity,
+  number, negation, time). Batch 1 was written together with the vetoes in ``verify.py``; batch 2 was written
+  after they were frozen and never used to change them, so its row is the honest one for the vetoes.
+
+One cache holds every stored prompt (the paraphrase groups' and the near misses'); each query goes through what the
+router does (``keys.build_key`` exact fingerprint, then cosine ≥ floor among the top 4, the verifier's stage 1 and
+gate, one pair row, the guards and vetoes, the threshold). A paraphrase counts as a hit only when it is served its
+own group's answer; a near miss counts as a false hit when it is served anything.
+
+Groups and pairs are split by a stable hash into a calibration part (30 %) and a report part (70 %). The threshold
+is calibrated on the calibration part together with QQP's calibration split (the 10 % the verifier did not train
+on): the lowest threshold with near-miss false hits ≤ 0.02 there and QQP precision ≥ 0.90. Figures are reported on
+the report part, and on QQP's test split (held out from training and calibration) as one row.
+Writes docs/bench/cache_quality.json and the ``cache_quality`` section of docs/cache.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from router_extproc.cache.keys import build_key
+from router_extproc.cache.verify import DEFAULT_VETOES, VETOES, load_verifier, refusal, same_request
+from router_extproc.config_cache import SemanticCacheConfig
+
+from .common import DOCS, MODEL_DIR, ROOT, machine, progress, save
+
+DATA = Path(__file__).resolve().parent / "data" / "cache_quality"
+QQP = ROOT / "models" / "data" / "qqp-dev.jsonl.gz"
+TOP_K = 4               # the hot tier's and Milvus' default top_k
+CALIBRATION_SHARE = 30  # % of groups / pairs
+TARGET_FALSE_HITS = 0.02
+TARGET_PRECISION = 0.90
+CFG = SemanticCacheConfig(enabled=True)
+HEADERS = {"authorization": "Bearer bench"}
+# What the verifier applies, from the negation and quantity guards alone (before issue #20) to the shipped rules.
+CONFIGS = {"guards": ((), False), "vetoes": (DEFAULT_VETOES, False), "shipped": (DEFAULT_VETOES, True)}
+
+
+def part_of(key: str) -> str:
+    """``"calibration"`` or ``"report"`` by a stable hash of a group id or a pair."""
+    return "calibration" if int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100 < CALIBRATION_SHARE \
+        else "report"
+
+
+def fingerprint(text: str) -> str:
+    body = {"model": "auto", "messages": [{"role": "user", "content": text}], "temperature": 0.7}
+    return build_key(body, "m", HEADERS, CFG).fingerprint
+
+
+class Judge:
+    """The router's lookup, reduced to one function of (query, stored prompts) that returns the score of the
+    candidate the verifier would read, so that any threshold can be applied afterwards."""
+
+    def __init__(self, engine, verifier, floor: float) -> None:
+        self.engine, self.v, self.floor = engine, verifier, floor
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = []
+        for s in range(0, len(texts), 32):
+            out.extend(sig.embedding for sig in self.engine.analyze_batch(texts[s:s + 32]))
+        e = np.asarray(out, np.float32)
+        return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+    def look(self, q: str, qe: np.ndarray, stored: list[str], se: np.ndarray, fps: dict[str, int],
+             config: str) -> tuple[str, int, float]:
+        """(how, index of the stored prompt it would serve or -1, score). ``how``: exact, identical, no-candidate,
+        gated, scored."""
+        i = fps.get(fingerprint(q))
+        if i is not None:
+            return "exact", i, 1.0
+        cos = se @ qe
+        self.v.vetoes, self.v.same_rule = CONFIGS[config]
+        # what SemanticCache.lookup searches: the top 4 from the rule floor (under it: nothing)
+        search_floor = min(self.floor, self.v.rule_floor) if self.v.rule_floor else self.floor
+        idx = [int(j) for j in np.argsort(-cos, kind="stable")[:TOP_K] if cos[j] >= search_floor]
+        if not idx:
+            return "no-candidate", -1, 0.0
+        same = [j for j in idx if stored[j] == q and cos[j] >= 0.98]
+        if same:
+            return "identical", same[0], 1.0
+        for j in idx:
+            if cos[j] < self.floor and self.v.same_form(q, stored[j]):
+                return "rule", j, 1.0
+        idx = [j for j in idx if cos[j] >= self.floor]
+        if not idx:
+            return "no-candidate", -1, 0.0
+        cands = [(se[j], stored[j], float(cos[j])) for j in idx]
+        pre = self.v.prescreen(qe, q, cands)
+        keep = [k for k in np.argsort(-pre, kind="stable") if pre[k] >= self.v.gate][:1]
+        if not keep:
+            return "gated", idx[int(np.argmax(pre))], 0.0
+        k = keep[0]
+        pf = self.engine.pair_features_batch([(q, cands[k][1])]) if self.v.needs_pairs else None
+        s = float(self.v.scores(qe, q, [cands[k]], pf)[0])
+        return "scored", idx[k], s
+
+
+def run_sets(judge: Judge, quick: bool) -> dict[str, Any]:
+    groups = [json.loads(line) for line in (DATA / "paraphrases.jsonl").open()]
+    pairs = [json.loads(line) for line in (DATA / "near_misses.jsonl").open()]
+    if quick:
+        groups, pairs = groups[::3], pairs[::3]
+    stored = [g["stored"] for g in groups] + [p["stored"] for p in pairs]
+    se = judge.embed(stored)
+    fps = {fingerprint(t): i for i, t in enumerate(stored)}
+    queries = ([(g["group"], i, q["form"], q["text"], part_of(g["group"])) for i, g in enumerate(groups)
+                for q in g["queries"]])
+    nm = [(p["kind"], p.get("batch", 1), p["query"], part_of(p["stored"] + "\t" + p["query"])) for p in pairs]
+    qe = judge.embed([q[3] for q in queries] + [p[2] for p in nm])
+    rows = []
+    t0 = time.perf_counter()
+    for (gid, gi, form, text, part), e in zip(queries, qe[:len(queries)]):
+        r = {"set": "paraphrase", "group": gid, "form": form, "part": part, "text": text}
+        for c in CONFIGS:
+            how, j, sc = judge.look(text, e, stored, se, fps, c)
+            r[c] = {"how": how, "own": j == gi, "score": sc, "served": stored[j] if j >= 0 else None}
+        j = r["guards"]["served"]
+        r["veto"] = refusal(j, text, kinds=tuple(VETOES)) if j else None
+        r["same"] = bool(j) and same_request(j, text)
+        rows.append(r)
+    for (kind, batch, text, part), e in zip(nm, qe[len(queries):]):
+        r = {"set": "near_miss", "kind": kind, "batch": batch, "part": part, "text": text}
+        for c in CONFIGS:
+            how, j, sc = judge.look(text, e, stored, se, fps, c)
+            r[c] = {"how": how, "own": False, "score": sc, "served": stored[j] if j >= 0 else None}
+        j = r["guards"]["served"]
+        r["veto"] = refusal(j, text, kinds=tuple(VETOES)) if j else None
+        r["same"] = bool(j) and same_request(j, text)
+        rows.append(r)
+    progress(f"cache_quality: {len(rows)} lookups in {time.perf_counter() - t0:.0f}s")
+    return {"rows": rows, "groups": len(groups), "pairs": len(pairs)}
+
+
+def run_qqp(judge: Judge, quick: bool) -> list[dict[str, Any]]:
+    """Pair-level scores on QQP's calibration and test splits (as models/build_verifier.py evaluates)."""
+    from models.build_verifier import split_of
+
+    rows = [json.loads(line) for line in gzip.open(QQP, "rt")]
+    rows = [r | {"split": split_of(r["text_a"], r["text_b"])} for r in rows]
+    rows = [r for r in rows if r["split"] in (1, 2)]
+    if quick:
+        rows = rows[::10]
+    texts = sorted({r["text_a"] for r in rows} | {r["text_b"] for r in rows})
+    index = {t: i for i, t in enumerate(texts)}
+    t0 = time.perf_counter()
+    E = judge.embed(texts)
+    progress(f"cache_quality: embedded {len(texts)} QQP texts in {time.perf_counter() - t0:.0f}s")
+    v = judge.v
+    v.vetoes, v.same_rule = CONFIGS["guards"]
+    out = []
+    todo = []
+    for r in rows:
+        a, b = r["text_a"], r["text_b"]
+        ea, eb = E[index[a]], E[index[b]]
+        c = float(ea @ eb)
+        rec = {"split": r["split"], "label": int(r["label"]), "cos": c, "score": 0.0, "veto": None,
+               "same": False}
+        out.append(rec)
+        if c < v.rule_floor:
+            continue
+        cand = [(eb, b, c)]
+        rec["veto"] = refusal(a, b, kinds=tuple(VETOES))
+        rec["same"] = same_request(a, b, v._known)
+        if c < judge.floor:
+            continue  # only same_request may serve it
+        if v.needs_pairs and float(v.prescreen(ea, a, cand)[0]) < v.gate:
+            continue
+        todo.append((rec, ea, a, cand))
+    t0 = time.perf_counter()
+    for s in range(0, len(todo), 32):
+        chunk = todo[s:s + 32]
+        pf = judge.engine.pair_features_batch([(a, cand[0][1]) for _, _, a, cand in chunk]) if v.needs_pairs \
+            else [None] * len(chunk)
+        for (rec, ea, a, cand), f in zip(chunk, pf):
+            rec["score"] = float(v.scores(ea, a, cand, None if f is None else f[None, :])[0])
+    progress(f"cache_quality: {len(todo)} QQP pair rows in {time.perf_counter() - t0:.0f}s")
+    return out
+
+
+def qqp_score(r: dict, config: str) -> float:
+    vetoes, same = CONFIGS[config]
+    refused = r["veto"] in ("negation", "quantity") or r["veto"] in vetoes  # r["veto"]: the first of all VETOES
+    if refused:
+        return 0.0
+    return 1.0 if same and r["same"] else r["score"]
+
+
+def qqp_at(rows: list[dict], split: int, t: float, config: str) -> dict[str, float]:
+    m = [r for r in rows if r["split"] == split]
+    pos = sum(r["label"] for r in m)
+    served = [r for r in m if qqp_score(r, config) >= t]
+    tp = sum(r["label"] for r in served)
+    return {"precision": tp / max(1, len(served)), "recall": tp / max(1, pos), "served": len(served),
+            "pairs": len(m), "duplicates": pos}
+
+
+def hit(r: dict, t: float, config: str) -> bool:
+    c = r[config]
+    return c["how"] in ("exact", "identical", "rule") or (c["how"] == "scored" and c["score"] >= t)
+
+
+def summarize(rows: list[dict], t: float, config: str, part: str | None) -> dict[str, Any]:
+    sel = [r for r in rows if part is None or r["part"] == part]
+    para = [r for r in sel if r["set"] == "paraphrase"]
+    nm = [r for r in sel if r["set"] == "near_miss"]
+    forms, kinds = defaultdict(list), defaultdict(list)
+    for r in para:
+        forms[r["form"]].append(hit(r, t, config) and r[config]["own"])
+    for r in nm:
+        kinds[r["kind"]].append(hit(r, t, config))
+    b2 = [hit(r, t, config) for r in nm if r["batch"] == 2]
+    return {
+        "paraphrase_hits": float(np.mean([hit(r, t, config) and r[config]["own"] for r in para])) if para else None,
+        "paraphrases": len(para),
+        "paraphrase_wrong_entry": sum(hit(r, t, config) and not r[config]["own"] for r in para),
+        "exact_tier": sum(r[config]["how"] == "exact" for r in para),
+        "by_form": {k: float(np.mean(v)) for k, v in sorted(forms.items())},
+        "near_miss_false_hits": float(np.mean([hit(r, t, config) for r in nm])) if nm else None,
+        "near_misses": len(nm),
+        "by_kind": {k: (float(np.mean(v)), len(v)) for k, v in sorted(kinds.items())},
+        "batch2_false_hits": float(np.mean(b2)) if b2 else None,
+        "batch2": len(b2),
+    }
+
+
+def calibrate(rows: list[dict], qqp: list[dict]) -> float:
+    """The lowest threshold with near-miss false hits ≤ target on the calibration part and QQP calibration
+    precision ≥ target (shipped rules)."""
+    for t in np.round(np.arange(0.05, 1.0, 0.01), 2):
+        s = summarize(rows, float(t), "shipped", "calibration")
+        if s["near_miss_false_hits"] is not None and s["near_miss_false_hits"] > TARGET_FALSE_HITS:
+            continue
+        if qqp and qqp_at(qqp, 1, float(t), "shipped")["precision"] < TARGET_PRECISION:
+            continue
+        return float(t)
+    return 0.99
+
+
+def rule_ablation(rows: list[dict], qqp: list[dict], t: float) -> list[dict[str, Any]]:
+    """What each rule earns (report part and QQP test split, threshold ``t``): for a veto, the near misses the
+    models would have served that it refuses and the paraphrase hits it costs; for same_request, the paraphrase
+    hits it adds and the near misses it lets through."""
+    out = []
+    rep = [r for r in rows if r["part"] == "report" and r["guards"]["how"] == "scored"]
+    q = [r for r in qqp if r["split"] == 2]
+    for k in VETOES:
+        took = [r for r in rep if r["guards"]["score"] >= t and r["veto"] == k]
+        qt = [r for r in q if r["score"] >= t and r["veto"] == k]
+        out.append({"rule": f"veto: {k}" + ("" if k in DEFAULT_VETOES else " (measured, not applied)"),
+                    "near_misses": -sum(r["set"] == "near_miss" for r in took),
+                    "paraphrases": -sum(r["set"] == "paraphrase" and r["guards"]["own"] for r in took),
+                    "qqp_non_duplicates": -sum(r["label"] == 0 for r in qt),
+                    "qqp_duplicates": -sum(r["label"] == 1 for r in qt)})
+    # same_request: what the shipped rules serve beyond the vetoes alone (it also reads candidates under the floor)
+    allrep = [r for r in rows if r["part"] == "report"]
+    gain = [r for r in allrep if hit(r, t, "shipped") and not hit(r, t, "vetoes")]  # (vetoes as shipped)
+    qq = [r for r in qqp if r["split"] == 2 and qqp_score(r, "shipped") >= t > qqp_score(r, "vetoes")]
+    out.append({"rule": "same_request", "near_misses": sum(r["set"] == "near_miss" for r in gain),
+                "paraphrases": sum(r["set"] == "paraphrase" and r["shipped"]["own"] for r in gain),
+                "qqp_non_duplicates": sum(r["label"] == 0 for r in qq),
+                "qqp_duplicates": sum(r["label"] == 1 for r in qq)})
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-docs", action="store_true")
+    ap.add_argument("--no-qqp", action="store_true")
+    args = ap.parse_args(argv)
+    if not (MODEL_DIR / "verifier.json").exists():
+        progress("cache_quality: models/dist/verifier.json not built: skipping")
+        return {}
+    from router_extproc.signals import SignalEngine
+
+    t_start = time.perf_counter()
+    engine = SignalEngine(MODEL_DIR, device="cpu", threads=2)
+    v = load_verifier(MODEL_DIR)
+    floor = max(0.7, v.floor)  # config/config.yaml's similarity_threshold and the verifier's own floor
+    judge = Judge(engine, v, floor)
+    sets = run_sets(judge, args.quick)
+    qqp = [] if args.no_qqp else run_qqp(judge, args.quick)
+    rows = sets["rows"]
+    shipped = v.threshold
+    cal = calibrate(rows, qqp)
+    import yaml
+
+    configured = (yaml.safe_load((ROOT / "config" / "config.yaml").read_text()).get("semantic_cache") or {}) \
+        .get("verifier_threshold")
+    if configured != cal:
+        progress(f"cache_quality: config/config.yaml has verifier_threshold {configured}, calibrated {cal}: update it")
+    result: dict[str, Any] = {
+        "verifier": {"kind": v.kind, "threshold": shipped, "gate": v.gate, "floor": floor,
+                     "recipe": v.meta.get("recipe")},
+        "calibrated_threshold": cal, "groups": sets["groups"], "pairs": sets["pairs"], "quick": args.quick,
+        "report": {f"{c}_{name}": summarize(rows, t, c, "report") for c in CONFIGS
+                   for name, t in (("shipped", shipped), ("calibrated", cal))},
+        "all_parts_shipped_calibrated": summarize(rows, cal, "shipped", None),
+        "qqp_test": {f"{c}_{name}": qqp_at(qqp, 2, t, c) for c in CONFIGS
+                     for name, t in (("shipped", shipped), ("calibrated", cal))} if qqp else None,
+        "rules": rule_ablation(rows, qqp, shipped),
+        "misses": [{"form": r["form"], "text": r["text"], **r["shipped"]}
+                   for r in rows if r["set"] == "paraphrase" and r["part"] == "report"
+                   and not (hit(r, shipped, "shipped") and r["shipped"]["own"])],
+        "false_hits": [{"kind": r["kind"], "text": r["text"], **r["shipped"]}
+                       for r in rows if r["set"] == "near_miss" and hit(r, shipped, "shipped")],
+        "took_s": round(time.perf_counter() - t_start, 1),
+    }
+    save("cache_quality", result)
+    progress(json.dumps({k: result[k] for k in ("calibrated_threshold", "qqp_test")}, default=float))
+    for name, s in result["report"].items():
+        if s and name.endswith("_shipped"):
+            progress(f"{name}: paraphrase hits {s['paraphrase_hits']:.3f} near-miss false hits "
+                     f"{s['near_miss_false_hits']:.3f} by kind {s['by_kind']} by form {s['by_form']}")
+    if not args.no_docs:
+        write_docs(result)
+    return result
+
+
+def _f(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def write_docs(r: dict[str, Any]) -> None:
+    rep, q = r["report"], r["qqp_test"] or {}
+    v = r["verifier"]
+    lines = [
+        "<!-- cache_quality:start -->",
+        "## Hit quality on sets written for this project",
+        "",
+        f"`python -m tests.bench.bench_cache_quality` ({machine()['date']}, {r['took_s']:.0f} s"
+        + (", --quick: a third of the sets" if r["quick"] else "") + "): "
+        f"{r['groups']} paraphrase groups (one stored prompt, 7 rewordings each) and {r['pairs']} near-miss pairs "
+        "in `tests/bench/data/cache_quality/`, none of them used to train the verifier. One cache holds every "
+        "stored prompt; each query goes through the exact fingerprint, cosine ≥ "
+        f"{v['floor']} among the top {TOP_K}, stage 1 and its gate ({v['gate']}), one pair row, the guards and "
+        "vetoes. A paraphrase hit must be served its own group's answer. Figures on the report part "
+        f"({100 - CALIBRATION_SHARE} % of groups and pairs by a stable hash); the threshold column says where "
+        "it comes from.",
+        "",
+        "| rule | threshold | paraphrase hits | near-miss false hits | of them in batch 2 | QQP test precision | "
+        "QQP test recall |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, label, t in (("guards_shipped", "negation + quantity guards (before #20)", v["threshold"]),
+                          ("vetoes_shipped", "+ vetoes", v["threshold"]),
+                          ("shipped_shipped", "+ vetoes + same_request", v["threshold"]),
+                          ("shipped_calibrated", "+ vetoes + same_request, calibrated threshold (**shipped**: "
+                           "`verifier_threshold` in config/config.yaml)", r["calibrated_threshold"])):
+        s = rep[key]
+        qq = q.get(key, {})
+        lines.append(f"| {label} | {t} | {_f(s['paraphrase_hits'])} | {_f(s['near_miss_false_hits'])} "
+                     f"({s['near_misses']}) | {_f(s['batch2_false_hits'])} ({s['batch2']}) | "
+                     f"{_f(qq.get('precision'), 3)} | {_f(qq.get('recall'), 3)} |")
+    s = rep["shipped_calibrated"]
+    lines += [
+        "",
+        "Targets (issue #20): paraphrase hits ≥ 0.85; near-miss false hits ≤ 0.02 overall and ≤ 0.05 per kind; "
+        "QQP held-out precision ≥ 0.90 at recall ≥ 0.60. The calibrated threshold is the lowest with near-miss "
+        f"false hits ≤ {TARGET_FALSE_HITS} on the calibration part and QQP calibration-split precision ≥ "
+        f"{TARGET_PRECISION}; batch 2 of the near misses was written after the vetoes were frozen.",
+        "",
+        f"{s['paraphrase_wrong_entry']} of the paraphrases were served another group's answer; "
+        f"{s['exact_tier']} of the rewordings were caught by the normalized exact tier (they all change words, "
+        "not just case or punctuation).",
+        "",
+        "Per form (paraphrase hits) and per kind (near-miss false hits), shipped rules and threshold:",
+        "",
+        "| form | " + " | ".join(s["by_form"]) + " |",
+        "|---|" + "---|" * len(s["by_form"]),
+        "| hits | " + " | ".join(_f(x) for x in s["by_form"].values()) + " |",
+        "",
+        "| kind | " + " | ".join(s["by_kind"]) + " |",
+        "|---|" + "---|" * len(s["by_kind"]),
+        "| false hits | " + " | ".join(f"{_f(x)} ({n})" for x, n in s["by_kind"].values()) + " |",
+        "",
+        f"What each rule earns (report part and QQP test split, at verifier.json's threshold {v['threshold']}): "
+        "the change in served answers "
+        "against the models with the negation and quantity guards alone (negative: refused).",
+        "",
+        "| rule | near misses served | paraphrase hits | QQP non-duplicates served | QQP duplicates served |",
+        "|---|---|---|---|---|",
+    ]
+    for a in r["rules"]:
+        lines.append(f"| {a['rule']} | {a['near_misses']:+d} | {a['paraphrases']:+d} | "
+                     f"{a['qqp_non_duplicates']:+d} | {a['qqp_duplicates']:+d} |")
+    lines += ["<!-- cache_quality:end -->", ""]
+    section = "\n".join(lines)
+    doc = DOCS / "cache.md"
+    text = doc.read_text()
+    if "<!-- cache_quality:start -->" in text:
+        a = text.index("<!-- cache_quality:start -->")
+        b = text.index("<!-- cache_quality:end -->") + len("<!-- cache_quality:end -->\n")
+        text = text[:a] + section + text[b:]
+    else:
+        i = text.find("<!-- verifier-figures:start -->")
+        text = (text[:i] + section + "\n" + text[i:]) if i >= 0 else text.rstrip("\n") + "\n\n" + section
+    doc.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
