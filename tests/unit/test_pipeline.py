@@ -10,7 +10,7 @@ from pathlib import Path
 
 from router_extproc import headers as H
 from router_extproc.config import parse_config
-from router_extproc.pipeline import Continue, Respond, Router
+from router_extproc.pipeline import Continue, Exchange, Respond, Router
 from router_extproc.stages.record import Recorder
 from tests.fakes import FakeCache, FakeSignals, chat, exchange, router_config
 
@@ -46,14 +46,20 @@ async def test_a_tapped_answer_is_stored_and_a_repeat_is_a_hit_in_the_same_reply
     assert body["id"].startswith("chatcmpl-") and body["id"] != "chatcmpl-x"   # a fresh id per answer
 
 
-async def test_an_answer_carrying_pii_is_not_stored_and_its_followers_go_upstream():
+async def _forwarded_leader(prompt: str) -> tuple[Router, FakeCache, Exchange]:
+    """A miss forwarded upstream, its exchange the leader of its key."""
     cache = FakeCache()
     router = Router(router_config(), signals=FakeSignals(), cache=cache)
     ex = router.new_exchange()
-    raw = json.dumps(chat("who runs support?")).encode()
+    raw = json.dumps(chat(prompt)).encode()
     router.on_request_headers(ex, {":method": "POST", ":path": "/v1/chat/completions",
                                    "content-length": str(len(raw))}, False)
     assert isinstance(await router.on_request_body(ex, raw), Continue) and ex.leader
+    return router, cache, ex
+
+
+async def test_an_answer_carrying_pii_is_not_stored_and_its_followers_go_upstream():
+    router, cache, ex = await _forwarded_leader("who runs support?")
     assert router.on_response_headers(ex, {":status": "200", "content-type": "application/json"}).tap_body
     answer = {"id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": "large",
               "choices": [{"index": 0, "finish_reason": "stop", "message": {
@@ -66,13 +72,7 @@ async def test_an_answer_carrying_pii_is_not_stored_and_its_followers_go_upstrea
 
 
 async def test_a_leader_that_never_stores_releases_its_followers_when_the_stream_ends():
-    cache = FakeCache()
-    router = Router(router_config(), signals=FakeSignals(), cache=cache)
-    ex = router.new_exchange()
-    raw = json.dumps(chat("never answered")).encode()
-    router.on_request_headers(ex, {":method": "POST", ":path": "/v1/chat/completions",
-                                   "content-length": str(len(raw))}, False)
-    assert isinstance(await router.on_request_body(ex, raw), Continue) and ex.leader
+    router, cache, ex = await _forwarded_leader("never answered")
     router.on_stream_end(ex)
     assert cache.released == [((ex.cache_key.scope, ex.cache_key.fingerprint), None)] and not ex.leader
 
