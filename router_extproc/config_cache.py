@@ -232,6 +232,17 @@ def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
     )
     kw: dict[str, Any] = {"source": file}
     conn = _map(raw.get("connection"), file, "connection")
+    tls_enabled = _milvus_connection(conn, file, kw)
+    _milvus_uri(raw, conn, tls_enabled, file, kw)
+    coll = _map(raw.get("collection"), file, "collection")
+    _milvus_collection(coll, file, kw)
+    _milvus_search(raw, coll, file, kw)
+    _milvus_seed_sections(raw, file, kw)
+    return MilvusConfig(**kw)
+
+
+def _milvus_connection(conn: Mapping[str, Any], file: Any, kw: dict[str, Any]) -> bool:
+    """connection.*: auth, TLS, database, timeout. Returns whether TLS is on (it applies to the uri too)."""
     _check_keys(conn, {"host", "port", "database", "timeout", "auth", "tls", "uri"}, file, "connection.")
     auth = _map(conn.get("auth"), file, "connection.auth")
     _check_keys(auth, {"enabled", "username", *(f"{n}{sfx}" for n in _SECRETS for sfx in ("", "_env", "_file"))},
@@ -254,7 +265,12 @@ def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
         kw["database"] = _str(conn["database"], file, "connection.database") or "default"
     if "timeout" in conn:
         kw["timeout_s"] = _num(conn["timeout"], file, "connection.timeout", lo=0.1)
+    return tls_enabled
 
+
+def _milvus_uri(raw: Mapping[str, Any], conn: Mapping[str, Any], tls_enabled: bool, file: Any,
+                kw: dict[str, Any]) -> None:
+    """uri (or connection.host/port, or data_dir for Milvus Lite), and the coherence knobs."""
     uri = raw.get("uri", conn.get("uri"))
     if uri is not None:
         uri = _str(uri, file, "uri").strip()
@@ -275,7 +291,8 @@ def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
     if "lite_warn_rows" in raw:
         kw["lite_warn_rows"] = _num(raw["lite_warn_rows"], file, "lite_warn_rows", lo=1, integer=True)
 
-    coll = _map(raw.get("collection"), file, "collection")
+
+def _milvus_collection(coll: Mapping[str, Any], file: Any, kw: dict[str, Any]) -> None:
     _check_keys(coll, {"name", "description", "vector_field", "index"}, file, "collection.")
     if "name" in coll:
         name = _str(coll["name"], file, "collection.name")
@@ -296,6 +313,8 @@ def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
             raise _err(file, "collection.vector_field.metric_type", f"must be one of {_METRICS}, got {mt!r}")
         kw["metric_type"] = mt
 
+
+def _milvus_search(raw: Mapping[str, Any], coll: Mapping[str, Any], file: Any, kw: dict[str, Any]) -> None:
     # index: under collection (seed) or top level
     index = _map(coll.get("index", raw.get("index")), file, "collection.index")
     _check_keys(index, {"type", "params", "search_params"}, file, "collection.index.")
@@ -324,6 +343,9 @@ def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
             raise _err(file, key, f"must be one of {_CONSISTENCY}, got {cl!r}")
         kw["consistency_level"] = cl
 
+
+def _milvus_seed_sections(raw: Mapping[str, Any], file: Any, kw: dict[str, Any]) -> None:
+    """The seed file's performance/data_management/development sections: the few knobs the router reads."""
     perf = _map(raw.get("performance"), file, "performance")
     batch = _map(perf.get("batch"), file, "performance.batch")
     if "insert_batch_size" in batch:
@@ -341,7 +363,6 @@ def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
     if "auto_create_collection" in dev:
         kw["auto_create_collection"] = _bool(dev["auto_create_collection"], file,
                                              "development.auto_create_collection")
-    return MilvusConfig(**kw)
 
 
 # ---------------------------------------------------------------- timeouts

@@ -10,7 +10,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[2] / "router_extproc"
 MAX_FUNCTION_LINES = 80
 # Functions over the limit that another branch is changing at the same time; split them once it has merged.
-TOO_LONG_FOR_NOW = {("config_cache.py", "parse_milvus_config")}
+TOO_LONG_FOR_NOW: set[tuple[str, str]] = set()
 
 
 def modules() -> list[Path]:
