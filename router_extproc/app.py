@@ -91,6 +91,7 @@ class Admin:
 
     token: str | None = None
     cache: Any = None
+    router: Any = None   # live: the Router, once built, for /live
 
 
 async def _http_server(host: str, port: int, metrics: Metrics, health: Health,
@@ -111,6 +112,9 @@ async def _http_server(host: str, port: int, metrics: Metrics, health: Health,
                 ctype, body = "application/json", json.dumps(doc, default=str).encode()
             elif path == "/metrics":
                 status, ctype, body = 200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry)
+            elif path == "/live":   # live: per-model state (live.py); `router-extproc status` reads it
+                status, ctype = 200, "application/json"
+                body = json.dumps(_live_doc(admin.router), indent=1).encode()
             elif path == "/healthz":
                 status, ctype, body = 200, "text/plain", b"ok\n"
             elif path == "/readyz":
@@ -131,6 +135,14 @@ async def _http_server(host: str, port: int, metrics: Metrics, health: Health,
             writer.close()
 
     return await asyncio.start_server(handle, host, port)
+
+
+def _live_doc(router: Any) -> dict[str, Any]:
+    if router is None:
+        return {"models": {}, "starting": True}
+    cfg = router.config
+    return {"selection": cfg.live.selection, "enabled": cfg.live.enabled,
+            "models": router.live.snapshot(cfg.live, [m.name for m in cfg.models])}
 
 
 class ConfigWatcher:
@@ -220,6 +232,11 @@ async def serve(config_path: str | Path, *, grpc_port: int | None = None, metric
                                                  max_concurrent_rpcs=config.server.max_concurrent_rpcs)
     await server.start()
     await set_serving(health_servicer, True)
+    admin.router = router   # live: /live, and Envoy's replica health polled into the live state
+    from .live import poll_envoy
+
+    live_stop = asyncio.Event()
+    live_poll = asyncio.create_task(poll_envoy(router.live, lambda: router.config, stop=live_stop))
     log.info("router-extproc serving", extra={
         "grpc": f"{grpc_host or config.server.grpc_host}:{port}", "models": [m.name for m in config.models],
         "signals": getattr(signals, "provider", None), "cache": type(cache).__name__ if cache else None})
@@ -235,6 +252,8 @@ async def serve(config_path: str | Path, *, grpc_port: int | None = None, metric
     await set_serving(health_servicer, False)
     await server.stop(config.server.grace_period_s)
     watcher.cancel()
+    live_stop.set()   # live:
+    await live_poll
     if cache is not None:
         await cache.close()
     if signals is not None:

@@ -99,6 +99,41 @@ def _stack(args: argparse.Namespace) -> int:
     return run_stack_foreground(args.config, demo_latency_ms=args.demo_latency_ms)
 
 
+def _status(args: argparse.Namespace) -> int:
+    """live: each worker's /live on the ops port (worker i on metrics port + i), one table per worker."""
+    import urllib.request
+
+    from .config import load_config
+
+    cfg = load_config(args.config)
+    s = cfg.server
+    docs = []
+    for i in range(s.workers):
+        url = f"http://{s.metrics_host}:{s.metrics_port + i}/live"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                docs.append({"worker": i, **json.loads(r.read())})
+        except OSError as exc:
+            docs.append({"worker": i, "error": f"{url}: {exc}"})
+    if args.json:
+        print(json.dumps(docs, indent=1))
+        return 0 if all("error" not in d for d in docs) else 1
+    cols = ("state", "answers", "error_rate", "ttfb_p50_s", "ttfb_p95_s", "tokens_per_s", "in_flight",
+            "replicas_healthy", "cooling_left_s", "last_cause")
+    for d in docs:
+        print(f"worker {d['worker']}" + (f": {d['error']}" if "error" in d else f" (selection {d['selection']})"))
+        if "error" in d:
+            continue
+        print("  " + "  ".join([f"{'model':<20}", *(f"{c:>12}" for c in cols[:-1]), cols[-1]]))
+        for name, m in d["models"].items():
+            healthy = m["replicas_healthy"]
+            vals = [m[c] if c != "replicas_healthy" else
+                    ("?" if healthy is None else f"{healthy}/{m['replicas_total']}") for c in cols]
+            print("  " + "  ".join([f"{name:<20}", *(f"{'-' if v is None else v!s:>12}" for v in vals[:-1]),
+                                    str(vals[-1])]))
+    return 0 if all("error" not in d for d in docs) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="router-extproc", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -149,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                    help="clear only the tenant sending these scope headers (repeat for several)")
     k.set_defaults(func=_cache)
+
+    st = sub.add_parser("status", help="live routing state per model, from each worker's /live (ops port)")
+    st.add_argument("--config", default=DEFAULT_CONFIG)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=_status)
 
     r = sub.add_parser("stack", help="run Envoy + router + demo upstreams in the foreground (make run)")
     r.add_argument("--config", default=DEFAULT_CONFIG)

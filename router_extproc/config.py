@@ -14,7 +14,11 @@ from typing import Any, TypeVar
 
 import yaml
 
+from . import config_live
+from .config_live import LiveConfig, ResilienceConfig  # live: envoy.resilience, live, models[].endpoints
 from .errors import ConfigError
+from .tracing import TracingConfig, parse as tracing_section  # live: the `tracing` section
+from .usage import UsageConfig, parse as usage_section  # live: the `usage` section
 from .pii import taxonomy
 from .openai import MODELS_PATH, ROUTED_PATHS
 from .signals.inputs import INJECTION_ACTIONS, ROLES, InputRule
@@ -175,6 +179,7 @@ class EnvoyConfig:
     # Every other path that the router does not understand is refused with 404.
     passthrough_paths: tuple[str, ...] = ()
     max_downstream_connections: int = 10_000
+    resilience: ResilienceConfig = ResilienceConfig()   # live: retries, outlier detection, health checks, breakers
 
     def passes_through(self, path: str) -> bool:
         """Whether `passthrough_paths` forwards this (canonical) path: the one reading of that key, for the Envoy
@@ -192,6 +197,11 @@ class ModelConfig:
     cost: float = 1.0
     pii_allow: frozenset[str] = frozenset({"*"})   # PII types this model may receive; "*" = any
     description: str = ""
+    endpoints: tuple[tuple[str, int], ...] = ()    # live: every replica (host, port); empty: (host, port) alone
+
+    @property
+    def replicas(self) -> tuple[tuple[str, int], ...]:
+        return self.endpoints or ((self.host, self.port),)
 
     @property
     def cluster(self) -> str:
@@ -305,6 +315,9 @@ class RouterConfig:
     pii: PIIConfig = PIIConfig()
     semantic_cache: Any = None     # config_cache.SemanticCacheConfig
     decisions: Any = None          # rules.RuleSet (config_rules.py); None: the `routing:` section decides
+    live: LiveConfig = LiveConfig()  # live: per-model health, latency and errors (config_live.py)
+    usage: Any = UsageConfig()       # live: usage.UsageConfig (tokens, cost, budgets)
+    tracing: Any = TracingConfig()   # live: tracing.TracingConfig (OpenTelemetry, off by default)
     _by_name: dict[str, ModelConfig] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -454,6 +467,10 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         semantic_cache=_semantic_cache(root, source, envoy),
         decisions=_decisions(root, known_model),
         route_header=root.str("route_header", "x-selected-model").lower(),
+        # live: the sections of live routing, usage and tracing, each parsed beside its module (read last, as before)
+        live=config_live.live(root),
+        usage=usage_section(root, names),
+        tracing=tracing_section(root),
     )
     root.check_unknown()
     from .config_rules import check_signals  # the decisions' section lives beside this module
@@ -496,6 +513,7 @@ def _envoy(e: _Reader, server: ServerConfig) -> EnvoyConfig:
         upstream_timeout_s=e.float("upstream_timeout_s", 300.0, lo=0.1),
         passthrough_paths=_passthrough_paths(e),
         max_downstream_connections=e.int("max_downstream_connections", 10_000, minimum=1),
+        resilience=config_live.resilience(e),  # live:
     )
     e.check_unknown()
     return envoy
@@ -505,7 +523,8 @@ def _models(root: _Reader) -> tuple[ModelConfig, ...]:
     models: list[ModelConfig] = []
     for m in root.items("models"):
         name = m.str("name")
-        host, port = _hostport(m, "endpoint")
+        replicas = config_live.endpoints(m, _hostport)  # live: `endpoint` or `endpoints` (replicas)
+        host, port = replicas[0]
         pii_allow = _pii_names(m, "pii_allow", ["*"])
         models.append(
             ModelConfig(
@@ -517,6 +536,7 @@ def _models(root: _Reader) -> tuple[ModelConfig, ...]:
                 cost=m.float("cost", 1.0, lo=0),
                 pii_allow=frozenset({"*"}) if "*" in pii_allow else taxonomy.expand(pii_allow),
                 description=m.str("description", ""),
+                endpoints=replicas if len(replicas) > 1 else (),  # live:
             )
         )
         m.check_unknown()

@@ -41,6 +41,7 @@ class Decision:
     matched: tuple[str, ...] = ()      # every rule whose condition held (only when the debug header is on)
     headers: tuple[tuple[str, str], ...] = ()   # the rule's headers for the response
     block_message: str | None = None   # blocked == "policy": the rule's message to the client
+    candidates: tuple[str, ...] = ()   # the rule's models in selection order (live.py falls back within them)
 
 
 def decide(
@@ -117,7 +118,8 @@ def _route_rules(config: RouterConfig, request: ChatRequest, category: str | Non
     facts = facts_for(config, request, category, base)
     out = evaluate(rs, facts, trace=rs.debug_header)
     rule, action = out.rule, out.rule.action
-    tag = dict(rule=rule.name, matched=out.matched if rs.debug_header else (), headers=action.headers)
+    tag: dict[str, Any] = dict(rule=rule.name, matched=out.matched if rs.debug_header else (),
+                               headers=action.headers)
     route_category = facts.domain
     why = f"decision {rule.name}"
     if action.block is not None:
@@ -127,6 +129,7 @@ def _route_rules(config: RouterConfig, request: ChatRequest, category: str | Non
     if action.select == "cheapest":
         ordered.sort(key=lambda n: _model(config, n).cost)   # stable: equal costs keep the operator's order
     chosen_name = ordered[0]
+    tag["candidates"] = tuple(ordered)
     routed_pii = base["pii_types"] - base["pii_redact"]
     if routed_pii:
         allowed = [n for n in ordered if _model(config, n).allows_pii(routed_pii)]

@@ -17,6 +17,9 @@ BLOCKED = "x-router-blocked"
 INJECTION = "x-router-injection"   # flagged | blocked | routed (decision.py)
 DECISION = "x-router-decision"     # the operator's decision (rules.py) that routed the request
 DECISION_MATCHED = "x-router-decision-matched"   # every rule that matched; only with decisions.debug_header
+FALLBACK = "x-router-fallback"     # live: "<chosen>><sent to>;<reason>" when live routing moved the request (live.py)
+NEXT = "x-router-next"             # live: the next candidate, set by the router on the forwarded request (Envoy routes on it)
+NEXT_REASONING = "x-router-next-reasoning"   # live: "on:<effort>" | "off" | "" for the next candidate's body rewrite
 REQUEST_ID = "x-request-id"
 
 

@@ -5,6 +5,16 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+# The one list of router_cache_lookups_total's `result` values (the cache service and the pipeline emit them); the
+# dashboard's hit ratio and docs/operations.md are checked against it (tests/unit/test_metric_labels.py).
+CACHE_LOOKUP_RESULTS = ("exact_hit", "hit", "miss", "refused", "unavailable", "error", "skipped")
+CACHE_HIT_RESULTS = ("exact_hit", "hit")   # an answer served from the cache (exact, semantic)
+# router_cache_stores_total's `result`: the cache service's, then the pipeline's skipped_<verdict of
+# cache.keys.response_cacheable> (and too_large for an answer over the tap's limit)
+CACHE_STORE_RESULTS = ("queued", "stored", "duplicate", "not_cacheable", "too_large", "dropped", "skipped_status",
+                       "skipped_not-a-completion", "skipped_no-choices", "skipped_incomplete", "skipped_too-large",
+                       "skipped_invalid")
+
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _UPSTREAM = (0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -29,13 +39,13 @@ class Metrics:
             "router_injections_total", "Requests whose tool results or documents read as a prompt injection, by "
             "action taken (flagged, blocked, routed).", ["action"], registry=r)
         self.cache_lookups = Counter(
-            "router_cache_lookups_total", "Cache lookups by result (hit_exact, hit_semantic, miss, error, skipped).",
+            "router_cache_lookups_total", f"Cache lookups by result ({', '.join(CACHE_LOOKUP_RESULTS)}).",
             ["result"], registry=r)
         self.cache_lookup_seconds = Histogram(
             "router_cache_lookup_duration_seconds", "Cache lookup latency.", ["kind"],
             registry=r, buckets=_LATENCY)
         self.cache_stores = Counter(
-            "router_cache_stores_total", "Cache stores by result (stored, skipped, error, too_large).",
+            "router_cache_stores_total", f"Cache stores by result ({', '.join(CACHE_STORE_RESULTS)}).",
             ["result"], registry=r)
         self.cache_errors = Counter(
             "router_cache_errors_total", "Cache backend errors by operation.", ["op"], registry=r)
@@ -72,6 +82,34 @@ class Metrics:
         self.config_last_reload_success = Gauge(
             "router_config_last_reload_successful", "1 if the last config reload succeeded.", registry=r)
         self.config_last_reload_success.set(1)
+        self._live(r)
+
+    def _live(self, r: CollectorRegistry) -> None:
+        # live: requests moved to another model by live routing (reason: live.REASONS; models: configured names)
+        # live: tokens and cost from the answers' usage (usage.py); tenant: a hash, at most usage.max_tenants values
+        self.tokens = Counter(
+            "router_tokens_total", "Tokens the upstream reported, by model, decision (auto, explicit), tenant (hashed) "
+            "and kind (prompt, completion).", ["model", "decision", "tenant", "kind"], registry=r)
+        self.cost = Counter(
+            "router_cost_total", "Cost of the reported tokens at usage.prices (per 1M tokens), by model, decision and "
+            "tenant.", ["model", "decision", "tenant"], registry=r)
+        self.ttft_seconds = Histogram(
+            "router_time_to_first_token_seconds", "Streams: request forwarded → first content chunk.", ["model"],
+            registry=r, buckets=_UPSTREAM)
+        self.tpot_seconds = Histogram(
+            "router_time_per_output_token_seconds", "Streams: time per completion token after the first.", ["model"],
+            registry=r, buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64))
+        self.budget_rejections = Counter(
+            "router_token_budget_rejections_total", "Requests refused with 429: the tenant's token budget is spent.",
+            ["tenant"], registry=r)
+        from .live import LiveCollector   # live: per-model state, rendered at scrape time (bound by the Router)
+
+        self.live = LiveCollector()
+        r.register(self.live)
+        self.live_fallbacks = Counter(
+            "router_live_fallbacks_total", "Requests live routing moved to another model, by from, to and reason "
+            "(down, cooling, probing, latency_aware, least_loaded).", ["from_model", "to_model", "reason"],
+            registry=r)
 
 
 class CacheMetricsAdapter:

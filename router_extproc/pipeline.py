@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from .config import RouterConfig
+from .decision import Decision
 from .errors import Overloaded
+from .live import LiveHooks, LiveState
 from .metrics import Metrics
 from .openai import CHAT_PATH, APIError
 from .stages import act, decide, parse, reply, signals as signal_stage, tap
@@ -22,6 +25,8 @@ from .stages.contracts import Cache, SignalSource
 from .stages.exchange import Continue, Exchange, Respond, ResponsePlan
 from .stages.record import Recorder
 from .thresholds import Thresholds, resolve
+from .tracing import Tracer
+from .usage import UsageHooks
 
 __all__ = ["Continue", "Exchange", "Respond", "ResponsePlan", "Router"]
 
@@ -30,7 +35,7 @@ class Router:
     """The request brain. Holds the current config and the shared engines (signals, cache, metrics)."""
 
     def __init__(self, config: RouterConfig, *, signals: SignalSource | None = None, cache: Cache | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, tracer: Tracer | None = None) -> None:
         self._config = config
         self._thresholds: Thresholds = resolve(config, getattr(signals, "labels", None))
         self.signals = signals
@@ -38,6 +43,13 @@ class Router:
         self.metrics = metrics or Metrics()
         self.record = Recorder(self.metrics)
         self.cache_stage = CacheStage(cache, signals, self.metrics)
+        # live: per-model health, latency and errors (live.py, rendered into /metrics at scrape time), tokens and
+        # budgets (usage.py), tracing (tracing.py)
+        self.live = LiveState()
+        self.metrics.live.bind(self.live, lambda: self._config)
+        self.live_hooks = LiveHooks(self.live, self.metrics)
+        self.usage = UsageHooks(self.metrics, self.live)
+        self.tracer = tracer if tracer is not None else Tracer.from_config(config.tracing)
 
     @property
     def config(self) -> RouterConfig:
@@ -64,14 +76,20 @@ class Router:
             return act.reject(ex, err, self.record)
 
     async def on_request_body(self, ex: Exchange, body: bytes) -> Respond | Continue:
+        if ex.hop:   # live: Envoy's fallback attempt: the body rewritten for the next model
+            return Continue(body=self.live_hooks.hop_body(ex, body))
+        # live: one trace per request: a child of Envoy's ext_proc span when Envoy traces, else of the client's
+        ex.span = self.tracer.start(ex.trace_headers or ex.headers, ex.path)
         try:
             ex.request = request = await parse.request_body(ex, body)
             if ex.path == CHAT_PATH:
                 repeat = self.cache_stage.literal_repeat(ex, request, self._config)
                 if repeat is not None:
                     return act.answer_hit(ex, repeat, self.record)
-            signals = await signal_stage.read(ex, request, self.signals, self.metrics)
-            decision = decide.run(ex, request, signals)
+            with self.tracer.stage(ex.span, "signals"):
+                signals = await signal_stage.read(ex, request, self.signals, self.metrics)
+            with self.tracer.stage(ex.span, "decision"):
+                decision = decide.run(ex, request, signals)
         except APIError as err:
             return act.reject(ex, err, self.record)
         except Overloaded:
@@ -82,21 +100,35 @@ class Router:
 
         body = signal_stage.redact(ex, request.body, signals, self.metrics)
         if ex.redaction is None and ex.path == CHAT_PATH:
-            hit = await self.cache_stage.lookup(ex, request, decision, signals, self._config)
+            with self.tracer.stage(ex.span, "cache_lookup"):
+                hit = await self.cache_stage.lookup(ex, request, decision, signals, self._config)
             if hit is not None:
                 return act.answer_hit(ex, hit, self.record)
-        return act.forward(ex, body, decision, self.record)
+        spent = self.usage.over_budget(ex)   # live: the tenant's token budget (usage.py)
+        if spent is not None:
+            err, retry = spent
+            return act.reject(ex, err, self.record, retry)
+        return self._forward(ex, body, decision)
+
+    def _forward(self, ex: Exchange, body: dict[str, Any], decision: Decision) -> Continue:
+        # live: another model when the chosen one is down, cooling or over its bounds; its answer is then not stored
+        # (the cache key names the chosen one). The route headers name the next candidate for Envoy's last attempt,
+        # and the upstream call joins the request's trace.
+        steered, route = decide.steer(ex, decision, self.live_hooks)
+        if steered is not decision:
+            self.abandon_store(ex)
+        return act.forward(ex, body, steered, self.record, {**route, **self.tracer.inject(ex.span)})
 
     # ── response ───────────────────────────────────────────────────────────────────────────────
     def on_response_headers(self, ex: Exchange, headers: Mapping[str, str]) -> ResponsePlan:
-        return tap.response_headers(ex, headers, self.cache_stage, self.record)
+        return tap.response_headers(ex, headers, self.cache_stage, self.record, self.live_hooks, self.usage)
 
     def on_response_body(self, ex: Exchange, chunk: bytes, end_of_stream: bool) -> bytes | None:
         """Returns the chunk to send on in place of `chunk`, or None to send it unchanged."""
-        return tap.response_body(ex, chunk, end_of_stream, self.cache_stage, self.record)
+        return tap.response_body(ex, chunk, end_of_stream, self.cache_stage, self.record, self.usage, self.tracer)
 
     def on_stream_end(self, ex: Exchange) -> None:
-        tap.stream_end(ex, self.cache_stage, self.record)
+        tap.stream_end(ex, self.cache_stage, self.record, self.live_hooks, self.tracer)
 
     # ── faults ─────────────────────────────────────────────────────────────────────────────────
     def internal_error(self, ex: Exchange, phase: str) -> Respond:

@@ -73,6 +73,8 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
     ) -> AsyncIterator[pb.ProcessingResponse]:
         router = self.router
         ex = router.new_exchange()
+        # live: Envoy's ext_proc span (when Envoy traces) arrives as gRPC metadata: the router's span is its child
+        ex.trace_headers = trace_metadata(context)
         metrics = router.metrics
         metrics.streams_active.inc()
         phase = "request_headers"
@@ -171,6 +173,17 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             common.body_mutation.body = answer.body
         common.header_mutation.CopyFrom(_mutation(set_headers, answer.remove_headers))
         return pb.ProcessingResponse(request_body=pb.BodyResponse(response=common))
+
+
+def trace_metadata(context: grpc.aio.ServicerContext | None) -> dict[str, str]:
+    """live: traceparent / tracestate of the ext_proc call itself (tracing.py)."""
+    if context is None:
+        return {}
+    try:
+        md = context.invocation_metadata() or ()
+    except Exception:  # noqa: BLE001 - a context without metadata (tests, older grpc) traces from the HTTP headers
+        return {}
+    return {k: v for k, v in md if k in ("traceparent", "tracestate") and isinstance(v, str)}
 
 
 def _passthrough(phase: str) -> pb.ProcessingResponse | None:

@@ -12,6 +12,7 @@ reports what it received so tests can see which model the router picked. Test ho
                           upstream: the router's response tap must stop storing, not break the client's stream)
 `POST /v1/completions` and `POST /v1/responses` get answers of their own API's shape (still canned text), so the
 router's guards and routing can be tested on those APIs. `GET /demo/stats` returns how many requests it served.
+A chat stream with `stream_options.include_usage` ends with OpenAI's usage-only chunk (choices: []).
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._other_api(api, body, cid, created, text, headers)
             return
         if body.get("stream"):
+            self._body, self._prompt_tokens = body, len(raw) // 4
             self._stream(cid, created, received_model, text, headers)
             return
         obj: dict[str, Any] = {
@@ -195,6 +197,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(2)
                 return
         emit(chunk({}, "stop"))
+        if (self._body.get("stream_options") or {}).get("include_usage"):   # OpenAI's usage-only final chunk
+            emit(json.dumps({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                             "choices": [], "usage": {"prompt_tokens": self._prompt_tokens,
+                                                      "completion_tokens": len(words),
+                                                      "total_tokens": self._prompt_tokens + len(words)}}))
         emit("[DONE]")
         self._end_stream()
 

@@ -129,7 +129,10 @@ class Stack:
             d["envoy"]["admin"] = f"127.0.0.1:{free_port()}"
             d["envoy"]["router_address"] = d["server"]["grpc_listen"]
             for m in d.get("models", []):
-                m["endpoint"] = f"127.0.0.1:{free_port()}"
+                if "endpoints" in m:   # a model with replicas: one demo upstream per replica
+                    m["endpoints"] = [f"127.0.0.1:{free_port()}" for _ in m["endpoints"]]
+                else:
+                    m["endpoint"] = f"127.0.0.1:{free_port()}"
         sig = d.setdefault("signals", {})
         model_dir = Path(sig.get("model_dir", "models/dist"))
         if not model_dir.is_absolute():
@@ -160,9 +163,17 @@ class Stack:
         assert m is not None
         return f"http://{m.host}:{m.port}"
 
-    def upstream_requests(self, model: str) -> int:
-        with urllib.request.urlopen(self.upstream_url(model) + "/demo/stats", timeout=5) as r:
+    def upstream_requests(self, model: str, replica: int = 0) -> int:
+        m = self.config.model(model)
+        assert m is not None
+        host, port = m.replicas[replica]
+        with urllib.request.urlopen(f"http://{host}:{port}/demo/stats", timeout=5) as r:
             return json.loads(r.read())["requests"]
+
+    @staticmethod
+    def upstream_name(model: str, replica: int = 0) -> str:
+        """The process name of a model's demo upstream (replica 0 keeps the name it had before replicas)."""
+        return f"upstream-{model}" + (f"-{replica}" if replica else "")
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         if self.log_to_files:
@@ -174,13 +185,18 @@ class Stack:
         self.procs[name] = proc
         return proc
 
-    def start_upstream(self, model: str) -> None:
+    def start_upstream(self, model: str, replica: int | None = None, latency_ms: float | None = None) -> None:
+        """Every replica of `model` (or only `replica`), each a demo upstream process."""
         m = self.config.model(model)
         assert m is not None
-        proc = self._spawn(f"upstream-{m.name}", [
-            sys.executable, "-m", "router_extproc.cli", "demo-upstream", "--host", m.host, "--port", str(m.port),
-            "--model", m.served_name, "--latency-ms", str(self.demo_latency_ms)])
-        wait_for(lambda: _http_ok(f"http://{m.host}:{m.port}/health"), 20, f"demo upstream {m.name}", proc)
+        latency = self.demo_latency_ms if latency_ms is None else latency_ms
+        for i, (host, port) in enumerate(m.replicas):
+            if replica is not None and i != replica:
+                continue
+            proc = self._spawn(self.upstream_name(m.name, i), [
+                sys.executable, "-m", "router_extproc.cli", "demo-upstream", "--host", host, "--port", str(port),
+                "--model", m.served_name, "--latency-ms", str(latency)])
+            wait_for(lambda: _http_ok(f"http://{host}:{port}/health"), 20, f"demo upstream {m.name}[{i}]", proc)
 
     def start_router(self, timeout: float = 120) -> None:
         proc = self._spawn("router", [sys.executable, "-m", "router_extproc.cli", "serve",

@@ -70,3 +70,13 @@ class Exchange:
     pii_counts: dict[str, int] = field(default_factory=dict)  # entities found per type (the log's, never values)
     redaction: Any = None              # pii.redact.Redaction: this request's placeholders, never logged or cached
     restorer: Any = None               # puts the redacted values back into the answer
+    # live: live routing (live.py), usage (usage.py) and tracing (tracing.py)
+    fallback: str = ""                 # the x-router-fallback value when live routing moved the request
+    live_model: str | None = None      # the model counted in flight (live.py) until the stream ends
+    next_model: str | None = None      # the model Envoy's last attempt goes to (x-router-next)
+    hop: str = ""                      # this stream is Envoy's fallback attempt to that model (parse.request_headers)
+    tenant: str = ""                   # hashed usage.tenant_header value (usage.py)
+    strip_usage: bool = False          # the router asked the stream for its usage: the client does not get it
+    usage_tap: Any = None              # usage.SSEUsage, or a bytearray for a JSON answer
+    span: Any = None                   # the request's tracing span (tracing.py), ended with the stream
+    trace_headers: dict[str, str] = field(default_factory=dict)   # traceparent of the ext_proc call (Envoy's)

@@ -18,6 +18,12 @@ PARSE_INLINE_BYTES = 256 * 1024  # bodies from this size are parsed on a worker 
 
 def request_headers(ex: Exchange, headers: Mapping[str, str], end_of_stream: bool) -> Respond | Continue:
     ex.headers = dict(headers)
+    if H.NEXT in headers:
+        # live: Envoy's fallback attempt, on its internal listener (envoy_config.HOP). Only the router sets this
+        # header: Envoy strips every x-router-* header of a client's request before routing; the internal listener
+        # routes on it, so it stays
+        ex.hop, ex.chat = headers[H.NEXT], True
+        return Continue()
     ex.method = headers.get(":method", "GET").upper()
     ex.path = canonical_path(headers.get(":path", "/"))
     ex.request_id = headers.get(H.REQUEST_ID, "")

@@ -47,6 +47,8 @@ def decision_headers(ex: Exchange) -> dict[str, str]:
         out[H.DECISION] = d.rule
         if ex.config.decisions is not None and ex.config.decisions.debug_header:
             out[H.DECISION_MATCHED] = ",".join(d.matched)
+    if ex.fallback:
+        out[H.FALLBACK] = ex.fallback   # live: live routing moved the request (live.py)
     return out
 
 

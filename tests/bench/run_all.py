@@ -18,7 +18,7 @@ from .common import DOCS, MODEL_DIR, RESULTS, ROOT, load, machine, progress
 
 # pii and traffic run after signals: bench_signals rewrites docs/signals.md, they then put their sections back in
 STEPS = ["signals", "pii", "traffic", "rules", "overhead", "cache_speedup", "cache_quality", "savings", "peers",
-         "scale", "hostile"]
+         "scale", "hostile", "live"]
 # bench-quick stays under ~3 minutes: the peers (a separate venv) and scaling (1M-row inserts, a Milvus
 # server) only run in the full pass; their last full results are still rendered, with their own dates.
 QUICK_STEPS = ["signals", "pii", "overhead", "cache_speedup", "savings"]
@@ -313,6 +313,13 @@ def section_gpu() -> str:
     return "\n\n".join(parts)
 
 
+def section_live() -> str:
+    from .bench_live import section   # live: the same table as docs/reliability.md's
+
+    d = load("live")
+    return section(d) if d else "Not run."
+
+
 def render(quick: bool) -> str:
     m = machine()
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
@@ -329,6 +336,7 @@ def render(quick: bool) -> str:
         "", "## Routing savings", "", section_savings(),
         "", "## Peers: GPTCache and semantic-router", "", section_peers(),
         "", "## Scaling", "", section_scale(),
+        "", "## Live routing (faults, bookkeeping, tracing)", "", section_live(),
         "", "## GPU", "", section_gpu(), "",
     ])
 

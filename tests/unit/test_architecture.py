@@ -97,6 +97,10 @@ LOWER_LAYERS = {
     "cache": ("router_extproc.stages", "router_extproc.server", "router_extproc.pipeline"),
     "signals": ("router_extproc.stages", "router_extproc.cache", "router_extproc.server"),
     "pii": ("router_extproc.stages", "router_extproc.cache", "router_extproc.server"),
+    # live routing, usage and tracing: the stages call them, never the other way round
+    "live.py": ("router_extproc.stages", "router_extproc.server", "router_extproc.pipeline"),
+    "usage.py": ("router_extproc.stages", "router_extproc.server", "router_extproc.pipeline"),
+    "tracing.py": ("router_extproc.stages", "router_extproc.server", "router_extproc.pipeline"),
 }
 
 

@@ -299,3 +299,13 @@ async def test_through_the_pipeline_the_rule_routes_and_names_itself_in_the_head
     assert hdrs[H.DECISION_MATCHED] == "hello"
     _, hdrs = await exchange(router, chat("What is tax?", model="auto"))
     assert hdrs[H.MODEL] == "large" and hdrs[H.DECISION] == "rest" and hdrs[H.DECISION_MATCHED] == ""
+
+
+def test_live_fallback_stays_within_the_rules_candidates():
+    from router_extproc.live import candidates
+
+    c = cfg()
+    d = decide(c, req("Acme crashes with ValueError"), FakeSignals(category="math"))
+    assert d.rule == "code" and candidates(c, d) == ["ds", "large"]   # not math's large, small
+    d = decide(c, req("x"), FakeSignals(category="history", complexity=0.1))
+    assert d.rule == "general" and candidates(c, d) == ["large"]
