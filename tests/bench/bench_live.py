@@ -30,7 +30,7 @@ from router_extproc.live import LiveState, next_candidate
 from router_extproc.dev.stack import Stack
 
 from .common import DOCS, load, progress, save
-from .loadgen import _read_response, encode_post
+from .loadgen import closed_loop_with_events
 
 START, END = "<!-- bench_live:start -->", "<!-- bench_live:end -->"
 TIMINGS = {
@@ -63,33 +63,8 @@ def config(replicas: int = 2, live: bool = True) -> dict[str, Any]:
 async def timed_load(stack: Stack, model: str, seconds: float, concurrency: int,
                      at: list[tuple[float, Any]] = ()) -> list[tuple[float, float, int]]:
     """(start s, latency ms, status) per request of a closed loop; status 0: the connection broke."""
-    e = stack.config.envoy
-    raw = encode_post(e.listen_host, e.listen_port, "/v1/chat/completions",
-                      json.dumps({"model": model, "messages": [{"role": "user", "content": "hello"}]}).encode())
-    out: list[tuple[float, float, int]] = []
-    t0 = time.monotonic()
-
-    async def worker() -> None:
-        reader, writer = await asyncio.open_connection(e.listen_host, e.listen_port)
-        while (start := time.monotonic() - t0) < seconds:
-            writer.write(raw)
-            try:
-                status = await _read_response(reader)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                status = 0
-                writer.close()
-                reader, writer = await asyncio.open_connection(e.listen_host, e.listen_port)
-            out.append((start, (time.monotonic() - t0 - start) * 1000, status))
-        writer.close()
-
-    async def events() -> None:
-        loop = asyncio.get_running_loop()
-        for when, fn in at:
-            await asyncio.sleep(max(0.0, when - (time.monotonic() - t0)))
-            await loop.run_in_executor(None, fn)
-
-    await asyncio.gather(events(), *(worker() for _ in range(concurrency)))
-    return out
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "hello"}]}).encode()
+    return await closed_loop_with_events(stack.config.envoy, body, seconds, concurrency, at)
 
 
 def _stats(stack: Stack) -> dict[str, float]:

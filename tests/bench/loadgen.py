@@ -13,6 +13,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -105,3 +106,36 @@ async def run(host: str, port: int, requests: Sequence[bytes] | Callable[[int], 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.wall_s = time.perf_counter() - t0
     return result
+
+
+async def closed_loop_with_events(envoy: Any, body: bytes, seconds: float, concurrency: int,
+                                  at: Sequence[tuple[float, Callable[[], Any]]] = (),
+                                  ) -> list[tuple[float, float, int]]:
+    """A closed loop of `concurrency` keep-alive connections POSTing `body` to the chat path for `seconds`, while
+    `at` = [(second, callable)] runs on a thread (a replica killed, restarted). Returns (start s relative to the
+    load's start, latency ms, status) per request; status 0: the connection broke (it is reopened)."""
+    raw = encode_post(envoy.listen_host, envoy.listen_port, "/v1/chat/completions", body)
+    out: list[tuple[float, float, int]] = []
+    t0 = time.monotonic()
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(envoy.listen_host, envoy.listen_port)
+        while (start := time.monotonic() - t0) < seconds:
+            writer.write(raw)
+            try:
+                status = await _read_response(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                status = 0
+                writer.close()
+                reader, writer = await asyncio.open_connection(envoy.listen_host, envoy.listen_port)
+            out.append((start, (time.monotonic() - t0 - start) * 1000, status))
+        writer.close()
+
+    async def events() -> None:
+        loop = asyncio.get_running_loop()
+        for when, fn in at:
+            await asyncio.sleep(max(0.0, when - (time.monotonic() - t0)))
+            await loop.run_in_executor(None, fn)
+
+    await asyncio.gather(events(), *(worker() for _ in range(concurrency)))
+    return out

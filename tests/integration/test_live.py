@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.bench.loadgen import _read_response, encode_post
+from tests.bench.loadgen import closed_loop_with_events
 
 from .conftest import BACKBONE, chat, client
 
@@ -44,33 +44,9 @@ def _config(**live) -> dict:
 async def _load(stack, model: str, seconds: float, concurrency: int, at: list) -> list[tuple[float, int]]:
     """Closed-loop load for `seconds`; `at` = [(second, callable)] run on a thread meanwhile. Returns
     (start time relative to the load's start, status) per request; status 0: the connection broke."""
-    e = stack.config.envoy
-    raw = encode_post(e.listen_host, e.listen_port, "/v1/chat/completions",
-                      json.dumps(chat(model, "hello under load")).encode())
-    out: list[tuple[float, int]] = []
-    t0 = time.monotonic()
-
-    async def worker() -> None:
-        reader, writer = await asyncio.open_connection(e.listen_host, e.listen_port)
-        while (start := time.monotonic() - t0) < seconds:
-            writer.write(raw)
-            try:
-                status = await _read_response(reader)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                status = 0
-                writer.close()
-                reader, writer = await asyncio.open_connection(e.listen_host, e.listen_port)
-            out.append((start, status))
-        writer.close()
-
-    async def events() -> None:
-        loop = asyncio.get_running_loop()
-        for when, fn in at:
-            await asyncio.sleep(max(0.0, when - (time.monotonic() - t0)))
-            await loop.run_in_executor(None, fn)
-
-    await asyncio.gather(events(), *(worker() for _ in range(concurrency)))
-    return out
+    body = json.dumps(chat(model, "hello under load")).encode()
+    return [(start, status) for start, _, status in
+            await closed_loop_with_events(stack.config.envoy, body, seconds, concurrency, at)]
 
 
 def _wait(check, timeout: float, what: str) -> float:
