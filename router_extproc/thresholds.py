@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 # A custom route's nearest-example cosine at or above which it matches, when its `threshold` is not set (routes.py).
 # Calibrated on tests/bench/data/routes/calibration.jsonl, reported on held_out.jsonl (bench_routes.py).
-ROUTE_SIMILARITY = 0.60
+ROUTE_SIMILARITY = 0.405
 
 # plain cosine when a configured verifier cannot be used (QQP test: precision 0.80)
 FALLBACK_COSINE = 0.90
