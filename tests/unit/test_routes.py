@@ -188,3 +188,56 @@ def test_the_router_embeds_routes_at_load_and_on_reload():
     router.swap_config(cfg([ROUTES[0], {"name": "shipping", "examples": ["my box never came"]}]))
     assert router.new_exchange().thresholds.routes.match(embed("my box never came")).route == "shipping"
     assert router.routes.match(embed("track my order")).route is None
+
+
+async def test_a_reload_embeds_the_new_examples_off_the_event_loop(tmp_path):
+    import threading
+
+    import yaml
+
+    from router_extproc.app import ConfigWatcher
+    from router_extproc.config import load_config
+    from router_extproc.metrics import Metrics
+
+    threads: list[str] = []
+
+    class Engine(FakeEngine):
+        def analyze_batch(self, texts):
+            threads.append(threading.current_thread().name)
+            if any("boom" in t for t in texts):
+                raise RuntimeError("encoder failed")
+            return super().analyze_batch(texts)
+
+    def write(routes):
+        data = json.loads(json.dumps(CONFIG))
+        path.write_text(yaml.safe_dump({**data, "routes": routes, "decisions": {"rules": RULES}}))
+
+    path = tmp_path / "desk.yaml"
+    write(ROUTES)
+    metrics = Metrics()
+    router = Router(load_config(path), signals=Engine(), metrics=metrics)
+    watcher = ConfigWatcher(path, router, metrics)
+    write([ROUTES[0], {"name": "shipping", "examples": ["my box never came"]}])
+    threads.clear()
+    assert await watcher.areload() is True
+    assert threads and threading.main_thread().name not in threads
+    assert router.routes.match(embed("my box never came")).route == "shipping"
+    write([ROUTES[0], {"name": "shipping", "examples": ["boom"]}])
+    assert await watcher.areload() is False                       # rejected: the running routes keep serving
+    assert router.routes.match(embed("my box never came")).route == "shipping"
+
+
+def test_explain_prints_the_route_match():
+    import io
+
+    from router_extproc.explain import explain
+
+    c = cfg()
+    out = io.StringIO()
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "x"}]}).encode()
+    d = explain(c, body, out, signals=Sig("where is my parcel"), routes=index(c))
+    text = out.getvalue()
+    assert d.rule == "parcels" and "  route: shipping (similarity 1.000)" in text and "[x] parcels" in text
+    out = io.StringIO()
+    explain(c, body, out, signals=Sig("a poem please"), routes=index(c))
+    assert "  route: none (nearest " in out.getvalue() and "route: None" in out.getvalue()
