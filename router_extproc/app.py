@@ -163,9 +163,29 @@ class ConfigWatcher:
         except OSError:
             return None
 
-    def reload(self) -> bool:
+    def _load(self) -> tuple[RouterConfig, Any]:
+        """The new config and its routes embedded (CPU-heavy with many examples: `areload` runs it in a thread)."""
+        from .routes import for_config
+
+        new = load_config(self.path)
+        return new, for_config(new, self.router.signals, self.router.routes)
+
+    async def areload(self) -> bool:
+        return self.reload(await asyncio.get_running_loop().run_in_executor(None, self._try_load))
+
+    def _try_load(self) -> Any:
         try:
-            new = load_config(self.path)
+            return self._load()
+        except Exception as exc:  # noqa: BLE001 - reported by reload, on the loop
+            return exc
+
+    def reload(self, loaded: Any = None) -> bool:
+        try:
+            if loaded is None:
+                loaded = self._load()
+            if isinstance(loaded, BaseException):
+                raise loaded
+            new, routes = loaded
         except Exception as exc:  # noqa: BLE001 - whatever a bad file raises, the watcher and the old config live on
             self.metrics.config_reloads.labels("failure").inc()
             self.metrics.config_last_reload_success.set(0)
@@ -176,7 +196,7 @@ class ConfigWatcher:
         for section in ("signals", "semantic_cache", "server"):
             if getattr(old, section) != getattr(new, section):
                 log.warning("config reload: changes to this section need a restart", extra={"section": section})
-        self.router.swap_config(new)
+        self.router.swap_config(new, routes)
         self.metrics.config_reloads.labels("success").inc()
         self.metrics.config_last_reload_success.set(1)
         log.info("config reloaded", extra={"path": str(self.path)})
@@ -188,12 +208,12 @@ class ConfigWatcher:
                 await asyncio.wait_for(sighup.wait(), self.interval_s)
                 sighup.clear()
                 self._stamp = self._file_stamp()
-                self.reload()
+                await self.areload()
             except asyncio.TimeoutError:
                 stamp = self._file_stamp()
                 if stamp is not None and stamp != self._stamp:
                     self._stamp = stamp
-                    self.reload()
+                    await self.areload()
             except Exception:  # noqa: BLE001 - e.g. a swap that fails: the next change is still picked up
                 self.metrics.config_reloads.labels("failure").inc()
                 log.exception("config watcher: reload failed; still watching")
@@ -223,7 +243,11 @@ async def serve(config_path: str | Path, *, grpc_port: int | None = None, metric
     admin.cache = cache
     # An unavailable Milvus does not hold readiness: the router serves uncached and reconnects.
     health.cache_ready = True
-    router = Router(config, signals=signals, cache=cache, metrics=metrics)
+    from .routes import for_config
+
+    # custom routes: their examples embedded once per config load, off the event loop
+    routes = await asyncio.get_running_loop().run_in_executor(None, for_config, config, signals)
+    router = Router(config, signals=signals, cache=cache, metrics=metrics, routes=routes)
     from .cache.audit import build_audit
 
     # None unless semantic_cache.audit_share: a share of semantic hits is re-asked upstream (cache/audit.py)

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from typing import Any
 
 from . import rules as R
+from .routes import MAX_EXAMPLE_CHARS, MAX_EXAMPLES, RouteSpec
+from .thresholds import ROUTE_SIMILARITY
 from .config import CATEGORIES, REASONING_EFFORTS, _Reader
 from .errors import ConfigError
 from .pii import taxonomy
@@ -41,9 +43,13 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")   # an RFC 9110 token, lo
 def parse_rules(root: _Reader, known_model: Callable[[_Reader, str, str], str]) -> R.RuleSet | None:
     """None when the file has no `decisions:` section: today's routing config then applies unchanged."""
     keywords = _keywords(root)
+    routes = _routes(root)
     if root.raw("decisions", None) is None:
         if keywords:
             raise root.error("keywords", "keyword sets are read only by `decisions:` rules; none are configured")
+        if routes:
+            raise root.error("routes", "routes are read only by `decisions:` rules (`when: {route: ...}`); "
+                                       "none are configured")
         return None
     d = root.section("decisions")
     debug = d.bool("debug_header", False)
@@ -54,7 +60,7 @@ def parse_rules(root: _Reader, known_model: Callable[[_Reader, str, str], str]) 
     default: R.Rule | None = None
     names: dict[str, str] = {}
     for r in items:
-        rule = _rule(r, keywords, known_model)
+        rule = _rule(r, keywords, routes, known_model)
         if rule.name in names:
             raise r.error(r.key("name"), f"duplicate decision name {rule.name!r} (first at {names[rule.name]})")
         names[rule.name] = r.path
@@ -71,7 +77,52 @@ def parse_rules(root: _Reader, known_model: Callable[[_Reader, str, str], str]) 
     # sorted() is stable: equal priorities keep the file's order.
     ordered = tuple(sorted(parsed, key=lambda x: -x.priority))
     _check_reachable(d, ordered, items, names)
-    return R.RuleSet(rules=ordered, default=default, keywords=R.index_keywords(keywords), debug_header=debug)
+    used = {n for rule in ordered for p in R.predicates(rule.when) if isinstance(p, R.Route) for n in p.names}
+    for spec in routes.values():
+        if spec.name not in used:
+            raise root.error(spec.key, f"route {spec.name!r} is read by no decision (`when: {{route: {spec.name}}}`): "
+                                       "its examples would be embedded for nothing")
+    return R.RuleSet(rules=ordered, default=default, keywords=R.index_keywords(keywords), debug_header=debug,
+                     routes=tuple(routes.values()))
+
+
+def _routes(root: _Reader) -> dict[str, RouteSpec]:
+    """`routes: [{name, examples: [...], threshold}]`: custom routes matched by nearest example (routes.py)."""
+    out: dict[str, RouteSpec] = {}
+    owner: dict[str, str] = {}      # example text -> the key of the route that lists it
+    total = 0
+    for r in root.items("routes"):
+        name = r.str("name")
+        if not name:
+            raise r.error(r.key("name"), "must not be empty")
+        if name in out:
+            raise r.error(r.key("name"), f"duplicate route name {name!r} (first at {out[name].key})")
+        ex = r.raw("examples", None)
+        if not isinstance(ex, list) or not ex:
+            raise r.error(r.key("examples"), "must be a non-empty list of example utterances (a route with no "
+                                             "examples can never match)")
+        examples: list[str] = []
+        for i, t in enumerate(ex):
+            k = f"{r.key('examples')}[{i}]"
+            if not isinstance(t, str) or not t.strip():
+                raise r.error(k, "must be a non-empty string")
+            if len(t) > MAX_EXAMPLE_CHARS:
+                raise r.error(k, f"{len(t)} characters; an example is one utterance (at most {MAX_EXAMPLE_CHARS})")
+            t = t.strip()
+            if t in owner:
+                if owner[t] == r.path:
+                    continue   # listed twice in one route: harmless, embedded once
+                raise r.error(k, f"{t[:60]!r} is also an example of {owner[t]}: one utterance cannot name two routes")
+            owner[t] = r.path
+            examples.append(t)
+        total += len(examples)
+        if total > MAX_EXAMPLES:
+            raise r.error(r.key("examples"), f"more than {MAX_EXAMPLES} examples in all routes (each is embedded at "
+                                             "load and compared on every request)")
+        threshold = r.float("threshold", ROUTE_SIMILARITY, lo=-1.0, hi=1.0)
+        out[name] = RouteSpec(name, tuple(examples), threshold, key=r.path)
+        r.check_unknown()
+    return out
 
 
 def _keywords(root: _Reader) -> dict[str, R.KeywordSet]:
@@ -93,7 +144,7 @@ def _keywords(root: _Reader) -> dict[str, R.KeywordSet]:
     return out
 
 
-def _rule(r: _Reader, keywords: dict[str, R.KeywordSet], known_model) -> R.Rule:
+def _rule(r: _Reader, keywords: dict[str, R.KeywordSet], routes: dict[str, RouteSpec], known_model) -> R.Rule:
     name = r.str("name")
     if not name:
         raise r.error(r.key("name"), "must not be empty")
@@ -104,7 +155,7 @@ def _rule(r: _Reader, keywords: dict[str, R.KeywordSet], known_model) -> R.Rule:
     if not is_default and when_raw is None:
         raise r.error(r.key("when"), "is required (an unconditional rule would hide every rule below it; "
                                       "mark the catch-all `default: true`)")
-    when = None if is_default else _condition(r, r.key("when"), when_raw, keywords)
+    when = None if is_default else _condition(r, r.key("when"), when_raw, (keywords, routes))
     priority = r.int("priority", 0)
     return R.Rule(name=name, priority=priority, when=when, action=_action(r, known_model), key=r.path)
 
@@ -147,11 +198,11 @@ def _action(r: _Reader, known_model) -> R.Action:
                     reasoning_effort=effort, headers=tuple(headers), block=block)
 
 
-def _condition(r: _Reader, key: str, raw: Any, keywords: dict[str, R.KeywordSet]) -> R.Condition:
+def _condition(r: _Reader, key: str, raw: Any, known: tuple[dict, dict]) -> R.Condition:
     """One node: a mapping; several keys in one mapping mean all of them."""
     if not isinstance(raw, dict) or not raw:
         raise r.error(key, f"a condition must be a non-empty mapping of {', '.join((*R.COMBINATORS, *R.PREDICATES))}")
-    parts = [_node(r, f"{key}.{k}", k, v, keywords) for k, v in raw.items()]
+    parts = [_node(r, f"{key}.{k}", k, v, known) for k, v in raw.items()]
     return parts[0] if len(parts) == 1 else R.All(tuple(parts))
 
 
@@ -162,14 +213,22 @@ def _names(r: _Reader, key: str, v: Any) -> tuple[str, ...]:
     return tuple(vals)
 
 
-def _node(r: _Reader, key: str, k: str, v: Any, keywords: dict[str, R.KeywordSet]) -> R.Condition:
+def _node(r: _Reader, key: str, k: str, v: Any, known: tuple[dict, dict]) -> R.Condition:
+    """`known`: the keyword sets and the routes the file defines."""
+    keywords, routes = known
     if k in ("all", "any"):
         if not isinstance(v, list) or not v:
             raise r.error(key, "must be a non-empty list of conditions (an empty one never decides anything)")
-        items = tuple(_condition(r, f"{key}[{i}]", c, keywords) for i, c in enumerate(v))
+        items = tuple(_condition(r, f"{key}[{i}]", c, known) for i, c in enumerate(v))
         return R.All(items) if k == "all" else R.Any_(items)
     if k == "not":
-        return R.Not(_condition(r, key, v, keywords))
+        return R.Not(_condition(r, key, v, known))
+    if k == "route":
+        names = _names(r, key, v)
+        bad = [n for n in names if n not in routes]
+        if bad:
+            raise r.error(key, f"unknown route {bad[0]!r}; defined under `routes:`: {', '.join(routes) or '(none)'}")
+        return R.Route(frozenset(names))
     if k == "domain":
         names = _names(r, key, v)
         bad = [n for n in names if n not in CATEGORIES]
@@ -230,6 +289,8 @@ def check_signals(rs: R.RuleSet | None, config: Any) -> None:
         R.Complexity: None if (config.signals.complexity and config.routing.complexity.enabled)
         else "signals.complexity / routing.complexity.enabled",
         R.PII: None if (config.signals.pii and config.guards.pii_enabled) else "signals.pii / guards.pii",
+        # the request embedding comes from the signal pass, which runs when any signal is on
+        R.Route: None if config.signals.any_enabled else "signals (all off: no embedding)",
     }
     for rule in rs.rules:
         assert rule.when is not None

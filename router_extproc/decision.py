@@ -42,6 +42,8 @@ class Decision:
     headers: tuple[tuple[str, str], ...] = ()   # the rule's headers for the response
     block_message: str | None = None   # blocked == "policy": the rule's message to the client
     candidates: tuple[str, ...] = ()   # the rule's models in selection order (live.py falls back within them)
+    route: str | None = None           # the matched custom route (routes.py); None: none matched or none configured
+    route_similarity: float | None = None   # the best route's nearest-example cosine (None: not measured)
 
 
 def decide(
@@ -62,8 +64,9 @@ def decide(
             + ", ".join([*(m.name for m in config.models), *config.auto_model_names]),
             type="invalid_request_error", param="model", code="model_not_found",
         )
-    threshold = (thresholds or resolve(config)).jailbreak
-    category, base = _readings(config, signals, threshold, auto)
+    resolved = thresholds or resolve(config)
+    threshold = resolved.jailbreak
+    category, base = _readings(config, signals, threshold, auto, resolved.routes)
     guarded = _guard(config, request, category, threshold, base)
     if guarded is not None:
         return guarded
@@ -108,7 +111,7 @@ def facts_for(config: RouterConfig, request: ChatRequest, category: str | None,
               base: dict[str, Any]) -> Facts:
     domain, _ = _domain(config, category, base["confidence"])
     return Facts(domain=domain if category is not None else None, complexity=base["complexity"],
-                 pii_types=base["pii_types"], text=user_text(request))
+                 pii_types=base["pii_types"], text=user_text(request), route=base.get("route"))
 
 
 def _route_rules(config: RouterConfig, request: ChatRequest, category: str | None,
@@ -148,7 +151,7 @@ def _route_rules(config: RouterConfig, request: ChatRequest, category: str | Non
 
 
 def _readings(config: RouterConfig, signals: SignalsLike | None, threshold: float,
-              auto: bool) -> tuple[str | None, dict[str, Any]]:
+              auto: bool, routes: Any = None) -> tuple[str | None, dict[str, Any]]:
     """What the enabled signals say: the category, and the fields every Decision of this request carries."""
     guards = config.guards
     jb = signals.jailbreak if (signals is not None and config.signals.jailbreak) else None
@@ -172,9 +175,12 @@ def _readings(config: RouterConfig, signals: SignalsLike | None, threshold: floa
     injection = None
     if guards.injection_enabled and inj is not None and inj >= threshold:
         injection = {"flag": "flagged", "block": "blocked", "route": "routed"}[guards.injection_action]
+    # custom routes: the signal pass's embedding against the examples embedded at load (no second encoder run)
+    match = routes.match(getattr(signals, "embedding", None)) if routes is not None and signals is not None else None
     return category, dict(auto=auto, confidence=confidence, complexity=complexity, complexity_score=cx_score,
                           pii_types=pii_types, pii_redact=pii_redact, jailbreak_score=jb, injection=injection,
-                          injection_score=inj)
+                          injection_score=inj, route=match.route if match else None,
+                          route_similarity=match.similarity if match else None)
 
 
 def _route_auto(config: RouterConfig, category: str | None, base: dict[str, Any]) -> Decision:

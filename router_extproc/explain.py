@@ -39,29 +39,33 @@ def load_prompt(path: str | Path) -> bytes:
     return json.dumps(data).encode()
 
 
-async def _signals(config: RouterConfig, request: Any) -> tuple[Any, Any]:
-    """The signal pass the router would run, and the model's labels (its calibrated thresholds)."""
+async def _signals(config: RouterConfig, request: Any) -> tuple[Any, Any, Any]:
+    """The signal pass the router would run, the model's labels (its calibrated thresholds), and the config's
+    custom routes embedded with the same engine."""
     from .app import build_signals
+    from .routes import for_config
     from .signals.inputs import plan
 
     engine = build_signals(config)
     if engine is None:
-        return None, None
+        return None, None, None
     try:
         rule = config.signals.inputs
-        return await engine.analyze_reads(plan(request.segments(), rule), rule.max_tokens_read), engine.labels
+        sig = await engine.analyze_reads(plan(request.segments(), rule), rule.max_tokens_read)
+        return sig, engine.labels, for_config(config, engine)
     finally:
         await engine.close()
 
 
-def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ...) -> Decision:
-    """`signals`: a signal result to use (tests); by default the real engine runs, or none when models are missing."""
+def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ..., routes: Any = None) -> Decision:
+    """`signals`: a signal result to use (tests; `routes` then: the embedded routes, routes.build_index); by default
+    the real engine runs, or none when models are missing."""
     request = parse_chat_request(body)
     w = out.write
     labels = None
     if signals is ...:
         try:
-            signals, labels = asyncio.run(_signals(config, request))
+            signals, labels, routes = asyncio.run(_signals(config, request))
         except ConfigError as exc:
             w(f"signals: unavailable ({exc}); deciding without them\n")
             signals = None
@@ -74,16 +78,24 @@ def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ...) 
         w(f"  jailbreak: {signals.jailbreak:.3f}\n")
         w(f"  injection: {getattr(signals, 'injection', 0.0):.3f}\n")
         w(f"  pii: {', '.join(sorted(signals.pii_types)) or '-'}\n")
-    d = decide(config, request, signals, thresholds=resolve(config, labels))
+    if routes is not None and signals is not None:
+        m = routes.match(signals.embedding)
+        if m is not None:
+            got = f"{m.route} (similarity {m.similarity:.3f})" if m.route else \
+                f"none (nearest {m.nearest}: {m.similarity:.3f} < its threshold)"
+            w(f"  route: {got}\n")
+    d = decide(config, request, signals, thresholds=resolve(config, labels, routes))
     rs = config.decisions
     if rs is None:
         w("decisions: none configured; the `routing:` section decides\n")
     else:
-        base = dict(confidence=d.confidence, complexity=d.complexity, pii_types=d.pii_types)
+        base = dict(confidence=d.confidence, complexity=d.complexity, pii_types=d.pii_types, route=d.route)
         category = signals.category if signals is not None and config.signals.category else None
         facts = facts_for(config, request, category, base)
         w("facts:\n")
         w(f"  domain: {facts.domain}\n  complexity: {facts.complexity}\n")
+        if rs.routes:
+            w(f"  route: {facts.route}\n")
         w(f"  pii: {', '.join(sorted(facts.pii_types)) or '-'}\n  context_length: ~{facts.token_count} tokens\n")
         found = facts.keywords(rs.keywords)
         for name in rs.keywords.names:

@@ -24,6 +24,7 @@ from .stages.cache import CacheStage
 from .stages.contracts import Cache, SignalSource
 from .stages.exchange import Continue, Exchange, Respond, ResponsePlan
 from .stages.record import Recorder
+from .routes import for_config
 from .thresholds import Thresholds, resolve
 from .tracing import Tracer
 from .usage import UsageHooks
@@ -35,9 +36,12 @@ class Router:
     """The request brain. Holds the current config and the shared engines (signals, cache, metrics)."""
 
     def __init__(self, config: RouterConfig, *, signals: SignalSource | None = None, cache: Cache | None = None,
-                 metrics: Metrics | None = None, tracer: Tracer | None = None) -> None:
+                 metrics: Metrics | None = None, tracer: Tracer | None = None, routes: Any = ...) -> None:
         self._config = config
-        self._thresholds: Thresholds = resolve(config, getattr(signals, "labels", None))
+        # routes: the config's examples embedded (routes.for_config); `...`: embed them here, synchronously
+        if routes is ...:
+            routes = for_config(config, signals)
+        self._thresholds: Thresholds = resolve(config, getattr(signals, "labels", None), routes)
         self.signals = signals
         self.cache = cache
         self.metrics = metrics or Metrics()
@@ -55,13 +59,21 @@ class Router:
     def config(self) -> RouterConfig:
         return self._config
 
-    def swap_config(self, config: RouterConfig) -> None:
+    @property
+    def routes(self) -> Any:
+        """The running config's embedded routes (a reload reuses their vectors)."""
+        return self._thresholds.routes
+
+    def swap_config(self, config: RouterConfig, routes: Any = ...) -> None:
+        """`routes`: the new config's routes, embedded off the event loop (ConfigWatcher); `...`: embed them here."""
+        if routes is ...:
+            routes = for_config(config, self.signals, self.routes)
         # The cache section is read once, at start-up (the cache's backend, index and verifier are built from it):
         # a reload keeps the running section, so every reader sees the one copy the cache runs with.
         config = replace(config, semantic_cache=self._config.semantic_cache)
         # A single reference assignment: requests in flight keep the config their Exchange captured.
         # Both references change together (no await between): an exchange sees one config and its thresholds.
-        self._thresholds = resolve(config, getattr(self.signals, "labels", None))
+        self._thresholds = resolve(config, getattr(self.signals, "labels", None), routes)
         self._config = config
         self.cache_stage.config_changed()
 

@@ -18,7 +18,7 @@ from typing import Any, Union
 SELECTIONS = ("first", "cheapest")
 # Predicates a condition may name (the signals a rule can read). `cache` is not one: the cache lookup runs after
 # the decision, because the chosen model is one of its hard filters.
-PREDICATES = ("domain", "complexity", "keyword", "context_length", "pii")
+PREDICATES = ("domain", "complexity", "keyword", "context_length", "pii", "route")
 COMBINATORS = ("all", "any", "not")
 CHARS_PER_TOKEN = 4   # context_length's estimate: ~4 characters per token for English BPE/WordPiece vocabularies
 
@@ -132,6 +132,14 @@ class PII:
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    names: frozenset[str]   # custom routes (routes.py): the request's nearest-example match is one of them
+
+    def describe(self) -> str:
+        return f"route in [{', '.join(sorted(self.names))}]"
+
+
+@dataclass(frozen=True, slots=True)
 class All:
     items: tuple[Condition, ...]
 
@@ -155,7 +163,7 @@ class Not:
         return f"not({self.item.describe()})"
 
 
-Condition = Union[Domain, Complexity, Keyword, ContextLength, PII, All, Any_, Not]
+Condition = Union[Domain, Complexity, Keyword, ContextLength, PII, Route, All, Any_, Not]
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +191,7 @@ class RuleSet:
     default: Rule
     keywords: KeywordIndex = field(default_factory=lambda: index_keywords({}))
     debug_header: bool = False            # x-router-decision-matched: every rule that matched (off by default)
+    routes: tuple[Any, ...] = ()          # routes.RouteSpec: custom routes, embedded per config load (routes.py)
 
 
 # ---- facts and evaluation ----------------------------------------------------------------------------------
@@ -196,6 +205,7 @@ class Facts:
     pii_types: frozenset[str] = frozenset()
     text: str = ""
     tokens: int | None = None             # None: estimated from `text`
+    route: str | None = None              # the matched custom route (routes.py); None: none matched or not measured
     _kw: frozenset[str] | None = field(default=None, repr=False)   # matching keyword sets, scanned once
 
     @property
@@ -236,6 +246,8 @@ def holds(cond: Condition, facts: Facts, keywords: KeywordIndex) -> bool:
     if isinstance(cond, ContextLength):
         n = facts.token_count
         return n >= cond.min and (cond.max is None or n <= cond.max)
+    if isinstance(cond, Route):
+        return facts.route in cond.names
     if isinstance(cond, PII):
         return bool(facts.pii_types) if cond.types is None else bool(facts.pii_types & cond.types)
     raise TypeError(f"unknown condition {cond!r}")

@@ -15,6 +15,10 @@ from .signals.spec import ModelThresholds
 if TYPE_CHECKING:
     from .config import RouterConfig
 
+# A custom route's nearest-example cosine at or above which it matches, when its `threshold` is not set (routes.py).
+# Calibrated on tests/bench/data/routes/calibration.jsonl, reported on held_out.jsonl (bench_routes.py).
+ROUTE_SIMILARITY = 0.405
+
 # plain cosine when a configured verifier cannot be used (QQP test: precision 0.80)
 FALLBACK_COSINE = 0.90
 
@@ -22,12 +26,14 @@ FALLBACK_COSINE = 0.90
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     jailbreak: float                   # the jailbreak guard's, and the injection guard's on tool results/documents
+    routes: Any = None                 # routes.RouteIndex: the config's examples, embedded at load; None: no routes
 
 
-def resolve(config: RouterConfig, labels: Mapping[str, Any] | None = None) -> Thresholds:
-    """`guards.jailbreak_threshold` when the config sets one, else the model's calibrated one (labels.json)."""
+def resolve(config: RouterConfig, labels: Mapping[str, Any] | None = None, routes: Any = None) -> Thresholds:
+    """`guards.jailbreak_threshold` when the config sets one, else the model's calibrated one (labels.json).
+    `routes`: the config's custom routes already embedded (routes.build_index), carried with the config."""
     jb = config.guards.jailbreak_threshold
-    return Thresholds(jailbreak=jb if jb is not None else ModelThresholds.from_labels(labels).jailbreak)
+    return Thresholds(jailbreak=jb if jb is not None else ModelThresholds.from_labels(labels).jailbreak, routes=routes)
 
 
 def search_floor(similarity_threshold: float, verifier_floor: float) -> float:

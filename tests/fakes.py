@@ -46,6 +46,11 @@ class FakeSignals:
         return Signals(embedding=embed(text), category="other", category_confidence=0.9, complexity=0.1,
                        jailbreak=0.99 if "IGNORE ALL PREVIOUS" in text else 0.0, pii=pii, tokens=len(text.split()))
 
+    def analyze_batch(self, texts: list[str]) -> list[Signals]:
+        """The engine's offline view: here only the embedding is read (custom routes embed their examples)."""
+        return [Signals(embedding=embed(t), category="other", category_confidence=0.9, complexity=0.1,
+                        jailbreak=0.0, pii=(), tokens=len(t.split())) for t in texts]
+
     async def analyze_reads(self, reads, budget) -> Signals:
         # one text for the fake (the role rule is tested against the real engine in test_signals_inputs.py);
         # PII offsets point into each Read's own text, as the engine's do

@@ -154,3 +154,18 @@ def test_operator_decisions_route_by_keyword_and_name_themselves(make_stack):
         r = c.post("/v1/chat/completions", json=chat("auto", GREETING))
         assert r.headers["x-router-decision"] == "rest" and r.headers["x-router-model"] == "qwen3-8b"
         assert r.headers["x-router-decision-matched"] == ""   # no rule matched: the default decided
+
+
+def test_custom_routes_from_examples_choose_the_decision(make_stack):
+    desk = yaml.safe_load((ROOT / "config" / "examples" / "support-desk.yaml").read_text())
+    data = routing_config()
+    data["routes"], data["decisions"] = desk["routes"], desk["decisions"]
+    stack = make_stack(data)
+    with client(stack) as c:
+        r = c.post("/v1/chat/completions", json=chat("auto", "I was charged twice for the same order"))
+        assert r.status_code == 200, r.text
+        assert r.headers["x-router-decision"] == "billing" and r.headers["x-desk-queue"] == "billing"
+        r = c.post("/v1/chat/completions", json=chat("auto", "Where is my package?"))
+        assert r.headers["x-router-decision"] == "orders" and r.headers["x-router-model"] == "qwen3-0.6b"
+        r = c.post("/v1/chat/completions", json=chat("auto", "What is the capital of Australia?"))
+        assert r.headers["x-router-decision"] == "general" and "x-desk-queue" not in r.headers
