@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from .config import RouterConfig, load_config
 from .decision import Decision, decide, facts_for
 from .errors import ConfigError
-from .openai import parse_chat_request
+from .openai import APIError, parse_chat_request
 from .rules import evaluate
 from .thresholds import resolve
 
@@ -125,5 +125,10 @@ def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ..., 
 
 def run_explain(config_path: str, prompt_path: str, out: TextIO) -> int:
     config = load_config(config_path)
-    explain(config, load_prompt(prompt_path), out)
+    try:
+        explain(config, load_prompt(prompt_path), out)
+    except APIError as err:
+        # what the router would answer this body: said as such, not as a traceback
+        out.write(f"the router answers {err.status} {err.code or err.type}: {err.message}\n")
+        return 2
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 from router_extproc.explain import explain, load_prompt
 
@@ -47,3 +48,14 @@ def test_explain_says_when_a_guard_decided_before_the_rules():
     body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "Acme ValueError"}]}).encode()
     d = explain(cfg(), body, out, signals=FakeSignals(jailbreak=0.99))
     assert d.blocked == "jailbreak" and "rule: none (a guard" in out.getvalue()
+
+
+def test_a_body_the_router_refuses_is_said_as_its_answer_not_a_traceback(tmp_path):
+    from router_extproc.explain import run_explain
+
+    p = tmp_path / "p.json"
+    p.write_text('{"model": 3, "messages": [{"role": "user", "content": "hi"}]}')
+    out = io.StringIO()
+    config = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
+    assert run_explain(str(config), str(p), out) == 2
+    assert out.getvalue().startswith("the router answers 400 invalid_type:")
