@@ -217,7 +217,27 @@ def section_savings() -> str:
                       "category accuracy"], rows)
             + "\n\nCategory accuracy by source: "
             + ", ".join(f"{k} {v}" for k, v in s["category_accuracy_by_source"].items())
-            + f". Simple prompts sent to the small model: {s.get('simple_sent_to_small')}.")
+            + f". Simple prompts sent to the small model: {s.get('simple_sent_to_small')}."
+            + _savings_policies(s.get("policies")))
+
+
+def _savings_policies(policies: dict[str, Any] | None) -> str:
+    """The static policy next to the cost-optimised one (config/examples/cost-fleet.yaml), each costed by its
+    own models[].cost."""
+    if not policies:
+        return ""
+    rows = [[f"`{name}`", p["cost_per_1k"], p["cost_per_1k_always_largest"], p["cost_per_1k_always_smallest"],
+             ", ".join(f"{m} {v:.1%}" for m, v in p["share"].items()), p.get("complex_sent_to_small"),
+             p.get("complex_sent_to_large"), p.get("simple_sent_to_small"), p.get("category_accuracy")]
+            for name, p in policies.items()]
+    costs = "; ".join(f"`{n}`: " + ", ".join(f"{m} {c:g}" for m, c in p["costs"].items())
+                      for n, p in policies.items())
+    return ("\n\n### Static vs cost-optimised policy\n\nThe same prompts replayed through the static config "
+            "(`static`, config/config.yaml) and the cost-optimised example (`cost-fleet`, "
+            "config/examples/cost-fleet.yaml), each costed by its own `models[].cost` (" + costs + ").\n\n"
+            + _table(["policy", "cost / 1k requests", "always largest", "always smallest", "share per model",
+                      "complex on smallest", "complex on largest", "simple on smallest", "category accuracy"],
+                     rows))
 
 
 def section_peers() -> str:
