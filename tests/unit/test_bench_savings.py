@@ -50,3 +50,38 @@ def test_the_cost_fleet_replayed_is_the_example_with_cache_off():
     assert data["semantic_cache"]["enabled"] is False
     cfg = parse_config(data, source=bs.COST_FLEET)
     assert any(r.action.select == "cheapest" for r in cfg.decisions.rules)
+
+
+# ---- the cost-optimised example's decisions (config/examples/cost-fleet.yaml) --------------------------------
+
+def _decide(content, **signals):
+    import json
+
+    from router_extproc.config import load_config
+    from router_extproc.decision import decide
+    from router_extproc.openai import parse_chat_request
+
+    from .test_decision import FakeSignals
+
+    cfg = load_config(bs.COST_FLEET)
+    request = parse_chat_request(json.dumps({"model": "auto",
+                                             "messages": [{"role": "user", "content": content}]}).encode())
+    d = decide(cfg, request, FakeSignals(**signals))
+    return d.rule, d.model
+
+
+def test_cost_fleet_sends_each_prompt_to_the_cheapest_model_able_to_serve_it():
+    long_q = "Explain the derivation below. " * 100
+    assert _decide("Prove the sum of two odd numbers is even " + long_q, category="math", complexity=0.9) == \
+        ("reasoning", "large")
+    assert _decide("Compare the two legal doctrines " + long_q, category="law", complexity=0.9) == ("complex", "mid")
+    assert _decide("What's the capital of Italy?", category="history", complexity=0.9) == ("complex", "mid")
+    assert _decide("Hi there!", category="other", complexity=0.1) == ("short", "tiny")
+    assert _decide("Tell me about the history of the printing press " + long_q, category="history",
+                   complexity=0.1) == ("simple", "tiny")
+    assert _decide("word " * 100_000, category="history", complexity=0.9) == ("long-context", "long")
+
+
+def test_cost_fleet_moves_pii_past_the_tiny_model():
+    assert _decide("Hi, I'm Sam Jones", category="other", complexity=0.1, pii=frozenset({"PERSON"})) == \
+        ("short", "mid")
