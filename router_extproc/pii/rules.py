@@ -166,7 +166,19 @@ PHONE = _rx(
     # "+" country code then 7-13 digits in any grouping: +34 976654393, +49(0)3944 117715, +33 (0)3 62 94 41 17
     r"|\+\d{1,3}(?:[ .-]?\(0\))?[ .-]?\d(?:[ .-]?\d){6,12})(?:\s?(?:x|ext\.?)\s?\d{1,5})?"
 )
+# National layouts with a trunk "0" (UK, Germany, ...): "(05262) 36365", "030 12345678", "0161 496 0734",
+# "040/3456789", "0152 / 2890 4411". The area code must be set off by a bracket, space or slash, so a bare run
+# of digits (an order number, an ISBN) is not taken; _contact checks the digit count.
+PHONE_TRUNK = _rx(r"\(0\d{2,5}\)\s?\d{3,8}(?:[ -]\d{2,5})?|\b0\d{1,4}(?: ?/ ?| )\d{2,8}(?: \d{2,5}){0,2}")
 URL = _rx(r"(?i)\b(?:https?://|www\.)[^\s<>\"'`]+")
+# A personal site without a scheme ("annaforbes.com", "linkedin.com/in/x") is taken only after words that make it
+# someone's own ("my portfolio is at", "I blog at", "find me on"); a company domain in prose is not personal data.
+BARE_URL = _rx(r"(?i)\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|net|org|me|dev|io|blog|design|page|site|xyz|"
+               r"info|co\.uk|de|ie|it|fr|es|nl|se|no|dk|fi|ch|at|be|pl|pt|ca|au|nz|in|us|co)\b(?:/[^\s<>\"'`]*)?")
+_OWN_SITE = _rx(r"(?i)(?:\b(?:my|our|his|her|their)\s+(?:personal\s+|own\s+|new\s+|little\s+)?(?:web\s?site|site|"
+                r"blog|portfolio|home\s?page|page|shop|store|cv|resume|profile|twitter|github|linkedin|instagram)"
+                r"|\bi\s+(?:blog|write|post|sell\s+\w+)|\b(?:find|follow|see|reach)\s+me|\b(?:twitter|github|"
+                r"linkedin|instagram|website|blog|portfolio)\s*:)[^.!?\n]{0,25}$")
 MAC = _rx(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}"
           r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
@@ -399,11 +411,20 @@ def _contact(T: Text, has_digit: bool) -> list[Entity]:
             if _free(text, s, e, before=".") and not (text[e:e + 1] == "." and text[e + 1:e + 2].isdigit())
             and _host_ip(text, s, e)]
     out += [(s, e, "PHONE_NUMBER", 0.85) for s, e in T.find(PHONE) if _free(text, s, e, before="+_", after="_")]
+    out += [(s, e, "PHONE_NUMBER", 0.8) for s, e in T.find(PHONE_TRUNK)
+            if _free(text, s, e, before="+_-./", after="_-./") and 9 <= sum(c.isdigit() for c in text[s:e]) <= 12]
     out += [(s, e, "MAC_ADDRESS", 0.97) for s, e in T.find(MAC) if _free(text, s, e, before=":-.", after=":-")]
     for m in GPS.finditer(T.raw):
         out.append((T.char(m.start()) if m.group(1) is None else T.char(m.start(1)), T.char(m.end()),
                     "GPS_COORDINATES", 0.9))
     return out
+
+
+# A number right after an account or identity keyword belongs to the keyword's type even when it passes Luhn (a
+# 12-digit account or Aadhaar number often does): "acct 744099590294", "Aadhaar: 7462 9042 9248".
+_NOT_CARD_KEY = _rx(r"(?i)(?:\baccount|\bacct|\ba/c|\biban|routing|sort\s*code|\bbsb|aadhaa?r|konto(?:nummer)?|"
+                    r"national\s*(?:id|identity|insurance)|\bid\s*(?:card\s*)?|\bssn|\bnino?|\bdni|\bpan|"
+                    r"tax\s*id|\bblz)(?:\s*(?:no\.?|number|num|#))?(?:\s*(?:is|:|#|=))?\s*$")
 
 
 def _numbers(T: Text) -> list[Entity]:
@@ -412,7 +433,8 @@ def _numbers(T: Text) -> list[Entity]:
     out: list[Entity] = []
     for s, e in T.find(CARD):
         d = "".join(c for c in text[s:e] if c.isdigit())
-        if _free(text, s, e, before="-_.", after="-_") and luhn_ok(d) and len(set(d)) > 1:
+        if _free(text, s, e, before="-_.", after="-_") and luhn_ok(d) and len(set(d)) > 1 \
+                and _NOT_CARD_KEY.search(text[max(0, s - 40):s].encode()) is None:
             out.append((s, e, "CREDIT_CARD", 0.99))
     out += [(s, e, "IBAN_CODE", 0.99) for s, e in T.find(IBAN) if iban_ok(text[s:e])]
     for m in SSN.finditer(T.raw):
@@ -577,8 +599,20 @@ def _urls(T: Text) -> list[Entity]:
     for s, e in T.find(URL):
         while e > s and T.text[e - 1] in ".,;:!?)]}":
             e -= 1
-        if PERSONAL_URL.search(T.text[s:e].encode()) is not None:
+        if PERSONAL_URL.search(T.text[s:e].encode()) is not None or \
+                _OWN_SITE.search(T.text[max(0, s - 60):s].encode()) is not None:
             out.append((s, e, "URL", 0.9))
+    taken = [(s, e) for s, e, _, _ in out]
+    for s, e in T.find(BARE_URL):
+        while e > s and T.text[e - 1] in ".,;:!?)]}":
+            e -= 1
+        if T.text[s - 1:s] in ("@", ".", "/", "-") or T.text[e:e + 1] == "@" or \
+                any(a <= s < b for a, b in url_spans(T.text)):
+            continue  # part of an e-mail address, or of a URL with a scheme
+        if PERSONAL_URL.search(T.text[s:e].encode()) is not None or \
+                _OWN_SITE.search(T.text[max(0, s - 60):s].encode()) is not None:
+            if not any(a <= s < b for a, b in taken):
+                out.append((s, e, "URL", 0.85))
     return out
 
 
@@ -590,7 +624,7 @@ def rule_entities(text: str) -> list[Entity]:
     if has_digit:
         out += _numbers(T) + _ids(T)
     out += _credentials(T) + _people(T)
-    if "://" in text or "www." in text:
+    if "." in text:
         out += _urls(T)
     return out
 

@@ -137,9 +137,11 @@ def redaction_cost(engine: Any, texts: list[str], rounds: int) -> dict:
 # templates; the documentation set is the README text of the installed packages (real documentation, nobody wrote
 # it for this), half of the packages by a hash of their names (the other half is calibration).
 SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
-    "held": {"messages": ("messages_blind.txt", "messages_gen.txt"), "code": ("code_logs_gen.txt",), "benign": ("benign_blind.txt",),
+    # issue #21: held_out_2 was written before the rules were changed for the first held-out set's errors, which
+    # made messages_blind/messages_gen calibration data
+    "held": {"messages": ("held_out_2.txt",), "code": ("code_logs_gen.txt",), "benign": ("benign_blind.txt",),
              "docs": ("readme:held",)},
-    "cal": {"messages": ("messages.txt",),
+    "cal": {"messages": ("messages.txt", "messages_blind.txt", "messages_gen.txt"),
             "code": ("code_logs.txt", "code_logs_blind.txt", "code_logs_blind2.txt", "code_logs_cal.txt"),
             "benign": ("benign_questions.txt",), "docs": ("docs.txt", "docs_blind.txt", "docs_blind2.txt",
                                                           "readme:cal")},
@@ -285,10 +287,12 @@ def section(res: dict) -> str:
         "",
         "Model head + rules as the router runs them. Every figure below is on a **held-out** set, never used to "
         "change the rules, from another writer or source than the **calibration** sets that were (tests/bench/data/"
-        "pii/; calibration figures at the end, optimistic). Messages and benign questions: hand-written after the "
-        "rules were frozen, in the style of customer and health correspondence, tickets and chat (messages_blind), "
-        "and made by a seeded generator with faker values in four styles (messages_gen: every type of the taxonomy; "
-        "the model head's training data also drew names from faker, in other templates). Secrets: made by "
+        "pii/; calibration figures at the end, optimistic). Messages: held_out_2, hand-written for issue #21 (cards "
+        "beside bank-account and national-id numbers, UK/German/international phone layouts, scheme-less personal "
+        "sites, with order/tracking/version numbers and company domains as look-alikes) and committed before the "
+        "rules were changed for the first held-out set's errors; that first set (messages_blind, hand-written, and "
+        "messages_gen, seeded faker generator) is calibration now. Benign questions: hand-written after the rules "
+        "were frozen. Secrets: made by "
         "a seeded generator (tests/bench/pii_gen.py, its own templates and value makers; the calibration sets are "
         "hand-written) - code, config and log snippets where provider-format keys, passwords, connection strings, "
         "JWTs, PEM blocks and high-entropy values sit beside git SHAs, digests, UUIDs, trace ids, lockfile hashes and "

@@ -385,3 +385,37 @@ def test_addresses_that_documentation_writes_are_not_pii():
     text = ("git clone git@github.com:org/repo.git; set EMAIL=foo@example.org or you@example.com; "
             "ask matplotlib-users@python.org; mail jane@example.org")
     assert _found(text) == {("EMAIL_ADDRESS", "jane@example.org")}  # a named person at example.org stays PII
+
+
+@pytest.mark.parametrize("text,typ,value", [
+    ("Please debit account 709051877203 for the rent", "BANK_ACCOUNT", "709051877203"),
+    ("acct no 744099590294, thanks", "BANK_ACCOUNT", "744099590294"),
+    ("My Aadhaar number is 7462 9042 9248, the bank needs it", "NATIONAL_ID", "7462 9042 9248"),
+])
+def test_a_luhn_valid_number_after_an_account_or_id_keyword_takes_the_keywords_type(text, typ, value):
+    got = _found(text)
+    assert (typ, value) in got and not any(t == "CREDIT_CARD" for t, _ in got)
+
+
+@pytest.mark.parametrize("value", ["(05262) 36365", "+44 20 7946 0958", "030 12345678", "0171 2345678",
+                                   "0161 496 0734", "040/3456789", "06221 54 3210"])
+def test_national_phone_layouts_with_a_trunk_zero(value):
+    assert ("PHONE_NUMBER", value) in _found(f"ruf mich an unter {value}, danke")
+
+
+@pytest.mark.parametrize("text", ["Order 0306406152 shipped", "ISBN 0306406152", "build 2024-03-88812 failed"])
+def test_a_bare_run_of_digits_is_not_a_national_phone_number(text):
+    assert not any(t == "PHONE_NUMBER" for t, _ in _found(text))
+
+
+@pytest.mark.parametrize("text,value", [("my portfolio is at annaforbes.com, tell me", "annaforbes.com"),
+                                        ("I blog at www.tomhollis.me about bread", "www.tomhollis.me"),
+                                        ("find me at linkedin.com/in/sofia-m", "linkedin.com/in/sofia-m")])
+def test_a_personal_site_without_a_scheme_is_a_url(text, value):
+    assert ("URL", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["I read it on nytimes.com yesterday", "download it from python.org",
+                                  "mail ruth.co@gmail.com", "see github.com/pandas-dev/pandas"])
+def test_company_domains_in_prose_and_email_domains_are_not_personal_urls(text):
+    assert not any(t == "URL" for t, _ in _found(text))
