@@ -198,6 +198,15 @@ def _action(r: _Reader, known_model) -> R.Action:
                     reasoning_effort=effort, headers=tuple(headers), block=block)
 
 
+def _known(r: _Reader, key: str, v: Any, known: Any, what: str, where: str) -> frozenset[str]:
+    """The names a condition lists, each one of `known`: an unknown one is an error naming it and the choices."""
+    names = _names(r, key, v)
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise r.error(key, f"unknown {what} {bad[0]!r}; {where}: {', '.join(known) or '(none)'}")
+    return frozenset(names)
+
+
 def _condition(r: _Reader, key: str, raw: Any, known: tuple[dict, dict]) -> R.Condition:
     """One node: a mapping; several keys in one mapping mean all of them."""
     if not isinstance(raw, dict) or not raw:
@@ -224,17 +233,9 @@ def _node(r: _Reader, key: str, k: str, v: Any, known: tuple[dict, dict]) -> R.C
     if k == "not":
         return R.Not(_condition(r, key, v, known))
     if k == "route":
-        names = _names(r, key, v)
-        bad = [n for n in names if n not in routes]
-        if bad:
-            raise r.error(key, f"unknown route {bad[0]!r}; defined under `routes:`: {', '.join(routes) or '(none)'}")
-        return R.Route(frozenset(names))
+        return R.Route(_known(r, key, v, routes, "route", "defined under `routes:`"))
     if k == "domain":
-        names = _names(r, key, v)
-        bad = [n for n in names if n not in CATEGORIES]
-        if bad:
-            raise r.error(key, f"unknown domain {bad[0]!r}; known: {', '.join(CATEGORIES)}")
-        return R.Domain(frozenset(names))
+        return R.Domain(_known(r, key, v, CATEGORIES, "domain", "known"))
     if k == "complexity":
         if v not in COMPLEXITY_LEVELS:
             raise r.error(key, f"must be one of {', '.join(COMPLEXITY_LEVELS)}, got {v!r}")
