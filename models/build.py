@@ -21,7 +21,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RECIPE_VERSION = 3
 SEED = 1234
-PINNED = ("torch", "onnx", "onnxruntime", "tokenizers", "numpy", "faker", "pandas", "pyarrow", "pyyaml")
+PINNED = ("torch", "onnx", "onnxruntime", "tokenizers", "numpy", "faker", "pandas", "pyarrow", "pyyaml",
+          # whose documentation and code models/traffic.py pastes into training text (DOC_PACKAGES)
+          "sympy", "networkx", "matplotlib", "jinja2", "fsspec", "tqdm", "pygments", "httpx", "pydantic", "click")
 log = logging.getLogger("models.build")
 
 

