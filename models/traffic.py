@@ -13,6 +13,7 @@ windows one at a time, and a document is blocked when any one of them is flagged
 from __future__ import annotations
 
 import ast
+import datetime
 import functools
 import json
 import random
@@ -166,6 +167,12 @@ def code_prompts(funcs: list[tuple[str, str]], seed: int) -> list[tuple[str, str
 
 
 # ---------------------------------------------------------------- tool results and e-mails (faker)
+def _stamp(rng: random.Random) -> datetime.datetime:
+    """A date-time in 2020-2024 drawn from ``rng``: faker's relative dates (this year, this decade, iso8601) move
+    with the day the build runs, which would make two builds of one recipe differ."""
+    return datetime.datetime(2020, 1, 1) + datetime.timedelta(seconds=rng.randrange(5 * 365 * 86400))
+
+
 def tool_results(n: int, seed: int) -> list[str]:
     """Benign tool/function outputs of the kinds agents receive: JSON API answers, search hits, SQL rows, file
     listings, logs, calendar entries. Some hold words an attack also uses, in their ordinary sense."""
@@ -174,6 +181,7 @@ def tool_results(n: int, seed: int) -> list[str]:
     fk = Faker(["en_US", "en_GB", "de_DE", "fr_FR", "es_ES"])
     fk.seed_instance(seed)
     rng = random.Random(seed)
+    ts = lambda: _stamp(rng).isoformat()  # noqa: E731  (faker's own dates move with today's date)
     benign_odd = ("ignore_case", "override", "bypass_cache", "admin", "system", "developer_mode", "root",
                   "previous_version", "instructions", "prompt", "disable_ssl_verify", "unrestricted")
 
@@ -192,7 +200,7 @@ def tool_results(n: int, seed: int) -> list[str]:
         if kind == 2:
             cols = rng.sample(["id", "name", "email", "created_at", "status", "amount", "country", "plan", "score"], 4)
             gen = {"id": lambda: rng.randint(1, 99999), "name": fk.name, "email": fk.company_email,
-                   "created_at": lambda: fk.date_time_this_decade().isoformat(), "status": lambda: rng.choice(
+                   "created_at": ts, "status": lambda: rng.choice(
                        ["active", "pending", "cancelled", "overdue"]), "amount": lambda: round(rng.uniform(1, 5000), 2),
                    "country": fk.country_code, "plan": lambda: rng.choice(["free", "pro", "enterprise"]),
                    "score": lambda: rng.randint(0, 100)}
@@ -200,10 +208,10 @@ def tool_results(n: int, seed: int) -> list[str]:
                     "row_count": rng.randint(1, 500)}
         if kind == 3:
             return {"path": "/" + "/".join(fk.words(rng.randint(1, 4))), "entries": [
-                {"name": fk.file_name(), "size": rng.randint(0, 10 ** 7), "modified": fk.iso8601()}
+                {"name": fk.file_name(), "size": rng.randint(0, 10 ** 7), "modified": ts()}
                 for _ in range(rng.randint(2, 10))]}
         if kind == 4:
-            return {"events": [{"title": fk.catch_phrase(), "start": fk.iso8601(), "duration_min": rng.choice(
+            return {"events": [{"title": fk.catch_phrase(), "start": ts(), "duration_min": rng.choice(
                 [15, 30, 45, 60, 90]), "attendees": [fk.email() for _ in range(rng.randint(1, 4))],
                 "location": rng.choice(["Zoom", fk.city(), "Room " + str(rng.randint(100, 999))])}
                 for _ in range(rng.randint(1, 4))]}
@@ -215,7 +223,7 @@ def tool_results(n: int, seed: int) -> list[str]:
                 "shipping": {"carrier": rng.choice(["UPS", "DHL", "FedEx", "USPS"]), "tracking": fk.ean13()}}
         if kind == 6:
             return {"repo": fk.word() + "/" + fk.word(), "commits": [
-                {"sha": fk.sha1()[:10], "author": fk.name(), "date": fk.iso8601(),
+                {"sha": fk.sha1()[:10], "author": fk.name(), "date": ts(),
                  "message": rng.choice(["fix", "add", "update", "remove", "refactor", "bump"]) + " " +
                  " ".join(fk.words(rng.randint(2, 6)))} for _ in range(rng.randint(2, 8))]}
         if kind == 7:
@@ -226,7 +234,7 @@ def tool_results(n: int, seed: int) -> list[str]:
                     "change_pct": round(rng.uniform(-8, 8), 2), "volume": rng.randint(10 ** 4, 10 ** 8),
                     "news": [fk.sentence() for _ in range(rng.randint(0, 3))]}
         return {"level": rng.choice(["INFO", "WARN", "ERROR", "DEBUG"]), "lines": [
-            f"{fk.iso8601()} {rng.choice(['INFO', 'WARN', 'ERROR', 'DEBUG'])} {fk.word()}: {fk.sentence()}"
+            f"{ts()} {rng.choice(['INFO', 'WARN', 'ERROR', 'DEBUG'])} {fk.word()}: {fk.sentence()}"
             for _ in range(rng.randint(2, 12))]}
 
     out = []
@@ -264,7 +272,7 @@ def emails(n: int, seed: int) -> list[str]:
     out = []
     for _ in range(n):
         f = dict(fn=fk.first_name(), me=fk.name(), c=fk.company(), w=fk.word(), n=fk.bothify("#####"),
-                 d=fk.date_this_year().strftime("%B %d"), p=fk.paragraph(nb_sentences=rng.randint(2, 5)),
+                 d=_stamp(rng).strftime("%B %d"), p=fk.paragraph(nb_sentences=rng.randint(2, 5)),
                  p2=fk.paragraph(nb_sentences=rng.randint(1, 3)), s1=fk.sentence(), s2=fk.sentence(),
                  s3=fk.sentence(), addr=fk.address().replace("\n", ", "))
         head = f"From: {fk.name()} <{fk.email()}>\nTo: {fk.email()}\nSubject: {rng.choice(_MAIL_SUBJ).format(**f)}\n\n"
