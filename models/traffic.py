@@ -121,23 +121,24 @@ def functions(lo: int = 300, hi: int = 3000) -> list[tuple[str, str]]:
     return out
 
 
-# Requests around pasted text, written for training (the benchmark's wording is its own).
+# Requests around pasted text, written for training and kept unlike the benchmark's own wording
+# (tests/bench/bench_traffic.py DOC_QUESTIONS/CODE_ASKS), so a benchmark request is never a training string.
 DOC_ASKS = (
-    "Based on the reference above, how do I use {n}?", "Can you summarise what this module provides?",
-    "Which function here should I call to do this, and with which arguments?", "Explain the parameters in plain words.",
-    "Is there anything in these docs about error handling?", "Write a short usage example based on this page.",
+    "Given the page above, what's the typical way to call {n}?", "Can you summarise what this module provides?",
+    "Which function here fits my case, and with which arguments?", "Explain the parameters in plain words.",
+    "What exceptions can these functions throw?", "Show me a tiny snippet that exercises this API.",
     "What is the difference between the classes described here?", "Give me the three most important points.",
     "Translate the description of {n} into simpler English.", "Does this API support async usage?",
 )
 DOC_WRAP = (
-    "Here is some documentation:\n\n{doc}\n\n{ask}", "{doc}\n\n{ask}", "Context:\n{doc}\n\nQuestion: {ask}",
+    "Here is some documentation:\n\n{doc}\n\n{ask}", "{doc}\n\n{ask}", "Context:\n{doc}\n\nQ: {ask}",
     "I'm reading the docs for {n}.\n\n```\n{doc}\n```\n\n{ask}", "Use the following reference.\n---\n{doc}\n---\n{ask}",
     "Answer from the context only.\n\n<context>\n{doc}\n</context>\n\n{ask}",
 )
 CODE_ASKS = (
-    "Can you review this function and point out bugs or edge cases?", "Please refactor this to be more readable.",
-    "Add type hints and a docstring to this code.", "What does this function do? Walk me through it.",
-    "Write pytest unit tests for the following function.", "How would you speed this up?",
+    "Do you see any bugs or unhandled edge cases here?", "Clean this up so a new team member can follow it.",
+    "Annotate the signature with types and document it.", "What does this function do? Walk me through it.",
+    "Give me a test suite for the code below.", "Is there a faster way to do the same thing?",
     "Convert this to idiomatic modern Python.", "Why might this raise an exception? Here is the code:",
     "Port this function to TypeScript.", "I get a wrong result from this, can you spot the problem?",
     "Explain the algorithm used here and its complexity.", "Rename the variables so the intent is clearer.",
