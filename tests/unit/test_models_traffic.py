@@ -78,3 +78,12 @@ def test_an_attack_pasted_into_a_document_is_whole_in_its_window(tok):
 
 def test_emails_do_not_move_with_the_build_date():
     assert T.emails(30, 2) == T.emails(30, 2)
+
+
+def test_no_generated_question_is_a_benchmark_question():
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "bench" / "data" / "traffic" / "questions.jsonl"
+    held_out = {json.loads(ln)["text"].strip().lower() for ln in bench.read_text(encoding="utf-8").splitlines() if ln.strip()}
+    ours = {q.lower() for q, _ in T.domain_questions()} | {t.lower() for _, t in T.multilingual_texts(1234)}
+    assert not held_out & ours
