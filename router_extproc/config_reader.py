@@ -84,6 +84,8 @@ class Reader:
 
     def int(self, name: str, default: Any = ..., minimum: int | None = None, maximum: int | None = None) -> int:
         value = self._typed(name, (int,), "an integer", default)
+        if value is None:  # an optional setting left unset (default None)
+            return value
         if minimum is not None and value < minimum:
             raise self.error(self.key(name), f"must be >= {minimum}, got {value}")
         if maximum is not None and value > maximum:
@@ -91,7 +93,10 @@ class Reader:
         return value
 
     def float(self, name: str, default: Any = ..., lo: float | None = None, hi: float | None = None) -> float:
-        value = float(self._typed(name, (int, float), "a number", default))
+        value = self._typed(name, (int, float), "a number", default)
+        if value is None:  # an optional setting left unset (default None)
+            return value
+        value = float(value)
         if not math.isfinite(value):  # NaN passes every comparison: `.nan` would switch a guard off
             raise self.error(self.key(name), f"must be a finite number, got {value}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
@@ -106,6 +111,15 @@ class Reader:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.error(self.key(name), f"must be a list of strings, got {value!r}")
         return tuple(value)
+
+    def mapping(self, name: str, default: Any = ...) -> dict[Any, Any]:
+        """A mapping handed on as it is (e.g. a Milvus index's parameters), not read key by key."""
+        value = self.raw(name, default)
+        if value is default and default is not ...:
+            return value
+        if not isinstance(value, Mapping):
+            raise self.error(self.key(name), f"must be a mapping, got {type(value).__name__}")
+        return dict(value)
 
     def section(self, name: str) -> Reader:
         return Reader(self.raw(name, {}), self.source, self.key(name))
