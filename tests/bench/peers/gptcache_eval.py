@@ -23,10 +23,11 @@ import shutil
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+
+from peer_common import progress, versions
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,18 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             best_rank.append(-1.0)
             best_answer.append(-1)
-        if n and n % 1000 == 0:
-            print(f"gptcache: {n}/{len(pairs)} pairs in {time.time() - t_start:.0f}s", file=sys.stderr, flush=True)
+        progress("gptcache", n, len(pairs), 1000, t_start, " pairs")
     lo, hi = evaluation.range()
-    versions = {}
-    for pkg in ("gptcache", "faiss-cpu", "numpy", "sqlalchemy"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
     print(json.dumps({
         "peer": "gptcache",
-        "versions": versions,
+        "versions": versions("gptcache", "faiss-cpu", "numpy", "sqlalchemy"),
         "setup": {
             "init": "gptcache.adapter.api.init_similar_cache (sqlite + faiss data manager)",
             "similarity_evaluation": f"SearchDistanceEvaluation(max_distance={evaluation.max_distance}, "
