@@ -25,17 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from peer_common import progress, versions
+from peer_common import inputs, progress, versions
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     data = Path(argv[0])
-    texts = [json.loads(line) for line in open(data / "qqp_texts.jsonl", encoding="utf-8")]
-    E = np.load(data / "qqp_emb.npy").astype(np.float32)
-    pairs = [json.loads(line) for line in open(data / "qqp_pairs.jsonl", encoding="utf-8")]
+    texts, E, pairs = inputs(data, "qqp", "pairs")
     if len(argv) > 2 and int(argv[2]) > 0:
         pairs = pairs[:int(argv[2])]
     index = {t: i for i, t in enumerate(texts)}

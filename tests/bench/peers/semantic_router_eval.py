@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from peer_common import progress, versions
+from peer_common import inputs, progress, versions
 
 _LOOKUP: dict[str, np.ndarray] = {}
 
@@ -29,9 +29,7 @@ _LOOKUP: dict[str, np.ndarray] = {}
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     data = Path(argv[0])
-    texts = [json.loads(line) for line in open(data / "domain_texts.jsonl", encoding="utf-8")]
-    E = np.load(data / "domain_emb.npy").astype(np.float32)
-    rows = [json.loads(line) for line in open(data / "domain_rows.jsonl", encoding="utf-8")]
+    texts, E, rows = inputs(data, "domain", "rows")
     for t, v in zip(texts, E):
         _LOOKUP[t] = v
 
