@@ -63,6 +63,24 @@ class FakeSignals:
         pass
 
 
+@dataclasses.dataclass(kw_only=True)
+class SignalValues:
+    """One signal pass's result set by hand, for the pure decision (the SignalsLike contract of stages/contracts.py).
+    A test module subclasses it with the defaults its scenarios start from (keyword-only, so a subclass may add a
+    positional field)."""
+
+    category: str = "other"
+    category_confidence: float = 0.9
+    complexity: float = 0.1
+    jailbreak: float = 0.0
+    injection: float = 0.0
+    pii: frozenset = dataclasses.field(default_factory=frozenset)
+
+    @property
+    def pii_types(self):
+        return self.pii
+
+
 def router_config(**logging_cfg):
     return parse_config({
         "models": [
