@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from router_extproc.cache import SemanticCache, render_sse
+from router_extproc.cache import SemanticCache, build_key, render_sse
 from router_extproc.config import parse_config
 from router_extproc.pipeline import Continue, Respond, Router
 from router_extproc.signals.types import PIIEntity, Signals
@@ -193,6 +193,14 @@ def vec(seed: int, noise: float = 0.0, base: np.ndarray | None = None, *, noise_
 
 def cache_request(q: str, **kw: Any) -> dict:
     return {"messages": [{"role": "user", "content": q}], "temperature": 0.7, **kw}
+
+
+CACHE_TENANT = {"authorization": "Bearer a"}
+
+
+def cache_key(q: str, cfg: Any, tenant: dict = CACHE_TENANT, model: str = "m1"):
+    """The cache key (cache/keys.py) of a one-message request `q` for `model`, from the tenant's headers."""
+    return build_key(cache_request(q), model, tenant, cfg)
 
 
 def cached_completion(text: str = "Paris.") -> dict:
