@@ -100,6 +100,8 @@ LOWER_LAYERS = {
     "openai.py": ("router_extproc.stages", "router_extproc.cache"),
     "config.py": ("router_extproc.stages", "router_extproc.cache", "router_extproc.signals.engine"),
     "config_cache.py": ("router_extproc.stages", "router_extproc.cache", "router_extproc.signals.engine"),
+    "config_live.py": ("router_extproc.stages", "router_extproc.cache", "router_extproc.signals.engine"),
+    "config_rules.py": ("router_extproc.stages", "router_extproc.cache", "router_extproc.signals.engine"),
     "cache": ("router_extproc.stages", "router_extproc.server", "router_extproc.pipeline"),
     "signals": ("router_extproc.stages", "router_extproc.cache", "router_extproc.server"),
     "pii": ("router_extproc.stages", "router_extproc.cache", "router_extproc.server"),
