@@ -15,7 +15,7 @@ import yaml
 
 from . import config_live
 from .config_live import LiveConfig, ResilienceConfig  # live: envoy.resilience, live, models[].endpoints
-from .config_reader import Reader as _Reader  # config_rules.py imports it from here too
+from .config_reader import Reader as _Reader
 from .errors import ConfigError
 from .tracing import TracingConfig, parse as tracing_section  # live: the `tracing` section
 from .usage import UsageConfig, parse as usage_section  # live: the `usage` section
