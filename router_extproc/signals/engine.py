@@ -133,6 +133,15 @@ class SignalEngine:
             self.session = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
             self.provider = self.session.get_providers()[0]
         self.model_file = model.name
+        # The int8 graph (encoder.onnx, models/export.py) quantizes activations with DynamicQuantizeLinear: one
+        # scale for the whole input tensor, so rows that share a session run change each other's outputs. Batched
+        # 16 requests to a run, 3 of 1,139 traffic verdicts (bench_traffic --quick) flipped, 37 categories changed
+        # and 16 requests gained or lost PII; a verdict must not depend on another user's traffic. So on that
+        # graph each request's rows run alone (its own windows still share a run: they are its own text). It cost
+        # no throughput on that traffic (83 s alone vs 85 s batched) and about 35 % on 16 bare 50-token prompts
+        # (265 vs 417 a second); a lone request's latency is unchanged. The fp16 GPU graph has no data-dependent
+        # scale (models/fp16.py), so requests share its runs, where batching is most of the GPU's throughput.
+        self.shares_batches = model.name == GPU_MODEL
         names = {o.name for o in self.session.get_outputs()}
         self._outputs = [*SIGNAL_OUTPUTS, *([SPAN_OUTPUT] if SPAN_OUTPUT in names else [])]
         if SPAN_OUTPUT not in names:
@@ -144,8 +153,11 @@ class SignalEngine:
         self.rank_middle = True   # False: spread the budget's middle windows evenly (tests/bench/bench_budget.py)
         vocab = self.tokenizer.get_vocab()
         self._suspect_ids = np.array(sorted({vocab[w] for w in SUSPECT_WORDS if w in vocab}), np.int64)
+        # A request that runs alone gains nothing by waiting for others: each one is handed to the inference thread
+        # as it comes, and its answer does not wait for the rest of a batch.
         self._batcher: MicroBatcher[tuple[tuple[Read, ...], int | None], Signals] = MicroBatcher(
-            self.analyze_requests, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue)
+            self.analyze_requests, max_batch_size=max_batch_size if self.shares_batches else 1,
+            max_wait_ms=max_wait_ms, max_queue=max_queue)
 
     # ------------------------------------------------------------------ planning
     def _plan(self, text: str):
@@ -263,10 +275,17 @@ class SignalEngine:
         return self.analyze_requests([(single(t), None) for t in texts])
 
     def analyze_requests(self, jobs: list[tuple[tuple[Read, ...], int | None]]) -> list[Signals]:
-        """Each job is one request's Reads (inputs.plan) and its token budget: one session run for all of them."""
-        if not jobs:
-            return []
+        """Each job is one request's Reads (inputs.plan) and its token budget. Each request's rows run apart from
+        the others' unless the graph's outputs do not depend on batch-mates (``shares_batches``)."""
         plans = [self._plan_request(reads, budget) for reads, budget in jobs]
+        if self.shares_batches:
+            return self._signals(plans)
+        return [s for planned in plans for s in self._signals([planned])]
+
+    def _signals(self, plans: list[list[Planned]]) -> list[Signals]:
+        """The signals of some planned requests from one session run per length bucket of their rows."""
+        if not plans:
+            return []
         rows = [[self._cls] + p.ids[slice(*p.span(i))] + [self._sep]
                 for planned in plans for p in planned for i in p.chosen]
         out = self._run(rows)
@@ -340,9 +359,9 @@ class SignalEngine:
     def jailbreak_span_logits(self, texts: list[str]) -> np.ndarray:
         """The span head's raw score of each text (its highest span over all windows): what the build calibrates
         span_threshold on."""
-        out = []
-        for s in range(0, len(texts), 8):
-            plans = [self._plan(t)[0] for t in texts[s:s + 8]]
+        out, step = [], 8 if self.shares_batches else 1   # the runtime's runs (see shares_batches)
+        for s in range(0, len(texts), step):
+            plans = [self._plan(t)[0] for t in texts[s:s + step]]
             span = self._run([r for rows in plans for r in rows])[5]
             cuts = np.cumsum([0] + [len(rows) for rows in plans])
             out += [float(span[a:b].max()) for a, b in zip(cuts[:-1], cuts[1:])]
