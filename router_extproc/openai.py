@@ -393,7 +393,13 @@ class CompletionRequest:
     api = "completions"
 
     def segments(self) -> list[Segment]:
-        out = [Segment("user", p, i) for i, p in enumerate(self.prompts)]
+        # The strings of a list prompt are one client's batch of prompts, sent at once: one user text, a prompt a
+        # line. Read as separate turns they were a conversation (history weights, a short "follow-up" borrowing the
+        # one before) and each was judged alone, though one is often a short template the guard cannot judge on
+        # its own: ["Say hi.", "Say bye."] was blocked as a jailbreak because "Say bye." alone scored 0.75. An
+        # attack in any one of them is still in the text the guard reads.
+        text = "\n".join(p for p in self.prompts if p)
+        out = [Segment("user", text, 0)] if text else []
         suffix = self.body.get("suffix")
         if isinstance(suffix, str) and suffix:
             out.append(Segment("user", suffix, -1))

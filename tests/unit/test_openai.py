@@ -180,11 +180,13 @@ def completions(**kw):
     return json.dumps({"model": "auto", **kw}).encode()
 
 
-def test_a_completions_prompt_string_or_list_becomes_user_segments():
-    req = parse_completion_request(completions(prompt=["first", "second"], suffix="tail", stream=True))
+def test_a_completions_prompt_list_is_one_user_text_a_prompt_a_line():
+    """The strings of a list prompt are one client's batch, not turns of a conversation: read together."""
+    req = parse_completion_request(completions(prompt=["first", "", "second"], suffix="tail", stream=True))
     assert req.model == "auto" and req.stream
-    assert req.segments() == [Segment("user", "first", 0), Segment("user", "second", 1), Segment("user", "tail", -1)]
+    assert req.segments() == [Segment("user", "first\nsecond", 0), Segment("user", "tail", -1)]
     assert parse_completion_request(completions(prompt="one")).segments() == [Segment("user", "one", 0)]
+    assert parse_completion_request(completions(prompt=["", ""])).segments() == []
 
 
 @pytest.mark.parametrize("prompt, code", [

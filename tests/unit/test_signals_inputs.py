@@ -289,3 +289,17 @@ async def test_a_prompt_the_pii_tagger_could_not_read_whole_is_forwarded_but_nev
     first, _ = await exchange(router, body)
     again, _ = await exchange(router, body)
     assert isinstance(first, Continue) and isinstance(again, Continue)   # a miss both times: nothing was stored
+
+
+def test_a_completions_list_prompt_is_read_as_one_text_and_not_blocked(engine):
+    """["Say hi.", "Say bye."] is one client's batch of prompts: read together, not as a conversation whose last
+    turn ("Say bye." alone scored 0.75) the guard judges on its own."""
+    from router_extproc.openai import parse_completion_request
+
+    thr = engine.labels["thresholds"]["jailbreak"]
+    req = parse_completion_request(json.dumps({"model": "auto", "prompt": ["Say hi.", "Say bye."]}).encode())
+    reads = plan(req.segments())
+    assert [r.text for r in reads] == ["Say hi.\nSay bye."]
+    assert engine.analyze_requests([(reads, InputRule().max_tokens_read)])[0].jailbreak < thr
+    attack = parse_completion_request(json.dumps({"model": "auto", "prompt": ["Say hi.", ATTACK]}).encode())
+    assert engine.analyze_requests([(plan(attack.segments()), InputRule().max_tokens_read)])[0].jailbreak >= thr
