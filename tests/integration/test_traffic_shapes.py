@@ -98,6 +98,13 @@ def test_an_attack_inside_a_tool_result_is_flagged_as_an_injection_and_forwarded
     assert 'router_injections_total{action="flagged"}' in metrics
 
 
+def test_a_completions_list_prompt_of_short_prompts_is_answered(http):
+    # each string alone is a short template the guard cannot judge ("Say bye." alone scored 0.75): read together
+    r = http.post("/v1/completions", json={"model": "auto", "prompt": ["Say hi.", "Say bye."]})
+    assert r.status_code == 200, r.text
+    assert "x-router-blocked" not in r.headers
+
+
 def test_an_injection_can_be_blocked_by_config(make_stack):
     data = config()
     data["guards"]["injection"]["action"] = "block"
