@@ -12,6 +12,15 @@ part of its window's pooled features). The span score is mapped onto the pooled 
 detector's shipped threshold falls on the same value; the score is the higher of the two.
 The embedding, category and complexity average the windows that lie in the head and the tail of the prompt
 (``max_tokens`` in total), so a long prompt is classified by how it starts and ends, not silently cut.
+A request's verdict must not depend on other users' traffic. The int8 graph (encoder.onnx, models/export.py)
+quantizes activations with DynamicQuantizeLinear: one scale for the whole input tensor, so rows that share a session
+run change each other's outputs. Batched 16 requests to a run, 3 of 1,139 traffic verdicts (tests/bench/
+bench_traffic.py --quick) flipped, 37 categories changed and 16 requests gained or lost PII. So on that graph each
+request's rows run apart from other requests' (its own windows still share a run: they are its own text). On that
+traffic this cost no throughput (83 s alone vs 85 s batched), on 16 bare 50-token prompts about 35 % on an idle
+machine (265 vs 417 a second; 7 % with the cores contended); a lone request's latency is the same. The fp16 GPU
+graph has no data-dependent scale (models/fp16.py): requests share its runs (``shares_batches``), where batching is
+most of a GPU's throughput.
 Windows are also cheaper than one long row: attention is quadratic in the row length, and on 2 CPU cores five
 128-token windows took 39 ms where one 512-position row took 48 ms (same run).
 """
@@ -133,15 +142,7 @@ class SignalEngine:
             self.session = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
             self.provider = self.session.get_providers()[0]
         self.model_file = model.name
-        # The int8 graph (encoder.onnx, models/export.py) quantizes activations with DynamicQuantizeLinear: one
-        # scale for the whole input tensor, so rows that share a session run change each other's outputs. Batched
-        # 16 requests to a run, 3 of 1,139 traffic verdicts (bench_traffic --quick) flipped, 37 categories changed
-        # and 16 requests gained or lost PII; a verdict must not depend on another user's traffic. So on that
-        # graph each request's rows run alone (its own windows still share a run: they are its own text). It cost
-        # no throughput on that traffic (83 s alone vs 85 s batched) and about 35 % on 16 bare 50-token prompts
-        # (265 vs 417 a second); a lone request's latency is unchanged. The fp16 GPU graph has no data-dependent
-        # scale (models/fp16.py), so requests share its runs, where batching is most of the GPU's throughput.
-        self.shares_batches = model.name == GPU_MODEL
+        self.shares_batches = model.name == GPU_MODEL   # requests share session runs (module docstring)
         names = {o.name for o in self.session.get_outputs()}
         self._outputs = [*SIGNAL_OUTPUTS, *([SPAN_OUTPUT] if SPAN_OUTPUT in names else [])]
         if SPAN_OUTPUT not in names:
@@ -153,8 +154,7 @@ class SignalEngine:
         self.rank_middle = True   # False: spread the budget's middle windows evenly (tests/bench/bench_budget.py)
         vocab = self.tokenizer.get_vocab()
         self._suspect_ids = np.array(sorted({vocab[w] for w in SUSPECT_WORDS if w in vocab}), np.int64)
-        # A request that runs alone gains nothing by waiting for others: each one is handed to the inference thread
-        # as it comes, and its answer does not wait for the rest of a batch.
+        # a request that runs alone gains nothing by waiting for others, and its answer need not wait for theirs
         self._batcher: MicroBatcher[tuple[tuple[Read, ...], int | None], Signals] = MicroBatcher(
             self.analyze_requests, max_batch_size=max_batch_size if self.shares_batches else 1,
             max_wait_ms=max_wait_ms, max_queue=max_queue)
