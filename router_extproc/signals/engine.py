@@ -38,7 +38,7 @@ from .batcher import MicroBatcher
 from .pairs import pair_row
 from .pii import combine, decode_tags
 from .spec import PAIR_OUTPUT, SIGNAL_OUTPUTS, SPAN_OUTPUT, ModelThresholds
-from .inputs import SUSPECT_MIN, Planned, Read, choose_windows, scan_blocks, single
+from .inputs import SUSPECT_MIN, Planned, Read, choose_windows, operator_names, scan_blocks, single
 from .types import PIIEntity, Signals
 from .windows import windows
 
@@ -329,7 +329,7 @@ class SignalEngine:
             complexity=float(_sigmoid(float((cx * tw).sum()) / self._t_cx)),
             jailbreak=self._attack(jb[guard == "jailbreak"], span[guard == "jailbreak"]),
             injection=self._attack(jb[guard == "injection"], span[guard == "injection"]),
-            pii=tuple(ents),
+            pii=operator_names([p.read for p in planned], ents),
             tokens=len(latest.ids),
             unread_tokens=sum(p.unread for p in planned),
         )

@@ -17,6 +17,16 @@ the roles are not equally trusted and do not equally say what the request is abo
   prompts, assistant turns and tool text never move the category. A request without a user turn is classified on
   its last segment (what the model is asked to continue).
 * **PII** reads every segment: everything that is sent to a model, which is a superset of what the cache stores.
+  One exception, for names: a name in the operator's own text (``operator_roles``: system and developer prompts) is
+  configuration, not someone's personal data, unless that text is a record about a person. "You are Ava, a friendly
+  assistant for Acme" names the assistant's persona and the company (the tagger reads both as PERSON), and such a
+  request was never cached and was routed as if it carried personal data. So a PERSON found there counts only when
+  the same segment also holds personal data of another type (a customer record pasted as RAG context: e-mail,
+  phone, address, account numbers), or when a record label introduces it ("Name:", "The customer is ...", "The
+  user's name is ..."); "You are ...", "Your name is ...", "I am ..." introduce the persona. The names so set aside
+  are the operator's in the rest of the request too: "Hi Ava" in a user turn and "I'm Ava, Acme's assistant" in an
+  assistant turn are not personal data either (a user who shares the persona's exact name is the cost). Every other
+  type in operator text counts as anywhere else. ``pii.operator_roles: []`` reads names there like any other.
 
 The budget (``max_tokens_read``) bounds the encoder's work per request; engine.py spends it in the order set
 by ``Read.priority`` (the latest turn's head and tail first, then each untrusted segment's first and last
@@ -24,7 +34,8 @@ window, then middle windows ranked by a lexical suspicion score).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +50,7 @@ SUSPECT_MIN = 3
 class InputRule:
     jailbreak_roles: frozenset[str] = frozenset({"user"})
     injection_roles: frozenset[str] = frozenset({"tool", "function", "document"})
+    operator_roles: frozenset[str] = frozenset({"system", "developer"})   # names there are configuration (PII)
     history_turns: int = 2           # earlier user turns read as context for category/complexity
     history_weight: float = 0.25     # weight of each of those turns; the latest turn weighs 1.0
     follow_up_words: int = 5         # a latest turn of at most this many words borrows the previous one fully
@@ -53,6 +65,7 @@ class Read:
     topic: float = 0.0         # weight in category/complexity (0: not read for them)
     latest: bool = False       # the latest user turn: its windows give the routing embedding
     guard: str | None = None   # "jailbreak" | "injection" | None
+    operator: bool = False     # the operator's own text (InputRule.operator_roles): its names are configuration
 
 
 def plan(segments: Iterable, rule: InputRule = InputRule()) -> tuple[Read, ...]:
@@ -79,7 +92,8 @@ def plan(segments: Iterable, rule: InputRule = InputRule()) -> tuple[Read, ...]:
             return "jailbreak"
         return "injection" if role in rule.injection_roles else None
 
-    reads = {i: Read(s.text, topic.get(i, 0.0), i == latest, guard(s.role)) for i, s in enumerate(segs)}
+    reads = {i: Read(s.text, topic.get(i, 0.0), i == latest, guard(s.role), s.role in rule.operator_roles)
+             for i, s in enumerate(segs)}
     # latest turn, then the other topic turns, then guarded segments most recent first, then the rest
     order = sorted(reads, key=lambda i: (i != latest, not topic.get(i), reads[i].guard is None, -i))
     return tuple(reads[i] for i in order)
@@ -88,6 +102,47 @@ def plan(segments: Iterable, rule: InputRule = InputRule()) -> tuple[Read, ...]:
 def single(text: str) -> tuple[Read, ...]:
     """A bare text read as one user turn: what `SignalEngine.analyze(text)` and the offline tools mean."""
     return (Read(text, topic=1.0, latest=True, guard="jailbreak"),)
+
+
+# What precedes a name in operator text. The persona: "You are", "Your name is", "I am", "Persona:" (checked first,
+# since "your name is" is also a label); a record: a label naming a person's role or a name field, then ":", "is"...
+_PERSONA_BEFORE = re.compile(r"(?i)(?:\b(?:you are|you're|i am|i'm)(?: now| called| named)?|\b(?:your|my) name(?: is|'s|:)"
+                             r"|\bpersona\b:?)\s*$")
+_RECORD_BEFORE = re.compile(r"(?i)\b(?:name|customer|client|patient|user|member|caller|guest|employee|applicant|"
+                            r"student|account holder|contact)(?:'s)?\b[^.!?\n]{0,24}?(?::|=|\bis\b|\bnamed\b)\s*$")
+_BEFORE_CHARS = 48   # how far back the labels are looked for (bounded: the regexes run on this slice only)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.casefold().split())
+
+
+def operator_names(reads: Sequence[Read], entities: Sequence) -> tuple:
+    """The PII entities of one request less the names that are the operator's configuration (see the module
+    docstring): each entity has ``type``, ``start``, ``end`` and ``read`` (its index in ``reads``)."""
+    found: dict[int, list] = {}
+    for e in entities:
+        found.setdefault(e.read, []).append(e)
+    names: set[frozenset[str]] = set()
+    dropped: set[int] = set()
+    for j, ents in found.items():
+        r = reads[j]
+        if not r.operator:
+            continue
+        record = any(e.type != "PERSON" for e in ents)   # other personal data beside the names: a pasted record
+        for e in ents:
+            if e.type != "PERSON":
+                continue
+            before = r.text[max(0, e.start - _BEFORE_CHARS):e.start]
+            if _PERSONA_BEFORE.search(before) or not (record or _RECORD_BEFORE.search(before)):
+                dropped.add(id(e))
+                names.add(_words(r.text[e.start:e.end]))
+    vocab = frozenset().union(*names) if names else frozenset()
+
+    def own(e) -> bool:   # a name in another segment made only of the operator's names' words ("Ava", "Acme")
+        return e.type == "PERSON" and bool(vocab) and _words(reads[e.read].text[e.start:e.end]) <= vocab
+
+    return tuple(e for e in entities if id(e) not in dropped and not (not reads[e.read].operator and own(e)))
 
 
 @dataclass(slots=True)

@@ -13,7 +13,8 @@ import pytest
 from router_extproc.config import parse_config
 from router_extproc.errors import ConfigError
 from router_extproc.openai import Segment, parse_chat_request
-from router_extproc.signals.inputs import InputRule, Planned, Read, choose_windows, plan
+from router_extproc.signals.inputs import InputRule, Planned, Read, choose_windows, operator_names, plan
+from router_extproc.signals.types import PIIEntity
 from router_extproc.signals.windows import windows
 
 
@@ -179,7 +180,62 @@ def test_the_request_reduces_to_reads_in_the_pipeline_order():
         {"role": "user", "content": "What are the main renewable energy sources?"}]}).encode())
     reads = plan(req.segments())
     assert reads[0] == Read("What are the main renewable energy sources?", 1.0, True, "jailbreak")
-    assert reads[1] == Read("You are a helpful assistant.", 0.0, False, None)
+    assert reads[1] == Read("You are a helpful assistant.", 0.0, False, None, operator=True)
+
+
+# ── names in the operator's prompts (PII) ─────────────────────────────────────────────────────────────────────
+
+def names_left(*pairs, found, rule=InputRule()):
+    """The PII left by operator_names: ``found`` maps a segment's text to the (type, value) the models found in it."""
+    reads = plan(segs(*pairs), rule)
+    ents = [PIIEntity(t, r.text.index(v), r.text.index(v) + len(v), 0.9, j)
+            for j, r in enumerate(reads) for t, v in found.get(r.text, ())]
+    return [(e.type, reads[e.read].text[e.start:e.end]) for e in operator_names(reads, ents)]
+
+
+PERSONA = "You are Ava, a friendly assistant for Acme."
+
+
+def test_the_persona_and_company_the_operator_names_are_not_personal_data():
+    assert names_left(("system", PERSONA), ("user", "What are your opening hours?"),
+                      found={PERSONA: [("PERSON", "Ava"), ("PERSON", "Acme")]}) == []
+    staff = "Escalate billing disputes to our support lead, Jane Doe."
+    assert names_left(("developer", staff), ("user", "hi"), found={staff: [("PERSON", "Jane Doe")]}) == []
+
+
+def test_the_operators_names_are_not_personal_data_elsewhere_in_the_request_but_a_namesake_is():
+    user, bot = "Hi Ava, does Acme ship to Canada?", "Hi! I'm Ava, Acme's assistant."
+    namesake = "I'm Ava Thompson, can you help?"
+    left = names_left(("system", PERSONA), ("user", user), ("assistant", bot), ("user", namesake),
+                      found={PERSONA: [("PERSON", "Ava"), ("PERSON", "Acme")], user: [("PERSON", "Ava"),
+                             ("PERSON", "Acme")], bot: [("PERSON", "Ava")], namesake: [("PERSON", "Ava Thompson")]})
+    assert left == [("PERSON", "Ava Thompson")]
+
+
+def test_a_record_pasted_into_the_system_prompt_keeps_its_names():
+    record = "You are Ava. Customer: Maria Lopez, maria@example.com, 12 Elm Street."
+    assert names_left(("system", record), ("user", "Where is my order?"), found={record: [
+        ("PERSON", "Ava"), ("PERSON", "Maria Lopez"), ("EMAIL_ADDRESS", "maria@example.com")]}) == [
+        ("PERSON", "Maria Lopez"), ("EMAIL_ADDRESS", "maria@example.com")]   # the persona is still the persona
+    for text, name in [("The user's name is Peter Novak. Greet him by name.", "Peter Novak"),
+                       ("Name: Maria Lopez", "Maria Lopez"), ("The customer is John Smith.", "John Smith")]:
+        assert names_left(("system", text), ("user", "hi"), found={text: [("PERSON", name)]}) == [("PERSON", name)]
+    # "your name is" is the persona, though "name is" labels a record elsewhere
+    own = "Your name is Max."
+    assert names_left(("system", own), ("user", "hi"), found={own: [("PERSON", "Max")]}) == []
+
+
+def test_names_in_user_turns_and_tool_results_are_personal_data():
+    text = "Please write to Maria Lopez."
+    for role in ("user", "tool", "assistant"):
+        assert names_left(("system", "Be brief."), (role, text), ("user", "thanks"),
+                          found={text: [("PERSON", "Maria Lopez")]}) == [("PERSON", "Maria Lopez")], role
+
+
+def test_operator_roles_can_read_names_like_any_other_text():
+    rule = InputRule(operator_roles=frozenset())
+    assert names_left(("system", PERSONA), ("user", "hi"), found={PERSONA: [("PERSON", "Ava")]}, rule=rule) == [
+        ("PERSON", "Ava")]
 
 
 # ── through the built engine ──────────────────────────────────────────────────────────────────────────────────
@@ -303,3 +359,18 @@ def test_a_completions_list_prompt_is_read_as_one_text_and_not_blocked(engine):
     assert engine.analyze_requests([(reads, InputRule().max_tokens_read)])[0].jailbreak < thr
     attack = parse_completion_request(json.dumps({"model": "auto", "prompt": ["Say hi.", ATTACK]}).encode())
     assert engine.analyze_requests([(plan(attack.segments()), InputRule().max_tokens_read)])[0].jailbreak >= thr
+
+
+def test_a_persona_system_prompt_carries_no_pii_and_a_pasted_record_does(engine):
+    persona = analyze(engine, ("system", PERSONA), ("user", "Hi Ava, what are your opening hours?"))
+    assert persona.pii == ()
+    record = analyze(engine, ("system", "You are Ava. Customer record: Name: Maria Lopez, Address: 12 Elm Street, "
+                                        "Springfield, Phone: 555-0123."), ("user", "Where is my order?"))
+    assert {"PERSON", "STREET_ADDRESS", "PHONE_NUMBER"} <= record.pii_types
+
+
+def test_the_operator_roles_are_configurable_and_checked():
+    assert load().signals.inputs.operator_roles == {"system", "developer"}
+    assert load(pii={"operator_roles": []}).signals.inputs.operator_roles == frozenset()
+    with pytest.raises(ConfigError, match="pii.operator_roles"):
+        load(pii={"operator_roles": ["wizard"]})
