@@ -66,6 +66,20 @@ def test_the_seed_request_is_answered_and_a_cache_hit_on_repeat(http):
     assert again.status_code == 200 and again.headers["x-router-cache"] == "hit"
 
 
+def test_a_named_persona_in_the_system_prompt_is_not_pii_and_is_cached(http):
+    messages = [{"role": "system", "content": "You are Ava, a friendly assistant for Acme."},
+                {"role": "user", "content": "Hi Ava! What are the main renewable energy sources?"}]
+    first = post(http, messages, temperature=0.7)
+    assert first.status_code == 200, first.text
+    assert first.headers["x-router-cache"] == "miss"
+    for _ in range(20):   # the store is written off the request path
+        time.sleep(0.25)
+        again = post(http, messages, temperature=0.7)
+        if again.headers.get("x-router-cache") == "hit":
+            break
+    assert again.headers["x-router-cache"] == "hit"
+
+
 @pytest.mark.parametrize("system", SYSTEM_PROMPTS, ids=lambda s: s[:24])
 def test_common_system_prompts_with_benign_questions_are_never_blocked(http, system):
     for q in QUESTIONS:
