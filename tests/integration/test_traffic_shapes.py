@@ -129,14 +129,38 @@ def test_an_injection_can_be_blocked_by_config(make_stack):
     assert r.headers["x-router-injection"] == "blocked"
 
 
-def test_odd_but_valid_shapes_get_a_defined_answer(http):
-    shapes = [
-        [{"role": "system", "content": SEED_SYSTEM}],                                    # only a system prompt
-        [{"role": "user", "content": ""}],                                               # an empty user turn
-        [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/cat.png"}}]}],
-        [m for i in range(100) for m in ({"role": "user", "content": f"Question {i}: what is {i} plus {i}?"},
-                                         {"role": "assistant", "content": f"{2 * i}"})],  # 200 turns
-    ]
-    for messages in shapes:
-        r = post(http, messages)
-        assert r.status_code in (200, 403), r.text
+TOOL_CALL = {"role": "assistant", "content": None, "tool_calls": [
+    {"id": "c1", "type": "function", "function": {"name": "fetch", "arguments": "{}"}}]}
+# Issue #19, section 5: valid requests of odd shapes, each with the answer it must get from the real models.
+ODD_SHAPES = {
+    # no user turn: nothing untrusted for the jailbreak guard; classified on the system prompt
+    "only a system prompt": [{"role": "system", "content": SEED_SYSTEM}],
+    # no text at all: the signals do not judge it (an empty input's score is noise)
+    "an empty user turn": [{"role": "user", "content": ""}],
+    "only an image": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/cat.png"}}]}],
+    # image and audio parts carry no text; the text part is what is read
+    "image and audio parts with a question": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+        {"type": "text", "text": "What is in this picture and this recording?"}]}],
+    # every user turn is guarded, within the token budget
+    "a 200-turn conversation": [m for i in range(100) for m in (
+        {"role": "user", "content": f"Question {i}: what is {i} plus {i}?"},
+        {"role": "assistant", "content": f"{2 * i}"})],
+    # read for injection within the token budget (blocks of it, never whole) and forwarded
+    "a 50k-token tool result": [{"role": "user", "content": "Summarise the tool output."}, TOOL_CALL,
+                                {"role": "tool", "tool_call_id": "c1", "content": "\n".join(
+                                    f"2026-12-0{i % 9 + 1}T10:{i % 60:02d}:00Z INFO worker-{i % 7} processed batch "
+                                    f"{i} in {i % 97} ms" for i in range(2100))}],
+}
+
+
+@pytest.mark.parametrize("name", list(ODD_SHAPES))
+def test_odd_but_valid_shapes_are_answered_not_blocked(http, name):
+    r = post(http, ODD_SHAPES[name])
+    assert r.status_code == 200, r.text
+    assert "x-router-blocked" not in r.headers
+    if "tool" in name:   # read for injection: the default action flags and forwards, never blocks
+        assert r.headers.get("x-router-injection") in (None, "flagged")
+    else:
+        assert "x-router-injection" not in r.headers
