@@ -514,8 +514,9 @@ def _item_segments(item: Any, turn: int) -> list[Segment]:
         if not isinstance(content, list):
             raise APIError(400, f"'{where}.content' must be a string or an array of content parts",
                            param=f"{where}.content", code="invalid_type")
-        texts = [_part_text(p, f"{where}.content[{j}]") for j, p in enumerate(content)]
-        return [Segment(role, t, turn) for t in texts if t]
+        # one message's parts are one text, as for chat (content_text): a part alone ("Say bye.") is no turn
+        text = "\n".join(t for t in (_part_text(p, f"{where}.content[{j}]") for j, p in enumerate(content)) if t)
+        return [Segment(role, text, turn)] if text else []
     if kind == "item_reference":
         return []   # a stored item the router cannot see, like previous_response_id
     texts: list[str] = []

@@ -374,3 +374,13 @@ def test_the_operator_roles_are_configurable_and_checked():
     assert load(pii={"operator_roles": []}).signals.inputs.operator_roles == frozenset()
     with pytest.raises(ConfigError, match="pii.operator_roles"):
         load(pii={"operator_roles": ["wizard"]})
+
+
+def test_a_responses_message_of_several_text_parts_is_read_as_one_turn(engine):
+    from router_extproc.openai import parse_responses_request
+
+    req = parse_responses_request(json.dumps({"model": "auto", "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "Say hi."}, {"type": "input_text", "text": "Say bye."}]}]}).encode())
+    reads = plan(req.segments())
+    assert [r.text for r in reads] == ["Say hi.\nSay bye."]
+    assert engine.analyze_requests([(reads, 768)])[0].jailbreak < engine.labels["thresholds"]["jailbreak"]
