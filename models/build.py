@@ -45,8 +45,13 @@ def recipe_hash(data_versions: dict[str, str]) -> str:
                 and p.name not in ("MODEL_CARD.md", "build_verifier.py")):
             h.update(p.name.encode())
             h.update(p.read_bytes())
-    # the runtime's window rule: the build calibrates the span threshold and measures through it
-    h.update((HERE.parent / "router_extproc" / "signals" / "windows.py").read_bytes())
+    # What the build shares with the runtime has one home, router_extproc/signals/spec.py: the graph's output
+    # names, and the runtime files whose rules the build trains or calibrates through (the window rule).
+    from router_extproc.signals.spec import ALL_OUTPUTS, RECIPE_RUNTIME_FILES
+
+    h.update(repr(ALL_OUTPUTS).encode())
+    for rel in RECIPE_RUNTIME_FILES:
+        h.update((HERE.parent / rel).read_bytes())
     qqp = HERE / "data" / "qqp-dev.jsonl.gz"  # the held-out benign questions the build evaluates on
     h.update(qqp.read_bytes() if qqp.exists() else b"no-qqp")
     for d in PINNED:
@@ -93,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_root()))
     t0 = time.time()
     try:
-        from .pipeline import run_pipeline
+        from .recipe import run_recipe
 
-        run_pipeline(tmp, versions, key, threads=args.threads, seed=SEED)
+        run_recipe(tmp, versions, key, threads=args.threads, seed=SEED)
         (tmp / "build.json").write_text(json.dumps({
             "recipe": key, "seconds": round(time.time() - t0, 1), "platform": platform.platform(),
             "cpus": os.cpu_count(), "threads": args.threads}, indent=1))

@@ -127,7 +127,7 @@ def _sha_file(p: Path) -> str:
 def recipe_hash(model_dir: Path, data: Path, target: float) -> str:
     # Keyed by the frozen encoder (its code, weights and quantization), not by encoder.onnx: retraining the
     # task heads changes that file but not the embedding output the verifier was calibrated on.
-    from models.pipeline import encoder_key
+    from models.recipe import encoder_key
 
     parts = [json.dumps(RECIPE, sort_keys=True), str(target), encoder_key(),
              _sha_file(model_dir / "tokenizer.json"), _sha_file(data), TRAINING_CODE_KEY]

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 HERE = Path(__file__).resolve().parent
 
@@ -231,15 +231,15 @@ def complexity_label(subject: str, q: str) -> int | None:
     return None
 
 
-def load_complexity(mmlu: list[dict]) -> list[Item]:
+def load_complexity(mmlu: list[dict], synthetic: Iterable[tuple[str, int]]) -> list[Item]:
+    """MMLU questions whose subject and wording fix the label, plus the synthetic prompts (models/synthetic.py,
+    passed in: synthetic.py builds on this module, not the other way round)."""
     items = []
     for r in mmlu:
         lab = complexity_label(r["subject"], r["question"])
         if lab is not None:
             items.append(Item(r["question"], r["split"], lab, {"source": "mmlu", "subject": r["subject"]}))
-    from .synthetic import complexity_prompts
-
-    for t, lab in complexity_prompts():
+    for t, lab in synthetic:
         items.append(Item(t, split_of("cx:" + t), lab, {"source": "synthetic"}))
     return items
 

@@ -6,8 +6,7 @@ reload both tell an operator exactly what to fix.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ import yaml
 
 from . import config_live
 from .config_live import LiveConfig, ResilienceConfig  # live: envoy.resilience, live, models[].endpoints
+from .config_reader import Reader as _Reader
 from .errors import ConfigError
 from .tracing import TracingConfig, parse as tracing_section  # live: the `tracing` section
 from .usage import UsageConfig, parse as usage_section  # live: the `usage` section
@@ -37,89 +37,6 @@ PII_TYPES = (
     "STREET_ADDRESS",
 )
 PII_ACTIONS = ("route", "block", "redact")
-
-
-class _Reader:
-    """Typed access to one mapping of a YAML file; every failure names file and key."""
-
-    def __init__(self, data: Any, source: Path | str, path: str) -> None:
-        self.source = str(source)
-        self.path = path
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            raise self.error(path, f"must be a mapping, got {type(data).__name__}")
-        self.data = data
-        self._seen: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def error(self, key: str, reason: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {key or '<root>'}: {reason}")
-
-    def raw(self, name: str, default: Any = ...) -> Any:
-        self._seen.add(name)
-        if name not in self.data or self.data[name] is None:
-            if default is ...:
-                raise self.error(self.key(name), "is required")
-            return default
-        return self.data[name]
-
-    def _typed(self, name: str, types: tuple[type, ...], label: str, default: Any) -> Any:
-        value = self.raw(name, default)
-        if value is default and default is not ...:
-            return value
-        if isinstance(value, bool) and bool not in types:
-            raise self.error(self.key(name), f"must be {label}, got {value!r}")
-        if not isinstance(value, types):
-            raise self.error(self.key(name), f"must be {label}, got {value!r}")
-        return value
-
-    def str(self, name: str, default: Any = ..., choices: Sequence[str] | None = None) -> str:
-        value = self._typed(name, (str,), "a string", default)
-        if choices is not None and value not in choices:
-            raise self.error(self.key(name), f"must be one of {', '.join(choices)}; got {value!r}")
-        return value
-
-    def bool(self, name: str, default: Any = ...) -> bool:
-        return self._typed(name, (bool,), "true or false", default)
-
-    def int(self, name: str, default: Any = ..., minimum: int | None = None) -> int:
-        value = self._typed(name, (int,), "an integer", default)
-        if minimum is not None and value < minimum:
-            raise self.error(self.key(name), f"must be >= {minimum}, got {value}")
-        return value
-
-    def float(self, name: str, default: Any = ..., lo: float | None = None, hi: float | None = None) -> float:
-        value = float(self._typed(name, (int, float), "a number", default))
-        if not math.isfinite(value):  # NaN passes every comparison: `.nan` would switch a guard off
-            raise self.error(self.key(name), f"must be a finite number, got {value}")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise self.error(self.key(name), f"must be within [{lo}, {hi}], got {value}")
-        return value
-
-    def str_list(self, name: str, default: Any = ...) -> tuple[str, ...]:
-        value = self.raw(name, default)
-        if value is default and default is not ...:
-            return tuple(value)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.error(self.key(name), f"must be a list of strings, got {value!r}")
-        return tuple(value)
-
-    def section(self, name: str) -> _Reader:
-        return _Reader(self.raw(name, {}), self.source, self.key(name))
-
-    def items(self, name: str) -> list[_Reader]:
-        value = self.raw(name, [])
-        if not isinstance(value, list):
-            raise self.error(self.key(name), "must be a list")
-        return [_Reader(v, self.source, f"{self.key(name)}[{i}]") for i, v in enumerate(value)]
-
-    def check_unknown(self) -> None:
-        unknown = sorted(set(self.data) - self._seen)
-        if unknown:
-            raise self.error(self.key(unknown[0]), "unknown key (typo?)")
 
 
 def _hostport(r: _Reader, name: str, default: Any = ...) -> tuple[str, int]:

@@ -1,8 +1,10 @@
 """Typed configuration of the semantic cache: the ``semantic_cache`` block and the Milvus backend file.
 
 Both files load in the seed deployment's shape unchanged (vLLM Semantic Router's ``semantic_cache`` block and
-``config/cache/milvus.yaml``). Additions are optional keys with defaults. Every validation error is a
-:class:`~router_extproc.errors.ConfigError` whose message is ``"{file}: {key}: {reason}"``.
+``config/cache/milvus.yaml``). Additions are optional keys with defaults. Both are read through
+:class:`~router_extproc.config_reader.Reader`, like every other section: every validation error is a
+:class:`~router_extproc.errors.ConfigError` whose message is ``"{file}: {key}: {reason}"``, and unknown keys are
+refused (but the seed Milvus file's sections that describe knobs of the Go implementation).
 
 Credentials (``connection.auth.password`` / ``token``) can come from an environment variable (``password_env:
 MILVUS_PASSWORD``) or a file (``token_file: /var/run/secrets/milvus/token``) instead of the file itself.
@@ -23,7 +25,6 @@ Milvus backend selection (``milvus.yaml``):
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from router_extproc.errors import ConfigError
+from router_extproc.config_reader import Reader, config_error
 
 __all__ = [
     "SemanticCacheConfig",
@@ -122,81 +123,40 @@ class SemanticCacheConfig:
     source: str = "<defaults>"
 
 
-# ---------------------------------------------------------------- helpers
-
-
-def _err(file: Any, key: str, reason: str) -> ConfigError:
-    return ConfigError(f"{file}: {key}: {reason}")
-
-
-def _bool(v: Any, file: Any, key: str) -> bool:
-    if isinstance(v, bool):
-        return v
-    raise _err(file, key, f"must be true or false, got {v!r}")
-
-
-def _num(v: Any, file: Any, key: str, *, lo: float | None = None, hi: float | None = None, integer=False):
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise _err(file, key, f"must be a number, got {v!r}")
-    if not math.isfinite(v):  # NaN passes every comparison below
-        raise _err(file, key, f"must be a finite number, got {v!r}")
-    if integer and (not isinstance(v, int) and not float(v).is_integer()):
-        raise _err(file, key, f"must be an integer, got {v!r}")
-    if lo is not None and v < lo:
-        raise _err(file, key, f"must be >= {lo}, got {v!r}")
-    if hi is not None and v > hi:
-        raise _err(file, key, f"must be <= {hi}, got {v!r}")
-    return int(v) if integer else float(v)
-
-
-def _str(v: Any, file: Any, key: str) -> str:
-    if v is None:
-        return ""
-    if not isinstance(v, (str, int, float)) or isinstance(v, bool):
-        raise _err(file, key, f"must be a string, got {v!r}")
-    return str(v)
-
-
-def _map(v: Any, file: Any, key: str) -> Mapping[str, Any]:
-    if v is None:
-        return {}
-    if not isinstance(v, Mapping):
-        raise _err(file, key, f"must be a mapping, got {type(v).__name__}")
-    return v
-
-
-def _check_keys(m: Mapping, allowed: set[str], file: Any, prefix: str) -> None:
-    for k in m:
-        if k not in allowed:
-            raise _err(file, f"{prefix}{k}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-
 # ---------------------------------------------------------------- milvus.yaml
 
 _SECRETS = ("password", "token")
 
 
-def _secret(auth: Mapping, name: str, file: Any) -> str:
+def _pick(*places: tuple[Reader, str]) -> tuple[Reader, str]:
+    """Where a setting is given: the first of its places (reader, key) that is set, else the first place. The seed
+    file spells some keys differently from this router (``cert_file``/``cert``, ``topk``/``top_k``) or puts them in
+    another section; the places not picked are accepted unread, as the seed's loader does."""
+    for r, k in places:
+        r.ignore(k)
+    return next(((r, k) for r, k in places if r.data.get(k) is not None), places[0])
+
+
+def _secret(auth: Reader, name: str) -> str:
     """A credential given inline, from an environment variable (``<name>_env``) or from a file (``<name>_file``,
     e.g. a mounted Kubernetes Secret); at most one of the three."""
-    key = f"connection.auth.{name}"
-    given = [k for k in (name, f"{name}_env", f"{name}_file") if auth.get(k)]
+    given = [k for k in (name, f"{name}_env", f"{name}_file") if auth.raw(k, None)]
     if len(given) > 1:
-        raise _err(file, f"connection.auth.{given[1]}", f"give only one of {name}, {name}_env, {name}_file")
+        raise auth.error(auth.key(given[1]), f"give only one of {name}, {name}_env, {name}_file")
     if not given:
         return ""
-    source = _str(auth[given[0]], file, f"connection.auth.{given[0]}")
+    source = auth.text(given[0])
     if given[0] == name:
         return source
     if given[0].endswith("_env"):
         value = os.environ.get(source)
         if value is None:
-            raise _err(file, f"{key}_env", f"environment variable {source} is not set")
+            raise auth.error(auth.key(given[0]), f"environment variable {source} is not set")
         return value
     try:
         return Path(source).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as e:
-        raise _err(file, f"{key}_file", f"cannot read {source}: {e}") from None
+        raise auth.error(auth.key(given[0]), f"cannot read {source}: {e}") from None
 
 
 # Sections of the seed file that we accept and ignore (they describe knobs of the Go implementation).
@@ -209,160 +169,126 @@ def load_milvus_config(path: Path) -> MilvusConfig:
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise _err(file, "backend_config_path", "file not found") from None
+        raise config_error(file, "backend_config_path", "file not found") from None
     except OSError as e:
-        raise _err(file, "backend_config_path", f"cannot read: {e.strerror or e}") from None
+        raise config_error(file, "backend_config_path", f"cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError as e:
-        raise _err(file, "<file>", f"not UTF-8 text (byte {e.start})") from None
+        raise config_error(file, "<file>", f"not UTF-8 text (byte {e.start})") from None
     except yaml.YAMLError as e:
-        raise _err(file, "<yaml>", f"invalid YAML: {e}") from None
+        raise config_error(file, "<yaml>", f"invalid YAML: {e}") from None
     return parse_milvus_config(raw, source=file)
 
 
 def parse_milvus_config(raw: Any, *, source: str = "<milvus>") -> MilvusConfig:
-    file = source
-    raw = _map(raw, file, "<root>")
-    _check_keys(
-        raw,
-        {"uri", "consistency_level", "connection", "collection", "index", "search", "data_dir",
-         "invalidation_poll_s", "lite_warn_rows"}
-        | _MILVUS_IGNORED_SECTIONS,
-        file,
-        "",
-    )
-    kw: dict[str, Any] = {"source": file}
-    conn = _map(raw.get("connection"), file, "connection")
-    tls_enabled = _milvus_connection(conn, file, kw)
-    _milvus_uri(raw, conn, tls_enabled, file, kw)
-    coll = _map(raw.get("collection"), file, "collection")
-    _milvus_collection(coll, file, kw)
-    _milvus_search(raw, coll, file, kw)
-    _milvus_seed_sections(raw, file, kw)
+    r = Reader(raw, source, "")
+    r.ignore(*_MILVUS_IGNORED_SECTIONS)
+    d = MilvusConfig()
+    kw: dict[str, Any] = {"source": source}
+    conn = r.section("connection")
+    tls_enabled = _milvus_connection(conn, kw)
+    kw["uri"] = _milvus_uri(r, conn, tls_enabled, d)
+    kw["invalidation_poll_s"] = r.float("invalidation_poll_s", d.invalidation_poll_s, lo=0.05, hi=1.5)
+    kw["lite_warn_rows"] = r.int("lite_warn_rows", d.lite_warn_rows, minimum=1)
+    coll = r.section("collection")
+    _milvus_collection(coll, d, kw)
+    _milvus_search(r, coll, d, kw)
+    _milvus_seed_sections(r, d, kw)
+    coll.check_unknown()
+    r.check_unknown()
     return MilvusConfig(**kw)
 
 
-def _milvus_connection(conn: Mapping[str, Any], file: Any, kw: dict[str, Any]) -> bool:
+def _milvus_connection(conn: Reader, kw: dict[str, Any]) -> bool:
     """connection.*: auth, TLS, database, timeout. Returns whether TLS is on (it applies to the uri too)."""
-    _check_keys(conn, {"host", "port", "database", "timeout", "auth", "tls", "uri"}, file, "connection.")
-    auth = _map(conn.get("auth"), file, "connection.auth")
-    _check_keys(auth, {"enabled", "username", *(f"{n}{sfx}" for n in _SECRETS for sfx in ("", "_env", "_file"))},
-                file, "connection.auth.")
-    tls = _map(conn.get("tls"), file, "connection.tls")
-    _check_keys(tls, {"enabled", "cert_file", "key_file", "ca_file", "cert", "key", "ca"}, file, "connection.tls.")
-
-    tls_enabled = _bool(tls.get("enabled", False), file, "connection.tls.enabled")
+    conn.ignore("host", "port", "uri")  # the server's address: _milvus_uri
+    d = MilvusConfig()
+    auth, tls = conn.section("auth"), conn.section("tls")
+    tls_enabled = tls.bool("enabled", False)
     kw["tls_enabled"] = tls_enabled
-    kw["tls_cert"] = _str(tls.get("cert_file", tls.get("cert")), file, "connection.tls.cert_file")
-    kw["tls_key"] = _str(tls.get("key_file", tls.get("key")), file, "connection.tls.key_file")
-    kw["tls_ca"] = _str(tls.get("ca_file", tls.get("ca")), file, "connection.tls.ca_file")
-    auth_enabled = _bool(auth.get("enabled", bool(auth.get("username") or auth.get("token"))), file,
-                         "connection.auth.enabled")
-    if auth_enabled:
-        kw["username"] = _str(auth.get("username"), file, "connection.auth.username")
+    for field_name, seed, short in (("tls_cert", "cert_file", "cert"), ("tls_key", "key_file", "key"),
+                                    ("tls_ca", "ca_file", "ca")):
+        where, k = _pick((tls, seed), (tls, short))
+        kw[field_name] = where.text(k, "")
+    auth.ignore(*(f"{n}{sfx}" for n in _SECRETS for sfx in ("", "_env", "_file")))  # read when auth is enabled
+    if auth.bool("enabled", bool(auth.raw("username", None) or auth.raw("token", None))):
+        kw["username"] = auth.text("username", "")
         for name in _SECRETS:
-            kw[name] = _secret(auth, name, file)
-    if "database" in conn:
-        kw["database"] = _str(conn["database"], file, "connection.database") or "default"
-    if "timeout" in conn:
-        kw["timeout_s"] = _num(conn["timeout"], file, "connection.timeout", lo=0.1)
+            kw[name] = _secret(auth, name)
+    kw["database"] = conn.text("database", d.database) or d.database
+    kw["timeout_s"] = conn.float("timeout", d.timeout_s, lo=0.1)
+    for x in (auth, tls, conn):
+        x.check_unknown()
     return tls_enabled
 
 
-def _milvus_uri(raw: Mapping[str, Any], conn: Mapping[str, Any], tls_enabled: bool, file: Any,
-                kw: dict[str, Any]) -> None:
-    """uri (or connection.host/port, or data_dir for Milvus Lite), and the coherence knobs."""
-    uri = raw.get("uri", conn.get("uri"))
+def _milvus_uri(r: Reader, conn: Reader, tls_enabled: bool, d: MilvusConfig) -> str:
+    """uri (or connection.host/port, or data_dir for Milvus Lite)."""
+    r.ignore("data_dir")  # read only without a uri or a host
+    where, k = _pick((r, "uri"), (conn, "uri"))
+    uri = where.text(k, None)
     if uri is not None:
-        uri = _str(uri, file, "uri").strip()
+        uri = uri.strip()
         if not uri:
-            raise _err(file, "uri", "must not be empty")
+            raise where.error(where.key(k), "must not be empty")
         if tls_enabled and uri.startswith("http://"):
             uri = "https://" + uri[len("http://"):]  # connection.tls applies to a uri too
-    elif conn.get("host"):
-        host = _str(conn["host"], file, "connection.host")
-        port = _num(conn.get("port", 19530), file, "connection.port", lo=1, hi=65535, integer=True)
-        uri = f"{'https' if tls_enabled else 'http'}://{host}:{port}"
-    else:
-        data_dir = _str(raw.get("data_dir"), file, "data_dir")
-        uri = str(Path(data_dir) / "milvus.db") if data_dir else DEFAULT_LITE_URI
-    kw["uri"] = uri
-    if "invalidation_poll_s" in raw:
-        kw["invalidation_poll_s"] = _num(raw["invalidation_poll_s"], file, "invalidation_poll_s", lo=0.05, hi=1.5)
-    if "lite_warn_rows" in raw:
-        kw["lite_warn_rows"] = _num(raw["lite_warn_rows"], file, "lite_warn_rows", lo=1, integer=True)
+        return uri
+    if conn.raw("host", None):
+        host = conn.text("host")
+        port = conn.int("port", 19530, minimum=1, maximum=65535)
+        return f"{'https' if tls_enabled else 'http'}://{host}:{port}"
+    data_dir = r.text("data_dir", "")
+    return str(Path(data_dir) / "milvus.db") if data_dir else d.uri
 
 
-def _milvus_collection(coll: Mapping[str, Any], file: Any, kw: dict[str, Any]) -> None:
-    _check_keys(coll, {"name", "description", "vector_field", "index"}, file, "collection.")
-    if "name" in coll:
-        name = _str(coll["name"], file, "collection.name")
-        if not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
-            raise _err(file, "collection.name", f"must be letters, digits and underscores, got {name!r}")
-        kw["collection"] = name
-    if "description" in coll:
-        kw["description"] = _str(coll["description"], file, "collection.description")
-    vf = _map(coll.get("vector_field"), file, "collection.vector_field")
-    _check_keys(vf, {"name", "dimension", "metric_type"}, file, "collection.vector_field.")
-    if "name" in vf:
-        kw["vector_field"] = _str(vf["name"], file, "collection.vector_field.name")
-    if vf.get("dimension") is not None:
-        kw["dimension"] = _num(vf["dimension"], file, "collection.vector_field.dimension", lo=1, integer=True)
-    if "metric_type" in vf:
-        mt = _str(vf["metric_type"], file, "collection.vector_field.metric_type").upper()
-        if mt not in _METRICS:
-            raise _err(file, "collection.vector_field.metric_type", f"must be one of {_METRICS}, got {mt!r}")
-        kw["metric_type"] = mt
+def _milvus_collection(coll: Reader, d: MilvusConfig, kw: dict[str, Any]) -> None:
+    name = coll.text("name", d.collection)
+    if not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
+        raise coll.error(coll.key("name"), f"must be letters, digits and underscores, got {name!r}")
+    kw["collection"] = name
+    kw["description"] = coll.text("description", d.description)
+    vf = coll.section("vector_field")
+    kw["vector_field"] = vf.text("name", d.vector_field)
+    kw["dimension"] = vf.int("dimension", d.dimension, minimum=1)
+    mt = vf.text("metric_type", d.metric_type).upper()
+    if mt not in _METRICS:
+        raise vf.error(vf.key("metric_type"), f"must be one of {_METRICS}, got {mt!r}")
+    kw["metric_type"] = mt
+    vf.check_unknown()
 
 
-def _milvus_search(raw: Mapping[str, Any], coll: Mapping[str, Any], file: Any, kw: dict[str, Any]) -> None:
-    # index: under collection (seed) or top level
-    index = _map(coll.get("index", raw.get("index")), file, "collection.index")
-    _check_keys(index, {"type", "params", "search_params"}, file, "collection.index.")
-    if "type" in index:
-        kw["index_type"] = _str(index["type"], file, "collection.index.type").upper()
-    if "params" in index:
-        kw["index_params"] = dict(_map(index["params"], file, "collection.index.params"))
-    search = _map(raw.get("search"), file, "search")
-    _check_keys(search, {"params", "topk", "top_k", "consistency_level", "timeout"}, file, "search.")
-    if "timeout" in search:
-        kw["search_timeout_s"] = _num(search["timeout"], file, "search.timeout", lo=0.01)
-    sp = search.get("params", index.get("search_params"))
-    if sp is not None:
-        kw["search_params"] = dict(_map(sp, file, "search.params"))
-    topk = search.get("topk", search.get("top_k"))
-    if topk is not None:
-        kw["top_k"] = _num(topk, file, "search.topk", lo=1, hi=100, integer=True)
+def _milvus_search(r: Reader, coll: Reader, d: MilvusConfig, kw: dict[str, Any]) -> None:
+    where, k = _pick((coll, "index"), (r, "index"))  # under collection (seed) or top level
+    index, search = where.section(k), r.section("search")
+    kw["index_type"] = index.text("type", d.index_type).upper()
+    kw["index_params"] = index.mapping("params", d.index_params)
+    kw["search_timeout_s"] = search.float("timeout", d.search_timeout_s, lo=0.01)
+    where, k = _pick((search, "params"), (index, "search_params"))
+    kw["search_params"] = where.mapping(k, d.search_params)
+    where, k = _pick((search, "topk"), (search, "top_k"))
+    kw["top_k"] = where.int(k, d.top_k, minimum=1, maximum=100)
 
-    cl = raw.get("consistency_level", search.get("consistency_level"))
-    if cl is not None:
-        key = "consistency_level" if "consistency_level" in raw else "search.consistency_level"
-        cl = _str(cl, file, key).capitalize()
-        if cl == "Strong":
-            raise _err(file, key, "Strong waits for the time tick (~200 ms per search); use Session or Bounded")
-        if cl not in _CONSISTENCY:
-            raise _err(file, key, f"must be one of {_CONSISTENCY}, got {cl!r}")
-        kw["consistency_level"] = cl
+    where, k = _pick((r, "consistency_level"), (search, "consistency_level"))
+    cl = where.text(k, d.consistency_level).capitalize()
+    if cl == "Strong":
+        raise where.error(where.key(k), "Strong waits for the time tick (~200 ms per search); use Session or Bounded")
+    if cl not in _CONSISTENCY:
+        raise where.error(where.key(k), f"must be one of {_CONSISTENCY}, got {cl!r}")
+    kw["consistency_level"] = cl
+    index.check_unknown()
+    search.check_unknown()
 
 
-def _milvus_seed_sections(raw: Mapping[str, Any], file: Any, kw: dict[str, Any]) -> None:
-    """The seed file's performance/data_management/development sections: the few knobs the router reads."""
-    perf = _map(raw.get("performance"), file, "performance")
-    batch = _map(perf.get("batch"), file, "performance.batch")
-    if "insert_batch_size" in batch:
-        kw["insert_batch_size"] = _num(batch["insert_batch_size"], file, "performance.batch.insert_batch_size",
-                                       lo=1, integer=True)
-    dm = _map(raw.get("data_management"), file, "data_management")
-    ttl = _map(dm.get("ttl"), file, "data_management.ttl")
-    if "cleanup_interval" in ttl:
-        kw["cleanup_interval_s"] = _num(ttl["cleanup_interval"], file, "data_management.ttl.cleanup_interval",
-                                        lo=1)
-    dev = _map(raw.get("development"), file, "development")
-    if "drop_collection_on_startup" in dev:
-        kw["drop_collection_on_startup"] = _bool(dev["drop_collection_on_startup"], file,
-                                                 "development.drop_collection_on_startup")
-    if "auto_create_collection" in dev:
-        kw["auto_create_collection"] = _bool(dev["auto_create_collection"], file,
-                                             "development.auto_create_collection")
+def _milvus_seed_sections(r: Reader, d: MilvusConfig, kw: dict[str, Any]) -> None:
+    """The seed file's performance/data_management/development sections: the few knobs the router reads. Their
+    other keys configure the Go implementation and are accepted unread (no check_unknown here)."""
+    batch = r.section("performance").section("batch")
+    kw["insert_batch_size"] = batch.int("insert_batch_size", d.insert_batch_size, minimum=1)
+    ttl = r.section("data_management").section("ttl")
+    kw["cleanup_interval_s"] = ttl.float("cleanup_interval", d.cleanup_interval_s, lo=1)
+    dev = r.section("development")
+    kw["drop_collection_on_startup"] = dev.bool("drop_collection_on_startup", d.drop_collection_on_startup)
+    kw["auto_create_collection"] = dev.bool("auto_create_collection", d.auto_create_collection)
 
 
 # ---------------------------------------------------------------- timeouts
@@ -382,15 +308,13 @@ def check_timeouts(sc: SemanticCacheConfig, message_timeout_s: float, *, file: A
     wait = sc.coalesce_timeout_s if sc.coalesce else 0.0
     need = SIGNAL_MARGIN_S + search + wait
     if need >= message_timeout_s:
-        raise _err(file, "semantic_cache.coalesce_timeout_s",
-                   f"{wait:g} s (coalesce wait) + {search:g} s (Milvus search.timeout) + {SIGNAL_MARGIN_S:g} s "
-                   f"(signal pass) must stay below envoy.message_timeout_ms ({message_timeout_s * 1000:g} ms): "
-                   "lower them or raise envoy.message_timeout_ms")
+        raise config_error(file, "semantic_cache.coalesce_timeout_s",
+                           f"{wait:g} s (coalesce wait) + {search:g} s (Milvus search.timeout) + {SIGNAL_MARGIN_S:g} "
+                           f"s (signal pass) must stay below envoy.message_timeout_ms ({message_timeout_s * 1000:g} "
+                           "ms): lower them or raise envoy.message_timeout_ms")
 
 
 # ---------------------------------------------------------------- semantic_cache block
-
-_BLOCK_KEYS = {f for f in SemanticCacheConfig.__dataclass_fields__ if f not in ("milvus", "source")}
 
 
 def _resolve(path_str: str, source: Path, base_dir: Path | None) -> Path:
@@ -412,76 +336,63 @@ def load_semantic_cache(block: Mapping | None, *, source: Path, base_dir: Path |
     file = str(source)
     if block is None:
         return SemanticCacheConfig(source=file)
-    if not isinstance(block, Mapping):
-        raise _err(file, "semantic_cache", f"must be a mapping, got {type(block).__name__}")
-    p = "semantic_cache."
-    _check_keys(block, _BLOCK_KEYS, file, p)
-    kw: dict[str, Any] = {"source": file}
-    if "enabled" in block:
-        kw["enabled"] = _bool(block["enabled"], file, p + "enabled")
-    bt = block.get("backend_type", "memory")
-    if bt not in _BACKENDS:
-        raise _err(file, p + "backend_type", f"must be one of {_BACKENDS}, got {bt!r}")
-    kw["backend_type"] = bt
-    if "similarity_threshold" in block:
-        kw["similarity_threshold"] = _num(block["similarity_threshold"], file, p + "similarity_threshold",
-                                          lo=-1.0, hi=1.0)
-    if "max_entries" in block:
-        kw["max_entries"] = _num(block["max_entries"], file, p + "max_entries", lo=1, integer=True)
-    if "ttl_seconds" in block:
-        kw["ttl_seconds"] = _num(block["ttl_seconds"], file, p + "ttl_seconds", lo=0)
-    if "eviction_policy" in block:
-        ev = block["eviction_policy"]
-        if ev not in _EVICTION:
-            raise _err(file, p + "eviction_policy", f"must be one of {_EVICTION}, got {ev!r}")
-        kw["eviction_policy"] = ev
-    if "scope_headers" in block:
-        sh = block["scope_headers"]
-        if isinstance(sh, str):
-            sh = [sh]
-        if not isinstance(sh, (list, tuple)) or not all(isinstance(h, str) and h for h in sh):
-            raise _err(file, p + "scope_headers", "must be a list of header names")
-        kw["scope_headers"] = tuple(h.lower() for h in sh)
-    if "max_temperature" in block:
-        kw["max_temperature"] = _num(block["max_temperature"], file, p + "max_temperature", lo=0, hi=2)
-    for b in ("verifier", "exact_match", "coalesce", "cache_anonymous"):
-        if b in block:
-            kw[b] = _bool(block[b], file, p + b)
-    for k in ("audit_share", "audit_agree"):
-        if k in block:
-            kw[k] = _num(block[k], file, p + k, lo=0, hi=1)
-    if block.get("verifier_threshold") is not None:
-        kw["verifier_threshold"] = _num(block["verifier_threshold"], file, p + "verifier_threshold", lo=0, hi=1)
-    if "coalesce_timeout_s" in block:
-        kw["coalesce_timeout_s"] = _num(block["coalesce_timeout_s"], file, p + "coalesce_timeout_s", lo=0)
-    if "max_response_bytes" in block:
-        kw["max_response_bytes"] = _num(block["max_response_bytes"], file, p + "max_response_bytes", lo=1,
-                                        hi=65_000, integer=True)
-    if "context_turns" in block:
-        kw["context_turns"] = _num(block["context_turns"], file, p + "context_turns", lo=1, integer=True)
-    if "hot_entries" in block:
-        kw["hot_entries"] = _num(block["hot_entries"], file, p + "hot_entries", lo=0, integer=True)
-    if "max_tokens_tiers" in block:
-        t = block["max_tokens_tiers"]
-        if not isinstance(t, (list, tuple)) or not all(isinstance(x, int) and x > 0 for x in t):
-            raise _err(file, p + "max_tokens_tiers", "must be a list of positive integers")
-        kw["max_tokens_tiers"] = tuple(sorted(t))
-    bcp = block.get("backend_config_path")
+    r = Reader(block, file, "semantic_cache")
+    kw = _block_settings(r, SemanticCacheConfig())
+    bcp = r.raw("backend_config_path", None)
     if bcp is not None:
         if not isinstance(bcp, str) or not bcp:
-            raise _err(file, p + "backend_config_path", "must be a path string")
+            raise r.error(r.key("backend_config_path"), "must be a path string")
         kw["backend_config_path"] = _resolve(bcp, Path(source), base_dir)
-    if bt == "milvus" and kw.get("eviction_policy", "fifo") != "fifo":
-        # Milvus keeps the order in a scalar field (created_at) and evicts the oldest rows in batches; LRU/LFU
-        # would need a row rewrite on every hit. The in-process hot tier in front of it is LRU regardless.
-        raise _err(file, p + "eviction_policy", f"{kw['eviction_policy']!r} is not supported by the milvus backend "
-                   "(it evicts the oldest rows by created_at): use fifo")
-    if bt == "milvus":
-        if kw.get("backend_config_path") is None:
+    r.check_unknown()
+    if kw["backend_type"] == "milvus":
+        if kw["eviction_policy"] != "fifo":
+            # Milvus keeps the order in a scalar field (created_at) and evicts the oldest rows in batches; LRU/LFU
+            # would need a row rewrite on every hit. The in-process hot tier in front of it is LRU regardless.
+            raise r.error(r.key("eviction_policy"), f"{kw['eviction_policy']!r} is not supported by the milvus "
+                          "backend (it evicts the oldest rows by created_at): use fifo")
+        path = kw.get("backend_config_path")
+        if path is None:
             kw["milvus"] = MilvusConfig(source=file)  # Milvus Lite defaults
+        elif not path.exists():
+            raise r.error(r.key("backend_config_path"), f"{path} not found")
         else:
-            path = kw["backend_config_path"]
-            if not path.exists():
-                raise _err(file, p + "backend_config_path", f"{path} not found")
             kw["milvus"] = load_milvus_config(path)
-    return SemanticCacheConfig(**kw)
+    return SemanticCacheConfig(source=file, **kw)
+
+
+def _block_settings(r: Reader, d: SemanticCacheConfig) -> dict[str, Any]:
+    """Every key of the block but backend_config_path, each with the dataclass' default."""
+    kw: dict[str, Any] = {
+        "enabled": r.bool("enabled", d.enabled),
+        "backend_type": r.str("backend_type", d.backend_type, choices=_BACKENDS),
+        "similarity_threshold": r.float("similarity_threshold", d.similarity_threshold, lo=-1.0, hi=1.0),
+        "max_entries": r.int("max_entries", d.max_entries, minimum=1),
+        "ttl_seconds": r.float("ttl_seconds", d.ttl_seconds, lo=0),
+        "eviction_policy": r.str("eviction_policy", d.eviction_policy, choices=_EVICTION),
+        "scope_headers": _scope_headers(r, d.scope_headers),
+        "max_temperature": r.float("max_temperature", d.max_temperature, lo=0, hi=2),
+    }
+    for b in ("verifier", "exact_match", "coalesce", "cache_anonymous"):
+        kw[b] = r.bool(b, getattr(d, b))
+    for k in ("audit_share", "audit_agree"):
+        kw[k] = r.float(k, getattr(d, k), lo=0, hi=1)
+    kw["verifier_threshold"] = r.float("verifier_threshold", d.verifier_threshold, lo=0, hi=1)
+    kw["coalesce_timeout_s"] = r.float("coalesce_timeout_s", d.coalesce_timeout_s, lo=0)
+    kw["max_response_bytes"] = r.int("max_response_bytes", d.max_response_bytes, minimum=1, maximum=65_000)
+    kw["context_turns"] = r.int("context_turns", d.context_turns, minimum=1)
+    kw["hot_entries"] = r.int("hot_entries", d.hot_entries, minimum=0)
+    tiers = r.raw("max_tokens_tiers", d.max_tokens_tiers)
+    if not isinstance(tiers, (list, tuple)) or not all(isinstance(x, int) and x > 0 for x in tiers):
+        raise r.error(r.key("max_tokens_tiers"), "must be a list of positive integers")
+    kw["max_tokens_tiers"] = tuple(sorted(tiers))
+    return kw
+
+
+def _scope_headers(r: Reader, default: tuple[str, ...]) -> tuple[str, ...]:
+    """The tenant's headers: one name or a list, matched lower-case."""
+    sh = r.raw("scope_headers", default)
+    if isinstance(sh, str):
+        sh = [sh]
+    if not isinstance(sh, (list, tuple)) or not all(isinstance(h, str) and h for h in sh):
+        raise r.error(r.key("scope_headers"), "must be a list of header names")
+    return tuple(h.lower() for h in sh)

@@ -11,16 +11,14 @@ decision may use it: a model over its error or latency bound cools down and the 
 
 ``models[].endpoints`` — a model served by several replicas (a list of host:port) instead of one ``endpoint``.
 
-Every error names the file and the dotted key (the `_Reader` of config.py).
+Every error names the file and the dotted key (config_reader.Reader).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .config import _Reader
+from .config_reader import Reader
 
 # What Envoy retries on. gateway-error is 502/503/504 from the upstream; reset and connect-failure cover a replica
 # that died or refused; retriable-status-codes adds `retriable_status_codes`.
@@ -95,7 +93,7 @@ class LiveConfig:
     envoy_poll_s: float = 1.0               # read healthy-host counts from Envoy's admin API (0: off)
 
 
-def resilience(e: _Reader) -> ResilienceConfig:
+def resilience(e: Reader) -> ResilienceConfig:
     """envoy.resilience (every key optional)."""
     r = e.section("resilience")
     rt, od, hc, cb = (r.section(n) for n in ("retries", "outlier_detection", "health_check", "circuit_breakers"))
@@ -160,7 +158,7 @@ def resilience(e: _Reader) -> ResilienceConfig:
     return out
 
 
-def live(root: _Reader) -> LiveConfig:
+def live(root: Reader) -> LiveConfig:
     """The top-level `live` section (every key optional)."""
     r = root.section("live")
     d = LiveConfig()
@@ -178,7 +176,7 @@ def live(root: _Reader) -> LiveConfig:
     return out
 
 
-def endpoints(m: _Reader, hostport) -> tuple[tuple[str, int], ...]:
+def endpoints(m: Reader, hostport) -> tuple[tuple[str, int], ...]:
     """A model's replicas: `endpoints: [host:port, ...]`, or the single `endpoint` (exactly one of the two)."""
     many = m.raw("endpoints", None)
     one = m.raw("endpoint", None)
@@ -190,11 +188,9 @@ def endpoints(m: _Reader, hostport) -> tuple[tuple[str, int], ...]:
         raise m.error(m.key("endpoints"), "give either `endpoint` or `endpoints`, not both")
     if not isinstance(many, list) or not many:
         raise m.error(m.key("endpoints"), f"must be a non-empty list of host:port, got {many!r}")
-    from .config import _Reader
-
     out = []
     for i, value in enumerate(many):
-        out.append(hostport(_Reader({"endpoint": value}, m.source, f"{m.key('endpoints')}[{i}]"), "endpoint"))
+        out.append(hostport(Reader({"endpoint": value}, m.source, f"{m.key('endpoints')}[{i}]"), "endpoint"))
     if len(set(out)) != len(out):
         raise m.error(m.key("endpoints"), "lists the same host:port twice")
     return tuple(out)

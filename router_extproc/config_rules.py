@@ -32,7 +32,8 @@ from typing import Any
 from . import rules as R
 from .routes import MAX_EXAMPLE_CHARS, MAX_EXAMPLES, RouteSpec
 from .thresholds import ROUTE_SIMILARITY
-from .config import CATEGORIES, REASONING_EFFORTS, _Reader
+from .config import CATEGORIES, REASONING_EFFORTS
+from .config_reader import Reader as _Reader
 from .errors import ConfigError
 from .pii import taxonomy
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config import _Reader
+    from .config_reader import Reader
 
 log = logging.getLogger("router_extproc.tracing")
 
@@ -37,7 +37,7 @@ class TracingConfig:
     envoy_collector: str = ""
 
 
-def parse(root: _Reader) -> TracingConfig:
+def parse(root: Reader) -> TracingConfig:
     r = root.section("tracing")
     d = TracingConfig()
     out = TracingConfig(enabled=r.bool("enabled", d.enabled), sample_ratio=r.float("sample_ratio", d.sample_ratio,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config import _Reader
+    from .config_reader import Reader
 
 OTHER = "other"
 NONE = "none"
@@ -42,7 +42,7 @@ class UsageConfig:
     budget_window_s: float = 3600.0
 
 
-def parse(root: _Reader, model_names: list[str]) -> UsageConfig:
+def parse(root: Reader, model_names: list[str]) -> UsageConfig:
     """The top-level `usage` section (every key optional)."""
     r = root.section("usage")
     d = UsageConfig()

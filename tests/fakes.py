@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from router_extproc.cache import SemanticCache, render_sse
+from router_extproc.cache import SemanticCache, build_key, render_sse
 from router_extproc.config import parse_config
 from router_extproc.pipeline import Continue, Respond, Router
 from router_extproc.signals.types import PIIEntity, Signals
@@ -61,6 +61,24 @@ class FakeSignals:
 
     async def close(self) -> None:
         pass
+
+
+@dataclasses.dataclass(kw_only=True)
+class SignalValues:
+    """One signal pass's result set by hand, for the pure decision (the SignalsLike contract of stages/contracts.py).
+    A test module subclasses it with the defaults its scenarios start from (keyword-only, so a subclass may add a
+    positional field)."""
+
+    category: str = "other"
+    category_confidence: float = 0.9
+    complexity: float = 0.1
+    jailbreak: float = 0.0
+    injection: float = 0.0
+    pii: frozenset = dataclasses.field(default_factory=frozenset)
+
+    @property
+    def pii_types(self):
+        return self.pii
 
 
 def router_config(**logging_cfg):
@@ -175,6 +193,14 @@ def vec(seed: int, noise: float = 0.0, base: np.ndarray | None = None, *, noise_
 
 def cache_request(q: str, **kw: Any) -> dict:
     return {"messages": [{"role": "user", "content": q}], "temperature": 0.7, **kw}
+
+
+CACHE_TENANT = {"authorization": "Bearer a"}
+
+
+def cache_key(q: str, cfg: Any, tenant: dict = CACHE_TENANT, model: str = "m1"):
+    """The cache key (cache/keys.py) of a one-message request `q` for `model`, from the tenant's headers."""
+    return build_key(cache_request(q), model, tenant, cfg)
 
 
 def cached_completion(text: str = "Paris.") -> dict:

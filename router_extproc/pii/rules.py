@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -25,14 +26,24 @@ def _rx(pattern: str) -> re2._Regexp:
     return re2.compile(pattern.encode())
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub(text: str) -> str:
+    """Lone surrogates become U+FFFD. The request parser refuses them, but answers and direct callers can carry
+    one (JSON's "\\ud800" parses into it), and every slice below is encoded as UTF-8 for RE2. One code point
+    replaces one, so every offset into the text stays valid."""
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+
+
 class Text:
     """A text as UTF-8 bytes (what RE2 scans) with byte -> char offsets, computed once per text."""
 
     __slots__ = ("text", "raw", "_chars")
 
     def __init__(self, text: str) -> None:
-        self.text = text
-        self.raw = text.encode("utf-8", "surrogatepass")
+        self.text = text = scrub(text)
+        self.raw = text.encode("utf-8")
         self._chars: np.ndarray | None = None
         if len(self.raw) != len(text):
             lead = (np.frombuffer(self.raw, np.uint8) & 0xC0) != 0x80  # not a continuation byte
@@ -146,7 +157,7 @@ _PLACEHOLDER = _rx(r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$\{?\w*\}?|%\w*%?|\*+|x{3,}\w*|
 
 def placeholder(value: str) -> bool:
     """A value that documentation writes where the real one goes (`<password>`, `${DB_PASS}`, `your_token`)."""
-    return _PLACEHOLDER.search(value.encode()) is not None
+    return _PLACEHOLDER.search(scrub(value).encode()) is not None
 
 
 # ── patterns ───────────────────────────────────────────────────────────────────────────────────────────

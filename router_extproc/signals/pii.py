@@ -7,7 +7,7 @@ import numpy as np
 import re2
 
 from ..pii.rules import iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
-from ..pii.rules import looks_like_documentation
+from ..pii.rules import looks_like_documentation, scrub
 
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
 DATE_RE = re2.compile(r"(?:^|[^\d./-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}|"
@@ -244,6 +244,7 @@ def _joinable(text: str, a: tuple, b: tuple) -> bool:
 def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     """Model entities (pieces from `decode_tags`, or plain (start, end, type, score) tuples) + validated regex
     matches -> final entities."""
+    text = scrub(text)  # offsets unchanged (pii/rules.py)
     rx = regex_entities(text)
     ents = _entities(text, model_ents)
     urls = url_spans(text) if ents else []

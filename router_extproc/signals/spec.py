@@ -1,8 +1,8 @@
 """The ONNX interface of the signal model: the graph's inputs and outputs, and what labels.json carries.
 
-The runtime (engine.py) reads the model through these names. The build (models/) writes the same names; it keeps
-its own copy of the list for now, because every file under models/ is part of the model's recipe hash and editing
-one would retrain the model (docs/architecture.md). tests/unit/test_signals_build.py checks that the two agree.
+The runtime (engine.py) reads the model through these names, and the build (models/recipe.py) exports them: both
+import this module. models/build.py hashes ALL_OUTPUTS and RECIPE_RUNTIME_FILES into the model's recipe, so a change
+to the interface retrains the model, while the runtime-only parts below (ModelThresholds) do not.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import httpx
 
 from router_extproc.dev.stack import Stack
 
-from .common import IMG, MODEL_DIR, bench_config, machine, progress, save
+from .common import IMG, MODEL_DIR, bench_config, machine, progress, pyplot, save
 
 # Hand-written paraphrase pairs (not from QQP, which calibrates the verifier).
 PAIRS = [
@@ -101,14 +101,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _plot(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
-    IMG.mkdir(parents=True, exist_ok=True)
     m = machine()
     fig, ax = plt.subplots(figsize=(7, 4))
     labels = ["miss (upstream)", "same request (hit)", "paraphrase"]

@@ -38,7 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from tests.bench.common import IMG, MODEL_DIR, ROOT, machine, progress, save  # noqa: E402
+from tests.bench.common import IMG, MODEL_DIR, ROOT, machine, progress, pyplot, save  # noqa: E402
 
 BENCH_VENV = ROOT / ".bench-venv"
 PEERS = Path(__file__).resolve().parent / "peers"
@@ -220,12 +220,8 @@ def ours_domain(engine, texts: list[str], rows: list[dict]) -> tuple[dict[str, A
 
 # ---------------------------------------------------------------- plot
 def plot(res: dict[str, Any], m: dict[str, Any]) -> Path | None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         progress("matplotlib missing: no plot")
         return None
     c = res["cache"]
@@ -261,7 +257,6 @@ def plot(res: dict[str, Any], m: dict[str, Any]) -> Path | None:
         a.grid(axis="y", alpha=0.3)
     fig.suptitle(f"Peers, same encoder — {m['date']} — {m['cpu']} ({m['cores']} cores)", fontsize=10)
     fig.tight_layout()
-    IMG.mkdir(parents=True, exist_ok=True)
     path = IMG / "peers.png"
     fig.savefig(path)
     plt.close(fig)

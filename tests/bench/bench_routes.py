@@ -14,7 +14,6 @@ Writes docs/routing.md's routes section.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -29,8 +28,7 @@ sys.path.insert(0, str(ROOT))
 from router_extproc import routes as RT  # noqa: E402
 from router_extproc.config import load_config  # noqa: E402
 from router_extproc.thresholds import ROUTE_SIMILARITY  # noqa: E402
-from tests.bench.common import DOCS, MODEL_DIR, machine, save  # noqa: E402
-from tests.helpers import write_section  # noqa: E402
+from tests.bench.common import DOCS, MODEL_DIR, documented_main, machine  # noqa: E402
 
 START, END = "<!-- routes:start -->", "<!-- routes:end -->"
 CONFIG = ROOT / "config" / "examples" / "support-desk.yaml"
@@ -150,19 +148,8 @@ def section(res: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--no-doc", action="store_true")
-    args = ap.parse_args(argv)
-    if not (MODEL_DIR / "encoder.onnx").exists():
-        print("bench_routes: models not built (make models): skipping")
-        return {}
-    res = run(args.quick)
-    print(json.dumps(res, indent=2))
-    save("routes", res)
-    if not args.no_doc:
-        write_section(DOCS / "routing.md", START, END, section(res))
-    return res
+    return documented_main(argv, name="routes", run=run, doc=DOCS / "routing.md", start=START, end=END,
+                           section=section, needs_models=True)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ figure is the difference of the two p50s (target ≤ 0.2 ms); it writes docs/rou
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -24,8 +23,7 @@ from router_extproc.config import CATEGORIES, parse_config  # noqa: E402
 from router_extproc.decision import decide  # noqa: E402
 from router_extproc.openai import parse_chat_request  # noqa: E402
 from router_extproc.thresholds import resolve  # noqa: E402
-from tests.bench.common import DOCS, machine, save  # noqa: E402
-from tests.helpers import write_section  # noqa: E402
+from tests.bench.common import DOCS, documented_main, machine  # noqa: E402
 
 START, END = "<!-- rules-bench:start -->", "<!-- rules-bench:end -->"
 TARGET_MS = 0.2
@@ -133,16 +131,8 @@ def section(res: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--no-doc", action="store_true")
-    args = ap.parse_args(argv)
-    res = run(args.quick)
-    print(json.dumps(res, indent=2))
-    save("rules", res)
-    if not args.no_doc:
-        write_section(DOCS / "routing.md", START, END, section(res))
-    return res
+    return documented_main(argv, name="rules", run=run, doc=DOCS / "routing.md", start=START, end=END,
+                           section=section)
 
 
 if __name__ == "__main__":

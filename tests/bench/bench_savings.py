@@ -26,7 +26,7 @@ import yaml
 
 from router_extproc.dev.stack import Stack
 
-from .common import IMG, MODEL_DIR, ROOT, bench_config, machine, progress, save
+from .common import IMG, MODEL_DIR, ROOT, bench_config, machine, progress, pyplot, save
 
 COST_FLEET = ROOT / "config" / "examples" / "cost-fleet.yaml"
 
@@ -162,14 +162,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _plot(s: dict[str, Any]) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
-    IMG.mkdir(parents=True, exist_ok=True)
     m = machine()
     fig, ax = plt.subplots(figsize=(7, 3.5))
     names, vals, colors = [], [], []

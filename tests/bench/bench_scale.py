@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -31,16 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from .common import MODEL_DIR, bench_config, load, progress, save
+from .common import MODEL_DIR, bench_config, free_port, load, progress, save
 
 DIM = 384
 SCOPES = [f"tenant{i}" for i in range(8)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _entries(n: int, start: int, rng: np.random.Generator):
@@ -255,7 +248,7 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite
     progress("cache lookup vs entries: Milvus 2.3 standalone server (Bounded, partition key on the tenant)")
     server = MilvusServer()
     server.set_base_dir(str(work / "server"))
-    server.listen_port = _free_port()
+    server.listen_port = free_port()
     try:
         server.start()
         mc = MilvusConfig(uri=f"http://127.0.0.1:{server.listen_port}", collection="bench",

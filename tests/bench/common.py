@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from importlib import metadata
 from pathlib import Path
@@ -17,6 +19,7 @@ import yaml
 
 from router_extproc.envoy_config import render
 from router_extproc.dev.stack import Stack, envoy_binary, free_port, wait_for, _http_ok
+from tests.helpers import write_section
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -49,6 +52,26 @@ def save(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **data}, indent=2, default=float))
     return path
+
+
+def documented_main(argv: list[str] | None, *, name: str, run: Callable[[bool], dict[str, Any]], doc: Path,
+                    start: str, end: str, section: Callable[[dict[str, Any]], str],
+                    needs_models: bool = False) -> dict[str, Any]:
+    """The command line of a benchmark whose figures go to docs/bench/<name>.json and a section of `doc`:
+    `--quick` (fewer rows), `--no-doc` (the result file only)."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-doc", action="store_true")
+    args = ap.parse_args(argv)
+    if needs_models and not (MODEL_DIR / "encoder.onnx").exists():
+        print(f"bench_{name}: models not built (make models): skipping")
+        return {}
+    res = run(args.quick)
+    print(json.dumps(res, indent=2))
+    save(name, res)
+    if not args.no_doc:
+        write_section(doc, start, end, section(res))
+    return res
 
 
 def load(name: str) -> dict[str, Any] | None:
@@ -84,6 +107,20 @@ class BaselineEnvoy:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+
+def pyplot(img: Path = IMG) -> Any | None:
+    """matplotlib.pyplot drawing to files (Agg), with `img` created; None without matplotlib: the figures in the
+    result files do not depend on it, only the plots do."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    img.mkdir(parents=True, exist_ok=True)
+    return plt
 
 
 def progress(msg: str) -> None:

@@ -47,7 +47,7 @@ def prepare(a) -> int:
     mmlu = D.load_mmlu()
     te = [r for r in mmlu if r["split"] == "test"]
     jte = [it for it in D.load_jailbreak(mmlu) if it.split == "test"]
-    # the build's own call (models/pipeline.py), so the test sentences are the ones it evaluated on
+    # the build's own call (models/recipe.py), so the test sentences are the ones it evaluated on
     pte = [p for p in pii_sentences({"train": 32, "cal": 16, "test": 24}, seed=1234) if p["split"] == "test"]
     texts = [r["question"] for r in te] + [it.text for it in jte] + [p["text"] for p in pte]
     ref = {

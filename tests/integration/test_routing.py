@@ -38,23 +38,22 @@ def stack(make_stack):
     return make_stack(routing_config())
 
 
-def test_a_math_question_reaches_the_math_model_with_reasoning_on(http):
-    r = http.post("/v1/chat/completions", json=chat("auto", MATH), headers=ECHO)
+def routed(http, prompt: str) -> tuple[str, str, str, str, bool]:
+    """An auto request's category, model, complexity and reasoning headers, and the reasoning switch its upstream
+    received."""
+    r = http.post("/v1/chat/completions", json=chat("auto", prompt), headers=ECHO)
     assert r.status_code == 200, r.text
-    assert r.headers["x-router-category"] == "math"
-    assert r.headers["x-router-model"] == "qwen3-8b"
-    assert r.headers["x-router-complexity"] == "complex"
-    assert r.headers["x-router-reasoning"] == "on"
-    assert r.json()["demo_received"]["chat_template_kwargs"]["enable_thinking"] is True
+    h = r.headers
+    return (h["x-router-category"], h["x-router-model"], h["x-router-complexity"], h["x-router-reasoning"],
+            r.json()["demo_received"]["chat_template_kwargs"]["enable_thinking"])
+
+
+def test_a_math_question_reaches_the_math_model_with_reasoning_on(http):
+    assert routed(http, MATH) == ("math", "qwen3-8b", "complex", "on", True)
 
 
 def test_a_greeting_reaches_the_small_model_with_reasoning_off(http):
-    r = http.post("/v1/chat/completions", json=chat("auto", GREETING), headers=ECHO)
-    assert r.status_code == 200, r.text
-    assert r.headers["x-router-model"] == "qwen3-0.6b"
-    assert r.headers["x-router-complexity"] == "simple"
-    assert r.headers["x-router-reasoning"] == "off"
-    assert r.json()["demo_received"]["chat_template_kwargs"]["enable_thinking"] is False
+    assert routed(http, GREETING)[1:] == ("qwen3-0.6b", "simple", "off", False)
 
 
 def test_a_history_question_is_classified_as_history(http):

@@ -202,3 +202,21 @@ def test_the_replica_poll_and_lite_warning_are_read_from_the_milvus_file(tmp_pat
     p.write_text("uri: http://milvus:19530\ninvalidation_poll_s: 0.25\nlite_warn_rows: 10000\n")
     mc = load_milvus_config(p)
     assert (mc.invalidation_poll_s, mc.lite_warn_rows) == (0.25, 10000)
+
+
+def test_every_setting_of_the_block_is_a_key_it_accepts(tmp_path):
+    from dataclasses import fields
+
+    from router_extproc.config_cache import SemanticCacheConfig
+
+    defaults = SemanticCacheConfig()
+    block = {f.name: getattr(defaults, f.name) for f in fields(SemanticCacheConfig)
+             if f.name not in ("milvus", "source", "backend_config_path")}
+    block = {k: list(v) if isinstance(v, tuple) else v for k, v in block.items()}
+    assert load_semantic_cache(block, source=tmp_path / "config.yaml") == SemanticCacheConfig(
+        source=str(tmp_path / "config.yaml"))
+
+
+def test_a_numeric_password_is_read_as_text(tmp_path):
+    m = _milvus(tmp_path, "uri: http://m:19530\nconnection:\n  auth: {enabled: true, username: u, password: 12345}\n")
+    assert m.password == "12345"

@@ -7,15 +7,15 @@ import time
 import numpy as np
 import pytest
 
-from router_extproc.cache import SemanticCache, build_key
+from router_extproc.cache import SemanticCache
 from router_extproc.cache.base import Entry, new_id
 from router_extproc.cache.milvus import DimensionMismatch, MilvusBackend
 from router_extproc.config_cache import MilvusConfig, SemanticCacheConfig
-from tests.fakes import CACHE_DIM as DIM, cache_request as req, cached_completion as completion, vec  # noqa: F401
+from tests.fakes import CACHE_DIM as DIM, CACHE_TENANT, cache_key, cached_completion as completion, vec
 
 pytest.importorskip("milvus_lite")
 
-A = {"authorization": "Bearer a"}
+A = CACHE_TENANT
 B = {"authorization": "Bearer b"}
 
 
@@ -31,6 +31,17 @@ async def make(cfg):
     return c
 
 
+async def holding(cfg, *tenants):
+    """A started cache that has written the same question's answer to Milvus for each tenant (A by default);
+    the cache and the keys."""
+    c = await make(cfg)
+    keys = [cache_key("What is the capital of France?", cfg, t) for t in tenants or (A,)]
+    for k in keys:
+        c.store(k, vec(1), completion())
+    await asyncio.sleep(0.2)  # the flusher writes them
+    return c, keys
+
+
 async def test_the_database_file_and_its_directories_are_created(tmp_path):
     c = await make(cfg_for(tmp_path))
     assert c.available and (tmp_path / "data/cache").is_dir()
@@ -40,13 +51,13 @@ async def test_the_database_file_and_its_directories_are_created(tmp_path):
 async def test_the_cache_still_answers_after_a_router_restart(tmp_path):
     cfg = cfg_for(tmp_path)
     c = await make(cfg)
-    k = build_key(req("What is the capital of France?"), "m1", A, cfg)
+    k = cache_key("What is the capital of France?", cfg)
     c.store(k, vec(1), completion())
     await c.close()  # flushes pending inserts
 
     c2 = await make(cfg)
     assert c2.exact_lookup(k) is not None  # warmed from the file
-    k2 = build_key(req("capital of France?"), "m1", A, cfg)
+    k2 = cache_key("capital of France?", cfg)
     hit = await c2.lookup(k2, vec(1, 0.05), k2.text)
     assert hit is not None and hit.completion["choices"][0]["message"]["content"] == "Paris."
     await c2.close()
@@ -54,10 +65,7 @@ async def test_the_cache_still_answers_after_a_router_restart(tmp_path):
 
 async def test_milvus_is_searched_when_the_hot_tier_does_not_hold_the_entry(tmp_path):
     cfg = cfg_for(tmp_path)
-    c = await make(cfg)
-    k = build_key(req("What is the capital of France?"), "m1", A, cfg)
-    c.store(k, vec(1), completion())
-    await asyncio.sleep(0.2)
+    c, (k,) = await holding(cfg)
     assert (await c.stats())["entries"] == 1
     c.hot.clear()  # as if another router had stored it
     c._hot_complete = False
@@ -95,9 +103,9 @@ async def test_clear_removes_one_tenant_or_everything(tmp_path):
     cfg = cfg_for(tmp_path)
     c = await make(cfg)
     for i, h in enumerate((A, B, B)):
-        c.store(build_key(req(f"q{i}"), "m1", h, cfg), vec(i), completion())
+        c.store(cache_key(f"q{i}", cfg, h), vec(i), completion())
     await asyncio.sleep(0.2)
-    ka = build_key(req("q0"), "m1", A, cfg)
+    ka = cache_key("q0", cfg)
     assert await c.clear(ka.scope) == 1
     assert (await c.stats())["entries"] == 2
     assert await c.clear() == 2
@@ -120,7 +128,7 @@ async def test_an_unreachable_milvus_serves_uncached_and_never_raises(tmp_path):
     cfg = dataclasses.replace(cfg_for(tmp_path), milvus=mc)
     c = await make(cfg)
     assert not c.available
-    k = build_key(req("Hi"), "m1", A, cfg)
+    k = cache_key("Hi", cfg)
     t0 = time.perf_counter()
     assert await c.lookup(k, vec(1), k.text) is None
     assert time.perf_counter() - t0 < 0.05
@@ -174,7 +182,7 @@ async def test_the_cache_keeps_milvus_at_max_entries_as_it_stores(tmp_path):
     cfg = cfg_for(tmp_path, max_entries=40)
     c = await make(cfg)
     for i in range(100):
-        c.store(build_key(req(f"question {i}"), "m1", A, cfg), vec(i), completion())
+        c.store(cache_key(f"question {i}", cfg), vec(i), completion())
         if i % 10 == 9:
             await asyncio.sleep(0.05)  # let the flusher write and check the size
     await asyncio.sleep(0.2)
@@ -186,10 +194,7 @@ async def test_the_cache_keeps_milvus_at_max_entries_as_it_stores(tmp_path):
 
 async def test_a_clear_is_stamped_so_that_other_routers_drop_their_copies(tmp_path):
     cfg = cfg_for(tmp_path)
-    c = await make(cfg)
-    k = build_key(req("What is the capital of France?"), "m1", A, cfg)
-    c.store(k, vec(1), completion())
-    await asyncio.sleep(0.2)
+    c, (k,) = await holding(cfg)
     await c.clear(k.scope)
     marks = await c.backend.read_clears()
     assert set(marks) == {k.scope} and marks[k.scope] <= time.time()
@@ -200,12 +205,7 @@ async def test_a_clear_is_stamped_so_that_other_routers_drop_their_copies(tmp_pa
 
 async def test_a_router_that_learns_of_a_clear_drops_the_scope_and_never_serves_older_rows(tmp_path):
     cfg = cfg_for(tmp_path)
-    c = await make(cfg)
-    ka = build_key(req("What is the capital of France?"), "m1", A, cfg)
-    kb = build_key(req("What is the capital of France?"), "m1", B, cfg)
-    c.store(ka, vec(1), completion())
-    c.store(kb, vec(1), completion())
-    await asyncio.sleep(0.2)
+    c, (ka, kb) = await holding(cfg, A, B)
     # another router cleared tenant A: its stamp arrives by the poll; Milvus still holds A's row here
     assert c.apply_clears({ka.scope: time.time()}) == 1
     assert c.exact_lookup(ka) is None and c.exact_lookup(kb) is not None
@@ -235,7 +235,7 @@ async def test_lite_past_its_crossover_warns_in_the_log_and_a_metric(tmp_path, c
     c = SemanticCache.from_config(cfg, dimension=DIM, verifier_path=None, metrics=metrics)
     await c.start()
     for i in range(8):
-        c.store(build_key(req(f"q{i}"), "m1", A, cfg), vec(i), completion())
+        c.store(cache_key(f"q{i}", cfg), vec(i), completion())
     await asyncio.sleep(0.2)
     with caplog.at_level("WARNING"):
         await c.enforce_size()
@@ -247,7 +247,7 @@ async def test_lite_past_its_crossover_warns_in_the_log_and_a_metric(tmp_path, c
 async def test_old_stamps_read_after_a_restart_keep_what_was_stored_since(tmp_path):
     cfg = cfg_for(tmp_path)
     c = await make(cfg)
-    k = build_key(req("What is the capital of France?"), "m1", A, cfg)
+    k = cache_key("What is the capital of France?", cfg)
     cleared_long_ago = time.time() - 60
     c.store(k, vec(1), completion())
     assert c.apply_clears({k.scope: cleared_long_ago, "*": cleared_long_ago}) == 0

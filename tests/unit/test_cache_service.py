@@ -5,15 +5,14 @@ import dataclasses
 
 import numpy as np
 
-from router_extproc.cache import SemanticCache, build_key
+from router_extproc.cache import SemanticCache
 from router_extproc.cache.base import NoopMetrics
 from router_extproc.config_cache import SemanticCacheConfig
-from tests.fakes import CACHE_DIM as DIM, cache_request as req, cached_completion as completion  # noqa: F401
+from tests.fakes import CACHE_DIM as DIM, cache_key, cached_completion as completion
 from tests import fakes
 
 CFG = SemanticCacheConfig(enabled=True, backend_type="memory", similarity_threshold=0.9, max_entries=100,
                           ttl_seconds=3600)
-TENANT_A = {"authorization": "Bearer a"}
 TENANT_B = {"authorization": "Bearer b"}
 
 
@@ -35,6 +34,11 @@ class Recorder(NoopMetrics):
         self.errors.append(op)
 
 
+def tenant_keys(q: str):
+    """The same request from tenant A and from tenant B."""
+    return cache_key(q, CFG), cache_key(q, CFG, TENANT_B)
+
+
 async def make(cfg=CFG, metrics=None):
     c = SemanticCache.from_config(cfg, dimension=DIM, verifier_path=None, metrics=metrics)
     await c.start()
@@ -43,7 +47,7 @@ async def make(cfg=CFG, metrics=None):
 
 async def test_a_literal_repeat_is_an_exact_hit_with_a_fresh_id():
     c = await make()
-    k = build_key(req("What is the capital of France?"), "m1", TENANT_A, CFG)
+    k = cache_key("What is the capital of France?", CFG)
     assert c.exact_lookup(k) is None
     c.store(k, vec(1), completion())
     hit = c.exact_lookup(k)
@@ -55,8 +59,8 @@ async def test_a_literal_repeat_is_an_exact_hit_with_a_fresh_id():
 
 async def test_a_close_paraphrase_is_a_semantic_hit():
     c = await make()
-    k1 = build_key(req("What is the capital of France?"), "m1", TENANT_A, CFG)
-    k2 = build_key(req("what's France's capital city"), "m1", TENANT_A, CFG)
+    k1 = cache_key("What is the capital of France?", CFG)
+    k2 = cache_key("what's France's capital city", CFG)
     c.store(k1, vec(1), completion())
     hit = await c.lookup(k2, vec(1, 0.05), k2.text)
     assert hit is not None and not hit.exact and hit.similarity > 0.9
@@ -66,9 +70,9 @@ async def test_a_close_paraphrase_is_a_semantic_hit():
 async def test_a_far_question_is_refused_and_counted():
     m = Recorder()
     c = await make(metrics=m)
-    k1 = build_key(req("What is the capital of France?"), "m1", TENANT_A, CFG)
+    k1 = cache_key("What is the capital of France?", CFG)
     c.store(k1, vec(1), completion())
-    k2 = build_key(req("What is the capital of Peru?"), "m1", TENANT_A, CFG)
+    k2 = cache_key("What is the capital of Peru?", CFG)
     assert await c.lookup(k2, vec(1, 0.6), k2.text) is None
     assert m.lookups[-1] in ("refused", "miss")
     await c.close()
@@ -76,8 +80,7 @@ async def test_a_far_question_is_refused_and_counted():
 
 async def test_one_tenant_is_never_served_anothers_entry():
     c = await make()
-    ka = build_key(req("What is the capital of France?"), "m1", TENANT_A, CFG)
-    kb = build_key(req("What is the capital of France?"), "m1", TENANT_B, CFG)
+    ka, kb = tenant_keys("What is the capital of France?")
     c.store(ka, vec(1), completion())
     assert c.exact_lookup(kb) is None
     assert await c.lookup(kb, vec(1), kb.text) is None
@@ -86,8 +89,8 @@ async def test_one_tenant_is_never_served_anothers_entry():
 
 async def test_a_different_model_is_never_served_the_entry():
     c = await make()
-    k1 = build_key(req("Hi"), "m1", TENANT_A, CFG)
-    k2 = build_key(req("Hi"), "m2", TENANT_A, CFG)
+    k1 = cache_key("Hi", CFG)
+    k2 = cache_key("Hi", CFG, model="m2")
     c.store(k1, vec(1), completion())
     assert await c.lookup(k2, vec(1), k2.text) is None
     await c.close()
@@ -96,7 +99,7 @@ async def test_a_different_model_is_never_served_the_entry():
 async def test_entries_expire_after_the_ttl():
     cfg = dataclasses.replace(CFG, ttl_seconds=0.05)
     c = await make(cfg)
-    k = build_key(req("Hi"), "m1", TENANT_A, cfg)
+    k = cache_key("Hi", cfg)
     c.store(k, vec(1), completion())
     assert c.exact_lookup(k) is not None
     await asyncio.sleep(0.1)
@@ -109,7 +112,7 @@ async def test_incomplete_and_oversized_answers_are_not_stored():
     m = Recorder()
     cfg = dataclasses.replace(CFG, max_response_bytes=300)
     c = await make(cfg, m)
-    k = build_key(req("Hi"), "m1", TENANT_A, cfg)
+    k = cache_key("Hi", cfg)
     bad = completion()
     bad["choices"][0]["finish_reason"] = "length"
     c.store(k, vec(1), bad)
@@ -121,7 +124,7 @@ async def test_incomplete_and_oversized_answers_are_not_stored():
 async def test_store_returns_at_once_and_never_raises():
     m = Recorder()
     c = await make(metrics=m)
-    k = build_key(req("Hi"), "m1", TENANT_A, CFG)
+    k = cache_key("Hi", CFG)
     c.store(k, np.ones(DIM + 3, np.float32), completion())  # wrong dimension
     assert m.errors == ["store"]
     await c.close()
@@ -130,7 +133,7 @@ async def test_store_returns_at_once_and_never_raises():
 async def test_a_broken_embedding_makes_a_lookup_miss_not_an_exception():
     m = Recorder()
     c = await make(metrics=m)
-    k = build_key(req("Hi"), "m1", TENANT_A, CFG)
+    k = cache_key("Hi", CFG)
     assert await c.lookup(k, np.ones(3, np.float32), k.text) is None
     assert m.lookups == ["error"] and m.errors == ["lookup"]
     await c.close()
@@ -138,7 +141,7 @@ async def test_a_broken_embedding_makes_a_lookup_miss_not_an_exception():
 
 async def test_concurrent_identical_misses_share_the_leaders_answer():
     c = await make()
-    k = build_key(req("Hi"), "m1", TENANT_A, CFG)
+    k = cache_key("Hi", CFG)
     assert c.claim(k) and not c.claim(k)
     followers = [asyncio.create_task(c.wait_for_leader(k, 5)) for _ in range(4)]
     await asyncio.sleep(0.01)
@@ -151,7 +154,7 @@ async def test_concurrent_identical_misses_share_the_leaders_answer():
 
 async def test_followers_go_upstream_when_the_leader_fails():
     c = await make()
-    k = build_key(req("Hi"), "m1", TENANT_A, CFG)
+    k = cache_key("Hi", CFG)
     c.claim(k)
     w = asyncio.create_task(c.wait_for_leader(k, 5))
     await asyncio.sleep(0.01)
@@ -163,15 +166,14 @@ async def test_followers_go_upstream_when_the_leader_fails():
 async def test_with_coalescing_off_every_request_leads():
     cfg = dataclasses.replace(CFG, coalesce=False)
     c = await make(cfg)
-    k = build_key(req("Hi"), "m1", TENANT_A, cfg)
+    k = cache_key("Hi", cfg)
     assert c.claim(k) and c.claim(k)
     await c.close()
 
 
 async def test_stats_and_clear_by_tenant():
     c = await make()
-    ka = build_key(req("Hi"), "m1", TENANT_A, CFG)
-    kb = build_key(req("Hi"), "m1", TENANT_B, CFG)
+    ka, kb = tenant_keys("Hi")
     c.store(ka, vec(1), completion())
     c.store(kb, vec(1), completion())
     s = await c.stats()
@@ -186,7 +188,7 @@ async def test_max_entries_bounds_the_memory_cache():
     cfg = dataclasses.replace(CFG, max_entries=5)
     c = await make(cfg)
     for i in range(20):
-        k = build_key(req(f"question {i}"), "m1", TENANT_A, cfg)
+        k = cache_key(f"question {i}", cfg)
         c.store(k, vec(i), completion())
     assert (await c.stats())["entries"] == 5
     await c.close()
@@ -231,9 +233,9 @@ async def test_the_pair_encoder_runs_only_when_the_search_found_a_candidate(tmp_
                                   pair_encoder=spy, pair_dim=3)
     await c.start()
     assert c.verifier.needs_pairs
-    k1 = build_key(req("What is the capital of France?"), "m1", TENANT_A, CFG)
-    k2 = build_key(req("what's France's capital city"), "m1", TENANT_A, CFG)
-    k3 = build_key(req("How do magnets work?"), "m1", TENANT_A, CFG)
+    k1 = cache_key("What is the capital of France?", CFG)
+    k2 = cache_key("what's France's capital city", CFG)
+    k3 = cache_key("How do magnets work?", CFG)
     c.store(k1, vec(1), completion())
     assert c.exact_lookup(k1) is not None
     assert await c.lookup(k3, vec(2), k3.text) is None  # nothing above the floor: no pair row to read
@@ -248,8 +250,8 @@ async def test_a_candidate_the_pair_verifier_refuses_is_a_miss(tmp_path):
     c = SemanticCache.from_config(CFG, dimension=DIM, verifier_path=write_cross_verifier(tmp_path, accept=False),
                                   pair_encoder=spy, pair_dim=3)
     await c.start()
-    k1 = build_key(req("What is the capital of France?"), "m1", TENANT_A, CFG)
-    k2 = build_key(req("What is the capital of Germany?"), "m1", TENANT_A, CFG)
+    k1 = cache_key("What is the capital of France?", CFG)
+    k2 = cache_key("What is the capital of Germany?", CFG)
     c.store(k1, vec(1), completion())
     assert await c.lookup(k2, vec(1, 0.05), k2.text) is None
     assert len(spy.calls) == 1
@@ -257,8 +259,8 @@ async def test_a_candidate_the_pair_verifier_refuses_is_a_miss(tmp_path):
 
 
 async def test_a_cascade_reads_a_pair_row_only_for_a_candidate_its_first_stage_finds_plausible(tmp_path):
-    k1 = build_key(req("What is the capital of France?"), "m1", TENANT_A, CFG)
-    k2 = build_key(req("what's France's capital city"), "m1", TENANT_A, CFG)
+    k1 = cache_key("What is the capital of France?", CFG)
+    k2 = cache_key("what's France's capital city", CFG)
     for plausible in (False, True):
         spy = PairEncoderSpy()
         d = tmp_path / str(plausible)
@@ -308,11 +310,11 @@ async def test_under_the_floor_only_another_form_of_the_same_request_is_served()
 
     c = await make()
     c.verifier, c.floor, c.candidate_floor = Rules(), 0.9, 0.3
-    k1 = build_key(req("what is osmosis"), "m1", TENANT_A, CFG)
+    k1 = cache_key("what is osmosis", CFG)
     c.store(k1, np.array([1.0] + [0.0] * (DIM - 1), np.float32), completion("Osmosis is ..."))
     near = np.array([0.6, 0.8] + [0.0] * (DIM - 2), np.float32)  # cosine 0.6: under the floor, over the rule floor
-    typo = build_key(req("waht is osmosis"), "m1", TENANT_A, CFG)
-    other = build_key(req("what is diffusion"), "m1", TENANT_A, CFG)
+    typo = cache_key("waht is osmosis", CFG)
+    other = cache_key("what is diffusion", CFG)
     hit = await c.lookup(typo, near, typo.text)
     assert hit is not None and not hit.exact and hit.completion["choices"][0]["message"]["content"] == "Osmosis is ..."
     assert await c.lookup(other, near, other.text) is None

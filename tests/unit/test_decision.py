@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,8 @@ import pytest
 from router_extproc.config import parse_config
 from router_extproc.decision import decide, rewrite_body
 from router_extproc.openai import APIError, parse_chat_request
+
+from ..fakes import SignalValues
 
 CONFIG = {
     "models": [
@@ -34,18 +36,13 @@ CONFIG = {
 }
 
 
-@dataclass
-class FakeSignals:
+@dataclass(kw_only=True)
+class FakeSignals(SignalValues):
+    """A confident, complex math question unless a test says otherwise."""
+
     category: str = "math"
-    category_confidence: float = 0.9
     complexity: float = 0.9
     jailbreak: float = 0.01
-    injection: float = 0.0
-    pii: frozenset = field(default_factory=frozenset)
-
-    @property
-    def pii_types(self):
-        return self.pii
 
 
 def cfg(**over):

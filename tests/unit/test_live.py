@@ -256,15 +256,20 @@ def test_the_forwarded_request_names_the_next_candidate_for_envoys_last_attempt(
     assert "x-router-next" not in answer.set_headers
 
 
+def _hop(router: Router, path: str, body: dict, next_model: str):
+    """Envoy's fallback attempt: its own stream, the next model named in x-router-next. Returns the exchange, the
+    headers phase's answer and the body sent upstream."""
+    ex = router.new_exchange()
+    answer = router.on_request_headers(ex, {":method": "POST", ":path": path, "x-router-next": next_model,
+                                            "x-router-next-reasoning": "on:high"}, False)
+    return ex, answer, json.loads(asyncio.run(router.on_request_body(ex, json.dumps(body).encode())).body)
+
+
 def test_the_hop_rewrites_the_body_for_the_next_model_and_marks_the_answer():
     router = Router(config())
-    ex = router.new_exchange()
-    answer = router.on_request_headers(ex, {":method": "POST", ":path": "/v1/chat/completions",
-                                            "x-router-next": "private", "x-router-next-reasoning": "on:high"}, False)
+    body = {"model": "big", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    ex, answer, sent = _hop(router, "/v1/chat/completions", body, "private")
     assert not answer.remove_headers and not answer.set_headers   # the internal listener routes on x-router-next
-    body = json.dumps({"model": "big", "stream": True, "messages": [{"role": "user", "content": "hi"}]}).encode()
-    out = asyncio.run(router.on_request_body(ex, body))
-    sent = json.loads(out.body)
     assert sent["model"] == "private" and sent["stream"] is True
     assert sent["chat_template_kwargs"] == {"enable_thinking": True}
     assert router.on_response_headers(ex, {":status": "200"}).set_headers == {"x-router-fallback": "private;retry"}
@@ -300,25 +305,19 @@ def test_the_window_is_bounded_whatever_the_traffic():
     assert m.counts() == (MAX_EVENTS, MAX_EVENTS // 2)   # the error count follows the evictions
 
 
+# a qwen3 model whose fallback is a gpt-oss one: the two families switch reasoning differently
+TWO_FAMILIES = [{"name": "big", "endpoint": "127.0.0.1:9001", "family": "qwen3"},
+                {"name": "oss", "endpoint": "127.0.0.1:9002", "family": "gpt-oss"}]
+
+
 def test_the_hop_writes_a_responses_body_in_its_own_spelling():
-    cfg = config(models=[{"name": "big", "endpoint": "127.0.0.1:9001", "family": "qwen3"},
-                         {"name": "oss", "endpoint": "127.0.0.1:9002", "family": "gpt-oss"}], routing={})
-    router = Router(cfg)
-    ex = router.new_exchange()
-    router.on_request_headers(ex, {":method": "POST", ":path": "/v1/responses", "x-router-next": "oss",
-                                   "x-router-next-reasoning": "on:high"}, False)
-    out = asyncio.run(router.on_request_body(ex, json.dumps({"model": "big", "input": "hi"}).encode()))
-    sent = json.loads(out.body)
+    router = Router(config(models=TWO_FAMILIES, routing={}))
+    _, _, sent = _hop(router, "/v1/responses", {"model": "big", "input": "hi"}, "oss")
     assert sent["model"] == "oss" and sent["reasoning"] == {"effort": "high"} and "reasoning_effort" not in sent
 
 
 def test_the_hop_swaps_the_reasoning_switch_for_the_next_models_family():
-    cfg = config(models=[{"name": "big", "endpoint": "127.0.0.1:9001", "family": "qwen3"},
-                         {"name": "oss", "endpoint": "127.0.0.1:9002", "family": "gpt-oss"}], routing={})
-    router = Router(cfg)
-    ex = router.new_exchange()
-    router.on_request_headers(ex, {":method": "POST", ":path": "/v1/chat/completions", "x-router-next": "oss",
-                                   "x-router-next-reasoning": "on:high"}, False)
+    router = Router(config(models=TWO_FAMILIES, routing={}))
     body = {"model": "big", "messages": [], "chat_template_kwargs": {"enable_thinking": True, "other": 1}}
-    sent = json.loads(asyncio.run(router.on_request_body(ex, json.dumps(body).encode())).body)
+    _, _, sent = _hop(router, "/v1/chat/completions", body, "oss")
     assert sent["reasoning_effort"] == "high" and sent["chat_template_kwargs"] == {"other": 1}

@@ -4,7 +4,7 @@ matching, the `route` predicate in decisions, and the embedding done once per co
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from router_extproc.errors import ConfigError
 from router_extproc.pipeline import Router
 from router_extproc.thresholds import ROUTE_SIMILARITY, resolve
 
-from ..fakes import FakeSignals as FakeEngine, embed
+from ..fakes import FakeSignals as FakeEngine, SignalValues, embed
 from .test_decision import CONFIG
 from .test_rules import req
 
@@ -42,24 +42,14 @@ def cfg(routes=None, rules=None, **over):
 
 
 @dataclass
-class Sig:
+class Sig(SignalValues):
     """A signal result whose embedding is the fake encoder's of `text`."""
 
     text: str = ""
-    category: str = "other"
-    category_confidence: float = 0.9
-    complexity: float = 0.1
-    jailbreak: float = 0.0
-    injection: float = 0.0
-    pii: frozenset = field(default_factory=frozenset)
 
     @property
     def embedding(self):
         return embed(self.text)
-
-    @property
-    def pii_types(self):
-        return self.pii
 
 
 def index(config):

@@ -80,7 +80,7 @@ def test_training_windows_are_runtime_shaped_and_deterministic():
 
 def test_frozen_features_are_cached_per_exact_data_set(tmp_path):
     # a text's int8 features depend on its batch-mates, so two data sets never share cached features
-    from models.pipeline import FeatureCache
+    from models.recipe import FeatureCache
 
     first = FeatureCache.for_texts(tmp_path, ["a question", "another"], ["a PII sentence"])
     assert FeatureCache.for_texts(tmp_path, ["a question", "another"], ["a PII sentence"]).root == first.root
@@ -121,18 +121,35 @@ def test_the_domain_head_blends_in_a_vote_of_the_nearest_training_questions():
 
 
 def test_the_build_exports_the_outputs_the_runtime_reads():
-    # models/ keeps its own list (editing a models/ file changes the recipe hash): the two must agree.
-    build_pipeline = pytest.importorskip("models.pipeline")
+    # one home for the ONNX interface: the build takes its output names from the runtime's spec
+    recipe = pytest.importorskip("models.recipe")
     from router_extproc.signals import spec
 
-    assert tuple(build_pipeline.OUTPUTS) == spec.ALL_OUTPUTS
+    assert tuple(recipe.OUTPUTS) == spec.ALL_OUTPUTS
 
 
-def test_the_build_hashes_the_runtime_files_the_spec_names():
+def test_the_recipe_hash_follows_the_interface_and_the_runtime_files_it_names(monkeypatch, tmp_path):
     build = pytest.importorskip("models.build")
+    from router_extproc.signals import spec
+
+    key = build.recipe_hash({})
+    assert build.recipe_hash({}) == key
+    monkeypatch.setattr(spec, "ALL_OUTPUTS", (*spec.ALL_OUTPUTS, "another_output"))
+    assert build.recipe_hash({}) != key
+    monkeypatch.undo()
+    rule = tmp_path / "windows.py"   # an absolute path stands for a runtime file the spec names
+    rule.write_text("SPAN = 1\n")
+    monkeypatch.setattr(spec, "RECIPE_RUNTIME_FILES", (*spec.RECIPE_RUNTIME_FILES, str(rule)))
+    before = build.recipe_hash({})
+    rule.write_text("SPAN = 2\n")
+    assert build.recipe_hash({}) != before
+
+
+def test_the_models_package_has_no_import_cycle():
+    # synthetic.py builds on data.py; data.py must not reach back (load_complexity takes the prompts as input)
+    import ast
     from pathlib import Path
 
-    from router_extproc.signals import spec
-
-    source = Path(build.__file__).read_text()
-    assert all(Path(f).name in source for f in spec.RECIPE_RUNTIME_FILES)
+    tree = ast.parse((Path(__file__).parents[2] / "models" / "data.py").read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "synthetic" not in imported

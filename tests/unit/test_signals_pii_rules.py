@@ -340,6 +340,13 @@ def test_rules_never_fail_and_spans_lie_inside_the_text(text):
         assert 0 <= s < e <= len(text) and typ and 0 < score <= 1
 
 
+def test_a_lone_surrogate_is_read_as_one_unknown_character():
+    # a surrogate in a value once reached RE2 unencoded (the placeholder check) and raised
+    text = "Hi \ud800 Ann, my password: \ud800abc, mail a@b.com sk-\ud800"
+    found = [(typ, text[s:e]) for s, e, typ, _ in combine(text, [])]
+    assert ("EMAIL_ADDRESS", "a@b.com") in found and ("PASSWORD", "\ud800abc") in found
+
+
 def test_command_line_passwords_and_basic_auth_are_credentials_but_port_flags_are_not():
     assert ("PASSWORD", "Dpl0y!Bot#2026") in _found("docker login -u deploybot -p Dpl0y!Bot#2026 registry.io")
     assert ("PASSWORD", "S3cret!") in _found("mysql -uroot -pS3cret! shop")

@@ -23,18 +23,15 @@ import shutil
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
-import numpy as np
+from peer_common import inputs, progress, versions
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     data = Path(argv[0])
-    texts = [json.loads(line) for line in open(data / "qqp_texts.jsonl", encoding="utf-8")]
-    E = np.load(data / "qqp_emb.npy").astype(np.float32)
-    pairs = [json.loads(line) for line in open(data / "qqp_pairs.jsonl", encoding="utf-8")]
+    texts, E, pairs = inputs(data, "qqp", "pairs")
     if len(argv) > 2 and int(argv[2]) > 0:
         pairs = pairs[:int(argv[2])]
     index = {t: i for i, t in enumerate(texts)}
@@ -90,18 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             best_rank.append(-1.0)
             best_answer.append(-1)
-        if n and n % 1000 == 0:
-            print(f"gptcache: {n}/{len(pairs)} pairs in {time.time() - t_start:.0f}s", file=sys.stderr, flush=True)
+        progress("gptcache", n, len(pairs), 1000, t_start, " pairs")
     lo, hi = evaluation.range()
-    versions = {}
-    for pkg in ("gptcache", "faiss-cpu", "numpy", "sqlalchemy"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
     print(json.dumps({
         "peer": "gptcache",
-        "versions": versions,
+        "versions": versions("gptcache", "faiss-cpu", "numpy", "sqlalchemy"),
         "setup": {
             "init": "gptcache.adapter.api.init_similar_cache (sqlite + faiss data manager)",
             "similarity_evaluation": f"SearchDistanceEvaluation(max_distance={evaluation.max_distance}, "

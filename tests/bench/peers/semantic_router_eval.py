@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+
+from peer_common import inputs, progress, versions
 
 _LOOKUP: dict[str, np.ndarray] = {}
 
@@ -28,9 +29,7 @@ _LOOKUP: dict[str, np.ndarray] = {}
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     data = Path(argv[0])
-    texts = [json.loads(line) for line in open(data / "domain_texts.jsonl", encoding="utf-8")]
-    E = np.load(data / "domain_emb.npy").astype(np.float32)
-    rows = [json.loads(line) for line in open(data / "domain_rows.jsonl", encoding="utf-8")]
+    texts, E, rows = inputs(data, "domain", "rows")
     for t, v in zip(texts, E):
         _LOOKUP[t] = v
 
@@ -63,17 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         choice = router(texts[r["i"]])
         lat_ms.append((time.perf_counter() - t0) * 1000)
         preds.append(choice.name)
-        if n and n % 500 == 0:
-            print(f"semantic-router: {n}/{len(test)} in {time.time() - t_start:.0f}s", file=sys.stderr, flush=True)
-    versions = {}
-    for pkg in ("semantic-router", "numpy", "pydantic"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
+        progress("semantic-router", n, len(test), 500, t_start)
     print(json.dumps({
         "peer": "semantic-router",
-        "versions": versions,
+        "versions": versions("semantic-router", "numpy", "pydantic"),
         "setup": {
             "router": f"IndexedRouter(top_k={router.top_k}, aggregation=mean, index={type(router.index).__name__}, "
                       "confidence_threshold=None)",

