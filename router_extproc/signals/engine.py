@@ -320,7 +320,7 @@ class SignalEngine:
         prob /= prob.sum()
         k = int(prob.argmax())
         guard = np.array([planned[j].read.guard or "" for j, _ in rows])
-        ents = [PIIEntity(t, s, end, round(float(sc), 4), j) for j, p in enumerate(planned)
+        ents = [PIIEntity(t, s, end, round(float(sc), 4), j) for j, p in enumerate(planned) if p.read.pii
                 for s, end, t, sc in self._pii(p, pii[of == j])]
         return Signals(
             embedding=np.ascontiguousarray(e, dtype=np.float32),
@@ -331,7 +331,7 @@ class SignalEngine:
             injection=self._attack(jb[guard == "injection"], span[guard == "injection"]),
             pii=operator_names([p.read for p in planned], ents),
             tokens=len(latest.ids),
-            unread_tokens=sum(p.unread for p in planned),
+            unread_tokens=sum(p.unread for p in planned if p.read.pii),
         )
 
     def _attack(self, jb: np.ndarray, span: np.ndarray) -> float:

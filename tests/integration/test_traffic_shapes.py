@@ -99,6 +99,15 @@ def test_an_attack_sent_as_the_last_turn_of_a_conversation_is_still_blocked(http
     assert sum(stack.upstream_requests(m.name) for m in stack.config.models) == before
 
 
+def test_a_conversation_ending_in_a_short_follow_up_is_answered(http):
+    # "Continue." alone is no text the guard can judge: it is read with the end of the turn before it
+    r = post(http, [{"role": "system", "content": SEED_SYSTEM}, {"role": "user", "content": SEED_QUESTION},
+                    {"role": "assistant", "content": "Solar, wind, hydro and geothermal power."},
+                    {"role": "user", "content": "Continue."}], temperature=1.5)
+    assert r.status_code == 200, r.text
+    assert "x-router-blocked" not in r.headers
+
+
 def test_an_attack_inside_a_tool_result_is_flagged_as_an_injection_and_forwarded(http, stack):
     r = post(http, [
         {"role": "user", "content": "What does the page I fetched say?"},
