@@ -18,9 +18,9 @@ run change each other's outputs. Batched 16 requests to a run, 3 of 1,139 traffi
 bench_traffic.py --quick) flipped, 37 categories changed and 16 requests gained or lost PII. So on that graph each
 request's rows run apart from other requests' (its own windows still share a run: they are its own text). On that
 traffic this cost no throughput (83 s alone vs 85 s batched), on 16 bare 50-token prompts about 35 % on an idle
-machine (265 vs 417 a second; 7 % with the cores contended); a lone request's latency is the same. The fp16 GPU
-graph has no data-dependent scale (models/fp16.py): requests share its runs (``shares_batches``), where batching is
-most of a GPU's throughput.
+machine (265 vs 417 a second; 7 to 22 % in two runs on contended cores); a lone request's latency is the same.
+The fp16 GPU graph has no data-dependent scale (models/fp16.py): requests share its runs (``shares_batches``),
+where batching is most of a GPU's throughput.
 Windows are also cheaper than one long row: attention is quadratic in the row length, and on 2 CPU cores five
 128-token windows took 39 ms where one 512-position row took 48 ms (same run).
 """
