@@ -123,8 +123,8 @@ def single(text: str) -> tuple[Read, ...]:
 
 # What precedes a name in operator text. The persona: "You are", "Your name is", "I am", "Persona:" (checked first,
 # since "your name is" is also a label); a record: a label naming a person's role or a name field, then ":", "is"...
-_PERSONA_BEFORE = re.compile(r"(?i)(?:\b(?:you are|you're|i am|i'm)(?: now| called| named)?|\b(?:your|my) name(?: is|'s|:)"
-                             r"|\bpersona\b:?)\s*$")
+_PERSONA_BEFORE = re.compile(r"(?i)(?:\b(?:you are|you're|i am|i'm)(?: now| called| named)?"
+                             r"|\b(?:your|my) name(?: is|'s|:)|\bpersona\b:?)\s*$")
 _RECORD_BEFORE = re.compile(r"(?i)\b(?:name|customer|client|patient|user|member|caller|guest|employee|applicant|"
                             r"student|account holder|contact)(?:'s)?\b[^.!?\n]{0,24}?(?::|=|\bis\b|\bnamed\b)\s*$")
 _BEFORE_CHARS = 48   # how far back the labels are looked for (bounded: the regexes run on this slice only)

@@ -349,7 +349,8 @@ def test_only_the_int8_graph_moves_a_row_with_its_batch_mates_so_only_the_gpu_gr
 
     def run(model: str, a: np.ndarray):
         s = ort.InferenceSession(str(model_dir / model), providers=["CPUExecutionProvider"])
-        return s.run(["jailbreak_logit", "category_logits"], {"input_ids": a, "attention_mask": (a != 0).astype(np.int64)})
+        feed = {"input_ids": a, "attention_mask": (a != 0).astype(np.int64)}
+        return s.run(["jailbreak_logit", "category_logits"], feed)
 
     for model, moves in (("encoder.fp16.onnx", False), ("encoder.onnx", True)):
         (jb_all, cat_all), (jb_one, cat_one) = run(model, ids), run(model, ids[-1:, : len(rows[-1])])
