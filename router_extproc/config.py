@@ -247,13 +247,15 @@ class RouterConfig:
         return name in self.auto_model_names
 
 
-def _input_rule(sg: _Reader, gd: _Reader) -> InputRule:
-    """signals.* (topic and budget) and guards.*.roles: the InputRule's defaults are the documented ones."""
+def _input_rule(sg: _Reader, gd: _Reader, pi: _Reader) -> InputRule:
+    """signals.* (topic and budget), guards.*.roles and pii.operator_roles: the InputRule's defaults are the
+    documented ones."""
     d = InputRule()
     jb, inj = _guard_section(gd, "jailbreak"), _guard_section(gd, "injection")
     return InputRule(
         jailbreak_roles=_roles(jb, "scan_roles", d.jailbreak_roles),
         injection_roles=_roles(inj, "roles", d.injection_roles),
+        operator_roles=_roles(pi, "operator_roles", d.operator_roles),
         history_turns=sg.int("history_turns", d.history_turns, minimum=0),
         history_weight=sg.float("history_weight", d.history_weight, lo=0, hi=1),
         follow_up_words=sg.int("follow_up_words", d.follow_up_words, minimum=0),
@@ -331,6 +333,7 @@ def _pii_config(r: _Reader) -> PIIConfig:
         ignore=taxonomy.expand(_pii_names(r, "ignore", [])),
         restore=r.bool("restore", True),
     )
+    r.raw("operator_roles", None)   # read by _input_rule
     r.check_unknown()
     return cfg
 
@@ -376,7 +379,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
         server=server,
         envoy=envoy,
         # in the order the sections were always read: with several mistakes, the same one is reported first
-        signals=_signals(root.section("signals"), root.section("guards")),
+        signals=_signals(root.section("signals"), root.section("guards"), root.section("pii")),
         routing=_routing(root.section("routing"), known_model),
         guards=_guards(root.section("guards"), known_model),
         pii=_pii_config(root.section("pii")),
@@ -466,7 +469,7 @@ def _models(root: _Reader) -> tuple[ModelConfig, ...]:
     return tuple(models)
 
 
-def _signals(sg: _Reader, gd: _Reader) -> SignalsConfig:
+def _signals(sg: _Reader, gd: _Reader, pi: _Reader) -> SignalsConfig:
     signals = SignalsConfig(
         model_dir=Path(sg.str("model_dir", "models/dist")),
         device=sg.str("device", "auto", choices=("auto", "cpu", "cuda")),
@@ -480,7 +483,7 @@ def _signals(sg: _Reader, gd: _Reader) -> SignalsConfig:
         complexity=sg.bool("complexity", True),
         jailbreak=sg.bool("jailbreak", True),
         pii=sg.bool("pii", True),
-        inputs=_input_rule(sg, gd),
+        inputs=_input_rule(sg, gd, pi),
     )
     sg.check_unknown()
     return signals

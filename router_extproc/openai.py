@@ -393,7 +393,13 @@ class CompletionRequest:
     api = "completions"
 
     def segments(self) -> list[Segment]:
-        out = [Segment("user", p, i) for i, p in enumerate(self.prompts)]
+        # The strings of a list prompt are one client's batch of prompts, sent at once: one user text, a prompt a
+        # line. Read as separate turns they were a conversation (history weights, a short "follow-up" borrowing the
+        # one before) and each was judged alone, though one is often a short template the guard cannot judge on
+        # its own: ["Say hi.", "Say bye."] was blocked as a jailbreak because "Say bye." alone scored 0.75. An
+        # attack in any one of them is still in the text the guard reads.
+        text = "\n".join(p for p in self.prompts if p)
+        out = [Segment("user", text, 0)] if text else []
         suffix = self.body.get("suffix")
         if isinstance(suffix, str) and suffix:
             out.append(Segment("user", suffix, -1))
@@ -508,8 +514,9 @@ def _item_segments(item: Any, turn: int) -> list[Segment]:
         if not isinstance(content, list):
             raise APIError(400, f"'{where}.content' must be a string or an array of content parts",
                            param=f"{where}.content", code="invalid_type")
-        texts = [_part_text(p, f"{where}.content[{j}]") for j, p in enumerate(content)]
-        return [Segment(role, t, turn) for t in texts if t]
+        # one message's parts are one text, as for chat (content_text): a part alone ("Say bye.") is no turn
+        text = "\n".join(t for t in (_part_text(p, f"{where}.content[{j}]") for j, p in enumerate(content)) if t)
+        return [Segment(role, text, turn)] if text else []
     if kind == "item_reference":
         return []   # a stored item the router cannot see, like previous_response_id
     texts: list[str] = []

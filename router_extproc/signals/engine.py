@@ -12,6 +12,15 @@ part of its window's pooled features). The span score is mapped onto the pooled 
 detector's shipped threshold falls on the same value; the score is the higher of the two.
 The embedding, category and complexity average the windows that lie in the head and the tail of the prompt
 (``max_tokens`` in total), so a long prompt is classified by how it starts and ends, not silently cut.
+A request's verdict must not depend on other users' traffic. The int8 graph (encoder.onnx, models/export.py)
+quantizes activations with DynamicQuantizeLinear: one scale for the whole input tensor, so rows that share a session
+run change each other's outputs. Batched 16 requests to a run, 3 of 1,139 traffic verdicts (tests/bench/
+bench_traffic.py --quick) flipped, 37 categories changed and 16 requests gained or lost PII. So on that graph each
+request's rows run apart from other requests' (its own windows still share a run: they are its own text). On that
+traffic this cost no throughput (83 s alone vs 85 s batched), on 16 bare 50-token prompts about 35 % on an idle
+machine (265 vs 417 a second; 7 to 22 % in two runs on contended cores); a lone request's latency is the same.
+The fp16 GPU graph has no data-dependent scale (models/fp16.py): requests share its runs (``shares_batches``),
+where batching is most of a GPU's throughput.
 Windows are also cheaper than one long row: attention is quadratic in the row length, and on 2 CPU cores five
 128-token windows took 39 ms where one 512-position row took 48 ms (same run).
 """
@@ -29,7 +38,7 @@ from .batcher import MicroBatcher
 from .pairs import pair_row
 from .pii import combine, decode_tags
 from .spec import PAIR_OUTPUT, SIGNAL_OUTPUTS, SPAN_OUTPUT, ModelThresholds
-from .inputs import SUSPECT_MIN, Planned, Read, choose_windows, scan_blocks, single
+from .inputs import SUSPECT_MIN, Planned, Read, choose_windows, operator_names, scan_blocks, single
 from .types import PIIEntity, Signals
 from .windows import windows
 
@@ -133,6 +142,7 @@ class SignalEngine:
             self.session = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
             self.provider = self.session.get_providers()[0]
         self.model_file = model.name
+        self.shares_batches = model.name == GPU_MODEL   # requests share session runs (module docstring)
         names = {o.name for o in self.session.get_outputs()}
         self._outputs = [*SIGNAL_OUTPUTS, *([SPAN_OUTPUT] if SPAN_OUTPUT in names else [])]
         if SPAN_OUTPUT not in names:
@@ -144,8 +154,10 @@ class SignalEngine:
         self.rank_middle = True   # False: spread the budget's middle windows evenly (tests/bench/bench_budget.py)
         vocab = self.tokenizer.get_vocab()
         self._suspect_ids = np.array(sorted({vocab[w] for w in SUSPECT_WORDS if w in vocab}), np.int64)
+        # a request that runs alone gains nothing by waiting for others, and its answer need not wait for theirs
         self._batcher: MicroBatcher[tuple[tuple[Read, ...], int | None], Signals] = MicroBatcher(
-            self.analyze_requests, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue)
+            self.analyze_requests, max_batch_size=max_batch_size if self.shares_batches else 1,
+            max_wait_ms=max_wait_ms, max_queue=max_queue)
 
     # ------------------------------------------------------------------ planning
     def _plan(self, text: str):
@@ -263,10 +275,17 @@ class SignalEngine:
         return self.analyze_requests([(single(t), None) for t in texts])
 
     def analyze_requests(self, jobs: list[tuple[tuple[Read, ...], int | None]]) -> list[Signals]:
-        """Each job is one request's Reads (inputs.plan) and its token budget: one session run for all of them."""
-        if not jobs:
-            return []
+        """Each job is one request's Reads (inputs.plan) and its token budget. Each request's rows run apart from
+        the others' unless the graph's outputs do not depend on batch-mates (``shares_batches``)."""
         plans = [self._plan_request(reads, budget) for reads, budget in jobs]
+        if self.shares_batches:
+            return self._signals(plans)
+        return [s for planned in plans for s in self._signals([planned])]
+
+    def _signals(self, plans: list[list[Planned]]) -> list[Signals]:
+        """The signals of some planned requests from one session run per length bucket of their rows."""
+        if not plans:
+            return []
         rows = [[self._cls] + p.ids[slice(*p.span(i))] + [self._sep]
                 for planned in plans for p in planned for i in p.chosen]
         out = self._run(rows)
@@ -301,7 +320,7 @@ class SignalEngine:
         prob /= prob.sum()
         k = int(prob.argmax())
         guard = np.array([planned[j].read.guard or "" for j, _ in rows])
-        ents = [PIIEntity(t, s, end, round(float(sc), 4), j) for j, p in enumerate(planned)
+        ents = [PIIEntity(t, s, end, round(float(sc), 4), j) for j, p in enumerate(planned) if p.read.pii
                 for s, end, t, sc in self._pii(p, pii[of == j])]
         return Signals(
             embedding=np.ascontiguousarray(e, dtype=np.float32),
@@ -310,9 +329,9 @@ class SignalEngine:
             complexity=float(_sigmoid(float((cx * tw).sum()) / self._t_cx)),
             jailbreak=self._attack(jb[guard == "jailbreak"], span[guard == "jailbreak"]),
             injection=self._attack(jb[guard == "injection"], span[guard == "injection"]),
-            pii=tuple(ents),
+            pii=operator_names([p.read for p in planned], ents),
             tokens=len(latest.ids),
-            unread_tokens=sum(p.unread for p in planned),
+            unread_tokens=sum(p.unread for p in planned if p.read.pii),
         )
 
     def _attack(self, jb: np.ndarray, span: np.ndarray) -> float:
@@ -340,9 +359,9 @@ class SignalEngine:
     def jailbreak_span_logits(self, texts: list[str]) -> np.ndarray:
         """The span head's raw score of each text (its highest span over all windows): what the build calibrates
         span_threshold on."""
-        out = []
-        for s in range(0, len(texts), 8):
-            plans = [self._plan(t)[0] for t in texts[s:s + 8]]
+        out, step = [], 8 if self.shares_batches else 1   # the runtime's runs (see shares_batches)
+        for s in range(0, len(texts), step):
+            plans = [self._plan(t)[0] for t in texts[s:s + step]]
             span = self._run([r for rows in plans for r in rows])[5]
             cuts = np.cumsum([0] + [len(rows) for rows in plans])
             out += [float(span[a:b].max()) for a, b in zip(cuts[:-1], cuts[1:])]

@@ -66,6 +66,20 @@ def test_the_seed_request_is_answered_and_a_cache_hit_on_repeat(http):
     assert again.status_code == 200 and again.headers["x-router-cache"] == "hit"
 
 
+def test_a_named_persona_in_the_system_prompt_is_not_pii_and_is_cached(http):
+    messages = [{"role": "system", "content": "You are Ava, a friendly assistant for Acme."},
+                {"role": "user", "content": "Hi Ava! What are the main renewable energy sources?"}]
+    first = post(http, messages, temperature=0.7)
+    assert first.status_code == 200, first.text
+    assert first.headers["x-router-cache"] == "miss"
+    for _ in range(20):   # the store is written off the request path
+        time.sleep(0.25)
+        again = post(http, messages, temperature=0.7)
+        if again.headers.get("x-router-cache") == "hit":
+            break
+    assert again.headers["x-router-cache"] == "hit"
+
+
 @pytest.mark.parametrize("system", SYSTEM_PROMPTS, ids=lambda s: s[:24])
 def test_common_system_prompts_with_benign_questions_are_never_blocked(http, system):
     for q in QUESTIONS:
@@ -85,6 +99,15 @@ def test_an_attack_sent_as_the_last_turn_of_a_conversation_is_still_blocked(http
     assert sum(stack.upstream_requests(m.name) for m in stack.config.models) == before
 
 
+def test_a_conversation_ending_in_a_short_follow_up_is_answered(http):
+    # "Continue." alone is no text the guard can judge: it is read with the end of the turn before it
+    r = post(http, [{"role": "system", "content": SEED_SYSTEM}, {"role": "user", "content": SEED_QUESTION},
+                    {"role": "assistant", "content": "Solar, wind, hydro and geothermal power."},
+                    {"role": "user", "content": "Continue."}], temperature=1.5)
+    assert r.status_code == 200, r.text
+    assert "x-router-blocked" not in r.headers
+
+
 def test_an_attack_inside_a_tool_result_is_flagged_as_an_injection_and_forwarded(http, stack):
     r = post(http, [
         {"role": "user", "content": "What does the page I fetched say?"},
@@ -98,6 +121,13 @@ def test_an_attack_inside_a_tool_result_is_flagged_as_an_injection_and_forwarded
     assert 'router_injections_total{action="flagged"}' in metrics
 
 
+def test_a_completions_list_prompt_of_short_prompts_is_answered(http):
+    # each string alone is a short template the guard cannot judge ("Say bye." alone scored 0.75): read together
+    r = http.post("/v1/completions", json={"model": "auto", "prompt": ["Say hi.", "Say bye."]})
+    assert r.status_code == 200, r.text
+    assert "x-router-blocked" not in r.headers
+
+
 def test_an_injection_can_be_blocked_by_config(make_stack):
     data = config()
     data["guards"]["injection"]["action"] = "block"
@@ -108,14 +138,38 @@ def test_an_injection_can_be_blocked_by_config(make_stack):
     assert r.headers["x-router-injection"] == "blocked"
 
 
-def test_odd_but_valid_shapes_get_a_defined_answer(http):
-    shapes = [
-        [{"role": "system", "content": SEED_SYSTEM}],                                    # only a system prompt
-        [{"role": "user", "content": ""}],                                               # an empty user turn
-        [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/cat.png"}}]}],
-        [m for i in range(100) for m in ({"role": "user", "content": f"Question {i}: what is {i} plus {i}?"},
-                                         {"role": "assistant", "content": f"{2 * i}"})],  # 200 turns
-    ]
-    for messages in shapes:
-        r = post(http, messages)
-        assert r.status_code in (200, 403), r.text
+TOOL_CALL = {"role": "assistant", "content": None, "tool_calls": [
+    {"id": "c1", "type": "function", "function": {"name": "fetch", "arguments": "{}"}}]}
+# Issue #19, section 5: valid requests of odd shapes, each with the answer it must get from the real models.
+ODD_SHAPES = {
+    # no user turn: nothing untrusted for the jailbreak guard; classified on the system prompt
+    "only a system prompt": [{"role": "system", "content": SEED_SYSTEM}],
+    # no text at all: the signals do not judge it (an empty input's score is noise)
+    "an empty user turn": [{"role": "user", "content": ""}],
+    "only an image": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/cat.png"}}]}],
+    # image and audio parts carry no text; the text part is what is read
+    "image and audio parts with a question": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+        {"type": "text", "text": "What is in this picture and this recording?"}]}],
+    # every user turn is guarded, within the token budget
+    "a 200-turn conversation": [m for i in range(100) for m in (
+        {"role": "user", "content": f"Question {i}: what is {i} plus {i}?"},
+        {"role": "assistant", "content": f"{2 * i}"})],
+    # read for injection within the token budget (blocks of it, never whole) and forwarded
+    "a 50k-token tool result": [{"role": "user", "content": "Summarise the tool output."}, TOOL_CALL,
+                                {"role": "tool", "tool_call_id": "c1", "content": "\n".join(
+                                    f"2026-12-0{i % 9 + 1}T10:{i % 60:02d}:00Z INFO worker-{i % 7} processed batch "
+                                    f"{i} in {i % 97} ms" for i in range(2100))}],
+}
+
+
+@pytest.mark.parametrize("name", list(ODD_SHAPES))
+def test_odd_but_valid_shapes_are_answered_not_blocked(http, name):
+    r = post(http, ODD_SHAPES[name])
+    assert r.status_code == 200, r.text
+    assert "x-router-blocked" not in r.headers
+    if "tool" in name:   # read for injection: the default action flags and forwards, never blocks
+        assert r.headers.get("x-router-injection") in (None, "flagged")
+    else:
+        assert "x-router-injection" not in r.headers
