@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models import verifier_data
 from router_extproc.cache.verify import (N_LEXICAL, build_idf, lexical_features, negation_guard, pair_features,
                                          quantities)
 from router_extproc.signals.pairs import PAIR_TOKENS
@@ -68,8 +69,12 @@ CROSS_RECIPE = {
 # gate is the highest value on GATE_GRID that costs at most MAX_RECALL_LOSS of calibration recall.
 CASCADE_RECIPE = {
     **CROSS_RECIPE,
-    "version": 2,
+    "version": 3,
     "cascade": True,
+    # + the pairs models/verifier_data.py generates (form changes as positives, near misses by kind as negatives),
+    # in the training split only, each read this many times per epoch
+    "generated": verifier_data.VERSION,
+    "generated_repeat": 2,
     "quantity_guard": True,  # refuse pairs that name different numbers or ordinals (verify.quantity_guard)
     "stage1": {k: EMBEDDING_RECIPE[k] for k in ("hidden", "members", "epochs", "lr", "weight_decay", "dropout")},
     "gate_grid": [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
@@ -82,10 +87,10 @@ RECIPE = CASCADE_RECIPE
 # The recipe is keyed by the code that training reads (the features, the guards applied before calibration, the
 # pair row), not by every line of verify.py: the vetoes and the runtime plumbing there change without a rebuild.
 # tests/unit/test_cache_verify.py checks TRAINING_SOURCE against training_source(); when that code changes, set
-# both constants to the new digest (which rebuilds the verifier). TRAINING_CODE_KEY is still the digest of the
-# whole files from before the vetoes, so the verifier built then stays valid.
-TRAINING_SOURCE = "2f05a598aabaf779bee57852788e7362af39d3420bf42414024e0c8e13efd36e"
-TRAINING_CODE_KEY = "9331b766be2302a2de2d400ab96a660193d7239e4af736460d1f7ee958a8a3af"
+# both constants to the new digest (which rebuilds the verifier). (TRAINING_CODE_KEY was the digest of the
+# whole files from before the vetoes until lexical_features moved to math.fsum, which rebuilt the verifier.)
+TRAINING_SOURCE = "269ed4615e89daa0cc23ac3db775b0db56b56db99024ee33eca7b6411ef5764d"
+TRAINING_CODE_KEY = "269ed4615e89daa0cc23ac3db775b0db56b56db99024ee33eca7b6411ef5764d"
 TRAINING_NAMES = ("NEGATIONS", "STOPWORDS", "N_LEXICAL", "NEG_MISMATCH", "_WORD", "_NUMBER", "_NUMBER_WORDS",
                   "quantities", "words", "build_idf", "_neg_parity", "_bigrams", "_trigrams", "_jac",
                   "lexical_features", "pair_features", "negation_guard", "quantity_guard")
@@ -131,6 +136,8 @@ def recipe_hash(model_dir: Path, data: Path, target: float) -> str:
 
     parts = [json.dumps(RECIPE, sort_keys=True), str(target), encoder_key(),
              _sha_file(model_dir / "tokenizer.json"), _sha_file(data), TRAINING_CODE_KEY]
+    if RECIPE.get("generated"):
+        parts.append(verifier_data.digest())
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -203,7 +210,7 @@ def train_members(X: np.ndarray, y: np.ndarray, params: dict | None = None) -> l
     import torch
 
     P = params or RECIPE
-    torch.set_num_threads(2)
+    deterministic_torch()
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.float32))
     members = []
     for seed in range(P["members"]):
@@ -229,6 +236,32 @@ def train_members(X: np.ndarray, y: np.ndarray, params: dict | None = None) -> l
     return members
 
 
+def deterministic_torch() -> None:
+    """The same weights from the same data in any process: fixed threads (a float sum split over another number
+    of threads rounds differently) and deterministic kernels. Each member seeds itself."""
+    import torch
+
+    torch.set_num_threads(2)
+    torch.use_deterministic_algorithms(True)
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` with the same bytes for the same arrays: np.savez stamps each zip entry with the time of
+    writing, which would make two builds of one recipe differ."""
+    import io
+    import zipfile
+
+    tmp = path.with_suffix(".npz.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
+    tmp.replace(path)
+
+
 def pr_curve(scores: np.ndarray, labels: np.ndarray, total_pos: int):
     """Precision/recall of 'serve if score ≥ t' for every t (descending scores); recall over all duplicates."""
     o = np.argsort(-scores, kind="stable")
@@ -244,7 +277,7 @@ def at_threshold(scores, labels, total_pos, t):
     return (tp / m.sum() if m.any() else 1.0), tp / max(1, total_pos), int(m.sum())
 
 
-def _cross(rows, md, sel, tr, base, y, params):
+def _cross(rows, md, sel, tr, base, y, params, weight=None):
     """Stage-2 features of the pairs ``sel`` (indices): the encoder's features of each pair read as one row,
     standardised, plus the embedding features ``base``. Returns (X of ``sel``, members, mu, sd)."""
     t_pairs = time.time()
@@ -259,8 +292,13 @@ def _cross(rows, md, sel, tr, base, y, params):
     X = np.concatenate([(P - cross_mu) / cross_sd, base[sel]], 1).astype(np.float32)
     X_swap = np.concatenate([(P_swap - cross_mu) / cross_sd, base[sel[tr_sel]]], 1).astype(np.float32)
     del P, P_swap
-    print(f"build_verifier: training {params['members']} members on 2 x {len(tr_sel)} pairs", file=sys.stderr)
-    members = train_members(np.concatenate([X[tr_sel], X_swap]), np.concatenate([y[sel[tr_sel]]] * 2), params)
+    # each training pair read weight times (both orders)
+    rep = np.ones(len(tr_sel), int) if weight is None else weight[sel[tr_sel]]
+    Xt = np.concatenate([np.repeat(X[tr_sel], rep, 0), np.repeat(X_swap, rep, 0)])
+    yt = np.concatenate([np.repeat(y[sel[tr_sel]], rep)] * 2)
+    print(f"build_verifier: training {params['members']} members on 2 x {len(yt) // 2} pairs", file=sys.stderr)
+    members = train_members(Xt, yt, params)
+    del Xt
     del X_swap
     return X, members, cross_mu, cross_sd
 
@@ -327,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t_start = time.time()
     rows = [json.loads(line) for line in gzip.open(args.data, "rt")]
+    n_qqp = len(rows)
+    if RECIPE.get("generated"):
+        # generated pairs train only (split 0): calibration and figures stay QQP's, the project's sets stay unseen
+        rows += [{"text_a": r["text_a"], "text_b": r["text_b"], "label": r["label"]} for r in verifier_data.pairs()]
     texts = sorted({r["text_a"] for r in rows} | {r["text_b"] for r in rows})
     index = {t: i for i, t in enumerate(texts)}
     print(f"build_verifier: {len(rows)} pairs, {len(texts)} texts; embedding with {md / 'encoder.onnx'}",
@@ -336,13 +378,17 @@ def main(argv: list[str] | None = None) -> int:
     A = np.array([index[r["text_a"]] for r in rows])
     B = np.array([index[r["text_b"]] for r in rows])
     y = np.array([int(r["label"]) for r in rows])
-    split = np.array([split_of(r["text_a"], r["text_b"]) for r in rows])
+    split = np.array([split_of(r["text_a"], r["text_b"]) if i < n_qqp else 0 for i, r in enumerate(rows)])
+    # a generated pair is read generated_repeat times per epoch (QQP's ~28k training pairs would drown ~1.9k)
+    weight = np.where(np.arange(len(rows)) < n_qqp, 1, RECIPE.get("generated_repeat", 1))
     u, v = E[A], E[B]
     cos = (u * v).sum(1)
     train_texts = [t for r, s in zip(rows, split) if s == 0 for t in (r["text_a"], r["text_b"])]
     idf, unk = build_idf(train_texts)
+    idf = dict(sorted(idf.items()))  # built over sets: sorted, so that verifier.json has the same bytes every time
     lex = np.array([lexical_features(r["text_a"], r["text_b"], idf, unk) for r in rows], np.float32)
     tr = split == 0
+    tr_idx = np.repeat(np.nonzero(tr)[0], weight[tr])  # the training rows, a generated one generated_repeat times
     floor = RECIPE["floor"]
     target = args.target_precision
     base = pair_features(u, v, lex)
@@ -352,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     gate = None
     if not RECIPE["cross"]:
         print(f"build_verifier: training {RECIPE['members']} members on {tr.sum()} pairs", file=sys.stderr)
-        members = train_members(base[tr], y[tr])
+        members = train_members(base[tr_idx], y[tr_idx])
         scores = guarded(predict(members, base), lex, qdiff)
     elif not RECIPE.get("cascade"):
         X, members, cross_mu, cross_sd = _cross(rows, md, np.arange(len(rows)), tr, base, y, RECIPE)
@@ -361,11 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         s1p = RECIPE["stage1"]
         print(f"build_verifier: stage 1, training {s1p['members']} members on {tr.sum()} pairs", file=sys.stderr)
-        stage1 = train_members(base[tr], y[tr], s1p)
+        stage1 = train_members(base[tr_idx], y[tr_idx], s1p)
         s1 = guarded(predict(stage1, base), lex, qdiff)
         # stage 2 only ever reads candidates the vector search returned: it is trained and scored on those
         sel = np.nonzero(cos >= floor)[0]
-        X, members, cross_mu, cross_sd = _cross(rows, md, sel, tr, base, y, RECIPE)
+        X, members, cross_mu, cross_sd = _cross(rows, md, sel, tr, base, y, RECIPE, weight)
         s2 = np.zeros(len(rows))
         s2[sel] = guarded(predict(members, X), lex[sel], qdiff[sel])
         del X
@@ -416,7 +462,8 @@ def main(argv: list[str] | None = None) -> int:
         "cosine_0.90": {"precision": round(p_cos90, 4), "recall": round(r_cos90, 4)},
         "test_at_config_floor": {"floor": CONFIG_FLOOR, "precision": round(p_cfg, 4), "recall": round(r_cfg, 4),
                                  "served": n_cfg},
-        "train_pairs": int(tr.sum()),
+        "train_pairs": int(tr[:n_qqp].sum()),
+        "generated_pairs": int(len(rows) - n_qqp),
     }
     if gate is not None:
         # what stage 1 alone (the embedding recipe) gives, at its own calibration threshold
@@ -435,10 +482,11 @@ def main(argv: list[str] | None = None) -> int:
         "negation_guard": RECIPE["negation_guard"],
         "quantity_guard": bool(RECIPE.get("quantity_guard", False)),
         "target_precision": args.target_precision, "figures": figures,
-        "trained_on": "Quora Question Pairs (QQP) dev pairs, train split (stable hash), via models/data/qqp-dev.jsonl.gz",
+        "trained_on": "Quora Question Pairs (QQP) dev pairs, train split (stable hash), via models/data/qqp-dev.jsonl.gz"
+                      + (f", + {len(rows) - n_qqp} pairs generated by models/verifier_data.py" if len(rows) > n_qqp
+                         else ""),
         "encoder": "encoder.onnx: embedding of each text" + (", seq_feat of the pair row" if RECIPE["cross"] else "")
                    + " (all-MiniLM-L6-v2, int8)",
-        "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "unk": unk, "idf": idf,
     }
     weights = ({"cross_mu": cross_mu.astype(np.float32), "cross_sd": cross_sd.astype(np.float32)}
@@ -448,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
             for k, a in m.items():
                 weights[f"{prefix}{k}_{i}"] = a.astype(np.float32)
     md.mkdir(parents=True, exist_ok=True)
-    np.savez(md / "verifier.npz", **weights)
+    save_npz(md / "verifier.npz", weights)
     tmp = out_json.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta))
     tmp.replace(out_json)
@@ -499,7 +547,7 @@ def write_docs(res: dict, figures: dict, took: float) -> None:
         "<!-- verifier-figures:start -->\n"
         "## Verifier figures (QQP test split)\n\n"
         f"Built by `python -m models.build_verifier --model-dir models/dist` in {took:.0f} s on this machine "
-        f"({f['train_pairs']} training pairs; calibration {f['calibration']['pairs']} pairs, "
+        f"({f['train_pairs']} QQP training pairs + {f.get('generated_pairs', 0)} generated; calibration {f['calibration']['pairs']} pairs, "
         f"test {f['test']['pairs']} pairs with {f['test']['duplicates']} duplicates).\n\n"
         "| rule | threshold | precision of hits | recall of duplicates |\n|---|---|---|---|\n"
         f"| plain cosine | 0.90 | {f['cosine_0.90']['precision']:.3f} | {f['cosine_0.90']['recall']:.3f} |\n"

@@ -135,10 +135,12 @@ def lexical_features(a: str, b: str, idf: Mapping[str, float], unk: float) -> li
         return idf.get(w, unk)
 
     inter, uni = sa & sb, sa | sb
-    weighted = sum(g(w) for w in inter) / max(1e-6, sum(g(w) for w in uni))
+    # fsum: exactly rounded whatever the order of the sets (which follows PYTHONHASHSEED), so that two builds of
+    # the verifier in different processes read the same features to the last bit
+    weighted = math.fsum(g(w) for w in inter) / max(1e-6, math.fsum(g(w) for w in uni))
     diff = ca ^ cb
     max_diff = max((g(w) for w in diff), default=0.0) / unk
-    sum_diff = sum(g(w) for w in diff) / unk
+    sum_diff = math.fsum(g(w) for w in diff) / unk
     na = {w for w in sa if w.isdigit()}
     nb = {w for w in sb if w.isdigit()}
     num_mismatch = float(bool(na or nb) and na != nb)

@@ -284,15 +284,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-docs", action="store_true")
     ap.add_argument("--no-qqp", action="store_true")
+    ap.add_argument("--model-dir", type=Path, default=MODEL_DIR,
+                    help="the models and verifier to measure (default models/dist)")
     args = ap.parse_args(argv)
-    if not (MODEL_DIR / "verifier.json").exists():
-        progress("cache_quality: models/dist/verifier.json not built: skipping")
+    md = args.model_dir
+    if not (md / "verifier.json").exists():
+        progress(f"cache_quality: {md / 'verifier.json'} not built: skipping")
         return {}
     from router_extproc.signals import SignalEngine
 
     t_start = time.perf_counter()
-    engine = SignalEngine(MODEL_DIR, device="cpu", threads=2)
-    v = load_verifier(MODEL_DIR)
+    engine = SignalEngine(md, device="cpu", threads=2)
+    v = load_verifier(md)
     floor = max(0.7, v.floor)  # config/config.yaml's similarity_threshold and the verifier's own floor
     judge = Judge(engine, v, floor)
     sets = run_sets(judge, args.quick)
