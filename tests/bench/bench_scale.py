@@ -138,32 +138,55 @@ async def _under_inserts(backend: Any, writer: Any, qs: np.ndarray, rate: int, s
     return {"p50_ms": p50, "p99_ms": p99, "insert_rows_per_s": round(achieved)}
 
 
+async def _ef_sweep(backend: Any, efs: list[int], vecs: np.ndarray, have: int, queries: int,
+                    rng: np.random.Generator) -> dict[str, dict]:
+    """Milvus server: idle p50/p99 and agreement with exact search for each search-time ``ef`` on the same rows
+    (1 000 recall queries each, so one lost row is 0.1 %)."""
+    import dataclasses
+
+    base = backend.cfg
+    out = {}
+    try:
+        for ef in efs:
+            backend.cfg = dataclasses.replace(base, search_params={**dict(base.search_params), "ef": ef})
+            p50, p99 = _pct(await _latency(backend, _queries(queries, rng)))
+            out[str(ef)] = {"p50_ms": p50, "p99_ms": p99, **await _recall(backend, vecs, have, rng, n=1000)}
+            progress(f"    ef {ef}: {json.dumps(out[str(ef)])}")
+    finally:
+        backend.cfg = base
+    return out
+
+
 async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, queries: int, *,
-                           writer: Any = None, recall: bool = True) -> list[dict[str, Any]]:
+                           writer: Any = None, recall: bool = True, efs: list[int] | None = None) -> list[dict[str, Any]]:
     rng = np.random.default_rng(0)
     rows: list[dict[str, Any]] = []
     have = 0
     rate = None
-    vecs = np.zeros((0, DIM), np.float32)
+    vecs = np.zeros((max(sizes), DIM), np.float32)  # every stored vector, for exact search (filled, never regrown)
     for size in sizes:
         need = size - have
         if rate is not None and need / rate > budget_s:
             rows.append({"entries": size, "skipped": f"insert at {rate:.0f} rows/s would take {need / rate / 60:.0f} min"})
             continue
         t0 = time.perf_counter()
+        spent = 0.0  # seconds inside backend.insert: the rate is the backend's, not this script's row generation
         batch = 5000
         while have < size:
             n = min(batch, size - have)
             es = _entries(n, have, rng)
-            vecs = np.concatenate([vecs, np.stack([e.embedding for e in es])])
+            vecs[have:have + n] = np.stack([e.embedding for e in es])
+            t = time.perf_counter()
             await backend.insert(es)
+            spent += time.perf_counter() - t
             have += n
             if time.perf_counter() - t0 > budget_s:
                 break
         if hasattr(backend, "flush_if_idle"):
+            t = time.perf_counter()
             await backend.flush_if_idle(0.0)
-        elapsed = time.perf_counter() - t0
-        rate = max(need / max(elapsed, 1e-6), 1.0)
+            spent += time.perf_counter() - t
+        rate = max(need / max(spent, 1e-6), 1.0)
         if have < size:
             rows.append({"entries": size, "skipped": f"insert budget exhausted at {have} rows ({rate:.0f} rows/s)"})
             break
@@ -175,9 +198,12 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
         seal_s = time.perf_counter() - t_seal
         p50, p99 = _pct(await _latency(backend, _queries(queries, rng)))
         row: dict[str, Any] = {"entries": size, "p50_ms": p50, "p99_ms": p99, "insert_rows_per_s": round(rate),
-                               "index_wait_s": round(seal_s, 1)}
+                               "index_wait_s": round(seal_s, 1),
+                               "load_1m": round(os.getloadavg()[0], 1)}  # the neighbours' share of the cores
         if recall:
             row["vs_exact"] = await _recall(backend, vecs, have, rng)
+        if efs and hasattr(backend, "seal"):
+            row["ef_sweep"] = await _ef_sweep(backend, efs, vecs, have, queries, rng)
         if writer is not None:
             qs = _queries(queries, rng)
             row["under_500_rows_s"] = await _under_inserts(backend, writer, qs, 500, 10**12 + size * 10)
@@ -220,7 +246,7 @@ BACKENDS = ("memory", "milvus_lite", "milvus_server")
 
 
 async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite_max: int = 20_000,
-                        backends: tuple[str, ...] = BACKENDS) -> dict[str, Any]:
+                        backends: tuple[str, ...] = BACKENDS, efs: list[int] | None = None) -> dict[str, Any]:
     from router_extproc.cache.memory import MemoryBackend
     from router_extproc.cache.milvus import MilvusBackend
     from router_extproc.config_cache import MilvusConfig
@@ -264,7 +290,7 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite
         await remote.start()
         await other.start()
         try:
-            out["milvus_server"] = await _measure_backend(remote, sizes, budget_s, queries, writer=other)
+            out["milvus_server"] = await _measure_backend(remote, sizes, budget_s, queries, writer=other, efs=efs)
         finally:
             await remote.close()
             await other.close()
@@ -293,12 +319,12 @@ def scale_section(result: dict[str, Any]) -> str:
 
     lines = ["| backend | entries | bulk insert rows/s | index wait s | p50 / p99 ms idle | p50 / p99 ms, 500 rows/s "
              "inserted | p50 / p99 ms, 2 000 rows/s inserted | recall of rows above the floor | exact best row "
-             "first |", "|---|---|---|---|---|---|---|---|---|"]
+             "first | load avg |", "|---|---|---|---|---|---|---|---|---|---|"]
     for backend, rows in result.get("cache", {}).items():
         for r in rows:
             if "p50_ms" not in r:
                 lines.append(f"| {LABELS.get(backend, backend)} | {r.get('entries', '')} | {r.get('skipped', '')} "
-                             "| | | | | | |")
+                             "| | | | | | | |")
                 continue
             ve = r.get("vs_exact") or {}
             loaded = []
@@ -308,14 +334,27 @@ def scale_section(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {r['insert_rows_per_s']:,} | "
                 f"{r.get('index_wait_s', '–')} | {pp(r)} | {loaded[0]} | {loaded[1]} | "
-                f"{ve.get('above_floor_recall', '–')} | {ve.get('first_candidate_agreement', '–')} |")
+                f"{ve.get('above_floor_recall', '–')} | {ve.get('first_candidate_agreement', '–')} | "
+                f"{r.get('load_1m', '–')} |")
+    sweeps = []
+    for backend, rows in result.get("cache", {}).items():
+        for r in rows:
+            for ef, d in (r.get("ef_sweep") or {}).items():
+                sweeps.append(f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {ef} | {pp(d)} | "
+                              f"{d['above_floor_recall']} | {d['first_candidate_agreement']} |")
+    if sweeps:
+        lines += ["", "Search-time `ef` on the same rows (idle; 1 000 paraphrase-like queries for the recall columns):",
+                  "", "| backend | entries | ef | p50 / p99 ms | recall of rows above the floor | exact best row first |",
+                  "|---|---|---|---|---|---|", *sweeps]
     rss = [r for r in result.get("rss", []) if "rss_mb" in r]
     m = result.get("machine", {})
     head = (f"_`python -m tests.bench.bench_scale --cache-only --sizes <entries,...> [--backends ...]`, "
             f"{m.get('date', 'today')}, {m.get('cores', '?')} cores shared with other builds (latencies, p99 above "
-            "all, are inflated by that load). Bulk inserts: 5 000-row batches from one client; index wait: flush + "
+            "all, are inflated by that load). Bulk inserts: 5 000-row batches from one client, rows over the seconds spent inside the backend's insert (the "
+            "script's row generation excluded); index wait: flush + "
             "HNSW build (server) or the graph writer (hot tier); loaded columns: a second writer inserting at that "
-            "rate (achieved rate in brackets) while lookups run._")
+            "rate (achieved rate in brackets) while lookups run; load avg: the 1-minute load average when the row was "
+            "measured (2 = both cores busy)._")
     tail = "".join(f"\n\nRSS of a process holding a {r['entries']:,}-entry hot tier (graph built, 600-byte answers): "
                    f"**{r['rss_mb']} MB** ({r['baseline_rss_mb']} MB before filling it)." for r in rss)
     return head + "\n\n" + "\n".join(lines) + tail
@@ -367,6 +406,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--budget-s", type=float, default=None, help="max insert seconds per backend and size")
     ap.add_argument("--cache-only", action="store_true", help="skip the router-worker rows (keeps the last ones)")
     ap.add_argument("--workers-only", action="store_true", help="skip the cache-size rows (keeps the last ones)")
+    ap.add_argument("--ef", default=None, help="Milvus server: also measure these search-time ef values "
+                    "(comma-separated) at every size")
     ap.add_argument("--backends", default=",".join(BACKENDS), help="cache backends to measure (keeps the others' "
                     "last rows)")
     args = ap.parse_args(argv)
@@ -383,8 +424,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         backends = tuple(args.backends.split(","))
         cache = {**(load("scale") or {}).get("cache", {}),
-                 **asyncio.run(cache_scaling(sizes, budget, 100 if args.quick else 300, backends=backends))}
-    rss = [hot_tier_rss(n) for n in (100_000,)] if not args.workers_only else (load("scale") or {}).get("rss", [])
+                 **asyncio.run(cache_scaling(sizes, budget, 100 if args.quick else 300, backends=backends,
+                                          efs=[int(e) for e in args.ef.split(",")] if args.ef else None))}
+    # the hot tier's RSS is measured with the hot tier's rows; a run of other backends keeps the last figure
+    rss = ([hot_tier_rss(n) for n in (100_000,)] if not args.workers_only and "memory" in args.backends.split(",")
+           else (load("scale") or {}).get("rss", []))
     result = {"workers": workers,
               "cache": cache,
               "rss": rss,
