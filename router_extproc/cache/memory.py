@@ -107,7 +107,8 @@ class MemoryIndex:
         self._bucket_arr.pop(b, None)
         ann = self._ann.get(b)
         if ann is not None:
-            if ann.stage_add(np.asarray([entry.id], np.uint64), v[None, :].copy()):
+            # staged as a view of the entry's own vector: no per-row copy to allocate and free (heap fragmentation)
+            if ann.stage_add(np.asarray([entry.id], np.uint64), v[None, :]):
                 self._writer.submit(ann.flush)
         elif self.ann_min_rows is not None and len(bucket) >= self.ann_min_rows:
             self._build_ann(b, bucket)
@@ -118,7 +119,7 @@ class MemoryIndex:
         ann = self._ann[b] = BucketANN(self.dimension)
         arr = np.asarray(slots, np.int64)
         ids = np.asarray([self._entries[s].id for s in slots], np.uint64)  # type: ignore[union-attr]
-        if ann.stage_add(ids, self._vecs[arr].copy()):
+        if ann.stage_add(ids, self._vecs[arr]):  # fancy indexing: already a copy
             self._writer.submit(ann.flush)
 
     def _remove_slot(self, slot: int) -> None:

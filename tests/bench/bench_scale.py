@@ -224,12 +224,15 @@ def rss():
     return int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1]) // 1024
 base = rss()
 rng = np.random.default_rng(0); ix = MemoryIndex({DIM}, {n}, 'lru')
-resp = '{{"choices":[{{"message":{{"content":"' + 'x' * 600 + '"}}}}]}}'
+pad = 'x' * 580
 for s0 in range(0, {n}, 10000):
     v = rng.normal(size=(min(10000, {n} - s0), {DIM})).astype(np.float32); v /= np.linalg.norm(v, axis=1, keepdims=True)
     for j in range(len(v)):
         i = s0 + j
-        ix.add(Entry(i + 1, f't{{i % 8}}', 'fk', f'{{i:032x}}', 'question text ' * 8, v[j], resp, 0.0, 1e12), now=0)
+        # every entry its own strings, as stored answers are: a shared constant would cost nothing
+        resp = '{{"choices":[{{"message":{{"content":"' + f'{{i:020d}}' + pad + '"}}}}]}}'
+        ix.add(Entry(i + 1, f't{{i % 8}}', 'fk', f'{{i:032x}}', f'question text {{i:012d}} ' * 4, v[j], resp, 0.0, 1e12),
+               now=0)
 ix.drain()
 import json; print(json.dumps({{"entries": {n}, "rss_mb": rss(), "baseline_rss_mb": base}}))
 """
@@ -355,7 +358,7 @@ def scale_section(result: dict[str, Any]) -> str:
             "HNSW build (server) or the graph writer (hot tier); loaded columns: a second writer inserting at that "
             "rate (achieved rate in brackets) while lookups run; load avg: the 1-minute load average when the row was "
             "measured (2 = both cores busy)._")
-    tail = "".join(f"\n\nRSS of a process holding a {r['entries']:,}-entry hot tier (graph built, 600-byte answers): "
+    tail = "".join(f"\n\nRSS of a process holding a {r['entries']:,}-entry hot tier (graph built, a 600-byte answer and a 100-byte question each): "
                    f"**{r['rss_mb']} MB** ({r['baseline_rss_mb']} MB before filling it)." for r in rss)
     return head + "\n\n" + "\n".join(lines) + tail
 
