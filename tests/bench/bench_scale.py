@@ -90,17 +90,25 @@ async def _recall(backend: Any, vecs: np.ndarray, have: int, rng: np.random.Gene
     exact search puts above the similarity floor (the ones the verifier could accept) that the backend returns
     too, and the share of queries whose exact best row is the backend's first candidate (the one it reads).
     The other rows of the top 4 are random rows at cosine ~0.1: which of them come back is noise."""
-    first = found = eligible = 0
+    per = len(SCOPES)
+    qs, exact_ids = [], []
     for k in range(n):
-        s = k % len(SCOPES)
-        rows = np.arange(s, have, len(SCOPES))
-        target = int(rng.choice(rows))
-        q = _near(vecs[target], float(rng.uniform(0.75, 0.98)), rng)
-        sims = vecs[rows] @ q
-        order = np.argsort(-sims)[:4]
-        exact = [int(rows[i]) + 1 for i in order]  # entry ids are row + 1
-        above = {int(rows[i]) + 1 for i in order if sims[i] >= FLOOR}
-        got = [c.entry.id for c in await backend.search(SCOPES[s], "fk", q, top_k=4, min_similarity=-1.0,
+        s = k % per
+        target = s + per * int(rng.integers(0, (have - 1 - s) // per + 1))  # a row of scope s (rows s, s+8, ...)
+        qs.append(_near(vecs[target], float(rng.uniform(0.75, 0.98)), rng))
+    for s in range(per):  # exact search, one product per scope (a scope's rows copied once, not once per query)
+        ks = list(range(s, n, per))
+        rows = np.arange(s, have, per)
+        sims = np.ascontiguousarray(vecs[s:have:per]) @ np.stack([qs[k] for k in ks]).T
+        for j, k in enumerate(ks):
+            col = sims[:, j]
+            top = np.argpartition(-col, 3)[:4] if len(col) > 4 else np.arange(len(col))
+            order = top[np.argsort(-col[top], kind="stable")]
+            exact_ids.append((k, [int(rows[i]) + 1 for i in order],  # entry ids are row + 1
+                              {int(rows[i]) + 1 for i in order if sims[i, j] >= FLOOR}))
+    first = found = eligible = 0
+    for k, exact, above in sorted(exact_ids):
+        got = [c.entry.id for c in await backend.search(SCOPES[k % per], "fk", qs[k], top_k=4, min_similarity=-1.0,
                                                           now=time.time())]
         first += bool(got) and got[0] == exact[0]
         found += len(above & set(got))
