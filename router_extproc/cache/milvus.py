@@ -571,10 +571,10 @@ class MilvusBackend:
         c = self._client
         if c is None:
             raise BackendUnavailable("not connected")
+        deadline = time.monotonic() + timeout_s  # the flush counts: seal() gives up on the whole at timeout_s + 10
         c.flush(self.cfg.collection, timeout=timeout_s)
         if self.cfg.is_lite:
             return {}
-        deadline = time.monotonic() + timeout_s
         while True:
             names = c.list_indexes(self.cfg.collection, timeout=self.cfg.timeout_s)
             desc = c.describe_index(self.cfg.collection, names[0], timeout=self.cfg.timeout_s) if names else {}
