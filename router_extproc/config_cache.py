@@ -71,7 +71,7 @@ class MilvusConfig:
     metric_type: str = "IP"
     index_type: str = "HNSW"
     index_params: Mapping[str, Any] = field(default_factory=lambda: {"M": 16, "efConstruction": 64})
-    search_params: Mapping[str, Any] = field(default_factory=lambda: {"ef": 64})
+    search_params: Mapping[str, Any] = field(default_factory=lambda: {"ef": 128})  # measured: docs/cache.md Scale
     top_k: int = 4
     # Bounded: a search never waits. Session made every search wait for the time tick (~200 ms) while this router's
     # own inserts were arriving; a router's own writes are in its hot tier anyway (docs/cache.md, "Scale").

@@ -2,8 +2,11 @@
 
 Below ``ANN_MIN_ROWS`` rows a bucket is searched by brute force (one numpy matrix-vector product); above it, a
 graph index (HNSW, from usearch) answers in a fraction of a millisecond however large the bucket grows. Vectors
-are kept as fp16 in the graph: the graph only proposes candidates, whose similarity is then recomputed in fp32
-from the hot tier's matrix, so the verifier sees exactly the figures brute force would give it.
+are kept as int8 in the graph: the graph only proposes candidates, whose similarity is then recomputed in fp32
+from the entries' own vectors, so the verifier sees exactly the figures brute force would give it. int8 over
+fp16, measured on a 20,000-row bucket of 384-d rows, 500 paraphrase-like queries, ef 128, shared cores: the
+exact best row among the 16 candidates for 99.8 % of queries with either; search 0.48 vs 1.71 ms (usearch has
+int8 kernels for this CPU, fp16 is converted), build 6.2 vs 13.2 s, half the graph's vector memory.
 
 All writes (the initial build, every add and remove) run on one writer thread, never on the event loop. Rows
 added but not yet in the graph are listed in ``pending`` and searched by brute force meanwhile, so a lookup
@@ -12,8 +15,11 @@ never misses an entry because the writer is behind. Keys are entry ids (not slot
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import queue
 import threading
+import time
 from typing import Callable
 
 import numpy as np
@@ -38,7 +44,7 @@ class BucketANN:
     def __init__(self, dimension: int) -> None:
         from usearch.index import Index
 
-        self.index = Index(ndim=dimension, metric="ip", dtype="f16", connectivity=CONNECTIVITY,
+        self.index = Index(ndim=dimension, metric="ip", dtype="i8", connectivity=CONNECTIVITY,
                            expansion_add=EXPANSION_ADD, expansion_search=EXPANSION_SEARCH)
         self.pending: set[int] = set()
         self.ready = False  # True once the first batch (the build) is in the graph
@@ -91,7 +97,7 @@ class BucketANN:
             self._scheduled = False
         if staged:
             ids = np.fromiter(staged.keys(), np.uint64, len(staged))
-            vecs = np.stack(list(staged.values())).astype(np.float16)
+            vecs = np.stack(list(staged.values()), dtype=np.float32)  # usearch quantizes to the graph's int8
             fresh = ~np.asarray(self.index.contains(ids), bool).reshape(-1)
             ids, vecs = ids[fresh], vecs[fresh]
             k = 0
@@ -111,13 +117,34 @@ class BucketANN:
         self.ready = True
 
 
+def _malloc_trim() -> Callable[[], None] | None:
+    """glibc's ``malloc_trim(0)``, or None elsewhere (musl, macOS)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        fn = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
+    return lambda: fn(0)
+
+
+TRIM_INTERVAL_S = 5.0
+
+
 class AnnWriter:
-    """One daemon thread applying graph writes in order. ``submit`` never blocks."""
+    """One daemon thread applying graph writes in order. ``submit`` never blocks.
+
+    When its queue runs dry after a burst of writes (at most every ``TRIM_INTERVAL_S``) it hands the heap's free
+    pages back to the system: graph growth and the batches it copies leave freed memory scattered between the
+    tier's long-lived entries, which glibc keeps resident otherwise (measured on a 100k-entry tier: 489 -> 423 MB
+    RSS). The trim runs here, never on the event loop."""
 
     def __init__(self) -> None:
         self._q: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.errors = 0
+        self._trim = _malloc_trim()
+        self._last_trim = 0.0
 
     def submit(self, fn: Callable[[], None]) -> None:
         if self._thread is None:
@@ -134,6 +161,9 @@ class AnnWriter:
                 fn()
             except Exception:  # pragma: no cover - a failed write leaves the id pending: still found by brute force
                 self.errors += 1
+            if self._trim is not None and self._q.empty() and time.monotonic() - self._last_trim >= TRIM_INTERVAL_S:
+                self._trim()
+                self._last_trim = time.monotonic()
 
     def drain(self, timeout_s: float = 30.0) -> None:
         """Wait until every write submitted so far is applied (tests, benchmarks)."""

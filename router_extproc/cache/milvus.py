@@ -69,6 +69,50 @@ def _q(s: str) -> str:
     return f'"{s}"'
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def insert_request(collection: str, vector_field: str, dimension: int, entries: list[Entry]) -> Any:
+    """One column-based ``InsertRequest`` for a batch of entries (a server's bulk write path).
+
+    Why by hand: pymilvus' row path walks every dict and turns each vector into a Python list of floats (0.16 s
+    per 5 000 rows of 384-d, measured, more than the server spends on them). A ``FloatArray`` is a packed repeated
+    float, whose wire form is the vector matrix's little-endian bytes: the vectors go in as one bytes parse
+    (0.012 s per 5 000 rows) and the scalar columns as one list each."""
+    from pymilvus import DataType
+    from pymilvus.grpc_gen import milvus_pb2
+
+    req = milvus_pb2.InsertRequest(collection_name=collection, num_rows=len(entries))
+
+    def column(name: str, dtype: Any):
+        fd = req.fields_data.add()
+        fd.field_name, fd.type = name, dtype
+        return fd
+
+    column("id", DataType.INT64).scalars.long_data.data.extend([e.id for e in entries])
+    column("scope", DataType.VARCHAR).scalars.string_data.data.extend([e.scope for e in entries])
+    column("filter_key", DataType.VARCHAR).scalars.string_data.data.extend([e.filter_key for e in entries])
+    column("fingerprint", DataType.VARCHAR).scalars.string_data.data.extend([e.fingerprint for e in entries])
+    column("text", DataType.VARCHAR).scalars.string_data.data.extend([_clip_utf8(e.text, TEXT_MAX) for e in entries])
+    vf = column(vector_field, DataType.FLOAT_VECTOR)
+    vf.vectors.dim = dimension
+    m = np.stack([np.asarray(e.embedding, np.float32).reshape(-1) for e in entries])
+    if m.shape[1] != dimension:
+        raise ValueError(f"embedding has dimension {m.shape[1]}, collection has {dimension}")
+    raw = m.astype("<f4", copy=False).tobytes()
+    vf.vectors.float_vector.MergeFromString(b"\x0a" + _varint(len(raw)) + raw)  # field 1 (data), length-delimited
+    column("response", DataType.VARCHAR).scalars.string_data.data.extend([e.response for e in entries])
+    column("created_at", DataType.DOUBLE).scalars.double_data.data.extend([float(e.created_at) for e in entries])
+    column("expires_at", DataType.DOUBLE).scalars.double_data.data.extend([float(e.expires_at) for e in entries])
+    return req
+
+
 def client_args(cfg: MilvusConfig) -> tuple[str, dict[str, Any]]:
     """``MilvusClient(uri, **kw)`` for this config: credentials and TLS apply to a server, whatever selected it."""
     if cfg.is_lite:
@@ -120,6 +164,7 @@ class MilvusBackend:
         # control polls run on their own thread: a Strong read waits ~200 ms for the time tick, never in front
         # of a search on the main worker
         self._ctl_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="milvus-ctl")
+        self._columnar: bool | None = None  # False once the column-based insert proved unavailable
         self._evict_floor = 0.0  # every row created before this was evicted already: the bisection starts here
 
     # ------------------------------------------------------------ plumbing
@@ -310,19 +355,39 @@ class MilvusBackend:
         c = self._client
         if c is None:
             raise BackendUnavailable("not connected")
-        # numpy vectors go to a server as they are (measured: 27k rows/s against 18.5k with lists, 20k-row load)
-        def vec(v):
+        if not self.cfg.is_lite and self._columnar is not False:
+            try:
+                self._insert_columns_sync(c, entries)
+            except (AttributeError, ImportError, TypeError) as e:  # a pymilvus without these internals
+                log.info("column-based insert unavailable (%s); inserting rows", e)
+                self._columnar = False
+            else:
+                self._last_insert = time.monotonic()
+                return
+        def vec(v):  # a server takes numpy vectors as they are (27k vs 18.5k rows/s with lists, 20k-row load)
             a = np.asarray(v, np.float32).reshape(-1)
             return a.tolist() if self.cfg.is_lite else a
 
         rows = [{"id": e.id, "scope": e.scope, "filter_key": e.filter_key, "fingerprint": e.fingerprint,
-                 "text": _clip_utf8(e.text, TEXT_MAX), self.cfg.vector_field: vec(e.embedding), "response": e.response,
-                 "created_at": float(e.created_at), "expires_at": float(e.expires_at)} for e in entries]
+                 "text": _clip_utf8(e.text, TEXT_MAX), self.cfg.vector_field: vec(e.embedding),
+                 "response": e.response, "created_at": float(e.created_at), "expires_at": float(e.expires_at)}
+                for e in entries]
         c.insert(self.cfg.collection, data=rows, timeout=self.cfg.timeout_s)
         self._pending_flush += len(rows)
         self._last_insert = time.monotonic()
         if self.cfg.is_lite and self._pending_flush >= self.cfg.insert_batch_size:
             self._flush_sync()
+
+    def _insert_columns_sync(self, client, entries: list[Entry]) -> None:
+        """A server's insert: one prepared column-based request (:func:`insert_request`), sent through the
+        client's own connection (``batch_insert`` with ``insert_param``: its retries and the Session timestamp
+        bookkeeping stay pymilvus'). Measured at 50k rows, 5 000 a batch, on the shared 2 cores: 14.3k rows/s
+        with row dicts, 18.6-18.9k with columns; the client's share fell from 0.16 to 0.012 s a batch, the rest
+        is the server's ingestion."""
+        req = insert_request(self.cfg.collection, self.cfg.vector_field, self.dimension, entries)
+        # ``schema`` only spares batch_insert a describe_collection call: a prepared request carries its fields
+        client._get_connection().batch_insert(self.cfg.collection, [], insert_param=req, schema={"fields": []},
+                                              timeout=self.cfg.timeout_s)
 
     def _flush_sync(self) -> None:
         if self.cfg.is_lite and self._client is not None and self._pending_flush:
@@ -506,10 +571,10 @@ class MilvusBackend:
         c = self._client
         if c is None:
             raise BackendUnavailable("not connected")
+        deadline = time.monotonic() + timeout_s  # the flush counts: seal() gives up on the whole at timeout_s + 10
         c.flush(self.cfg.collection, timeout=timeout_s)
         if self.cfg.is_lite:
             return {}
-        deadline = time.monotonic() + timeout_s
         while True:
             names = c.list_indexes(self.cfg.collection, timeout=self.cfg.timeout_s)
             desc = c.describe_index(self.cfg.collection, names[0], timeout=self.cfg.timeout_s) if names else {}

@@ -83,17 +83,25 @@ async def _recall(backend: Any, vecs: np.ndarray, have: int, rng: np.random.Gene
     exact search puts above the similarity floor (the ones the verifier could accept) that the backend returns
     too, and the share of queries whose exact best row is the backend's first candidate (the one it reads).
     The other rows of the top 4 are random rows at cosine ~0.1: which of them come back is noise."""
-    first = found = eligible = 0
+    per = len(SCOPES)
+    qs, exact_ids = [], []
     for k in range(n):
-        s = k % len(SCOPES)
-        rows = np.arange(s, have, len(SCOPES))
-        target = int(rng.choice(rows))
-        q = _near(vecs[target], float(rng.uniform(0.75, 0.98)), rng)
-        sims = vecs[rows] @ q
-        order = np.argsort(-sims)[:4]
-        exact = [int(rows[i]) + 1 for i in order]  # entry ids are row + 1
-        above = {int(rows[i]) + 1 for i in order if sims[i] >= FLOOR}
-        got = [c.entry.id for c in await backend.search(SCOPES[s], "fk", q, top_k=4, min_similarity=-1.0,
+        s = k % per
+        target = s + per * int(rng.integers(0, (have - 1 - s) // per + 1))  # a row of scope s (rows s, s+8, ...)
+        qs.append(_near(vecs[target], float(rng.uniform(0.75, 0.98)), rng))
+    for s in range(per):  # exact search, one product per scope (a scope's rows copied once, not once per query)
+        ks = list(range(s, n, per))
+        rows = np.arange(s, have, per)
+        sims = np.ascontiguousarray(vecs[s:have:per]) @ np.stack([qs[k] for k in ks]).T
+        for j, k in enumerate(ks):
+            col = sims[:, j]
+            top = np.argpartition(-col, 3)[:4] if len(col) > 4 else np.arange(len(col))
+            order = top[np.argsort(-col[top], kind="stable")]
+            exact_ids.append((k, [int(rows[i]) + 1 for i in order],  # entry ids are row + 1
+                              {int(rows[i]) + 1 for i in order if sims[i, j] >= FLOOR}))
+    first = found = eligible = 0
+    for k, exact, above in sorted(exact_ids):
+        got = [c.entry.id for c in await backend.search(SCOPES[k % per], "fk", qs[k], top_k=4, min_similarity=-1.0,
                                                           now=time.time())]
         first += bool(got) and got[0] == exact[0]
         found += len(above & set(got))
@@ -131,46 +139,78 @@ async def _under_inserts(backend: Any, writer: Any, qs: np.ndarray, rate: int, s
     return {"p50_ms": p50, "p99_ms": p99, "insert_rows_per_s": round(achieved)}
 
 
+async def _ef_sweep(backend: Any, efs: list[int], vecs: np.ndarray, have: int, queries: int,
+                    rng: np.random.Generator) -> dict[str, dict]:
+    """Milvus server: idle p50/p99 and agreement with exact search for each search-time ``ef`` on the same rows
+    (1 000 recall queries each, so one lost row is 0.1 %)."""
+    import dataclasses
+
+    base = backend.cfg
+    out = {}
+    try:
+        for ef in efs:
+            backend.cfg = dataclasses.replace(base, search_params={**dict(base.search_params), "ef": ef})
+            p50, p99 = _pct(await _latency(backend, _queries(queries, rng)))
+            out[str(ef)] = {"p50_ms": p50, "p99_ms": p99, **await _recall(backend, vecs, have, rng, n=1000)}
+            progress(f"    ef {ef}: {json.dumps(out[str(ef)])}")
+    finally:
+        backend.cfg = base
+    return out
+
+
 async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, queries: int, *,
-                           writer: Any = None, recall: bool = True) -> list[dict[str, Any]]:
+                           writer: Any = None, recall: bool = True, efs: list[int] | None = None) -> list[dict[str, Any]]:
     rng = np.random.default_rng(0)
     rows: list[dict[str, Any]] = []
     have = 0
     rate = None
-    vecs = np.zeros((0, DIM), np.float32)
+    vecs = np.zeros((max(sizes), DIM), np.float32)  # every stored vector, for exact search (filled, never regrown)
     for size in sizes:
         need = size - have
         if rate is not None and need / rate > budget_s:
             rows.append({"entries": size, "skipped": f"insert at {rate:.0f} rows/s would take {need / rate / 60:.0f} min"})
             continue
         t0 = time.perf_counter()
+        spent = 0.0  # seconds inside backend.insert: the rate is the backend's, not this script's row generation
         batch = 5000
         while have < size:
             n = min(batch, size - have)
             es = _entries(n, have, rng)
-            vecs = np.concatenate([vecs, np.stack([e.embedding for e in es])])
+            vecs[have:have + n] = np.stack([e.embedding for e in es])
+            t = time.perf_counter()
             await backend.insert(es)
+            spent += time.perf_counter() - t
             have += n
             if time.perf_counter() - t0 > budget_s:
                 break
         if hasattr(backend, "flush_if_idle"):
+            t = time.perf_counter()
             await backend.flush_if_idle(0.0)
-        elapsed = time.perf_counter() - t0
-        rate = max(need / max(elapsed, 1e-6), 1.0)
+            spent += time.perf_counter() - t
+        rate = max(need / max(spent, 1e-6), 1.0)
         if have < size:
             rows.append({"entries": size, "skipped": f"insert budget exhausted at {have} rows ({rate:.0f} rows/s)"})
             break
         t_seal = time.perf_counter()
+        unindexed = 0
         if hasattr(backend, "seal"):
-            await backend.seal()  # flush + wait for the HNSW index over every sealed segment
+            # flush + wait for the HNSW index over every sealed segment (a million rows on the loaded cores took
+            # over the 600 s once allowed: rows still unindexed are searched by brute force, and are reported)
+            desc = await backend.seal(timeout_s=1800.0)
+            unindexed = int((desc or {}).get("pending_index_rows", 0))
         if hasattr(backend, "index"):
             await asyncio.get_running_loop().run_in_executor(None, backend.index.drain)  # the hot tier's graph
         seal_s = time.perf_counter() - t_seal
         p50, p99 = _pct(await _latency(backend, _queries(queries, rng)))
         row: dict[str, Any] = {"entries": size, "p50_ms": p50, "p99_ms": p99, "insert_rows_per_s": round(rate),
-                               "index_wait_s": round(seal_s, 1)}
+                               "index_wait_s": round(seal_s, 1),
+                               "load_1m": round(os.getloadavg()[0], 1)}  # the neighbours' share of the cores
+        if unindexed:
+            row["unindexed_rows"] = unindexed
         if recall:
             row["vs_exact"] = await _recall(backend, vecs, have, rng)
+        if efs and hasattr(backend, "seal"):
+            row["ef_sweep"] = await _ef_sweep(backend, efs, vecs, have, queries, rng)
         if writer is not None:
             qs = _queries(queries, rng)
             row["under_500_rows_s"] = await _under_inserts(backend, writer, qs, 500, 10**12 + size * 10)
@@ -191,12 +231,15 @@ def rss():
     return int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1]) // 1024
 base = rss()
 rng = np.random.default_rng(0); ix = MemoryIndex({DIM}, {n}, 'lru')
-resp = '{{"choices":[{{"message":{{"content":"' + 'x' * 600 + '"}}}}]}}'
+pad = 'x' * 580
 for s0 in range(0, {n}, 10000):
     v = rng.normal(size=(min(10000, {n} - s0), {DIM})).astype(np.float32); v /= np.linalg.norm(v, axis=1, keepdims=True)
     for j in range(len(v)):
         i = s0 + j
-        ix.add(Entry(i + 1, f't{{i % 8}}', 'fk', f'{{i:032x}}', 'question text ' * 8, v[j], resp, 0.0, 1e12), now=0)
+        # every entry its own strings, as stored answers are: a shared constant would cost nothing
+        resp = '{{"choices":[{{"message":{{"content":"' + f'{{i:020d}}' + pad + '"}}}}]}}'
+        ix.add(Entry(i + 1, f't{{i % 8}}', 'fk', f'{{i:032x}}', f'question text {{i:012d}} ' * 4, v[j], resp, 0.0, 1e12),
+               now=0)
 ix.drain()
 import json; print(json.dumps({{"entries": {n}, "rss_mb": rss(), "baseline_rss_mb": base}}))
 """
@@ -213,7 +256,7 @@ BACKENDS = ("memory", "milvus_lite", "milvus_server")
 
 
 async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite_max: int = 20_000,
-                        backends: tuple[str, ...] = BACKENDS) -> dict[str, Any]:
+                        backends: tuple[str, ...] = BACKENDS, efs: list[int] | None = None) -> dict[str, Any]:
     from router_extproc.cache.memory import MemoryBackend
     from router_extproc.cache.milvus import MilvusBackend
     from router_extproc.config_cache import MilvusConfig
@@ -257,7 +300,7 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite
         await remote.start()
         await other.start()
         try:
-            out["milvus_server"] = await _measure_backend(remote, sizes, budget_s, queries, writer=other)
+            out["milvus_server"] = await _measure_backend(remote, sizes, budget_s, queries, writer=other, efs=efs)
         finally:
             await remote.close()
             await other.close()
@@ -279,6 +322,10 @@ LABELS = {"memory": "in-process hot tier", "milvus_lite": "Milvus Lite", "milvus
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cache.md"
 
 
+def unindexed_note(r: dict) -> str:
+    return f" ({r['unindexed_rows']:,} rows not yet indexed)" if r.get("unindexed_rows") else ""
+
+
 def scale_section(result: dict[str, Any]) -> str:
     """The generated part of docs/cache.md § Scale, from this benchmark's figures."""
     def pp(d: dict | None) -> str:
@@ -286,12 +333,12 @@ def scale_section(result: dict[str, Any]) -> str:
 
     lines = ["| backend | entries | bulk insert rows/s | index wait s | p50 / p99 ms idle | p50 / p99 ms, 500 rows/s "
              "inserted | p50 / p99 ms, 2 000 rows/s inserted | recall of rows above the floor | exact best row "
-             "first |", "|---|---|---|---|---|---|---|---|---|"]
+             "first | load avg |", "|---|---|---|---|---|---|---|---|---|---|"]
     for backend, rows in result.get("cache", {}).items():
         for r in rows:
             if "p50_ms" not in r:
                 lines.append(f"| {LABELS.get(backend, backend)} | {r.get('entries', '')} | {r.get('skipped', '')} "
-                             "| | | | | | |")
+                             "| | | | | | | |")
                 continue
             ve = r.get("vs_exact") or {}
             loaded = []
@@ -300,16 +347,29 @@ def scale_section(result: dict[str, Any]) -> str:
                 loaded.append(f"{pp(u)} ({u['insert_rows_per_s']:,}/s)" if u else "–")
             lines.append(
                 f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {r['insert_rows_per_s']:,} | "
-                f"{r.get('index_wait_s', '–')} | {pp(r)} | {loaded[0]} | {loaded[1]} | "
-                f"{ve.get('above_floor_recall', '–')} | {ve.get('first_candidate_agreement', '–')} |")
+                f"{r.get('index_wait_s', '–')}{unindexed_note(r)} | {pp(r)} | {loaded[0]} | {loaded[1]} | "
+                f"{ve.get('above_floor_recall', '–')} | {ve.get('first_candidate_agreement', '–')} | "
+                f"{r.get('load_1m', '–')} |")
+    sweeps = []
+    for backend, rows in result.get("cache", {}).items():
+        for r in rows:
+            for ef, d in (r.get("ef_sweep") or {}).items():
+                sweeps.append(f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {ef} | {pp(d)} | "
+                              f"{d['above_floor_recall']} | {d['first_candidate_agreement']} |")
+    if sweeps:
+        lines += ["", "Search-time `ef` on the same rows (idle; 1 000 paraphrase-like queries for the recall columns):",
+                  "", "| backend | entries | ef | p50 / p99 ms | recall of rows above the floor | exact best row first |",
+                  "|---|---|---|---|---|---|", *sweeps]
     rss = [r for r in result.get("rss", []) if "rss_mb" in r]
     m = result.get("machine", {})
     head = (f"_`python -m tests.bench.bench_scale --cache-only --sizes <entries,...> [--backends ...]`, "
             f"{m.get('date', 'today')}, {m.get('cores', '?')} cores shared with other builds (latencies, p99 above "
-            "all, are inflated by that load). Bulk inserts: 5 000-row batches from one client; index wait: flush + "
+            "all, are inflated by that load). Bulk inserts: 5 000-row batches from one client, rows over the seconds spent inside the backend's insert (the "
+            "script's row generation excluded); index wait: flush + "
             "HNSW build (server) or the graph writer (hot tier); loaded columns: a second writer inserting at that "
-            "rate (achieved rate in brackets) while lookups run._")
-    tail = "".join(f"\n\nRSS of a process holding a {r['entries']:,}-entry hot tier (graph built, 600-byte answers): "
+            "rate (achieved rate in brackets) while lookups run; load avg: the 1-minute load average when the row was "
+            "measured (2 = both cores busy)._")
+    tail = "".join(f"\n\nRSS of a process holding a {r['entries']:,}-entry hot tier (graph built, a 600-byte answer and a 100-byte question each): "
                    f"**{r['rss_mb']} MB** ({r['baseline_rss_mb']} MB before filling it)." for r in rss)
     return head + "\n\n" + "\n".join(lines) + tail
 
@@ -360,6 +420,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--budget-s", type=float, default=None, help="max insert seconds per backend and size")
     ap.add_argument("--cache-only", action="store_true", help="skip the router-worker rows (keeps the last ones)")
     ap.add_argument("--workers-only", action="store_true", help="skip the cache-size rows (keeps the last ones)")
+    ap.add_argument("--ef", default=None, help="Milvus server: also measure these search-time ef values "
+                    "(comma-separated) at every size")
     ap.add_argument("--backends", default=",".join(BACKENDS), help="cache backends to measure (keeps the others' "
                     "last rows)")
     args = ap.parse_args(argv)
@@ -376,8 +438,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         backends = tuple(args.backends.split(","))
         cache = {**(load("scale") or {}).get("cache", {}),
-                 **asyncio.run(cache_scaling(sizes, budget, 100 if args.quick else 300, backends=backends))}
-    rss = [hot_tier_rss(n) for n in (100_000,)] if not args.workers_only else (load("scale") or {}).get("rss", [])
+                 **asyncio.run(cache_scaling(sizes, budget, 100 if args.quick else 300, backends=backends,
+                                          efs=[int(e) for e in args.ef.split(",")] if args.ef else None))}
+    # the hot tier's RSS is measured with the hot tier's rows; a run of other backends keeps the last figure
+    rss = ([hot_tier_rss(n) for n in (100_000,)] if not args.workers_only and "memory" in args.backends.split(",")
+           else (load("scale") or {}).get("rss", []))
     result = {"workers": workers,
               "cache": cache,
               "rss": rss,

@@ -1,5 +1,7 @@
 """The in-process vector index: nearest entries within one tenant and filter, TTL, and eviction policies."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -193,3 +195,22 @@ def test_clearing_a_scope_drops_its_graph():
     ix = big_index(600)
     assert ix.clear("s1") == 600 and not ix._ann
     assert search(ix, rand(1)[0], floor=-1) == []
+
+
+def test_the_graph_writer_hands_freed_memory_back_once_per_burst_not_per_write():
+    from router_extproc.cache.ann import AnnWriter
+
+    w = AnnWriter()
+    trims = []
+    w._trim = lambda: trims.append(time.monotonic())
+    for _ in range(200):
+        w.submit(lambda: None)
+    w.drain()
+    deadline = time.monotonic() + 2.0
+    while not trims and time.monotonic() < deadline:  # the trim follows the burst's last write
+        time.sleep(0.01)
+    for _ in range(200):  # a second burst within the interval: no second trim
+        w.submit(lambda: None)
+    w.drain()
+    w.close()
+    assert len(trims) == 1
