@@ -18,6 +18,7 @@ a condition a higher-priority rule already decides, an unconditional rule that i
           reasoning: true
           reasoning_effort: high
           headers: {x-team: code}
+          cache: {enabled: true, threshold: 0.92, ttl_s: 600}   # narrows semantic_cache for this route
         - name: general
           default: true
           model: small
@@ -195,7 +196,25 @@ def _action(r: _Reader, known_model) -> R.Action:
             raise hdr.error(hdr.key(hname), "not a valid HTTP header name, or the value has control characters")
         headers.append((hname.lower(), value))
     return R.Action(candidates=tuple(cands), select=select, reasoning=r.bool("reasoning", False),
-                    reasoning_effort=effort, headers=tuple(headers), block=block)
+                    reasoning_effort=effort, headers=tuple(headers), block=block, cache=_cache_policy(r, block))
+
+
+def _cache_policy(r: _Reader, block: str | None) -> R.CachePolicy | None:
+    """`cache: {enabled, threshold, ttl_s}`; checked against the `semantic_cache` section in check_signals."""
+    if r.raw("cache", None) is None:
+        return None
+    c = r.section("cache")
+    if block is not None:
+        raise r.error(r.key("cache"), "a blocking rule answers with its message: it never reaches the cache")
+    threshold = c.float("threshold", None, lo=0.0, hi=1.0) if c.raw("threshold", None) is not None else None
+    ttl = c.float("ttl_s", None, lo=0.0) if c.raw("ttl_s", None) is not None else None
+    if ttl is not None and ttl <= 0:
+        raise c.error(c.key("ttl_s"), "must be > 0 seconds (switch the route's cache off with `enabled: false`)")
+    policy = R.CachePolicy(enabled=c.bool("enabled", True), threshold=threshold, ttl_s=ttl)
+    c.check_unknown()
+    if not policy.enabled and (threshold is not None or ttl is not None):
+        raise c.error(c.key("enabled"), "false: the route never reads the cache, so `threshold`/`ttl_s` mean nothing")
+    return policy
 
 
 def _known(r: _Reader, key: str, v: Any, known: Any, what: str, where: str) -> frozenset[str]:
@@ -257,6 +276,9 @@ def _node(r: _Reader, key: str, k: str, v: Any, known: tuple[dict, dict]) -> R.C
         if hi is not None and hi < lo:
             raise r.error(key, f"min {lo} > max {hi}: the rule can never fire")
         return R.ContextLength(lo, hi)
+    if k == "cache":
+        raise r.error(key, "a rule cannot read the cache's hit or miss: the lookup runs after the decision, because "
+                           "the chosen model and the route's cache policy are part of it (docs/routing.md)")
     if k == "pii":
         if v == "any" or v is True:
             return R.PII(None)
@@ -293,6 +315,7 @@ def check_signals(rs: R.RuleSet | None, config: Any) -> None:
         # the request embedding comes from the signal pass, which runs when any signal is on
         R.Route: None if config.signals.any_enabled else "signals (all off: no embedding)",
     }
+    _check_cache_policies(rs, config)
     for rule in rs.rules:
         assert rule.when is not None
         for p in R.predicates(rule.when):
@@ -300,3 +323,22 @@ def check_signals(rs: R.RuleSet | None, config: Any) -> None:
             if switch is not None:
                 raise ConfigError(f"{config.source}: {rule.key}.when: {p.describe()} reads a signal that "
                                   f"{switch} switches off: the rule can never decide on it")
+
+
+def _check_cache_policies(rs: R.RuleSet, config: Any) -> None:
+    """A route's cache policy can only narrow the `semantic_cache` section (rules.CachePolicy): one that asks for
+    what the cache will not do is rejected rather than silently ignored."""
+    sc = config.semantic_cache
+    for rule in (*rs.rules, rs.default):
+        p = rule.action.cache
+        if p is None:
+            continue
+        where = f"{config.source}: {rule.key}.cache"
+        if p.enabled and (sc is None or not sc.enabled):
+            raise ConfigError(f"{where}: the semantic cache is off (semantic_cache.enabled): a route cannot switch it on")
+        if p.threshold is not None and p.threshold < sc.similarity_threshold:
+            raise ConfigError(f"{where}.threshold: {p.threshold} is below semantic_cache.similarity_threshold "
+                              f"{sc.similarity_threshold}: a route can only raise the bar")
+        if p.ttl_s is not None and 0 < sc.ttl_seconds < p.ttl_s:
+            raise ConfigError(f"{where}.ttl_s: {p.ttl_s} is above semantic_cache.ttl_seconds {sc.ttl_seconds}: "
+                              "entries expire then; a route can only shorten it")

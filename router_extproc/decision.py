@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import CategoryRoute, ModelConfig, RouterConfig
 from .openai import APIError, ChatRequest
-from .rules import Facts, evaluate
+from .rules import CachePolicy, Facts, evaluate
 from .stages.contracts import SignalsLike
 from .thresholds import Thresholds, resolve
 
@@ -44,6 +44,7 @@ class Decision:
     candidates: tuple[str, ...] = ()   # the rule's models in selection order (live.py falls back within them)
     route: str | None = None           # the matched custom route (routes.py); None: none matched or none configured
     route_similarity: float | None = None   # the best route's nearest-example cosine (None: not measured)
+    cache: CachePolicy | None = None   # the rule's cache policy for this request (stages/cache.py); None: the section's
 
 
 def decide(
@@ -122,7 +123,7 @@ def _route_rules(config: RouterConfig, request: ChatRequest, category: str | Non
     out = evaluate(rs, facts, trace=rs.debug_header)
     rule, action = out.rule, out.rule.action
     tag: dict[str, Any] = dict(rule=rule.name, matched=out.matched if rs.debug_header else (),
-                               headers=action.headers)
+                               headers=action.headers, cache=action.cache)
     route_category = facts.domain
     why = f"decision {rule.name}"
     if action.block is not None:

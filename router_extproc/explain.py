@@ -119,6 +119,11 @@ def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ..., 
     if d.blocked:
         w(f"  blocked: {d.blocked}" + (f" ({d.block_message})" if d.block_message else "") + "\n")
     w(f"  reasoning: {d.reasoning}{f' ({d.reasoning_effort})' if d.reasoning_effort else ''}\n")
+    if d.cache is not None:
+        c = d.cache
+        w("  cache: " + ("off for this route" if not c.enabled else
+                         f"threshold {c.threshold if c.threshold is not None else 'section'}, "
+                         f"ttl_s {c.ttl_s if c.ttl_s is not None else 'section'}") + "\n")
     w(f"  reason: {d.reason}\n")
     return d
 

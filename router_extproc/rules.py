@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 SELECTIONS = ("first", "cheapest")
-# Predicates a condition may name (the signals a rule can read). `cache` is not one: the cache lookup runs after
-# the decision, because the chosen model is one of its hard filters.
+# Predicates a condition may name (the signals a rule can read). `cache` (hit or miss) is not one and is rejected at
+# load: the lookup runs after the decision because the chosen model and the route's cache policy are part of it, so
+# no rule can read its outcome without deciding twice (docs/routing.md "Cache policy per route").
 PREDICATES = ("domain", "complexity", "keyword", "context_length", "pii", "route")
 COMBINATORS = ("all", "any", "not")
 CHARS_PER_TOKEN = 4   # context_length's estimate: ~4 characters per token for English BPE/WordPiece vocabularies
@@ -167,6 +168,16 @@ Condition = Union[Domain, Complexity, Keyword, ContextLength, PII, Route, All, A
 
 
 @dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """A route's semantic-cache policy. It can only narrow the cache's own section: a route may switch the cache
+    off, raise the similarity a semantic hit needs, or shorten the age of the answers it accepts."""
+
+    enabled: bool = True
+    threshold: float | None = None        # None: the cache's own; thresholds.route_cache_similarity applies it
+    ttl_s: float | None = None            # None: the cache's ttl_seconds; else older answers are not served
+
+
+@dataclass(frozen=True, slots=True)
 class Action:
     candidates: tuple[str, ...] = ()      # configured model names, in the operator's order
     select: str = "first"                 # first | cheapest (by models[].cost; ties keep the order)
@@ -174,6 +185,7 @@ class Action:
     reasoning_effort: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     block: str | None = None              # a message: the request is answered with it, never forwarded
+    cache: CachePolicy | None = None      # None: the cache section's policy unchanged
 
 
 @dataclass(frozen=True, slots=True)

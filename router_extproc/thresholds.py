@@ -36,6 +36,15 @@ def resolve(config: RouterConfig, labels: Mapping[str, Any] | None = None, route
     return Thresholds(jailbreak=jb if jb is not None else ModelThresholds.from_labels(labels).jailbreak, routes=routes)
 
 
+def route_cache_similarity(route_threshold: float | None, similarity_threshold: float) -> float | None:
+    """The cosine a semantic hit needs for a route whose decision sets `cache.threshold` (None: no extra bar).
+    A route can only raise the cache's own bar (config_rules rejects a lower one): the cache's verifier and
+    floor still refuse first, the route's bar then refuses what is not close enough for this route."""
+    if route_threshold is None:
+        return None
+    return max(route_threshold, similarity_threshold)
+
+
 def search_floor(similarity_threshold: float, verifier_floor: float) -> float:
     """The cosine below which the vector search returns nothing: neither the config nor the verifier goes lower."""
     return max(similarity_threshold, verifier_floor)
