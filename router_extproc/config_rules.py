@@ -19,6 +19,7 @@ a condition a higher-priority rule already decides, an unconditional rule that i
           reasoning_effort: high
           headers: {x-team: code}
           cache: {enabled: true, threshold: 0.92, ttl_s: 600}   # narrows semantic_cache for this route
+          system_prompt: {text: "You are Acme's code assistant.", mode: insert}   # insert | replace
         - name: general
           default: true
           model: small
@@ -196,7 +197,27 @@ def _action(r: _Reader, known_model) -> R.Action:
             raise hdr.error(hdr.key(hname), "not a valid HTTP header name, or the value has control characters")
         headers.append((hname.lower(), value))
     return R.Action(candidates=tuple(cands), select=select, reasoning=r.bool("reasoning", False),
-                    reasoning_effort=effort, headers=tuple(headers), block=block, cache=_cache_policy(r, block))
+                    reasoning_effort=effort, headers=tuple(headers), block=block, cache=_cache_policy(r, block),
+                    system_prompt=_system_prompt(r, block))
+
+
+MAX_SYSTEM_PROMPT_CHARS = 20_000   # a prompt, not a document: it is sent with every request of the route
+
+
+def _system_prompt(r: _Reader, block: str | None) -> R.SystemPrompt | None:
+    if r.raw("system_prompt", None) is None:
+        return None
+    sp = r.section("system_prompt")
+    if block is not None:
+        raise r.error(r.key("system_prompt"), "a blocking rule never forwards the request")
+    text = sp.str("text")
+    if not text.strip():
+        raise sp.error(sp.key("text"), "must not be empty")
+    if len(text) > MAX_SYSTEM_PROMPT_CHARS:
+        raise sp.error(sp.key("text"), f"{len(text)} characters; at most {MAX_SYSTEM_PROMPT_CHARS}")
+    mode = sp.str("mode", "insert", choices=R.SYSTEM_PROMPT_MODES)
+    sp.check_unknown()
+    return R.SystemPrompt(text, mode)
 
 
 def _cache_policy(r: _Reader, block: str | None) -> R.CachePolicy | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import CategoryRoute, ModelConfig, RouterConfig
 from .openai import APIError, ChatRequest
-from .rules import CachePolicy, Facts, evaluate
+from .rules import CachePolicy, Facts, SystemPrompt, evaluate
 from .stages.contracts import SignalsLike
 from .thresholds import Thresholds, resolve
 
@@ -45,6 +45,7 @@ class Decision:
     route: str | None = None           # the matched custom route (routes.py); None: none matched or none configured
     route_similarity: float | None = None   # the best route's nearest-example cosine (None: not measured)
     cache: CachePolicy | None = None   # the rule's cache policy for this request (stages/cache.py); None: the section's
+    system_prompt: SystemPrompt | None = None   # the rule's system prompt (with_system_prompt)
 
 
 def decide(
@@ -123,7 +124,8 @@ def _route_rules(config: RouterConfig, request: ChatRequest, category: str | Non
     out = evaluate(rs, facts, trace=rs.debug_header)
     rule, action = out.rule, out.rule.action
     tag: dict[str, Any] = dict(rule=rule.name, matched=out.matched if rs.debug_header else (),
-                               headers=action.headers, cache=action.cache)
+                               headers=action.headers, cache=action.cache,
+                               system_prompt=action.system_prompt)
     route_category = facts.domain
     why = f"decision {rule.name}"
     if action.block is not None:
@@ -265,10 +267,45 @@ def _fmt(types: frozenset[str]) -> str:
     return ",".join(sorted(types))
 
 
-def rewrite_body(body: dict[str, Any], model: ModelConfig, decision: Decision) -> dict[str, Any]:
-    """The upstream body: `model` set to the served name and, for auto requests, reasoning switched on
-    or off in the way the model's family understands. Every other field is kept as the client sent it."""
+_SYSTEM_ROLES = ("system", "developer")
+
+
+def with_system_prompt(body: dict[str, Any], decision: Decision) -> dict[str, Any]:
+    """The body with the decision's system prompt applied: what the model reads, and so what the cache key is
+    built from (stages/cache.py). Chat bodies: `messages`; Responses bodies: `instructions`; a legacy
+    completions body has no system turn and is left as sent. The client's body is never modified."""
+    sp = decision.system_prompt
+    if sp is None:
+        return body
     out = copy.copy(body)
+    if isinstance(body.get("messages"), list):
+        msgs = list(body["messages"])
+        system = {"role": "system", "content": sp.text}
+        if sp.mode == "replace":
+            msgs = [m for m in msgs if not (isinstance(m, dict) and m.get("role") in _SYSTEM_ROLES)]
+            out["messages"] = [system, *msgs]
+        elif msgs and isinstance(msgs[0], dict) and msgs[0].get("role") == "system":
+            first = dict(msgs[0])
+            content = first.get("content")
+            if isinstance(content, list):   # content parts: the operator's text as the first part
+                first["content"] = [{"type": "text", "text": sp.text}, *content]
+            else:
+                first["content"] = sp.text + ("\n\n" + content if content else "")
+            out["messages"] = [first, *msgs[1:]]
+        else:
+            out["messages"] = [system, *msgs]
+    elif "input" in body:   # the Responses API: the system prompt is `instructions`
+        old = body.get("instructions")
+        out["instructions"] = sp.text if sp.mode == "replace" or not old else sp.text + "\n\n" + str(old)
+    return out
+
+
+def rewrite_body(body: dict[str, Any], model: ModelConfig, decision: Decision) -> dict[str, Any]:
+    """The upstream body: `model` set to the served name, the rule's system prompt applied and, for auto
+    requests, reasoning switched on or off in the way the model's family understands. Every other field is kept
+    as the client sent it."""
+    out = with_system_prompt(body, decision)
+    out = copy.copy(out) if out is body else out
     out["model"] = model.served_name
     if decision.reasoning is None:
         return out

@@ -177,6 +177,19 @@ class CachePolicy:
     ttl_s: float | None = None            # None: the cache's ttl_seconds; else older answers are not served
 
 
+SYSTEM_PROMPT_MODES = ("insert", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class SystemPrompt:
+    """The operator's system prompt for a route (decision.with_system_prompt applies it to the forwarded body).
+    insert: put before the client's own system prompt (merged into its first system message, so templates that
+    accept one system turn still work); replace: the client's system and developer turns are dropped."""
+
+    text: str
+    mode: str = "insert"
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
     candidates: tuple[str, ...] = ()      # configured model names, in the operator's order
@@ -186,6 +199,7 @@ class Action:
     headers: tuple[tuple[str, str], ...] = ()
     block: str | None = None              # a message: the request is answered with it, never forwarded
     cache: CachePolicy | None = None      # None: the cache section's policy unchanged
+    system_prompt: SystemPrompt | None = None
 
 
 @dataclass(frozen=True, slots=True)

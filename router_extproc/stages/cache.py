@@ -15,7 +15,7 @@ from ..cache.keys import build_key, decide_policy, response_cacheable, scope_of
 from ..cache.replay import assemble_sse
 from ..cache.routes import RouteMemo, route_key
 from ..config import RouterConfig
-from ..decision import Decision
+from ..decision import Decision, with_system_prompt
 from ..errors import Overloaded
 from ..metrics import Metrics
 from ..openai import APIError, ChatRequest, load_json_object
@@ -111,8 +111,10 @@ class CacheStage:
         cache, cfg = self.cache, ex.config
         if cache is None or not self._enabled(cfg):
             return None
-        policy = decide_policy(request.body, ex.headers, cfg.semantic_cache, has_pii=bool(decision.pii_types))
-        key = build_key(request.body, decision.model, ex.headers, cfg.semantic_cache)
+        # the key is the request the model will read: with the route's system prompt (act.forward applies the same)
+        body = with_system_prompt(request.body, decision)
+        policy = decide_policy(body, ex.headers, cfg.semantic_cache, has_pii=bool(decision.pii_types))
+        key = build_key(body, decision.model, ex.headers, cfg.semantic_cache)
         ex.cache_key = key
         # Entries are indexed by the prompt embedding: with the signal model off nothing can be stored. A prompt the
         # PII tagger could not read whole (the signal budget) is not stored: "PII is never cached" needs every token.
