@@ -363,3 +363,37 @@ def _check_cache_policies(rs: R.RuleSet, config: Any) -> None:
         if p.ttl_s is not None and 0 < sc.ttl_seconds < p.ttl_s:
             raise ConfigError(f"{where}.ttl_s: {p.ttl_s} is above semantic_cache.ttl_seconds {sc.ttl_seconds}: "
                               "entries expire then; a route can only shorten it")
+
+
+def legacy_rules(config: Any) -> R.RuleSet:
+    """The `routing:` section as an equivalent rule set, so one decide path serves both forms. The domain the rules
+    read is the routing category (after the confidence fallback), as `routing:` always used it:
+
+    - per configured category, by file order: `{domain: C, complexity: simple}` → simple_model first, then C's
+      models (when `complexity.simple_model` is set), then `{domain: C}` → C's models by score, with its reasoning;
+    - for any other category: `{complexity: simple}` → simple_model, `{complexity: complex}` → complex_model (each
+      when set), each then the default model; the default decision → the default model.
+    """
+    routing = config.routing
+    cx = routing.complexity
+    rules: list[R.Rule] = []
+
+    def after(first: str, rest: list[str]) -> tuple[str, ...]:
+        return (first, *[n for n in rest if n != first])
+
+    for route in routing.categories:
+        models = [n for n, _ in route.model_scores] or [config.default_model]
+        domain = R.Domain(frozenset({route.name}))
+        if cx.simple_model is not None:
+            rules.append(R.Rule(f"{route.name}/simple", 2, R.All((domain, R.Complexity("simple"))),
+                                R.Action(candidates=after(cx.simple_model, models))))
+        rules.append(R.Rule(route.name, 1, domain, R.Action(candidates=tuple(models), reasoning=route.use_reasoning,
+                                                            reasoning_effort=route.reasoning_effort)))
+    if cx.simple_model is not None:
+        rules.append(R.Rule("simple", 0, R.Complexity("simple"),
+                            R.Action(candidates=after(cx.simple_model, [config.default_model]))))
+    if cx.complex_model is not None:
+        rules.append(R.Rule("complex", 0, R.Complexity("complex"),
+                            R.Action(candidates=after(cx.complex_model, [config.default_model]))))
+    default = R.Rule("default", 0, None, R.Action(candidates=(config.default_model,)))
+    return R.RuleSet(rules=tuple(sorted(rules, key=lambda x: -x.priority)), default=default, legacy=True)

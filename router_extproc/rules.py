@@ -218,6 +218,9 @@ class RuleSet:
     keywords: KeywordIndex = field(default_factory=lambda: index_keywords({}))
     debug_header: bool = False            # x-router-decision-matched: every rule that matched (off by default)
     routes: tuple[Any, ...] = ()          # routes.RouteSpec: custom routes, embedded per config load (routes.py)
+    # translated from the `routing:` section (config_rules.legacy_rules): decisions keep that section's outward
+    # form (no x-router-decision, its reason text), so a config without `decisions:` behaves as it always did
+    legacy: bool = False
 
 
 # ---- facts and evaluation ----------------------------------------------------------------------------------
