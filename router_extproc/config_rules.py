@@ -14,7 +14,8 @@ a condition a higher-priority rule already decides, an unconditional rule that i
           priority: 100
           when: {any: [{keyword: [code, errors]}, {domain: computer science}]}
           candidates: [coder, big]   # or `model: coder`
-          select: first              # first | cheapest (models[].cost)
+          select: first              # first | cheapest (models[].cost) | score-weighted (docs/routing.md)
+          scores: {coder: 0.9, big: 0.8}   # quality per candidate: cheapest's min_score, score-weighted's weights
           reasoning: true
           reasoning_effort: high
           headers: {x-team: code}
@@ -183,6 +184,7 @@ def _action(r: _Reader, known_model) -> R.Action:
     if len(set(cands)) != len(cands):
         raise r.error(ckey, "lists a model twice")
     select = r.str("select", "first", choices=R.SELECTIONS)
+    scores, min_score, cost_weight = _scores(r, select, cands)
     effort = r.raw("reasoning_effort", None)
     if effort is not None and effort not in REASONING_EFFORTS:
         raise r.error(r.key("reasoning_effort"), f"must be one of {', '.join(REASONING_EFFORTS)}")
@@ -198,6 +200,7 @@ def _action(r: _Reader, known_model) -> R.Action:
         headers.append((hname.lower(), value))
     return R.Action(candidates=tuple(cands), select=select, reasoning=r.bool("reasoning", False),
                     reasoning_effort=effort, headers=tuple(headers), block=block, cache=_cache_policy(r, block),
+                    scores=scores, min_score=min_score, cost_weight=cost_weight,
                     system_prompt=_system_prompt(r, block))
 
 
@@ -218,6 +221,33 @@ def _system_prompt(r: _Reader, block: str | None) -> R.SystemPrompt | None:
     mode = sp.str("mode", "insert", choices=R.SYSTEM_PROMPT_MODES)
     sp.check_unknown()
     return R.SystemPrompt(text, mode)
+
+
+def _scores(r: _Reader, select: str, cands: list[str]) -> tuple[tuple[tuple[str, float], ...], float | None, float]:
+    """`scores` (quality per candidate), `min_score` (cheapest only), `cost_weight` (score-weighted only)."""
+    sc = r.section("scores")
+    scores = tuple((str(n), sc.float(n, lo=0.0, hi=1.0)) for n in sc.data)
+    named = {n for n, _ in scores}
+    stray = sorted(named - set(cands))
+    if stray:
+        raise sc.error(sc.key(stray[0]), "not one of this rule's candidates")
+    if select == "score-weighted" and named != set(cands):
+        missing = ", ".join(sorted(set(cands) - named))
+        raise r.error(r.key("scores"), f"score-weighted needs a score for every candidate; missing: {missing}")
+    min_score = None
+    if r.raw("min_score", None) is not None:
+        if select != "cheapest" or not scores:
+            raise r.error(r.key("min_score"), "applies to `select: cheapest` with `scores`")
+        min_score = r.float("min_score", lo=0.0, hi=1.0)
+    if scores and select != "score-weighted" and min_score is None:
+        raise r.error(r.key("scores"), f"`select: {select}` does not read scores (score-weighted does, and "
+                                       "cheapest with `min_score`): they would change nothing")
+    cost_weight = R.COST_WEIGHT
+    if r.raw("cost_weight", None) is not None:
+        if select != "score-weighted":
+            raise r.error(r.key("cost_weight"), "applies to `select: score-weighted`")
+        cost_weight = r.float("cost_weight", lo=0.0)
+    return scores, min_score, cost_weight
 
 
 def _cache_policy(r: _Reader, block: str | None) -> R.CachePolicy | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import ModelConfig, RouterConfig
 from .openai import APIError, ChatRequest
-from .rules import CachePolicy, Facts, SystemPrompt, evaluate
+from .rules import CachePolicy, Facts, SystemPrompt, evaluate, order_candidates
 from .stages.contracts import SignalsLike
 from .thresholds import Thresholds, resolve
 
@@ -136,9 +136,7 @@ def _route_rules(config: RouterConfig, request: ChatRequest, category: str | Non
     if action.block is not None:
         return Decision(model=config.default_model, category=route_category, blocked="policy",
                         block_message=action.block, reason=why + ": block", **tag, **base)
-    ordered = list(action.candidates)
-    if action.select == "cheapest":
-        ordered.sort(key=lambda n: _model(config, n).cost)   # stable: equal costs keep the operator's order
+    ordered = order_candidates(action, lambda n: _model(config, n).cost, base["confidence"])
     chosen_name = ordered[0]
     if not rs.legacy:
         tag["candidates"] = tuple(ordered)

@@ -11,11 +11,12 @@ text for keywords and a token estimate for context length, so evaluation costs m
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-SELECTIONS = ("first", "cheapest")
+SELECTIONS = ("first", "cheapest", "score-weighted")
+COST_WEIGHT = 0.5   # score-weighted: how much of a quality point the most expensive candidate's cost is worth
 # Predicates a condition may name (the signals a rule can read). `cache` (hit or miss) is not one and is rejected at
 # load: the lookup runs after the decision because the chosen model and the route's cache policy are part of it, so
 # no rule can read its outcome without deciding twice (docs/routing.md "Cache policy per route").
@@ -193,13 +194,39 @@ class SystemPrompt:
 @dataclass(frozen=True, slots=True)
 class Action:
     candidates: tuple[str, ...] = ()      # configured model names, in the operator's order
-    select: str = "first"                 # first | cheapest (by models[].cost; ties keep the order)
+    select: str = "first"                 # first | cheapest (by models[].cost; ties keep the order) | score-weighted
+    scores: tuple[tuple[str, float], ...] = ()   # the operator's quality score per candidate, in [0, 1]
+    min_score: float | None = None        # cheapest: only candidates scoring at least this (the rest stay fallbacks)
+    cost_weight: float = COST_WEIGHT      # score-weighted: the weight of cost against quality
     reasoning: bool = False
     reasoning_effort: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     block: str | None = None              # a message: the request is answered with it, never forwarded
     cache: CachePolicy | None = None      # None: the cache section's policy unchanged
     system_prompt: SystemPrompt | None = None
+
+
+def order_candidates(action: Action, cost: Callable[[str], float], confidence: float | None) -> list[str]:
+    """The candidates in selection order; the first is chosen, the rest are the PII and live fallbacks.
+
+    - first: the operator's order.
+    - cheapest: by `models[].cost`, ties in the operator's order; with `min_score`, the candidates scoring at
+      least that come first (cheapest among them), the others after them (cheapest first).
+    - score-weighted: by confidence × score − cost_weight × cost / (the dearest candidate's cost), highest first,
+      where confidence is the category head's for this request (1 when not measured). A sure domain buys the
+      better model; an unsure one, where the quality scores may not even apply, leans to the cheaper one.
+    """
+    names = list(action.candidates)
+    if action.select == "cheapest":
+        score = dict(action.scores)
+        floor = action.min_score
+        names.sort(key=lambda n: (floor is not None and score.get(n, 0.0) < floor, cost(n)))   # stable
+    elif action.select == "score-weighted":
+        score = dict(action.scores)
+        top = max((cost(n) for n in names), default=0.0)
+        c = 1.0 if confidence is None else confidence
+        names.sort(key=lambda n: -(c * score[n] - (action.cost_weight * cost(n) / top if top > 0 else 0.0)))
+    return names
 
 
 @dataclass(frozen=True, slots=True)
