@@ -37,6 +37,7 @@ from .routes import MAX_EXAMPLE_CHARS, MAX_EXAMPLES, RouteSpec
 from .thresholds import ROUTE_SIMILARITY
 from .config import CATEGORIES, REASONING_EFFORTS, _Reader
 from .errors import ConfigError
+from .language import LANGUAGES
 from .pii import taxonomy
 
 COMPLEXITY_LEVELS = ("simple", "complex")
@@ -85,8 +86,9 @@ def parse_rules(root: _Reader, known_model: Callable[[_Reader, str, str], str]) 
         if spec.name not in used:
             raise root.error(spec.key, f"route {spec.name!r} is read by no decision (`when: {{route: {spec.name}}}`): "
                                        "its examples would be embedded for nothing")
+    reads_language = any(isinstance(p, R.Language) for rule in ordered for p in R.predicates(rule.when))
     return R.RuleSet(rules=ordered, default=default, keywords=R.index_keywords(keywords), debug_header=debug,
-                     routes=tuple(routes.values()))
+                     routes=tuple(routes.values()), reads_language=reads_language)
 
 
 def _routes(root: _Reader) -> dict[str, RouteSpec]:
@@ -327,6 +329,8 @@ def _node(r: _Reader, key: str, k: str, v: Any, known: tuple[dict, dict]) -> R.C
         if hi is not None and hi < lo:
             raise r.error(key, f"min {lo} > max {hi}: the rule can never fire")
         return R.ContextLength(lo, hi)
+    if k == "language":
+        return R.Language(_known(r, key, v, sorted(LANGUAGES), "language", "the detector's codes (ISO 639-1, e.g. fr, de)"))
     if k == "cache":
         raise r.error(key, "a rule cannot read the cache's hit or miss: the lookup runs after the decision, because "
                            "the chosen model and the route's cache policy are part of it (docs/routing.md)")

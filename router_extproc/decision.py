@@ -44,6 +44,7 @@ class Decision:
     candidates: tuple[str, ...] = ()   # the rule's models in selection order (live.py falls back within them)
     route: str | None = None           # the matched custom route (routes.py); None: none matched or none configured
     route_similarity: float | None = None   # the best route's nearest-example cosine (None: not measured)
+    language: str | None = None        # the language signal, when a rule reads it (language.py)
     cache: CachePolicy | None = None   # the rule's cache policy for this request (stages/cache.py); None: the section's
     system_prompt: SystemPrompt | None = None   # the rule's system prompt (with_system_prompt)
 
@@ -54,10 +55,12 @@ def decide(
     signals: SignalsLike | None,
     *,
     thresholds: Thresholds | None = None,
+    language: str | None = None,
 ) -> Decision:
     """Choose the model (or a block) for one request. Raises APIError(404) for an unknown model.
 
-    `thresholds`: resolved once per config load (thresholds.resolve); None resolves them from the config alone."""
+    `thresholds`: resolved once per config load (thresholds.resolve); None resolves them from the config alone.
+    `language`: the language signal's code (language.py, computed off the event loop; None: not sure or not read)."""
     auto = config.is_auto(request.model)
     if not auto and config.model(request.model) is None:
         raise APIError(
@@ -90,7 +93,7 @@ def decide(
                             reason=f"explicit model {chosen.name} does not accept {_fmt(routed_pii)}", **base)
         return Decision(model=chosen.name, category=category, reason="explicit model", **base)
 
-    return _route_rules(config, request, category, base)
+    return _route_rules(config, request, category, dict(base, language=language))
 
 
 def _domain(config: RouterConfig, category: str | None, confidence: float | None) -> tuple[str, str]:
@@ -112,7 +115,7 @@ def facts_for(config: RouterConfig, request: ChatRequest, category: str | None,
     domain, _ = _domain(config, category, base["confidence"])
     if category is None and not config.rules.legacy:
         domain = None   # an operator's `domain` predicate is false when the category is not measured
-    return Facts(domain=domain, complexity=base["complexity"],
+    return Facts(domain=domain, complexity=base["complexity"], language=base.get("language"),
                  pii_types=base["pii_types"], text=user_text(request), route=base.get("route"))
 
 

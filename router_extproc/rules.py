@@ -20,7 +20,7 @@ COST_WEIGHT = 0.5   # score-weighted: how much of a quality point the most expen
 # Predicates a condition may name (the signals a rule can read). `cache` (hit or miss) is not one and is rejected at
 # load: the lookup runs after the decision because the chosen model and the route's cache policy are part of it, so
 # no rule can read its outcome without deciding twice (docs/routing.md "Cache policy per route").
-PREDICATES = ("domain", "complexity", "keyword", "context_length", "pii", "route")
+PREDICATES = ("domain", "complexity", "keyword", "context_length", "pii", "route", "language")
 COMBINATORS = ("all", "any", "not")
 CHARS_PER_TOKEN = 4   # context_length's estimate: ~4 characters per token for English BPE/WordPiece vocabularies
 
@@ -142,6 +142,14 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class Language:
+    codes: frozenset[str]   # the language signal (language.py) says one of these; false when it is not sure
+
+    def describe(self) -> str:
+        return f"language in [{', '.join(sorted(self.codes))}]"
+
+
+@dataclass(frozen=True, slots=True)
 class All:
     items: tuple[Condition, ...]
 
@@ -165,7 +173,7 @@ class Not:
         return f"not({self.item.describe()})"
 
 
-Condition = Union[Domain, Complexity, Keyword, ContextLength, PII, Route, All, Any_, Not]
+Condition = Union[Domain, Complexity, Keyword, ContextLength, PII, Route, Language, All, Any_, Not]
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +256,7 @@ class RuleSet:
     # translated from the `routing:` section (config_rules.legacy_rules): decisions keep that section's outward
     # form (no x-router-decision, its reason text), so a config without `decisions:` behaves as it always did
     legacy: bool = False
+    reads_language: bool = False          # a rule reads `language`: the signal is computed for each request
 
 
 # ---- facts and evaluation ----------------------------------------------------------------------------------
@@ -262,6 +271,7 @@ class Facts:
     text: str = ""
     tokens: int | None = None             # None: estimated from `text`
     route: str | None = None              # the matched custom route (routes.py); None: none matched or not measured
+    language: str | None = None           # the language signal (language.py); None: not sure or not measured
     _kw: frozenset[str] | None = field(default=None, repr=False)   # matching keyword sets, scanned once
 
     @property
@@ -304,6 +314,8 @@ def holds(cond: Condition, facts: Facts, keywords: KeywordIndex) -> bool:
         return n >= cond.min and (cond.max is None or n <= cond.max)
     if isinstance(cond, Route):
         return facts.route in cond.names
+    if isinstance(cond, Language):
+        return facts.language in cond.codes
     if isinstance(cond, PII):
         return bool(facts.pii_types) if cond.types is None else bool(facts.pii_types & cond.types)
     raise TypeError(f"unknown condition {cond!r}")

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 # Calibrated on tests/bench/data/routes/calibration.jsonl, reported on held_out.jsonl (bench_routes.py).
 ROUTE_SIMILARITY = 0.405
 
+# The language signal's probability (py3langid, normalised over its 140 labels) under which it says "not sure" and
+# every `language` predicate is false. Provisional: set on hand-written probes (short correct sentences score
+# 0.2-0.6, one-word greetings and code under 0.1), not yet calibrated on a data set.
+LANGUAGE_CONFIDENCE = 0.2
+
 # plain cosine when a configured verifier cannot be used (QQP test: precision 0.80)
 FALLBACK_COSINE = 0.90
 
