@@ -72,6 +72,7 @@ def decide(
     resolved = thresholds or resolve(config)
     threshold = resolved.jailbreak
     category, base = _readings(config, signals, threshold, auto, resolved.routes)
+    base["language"] = language
     guarded = _guard(config, request, category, threshold, base)
     if guarded is not None:
         return guarded
@@ -93,7 +94,7 @@ def decide(
                             reason=f"explicit model {chosen.name} does not accept {_fmt(routed_pii)}", **base)
         return Decision(model=chosen.name, category=category, reason="explicit model", **base)
 
-    return _route_rules(config, request, category, dict(base, language=language))
+    return _route_rules(config, request, category, base)
 
 
 def _domain(config: RouterConfig, category: str | None, confidence: float | None) -> tuple[str, str]:
