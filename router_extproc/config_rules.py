@@ -83,6 +83,13 @@ def parse_rules(root: _Reader, known_model: Callable[[_Reader, str, str], str]) 
     _check_reachable(d, ordered, items, names)
     used = {n for rule in ordered for p in R.predicates(rule.when) if isinstance(p, R.Route) for n in p.names}
     for spec in routes.values():
+        if spec.out_of_scope:
+            if spec.name in used:
+                where = next(rule.key for rule in ordered for p in R.predicates(rule.when)
+                             if isinstance(p, R.Route) and spec.name in p.names)
+                raise root.error(f"{where}.when", f"route {spec.name!r} is out_of_scope: it never matches, "
+                                                  "so the rule could never fire")
+            continue
         if spec.name not in used:
             raise root.error(spec.key, f"route {spec.name!r} is read by no decision (`when: {{route: {spec.name}}}`): "
                                        "its examples would be embedded for nothing")
@@ -124,8 +131,11 @@ def _routes(root: _Reader) -> dict[str, RouteSpec]:
         if total > MAX_EXAMPLES:
             raise r.error(r.key("examples"), f"more than {MAX_EXAMPLES} examples in all routes (each is embedded at "
                                              "load and compared on every request)")
+        out_of_scope = r.bool("out_of_scope", False)
+        if out_of_scope and r.raw("threshold", None) is not None:
+            raise r.error(r.key("threshold"), "an out_of_scope route never matches: a threshold means nothing")
         threshold = r.float("threshold", ROUTE_SIMILARITY, lo=-1.0, hi=1.0)
-        out[name] = RouteSpec(name, tuple(examples), threshold, key=r.path)
+        out[name] = RouteSpec(name, tuple(examples), threshold, key=r.path, out_of_scope=out_of_scope)
         r.check_unknown()
     return out
 
