@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -240,6 +241,15 @@ class RouterConfig:
     def __post_init__(self) -> None:
         self._by_name.update({m.name: m for m in self.models})
 
+    @cached_property
+    def rules(self) -> Any:
+        """The rule set every auto request is decided by (rules.RuleSet): the operator's `decisions:`, else the
+        `routing:` section read as an equivalent one (config_rules.legacy_rules). Built once per config object;
+        `dataclasses.replace` makes a new object, so a changed routing section is never read through stale rules."""
+        from .config_rules import legacy_rules  # the rules' parser lives beside this module
+
+        return self.decisions if self.decisions is not None else legacy_rules(self)
+
     def model(self, name: str) -> ModelConfig | None:
         return self._by_name.get(name)
 
@@ -396,6 +406,7 @@ def parse_config(data: Any, *, source: Path) -> RouterConfig:
     from .config_rules import check_signals  # the decisions' section lives beside this module
 
     check_signals(config.decisions, config)
+    assert config.rules is not None   # built at load, not on the first request
     return config
 
 

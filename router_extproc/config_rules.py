@@ -14,10 +14,13 @@ a condition a higher-priority rule already decides, an unconditional rule that i
           priority: 100
           when: {any: [{keyword: [code, errors]}, {domain: computer science}]}
           candidates: [coder, big]   # or `model: coder`
-          select: first              # first | cheapest (models[].cost)
+          select: first              # first | cheapest (models[].cost) | score-weighted (docs/routing.md)
+          scores: {coder: 0.9, big: 0.8}   # quality per candidate: cheapest's min_score, score-weighted's weights
           reasoning: true
           reasoning_effort: high
           headers: {x-team: code}
+          cache: {enabled: true, threshold: 0.92, ttl_s: 600}   # narrows semantic_cache for this route
+          system_prompt: {text: "You are Acme's code assistant.", mode: insert}   # insert | replace
         - name: general
           default: true
           model: small
@@ -35,6 +38,7 @@ from .thresholds import ROUTE_SIMILARITY
 from .config import CATEGORIES, REASONING_EFFORTS
 from .config_reader import Reader as _Reader
 from .errors import ConfigError
+from .language import LANGUAGES
 from .pii import taxonomy
 
 COMPLEXITY_LEVELS = ("simple", "complex")
@@ -80,11 +84,19 @@ def parse_rules(root: _Reader, known_model: Callable[[_Reader, str, str], str]) 
     _check_reachable(d, ordered, items, names)
     used = {n for rule in ordered for p in R.predicates(rule.when) if isinstance(p, R.Route) for n in p.names}
     for spec in routes.values():
+        if spec.out_of_scope:
+            if spec.name in used:
+                where = next(rule.key for rule in ordered for p in R.predicates(rule.when)
+                             if isinstance(p, R.Route) and spec.name in p.names)
+                raise root.error(f"{where}.when", f"route {spec.name!r} is out_of_scope: it never matches, "
+                                                  "so the rule could never fire")
+            continue
         if spec.name not in used:
             raise root.error(spec.key, f"route {spec.name!r} is read by no decision (`when: {{route: {spec.name}}}`): "
                                        "its examples would be embedded for nothing")
+    reads_language = any(isinstance(p, R.Language) for rule in ordered for p in R.predicates(rule.when))
     return R.RuleSet(rules=ordered, default=default, keywords=R.index_keywords(keywords), debug_header=debug,
-                     routes=tuple(routes.values()))
+                     routes=tuple(routes.values()), reads_language=reads_language)
 
 
 def _routes(root: _Reader) -> dict[str, RouteSpec]:
@@ -120,8 +132,11 @@ def _routes(root: _Reader) -> dict[str, RouteSpec]:
         if total > MAX_EXAMPLES:
             raise r.error(r.key("examples"), f"more than {MAX_EXAMPLES} examples in all routes (each is embedded at "
                                              "load and compared on every request)")
+        out_of_scope = r.bool("out_of_scope", False)
+        if out_of_scope and r.raw("threshold", None) is not None:
+            raise r.error(r.key("threshold"), "an out_of_scope route never matches: a threshold means nothing")
         threshold = r.float("threshold", ROUTE_SIMILARITY, lo=-1.0, hi=1.0)
-        out[name] = RouteSpec(name, tuple(examples), threshold, key=r.path)
+        out[name] = RouteSpec(name, tuple(examples), threshold, key=r.path, out_of_scope=out_of_scope)
         r.check_unknown()
     return out
 
@@ -182,6 +197,7 @@ def _action(r: _Reader, known_model) -> R.Action:
     if len(set(cands)) != len(cands):
         raise r.error(ckey, "lists a model twice")
     select = r.str("select", "first", choices=R.SELECTIONS)
+    scores, min_score, cost_weight = _scores(r, select, cands)
     effort = r.raw("reasoning_effort", None)
     if effort is not None and effort not in REASONING_EFFORTS:
         raise r.error(r.key("reasoning_effort"), f"must be one of {', '.join(REASONING_EFFORTS)}")
@@ -196,7 +212,73 @@ def _action(r: _Reader, known_model) -> R.Action:
             raise hdr.error(hdr.key(hname), "not a valid HTTP header name, or the value has control characters")
         headers.append((hname.lower(), value))
     return R.Action(candidates=tuple(cands), select=select, reasoning=r.bool("reasoning", False),
-                    reasoning_effort=effort, headers=tuple(headers), block=block)
+                    reasoning_effort=effort, headers=tuple(headers), block=block, cache=_cache_policy(r, block),
+                    scores=scores, min_score=min_score, cost_weight=cost_weight,
+                    system_prompt=_system_prompt(r, block))
+
+
+MAX_SYSTEM_PROMPT_CHARS = 20_000   # a prompt, not a document: it is sent with every request of the route
+
+
+def _system_prompt(r: _Reader, block: str | None) -> R.SystemPrompt | None:
+    if r.raw("system_prompt", None) is None:
+        return None
+    sp = r.section("system_prompt")
+    if block is not None:
+        raise r.error(r.key("system_prompt"), "a blocking rule never forwards the request")
+    text = sp.str("text")
+    if not text.strip():
+        raise sp.error(sp.key("text"), "must not be empty")
+    if len(text) > MAX_SYSTEM_PROMPT_CHARS:
+        raise sp.error(sp.key("text"), f"{len(text)} characters; at most {MAX_SYSTEM_PROMPT_CHARS}")
+    mode = sp.str("mode", "insert", choices=R.SYSTEM_PROMPT_MODES)
+    sp.check_unknown()
+    return R.SystemPrompt(text, mode)
+
+
+def _scores(r: _Reader, select: str, cands: list[str]) -> tuple[tuple[tuple[str, float], ...], float | None, float]:
+    """`scores` (quality per candidate), `min_score` (cheapest only), `cost_weight` (score-weighted only)."""
+    sc = r.section("scores")
+    scores = tuple((str(n), sc.float(n, lo=0.0, hi=1.0)) for n in sc.data)
+    named = {n for n, _ in scores}
+    stray = sorted(named - set(cands))
+    if stray:
+        raise sc.error(sc.key(stray[0]), "not one of this rule's candidates")
+    if select == "score-weighted" and named != set(cands):
+        missing = ", ".join(sorted(set(cands) - named))
+        raise r.error(r.key("scores"), f"score-weighted needs a score for every candidate; missing: {missing}")
+    min_score = None
+    if r.raw("min_score", None) is not None:
+        if select != "cheapest" or not scores:
+            raise r.error(r.key("min_score"), "applies to `select: cheapest` with `scores`")
+        min_score = r.float("min_score", lo=0.0, hi=1.0)
+    if scores and select != "score-weighted" and min_score is None:
+        raise r.error(r.key("scores"), f"`select: {select}` does not read scores (score-weighted does, and "
+                                       "cheapest with `min_score`): they would change nothing")
+    cost_weight = R.COST_WEIGHT
+    if r.raw("cost_weight", None) is not None:
+        if select != "score-weighted":
+            raise r.error(r.key("cost_weight"), "applies to `select: score-weighted`")
+        cost_weight = r.float("cost_weight", lo=0.0)
+    return scores, min_score, cost_weight
+
+
+def _cache_policy(r: _Reader, block: str | None) -> R.CachePolicy | None:
+    """`cache: {enabled, threshold, ttl_s}`; checked against the `semantic_cache` section in check_signals."""
+    if r.raw("cache", None) is None:
+        return None
+    c = r.section("cache")
+    if block is not None:
+        raise r.error(r.key("cache"), "a blocking rule answers with its message: it never reaches the cache")
+    threshold = c.float("threshold", None, lo=0.0, hi=1.0) if c.raw("threshold", None) is not None else None
+    ttl = c.float("ttl_s", None, lo=0.0) if c.raw("ttl_s", None) is not None else None
+    if ttl is not None and ttl <= 0:
+        raise c.error(c.key("ttl_s"), "must be > 0 seconds (switch the route's cache off with `enabled: false`)")
+    policy = R.CachePolicy(enabled=c.bool("enabled", True), threshold=threshold, ttl_s=ttl)
+    c.check_unknown()
+    if not policy.enabled and (threshold is not None or ttl is not None):
+        raise c.error(c.key("enabled"), "false: the route never reads the cache, so `threshold`/`ttl_s` mean nothing")
+    return policy
 
 
 def _known(r: _Reader, key: str, v: Any, known: Any, what: str, where: str) -> frozenset[str]:
@@ -258,6 +340,11 @@ def _node(r: _Reader, key: str, k: str, v: Any, known: tuple[dict, dict]) -> R.C
         if hi is not None and hi < lo:
             raise r.error(key, f"min {lo} > max {hi}: the rule can never fire")
         return R.ContextLength(lo, hi)
+    if k == "language":
+        return R.Language(_known(r, key, v, sorted(LANGUAGES), "language", "the detector's codes (ISO 639-1, e.g. fr, de)"))
+    if k == "cache":
+        raise r.error(key, "a rule cannot read the cache's hit or miss: the lookup runs after the decision, because "
+                           "the chosen model and the route's cache policy are part of it (docs/routing.md)")
     if k == "pii":
         if v == "any" or v is True:
             return R.PII(None)
@@ -294,6 +381,7 @@ def check_signals(rs: R.RuleSet | None, config: Any) -> None:
         # the request embedding comes from the signal pass, which runs when any signal is on
         R.Route: None if config.signals.any_enabled else "signals (all off: no embedding)",
     }
+    _check_cache_policies(rs, config)
     for rule in rs.rules:
         assert rule.when is not None
         for p in R.predicates(rule.when):
@@ -301,3 +389,56 @@ def check_signals(rs: R.RuleSet | None, config: Any) -> None:
             if switch is not None:
                 raise ConfigError(f"{config.source}: {rule.key}.when: {p.describe()} reads a signal that "
                                   f"{switch} switches off: the rule can never decide on it")
+
+
+def _check_cache_policies(rs: R.RuleSet, config: Any) -> None:
+    """A route's cache policy can only narrow the `semantic_cache` section (rules.CachePolicy): one that asks for
+    what the cache will not do is rejected rather than silently ignored."""
+    sc = config.semantic_cache
+    for rule in (*rs.rules, rs.default):
+        p = rule.action.cache
+        if p is None:
+            continue
+        where = f"{config.source}: {rule.key}.cache"
+        if p.enabled and (sc is None or not sc.enabled):
+            raise ConfigError(f"{where}: the semantic cache is off (semantic_cache.enabled): a route cannot switch it on")
+        if p.threshold is not None and p.threshold < sc.similarity_threshold:
+            raise ConfigError(f"{where}.threshold: {p.threshold} is below semantic_cache.similarity_threshold "
+                              f"{sc.similarity_threshold}: a route can only raise the bar")
+        if p.ttl_s is not None and 0 < sc.ttl_seconds < p.ttl_s:
+            raise ConfigError(f"{where}.ttl_s: {p.ttl_s} is above semantic_cache.ttl_seconds {sc.ttl_seconds}: "
+                              "entries expire then; a route can only shorten it")
+
+
+def legacy_rules(config: Any) -> R.RuleSet:
+    """The `routing:` section as an equivalent rule set, so one decide path serves both forms. The domain the rules
+    read is the routing category (after the confidence fallback), as `routing:` always used it:
+
+    - per configured category, by file order: `{domain: C, complexity: simple}` → simple_model first, then C's
+      models (when `complexity.simple_model` is set), then `{domain: C}` → C's models by score, with its reasoning;
+    - for any other category: `{complexity: simple}` → simple_model, `{complexity: complex}` → complex_model (each
+      when set), each then the default model; the default decision → the default model.
+    """
+    routing = config.routing
+    cx = routing.complexity
+    rules: list[R.Rule] = []
+
+    def after(first: str, rest: list[str]) -> tuple[str, ...]:
+        return (first, *[n for n in rest if n != first])
+
+    for route in routing.categories:
+        models = [n for n, _ in route.model_scores] or [config.default_model]
+        domain = R.Domain(frozenset({route.name}))
+        if cx.simple_model is not None:
+            rules.append(R.Rule(f"{route.name}/simple", 2, R.All((domain, R.Complexity("simple"))),
+                                R.Action(candidates=after(cx.simple_model, models))))
+        rules.append(R.Rule(route.name, 1, domain, R.Action(candidates=tuple(models), reasoning=route.use_reasoning,
+                                                            reasoning_effort=route.reasoning_effort)))
+    if cx.simple_model is not None:
+        rules.append(R.Rule("simple", 0, R.Complexity("simple"),
+                            R.Action(candidates=after(cx.simple_model, [config.default_model]))))
+    if cx.complex_model is not None:
+        rules.append(R.Rule("complex", 0, R.Complexity("complex"),
+                            R.Action(candidates=after(cx.complex_model, [config.default_model]))))
+    default = R.Rule("default", 0, None, R.Action(candidates=(config.default_model,)))
+    return R.RuleSet(rules=tuple(sorted(rules, key=lambda x: -x.priority)), default=default, legacy=True)

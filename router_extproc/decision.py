@@ -1,8 +1,8 @@
 """Routing decisions: a pure function of (config, parsed request, signals).
 
 Order: jailbreak guard → injection guard (tool results and documents: flag, block or route) → PII detection →
-category and complexity → model choice (the operator's `decisions:` when configured, rules.py; else the
-`routing:` section) → PII policy of the chosen model → reasoning flags. The cache lookup happens after this function (the chosen model is one
+category and complexity → model choice by rules (rules.py: the operator's `decisions:`, else the `routing:` section
+read as an equivalent rule set, config_rules.legacy_rules) → PII policy of the chosen model → reasoning flags. The cache lookup happens after this function (the chosen model is one
 of the cache's hard filters, so a hit is never an answer from a different model than the request
 would reach on a miss). Nothing here does I/O, so every rule is tested without gRPC or Envoy.
 """
@@ -13,9 +13,9 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import CategoryRoute, ModelConfig, RouterConfig
+from .config import ModelConfig, RouterConfig
 from .openai import APIError, ChatRequest
-from .rules import Facts, evaluate
+from .rules import CachePolicy, Facts, SystemPrompt, evaluate, order_candidates
 from .stages.contracts import SignalsLike
 from .thresholds import Thresholds, resolve
 
@@ -44,6 +44,9 @@ class Decision:
     candidates: tuple[str, ...] = ()   # the rule's models in selection order (live.py falls back within them)
     route: str | None = None           # the matched custom route (routes.py); None: none matched or none configured
     route_similarity: float | None = None   # the best route's nearest-example cosine (None: not measured)
+    language: str | None = None        # the language signal, when a rule reads it (language.py)
+    cache: CachePolicy | None = None   # the rule's cache policy for this request (stages/cache.py); None: the section's
+    system_prompt: SystemPrompt | None = None   # the rule's system prompt (with_system_prompt)
 
 
 def decide(
@@ -52,10 +55,12 @@ def decide(
     signals: SignalsLike | None,
     *,
     thresholds: Thresholds | None = None,
+    language: str | None = None,
 ) -> Decision:
     """Choose the model (or a block) for one request. Raises APIError(404) for an unknown model.
 
-    `thresholds`: resolved once per config load (thresholds.resolve); None resolves them from the config alone."""
+    `thresholds`: resolved once per config load (thresholds.resolve); None resolves them from the config alone.
+    `language`: the language signal's code (language.py, computed off the event loop; None: not sure or not read)."""
     auto = config.is_auto(request.model)
     if not auto and config.model(request.model) is None:
         raise APIError(
@@ -67,6 +72,7 @@ def decide(
     resolved = thresholds or resolve(config)
     threshold = resolved.jailbreak
     category, base = _readings(config, signals, threshold, auto, resolved.routes)
+    base["language"] = language
     guarded = _guard(config, request, category, threshold, base)
     if guarded is not None:
         return guarded
@@ -88,9 +94,7 @@ def decide(
                             reason=f"explicit model {chosen.name} does not accept {_fmt(routed_pii)}", **base)
         return Decision(model=chosen.name, category=category, reason="explicit model", **base)
 
-    if config.decisions is not None:
-        return _route_rules(config, request, category, base)
-    return _route_auto(config, category, base)
+    return _route_rules(config, request, category, base)
 
 
 def _domain(config: RouterConfig, category: str | None, confidence: float | None) -> tuple[str, str]:
@@ -110,35 +114,42 @@ def user_text(request: ChatRequest) -> str:
 def facts_for(config: RouterConfig, request: ChatRequest, category: str | None,
               base: dict[str, Any]) -> Facts:
     domain, _ = _domain(config, category, base["confidence"])
-    return Facts(domain=domain if category is not None else None, complexity=base["complexity"],
+    if category is None and not config.rules.legacy:
+        domain = None   # an operator's `domain` predicate is false when the category is not measured
+    return Facts(domain=domain, complexity=base["complexity"], language=base.get("language"),
                  pii_types=base["pii_types"], text=user_text(request), route=base.get("route"))
 
 
 def _route_rules(config: RouterConfig, request: ChatRequest, category: str | None,
                  base: dict[str, Any]) -> Decision:
-    """The operator's decisions (rules.py): the first matching rule's action, with the PII policy applied last."""
-    rs = config.decisions
+    """The first matching rule's action (rules.py), with the PII policy applied last."""
+    rs = config.rules
     facts = facts_for(config, request, category, base)
     out = evaluate(rs, facts, trace=rs.debug_header)
     rule, action = out.rule, out.rule.action
-    tag: dict[str, Any] = dict(rule=rule.name, matched=out.matched if rs.debug_header else (),
-                               headers=action.headers)
     route_category = facts.domain
-    why = f"decision {rule.name}"
+    tag: dict[str, Any] = {}
+    if rs.legacy:   # `routing:` read as rules: its decisions look as they always did (no rule name, its reasons)
+        route_category, why = _legacy_reason(config, category, base)
+        no_candidate = f"no model in {route_category} accepts"
+    else:
+        tag = dict(rule=rule.name, matched=out.matched if rs.debug_header else (), headers=action.headers,
+                   cache=action.cache, system_prompt=action.system_prompt)
+        why = f"decision {rule.name}"
+        no_candidate = f"{why}: no candidate accepts"
     if action.block is not None:
         return Decision(model=config.default_model, category=route_category, blocked="policy",
                         block_message=action.block, reason=why + ": block", **tag, **base)
-    ordered = list(action.candidates)
-    if action.select == "cheapest":
-        ordered.sort(key=lambda n: _model(config, n).cost)   # stable: equal costs keep the operator's order
+    ordered = order_candidates(action, lambda n: _model(config, n).cost, base["confidence"])
     chosen_name = ordered[0]
-    tag["candidates"] = tuple(ordered)
-    routed_pii = base["pii_types"] - base["pii_redact"]
+    if not rs.legacy:
+        tag["candidates"] = tuple(ordered)
+    routed_pii = base["pii_types"] - base["pii_redact"]  # a redacted value never reaches the model
     if routed_pii:
         allowed = [n for n in ordered if _model(config, n).allows_pii(routed_pii)]
         if not allowed:
             return Decision(model=chosen_name, category=route_category, blocked="pii",
-                            reason=f"{why}: no candidate accepts {_fmt(routed_pii)}", **tag, **base)
+                            reason=f"{no_candidate} {_fmt(routed_pii)}", **tag, **base)
         if allowed[0] != chosen_name:
             why += f", PII {_fmt(routed_pii)} moved {chosen_name} → {allowed[0]}"
         chosen_name = allowed[0]
@@ -148,6 +159,18 @@ def _route_rules(config: RouterConfig, request: ChatRequest, category: str | Non
         reasoning, effort = None, None
     return Decision(model=chosen_name, category=route_category, reasoning=reasoning, reasoning_effort=effort,
                     reason=why, **tag, **base)
+
+
+def _legacy_reason(config: RouterConfig, category: str | None, base: dict[str, Any]) -> tuple[str, str]:
+    """The routing category and the reason text the `routing:` section has always given."""
+    route_category, why = _domain(config, category, base["confidence"])
+    complexity, cx_score = base["complexity"], base["complexity_score"]
+    simple_model = config.routing.complexity.simple_model
+    if complexity == "simple" and simple_model is not None:
+        why += f", simple ({cx_score:.2f}) → {simple_model}"
+    elif complexity is not None:
+        why += f", {complexity} ({cx_score:.2f})"
+    return route_category, why
 
 
 def _readings(config: RouterConfig, signals: SignalsLike | None, threshold: float,
@@ -183,46 +206,6 @@ def _readings(config: RouterConfig, signals: SignalsLike | None, threshold: floa
                           route_similarity=match.similarity if match else None)
 
 
-def _route_auto(config: RouterConfig, category: str | None, base: dict[str, Any]) -> Decision:
-    """Auto: category → candidate models; complexity → small or strong; PII policy last."""
-    confidence, complexity, cx_score = base["confidence"], base["complexity"], base["complexity_score"]
-    routed_pii = base["pii_types"] - base["pii_redact"]  # a redacted value never reaches the model
-    rule = config.routing.complexity
-    route_category, why = _domain(config, category, confidence)
-    route = config.routing.category(route_category)
-    candidates = _candidates(config, route)
-
-    reasoning = False
-    effort = None
-    if complexity == "simple" and rule.simple_model is not None:
-        ordered = [rule.simple_model, *[c for c in candidates if c != rule.simple_model]]
-        why += f", simple ({cx_score:.2f}) → {rule.simple_model}"
-    else:
-        ordered = list(candidates)
-        if complexity == "complex" and rule.complex_model is not None and route is None:
-            ordered = [rule.complex_model, *[c for c in ordered if c != rule.complex_model]]
-        if route is not None and route.use_reasoning:
-            reasoning, effort = True, route.reasoning_effort or "medium"
-        if complexity is not None:
-            why += f", {complexity} ({cx_score:.2f})"
-
-    chosen_name = ordered[0]
-    if routed_pii:
-        allowed = [n for n in ordered if _model(config, n).allows_pii(routed_pii)]
-        if not allowed:
-            return Decision(model=chosen_name, category=route_category, blocked="pii",
-                            reason=f"no model in {route_category} accepts {_fmt(routed_pii)}", **base)
-        if allowed[0] != chosen_name:
-            why += f", PII {_fmt(routed_pii)} moved {chosen_name} → {allowed[0]}"
-        chosen_name = allowed[0]
-
-    chosen = _model(config, chosen_name)
-    if chosen.family == "none":
-        reasoning, effort = None, None
-    return Decision(model=chosen_name, category=route_category, reasoning=reasoning,
-                    reasoning_effort=effort if reasoning else None, reason=why, **base)
-
-
 def _guard(config: RouterConfig, request: ChatRequest, category: str | None, threshold: float,
            base: dict[str, Any]) -> Decision | None:
     """The jailbreak and injection guards' block, or None when neither blocks the request."""
@@ -248,12 +231,6 @@ def _route_injection(config: RouterConfig, category: str | None, base: dict[str,
                     reason=f"injection score {base['injection_score']:.3f}: routed to {chosen.name}", **base)
 
 
-def _candidates(config: RouterConfig, route: CategoryRoute | None) -> list[str]:
-    if route is None:
-        return [config.default_model]
-    return [name for name, _ in route.model_scores]
-
-
 def _model(config: RouterConfig, name: str) -> ModelConfig:
     m = config.model(name)
     assert m is not None, name  # config validation guarantees every referenced model exists
@@ -264,10 +241,45 @@ def _fmt(types: frozenset[str]) -> str:
     return ",".join(sorted(types))
 
 
-def rewrite_body(body: dict[str, Any], model: ModelConfig, decision: Decision) -> dict[str, Any]:
-    """The upstream body: `model` set to the served name and, for auto requests, reasoning switched on
-    or off in the way the model's family understands. Every other field is kept as the client sent it."""
+_SYSTEM_ROLES = ("system", "developer")
+
+
+def with_system_prompt(body: dict[str, Any], decision: Decision) -> dict[str, Any]:
+    """The body with the decision's system prompt applied: what the model reads, and so what the cache key is
+    built from (stages/cache.py). Chat bodies: `messages`; Responses bodies: `instructions`; a legacy
+    completions body has no system turn and is left as sent. The client's body is never modified."""
+    sp = decision.system_prompt
+    if sp is None:
+        return body
     out = copy.copy(body)
+    if isinstance(body.get("messages"), list):
+        msgs = list(body["messages"])
+        system = {"role": "system", "content": sp.text}
+        if sp.mode == "replace":
+            msgs = [m for m in msgs if not (isinstance(m, dict) and m.get("role") in _SYSTEM_ROLES)]
+            out["messages"] = [system, *msgs]
+        elif msgs and isinstance(msgs[0], dict) and msgs[0].get("role") == "system":
+            first = dict(msgs[0])
+            content = first.get("content")
+            if isinstance(content, list):   # content parts: the operator's text as the first part
+                first["content"] = [{"type": "text", "text": sp.text}, *content]
+            else:
+                first["content"] = sp.text + ("\n\n" + content if content else "")
+            out["messages"] = [first, *msgs[1:]]
+        else:
+            out["messages"] = [system, *msgs]
+    elif "input" in body:   # the Responses API: the system prompt is `instructions`
+        old = body.get("instructions")
+        out["instructions"] = sp.text if sp.mode == "replace" or not old else sp.text + "\n\n" + str(old)
+    return out
+
+
+def rewrite_body(body: dict[str, Any], model: ModelConfig, decision: Decision) -> dict[str, Any]:
+    """The upstream body: `model` set to the served name, the rule's system prompt applied and, for auto
+    requests, reasoning switched on or off in the way the model's family understands. Every other field is kept
+    as the client sent it."""
+    out = with_system_prompt(body, decision)
+    out = copy.copy(out) if out is body else out
     out["model"] = model.served_name
     if decision.reasoning is None:
         return out

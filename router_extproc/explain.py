@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .config import RouterConfig, load_config
-from .decision import Decision, decide, facts_for
+from .decision import Decision, decide, facts_for, user_text
+from .language import LanguageDetector
 from .errors import ConfigError
 from .openai import APIError, parse_chat_request
 from .rules import evaluate
@@ -84,18 +85,26 @@ def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ..., 
             got = f"{m.route} (similarity {m.similarity:.3f})" if m.route else \
                 f"none (nearest {m.nearest}: {m.similarity:.3f} < its threshold)"
             w(f"  route: {got}\n")
-    d = decide(config, request, signals, thresholds=resolve(config, labels, routes))
+    language = None
+    if config.rules.reads_language:
+        lang = LanguageDetector().detect(user_text(request))
+        language = lang.code
+        w(f"  language: {lang.code or 'not sure'} (confidence {lang.confidence:.3f})\n")
+    d = decide(config, request, signals, thresholds=resolve(config, labels, routes), language=language)
     rs = config.decisions
     if rs is None:
         w("decisions: none configured; the `routing:` section decides\n")
     else:
-        base = dict(confidence=d.confidence, complexity=d.complexity, pii_types=d.pii_types, route=d.route)
+        base = dict(confidence=d.confidence, complexity=d.complexity, pii_types=d.pii_types, route=d.route,
+                    language=d.language)
         category = signals.category if signals is not None and config.signals.category else None
         facts = facts_for(config, request, category, base)
         w("facts:\n")
         w(f"  domain: {facts.domain}\n  complexity: {facts.complexity}\n")
         if rs.routes:
             w(f"  route: {facts.route}\n")
+        if rs.reads_language:
+            w(f"  language: {facts.language}\n")
         w(f"  pii: {', '.join(sorted(facts.pii_types)) or '-'}\n  context_length: ~{facts.token_count} tokens\n")
         found = facts.keywords(rs.keywords)
         for name in rs.keywords.names:
@@ -119,6 +128,11 @@ def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ..., 
     if d.blocked:
         w(f"  blocked: {d.blocked}" + (f" ({d.block_message})" if d.block_message else "") + "\n")
     w(f"  reasoning: {d.reasoning}{f' ({d.reasoning_effort})' if d.reasoning_effort else ''}\n")
+    if d.cache is not None:
+        c = d.cache
+        w("  cache: " + ("off for this route" if not c.enabled else
+                         f"threshold {c.threshold if c.threshold is not None else 'section'}, "
+                         f"ttl_s {c.ttl_s if c.ttl_s is not None else 'section'}") + "\n")
     w(f"  reason: {d.reason}\n")
     return d
 

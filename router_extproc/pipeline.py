@@ -16,6 +16,7 @@ from typing import Any
 from .config import RouterConfig
 from .decision import Decision
 from .errors import Overloaded
+from .language import LanguageDetector
 from .live import LiveHooks, LiveState
 from .metrics import Metrics
 from .openai import CHAT_PATH, APIError
@@ -54,6 +55,10 @@ class Router:
         self.live_hooks = LiveHooks(self.live, self.metrics)
         self.usage = UsageHooks(self.metrics, self.live)
         self.tracer = tracer if tracer is not None else Tracer.from_config(config.tracing)
+        # the language signal's model, loaded (in a thread) once a config's rules read it (language.py)
+        self.language = LanguageDetector()
+        if config.rules.reads_language:
+            self.language.warm()
 
     @property
     def config(self) -> RouterConfig:
@@ -76,6 +81,8 @@ class Router:
         self._thresholds = resolve(config, getattr(self.signals, "labels", None), routes)
         self._config = config
         self.cache_stage.config_changed()
+        if config.rules.reads_language:
+            self.language.warm()
 
     def new_exchange(self) -> Exchange:
         return Exchange(config=self._config, thresholds=self._thresholds)
@@ -101,7 +108,8 @@ class Router:
             with self.tracer.stage(ex.span, "signals"):
                 signals = await signal_stage.read(ex, request, self.signals, self.metrics)
             with self.tracer.stage(ex.span, "decision"):
-                decision = decide.run(ex, request, signals)
+                language = await decide.language(ex, request, self.language)
+                decision = decide.run(ex, request, signals, language)
         except APIError as err:
             return act.reject(ex, err, self.record)
         except Overloaded:

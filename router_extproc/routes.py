@@ -5,6 +5,8 @@ config load (and on each hot reload, off the event loop) the router embeds them 
 already runs (`build_index`); per request, `RouteIndex.match` compares the request's embedding, which the signal
 pass already computed, against every example with one matrix product. A route's score is its nearest example's
 cosine; the best-scoring route matches when its score reaches the route's threshold, else no route matches.
+An `out_of_scope` route lists what is none of the routes (other topics the operator expects): when it scores
+best, no route matches, whatever the threshold.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class RouteSpec:
     examples: tuple[str, ...]
     threshold: float                      # nearest-example cosine at or above which the route matches
     key: str = field(default="", compare=False)   # where it is in the config file
+    out_of_scope: bool = False            # its examples are none of the routes: it never matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +62,9 @@ class RouteIndex:
         per_route = self.scores(embedding)
         best = int(np.argmax(per_route))
         sim = float(per_route[best])
-        name = self.specs[best].name
-        return RouteMatch(name if sim >= self.thresholds[best] else None, sim, name)
+        spec = self.specs[best]
+        hit = sim >= self.thresholds[best] and not spec.out_of_scope
+        return RouteMatch(spec.name if hit else None, sim, spec.name)
 
 
 def embed_with(engine: Any, batch: int = 64) -> Callable[[Sequence[str]], np.ndarray]:

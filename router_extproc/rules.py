@@ -11,14 +11,16 @@ text for keywords and a token estimate for context length, so evaluation costs m
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-SELECTIONS = ("first", "cheapest")
-# Predicates a condition may name (the signals a rule can read). `cache` is not one: the cache lookup runs after
-# the decision, because the chosen model is one of its hard filters.
-PREDICATES = ("domain", "complexity", "keyword", "context_length", "pii", "route")
+SELECTIONS = ("first", "cheapest", "score-weighted")
+COST_WEIGHT = 0.5   # score-weighted: how much of a quality point the most expensive candidate's cost is worth
+# Predicates a condition may name (the signals a rule can read). `cache` (hit or miss) is not one and is rejected at
+# load: the lookup runs after the decision because the chosen model and the route's cache policy are part of it, so
+# no rule can read its outcome without deciding twice (docs/routing.md "Cache policy per route").
+PREDICATES = ("domain", "complexity", "keyword", "context_length", "pii", "route", "language")
 COMBINATORS = ("all", "any", "not")
 CHARS_PER_TOKEN = 4   # context_length's estimate: ~4 characters per token for English BPE/WordPiece vocabularies
 
@@ -140,6 +142,14 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class Language:
+    codes: frozenset[str]   # the language signal (language.py) says one of these; false when it is not sure
+
+    def describe(self) -> str:
+        return f"language in [{', '.join(sorted(self.codes))}]"
+
+
+@dataclass(frozen=True, slots=True)
 class All:
     items: tuple[Condition, ...]
 
@@ -163,17 +173,68 @@ class Not:
         return f"not({self.item.describe()})"
 
 
-Condition = Union[Domain, Complexity, Keyword, ContextLength, PII, Route, All, Any_, Not]
+Condition = Union[Domain, Complexity, Keyword, ContextLength, PII, Route, Language, All, Any_, Not]
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """A route's semantic-cache policy. It can only narrow the cache's own section: a route may switch the cache
+    off, raise the similarity a semantic hit needs, or shorten the age of the answers it accepts."""
+
+    enabled: bool = True
+    threshold: float | None = None        # None: the cache's own; thresholds.route_cache_similarity applies it
+    ttl_s: float | None = None            # None: the cache's ttl_seconds; else older answers are not served
+
+
+SYSTEM_PROMPT_MODES = ("insert", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class SystemPrompt:
+    """The operator's system prompt for a route (decision.with_system_prompt applies it to the forwarded body).
+    insert: put before the client's own system prompt (merged into its first system message, so templates that
+    accept one system turn still work); replace: the client's system and developer turns are dropped."""
+
+    text: str
+    mode: str = "insert"
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
     candidates: tuple[str, ...] = ()      # configured model names, in the operator's order
-    select: str = "first"                 # first | cheapest (by models[].cost; ties keep the order)
+    select: str = "first"                 # first | cheapest (by models[].cost; ties keep the order) | score-weighted
+    scores: tuple[tuple[str, float], ...] = ()   # the operator's quality score per candidate, in [0, 1]
+    min_score: float | None = None        # cheapest: only candidates scoring at least this (the rest stay fallbacks)
+    cost_weight: float = COST_WEIGHT      # score-weighted: the weight of cost against quality
     reasoning: bool = False
     reasoning_effort: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     block: str | None = None              # a message: the request is answered with it, never forwarded
+    cache: CachePolicy | None = None      # None: the cache section's policy unchanged
+    system_prompt: SystemPrompt | None = None
+
+
+def order_candidates(action: Action, cost: Callable[[str], float], confidence: float | None) -> list[str]:
+    """The candidates in selection order; the first is chosen, the rest are the PII and live fallbacks.
+
+    - first: the operator's order.
+    - cheapest: by `models[].cost`, ties in the operator's order; with `min_score`, the candidates scoring at
+      least that come first (cheapest among them), the others after them (cheapest first).
+    - score-weighted: by confidence × score − cost_weight × cost / (the dearest candidate's cost), highest first,
+      where confidence is the category head's for this request (1 when not measured). A sure domain buys the
+      better model; an unsure one, where the quality scores may not even apply, leans to the cheaper one.
+    """
+    names = list(action.candidates)
+    if action.select == "cheapest":
+        score = dict(action.scores)
+        floor = action.min_score
+        names.sort(key=lambda n: (floor is not None and score.get(n, 0.0) < floor, cost(n)))   # stable
+    elif action.select == "score-weighted":
+        score = dict(action.scores)
+        top = max((cost(n) for n in names), default=0.0)
+        c = 1.0 if confidence is None else confidence
+        names.sort(key=lambda n: -(c * score[n] - (action.cost_weight * cost(n) / top if top > 0 else 0.0)))
+    return names
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +253,10 @@ class RuleSet:
     keywords: KeywordIndex = field(default_factory=lambda: index_keywords({}))
     debug_header: bool = False            # x-router-decision-matched: every rule that matched (off by default)
     routes: tuple[Any, ...] = ()          # routes.RouteSpec: custom routes, embedded per config load (routes.py)
+    # translated from the `routing:` section (config_rules.legacy_rules): decisions keep that section's outward
+    # form (no x-router-decision, its reason text), so a config without `decisions:` behaves as it always did
+    legacy: bool = False
+    reads_language: bool = False          # a rule reads `language`: the signal is computed for each request
 
 
 # ---- facts and evaluation ----------------------------------------------------------------------------------
@@ -206,6 +271,7 @@ class Facts:
     text: str = ""
     tokens: int | None = None             # None: estimated from `text`
     route: str | None = None              # the matched custom route (routes.py); None: none matched or not measured
+    language: str | None = None           # the language signal (language.py); None: not sure or not measured
     _kw: frozenset[str] | None = field(default=None, repr=False)   # matching keyword sets, scanned once
 
     @property
@@ -248,6 +314,8 @@ def holds(cond: Condition, facts: Facts, keywords: KeywordIndex) -> bool:
         return n >= cond.min and (cond.max is None or n <= cond.max)
     if isinstance(cond, Route):
         return facts.route in cond.names
+    if isinstance(cond, Language):
+        return facts.language in cond.codes
     if isinstance(cond, PII):
         return bool(facts.pii_types) if cond.types is None else bool(facts.pii_types & cond.types)
     raise TypeError(f"unknown condition {cond!r}")

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 # Calibrated on tests/bench/data/routes/calibration.jsonl, reported on held_out.jsonl (bench_routes.py).
 ROUTE_SIMILARITY = 0.405
 
+# The language signal's probability (py3langid, normalised over its 140 labels) under which it says "not sure" and
+# every `language` predicate is false. Provisional: set on hand-written probes (short correct sentences score
+# 0.2-0.6, one-word greetings and code under 0.1), not yet calibrated on a data set.
+LANGUAGE_CONFIDENCE = 0.2
+
 # plain cosine when a configured verifier cannot be used (QQP test: precision 0.80)
 FALLBACK_COSINE = 0.90
 
@@ -34,6 +39,15 @@ def resolve(config: RouterConfig, labels: Mapping[str, Any] | None = None, route
     `routes`: the config's custom routes already embedded (routes.build_index), carried with the config."""
     jb = config.guards.jailbreak_threshold
     return Thresholds(jailbreak=jb if jb is not None else ModelThresholds.from_labels(labels).jailbreak, routes=routes)
+
+
+def route_cache_similarity(route_threshold: float | None, similarity_threshold: float) -> float | None:
+    """The cosine a semantic hit needs for a route whose decision sets `cache.threshold` (None: no extra bar).
+    A route can only raise the cache's own bar (config_rules rejects a lower one): the cache's verifier and
+    floor still refuse first, the route's bar then refuses what is not close enough for this route."""
+    if route_threshold is None:
+        return None
+    return max(route_threshold, similarity_threshold)
 
 
 def search_floor(similarity_threshold: float, verifier_floor: float) -> float:

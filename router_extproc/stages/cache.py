@@ -1,7 +1,9 @@
 """Cache stage: policy, key, the key's own embedding, lookup, coalescing of identical misses (leader/follower),
 the literal-repeat route memo (cache/routes.py) and the store of a tapped answer.
 
-Only chat answers are cached, and a redacted request is neither looked up nor stored (docs/cache.md).
+Only chat answers are cached, and a redacted request is neither looked up nor stored (docs/cache.md). A decision's
+route policy (rules.CachePolicy, docs/routing.md) narrows the section's: off for the route, a higher similarity bar,
+a shorter age for the answers it is served.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from ..cache.keys import build_key, decide_policy, response_cacheable, scope_of
 from ..cache.replay import assemble_sse
 from ..cache.routes import RouteMemo, route_key
 from ..config import RouterConfig
-from ..decision import Decision
+from ..decision import Decision, with_system_prompt
 from ..errors import Overloaded
 from ..metrics import Metrics
 from ..openai import APIError, ChatRequest, load_json_object
 from ..pii.answers import answer_pii_types
+from ..thresholds import route_cache_similarity
 from .contracts import Cache, HitLike, SignalSource, SignalsLike
 from .exchange import Exchange
 from .record import log
@@ -59,10 +62,25 @@ class CacheStage:
             return None
         decision, cache_key = remembered
         assert self.cache is not None
-        hit = self.cache.exact_lookup(cache_key)
+        hit = self._admit(ex.config, decision, self.cache.exact_lookup(cache_key))
         if hit is None:
             return None
         ex.decision, ex.cache_key = decision, cache_key
+        return hit
+
+    @staticmethod
+    def _admit(cfg: RouterConfig, decision: Decision, hit: HitLike | None) -> HitLike | None:
+        """The hit, unless the decision's route policy refuses it: a semantic hit under the route's similarity bar,
+        or an answer older than the route's ttl_s (entries live the section's ttl_seconds; each route reads only
+        those young enough for it, so routes sharing a model share entries without sharing a policy)."""
+        route = decision.cache
+        if hit is None or route is None:
+            return hit
+        bar = route_cache_similarity(route.threshold, cfg.semantic_cache.similarity_threshold)
+        if bar is not None and not hit.exact and hit.similarity < bar:
+            return None
+        if route.ttl_s is not None and getattr(hit, "age_s", 0.0) > route.ttl_s:
+            return None
         return hit
 
     def _remember(self, ex: Exchange, request: ChatRequest, decision: Decision, key: Any,
@@ -93,20 +111,25 @@ class CacheStage:
         cache, cfg = self.cache, ex.config
         if cache is None or not self._enabled(cfg):
             return None
-        policy = decide_policy(request.body, ex.headers, cfg.semantic_cache, has_pii=bool(decision.pii_types))
-        key = build_key(request.body, decision.model, ex.headers, cfg.semantic_cache)
+        # the key is the request the model will read: with the route's system prompt (act.forward applies the same)
+        body = with_system_prompt(request.body, decision)
+        policy = decide_policy(body, ex.headers, cfg.semantic_cache, has_pii=bool(decision.pii_types))
+        key = build_key(body, decision.model, ex.headers, cfg.semantic_cache)
         ex.cache_key = key
         # Entries are indexed by the prompt embedding: with the signal model off nothing can be stored. A prompt the
         # PII tagger could not read whole (the signal budget) is not stored: "PII is never cached" needs every token.
         ex.store = policy.store and signals is not None and not getattr(signals, "unread_tokens", 0)
         ex.cache_state = "miss"
+        if decision.cache is not None and not decision.cache.enabled:   # the route switched the cache off
+            ex.store = False
+            policy = replace(policy, lookup=False)
         if not policy.lookup:
             ex.cache_state = "bypass"
             self.metrics.cache_lookups.labels("skipped").inc()
             return None
         if ex.store:
             self._remember(ex, request, decision, key, current)
-        hit = cache.exact_lookup(key)
+        hit = self._admit(cfg, decision, cache.exact_lookup(key))
         if hit is None and ex.store and not key.exact_only:
             if key.text != ex.embedded_text:
                 # The cache's semantic key (recent turns, system prompt as a hard filter) differs from the
@@ -114,7 +137,7 @@ class CacheStage:
                 assert self.signals is not None
                 ex.embedding = (await self.signals.analyze(key.text, cfg.signals.inputs.max_tokens_read)).embedding
                 ex.embedded_text = key.text
-            hit = await cache.lookup(key, ex.embedding, key.text)
+            hit = self._admit(cfg, decision, await cache.lookup(key, ex.embedding, key.text))
         if hit is None and ex.store:
             # Coalesce identical concurrent misses: one leader goes upstream, followers wait for it.
             if cache.claim(key):

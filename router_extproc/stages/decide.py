@@ -3,16 +3,27 @@
 
 from __future__ import annotations
 
-from ..decision import Decision, decide as rules
+import asyncio
+
+from ..decision import Decision, decide as rules, user_text
+from ..language import LanguageDetector
 from ..live import LiveHooks
 from ..openai import APIRequest
 from .contracts import SignalsLike
 from .exchange import Exchange
 
 
-def run(ex: Exchange, request: APIRequest, signals: SignalsLike | None) -> Decision:
+async def language(ex: Exchange, request: APIRequest, detector: LanguageDetector) -> str | None:
+    """The language signal for this request, computed once and in a worker thread (the detector is CPU work), and
+    only when the config's rules read it and the client asked for an auto model (an explicit one is not routed)."""
+    if not ex.config.rules.reads_language or not ex.config.is_auto(request.model):
+        return None
+    return (await asyncio.to_thread(detector.detect, user_text(request))).code
+
+
+def run(ex: Exchange, request: APIRequest, signals: SignalsLike | None, language: str | None = None) -> Decision:
     """Raises APIError(404) for an unknown model."""
-    ex.decision = rules(ex.config, request, signals, thresholds=ex.thresholds)
+    ex.decision = rules(ex.config, request, signals, thresholds=ex.thresholds, language=language)
     return ex.decision
 
 

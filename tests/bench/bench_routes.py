@@ -8,6 +8,11 @@ per route + 30 prompts that are none of them); the figures are reported on held_
 (40 rewordings per route + 60 "none of these": general questions, chit-chat, other support topics). A prompt is
 right when its matched route is its label (for "none": when no route matches). Requests are embedded as the
 router embeds one user turn (engine.analyze_batch), examples as the router does at config load (routes.py).
+held_out_2.jsonl is a second held-out set of the same shape, written later (before any change it measured) for the
+false-route target. A second operating point, "strict", adds two things an operator can do without training:
+out-of-scope examples (out_of_scope.jsonl, a route with `out_of_scope: true`) and harder "none" prompts in the
+calibration (calibration_hard_none.jsonl: other companies' support topics, other services of this one); its
+threshold is calibrated on calibration.jsonl + calibration_hard_none.jsonl and reported on both held-out sets.
 Match latency: `RouteIndex.match` on one embedding, at the config's 120 examples and at 1,000 and 10,000.
 Writes docs/routing.md's routes section.
 """
@@ -45,7 +50,8 @@ def predict(index: RT.RouteIndex, emb: np.ndarray, threshold: float) -> list[str
     for e in emb:
         per = index.scores(e)
         best = int(np.argmax(per))
-        out.append(index.specs[best].name if per[best] >= threshold else None)
+        spec = index.specs[best]
+        out.append(spec.name if per[best] >= threshold and not spec.out_of_scope else None)
     return out
 
 
@@ -105,40 +111,82 @@ def run(quick: bool) -> dict:
     t, cal_score = calibrate(index, cal, cal_emb)
     held_score = score(held, predict(index, held_emb, t))
     shipped = score(held, predict(index, held_emb, ROUTE_SIMILARITY))
+    held2 = read("held_out_2.jsonl")
+    held2_emb = embed([r["text"] for r in held2])
+    held2_score = score(held2, predict(index, held2_emb, t))
+    # strict: out-of-scope examples, and a calibration with harder "none" prompts
+    oos = tuple(r["text"] for r in read("out_of_scope.jsonl"))
+    strict_index = RT.build_index([*index.specs, RT.RouteSpec("out_of_scope", oos, 1.0, out_of_scope=True)], embed,
+                                  previous=index)
+    hard = read("calibration_hard_none.jsonl")
+    strict_cal = cal + hard
+    strict_t, strict_cal_score = calibrate(strict_index, strict_cal,
+                                           np.concatenate([cal_emb, embed([r["text"] for r in hard])]))
+    strict = {"threshold": strict_t, "calibration": strict_cal_score, "out_of_scope_examples": len(oos),
+              "held_out": score(held, predict(strict_index, held_emb, strict_t)),
+              "held_out_2": score(held2, predict(strict_index, held2_emb, strict_t))}
     dim = index.matrix.shape[1]
     latency = [match_latency(dim, n, reps=500 if quick else 3000) for n in (120, 1000, 10_000)]
     at_1000 = next(x for x in latency if x["examples"] == 1000)
+    import os
+
     return {"date": time.strftime("%Y-%m-%d"), "quick": quick, "machine": machine(),
+            "load_average": round(os.getloadavg()[0], 1),
             "examples": int(index.matrix.shape[0]), "routes": [s.name for s in index.specs],
             "embed_examples_s": round(load_s, 2), "calibrated_threshold": t, "shipped_threshold": ROUTE_SIMILARITY,
             "calibration": cal_score, "held_out": held_score, "held_out_shipped_threshold": shipped,
+            "held_out_2": held2_score, "strict": strict,
             "latency": latency,
             "met": {"accuracy": held_score["accuracy"] >= TARGETS["accuracy"],
                     "false_route": held_score["false_route"] <= TARGETS["false_route"],
                     "match_ms_1000": at_1000["p50_ms"] <= TARGETS["match_ms_1000"]}}
 
 
+def _met(a: float, b: float, target: float, at_least: bool) -> str:
+    ok = [(x >= target) if at_least else (x <= target) for x in (a, b)]
+    return "met" if all(ok) else "missed" if not any(ok) else "met on " + ("held_out" if ok[0] else "held_out_2")
+
+
 def section(res: dict) -> str:
-    h, c = res["held_out"], res["calibration"]
+    h, c, h2 = res["held_out"], res["calibration"], res["held_out_2"]
+    st = res["strict"]
+    sc, sh, sh2 = st["calibration"], st["held_out"], st["held_out_2"]
     met = res["met"]
     lines = [
         START, "## Custom routes: accuracy and cost (bench_routes.py)", "",
         f"_Measured {res['date']} by `python -m tests.bench.bench_routes`{' --quick' if res['quick'] else ''}; "
         f"config/examples/support-desk.yaml ({res['examples']} examples, 6 routes); embedding them at load took "
-        f"{res['embed_examples_s']} s on this machine's CPU._", "",
+        f"{res['embed_examples_s']} s on this machine's CPU (load average {res.get('load_average', '?')} while "
+        "measuring: timings are inflated by other work on the machine)._", "",
         f"Threshold calibrated on `tests/bench/data/routes/calibration.jsonl` ({c['n']} prompts, "
         f"{c['n_none']} of them none of the routes): **{res['calibrated_threshold']}** (the middle of the best range, "
         f"{c['plateau'][0]}–{c['plateau'][1]}; calibration accuracy "
         f"{c['accuracy']}, false-route {c['false_route']}); shipped default `thresholds.ROUTE_SIMILARITY` = "
         f"{res['shipped_threshold']}. Reported on `held_out.jsonl`, written separately ({h['n']} prompts, "
-        f"{h['n_none']} none of the routes):", "",
-        "| held-out | value | target |", "|---|---|---|",
-        f"| accuracy (routes and none) | **{h['accuracy']}** | ≥ {TARGETS['accuracy']} "
-        f"({'met' if met['accuracy'] else 'missed'}) |",
-        f"| false-route on none | **{h['false_route']}** | ≤ {TARGETS['false_route']} "
-        f"({'met' if met['false_route'] else 'missed'}) |",
-        f"| route prompts sent to another route | {h['wrong_route']} | |",
-        *[f"| recall {r} | {v} | |" for r, v in h["recall"].items()],
+        f"{h['n_none']} none of the routes), and on `held_out_2.jsonl`, written later the same way ({h2['n']} "
+        f"prompts, {h2['n_none']} none):", "",
+        "| held-out | held_out | held_out_2 | target |", "|---|---|---|---|",
+        f"| accuracy (routes and none) | **{h['accuracy']}** | **{h2['accuracy']}** | ≥ {TARGETS['accuracy']} "
+        f"({_met(h['accuracy'], h2['accuracy'], TARGETS['accuracy'], True)}) |",
+        f"| false-route on none | **{h['false_route']}** | **{h2['false_route']}** | ≤ {TARGETS['false_route']} "
+        f"({_met(h['false_route'], h2['false_route'], TARGETS['false_route'], False)}) |",
+        f"| route prompts sent to another route | {h['wrong_route']} | {h2['wrong_route']} | |",
+        *[f"| recall {r} | {v} | {h2['recall'][r]} | |" for r, v in h["recall"].items()],
+        "",
+        f"Strict operating point: {st['out_of_scope_examples']} out-of-scope examples "
+        f"(`tests/bench/data/routes/out_of_scope.jsonl` as an `out_of_scope: true` route) and a threshold calibrated "
+        f"with {sc['n_none'] - c['n_none']} harder none prompts added (`calibration_hard_none.jsonl`): "
+        f"**{st['threshold']}** (calibration accuracy {sc['accuracy']}, false-route {sc['false_route']}).", "",
+        "| strict | held_out | held_out_2 | target |", "|---|---|---|---|",
+        f"| accuracy | **{sh['accuracy']}** | **{sh2['accuracy']}** | ≥ {TARGETS['accuracy']} "
+        f"({_met(sh['accuracy'], sh2['accuracy'], TARGETS['accuracy'], True)}) |",
+        f"| false-route on none | **{sh['false_route']}** | **{sh2['false_route']}** | ≤ {TARGETS['false_route']} "
+        f"({_met(sh['false_route'], sh2['false_route'], TARGETS['false_route'], False)}) |",
+        "",
+        "Neither point meets both targets on both sets: with 20 examples per route and this encoder, raising the bar "
+        "far enough to keep general questions out also drops rewordings of the routes (product_bugs and sales "
+        "first). The shipped default stays the accuracy-first threshold; an operator who prefers fewer false routes "
+        "adds out-of-scope examples and sets `threshold:` per route.",
         "", "| examples | match p50 ms | p99 ms |", "|---|---|---|",
         *[f"| {x['examples']:,} | {x['p50_ms']} | {x['p99_ms']} |" for x in res["latency"]], "",
         f"Matching 1,000 examples: {'met' if met['match_ms_1000'] else 'missed'} (target ≤ "

@@ -138,15 +138,20 @@ def test_operator_decisions_route_by_keyword_and_name_themselves(make_stack):
     data["keywords"] = {"proof": {"terms": ["prove", "proof"]}}
     data["decisions"] = {"debug_header": True, "rules": [
         {"name": "proofs", "priority": 10, "when": {"keyword": "proof"}, "model": "qwen3-0.6b",
-         "headers": {"x-lane": "proofs"}},
+         "headers": {"x-lane": "proofs"}, "system_prompt": {"text": "You write rigorous proofs.", "mode": "replace"}},
         {"name": "secret", "priority": 5, "when": {"domain": "history"}, "block": "No history here."},
         {"name": "rest", "default": True, "model": "qwen3-8b"}]}
     stack = make_stack(data)
     with client(stack) as c:
-        r = c.post("/v1/chat/completions", json=chat("auto", MATH))
+        body = chat("auto", MATH)
+        body["messages"].insert(0, {"role": "system", "content": "Be sloppy."})
+        r = c.post("/v1/chat/completions", json=body, headers=ECHO)
         assert r.status_code == 200, r.text
         assert r.headers["x-router-decision"] == "proofs" and r.headers["x-router-model"] == "qwen3-0.6b"
         assert r.headers["x-lane"] == "proofs" and r.headers["x-router-decision-matched"] == "proofs"
+        # the rule's system prompt replaced the client's in what the model received (content-length rewritten)
+        assert r.json()["demo_received"]["messages"][0] == {"role": "system", "content": "You write rigorous proofs."}
+        assert [m["role"] for m in r.json()["demo_received"]["messages"]] == ["system", "user"]
         r = c.post("/v1/chat/completions", json=chat("auto", HISTORY))
         assert r.status_code == 403 and r.json()["error"]["message"] == "No history here."
         assert r.headers["x-router-decision"] == "secret"

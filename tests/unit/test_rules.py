@@ -152,8 +152,10 @@ def _with(rule, *more):
 
 
 @pytest.mark.parametrize("rules, where, why", [
-    (_with({"name": "a", "when": {"language": "fr"}, "model": "small"}), "decisions.rules[0].when.language",
+    (_with({"name": "a", "when": {"lang": "fr"}, "model": "small"}), "decisions.rules[0].when.lang",
      "unknown signal"),
+    (_with({"name": "a", "when": {"language": "french"}, "model": "small"}), "decisions.rules[0].when.language",
+     "unknown language 'french'"),
     (_with({"name": "a", "when": {"domain": "billing"}, "model": "small"}), "decisions.rules[0].when.domain",
      "unknown domain"),
     (_with({"name": "a", "when": {"keyword": "nope"}, "model": "small"}), "decisions.rules[0].when.keyword",
