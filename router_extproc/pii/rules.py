@@ -122,6 +122,28 @@ def bech32_ok(s: str) -> bool:
     return chk in (1, 0x2BC830A3)
 
 
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+
+
+def dni_ok(s: str) -> bool:
+    """Spanish DNI (8 digits + letter) or NIE (X/Y/Z + 7 digits + letter): the letter is the number mod 23."""
+    s = s.replace("-", "").replace(" ", "").upper()
+    if len(s) != 9 or not s[-1].isalpha():
+        return False
+    num = str("XYZ".index(s[0])) + s[1:-1] if s[0] in "XYZ" else s[:-1]
+    return num.isdigit() and _DNI_LETTERS[int(num) % 23] == s[-1]
+
+
+def insee_ok(s: str) -> bool:
+    """French social security number (NIR): 13 digits (sex, year, month, department, commune, order) and a key
+    97 - n mod 97 (Corsica's 2A/2B count as 19/18)."""
+    d = s.replace(" ", "").replace(".", "").upper()
+    if len(d) != 15 or d[0] not in "12":
+        return False
+    body = d[:13].replace("2A", "19").replace("2B", "18")
+    return body.isdigit() and d[13:].isdigit() and 97 - int(body) % 97 == int(d[13:])
+
+
 def _entropy(s: str) -> float:
     counts: dict[str, int] = {}
     for c in s:
@@ -186,7 +208,7 @@ _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|
 _DATE = (rf"(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|"
          rf"\d{{1,2}}(?:st|nd|rd|th)?(?: of)? {_MONTH},? \d{{4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}})")
 DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday)"
-          rf"(?: is| was|:|\s)*[\s:,-]*({_DATE})")
+          rf"(?: is| was|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(-]*({_DATE})")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
           # "turning 40", "I'm 34", "she's 16": only where the number ends the clause or years follow ("turn 90
@@ -207,18 +229,32 @@ USERNAME = _rx(r"(?i)(?:\b(?:user(?:\s?name|\s?id)?|login(?:\s?name)?|account na
 LOGIN_PAIR = _rx(rf"(?i)\b(?:login|user(?:name)?|usr)\s+([A-Za-z0-9._@+-]{{2,64}})[,;]?\s+(?:/\s*)?"
                  rf"{_CRED_WORD}\s*[:=]?\s*([^\s\"',;]{{3,64}})")
 # between an ID's keyword and its value: "passport no.: X", "account number is X", "DL# X"
-_KEY_SEP = r"(?i:\s*(?:no\.?|number|num|#))?(?i:\s*(?:is|:|#|=))?\s*"
-PASSPORT = _rx(rf"(?i:passport){_KEY_SEP}([A-Z0-9]{{6,9}})\b")
-LICENSE = _rx(rf"(?i:driver'?s?\s*licen[cs]e|driving\s*licen[cs]e|\bDL){_KEY_SEP}"
+_KEY_SEP = (r"(?i:\s*card)?(?i:\s*(?:no\.?|nr\.?|n[°º]\.?|number|num|nummer|numéro|número|#))?"
+            r"(?i:\s*(?:is|:|#|=))?\s*")
+PASSPORT = _rx(rf"(?i:passport|reisepass|passeport|pasaporte|passaporto|paspoort){_KEY_SEP}([A-Z0-9]{{6,9}})\b")
+LICENSE = _rx(rf"(?i:driver'?s?\s*licen[cs]e|driving\s*licen[cs]e|\bDL|permis de conduire|führerschein|"
+              rf"(?:licencia|permiso|carn[eé]t?) de conducir|patente di guida|rijbewijs){_KEY_SEP}"
               r"([A-Z0-9][A-Z0-9-]{4,16}[A-Z0-9])\b")
 NATIONAL = _rx(r"(?i:national\s*(?:id|identity|insurance)(?:\s*(?:card|number))?|\bnino?\b|\bnie\b|\bdni\b|"
-               r"aadhaa?r|\bpan(?: card)?\b|\bsin\b|\bbsn\b|personal\s*(?:id|identity|identification)\s*(?:code|"
-               r"number)?|\bid\s*(?:card\s*)?(?:no\.?|number|#)|tax\s*(?:id|identification\s*number)|\btin\b|"
-               rf"\bein\b|personnummer|codice fiscale|\bcpf\b|\bcurp\b){_KEY_SEP}"
-               r"([A-Z0-9][A-Z0-9 ./-]{4,18}[A-Z0-9])\b")
+               r"\bnif\b|aadhaa?r|\bpan(?: card)?\b|\bsin\b|social insurance(?: number)?|\bbsn\b|burgerservicenummer|"
+               r"personal\s*(?:id|identity|identification)\s*(?:code|number)?|\bid\s*(?:card\s*)?(?:no\.?|number|#)|"
+               r"tax\s*(?:id|identification\s*number)|\btin\b|\btfn\b|\bein\b|personnummer|codice fiscale|\bcpf\b|"
+               r"\bcurp\b|\bpesel\b|steuer-?\s?id|steuer-?identifikationsnummer|identifikationsnummer|"
+               r"personalausweis(?:nummer)?|ausweisnummer|sozialversicherungsnummer|"
+               r"(?:num[ée]ro de )?s[ée]curit[ée] sociale|\bn° de s[ée]cu|\bnir\b|\binsee\b|carte d'identit[ée]|"
+               rf"documento (?:nacional )?de identidad|c[ée]dula|\bnss\b|número de la seguridad social){_KEY_SEP}"
+               r"([A-Z0-9](?:[ ./-]?[A-Z0-9]){4,22})\b")
 UK_NINO = _rx(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 CODICE_FISCALE = _rx(r"\b[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]\b")
-BANK = _rx(rf"(?i:\bbank\s*account|\baccount|\bacct|\ba/c|routing(?:\s*number)?|sort\s*code|\bbsb){_KEY_SEP}"
+# IDs whose layout plus a check character is specific enough without a keyword: Spanish DNI/NIE (mod-23 letter),
+# French NIR (mod-97 key), Indian PAN (the fourth letter says which kind of holder)
+DNI = _rx(r"\b(?:\d{8}|[XYZ]-?\d{7})-?[A-Z]\b")
+INSEE = _rx(r"\b[12][ .]?\d{2}[ .]?(?:0[1-9]|1[0-2]|[2-9]\d)[ .]?(?:\d{2}|2[AB])[ .]?\d{3}[ .]?\d{3}[ .]?\d{2}\b")
+PAN = _rx(r"\b[A-Z]{3}[PCHABGJLFT][A-Z]\d{4}[A-Z]\b")
+BANK = _rx(rf"(?i:\bbank\s*account|\baccount|\bacct|\ba/c|routing(?:\s*number)?|sort\s*code|\bbsb|"
+           rf"\bkonto(?:nummer|nr\.?)?|(?:num[ée]ro|n°) de compte|\bcompte(?: bancaire| courant)?|"
+           rf"(?:n[uú]mero|nº|n°) de cuenta|\bcuenta(?: bancaria| corriente)?|\bconto(?: corrente)?|"
+           rf"\brekening(?:nummer)?){_KEY_SEP}"
            r"(\d[\d -]{4,22}\d)\b")
 BTC = _rx(r"\b(?:bc1|tb1)[ac-hj-np-z02-9]{11,71}\b|\b[13][a-km-zA-HJ-NP-Z1-9]{25,34}\b")
 ETH = _rx(r"(?i:wallet|address|eth(?:ereum)?|send|transfer|deposit|metamask|usdt|usdc|erc-?20)[^\n]{0,40}?"
@@ -226,6 +262,7 @@ ETH = _rx(r"(?i:wallet|address|eth(?:ereum)?|send|transfer|deposit|metamask|usdt
 GPS = _rx(r"(?i:gps|coordinates?|coords?|lat(?:itude)?|long?(?:itude)?|located at|location|position|pin|"
           r"maps?)[^\n]{0,30}?(-?\d{1,2}\.\d{3,})°?\s*([NS])?\s*,?\s*(-?\d{1,3}\.\d{3,})°?\s*([EW])?"
           r"|(-?\d{1,2}\.\d{3,})°\s*([NS]),?\s*(-?\d{1,3}\.\d{3,})°\s*([EW])"
+          r"|(?i:\bat|@)\s+(-?\d{1,2}\.\d{4,}),\s?(-?\d{1,3}\.\d{4,})\b"
           r"|\d{1,2}°\s?\d{1,2}['′]\s?\d{1,2}(?:\.\d+)?(?:\"|″|'')\s?[NS],?\s*\d{1,3}°\s?\d{1,2}['′]\s?"
           r"\d{1,2}(?:\.\d+)?(?:\"|″|'')\s?[EW]")
 # Social profiles and personal paths: a URL that names a person, not a page of documentation.
@@ -396,6 +433,23 @@ def _host_ip(text: str, s: int, e: int) -> bool:
     return not (ip.startswith(("127.", "0.", "169.254.", "255.")) or text[e:e + 1] == "/")
 
 
+# A number right after a reference keyword is a document's or a system's number, not a phone or a card: "ref invoice
+# 2024-118", "the ticket number is 2024-03-88812", "build 3524337211781551", "Kundennummer 4471 2209".
+_REFERENCE = _rx(r"(?i)(?:\b(?:invoice|inv|ticket|order|case|ref(?:erence)?|po|purchase order|tracking|parcel|"
+                 r"shipment|confirmation|booking|reservation|appointment|job|build|run|request|transaction|txn|"
+                 r"serial|part|model|sku|item|article|claim|policy|contract|member(?:ship)?|customer|client|"
+                 r"account id|record|report|version|release|batch|lot|isbn|issn|doi|rechnung(?:snummer|snr)?|"
+                 r"bestell(?:ung|nummer|nr)?|auftrag(?:snummer)?|kunden(?:nummer|nr)|vorgang(?:snummer)?|"
+                 r"aktenzeichen|facture|commande|dossier|factura|pedido|expediente|albar[aá]n|fattura|ordine|pratica)"
+                 r"(?:\s*(?:reference|ref|code|id|number|no\.?|nr\.?|num|nummer|n[°º]|#))?(?:\s*(?:is|was|:|#|=|-))?)"
+                 r"\s*$")
+
+
+def reference_before(text: str, s: int) -> bool:
+    """Whether the number at `s` follows a reference keyword (see _REFERENCE)."""
+    return _REFERENCE.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")) is not None
+
+
 def _contact(T: Text, has_digit: bool) -> list[Entity]:
     text = T.text
     out: list[Entity] = []
@@ -410,21 +464,34 @@ def _contact(T: Text, has_digit: bool) -> list[Entity]:
     out += [(s, e, "IP_ADDRESS", 0.97) for s, e in T.find(IPV4)
             if _free(text, s, e, before=".") and not (text[e:e + 1] == "." and text[e + 1:e + 2].isdigit())
             and _host_ip(text, s, e)]
-    out += [(s, e, "PHONE_NUMBER", 0.85) for s, e in T.find(PHONE) if _free(text, s, e, before="+_", after="_")]
+    out += [(s, e, "PHONE_NUMBER", 0.85) for s, e in T.find(PHONE)
+            if _free(text, s, e, before="+_", after="_") and not reference_before(text, s)]
     out += [(s, e, "PHONE_NUMBER", 0.8) for s, e in T.find(PHONE_TRUNK)
-            if _free(text, s, e, before="+_-./", after="_-./") and 9 <= sum(c.isdigit() for c in text[s:e]) <= 12]
+            if _free(text, s, e, before="+_-./", after="_-./") and 9 <= sum(c.isdigit() for c in text[s:e]) <= 12
+            and not reference_before(text, s)]
     out += [(s, e, "MAC_ADDRESS", 0.97) for s, e in T.find(MAC) if _free(text, s, e, before=":-.", after=":-")]
     for m in GPS.finditer(T.raw):
-        out.append((T.char(m.start()) if m.group(1) is None else T.char(m.start(1)), T.char(m.end()),
-                    "GPS_COORDINATES", 0.9))
+        if m.group(9) is not None and not (abs(float(m.group(9))) <= 90 and abs(float(m.group(10))) <= 180):
+            continue  # "at 123.4567, 0.1234" is no place on earth
+        g = next((i for i in (1, 9) if m.group(i) is not None), 0)
+        out.append((T.char(m.start(g)), T.char(m.end()), "GPS_COORDINATES", 0.9))
     return out
 
 
 # A number right after an account or identity keyword belongs to the keyword's type even when it passes Luhn (a
 # 12-digit account or Aadhaar number often does): "acct 744099590294", "Aadhaar: 7462 9042 9248".
 _NOT_CARD_KEY = _rx(r"(?i)(?:\baccount|\bacct|\ba/c|\biban|routing|sort\s*code|\bbsb|aadhaa?r|konto(?:nummer)?|"
+                    r"compte|cuenta|\bconto|rekening|\bsin|social insurance|\bbsn|"
                     r"national\s*(?:id|identity|insurance)|\bid\s*(?:card\s*)?|\bssn|\bnino?|\bdni|\bpan|"
-                    r"tax\s*id|\bblz)(?:\s*(?:no\.?|number|num|#))?(?:\s*(?:is|:|#|=))?\s*$")
+                    r"tax\s*id|\bblz)(?:\s*card)?(?:\s*(?:no\.?|nr\.?|number|num|nummer|#))?(?:\s*(?:is|:|#|=))?\s*$")
+
+
+def _card_layout(v: str) -> bool:
+    """How cards are written: one run of digits, groups of four, or Amex/Diners' 4-6-5 / 4-6-4 ("1 57 11 89 839 153
+    65" is a French social security number, not a card)."""
+    groups = [len(g) for g in v.replace("-", " ").split(" ")]
+    return len(groups) == 1 or all(n == 4 for n in groups[:-1]) and 1 <= groups[-1] <= 4 or groups in ([4, 6, 5],
+                                                                                                    [4, 6, 4])
 
 
 def _numbers(T: Text) -> list[Entity]:
@@ -433,8 +500,9 @@ def _numbers(T: Text) -> list[Entity]:
     out: list[Entity] = []
     for s, e in T.find(CARD):
         d = "".join(c for c in text[s:e] if c.isdigit())
-        if _free(text, s, e, before="-_.", after="-_") and luhn_ok(d) and len(set(d)) > 1 \
-                and _NOT_CARD_KEY.search(text[max(0, s - 40):s].encode()) is None:
+        if _free(text, s, e, before="-_.", after="-_") and luhn_ok(d) and len(set(d)) > 1 and _card_layout(text[s:e]) \
+                and _NOT_CARD_KEY.search(text[max(0, s - 40):s].encode()) is None \
+                and not reference_before(text, s):
             out.append((s, e, "CREDIT_CARD", 0.99))
     out += [(s, e, "IBAN_CODE", 0.99) for s, e in T.find(IBAN) if iban_ok(text[s:e])]
     for m in SSN.finditer(T.raw):
@@ -461,7 +529,14 @@ def _ids(T: Text) -> list[Entity]:
     """Government IDs and bank accounts: a context keyword, then a number-like value."""
     out = _value_span(T, PASSPORT, "PASSPORT", 0.9, ok=_has_digit)
     out += _value_span(T, LICENSE, "DRIVER_LICENSE", 0.9, ok=lambda v: sum(c.isdigit() for c in v) >= 4)
-    out += _value_span(T, NATIONAL, "NATIONAL_ID", 0.85, ok=lambda v: sum(c.isdigit() for c in v) >= 4)
+    for s, e, typ, sc in _value_span(T, NATIONAL, "NATIONAL_ID", 0.85, ok=lambda v: sum(c.isdigit() for c in v) >= 4):
+        # "6936 9122 8810 PAN ...": a trailing group of letters after the digits is the next keyword, not the id
+        while " " in T.text[s:e] and T.text[s:e].rsplit(" ", 1)[1].isalpha() and len(T.text[s:e].rsplit(" ", 1)[1]) > 1:
+            e = s + T.text[s:e].rindex(" ")
+        out.append((s, e, typ, sc))
+    out += [(s, e, "NATIONAL_ID", 0.9) for s, e in T.find(DNI) if dni_ok(T.text[s:e])]
+    out += [(s, e, "NATIONAL_ID", 0.9) for s, e in T.find(INSEE) if insee_ok(T.text[s:e])]
+    out += [(s, e, "NATIONAL_ID", 0.85) for s, e in T.find(PAN)]
     out += [(s, e, "NATIONAL_ID", 0.9) for s, e in T.find(UK_NINO)]
     out += [(s, e, "NATIONAL_ID", 0.95) for s, e in T.find(CODICE_FISCALE)]
     out += _value_span(T, BANK, "BANK_ACCOUNT", 0.85, ok=lambda v: sum(c.isdigit() for c in v) >= 6)

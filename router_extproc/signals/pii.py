@@ -7,7 +7,7 @@ import numpy as np
 import re2
 
 from ..pii.rules import iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
-from ..pii.rules import looks_like_documentation
+from ..pii.rules import looks_like_documentation, reference_before
 
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
 DATE_RE = re2.compile(r"(?:^|[^\d./-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}|"
@@ -211,8 +211,8 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
         return None  # neither a number nor a capitalised name ("traffic", "y/o") is not an address, nor is base64
     if typ == "PHONE_NUMBER":
         if not _phone_like(span) or _NOT_PHONE.search(span.strip()) is not None or \
-                len({c for c in span if c.isdigit()}) == 1:
-            return None  # hashes, ids, sizes and timings are not phone numbers
+                len({c for c in span if c.isdigit()}) == 1 or reference_before(text, s):
+            return None  # hashes, ids, sizes, timings and invoice/ticket/order numbers are not phone numbers
         if s > 0 and text[s - 1] == "+":
             s -= 1  # the international prefix belongs to the number
     if typ == "PERSON":

@@ -419,3 +419,91 @@ def test_a_personal_site_without_a_scheme_is_a_url(text, value):
                                   "mail ruth.co@gmail.com", "see github.com/pandas-dev/pandas"])
 def test_company_domains_in_prose_and_email_domains_are_not_personal_urls(text):
     assert not any(t == "URL" for t, _ in _found(text))
+
+
+# ---------------------------------------------------------------- third round (issue #21): local layouts, references
+@pytest.mark.parametrize("text,typ,value", [
+    ("Jonas, bitte überweise an Konto 9125905489 bei der Sparkasse", "BANK_ACCOUNT", "9125905489"),
+    ("Bankverbindung: Kontonummer 6239948174, BLZ 37040044", "BANK_ACCOUNT", "6239948174"),
+    ("Numéro de compte 00012345678, code banque 30004", "BANK_ACCOUNT", "00012345678"),
+    ("Número de cuenta 0200051332 en el banco", "BANK_ACCOUNT", "0200051332"),
+    ("rekeningnummer 417164300 graag", "BANK_ACCOUNT", "417164300"),
+])
+def test_bank_accounts_after_german_french_spanish_and_dutch_keywords(text, typ, value):
+    assert (typ, value) in _found(text)
+
+
+@pytest.mark.parametrize("text,value", [
+    ("his Aadhaar card number 2345 6789 0123 was shared", "2345 6789 0123"),
+    ("Aadhaar: 6936 9122 8810 / PAN ABCPK4821M", "ABCPK4821M"),
+    ("Aadhaar 6936 9122 8810 PAN ABCPK4821M", "6936 9122 8810"),
+    ("mi DNI es 54951821Z, gracias", "54951821Z"),           # mod-23 letter: no keyword needed
+    ("renovar el X7689229F cuanto antes", "X7689229F"),       # NIE
+    ("mon numéro 1 57 11 89 839 153 65 est sur la carte", "1 57 11 89 839 153 65"),  # NIR with its mod-97 key
+    ("Steuer-ID 58509126737 vom Finanzamt", "58509126737"),
+    ("Sozialversicherungsnummer 12 150380 M 003", "12 150380 M 003"),
+    ("SIN 046 454 286, my employer asked", "046 454 286"),
+    ("BSN 111222333 staat op de brief", "111222333"),
+])
+def test_national_id_layouts(text, value):
+    assert ("NATIONAL_ID", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["order 12345678A shipped", "ticket X7689229G closed", "build 150081019828954 ok"])
+def test_id_layouts_without_their_check_character_are_not_ids(text):
+    assert not any(t == "NATIONAL_ID" for t, _ in _found(text))
+
+
+@pytest.mark.parametrize("text,typ,value", [
+    ("Reisepass Nr. C01X00T47, gültig bis 2031", "PASSPORT", "C01X00T47"),
+    ("Nº de pasaporte PAA123456, por favor", "PASSPORT", "PAA123456"),
+    ("Permis de conduire n° 13AB47215 perdu", "DRIVER_LICENSE", "13AB47215"),
+    ("Führerscheinnummer B072RRE2I55 bitte", "DRIVER_LICENSE", "B072RRE2I55"),
+])
+def test_passports_and_licences_after_keywords_in_other_languages(text, typ, value):
+    assert (typ, value) in _found(text)
+
+
+@pytest.mark.parametrize("text", [
+    "transfer to acct 36586892367679 please, ref invoice 2024-118",
+    "the ticket number is 2024-03-88812",
+    "Can you explain why build 3524337211781551 failed?",
+    "Kundennummer 0171 2345678, Rechnung folgt",
+    "Order #412 555-0142 is late",
+    "Bestellnummer: 030 98765432",
+    "Factura nº 0034 91 534 2780",
+])
+def test_invoice_ticket_order_and_build_numbers_are_not_phones_or_cards(text):
+    got = _found(text)
+    assert not any(t in ("PHONE_NUMBER", "CREDIT_CARD") for t, _ in got)
+    ref = text.index("2024-118") if "2024-118" in text else None
+    if ref is not None:  # a model span on the reference is dropped too
+        assert _model(text, "PHONE_NUMBER", "2024-118") == []
+
+
+@pytest.mark.parametrize("text,value", [("phone #: (415) 555-0142", "(415) 555-0142"),
+                                        ("Tel.-Nr. 030 12345678", "030 12345678"),
+                                        ("call 0161 496 0734 about the order", "0161 496 0734")])
+def test_phone_keywords_are_not_references(text, value):
+    assert ("PHONE_NUMBER", value) in _found(text)
+
+
+def test_cards_are_written_in_groups_of_four_or_the_amex_layout():
+    assert ("CREDIT_CARD", "3524 3372 1178 1551") in _found("JCB card 3524 3372 1178 1551")
+    assert ("CREDIT_CARD", "3775 478401 52545") in _found("AMEX 3775 478401 52545 declined")
+    assert not any(t == "CREDIT_CARD" for t, _ in _found("code 1 57 11 89 839 153 65"))
+
+
+@pytest.mark.parametrize("text,value", [("we're meeting at 52.5200, 13.4050, bring the keys", "52.5200, 13.4050"),
+                                        ("the Airbnb is at 38.7223, -9.1393 coordinates-wise", "38.7223, -9.1393")])
+def test_a_latitude_longitude_pair_after_at_is_a_place(text, value):
+    assert ("GPS_COORDINATES", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["the price is at 12.50, 13.25 now", "at 123.4567, 0.1234", "version 1.2, 3.4"])
+def test_prices_and_out_of_range_pairs_are_not_places(text):
+    assert not any(t == "GPS_COORDINATES" for t, _ in _found(text))
+
+
+def test_a_date_of_birth_on_file():
+    assert ("DATE_OF_BIRTH", "1956-11-03") in _found("his date of birth on file (1956-11-03) is wrong")
