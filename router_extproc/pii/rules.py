@@ -322,16 +322,33 @@ _NOT_SECRET_NAME = _rx(r"(?:^|[_-])(?:page|csrf|xsrf|continuation|sync|next|prev
 DIGIT = _rx(r"\d")
 # Names where a message says whose they are: after a greeting, above a sign-off, after "my name is", and a given
 # name that opens a message addressed to someone ("Olen, leverage ..."). The model head finds names in running text.
-_NAME = r"((?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.? )?[A-Z][a-z]+(?:[ -][A-Z][a-z]+)?)"
+# Titles written before a name, English and the German/French/Spanish/Italian business-mail ones.
+NAME_TITLES = frozenset("""Mr Mrs Ms Miss Mx Dr Prof Herr Herrn Frau Monsieur Madame Mme Mlle Sr Sra Srta Señor Señora
+    Doña Signor Signora Sig.ra Dott Dott.ssa Mevrouw Dhr Mevr""".split())
+_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herrn?|Frau|Monsieur|Madame|Mme|Mlle|Sra?|Srta|Señora?|Doña|Signora?|Sig\.ra|" \
+         r"Dott(?:\.ssa)?|Mevrouw|Dhr|Mevr)"
+# a capitalised word in any alphabet with accents (Jürgen, Lucía, Ibáñez), with an O'/D' prefix (O'Connell)
+_WORD = r"\p{Lu}(?:\p{Ll}?['’]\p{Lu})?\p{Ll}+"
+# an initial may stand for the given name ("name on card T. Okafor")
+_NAME = rf"((?:{_TITLE}\.? )?(?:\p{{Lu}}\. )?{_WORD}(?:[ -]{_WORD})?)"
 GREETING = _rx(r"(?:^|\n|[.!?]\s)\s*(?i:hi|hello|hey|dear|thanks|thank you|cheers|greetings|hiya|howdy|"
-               rf"good (?:morning|afternoon|evening))[ ,]+{_NAME}\b")
+               r"good (?:morning|afternoon|evening)|hallo|liebe[rs]?|sehr geehrte[rs]?|guten (?:tag|morgen)|"
+               r"bonjour|bonsoir|salut|cher|chère|hola|estimad[oa]s?|querid[oa]s?|buen(?:os|as) d[ií]as|"
+               rf"ciao|buongiorno|gentile|egregio|beste)[ ,]+{_NAME}\b")
 SIGNOFF = _rx(r"(?i:regards|best|thanks|cheers|sincerely|yours(?: truly)?|thank you|best wishes|all the best|"
-              rf"take care|love)[,!.]?[ \t]*\r?\n[ \t]*(?:-{{1,2}}[ \t]*)?{_NAME}[ \t]*(?:\r?\n|$)")
-NAME_IS = _rx(rf"(?i:my name is|my name's|call me|name:|patient:|patient name:|signed,?|full name:|\bi'm|\bi am)"
+              r"take care|love|grüße|gruß|cordialement|saludos|atentamente|saluti|groet(?:en)?)[,!.]?[ \t]*\r?\n"
+              rf"[ \t]*(?:-{{1,2}}[ \t]*)?{_NAME}[ \t]*(?:\r?\n|$)")
+# a formal sign-off on the same line, ending the message: "Mit freundlichen Grüßen, Jürgen Hauck"
+SIGNOFF_INLINE = _rx(r"(?i:regards|mit freundlichen grüßen|freundliche grüße|viele grüße|beste grüße|liebe grüße|"
+                     r"gruß|cordialement|bien à vous|salutations|un saludo|saludos|atentamente|cordiali saluti|"
+                     rf"met vriendelijke groet(?:en)?|sincerely|yours truly|best wishes)[,.]?[ \t]+{_NAME}[ \t]*[.!]?\s*$")
+NAME_IS = _rx(rf"(?i:my name is|my name's|call me|name:|patient:|patient name:|signed,?|full name:|\bi'm|\bi am|"
+              rf"name on (?:the )?card|card ?holder|account ?holder|kontoinhaber(?:in)?|titulaire|titular|"
+              rf"ich bin|je m'appelle|me llamo|mi chiamo|soy)[:,]?"
               rf"\s+{_NAME}\b")
-TITLED = _rx(r"\b((?:Mr|Mrs|Ms|Mx|Dr|Prof)\.? [A-Z][a-z]+(?:[ -][A-Z][a-z]+)?)\b")
+TITLED = _rx(rf"(?:^|[^\p{{L}}])({_TITLE}\.? {_WORD}(?:[ -]{_WORD})?)\b")
 VOCATIVE = _rx(r"(?:^|\n)[ \t]*([A-Z][a-z]{2,14}),\s+[a-z]")
-_NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
+NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
     Afternoon Evening Hope We You Your My The An This That It Please Happy Sure Okay Ok Yes No Chat ChatGPT Claude
     Assistant Bot Gpt Gemini Copilot Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March
@@ -347,13 +364,16 @@ _NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody Ther
     Agent Officer Team Staff Members Member Partner Partners Client Clients Patients Patient Sales Hr It Further
     Likewise Nevertheless Nonetheless Regardless Conversely Whereas Consequently Accordingly Similarly Notably
     Alternatively Optionally Importantly Specifically Currently Previously Again Once Today Versions Version
-    Usage Install Installation Features Requirements License Changes Contributing Docs Documentation""".split())
+    Usage Install Installation Features Requirements License Changes Contributing Docs Documentation
+    Procurement Purchasing Accounting Accounts Billing Finance Payroll Marketing Operations Management Reception
+    Legal Compliance Security Engineering Helpdesk Service Desk Office Admissions Logistics Shipping Damen Herren
+    Kollegen Kolleginnen Mesdames Messieurs Señores Equipo Équipe Tous Todos Alle Zusammen""".split())
 
 
 def _name_ok(name: str) -> bool:
     words = name.replace(".", " ").replace("-", " ").split()
-    core = [w for w in words if w not in ("Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof")]
-    return bool(core) and not any(w in _NOT_NAMES for w in core) and not core[0].endswith("ly")
+    core = [w for w in words if w not in NAME_TITLES and len(w) > 1]
+    return bool(core) and not any(w in NOT_NAMES for w in core) and not core[0].endswith("ly")
 
 
 # Marks of documentation (markdown/rst headings, fences, directives, links, inline code, shell prompts, install
@@ -377,7 +397,8 @@ def looks_like_documentation(text: str) -> bool:
 def _people(T: Text) -> list[Entity]:
     out: list[Entity] = []
     doc = looks_like_documentation(T.text)
-    for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75), (TITLED, 0.9)):
+    for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (SIGNOFF_INLINE, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75),
+                      (TITLED, 0.9)):
         if not (doc and rx is VOCATIVE):
             out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
     if out and "```" in T.text:

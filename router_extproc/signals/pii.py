@@ -7,7 +7,7 @@ import numpy as np
 import re2
 
 from ..pii.rules import iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
-from ..pii.rules import looks_like_documentation, reference_before
+from ..pii.rules import NAME_TITLES, NOT_NAMES, looks_like_documentation, reference_before
 
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
 DATE_RE = re2.compile(r"(?:^|[^\d./-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}|"
@@ -17,7 +17,30 @@ DATE_RE = re2.compile(r"(?:^|[^\d./-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{
 PHONE_CHARS_RE = re2.compile(r"\+?[\d\s().-]+(?:\s?(?:x|ext\.?)\s?\d{1,5})?")
 # Titles written before a name; a title belongs to the PERSON span ("Dott. Griselda Pace", "Dr X").
 TITLES = frozenset("""Dr Dott Dott.ssa Prof Univ.Prof Ing Sig Sig.ra Sig.na Mr Mrs Ms Miss Mx Mme Mlle M Sr Sra Srta
-    Hr Fr Herr Frau Rev Dipl.-Ing Mag""".split())
+    Hr Fr Herr Frau Rev Dipl.-Ing Mag""".split()) | NAME_TITLES
+# Lower-case words a name may hold (Ludwig van Beethoven, Ana de la Cruz, Ahmed bin Zayed); any other lower-case
+# word makes a span a phrase ("March rent", "Ruf mich", "Praxis für Orthopädie"), not a name.
+NAME_PARTICLES = frozenset("van von der den de da di del della dos das du des le la bin ibn al el ter ten zu y e af"
+                           .split())
+# Capitalised words the head reads as names in message text that are labels, the names of ID documents, kin words
+# or German/French/Spanish months and days: a span made only of these is no person ("Aadhaar", "Tel",
+# "Bankverbindung", "Re", "Patient").
+NOT_NAME_WORDS = NOT_NAMES | frozenset("""Aadhaar Aadhar Pan Dni Nie Nif Ssn Sin Bsn Nino Iban Bic Blz Swift Tel Tele
+    Telefon Telephone Phone Mobile Mobil Handy Cell Fax Festnetz Kontakt Contact Email Mail Adresse Address Anschrift
+    Bankverbindung Konto Kontonummer Kontoinhaber Rechnung Invoice Ticket Order Re Fwd Fw Aw Wg Subject Betreff Objet
+    Asunto Praxis Pt Dob Mrn Ref Mother Father Mutter Vater Tochter Sohn Daughter Son Wife Husband Ehefrau Ehemann
+    Januar Februar März Juni Juli Oktober Dezember Janvier Février Mars Avril Mai Juin Juillet Août Septembre Octobre
+    Novembre Décembre Enero Febrero Marzo Abril Mayo Junio Julio Agosto Septiembre Octubre Noviembre Diciembre Montag
+    Dienstag Mittwoch Donnerstag Freitag Samstag Sonntag Lundi Mardi Mercredi Jeudi Vendredi Samedi Dimanche Lunes
+    Martes Miércoles Jueves Viernes Sábado Domingo Bitte Danke Merci Gracias Grazie Hallo Bonjour Hola Salut Ich Du
+    Er Sie Es Wir Ihr Je Tu Il Elle Nous Vous Ils Elles Yo Usted Ustedes Nosotros Ruf Rufen Melden Schreib Schreiben
+    Appelez Appelle Llame Llámame Escribe""".split())
+# a label: one word, a colon, then a number ("Aadhaar: 6936 ...", "Tel: +49 ...")
+_LABEL_AFTER = re2.compile(r"^\s*:\s*[+(\d]")
+# one capitalised word after an article or a contracted preposition is a noun (German capitalises every noun: "zu
+# Hause", "bei der Sparkasse"), not a name
+_NOUN_BEFORE = re2.compile(r"(?:^|\s)(?:der|die|das|dem|den|des|zu|zum|zur|im|am|vom|beim|ein|eine|einen|einem|einer|"
+                           r"les|du|el|los|las|un|una|the|an)\s+$")
 _TITLE_BEFORE = re2.compile(r"(?:^|[\s,;:(\"'>])([A-Z][A-Za-z.-]{0,8}?)(\.?) $")
 
 VALIDATED = ("EMAIL_ADDRESS", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN")
@@ -223,6 +246,20 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
                 _LABEL_BEFORE.search(text[max(0, s - 8):s]) is not None:
             return None
         if doc and sum(1 for w in words if w[:1].isupper() and not _is_title(w)) < 2:
+            return None
+        # lower-case words at the edges are the head's overreach ("ping Yusuf", "Jake Lester from"): trimmed; one
+        # inside makes the span a phrase
+        while words and words[0][:1].islower() and words[0] not in NAME_PARTICLES:
+            s = text.index(words[1], s + len(words[0])) if len(words) > 1 else e
+            words = words[1:]
+        while words and words[-1][:1].islower() and words[-1] not in NAME_PARTICLES:
+            e = text.rindex(words[-2], s, e) + len(words[-2]) if len(words) > 1 else s
+            words = words[:-1]
+        core = [w.strip(".,;:!?'’\"()") for w in words if not _is_title(w)]
+        if not core or any(w[:1].islower() and w not in NAME_PARTICLES for w in core) or \
+                all(w in NOT_NAME_WORDS for w in core) or \
+                (len(core) == 1 and _LABEL_AFTER.search(text[e:e + 8]) is not None) or \
+                (len(core) == 1 and _NOUN_BEFORE.search(text[max(0, s - 8):s]) is not None):
             return None
         m = _TITLE_BEFORE.search(text[max(0, s - 16):s])
         if m and _is_title(m.group(1)):

@@ -507,3 +507,52 @@ def test_prices_and_out_of_range_pairs_are_not_places(text):
 
 def test_a_date_of_birth_on_file():
     assert ("DATE_OF_BIRTH", "1956-11-03") in _found("his date of birth on file (1956-11-03) is wrong")
+
+
+# ---------------------------------------------------------------- what the head reads as a person and is not
+@pytest.mark.parametrize("text,span", [
+    ("Please debit account 709051877203 for the March rent, thanks.", "March rent"),
+    ("My Aadhaar number is 7462 9042 9248", "Aadhaar"),
+    ("Tel: +49 (0)89 1234 5678", "Tel"),
+    ("Bankverbindung: Kontonummer 6239948174", "Bankverbindung"),
+    ("Ruf mich an unter (05262) 48813", "Ruf mich"),
+    ("Sie erreichen mich unter 030 98765432", "Sie erreichen"),
+    ("Dr. Klaus Endres, Praxis für Orthopädie", "Praxis für Orthopädie"),
+    ("ab 18 Uhr bin ich zu Hause.", "Hause"),
+    ("Re: appointment on Monday", "Re"),
+    ("Note: Mother full in least.", "Mother full"),
+])
+def test_labels_id_names_phrases_and_nouns_are_not_people(text, span):
+    assert not any(span in p or p in span for p in _model(text, "PERSON", span))
+
+
+@pytest.mark.parametrize("text,span,name", [
+    ("Note to self: ping Yusuf at the office", "ping Yusuf", "Yusuf"),
+    ("Jake Lester from billing said it was fixed", "Jake Lester from", "Jake Lester"),
+    ("Ludwig van Beethoven wrote nine symphonies", "Ludwig van Beethoven", "Ludwig van Beethoven"),
+    ("ask Ana de la Cruz", "Ana de la Cruz", "Ana de la Cruz"),
+    ("[09:14] Priyanka: my number is below", "Priyanka", "Priyanka"),
+])
+def test_lower_case_words_at_the_edges_of_a_name_are_trimmed_and_particles_stay(text, span, name):
+    assert _model(text, "PERSON", span) == [name]
+
+
+@pytest.mark.parametrize("text,name", [
+    ("Mastercard 2221 4369 9192 2001, name on card T. Okafor.", "T. Okafor"),
+    ("Bitte zahlen Sie bis Montag. Mit freundlichen Grüßen, Jürgen Hauck", "Jürgen Hauck"),
+    ("Hallo Frau Brandt, meine neue Adresse", "Frau Brandt"),
+    ("Estimado Sr. Ibáñez, su cita es mañana", "Sr. Ibáñez"),
+    ("Hola Lucía, te paso el documento", "Lucía"),
+    ("Cher Monsieur Girard, votre dossier est complet", "Monsieur Girard"),
+    ("IBAN DE89 3704 0044 0532 0130 00 — Kontoinhaber Martina Vogel", "Martina Vogel"),
+    ("the tenant is Aiden O'Connell from flat 3", None),  # no frame: the head's job
+])
+def test_names_framed_by_greetings_sign_offs_titles_and_card_holders_in_other_languages(text, name):
+    people = {v for t, v in _found(text) if t == "PERSON"}
+    assert (name in people) if name else not people
+
+
+@pytest.mark.parametrize("text", ["Thanks, Procurement", "Sehr geehrte Damen und Herren, bitte zahlen",
+                                  "Kind regards, Accounts"])
+def test_departments_and_plural_salutations_are_not_people(text):
+    assert not any(t == "PERSON" for t, _ in _found(text))
