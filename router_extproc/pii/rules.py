@@ -196,11 +196,21 @@ URL = _rx(r"(?i)\b(?:https?://|www\.)[^\s<>\"'`]+")
 # A personal site without a scheme ("annaforbes.com", "linkedin.com/in/x") is taken only after words that make it
 # someone's own ("my portfolio is at", "I blog at", "find me on"); a company domain in prose is not personal data.
 BARE_URL = _rx(r"(?i)\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|net|org|me|dev|io|blog|design|page|site|xyz|"
-               r"info|co\.uk|de|ie|it|fr|es|nl|se|no|dk|fi|ch|at|be|pl|pt|ca|au|nz|in|us|co)\b(?:/[^\s<>\"'`]*)?")
-_OWN_SITE = _rx(r"(?i)(?:\b(?:my|our|his|her|their)\s+(?:personal\s+|own\s+|new\s+|little\s+)?(?:web\s?site|site|"
-                r"blog|portfolio|home\s?page|page|shop|store|cv|resume|profile|twitter|github|linkedin|instagram)"
-                r"|\bi\s+(?:blog|write|post|sell\s+\w+)|\b(?:find|follow|see|reach)\s+me|\b(?:twitter|github|"
-                r"linkedin|instagram|website|blog|portfolio)\s*:)[^.!?\n]{0,25}$")
+               r"info|co\.uk|de|ie|it|fr|es|nl|se|no|dk|fi|ch|at|be|pl|pt|ca|au|nz|in|us|co|social|app|tv|ee|art|"
+               r"photo|photos|photography|studio|eu|jp|br|mx|cz|gr|ru|ua|link|bio|online|shop|store)\b"
+               r"(?:/[^\s<>\"'`]*)?")
+_SITE_NOUN = (r"(?:web\s?site|site|blog|portfolio|home\s?page|page|shop|store|cv|resume|profile|twitter|github|"
+              r"linkedin|instagram|mastodon|tiktok|youtube|channel|calendly|newsletter|substack|podcast|gallery|"
+              r"etsy|photos|booking page|link)")
+_OWN_SITE = _rx(r"(?i)(?:\b(?:my|his|her|their)\s+(?:[\w-]+\s+)?" + _SITE_NOUN +
+                # "our" speaks for a company as often as for a family: only "our own/personal/family ... site"
+                r"|\bour\s+(?:personal\s+|own\s+|new\s+|little\s+|family\s+|wedding\s+)?(?:web\s?site|site|blog|"
+                r"portfolio|home\s?page|page|shop|store|cv|resume|profile)"
+                r"|\b\p{Lu}\p{Ll}+['’]s\s+(?:[\w-]+\s+)?" + _SITE_NOUN +
+                r"|\bi\s+(?:blog|write|post|sell\s+\w+|run|have|own|keep|started|built|made)\b"
+                r"|\b(?:find|follow|see|reach|check out)\s+(?:me|my)\b|\b(?:photos|pictures|designs|videos|music)\s+"
+                r"(?:are\s+)?(?:at|on)\b|\b(?:twitter|github|linkedin|instagram|mastodon|website|blog|portfolio|"
+                r"calendly|homepage)\s*:)[^.!?\n]{0,25}$")
 MAC = _rx(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}"
           r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
@@ -269,6 +279,11 @@ GPS = _rx(r"(?i:gps|coordinates?|coords?|lat(?:itude)?|long?(?:itude)?|located a
 PERSONAL_URL = _rx(r"(?i)(?:linkedin\.com/in/|facebook\.com/(?:profile\.php|[a-z0-9.]{4,}/?$)|(?:twitter|x)\.com/"
                    r"[a-z0-9_]{2,}/?$|instagram\.com/|tiktok\.com/@|medium\.com/@|youtube\.com/(?:@|c/|user/)|"
                    r"github\.com/[a-z0-9-]+/?$|gitlab\.com/[a-z0-9_.-]+/?$|reddit\.com/u(?:ser)?/|t\.me/|"
+                   # shops, booking pages, link pages and personal pages on a hosting platform
+                   r"etsy\.com/shop/|calendly\.com/[a-z]|linktr\.ee/|about\.me/|patreon\.com/|ko-fi\.com/|"
+                   r"buymeacoffee\.com/|behance\.net/|dribbble\.com/|flickr\.com/photos/|soundcloud\.com/|"
+                   r"twitch\.tv/|threads\.net/@|bsky\.app/profile/|(?:^|//|\.)[a-z0-9-]+\.(?:github\.io|"
+                   r"(?:wordpress|blogspot|substack|tumblr|wixsite)\.com|carrd\.co)\b|"
                    r"wa\.me/|/~|/@[a-z0-9]|/(?:users?|profiles?|people|members?|author|staff|u)/[a-z0-9._-]+/?(?:$|[?#])|"
                    r"[?&](?:email|e-mail|user(?:name)?|name|phone|uid|customer(?:_?id)?)=)")
 SECRET_FORMATS = _rx(
@@ -722,6 +737,20 @@ def rule_entities(text: str) -> list[Entity]:
     out += _credentials(T) + _people(T)
     if "." in text:
         out += _urls(T)
+    return out
+
+
+def bare_domains(text: str) -> list[tuple[int, int]]:
+    """Domains written without a scheme (not part of an e-mail address or of a URL with a scheme)."""
+    T = Text(text)
+    schemed = url_spans(text)
+    out = []
+    for s, e in T.find(BARE_URL):
+        while e > s and text[e - 1] in ".,;:!?)]}":
+            e -= 1
+        if text[s - 1:s] in ("@", ".", "/", "-") or text[e:e + 1] == "@" or any(a <= s < b for a, b in schemed):
+            continue
+        out.append((s, e))
     return out
 
 

@@ -1,12 +1,13 @@
 """PII span decoding from token tags, joined with the rule matches (router_extproc/pii/rules.py)."""
 from __future__ import annotations
 
+import unicodedata
 from typing import NamedTuple
 
 import numpy as np
 import re2
 
-from ..pii.rules import iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
+from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
 from ..pii.rules import NAME_TITLES, NOT_NAMES, looks_like_documentation, reference_before
 
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
@@ -317,4 +318,28 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             continue
         joined.append(ent)
     # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
-    return [x for x in joined if x[2] != "STREET_ADDRESS" or _address_shaped(text[x[0]:x[1]])]
+    out = [x for x in joined if x[2] != "STREET_ADDRESS" or _address_shaped(text[x[0]:x[1]])]
+    return _named_sites(text, out)
+
+
+def _fold(w: str) -> str:
+    return unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode().lower()
+
+
+def _named_sites(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    """A site whose domain carries the name of a person in the same message is that person's own site ("Marco
+    Bellini - marcobellini.it", "I'm Caleb, photos at calebwinterphoto.com"); a company domain in prose is not."""
+    names = {_fold(w) for x in ents if x[2] == "PERSON" for w in re2.split(r"[\s.'’-]+", text[x[0]:x[1]])
+             if len(w) >= 4 and not _is_title(w)}
+    if not names or "." not in text:
+        return ents
+    add = []
+    for s, e in bare_domains(text) + url_spans(text):
+        host = text[s:e].split("://", 1)[-1].split("/", 1)[0].lower()
+        label = host[4:] if host.startswith("www.") else host
+        label = label.split(".", 1)[0]
+        if any(n in label for n in names) and not any(_overlap((s, e), x) for x in ents + add):
+            while e > s and text[e - 1] in ".,;:!?)]}":
+                e -= 1
+            add.append((s, e, "URL", 0.8))
+    return sorted(ents + add) if add else ents

@@ -556,3 +556,34 @@ def test_names_framed_by_greetings_sign_offs_titles_and_card_holders_in_other_la
                                   "Kind regards, Accounts"])
 def test_departments_and_plural_salutations_are_not_people(text):
     assert not any(t == "PERSON" for t, _ in _found(text))
+
+
+# ---------------------------------------------------------------- personal sites
+@pytest.mark.parametrize("text,value", [
+    ("Noor's new blog noorhaddad.blog needs a privacy policy", "noorhaddad.blog"),
+    ("I run a small blog at www.gretchenreads.net and want a newsletter", "www.gretchenreads.net"),
+    ("my etsy store etsy.com/shop/BirchAndBrass got suspended", "etsy.com/shop/BirchAndBrass"),
+    ("Loved your talk. My Mastodon is mastodon.social/@quietfern.", "mastodon.social/@quietfern"),
+    ("pick a slot: calendly.com/sven-nyberg/30min", "calendly.com/sven-nyberg/30min"),
+    ("slides are on jdoe.github.io now", "jdoe.github.io"),
+    ("Hi, I'm Caleb, photos at calebwinterphoto.com", "calebwinterphoto.com"),
+])
+def test_personal_sites_shops_booking_pages_and_hosted_pages_are_urls(text, value):
+    assert ("URL", value) in _found(text)
+
+
+def test_a_domain_that_carries_the_name_of_a_person_in_the_message_is_their_site():
+    text = "Marco Bellini — marcobellini.it — marco@marcobellini.it"
+    assert not any(t == "URL" for t, _ in _found(text))  # no person found: nothing ties the domain to one
+    got = [(t, text[s:e]) for s, e, t, _ in combine(text, [(0, 13, "PERSON", 0.9)])]
+    assert ("URL", "marcobellini.it") in got and ("EMAIL_ADDRESS", "marco@marcobellini.it") in got
+
+
+@pytest.mark.parametrize("text", [
+    "Docs are at docs.stripe.com/payments and our status page is status.acme.io",
+    "Our company site acme-robotics.de has a contact form",
+    "Anna read about it on nytimes.com",
+    "see github.com/psf/requests/releases for the changelog",
+])
+def test_company_sites_and_project_pages_stay_unflagged(text):
+    assert not any(t == "URL" for t, _ in _found(text))
