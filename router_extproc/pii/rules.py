@@ -168,7 +168,7 @@ _PLACEHOLDER = _rx(r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$\{?\w*\}?|%\w*%?|\*+|x{3,}\w*|
 
 def placeholder(value: str) -> bool:
     """A value that documentation writes where the real one goes (`<password>`, `${DB_PASS}`, `your_token`)."""
-    return _PLACEHOLDER.search(value.encode()) is not None
+    return _PLACEHOLDER.search(value.encode("utf-8", "surrogatepass")) is not None
 
 
 # ── patterns ───────────────────────────────────────────────────────────────────────────────────────────
@@ -282,8 +282,9 @@ PERSONAL_URL = _rx(r"(?i)(?:linkedin\.com/in/|facebook\.com/(?:profile\.php|[a-z
                    # shops, booking pages, link pages and personal pages on a hosting platform
                    r"etsy\.com/shop/|calendly\.com/[a-z]|linktr\.ee/|about\.me/|patreon\.com/|ko-fi\.com/|"
                    r"buymeacoffee\.com/|behance\.net/|dribbble\.com/|flickr\.com/photos/|soundcloud\.com/|"
+                   # (the home page only: a path there is a project's page or an article)
                    r"twitch\.tv/|threads\.net/@|bsky\.app/profile/|(?:^|//|\.)[a-z0-9-]+\.(?:github\.io|"
-                   r"(?:wordpress|blogspot|substack|tumblr|wixsite)\.com|carrd\.co)\b|"
+                   r"(?:wordpress|blogspot|substack|tumblr|wixsite)\.com|carrd\.co)/?$|"
                    r"wa\.me/|/~|/@[a-z0-9]|/(?:users?|profiles?|people|members?|author|staff|u)/[a-z0-9._-]+/?(?:$|[?#])|"
                    r"[?&](?:email|e-mail|user(?:name)?|name|phone|uid|customer(?:_?id)?)=)")
 SECRET_FORMATS = _rx(
@@ -454,7 +455,7 @@ _DOC_EMAIL = _rx(r"(?i)^(?:git@[^@]+$|(?:foo|bar|baz|qux|user\d*|username|name|y
 
 
 def _doc_email(text: str, s: int, e: int) -> bool:
-    return _DOC_EMAIL.search(text[s:e].encode()) is not None or (text[s:s + 4] == "git@" and text[e:e + 1] == ":")
+    return _DOC_EMAIL.search(text[s:e].encode("utf-8", "surrogatepass")) is not None or (text[s:s + 4] == "git@" and text[e:e + 1] == ":")
 
 
 def _in_userinfo(text: str, s: int) -> bool:
@@ -537,7 +538,7 @@ def _numbers(T: Text) -> list[Entity]:
     for s, e in T.find(CARD):
         d = "".join(c for c in text[s:e] if c.isdigit())
         if _free(text, s, e, before="-_.", after="-_") and luhn_ok(d) and len(set(d)) > 1 and _card_layout(text[s:e]) \
-                and _NOT_CARD_KEY.search(text[max(0, s - 40):s].encode()) is None \
+                and _NOT_CARD_KEY.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")) is None \
                 and not reference_before(text, s):
             out.append((s, e, "CREDIT_CARD", 0.99))
     out += [(s, e, "IBAN_CODE", 0.99) for s, e in T.find(IBAN) if iban_ok(text[s:e])]
@@ -583,8 +584,8 @@ def _ids(T: Text) -> list[Entity]:
         s, e = T.char(m.start(g)), T.char(m.end(g))
         if int(m.group(g)) > 125:
             continue
-        if g == 1 and b"birthday" not in m.group(0) and not (_AGE_PERSON.search(text[max(0, s - 60):s].encode())
-                           or _AGE_PERSON.search(text[e:e + 60].encode())):
+        if g == 1 and b"birthday" not in m.group(0) and not (_AGE_PERSON.search(text[max(0, s - 60):s].encode("utf-8", "surrogatepass"))
+                           or _AGE_PERSON.search(text[e:e + 60].encode("utf-8", "surrogatepass"))):
             continue
         out.append((s, e, "AGE", 0.85))
     return out
@@ -596,7 +597,7 @@ _CODE_EXPR = _rx(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$|[(\[{]")
 def _password_ok(v: str) -> bool:
     # "the password is incorrect": a plain lower-case word after "is" is prose, not a password; neither is
     # code that reads one (`os.environ["DB_PASSWORD"]`, `settings.DB_PASS`)
-    return not (v.isalpha() and v.islower() and len(v) < 12) and _CODE_EXPR.search(v.encode()) is None
+    return not (v.isalpha() and v.islower() and len(v) < 12) and _CODE_EXPR.search(v.encode("utf-8", "surrogatepass")) is None
 
 
 def _username_ok(v: str) -> bool:
@@ -674,7 +675,7 @@ def _assigned(T: Text) -> list[Entity]:
         # the keyword must start a word or follow "_"/"-" (csrftoken, subtoken and mytoken are other things)
         if ks > 0 and text[ks - 1].isalnum() and not (text[ks - 1].islower() and text[ks].isupper()):
             continue
-        if _NOT_SECRET_NAME.search(_snake(text[max(0, ks - 40):ks]).encode()) is not None:
+        if _NOT_SECRET_NAME.search(_snake(text[max(0, ks - 40):ks]).encode("utf-8", "surrogatepass")) is not None:
             continue
         g = 2 if m.start(2) >= 0 else 3
         s, e = T.char(m.start(g)), T.char(m.end(g))
@@ -702,7 +703,7 @@ def _random_looking(v: str) -> bool:
     classes = sum((any(c.islower() for c in v), any(c.isupper() for c in v), any(c.isdigit() for c in v),
                    any(not c.isalnum() and c not in "-_." for c in v)))
     return len(v) >= 12 and classes >= 2 and _entropy(v) >= 3.3 and not v.replace("-", "").isdigit() \
-        and _PATHISH.search(v.encode()) is None
+        and _PATHISH.search(v.encode("utf-8", "surrogatepass")) is None
 
 
 def _urls(T: Text) -> list[Entity]:
@@ -710,8 +711,8 @@ def _urls(T: Text) -> list[Entity]:
     for s, e in T.find(URL):
         while e > s and T.text[e - 1] in ".,;:!?)]}":
             e -= 1
-        if PERSONAL_URL.search(T.text[s:e].encode()) is not None or \
-                _OWN_SITE.search(T.text[max(0, s - 60):s].encode()) is not None:
+        if PERSONAL_URL.search(T.text[s:e].encode("utf-8", "surrogatepass")) is not None or \
+                _OWN_SITE.search(T.text[max(0, s - 60):s].encode("utf-8", "surrogatepass")) is not None:
             out.append((s, e, "URL", 0.9))
     taken = [(s, e) for s, e, _, _ in out]
     for s, e in T.find(BARE_URL):
@@ -720,8 +721,8 @@ def _urls(T: Text) -> list[Entity]:
         if T.text[s - 1:s] in ("@", ".", "/", "-") or T.text[e:e + 1] == "@" or \
                 any(a <= s < b for a, b in url_spans(T.text)):
             continue  # part of an e-mail address, or of a URL with a scheme
-        if PERSONAL_URL.search(T.text[s:e].encode()) is not None or \
-                _OWN_SITE.search(T.text[max(0, s - 60):s].encode()) is not None:
+        if PERSONAL_URL.search(T.text[s:e].encode("utf-8", "surrogatepass")) is not None or \
+                _OWN_SITE.search(T.text[max(0, s - 60):s].encode("utf-8", "surrogatepass")) is not None:
             if not any(a <= s < b for a, b in taken):
                 out.append((s, e, "URL", 0.85))
     return out

@@ -37,11 +37,11 @@ NOT_NAME_WORDS = NOT_NAMES | frozenset("""Aadhaar Aadhar Pan Dni Nie Nif Ssn Sin
     Er Sie Es Wir Ihr Je Tu Il Elle Nous Vous Ils Elles Yo Usted Ustedes Nosotros Ruf Rufen Melden Schreib Schreiben
     Appelez Appelle Llame Llámame Escribe""".split())
 # a label: one word, a colon, then a number ("Aadhaar: 6936 ...", "Tel: +49 ...")
-_LABEL_AFTER = re2.compile(r"^\s*:\s*[+(\d]")
+_LABEL_AFTER = re2.compile(rb"^\s*:\s*[+(\d]")
 # one capitalised word after an article or a contracted preposition is a noun (German capitalises every noun: "zu
 # Hause", "bei der Sparkasse"), not a name
-_NOUN_BEFORE = re2.compile(r"(?:^|\s)(?:der|die|das|dem|den|des|zu|zum|zur|im|am|vom|beim|ein|eine|einen|einem|einer|"
-                           r"les|du|el|los|las|un|una|the|an)\s+$")
+_NOUN_BEFORE = re2.compile(rb"(?:^|\s)(?:der|die|das|dem|den|des|zu|zum|zur|im|am|vom|beim|ein|eine|einen|einem|einer|"
+                           rb"les|du|el|los|las|un|una|the|an)\s+$")
 _TITLE_BEFORE = re2.compile(r"(?:^|[\s,;:(\"'>])([A-Z][A-Za-z.-]{0,8}?)(\.?) $")
 
 VALIDATED = ("EMAIL_ADDRESS", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN")
@@ -259,8 +259,8 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
         core = [w.strip(".,;:!?'’\"()") for w in words if not _is_title(w)]
         if not core or any(w[:1].islower() and w not in NAME_PARTICLES for w in core) or \
                 all(w in NOT_NAME_WORDS for w in core) or \
-                (len(core) == 1 and _LABEL_AFTER.search(text[e:e + 8]) is not None) or \
-                (len(core) == 1 and _NOUN_BEFORE.search(text[max(0, s - 8):s]) is not None):
+                (len(core) == 1 and _LABEL_AFTER.search(_raw(text[e:e + 8])) is not None) or \
+                (len(core) == 1 and _NOUN_BEFORE.search(_raw(text[max(0, s - 8):s])) is not None):
             return None
         m = _TITLE_BEFORE.search(text[max(0, s - 16):s])
         if m and _is_title(m.group(1)):
@@ -322,6 +322,10 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     return _named_sites(text, out)
 
 
+def _raw(s: str) -> bytes:
+    return s.encode("utf-8", "surrogatepass")
+
+
 def _fold(w: str) -> str:
     return unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode().lower()
 
@@ -329,7 +333,8 @@ def _fold(w: str) -> str:
 def _named_sites(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
     """A site whose domain carries the name of a person in the same message is that person's own site ("Marco
     Bellini - marcobellini.it", "I'm Caleb, photos at calebwinterphoto.com"); a company domain in prose is not."""
-    names = {_fold(w) for x in ents if x[2] == "PERSON" for w in re2.split(r"[\s.'’-]+", text[x[0]:x[1]])
+    names = {_fold(w) for x in ents if x[2] == "PERSON"
+             for w in text[x[0]:x[1]].replace(".", " ").replace("'", " ").replace("’", " ").replace("-", " ").split()
              if len(w) >= 4 and not _is_title(w)}
     if not names or "." not in text:
         return ents
@@ -338,7 +343,8 @@ def _named_sites(text: str, ents: list[tuple[int, int, str, float]]) -> list[tup
         host = text[s:e].split("://", 1)[-1].split("/", 1)[0].lower()
         label = host[4:] if host.startswith("www.") else host
         label = label.split(".", 1)[0]
-        if any(n in label for n in names) and not any(_overlap((s, e), x) for x in ents + add):
+        # the name must be part of the domain, not all of it: "tidelift.com" beside "Tidelift" names a product
+        if any(n in label and n != label for n in names) and not any(_overlap((s, e), x) for x in ents + add):
             while e > s and text[e - 1] in ".,;:!?)]}":
                 e -= 1
             add.append((s, e, "URL", 0.8))
