@@ -191,7 +191,14 @@ PHONE = _rx(
 # National layouts with a trunk "0" (UK, Germany, ...): "(05262) 36365", "030 12345678", "0161 496 0734",
 # "040/3456789", "0152 / 2890 4411". The area code must be set off by a bracket, space or slash, so a bare run
 # of digits (an order number, an ISBN) is not taken; _contact checks the digit count.
-PHONE_TRUNK = _rx(r"\(0\d{2,5}\)\s?\d{3,8}(?:[ -]\d{2,5})?|\b0\d{1,4}(?: ?/ ?| )\d{2,8}(?: \d{2,5}){0,2}")
+PHONE_TRUNK = _rx(r"\(0\d{2,5}\)\s?\d{3,8}(?:[ -]\d{2,5})?|\b0\d{1,4}(?: ?/ ?| )\d{2,8}(?: \d{2,5}){0,3}")
+# Any grouped number of 7-13 digits right after a word that says it is a phone number ("Teléfono 91 534 27 80",
+# "llámame al 964 22 81 47", "Mon numéro : 06 12 45 78 90"): national layouts without a trunk zero
+PHONE_KEYED = _rx(r"(?i:\b(?:tel(?:éfono|efono|efon|ephone)?|phone|mobile?|móvil|movil|cell(?:phone)?|handy|mobil|fax|"
+                  r"portable|whatsapp|call(?: me)?|ring me|text me|reach me|llam[ae](?:me)?|appelez(?:-moi)?|"
+                  r"rappelez(?:-moi)?|ruf(?:en sie)?(?: mich)? an|(?:my|mon|mi|meine) (?:number|numéro|número|nummer))"
+                  r"\.?(?:\s*(?:no\.?|nr\.?|#))?\s*:?\s*(?:is\s+|es\s+|est\s+|ist\s+)?(?:at\s+|on\s+|al\s+|au\s+|unter\s+)?)"
+                  r"(\+?\(?\d[\d ./()-]{5,18}\d)")
 URL = _rx(r"(?i)\b(?:https?://|www\.)[^\s<>\"'`]+")
 # A personal site without a scheme ("annaforbes.com", "linkedin.com/in/x") is taken only after words that make it
 # someone's own ("my portfolio is at", "I blog at", "find me on"); a company domain in prose is not personal data.
@@ -482,6 +489,14 @@ _REFERENCE = _rx(r"(?i)(?:\b(?:invoice|inv|ticket|order|case|ref(?:erence)?|po|p
                  r"\s*$")
 
 
+_PHONE_DATE = _rx(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d\.\d")
+
+
+def _continues(text: str, e: int) -> bool:
+    """A separator then a digit after a number: the number goes on (a date, a version); a full stop ends it."""
+    return text[e:e + 1] in ("-", ".", "/") and text[e + 1:e + 2].isdigit()
+
+
 def reference_before(text: str, s: int) -> bool:
     """Whether the number at `s` follows a reference keyword (see _REFERENCE)."""
     return _REFERENCE.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")) is not None
@@ -504,8 +519,17 @@ def _contact(T: Text, has_digit: bool) -> list[Entity]:
     out += [(s, e, "PHONE_NUMBER", 0.85) for s, e in T.find(PHONE)
             if _free(text, s, e, before="+_", after="_") and not reference_before(text, s)]
     out += [(s, e, "PHONE_NUMBER", 0.8) for s, e in T.find(PHONE_TRUNK)
-            if _free(text, s, e, before="+_-./", after="_-./") and 9 <= sum(c.isdigit() for c in text[s:e]) <= 12
-            and not reference_before(text, s)]
+            if _free(text, s, e, before="+_-./", after="_") and not _continues(text, e)
+            and 9 <= sum(c.isdigit() for c in text[s:e]) <= 12 and not reference_before(text, s)]
+    phones = [(x[0], x[1]) for x in out if x[2] == "PHONE_NUMBER"]
+    for s, e in T.find(PHONE_KEYED, 1):
+        v = text[s:e]
+        if any(a < e and s < b for a, b in phones):
+            continue  # a layout above has it already
+        if 7 <= sum(c.isdigit() for c in v) <= 13 and _free(text, s, e, before="+_-./", after="_") and \
+                not _continues(text, e) and \
+                _PHONE_DATE.search(v.encode()) is None:
+            out.append((s, e, "PHONE_NUMBER", 0.8))
     out += [(s, e, "MAC_ADDRESS", 0.97) for s, e in T.find(MAC) if _free(text, s, e, before=":-.", after=":-")]
     for m in GPS.finditer(T.raw):
         if m.group(9) is not None and not (abs(float(m.group(9))) <= 90 and abs(float(m.group(10))) <= 180):
