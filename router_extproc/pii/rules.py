@@ -224,7 +224,9 @@ _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|
           r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
 _DATE = (rf"(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|"
          rf"\d{{1,2}}(?:st|nd|rd|th)?(?: of)? {_MONTH},? \d{{4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}})")
-DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday)"
+DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday|\bgeb\.|"
+          rf"\bgeboren(?: am)?|geburtsdatum|\bné(?:e)? le|date de naissance|fecha de nacimiento|\bnacid[oa] el|"
+          rf"data di nascita|\bnat[oa] il)"
           rf"(?: is| was|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(-]*({_DATE})")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
@@ -233,6 +235,10 @@ AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:
           r"|(?i)(?:\bturn(?:ed|ing|s)|\bi'?m|\bi am|\b(?:s?he|who)(?:'s| is)|\bi'?m [A-Z][a-z]+,)\s+(\d{1,3})"
           r"(?:\s*(?:years?|yrs?)\b|\s*[,.;!?)\x{2013}\x{2014}]|\s+-\s|"
           r"\s+(?:this|next|last|today|tomorrow|yesterday|soon|in|on|and)\b|$)")
+# a kin word or "patient" with the age in brackets ("my son (15)"), and ages in German, French and Spanish
+AGE_OTHER = _rx(r"(?i)\b(?:son|daughter|child|kid|boy|girl|baby|mother|father|mom|mum|dad|husband|wife|brother|sister|"
+                r"grandson|granddaughter|grandmother|grandfather|patient|patientin|tochter|sohn)\s*\((\d{1,3})\)"
+                r"|(?i)\b(?:ich bin|er ist|sie ist|j'ai|il a|elle a|tengo|tiene)\s+(\d{1,3})\s*(?:jahre|ans|años)\b")
 # "N years old" / "N-year-old" is someone's age where a person is named around it, not a car's or a building's
 _AGE_PERSON = _rx(r"(?i)(?:\b(?:i|i'm|me|my|our|his|her|their|you|your|he|she|who|they|we)\b[^.!?\n]{0,40}$|"
                   r"^[ -]?(?:years?[ -]old|year-old|y/?o)[ ,]+(?:\w+ )?(?:man|woman|boy|girl|male|female|patient|son|"
@@ -243,6 +249,10 @@ PASSWORD = _rx(rf"(?i)(?:\b|_){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\bis\b|\bwas\b)[
 USERNAME = _rx(r"(?i)(?:\b(?:user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle)[\"']?\s*[:=]|"
                r"\b(?:user\s?name|login(?:\s?name)?|handle)\s+is\b)\s*"
                r"[\"']?([A-Za-z0-9._@+-]{2,64})")
+# the login in a remote-shell command: ssh deploy@10.0.0.5, scp -i key.pem ubuntu@host:/tmp
+SSH_USER = _rx(r"\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-{1,2}[A-Za-z][\w-]*(?:[ =][^\s@]+)?\s+)*([a-z_][a-z0-9_.-]{0,31})@"
+               r"[A-Za-z0-9]")
+_SYSTEM_LOGINS = frozenset("git ubuntu ec2-user centos debian fedora core pi vagrant opc azureuser bitnami".split())
 LOGIN_PAIR = _rx(rf"(?i)\b(?:login|user(?:name)?|usr)\s+([A-Za-z0-9._@+-]{{2,64}})[,;]?\s+(?:/\s*)?"
                  rf"{_CRED_WORD}\s*[:=]?\s*([^\s\"',;]{{3,64}})")
 # between an ID's keyword and its value: "passport no.: X", "account number is X", "DL# X"
@@ -612,6 +622,10 @@ def _ids(T: Text) -> list[Entity]:
                            or _AGE_PERSON.search(text[e:e + 60].encode("utf-8", "surrogatepass"))):
             continue
         out.append((s, e, "AGE", 0.85))
+    for m in AGE_OTHER.finditer(T.raw):
+        g = 1 if m.group(1) is not None else 2
+        if int(m.group(g)) <= 125:
+            out.append((T.char(m.start(g)), T.char(m.end(g)), "AGE", 0.85))
     return out
 
 
@@ -662,6 +676,9 @@ def _credentials(T: Text) -> list[Entity]:
             # without a ':' or '=' only a password-looking value makes "user X pw Y" a credential pair
             if not placeholder(text[us:ue]) and not placeholder(p) and _password_ok(p) and not p.isalpha():
                 out += [(us, ue, "USERNAME", 0.85), (ps, pe, "PASSWORD", 0.9)]
+    if "@" in text:
+        # a distribution's default login (ubuntu@, ec2-user@) and git@ (a git remote) are nobody's account
+        out += _value_span(T, SSH_USER, "USERNAME", 0.85, ok=lambda v: v not in _SYSTEM_LOGINS)
     out += [(s, e, "SECRET", 0.99) for s, e in T.find(SECRET_FORMATS)]
     if "PRIVATE KEY-----" in text:
         out += [(s, e, "SECRET", 0.99) for s, e in T.find(PRIVATE_KEY)]

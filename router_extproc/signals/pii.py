@@ -243,7 +243,10 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
         if not any(c.isalpha() for c in span) or _is_title(span) or not _name_shaped(span):
             return None
         words = span.split()
-        if any(_camel_word(w) for w in words if not _is_title(w)) or span.lower() in PLACEHOLDER_NAMES or \
+        # an initial ("K. Nakamura") is no file name or dotted identifier
+        if any(_camel_word(w) for w in words if not _is_title(w) and not (len(w) == 2 and w[0].isupper() and
+                                                                          w[1] == ".")) or \
+                span.lower() in PLACEHOLDER_NAMES or \
                 _LABEL_BEFORE.search(text[max(0, s - 8):s]) is not None:
             return None
         if doc and sum(1 for w in words if w[:1].isupper() and not _is_title(w)) < 2:
@@ -319,7 +322,31 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
         joined.append(ent)
     # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
     out = [x for x in joined if x[2] != "STREET_ADDRESS" or _address_shaped(text[x[0]:x[1]])]
-    return _named_sites(text, out)
+    return _person_details(text, _named_sites(text, out))
+
+
+# right after a name: an age set off by a comma or a bracket ("Mr. Kwame Asante, 71, lives", "(K. Nakamura, 52)"),
+# or a date in brackets ("my mother Ruth Keller (09/22/1941)"): how notes and letters give them
+_AGE_AFTER_NAME = re2.compile(rb"^(?:,\s*|\s*\(\s*)(\d{1,3})(?:\s*(?:y/?o|years?(?: old)?))?\s*(?:[,;)]|\.(?:\s|$)|$)")
+_DATE_AFTER_NAME = re2.compile(rb"^\s*\(\s*(?:born |b\. |geb\. |n[\xc3\xa9]e? le )?(\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2})"
+                               rb"\s*\)")
+
+
+def _person_details(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    add = []
+    for s, e, typ, _ in ents:
+        if typ != "PERSON":
+            continue
+        tail = _raw(text[e:e + 40])
+        for rx, t in ((_AGE_AFTER_NAME, "AGE"), (_DATE_AFTER_NAME, "DATE_OF_BIRTH")):
+            m = rx.search(tail)
+            if m is None or (t == "AGE" and int(m.group(1)) > 120):
+                continue
+            a = e + len(tail[:m.start(1)].decode("utf-8", "surrogatepass"))
+            b = a + len(m.group(1).decode())
+            if not any(_overlap((a, b), x) for x in ents + add):
+                add.append((a, b, t, 0.8))
+    return sorted(ents + add) if add else ents
 
 
 def _raw(s: str) -> bytes:

@@ -600,3 +600,41 @@ def test_national_layouts_after_a_word_that_says_phone(text, value):
 @pytest.mark.parametrize("text", ["call me on 12.03.2025 at 10", "phone model 15 Pro, version 10.4.22"])
 def test_dates_and_versions_after_a_phone_word_are_not_phones(text):
     assert not any(t == "PHONE_NUMBER" for t, _ in _found(text))
+
+
+# ---------------------------------------------------------------- ages, birth dates and logins as notes write them
+def _with_person(text, name):
+    s = text.index(name)
+    return {(t, text[a:b]) for a, b, t, _ in combine(text, [(s, s + len(name), "PERSON", 0.9)])}
+
+
+@pytest.mark.parametrize("text,name,typ,value", [
+    ("Patient Mr. Kwame Asante, 71, lives alone", "Kwame Asante", "AGE", "71"),
+    ("The patient (K. Nakamura, 52) reports numbness", "K. Nakamura", "AGE", "52"),
+    ("my mother Ruth Keller (09/22/1941) needs a renewal", "Ruth Keller", "DATE_OF_BIRTH", "09/22/1941"),
+])
+def test_an_age_or_a_birth_date_set_off_right_after_a_name(text, name, typ, value):
+    assert (typ, value) in _with_person(text, name)
+
+
+@pytest.mark.parametrize("text,name", [("Ask Jake, 2 tickets please", "Jake"),
+                                       ("Thanks Anna, 3 of them arrived", "Anna")])
+def test_a_count_after_a_name_is_not_an_age(text, name):
+    assert not any(t == "AGE" for t, _ in _with_person(text, name))
+
+
+@pytest.mark.parametrize("text,typ,value", [
+    ("My son (15) was prescribed sertraline", "AGE", "15"),
+    ("Ich bin 34 Jahre alt und habe Migräne", "AGE", "34"),
+    ("Katrin Schuster, geb. 03.05.1985, Personalnummer 004471", "DATE_OF_BIRTH", "03.05.1985"),
+    ("née le 12/04/1990 à Lyon", "DATE_OF_BIRTH", "12/04/1990"),
+    ("ssh ubuntu2@10.0.0.5 -i key hangs", "USERNAME", "ubuntu2"),
+    ("ssh -p 2222 m.kowalski@bastion hangs", "USERNAME", "m.kowalski"),
+])
+def test_ages_birth_dates_and_remote_logins(text, typ, value):
+    assert (typ, value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["ssh git@github.com -T", "ssh ubuntu@10.0.0.5", "ssh -i k.pem ec2-user@host"])
+def test_default_system_logins_are_nobodys_account(text):
+    assert not any(t == "USERNAME" for t, _ in _found(text))
