@@ -249,6 +249,22 @@ PASSWORD = _rx(rf"(?i)(?:\b|_){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\bis\b|\bwas\b)[
 USERNAME = _rx(r"(?i)(?:\b(?:user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle)[\"']?\s*[:=]|"
                r"\b(?:user\s?name|login(?:\s?name)?|handle)\s+is\b)\s*"
                r"[\"']?([A-Za-z0-9._@+-]{2,64})")
+# Postal addresses in the layouts of the UK/US/India, Germany, France and Spain, taken only whole: street, number
+# and a postcode with its city (a street name alone, "Hauptstraße 5 as HQ", is no one's address). The model head
+# finds the rest.
+_CITY = r"\p{Lu}[\p{L}'-]+(?:[ -]\p{Lu}[\p{L}'-]+){0,2}"
+ADDRESSES = (
+    _rx(r"\b\d{1,5}[A-Za-z]?,?\s+(?:\p{Lu}[\p{L}'-]+\s+){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Close|Drive|Dr|"
+        r"Way|Court|Ct|Crescent|Grove|Place|Pl|Terrace|Gardens|Row|Mews|Hill|Park|Square|Sq|Walk|Boulevard|Blvd|Parade|"
+        r"Rise|View|Highway|Hwy|Parkway|Pkwy)\.?(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl)\.?\s*#?\w+)?,\s*" + _CITY
+        + r",?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{6})\b"),
+    _rx(r"\b\p{Lu}[\p{L}.-]*(?:\s\p{Lu}[\p{L}.-]*)?(?i:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer)\s+"
+        r"\d{1,4}\s?[a-z]?,\s*\d{5}\s+" + _CITY),
+    _rx(r"\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?i:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|route|cours|"
+        r"passage)(?:\s+[\p{L}'-]+){1,5},\s*\d{5}\s+" + _CITY),
+    _rx(r"\b(?:Calle|C/|Avda\.?|Avenida|Plaza|Pza\.|Paseo|Camino|Ronda|Carrer|Rambla)(?:\s+[\p{L}'-]+){1,5},?\s*\d{1,4}"
+        r"(?:\s*,\s*\d{1,2}\s*[º°ª]?\s*[A-Z]?)?,\s*\d{5}\s+" + _CITY),
+)
 # the login in a remote-shell command: ssh deploy@10.0.0.5, scp -i key.pem ubuntu@host:/tmp
 SSH_USER = _rx(r"\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-{1,2}[A-Za-z][\w-]*(?:[ =][^\s@]+)?\s+)*([a-z_][a-z0-9_.-]{0,31})@"
                r"[A-Za-z0-9]")
@@ -612,6 +628,8 @@ def _ids(T: Text) -> list[Entity]:
     out += [(s, e, "NATIONAL_ID", 0.95) for s, e in T.find(CODICE_FISCALE)]
     out += _value_span(T, BANK, "BANK_ACCOUNT", 0.85, ok=lambda v: sum(c.isdigit() for c in v) >= 6)
     out += _value_span(T, DOB, "DATE_OF_BIRTH", 0.95)
+    for rx in ADDRESSES:
+        out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     text = T.text
     for m in AGE.finditer(T.raw):
         g = next(i for i in (1, 2, 3) if m.group(i) is not None)

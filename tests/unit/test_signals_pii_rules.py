@@ -638,3 +638,17 @@ def test_ages_birth_dates_and_remote_logins(text, typ, value):
 @pytest.mark.parametrize("text", ["ssh git@github.com -T", "ssh ubuntu@10.0.0.5", "ssh -i k.pem ec2-user@host"])
 def test_default_system_logins_are_nobodys_account(text):
     assert not any(t == "USERNAME" for t, _ in _found(text))
+
+
+@pytest.mark.parametrize("value", ["4417 Maple Ridge Dr, Apt 12, Boise, ID 83706", "7 Holloway Close, Norwich NR3 4JT",
+                                   "Lindenstraße 27, 10969 Berlin", "Bahnhofstr. 8, 80335 München",
+                                   "14 rue des Lilas, 69003 Lyon", "Calle de Alcalá 123, 4º B, 28009 Madrid",
+                                   "22 MG Road, Bengaluru 560001"])
+def test_whole_postal_addresses_in_uk_us_german_french_and_spanish_layouts(value):
+    assert ("STREET_ADDRESS", value) in _found(f"please send it to {value}. Thanks")
+
+
+@pytest.mark.parametrize("text", ["the Impressum lists Hauptstraße 5 as HQ", "Release 2 Park Street, version 3",
+                                  "see 10 Downing Street for the photo"])
+def test_a_street_without_its_postcode_and_city_is_left_to_the_model(text):
+    assert not any(t == "STREET_ADDRESS" for t, _ in _found(text))
