@@ -36,6 +36,14 @@ NOT_NAME_WORDS = NOT_NAMES | frozenset("""Aadhaar Aadhar Pan Dni Nie Nif Ssn Sin
     Martes Miércoles Jueves Viernes Sábado Domingo Bitte Danke Merci Gracias Grazie Hallo Bonjour Hola Salut Ich Du
     Er Sie Es Wir Ihr Je Tu Il Elle Nous Vous Ils Elles Yo Usted Ustedes Nosotros Ruf Rufen Melden Schreib Schreiben
     Appelez Appelle Llame Llámame Escribe""".split())
+# A name followed by one of these names a place or an institution ("Victoria Station", "Lincoln Memorial", "Moscone
+# Center"), not the person it was named after
+PLACE_NOUNS = frozenset("""Station Memorial Monument Bridge Park Square Street Road Avenue Airport Hospital University
+    College School Center Centre Hall Tower Cathedral Church Museum Stadium Arena Hotel Library Institute Clinic Mall
+    Gardens Palace Castle Theatre Theater Lake River Mountain Island Bay Beach Valley County Airlines Foundation Prize
+    Award Bank Group Inc Ltd LLC GmbH AG Bahnhof Platz Straße Kirche Universität Gare Musée Estación Museo""".split())
+# voice assistants and chat products read as given names
+NOT_NAME_WORDS = NOT_NAME_WORDS | frozenset("Siri Alexa Cortana Bixby".split())
 # a label: one word, a colon, then a number ("Aadhaar: 6936 ...", "Tel: +49 ...")
 _LABEL_AFTER = re2.compile(rb"^\s*:\s*[+(\d]")
 # one capitalised word after an article or a contracted preposition is a noun (German capitalises every noun: "zu
@@ -260,6 +268,10 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
             e = text.rindex(words[-2], s, e) + len(words[-2]) if len(words) > 1 else s
             words = words[:-1]
         core = [w.strip(".,;:!?'’\"()") for w in words if not _is_title(w)]
+        after = text[e:e + 20].split(None, 1)
+        if core and (core[-1] in PLACE_NOUNS or (after and after[0].strip(".,;:!?'’\"()") in PLACE_NOUNS
+                                                  and text[e:e + 1] == " ")):
+            return None
         if not core or any(w[:1].islower() and w not in NAME_PARTICLES for w in core) or \
                 all(w in NOT_NAME_WORDS for w in core) or \
                 (len(core) == 1 and _LABEL_AFTER.search(_raw(text[e:e + 8])) is not None) or \

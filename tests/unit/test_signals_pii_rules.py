@@ -652,3 +652,14 @@ def test_whole_postal_addresses_in_uk_us_german_french_and_spanish_layouts(value
                                   "see 10 Downing Street for the photo"])
 def test_a_street_without_its_postcode_and_city_is_left_to_the_model(text):
     assert not any(t == "STREET_ADDRESS" for t, _ in _found(text))
+
+
+@pytest.mark.parametrize("text,span", [("hotels near Victoria Station in London", "Victoria"),
+                                       ("The Lincoln Memorial at night", "Lincoln Memorial"),
+                                       ("Can Siri and Alexa share lights?", "Siri")])
+def test_places_named_after_people_and_voice_assistants_are_not_people(text, span):
+    assert _model(text, "PERSON", span) == []
+
+
+def test_a_given_name_that_is_also_a_place_stays_a_name_on_its_own():
+    assert _model("Victoria said hi", "PERSON", "Victoria") == ["Victoria"]
