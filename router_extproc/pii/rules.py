@@ -160,7 +160,9 @@ def jwt_ok(s: str) -> bool:
     return isinstance(obj, dict) and ("alg" in obj or "typ" in obj)
 
 
-_PLACEHOLDER = _rx(r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$\{?\w*\}?|%\w*%?|\*+|x{3,}\w*|\.{2,}|_+|-+|your\W?\w*|my\W?\w*|"
+_PLACEHOLDER = _rx(r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$\{?\w*\}?|%\w*%?|\*+|x{3,}\w*|\.{2,}|_+|-+|your\W?\w*|"
+                   # "my_password", "mytoken", "my-app-key"; not a login that starts with "my" (myerssharon)
+                   r"my[\W_]?(?:pass|pw|pwd|secret|token|key|api|app|db|user|login|value|name)[\w-]*|"
                    r"example\w*|placeholder|password|passw0rd|pass|pwd|secret|token|none|null|nil|true|false|"
                    r"required|optional|string|str|changeme|redacted|hidden|value|foo|bar|test|username|user|"
                    r"admin|root|guest|\w*_(?:password|secret|token|key)|env\W.*)$")
@@ -249,6 +251,13 @@ PASSWORD = _rx(rf"(?i)(?:\b|_){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\bis\b|\bwas\b)[
 USERNAME = _rx(r"(?i)(?:\b(?:user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle)[\"']?\s*[:=]|"
                r"\b(?:user\s?name|login(?:\s?name)?|handle)\s+is\b)\s*"
                r"[\"']?([A-Za-z0-9._@+-]{2,64})")
+# "Username hlindqvist" in a ticket, without a colon: only a login-shaped value (lower case, digits, . _ -), not a word
+# of the sentence ("username field", "username and password")
+USERNAME_BARE = _rx(r"\b(?i:user\s?name|login)\s+([a-z][a-z0-9._-]{2,31})\b")
+_NOT_LOGIN = frozenset("""is was and or for field box the to in on of with from not has had have must should can
+    could will would change changed reset resets please again too also only here there that this which when if but
+    as at by be are were does did do doesnt didnt isnt wasnt works worked working fails failed page screen form
+    prompt""".split())
 # Postal addresses in the layouts of the UK/US/India, Germany, France and Spain, taken only whole: street, number
 # and a postcode with its city (a street name alone, "Hauptstraße 5 as HQ", is no one's address). The model head
 # finds the rest.
@@ -688,6 +697,8 @@ def _credentials(T: Text) -> list[Entity]:
     if any(w in lower for w in ("pass", "pw", "pin", "psk", "login", "user", "account", "handle")):
         out += _passwords(T)
         out += _value_span(T, USERNAME, "USERNAME", 0.85, ok=_username_ok, in_url=False)
+        out += _value_span(T, USERNAME_BARE, "USERNAME", 0.8, in_url=False,
+                           ok=lambda v: v not in _NOT_LOGIN and (len(v) >= 5 or not v.isalpha()))
         for m in LOGIN_PAIR.finditer(T.raw):
             (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
             p = text[ps:pe]

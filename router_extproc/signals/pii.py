@@ -306,7 +306,12 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
         s, e = snap(text, s, e)
         if e <= s:
             continue
-        if any(_overlap((s, e), (r[0], r[1])) for r in rx):
+        hit = [r for r in rx if _overlap((s, e), (r[0], r[1]))]
+        if hit and typ == "PERSON" and len(hit) == 1 and hit[0][1] < e and ";" in text[hit[0][1]:e]:
+            # "myerssharon; Evan from": the head ran a login into the next clause's name; the name stays
+            s, e = snap(text, hit[0][1] + text[hit[0][1]:e].index(";") + 1, e)
+            hit = [] if e > s else hit
+        if hit:
             continue  # validated match wins
         if typ in ("PERSON", "STREET_ADDRESS") and any(_overlap((s, e), u) for u in urls):
             continue  # words inside a URL are not names or addresses

@@ -663,3 +663,22 @@ def test_places_named_after_people_and_voice_assistants_are_not_people(text, spa
 
 def test_a_given_name_that_is_also_a_place_stays_a_name_on_its_own():
     assert _model("Victoria said hi", "PERSON", "Victoria") == ["Victoria"]
+
+
+@pytest.mark.parametrize("text,value", [("customer cannot log in. Username hlindqvist, last seen", "hlindqvist"),
+                                        ("user name: myerssharon; please reset", "myerssharon")])
+def test_login_names_in_tickets(text, value):
+    assert ("USERNAME", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["the username field is empty", "username and password are wrong",
+                                  "user: my_username / password: my_password"])
+def test_words_and_stand_ins_after_username_are_not_logins(text):
+    assert not any(t in ("USERNAME", "PASSWORD") for t, _ in _found(text))
+
+
+def test_a_name_after_a_semicolon_survives_the_login_the_head_ran_into_it():
+    text = "user name: myerssharon; Evan from billing said it was fixed"
+    s = text.index("myerssharon")
+    got = {(t, text[a:b]) for a, b, t, _ in combine(text, [(s, text.index(" from"), "PERSON", 0.9)])}
+    assert ("USERNAME", "myerssharon") in got and ("PERSON", "Evan") in got
