@@ -181,7 +181,7 @@ IPV6 = _rx(r"(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}:){1,6}
 CARD = _rx(r"\d(?:[ -]?\d){11,18}")
 IBAN = _rx(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 SSN = _rx(r"(\d{3})-(\d{2})-(\d{4})|(\d{3}) (\d{2}) (\d{4})|(\d{3})\.(\d{2})\.(\d{4})")
-SSN_BARE = _rx(r"(?i)(?:\bssn|social security(?: number| no\.?| #)?|\bss#)\W{0,4}(?:is\W{1,3}|was\W{1,3})?"
+SSN_BARE = _rx(r"(?i)(?:\bssn|social security(?: number| no\.?| #)?|\bss#|\b(?:my|his|her|their) social)\W{0,4}(?:is\W{1,3}|was\W{1,3})?"
                r"(\d{9})\b")
 PHONE = _rx(
     # North-American style groups, optionally after an international prefix: (212) 555-0199, 001-428-583-3841,
@@ -253,7 +253,8 @@ USERNAME = _rx(r"(?i)(?:\b(?:user(?:\s?name|\s?id)?|login(?:\s?name)?|account na
                r"[\"']?([A-Za-z0-9._@+-]{2,64})")
 # "Username hlindqvist" in a ticket, without a colon: only a login-shaped value (lower case, digits, . _ -), not a word
 # of the sentence ("username field", "username and password")
-USERNAME_BARE = _rx(r"\b(?i:user\s?name|login)\s+([a-z][a-z0-9._-]{2,31})\b")
+USERNAME_BARE = _rx(r"\b(?i:user\s?name|login)\s+([a-z][a-z0-9._-]{2,31})\b"
+                    r"|\b(?i:account)\s+([a-z][a-z0-9]*[._][a-z0-9._-]*[0-9][a-z0-9]*)\b")
 _NOT_LOGIN = frozenset("""is was and or for field box the to in on of with from not has had have must should can
     could will would change changed reset resets please again too also only here there that this which when if but
     as at by be are were does did do doesnt didnt isnt wasnt works worked working fails failed page screen form
@@ -277,6 +278,8 @@ ADDRESSES = (
 # the login in a remote-shell command: ssh deploy@10.0.0.5, scp -i key.pem ubuntu@host:/tmp
 SSH_USER = _rx(r"\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-{1,2}[A-Za-z][\w-]*(?:[ =][^\s@]+)?\s+)*([a-z_][a-z0-9_.-]{0,31})@"
                r"[A-Za-z0-9]")
+LOGIN_SLASH = _rx(r"(?i)\b(?:login|log-in|user(?:\s?name)?|admin|credentials?|account)\s+(?:is|are|:)\s+"
+                  r"([A-Za-z0-9._@+-]{2,64})\s*/\s*([^\s\"',;]{3,64})")
 _SYSTEM_LOGINS = frozenset("git ubuntu ec2-user centos debian fedora core pi vagrant opc azureuser bitnami".split())
 LOGIN_PAIR = _rx(rf"(?i)\b(?:login|user(?:name)?|usr)\s+([A-Za-z0-9._@+-]{{2,64}})[,;]?\s+(?:/\s*)?"
                  rf"{_CRED_WORD}\s*[:=]?\s*([^\s\"',;]{{3,64}})")
@@ -402,8 +405,10 @@ SIGNOFF_INLINE = _rx(r"(?i:regards|mit freundlichen grüßen|freundliche grüße
                      rf"met vriendelijke groet(?:en)?|sincerely|yours truly|best wishes)[,.]?[ \t]+{_NAME}[ \t]*[.!]?\s*$")
 NAME_IS = _rx(rf"(?i:my name is|my name's|call me|name:|patient:|patient name:|signed,?|full name:|\bi'm|\bi am|"
               rf"name on (?:the )?card|card ?holder|account ?holder|kontoinhaber(?:in)?|titulaire|titular|"
-              rf"ich bin|je m'appelle|me llamo|mi chiamo|soy)[:,]?"
+              rf"ich bin|je m'appelle|me llamo|mi chiamo|soy|\bit'?s|this is|c'est)[:,]?"
               rf"\s+{_NAME}\b")
+# an initial and a surname, as notes and forms write a name ("K. Nakamura", "T. Okafor")
+INITIAL_NAME = _rx(r"(?:^|[\s(,;])(\p{Lu}\. \p{Lu}\p{Ll}{2,}(?:-\p{Lu}\p{Ll}+)?)\b")
 TITLED = _rx(rf"(?:^|[^\p{{L}}])({_TITLE}\.? {_WORD}(?:[ -]{_WORD})?)\b")
 VOCATIVE = _rx(r"(?:^|\n)[ \t]*([A-Z][a-z]{2,14}),\s+[a-z]")
 NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
@@ -425,7 +430,8 @@ NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There
     Usage Install Installation Features Requirements License Changes Contributing Docs Documentation
     Procurement Purchasing Accounting Accounts Billing Finance Payroll Marketing Operations Management Reception
     Legal Compliance Security Engineering Helpdesk Service Desk Office Admissions Logistics Shipping Damen Herren
-    Kollegen Kolleginnen Mesdames Messieurs Señores Equipo Équipe Tous Todos Alle Zusammen""".split())
+    Kollegen Kolleginnen Mesdames Messieurs Señores Equipo Équipe Tous Todos Alle Zusammen Bonjour Bonsoir Salut Hola
+    Hallo Ciao Servus Moin Hoi Olá Buenos Buongiorno Merci Gracias Danke Grazie Obrigado Obrigada""".split())
 
 
 def _name_ok(name: str) -> bool:
@@ -456,7 +462,7 @@ def _people(T: Text) -> list[Entity]:
     out: list[Entity] = []
     doc = looks_like_documentation(T.text)
     for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (SIGNOFF_INLINE, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75),
-                      (TITLED, 0.9)):
+                      (TITLED, 0.9), (INITIAL_NAME, 0.75)):
         if not (doc and rx is VOCATIVE):
             out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
     if out and "```" in T.text:
@@ -496,8 +502,17 @@ _DOC_EMAIL = _rx(r"(?i)^(?:git@[^@]+$|(?:foo|bar|baz|qux|user\d*|username|name|y
                  r"[^@]+@(?:googlegroups\.com|lists\.[\w.-]+)$)")
 
 
+# a company's role mailbox (info@, accounts@, buchhaltung@) reaches a desk, not a person
+_ROLE_MAILBOX = _rx(r"(?i)^(?:info|accounts?|accounting|billing|invoices?|sales|support|service|contact|hello|office|"
+                    r"reservations?|bookings?|enquiries|inquiries|help|helpdesk|hr|jobs|careers|press|media|team|"
+                    r"orders?|returns|buchhaltung|rechnung(?:en)?|kontakt|vertrieb|facturation|contacto|ventas|"
+                    r"reservas|administracion|amministrazione|noreply|no-reply)@")
+
+
 def _doc_email(text: str, s: int, e: int) -> bool:
-    return _DOC_EMAIL.search(text[s:e].encode("utf-8", "surrogatepass")) is not None or (text[s:s + 4] == "git@" and text[e:e + 1] == ":")
+    return _DOC_EMAIL.search(text[s:e].encode("utf-8", "surrogatepass")) is not None or \
+        _ROLE_MAILBOX.search(text[s:e].encode("utf-8", "surrogatepass")) is not None or \
+        (text[s:s + 4] == "git@" and text[e:e + 1] == ":")
 
 
 def _in_userinfo(text: str, s: int) -> bool:
@@ -519,9 +534,12 @@ _REFERENCE = _rx(r"(?i)(?:\b(?:invoice|inv|ticket|order|case|ref(?:erence)?|po|p
                  r"serial|part|model|sku|item|article|claim|policy|contract|member(?:ship)?|customer|client|"
                  r"account id|record|report|version|release|batch|lot|isbn|issn|doi|rechnung(?:snummer|snr)?|"
                  r"bestell(?:ung|nummer|nr)?|auftrag(?:snummer)?|kunden(?:nummer|nr)|vorgang(?:snummer)?|"
-                 r"aktenzeichen|facture|commande|dossier|factura|pedido|expediente|albar[aá]n|fattura|ordine|pratica)"
+                 r"aktenzeichen|facture|commande|dossier|factura|pedido|expediente|albar[aá]n|fattura|ordine|pratica|"
+                 # a bank's own code
+                 r"blz|bankleitzahl|code banque|guichet|ifsc|bic|swift|bank code)"
                  r"(?:\s*(?:reference|ref|code|id|number|no\.?|nr\.?|num|nummer|n[°º]|#))?(?:\s*(?:is|was|:|#|=|-))?)"
-                 r"\s*$")
+                 # "Tracking number 1Z 999 AA1 01 2345 6784": the code's first groups come before the digits
+                 r"(?-i:\s*[A-Z0-9]{1,5}){0,4}\s*$")
 
 
 _PHONE_DATE = _rx(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d\.\d")
@@ -570,7 +588,10 @@ def _contact(T: Text, has_digit: bool) -> list[Entity]:
         if m.group(9) is not None and not (abs(float(m.group(9))) <= 90 and abs(float(m.group(10))) <= 180):
             continue  # "at 123.4567, 0.1234" is no place on earth
         g = next((i for i in (1, 9) if m.group(i) is not None), 0)
-        out.append((T.char(m.start(g)), T.char(m.end()), "GPS_COORDINATES", 0.9))
+        s, e = T.char(m.start(g)), T.char(m.end())
+        while e > s and text[e - 1].isspace():
+            e -= 1  # the optional hemisphere letter's spaces
+        out.append((s, e, "GPS_COORDINATES", 0.9))
     return out
 
 
@@ -685,6 +706,8 @@ def _passwords(T: Text) -> list[Entity]:
                 continue
             e = text.find("&", s, e) if "&" in text[s:e] else e
         v = text[s:e]
+        if text[T.char(m.start()):s].lower().lstrip("_").startswith("pin") and not v.isdigit():
+            continue  # a PIN is digits: "Drop pin: -33.8688, 151.2093" is a place
         if len(v) >= 3 and not placeholder(v) and _password_ok(v):
             out.append((s, e, "PASSWORD", 0.9))
     return out
@@ -697,14 +720,23 @@ def _credentials(T: Text) -> list[Entity]:
     if any(w in lower for w in ("pass", "pw", "pin", "psk", "login", "user", "account", "handle")):
         out += _passwords(T)
         out += _value_span(T, USERNAME, "USERNAME", 0.85, ok=_username_ok, in_url=False)
-        out += _value_span(T, USERNAME_BARE, "USERNAME", 0.8, in_url=False,
-                           ok=lambda v: v not in _NOT_LOGIN and (len(v) >= 5 or not v.isalpha()))
+        for g in (1, 2):
+            out += _value_span(T, USERNAME_BARE, "USERNAME", 0.8, group=g, in_url=False,
+                               ok=lambda v: v not in _NOT_LOGIN and (len(v) >= 5 or not v.isalpha()))
         for m in LOGIN_PAIR.finditer(T.raw):
             (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
             p = text[ps:pe]
             # without a ':' or '=' only a password-looking value makes "user X pw Y" a credential pair
             if not placeholder(text[us:ue]) and not placeholder(p) and _password_ok(p) and not p.isalpha():
                 out += [(us, ue, "USERNAME", 0.85), (ps, pe, "PASSWORD", 0.9)]
+    if "/" in text:
+        for m in LOGIN_SLASH.finditer(T.raw):
+            (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
+            p = text[ps:pe]
+            if not placeholder(p) and _password_ok(p) and not p.isalpha() and not _in_url(text, ps):
+                out.append((ps, pe, "PASSWORD", 0.9))
+                if not placeholder(text[us:ue]):
+                    out.append((us, ue, "USERNAME", 0.85))
     if "@" in text:
         # a distribution's default login (ubuntu@, ec2-user@) and git@ (a git remote) are nobody's account
         out += _value_span(T, SSH_USER, "USERNAME", 0.85, ok=lambda v: v not in _SYSTEM_LOGINS)
@@ -717,6 +749,10 @@ def _credentials(T: Text) -> list[Entity]:
         for s, e in T.find(URL_CREDENTIAL, 1):
             if not placeholder(text[s:e]):
                 out.append((s, e, "SECRET", 0.995))  # beats the "e-mail" pass@host
+                # and the user name beside a real password is someone's login
+                u = text.rfind("//", 0, s) + 2
+                if 1 < u < s - 1 and not placeholder(text[u:s - 1]) and text[u:s - 1] not in _SYSTEM_LOGINS:
+                    out.append((u, s - 1, "USERNAME", 0.85))
     out += _value_span(T, AWS_SECRET, "SECRET", 0.95, ok=lambda v: _entropy(v) > 4.0)
     if "-p" in text or "--pass" in text or "-u" in text or "-a" in text:
         for g in (1, 2, 3):

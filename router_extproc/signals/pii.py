@@ -35,7 +35,10 @@ NOT_NAME_WORDS = NOT_NAMES | frozenset("""Aadhaar Aadhar Pan Dni Nie Nif Ssn Sin
     Dienstag Mittwoch Donnerstag Freitag Samstag Sonntag Lundi Mardi Mercredi Jeudi Vendredi Samedi Dimanche Lunes
     Martes Miércoles Jueves Viernes Sábado Domingo Bitte Danke Merci Gracias Grazie Hallo Bonjour Hola Salut Ich Du
     Er Sie Es Wir Ihr Je Tu Il Elle Nous Vous Ils Elles Yo Usted Ustedes Nosotros Ruf Rufen Melden Schreib Schreiben
-    Appelez Appelle Llame Llámame Escribe""".split())
+    Appelez Appelle Llame Llámame Escribe Sehr Geehrte Geehrter Freundlichen Grüßen Grüße Gruß Bonjour Bonsoir
+    Cordialement Saludos Estimado Estimada Atenciosamente Steuer Versand Lieferung Lieferadresse Karte Ansprechpartner
+    Kündigung Betreff Anlage Termin Dirección Direccion Envío Factura Pedido Teléfono Correo Dossier Facture Commande
+    Adresse""".split())
 # A name followed by one of these names a place or an institution ("Victoria Station", "Lincoln Memorial", "Moscone
 # Center"), not the person it was named after
 PLACE_NOUNS = frozenset("""Station Memorial Monument Bridge Park Square Street Road Avenue Airport Hospital University
@@ -264,7 +267,7 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
         while words and words[0][:1].islower() and words[0] not in NAME_PARTICLES:
             s = text.index(words[1], s + len(words[0])) if len(words) > 1 else e
             words = words[1:]
-        while words and words[-1][:1].islower() and words[-1] not in NAME_PARTICLES:
+        while words and words[-1][:1].islower():  # a name never ends in a particle ("Dirección de")
             e = text.rindex(words[-2], s, e) + len(words[-2]) if len(words) > 1 else s
             words = words[:-1]
         core = [w.strip(".,;:!?'’\"()") for w in words if not _is_title(w)]

