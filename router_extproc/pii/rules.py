@@ -133,6 +133,28 @@ def bech32_ok(s: str) -> bool:
     return chk in (1, 0x2BC830A3)
 
 
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+
+
+def dni_ok(s: str) -> bool:
+    """Spanish DNI (8 digits + letter) or NIE (X/Y/Z + 7 digits + letter): the letter is the number mod 23."""
+    s = s.replace("-", "").replace(" ", "").upper()
+    if len(s) != 9 or not s[-1].isalpha():
+        return False
+    num = str("XYZ".index(s[0])) + s[1:-1] if s[0] in "XYZ" else s[:-1]
+    return num.isdigit() and _DNI_LETTERS[int(num) % 23] == s[-1]
+
+
+def insee_ok(s: str) -> bool:
+    """French social security number (NIR): 13 digits (sex, year, month, department, commune, order) and a key
+    97 - n mod 97 (Corsica's 2A/2B count as 19/18)."""
+    d = s.replace(" ", "").replace(".", "").upper()
+    if len(d) != 15 or d[0] not in "12":
+        return False
+    body = d[:13].replace("2A", "19").replace("2B", "18")
+    return body.isdigit() and d[13:].isdigit() and 97 - int(body) % 97 == int(d[13:])
+
+
 def _entropy(s: str) -> float:
     counts: dict[str, int] = {}
     for c in s:
@@ -149,7 +171,9 @@ def jwt_ok(s: str) -> bool:
     return isinstance(obj, dict) and ("alg" in obj or "typ" in obj)
 
 
-_PLACEHOLDER = _rx(r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$\{?\w*\}?|%\w*%?|\*+|x{3,}\w*|\.{2,}|_+|-+|your\W?\w*|my\W?\w*|"
+_PLACEHOLDER = _rx(r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$\{?\w*\}?|%\w*%?|\*+|x{3,}\w*|\.{2,}|_+|-+|your\W?\w*|"
+                   # "my_password", "mytoken", "my-app-key"; not a login that starts with "my" (myerssharon)
+                   r"my[\W_]?(?:pass|pw|pwd|secret|token|key|api|app|db|user|login|value|name)[\w-]*|"
                    r"example\w*|placeholder|password|passw0rd|pass|pwd|secret|token|none|null|nil|true|false|"
                    r"required|optional|string|str|changeme|redacted|hidden|value|foo|bar|test|username|user|"
                    r"admin|root|guest|\w*_(?:password|secret|token|key)|env\W.*)$")
@@ -168,7 +192,7 @@ IPV6 = _rx(r"(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}:){1,6}
 CARD = _rx(r"\d(?:[ -]?\d){11,18}")
 IBAN = _rx(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 SSN = _rx(r"(\d{3})-(\d{2})-(\d{4})|(\d{3}) (\d{2}) (\d{4})|(\d{3})\.(\d{2})\.(\d{4})")
-SSN_BARE = _rx(r"(?i)(?:\bssn|social security(?: number| no\.?| #)?|\bss#)\W{0,4}(?:is\W{1,3}|was\W{1,3})?"
+SSN_BARE = _rx(r"(?i)(?:\bssn|social security(?: number| no\.?| #)?|\bss#|\b(?:my|his|her|their) social)\W{0,4}(?:is\W{1,3}|was\W{1,3})?"
                r"(\d{9})\b")
 PHONE = _rx(
     # North-American style groups, optionally after an international prefix: (212) 555-0199, 001-428-583-3841,
@@ -180,24 +204,43 @@ PHONE = _rx(
 # National layouts with a trunk "0" (UK, Germany, ...): "(05262) 36365", "030 12345678", "0161 496 0734",
 # "040/3456789", "0152 / 2890 4411". The area code must be set off by a bracket, space or slash, so a bare run
 # of digits (an order number, an ISBN) is not taken; _contact checks the digit count.
-PHONE_TRUNK = _rx(r"\(0\d{2,5}\)\s?\d{3,8}(?:[ -]\d{2,5})?|\b0\d{1,4}(?: ?/ ?| )\d{2,8}(?: \d{2,5}){0,2}")
+PHONE_TRUNK = _rx(r"\(0\d{2,5}\)\s?\d{3,8}(?:[ -]\d{2,5})?|\b0\d{1,4}(?: ?/ ?| )\d{2,8}(?: \d{2,5}){0,3}")
+# Any grouped number of 7-13 digits right after a word that says it is a phone number ("Teléfono 91 534 27 80",
+# "llámame al 964 22 81 47", "Mon numéro : 06 12 45 78 90"): national layouts without a trunk zero
+PHONE_KEYED = _rx(r"(?i:\b(?:tel(?:éfono|efono|efon|ephone)?|phone|mobile?|móvil|movil|cell(?:phone)?|handy|mobil|fax|"
+                  r"portable|whatsapp|call(?: me)?|ring me|text me|reach me|llam[ae](?:me)?|appelez(?:-moi)?|"
+                  r"rappelez(?:-moi)?|ruf(?:en sie)?(?: mich)? an|(?:my|mon|mi|meine) (?:number|numéro|número|nummer))"
+                  r"\.?(?:\s*(?:no\.?|nr\.?|#))?\s*:?\s*(?:is\s+|es\s+|est\s+|ist\s+)?(?:at\s+|on\s+|al\s+|au\s+|unter\s+)?)"
+                  r"(\+?\(?\d[\d ./()-]{5,18}\d)")
 URL = _rx(r"(?i)\b(?:https?://|www\.)[^\s<>\"'`]+")
 # A personal site without a scheme ("annaforbes.com", "linkedin.com/in/x") is taken only after words that make it
 # someone's own ("my portfolio is at", "I blog at", "find me on"); a company domain in prose is not personal data.
 BARE_URL = _rx(r"(?i)\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|net|org|me|dev|io|blog|design|page|site|xyz|"
-               r"info|co\.uk|de|ie|it|fr|es|nl|se|no|dk|fi|ch|at|be|pl|pt|ca|au|nz|in|us|co)\b(?:/[^\s<>\"'`]*)?")
-_OWN_SITE = _rx(r"(?i)(?:\b(?:my|our|his|her|their)\s+(?:personal\s+|own\s+|new\s+|little\s+)?(?:web\s?site|site|"
-                r"blog|portfolio|home\s?page|page|shop|store|cv|resume|profile|twitter|github|linkedin|instagram)"
-                r"|\bi\s+(?:blog|write|post|sell\s+\w+)|\b(?:find|follow|see|reach)\s+me|\b(?:twitter|github|"
-                r"linkedin|instagram|website|blog|portfolio)\s*:)[^.!?\n]{0,25}$")
+               r"info|co\.uk|de|ie|it|fr|es|nl|se|no|dk|fi|ch|at|be|pl|pt|ca|au|nz|in|us|co|social|app|tv|ee|art|"
+               r"photo|photos|photography|studio|eu|jp|br|mx|cz|gr|ru|ua|link|bio|online|shop|store)\b"
+               r"(?:/[^\s<>\"'`]*)?")
+_SITE_NOUN = (r"(?:web\s?site|site|blog|portfolio|home\s?page|page|shop|store|cv|resume|profile|twitter|github|"
+              r"linkedin|instagram|mastodon|tiktok|youtube|channel|calendly|newsletter|substack|podcast|gallery|"
+              r"etsy|photos|booking page|link)")
+_OWN_SITE = _rx(r"(?i)(?:\b(?:my|his|her|their)\s+(?:[\w-]+\s+)?" + _SITE_NOUN +
+                # "our" speaks for a company as often as for a family: only "our own/personal/family ... site"
+                r"|\bour\s+(?:personal\s+|own\s+|new\s+|little\s+|family\s+|wedding\s+)?(?:web\s?site|site|blog|"
+                r"portfolio|home\s?page|page|shop|store|cv|resume|profile)"
+                r"|\b\p{Lu}\p{Ll}+['’]s\s+(?:[\w-]+\s+)?" + _SITE_NOUN +
+                r"|\bi\s+(?:blog|write|post|sell\s+\w+|run|have|own|keep|started|built|made)\b"
+                r"|\b(?:find|follow|see|reach|check out)\s+(?:me|my)\b|\b(?:photos|pictures|designs|videos|music)\s+"
+                r"(?:are\s+)?(?:at|on)\b|\b(?:twitter|github|linkedin|instagram|mastodon|website|blog|portfolio|"
+                r"calendly|homepage)\s*:)[^.!?\n]{0,25}$")
 MAC = _rx(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}"
           r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
           r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
 _DATE = (rf"(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|"
          rf"\d{{1,2}}(?:st|nd|rd|th)?(?: of)? {_MONTH},? \d{{4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}})")
-DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday)"
-          rf"(?: is| was|:|\s)*[\s:,-]*({_DATE})")
+DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday|\bgeb\.|"
+          rf"\bgeboren(?: am)?|geburtsdatum|\bné(?:e)? le|date de naissance|fecha de nacimiento|\bnacid[oa] el|"
+          rf"data di nascita|\bnat[oa] il)"
+          rf"(?: is| was|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(-]*({_DATE})")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
           # "turning 40", "I'm 34", "she's 16": only where the number ends the clause or years follow ("turn 90
@@ -205,6 +248,10 @@ AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:
           r"|(?i)(?:\bturn(?:ed|ing|s)|\bi'?m|\bi am|\b(?:s?he|who)(?:'s| is)|\bi'?m [A-Z][a-z]+,)\s+(\d{1,3})"
           r"(?:\s*(?:years?|yrs?)\b|\s*[,.;!?)\x{2013}\x{2014}]|\s+-\s|"
           r"\s+(?:this|next|last|today|tomorrow|yesterday|soon|in|on|and)\b|$)")
+# a kin word or "patient" with the age in brackets ("my son (15)"), and ages in German, French and Spanish
+AGE_OTHER = _rx(r"(?i)\b(?:son|daughter|child|kid|boy|girl|baby|mother|father|mom|mum|dad|husband|wife|brother|sister|"
+                r"grandson|granddaughter|grandmother|grandfather|patient|patientin|tochter|sohn)\s*\((\d{1,3})\)"
+                r"|(?i)\b(?:ich bin|er ist|sie ist|j'ai|il a|elle a|tengo|tiene)\s+(\d{1,3})\s*(?:jahre|ans|años)\b")
 # "N years old" / "N-year-old" is someone's age where a person is named around it, not a car's or a building's
 _AGE_PERSON = _rx(r"(?i)(?:\b(?:i|i'm|me|my|our|his|her|their|you|your|he|she|who|they|we)\b[^.!?\n]{0,40}$|"
                   r"^[ -]?(?:years?[ -]old|year-old|y/?o)[ ,]+(?:\w+ )?(?:man|woman|boy|girl|male|female|patient|son|"
@@ -215,21 +262,65 @@ PASSWORD = _rx(rf"(?i)(?:\b|_){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\bis\b|\bwas\b)[
 USERNAME = _rx(r"(?i)(?:\b(?:user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle)[\"']?\s*[:=]|"
                r"\b(?:user\s?name|login(?:\s?name)?|handle)\s+is\b)\s*"
                r"[\"']?([A-Za-z0-9._@+-]{2,64})")
+# "Username hlindqvist" in a ticket, without a colon: only a login-shaped value (lower case, digits, . _ -), not a word
+# of the sentence ("username field", "username and password")
+USERNAME_BARE = _rx(r"\b(?i:user\s?name|login)\s+([a-z][a-z0-9._-]{2,31})\b"
+                    r"|\b(?i:account)\s+([a-z][a-z0-9]*[._][a-z0-9._-]*[0-9][a-z0-9]*)\b")
+_NOT_LOGIN = frozenset("""is was and or for field box the to in on of with from not has had have must should can
+    could will would change changed reset resets please again too also only here there that this which when if but
+    as at by be are were does did do doesnt didnt isnt wasnt works worked working fails failed page screen form
+    prompt""".split())
+# Postal addresses in the layouts of the UK/US/India, Germany, France and Spain, taken only whole: street, number
+# and a postcode with its city (a street name alone, "Hauptstraße 5 as HQ", is no one's address). The model head
+# finds the rest.
+_CITY = r"\p{Lu}[\p{L}'-]+(?:[ -]\p{Lu}[\p{L}'-]+){0,2}"
+ADDRESSES = (
+    _rx(r"\b\d{1,5}[A-Za-z]?,?\s+(?:\p{Lu}[\p{L}'-]+\s+){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Close|Drive|Dr|"
+        r"Way|Court|Ct|Crescent|Grove|Place|Pl|Terrace|Gardens|Row|Mews|Hill|Park|Square|Sq|Walk|Boulevard|Blvd|Parade|"
+        r"Rise|View|Highway|Hwy|Parkway|Pkwy)\.?(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl)\.?\s*#?\w+)?,\s*" + _CITY
+        + r",?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{6})\b"),
+    _rx(r"\b\p{Lu}[\p{L}.-]*(?:\s\p{Lu}[\p{L}.-]*)?(?i:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer)\s+"
+        r"\d{1,4}\s?[a-z]?,\s*\d{5}\s+" + _CITY),
+    _rx(r"\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?i:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|route|cours|"
+        r"passage)(?:\s+[\p{L}'-]+){1,5},\s*\d{5}\s+" + _CITY),
+    _rx(r"\b(?:Calle|C/|Avda\.?|Avenida|Plaza|Pza\.|Paseo|Camino|Ronda|Carrer|Rambla)(?:\s+[\p{L}'-]+){1,5},?\s*\d{1,4}"
+        r"(?:\s*,\s*\d{1,2}\s*[º°ª]?\s*[A-Z]?)?,\s*\d{5}\s+" + _CITY),
+)
+# the login in a remote-shell command: ssh deploy@10.0.0.5, scp -i key.pem ubuntu@host:/tmp
+SSH_USER = _rx(r"\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-{1,2}[A-Za-z][\w-]*(?:[ =][^\s@]+)?\s+)*([a-z_][a-z0-9_.-]{0,31})@"
+               r"[A-Za-z0-9]")
+LOGIN_SLASH = _rx(r"(?i)\b(?:login|log-in|user(?:\s?name)?|admin|credentials?|account)\s+(?:is|are|:)\s+"
+                  r"([A-Za-z0-9._@+-]{2,64})\s*/\s*([^\s\"',;]{3,64})")
+_SYSTEM_LOGINS = frozenset("git ubuntu ec2-user centos debian fedora core pi vagrant opc azureuser bitnami".split())
 LOGIN_PAIR = _rx(rf"(?i)\b(?:login|user(?:name)?|usr)\s+([A-Za-z0-9._@+-]{{2,64}})[,;]?\s+(?:/\s*)?"
                  rf"{_CRED_WORD}\s*[:=]?\s*([^\s\"',;]{{3,64}})")
 # between an ID's keyword and its value: "passport no.: X", "account number is X", "DL# X"
-_KEY_SEP = r"(?i:\s*(?:no\.?|number|num|#))?(?i:\s*(?:is|:|#|=))?\s*"
-PASSPORT = _rx(rf"(?i:passport){_KEY_SEP}([A-Z0-9]{{6,9}})\b")
-LICENSE = _rx(rf"(?i:driver'?s?\s*licen[cs]e|driving\s*licen[cs]e|\bDL){_KEY_SEP}"
+_KEY_SEP = (r"(?i:\s*card)?(?i:\s*(?:no\.?|nr\.?|n[°º]\.?|number|num|nummer|numéro|número|#))?"
+            r"(?i:\s*(?:is|:|#|=))?\s*")
+PASSPORT = _rx(rf"(?i:passport|reisepass|passeport|pasaporte|passaporto|paspoort){_KEY_SEP}([A-Z0-9]{{6,9}})\b")
+LICENSE = _rx(rf"(?i:driver'?s?\s*licen[cs]e|driving\s*licen[cs]e|\bDL|permis de conduire|führerschein|"
+              rf"(?:licencia|permiso|carn[eé]t?) de conducir|patente di guida|rijbewijs){_KEY_SEP}"
               r"([A-Z0-9][A-Z0-9-]{4,16}[A-Z0-9])\b")
 NATIONAL = _rx(r"(?i:national\s*(?:id|identity|insurance)(?:\s*(?:card|number))?|\bnino?\b|\bnie\b|\bdni\b|"
-               r"aadhaa?r|\bpan(?: card)?\b|\bsin\b|\bbsn\b|personal\s*(?:id|identity|identification)\s*(?:code|"
-               r"number)?|\bid\s*(?:card\s*)?(?:no\.?|number|#)|tax\s*(?:id|identification\s*number)|\btin\b|"
-               rf"\bein\b|personnummer|codice fiscale|\bcpf\b|\bcurp\b){_KEY_SEP}"
-               r"([A-Z0-9][A-Z0-9 ./-]{4,18}[A-Z0-9])\b")
+               r"\bnif\b|aadhaa?r|\bpan(?: card)?\b|\bsin\b|social insurance(?: number)?|\bbsn\b|burgerservicenummer|"
+               r"personal\s*(?:id|identity|identification)\s*(?:code|number)?|\bid\s*(?:card\s*)?(?:no\.?|number|#)|"
+               r"tax\s*(?:id|identification\s*number)|\btin\b|\btfn\b|\bein\b|personnummer|codice fiscale|\bcpf\b|"
+               r"\bcurp\b|\bpesel\b|steuer-?\s?id|steuer-?identifikationsnummer|identifikationsnummer|"
+               r"personalausweis(?:nummer)?|ausweisnummer|sozialversicherungsnummer|"
+               r"(?:num[ée]ro de )?s[ée]curit[ée] sociale|\bn° de s[ée]cu|\bnir\b|\binsee\b|carte d'identit[ée]|"
+               rf"documento (?:nacional )?de identidad|c[ée]dula|\bnss\b|número de la seguridad social){_KEY_SEP}"
+               r"([A-Z0-9](?:[ ./-]?[A-Z0-9]){4,22})\b")
 UK_NINO = _rx(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 CODICE_FISCALE = _rx(r"\b[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]\b")
-BANK = _rx(rf"(?i:\bbank\s*account|\baccount|\bacct|\ba/c|routing(?:\s*number)?|sort\s*code|\bbsb){_KEY_SEP}"
+# IDs whose layout plus a check character is specific enough without a keyword: Spanish DNI/NIE (mod-23 letter),
+# French NIR (mod-97 key), Indian PAN (the fourth letter says which kind of holder)
+DNI = _rx(r"\b(?:\d{8}|[XYZ]-?\d{7})-?[A-Z]\b")
+INSEE = _rx(r"\b[12][ .]?\d{2}[ .]?(?:0[1-9]|1[0-2]|[2-9]\d)[ .]?(?:\d{2}|2[AB])[ .]?\d{3}[ .]?\d{3}[ .]?\d{2}\b")
+PAN = _rx(r"\b[A-Z]{3}[PCHABGJLFT][A-Z]\d{4}[A-Z]\b")
+BANK = _rx(rf"(?i:\bbank\s*account|\baccount|\bacct|\ba/c|routing(?:\s*number)?|sort\s*code|\bbsb|"
+           rf"\bkonto(?:nummer|nr\.?)?|(?:num[ée]ro|n°) de compte|\bcompte(?: bancaire| courant)?|"
+           rf"(?:n[uú]mero|nº|n°) de cuenta|\bcuenta(?: bancaria| corriente)?|\bconto(?: corrente)?|"
+           rf"\brekening(?:nummer)?){_KEY_SEP}"
            r"(\d[\d -]{4,22}\d)\b")
 BTC = _rx(r"\b(?:bc1|tb1)[ac-hj-np-z02-9]{11,71}\b|\b[13][a-km-zA-HJ-NP-Z1-9]{25,34}\b")
 ETH = _rx(r"(?i:wallet|address|eth(?:ereum)?|send|transfer|deposit|metamask|usdt|usdc|erc-?20)[^\n]{0,40}?"
@@ -237,12 +328,19 @@ ETH = _rx(r"(?i:wallet|address|eth(?:ereum)?|send|transfer|deposit|metamask|usdt
 GPS = _rx(r"(?i:gps|coordinates?|coords?|lat(?:itude)?|long?(?:itude)?|located at|location|position|pin|"
           r"maps?)[^\n]{0,30}?(-?\d{1,2}\.\d{3,})°?\s*([NS])?\s*,?\s*(-?\d{1,3}\.\d{3,})°?\s*([EW])?"
           r"|(-?\d{1,2}\.\d{3,})°\s*([NS]),?\s*(-?\d{1,3}\.\d{3,})°\s*([EW])"
+          r"|(?i:\bat|@)\s+(-?\d{1,2}\.\d{4,}),\s?(-?\d{1,3}\.\d{4,})\b"
           r"|\d{1,2}°\s?\d{1,2}['′]\s?\d{1,2}(?:\.\d+)?(?:\"|″|'')\s?[NS],?\s*\d{1,3}°\s?\d{1,2}['′]\s?"
           r"\d{1,2}(?:\.\d+)?(?:\"|″|'')\s?[EW]")
 # Social profiles and personal paths: a URL that names a person, not a page of documentation.
 PERSONAL_URL = _rx(r"(?i)(?:linkedin\.com/in/|facebook\.com/(?:profile\.php|[a-z0-9.]{4,}/?$)|(?:twitter|x)\.com/"
                    r"[a-z0-9_]{2,}/?$|instagram\.com/|tiktok\.com/@|medium\.com/@|youtube\.com/(?:@|c/|user/)|"
                    r"github\.com/[a-z0-9-]+/?$|gitlab\.com/[a-z0-9_.-]+/?$|reddit\.com/u(?:ser)?/|t\.me/|"
+                   # shops, booking pages, link pages and personal pages on a hosting platform
+                   r"etsy\.com/shop/|calendly\.com/[a-z]|linktr\.ee/|about\.me/|patreon\.com/|ko-fi\.com/|"
+                   r"buymeacoffee\.com/|behance\.net/|dribbble\.com/|flickr\.com/photos/|soundcloud\.com/|"
+                   # (the home page only: a path there is a project's page or an article)
+                   r"twitch\.tv/|threads\.net/@|bsky\.app/profile/|(?:^|//|\.)[a-z0-9-]+\.(?:github\.io|"
+                   r"(?:wordpress|blogspot|substack|tumblr|wixsite)\.com|carrd\.co)/?$|"
                    r"wa\.me/|/~|/@[a-z0-9]|/(?:users?|profiles?|people|members?|author|staff|u)/[a-z0-9._-]+/?(?:$|[?#])|"
                    r"[?&](?:email|e-mail|user(?:name)?|name|phone|uid|customer(?:_?id)?)=)")
 SECRET_FORMATS = _rx(
@@ -296,16 +394,35 @@ _NOT_SECRET_NAME = _rx(r"(?:^|[_-])(?:page|csrf|xsrf|continuation|sync|next|prev
 DIGIT = _rx(r"\d")
 # Names where a message says whose they are: after a greeting, above a sign-off, after "my name is", and a given
 # name that opens a message addressed to someone ("Olen, leverage ..."). The model head finds names in running text.
-_NAME = r"((?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.? )?[A-Z][a-z]+(?:[ -][A-Z][a-z]+)?)"
+# Titles written before a name, English and the German/French/Spanish/Italian business-mail ones.
+NAME_TITLES = frozenset("""Mr Mrs Ms Miss Mx Dr Prof Herr Herrn Frau Monsieur Madame Mme Mlle Sr Sra Srta Señor Señora
+    Doña Signor Signora Sig.ra Dott Dott.ssa Mevrouw Dhr Mevr""".split())
+_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herrn?|Frau|Monsieur|Madame|Mme|Mlle|Sra?|Srta|Señora?|Doña|Signora?|Sig\.ra|" \
+         r"Dott(?:\.ssa)?|Mevrouw|Dhr|Mevr)"
+# a capitalised word in any alphabet with accents (Jürgen, Lucía, Ibáñez), with an O'/D' prefix (O'Connell)
+_WORD = r"\p{Lu}(?:\p{Ll}?['’]\p{Lu})?\p{Ll}+"
+# an initial may stand for the given name ("name on card T. Okafor")
+_NAME = rf"((?:{_TITLE}\.? )?(?:\p{{Lu}}\. )?{_WORD}(?:[ -]{_WORD})?)"
 GREETING = _rx(r"(?:^|\n|[.!?]\s)\s*(?i:hi|hello|hey|dear|thanks|thank you|cheers|greetings|hiya|howdy|"
-               rf"good (?:morning|afternoon|evening))[ ,]+{_NAME}\b")
+               r"good (?:morning|afternoon|evening)|hallo|liebe[rs]?|sehr geehrte[rs]?|guten (?:tag|morgen)|"
+               r"bonjour|bonsoir|salut|cher|chère|hola|estimad[oa]s?|querid[oa]s?|buen(?:os|as) d[ií]as|"
+               rf"ciao|buongiorno|gentile|egregio|beste)[ ,]+{_NAME}\b")
 SIGNOFF = _rx(r"(?i:regards|best|thanks|cheers|sincerely|yours(?: truly)?|thank you|best wishes|all the best|"
-              rf"take care|love)[,!.]?[ \t]*\r?\n[ \t]*(?:-{{1,2}}[ \t]*)?{_NAME}[ \t]*(?:\r?\n|$)")
-NAME_IS = _rx(rf"(?i:my name is|my name's|call me|name:|patient:|patient name:|signed,?|full name:|\bi'm|\bi am)"
+              r"take care|love|grüße|gruß|cordialement|saludos|atentamente|saluti|groet(?:en)?)[,!.]?[ \t]*\r?\n"
+              rf"[ \t]*(?:-{{1,2}}[ \t]*)?{_NAME}[ \t]*(?:\r?\n|$)")
+# a formal sign-off on the same line, ending the message: "Mit freundlichen Grüßen, Jürgen Hauck"
+SIGNOFF_INLINE = _rx(r"(?i:regards|mit freundlichen grüßen|freundliche grüße|viele grüße|beste grüße|liebe grüße|"
+                     r"gruß|cordialement|bien à vous|salutations|un saludo|saludos|atentamente|cordiali saluti|"
+                     rf"met vriendelijke groet(?:en)?|sincerely|yours truly|best wishes)[,.]?[ \t]+{_NAME}[ \t]*[.!]?\s*$")
+NAME_IS = _rx(rf"(?i:my name is|my name's|call me|name:|patient:|patient name:|signed,?|full name:|\bi'm|\bi am|"
+              rf"name on (?:the )?card|card ?holder|account ?holder|kontoinhaber(?:in)?|titulaire|titular|"
+              rf"ich bin|je m'appelle|me llamo|mi chiamo|soy|\bit'?s|this is|c'est)[:,]?"
               rf"\s+{_NAME}\b")
-TITLED = _rx(r"\b((?:Mr|Mrs|Ms|Mx|Dr|Prof)\.? [A-Z][a-z]+(?:[ -][A-Z][a-z]+)?)\b")
+# an initial and a surname, as notes and forms write a name ("K. Nakamura", "T. Okafor")
+INITIAL_NAME = _rx(r"(?:^|[\s(,;])(\p{Lu}\. \p{Lu}\p{Ll}{2,}(?:-\p{Lu}\p{Ll}+)?)\b")
+TITLED = _rx(rf"(?:^|[^\p{{L}}])({_TITLE}\.? {_WORD}(?:[ -]{_WORD})?)\b")
 VOCATIVE = _rx(r"(?:^|\n)[ \t]*([A-Z][a-z]{2,14}),\s+[a-z]")
-_NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
+NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
     Afternoon Evening Hope We You Your My The An This That It Please Happy Sure Okay Ok Yes No Chat ChatGPT Claude
     Assistant Bot Gpt Gemini Copilot Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March
@@ -321,13 +438,17 @@ _NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody Ther
     Agent Officer Team Staff Members Member Partner Partners Client Clients Patients Patient Sales Hr It Further
     Likewise Nevertheless Nonetheless Regardless Conversely Whereas Consequently Accordingly Similarly Notably
     Alternatively Optionally Importantly Specifically Currently Previously Again Once Today Versions Version
-    Usage Install Installation Features Requirements License Changes Contributing Docs Documentation""".split())
+    Usage Install Installation Features Requirements License Changes Contributing Docs Documentation
+    Procurement Purchasing Accounting Accounts Billing Finance Payroll Marketing Operations Management Reception
+    Legal Compliance Security Engineering Helpdesk Service Desk Office Admissions Logistics Shipping Damen Herren
+    Kollegen Kolleginnen Mesdames Messieurs Señores Equipo Équipe Tous Todos Alle Zusammen Bonjour Bonsoir Salut Hola
+    Hallo Ciao Servus Moin Hoi Olá Buenos Buongiorno Merci Gracias Danke Grazie Obrigado Obrigada""".split())
 
 
 def _name_ok(name: str) -> bool:
     words = name.replace(".", " ").replace("-", " ").split()
-    core = [w for w in words if w not in ("Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof")]
-    return bool(core) and not any(w in _NOT_NAMES for w in core) and not core[0].endswith("ly")
+    core = [w for w in words if w not in NAME_TITLES and len(w) > 1]
+    return bool(core) and not any(w in NOT_NAMES for w in core) and not core[0].endswith("ly")
 
 
 # Marks of documentation (markdown/rst headings, fences, directives, links, inline code, shell prompts, install
@@ -351,7 +472,8 @@ def looks_like_documentation(text: str) -> bool:
 def _people(T: Text) -> list[Entity]:
     out: list[Entity] = []
     doc = looks_like_documentation(T.text)
-    for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75), (TITLED, 0.9)):
+    for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (SIGNOFF_INLINE, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75),
+                      (TITLED, 0.9), (INITIAL_NAME, 0.75)):
         if not (doc and rx is VOCATIVE):
             out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
     if out and "```" in T.text:
@@ -391,8 +513,17 @@ _DOC_EMAIL = _rx(r"(?i)^(?:git@[^@]+$|(?:foo|bar|baz|qux|user\d*|username|name|y
                  r"[^@]+@(?:googlegroups\.com|lists\.[\w.-]+)$)")
 
 
+# a company's role mailbox (info@, accounts@, buchhaltung@) reaches a desk, not a person
+_ROLE_MAILBOX = _rx(r"(?i)^(?:info|accounts?|accounting|billing|invoices?|sales|support|service|contact|hello|office|"
+                    r"reservations?|bookings?|enquiries|inquiries|help|helpdesk|hr|jobs|careers|press|media|team|"
+                    r"orders?|returns|buchhaltung|rechnung(?:en)?|kontakt|vertrieb|facturation|contacto|ventas|"
+                    r"reservas|administracion|amministrazione|noreply|no-reply)@")
+
+
 def _doc_email(text: str, s: int, e: int) -> bool:
-    return _DOC_EMAIL.search(text[s:e].encode()) is not None or (text[s:s + 4] == "git@" and text[e:e + 1] == ":")
+    return _DOC_EMAIL.search(text[s:e].encode("utf-8", "surrogatepass")) is not None or \
+        _ROLE_MAILBOX.search(text[s:e].encode("utf-8", "surrogatepass")) is not None or \
+        (text[s:s + 4] == "git@" and text[e:e + 1] == ":")
 
 
 def _in_userinfo(text: str, s: int) -> bool:
@@ -405,6 +536,34 @@ def _host_ip(text: str, s: int, e: int) -> bool:
     network (`10.0.0.0/8`)."""
     ip = text[s:e]
     return not (ip.startswith(("127.", "0.", "169.254.", "255.")) or text[e:e + 1] == "/")
+
+
+# A number right after a reference keyword is a document's or a system's number, not a phone or a card: "ref invoice
+# 2024-118", "the ticket number is 2024-03-88812", "build 3524337211781551", "Kundennummer 4471 2209".
+_REFERENCE = _rx(r"(?i)(?:\b(?:invoice|inv|ticket|order|case|ref(?:erence)?|po|purchase order|tracking|parcel|"
+                 r"shipment|confirmation|booking|reservation|appointment|job|build|run|request|transaction|txn|"
+                 r"serial|part|model|sku|item|article|claim|policy|contract|member(?:ship)?|customer|client|"
+                 r"account id|record|report|version|release|batch|lot|isbn|issn|doi|rechnung(?:snummer|snr)?|"
+                 r"bestell(?:ung|nummer|nr)?|auftrag(?:snummer)?|kunden(?:nummer|nr)|vorgang(?:snummer)?|"
+                 r"aktenzeichen|facture|commande|dossier|factura|pedido|expediente|albar[aá]n|fattura|ordine|pratica|"
+                 # a bank's own code
+                 r"blz|bankleitzahl|code banque|guichet|ifsc|bic|swift|bank code)"
+                 r"(?:\s*(?:reference|ref|code|id|number|no\.?|nr\.?|num|nummer|n[°º]|#))?(?:\s*(?:is|was|:|#|=|-))?)"
+                 # "Tracking number 1Z 999 AA1 01 2345 6784": the code's first groups come before the digits
+                 r"(?-i:\s*[A-Z0-9]{1,5}){0,4}\s*$")
+
+
+_PHONE_DATE = _rx(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d\.\d")
+
+
+def _continues(text: str, e: int) -> bool:
+    """A separator then a digit after a number: the number goes on (a date, a version); a full stop ends it."""
+    return text[e:e + 1] in ("-", ".", "/") and text[e + 1:e + 2].isdigit()
+
+
+def reference_before(text: str, s: int) -> bool:
+    """Whether the number at `s` follows a reference keyword (see _REFERENCE)."""
+    return _REFERENCE.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")) is not None
 
 
 def _contact(T: Text, has_digit: bool) -> list[Entity]:
@@ -421,21 +580,46 @@ def _contact(T: Text, has_digit: bool) -> list[Entity]:
     out += [(s, e, "IP_ADDRESS", 0.97) for s, e in T.find(IPV4)
             if _free(text, s, e, before=".") and not (text[e:e + 1] == "." and text[e + 1:e + 2].isdigit())
             and _host_ip(text, s, e)]
-    out += [(s, e, "PHONE_NUMBER", 0.85) for s, e in T.find(PHONE) if _free(text, s, e, before="+_", after="_")]
+    out += [(s, e, "PHONE_NUMBER", 0.85) for s, e in T.find(PHONE)
+            if _free(text, s, e, before="+_", after="_") and not reference_before(text, s)]
     out += [(s, e, "PHONE_NUMBER", 0.8) for s, e in T.find(PHONE_TRUNK)
-            if _free(text, s, e, before="+_-./", after="_-./") and 9 <= sum(c.isdigit() for c in text[s:e]) <= 12]
+            if _free(text, s, e, before="+_-./", after="_") and not _continues(text, e)
+            and 9 <= sum(c.isdigit() for c in text[s:e]) <= 12 and not reference_before(text, s)]
+    phones = [(x[0], x[1]) for x in out if x[2] == "PHONE_NUMBER"]
+    for s, e in T.find(PHONE_KEYED, 1):
+        v = text[s:e]
+        if any(a < e and s < b for a, b in phones):
+            continue  # a layout above has it already
+        if 7 <= sum(c.isdigit() for c in v) <= 13 and _free(text, s, e, before="+_-./", after="_") and \
+                not _continues(text, e) and \
+                _PHONE_DATE.search(v.encode()) is None:
+            out.append((s, e, "PHONE_NUMBER", 0.8))
     out += [(s, e, "MAC_ADDRESS", 0.97) for s, e in T.find(MAC) if _free(text, s, e, before=":-.", after=":-")]
     for m in GPS.finditer(T.raw):
-        out.append((T.char(m.start()) if m.group(1) is None else T.char(m.start(1)), T.char(m.end()),
-                    "GPS_COORDINATES", 0.9))
+        if m.group(9) is not None and not (abs(float(m.group(9))) <= 90 and abs(float(m.group(10))) <= 180):
+            continue  # "at 123.4567, 0.1234" is no place on earth
+        g = next((i for i in (1, 9) if m.group(i) is not None), 0)
+        s, e = T.char(m.start(g)), T.char(m.end())
+        while e > s and text[e - 1].isspace():
+            e -= 1  # the optional hemisphere letter's spaces
+        out.append((s, e, "GPS_COORDINATES", 0.9))
     return out
 
 
 # A number right after an account or identity keyword belongs to the keyword's type even when it passes Luhn (a
 # 12-digit account or Aadhaar number often does): "acct 744099590294", "Aadhaar: 7462 9042 9248".
 _NOT_CARD_KEY = _rx(r"(?i)(?:\baccount|\bacct|\ba/c|\biban|routing|sort\s*code|\bbsb|aadhaa?r|konto(?:nummer)?|"
+                    r"compte|cuenta|\bconto|rekening|\bsin|social insurance|\bbsn|"
                     r"national\s*(?:id|identity|insurance)|\bid\s*(?:card\s*)?|\bssn|\bnino?|\bdni|\bpan|"
-                    r"tax\s*id|\bblz)(?:\s*(?:no\.?|number|num|#))?(?:\s*(?:is|:|#|=))?\s*$")
+                    r"tax\s*id|\bblz)(?:\s*card)?(?:\s*(?:no\.?|nr\.?|number|num|nummer|#))?(?:\s*(?:is|:|#|=))?\s*$")
+
+
+def _card_layout(v: str) -> bool:
+    """How cards are written: one run of digits, groups of four, or Amex/Diners' 4-6-5 / 4-6-4 ("1 57 11 89 839 153
+    65" is a French social security number, not a card)."""
+    groups = [len(g) for g in v.replace("-", " ").split(" ")]
+    return len(groups) == 1 or all(n == 4 for n in groups[:-1]) and 1 <= groups[-1] <= 4 or groups in ([4, 6, 5],
+                                                                                                    [4, 6, 4])
 
 
 def _numbers(T: Text) -> list[Entity]:
@@ -444,8 +628,9 @@ def _numbers(T: Text) -> list[Entity]:
     out: list[Entity] = []
     for s, e in T.find(CARD):
         d = "".join(c for c in text[s:e] if c.isdigit())
-        if _free(text, s, e, before="-_.", after="-_") and luhn_ok(d) and len(set(d)) > 1 \
-                and _NOT_CARD_KEY.search(text[max(0, s - 40):s].encode()) is None:
+        if _free(text, s, e, before="-_.", after="-_") and luhn_ok(d) and len(set(d)) > 1 and _card_layout(text[s:e]) \
+                and _NOT_CARD_KEY.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")) is None \
+                and not reference_before(text, s):
             out.append((s, e, "CREDIT_CARD", 0.99))
     out += [(s, e, "IBAN_CODE", 0.99) for s, e in T.find(IBAN) if iban_ok(text[s:e])]
     for m in SSN.finditer(T.raw):
@@ -472,21 +657,34 @@ def _ids(T: Text) -> list[Entity]:
     """Government IDs and bank accounts: a context keyword, then a number-like value."""
     out = _value_span(T, PASSPORT, "PASSPORT", 0.9, ok=_has_digit)
     out += _value_span(T, LICENSE, "DRIVER_LICENSE", 0.9, ok=lambda v: sum(c.isdigit() for c in v) >= 4)
-    out += _value_span(T, NATIONAL, "NATIONAL_ID", 0.85, ok=lambda v: sum(c.isdigit() for c in v) >= 4)
+    for s, e, typ, sc in _value_span(T, NATIONAL, "NATIONAL_ID", 0.85, ok=lambda v: sum(c.isdigit() for c in v) >= 4):
+        # "6936 9122 8810 PAN ...": a trailing group of letters after the digits is the next keyword, not the id
+        while " " in T.text[s:e] and T.text[s:e].rsplit(" ", 1)[1].isalpha() and len(T.text[s:e].rsplit(" ", 1)[1]) > 1:
+            e = s + T.text[s:e].rindex(" ")
+        out.append((s, e, typ, sc))
+    out += [(s, e, "NATIONAL_ID", 0.9) for s, e in T.find(DNI) if dni_ok(T.text[s:e])]
+    out += [(s, e, "NATIONAL_ID", 0.9) for s, e in T.find(INSEE) if insee_ok(T.text[s:e])]
+    out += [(s, e, "NATIONAL_ID", 0.85) for s, e in T.find(PAN)]
     out += [(s, e, "NATIONAL_ID", 0.9) for s, e in T.find(UK_NINO)]
     out += [(s, e, "NATIONAL_ID", 0.95) for s, e in T.find(CODICE_FISCALE)]
     out += _value_span(T, BANK, "BANK_ACCOUNT", 0.85, ok=lambda v: sum(c.isdigit() for c in v) >= 6)
     out += _value_span(T, DOB, "DATE_OF_BIRTH", 0.95)
+    for rx in ADDRESSES:
+        out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     text = T.text
     for m in AGE.finditer(T.raw):
         g = next(i for i in (1, 2, 3) if m.group(i) is not None)
         s, e = T.char(m.start(g)), T.char(m.end(g))
         if int(m.group(g)) > 125:
             continue
-        if g == 1 and b"birthday" not in m.group(0) and not (_AGE_PERSON.search(text[max(0, s - 60):s].encode())
-                           or _AGE_PERSON.search(text[e:e + 60].encode())):
+        if g == 1 and b"birthday" not in m.group(0) and not (_AGE_PERSON.search(text[max(0, s - 60):s].encode("utf-8", "surrogatepass"))
+                           or _AGE_PERSON.search(text[e:e + 60].encode("utf-8", "surrogatepass"))):
             continue
         out.append((s, e, "AGE", 0.85))
+    for m in AGE_OTHER.finditer(T.raw):
+        g = 1 if m.group(1) is not None else 2
+        if int(m.group(g)) <= 125:
+            out.append((T.char(m.start(g)), T.char(m.end(g)), "AGE", 0.85))
     return out
 
 
@@ -496,7 +694,7 @@ _CODE_EXPR = _rx(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$|[(\[{]")
 def _password_ok(v: str) -> bool:
     # "the password is incorrect": a plain lower-case word after "is" is prose, not a password; neither is
     # code that reads one (`os.environ["DB_PASSWORD"]`, `settings.DB_PASS`)
-    return not (v.isalpha() and v.islower() and len(v) < 12) and _CODE_EXPR.search(v.encode()) is None
+    return not (v.isalpha() and v.islower() and len(v) < 12) and _CODE_EXPR.search(v.encode("utf-8", "surrogatepass")) is None
 
 
 def _username_ok(v: str) -> bool:
@@ -519,6 +717,8 @@ def _passwords(T: Text) -> list[Entity]:
                 continue
             e = text.find("&", s, e) if "&" in text[s:e] else e
         v = text[s:e]
+        if text[T.char(m.start()):s].lower().lstrip("_").startswith("pin") and not v.isdigit():
+            continue  # a PIN is digits: "Drop pin: -33.8688, 151.2093" is a place
         if len(v) >= 3 and not placeholder(v) and _password_ok(v):
             out.append((s, e, "PASSWORD", 0.9))
     return out
@@ -531,12 +731,26 @@ def _credentials(T: Text) -> list[Entity]:
     if any(w in lower for w in ("pass", "pw", "pin", "psk", "login", "user", "account", "handle")):
         out += _passwords(T)
         out += _value_span(T, USERNAME, "USERNAME", 0.85, ok=_username_ok, in_url=False)
+        for g in (1, 2):
+            out += _value_span(T, USERNAME_BARE, "USERNAME", 0.8, group=g, in_url=False,
+                               ok=lambda v: v not in _NOT_LOGIN and (len(v) >= 5 or not v.isalpha()))
         for m in LOGIN_PAIR.finditer(T.raw):
             (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
             p = text[ps:pe]
             # without a ':' or '=' only a password-looking value makes "user X pw Y" a credential pair
             if not placeholder(text[us:ue]) and not placeholder(p) and _password_ok(p) and not p.isalpha():
                 out += [(us, ue, "USERNAME", 0.85), (ps, pe, "PASSWORD", 0.9)]
+    if "/" in text:
+        for m in LOGIN_SLASH.finditer(T.raw):
+            (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
+            p = text[ps:pe]
+            if not placeholder(p) and _password_ok(p) and not p.isalpha() and not _in_url(text, ps):
+                out.append((ps, pe, "PASSWORD", 0.9))
+                if not placeholder(text[us:ue]):
+                    out.append((us, ue, "USERNAME", 0.85))
+    if "@" in text:
+        # a distribution's default login (ubuntu@, ec2-user@) and git@ (a git remote) are nobody's account
+        out += _value_span(T, SSH_USER, "USERNAME", 0.85, ok=lambda v: v not in _SYSTEM_LOGINS)
     out += [(s, e, "SECRET", 0.99) for s, e in T.find(SECRET_FORMATS)]
     if "PRIVATE KEY-----" in text:
         out += [(s, e, "SECRET", 0.99) for s, e in T.find(PRIVATE_KEY)]
@@ -546,6 +760,10 @@ def _credentials(T: Text) -> list[Entity]:
         for s, e in T.find(URL_CREDENTIAL, 1):
             if not placeholder(text[s:e]):
                 out.append((s, e, "SECRET", 0.995))  # beats the "e-mail" pass@host
+                # and the user name beside a real password is someone's login
+                u = text.rfind("//", 0, s) + 2
+                if 1 < u < s - 1 and not placeholder(text[u:s - 1]) and text[u:s - 1] not in _SYSTEM_LOGINS:
+                    out.append((u, s - 1, "USERNAME", 0.85))
     out += _value_span(T, AWS_SECRET, "SECRET", 0.95, ok=lambda v: _entropy(v) > 4.0)
     if "-p" in text or "--pass" in text or "-u" in text or "-a" in text:
         for g in (1, 2, 3):
@@ -574,7 +792,7 @@ def _assigned(T: Text) -> list[Entity]:
         # the keyword must start a word or follow "_"/"-" (csrftoken, subtoken and mytoken are other things)
         if ks > 0 and text[ks - 1].isalnum() and not (text[ks - 1].islower() and text[ks].isupper()):
             continue
-        if _NOT_SECRET_NAME.search(_snake(text[max(0, ks - 40):ks]).encode()) is not None:
+        if _NOT_SECRET_NAME.search(_snake(text[max(0, ks - 40):ks]).encode("utf-8", "surrogatepass")) is not None:
             continue
         g = 2 if m.start(2) >= 0 else 3
         s, e = T.char(m.start(g)), T.char(m.end(g))
@@ -602,7 +820,7 @@ def _random_looking(v: str) -> bool:
     classes = sum((any(c.islower() for c in v), any(c.isupper() for c in v), any(c.isdigit() for c in v),
                    any(not c.isalnum() and c not in "-_." for c in v)))
     return len(v) >= 12 and classes >= 2 and _entropy(v) >= 3.3 and not v.replace("-", "").isdigit() \
-        and _PATHISH.search(v.encode()) is None
+        and _PATHISH.search(v.encode("utf-8", "surrogatepass")) is None
 
 
 def _urls(T: Text) -> list[Entity]:
@@ -610,8 +828,8 @@ def _urls(T: Text) -> list[Entity]:
     for s, e in T.find(URL):
         while e > s and T.text[e - 1] in ".,;:!?)]}":
             e -= 1
-        if PERSONAL_URL.search(T.text[s:e].encode()) is not None or \
-                _OWN_SITE.search(T.text[max(0, s - 60):s].encode()) is not None:
+        if PERSONAL_URL.search(T.text[s:e].encode("utf-8", "surrogatepass")) is not None or \
+                _OWN_SITE.search(T.text[max(0, s - 60):s].encode("utf-8", "surrogatepass")) is not None:
             out.append((s, e, "URL", 0.9))
     taken = [(s, e) for s, e, _, _ in out]
     for s, e in T.find(BARE_URL):
@@ -620,8 +838,8 @@ def _urls(T: Text) -> list[Entity]:
         if T.text[s - 1:s] in ("@", ".", "/", "-") or T.text[e:e + 1] == "@" or \
                 any(a <= s < b for a, b in url_spans(T.text)):
             continue  # part of an e-mail address, or of a URL with a scheme
-        if PERSONAL_URL.search(T.text[s:e].encode()) is not None or \
-                _OWN_SITE.search(T.text[max(0, s - 60):s].encode()) is not None:
+        if PERSONAL_URL.search(T.text[s:e].encode("utf-8", "surrogatepass")) is not None or \
+                _OWN_SITE.search(T.text[max(0, s - 60):s].encode("utf-8", "surrogatepass")) is not None:
             if not any(a <= s < b for a, b in taken):
                 out.append((s, e, "URL", 0.85))
     return out
@@ -637,6 +855,20 @@ def rule_entities(text: str) -> list[Entity]:
     out += _credentials(T) + _people(T)
     if "." in text:
         out += _urls(T)
+    return out
+
+
+def bare_domains(text: str) -> list[tuple[int, int]]:
+    """Domains written without a scheme (not part of an e-mail address or of a URL with a scheme)."""
+    T = Text(text)
+    schemed = url_spans(text)
+    out = []
+    for s, e in T.find(BARE_URL):
+        while e > s and text[e - 1] in ".,;:!?)]}":
+            e -= 1
+        if text[s - 1:s] in ("@", ".", "/", "-") or text[e:e + 1] == "@" or any(a <= s < b for a, b in schemed):
+            continue
+        out.append((s, e))
     return out
 
 

@@ -1,13 +1,14 @@
 """PII span decoding from token tags, joined with the rule matches (router_extproc/pii/rules.py)."""
 from __future__ import annotations
 
+import unicodedata
 from typing import NamedTuple
 
 import numpy as np
 import re2
 
-from ..pii.rules import iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
-from ..pii.rules import looks_like_documentation, scrub
+from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
+from ..pii.rules import NAME_TITLES, NOT_NAMES, looks_like_documentation, reference_before, scrub
 
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
 DATE_RE = re2.compile(r"(?:^|[^\d./-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}|"
@@ -17,7 +18,41 @@ DATE_RE = re2.compile(r"(?:^|[^\d./-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{
 PHONE_CHARS_RE = re2.compile(r"\+?[\d\s().-]+(?:\s?(?:x|ext\.?)\s?\d{1,5})?")
 # Titles written before a name; a title belongs to the PERSON span ("Dott. Griselda Pace", "Dr X").
 TITLES = frozenset("""Dr Dott Dott.ssa Prof Univ.Prof Ing Sig Sig.ra Sig.na Mr Mrs Ms Miss Mx Mme Mlle M Sr Sra Srta
-    Hr Fr Herr Frau Rev Dipl.-Ing Mag""".split())
+    Hr Fr Herr Frau Rev Dipl.-Ing Mag""".split()) | NAME_TITLES
+# Lower-case words a name may hold (Ludwig van Beethoven, Ana de la Cruz, Ahmed bin Zayed); any other lower-case
+# word makes a span a phrase ("March rent", "Ruf mich", "Praxis für Orthopädie"), not a name.
+NAME_PARTICLES = frozenset("van von der den de da di del della dos das du des le la bin ibn al el ter ten zu y e af"
+                           .split())
+# Capitalised words the head reads as names in message text that are labels, the names of ID documents, kin words
+# or German/French/Spanish months and days: a span made only of these is no person ("Aadhaar", "Tel",
+# "Bankverbindung", "Re", "Patient").
+NOT_NAME_WORDS = NOT_NAMES | frozenset("""Aadhaar Aadhar Pan Dni Nie Nif Ssn Sin Bsn Nino Iban Bic Blz Swift Tel Tele
+    Telefon Telephone Phone Mobile Mobil Handy Cell Fax Festnetz Kontakt Contact Email Mail Adresse Address Anschrift
+    Bankverbindung Konto Kontonummer Kontoinhaber Rechnung Invoice Ticket Order Re Fwd Fw Aw Wg Subject Betreff Objet
+    Asunto Praxis Pt Dob Mrn Ref Mother Father Mutter Vater Tochter Sohn Daughter Son Wife Husband Ehefrau Ehemann
+    Januar Februar März Juni Juli Oktober Dezember Janvier Février Mars Avril Mai Juin Juillet Août Septembre Octobre
+    Novembre Décembre Enero Febrero Marzo Abril Mayo Junio Julio Agosto Septiembre Octubre Noviembre Diciembre Montag
+    Dienstag Mittwoch Donnerstag Freitag Samstag Sonntag Lundi Mardi Mercredi Jeudi Vendredi Samedi Dimanche Lunes
+    Martes Miércoles Jueves Viernes Sábado Domingo Bitte Danke Merci Gracias Grazie Hallo Bonjour Hola Salut Ich Du
+    Er Sie Es Wir Ihr Je Tu Il Elle Nous Vous Ils Elles Yo Usted Ustedes Nosotros Ruf Rufen Melden Schreib Schreiben
+    Appelez Appelle Llame Llámame Escribe Sehr Geehrte Geehrter Freundlichen Grüßen Grüße Gruß Bonjour Bonsoir
+    Cordialement Saludos Estimado Estimada Atenciosamente Steuer Versand Lieferung Lieferadresse Karte Ansprechpartner
+    Kündigung Betreff Anlage Termin Dirección Direccion Envío Factura Pedido Teléfono Correo Dossier Facture Commande
+    Adresse""".split())
+# A name followed by one of these names a place or an institution ("Victoria Station", "Lincoln Memorial", "Moscone
+# Center"), not the person it was named after
+PLACE_NOUNS = frozenset("""Station Memorial Monument Bridge Park Square Street Road Avenue Airport Hospital University
+    College School Center Centre Hall Tower Cathedral Church Museum Stadium Arena Hotel Library Institute Clinic Mall
+    Gardens Palace Castle Theatre Theater Lake River Mountain Island Bay Beach Valley County Airlines Foundation Prize
+    Award Bank Group Inc Ltd LLC GmbH AG Bahnhof Platz Straße Kirche Universität Gare Musée Estación Museo""".split())
+# voice assistants and chat products read as given names
+NOT_NAME_WORDS = NOT_NAME_WORDS | frozenset("Siri Alexa Cortana Bixby".split())
+# a label: one word, a colon, then a number ("Aadhaar: 6936 ...", "Tel: +49 ...")
+_LABEL_AFTER = re2.compile(rb"^\s*:\s*[+(\d]")
+# one capitalised word after an article or a contracted preposition is a noun (German capitalises every noun: "zu
+# Hause", "bei der Sparkasse"), not a name
+_NOUN_BEFORE = re2.compile(rb"(?:^|\s)(?:der|die|das|dem|den|des|zu|zum|zur|im|am|vom|beim|ein|eine|einen|einem|einer|"
+                           rb"les|du|el|los|las|un|una|the|an)\s+$")
 _TITLE_BEFORE = re2.compile(r"(?:^|[\s,;:(\"'>])([A-Z][A-Za-z.-]{0,8}?)(\.?) $")
 
 VALIDATED = ("EMAIL_ADDRESS", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN")
@@ -211,18 +246,39 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
         return None  # neither a number nor a capitalised name ("traffic", "y/o") is not an address, nor is base64
     if typ == "PHONE_NUMBER":
         if not _phone_like(span) or _NOT_PHONE.search(span.strip()) is not None or \
-                len({c for c in span if c.isdigit()}) == 1:
-            return None  # hashes, ids, sizes and timings are not phone numbers
+                len({c for c in span if c.isdigit()}) == 1 or reference_before(text, s):
+            return None  # hashes, ids, sizes, timings and invoice/ticket/order numbers are not phone numbers
         if s > 0 and text[s - 1] == "+":
             s -= 1  # the international prefix belongs to the number
     if typ == "PERSON":
         if not any(c.isalpha() for c in span) or _is_title(span) or not _name_shaped(span):
             return None
         words = span.split()
-        if any(_camel_word(w) for w in words if not _is_title(w)) or span.lower() in PLACEHOLDER_NAMES or \
+        # an initial ("K. Nakamura") is no file name or dotted identifier
+        if any(_camel_word(w) for w in words if not _is_title(w) and not (len(w) == 2 and w[0].isupper() and
+                                                                          w[1] == ".")) or \
+                span.lower() in PLACEHOLDER_NAMES or \
                 _LABEL_BEFORE.search(text[max(0, s - 8):s]) is not None:
             return None
         if doc and sum(1 for w in words if w[:1].isupper() and not _is_title(w)) < 2:
+            return None
+        # lower-case words at the edges are the head's overreach ("ping Yusuf", "Jake Lester from"): trimmed; one
+        # inside makes the span a phrase
+        while words and words[0][:1].islower() and words[0] not in NAME_PARTICLES:
+            s = text.index(words[1], s + len(words[0])) if len(words) > 1 else e
+            words = words[1:]
+        while words and words[-1][:1].islower():  # a name never ends in a particle ("Dirección de")
+            e = text.rindex(words[-2], s, e) + len(words[-2]) if len(words) > 1 else s
+            words = words[:-1]
+        core = [w.strip(".,;:!?'’\"()") for w in words if not _is_title(w)]
+        after = text[e:e + 20].split(None, 1)
+        if core and (core[-1] in PLACE_NOUNS or (after and after[0].strip(".,;:!?'’\"()") in PLACE_NOUNS
+                                                  and text[e:e + 1] == " ")):
+            return None
+        if not core or any(w[:1].islower() and w not in NAME_PARTICLES for w in core) or \
+                all(w in NOT_NAME_WORDS for w in core) or \
+                (len(core) == 1 and _LABEL_AFTER.search(_raw(text[e:e + 8])) is not None) or \
+                (len(core) == 1 and _NOUN_BEFORE.search(_raw(text[max(0, s - 8):s])) is not None):
             return None
         m = _TITLE_BEFORE.search(text[max(0, s - 16):s])
         if m and _is_title(m.group(1)):
@@ -254,7 +310,12 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
         s, e = snap(text, s, e)
         if e <= s:
             continue
-        if any(_overlap((s, e), (r[0], r[1])) for r in rx):
+        hit = [r for r in rx if _overlap((s, e), (r[0], r[1]))]
+        if hit and typ == "PERSON" and len(hit) == 1 and hit[0][1] < e and ";" in text[hit[0][1]:e]:
+            # "myerssharon; Evan from": the head ran a login into the next clause's name; the name stays
+            s, e = snap(text, hit[0][1] + text[hit[0][1]:e].index(";") + 1, e)
+            hit = [] if e > s else hit
+        if hit:
             continue  # validated match wins
         if typ in ("PERSON", "STREET_ADDRESS") and any(_overlap((s, e), u) for u in urls):
             continue  # words inside a URL are not names or addresses
@@ -281,4 +342,58 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             continue
         joined.append(ent)
     # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
-    return [x for x in joined if x[2] != "STREET_ADDRESS" or _address_shaped(text[x[0]:x[1]])]
+    out = [x for x in joined if x[2] != "STREET_ADDRESS" or _address_shaped(text[x[0]:x[1]])]
+    return _person_details(text, _named_sites(text, out))
+
+
+# right after a name: an age set off by a comma or a bracket ("Mr. Kwame Asante, 71, lives", "(K. Nakamura, 52)"),
+# or a date in brackets ("my mother Ruth Keller (09/22/1941)"): how notes and letters give them
+_AGE_AFTER_NAME = re2.compile(rb"^(?:,\s*|\s*\(\s*)(\d{1,3})(?:\s*(?:y/?o|years?(?: old)?))?\s*(?:[,;)]|\.(?:\s|$)|$)")
+_DATE_AFTER_NAME = re2.compile(rb"^\s*\(\s*(?:born |b\. |geb\. |n[\xc3\xa9]e? le )?(\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2})"
+                               rb"\s*\)")
+
+
+def _person_details(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    add = []
+    for s, e, typ, _ in ents:
+        if typ != "PERSON":
+            continue
+        tail = _raw(text[e:e + 40])
+        for rx, t in ((_AGE_AFTER_NAME, "AGE"), (_DATE_AFTER_NAME, "DATE_OF_BIRTH")):
+            m = rx.search(tail)
+            if m is None or (t == "AGE" and int(m.group(1)) > 120):
+                continue
+            a = e + len(tail[:m.start(1)].decode("utf-8", "surrogatepass"))
+            b = a + len(m.group(1).decode())
+            if not any(_overlap((a, b), x) for x in ents + add):
+                add.append((a, b, t, 0.8))
+    return sorted(ents + add) if add else ents
+
+
+def _raw(s: str) -> bytes:
+    return s.encode("utf-8", "surrogatepass")
+
+
+def _fold(w: str) -> str:
+    return unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode().lower()
+
+
+def _named_sites(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    """A site whose domain carries the name of a person in the same message is that person's own site ("Marco
+    Bellini - marcobellini.it", "I'm Caleb, photos at calebwinterphoto.com"); a company domain in prose is not."""
+    names = {_fold(w) for x in ents if x[2] == "PERSON"
+             for w in text[x[0]:x[1]].replace(".", " ").replace("'", " ").replace("’", " ").replace("-", " ").split()
+             if len(w) >= 4 and not _is_title(w)}
+    if not names or "." not in text:
+        return ents
+    add = []
+    for s, e in bare_domains(text) + url_spans(text):
+        host = text[s:e].split("://", 1)[-1].split("/", 1)[0].lower()
+        label = host[4:] if host.startswith("www.") else host
+        label = label.split(".", 1)[0]
+        # the name must be part of the domain, not all of it: "tidelift.com" beside "Tidelift" names a product
+        if any(n in label and n != label for n in names) and not any(_overlap((s, e), x) for x in ents + add):
+            while e > s and text[e - 1] in ".,;:!?)]}":
+                e -= 1
+            add.append((s, e, "URL", 0.8))
+    return sorted(ents + add) if add else ents

@@ -137,11 +137,12 @@ def redaction_cost(engine: Any, texts: list[str], rounds: int) -> dict:
 # templates; the documentation set is the README text of the installed packages (real documentation, nobody wrote
 # it for this), half of the packages by a hash of their names (the other half is calibration).
 SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
-    # issue #21: held_out_2 was written before the rules were changed for the first held-out set's errors, which
-    # made messages_blind/messages_gen calibration data
-    "held": {"messages": ("held_out_2.txt",), "code": ("code_logs_gen.txt",), "benign": ("benign_blind.txt",),
+    # issue #21: each held-out message set was written before the rules were changed for the previous one's errors,
+    # which then became calibration data (messages_blind/messages_gen, then held_out_2, then held_out_3)
+    "held": {"messages": ("held_out_4.txt",), "code": ("code_logs_gen.txt",), "benign": ("benign_blind.txt",),
              "docs": ("readme:held",)},
-    "cal": {"messages": ("messages.txt", "messages_blind.txt", "messages_gen.txt"),
+    "cal": {"messages": ("messages.txt", "messages_blind.txt", "messages_gen.txt", "held_out_2.txt",
+                         "held_out_3.txt"),
             "code": ("code_logs.txt", "code_logs_blind.txt", "code_logs_blind2.txt", "code_logs_cal.txt"),
             "benign": ("benign_questions.txt",), "docs": ("docs.txt", "docs_blind.txt", "docs_blind2.txt",
                                                           "readme:cal")},
@@ -248,6 +249,10 @@ def rules_cost(texts: list[str], rounds: int) -> dict:
             "mean_chars": round(sum(map(len, texts)) / len(texts))}
 
 
+# what each earlier held-out message set gave while it was held out (the rules then frozen), for the trend
+HISTORY = ("Earlier rounds, each on the set then held out with the rules of the time: messages_blind + messages_gen "
+           "(230 messages) P 0.974 / R 0.968, then held_out_2 (82 messages, harder layouts) P 0.867 / R 0.904, then "
+           "held_out_3 (137 messages, more languages and styles) P 0.885 / R 0.942; all are calibration data now.")
 RETRAIN = (
     "What the rules cannot do and the PII head would need a retrain for (not done: the head is unchanged, "
     "config.PII_TYPES stays its eight training labels): names in running text without a greeting, title or "
@@ -287,12 +292,15 @@ def section(res: dict) -> str:
         "",
         "Model head + rules as the router runs them. Every figure below is on a **held-out** set, never used to "
         "change the rules, from another writer or source than the **calibration** sets that were (tests/bench/data/"
-        "pii/; calibration figures at the end, optimistic). Messages: held_out_2, hand-written for issue #21 (cards "
-        "beside bank-account and national-id numbers, UK/German/international phone layouts, scheme-less personal "
-        "sites, with order/tracking/version numbers and company domains as look-alikes) and committed before the "
-        "rules were changed for the first held-out set's errors; that first set (messages_blind, hand-written, and "
-        "messages_gen, seeded faker generator) is calibration now. Benign questions: hand-written after the rules "
-        "were frozen. Secrets: made by "
+        "pii/; calibration figures at the end, optimistic). Messages: held_out_4, hand-written for issue #21 in "
+        "varied styles (tickets, clinical notes, HR and chat messages, logs and shell lines, Dutch/Portuguese/German/"
+        "French/Spanish/Italian mail with local ID, account, phone and address layouts; invoice, order, tracking and "
+        "booking references, versions, company sites, role mailboxes and brand or place names as look-alikes) and "
+        "committed before the rules were changed for the previous held-out set's errors; the earlier held-out sets "
+        "(held_out_3, held_out_2; messages_blind, hand-written, and messages_gen, seeded faker generator) are "
+        "calibration now. One person wrote held_out_3/held_out_4 and the rule changes between them, so each is held "
+        "out from the rules' tuning, not from their author. Benign questions: hand-written after the rules were "
+        "frozen. Secrets: made by "
         "a seeded generator (tests/bench/pii_gen.py, its own templates and value makers; the calibration sets are "
         "hand-written) - code, config and log snippets where provider-format keys, passwords, connection strings, "
         "JWTs, PEM blocks and high-entropy values sit beside git SHAs, digests, UUIDs, trace ids, lockfile hashes and "
@@ -308,7 +316,7 @@ def section(res: dict) -> str:
                     for k, v in h["messages_by_file"].items())
         + f"); per type (target P and R >= {t['per_type']}):",
         "", *_table(h["messages"]), "",
-        f"Types below target: {', '.join(below) if below else 'none'}.",
+        f"Types below target: {', '.join(below) if below else 'none'}. " + HISTORY,
         "",
         f"Secrets in code and logs ({h['code_n']} generated snippets, {h['code_with_secret_n']} holding a secret): "
         f"precision {sec['precision']} / recall {sec['recall']} for the secret group (SECRET and PASSWORD as one, "
@@ -321,7 +329,9 @@ def section(res: dict) -> str:
         f"{h['docs_flagged_rate_raw']} flagged at all, {h['docs_personal_n']} only for real people's contact data).",
         "",
         f"Calibration sets (optimistic): messages P/R {c['messages']['ALL']['precision']} / "
-        f"{c['messages']['ALL']['recall']} (n={c['messages']['ALL']['n']}); secrets {c['secrets']['precision']} / "
+        f"{c['messages']['ALL']['recall']} (n={c['messages']['ALL']['n']}; by file: "
+        + "; ".join(f"{k} P {v['precision']} / R {v['recall']}" for k, v in c["messages_by_file"].items())
+        + f"); secrets {c['secrets']['precision']} / "
         f"{c['secrets']['recall']} (n={c['secrets']['n']}, {c['code_n']} hand-written snippets); false flags "
         f"{c['benign_false_flag_rate']} of {c['benign_n']} questions and {c['docs_false_flag_rate']} of {c['docs_n']}"
         " documentation passages (hand-written and the other half of the README passages; that half had no hand "
