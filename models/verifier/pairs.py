@@ -11,7 +11,7 @@ This module writes both from templates, deterministically (a fixed seed, no I/O)
   (the same pasted text, another product) and ``time`` (another period).
 
 The slot fillers (topics, objects, places, units, antonym pairs, tasks, periods) share no content word with the
-evaluation sets in tests/bench/data/cache_quality/ (tests/unit/test_verifier_data.py checks it): those sets stay
+evaluation sets in tests/bench/data/cache_quality/ (tests/unit/test_verifier_pairs.py checks it): those sets stay
 a measure of what the verifier learnt, not of what it was shown. Only the connective words of the templates
 (:data:`TEMPLATE_WORDS`: "what", "convert", "translate", "explain" ...) may appear there too.
 """
@@ -163,7 +163,7 @@ NUMBER_Q = ["What is {} multiplied by 19?", "Is {} divisible by 11?", "What nota
             "How do I write {} in Roman numerals?", "What is the cube of {}?"]
 
 # Connective words of the templates below (may also appear in the evaluation sets: they carry the form, not
-# the content). tests/unit/test_verifier_data.py checks that nothing else does.
+# the content). tests/unit/test_verifier_pairs.py checks that nothing else does.
 TEMPLATE_WORDS = frozenset(
     "what is are explain define tell me about meaning definition hi could you please thanks thank "
     "i was reading got confused my friend asked and didn't know so how do can what's way to the best steps "

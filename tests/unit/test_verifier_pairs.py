@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from models.verifier_data import TEMPLATE_WORDS, digest, pairs
+from models.verifier.pairs import TEMPLATE_WORDS, digest, pairs
 from router_extproc.cache.verify import STOPWORDS, words
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def test_no_evaluation_text_is_generated():
 
 def test_the_pairs_are_the_same_in_every_process():
     # the recipe hash reads digest(): a set or a hash seed in the generator would rebuild the verifier at random
-    code = "from models.verifier_data import digest; print(digest())"
+    code = "from models.verifier.pairs import digest; print(digest())"
     out = {subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
     assert out == {digest()}
