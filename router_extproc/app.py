@@ -65,12 +65,15 @@ def build_cache(config: RouterConfig, signals: Any, metrics: Metrics) -> Any:
 class Health:
     models_loaded: bool = False
     cache_ready: bool = False
+    # the gRPC server accepts streams: until then Envoy's calls are refused (custom routes embed their examples
+    # after the models load, which once left /readyz green while every request got a 500)
+    serving: bool = False
     draining: bool = False
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
-        return self.models_loaded and self.cache_ready and not self.draining
+        return self.models_loaded and self.cache_ready and self.serving and not self.draining
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str]]:
@@ -122,7 +125,7 @@ async def _http_server(host: str, port: int, metrics: Metrics, health: Health,
                 status, ctype = (200 if ok else 503), "text/plain"
                 body = (b"ready\n" if ok else
                         f"not ready: models_loaded={health.models_loaded} cache_ready={health.cache_ready} "
-                        f"draining={health.draining}\n".encode())
+                        f"serving={health.serving} draining={health.draining}\n".encode())
             else:
                 status, ctype, body = 404, "text/plain", b"not found\n"
             reason = HTTPStatus(status).phrase
@@ -256,6 +259,7 @@ async def serve(config_path: str | Path, *, grpc_port: int | None = None, metric
                                                  max_concurrent_rpcs=config.server.max_concurrent_rpcs)
     await server.start()
     await set_serving(health_servicer, True)
+    health.serving = True
     admin.router = router   # live: /live, and Envoy's replica health polled into the live state
     from .live import poll_envoy
 

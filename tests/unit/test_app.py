@@ -77,3 +77,15 @@ async def test_an_unexpected_exception_in_a_reload_is_caught_too(tmp_path, monke
     monkeypatch.setattr(app, "load_config", boom)
     assert ConfigWatcher(path, router, metrics).reload() is False
     assert failures(metrics) == 1 and router.config.default_model == "a"
+
+
+def test_readiness_waits_for_the_grpc_server_to_accept_streams():
+    # models and cache can be ready while custom routes still embed their examples: Envoy's calls would be refused
+    from router_extproc.app import Health
+
+    h = Health(models_loaded=True, cache_ready=True)
+    assert not h.ready
+    h.serving = True
+    assert h.ready
+    h.draining = True
+    assert not h.ready
