@@ -147,6 +147,7 @@ def build_cases(tokenizer, quick: bool = False) -> list[Case]:
     attacks = _jsonl("attacks.jsonl")
     injections = [d["text"] for d in _jsonl("injections.jsonl")]
     tools = _jsonl("tool_results.jsonl")
+    shorts = [d["text"] for d in _jsonl("short_turns.jsonl")]
     docs = documents(tokenizer)
     code = code_snippets()
     if quick:  # about a fifth of every set, the same fifth each run
@@ -162,6 +163,10 @@ def build_cases(tokenizer, quick: bool = False) -> list[Case]:
             continue
         shape = "bare question" if q["lang"] == "en" else "non-English question"
         cases.append(Case(shape, "benign", [user(q["text"])], "q:" + q["text"], q["category"], "handwritten"))
+    for t in shorts:
+        # a follow-up, format rule or acknowledgement sent as the first (or only) user turn: applications send
+        # these with their history trimmed, and the guard must judge them alone
+        cases.append(Case("short instruction, first turn", "benign", [user(t)], "st:" + t, None, "handwritten"))
     for s in systems:
         for q in en:
             cases.append(Case(f"system prompt: {s['kind']}", "benign", [sys_msg(s["text"]), user(q["text"])],
@@ -327,7 +332,7 @@ def summarise(rows: list[dict], thr: float, conf_thr: float, fallback: str) -> l
 
 # The benign shapes #19 sets the FPR target on (system prompts, conversations, RAG and documents up to 4k tokens,
 # code). Non-English questions and tool results are reported beside them, not calibrated on.
-TARGET_SHAPES = ("system prompt", "conversation", "RAG", "code", "bare question")
+TARGET_SHAPES = ("system prompt", "conversation", "RAG", "code", "bare question", "short instruction")
 SWEEP = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
 
 
