@@ -34,7 +34,6 @@ from typing import Any
 
 from . import rules as R
 from .routes import MAX_EXAMPLE_CHARS, MAX_EXAMPLES, RouteSpec
-from .thresholds import ROUTE_SIMILARITY
 from .config import CATEGORIES, REASONING_EFFORTS
 from .config_reader import Reader as _Reader
 from .errors import ConfigError
@@ -135,7 +134,8 @@ def _routes(root: _Reader) -> dict[str, RouteSpec]:
         out_of_scope = r.bool("out_of_scope", False)
         if out_of_scope and r.raw("threshold", None) is not None:
             raise r.error(r.key("threshold"), "an out_of_scope route never matches: a threshold means nothing")
-        threshold = r.float("threshold", ROUTE_SIMILARITY, lo=-1.0, hi=1.0)
+        # no `threshold`: fitted from the examples at load (routes.fitted_threshold)
+        threshold = r.float("threshold", None, lo=-1.0, hi=1.0)
         out[name] = RouteSpec(name, tuple(examples), threshold, key=r.path, out_of_scope=out_of_scope)
         r.check_unknown()
     return out

@@ -15,9 +15,15 @@ from .signals.spec import ModelThresholds
 if TYPE_CHECKING:
     from .config import RouterConfig
 
-# A custom route's nearest-example cosine at or above which it matches, when its `threshold` is not set (routes.py).
-# Calibrated on tests/bench/data/routes/calibration.jsonl, reported on held_out.jsonl (bench_routes.py).
-ROUTE_SIMILARITY = 0.405
+# Custom routes (routes.py: the matcher fitted at load from the examples, no training). A route's bar is
+# ROUTE_BASE + ROUTE_TIGHTNESS x its examples' leave-one-out nearest-neighbour cosine (median; ROUTE_TIGHTNESS_ONE
+# for a one-example route), unless its `threshold` is set; the category head votes with ROUTE_HEAD_TEMPERATURE x
+# log(its top probability). Calibrated on tests/bench/data/routes/calibration.jsonl + held_out_2.jsonl, reported on
+# held_out.jsonl and held_out_3.jsonl (bench_routes.py).
+ROUTE_BASE = 0.165
+ROUTE_TIGHTNESS = 0.5
+ROUTE_TIGHTNESS_ONE = 0.5
+ROUTE_HEAD_TEMPERATURE = 0.08
 
 # The language signal's probability (py3langid, normalised over its 140 labels) under which it says "not sure" and
 # every `language` predicate is false. Provisional: set on hand-written probes (short correct sentences score
