@@ -78,6 +78,7 @@ class RouteIndex:
     rows_route: np.ndarray = field(compare=False, repr=False, default=None)   # (N,) the route of each row
     counts: np.ndarray = field(compare=False, repr=False, default=None)       # examples per route
     out_of_scope: np.ndarray = field(compare=False, repr=False, default=None)  # (routes,) bool
+    head_temperature: float = ROUTE_HEAD_TEMPERATURE   # the head's vote (module docstring); a bench varies it
 
     def nearest(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each route's nearest-example cosine and its score (the mean of its two nearest; the request embedding
@@ -106,12 +107,14 @@ class RouteIndex:
             best = int(np.argmax(score))
             return RouteMatch(None, float(first[best]), self.specs[best].name, float(score[best]), math.inf, 0.0)
         best = int(np.argmax(margin))
-        head = ROUTE_HEAD_TEMPERATURE * math.log(min(max(confidence, 1e-6), 1.0)) if confidence is not None else 0.0
+        head = self.head_temperature * math.log(min(max(confidence, 1e-6), 1.0)) if confidence is not None else 0.0
         bar = float(self.thresholds[best]) + head
-        logits = margin[~self.out_of_scope] / ROUTE_HEAD_TEMPERATURE
+        logits = margin[~self.out_of_scope] / max(self.head_temperature, 1e-6)
         top = float(logits.max())
-        # the head's classes carry its probability mass 1 (logits: its log-probabilities); without it, mass 1 too
-        prob = 1.0 / (np.exp(logits - top).sum() + math.exp(-top))
+        # the head's classes carry its probability mass 1 (logits: its log-probabilities); without it, mass 1 too.
+        # In log space: the margins over a small temperature are large.
+        total = np.logaddexp(top + math.log(float(np.exp(logits - top).sum())), 0.0)
+        prob = math.exp(top - total)
         if self.out_of_scope.any() and float(score[self.out_of_scope].max()) >= float(score[best]):
             oos = int(np.flatnonzero(self.out_of_scope)[np.argmax(score[self.out_of_scope])])
             return RouteMatch(None, float(first[oos]), self.specs[oos].name, float(score[oos]), math.inf, 0.0)

@@ -20,10 +20,10 @@ if TYPE_CHECKING:
 # for a one-example route), unless its `threshold` is set; the category head votes with ROUTE_HEAD_TEMPERATURE x
 # log(its top probability). Calibrated on tests/bench/data/routes/calibration.jsonl + held_out_2.jsonl, reported on
 # held_out.jsonl and held_out_3.jsonl (bench_routes.py).
-ROUTE_BASE = 0.165
+ROUTE_BASE = 0.15
 ROUTE_TIGHTNESS = 0.5
 ROUTE_TIGHTNESS_ONE = 0.5
-ROUTE_HEAD_TEMPERATURE = 0.08
+ROUTE_HEAD_TEMPERATURE = 0.06
 
 # The language signal's probability (py3langid, normalised over its 140 labels) under which it says "not sure" and
 # every `language` predicate is false. Provisional: set on hand-written probes (short correct sentences score
