@@ -99,7 +99,7 @@ def parse_rules(root: _Reader, known_model: Callable[[_Reader, str, str], str]) 
 
 
 def _routes(root: _Reader) -> dict[str, RouteSpec]:
-    """`routes: [{name, examples: [...], threshold}]`: custom routes matched by nearest example (routes.py)."""
+    """`routes: [{name, examples: [...], threshold}]`: custom routes matched by their examples (routes.py)."""
     out: dict[str, RouteSpec] = {}
     owner: dict[str, str] = {}      # example text -> the key of the route that lists it
     total = 0

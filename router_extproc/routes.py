@@ -18,8 +18,8 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   the head's log-probability. A route wins when its logit beats every built-in class's, i.e. when
   score − τ ≥ ROUTE_HEAD_TEMPERATURE × log(the head's top probability): a request the head is sure of (a
   generic coding question, "computer science" at 0.9) needs a clearly closer match than one it is unsure of (a
-  support ticket, which fits no MMLU category: median confidence 0.46 on the calibration routes, 0.8 on the none
-  prompts). Without the category signal (`signals.category: false`) the head does not vote: score ≥ τ.
+  support ticket, which fits no MMLU category: median confidence 0.51 on calibration.jsonl's route prompts, 0.81
+  on its none prompts). Without the category signal (`signals.category: false`) the head does not vote: score ≥ τ.
 * An `out_of_scope` route lists what is none of the routes: when its score is at least the winning route's, no
   route matches.
 

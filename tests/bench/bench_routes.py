@@ -228,8 +228,10 @@ def section(res: dict) -> str:
         f"{res.get('load_average', '?')} while measuring: timings are inflated by other work on the machine)._", "",
         f"Calibrated on `calibration.jsonl` + `held_out_2.jsonl` pooled ({c['shipped']['n']} prompts, "
         f"{c['shipped']['n_none']} none): `ROUTE_BASE` **{cal['base']}** (best range {cal['plateau'][0]}–"
-        f"{cal['plateau'][1]}, neighbourhood accuracy {cal['neighbourhood_accuracy']}), `ROUTE_HEAD_TEMPERATURE` **{cal['temperature']}** (best pooled accuracy with pooled "
-        f"false-route ≤ {cal['false_route_cap']}); shipped in thresholds.py: {sh['base']} and {sh['temperature']} "
+        f"{cal['plateau'][1]}) and `ROUTE_HEAD_TEMPERATURE` **{cal['temperature']}**: the best pooled accuracy "
+        f"averaged with the neighbouring bases ({cal['neighbourhood_accuracy']}), all three within pooled "
+        f"false-route ≤ {cal['false_route_cap']}; at the point itself {c['shipped']['accuracy']} / "
+        f"{c['shipped']['false_route']}. Shipped in thresholds.py: {sh['base']} and {sh['temperature']} "
         f"(`ROUTE_TIGHTNESS` {sh['tightness']}). Fitted bars of this config: "
         + ", ".join(f"{k} {v}" for k, v in res["bars"].items()) + ".", "",
         "Reported on `held_out_3.jsonl` (written before this matcher and run only once it was frozen; terse, typos, "
