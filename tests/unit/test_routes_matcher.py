@@ -99,3 +99,23 @@ def test_the_decision_passes_the_head_confidence_only_when_the_category_signal_i
 def _fake(ts):
     from ..fakes import embed
     return np.stack([embed(t) for t in ts])
+
+
+@pytest.mark.parametrize("confidence", [1e-9, 0.3, 0.9, 1.0])
+def test_the_head_only_ever_lowers_a_route_bar(confidence):
+    ix = build(TIGHT, LOOSE)
+    m = ix.match(VECTORS["l1"], confidence)
+    assert m.bar <= float(ix.thresholds[1]) + 1e-6 and math.isfinite(m.bar)
+
+
+def test_explain_says_why_no_route_matched():
+    import io
+    import json
+
+    from router_extproc.explain import explain
+
+    c = cfg()
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "x"}]}).encode()
+    out = io.StringIO()
+    explain(c, body, out, signals=Sig("tell me a joke"), routes=RT.build_index(c.decisions.routes, _fake))
+    assert "  route: none (nearest shipping: score " in out.getvalue() and "< bar " in out.getvalue()
