@@ -74,10 +74,10 @@ class RouteIndex:
     matrix: np.ndarray = field(compare=False, repr=False)   # (N, D) float32, L2-normalised rows
     starts: np.ndarray = field(compare=False, repr=False)   # first row of each route (np.maximum.reduceat)
     thresholds: np.ndarray = field(compare=False, repr=False)   # τ per route (out_of_scope: +inf)
+    rows_route: np.ndarray = field(compare=False, repr=False)   # (N,) the route of each row
+    counts: np.ndarray = field(compare=False, repr=False)       # examples per route
+    out_of_scope: np.ndarray = field(compare=False, repr=False)  # (routes,) bool
     vectors: Mapping[str, np.ndarray] = field(compare=False, repr=False, default_factory=dict)  # text -> row
-    rows_route: np.ndarray = field(compare=False, repr=False, default=None)   # (N,) the route of each row
-    counts: np.ndarray = field(compare=False, repr=False, default=None)       # examples per route
-    out_of_scope: np.ndarray = field(compare=False, repr=False, default=None)  # (routes,) bool
     head_temperature: float = ROUTE_HEAD_TEMPERATURE   # the head's vote (module docstring); a bench varies it
 
     def nearest(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,8 +173,8 @@ def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.
         s.threshold if s.threshold is not None else fitted_threshold(matrix[a:a + n])
         for s, a, n in zip(specs, starts, counts)], dtype=np.float32)
     return RouteIndex(tuple(specs), np.ascontiguousarray(matrix), starts, thresholds,
-                      {t: known[t] for t in set(texts)}, np.repeat(np.arange(len(specs)), counts), counts,
-                      np.asarray([s.out_of_scope for s in specs], dtype=bool))
+                      np.repeat(np.arange(len(specs)), counts), counts,
+                      np.asarray([s.out_of_scope for s in specs], dtype=bool), {t: known[t] for t in set(texts)})
 
 
 def for_config(config: Any, engine: Any, previous: RouteIndex | None = None) -> RouteIndex | None:
