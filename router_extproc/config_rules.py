@@ -34,7 +34,6 @@ from typing import Any
 
 from . import rules as R
 from .routes import MAX_EXAMPLE_CHARS, MAX_EXAMPLES, RouteSpec
-from .thresholds import ROUTE_SIMILARITY
 from .config import CATEGORIES, REASONING_EFFORTS
 from .config_reader import Reader as _Reader
 from .errors import ConfigError
@@ -100,7 +99,7 @@ def parse_rules(root: _Reader, known_model: Callable[[_Reader, str, str], str]) 
 
 
 def _routes(root: _Reader) -> dict[str, RouteSpec]:
-    """`routes: [{name, examples: [...], threshold}]`: custom routes matched by nearest example (routes.py)."""
+    """`routes: [{name, examples: [...], threshold}]`: custom routes matched by their examples (routes.py)."""
     out: dict[str, RouteSpec] = {}
     owner: dict[str, str] = {}      # example text -> the key of the route that lists it
     total = 0
@@ -135,7 +134,8 @@ def _routes(root: _Reader) -> dict[str, RouteSpec]:
         out_of_scope = r.bool("out_of_scope", False)
         if out_of_scope and r.raw("threshold", None) is not None:
             raise r.error(r.key("threshold"), "an out_of_scope route never matches: a threshold means nothing")
-        threshold = r.float("threshold", ROUTE_SIMILARITY, lo=-1.0, hi=1.0)
+        # no `threshold`: fitted from the examples at load (routes.fitted_threshold)
+        threshold = r.float("threshold", None, lo=-1.0, hi=1.0)
         out[name] = RouteSpec(name, tuple(examples), threshold, key=r.path, out_of_scope=out_of_scope)
         r.check_unknown()
     return out

@@ -198,8 +198,10 @@ def _readings(config: RouterConfig, signals: SignalsLike | None, threshold: floa
     injection = None
     if guards.injection_enabled and inj is not None and inj >= threshold:
         injection = {"flag": "flagged", "block": "blocked", "route": "routed"}[guards.injection_action]
-    # custom routes: the signal pass's embedding against the examples embedded at load (no second encoder run)
-    match = routes.match(getattr(signals, "embedding", None)) if routes is not None and signals is not None else None
+    # custom routes: the signal pass's embedding against the examples embedded at load (no second encoder run),
+    # ranked with the category head's classes (routes.py; `confidence` is None when the category signal is off)
+    match = (routes.match(getattr(signals, "embedding", None), confidence)
+             if routes is not None and signals is not None else None)
     return category, dict(auto=auto, confidence=confidence, complexity=complexity, complexity_score=cx_score,
                           pii_types=pii_types, pii_redact=pii_redact, jailbreak_score=jb, injection=injection,
                           injection_score=inj, route=match.route if match else None,

@@ -80,10 +80,11 @@ def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ..., 
         w(f"  injection: {getattr(signals, 'injection', 0.0):.3f}\n")
         w(f"  pii: {', '.join(sorted(signals.pii_types)) or '-'}\n")
     if routes is not None and signals is not None:
-        m = routes.match(signals.embedding)
+        m = routes.match(signals.embedding, signals.category_confidence if config.signals.category else None)
         if m is not None:
-            got = f"{m.route} (similarity {m.similarity:.3f})" if m.route else \
-                f"none (nearest {m.nearest}: {m.similarity:.3f} < its threshold)"
+            got = (f"{m.route} (score {m.score:.3f} >= bar {m.bar:.3f}; nearest example {m.similarity:.3f}, "
+                   f"{m.probability:.2f} of the ranking with the category head)") if m.route else \
+                f"none (nearest {m.nearest}: score {m.score:.3f} < bar {m.bar:.3f})"
             w(f"  route: {got}\n")
     language = None
     if config.rules.reads_language:

@@ -135,7 +135,7 @@ class PII:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    names: frozenset[str]   # custom routes (routes.py): the request's nearest-example match is one of them
+    names: frozenset[str]   # custom routes (routes.py): the request's matched route is one of them
 
     def describe(self) -> str:
         return f"route in [{', '.join(sorted(self.names))}]"

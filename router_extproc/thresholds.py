@@ -15,14 +15,21 @@ from .signals.spec import ModelThresholds
 if TYPE_CHECKING:
     from .config import RouterConfig
 
-# A custom route's nearest-example cosine at or above which it matches, when its `threshold` is not set (routes.py).
-# Calibrated on tests/bench/data/routes/calibration.jsonl, reported on held_out.jsonl (bench_routes.py).
-ROUTE_SIMILARITY = 0.405
+# Custom routes (routes.py: the matcher fitted at load from the examples, no training). A route's bar is
+# ROUTE_BASE + ROUTE_TIGHTNESS x its examples' leave-one-out nearest-neighbour cosine (median; ROUTE_TIGHTNESS_ONE
+# for a one-example route), unless its `threshold` is set; the category head votes with ROUTE_HEAD_TEMPERATURE x
+# log(its top probability). Calibrated on tests/bench/data/routes/calibration.jsonl + held_out_2.jsonl, reported on
+# held_out.jsonl and held_out_3.jsonl (bench_routes.py).
+ROUTE_BASE = 0.15
+ROUTE_TIGHTNESS = 0.5
+ROUTE_TIGHTNESS_ONE = 0.5
+ROUTE_HEAD_TEMPERATURE = 0.06
 
 # The language signal's probability (py3langid, normalised over its 140 labels) under which it says "not sure" and
-# every `language` predicate is false. Provisional: set on hand-written probes (short correct sentences score
-# 0.2-0.6, one-word greetings and code under 0.1), not yet calibrated on a data set.
-LANGUAGE_CONFIDENCE = 0.2
+# every `language` predicate is false. Calibrated on tests/bench/data/language/calibration.jsonl (a wrong language
+# costing twice a "not sure"), reported on held_out.jsonl (bench_language.py, docs/routing.md): prompts of 4+ words
+# are right, one- and two-word greetings mostly fall to "not sure".
+LANGUAGE_CONFIDENCE = 0.19
 
 # plain cosine when a configured verifier cannot be used (QQP test: precision 0.80)
 FALLBACK_COSINE = 0.90

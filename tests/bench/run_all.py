@@ -17,7 +17,7 @@ from typing import Any
 from .common import DOCS, MODEL_DIR, RESULTS, ROOT, load, machine, progress
 
 # pii and traffic run after signals: bench_signals rewrites docs/signals.md, they then put their sections back in
-STEPS = ["signals", "pii", "traffic", "rules", "routes", "overhead", "cache_speedup", "cache_quality", "savings",
+STEPS = ["signals", "pii", "traffic", "rules", "routes", "language", "overhead", "cache_speedup", "cache_quality", "savings",
          "peers", "scale", "hostile", "live"]
 # bench-quick stays under ~3 minutes: the peers (a separate venv) and scaling (1M-row inserts, a Milvus
 # server) only run in the full pass; their last full results are still rendered, with their own dates.
