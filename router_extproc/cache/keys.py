@@ -94,7 +94,10 @@ def _canon(obj: Any) -> str:
 
 # Segments compared verbatim: fenced and inline code, double-quoted text, and single-quoted text that is not an
 # apostrophe ("don't"). "Reverse 'Abc'" and "reverse 'abc'" have different answers; so may two indentations of code.
-_VERBATIM = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`|\"[^\"\n]*\"|\u201c[^\u201d\n]*\u201d|(?<!\w)'[^'\n]*'(?!\w)", re.S)
+# Every pattern of this module is scanned once per request over the whole prompt (up to the 8 MiB body), so none may
+# backtrack: each quoted segment stops at the next opener too ("\u201c" x 1M on one line was quadratic), and the
+# trailing wrapper is peeled by _strip_trailing, not by a regex (a nested-quantifier form hung on " \n" runs).
+_VERBATIM = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`|\"[^\"\n]*\"|\u201c[^\u201c\u201d\n]*\u201d|(?<!\w)'[^'\n]*'(?!\w)", re.S)
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'"})
 _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]+s?\b")  # US, IT, NASA, GPUs: lower-cased they can read as other words
@@ -104,23 +107,60 @@ _LEAD = re.compile(r"^(?:(?:hi|hello|hey)(?: there\b[\s,!.]*|[,!.]+\s*)|(?:pleas
                    r"|(?:can|could|would|will) you (?:please )?(?:tell me|let me know)\b[\s,:]*"
                    r"|(?:can|could|would|will) you please\b[\s,]*"
                    r"|i(?: would|'d) like to know\b[\s,:]*|i want(?:ed)? to know\b[\s,:]*)+")
-_TRAIL = re.compile(r"(?:[\s,]*\b(?:please|pls|thanks|thank you|thx|ty)\b|(?<=[^\W\d_])[\s]*[?.!\u2026]+|\s+)+$")
+_POLITE_END = ("thank you", "please", "thanks", "pls", "thx", "ty")
+_END_MARKS = "?.!\u2026"
 _END_PUNCT = re.compile(r"(?<=[^\W\d_])[?.!\u2026]+$")
 _SPACES = re.compile(r"(?<=\S)[ \t\u00a0]+")
-_LINE_END = re.compile(r"[ \t]+\n")
 
 
 def _normalize_plain(text: str, fold_acronyms: bool) -> str:
     if fold_acronyms:
         text = text.lower()
-    else:
-        kept = [(m.start(), m.group()) for m in _ACRONYM.finditer(text)]
-        text = text.lower()
-        for i, w in kept:
-            text = text[:i] + w + text[i + len(w):]
+    else:  # lower case between the acronyms, joined once (a splice per acronym was quadratic in their number)
+        out, pos = [], 0
+        for m in _ACRONYM.finditer(text):
+            out += (text[pos:m.start()].lower(), m.group())
+            pos = m.end()
+        out.append(text[pos:].lower())
+        text = "".join(out)
     # runs of spaces inside a line become one, spaces ending a line go; indentation is kept (it is syntax in
     # pasted Python or YAML)
-    return _LINE_END.sub("\n", _SPACES.sub(" ", text))
+    lines = _SPACES.sub(" ", text).split("\n")
+    return "\n".join([ln.rstrip(" \t") for ln in lines[:-1]] + lines[-1:])
+
+
+def _is_word(c: str) -> bool:
+    return c.isalnum() or c == "_"  # what `\w` matches in a str pattern
+
+
+def _strip_trailing(s: str) -> str:
+    """Drop a trailing wrapper: whitespace, a polite word ("thanks", ", please") and a run of ?.!… that follows a
+    letter (not a digit: "What is 5!" keeps its factorial), in any order and number. Peeled from the end by index, so
+    it is linear in the text whatever it holds."""
+    end = len(s)
+    while True:
+        j = end
+        while j and s[j - 1].isspace():
+            j -= 1
+        k = j
+        while k and s[k - 1] in _END_MARKS:
+            k -= 1
+        if k < j:
+            v = k
+            while v and s[v - 1].isspace():
+                v -= 1
+            if v and s[v - 1].isalnum() and not s[v - 1].isdecimal():
+                end = v
+                continue
+        for w in _POLITE_END:
+            i = j - len(w)
+            if i >= 0 and s.startswith(w, i) and (i == 0 or not _is_word(s[i - 1])):
+                while i and (s[i - 1] == "," or s[i - 1].isspace()):
+                    i -= 1
+                end = i
+                break
+        else:
+            return s[:j]
 
 
 def normalize_text(text: str) -> str:
@@ -139,7 +179,7 @@ def normalize_text(text: str) -> str:
         pos = m.end()
     out.append(_normalize_plain(text[pos:], shouting))
     s = "".join(out).strip("\n ")
-    core = _TRAIL.sub("", _LEAD.sub("", s))
+    core = _strip_trailing(_LEAD.sub("", s))
     return core or _END_PUNCT.sub("", s) or s  # "Thanks!" alone is a prompt, not a wrapper
 
 

@@ -8,6 +8,8 @@ a shorter age for the answers it is served.
 
 from __future__ import annotations
 
+import asyncio
+
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +25,7 @@ from ..pii.answers import answer_pii_types
 from ..thresholds import route_cache_similarity
 from .contracts import Cache, HitLike, SignalSource, SignalsLike
 from .exchange import Exchange
+from .parse import PARSE_INLINE_BYTES
 from .record import log
 
 ROUTE_MEMO_MAX = 10_000  # literal requests whose decision is remembered (see cache/routes.py)
@@ -114,7 +117,11 @@ class CacheStage:
         # the key is the request the model will read: with the route's system prompt (act.forward applies the same)
         body = with_system_prompt(request.body, decision)
         policy = decide_policy(body, ex.headers, cfg.semantic_cache, has_pii=bool(decision.pii_types))
-        key = build_key(body, decision.model, ex.headers, cfg.semantic_cache)
+        if ex.body_bytes < PARSE_INLINE_BYTES:
+            key = build_key(body, decision.model, ex.headers, cfg.semantic_cache)
+        else:   # normalising megabytes of pasted text takes tens of ms: off the event loop, like the parse
+            key = await asyncio.get_running_loop().run_in_executor(
+                None, build_key, body, decision.model, ex.headers, cfg.semantic_cache)
         ex.cache_key = key
         # Entries are indexed by the prompt embedding: with the signal model off nothing can be stored. A prompt the
         # PII tagger could not read whole (the signal budget) is not stored: "PII is never cached" needs every token.

@@ -54,6 +54,7 @@ class Exchange:
     started: float = field(default_factory=time.perf_counter)
     chat: bool = False
     request: APIRequest | None = None
+    body_bytes: int = 0                # size of the request body as received (parse.request_body)
     decision: Decision | None = None
     cache_state: str = "bypass"        # the x-router-cache value
     cache_key: Any = None

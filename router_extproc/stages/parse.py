@@ -13,7 +13,7 @@ from ..openai import (MODELS_PATH, PARSERS, ROUTED_PATHS, APIError, APIRequest, 
 from . import reply
 from .exchange import Continue, Exchange, Respond
 
-PARSE_INLINE_BYTES = 256 * 1024  # bodies from this size are parsed on a worker thread
+PARSE_INLINE_BYTES = 256 * 1024  # bodies from this size are parsed, and their cache key built, on a worker thread
 
 
 def request_headers(ex: Exchange, headers: Mapping[str, str], end_of_stream: bool) -> Respond | Continue:
@@ -58,6 +58,7 @@ async def request_body(ex: Exchange, body: bytes) -> APIRequest:
     if len(body) > limit:
         raise too_large(limit)
     parse = PARSERS[ex.path]
+    ex.body_bytes = len(body)
     if len(body) < PARSE_INLINE_BYTES:
         return parse(body)
     # A multi-megabyte body takes tens of ms to decode: keep the event loop (other streams, health) moving.

@@ -289,3 +289,24 @@ def test_truncated_or_filtered_answers_are_not_stored():
 
 def test_answers_over_the_size_limit_are_not_stored():
     assert response_cacheable(200, completion(content="x" * 2000), max_bytes=1000) == "too-large"
+
+
+# --- hostile text: the exact tier's normalisation reads the whole prompt, so it must be linear in it -------------
+
+@pytest.mark.parametrize("text, want", [
+    ("x" + " \n" * 60 + "y", "x" + "\n" * 60 + "y"),   # a nested-quantifier regex never returned here
+    ("What is 5!  \n  ", "what is 5!"),
+    ("what is rust?? thanks , please !", "what is rust"),
+    ("Spell it , , please", "spell it"),
+    ("pretty", "pretty"),                                          # "ty" only as a word
+])
+def test_trailing_wrappers_are_peeled_in_one_pass(text, want):
+    from router_extproc.cache.keys import normalize_text
+    assert normalize_text(text) == want
+
+
+def test_megabytes_of_unclosed_quotes_acronyms_and_indentation_normalise():
+    from router_extproc.cache.keys import normalize_text
+    for unit in ("\u201c", "US a ", "\n" + " " * 30, " thanks", "'a "):
+        text = "x" + unit * (2_000_000 // len(unit)) + "y"
+        assert normalize_text(text)   # each was quadratic or worse before (minutes to hours at this size)
