@@ -221,9 +221,89 @@ async def _ef_sweep(backend: Any, efs: list[int], vecs: np.ndarray, have: int, q
     return out
 
 
+async def _server_variants(backend: Any, probes: Probes, rng: np.random.Generator, rounds: int = 3,
+                           per: int = 150) -> dict[str, dict]:
+    """Milvus server, at the largest size: idle lookup p50/p99 for the knobs the issue names, each changed alone,
+    run in interleaved rounds (the cores' load drifts: a knob measured minutes after another is not comparable).
+    ``shipped``: the config as shipped; ``ef 64``; ``Eventually`` consistency; ``no vector output``: the same
+    search without fetching the rows' vectors (what a lookup would save if the verifier did not read them);
+    then scalar indexes (Trie on scope and filter_key, STL_SORT on expires_at) are built and ``shipped`` is
+    measured again as ``scalar indexes``."""
+    import dataclasses
+
+    from router_extproc.cache import milvus as M
+
+    base = backend.cfg
+    qs = probes(per, rng)
+
+    def plain(**kw: Any):
+        return lambda: setattr(backend, "cfg", dataclasses.replace(base, **kw))
+
+    variants = {"shipped": plain(), "ef 64": plain(search_params={**dict(base.search_params), "ef": 64}),
+                "Eventually": plain(consistency_level="Eventually")}
+    lat: dict[str, list[float]] = {k: [] for k in [*variants, "no vector output", "scalar indexes"]}
+
+    async def timed(name: str) -> None:
+        lat[name] += await _latency(backend, qs)
+
+    try:
+        for _ in range(rounds):
+            for name, apply in variants.items():
+                apply()
+                await timed(name)
+            backend.cfg = base
+            fields = [f for f in M._FIELDS if f != base.vector_field]
+
+            def no_vec(scope, filter_key, vector, top_k, now):
+                expr = f"scope == {M._q(scope)} and filter_key == {M._q(filter_key)} and expires_at > {now:.3f}"
+                backend._client.search(
+                    base.collection, data=[np.asarray(vector, np.float32).tolist()], anns_field=base.vector_field,
+                    filter=expr, limit=top_k, output_fields=fields, timeout=base.search_timeout_s,
+                    search_params={"metric_type": base.metric_type, "params": dict(base.search_params)},
+                    consistency_level=base.consistency_level)
+                return []
+
+            backend._search_sync = no_vec  # the instance attribute shadows the method for this round only
+            try:
+                await timed("no vector output")
+            finally:
+                del backend._search_sync
+        backend.cfg = base
+        c = backend._client
+
+        def build() -> None:
+            c.release_collection(base.collection)
+            ip = c.prepare_index_params()
+            ip.add_index(field_name="scope", index_type="Trie", index_name="scope_trie")
+            ip.add_index(field_name="filter_key", index_type="Trie", index_name="filter_key_trie")
+            ip.add_index(field_name="expires_at", index_type="STL_SORT", index_name="expires_at_sort")
+            c.create_index(base.collection, ip, timeout=1800)
+            c.load_collection(base.collection, timeout=1800)
+
+        t = time.perf_counter()
+        try:
+            await asyncio.get_running_loop().run_in_executor(backend._executor, build)
+            for _ in range(rounds):
+                await timed("scalar indexes")
+        except Exception as exc:  # a server that refuses them: a note, not a crash
+            progress(f"    scalar indexes: {exc!r}")
+        scalar_s = time.perf_counter() - t
+    finally:
+        backend.cfg = base
+    out = {}
+    for name, v in lat.items():
+        if v:
+            p50, p99 = _pct(sorted(v))
+            out[name] = {"p50_ms": p50, "p99_ms": p99, "lookups": len(v)}
+    if "scalar indexes" in out:
+        out["scalar indexes"]["build_s"] = round(scalar_s, 1)
+    progress(f"    variants: {json.dumps(out)}")
+    return out
+
+
 async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, queries: int, *,
                            writer: Any = None, recall: bool = True, efs: list[int] | None = None,
-                           real: Any = None) -> list[dict[str, Any]]:
+                           real: Any = None, variants: bool = False) -> list[dict[str, Any]]:
     rng = np.random.default_rng(0)
     rows: list[dict[str, Any]] = []
     have = 0
@@ -285,6 +365,8 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
             qs = probes(queries, rng)
             row["under_500_rows_s"] = await _under_inserts(backend, writer, qs, 500, 10**12 + size * 10)
             row["under_2000_rows_s"] = await _under_inserts(backend, writer, qs, 2000, 2 * 10**12 + size * 10)
+        if variants and hasattr(backend, "seal") and size == max(sizes):
+            row["variants"] = await _server_variants(backend, probes, rng)
         rows.append(row)
         progress(f"  {size:>9,d} entries: p50 {p50:.2f} ms  p99 {p99:.2f} ms (insert {rate:.0f} rows/s, index wait "
                  f"{seal_s:.1f} s) {json.dumps({k: v for k, v in row.items() if isinstance(v, dict)})}")
@@ -327,7 +409,7 @@ BACKENDS = ("memory", "milvus_lite", "milvus_server")
 
 async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite_max: int = 20_000,
                         backends: tuple[str, ...] = BACKENDS, efs: list[int] | None = None,
-                        real: Any = None) -> dict[str, Any]:
+                        real: Any = None, variants: bool = False) -> dict[str, Any]:
     from router_extproc.cache.memory import MemoryBackend
     from router_extproc.cache.milvus import MilvusBackend
     from router_extproc.config_cache import MilvusConfig
@@ -372,7 +454,7 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite
         await other.start()
         try:
             out["milvus_server"] = await _measure_backend(remote, sizes, budget_s, queries, writer=other, efs=efs,
-                                                         real=real)
+                                                         real=real, variants=variants)
         finally:
             await remote.close()
             await other.close()
@@ -437,6 +519,18 @@ def scale_section(result: dict[str, Any]) -> str:
         lines += ["", "Search-time `ef` on the same rows (idle; 1 000 queries for the recall columns):",
                   "", "| backend | entries | vectors | ef | p50 / p99 ms | recall of rows above the floor | recall of "
                   "paraphrase hits | exact best row first |", "|---|---|---|---|---|---|---|---|", *sweeps]
+    knobs = []
+    for backend, rows in result.get("cache", {}).items():
+        for r in rows:
+            for name, d in (r.get("variants") or {}).items():
+                extra = f" (built in {d['build_s']:g} s)" if "build_s" in d else ""
+                knobs.append(f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {name}{extra} | {pp(d)} | "
+                             f"{d['lookups']} |")
+    if knobs:
+        lines += ["", "Server knobs, one changed at a time, idle, measured in interleaved rounds (`--variants`; "
+                  "\"no vector output\" is a search that does not fetch the rows' vectors, which the verifier reads "
+                  "today; scalar indexes are built last and measured after):", "",
+                  "| backend | entries | variant | p50 / p99 ms | lookups |", "|---|---|---|---|---|", *knobs]
     rss = [r for r in result.get("rss", []) if "rss_mb" in r]
     m = result.get("machine", {})
     head = (f"_`python -m tests.bench.bench_scale --cache-only --sizes <entries,...> [--backends ...]`, "
@@ -502,6 +596,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--vectors", choices=("real", "random"), default="real",
                     help="real: QQP questions embedded by the encoder, padded (real_vectors.py; random when the data "
                     "or models are missing); random: random unit vectors, the graph's worst case")
+    ap.add_argument("--variants", action="store_true", help="Milvus server, largest size: also measure ef 64, "
+                    "Eventually consistency, no vector output and scalar indexes against the shipped settings")
     ap.add_argument("--backends", default=",".join(BACKENDS), help="cache backends to measure (keeps the others' "
                     "last rows)")
     args = ap.parse_args(argv)
@@ -526,7 +622,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 progress("real vectors unavailable (QQP data or models missing): random unit vectors")
         vectors = "random" if real is None else f"real ({len(real.stored):,} QQP questions, padded)"
         new = asyncio.run(cache_scaling(sizes, budget, 100 if args.quick else 300, backends=backends,
-                                        efs=[int(e) for e in args.ef.split(",")] if args.ef else None, real=real))
+                                        efs=[int(e) for e in args.ef.split(",")] if args.ef else None, real=real,
+                                        variants=args.variants))
         for rows in new.values():
             for r in rows:
                 r["vectors"] = vectors
