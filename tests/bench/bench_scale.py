@@ -225,8 +225,9 @@ async def _server_variants(backend: Any, probes: Probes, rng: np.random.Generato
                            per: int = 150) -> dict[str, dict]:
     """Milvus server, at the largest size: idle lookup p50/p99 for the knobs the issue names, each changed alone,
     run in interleaved rounds (the cores' load drifts: a knob measured minutes after another is not comparable).
-    ``shipped``: the config as shipped; ``ef 64``; ``Eventually`` consistency; ``no vector output``: the same
-    search without fetching the rows' vectors (what a lookup would save if the verifier did not read them);
+    ``shipped``: the config as shipped; ``ef 64``; ``Eventually`` consistency; ``vector field read``: the rows'
+    vectors read from the vector field instead of their base64 copy; ``no vector output``: the same search without
+    fetching the rows' vectors at all (the floor: the verifier reads them);
     then scalar indexes (Trie on scope and filter_key, STL_SORT on expires_at) are built and ``shipped`` is
     measured again as ``scalar indexes``."""
     import dataclasses
@@ -235,13 +236,32 @@ async def _server_variants(backend: Any, probes: Probes, rng: np.random.Generato
 
     base = backend.cfg
     qs = probes(per, rng)
+    copy = backend.copy_field
 
     def plain(**kw: Any):
         return lambda: setattr(backend, "cfg", dataclasses.replace(base, **kw))
 
+    def no_vec(scope, filter_key, vector, top_k, now):
+        expr = f"scope == {M._q(scope)} and filter_key == {M._q(filter_key)} and expires_at > {now:.3f}"
+        backend._client.search(
+            base.collection, data=[np.asarray(vector, np.float32).tolist()], anns_field=base.vector_field,
+            filter=expr, limit=top_k, output_fields=M._FIELDS, timeout=base.search_timeout_s,
+            search_params={"metric_type": base.metric_type, "params": dict(base.search_params)},
+            consistency_level=base.consistency_level)
+        return []
+
+    def vector_field() -> None:
+        backend.copy_field = None
+
+    def without_vectors() -> None:
+        backend._search_sync = no_vec  # the instance attribute shadows the method for this round only
+
     variants = {"shipped": plain(), "ef 64": plain(search_params={**dict(base.search_params), "ef": 64}),
                 "Eventually": plain(consistency_level="Eventually")}
-    lat: dict[str, list[float]] = {k: [] for k in [*variants, "no vector output", "scalar indexes"]}
+    if copy:
+        variants["vector field read (no copy)"] = vector_field
+    variants["no vector output"] = without_vectors
+    lat: dict[str, list[float]] = {k: [] for k in [*variants, "scalar indexes"]}
 
     async def timed(name: str) -> None:
         lat[name] += await _latency(backend, qs)
@@ -250,24 +270,11 @@ async def _server_variants(backend: Any, probes: Probes, rng: np.random.Generato
         for _ in range(rounds):
             for name, apply in variants.items():
                 apply()
-                await timed(name)
-            backend.cfg = base
-            fields = [f for f in M._FIELDS if f != base.vector_field]
-
-            def no_vec(scope, filter_key, vector, top_k, now):
-                expr = f"scope == {M._q(scope)} and filter_key == {M._q(filter_key)} and expires_at > {now:.3f}"
-                backend._client.search(
-                    base.collection, data=[np.asarray(vector, np.float32).tolist()], anns_field=base.vector_field,
-                    filter=expr, limit=top_k, output_fields=fields, timeout=base.search_timeout_s,
-                    search_params={"metric_type": base.metric_type, "params": dict(base.search_params)},
-                    consistency_level=base.consistency_level)
-                return []
-
-            backend._search_sync = no_vec  # the instance attribute shadows the method for this round only
-            try:
-                await timed("no vector output")
-            finally:
-                del backend._search_sync
+                try:
+                    await timed(name)
+                finally:
+                    backend.cfg, backend.copy_field = base, copy
+                    backend.__dict__.pop("_search_sync", None)
         backend.cfg = base
         c = backend._client
 
@@ -528,8 +535,9 @@ def scale_section(result: dict[str, Any]) -> str:
                              f"{d['lookups']} |")
     if knobs:
         lines += ["", "Server knobs, one changed at a time, idle, measured in interleaved rounds (`--variants`; "
-                  "\"no vector output\" is a search that does not fetch the rows' vectors, which the verifier reads "
-                  "today; scalar indexes are built last and measured after):", "",
+                  "\"vector field read\": the candidates' vectors fetched from the vector field instead of their "
+                  "base64 copy; \"no vector output\": a search that fetches no vectors at all, which the verifier "
+                  "needs, so a floor; scalar indexes are built last and measured after):", "",
                   "| backend | entries | variant | p50 / p99 ms | lookups |", "|---|---|---|---|---|", *knobs]
     rss = [r for r in result.get("rss", []) if "rss_mb" in r]
     m = result.get("machine", {})
