@@ -8,8 +8,9 @@ Schema (created with its HNSW index if missing; ``scope`` is the partition key o
 ``id`` INT64 primary, ``scope`` / ``filter_key`` / ``fingerprint`` VARCHAR(64), ``text`` VARCHAR(8192),
 ``embedding`` FLOAT_VECTOR(dim), ``response`` VARCHAR(65535) (completion JSON), ``created_at`` / ``expires_at``
 DOUBLE (unix seconds); on a server also ``embedding_b64`` VARCHAR, the vector's float32 bytes in base64, which
-searches read instead of the vector field (see ``COPY_SUFFIX``). Searches filter on scope, filter_key and ``expires_at > now`` and use the configured
-consistency level (Bounded by default; Strong is refused by the config loader).
+searches read instead of the vector field (see ``COPY_SUFFIX``). Searches filter on scope, filter_key and
+``expires_at > now`` and use the configured consistency level (Bounded by default; Strong is refused by the config
+loader).
 
 Milvus Lite scans unflushed rows, so Lite inserts are flushed once ``insert_batch_size`` rows are pending or
 two seconds after the last insert. A server seals segments by its own policy (size and idle time) and builds

@@ -14,8 +14,8 @@ budget is reported as skipped, with the measured insert rate.
 Per size and backend: bulk insert rate; the wait for the index (Milvus server: flush + HNSW build over the
 sealed segments; hot tier: the graph writer); idle lookup p50/p99; agreement with exact search (the rows above
 the similarity floor exact search returns, the paraphrase hits among them, and whether the exact best row is the
-first candidate the verifier reads); and lookup p50/p99 while another writer inserts 500 and 2,000 rows/s. Then the RSS of a process
-holding a 100k-entry hot tier.
+first candidate the verifier reads); and lookup p50/p99 while another writer inserts 500 and 2,000 rows/s. Then
+the RSS of a process holding a 100k-entry hot tier.
 """
 
 from __future__ import annotations
