@@ -2,17 +2,20 @@
 
     python -m tests.bench.bench_scale [--quick] [--sizes 1000,100000,1000000] [--budget-s S] [--cache-only]
 
-Lookup latency is measured on the backends the router uses: the in-process hot index (numpy), Milvus
-Lite (embedded) and a real Milvus 2.3 standalone server (`milvus-server`, started here on free ports).
-Rows are 384-d normalized random vectors spread over 8 tenant scopes; each lookup is a top-4 search
-filtered by scope and request filter key, exactly as the router issues it. A size whose insert would
-exceed the time budget is reported as skipped, with the measured insert rate.
+Lookup latency is measured on the backends the router uses: the in-process hot index (numpy + a usearch graph
+per large bucket), Milvus Lite (embedded) and a real Milvus 2.3 standalone server (`milvus-server`, started here
+on free ports). Rows are spread over 8 tenant scopes; each lookup is a top-4 search filtered by scope and request
+filter key, exactly as the router issues it. Vectors (``--vectors``): ``real`` (default) are QQP questions
+embedded by the project's encoder, padded past the ~66k real ones with mixtures of real embeddings, queried with
+the paraphrases and near-misses of stored questions (``real_vectors.py``); ``random`` are random unit vectors
+queried at cosine 0.75-0.98 from a stored row, the graph's worst case. A size whose insert would exceed the time
+budget is reported as skipped, with the measured insert rate.
 
 Per size and backend: bulk insert rate; the wait for the index (Milvus server: flush + HNSW build over the
-sealed segments; hot tier: the graph writer); idle lookup p50/p99; agreement with exact search on
-paraphrase-like queries (cosine 0.9 to a stored row: is the exact best row the first candidate the verifier
-reads?); and lookup p50/p99 while another writer inserts 500 and 2,000 rows/s. Then the RSS of a process
-holding a 100k-entry hot tier.
+sealed segments; hot tier: the graph writer); idle lookup p50/p99; agreement with exact search (the rows above
+the similarity floor exact search returns, the paraphrase hits among them, and whether the exact best row is the
+first candidate the verifier reads); and lookup p50/p99 while another writer inserts 500 and 2,000 rows/s. Then
+the RSS of a process holding a 100k-entry hot tier.
 """
 
 from __future__ import annotations
@@ -36,11 +39,16 @@ DIM = 384
 SCOPES = [f"tenant{i}" for i in range(8)]
 
 
-def _entries(n: int, start: int, rng: np.random.Generator):
+def _entries(n: int, start: int, rng: np.random.Generator, pool: np.ndarray | None = None):
+    """Rows ``start`` .. ``start + n``: entry id row + 1, tenant row % 8; vectors from ``pool`` (real
+    embeddings) or random unit vectors."""
     from router_extproc.cache.base import Entry
 
-    vecs = rng.normal(size=(n, DIM)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    if pool is not None:
+        vecs = pool[start:start + n]
+    else:
+        vecs = rng.normal(size=(n, DIM)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     now = time.time()
     return [Entry(id=start + i + 1, scope=SCOPES[(start + i) % len(SCOPES)], filter_key="fk", fingerprint=f"fp{start + i}",
                   text=f"question {start + i}", embedding=vecs[i], response='{"choices":[]}', created_at=now,
@@ -61,11 +69,26 @@ def _near(v: np.ndarray, cos: float, rng: np.random.Generator) -> np.ndarray:
     return (q / np.linalg.norm(q)).astype(np.float32)
 
 
-async def _latency(backend: Any, qs: np.ndarray) -> list[float]:
+class Probes:
+    """Lookup queries: random unit vectors (``real`` None), or the QQP paraphrases and near-misses of stored
+    questions, each asked in the tenant of the question it was paired with."""
+
+    def __init__(self, real: Any = None) -> None:
+        self.real = real
+
+    def __call__(self, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if self.real is None:
+            return _queries(k, rng), np.arange(k) % len(SCOPES)
+        idx = rng.integers(0, len(self.real.queries), size=k)
+        return self.real.queries[idx], self.real.targets[idx] % len(SCOPES)
+
+
+async def _latency(backend: Any, qs: tuple[np.ndarray, np.ndarray]) -> list[float]:
     lat = []
-    for i, q in enumerate(qs):
+    vecs, scopes = qs
+    for i, q in enumerate(vecs):
         t = time.perf_counter()
-        await backend.search(SCOPES[i % len(SCOPES)], "fk", q, top_k=4, min_similarity=-1.0, now=time.time())
+        await backend.search(SCOPES[int(scopes[i])], "fk", q, top_k=4, min_similarity=-1.0, now=time.time())
         lat.append((time.perf_counter() - t) * 1000)
         await asyncio.sleep(0)  # requests interleave with the router's other work (here: the insert feed)
     return sorted(lat)
@@ -110,6 +133,44 @@ async def _recall(backend: Any, vecs: np.ndarray, have: int, rng: np.random.Gene
             "first_candidate_agreement": round(first / n, 4), "queries": n}
 
 
+async def _recall_real(backend: Any, vecs: np.ndarray, have: int, real: Any, n: int = 3000) -> dict:
+    """Against exact search, on real queries (QQP paraphrases and near-misses of stored questions, asked in the
+    tenant of their pair): the share of the exact top-4 rows above the similarity floor (the ones the verifier
+    could accept) the backend returns too; the same for the duplicate pairs alone (a paraphrase whose stored
+    question exact search returns above the floor: the hits the verifier is there to accept); and the share of
+    queries whose exact best row is the backend's first candidate."""
+    per = len(SCOPES)
+    pick = np.linspace(0, len(real.queries) - 1, min(n, len(real.queries))).astype(np.int64)
+    qs, scopes = real.queries[pick], real.targets[pick] % per
+    dup = real.labels[pick] == 1
+    first = found = eligible = dup_found = dup_eligible = 0
+    for s in range(per):
+        ks = np.nonzero(scopes == s)[0]
+        if not len(ks) or s >= have:
+            continue
+        rows = np.arange(s, have, per)
+        sims = np.ascontiguousarray(vecs[s:have:per]) @ qs[ks].T
+        for j, k in enumerate(ks.tolist()):
+            col = sims[:, j]
+            top = np.argpartition(-col, 3)[:4] if len(col) > 4 else np.arange(len(col))
+            order = top[np.argsort(-col[top], kind="stable")]
+            exact = [int(rows[i]) + 1 for i in order]  # entry ids are row + 1
+            above = {int(rows[i]) + 1 for i in order if col[i] >= FLOOR}
+            got = [c.entry.id for c in await backend.search(SCOPES[s], "fk", qs[k], top_k=4, min_similarity=-1.0,
+                                                              now=time.time())]
+            first += bool(got) and got[0] == exact[0]
+            found += len(above & set(got))
+            eligible += len(above)
+            pair = int(real.targets[pick[k]]) + 1
+            if dup[k] and pair in above:
+                dup_eligible += 1
+                dup_found += pair in got
+    return {"above_floor_recall": round(found / max(eligible, 1), 4),
+            "duplicate_recall": round(dup_found / max(dup_eligible, 1), 4), "eligible_rows": eligible,
+            "eligible_duplicates": dup_eligible, "first_candidate_agreement": round(first / len(pick), 4),
+            "queries": int(len(pick))}
+
+
 async def _under_inserts(backend: Any, writer: Any, qs: np.ndarray, rate: int, start_id: int) -> dict:
     """Lookup latency while ``writer`` inserts ``rate`` rows/s (batches every 0.1 s), as another router would."""
     rng = np.random.default_rng(1)
@@ -131,7 +192,7 @@ async def _under_inserts(backend: Any, writer: Any, qs: np.ndarray, rate: int, s
     t0, w0 = time.perf_counter(), written
     lat = await _latency(backend, qs)
     while time.perf_counter() - t0 < 3.0:  # long enough for the insert rate to be a rate, not one batch
-        lat = sorted(lat + await _latency(backend, qs[:50]))
+        lat = sorted(lat + await _latency(backend, (qs[0][:50], qs[1][:50])))
     achieved = (written - w0) / (time.perf_counter() - t0)
     done.set()
     await task
@@ -140,7 +201,7 @@ async def _under_inserts(backend: Any, writer: Any, qs: np.ndarray, rate: int, s
 
 
 async def _ef_sweep(backend: Any, efs: list[int], vecs: np.ndarray, have: int, queries: int,
-                    rng: np.random.Generator) -> dict[str, dict]:
+                    rng: np.random.Generator, real: Any = None) -> dict[str, dict]:
     """Milvus server: idle p50/p99 and agreement with exact search for each search-time ``ef`` on the same rows
     (1 000 recall queries each, so one lost row is 0.1 %)."""
     import dataclasses
@@ -150,21 +211,115 @@ async def _ef_sweep(backend: Any, efs: list[int], vecs: np.ndarray, have: int, q
     try:
         for ef in efs:
             backend.cfg = dataclasses.replace(base, search_params={**dict(base.search_params), "ef": ef})
-            p50, p99 = _pct(await _latency(backend, _queries(queries, rng)))
-            out[str(ef)] = {"p50_ms": p50, "p99_ms": p99, **await _recall(backend, vecs, have, rng, n=1000)}
+            p50, p99 = _pct(await _latency(backend, Probes(real)(queries, rng)))
+            rec = (await _recall_real(backend, vecs, have, real, n=1000) if real is not None
+                   else await _recall(backend, vecs, have, rng, n=1000))
+            out[str(ef)] = {"p50_ms": p50, "p99_ms": p99, **rec}
             progress(f"    ef {ef}: {json.dumps(out[str(ef)])}")
     finally:
         backend.cfg = base
     return out
 
 
+async def _server_variants(backend: Any, probes: Probes, rng: np.random.Generator, rounds: int = 3,
+                           per: int = 150) -> dict[str, dict]:
+    """Milvus server, at the largest size: idle lookup p50/p99 for the knobs the issue names, each changed alone,
+    run in interleaved rounds (the cores' load drifts: a knob measured minutes after another is not comparable).
+    ``shipped``: the config as shipped; ``ef 64``; ``Eventually`` consistency; ``vector field read``: the rows'
+    vectors read from the vector field instead of their base64 copy; ``no vector output``: the same search without
+    fetching the rows' vectors at all (the floor: the verifier reads them);
+    then scalar indexes (Trie on scope and filter_key, STL_SORT on expires_at) are built and ``shipped`` is
+    measured again as ``scalar indexes``."""
+    import dataclasses
+
+    from router_extproc.cache import milvus as M
+
+    base = backend.cfg
+    qs = probes(per, rng)
+    copy = backend.copy_field
+
+    def plain(**kw: Any):
+        return lambda: setattr(backend, "cfg", dataclasses.replace(base, **kw))
+
+    def no_vec(scope, filter_key, vector, top_k, now):
+        expr = f"scope == {M._q(scope)} and filter_key == {M._q(filter_key)} and expires_at > {now:.3f}"
+        backend._client.search(
+            base.collection, data=[np.asarray(vector, np.float32).tolist()], anns_field=base.vector_field,
+            filter=expr, limit=top_k, output_fields=M._FIELDS, timeout=base.search_timeout_s,
+            search_params={"metric_type": base.metric_type, "params": dict(base.search_params)},
+            consistency_level=base.consistency_level)
+        return []
+
+    def vector_field() -> None:
+        backend.copy_field = None
+
+    def without_vectors() -> None:
+        backend._search_sync = no_vec  # the instance attribute shadows the method for this round only
+
+    variants = {"shipped": plain(), "ef 64": plain(search_params={**dict(base.search_params), "ef": 64}),
+                "Eventually": plain(consistency_level="Eventually")}
+    if copy:
+        variants["vector field read (no copy)"] = vector_field
+    variants["no vector output"] = without_vectors
+    lat: dict[str, list[float]] = {k: [] for k in [*variants, "scalar indexes"]}
+
+    async def timed(name: str) -> None:
+        lat[name] += await _latency(backend, qs)
+
+    try:
+        for _ in range(rounds):
+            for name, apply in variants.items():
+                apply()
+                try:
+                    await timed(name)
+                finally:
+                    backend.cfg, backend.copy_field = base, copy
+                    backend.__dict__.pop("_search_sync", None)
+        backend.cfg = base
+        c = backend._client
+
+        def build() -> None:
+            c.release_collection(base.collection)
+            ip = c.prepare_index_params()
+            ip.add_index(field_name="scope", index_type="Trie", index_name="scope_trie")
+            ip.add_index(field_name="filter_key", index_type="Trie", index_name="filter_key_trie")
+            ip.add_index(field_name="expires_at", index_type="STL_SORT", index_name="expires_at_sort")
+            c.create_index(base.collection, ip, timeout=1800)
+            c.load_collection(base.collection, timeout=1800)
+
+        t = time.perf_counter()
+        try:
+            await asyncio.get_running_loop().run_in_executor(backend._executor, build)
+            for _ in range(rounds):
+                await timed("scalar indexes")
+        except Exception as exc:  # a server that refuses them: a note, not a crash
+            progress(f"    scalar indexes: {exc!r}")
+        scalar_s = time.perf_counter() - t
+    finally:
+        backend.cfg = base
+    out = {}
+    for name, v in lat.items():
+        if v:
+            p50, p99 = _pct(sorted(v))
+            out[name] = {"p50_ms": p50, "p99_ms": p99, "lookups": len(v)}
+    if "scalar indexes" in out:
+        out["scalar indexes"]["build_s"] = round(scalar_s, 1)
+    progress(f"    variants: {json.dumps(out)}")
+    return out
+
+
 async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, queries: int, *,
-                           writer: Any = None, recall: bool = True, efs: list[int] | None = None) -> list[dict[str, Any]]:
+                           writer: Any = None, recall: bool = True, efs: list[int] | None = None,
+                           real: Any = None, variants: bool = False) -> list[dict[str, Any]]:
     rng = np.random.default_rng(0)
     rows: list[dict[str, Any]] = []
     have = 0
     rate = None
-    vecs = np.zeros((max(sizes), DIM), np.float32)  # every stored vector, for exact search (filled, never regrown)
+    probes = Probes(real)
+    # every stored vector, for exact search: the real corpus (its entries' embeddings are views of it), or filled
+    # with the random rows as they are made
+    pool = real.rows(max(sizes)) if real is not None else None
+    vecs = pool if pool is not None else np.zeros((max(sizes), DIM), np.float32)
     for size in sizes:
         need = size - have
         if rate is not None and need / rate > budget_s:
@@ -175,8 +330,9 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
         batch = 5000
         while have < size:
             n = min(batch, size - have)
-            es = _entries(n, have, rng)
-            vecs[have:have + n] = np.stack([e.embedding for e in es])
+            es = _entries(n, have, rng, pool)
+            if pool is None:
+                vecs[have:have + n] = np.stack([e.embedding for e in es])
             t = time.perf_counter()
             await backend.insert(es)
             spent += time.perf_counter() - t
@@ -201,20 +357,23 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
         if hasattr(backend, "index"):
             await asyncio.get_running_loop().run_in_executor(None, backend.index.drain)  # the hot tier's graph
         seal_s = time.perf_counter() - t_seal
-        p50, p99 = _pct(await _latency(backend, _queries(queries, rng)))
+        p50, p99 = _pct(await _latency(backend, probes(queries, rng)))
         row: dict[str, Any] = {"entries": size, "p50_ms": p50, "p99_ms": p99, "insert_rows_per_s": round(rate),
                                "index_wait_s": round(seal_s, 1),
                                "load_1m": round(os.getloadavg()[0], 1)}  # the neighbours' share of the cores
         if unindexed:
             row["unindexed_rows"] = unindexed
         if recall:
-            row["vs_exact"] = await _recall(backend, vecs, have, rng)
+            row["vs_exact"] = (await _recall_real(backend, vecs, have, real) if real is not None
+                               else await _recall(backend, vecs, have, rng))
         if efs and hasattr(backend, "seal"):
-            row["ef_sweep"] = await _ef_sweep(backend, efs, vecs, have, queries, rng)
+            row["ef_sweep"] = await _ef_sweep(backend, efs, vecs, have, queries, rng, real)
         if writer is not None:
-            qs = _queries(queries, rng)
+            qs = probes(queries, rng)
             row["under_500_rows_s"] = await _under_inserts(backend, writer, qs, 500, 10**12 + size * 10)
             row["under_2000_rows_s"] = await _under_inserts(backend, writer, qs, 2000, 2 * 10**12 + size * 10)
+        if variants and hasattr(backend, "seal") and size == max(sizes):
+            row["variants"] = await _server_variants(backend, probes, rng)
         rows.append(row)
         progress(f"  {size:>9,d} entries: p50 {p50:.2f} ms  p99 {p99:.2f} ms (insert {rate:.0f} rows/s, index wait "
                  f"{seal_s:.1f} s) {json.dumps({k: v for k, v in row.items() if isinstance(v, dict)})}")
@@ -256,7 +415,8 @@ BACKENDS = ("memory", "milvus_lite", "milvus_server")
 
 
 async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite_max: int = 20_000,
-                        backends: tuple[str, ...] = BACKENDS, efs: list[int] | None = None) -> dict[str, Any]:
+                        backends: tuple[str, ...] = BACKENDS, efs: list[int] | None = None,
+                        real: Any = None, variants: bool = False) -> dict[str, Any]:
     from router_extproc.cache.memory import MemoryBackend
     from router_extproc.cache.milvus import MilvusBackend
     from router_extproc.config_cache import MilvusConfig
@@ -267,7 +427,7 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite
         progress("cache lookup vs entries: in-process hot tier (graph index past 2,048 rows a bucket)")
         mem = MemoryBackend(DIM, max_entries=max(sizes) + 10**6)
         await mem.start()
-        out["memory"] = await _measure_backend(mem, sizes, budget_s, queries, writer=mem)
+        out["memory"] = await _measure_backend(mem, sizes, budget_s, queries, writer=mem, real=real)
         del mem
 
     if "milvus_lite" in backends:
@@ -277,7 +437,7 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite
         await lite.start()
         try:
             out["milvus_lite"] = await _measure_backend(lite, [s for s in sizes if s <= lite_max], budget_s,
-                                                        queries, recall=False)
+                                                        queries, recall=False, real=real)
         finally:
             await lite.close()
 
@@ -300,7 +460,8 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite
         await remote.start()
         await other.start()
         try:
-            out["milvus_server"] = await _measure_backend(remote, sizes, budget_s, queries, writer=other, efs=efs)
+            out["milvus_server"] = await _measure_backend(remote, sizes, budget_s, queries, writer=other, efs=efs,
+                                                         real=real, variants=variants)
         finally:
             await remote.close()
             await other.close()
@@ -328,17 +489,20 @@ def unindexed_note(r: dict) -> str:
 
 def scale_section(result: dict[str, Any]) -> str:
     """The generated part of docs/cache.md § Scale, from this benchmark's figures."""
+    def vec(r: dict) -> str:
+        return "real" if str(r.get("vectors", "random")).startswith("real") else "random"
+
     def pp(d: dict | None) -> str:
         return f"{d['p50_ms']:g} / {d['p99_ms']:g}" if d and "p50_ms" in d else "–"
 
-    lines = ["| backend | entries | bulk insert rows/s | index wait s | p50 / p99 ms idle | p50 / p99 ms, 500 rows/s "
-             "inserted | p50 / p99 ms, 2 000 rows/s inserted | recall of rows above the floor | exact best row "
-             "first | load avg |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| backend | entries | vectors | bulk insert rows/s | index wait s | p50 / p99 ms idle | p50 / p99 ms, "
+             "500 rows/s inserted | p50 / p99 ms, 2 000 rows/s inserted | recall of rows above the floor | recall of "
+             "paraphrase hits | exact best row first | load avg |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for backend, rows in result.get("cache", {}).items():
         for r in rows:
             if "p50_ms" not in r:
-                lines.append(f"| {LABELS.get(backend, backend)} | {r.get('entries', '')} | {r.get('skipped', '')} "
-                             "| | | | | | | |")
+                lines.append(f"| {LABELS.get(backend, backend)} | {r.get('entries', '')} | {vec(r)} | "
+                             f"{r.get('skipped', '')} | | | | | | | | |")
                 continue
             ve = r.get("vs_exact") or {}
             loaded = []
@@ -346,20 +510,35 @@ def scale_section(result: dict[str, Any]) -> str:
                 u = r.get(key)
                 loaded.append(f"{pp(u)} ({u['insert_rows_per_s']:,}/s)" if u else "–")
             lines.append(
-                f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {r['insert_rows_per_s']:,} | "
+                f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {vec(r)} | {r['insert_rows_per_s']:,} | "
                 f"{r.get('index_wait_s', '–')}{unindexed_note(r)} | {pp(r)} | {loaded[0]} | {loaded[1]} | "
-                f"{ve.get('above_floor_recall', '–')} | {ve.get('first_candidate_agreement', '–')} | "
+                f"{ve.get('above_floor_recall', '–')} | {ve.get('duplicate_recall', '–')} | "
+                f"{ve.get('first_candidate_agreement', '–')} | "
                 f"{r.get('load_1m', '–')} |")
     sweeps = []
     for backend, rows in result.get("cache", {}).items():
         for r in rows:
             for ef, d in (r.get("ef_sweep") or {}).items():
-                sweeps.append(f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {ef} | {pp(d)} | "
-                              f"{d['above_floor_recall']} | {d['first_candidate_agreement']} |")
+                sweeps.append(f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {vec(r)} | {ef} | {pp(d)} | "
+                              f"{d['above_floor_recall']} | {d.get('duplicate_recall', '–')} | "
+                              f"{d['first_candidate_agreement']} |")
     if sweeps:
-        lines += ["", "Search-time `ef` on the same rows (idle; 1 000 paraphrase-like queries for the recall columns):",
-                  "", "| backend | entries | ef | p50 / p99 ms | recall of rows above the floor | exact best row first |",
-                  "|---|---|---|---|---|---|", *sweeps]
+        lines += ["", "Search-time `ef` on the same rows (idle; 1 000 queries for the recall columns):",
+                  "", "| backend | entries | vectors | ef | p50 / p99 ms | recall of rows above the floor | recall of "
+                  "paraphrase hits | exact best row first |", "|---|---|---|---|---|---|---|---|", *sweeps]
+    knobs = []
+    for backend, rows in result.get("cache", {}).items():
+        for r in rows:
+            for name, d in (r.get("variants") or {}).items():
+                extra = f" (built in {d['build_s']:g} s)" if "build_s" in d else ""
+                knobs.append(f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {name}{extra} | {pp(d)} | "
+                             f"{d['lookups']} |")
+    if knobs:
+        lines += ["", "Server knobs, one changed at a time, idle, measured in interleaved rounds (`--variants`; "
+                  "\"vector field read\": the candidates' vectors fetched from the vector field instead of their "
+                  "base64 copy; \"no vector output\": a search that fetches no vectors at all, which the verifier "
+                  "needs, so a floor; scalar indexes are built last and measured after):", "",
+                  "| backend | entries | variant | p50 / p99 ms | lookups |", "|---|---|---|---|---|", *knobs]
     rss = [r for r in result.get("rss", []) if "rss_mb" in r]
     m = result.get("machine", {})
     head = (f"_`python -m tests.bench.bench_scale --cache-only --sizes <entries,...> [--backends ...]`, "
@@ -422,6 +601,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--workers-only", action="store_true", help="skip the cache-size rows (keeps the last ones)")
     ap.add_argument("--ef", default=None, help="Milvus server: also measure these search-time ef values "
                     "(comma-separated) at every size")
+    ap.add_argument("--vectors", choices=("real", "random"), default="real",
+                    help="real: QQP questions embedded by the encoder, padded (real_vectors.py; random when the data "
+                    "or models are missing); random: random unit vectors, the graph's worst case")
+    ap.add_argument("--variants", action="store_true", help="Milvus server, largest size: also measure ef 64, "
+                    "Eventually consistency, no vector output and scalar indexes against the shipped settings")
     ap.add_argument("--backends", default=",".join(BACKENDS), help="cache backends to measure (keeps the others' "
                     "last rows)")
     args = ap.parse_args(argv)
@@ -437,9 +621,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cache, sizes = last.get("cache", {}), last.get("sizes", sizes)
     else:
         backends = tuple(args.backends.split(","))
-        cache = {**(load("scale") or {}).get("cache", {}),
-                 **asyncio.run(cache_scaling(sizes, budget, 100 if args.quick else 300, backends=backends,
-                                          efs=[int(e) for e in args.ef.split(",")] if args.ef else None))}
+        real = None
+        if args.vectors == "real":
+            from .real_vectors import load_real
+
+            real = load_real()
+            if real is None:
+                progress("real vectors unavailable (QQP data or models missing): random unit vectors")
+        vectors = "random" if real is None else f"real ({len(real.stored):,} QQP questions, padded)"
+        new = asyncio.run(cache_scaling(sizes, budget, 100 if args.quick else 300, backends=backends,
+                                        efs=[int(e) for e in args.ef.split(",")] if args.ef else None, real=real,
+                                        variants=args.variants))
+        for rows in new.values():
+            for r in rows:
+                r["vectors"] = vectors
+        cache = {**(load("scale") or {}).get("cache", {}), **new}
     # the hot tier's RSS is measured with the hot tier's rows; a run of other backends keeps the last figure
     rss = ([hot_tier_rss(n) for n in (100_000,)] if not args.workers_only and "memory" in args.backends.split(",")
            else (load("scale") or {}).get("rss", []))

@@ -161,3 +161,18 @@ async def test_max_entries_holds_on_the_server(milvus_server):
     k = build_key(req("question 119"), "m1", A, cfg)
     assert await server_lookup(c, k, vec(119)) is not None
     await c.close()
+
+
+async def test_a_server_candidate_carries_the_exact_stored_vector_read_from_its_copy(milvus_server):
+    import numpy as np
+
+    cfg = config(milvus_server, "t_copy")
+    c = await make(cfg)
+    assert c.backend.copy_field == "embedding_b64"  # created with the copy: searches do not fetch the vector field
+    k = build_key(req("How tall is the Eiffel tower?"), "m1", A, cfg)
+    stored = c._normalize(vec(3))
+    c.store(k, vec(3), completion())
+    await settle(c)
+    (cand,) = await c.backend.search(k.scope, k.filter_key, stored, top_k=4, min_similarity=0.5, now=time.time())
+    assert np.array_equal(cand.entry.embedding, stored)
+    await c.close()

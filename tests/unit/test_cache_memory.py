@@ -214,3 +214,21 @@ def test_the_graph_writer_hands_freed_memory_back_once_per_burst_not_per_write()
     w.drain()
     w.close()
     assert len(trims) == 1
+
+
+def test_the_graph_searches_wider_as_its_bucket_grows():
+    from router_extproc.cache.ann import EF_BASE_ROWS, EF_MAX, EF_MIN, expansion_for
+
+    assert expansion_for(2048) == expansion_for(EF_BASE_ROWS) == EF_MIN
+    sizes = [EF_BASE_ROWS * 2 ** k for k in range(8)]
+    efs = [expansion_for(n) for n in sizes]
+    assert efs == sorted(efs) and efs[1] > EF_MIN  # a doubling of the bucket widens the search
+    assert expansion_for(10 ** 9) == EF_MAX
+
+
+def test_a_graph_search_uses_the_width_its_bucket_size_calls_for():
+    from router_extproc.cache.ann import expansion_for
+
+    ix = big_index(600)
+    search(ix, rand(1)[0], floor=-1)
+    assert ix._ann[("s1", "f1")].index.expansion_search == expansion_for(600)

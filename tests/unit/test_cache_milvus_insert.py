@@ -61,3 +61,34 @@ def test_long_text_is_clipped_to_the_column_size():
 def test_a_vector_of_the_wrong_dimension_is_refused():
     with pytest.raises(ValueError, match="dimension"):
         insert_request("c", "embedding", DIM + 1, entries(2))
+
+
+def test_a_collection_with_a_vector_copy_receives_each_vector_as_base64_of_its_float32_bytes():
+    from router_extproc.cache.milvus import decode_vector
+
+    for dim in (DIM, 384, 10):  # 384 and 10: rows that do and do not cut evenly into base64 groups
+        v = np.random.default_rng(dim).normal(size=(7, dim)).astype(np.float32)
+        es = [Entry(id=i, scope="s", filter_key="fk", fingerprint=f"{i}", text="q", embedding=v[i], response="{}",
+                    created_at=0.0, expires_at=1.0) for i in range(7)]
+        cols = columns(insert_request("c", "embedding", dim, es, copy_field="embedding_b64"))
+        assert list(cols).index("embedding_b64") == list(cols).index("embedding") + 1  # schema order
+        got = np.stack([decode_vector(s) for s in cols["embedding_b64"]])
+        assert np.array_equal(got, v)  # bit-exact: the verifier reads the stored vector, not an approximation
+
+
+def test_without_a_copy_field_the_request_is_unchanged():
+    assert "embedding_b64" not in columns(insert_request("c", "embedding", DIM, entries(3)))
+
+
+def test_a_searched_row_yields_the_stored_vector_from_its_copy_or_its_vector_field():
+    from router_extproc.cache.milvus import MilvusBackend, encode_vectors
+    from router_extproc.config_cache import MilvusConfig
+
+    v = np.random.default_rng(1).normal(size=(1, DIM)).astype(np.float32)
+    b = MilvusBackend(MilvusConfig(uri="http://127.0.0.1:1", collection="c"), DIM)
+    row = {"id": 1, "scope": "s", "filter_key": "fk", "fingerprint": "f", "text": "q", "response": "{}",
+           "created_at": 0.0, "expires_at": 1.0}
+    assert np.array_equal(b._row_to_entry({**row, "embedding": v[0].tolist()}).embedding, v[0])
+    b.copy_field = "embedding_b64"
+    assert b._output_fields()[-1] == "embedding_b64"
+    assert np.array_equal(b._row_to_entry({**row, "embedding_b64": encode_vectors(v)[0]}).embedding, v[0])
