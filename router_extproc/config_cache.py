@@ -112,6 +112,11 @@ class SemanticCacheConfig:
     verifier_threshold: float | None = None  # None: the calibrated threshold shipped in verifier.json
     audit_share: float = 0.0  # of semantic hits also asked upstream off the client's path (cache/audit.py); 0: off
     audit_agree: float = 0.80  # answer agreement under which an audited hit counts as a false hit
+    # a category whose audited false-hit estimate exceeds this (after audit_min_samples audits) is served only
+    # scores audit_raise_by above the verifier's threshold; None: never raised
+    audit_max_false_hits: float | None = None
+    audit_min_samples: int = 20
+    audit_raise_by: float = 0.05
     exact_match: bool = True
     coalesce: bool = True
     coalesce_timeout_s: float = 2.0  # a follower waits this long for its leader, then goes upstream itself
@@ -374,8 +379,9 @@ def _block_settings(r: Reader, d: SemanticCacheConfig) -> dict[str, Any]:
     }
     for b in ("verifier", "exact_match", "coalesce", "cache_anonymous"):
         kw[b] = r.bool(b, getattr(d, b))
-    for k in ("audit_share", "audit_agree"):
+    for k in ("audit_share", "audit_agree", "audit_max_false_hits", "audit_raise_by"):
         kw[k] = r.float(k, getattr(d, k), lo=0, hi=1)
+    kw["audit_min_samples"] = r.int("audit_min_samples", d.audit_min_samples, minimum=1)
     kw["verifier_threshold"] = r.float("verifier_threshold", d.verifier_threshold, lo=0, hi=1)
     kw["coalesce_timeout_s"] = r.float("coalesce_timeout_s", d.coalesce_timeout_s, lo=0)
     kw["max_response_bytes"] = r.int("max_response_bytes", d.max_response_bytes, minimum=1, maximum=65_000)

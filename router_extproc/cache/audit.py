@@ -11,7 +11,9 @@ Two answers to one question differ in wording from one sampling to the next, so 
 on false hits unless ``agree`` is set below the agreement two answers to the same request reach.
 
 Optionally, when a category's estimate exceeds ``max_false_hits`` after at least ``min_samples`` audits,
-:meth:`HitAudit.threshold_raise` tells the cache to demand ``raise_by`` more of the verifier for that category.
+:meth:`HitAudit.threshold_raise` tells the cache to demand ``raise_by`` more of the verifier for that category
+(``stages/cache.py`` passes it to ``SemanticCache.lookup``; config: ``semantic_cache.audit_max_false_hits``,
+``audit_min_samples``, ``audit_raise_by``).
 
 No state outside the instance; the audit never blocks the request path (``submit`` only schedules), and at most
 ``max_inflight`` audits run at once (more are dropped and counted, never queued).
@@ -175,5 +177,6 @@ def build_audit(config: Any, signals: Any, registry: Any = None, *, transport: A
         eb = np.asarray((await signals.analyze(b)).embedding, np.float32)
         return float(ea @ eb / max(1e-12, float(np.linalg.norm(ea) * np.linalg.norm(eb))))
 
-    return HitAudit(AuditConfig(share=sc.audit_share, agree=sc.audit_agree), fetch=fetch, similarity=similarity,
-                    registry=registry)
+    return HitAudit(AuditConfig(share=sc.audit_share, agree=sc.audit_agree, max_false_hits=sc.audit_max_false_hits,
+                                min_samples=sc.audit_min_samples, raise_by=sc.audit_raise_by),
+                    fetch=fetch, similarity=similarity, registry=registry)

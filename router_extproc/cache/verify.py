@@ -20,7 +20,8 @@ trained on it learnt no reliable answer to them: the pair model scored the World
 
 Cheap **vetoes** (:data:`VETOES`, :func:`veto`) then refuse the kinds of near miss that QQP barely holds and the
 models score as duplicates: an opposite ("turn on" / "turn off"), a reversed direction ("Celsius to Fahrenheit" /
-"Fahrenheit to Celsius"), a different scope ("one of the planets" / "all of the planets"), a different writing
+"Fahrenheit to Celsius", or two things traded around a relation: "Is Madrid ahead of New York" / "Is New York
+ahead of Madrid"), a different scope ("one of the planets" / "all of the planets"), a different writing
 task on the same text (a headline / a tweet), a different language or library, a different proper name. They are
 rules on the two texts, microseconds each, applied to both stages; tests/bench/bench_cache_quality.py measures
 what each one catches and costs on sets the verifier was not trained on.
@@ -352,7 +353,11 @@ _OPPOSITES = [tuple(p.split("/")) for p in (
     "inhale/exhale attack/defend arrive/depart arrival/departure export/import expand/collapse zoom/unzoom "
     "mount/unmount freeze/unfreeze save/delete create/delete insert/delete upper/lower uppercase/lowercase "
     "ascending/descending asc/desc horizontal/vertical horizontally/vertically row/column rows/columns "
-    "increment/decrement prefix/suffix head/tail debit/credit deposit/withdraw import/export ".split())]
+    "increment/decrement prefix/suffix head/tail debit/credit deposit/withdraw import/export "
+    # comparatives: "make my battery charge faster" / "... slower" (the calibration part of the near misses)
+    "faster/slower quicker/slower bigger/smaller larger/smaller longer/shorter stronger/weaker hotter/colder "
+    "warmer/cooler heavier/lighter thicker/thinner louder/quieter better/worse wider/narrower deeper/shallower "
+    "cheaper/pricier harder/softer brighter/dimmer".split())]
 _PREFIXES = ("un", "dis", "non", "de", "anti")  # "install"/"uninstall", "like"/"dislike", "activate"/"deactivate"
 
 
@@ -429,7 +434,35 @@ def _reversed(a: str, b: str) -> bool:
     da, db = directions(a), directions(b)
     rev = any(sa & tb and ta & sb for sa, ta in da for sb, tb in db)
     same = any(sa & sb and ta & tb for sa, ta in da for sb, tb in db)
-    return rev and not same
+    return (rev and not same) or _swapped(a, b)
+
+
+# Words that join two things symmetrically: "X and Y" asks what "Y and X" asks ("the difference between TCP and
+# UDP"), so swapping the two around them changes nothing.
+_SYMMETRIC = frozenset("and or vs versus with , & / between".split())
+
+
+def _swapped(a: str, b: str) -> bool:
+    """The same words, two things traded around a relation that is not symmetric: "Is Madrid ahead of New York in
+    time?" / "Is New York ahead of Madrid in time?", "Does Peru export more than Chile?" / "Does Chile export
+    more than Peru?". The rest of the two texts must be identical, and what lies between the two things must
+    hold a word that is not a symmetric joiner ("X and Y" / "Y and X" is the same request)."""
+    ta, tb = re.findall(r"[a-z0-9]+(?:'[a-z]+)?|[,&/]", a.lower()), re.findall(r"[a-z0-9]+(?:'[a-z]+)?|[,&/]", b.lower())
+    if ta == tb or len(ta) != len(tb) or sorted(ta) != sorted(tb):
+        return False
+    i = next(k for k in range(len(ta)) if ta[k] != tb[k])
+    j = max(k for k in range(len(ta)) if ta[k] != tb[k]) + 1
+    xa, xb = ta[i:j], tb[i:j]
+    for n in range(1, len(xa)):           # xa = X M Y and xb = Y M X, X of n words
+        x = xa[:n]
+        for m in range(1, len(xa) - n + 1):  # Y of m words
+            y = xa[len(xa) - m:]
+            mid = xa[n:len(xa) - m]
+            if len(x) + len(mid) + len(y) != len(xa) or x == y:
+                continue
+            if xb == y + mid + x:
+                return bool(mid) and not set(mid) <= _SYMMETRIC and any(w not in STOPWORDS for w in x + y)
+    return False
 
 
 _ALL = frozenset("all every each both entire whole".split())

@@ -144,7 +144,11 @@ class CacheStage:
                 assert self.signals is not None
                 ex.embedding = (await self.signals.analyze(key.text, cfg.signals.inputs.max_tokens_read)).embedding
                 ex.embedded_text = key.text
-            hit = self._admit(cfg, decision, await cache.lookup(key, ex.embedding, key.text))
+            # a category whose audited false-hit estimate is over its bound demands more of the verifier
+            raise_by = self.audit.threshold_raise(decision.category or "none") if self.audit is not None else 0.0
+            found = await (cache.lookup(key, ex.embedding, key.text, raise_by=raise_by) if raise_by
+                           else cache.lookup(key, ex.embedding, key.text))
+            hit = self._admit(cfg, decision, found)
         if hit is None and ex.store:
             # Coalesce identical concurrent misses: one leader goes upstream, followers wait for it.
             if cache.claim(key):

@@ -141,6 +141,9 @@ class RecordingAudit:
         self.submitted.append((category, body, served))
         return True
 
+    def threshold_raise(self, category):
+        return 0.0
+
 
 def test_the_router_submits_semantic_hits_and_never_exact_ones():
     from router_extproc.pipeline import Respond, Router
@@ -193,3 +196,55 @@ def test_a_config_with_an_audit_share_builds_an_audit_that_asks_the_model_s_upst
         assert body["model"] == m.served_name and body["stream"] is False
         assert a.estimate("geo") == (1.0, 1)  # FakeSignals embeds two different answers far apart
     run(go())
+
+
+def test_a_category_over_its_bound_is_served_no_more_semantic_hits_below_the_raised_threshold():
+    # End to end from the config: semantic_cache.audit_max_false_hits / audit_min_samples / audit_raise_by build an
+    # audit whose raise the cache stage passes to the lookup. The upstream answers the audit with another answer,
+    # so the one audited semantic hit is a false hit, the category goes over its bound, and the same kind of
+    # rewording is then refused (threshold + raise_by > 1); exact repeats still hit.
+    import dataclasses
+
+    import httpx
+
+    from router_extproc.cache.audit import build_audit
+    from router_extproc.pipeline import Respond, Router
+    from tests.fakes import FakeSignals, chat, exchange, memory_cache, router_config
+
+    class SameMeaning(FakeSignals):
+        async def analyze(self, text, budget=None):
+            return await super().analyze(text.replace(" really", ""), budget)
+
+    cfg = router_config()
+    cfg = dataclasses.replace(cfg, semantic_cache=dataclasses.replace(
+        cfg.semantic_cache, audit_share=1.0, audit_max_false_hits=0.5, audit_min_samples=1, audit_raise_by=0.5))
+
+    async def go():
+        signals = SameMeaning()
+        router = Router(cfg, signals=signals, cache=memory_cache(cfg))
+        router.cache_stage.audit = a = build_audit(
+            cfg, signals, CollectorRegistry(),
+            transport=httpx.MockTransport(lambda r: httpx.Response(200, json=completion("something else"))))
+        await exchange(router, chat("What is the boiling point of water?"))
+        first, _ = await exchange(router, chat("What is really the boiling point of water?"))
+        assert isinstance(first, Respond) and first.headers["x-router-cache"] == "hit"
+        await a.drain()
+        assert a.estimate("none") == (1.0, 1) and a.threshold_raise("none") == pytest.approx(0.5)
+        second, _ = await exchange(router, chat("What is really really the boiling point of water?"))
+        assert not (isinstance(second, Respond) and second.headers.get("x-router-cache") == "hit")
+        exact, _ = await exchange(router, chat("What is the boiling point of water?"))
+        assert isinstance(exact, Respond) and exact.headers["x-router-cache"] == "hit"
+    run(go())
+
+
+@pytest.mark.parametrize("key,value", [("audit_max_false_hits", 1.5), ("audit_raise_by", -0.1),
+                                       ("audit_min_samples", 0)])
+def test_the_audit_bound_settings_are_validated_at_load(key, value):
+    from pathlib import Path
+
+    from router_extproc.config import parse_config
+    from router_extproc.errors import ConfigError
+    from tests.unit.test_config import minimal
+
+    with pytest.raises(ConfigError, match=f"semantic_cache.{key}: must be"):
+        parse_config(minimal(semantic_cache={"enabled": True, key: value}), source=Path("conf/router.yaml"))

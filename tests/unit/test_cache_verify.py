@@ -267,6 +267,10 @@ def test_the_verifier_recipe_is_keyed_by_the_code_training_reads():
     ("direction", "How do I move my photos from iPhone to Android?", "How do I move my photos to iPhone from Android?"),
     ("direction", "How many hours is the flight from New York to Los Angeles?",
      "How many hours is the flight from Los Angeles to New York?"),
+    # two things traded around a relation, no "from"/"to"
+    ("direction", "Is Lima ahead of Oslo in time?", "Is Oslo ahead of Lima in time?"),
+    ("direction", "Does Peru export more copper than Chile?", "Does Chile export more copper than Peru?"),
+    ("opposite", "How can I make my laptop boot faster?", "How can I make my laptop boot slower?"),
     ("scope", "Name one of the planets of the solar system", "Name all of the planets of the solar system"),
     ("task", "Write a headline for this: The council approved the new bridge.",
      "Write a tweet for this: The council approved the new bridge."),
@@ -288,6 +292,10 @@ def test_a_veto_separates_each_kind_of_near_miss(kind, a, b):
     ("Summarize this: The council approved the bridge.", "Give me a summary of: The council approved the bridge."),
     ("How do I sort a list in Python?", "python: how to sort a list"),
     ("What are the benefits of exercise?", "Why is exercise good for you, what are its benefits?"),
+    # a symmetric joiner: the two things may come in either order
+    ("What is the difference between TCP and UDP?", "What is the difference between UDP and TCP?"),
+    ("Which is healthier, rice or pasta?", "Which is healthier, pasta or rice?"),
+    ("Compare Vue vs React", "Compare React vs Vue"),
 ])
 def test_no_veto_between_paraphrases(a, b):
     assert veto(a, b, VETOES) is None and veto(b, a, VETOES) is None
