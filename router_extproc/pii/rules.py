@@ -235,28 +235,57 @@ MAC = _rx(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2
           r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
           r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+# the months of the European languages the message sets hold, written out ("3 février 1988", "14. März 1990",
+# "2 de octubre de 1999", "12 maggio 1975", "4 mei 1983")
+_MONTH_EU = (r"(?:janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|d[ée]cembre|"
+             r"januar|februar|m[äa]rz|juni|juli|oktober|dezember|enero|febrero|marzo|abril|mayo|junio|julio|agosto|"
+             r"septiembre|octubre|noviembre|diciembre|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|"
+             r"dicembre|januari|februari|maart|mei|augustus|janeiro|fevereiro|mar[çc]o|maio|junho|julho|setembro|"
+             r"outubro|novembro|dezembro)")
 _DATE = (rf"(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|"
-         rf"\d{{1,2}}(?:st|nd|rd|th)?(?: of)? {_MONTH},? \d{{4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}})")
+         rf"\d{{1,2}}(?:st|nd|rd|th)?(?: of)? {_MONTH},? \d{{4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|"
+         rf"\d{{1,2}}\.?(?: de)? {_MONTH_EU}(?: de)? \d{{4}})")
 DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday|\bgeb\.|"
           rf"\bgeboren(?: am)?|geburtsdatum|\bné(?:e)? le|date de naissance|fecha de nacimiento|\bnacid[oa] el|"
-          rf"data di nascita|\bnat[oa] il)"
+          rf"data di nascita|\bnat[oa] il|geboortedatum|\bgeboren op|data de nascimento|\bnascid[oa] em|"
+          rf"do[gğ]um tarihi|data urodzenia|\burodzon[ya]|datum narozen[ií]|\bnarozen[aá]?|f[öo]delsedatum|\bf[öo]dd)"
           rf"(?: is| was|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(-]*({_DATE})")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
           # "turning 40", "I'm 34", "she's 16": only where the number ends the clause or years follow ("turn 90
           # degrees"); "I'm Keisha, 29"
-          r"|(?i)(?:\bturn(?:ed|ing|s)|\bi'?m|\bi am|\b(?:s?he|who)(?:'s| is)|\bi'?m [A-Z][a-z]+,)\s+(\d{1,3})"
+          # "my son is 7 and ...", "Pt is 66 yrs": a kin word or a patient before "is"
+          r"|(?i)(?:\bturn(?:ed|ing|s)|\bi'?m|\bi am|\b(?:s?he|who|son|daughter|child|kid|baby|boy|girl|mother|father|"
+          r"mom|mum|dad|husband|wife|partner|brother|sister|grandson|granddaughter|grandma|grandpa|grandmother|"
+          r"grandfather|nan|gran|granny|patient|pt)(?:'s| is| was)|\bi'?m [A-Z][a-z]+,)\s+(\d{1,3})"
           r"(?:\s*(?:years?|yrs?)\b|\s*[,.;!?)\x{2013}\x{2014}]|\s+-\s|"
           r"\s+(?:this|next|last|today|tomorrow|yesterday|soon|in|on|and)\b|$)")
-# a kin word or "patient" with the age in brackets ("my son (15)"), and ages in German, French and Spanish
+# a kin word or "patient" with the age in brackets ("my son (15)"); age and sex in brackets as forums write them
+# ("I (24F) and my boyfriend (26M)", "(M/35)"); ages in German, French, Spanish, Dutch, Portuguese, Italian, Polish,
+# Swedish and Turkish, after a first person or a kin word ("Min farfar är 88 år", "45 yaşındayım")
+_KIN_EU = (r"farfar|morfar|farmor|mormor|mamma|pappa|oma|opa|abuela|abuelo|av[óô]|nonn[ao]|babcia|dziadek|mutter|"
+           r"vater|m[èe]re|p[èe]re|madre|padre|m[ãa]e|pai|figli[oa]|hij[oa]|zoon|dochter|sohn|tochter|son|dotter")
 AGE_OTHER = _rx(r"(?i)\b(?:son|daughter|child|kid|boy|girl|baby|mother|father|mom|mum|dad|husband|wife|brother|sister|"
                 r"grandson|granddaughter|grandmother|grandfather|patient|patientin|tochter|sohn)\s*\((\d{1,3})\)"
-                r"|(?i)\b(?:ich bin|er ist|sie ist|j'ai|il a|elle a|tengo|tiene)\s+(\d{1,3})\s*(?:jahre|ans|años)\b")
+                r"|(?i)\b(?:ich bin|er ist|sie ist|j'ai|il a|elle a|tengo|tiene|ik ben|hij is|zij is|tenho|ho|mam|"
+                r"jag är|jeg er|(?:" + _KIN_EU + r")(?:\s+(?:är|ist|is|tiene|tem|ha|ma|a|er))?)\s+(\d{1,3})\s*(?:jahre|ans|años|"
+                r"jaar|anos|anni|lat[a]?|år)\b"
+                r"|[(\[](\d{1,2})\s?[MFmf][)\]]|[(\[][MFmf]\s?/?\s?(\d{1,2})[)\]]|\b(\d{1,3})\s?ya[şs][ıi]nda")
+# a thing, an animal or a document between the person word and "N years old" owns the age ("my laptop is 4 years
+# old", "our dog is 12 years old")
+_AGE_THING = _rx(r"(?i)\b(?:car|laptop|computer|pc|mac|phone|iphone|tablet|house|home|flat|apartment|building|roof|"
+                 r"boiler|furnace|heater|tv|bike|dog|cat|puppy|kitten|horse|pet|parrot|tree|oak|battery|tyres?|tires?|"
+                 r"mattress|fridge|printer|router|account|company|business|mortgage|loan|marriage|relationship|site|"
+                 r"blog|book|bottle|wine|whisky|plant|garden|shed|fence|deck|van|truck|boat|camera|watch|guitar|piano|"
+                 r"couch|sofa|bed|kitchen|bathroom|windows|pipes|wiring|file|certificate|licen[cs]e|passport|card|"
+                 r"engine|motor|washer|dryer|dishwasher|oven|stove|ac|aircon|tank|tooth|teeth|crown|filling|implant|"
+                 r"shoes|carpet|floor|paint|app|software|server|drive|disk|ssd)s?\b[^.!?\n]{0,30}$")
 # "N years old" / "N-year-old" is someone's age where a person is named around it, not a car's or a building's
-_AGE_PERSON = _rx(r"(?i)(?:\b(?:i|i'm|me|my|our|his|her|their|you|your|he|she|who|they|we)\b[^.!?\n]{0,40}$|"
+_AGE_PERSON = _rx(r"(?i)(?:\b(?:i|i'm|me|my|our|his|her|their|you|your|he|she|who|they|we|pt|patient)\b[^.!?\n]{0,40}$|"
                   r"^[ -]?(?:years?[ -]old|year-old|y/?o)[ ,]+(?:\w+ )?(?:man|woman|boy|girl|male|female|patient|son|"
                   r"daughter|child|kid|baby|infant|toddler|teen|teenager|mother|father|mom|dad|husband|wife|"
                   r"brother|sister|person|adult|client|customer|grandmother|grandfather|student)\b)")
+_AGE_RANGE = _rx(r"^\s*(?:[-\x{2013}]\s*\d|to\s+\d|\+|and (?:up|over|older)|through\s+\d)")
 _CRED_WORD = r"(?:password|passwd|passphrase|passcode|pwd|pw|pass|pin|psk)\b"
 PASSWORD = _rx(rf"(?i)(?:\b|_){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\bis\b|\bwas\b)[ \t]*[\"']?([^\s\"',;]{{3,64}})")
 USERNAME = _rx(r"(?i)(?:\b(?:user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle)[\"']?\s*[:=]|"
@@ -546,11 +575,56 @@ _REFERENCE = _rx(r"(?i)(?:\b(?:invoice|inv|ticket|order|case|ref(?:erence)?|po|p
                  r"account id|record|report|version|release|batch|lot|isbn|issn|doi|rechnung(?:snummer|snr)?|"
                  r"bestell(?:ung|nummer|nr)?|auftrag(?:snummer)?|kunden(?:nummer|nr)|vorgang(?:snummer)?|"
                  r"aktenzeichen|facture|commande|dossier|factura|pedido|expediente|albar[aá]n|fattura|ordine|pratica|"
+                 # Dutch, Portuguese, Polish, Czech, Swedish and Turkish mail; pharmacy, hospital and device numbers
+                 r"factuur|bestelling|bestelnummer|klantnummer|fatura|encomenda|faktura|zam[oó]wienie|objedn[aá]vka|"
+                 r"best[aä]llning|ordernummer|sipari[sş]|rx|prescription|mrn|mandate|incident|imei|res|"
                  # a bank's own code
                  r"blz|bankleitzahl|code banque|guichet|ifsc|bic|swift|bank code)"
                  r"(?:\s*(?:reference|ref|code|id|number|no\.?|nr\.?|num|nummer|n[°º]|#))?(?:\s*(?:is|was|:|#|=|-))?)"
                  # "Tracking number 1Z 999 AA1 01 2345 6784": the code's first groups come before the digits
                  r"(?-i:\s*[A-Z0-9]{1,5}){0,4}\s*$")
+
+
+# Freephone, shared-cost and premium numbers (0800, 0808, 0870, 0900, 1-800, 888, 1300, 1800) are a company's lines,
+# never a person's: "Our freephone is 0800 123 4567", "call Apple support at 1-800-275-2273"
+_NANP_TOLL = ("800", "888", "877", "866", "855", "844", "833", "900")
+# after the country code (and after the trunk 0 at home): each country's own ranges
+_TOLL = {"44": ("800", "808", "870", "871", "872", "873", "843", "844", "845", "900", "908", "909"),
+         "49": ("800", "180", "900"), "33": ("800", "805", "806", "807", "808", "809"), "353": ("1800", "1850", "1890"),
+         "61": ("1800", "1300", "1900"), "31": ("800", "900", "906", "909"), "34": ("800", "900", "901", "902"),
+         "39": ("800", "803", "899"), "32": ("800", "900"), "41": ("800", "900"), "43": ("800", "900")}
+
+
+def company_line(number: str) -> bool:
+    """Whether a phone number is a toll-free, shared-cost or premium line (see _TOLL)."""
+    d = "".join(c for c in number if c.isdigit())
+    lead = number.lstrip()
+    if lead.startswith(("+", "00")):
+        d = d[2:] if lead.startswith("00") else d
+        if d.startswith("1"):
+            return d[1:4] in _NANP_TOLL
+        for cc, ranges in _TOLL.items():
+            if d.startswith(cc):
+                rest = d[len(cc):]
+                return (rest[1:] if rest.startswith("0") else rest).startswith(ranges)  # +44 (0)800 ...
+        return False
+    if len(d) == 11 and d[0] == "1" or len(d) == 10 and d[0] != "0":
+        return d[-10:-7] in _NANP_TOLL or d.startswith(("1800", "1300", "1900"))  # 1-800-..., 888-..., AU 1300
+    if d.startswith("0"):
+        # UK numbers have 11 digits: an Irish mobile 087 ... has 10
+        # (0906, 09090 ... are German area codes: only 0900 is premium everywhere)
+        return d[1:].startswith(("800", "808", "900", "180")) or \
+            (len(d) == 11 and d[1:].startswith(("870", "871", "872", "873", "843", "844", "845")))
+    return len(d) == 9 and d[:3] in ("800", "803", "900", "901", "902")  # Spain, Italy
+
+
+def in_link(text: str, s: int) -> bool:
+    """Whether the number at `s` is part of a link or a path ("stackoverflow.com/questions/11227809", "?id=4471"),
+    with or without a scheme."""
+    if s > 0 and text[s - 1] in "/=#?&":
+        return True
+    word = text[max(0, s - 200):s].rsplit(None, 1)
+    return bool(word) and "/" in word[-1] and "." in word[-1].split("/", 1)[0]
 
 
 _PHONE_DATE = _rx(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d\.\d")
@@ -581,17 +655,19 @@ def _contact(T: Text, has_digit: bool) -> list[Entity]:
             if _free(text, s, e, before=".") and not (text[e:e + 1] == "." and text[e + 1:e + 2].isdigit())
             and _host_ip(text, s, e)]
     out += [(s, e, "PHONE_NUMBER", 0.85) for s, e in T.find(PHONE)
-            if _free(text, s, e, before="+_", after="_") and not reference_before(text, s)]
+            if _free(text, s, e, before="+_", after="_") and not reference_before(text, s)
+            and not company_line(text[s:e]) and not in_link(text, s)]
     out += [(s, e, "PHONE_NUMBER", 0.8) for s, e in T.find(PHONE_TRUNK)
             if _free(text, s, e, before="+_-./", after="_") and not _continues(text, e)
-            and 9 <= sum(c.isdigit() for c in text[s:e]) <= 12 and not reference_before(text, s)]
+            and 9 <= sum(c.isdigit() for c in text[s:e]) <= 12 and not reference_before(text, s)
+            and not company_line(text[s:e]) and not in_link(text, s)]
     phones = [(x[0], x[1]) for x in out if x[2] == "PHONE_NUMBER"]
     for s, e in T.find(PHONE_KEYED, 1):
         v = text[s:e]
         if any(a < e and s < b for a, b in phones):
             continue  # a layout above has it already
         if 7 <= sum(c.isdigit() for c in v) <= 13 and _free(text, s, e, before="+_-./", after="_") and \
-                not _continues(text, e) and \
+                not _continues(text, e) and not company_line(v) and \
                 _PHONE_DATE.search(v.encode()) is None:
             out.append((s, e, "PHONE_NUMBER", 0.8))
     out += [(s, e, "MAC_ADDRESS", 0.97) for s, e in T.find(MAC) if _free(text, s, e, before=":-.", after=":-")]
@@ -677,12 +753,17 @@ def _ids(T: Text) -> list[Entity]:
         s, e = T.char(m.start(g)), T.char(m.end(g))
         if int(m.group(g)) > 125:
             continue
-        if g == 1 and b"birthday" not in m.group(0) and not (_AGE_PERSON.search(text[max(0, s - 60):s].encode("utf-8", "surrogatepass"))
-                           or _AGE_PERSON.search(text[e:e + 60].encode("utf-8", "surrogatepass"))):
+        after = text[e:e + 60].encode("utf-8", "surrogatepass")
+        if g == 1 and b"birthday" not in m.group(0) and not (
+                (_AGE_PERSON.search(text[max(0, s - 60):s].encode("utf-8", "surrogatepass"))
+                 and not _AGE_THING.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")))
+                or _AGE_PERSON.search(after)):
             continue
+        if g == 2 and _AGE_RANGE.search(after) is not None:
+            continue  # "for ages 3-5", "ages 12+": a product's age range, nobody's age
         out.append((s, e, "AGE", 0.85))
     for m in AGE_OTHER.finditer(T.raw):
-        g = 1 if m.group(1) is not None else 2
+        g = next(i for i in range(1, 6) if m.group(i) is not None)
         if int(m.group(g)) <= 125:
             out.append((T.char(m.start(g)), T.char(m.end(g)), "AGE", 0.85))
     return out

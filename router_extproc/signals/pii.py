@@ -8,7 +8,7 @@ import numpy as np
 import re2
 
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
-from ..pii.rules import NAME_TITLES, NOT_NAMES, looks_like_documentation, reference_before, scrub
+from ..pii.rules import NAME_TITLES, NOT_NAMES, company_line, in_link, looks_like_documentation, reference_before, scrub
 
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
 DATE_RE = re2.compile(r"(?:^|[^\d./-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}|"
@@ -65,6 +65,7 @@ PLACEHOLDER_NAMES = frozenset("""john doe|jane doe|john smith|jane smith|joe blo
 # a house number (or flat number) and a postcode-like token: an address has one or the other
 _ADDR_NUMBER = re2.compile(r"(?:^|[\s,])(?:\d{1,6}[A-Za-z]?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{5}(?:-\d{4})?)(?:$|[\s,])")
 # "2401.08281" (an arXiv id), "8192 x 8192" (a size), digits counted up: not phone numbers
+_DECIMAL = re2.compile(r"^\d+\.\d+$")
 _NOT_PHONE = re2.compile(r"^\d{4}\.\d{4,5}$|^0?123456789|^\d{1,6}\s*x\s*\d+$")
 _STREET_WORD = re2.compile(r"(?i)\b(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|way|court|ct|"
                            r"place|pl|square|sq|close|crescent|terrace|parkway|highway|hwy|calle|callej[oó]n|avenida|"
@@ -246,8 +247,12 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
         return None  # neither a number nor a capitalised name ("traffic", "y/o") is not an address, nor is base64
     if typ == "PHONE_NUMBER":
         if not _phone_like(span) or _NOT_PHONE.search(span.strip()) is not None or \
-                len({c for c in span if c.isdigit()}) == 1 or reference_before(text, s):
-            return None  # hashes, ids, sizes, timings and invoice/ticket/order numbers are not phone numbers
+                len({c for c in span if c.isdigit()}) == 1 or reference_before(text, s) or company_line(span) or \
+                in_link(text, s) or _DECIMAL.search(span) is not None or \
+                (s > 1 and text[s - 1] == "." and text[s - 2].isdigit()):
+            # hashes, ids, sizes, timings, invoice/ticket/order numbers, a company's freephone line, a number in a
+            # link and the digits of a decimal ("0.0140845", "0.|9935992") are not phone numbers
+            return None
         if s > 0 and text[s - 1] == "+":
             s -= 1  # the international prefix belongs to the number
     if typ == "PERSON":

@@ -718,3 +718,40 @@ def test_fourth_round_rules(text, typ, value):
 def test_fourth_round_look_alikes(text):
     got = _found(text)
     assert not any(t in ("PHONE_NUMBER", "EMAIL_ADDRESS", "PERSON", "USERNAME", "PASSWORD") for t, _ in got), got
+
+
+# ---------------------------------------------------------------- fifth round (held_out_4's errors as calibration)
+@pytest.mark.parametrize("text,value", [
+    ("my son is 7 and still wets the bed", "7"),
+    ("Pt is 66 yrs, T2DM", "66"),
+    ("I (24F) and my boyfriend (26M) disagree", "24"),
+    ("Min farfar är 88 år och bor ensam", "88"),
+    ("Merhaba, 34 yaşındayım", "34"),
+    ("ik ben 41 jaar en zoek werk", "41"),
+])
+def test_ages_as_kin_words_forums_and_other_languages_write_them(text, value):
+    assert ("AGE", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["My laptop is 4 years old and slow", "our dog is 12 years old, still playful",
+                                  "The toy says ages 3-5 but she is fine", "rated for ages 12+ only"])
+def test_a_things_age_and_a_products_age_range_are_nobodys_age(text):
+    assert not any(t == "AGE" for t, _ in _found(text))
+
+
+@pytest.mark.parametrize("text", ["Our freephone is 0800 123 4567.", "Call Apple support at 1-800-275-2273",
+                                  "ring +44 800 123 4567 for sales", "Hotline (888) 555-1234"])
+def test_freephone_and_premium_lines_are_a_companys_not_a_persons(text):
+    assert not any(t == "PHONE_NUMBER" for t, _ in _found(text))
+
+
+@pytest.mark.parametrize("value", ["+353 87 123 4567", "087 012 3456", "(0909)8790346", "+44 20 7946 0321"])
+def test_mobile_and_geographic_numbers_near_toll_free_ranges_stay_phones(value):
+    assert ("PHONE_NUMBER", value) in _found(f"call me on {value} tonight")
+
+
+@pytest.mark.parametrize("text,span", [("see stackoverflow.com/questions/11227809 for it", "11227809"),
+                                       ("('und', 0.0140845)", "0.0140845"), ("('en', 0.9935992)", "9935992"),
+                                       ("betaling voor factuur 2025-0412, dank", "2025-0412")])
+def test_numbers_in_links_decimals_and_invoice_numbers_are_not_phones(text, span):
+    assert _model(text, "PHONE_NUMBER", span) == []
