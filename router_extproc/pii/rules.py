@@ -618,6 +618,19 @@ def company_line(number: str) -> bool:
     return len(d) == 9 and d[:3] in ("800", "803", "900", "901", "902")  # Spain, Italy
 
 
+# A company's premises: "Our office is at 1 Market Street", "visit our store at 200 Main Street", "the clinic is on
+# 4 Hill Road": where a business is, not where someone lives
+_BUSINESS_BEFORE = _rx(r"(?i)(?:\b(?:our|the|their|its)\s+(?:\w+\s+)?(?:office|offices|store|shop|showroom|headquarters|hq|"
+                       r"branch|warehouse|restaurant|clinic|surgery|studio|factory|plant|campus|premises|bakery|caf[eé]|"
+                       r"salon|gym|hotel|venue|depot|outlet|pharmacy)(?:\s+(?:is|are|was))?(?:\s+(?:located|based|now))?"
+                       r"|\bvisit\s+(?:us|our\s+\w+))\s*(?:at|on|in)?\s*:?\s*$")
+
+
+def business_address(text: str, s: int) -> bool:
+    """Whether the address at `s` follows words that make it a business's (see _BUSINESS_BEFORE)."""
+    return _BUSINESS_BEFORE.search(text[max(0, s - 60):s].encode("utf-8", "surrogatepass")) is not None
+
+
 def in_link(text: str, s: int) -> bool:
     """Whether the number at `s` is part of a link or a path ("stackoverflow.com/questions/11227809", "?id=4471"),
     with or without a scheme."""

@@ -8,7 +8,7 @@ import numpy as np
 import re2
 
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
-from ..pii.rules import NAME_TITLES, NOT_NAMES, company_line, in_link, looks_like_documentation, reference_before, scrub
+from ..pii.rules import NAME_TITLES, NOT_NAMES, business_address, company_line, in_link, looks_like_documentation, reference_before, scrub
 
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
 DATE_RE = re2.compile(r"(?:^|[^\d./-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}|"
@@ -63,14 +63,23 @@ _LABEL_BEFORE = re2.compile(r"(?:\||:alt: |alt=[\"']|title=[\"'])$")
 PLACEHOLDER_NAMES = frozenset("""john doe|jane doe|john smith|jane smith|joe bloggs|max mustermann|erika mustermann|
     john q. public|foo bar""".replace("\n", "").split("|"))
 # a house number (or flat number) and a postcode-like token: an address has one or the other
-_ADDR_NUMBER = re2.compile(r"(?:^|[\s,])(?:\d{1,6}[A-Za-z]?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{5}(?:-\d{4})?)(?:$|[\s,])")
+# (a house and flat number "12/4", "1511/23", "412-3"; a Polish postcode "00-238")
+_ADDR_NUMBER = re2.compile(r"(?:^|[\s,])(?:\d{1,6}[A-Za-z]?|\d{1,5}[/-]\d{1,4}[A-Za-z]?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|"
+                           r"\d{5}(?:-\d{4})?|\d{2}-\d{3})(?:$|[\s,])")
 # "2401.08281" (an arXiv id), "8192 x 8192" (a size), digits counted up: not phone numbers
 _DECIMAL = re2.compile(r"^\d+\.\d+$")
 _NOT_PHONE = re2.compile(r"^\d{4}\.\d{4,5}$|^0?123456789|^\d{1,6}\s*x\s*\d+$")
 _STREET_WORD = re2.compile(r"(?i)\b(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|way|court|ct|"
                            r"place|pl|square|sq|close|crescent|terrace|parkway|highway|hwy|calle|callej[oó]n|avenida|"
                            r"camino|plaza|paseo|carrer|rua|via|viale|piazza|corso|rue|chemin|stra(?:ss|ß)e|str|platz|"
-                           r"weg|gasse|allee|ulica|straat|laan|gracht|vej|gata|gatan|katu)\b")
+                           r"weg|gasse|allee|ulica|ul|al|os|straat|laan|gracht|vej|gata|gatan|katu|n[aá]m[eě]st[ií]|t[řr][ií]da|sokak|"
+                           r"sokağı|caddesi|cad|odos|leoforos)\b")
+# words that number something other than a house: a standard, a licence, a road, a part of a document or a product
+NOT_ADDRESS_HEADS = frozenset("""Iso Rfc Pep Ieee Ecma Apache Gpl Lgpl Mpl Bsd Python Java Windows Android Ios Macos
+    Ubuntu Debian Version Release Section Chapter Page Line Paragraph Article Clause Rule Appendix Figure Fig Table
+    Volume Vol Part Episode Season Step Phase Stage Level Grade Class Route Highway Interstate Platform Gate Terminal
+    Seat Flight Area Zone Sector Region Model Series Type Mark Gen Generation Track Exit Junction Psalm Verse
+    Room""".split())
 _NAME_PREFIXES = ("Mc", "Mac", "De", "Di", "Da", "La", "Le", "Van", "Von", "O'", "D'", "Fitz", "St")
 
 
@@ -218,12 +227,19 @@ def _camel_word(w: str) -> bool:
 
 
 def _address_shaped(span: str) -> bool:
-    """A postal address has a house number, a postcode or a street word, a capitalised word, and nothing of code
-    (backticks, #, =, +, underscores, a version like 3.13)."""
-    return ((_ADDR_NUMBER.search(span) is not None or _STREET_WORD.search(span) is not None) and any(w[:1].isupper() and w.isalpha() for w in span.split())
-            and not any(c in span for c in "`#=+_*<>{}[]@") and re2.search(r"\d\.\d|\bPEP ?\d", span) is None
-            and not any(_camel_word(w.rstrip(".")) for w in span.replace(",", " ").split() if not w[:1].isdigit() and
-                        not w.isupper()))  # state and postcode letters (OR, BS7) are upper case
+    """A postal address has a house number or a postcode and a name (a capitalised word in lower case after its
+    first letter: "BP" of "63, BP 160/100" is an abbreviation), or a street word and a capitalised word; nothing of
+    code (backticks, #, =, +, underscores, a version like 3.13); and it does not open with a word that numbers a
+    standard, a licence, a road or a part of a document ("ISO 639", "Apache 2", "Route 66", "Section 230")."""
+    words = span.replace(",", " ").split()
+    if words and words[0].rstrip(".").capitalize() in NOT_ADDRESS_HEADS and len(words) <= 3:
+        return False
+    named = any(w[:1].isupper() and w.isalpha() and not w.isupper() for w in words)
+    return ((_ADDR_NUMBER.search(span) is not None and named) or (_STREET_WORD.search(span) is not None and any(
+        w[:1].isupper() and w.isalpha() for w in words))) \
+        and not any(c in span for c in "`#=+_*<>{}[]@") and re2.search(r"\d\.\d|\bPEP ?\d", span) is None \
+        and not any(_camel_word(w.rstrip(".")) for w in words if not w[:1].isdigit() and
+                    not w.isupper())  # state and postcode letters (OR, BS7) are upper case
 
 
 def _is_title(word: str) -> bool:
@@ -347,7 +363,8 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             continue
         joined.append(ent)
     # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
-    out = [x for x in joined if x[2] != "STREET_ADDRESS" or _address_shaped(text[x[0]:x[1]])]
+    out = [x for x in joined if x[2] != "STREET_ADDRESS" or (_address_shaped(text[x[0]:x[1]])
+                                                              and not business_address(text, x[0]))]
     return _person_details(text, _named_sites(text, out))
 
 

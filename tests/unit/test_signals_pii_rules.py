@@ -755,3 +755,26 @@ def test_mobile_and_geographic_numbers_near_toll_free_ranges_stay_phones(value):
                                        ("betaling voor factuur 2025-0412, dank", "2025-0412")])
 def test_numbers_in_links_decimals_and_invoice_numbers_are_not_phones(text, span):
     assert _model(text, "PHONE_NUMBER", span) == []
+
+
+@pytest.mark.parametrize("text,span", [("Our office is at 1 Market Street; the postcode is online", "1 Market"),
+                                       ("Visit our store at 200 Main Street, open 9-6", "200 Main Street"),
+                                       ("licensed under the Apache 2.0 license", "Apache 2"),
+                                       ("codes from ISO 639 and 3166", "ISO 639"),
+                                       ("Route 66 road trip in 10 days", "Route 66"),
+                                       ("Patient Ahmed Farouk, 63, BP 160/100, on amlodipine", "63, BP 160/100")])
+def test_business_premises_standards_roads_and_readings_are_not_addresses(text, span):
+    assert _model(text, "STREET_ADDRESS", span) == []
+
+
+def test_an_age_after_a_name_survives_the_reading_the_head_called_an_address():
+    text = "Patient Ahmed Farouk, 63, BP 160/100, on amlodipine"
+    ents = [(text.index(p), text.index(p) + len(p), t, 0.9) for p, t in (("Ahmed Farouk", "PERSON"),
+                                                                         ("63, BP 160/100", "STREET_ADDRESS"))]
+    assert ("AGE", "63") in {(t, text[s:e]) for s, e, t, _ in combine(text, ents)}
+
+
+@pytest.mark.parametrize("value", ["12 Kingfisher Way, Reading RG2 0HG", "Storgatan 8, 114 51 Stockholm",
+                                   "Keizersgracht 412-3, 1016 GC Amsterdam", "ul. Długa 12/4, 00-238 Warszawa"])
+def test_home_addresses_the_head_finds_stay_addresses(value):
+    assert _model(f"my new address is {value}, post it there", "STREET_ADDRESS", value) == [value]
