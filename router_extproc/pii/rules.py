@@ -435,14 +435,26 @@ _NAME = rf"((?:{_TITLE}\.? )?(?:\p{{Lu}}\. )?{_WORD}(?:[ -]{_WORD})?)"
 GREETING = _rx(r"(?:^|\n|[.!?]\s)\s*(?i:hi|hello|hey|dear|thanks|thank you|cheers|greetings|hiya|howdy|"
                r"good (?:morning|afternoon|evening)|hallo|liebe[rs]?|sehr geehrte[rs]?|guten (?:tag|morgen)|"
                r"bonjour|bonsoir|salut|cher|chère|hola|estimad[oa]s?|querid[oa]s?|buen(?:os|as) d[ií]as|"
-               rf"ciao|buongiorno|gentile|egregio|beste)[ ,]+{_NAME}\b")
+               # Dutch, Nordic, Portuguese, Polish, Czech, Turkish greetings
+               r"ciao|buongiorno|gentile|egregio|beste|hoi|hey|hej|hei|moin|servus|olá|ola|oi|caro|cara|prezado|"
+               rf"prezada|ahoj|cze[sś][cć]|witaj|merhaba|selam|sayın|goedemorgen|goedemiddag|morning)[ ,]+{_NAME}\b")
 SIGNOFF = _rx(r"(?i:regards|best|thanks|cheers|sincerely|yours(?: truly)?|thank you|best wishes|all the best|"
-              r"take care|love|grüße|gruß|cordialement|saludos|atentamente|saluti|groet(?:en)?)[,!.]?[ \t]*\r?\n"
+              r"take care|love|grüße|gruß|cordialement|saludos|atentamente|saluti|groet(?:en|jes)?|obrigad[oa]|"
+              r"atenciosamente|cumprimentos|abraços|pozdrawiam|pozdrav|s pozdravem|hälsningar|mvh|hilsen|"
+              r"saygılarımla|tack|danke|merci|gracias|grazie)[,!.]?[ \t]*\r?\n"
               rf"[ \t]*(?:-{{1,2}}[ \t]*)?{_NAME}[ \t]*(?:\r?\n|$)")
 # a formal sign-off on the same line, ending the message: "Mit freundlichen Grüßen, Jürgen Hauck"
 SIGNOFF_INLINE = _rx(r"(?i:regards|mit freundlichen grüßen|freundliche grüße|viele grüße|beste grüße|liebe grüße|"
                      r"gruß|cordialement|bien à vous|salutations|un saludo|saludos|atentamente|cordiali saluti|"
-                     rf"met vriendelijke groet(?:en)?|sincerely|yours truly|best wishes)[,.]?[ \t]+{_NAME}[ \t]*[.!]?\s*$")
+                     r"met vriendelijke groet(?:en)?|sincerely|yours truly|best wishes|grüße|groet(?:en|jes)|"
+                     r"obrigad[oa]|atenciosamente|cumprimentos|abraços|pozdrawiam|pozdrav|s pozdravem|hälsningar|"
+                     r"mvh|hilsen|saygılarımla|thanks|thank you|cheers|danke|merci|gracias|grazie|tack)[,.]?"
+                     rf"[ \t]+{_NAME}[ \t]*[.!]?\s*$")
+# a signature line that ends a message: "-- Maja", "— Jonas Berg" (a single "-" opens a list item: "- Jupyter Notebook")
+SIGNATURE = _rx(rf"(?:^|\n)[ \t]*(?:--|\x{{2014}}|\x{{2013}})[ \t]*{_NAME}[ \t]*\s*$")
+# the speaker of a chat line after its timestamp: "[09:14] Priya: hey", "12/03/2025, 18:02 - Sam: ok", "10:22 AM Ola:"
+CHAT_SPEAKER = _rx(r"(?m)^[ \t]*\[?(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4},?\s+)?\d{1,2}:\d{2}(?::\d{2})?(?:\s?[AaPp]\.?[Mm]\.?)?\]?"
+                   rf"[ \t]*(?:-[ \t]*)?{_NAME}:[ \t]")
 NAME_IS = _rx(rf"(?i:my name is|my name's|call me|name:|patient:|patient name:|signed,?|full name:|\bi'm|\bi am|"
               rf"name on (?:the )?card|card ?holder|account ?holder|kontoinhaber(?:in)?|titulaire|titular|"
               rf"ich bin|je m'appelle|me llamo|mi chiamo|soy|\bit'?s|this is|c'est)[:,]?"
@@ -502,7 +514,7 @@ def _people(T: Text) -> list[Entity]:
     out: list[Entity] = []
     doc = looks_like_documentation(T.text)
     for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (SIGNOFF_INLINE, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75),
-                      (TITLED, 0.9), (INITIAL_NAME, 0.75)):
+                      (TITLED, 0.9), (INITIAL_NAME, 0.75), (SIGNATURE, 0.8), (CHAT_SPEAKER, 0.85)):
         if not (doc and rx is VOCATIVE):
             out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
     if out and "```" in T.text:

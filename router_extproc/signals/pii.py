@@ -45,8 +45,11 @@ PLACE_NOUNS = frozenset("""Station Memorial Monument Bridge Park Square Street R
     College School Center Centre Hall Tower Cathedral Church Museum Stadium Arena Hotel Library Institute Clinic Mall
     Gardens Palace Castle Theatre Theater Lake River Mountain Island Bay Beach Valley County Airlines Foundation Prize
     Award Bank Group Inc Ltd LLC GmbH AG Bahnhof Platz Straße Kirche Universität Gare Musée Estación Museo""".split())
-# voice assistants and chat products read as given names
-NOT_NAME_WORDS = NOT_NAME_WORDS | frozenset("Siri Alexa Cortana Bixby".split())
+# voice assistants and chat products read as given names; possessives and pronouns that open a sentence in Dutch,
+# German, French, Spanish, Portuguese, Nordic, Polish, Czech and Turkish mail ("Mijn BSN is ...", "Meu NIF ...")
+NOT_NAME_WORDS = NOT_NAME_WORDS | frozenset("""Siri Alexa Cortana Bixby Mijn Mijne Onze Ons Ik Wij Uw Jouw Mein Meine
+    Unser Unsere Dein Deine Ihre Mon Ma Mes Votre Vos Notre Nos Mi Mis Su Sus Nuestro Nuestra Meu Minha Seu Sua Nosso
+    Nossa Mitt Mina Jag Jeg Vi Moja Moje Mój Mój Můj Moje Benim Bizim Het Een Det Den Dit Dat""".split())
 # a label: one word, a colon, then a number ("Aadhaar: 6936 ...", "Tel: +49 ...")
 _LABEL_AFTER = re2.compile(rb"^\s*:\s*[+(\d]")
 # one capitalised word after an article or a contracted preposition is a noun (German capitalises every noun: "zu
@@ -297,6 +300,7 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
                                                   and text[e:e + 1] == " ")):
             return None
         if not core or any(w[:1].islower() and w not in NAME_PARTICLES for w in core) or \
+                all(len(w.rstrip(".")) <= 1 for w in core) or \
                 all(w in NOT_NAME_WORDS for w in core) or \
                 (len(core) == 1 and _LABEL_AFTER.search(_raw(text[e:e + 8])) is not None) or \
                 (len(core) == 1 and _NOUN_BEFORE.search(_raw(text[max(0, s - 8):s])) is not None):

@@ -778,3 +778,30 @@ def test_an_age_after_a_name_survives_the_reading_the_head_called_an_address():
                                    "Keizersgracht 412-3, 1016 GC Amsterdam", "ul. Długa 12/4, 00-238 Warszawa"])
 def test_home_addresses_the_head_finds_stay_addresses(value):
     assert _model(f"my new address is {value}, post it there", "STREET_ADDRESS", value) == [value]
+
+
+@pytest.mark.parametrize("text,name", [
+    ("Hoi Sanne, mijn IBAN staat hieronder", "Sanne"),
+    ("Hej Lars! Min nya adress", "Lars"),
+    ("Olá, segue o NIF. Obrigado, Rui Tavares", "Rui Tavares"),
+    ("Festnetz oder Mobil. Grüße, Torsten Ebert", "Torsten Ebert"),
+    ("Proszę o fakturę.\nPozdrawiam,\nKatarzyna Wójcik", "Katarzyna Wójcik"),
+    ("ok see you at 7\n-- Maja", "Maja"),
+    ("[09:14] Priya: did the courier come?", "Priya"),
+    ("12/03/2025, 18:02 - Sam: whats the wifi pw", "Sam"),
+])
+def test_names_after_greetings_sign_offs_signatures_and_chat_timestamps(text, name):
+    assert ("PERSON", name) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["Milvus Lite runs in:\n- Google Colab\n- Jupyter Notebook",
+                                  "[10:00] Note: the build is red", "Thanks, that fixed it!",
+                                  "Which laptop is best, Dell Latitude?"])
+def test_list_items_chat_labels_and_thanks_without_a_name_are_not_people(text):
+    assert not any(t == "PERSON" for t, _ in _found(text))
+
+
+@pytest.mark.parametrize("text,span", [("Mijn BSN is 123456782", "Mijn"), ("N° de sécurité sociale", "N"),
+                                       ("Meu NIF é 245118365", "Meu")])
+def test_possessives_and_single_letters_are_not_people(text, span):
+    assert _model(text, "PERSON", span) == []
