@@ -286,14 +286,55 @@ _AGE_PERSON = _rx(r"(?i)(?:\b(?:i|i'm|me|my|our|his|her|their|you|your|he|she|wh
                   r"daughter|child|kid|baby|infant|toddler|teen|teenager|mother|father|mom|dad|husband|wife|"
                   r"brother|sister|person|adult|client|customer|grandmother|grandfather|student)\b)")
 _AGE_RANGE = _rx(r"^\s*(?:[-\x{2013}]\s*\d|to\s+\d|\+|and (?:up|over|older)|through\s+\d)")
-_CRED_WORD = r"(?:password|passwd|passphrase|passcode|pwd|pw|pass|pin|psk)\b"
-PASSWORD = _rx(rf"(?i)(?:\b|_){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\bis\b|\bwas\b)[ \t]*[\"']?([^\s\"',;]{{3,64}})")
-USERNAME = _rx(r"(?i)(?:\b(?:user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle)[\"']?\s*[:=]|"
-               r"\b(?:user\s?name|login(?:\s?name)?|handle)\s+is\b)\s*"
-               r"[\"']?([A-Za-z0-9._@+-]{2,64})")
+# (and in German, French, Spanish, Portuguese, Dutch, Nordic, Polish, Czech, Turkish and Italian)
+_CRED_WORD = (r"(?:password|passwd|passphrase|passcode|pwd|pw|pass|pin|psk|passwort|kennwort|mot de passe|mdp|"
+              r"contraseña|contrasena|clave|senha|wachtwoord|lösenord|losenord|passord|adgangskode|hasło|haslo|heslo|"
+              r"şifre|sifre|parola)\b")
+# PGPASSWORD=, MYSQL_PWD=, REDIS_PASS: a client's environment variable that holds a password
+PASSWORD = _rx(rf"(?i)(?:\b|_|\bPG|\bMYSQL_?){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\bis\b|\bwas\b|\bist\b|\bes\b|\best\b|\bé\b|"
+               rf"\bär\b|\bjest\b)[ \t]*[\"']?([^\s\"',;]{{3,64}})")
+# a password in prose: "pw for the shared printer account is Copper!Fern82", "I set my password to bluebird1987",
+# "the wifi password for guests is X": a credential word, a few words, then "is"/"to"/":" and a value that has a digit
+# or a symbol (a plain word there is prose: "the password to the safe is long")
+PASSWORD_PROSE = _rx(r"(?i)(?:\b|_)(?:password|passwd|passphrase|passcode|pwd|pw|passwort|kennwort|mot de passe|mdp|"
+                     r"contraseña|contrasena|senha|wachtwoord|lösenord|passord|hasło|heslo|şifre)\b"
+                     rf"[^\n.:;=!?\"']{{1,40}}?\b(?:is|was|to|es|ist|est|é|är|jest)[ \t]+"
+                     r"[\"'\x{201C}]?([^\s\"',;\x{201D}]{4,64})")
+_USER_WORD = (r"user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle|benutzer(?:name)?|nom d'utilisateur|"
+              r"identifiant|usuario|nombre de usuario|utente|nome utente|nome de usu[aá]rio|usu[aá]rio|gebruikersnaam|"
+              r"anv[äa]ndarnamn|brukernavn|kullan[ıi]c[ıi] ad[ıi]|u[żz]ytkownik|nazwa u[żz]ytkownika|u[žz]ivatel")
+# (and a gamer tag or a chat handle: "Steam name is xXdarkfoxXx", "Discord: lena#4412")
+USERNAME = _rx(rf"(?i)(?:\b(?:{_USER_WORD})[\"']?\s*[:=]|"
+               r"\b(?:user\s?name|login(?:\s?name)?|handle|(?:steam|discord|psn|xbox|gamer|skype|telegram|snapchat|"
+               r"insta(?:gram)?|tiktok|reddit|twitch|roblox|epic|battle\.?net)(?:\s?(?:name|id|handle|username|tag|"
+               r"gamertag))?)\s+is\b|\b(?:gamertag|steam(?:\s?(?:name|id))?|discord|psn|skype|telegram|snapchat)"
+               r"\s*:)\s*@?"
+               r"[\"']?([A-Za-z0-9._@+#-]{2,64})")
+# the login of a command-line client: mysql -u reporting -p..., psql -U app_ro, curl -u deploy:...
+CLI_USER = _rx(r"\b(?:mysql|mysqldump|mariadb|psql|pg_dump|pg_restore|mongosh?|mongodump|sqlcmd|redis-cli|smbclient|"
+               r"ldapsearch|ftp|lftp|curl|wget|rabbitmqctl|influx)\b[^\n|;&]{0,80}?\s(?:-u ?|-U ?|--user(?:name)?[= ])"
+               r"[\"']?([A-Za-z_][\w.@-]{1,63})")
+# a login in a system's log line: "Failed password for oracle_bkp from ...", "Invalid user jsmith from ...", and
+# who posted, reported or filed something ("posted by whiskers_mom", "reported by kpatel-qa"), and "log in as X"
+LOG_USER = _rx(r"\b(?:(?:Failed|Accepted) (?:password|publickey|keyboard-interactive\S*) for(?: invalid user)?|"
+               r"Invalid user|session opened for user|(?i:(?:posted|submitted|reported|filed|opened|written|shared|"
+               r"uploaded|edited|answered|asked|created|assigned to) by|log(?:ged|ging)?\s?in as|sign(?:ed|ing)?\s?in as))"
+               r"\s+@?([A-Za-z0-9_][\w.-]{1,31})\b")
+# a social handle after the network's name or "follow me": "@lucyinthesky_ on insta", "follow me @nadia.travels"
+AT_HANDLE = _rx(r"(?i:\b(?:insta(?:gram)?|ig|twitter|x|tiktok|threads|telegram|tg|snap(?:chat)?|mastodon|bluesky|"
+                r"bsky|discord|github|gitlab|follow(?: me)?|dm(?: me)?|add me|find me|handle)\b[^\n@]{0,20}?)"
+                r"(?:^|[\s(])@([A-Za-z0-9_][A-Za-z0-9_.]{1,29})\b"
+                r"|(?:^|[\s(])@([A-Za-z0-9_][A-Za-z0-9_.]{1,29})\s+(?i:on|at|auf|sur|en|na|op|p[åa])\s+"
+                r"(?i:insta(?:gram)?|ig|twitter|x|tiktok|threads|telegram|snap(?:chat)?|mastodon|bluesky|discord)\b")
+# a nick in a chat log: "[2025-03-11 22:41:07] <b0rk> anyone ...", "22:41 <tessa_dev>"
+CHAT_NICK = _rx(r"(?m)^[ \t]*\[?(?:\d{4}-\d{2}-\d{2}[ T])?\d{1,2}:\d{2}(?::\d{2})?\]?[ \t]*<[@+]?([A-Za-z0-9_\[\]|^`{}-]"
+                r"[A-Za-z0-9_\[\]|^`{}.-]{1,31})>")
 # "Username hlindqvist" in a ticket, without a colon: only a login-shaped value (lower case, digits, . _ -), not a word
 # of the sentence ("username field", "username and password")
-USERNAME_BARE = _rx(r"\b(?i:user\s?name|login)\s+([a-z][a-z0-9._-]{2,31})\b"
+USERNAME_BARE = _rx(r"\b(?i:user\s?name|login|benutzer(?:name)?|gebruikersnaam|usuario|utente|identifiant|"
+                    r"anv[äa]ndarnamn|brukernavn)\s+([a-z][a-z0-9._-]{2,31})\b"
+                    # "user p.albrecht locked out": after "user" only a login with a dot, underscore or digit
+                    r"|\b(?i:user)\s+([a-z][a-z0-9]*[._][a-z0-9._-]*[a-z0-9]|[a-z]+\d+[a-z0-9]*)\b"
                     r"|\b(?i:account)\s+([a-z][a-z0-9]*[._][a-z0-9._-]*[0-9][a-z0-9]*)\b")
 _NOT_LOGIN = frozenset("""is was and or for field box the to in on of with from not has had have must should can
     could will would change changed reset resets please again too also only here there that this which when if but
@@ -321,7 +362,7 @@ SSH_USER = _rx(r"\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-{1,2}[A-Za-z][\w-]*(?:[ =][
 LOGIN_SLASH = _rx(r"(?i)\b(?:login|log-in|user(?:\s?name)?|admin|credentials?|account)\s+(?:is|are|:)\s+"
                   r"([A-Za-z0-9._@+-]{2,64})\s*/\s*([^\s\"',;]{3,64})")
 _SYSTEM_LOGINS = frozenset("git ubuntu ec2-user centos debian fedora core pi vagrant opc azureuser bitnami".split())
-LOGIN_PAIR = _rx(rf"(?i)\b(?:login|user(?:name)?|usr)\s+([A-Za-z0-9._@+-]{{2,64}})[,;]?\s+(?:/\s*)?"
+LOGIN_PAIR = _rx(rf"(?i)\b(?:login|user(?:name)?|usr|benutzer(?:name)?|usuario|gebruikersnaam|utente)\s*:?\s+([A-Za-z0-9._@+-]{{2,64}})[,;]?\s+(?:/\s*)?"
                  rf"{_CRED_WORD}\s*[:=]?\s*([^\s\"',;]{{3,64}})")
 # between an ID's keyword and its value: "passport no.: X", "account number is X", "DL# X"
 _KEY_SEP = (r"(?i:\s*card)?(?i:\s*(?:no\.?|nr\.?|n[°º]\.?|number|num|nummer|numéro|número|#))?"
@@ -803,11 +844,27 @@ def _password_ok(v: str) -> bool:
     return not (v.isalpha() and v.islower() and len(v) < 12) and _CODE_EXPR.search(v.encode("utf-8", "surrogatepass")) is None
 
 
+_DOMAIN_END = _rx(r"(?i)\.(?:com|net|org|io|me|dev|app|co|uk|de|fr|es|it|nl|se|pl|pt|br|tv|gg)$")
+
+
 def _username_ok(v: str) -> bool:
     # "User: How do I ..." (a pasted chat transcript): a capitalised word is prose, not a login; "User id=123" in a
-    # program's output is a row number
+    # program's output is a row number; "my instagram is instagram.com/..." is a link (URL), not a login
     return v.lower() not in ("name", "id", "is") and not (v[:1].isupper() and v[1:].islower()) \
-        and not (v.isdigit() and len(v) < 5)
+        and not (v.isdigit() and len(v) < 5) and _DOMAIN_END.search(v.encode("utf-8", "surrogatepass")) is None
+
+
+def _login_shaped(v: str) -> bool:
+    """A login, not a word or a name: it holds a digit, a dot, an underscore or a hyphen, or lower-case letters
+    followed by upper-case ones ("kpatel-qa", "oracle_bkp", "b0rk"; not "John", "support")."""
+    return v not in _SYSTEM_LOGINS and v.lower() not in _NOT_LOGIN and (
+        any(c.isdigit() or c in "._-" for c in v.strip("._-")) or
+        any(a.islower() and b.isupper() for a, b in zip(v, v[1:])))
+
+
+def _handle_ok(v: str) -> bool:
+    # "@Marcus can you review": a capitalised word after "@" is a mention of a person by name, not a handle
+    return not (v[:1].isupper() and v[1:].islower()) and v.lower() not in ("here", "channel", "everyone", "all")
 
 
 def _passwords(T: Text) -> list[Entity]:
@@ -827,17 +884,35 @@ def _passwords(T: Text) -> list[Entity]:
             continue  # a PIN is digits: "Drop pin: -33.8688, 151.2093" is a place
         if len(v) >= 3 and not placeholder(v) and _password_ok(v):
             out.append((s, e, "PASSWORD", 0.9))
+    for s, e in T.find(PASSWORD_PROSE, 1):
+        while e > s and text[e - 1] in ".!?)]":
+            e -= 1
+        v = text[s:e]
+        if len(v) >= 4 and not v.isalpha() and any(c.isalpha() for c in v) and not placeholder(v) and \
+                _password_ok(v) and "://" not in v and not v.lower().startswith("www.") and not _in_url(text, s) \
+                and _PROSE_NOT_PASSWORD.search(v.encode("utf-8", "surrogatepass")) is None:
+            out.append((s, e, "PASSWORD", 0.85))
     return out
+
+
+# after "password ... is" in prose: a count, a size or a date ("12 characters", "8+", "2fa-enabled"), not a password
+_PROSE_NOT_PASSWORD = _rx(r"(?i)^(?:\d+(?:[-+]|chars?|characters?|digits?|letters?|min|mins|days?)?|\d{1,4}[./-]\d{1,2}"
+                          r"(?:[./-]\d{1,4})?|2fa\W.*|[a-z]+-(?:enabled|disabled|protected|based|only))$")
 
 
 def _credentials(T: Text) -> list[Entity]:
     text = T.text
     out: list[Entity] = []
     lower = text.lower()
-    if any(w in lower for w in ("pass", "pw", "pin", "psk", "login", "user", "account", "handle")):
+    if any(w in lower for w in ("pass", "pw", "pin", "psk", "login", "user", "account", "handle", "kennw", "mdp",
+                                "contrase", "clave", "senha", "wachtw", "lösen", "hasł", "hasl", "heslo", "şifre",
+                                "sifre", "parola", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
+                                "användar", "brukern", "kullan", "użytk", "uzytk", "uživ", "steam", "discord", "psn",
+                                "xbox", "gamer", "skype", "telegram", "snap", "insta", "tiktok", "reddit", "twitch",
+                                "roblox", "epic", "battle")):
         out += _passwords(T)
         out += _value_span(T, USERNAME, "USERNAME", 0.85, ok=_username_ok, in_url=False)
-        for g in (1, 2):
+        for g in (1, 2, 3):
             out += _value_span(T, USERNAME_BARE, "USERNAME", 0.8, group=g, in_url=False,
                                ok=lambda v: v not in _NOT_LOGIN and (len(v) >= 5 or not v.isalpha()))
         for m in LOGIN_PAIR.finditer(T.raw):
@@ -857,6 +932,14 @@ def _credentials(T: Text) -> list[Entity]:
     if "@" in text:
         # a distribution's default login (ubuntu@, ec2-user@) and git@ (a git remote) are nobody's account
         out += _value_span(T, SSH_USER, "USERNAME", 0.85, ok=lambda v: v not in _SYSTEM_LOGINS)
+        out += _value_span(T, AT_HANDLE, "USERNAME", 0.8, in_url=False, ok=_handle_ok)
+        out += _value_span(T, AT_HANDLE, "USERNAME", 0.8, group=2, in_url=False, ok=_handle_ok)
+    if " -u" in text or " -U" in text or "--user" in text:
+        out += _value_span(T, CLI_USER, "USERNAME", 0.85, in_url=False,
+                           ok=lambda v: v not in _SYSTEM_LOGINS and not v.startswith("$"))
+    out += _value_span(T, LOG_USER, "USERNAME", 0.8, in_url=False, ok=_login_shaped)
+    if "<" in text:
+        out += _value_span(T, CHAT_NICK, "USERNAME", 0.8)
     out += [(s, e, "SECRET", 0.99) for s, e in T.find(SECRET_FORMATS)]
     if "PRIVATE KEY-----" in text:
         out += [(s, e, "SECRET", 0.99) for s, e in T.find(PRIVATE_KEY)]

@@ -805,3 +805,31 @@ def test_list_items_chat_labels_and_thanks_without_a_name_are_not_people(text):
                                        ("Meu NIF é 245118365", "Meu")])
 def test_possessives_and_single_letters_are_not_people(text, span):
     assert _model(text, "PERSON", span) == []
+
+
+@pytest.mark.parametrize("text,typ,value", [
+    ("Ticket #88213: user p.albrecht locked out after 5 attempts", "USERNAME", "p.albrecht"),
+    ("pw for the shared printer account is Copper!Fern82 — don't post it", "PASSWORD", "Copper!Fern82"),
+    ("I set my password to bluebird1987 and now it is too weak", "PASSWORD", "bluebird1987"),
+    ("mysql -u reporting -pRp0rt!ng_77 -h 10.2.0.9 sales", "USERNAME", "reporting"),
+    ("Benutzername t.keller, Passwort Sonnenblume!7 — geht nicht", "PASSWORD", "Sonnenblume!7"),
+    ("Usuario: rgarcia77, contraseña Gato_Negro22", "PASSWORD", "Gato_Negro22"),
+    ("export PGPASSWORD=Q7v!r2Lm#pX before the dump", "PASSWORD", "Q7v!r2Lm#pX"),
+    ("follow me on insta @lucyinthesky_ for recipes", "USERNAME", "lucyinthesky_"),
+    ("My Steam name is xXdarkfoxXx, add me", "USERNAME", "xXdarkfoxXx"),
+    ("bug 4471, reported by kpatel-qa", "USERNAME", "kpatel-qa"),
+    ("sshd[2211]: Failed password for oracle_bkp from 203.0.113.77 port 52144", "USERNAME", "oracle_bkp"),
+    ("[2025-03-11 22:41:07] <b0rk> anyone know why pip hangs?", "USERNAME", "b0rk"),
+])
+def test_logins_and_passwords_in_prose_commands_logs_and_chats(text, typ, value):
+    assert (typ, value) in _found(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Password must be at least 12 characters with one symbol", "the password is 16 characters long",
+    "Forgot password link goes to a 404.", "the password to the safe is long", "read the user guide for the app",
+    "the user 12345 was deleted", "@Marcus can you review the PR?", "my instagram is instagram.com/lena.bakes",
+    "posted by John", "logged in as admin yesterday",
+])
+def test_password_rules_words_and_mentions_are_not_credentials(text):
+    assert not any(t in ("USERNAME", "PASSWORD") for t, _ in _found(text))
