@@ -401,6 +401,13 @@ GPS = _rx(r"(?i:gps|coordinates?|coords?|lat(?:itude)?|long?(?:itude)?|located a
           r"|(?i:\bat|@)\s+(-?\d{1,2}\.\d{4,}),\s?(-?\d{1,3}\.\d{4,})\b"
           r"|\d{1,2}°\s?\d{1,2}['′]\s?\d{1,2}(?:\.\d+)?(?:\"|″|'')\s?[NS],?\s*\d{1,3}°\s?\d{1,2}['′]\s?"
           r"\d{1,2}(?:\.\d+)?(?:\"|″|'')\s?[EW]")
+# More layouts of a place, without a keyword: the hemisphere before or after each number without a degree sign
+# ("N 47.6062 W 122.3321", "47.6062 N, 122.3321 W"), a geo: URI, and a bare pair of decimals with four or more
+# places each ("meet at the fountain, 41.9028, 12.4964"), which `_gps_pair_ok` checks for range and for a list
+GPS_MORE = _rx(r"\b[NS] ?\d{1,2}\.\d{3,}°?,?\s*[EW] ?\d{1,3}\.\d{3,}°?"
+               r"|-?\d{1,2}\.\d{3,}°? ?[NS],?\s*-?\d{1,3}\.\d{3,}°? ?[EW]\b"
+               r"|\bgeo:-?\d{1,2}\.\d+,-?\d{1,3}\.\d+")
+GPS_PAIR = _rx(r"(-?\d{1,2}\.\d{4,}),\s?(-?\d{1,3}\.\d{4,})")
 # Social profiles and personal paths: a URL that names a person, not a page of documentation.
 PERSONAL_URL = _rx(r"(?i)(?:linkedin\.com/in/|facebook\.com/(?:profile\.php|[a-z0-9.]{4,}/?$)|(?:twitter|x)\.com/"
                    r"[a-z0-9_]{2,}/?$|instagram\.com/|tiktok\.com/@|medium\.com/@|youtube\.com/(?:@|c/|user/)|"
@@ -738,14 +745,35 @@ def _contact(T: Text, has_digit: bool) -> list[Entity]:
             out.append((s, e, "PHONE_NUMBER", 0.8))
     out += [(s, e, "MAC_ADDRESS", 0.97) for s, e in T.find(MAC) if _free(text, s, e, before=":-.", after=":-")]
     for m in GPS.finditer(T.raw):
-        if m.group(9) is not None and not (abs(float(m.group(9))) <= 90 and abs(float(m.group(10))) <= 180):
-            continue  # "at 123.4567, 0.1234" is no place on earth
+        if m.group(9) is not None and not _gps_pair_ok(T.text, T.char(m.start(9)), T.char(m.end(10)),
+                                                        float(m.group(9)), float(m.group(10))):
+            continue  # "at 123.4567, 0.1234" is no place on earth, "at 1.0842, 1.0871" a price
         g = next((i for i in (1, 9) if m.group(i) is not None), 0)
         s, e = T.char(m.start(g)), T.char(m.end())
         while e > s and text[e - 1].isspace():
             e -= 1  # the optional hemisphere letter's spaces
         out.append((s, e, "GPS_COORDINATES", 0.9))
+    for s, e in T.find(GPS_MORE):
+        if text.startswith("geo:", s):
+            s += 4
+        out.append((s, e, "GPS_COORDINATES", 0.9))
+    for m in GPS_PAIR.finditer(T.raw):
+        s, e = T.char(m.start()), T.char(m.end())
+        if _gps_pair_ok(text, s, e, float(m.group(1)), float(m.group(2))):
+            out.append((s, e, "GPS_COORDINATES", 0.85))
     return out
+
+
+def _gps_pair_ok(text: str, s: int, e: int, lat: float, lon: float) -> bool:
+    """A bare pair of decimals is a place when it lies on earth, is not two numbers near 1 (0.4838, 0.2211: scores,
+    weights, exchange rates) and stands alone: not one member of a longer list of numbers ("1.0842, 1.0871, 1.0905") or of a
+    version or an address."""
+    if abs(lat) > 90 or abs(lon) > 180 or (abs(lat) < 2 and abs(lon) < 2):
+        return False  # (two numbers near 1 are scores or exchange rates, "closed at 1.0842, 1.0871"; that spot is sea)
+    before, after = text[max(0, s - 3):s], text[e:e + 3]
+    if before[-1:] in ("-", ".", "/", "_") or before[-1:].isalnum() or after[:1].isalnum() or after[:1] in (".", "/", "_"):
+        return False
+    return re2.search(r"\d,\s?$", before) is None and re2.search(r"^,\s?-?\d", after) is None
 
 
 # A number right after an account or identity keyword belongs to the keyword's type even when it passes Luhn (a

@@ -833,3 +833,18 @@ def test_logins_and_passwords_in_prose_commands_logs_and_chats(text, typ, value)
 ])
 def test_password_rules_words_and_mentions_are_not_credentials(text):
     assert not any(t in ("USERNAME", "PASSWORD") for t, _ in _found(text))
+
+
+@pytest.mark.parametrize("text,value", [("Our meeting spot is 41.9028, 12.4964 — the fountain", "41.9028, 12.4964"),
+                                        ("the tracker pinged at N 47.6062 W 122.3321", "N 47.6062 W 122.3321"),
+                                        ("found it at 47.6062 N, 122.3321 W today", "47.6062 N, 122.3321 W"),
+                                        ("geo:37.7749,-122.4194 is where it was towed", "37.7749,-122.4194"),
+                                        ("we are at 1.3521, 103.8198 now", "1.3521, 103.8198")])
+def test_places_as_bare_pairs_hemisphere_letters_and_geo_uris(text, value):
+    assert ("GPS_COORDINATES", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["EUR/USD closed at 1.0842, 1.0871 the day before", "scores (0.4838, 0.2211)",
+                                  "values 12.3456, 45.6789, 78.9012 in the table", "version 12.3456,7.8901.2"])
+def test_exchange_rates_scores_and_lists_of_numbers_are_not_places(text):
+    assert not any(t == "GPS_COORDINATES" for t, _ in _found(text))
