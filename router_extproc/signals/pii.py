@@ -49,7 +49,11 @@ PLACE_NOUNS = frozenset("""Station Memorial Monument Bridge Park Square Street R
 # German, French, Spanish, Portuguese, Nordic, Polish, Czech and Turkish mail ("Mijn BSN is ...", "Meu NIF ...")
 NOT_NAME_WORDS = NOT_NAME_WORDS | frozenset("""Siri Alexa Cortana Bixby Mijn Mijne Onze Ons Ik Wij Uw Jouw Mein Meine
     Unser Unsere Dein Deine Ihre Mon Ma Mes Votre Vos Notre Nos Mi Mis Su Sus Nuestro Nuestra Meu Minha Seu Sua Nosso
-    Nossa Mitt Mina Jag Jeg Vi Moja Moje Mój Mój Můj Moje Benim Bizim Het Een Det Den Dit Dat""".split())
+    Nossa Mitt Mina Jag Jeg Vi Moja Moje Mój Mój Můj Moje Benim Bizim Het Een Det Den Dit Dat Request Requests Pull
+    Issue Issues Commit Merge Branch""".split())
+# a product's edition: "Milvus Lite", "Visual Studio", "Google Cloud" name a product, not a person
+PRODUCT_WORDS = frozenset("""Lite Pro Mini Cloud Studio Server Edition Notebook Notebooks Hub Labs Core Sdk Api Desktop
+    Enterprise Community Express Suite Engine Framework Toolkit Kit Plugin Extension""".split())
 # a label: one word, a colon, then a number ("Aadhaar: 6936 ...", "Tel: +49 ...")
 _LABEL_AFTER = re2.compile(rb"^\s*:\s*[+(\d]")
 # one capitalised word after an article or a contracted preposition is a noun (German capitalises every noun: "zu
@@ -296,7 +300,7 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
             words = words[:-1]
         core = [w.strip(".,;:!?'’\"()") for w in words if not _is_title(w)]
         after = text[e:e + 20].split(None, 1)
-        if core and (core[-1] in PLACE_NOUNS or (after and after[0].strip(".,;:!?'’\"()") in PLACE_NOUNS
+        if core and (core[-1] in PLACE_NOUNS or core[-1] in PRODUCT_WORDS or (after and after[0].strip(".,;:!?'’\"()") in PLACE_NOUNS
                                                   and text[e:e + 1] == " ")):
             return None
         if not core or any(w[:1].islower() and w not in NAME_PARTICLES for w in core) or \
@@ -369,7 +373,14 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
     out = [x for x in joined if x[2] != "STREET_ADDRESS" or (_address_shaped(text[x[0]:x[1]])
                                                               and not business_address(text, x[0]))]
+    if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
+        out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     return _person_details(text, _named_sites(text, out))
+
+
+# a quoted value in a program: name='Dr. Strange', {'name': 'Samuel'}, HelloRequest(name="Ana"). In documentation
+# these are example values; in a user's message (a pasted record) they are kept
+_CODE_VALUE_BEFORE = re2.compile(rb"[=:(,]\s*['\"]$")
 
 
 # right after a name: an age set off by a comma or a bracket ("Mr. Kwame Asante, 71, lives", "(K. Nakamura, 52)"),

@@ -848,3 +848,16 @@ def test_places_as_bare_pairs_hemisphere_letters_and_geo_uris(text, value):
                                   "values 12.3456, 45.6789, 78.9012 in the table", "version 12.3456,7.8901.2"])
 def test_exchange_rates_scores_and_lists_of_numbers_are_not_places(text):
     assert not any(t == "GPS_COORDINATES" for t, _ in _found(text))
+
+
+@pytest.mark.parametrize("text,span", [("Milvus Lite is available in Colab", "Milvus Lite"),
+                                       ("Install Visual Studio first", "Visual Studio"),
+                                       ("submit a Pull Request (PR) for your locale", "Request")])
+def test_product_editions_and_repository_words_are_not_people(text, span):
+    assert _model(text, "PERSON", span) == []
+
+
+def test_a_quoted_example_value_in_documentation_code_is_not_a_person_but_one_in_a_message_is():
+    doc = "## Client\n\n```python\nreply = greeter.SayHello(HelloRequest(name='Ada Byron'))\n```\n"
+    assert _model(doc, "PERSON", "Ada Byron") == []
+    assert _model("please update the record: name='Ada Byron', dob 1990", "PERSON", "Ada Byron") == ["Ada Byron"]
