@@ -655,6 +655,16 @@ _TOLL = {"44": ("800", "808", "870", "871", "872", "873", "843", "844", "845", "
          "39": ("800", "803", "899"), "32": ("800", "900"), "41": ("800", "900"), "43": ("800", "900")}
 
 
+# a number given as a company's line: "call our helpline on 0345 600 0011", "customer service: 020 7946 0000"
+_COMPANY_LINE_BEFORE = _rx(r"(?i)\b(?:helpline|hotline|help desk|helpdesk|customer (?:service|care|support)|support line|"
+                           r"switchboard|reception|call cent(?:re|er)|freephone|toll-?free|sales line|booking line|"
+                           r"our (?:main )?(?:office|number|line|phone|team))\b[^\n.!?]{0,25}$")
+
+
+def company_line_before(text: str, s: int) -> bool:
+    return _COMPANY_LINE_BEFORE.search(text[max(0, s - 50):s].encode("utf-8", "surrogatepass")) is not None
+
+
 def company_line(number: str) -> bool:
     """Whether a phone number is a toll-free, shared-cost or premium line (see _TOLL)."""
     d = "".join(c for c in number if c.isdigit())
@@ -729,18 +739,18 @@ def _contact(T: Text, has_digit: bool) -> list[Entity]:
             and _host_ip(text, s, e)]
     out += [(s, e, "PHONE_NUMBER", 0.85) for s, e in T.find(PHONE)
             if _free(text, s, e, before="+_", after="_") and not reference_before(text, s)
-            and not company_line(text[s:e]) and not in_link(text, s)]
+            and not company_line(text[s:e]) and not in_link(text, s) and not company_line_before(text, s)]
     out += [(s, e, "PHONE_NUMBER", 0.8) for s, e in T.find(PHONE_TRUNK)
             if _free(text, s, e, before="+_-./", after="_") and not _continues(text, e)
             and 9 <= sum(c.isdigit() for c in text[s:e]) <= 12 and not reference_before(text, s)
-            and not company_line(text[s:e]) and not in_link(text, s)]
+            and not company_line(text[s:e]) and not in_link(text, s) and not company_line_before(text, s)]
     phones = [(x[0], x[1]) for x in out if x[2] == "PHONE_NUMBER"]
     for s, e in T.find(PHONE_KEYED, 1):
         v = text[s:e]
         if any(a < e and s < b for a, b in phones):
             continue  # a layout above has it already
         if 7 <= sum(c.isdigit() for c in v) <= 13 and _free(text, s, e, before="+_-./", after="_") and \
-                not _continues(text, e) and not company_line(v) and \
+                not _continues(text, e) and not company_line(v) and not company_line_before(text, s) and \
                 _PHONE_DATE.search(v.encode()) is None:
             out.append((s, e, "PHONE_NUMBER", 0.8))
     out += [(s, e, "MAC_ADDRESS", 0.97) for s, e in T.find(MAC) if _free(text, s, e, before=":-.", after=":-")]
@@ -773,7 +783,9 @@ def _gps_pair_ok(text: str, s: int, e: int, lat: float, lon: float) -> bool:
     before, after = text[max(0, s - 3):s], text[e:e + 3]
     if before[-1:] in ("-", ".", "/", "_") or before[-1:].isalnum() or after[:1].isalnum() or after[:1] in (".", "/", "_"):
         return False
-    return re2.search(r"\d,\s?$", before) is None and re2.search(r"^,\s?-?\d", after) is None
+    before, after = text[max(0, s - 8):s], text[e:e + 8]
+    return re2.search(r"\d(?:,|\s+and|\s+or)\s*$", before) is None and \
+        re2.search(r"^(?:,|\s+and|\s+or)\s*-?\d", after) is None
 
 
 # A number right after an account or identity keyword belongs to the keyword's type even when it passes Luhn (a

@@ -8,7 +8,7 @@ import numpy as np
 import re2
 
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
-from ..pii.rules import NAME_TITLES, NOT_NAMES, business_address, company_line, in_link, looks_like_documentation, reference_before, scrub
+from ..pii.rules import NAME_TITLES, NOT_NAMES, business_address, company_line, company_line_before, in_link, looks_like_documentation, reference_before, scrub
 
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
 DATE_RE = re2.compile(r"(?:^|[^\d./-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}|"
@@ -50,7 +50,9 @@ PLACE_NOUNS = frozenset("""Station Memorial Monument Bridge Park Square Street R
 NOT_NAME_WORDS = NOT_NAME_WORDS | frozenset("""Siri Alexa Cortana Bixby Mijn Mijne Onze Ons Ik Wij Uw Jouw Mein Meine
     Unser Unsere Dein Deine Ihre Mon Ma Mes Votre Vos Notre Nos Mi Mis Su Sus Nuestro Nuestra Meu Minha Seu Sua Nosso
     Nossa Mitt Mina Jag Jeg Vi Moja Moje Mój Mój Můj Moje Benim Bizim Het Een Det Den Dit Dat Request Requests Pull
-    Issue Issues Commit Merge Branch""".split())
+    Issue Issues Commit Merge Branch Geburtsdatum Geburtstag Geboortedatum Naissance Nacimiento Nascimento Vorname
+    Nachname Prénom Nombre Apellido Apellidos Cognome Nome Naam Voornaam Achternaam Adres Imię Nazwisko Jméno
+    Příjmení Förnamn Efternamn""".split())
 # a product's edition: "Milvus Lite", "Visual Studio", "Google Cloud" name a product, not a person
 PRODUCT_WORDS = frozenset("""Lite Pro Mini Cloud Studio Server Edition Notebook Notebooks Hub Labs Core Sdk Api Desktop
     Enterprise Community Express Suite Engine Framework Toolkit Kit Plugin Extension""".split())
@@ -270,7 +272,7 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
         return None  # neither a number nor a capitalised name ("traffic", "y/o") is not an address, nor is base64
     if typ == "PHONE_NUMBER":
         if not _phone_like(span) or _NOT_PHONE.search(span.strip()) is not None or \
-                len({c for c in span if c.isdigit()}) == 1 or reference_before(text, s) or company_line(span) or \
+                len({c for c in span if c.isdigit()}) == 1 or reference_before(text, s) or company_line(span) or company_line_before(text, s) or \
                 in_link(text, s) or _DECIMAL.search(span) is not None or \
                 (s > 1 and text[s - 1] == "." and text[s - 2].isdigit()):
             # hashes, ids, sizes, timings, invoice/ticket/order numbers, a company's freephone line, a number in a

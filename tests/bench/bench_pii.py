@@ -142,7 +142,7 @@ SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
     "held": {"messages": ("held_out_4.txt",), "code": ("code_logs_gen.txt",), "benign": ("benign_blind.txt",),
              "docs": ("readme:held",)},
     "cal": {"messages": ("messages.txt", "messages_blind.txt", "messages_gen.txt", "held_out_2.txt",
-                         "held_out_3.txt"),
+                         "held_out_3.txt", "messages_cal5.txt"),
             "code": ("code_logs.txt", "code_logs_blind.txt", "code_logs_blind2.txt", "code_logs_cal.txt"),
             "benign": ("benign_questions.txt",), "docs": ("docs.txt", "docs_blind.txt", "docs_blind2.txt",
                                                           "readme:cal")},

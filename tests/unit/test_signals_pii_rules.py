@@ -861,3 +861,17 @@ def test_a_quoted_example_value_in_documentation_code_is_not_a_person_but_one_in
     doc = "## Client\n\n```python\nreply = greeter.SayHello(HelloRequest(name='Ada Byron'))\n```\n"
     assert _model(doc, "PERSON", "Ada Byron") == []
     assert _model("please update the record: name='Ada Byron', dob 1990", "PERSON", "Ada Byron") == ["Ada Byron"]
+
+
+@pytest.mark.parametrize("text", ["Call our helpline on 0345 600 0011 between 9 and 5",
+                                  "customer service: 020 7946 0000, weekdays"])
+def test_a_number_given_as_a_companys_line_is_not_a_persons_phone(text):
+    assert not any(t == "PHONE_NUMBER" for t, _ in _found(text))
+
+
+def test_a_pair_of_decimals_in_a_sentence_listing_numbers_is_not_a_place():
+    assert not any(t == "GPS_COORDINATES" for t, _ in _found("GDP grew 2.4512, 2.1187 and 1.9934 percent"))
+
+
+def test_form_labels_in_other_languages_are_not_people():
+    assert _model("Geburtsdatum 14. März 1979, Versicherung AOK", "PERSON", "Geburtsdatum") == []
