@@ -320,6 +320,8 @@ LOG_USER = _rx(r"\b(?:(?:Failed|Accepted) (?:password|publickey|keyboard-interac
                r"Invalid user|session opened for user|(?i:(?:posted|submitted|reported|filed|opened|written|shared|"
                r"uploaded|edited|answered|asked|created|assigned to) by|log(?:ged|ging)?\s?in as|sign(?:ed|ing)?\s?in as))"
                r"\s+@?([A-Za-z0-9_][\w.-]{1,31})\b")
+# a login signing a forum post at its end: "... Reset twice.\n-- netgeek_88", "Same here. — therm0_fan"
+SIGNATURE_LOGIN = _rx(r"(?:^|\s)(?:--|\x{2014}|\x{2013})[ \t]*([A-Za-z0-9_][\w.-]{2,31})[ \t]*\s*$")
 # a social handle after the network's name or "follow me": "@lucyinthesky_ on insta", "follow me @nadia.travels"
 AT_HANDLE = _rx(r"(?i:\b(?:insta(?:gram)?|ig|twitter|x|tiktok|threads|telegram|tg|snap(?:chat)?|mastodon|bluesky|"
                 r"bsky|discord|github|gitlab|follow(?: me)?|dm(?: me)?|add me|find me|handle)\b[^\n@]{0,20}?)"
@@ -359,7 +361,8 @@ ADDRESSES = (
 # the login in a remote-shell command: ssh deploy@10.0.0.5, scp -i key.pem ubuntu@host:/tmp
 SSH_USER = _rx(r"\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-{1,2}[A-Za-z][\w-]*(?:[ =][^\s@]+)?\s+)*([a-z_][a-z0-9_.-]{0,31})@"
                r"[A-Za-z0-9]")
-LOGIN_SLASH = _rx(r"(?i)\b(?:login|log-in|user(?:\s?name)?|admin|credentials?|account)\s+(?:is|are|:)\s+"
+LOGIN_SLASH = _rx(r"(?i)\b(?:login|log-in|user(?:\s?name)?|admin|credentials?|creds|account|login details|"
+                  r"zugangsdaten|zugang|identifiants|credenciales|acceso|credenziali|inloggegevens)\s*(?:is|are|:)\s+"
                   r"([A-Za-z0-9._@+-]{2,64})\s*/\s*([^\s\"',;]{3,64})")
 _SYSTEM_LOGINS = frozenset("git ubuntu ec2-user centos debian fedora core pi vagrant opc azureuser bitnami".split())
 LOGIN_PAIR = _rx(rf"(?i)\b(?:login|user(?:name)?|usr|benutzer(?:name)?|usuario|gebruikersnaam|utente)\s*:?\s+([A-Za-z0-9._@+-]{{2,64}})[,;]?\s+(?:/\s*)?"
@@ -637,7 +640,8 @@ _REFERENCE = _rx(r"(?i)(?:\b(?:invoice|inv|ticket|order|case|ref(?:erence)?|po|p
                  r"aktenzeichen|facture|commande|dossier|factura|pedido|expediente|albar[aá]n|fattura|ordine|pratica|"
                  # Dutch, Portuguese, Polish, Czech, Swedish and Turkish mail; pharmacy, hospital and device numbers
                  r"factuur|bestelling|bestelnummer|klantnummer|fatura|encomenda|faktura|zam[oó]wienie|objedn[aá]vka|"
-                 r"best[aä]llning|ordernummer|sipari[sş]|rx|prescription|mrn|mandate|incident|imei|res|"
+                 r"best[aä]llning|ordernummer|sipari[sş]|rx|prescription|mrn|mandate|incident|imei|res|polis(?:nummer)?|"
+                 r"polizza|p[oó]liza|ap[oó]lice|"
                  # a bank's own code
                  r"blz|bankleitzahl|code banque|guichet|ifsc|bic|swift|bank code)"
                  r"(?:\s*(?:reference|ref|code|id|number|no\.?|nr\.?|num|nummer|n[°º]|#))?(?:\s*(?:is|was|:|#|=|-))?)"
@@ -965,7 +969,9 @@ def _credentials(T: Text) -> list[Entity]:
         for m in LOGIN_SLASH.finditer(T.raw):
             (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
             p = text[ps:pe]
-            if not placeholder(p) and _password_ok(p) and not p.isalpha() and not _in_url(text, ps):
+            # ("user: X / password: Y" is the keyed form: "password:" is its next key, not the password)
+            if not placeholder(p) and _password_ok(p) and not p.isalpha() and not _in_url(text, ps) and \
+                    not p.endswith((":", "=")):
                 out.append((ps, pe, "PASSWORD", 0.9))
                 if not placeholder(text[us:ue]):
                     out.append((us, ue, "USERNAME", 0.85))
@@ -978,6 +984,7 @@ def _credentials(T: Text) -> list[Entity]:
         out += _value_span(T, CLI_USER, "USERNAME", 0.85, in_url=False,
                            ok=lambda v: v not in _SYSTEM_LOGINS and not v.startswith("$"))
     out += _value_span(T, LOG_USER, "USERNAME", 0.8, in_url=False, ok=_login_shaped)
+    out += _value_span(T, SIGNATURE_LOGIN, "USERNAME", 0.75, ok=_login_shaped)
     if "<" in text:
         out += _value_span(T, CHAT_NICK, "USERNAME", 0.8)
     out += [(s, e, "SECRET", 0.99) for s, e in T.find(SECRET_FORMATS)]

@@ -89,6 +89,8 @@ NOT_ADDRESS_HEADS = frozenset("""Iso Rfc Pep Ieee Ecma Apache Gpl Lgpl Mpl Bsd P
     Volume Vol Part Episode Season Step Phase Stage Level Grade Class Route Highway Interstate Platform Gate Terminal
     Seat Flight Area Zone Sector Region Model Series Type Mark Gen Generation Track Exit Junction Psalm Verse
     Room""".split())
+_NOT_ADDRESS_WORD = re2.compile(r"(?i)\b(?:kundennummer|rechnung|invoice|order|ticket|ref|reference|case|policy|"
+                                r"polisnummer|factura|facture|fattura|factuur|bitte|please|merci|gracias|danke)\b")
 _NAME_PREFIXES = ("Mc", "Mac", "De", "Di", "Da", "La", "Le", "Van", "Von", "O'", "D'", "Fitz", "St")
 
 
@@ -241,8 +243,9 @@ def _address_shaped(span: str) -> bool:
     code (backticks, #, =, +, underscores, a version like 3.13); and it does not open with a word that numbers a
     standard, a licence, a road or a part of a document ("ISO 639", "Apache 2", "Route 66", "Section 230")."""
     words = span.replace(",", " ").split()
-    if words and words[0].rstrip(".").capitalize() in NOT_ADDRESS_HEADS and len(words) <= 3:
-        return False
+    if len(words) < 2 or (words[0].rstrip(".").capitalize() in NOT_ADDRESS_HEADS and len(words) <= 3) or \
+            _NOT_ADDRESS_WORD.search(span) is not None:
+        return False  # a lone word ("Via"), or a reference or a request beside a number ("Rechnung 2025-118, bitte")
     named = any(w[:1].isupper() and w.isalpha() and not w.isupper() for w in words)
     return ((_ADDR_NUMBER.search(span) is not None and named) or (_STREET_WORD.search(span) is not None and any(
         w[:1].isupper() and w.isalpha() for w in words))) \
@@ -322,7 +325,9 @@ def _joinable(text: str, a: tuple, b: tuple) -> bool:
     gap = text[a[1]:b[0]]
     if a[2] == "STREET_ADDRESS":
         # parts of one postal address: street, unit, city, postcode, country on separate lines or after commas
-        return "\n".join(line.lstrip(" \t>") for line in gap.split("\n")).strip(" \t\n\r,") == ""
+        # (and one capitalised word the head left out between them: "Via| Roma |12, 20121 Milano")
+        rest = "\n".join(line.lstrip(" \t>") for line in gap.split("\n")).strip(" \t\n\r,")
+        return rest == "" or (rest.isalpha() and rest[:1].isupper() and gap.startswith(" ") and gap.endswith(" "))
     if a[2] == "PERSON":
         return gap == " " or (gap == ". " and _is_title(text[a[0]:a[1]]))
     return False

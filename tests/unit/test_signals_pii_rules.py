@@ -875,3 +875,30 @@ def test_a_pair_of_decimals_in_a_sentence_listing_numbers_is_not_a_place():
 
 def test_form_labels_in_other_languages_are_not_people():
     assert _model("Geburtsdatum 14. März 1979, Versicherung AOK", "PERSON", "Geburtsdatum") == []
+
+
+@pytest.mark.parametrize("text,typ,value", [
+    ("admin panel creds: ops_lead / Winter$now24", "PASSWORD", "Winter$now24"),
+    ("Anyone else's thermostat reset itself? — therm0_fan", "USERNAME", "therm0_fan"),
+    ("Same here, tried both channels.\n-- netgeek_88", "USERNAME", "netgeek_88"),
+])
+def test_credentials_after_creds_and_a_login_signing_a_post(text, typ, value):
+    assert (typ, value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["user: kb77 / password: Sunfl0wer!22", "flights Paris — London", "see you — Maja"])
+def test_the_next_key_is_no_password_and_a_word_after_a_dash_is_no_login(text):
+    got = _found(text)
+    assert ("PASSWORD", "password:") not in got and not any(t == "USERNAME" and v in ("London", "Maja") for t, v in got)
+
+
+def test_polisnummer_is_a_reference_not_a_phone():
+    assert not any(t == "PHONE_NUMBER" for t, _ in _found("Insured: Pieter, polisnummer 7734-2291."))
+
+
+def test_address_parts_around_a_street_name_the_head_left_out_are_one_address():
+    text = "Pickup: Via Roma 12, 20121 Milano | Tel"
+    ents = [(text.index("Via"), text.index("Via") + 3, "STREET_ADDRESS", 0.9),
+            (text.index("12,"), text.index(" |"), "STREET_ADDRESS", 0.9)]
+    got = [(t, text[s:e]) for s, e, t, _ in combine(text, ents)]
+    assert got == [("STREET_ADDRESS", "Via Roma 12, 20121 Milano")]
