@@ -64,13 +64,19 @@ def _free(text: str, s: int, e: int, before: str = "", after: str = "", alnum: b
     """No letter/digit (when `alnum`) or char of `before`/`after` touches the span: the look-arounds RE2 lacks."""
     if s > 0:
         c = text[s - 1]
-        if (alnum and c.isalnum()) or c in before:
+        if (alnum and c.isalnum() and not _cjk(c)) or c in before:
             return False
     if e < len(text):
         c = text[e]
-        if (alnum and c.isalnum()) or c in after:
+        if (alnum and c.isalnum() and not _cjk(c)) or c in after:
             return False
     return True
+
+
+def _cjk(c: str) -> bool:
+    """Kana, CJK ideographs and Hangul: Japanese, Chinese and Korean put no spaces around a number ("携帯は090-...です"),
+    so a letter of theirs does not join a number into a word."""
+    return "\u3040" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af"
 
 
 # ── validators ─────────────────────────────────────────────────────────────────────────────────────────
@@ -204,13 +210,19 @@ PHONE = _rx(
 # National layouts with a trunk "0" (UK, Germany, ...): "(05262) 36365", "030 12345678", "0161 496 0734",
 # "040/3456789", "0152 / 2890 4411". The area code must be set off by a bracket, space or slash, so a bare run
 # of digits (an order number, an ISBN) is not taken; _contact checks the digit count.
-PHONE_TRUNK = _rx(r"\(0\d{2,5}\)\s?\d{3,8}(?:[ -]\d{2,5})?|\b0\d{1,4}(?: ?/ ?| )\d{2,8}(?: \d{2,5}){0,3}")
+# (and the hyphenated layout of Japan, Korea and Indonesia: "090-1234-5678", "0812-3456-7890")
+PHONE_TRUNK = _rx(r"\(0\d{2,5}\)\s?\d{3,8}(?:[ -]\d{2,5})?|\b0\d{1,4}(?: ?/ ?| )\d{2,8}(?: \d{2,5}){0,3}"
+                  r"|\b0\d{1,4}-\d{2,4}-\d{3,4}\b")
 # Any grouped number of 7-13 digits right after a word that says it is a phone number ("Teléfono 91 534 27 80",
 # "llámame al 964 22 81 47", "Mon numéro : 06 12 45 78 90"): national layouts without a trunk zero
 PHONE_KEYED = _rx(r"(?i:\b(?:tel(?:éfono|efono|efon|ephone)?|phone|mobile?|móvil|movil|cell(?:phone)?|handy|mobil|fax|"
                   r"portable|whatsapp|call(?: me)?|ring me|text me|reach me|llam[ae](?:me)?|appelez(?:-moi)?|"
-                  r"rappelez(?:-moi)?|ruf(?:en sie)?(?: mich)? an|(?:my|mon|mi|meine) (?:number|numéro|número|nummer))"
-                  r"\.?(?:\s*(?:no\.?|nr\.?|#))?\s*:?\s*(?:is\s+|es\s+|est\s+|ist\s+)?(?:at\s+|on\s+|al\s+|au\s+|unter\s+)?)"
+                  r"rappelez(?:-moi)?|ruf(?:en sie)?(?: mich)? an|(?:my|mon|mi|meine) (?:number|numéro|número|nummer)|"
+                  r"(?:mój|moj|moje|mitt|min|mit|mijn|mein|il mio|meu|můj|mera|meri|mera wala) (?:numer|nummer|numero|"
+                  r"número|číslo|cislo|telefon(?:nummer)?|mobil(?:nummer)?|number|nummeret)|telefonum|numaram|"
+                  r"nomor(?: hp| telepon| wa)?|telefonszámom|numărul meu|puhelinnumero|telefonnummer|kinito mou)"
+                  r"\.?(?:\s*(?:no\.?|nr\.?|#))?\s*:?\s*(?:(?:is|es|est|ist|to|är|er|é|è|je|jest|adalah|hai|on|ja)\s+)?"
+                  r"(?:at\s+|on\s+|al\s+|au\s+|unter\s+)?)"
                   r"(\+?\(?\d[\d ./()-]{5,18}\d)")
 URL = _rx(r"(?i)\b(?:https?://|www\.)[^\s<>\"'`]+")
 # A personal site without a scheme ("annaforbes.com", "linkedin.com/in/x") is taken only after words that make it
@@ -249,6 +261,8 @@ DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth 
           rf"\bgeboren(?: am)?|geburtsdatum|\bné(?:e)? le|date de naissance|fecha de nacimiento|\bnacid[oa] el|"
           rf"data di nascita|\bnat[oa] il|geboortedatum|\bgeboren op|data de nascimento|\bnascid[oa] em|"
           rf"do[gğ]um tarihi|data urodzenia|\burodzon[ya]|datum narozen[ií]|\bnarozen[aá]?|f[öo]delsedatum|\bf[öo]dd)"
+          # "the date of birth we hold is 4 May 1951": up to four words before "is"; the date itself must follow
+          rf"(?:(?:\s+[\p{{L}}']+){{1,4}}?\s+(?:is|was)\b)?"
           rf"(?: is| was|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(-]*({_DATE})")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
@@ -285,6 +299,11 @@ _AGE_PERSON = _rx(r"(?i)(?:\b(?:i|i'm|me|my|our|his|her|their|you|your|he|she|wh
                   r"^[ -]?(?:years?[ -]old|year-old|y/?o)[ ,]+(?:\w+ )?(?:man|woman|boy|girl|male|female|patient|son|"
                   r"daughter|child|kid|baby|infant|toddler|teen|teenager|mother|father|mom|dad|husband|wife|"
                   r"brother|sister|person|adult|client|customer|grandmother|grandfather|student)\b)")
+_AGE_THING_AFTER = _rx(r"(?i)^[ -]?(?:years?[ -]old|year-old|yo)[ ,]+(?:[a-z]+ )?(?:car|laptop|computer|phone|house|home|flat|"
+                       r"apartment|building|roof|boiler|furnace|bike|tree|battery|mattress|fridge|printer|router|"
+                       r"company|business|bridge|church|castle|tower|wall|station|school|hospital|ship|boat|plane|"
+                       r"engine|van|truck|tractor|piano|guitar|violin|wine|whisky|whiskey|cheese|painting|barn|cottage|"
+                       r"mill|pub|hotel|theatre|theater|shop|store|brand|software|system|server|account|tradition)s?\b")
 _AGE_RANGE = _rx(r"^\s*(?:[-\x{2013}]\s*\d|to\s+\d|\+|and (?:up|over|older)|through\s+\d)")
 # (and in German, French, Spanish, Portuguese, Dutch, Nordic, Polish, Czech, Turkish and Italian)
 _CRED_WORD = (r"(?:password|passwd|passphrase|passcode|pwd|pw|pass|pin|psk|passwort|kennwort|mot de passe|mdp|"
@@ -300,7 +319,7 @@ PASSWORD_PROSE = _rx(r"(?i)(?:\b|_)(?:password|passwd|passphrase|passcode|pwd|pw
                      r"contraseña|contrasena|senha|wachtwoord|lösenord|passord|hasło|heslo|şifre)\b"
                      rf"[^\n.:;=!?\"']{{1,40}}?\b(?:is|was|to|es|ist|est|é|är|jest)[ \t]+"
                      r"[\"'\x{201C}]?([^\s\"',;\x{201D}]{4,64})")
-_USER_WORD = (r"user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle|benutzer(?:name)?|nom d'utilisateur|"
+_USER_WORD = (r"user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle|principal|samaccountname|benutzer(?:name)?|nom d'utilisateur|"
               r"identifiant|usuario|nombre de usuario|utente|nome utente|nome de usu[aá]rio|usu[aá]rio|gebruikersnaam|"
               r"anv[äa]ndarnamn|brukernavn|kullan[ıi]c[ıi] ad[ıi]|u[żz]ytkownik|nazwa u[żz]ytkownika|u[žz]ivatel")
 # (and a gamer tag or a chat handle: "Steam name is xXdarkfoxXx", "Discord: lena#4412")
@@ -336,7 +355,9 @@ CHAT_NICK = _rx(r"(?m)^[ \t]*\[?(?:\d{4}-\d{2}-\d{2}[ T])?\d{1,2}:\d{2}(?::\d{2}
 USERNAME_BARE = _rx(r"\b(?i:user\s?name|login|benutzer(?:name)?|gebruikersnaam|usuario|utente|identifiant|"
                     r"anv[äa]ndarnamn|brukernavn)\s+([a-z][a-z0-9._-]{2,31})\b"
                     # "user p.albrecht locked out": after "user" only a login with a dot, underscore or digit
-                    r"|\b(?i:user)\s+([a-z][a-z0-9]*[._][a-z0-9._-]*[a-z0-9]|[a-z]+\d+[a-z0-9]*)\b"
+                    r"|\b(?i:user)\s+([a-z][a-z0-9]*[._][a-z0-9._-]*[a-z0-9]|[a-z]+\d+[a-z0-9]*|"
+                    # (a hyphen only in a service account's login: "svc-reporting", "bot-ci2")
+                    r"(?:svc|srv|sa|app|bot|ci|qa|test|sys|ops)-[a-z0-9-]*[a-z0-9])\b"
                     r"|\b(?i:account)\s+([a-z][a-z0-9]*[._][a-z0-9._-]*[0-9][a-z0-9]*)\b")
 _NOT_LOGIN = frozenset("""is was and or for field box the to in on of with from not has had have must should can
     could will would change changed reset resets please again too also only here there that this which when if but
@@ -358,15 +379,24 @@ ADDRESSES = (
     _rx(r"\b(?:Calle|C/|Avda\.?|Avenida|Plaza|Pza\.|Paseo|Camino|Ronda|Carrer|Rambla)(?:\s+[\p{L}'-]+){1,5},?\s*\d{1,4}"
         r"(?:\s*,\s*\d{1,2}\s*[º°ª]?\s*[A-Z]?)?,\s*\d{5}\s+" + _CITY),
 )
+# The continental layout "Street Number, Postcode City" with the postcodes of the Netherlands ("1016 GC"), Sweden
+# ("114 51"), Poland ("00-238"), Portugal ("1100-053") and the four- and five-digit ones (Austria, Switzerland,
+# Denmark, Norway, Italy, Czechia "120 00"); one short part may sit between ("3.º Esq.", "4. OG")
+ADDRESS_EU = _rx(r"(?:\b(?i:ul|al|os|pl|via|rue|calle|avda|rua|ulica|utca)\.?\s)?\b\p{Lu}[\p{L}'.-]+(?:\s\p{Lu}[\p{L}'.-]+)?\s\d{1,4}(?:[A-Za-z]|[/-]\d{1,4}[A-Za-z]?|\s[A-Z]\s\d{1,3})?"
+                 r"(?:,\s*[\w.ºª°/ -]{1,12})?,\s*(?:\d{4}\s?[A-Z]{2}|\d{3}\s\d{2}|\d{2}-\d{3}|\d{4}-\d{3}|\d{4,5})\s+"
+                 + _CITY + r"(?:\s\d{1,2}\b)?")
 # the login in a remote-shell command: ssh deploy@10.0.0.5, scp -i key.pem ubuntu@host:/tmp
 SSH_USER = _rx(r"\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-{1,2}[A-Za-z][\w-]*(?:[ =][^\s@]+)?\s+)*([a-z_][a-z0-9_.-]{0,31})@"
                r"[A-Za-z0-9]")
-LOGIN_SLASH = _rx(r"(?i)\b(?:login|log-in|user(?:\s?name)?|admin|credentials?|creds|account|login details|"
+LOGIN_SLASH = _rx(r"(?i)(?:\b(?:login|log-in|user(?:\s?name)?|admin|credentials?|creds|account|login details|"
                   r"zugangsdaten|zugang|identifiants|credenciales|acceso|credenziali|inloggegevens)\s*(?:is|are|:)\s+"
+                  r"|\b(?:log(?:ged|ging)?\s?in|sign(?:ed|ing)?\s?in) as\s+)"
                   r"([A-Za-z0-9._@+-]{2,64})\s*/\s*([^\s\"',;]{3,64})")
 _SYSTEM_LOGINS = frozenset("git ubuntu ec2-user centos debian fedora core pi vagrant opc azureuser bitnami".split())
 LOGIN_PAIR = _rx(rf"(?i)\b(?:login|user(?:name)?|usr|benutzer(?:name)?|usuario|gebruikersnaam|utente)\s*:?\s+([A-Za-z0-9._@+-]{{2,64}})[,;]?\s+(?:/\s*)?"
-                 rf"{_CRED_WORD}\s*[:=]?\s*([^\s\"',;]{{3,64}})")
+                 rf"(?:(?:old|new|temp|temporary|current|initial|antigua|nueva|actual|alte[sn]?|neue[sn]?|ancien|"
+                 rf"nouveau|vecchia|nuova|antiga|nova)\s+)?{_CRED_WORD}(?:\s+(?:antigua|nueva|actual|antiga|nova|"
+                 rf"vecchia|nuova))?\s*[:=]?\s*([^\s\"',;]{{3,64}})")
 # between an ID's keyword and its value: "passport no.: X", "account number is X", "DL# X"
 _KEY_SEP = (r"(?i:\s*card)?(?i:\s*(?:no\.?|nr\.?|n[°º]\.?|number|num|nummer|numéro|número|#))?"
             r"(?i:\s*(?:is|:|#|=))?\s*")
@@ -376,7 +406,7 @@ LICENSE = _rx(rf"(?i:driver'?s?\s*licen[cs]e|driving\s*licen[cs]e|\bDL|permis de
               r"([A-Z0-9][A-Z0-9-]{4,16}[A-Z0-9])\b")
 NATIONAL = _rx(r"(?i:national\s*(?:id|identity|insurance)(?:\s*(?:card|number))?|\bnino?\b|\bnie\b|\bdni\b|"
                r"\bnif\b|aadhaa?r|\bpan(?: card)?\b|\bsin\b|social insurance(?: number)?|\bbsn\b|burgerservicenummer|"
-               r"personal\s*(?:id|identity|identification)\s*(?:code|number)?|\bid\s*(?:card\s*)?(?:no\.?|number|#)|"
+               r"personal\s*(?:id|identity|identification)\s*(?:code|number)?|(?:kranken)?versichertennummer|\bkvnr\b|\bid\s*(?:card\s*)?(?:no\.?|number|#)|"
                r"tax\s*(?:id|identification\s*number)|\btin\b|\btfn\b|\bein\b|personnummer|codice fiscale|\bcpf\b|"
                r"\bcurp\b|\bpesel\b|steuer-?\s?id|steuer-?identifikationsnummer|identifikationsnummer|"
                r"personalausweis(?:nummer)?|ausweisnummer|sozialversicherungsnummer|"
@@ -482,8 +512,10 @@ _TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herrn?|Frau|Monsieur|Madame|Mme|Mlle|Sra
 # a capitalised word in any alphabet with accents (Jürgen, Lucía, Ibáñez), with an O'/D' prefix (O'Connell)
 _WORD = r"\p{Lu}(?:\p{Ll}?['’]\p{Lu})?\p{Ll}+"
 # an initial may stand for the given name ("name on card T. Okafor")
-_NAME = rf"((?:{_TITLE}\.? )?(?:\p{{Lu}}\. )?{_WORD}(?:[ -]{_WORD})?)"
-GREETING = _rx(r"(?:^|\n|[.!?]\s)\s*(?i:hi|hello|hey|dear|thanks|thank you|cheers|greetings|hiya|howdy|"
+# (a surname may follow its particles: "Pieter de Vries", "Ana de la Cruz", "Ludwig van Beethoven")
+_PARTICLE = r"(?:van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ter|ten|bin|ibn|al|el)"
+_NAME = rf"((?:{_TITLE}\.? )?(?:\p{{Lu}}\. )?{_WORD}(?:[ -](?:{_PARTICLE} ){{0,2}}{_WORD})?)"
+GREETING = _rx(r"(?:^|\n|[.!?]\s|[:\"“„«(]\s?)\s*(?i:hi|hello|hey|dear|thanks|thank you|cheers|greetings|hiya|howdy|"
                r"good (?:morning|afternoon|evening)|hallo|liebe[rs]?|sehr geehrte[rs]?|guten (?:tag|morgen)|"
                r"bonjour|bonsoir|salut|cher|chère|hola|estimad[oa]s?|querid[oa]s?|buen(?:os|as) d[ií]as|"
                # Dutch, Nordic, Portuguese, Polish, Czech, Turkish greetings
@@ -499,8 +531,11 @@ SIGNOFF_INLINE = _rx(r"(?i:regards|mit freundlichen grüßen|freundliche grüße
                      r"gruß|cordialement|bien à vous|salutations|un saludo|saludos|atentamente|cordiali saluti|"
                      r"met vriendelijke groet(?:en)?|sincerely|yours truly|best wishes|grüße|groet(?:en|jes)|"
                      r"obrigad[oa]|atenciosamente|cumprimentos|abraços|pozdrawiam|pozdrav|s pozdravem|hälsningar|"
-                     r"mvh|hilsen|saygılarımla|thanks|thank you|cheers|danke|merci|gracias|grazie|tack)[,.]?"
+                     r"mvh|hilsen|saygılarımla|thanks|thank you|cheers|danke|merci|gracias|grazie|tack|děkuji|dekuji|"
+                     r"dziękuję|köszönöm|mulțumesc|multumesc|terima kasih|takk|kiitos|teşekkürler|bedankt|dank je)[,.]?"
                      rf"[ \t]+{_NAME}[ \t]*[.!]?\s*$")
+# "@Marcus can you review": a chat mention by a capitalised given name (a login after "@" is a USERNAME)
+MENTION = _rx(r"(?:^|[\s(])@(\p{Lu}\p{Ll}{2,})\b")
 # a signature line that ends a message: "-- Maja", "— Jonas Berg" (a single "-" opens a list item: "- Jupyter Notebook")
 SIGNATURE = _rx(rf"(?:^|\n)[ \t]*(?:--|\x{{2014}}|\x{{2013}})[ \t]*{_NAME}[ \t]*\s*$")
 # the speaker of a chat line after its timestamp: "[09:14] Priya: hey", "12/03/2025, 18:02 - Sam: ok", "10:22 AM Ola:"
@@ -508,8 +543,16 @@ CHAT_SPEAKER = _rx(r"(?m)^[ \t]*\[?(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4},?\s+)?\d{1
                    rf"[ \t]*(?:-[ \t]*)?{_NAME}:[ \t]")
 NAME_IS = _rx(rf"(?i:my name is|my name's|call me|name:|patient:|patient name:|signed,?|full name:|\bi'm|\bi am|"
               rf"name on (?:the )?card|card ?holder|account ?holder|kontoinhaber(?:in)?|titulaire|titular|"
-              rf"ich bin|je m'appelle|me llamo|mi chiamo|soy|\bit'?s|this is|c'est)[:,]?"
+              rf"ich bin|je m'appelle|me llamo|mi chiamo|soy|\bit'?s|this is|c'est|nazywam się|jmenuji se|mă numesc|"
+              rf"nama saya|namaku|benim adım|\badım|jeg heter|jag heter|mitt namn är|ik heet|mi nombre es|meu nome é|"
+              rf"il mio nome è|(?-i:\bben)|passenger:|traveller:|traveler:|guest:|policyholder:|insured:|tenant:|"
+              rf"candidate:|applicant:|employee:|student:|recipient:|beneficiary:|contact person:)[:,]?"
               rf"\s+{_NAME}\b")
+# a name in capitals after a booking's or a form's label ("Passenger: MR KWAME ASANTE") and a name in the airlines'
+# SURNAME/GIVEN layout with its title ("NGUYEN/THI MAI MS")
+CAPS_NAME = _rx(r"(?i:passenger|traveller|traveler|guest|name|pax|holder|insured|policyholder)s?(?:\s*\d)?:[ \t]*"
+                r"((?:(?:MR|MRS|MS|MISS|MSTR|DR)\.? )?[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+){1,3})\b"
+                r"|\b([A-Z][A-Z'-]+/[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+)?(?: (?:MR|MRS|MS|MISS|MSTR|DR)))\b")
 # an initial and a surname, as notes and forms write a name ("K. Nakamura", "T. Okafor")
 INITIAL_NAME = _rx(r"(?:^|[\s(,;])(\p{Lu}\. \p{Lu}\p{Ll}{2,}(?:-\p{Lu}\p{Ll}+)?)\b")
 TITLED = _rx(rf"(?:^|[^\p{{L}}])({_TITLE}\.? {_WORD}(?:[ -]{_WORD})?)\b")
@@ -534,7 +577,8 @@ NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There
     Procurement Purchasing Accounting Accounts Billing Finance Payroll Marketing Operations Management Reception
     Legal Compliance Security Engineering Helpdesk Service Desk Office Admissions Logistics Shipping Damen Herren
     Kollegen Kolleginnen Mesdames Messieurs Señores Equipo Équipe Tous Todos Alle Zusammen Bonjour Bonsoir Salut Hola
-    Hallo Ciao Servus Moin Hoi Olá Buenos Buongiorno Merci Gracias Danke Grazie Obrigado Obrigada""".split())
+    Hallo Ciao Servus Moin Hoi Olá Buenos Buongiorno Merci Gracias Danke Grazie Obrigado Obrigada Merhaba Selam Hej
+    Hei Terve Moi Szia Halo Ahoj Geia Yaar Dzień Dobry Dobrý Bună Buna Tak Takk Kiitos""".split())
 
 
 def _name_ok(name: str) -> bool:
@@ -565,9 +609,12 @@ def _people(T: Text) -> list[Entity]:
     out: list[Entity] = []
     doc = looks_like_documentation(T.text)
     for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (SIGNOFF_INLINE, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75),
-                      (TITLED, 0.9), (INITIAL_NAME, 0.75), (SIGNATURE, 0.8), (CHAT_SPEAKER, 0.85)):
-        if not (doc and rx is VOCATIVE):
+                      (TITLED, 0.9), (INITIAL_NAME, 0.75), (SIGNATURE, 0.8), (CHAT_SPEAKER, 0.85), (MENTION, 0.75)):
+        if not (doc and rx in (VOCATIVE, MENTION)):
             out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
+    if not doc:
+        for g in (1, 2):
+            out += _value_span(T, CAPS_NAME, "PERSON", 0.85, group=g, ok=_name_ok)
     if out and "```" in T.text:
         # a greeting inside a fenced code block is a program's example output ("Hello, Click!"), not a person
         fences, i = [], T.text.find("```")
@@ -646,7 +693,7 @@ _REFERENCE = _rx(r"(?i)(?:\b(?:invoice|inv|ticket|order|case|ref(?:erence)?|po|p
                  r"blz|bankleitzahl|code banque|guichet|ifsc|bic|swift|bank code)"
                  r"(?:\s*(?:reference|ref|code|id|number|no\.?|nr\.?|num|nummer|n[°º]|#))?(?:\s*(?:is|was|:|#|=|-))?)"
                  # "Tracking number 1Z 999 AA1 01 2345 6784": the code's first groups come before the digits
-                 r"(?-i:\s*[A-Z0-9]{1,5}){0,4}\s*$")
+                 r"(?-i:\s*[A-Z0-9]{1,5}[-/]?){0,4}\s*$")
 
 
 # Freephone, shared-cost and premium numbers (0800, 0808, 0870, 0900, 1-800, 888, 1300, 1800) are a company's lines,
@@ -700,9 +747,16 @@ _BUSINESS_BEFORE = _rx(r"(?i)(?:\b(?:our|the|their|its)\s+(?:\w+\s+)?(?:office|o
                        r"|\bvisit\s+(?:us|our\s+\w+))\s*(?:at|on|in)?\s*:?\s*$")
 
 
-def business_address(text: str, s: int) -> bool:
-    """Whether the address at `s` follows words that make it a business's (see _BUSINESS_BEFORE)."""
-    return _BUSINESS_BEFORE.search(text[max(0, s - 60):s].encode("utf-8", "surrogatepass")) is not None
+# ... or is followed by one: "at our Bridge Street branch", "the 4 Hill Road surgery"
+_BUSINESS_AFTER = _rx(r"(?i)^\s+(?:branch|store|shop|office|offices|surgery|clinic|location|site|showroom|outlet|depot|"
+                      r"pharmacy|restaurant|hotel|campus|headquarters|hq)\b")
+
+
+def business_address(text: str, s: int, e: int | None = None) -> bool:
+    """Whether the address at `s` (ending at `e`) is a business's: words before or after it say so (see
+    _BUSINESS_BEFORE and _BUSINESS_AFTER)."""
+    return _BUSINESS_BEFORE.search(text[max(0, s - 60):s].encode("utf-8", "surrogatepass")) is not None or (
+        e is not None and _BUSINESS_AFTER.search(text[e:e + 20].encode("utf-8", "surrogatepass")) is not None)
 
 
 def in_link(text: str, s: int) -> bool:
@@ -835,6 +889,11 @@ def _numbers(T: Text) -> list[Entity]:
     return out
 
 
+# (the words that number something else, as in signals/pii.py's NOT_ADDRESS_HEADS: "Release 2, 2024 Roadmap")
+_NOT_STREET_HEADS = frozenset("""Version Release Section Chapter Page Part Volume Step Phase Level Room Gate Terminal
+    Platform Model Series Windows Python Iso Rfc Apache Figure Table Article Paragraph""".split())
+
+
 def _has_digit(v: str) -> bool:
     return any(c.isdigit() for c in v)
 
@@ -857,6 +916,8 @@ def _ids(T: Text) -> list[Entity]:
     out += _value_span(T, DOB, "DATE_OF_BIRTH", 0.95)
     for rx in ADDRESSES:
         out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
+    out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(ADDRESS_EU)
+            if T.text[s:e].split(None, 1)[0].rstrip(".").capitalize() not in _NOT_STREET_HEADS]
     text = T.text
     for m in AGE.finditer(T.raw):
         g = next(i for i in (1, 2, 3) if m.group(i) is not None)
@@ -864,6 +925,8 @@ def _ids(T: Text) -> list[Entity]:
         if int(m.group(g)) > 125:
             continue
         after = text[e:e + 60].encode("utf-8", "surrogatepass")
+        if g == 1 and _AGE_THING_AFTER.search(after) is not None:
+            continue  # "a 40-year-old building"
         if g == 1 and b"birthday" not in m.group(0) and not (
                 (_AGE_PERSON.search(text[max(0, s - 60):s].encode("utf-8", "surrogatepass"))
                  and not _AGE_THING.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")))
@@ -911,6 +974,11 @@ def _handle_ok(v: str) -> bool:
     return not (v[:1].isupper() and v[1:].islower()) and v.lower() not in ("here", "channel", "everyone", "all")
 
 
+# a pass that is a ticket or a permit, not a password
+_PASS_NOUN_BEFORE = _rx(r"(?i)\b(?:boarding|bus|travel|rail|train|day|week|season|ski|hall|free|backstage|press|museum|park|"
+                        r"parking|visitor|guest|event|gym|metro|transit|festival|weekend|annual|monthly|e-?)[ -]?$")
+
+
 def _passwords(T: Text) -> list[Entity]:
     """`password: X` lines. Inside a URL only a query parameter counts (`jdbc:...?user=u&password=X`), up to the
     next `&`: `user:` of postgresql://user:password@host is not a login line."""
@@ -926,6 +994,8 @@ def _passwords(T: Text) -> list[Entity]:
         v = text[s:e]
         if text[T.char(m.start()):s].lower().lstrip("_").startswith("pin") and not v.isdigit():
             continue  # a PIN is digits: "Drop pin: -33.8688, 151.2093" is a place
+        if _PASS_NOUN_BEFORE.search(text[max(0, T.char(m.start()) - 20):T.char(m.start())].encode("utf-8", "surrogatepass")):
+            continue  # "Boarding pass: NGUYEN/THI MAI MS", "Day pass: 2 adults" are tickets
         if len(v) >= 3 and not placeholder(v) and _password_ok(v):
             out.append((s, e, "PASSWORD", 0.9))
     for s, e in T.find(PASSWORD_PROSE, 1):
@@ -953,7 +1023,7 @@ def _credentials(T: Text) -> list[Entity]:
                                 "sifre", "parola", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
                                 "användar", "brukern", "kullan", "użytk", "uzytk", "uživ", "steam", "discord", "psn",
                                 "xbox", "gamer", "skype", "telegram", "snap", "insta", "tiktok", "reddit", "twitch",
-                                "roblox", "epic", "battle")):
+                                "roblox", "epic", "battle", "principal", "samaccountname")):
         out += _passwords(T)
         out += _value_span(T, USERNAME, "USERNAME", 0.85, ok=_username_ok, in_url=False)
         for g in (1, 2, 3):

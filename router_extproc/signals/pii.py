@@ -52,7 +52,12 @@ NOT_NAME_WORDS = NOT_NAME_WORDS | frozenset("""Siri Alexa Cortana Bixby Mijn Mij
     Nossa Mitt Mina Jag Jeg Vi Moja Moje Mój Mój Můj Moje Benim Bizim Het Een Det Den Dit Dat Request Requests Pull
     Issue Issues Commit Merge Branch Geburtsdatum Geburtstag Geboortedatum Naissance Nacimiento Nascimento Vorname
     Nachname Prénom Nombre Apellido Apellidos Cognome Nome Naam Voornaam Achternaam Adres Imię Nazwisko Jméno
-    Příjmení Förnamn Efternamn""".split())
+    Příjmení Förnamn Efternamn Mon Tue Tues Wed Thu Thur Thurs Fri Sat Sun Feb Aug Sept Oct Nov Dec Dzień Dzien Dobry
+    Dobrý Dobré Dobrá Dobre Merhaba Selam Olvidé Olvide Fecha Celular Telemóvel Telefone Telefono Cellulare Numer
+    Numero Número Datum Dátum Adresa Indirizzo Endereço Morada Virement Transferencia Überweisung Bonifico
+    Overboeking Betaling Pago Pagamento Zahlung Paiement Benutzername Passwort Kennwort Contraseña Senha Wachtwoord
+    Vitale Vilken Vilket Vilka Hvilken Hvilket Welche Welcher Welches Quel Quelle Cuál Cual Qual Quale Który Która
+    Które Jaki Jaka Hangi Kdo Který Která Jaké""".split())
 # a product's edition: "Milvus Lite", "Visual Studio", "Google Cloud" name a product, not a person
 PRODUCT_WORDS = frozenset("""Lite Pro Mini Cloud Studio Server Edition Notebook Notebooks Hub Labs Core Sdk Api Desktop
     Enterprise Community Express Suite Engine Framework Toolkit Kit Plugin Extension""".split())
@@ -90,7 +95,8 @@ NOT_ADDRESS_HEADS = frozenset("""Iso Rfc Pep Ieee Ecma Apache Gpl Lgpl Mpl Bsd P
     Seat Flight Area Zone Sector Region Model Series Type Mark Gen Generation Track Exit Junction Psalm Verse
     Room""".split())
 _NOT_ADDRESS_WORD = re2.compile(r"(?i)\b(?:kundennummer|rechnung|invoice|order|ticket|ref|reference|case|policy|"
-                                r"polisnummer|factura|facture|fattura|factuur|bitte|please|merci|gracias|danke)\b")
+                                r"polisnummer|factura|facture|fattura|factuur|bitte|please|merci|gracias|danke|obrigad[oa]|"
+                                r"grazie|thanks|nights?|numer|nummer|numero|número)\b")
 _NAME_PREFIXES = ("Mc", "Mac", "De", "Di", "Da", "La", "Le", "Van", "Von", "O'", "D'", "Fitz", "St")
 
 
@@ -247,6 +253,8 @@ def _address_shaped(span: str) -> bool:
             _NOT_ADDRESS_WORD.search(span) is not None:
         return False  # a lone word ("Via"), or a reference or a request beside a number ("Rechnung 2025-118, bitte")
     named = any(w[:1].isupper() and w.isalpha() and not w.isupper() for w in words)
+    if len(words) == 2 and "," in span and _STREET_WORD.search(span) is None:
+        return False  # "Okonkwo, 2 nights": a name, a comma, a count ("Storgatan 8" has no comma)
     return ((_ADDR_NUMBER.search(span) is not None and named) or (_STREET_WORD.search(span) is not None and any(
         w[:1].isupper() and w.isalpha() for w in words))) \
         and not any(c in span for c in "`#=+_*<>{}[]@") and re2.search(r"\d\.\d|\bPEP ?\d", span) is None \
@@ -351,8 +359,11 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             # "myerssharon; Evan from": the head ran a login into the next clause's name; the name stays
             s, e = snap(text, hit[0][1] + text[hit[0][1]:e].index(";") + 1, e)
             hit = [] if e > s else hit
-        if hit:
-            continue  # validated match wins
+        if hit and not (typ in ("PERSON", "STREET_ADDRESS") and all(h[2] == typ for h in hit) and (
+                typ == "PERSON" or _address_shaped(text[min([s] + [h[0] for h in hit]):max([e] + [h[1] for h in hit])]))):
+            # validated match wins; a name or an address the rules found may grow to the head's longer span (an
+            # address only where the whole still reads as one: not "1100-053 Lisboa. Obrigada")
+            continue
         if typ in ("PERSON", "STREET_ADDRESS") and any(_overlap((s, e), u) for u in urls):
             continue  # words inside a URL are not names or addresses
         got = _model_span(text, s, e, typ, doc)
@@ -378,11 +389,32 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             continue
         joined.append(ent)
     # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
-    out = [x for x in joined if x[2] != "STREET_ADDRESS" or (_address_shaped(text[x[0]:x[1]])
-                                                              and not business_address(text, x[0]))]
+    out = [x for x in _street_names(text, joined) if x[2] != "STREET_ADDRESS" or (
+        _address_shaped(text[x[0]:x[1]]) and not business_address(text, x[0], x[1]))]
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     return _person_details(text, _named_sites(text, out))
+
+
+# a street abbreviation or word right before a name the head took for a person: "ul. |Długa| 12/4, 00-238 Warszawa"
+_STREET_ABBR_BEFORE = re2.compile(r"(?i)\b(?:ul|al|os|pl|str|via|viale|rue|calle|avda|avenida|rua|strada|ulica|utca|"
+                                  r"odos|sokak|cad)\.?\s$")
+
+
+def _street_names(text: str, ents: list) -> list:
+    """A PERSON right before an address that opens with a house number, after a street word, is the street's name
+    (streets are named after people): the two become one address."""
+    out: list = []
+    for ent in ents:
+        if out and ent[2] == "STREET_ADDRESS" and out[-1][2] == "PERSON" and text[out[-1][1]:ent[0]] == " " and \
+                text[ent[0]:ent[0] + 1].isdigit() and \
+                _STREET_ABBR_BEFORE.search(text[max(0, out[-1][0] - 8):out[-1][0]]) is not None:
+            a = out.pop()
+            s = a[0] - len(text[max(0, a[0] - 8):a[0]].split()[-1]) - 1
+            out.append((max(0, s), ent[1], "STREET_ADDRESS", max(a[3], ent[3])))
+            continue
+        out.append(ent)
+    return out
 
 
 # a quoted value in a program: name='Dr. Strange', {'name': 'Samuel'}, HelloRequest(name="Ana"). In documentation
