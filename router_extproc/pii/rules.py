@@ -260,7 +260,12 @@ _DATE = (rf"(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\
 DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday|\bgeb\.|"
           rf"\bgeboren(?: am)?|geburtsdatum|\bné(?:e)? le|date de naissance|fecha de nacimiento|\bnacid[oa] el|"
           rf"data di nascita|\bnat[oa] il|geboortedatum|\bgeboren op|data de nascimento|\bnascid[oa] em|"
-          rf"do[gğ]um tarihi|data urodzenia|\burodzon[ya]|datum narozen[ií]|\bnarozen[aá]?|f[öo]delsedatum|\bf[öo]dd)"
+          rf"do[gğ]um tarihi|data urodzenia|\burodzon[ya]|datum narozen[ií]|\bnarozen[aá]?|f[öo]delsedatum|\bf[öo]dd|"
+          rf"f[øo]dselsdato|\bf[øo]dt|syntym[äa]aika|\bsyntynyt|sz[üu]let[ée]si d[áa]tum|\bsz[üu]letett|"
+          rf"data na[șs]terii|datum ro[đd]enja|d[áa]tum narodenia|\bnarodený|\bnarodená|s[üu]nniaeg|tanggal lahir|"
+          rf"tarikh lahir|ng[àa]y sinh|\bbday)"
+          # a question and its answer on the next line: "your date of birth?\nCustomer: 09/02/1988"
+          rf"(?:\?[ \t]*\n[^\n:]{{1,20}}:)?"
           # "the date of birth we hold is 4 May 1951": up to four words before "is"; the date itself must follow
           rf"(?:(?:\s+[\p{{L}}']+){{1,4}}?\s+(?:is|was)\b)?"
           rf"(?: is| was|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(-]*({_DATE})")
@@ -284,7 +289,13 @@ AGE_OTHER = _rx(r"(?i)\b(?:son|daughter|child|kid|boy|girl|baby|mother|father|mo
                 r"|(?i)\b(?:ich bin|er ist|sie ist|j'ai|il a|elle a|tengo|tiene|ik ben|hij is|zij is|tenho|ho|mam|"
                 r"jag är|jeg er|(?:" + _KIN_EU + r")(?:\s+(?:är|ist|is|tiene|tem|ha|ma|a|er))?)\s+(\d{1,3})\s*(?:jahre|ans|años|"
                 r"jaar|anos|anni|lat[a]?|år)\b"
-                r"|[(\[](\d{1,2})\s?[MFmf][)\]]|[(\[][MFmf]\s?/?\s?(\d{1,2})[)\]]|\b(\d{1,3})\s?ya[şs][ıi]nda")
+                r"|[(\[](\d{1,2})\s?[MFmf][)\]]|[(\[][MFmf]\s?/?\s?(\d{1,2})[)\]]|\b(\d{1,3})\s?ya[şs][ıi]nda"
+                # Romanian "am 38 de ani", Tagalog "29 taong gulang", Malay/Indonesian "berumur 26 tahun"
+                r"|(?i:\b(?:am|are|a împlinit|berumur|umur|usia|ako ay))\s+(\d{1,3})\s*(?i:de ani|tahun|taong gulang)\b"
+                r"|\b(\d{1,3})\s+(?i:taong gulang)\b")
+# children's ages in a list: "The kids are 4 and 7", "my boys are 3, 5 and 9"
+AGE_LIST = _rx(r"(?i)\b(?:kids|children|twins|boys|girls|sons|daughters|grandkids|grandchildren|triplets)\s+(?:are|were)\s+"
+               r"(\d{1,2})(?:,\s*(\d{1,2}))?\s+(?:and|&)\s+(\d{1,2})\b")
 # a thing, an animal or a document between the person word and "N years old" owns the age ("my laptop is 4 years
 # old", "our dog is 12 years old")
 _AGE_THING = _rx(r"(?i)\b(?:car|laptop|computer|pc|mac|phone|iphone|tablet|house|home|flat|apartment|building|roof|"
@@ -306,9 +317,11 @@ _AGE_THING_AFTER = _rx(r"(?i)^[ -]?(?:years?[ -]old|year-old|yo)[ ,]+(?:[a-z]+ )
                        r"mill|pub|hotel|theatre|theater|shop|store|brand|software|system|server|account|tradition)s?\b")
 _AGE_RANGE = _rx(r"^\s*(?:[-\x{2013}]\s*\d|to\s+\d|\+|and (?:up|over|older)|through\s+\d)")
 # (and in German, French, Spanish, Portuguese, Dutch, Nordic, Polish, Czech, Turkish and Italian)
-_CRED_WORD = (r"(?:password|passwd|passphrase|passcode|pwd|pw|pass|pin|psk|passwort|kennwort|mot de passe|mdp|"
+_CRED_WORD = (r"(?:password|passwd|psswd|pswd|pword|passphrase|passcode|pwd|pw|pass|pin|psk|passwort|kennwort|mot de passe|mdp|"
               r"contraseña|contrasena|clave|senha|wachtwoord|lösenord|losenord|passord|adgangskode|hasło|haslo|heslo|"
               r"şifre|sifre|parola)\b")
+# "password latte2024!" without a colon: only a value with letters and digits or symbols (not "password manager")
+PASSWORD_BARE = _rx(r"(?i)\b(?:password|passwort|passcode|pwd|pw|psswd|pswd)\s+([^\s\"',;]{6,64})")
 # PGPASSWORD=, MYSQL_PWD=, REDIS_PASS: a client's environment variable that holds a password
 PASSWORD = _rx(rf"(?i)(?:\b|_|\bPG|\bMYSQL_?){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\bis\b|\bwas\b|\bist\b|\bes\b|\best\b|\bé\b|"
                rf"\bär\b|\bjest\b)[ \t]*[\"']?([^\s\"',;]{{3,64}})")
@@ -317,7 +330,8 @@ PASSWORD = _rx(rf"(?i)(?:\b|_|\bPG|\bMYSQL_?){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\
 # or a symbol (a plain word there is prose: "the password to the safe is long")
 PASSWORD_PROSE = _rx(r"(?i)(?:\b|_)(?:password|passwd|passphrase|passcode|pwd|pw|passwort|kennwort|mot de passe|mdp|"
                      r"contraseña|contrasena|senha|wachtwoord|lösenord|passord|hasło|heslo|şifre)\b"
-                     rf"[^\n.:;=!?\"']{{1,40}}?\b(?:is|was|to|es|ist|est|é|är|jest)[ \t]+"
+                     rf"[^\n.:;=!?\"']{{1,40}}?\b(?:is|was|to|es|ist|est|é|är|jest)"
+                     r"(?:\s+(?:now|still|currently|simply|just|always))?[ \t]+"
                      r"[\"'\x{201C}]?([^\s\"',;\x{201D}]{4,64})")
 _USER_WORD = (r"user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle|principal|samaccountname|benutzer(?:name)?|nom d'utilisateur|"
               r"identifiant|usuario|nombre de usuario|utente|nome utente|nome de usu[aá]rio|usu[aá]rio|gebruikersnaam|"
@@ -327,7 +341,8 @@ USERNAME = _rx(rf"(?i)(?:\b(?:{_USER_WORD})[\"']?\s*[:=]|"
                r"\b(?:user\s?name|login(?:\s?name)?|handle|(?:steam|discord|psn|xbox|gamer|skype|telegram|snapchat|"
                r"insta(?:gram)?|tiktok|reddit|twitch|roblox|epic|battle\.?net)(?:\s?(?:name|id|handle|username|tag|"
                r"gamertag))?)\s+is\b|\b(?:gamertag|steam(?:\s?(?:name|id))?|discord|psn|skype|telegram|snapchat)"
-               r"\s*:)\s*@?"
+               # "changed my gamertag to NightOwl_Rex", "my username is now kat.draws"
+               r"\s*:|\b(?:user\s?name|gamertag|handle|nick(?:name)?|screen name)\s+(?:to|is now))\s*@?"
                r"[\"']?([A-Za-z0-9._@+#-]{2,64})")
 # the login of a command-line client: mysql -u reporting -p..., psql -U app_ro, curl -u deploy:...
 CLI_USER = _rx(r"\b(?:mysql|mysqldump|mariadb|psql|pg_dump|pg_restore|mongosh?|mongodump|sqlcmd|redis-cli|smbclient|"
@@ -341,6 +356,12 @@ LOG_USER = _rx(r"\b(?:(?:Failed|Accepted) (?:password|publickey|keyboard-interac
                r"\s+@?([A-Za-z0-9_][\w.-]{1,31})\b")
 # a login signing a forum post at its end: "... Reset twice.\n-- netgeek_88", "Same here. — therm0_fan"
 SIGNATURE_LOGIN = _rx(r"(?:^|\s)(?:--|\x{2014}|\x{2013})[ \t]*([A-Za-z0-9_][\w.-]{2,31})[ \t]*\s*$")
+# a Reddit user ("u/throwaway_8812"); a login after "by" in a tracker or a forum ("GitHub issue by ferrisw3", "comment
+# by j_doe"); a mention by a login in chat ("Thanks @jwalsh-dev")
+REDDIT_USER = _rx(r"(?:^|[\s(])/?u/([A-Za-z0-9_-]{3,20})\b")
+BY_USER = _rx(r"(?i:\b(?:issue|comment|post|pr|pull request|commit|review|answer|reply|message|upload|video|photo|edit|"
+              r"report|thread|gist|fork)s?\s+(?:\w+\s+)?by)\s+@?([a-z][A-Za-z0-9_.-]{2,38})\b")
+AT_LOGIN = _rx(r"(?:^|[\s(])@([A-Za-z][A-Za-z0-9]*[-_][A-Za-z0-9_-]*[A-Za-z0-9]|[A-Za-z]+\d+[A-Za-z0-9]*)(?:$|[\s,.;:!?)])")
 # a social handle after the network's name or "follow me": "@lucyinthesky_ on insta", "follow me @nadia.travels"
 AT_HANDLE = _rx(r"(?i:\b(?:insta(?:gram)?|ig|twitter|x|tiktok|threads|telegram|tg|snap(?:chat)?|mastodon|bluesky|"
                 r"bsky|discord|github|gitlab|follow(?: me)?|dm(?: me)?|add me|find me|handle)\b[^\n@]{0,20}?)"
@@ -429,7 +450,8 @@ BTC = _rx(r"\b(?:bc1|tb1)[ac-hj-np-z02-9]{11,71}\b|\b[13][a-km-zA-HJ-NP-Z1-9]{25
 ETH = _rx(r"(?i:wallet|address|eth(?:ereum)?|send|transfer|deposit|metamask|usdt|usdc|erc-?20)[^\n]{0,40}?"
           r"\b(0x[0-9a-fA-F]{40})\b")
 GPS = _rx(r"(?i:gps|coordinates?|coords?|lat(?:itude)?|long?(?:itude)?|located at|location|position|pin|"
-          r"maps?)[^\n]{0,30}?(-?\d{1,2}\.\d{3,})°?\s*([NS])?\s*,?\s*(-?\d{1,3}\.\d{3,})°?\s*([EW])?"
+          r"maps?)[^\n]{0,30}?(-?\d{1,2}\.\d{3,})°?\s*([NS])?\s*,?\s*(?i:(?:lon|lng|long)(?:gitude)?\s*[:=]?\s*)?"
+          r"(-?\d{1,3}\.\d{3,})°?\s*([EW])?"
           r"|(-?\d{1,2}\.\d{3,})°\s*([NS]),?\s*(-?\d{1,3}\.\d{3,})°\s*([EW])"
           r"|(?i:\bat|@)\s+(-?\d{1,2}\.\d{4,}),\s?(-?\d{1,3}\.\d{4,})\b"
           r"|\d{1,2}°\s?\d{1,2}['′]\s?\d{1,2}(?:\.\d+)?(?:\"|″|'')\s?[NS],?\s*\d{1,3}°\s?\d{1,2}['′]\s?"
@@ -439,7 +461,10 @@ GPS = _rx(r"(?i:gps|coordinates?|coords?|lat(?:itude)?|long?(?:itude)?|located a
 # places each ("meet at the fountain, 41.9028, 12.4964"), which `_gps_pair_ok` checks for range and for a list
 GPS_MORE = _rx(r"\b[NS] ?\d{1,2}\.\d{3,}°?,?\s*[EW] ?\d{1,3}\.\d{3,}°?"
                r"|-?\d{1,2}\.\d{3,}°? ?[NS],?\s*-?\d{1,3}\.\d{3,}°? ?[EW]\b"
-               r"|\bgeo:-?\d{1,2}\.\d+,-?\d{1,3}\.\d+")
+               r"|\bgeo:-?\d{1,2}\.\d+,-?\d{1,3}\.\d+"
+               # degrees and minutes without seconds: "44°38'N 63°34'W", "N 51° 30.123 W 000° 07.456"
+               r"|\b\d{1,2}°\s?\d{1,2}(?:\.\d+)?['′]\s?[NS],?\s*\d{1,3}°\s?\d{1,2}(?:\.\d+)?['′]\s?[EW]\b"
+               r"|\b[NS]\s?\d{1,2}°\s?\d{1,2}\.\d+['′]?,?\s*[EW]\s?\d{1,3}°\s?\d{1,2}\.\d+['′]?")
 GPS_PAIR = _rx(r"(-?\d{1,2}\.\d{4,}),\s?(-?\d{1,3}\.\d{4,})")
 # Social profiles and personal paths: a URL that names a person, not a page of documentation.
 PERSONAL_URL = _rx(r"(?i)(?:linkedin\.com/in/|facebook\.com/(?:profile\.php|[a-z0-9.]{4,}/?$)|(?:twitter|x)\.com/"
@@ -520,7 +545,8 @@ GREETING = _rx(r"(?:^|\n|[.!?]\s|[:\"“„«(]\s?)\s*(?i:hi|hello|hey|dear|than
                r"bonjour|bonsoir|salut|cher|chère|hola|estimad[oa]s?|querid[oa]s?|buen(?:os|as) d[ií]as|"
                # Dutch, Nordic, Portuguese, Polish, Czech, Turkish greetings
                r"ciao|buongiorno|gentile|egregio|beste|hoi|hey|hej|hei|moin|servus|olá|ola|oi|caro|cara|prezado|"
-               rf"prezada|ahoj|cze[sś][cć]|witaj|merhaba|selam|sayın|goedemorgen|goedemiddag|morning)[ ,]+{_NAME}\b")
+               r"prezada|ahoj|cze[sś][cć]|witaj|merhaba|selam|sayın|goedemorgen|goedemiddag|morning|terve|moi|szia|"
+               rf"bok|tere|chào|chao|kumusta|habari|salam|geia sou|geia|yassou|jambo|namaste|halo)[ ,!]+{_NAME}\b")
 SIGNOFF = _rx(r"(?i:regards|best|thanks|cheers|sincerely|yours(?: truly)?|thank you|best wishes|all the best|"
               r"take care|love|grüße|gruß|cordialement|saludos|atentamente|saluti|groet(?:en|jes)?|obrigad[oa]|"
               r"atenciosamente|cumprimentos|abraços|pozdrawiam|pozdrav|s pozdravem|hälsningar|mvh|hilsen|"
@@ -534,6 +560,18 @@ SIGNOFF_INLINE = _rx(r"(?i:regards|mit freundlichen grüßen|freundliche grüße
                      r"mvh|hilsen|saygılarımla|thanks|thank you|cheers|danke|merci|gracias|grazie|tack|děkuji|dekuji|"
                      r"dziękuję|köszönöm|mulțumesc|multumesc|terima kasih|takk|kiitos|teşekkürler|bedankt|dank je)[,.]?"
                      rf"[ \t]+{_NAME}[ \t]*[.!]?\s*$")
+# a name right after a role or a kin word that introduces it: "your courier Miguel", "my sister Hannah", "Auntie Grace",
+# "the driver Abdul"
+ROLE_NAME = _rx(r"(?i:\b(?:your|my|our|his|her|their|the)\s+(?:courier|driver|nurse|doctor|dentist|agent|technician|engineer|"
+                r"plumber|electrician|rep|representative|advisor|adviser|host|guide|teacher|coach|tutor|therapist|"
+                r"landlord|landlady|tenant|neighbou?r|colleague|manager|boss|friend|flatmate|roommate|sister|brother|"
+                r"son|daughter|wife|husband|partner|fianc[ée]e?|boyfriend|girlfriend|cousin|aunt|uncle|niece|nephew|"
+                r"grandson|granddaughter|nanny|babysitter|carer|caregiver|assistant|intern|student|mentor|lawyer|"
+                r"solicitor|accountant|vet|physio|midwife)|\b(?:auntie|aunty|uncle|grandma|grandpa|granny|nana|cousin))"
+                rf"[ \t]+{_NAME}\b")
+# the name line under a shipping or mail label: "Ship to:\nAylin Kaya\nBahnhofstraße 22, ..."
+LABEL_NAME_LINE = _rx(rf"(?i:ship to|deliver to|send to|bill to|sold to|recipient|addressee|attn|attention|c/o):?[ \t]*\r?\n"
+                      rf"[ \t]*{_NAME}[ \t]*\r?\n")
 # "@Marcus can you review": a chat mention by a capitalised given name (a login after "@" is a USERNAME)
 MENTION = _rx(r"(?:^|[\s(])@(\p{Lu}\p{Ll}{2,})\b")
 # a signature line that ends a message: "-- Maja", "— Jonas Berg" (a single "-" opens a list item: "- Jupyter Notebook")
@@ -578,7 +616,9 @@ NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There
     Legal Compliance Security Engineering Helpdesk Service Desk Office Admissions Logistics Shipping Damen Herren
     Kollegen Kolleginnen Mesdames Messieurs Señores Equipo Équipe Tous Todos Alle Zusammen Bonjour Bonsoir Salut Hola
     Hallo Ciao Servus Moin Hoi Olá Buenos Buongiorno Merci Gracias Danke Grazie Obrigado Obrigada Merhaba Selam Hej
-    Hei Terve Moi Szia Halo Ahoj Geia Yaar Dzień Dobry Dobrý Bună Buna Tak Takk Kiitos""".split())
+    Hei Terve Moi Szia Halo Ahoj Geia Yaar Dzień Dobry Dobrý Bună Buna Tak Takk Kiitos Bok Tere Chào Kumusta Habari
+    Salam Jambo Namaste Yassou Nurse Driver Courier Technician Engineer Caller Landlord Tenant Receptionist Pharmacist
+    Therapist Teacher Tutor Recruiter Candidate""".split())
 
 
 def _name_ok(name: str) -> bool:
@@ -609,7 +649,8 @@ def _people(T: Text) -> list[Entity]:
     out: list[Entity] = []
     doc = looks_like_documentation(T.text)
     for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (SIGNOFF_INLINE, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75),
-                      (TITLED, 0.9), (INITIAL_NAME, 0.75), (SIGNATURE, 0.8), (CHAT_SPEAKER, 0.85), (MENTION, 0.75)):
+                      (TITLED, 0.9), (INITIAL_NAME, 0.75), (SIGNATURE, 0.8), (CHAT_SPEAKER, 0.85), (MENTION, 0.75),
+                      (ROLE_NAME, 0.8), (LABEL_NAME_LINE, 0.85)):
         if not (doc and rx in (VOCATIVE, MENTION)):
             out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
     if not doc:
@@ -836,10 +877,13 @@ def _gps_pair_ok(text: str, s: int, e: int, lat: float, lon: float) -> bool:
     """A bare pair of decimals is a place when it lies on earth, is not two numbers near 1 (0.4838, 0.2211: scores,
     weights, exchange rates) and stands alone: not one member of a longer list of numbers ("1.0842, 1.0871, 1.0905") or of a
     version or an address."""
-    if abs(lat) > 90 or abs(lon) > 180 or (abs(lat) < 2 and abs(lon) < 2):
-        return False  # (two numbers near 1 are scores or exchange rates, "closed at 1.0842, 1.0871"; that spot is sea)
+    if abs(lat) > 90 or abs(lon) > 180 or (abs(lat) < 4 and abs(lon) < 4):
+        # (two small numbers are scores, ratios or exchange rates, "closed at 1.0842, 1.0871", "3.1415, 2.7182";
+        # that corner of the map is the Gulf of Guinea)
+        return False
     before, after = text[max(0, s - 3):s], text[e:e + 3]
-    if before[-1:] in ("-", ".", "/", "_") or before[-1:].isalnum() or after[:1].isalnum() or after[:1] in (".", "/", "_"):
+    if before[-1:] in ("-", ".", "/", "_") or before[-1:].isalnum() or after[:1].isalnum() or after[:1] in ("/", "_") \
+            or (after[:1] == "." and after[1:2].isdigit()):
         return False
     before, after = text[max(0, s - 8):s], text[e:e + 8]
     return re2.search(r"\d(?:,|\s+and|\s+or)\s*$", before) is None and \
@@ -935,8 +979,10 @@ def _ids(T: Text) -> list[Entity]:
         if g == 2 and _AGE_RANGE.search(after) is not None:
             continue  # "for ages 3-5", "ages 12+": a product's age range, nobody's age
         out.append((s, e, "AGE", 0.85))
+    for g in (1, 2, 3):
+        out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_LIST, g)]
     for m in AGE_OTHER.finditer(T.raw):
-        g = next(i for i in range(1, 6) if m.group(i) is not None)
+        g = next(i for i in range(1, 8) if m.group(i) is not None)
         if int(m.group(g)) <= 125:
             out.append((T.char(m.start(g)), T.char(m.end(g)), "AGE", 0.85))
     return out
@@ -974,6 +1020,9 @@ def _handle_ok(v: str) -> bool:
     return not (v[:1].isupper() and v[1:].islower()) and v.lower() not in ("here", "channel", "everyone", "all")
 
 
+# product and feature names after "password" ("password manager 1Password", "password hash bcrypt-2b")
+_NOT_PASSWORDS = frozenset("1password lastpass bitwarden keepass keepassxc dashlane bcrypt sha-256 sha256 sha-1 md5 "
+                           "pbkdf2 argon2 argon2id scrypt 2fa mfa".split())
 # a pass that is a ticket or a permit, not a password
 _PASS_NOUN_BEFORE = _rx(r"(?i)\b(?:boarding|bus|travel|rail|train|day|week|season|ski|hall|free|backstage|press|museum|park|"
                         r"parking|visitor|guest|event|gym|metro|transit|festival|weekend|annual|monthly|e-?)[ -]?$")
@@ -998,8 +1047,19 @@ def _passwords(T: Text) -> list[Entity]:
             continue  # "Boarding pass: NGUYEN/THI MAI MS", "Day pass: 2 adults" are tickets
         if len(v) >= 3 and not placeholder(v) and _password_ok(v):
             out.append((s, e, "PASSWORD", 0.9))
+    for s, e in T.find(PASSWORD_BARE, 1):
+        while e > s and text[e - 1] in ".)]":  # ("!" and "?" end many passwords)
+            e -= 1
+        v = text[s:e]
+        # (a digit or a symbol inside the value, not only a question or exclamation mark ending the sentence)
+        if len(v) >= 6 and any(c.isalpha() for c in v) and any(not c.isalpha() for c in v.rstrip("!?")) \
+                and not placeholder(v) \
+                and _password_ok(v) and "://" not in v and not _in_url(text, s) and v.lower() not in _NOT_PASSWORDS \
+                and _PROSE_NOT_PASSWORD.search(v.encode("utf-8", "surrogatepass")) is None \
+                and not _PASS_NOUN_BEFORE.search(text[max(0, s - 30):s].encode("utf-8", "surrogatepass")):
+            out.append((s, e, "PASSWORD", 0.8))
     for s, e in T.find(PASSWORD_PROSE, 1):
-        while e > s and text[e - 1] in ".!?)]":
+        while e > s and text[e - 1] in ".)]":  # ("!" and "?" end many passwords)
             e -= 1
         v = text[s:e]
         if len(v) >= 4 and not v.isalpha() and any(c.isalpha() for c in v) and not placeholder(v) and \
@@ -1018,7 +1078,7 @@ def _credentials(T: Text) -> list[Entity]:
     text = T.text
     out: list[Entity] = []
     lower = text.lower()
-    if any(w in lower for w in ("pass", "pw", "pin", "psk", "login", "user", "account", "handle", "kennw", "mdp",
+    if any(w in lower for w in ("pass", "pw", "psswd", "pswd", "pword", "pin", "psk", "login", "user", "account", "handle", "kennw", "mdp",
                                 "contrase", "clave", "senha", "wachtw", "lösen", "hasł", "hasl", "heslo", "şifre",
                                 "sifre", "parola", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
                                 "användar", "brukern", "kullan", "użytk", "uzytk", "uživ", "steam", "discord", "psn",
@@ -1055,6 +1115,12 @@ def _credentials(T: Text) -> list[Entity]:
                            ok=lambda v: v not in _SYSTEM_LOGINS and not v.startswith("$"))
     out += _value_span(T, LOG_USER, "USERNAME", 0.8, in_url=False, ok=_login_shaped)
     out += _value_span(T, SIGNATURE_LOGIN, "USERNAME", 0.75, ok=_login_shaped)
+    if "u/" in text:
+        out += _value_span(T, REDDIT_USER, "USERNAME", 0.8)
+    if " by " in text.lower():
+        out += _value_span(T, BY_USER, "USERNAME", 0.75, in_url=False, ok=_login_shaped)
+    if "@" in text and not looks_like_documentation(text):
+        out += _value_span(T, AT_LOGIN, "USERNAME", 0.75, in_url=False)
     if "<" in text:
         out += _value_span(T, CHAT_NICK, "USERNAME", 0.8)
     out += [(s, e, "SECRET", 0.99) for s, e in T.find(SECRET_FORMATS)]

@@ -57,7 +57,7 @@ NOT_NAME_WORDS = NOT_NAME_WORDS | frozenset("""Siri Alexa Cortana Bixby Mijn Mij
     Numero Número Datum Dátum Adresa Indirizzo Endereço Morada Virement Transferencia Überweisung Bonifico
     Overboeking Betaling Pago Pagamento Zahlung Paiement Benutzername Passwort Kennwort Contraseña Senha Wachtwoord
     Vitale Vilken Vilket Vilka Hvilken Hvilket Welche Welcher Welches Quel Quelle Cuál Cual Qual Quale Który Która
-    Które Jaki Jaka Hangi Kdo Který Která Jaké""".split())
+    Które Jaki Jaka Hangi Kdo Který Která Jaké Nr No Nº Núm Num""".split())
 # a product's edition: "Milvus Lite", "Visual Studio", "Google Cloud" name a product, not a person
 PRODUCT_WORDS = frozenset("""Lite Pro Mini Cloud Studio Server Edition Notebook Notebooks Hub Labs Core Sdk Api Desktop
     Enterprise Community Express Suite Engine Framework Toolkit Kit Plugin Extension""".split())
@@ -307,6 +307,9 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
         # inside makes the span a phrase
         while words and words[0][:1].islower() and words[0] not in NAME_PARTICLES:
             s = text.index(words[1], s + len(words[0])) if len(words) > 1 else e
+            words = words[1:]
+        while len(words) > 1 and words[0].strip(",.!") in NOT_NAME_WORDS and not _is_title(words[0]):
+            s = text.index(words[1], s + len(words[0]))  # a greeting the head ran into the name: "Terve |Juha|"
             words = words[1:]
         while words and words[-1][:1].islower():  # a name never ends in a particle ("Dirección de")
             e = text.rindex(words[-2], s, e) + len(words[-2]) if len(words) > 1 else s

@@ -958,3 +958,48 @@ def test_a_street_named_after_a_person_joins_its_address():
             (text.index("12/4"), text.index("Warszawa") + 8, "STREET_ADDRESS", 0.9)]
     got = [(t, text[s:e]) for s, e, t, _ in combine(text, ents)]
     assert got == [("STREET_ADDRESS", "ul. Długa 12/4, 00-238 Warszawa")]
+
+
+# ---------------------------------------------------------------- seventh round (held_out_6's errors as calibration)
+@pytest.mark.parametrize("text,typ,value", [
+    ("SMS: Your courier Miguel is 5 stops away.", "PERSON", "Miguel"),
+    ("Pls ring Auntie Grace on 0803 123 4567", "PERSON", "Grace"),
+    ("Ship to:\nAylin Kaya\nBahnhofstraße 22, 8001 Zürich", "PERSON", "Aylin Kaya"),
+    ("Agent: And your date of birth?\nCustomer: 09/02/1988", "DATE_OF_BIRTH", "09/02/1988"),
+    ("fødselsdato 07.09.1983 — trenger ny BankID", "DATE_OF_BIRTH", "07.09.1983"),
+    ("születési dátum: 1990.05.14", "DATE_OF_BIRTH", "1990.05.14"),
+    ("Thanks @jwalsh-dev for the fix in #4821", "USERNAME", "jwalsh-dev"),
+    ("I changed my gamertag to NightOwl_Rex, add me", "USERNAME", "NightOwl_Rex"),
+    ("GitHub issue by ferrisw3: segfault on import", "USERNAME", "ferrisw3"),
+    ("Reddit user u/throwaway_8812 posted it", "USERNAME", "throwaway_8812"),
+    ("Terve Juha, osoitteeni on", "PERSON", "Juha"),
+    ("Geia sou Nikos, to kinito mou einai", "PERSON", "Nikos"),
+    ("Bună ziua, am 38 de ani.", "AGE", "38"),
+    ("The kids are 4 and 7; which park?", "AGE", "7"),
+    ("Wi-Fi: CafeGuest / password latte2024!", "PASSWORD", "latte2024!"),
+    ("The password for the staff portal is now Nordlys-77.", "PASSWORD", "Nordlys-77"),
+    ("psswd: K3ttle&Drum", "PASSWORD", "K3ttle&Drum"),
+    ("The buoy is at 44°38'N 63°34'W, reported at 06:00.", "GPS_COORDINATES", "44°38'N 63°34'W"),
+    ("lat 60.1699, lon 24.9384", "GPS_COORDINATES", "60.1699, lon 24.9384"),
+    ("Our farm's gate is at -37.8136, 144.9631.", "GPS_COORDINATES", "-37.8136, 144.9631"),
+])
+def test_seventh_round_rules(text, typ, value):
+    assert (typ, value) in _found(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Ratio test gives 3.1415, 2.7182 — which is better?", "I use the password manager 1Password",
+    "@app.route('/x') decorates the view", "Nurse note: refused breakfast", "comment by Q3 results",
+    "buy the day pass 2024edition at the gate",
+])
+def test_seventh_round_look_alikes(text):
+    got = _found(text)
+    assert not any(t in ("GPS_COORDINATES", "PASSWORD", "USERNAME", "PERSON") for t, _ in got), got
+
+
+def test_a_greeting_the_head_ran_into_a_name_is_trimmed():
+    assert _model("Terve Juha, osoitteeni on", "PERSON", "Terve Juha") == ["Juha"]
+
+
+def test_a_question_mark_after_a_word_does_not_make_it_a_password():
+    assert not any(t == "PASSWORD" for t, _ in _found("How often should a company force password resets? NIST says no"))
