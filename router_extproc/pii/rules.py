@@ -256,7 +256,7 @@ _MONTH_EU = (r"(?:janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septe
              r"outubro|novembro|dezembro)")
 _DATE = (rf"(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|"
          rf"\d{{1,2}}(?:st|nd|rd|th)?(?: of)? {_MONTH},? \d{{4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|"
-         rf"\d{{1,2}}\.?(?: de)? {_MONTH_EU}(?: de)? \d{{4}})")
+         rf"\d{{1,2}}\.?(?: de)? {_MONTH_EU}(?: de)? \d{{4}}|\d{{1,2}}\.\s\d{{1,2}}\.\s\d{{4}})")
 DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday|\bgeb\.|"
           rf"\bgeboren(?: am)?|geburtsdatum|\bné(?:e)? le|date de naissance|fecha de nacimiento|\bnacid[oa] el|"
           rf"data di nascita|\bnat[oa] il|geboortedatum|\bgeboren op|data de nascimento|\bnascid[oa] em|"
@@ -265,10 +265,10 @@ DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth 
           rf"data na[șs]terii|datum ro[đd]enja|d[áa]tum narodenia|\bnarodený|\bnarodená|s[üu]nniaeg|tanggal lahir|"
           rf"tarikh lahir|ng[àa]y sinh|\bbday)"
           # a question and its answer on the next line: "your date of birth?\nCustomer: 09/02/1988"
-          rf"(?:\?[ \t]*\n[^\n:]{{1,20}}:)?"
+          rf"(?:\?[ \t]*[\n ][^\n:?]{{1,20}}:)?"
           # "the date of birth we hold is 4 May 1951": up to four words before "is"; the date itself must follow
           rf"(?:(?:\s+[\p{{L}}']+){{1,4}}?\s+(?:is|was)\b)?"
-          rf"(?: is| was|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(-]*({_DATE})")
+          rf"(?: is| was|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=-]*({_DATE})")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
           # "turning 40", "I'm 34", "she's 16": only where the number ends the clause or years follow ("turn 90
@@ -317,11 +317,14 @@ _AGE_THING_AFTER = _rx(r"(?i)^[ -]?(?:years?[ -]old|year-old|yo)[ ,]+(?:[a-z]+ )
                        r"mill|pub|hotel|theatre|theater|shop|store|brand|software|system|server|account|tradition)s?\b")
 _AGE_RANGE = _rx(r"^\s*(?:[-\x{2013}]\s*\d|to\s+\d|\+|and (?:up|over|older)|through\s+\d)")
 # (and in German, French, Spanish, Portuguese, Dutch, Nordic, Polish, Czech, Turkish and Italian)
-_CRED_WORD = (r"(?:password|passwd|psswd|pswd|pword|passphrase|passcode|pwd|pw|pass|pin|psk|passwort|kennwort|mot de passe|mdp|"
+_CRED_WORD = (r"(?:password|passwd|psswd|pswd|pword|kata sandi|kata laluan|passphrase|passcode|pwd|pw|pass|pin|psk|passwort|kennwort|mot de passe|mdp|"
               r"contraseña|contrasena|clave|senha|wachtwoord|lösenord|losenord|passord|adgangskode|hasło|haslo|heslo|"
               r"şifre|sifre|parola)\b")
 # "password latte2024!" without a colon: only a value with letters and digits or symbols (not "password manager")
-PASSWORD_BARE = _rx(r"(?i)\b(?:password|passwort|passcode|pwd|pw|psswd|pswd)\s+([^\s\"',;]{6,64})")
+PASSWORD_BARE = _rx(r"(?i)\b(?:password|passwort|passcode|pwd|pw|psswd|pswd|kata sandi|kata laluan)\s+"
+                    r"[\"'\x{201C}]?([^\s\"',;\x{201D}]{6,64})")
+# the password of a Wi-Fi QR code: "WIFI:T:WPA;S:HomeNet;P:m00nlight-88;;"
+WIFI_QR = _rx(r"\bWIFI:[^\n]{0,80}?\bP:([^;\n]{3,63});")
 # PGPASSWORD=, MYSQL_PWD=, REDIS_PASS: a client's environment variable that holds a password
 PASSWORD = _rx(rf"(?i)(?:\b|_|\bPG|\bMYSQL_?){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\bis\b|\bwas\b|\bist\b|\bes\b|\best\b|\bé\b|"
                rf"\bär\b|\bjest\b)[ \t]*[\"']?([^\s\"',;]{{3,64}})")
@@ -346,16 +349,25 @@ USERNAME = _rx(rf"(?i)(?:\b(?:{_USER_WORD})[\"']?\s*[:=]|"
                r"[\"']?([A-Za-z0-9._@+#-]{2,64})")
 # the login of a command-line client: mysql -u reporting -p..., psql -U app_ro, curl -u deploy:...
 CLI_USER = _rx(r"\b(?:mysql|mysqldump|mariadb|psql|pg_dump|pg_restore|mongosh?|mongodump|sqlcmd|redis-cli|smbclient|"
-               r"ldapsearch|ftp|lftp|curl|wget|rabbitmqctl|influx)\b[^\n|;&]{0,80}?\s(?:-u ?|-U ?|--user(?:name)?[= ])"
+               r"ldapsearch|ftp|lftp|curl|wget|rabbitmqctl|influx|sudo|runuser|doas)\b[^\n|;&]{0,80}?\s(?:-u ?|-U ?|--user(?:name)?[= ])"
                r"[\"']?([A-Za-z_][\w.@-]{1,63})")
 # a login in a system's log line: "Failed password for oracle_bkp from ...", "Invalid user jsmith from ...", and
 # who posted, reported or filed something ("posted by whiskers_mom", "reported by kpatel-qa"), and "log in as X"
 LOG_USER = _rx(r"\b(?:(?:Failed|Accepted) (?:password|publickey|keyboard-interactive\S*) for(?: invalid user)?|"
                r"Invalid user|session opened for user|(?i:(?:posted|submitted|reported|filed|opened|written|shared|"
-               r"uploaded|edited|answered|asked|created|assigned to) by|log(?:ged|ging)?\s?in as|sign(?:ed|ing)?\s?in as))"
+               r"uploaded|edited|answered|asked|created|assigned to) by|log(?:ged|ging)?\s?in as|sign(?:ed|ing)?\s?in as|"
+               r"(?:reset|requested|locked|unlocked|disabled|enabled|created|deleted|provisioned|suspended) for|"
+               r"account (?:locked|unlocked|disabled|suspended|created|deleted):))"
                r"\s+@?([A-Za-z0-9_][\w.-]{1,31})\b")
 # a login signing a forum post at its end: "... Reset twice.\n-- netgeek_88", "Same here. — therm0_fan"
 SIGNATURE_LOGIN = _rx(r"(?:^|\s)(?:--|\x{2014}|\x{2013})[ \t]*([A-Za-z0-9_][\w.-]{2,31})[ \t]*\s*$")
+# a login or a password in a config file: "POSTGRES_USER: inventory", "SMTP_USER=mailer_prod", "db_username =
+# \"tf_admin\"", "ansible_user=deploy_bot", and a Kubernetes env entry ("- name: DB_PASSWORD\n  value: X")
+ENV_USER = _rx(r"(?i)\b[a-z][a-z0-9_]*_(?:user|username|login)[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9._@-]{2,64})")
+K8S_ENV = _rx(r"(?i)-\s*name:\s*[\"']?[A-Z0-9_]*?(USER(?:NAME)?|LOGIN|PASSWORD|PASSWD|PASS|PWD)[\"']?\s*\n\s*value:\s*[\"']?"
+              r"([^\s\"']{2,128})")
+# a nick before a chat line after a bracketed tag: "[Game chat] xX_Vortex_Xx: gg ez"
+TAG_NICK = _rx(r"(?m)^[ \t]*\[[^\]\n]{1,24}\][ \t]*([A-Za-z0-9_][A-Za-z0-9_.-]{1,31}):[ \t]")
 # a Reddit user ("u/throwaway_8812"); a login after "by" in a tracker or a forum ("GitHub issue by ferrisw3", "comment
 # by j_doe"); a mention by a login in chat ("Thanks @jwalsh-dev")
 REDDIT_USER = _rx(r"(?:^|[\s(])/?u/([A-Za-z0-9_-]{3,20})\b")
@@ -539,6 +551,9 @@ _WORD = r"\p{Lu}(?:\p{Ll}?['’]\p{Lu})?\p{Ll}+"
 # an initial may stand for the given name ("name on card T. Okafor")
 # (a surname may follow its particles: "Pieter de Vries", "Ana de la Cruz", "Ludwig van Beethoven")
 _PARTICLE = r"(?:van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ter|ten|bin|ibn|al|el)"
+# where a name ends: RE2's \b knows only ASCII letters, so it would cut "Kováč" after "Kov"; this consumes the next
+# character instead (the value is the group)
+_NAME_END = r"(?:[^\p{L}\p{N}]|$)"
 _NAME = rf"((?:{_TITLE}\.? )?(?:\p{{Lu}}\. )?{_WORD}(?:[ -](?:{_PARTICLE} ){{0,2}}{_WORD})?)"
 GREETING = _rx(r"(?:^|\n|[.!?]\s|[:\"“„«(]\s?)\s*(?i:hi|hello|hey|dear|thanks|thank you|cheers|greetings|hiya|howdy|"
                r"good (?:morning|afternoon|evening)|hallo|liebe[rs]?|sehr geehrte[rs]?|guten (?:tag|morgen)|"
@@ -546,7 +561,7 @@ GREETING = _rx(r"(?:^|\n|[.!?]\s|[:\"“„«(]\s?)\s*(?i:hi|hello|hey|dear|than
                # Dutch, Nordic, Portuguese, Polish, Czech, Turkish greetings
                r"ciao|buongiorno|gentile|egregio|beste|hoi|hey|hej|hei|moin|servus|olá|ola|oi|caro|cara|prezado|"
                r"prezada|ahoj|cze[sś][cć]|witaj|merhaba|selam|sayın|goedemorgen|goedemiddag|morning|terve|moi|szia|"
-               rf"bok|tere|chào|chao|kumusta|habari|salam|geia sou|geia|yassou|jambo|namaste|halo)[ ,!]+{_NAME}\b")
+               rf"bok|tere|chào|chao|kumusta|habari|salam|geia sou|geia|yassou|jambo|namaste|halo)[ ,!]+{_NAME}{_NAME_END}")
 SIGNOFF = _rx(r"(?i:regards|best|thanks|cheers|sincerely|yours(?: truly)?|thank you|best wishes|all the best|"
               r"take care|love|grüße|gruß|cordialement|saludos|atentamente|saluti|groet(?:en|jes)?|obrigad[oa]|"
               r"atenciosamente|cumprimentos|abraços|pozdrawiam|pozdrav|s pozdravem|hälsningar|mvh|hilsen|"
@@ -562,13 +577,13 @@ SIGNOFF_INLINE = _rx(r"(?i:regards|mit freundlichen grüßen|freundliche grüße
                      rf"[ \t]+{_NAME}[ \t]*[.!]?\s*$")
 # a name right after a role or a kin word that introduces it: "your courier Miguel", "my sister Hannah", "Auntie Grace",
 # "the driver Abdul"
-ROLE_NAME = _rx(r"(?i:\b(?:your|my|our|his|her|their|the)\s+(?:courier|driver|nurse|doctor|dentist|agent|technician|engineer|"
+ROLE_NAME = _rx(r"(?i:\b(?:your|my|our|his|her|their|the|with|from|by)\s+(?:courier|driver|nurse|doctor|dentist|agent|technician|engineer|"
                 r"plumber|electrician|rep|representative|advisor|adviser|host|guide|teacher|coach|tutor|therapist|"
                 r"landlord|landlady|tenant|neighbou?r|colleague|manager|boss|friend|flatmate|roommate|sister|brother|"
                 r"son|daughter|wife|husband|partner|fianc[ée]e?|boyfriend|girlfriend|cousin|aunt|uncle|niece|nephew|"
                 r"grandson|granddaughter|nanny|babysitter|carer|caregiver|assistant|intern|student|mentor|lawyer|"
                 r"solicitor|accountant|vet|physio|midwife)|\b(?:auntie|aunty|uncle|grandma|grandpa|granny|nana|cousin))"
-                rf"[ \t]+{_NAME}\b")
+                rf"[ \t]+{_NAME}{_NAME_END}")
 # the name line under a shipping or mail label: "Ship to:\nAylin Kaya\nBahnhofstraße 22, ..."
 LABEL_NAME_LINE = _rx(rf"(?i:ship to|deliver to|send to|bill to|sold to|recipient|addressee|attn|attention|c/o):?[ \t]*\r?\n"
                       rf"[ \t]*{_NAME}[ \t]*\r?\n")
@@ -583,17 +598,20 @@ NAME_IS = _rx(rf"(?i:my name is|my name's|call me|name:|patient:|patient name:|s
               rf"name on (?:the )?card|card ?holder|account ?holder|kontoinhaber(?:in)?|titulaire|titular|"
               rf"ich bin|je m'appelle|me llamo|mi chiamo|soy|\bit'?s|this is|c'est|nazywam się|jmenuji se|mă numesc|"
               rf"nama saya|namaku|benim adım|\badım|jeg heter|jag heter|mitt namn är|ik heet|mi nombre es|meu nome é|"
-              rf"il mio nome è|(?-i:\bben)|passenger:|traveller:|traveler:|guest:|policyholder:|insured:|tenant:|"
+              rf"il mio nome è|volám sa|volam sa|ako si|ako po si|pangalan ko ay|(?-i:\bben)|passenger:|traveller:|traveler:|guest:|policyholder:|insured:|tenant:|"
               rf"candidate:|applicant:|employee:|student:|recipient:|beneficiary:|contact person:)[:,]?"
-              rf"\s+{_NAME}\b")
+              rf"\s+{_NAME}{_NAME_END}")
 # a name in capitals after a booking's or a form's label ("Passenger: MR KWAME ASANTE") and a name in the airlines'
 # SURNAME/GIVEN layout with its title ("NGUYEN/THI MAI MS")
 CAPS_NAME = _rx(r"(?i:passenger|traveller|traveler|guest|name|pax|holder|insured|policyholder)s?(?:\s*\d)?:[ \t]*"
                 r"((?:(?:MR|MRS|MS|MISS|MSTR|DR)\.? )?[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+){1,3})\b"
-                r"|\b([A-Z][A-Z'-]+/[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+)?(?: (?:MR|MRS|MS|MISS|MSTR|DR)))\b")
+                r"|\b([A-Z][A-Z'-]+/[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+)?(?: (?:MR|MRS|MS|MISS|MSTR|DR)))\b"
+                # a form's name fields: "Surname: OKAFOR, Given names: CHIDI EMMANUEL", "Last name: Novak"
+                r"|(?i:surname|last name|family name|first names?|given names?|forenames?|middle names?):[ \t]*"
+                r"([A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+){0,2}|\p{Lu}\p{Ll}+(?:[ -]\p{Lu}\p{Ll}+){0,2})\b")
 # an initial and a surname, as notes and forms write a name ("K. Nakamura", "T. Okafor")
 INITIAL_NAME = _rx(r"(?:^|[\s(,;])(\p{Lu}\. \p{Lu}\p{Ll}{2,}(?:-\p{Lu}\p{Ll}+)?)\b")
-TITLED = _rx(rf"(?:^|[^\p{{L}}])({_TITLE}\.? {_WORD}(?:[ -]{_WORD})?)\b")
+TITLED = _rx(rf"(?:^|[^\p{{L}}])({_TITLE}\.? {_WORD}(?:[ -]{_WORD})?){_NAME_END}")
 VOCATIVE = _rx(r"(?:^|\n)[ \t]*([A-Z][a-z]{2,14}),\s+[a-z]")
 NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
@@ -654,7 +672,7 @@ def _people(T: Text) -> list[Entity]:
         if not (doc and rx in (VOCATIVE, MENTION)):
             out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
     if not doc:
-        for g in (1, 2):
+        for g in (1, 2, 3):
             out += _value_span(T, CAPS_NAME, "PERSON", 0.85, group=g, ok=_name_ok)
     if out and "```" in T.text:
         # a greeting inside a fenced code block is a program's example output ("Hello, Click!"), not a person
@@ -750,7 +768,8 @@ _TOLL = {"44": ("800", "808", "870", "871", "872", "873", "843", "844", "845", "
 # a number given as a company's line: "call our helpline on 0345 600 0011", "customer service: 020 7946 0000"
 _COMPANY_LINE_BEFORE = _rx(r"(?i)\b(?:helpline|hotline|help desk|helpdesk|customer (?:service|care|support)|support line|"
                            r"switchboard|reception|call cent(?:re|er)|freephone|toll-?free|sales line|booking line|"
-                           r"our (?:main )?(?:office|number|line|phone|team))\b[^\n.!?]{0,25}$")
+                           r"our (?:main )?(?:office|number|line|phone|team)|(?:call|ring|fax|text|phone|contact|reach|"
+                           r"whatsapp) us)\b[^\n.!?]{0,25}$")
 
 
 def company_line_before(text: str, s: int) -> bool:
@@ -782,7 +801,7 @@ def company_line(number: str) -> bool:
 
 # A company's premises: "Our office is at 1 Market Street", "visit our store at 200 Main Street", "the clinic is on
 # 4 Hill Road": where a business is, not where someone lives
-_BUSINESS_BEFORE = _rx(r"(?i)(?:\b(?:our|the|their|its)\s+(?:\w+\s+)?(?:office|offices|store|shop|showroom|headquarters|hq|"
+_BUSINESS_BEFORE = _rx(r"(?i)(?:\b(?:our|the|their|its)\s+(?:[\w'’]+\s+)?(?:office|offices|store|shop|showroom|headquarters|hq|"
                        r"branch|warehouse|restaurant|clinic|surgery|studio|factory|plant|campus|premises|bakery|caf[eé]|"
                        r"salon|gym|hotel|venue|depot|outlet|pharmacy)(?:\s+(?:is|are|was))?(?:\s+(?:located|based|now))?"
                        r"|\bvisit\s+(?:us|our\s+\w+))\s*(?:at|on|in)?\s*:?\s*$")
@@ -1015,6 +1034,11 @@ def _login_shaped(v: str) -> bool:
         any(a.islower() and b.isupper() for a, b in zip(v, v[1:])))
 
 
+# the default accounts of databases and systems that documentation and defaults use: nobody's login
+_DEFAULT_LOGINS = frozenset("postgres root admin administrator user sa mysql guest test ubuntu default nobody www-data "
+                            "redis mongo elastic kibana grafana rabbitmq minio oracle system".split())
+
+
 def _handle_ok(v: str) -> bool:
     # "@Marcus can you review": a capitalised word after "@" is a mention of a person by name, not a handle
     return not (v[:1].isupper() and v[1:].islower()) and v.lower() not in ("here", "channel", "everyone", "all")
@@ -1047,6 +1071,7 @@ def _passwords(T: Text) -> list[Entity]:
             continue  # "Boarding pass: NGUYEN/THI MAI MS", "Day pass: 2 adults" are tickets
         if len(v) >= 3 and not placeholder(v) and _password_ok(v):
             out.append((s, e, "PASSWORD", 0.9))
+    out += [(s, e, "PASSWORD", 0.95) for s, e in T.find(WIFI_QR, 1)]
     for s, e in T.find(PASSWORD_BARE, 1):
         while e > s and text[e - 1] in ".)]":  # ("!" and "?" end many passwords)
             e -= 1
@@ -1078,7 +1103,7 @@ def _credentials(T: Text) -> list[Entity]:
     text = T.text
     out: list[Entity] = []
     lower = text.lower()
-    if any(w in lower for w in ("pass", "pw", "psswd", "pswd", "pword", "pin", "psk", "login", "user", "account", "handle", "kennw", "mdp",
+    if any(w in lower for w in ("pass", "pw", "psswd", "sandi", "laluan", "wifi:", "pswd", "pword", "pin", "psk", "login", "user", "account", "handle", "kennw", "mdp",
                                 "contrase", "clave", "senha", "wachtw", "lösen", "hasł", "hasl", "heslo", "şifre",
                                 "sifre", "parola", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
                                 "användar", "brukern", "kullan", "użytk", "uzytk", "uživ", "steam", "discord", "psn",
@@ -1117,6 +1142,18 @@ def _credentials(T: Text) -> list[Entity]:
     out += _value_span(T, SIGNATURE_LOGIN, "USERNAME", 0.75, ok=_login_shaped)
     if "u/" in text:
         out += _value_span(T, REDDIT_USER, "USERNAME", 0.8)
+    if not looks_like_documentation(text):
+        # documentation's config examples carry stand-ins ("POSTGRES_USER: postgres"); a user's pasted config is theirs
+        out += _value_span(T, ENV_USER, "USERNAME", 0.8, in_url=False,
+                           ok=lambda v: v.lower() not in _DEFAULT_LOGINS and not v.startswith("$"))
+        for m in K8S_ENV.finditer(T.raw):
+            s, e = T.char(m.start(2)), T.char(m.end(2))
+            v = text[s:e]
+            if placeholder(v) or v.startswith("$") or v.lower() in _DEFAULT_LOGINS:
+                continue
+            out.append((s, e, "USERNAME" if m.group(1).upper().startswith((b"USER", b"LOGIN")) else "PASSWORD", 0.85))
+    if "[" in text:
+        out += _value_span(T, TAG_NICK, "USERNAME", 0.75, ok=_login_shaped)
     if " by " in text.lower():
         out += _value_span(T, BY_USER, "USERNAME", 0.75, in_url=False, ok=_login_shaped)
     if "@" in text and not looks_like_documentation(text):
@@ -1217,6 +1254,94 @@ def _urls(T: Text) -> list[Entity]:
     return out
 
 
+# Column names of a pasted table (CSV, TSV, Markdown) and the type of their cells: "name,email,phone,age" above
+# "Ravi Patel,ravi.p@gmail.com,+44 7700 900345,42". E-mail addresses, IPs and cards are found by their own patterns.
+_COLUMNS: dict[str, str] = {
+    **dict.fromkeys(("name", "full name", "fullname", "full_name", "customer", "customer name", "patient", "employee",
+                     "contact", "first name", "first_name", "firstname", "last name", "last_name", "lastname",
+                     "surname", "given name", "attendee", "guest", "passenger", "applicant", "student"), "PERSON"),
+    **dict.fromkeys(("dob", "date of birth", "date_of_birth", "birth date", "birth_date", "birthdate", "birthday",
+                     "bday", "geburtsdatum", "fecha de nacimiento", "date de naissance"), "DATE_OF_BIRTH"),
+    **dict.fromkeys(("age", "alter", "edad", "âge", "età", "leeftijd"), "AGE"),
+    **dict.fromkeys(("phone", "phone number", "phone_number", "mobile", "cell", "tel", "telephone", "telefon",
+                     "teléfono", "téléphone", "telefono"), "PHONE_NUMBER"),
+    **dict.fromkeys(("username", "user name", "user_name", "user", "login", "handle", "userid", "user_id"), "USERNAME"),
+    **dict.fromkeys(("password", "passwd", "pass", "pwd"), "PASSWORD"),
+    **dict.fromkeys(("address", "street address", "street_address", "home address", "adresse", "dirección"),
+                    "STREET_ADDRESS"),
+}
+
+
+def _cells(line: str, sep: str) -> list[tuple[int, int]]:
+    """Offsets (within the line) of the stripped cells of a table row split at `sep` (Markdown's outer pipes
+    dropped)."""
+    out, pos = [], 0
+    for part in line.split(sep):
+        a, b = pos, pos + len(part)
+        pos = b + 1
+        while a < b and line[a] in " \t":
+            a += 1
+        while b > a and line[b - 1] in " \t\r":
+            b -= 1
+        out.append((a, b))
+    if sep == "|" and out and out[0][0] == out[0][1]:
+        out = out[1:]
+    if sep == "|" and out and out[-1][0] == out[-1][1]:
+        out = out[:-1]
+    return out
+
+
+def _cell_ok(typ: str, v: str) -> bool:
+    digits = sum(c.isdigit() for c in v)
+    if typ == "AGE":
+        return v.isdigit() and 0 < int(v) <= 120
+    if typ == "DATE_OF_BIRTH":
+        return digits >= 4
+    if typ == "PHONE_NUMBER":
+        return 7 <= digits <= 15 and all(c.isdigit() or c in " +-().x" for c in v)
+    if typ == "PERSON":
+        return any(c.isalpha() for c in v) and not digits and v[:1].isupper() and len(v.split()) <= 4
+    if typ == "STREET_ADDRESS":
+        return digits >= 1 and any(c.isalpha() for c in v)
+    return not placeholder(v) and not v.isdigit()
+
+
+def _tables(text: str) -> list[Entity]:
+    """Cells of a pasted table under a header that names their columns (see _COLUMNS)."""
+    out: list[Entity] = []
+    lines = text.split("\n")
+    starts = [0]
+    for ln in lines:
+        starts.append(starts[-1] + len(ln) + 1)
+    header: dict[int, str] | None = None
+    sep, width = "", 0
+    for i, ln in enumerate(lines):
+        if header is not None:
+            cells = _cells(ln, sep)
+            if set(ln.strip()) <= set("|-: "):
+                continue  # Markdown's rule line under the header
+            if len(cells) != width:
+                header = None
+            else:
+                for j, typ in header.items():
+                    a, b = cells[j]
+                    v = ln[a:b].strip("\"'")
+                    off = ln.index(v, a) if v else a
+                    if v and _cell_ok(typ, v):
+                        out.append((starts[i] + off, starts[i] + off + len(v), typ, 0.8))
+                continue
+        for s in ("\t", "|", ",", ";"):
+            if s not in ln:
+                continue
+            cells = _cells(ln, s)
+            names = [ln[a:b].strip("\"'`*").lower() for a, b in cells]
+            typed = {j: _COLUMNS[n] for j, n in enumerate(names) if n in _COLUMNS}
+            if typed and len(cells) >= 2 and all(len(n) <= 24 for n in names):
+                header, sep, width = typed, s, len(cells)
+                break
+    return out
+
+
 def rule_entities(text: str) -> list[Entity]:
     """Every rule match in `text`, overlaps included (the caller resolves them)."""
     T = Text(text)
@@ -1225,6 +1350,8 @@ def rule_entities(text: str) -> list[Entity]:
     if has_digit:
         out += _numbers(T) + _ids(T)
     out += _credentials(T) + _people(T)
+    if "\n" in text and ("," in text or "\t" in text or "|" in text or ";" in text):
+        out += _tables(text)
     if "." in text:
         out += _urls(T)
     return out

@@ -1003,3 +1003,45 @@ def test_a_greeting_the_head_ran_into_a_name_is_trimmed():
 
 def test_a_question_mark_after_a_word_does_not_make_it_a_password():
     assert not any(t == "PASSWORD" for t, _ in _found("How often should a company force password resets? NIST says no"))
+
+
+# ---------------------------------------------------------------- eighth round (held_out_7's errors as calibration)
+@pytest.mark.parametrize("text,typ,value", [
+    ("name,email,phone,age\nRavi Patel,ravi.p@gmail.com,+44 7700 900345,42", "AGE", "42"),
+    ("| Name | Phone | Age |\n|---|---|---|\n| Ines Alves | +351 912 345 678 | 37 |", "PERSON", "Ines Alves"),
+    ('{"customer": "Hana", "dob": "1991-03-08"}', "DATE_OF_BIRTH", "1991-03-08"),
+    ("Can you confirm your date of birth? You: 30/11/1977", "DATE_OF_BIRTH", "30/11/1977"),
+    ("Dobrý deň, volám sa Martin Kováč, narodený 5. 6. 1982.", "DATE_OF_BIRTH", "5. 6. 1982"),
+    ("Dobrý deň, volám sa Martin Kováč, narodený 5. 6. 1982.", "PERSON", "Martin Kováč"),
+    ("Kumusta! Ako si Jose Reyes, 29 taong gulang.", "PERSON", "Jose Reyes"),
+    ("Receipt: trip with driver Abdul on 12 May", "PERSON", "Abdul"),
+    ("Visa form — Surname: OKAFOR, Given names: CHIDI EMMANUEL", "PERSON", "OKAFOR"),
+    ("[Game chat] xX_Vortex_Xx: gg ez", "USERNAME", "xX_Vortex_Xx"),
+    ("env:\n  - name: DB_USER\n    value: orders_rw\n  - name: DB_PASSWORD\n    value: Tr4in!Station9", "PASSWORD",
+     "Tr4in!Station9"),
+    ("environment:\n  POSTGRES_USER: inventory\n  POSTGRES_PASSWORD: S3cure_Pantry!", "USERNAME", "inventory"),
+    ('The password "Spring2025!" got rejected as too common.', "PASSWORD", "Spring2025!"),
+    ("Password reset requested for l.moreau at 08:14.", "USERNAME", "l.moreau"),
+    ("Account locked: dpatel_admin (5 failed attempts)", "USERNAME", "dpatel_admin"),
+    ("sudo -u postgres_ops psql", "USERNAME", "postgres_ops"),
+    ("WIFI:T:WPA;S:HomeNet;P:m00nlight-88;; — scan this", "PASSWORD", "m00nlight-88"),
+])
+def test_eighth_round_rules(text, typ, value):
+    assert (typ, value) in _found(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Fax us on 020 7946 0998 for the form.", "The council's offices at 1 Civic Square are closed.",
+    "id,name,version\n1,numpy,1.26", "def f(a, b):\n    return a, b",
+    "Failed password for oracle_bkp from 10.0.0.5", "environment:\n  POSTGRES_USER: postgres",
+])
+def test_eighth_round_look_alikes(text):
+    got = _found(text)
+    assert not any(t in ("PHONE_NUMBER", "STREET_ADDRESS", "PERSON", "PASSWORD") or (t, v) == ("USERNAME", "postgres")
+                   for t, v in got), got
+
+
+@pytest.mark.parametrize("text,name", [("Dear Mr. Kováč, thanks", "Mr. Kováč"), ("Hi Leo's mum, hello", "Leo"),
+                                       ("Děkuji, my name is Jana Dvořáková, ok", "Jana Dvořáková")])
+def test_a_name_ending_in_an_accented_letter_is_taken_whole(text, name):
+    assert ("PERSON", name) in _found(text)
