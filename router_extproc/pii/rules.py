@@ -263,12 +263,13 @@ DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth 
           rf"do[gğ]um tarihi|data urodzenia|\burodzon[ya]|datum narozen[ií]|\bnarozen[aá]?|f[öo]delsedatum|\bf[öo]dd|"
           rf"f[øo]dselsdato|\bf[øo]dt|syntym[äa]aika|\bsyntynyt|sz[üu]let[ée]si d[áa]tum|\bsz[üu]letett|"
           rf"data na[șs]terii|datum ro[đd]enja|d[áa]tum narodenia|\bnarodený|\bnarodená|s[üu]nniaeg|tanggal lahir|"
-          rf"tarikh lahir|ng[àa]y sinh|\bbday)"
+          rf"tarikh lahir|ng[àa]y sinh|\bbday|\bro[đd]en[a]?(?: sam| je)?|родил(?:ся|ась)|народи(?:вся|лася)|"
+          rf"дата рождения|дата народження|\bgim[ęe]s|\bgimusi|\bdzimis|\bdzimusi|\bf[æa]dd(?:ur)?|\bganwyd)"
           # a question and its answer on the next line: "your date of birth?\nCustomer: 09/02/1988"
           rf"(?:\?[ \t]*[\n ][^\n:?]{{1,20}}:)?"
           # "the date of birth we hold is 4 May 1951": up to four words before "is"; the date itself must follow
           rf"(?:(?:\s+[\p{{L}}']+){{1,4}}?\s+(?:is|was)\b)?"
-          rf"(?: is| was|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=-]*({_DATE})")
+          rf"(?: is| was|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=\x{{2013}}\x{{2014}}-]*({_DATE})")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
           # "turning 40", "I'm 34", "she's 16": only where the number ends the clause or years follow ("turn 90
@@ -292,7 +293,11 @@ AGE_OTHER = _rx(r"(?i)\b(?:son|daughter|child|kid|boy|girl|baby|mother|father|mo
                 r"|[(\[](\d{1,2})\s?[MFmf][)\]]|[(\[][MFmf]\s?/?\s?(\d{1,2})[)\]]|\b(\d{1,3})\s?ya[şs][ıi]nda"
                 # Romanian "am 38 de ani", Tagalog "29 taong gulang", Malay/Indonesian "berumur 26 tahun"
                 r"|(?i:\b(?:am|are|a împlinit|berumur|umur|usia|ako ay))\s+(\d{1,3})\s*(?i:de ani|tahun|taong gulang)\b"
-                r"|\b(\d{1,3})\s+(?i:taong gulang)\b")
+                r"|\b(\d{1,3})\s+(?i:taong gulang)\b"
+                # Welsh, Icelandic, Baltic, Slovenian/Czech, Russian/Ukrainian, Korean units of age
+                r"|\b(\d{1,3})\s?(?:oed|ára|metų|metu|gadus|gadi|let|лет|года|років|роки|рік|세|살)(?:$|[^\p{L}])"
+                # a clinical note's age and sex: "Patient, 72F, presents", "pt 45M"
+                r"|(?i:\b(?:patient|pt|client|resident))[,:]?\s+(\d{1,3})\s?[MF](?:$|[^\p{L}])")
 # children's ages in a list: "The kids are 4 and 7", "my boys are 3, 5 and 9"
 AGE_LIST = _rx(r"(?i)\b(?:kids|children|twins|boys|girls|sons|daughters|grandkids|grandchildren|triplets)\s+(?:are|were)\s+"
                r"(\d{1,2})(?:,\s*(\d{1,2}))?\s+(?:and|&)\s+(\d{1,2})\b")
@@ -333,7 +338,7 @@ PASSWORD = _rx(rf"(?i)(?:\b|_|\bPG|\bMYSQL_?){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\
 # or a symbol (a plain word there is prose: "the password to the safe is long")
 PASSWORD_PROSE = _rx(r"(?i)(?:\b|_)(?:password|passwd|passphrase|passcode|pwd|pw|passwort|kennwort|mot de passe|mdp|"
                      r"contraseña|contrasena|senha|wachtwoord|lösenord|passord|hasło|heslo|şifre)\b"
-                     rf"[^\n.:;=!?\"']{{1,40}}?\b(?:is|was|to|es|ist|est|é|är|jest)"
+                     rf"[^\n.:;=!?\"']{{1,40}}?\b(?:is|was|to|es|ist|est|é|är|jest|auf|naar|till)"
                      r"(?:\s+(?:now|still|currently|simply|just|always))?[ \t]+"
                      r"[\"'\x{201C}]?([^\s\"',;\x{201D}]{4,64})")
 _USER_WORD = (r"user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle|principal|samaccountname|benutzer(?:name)?|nom d'utilisateur|"
@@ -368,6 +373,9 @@ K8S_ENV = _rx(r"(?i)-\s*name:\s*[\"']?[A-Z0-9_]*?(USER(?:NAME)?|LOGIN|PASSWORD|P
               r"([^\s\"']{2,128})")
 # a nick before a chat line after a bracketed tag: "[Game chat] xX_Vortex_Xx: gg ez"
 TAG_NICK = _rx(r"(?m)^[ \t]*\[[^\]\n]{1,24}\][ \t]*([A-Za-z0-9_][A-Za-z0-9_.-]{1,31}):[ \t]")
+# a Discord tag ("lunarfox#2291") and the user of a web server's access log line ("203.0.113.9 - jsmith [04/Jun/...")
+DISCORD_TAG = _rx(r"(?:^|[\s:(])([a-z0-9_.]{2,32}#\d{4})\b")
+ACCESS_LOG_USER = _rx(r"(?m)^\S+ \S+ ([A-Za-z0-9._@-]{2,64}) \[\d{2}/[A-Za-z]{3}/\d{4}:")
 # a Reddit user ("u/throwaway_8812"); a login after "by" in a tracker or a forum ("GitHub issue by ferrisw3", "comment
 # by j_doe"); a mention by a login in chat ("Thanks @jwalsh-dev")
 REDDIT_USER = _rx(r"(?:^|[\s(])/?u/([A-Za-z0-9_-]{3,20})\b")
@@ -395,7 +403,8 @@ USERNAME_BARE = _rx(r"\b(?i:user\s?name|login|benutzer(?:name)?|gebruikersnaam|u
 _NOT_LOGIN = frozenset("""is was and or for field box the to in on of with from not has had have must should can
     could will would change changed reset resets please again too also only here there that this which when if but
     as at by be are were does did do doesnt didnt isnt wasnt works worked working fails failed page screen form
-    prompt""".split())
+    prompt details credentials creds info information attempt attempts issue issues problem problems error errors link
+    button""".split())
 # Postal addresses in the layouts of the UK/US/India, Germany, France and Spain, taken only whole: street, number
 # and a postcode with its city (a street name alone, "Hauptstraße 5 as HQ", is no one's address). The model head
 # finds the rest.
@@ -412,6 +421,9 @@ ADDRESSES = (
     _rx(r"\b(?:Calle|C/|Avda\.?|Avenida|Plaza|Pza\.|Paseo|Camino|Ronda|Carrer|Rambla)(?:\s+[\p{L}'-]+){1,5},?\s*\d{1,4}"
         r"(?:\s*,\s*\d{1,2}\s*[º°ª]?\s*[A-Z]?)?,\s*\d{5}\s+" + _CITY),
 )
+# a post-office box with its town: "PO Box 4410, Accra", "Postfach 10 12 34, 70011 Stuttgart"
+PO_BOX = _rx(r"\b(?:P\.?\s?O\.?\s?Box|Postfach|Apartado(?: de correos)?|Casilla|Bo[iî]te postale)\s+\d[\d ]{0,9}\d?,\s*"
+             r"(?:\d{4,5}\s+)?" + _CITY + r"(?:\s+\d{4,5})?")
 # The continental layout "Street Number, Postcode City" with the postcodes of the Netherlands ("1016 GC"), Sweden
 # ("114 51"), Poland ("00-238"), Portugal ("1100-053") and the four- and five-digit ones (Austria, Switzerland,
 # Denmark, Norway, Italy, Czechia "120 00"); one short part may sit between ("3.º Esq.", "4. OG")
@@ -462,7 +474,7 @@ BTC = _rx(r"\b(?:bc1|tb1)[ac-hj-np-z02-9]{11,71}\b|\b[13][a-km-zA-HJ-NP-Z1-9]{25
 ETH = _rx(r"(?i:wallet|address|eth(?:ereum)?|send|transfer|deposit|metamask|usdt|usdc|erc-?20)[^\n]{0,40}?"
           r"\b(0x[0-9a-fA-F]{40})\b")
 GPS = _rx(r"(?i:gps|coordinates?|coords?|lat(?:itude)?|long?(?:itude)?|located at|location|position|pin|"
-          r"maps?)[^\n]{0,30}?(-?\d{1,2}\.\d{3,})°?\s*([NS])?\s*,?\s*(?i:(?:lon|lng|long)(?:gitude)?\s*[:=]?\s*)?"
+          r"maps?)[^\n]{0,30}?(-?\d{1,2}\.\d{3,})°?\s*([NS])?\s*[,/]?\s*(?i:(?:lon|lng|long)(?:gitude)?\s*[:=]?\s*)?"
           r"(-?\d{1,3}\.\d{3,})°?\s*([EW])?"
           r"|(-?\d{1,2}\.\d{3,})°\s*([NS]),?\s*(-?\d{1,3}\.\d{3,})°\s*([EW])"
           r"|(?i:\bat|@)\s+(-?\d{1,2}\.\d{4,}),\s?(-?\d{1,3}\.\d{4,})\b"
@@ -561,7 +573,9 @@ GREETING = _rx(r"(?:^|\n|[.!?]\s|[:\"“„«(]\s?)\s*(?i:hi|hello|hey|dear|than
                # Dutch, Nordic, Portuguese, Polish, Czech, Turkish greetings
                r"ciao|buongiorno|gentile|egregio|beste|hoi|hey|hej|hei|moin|servus|olá|ola|oi|caro|cara|prezado|"
                r"prezada|ahoj|cze[sś][cć]|witaj|merhaba|selam|sayın|goedemorgen|goedemiddag|morning|terve|moi|szia|"
-               rf"bok|tere|chào|chao|kumusta|habari|salam|geia sou|geia|yassou|jambo|namaste|halo)[ ,!]+{_NAME}{_NAME_END}")
+               r"bok|tere|chào|chao|kumusta|habari|salam|geia sou|geia|yassou|jambo|namaste|halo|labas|sveiki|"
+               r"živjo|zdravo|halló|shwmae|helo|привет|привіт|здравствуйте|вітаю|добрый день|добрий день)[ ,!]+"
+               rf"{_NAME}{_NAME_END}")
 SIGNOFF = _rx(r"(?i:regards|best|thanks|cheers|sincerely|yours(?: truly)?|thank you|best wishes|all the best|"
               r"take care|love|grüße|gruß|cordialement|saludos|atentamente|saluti|groet(?:en|jes)?|obrigad[oa]|"
               r"atenciosamente|cumprimentos|abraços|pozdrawiam|pozdrav|s pozdravem|hälsningar|mvh|hilsen|"
@@ -587,6 +601,11 @@ ROLE_NAME = _rx(r"(?i:\b(?:your|my|our|his|her|their|the|with|from|by)\s+(?:cour
 # the name line under a shipping or mail label: "Ship to:\nAylin Kaya\nBahnhofstraße 22, ..."
 LABEL_NAME_LINE = _rx(rf"(?i:ship to|deliver to|send to|bill to|sold to|recipient|addressee|attn|attention|c/o):?[ \t]*\r?\n"
                       rf"[ \t]*{_NAME}[ \t]*\r?\n")
+# Korean and other caseless names after "my name is": "제 이름은 김민수입니다"
+NAME_HANGUL = _rx(r"(?:제 이름은|저는)\s*(\p{Hangul}{2,4}?)(?:입니다|이에요|예요|이라고|라고|\s|$)")
+# the names listed after "attendees:", "cc:", "present:" ("attendees: Sara Lindholm, Oscar Pérez, Wen Li.")
+NAME_LIST = _rx(r"(?i:attendees|participants|present|invitees|cc|guests)\s*[:\x{2014}-]\s*([^\n.;]{3,200})")
+_LIST_NAME = _rx(r"(\p{Lu}\p{Ll}+(?:[ -]\p{Lu}[\p{Ll}']+){0,2})")
 # "@Marcus can you review": a chat mention by a capitalised given name (a login after "@" is a USERNAME)
 MENTION = _rx(r"(?:^|[\s(])@(\p{Lu}\p{Ll}{2,})\b")
 # a signature line that ends a message: "-- Maja", "— Jonas Berg" (a single "-" opens a list item: "- Jupyter Notebook")
@@ -598,7 +617,8 @@ NAME_IS = _rx(rf"(?i:my name is|my name's|call me|name:|patient:|patient name:|s
               rf"name on (?:the )?card|card ?holder|account ?holder|kontoinhaber(?:in)?|titulaire|titular|"
               rf"ich bin|je m'appelle|me llamo|mi chiamo|soy|\bit'?s|this is|c'est|nazywam się|jmenuji se|mă numesc|"
               rf"nama saya|namaku|benim adım|\badım|jeg heter|jag heter|mitt namn är|ik heet|mi nombre es|meu nome é|"
-              rf"il mio nome è|volám sa|volam sa|ako si|ako po si|pangalan ko ay|(?-i:\bben)|passenger:|traveller:|traveler:|guest:|policyholder:|insured:|tenant:|"
+              rf"il mio nome è|volám sa|volam sa|ako si|ako po si|pangalan ko ay|меня зовут|мене звати|моё имя|"
+              rf"моє ім'я|mano vardas|mani sauc|(?-i:\bben)|passenger:|traveller:|traveler:|guest:|policyholder:|insured:|tenant:|"
               rf"candidate:|applicant:|employee:|student:|recipient:|beneficiary:|contact person:)[:,]?"
               rf"\s+{_NAME}{_NAME_END}")
 # a name in capitals after a booking's or a form's label ("Passenger: MR KWAME ASANTE") and a name in the airlines'
@@ -635,7 +655,7 @@ NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There
     Kollegen Kolleginnen Mesdames Messieurs Señores Equipo Équipe Tous Todos Alle Zusammen Bonjour Bonsoir Salut Hola
     Hallo Ciao Servus Moin Hoi Olá Buenos Buongiorno Merci Gracias Danke Grazie Obrigado Obrigada Merhaba Selam Hej
     Hei Terve Moi Szia Halo Ahoj Geia Yaar Dzień Dobry Dobrý Bună Buna Tak Takk Kiitos Bok Tere Chào Kumusta Habari
-    Salam Jambo Namaste Yassou Nurse Driver Courier Technician Engineer Caller Landlord Tenant Receptionist Pharmacist
+    Salam Jambo Namaste Yassou Labas Sveiki Živjo Zdravo Halló Shwmae Helo Привет Привіт Здравствуйте Nurse Driver Courier Technician Engineer Caller Landlord Tenant Receptionist Pharmacist
     Therapist Teacher Tutor Recruiter Candidate""".split())
 
 
@@ -674,6 +694,15 @@ def _people(T: Text) -> list[Entity]:
     if not doc:
         for g in (1, 2, 3):
             out += _value_span(T, CAPS_NAME, "PERSON", 0.85, group=g, ok=_name_ok)
+        out += _value_span(T, NAME_HANGUL, "PERSON", 0.85)
+        for s, e in T.find(NAME_LIST, 1):
+            seg = T.text[s:e]
+            for part in re2.split(r",\s*|\s+(?:and|und|et|y|e|og|och|en)\s+", seg):
+                part = part.strip()
+                m = _LIST_NAME.fullmatch(part.encode("utf-8", "surrogatepass")) if part else None
+                if m is not None and _name_ok(part):
+                    a = s + seg.index(part)
+                    out.append((a, a + len(part), "PERSON", 0.8))
     if out and "```" in T.text:
         # a greeting inside a fenced code block is a program's example output ("Hello, Click!"), not a person
         fences, i = [], T.text.find("```")
@@ -979,6 +1008,7 @@ def _ids(T: Text) -> list[Entity]:
     out += _value_span(T, DOB, "DATE_OF_BIRTH", 0.95)
     for rx in ADDRESSES:
         out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
+    out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(PO_BOX)]
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(ADDRESS_EU)
             if T.text[s:e].split(None, 1)[0].rstrip(".").capitalize() not in _NOT_STREET_HEADS]
     text = T.text
@@ -1001,7 +1031,7 @@ def _ids(T: Text) -> list[Entity]:
     for g in (1, 2, 3):
         out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_LIST, g)]
     for m in AGE_OTHER.finditer(T.raw):
-        g = next(i for i in range(1, 8) if m.group(i) is not None)
+        g = next(i for i in range(1, 10) if m.group(i) is not None)
         if int(m.group(g)) <= 125:
             out.append((T.char(m.start(g)), T.char(m.end(g)), "AGE", 0.85))
     return out
@@ -1029,7 +1059,8 @@ def _username_ok(v: str) -> bool:
 def _login_shaped(v: str) -> bool:
     """A login, not a word or a name: it holds a digit, a dot, an underscore or a hyphen, or lower-case letters
     followed by upper-case ones ("kpatel-qa", "oracle_bkp", "b0rk"; not "John", "support")."""
-    return v not in _SYSTEM_LOGINS and v.lower() not in _NOT_LOGIN and (
+    # (and a letter: "11-23-1958" after a dash is a date)
+    return v not in _SYSTEM_LOGINS and v.lower() not in _NOT_LOGIN and any(c.isalpha() for c in v) and (
         any(c.isdigit() or c in "._-" for c in v.strip("._-")) or
         any(a.islower() and b.isupper() for a, b in zip(v, v[1:])))
 
@@ -1142,6 +1173,10 @@ def _credentials(T: Text) -> list[Entity]:
     out += _value_span(T, SIGNATURE_LOGIN, "USERNAME", 0.75, ok=_login_shaped)
     if "u/" in text:
         out += _value_span(T, REDDIT_USER, "USERNAME", 0.8)
+    if "#" in text:
+        out += _value_span(T, DISCORD_TAG, "USERNAME", 0.8)
+    if "/" in text and "[" in text:
+        out += _value_span(T, ACCESS_LOG_USER, "USERNAME", 0.8, ok=lambda v: v != "-")
     if not looks_like_documentation(text):
         # documentation's config examples carry stand-ins ("POSTGRES_USER: postgres"); a user's pasted config is theirs
         out += _value_span(T, ENV_USER, "USERNAME", 0.8, in_url=False,
@@ -1342,6 +1377,30 @@ def _tables(text: str) -> list[Entity]:
     return out
 
 
+# a row in an SQL insert: "INSERT INTO users (name, email, birth_date) VALUES ('Grace Liu', '...', '1988-06-30')"
+SQL_INSERT = _rx(r"(?i)\binsert\s+into\s+[\w.\"`]+\s*\(([^)\n]{1,400})\)\s*values\s*\(([^)\n]{1,1000})\)")
+_SQL_VALUE = _rx(r"'((?:[^']|'')*)'|([^,\s][^,]*)")
+
+
+def _sql_rows(T: Text) -> list[Entity]:
+    """Values of an SQL insert under the column names of _COLUMNS."""
+    out: list[Entity] = []
+    for m in SQL_INSERT.finditer(T.raw):
+        cols = [c.strip().strip("\"`[]").lower() for c in m.group(1).decode("utf-8", "replace").split(",")]
+        vals = []
+        for v in _SQL_VALUE.finditer(T.raw, m.start(2), m.end(2)):
+            g = 1 if v.group(1) is not None else 2
+            vals.append((T.char(v.start(g)), T.char(v.end(g))))
+        if len(vals) != len(cols):
+            continue
+        for c, (s, e) in zip(cols, vals):
+            typ = _COLUMNS.get(c)
+            v = T.text[s:e].strip()
+            if typ and v and _cell_ok(typ, v):
+                out.append((s, s + len(v), typ, 0.8))
+    return out
+
+
 def rule_entities(text: str) -> list[Entity]:
     """Every rule match in `text`, overlaps included (the caller resolves them)."""
     T = Text(text)
@@ -1352,6 +1411,8 @@ def rule_entities(text: str) -> list[Entity]:
     out += _credentials(T) + _people(T)
     if "\n" in text and ("," in text or "\t" in text or "|" in text or ";" in text):
         out += _tables(text)
+    if "INSERT" in text or "insert" in text:
+        out += _sql_rows(T)
     if "." in text:
         out += _urls(T)
     return out

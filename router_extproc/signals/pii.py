@@ -358,6 +358,22 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
         if e <= s:
             continue
         hit = [r for r in rx if _overlap((s, e), (r[0], r[1]))]
+        if hit and typ != "PERSON" and all(h[2] == "PERSON" for h in hit):
+            # a name the rules found at the edge of the head's span ("Labas, |Rūta|, mano adresas Gedimino pr. 9,
+            # ..."): the span keeps what lies beyond it
+            for h in hit:
+                if h[0] <= s < h[1] < e:
+                    s = h[1]
+                elif s < h[0] < e <= h[1]:
+                    e = h[0]
+            while s < e and not text[s].isalnum():
+                s += 1  # (past the separator, so that snap does not grow back into the rule's entity)
+            while e > s and not text[e - 1].isalnum():
+                e -= 1
+            s, e = snap(text, s, e)
+            if e <= s:
+                continue
+            hit = [r for r in rx if _overlap((s, e), (r[0], r[1]))]
         if hit and typ == "PERSON" and len(hit) == 1 and hit[0][1] < e and ";" in text[hit[0][1]:e]:
             # "myerssharon; Evan from": the head ran a login into the next clause's name; the name stays
             s, e = snap(text, hit[0][1] + text[hit[0][1]:e].index(";") + 1, e)

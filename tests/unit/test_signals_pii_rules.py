@@ -1045,3 +1045,40 @@ def test_eighth_round_look_alikes(text):
                                        ("Děkuji, my name is Jana Dvořáková, ok", "Jana Dvořáková")])
 def test_a_name_ending_in_an_accented_letter_is_taken_whole(text, name):
     assert ("PERSON", name) in _found(text)
+
+
+# ---------------------------------------------------------------- ninth round (held_out_8's errors as calibration)
+@pytest.mark.parametrize("text,typ,value", [
+    ("Meeting notes — attendees: Sara Lindholm, Oscar Pérez, Wen Li. Action: send the draft.", "PERSON", "Wen Li"),
+    ("INSERT INTO users (name, email, birth_date) VALUES ('Grace Liu', 'g@x.io', '1988-06-30');", "DATE_OF_BIRTH",
+     "1988-06-30"),
+    ('203.0.113.9 - jsmith [04/Jun/2025:10:00:01 +0000] "GET /admin HTTP/1.1" 200 512', "USERNAME", "jsmith"),
+    ("Здравствуйте, меня зовут Анна Смирнова, мой телефон", "PERSON", "Анна Смирнова"),
+    ("Привіт, Олег! Мені 27 років.", "AGE", "27"),
+    ("안녕하세요, 제 이름은 김민수입니다.", "PERSON", "김민수"),
+    ("Zdravo Nikola, rođen sam 12.03.1990.", "DATE_OF_BIRTH", "12.03.1990"),
+    ("Shwmae Dafydd, dw i'n 40 oed heddiw!", "AGE", "40"),
+    ("Patient, 72F, presents with confusion.", "AGE", "72"),
+    ("DOB — 11-23-1958", "DATE_OF_BIRTH", "11-23-1958"),
+    ("Add me: Discord lunarfox#2291", "USERNAME", "lunarfox#2291"),
+    ("Lat/Lng: 35.6895 / 139.6917", "GPS_COORDINATES", "35.6895 / 139.6917"),
+    ("Ship to: Mr. Kofi Boateng, PO Box 4410, Accra, Ghana.", "STREET_ADDRESS", "PO Box 4410, Accra"),
+    ("Passwort geändert auf Blumen#Topf3, bitte notieren.", "PASSWORD", "Blumen#Topf3"),
+])
+def test_ninth_round_rules(text, typ, value):
+    assert (typ, value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["DOB — 11-23-1958", "login details: mlopez / Pa$$Port77", "Temperature 72F today",
+                                  "cc: the whole team"])
+def test_ninth_round_look_alikes(text):
+    got = _found(text)
+    assert not any((t == "USERNAME" and v in ("11-23-1958", "details")) or t == "AGE" or
+                   (t == "PERSON" and v in ("the whole team", "The")) for t, v in got), got
+
+
+def test_an_address_span_keeps_what_lies_beyond_a_name_at_its_edge():
+    text = "Labas, Rūta, mano adresas Gedimino pr. 9, 01103 Vilnius."
+    s = text.index("ta, mano")
+    got = {(t, text[a:b]) for a, b, t, _ in combine(text, [(s, len(text) - 1, "STREET_ADDRESS", 0.9)])}
+    assert ("PERSON", "Rūta") in got and ("STREET_ADDRESS", "mano adresas Gedimino pr. 9, 01103 Vilnius") in got
