@@ -1130,11 +1130,46 @@ _PROSE_NOT_PASSWORD = _rx(r"(?i)^(?:\d+(?:[-+]|chars?|characters?|digits?|letter
                           r"(?:[./-]\d{1,4})?|2fa\W.*|[a-z]+-(?:enabled|disabled|protected|based|only))$")
 
 
+def _logins(T: Text) -> list[Entity]:
+    """Logins as logs, trackers, chats and config files write them (after "by", u/, @, a Discord tag, an access
+    log's user field, a config key ending in _USER, a Kubernetes env entry, a chat nick)."""
+    text = T.text
+    out: list[Entity] = []
+    out += _value_span(T, LOG_USER, "USERNAME", 0.8, in_url=False, ok=_login_shaped)
+    out += _value_span(T, SIGNATURE_LOGIN, "USERNAME", 0.75, ok=_login_shaped)
+    if "u/" in text:
+        out += _value_span(T, REDDIT_USER, "USERNAME", 0.8)
+    if "#" in text:
+        out += _value_span(T, DISCORD_TAG, "USERNAME", 0.8)
+    if "/" in text and "[" in text:
+        out += _value_span(T, ACCESS_LOG_USER, "USERNAME", 0.8, ok=lambda v: v != "-")
+    if not looks_like_documentation(text):
+        # documentation's config examples carry stand-ins ("POSTGRES_USER: postgres"); a user's pasted config is theirs
+        out += _value_span(T, ENV_USER, "USERNAME", 0.8, in_url=False,
+                           ok=lambda v: v.lower() not in _DEFAULT_LOGINS and not v.startswith("$"))
+        for m in K8S_ENV.finditer(T.raw):
+            s, e = T.char(m.start(2)), T.char(m.end(2))
+            v = text[s:e]
+            if placeholder(v) or v.startswith("$") or v.lower() in _DEFAULT_LOGINS:
+                continue
+            out.append((s, e, "USERNAME" if m.group(1).upper().startswith((b"USER", b"LOGIN")) else "PASSWORD", 0.85))
+    if "[" in text:
+        out += _value_span(T, TAG_NICK, "USERNAME", 0.75, ok=_login_shaped)
+    if " by " in text.lower():
+        out += _value_span(T, BY_USER, "USERNAME", 0.75, in_url=False, ok=_login_shaped)
+    if "@" in text and not looks_like_documentation(text):
+        out += _value_span(T, AT_LOGIN, "USERNAME", 0.75, in_url=False)
+    if "<" in text:
+        out += _value_span(T, CHAT_NICK, "USERNAME", 0.8)
+    return out
+
+
 def _credentials(T: Text) -> list[Entity]:
     text = T.text
     out: list[Entity] = []
     lower = text.lower()
-    if any(w in lower for w in ("pass", "pw", "psswd", "sandi", "laluan", "wifi:", "pswd", "pword", "pin", "psk", "login", "user", "account", "handle", "kennw", "mdp",
+    if any(w in lower for w in ("pass", "pw", "psswd", "sandi", "laluan", "wifi:", "pswd", "pword", "pin", "psk",
+                                "login", "user", "account", "handle", "kennw", "mdp",
                                 "contrase", "clave", "senha", "wachtw", "lösen", "hasł", "hasl", "heslo", "şifre",
                                 "sifre", "parola", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
                                 "användar", "brukern", "kullan", "użytk", "uzytk", "uživ", "steam", "discord", "psn",
@@ -1169,32 +1204,7 @@ def _credentials(T: Text) -> list[Entity]:
     if " -u" in text or " -U" in text or "--user" in text:
         out += _value_span(T, CLI_USER, "USERNAME", 0.85, in_url=False,
                            ok=lambda v: v not in _SYSTEM_LOGINS and not v.startswith("$"))
-    out += _value_span(T, LOG_USER, "USERNAME", 0.8, in_url=False, ok=_login_shaped)
-    out += _value_span(T, SIGNATURE_LOGIN, "USERNAME", 0.75, ok=_login_shaped)
-    if "u/" in text:
-        out += _value_span(T, REDDIT_USER, "USERNAME", 0.8)
-    if "#" in text:
-        out += _value_span(T, DISCORD_TAG, "USERNAME", 0.8)
-    if "/" in text and "[" in text:
-        out += _value_span(T, ACCESS_LOG_USER, "USERNAME", 0.8, ok=lambda v: v != "-")
-    if not looks_like_documentation(text):
-        # documentation's config examples carry stand-ins ("POSTGRES_USER: postgres"); a user's pasted config is theirs
-        out += _value_span(T, ENV_USER, "USERNAME", 0.8, in_url=False,
-                           ok=lambda v: v.lower() not in _DEFAULT_LOGINS and not v.startswith("$"))
-        for m in K8S_ENV.finditer(T.raw):
-            s, e = T.char(m.start(2)), T.char(m.end(2))
-            v = text[s:e]
-            if placeholder(v) or v.startswith("$") or v.lower() in _DEFAULT_LOGINS:
-                continue
-            out.append((s, e, "USERNAME" if m.group(1).upper().startswith((b"USER", b"LOGIN")) else "PASSWORD", 0.85))
-    if "[" in text:
-        out += _value_span(T, TAG_NICK, "USERNAME", 0.75, ok=_login_shaped)
-    if " by " in text.lower():
-        out += _value_span(T, BY_USER, "USERNAME", 0.75, in_url=False, ok=_login_shaped)
-    if "@" in text and not looks_like_documentation(text):
-        out += _value_span(T, AT_LOGIN, "USERNAME", 0.75, in_url=False)
-    if "<" in text:
-        out += _value_span(T, CHAT_NICK, "USERNAME", 0.8)
+    out += _logins(T)
     out += [(s, e, "SECRET", 0.99) for s, e in T.find(SECRET_FORMATS)]
     if "PRIVATE KEY-----" in text:
         out += [(s, e, "SECRET", 0.99) for s, e in T.find(PRIVATE_KEY)]

@@ -8,7 +8,8 @@ import numpy as np
 import re2
 
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
-from ..pii.rules import NAME_TITLES, NOT_NAMES, business_address, company_line, company_line_before, in_link, looks_like_documentation, reference_before, scrub
+from ..pii.rules import (NAME_TITLES, NOT_NAMES, business_address, company_line, company_line_before, in_link,
+                         looks_like_documentation, reference_before, scrub)
 
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
 DATE_RE = re2.compile(r"(?:^|[^\d./-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}|"
