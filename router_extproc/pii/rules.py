@@ -64,13 +64,19 @@ def _free(text: str, s: int, e: int, before: str = "", after: str = "", alnum: b
     """No letter/digit (when `alnum`) or char of `before`/`after` touches the span: the look-arounds RE2 lacks."""
     if s > 0:
         c = text[s - 1]
-        if (alnum and c.isalnum()) or c in before:
+        if (alnum and c.isalnum() and not _cjk(c)) or c in before:
             return False
     if e < len(text):
         c = text[e]
-        if (alnum and c.isalnum()) or c in after:
+        if (alnum and c.isalnum() and not _cjk(c)) or c in after:
             return False
     return True
+
+
+def _cjk(c: str) -> bool:
+    """Kana, CJK ideographs and Hangul: Japanese, Chinese and Korean put no spaces around a number ("携帯は090-...です"),
+    so a letter of theirs does not join a number into a word."""
+    return "\u3040" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af"
 
 
 # ── validators ─────────────────────────────────────────────────────────────────────────────────────────
@@ -204,13 +210,19 @@ PHONE = _rx(
 # National layouts with a trunk "0" (UK, Germany, ...): "(05262) 36365", "030 12345678", "0161 496 0734",
 # "040/3456789", "0152 / 2890 4411". The area code must be set off by a bracket, space or slash, so a bare run
 # of digits (an order number, an ISBN) is not taken; _contact checks the digit count.
-PHONE_TRUNK = _rx(r"\(0\d{2,5}\)\s?\d{3,8}(?:[ -]\d{2,5})?|\b0\d{1,4}(?: ?/ ?| )\d{2,8}(?: \d{2,5}){0,3}")
+# (and the hyphenated layout of Japan, Korea and Indonesia: "090-1234-5678", "0812-3456-7890")
+PHONE_TRUNK = _rx(r"\(0\d{2,5}\)\s?\d{3,8}(?:[ -]\d{2,5})?|\b0\d{1,4}(?: ?/ ?| )\d{2,8}(?: \d{2,5}){0,3}"
+                  r"|\b0\d{1,4}-\d{2,4}-\d{3,4}\b")
 # Any grouped number of 7-13 digits right after a word that says it is a phone number ("Teléfono 91 534 27 80",
 # "llámame al 964 22 81 47", "Mon numéro : 06 12 45 78 90"): national layouts without a trunk zero
 PHONE_KEYED = _rx(r"(?i:\b(?:tel(?:éfono|efono|efon|ephone)?|phone|mobile?|móvil|movil|cell(?:phone)?|handy|mobil|fax|"
                   r"portable|whatsapp|call(?: me)?|ring me|text me|reach me|llam[ae](?:me)?|appelez(?:-moi)?|"
-                  r"rappelez(?:-moi)?|ruf(?:en sie)?(?: mich)? an|(?:my|mon|mi|meine) (?:number|numéro|número|nummer))"
-                  r"\.?(?:\s*(?:no\.?|nr\.?|#))?\s*:?\s*(?:is\s+|es\s+|est\s+|ist\s+)?(?:at\s+|on\s+|al\s+|au\s+|unter\s+)?)"
+                  r"rappelez(?:-moi)?|ruf(?:en sie)?(?: mich)? an|(?:my|mon|mi|meine) (?:number|numéro|número|nummer)|"
+                  r"(?:mój|moj|moje|mitt|min|mit|mijn|mein|il mio|meu|můj|mera|meri|mera wala) (?:numer|nummer|numero|"
+                  r"número|číslo|cislo|telefon(?:nummer)?|mobil(?:nummer)?|number|nummeret)|telefonum|numaram|"
+                  r"nomor(?: hp| telepon| wa)?|telefonszámom|numărul meu|puhelinnumero|telefonnummer|kinito mou)"
+                  r"\.?(?:\s*(?:no\.?|nr\.?|#))?\s*:?\s*(?:(?:is|es|est|ist|to|är|er|é|è|je|jest|adalah|hai|on|ja)\s+)?"
+                  r"(?:at\s+|on\s+|al\s+|au\s+|unter\s+)?)"
                   r"(\+?\(?\d[\d ./()-]{5,18}\d)")
 URL = _rx(r"(?i)\b(?:https?://|www\.)[^\s<>\"'`]+")
 # A personal site without a scheme ("annaforbes.com", "linkedin.com/in/x") is taken only after words that make it
@@ -235,41 +247,164 @@ MAC = _rx(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2
           r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
           r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+# the months of the European languages the message sets hold, written out ("3 février 1988", "14. März 1990",
+# "2 de octubre de 1999", "12 maggio 1975", "4 mei 1983")
+_MONTH_EU = (r"(?:janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|d[ée]cembre|"
+             r"januar|februar|m[äa]rz|juni|juli|oktober|dezember|enero|febrero|marzo|abril|mayo|junio|julio|agosto|"
+             r"septiembre|octubre|noviembre|diciembre|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|"
+             r"dicembre|januari|februari|maart|mei|augustus|janeiro|fevereiro|mar[çc]o|maio|junho|julho|setembro|"
+             r"outubro|novembro|dezembro)")
 _DATE = (rf"(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|"
-         rf"\d{{1,2}}(?:st|nd|rd|th)?(?: of)? {_MONTH},? \d{{4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}})")
+         rf"\d{{1,2}}(?:st|nd|rd|th)?(?: of)? {_MONTH},? \d{{4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|"
+         rf"\d{{1,2}}\.?(?: de)? {_MONTH_EU}(?: de)? \d{{4}}|\d{{1,2}}\.\s\d{{1,2}}\.\s\d{{4}})")
 DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday|\bgeb\.|"
           rf"\bgeboren(?: am)?|geburtsdatum|\bné(?:e)? le|date de naissance|fecha de nacimiento|\bnacid[oa] el|"
-          rf"data di nascita|\bnat[oa] il)"
-          rf"(?: is| was|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(-]*({_DATE})")
+          rf"data di nascita|\bnat[oa] il|geboortedatum|\bgeboren op|data de nascimento|\bnascid[oa] em|"
+          rf"do[gğ]um tarihi|data urodzenia|\burodzon[ya]|datum narozen[ií]|\bnarozen[aá]?|f[öo]delsedatum|\bf[öo]dd|"
+          rf"f[øo]dselsdato|\bf[øo]dt|syntym[äa]aika|\bsyntynyt|sz[üu]let[ée]si d[áa]tum|\bsz[üu]letett|"
+          rf"data na[șs]terii|datum ro[đd]enja|d[áa]tum narodenia|\bnarodený|\bnarodená|s[üu]nniaeg|tanggal lahir|"
+          rf"tarikh lahir|ng[àa]y sinh|\bbday|\bro[đd]en[a]?(?: sam| je)?|родил(?:ся|ась)|народи(?:вся|лася)|"
+          rf"дата рождения|дата народження|\bgim[ęe]s|\bgimusi|\bdzimis|\bdzimusi|\bf[æa]dd(?:ur)?|\bganwyd)"
+          # a question and its answer on the next line: "your date of birth?\nCustomer: 09/02/1988"
+          rf"(?:\?[ \t]*[\n ][^\n:?]{{1,20}}:)?"
+          # "the date of birth we hold is 4 May 1951": up to four words before "is"; the date itself must follow
+          rf"(?:(?:\s+[\p{{L}}']+){{1,4}}?\s+(?:is|was)\b)?"
+          rf"(?: is| was|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=\x{{2013}}\x{{2014}}-]*({_DATE})")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
           # "turning 40", "I'm 34", "she's 16": only where the number ends the clause or years follow ("turn 90
           # degrees"); "I'm Keisha, 29"
-          r"|(?i)(?:\bturn(?:ed|ing|s)|\bi'?m|\bi am|\b(?:s?he|who)(?:'s| is)|\bi'?m [A-Z][a-z]+,)\s+(\d{1,3})"
+          # "my son is 7 and ...", "Pt is 66 yrs": a kin word or a patient before "is"
+          r"|(?i)(?:\bturn(?:ed|ing|s)|\bi'?m|\bi am|\b(?:s?he|who|son|daughter|child|kid|baby|boy|girl|mother|father|"
+          r"mom|mum|dad|husband|wife|partner|brother|sister|grandson|granddaughter|grandma|grandpa|grandmother|"
+          r"grandfather|nan|gran|granny|patient|pt)(?:'s| is| was)|\bi'?m [A-Z][a-z]+,)\s+(\d{1,3})"
           r"(?:\s*(?:years?|yrs?)\b|\s*[,.;!?)\x{2013}\x{2014}]|\s+-\s|"
           r"\s+(?:this|next|last|today|tomorrow|yesterday|soon|in|on|and)\b|$)")
-# a kin word or "patient" with the age in brackets ("my son (15)"), and ages in German, French and Spanish
+# a kin word or "patient" with the age in brackets ("my son (15)"); age and sex in brackets as forums write them
+# ("I (24F) and my boyfriend (26M)", "(M/35)"); ages in German, French, Spanish, Dutch, Portuguese, Italian, Polish,
+# Swedish and Turkish, after a first person or a kin word ("Min farfar är 88 år", "45 yaşındayım")
+_KIN_EU = (r"farfar|morfar|farmor|mormor|mamma|pappa|oma|opa|abuela|abuelo|av[óô]|nonn[ao]|babcia|dziadek|mutter|"
+           r"vater|m[èe]re|p[èe]re|madre|padre|m[ãa]e|pai|figli[oa]|hij[oa]|zoon|dochter|sohn|tochter|son|dotter")
 AGE_OTHER = _rx(r"(?i)\b(?:son|daughter|child|kid|boy|girl|baby|mother|father|mom|mum|dad|husband|wife|brother|sister|"
                 r"grandson|granddaughter|grandmother|grandfather|patient|patientin|tochter|sohn)\s*\((\d{1,3})\)"
-                r"|(?i)\b(?:ich bin|er ist|sie ist|j'ai|il a|elle a|tengo|tiene)\s+(\d{1,3})\s*(?:jahre|ans|años)\b")
+                r"|(?i)\b(?:ich bin|er ist|sie ist|j'ai|il a|elle a|tengo|tiene|ik ben|hij is|zij is|tenho|ho|mam|"
+                r"jag är|jeg er|(?:" + _KIN_EU + r")(?:\s+(?:är|ist|is|tiene|tem|ha|ma|a|er))?)\s+(\d{1,3})\s*(?:jahre|ans|años|"
+                r"jaar|anos|anni|lat[a]?|år)\b"
+                r"|[(\[](\d{1,2})\s?[MFmf][)\]]|[(\[][MFmf]\s?/?\s?(\d{1,2})[)\]]|\b(\d{1,3})\s?ya[şs][ıi]nda"
+                # Romanian "am 38 de ani", Tagalog "29 taong gulang", Malay/Indonesian "berumur 26 tahun"
+                r"|(?i:\b(?:am|are|a împlinit|berumur|umur|usia|ako ay))\s+(\d{1,3})\s*(?i:de ani|tahun|taong gulang)\b"
+                r"|\b(\d{1,3})\s+(?i:taong gulang)\b"
+                # Welsh, Icelandic, Baltic, Slovenian/Czech, Russian/Ukrainian, Korean units of age
+                r"|\b(\d{1,3})\s?(?:oed|ára|metų|metu|gadus|gadi|let|лет|года|років|роки|рік|세|살)(?:$|[^\p{L}])"
+                # a clinical note's age and sex: "Patient, 72F, presents", "pt 45M"
+                r"|(?i:\b(?:patient|pt|client|resident))[,:]?\s+(\d{1,3})\s?[MF](?:$|[^\p{L}])")
+# children's ages in a list: "The kids are 4 and 7", "my boys are 3, 5 and 9"
+AGE_LIST = _rx(r"(?i)\b(?:kids|children|twins|boys|girls|sons|daughters|grandkids|grandchildren|triplets)\s+(?:are|were)\s+"
+               r"(\d{1,2})(?:,\s*(\d{1,2}))?\s+(?:and|&)\s+(\d{1,2})\b")
+# a thing, an animal or a document between the person word and "N years old" owns the age ("my laptop is 4 years
+# old", "our dog is 12 years old")
+_AGE_THING = _rx(r"(?i)\b(?:car|laptop|computer|pc|mac|phone|iphone|tablet|house|home|flat|apartment|building|roof|"
+                 r"boiler|furnace|heater|tv|bike|dog|cat|puppy|kitten|horse|pet|parrot|tree|oak|battery|tyres?|tires?|"
+                 r"mattress|fridge|printer|router|account|company|business|mortgage|loan|marriage|relationship|site|"
+                 r"blog|book|bottle|wine|whisky|plant|garden|shed|fence|deck|van|truck|boat|camera|watch|guitar|piano|"
+                 r"couch|sofa|bed|kitchen|bathroom|windows|pipes|wiring|file|certificate|licen[cs]e|passport|card|"
+                 r"engine|motor|washer|dryer|dishwasher|oven|stove|ac|aircon|tank|tooth|teeth|crown|filling|implant|"
+                 r"shoes|carpet|floor|paint|app|software|server|drive|disk|ssd)s?\b[^.!?\n]{0,30}$")
 # "N years old" / "N-year-old" is someone's age where a person is named around it, not a car's or a building's
-_AGE_PERSON = _rx(r"(?i)(?:\b(?:i|i'm|me|my|our|his|her|their|you|your|he|she|who|they|we)\b[^.!?\n]{0,40}$|"
+_AGE_PERSON = _rx(r"(?i)(?:\b(?:i|i'm|me|my|our|his|her|their|you|your|he|she|who|they|we|pt|patient)\b[^.!?\n]{0,40}$|"
                   r"^[ -]?(?:years?[ -]old|year-old|y/?o)[ ,]+(?:\w+ )?(?:man|woman|boy|girl|male|female|patient|son|"
                   r"daughter|child|kid|baby|infant|toddler|teen|teenager|mother|father|mom|dad|husband|wife|"
                   r"brother|sister|person|adult|client|customer|grandmother|grandfather|student)\b)")
-_CRED_WORD = r"(?:password|passwd|passphrase|passcode|pwd|pw|pass|pin|psk)\b"
-PASSWORD = _rx(rf"(?i)(?:\b|_){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\bis\b|\bwas\b)[ \t]*[\"']?([^\s\"',;]{{3,64}})")
-USERNAME = _rx(r"(?i)(?:\b(?:user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle)[\"']?\s*[:=]|"
-               r"\b(?:user\s?name|login(?:\s?name)?|handle)\s+is\b)\s*"
-               r"[\"']?([A-Za-z0-9._@+-]{2,64})")
+_AGE_THING_AFTER = _rx(r"(?i)^[ -]?(?:years?[ -]old|year-old|yo)[ ,]+(?:[a-z]+ )?(?:car|laptop|computer|phone|house|home|flat|"
+                       r"apartment|building|roof|boiler|furnace|bike|tree|battery|mattress|fridge|printer|router|"
+                       r"company|business|bridge|church|castle|tower|wall|station|school|hospital|ship|boat|plane|"
+                       r"engine|van|truck|tractor|piano|guitar|violin|wine|whisky|whiskey|cheese|painting|barn|cottage|"
+                       r"mill|pub|hotel|theatre|theater|shop|store|brand|software|system|server|account|tradition)s?\b")
+_AGE_RANGE = _rx(r"^\s*(?:[-\x{2013}]\s*\d|to\s+\d|\+|and (?:up|over|older)|through\s+\d)")
+# (and in German, French, Spanish, Portuguese, Dutch, Nordic, Polish, Czech, Turkish and Italian)
+_CRED_WORD = (r"(?:password|passwd|psswd|pswd|pword|kata sandi|kata laluan|passphrase|passcode|pwd|pw|pass|pin|psk|passwort|kennwort|mot de passe|mdp|"
+              r"contraseña|contrasena|clave|senha|wachtwoord|lösenord|losenord|passord|adgangskode|hasło|haslo|heslo|"
+              r"şifre|sifre|parola)\b")
+# "password latte2024!" without a colon: only a value with letters and digits or symbols (not "password manager")
+PASSWORD_BARE = _rx(r"(?i)\b(?:password|passwort|passcode|pwd|pw|psswd|pswd|kata sandi|kata laluan)\s+"
+                    r"[\"'\x{201C}]?([^\s\"',;\x{201D}]{6,64})")
+# the password of a Wi-Fi QR code: "WIFI:T:WPA;S:HomeNet;P:m00nlight-88;;"
+WIFI_QR = _rx(r"\bWIFI:[^\n]{0,80}?\bP:([^;\n]{3,63});")
+# PGPASSWORD=, MYSQL_PWD=, REDIS_PASS: a client's environment variable that holds a password
+PASSWORD = _rx(rf"(?i)(?:\b|_|\bPG|\bMYSQL_?){_CRED_WORD}[\"']?[ \t]*(?:[:=]>?|\bis\b|\bwas\b|\bist\b|\bes\b|\best\b|\bé\b|"
+               rf"\bär\b|\bjest\b)[ \t]*[\"']?([^\s\"',;]{{3,64}})")
+# a password in prose: "pw for the shared printer account is Copper!Fern82", "I set my password to bluebird1987",
+# "the wifi password for guests is X": a credential word, a few words, then "is"/"to"/":" and a value that has a digit
+# or a symbol (a plain word there is prose: "the password to the safe is long")
+PASSWORD_PROSE = _rx(r"(?i)(?:\b|_)(?:password|passwd|passphrase|passcode|pwd|pw|passwort|kennwort|mot de passe|mdp|"
+                     r"contraseña|contrasena|senha|wachtwoord|lösenord|passord|hasło|heslo|şifre)\b"
+                     rf"[^\n.:;=!?\"']{{1,40}}?\b(?:is|was|to|es|ist|est|é|är|jest|auf|naar|till)"
+                     r"(?:\s+(?:now|still|currently|simply|just|always))?[ \t]+"
+                     r"[\"'\x{201C}]?([^\s\"',;\x{201D}]{4,64})")
+_USER_WORD = (r"user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle|principal|samaccountname|benutzer(?:name)?|nom d'utilisateur|"
+              r"identifiant|usuario|nombre de usuario|utente|nome utente|nome de usu[aá]rio|usu[aá]rio|gebruikersnaam|"
+              r"anv[äa]ndarnamn|brukernavn|kullan[ıi]c[ıi] ad[ıi]|u[żz]ytkownik|nazwa u[żz]ytkownika|u[žz]ivatel")
+# (and a gamer tag or a chat handle: "Steam name is xXdarkfoxXx", "Discord: lena#4412")
+USERNAME = _rx(rf"(?i)(?:\b(?:{_USER_WORD})[\"']?\s*[:=]|"
+               r"\b(?:user\s?name|login(?:\s?name)?|handle|(?:steam|discord|psn|xbox|gamer|skype|telegram|snapchat|"
+               r"insta(?:gram)?|tiktok|reddit|twitch|roblox|epic|battle\.?net)(?:\s?(?:name|id|handle|username|tag|"
+               r"gamertag))?)\s+is\b|\b(?:gamertag|steam(?:\s?(?:name|id))?|discord|psn|skype|telegram|snapchat)"
+               # "changed my gamertag to NightOwl_Rex", "my username is now kat.draws"
+               r"\s*:|\b(?:user\s?name|gamertag|handle|nick(?:name)?|screen name)\s+(?:to|is now))\s*@?"
+               r"[\"']?([A-Za-z0-9._@+#-]{2,64})")
+# the login of a command-line client: mysql -u reporting -p..., psql -U app_ro, curl -u deploy:...
+CLI_USER = _rx(r"\b(?:mysql|mysqldump|mariadb|psql|pg_dump|pg_restore|mongosh?|mongodump|sqlcmd|redis-cli|smbclient|"
+               r"ldapsearch|ftp|lftp|curl|wget|rabbitmqctl|influx|sudo|runuser|doas)\b[^\n|;&]{0,80}?\s(?:-u ?|-U ?|--user(?:name)?[= ])"
+               r"[\"']?([A-Za-z_][\w.@-]{1,63})")
+# a login in a system's log line: "Failed password for oracle_bkp from ...", "Invalid user jsmith from ...", and
+# who posted, reported or filed something ("posted by whiskers_mom", "reported by kpatel-qa"), and "log in as X"
+LOG_USER = _rx(r"\b(?:(?:Failed|Accepted) (?:password|publickey|keyboard-interactive\S*) for(?: invalid user)?|"
+               r"Invalid user|session opened for user|(?i:(?:posted|submitted|reported|filed|opened|written|shared|"
+               r"uploaded|edited|answered|asked|created|assigned to) by|log(?:ged|ging)?\s?in as|sign(?:ed|ing)?\s?in as|"
+               r"(?:reset|requested|locked|unlocked|disabled|enabled|created|deleted|provisioned|suspended) for|"
+               r"account (?:locked|unlocked|disabled|suspended|created|deleted):))"
+               r"\s+@?([A-Za-z0-9_][\w.-]{1,31})\b")
+# a login signing a forum post at its end: "... Reset twice.\n-- netgeek_88", "Same here. — therm0_fan"
+SIGNATURE_LOGIN = _rx(r"(?:^|\s)(?:--|\x{2014}|\x{2013})[ \t]*([A-Za-z0-9_][\w.-]{2,31})[ \t]*\s*$")
+# a login or a password in a config file: "POSTGRES_USER: inventory", "SMTP_USER=mailer_prod", "db_username =
+# \"tf_admin\"", "ansible_user=deploy_bot", and a Kubernetes env entry ("- name: DB_PASSWORD\n  value: X")
+ENV_USER = _rx(r"(?i)\b[a-z][a-z0-9_]*_(?:user|username|login)[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9._@-]{2,64})")
+K8S_ENV = _rx(r"(?i)-\s*name:\s*[\"']?[A-Z0-9_]*?(USER(?:NAME)?|LOGIN|PASSWORD|PASSWD|PASS|PWD)[\"']?\s*\n\s*value:\s*[\"']?"
+              r"([^\s\"']{2,128})")
+# a nick before a chat line after a bracketed tag: "[Game chat] xX_Vortex_Xx: gg ez"
+TAG_NICK = _rx(r"(?m)^[ \t]*\[[^\]\n]{1,24}\][ \t]*([A-Za-z0-9_][A-Za-z0-9_.-]{1,31}):[ \t]")
+# a Discord tag ("lunarfox#2291") and the user of a web server's access log line ("203.0.113.9 - jsmith [04/Jun/...")
+DISCORD_TAG = _rx(r"(?:^|[\s:(])([a-z0-9_.]{2,32}#\d{4})\b")
+ACCESS_LOG_USER = _rx(r"(?m)^\S+ \S+ ([A-Za-z0-9._@-]{2,64}) \[\d{2}/[A-Za-z]{3}/\d{4}:")
+# a Reddit user ("u/throwaway_8812"); a login after "by" in a tracker or a forum ("GitHub issue by ferrisw3", "comment
+# by j_doe"); a mention by a login in chat ("Thanks @jwalsh-dev")
+REDDIT_USER = _rx(r"(?:^|[\s(])/?u/([A-Za-z0-9_-]{3,20})\b")
+BY_USER = _rx(r"(?i:\b(?:issue|comment|post|pr|pull request|commit|review|answer|reply|message|upload|video|photo|edit|"
+              r"report|thread|gist|fork)s?\s+(?:\w+\s+)?by)\s+@?([a-z][A-Za-z0-9_.-]{2,38})\b")
+AT_LOGIN = _rx(r"(?:^|[\s(])@([A-Za-z][A-Za-z0-9]*[-_][A-Za-z0-9_-]*[A-Za-z0-9]|[A-Za-z]+\d+[A-Za-z0-9]*)(?:$|[\s,.;:!?)])")
+# a social handle after the network's name or "follow me": "@lucyinthesky_ on insta", "follow me @nadia.travels"
+AT_HANDLE = _rx(r"(?i:\b(?:insta(?:gram)?|ig|twitter|x|tiktok|threads|telegram|tg|snap(?:chat)?|mastodon|bluesky|"
+                r"bsky|discord|github|gitlab|follow(?: me)?|dm(?: me)?|add me|find me|handle)\b[^\n@]{0,20}?)"
+                r"(?:^|[\s(])@([A-Za-z0-9_][A-Za-z0-9_.]{1,29})\b"
+                r"|(?:^|[\s(])@([A-Za-z0-9_][A-Za-z0-9_.]{1,29})\s+(?i:on|at|auf|sur|en|na|op|p[åa])\s+"
+                r"(?i:insta(?:gram)?|ig|twitter|x|tiktok|threads|telegram|snap(?:chat)?|mastodon|bluesky|discord)\b")
+# a nick in a chat log: "[2025-03-11 22:41:07] <b0rk> anyone ...", "22:41 <tessa_dev>"
+CHAT_NICK = _rx(r"(?m)^[ \t]*\[?(?:\d{4}-\d{2}-\d{2}[ T])?\d{1,2}:\d{2}(?::\d{2})?\]?[ \t]*<[@+]?([A-Za-z0-9_\[\]|^`{}-]"
+                r"[A-Za-z0-9_\[\]|^`{}.-]{1,31})>")
 # "Username hlindqvist" in a ticket, without a colon: only a login-shaped value (lower case, digits, . _ -), not a word
 # of the sentence ("username field", "username and password")
-USERNAME_BARE = _rx(r"\b(?i:user\s?name|login)\s+([a-z][a-z0-9._-]{2,31})\b"
+USERNAME_BARE = _rx(r"\b(?i:user\s?name|login|benutzer(?:name)?|gebruikersnaam|usuario|utente|identifiant|"
+                    r"anv[äa]ndarnamn|brukernavn)\s+([a-z][a-z0-9._-]{2,31})\b"
+                    # "user p.albrecht locked out": after "user" only a login with a dot, underscore or digit
+                    r"|\b(?i:user)\s+([a-z][a-z0-9]*[._][a-z0-9._-]*[a-z0-9]|[a-z]+\d+[a-z0-9]*|"
+                    # (a hyphen only in a service account's login: "svc-reporting", "bot-ci2")
+                    r"(?:svc|srv|sa|app|bot|ci|qa|test|sys|ops)-[a-z0-9-]*[a-z0-9])\b"
                     r"|\b(?i:account)\s+([a-z][a-z0-9]*[._][a-z0-9._-]*[0-9][a-z0-9]*)\b")
 _NOT_LOGIN = frozenset("""is was and or for field box the to in on of with from not has had have must should can
     could will would change changed reset resets please again too also only here there that this which when if but
     as at by be are were does did do doesnt didnt isnt wasnt works worked working fails failed page screen form
-    prompt""".split())
+    prompt details credentials creds info information attempt attempts issue issues problem problems error errors link
+    button""".split())
 # Postal addresses in the layouts of the UK/US/India, Germany, France and Spain, taken only whole: street, number
 # and a postcode with its city (a street name alone, "Hauptstraße 5 as HQ", is no one's address). The model head
 # finds the rest.
@@ -286,14 +421,27 @@ ADDRESSES = (
     _rx(r"\b(?:Calle|C/|Avda\.?|Avenida|Plaza|Pza\.|Paseo|Camino|Ronda|Carrer|Rambla)(?:\s+[\p{L}'-]+){1,5},?\s*\d{1,4}"
         r"(?:\s*,\s*\d{1,2}\s*[º°ª]?\s*[A-Z]?)?,\s*\d{5}\s+" + _CITY),
 )
+# a post-office box with its town: "PO Box 4410, Accra", "Postfach 10 12 34, 70011 Stuttgart"
+PO_BOX = _rx(r"\b(?:P\.?\s?O\.?\s?Box|Postfach|Apartado(?: de correos)?|Casilla|Bo[iî]te postale)\s+\d[\d ]{0,9}\d?,\s*"
+             r"(?:\d{4,5}\s+)?" + _CITY + r"(?:\s+\d{4,5})?")
+# The continental layout "Street Number, Postcode City" with the postcodes of the Netherlands ("1016 GC"), Sweden
+# ("114 51"), Poland ("00-238"), Portugal ("1100-053") and the four- and five-digit ones (Austria, Switzerland,
+# Denmark, Norway, Italy, Czechia "120 00"); one short part may sit between ("3.º Esq.", "4. OG")
+ADDRESS_EU = _rx(r"(?:\b(?i:ul|al|os|pl|via|rue|calle|avda|rua|ulica|utca)\.?\s)?\b\p{Lu}[\p{L}'.-]+(?:\s\p{Lu}[\p{L}'.-]+)?\s\d{1,4}(?:[A-Za-z]|[/-]\d{1,4}[A-Za-z]?|\s[A-Z]\s\d{1,3})?"
+                 r"(?:,\s*[\w.ºª°/ -]{1,12})?,\s*(?:\d{4}\s?[A-Z]{2}|\d{3}\s\d{2}|\d{2}-\d{3}|\d{4}-\d{3}|\d{4,5})\s+"
+                 + _CITY + r"(?:\s\d{1,2}\b)?")
 # the login in a remote-shell command: ssh deploy@10.0.0.5, scp -i key.pem ubuntu@host:/tmp
 SSH_USER = _rx(r"\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-{1,2}[A-Za-z][\w-]*(?:[ =][^\s@]+)?\s+)*([a-z_][a-z0-9_.-]{0,31})@"
                r"[A-Za-z0-9]")
-LOGIN_SLASH = _rx(r"(?i)\b(?:login|log-in|user(?:\s?name)?|admin|credentials?|account)\s+(?:is|are|:)\s+"
+LOGIN_SLASH = _rx(r"(?i)(?:\b(?:login|log-in|user(?:\s?name)?|admin|credentials?|creds|account|login details|"
+                  r"zugangsdaten|zugang|identifiants|credenciales|acceso|credenziali|inloggegevens)\s*(?:is|are|:)\s+"
+                  r"|\b(?:log(?:ged|ging)?\s?in|sign(?:ed|ing)?\s?in) as\s+)"
                   r"([A-Za-z0-9._@+-]{2,64})\s*/\s*([^\s\"',;]{3,64})")
 _SYSTEM_LOGINS = frozenset("git ubuntu ec2-user centos debian fedora core pi vagrant opc azureuser bitnami".split())
-LOGIN_PAIR = _rx(rf"(?i)\b(?:login|user(?:name)?|usr)\s+([A-Za-z0-9._@+-]{{2,64}})[,;]?\s+(?:/\s*)?"
-                 rf"{_CRED_WORD}\s*[:=]?\s*([^\s\"',;]{{3,64}})")
+LOGIN_PAIR = _rx(rf"(?i)\b(?:login|user(?:name)?|usr|benutzer(?:name)?|usuario|gebruikersnaam|utente)\s*:?\s+([A-Za-z0-9._@+-]{{2,64}})[,;]?\s+(?:/\s*)?"
+                 rf"(?:(?:old|new|temp|temporary|current|initial|antigua|nueva|actual|alte[sn]?|neue[sn]?|ancien|"
+                 rf"nouveau|vecchia|nuova|antiga|nova)\s+)?{_CRED_WORD}(?:\s+(?:antigua|nueva|actual|antiga|nova|"
+                 rf"vecchia|nuova))?\s*[:=]?\s*([^\s\"',;]{{3,64}})")
 # between an ID's keyword and its value: "passport no.: X", "account number is X", "DL# X"
 _KEY_SEP = (r"(?i:\s*card)?(?i:\s*(?:no\.?|nr\.?|n[°º]\.?|number|num|nummer|numéro|número|#))?"
             r"(?i:\s*(?:is|:|#|=))?\s*")
@@ -303,7 +451,7 @@ LICENSE = _rx(rf"(?i:driver'?s?\s*licen[cs]e|driving\s*licen[cs]e|\bDL|permis de
               r"([A-Z0-9][A-Z0-9-]{4,16}[A-Z0-9])\b")
 NATIONAL = _rx(r"(?i:national\s*(?:id|identity|insurance)(?:\s*(?:card|number))?|\bnino?\b|\bnie\b|\bdni\b|"
                r"\bnif\b|aadhaa?r|\bpan(?: card)?\b|\bsin\b|social insurance(?: number)?|\bbsn\b|burgerservicenummer|"
-               r"personal\s*(?:id|identity|identification)\s*(?:code|number)?|\bid\s*(?:card\s*)?(?:no\.?|number|#)|"
+               r"personal\s*(?:id|identity|identification)\s*(?:code|number)?|(?:kranken)?versichertennummer|\bkvnr\b|\bid\s*(?:card\s*)?(?:no\.?|number|#)|"
                r"tax\s*(?:id|identification\s*number)|\btin\b|\btfn\b|\bein\b|personnummer|codice fiscale|\bcpf\b|"
                r"\bcurp\b|\bpesel\b|steuer-?\s?id|steuer-?identifikationsnummer|identifikationsnummer|"
                r"personalausweis(?:nummer)?|ausweisnummer|sozialversicherungsnummer|"
@@ -326,11 +474,22 @@ BTC = _rx(r"\b(?:bc1|tb1)[ac-hj-np-z02-9]{11,71}\b|\b[13][a-km-zA-HJ-NP-Z1-9]{25
 ETH = _rx(r"(?i:wallet|address|eth(?:ereum)?|send|transfer|deposit|metamask|usdt|usdc|erc-?20)[^\n]{0,40}?"
           r"\b(0x[0-9a-fA-F]{40})\b")
 GPS = _rx(r"(?i:gps|coordinates?|coords?|lat(?:itude)?|long?(?:itude)?|located at|location|position|pin|"
-          r"maps?)[^\n]{0,30}?(-?\d{1,2}\.\d{3,})°?\s*([NS])?\s*,?\s*(-?\d{1,3}\.\d{3,})°?\s*([EW])?"
+          r"maps?)[^\n]{0,30}?(-?\d{1,2}\.\d{3,})°?\s*([NS])?\s*[,/]?\s*(?i:(?:lon|lng|long)(?:gitude)?\s*[:=]?\s*)?"
+          r"(-?\d{1,3}\.\d{3,})°?\s*([EW])?"
           r"|(-?\d{1,2}\.\d{3,})°\s*([NS]),?\s*(-?\d{1,3}\.\d{3,})°\s*([EW])"
           r"|(?i:\bat|@)\s+(-?\d{1,2}\.\d{4,}),\s?(-?\d{1,3}\.\d{4,})\b"
           r"|\d{1,2}°\s?\d{1,2}['′]\s?\d{1,2}(?:\.\d+)?(?:\"|″|'')\s?[NS],?\s*\d{1,3}°\s?\d{1,2}['′]\s?"
           r"\d{1,2}(?:\.\d+)?(?:\"|″|'')\s?[EW]")
+# More layouts of a place, without a keyword: the hemisphere before or after each number without a degree sign
+# ("N 47.6062 W 122.3321", "47.6062 N, 122.3321 W"), a geo: URI, and a bare pair of decimals with four or more
+# places each ("meet at the fountain, 41.9028, 12.4964"), which `_gps_pair_ok` checks for range and for a list
+GPS_MORE = _rx(r"\b[NS] ?\d{1,2}\.\d{3,}°?,?\s*[EW] ?\d{1,3}\.\d{3,}°?"
+               r"|-?\d{1,2}\.\d{3,}°? ?[NS],?\s*-?\d{1,3}\.\d{3,}°? ?[EW]\b"
+               r"|\bgeo:-?\d{1,2}\.\d+,-?\d{1,3}\.\d+"
+               # degrees and minutes without seconds: "44°38'N 63°34'W", "N 51° 30.123 W 000° 07.456"
+               r"|\b\d{1,2}°\s?\d{1,2}(?:\.\d+)?['′]\s?[NS],?\s*\d{1,3}°\s?\d{1,2}(?:\.\d+)?['′]\s?[EW]\b"
+               r"|\b[NS]\s?\d{1,2}°\s?\d{1,2}\.\d+['′]?,?\s*[EW]\s?\d{1,3}°\s?\d{1,2}\.\d+['′]?")
+GPS_PAIR = _rx(r"(-?\d{1,2}\.\d{4,}),\s?(-?\d{1,3}\.\d{4,})")
 # Social profiles and personal paths: a URL that names a person, not a page of documentation.
 PERSONAL_URL = _rx(r"(?i)(?:linkedin\.com/in/|facebook\.com/(?:profile\.php|[a-z0-9.]{4,}/?$)|(?:twitter|x)\.com/"
                    r"[a-z0-9_]{2,}/?$|instagram\.com/|tiktok\.com/@|medium\.com/@|youtube\.com/(?:@|c/|user/)|"
@@ -402,25 +561,77 @@ _TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herrn?|Frau|Monsieur|Madame|Mme|Mlle|Sra
 # a capitalised word in any alphabet with accents (Jürgen, Lucía, Ibáñez), with an O'/D' prefix (O'Connell)
 _WORD = r"\p{Lu}(?:\p{Ll}?['’]\p{Lu})?\p{Ll}+"
 # an initial may stand for the given name ("name on card T. Okafor")
-_NAME = rf"((?:{_TITLE}\.? )?(?:\p{{Lu}}\. )?{_WORD}(?:[ -]{_WORD})?)"
-GREETING = _rx(r"(?:^|\n|[.!?]\s)\s*(?i:hi|hello|hey|dear|thanks|thank you|cheers|greetings|hiya|howdy|"
+# (a surname may follow its particles: "Pieter de Vries", "Ana de la Cruz", "Ludwig van Beethoven")
+_PARTICLE = r"(?:van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ter|ten|bin|ibn|al|el)"
+# where a name ends: RE2's \b knows only ASCII letters, so it would cut "Kováč" after "Kov"; this consumes the next
+# character instead (the value is the group)
+_NAME_END = r"(?:[^\p{L}\p{N}]|$)"
+_NAME = rf"((?:{_TITLE}\.? )?(?:\p{{Lu}}\. )?{_WORD}(?:[ -](?:{_PARTICLE} ){{0,2}}{_WORD})?)"
+GREETING = _rx(r"(?:^|\n|[.!?]\s|[:\"“„«(]\s?)\s*(?i:hi|hello|hey|dear|thanks|thank you|cheers|greetings|hiya|howdy|"
                r"good (?:morning|afternoon|evening)|hallo|liebe[rs]?|sehr geehrte[rs]?|guten (?:tag|morgen)|"
                r"bonjour|bonsoir|salut|cher|chère|hola|estimad[oa]s?|querid[oa]s?|buen(?:os|as) d[ií]as|"
-               rf"ciao|buongiorno|gentile|egregio|beste)[ ,]+{_NAME}\b")
+               # Dutch, Nordic, Portuguese, Polish, Czech, Turkish greetings
+               r"ciao|buongiorno|gentile|egregio|beste|hoi|hey|hej|hei|moin|servus|olá|ola|oi|caro|cara|prezado|"
+               r"prezada|ahoj|cze[sś][cć]|witaj|merhaba|selam|sayın|goedemorgen|goedemiddag|morning|terve|moi|szia|"
+               r"bok|tere|chào|chao|kumusta|habari|salam|geia sou|geia|yassou|jambo|namaste|halo|labas|sveiki|"
+               r"živjo|zdravo|halló|shwmae|helo|привет|привіт|здравствуйте|вітаю|добрый день|добрий день)[ ,!]+"
+               rf"{_NAME}{_NAME_END}")
 SIGNOFF = _rx(r"(?i:regards|best|thanks|cheers|sincerely|yours(?: truly)?|thank you|best wishes|all the best|"
-              r"take care|love|grüße|gruß|cordialement|saludos|atentamente|saluti|groet(?:en)?)[,!.]?[ \t]*\r?\n"
+              r"take care|love|grüße|gruß|cordialement|saludos|atentamente|saluti|groet(?:en|jes)?|obrigad[oa]|"
+              r"atenciosamente|cumprimentos|abraços|pozdrawiam|pozdrav|s pozdravem|hälsningar|mvh|hilsen|"
+              r"saygılarımla|tack|danke|merci|gracias|grazie)[,!.]?[ \t]*\r?\n"
               rf"[ \t]*(?:-{{1,2}}[ \t]*)?{_NAME}[ \t]*(?:\r?\n|$)")
 # a formal sign-off on the same line, ending the message: "Mit freundlichen Grüßen, Jürgen Hauck"
 SIGNOFF_INLINE = _rx(r"(?i:regards|mit freundlichen grüßen|freundliche grüße|viele grüße|beste grüße|liebe grüße|"
                      r"gruß|cordialement|bien à vous|salutations|un saludo|saludos|atentamente|cordiali saluti|"
-                     rf"met vriendelijke groet(?:en)?|sincerely|yours truly|best wishes)[,.]?[ \t]+{_NAME}[ \t]*[.!]?\s*$")
+                     r"met vriendelijke groet(?:en)?|sincerely|yours truly|best wishes|grüße|groet(?:en|jes)|"
+                     r"obrigad[oa]|atenciosamente|cumprimentos|abraços|pozdrawiam|pozdrav|s pozdravem|hälsningar|"
+                     r"mvh|hilsen|saygılarımla|thanks|thank you|cheers|danke|merci|gracias|grazie|tack|děkuji|dekuji|"
+                     r"dziękuję|köszönöm|mulțumesc|multumesc|terima kasih|takk|kiitos|teşekkürler|bedankt|dank je)[,.]?"
+                     rf"[ \t]+{_NAME}[ \t]*[.!]?\s*$")
+# a name right after a role or a kin word that introduces it: "your courier Miguel", "my sister Hannah", "Auntie Grace",
+# "the driver Abdul"
+ROLE_NAME = _rx(r"(?i:\b(?:your|my|our|his|her|their|the|with|from|by)\s+(?:courier|driver|nurse|doctor|dentist|agent|technician|engineer|"
+                r"plumber|electrician|rep|representative|advisor|adviser|host|guide|teacher|coach|tutor|therapist|"
+                r"landlord|landlady|tenant|neighbou?r|colleague|manager|boss|friend|flatmate|roommate|sister|brother|"
+                r"son|daughter|wife|husband|partner|fianc[ée]e?|boyfriend|girlfriend|cousin|aunt|uncle|niece|nephew|"
+                r"grandson|granddaughter|nanny|babysitter|carer|caregiver|assistant|intern|student|mentor|lawyer|"
+                r"solicitor|accountant|vet|physio|midwife)|\b(?:auntie|aunty|uncle|grandma|grandpa|granny|nana|cousin))"
+                rf"[ \t]+{_NAME}{_NAME_END}")
+# the name line under a shipping or mail label: "Ship to:\nAylin Kaya\nBahnhofstraße 22, ..."
+LABEL_NAME_LINE = _rx(rf"(?i:ship to|deliver to|send to|bill to|sold to|recipient|addressee|attn|attention|c/o):?[ \t]*\r?\n"
+                      rf"[ \t]*{_NAME}[ \t]*\r?\n")
+# Korean and other caseless names after "my name is": "제 이름은 김민수입니다"
+NAME_HANGUL = _rx(r"(?:제 이름은|저는)\s*(\p{Hangul}{2,4}?)(?:입니다|이에요|예요|이라고|라고|\s|$)")
+# the names listed after "attendees:", "cc:", "present:" ("attendees: Sara Lindholm, Oscar Pérez, Wen Li.")
+NAME_LIST = _rx(r"(?i:attendees|participants|present|invitees|cc|guests)\s*[:\x{2014}-]\s*([^\n.;]{3,200})")
+_LIST_NAME = _rx(r"(\p{Lu}\p{Ll}+(?:[ -]\p{Lu}[\p{Ll}']+){0,2})")
+# "@Marcus can you review": a chat mention by a capitalised given name (a login after "@" is a USERNAME)
+MENTION = _rx(r"(?:^|[\s(])@(\p{Lu}\p{Ll}{2,})\b")
+# a signature line that ends a message: "-- Maja", "— Jonas Berg" (a single "-" opens a list item: "- Jupyter Notebook")
+SIGNATURE = _rx(rf"(?:^|\n)[ \t]*(?:--|\x{{2014}}|\x{{2013}})[ \t]*{_NAME}[ \t]*\s*$")
+# the speaker of a chat line after its timestamp: "[09:14] Priya: hey", "12/03/2025, 18:02 - Sam: ok", "10:22 AM Ola:"
+CHAT_SPEAKER = _rx(r"(?m)^[ \t]*\[?(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4},?\s+)?\d{1,2}:\d{2}(?::\d{2})?(?:\s?[AaPp]\.?[Mm]\.?)?\]?"
+                   rf"[ \t]*(?:-[ \t]*)?{_NAME}:[ \t]")
 NAME_IS = _rx(rf"(?i:my name is|my name's|call me|name:|patient:|patient name:|signed,?|full name:|\bi'm|\bi am|"
               rf"name on (?:the )?card|card ?holder|account ?holder|kontoinhaber(?:in)?|titulaire|titular|"
-              rf"ich bin|je m'appelle|me llamo|mi chiamo|soy|\bit'?s|this is|c'est)[:,]?"
-              rf"\s+{_NAME}\b")
+              rf"ich bin|je m'appelle|me llamo|mi chiamo|soy|\bit'?s|this is|c'est|nazywam się|jmenuji se|mă numesc|"
+              rf"nama saya|namaku|benim adım|\badım|jeg heter|jag heter|mitt namn är|ik heet|mi nombre es|meu nome é|"
+              rf"il mio nome è|volám sa|volam sa|ako si|ako po si|pangalan ko ay|меня зовут|мене звати|моё имя|"
+              rf"моє ім'я|mano vardas|mani sauc|(?-i:\bben)|passenger:|traveller:|traveler:|guest:|policyholder:|insured:|tenant:|"
+              rf"candidate:|applicant:|employee:|student:|recipient:|beneficiary:|contact person:)[:,]?"
+              rf"\s+{_NAME}{_NAME_END}")
+# a name in capitals after a booking's or a form's label ("Passenger: MR KWAME ASANTE") and a name in the airlines'
+# SURNAME/GIVEN layout with its title ("NGUYEN/THI MAI MS")
+CAPS_NAME = _rx(r"(?i:passenger|traveller|traveler|guest|name|pax|holder|insured|policyholder)s?(?:\s*\d)?:[ \t]*"
+                r"((?:(?:MR|MRS|MS|MISS|MSTR|DR)\.? )?[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+){1,3})\b"
+                r"|\b([A-Z][A-Z'-]+/[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+)?(?: (?:MR|MRS|MS|MISS|MSTR|DR)))\b"
+                # a form's name fields: "Surname: OKAFOR, Given names: CHIDI EMMANUEL", "Last name: Novak"
+                r"|(?i:surname|last name|family name|first names?|given names?|forenames?|middle names?):[ \t]*"
+                r"([A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+){0,2}|\p{Lu}\p{Ll}+(?:[ -]\p{Lu}\p{Ll}+){0,2})\b")
 # an initial and a surname, as notes and forms write a name ("K. Nakamura", "T. Okafor")
 INITIAL_NAME = _rx(r"(?:^|[\s(,;])(\p{Lu}\. \p{Lu}\p{Ll}{2,}(?:-\p{Lu}\p{Ll}+)?)\b")
-TITLED = _rx(rf"(?:^|[^\p{{L}}])({_TITLE}\.? {_WORD}(?:[ -]{_WORD})?)\b")
+TITLED = _rx(rf"(?:^|[^\p{{L}}])({_TITLE}\.? {_WORD}(?:[ -]{_WORD})?){_NAME_END}")
 VOCATIVE = _rx(r"(?:^|\n)[ \t]*([A-Z][a-z]{2,14}),\s+[a-z]")
 NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
@@ -442,7 +653,10 @@ NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There
     Procurement Purchasing Accounting Accounts Billing Finance Payroll Marketing Operations Management Reception
     Legal Compliance Security Engineering Helpdesk Service Desk Office Admissions Logistics Shipping Damen Herren
     Kollegen Kolleginnen Mesdames Messieurs Señores Equipo Équipe Tous Todos Alle Zusammen Bonjour Bonsoir Salut Hola
-    Hallo Ciao Servus Moin Hoi Olá Buenos Buongiorno Merci Gracias Danke Grazie Obrigado Obrigada""".split())
+    Hallo Ciao Servus Moin Hoi Olá Buenos Buongiorno Merci Gracias Danke Grazie Obrigado Obrigada Merhaba Selam Hej
+    Hei Terve Moi Szia Halo Ahoj Geia Yaar Dzień Dobry Dobrý Bună Buna Tak Takk Kiitos Bok Tere Chào Kumusta Habari
+    Salam Jambo Namaste Yassou Labas Sveiki Živjo Zdravo Halló Shwmae Helo Привет Привіт Здравствуйте Nurse Driver Courier Technician Engineer Caller Landlord Tenant Receptionist Pharmacist
+    Therapist Teacher Tutor Recruiter Candidate""".split())
 
 
 def _name_ok(name: str) -> bool:
@@ -473,9 +687,22 @@ def _people(T: Text) -> list[Entity]:
     out: list[Entity] = []
     doc = looks_like_documentation(T.text)
     for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (SIGNOFF_INLINE, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75),
-                      (TITLED, 0.9), (INITIAL_NAME, 0.75)):
-        if not (doc and rx is VOCATIVE):
+                      (TITLED, 0.9), (INITIAL_NAME, 0.75), (SIGNATURE, 0.8), (CHAT_SPEAKER, 0.85), (MENTION, 0.75),
+                      (ROLE_NAME, 0.8), (LABEL_NAME_LINE, 0.85)):
+        if not (doc and rx in (VOCATIVE, MENTION)):
             out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
+    if not doc:
+        for g in (1, 2, 3):
+            out += _value_span(T, CAPS_NAME, "PERSON", 0.85, group=g, ok=_name_ok)
+        out += _value_span(T, NAME_HANGUL, "PERSON", 0.85)
+        for s, e in T.find(NAME_LIST, 1):
+            seg = T.text[s:e]
+            for part in re2.split(r",\s*|\s+(?:and|und|et|y|e|og|och|en)\s+", seg):
+                part = part.strip()
+                m = _LIST_NAME.fullmatch(part.encode("utf-8", "surrogatepass")) if part else None
+                if m is not None and _name_ok(part):
+                    a = s + seg.index(part)
+                    out.append((a, a + len(part), "PERSON", 0.8))
     if out and "```" in T.text:
         # a greeting inside a fenced code block is a program's example output ("Hello, Click!"), not a person
         fences, i = [], T.text.find("```")
@@ -546,11 +773,88 @@ _REFERENCE = _rx(r"(?i)(?:\b(?:invoice|inv|ticket|order|case|ref(?:erence)?|po|p
                  r"account id|record|report|version|release|batch|lot|isbn|issn|doi|rechnung(?:snummer|snr)?|"
                  r"bestell(?:ung|nummer|nr)?|auftrag(?:snummer)?|kunden(?:nummer|nr)|vorgang(?:snummer)?|"
                  r"aktenzeichen|facture|commande|dossier|factura|pedido|expediente|albar[aá]n|fattura|ordine|pratica|"
+                 # Dutch, Portuguese, Polish, Czech, Swedish and Turkish mail; pharmacy, hospital and device numbers
+                 r"factuur|bestelling|bestelnummer|klantnummer|fatura|encomenda|faktura|zam[oó]wienie|objedn[aá]vka|"
+                 r"best[aä]llning|ordernummer|sipari[sş]|rx|prescription|mrn|mandate|incident|imei|res|polis(?:nummer)?|"
+                 r"polizza|p[oó]liza|ap[oó]lice|"
                  # a bank's own code
                  r"blz|bankleitzahl|code banque|guichet|ifsc|bic|swift|bank code)"
                  r"(?:\s*(?:reference|ref|code|id|number|no\.?|nr\.?|num|nummer|n[°º]|#))?(?:\s*(?:is|was|:|#|=|-))?)"
                  # "Tracking number 1Z 999 AA1 01 2345 6784": the code's first groups come before the digits
-                 r"(?-i:\s*[A-Z0-9]{1,5}){0,4}\s*$")
+                 r"(?-i:\s*[A-Z0-9]{1,5}[-/]?){0,4}\s*$")
+
+
+# Freephone, shared-cost and premium numbers (0800, 0808, 0870, 0900, 1-800, 888, 1300, 1800) are a company's lines,
+# never a person's: "Our freephone is 0800 123 4567", "call Apple support at 1-800-275-2273"
+_NANP_TOLL = ("800", "888", "877", "866", "855", "844", "833", "900")
+# after the country code (and after the trunk 0 at home): each country's own ranges
+_TOLL = {"44": ("800", "808", "870", "871", "872", "873", "843", "844", "845", "900", "908", "909"),
+         "49": ("800", "180", "900"), "33": ("800", "805", "806", "807", "808", "809"), "353": ("1800", "1850", "1890"),
+         "61": ("1800", "1300", "1900"), "31": ("800", "900", "906", "909"), "34": ("800", "900", "901", "902"),
+         "39": ("800", "803", "899"), "32": ("800", "900"), "41": ("800", "900"), "43": ("800", "900")}
+
+
+# a number given as a company's line: "call our helpline on 0345 600 0011", "customer service: 020 7946 0000"
+_COMPANY_LINE_BEFORE = _rx(r"(?i)\b(?:helpline|hotline|help desk|helpdesk|customer (?:service|care|support)|support line|"
+                           r"switchboard|reception|call cent(?:re|er)|freephone|toll-?free|sales line|booking line|"
+                           r"our (?:main )?(?:office|number|line|phone|team)|(?:call|ring|fax|text|phone|contact|reach|"
+                           r"whatsapp) us)\b[^\n.!?]{0,25}$")
+
+
+def company_line_before(text: str, s: int) -> bool:
+    return _COMPANY_LINE_BEFORE.search(text[max(0, s - 50):s].encode("utf-8", "surrogatepass")) is not None
+
+
+def company_line(number: str) -> bool:
+    """Whether a phone number is a toll-free, shared-cost or premium line (see _TOLL)."""
+    d = "".join(c for c in number if c.isdigit())
+    lead = number.lstrip()
+    if lead.startswith(("+", "00")):
+        d = d[2:] if lead.startswith("00") else d
+        if d.startswith("1"):
+            return d[1:4] in _NANP_TOLL
+        for cc, ranges in _TOLL.items():
+            if d.startswith(cc):
+                rest = d[len(cc):]
+                return (rest[1:] if rest.startswith("0") else rest).startswith(ranges)  # +44 (0)800 ...
+        return False
+    if len(d) == 11 and d[0] == "1" or len(d) == 10 and d[0] != "0":
+        return d[-10:-7] in _NANP_TOLL or d.startswith(("1800", "1300", "1900"))  # 1-800-..., 888-..., AU 1300
+    if d.startswith("0"):
+        # UK numbers have 11 digits: an Irish mobile 087 ... has 10
+        # (0906, 09090 ... are German area codes: only 0900 is premium everywhere)
+        return d[1:].startswith(("800", "808", "900", "180")) or \
+            (len(d) == 11 and d[1:].startswith(("870", "871", "872", "873", "843", "844", "845")))
+    return len(d) == 9 and d[:3] in ("800", "803", "900", "901", "902")  # Spain, Italy
+
+
+# A company's premises: "Our office is at 1 Market Street", "visit our store at 200 Main Street", "the clinic is on
+# 4 Hill Road": where a business is, not where someone lives
+_BUSINESS_BEFORE = _rx(r"(?i)(?:\b(?:our|the|their|its)\s+(?:[\w'’]+\s+)?(?:office|offices|store|shop|showroom|headquarters|hq|"
+                       r"branch|warehouse|restaurant|clinic|surgery|studio|factory|plant|campus|premises|bakery|caf[eé]|"
+                       r"salon|gym|hotel|venue|depot|outlet|pharmacy)(?:\s+(?:is|are|was))?(?:\s+(?:located|based|now))?"
+                       r"|\bvisit\s+(?:us|our\s+\w+))\s*(?:at|on|in)?\s*:?\s*$")
+
+
+# ... or is followed by one: "at our Bridge Street branch", "the 4 Hill Road surgery"
+_BUSINESS_AFTER = _rx(r"(?i)^\s+(?:branch|store|shop|office|offices|surgery|clinic|location|site|showroom|outlet|depot|"
+                      r"pharmacy|restaurant|hotel|campus|headquarters|hq)\b")
+
+
+def business_address(text: str, s: int, e: int | None = None) -> bool:
+    """Whether the address at `s` (ending at `e`) is a business's: words before or after it say so (see
+    _BUSINESS_BEFORE and _BUSINESS_AFTER)."""
+    return _BUSINESS_BEFORE.search(text[max(0, s - 60):s].encode("utf-8", "surrogatepass")) is not None or (
+        e is not None and _BUSINESS_AFTER.search(text[e:e + 20].encode("utf-8", "surrogatepass")) is not None)
+
+
+def in_link(text: str, s: int) -> bool:
+    """Whether the number at `s` is part of a link or a path ("stackoverflow.com/questions/11227809", "?id=4471"),
+    with or without a scheme."""
+    if s > 0 and text[s - 1] in "/=#?&":
+        return True
+    word = text[max(0, s - 200):s].rsplit(None, 1)
+    return bool(word) and "/" in word[-1] and "." in word[-1].split("/", 1)[0]
 
 
 _PHONE_DATE = _rx(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d\.\d")
@@ -581,29 +885,57 @@ def _contact(T: Text, has_digit: bool) -> list[Entity]:
             if _free(text, s, e, before=".") and not (text[e:e + 1] == "." and text[e + 1:e + 2].isdigit())
             and _host_ip(text, s, e)]
     out += [(s, e, "PHONE_NUMBER", 0.85) for s, e in T.find(PHONE)
-            if _free(text, s, e, before="+_", after="_") and not reference_before(text, s)]
+            if _free(text, s, e, before="+_", after="_") and not reference_before(text, s)
+            and not company_line(text[s:e]) and not in_link(text, s) and not company_line_before(text, s)]
     out += [(s, e, "PHONE_NUMBER", 0.8) for s, e in T.find(PHONE_TRUNK)
             if _free(text, s, e, before="+_-./", after="_") and not _continues(text, e)
-            and 9 <= sum(c.isdigit() for c in text[s:e]) <= 12 and not reference_before(text, s)]
+            and 9 <= sum(c.isdigit() for c in text[s:e]) <= 12 and not reference_before(text, s)
+            and not company_line(text[s:e]) and not in_link(text, s) and not company_line_before(text, s)]
     phones = [(x[0], x[1]) for x in out if x[2] == "PHONE_NUMBER"]
     for s, e in T.find(PHONE_KEYED, 1):
         v = text[s:e]
         if any(a < e and s < b for a, b in phones):
             continue  # a layout above has it already
         if 7 <= sum(c.isdigit() for c in v) <= 13 and _free(text, s, e, before="+_-./", after="_") and \
-                not _continues(text, e) and \
+                not _continues(text, e) and not company_line(v) and not company_line_before(text, s) and \
                 _PHONE_DATE.search(v.encode()) is None:
             out.append((s, e, "PHONE_NUMBER", 0.8))
     out += [(s, e, "MAC_ADDRESS", 0.97) for s, e in T.find(MAC) if _free(text, s, e, before=":-.", after=":-")]
     for m in GPS.finditer(T.raw):
-        if m.group(9) is not None and not (abs(float(m.group(9))) <= 90 and abs(float(m.group(10))) <= 180):
-            continue  # "at 123.4567, 0.1234" is no place on earth
+        if m.group(9) is not None and not _gps_pair_ok(T.text, T.char(m.start(9)), T.char(m.end(10)),
+                                                        float(m.group(9)), float(m.group(10))):
+            continue  # "at 123.4567, 0.1234" is no place on earth, "at 1.0842, 1.0871" a price
         g = next((i for i in (1, 9) if m.group(i) is not None), 0)
         s, e = T.char(m.start(g)), T.char(m.end())
         while e > s and text[e - 1].isspace():
             e -= 1  # the optional hemisphere letter's spaces
         out.append((s, e, "GPS_COORDINATES", 0.9))
+    for s, e in T.find(GPS_MORE):
+        if text.startswith("geo:", s):
+            s += 4
+        out.append((s, e, "GPS_COORDINATES", 0.9))
+    for m in GPS_PAIR.finditer(T.raw):
+        s, e = T.char(m.start()), T.char(m.end())
+        if _gps_pair_ok(text, s, e, float(m.group(1)), float(m.group(2))):
+            out.append((s, e, "GPS_COORDINATES", 0.85))
     return out
+
+
+def _gps_pair_ok(text: str, s: int, e: int, lat: float, lon: float) -> bool:
+    """A bare pair of decimals is a place when it lies on earth, is not two numbers near 1 (0.4838, 0.2211: scores,
+    weights, exchange rates) and stands alone: not one member of a longer list of numbers ("1.0842, 1.0871, 1.0905") or of a
+    version or an address."""
+    if abs(lat) > 90 or abs(lon) > 180 or (abs(lat) < 4 and abs(lon) < 4):
+        # (two small numbers are scores, ratios or exchange rates, "closed at 1.0842, 1.0871", "3.1415, 2.7182";
+        # that corner of the map is the Gulf of Guinea)
+        return False
+    before, after = text[max(0, s - 3):s], text[e:e + 3]
+    if before[-1:] in ("-", ".", "/", "_") or before[-1:].isalnum() or after[:1].isalnum() or after[:1] in ("/", "_") \
+            or (after[:1] == "." and after[1:2].isdigit()):
+        return False
+    before, after = text[max(0, s - 8):s], text[e:e + 8]
+    return re2.search(r"\d(?:,|\s+and|\s+or)\s*$", before) is None and \
+        re2.search(r"^(?:,|\s+and|\s+or)\s*-?\d", after) is None
 
 
 # A number right after an account or identity keyword belongs to the keyword's type even when it passes Luhn (a
@@ -649,6 +981,11 @@ def _numbers(T: Text) -> list[Entity]:
     return out
 
 
+# (the words that number something else, as in signals/pii.py's NOT_ADDRESS_HEADS: "Release 2, 2024 Roadmap")
+_NOT_STREET_HEADS = frozenset("""Version Release Section Chapter Page Part Volume Step Phase Level Room Gate Terminal
+    Platform Model Series Windows Python Iso Rfc Apache Figure Table Article Paragraph""".split())
+
+
 def _has_digit(v: str) -> bool:
     return any(c.isdigit() for c in v)
 
@@ -671,18 +1008,30 @@ def _ids(T: Text) -> list[Entity]:
     out += _value_span(T, DOB, "DATE_OF_BIRTH", 0.95)
     for rx in ADDRESSES:
         out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
+    out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(PO_BOX)]
+    out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(ADDRESS_EU)
+            if T.text[s:e].split(None, 1)[0].rstrip(".").capitalize() not in _NOT_STREET_HEADS]
     text = T.text
     for m in AGE.finditer(T.raw):
         g = next(i for i in (1, 2, 3) if m.group(i) is not None)
         s, e = T.char(m.start(g)), T.char(m.end(g))
         if int(m.group(g)) > 125:
             continue
-        if g == 1 and b"birthday" not in m.group(0) and not (_AGE_PERSON.search(text[max(0, s - 60):s].encode("utf-8", "surrogatepass"))
-                           or _AGE_PERSON.search(text[e:e + 60].encode("utf-8", "surrogatepass"))):
+        after = text[e:e + 60].encode("utf-8", "surrogatepass")
+        if g == 1 and _AGE_THING_AFTER.search(after) is not None:
+            continue  # "a 40-year-old building"
+        if g == 1 and b"birthday" not in m.group(0) and not (
+                (_AGE_PERSON.search(text[max(0, s - 60):s].encode("utf-8", "surrogatepass"))
+                 and not _AGE_THING.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")))
+                or _AGE_PERSON.search(after)):
             continue
+        if g == 2 and _AGE_RANGE.search(after) is not None:
+            continue  # "for ages 3-5", "ages 12+": a product's age range, nobody's age
         out.append((s, e, "AGE", 0.85))
+    for g in (1, 2, 3):
+        out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_LIST, g)]
     for m in AGE_OTHER.finditer(T.raw):
-        g = 1 if m.group(1) is not None else 2
+        g = next(i for i in range(1, 10) if m.group(i) is not None)
         if int(m.group(g)) <= 125:
             out.append((T.char(m.start(g)), T.char(m.end(g)), "AGE", 0.85))
     return out
@@ -697,11 +1046,41 @@ def _password_ok(v: str) -> bool:
     return not (v.isalpha() and v.islower() and len(v) < 12) and _CODE_EXPR.search(v.encode("utf-8", "surrogatepass")) is None
 
 
+_DOMAIN_END = _rx(r"(?i)\.(?:com|net|org|io|me|dev|app|co|uk|de|fr|es|it|nl|se|pl|pt|br|tv|gg)$")
+
+
 def _username_ok(v: str) -> bool:
     # "User: How do I ..." (a pasted chat transcript): a capitalised word is prose, not a login; "User id=123" in a
-    # program's output is a row number
+    # program's output is a row number; "my instagram is instagram.com/..." is a link (URL), not a login
     return v.lower() not in ("name", "id", "is") and not (v[:1].isupper() and v[1:].islower()) \
-        and not (v.isdigit() and len(v) < 5)
+        and not (v.isdigit() and len(v) < 5) and _DOMAIN_END.search(v.encode("utf-8", "surrogatepass")) is None
+
+
+def _login_shaped(v: str) -> bool:
+    """A login, not a word or a name: it holds a digit, a dot, an underscore or a hyphen, or lower-case letters
+    followed by upper-case ones ("kpatel-qa", "oracle_bkp", "b0rk"; not "John", "support")."""
+    # (and a letter: "11-23-1958" after a dash is a date)
+    return v not in _SYSTEM_LOGINS and v.lower() not in _NOT_LOGIN and any(c.isalpha() for c in v) and (
+        any(c.isdigit() or c in "._-" for c in v.strip("._-")) or
+        any(a.islower() and b.isupper() for a, b in zip(v, v[1:])))
+
+
+# the default accounts of databases and systems that documentation and defaults use: nobody's login
+_DEFAULT_LOGINS = frozenset("postgres root admin administrator user sa mysql guest test ubuntu default nobody www-data "
+                            "redis mongo elastic kibana grafana rabbitmq minio oracle system".split())
+
+
+def _handle_ok(v: str) -> bool:
+    # "@Marcus can you review": a capitalised word after "@" is a mention of a person by name, not a handle
+    return not (v[:1].isupper() and v[1:].islower()) and v.lower() not in ("here", "channel", "everyone", "all")
+
+
+# product and feature names after "password" ("password manager 1Password", "password hash bcrypt-2b")
+_NOT_PASSWORDS = frozenset("1password lastpass bitwarden keepass keepassxc dashlane bcrypt sha-256 sha256 sha-1 md5 "
+                           "pbkdf2 argon2 argon2id scrypt 2fa mfa".split())
+# a pass that is a ticket or a permit, not a password
+_PASS_NOUN_BEFORE = _rx(r"(?i)\b(?:boarding|bus|travel|rail|train|day|week|season|ski|hall|free|backstage|press|museum|park|"
+                        r"parking|visitor|guest|event|gym|metro|transit|festival|weekend|annual|monthly|e-?)[ -]?$")
 
 
 def _passwords(T: Text) -> list[Entity]:
@@ -719,8 +1098,69 @@ def _passwords(T: Text) -> list[Entity]:
         v = text[s:e]
         if text[T.char(m.start()):s].lower().lstrip("_").startswith("pin") and not v.isdigit():
             continue  # a PIN is digits: "Drop pin: -33.8688, 151.2093" is a place
+        if _PASS_NOUN_BEFORE.search(text[max(0, T.char(m.start()) - 20):T.char(m.start())].encode("utf-8", "surrogatepass")):
+            continue  # "Boarding pass: NGUYEN/THI MAI MS", "Day pass: 2 adults" are tickets
         if len(v) >= 3 and not placeholder(v) and _password_ok(v):
             out.append((s, e, "PASSWORD", 0.9))
+    out += [(s, e, "PASSWORD", 0.95) for s, e in T.find(WIFI_QR, 1)]
+    for s, e in T.find(PASSWORD_BARE, 1):
+        while e > s and text[e - 1] in ".)]":  # ("!" and "?" end many passwords)
+            e -= 1
+        v = text[s:e]
+        # (a digit or a symbol inside the value, not only a question or exclamation mark ending the sentence)
+        if len(v) >= 6 and any(c.isalpha() for c in v) and any(not c.isalpha() for c in v.rstrip("!?")) \
+                and not placeholder(v) \
+                and _password_ok(v) and "://" not in v and not _in_url(text, s) and v.lower() not in _NOT_PASSWORDS \
+                and _PROSE_NOT_PASSWORD.search(v.encode("utf-8", "surrogatepass")) is None \
+                and not _PASS_NOUN_BEFORE.search(text[max(0, s - 30):s].encode("utf-8", "surrogatepass")):
+            out.append((s, e, "PASSWORD", 0.8))
+    for s, e in T.find(PASSWORD_PROSE, 1):
+        while e > s and text[e - 1] in ".)]":  # ("!" and "?" end many passwords)
+            e -= 1
+        v = text[s:e]
+        if len(v) >= 4 and not v.isalpha() and any(c.isalpha() for c in v) and not placeholder(v) and \
+                _password_ok(v) and "://" not in v and not v.lower().startswith("www.") and not _in_url(text, s) \
+                and _PROSE_NOT_PASSWORD.search(v.encode("utf-8", "surrogatepass")) is None:
+            out.append((s, e, "PASSWORD", 0.85))
+    return out
+
+
+# after "password ... is" in prose: a count, a size or a date ("12 characters", "8+", "2fa-enabled"), not a password
+_PROSE_NOT_PASSWORD = _rx(r"(?i)^(?:\d+(?:[-+]|chars?|characters?|digits?|letters?|min|mins|days?)?|\d{1,4}[./-]\d{1,2}"
+                          r"(?:[./-]\d{1,4})?|2fa\W.*|[a-z]+-(?:enabled|disabled|protected|based|only))$")
+
+
+def _logins(T: Text) -> list[Entity]:
+    """Logins as logs, trackers, chats and config files write them (after "by", u/, @, a Discord tag, an access
+    log's user field, a config key ending in _USER, a Kubernetes env entry, a chat nick)."""
+    text = T.text
+    out: list[Entity] = []
+    out += _value_span(T, LOG_USER, "USERNAME", 0.8, in_url=False, ok=_login_shaped)
+    out += _value_span(T, SIGNATURE_LOGIN, "USERNAME", 0.75, ok=_login_shaped)
+    if "u/" in text:
+        out += _value_span(T, REDDIT_USER, "USERNAME", 0.8)
+    if "#" in text:
+        out += _value_span(T, DISCORD_TAG, "USERNAME", 0.8)
+    if "/" in text and "[" in text:
+        out += _value_span(T, ACCESS_LOG_USER, "USERNAME", 0.8, ok=lambda v: v != "-")
+    if not looks_like_documentation(text):
+        # documentation's config examples carry stand-ins ("POSTGRES_USER: postgres"); a user's pasted config is theirs
+        out += _value_span(T, ENV_USER, "USERNAME", 0.8, in_url=False,
+                           ok=lambda v: v.lower() not in _DEFAULT_LOGINS and not v.startswith("$"))
+        for m in K8S_ENV.finditer(T.raw):
+            s, e = T.char(m.start(2)), T.char(m.end(2))
+            v = text[s:e]
+            if placeholder(v) or v.startswith("$") or v.lower() in _DEFAULT_LOGINS:
+                continue
+            out.append((s, e, "USERNAME" if m.group(1).upper().startswith((b"USER", b"LOGIN")) else "PASSWORD", 0.85))
+    if "[" in text:
+        out += _value_span(T, TAG_NICK, "USERNAME", 0.75, ok=_login_shaped)
+    if " by " in text.lower():
+        out += _value_span(T, BY_USER, "USERNAME", 0.75, in_url=False, ok=_login_shaped)
+    if "@" in text and not looks_like_documentation(text):
+        out += _value_span(T, AT_LOGIN, "USERNAME", 0.75, in_url=False)
+    if "<" in text:
+        out += _value_span(T, CHAT_NICK, "USERNAME", 0.8)
     return out
 
 
@@ -728,10 +1168,16 @@ def _credentials(T: Text) -> list[Entity]:
     text = T.text
     out: list[Entity] = []
     lower = text.lower()
-    if any(w in lower for w in ("pass", "pw", "pin", "psk", "login", "user", "account", "handle")):
+    if any(w in lower for w in ("pass", "pw", "psswd", "sandi", "laluan", "wifi:", "pswd", "pword", "pin", "psk",
+                                "login", "user", "account", "handle", "kennw", "mdp",
+                                "contrase", "clave", "senha", "wachtw", "lösen", "hasł", "hasl", "heslo", "şifre",
+                                "sifre", "parola", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
+                                "användar", "brukern", "kullan", "użytk", "uzytk", "uživ", "steam", "discord", "psn",
+                                "xbox", "gamer", "skype", "telegram", "snap", "insta", "tiktok", "reddit", "twitch",
+                                "roblox", "epic", "battle", "principal", "samaccountname")):
         out += _passwords(T)
         out += _value_span(T, USERNAME, "USERNAME", 0.85, ok=_username_ok, in_url=False)
-        for g in (1, 2):
+        for g in (1, 2, 3):
             out += _value_span(T, USERNAME_BARE, "USERNAME", 0.8, group=g, in_url=False,
                                ok=lambda v: v not in _NOT_LOGIN and (len(v) >= 5 or not v.isalpha()))
         for m in LOGIN_PAIR.finditer(T.raw):
@@ -744,13 +1190,21 @@ def _credentials(T: Text) -> list[Entity]:
         for m in LOGIN_SLASH.finditer(T.raw):
             (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
             p = text[ps:pe]
-            if not placeholder(p) and _password_ok(p) and not p.isalpha() and not _in_url(text, ps):
+            # ("user: X / password: Y" is the keyed form: "password:" is its next key, not the password)
+            if not placeholder(p) and _password_ok(p) and not p.isalpha() and not _in_url(text, ps) and \
+                    not p.endswith((":", "=")):
                 out.append((ps, pe, "PASSWORD", 0.9))
                 if not placeholder(text[us:ue]):
                     out.append((us, ue, "USERNAME", 0.85))
     if "@" in text:
         # a distribution's default login (ubuntu@, ec2-user@) and git@ (a git remote) are nobody's account
         out += _value_span(T, SSH_USER, "USERNAME", 0.85, ok=lambda v: v not in _SYSTEM_LOGINS)
+        out += _value_span(T, AT_HANDLE, "USERNAME", 0.8, in_url=False, ok=_handle_ok)
+        out += _value_span(T, AT_HANDLE, "USERNAME", 0.8, group=2, in_url=False, ok=_handle_ok)
+    if " -u" in text or " -U" in text or "--user" in text:
+        out += _value_span(T, CLI_USER, "USERNAME", 0.85, in_url=False,
+                           ok=lambda v: v not in _SYSTEM_LOGINS and not v.startswith("$"))
+    out += _logins(T)
     out += [(s, e, "SECRET", 0.99) for s, e in T.find(SECRET_FORMATS)]
     if "PRIVATE KEY-----" in text:
         out += [(s, e, "SECRET", 0.99) for s, e in T.find(PRIVATE_KEY)]
@@ -845,6 +1299,118 @@ def _urls(T: Text) -> list[Entity]:
     return out
 
 
+# Column names of a pasted table (CSV, TSV, Markdown) and the type of their cells: "name,email,phone,age" above
+# "Ravi Patel,ravi.p@gmail.com,+44 7700 900345,42". E-mail addresses, IPs and cards are found by their own patterns.
+_COLUMNS: dict[str, str] = {
+    **dict.fromkeys(("name", "full name", "fullname", "full_name", "customer", "customer name", "patient", "employee",
+                     "contact", "first name", "first_name", "firstname", "last name", "last_name", "lastname",
+                     "surname", "given name", "attendee", "guest", "passenger", "applicant", "student"), "PERSON"),
+    **dict.fromkeys(("dob", "date of birth", "date_of_birth", "birth date", "birth_date", "birthdate", "birthday",
+                     "bday", "geburtsdatum", "fecha de nacimiento", "date de naissance"), "DATE_OF_BIRTH"),
+    **dict.fromkeys(("age", "alter", "edad", "âge", "età", "leeftijd"), "AGE"),
+    **dict.fromkeys(("phone", "phone number", "phone_number", "mobile", "cell", "tel", "telephone", "telefon",
+                     "teléfono", "téléphone", "telefono"), "PHONE_NUMBER"),
+    **dict.fromkeys(("username", "user name", "user_name", "user", "login", "handle", "userid", "user_id"), "USERNAME"),
+    **dict.fromkeys(("password", "passwd", "pass", "pwd"), "PASSWORD"),
+    **dict.fromkeys(("address", "street address", "street_address", "home address", "adresse", "dirección"),
+                    "STREET_ADDRESS"),
+}
+
+
+def _cells(line: str, sep: str) -> list[tuple[int, int]]:
+    """Offsets (within the line) of the stripped cells of a table row split at `sep` (Markdown's outer pipes
+    dropped)."""
+    out, pos = [], 0
+    for part in line.split(sep):
+        a, b = pos, pos + len(part)
+        pos = b + 1
+        while a < b and line[a] in " \t":
+            a += 1
+        while b > a and line[b - 1] in " \t\r":
+            b -= 1
+        out.append((a, b))
+    if sep == "|" and out and out[0][0] == out[0][1]:
+        out = out[1:]
+    if sep == "|" and out and out[-1][0] == out[-1][1]:
+        out = out[:-1]
+    return out
+
+
+def _cell_ok(typ: str, v: str) -> bool:
+    digits = sum(c.isdigit() for c in v)
+    if typ == "AGE":
+        return v.isdigit() and 0 < int(v) <= 120
+    if typ == "DATE_OF_BIRTH":
+        return digits >= 4
+    if typ == "PHONE_NUMBER":
+        return 7 <= digits <= 15 and all(c.isdigit() or c in " +-().x" for c in v)
+    if typ == "PERSON":
+        return any(c.isalpha() for c in v) and not digits and v[:1].isupper() and len(v.split()) <= 4
+    if typ == "STREET_ADDRESS":
+        return digits >= 1 and any(c.isalpha() for c in v)
+    return not placeholder(v) and not v.isdigit()
+
+
+def _tables(text: str) -> list[Entity]:
+    """Cells of a pasted table under a header that names their columns (see _COLUMNS)."""
+    out: list[Entity] = []
+    lines = text.split("\n")
+    starts = [0]
+    for ln in lines:
+        starts.append(starts[-1] + len(ln) + 1)
+    header: dict[int, str] | None = None
+    sep, width = "", 0
+    for i, ln in enumerate(lines):
+        if header is not None:
+            cells = _cells(ln, sep)
+            if set(ln.strip()) <= set("|-: "):
+                continue  # Markdown's rule line under the header
+            if len(cells) != width:
+                header = None
+            else:
+                for j, typ in header.items():
+                    a, b = cells[j]
+                    v = ln[a:b].strip("\"'")
+                    off = ln.index(v, a) if v else a
+                    if v and _cell_ok(typ, v):
+                        out.append((starts[i] + off, starts[i] + off + len(v), typ, 0.8))
+                continue
+        for s in ("\t", "|", ",", ";"):
+            if s not in ln:
+                continue
+            cells = _cells(ln, s)
+            names = [ln[a:b].strip("\"'`*").lower() for a, b in cells]
+            typed = {j: _COLUMNS[n] for j, n in enumerate(names) if n in _COLUMNS}
+            if typed and len(cells) >= 2 and all(len(n) <= 24 for n in names):
+                header, sep, width = typed, s, len(cells)
+                break
+    return out
+
+
+# a row in an SQL insert: "INSERT INTO users (name, email, birth_date) VALUES ('Grace Liu', '...', '1988-06-30')"
+SQL_INSERT = _rx(r"(?i)\binsert\s+into\s+[\w.\"`]+\s*\(([^)\n]{1,400})\)\s*values\s*\(([^)\n]{1,1000})\)")
+_SQL_VALUE = _rx(r"'((?:[^']|'')*)'|([^,\s][^,]*)")
+
+
+def _sql_rows(T: Text) -> list[Entity]:
+    """Values of an SQL insert under the column names of _COLUMNS."""
+    out: list[Entity] = []
+    for m in SQL_INSERT.finditer(T.raw):
+        cols = [c.strip().strip("\"`[]").lower() for c in m.group(1).decode("utf-8", "replace").split(",")]
+        vals = []
+        for v in _SQL_VALUE.finditer(T.raw, m.start(2), m.end(2)):
+            g = 1 if v.group(1) is not None else 2
+            vals.append((T.char(v.start(g)), T.char(v.end(g))))
+        if len(vals) != len(cols):
+            continue
+        for c, (s, e) in zip(cols, vals):
+            typ = _COLUMNS.get(c)
+            v = T.text[s:e].strip()
+            if typ and v and _cell_ok(typ, v):
+                out.append((s, s + len(v), typ, 0.8))
+    return out
+
+
 def rule_entities(text: str) -> list[Entity]:
     """Every rule match in `text`, overlaps included (the caller resolves them)."""
     T = Text(text)
@@ -853,6 +1419,10 @@ def rule_entities(text: str) -> list[Entity]:
     if has_digit:
         out += _numbers(T) + _ids(T)
     out += _credentials(T) + _people(T)
+    if "\n" in text and ("," in text or "\t" in text or "|" in text or ";" in text):
+        out += _tables(text)
+    if "INSERT" in text or "insert" in text:
+        out += _sql_rows(T)
     if "." in text:
         out += _urls(T)
     return out

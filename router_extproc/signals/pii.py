@@ -8,7 +8,8 @@ import numpy as np
 import re2
 
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
-from ..pii.rules import NAME_TITLES, NOT_NAMES, looks_like_documentation, reference_before, scrub
+from ..pii.rules import (NAME_TITLES, NOT_NAMES, business_address, company_line, company_line_before, in_link,
+                         looks_like_documentation, reference_before, scrub)
 
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
 DATE_RE = re2.compile(r"(?:^|[^\d./-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}|\d{4}\.\d{1,2}\.\d{1,2}|"
@@ -45,8 +46,22 @@ PLACE_NOUNS = frozenset("""Station Memorial Monument Bridge Park Square Street R
     College School Center Centre Hall Tower Cathedral Church Museum Stadium Arena Hotel Library Institute Clinic Mall
     Gardens Palace Castle Theatre Theater Lake River Mountain Island Bay Beach Valley County Airlines Foundation Prize
     Award Bank Group Inc Ltd LLC GmbH AG Bahnhof Platz Straße Kirche Universität Gare Musée Estación Museo""".split())
-# voice assistants and chat products read as given names
-NOT_NAME_WORDS = NOT_NAME_WORDS | frozenset("Siri Alexa Cortana Bixby".split())
+# voice assistants and chat products read as given names; possessives and pronouns that open a sentence in Dutch,
+# German, French, Spanish, Portuguese, Nordic, Polish, Czech and Turkish mail ("Mijn BSN is ...", "Meu NIF ...")
+NOT_NAME_WORDS = NOT_NAME_WORDS | frozenset("""Siri Alexa Cortana Bixby Mijn Mijne Onze Ons Ik Wij Uw Jouw Mein Meine
+    Unser Unsere Dein Deine Ihre Mon Ma Mes Votre Vos Notre Nos Mi Mis Su Sus Nuestro Nuestra Meu Minha Seu Sua Nosso
+    Nossa Mitt Mina Jag Jeg Vi Moja Moje Mój Mój Můj Moje Benim Bizim Het Een Det Den Dit Dat Request Requests Pull
+    Issue Issues Commit Merge Branch Geburtsdatum Geburtstag Geboortedatum Naissance Nacimiento Nascimento Vorname
+    Nachname Prénom Nombre Apellido Apellidos Cognome Nome Naam Voornaam Achternaam Adres Imię Nazwisko Jméno
+    Příjmení Förnamn Efternamn Mon Tue Tues Wed Thu Thur Thurs Fri Sat Sun Feb Aug Sept Oct Nov Dec Dzień Dzien Dobry
+    Dobrý Dobré Dobrá Dobre Merhaba Selam Olvidé Olvide Fecha Celular Telemóvel Telefone Telefono Cellulare Numer
+    Numero Número Datum Dátum Adresa Indirizzo Endereço Morada Virement Transferencia Überweisung Bonifico
+    Overboeking Betaling Pago Pagamento Zahlung Paiement Benutzername Passwort Kennwort Contraseña Senha Wachtwoord
+    Vitale Vilken Vilket Vilka Hvilken Hvilket Welche Welcher Welches Quel Quelle Cuál Cual Qual Quale Który Która
+    Które Jaki Jaka Hangi Kdo Který Která Jaké Nr No Nº Núm Num""".split())
+# a product's edition: "Milvus Lite", "Visual Studio", "Google Cloud" name a product, not a person
+PRODUCT_WORDS = frozenset("""Lite Pro Mini Cloud Studio Server Edition Notebook Notebooks Hub Labs Core Sdk Api Desktop
+    Enterprise Community Express Suite Engine Framework Toolkit Kit Plugin Extension""".split())
 # a label: one word, a colon, then a number ("Aadhaar: 6936 ...", "Tel: +49 ...")
 _LABEL_AFTER = re2.compile(rb"^\s*:\s*[+(\d]")
 # one capitalised word after an article or a contracted preposition is a noun (German capitalises every noun: "zu
@@ -63,13 +78,26 @@ _LABEL_BEFORE = re2.compile(r"(?:\||:alt: |alt=[\"']|title=[\"'])$")
 PLACEHOLDER_NAMES = frozenset("""john doe|jane doe|john smith|jane smith|joe bloggs|max mustermann|erika mustermann|
     john q. public|foo bar""".replace("\n", "").split("|"))
 # a house number (or flat number) and a postcode-like token: an address has one or the other
-_ADDR_NUMBER = re2.compile(r"(?:^|[\s,])(?:\d{1,6}[A-Za-z]?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{5}(?:-\d{4})?)(?:$|[\s,])")
+# (a house and flat number "12/4", "1511/23", "412-3"; a Polish postcode "00-238")
+_ADDR_NUMBER = re2.compile(r"(?:^|[\s,])(?:\d{1,6}[A-Za-z]?|\d{1,5}[/-]\d{1,4}[A-Za-z]?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|"
+                           r"\d{5}(?:-\d{4})?|\d{2}-\d{3})(?:$|[\s,])")
 # "2401.08281" (an arXiv id), "8192 x 8192" (a size), digits counted up: not phone numbers
+_DECIMAL = re2.compile(r"^\d+\.\d+$")
 _NOT_PHONE = re2.compile(r"^\d{4}\.\d{4,5}$|^0?123456789|^\d{1,6}\s*x\s*\d+$")
 _STREET_WORD = re2.compile(r"(?i)\b(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|way|court|ct|"
                            r"place|pl|square|sq|close|crescent|terrace|parkway|highway|hwy|calle|callej[oó]n|avenida|"
                            r"camino|plaza|paseo|carrer|rua|via|viale|piazza|corso|rue|chemin|stra(?:ss|ß)e|str|platz|"
-                           r"weg|gasse|allee|ulica|straat|laan|gracht|vej|gata|gatan|katu)\b")
+                           r"weg|gasse|allee|ulica|ul|al|os|straat|laan|gracht|vej|gata|gatan|katu|n[aá]m[eě]st[ií]|t[řr][ií]da|sokak|"
+                           r"sokağı|caddesi|cad|odos|leoforos)\b")
+# words that number something other than a house: a standard, a licence, a road, a part of a document or a product
+NOT_ADDRESS_HEADS = frozenset("""Iso Rfc Pep Ieee Ecma Apache Gpl Lgpl Mpl Bsd Python Java Windows Android Ios Macos
+    Ubuntu Debian Version Release Section Chapter Page Line Paragraph Article Clause Rule Appendix Figure Fig Table
+    Volume Vol Part Episode Season Step Phase Stage Level Grade Class Route Highway Interstate Platform Gate Terminal
+    Seat Flight Area Zone Sector Region Model Series Type Mark Gen Generation Track Exit Junction Psalm Verse
+    Room""".split())
+_NOT_ADDRESS_WORD = re2.compile(r"(?i)\b(?:kundennummer|rechnung|invoice|order|ticket|ref|reference|case|policy|"
+                                r"polisnummer|factura|facture|fattura|factuur|bitte|please|merci|gracias|danke|obrigad[oa]|"
+                                r"grazie|thanks|nights?|numer|nummer|numero|número)\b")
 _NAME_PREFIXES = ("Mc", "Mac", "De", "Di", "Da", "La", "Le", "Van", "Von", "O'", "D'", "Fitz", "St")
 
 
@@ -217,12 +245,22 @@ def _camel_word(w: str) -> bool:
 
 
 def _address_shaped(span: str) -> bool:
-    """A postal address has a house number, a postcode or a street word, a capitalised word, and nothing of code
-    (backticks, #, =, +, underscores, a version like 3.13)."""
-    return ((_ADDR_NUMBER.search(span) is not None or _STREET_WORD.search(span) is not None) and any(w[:1].isupper() and w.isalpha() for w in span.split())
-            and not any(c in span for c in "`#=+_*<>{}[]@") and re2.search(r"\d\.\d|\bPEP ?\d", span) is None
-            and not any(_camel_word(w.rstrip(".")) for w in span.replace(",", " ").split() if not w[:1].isdigit() and
-                        not w.isupper()))  # state and postcode letters (OR, BS7) are upper case
+    """A postal address has a house number or a postcode and a name (a capitalised word in lower case after its
+    first letter: "BP" of "63, BP 160/100" is an abbreviation), or a street word and a capitalised word; nothing of
+    code (backticks, #, =, +, underscores, a version like 3.13); and it does not open with a word that numbers a
+    standard, a licence, a road or a part of a document ("ISO 639", "Apache 2", "Route 66", "Section 230")."""
+    words = span.replace(",", " ").split()
+    if len(words) < 2 or (words[0].rstrip(".").capitalize() in NOT_ADDRESS_HEADS and len(words) <= 3) or \
+            _NOT_ADDRESS_WORD.search(span) is not None:
+        return False  # a lone word ("Via"), or a reference or a request beside a number ("Rechnung 2025-118, bitte")
+    named = any(w[:1].isupper() and w.isalpha() and not w.isupper() for w in words)
+    if len(words) == 2 and "," in span and _STREET_WORD.search(span) is None:
+        return False  # "Okonkwo, 2 nights": a name, a comma, a count ("Storgatan 8" has no comma)
+    return ((_ADDR_NUMBER.search(span) is not None and named) or (_STREET_WORD.search(span) is not None and any(
+        w[:1].isupper() and w.isalpha() for w in words))) \
+        and not any(c in span for c in "`#=+_*<>{}[]@") and re2.search(r"\d\.\d|\bPEP ?\d", span) is None \
+        and not any(_camel_word(w.rstrip(".")) for w in words if not w[:1].isdigit() and
+                    not w.isupper())  # state and postcode letters (OR, BS7) are upper case
 
 
 def _is_title(word: str) -> bool:
@@ -246,8 +284,12 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
         return None  # neither a number nor a capitalised name ("traffic", "y/o") is not an address, nor is base64
     if typ == "PHONE_NUMBER":
         if not _phone_like(span) or _NOT_PHONE.search(span.strip()) is not None or \
-                len({c for c in span if c.isdigit()}) == 1 or reference_before(text, s):
-            return None  # hashes, ids, sizes, timings and invoice/ticket/order numbers are not phone numbers
+                len({c for c in span if c.isdigit()}) == 1 or reference_before(text, s) or company_line(span) or company_line_before(text, s) or \
+                in_link(text, s) or _DECIMAL.search(span) is not None or \
+                (s > 1 and text[s - 1] == "." and text[s - 2].isdigit()):
+            # hashes, ids, sizes, timings, invoice/ticket/order numbers, a company's freephone line, a number in a
+            # link and the digits of a decimal ("0.0140845", "0.|9935992") are not phone numbers
+            return None
         if s > 0 and text[s - 1] == "+":
             s -= 1  # the international prefix belongs to the number
     if typ == "PERSON":
@@ -267,15 +309,19 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
         while words and words[0][:1].islower() and words[0] not in NAME_PARTICLES:
             s = text.index(words[1], s + len(words[0])) if len(words) > 1 else e
             words = words[1:]
+        while len(words) > 1 and words[0].strip(",.!") in NOT_NAME_WORDS and not _is_title(words[0]):
+            s = text.index(words[1], s + len(words[0]))  # a greeting the head ran into the name: "Terve |Juha|"
+            words = words[1:]
         while words and words[-1][:1].islower():  # a name never ends in a particle ("Dirección de")
             e = text.rindex(words[-2], s, e) + len(words[-2]) if len(words) > 1 else s
             words = words[:-1]
         core = [w.strip(".,;:!?'’\"()") for w in words if not _is_title(w)]
         after = text[e:e + 20].split(None, 1)
-        if core and (core[-1] in PLACE_NOUNS or (after and after[0].strip(".,;:!?'’\"()") in PLACE_NOUNS
+        if core and (core[-1] in PLACE_NOUNS or core[-1] in PRODUCT_WORDS or (after and after[0].strip(".,;:!?'’\"()") in PLACE_NOUNS
                                                   and text[e:e + 1] == " ")):
             return None
         if not core or any(w[:1].islower() and w not in NAME_PARTICLES for w in core) or \
+                all(len(w.rstrip(".")) <= 1 for w in core) or \
                 all(w in NOT_NAME_WORDS for w in core) or \
                 (len(core) == 1 and _LABEL_AFTER.search(_raw(text[e:e + 8])) is not None) or \
                 (len(core) == 1 and _NOUN_BEFORE.search(_raw(text[max(0, s - 8):s])) is not None):
@@ -291,7 +337,9 @@ def _joinable(text: str, a: tuple, b: tuple) -> bool:
     gap = text[a[1]:b[0]]
     if a[2] == "STREET_ADDRESS":
         # parts of one postal address: street, unit, city, postcode, country on separate lines or after commas
-        return "\n".join(line.lstrip(" \t>") for line in gap.split("\n")).strip(" \t\n\r,") == ""
+        # (and one capitalised word the head left out between them: "Via| Roma |12, 20121 Milano")
+        rest = "\n".join(line.lstrip(" \t>") for line in gap.split("\n")).strip(" \t\n\r,")
+        return rest == "" or (rest.isalpha() and rest[:1].isupper() and gap.startswith(" ") and gap.endswith(" "))
     if a[2] == "PERSON":
         return gap == " " or (gap == ". " and _is_title(text[a[0]:a[1]]))
     return False
@@ -311,12 +359,31 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
         if e <= s:
             continue
         hit = [r for r in rx if _overlap((s, e), (r[0], r[1]))]
+        if hit and typ != "PERSON" and all(h[2] == "PERSON" for h in hit):
+            # a name the rules found at the edge of the head's span ("Labas, |Rūta|, mano adresas Gedimino pr. 9,
+            # ..."): the span keeps what lies beyond it
+            for h in hit:
+                if h[0] <= s < h[1] < e:
+                    s = h[1]
+                elif s < h[0] < e <= h[1]:
+                    e = h[0]
+            while s < e and not text[s].isalnum():
+                s += 1  # (past the separator, so that snap does not grow back into the rule's entity)
+            while e > s and not text[e - 1].isalnum():
+                e -= 1
+            s, e = snap(text, s, e)
+            if e <= s:
+                continue
+            hit = [r for r in rx if _overlap((s, e), (r[0], r[1]))]
         if hit and typ == "PERSON" and len(hit) == 1 and hit[0][1] < e and ";" in text[hit[0][1]:e]:
             # "myerssharon; Evan from": the head ran a login into the next clause's name; the name stays
             s, e = snap(text, hit[0][1] + text[hit[0][1]:e].index(";") + 1, e)
             hit = [] if e > s else hit
-        if hit:
-            continue  # validated match wins
+        if hit and not (typ in ("PERSON", "STREET_ADDRESS") and all(h[2] == typ for h in hit) and (
+                typ == "PERSON" or _address_shaped(text[min([s] + [h[0] for h in hit]):max([e] + [h[1] for h in hit])]))):
+            # validated match wins; a name or an address the rules found may grow to the head's longer span (an
+            # address only where the whole still reads as one: not "1100-053 Lisboa. Obrigada")
+            continue
         if typ in ("PERSON", "STREET_ADDRESS") and any(_overlap((s, e), u) for u in urls):
             continue  # words inside a URL are not names or addresses
         got = _model_span(text, s, e, typ, doc)
@@ -342,8 +409,37 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             continue
         joined.append(ent)
     # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
-    out = [x for x in joined if x[2] != "STREET_ADDRESS" or _address_shaped(text[x[0]:x[1]])]
+    out = [x for x in _street_names(text, joined) if x[2] != "STREET_ADDRESS" or (
+        _address_shaped(text[x[0]:x[1]]) and not business_address(text, x[0], x[1]))]
+    if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
+        out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     return _person_details(text, _named_sites(text, out))
+
+
+# a street abbreviation or word right before a name the head took for a person: "ul. |Długa| 12/4, 00-238 Warszawa"
+_STREET_ABBR_BEFORE = re2.compile(r"(?i)\b(?:ul|al|os|pl|str|via|viale|rue|calle|avda|avenida|rua|strada|ulica|utca|"
+                                  r"odos|sokak|cad)\.?\s$")
+
+
+def _street_names(text: str, ents: list) -> list:
+    """A PERSON right before an address that opens with a house number, after a street word, is the street's name
+    (streets are named after people): the two become one address."""
+    out: list = []
+    for ent in ents:
+        if out and ent[2] == "STREET_ADDRESS" and out[-1][2] == "PERSON" and text[out[-1][1]:ent[0]] == " " and \
+                text[ent[0]:ent[0] + 1].isdigit() and \
+                _STREET_ABBR_BEFORE.search(text[max(0, out[-1][0] - 8):out[-1][0]]) is not None:
+            a = out.pop()
+            s = a[0] - len(text[max(0, a[0] - 8):a[0]].split()[-1]) - 1
+            out.append((max(0, s), ent[1], "STREET_ADDRESS", max(a[3], ent[3])))
+            continue
+        out.append(ent)
+    return out
+
+
+# a quoted value in a program: name='Dr. Strange', {'name': 'Samuel'}, HelloRequest(name="Ana"). In documentation
+# these are example values; in a user's message (a pasted record) they are kept
+_CODE_VALUE_BEFORE = re2.compile(rb"[=:(,]\s*['\"]$")
 
 
 # right after a name: an age set off by a comma or a bracket ("Mr. Kwame Asante, 71, lives", "(K. Nakamura, 52)"),

@@ -138,11 +138,12 @@ def redaction_cost(engine: Any, texts: list[str], rounds: int) -> dict:
 # it for this), half of the packages by a hash of their names (the other half is calibration).
 SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
     # issue #21: each held-out message set was written before the rules were changed for the previous one's errors,
-    # which then became calibration data (messages_blind/messages_gen, then held_out_2, then held_out_3)
-    "held": {"messages": ("held_out_4.txt",), "code": ("code_logs_gen.txt",), "benign": ("benign_blind.txt",),
+    # which then became calibration data (messages_blind/messages_gen, then held_out_2 ... held_out_8)
+    "held": {"messages": ("held_out_9.txt",), "code": ("code_logs_gen.txt",), "benign": ("benign_blind.txt",),
              "docs": ("readme:held",)},
     "cal": {"messages": ("messages.txt", "messages_blind.txt", "messages_gen.txt", "held_out_2.txt",
-                         "held_out_3.txt"),
+                         "held_out_3.txt", "held_out_4.txt", "messages_cal5.txt", "held_out_5.txt",
+                         "held_out_6.txt", "held_out_7.txt", "held_out_8.txt"),
             "code": ("code_logs.txt", "code_logs_blind.txt", "code_logs_blind2.txt", "code_logs_cal.txt"),
             "benign": ("benign_questions.txt",), "docs": ("docs.txt", "docs_blind.txt", "docs_blind2.txt",
                                                           "readme:cal")},
@@ -252,7 +253,11 @@ def rules_cost(texts: list[str], rounds: int) -> dict:
 # what each earlier held-out message set gave while it was held out (the rules then frozen), for the trend
 HISTORY = ("Earlier rounds, each on the set then held out with the rules of the time: messages_blind + messages_gen "
            "(230 messages) P 0.974 / R 0.968, then held_out_2 (82 messages, harder layouts) P 0.867 / R 0.904, then "
-           "held_out_3 (137 messages, more languages and styles) P 0.885 / R 0.942; all are calibration data now.")
+           "held_out_3 (137 messages, more languages and styles) P 0.885 / R 0.942, then held_out_4 (87 messages) "
+           "P 0.908 / R 0.899, then held_out_5 (132 messages, new styles) P 0.837 / R 0.843, then held_out_6 (90 "
+           "messages, new styles) P 0.952 / R 0.775, then held_out_7 (78 messages, new styles) P 0.935 / R 0.783, "
+           "then held_out_8 (71 messages, new styles) P 0.878 / R 0.783; all are calibration data now, with "
+           "messages_cal5 (round-5 calibration cases).")
 RETRAIN = (
     "What the rules cannot do and the PII head would need a retrain for (not done: the head is unchanged, "
     "config.PII_TYPES stays its eight training labels): names in running text without a greeting, title or "
@@ -261,7 +266,13 @@ RETRAIN = (
     "character). A retrain needs training text from more than one source and style (correspondence, tickets, "
     "clinical notes, chat, logs, code and documentation as negatives), single given names and lower-case names, "
     "and evaluation on a source held out from training, as here. New labels (AGE, DATE_OF_BIRTH, USERNAME, ...) "
-    "would change models/data.py's tag set and so the model recipe.")
+    "would change models/data.py's tag set and so the model recipe. The trend of the rounds says the same: each "
+    "round's rules take the set they were calibrated on to P/R about 0.98 / 0.98, and each fresh set in styles "
+    "and languages not seen before lands at recall 0.78-0.84 (held_out_5 ... held_out_9): what the rules miss on "
+    "it is new layouts (config files, tables, forms, transcripts) and greetings, name frames and age phrasings of "
+    "languages not yet listed, which a rule list only ever catches after the fact; names the head runs into a "
+    "greeting of an unlisted language ('Grüezi Urs', 'Kaixo Ane') and pets' or places' names (PERSON on 'Bella', "
+    "'Porto') are the head's own errors.")
 
 
 def _fmt(v: Any) -> str:
@@ -292,15 +303,19 @@ def section(res: dict) -> str:
         "",
         "Model head + rules as the router runs them. Every figure below is on a **held-out** set, never used to "
         "change the rules, from another writer or source than the **calibration** sets that were (tests/bench/data/"
-        "pii/; calibration figures at the end, optimistic). Messages: held_out_4, hand-written for issue #21 in "
-        "varied styles (tickets, clinical notes, HR and chat messages, logs and shell lines, Dutch/Portuguese/German/"
-        "French/Spanish/Italian mail with local ID, account, phone and address layouts; invoice, order, tracking and "
-        "booking references, versions, company sites, role mailboxes and brand or place names as look-alikes) and "
-        "committed before the rules were changed for the previous held-out set's errors; the earlier held-out sets "
-        "(held_out_3, held_out_2; messages_blind, hand-written, and messages_gen, seeded faker generator) are "
-        "calibration now. One person wrote held_out_3/held_out_4 and the rule changes between them, so each is held "
-        "out from the rules' tuning, not from their author. Benign questions: hand-written after the rules were "
-        "frozen. Secrets: made by "
+        "pii/; calibration figures at the end, optimistic). Messages: held_out_9, hand-written for issue #21 in "
+        "styles the earlier sets lack (instructions wrapping personal data - rewrite, translate, summarise -, pasted "
+        "PDF and OCR'd text, LinkedIn notes, newsletters, tenancy disputes, vet notes, rosters, seating plans, "
+        "obituaries, podcast show notes; Afrikaans, Albanian, Maltese, Basque, Galician, Luxembourgish and Swiss "
+        "German lines), the weak types (PERSON, PHONE_NUMBER, STREET_ADDRESS, USERNAME, PASSWORD, AGE, "
+        "GPS_COORDINATES, DATE_OF_BIRTH) six or more times each, with look-alikes (receipts, room and extension "
+        "numbers, flights, release and delivery dates, weights and constants, company lines and shops, pets' names "
+        "and ages, the age of things and age ratings, products and places named like people); committed before the "
+        "rules were changed for held_out_8's errors and first run after they froze. The earlier held-out sets "
+        "(held_out_8 ... held_out_2; messages_blind, hand-written, and messages_gen, seeded faker generator) are "
+        "calibration now. One person wrote held_out_9 and the rule changes after it, knowing its contents: it is "
+        "held out from the rules' tuning runs, not from their author, so its figures lean optimistic. "
+        "Benign questions: hand-written after the rules were frozen. Secrets: made by "
         "a seeded generator (tests/bench/pii_gen.py, its own templates and value makers; the calibration sets are "
         "hand-written) - code, config and log snippets where provider-format keys, passwords, connection strings, "
         "JWTs, PEM blocks and high-entropy values sit beside git SHAs, digests, UUIDs, trace ids, lockfile hashes and "
