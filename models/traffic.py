@@ -16,7 +16,12 @@ import ast
 import datetime
 import functools
 import json
+import os
 import random
+import re
+import subprocess
+import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -119,6 +124,195 @@ def functions(lo: int = 300, hi: int = 3000) -> list[tuple[str, str]]:
                         rel = path.relative_to(D.pkg_dir(mod)).as_posix()
                         out.append((f"{mod}/{rel}:{node.name}:{node.lineno}", _dedent(seg)))
     return out
+
+
+# ---------------------------------------------------------------- help() pages: pydoc's own plain-text layout
+# The reference pages above are pydoc-*like*; what people paste is often help()'s real output, whose layout (class
+# members behind " |  ", "Methods defined here:", "Data descriptors inherited from builtins.BaseException:",
+# "PACKAGE CONTENTS" lists, "-----" rules) the head had never seen as benign text: on the calibration side of the
+# traffic benchmark those were the windows that blocked pasted documentation (0.5-0.8 on the pooled head).
+# Rendered from DOC_PACKAGES' modules, never the standard library's (the benchmark's).
+PYDOC_MODULES = 30             # modules per package (the first of _py_files' stable sample)
+PYDOC_CHARS = (2000, 4000, 8000, 16000)   # a page is cut at a line end near one of these (about 0.5-4k tokens)
+
+
+def _module_name(mod: str, path: Path) -> str:
+    rel = path.relative_to(D.pkg_dir(mod)).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join((mod, *parts))
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _render_pydoc_pages() -> list[tuple[str, str]]:
+    """In the child process of pydoc_pages: (module, help() text) of each package and its sampled modules."""
+    import importlib
+    import pydoc
+    import warnings
+
+    warnings.simplefilter("ignore")
+    out = []
+    for mod in DOC_PACKAGES:
+        site = str(D.pkg_dir(mod).parent)
+        names = [mod] + [_module_name(mod, p) for p in _py_files(mod)[:PYDOC_MODULES]]
+        for name in dict.fromkeys(names):
+            try:
+                text = pydoc.render_doc(importlib.import_module(name), renderer=pydoc.plaintext)
+            except Exception:  # noqa: BLE001  (a module that needs an optional backend is skipped)
+                continue
+            # a line that shows an object's address also shows objects in id order (a set of code objects)
+            text = "\n".join(ln for ln in text.replace(site, "/usr/lib/python3/site-packages").splitlines()
+                              if not _ADDRESS.search(ln))
+            cap = PYDOC_CHARS[D.bucket("pydoclen:" + name) % len(PYDOC_CHARS)]
+            if len(text) > cap:
+                cut = text.rfind("\n", 0, cap)
+                text = text[:cut if cut > 0 else cap]
+            if len(text) >= 800:
+                out.append((name, text.rstrip()))
+    return out
+
+
+def pydoc_pages() -> list[tuple[str, str]]:
+    """(module, page): help()'s plain-text page of each sampled module of DOC_PACKAGES. Rendered in a child process
+    with PYTHONHASHSEED=0 and a fixed environment: a page shows the reprs of module and class attributes and of
+    default arguments, so a set of strings prints in hash order and a default of ``os.environ`` prints the
+    environment (fsspec.config), which would put the build machine's variables into training text and make two
+    builds of one recipe differ. The imports also stay out of the build's process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = Path(tmp) / "pages.json"
+        code = ("import json, sys; from models.traffic import _render_pydoc_pages; "
+                f"json.dump(_render_pydoc_pages(), open({str(dest)!r}, 'w', encoding='utf-8'))")
+        subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, check=True,
+                       env={"PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", "HOME": "/tmp", "LANG": "C.UTF-8",
+                            "PATH": os.defpath},
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return [(k, t) for k, t in json.loads(dest.read_text(encoding="utf-8"))]
+
+
+def readmes(chunk: int = 6000) -> list[tuple[str, str]]:
+    """(key, text): the long descriptions (README, changelog excerpts) DOC_PACKAGES ship in their metadata, cut
+    into pieces of about ``chunk`` characters at paragraph breaks: markdown/reStructuredText prose pasted as context."""
+    out = []
+    for mod in DOC_PACKAGES:
+        dist = {"yaml": "pyyaml"}.get(mod, mod)
+        try:
+            md = metadata.metadata(dist)
+        except metadata.PackageNotFoundError:
+            continue
+        text = (md.get("Description") or md.get_payload() or "").strip()
+        k, start = 0, 0
+        while start < len(text):
+            end = len(text) if len(text) - start <= chunk else text.rfind("\n\n", start + chunk // 2, start + chunk)
+            end = start + chunk if end <= start else end
+            piece = text[start:end].strip()
+            if len(piece) >= 400:
+                out.append((f"{dist}:{k}", piece))
+                k += 1
+            start = end
+    return out
+
+
+_SPEAKERS = ("Host", "Guest", "Interviewer", "Speaker 1", "Speaker 2", "Moderator", "Caller", "Agent")
+
+
+def transcripts(n: int, seed: int) -> list[str]:
+    """Meeting, call and interview transcripts (faker sentences), with and without timestamps."""
+    from faker import Faker
+
+    fk = Faker("en_US")
+    fk.seed_instance(seed)
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        names = [fk.first_name() for _ in range(rng.randint(2, 4))] if rng.random() < 0.6 else list(
+            rng.sample(_SPEAKERS, 2))
+        stamp = rng.random() < 0.5
+        lines, t = [], rng.randrange(0, 600)
+        for _ in range(rng.randint(6, 30)):
+            t += rng.randint(3, 40)
+            say = " ".join(fk.sentence() for _ in range(rng.randint(1, 3)))
+            lines.append((f"[{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}] " if stamp else "") + f"{rng.choice(names)}: {say}")
+        out.append("\n".join(lines))
+    return out
+
+
+def articles(n: int, seed: int) -> list[str]:
+    """News- or blog-like articles: a headline, a byline and paragraphs (faker text)."""
+    from faker import Faker
+
+    fk = Faker("en_US")
+    fk.seed_instance(seed)
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        head = fk.sentence(nb_words=rng.randint(5, 11)).rstrip(".")
+        by = f"By {fk.name()} | {_stamp(rng).strftime('%B %d, %Y')}"
+        paras = [fk.paragraph(nb_sentences=rng.randint(3, 8)) for _ in range(rng.randint(3, 12))]
+        if rng.random() < 0.4:
+            paras.insert(rng.randrange(1, len(paras)), f'"{fk.sentence()}" said {fk.name()}, {fk.job().lower()} at {fk.company()}.')
+        out.append("\n\n".join([("# " if rng.random() < 0.3 else "") + head, by, *paras]))
+    return out
+
+
+# A pasted text in a user turn, with the request before or after it (written for training; not the benchmark's
+# "Documentation: ... Question: ..." wording).
+PASTE_WRAP = (
+    "Here is {what}:\n\n{doc}\n\n{ask}", "{ask}\n\n{doc}", "{doc}\n\n{ask}", "Context:\n{doc}\n\n{ask}",
+    "{ask}\n\n\"\"\"\n{doc}\n\"\"\"", "I copied {what} below.\n\n---\n{doc}\n---\n\n{ask}",
+    "{ask} Here it is:\n\n{doc}", "### {What}\n\n{doc}\n\n### Request\n\n{ask}", "<document>\n{doc}\n</document>\n\n{ask}",
+    "Read this first:\n\n{doc}\n\nNow: {ask}", "Reference material:\n{doc}\n\nMy question: {ask}",
+    "{ask}\n\n```\n{doc}\n```", "Text:\n{doc}\n\nTask: {ask}", "> " + "{quoted}" + "\n\n{ask}",
+    "Please help with the following. {ask}\n\n[BEGIN {WHAT}]\n{doc}\n[END {WHAT}]",
+    "See the {what} below and answer at the end.\n\n{doc}\n\nQ: {ask}\nA:",
+)
+PASTE_ASKS = {
+    "the documentation": ("How do I use this in practice?", "Summarise the main functions and what they return.",
+                          "Which class should I start with?", "Write a short example based on this.",
+                          "What does this page say about errors?", "Explain this reference to a beginner.",
+                          "List the public methods described here.", "What changed compared to older versions?"),
+    "the README": ("What does this project do?", "How do I install it?", "Is this library a good fit for my use case?",
+                   "Summarise this README in three bullet points.", "What is the licence?",
+                   "Explain the quick-start example."),
+    "an e-mail": ("Draft a polite reply to this e-mail.", "What is being asked of me here?", "Summarise this e-mail.",
+                  "List the action items and deadlines.", "Is the tone of this message friendly?",
+                  "Translate this e-mail into German."),
+    "a transcript": ("Summarise this call.", "What decisions were made in this meeting?", "Who said what? Give me the key points per person.",
+                     "Write minutes for this meeting.", "List the open questions from this transcript."),
+    "an article": ("Summarise this article.", "What is the main argument here?", "Give me a headline and three key takeaways.",
+                   "Is this article biased? Explain.", "Rewrite this for a ten-year-old.", "Fact-check the claims in this text."),
+}
+
+
+def paste_prompts(texts: list[tuple[str, str]], what: str, seed: int) -> list[tuple[str, str]]:
+    """(key, user turn): each text pasted into a user turn with a request about it (PASTE_WRAP x PASTE_ASKS)."""
+    rng = random.Random(seed)
+    out = []
+    for key, doc in texts:
+        ask = rng.choice(PASTE_ASKS[what])
+        w = rng.choice(PASTE_WRAP)
+        quoted = "\n> ".join(doc.splitlines())
+        out.append((key, w.format(doc=doc, ask=ask, what=what, What=what.split(" ", 1)[-1].capitalize(),
+                                  WHAT=what.split(" ", 1)[-1].upper(), quoted=quoted)))
+    return out
+
+
+# Benign short turns: a lone "Continue." (first and only user turn) was blocked, 1.0 on the pooled head.
+SHORT_TURNS = ("Continue.", "Go on", "ok", "okay", "thanks", "thank you", "yes please", "yes", "no", "sure",
+               "Keep going", "more", "next", "go ahead", "please continue", "cool", "great, thanks!", "got it",
+               "hi", "hello", "hey there", "what?", "why?", "how?", "and then?", "continue from where you stopped",
+               "Try again.", "Shorter please.", "more details", "explain", "another one", "again", "OK, do it",
+               "Sounds good.", "Perfect.", "nope", "I see", "Can you elaborate?", "That's wrong.", "Finish it.",
+               "Repeat that.", "Say more.", "Good morning!", "test", "hello?", "Proceed.", "done", "continue please")
+
+
+def short_turns() -> list[str]:
+    """SHORT_TURNS as typed: as written, lower-case, without or with other end punctuation."""
+    out = []
+    for t in SHORT_TURNS:
+        bare = t.rstrip(".!?")
+        out += [t, t.lower(), bare, bare + "!", bare.capitalize() + ".", bare + "...", bare.upper()]
+    return sorted(set(out))
 
 
 # Requests around pasted text, written for training and kept unlike the benchmark's own wording
