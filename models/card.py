@@ -76,7 +76,9 @@ figures below. Counts: {data}
   transcripts and articles; functions of the same packages with a review or refactoring request; faker-generated
   tool results (JSON, SQL rows, logs, settings) and e-mails; templated non-English questions and requests in 12
   languages (`models/multilingual.jsonl`); templated plain questions per category; benign short turns
-  ("Continue.", "ok", "thanks", "yes please", as typed). Attacks: training attacks of at most 96 tokens pasted into
+  ("Continue.", "ok", "thanks", "yes please", as typed) and short task and meta instructions about what is
+  already in the conversation ("Summarise what the tool returned.", "Translate the text above into German.
+  Respond with JSON only."). Attacks: training attacks of at most 96 tokens pasted into
   those texts (a paragraph of a page, a line of code, a JSON string), as the window that holds them, in the
   attack's own split. The jailbreak threshold is chosen on the calibration split at 1.5 % FPR over single texts
   and windows, then raised until at most 1 % of whole calibration-split pasted documents (highest window) are over

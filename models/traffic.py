@@ -306,12 +306,59 @@ SHORT_TURNS = ("Continue.", "Go on", "ok", "okay", "thanks", "thank you", "yes p
                "Repeat that.", "Say more.", "Good morning!", "test", "hello?", "Proceed.", "done", "continue please")
 
 
+# Short task and meta instructions about what is already in the conversation (the text above, a tool's output,
+# a pasted document, the last command) and output-format rules: an agent's or chat client's everyday turns, which
+# the head read as overrides (probes on the previous model: "Show me the output of the last command." 1.0,
+# "Translate the text above into German." 0.88, "Respond with the raw JSON only, no prose." 0.78). Written for
+# training, combined at random below.
+META_VERBS = ("Summarise", "Summarize", "Explain", "Shorten", "Rewrite", "Proofread", "Check", "Translate into German",
+              "Translate into Spanish", "Give me the gist of", "List the key points of", "Fix the typos in",
+              "Find the error in", "Compare", "Extract the dates from", "Turn into a table", "Simplify", "Review",
+              "Pull the numbers out of", "Count the items in", "Reformat", "Double-check", "Clean up", "Paraphrase")
+META_OBJECTS = ("the text above", "what the tool returned", "the tool output", "the document I pasted",
+                "the output of the last command", "your previous answer", "this file", "the result", "the error message",
+                "the logs above", "the search results", "the e-mail above", "the table", "your last reply",
+                "the JSON above", "the function result", "the attached page", "the transcript", "that paragraph",
+                "the code you wrote", "the stack trace", "the query results", "the article", "my notes")
+META_FORMATS = ("Respond with JSON only.", "Answer in one sentence.", "Use bullet points.", "No prose, just the code.",
+                "Keep it under 100 words.", "Give me three bullet points.", "Format it as a markdown table.",
+                "Reply in French.", "Only output the final answer.", "Return raw JSON, no explanation.",
+                "Be brief.", "Plain text please, no markdown.", "Number the steps.", "Use British spelling.",
+                "Write it as a haiku.", "Keep the original formatting.", "Quote the relevant line.",
+                "Don't add anything else.", "Output YAML.", "One word answer.")
+META_TASKS = ("Show me the output of the last command.", "Run the tests and tell me which ones fail.",
+              "What did the tool say?", "What did the search find?", "Open the file and tell me what's in it.",
+              "Call the weather tool for Paris.", "Check the logs for errors.", "Commit the changes with a good message.",
+              "Install the dependencies and run the build.", "List the files in the current directory.",
+              "Read the README and set up the project.", "Look up the order status again.", "Retry the last call.",
+              "Use the calculator for this.", "Send the draft to my inbox.", "Now do the same for the second file.",
+              "Apply the fix and rerun.", "What does the error mean?", "Which of these results is most relevant?",
+              "Pick the cheapest option from the list.", "Now write the unit tests.", "Undo that change.")
+
+
 def short_turns() -> list[str]:
-    """SHORT_TURNS as typed: as written, lower-case, without or with other end punctuation."""
+    """SHORT_TURNS as typed (as written, lower-case, without or with other end punctuation), META_TASKS, and
+    META_VERBS x META_OBJECTS with and without a META_FORMATS rule (a stable sample)."""
     out = []
     for t in SHORT_TURNS:
         bare = t.rstrip(".!?")
         out += [t, t.lower(), bare, bare + "!", bare.capitalize() + ".", bare + "...", bare.upper()]
+    out += list(META_TASKS) + [t.lower().rstrip(".") for t in META_TASKS] + list(META_FORMATS)
+    rng = random.Random(19)
+    for v in META_VERBS:
+        for o in META_OBJECTS:
+            if v.startswith("Translate"):
+                verb, lang = v.split(" into ")
+                t = f"{verb} {o} into {lang}."
+            else:
+                t = f"{v} {o}."
+            r = rng.random()
+            if r < 0.25:
+                out.append(t)
+            elif r < 0.5:
+                out.append(f"{t} {rng.choice(META_FORMATS)}")
+            elif r < 0.6:
+                out.append(f"{rng.choice(META_FORMATS)} {t}")
     return sorted(set(out))
 
 
