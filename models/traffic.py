@@ -16,7 +16,12 @@ import ast
 import datetime
 import functools
 import json
+import os
 import random
+import re
+import subprocess
+import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -119,6 +124,242 @@ def functions(lo: int = 300, hi: int = 3000) -> list[tuple[str, str]]:
                         rel = path.relative_to(D.pkg_dir(mod)).as_posix()
                         out.append((f"{mod}/{rel}:{node.name}:{node.lineno}", _dedent(seg)))
     return out
+
+
+# ---------------------------------------------------------------- help() pages: pydoc's own plain-text layout
+# The reference pages above are pydoc-*like*; what people paste is often help()'s real output, whose layout (class
+# members behind " |  ", "Methods defined here:", "Data descriptors inherited from builtins.BaseException:",
+# "PACKAGE CONTENTS" lists, "-----" rules) the head had never seen as benign text: on the calibration side of the
+# traffic benchmark those were the windows that blocked pasted documentation (0.5-0.8 on the pooled head).
+# Rendered from DOC_PACKAGES' modules, never the standard library's (the benchmark's).
+PYDOC_MODULES = 30             # modules per package (the first of _py_files' stable sample)
+PYDOC_CHARS = (2000, 4000, 8000, 16000)   # a page is cut at a line end near one of these (about 0.5-4k tokens)
+
+
+def _module_name(mod: str, path: Path) -> str:
+    rel = path.relative_to(D.pkg_dir(mod)).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join((mod, *parts))
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _render_pydoc_pages() -> list[tuple[str, str]]:
+    """In the child process of pydoc_pages: (module, help() text) of each package and its sampled modules."""
+    import importlib
+    import pydoc
+    import warnings
+
+    warnings.simplefilter("ignore")
+    out = []
+    for mod in DOC_PACKAGES:
+        site = str(D.pkg_dir(mod).parent)
+        names = [mod] + [_module_name(mod, p) for p in _py_files(mod)[:PYDOC_MODULES]]
+        for name in dict.fromkeys(names):
+            try:
+                text = pydoc.render_doc(importlib.import_module(name), renderer=pydoc.plaintext)
+            except Exception:  # noqa: BLE001  (a module that needs an optional backend is skipped)
+                continue
+            # a line that shows an object's address also shows objects in id order (a set of code objects)
+            text = "\n".join(ln for ln in text.replace(site, "/usr/lib/python3/site-packages").splitlines()
+                              if not _ADDRESS.search(ln))
+            cap = PYDOC_CHARS[D.bucket("pydoclen:" + name) % len(PYDOC_CHARS)]
+            if len(text) > cap:
+                cut = text.rfind("\n", 0, cap)
+                text = text[:cut if cut > 0 else cap]
+            if len(text) >= 800:
+                out.append((name, text.rstrip()))
+    return out
+
+
+def pydoc_pages() -> list[tuple[str, str]]:
+    """(module, page): help()'s plain-text page of each sampled module of DOC_PACKAGES. Rendered in a child process
+    with PYTHONHASHSEED=0 and a fixed environment: a page shows the reprs of module and class attributes and of
+    default arguments, so a set of strings prints in hash order and a default of ``os.environ`` prints the
+    environment (fsspec.config), which would put the build machine's variables into training text and make two
+    builds of one recipe differ. The imports also stay out of the build's process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = Path(tmp) / "pages.json"
+        code = ("import json, sys; from models.traffic import _render_pydoc_pages; "
+                f"json.dump(_render_pydoc_pages(), open({str(dest)!r}, 'w', encoding='utf-8'))")
+        subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, check=True,
+                       env={"PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", "HOME": "/tmp", "LANG": "C.UTF-8",
+                            "PATH": os.defpath},
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return [(k, t) for k, t in json.loads(dest.read_text(encoding="utf-8"))]
+
+
+def readmes(chunk: int = 6000) -> list[tuple[str, str]]:
+    """(key, text): the long descriptions (README, changelog excerpts) DOC_PACKAGES ship in their metadata, cut
+    into pieces of about ``chunk`` characters at paragraph breaks: markdown/reStructuredText prose pasted as context."""
+    out = []
+    for mod in DOC_PACKAGES:
+        dist = {"yaml": "pyyaml"}.get(mod, mod)
+        try:
+            md = metadata.metadata(dist)
+        except metadata.PackageNotFoundError:
+            continue
+        text = (md.get("Description") or md.get_payload() or "").strip()
+        k, start = 0, 0
+        while start < len(text):
+            end = len(text) if len(text) - start <= chunk else text.rfind("\n\n", start + chunk // 2, start + chunk)
+            end = start + chunk if end <= start else end
+            piece = text[start:end].strip()
+            if len(piece) >= 400:
+                out.append((f"{dist}:{k}", piece))
+                k += 1
+            start = end
+    return out
+
+
+_SPEAKERS = ("Host", "Guest", "Interviewer", "Speaker 1", "Speaker 2", "Moderator", "Caller", "Agent")
+
+
+def transcripts(n: int, seed: int) -> list[str]:
+    """Meeting, call and interview transcripts (faker sentences), with and without timestamps."""
+    from faker import Faker
+
+    fk = Faker("en_US")
+    fk.seed_instance(seed)
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        names = [fk.first_name() for _ in range(rng.randint(2, 4))] if rng.random() < 0.6 else list(
+            rng.sample(_SPEAKERS, 2))
+        stamp = rng.random() < 0.5
+        lines, t = [], rng.randrange(0, 600)
+        for _ in range(rng.randint(6, 30)):
+            t += rng.randint(3, 40)
+            say = " ".join(fk.sentence() for _ in range(rng.randint(1, 3)))
+            lines.append((f"[{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}] " if stamp else "") + f"{rng.choice(names)}: {say}")
+        out.append("\n".join(lines))
+    return out
+
+
+def articles(n: int, seed: int) -> list[str]:
+    """News- or blog-like articles: a headline, a byline and paragraphs (faker text)."""
+    from faker import Faker
+
+    fk = Faker("en_US")
+    fk.seed_instance(seed)
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        head = fk.sentence(nb_words=rng.randint(5, 11)).rstrip(".")
+        by = f"By {fk.name()} | {_stamp(rng).strftime('%B %d, %Y')}"
+        paras = [fk.paragraph(nb_sentences=rng.randint(3, 8)) for _ in range(rng.randint(3, 12))]
+        if rng.random() < 0.4:
+            paras.insert(rng.randrange(1, len(paras)), f'"{fk.sentence()}" said {fk.name()}, {fk.job().lower()} at {fk.company()}.')
+        out.append("\n\n".join([("# " if rng.random() < 0.3 else "") + head, by, *paras]))
+    return out
+
+
+# A pasted text in a user turn, with the request before or after it (written for training; not the benchmark's
+# "Documentation: ... Question: ..." wording).
+PASTE_WRAP = (
+    "Here is {what}:\n\n{doc}\n\n{ask}", "{ask}\n\n{doc}", "{doc}\n\n{ask}", "Context:\n{doc}\n\n{ask}",
+    "{ask}\n\n\"\"\"\n{doc}\n\"\"\"", "I copied {what} below.\n\n---\n{doc}\n---\n\n{ask}",
+    "{ask} Here it is:\n\n{doc}", "### {What}\n\n{doc}\n\n### Request\n\n{ask}", "<document>\n{doc}\n</document>\n\n{ask}",
+    "Read this first:\n\n{doc}\n\nNow: {ask}", "Reference material:\n{doc}\n\nMy question: {ask}",
+    "{ask}\n\n```\n{doc}\n```", "Text:\n{doc}\n\nTask: {ask}", "> " + "{quoted}" + "\n\n{ask}",
+    "Please help with the following. {ask}\n\n[BEGIN {WHAT}]\n{doc}\n[END {WHAT}]",
+    "See the {what} below and answer at the end.\n\n{doc}\n\nQ: {ask}\nA:",
+)
+PASTE_ASKS = {
+    "the documentation": ("How do I use this in practice?", "Summarise the main functions and what they return.",
+                          "Which class should I start with?", "Write a short example based on this.",
+                          "What does this page say about errors?", "Explain this reference to a beginner.",
+                          "List the public methods described here.", "What changed compared to older versions?"),
+    "the README": ("What does this project do?", "How do I install it?", "Is this library a good fit for my use case?",
+                   "Summarise this README in three bullet points.", "What is the licence?",
+                   "Explain the quick-start example."),
+    "an e-mail": ("Draft a polite reply to this e-mail.", "What is being asked of me here?", "Summarise this e-mail.",
+                  "List the action items and deadlines.", "Is the tone of this message friendly?",
+                  "Translate this e-mail into German."),
+    "a transcript": ("Summarise this call.", "What decisions were made in this meeting?", "Who said what? Give me the key points per person.",
+                     "Write minutes for this meeting.", "List the open questions from this transcript."),
+    "an article": ("Summarise this article.", "What is the main argument here?", "Give me a headline and three key takeaways.",
+                   "Is this article biased? Explain.", "Rewrite this for a ten-year-old.", "Fact-check the claims in this text."),
+}
+
+
+def paste_prompts(texts: list[tuple[str, str]], what: str, seed: int) -> list[tuple[str, str]]:
+    """(key, user turn): each text pasted into a user turn with a request about it (PASTE_WRAP x PASTE_ASKS)."""
+    rng = random.Random(seed)
+    out = []
+    for key, doc in texts:
+        ask = rng.choice(PASTE_ASKS[what])
+        w = rng.choice(PASTE_WRAP)
+        quoted = "\n> ".join(doc.splitlines())
+        out.append((key, w.format(doc=doc, ask=ask, what=what, What=what.split(" ", 1)[-1].capitalize(),
+                                  WHAT=what.split(" ", 1)[-1].upper(), quoted=quoted)))
+    return out
+
+
+# Benign short turns: a lone "Continue." (first and only user turn) was blocked, 1.0 on the pooled head.
+SHORT_TURNS = ("Continue.", "Go on", "ok", "okay", "thanks", "thank you", "yes please", "yes", "no", "sure",
+               "Keep going", "more", "next", "go ahead", "please continue", "cool", "great, thanks!", "got it",
+               "hi", "hello", "hey there", "what?", "why?", "how?", "and then?", "continue from where you stopped",
+               "Try again.", "Shorter please.", "more details", "explain", "another one", "again", "OK, do it",
+               "Sounds good.", "Perfect.", "nope", "I see", "Can you elaborate?", "That's wrong.", "Finish it.",
+               "Repeat that.", "Say more.", "Good morning!", "test", "hello?", "Proceed.", "done", "continue please")
+
+
+# Short task and meta instructions about what is already in the conversation (the text above, a tool's output,
+# a pasted document, the last command) and output-format rules: an agent's or chat client's everyday turns, which
+# the head read as overrides (probes on the previous model: "Show me the output of the last command." 1.0,
+# "Translate the text above into German." 0.88, "Respond with the raw JSON only, no prose." 0.78). Written for
+# training, combined at random below.
+META_VERBS = ("Summarise", "Summarize", "Explain", "Shorten", "Rewrite", "Proofread", "Check", "Translate into German",
+              "Translate into Spanish", "Give me the gist of", "List the key points of", "Fix the typos in",
+              "Find the error in", "Compare", "Extract the dates from", "Turn into a table", "Simplify", "Review",
+              "Pull the numbers out of", "Count the items in", "Reformat", "Double-check", "Clean up", "Paraphrase")
+META_OBJECTS = ("the text above", "what the tool returned", "the tool output", "the document I pasted",
+                "the output of the last command", "your previous answer", "this file", "the result", "the error message",
+                "the logs above", "the search results", "the e-mail above", "the table", "your last reply",
+                "the JSON above", "the function result", "the attached page", "the transcript", "that paragraph",
+                "the code you wrote", "the stack trace", "the query results", "the article", "my notes")
+META_FORMATS = ("Respond with JSON only.", "Answer in one sentence.", "Use bullet points.", "No prose, just the code.",
+                "Keep it under 100 words.", "Give me three bullet points.", "Format it as a markdown table.",
+                "Reply in French.", "Only output the final answer.", "Return raw JSON, no explanation.",
+                "Be brief.", "Plain text please, no markdown.", "Number the steps.", "Use British spelling.",
+                "Write it as a haiku.", "Keep the original formatting.", "Quote the relevant line.",
+                "Don't add anything else.", "Output YAML.", "One word answer.")
+META_TASKS = ("Show me the output of the last command.", "Run the tests and tell me which ones fail.",
+              "What did the tool say?", "What did the search find?", "Open the file and tell me what's in it.",
+              "Call the weather tool for Paris.", "Check the logs for errors.", "Commit the changes with a good message.",
+              "Install the dependencies and run the build.", "List the files in the current directory.",
+              "Read the README and set up the project.", "Look up the order status again.", "Retry the last call.",
+              "Use the calculator for this.", "Send the draft to my inbox.", "Now do the same for the second file.",
+              "Apply the fix and rerun.", "What does the error mean?", "Which of these results is most relevant?",
+              "Pick the cheapest option from the list.", "Now write the unit tests.", "Undo that change.")
+
+
+def short_turns() -> list[str]:
+    """SHORT_TURNS as typed (as written, lower-case, without or with other end punctuation), META_TASKS, and
+    META_VERBS x META_OBJECTS with and without a META_FORMATS rule (a stable sample)."""
+    out = []
+    for t in SHORT_TURNS:
+        bare = t.rstrip(".!?")
+        out += [t, t.lower(), bare, bare + "!", bare.capitalize() + ".", bare + "...", bare.upper()]
+    out += list(META_TASKS) + [t.lower().rstrip(".") for t in META_TASKS] + list(META_FORMATS)
+    rng = random.Random(19)
+    for v in META_VERBS:
+        for o in META_OBJECTS:
+            if v.startswith("Translate"):
+                verb, lang = v.split(" into ")
+                t = f"{verb} {o} into {lang}."
+            else:
+                t = f"{v} {o}."
+            r = rng.random()
+            if r < 0.25:
+                out.append(t)
+            elif r < 0.5:
+                out.append(f"{t} {rng.choice(META_FORMATS)}")
+            elif r < 0.6:
+                out.append(f"{rng.choice(META_FORMATS)} {t}")
+    return sorted(set(out))
 
 
 # Requests around pasted text, written for training and kept unlike the benchmark's own wording
@@ -282,107 +523,10 @@ def emails(n: int, seed: int) -> list[str]:
 
 
 # ---------------------------------------------------------------- non-English benign questions
-# Question frames and everyday/academic topics in twelve languages, written for training. Without any benign
-# non-English text, every non-English question was blocked (the attack corpora hold the only non-English text).
-_ML: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "fr": (("Qu'est-ce que {t} ?", "Peux-tu m'expliquer {t} simplement ?", "Comment fonctionne {t} ?",
-            "Quelle est l'histoire de {t} ?", "Pourquoi {t} est-il important ?", "Donne-moi trois exemples de {t}.",
-            "Quels sont les avantages et les inconvénients de {t} ?", "Résume {t} en quelques phrases."),
-           ("la photosynthèse", "l'inflation", "la Révolution française", "un contrat de travail", "le théorème de Pythagore",
-            "la mécanique quantique", "le système immunitaire", "une base de données relationnelle", "le droit d'auteur",
-            "la dépression", "le marché boursier", "l'existentialisme", "la liaison covalente", "un pont suspendu",
-            "la cuisine provençale", "le réchauffement climatique")),
-    "de": (("Was ist {t}?", "Kannst du mir {t} einfach erklären?", "Wie funktioniert {t}?",
-            "Welche Rolle spielt {t} heute?", "Warum ist {t} wichtig?", "Nenne drei Beispiele für {t}.",
-            "Was sind die Vor- und Nachteile von {t}?", "Fasse {t} kurz zusammen."),
-           ("die Photosynthese", "die Inflation", "der Dreißigjährige Krieg", "ein Mietvertrag", "die Ableitung",
-            "die Relativitätstheorie", "das Immunsystem", "ein Compiler", "das Grundgesetz", "die Kognitionspsychologie",
-            "die Zinspolitik", "Kants Ethik", "die Oxidation", "ein Elektromotor", "die Energiewende", "das Bauhaus")),
-    "es": (("¿Qué es {t}?", "¿Puedes explicarme {t} de forma sencilla?", "¿Cómo funciona {t}?",
-            "¿Cuál es la historia de {t}?", "¿Por qué es importante {t}?", "Dame tres ejemplos de {t}.",
-            "¿Cuáles son las ventajas y desventajas de {t}?", "Resume {t} en pocas frases."),
-           ("la fotosíntesis", "la inflación", "la Guerra Civil española", "un contrato de alquiler", "una integral",
-            "la gravedad", "el sistema nervioso", "un algoritmo de ordenación", "la constitución", "la ansiedad",
-            "la oferta y la demanda", "el estoicismo", "la tabla periódica", "una turbina eólica", "la dieta mediterránea",
-            "el cambio climático")),
-    "it": (("Che cos'è {t}?", "Puoi spiegarmi {t} in modo semplice?", "Come funziona {t}?",
-            "Qual è la storia di {t}?", "Perché {t} è importante?", "Fammi tre esempi di {t}.",
-            "Quali sono i pro e i contro di {t}?", "Riassumi {t} in poche frasi."),
-           ("la fotosintesi", "l'inflazione", "il Rinascimento", "un contratto di lavoro", "un numero primo",
-            "l'elettromagnetismo", "il DNA", "una rete neurale", "il diritto penale", "la memoria a breve termine",
-            "il bilancio aziendale", "la filosofia di Machiavelli", "un acido forte", "un motore a combustione",
-            "la pizza napoletana", "l'Impero romano")),
-    "pt": (("O que é {t}?", "Você pode me explicar {t} de forma simples?", "Como funciona {t}?",
-            "Qual é a história de {t}?", "Por que {t} é importante?", "Dê três exemplos de {t}.",
-            "Quais são as vantagens e desvantagens de {t}?", "Resuma {t} em poucas frases."),
-           ("a fotossíntese", "a inflação", "a independência do Brasil", "um contrato de arrendamento", "uma matriz",
-            "a energia cinética", "a célula", "a computação em nuvem", "o código civil", "a motivação",
-            "a taxa de juros", "a ética de Aristóteles", "a reação de combustão", "uma barragem hidrelétrica",
-            "o samba", "as Grandes Navegações")),
-    "nl": (("Wat is {t}?", "Kun je {t} eenvoudig uitleggen?", "Hoe werkt {t}?", "Wat is de geschiedenis van {t}?",
-            "Waarom is {t} belangrijk?", "Geef drie voorbeelden van {t}.", "Wat zijn de voor- en nadelen van {t}?",
-            "Vat {t} kort samen."),
-           ("fotosynthese", "inflatie", "de Gouden Eeuw", "een huurcontract", "een vergelijking", "zwaartekracht",
-            "het hart", "een programmeertaal", "het strafrecht", "stress", "de belastingaangifte", "Spinoza",
-            "een chemische binding", "een dijk", "de Deltawerken", "windenergie")),
-    "zh": (("什么是{t}？", "你能简单地解释一下{t}吗？", "{t}是如何运作的？", "{t}的历史是什么？", "为什么{t}很重要？",
-            "请举三个关于{t}的例子。", "{t}有哪些优点和缺点？", "请用几句话总结{t}。"),
-           ("光合作用", "通货膨胀", "丝绸之路", "劳动合同", "微积分", "量子力学", "免疫系统", "机器学习", "知识产权",
-            "心理学中的认知失调", "股票市场", "儒家思想", "化学反应速率", "桥梁设计", "中医", "气候变化")),
-    "ja": (("{t}とは何ですか？", "{t}を簡単に説明してもらえますか？", "{t}はどのように機能しますか？",
-            "{t}の歴史を教えてください。", "なぜ{t}は重要なのですか？", "{t}の例を三つ挙げてください。",
-            "{t}のメリットとデメリットは何ですか？", "{t}を短くまとめてください。"),
-           ("光合成", "インフレ", "明治維新", "雇用契約", "確率", "相対性理論", "免疫", "データベース", "憲法", "記憶",
-            "会計", "仏教哲学", "酸化還元反応", "地震に強い建物", "和食", "再生可能エネルギー")),
-    "ru": (("Что такое {t}?", "Можешь простыми словами объяснить {t}?", "Как работает {t}?",
-            "Какова история {t}?", "Почему {t} важно?", "Приведи три примера: {t}.",
-            "Какие плюсы и минусы у {t}?", "Кратко опиши {t}."),
-           ("фотосинтез", "инфляция", "Октябрьская революция", "трудовой договор", "производная", "термодинамика",
-            "иммунитет", "операционная система", "гражданское право", "мотивация", "бухгалтерский баланс",
-            "философия Толстого", "химическая реакция", "мост", "русская литература", "климат")),
-    "pl": (("Co to jest {t}?", "Czy możesz prosto wyjaśnić {t}?", "Jak działa {t}?", "Jaka jest historia {t}?",
-            "Dlaczego {t} jest ważne?", "Podaj trzy przykłady: {t}.", "Jakie są zalety i wady {t}?",
-            "Streść {t} w kilku zdaniach."),
-           ("fotosynteza", "inflacja", "unia lubelska", "umowa o pracę", "równanie kwadratowe", "grawitacja",
-            "układ krwionośny", "sztuczna inteligencja", "prawo cywilne", "inteligencja emocjonalna", "podatek VAT",
-            "etyka", "pierwiastek chemiczny", "elektrownia", "pierogi", "ochrona środowiska")),
-    "sv": (("Vad är {t}?", "Kan du förklara {t} enkelt?", "Hur fungerar {t}?", "Vad är historien bakom {t}?",
-            "Varför är {t} viktigt?", "Ge tre exempel på {t}.", "Vilka är för- och nackdelarna med {t}?",
-            "Sammanfatta {t} kort."),
-           ("fotosyntes", "inflation", "vikingatiden", "ett hyresavtal", "sannolikhet", "elektricitet", "hjärnan",
-            "molntjänster", "allemansrätten", "barnpsykologi", "aktiemarknaden", "demokrati", "syror och baser",
-            "en värmepump", "svensk design", "klimatförändringar")),
-    "ko": (("{t}이란 무엇인가요?", "{t}을 쉽게 설명해 주세요.", "{t}은 어떻게 작동하나요?", "{t}의 역사는 무엇인가요?",
-            "{t}이 왜 중요한가요?", "{t}의 예를 세 가지 들어 주세요.", "{t}의 장단점은 무엇인가요?",
-            "{t}을 몇 문장으로 요약해 주세요."),
-           ("광합성", "인플레이션", "조선 왕조", "근로 계약", "미분", "양자 역학", "면역 체계", "인공지능", "헌법",
-            "스트레스", "주식 시장", "유교", "화학 결합", "교량 설계", "한식", "기후 변화")),
-}
-_ML_REQ = {
-    "fr": ("Écris un court e-mail pour remercier mon collègue.", "Traduis cette phrase en anglais : il fait beau aujourd'hui.",
-           "Je cherche une recette facile pour le dîner.", "Bonjour ! Comment vas-tu ?"),
-    "de": ("Schreib eine kurze E-Mail an meinen Vermieter wegen der Heizung.", "Übersetze bitte: Das Wetter ist schön.",
-           "Ich suche ein einfaches Rezept für heute Abend.", "Hallo! Wie geht es dir?"),
-    "es": ("Escribe un correo breve para pedir un día libre.", "Traduce al inglés: mañana vamos a la playa.",
-           "Busco una receta fácil para la cena.", "¡Hola! ¿Qué tal estás?"),
-    "it": ("Scrivi una breve email per fissare un appuntamento.", "Traduci in inglese: oggi piove molto.",
-           "Cerco una ricetta veloce per stasera.", "Ciao! Come stai?"),
-    "pt": ("Escreva um e-mail curto para agradecer ao cliente.", "Traduza para o inglês: o ônibus está atrasado.",
-           "Procuro uma receita fácil para o jantar.", "Olá! Tudo bem?"),
-    "nl": ("Schrijf een korte e-mail om een afspraak te verzetten.", "Vertaal naar het Engels: ik fiets naar mijn werk.",
-           "Ik zoek een makkelijk recept voor vanavond.", "Hoi! Hoe gaat het?"),
-    "zh": ("帮我写一封简短的感谢邮件。", "请把这句话翻译成英文：今天天气很好。", "推荐一个简单的晚餐食谱。", "你好！最近怎么样？"),
-    "ja": ("同僚へのお礼のメールを書いてください。", "次の文を英語に訳してください：今日はいい天気です。",
-           "簡単な夕食のレシピを教えてください。", "こんにちは！元気ですか？"),
-    "ru": ("Напиши короткое письмо коллеге с благодарностью.", "Переведи на английский: сегодня хорошая погода.",
-           "Посоветуй простой рецепт ужина.", "Привет! Как дела?"),
-    "pl": ("Napisz krótkiego maila z podziękowaniem.", "Przetłumacz na angielski: dziś jest ładna pogoda.",
-           "Szukam prostego przepisu na obiad.", "Cześć! Co słychać?"),
-    "sv": ("Skriv ett kort mejl för att tacka en kollega.", "Översätt till engelska: det regnar idag.",
-           "Jag letar efter ett enkelt middagsrecept.", "Hej! Hur mår du?"),
-    "ko": ("동료에게 감사 이메일을 써 주세요.", "영어로 번역해 주세요: 오늘 날씨가 좋아요.", "간단한 저녁 요리법을 알려 주세요.",
-           "안녕하세요! 잘 지내세요?"),
-}
+# Question frames, everyday/academic topics and everyday requests in twelve languages, written for training
+# (models/multilingual.jsonl: one language a line). Without any benign non-English text, every non-English question
+# was blocked (the attack corpora hold the only non-English text).
+ML_FILE = Path(__file__).resolve().parent / "multilingual.jsonl"
 
 
 def multilingual_texts(seed: int) -> list[tuple[str, str]]:
@@ -390,8 +534,10 @@ def multilingual_texts(seed: int) -> list[tuple[str, str]]:
     that asks two things), in twelve languages."""
     rng = random.Random(seed)
     out = []
-    for lang, (frames, topics) in _ML.items():
-        one = [f.format(t=t) for f in frames for t in topics] + list(_ML_REQ[lang])
+    for line in ML_FILE.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        lang = row["lang"]
+        one = [f.format(t=t) for f in row["frames"] for t in row["topics"]] + row["requests"]
         out += [(lang, t) for t in one]
         out += [(lang, f"{rng.choice(one)} {rng.choice(one)}") for _ in range(len(one) // 2)]
     return out
@@ -436,78 +582,8 @@ def window_around(text: str, a0: int, a1: int, rng: random.Random, tokenizer, si
 # ---------------------------------------------------------------- domain: questions as people ask them (not exam items)
 # Topics per category, written for training; MMLU's categories come from its subjects, and these cover what its
 # items under-represent (engineering beyond circuits, applied biology, everyday law and business).
-DOMAIN_TOPICS: dict[str, tuple[str, ...]] = {
-    "biology": ("photosynthesis", "mitosis and meiosis", "natural selection", "the structure of DNA", "gene expression",
-                "the Krebs cycle", "how enzymes work", "cell membranes", "ecosystems and food webs", "CRISPR gene editing",
-                "how plants absorb water", "animal migration", "symbiosis", "evolution of whales", "protein folding",
-                "the role of mitochondria", "how bacteria reproduce", "biodiversity loss", "coral reef ecology",
-                "how neurons fire", "dominant and recessive alleles", "speciation", "the nitrogen cycle", "stem cells"),
-    "business": ("a business plan", "marketing funnels", "supply chain management", "startup fundraising",
-                 "pricing strategy", "customer retention", "a balance sheet", "cash flow forecasting", "hiring a first employee",
-                 "negotiating with suppliers", "brand positioning", "project management", "key performance indicators",
-                 "a franchise model", "mergers and acquisitions", "corporate governance", "venture capital term sheets",
-                 "inventory management", "B2B sales", "employee onboarding", "a SWOT analysis", "leadership styles"),
-    "chemistry": ("covalent and ionic bonds", "balancing chemical equations", "acids and bases", "the periodic table",
-                  "oxidation and reduction", "chemical equilibrium", "reaction rates", "organic functional groups",
-                  "polymers", "electrochemical cells", "titration", "the mole concept", "catalysts", "isomers",
-                  "buffer solutions", "electronegativity", "hydrogen bonding", "combustion reactions", "chromatography",
-                  "Le Chatelier's principle", "esters and their smell", "the ideal gas law in chemistry labs"),
-    "computer science": ("recursion", "hash tables", "binary search", "Big O notation", "garbage collection", "TCP vs UDP",
-                         "REST APIs", "SQL joins", "Git branching", "Docker containers", "neural networks",
-                         "public key cryptography", "race conditions", "dynamic programming", "compilers",
-                         "virtual memory", "sorting algorithms", "graph traversal", "unit testing", "microservices",
-                         "regular expressions", "operating system schedulers", "caching strategies", "Python decorators"),
-    "economics": ("inflation", "supply and demand", "monetary policy", "fiscal stimulus", "GDP", "unemployment",
-                  "comparative advantage", "tariffs", "interest rates", "opportunity cost", "market failure",
-                  "price elasticity", "recessions", "the Phillips curve", "exchange rates", "game theory in markets",
-                  "income inequality", "central bank independence", "externalities", "monopolies", "quantitative easing",
-                  "the tragedy of the commons"),
-    "engineering": ("load-bearing beams", "reinforced concrete", "suspension bridges", "heat exchangers",
-                    "gear ratios", "internal combustion engines", "jet engines", "PID controllers", "stress and strain",
-                    "fatigue failure in metals", "HVAC system design", "water treatment plants", "welding joints",
-                    "finite element analysis", "wind turbine blades", "hydraulic systems", "signal filtering",
-                    "power transmission lines", "3D printing tolerances", "chemical reactors", "road drainage",
-                    "tunnel boring", "earthquake-resistant buildings", "transformer windings", "pump cavitation",
-                    "printed circuit board layout"),
-    "health": ("high blood pressure", "type 2 diabetes", "vaccines", "sleep hygiene", "a balanced diet",
-               "migraines", "antibiotic resistance", "cholesterol", "vitamin D deficiency", "physical therapy",
-               "asthma", "the flu vs a cold", "heart attacks", "concussions", "allergies", "intermittent fasting",
-               "back pain", "dehydration", "anemia", "skin cancer prevention", "pregnancy nutrition", "hearing loss"),
-    "history": ("the fall of Rome", "the French Revolution", "the Silk Road", "the Meiji Restoration",
-                "the Cuban Missile Crisis", "ancient Egypt's pyramids", "the printing press", "the Aztec empire",
-                "the civil rights movement", "the Marshall Plan", "the Ming dynasty", "the Viking age",
-                "the Byzantine Empire", "decolonization in Africa", "the Magna Carta", "the space race",
-                "the Berlin airlift", "the Hanseatic League", "the Haitian Revolution", "the Inca road system"),
-    "law": ("a tenancy agreement", "copyright infringement", "wrongful dismissal", "small claims court",
-            "a non-compete clause", "GDPR compliance", "writing a will", "trademark registration",
-            "self-defence law", "contract breach", "divorce settlements", "patent filing", "defamation",
-            "a power of attorney", "jury duty", "consumer refund rights", "inheritance tax law", "employment contracts",
-            "fair use", "criminal appeals", "liability waivers", "data protection rights"),
-    "math": ("prime numbers", "derivatives", "integrals", "matrices", "eigenvalues", "probability distributions",
-             "the Pythagorean theorem", "logarithms", "complex numbers", "proof by induction", "linear equations",
-             "quadratic equations", "Bayes' theorem", "set theory", "combinatorics", "Fourier series",
-             "differential equations", "vectors", "geometric series", "modular arithmetic", "standard deviation"),
-    "other": ("planning a trip to Portugal", "choosing a houseplant", "learning to play guitar", "wedding etiquette",
-              "training a puppy", "the rules of chess", "packing for a camping trip", "writing a birthday card",
-              "the best way to learn a language", "decluttering a home", "popular board games", "fashion trends",
-              "the Olympic Games", "a good sourdough starter", "cleaning a cast iron pan", "saving on groceries",
-              "famous paintings", "choosing running shoes", "hosting a dinner party", "streaming services"),
-    "philosophy": ("free will", "utilitarianism", "Kant's categorical imperative", "the trolley problem",
-                   "existentialism", "the mind-body problem", "stoicism", "Plato's cave", "moral relativism",
-                   "the ship of Theseus", "Descartes' cogito", "virtue ethics", "Nietzsche's eternal return",
-                   "the problem of evil", "personal identity", "epistemology", "Buddhist ideas of self",
-                   "the social contract", "nihilism", "Hume's problem of induction"),
-    "physics": ("Newton's laws", "quantum entanglement", "special relativity", "black holes", "entropy",
-                "electromagnetic waves", "the photoelectric effect", "nuclear fusion", "projectile motion",
-                "conservation of momentum", "superconductivity", "the Doppler effect", "dark matter",
-                "friction", "wave-particle duality", "the Higgs boson", "centripetal force", "thermal radiation",
-                "the speed of light", "magnetic fields"),
-    "psychology": ("cognitive dissonance", "procrastination", "attachment styles", "confirmation bias",
-                   "impostor syndrome", "classical conditioning", "the bystander effect", "burnout",
-                   "growth mindset", "memory consolidation", "anxiety", "motivation", "emotional intelligence",
-                   "child development stages", "habit formation", "the placebo effect", "social anxiety",
-                   "grief", "Maslow's hierarchy of needs", "cognitive behavioural therapy"),
-}
+# models/domain_topics.jsonl: one category a line, with its topics.
+DOMAIN_TOPICS_FILE = Path(__file__).resolve().parent / "domain_topics.jsonl"
 DOMAIN_FRAMES = (
     "Can you explain {t} to me?", "How does {t} work?", "What should I know about {t}?",
     "Give me a simple overview of {t}.", "I'm confused about {t}. Can you help?", "Why does {t} matter?",
@@ -520,6 +596,7 @@ DOMAIN_FRAMES = (
 
 def domain_questions() -> list[tuple[str, str]]:
     """(question, category): every frame with every topic of its category."""
-    out = [(f.format(t=t), c) for c, ts in DOMAIN_TOPICS.items() for t in ts for f in DOMAIN_FRAMES]
+    rows = [json.loads(ln) for ln in DOMAIN_TOPICS_FILE.read_text(encoding="utf-8").splitlines()]
+    out = [(f.format(t=t), r["category"]) for r in rows for t in r["topics"] for f in DOMAIN_FRAMES]
     assert {c for _, c in out} == set(D.CATEGORIES)
     return out

@@ -471,14 +471,25 @@ def section(res: dict) -> str:
               "", f"Category confidence fallback (routed accuracy on the labelled shapes): {k['chosen_on_cal']} is best "
               f"on cal ({k['cal']['chosen']} vs {k['cal']['shipped']} at the configured {k['shipped']}); on test "
               f"{k['test']['chosen']} vs {k['test']['shipped']}.", "",
-              "No threshold was changed on this evidence: no jailbreak threshold meets both targets on cal (the one "
-              "that holds the FPR target there roughly halves the catch rate and still misses 1 % on test), the "
-              "history weight trades the two conversation kinds against each other (the configured 0.25 stays), and "
-              "the confidence fallback moves routed accuracy by well under a point. What misses the targets here is "
-              "the heads on text unlike their training data (non-English questions, pasted documentation, code, "
-              "terse tool output), which #19's retraining item addresses; scores are per request alone "
+              _threshold_note(c),
+              "The history weight trades the two conversation kinds against each other (the configured 0.25 stays), "
+              "and the confidence fallback moves routed accuracy by about a point. Scores are per request alone "
               "(`run` explains why batching moves them).", "", END]
     return "\n".join(lines)
+
+
+def _threshold_note(c: dict) -> str:
+    """What the sweep says about the shipped jailbreak threshold, in words (no threshold is changed here: the
+    model's calibration chooses it, models/recipe.py)."""
+    chosen = c["chosen_on_cal"]
+    if chosen is None:
+        return ("No jailbreak threshold keeps every targeted benign shape at or under 1 % on cal; the shipped one "
+                "stays.")
+    row = next(r for r in c["sweep"] if r["threshold"] == round(chosen, 4))
+    return (f"The threshold that holds the FPR target on cal ({chosen}) catches {row['cal_tpr']} of the attacks on cal "
+            f"and {row['test_tpr']} on test (test worst FPR {row['test_worst_fpr']}), against the 0.95 target: it is "
+            "not shipped, since it trades the catch rate for the pasted-document shapes; the model's calibration "
+            "chooses the threshold (models/recipe.py).")
 
 
 def targets(res: dict) -> list[str]:

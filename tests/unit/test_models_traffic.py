@@ -87,3 +87,45 @@ def test_no_generated_question_is_a_benchmark_question():
     held_out = {json.loads(ln)["text"].strip().lower() for ln in bench.read_text(encoding="utf-8").splitlines() if ln.strip()}
     ours = {q.lower() for q, _ in T.domain_questions()} | {t.lower() for _, t in T.multilingual_texts(1234)}
     assert not held_out & ours
+
+
+def test_pasted_documents_keep_the_text_whole_with_a_request_before_or_after_it():
+    texts = [(f"k{i}", f"Paragraph {i}.\nSecond line of document {i}.") for i in range(60)]
+    for what in T.PASTE_ASKS:
+        prompts = T.paste_prompts(texts, what, 7)
+        assert prompts == T.paste_prompts(texts, what, 7)
+        for (key, doc), (k, p) in zip(texts, prompts):
+            asks = [a for a in T.PASTE_ASKS[what] if a in p]
+            assert k == key and asks and (doc in p or doc.replace("\n", "\n> ") in p)
+
+
+def test_help_pages_are_rendered_apart_in_a_fixed_environment(monkeypatch):
+    # pydoc prints default arguments: fsspec's default ``os.environ`` put the build machine's variables into a page
+    seen = {}
+
+    def fake_run(cmd, cwd, check, env, stdout, stderr):
+        seen["env"] = env
+        dest = cmd[-1].split("open(")[1].split(",")[0].strip("'\"")
+        with open(dest, "w", encoding="utf-8") as f:
+            json.dump([["pkg.mod", "Help on module pkg.mod"]], f)
+
+    monkeypatch.setattr(T.subprocess, "run", fake_run)
+    monkeypatch.setenv("SECRET_TOKEN", "x")
+    assert T.pydoc_pages() == [("pkg.mod", "Help on module pkg.mod")]
+    assert seen["env"]["PYTHONHASHSEED"] == "0" and "SECRET_TOKEN" not in seen["env"]
+
+
+def test_short_turns_hold_acknowledgements_follow_ups_and_meta_instructions():
+    turns = T.short_turns()
+    assert turns == T.short_turns() and len(turns) == len(set(turns)) > 300
+    for t in ("Continue.", "ok", "thanks", "yes please", "Go on", "What did the tool say?"):
+        assert t in turns
+    assert any("the text above" in t for t in turns) and any(f in t for t in turns for f in T.META_FORMATS[:3])
+    # none of them holds the words the runtime treats as an override attempt (inputs.SCAN_KEYS)
+    from router_extproc.signals.inputs import SCAN_KEYS
+
+    assert not [t for t in turns if any(k in t.lower() for k in SCAN_KEYS)]
+
+
+def test_transcripts_and_articles_do_not_move_with_the_build_date():
+    assert T.transcripts(5, 1) == T.transcripts(5, 1) and T.articles(5, 1) == T.articles(5, 1)
