@@ -26,6 +26,9 @@ def _texts(completion: Mapping[str, Any]) -> Iterator[str]:
                 yield fn["arguments"]
 
 
-def answer_pii_types(completion: Mapping[str, Any]) -> set[str]:
-    """The PII types the rules find in an answer's text and tool-call arguments (empty: none)."""
-    return {e[2] for text in _texts(completion) if text for e in rule_entities(text)}
+def answer_pii_types(completion: Mapping[str, Any], persona: frozenset[str] = frozenset()) -> set[str]:
+    """The PII types the rules find in an answer's text and tool-call arguments (empty: none). ``persona``: the
+    casefolded words of the names the operator gave the assistant (signals/inputs.operator_names); an answer that
+    greets or signs with them ("Hi! I'm Ava") carries no one's personal data, as in the request."""
+    return {e[2] for text in _texts(completion) if text for e in rule_entities(text)
+            if not (e[2] == "PERSON" and persona and frozenset(text[e[0]:e[1]].casefold().split()) <= persona)}

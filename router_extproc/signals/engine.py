@@ -322,6 +322,7 @@ class SignalEngine:
         guard = np.array([planned[j].read.guard or "" for j, _ in rows])
         ents = [PIIEntity(t, s, end, round(float(sc), 4), j) for j, p in enumerate(planned) if p.read.pii
                 for s, end, t, sc in self._pii(p, pii[of == j])]
+        found, persona = operator_names([p.read for p in planned], ents)
         return Signals(
             embedding=np.ascontiguousarray(e, dtype=np.float32),
             category=self.categories[k],
@@ -329,9 +330,10 @@ class SignalEngine:
             complexity=float(_sigmoid(float((cx * tw).sum()) / self._t_cx)),
             jailbreak=self._attack(jb[guard == "jailbreak"], span[guard == "jailbreak"]),
             injection=self._attack(jb[guard == "injection"], span[guard == "injection"]),
-            pii=operator_names([p.read for p in planned], ents),
+            pii=found,
             tokens=len(latest.ids),
             unread_tokens=sum(p.unread for p in planned if p.read.pii),
+            operator_names=persona,
         )
 
     def _attack(self, jb: np.ndarray, span: np.ndarray) -> float:

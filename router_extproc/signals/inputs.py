@@ -134,9 +134,10 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.casefold().split())
 
 
-def operator_names(reads: Sequence[Read], entities: Sequence) -> tuple:
+def operator_names(reads: Sequence[Read], entities: Sequence) -> tuple[tuple, frozenset[str]]:
     """The PII entities of one request less the names that are the operator's configuration (see the module
-    docstring): each entity has ``type``, ``start``, ``end`` and ``read`` (its index in ``reads``)."""
+    docstring): each entity has ``type``, ``start``, ``end`` and ``read`` (its index in ``reads``); and the words of
+    those names (casefolded), which the answer's PII check sets aside too (stages/cache.py)."""
     found: dict[int, list] = {}
     for e in entities:
         found.setdefault(e.read, []).append(e)
@@ -159,7 +160,7 @@ def operator_names(reads: Sequence[Read], entities: Sequence) -> tuple:
     def own(e) -> bool:   # a name in another segment made only of the operator's names' words ("Ava", "Acme")
         return e.type == "PERSON" and bool(vocab) and _words(reads[e.read].text[e.start:e.end]) <= vocab
 
-    return tuple(e for e in entities if id(e) not in dropped and not (not reads[e.read].operator and own(e)))
+    return tuple(e for e in entities if id(e) not in dropped and not (not reads[e.read].operator and own(e))), vocab
 
 
 @dataclass(slots=True)

@@ -25,6 +25,7 @@ class Signals:
     tokens: int                    # tokens of the latest turn as tokenized (a huge turn: its scanned blocks)
     injection: float = 0.0         # the same detectors over tool results and documents (inputs.py), 0: none
     unread_tokens: int = 0         # tokens no window read because of the budget (0: every segment read whole)
+    operator_names: frozenset[str] = frozenset()   # words of the persona's names (inputs.operator_names), casefolded
 
     @property
     def pii_types(self) -> frozenset[str]:

@@ -126,6 +126,7 @@ class CacheStage:
         # Entries are indexed by the prompt embedding: with the signal model off nothing can be stored. A prompt the
         # PII tagger could not read whole (the signal budget) is not stored: "PII is never cached" needs every token.
         ex.store = policy.store and signals is not None and not getattr(signals, "unread_tokens", 0)
+        ex.persona_names = getattr(signals, "operator_names", frozenset())
         ex.cache_state = "miss"
         if decision.cache is not None and not decision.cache.enabled:   # the route switched the cache off
             ex.store = False
@@ -175,7 +176,7 @@ class CacheStage:
                 ex.response_status or 0, comp, max_bytes=ex.config.semantic_cache.max_response_bytes)
             # An answer is replayed to later askers: one carrying PII of its own is not stored, like a prompt with
             # PII. The rules only (linear, no model), over at most max_response_bytes: a few ms at the 60 KB cap.
-            if verdict == "ok" and answer_pii_types(comp):
+            if verdict == "ok" and answer_pii_types(comp, ex.persona_names):
                 verdict = "pii"
         except (ValueError, TypeError, RecursionError) as exc:   # UnicodeEncodeError is a ValueError
             log.warning("upstream answer not storable", extra={"request_id": ex.request_id, "error": repr(exc)[:200]})

@@ -68,6 +68,7 @@ class Exchange:
     response_bytes: int = 0
     finished: bool = False
     reads: tuple = ()                  # what the signal pass read (signals/inputs.plan); PII offsets point into these
+    persona_names: frozenset[str] = frozenset()   # the operator's persona names (Signals.operator_names)
     pii_counts: dict[str, int] = field(default_factory=dict)  # entities found per type (the log's, never values)
     redaction: Any = None              # pii.redact.Redaction: this request's placeholders, never logged or cached
     restorer: Any = None               # puts the redacted values back into the answer

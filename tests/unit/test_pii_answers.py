@@ -28,3 +28,10 @@ def test_tool_call_arguments_and_content_parts_are_read():
 def test_odd_shapes_carry_no_text():
     assert answer_pii_types({"choices": ["x", {"message": "y"}, {"message": {"tool_calls": [3]}}]}) == set()
     assert answer_pii_types({}) == set()
+
+
+def test_the_operators_persona_name_in_an_answer_is_not_personal_data_but_another_name_is():
+    persona = frozenset({"ava"})
+    assert answer_pii_types(_answer("Hi Ava! Solar, wind and hydro."), persona) == set()
+    assert "PERSON" in answer_pii_types(_answer("Hi Ava! Solar, wind and hydro."))
+    assert "PERSON" in answer_pii_types(_answer("Hi Olen, solar, wind and hydro."), persona)

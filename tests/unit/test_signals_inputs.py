@@ -214,7 +214,7 @@ def names_left(*pairs, found, rule=InputRule()):
     reads = plan(segs(*pairs), rule)
     ents = [PIIEntity(t, r.text.index(v), r.text.index(v) + len(v), 0.9, j)
             for j, r in enumerate(reads) for t, v in found.get(r.text, ())]
-    return [(e.type, reads[e.read].text[e.start:e.end]) for e in operator_names(reads, ents)]
+    return [(e.type, reads[e.read].text[e.start:e.end]) for e in operator_names(reads, ents)[0]]
 
 
 PERSONA = "You are Ava, a friendly assistant for Acme."
@@ -234,6 +234,12 @@ def test_the_operators_names_are_not_personal_data_elsewhere_in_the_request_but_
                       found={PERSONA: [("PERSON", "Ava"), ("PERSON", "Acme")], user: [("PERSON", "Ava"),
                              ("PERSON", "Acme")], bot: [("PERSON", "Ava")], namesake: [("PERSON", "Ava Thompson")]})
     assert left == [("PERSON", "Ava Thompson")]
+
+
+def test_the_persona_names_are_handed_on_for_the_answer_check():
+    reads = plan(segs(("system", PERSONA), ("user", "hi")))
+    ents = [PIIEntity("PERSON", PERSONA.index("Ava"), PERSONA.index("Ava") + 3, 0.9, 1)]
+    assert operator_names(reads, ents)[1] == frozenset({"ava"})
 
 
 def test_a_record_pasted_into_the_system_prompt_keeps_its_names():
