@@ -220,12 +220,20 @@ def _action(r: _Reader, known_model) -> R.Action:
 MAX_SYSTEM_PROMPT_CHARS = 20_000   # a prompt, not a document: it is sent with every request of the route
 
 
-def _system_prompt(r: _Reader, block: str | None) -> R.SystemPrompt | None:
-    if r.raw("system_prompt", None) is None:
+def _forwarding_section(r: _Reader, name: str, block: str | None, why: str) -> _Reader | None:
+    """An action's sub-section that only a forwarded request uses (None when absent); a blocking rule may not
+    carry it, since it would never apply."""
+    if r.raw(name, None) is None:
         return None
-    sp = r.section("system_prompt")
     if block is not None:
-        raise r.error(r.key("system_prompt"), "a blocking rule never forwards the request")
+        raise r.error(r.key(name), why)
+    return r.section(name)
+
+
+def _system_prompt(r: _Reader, block: str | None) -> R.SystemPrompt | None:
+    sp = _forwarding_section(r, "system_prompt", block, "a blocking rule never forwards the request")
+    if sp is None:
+        return None
     text = sp.str("text")
     if not text.strip():
         raise sp.error(sp.key("text"), "must not be empty")
@@ -265,11 +273,9 @@ def _scores(r: _Reader, select: str, cands: list[str]) -> tuple[tuple[tuple[str,
 
 def _cache_policy(r: _Reader, block: str | None) -> R.CachePolicy | None:
     """`cache: {enabled, threshold, ttl_s}`; checked against the `semantic_cache` section in check_signals."""
-    if r.raw("cache", None) is None:
+    c = _forwarding_section(r, "cache", block, "a blocking rule answers with its message: it never reaches the cache")
+    if c is None:
         return None
-    c = r.section("cache")
-    if block is not None:
-        raise r.error(r.key("cache"), "a blocking rule answers with its message: it never reaches the cache")
     threshold = c.float("threshold", None, lo=0.0, hi=1.0) if c.raw("threshold", None) is not None else None
     ttl = c.float("ttl_s", None, lo=0.0) if c.raw("ttl_s", None) is not None else None
     if ttl is not None and ttl <= 0:
