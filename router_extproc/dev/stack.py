@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -31,8 +32,38 @@ from ..config import parse_config
 from ..envoy_config import render_yaml
 
 
-def free_port() -> int:
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999   # Linux's default
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A loopback port that is free now and outside the kernel's ephemeral range.
+
+    Port 0 would hand out an ephemeral port, and every outgoing connection (Envoy to the router, a test
+    client to Envoy) also takes one: between choosing the port and the listener binding it, a connection
+    could take it ("address already in use", seen once in CI). Ports below the ephemeral range are only
+    taken by listeners that bind them on purpose."""
+    low, _ = _ephemeral_range()
+    floor = 10000
+    if low - floor >= 2000:
+        for _ in range(200):
+            port = floor + secrets.randbelow(low - floor)
+            if _bindable(port):
+                return port
+    with socket.socket() as s:   # an unusual range: fall back to the kernel's choice
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -198,10 +229,25 @@ class Stack:
                 "--model", m.served_name, "--latency-ms", str(latency)])
             wait_for(lambda: _http_ok(f"http://{host}:{port}/health"), 20, f"demo upstream {m.name}[{i}]", proc)
 
-    def start_router(self, timeout: float = 120) -> None:
-        proc = self._spawn("router", [sys.executable, "-m", "router_extproc.cli", "serve",
-                                      "--config", str(self.config_path)])
-        wait_for(lambda: _http_ok(self.metrics_url + "/readyz"), timeout, "router", proc)
+    def start_router(self, timeout: float = 120, attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            proc = self._spawn("router", [sys.executable, "-m", "router_extproc.cli", "serve",
+                                          "--config", str(self.config_path)])
+            try:
+                wait_for(lambda: _http_ok(self.metrics_url + "/readyz"), timeout, "router", proc)
+                return
+            except RuntimeError:
+                # As for Envoy below: a port chosen free can be taken before the router binds it.
+                if not self.free_ports or attempt == attempts - 1 or "already in use" not in self.log("router"):
+                    raise
+                self.stop_process("router")
+                workers = int(self.data["server"].get("workers", 1))
+                grpc = free_port_range(workers)
+                metrics = free_port_range(workers, avoid=set(range(grpc, grpc + workers)))
+                self.data["server"]["grpc_listen"] = f"127.0.0.1:{grpc}"
+                self.data["server"]["metrics_listen"] = f"127.0.0.1:{metrics}"
+                self.data["envoy"]["router_address"] = self.data["server"]["grpc_listen"]
+                self._rewrite_config()
 
     def start_envoy(self, timeout: float = 60, attempts: int = 3) -> None:
         for attempt in range(attempts):
@@ -218,9 +264,13 @@ class Stack:
                 self.procs.pop("envoy", None)
                 self.data["envoy"]["listen"] = f"127.0.0.1:{free_port()}"
                 self.data["envoy"]["admin"] = f"127.0.0.1:{free_port()}"
-                self.config = parse_config(self.data, source=self.config_path)
-                self.config_path.write_text(yaml.safe_dump(self.data, sort_keys=False))
-                self.envoy_path.write_text(render_yaml(self.config))
+                self._rewrite_config()
+
+    def _rewrite_config(self) -> None:
+        """After moving a listener: the router's config file and Envoy's follow the new ports."""
+        self.config = parse_config(self.data, source=self.config_path)
+        self.config_path.write_text(yaml.safe_dump(self.data, sort_keys=False))
+        self.envoy_path.write_text(render_yaml(self.config))
 
     def start(self) -> Stack:
         try:
