@@ -56,11 +56,14 @@ def decide(
     *,
     thresholds: Thresholds | None = None,
     language: str | None = None,
+    route_signals: SignalsLike | None = None,
 ) -> Decision:
     """Choose the model (or a block) for one request. Raises APIError(404) for an unknown model.
 
     `thresholds`: resolved once per config load (thresholds.resolve); None resolves them from the config alone.
-    `language`: the language signal's code (language.py, computed off the event loop; None: not sure or not read)."""
+    `language`: the language signal's code (language.py, computed off the event loop; None: not sure or not read).
+    `route_signals`: the signal pass over the user's turn with its typos repaired (stages/decide.route_reading),
+    which the custom routes read instead of `signals`; None: the turn needed no repair."""
     auto = config.is_auto(request.model)
     if not auto and config.model(request.model) is None:
         raise APIError(
@@ -71,7 +74,8 @@ def decide(
         )
     resolved = thresholds or resolve(config)
     threshold = resolved.jailbreak
-    category, base = _readings(config, signals, threshold, auto, resolved.routes)
+    category, base = _readings(config, signals, threshold, auto, resolved.routes, route_signals,
+                               user_text(request) if resolved.routes is not None else None)
     base["language"] = language
     guarded = _guard(config, request, category, threshold, base)
     if guarded is not None:
@@ -174,7 +178,8 @@ def _legacy_reason(config: RouterConfig, category: str | None, base: dict[str, A
 
 
 def _readings(config: RouterConfig, signals: SignalsLike | None, threshold: float,
-              auto: bool, routes: Any = None) -> tuple[str | None, dict[str, Any]]:
+              auto: bool, routes: Any = None, route_signals: SignalsLike | None = None,
+              text: str | None = None) -> tuple[str | None, dict[str, Any]]:
     """What the enabled signals say: the category, and the fields every Decision of this request carries."""
     guards = config.guards
     jb = signals.jailbreak if (signals is not None and config.signals.jailbreak) else None
@@ -198,10 +203,14 @@ def _readings(config: RouterConfig, signals: SignalsLike | None, threshold: floa
     injection = None
     if guards.injection_enabled and inj is not None and inj >= threshold:
         injection = {"flag": "flagged", "block": "blocked", "route": "routed"}[guards.injection_action]
-    # custom routes: the signal pass's embedding against the examples embedded at load (no second encoder run),
-    # ranked with the category head's classes (routes.py; `confidence` is None when the category signal is off)
-    match = (routes.match(getattr(signals, "embedding", None), confidence)
-             if routes is not None and signals is not None else None)
+    # custom routes: the signal pass's embedding against the examples embedded at load, ranked with the category
+    # head's classes (routes.py; `confidence` is None when the category signal is off); a turn with typos: the
+    # pass over its repaired text, its embedding and its head's confidence; the user's text says whom it is about
+    match = None
+    if routes is not None and signals is not None:
+        read = route_signals if route_signals is not None else signals
+        conf = float(read.category_confidence) if confidence is not None else None
+        match = routes.match(getattr(read, "embedding", None), conf, text)
     return category, dict(auto=auto, confidence=confidence, complexity=complexity, complexity_score=cx_score,
                           pii_types=pii_types, pii_redact=pii_redact, jailbreak_score=jb, injection=injection,
                           injection_score=inj, route=match.route if match else None,

@@ -18,6 +18,7 @@ from .language import LanguageDetector
 from .errors import ConfigError
 from .openai import APIError, parse_chat_request
 from .rules import evaluate
+from .stages.decide import user_turn
 from .thresholds import resolve
 
 
@@ -40,33 +41,40 @@ def load_prompt(path: str | Path) -> bytes:
     return json.dumps(data).encode()
 
 
-async def _signals(config: RouterConfig, request: Any) -> tuple[Any, Any, Any]:
-    """The signal pass the router would run, the model's labels (its calibrated thresholds), and the config's
-    custom routes embedded with the same engine."""
+async def _signals(config: RouterConfig, request: Any) -> tuple[Any, Any, Any, Any]:
+    """The signal pass the router would run, the model's labels (its calibrated thresholds), the config's
+    custom routes embedded with the same engine, and the routes' pass over the repaired user turn (None: no
+    typos to repair), as stages/decide.route_reading."""
     from .app import build_signals
     from .routes import for_config
     from .signals.inputs import plan
 
     engine = build_signals(config)
     if engine is None:
-        return None, None, None
+        return None, None, None, None
     try:
         rule = config.signals.inputs
         sig = await engine.analyze_reads(plan(request.segments(), rule), rule.max_tokens_read)
-        return sig, engine.labels, for_config(config, engine)
+        routes = for_config(config, engine)
+        repaired = routes.repair(user_turn(request)) if routes is not None and config.is_auto(request.model) \
+            else None
+        fixed = await engine.analyze(repaired, rule.max_tokens_read) if repaired is not None else None
+        return sig, engine.labels, routes, fixed
     finally:
         await engine.close()
 
 
-def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ..., routes: Any = None) -> Decision:
-    """`signals`: a signal result to use (tests; `routes` then: the embedded routes, routes.build_index); by default
-    the real engine runs, or none when models are missing."""
+def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ..., routes: Any = None,
+            route_signals: Any = None) -> Decision:
+    """`signals`: a signal result to use (tests; `routes` then: the embedded routes, routes.build_index;
+    `route_signals`: the pass over the repaired turn); by default the real engine runs, or none when models are
+    missing."""
     request = parse_chat_request(body)
     w = out.write
     labels = None
     if signals is ...:
         try:
-            signals, labels, routes = asyncio.run(_signals(config, request))
+            signals, labels, routes, route_signals = asyncio.run(_signals(config, request))
         except ConfigError as exc:
             w(f"signals: unavailable ({exc}); deciding without them\n")
             signals = None
@@ -80,18 +88,14 @@ def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ..., 
         w(f"  injection: {getattr(signals, 'injection', 0.0):.3f}\n")
         w(f"  pii: {', '.join(sorted(signals.pii_types)) or '-'}\n")
     if routes is not None and signals is not None:
-        m = routes.match(signals.embedding, signals.category_confidence if config.signals.category else None)
-        if m is not None:
-            got = (f"{m.route} (score {m.score:.3f} >= bar {m.bar:.3f}; nearest example {m.similarity:.3f}, "
-                   f"{m.probability:.2f} of the ranking with the category head)") if m.route else \
-                f"none (nearest {m.nearest}: score {m.score:.3f} < bar {m.bar:.3f})"
-            w(f"  route: {got}\n")
+        _route(config, request, signals, routes, route_signals, w)
     language = None
     if config.rules.reads_language:
         lang = LanguageDetector().detect(user_text(request))
         language = lang.code
         w(f"  language: {lang.code or 'not sure'} (confidence {lang.confidence:.3f})\n")
-    d = decide(config, request, signals, thresholds=resolve(config, labels, routes), language=language)
+    d = decide(config, request, signals, thresholds=resolve(config, labels, routes), language=language,
+               route_signals=route_signals)
     rs = config.decisions
     if rs is None:
         w("decisions: none configured; the `routing:` section decides\n")
@@ -136,6 +140,23 @@ def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ..., 
                          f"ttl_s {c.ttl_s if c.ttl_s is not None else 'section'}") + "\n")
     w(f"  reason: {d.reason}\n")
     return d
+
+
+def _route(config: RouterConfig, request: Any, signals: Any, routes: Any, route_signals: Any, w: Any) -> None:
+    """The route signal's lines: what the matcher read (the repaired turn, whom it is about) and why it matched."""
+    read = route_signals if route_signals is not None else signals
+    text = user_text(request)
+    m = routes.match(read.embedding, read.category_confidence if config.signals.category else None, text)
+    if route_signals is not None:
+        w(f"  route reads the turn with its typos repaired: {routes.repair(user_turn(request))!r}\n")
+    if routes.about_someone_else(text):
+        w("  route: the turn reads as about someone else (another company's name, a third party or a general "
+          "question, and no \"you\"): its bar is raised\n")
+    if m is not None:
+        got = (f"{m.route} (score {m.score:.3f} >= bar {m.bar:.3f}; nearest example {m.similarity:.3f}, "
+               f"{m.probability:.2f} of the ranking with the category head)") if m.route else \
+            f"none (nearest {m.nearest}: score {m.score:.3f} < bar {m.bar:.3f})"
+        w(f"  route: {got}\n")
 
 
 def run_explain(config_path: str, prompt_path: str, out: TextIO) -> int:

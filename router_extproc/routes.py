@@ -22,6 +22,18 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   on its none prompts). Without the category signal (`signals.category: false`) the head does not vote: score ≥ τ.
 * An `out_of_scope` route lists what is none of the routes: when its score is at least the winning route's, no
   route matches.
+* **Typos are repaired against the examples' words** (`Speller`, fitted at load): a word of the user's turn that
+  is neither a word of the encoder's vocabulary nor of the examples, and is one edit (two for 8+ letters) from a
+  word of the examples with the same first letter, is replaced by it ("retrun" -> "return", "invocie" ->
+  "invoice"). A misspelt word breaks into word pieces the encoder reads as noise; the repaired turn is embedded
+  once more (stages/decide.route_reading: a second encoder pass, only for such requests) and that embedding is
+  matched. Text mostly of unknown words (another language) is left alone.
+* **"About someone else" raises the bar** by ROUTE_OTHER_PENALTY (`about_someone_else`): a support route's topic
+  is also the topic of questions about other companies and of general questions (Netflix's billing, a React
+  crash, "what is VAT"), which a topic embedding cannot tell apart. The user's turn is read for whom it is about:
+  a proper name the examples never use, a third-party provider (bank, landlord, airline, ...), or the form of a
+  general question ("what is", "how does ... work", "explain"), and no word addressing the operator ("you",
+  "your"). Such a request needs a closer match.
 
 How the domain signal and the route signal relate: both read the same encoder pass; `domain` is the head's own
 answer and is unchanged by routes (a billing question may still be domain `business`); `route` is the custom route
@@ -31,13 +43,16 @@ that won the joint ranking, or none when a built-in class won it. Rules read eit
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .thresholds import ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_TIGHTNESS, ROUTE_TIGHTNESS_ONE
+from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_OTHER_PENALTY, ROUTE_TIGHTNESS,
+                         ROUTE_TIGHTNESS_ONE)
 
 # The most examples one config may list, all routes together. Matching is one (N, 384) float32 product plus a few
 # O(N) reductions: ~0.03 ms at 1,000 examples (docs/routing.md); embedding 10,000 short ones at load took 7 s on 2
@@ -45,6 +60,9 @@ from .thresholds import ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_TIGHTNESS, ROU
 MAX_EXAMPLES = 20_000
 MAX_EXAMPLE_CHARS = 2_000   # an example is an utterance, not a document; longer ones are rejected at load
 LOO_QUERIES = 512           # leave-one-out reads at most this many of a route's examples (evenly spaced): a median
+# Spelling repair reads turns up to this long: a longer one carries enough correctly spelt words, and the repair's
+# cost (a Python pass over the words) stays bounded.
+REPAIR_MAX_CHARS = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +97,16 @@ class RouteIndex:
     out_of_scope: np.ndarray = field(compare=False, repr=False)  # (routes,) bool
     vectors: Mapping[str, np.ndarray] = field(compare=False, repr=False, default_factory=dict)  # text -> row
     head_temperature: float = ROUTE_HEAD_TEMPERATURE   # the head's vote (module docstring); a bench varies it
+    speller: Speller | None = field(compare=False, repr=False, default=None)   # None: no repair (no examples)
+    other_penalty: float = ROUTE_OTHER_PENALTY          # the bar's rise for a request about someone else
+
+    def repair(self, text: str) -> str | None:
+        """The user's turn with its typos repaired against the examples' words; None when nothing changed.
+        CPU (a pass over the words): call it off the event loop."""
+        return self.speller.repair(text) if self.speller is not None else None
+
+    def about_someone_else(self, text: str) -> bool:
+        return self.speller is not None and about_someone_else(text, self.speller)
 
     def nearest(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each route's nearest-example cosine and its score (the mean of its two nearest; the request embedding
@@ -95,10 +123,12 @@ class RouteIndex:
         """Each route's score (the mean cosine of its two nearest examples)."""
         return self.nearest(embedding)[1]
 
-    def match(self, embedding: np.ndarray | None, confidence: float | None = None) -> RouteMatch | None:
+    def match(self, embedding: np.ndarray | None, confidence: float | None = None,
+              text: str | None = None) -> RouteMatch | None:
         """None when there is no embedding (signals off or failed): the route signal was not measured.
         `confidence`: the category head's top probability (None: the category signal is off, the head does not
-        vote). The joint ranking is the module docstring's."""
+        vote). `text`: the user's turn, read for whom it is about (None: not read). The joint ranking is the
+        module docstring's."""
         if embedding is None or not self.specs:
             return None
         first, score = self.nearest(embedding)
@@ -108,6 +138,8 @@ class RouteIndex:
             return RouteMatch(None, float(first[best]), self.specs[best].name, float(score[best]), math.inf, 0.0)
         best = int(np.argmax(margin))
         head = self.head_temperature * math.log(min(max(confidence, 1e-6), 1.0)) if confidence is not None else 0.0
+        if text is not None and self.about_someone_else(text):
+            head += self.other_penalty
         bar = float(self.thresholds[best]) + head
         logits = margin[~self.out_of_scope] / max(self.head_temperature, 1e-6)
         top = float(logits.max())
@@ -153,9 +185,10 @@ def embed_with(engine: Any, batch: int = 64) -> Callable[[Sequence[str]], np.nda
 
 
 def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.ndarray],
-                previous: RouteIndex | None = None) -> RouteIndex:
-    """Embeds every example and fits each route's bar (CPU-heavy: call it off the event loop). Examples the
-    previous index already embedded are reused, so a hot reload that edits one route embeds only what changed."""
+                previous: RouteIndex | None = None, known_words: frozenset[str] = frozenset()) -> RouteIndex:
+    """Embeds every example and fits each route's bar and the speller (CPU-heavy: call it off the event loop).
+    Examples the previous index already embedded are reused, so a hot reload that edits one route embeds only
+    what changed. `known_words`: the encoder's whole-word vocabulary (never repaired)."""
     known: dict[str, np.ndarray] = dict(previous.vectors) if previous is not None else {}
     texts = [t for s in specs for t in s.examples]
     todo = list(dict.fromkeys(t for t in texts if t not in known))
@@ -174,7 +207,9 @@ def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.
         for s, a, n in zip(specs, starts, counts)], dtype=np.float32)
     return RouteIndex(tuple(specs), np.ascontiguousarray(matrix), starts, thresholds,
                       np.repeat(np.arange(len(specs)), counts), counts,
-                      np.asarray([s.out_of_scope for s in specs], dtype=bool), {t: known[t] for t in set(texts)})
+                      np.asarray([s.out_of_scope for s in specs], dtype=bool), {t: known[t] for t in set(texts)},
+                      speller=Speller([t for s in specs if not s.out_of_scope for t in s.examples], known_words)
+                      if texts else None)
 
 
 def for_config(config: Any, engine: Any, previous: RouteIndex | None = None) -> RouteIndex | None:
@@ -184,4 +219,158 @@ def for_config(config: Any, engine: Any, previous: RouteIndex | None = None) -> 
     specs = getattr(config.decisions, "routes", ())
     if not specs or engine is None:
         return None
-    return build_index(specs, embed_with(engine), previous)
+    return build_index(specs, embed_with(engine), previous, encoder_words(engine))
+
+
+def encoder_words(engine: Any) -> frozenset[str]:
+    """The whole words of the encoder's vocabulary (WordPiece: entries without "##"): words the encoder reads
+    as themselves, which spelling repair leaves alone."""
+    tokenizer = getattr(engine, "tokenizer", None)
+    if tokenizer is None:
+        return frozenset()
+    return frozenset(w for w in tokenizer.get_vocab() if w.isalpha() and not w.startswith("##"))
+
+
+# ── the user's words: spelling repair and whom the request is about ──────────────────────────────────────────
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+# Inflections a known stem may carry: "invoices", "refunded", "crashing" are not misspellings.
+_SUFFIXES = ("s", "es", "ed", "d", "ing", "er", "ers", "ly", "ies")
+REPAIR_MIN_LETTERS = 4        # shorter words are too ambiguous to repair ("dor": door? for?)
+REPAIR_TWO_EDITS_FROM = 8     # words this long may be two edits away; shorter ones one (transposition: one)
+
+
+def _deletes(word: str, edits: int) -> set[str]:
+    out = frontier = {word}
+    for _ in range(edits):
+        frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w))}
+        out = out | frontier
+    return out
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein (optimal string alignment): a transposition ("retrun") is one edit."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+class Speller:
+    """Repairs a request's misspelt words into the examples' words (symmetric deletes, as SymSpell: each example
+    word indexed under its one- or two-letter deletions, so a lookup is a few dict reads, not a scan). Built at
+    load, read-only afterwards (thread-safe)."""
+
+    def __init__(self, examples: Sequence[str], known_words: frozenset[str] = frozenset()) -> None:
+        self.counts = Counter(w.lower() for t in examples for w in _WORD.findall(t))
+        self.vocabulary = frozenset(self.counts)
+        self.known_words = known_words
+        index: dict[str, set[str]] = {}
+        for w in self.counts:
+            if len(w) >= REPAIR_MIN_LETTERS - 1:
+                for d in _deletes(w, 2 if len(w) >= REPAIR_TWO_EDITS_FROM - 2 else 1):
+                    index.setdefault(d, set()).add(w)
+        self._index = {k: tuple(sorted(v)) for k, v in index.items()}
+
+    def known(self, word: str) -> bool:
+        """A word of the encoder or of the examples, or one of them inflected."""
+        vocab, enc = self.counts, self.known_words
+        if word in enc or word in vocab or word + "s" in vocab or word + "es" in vocab:
+            return True
+        for suf in _SUFFIXES:
+            stem = word[:-len(suf)]
+            if word.endswith(suf) and len(stem) >= 3 and any(
+                    x in enc or x in vocab for x in (stem, stem + "e", stem + "y", stem + "es")):
+                return True
+        return False
+
+    def fix(self, word: str) -> str | None:
+        """The example word `word` is a misspelling of (closest; then the most frequent; then alphabetical)."""
+        if any(c.isupper() for c in word[1:]):
+            return None     # an acronym or a brand ("SAML", "SaaS"), not a typo
+        lw = word.lower()
+        if len(lw) < REPAIR_MIN_LETTERS or "'" in lw or "’" in lw or self.known(lw):
+            return None
+        edits = 2 if len(lw) >= REPAIR_TWO_EDITS_FROM else 1
+        best: tuple[int, int, str] | None = None
+        for d in _deletes(lw, edits):
+            for cand in self._index.get(d, ()):
+                if cand[0] != lw[0]:
+                    continue    # typos rarely touch the first letter; "lode" is not "code"
+                key = (_edit_distance(lw, cand), -self.counts[cand], cand)
+                if key[0] <= edits and (best is None or key < best):
+                    best = key
+        return best[2] if best is not None else None
+
+    def repair(self, text: str) -> str | None:
+        """`text` with its misspelt words repaired; None when nothing changed, when it is too long, or when it is
+        mostly words neither the encoder nor the examples know (another language: repair would garble it)."""
+        if len(text) > REPAIR_MAX_CHARS:
+            return None
+        words = _WORD.findall(text)
+        unknown = sum(1 for w in words if len(w) >= REPAIR_MIN_LETTERS and not self.known(w.lower()))
+        if not words or unknown * 3 > len(words):
+            return None
+        changed = False
+
+        def sub(m: re.Match[str]) -> str:
+            nonlocal changed
+            fixed = self.fix(m.group(0))
+            if fixed is None:
+                return m.group(0)
+            changed = True
+            return fixed
+
+        out = _WORD.sub(sub, text)
+        return out if changed else None
+
+
+# Words addressing the operator: a request that says "you" is about this company, whatever else it names.
+_ADDRESSED = re.compile(r"\b(?:you|your|yours|yourselves|u|ur|you're|youre|you've|y'all)\b", re.IGNORECASE)
+# Other parties a customer deals with: their bills, accounts and parcels are not this company's.
+_THIRD_PARTY = re.compile(
+    r"\b(?:bank|landlord|airline|airport|provider|supplier|dealer|dealership|library|electricity|utility|"
+    r"utilities|insurer|insurance|employer|government|gym|school|hospital|doctor|isp|telco|broker)s?\b",
+    re.IGNORECASE)
+# The form of a general question: about how things work, not about the customer's case.
+_GENERAL = re.compile(
+    r"^\W*(?:what\s+is|what's\s+(?:a|an|the)\b|what\s+are|what\s+does|how\s+does|how\s+do\s+\w+\s+work\b|"
+    r"explain\b|how\s+to\b|write\b|tips\b|compare\b|why\s+does)",
+    re.IGNORECASE)
+_CALENDAR = frozenset("""january february march april may june july august september october november december
+monday tuesday wednesday thursday friday saturday sunday christmas easter""".split())
+
+
+def proper_names(text: str, speller: Speller) -> list[str]:
+    """Capitalised words the examples never use: other brands and products ("Netflix", "Instagram"). Not
+    acronyms, contractions, or days and months; a sentence's first word only when the encoder does not know it
+    either and it is no misspelling of an example word ("Spotify billed me", not "Where is")."""
+    vocabulary = speller.vocabulary
+    out = []
+    for m in _WORD.finditer(text):
+        w = m.group(0)
+        if not w[0].isupper() or w.isupper() or "'" in w or "’" in w:
+            continue
+        lw = w.lower()
+        if lw in _CALENDAR or lw in vocabulary:
+            continue
+        before = text[:m.start()].rstrip()
+        if (not before or before[-1] in ".!?:;¿¡\"'(") and (lw in speller.known_words or speller.fix(w) is not None
+                                                           or not speller.known_words):
+            continue
+        out.append(w)
+    return out
+
+
+def about_someone_else(text: str, speller: Speller) -> bool:
+    """The user's turn reads as about another company or as a general question, and does not address the
+    operator (module docstring). `speller`: the examples' words and the encoder's."""
+    text = text[:REPAIR_MAX_CHARS]
+    if _ADDRESSED.search(text):
+        return False
+    return bool(_GENERAL.search(text) or _THIRD_PARTY.search(text) or proper_names(text, speller))

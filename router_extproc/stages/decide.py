@@ -9,7 +9,7 @@ from ..decision import Decision, decide as rules, user_text
 from ..language import LanguageDetector
 from ..live import LiveHooks
 from ..openai import APIRequest
-from .contracts import SignalsLike
+from .contracts import SignalSource, SignalsLike
 from .exchange import Exchange
 
 
@@ -21,9 +21,31 @@ async def language(ex: Exchange, request: APIRequest, detector: LanguageDetector
     return (await asyncio.to_thread(detector.detect, user_text(request))).code
 
 
-def run(ex: Exchange, request: APIRequest, signals: SignalsLike | None, language: str | None = None) -> Decision:
+async def route_reading(ex: Exchange, request: APIRequest, signals: SignalsLike | None,
+                        source: SignalSource | None) -> SignalsLike | None:
+    """The custom routes' reading of a user turn with typos: the turn repaired against the examples' words
+    (routes.Speller, in a worker thread) and read by the encoder once more; None when the config has no routes,
+    the request is not routed, or the turn needed no repair (the signal pass's embedding is then the routes')."""
+    routes = ex.thresholds.routes
+    if routes is None or signals is None or source is None or not ex.config.is_auto(request.model):
+        return None
+    repaired = await asyncio.to_thread(routes.repair, user_turn(request))
+    if repaired is None:
+        return None
+    return await source.analyze(repaired, ex.config.signals.inputs.max_tokens_read)
+
+
+def user_turn(request: APIRequest) -> str:
+    """The latest user turn: the text whose windows give the routing embedding (signals/inputs.plan)."""
+    turns = [s for s in request.segments() if s.role == "user"]
+    return turns[-1].text if turns else ""
+
+
+def run(ex: Exchange, request: APIRequest, signals: SignalsLike | None, language: str | None = None,
+        route_signals: SignalsLike | None = None) -> Decision:
     """Raises APIError(404) for an unknown model."""
-    ex.decision = rules(ex.config, request, signals, thresholds=ex.thresholds, language=language)
+    ex.decision = rules(ex.config, request, signals, thresholds=ex.thresholds, language=language,
+                        route_signals=route_signals)
     return ex.decision
 
 
