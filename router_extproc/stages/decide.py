@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from ..decision import Decision, decide as rules, user_text
+from ..errors import Overloaded
 from ..language import LanguageDetector
 from ..live import LiveHooks
 from ..openai import APIRequest
@@ -32,7 +33,10 @@ async def route_reading(ex: Exchange, request: APIRequest, signals: SignalsLike 
     repaired = await asyncio.to_thread(routes.repair, user_turn(request))
     if repaired is None:
         return None
-    return await source.analyze(repaired, ex.config.signals.inputs.max_tokens_read)
+    try:
+        return await source.analyze(repaired, ex.config.signals.inputs.max_tokens_read)
+    except Overloaded:
+        return None     # the request already has its signal pass: the routes read that one rather than fail it
 
 
 def user_turn(request: APIRequest) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from router_extproc import routes as RT
 from router_extproc.decision import decide
-from router_extproc.pipeline import Router
+from router_extproc.pipeline import Respond, Router
 from router_extproc.thresholds import ROUTE_OTHER_PENALTY, resolve
 
 from ..fakes import FakeCache, FakeSignals, embed, exchange
@@ -138,3 +138,18 @@ def test_explain_says_what_the_route_read():
     body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "what is a parcel"}]}).encode()
     explain(c, body, out, signals=Sig("what is a parcel"), routes=ix)
     assert "about someone else" in out.getvalue()
+
+
+async def test_an_overloaded_encoder_leaves_the_routes_the_first_reading():
+    from router_extproc.errors import Overloaded
+
+    class Engine(FakeSignals):
+        async def analyze(self, text, budget=None):
+            if text == "where is my parcel":
+                raise Overloaded("queue full")
+            return await super().analyze(text, budget)
+
+    router = Router(cfg(), signals=Engine(), cache=FakeCache())
+    body = {"model": "auto", "messages": [{"role": "user", "content": "where is my parcle"}]}
+    answer, _ = await exchange(router, body)
+    assert not isinstance(answer, Respond)                # decided without the repaired reading, not a 503
