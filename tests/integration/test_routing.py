@@ -173,3 +173,7 @@ def test_custom_routes_from_examples_choose_the_decision(make_stack):
         assert r.headers["x-router-decision"] == "orders" and r.headers["x-router-model"] == "qwen3-0.6b"
         r = c.post("/v1/chat/completions", json=chat("auto", "What is the capital of Australia?"))
         assert r.headers["x-router-decision"] == "general" and "x-desk-queue" not in r.headers
+        # typos: unrepaired, this turn matches no route; repaired against the examples' words and read once more
+        # (routes.Speller), it is billing
+        r = c.post("/v1/chat/completions", json=chat("auto", "my paymnt got declind again"))
+        assert r.status_code == 200 and r.headers["x-router-decision"] == "billing", r.headers
