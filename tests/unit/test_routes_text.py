@@ -153,3 +153,18 @@ async def test_an_overloaded_encoder_leaves_the_routes_the_first_reading():
     body = {"model": "auto", "messages": [{"role": "user", "content": "where is my parcle"}]}
     answer, _ = await exchange(router, body)
     assert not isinstance(answer, Respond)                # decided without the repaired reading, not a 503
+
+
+def test_the_encoders_whole_words_are_never_repaired():
+    class Tokenizer:
+        def get_vocab(self):
+            return {"[CLS]": 0, "parcle": 1, "##s": 2, "where": 3, "is": 4, "my": 5}
+
+    class Engine(FakeSignals):
+        tokenizer = Tokenizer()
+
+    assert RT.encoder_words(Engine()) == {"parcle", "where", "is", "my"}   # no word pieces, no special tokens
+    assert RT.encoder_words(FakeSignals()) == frozenset()                 # an engine without a tokenizer
+    ix = RT.for_config(cfg(), Engine())
+    assert ix.repair("where is my parcle") is None        # a word the encoder knows is read as itself
+    assert RT.for_config(cfg(), FakeSignals()).repair("where is my parcle") == "where is my parcel"
