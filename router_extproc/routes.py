@@ -237,6 +237,9 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _SUFFIXES = ("s", "es", "ed", "d", "ing", "er", "ers", "ly", "ies")
 REPAIR_MIN_LETTERS = 4        # shorter words are too ambiguous to repair ("dor": door? for?)
 REPAIR_TWO_EDITS_FROM = 8     # words this long may be two edits away; shorter ones one (transposition: one)
+# Longer "words" are not misspellings (a hash, a base64 blob, keyboard mashing), and a word's two-edit deletes
+# grow with the cube of its length: a 1,900-letter word would make ~1.8M strings of ~1,900 characters.
+REPAIR_MAX_LETTERS = 24
 
 
 def _deletes(word: str, edits: int) -> set[str]:
@@ -294,7 +297,7 @@ class Speller:
         if any(c.isupper() for c in word[1:]):
             return None     # an acronym or a brand ("SAML", "SaaS"), not a typo
         lw = word.lower()
-        if len(lw) < REPAIR_MIN_LETTERS or "'" in lw or "’" in lw or self.known(lw):
+        if not REPAIR_MIN_LETTERS <= len(lw) <= REPAIR_MAX_LETTERS or "'" in lw or "’" in lw or self.known(lw):
             return None
         edits = 2 if len(lw) >= REPAIR_TWO_EDITS_FROM else 1
         best: tuple[int, int, str] | None = None

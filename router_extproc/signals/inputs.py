@@ -78,6 +78,12 @@ class Read:
     pii: bool = True           # False: a guard's view of text other Reads carry (a follow-up in its context)
 
 
+def latest_user_text(segments: Iterable) -> str:
+    """The latest user turn with text: `plan`'s `latest`, whose windows give the routing embedding."""
+    texts = [s.text for s in segments if s.text and s.role == "user"]
+    return texts[-1] if texts else ""
+
+
 def plan(segments: Iterable, rule: InputRule = InputRule()) -> tuple[Read, ...]:
     """The Reads of one request's segments, latest turn first (the engine spends its budget in this order)."""
     segs = [s for s in segments if s.text]

@@ -10,6 +10,7 @@ from ..errors import Overloaded
 from ..language import LanguageDetector
 from ..live import LiveHooks
 from ..openai import APIRequest
+from ..signals.inputs import latest_user_text
 from .contracts import SignalSource, SignalsLike
 from .exchange import Exchange
 
@@ -40,9 +41,8 @@ async def route_reading(ex: Exchange, request: APIRequest, signals: SignalsLike 
 
 
 def user_turn(request: APIRequest) -> str:
-    """The latest user turn: the text whose windows give the routing embedding (signals/inputs.plan)."""
-    turns = [s for s in request.segments() if s.role == "user"]
-    return turns[-1].text if turns else ""
+    """The latest user turn: the text whose windows give the routing embedding (its one home: signals/inputs)."""
+    return latest_user_text(request.segments())
 
 
 def run(ex: Exchange, request: APIRequest, signals: SignalsLike | None, language: str | None = None,

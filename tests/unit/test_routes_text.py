@@ -168,3 +168,10 @@ def test_the_encoders_whole_words_are_never_repaired():
     ix = RT.for_config(cfg(), Engine())
     assert ix.repair("where is my parcle") is None        # a word the encoder knows is read as itself
     assert RT.for_config(cfg(), FakeSignals()).repair("where is my parcle") == "where is my parcel"
+
+
+def test_a_very_long_word_in_a_short_turn_is_not_repaired_and_costs_nothing(speller):
+    # A word's two-edit deletes grow with the cube of its length: a 1,900-letter word would be gigabytes.
+    blob = "r" + "eturnx" * 316
+    assert speller.fix(blob) is None
+    assert speller.repair(f"how do i {blob}") is None
