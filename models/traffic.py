@@ -213,16 +213,22 @@ def readmes(chunk: int = 6000) -> list[tuple[str, str]]:
     return out
 
 
+def _seeded(seed: int, locales: str | list[str] = "en_US"):
+    """A faker and a ``random.Random`` both seeded with ``seed``: every generator below draws from the pair, so one
+    seed gives one text set (faker is imported here, at build time only)."""
+    from faker import Faker
+
+    fk = Faker(locales)
+    fk.seed_instance(seed)
+    return fk, random.Random(seed)
+
+
 _SPEAKERS = ("Host", "Guest", "Interviewer", "Speaker 1", "Speaker 2", "Moderator", "Caller", "Agent")
 
 
 def transcripts(n: int, seed: int) -> list[str]:
     """Meeting, call and interview transcripts (faker sentences), with and without timestamps."""
-    from faker import Faker
-
-    fk = Faker("en_US")
-    fk.seed_instance(seed)
-    rng = random.Random(seed)
+    fk, rng = _seeded(seed)
     out = []
     for _ in range(n):
         names = [fk.first_name() for _ in range(rng.randint(2, 4))] if rng.random() < 0.6 else list(
@@ -239,11 +245,7 @@ def transcripts(n: int, seed: int) -> list[str]:
 
 def articles(n: int, seed: int) -> list[str]:
     """News- or blog-like articles: a headline, a byline and paragraphs (faker text)."""
-    from faker import Faker
-
-    fk = Faker("en_US")
-    fk.seed_instance(seed)
-    rng = random.Random(seed)
+    fk, rng = _seeded(seed)
     out = []
     for _ in range(n):
         head = fk.sentence(nb_words=rng.randint(5, 11)).rstrip(".")
@@ -418,11 +420,7 @@ def _stamp(rng: random.Random) -> datetime.datetime:
 def tool_results(n: int, seed: int) -> list[str]:
     """Benign tool/function outputs of the kinds agents receive: JSON API answers, search hits, SQL rows, file
     listings, logs, calendar entries. Some hold words an attack also uses, in their ordinary sense."""
-    from faker import Faker
-
-    fk = Faker(["en_US", "en_GB", "de_DE", "fr_FR", "es_ES"])
-    fk.seed_instance(seed)
-    rng = random.Random(seed)
+    fk, rng = _seeded(seed, ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES"])
     ts = lambda: _stamp(rng).isoformat()  # noqa: E731  (faker's own dates move with today's date)
     benign_odd = ("ignore_case", "override", "bypass_cache", "admin", "system", "developer_mode", "root",
                   "previous_version", "instructions", "prompt", "disable_ssl_verify", "unrestricted")
@@ -506,11 +504,7 @@ _MAIL_BODY = (
 
 
 def emails(n: int, seed: int) -> list[str]:
-    from faker import Faker
-
-    fk = Faker("en_US")
-    fk.seed_instance(seed)
-    rng = random.Random(seed)
+    fk, rng = _seeded(seed)
     out = []
     for _ in range(n):
         f = dict(fn=fk.first_name(), me=fk.name(), c=fk.company(), w=fk.word(), n=fk.bothify("#####"),
