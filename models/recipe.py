@@ -138,6 +138,9 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
     n_tok = lambda t: len(ex.tok.encode(t, add_special_tokens=False).ids)  # noqa: E731
     span_att = [it.text for it in jtr_all if it.label == 1]
     span_ben = rs.sample([it.text for it in jtr_all if it.label == 0], 8000)
+    # every training short turn too: a lone "carry on"-style turn fired the span head (its sample of 8,000 holds
+    # a few dozen of them)
+    span_ben += sorted({it.text for it in jtr_all if it.meta["source"] == "traffic-short"} - set(span_ben))
     short_att = [t for t in span_att if n_tok(t) <= 96]
     short_ben = [it.text for it in jtr_all if it.label == 0 and it.meta["source"] in SPAN_INSERT_BENIGN
                  and n_tok(it.text) <= 96]
@@ -386,6 +389,10 @@ def add_traffic_shapes(jb: list, tok, seed: int) -> tuple[list[tuple[str, str]],
     for what, gen in (("an e-mail", T.emails), ("a transcript", T.transcripts), ("an article", T.articles)):
         texts = gen(300, seed + 3 + len(pasted))
         pasted.append((3, "tpaste:", "traffic-pasted", T.paste_prompts([(t[:200], t) for t in texts], what, seed)))
+    # help() pages of packages (PACKAGE CONTENTS lists, class trees) and licence texts (traffic4): the windows
+    # that still blocked pasted documentation on the benchmark's calibration side
+    pasted += [(8, "tindex:", "traffic-docs", T.paste_prompts(T.package_index_pages(), "the documentation", seed + 5)),
+               (4, "tlic:", "traffic-pasted", T.paste_prompts(T.licences(), "the licence", seed + 6))]
     for n_win, prefix, source, prompts in pasted:
         for key, text in prompts:
             sp = D.split_of(prefix + key)
@@ -400,6 +407,10 @@ def add_traffic_shapes(jb: list, tok, seed: int) -> tuple[list[tuple[str, str]],
             jb.append(D.Item(w, sp, 0, {"source": "traffic-code"}))
         contexts["traffic-code"].append(text)
     for text in T.tool_results(1500, seed):
+        for w in T.windows(text, 2, rng, tok):
+            jb.append(D.Item(w, D.split_of("ttool:" + text), 0, {"source": "traffic-tool"}))
+        contexts["traffic-tool"].append(text)
+    for text in T.tool_outputs(1000, seed + 17):
         for w in T.windows(text, 2, rng, tok):
             jb.append(D.Item(w, D.split_of("ttool:" + text), 0, {"source": "traffic-tool"}))
         contexts["traffic-tool"].append(text)
@@ -428,6 +439,18 @@ def add_traffic_shapes(jb: list, tok, seed: int) -> tuple[list[tuple[str, str]],
         if w:
             jb.append(D.Item(w, att.split, 1, {"source": "traffic-attack-in-" + kind.split("-")[1]}))
             pos.append((w, att.split))
+    # indirect injections written for training (T.indirect_injections), planted in every kind of context: the
+    # window that holds one is an attack; the split is the planted text's
+    for i, inj in enumerate(T.indirect_injections(1500, seed + 19)):
+        kind = kinds[i % len(kinds)]
+        sp = D.split_of("tinj:" + inj)
+        text, a0 = T.paste(rng.choice(contexts[kind]), inj, rng)
+        w = T.window_around(text, a0, a0 + len(inj), rng, tok)
+        if w:
+            jb.append(D.Item(w, sp, 1, {"source": "traffic-injection-in-" + kind.split("-")[1]}))
+            pos.append((w, sp))
+        if i % 3 == 0:   # and alone, as a short attack
+            jb.append(D.Item(inj, sp, 1, {"source": "traffic-injection"}))
     return pos, cal_docs
 
 

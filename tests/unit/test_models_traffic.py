@@ -129,3 +129,35 @@ def test_short_turns_hold_acknowledgements_follow_ups_and_meta_instructions():
 
 def test_transcripts_and_articles_do_not_move_with_the_build_date():
     assert T.transcripts(5, 1) == T.transcripts(5, 1) and T.articles(5, 1) == T.articles(5, 1)
+
+
+def test_package_index_pages_are_third_party_help_pages_with_their_contents_lists():
+    pages = T.package_index_pages()
+    assert pages == T.package_index_pages()
+    assert not {k.split(".")[0] for k, _ in pages} & set(sys.stdlib_module_names)
+    assert sum("PACKAGE CONTENTS" in p for _, p in pages) > 50
+    assert all(p.startswith("Help on package ") for _, p in pages)
+
+
+def test_every_index_and_licence_package_is_part_of_the_recipe():
+    from models.build import PINNED
+
+    assert {{"yaml": "pyyaml"}.get(m, m) for m in T.INDEX_PACKAGES} <= set(PINNED)
+    assert T.licences() and all(len(t) >= 400 for _, t in T.licences())
+
+
+def test_tool_outputs_are_deterministic_and_not_json_records():
+    a = T.tool_outputs(50, 4)
+    assert a == T.tool_outputs(50, 4) and len(set(a)) > 45
+    assert any(t.startswith("HTTP/1.1 ") for t in a) and any("return code" in t or "Exit code" in t for t in a)
+
+
+def test_indirect_injections_address_the_model_and_are_deterministic():
+    inj = T.indirect_injections(40, 9)
+    assert inj == T.indirect_injections(40, 9) and len(set(inj)) > 30
+
+
+def test_short_turns_hold_the_new_follow_ups_in_several_languages():
+    turns = set(T.short_turns())
+    assert {"carry on", "What was my first question?", "Weiter."} <= turns
+    assert len(turns) > 1000
