@@ -140,15 +140,19 @@ def redaction_cost(engine: Any, texts: list[str], rounds: int) -> dict:
 # written after the rules were frozen; the secrets set is made by a seeded generator (pii_gen.py) with its own
 # templates; the documentation set is the README text of the installed packages (real documentation, nobody wrote
 # it for this), half of the packages by a hash of their names (the other half is calibration).
+# The reported message set. held_out_10 was written for the PII head's retrain (the pii6 training templates in
+# models/pii_templates.txt copy none of it) and must not be run before that retrained head is built: switch to it
+# in the commit that ships the retrained build, with `--before` naming the build it replaces.
+HELD_MESSAGES = "held_out_9.txt"
+_EARLIER = ("held_out_9.txt",) if HELD_MESSAGES == "held_out_10.txt" else ()
 SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
     # issue #21: each held-out message set was written before the rules were changed for the previous one's errors,
-    # which then became calibration data (messages_blind/messages_gen, then held_out_2 ... held_out_9);
-    # held_out_10 was written before the PII head's pii6 training templates, which copy none of it
-    "held": {"messages": ("held_out_10.txt",), "code": ("code_logs_gen.txt",), "benign": ("benign_blind.txt",),
+    # which then became calibration data (messages_blind/messages_gen, then held_out_2 ... held_out_8, ...)
+    "held": {"messages": (HELD_MESSAGES,), "code": ("code_logs_gen.txt",), "benign": ("benign_blind.txt",),
              "docs": ("readme:held",)},
     "cal": {"messages": ("messages.txt", "messages_blind.txt", "messages_gen.txt", "held_out_2.txt",
                          "held_out_3.txt", "held_out_4.txt", "messages_cal5.txt", "held_out_5.txt",
-                         "held_out_6.txt", "held_out_7.txt", "held_out_8.txt", "held_out_9.txt"),
+                         "held_out_6.txt", "held_out_7.txt", "held_out_8.txt") + _EARLIER,
             "code": ("code_logs.txt", "code_logs_blind.txt", "code_logs_blind2.txt", "code_logs_cal.txt"),
             "benign": ("benign_questions.txt",), "docs": ("docs.txt", "docs_blind.txt", "docs_blind2.txt",
                                                           "readme:cal")},
@@ -273,14 +277,53 @@ def rules_cost(texts: list[str], rounds: int) -> dict:
             "mean_chars": round(sum(map(len, texts)) / len(texts))}
 
 
+# what the reported message set is, as the section describes it
+MESSAGE_SETS = {
+    "held_out_9.txt": (
+        "Messages: held_out_9, hand-written for issue #21 in "
+        "styles the earlier sets lack (instructions wrapping personal data - rewrite, translate, summarise -, pasted "
+        "PDF and OCR'd text, LinkedIn notes, newsletters, tenancy disputes, vet notes, rosters, seating plans, "
+        "obituaries, podcast show notes; Afrikaans, Albanian, Maltese, Basque, Galician, Luxembourgish and Swiss "
+        "German lines), the weak types (PERSON, PHONE_NUMBER, STREET_ADDRESS, USERNAME, PASSWORD, AGE, "
+        "GPS_COORDINATES, DATE_OF_BIRTH) six or more times each, with look-alikes (receipts, room and extension "
+        "numbers, flights, release and delivery dates, weights and constants, company lines and shops, pets' names "
+        "and ages, the age of things and age ratings, products and places named like people); committed before the "
+        "rules were changed for held_out_8's errors and first run after they froze. The earlier held-out sets "
+        "(held_out_8 ... held_out_2; messages_blind, hand-written, and messages_gen, seeded faker generator) are "
+        "calibration now. One person wrote held_out_9 and the rule changes after it, knowing its contents: it is "
+        "held out from the rules' tuning runs, not from their author, so its figures lean optimistic. "),
+    "held_out_10.txt": (
+        "Messages: held_out_10, hand-written for issue #21 "
+        "before the PII head's retrain and before its new training templates were written, in styles the earlier "
+        "sets lack (commit trailers and CODEOWNERS lines, tickets, out-of-office replies, prescriptions, lab and "
+        "school reports, CV headers, reference letters, restaurant bookings, boarding passes, genealogy records, "
+        "lower-case game and Discord chat, leaderboards, password-manager exports, Wi-Fi cards, fitness logs, "
+        "book-club notes, code comments; greetings in Irish, Scottish Gaelic, Frisian, Faroese, Esperanto, Yoruba, "
+        "Zulu, Xhosa, Hausa, Somali, Maori, Hawaiian, Samoan, Haitian Creole, Quechua, Azerbaijani, Uzbek, Breton, "
+        "Corsican, Latin, Tok Pisin, Cebuano, Arabic and Japanese), the weak types (PERSON, PHONE_NUMBER, "
+        "STREET_ADDRESS, USERNAME, PASSWORD, AGE, GPS_COORDINATES, DATE_OF_BIRTH) six or more times each, with "
+        "look-alikes (pets, places, products and fictional characters named like people, Re:/Fwd: subjects, drug "
+        "doses, base64, version strings, a street-named product and SKUs, exchange rates, the age of things); "
+        "committed alone and first run after the retrained head froze. The rules are held_out_9's round's, "
+        "unchanged, so the 'before' columns (the same rules with the head before the retrain) isolate the retrain. "
+        "The head's new training templates copy no seven-word run of any evaluation set (tests/unit/"
+        "test_models_synthetic.py) and leave out held_out_10's languages (their greetings and name lists), so its "
+        "greeting lines test languages the head never saw. The earlier held-out sets (held_out_9 ... held_out_2; "
+        "messages_blind, hand-written, and messages_gen, seeded faker generator) are calibration now. One person "
+        "wrote held_out_10 and the new training templates, knowing both: it is held out from training, not from "
+        "its author, so its figures lean optimistic. "),
+}
+
+
 # what each earlier held-out message set gave while it was held out (the rules then frozen), for the trend
 HISTORY = ("Earlier rounds, each on the set then held out with the rules of the time: messages_blind + messages_gen "
            "(230 messages) P 0.974 / R 0.968, then held_out_2 (82 messages, harder layouts) P 0.867 / R 0.904, then "
            "held_out_3 (137 messages, more languages and styles) P 0.885 / R 0.942, then held_out_4 (87 messages) "
            "P 0.908 / R 0.899, then held_out_5 (132 messages, new styles) P 0.837 / R 0.843, then held_out_6 (90 "
            "messages, new styles) P 0.952 / R 0.775, then held_out_7 (78 messages, new styles) P 0.935 / R 0.783, "
-           "then held_out_8 (71 messages, new styles) P 0.878 / R 0.783, then held_out_9 (69 messages, new styles) "
-           "P 0.882 / R 0.798; all are calibration data now, with "
+           "then held_out_8 (71 messages, new styles) P 0.878 / R 0.783"
+           + (", then held_out_9 (69 messages, new styles) P 0.882 / R 0.798" if _EARLIER else "")
+           + "; all are calibration data now, with "
            "messages_cal5 (round-5 calibration cases).")
 RETRAIN = (
     "What the rules cannot do and the PII head would need a retrain for (not done: the head is unchanged, "
@@ -296,7 +339,18 @@ RETRAIN = (
     "it is new layouts (config files, tables, forms, transcripts) and greetings, name frames and age phrasings of "
     "languages not yet listed, which a rule list only ever catches after the fact; names the head runs into a "
     "greeting of an unlisted language ('Grüezi Urs', 'Kaixo Ane') and pets' or places' names (PERSON on 'Bella', "
-    "'Porto') are the head's own errors.")
+    "'Porto') are the head's own errors. Training text for that retrain, in the same eight labels, is in "
+    "models/pii_templates.txt (round pii6: greetings and sign-offs of ~40 languages before single given names, "
+    "chat, tickets, clinical notes, logs, forms, code comments, lower-case names, and negatives for the head's "
+    "errors above); once the retrained head ships, this section reports held_out_10, written before that text.")
+if HELD_MESSAGES == "held_out_10.txt":
+    RETRAIN = (
+        "The PII head reported here was retrained on the round-pii6 templates of models/pii_templates.txt (same "
+        "eight labels; greetings and sign-offs of ~40 languages before single given names, chat, tickets, clinical "
+        "notes, logs, forms, code comments, lower-case names, and negatives: pets, products, fictional characters, "
+        "places named like people, Re:/Fwd: subjects, drug doses, base64/hex, versions, street-like product codes); "
+        "the 'before' columns above are the head it replaced, with the same rules. AGE, DATE_OF_BIRTH, USERNAME, "
+        "PASSWORD and GPS_COORDINATES come from the rules alone (not head labels), so the retrain cannot move them.")
 
 
 def _fmt(v: Any) -> str:
@@ -332,25 +386,7 @@ def section(res: dict) -> str:
         "",
         "Model head + rules as the router runs them. Every figure below is on a **held-out** set, never used to "
         "change the rules, from another writer or source than the **calibration** sets that were (tests/bench/data/"
-        "pii/; calibration figures at the end, optimistic). Messages: held_out_10, hand-written for issue #21 "
-        "before the PII head's retrain and before its new training templates were written, in styles the earlier "
-        "sets lack (commit trailers and CODEOWNERS lines, tickets, out-of-office replies, prescriptions, lab and "
-        "school reports, CV headers, reference letters, restaurant bookings, boarding passes, genealogy records, "
-        "lower-case game and Discord chat, leaderboards, password-manager exports, Wi-Fi cards, fitness logs, "
-        "book-club notes, code comments; greetings in Irish, Scottish Gaelic, Frisian, Faroese, Esperanto, Yoruba, "
-        "Zulu, Xhosa, Hausa, Somali, Maori, Hawaiian, Samoan, Haitian Creole, Quechua, Azerbaijani, Uzbek, Breton, "
-        "Corsican, Latin, Tok Pisin, Cebuano, Arabic and Japanese), the weak types (PERSON, PHONE_NUMBER, "
-        "STREET_ADDRESS, USERNAME, PASSWORD, AGE, GPS_COORDINATES, DATE_OF_BIRTH) six or more times each, with "
-        "look-alikes (pets, places, products and fictional characters named like people, Re:/Fwd: subjects, drug "
-        "doses, base64, version strings, a street-named product and SKUs, exchange rates, the age of things); "
-        "committed alone and first run after the retrained head froze. The rules are held_out_9's round's, "
-        "unchanged, so the 'before' columns (the same rules with the head before the retrain) isolate the retrain. "
-        "The head's new training templates copy no seven-word run of any evaluation set (tests/unit/"
-        "test_models_synthetic.py) and leave out held_out_10's languages (their greetings and name lists), so its "
-        "greeting lines test languages the head never saw. The earlier held-out sets (held_out_9 ... held_out_2; "
-        "messages_blind, hand-written, and messages_gen, seeded faker generator) are calibration now. One person "
-        "wrote held_out_10 and the new training templates, knowing both: it is held out from training, not from "
-        "its author, so its figures lean optimistic. "
+        "pii/; calibration figures at the end, optimistic). " + MESSAGE_SETS[HELD_MESSAGES] +
         "Benign questions: hand-written after the rules were frozen. Secrets: made by "
         "a seeded generator (tests/bench/pii_gen.py, its own templates and value makers; the calibration sets are "
         "hand-written) - code, config and log snippets where provider-format keys, passwords, connection strings, "
