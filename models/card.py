@@ -93,8 +93,12 @@ figures below. Counts: {data}
   many), plus templated code-writing requests, proofs/derivations and multi-step word problems; *simple* = MMLU
   questions (<= 40 words, no computation cue) from fact-recall subjects, plus templated capital/definition/trivia
   questions and greetings. Questions that fit neither rule (e.g. long legal fact patterns) are not labelled.
-* **PII**: presidio-evaluator templates + our templates, filled with faker (8 locales); placeholders mapped to the 8
-  types. Label convention: a STREET_ADDRESS span is the whole contiguous postal address -- street parts plus the
+* **PII**: presidio-evaluator templates + our templates, filled with faker (8 locales; single given names also from
+  33 more locales and a hand list); placeholders mapped to the 8 types. Our templates cover correspondence with a
+  greeting or sign-off of ~40 languages before a single given name, chat lines with timestamps, tickets, clinical
+  notes, logs, forms, code comments and lower-case names, and negatives without personal data (pets, products,
+  fictional characters, places named like people, "Re:"/"Fwd:" subjects, drug doses, base64/hex, versions,
+  street-like product codes); the languages of the held-out set held_out_10 are left out of them. Label convention: a STREET_ADDRESS span is the whole contiguous postal address -- street parts plus the
   city, state, postcode and country written next to them (separated only by spaces, commas, line breaks or a
   line-leading ">"); a city or country on its own is not labelled (a place name alone is not an address). A PERSON
   span is the whole name including a title written directly before it ("Dr. Jane Roe"). Negatives: MMLU and

@@ -1,6 +1,7 @@
 """Templated data: complexity prompts and span-labelled PII sentences (presidio-evaluator templates + faker)."""
 from __future__ import annotations
 
+import base64
 import datetime
 import random
 import re
@@ -97,6 +98,8 @@ PLACEHOLDER_TYPE = {
     "ssn": "US_SSN", "iban": "IBAN_CODE", "ip_address": "IP_ADDRESS", "address": "STREET_ADDRESS",
     "street_address": "STREET_ADDRESS", "street_name": "STREET_ADDRESS", "building_number": "STREET_ADDRESS",
     "secondary_address": "STREET_ADDRESS",
+    # a single given name from many languages' name lists, as written and in lower case (chat, running text)
+    "given_name": "PERSON", "given_name_lower": "PERSON",
 }
 _PH = re.compile(r"{{\s*([a-z_]+)\s*}}")
 
@@ -119,6 +122,68 @@ def template_split(t: str) -> str:
     return split_of("tpl:" + t, train=72, cal=82)
 
 
+# Given names beyond the eight faker locales below, for greetings and single names. Latin-script locales whose
+# faker provider has its own first names (several locales fall back to English lists and add nothing). Left out on
+# purpose: the languages of tests/bench/data/pii/held_out_10.txt (Irish, Yoruba, Zulu, Hausa, Azerbaijani, Uzbek,
+# ...), so that its greeting and name lines stay a test of languages the head never saw.
+INTL_LOCALES = ("cs_CZ", "da_DK", "de_AT", "de_CH", "en_IN", "en_KE", "en_NZ", "en_PK", "es_AR", "es_MX", "et_EE",
+                "fi_FI", "fr_CA", "hr_HR", "hu_HU", "id_ID", "ig_NG", "is_IS", "lt_LT", "lv_LV", "nl_BE", "nl_NL",
+                "no_NO", "pl_PL", "pt_BR", "pt_PT", "ro_RO", "sk_SK", "sl_SI", "sv_SE", "sw", "tr_TR", "tw_GH")
+# Languages faker has no Latin-script name list for (Basque, Welsh, Albanian, Maltese, Swiss German, Korean,
+# Japanese, Chinese, Arabic, Hebrew, Tagalog, Vietnamese, Thai, Greek and Russian romanised).
+_GIVEN_EXTRA = (
+    "Ane", "Iker", "Maialen", "Unai", "Nerea", "Aitor", "Rhys", "Cerys", "Dafydd", "Gwen", "Siân", "Iolo", "Arben",
+    "Drita", "Besnik", "Elira", "Gentian", "Marija", "Ġużeppi", "Pawlu", "Urs", "Reto", "Beat", "Mirjam", "Luc",
+    "Jang", "Minjun", "Seoyeon", "Jiwoo", "Hyun-woo", "Haruto", "Yui", "Sota", "Aoi", "Ren", "Wei", "Xiaoling",
+    "Mingyu", "Jun", "Omar", "Karim", "Fatima", "Rania", "Noa", "Yael", "Eitan", "Avi", "Jomar", "Maricel", "Rodel",
+    "Linh", "Minh", "Thao", "Quang", "Somchai", "Ploy", "Nikos", "Eleni", "Dimitra", "Sergei", "Olga", "Dmitri")
+# Words that open or close a message without being a name: greetings and sign-offs of ~40 languages (none of
+# held_out_10's, nor a word the uncased tokenizer reads as one of its greetings: "Halo" is Gaelic "Halò" without
+# the accent), and the subject prefixes of mail clients.
+GREETINGS = (
+    "Hi", "Hello", "Dear", "Good morning", "Morning", "Hiya", "Howdy", "Yo", "Hallo", "Liebe", "Lieber", "Servus",
+    "Moin", "Grüezi", "Grüß Gott", "Bonjour", "Salut", "Coucou", "Chère", "Cher", "Hola", "Buenas", "Querida",
+    "Estimado", "Olá", "Oi", "Prezada", "Caro", "Cara", "Ciao", "Buongiorno", "Gentile", "Beste", "Dag",
+    "Goedemorgen", "Hej", "Hei", "Kære", "Moi", "Terve", "Cześć", "Dzień dobry", "Witaj", "Ahoj", "Dobrý den",
+    "Szia", "Kedves", "Bună", "Merhaba", "Geia sou", "Privet", "Zdravstvuyte", "Pryvit", "Hai",
+    "Selamat pagi", "Kumusta", "Magandang umaga", "Chào", "Xin chào", "Habari", "Jambo", "Goeie môre", "Kaixo",
+    "Egun on", "Ola", "Bon dia", "Helo", "Shwmae", "Halló", "Sæl", "Përshëndetje", "Tungjatjeta", "Bongu", "Moien",
+    "Tere", "Sveiki", "Labas", "Bok", "Zdravo", "Živjo", "Namaste", "Konnichiwa", "Annyeong", "Shalom", "Ni hao",
+    "Sawasdee")
+SIGNOFFS = (
+    "Best", "Cheers", "Thanks", "Regards", "Kind regards", "Liebe Grüße", "Viele Grüße", "Gruss", "Bisous",
+    "Cordialement", "Bien à vous", "Saludos", "Un abrazo", "Abraços", "Beijos", "Cumprimentos", "Saluti",
+    "Un abbraccio", "Groetjes", "Met vriendelijke groet", "Hälsningar", "Mvh", "Hilsen", "Terveisin", "Pozdrawiam",
+    "S pozdravem", "Üdv", "Pozdrav", "Lp", "Cu drag", "Saygılarımla", "Asante", "Groete", "Hwyl",
+    "Kveðja", "Tervitades", "Ar cieņu", "Pagarbiai", "Dhanyavaad", "Arigatou", "Xie xie", "Take care", "xx")
+SUBJECT_PREFIXES = ("Re:", "RE:", "Fwd:", "FW:", "Fw:", "AW:", "WG:", "TR:", "SV:", "VS:", "Odp:", "Re: Re:",
+                    "RE: FW:", "Antw:", "R:", "Rif:")
+# Non-person names that the head read as PERSON (pets, products, assistants, fictional characters), and things
+# that look like a number plus words, which it read as STREET_ADDRESS (doses, product codes, titles with streets).
+PET_NAMES = ("Bella", "Max", "Charlie", "Milo", "Coco", "Rocky", "Daisy", "Teddy", "Oscar", "Poppy", "Simba",
+             "Nala", "Loki", "Ziggy", "Pepper", "Bruno", "Rex", "Mochi", "Whiskers", "Shadow", "Ginger", "Oreo")
+PRODUCTS = ("Kindle", "Roomba", "Cortana", "Bixby", "Galaxy S23", "Pixel 8", "iPad Air", "Tesla Model 3",
+            "Ford Fiesta", "Honda Civic", "Jaguar XE", "Porsche Cayenne", "Mercedes A-Class", "Fitbit Charge",
+            "Dyson V15", "PlayStation 5", "Nintendo Switch", "ThinkPad X1", "Copilot", "Gemini", "Llama 3",
+            "Mistral 7B", "Jenkins", "Ansible", "Django", "Flask")
+FICTIONAL = ("Sherlock Holmes", "Hermione Granger", "Gandalf", "Frodo", "Elizabeth Bennet", "Mr. Darcy",
+             "Atticus Finch", "Holden Caulfield", "Jane Eyre", "Captain Ahab", "Anna Karenina", "Raskolnikov",
+             "Don Quixote", "Huckleberry Finn", "Winnie the Pooh", "Harry Potter", "Bilbo", "Katniss", "Pippi",
+             "Tintin", "Asterix", "Moomin", "Scrooge", "Oliver Twist", "Dorian Gray", "Frankenstein")
+DRUGS = ("Metformin", "Atorvastatin", "Paracetamol", "Levothyroxine", "Ramipril", "Omeprazole", "Sertraline",
+         "Amlodipine", "Lisinopril", "Prednisolone", "Salbutamol", "Warfarin", "Co-codamol", "Naproxen")
+LANDMARKS = ("Abbey Road", "Penny Lane", "Baker Street", "42nd Street", "Sesame Street", "Coronation Street",
+             "Wall Street", "Downing Street", "Fifth Avenue", "Route 66", "Sunset Boulevard", "Champs-Élysées",
+             "Park Lane", "Carnaby Street", "Broadway", "Lombard Street")
+_WORD_LISTS = {"greeting": GREETINGS, "signoff": SIGNOFFS, "subject_prefix": SUBJECT_PREFIXES, "pet_name": PET_NAMES,
+               "product": PRODUCTS, "fictional": FICTIONAL, "landmark": LANDMARKS}
+
+_NAME_WORDS = frozenset((
+    "tea", "rose", "may", "june", "april", "august", "will", "bill", "mark", "grace", "hope", "joy", "faith", "dawn",
+    "summer", "autumn", "pat", "sue", "rob", "art", "jack", "frank", "ray", "gene", "iris", "lily", "ivy", "daisy",
+    "holly", "amber", "ruby", "pearl", "sky", "river", "sunny", "star", "max", "don", "guy", "sol", "luz", "eve",
+    "per", "jan", "van", "bo", "ada", "ben", "kit", "sandy", "rusty", "clay", "dale", "glen", "heather", "olive",
+    "hazel", "violet", "jade", "crystal", "storm", "page", "chase", "hunter", "miles", "norman", "victor", "lean"))
 _DATE_END = datetime.datetime(2024, 12, 31)
 _DOB_START, _DOB_END = datetime.date(1910, 1, 1), datetime.date(2007, 12, 31)
 
@@ -135,6 +200,16 @@ class Filler:
                 if isinstance(getattr(prov, "cities", None), list):
                     prov.cities = sorted(prov.cities)
         self.us = self.fakers[0]
+        # Separately seeded, so that the sentences of templates that do not use them are the same as before.
+        self.intl = [Faker(loc) for loc in INTL_LOCALES]
+        for i, f in enumerate(self.intl):
+            f.seed_instance(seed + 100 + i)
+
+    def given_name(self) -> str:
+        if self.rng.random() < 0.2:
+            return self.rng.choice(_GIVEN_EXTRA)
+        f = self.rng.choice(self.intl + self.fakers)
+        return getattr(f, self.rng.choice(("first_name", "first_name_female", "first_name_male")), f.first_name)()
 
     def value(self, ph: str) -> str:
         f = self.rng.choice(self.fakers)
@@ -143,6 +218,41 @@ class Filler:
             v = f.name() if r.random() < 0.8 else f.first_name() + " " + f.last_name()
         elif ph in ("first_name", "first_name_male", "first_name_female", "first_name_nonbinary"):
             v = getattr(f, ph, f.first_name)()
+        elif ph == "given_name":
+            v = self.given_name()
+        elif ph == "given_name_lower":
+            v = self.given_name()
+            # a lower-case name that is also a word ("tea", "rose") would teach the head to tag the word
+            while v.lower() in _NAME_WORDS or len(v.lower()) != len(v):  # ('İ'.lower() is two characters)
+                v = self.given_name()
+            v = v.lower()
+        elif ph in _WORD_LISTS:
+            v = r.choice(_WORD_LISTS[ph])
+        elif ph == "drug_dose":
+            v = f"{r.choice(DRUGS)} {r.choice(('5', '10', '20', '40', '75', '100', '250', '850', '1000'))} " \
+                f"{r.choice(('mg', 'mg', 'mcg', 'ml'))} {r.choice(('od', 'bd', 'tds', 'once daily', 'twice a day', 'at night', 'PRN', 'every 6 hours'))}"
+        elif ph == "blob":  # base64 or hex of random bytes: a pasted hash, token or image chunk
+            b = bytes(r.randrange(256) for _ in range(r.choice((12, 16, 24, 32, 48))))
+            v = base64.b64encode(b).decode() if r.random() < 0.6 else b.hex()
+        elif ph == "version":
+            v = r.choice(("", "v")) + f"{r.randint(0, 12)}.{r.randint(0, 30)}.{r.randint(0, 20)}" + \
+                r.choice(("", "", "-rc.1", "-beta.2", "+build.77", ".post1"))
+        elif ph == "product_code":  # street-like SKUs and model numbers
+            v = r.choice((f"{r.randint(10, 999)}-{r.choice(('ST', 'AVE', 'RD', 'LN', 'BLVD'))}-"
+                          f"{r.choice(('BLK', 'WHT', 'GRY', 'NVY'))}",
+                          f"{r.choice(('Park', 'Hudson', 'Kings', 'Harbour', 'Mill'))} {r.choice(('Avenue', 'Road', 'Lane', 'Street'))} "
+                          f"{r.randint(100, 900)}",
+                          f"Model {r.randint(100, 9999)} {r.choice(('Elm', 'Oak', 'Main', 'Bay'))}"))
+        elif ph == "username":
+            v = self.us.user_name() if r.random() < 0.7 else f.user_name()
+        elif ph == "password":
+            v = self.us.password(length=r.randint(8, 16), special_chars=r.random() < 0.7)
+        elif ph == "clock":
+            v = f"{r.randint(0, 23):02d}:{r.randint(0, 59):02d}"
+        elif ph == "timestamp":
+            v = f.date_time(end_datetime=_DATE_END).strftime("%Y-%m-%dT%H:%M:%SZ")
+        elif ph == "number":
+            v = str(r.randint(2, 99999))
         elif ph in ("last_name", "last_name_male", "last_name_female"):
             v = f.last_name()
         elif ph in ("name_female", "name_male"):

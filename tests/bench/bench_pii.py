@@ -2,7 +2,10 @@
 of hashes and UUIDs, false-flag rates on benign questions and pasted documentation, and the cost of redaction +
 restoration. Runs the shipped SignalEngine (model head + rules), as the router does.
 
-    python -m tests.bench.bench_pii [--quick]
+    python -m tests.bench.bench_pii [--quick] [--before MODEL_DIR]
+
+--before names an earlier model build (a directory like models/dist): its held-out message figures are reported
+beside the shipped build's, so a retrain of the PII head is measured on the same held-out set.
 
 Writes docs/bench/pii.json and the PII section of docs/signals.md (between its markers; `make bench` runs this
 step after the signals step, which rewrites that file).
@@ -15,6 +18,7 @@ import re
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.helpers import write_section
@@ -136,14 +140,19 @@ def redaction_cost(engine: Any, texts: list[str], rounds: int) -> dict:
 # written after the rules were frozen; the secrets set is made by a seeded generator (pii_gen.py) with its own
 # templates; the documentation set is the README text of the installed packages (real documentation, nobody wrote
 # it for this), half of the packages by a hash of their names (the other half is calibration).
+# The reported message set. held_out_10 was written for the PII head's retrain (the pii6 training templates in
+# models/pii_templates.txt copy none of it) and must not be run before that retrained head is built: switch to it
+# in the commit that ships the retrained build, with `--before` naming the build it replaces.
+HELD_MESSAGES = "held_out_9.txt"
+_EARLIER = ("held_out_9.txt",) if HELD_MESSAGES == "held_out_10.txt" else ()
 SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
     # issue #21: each held-out message set was written before the rules were changed for the previous one's errors,
-    # which then became calibration data (messages_blind/messages_gen, then held_out_2 ... held_out_8)
-    "held": {"messages": ("held_out_9.txt",), "code": ("code_logs_gen.txt",), "benign": ("benign_blind.txt",),
+    # which then became calibration data (messages_blind/messages_gen, then held_out_2 ... held_out_8, ...)
+    "held": {"messages": (HELD_MESSAGES,), "code": ("code_logs_gen.txt",), "benign": ("benign_blind.txt",),
              "docs": ("readme:held",)},
     "cal": {"messages": ("messages.txt", "messages_blind.txt", "messages_gen.txt", "held_out_2.txt",
                          "held_out_3.txt", "held_out_4.txt", "messages_cal5.txt", "held_out_5.txt",
-                         "held_out_6.txt", "held_out_7.txt", "held_out_8.txt"),
+                         "held_out_6.txt", "held_out_7.txt", "held_out_8.txt") + _EARLIER,
             "code": ("code_logs.txt", "code_logs_blind.txt", "code_logs_blind2.txt", "code_logs_cal.txt"),
             "benign": ("benign_questions.txt",), "docs": ("docs.txt", "docs_blind.txt", "docs_blind2.txt",
                                                           "readme:cal")},
@@ -219,17 +228,35 @@ def evaluate(predict, sets: dict[str, tuple[str, ...]]) -> dict:
     return res
 
 
-def run(quick: bool) -> dict:
+def _predictor(model_dir: Path):
     from router_extproc.signals import SignalEngine
 
-    engine = SignalEngine(MODEL_DIR, device="cpu", max_wait_ms=0)
+    engine = SignalEngine(model_dir, device="cpu", max_wait_ms=0)
 
     def predict(texts: list[str]) -> list[list[tuple]]:
         return [[(e.start, e.end, e.type) for e in s.pii] for s in engine.analyze_batch(texts)]
 
-    res: dict[str, Any] = {"targets": TARGETS}
+    return engine, predict
+
+
+def _recipe(model_dir: Path) -> str:
+    import json
+
+    p = Path(model_dir) / "build.json"
+    return json.loads(p.read_text())["recipe"] if p.exists() else Path(model_dir).resolve().name
+
+
+def run(quick: bool, before: Path | None = None) -> dict:
+    engine, predict = _predictor(MODEL_DIR)
+    res: dict[str, Any] = {"targets": TARGETS, "recipe": _recipe(MODEL_DIR)}
     for split, sets in SPLITS.items():
         res[split] = evaluate(predict, sets)
+    if before is not None:  # the same held-out messages through an earlier build's head (same rules)
+        _, bpredict = _predictor(before)
+        msgs = [parse(b) for b in _items("messages", SPLITS["held"]["messages"])]
+        bpred = bpredict([t for t, _ in msgs])
+        res["before"] = {"recipe": _recipe(before), "messages": score([g for _, g in msgs], bpred),
+                         "message_errors": _misses([t for t, _ in msgs], [g for _, g in msgs], bpred)}
     texts = [parse(b)[0] for f in ("messages_blind.txt", "messages.txt") for b in _blocks(f)]
     res["redaction"] = redaction_cost(engine, texts, 2 if quick else 10)
     res["rules"] = rules_cost(texts, 5 if quick else 50)
@@ -250,13 +277,53 @@ def rules_cost(texts: list[str], rounds: int) -> dict:
             "mean_chars": round(sum(map(len, texts)) / len(texts))}
 
 
+# what the reported message set is, as the section describes it
+MESSAGE_SETS = {
+    "held_out_9.txt": (
+        "Messages: held_out_9, hand-written for issue #21 in "
+        "styles the earlier sets lack (instructions wrapping personal data - rewrite, translate, summarise -, pasted "
+        "PDF and OCR'd text, LinkedIn notes, newsletters, tenancy disputes, vet notes, rosters, seating plans, "
+        "obituaries, podcast show notes; Afrikaans, Albanian, Maltese, Basque, Galician, Luxembourgish and Swiss "
+        "German lines), the weak types (PERSON, PHONE_NUMBER, STREET_ADDRESS, USERNAME, PASSWORD, AGE, "
+        "GPS_COORDINATES, DATE_OF_BIRTH) six or more times each, with look-alikes (receipts, room and extension "
+        "numbers, flights, release and delivery dates, weights and constants, company lines and shops, pets' names "
+        "and ages, the age of things and age ratings, products and places named like people); committed before the "
+        "rules were changed for held_out_8's errors and first run after they froze. The earlier held-out sets "
+        "(held_out_8 ... held_out_2; messages_blind, hand-written, and messages_gen, seeded faker generator) are "
+        "calibration now. One person wrote held_out_9 and the rule changes after it, knowing its contents: it is "
+        "held out from the rules' tuning runs, not from their author, so its figures lean optimistic. "),
+    "held_out_10.txt": (
+        "Messages: held_out_10, hand-written for issue #21 "
+        "before the PII head's retrain and before its new training templates were written, in styles the earlier "
+        "sets lack (commit trailers and CODEOWNERS lines, tickets, out-of-office replies, prescriptions, lab and "
+        "school reports, CV headers, reference letters, restaurant bookings, boarding passes, genealogy records, "
+        "lower-case game and Discord chat, leaderboards, password-manager exports, Wi-Fi cards, fitness logs, "
+        "book-club notes, code comments; greetings in Irish, Scottish Gaelic, Frisian, Faroese, Esperanto, Yoruba, "
+        "Zulu, Xhosa, Hausa, Somali, Maori, Hawaiian, Samoan, Haitian Creole, Quechua, Azerbaijani, Uzbek, Breton, "
+        "Corsican, Latin, Tok Pisin, Cebuano, Arabic and Japanese), the weak types (PERSON, PHONE_NUMBER, "
+        "STREET_ADDRESS, USERNAME, PASSWORD, AGE, GPS_COORDINATES, DATE_OF_BIRTH) six or more times each, with "
+        "look-alikes (pets, places, products and fictional characters named like people, Re:/Fwd: subjects, drug "
+        "doses, base64, version strings, a street-named product and SKUs, exchange rates, the age of things); "
+        "committed alone and first run after the retrained head froze. The rules are held_out_9's round's, "
+        "unchanged, so the 'before' columns (the same rules with the head before the retrain) isolate the retrain. "
+        "The head's new training templates copy no seven-word run of any evaluation set (tests/unit/"
+        "test_models_synthetic.py) and leave out held_out_10's languages (their greetings and name lists), so its "
+        "greeting lines test languages the head never saw. The earlier held-out sets (held_out_9 ... held_out_2; "
+        "messages_blind, hand-written, and messages_gen, seeded faker generator) are calibration now. One person "
+        "wrote held_out_10 and the new training templates, knowing both: it is held out from training, not from "
+        "its author, so its figures lean optimistic. "),
+}
+
+
 # what each earlier held-out message set gave while it was held out (the rules then frozen), for the trend
 HISTORY = ("Earlier rounds, each on the set then held out with the rules of the time: messages_blind + messages_gen "
            "(230 messages) P 0.974 / R 0.968, then held_out_2 (82 messages, harder layouts) P 0.867 / R 0.904, then "
            "held_out_3 (137 messages, more languages and styles) P 0.885 / R 0.942, then held_out_4 (87 messages) "
            "P 0.908 / R 0.899, then held_out_5 (132 messages, new styles) P 0.837 / R 0.843, then held_out_6 (90 "
            "messages, new styles) P 0.952 / R 0.775, then held_out_7 (78 messages, new styles) P 0.935 / R 0.783, "
-           "then held_out_8 (71 messages, new styles) P 0.878 / R 0.783; all are calibration data now, with "
+           "then held_out_8 (71 messages, new styles) P 0.878 / R 0.783"
+           + (", then held_out_9 (69 messages, new styles) P 0.882 / R 0.798" if _EARLIER else "")
+           + "; all are calibration data now, with "
            "messages_cal5 (round-5 calibration cases).")
 RETRAIN = (
     "What the rules cannot do and the PII head would need a retrain for (not done: the head is unchanged, "
@@ -272,16 +339,32 @@ RETRAIN = (
     "it is new layouts (config files, tables, forms, transcripts) and greetings, name frames and age phrasings of "
     "languages not yet listed, which a rule list only ever catches after the fact; names the head runs into a "
     "greeting of an unlisted language ('Grüezi Urs', 'Kaixo Ane') and pets' or places' names (PERSON on 'Bella', "
-    "'Porto') are the head's own errors.")
+    "'Porto') are the head's own errors. Training text for that retrain, in the same eight labels, is in "
+    "models/pii_templates.txt (round pii6: greetings and sign-offs of ~40 languages before single given names, "
+    "chat, tickets, clinical notes, logs, forms, code comments, lower-case names, and negatives for the head's "
+    "errors above); once the retrained head ships, this section reports held_out_10, written before that text.")
+if HELD_MESSAGES == "held_out_10.txt":
+    RETRAIN = (
+        "The PII head reported here was retrained on the round-pii6 templates of models/pii_templates.txt (same "
+        "eight labels; greetings and sign-offs of ~40 languages before single given names, chat, tickets, clinical "
+        "notes, logs, forms, code comments, lower-case names, and negatives: pets, products, fictional characters, "
+        "places named like people, Re:/Fwd: subjects, drug doses, base64/hex, versions, street-like product codes); "
+        "the 'before' columns above are the head it replaced, with the same rules. AGE, DATE_OF_BIRTH, USERNAME, "
+        "PASSWORD and GPS_COORDINATES come from the rules alone (not head labels), so the retrain cannot move them.")
 
 
 def _fmt(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
-def _table(rows: dict) -> list[str]:
-    out = ["| type | precision | recall | n |", "|---|---|---|---|"]
-    return out + [f"| {k} | {_fmt(v['precision'])} | {_fmt(v['recall'])} | {v['n']} |" for k, v in rows.items()]
+def _table(rows: dict, before: dict | None = None) -> list[str]:
+    if before is None:
+        out = ["| type | precision | recall | n |", "|---|---|---|---|"]
+        return out + [f"| {k} | {_fmt(v['precision'])} | {_fmt(v['recall'])} | {v['n']} |" for k, v in rows.items()]
+    out = ["| type | precision | recall | n | before: precision | before: recall |", "|---|---|---|---|---|---|"]
+    return out + [f"| {k} | {_fmt(v['precision'])} | {_fmt(v['recall'])} | {v['n']} | "
+                  f"{_fmt(before.get(k, {}).get('precision'))} | {_fmt(before.get(k, {}).get('recall'))} |"
+                  for k, v in rows.items()]
 
 
 def _below(rows: dict, target: float) -> list[str]:
@@ -303,18 +386,7 @@ def section(res: dict) -> str:
         "",
         "Model head + rules as the router runs them. Every figure below is on a **held-out** set, never used to "
         "change the rules, from another writer or source than the **calibration** sets that were (tests/bench/data/"
-        "pii/; calibration figures at the end, optimistic). Messages: held_out_9, hand-written for issue #21 in "
-        "styles the earlier sets lack (instructions wrapping personal data - rewrite, translate, summarise -, pasted "
-        "PDF and OCR'd text, LinkedIn notes, newsletters, tenancy disputes, vet notes, rosters, seating plans, "
-        "obituaries, podcast show notes; Afrikaans, Albanian, Maltese, Basque, Galician, Luxembourgish and Swiss "
-        "German lines), the weak types (PERSON, PHONE_NUMBER, STREET_ADDRESS, USERNAME, PASSWORD, AGE, "
-        "GPS_COORDINATES, DATE_OF_BIRTH) six or more times each, with look-alikes (receipts, room and extension "
-        "numbers, flights, release and delivery dates, weights and constants, company lines and shops, pets' names "
-        "and ages, the age of things and age ratings, products and places named like people); committed before the "
-        "rules were changed for held_out_8's errors and first run after they froze. The earlier held-out sets "
-        "(held_out_8 ... held_out_2; messages_blind, hand-written, and messages_gen, seeded faker generator) are "
-        "calibration now. One person wrote held_out_9 and the rule changes after it, knowing its contents: it is "
-        "held out from the rules' tuning runs, not from their author, so its figures lean optimistic. "
+        "pii/; calibration figures at the end, optimistic). " + MESSAGE_SETS[HELD_MESSAGES] +
         "Benign questions: hand-written after the rules were frozen. Secrets: made by "
         "a seeded generator (tests/bench/pii_gen.py, its own templates and value makers; the calibration sets are "
         "hand-written) - code, config and log snippets where provider-format keys, passwords, connection strings, "
@@ -323,14 +395,18 @@ def section(res: dict) -> str:
         "passages, half of the packages by a hash of their names (the other half is calibration); flags on real "
         "people's e-mail addresses, profile URLs and names in them were judged by hand as correct (tests/bench/data/"
         "pii/readme_personal.txt), every other flag counts as false. Match: same type and char IoU >= 0.5; the "
-        "model head never trained on any of these sets (its data: presidio-evaluator templates + faker).",
+        "model head never trained on any of these sets (its data: presidio-evaluator templates and hand-written "
+        "templates, models/pii_templates.txt, filled by faker).",
         "",
         f"Messages ({h['messages_n']}): overall precision {m['precision']} / recall {m['recall']} (target recall >= "
         f"{t['message_recall']}; by source: "
         + "; ".join(f"{k} ({v['messages']} messages) P {v['precision']} / R {v['recall']}"
                     for k, v in h["messages_by_file"].items())
         + f"); per type (target P and R >= {t['per_type']}):",
-        "", *_table(h["messages"]), "",
+        "", *_table(h["messages"], res.get("before", {}).get("messages")), "",
+        *([f"Before the retrain (recipe {res['before']['recipe']}, the head of held_out_9's round; shipped now: "
+           f"{res['recipe']}): P {res['before']['messages']['ALL']['precision']} / R "
+           f"{res['before']['messages']['ALL']['recall']} on the same messages and rules.", ""] if "before" in res else []),
         f"Types below target: {', '.join(below) if below else 'none'}. " + HISTORY,
         "",
         f"Secrets in code and logs ({h['code_n']} generated snippets, {h['code_with_secret_n']} holding a secret): "
@@ -373,11 +449,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-doc", action="store_true")
+    ap.add_argument("--before", type=Path, default=None, help="an earlier model build to compare on held-out messages")
     a = ap.parse_args(argv)
     if not (MODEL_DIR / "encoder.onnx").exists():
         progress("models not built: skipping")
         return {}
-    res = run(a.quick)
+    res = run(a.quick, a.before)
     save("pii", res)
     if not a.no_doc:
         write_section(DOCS / "signals.md", START, END, section(res))
