@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 __all__ = ["Verifier", "CosineVerifier", "PairVerifier", "lexical_features", "pair_features", "words",
            "build_idf", "N_LEXICAL", "NEG_MISMATCH", "negation_guard", "quantities", "quantity_guard",
@@ -243,7 +242,6 @@ class PairVerifier(Verifier):
             self.cross_mu = np.asarray(weights["cross_mu"], np.float32).reshape(-1)
             self.cross_sd = np.asarray(weights["cross_sd"], np.float32).reshape(-1)
         self.layers = _members(weights, "", int(meta["members"]))
-        self._blas = ThreadpoolController()  # the BLAS libraries numpy loaded (see _run)
         gate = meta.get("gate")
         if gate and not cross:
             raise ValueError("a verifier with a gate must read pair features (cross)")
@@ -253,21 +251,13 @@ class PairVerifier(Verifier):
             self.kind = "mlp-cascade"
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return self._run(self.layers, x)
-
-    def _run(self, layers: list, x: np.ndarray) -> np.ndarray:
-        # One BLAS thread, for the duration of the call: a lookup scores one to four rows, and OpenBLAS's own
-        # worker threads then fight ONNX Runtime's intra-op threads (which spin after the pair row) for the same
-        # cores. Measured on 2 shared cores: the stage-2 ensemble took 0.26 ms alone, 20-50 ms right after a
-        # pair row with 2 BLAS threads, 0.5 ms with one (the same bits: each output is one thread's dot product).
-        with self._blas.limit(limits=1, user_api="blas"):
-            return _predict(layers, x)
+        return _predict(self.layers, x)
 
     def prescreen(self, query, text, cands):
         if not self.gate_layers or not cands:
             return np.ones(len(cands), np.float32)
         lex = self._lexical(text, cands)
-        s = self._run(self.gate_layers, self._features(query, cands, lex, None, cross=False))
+        s = _predict(self.gate_layers, self._features(query, cands, lex, None, cross=False))
         return self._guard(s, lex, text, cands)
 
     def _guard(self, s: np.ndarray, lex: np.ndarray, text: str, cands) -> np.ndarray:
