@@ -52,6 +52,11 @@ EMBEDDING_RECIPE = {
     "dropout": 0.2,
     "truncation": 256,
     "lexical": N_LEXICAL,
+    # One thread: batches of 256 rows through a 256-unit layer are too small to share between two threads, whose
+    # barrier at every operator costs a time slice on shared cores: the stage-2 training took ~10x the CPU
+    # time on 2 threads (measured under load 4 on the 2 shared cores, 2026-12-04). Also the same bits on a
+    # machine with any number of cores. (Recipes before this key trained on 2.)
+    "torch_threads": 1,
 }
 # --cross: + the encoder's features of the pair read as one row (cross-attention). More recall at the same
 # precision, for an encoder pass per lookup that found a candidate (docs/cache.md has both sets of figures).
@@ -118,6 +123,11 @@ def training_source() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+# The encoder passes (every text's embedding, every candidate pair's row): each ONNX Runtime run on one thread,
+# ENCODER_WORKERS runs at a time (see _batches). The worker count never changes a bit of the output.
+ENCODER_THREADS = 1
+ENCODER_WORKERS = 2
+
 CONFIG_FLOOR = 0.80  # the seed deployment's similarity_threshold: the figures behind that higher cosine floor
 
 
@@ -153,23 +163,52 @@ def split_of(a: str, b: str) -> int:
     return 0 if h < tr else 1 if h < tr + ca else 2
 
 
-def embed(texts: list[str], model_dir: Path, batch: int = 64) -> np.ndarray:
+def _batches(n_items: int, order: np.ndarray, batch: int, run, out: np.ndarray, what: str, workers: int) -> None:
+    """``out[idx] = run(idx)`` for each batch of ``batch`` items in ``order``, on ``workers`` threads.
+
+    Each batch is one ONNX Runtime run on one thread (``ENCODER_THREADS``): the batches are the same whatever the
+    number of workers, and a batch's result does not depend on the thread that ran it, so the output has the same
+    bits on any machine. ONNX Runtime releases the GIL while it runs: two workers use two cores with no barrier
+    between them (one session on 2 intra-op threads synchronises at every operator, and on shared cores each
+    wait costs a time slice: the same passes took twice the CPU and wall time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = list(range(0, len(order), batch))
+    t0 = time.time()
+
+    def one(s: int) -> None:
+        idx = order[s:s + batch]
+        out[idx] = run(idx)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
+        for k, _ in enumerate(ex.map(one, starts)):
+            if k and k % 200 == 0:
+                print(f"  {what} {k * batch}/{n_items} in {time.time() - t0:.0f}s", file=sys.stderr)
+
+
+def _workers() -> int:
+    return max(1, min(ENCODER_WORKERS, os.cpu_count() or 1))
+
+
+def embed(texts: list[str], model_dir: Path, batch: int = 64, workers: int | None = None) -> np.ndarray:
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
+    opts.intra_op_num_threads = ENCODER_THREADS
     opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(str(model_dir / "encoder.onnx"), opts, providers=["CPUExecutionProvider"])
+    dim = next((o.shape[-1] for o in sess.get_outputs() if o.name == "embedding"), 384)
+    dim = dim if isinstance(dim, int) else 384
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     tok.no_padding()
     tok.enable_truncation(RECIPE["truncation"])
     encs = tok.encode_batch(texts)
     order = np.argsort([len(e.ids) for e in encs], kind="stable")
-    out = np.zeros((len(texts), 384), np.float32)
-    t0 = time.time()
-    for s in range(0, len(order), batch):
-        idx = order[s:s + batch]
+    out = np.zeros((len(texts), dim), np.float32)
+
+    def run(idx: np.ndarray) -> np.ndarray:
         L = max(len(encs[i].ids) for i in idx)
         ids = np.zeros((len(idx), L), np.int64)
         mask = np.zeros_like(ids)
@@ -177,32 +216,25 @@ def embed(texts: list[str], model_dir: Path, batch: int = 64) -> np.ndarray:
             e = encs[i].ids
             ids[j, :len(e)] = e
             mask[j, :len(e)] = 1
-        (emb,) = sess.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
-        if emb.shape[1] != out.shape[1]:
-            out = np.zeros((len(texts), emb.shape[1]), np.float32) if s == 0 else out
-        out[idx] = emb
-        if s and s % (batch * 200) == 0:
-            print(f"  embedded {s}/{len(texts)} in {time.time() - t0:.0f}s", file=sys.stderr)
+        return sess.run(["embedding"], {"input_ids": ids, "attention_mask": mask})[0]
+
+    _batches(len(texts), order, batch, run, out, "embedded", _workers() if workers is None else workers)
     n = np.linalg.norm(out, axis=1, keepdims=True)
     return out / np.maximum(n, 1e-12)
 
 
-def pair_rows_features(rows: list[dict], model_dir: Path, batch: int = 64) -> np.ndarray:
+def pair_rows_features(rows: list[dict], model_dir: Path, batch: int = 64, workers: int | None = None) -> np.ndarray:
     """seq_feat of each (text_a, text_b) pair read as one row, by the runtime's SignalEngine."""
     from router_extproc.signals import SignalEngine
 
-    eng = SignalEngine(model_dir, device="cpu", threads=2)
+    eng = SignalEngine(model_dir, device="cpu", threads=ENCODER_THREADS, spin=False)
     if not eng.has_pair_features:
         raise SystemExit(f"build_verifier: {model_dir / 'encoder.onnx'} has no seq_feat output; rebuild the models")
     pairs = [(r["text_a"], r["text_b"]) for r in rows]
     order = np.argsort([len(a) + len(b) for a, b in pairs], kind="stable")  # similar lengths pad little
     out = np.zeros((len(pairs), eng.pair_dim), np.float32)
-    t0 = time.time()
-    for s in range(0, len(order), batch):
-        idx = order[s:s + batch]
-        out[idx] = eng.pair_features_batch([pairs[i] for i in idx])
-        if s and s % (batch * 200) == 0:
-            print(f"  pair rows {s}/{len(pairs)} in {time.time() - t0:.0f}s", file=sys.stderr)
+    _batches(len(pairs), order, batch, lambda idx: eng.pair_features_batch([pairs[i] for i in idx]), out,
+             "pair rows", _workers() if workers is None else workers)
     return out
 
 
@@ -241,7 +273,7 @@ def deterministic_torch() -> None:
     of threads rounds differently) and deterministic kernels. Each member seeds itself."""
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(RECIPE["torch_threads"])
     torch.use_deterministic_algorithms(True)
 
 
@@ -504,7 +536,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("verifier.npz", "verifier.json"):
         shutil.copyfile(md / name, cached / name)
     took = time.time() - t_start
-    print(json.dumps({"took_s": round(took, 1), "embed_s": round(t_embed, 1), **figures}, indent=1))
+    print(json.dumps({"took_s": round(took, 1), "cpu_s": round(time.process_time(), 1), "embed_s": round(t_embed, 1),
+                      **figures}, indent=1))
     if args.docs:
         write_docs(res, figures, took, time.process_time())
     return 0

@@ -294,7 +294,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from router_extproc.signals import SignalEngine
 
     t_start = time.perf_counter()
-    engine = SignalEngine(md, device="cpu", threads=2)
+    # One ONNX Runtime thread, no spinning: the same bits as two threads (models/build_verifier.py measured it), at
+    # about half the CPU time on shared cores, where two threads wait for each other at every operator
+    engine = SignalEngine(md, device="cpu", threads=1, spin=False)
     v = load_verifier(md)
     floor = max(0.7, v.floor)  # config/config.yaml's similarity_threshold and the verifier's own floor
     judge = Judge(engine, v, floor)

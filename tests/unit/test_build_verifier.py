@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.build_verifier import save_npz
+from models.build_verifier import embed, pair_rows_features, save_npz
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = Path(os.environ.get("ROUTER_EXTPROC_MODELS", ROOT / "models" / "dist"))
@@ -44,6 +44,24 @@ def build(tmp_path: Path, name: str, seed: str, *args: str) -> dict[str, str]:
     subprocess.run([sys.executable, "-m", "models.build_verifier", "--model-dir", str(md), *args], cwd=ROOT,
                    env=env, check=True, capture_output=True, text=True)
     return {f: hashlib.sha256((md / f).read_bytes()).hexdigest() for f in ("verifier.json", "verifier.npz")}
+
+
+def qqp_rows(n: int) -> list[dict]:
+    import json
+
+    with gzip.open(QQP, "rt") as f:
+        return [json.loads(next(f)) for _ in range(n)]
+
+
+@needs_models
+def test_the_encoder_passes_give_the_same_bits_on_one_worker_or_two():
+    # The build runs its encoder passes on as many single-thread workers as the machine has cores (up to
+    # ENCODER_WORKERS): the verifier must not depend on that number.
+    rows = qqp_rows(150)
+    texts = sorted({r["text_a"] for r in rows})
+    assert np.array_equal(embed(texts, MODELS, batch=16, workers=1), embed(texts, MODELS, batch=16, workers=2))
+    assert np.array_equal(pair_rows_features(rows[:60], MODELS, batch=16, workers=1),
+                          pair_rows_features(rows[:60], MODELS, batch=16, workers=2))
 
 
 @needs_models
