@@ -16,9 +16,11 @@ never misses an entry because the writer is behind. Keys are entry ids (not slot
 from __future__ import annotations
 
 import ctypes
-import math
 import ctypes.util
+import math
+import os
 import queue
+import sys
 import threading
 import time
 from typing import Callable
@@ -150,6 +152,25 @@ def _malloc_trim() -> Callable[[], None] | None:
 
 
 TRIM_INTERVAL_S = 5.0
+# Niceness the writer adds to its own thread. The graph's adds release the GIL, so they compete with the event loop
+# for the cores only, and with the process's threads scheduled as one group (autogroup) every core-second the writer
+# takes is one the lookups lose: measured on a 200,000-entry tier under 2,000 rows/s of writes, interleaved rounds,
+# shared cores, lookup p50 0.49 -> 0.61 ms with the writer at the loop's priority. Niced, it takes the cores the
+# loop leaves idle; a writer that falls behind only lengthens ``pending``, which lookups score by brute force.
+WRITER_NICE = 10
+
+
+def lower_thread_priority(step: int) -> bool:
+    """Add ``step`` to the calling thread's niceness (Linux, where niceness is per thread). False where it is not
+    possible; never raises."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "setpriority"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + step))
+    except OSError:
+        return False
+    return True
 
 
 class AnnWriter:
@@ -174,6 +195,7 @@ class AnnWriter:
         self._q.put(fn)
 
     def _run(self) -> None:
+        lower_thread_priority(WRITER_NICE)
         while True:
             fn = self._q.get()
             if fn is None:
