@@ -619,7 +619,9 @@ def scale_section(result: dict[str, Any]) -> str:
                               f"{d['above_floor_recall']} | {d.get('duplicate_recall', '–')} | "
                               f"{d['first_candidate_agreement']} |")
     if sweeps:
-        lines += ["", "Search-time `ef` on the same rows (idle; 1 000 queries for the recall columns):",
+        earlier = any(r.get("ef_sweep_earlier") for rows in result.get("cache", {}).values() for r in rows)
+        lines += ["", "Search-time `ef` on the same rows (idle; 1 000 queries for the recall columns" +
+                  ("; from the last run made with `--ef`, on rows loaded the same way" if earlier else "") + "):",
                   "", "| backend | entries | vectors | ef | p50 / p99 ms | recall of rows above the floor | recall of "
                   "paraphrase hits | exact best row first |", "|---|---|---|---|---|---|---|---|", *sweeps]
     live = []
@@ -705,6 +707,19 @@ def worker_scaling(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """A backend's rows after a run: a new row replaces the last one of its size, sizes not measured again keep
+    their last row (its own load avg and date), and a new row without an ef sweep (no ``--ef``) keeps the last
+    sweep of its size, marked as from an earlier run."""
+    by = {r.get("entries"): r for r in old}
+    for r in new:
+        prev = by.get(r.get("entries")) or {}
+        if "ef_sweep" in prev and "ef_sweep" not in r and "p50_ms" in r:
+            r["ef_sweep"], r["ef_sweep_earlier"] = prev["ef_sweep"], True
+        by[r.get("entries")] = r
+    return sorted(by.values(), key=lambda r: int(r.get("entries") or 0))
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -748,7 +763,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for rows in new.values():
             for r in rows:
                 r["vectors"] = vectors
-        cache = {**(load("scale") or {}).get("cache", {}), **new}
+        last = (load("scale") or {}).get("cache", {})
+        cache = {**last, **{b: merge_rows(last.get(b, []), rows) for b, rows in new.items()}}
     # the hot tier's RSS is measured with the hot tier's rows; a run of other backends keeps the last figure
     rss = ([hot_tier_rss(n) for n in (100_000,)] if not args.workers_only and "memory" in args.backends.split(",")
            else (load("scale") or {}).get("rss", []))
