@@ -152,11 +152,18 @@ def _malloc_trim() -> Callable[[], None] | None:
 
 
 TRIM_INTERVAL_S = 5.0
-# Niceness the writer adds to its own thread. The graph's adds release the GIL, so they compete with the event loop
-# for the cores only, and with the process's threads scheduled as one group (autogroup) every core-second the writer
-# takes is one the lookups lose: measured on a 200,000-entry tier under 2,000 rows/s of writes, interleaved rounds,
-# shared cores, lookup p50 0.49 -> 0.61 ms with the writer at the loop's priority. Niced, it takes the cores the
-# loop leaves idle; a writer that falls behind only lengthens ``pending``, which lookups score by brute force.
+# Niceness the writer adds to its own thread. The graph's adds run outside the GIL, so under load they compete with
+# the event loop for the cores, and with the process's threads scheduled as one group (autogroup, or a container's
+# cgroup) every core-second the writer takes is one the lookups lose. Niced, it takes what the loop leaves idle; a
+# writer that falls behind only lengthens ``pending``, which lookups score by brute force. Evidence is thin: on a
+# 200,000-entry tier under 2,000 rows/s, load ~4, lookup p50 went 0.49 -> 0.61 ms with the writer at the loop's
+# priority and 0.40 -> 0.42 ms with it niced, in two separate runs; at load ~1.3 (cores to spare) alternating the
+# two in one run made no difference (0.44 / 3.6 ms p50 / p99 either way). The benchmarks run at nice 19, where the
+# writer cannot go lower, so their rows do not show it.
+# What does remain on a quiet machine is a graph search waiting while an add call runs on the same graph: lookup
+# p99 0.53 ms without writes, 3.5 ms with them, each spike inside the graph search and as long as one batch's add.
+# Adding 4 or 1 rows a call cut the graph search's p99 (3.4 -> 1.0 ms in a quiet round) but slowed the writer until
+# it fell behind at 2,000 rows/s (~200 rows pending, p50 0.52 -> 0.70 ms), so batches go in whole.
 WRITER_NICE = 10
 
 
