@@ -15,7 +15,9 @@ loader).
 Milvus Lite scans unflushed rows, so Lite inserts are flushed once ``insert_batch_size`` rows are pending or
 two seconds after the last insert. A server seals segments by its own policy (size and idle time) and builds
 their HNSW index in the background; :meth:`MilvusBackend.seal` flushes and waits for that index after a bulk
-load. Inserts run on their own worker thread, so a batch being written never delays a search.
+load, and :meth:`MilvusBackend.bulk_insert` loads many rows at once (optionally building the index once, after the
+load) and returns when they are searchable. Inserts run on their own worker thread, so a batch being written never
+delays a search.
 
 Size: :meth:`MilvusBackend.enforce_size` keeps the collection at ``max_entries`` by deleting the oldest rows
 (``created_at``) with one filtered delete per pass, the cut-off found by bisecting ``count(*)`` queries.
