@@ -161,9 +161,12 @@ TRIM_INTERVAL_S = 5.0
 # two in one run made no difference (0.44 / 3.6 ms p50 / p99 either way). The benchmarks run at nice 19, where the
 # writer cannot go lower, so their rows do not show it.
 # What does remain on a quiet machine is a graph search waiting while an add call runs on the same graph: lookup
-# p99 0.53 ms without writes, 3.5 ms with them, each spike inside the graph search and as long as one batch's add.
-# Adding 4 or 1 rows a call cut the graph search's p99 (3.4 -> 1.0 ms in a quiet round) but slowed the writer until
-# it fell behind at 2,000 rows/s (~200 rows pending, p50 0.52 -> 0.70 ms), so batches go in whole.
+# p99 0.53 ms without writes, 3.5 ms with them, each spike inside the graph search. usearch's add releases the GIL
+# (a Python loop kept 81 % of its speed during one) but a search blocks until the add call in progress returns (one
+# search during a 3,000-row add waited 502 ms). Smaller add calls did not help against back-to-back lookups: 4 or 1
+# rows a call let the writer fall behind at 2,000 rows/s (~200 rows pending, p50 0.52 -> 0.70 ms), and 4 rows a call
+# only while fewer than 128 are pending kept p99 where it was (4.8 against 4.8 ms) at a higher p50 (0.56 against
+# 0.47 ms). So batches go in whole.
 WRITER_NICE = 10
 
 
