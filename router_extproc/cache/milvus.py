@@ -15,7 +15,9 @@ loader).
 Milvus Lite scans unflushed rows, so Lite inserts are flushed once ``insert_batch_size`` rows are pending or
 two seconds after the last insert. A server seals segments by its own policy (size and idle time) and builds
 their HNSW index in the background; :meth:`MilvusBackend.seal` flushes and waits for that index after a bulk
-load. Inserts run on their own worker thread, so a batch being written never delays a search.
+load, and :meth:`MilvusBackend.bulk_insert` loads many rows at once (optionally building the index once, after the
+load) and returns when they are searchable. Inserts run on their own worker thread, so a batch being written never
+delays a search.
 
 Size: :meth:`MilvusBackend.enforce_size` keeps the collection at ``max_entries`` by deleting the oldest rows
 (``created_at``) with one filtered delete per pass, the cut-off found by bisecting ``count(*)`` queries.
@@ -34,7 +36,7 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -58,6 +60,7 @@ _FIELDS = ["id", "scope", "filter_key", "fingerprint", "text", "response", "crea
 # the copy (decoding included), 2.02 ms fetching neither. The copy is exact (the same float32 bytes), so the
 # verifier's inputs do not change; it costs the server ~2 KB a row of memory.
 COPY_SUFFIX = "_b64"
+BULK_BATCH_ROWS = 10_000  # rows a bulk request carries (~36 MB with the copy): far below the server's 512 MB limit
 
 
 def encode_vectors(m: np.ndarray) -> list[str]:
@@ -620,12 +623,81 @@ class MilvusBackend:
         c.flush(self.cfg.collection, timeout=timeout_s)
         if self.cfg.is_lite:
             return {}
+        return self._wait_index_sync(deadline)
+
+    def _wait_index_sync(self, deadline: float) -> dict:
+        c = self._client
         while True:
             names = c.list_indexes(self.cfg.collection, timeout=self.cfg.timeout_s)
             desc = c.describe_index(self.cfg.collection, names[0], timeout=self.cfg.timeout_s) if names else {}
             if not desc or int(desc.get("pending_index_rows", 0)) == 0 or time.monotonic() > deadline:
                 return dict(desc)
             time.sleep(0.5)
+
+    async def bulk_insert(self, entries: Sequence[Entry], *, batch_rows: int = BULK_BATCH_ROWS,
+                          index_after: bool = False, timeout_s: float = 3600.0) -> dict[str, float]:
+        """Load many entries at once (an import, a benchmark's fill) and return when they are searchable: flushed,
+        and on a server indexed. Returns the seconds spent inserting, flushing and indexing.
+
+        On a server, batches of ``batch_rows`` go out as prepared column requests, the next one built while the
+        previous is in flight. ``index_after``: the collection is released and its vector index dropped for the
+        load, then the index is built once over the sealed segments and the collection loaded again. Measured on
+        100,000 rows, shared cores: 10.2k rows/s inserted instead of 5.9k, since the server no longer indexes each
+        segment it seals while it ingests the next ones (docs/cache.md, Scale). While it runs the collection is not
+        searchable, by this router or any other: for a collection no router serves yet, never on a live one."""
+        if not entries:
+            return {"rows": 0, "insert_s": 0.0, "flush_s": 0.0, "index_s": 0.0}
+        return await self._guard(self._bulk_sync, list(entries), int(batch_rows), bool(index_after), timeout_s,
+                                 timeout=timeout_s + 10, executor=self._write_executor)
+
+    def _bulk_sync(self, entries: list[Entry], batch_rows: int, index_after: bool, timeout_s: float) -> dict:
+        c = self._client
+        if c is None:
+            raise BackendUnavailable("not connected")
+        cfg, name = self.cfg, self.cfg.collection
+        deadline = time.monotonic() + timeout_s
+        t0 = time.perf_counter()
+        batches = [entries[s:s + batch_rows] for s in range(0, len(entries), max(1, batch_rows))]
+        if cfg.is_lite or self._columnar is False:
+            for b in batches:
+                self._insert_sync(b)
+            t1 = time.perf_counter()
+            self._seal_sync(max(1.0, deadline - time.monotonic()))
+            return {"rows": len(entries), "insert_s": t1 - t0, "flush_s": time.perf_counter() - t1, "index_s": 0.0}
+        dropped = False
+        if index_after:
+            c.release_collection(name, timeout=timeout_s)
+            for idx in c.list_indexes(name, field_name=cfg.vector_field, timeout=cfg.timeout_s):
+                c.drop_index(name, idx, timeout=timeout_s)
+            dropped = True
+        try:
+            prep = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="milvus-bulk")
+            try:
+                def build(b: list[Entry]) -> Any:
+                    return insert_request(name, cfg.vector_field, self.dimension, b, self.copy_field)
+
+                nxt = prep.submit(build, batches[0])
+                for k in range(len(batches)):
+                    req = nxt.result()
+                    if k + 1 < len(batches):
+                        nxt = prep.submit(build, batches[k + 1])
+                    c._get_connection().batch_insert(name, [], insert_param=req, schema={"fields": []},
+                                                     timeout=cfg.timeout_s)
+            finally:
+                prep.shutdown(wait=False, cancel_futures=True)
+            self._last_insert = time.monotonic()
+            t1 = time.perf_counter()
+            c.flush(name, timeout=max(1.0, deadline - time.monotonic()))
+            t2 = time.perf_counter()
+        finally:
+            if dropped:
+                idx = c.prepare_index_params()
+                idx.add_index(field_name=cfg.vector_field, index_type=cfg.index_type, metric_type=cfg.metric_type,
+                              params=dict(cfg.index_params))
+                c.create_index(name, idx, timeout=max(1.0, deadline - time.monotonic()))
+                c.load_collection(name, timeout=max(1.0, deadline - time.monotonic()))
+        self._wait_index_sync(deadline)
+        return {"rows": len(entries), "insert_s": t1 - t0, "flush_s": t2 - t1, "index_s": time.perf_counter() - t2}
 
     async def read_clears(self) -> dict[str, float]:
         """Every clear stamped so far: scope (``*`` for all) -> time of its latest clear."""

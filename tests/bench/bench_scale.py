@@ -200,6 +200,68 @@ async def _under_inserts(backend: Any, writer: Any, qs: np.ndarray, rate: int, s
     return {"p50_ms": p50, "p99_ms": p99, "insert_rows_per_s": round(achieved)}
 
 
+async def _interleaved(backend: Any, writer: Any, qs: tuple[np.ndarray, np.ndarray], rate: int, start_id: int, *,
+                       rounds: int = 4, seconds: float = 2.5, feed: np.ndarray | None = None) -> dict:
+    """Lookups without and with a writer inserting ``rate`` rows/s (batches every 0.1 s, as the router's store
+    queue sends them), in alternating rounds of ``seconds`` each: the cores are shared with other work whose load
+    drifts, so a quiet and a loaded figure measured minutes apart are not comparable, while alternating rounds see
+    the same drift. The written rows come from ``feed`` (real-like vectors; random unit vectors when None). Lookups
+    run back to back, yielding to the writer between them."""
+    rng = np.random.default_rng(2)
+    lat: dict[str, list[float]] = {"without": [], "with": []}
+    written = rows = 0
+    with_s = 0.0
+
+    async def lookups(name: str, until: float) -> None:
+        vecs, scopes = qs
+        i = 0
+        while time.perf_counter() < until:
+            q, s = vecs[i % len(vecs)], SCOPES[int(scopes[i % len(vecs)])]
+            i += 1
+            t = time.perf_counter()
+            await backend.search(s, "fk", q, top_k=4, min_similarity=-1.0, now=time.time())
+            lat[name].append((time.perf_counter() - t) * 1000)
+            await asyncio.sleep(0)
+
+    for _ in range(rounds):
+        await lookups("without", time.perf_counter() + seconds)
+        done = asyncio.Event()
+
+        async def write() -> None:
+            nonlocal written
+            per, t0, w = max(1, rate // 10), time.perf_counter(), 0
+            while not done.is_set():
+                batch = _entries(per, start_id + written, rng)
+                if feed is not None:  # the same rows with real-like vectors: a graph inserts random ones slowest
+                    for j, e in enumerate(batch):
+                        e.embedding = feed[(written + j) % len(feed)]
+                await writer.insert(batch)
+                written += per
+                w += per
+                await asyncio.sleep(max(0.0, t0 + w / rate - time.perf_counter()))
+
+        task = asyncio.get_running_loop().create_task(write())
+        await asyncio.sleep(0.3)  # the writer under way before the round's first lookup
+        w0, t1 = written, time.perf_counter()
+        await lookups("with", t1 + seconds)
+        rows += written - w0
+        with_s += time.perf_counter() - t1
+        done.set()
+        await task
+    out: dict[str, Any] = {"rounds": rounds, "round_s": seconds, "load_1m": round(os.getloadavg()[0], 1)}
+    for name, v in lat.items():
+        p50, p99 = _pct(sorted(v))
+        out[name] = {"p50_ms": p50, "p99_ms": p99, "lookups": len(v)}
+    out["with"]["insert_rows_per_s"] = round(rows / max(with_s, 1e-6))
+    # the written rows go again: they are real-like, so a later size's recall against exact search (which knows
+    # only the loaded rows) would count them, found in a top 4, as a stored row missed
+    if hasattr(writer, "index"):
+        writer.index.remove_ids(range(start_id + 1, start_id + written + 1))
+    else:
+        await writer._guard(writer._delete_sync, f"id > {start_id} and id <= {start_id + written}")
+    return out
+
+
 async def _ef_sweep(backend: Any, efs: list[int], vecs: np.ndarray, have: int, queries: int,
                     rng: np.random.Generator, real: Any = None) -> dict[str, dict]:
     """Milvus server: idle p50/p99 and agreement with exact search for each search-time ``ef`` on the same rows
@@ -228,8 +290,8 @@ async def _server_variants(backend: Any, probes: Probes, rng: np.random.Generato
     ``shipped``: the config as shipped; ``ef 64``; ``Eventually`` consistency; ``vector field read``: the rows'
     vectors read from the vector field instead of their base64 copy; ``no vector output``: the same search without
     fetching the rows' vectors at all (the floor: the verifier reads them);
-    then scalar indexes (Trie on scope and filter_key, STL_SORT on expires_at) are built and ``shipped`` is
-    measured again as ``scalar indexes``."""
+    and ``scalar indexes`` (Trie on scope and filter_key, STL_SORT on expires_at), built at the end of each round,
+    measured, and dropped again, so that it sees the same drift as the others."""
     import dataclasses
 
     from router_extproc.cache import milvus as M
@@ -266,6 +328,26 @@ async def _server_variants(backend: Any, probes: Probes, rng: np.random.Generato
     async def timed(name: str) -> None:
         lat[name] += await _latency(backend, qs)
 
+    c = backend._client
+    scalar = [("scope", "Trie", "scope_trie"), ("filter_key", "Trie", "filter_key_trie"),
+              ("expires_at", "STL_SORT", "expires_at_sort")]
+
+    def build() -> None:
+        c.release_collection(base.collection)
+        ip = c.prepare_index_params()
+        for field, kind, name in scalar:
+            ip.add_index(field_name=field, index_type=kind, index_name=name)
+        c.create_index(base.collection, ip, timeout=1800)
+        c.load_collection(base.collection, timeout=1800)
+
+    def drop() -> None:
+        c.release_collection(base.collection)
+        for _, _, name in scalar:
+            c.drop_index(base.collection, name, timeout=600)
+        c.load_collection(base.collection, timeout=1800)
+
+    loop = asyncio.get_running_loop()
+    builds: list[float] = []
     try:
         for _ in range(rounds):
             for name, apply in variants.items():
@@ -275,26 +357,16 @@ async def _server_variants(backend: Any, probes: Probes, rng: np.random.Generato
                 finally:
                     backend.cfg, backend.copy_field = base, copy
                     backend.__dict__.pop("_search_sync", None)
-        backend.cfg = base
-        c = backend._client
-
-        def build() -> None:
-            c.release_collection(base.collection)
-            ip = c.prepare_index_params()
-            ip.add_index(field_name="scope", index_type="Trie", index_name="scope_trie")
-            ip.add_index(field_name="filter_key", index_type="Trie", index_name="filter_key_trie")
-            ip.add_index(field_name="expires_at", index_type="STL_SORT", index_name="expires_at_sort")
-            c.create_index(base.collection, ip, timeout=1800)
-            c.load_collection(base.collection, timeout=1800)
-
-        t = time.perf_counter()
-        try:
-            await asyncio.get_running_loop().run_in_executor(backend._executor, build)
-            for _ in range(rounds):
-                await timed("scalar indexes")
-        except Exception as exc:  # a server that refuses them: a note, not a crash
-            progress(f"    scalar indexes: {exc!r}")
-        scalar_s = time.perf_counter() - t
+            # scalar indexes in the same rounds: built, measured, dropped again before the next round's others
+            t = time.perf_counter()
+            try:
+                await loop.run_in_executor(backend._executor, build)
+            except Exception as exc:  # a server that refuses them: a note, not a crash
+                progress(f"    scalar indexes: {exc!r}")
+                break
+            builds.append(time.perf_counter() - t)
+            await timed("scalar indexes")
+            await loop.run_in_executor(backend._executor, drop)
     finally:
         backend.cfg = base
     out = {}
@@ -302,8 +374,8 @@ async def _server_variants(backend: Any, probes: Probes, rng: np.random.Generato
         if v:
             p50, p99 = _pct(sorted(v))
             out[name] = {"p50_ms": p50, "p99_ms": p99, "lookups": len(v)}
-    if "scalar indexes" in out:
-        out["scalar indexes"]["build_s"] = round(scalar_s, 1)
+    if "scalar indexes" in out and builds:
+        out["scalar indexes"]["build_s"] = round(statistics.median(builds), 1)
     progress(f"    variants: {json.dumps(out)}")
     return out
 
@@ -319,6 +391,9 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
     # every stored vector, for exact search: the real corpus (its entries' embeddings are views of it), or filled
     # with the random rows as they are made
     pool = real.rows(max(sizes)) if real is not None else None
+    # rows the live writer stores: real-like vectors not among the stored ones (another seed's mixtures)
+    feed = real.rows(len(real.stored) + 20_000, seed=9)[len(real.stored):] if real is not None else None
+    bulk = bool(getattr(backend, "bulk_insert", None)) and not backend.cfg.is_lite
     vecs = pool if pool is not None else np.zeros((max(sizes), DIM), np.float32)
     for size in sizes:
         need = size - have
@@ -328,6 +403,19 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
         t0 = time.perf_counter()
         spent = 0.0  # seconds inside backend.insert: the rate is the backend's, not this script's row generation
         batch = 5000
+        unindexed = 0
+        if bulk:
+            # the bulk path (MilvusBackend.bulk_insert): returns once the rows are flushed and indexed; the index
+            # is dropped for the load and built once after it
+            es = _entries(need, have, rng, pool)
+            if pool is None:
+                vecs[have:size] = np.stack([e.embedding for e in es])
+            took = await backend.bulk_insert(es, index_after=True, timeout_s=3600.0)
+            del es
+            have = size
+            rate = max(need / max(took["insert_s"], 1e-6), 1.0)
+            whole = need / max(took["insert_s"] + took["flush_s"] + took["index_s"], 1e-6)
+            seal_s = took["flush_s"] + took["index_s"]
         while have < size:
             n = min(batch, size - have)
             es = _entries(n, have, rng, pool)
@@ -339,26 +427,29 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
             have += n
             if time.perf_counter() - t0 > budget_s:
                 break
-        if hasattr(backend, "flush_if_idle"):
+        if hasattr(backend, "flush_if_idle") and not bulk:
             t = time.perf_counter()
             await backend.flush_if_idle(0.0)
             spent += time.perf_counter() - t
-        rate = max(need / max(spent, 1e-6), 1.0)
+        if not bulk:
+            rate = max(need / max(spent, 1e-6), 1.0)
         if have < size:
             rows.append({"entries": size, "skipped": f"insert budget exhausted at {have} rows ({rate:.0f} rows/s)"})
             break
         t_seal = time.perf_counter()
-        unindexed = 0
-        if hasattr(backend, "seal"):
+        if hasattr(backend, "seal") and not bulk:
             # flush + wait for the HNSW index over every sealed segment (a million rows on the loaded cores took
             # over the 600 s once allowed: rows still unindexed are searched by brute force, and are reported)
             desc = await backend.seal(timeout_s=1800.0)
             unindexed = int((desc or {}).get("pending_index_rows", 0))
         if hasattr(backend, "index"):
             await asyncio.get_running_loop().run_in_executor(None, backend.index.drain)  # the hot tier's graph
-        seal_s = time.perf_counter() - t_seal
+        if not bulk:
+            seal_s = time.perf_counter() - t_seal
+            whole = need / max(spent + seal_s, 1e-6)
         p50, p99 = _pct(await _latency(backend, probes(queries, rng)))
         row: dict[str, Any] = {"entries": size, "p50_ms": p50, "p99_ms": p99, "insert_rows_per_s": round(rate),
+                               "load_rows_per_s": round(whole), "bulk_path": bulk,
                                "index_wait_s": round(seal_s, 1),
                                "load_1m": round(os.getloadavg()[0], 1)}  # the neighbours' share of the cores
         if unindexed:
@@ -372,6 +463,8 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
             qs = probes(queries, rng)
             row["under_500_rows_s"] = await _under_inserts(backend, writer, qs, 500, 10**12 + size * 10)
             row["under_2000_rows_s"] = await _under_inserts(backend, writer, qs, 2000, 2 * 10**12 + size * 10)
+            row["interleaved_2000"] = await _interleaved(backend, writer, qs, 2000, 3 * 10**12 + size * 10, feed=feed)
+            progress(f"    interleaved 2,000 rows/s: {json.dumps(row['interleaved_2000'])}")
         if variants and hasattr(backend, "seal") and size == max(sizes):
             row["variants"] = await _server_variants(backend, probes, rng)
         rows.append(row)
@@ -509,8 +602,11 @@ def scale_section(result: dict[str, Any]) -> str:
             for key in ("under_500_rows_s", "under_2000_rows_s"):
                 u = r.get(key)
                 loaded.append(f"{pp(u)} ({u['insert_rows_per_s']:,}/s)" if u else "–")
+            ins = f"{r['insert_rows_per_s']:,}"
+            if "load_rows_per_s" in r:
+                ins += f" / {r['load_rows_per_s']:,}" + (" (bulk path)" if r.get("bulk_path") else "")
             lines.append(
-                f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {vec(r)} | {r['insert_rows_per_s']:,} | "
+                f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {vec(r)} | {ins} | "
                 f"{r.get('index_wait_s', '–')}{unindexed_note(r)} | {pp(r)} | {loaded[0]} | {loaded[1]} | "
                 f"{ve.get('above_floor_recall', '–')} | {ve.get('duplicate_recall', '–')} | "
                 f"{ve.get('first_candidate_agreement', '–')} | "
@@ -523,9 +619,25 @@ def scale_section(result: dict[str, Any]) -> str:
                               f"{d['above_floor_recall']} | {d.get('duplicate_recall', '–')} | "
                               f"{d['first_candidate_agreement']} |")
     if sweeps:
-        lines += ["", "Search-time `ef` on the same rows (idle; 1 000 queries for the recall columns):",
+        earlier = any(r.get("ef_sweep_earlier") for rows in result.get("cache", {}).values() for r in rows)
+        lines += ["", "Search-time `ef` on the same rows (idle; 1 000 queries for the recall columns" +
+                  ("; from the last run made with `--ef`, on rows loaded the same way" if earlier else "") + "):",
                   "", "| backend | entries | vectors | ef | p50 / p99 ms | recall of rows above the floor | recall of "
                   "paraphrase hits | exact best row first |", "|---|---|---|---|---|---|---|---|", *sweeps]
+    live = []
+    for backend, rows in result.get("cache", {}).items():
+        for r in rows:
+            iv = r.get("interleaved_2000")
+            if iv:
+                live.append(f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {pp(iv['without'])} | "
+                            f"{pp(iv['with'])} | {iv['with']['insert_rows_per_s']:,} | "
+                            f"{iv['without']['lookups']:,} / {iv['with']['lookups']:,} | {iv['rounds']} x "
+                            f"{iv['round_s']:g} s | {iv['load_1m']} |")
+    if live:
+        lines += ["", "Live writes: lookups without and with a writer storing 2,000 rows/s (real-like vectors, "
+                  "batches every 0.1 s), in alternating rounds of the same run so that both see the same load on "
+                  "the shared cores:", "", "| backend | entries | p50 / p99 ms without | p50 / p99 ms with | rows/s "
+                  "written | lookups without / with | rounds | load avg |", "|---|---|---|---|---|---|---|---|", *live]
     knobs = []
     for backend, rows in result.get("cache", {}).items():
         for r in rows:
@@ -537,14 +649,17 @@ def scale_section(result: dict[str, Any]) -> str:
         lines += ["", "Server knobs, one changed at a time, idle, measured in interleaved rounds (`--variants`; "
                   "\"vector field read\": the candidates' vectors fetched from the vector field instead of their "
                   "base64 copy; \"no vector output\": a search that fetches no vectors at all, which the verifier "
-                  "needs, so a floor; scalar indexes are built last and measured after):", "",
+                  "needs, so a floor; scalar indexes: built at the end of each round, measured, dropped again):", "",
                   "| backend | entries | variant | p50 / p99 ms | lookups |", "|---|---|---|---|---|", *knobs]
     rss = [r for r in result.get("rss", []) if "rss_mb" in r]
     m = result.get("machine", {})
     head = (f"_`python -m tests.bench.bench_scale --cache-only --sizes <entries,...> [--backends ...]`, "
             f"{m.get('date', 'today')}, {m.get('cores', '?')} cores shared with other builds (latencies, p99 above "
-            "all, are inflated by that load). Bulk inserts: 5 000-row batches from one client, rows over the seconds spent inside the backend's insert (the "
-            "script's row generation excluded); index wait: flush + "
+            "all, are inflated by that load). Bulk inserts: rows/s inserted / rows/s over the whole load until searchable "
+            "(insert + flush + index; the script's row generation excluded). Milvus server rows marked \"bulk path\" "
+            "load through `MilvusBackend.bulk_insert` (10 000-row column batches, the vector index dropped for the "
+            "load and built once after it); the others through the store path's `insert`, 5 000-row batches; index "
+            "wait: flush + "
             "HNSW build (server) or the graph writer (hot tier); loaded columns: a second writer inserting at that "
             "rate (achieved rate in brackets) while lookups run; load avg: the 1-minute load average when the row was "
             "measured (2 = both cores busy)._")
@@ -592,6 +707,19 @@ def worker_scaling(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """A backend's rows after a run: a new row replaces the last one of its size, sizes not measured again keep
+    their last row (its own load avg and date), and a new row without an ef sweep (no ``--ef``) keeps the last
+    sweep of its size, marked as from an earlier run."""
+    by = {r.get("entries"): r for r in old}
+    for r in new:
+        prev = by.get(r.get("entries")) or {}
+        if "ef_sweep" in prev and "ef_sweep" not in r and "p50_ms" in r:
+            r["ef_sweep"], r["ef_sweep_earlier"] = prev["ef_sweep"], True
+        by[r.get("entries")] = r
+    return sorted(by.values(), key=lambda r: int(r.get("entries") or 0))
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -635,7 +763,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for rows in new.values():
             for r in rows:
                 r["vectors"] = vectors
-        cache = {**(load("scale") or {}).get("cache", {}), **new}
+        last = (load("scale") or {}).get("cache", {})
+        cache = {**last, **{b: merge_rows(last.get(b, []), rows) for b, rows in new.items()}}
     # the hot tier's RSS is measured with the hot tier's rows; a run of other backends keeps the last figure
     rss = ([hot_tier_rss(n) for n in (100_000,)] if not args.workers_only and "memory" in args.backends.split(",")
            else (load("scale") or {}).get("rss", []))

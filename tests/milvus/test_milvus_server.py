@@ -176,3 +176,34 @@ async def test_a_server_candidate_carries_the_exact_stored_vector_read_from_its_
     (cand,) = await c.backend.search(k.scope, k.filter_key, stored, top_k=4, min_similarity=0.5, now=time.time())
     assert np.array_equal(cand.entry.embedding, stored)
     await c.close()
+
+
+def bulk_entries(n, dim=DIM, seed=0):
+    import numpy as np
+
+    from router_extproc.cache.base import Entry
+
+    v = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    now = time.time()
+    return [Entry(id=i + 1, scope=f"{i % 4:032x}", filter_key="fk", fingerprint=f"fp{i}", text=f"question {i}",
+                  embedding=v[i], response='{"n": %d}' % i, created_at=now, expires_at=now + 3600) for i in range(n)]
+
+
+@pytest.mark.parametrize("index_after", [False, True])
+async def test_a_bulk_load_is_searchable_and_indexed_when_it_returns(milvus_server, index_after):
+    import numpy as np
+
+    cfg = config(milvus_server, f"t_bulk_{int(index_after)}")
+    c = await make(cfg)
+    es = bulk_entries(3000)
+    took = await c.backend.bulk_insert(es, batch_rows=700, index_after=index_after, timeout_s=300)
+    assert took["rows"] == 3000 and took["insert_s"] > 0
+    assert await c.backend.count() == 3000
+    desc = await c.backend._call(lambda: c.backend._client.describe_index(
+        cfg.milvus.collection, c.backend._client.list_indexes(cfg.milvus.collection, field_name="embedding")[0]))
+    assert desc["index_type"] == cfg.milvus.index_type and int(desc.get("pending_index_rows", 0)) == 0
+    for e in es[::500]:  # every row findable by its own vector, in its own tenant, with the exact stored vector
+        (best, *_) = await c.backend.search(e.scope, "fk", e.embedding, top_k=4, min_similarity=0.5, now=time.time())
+        assert best.entry.id == e.id and np.array_equal(best.entry.embedding, e.embedding)
+    await c.close()

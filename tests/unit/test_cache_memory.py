@@ -232,3 +232,20 @@ def test_a_graph_search_uses_the_width_its_bucket_size_calls_for():
     ix = big_index(600)
     search(ix, rand(1)[0], floor=-1)
     assert ix._ann[("s1", "f1")].index.expansion_search == expansion_for(600)
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_the_graph_writer_runs_below_the_event_loops_priority():
+    import os
+    import threading
+
+    from router_extproc.cache.ann import WRITER_NICE, AnnWriter
+
+    w = AnnWriter()
+    seen = []
+    w.submit(lambda: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+    w.drain()
+    w.close()
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen == [min(19, mine + WRITER_NICE)]  # the caller's own priority is untouched
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
