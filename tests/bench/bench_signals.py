@@ -264,8 +264,10 @@ def main() -> int:
         try:
             import subprocess
 
-            res["gpu_name"] = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                                             capture_output=True, text=True).stdout.strip()
+            name, _, driver = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version",
+                                              "--format=csv,noheader"],
+                                             capture_output=True, text=True).stdout.strip().partition(", ")
+            res.update(gpu_name=name, driver=driver, host_cpus=os.cpu_count())
         except OSError:
             pass
     summary = {k: ({kk: vv for kk, vv in v.items() if kk != "samples"} if k == "latency" else v) for k, v in res.items()}
