@@ -136,9 +136,29 @@ def _routes(root: _Reader) -> dict[str, RouteSpec]:
             raise r.error(r.key("threshold"), "an out_of_scope route never matches: a threshold means nothing")
         # no `threshold`: fitted from the examples at load (routes.fitted_threshold)
         threshold = r.float("threshold", None, lo=-1.0, hi=1.0)
-        out[name] = RouteSpec(name, tuple(examples), threshold, key=r.path, out_of_scope=out_of_scope)
+        out[name] = RouteSpec(name, tuple(examples), threshold, key=r.path, out_of_scope=out_of_scope,
+                              languages=_route_languages(r))
         r.check_unknown()
     return out
+
+
+def _route_languages(r: _Reader) -> tuple[str, ...] | None:
+    """`languages: [en, fr]` (the languages a turn may be in to match the route) or `languages: any`; absent: the
+    languages the route's examples are written in, detected at load (routes.py)."""
+    raw = r.raw("languages", None)
+    if raw is None:
+        return None
+    if raw == "any":
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, str) for x in raw):
+        raise r.error(r.key("languages"), "must be `any` or a non-empty list of language codes (e.g. [en, fr])")
+    bad = [x for x in raw if x not in LANGUAGES]
+    if bad:
+        raise r.error(r.key("languages"), f"unknown language code {bad[0]!r}: the detector's codes are ISO 639-1 "
+                                          "(e.g. en, fr, de; docs/routing.md)")
+    return tuple(dict.fromkeys(raw))
 
 
 def _keywords(root: _Reader) -> dict[str, R.KeywordSet]:

@@ -28,6 +28,12 @@ ROUTE_HEAD_TEMPERATURE = 0.06
 # a third-party provider, a general question's form, and no "you"). Calibrated on calibration.jsonl, held_out_2,
 # held_out_3 and held_out_4 pooled (bench_routes.py), reported on held_out_5.jsonl.
 ROUTE_OTHER_PENALTY = 0.06
+# A turn the language detector is sure is in another language (LANGUAGE_CONFIDENCE) matches no route whose examples
+# are in other languages, unless the detector gives the route's languages at least this probability (routes.py).
+# Calibrated on the earlier route sets (bench_routes.py): the largest floor that keeps every English prompt of
+# calibration.jsonl and held_out..held_out_5 matchable (short English turns read as Pidgin or Latin keep a few % of
+# English); every other-language ticket of those sets falls under it.
+ROUTE_LANGUAGE_FLOOR = 0.02
 
 # The language signal's probability (py3langid, normalised over its 140 labels) under which it says "not sure" and
 # every `language` predicate is false. Calibrated on tests/bench/data/language/calibration.jsonl (a wrong language
