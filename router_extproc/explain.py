@@ -158,6 +158,9 @@ def _route(config: RouterConfig, request: Any, signals: Any, routes: Any, route_
     if routes.about_someone_else(text):
         w("  route: the turn reads as about someone else (another company's name, a third party or a general "
           "question, and no \"you\"): its bar is raised\n")
+    if m is not None and m.refused:
+        w(f"  route: the turn is as close to the negatives of {', '.join(m.refused)} as to their examples: "
+          "they cannot match\n")
     if m is not None:
         got = (f"{m.route} (score {m.score:.3f} >= bar {m.bar:.3f}; nearest example {m.similarity:.3f}, "
                f"{m.probability:.2f} of the ranking with the category head)") if m.route else \

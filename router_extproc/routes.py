@@ -34,6 +34,11 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   a proper name the examples never use, a third-party provider (bank, landlord, airline, ...), or the form of a
   general question ("what is", "how does ... work", "explain"), and no word addressing the operator ("you",
   "your"). Such a request needs a closer match.
+* **A route's `negatives:`** (optional, the operator's) list what the route is not, though it reads like it: the
+  same words about another company's product or about something else ("Netflix charged me twice" for billing). A
+  route whose negatives' score (the same two-nearest mean) reaches its examples' score less ROUTE_NEGATIVE_MARGIN
+  does not match; the next route may. Unlike an `out_of_scope` route, which answers "none of the routes" for the
+  whole config, a negative only refuses its own route.
 * **A route matches the languages of its examples.** The encoder is English-only: a French or Spanish turn is read
   as word pieces, and its nearest examples are noise (held_out_5: 2 of 18 other-language tickets routed right, the
   rest to no route or a wrong one). So each route accepts the languages its examples are written in (the `language`
@@ -60,8 +65,8 @@ from typing import Any
 import numpy as np
 
 from .language import Language, LanguageDetector
-from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_LANGUAGE_FLOOR, ROUTE_OTHER_PENALTY,
-                         ROUTE_TIGHTNESS, ROUTE_TIGHTNESS_ONE)
+from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_LANGUAGE_FLOOR, ROUTE_NEGATIVE_MARGIN,
+                         ROUTE_OTHER_PENALTY, ROUTE_TIGHTNESS, ROUTE_TIGHTNESS_ONE)
 
 # The most examples one config may list, all routes together. Matching is one (N, 384) float32 product plus a few
 # O(N) reductions: ~0.03 ms at 1,000 examples (docs/routing.md); embedding 10,000 short ones at load took 7 s on 2
@@ -82,6 +87,7 @@ class RouteSpec:
     key: str = field(default="", compare=False)   # where it is in the config file
     out_of_scope: bool = False            # its examples are none of the routes: it never matches
     languages: tuple[str, ...] | None = None   # the operator's languages for the route; None: its examples'
+    negatives: tuple[str, ...] = ()       # what the route is not, though it reads like it (module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +99,7 @@ class RouteMatch:
     bar: float = 0.0                      # what that score had to reach: τ + the head's vote (None: τ)
     probability: float = 0.0              # the best route's share of the joint softmax (routes + the head's classes)
     language: str | None = None           # the turn's language when it kept every route out (none lists it)
+    refused: tuple[str, ...] = ()         # the routes whose negatives the turn was as close to as to their examples
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +123,18 @@ class RouteIndex:
     example_languages: Mapping[str, str | None] = field(compare=False, repr=False, default_factory=dict)
     detector: LanguageDetector | None = field(compare=False, repr=False, default=None)
     language_floor: float = ROUTE_LANGUAGE_FLOOR
+    # the routes' negatives: rows grouped by route (only routes that list some), and which route each group is of
+    negatives: Segments | None = field(compare=False, repr=False, default=None)
+    negative_routes: np.ndarray = field(compare=False, repr=False, default_factory=lambda: np.zeros(0, np.intp))
+    negative_margin: float = ROUTE_NEGATIVE_MARGIN
+
+    def refused_by_negatives(self, score: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+        """Per route: is the turn at least as close to the route's negatives as to its examples (less the margin)?"""
+        refused = np.zeros(len(self.specs), dtype=bool)
+        if self.negatives is not None:
+            _, neg = self.negatives.nearest(embedding)
+            refused[self.negative_routes] = neg >= score[self.negative_routes] - self.negative_margin
+        return refused
 
     @property
     def reads_language(self) -> bool:
@@ -143,14 +162,8 @@ class RouteIndex:
 
     def nearest(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each route's nearest-example cosine and its score (the mean of its two nearest; the request embedding
-        is L2-normalised, as the examples). O(N): one product and three segment reductions, no sort."""
-        sims = self.matrix @ np.asarray(embedding, dtype=np.float32)
-        first = np.maximum.reduceat(sims, self.starts)
-        at_max = sims >= first[self.rows_route]
-        ties = np.add.reduceat(at_max, self.starts)
-        second = np.maximum.reduceat(np.where(at_max, -np.inf, sims), self.starts)
-        second = np.where((ties >= 2) | (self.counts < 2), first, second)
-        return first, (first + second) / 2
+        is L2-normalised, as the examples)."""
+        return _two_nearest(self.matrix, self.starts, self.rows_route, self.counts, embedding)
 
     def scores(self, embedding: np.ndarray) -> np.ndarray:
         """Each route's score (the mean cosine of its two nearest examples)."""
@@ -171,11 +184,15 @@ class RouteIndex:
             best = int(np.argmax(score))
             return RouteMatch(None, float(first[best]), self.specs[best].name, float(score[best]), math.inf, 0.0)
         allowed = self.language_allows(language) | self.out_of_scope
-        if not allowed.all():
-            if not allowed[~self.out_of_scope].any():
+        refused = self.refused_by_negatives(score, embedding)
+        names = tuple(s.name for s, r in zip(self.specs, refused) if r)
+        if not allowed.all() or names:
+            if not (allowed & ~refused)[~self.out_of_scope].any():
                 best = int(np.argmax(np.where(self.out_of_scope, -np.inf, margin)))
+                lang = language.code if language is not None and not allowed[best] else None
                 return RouteMatch(None, float(first[best]), self.specs[best].name, float(score[best]), math.inf,
-                                  0.0, language=language.code if language is not None else None)
+                                  0.0, language=lang, refused=names)
+            allowed = allowed & ~refused
             margin = np.where(allowed, margin, -np.inf)
         best = int(np.argmax(margin))
         head = self.head_temperature * math.log(min(max(confidence, 1e-6), 1.0)) if confidence is not None else 0.0
@@ -193,7 +210,34 @@ class RouteIndex:
             return RouteMatch(None, float(first[oos]), self.specs[oos].name, float(score[oos]), math.inf, 0.0)
         hit = float(score[best]) >= bar
         name = self.specs[best].name
-        return RouteMatch(name if hit else None, float(first[best]), name, float(score[best]), bar, float(prob))
+        return RouteMatch(name if hit else None, float(first[best]), name, float(score[best]), bar, float(prob),
+                          refused=names)
+
+
+@dataclass(frozen=True, slots=True)
+class Segments:
+    """L2-normalised rows grouped in consecutive segments (a route's examples, or its negatives)."""
+
+    matrix: np.ndarray          # (N, D) float32
+    starts: np.ndarray          # first row of each segment
+    rows: np.ndarray            # (N,) the segment of each row
+    counts: np.ndarray          # rows per segment
+
+    def nearest(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return _two_nearest(self.matrix, self.starts, self.rows, self.counts, embedding)
+
+
+def _two_nearest(matrix: np.ndarray, starts: np.ndarray, rows: np.ndarray, counts: np.ndarray,
+                 embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each segment's nearest cosine and the mean of its two nearest. O(N): one product and three segment
+    reductions, no sort."""
+    sims = matrix @ np.asarray(embedding, dtype=np.float32)
+    first = np.maximum.reduceat(sims, starts)
+    at_max = sims >= first[rows]
+    ties = np.add.reduceat(at_max, starts)
+    second = np.maximum.reduceat(np.where(at_max, -np.inf, sims), starts)
+    second = np.where((ties >= 2) | (counts < 2), first, second)
+    return first, (first + second) / 2
 
 
 def tightness(rows: np.ndarray) -> float:
@@ -235,7 +279,8 @@ def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.
     kept from any language unless its spec lists `languages`."""
     known: dict[str, np.ndarray] = dict(previous.vectors) if previous is not None else {}
     texts = [t for s in specs for t in s.examples]
-    todo = list(dict.fromkeys(t for t in texts if t not in known))
+    negs = [t for s in specs for t in s.negatives]
+    todo = list(dict.fromkeys(t for t in (*texts, *negs) if t not in known))
     if todo:
         vecs = embed(todo)
         for t, v in zip(todo, vecs):
@@ -259,12 +304,22 @@ def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.
     languages = tuple(frozenset(s.languages) if s.languages is not None else
                       frozenset(c for t in s.examples if (c := seen.get(t)) is not None) if detector is not None
                       else frozenset() for s in specs)
+    with_negs = [i for i, s in enumerate(specs) if s.negatives]
+    negatives = None
+    if with_negs:
+        neg = np.asarray([known[t] for t in negs], dtype=np.float32)
+        neg /= np.maximum(np.linalg.norm(neg, axis=1, keepdims=True), 1e-12)
+        ncounts = np.asarray([len(specs[i].negatives) for i in with_negs], dtype=np.intp)
+        negatives = Segments(np.ascontiguousarray(neg), np.cumsum([0, *ncounts[:-1]]).astype(np.intp),
+                             np.repeat(np.arange(len(with_negs)), ncounts), ncounts)
     return RouteIndex(tuple(specs), np.ascontiguousarray(matrix), starts, thresholds,
                       np.repeat(np.arange(len(specs)), counts), counts,
-                      np.asarray([s.out_of_scope for s in specs], dtype=bool), {t: known[t] for t in set(texts)},
+                      np.asarray([s.out_of_scope for s in specs], dtype=bool),
+                      {t: known[t] for t in {*texts, *negs}},
                       speller=Speller([t for s in specs if not s.out_of_scope for t in s.examples], known_words)
                       if texts else None, languages=languages,
-                      example_languages={t: seen[t] for t in set(texts) if t in seen}, detector=detector)
+                      example_languages={t: seen[t] for t in set(texts) if t in seen}, detector=detector,
+                      negatives=negatives, negative_routes=np.asarray(with_negs, dtype=np.intp))
 
 
 def for_config(config: Any, engine: Any, previous: RouteIndex | None = None) -> RouteIndex | None:

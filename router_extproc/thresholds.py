@@ -34,6 +34,10 @@ ROUTE_OTHER_PENALTY = 0.06
 # calibration.jsonl and held_out..held_out_5 matchable (short English turns read as Pidgin or Latin keep a few % of
 # English); every other-language ticket of those sets falls under it.
 ROUTE_LANGUAGE_FLOOR = 0.02
+# A route's `negatives:` refuse it when their score reaches its examples' score less this (routes.py). Calibrated on
+# the earlier route sets (bench_routes.py): their near-topic none prompts as negatives, each set scored with the
+# negatives of the others.
+ROUTE_NEGATIVE_MARGIN = 0.0
 
 # The language signal's probability (py3langid, normalised over its 140 labels) under which it says "not sure" and
 # every `language` predicate is false. Calibrated on tests/bench/data/language/calibration.jsonl (a wrong language
