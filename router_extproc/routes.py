@@ -40,9 +40,9 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   does not match; the next route may. Unlike an `out_of_scope` route, which answers "none of the routes" for the
   whole config, a negative only refuses its own route.
 * **A route matches the languages of its examples.** The encoder is English-only: a French or Spanish turn is read
-  as word pieces, and its nearest examples are noise (held_out_5: 2 of 18 other-language tickets routed right, the
-  rest to no route or a wrong one). So each route accepts the languages its examples are written in (the `language`
-  signal's detector run over each example at load; an operator's `languages:` replaces that), and a turn the
+  as word pieces, and its nearest examples are noise: whether it matches a route, and which, is chance. So each
+  route accepts the languages its examples are written in (the `language` signal's detector run over each example
+  at load; an operator's `languages:` replaces that), and a turn the
   detector is sure is in another language (the language signal's own bar, LANGUAGE_CONFIDENCE) with less than
   ROUTE_LANGUAGE_FLOOR probability of being in any of the route's languages does not match it. The rule set's
   `language` conditions then decide such a turn, and a route that should take French lists French examples. A

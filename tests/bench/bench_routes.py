@@ -158,10 +158,14 @@ def score(rows: list[dict], pred: list[str | None]) -> dict:
         recall[route] = round(sum(got) / len(got), 3)
     wrong_route = sum(1 for p, lab in zip(pred, labels) if lab is not None and p is not None and p != lab)
     near = [p is not None for p, r in zip(pred, rows) if r["route"] is None and r.get("near")]
+    # other-language prompts: the route prompts' accuracy and wrong-route share, the none prompts' false-route
     other = [(p == r["route"], p is not None and p != r["route"]) for p, r in zip(pred, rows)
-             if r.get("style") == "second_language"]
+             if r.get("style") == "second_language" and r["route"] is not None]
+    other_none = [p is not None for p, r in zip(pred, rows) if r.get("style") == "second_language" and r["route"] is None]
     return {"other_language": [round(sum(a for a, _ in other) / len(other), 3),
-                               round(sum(b for _, b in other) / len(other), 3), len(other)] if other else None,
+                               round(sum(b for _, b in other) / len(other), 3), len(other),
+                               round(sum(other_none) / len(other_none), 3) if other_none else None,
+                               len(other_none)] if other else None,
             "n": len(rows), "accuracy": round(sum(p == lab for p, lab in zip(pred, labels)) / len(rows), 3),
             "recall": recall, "false_route": round(sum(p is not None for p in none) / max(1, len(none)), 3),
             "n_none": len(none), "wrong_route": wrong_route,
@@ -387,6 +391,12 @@ def section(res: dict) -> str:
         o = h[k]["other_language"]
         return f"{o[0]} / {o[1]}" if o else "-"
 
+    def lang_none(k: str) -> str:
+        o = h[k]["other_language"]
+        return str(o[3]) if o and o[3] is not None else "-"
+
+    ol = h["shipped"]["other_language"] or [None, None, 0, None, 0]
+
     styles = sorted(st["accuracy_by_style"])
 
     def style_row(label: str, s: dict, bold: bool) -> str:
@@ -437,8 +447,10 @@ def section(res: dict) -> str:
         row(f"false-route on none (target ≤ {TARGETS['false_route']})", "false_route"),
         row("false-route on the near-topic none", "false_route_near_topic"),
         row("route prompts sent to another route", "wrong_route"),
-        f"| other-language route prompts: right / sent to a wrong route | **{lang('shipped')}** | "
+        f"| other-language route prompts ({ol[2]}): right / sent to a wrong route | **{lang('shipped')}** | "
         + " | ".join(lang(k) for k in cols[1:]) + " |",
+        f"| other-language none prompts ({ol[4]}): false-route | **{lang_none('shipped')}** | "
+        + " | ".join(lang_none(k) for k in cols[1:]) + " |",
         *[f"| recall {r} | **{h['shipped']['recall'][r]}** | "
           + " | ".join(str(h[k]["recall"][r]) for k in cols[1:]) + " |" for r in h["shipped"]["recall"]],
         "",
@@ -464,8 +476,9 @@ def section(res: dict) -> str:
         "keyword rule naming the brands their users mention (`not: {keyword: other_brands}`) catches the named "
         "ones.",
         "- **Other languages**: all-MiniLM-L6-v2 is English-only. A turn the detector is sure is in a language none "
-        "of a route's examples is in does not match that route (right / wrong route: "
-        f"{lang('shipped')}; before the gate {lang('before')}): it goes to the rule set's `language` rules or the "
+        "of a route's examples is in does not match that route (route prompts right / sent to a wrong route: "
+        f"{lang('shipped')}, before the gate {lang('before')}; none prompts false-routed: {lang_none('shipped')}, "
+        f"before {lang_none('before')}): it goes to the rule set's `language` rules or the "
         "default decision, never to a route matched on word-piece noise. An operator who wants a route to take "
         "French lists French examples in it (or `languages: [en, fr]`); support-desk.yaml sends French to a "
         "French desk with a `language` rule at a higher priority.",
