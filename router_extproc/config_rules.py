@@ -134,11 +134,63 @@ def _routes(root: _Reader) -> dict[str, RouteSpec]:
         out_of_scope = r.bool("out_of_scope", False)
         if out_of_scope and r.raw("threshold", None) is not None:
             raise r.error(r.key("threshold"), "an out_of_scope route never matches: a threshold means nothing")
+        negatives = _negatives(r, out_of_scope)
+        total += len(negatives)
+        if total > MAX_EXAMPLES:
+            raise r.error(r.key("negatives"), f"more than {MAX_EXAMPLES} examples and negatives in all routes (each "
+                                              "is embedded at load and compared on every request)")
         # no `threshold`: fitted from the examples at load (routes.fitted_threshold)
         threshold = r.float("threshold", None, lo=-1.0, hi=1.0)
-        out[name] = RouteSpec(name, tuple(examples), threshold, key=r.path, out_of_scope=out_of_scope)
+        out[name] = RouteSpec(name, tuple(examples), threshold, key=r.path, out_of_scope=out_of_scope,
+                              languages=_route_languages(r), negatives=negatives)
         r.check_unknown()
+    for spec in out.values():
+        for i, t in enumerate(spec.negatives):
+            if t in owner:
+                raise root.error(f"{spec.key}.negatives[{i}]", f"{t[:60]!r} is also an example of {owner[t]}: an "
+                                                                "utterance cannot be both what a route is and is not")
     return out
+
+
+def _negatives(r: _Reader, out_of_scope: bool) -> tuple[str, ...]:
+    """`negatives: [...]`: utterances the route is not, though they read like it (routes.py). Each is one utterance,
+    and none may also be an example (of any route): it would refuse the route it names."""
+    raw = r.raw("negatives", None)
+    if raw is None:
+        return ()
+    if out_of_scope:
+        raise r.error(r.key("negatives"), "an out_of_scope route never matches: negatives mean nothing")
+    if not isinstance(raw, list) or not raw:
+        raise r.error(r.key("negatives"), "must be a non-empty list of utterances the route is not")
+    out: list[str] = []
+    for i, t in enumerate(raw):
+        k = f"{r.key('negatives')}[{i}]"
+        if not isinstance(t, str) or not t.strip():
+            raise r.error(k, "must be a non-empty string")
+        if len(t) > MAX_EXAMPLE_CHARS:
+            raise r.error(k, f"{len(t)} characters; a negative is one utterance (at most {MAX_EXAMPLE_CHARS})")
+        t = t.strip()
+        out.append(t)
+    return tuple(dict.fromkeys(out))
+
+
+def _route_languages(r: _Reader) -> tuple[str, ...] | None:
+    """`languages: [en, fr]` (the languages a turn may be in to match the route) or `languages: any`; absent: the
+    languages the route's examples are written in, detected at load (routes.py)."""
+    raw = r.raw("languages", None)
+    if raw is None:
+        return None
+    if raw == "any":
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, str) for x in raw):
+        raise r.error(r.key("languages"), "must be `any` or a non-empty list of language codes (e.g. [en, fr])")
+    bad = [x for x in raw if x not in LANGUAGES]
+    if bad:
+        raise r.error(r.key("languages"), f"unknown language code {bad[0]!r}: the detector's codes are ISO 639-1 "
+                                          "(e.g. en, fr, de; docs/routing.md)")
+    return tuple(dict.fromkeys(raw))
 
 
 def _keywords(root: _Reader) -> dict[str, R.KeywordSet]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import ModelConfig, RouterConfig
+from .language import Language
 from .openai import APIError, ChatRequest
 from .rules import CachePolicy, Facts, SystemPrompt, evaluate, order_candidates
 from .stages.contracts import SignalsLike
@@ -57,13 +58,16 @@ def decide(
     thresholds: Thresholds | None = None,
     language: str | None = None,
     route_signals: SignalsLike | None = None,
+    route_language: Language | None = None,
 ) -> Decision:
     """Choose the model (or a block) for one request. Raises APIError(404) for an unknown model.
 
     `thresholds`: resolved once per config load (thresholds.resolve); None resolves them from the config alone.
     `language`: the language signal's code (language.py, computed off the event loop; None: not sure or not read).
     `route_signals`: the signal pass over the user's turn with its typos repaired (stages/decide.route_reading),
-    which the custom routes read instead of `signals`; None: the turn needed no repair."""
+    which the custom routes read instead of `signals`; None: the turn needed no repair.
+    `route_language`: the language detector's reading of the user's text, which the custom routes read (routes.py:
+    a route matches the languages of its examples); None: not read, every route may match."""
     auto = config.is_auto(request.model)
     if not auto and config.model(request.model) is None:
         raise APIError(
@@ -75,7 +79,7 @@ def decide(
     resolved = thresholds or resolve(config)
     threshold = resolved.jailbreak
     category, base = _readings(config, signals, threshold, auto, resolved.routes, route_signals,
-                               user_text(request) if resolved.routes is not None else None)
+                               user_text(request) if resolved.routes is not None else None, route_language)
     base["language"] = language
     guarded = _guard(config, request, category, threshold, base)
     if guarded is not None:
@@ -179,7 +183,7 @@ def _legacy_reason(config: RouterConfig, category: str | None, base: dict[str, A
 
 def _readings(config: RouterConfig, signals: SignalsLike | None, threshold: float,
               auto: bool, routes: Any = None, route_signals: SignalsLike | None = None,
-              text: str | None = None) -> tuple[str | None, dict[str, Any]]:
+              text: str | None = None, language: Language | None = None) -> tuple[str | None, dict[str, Any]]:
     """What the enabled signals say: the category, and the fields every Decision of this request carries."""
     guards = config.guards
     jb = signals.jailbreak if (signals is not None and config.signals.jailbreak) else None
@@ -210,7 +214,7 @@ def _readings(config: RouterConfig, signals: SignalsLike | None, threshold: floa
     if routes is not None and signals is not None:
         read = route_signals if route_signals is not None else signals
         conf = float(read.category_confidence) if confidence is not None else None
-        match = routes.match(getattr(read, "embedding", None), conf, text)
+        match = routes.match(getattr(read, "embedding", None), conf, text, language)
     return category, dict(auto=auto, confidence=confidence, complexity=complexity, complexity_score=cx_score,
                           pii_types=pii_types, pii_redact=pii_redact, jailbreak_score=jb, injection=injection,
                           injection_score=inj, route=match.route if match else None,

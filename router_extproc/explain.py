@@ -87,15 +87,15 @@ def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ..., 
         w(f"  jailbreak: {signals.jailbreak:.3f}\n")
         w(f"  injection: {getattr(signals, 'injection', 0.0):.3f}\n")
         w(f"  pii: {', '.join(sorted(signals.pii_types)) or '-'}\n")
-    if routes is not None and signals is not None:
-        _route(config, request, signals, routes, route_signals, w)
-    language = None
-    if config.rules.reads_language:
+    lang = None
+    if config.rules.reads_language or (routes is not None and routes.reads_language):
         lang = LanguageDetector().detect(user_text(request))
-        language = lang.code
         w(f"  language: {lang.code or 'not sure'} (confidence {lang.confidence:.3f})\n")
+    if routes is not None and signals is not None:
+        _route(config, request, signals, routes, route_signals, lang, w)
+    language = lang.code if lang is not None and config.rules.reads_language else None
     d = decide(config, request, signals, thresholds=resolve(config, labels, routes), language=language,
-               route_signals=route_signals)
+               route_signals=route_signals, route_language=lang)
     rs = config.decisions
     if rs is None:
         w("decisions: none configured; the `routing:` section decides\n")
@@ -142,16 +142,25 @@ def explain(config: RouterConfig, body: bytes, out: TextIO, signals: Any = ..., 
     return d
 
 
-def _route(config: RouterConfig, request: Any, signals: Any, routes: Any, route_signals: Any, w: Any) -> None:
-    """The route signal's lines: what the matcher read (the repaired turn, whom it is about) and why it matched."""
+def _route(config: RouterConfig, request: Any, signals: Any, routes: Any, route_signals: Any, lang: Any,
+           w: Any) -> None:
+    """The route signal's lines: what the matcher read (the repaired turn, whom it is about, its language) and why
+    it matched."""
     read = route_signals if route_signals is not None else signals
     text = user_text(request)
-    m = routes.match(read.embedding, read.category_confidence if config.signals.category else None, text)
+    m = routes.match(read.embedding, read.category_confidence if config.signals.category else None, text, lang)
+    kept = [s.name for s, ok in zip(routes.specs, routes.language_allows(lang)) if not ok and not s.out_of_scope]
+    if kept:
+        w(f"  route: the turn is in {lang.code}, which the examples of {', '.join(kept)} are not in: "
+          "they cannot match (add examples in that language, or let a `language` rule decide)\n")
     if route_signals is not None:
         w(f"  route reads the turn with its typos repaired: {routes.repair(user_turn(request))!r}\n")
     if routes.about_someone_else(text):
         w("  route: the turn reads as about someone else (another company's name, a third party or a general "
           "question, and no \"you\"): its bar is raised\n")
+    if m is not None and m.refused:
+        w(f"  route: the turn is as close to the negatives of {', '.join(m.refused)} as to their examples: "
+          "they cannot match\n")
     if m is not None:
         got = (f"{m.route} (score {m.score:.3f} >= bar {m.bar:.3f}; nearest example {m.similarity:.3f}, "
                f"{m.probability:.2f} of the ranking with the category head)") if m.route else \

@@ -9,7 +9,8 @@ does not pay it.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .thresholds import LANGUAGE_CONFIDENCE
@@ -32,6 +33,16 @@ sn st an ary crh fo fuv gcr guw kab lb lij ltg uzs wa sdh arz ba mt nn oc tg tk 
 class Language:
     code: str | None          # None: not sure enough (short or mixed text, code, numbers)
     confidence: float         # the detector's probability for its best label
+    # every label's probability of at least SHARE_FLOOR (the custom routes ask how likely the turn is in one of a
+    # route's languages, routes.RouteIndex.match)
+    shares: Mapping[str, float] = field(default_factory=dict, compare=False, repr=False)
+
+    def share(self, codes: Iterable[str]) -> float:
+        """The probability that the text is in one of `codes`."""
+        return sum(self.shares.get(c, 0.0) for c in codes)
+
+
+SHARE_FLOOR = 1e-3   # smaller probabilities are not kept: no route's decision turns on them
 
 
 class LanguageDetector:
@@ -60,6 +71,8 @@ class LanguageDetector:
 
     def detect(self, text: str) -> Language:
         """Blocking (CPU): call from a worker thread on the request path."""
-        code, p = self._identifier().classify(text[:MAX_CHARS])
+        ranked = self._identifier().rank(text[:MAX_CHARS])   # one pass, every label's probability, best first
+        code, p = ranked[0]
         p = float(p)
-        return Language(code if p >= self.min_confidence and code != "zxx" else None, p)
+        return Language(code if p >= self.min_confidence and code != "zxx" else None, p,
+                        {c: float(s) for c, s in ranked if s >= SHARE_FLOOR})

@@ -34,6 +34,19 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   a proper name the examples never use, a third-party provider (bank, landlord, airline, ...), or the form of a
   general question ("what is", "how does ... work", "explain"), and no word addressing the operator ("you",
   "your"). Such a request needs a closer match.
+* **A route's `negatives:`** (optional, the operator's) list what the route is not, though it reads like it: the
+  same words about another company's product or about something else ("Netflix charged me twice" for billing). A
+  route whose negatives' score (the same two-nearest mean) reaches its examples' score less ROUTE_NEGATIVE_MARGIN
+  does not match; the next route may. Unlike an `out_of_scope` route, which answers "none of the routes" for the
+  whole config, a negative only refuses its own route.
+* **A route matches the languages of its examples.** The encoder is English-only: a French or Spanish turn is read
+  as word pieces, and its nearest examples are noise: whether it matches a route, and which, is chance. So each
+  route accepts the languages its examples are written in (the `language` signal's detector run over each example
+  at load; an operator's `languages:` replaces that), and a turn the
+  detector is sure is in another language (the language signal's own bar, LANGUAGE_CONFIDENCE) with less than
+  ROUTE_LANGUAGE_FLOOR probability of being in any of the route's languages does not match it. The rule set's
+  `language` conditions then decide such a turn, and a route that should take French lists French examples. A
+  route whose examples the detector is never sure of accepts every language.
 
 How the domain signal and the route signal relate: both read the same encoder pass; `domain` is the head's own
 answer and is unchanged by routes (a billing question may still be domain `business`); `route` is the custom route
@@ -52,8 +65,9 @@ from typing import Any
 import numpy as np
 from rapidfuzz.distance import OSA
 
-from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_OTHER_PENALTY, ROUTE_TIGHTNESS,
-                         ROUTE_TIGHTNESS_ONE)
+from .language import Language, LanguageDetector
+from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_LANGUAGE_FLOOR, ROUTE_NEGATIVE_MARGIN,
+                         ROUTE_OTHER_PENALTY, ROUTE_TIGHTNESS, ROUTE_TIGHTNESS_ONE)
 
 # The most examples one config may list, all routes together. Matching is one (N, 384) float32 product plus a few
 # O(N) reductions: ~0.03 ms at 1,000 examples (docs/routing.md); embedding 10,000 short ones at load took 7 s on 2
@@ -73,6 +87,8 @@ class RouteSpec:
     threshold: float | None = None        # the operator's bar τ for the route's score; None: fitted at load
     key: str = field(default="", compare=False)   # where it is in the config file
     out_of_scope: bool = False            # its examples are none of the routes: it never matches
+    languages: tuple[str, ...] | None = None   # the operator's languages for the route; None: its examples'
+    negatives: tuple[str, ...] = ()       # what the route is not, though it reads like it (module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +99,8 @@ class RouteMatch:
     score: float = 0.0                    # the best route's score (mean cosine of its two nearest examples)
     bar: float = 0.0                      # what that score had to reach: τ + the head's vote (None: τ)
     probability: float = 0.0              # the best route's share of the joint softmax (routes + the head's classes)
+    language: str | None = None           # the turn's language when it kept every route out (none lists it)
+    refused: tuple[str, ...] = ()         # the routes whose negatives the turn was as close to as to their examples
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +118,40 @@ class RouteIndex:
     head_temperature: float = ROUTE_HEAD_TEMPERATURE   # the head's vote (module docstring); a bench varies it
     speller: Speller | None = field(compare=False, repr=False, default=None)   # None: no repair (no examples)
     other_penalty: float = ROUTE_OTHER_PENALTY          # the bar's rise for a request about someone else
+    # the languages each route accepts (module docstring; empty: every language), and what the examples were
+    # detected as (text -> code, reused by a reload), and the detector that read them (a reload reuses it)
+    languages: tuple[frozenset[str], ...] = ()
+    example_languages: Mapping[str, str | None] = field(compare=False, repr=False, default_factory=dict)
+    detector: LanguageDetector | None = field(compare=False, repr=False, default=None)
+    language_floor: float = ROUTE_LANGUAGE_FLOOR
+    # the routes' negatives: rows grouped by route (only routes that list some), and which route each group is of
+    negatives: Segments | None = field(compare=False, repr=False, default=None)
+    negative_routes: np.ndarray = field(compare=False, repr=False, default_factory=lambda: np.zeros(0, np.intp))
+    negative_margin: float = ROUTE_NEGATIVE_MARGIN
+
+    def refused_by_negatives(self, score: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+        """Per route: is the turn at least as close to the route's negatives as to its examples (less the margin)?"""
+        refused = np.zeros(len(self.specs), dtype=bool)
+        if self.negatives is not None:
+            _, neg = self.negatives.nearest(embedding)
+            refused[self.negative_routes] = neg >= score[self.negative_routes] - self.negative_margin
+        return refused
+
+    @property
+    def reads_language(self) -> bool:
+        """Whether any route is kept from some language (the request path then runs the language detector)."""
+        return any(self.languages)
+
+    def language_allows(self, language: Language | None) -> np.ndarray:
+        """Per route: may a turn in `language` match it (module docstring)? Every route when the detector is not
+        sure (or did not run)."""
+        allowed = np.ones(len(self.specs), dtype=bool)
+        if language is None or language.code is None:
+            return allowed
+        for i, langs in enumerate(self.languages):
+            if langs and language.code not in langs and language.share(langs) < self.language_floor:
+                allowed[i] = False
+        return allowed
 
     def repair(self, text: str) -> str | None:
         """The user's turn with its typos repaired against the examples' words; None when nothing changed.
@@ -111,25 +163,20 @@ class RouteIndex:
 
     def nearest(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each route's nearest-example cosine and its score (the mean of its two nearest; the request embedding
-        is L2-normalised, as the examples). O(N): one product and three segment reductions, no sort."""
-        sims = self.matrix @ np.asarray(embedding, dtype=np.float32)
-        first = np.maximum.reduceat(sims, self.starts)
-        at_max = sims >= first[self.rows_route]
-        ties = np.add.reduceat(at_max, self.starts)
-        second = np.maximum.reduceat(np.where(at_max, -np.inf, sims), self.starts)
-        second = np.where((ties >= 2) | (self.counts < 2), first, second)
-        return first, (first + second) / 2
+        is L2-normalised, as the examples)."""
+        return _two_nearest(self.matrix, self.starts, self.rows_route, self.counts, embedding)
 
     def scores(self, embedding: np.ndarray) -> np.ndarray:
         """Each route's score (the mean cosine of its two nearest examples)."""
         return self.nearest(embedding)[1]
 
     def match(self, embedding: np.ndarray | None, confidence: float | None = None,
-              text: str | None = None) -> RouteMatch | None:
+              text: str | None = None, language: Language | None = None) -> RouteMatch | None:
         """None when there is no embedding (signals off or failed): the route signal was not measured.
         `confidence`: the category head's top probability (None: the category signal is off, the head does not
-        vote). `text`: the user's turn, read for whom it is about (None: not read). The joint ranking is the
-        module docstring's."""
+        vote). `text`: the user's turn, read for whom it is about (None: not read). `language`: the language
+        signal's reading of the turn (None: not read; every route may match). The joint ranking is the module
+        docstring's."""
         if embedding is None or not self.specs:
             return None
         first, score = self.nearest(embedding)
@@ -137,12 +184,23 @@ class RouteIndex:
         if np.all(self.out_of_scope):
             best = int(np.argmax(score))
             return RouteMatch(None, float(first[best]), self.specs[best].name, float(score[best]), math.inf, 0.0)
+        allowed = self.language_allows(language) | self.out_of_scope
+        refused = self.refused_by_negatives(score, embedding)
+        names = tuple(s.name for s, r in zip(self.specs, refused) if r)
+        if not allowed.all() or names:
+            if not (allowed & ~refused)[~self.out_of_scope].any():
+                best = int(np.argmax(np.where(self.out_of_scope, -np.inf, margin)))
+                lang = language.code if language is not None and not allowed[best] else None
+                return RouteMatch(None, float(first[best]), self.specs[best].name, float(score[best]), math.inf,
+                                  0.0, language=lang, refused=names)
+            allowed = allowed & ~refused
+            margin = np.where(allowed, margin, -np.inf)
         best = int(np.argmax(margin))
         head = self.head_temperature * math.log(min(max(confidence, 1e-6), 1.0)) if confidence is not None else 0.0
         if text is not None and self.about_someone_else(text):
             head += self.other_penalty
         bar = float(self.thresholds[best]) + head
-        logits = margin[~self.out_of_scope] / max(self.head_temperature, 1e-6)
+        logits = margin[~self.out_of_scope & allowed] / max(self.head_temperature, 1e-6)
         top = float(logits.max())
         # the head's classes carry its probability mass 1 (logits: its log-probabilities); without it, mass 1 too.
         # In log space: the margins over a small temperature are large.
@@ -153,7 +211,34 @@ class RouteIndex:
             return RouteMatch(None, float(first[oos]), self.specs[oos].name, float(score[oos]), math.inf, 0.0)
         hit = float(score[best]) >= bar
         name = self.specs[best].name
-        return RouteMatch(name if hit else None, float(first[best]), name, float(score[best]), bar, float(prob))
+        return RouteMatch(name if hit else None, float(first[best]), name, float(score[best]), bar, float(prob),
+                          refused=names)
+
+
+@dataclass(frozen=True, slots=True)
+class Segments:
+    """L2-normalised rows grouped in consecutive segments (a route's examples, or its negatives)."""
+
+    matrix: np.ndarray          # (N, D) float32
+    starts: np.ndarray          # first row of each segment
+    rows: np.ndarray            # (N,) the segment of each row
+    counts: np.ndarray          # rows per segment
+
+    def nearest(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return _two_nearest(self.matrix, self.starts, self.rows, self.counts, embedding)
+
+
+def _two_nearest(matrix: np.ndarray, starts: np.ndarray, rows: np.ndarray, counts: np.ndarray,
+                 embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each segment's nearest cosine and the mean of its two nearest. O(N): one product and three segment
+    reductions, no sort."""
+    sims = matrix @ np.asarray(embedding, dtype=np.float32)
+    first = np.maximum.reduceat(sims, starts)
+    at_max = sims >= first[rows]
+    ties = np.add.reduceat(at_max, starts)
+    second = np.maximum.reduceat(np.where(at_max, -np.inf, sims), starts)
+    second = np.where((ties >= 2) | (counts < 2), first, second)
+    return first, (first + second) / 2
 
 
 def tightness(rows: np.ndarray) -> float:
@@ -186,13 +271,17 @@ def embed_with(engine: Any, batch: int = 64) -> Callable[[Sequence[str]], np.nda
 
 
 def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.ndarray],
-                previous: RouteIndex | None = None, known_words: frozenset[str] = frozenset()) -> RouteIndex:
+                previous: RouteIndex | None = None, known_words: frozenset[str] = frozenset(),
+                detector: LanguageDetector | None = None) -> RouteIndex:
     """Embeds every example and fits each route's bar and the speller (CPU-heavy: call it off the event loop).
     Examples the previous index already embedded are reused, so a hot reload that edits one route embeds only
-    what changed. `known_words`: the encoder's whole-word vocabulary (never repaired)."""
+    what changed. `known_words`: the encoder's whole-word vocabulary (never repaired). `detector`: reads each
+    example's language (the routes' languages, module docstring); None: the previous index's, else no route is
+    kept from any language unless its spec lists `languages`."""
     known: dict[str, np.ndarray] = dict(previous.vectors) if previous is not None else {}
     texts = [t for s in specs for t in s.examples]
-    todo = list(dict.fromkeys(t for t in texts if t not in known))
+    negs = [t for s in specs for t in s.negatives]
+    todo = list(dict.fromkeys(t for t in (*texts, *negs) if t not in known))
     if todo:
         vecs = embed(todo)
         for t, v in zip(todo, vecs):
@@ -206,21 +295,44 @@ def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.
         math.inf if s.out_of_scope else
         s.threshold if s.threshold is not None else fitted_threshold(matrix[a:a + n])
         for s, a, n in zip(specs, starts, counts)], dtype=np.float32)
+    if detector is None and previous is not None:
+        detector = previous.detector
+    seen = dict(previous.example_languages) if previous is not None else {}
+    if detector is not None:
+        for t in dict.fromkeys(texts):
+            if t not in seen:
+                seen[t] = detector.detect(t).code
+    languages = tuple(frozenset(s.languages) if s.languages is not None else
+                      frozenset(c for t in s.examples if (c := seen.get(t)) is not None) if detector is not None
+                      else frozenset() for s in specs)
+    with_negs = [i for i, s in enumerate(specs) if s.negatives]
+    negatives = None
+    if with_negs:
+        neg = np.asarray([known[t] for t in negs], dtype=np.float32)
+        neg /= np.maximum(np.linalg.norm(neg, axis=1, keepdims=True), 1e-12)
+        ncounts = np.asarray([len(specs[i].negatives) for i in with_negs], dtype=np.intp)
+        negatives = Segments(np.ascontiguousarray(neg), np.cumsum([0, *ncounts[:-1]]).astype(np.intp),
+                             np.repeat(np.arange(len(with_negs)), ncounts), ncounts)
     return RouteIndex(tuple(specs), np.ascontiguousarray(matrix), starts, thresholds,
                       np.repeat(np.arange(len(specs)), counts), counts,
-                      np.asarray([s.out_of_scope for s in specs], dtype=bool), {t: known[t] for t in set(texts)},
+                      np.asarray([s.out_of_scope for s in specs], dtype=bool),
+                      {t: known[t] for t in {*texts, *negs}},
                       speller=Speller([t for s in specs if not s.out_of_scope for t in s.examples], known_words)
-                      if texts else None)
+                      if texts else None, languages=languages,
+                      example_languages={t: seen[t] for t in set(texts) if t in seen}, detector=detector,
+                      negatives=negatives, negative_routes=np.asarray(with_negs, dtype=np.intp))
 
 
 def for_config(config: Any, engine: Any, previous: RouteIndex | None = None) -> RouteIndex | None:
     """The config's routes embedded with the running signal engine; None when the config has none. Without an
     engine (signals off: load rejects route predicates then) there is nothing to embed with, and no route matches.
-    CPU-heavy: the server calls it in a worker thread, at start and on each reload."""
+    CPU-heavy: the server calls it in a worker thread, at start and on each reload (the examples' languages are
+    read by a detector loaded once, then carried from index to index)."""
     specs = getattr(config.decisions, "routes", ())
     if not specs or engine is None:
         return None
-    return build_index(specs, embed_with(engine), previous, encoder_words(engine))
+    detector = previous.detector if previous is not None and previous.detector is not None else LanguageDetector()
+    return build_index(specs, embed_with(engine), previous, encoder_words(engine), detector)
 
 
 def encoder_words(engine: Any) -> frozenset[str]:

@@ -7,7 +7,7 @@ import asyncio
 
 from ..decision import Decision, decide as rules, user_text
 from ..errors import Overloaded
-from ..language import LanguageDetector
+from ..language import Language, LanguageDetector
 from ..live import LiveHooks
 from ..openai import APIRequest
 from ..signals.inputs import latest_user_text
@@ -15,12 +15,15 @@ from .contracts import SignalSource, SignalsLike
 from .exchange import Exchange
 
 
-async def language(ex: Exchange, request: APIRequest, detector: LanguageDetector) -> str | None:
+async def language(ex: Exchange, request: APIRequest, detector: LanguageDetector) -> Language | None:
     """The language signal for this request, computed once and in a worker thread (the detector is CPU work), and
-    only when the config's rules read it and the client asked for an auto model (an explicit one is not routed)."""
-    if not ex.config.rules.reads_language or not ex.config.is_auto(request.model):
+    only when the config's rules or its custom routes read it (routes.py: a route matches the languages of its
+    examples) and the client asked for an auto model (an explicit one is not routed)."""
+    routes = ex.thresholds.routes
+    reads = ex.config.rules.reads_language or (routes is not None and routes.reads_language)
+    if not reads or not ex.config.is_auto(request.model):
         return None
-    return (await asyncio.to_thread(detector.detect, user_text(request))).code
+    return await asyncio.to_thread(detector.detect, user_text(request))
 
 
 async def route_reading(ex: Exchange, request: APIRequest, signals: SignalsLike | None,
@@ -45,11 +48,13 @@ def user_turn(request: APIRequest) -> str:
     return latest_user_text(request.segments())
 
 
-def run(ex: Exchange, request: APIRequest, signals: SignalsLike | None, language: str | None = None,
+def run(ex: Exchange, request: APIRequest, signals: SignalsLike | None, language: Language | None = None,
         route_signals: SignalsLike | None = None) -> Decision:
-    """Raises APIError(404) for an unknown model."""
-    ex.decision = rules(ex.config, request, signals, thresholds=ex.thresholds, language=language,
-                        route_signals=route_signals)
+    """Raises APIError(404) for an unknown model. `language`: the rules read its code (when they read it), the
+    custom routes the whole reading."""
+    code = language.code if language is not None and ex.config.rules.reads_language else None
+    ex.decision = rules(ex.config, request, signals, thresholds=ex.thresholds, language=code,
+                        route_signals=route_signals, route_language=language)
     return ex.decision
 
 
