@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import ModelConfig, RouterConfig
-from .language import Language
 from .openai import APIError, ChatRequest
 from .rules import CachePolicy, Facts, SystemPrompt, evaluate, order_candidates
-from .stages.contracts import SignalsLike
+from .stages.contracts import LanguageReading, SignalsLike
 from .thresholds import Thresholds, resolve
 
 
@@ -58,7 +57,7 @@ def decide(
     thresholds: Thresholds | None = None,
     language: str | None = None,
     route_signals: SignalsLike | None = None,
-    route_language: Language | None = None,
+    route_language: LanguageReading | None = None,
 ) -> Decision:
     """Choose the model (or a block) for one request. Raises APIError(404) for an unknown model.
 
@@ -183,7 +182,7 @@ def _legacy_reason(config: RouterConfig, category: str | None, base: dict[str, A
 
 def _readings(config: RouterConfig, signals: SignalsLike | None, threshold: float,
               auto: bool, routes: Any = None, route_signals: SignalsLike | None = None,
-              text: str | None = None, language: Language | None = None) -> tuple[str | None, dict[str, Any]]:
+              text: str | None = None, language: LanguageReading | None = None) -> tuple[str | None, dict[str, Any]]:
     """What the enabled signals say: the category, and the fields every Decision of this request carries."""
     guards = config.guards
     jb = signals.jailbreak if (signals is not None and config.signals.jailbreak) else None

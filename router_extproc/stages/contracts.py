@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from ..signals.inputs import Read
@@ -24,6 +24,15 @@ class SignalsLike(Protocol):
 
     @property
     def pii_types(self) -> frozenset[str]: ...
+
+
+class LanguageReading(Protocol):
+    """The language detector's reading of the user's text (language.Language), as the decision reads it: the
+    rules read its code, the custom routes how likely the text is in a route's languages."""
+
+    code: str | None
+
+    def share(self, codes: Iterable[str]) -> float: ...
 
 
 class SignalSource(Protocol):
