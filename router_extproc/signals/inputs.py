@@ -36,6 +36,23 @@ the roles are not equally trusted and do not equally say what the request is abo
   assistant turn are not personal data either (a user who shares the persona's exact name is the cost). Every other
   type in operator text counts as anywhere else. ``pii.operator_roles: []`` reads names there like any other.
 
+**Pasted text in a user turn** (``split_pastes``, on by default): a user turn is often the user's own words plus
+text they pasted from elsewhere (a page of documentation, an article, an e-mail, code). The pasted part is
+third-party content like a tool result, and the jailbreak head, trained on attacks, reads some windows of benign
+pasted documentation as attacks (issue #19: 4 to 11 % of RAG prompts with the context in the user turn were blocked,
+where the same context in the system prompt was never blocked). So `split_paste` cuts such a turn: the whole turn
+is read as a document (the injection guard and its configurable action: flag, block or route), and its own words
+(the turn less its pasted spans) are read again, alone, by the jailbreak guard, in a guard-only Read. Only marked
+pastes count: a fenced block (```, ~~~ or three double quotes), a tagged block (<document>...</document>, [BEGIN X]...[END X]), a
+block between --- lines, quoted lines ("> "), an e-mail header, or a block after a line that introduces it
+("Context:", "Documentation:", "Here is the article:", "Summarise this e-mail:"), up to a line that returns to the
+user's words ("Question:", "Task:") or to a short last paragraph. Unmarked multi-paragraph text stays whole: an
+in-the-wild jailbreak is itself long multi-paragraph text, and reading it as a document would only flag it. Short
+turns (under PASTE_MIN_TURN characters) and pastes under PASTE_MIN characters stay whole, and so does a turn with no
+words of its own outside the paste (nothing to set apart). The cost, accepted and documented: an attack that the
+user wraps in paste markers is judged by the injection action, not the jailbreak block; an operator who wants it
+blocked sets ``guards.injection.action: block`` or ``guards.jailbreak.split_pastes: false``.
+
 The budget (``max_tokens_read``) bounds the encoder's work per request; engine.py spends it in the order set
 by ``Read.priority`` (the latest turn's head and tail first, then each untrusted segment's first and last
 window, then middle windows ranked by a lexical suspicion score).
@@ -64,6 +81,7 @@ class InputRule:
     history_weight: float = 0.25     # weight of each of those turns; the latest turn weighs 1.0
     follow_up_words: int = 5         # a latest turn of at most this many words borrows the previous one fully
     max_tokens_read: int = 768       # encoder tokens per request at most (see docs/operations.md: about 60 ms)
+    split_pastes: bool = True        # a user turn's pasted text is read as a document (split_paste)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +135,134 @@ def plan(segments: Iterable, rule: InputRule = InputRule()) -> tuple[Read, ...]:
             if not any(k in text.lower() for k in SCAN_KEYS):
                 reads[i] = replace(reads[i], guard=None)
             reads[i + 0.5] = Read(segs[before].text[-FOLLOW_UP_CONTEXT:] + "\n" + text, guard="jailbreak", pii=False)
+    if rule.split_pastes:
+        for i, s in enumerate(segs):
+            if s.role != "user" or reads[i].guard != "jailbreak":
+                continue
+            spans = split_paste(s.text)
+            if spans:   # the turn as a document, its own words for the jailbreak guard (module docstring)
+                reads[i] = replace(reads[i], guard="injection")
+                reads[i + 0.25] = Read(own_words(s.text, spans), guard="jailbreak", pii=False)
     # latest turn, then the other topic turns, then guarded segments most recent first, then the rest
     order = sorted(reads, key=lambda i: (i != latest, not topic.get(i), reads[i].guard is None, -i))
     return tuple(reads[i] for i in order)
+
+
+# Pasted text in a user turn (module docstring). The thresholds are characters; a window is about 500.
+PASTE_MIN_TURN = 600   # a shorter user turn is read whole
+PASTE_MIN = 300        # a shorter marked block is read as the user's own words
+TAIL_MAX = 300         # an unterminated paste's last paragraph up to this long is the user's words again
+# what a pasted text is called in the line that introduces it ("Context:", "Here is the e-mail:")
+_NOUNS = (r"(?:context|documents?|documentation|docs|article|text|passage|e-?mail|message|code|snippet|function|"
+          r"class|file|page|excerpt|transcript|logs?|report|essay|paper|story|notes|readme|reference(?: material)?|"
+          r"source|data|table|json|csv|yaml|xml|html|contract|letter|post|thread|script|diff|patch|traceback|"
+          r"stack trace|content|material|extract|abstract|paragraph|review|chapter|section|description)")
+_FENCE = re.compile(r'\s*(```|~~~|""")')
+_TAG = re.compile(r"\s*<([A-Za-z][\w-]{0,30})(?:\s[^<>\n]{0,80})?>\s*$")
+_BEGIN = re.compile(r"\s*\[\s*BEGIN\b[^\]\n]{0,40}\]\s*$", re.I)
+_END = re.compile(r"\s*\[\s*END\b[^\]\n]{0,40}\]\s*$", re.I)
+_RULE = re.compile(r"\s*(?:-{3,}|={3,}|\*{3,}|_{3,})\s*$")
+_QUOTE = re.compile(r" {0,3}>(?!>)")   # not a doctest's ">>>"
+_HEADER = re.compile(r"(?:from|to|cc|subject|date|sent|reply-to)\s*:\s*\S", re.I)
+# a label of at most a few words naming the text, then ":" ("Context:", "Source text: ...", "### Reference material:")
+_LABEL = re.compile(rf"\s*(?:#+\s*)?(?:[\w'-]+\s+){{0,3}}{_NOUNS}(?:\s+[\w'-]+){{0,2}}\s*(?:\([^)\n]{{0,40}}\))?\s*:\s*",
+                    re.I)
+_INTRO = re.compile(rf"\b{_NOUNS}\b[^\n]{{0,80}}:\s*$", re.I)
+_BACK = re.compile(r"\s*(?:#+\s*)?(?:my\s+|the\s+|your\s+)?(?:questions?|q|task|request|instructions?|ask|now)\s*:",
+                   re.I)
+_MARKS = re.compile(r'```\w*|~~~\w*|"""|<[^<>\n]{1,80}>|\[\s*(?:BEGIN|END)\b[^\]\n]{0,40}\]|[-=*_]{3,}', re.I)
+
+
+def split_paste(text: str) -> tuple[tuple[int, int], ...]:
+    """The character spans of a user turn that are pasted third-party text (module docstring), or () to read it
+    whole. Line by line: a marker line opens a block (a fence, a tag, [BEGIN], a --- rule, quoted lines, an e-mail
+    header, a label or an introducing line); closed markers end at their closing line, open ones (a label, an
+    introduction, a header) at a line that returns to the user's words ("Question:") or at the end, less a short
+    last paragraph."""
+    if len(text) < PASTE_MIN_TURN:
+        return ()
+    lines = text.splitlines(keepends=True)
+    off = [0]
+    for ln in lines:
+        off.append(off[-1] + len(ln))
+    n = len(lines)
+
+    def find(start: int, pred) -> int | None:
+        return next((k for k in range(start, n) if pred(lines[k])), None)
+
+    def open_end(start: int) -> int:
+        """Where an open block ends: a line back to the user's words, else the end less a short last paragraph."""
+        j = find(start, _BACK.match)
+        if j is not None:
+            return j
+        blank = next((k for k in range(n - 1, start - 1, -1) if not lines[k].strip()), None)
+        if blank is not None and lines[blank + 1:] and not lines[blank + 1][:1].isspace():
+            tail = text[off[blank + 1]:].strip()
+            if 0 < len(tail) <= TAIL_MAX:
+                return blank + 1
+        return n
+
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < n:
+        line = lines[i]
+        a = b = None
+        nxt = i + 1
+        if m := _FENCE.match(line):
+            # closed by the same marker alone on its line (a "```py" inside is an inner block's opening)
+            j = find(i + 1, lambda ln, t=m.group(1): ln.strip() == t * (len(ln.strip()) // 3) and ln.strip())
+            j = n if j is None else j
+            a, b, nxt = off[i + 1], off[j], j + 1
+        elif m := _TAG.match(line):
+            close = re.compile(rf"\s*</{re.escape(m.group(1))}\s*>", re.I)
+            j = find(i + 1, close.match)
+            if j is not None:
+                a, b, nxt = off[i + 1], off[j], j + 1
+        elif _BEGIN.match(line):
+            j = find(i + 1, _END.match)
+            if j is not None:
+                a, b, nxt = off[i + 1], off[j], j + 1
+        elif _RULE.match(line):
+            j = find(i + 1, _RULE.match)
+            if j is not None:
+                a, b, nxt = off[i + 1], off[j], j + 1
+        elif _QUOTE.match(line):
+            j = find(i + 1, lambda ln: not _QUOTE.match(ln))
+            j = n if j is None else j
+            a, b, nxt = off[i], off[j], j
+        elif _HEADER.match(line) and i + 1 < n and _HEADER.match(lines[i + 1]):
+            j = open_end(i + 2)
+            a, b, nxt = off[i], off[j], j
+        elif len(line.strip()) <= 200 and _INTRO.search(line.strip()) and not _BACK.match(line):
+            # a line that introduces what follows ("Context:", "Summarise this e-mail for me:") stays the user's;
+            # when a closed marker follows it (a fence, a tag), that marker says where the paste ends
+            k = find(i + 1, str.strip)
+            if k is None or not any(p.match(lines[k]) for p in (_FENCE, _TAG, _BEGIN, _RULE)):
+                j = open_end(i + 1)
+                a, b, nxt = off[i + 1], off[j], j
+        elif _LABEL.match(line) and not _BACK.match(line):
+            j = open_end(i + 1)
+            a, b, nxt = off[i], off[j], j   # "Source text: the text...": label and text
+        if a is not None and len(text[a:b].strip()) >= PASTE_MIN:
+            spans.append((a, b))
+            i = max(nxt, i + 1)
+        else:
+            i += 1
+    if not spans or not re.search(r"[^\W\d_]{2,}", own_words(text, spans)):
+        return ()   # nothing marked, or no words of the user's own beside the paste
+    return tuple(spans)
+
+
+def own_words(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """The text of a user turn outside its pasted spans, less the lines that only mark a paste (a fence, a tag, a
+    rule): what the user wrote."""
+    parts, at = [], 0
+    for a, b in spans:
+        parts.append(text[at:a])
+        at = b
+    parts.append(text[at:])
+    lines = (ln.strip() for p in parts for ln in p.splitlines())
+    return "\n".join(ln for ln in lines if ln and _MARKS.sub("", ln).strip())
 
 
 def single(text: str) -> tuple[Read, ...]:
