@@ -167,6 +167,11 @@ _HEADER = re.compile(r"(?:from|to|cc|subject|date|sent|reply-to)\s*:\s*\S", re.I
 # a label of at most a few words naming the text, then ":" ("Context:", "Source text: ...", "### Reference material:")
 _LABEL = re.compile(rf"\s*(?:#+\s*)?(?:[\w'-]+\s+){{0,3}}{_NOUNS}(?:\s+[\w'-]+){{0,2}}\s*(?:\([^)\n]{{0,40}}\))?\s*:\s*",
                     re.I)
+# a label alone on its line ("Context:", "Relevant documents:"): framing of the paste, not the user's words (alone
+# with a question after it, "Context:\nWhich parameters are required here?" scored 0.72 as an attack, the question 0.06)
+_BARE = re.compile(rf"\s*(?:#+\s*)?(?:(?:the|my|this|some|source|reference|background|relevant|retrieved|input|full|"
+                   rf"original|following|attached|pasted|provided|given|raw|sample|example|additional)\s+){{0,2}}"
+                   rf"{_NOUNS}\s*(?:\([^)\n]{{0,40}}\))?\s*:\s*$", re.I)
 _INTRO = re.compile(rf"\b{_NOUNS}\b[^\n]{{0,80}}:\s*$", re.I)
 _BACK = re.compile(r"\s*(?:#+\s*)?(?:my\s+|the\s+|your\s+)?(?:questions?|q|task|request|instructions?|ask|now)\s*:",
                    re.I)
@@ -239,7 +244,7 @@ def split_paste(text: str) -> tuple[tuple[int, int], ...]:
             k = find(i + 1, str.strip)
             if k is None or not any(p.match(lines[k]) for p in (_FENCE, _TAG, _BEGIN, _RULE)):
                 j = open_end(i + 1)
-                a, b, nxt = off[i + 1], off[j], j
+                a, b, nxt = off[i + int(not _BARE.match(line))], off[j], j
         elif _LABEL.match(line) and not _BACK.match(line):
             j = open_end(i + 1)
             a, b, nxt = off[i], off[j], j   # "Source text: the text...": label and text

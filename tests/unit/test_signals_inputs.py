@@ -122,7 +122,7 @@ def user_reads(text: str, rule: InputRule = InputRule()) -> dict[str, Read]:
 def test_a_rag_prompts_question_is_the_users_words_and_its_pasted_document_a_document():
     turn = f"Documentation:\n\n{DOC}\n\nQuestion: which function parses a section?"
     reads = user_reads(turn)
-    whole, own = reads[turn], reads["Documentation:\nQuestion: which function parses a section?"]
+    whole, own = reads[turn], reads["Question: which function parses a section?"]   # the label is the paste's
     # the whole turn is still the topic, the routing embedding and the PII read; the guard reads it as a document
     assert whole.latest and whole.topic == 1.0 and whole.pii and whole.guard == "injection"
     # the user's own words are judged by the jailbreak guard alone (a guard-only Read)
