@@ -525,7 +525,7 @@ def _threshold_note(c: dict) -> str:
     row = next(r for r in c["sweep"] if r["threshold"] == round(chosen, 4))
     return (f"The threshold that holds the FPR target on cal ({chosen}) catches {row['cal_tpr']} of the attacks on cal "
             f"and {row['test_tpr']} on test (test worst FPR {row['test_worst_fpr']}), against the 0.95 target: it is "
-            "not shipped, since it trades the catch rate for the pasted-document shapes; the model's calibration "
+            "not shipped, since it gives up much of the catch rate for the few benign blocks left; the model's calibration "
             "chooses the threshold (models/recipe.py).")
 
 

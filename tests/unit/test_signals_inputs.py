@@ -266,6 +266,7 @@ def test_guard_roles_and_the_budget_are_configurable():
     ({"injection": {"action": "route", "model": "nope"}}, "guards.injection.model"),
     ({"injection": {"action": "shout"}}, "guards.injection.action"),
     ({"jailbreak": {"enabled": True, "typo": 1}}, "guards.jailbreak.typo"),
+    ({"jailbreak": {"split_pastes": "sometimes"}}, "guards.jailbreak.split_pastes"),
 ])
 def test_bad_guard_config_names_the_key(guards, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
