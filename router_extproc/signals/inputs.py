@@ -59,6 +59,7 @@ window, then middle windows ranked by a lexical suspicion score).
 """
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -128,21 +129,21 @@ def plan(segments: Iterable, rule: InputRule = InputRule()) -> tuple[Read, ...]:
 
     reads: dict[float, Read] = {i: Read(s.text, topic.get(i, 0.0), i == latest, guard(s.role),
                                         s.role in rule.operator_roles) for i, s in enumerate(segs)}
+    # the user's own words of each user turn the jailbreak guard reads, where a paste is set apart (module docstring)
+    own = {i: own_words(segs[i].text, spans) for i in users if reads[i].guard == "jailbreak" and rule.split_pastes
+           and (spans := split_paste(segs[i].text))}
     for before, i in zip(users, users[1:]):
         text = segs[i].text
         if reads[i].guard == "jailbreak" and len(text.split()) <= rule.follow_up_words:
-            # judged in context (module docstring); alone too when it holds attack words
+            # judged in context (module docstring), the previous turn's own words if it pasted text; alone too when
+            # it holds attack words
             if not any(k in text.lower() for k in SCAN_KEYS):
                 reads[i] = replace(reads[i], guard=None)
-            reads[i + 0.5] = Read(segs[before].text[-FOLLOW_UP_CONTEXT:] + "\n" + text, guard="jailbreak", pii=False)
-    if rule.split_pastes:
-        for i, s in enumerate(segs):
-            if s.role != "user" or reads[i].guard != "jailbreak":
-                continue
-            spans = split_paste(s.text)
-            if spans:   # the turn as a document, its own words for the jailbreak guard (module docstring)
-                reads[i] = replace(reads[i], guard="injection")
-                reads[i + 0.25] = Read(own_words(s.text, spans), guard="jailbreak", pii=False)
+            context = own.get(before, segs[before].text)[-FOLLOW_UP_CONTEXT:]
+            reads[i + 0.5] = Read(context + "\n" + text, guard="jailbreak", pii=False)
+    for i, words in own.items():   # the turn as a document, its own words for the jailbreak guard
+        reads[i] = replace(reads[i], guard="injection")
+        reads[i + 0.25] = Read(words, guard="jailbreak", pii=False)
     # latest turn, then the other topic turns, then guarded segments most recent first, then the rest
     order = sorted(reads, key=lambda i: (i != latest, not topic.get(i), reads[i].guard is None, -i))
     return tuple(reads[i] for i in order)
@@ -152,6 +153,11 @@ def plan(segments: Iterable, rule: InputRule = InputRule()) -> tuple[Read, ...]:
 PASTE_MIN_TURN = 600   # a shorter user turn is read whole
 PASTE_MIN = 300        # a shorter marked block is read as the user's own words
 TAIL_MAX = 300         # an unterminated paste's last paragraph up to this long is the user's words again
+# A longer turn is read whole, as before the split: plan runs on the event loop, and the split costs about 4 µs a
+# line at worst (measured on a turn of 25,000 unclosed fences), so 1,500 lines bound it near 6 ms. The issue's
+# documents of up to 4k tokens are about 16,000 characters and a few hundred lines.
+PASTE_MAX_TURN = 48_000
+PASTE_MAX_LINES = 1_500
 # what a pasted text is called in the line that introduces it ("Context:", "Here is the e-mail:")
 _NOUNS = (r"(?:context|documents?|documentation|docs|article|text|passage|e-?mail|message|code|snippet|function|"
           r"class|file|page|excerpt|transcript|logs?|report|essay|paper|story|notes|readme|reference(?: material)?|"
@@ -184,27 +190,49 @@ def split_paste(text: str) -> tuple[tuple[int, int], ...]:
     header, a label or an introducing line); closed markers end at their closing line, open ones (a label, an
     introduction, a header) at a line that returns to the user's words ("Question:") or at the end, less a short
     last paragraph."""
-    if len(text) < PASTE_MIN_TURN:
+    if not PASTE_MIN_TURN <= len(text) <= PASTE_MAX_TURN:
         return ()
     lines = text.splitlines(keepends=True)
+    if len(lines) > PASTE_MAX_LINES:
+        return ()
     off = [0]
     for ln in lines:
         off.append(off[-1] + len(ln))
     n = len(lines)
+    # Each search below is a lookup in an index built in one pass (plan runs on the event loop: a turn of many
+    # unclosed markers must not make it quadratic).
+    bare = [ln.strip() for ln in lines]
 
-    def find(start: int, pred) -> int | None:
-        return next((k for k in range(start, n) if pred(lines[k])), None)
+    def next_of(hit) -> list[int | None]:
+        out: list[int | None] = [None] * (n + 1)
+        for k in range(n - 1, -1, -1):
+            out[k] = k if hit(k) else out[k + 1]
+        return out
+
+    back = next_of(lambda k: _BACK.match(lines[k]))
+    ends = next_of(lambda k: _END.match(lines[k]))
+    rules = next_of(lambda k: _RULE.match(lines[k]))
+    unquoted = next_of(lambda k: not _QUOTE.match(lines[k]))
+    filled = next_of(lambda k: bare[k])
+    # a fence is closed by its marker alone on its line (a "```py" inside is an inner block's opening)
+    closes = {t: next_of(lambda k, t=t: bare[k] and bare[k] == t[0] * len(bare[k]) and len(bare[k]) >= 3)
+              for t in ("```", "~~~")}
+    closes['"""'] = next_of(lambda k: bare[k] == '"""')
+    tags: dict[str, list[int]] = {}
+    for k, ln in enumerate(bare):
+        if ln.startswith("</") and (m := re.fullmatch(r"</([A-Za-z][\w-]{0,30})\s*>", ln)):
+            tags.setdefault(m.group(1).lower(), []).append(k)
+    last_blank = max((k for k in range(n) if not bare[k]), default=None)
 
     def open_end(start: int) -> int:
         """Where an open block ends: a line back to the user's words, else the end less a short last paragraph."""
-        j = find(start, _BACK.match)
+        j = back[min(start, n)]
         if j is not None:
             return j
-        blank = next((k for k in range(n - 1, start - 1, -1) if not lines[k].strip()), None)
-        if blank is not None and lines[blank + 1:] and not lines[blank + 1][:1].isspace():
-            tail = text[off[blank + 1]:].strip()
+        if last_blank is not None and start <= last_blank < n - 1 and not lines[last_blank + 1][:1].isspace():
+            tail = text[off[last_blank + 1]:].strip()
             if 0 < len(tail) <= TAIL_MAX:
-                return blank + 1
+                return last_blank + 1
         return n
 
     spans: list[tuple[int, int]] = []
@@ -214,34 +242,33 @@ def split_paste(text: str) -> tuple[tuple[int, int], ...]:
         a = b = None
         nxt = i + 1
         if m := _FENCE.match(line):
-            # closed by the same marker alone on its line (a "```py" inside is an inner block's opening)
-            j = find(i + 1, lambda ln, t=m.group(1): ln.strip() == t * (len(ln.strip()) // 3) and ln.strip())
+            j = closes[m.group(1)][i + 1]
             j = n if j is None else j
             a, b, nxt = off[i + 1], off[j], j + 1
         elif m := _TAG.match(line):
-            close = re.compile(rf"\s*</{re.escape(m.group(1))}\s*>", re.I)
-            j = find(i + 1, close.match)
-            if j is not None:
-                a, b, nxt = off[i + 1], off[j], j + 1
+            shut = tags.get(m.group(1).lower(), [])
+            at = bisect.bisect_right(shut, i)
+            if at < len(shut):
+                a, b, nxt = off[i + 1], off[shut[at]], shut[at] + 1
         elif _BEGIN.match(line):
-            j = find(i + 1, _END.match)
+            j = ends[i + 1]
             if j is not None:
                 a, b, nxt = off[i + 1], off[j], j + 1
         elif _RULE.match(line):
-            j = find(i + 1, _RULE.match)
+            j = rules[i + 1]
             if j is not None:
                 a, b, nxt = off[i + 1], off[j], j + 1
         elif _QUOTE.match(line):
-            j = find(i + 1, lambda ln: not _QUOTE.match(ln))
+            j = unquoted[i + 1]
             j = n if j is None else j
             a, b, nxt = off[i], off[j], j
         elif _HEADER.match(line) and i + 1 < n and _HEADER.match(lines[i + 1]):
             j = open_end(i + 2)
             a, b, nxt = off[i], off[j], j
-        elif len(line.strip()) <= 200 and _INTRO.search(line.strip()) and not _BACK.match(line):
+        elif len(bare[i]) <= 200 and _INTRO.search(bare[i]) and not _BACK.match(line):
             # a line that introduces what follows ("Context:", "Summarise this e-mail for me:") stays the user's;
             # when a closed marker follows it (a fence, a tag), that marker says where the paste ends
-            k = find(i + 1, str.strip)
+            k = filled[i + 1]
             if k is None or not any(p.match(lines[k]) for p in (_FENCE, _TAG, _BEGIN, _RULE)):
                 j = open_end(i + 1)
                 a, b, nxt = off[i + int(not _BARE.match(line))], off[j], j
