@@ -186,103 +186,105 @@ _MARKS = re.compile(r'```\w*|~~~\w*|"""|<[^<>\n]{1,80}>|\[\s*(?:BEGIN|END)\b[^\]
 
 def split_paste(text: str) -> tuple[tuple[int, int], ...]:
     """The character spans of a user turn that are pasted third-party text (module docstring), or () to read it
-    whole. Line by line: a marker line opens a block (a fence, a tag, [BEGIN], a --- rule, quoted lines, an e-mail
-    header, a label or an introducing line); closed markers end at their closing line, open ones (a label, an
-    introduction, a header) at a line that returns to the user's words ("Question:") or at the end, less a short
-    last paragraph."""
+    whole. Line by line: a marker line opens a block (_Lines.block); a block of at least PASTE_MIN characters is a
+    paste, and the lines after it are read on from its end."""
     if not PASTE_MIN_TURN <= len(text) <= PASTE_MAX_TURN:
         return ()
     lines = text.splitlines(keepends=True)
     if len(lines) > PASTE_MAX_LINES:
         return ()
-    off = [0]
-    for ln in lines:
-        off.append(off[-1] + len(ln))
-    n = len(lines)
-    # Each search below is a lookup in an index built in one pass (plan runs on the event loop: a turn of many
-    # unclosed markers must not make it quadratic).
-    bare = [ln.strip() for ln in lines]
-
-    def next_of(hit) -> list[int | None]:
-        out: list[int | None] = [None] * (n + 1)
-        for k in range(n - 1, -1, -1):
-            out[k] = k if hit(k) else out[k + 1]
-        return out
-
-    back = next_of(lambda k: _BACK.match(lines[k]))
-    ends = next_of(lambda k: _END.match(lines[k]))
-    rules = next_of(lambda k: _RULE.match(lines[k]))
-    unquoted = next_of(lambda k: not _QUOTE.match(lines[k]))
-    filled = next_of(lambda k: bare[k])
-    # a fence is closed by its marker alone on its line (a "```py" inside is an inner block's opening)
-    closes = {t: next_of(lambda k, t=t: bare[k] and bare[k] == t[0] * len(bare[k]) and len(bare[k]) >= 3)
-              for t in ("```", "~~~")}
-    closes['"""'] = next_of(lambda k: bare[k] == '"""')
-    tags: dict[str, list[int]] = {}
-    for k, ln in enumerate(bare):
-        if ln.startswith("</") and (m := re.fullmatch(r"</([A-Za-z][\w-]{0,30})\s*>", ln)):
-            tags.setdefault(m.group(1).lower(), []).append(k)
-    last_blank = max((k for k in range(n) if not bare[k]), default=None)
-
-    def open_end(start: int) -> int:
-        """Where an open block ends: a line back to the user's words, else the end less a short last paragraph."""
-        j = back[min(start, n)]
-        if j is not None:
-            return j
-        if last_blank is not None and start <= last_blank < n - 1 and not lines[last_blank + 1][:1].isspace():
-            tail = text[off[last_blank + 1]:].strip()
-            if 0 < len(tail) <= TAIL_MAX:
-                return last_blank + 1
-        return n
-
+    turn = _Lines(text, lines)
     spans: list[tuple[int, int]] = []
     i = 0
-    while i < n:
-        line = lines[i]
-        a = b = None
-        nxt = i + 1
-        if m := _FENCE.match(line):
-            j = closes[m.group(1)][i + 1]
-            j = n if j is None else j
-            a, b, nxt = off[i + 1], off[j], j + 1
-        elif m := _TAG.match(line):
-            shut = tags.get(m.group(1).lower(), [])
-            at = bisect.bisect_right(shut, i)
-            if at < len(shut):
-                a, b, nxt = off[i + 1], off[shut[at]], shut[at] + 1
-        elif _BEGIN.match(line):
-            j = ends[i + 1]
-            if j is not None:
-                a, b, nxt = off[i + 1], off[j], j + 1
-        elif _RULE.match(line):
-            j = rules[i + 1]
-            if j is not None:
-                a, b, nxt = off[i + 1], off[j], j + 1
-        elif _QUOTE.match(line):
-            j = unquoted[i + 1]
-            j = n if j is None else j
-            a, b, nxt = off[i], off[j], j
-        elif _HEADER.match(line) and i + 1 < n and _HEADER.match(lines[i + 1]):
-            j = open_end(i + 2)
-            a, b, nxt = off[i], off[j], j
-        elif len(bare[i]) <= 200 and _INTRO.search(bare[i]) and not _BACK.match(line):
-            # a line that introduces what follows ("Context:", "Summarise this e-mail for me:") stays the user's;
-            # when a closed marker follows it (a fence, a tag), that marker says where the paste ends
-            k = filled[i + 1]
-            if k is None or not any(p.match(lines[k]) for p in (_FENCE, _TAG, _BEGIN, _RULE)):
-                j = open_end(i + 1)
-                a, b, nxt = off[i + int(not _BARE.match(line))], off[j], j
-        elif _LABEL.match(line) and not _BACK.match(line):
-            j = open_end(i + 1)
-            a, b, nxt = off[i], off[j], j   # "Source text: the text...": label and text
-        if a is not None and len(text[a:b].strip()) >= PASTE_MIN:
-            spans.append((a, b))
-            i = max(nxt, i + 1)
+    while i < len(lines):
+        found = turn.block(i)
+        if found is not None and len(text[found[0]:found[1]].strip()) >= PASTE_MIN:
+            spans.append(found[:2])
+            i = max(found[2], i + 1)
         else:
             i += 1
     if not spans or not re.search(r"[^\W\d_]{2,}", own_words(text, spans)):
         return ()   # nothing marked, or no words of the user's own beside the paste
     return tuple(spans)
+
+
+class _Lines:
+    """A user turn's lines and, built in one pass each, the indexes `block` looks up: plan runs on the event loop,
+    and a turn of many unclosed markers must not make the split quadratic."""
+
+    def __init__(self, text: str, lines: list[str]) -> None:
+        self.text, self.lines, self.n = text, lines, len(lines)
+        self.off = [0]
+        for ln in lines:
+            self.off.append(self.off[-1] + len(ln))
+        bare = self.bare = [ln.strip() for ln in lines]
+        self.back = self._next(lambda k: _BACK.match(lines[k]))
+        self.ends = self._next(lambda k: _END.match(lines[k]))
+        self.rules = self._next(lambda k: _RULE.match(lines[k]))
+        self.unquoted = self._next(lambda k: not _QUOTE.match(lines[k]))
+        self.filled = self._next(lambda k: bare[k])
+        # a fence is closed by its marker alone on its line (a "```py" inside is an inner block's opening)
+        self.closes = {t: self._next(lambda k, c=t[0]: len(bare[k]) >= 3 and bare[k] == c * len(bare[k]))
+                       for t in ("```", "~~~")}
+        self.closes['"""'] = self._next(lambda k: bare[k] == '"""')
+        self.tags: dict[str, list[int]] = {}
+        for k, ln in enumerate(bare):
+            if ln.startswith("</") and (m := re.fullmatch(r"</([A-Za-z][\w-]{0,30})\s*>", ln)):
+                self.tags.setdefault(m.group(1).lower(), []).append(k)
+        self.last_blank = max((k for k in range(self.n) if not bare[k]), default=None)
+
+    def _next(self, hit) -> list[int | None]:
+        """For each line, the first line at or after it where ``hit`` holds (None: none)."""
+        out: list[int | None] = [None] * (self.n + 1)
+        for k in range(self.n - 1, -1, -1):
+            out[k] = k if hit(k) else out[k + 1]
+        return out
+
+    def open_end(self, start: int) -> int:
+        """Where an open block ends: a line back to the user's words, else the end less a short last paragraph."""
+        j = self.back[min(start, self.n)]
+        if j is not None:
+            return j
+        k = self.last_blank
+        if k is not None and start <= k < self.n - 1 and not self.lines[k + 1][:1].isspace():
+            if 0 < len(self.text[self.off[k + 1]:].strip()) <= TAIL_MAX:
+                return k + 1
+        return self.n
+
+    def block(self, i: int) -> tuple[int, int, int] | None:
+        """The block a marker on line ``i`` opens: its character span and the line to read on from, or None."""
+        line, off, n = self.lines[i], self.off, self.n
+        if m := _FENCE.match(line):
+            j = self.closes[m.group(1)][i + 1]
+            return (off[i + 1], off[n], n) if j is None else (off[i + 1], off[j], j + 1)
+        if m := _TAG.match(line):
+            shut = self.tags.get(m.group(1).lower(), [])
+            at = bisect.bisect_right(shut, i)
+            return (off[i + 1], off[shut[at]], shut[at] + 1) if at < len(shut) else None
+        if _BEGIN.match(line) or _RULE.match(line):
+            j = (self.ends if _BEGIN.match(line) else self.rules)[i + 1]
+            return None if j is None else (off[i + 1], off[j], j + 1)
+        if _QUOTE.match(line):
+            j = self.unquoted[i + 1]
+            j = n if j is None else j
+            return off[i], off[j], j
+        if _HEADER.match(line) and i + 1 < n and _HEADER.match(self.lines[i + 1]):
+            j = self.open_end(i + 2)
+            return off[i], off[j], j
+        if _BACK.match(line):
+            return None
+        if len(self.bare[i]) <= 200 and _INTRO.search(self.bare[i]):
+            # a line that introduces what follows ("Context:", "Summarise this e-mail for me:") stays the user's
+            # (a bare label is the paste's); when a closed marker follows it, that marker says where the paste ends
+            k = self.filled[i + 1]
+            if k is not None and any(p.match(self.lines[k]) for p in (_FENCE, _TAG, _BEGIN, _RULE)):
+                return None
+            j = self.open_end(i + 1)
+            return off[i + int(not _BARE.match(line))], off[j], j
+        if _LABEL.match(line):
+            j = self.open_end(i + 1)
+            return off[i], off[j], j   # "Source text: the text...": label and text
+        return None
 
 
 def own_words(text: str, spans: Sequence[tuple[int, int]]) -> str:
