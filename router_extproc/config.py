@@ -270,7 +270,8 @@ def _input_rule(sg: _Reader, gd: _Reader, pi: _Reader) -> InputRule:
         history_weight=sg.float("history_weight", d.history_weight, lo=0, hi=1),
         follow_up_words=sg.int("follow_up_words", d.follow_up_words, minimum=0),
         max_tokens_read=sg.int("max_tokens_read", d.max_tokens_read, minimum=128),
-        split_pastes=jb.bool("split_pastes", d.split_pastes),
+        # with the injection guard off, a paste set apart from the jailbreak guard would go unscanned
+        split_pastes=jb.bool("split_pastes", d.split_pastes) and inj.bool("enabled", True),
     )
 
 

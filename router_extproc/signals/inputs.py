@@ -51,7 +51,8 @@ in-the-wild jailbreak is itself long multi-paragraph text, and reading it as a d
 turns (under PASTE_MIN_TURN characters) and pastes under PASTE_MIN characters stay whole, and so does a turn with no
 words of its own outside the paste (nothing to set apart). The cost, accepted and documented: an attack that the
 user wraps in paste markers is judged by the injection action, not the jailbreak block; an operator who wants it
-blocked sets ``guards.injection.action: block`` or ``guards.jailbreak.split_pastes: false``.
+blocked sets ``guards.injection.action: block`` or ``guards.jailbreak.split_pastes: false``. With the injection
+guard off (``guards.injection.enabled: false``) the split is off too: the paste would go unscanned.
 
 The budget (``max_tokens_read``) bounds the encoder's work per request; engine.py spends it in the order set
 by ``Read.priority`` (the latest turn's head and tail first, then each untrusted segment's first and last

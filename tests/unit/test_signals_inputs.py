@@ -190,6 +190,8 @@ def test_the_split_applies_to_every_user_turn_and_can_be_turned_off():
     assert off[turn].guard == "jailbreak" and len(off) == 2
     assert load().signals.inputs.split_pastes is True
     assert load(guards={"jailbreak": {"split_pastes": False}}).signals.inputs.split_pastes is False
+    # with the injection guard off the paste would go unscanned: the turn is read whole by the jailbreak guard
+    assert load(guards={"injection": {"enabled": False}}).signals.inputs.split_pastes is False
 
 
 # ── the budget ────────────────────────────────────────────────────────────────────────────────────────────────
