@@ -270,6 +270,8 @@ def _input_rule(sg: _Reader, gd: _Reader, pi: _Reader) -> InputRule:
         history_weight=sg.float("history_weight", d.history_weight, lo=0, hi=1),
         follow_up_words=sg.int("follow_up_words", d.follow_up_words, minimum=0),
         max_tokens_read=sg.int("max_tokens_read", d.max_tokens_read, minimum=128),
+        # with the injection guard off, a paste set apart from the jailbreak guard would go unscanned
+        split_pastes=jb.bool("split_pastes", d.split_pastes) and inj.bool("enabled", True),
     )
 
 
@@ -310,6 +312,7 @@ def _guards(gd: _Reader, known_model) -> GuardsConfig:
         injection_model=model,
     )
     jb.raw("scan_roles", None)   # read by _input_rule
+    jb.raw("split_pastes", None)
     inj.raw("roles", None)
     for r in (jb, inj, gd):
         r.check_unknown()

@@ -36,12 +36,31 @@ the roles are not equally trusted and do not equally say what the request is abo
   assistant turn are not personal data either (a user who shares the persona's exact name is the cost). Every other
   type in operator text counts as anywhere else. ``pii.operator_roles: []`` reads names there like any other.
 
+**Pasted text in a user turn** (``split_pastes``, on by default): a user turn is often the user's own words plus
+text they pasted from elsewhere (a page of documentation, an article, an e-mail, code). The pasted part is
+third-party content like a tool result, and the jailbreak head, trained on attacks, reads some windows of benign
+pasted documentation as attacks (issue #19: 4 to 11 % of RAG prompts with the context in the user turn were blocked,
+where the same context in the system prompt was never blocked). So `split_paste` cuts such a turn: the whole turn
+is read as a document (the injection guard and its configurable action: flag, block or route), and its own words
+(the turn less its pasted spans) are read again, alone, by the jailbreak guard, in a guard-only Read. Only marked
+pastes count: a fenced block (```, ~~~ or three double quotes), a tagged block (<document>...</document>, [BEGIN X]...[END X]), a
+block between --- lines, quoted lines ("> "), an e-mail header, or a block after a line that introduces it
+("Context:", "Documentation:", "Here is the article:", "Summarise this e-mail:"), up to a line that returns to the
+user's words ("Question:", "Task:") or to a short last paragraph. Unmarked multi-paragraph text stays whole: an
+in-the-wild jailbreak is itself long multi-paragraph text, and reading it as a document would only flag it. Short
+turns (under PASTE_MIN_TURN characters) and pastes under PASTE_MIN characters stay whole, and so does a turn with no
+words of its own outside the paste (nothing to set apart). The cost, accepted and documented: an attack that the
+user wraps in paste markers is judged by the injection action, not the jailbreak block; an operator who wants it
+blocked sets ``guards.injection.action: block`` or ``guards.jailbreak.split_pastes: false``. With the injection
+guard off (``guards.injection.enabled: false``) the split is off too: the paste would go unscanned.
+
 The budget (``max_tokens_read``) bounds the encoder's work per request; engine.py spends it in the order set
 by ``Read.priority`` (the latest turn's head and tail first, then each untrusted segment's first and last
 window, then middle windows ranked by a lexical suspicion score).
 """
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -64,6 +83,7 @@ class InputRule:
     history_weight: float = 0.25     # weight of each of those turns; the latest turn weighs 1.0
     follow_up_words: int = 5         # a latest turn of at most this many words borrows the previous one fully
     max_tokens_read: int = 768       # encoder tokens per request at most (see docs/operations.md: about 60 ms)
+    split_pastes: bool = True        # a user turn's pasted text is read as a document (split_paste)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,16 +130,174 @@ def plan(segments: Iterable, rule: InputRule = InputRule()) -> tuple[Read, ...]:
 
     reads: dict[float, Read] = {i: Read(s.text, topic.get(i, 0.0), i == latest, guard(s.role),
                                         s.role in rule.operator_roles) for i, s in enumerate(segs)}
+    # the user's own words of each user turn the jailbreak guard reads, where a paste is set apart (module docstring)
+    own = {i: own_words(segs[i].text, spans) for i in users if reads[i].guard == "jailbreak" and rule.split_pastes
+           and (spans := split_paste(segs[i].text))}
     for before, i in zip(users, users[1:]):
         text = segs[i].text
         if reads[i].guard == "jailbreak" and len(text.split()) <= rule.follow_up_words:
-            # judged in context (module docstring); alone too when it holds attack words
+            # judged in context (module docstring), the previous turn's own words if it pasted text; alone too when
+            # it holds attack words
             if not any(k in text.lower() for k in SCAN_KEYS):
                 reads[i] = replace(reads[i], guard=None)
-            reads[i + 0.5] = Read(segs[before].text[-FOLLOW_UP_CONTEXT:] + "\n" + text, guard="jailbreak", pii=False)
+            context = own.get(before, segs[before].text)[-FOLLOW_UP_CONTEXT:]
+            reads[i + 0.5] = Read(context + "\n" + text, guard="jailbreak", pii=False)
+    for i, words in own.items():   # the turn as a document, its own words for the jailbreak guard
+        reads[i] = replace(reads[i], guard="injection")
+        reads[i + 0.25] = Read(words, guard="jailbreak", pii=False)
     # latest turn, then the other topic turns, then guarded segments most recent first, then the rest
     order = sorted(reads, key=lambda i: (i != latest, not topic.get(i), reads[i].guard is None, -i))
     return tuple(reads[i] for i in order)
+
+
+# Pasted text in a user turn (module docstring). The thresholds are characters; a window is about 500.
+PASTE_MIN_TURN = 600   # a shorter user turn is read whole
+PASTE_MIN = 300        # a shorter marked block is read as the user's own words
+TAIL_MAX = 300         # an unterminated paste's last paragraph up to this long is the user's words again
+# A longer turn is read whole, as before the split: plan runs on the event loop, and the split costs about 4 µs a
+# line at worst (measured on a turn of 25,000 unclosed fences), so 1,500 lines bound it near 6 ms. The issue's
+# documents of up to 4k tokens are about 16,000 characters and a few hundred lines.
+PASTE_MAX_TURN = 48_000
+PASTE_MAX_LINES = 1_500
+# what a pasted text is called in the line that introduces it ("Context:", "Here is the e-mail:")
+_NOUNS = (r"(?:context|documents?|documentation|docs|article|text|passage|e-?mail|message|code|snippet|function|"
+          r"class|file|page|excerpt|transcript|logs?|report|essay|paper|story|notes|readme|reference(?: material)?|"
+          r"source|data|table|json|csv|yaml|xml|html|contract|letter|post|thread|script|diff|patch|traceback|"
+          r"stack trace|content|material|extract|abstract|paragraph|review|chapter|section|description)")
+_FENCE = re.compile(r'\s*(```|~~~|""")')
+_TAG = re.compile(r"\s*<([A-Za-z][\w-]{0,30})(?:\s[^<>\n]{0,80})?>\s*$")
+_BEGIN = re.compile(r"\s*\[\s*BEGIN\b[^\]\n]{0,40}\]\s*$", re.I)
+_END = re.compile(r"\s*\[\s*END\b[^\]\n]{0,40}\]\s*$", re.I)
+_RULE = re.compile(r"\s*(?:-{3,}|={3,}|\*{3,}|_{3,})\s*$")
+_QUOTE = re.compile(r" {0,3}>(?!>)")   # not a doctest's ">>>"
+_HEADER = re.compile(r"(?:from|to|cc|subject|date|sent|reply-to)\s*:\s*\S", re.I)
+# a label of at most a few words naming the text, then ":" ("Context:", "Source text: ...", "### Reference material:")
+_LABEL = re.compile(rf"\s*(?:#+\s*)?(?:[\w'-]+\s+){{0,3}}{_NOUNS}(?:\s+[\w'-]+){{0,2}}\s*(?:\([^)\n]{{0,40}}\))?\s*:\s*",
+                    re.I)
+# a label alone on its line ("Context:", "Relevant documents:"): framing of the paste, not the user's words (alone
+# with a question after it, "Context:\nWhich parameters are required here?" scored 0.72 as an attack, the question 0.06)
+_BARE = re.compile(rf"\s*(?:#+\s*)?(?:(?:the|my|this|some|source|reference|background|relevant|retrieved|input|full|"
+                   rf"original|following|attached|pasted|provided|given|raw|sample|example|additional)\s+){{0,2}}"
+                   rf"{_NOUNS}\s*(?:\([^)\n]{{0,40}}\))?\s*:\s*$", re.I)
+_INTRO = re.compile(rf"\b{_NOUNS}\b[^\n]{{0,80}}:\s*$", re.I)
+_BACK = re.compile(r"\s*(?:#+\s*)?(?:my\s+|the\s+|your\s+)?(?:questions?|q|task|request|instructions?|ask|now)\s*:",
+                   re.I)
+_MARKS = re.compile(r'```\w*|~~~\w*|"""|<[^<>\n]{1,80}>|\[\s*(?:BEGIN|END)\b[^\]\n]{0,40}\]|[-=*_]{3,}', re.I)
+
+
+def split_paste(text: str) -> tuple[tuple[int, int], ...]:
+    """The character spans of a user turn that are pasted third-party text (module docstring), or () to read it
+    whole. Line by line: a marker line opens a block (_Lines.block); a block of at least PASTE_MIN characters is a
+    paste, and the lines after it are read on from its end."""
+    if not PASTE_MIN_TURN <= len(text) <= PASTE_MAX_TURN:
+        return ()
+    lines = text.splitlines(keepends=True)
+    if len(lines) > PASTE_MAX_LINES:
+        return ()
+    turn = _Lines(text, lines)
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(lines):
+        found = turn.block(i)
+        if found is not None and len(text[found[0]:found[1]].strip()) >= PASTE_MIN:
+            spans.append(found[:2])
+            i = max(found[2], i + 1)
+        else:
+            i += 1
+    if not spans or not re.search(r"[^\W\d_]{2,}", own_words(text, spans)):
+        return ()   # nothing marked, or no words of the user's own beside the paste
+    return tuple(spans)
+
+
+class _Lines:
+    """A user turn's lines and, built in one pass each, the indexes `block` looks up: plan runs on the event loop,
+    and a turn of many unclosed markers must not make the split quadratic."""
+
+    def __init__(self, text: str, lines: list[str]) -> None:
+        self.text, self.lines, self.n = text, lines, len(lines)
+        self.off = [0]
+        for ln in lines:
+            self.off.append(self.off[-1] + len(ln))
+        bare = self.bare = [ln.strip() for ln in lines]
+        self.back = self._next(lambda k: _BACK.match(lines[k]))
+        self.ends = self._next(lambda k: _END.match(lines[k]))
+        self.rules = self._next(lambda k: _RULE.match(lines[k]))
+        self.unquoted = self._next(lambda k: not _QUOTE.match(lines[k]))
+        self.filled = self._next(lambda k: bare[k])
+        # a fence is closed by its marker alone on its line (a "```py" inside is an inner block's opening)
+        self.closes = {t: self._next(lambda k, c=t[0]: len(bare[k]) >= 3 and bare[k] == c * len(bare[k]))
+                       for t in ("```", "~~~")}
+        self.closes['"""'] = self._next(lambda k: bare[k] == '"""')
+        self.tags: dict[str, list[int]] = {}
+        for k, ln in enumerate(bare):
+            if ln.startswith("</") and (m := re.fullmatch(r"</([A-Za-z][\w-]{0,30})\s*>", ln)):
+                self.tags.setdefault(m.group(1).lower(), []).append(k)
+        self.last_blank = max((k for k in range(self.n) if not bare[k]), default=None)
+
+    def _next(self, hit) -> list[int | None]:
+        """For each line, the first line at or after it where ``hit`` holds (None: none)."""
+        out: list[int | None] = [None] * (self.n + 1)
+        for k in range(self.n - 1, -1, -1):
+            out[k] = k if hit(k) else out[k + 1]
+        return out
+
+    def open_end(self, start: int) -> int:
+        """Where an open block ends: a line back to the user's words, else the end less a short last paragraph."""
+        j = self.back[min(start, self.n)]
+        if j is not None:
+            return j
+        k = self.last_blank
+        if k is not None and start <= k < self.n - 1 and not self.lines[k + 1][:1].isspace():
+            if 0 < len(self.text[self.off[k + 1]:].strip()) <= TAIL_MAX:
+                return k + 1
+        return self.n
+
+    def block(self, i: int) -> tuple[int, int, int] | None:
+        """The block a marker on line ``i`` opens: its character span and the line to read on from, or None."""
+        line, off, n = self.lines[i], self.off, self.n
+        if m := _FENCE.match(line):
+            j = self.closes[m.group(1)][i + 1]
+            return (off[i + 1], off[n], n) if j is None else (off[i + 1], off[j], j + 1)
+        if m := _TAG.match(line):
+            shut = self.tags.get(m.group(1).lower(), [])
+            at = bisect.bisect_right(shut, i)
+            return (off[i + 1], off[shut[at]], shut[at] + 1) if at < len(shut) else None
+        if _BEGIN.match(line) or _RULE.match(line):
+            j = (self.ends if _BEGIN.match(line) else self.rules)[i + 1]
+            return None if j is None else (off[i + 1], off[j], j + 1)
+        if _QUOTE.match(line):
+            j = self.unquoted[i + 1]
+            j = n if j is None else j
+            return off[i], off[j], j
+        if _HEADER.match(line) and i + 1 < n and _HEADER.match(self.lines[i + 1]):
+            j = self.open_end(i + 2)
+            return off[i], off[j], j
+        if _BACK.match(line):
+            return None
+        if len(self.bare[i]) <= 200 and _INTRO.search(self.bare[i]):
+            # a line that introduces what follows ("Context:", "Summarise this e-mail for me:") stays the user's
+            # (a bare label is the paste's); when a closed marker follows it, that marker says where the paste ends
+            k = self.filled[i + 1]
+            if k is not None and any(p.match(self.lines[k]) for p in (_FENCE, _TAG, _BEGIN, _RULE)):
+                return None
+            j = self.open_end(i + 1)
+            return off[i + int(not _BARE.match(line))], off[j], j
+        if _LABEL.match(line):
+            j = self.open_end(i + 1)
+            return off[i], off[j], j   # "Source text: the text...": label and text
+        return None
+
+
+def own_words(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """The text of a user turn outside its pasted spans, less the lines that only mark a paste (a fence, a tag, a
+    rule): what the user wrote."""
+    parts, at = [], 0
+    for a, b in spans:
+        parts.append(text[at:a])
+        at = b
+    parts.append(text[at:])
+    lines = (ln.strip() for p in parts for ln in p.splitlines())
+    return "\n".join(ln for ln in lines if ln and _MARKS.sub("", ln).strip())
 
 
 def single(text: str) -> tuple[Read, ...]:

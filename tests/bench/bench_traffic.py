@@ -16,6 +16,9 @@ about 500 to 4,000 tokens), code-review requests on standard-library functions, 
 system prompt and as the last turn of a conversation; indirect injections written here, in a pasted document and in
 a tool result.
 
+The cases whose user turn signals/inputs.split_paste cuts (a pasted document or code beside the user's words) run
+a second time with the split off, so the doc shows each such shape read whole and split.
+
 Every case has a stable split (sha1 of its key): "cal" to choose a threshold on, "test" to report. The figures in
 docs/signals.md are on both splits together at the shipped thresholds, plus the calibration sweep's test figures.
 """
@@ -40,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from router_extproc.config import load_config  # noqa: E402
 from router_extproc.decision import decide  # noqa: E402
 from router_extproc.openai import parse_chat_request  # noqa: E402
-from router_extproc.signals.inputs import plan  # noqa: E402
+from router_extproc.signals.inputs import plan, split_paste  # noqa: E402
 from router_extproc.thresholds import Thresholds, resolve  # noqa: E402
 from tests.helpers import write_section as _write_marked  # noqa: E402
 
@@ -319,6 +322,7 @@ def summarise(rows: list[dict], thr: float, conf_thr: float, fallback: str) -> l
             "blocked": _rate([r["jailbreak"] >= thr for r in rs]),
             "blocked_n": sum(r["jailbreak"] >= thr for r in rs),
             "injection_flagged": _rate([r["injection"] >= thr for r in rs]),
+            "caught": _rate([r["jailbreak"] >= thr or r["injection"] >= thr for r in rs]),
             "pii_flagged": _rate([r["pii"] for r in rs]),
             "domain_accuracy": _rate([r["predicted"] == r["category"] for r in lab]),
             "domain_accuracy_routed": _rate([(r["predicted"] if r["confidence"] >= conf_thr else fallback)
@@ -365,6 +369,32 @@ def calibrate(rows: list[dict], shipped: float) -> dict:
     return {"shipped": shipped, "chosen_on_cal": chosen,
             "sweep": [{"threshold": round(t, 4), "cal_worst_fpr": worst_fpr(cal, t), "cal_tpr": tpr(cal, t),
                        "test_worst_fpr": worst_fpr(test, t), "test_tpr": tpr(test, t)} for t in sweep]}
+
+
+def split_effect(cases: list[Case], rows: list[dict], eng, cfg, threshold: float, batch: int = 1) -> list[dict]:
+    """The cases whose user turns split_paste cuts, run again with the split off: per shape, how many are cut and
+    the jailbreak blocks / injection flags read whole vs split (``rows``: `run`'s rows of ``cases``, in order)."""
+    from dataclasses import replace
+
+    if not cfg.signals.inputs.split_pastes:
+        return []
+    cut = [i for i, c in enumerate(cases) if any(m.get("role") == "user" and isinstance(m.get("content"), str)
+                                                 and split_paste(m["content"]) for m in c.messages)]
+    off = replace(cfg, signals=replace(cfg.signals, inputs=replace(cfg.signals.inputs, split_pastes=False)))
+    whole = dict(zip(cut, run([cases[i] for i in cut], eng, off, threshold, batch)))
+    out = []
+    for shape in dict.fromkeys(c.shape for c in cases):
+        idx = [i for i, c in enumerate(cases) if c.shape == shape]
+        if not any(i in whole for i in idx):
+            continue
+        before = [whole.get(i, rows[i]) for i in idx]
+        after = [rows[i] for i in idx]
+        out.append({"shape": shape, "n": len(idx), "cut": _rate([i in whole for i in idx]),
+                    "whole_blocked": _rate([r["jailbreak"] >= threshold for r in before]),
+                    "whole_flagged": _rate([r["injection"] >= threshold for r in before]),
+                    "split_blocked": _rate([r["jailbreak"] >= threshold for r in after]),
+                    "split_flagged": _rate([r["injection"] >= threshold for r in after])})
+    return out
 
 
 HISTORY_WEIGHTS = (0.0, 0.1, 0.25, 0.5)
@@ -435,12 +465,19 @@ def section(res: dict) -> str:
         dom = f"{r['domain_accuracy']} / {r['domain_accuracy_routed']} (n={r['domain_n']})" if r["domain_n"] else ""
         lines.append(f"| {r['shape']} | {r['n']} | {r['blocked']} ({r['blocked_n']}) | {r['injection_flagged']} | "
                      f"{r['pii_flagged']} | {dom} | {'' if r.get('complexity_agreement') is None else r['complexity_agreement']} |")
-    lines += ["", "| attack shape | n | caught (jailbreak blocked / injection flagged) |", "|---|---|---|"]
+    lines += ["", "| attack shape | n | jailbreak blocked | injection flagged | caught by either |", "|---|---|---|---|---|"]
     for r in res["table"]:
-        if r["kind"] == "attack":
-            lines.append(f"| {r['shape']} | {r['n']} | {r['blocked']} ({r['blocked_n']}) |")
-        elif r["kind"] == "injection":
-            lines.append(f"| {r['shape']} | {r['n']} | {r['injection_flagged']} |")
+        if r["kind"] in ("attack", "injection"):
+            lines.append(f"| {r['shape']} | {r['n']} | {r['blocked']} ({r['blocked_n']}) | {r['injection_flagged']} | "
+                         f"{r['caught']} |")
+    if res.get("paste_split"):
+        lines += ["", "Paste split (signals/inputs.split_paste, `guards.jailbreak.split_pastes`): the cases whose user "
+                  "turn it cuts into the user's own words (jailbreak guard) and pasted text (injection guard), each "
+                  "read whole (split off) and split, same model and threshold. Shapes it never cuts are left out.", "",
+                  "| shape | n | cut | whole: jailbreak blocked | whole: injection flagged | split: jailbreak blocked "
+                  "| split: injection flagged |", "|---|---|---|---|---|---|---|",
+                  *[f"| {r['shape']} | {r['n']} | {r['cut']} | {r['whole_blocked']} | {r['whole_flagged']} | "
+                    f"{r['split_blocked']} | {r['split_flagged']} |" for r in res["paste_split"]]]
     if res.get("envoy"):
         lines += ["", "Through Envoy (a stable sample per shape; real Stack with config/config.yaml, nothing cached): "
                   "share answered 403 jailbreak / carrying the injection header, and 5xx answers.", "",
@@ -488,7 +525,7 @@ def _threshold_note(c: dict) -> str:
     row = next(r for r in c["sweep"] if r["threshold"] == round(chosen, 4))
     return (f"The threshold that holds the FPR target on cal ({chosen}) catches {row['cal_tpr']} of the attacks on cal "
             f"and {row['test_tpr']} on test (test worst FPR {row['test_worst_fpr']}), against the 0.95 target: it is "
-            "not shipped, since it trades the catch rate for the pasted-document shapes; the model's calibration "
+            "not shipped, since it gives up much of the catch rate for the few benign blocks left; the model's calibration "
             "chooses the threshold (models/recipe.py).")
 
 
@@ -556,11 +593,13 @@ def main(argv: list[str] | None = None) -> dict:
         previous = load("traffic") or {}
         history, seconds = previous.get("history", []), previous.get("seconds")
         envoy = previous.get("envoy", [])
+        split = previous.get("paste_split", [])
     else:
         cases = build_cases(eng.tokenizer, a.quick)
         progress(f"traffic: {len(cases)} cases")
         rows = run(cases, eng, cfg, thr, a.batch)
         history = sweep_history(cases, eng, cfg, thr, a.batch)
+        split = split_effect(cases, rows, eng, cfg, thr, a.batch)
         envoy = envoy_table(through_envoy(cases, a.envoy)) if a.envoy else []
         seconds = round(time.perf_counter() - t0, 1)
     conf_thr, fallback = cfg.routing.confidence_threshold, cfg.routing.fallback_category
@@ -568,7 +607,7 @@ def main(argv: list[str] | None = None) -> dict:
            "budget": cfg.signals.inputs.max_tokens_read, "seconds": seconds,
            "table": summarise(rows, thr, conf_thr, fallback), "calibration": calibrate(rows, thr),
            "confidence": calibrate_confidence(rows, fallback, conf_thr), "per_category": per_category(rows),
-           "envoy": envoy, "history": history, "history_weight": cfg.signals.inputs.history_weight}
+           "envoy": envoy, "history": history, "paste_split": split, "history_weight": cfg.signals.inputs.history_weight}
     save("traffic", res)
     if a.json:
         Path(a.json).write_text(json.dumps(rows))

@@ -54,3 +54,28 @@ def test_injected_payload_sits_inside_the_document():
     doc = "first line\nsecond line\nthird line\nfourth line"
     out = bt._insert_middle(doc, "PAYLOAD")
     assert out.startswith("first line") and out.endswith("fourth line") and "\n\nPAYLOAD\n\n" in out
+
+
+def test_the_paste_split_table_reads_each_cut_case_whole_and_split():
+    """A case whose user turn split_paste cuts runs again with the split off; a case it never cuts is left out."""
+    import numpy as np
+
+    from router_extproc.config import load_config
+    from router_extproc.signals.types import Signals
+
+    class Engine:   # scores "word" as an attack wherever a guard reads it
+        def analyze_requests(self, jobs):
+            def score(reads, guard):
+                return max((0.9 if "word" in r.text else 0.1 for r in reads if r.guard == guard), default=0.0)
+            return [Signals(embedding=np.ones(4, np.float32) / 2, category="other", category_confidence=0.9,
+                            complexity=0.1, jailbreak=score(reads, "jailbreak"), injection=score(reads, "injection"),
+                            pii=(), tokens=1) for reads, _ in jobs]
+
+    cfg = load_config(str(bt.ROOT / "config" / "config.yaml"))
+    cases = [bt.Case("RAG", "benign", [{"role": "user", "content": "Context:\n" + "word " * 200 + "\n\nQuestion: why?"}],
+                     "raguser:m:1"),
+             bt.Case("bare question", "benign", [{"role": "user", "content": "Why is the sky blue?"}], "q:Why")]
+    rows = bt.run(cases, Engine(), cfg, 0.5)
+    assert bt.split_effect(cases, rows, Engine(), cfg, 0.5) == [
+        {"shape": "RAG", "n": 1, "cut": 1.0, "whole_blocked": 1.0, "whole_flagged": 0.0, "split_blocked": 0.0,
+         "split_flagged": 1.0}]
