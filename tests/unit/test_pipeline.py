@@ -105,3 +105,24 @@ def test_the_guard_threshold_is_the_models_unless_the_config_sets_one_and_is_res
     assert router.new_exchange().thresholds.jailbreak == 0.7
     router.swap_config(_guarded(jailbreak_threshold=0.9))
     assert router.new_exchange().thresholds.jailbreak == 0.9
+
+
+async def test_a_large_request_is_planned_off_the_event_loop_and_a_small_one_inline(monkeypatch):
+    # signals/inputs.plan splits pasted text line by line: a conversation of long pasted pages must not stall the
+    # loop, while a short question is not worth a thread hop
+    import threading
+
+    from router_extproc.stages import signals as stage
+
+    threads: list[bool] = []
+    real = stage.plan
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stage, "plan", spy)
+    router = Router(router_config(), signals=FakeSignals(), cache=FakeCache())
+    await exchange(router, chat("what is an eigenvalue?"))
+    await exchange(router, chat("Context:\n" + "A line of pasted documentation.\n" * 400 + "Question: what is it?"))
+    assert threads == [True, False]
