@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from rapidfuzz.distance import OSA
 
 from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_OTHER_PENALTY, ROUTE_TIGHTNESS,
                          ROUTE_TIGHTNESS_ONE)
@@ -250,20 +251,6 @@ def _deletes(word: str, edits: int) -> set[str]:
     return out
 
 
-def _edit_distance(a: str, b: str) -> int:
-    """Damerau-Levenshtein (optimal string alignment): a transposition ("retrun") is one edit."""
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        prev2, prev = prev, cur
-    return prev[-1]
-
-
 class Speller:
     """Repairs a request's misspelt words into the examples' words (symmetric deletes, as SymSpell: each example
     word indexed under its one- or two-letter deletions, so a lookup is a few dict reads, not a scan). Built at
@@ -305,7 +292,7 @@ class Speller:
             for cand in self._index.get(d, ()):
                 if cand[0] != lw[0]:
                     continue    # typos rarely touch the first letter; "lode" is not "code"
-                key = (_edit_distance(lw, cand), -self.counts[cand], cand)
+                key = (OSA.distance(lw, cand), -self.counts[cand], cand)
                 if key[0] <= edits and (best is None or key < best):
                     best = key
         return best[2] if best is not None else None

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
+from rapidfuzz.distance import OSA
 
 __all__ = ["Verifier", "CosineVerifier", "PairVerifier", "lexical_features", "pair_features", "words",
            "build_idf", "N_LEXICAL", "NEG_MISMATCH", "negation_guard", "quantities", "quantity_guard",
@@ -519,20 +520,6 @@ def _names(text: str) -> set[str]:
     return {m.group().lower() for m in _PROPER.finditer(text.strip())} - STOPWORDS - {"i"}
 
 
-def _edits(x: str, y: str) -> int:
-    """Edit distance with adjacent transpositions (optimal string alignment)."""
-    prev2: list[int] = []
-    prev = list(range(len(y) + 1))
-    for i in range(1, len(x) + 1):
-        cur = [i] + [0] * len(y)
-        for j in range(1, len(y) + 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] != y[j - 1]))
-            if i > 1 and j > 1 and x[i - 1] == y[j - 2] and x[i - 2] == y[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        prev2, prev = prev, cur
-    return prev[-1]
-
-
 def typo(x: str, y: str) -> bool:
     """``x`` and ``y`` may be one word, one of them mistyped: one edit (a swapped, missing, extra or wrong letter)
     in words of 4-7 letters, two from 8, the first letter kept. "Austria" / "Australia" are two edits apart:
@@ -540,7 +527,7 @@ def typo(x: str, y: str) -> bool:
     n = min(len(x), len(y))
     # letters only ("2014" / "2018" are numbers), and the same first letter ("increases" / "decreases")
     return x == y or (n >= 4 and x.isalpha() and y.isalpha() and x[0] == y[0] and abs(len(x) - len(y)) <= 2
-                      and _edits(x, y) <= (2 if n >= 8 else 1))
+                      and OSA.distance(x, y) <= (2 if n >= 8 else 1))
 
 
 def _close(x: str, ys: set[str]) -> bool:
