@@ -38,7 +38,8 @@ def build_signals(config: RouterConfig) -> Any:
 
     s = config.signals
     return SignalEngine(model_dir, device=s.device, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
-                        max_tokens=s.max_tokens, threads=s.threads, spin=s.spin, max_queue=s.max_queue)
+                        max_tokens=s.max_tokens, threads=s.threads, spin=s.spin, spin_after_run=s.spin_after_run,
+                        max_queue=s.max_queue)
 
 
 def build_cache(config: RouterConfig, signals: Any, metrics: Metrics) -> Any:

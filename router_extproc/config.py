@@ -200,6 +200,10 @@ class SignalsConfig:
     # that off cost more than it saved: every operator then wakes a sleeping thread (50 tokens 5-7 -> 8.5 ms alone,
     # miss path through Envoy 9.4-11.3 -> 12.1-13.1 ms). Turn it off where the router's cores are oversubscribed.
     spin: bool = True
+    # whether those threads go on busy-waiting after a run returns (onnxruntime's default) or stop at once. Spinning
+    # after a run burnt 8.3 ms of CPU per verified semantic hit on 2 cores (docs/cache.md, latency), beside the
+    # event loop and Envoy; stopping keeps the spin between a run's operators, where it pays.
+    spin_after_run: bool = False
     category: bool = True
     complexity: bool = True
     jailbreak: bool = True
@@ -493,6 +497,7 @@ def _signals(sg: _Reader, gd: _Reader, pi: _Reader) -> SignalsConfig:
         max_queue=sg.int("max_queue", 128, minimum=1),
         threads=sg.int("threads", 0, minimum=0),
         spin=sg.bool("spin", True),
+        spin_after_run=sg.bool("spin_after_run", False),
         category=sg.bool("category", True),
         complexity=sg.bool("complexity", True),
         jailbreak=sg.bool("jailbreak", True),

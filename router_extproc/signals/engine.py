@@ -87,7 +87,7 @@ def _sigmoid(x):
 class SignalEngine:
     def __init__(self, model_dir: str | os.PathLike, *, device: str = "auto", max_batch_size: int = 16,
                  max_wait_ms: float = 2.0, max_tokens: int = 512, threads: int = 0,
-                 spin: bool = True, max_queue: int | None = None) -> None:
+                 spin: bool = True, spin_after_run: bool = False, max_queue: int | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -126,6 +126,9 @@ class SignalEngine:
         # see SignalsConfig.spin (measured trade-off between operator latency and CPU shared with Envoy)
         so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         so.add_session_config_entry("session.inter_op.allow_spinning", "1" if spin else "0")
+        # see SignalsConfig.spin_after_run: onnxruntime's pool threads otherwise keep busy-waiting after each run,
+        # on the cores that the event loop and Envoy need next
+        so.add_session_config_entry("session.force_spinning_stop", "0" if spin_after_run else "1")
         providers = _providers(device)
         model = model_dir / "encoder.onnx"
         if providers[0] == "CUDAExecutionProvider" and (model_dir / GPU_MODEL).exists():

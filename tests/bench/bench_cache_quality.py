@@ -17,8 +17,9 @@ own group's answer; a near miss counts as a false hit when it is served anything
 
 Groups and pairs are split by a stable hash into a calibration part (30 %) and a report part (70 %). The threshold
 is calibrated on the calibration part together with QQP's calibration split (the 10 % the verifier did not train
-on): the lowest threshold with near-miss false hits ≤ 0.02 there and QQP precision ≥ 0.90. Figures are reported on
-the report part, and on QQP's test split (held out from training and calibration) as one row.
+on): the lowest threshold with near-miss false hits ≤ 0.02 there and QQP precision ≥ 0.90 with a margin (the
+lower end of its one-sided 95 % Wilson interval, :func:`precision_floor`). Figures are reported on the report part,
+and on QQP's test split (held out from training and calibration) as one row.
 Writes docs/bench/cache_quality.json and the ``cache_quality`` section of docs/cache.md.
 """
 
@@ -47,6 +48,10 @@ TOP_K = 4               # the hot tier's and Milvus' default top_k
 CALIBRATION_SHARE = 30  # % of groups / pairs
 TARGET_FALSE_HITS = 0.02
 TARGET_PRECISION = 0.90
+# The calibration split's precision is a sample of about 650 served pairs: read at its point value, the 0.90 rule
+# fell just under 0.90 on the test split (0.897 at 0.94, recipe e2ad5a52e6b6e666). The threshold must reach the
+# target with the lower end of a one-sided 95 % interval, so that another sample of pairs holds it too.
+PRECISION_Z = 1.645
 CFG = SemanticCacheConfig(enabled=True)
 HEADERS = {"authorization": "Bearer bench"}
 # What the verifier applies, from the negation and quantity guards alone (before issue #20) to the shipped rules.
@@ -208,7 +213,7 @@ def qqp_at(rows: list[dict], split: int, t: float, config: str) -> dict[str, flo
     served = [r for r in m if qqp_score(r, config) >= t]
     tp = sum(r["label"] for r in served)
     return {"precision": tp / max(1, len(served)), "recall": tp / max(1, pos), "served": len(served),
-            "pairs": len(m), "duplicates": pos}
+            "true_positives": tp, "pairs": len(m), "duplicates": pos}
 
 
 def hit(r: dict, t: float, config: str) -> bool:
@@ -240,17 +245,45 @@ def summarize(rows: list[dict], t: float, config: str, part: str | None) -> dict
     }
 
 
+def precision_floor(tp: int, served: int, z: float = PRECISION_Z) -> float:
+    """The lower end of the Wilson score interval of a precision ``tp / served`` (one-sided, ``z``): what the
+    precision is at least, at that confidence, on another sample of pairs."""
+    if not served:
+        return 0.0
+    p, n = tp / served, served
+    centre = p + z * z / (2 * n)
+    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return float((centre - spread) / (1 + z * z / n))
+
+
 def calibrate(rows: list[dict], qqp: list[dict]) -> float:
     """The lowest threshold with near-miss false hits ≤ target on the calibration part and QQP calibration
-    precision ≥ target (shipped rules)."""
+    precision ≥ target with the margin of :func:`precision_floor` (shipped rules)."""
     for t in np.round(np.arange(0.05, 1.0, 0.01), 2):
         s = summarize(rows, float(t), "shipped", "calibration")
         if s["near_miss_false_hits"] is not None and s["near_miss_false_hits"] > TARGET_FALSE_HITS:
             continue
-        if qqp and qqp_at(qqp, 1, float(t), "shipped")["precision"] < TARGET_PRECISION:
-            continue
+        if qqp:
+            c = qqp_at(qqp, 1, float(t), "shipped")
+            if precision_floor(c["true_positives"], c["served"]) < TARGET_PRECISION:
+                continue
         return float(t)
     return 0.99
+
+
+def qqp_curve(qqp: list[dict], rows: list[dict], cal: float) -> list[dict[str, Any]]:
+    """QQP precision and recall (shipped rules) around the calibrated threshold, on both splits, beside the
+    report part's paraphrase hits and near-miss false hits: what each threshold trades (shown, never chosen on)."""
+    out = []
+    for t in sorted({*np.round(np.arange(0.90, 1.0, 0.01), 2), round(cal, 2)}):
+        c = qqp_at(qqp, 1, float(t), "shipped")
+        s = summarize(rows, float(t), "shipped", "report")
+        out.append({"threshold": float(t), "calibration": c,
+                    "calibration_floor": precision_floor(c["true_positives"], c["served"]),
+                    "test": qqp_at(qqp, 2, float(t), "shipped"),
+                    "report_paraphrase_hits": s["paraphrase_hits"],
+                    "report_near_miss_false_hits": s["near_miss_false_hits"]})
+    return out
 
 
 def rule_ablation(rows: list[dict], qqp: list[dict], t: float) -> list[dict[str, Any]]:
@@ -320,6 +353,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "all_parts_shipped_calibrated": summarize(rows, cal, "shipped", None),
         "qqp_test": {f"{c}_{name}": qqp_at(qqp, 2, t, c) for c in CONFIGS
                      for name, t in (("shipped", shipped), ("calibrated", cal))} if qqp else None,
+        "qqp_curve": qqp_curve(qqp, rows, cal) if qqp else None,
         "rules": rule_ablation(rows, qqp, shipped),
         "misses": [{"form": r["form"], "text": r["text"], **r["shipped"]}
                    for r in rows if r["set"] == "paraphrase" and r["part"] == "report"
@@ -380,7 +414,20 @@ def write_docs(r: dict[str, Any]) -> None:
         "Targets (issue #20): paraphrase hits ≥ 0.85; near-miss false hits ≤ 0.02 overall and ≤ 0.05 per kind; "
         "QQP held-out precision ≥ 0.90 at recall ≥ 0.60. The calibrated threshold is the lowest with near-miss "
         f"false hits ≤ {TARGET_FALSE_HITS} on the calibration part and QQP calibration-split precision ≥ "
-        f"{TARGET_PRECISION}; batch 2 of the near misses was written after the vetoes were frozen.",
+        f"{TARGET_PRECISION} at the lower end of its one-sided 95 % Wilson interval (a margin: at its point value "
+        "the rule once landed at 0.897 on the test split); batch 2 of the near misses was written after the "
+        "vetoes were frozen.",
+        "",
+        "What each threshold trades (shipped rules): QQP on the calibration split, where the threshold is chosen, "
+        "and on the test split; paraphrase hits and near-miss false hits on the report part (shown, not chosen on):",
+        "",
+        "| threshold | QQP calibration precision (95 % floor) / recall | QQP test precision / recall | "
+        "paraphrase hits | near-miss false hits |",
+        "|---|---|---|---|---|",
+        *(f"| {c['threshold']} | {c['calibration']['precision']:.3f} ({c['calibration_floor']:.3f}) / "
+          f"{c['calibration']['recall']:.3f} | {c['test']['precision']:.3f} / {c['test']['recall']:.3f} | "
+          f"{_f(c.get('report_paraphrase_hits'), 3)} | {_f(c.get('report_near_miss_false_hits'), 3)} |"
+          for c in r.get("qqp_curve") or []),
         "",
         f"{s['paraphrase_wrong_entry']} of the paraphrases were served another group's answer; "
         f"{s['exact_tier']} of the rewordings were caught by the normalized exact tier (they all change words, "

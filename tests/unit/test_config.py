@@ -32,6 +32,7 @@ def test_defaults_fill_everything_not_given():
     assert cfg.auto_model_names == ("auto", "MoM")
     assert cfg.envoy.listen_port == 8801 and cfg.server.grpc_port == 50051
     assert cfg.is_auto("MoM") and not cfg.is_auto("large")
+    assert cfg.signals.spin and not cfg.signals.spin_after_run
 
 
 @pytest.mark.parametrize(
@@ -42,6 +43,7 @@ def test_defaults_fill_everything_not_given():
         (minimal(server={"max_body_bytes": "big"}), "server.max_body_bytes", "integer"),
         (minimal(envoy={"failure_mode_allow": "yes"}), "envoy.failure_mode_allow", "true or false"),
         (minimal(signals={"device": "tpu"}), "signals.device", "one of"),
+        (minimal(signals={"spin_after_run": "no"}), "signals.spin_after_run", "true or false"),
         (minimal(routing={"categories": {"math": {"model_scores": {"ghost": 1}}}}),
          "routing.categories.math.model_scores.ghost", "unknown model"),
         (minimal(routing={"categories": {"cooking": {"model_scores": {"small": 1}}}}),

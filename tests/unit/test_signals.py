@@ -240,6 +240,13 @@ def test_cpu_path_and_bad_device(model_dir):
             SignalEngine(model_dir, device="cuda")
 
 
+@pytest.mark.parametrize("after_run", [False, True])
+def test_pool_threads_spin_between_operators_and_stop_when_a_run_returns_unless_asked(model_dir, after_run):
+    opts = SignalEngine(model_dir, device="cpu", threads=2, spin_after_run=after_run).session.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert opts.get_session_config_entry("session.force_spinning_stop") == ("0" if after_run else "1")
+
+
 def test_the_cpu_runs_the_int8_graph(model_dir):
     assert SignalEngine(model_dir, device="cpu").model_file == "encoder.onnx"
 
