@@ -16,10 +16,8 @@ were chosen; bench_traffic.py reports them on its own sets.
 from __future__ import annotations
 
 import argparse
-import ast
 import hashlib
 import importlib
-import inspect
 import json
 import pydoc
 import random
@@ -35,6 +33,7 @@ from router_extproc.decision import decide  # noqa: E402
 from router_extproc.openai import parse_chat_request  # noqa: E402
 from router_extproc.signals.inputs import plan, split_paste  # noqa: E402
 from router_extproc.thresholds import Thresholds, resolve  # noqa: E402
+from tests.bench.bench_traffic import code_snippets  # noqa: E402
 
 CAL_PACKAGES = ("requests", "dateutil.parser", "dateutil.rrule", "pyparsing", "anyio", "cachetools", "sortedcontainers",
                 "packaging.version", "packaging.specifiers", "filelock", "grpc", "google.protobuf.json_format",
@@ -75,21 +74,8 @@ def docs(tokenizer) -> list[tuple[str, int, str]]:
 
 
 def functions(limit: int) -> list[tuple[str, str]]:
-    out = []
-    for m in CAL_PACKAGES:
-        try:
-            src = inspect.getsource(importlib.import_module(m))
-        except Exception:   # noqa: BLE001
-            continue
-        for node in ast.walk(ast.parse(src)):
-            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
-                seg = ast.get_source_segment(src, node) or ""
-                pad = node.col_offset
-                seg = "\n".join(ln[pad:] if ln[:pad].isspace() else ln for ln in seg.splitlines())
-                if 300 <= len(seg) <= 3000:
-                    out.append((f"{m}.{node.name}", seg))
-    out.sort(key=lambda t: _h(t[0]))
-    return out[:limit]
+    """Public functions of the calibration packages (bench_traffic's code sample uses the standard library's)."""
+    return code_snippets(limit, CAL_PACKAGES, private="_")
 
 
 def attacks(n: int) -> list[str]:

@@ -33,6 +33,7 @@ import json
 import pydoc
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,14 +116,18 @@ def documents(tokenizer) -> list[tuple[str, int, str]]:
     return out
 
 
-def code_snippets(limit: int = 60) -> list[tuple[str, str]]:
-    """(name, source) of public standard-library functions of 300-3,000 characters, a stable sample."""
+def code_snippets(limit: int = 60, modules: Sequence[str] = CODE_MODULES,
+                  private: str = "__") -> list[tuple[str, str]]:
+    """(name, source) of the functions of `modules` of 300-3,000 characters whose names do not start with
+    `private`, a stable sample (by a hash of the name). A module that cannot be read is left out."""
     out = []
-    for m in CODE_MODULES:
-        mod = importlib.import_module(m)
-        src = inspect.getsource(mod)
+    for m in modules:
+        try:
+            src = inspect.getsource(importlib.import_module(m))
+        except Exception:   # noqa: BLE001 - a third-party module without source or failing to import
+            continue
         for node in ast.walk(ast.parse(src)):
-            if isinstance(node, ast.FunctionDef) and not node.name.startswith("__"):
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith(private):
                 seg = ast.get_source_segment(src, node) or ""
                 pad = node.col_offset
                 seg = "\n".join(ln[pad:] if ln[:pad].isspace() else ln for ln in seg.splitlines())
