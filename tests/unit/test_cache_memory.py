@@ -249,3 +249,61 @@ def test_the_graph_writer_runs_below_the_event_loops_priority():
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert seen == [min(19, mine + WRITER_NICE)]  # the caller's own priority is untouched
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+
+
+# ---------------------------------------------------------------- live writes beside lookups
+def test_the_writer_never_adds_to_the_graph_lookups_are_searching():
+    from router_extproc.cache.ann import BucketANN
+
+    ix = big_index(600)
+    ann = ix._ann[("s1", "f1")]
+    written_while_searched = []
+    apply = BucketANN._apply
+
+    def spy(g, ids, vecs, removed):
+        written_while_searched.append(g is ann.front)
+        apply(g, ids, vecs, removed)
+
+    ann._apply = spy  # the instance attribute shadows the static method for this bucket only
+    for i, v in enumerate(rand(300, seed=5)):
+        ix.add(entry(10_000 + i, v), now=0)
+    ix.remove_ids([1, 2, 3])
+    ix.drain()
+    assert written_while_searched and not any(written_while_searched)
+
+
+def test_both_graphs_of_a_bucket_hold_the_same_rows_once_the_writer_is_idle():
+    ix = big_index(600)
+    for i, v in enumerate(rand(100, seed=6)):
+        ix.add(entry(10_000 + i, v), now=0)
+    ix.remove_ids([5, 6])
+    ix.drain()
+    ann = ix._ann[("s1", "f1")]
+    assert len(ann.front) == len(ann._back) == 698
+    assert not ann.pending
+    assert not ann.front.contains(5) and not ann._back.contains(6)
+
+
+def test_a_row_stored_while_the_writer_is_busy_is_found_at_once():
+    ix = big_index(600)
+    for i, v in enumerate(rand(2000, seed=8)):  # a burst: the writer is behind for a while
+        ix.add(entry(20_000 + i, v), now=0)
+    v = rand(1, seed=123)[0]
+    ix.add(entry(99_999, v), now=0)
+    assert search(ix, v)[0].entry.id == 99_999
+    ix.drain()
+    assert search(ix, v)[0].entry.id == 99_999
+
+
+def test_a_single_graph_bucket_gives_the_same_answers():
+    pytest.importorskip("usearch")
+    one = MemoryIndex(W, 2000, ann_min_rows=500, ann_twin=False)
+    two = MemoryIndex(W, 2000, ann_min_rows=500)
+    for i, v in enumerate(rand(1200)):
+        one.add(entry(i + 1, v), now=0)
+        two.add(entry(i + 1, v), now=0)
+    one.drain()
+    two.drain()
+    assert one._ann[("s1", "f1")]._back is None and two._ann[("s1", "f1")]._back is not None
+    for q in rand(20, seed=3):
+        assert [c.entry.id for c in search(one, q, floor=-1)][:1] == [c.entry.id for c in search(two, q, floor=-1)][:1]
