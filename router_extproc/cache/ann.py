@@ -75,7 +75,10 @@ class BucketANN:
         self.twin = twin
         self.front: Any = None  # the graph lookups search; replaced whole by the writer, never written while front
         self._back: Any = None  # the writer's graph (twin only): ``front`` minus nothing once a flush returns
-        self.pending: set[int] = set()
+        # rows staged or being added, with their vectors in one matrix, scored exactly beside the graph search
+        self._pmat = np.zeros((64, dimension), np.float32)
+        self._pid = np.zeros(64, np.uint64)
+        self._prow: dict[int, int] = {}
         self.ready = False  # True once the first batch (the build) is in a published graph
         self.lock = threading.Lock()  # guards the staging area between the loop and the writer
         # held by a search for its duration: after publishing a new front the writer takes it once, so that a
@@ -107,9 +110,42 @@ class BucketANN:
                 g.expansion_search = ef
             return np.asarray(g.search(q, k, threads=1).keys, np.uint64).reshape(-1)
 
-    def pending_ids(self) -> list[int]:
+    @property
+    def pending(self) -> set[int]:
         with self.lock:
-            return list(self.pending)
+            return set(self._prow)
+
+    def pending_nearest(self, q: np.ndarray, k: int) -> list[int]:
+        """The ``k`` pending rows nearest to ``q``, exactly (one product over the pending matrix)."""
+        with self.lock:
+            n = len(self._prow)
+            if n <= k:
+                return self._pid[:n].tolist()
+            sims = self._pmat[:n] @ q
+            return self._pid[np.argpartition(-sims, k - 1)[:k]].tolist()
+
+    def _p_add(self, i: int, v: np.ndarray) -> None:  # under self.lock
+        r = self._prow.get(i)
+        if r is None:
+            r = len(self._prow)
+            if r == len(self._pid):
+                self._pmat = np.concatenate([self._pmat, np.zeros_like(self._pmat)])
+                self._pid = np.concatenate([self._pid, np.zeros_like(self._pid)])
+            self._prow[i] = r
+            self._pid[r] = i
+        self._pmat[r] = v
+
+    def _p_del(self, i: int) -> None:  # under self.lock: the last row moves into the hole
+        r = self._prow.pop(i, None)
+        if r is None:
+            return
+        last = len(self._prow)
+        if r != last:
+            self._pmat[r], self._pid[r] = self._pmat[last], self._pid[last]
+            self._prow[int(self._pid[r])] = r
+        if len(self._pid) > 64 and last * 4 < len(self._pid):  # a backlog drained: hand its matrix back
+            keep = max(64, len(self._pid) // 2)
+            self._pmat, self._pid = self._pmat[:keep].copy(), self._pid[:keep].copy()
 
     # event loop: O(1), returns True when the caller must schedule a flush on the writer
     def stage_add(self, ids: np.ndarray, vecs: np.ndarray) -> bool:
@@ -117,13 +153,13 @@ class BucketANN:
             for i, v in zip(ids.tolist(), vecs):
                 self._staged[i] = v
                 self._removed.discard(i)
-                self.pending.add(i)
+                self._p_add(i, v)
             return self._schedule()
 
     def stage_remove(self, entry_id: int) -> bool:
         with self.lock:
+            self._p_del(entry_id)
             if self._staged.pop(entry_id, None) is not None:
-                self.pending.discard(entry_id)
                 return False
             self._removed.add(entry_id)
             return self._schedule()
@@ -145,6 +181,14 @@ class BucketANN:
             if g.contains(i):
                 g.remove(i)
 
+    def _done(self, staged: dict[int, np.ndarray]) -> None:
+        """The staged rows are in the front graph now: no longer pending (unless staged again since)."""
+        with self.lock:
+            for i in staged:
+                if i not in self._staged:
+                    self._p_del(i)
+        self.ready = True
+
     def flush(self) -> None:
         with self.lock:
             staged, self._staged = self._staged, {}
@@ -160,9 +204,7 @@ class BucketANN:
             old, self.front = self.front, g  # published: the next search reads g
             with self._search_lock:  # a search that read the old front before the swap is over now
                 pass
-            with self.lock:
-                self.pending.difference_update(staged.keys())
-            self.ready = True
+            self._done(staged)
             # the replaced graph takes the same batch, off the lookups' path; the first build makes it from scratch
             self._back = old if old is not None else self._new_graph()
             self._apply(self._back, ids, vecs, removed)
@@ -171,9 +213,7 @@ class BucketANN:
                 if self.front is None:
                     self.front = self._new_graph()
                 self._apply(self.front, ids, vecs, removed)
-            with self.lock:
-                self.pending.difference_update(staged.keys())
-            self.ready = True
+            self._done(staged)
 
 
 def _malloc_trim() -> Callable[[], None] | None:

@@ -188,8 +188,9 @@ class MemoryIndex:
         return e
 
     def _ann_slots(self, ann: BucketANN, b: tuple[str, str], q: np.ndarray, top_k: int) -> np.ndarray:
-        """Candidate slots of a bucket: the graph's nearest plus every row it has not indexed yet."""
-        ids = ann.search(q, max(4 * top_k, 16)).tolist() + ann.pending_ids()
+        """Candidate slots of a bucket: the graph's nearest plus the nearest of the rows it has not indexed yet."""
+        k = max(4 * top_k, 16)
+        ids = ann.search(q, k).tolist() + ann.pending_nearest(q, k)
         slots = set()
         for i in ids:
             s = self._by_id.get(int(i))

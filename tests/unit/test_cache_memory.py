@@ -307,3 +307,16 @@ def test_a_single_graph_bucket_gives_the_same_answers():
     assert one._ann[("s1", "f1")]._back is None and two._ann[("s1", "f1")]._back is not None
     for q in rand(20, seed=3):
         assert [c.entry.id for c in search(one, q, floor=-1)][:1] == [c.entry.id for c in search(two, q, floor=-1)][:1]
+
+
+def test_rows_not_yet_in_the_graph_are_scored_exactly_and_their_matrix_shrinks_once_indexed():
+    from router_extproc.cache.ann import BucketANN
+
+    ann = BucketANN(W)
+    vs = rand(1000, seed=11)
+    ann.stage_add(np.arange(1, 1001, dtype=np.uint64), vs)
+    assert ann.pending_nearest(vs[500], 4)[0] == 501
+    ann.stage_remove(501)
+    assert 501 not in ann.pending_nearest(vs[500], 4)
+    ann.flush()
+    assert not ann.pending and len(ann._pid) <= 128
