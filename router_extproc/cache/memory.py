@@ -266,8 +266,8 @@ class MemoryBackend:
 
     name = "memory"
 
-    def __init__(self, dimension: int, max_entries: int, eviction_policy: str = "fifo") -> None:
-        self.index = MemoryIndex(dimension, max_entries, eviction_policy)
+    def __init__(self, dimension: int, max_entries: int, eviction_policy: str = "fifo", **index_kw) -> None:
+        self.index = MemoryIndex(dimension, max_entries, eviction_policy, **index_kw)
 
     @property
     def available(self) -> bool:
