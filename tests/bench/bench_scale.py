@@ -200,6 +200,63 @@ async def _under_inserts(backend: Any, writer: Any, qs: np.ndarray, rate: int, s
     return {"p50_ms": p50, "p99_ms": p99, "insert_rows_per_s": round(achieved)}
 
 
+class CpuSampler:
+    """CPU seconds a process (the Milvus server) spends, sampled every 0.1 s on a thread while a block runs, so
+    that a bulk load's phases (insert, flush, index build) can each be given their share: the rows/s a load reaches
+    on cores shared with other work says how much of the cores it got; CPU seconds per row say what it costs."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.samples: list[tuple[float, float]] = []
+        self._stop = None
+        self._thread = None
+
+    def _cpu(self) -> float:
+        f = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    def __enter__(self) -> "CpuSampler":
+        import threading
+
+        if self.pid is None or not Path(f"/proc/{self.pid}/stat").exists():
+            return self
+        self._stop = threading.Event()
+        self.samples.append((time.perf_counter(), self._cpu()))
+
+        def run() -> None:
+            while not self._stop.wait(0.1):
+                try:
+                    self.samples.append((time.perf_counter(), self._cpu()))
+                except OSError:
+                    return
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self.samples.append((time.perf_counter(), self._cpu()))
+
+    def phases(self, rows: int, durations: list[float], names: list[str]) -> dict[str, float]:
+        """CPU seconds per 100 000 rows in each phase, the phases being consecutive ``durations`` from the start."""
+        if len(self.samples) < 2 or rows <= 0:
+            return {}
+        t0 = self.samples[0][0]
+
+        def at(t: float) -> float:
+            return min(self.samples, key=lambda x: abs(x[0] - t))[1]
+
+        out, start = {}, t0
+        for name, d in zip(names, durations):
+            end = start + d
+            out[name] = round((at(end) - at(start)) * 100_000 / rows, 1)
+            start = end
+        return out
+
+
 async def _interleaved(backend: Any, writer: Any, qs: tuple[np.ndarray, np.ndarray], rate: int, start_id: int, *,
                        rounds: int = 4, seconds: float = 2.5, feed: np.ndarray | None = None,
                        alt: Any = None) -> dict:
@@ -399,7 +456,7 @@ async def _server_variants(backend: Any, probes: Probes, rng: np.random.Generato
 async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, queries: int, *,
                            writer: Any = None, recall: bool = True, efs: list[int] | None = None,
                            real: Any = None, variants: bool = False, alt_factory: Any = None,
-                           alt_max: int = 100_000) -> list[dict[str, Any]]:
+                           alt_max: int = 100_000, server_pid: int | None = None) -> list[dict[str, Any]]:
     """``alt_factory``: makes a second, empty backend of another configuration which, at sizes up to ``alt_max``,
     is filled with the same rows and measured inside the same interleaved rounds (``_interleaved``'s ``alt``)."""
     rng = np.random.default_rng(0)
@@ -423,18 +480,22 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
         spent = 0.0  # seconds inside backend.insert: the rate is the backend's, not this script's row generation
         batch = 5000
         unindexed = 0
+        server_cpu: dict[str, float] = {}
         if bulk:
             # the bulk path (MilvusBackend.bulk_insert): returns once the rows are flushed and indexed; the index
             # is dropped for the load and built once after it
             es = _entries(need, have, rng, pool)
             if pool is None:
                 vecs[have:size] = np.stack([e.embedding for e in es])
-            took = await backend.bulk_insert(es, index_after=True, timeout_s=3600.0)
+            with CpuSampler(server_pid) as cpu:
+                took = await backend.bulk_insert(es, index_after=True, timeout_s=3600.0)
             del es
             have = size
             rate = max(need / max(took["insert_s"], 1e-6), 1.0)
             whole = need / max(took["insert_s"] + took["flush_s"] + took["index_s"], 1e-6)
             seal_s = took["flush_s"] + took["index_s"]
+            server_cpu = cpu.phases(need, [took["insert_s"], took["flush_s"], took["index_s"]],
+                                    ["insert", "flush", "index"])
         while have < size:
             n = min(batch, size - have)
             es = _entries(n, have, rng, pool)
@@ -473,6 +534,8 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
                                "load_1m": round(os.getloadavg()[0], 1)}  # the neighbours' share of the cores
         if unindexed:
             row["unindexed_rows"] = unindexed
+        if bulk and server_cpu:
+            row["server_cpu_s_per_100k"] = server_cpu
         if recall:
             row["vs_exact"] = (await _recall_real(backend, vecs, have, real) if real is not None
                                else await _recall(backend, vecs, have, rng))
@@ -585,7 +648,8 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite
         await other.start()
         try:
             out["milvus_server"] = await _measure_backend(remote, sizes, budget_s, queries, writer=other, efs=efs,
-                                                         real=real, variants=variants)
+                                                         real=real, variants=variants,
+                                                         server_pid=getattr(server.server_proc, "pid", None))
         finally:
             await remote.close()
             await other.close()
@@ -676,6 +740,20 @@ def scale_section(result: dict[str, Any]) -> str:
                   "\"one graph a bucket\" rows hold the same rows in a tier that writes its only graph in place, "
                   "measured in the same rounds:", "", "| backend | entries | p50 / p99 ms without | p50 / p99 ms with | rows/s "
                   "written | lookups without / with | rounds | load avg |", "|---|---|---|---|---|---|---|---|", *live]
+    cpu = []
+    for backend, rows in result.get("cache", {}).items():
+        for r in rows:
+            c = r.get("server_cpu_s_per_100k")
+            if c:
+                cpu.append(f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {r['insert_rows_per_s']:,} | "
+                           f"{c.get('insert', '–')} / {c.get('flush', '–')} / {c.get('index', '–')} | "
+                           f"{r.get('load_1m', '–')} |")
+    if cpu:
+        lines += ["", "Where a bulk load's time goes: the server's CPU seconds per 100 000 rows in each phase of "
+                  "`bulk_insert` (sampled from /proc while it ran; the server runs at the benchmark's nice 19, so "
+                  "the rows/s say how much of the shared cores it got, the CPU seconds what the rows cost):", "",
+                  "| backend | entries | rows/s inserted | server CPU s per 100k rows: insert / flush / index build | "
+                  "load avg |", "|---|---|---|---|---|", *cpu]
     knobs = []
     for backend, rows in result.get("cache", {}).items():
         for r in rows:
