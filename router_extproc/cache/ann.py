@@ -9,8 +9,8 @@ exact best row among the 16 candidates for 99.8 % of queries with either; search
 int8 kernels for this CPU, fp16 is converted), build 6.2 vs 13.2 s, half the graph's vector memory.
 
 All writes (the initial build, every add and remove) run on one writer thread, never on the event loop, and never on
-the graph lookups are searching: each bucket keeps two graphs with the same rows, the writer updates the one not
-searched and swaps it in (``BucketANN``). Rows added but not yet in the searched graph are listed in ``pending`` and
+the graph lookups are searching once the bucket is large: it then keeps two graphs with the same rows, the writer
+updates the one not searched and swaps it in (``BucketANN``). Rows added but not yet in the searched graph are listed in ``pending`` and
 searched by brute force meanwhile, so a lookup never misses an entry because the writer is behind. Keys are entry
 ids (not slots, which are reused).
 """
@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["BucketANN", "AnnWriter", "ANN_MIN_ROWS", "expansion_for"]
+__all__ = ["BucketANN", "AnnWriter", "ANN_MIN_ROWS", "TWIN_MIN_ROWS", "expansion_for"]
 
 # Brute force over a gathered bucket cost 0.17 ms p50 at 500 rows of 384 floats and ~1 ms at 2,500 on these
 # (shared) cores: past ~2,000 rows it leaves the 1 ms target of the hot tier (docs/cache.md, "Scale").
@@ -58,21 +58,31 @@ def expansion_for(rows: int) -> int:
     return min(EF_MAX, int(round(EF_MIN + 32 * math.log2(rows / EF_BASE_ROWS))))
 
 
+# Rows from which a bucket keeps a second graph (below). Below it a lookup may wait for an add on its graph; above it
+# every row is added twice. Measured with 2,000 rows/s of writes, interleaved, load ~2 (docs/cache.md, Scale): at
+# 100k entries (12,500-row buckets) one graph did better, 0.163 / 3.5 ms p50 / p99 with writes against 0.256 / 4.7 ms
+# with two (the second graph's adds cost more CPU than the short waits they save); at 1M (125,000-row buckets) two
+# graphs held 0.41 / 4.5 ms where one had held 0.41 / 8.1 ms (an earlier run, load ~4). Between the two sizes, evidence
+# is thin; 65,536 splits them.
+TWIN_MIN_ROWS = 65_536
+
+
 class BucketANN:
     """The graphs of one bucket. The event loop stages adds and removes; the writer applies them in batches.
-    ``pending`` holds the ids staged or being added, which searches score by brute force meanwhile.
+    ``pending`` holds the ids staged or being added, which searches score exactly meanwhile.
 
-    Two graphs hold the same rows (``twin``, the default): lookups search ``front`` only, the writer applies a batch
-    to the other one, publishes it as ``front`` and then applies the same batch to the graph it replaced. A search
-    therefore never meets an add in progress (usearch makes a search wait for the whole add call on the same graph:
-    502 ms behind a 3,000-row add), and neither graph is ever searched while it grows. The price: every row is added
-    twice and kept twice, ~680 bytes a row for the second graph (int8, M 16; docs/cache.md, Scale). With
-    ``twin=False`` there is one graph, written in place under ``_search_lock``: half the memory, and a lookup may
-    wait for the add in progress."""
+    A small graph is written in place under ``_search_lock`` (a lookup may wait for the add in progress). Once it
+    holds ``twin_rows`` rows (None: never) the writer copies it, and from then on two graphs hold the same rows:
+    lookups search ``front`` only, the writer applies a batch to the other one, publishes it as ``front`` and then
+    applies the same batch to the graph it replaced. A search therefore never meets an add in progress (usearch
+    makes a search wait for the whole add call on the same graph: 502 ms behind a 3,000-row add), and neither graph
+    is searched while it grows. The price: every row added twice and kept twice, ~680 bytes a row for the second
+    graph (int8, M 16), and one copy when the bucket crosses ``twin_rows``, which holds the GIL (~0.5 us a row:
+    ~35 ms at 65,536 rows; docs/cache.md, Scale)."""
 
-    def __init__(self, dimension: int, *, twin: bool = True) -> None:
+    def __init__(self, dimension: int, *, twin_rows: int | None = TWIN_MIN_ROWS) -> None:
         self.dimension = dimension
-        self.twin = twin
+        self.twin_rows = twin_rows
         self.front: Any = None  # the graph lookups search; replaced whole by the writer, never written while front
         self._back: Any = None  # the writer's graph (twin only): ``front`` minus nothing once a flush returns
         # rows staged or being added, with their vectors in one matrix, scored exactly beside the graph search
@@ -198,22 +208,23 @@ class BucketANN:
         # usearch quantizes to the graph's int8
         vecs = np.stack(list(staged.values()), dtype=np.float32) if staged else np.zeros((0, self.dimension),
                                                                                            np.float32)
-        if self.twin:
-            g = self._back if self._back is not None else self._new_graph()
-            self._apply(g, ids, vecs, removed)
-            old, self.front = self.front, g  # published: the next search reads g
-            with self._search_lock:  # a search that read the old front before the swap is over now
-                pass
-            self._done(staged)
-            # the replaced graph takes the same batch, off the lookups' path; the first build makes it from scratch
-            self._back = old if old is not None else self._new_graph()
-            self._apply(self._back, ids, vecs, removed)
-        else:
+        if self._back is None:
             with self._search_lock:  # searches wait for the add: the graph must not grow under them
                 if self.front is None:
                     self.front = self._new_graph()
                 self._apply(self.front, ids, vecs, removed)
             self._done(staged)
+            if self.twin_rows is not None and len(self.front) >= self.twin_rows:
+                self._back = self.front.copy()  # the one-off copy (holds the GIL); two graphs from now on
+            return
+        g = self._back
+        self._apply(g, ids, vecs, removed)
+        old, self.front = self.front, g  # published: the next search reads g
+        with self._search_lock:  # a search that read the old front before the swap is over now
+            pass
+        self._done(staged)
+        self._back = old  # the replaced graph takes the same batch, off the lookups' path
+        self._apply(old, ids, vecs, removed)
 
 
 def _malloc_trim() -> Callable[[], None] | None:

@@ -9,7 +9,8 @@ TTL is enforced on read; :meth:`delete_expired` frees expired slots.
 A bucket that grows past ``ann_min_rows`` gets a graph index (``ann.py``) built and fed on a writer thread;
 from then on its searches ask the graph for candidates and score them exactly here, so a lookup grows with the
 log of the bucket (on real embeddings, shared cores: 0.23 ms p50 at 100k entries, 0.55 ms at a million; docs/cache.md,
-Scale). Writes never make a lookup wait: the writer adds to a second copy of the graph and swaps it in.
+Scale). In a large bucket writes never make a lookup wait: the writer adds to a second copy of the graph and swaps it
+in.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Iterable
 
 import numpy as np
 
-from router_extproc.cache.ann import ANN_MIN_ROWS, AnnWriter, BucketANN
+from router_extproc.cache.ann import ANN_MIN_ROWS, TWIN_MIN_ROWS, AnnWriter, BucketANN
 from router_extproc.cache.base import Candidate, Entry
 
 __all__ = ["MemoryIndex", "MemoryBackend"]
@@ -29,7 +30,7 @@ class MemoryIndex:
     """Synchronous index; not thread-safe (used from the event loop only)."""
 
     def __init__(self, dimension: int, max_entries: int, eviction_policy: str = "fifo", *,
-                 ann_min_rows: int | None = ANN_MIN_ROWS, ann_twin: bool = True) -> None:
+                 ann_min_rows: int | None = ANN_MIN_ROWS, ann_twin_rows: int | None = TWIN_MIN_ROWS) -> None:
         if eviction_policy not in ("fifo", "lru", "lfu"):
             raise ValueError(f"eviction_policy: {eviction_policy!r}")
         self.dimension = dimension
@@ -51,7 +52,8 @@ class MemoryIndex:
         self.evictions = 0
         self.ann_min_rows = ann_min_rows if ann_min_rows and _ann_available() else None
         self._ann: dict[tuple[str, str], BucketANN] = {}
-        self.ann_twin = ann_twin  # two graphs a bucket, so that lookups never wait for an add (ann.BucketANN)
+        # a bucket of this many rows keeps two graphs, so that its lookups never wait for an add (ann.BucketANN)
+        self.ann_twin_rows = ann_twin_rows
         self._writer = AnnWriter()
 
     def __len__(self) -> int:
@@ -118,7 +120,7 @@ class MemoryIndex:
         self._by_id[entry.id] = slot
 
     def _build_ann(self, b: tuple[str, str], slots: list[int]) -> None:
-        ann = self._ann[b] = BucketANN(self.dimension, twin=self.ann_twin)
+        ann = self._ann[b] = BucketANN(self.dimension, twin_rows=self.ann_twin_rows)
         arr = np.asarray(slots, np.int64)
         ids = np.asarray([self._entries[s].id for s in slots], np.uint64)  # type: ignore[union-attr]
         if ann.stage_add(ids, self._vecs[arr]):  # fancy indexing: already a copy

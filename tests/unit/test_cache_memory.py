@@ -138,9 +138,9 @@ def rand(n, seed=0):
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def big_index(n, ann_min_rows=500):
+def big_index(n, ann_min_rows=500, twin_rows=0):
     pytest.importorskip("usearch")
-    ix = MemoryIndex(W, n + 100, ann_min_rows=ann_min_rows)
+    ix = MemoryIndex(W, n + 100, ann_min_rows=ann_min_rows, ann_twin_rows=twin_rows)
     for i, v in enumerate(rand(n)):
         ix.add(entry(i + 1, v), now=0)
     ix.drain()
@@ -295,16 +295,27 @@ def test_a_row_stored_while_the_writer_is_busy_is_found_at_once():
     assert search(ix, v)[0].entry.id == 99_999
 
 
-def test_a_single_graph_bucket_gives_the_same_answers():
+def test_a_small_bucket_keeps_one_graph_and_a_large_one_gets_its_second_once_past_the_threshold():
     pytest.importorskip("usearch")
-    one = MemoryIndex(W, 2000, ann_min_rows=500, ann_twin=False)
-    two = MemoryIndex(W, 2000, ann_min_rows=500)
+    one = MemoryIndex(W, 3000, ann_min_rows=500, ann_twin_rows=None)
+    two = MemoryIndex(W, 3000, ann_min_rows=500, ann_twin_rows=1000)
     for i, v in enumerate(rand(1200)):
         one.add(entry(i + 1, v), now=0)
         two.add(entry(i + 1, v), now=0)
+        if i == 700:
+            two.drain()
+            assert two._ann[("s1", "f1")]._back is None  # 701 rows: below the threshold, one graph
     one.drain()
     two.drain()
-    assert one._ann[("s1", "f1")]._back is None and two._ann[("s1", "f1")]._back is not None
+    assert one._ann[("s1", "f1")]._back is None
+    ann = two._ann[("s1", "f1")]
+    assert ann._back is not None and ann._back is not ann.front
+    for i, v in enumerate(rand(50, seed=4)):  # writes after the copy reach both graphs
+        one.add(entry(5000 + i, v), now=0)
+        two.add(entry(5000 + i, v), now=0)
+    one.drain()
+    two.drain()
+    assert len(ann.front) == len(ann._back) == 1250
     for q in rand(20, seed=3):
         assert [c.entry.id for c in search(one, q, floor=-1)][:1] == [c.entry.id for c in search(two, q, floor=-1)][:1]
 
