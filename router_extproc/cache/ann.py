@@ -247,8 +247,9 @@ TRIM_INTERVAL_S = 5.0
 # priority and 0.40 -> 0.42 ms with it niced, in two separate runs; at load ~1.3 (cores to spare) alternating the
 # two in one run made no difference (0.44 / 3.6 ms p50 / p99 either way). The benchmarks run at nice 19, where the
 # writer cannot go lower, so their rows do not show it.
-# Lookups no longer wait for the writer's adds (BucketANN's twin graphs): before them, a graph search waited while an
-# add call ran on the same graph (lookup p99 0.57 ms without writes, 8.1 ms with 2,000 rows/s, a million entries).
+# In buckets past TWIN_MIN_ROWS lookups no longer wait for the writer's adds (BucketANN's two graphs): before, a graph
+# search waited while an add call ran on the same graph (lookup p99 0.57 ms without writes, 8.1 ms with 2,000 rows/s,
+# a million entries).
 WRITER_NICE = 10
 
 
