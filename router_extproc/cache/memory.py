@@ -9,7 +9,8 @@ TTL is enforced on read; :meth:`delete_expired` frees expired slots.
 A bucket that grows past ``ann_min_rows`` gets a graph index (``ann.py``) built and fed on a writer thread;
 from then on its searches ask the graph for candidates and score them exactly here, so a lookup grows with the
 log of the bucket (on real embeddings, shared cores: 0.23 ms p50 at 100k entries, 0.55 ms at a million; docs/cache.md,
-Scale).
+Scale). In a large bucket writes never make a lookup wait: the writer adds to a second copy of the graph and swaps it
+in.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Iterable
 
 import numpy as np
 
-from router_extproc.cache.ann import ANN_MIN_ROWS, AnnWriter, BucketANN
+from router_extproc.cache.ann import ANN_MIN_ROWS, TWIN_MIN_ROWS, AnnWriter, BucketANN
 from router_extproc.cache.base import Candidate, Entry
 
 __all__ = ["MemoryIndex", "MemoryBackend"]
@@ -29,7 +30,7 @@ class MemoryIndex:
     """Synchronous index; not thread-safe (used from the event loop only)."""
 
     def __init__(self, dimension: int, max_entries: int, eviction_policy: str = "fifo", *,
-                 ann_min_rows: int | None = ANN_MIN_ROWS) -> None:
+                 ann_min_rows: int | None = ANN_MIN_ROWS, ann_twin_rows: int | None = TWIN_MIN_ROWS) -> None:
         if eviction_policy not in ("fifo", "lru", "lfu"):
             raise ValueError(f"eviction_policy: {eviction_policy!r}")
         self.dimension = dimension
@@ -51,6 +52,8 @@ class MemoryIndex:
         self.evictions = 0
         self.ann_min_rows = ann_min_rows if ann_min_rows and _ann_available() else None
         self._ann: dict[tuple[str, str], BucketANN] = {}
+        # a bucket of this many rows keeps two graphs, so that its lookups never wait for an add (ann.BucketANN)
+        self.ann_twin_rows = ann_twin_rows
         self._writer = AnnWriter()
 
     def __len__(self) -> int:
@@ -117,7 +120,7 @@ class MemoryIndex:
         self._by_id[entry.id] = slot
 
     def _build_ann(self, b: tuple[str, str], slots: list[int]) -> None:
-        ann = self._ann[b] = BucketANN(self.dimension)
+        ann = self._ann[b] = BucketANN(self.dimension, twin_rows=self.ann_twin_rows)
         arr = np.asarray(slots, np.int64)
         ids = np.asarray([self._entries[s].id for s in slots], np.uint64)  # type: ignore[union-attr]
         if ann.stage_add(ids, self._vecs[arr]):  # fancy indexing: already a copy
@@ -187,8 +190,9 @@ class MemoryIndex:
         return e
 
     def _ann_slots(self, ann: BucketANN, b: tuple[str, str], q: np.ndarray, top_k: int) -> np.ndarray:
-        """Candidate slots of a bucket: the graph's nearest plus every row it has not indexed yet."""
-        ids = ann.search(q, max(4 * top_k, 16)).tolist() + ann.pending_ids()
+        """Candidate slots of a bucket: the graph's nearest plus the nearest of the rows it has not indexed yet."""
+        k = max(4 * top_k, 16)
+        ids = ann.search(q, k).tolist() + ann.pending_nearest(q, k)
         slots = set()
         for i in ids:
             s = self._by_id.get(int(i))
@@ -264,8 +268,8 @@ class MemoryBackend:
 
     name = "memory"
 
-    def __init__(self, dimension: int, max_entries: int, eviction_policy: str = "fifo") -> None:
-        self.index = MemoryIndex(dimension, max_entries, eviction_policy)
+    def __init__(self, dimension: int, max_entries: int, eviction_policy: str = "fifo", **index_kw) -> None:
+        self.index = MemoryIndex(dimension, max_entries, eviction_policy, **index_kw)
 
     @property
     def available(self) -> bool:

@@ -200,54 +200,124 @@ async def _under_inserts(backend: Any, writer: Any, qs: np.ndarray, rate: int, s
     return {"p50_ms": p50, "p99_ms": p99, "insert_rows_per_s": round(achieved)}
 
 
+class CpuSampler:
+    """CPU seconds a process (the Milvus server) spends, sampled every 0.1 s on a thread while a block runs, so
+    that a bulk load's phases (insert, flush, index build) can each be given their share: the rows/s a load reaches
+    on cores shared with other work says how much of the cores it got; CPU seconds per row say what it costs."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.samples: list[tuple[float, float]] = []
+        self._stop = None
+        self._thread = None
+
+    def _cpu(self) -> float:
+        f = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    def __enter__(self) -> "CpuSampler":
+        import threading
+
+        if self.pid is None or not Path(f"/proc/{self.pid}/stat").exists():
+            return self
+        self._stop = threading.Event()
+        self.samples.append((time.perf_counter(), self._cpu()))
+
+        def run() -> None:
+            while not self._stop.wait(0.1):
+                try:
+                    self.samples.append((time.perf_counter(), self._cpu()))
+                except OSError:
+                    return
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self.samples.append((time.perf_counter(), self._cpu()))
+
+    def phases(self, rows: int, durations: list[float], names: list[str]) -> dict[str, float]:
+        """CPU seconds per 100 000 rows in each phase, the phases being consecutive ``durations`` from the start."""
+        if len(self.samples) < 2 or rows <= 0:
+            return {}
+        t0 = self.samples[0][0]
+
+        def at(t: float) -> float:
+            return min(self.samples, key=lambda x: abs(x[0] - t))[1]
+
+        out, start = {}, t0
+        for name, d in zip(names, durations):
+            end = start + d
+            out[name] = round((at(end) - at(start)) * 100_000 / rows, 1)
+            start = end
+        return out
+
+
 async def _interleaved(backend: Any, writer: Any, qs: tuple[np.ndarray, np.ndarray], rate: int, start_id: int, *,
-                       rounds: int = 4, seconds: float = 2.5, feed: np.ndarray | None = None) -> dict:
+                       rounds: int = 4, seconds: float = 2.5, feed: np.ndarray | None = None,
+                       alt: Any = None) -> dict:
     """Lookups without and with a writer inserting ``rate`` rows/s (batches every 0.1 s, as the router's store
     queue sends them), in alternating rounds of ``seconds`` each: the cores are shared with other work whose load
     drifts, so a quiet and a loaded figure measured minutes apart are not comparable, while alternating rounds see
     the same drift. The written rows come from ``feed`` (real-like vectors; random unit vectors when None). Lookups
-    run back to back, yielding to the writer between them."""
+    run back to back, yielding to the writer between them. ``alt``: a second backend holding the same rows in
+    another configuration (the hot tier with one graph a bucket), measured the same way inside the same rounds
+    (series ``alt_without`` / ``alt_with``), its writer writing into it."""
     rng = np.random.default_rng(2)
     lat: dict[str, list[float]] = {"without": [], "with": []}
+    if alt is not None:
+        lat.update({"alt_without": [], "alt_with": []})
     written = rows = 0
     with_s = 0.0
 
-    async def lookups(name: str, until: float) -> None:
+    async def lookups(b: Any, name: str, until: float) -> None:
         vecs, scopes = qs
         i = 0
         while time.perf_counter() < until:
             q, s = vecs[i % len(vecs)], SCOPES[int(scopes[i % len(vecs)])]
             i += 1
             t = time.perf_counter()
-            await backend.search(s, "fk", q, top_k=4, min_similarity=-1.0, now=time.time())
+            await b.search(s, "fk", q, top_k=4, min_similarity=-1.0, now=time.time())
             lat[name].append((time.perf_counter() - t) * 1000)
             await asyncio.sleep(0)
 
-    for _ in range(rounds):
-        await lookups("without", time.perf_counter() + seconds)
+    async def loaded(b: Any, w: Any, name: str) -> None:
+        nonlocal written, rows, with_s
         done = asyncio.Event()
 
         async def write() -> None:
             nonlocal written
-            per, t0, w = max(1, rate // 10), time.perf_counter(), 0
+            per, t0, n = max(1, rate // 10), time.perf_counter(), 0
             while not done.is_set():
                 batch = _entries(per, start_id + written, rng)
                 if feed is not None:  # the same rows with real-like vectors: a graph inserts random ones slowest
                     for j, e in enumerate(batch):
                         e.embedding = feed[(written + j) % len(feed)]
-                await writer.insert(batch)
+                await w.insert(batch)
                 written += per
-                w += per
-                await asyncio.sleep(max(0.0, t0 + w / rate - time.perf_counter()))
+                n += per
+                await asyncio.sleep(max(0.0, t0 + n / rate - time.perf_counter()))
 
         task = asyncio.get_running_loop().create_task(write())
         await asyncio.sleep(0.3)  # the writer under way before the round's first lookup
         w0, t1 = written, time.perf_counter()
-        await lookups("with", t1 + seconds)
-        rows += written - w0
-        with_s += time.perf_counter() - t1
+        await lookups(b, name, t1 + seconds)
+        if name == "with":
+            rows += written - w0
+            with_s += time.perf_counter() - t1
         done.set()
         await task
+
+    for _ in range(rounds):
+        await lookups(backend, "without", time.perf_counter() + seconds)
+        await loaded(backend, writer, "with")
+        if alt is not None:
+            await lookups(alt, "alt_without", time.perf_counter() + seconds)
+            await loaded(alt, alt, "alt_with")
     out: dict[str, Any] = {"rounds": rounds, "round_s": seconds, "load_1m": round(os.getloadavg()[0], 1)}
     for name, v in lat.items():
         p50, p99 = _pct(sorted(v))
@@ -255,10 +325,13 @@ async def _interleaved(backend: Any, writer: Any, qs: tuple[np.ndarray, np.ndarr
     out["with"]["insert_rows_per_s"] = round(rows / max(with_s, 1e-6))
     # the written rows go again: they are real-like, so a later size's recall against exact search (which knows
     # only the loaded rows) would count them, found in a top 4, as a stored row missed
-    if hasattr(writer, "index"):
-        writer.index.remove_ids(range(start_id + 1, start_id + written + 1))
-    else:
-        await writer._guard(writer._delete_sync, f"id > {start_id} and id <= {start_id + written}")
+    for w in (writer, alt):  # each removes the ids it holds; the others' are absent there, which is harmless
+        if w is None:
+            continue
+        if hasattr(w, "index"):
+            w.index.remove_ids(range(start_id + 1, start_id + written + 1))
+        else:
+            await w._guard(w._delete_sync, f"id > {start_id} and id <= {start_id + written}")
     return out
 
 
@@ -382,7 +455,10 @@ async def _server_variants(backend: Any, probes: Probes, rng: np.random.Generato
 
 async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, queries: int, *,
                            writer: Any = None, recall: bool = True, efs: list[int] | None = None,
-                           real: Any = None, variants: bool = False) -> list[dict[str, Any]]:
+                           real: Any = None, variants: bool = False, alt_factory: Any = None,
+                           alt_max: int = 100_000, server_pid: int | None = None) -> list[dict[str, Any]]:
+    """``alt_factory``: makes a second, empty backend of another configuration which, at sizes up to ``alt_max``,
+    is filled with the same rows and measured inside the same interleaved rounds (``_interleaved``'s ``alt``)."""
     rng = np.random.default_rng(0)
     rows: list[dict[str, Any]] = []
     have = 0
@@ -404,18 +480,22 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
         spent = 0.0  # seconds inside backend.insert: the rate is the backend's, not this script's row generation
         batch = 5000
         unindexed = 0
+        server_cpu: dict[str, float] = {}
         if bulk:
             # the bulk path (MilvusBackend.bulk_insert): returns once the rows are flushed and indexed; the index
             # is dropped for the load and built once after it
             es = _entries(need, have, rng, pool)
             if pool is None:
                 vecs[have:size] = np.stack([e.embedding for e in es])
-            took = await backend.bulk_insert(es, index_after=True, timeout_s=3600.0)
+            with CpuSampler(server_pid) as cpu:
+                took = await backend.bulk_insert(es, index_after=True, timeout_s=3600.0)
             del es
             have = size
             rate = max(need / max(took["insert_s"], 1e-6), 1.0)
             whole = need / max(took["insert_s"] + took["flush_s"] + took["index_s"], 1e-6)
             seal_s = took["flush_s"] + took["index_s"]
+            server_cpu = cpu.phases(need, [took["insert_s"], took["flush_s"], took["index_s"]],
+                                    ["insert", "flush", "index"])
         while have < size:
             n = min(batch, size - have)
             es = _entries(n, have, rng, pool)
@@ -454,6 +534,8 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
                                "load_1m": round(os.getloadavg()[0], 1)}  # the neighbours' share of the cores
         if unindexed:
             row["unindexed_rows"] = unindexed
+        if bulk and server_cpu:
+            row["server_cpu_s_per_100k"] = server_cpu
         if recall:
             row["vs_exact"] = (await _recall_real(backend, vecs, have, real) if real is not None
                                else await _recall(backend, vecs, have, rng))
@@ -463,7 +545,15 @@ async def _measure_backend(backend: Any, sizes: list[int], budget_s: float, quer
             qs = probes(queries, rng)
             row["under_500_rows_s"] = await _under_inserts(backend, writer, qs, 500, 10**12 + size * 10)
             row["under_2000_rows_s"] = await _under_inserts(backend, writer, qs, 2000, 2 * 10**12 + size * 10)
-            row["interleaved_2000"] = await _interleaved(backend, writer, qs, 2000, 3 * 10**12 + size * 10, feed=feed)
+            alt = None
+            if alt_factory is not None and size <= alt_max:
+                alt = alt_factory()
+                for s0 in range(0, size, 10_000):
+                    await alt.insert(_entries(min(10_000, size - s0), s0, rng, pool))
+                await asyncio.get_running_loop().run_in_executor(None, alt.index.drain)
+            row["interleaved_2000"] = await _interleaved(backend, writer, qs, 2000, 3 * 10**12 + size * 10, feed=feed,
+                                                         alt=alt)
+            del alt
             progress(f"    interleaved 2,000 rows/s: {json.dumps(row['interleaved_2000'])}")
         if variants and hasattr(backend, "seal") and size == max(sizes):
             row["variants"] = await _server_variants(backend, probes, rng)
@@ -520,7 +610,11 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite
         progress("cache lookup vs entries: in-process hot tier (graph index past 2,048 rows a bucket)")
         mem = MemoryBackend(DIM, max_entries=max(sizes) + 10**6)
         await mem.start()
-        out["memory"] = await _measure_backend(mem, sizes, budget_s, queries, writer=mem, real=real)
+        # the same rows in a hot tier whose every graph bucket keeps two graphs from its first row (the shipped tier
+        # does from ann.TWIN_MIN_ROWS rows), measured in the same rounds, up to 100k entries
+        out["memory"] = await _measure_backend(
+            mem, sizes, budget_s, queries, writer=mem, real=real,
+            alt_factory=lambda: MemoryBackend(DIM, max_entries=max(sizes) + 10**6, ann_twin_rows=0))
         del mem
 
     if "milvus_lite" in backends:
@@ -554,7 +648,8 @@ async def cache_scaling(sizes: list[int], budget_s: float, queries: int, *, lite
         await other.start()
         try:
             out["milvus_server"] = await _measure_backend(remote, sizes, budget_s, queries, writer=other, efs=efs,
-                                                         real=real, variants=variants)
+                                                         real=real, variants=variants,
+                                                         server_pid=getattr(server.server_proc, "pid", None))
         finally:
             await remote.close()
             await other.close()
@@ -633,11 +728,33 @@ def scale_section(result: dict[str, Any]) -> str:
                             f"{pp(iv['with'])} | {iv['with']['insert_rows_per_s']:,} | "
                             f"{iv['without']['lookups']:,} / {iv['with']['lookups']:,} | {iv['rounds']} x "
                             f"{iv['round_s']:g} s | {iv['load_1m']} |")
+                if "alt_with" in iv:  # the same rows with two graphs in every graph bucket, in the same rounds
+                    live.append(f"| {LABELS.get(backend, backend)}, two graphs at any bucket size (same rounds) | "
+                                f"{r['entries']:,} | {pp(iv['alt_without'])} | {pp(iv['alt_with'])} | – | "
+                                f"{iv['alt_without']['lookups']:,} / {iv['alt_with']['lookups']:,} | "
+                                f"{iv['rounds']} x {iv['round_s']:g} s | {iv['load_1m']} |")
     if live:
         lines += ["", "Live writes: lookups without and with a writer storing 2,000 rows/s (real-like vectors, "
                   "batches every 0.1 s), in alternating rounds of the same run so that both see the same load on "
-                  "the shared cores:", "", "| backend | entries | p50 / p99 ms without | p50 / p99 ms with | rows/s "
+                  "the shared cores. A hot-tier bucket past 65 536 rows keeps two graphs and writes the one not "
+                  "searched (smaller ones write their only graph in place); the \"two graphs at any bucket size\" "
+                  "rows hold the same rows in a tier whose every graph bucket keeps two, measured in the same "
+                  "rounds:", "", "| backend | entries | p50 / p99 ms without | p50 / p99 ms with | rows/s "
                   "written | lookups without / with | rounds | load avg |", "|---|---|---|---|---|---|---|---|", *live]
+    cpu = []
+    for backend, rows in result.get("cache", {}).items():
+        for r in rows:
+            c = r.get("server_cpu_s_per_100k")
+            if c:
+                cpu.append(f"| {LABELS.get(backend, backend)} | {r['entries']:,} | {r['insert_rows_per_s']:,} | "
+                           f"{c.get('insert', '–')} / {c.get('flush', '–')} / {c.get('index', '–')} | "
+                           f"{r.get('load_1m', '–')} |")
+    if cpu:
+        lines += ["", "Where a bulk load's time goes: the server's CPU seconds per 100 000 rows in each phase of "
+                  "`bulk_insert` (sampled from /proc while it ran; the server runs at the benchmark's nice 19, so "
+                  "the rows/s say how much of the shared cores it got, the CPU seconds what the rows cost):", "",
+                  "| backend | entries | rows/s inserted | server CPU s per 100k rows: insert / flush / index build | "
+                  "load avg |", "|---|---|---|---|---|", *cpu]
     knobs = []
     for backend, rows in result.get("cache", {}).items():
         for r in rows:

@@ -138,9 +138,9 @@ def rand(n, seed=0):
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def big_index(n, ann_min_rows=500):
+def big_index(n, ann_min_rows=500, twin_rows=0):
     pytest.importorskip("usearch")
-    ix = MemoryIndex(W, n + 100, ann_min_rows=ann_min_rows)
+    ix = MemoryIndex(W, n + 100, ann_min_rows=ann_min_rows, ann_twin_rows=twin_rows)
     for i, v in enumerate(rand(n)):
         ix.add(entry(i + 1, v), now=0)
     ix.drain()
@@ -249,3 +249,85 @@ def test_the_graph_writer_runs_below_the_event_loops_priority():
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert seen == [min(19, mine + WRITER_NICE)]  # the caller's own priority is untouched
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+
+
+# ---------------------------------------------------------------- live writes beside lookups
+def test_the_writer_never_adds_to_the_graph_lookups_are_searching():
+    from router_extproc.cache.ann import BucketANN
+
+    ix = big_index(600)
+    ann = ix._ann[("s1", "f1")]
+    written_while_searched = []
+    apply = BucketANN._apply
+
+    def spy(g, ids, vecs, removed):
+        written_while_searched.append(g is ann.front)
+        apply(g, ids, vecs, removed)
+
+    ann._apply = spy  # the instance attribute shadows the static method for this bucket only
+    for i, v in enumerate(rand(300, seed=5)):
+        ix.add(entry(10_000 + i, v), now=0)
+    ix.remove_ids([1, 2, 3])
+    ix.drain()
+    assert written_while_searched and not any(written_while_searched)
+
+
+def test_both_graphs_of_a_bucket_hold_the_same_rows_once_the_writer_is_idle():
+    ix = big_index(600)
+    for i, v in enumerate(rand(100, seed=6)):
+        ix.add(entry(10_000 + i, v), now=0)
+    ix.remove_ids([5, 6])
+    ix.drain()
+    ann = ix._ann[("s1", "f1")]
+    assert len(ann.front) == len(ann._back) == 698
+    assert not ann.pending
+    assert not ann.front.contains(5) and not ann._back.contains(6)
+
+
+def test_a_row_stored_while_the_writer_is_busy_is_found_at_once():
+    ix = big_index(600)
+    for i, v in enumerate(rand(2000, seed=8)):  # a burst: the writer is behind for a while
+        ix.add(entry(20_000 + i, v), now=0)
+    v = rand(1, seed=123)[0]
+    ix.add(entry(99_999, v), now=0)
+    assert search(ix, v)[0].entry.id == 99_999
+    ix.drain()
+    assert search(ix, v)[0].entry.id == 99_999
+
+
+def test_a_small_bucket_keeps_one_graph_and_a_large_one_gets_its_second_once_past_the_threshold():
+    pytest.importorskip("usearch")
+    one = MemoryIndex(W, 3000, ann_min_rows=500, ann_twin_rows=None)
+    two = MemoryIndex(W, 3000, ann_min_rows=500, ann_twin_rows=1000)
+    for i, v in enumerate(rand(1200)):
+        one.add(entry(i + 1, v), now=0)
+        two.add(entry(i + 1, v), now=0)
+        if i == 700:
+            two.drain()
+            assert two._ann[("s1", "f1")]._back is None  # 701 rows: below the threshold, one graph
+    one.drain()
+    two.drain()
+    assert one._ann[("s1", "f1")]._back is None
+    ann = two._ann[("s1", "f1")]
+    assert ann._back is not None and ann._back is not ann.front
+    for i, v in enumerate(rand(50, seed=4)):  # writes after the copy reach both graphs
+        one.add(entry(5000 + i, v), now=0)
+        two.add(entry(5000 + i, v), now=0)
+    one.drain()
+    two.drain()
+    assert len(ann.front) == len(ann._back) == 1250
+    for q in rand(20, seed=3):
+        assert [c.entry.id for c in search(one, q, floor=-1)][:1] == [c.entry.id for c in search(two, q, floor=-1)][:1]
+
+
+def test_rows_not_yet_in_the_graph_are_scored_exactly_and_their_matrix_shrinks_once_indexed():
+    from router_extproc.cache.ann import BucketANN
+
+    ann = BucketANN(W)
+    vs = rand(1000, seed=11)
+    ann.stage_add(np.arange(1, 1001, dtype=np.uint64), vs)
+    assert ann.pending_nearest(vs[500], 4)[0] == 501
+    ann.stage_remove(501)
+    assert 501 not in ann.pending_nearest(vs[500], 4)
+    ann.flush()
+    assert not ann.pending and len(ann._pid) <= 128
