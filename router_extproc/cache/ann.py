@@ -309,6 +309,11 @@ class AnnWriter:
         self._q.put(done.set)
         done.wait(timeout_s)
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop after the writes already submitted, and wait for that (blocking: call it off the event loop). A
+        daemon thread killed at interpreter exit in the middle of a native graph add aborts the process
+        ("terminate called without an active exception")."""
         if self._thread is not None:
             self._q.put(None)
+            self._thread.join(timeout_s)
+            self._thread = None

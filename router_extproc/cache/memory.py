@@ -15,6 +15,7 @@ in.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Iterable
 
@@ -254,6 +255,11 @@ class MemoryIndex:
         """Wait for the graph writer (tests and benchmarks; never on the request path)."""
         self._writer.drain(600.0)
 
+    def close(self) -> None:
+        """Stop the graph writer once its queued writes are applied (blocking; the cache's shutdown calls it in a
+        worker thread). A later write starts a new writer."""
+        self._writer.close()
+
     def entries(self) -> list[Entry]:
         return [e for e in self._entries if e is not None]
 
@@ -279,7 +285,7 @@ class MemoryBackend:
         return None
 
     async def close(self) -> None:
-        return None
+        await asyncio.to_thread(self.index.close)
 
     async def search(self, scope, filter_key, vector, *, top_k, min_similarity, now):
         return self.index.search(scope, filter_key, vector, top_k=top_k, min_similarity=min_similarity, now=now)

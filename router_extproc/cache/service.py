@@ -227,6 +227,8 @@ class SemanticCache:
         if self._pending:
             log.warning("semantic cache: %d pending inserts not written (backend unavailable)", len(self._pending))
         await self.backend.close()
+        if self.hot is not None:   # its graph writer (with the memory backend, the same index: closing is idempotent)
+            await asyncio.to_thread(self.hot.close)
 
     @property
     def available(self) -> bool:

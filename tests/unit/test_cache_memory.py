@@ -331,3 +331,15 @@ def test_rows_not_yet_in_the_graph_are_scored_exactly_and_their_matrix_shrinks_o
     assert 501 not in ann.pending_nearest(vs[500], 4)
     ann.flush()
     assert not ann.pending and len(ann._pid) <= 128
+
+
+async def test_closing_the_backend_stops_the_graph_writer_after_its_queued_writes():
+    # a daemon writer killed at interpreter exit inside a native graph add aborts the process: shutdown stops it
+    from router_extproc.cache.memory import MemoryBackend
+
+    backend = MemoryBackend(DIM, 100, "lru")
+    backend.index._writer.submit(lambda: None)
+    thread = backend.index._writer._thread
+    await backend.close()
+    assert thread is not None and not thread.is_alive()
+    await backend.close()   # idempotent
