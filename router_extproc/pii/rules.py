@@ -257,6 +257,8 @@ _MONTH_EU = (r"(?:janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septe
 _DATE = (rf"(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|"
          rf"\d{{1,2}}(?:st|nd|rd|th)?(?: of)? {_MONTH},? \d{{4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|"
          rf"\d{{1,2}}\.?(?: de)? {_MONTH_EU}(?: de)? \d{{4}}|\d{{1,2}}\.\s\d{{1,2}}\.\s\d{{4}})")
+# after a birth word only: a day, a month written in any language and a year ("mwen fèt 8 me 1985")
+_DATE_ANY_MONTH = r"\d{1,2}\.?\s[^\W\d]{2,9}\.?\s(?:1[89]|20)\d{2}\b"
 DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday|\bgeb\.|"
           rf"\bgeboren(?: am)?|geburtsdatum|\bné(?:e)? le|date de naissance|fecha de nacimiento|\bnacid[oa] el|"
           rf"data di nascita|\bnat[oa] il|geboortedatum|\bgeboren op|data de nascimento|\bnascid[oa] em|"
@@ -264,12 +266,14 @@ DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth 
           rf"f[øo]dselsdato|\bf[øo]dt|syntym[äa]aika|\bsyntynyt|sz[üu]let[ée]si d[áa]tum|\bsz[üu]letett|"
           rf"data na[șs]terii|datum ro[đd]enja|d[áa]tum narodenia|\bnarodený|\bnarodená|s[üu]nniaeg|tanggal lahir|"
           rf"tarikh lahir|ng[àa]y sinh|\bbday|\bro[đd]en[a]?(?: sam| je)?|родил(?:ся|ась)|народи(?:вся|лася)|"
-          rf"дата рождения|дата народження|\bgim[ęe]s|\bgimusi|\bdzimis|\bdzimusi|\bf[æa]dd(?:ur)?|\bganwyd)"
+          rf"дата рождения|дата народження|\bgim[ęe]s|\bgimusi|\bdzimis|\bdzimusi|\bf[æa]dd(?:ur)?|\bganwyd|"
+          # a genealogy record's "b. 12 Mar 1921"; Esperanto, Haitian Creole, Catalan, Romanian, Albanian, Swahili
+          rf"(?-i:\bb\.)|naski[ĝg]\p{{L}}*|\bf[èe]t|\bnascut|\bnăscut|\blindur|\balizaliwa)"
           # a question and its answer on the next line: "your date of birth?\nCustomer: 09/02/1988"
           rf"(?:\?[ \t]*[\n ][^\n:?]{{1,20}}:)?"
           # "the date of birth we hold is 4 May 1951": up to four words before "is"; the date itself must follow
           rf"(?:(?:\s+[\p{{L}}']+){{1,4}}?\s+(?:is|was)\b)?"
-          rf"(?: is| was|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=\x{{2013}}\x{{2014}}-]*({_DATE})")
+          rf"(?: is| was| estas|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=\x{{2013}}\x{{2014}}-]*({_DATE}|{_DATE_ANY_MONTH})")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
           # "turning 40", "I'm 34", "she's 16": only where the number ends the clause or years follow ("turn 90
@@ -298,6 +302,15 @@ AGE_OTHER = _rx(r"(?i)\b(?:son|daughter|child|kid|boy|girl|baby|mother|father|mo
                 r"|\b(\d{1,3})\s?(?:oed|ára|metų|metu|gadus|gadi|let|лет|года|років|роки|рік|세|살)(?:$|[^\p{L}])"
                 # a clinical note's age and sex: "Patient, 72F, presents", "pt 45M"
                 r"|(?i:\b(?:patient|pt|client|resident))[,:]?\s+(\d{1,3})\s?[MF](?:$|[^\p{L}])")
+# "34 bliain d'aois", "27 ár gamal", "40 jaar oud", "38 yoshdaman": a number, a word for years and one for old (or
+# the Uzbek/Turkic suffixed form); "ngineminyaka engu-29", "o lo'u tausaga e 41": a word for "age"/"years of age"
+# just before the number (Zulu/Xhosa, Samoan, Swahili, Spanish, Portuguese, Dutch, Polish, Swedish/Norwegian, Finnish)
+AGE_WORDS = _rx(r"(?i)\b(\d{1,3})\s(?:bliain d'aois|bliana d'aois|ár gamal|ára gamall|år gammal|år gammel|år gamal|"
+                r"jaar oud|jahre alt|years of age|yrs of age|anos de idade|años de edad|anni di età|ans d'âge|"
+                r"urte (?:ditut|dauka)|vjeç|vuotias|éves|aastane|metų amžiaus|yosh\w*|yaşında\w*|tuổi)(?:$|[^\p{L}])"
+                r"|(?i:\b(?:ngineminyaka|ineminyaka|uneminyaka|iminyaka|tausaga|umri wangu ni|umri wa|nina miaka|"
+                r"mi edad es|minha idade é|mijn leeftijd is|mój wiek to|min ålder är|ikäni on))"
+                r"(?:\s\p{L}{1,4})?[\s-]{1,2}(?:\p{L}{1,5}-)?(\d{1,3})\b")
 # children's ages in a list: "The kids are 4 and 7", "my boys are 3, 5 and 9"
 AGE_LIST = _rx(r"(?i)\b(?:kids|children|twins|boys|girls|sons|daughters|grandkids|grandchildren|triplets)\s+(?:are|were)\s+"
                r"(\d{1,2})(?:,\s*(\d{1,2}))?\s+(?:and|&)\s+(\d{1,2})\b")
@@ -1030,6 +1043,8 @@ def _ids(T: Text) -> list[Entity]:
         out.append((s, e, "AGE", 0.85))
     for g in (1, 2, 3):
         out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_LIST, g)]
+    for g in (1, 2):
+        out += [(s, e, "AGE", 0.85) for s, e in T.find(AGE_WORDS, g) if int(text[s:e]) <= 125]
     for m in AGE_OTHER.finditer(T.raw):
         g = next(i for i in range(1, 10) if m.group(i) is not None)
         if int(m.group(g)) <= 125:

@@ -1082,3 +1082,31 @@ def test_an_address_span_keeps_what_lies_beyond_a_name_at_its_edge():
     s = text.index("ta, mano")
     got = {(t, text[a:b]) for a, b, t, _ in combine(text, [(s, len(text) - 1, "STREET_ADDRESS", 0.9)])}
     assert ("PERSON", "Rūta") in got and ("STREET_ADDRESS", "mano adresas Gedimino pr. 9, 01103 Vilnius") in got
+
+
+# ---------------------------------------------------------------- round pii7 (held_out_10's errors as calibration)
+@pytest.mark.parametrize("text,value", [
+    ("Dia duit Eoin, tá mé 34 bliain d'aois.", "34"),
+    ("Hey Rógvi, eg eri 27 ár gamal.", "27"),
+    ("Sawubona Thandeka, ngineminyaka engu-29.", "29"),
+    ("Talofa Sione, o lo'u tausaga e 41.", "41"),
+    ("Assalomu alaykum Dilnoza, men 38 yoshdaman.", "38"),
+    ("she is 52 years of age and lives alone", "52"),
+])
+def test_ages_with_a_word_for_years_and_old_or_a_word_for_age_before_them(text, value):
+    assert ("AGE", value) in _found(text)
+
+
+@pytest.mark.parametrize("text,value", [
+    ("Patrick Joseph Hanrahan, b. 12 Mar 1921, Limerick", "12 Mar 1921"),
+    ("Saluton Ludoviko, mia naskiĝdato estas 1990-04-17.", "1990-04-17"),
+    ("Bonjou Widlène, mwen fèt 8 me 1985.", "8 me 1985"),
+])
+def test_birth_dates_after_genealogy_and_other_languages_birth_words(text, value):
+    assert ("DATE_OF_BIRTH", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["Python 3.12 was released on 2 October 2023.", "Tab. 3 April 2020 shows the trend",
+                                  "The bridge is 140 years old.", "We opened 12 branches in 2019."])
+def test_release_dates_and_the_age_of_things_are_no_birth_date_or_age(text):
+    assert not any(t in ("AGE", "DATE_OF_BIRTH") for t, _ in _found(text))
