@@ -273,7 +273,7 @@ DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth 
           rf"(?:\?[ \t]*[\n ][^\n:?]{{1,20}}:)?"
           # "the date of birth we hold is 4 May 1951": up to four words before "is"; the date itself must follow
           rf"(?:(?:\s+[\p{{L}}']+){{1,4}}?\s+(?:is|was)\b)?"
-          rf"(?: is| was| estas|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=\x{{2013}}\x{{2014}}-]*({_DATE}|{_DATE_ANY_MONTH})")
+          rf"(?: is| was| estas|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=\x{{2013}}\x{{2014}}-]*(?:the\s)?({_DATE}|{_DATE_ANY_MONTH})")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
           # "turning 40", "I'm 34", "she's 16": only where the number ends the clause or years follow ("turn 90
@@ -290,7 +290,8 @@ AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:
 _KIN_EU = (r"farfar|morfar|farmor|mormor|mamma|pappa|oma|opa|abuela|abuelo|av[óô]|nonn[ao]|babcia|dziadek|mutter|"
            r"vater|m[èe]re|p[èe]re|madre|padre|m[ãa]e|pai|figli[oa]|hij[oa]|zoon|dochter|sohn|tochter|son|dotter")
 AGE_OTHER = _rx(r"(?i)\b(?:son|daughter|child|kid|boy|girl|baby|mother|father|mom|mum|dad|husband|wife|brother|sister|"
-                r"grandson|granddaughter|grandmother|grandfather|patient|patientin|tochter|sohn)\s*\((\d{1,3})\)"
+                r"grandson|granddaughter|grandmother|grandfather|grandma|grandpa|grandad|granny|nan|nana|uncle|aunt|auntie|"
+                r"patient|patientin|tochter|sohn)\s*\((\d{1,3})\)"
                 r"|(?i)\b(?:ich bin|er ist|sie ist|j'ai|il a|elle a|tengo|tiene|ik ben|hij is|zij is|tenho|ho|mam|"
                 r"jag är|jeg er|(?:" + _KIN_EU + r")(?:\s+(?:är|ist|is|tiene|tem|ha|ma|a|er))?)\s+(\d{1,3})\s*(?:jahre|ans|años|"
                 r"jaar|anos|anni|lat[a]?|år)\b"
@@ -306,14 +307,16 @@ AGE_OTHER = _rx(r"(?i)\b(?:son|daughter|child|kid|boy|girl|baby|mother|father|mo
 # the Uzbek/Turkic suffixed form); "ngineminyaka engu-29", "o lo'u tausaga e 41": a word for "age"/"years of age"
 # just before the number (Zulu/Xhosa, Samoan, Swahili, Spanish, Portuguese, Dutch, Polish, Swedish/Norwegian, Finnish)
 AGE_WORDS = _rx(r"(?i)\b(\d{1,3})\s(?:bliain d'aois|bliana d'aois|ár gamal|ára gamall|år gammal|år gammel|år gamal|"
-                r"jaar oud|jahre alt|years of age|yrs of age|anos de idade|años de edad|anni di età|ans d'âge|"
+                r"jaar oud|jahre alt|joer al|years of age|yrs of age|anos de idade|años de edad|anni di età|ans d'âge|"
                 r"urte (?:ditut|dauka)|vjeç|vuotias|éves|aastane|metų amžiaus|yosh\w*|yaşında\w*|tuổi)(?:$|[^\p{L}])"
                 r"|(?i:\b(?:ngineminyaka|ineminyaka|uneminyaka|iminyaka|tausaga|umri wangu ni|umri wa|nina miaka|"
                 r"mi edad es|minha idade é|mijn leeftijd is|mój wiek to|min ålder är|ikäni on))"
                 r"(?:\s\p{L}{1,4})?[\s-]{1,2}(?:\p{L}{1,5}-)?(\d{1,3})\b")
 # children's ages in a list: "The kids are 4 and 7", "my boys are 3, 5 and 9"
 AGE_LIST = _rx(r"(?i)\b(?:kids|children|twins|boys|girls|sons|daughters|grandkids|grandchildren|triplets)\s+(?:are|were)\s+"
-               r"(\d{1,2})(?:,\s*(\d{1,2}))?\s+(?:and|&)\s+(\d{1,2})\b")
+               r"(\d{1,2})(?:,\s*(\d{1,2}))?\s+(?:and|&)\s+(\d{1,2})\b"
+               # twins and triplets share one age: "My twins are 6 and love dinosaurs"
+               r"|(?i:\b(?:twins|triplets)\s+(?:are|were|turn|turned)\s+)(\d{1,2})\b(?:\s*(?:years?\b|yrs?\b|[,.;!)]|and\b|$))")
 # a thing, an animal or a document between the person word and "N years old" owns the age ("my laptop is 4 years
 # old", "our dog is 12 years old")
 _AGE_THING = _rx(r"(?i)\b(?:car|laptop|computer|pc|mac|phone|iphone|tablet|house|home|flat|apartment|building|roof|"
@@ -354,7 +357,13 @@ PASSWORD_PROSE = _rx(r"(?i)(?:\b|_)(?:password|passwd|passphrase|passcode|pwd|pw
                      rf"[^\n.:;=!?\"']{{1,40}}?\b(?:is|was|to|es|ist|est|é|är|jest|auf|naar|till)"
                      r"(?:\s+(?:now|still|currently|simply|just|always))?[ \t]+"
                      r"[\"'\x{201C}]?([^\s\"',;\x{201D}]{4,64})")
-_USER_WORD = (r"user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle|principal|samaccountname|benutzer(?:name)?|nom d'utilisateur|"
+# a credential word with a password-shaped value a few words on, in the same line: "mənim parolum Bakı2024!", "ang
+# akong password kay Mangga#88", "password hint: the dog's name plus the year, i.e. Biscuit2011" (see _strong_password)
+PASSWORD_NEAR = _rx(r"(?i)(?:\b|_)(?:password|passwort|passcode|passphrase|parol\p{L}*|pwd|pw|contraseña|senha|"
+                    r"wachtwoord|lösenord|passord|hasło|heslo|şifre\p{L}*|sifre\p{L}*|salasana|jelszó|lozinka|"
+                    r"geslo|wifi key|wi-fi key|pass_word|pass)\b([^\n]{1,60}[^\s]{0,40})")
+_PW_TOKEN = _rx(r"[^\s\"'`,;:=()\[\]<>]{6,40}")
+_USER_WORD = (r"user(?:[\s_]?name|\s?id)?|login(?:\s?name)?|account name|handle|principal|samaccountname|benutzer(?:name)?|nom d'utilisateur|"
               r"identifiant|usuario|nombre de usuario|utente|nome utente|nome de usu[aá]rio|usu[aá]rio|gebruikersnaam|"
               r"anv[äa]ndarnamn|brukernavn|kullan[ıi]c[ıi] ad[ıi]|u[żz]ytkownik|nazwa u[żz]ytkownika|u[žz]ivatel")
 # (and a gamer tag or a chat handle: "Steam name is xXdarkfoxXx", "Discord: lena#4412")
@@ -386,6 +395,22 @@ K8S_ENV = _rx(r"(?i)-\s*name:\s*[\"']?[A-Z0-9_]*?(USER(?:NAME)?|LOGIN|PASSWORD|P
               r"([^\s\"']{2,128})")
 # a nick before a chat line after a bracketed tag: "[Game chat] xX_Vortex_Xx: gg ez"
 TAG_NICK = _rx(r"(?m)^[ \t]*\[[^\]\n]{1,24}\][ \t]*([A-Za-z0-9_][A-Za-z0-9_.-]{1,31}):[ \t]")
+# a nick before a chat line after a bare time stamp ("[21:04] xxdarkwolfxx: gg"): any handle-shaped word, not only
+# one with digits (a capitalised name there is a person's, and the model reads it)
+TIME_NICK = _rx(r"(?m)^[ \t]*\[\d{1,2}:\d{2}(?::\d{2})?\][ \t]*([A-Za-z0-9_][A-Za-z0-9_.-]{1,31}):[ \t]")
+# the owner of a code comment ("TODO(jwalsh):", "FIXME(k.osei)")
+TODO_USER = _rx(r"\b(?:TODO|FIXME|XXX|HACK|NOTE|BUG)\(@?([A-Za-z][A-Za-z0-9_.-]{1,38})\)")
+# a login quoted after "user" in a log line ("auth failed for user 'k.osei' from 10.0.4.17")
+QUOTED_USER = _rx(r"(?i:\b(?:for|by|of|from)\s+user(?:name)?)\s+['\"`]([A-Za-z0-9_][\w.@-]{1,63})['\"`]")
+# a CODEOWNERS line: a path, then the owners' handles ("/billing/   @rkoval @jp-oduya"; "@org/team" is a team)
+CODEOWNERS = _rx(r"(?m)^[ \t]*[/*][^\s@]*((?:[ \t]+@[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?)+)[ \t]*$")
+_OWNER = _rx(r"@([A-Za-z0-9][\w.-]*)(/[\w.-]+)?")
+# a leaderboard row: a rank, a handle and a score ("1. StormBreaker99  24,510"); two such rows at least
+LEADERBOARD = _rx(r"(?m)^[ \t]*#?\d{1,3}[.)][ \t]+([A-Za-z0-9_][A-Za-z0-9_.-]{2,24})[ \t]{2,}(?:\d{1,3}(?:,\d{3})+|\d{3,})"
+                  r"(?:[ \t]*(?:pts|points|xp|kills|wins))?[ \t]*$")
+# a login named with its workspace: "Ask dbadmin_kim on Slack", "ping j.doe in Teams"
+CHAT_APP_USER = _rx(r"\b([a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]|[a-z]+\d+[a-z0-9]*)\s+(?:on|in|via)\s+"
+                    r"(?i:slack|teams|mattermost|discord|matrix|zulip|irc|rocket\.?chat)\b")
 # a Discord tag ("lunarfox#2291") and the user of a web server's access log line ("203.0.113.9 - jsmith [04/Jun/...")
 DISCORD_TAG = _rx(r"(?:^|[\s:(])([a-z0-9_.]{2,32}#\d{4})\b")
 ACCESS_LOG_USER = _rx(r"(?m)^\S+ \S+ ([A-Za-z0-9._@-]{2,64}) \[\d{2}/[A-Za-z]{3}/\d{4}:")
@@ -447,7 +472,9 @@ ADDRESS_EU = _rx(r"(?:\b(?i:ul|al|os|pl|via|rue|calle|avda|rua|ulica|utca)\.?\s)
 SSH_USER = _rx(r"\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-{1,2}[A-Za-z][\w-]*(?:[ =][^\s@]+)?\s+)*([a-z_][a-z0-9_.-]{0,31})@"
                r"[A-Za-z0-9]")
 LOGIN_SLASH = _rx(r"(?i)(?:\b(?:login|log-in|user(?:\s?name)?|admin|credentials?|creds|account|login details|"
-                  r"zugangsdaten|zugang|identifiants|credenciales|acceso|credenziali|inloggegevens)\s*(?:is|are|:)\s+"
+                  r"zugangsdaten|zugang|identifiants|credenciales|acceso|credenziali|inloggegevens)"
+                  # ("creds for the staging box: stage_ops / Bl4ck$wan")
+                  r"\s*(?:(?:for|to|of|on)(?:\s+[\w.-]+){1,3}\s*)?(?:is|are|:)\s+"
                   r"|\b(?:log(?:ged|ging)?\s?in|sign(?:ed|ing)?\s?in) as\s+)"
                   r"([A-Za-z0-9._@+-]{2,64})\s*/\s*([^\s\"',;]{3,64})")
 _SYSTEM_LOGINS = frozenset("git ubuntu ec2-user centos debian fedora core pi vagrant opc azureuser bitnami".split())
@@ -1041,7 +1068,7 @@ def _ids(T: Text) -> list[Entity]:
         if g == 2 and _AGE_RANGE.search(after) is not None:
             continue  # "for ages 3-5", "ages 12+": a product's age range, nobody's age
         out.append((s, e, "AGE", 0.85))
-    for g in (1, 2, 3):
+    for g in (1, 2, 3, 4):
         out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_LIST, g)]
     for g in (1, 2):
         out += [(s, e, "AGE", 0.85) for s, e in T.find(AGE_WORDS, g) if int(text[s:e]) <= 125]
@@ -1129,6 +1156,16 @@ def _passwords(T: Text) -> list[Entity]:
                 and _PROSE_NOT_PASSWORD.search(v.encode("utf-8", "surrogatepass")) is None \
                 and not _PASS_NOUN_BEFORE.search(text[max(0, s - 30):s].encode("utf-8", "surrogatepass")):
             out.append((s, e, "PASSWORD", 0.8))
+    if not looks_like_documentation(text):
+        for m in PASSWORD_NEAR.finditer(T.raw):
+            base = m.start(1)
+            for t in _PW_TOKEN.finditer(T.raw[m.start(1):m.end(1)]):
+                s, e = T.char(base + t.start()), T.char(base + t.end())
+                while e > s and text[e - 1] in ".)]":
+                    e -= 1
+                if _strong_password(text[s:e]) and not _in_url(text, s):
+                    out.append((s, e, "PASSWORD", 0.8))
+                    break
     for s, e in T.find(PASSWORD_PROSE, 1):
         while e > s and text[e - 1] in ".)]":  # ("!" and "?" end many passwords)
             e -= 1
@@ -1138,6 +1175,20 @@ def _passwords(T: Text) -> list[Entity]:
                 and _PROSE_NOT_PASSWORD.search(v.encode("utf-8", "surrogatepass")) is None:
             out.append((s, e, "PASSWORD", 0.85))
     return out
+
+
+_SYMBOLS = frozenset("!#$%&*@^~?+=")
+
+
+def _strong_password(v: str) -> bool:
+    """A value that only a password looks like: letters and digits, and either both cases or a symbol
+    ("Biscuit2011", "Mangga#88"; not "SHA256", "v2.1", "utf8", "e.g.", "2FA")."""
+    has_sym = any(c in _SYMBOLS for c in v)
+    return 6 <= len(v) <= 40 and any(c.isalpha() for c in v) and any(c.isdigit() for c in v) and (
+        has_sym or (any(c.isupper() for c in v) and any(c.islower() for c in v))) and "://" not in v \
+        and not placeholder(v) and v.lower() not in _NOT_PASSWORDS and _password_ok(v) and "." not in v \
+        and not EMAIL.search(v.encode("utf-8", "surrogatepass")) \
+        and _PROSE_NOT_PASSWORD.search(v.encode("utf-8", "surrogatepass")) is None
 
 
 # after "password ... is" in prose: a count, a size or a date ("12 characters", "8+", "2fa-enabled"), not a password
@@ -1176,6 +1227,24 @@ def _logins(T: Text) -> list[Entity]:
         out += _value_span(T, AT_LOGIN, "USERNAME", 0.75, in_url=False)
     if "<" in text:
         out += _value_span(T, CHAT_NICK, "USERNAME", 0.8)
+    if "[" in text:
+        # (a short plain word is a first name the chat shows in lower case: "[10:12] bex: anyone ...")
+        out += _value_span(T, TIME_NICK, "USERNAME", 0.75,
+                           ok=lambda v: _handle_ok(v) and (_login_shaped(v) or len(v) >= 8))
+    out += _value_span(T, CHAT_APP_USER, "USERNAME", 0.75, ok=_login_shaped)
+    if "(" in text:
+        out += _value_span(T, TODO_USER, "USERNAME", 0.8, ok=lambda v: v.lower() not in _NOT_LOGIN)
+    if "'" in text or '"' in text or "`" in text:
+        out += _value_span(T, QUOTED_USER, "USERNAME", 0.8, ok=lambda v: v.lower() not in _DEFAULT_LOGINS)
+    if "@" in text:
+        for m in CODEOWNERS.finditer(T.raw):
+            base = T.char(m.start(1))
+            for o in _OWNER.finditer(T.raw[m.start(1):m.end(1)]):
+                if o.group(2) is None:  # (@org/team names a team, not a person)
+                    out.append((T.char(m.start(1) + o.start(1)), T.char(m.start(1) + o.end(1)), "USERNAME", 0.8))
+    rows = _value_span(T, LEADERBOARD, "USERNAME", 0.7, ok=_handle_ok)
+    if len(rows) >= 2:
+        out += rows
     return out
 
 
@@ -1186,7 +1255,7 @@ def _credentials(T: Text) -> list[Entity]:
     if any(w in lower for w in ("pass", "pw", "psswd", "sandi", "laluan", "wifi:", "pswd", "pword", "pin", "psk",
                                 "login", "user", "account", "handle", "kennw", "mdp",
                                 "contrase", "clave", "senha", "wachtw", "lösen", "hasł", "hasl", "heslo", "şifre",
-                                "sifre", "parola", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
+                                "sifre", "parol", "salasana", "jelsz", "lozink", "geslo", "wifi key", "wi-fi key", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
                                 "användar", "brukern", "kullan", "użytk", "uzytk", "uživ", "steam", "discord", "psn",
                                 "xbox", "gamer", "skype", "telegram", "snap", "insta", "tiktok", "reddit", "twitch",
                                 "roblox", "epic", "battle", "principal", "samaccountname")):

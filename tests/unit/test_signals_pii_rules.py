@@ -1110,3 +1110,42 @@ def test_birth_dates_after_genealogy_and_other_languages_birth_words(text, value
                                   "The bridge is 140 years old.", "We opened 12 branches in 2019."])
 def test_release_dates_and_the_age_of_things_are_no_birth_date_or_age(text):
     assert not any(t in ("AGE", "DATE_OF_BIRTH") for t, _ in _found(text))
+
+
+@pytest.mark.parametrize("text,value", [
+    ("/billing/   @rkoval @jp-oduya", "rkoval"),
+    ("[21:04] xxdarkwolfxx: gg", "xxdarkwolfxx"),
+    ("1. StormBreaker99  24,510\n2. quietfox  23,870\n3. M4rcoPolo  22,004", "quietfox"),
+    ("    // TODO(jwalsh): remove this fallback", "jwalsh"),
+    ("WARN auth failed for user 'k.osei' from 10.0.4.17", "k.osei"),
+    ("Ask dbadmin_kim on Slack about the replica lag.", "dbadmin_kim"),
+    ('user_name: "bgarcia", pass_word: "R0sa!Garden"', "bgarcia"),
+    ("creds for the staging box: stage_ops / Bl4ck$wan", "stage_ops"),
+])
+def test_logins_in_codeowners_chat_leaderboards_code_comments_and_logs(text, value):
+    assert ("USERNAME", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["/docs/ @acme/writers", "[10:12] bex: anyone know?", "1. Flour  500\n",
+                                  "1. Flour  500\n2. Sugar  200\n"])
+def test_teams_short_first_names_in_chat_and_a_recipe_are_no_logins(text):
+    assert not any(t == "USERNAME" for t, _ in _found(text))
+
+
+@pytest.mark.parametrize("text,value", [
+    ("Salam Leyla, mənim parolum Bakı2024!, dəyişməliyəm.", "Bakı2024!"),
+    ("Maayong buntag Junrey, ang akong password kay Mangga#88.", "Mangga#88"),
+    ("Password hint for mum: the dog's name plus the year, i.e. Biscuit2011", "Biscuit2011"),
+    ("The new intern's account is intern_jl, temp pass Temp#4410.", "Temp#4410"),
+    ('user_name: "bgarcia", pass_word: "R0sa!Garden"', "R0sa!Garden"),
+])
+def test_a_password_shaped_value_a_few_words_after_a_credential_word(text, value):
+    assert ("PASSWORD", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["Passwords are hashed with Argon2id and SHA256 by default.",
+                                  "Boarding pass: NGUYEN/THI MAI MS Flight NH212",
+                                  "Reset your password and sign in with your e-mail address.",
+                                  "Set the PASSWORD environment variable to your database password first."])
+def test_hash_names_tickets_and_instructions_are_no_passwords(text):
+    assert not any(t == "PASSWORD" for t, _ in _found(text))
