@@ -236,13 +236,13 @@ _SITE_NOUN = (r"(?:web\s?site|site|blog|portfolio|home\s?page|page|shop|store|cv
               r"etsy|photos|booking page|link)")
 _OWN_SITE = _rx(r"(?i)(?:\b(?:my|his|her|their)\s+(?:[\w-]+\s+)?" + _SITE_NOUN +
                 # "our" speaks for a company as often as for a family: only "our own/personal/family ... site"
-                r"|\bour\s+(?:personal\s+|own\s+|new\s+|little\s+|family\s+|wedding\s+)?(?:web\s?site|site|blog|"
+                r"|\bour\s+(?:personal\s+|own\s+|little\s+|family\s+|wedding\s+)(?:web\s?site|site|blog|"
                 r"portfolio|home\s?page|page|shop|store|cv|resume|profile)"
                 r"|\b\p{Lu}\p{Ll}+['’]s\s+(?:[\w-]+\s+)?" + _SITE_NOUN +
                 r"|\bi\s+(?:blog|write|post|sell\s+\w+|run|have|own|keep|started|built|made)\b"
                 r"|\b(?:find|follow|see|reach|check out)\s+(?:me|my)\b|\b(?:photos|pictures|designs|videos|music)\s+"
                 r"(?:are\s+)?(?:at|on)\b|\b(?:twitter|github|linkedin|instagram|mastodon|website|blog|portfolio|"
-                r"calendly|homepage)\s*:)[^.!?\n]{0,25}$")
+                r"calendly|homepage)[ \t]*:)[^.!?\n]{0,25}$")
 MAC = _rx(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}"
           r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
@@ -1361,13 +1361,39 @@ def _random_looking(v: str) -> bool:
         and _PATHISH.search(v.encode("utf-8", "surrogatepass")) is None
 
 
+_HANDLE_TAIL = _rx(r"(?i)(?:[/@]|^)@?([a-z0-9][a-z0-9_.-]{1,38})/?$")
+_ORG_SUFFIX = _rx(r"(?i)(?:ai|hq|app|official|dev|org|cloud|io|py|js|lang|project|team|labs?)$")
+_SEP = _rx(r"[-_.]")
+
+
+def _project_account(text: str, url: str) -> bool:
+    """A profile link of the project that the documentation describes ("Follow on Mastodon:
+    fosstodon.org/@pillow" in Pillow's README, twitter.com/PyTorch): its handle, less an org suffix ("onnxai"), is a
+    word the documentation repeats outside its links (three times at least, not as an @mention: a contributor's
+    handle shown once as a link's text, "[@jegou](https://github.com/jegou)", stays a person's). Only in text that
+    looks like documentation: in a message, a person's handle matching their name ("Lucia ... instagram.com/lucia")
+    is theirs."""
+    m = _HANDLE_TAIL.search(url.encode("utf-8", "surrogatepass"))
+    if m is None or not looks_like_documentation(text):
+        return False
+    h = _SEP.sub(b"", m.group(1).lower())
+    words = _SEP.sub(b"", URL.sub(b" ", text.lower().encode("utf-8", "surrogatepass")))
+    stem = _ORG_SUFFIX.sub(b"", h)
+    return any(len(k) >= 4 and
+               len(re2.findall(rb"(?:^|[^a-z0-9@])" + re2.escape(k) + rb"(?:$|[^a-z0-9])", words)) >= 3
+               for k in {h, stem})
+
+
 def _urls(T: Text) -> list[Entity]:
     out = []
     for s, e in T.find(URL):
         while e > s and T.text[e - 1] in ".,;:!?)]}":
             e -= 1
-        if PERSONAL_URL.search(T.text[s:e].encode("utf-8", "surrogatepass")) is not None or \
-                _OWN_SITE.search(T.text[max(0, s - 60):s].encode("utf-8", "surrogatepass")) is not None:
+        if (PERSONAL_URL.search(T.text[s:e].encode("utf-8", "surrogatepass")) is not None or
+                (_OWN_SITE.search(T.text[max(0, s - 60):s].encode("utf-8", "surrogatepass")) is not None
+                 # (a markdown bold label, "- **Website:** https://numpy.org", is documentation's)
+                 and not T.text[max(0, s - 4):s].rstrip().endswith(":**"))) \
+                and not _project_account(T.text, T.text[s:e]):
             out.append((s, e, "URL", 0.9))
     taken = [(s, e) for s, e, _, _ in out]
     for s, e in T.find(BARE_URL):

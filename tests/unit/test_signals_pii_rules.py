@@ -1149,3 +1149,20 @@ def test_a_password_shaped_value_a_few_words_after_a_credential_word(text, value
                                   "Set the PASSWORD environment variable to your database password first."])
 def test_hash_names_tickets_and_instructions_are_no_passwords(text):
     assert not any(t == "PASSWORD" for t, _ in _found(text))
+
+
+def test_a_projects_own_social_account_in_its_documentation_is_not_personal():
+    doc = ("# Pillow\n\n`pip install pillow`\n\nPillow is the friendly PIL fork. Pillow supports many formats; "
+           "Pillow is tested on CI.\n\nFollow on Mastodon: https://fosstodon.org/@pillow\n")
+    assert not any(t == "URL" for t, _ in _found(doc))
+    # a contributor's profile, shown once as a link's text, stays a person's
+    credits = "# Credits\n\n`pip install x`\n\n- [@jegou](https://github.com/jegou)\n"
+    assert ("URL", "https://github.com/jegou") in _found(credits)
+    # in a message, a handle that matches the writer's name is theirs
+    assert ("URL", "https://instagram.com/lucia") in _found("Hi, Lucia here! Lucia's photos: https://instagram.com/lucia")
+
+
+@pytest.mark.parametrize("text", ["- **Website:** https://numpy.org", "maintain and improve [our website](https://numpy.org)",
+                                  "logo=GitHub\n   :target: https://github.com/tqdm/tqdm/actions/workflows/test.yml"])
+def test_an_organisations_website_and_a_badge_target_are_not_personal_sites(text):
+    assert not any(t == "URL" for t, _ in _found(text))
