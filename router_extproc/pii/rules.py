@@ -894,7 +894,9 @@ def in_link(text: str, s: int) -> bool:
     if s > 0 and text[s - 1] in "/=#?&":
         return True
     word = text[max(0, s - 200):s].rsplit(None, 1)
-    return bool(word) and "/" in word[-1] and "." in word[-1].split("/", 1)[0]
+    # (a link with a scheme, even after markup: "[![DOI](https://img.shields.io/badge/DOI-10.1038--020--2649",
+    # "<https://github.com/o/r/issues/191#issuecomment-230168030>")
+    return bool(word) and "/" in word[-1] and ("." in word[-1].split("/", 1)[0] or "://" in word[-1])
 
 
 _PHONE_DATE = _rx(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d\.\d")

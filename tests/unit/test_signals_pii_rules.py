@@ -1166,3 +1166,10 @@ def test_a_projects_own_social_account_in_its_documentation_is_not_personal():
                                   "logo=GitHub\n   :target: https://github.com/tqdm/tqdm/actions/workflows/test.yml"])
 def test_an_organisations_website_and_a_badge_target_are_not_personal_sites(text):
     assert not any(t == "URL" for t, _ in _found(text))
+
+
+@pytest.mark.parametrize("text,span", [
+    ("[![Nature Paper](https://img.shields.io/badge/DOI-10.1038%2Fs41586--020--2649--2-blue)]", "020--2649"),
+    ("`IDLE <https://github.com/tqdm/tqdm/issues/191#issuecomment-230168030>`__", "230168030")])
+def test_numbers_inside_a_link_after_markup_are_not_phones(text, span):
+    assert _model(text, "PHONE_NUMBER", span) == []
