@@ -450,7 +450,9 @@ _CITY = r"\p{Lu}[\p{L}'-]+(?:[ -]\p{Lu}[\p{L}'-]+){0,2}"
 ADDRESSES = (
     _rx(r"\b\d{1,5}[A-Za-z]?,?\s+(?:\p{Lu}[\p{L}'-]+\s+){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Close|Drive|Dr|"
         r"Way|Court|Ct|Crescent|Grove|Place|Pl|Terrace|Gardens|Row|Mews|Hill|Park|Square|Sq|Walk|Boulevard|Blvd|Parade|"
-        r"Rise|View|Highway|Hwy|Parkway|Pkwy)\.?(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl)\.?\s*#?\w+)?,\s*" + _CITY
+        r"Rise|View|Highway|Hwy|Parkway|Pkwy)\.?(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl)\.?\s*#?\w+)?,\s*"
+        # (a district before the town: "14 Albion Terrace, Leith, Edinburgh EH6 5LP")
+        + r"(?:" + _CITY + r",\s*)?" + _CITY
         + r",?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{6})\b"),
     _rx(r"\b\p{Lu}[\p{L}.-]*(?:\s\p{Lu}[\p{L}.-]*)?(?i:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer)\s+"
         r"\d{1,4}\s?[a-z]?,\s*\d{5}\s+" + _CITY),
@@ -644,6 +646,12 @@ LABEL_NAME_LINE = _rx(rf"(?i:ship to|deliver to|send to|bill to|sold to|recipien
 # Korean and other caseless names after "my name is": "제 이름은 김민수입니다"
 NAME_HANGUL = _rx(r"(?:제 이름은|저는)\s*(\p{Hangul}{2,4}?)(?:입니다|이에요|예요|이라고|라고|\s|$)")
 # the names listed after "attendees:", "cc:", "present:" ("attendees: Sara Lindholm, Oscar Pérez, Wen Li.")
+# the person a ticket names in its fields, written as the tracker shows them, lower case included ("Assignee: marta",
+# "Reporter: Jonas Weber"); a login there (digits, dots, underscores) is a USERNAME, found by its own rules
+TICKET_PERSON = _rx(r"(?i:\b(?:assignee|assigned to|reporter|reported by|requester|requested by|approver|reviewer))"
+                    r"[ \t]*:[ \t]*(\p{L}[\p{Ll}'-]{1,20}(?:[ \t]\p{Lu}[\p{Ll}'-]+)?)(?:$|[^\p{L}\p{N}_.@-])")
+_NOT_TICKET_PERSON = frozenset("unassigned none nobody me you team tbd bot admin root system everyone anyone automation "
+                               "qa dev devops support triage unknown".split())
 NAME_LIST = _rx(r"(?i:attendees|participants|present|invitees|cc|guests)\s*[:\x{2014}-]\s*([^\n.;]{3,200})")
 _LIST_NAME = _rx(r"(\p{Lu}\p{Ll}+(?:[ -]\p{Lu}[\p{Ll}']+){0,2})")
 # "@Marcus can you review": a chat mention by a capitalised given name (a login after "@" is a USERNAME)
@@ -673,7 +681,7 @@ CAPS_NAME = _rx(r"(?i:passenger|traveller|traveler|guest|name|pax|holder|insured
 INITIAL_NAME = _rx(r"(?:^|[\s(,;])(\p{Lu}\. \p{Lu}\p{Ll}{2,}(?:-\p{Lu}\p{Ll}+)?)\b")
 TITLED = _rx(rf"(?:^|[^\p{{L}}])({_TITLE}\.? {_WORD}(?:[ -]{_WORD})?){_NAME_END}")
 VOCATIVE = _rx(r"(?:^|\n)[ \t]*([A-Z][a-z]{2,14}),\s+[a-z]")
-NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
+NOT_NAMES = frozenset("""Assignee Assignees Reporter Watchers Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
     Afternoon Evening Hope We You Your My The An This That It Please Happy Sure Okay Ok Yes No Chat ChatGPT Claude
     Assistant Bot Gpt Gemini Copilot Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March
@@ -735,6 +743,8 @@ def _people(T: Text) -> list[Entity]:
         for g in (1, 2, 3):
             out += _value_span(T, CAPS_NAME, "PERSON", 0.85, group=g, ok=_name_ok)
         out += _value_span(T, NAME_HANGUL, "PERSON", 0.85)
+        out += _value_span(T, TICKET_PERSON, "PERSON", 0.8,
+                           ok=lambda v: v.lower() not in _NOT_TICKET_PERSON and _name_ok(v.capitalize()))
         for s, e in T.find(NAME_LIST, 1):
             seg = T.text[s:e]
             for part in re2.split(r",\s*|\s+(?:and|und|et|y|e|og|och|en)\s+", seg):

@@ -1173,3 +1173,19 @@ def test_an_organisations_website_and_a_badge_target_are_not_personal_sites(text
     ("`IDLE <https://github.com/tqdm/tqdm/issues/191#issuecomment-230168030>`__", "230168030")])
 def test_numbers_inside_a_link_after_markup_are_not_phones(text, span):
     assert _model(text, "PHONE_NUMBER", span) == []
+
+
+@pytest.mark.parametrize("text,value", [("PAY-2291: customer cannot log in. Assignee: marta", "marta"),
+                                        ("Reporter: Jonas Weber\nStatus: open", "Jonas Weber")])
+def test_the_people_a_tickets_fields_name_lower_case_included(text, value):
+    assert ("PERSON", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["Assignee: unassigned", "Assignee: j.doe", "Reviewer: none yet"])
+def test_an_empty_ticket_field_or_a_login_there_is_no_person(text):
+    assert not any(t == "PERSON" for t, _ in _found(text))
+
+
+def test_a_uk_address_with_a_district_before_the_town():
+    assert ("STREET_ADDRESS", "14 Albion Terrace, Leith, Edinburgh EH6 5LP") in _found(
+        "Ananya Krishnan\n14 Albion Terrace, Leith, Edinburgh EH6 5LP\n07911 123456")
