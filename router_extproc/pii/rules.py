@@ -236,13 +236,13 @@ _SITE_NOUN = (r"(?:web\s?site|site|blog|portfolio|home\s?page|page|shop|store|cv
               r"etsy|photos|booking page|link)")
 _OWN_SITE = _rx(r"(?i)(?:\b(?:my|his|her|their)\s+(?:[\w-]+\s+)?" + _SITE_NOUN +
                 # "our" speaks for a company as often as for a family: only "our own/personal/family ... site"
-                r"|\bour\s+(?:personal\s+|own\s+|new\s+|little\s+|family\s+|wedding\s+)?(?:web\s?site|site|blog|"
+                r"|\bour\s+(?:personal\s+|own\s+|little\s+|family\s+|wedding\s+)(?:web\s?site|site|blog|"
                 r"portfolio|home\s?page|page|shop|store|cv|resume|profile)"
                 r"|\b\p{Lu}\p{Ll}+['’]s\s+(?:[\w-]+\s+)?" + _SITE_NOUN +
                 r"|\bi\s+(?:blog|write|post|sell\s+\w+|run|have|own|keep|started|built|made)\b"
                 r"|\b(?:find|follow|see|reach|check out)\s+(?:me|my)\b|\b(?:photos|pictures|designs|videos|music)\s+"
                 r"(?:are\s+)?(?:at|on)\b|\b(?:twitter|github|linkedin|instagram|mastodon|website|blog|portfolio|"
-                r"calendly|homepage)\s*:)[^.!?\n]{0,25}$")
+                r"calendly|homepage)[ \t]*:)[^.!?\n]{0,25}$")
 MAC = _rx(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}"
           r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
@@ -257,6 +257,8 @@ _MONTH_EU = (r"(?:janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septe
 _DATE = (rf"(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|"
          rf"\d{{1,2}}(?:st|nd|rd|th)?(?: of)? {_MONTH},? \d{{4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|"
          rf"\d{{1,2}}\.?(?: de)? {_MONTH_EU}(?: de)? \d{{4}}|\d{{1,2}}\.\s\d{{1,2}}\.\s\d{{4}})")
+# after a birth word only: a day, a month written in any language and a year ("mwen fèt 8 me 1985")
+_DATE_ANY_MONTH = r"\d{1,2}\.?\s[^\W\d]{2,9}\.?\s(?:1[89]|20)\d{2}\b"
 DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday|\bgeb\.|"
           rf"\bgeboren(?: am)?|geburtsdatum|\bné(?:e)? le|date de naissance|fecha de nacimiento|\bnacid[oa] el|"
           rf"data di nascita|\bnat[oa] il|geboortedatum|\bgeboren op|data de nascimento|\bnascid[oa] em|"
@@ -264,12 +266,14 @@ DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth 
           rf"f[øo]dselsdato|\bf[øo]dt|syntym[äa]aika|\bsyntynyt|sz[üu]let[ée]si d[áa]tum|\bsz[üu]letett|"
           rf"data na[șs]terii|datum ro[đd]enja|d[áa]tum narodenia|\bnarodený|\bnarodená|s[üu]nniaeg|tanggal lahir|"
           rf"tarikh lahir|ng[àa]y sinh|\bbday|\bro[đd]en[a]?(?: sam| je)?|родил(?:ся|ась)|народи(?:вся|лася)|"
-          rf"дата рождения|дата народження|\bgim[ęe]s|\bgimusi|\bdzimis|\bdzimusi|\bf[æa]dd(?:ur)?|\bganwyd)"
+          rf"дата рождения|дата народження|\bgim[ęe]s|\bgimusi|\bdzimis|\bdzimusi|\bf[æa]dd(?:ur)?|\bganwyd|"
+          # a genealogy record's "b. 12 Mar 1921"; Esperanto, Haitian Creole, Catalan, Romanian, Albanian, Swahili
+          rf"(?-i:\bb\.)|naski[ĝg]\p{{L}}*|\bf[èe]t|\bnascut|\bnăscut|\blindur|\balizaliwa)"
           # a question and its answer on the next line: "your date of birth?\nCustomer: 09/02/1988"
           rf"(?:\?[ \t]*[\n ][^\n:?]{{1,20}}:)?"
           # "the date of birth we hold is 4 May 1951": up to four words before "is"; the date itself must follow
           rf"(?:(?:\s+[\p{{L}}']+){{1,4}}?\s+(?:is|was)\b)?"
-          rf"(?: is| was|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=\x{{2013}}\x{{2014}}-]*({_DATE})")
+          rf"(?: is| was| estas|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=\x{{2013}}\x{{2014}}-]*(?:the\s)?({_DATE}|{_DATE_ANY_MONTH})")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
           # "turning 40", "I'm 34", "she's 16": only where the number ends the clause or years follow ("turn 90
@@ -286,7 +290,8 @@ AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:
 _KIN_EU = (r"farfar|morfar|farmor|mormor|mamma|pappa|oma|opa|abuela|abuelo|av[óô]|nonn[ao]|babcia|dziadek|mutter|"
            r"vater|m[èe]re|p[èe]re|madre|padre|m[ãa]e|pai|figli[oa]|hij[oa]|zoon|dochter|sohn|tochter|son|dotter")
 AGE_OTHER = _rx(r"(?i)\b(?:son|daughter|child|kid|boy|girl|baby|mother|father|mom|mum|dad|husband|wife|brother|sister|"
-                r"grandson|granddaughter|grandmother|grandfather|patient|patientin|tochter|sohn)\s*\((\d{1,3})\)"
+                r"grandson|granddaughter|grandmother|grandfather|grandma|grandpa|grandad|granny|nan|nana|uncle|aunt|auntie|"
+                r"patient|patientin|tochter|sohn)\s*\((\d{1,3})\)"
                 r"|(?i)\b(?:ich bin|er ist|sie ist|j'ai|il a|elle a|tengo|tiene|ik ben|hij is|zij is|tenho|ho|mam|"
                 r"jag är|jeg er|(?:" + _KIN_EU + r")(?:\s+(?:är|ist|is|tiene|tem|ha|ma|a|er))?)\s+(\d{1,3})\s*(?:jahre|ans|años|"
                 r"jaar|anos|anni|lat[a]?|år)\b"
@@ -298,9 +303,20 @@ AGE_OTHER = _rx(r"(?i)\b(?:son|daughter|child|kid|boy|girl|baby|mother|father|mo
                 r"|\b(\d{1,3})\s?(?:oed|ára|metų|metu|gadus|gadi|let|лет|года|років|роки|рік|세|살)(?:$|[^\p{L}])"
                 # a clinical note's age and sex: "Patient, 72F, presents", "pt 45M"
                 r"|(?i:\b(?:patient|pt|client|resident))[,:]?\s+(\d{1,3})\s?[MF](?:$|[^\p{L}])")
+# "34 bliain d'aois", "27 ár gamal", "40 jaar oud", "38 yoshdaman": a number, a word for years and one for old (or
+# the Uzbek/Turkic suffixed form); "ngineminyaka engu-29", "o lo'u tausaga e 41": a word for "age"/"years of age"
+# just before the number (Zulu/Xhosa, Samoan, Swahili, Spanish, Portuguese, Dutch, Polish, Swedish/Norwegian, Finnish)
+AGE_WORDS = _rx(r"(?i)\b(\d{1,3})\s(?:bliain d'aois|bliana d'aois|ár gamal|ára gamall|år gammal|år gammel|år gamal|"
+                r"jaar oud|jahre alt|joer al|years of age|yrs of age|anos de idade|años de edad|anni di età|ans d'âge|"
+                r"urte (?:ditut|dauka)|vjeç|vuotias|éves|aastane|metų amžiaus|yosh\w*|yaşında\w*|tuổi)(?:$|[^\p{L}])"
+                r"|(?i:\b(?:ngineminyaka|ineminyaka|uneminyaka|iminyaka|tausaga|umri wangu ni|umri wa|nina miaka|"
+                r"mi edad es|minha idade é|mijn leeftijd is|mój wiek to|min ålder är|ikäni on))"
+                r"(?:\s\p{L}{1,4})?[\s-]{1,2}(?:\p{L}{1,5}-)?(\d{1,3})\b")
 # children's ages in a list: "The kids are 4 and 7", "my boys are 3, 5 and 9"
 AGE_LIST = _rx(r"(?i)\b(?:kids|children|twins|boys|girls|sons|daughters|grandkids|grandchildren|triplets)\s+(?:are|were)\s+"
-               r"(\d{1,2})(?:,\s*(\d{1,2}))?\s+(?:and|&)\s+(\d{1,2})\b")
+               r"(\d{1,2})(?:,\s*(\d{1,2}))?\s+(?:and|&)\s+(\d{1,2})\b"
+               # twins and triplets share one age: "My twins are 6 and love dinosaurs"
+               r"|(?i:\b(?:twins|triplets)\s+(?:are|were|turn|turned)\s+)(\d{1,2})\b(?:\s*(?:years?\b|yrs?\b|[,.;!)]|and\b|$))")
 # a thing, an animal or a document between the person word and "N years old" owns the age ("my laptop is 4 years
 # old", "our dog is 12 years old")
 _AGE_THING = _rx(r"(?i)\b(?:car|laptop|computer|pc|mac|phone|iphone|tablet|house|home|flat|apartment|building|roof|"
@@ -341,7 +357,13 @@ PASSWORD_PROSE = _rx(r"(?i)(?:\b|_)(?:password|passwd|passphrase|passcode|pwd|pw
                      rf"[^\n.:;=!?\"']{{1,40}}?\b(?:is|was|to|es|ist|est|é|är|jest|auf|naar|till)"
                      r"(?:\s+(?:now|still|currently|simply|just|always))?[ \t]+"
                      r"[\"'\x{201C}]?([^\s\"',;\x{201D}]{4,64})")
-_USER_WORD = (r"user(?:\s?name|\s?id)?|login(?:\s?name)?|account name|handle|principal|samaccountname|benutzer(?:name)?|nom d'utilisateur|"
+# a credential word with a password-shaped value a few words on, in the same line: "mənim parolum Bakı2024!", "ang
+# akong password kay Mangga#88", "password hint: the dog's name plus the year, i.e. Biscuit2011" (see _strong_password)
+PASSWORD_NEAR = _rx(r"(?i)(?:\b|_)(?:password|passwort|passcode|passphrase|parol\p{L}*|pwd|pw|contraseña|senha|"
+                    r"wachtwoord|lösenord|passord|hasło|heslo|şifre\p{L}*|sifre\p{L}*|salasana|jelszó|lozinka|"
+                    r"geslo|wifi key|wi-fi key|pass_word|pass)\b([^\n]{1,60}[^\s]{0,40})")
+_PW_TOKEN = _rx(r"[^\s\"'`,;:=()\[\]<>]{6,40}")
+_USER_WORD = (r"user(?:[\s_]?name|\s?id)?|login(?:\s?name)?|account name|handle|principal|samaccountname|benutzer(?:name)?|nom d'utilisateur|"
               r"identifiant|usuario|nombre de usuario|utente|nome utente|nome de usu[aá]rio|usu[aá]rio|gebruikersnaam|"
               r"anv[äa]ndarnamn|brukernavn|kullan[ıi]c[ıi] ad[ıi]|u[żz]ytkownik|nazwa u[żz]ytkownika|u[žz]ivatel")
 # (and a gamer tag or a chat handle: "Steam name is xXdarkfoxXx", "Discord: lena#4412")
@@ -373,6 +395,22 @@ K8S_ENV = _rx(r"(?i)-\s*name:\s*[\"']?[A-Z0-9_]*?(USER(?:NAME)?|LOGIN|PASSWORD|P
               r"([^\s\"']{2,128})")
 # a nick before a chat line after a bracketed tag: "[Game chat] xX_Vortex_Xx: gg ez"
 TAG_NICK = _rx(r"(?m)^[ \t]*\[[^\]\n]{1,24}\][ \t]*([A-Za-z0-9_][A-Za-z0-9_.-]{1,31}):[ \t]")
+# a nick before a chat line after a bare time stamp ("[21:04] xxdarkwolfxx: gg"): any handle-shaped word, not only
+# one with digits (a capitalised name there is a person's, and the model reads it)
+TIME_NICK = _rx(r"(?m)^[ \t]*\[\d{1,2}:\d{2}(?::\d{2})?\][ \t]*([A-Za-z0-9_][A-Za-z0-9_.-]{1,31}):[ \t]")
+# the owner of a code comment ("TODO(jwalsh):", "FIXME(k.osei)")
+TODO_USER = _rx(r"\b(?:TODO|FIXME|XXX|HACK|NOTE|BUG)\(@?([A-Za-z][A-Za-z0-9_.-]{1,38})\)")
+# a login quoted after "user" in a log line ("auth failed for user 'k.osei' from 10.0.4.17")
+QUOTED_USER = _rx(r"(?i:\b(?:for|by|of|from)\s+user(?:name)?)\s+['\"`]([A-Za-z0-9_][\w.@-]{1,63})['\"`]")
+# a CODEOWNERS line: a path, then the owners' handles ("/billing/   @rkoval @jp-oduya"; "@org/team" is a team)
+CODEOWNERS = _rx(r"(?m)^[ \t]*[/*][^\s@]*((?:[ \t]+@[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?)+)[ \t]*$")
+_OWNER = _rx(r"@([A-Za-z0-9][\w.-]*)(/[\w.-]+)?")
+# a leaderboard row: a rank, a handle and a score ("1. StormBreaker99  24,510"); two such rows at least
+LEADERBOARD = _rx(r"(?m)^[ \t]*#?\d{1,3}[.)][ \t]+([A-Za-z0-9_][A-Za-z0-9_.-]{2,24})[ \t]{2,}(?:\d{1,3}(?:,\d{3})+|\d{3,})"
+                  r"(?:[ \t]*(?:pts|points|xp|kills|wins))?[ \t]*$")
+# a login named with its workspace: "Ask dbadmin_kim on Slack", "ping j.doe in Teams"
+CHAT_APP_USER = _rx(r"\b([a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]|[a-z]+\d+[a-z0-9]*)\s+(?:on|in|via)\s+"
+                    r"(?i:slack|teams|mattermost|discord|matrix|zulip|irc|rocket\.?chat)\b")
 # a Discord tag ("lunarfox#2291") and the user of a web server's access log line ("203.0.113.9 - jsmith [04/Jun/...")
 DISCORD_TAG = _rx(r"(?:^|[\s:(])([a-z0-9_.]{2,32}#\d{4})\b")
 ACCESS_LOG_USER = _rx(r"(?m)^\S+ \S+ ([A-Za-z0-9._@-]{2,64}) \[\d{2}/[A-Za-z]{3}/\d{4}:")
@@ -412,7 +450,9 @@ _CITY = r"\p{Lu}[\p{L}'-]+(?:[ -]\p{Lu}[\p{L}'-]+){0,2}"
 ADDRESSES = (
     _rx(r"\b\d{1,5}[A-Za-z]?,?\s+(?:\p{Lu}[\p{L}'-]+\s+){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Close|Drive|Dr|"
         r"Way|Court|Ct|Crescent|Grove|Place|Pl|Terrace|Gardens|Row|Mews|Hill|Park|Square|Sq|Walk|Boulevard|Blvd|Parade|"
-        r"Rise|View|Highway|Hwy|Parkway|Pkwy)\.?(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl)\.?\s*#?\w+)?,\s*" + _CITY
+        r"Rise|View|Highway|Hwy|Parkway|Pkwy)\.?(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl)\.?\s*#?\w+)?,\s*"
+        # (a district before the town: "14 Albion Terrace, Leith, Edinburgh EH6 5LP")
+        + r"(?:" + _CITY + r",\s*)?" + _CITY
         + r",?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{6})\b"),
     _rx(r"\b\p{Lu}[\p{L}.-]*(?:\s\p{Lu}[\p{L}.-]*)?(?i:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer)\s+"
         r"\d{1,4}\s?[a-z]?,\s*\d{5}\s+" + _CITY),
@@ -434,7 +474,9 @@ ADDRESS_EU = _rx(r"(?:\b(?i:ul|al|os|pl|via|rue|calle|avda|rua|ulica|utca)\.?\s)
 SSH_USER = _rx(r"\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-{1,2}[A-Za-z][\w-]*(?:[ =][^\s@]+)?\s+)*([a-z_][a-z0-9_.-]{0,31})@"
                r"[A-Za-z0-9]")
 LOGIN_SLASH = _rx(r"(?i)(?:\b(?:login|log-in|user(?:\s?name)?|admin|credentials?|creds|account|login details|"
-                  r"zugangsdaten|zugang|identifiants|credenciales|acceso|credenziali|inloggegevens)\s*(?:is|are|:)\s+"
+                  r"zugangsdaten|zugang|identifiants|credenciales|acceso|credenziali|inloggegevens)"
+                  # ("creds for the staging box: stage_ops / Bl4ck$wan")
+                  r"\s*(?:(?:for|to|of|on)(?:\s+[\w.-]+){1,3}\s*)?(?:is|are|:)\s+"
                   r"|\b(?:log(?:ged|ging)?\s?in|sign(?:ed|ing)?\s?in) as\s+)"
                   r"([A-Za-z0-9._@+-]{2,64})\s*/\s*([^\s\"',;]{3,64})")
 _SYSTEM_LOGINS = frozenset("git ubuntu ec2-user centos debian fedora core pi vagrant opc azureuser bitnami".split())
@@ -604,6 +646,12 @@ LABEL_NAME_LINE = _rx(rf"(?i:ship to|deliver to|send to|bill to|sold to|recipien
 # Korean and other caseless names after "my name is": "제 이름은 김민수입니다"
 NAME_HANGUL = _rx(r"(?:제 이름은|저는)\s*(\p{Hangul}{2,4}?)(?:입니다|이에요|예요|이라고|라고|\s|$)")
 # the names listed after "attendees:", "cc:", "present:" ("attendees: Sara Lindholm, Oscar Pérez, Wen Li.")
+# the person a ticket names in its fields, written as the tracker shows them, lower case included ("Assignee: marta",
+# "Reporter: Jonas Weber"); a login there (digits, dots, underscores) is a USERNAME, found by its own rules
+TICKET_PERSON = _rx(r"(?i:\b(?:assignee|assigned to|reporter|reported by|requester|requested by|approver|reviewer))"
+                    r"[ \t]*:[ \t]*(\p{L}[\p{Ll}'-]{1,20}(?:[ \t]\p{Lu}[\p{Ll}'-]+)?)(?:$|[^\p{L}\p{N}_.@-])")
+_NOT_TICKET_PERSON = frozenset("unassigned none nobody me you team tbd bot admin root system everyone anyone automation "
+                               "qa dev devops support triage unknown".split())
 NAME_LIST = _rx(r"(?i:attendees|participants|present|invitees|cc|guests)\s*[:\x{2014}-]\s*([^\n.;]{3,200})")
 _LIST_NAME = _rx(r"(\p{Lu}\p{Ll}+(?:[ -]\p{Lu}[\p{Ll}']+){0,2})")
 # "@Marcus can you review": a chat mention by a capitalised given name (a login after "@" is a USERNAME)
@@ -633,7 +681,7 @@ CAPS_NAME = _rx(r"(?i:passenger|traveller|traveler|guest|name|pax|holder|insured
 INITIAL_NAME = _rx(r"(?:^|[\s(,;])(\p{Lu}\. \p{Lu}\p{Ll}{2,}(?:-\p{Lu}\p{Ll}+)?)\b")
 TITLED = _rx(rf"(?:^|[^\p{{L}}])({_TITLE}\.? {_WORD}(?:[ -]{_WORD})?){_NAME_END}")
 VOCATIVE = _rx(r"(?:^|\n)[ \t]*([A-Z][a-z]{2,14}),\s+[a-z]")
-NOT_NAMES = frozenset("""Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
+NOT_NAMES = frozenset("""Assignee Assignees Reporter Watchers Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
     Afternoon Evening Hope We You Your My The An This That It Please Happy Sure Okay Ok Yes No Chat ChatGPT Claude
     Assistant Bot Gpt Gemini Copilot Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March
@@ -695,6 +743,8 @@ def _people(T: Text) -> list[Entity]:
         for g in (1, 2, 3):
             out += _value_span(T, CAPS_NAME, "PERSON", 0.85, group=g, ok=_name_ok)
         out += _value_span(T, NAME_HANGUL, "PERSON", 0.85)
+        out += _value_span(T, TICKET_PERSON, "PERSON", 0.8,
+                           ok=lambda v: v.lower() not in _NOT_TICKET_PERSON and _name_ok(v.capitalize()))
         for s, e in T.find(NAME_LIST, 1):
             seg = T.text[s:e]
             for part in re2.split(r",\s*|\s+(?:and|und|et|y|e|og|och|en)\s+", seg):
@@ -854,7 +904,9 @@ def in_link(text: str, s: int) -> bool:
     if s > 0 and text[s - 1] in "/=#?&":
         return True
     word = text[max(0, s - 200):s].rsplit(None, 1)
-    return bool(word) and "/" in word[-1] and "." in word[-1].split("/", 1)[0]
+    # (a link with a scheme, even after markup: "[![DOI](https://img.shields.io/badge/DOI-10.1038--020--2649",
+    # "<https://github.com/o/r/issues/191#issuecomment-230168030>")
+    return bool(word) and "/" in word[-1] and ("." in word[-1].split("/", 1)[0] or "://" in word[-1])
 
 
 _PHONE_DATE = _rx(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d\.\d")
@@ -1028,8 +1080,10 @@ def _ids(T: Text) -> list[Entity]:
         if g == 2 and _AGE_RANGE.search(after) is not None:
             continue  # "for ages 3-5", "ages 12+": a product's age range, nobody's age
         out.append((s, e, "AGE", 0.85))
-    for g in (1, 2, 3):
+    for g in (1, 2, 3, 4):
         out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_LIST, g)]
+    for g in (1, 2):
+        out += [(s, e, "AGE", 0.85) for s, e in T.find(AGE_WORDS, g) if int(text[s:e]) <= 125]
     for m in AGE_OTHER.finditer(T.raw):
         g = next(i for i in range(1, 10) if m.group(i) is not None)
         if int(m.group(g)) <= 125:
@@ -1114,6 +1168,16 @@ def _passwords(T: Text) -> list[Entity]:
                 and _PROSE_NOT_PASSWORD.search(v.encode("utf-8", "surrogatepass")) is None \
                 and not _PASS_NOUN_BEFORE.search(text[max(0, s - 30):s].encode("utf-8", "surrogatepass")):
             out.append((s, e, "PASSWORD", 0.8))
+    if not looks_like_documentation(text):
+        for m in PASSWORD_NEAR.finditer(T.raw):
+            base = m.start(1)
+            for t in _PW_TOKEN.finditer(T.raw[m.start(1):m.end(1)]):
+                s, e = T.char(base + t.start()), T.char(base + t.end())
+                while e > s and text[e - 1] in ".)]":
+                    e -= 1
+                if _strong_password(text[s:e]) and not _in_url(text, s):
+                    out.append((s, e, "PASSWORD", 0.8))
+                    break
     for s, e in T.find(PASSWORD_PROSE, 1):
         while e > s and text[e - 1] in ".)]":  # ("!" and "?" end many passwords)
             e -= 1
@@ -1123,6 +1187,20 @@ def _passwords(T: Text) -> list[Entity]:
                 and _PROSE_NOT_PASSWORD.search(v.encode("utf-8", "surrogatepass")) is None:
             out.append((s, e, "PASSWORD", 0.85))
     return out
+
+
+_SYMBOLS = frozenset("!#$%&*@^~?+=")
+
+
+def _strong_password(v: str) -> bool:
+    """A value that only a password looks like: letters and digits, and either both cases or a symbol
+    ("Biscuit2011", "Mangga#88"; not "SHA256", "v2.1", "utf8", "e.g.", "2FA")."""
+    has_sym = any(c in _SYMBOLS for c in v)
+    return 6 <= len(v) <= 40 and any(c.isalpha() for c in v) and any(c.isdigit() for c in v) and (
+        has_sym or (any(c.isupper() for c in v) and any(c.islower() for c in v))) and "://" not in v \
+        and not placeholder(v) and v.lower() not in _NOT_PASSWORDS and _password_ok(v) and "." not in v \
+        and not EMAIL.search(v.encode("utf-8", "surrogatepass")) \
+        and _PROSE_NOT_PASSWORD.search(v.encode("utf-8", "surrogatepass")) is None
 
 
 # after "password ... is" in prose: a count, a size or a date ("12 characters", "8+", "2fa-enabled"), not a password
@@ -1161,6 +1239,24 @@ def _logins(T: Text) -> list[Entity]:
         out += _value_span(T, AT_LOGIN, "USERNAME", 0.75, in_url=False)
     if "<" in text:
         out += _value_span(T, CHAT_NICK, "USERNAME", 0.8)
+    if "[" in text:
+        # (a short plain word is a first name the chat shows in lower case: "[10:12] bex: anyone ...")
+        out += _value_span(T, TIME_NICK, "USERNAME", 0.75,
+                           ok=lambda v: _handle_ok(v) and (_login_shaped(v) or len(v) >= 8))
+    out += _value_span(T, CHAT_APP_USER, "USERNAME", 0.75, ok=_login_shaped)
+    if "(" in text:
+        out += _value_span(T, TODO_USER, "USERNAME", 0.8, ok=lambda v: v.lower() not in _NOT_LOGIN)
+    if "'" in text or '"' in text or "`" in text:
+        out += _value_span(T, QUOTED_USER, "USERNAME", 0.8, ok=lambda v: v.lower() not in _DEFAULT_LOGINS)
+    if "@" in text:
+        for m in CODEOWNERS.finditer(T.raw):
+            base = T.char(m.start(1))
+            for o in _OWNER.finditer(T.raw[m.start(1):m.end(1)]):
+                if o.group(2) is None:  # (@org/team names a team, not a person)
+                    out.append((T.char(m.start(1) + o.start(1)), T.char(m.start(1) + o.end(1)), "USERNAME", 0.8))
+    rows = _value_span(T, LEADERBOARD, "USERNAME", 0.7, ok=_handle_ok)
+    if len(rows) >= 2:
+        out += rows
     return out
 
 
@@ -1171,7 +1267,7 @@ def _credentials(T: Text) -> list[Entity]:
     if any(w in lower for w in ("pass", "pw", "psswd", "sandi", "laluan", "wifi:", "pswd", "pword", "pin", "psk",
                                 "login", "user", "account", "handle", "kennw", "mdp",
                                 "contrase", "clave", "senha", "wachtw", "lösen", "hasł", "hasl", "heslo", "şifre",
-                                "sifre", "parola", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
+                                "sifre", "parol", "salasana", "jelsz", "lozink", "geslo", "wifi key", "wi-fi key", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
                                 "användar", "brukern", "kullan", "użytk", "uzytk", "uživ", "steam", "discord", "psn",
                                 "xbox", "gamer", "skype", "telegram", "snap", "insta", "tiktok", "reddit", "twitch",
                                 "roblox", "epic", "battle", "principal", "samaccountname")):
@@ -1277,13 +1373,39 @@ def _random_looking(v: str) -> bool:
         and _PATHISH.search(v.encode("utf-8", "surrogatepass")) is None
 
 
+_HANDLE_TAIL = _rx(r"(?i)(?:[/@]|^)@?([a-z0-9][a-z0-9_.-]{1,38})/?$")
+_ORG_SUFFIX = _rx(r"(?i)(?:ai|hq|app|official|dev|org|cloud|io|py|js|lang|project|team|labs?)$")
+_SEP = _rx(r"[-_.]")
+
+
+def _project_account(text: str, url: str) -> bool:
+    """A profile link of the project that the documentation describes ("Follow on Mastodon:
+    fosstodon.org/@pillow" in Pillow's README, twitter.com/PyTorch): its handle, less an org suffix ("onnxai"), is a
+    word the documentation repeats outside its links (three times at least, not as an @mention: a contributor's
+    handle shown once as a link's text, "[@jegou](https://github.com/jegou)", stays a person's). Only in text that
+    looks like documentation: in a message, a person's handle matching their name ("Lucia ... instagram.com/lucia")
+    is theirs."""
+    m = _HANDLE_TAIL.search(url.encode("utf-8", "surrogatepass"))
+    if m is None or not looks_like_documentation(text):
+        return False
+    h = _SEP.sub(b"", m.group(1).lower())
+    words = _SEP.sub(b"", URL.sub(b" ", text.lower().encode("utf-8", "surrogatepass")))
+    stem = _ORG_SUFFIX.sub(b"", h)
+    return any(len(k) >= 4 and
+               len(re2.findall(rb"(?:^|[^a-z0-9@])" + re2.escape(k) + rb"(?:$|[^a-z0-9])", words)) >= 3
+               for k in {h, stem})
+
+
 def _urls(T: Text) -> list[Entity]:
     out = []
     for s, e in T.find(URL):
         while e > s and T.text[e - 1] in ".,;:!?)]}":
             e -= 1
-        if PERSONAL_URL.search(T.text[s:e].encode("utf-8", "surrogatepass")) is not None or \
-                _OWN_SITE.search(T.text[max(0, s - 60):s].encode("utf-8", "surrogatepass")) is not None:
+        if (PERSONAL_URL.search(T.text[s:e].encode("utf-8", "surrogatepass")) is not None or
+                (_OWN_SITE.search(T.text[max(0, s - 60):s].encode("utf-8", "surrogatepass")) is not None
+                 # (a markdown bold label, "- **Website:** https://numpy.org", is documentation's)
+                 and not T.text[max(0, s - 4):s].rstrip().endswith(":**"))) \
+                and not _project_account(T.text, T.text[s:e]):
             out.append((s, e, "URL", 0.9))
     taken = [(s, e) for s, e, _, _ in out]
     for s, e in T.find(BARE_URL):

@@ -140,11 +140,11 @@ def redaction_cost(engine: Any, texts: list[str], rounds: int) -> dict:
 # written after the rules were frozen; the secrets set is made by a seeded generator (pii_gen.py) with its own
 # templates; the documentation set is the README text of the installed packages (real documentation, nobody wrote
 # it for this), half of the packages by a hash of their names (the other half is calibration).
-# The reported message set. held_out_10 was written for the PII head's retrain (the pii6 training templates in
-# models/pii_templates.txt copy none of it) and must not be run before that retrained head is built: switch to it
-# in the commit that ships the retrained build, with `--before` naming the build it replaces.
-HELD_MESSAGES = "held_out_10.txt"
-_EARLIER = ("held_out_9.txt",) if HELD_MESSAGES == "held_out_10.txt" else ()
+# The reported message set. Each held_out_N is written before the rule (or head) changes of its round and first run
+# after they froze; the sets after held_out_8 that came before the reported one are calibration data now.
+# held_out_11 was written after held_out_10's errors were known and before the rules were changed for them (pii7).
+HELD_MESSAGES = "held_out_11.txt"
+_EARLIER = tuple(f"held_out_{i}.txt" for i in range(9, int(HELD_MESSAGES[len("held_out_"):-len(".txt")])))
 SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
     # issue #21: each held-out message set was written before the rules were changed for the previous one's errors,
     # which then became calibration data (messages_blind/messages_gen, then held_out_2 ... held_out_8, ...)
@@ -257,6 +257,9 @@ def run(quick: bool, before: Path | None = None) -> dict:
         bpred = bpredict([t for t, _ in msgs])
         res["before"] = {"recipe": _recipe(before), "messages": score([g for _, g in msgs], bpred),
                          "message_errors": _misses([t for t, _ in msgs], [g for _, g in msgs], bpred)}
+    if HELD_MESSAGES in RULES_BEFORE:
+        rev, rows = RULES_BEFORE[HELD_MESSAGES]
+        res["rules_before"] = {"rev": rev, "messages": rows}
     texts = [parse(b)[0] for f in ("messages_blind.txt", "messages.txt") for b in _blocks(f)]
     res["redaction"] = redaction_cost(engine, texts, 2 if quick else 10)
     res["rules"] = rules_cost(texts, 5 if quick else 50)
@@ -312,7 +315,37 @@ MESSAGE_SETS = {
         "messages_blind, hand-written, and messages_gen, seeded faker generator) are calibration now. One person "
         "wrote held_out_10 and the new training templates, knowing both: it is held out from training, not from "
         "its author, so its figures lean optimistic. "),
+    "held_out_11.txt": (
+        "Messages: held_out_11, hand-written for issue #21 after held_out_10's errors were known and before the "
+        "rules were changed for them (round pii7), in styles the earlier sets lack (voicemail transcripts, insurance "
+        "claim forms, dating-profile bios, jury and pension letters, hotel registration cards, parcel notes, alumni "
+        "news, YAML and .env fixtures, SQL INSERT rows and CSV exports, router setup screens, shell history, app "
+        "reviews, forum signatures, census forms, adoption and custody letters; Kinyarwanda, Malagasy, Fijian, "
+        "Tongan, Occitan, Romansh, Sardinian, Wolof, Shona, Igbo, Kurmanji, Luganda, Sesotho and Bislama lines), "
+        "AGE, DATE_OF_BIRTH, USERNAME, PASSWORD, PERSON and STREET_ADDRESS eight or more times each, with "
+        "look-alikes (the age of buildings, whisky, accounts and cars, release and founding dates, public bots' and "
+        "organisations' handles, 'password' in instructions without a value, streets in film and album titles); "
+        "committed alone and first run after the rules froze. The head is the one held_out_10 reported (unchanged); "
+        "the 'before' columns are the rules before this round (commit 775416f) with that head, so they isolate the "
+        "rule changes. The earlier held-out sets (held_out_10 ... held_out_2; messages_blind, hand-written, and "
+        "messages_gen, seeded faker generator) are calibration now. One person wrote held_out_11 and then the rule "
+        "changes, knowing its contents, and kept its languages' words out of the rules (its Kinyarwanda, Fijian, "
+        "Shona, ... age and password words are not in them): it is held out from the rules' tuning runs, not from "
+        "their author, so its figures lean optimistic. "),
 }
+# the reported set through the rules before its round, with the same head (the 'before' columns), measured once
+# when the round's rules froze: `git checkout 775416f -- router_extproc/pii/rules.py` and run this bench with
+# --no-doc (held.messages in docs/bench/pii.json), then restore the file
+RULES_BEFORE = {"held_out_11.txt": ("775416f", {
+    'AGE': {'precision': 0.8333, 'recall': 0.2941, 'n': 17, 'false_pos': 1},
+    'DATE_OF_BIRTH': {'precision': 1.0, 'recall': 0.5455, 'n': 11, 'false_pos': 0},
+    'EMAIL_ADDRESS': {'precision': 0.0, 'recall': None, 'n': 0, 'false_pos': 1},
+    'PASSWORD': {'precision': 1.0, 'recall': 0.4, 'n': 10, 'false_pos': 0},
+    'PERSON': {'precision': 0.8958, 'recall': 0.8776, 'n': 49, 'false_pos': 5},
+    'PHONE_NUMBER': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
+    'STREET_ADDRESS': {'precision': 0.8182, 'recall': 1.0, 'n': 9, 'false_pos': 2},
+    'USERNAME': {'precision': 1.0, 'recall': 0.4545, 'n': 11, 'false_pos': 0},
+    'ALL': {'precision': 0.8902, 'recall': 0.6759, 'n': 108, 'false_pos': 9}})}
 
 
 # what each earlier held-out message set gave while it was held out (the rules then frozen), for the trend
@@ -322,7 +355,9 @@ HISTORY = ("Earlier rounds, each on the set then held out with the rules of the 
            "P 0.908 / R 0.899, then held_out_5 (132 messages, new styles) P 0.837 / R 0.843, then held_out_6 (90 "
            "messages, new styles) P 0.952 / R 0.775, then held_out_7 (78 messages, new styles) P 0.935 / R 0.783, "
            "then held_out_8 (71 messages, new styles) P 0.878 / R 0.783"
-           + (", then held_out_9 (69 messages, new styles) P 0.882 / R 0.798" if _EARLIER else "")
+           + (", then held_out_9 (69 messages, new styles) P 0.882 / R 0.798" if "held_out_9.txt" in _EARLIER else "")
+           + (", then held_out_10 (81 messages, new styles and languages; the retrained head) P 0.938 / R 0.685"
+              if "held_out_10.txt" in _EARLIER else "")
            + "; all are calibration data now, with "
            "messages_cal5 (round-5 calibration cases).")
 RETRAIN = (
@@ -343,14 +378,16 @@ RETRAIN = (
     "models/pii_templates.txt (round pii6: greetings and sign-offs of ~40 languages before single given names, "
     "chat, tickets, clinical notes, logs, forms, code comments, lower-case names, and negatives for the head's "
     "errors above); once the retrained head ships, this section reports held_out_10, written before that text.")
-if HELD_MESSAGES == "held_out_10.txt":
+if HELD_MESSAGES != "held_out_9.txt":  # (held_out_10 on: the retrained head ships)
     RETRAIN = (
         "The PII head reported here was retrained on the round-pii6 templates of models/pii_templates.txt (same "
         "eight labels; greetings and sign-offs of ~40 languages before single given names, chat, tickets, clinical "
         "notes, logs, forms, code comments, lower-case names, and negatives: pets, products, fictional characters, "
-        "places named like people, Re:/Fwd: subjects, drug doses, base64/hex, versions, street-like product codes); "
-        "the 'before' columns above are the head it replaced, with the same rules. AGE, DATE_OF_BIRTH, USERNAME, "
-        "PASSWORD and GPS_COORDINATES come from the rules alone (not head labels), so the retrain cannot move them.")
+        "places named like people, Re:/Fwd: subjects, drug doses, base64/hex, versions, street-like product codes)"
+        + ("; the 'before' columns above are the head it replaced, with the same rules" if HELD_MESSAGES ==
+           "held_out_10.txt" else "")
+        + ". AGE, DATE_OF_BIRTH, USERNAME, PASSWORD and GPS_COORDINATES come from the rules alone (not head labels), "
+        "so a retrain cannot move them.")
 
 
 def _fmt(v: Any) -> str:
@@ -403,10 +440,16 @@ def section(res: dict) -> str:
         + "; ".join(f"{k} ({v['messages']} messages) P {v['precision']} / R {v['recall']}"
                     for k, v in h["messages_by_file"].items())
         + f"); per type (target P and R >= {t['per_type']}):",
-        "", *_table(h["messages"], res.get("before", {}).get("messages")), "",
+        "", *_table(h["messages"],
+                    res.get("before", {}).get("messages") or res.get("rules_before", {}).get("messages")),
+        "",
         *([f"Before the retrain (recipe {res['before']['recipe']}, the head of held_out_9's round; shipped now: "
            f"{res['recipe']}): P {res['before']['messages']['ALL']['precision']} / R "
            f"{res['before']['messages']['ALL']['recall']} on the same messages and rules.", ""] if "before" in res else []),
+        *([f"Before this round's rule changes (the rules of commit {res['rules_before']['rev']}, the same head): "
+           f"P {res['rules_before']['messages']['ALL']['precision']} / "
+           f"R {res['rules_before']['messages']['ALL']['recall']} on the same messages.", ""]
+          if "before" not in res and "rules_before" in res else []),
         f"Types below target: {', '.join(below) if below else 'none'}. " + HISTORY,
         "",
         f"Secrets in code and logs ({h['code_n']} generated snippets, {h['code_with_secret_n']} holding a secret): "
