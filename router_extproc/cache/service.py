@@ -35,6 +35,7 @@ from typing import Any, Awaitable, Callable
 
 import numpy as np
 
+from router_extproc.cache.ann import TWIN_MIN_ROWS
 from router_extproc.cache.base import Backend, CacheMetrics, Entry, NoopMetrics, new_id
 from router_extproc.cache.coherence import ALL_SCOPES, Clears
 from router_extproc.cache.inflight import Inflight
@@ -129,15 +130,16 @@ class SemanticCache:
             verifier = fallback
             log.warning("semantic cache: no verifier path; plain cosine >= %.3f", verifier.threshold)
         metrics = metrics or NoopMetrics()
+        twin = TWIN_MIN_ROWS if cfg.ann_twin_rows is None else (cfg.ann_twin_rows or None)   # 0: never two graphs
         if cfg.backend_type == "milvus":
             from router_extproc.cache.milvus import MilvusBackend
 
             mc = cfg.milvus or MilvusConfig()
             hot_n = max(1, cfg.hot_entries)
             backend: Backend = MilvusBackend(mc, dimension, on_available=None, load_rows=cfg.hot_entries)
-            hot = MemoryIndex(dimension, hot_n, "lru")
+            hot = MemoryIndex(dimension, hot_n, "lru", ann_twin_rows=twin)
         else:
-            backend = MemoryBackend(dimension, cfg.max_entries, cfg.eviction_policy)
+            backend = MemoryBackend(dimension, cfg.max_entries, cfg.eviction_policy, ann_twin_rows=twin)
             hot = backend.index
         self = cls(cfg, dimension=dimension, backend=backend, hot=hot, verifier=verifier, metrics=metrics,
                    pair_encoder=pair_encoder if verifier.needs_pairs else None)

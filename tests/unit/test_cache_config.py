@@ -220,3 +220,20 @@ def test_every_setting_of_the_block_is_a_key_it_accepts(tmp_path):
 def test_a_numeric_password_is_read_as_text(tmp_path):
     m = _milvus(tmp_path, "uri: http://m:19530\nconnection:\n  auth: {enabled: true, username: u, password: 12345}\n")
     assert m.password == "12345"
+
+
+def test_the_hot_tier_twin_graph_size_is_configurable_and_zero_means_one_graph(tmp_path):
+    # cache/ann.py: from this many rows a bucket keeps a second graph so that lookups never wait for the writer
+    from router_extproc.cache.ann import TWIN_MIN_ROWS
+    from router_extproc.cache.service import SemanticCache
+
+    memory = {**SEED_BLOCK, "backend_type": "memory"}
+    memory.pop("backend_config_path")
+    for patch, expected in (({}, TWIN_MIN_ROWS), ({"ann_twin_rows": 1_000}, 1_000), ({"ann_twin_rows": 0}, None)):
+        cfg = load_semantic_cache({**memory, **patch}, source=tmp_path / "config.yaml", base_dir=tmp_path)
+        cache = SemanticCache.from_config(cfg, dimension=8, verifier_path=None)
+        assert cache.hot.ann_twin_rows == expected
+    src = tmp_path / "config.yaml"
+    with pytest.raises(ConfigError) as e:
+        load_semantic_cache({**memory, "ann_twin_rows": -1}, source=src, base_dir=tmp_path)
+    assert str(e.value).startswith(f"{src}: semantic_cache.ann_twin_rows: ")
