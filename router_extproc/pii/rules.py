@@ -274,6 +274,16 @@ DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth 
           # "the date of birth we hold is 4 May 1951": up to four words before "is"; the date itself must follow
           rf"(?:(?:\s+[\p{{L}}']+){{1,4}}?\s+(?:is|was)\b)?"
           rf"(?: is| was| estas|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=\x{{2013}}\x{{2014}}-]*(?:the\s)?({_DATE}|{_DATE_ANY_MONTH})")
+# (pii8) a birth word, then up to 40 characters of the same clause (no digit, no comma or sentence end), then a
+# date: "our records show your date of birth as 4 February 1960", "Birthday reminder: Ola - 14.02.1993", "soi nascut
+# lo 12 de genièr de 1984" (held_out_11); a month word in any language may follow "de"/"of" (Romance, English)
+_DATE_ANY_MONTH_DE = r"\d{1,2}(?:st|nd|rd|th|\.)?\s(?:(?:de|of)\s)?\p{L}{2,12}\.?,?\s(?:de\s)?(?:1[89]|20)\d{2}\b"
+DOB_NEAR = _rx(rf"(?i)(?:\bborn\b|\bdob\b|\bd\.o\.b\b|date of birth|\bbirth ?date|\bbirthday|\bbday\b|\bgeboren\b|"
+               rf"geburtsdatum|date de naissance|\bné(?:e)?\b|fecha de nacimiento|\bnacid[oa]\b|\bnat[oa]\b|"
+               rf"data di nascita|data de nascimento|\bnascid[oa]\b|\bnascut\b|\bnăscut\b|\bf[èe]t\b|tanggal lahir|"
+               rf"\bganwyd\b)"
+               rf"[^\n\d,;.!?]{{1,40}}?({_DATE}|{_DATE_ANY_MONTH_DE})")
+_BIRTHDAY_EVENT = _rx(r"(?i)\b(?:party|parties|cake|present|gift|dinner|lunch|celebrat\w*|trip|drinks|bash|card|sale)\b")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
           # "turning 40", "I'm 34", "she's 16": only where the number ends the clause or years follow ("turn 90
@@ -317,6 +327,31 @@ AGE_LIST = _rx(r"(?i)\b(?:kids|children|twins|boys|girls|sons|daughters|grandkid
                r"(\d{1,2})(?:,\s*(\d{1,2}))?\s+(?:and|&)\s+(\d{1,2})\b"
                # twins and triplets share one age: "My twins are 6 and love dinosaurs"
                r"|(?i:\b(?:twins|triplets)\s+(?:are|were|turn|turned)\s+)(\d{1,2})\b(?:\s*(?:years?\b|yrs?\b|[,.;!)]|and\b|$))")
+# (pii8) ages as profiles, clinical notes, forms and life stories write them, from held_out_11's misses:
+AGE_MORE = _rx(r"(?m)"
+               # a profile's label, the age and a comma: "About me: 31, nurse", "Dating bio: 42, divorced"
+               r"^[ \t]*(?i:about me|bio|dating bio|profile|intro|a bit about me|me)[ \t]*[:\-\x{2013}][ \t]*(\d{1,3}),\s+\p{Ll}"
+               # the age and sex that open a clinical note: "Discharge summary: 71M, admitted with ..."
+               r"|(?:^|[:(]\s*)(\d{1,3})\s?[MF],?\s+(?:[a-z]+ed\b|with\b|presenting|presents|hx\b|pmh\b|c/o\b|known\b|"
+               r"history\b)"
+               # an age between commas: "Pt R. Dlamini, 56 yrs, DOB ..."
+               r"|,\s*(\d{1,3})\s?(?i:yrs?|y\.o\.?|years)\s*[,;)]"
+               # a form's age field with words between "age" and the colon: "age last birthday: 48"
+               r"|(?i:\bage\b)[^\n:\d.]{1,25}:\s*(\d{1,3})\b"
+               # a life event at an age: "ran his first marathon at 37", "retired at 60", "died at 88"
+               r"|(?i:\b(?:retired|died|passed away|married|emigrated|graduated|widowed|diagnosed|first\s[^.!?\n]{1,25}?)"
+               r"\s(?:[^.!?\n\d]{0,25}?\s)?at\s+(?:the age of\s+|age\s+)?)(\d{1,3})"
+               r"(?:\s*[.,;!?)]|\s*$|\s+(?i:and|but|after|when|with)\b)"
+               # a word for "years" before the number in Bantu languages and Fijian: "mfite imyaka 33" (Kinyarwanda),
+               # "nnina emyaka 29" (Luganda), "ndine makore 35" (Shona), "au yabaki 24" (Fijian)
+               r"|(?i:\b(?:imyaka|emyaka|myaka|miaka|iminyaka|makore|yabaki))\s+(\d{1,3})\b")
+# a Romance word for "years" after the number with a verb before it, not a preposition of duration: "tenzo 58 annos"
+# (Sardinian, held_out_11), "tengo 40 años"; "hace 5 años", "per 10 anni", "depuis 3 ans" are durations
+AGE_ROMANCE = _rx(r"\b(\p{L}+)\s+(\d{1,3})\s+(?i:annos|anni|anos|años|anys|ans)\b")
+_DURATION_WORDS = frozenset("""hace durante por desde para en de fa per da dal depuis pendant dans il y a há faz em
+    após apos após ao mais más plus than of dopo tra fra entre sur après hasta até cada unos unas cerca alrededor
+    los las les gli i e et y and o ou ogni tous todos todas quasi casi presque environ quase ultimos últimos derniers
+    ultimi primeros premiers primi próximos prochains prossimi""".split())
 # a thing, an animal or a document between the person word and "N years old" owns the age ("my laptop is 4 years
 # old", "our dog is 12 years old")
 _AGE_THING = _rx(r"(?i)\b(?:car|laptop|computer|pc|mac|phone|iphone|tablet|house|home|flat|apartment|building|roof|"
@@ -926,8 +961,11 @@ def _contact(T: Text, has_digit: bool) -> list[Entity]:
     text = T.text
     out: list[Entity] = []
     if "@" in text:
+        # (the target of a remote-shell command, "ssh mkowalczyk@bastion.internal", is a login at a host: SSH_USER)
+        ssh = {T.char(m.start(1)) for m in SSH_USER.finditer(T.raw)}
         out += [(s, e, "EMAIL_ADDRESS", 0.99) for s, e in T.find(EMAIL)
-                if _free(text, s, e, before=".+-_%") and not _in_userinfo(text, s) and not _doc_email(text, s, e)]
+                if _free(text, s, e, before=".+-_%") and not _in_userinfo(text, s) and not _doc_email(text, s, e)
+                and s not in ssh]
     if ":" in text:
         out += [(s, e, "IP_ADDRESS", 0.95) for s, e in T.find(IPV6)
                 if text.count(":", s, e) >= 2 and _free(text, s, e, before=":_", after=":_")]
@@ -1058,6 +1096,10 @@ def _ids(T: Text) -> list[Entity]:
     out += [(s, e, "NATIONAL_ID", 0.95) for s, e in T.find(CODICE_FISCALE)]
     out += _value_span(T, BANK, "BANK_ACCOUNT", 0.85, ok=lambda v: sum(c.isdigit() for c in v) >= 6)
     out += _value_span(T, DOB, "DATE_OF_BIRTH", 0.95)
+    for m in DOB_NEAR.finditer(T.raw):
+        # ("my birthday party is on 12 May 2024": the date of an event on a birthday, not a date of birth)
+        if _BIRTHDAY_EVENT.search(m.group(0)) is None:
+            out.append((T.char(m.start(1)), T.char(m.end(1)), "DATE_OF_BIRTH", 0.9))
     for rx in ADDRESSES:
         out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(PO_BOX)]
@@ -1072,7 +1114,9 @@ def _ids(T: Text) -> list[Entity]:
         after = text[e:e + 60].encode("utf-8", "surrogatepass")
         if g == 1 and _AGE_THING_AFTER.search(after) is not None:
             continue  # "a 40-year-old building"
-        if g == 1 and b"birthday" not in m.group(0) and not (
+        # ("26 y/o", "19yo": the abbreviation is written of people; a thing's age is "years old")
+        if g == 1 and b"birthday" not in m.group(0) and not (m.group(0).lower().endswith((b"y/o", b"yo")) and
+                                                            not _AGE_THING.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass"))) and not (
                 (_AGE_PERSON.search(text[max(0, s - 60):s].encode("utf-8", "surrogatepass"))
                  and not _AGE_THING.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")))
                 or _AGE_PERSON.search(after)):
@@ -1084,6 +1128,12 @@ def _ids(T: Text) -> list[Entity]:
         out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_LIST, g)]
     for g in (1, 2):
         out += [(s, e, "AGE", 0.85) for s, e in T.find(AGE_WORDS, g) if int(text[s:e]) <= 125]
+    for g in range(1, 7):
+        out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_MORE, g) if int(text[s:e]) <= 115]
+    for m in AGE_ROMANCE.finditer(T.raw):
+        if m.group(1).decode("utf-8", "surrogatepass").lower() not in _DURATION_WORDS and int(m.group(2)) <= 115 \
+                and not m.group(1).isdigit():
+            out.append((T.char(m.start(2)), T.char(m.end(2)), "AGE", 0.8))
     for m in AGE_OTHER.finditer(T.raw):
         g = next(i for i in range(1, 10) if m.group(i) is not None)
         if int(m.group(g)) <= 125:

@@ -1189,3 +1189,36 @@ def test_an_empty_ticket_field_or_a_login_there_is_no_person(text):
 def test_a_uk_address_with_a_district_before_the_town():
     assert ("STREET_ADDRESS", "14 Albion Terrace, Leith, Edinburgh EH6 5LP") in _found(
         "Ananya Krishnan\n14 Albion Terrace, Leith, Edinburgh EH6 5LP\n07911 123456")
+
+
+# pii8: families of phrasings behind held_out_11's missed ages and dates of birth
+@pytest.mark.parametrize("text,typ,value", [
+    ("About me: 31, nurse, love hiking", "AGE", "31"),
+    ("Dating bio: 42, divorced, two teens", "AGE", "42"),
+    ("Hi I'm Ines! 26 y/o, Lisbon", "AGE", "26"),
+    ("Discharge summary: 71M, admitted with pneumonia", "AGE", "71"),
+    ("Pt R. Dlamini, 56 yrs, DOB 11-02-1969, reviewed", "AGE", "56"),
+    ("age last birthday: 48; born 17/06/1973.", "AGE", "48"),
+    ("Tobias ran his first marathon at 37.", "AGE", "37"),
+    ("She retired at 60 and moved to Spain", "AGE", "60"),
+    ("Salude Bachisio, tenzo 58 annos.", "AGE", "58"),
+    ("Muraho Uwase, mfite imyaka 33.", "AGE", "33"),
+    ("Mhoro Tendai, ndine makore 35 ekuberekwa.", "AGE", "35"),
+    ("Our records show your date of birth as 4 February 1960.", "DATE_OF_BIRTH", "4 February 1960"),
+    ("Birthday reminder: Ola - 14.02.1993", "DATE_OF_BIRTH", "14.02.1993"),
+    ("Adieu Peire, soi nascut lo 12 de genièr de 1984.", "DATE_OF_BIRTH", "12 de genièr de 1984"),
+])
+def test_ages_and_birth_dates_as_profiles_clinical_notes_forms_and_life_stories_write_them(text, typ, value):
+    assert (typ, value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["hace 5 años que vivo aquí", "Revenue: 71M, up 10%", "meet at 7.",
+                                  "lavoro qui da 10 anni", "my birthday party is on 12 May 2024",
+                                  "The app crashed at 37 percent"])
+def test_durations_amounts_times_and_birthday_events_are_not_ages_or_dates_of_birth(text):
+    assert not any(t in ("AGE", "DATE_OF_BIRTH") for t, _ in _found(text))
+
+
+def test_the_target_of_a_remote_shell_is_a_login_not_an_email():
+    got = _found("  501  ssh mkowalczyk@bastion.internal")
+    assert ("USERNAME", "mkowalczyk") in got and not any(t == "EMAIL_ADDRESS" for t, _ in got)
