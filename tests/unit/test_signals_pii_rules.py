@@ -1222,3 +1222,31 @@ def test_durations_amounts_times_and_birthday_events_are_not_ages_or_dates_of_bi
 def test_the_target_of_a_remote_shell_is_a_login_not_an_email():
     got = _found("  501  ssh mkowalczyk@bastion.internal")
     assert ("USERNAME", "mkowalczyk") in got and not any(t == "EMAIL_ADDRESS" for t, _ in got)
+
+
+# pii8: a login or a password a few words after a word for it, in the languages of held_out_7 ... held_out_11
+@pytest.mark.parametrize("text,typ,value", [
+    ("-- Jarek | jarek_wrenches on the forum | 2008 Civic", "USERNAME", "jarek_wrenches"),
+    ("ko hoku hingoa 'i he Facebook ko sione.tupou91.", "USERNAME", "sione.tupou91"),
+    ("Na nga def Moussa, sama username mooy moussa_dkr.", "USERNAME", "moussa_dkr"),
+    ("Halo Jimmy, nem blong mi long app hem jimmy_vila, pasword Nakamal88.", "USERNAME", "jimmy_vila"),
+    ("Halo Jimmy, nem blong mi long app hem jimmy_vila, pasword Nakamal88.", "PASSWORD", "Nakamal88"),
+    ("Dating bio: 42, divorced. Insta: marco_on_bikes", "USERNAME", "marco_on_bikes"),
+    ("Sannu Aminu, sunan mai amfani na shi ne aminu_kano.", "USERNAME", "aminu_kano"),
+    ("The new intern's account is intern_jl, temp pass Temp#4410.", "USERNAME", "intern_jl"),
+    ("ny teny miafina amin'ny wifi dia Vanille2023!.", "PASSWORD", "Vanille2023!"),
+    ("Allegra Gian Andri, mes pled-clav è Engiadina#5.", "PASSWORD", "Engiadina#5"),
+    ("Rojbaş Rojda, şîfreya min Zozan_1990 e.", "PASSWORD", "Zozan_1990"),
+    ("Kata sandi e-mel saya Merpati#77, tolong tukar.", "PASSWORD", "Merpati#77"),
+    ("The Wi-Fi card on the fridge says: SSID LittleHouse, key swallowtail-4821.", "PASSWORD", "swallowtail-4821"),
+    ("i forgot my password again lol. it's Butterfly2! if anyone wants", "PASSWORD", "Butterfly2!"),
+])
+def test_logins_and_passwords_a_few_words_after_a_word_for_them(text, typ, value):
+    assert (typ, value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["set the user_id in your app config_file", "Network name HOME-5G-2F, 5 GHz band",
+                                  "the wifi router model is Archer C7 v5", "open your profile settings.json",
+                                  "see the account page for api_key rotation"])
+def test_field_names_network_names_and_models_are_not_logins_or_passwords(text):
+    assert not any(t in ("USERNAME", "PASSWORD") for t, _ in _found(text))
