@@ -1285,7 +1285,7 @@ def _passwords(T: Text) -> list[Entity]:
 
 _SYMBOLS = frozenset("!#$%&*@^~?+=")
 _WIFI_WORD = _rx(r"(?i)^(?:wi-?fi|wlan|ssid|wireless|hotspot)")
-_NETWORK_NAME_BEFORE = _rx(r"(?i)\b(?:ssid|network(?: name)?|name|netzwerk|r[ée]seau|red|rede)[:= ]+$")
+_NETWORK_NAME_BEFORE = _rx(r"(?i)\b(?:ssid|network(?: name)?|name|netzwerk|r[ée]seau|red|rede)[:= \"']+$")
 _PASSPHRASE = _rx(r"^[a-z]{3,}(?:[-_][a-z]{3,})*[-_]?\d{3,}$")
 
 

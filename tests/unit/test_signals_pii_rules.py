@@ -1268,3 +1268,8 @@ def test_a_model_year_and_a_car_model_are_not_an_address_a_street_after_a_year_l
     text = "2008 Civic, 230k km, 17 years old. Ship to 2008 Maple Avenue, Springfield, IL 62704"
     got = _model(text, "STREET_ADDRESS", "2008 Civic, 230k", "2008 Maple Avenue, Springfield, IL 62704")
     assert got == ["2008 Maple Avenue, Springfield, IL 62704"]
+
+
+def test_a_quoted_network_name_in_a_config_is_not_its_key():
+    got = _found('wifi:\n  ssid: "Office-5G"\n  psk: "c0ffee&Cr0issant"')
+    assert ("PASSWORD", "c0ffee&Cr0issant") in got and not any(v == "Office-5G" for _, v in got)
