@@ -48,6 +48,16 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   `language` conditions then decide such a turn, and a route that should take French lists French examples. A
   route whose examples the detector is never sure of accepts every language.
 
+* **The judge: someone else's service** (`RouteIndex.judge`). The router ships a pool of support questions about
+  other companies' services (banks, carriers, marketplaces, telcos, landlords, other apps) and general how-tos on
+  support topics (router_extproc/data/elsewhere.txt), embedded at load beside the examples, the same for every
+  config. Whether the best route's match is a match is then a small logistic model (weights in thresholds.py,
+  fitted on the earlier route sets) over: the score less τ, the head's log-confidence, the pool's score less the
+  route's (the pool's two nearest, as a route's), the "someone else" cues (another name, a third party, a general
+  question's form, "you"), a first person, the turn's length, and the share of the turn's words the examples use.
+  It replaces the bar and its rise; `bar` then reads as the score at which the judge would say yes. An index built
+  without the pool (`build_index(..., elsewhere=())`) keeps the bar.
+
 How the domain signal and the route signal relate: both read the same encoder pass; `domain` is the head's own
 answer and is unchanged by routes (a billing question may still be domain `business`); `route` is the custom route
 that won the joint ranking, or none when a built-in class won it. Rules read either or both.
@@ -60,14 +70,17 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
 import numpy as np
 from rapidfuzz.distance import OSA
 
 from .language import Language, LanguageDetector
-from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_LANGUAGE_FLOOR, ROUTE_NEGATIVE_MARGIN,
-                         ROUTE_OTHER_PENALTY, ROUTE_TIGHTNESS, ROUTE_TIGHTNESS_ONE)
+from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_JUDGE_BIAS, ROUTE_JUDGE_FEATURES,
+                         ROUTE_JUDGE_WEIGHTS, ROUTE_LANGUAGE_FLOOR, ROUTE_NEGATIVE_MARGIN, ROUTE_OTHER_PENALTY,
+                         ROUTE_TIGHTNESS, ROUTE_TIGHTNESS_ONE)
 
 # The most examples one config may list, all routes together. Matching is one (N, 384) float32 product plus a few
 # O(N) reductions: ~0.03 ms at 1,000 examples (docs/routing.md); embedding 10,000 short ones at load took 7 s on 2
@@ -128,6 +141,35 @@ class RouteIndex:
     negatives: Segments | None = field(compare=False, repr=False, default=None)
     negative_routes: np.ndarray = field(compare=False, repr=False, default_factory=lambda: np.zeros(0, np.intp))
     negative_margin: float = ROUTE_NEGATIVE_MARGIN
+    # the shipped pool of someone else's support text, embedded (module docstring, "The judge"); None: the bar decides
+    elsewhere: np.ndarray | None = field(compare=False, repr=False, default=None)
+    judge_weights: tuple[float, ...] = ROUTE_JUDGE_WEIGHTS
+    judge_bias: float = ROUTE_JUDGE_BIAS
+
+    def judge_features(self, embedding: np.ndarray, text: str, score: float, tau: float,
+                       confidence: float | None) -> np.ndarray:
+        """The judge's reading of the best route's match (ROUTE_JUDGE_FEATURES, in that order). Needs the pool."""
+        assert self.elsewhere is not None
+        sims = self.elsewhere @ np.asarray(embedding, dtype=np.float32)
+        two = np.partition(sims, len(sims) - 2)[-2:] if len(sims) >= 2 else np.repeat(sims, 2)
+        text = text[:REPAIR_MAX_CHARS]
+        speller = self.speller
+        return np.asarray([
+            score - tau,
+            math.log(min(max(confidence, 1e-6), 1.0)) if confidence is not None else 0.0,
+            float(two.mean()) - score,
+            bool(_ADDRESSED.search(text)),
+            speller is not None and bool(proper_names(text, speller)),
+            bool(_THIRD_PARTY.search(text)),
+            bool(_GENERAL.search(text)),
+            bool(_FIRST_PERSON.search(text)),
+            math.log1p(len(text.split())),
+            speller.cover(text) if speller is not None else 0.0,
+        ], dtype=np.float64)
+
+    def judge(self, features: np.ndarray) -> float:
+        """The judge's log-odds that the best route is the turn's route (≥ 0: it matches)."""
+        return float(np.dot(self.judge_weights, features) + self.judge_bias)
 
     def refused_by_negatives(self, score: np.ndarray, embedding: np.ndarray) -> np.ndarray:
         """Per route: is the turn at least as close to the route's negatives as to its examples (less the margin)?"""
@@ -200,6 +242,13 @@ class RouteIndex:
         if text is not None and self.about_someone_else(text):
             head += self.other_penalty
         bar = float(self.thresholds[best]) + head
+        if self.elsewhere is not None and text is not None and len(self.elsewhere):
+            x = self.judge_features(embedding, text, float(score[best]), float(self.thresholds[best]), confidence)
+            z = self.judge(x)
+            # the score at which the judge says yes: z is linear in the score through the margin and the pool's
+            # lead over it (the other features do not read the score)
+            slope = self.judge_weights[0] - self.judge_weights[2]
+            bar = float(score[best]) - z / slope if slope > 0 else (-math.inf if z >= 0 else math.inf)
         logits = margin[~self.out_of_scope & allowed] / max(self.head_temperature, 1e-6)
         top = float(logits.max())
         # the head's classes carry its probability mass 1 (logits: its log-probabilities); without it, mass 1 too.
@@ -272,16 +321,17 @@ def embed_with(engine: Any, batch: int = 64) -> Callable[[Sequence[str]], np.nda
 
 def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.ndarray],
                 previous: RouteIndex | None = None, known_words: frozenset[str] = frozenset(),
-                detector: LanguageDetector | None = None) -> RouteIndex:
+                detector: LanguageDetector | None = None, elsewhere: Sequence[str] = ()) -> RouteIndex:
     """Embeds every example and fits each route's bar and the speller (CPU-heavy: call it off the event loop).
     Examples the previous index already embedded are reused, so a hot reload that edits one route embeds only
     what changed. `known_words`: the encoder's whole-word vocabulary (never repaired). `detector`: reads each
     example's language (the routes' languages, module docstring); None: the previous index's, else no route is
-    kept from any language unless its spec lists `languages`."""
+    kept from any language unless its spec lists `languages`. `elsewhere`: the pool of someone else's support
+    text (module docstring, "The judge"; for_config passes the shipped one); empty: the bar decides."""
     known: dict[str, np.ndarray] = dict(previous.vectors) if previous is not None else {}
     texts = [t for s in specs for t in s.examples]
     negs = [t for s in specs for t in s.negatives]
-    todo = list(dict.fromkeys(t for t in (*texts, *negs) if t not in known))
+    todo = list(dict.fromkeys(t for t in (*texts, *negs, *elsewhere) if t not in known))
     if todo:
         vecs = embed(todo)
         for t, v in zip(todo, vecs):
@@ -305,6 +355,10 @@ def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.
     languages = tuple(frozenset(s.languages) if s.languages is not None else
                       frozenset(c for t in s.examples if (c := seen.get(t)) is not None) if detector is not None
                       else frozenset() for s in specs)
+    pool = None
+    if elsewhere:
+        pool = np.asarray([known[t] for t in elsewhere], dtype=np.float32)
+        pool = np.ascontiguousarray(pool / np.maximum(np.linalg.norm(pool, axis=1, keepdims=True), 1e-12))
     with_negs = [i for i, s in enumerate(specs) if s.negatives]
     negatives = None
     if with_negs:
@@ -316,11 +370,11 @@ def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.
     return RouteIndex(tuple(specs), np.ascontiguousarray(matrix), starts, thresholds,
                       np.repeat(np.arange(len(specs)), counts), counts,
                       np.asarray([s.out_of_scope for s in specs], dtype=bool),
-                      {t: known[t] for t in {*texts, *negs}},
+                      {t: known[t] for t in {*texts, *negs, *elsewhere}},
                       speller=Speller([t for s in specs if not s.out_of_scope for t in s.examples], known_words)
                       if texts else None, languages=languages,
                       example_languages={t: seen[t] for t in set(texts) if t in seen}, detector=detector,
-                      negatives=negatives, negative_routes=np.asarray(with_negs, dtype=np.intp))
+                      negatives=negatives, negative_routes=np.asarray(with_negs, dtype=np.intp), elsewhere=pool)
 
 
 def for_config(config: Any, engine: Any, previous: RouteIndex | None = None) -> RouteIndex | None:
@@ -332,7 +386,14 @@ def for_config(config: Any, engine: Any, previous: RouteIndex | None = None) -> 
     if not specs or engine is None:
         return None
     detector = previous.detector if previous is not None and previous.detector is not None else LanguageDetector()
-    return build_index(specs, embed_with(engine), previous, encoder_words(engine), detector)
+    return build_index(specs, embed_with(engine), previous, encoder_words(engine), detector, elsewhere_pool())
+
+
+@cache
+def elsewhere_pool() -> tuple[str, ...]:
+    """The shipped pool of someone else's support text (module docstring, "The judge"): one utterance a line."""
+    text = files(__package__).joinpath("data", "elsewhere.txt").read_text(encoding="utf-8")
+    return tuple(dict.fromkeys(ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")))
 
 
 def encoder_words(engine: Any) -> frozenset[str]:
@@ -391,6 +452,15 @@ class Speller:
                 return True
         return False
 
+    def cover(self, text: str) -> float:
+        """The share of the turn's content words (3+ letters, not function words) that the examples use, their
+        plural or singular too: the operator's own vocabulary is evidence for a route (the judge's `cover`)."""
+        vocab = self.vocabulary
+        words = [w for w in (m.lower() for m in _WORD.findall(text)) if len(w) > 2 and w not in _FUNCTION_WORDS]
+        if not words:
+            return 0.0
+        return sum(self.known(w) and (w in vocab or w + "s" in vocab or w[:-1] in vocab) for w in words) / len(words)
+
     def fix(self, word: str) -> str | None:
         """The example word `word` is a misspelling of (closest; then the most frequent; then alphabetical)."""
         if any(c.isupper() for c in word[1:]):
@@ -444,6 +514,11 @@ _GENERAL = re.compile(
     r"^\W*(?:what\s+is|what's\s+(?:a|an|the)\b|what\s+are|what\s+does|how\s+does|how\s+do\s+\w+\s+work\b|"
     r"explain\b|how\s+to\b|write\b|tips\b|compare\b|why\s+does)",
     re.IGNORECASE)
+# A first person: the customer's own case ("my", "we"); the judge weighs it (often "my bank", "my Amazon parcel").
+_FIRST_PERSON = re.compile(r"\b(?:my|our|i|i'm|i've|we|we're|me)\b", re.IGNORECASE)
+# Words that say nothing of the topic: the judge's `cover` skips them.
+_FUNCTION_WORDS = frozenset("""the a an i my me to of and in on for is it was this that be do does did have has with at
+from we our you your can could would how what why when where there not no but or so if as are am""".split())
 _CALENDAR = frozenset("""january february march april may june july august september october november december
 monday tuesday wednesday thursday friday saturday sunday christmas easter""".split())
 

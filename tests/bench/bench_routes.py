@@ -74,10 +74,10 @@ PENALTIES = [0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2]
 FLOORS = [0.0, 0.005, 0.01, 0.02, 0.05, 0.1]
 MARGINS = [-0.04, -0.02, 0.0, 0.02, 0.04]
 MARGIN_TOLERANCE = 0.005
-HEADLINE = "held_out_6"
+HEADLINE = "held_out_7"
 CALIBRATION = ["calibration", "held_out_2"]           # ROUTE_BASE and ROUTE_HEAD_TEMPERATURE
-EARLIER = ["held_out", "held_out_3", "held_out_4", "held_out_5"]     # held-out once, calibration data now
-NEAR_TOPIC = ["held_out_3", "held_out_4", "held_out_5"]   # the earlier sets whose none prompts say what they are near
+EARLIER = ["held_out", "held_out_3", "held_out_4", "held_out_5", "held_out_6"]   # held-out once, calibration now
+NEAR_TOPIC = ["held_out_3", "held_out_4", "held_out_5", "held_out_6"]   # the earlier sets whose none prompts say what they are near
 
 
 def read(name: str) -> list[dict]:
@@ -137,15 +137,17 @@ def with_constants(index: RT.RouteIndex, base: float, temperature: float,
 
 
 def predict(index: RT.RouteIndex, data: Reading, before: bool = False, no_repair: bool = False) -> list[str | None]:
-    """The shipped matcher as the router runs it; `before`: without the language gate; `no_repair`: without it,
-    the typo repair and the "someone else" bar."""
+    """The shipped matcher as the router runs it; `before`: the bar instead of the judge (the matcher shipped
+    before held_out_7); `no_repair`: the bar, without the typo repair, the "someone else" rise and the language
+    gate."""
+    if before or no_repair:
+        index = dataclasses.replace(index, elsewhere=None)
     out = []
     for r, e, c, lang in zip(data.rows, data.emb, data.conf, data.lang):
         fixed = None if no_repair else index.repair(r["text"])
         if fixed is not None:
             e, c = data.fixed[fixed]
-        out.append(index.match(e, float(c), None if no_repair else r["text"],
-                               None if before or no_repair else lang).route)
+        out.append(index.match(e, float(c), None if no_repair else r["text"], None if no_repair else lang).route)
     return out
 
 
@@ -259,7 +261,62 @@ def negatives_from(sets: dict[str, Reading], names: list[str]) -> dict[str, tupl
 
 def with_negatives(index: RT.RouteIndex, engine, negatives: dict[str, tuple[str, ...]]) -> RT.RouteIndex:
     specs = [dataclasses.replace(s, negatives=negatives.get(s.name, ())) for s in index.specs]
-    return RT.build_index(specs, RT.embed_with(engine), previous=index, known_words=RT.encoder_words(engine))
+    return RT.build_index(specs, RT.embed_with(engine), previous=index, known_words=RT.encoder_words(engine),
+                          elsewhere=RT.elsewhere_pool() if index.elsewhere is not None else ())
+
+
+def judge_rows(index: RT.RouteIndex, data: Reading) -> list[tuple[str | None, str | None, np.ndarray | None]]:
+    """Each prompt's label, its best route (None: no route may match it: language gate, negatives) and the judge's
+    features of that match, read as RouteIndex.match reads them."""
+    bar = dataclasses.replace(index, elsewhere=None)
+    names = [s.name for s in index.specs]
+    out = []
+    for r, e, c, lang in zip(data.rows, data.emb, data.conf, data.lang):
+        fixed = index.repair(r["text"])
+        if fixed is not None:
+            e, c = data.fixed[fixed]
+        m = bar.match(e, float(c), None, lang)
+        if m is None or not np.isfinite(m.bar) or m.nearest is None:
+            out.append((r["route"], None, None))
+            continue
+        tau = float(index.thresholds[names.index(m.nearest)])
+        out.append((r["route"], m.nearest, index.judge_features(e, r["text"], m.score, tau, float(c))))
+    return out
+
+
+def fit_judge(rows: list[tuple[str | None, str | None, np.ndarray | None]], l2: float) -> tuple[np.ndarray, float]:
+    """Logistic regression by Newton's method (deterministic), L2 on the weights: a route prompt whose best route is
+    its own (1) against a none prompt (0); a route prompt whose best route is another is wrong either way: left out."""
+    keep = [(x, lab is not None) for lab, cand, x in rows if x is not None and (lab is None or lab == cand)]
+    X = np.c_[np.asarray([x for x, _ in keep]), np.ones(len(keep))]
+    y = np.asarray([float(t) for _, t in keep])
+    beta = np.zeros(X.shape[1])
+    ridge = l2 * np.diag([1.0] * (X.shape[1] - 1) + [0.0])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-X @ beta))
+        h = X.T @ (X * (p * (1 - p))[:, None]) + ridge
+        beta -= np.linalg.solve(h, X.T @ (p - y) + ridge @ beta)
+    return beta[:-1], float(beta[-1])
+
+
+def judged(rows, weights, bias) -> list[str | None]:
+    return [cand if x is not None and float(np.dot(weights, x) + bias) >= 0 else None for _, cand, x in rows]
+
+
+def calibrate_judge(index: RT.RouteIndex, sets: dict[str, Reading], names: list[str]) -> dict:
+    """ROUTE_JUDGE_WEIGHTS: fitted on `names` pooled; how well the judge does on a set it was not fitted on, by
+    leaving each set but the first calibration pair out (against the bar on the same set)."""
+    rows = {n: judge_rows(index, sets[n]) for n in names}
+    weights, bias = fit_judge([r for n in names for r in rows[n]], TH.ROUTE_JUDGE_L2)
+    lofo = {}
+    for held in names[2:]:
+        w, b = fit_judge([r for n in names if n != held for r in rows[n]], TH.ROUTE_JUDGE_L2)
+        s = score(sets[held].rows, judged(rows[held], w, b))
+        bar = score(sets[held].rows, predict(index, sets[held], before=True))
+        lofo[held] = [s["accuracy"], s["false_route"], bar["accuracy"], bar["false_route"]]
+    return {"weights": [round(float(w), 2) for w in weights], "bias": round(bias, 2), "l2": TH.ROUTE_JUDGE_L2,
+            "features": list(TH.ROUTE_JUDGE_FEATURES), "leave_one_out": lofo,
+            "n": sum(1 for n in names for lab, cand, x in rows[n] if x is not None and (lab is None or lab == cand))}
 
 
 def calibrate_margin(index: RT.RouteIndex, engine, sets: dict[str, Reading]) -> dict:
@@ -325,18 +382,23 @@ def run(quick: bool, headline: str = HEADLINE) -> dict:
     pooled = cal
     for n in earlier:
         pooled = pooled + sets[n]
-    calibrated = calibrate(index, cal)
-    penalty = calibrate_penalty(index, pooled)
+    judge = calibrate_judge(index, sets, [*CALIBRATION, *earlier])
+    bar_index = dataclasses.replace(index, elsewhere=None)
+    calibrated = calibrate(bar_index, cal)
+    penalty = calibrate_penalty(bar_index, pooled)
     floor = calibrate_floor(index, sets)
     margin = calibrate_margin(index, engine, sets)
     neg_index = with_negatives(index, engine, negatives_from(sets, [n for n in NEAR_TOPIC if n != headline]))
     oos = tuple(r["text"] for r in read("out_of_scope.jsonl"))
+    pool = RT.elsewhere_pool()
     oos_index = RT.build_index([*index.specs, RT.RouteSpec("out_of_scope", oos, out_of_scope=True)],
-                               RT.embed_with(engine), previous=index, known_words=RT.encoder_words(engine))
+                               RT.embed_with(engine), previous=index, known_words=RT.encoder_words(engine),
+                               elsewhere=pool)
     # the operator's workflow: none prompts seen in traffic (the earlier sets') become out-of-scope examples too
     seen_none = tuple(r["text"] for n in NEAR_TOPIC if n != headline for r in sets[n].rows if r["route"] is None)
     log_index = RT.build_index([*index.specs, RT.RouteSpec("out_of_scope", oos + seen_none, out_of_scope=True)],
-                               RT.embed_with(engine), previous=oos_index, known_words=RT.encoder_words(engine))
+                               RT.embed_with(engine), previous=oos_index, known_words=RT.encoder_words(engine),
+                               elsewhere=pool)
     head = sets[headline]
     shipped = predict(index, head)
     negs = predict(neg_index, head)
@@ -360,7 +422,8 @@ def run(quick: bool, headline: str = HEADLINE) -> dict:
             "examples": int(index.matrix.shape[0]), "routes": [s.name for s in index.specs],
             "bars": {s.name: round(float(t), 3) for s, t in zip(index.specs, index.thresholds)},
             "embed_examples_s": round(load_s, 2), "calibrated": calibrated, "calibrated_penalty": penalty,
-            "calibrated_floor": floor, "calibrated_margin": margin,
+            "calibrated_floor": floor, "calibrated_margin": margin, "calibrated_judge": judge,
+            "elsewhere": len(pool),
             "negatives": sum(len(s.negatives) for s in neg_index.specs),
             "repaired": {n: len(d.fixed) for n, d in sets.items()},
             "out_of_scope_examples": [len(oos), len(oos) + len(seen_none)],

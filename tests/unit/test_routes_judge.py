@@ -1,0 +1,106 @@
+"""The judge (routes.py, "The judge: someone else's service"): the router ships a pool of support questions about
+other companies' services and general how-tos, embedded at load beside the examples; whether the best route's match
+is a match is a logistic model (thresholds.ROUTE_JUDGE_*) over the match's margin, the pool's lead over it and the
+"whom is it about" cues. An index without the pool keeps the bar."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from router_extproc import routes as RT
+from router_extproc.thresholds import ROUTE_JUDGE_FEATURES, ROUTE_JUDGE_WEIGHTS
+
+from ..fakes import FakeSignals, embed
+from .test_routes import cfg
+
+ROUTES = [
+    {"name": "billing", "examples": ["I was charged twice", "refund my invoice", "my invoice is wrong"]},
+    {"name": "shipping", "examples": ["where is my parcel", "track my order", "my parcel is late"]},
+]
+POOL = ("my bank charged a fee", "how do I post a letter abroad", "my phone bill from the telco is high")
+
+
+def unit(*parts):
+    v = sum(w * embed(t) for t, w in parts)
+    return v / np.linalg.norm(v)
+
+
+def index(pool=POOL):
+    c = cfg(routes=ROUTES)
+    return RT.build_index(c.decisions.routes, lambda ts: np.stack([embed(t) for t in ts]), elsewhere=pool)
+
+
+def test_the_shipped_pool_is_read_once_without_comments_or_blank_lines():
+    pool = RT.elsewhere_pool()
+    assert len(pool) >= 100 and len(set(pool)) == len(pool)
+    assert all(line and not line.startswith("#") and line == line.strip() for line in pool)
+    assert RT.elsewhere_pool() is pool                    # read once per process
+
+
+def test_for_config_embeds_the_shipped_pool_beside_the_examples():
+    ix = RT.for_config(cfg(routes=ROUTES), FakeSignals())
+    assert ix.elsewhere is not None and ix.elsewhere.shape == (len(RT.elsewhere_pool()), ix.matrix.shape[1])
+    assert np.allclose(np.linalg.norm(ix.elsewhere, axis=1), 1.0)
+
+
+def test_a_reload_does_not_embed_the_pool_again():
+    first = index()
+    seen: list[str] = []
+
+    def counting(ts):
+        seen.extend(ts)
+        return np.stack([embed(t) for t in ts])
+
+    c = cfg(routes=[ROUTES[0], {**ROUTES[1], "examples": [*ROUTES[1]["examples"], "parcel never came"]}])
+    again = RT.build_index(c.decisions.routes, counting, previous=first, elsewhere=POOL)
+    assert seen == ["parcel never came"] and again.elsewhere.shape == first.elsewhere.shape
+
+
+def test_a_turn_as_close_to_someone_elses_service_as_to_the_route_does_not_match():
+    ix = index()
+    ours = "I was charged twice"
+    assert ix.match(unit((ours, 1.0), ("refund my invoice", 0.3)), 0.5, ours).route == "billing"
+    theirs = "my bank charged a fee"
+    m = ix.match(unit((theirs, 1.0), (ours, 0.5)), 0.5, theirs)
+    assert m.route is None and m.nearest == "billing"
+
+
+def test_the_judges_bar_is_the_score_at_which_it_says_yes():
+    ix = index()
+    for text, v in [("I was charged twice", unit(("I was charged twice", 1.0))),
+                    ("my bank charged a fee", unit(("my bank charged a fee", 1.0), ("I was charged twice", 0.7))),
+                    ("where is my parcel", unit(("where is my parcel", 1.0), ("how do I post a letter abroad", 0.8)))]:
+        m = ix.match(v, 0.5, text)
+        assert (m.route is not None) == (m.score >= m.bar)
+
+
+def test_the_features_are_read_in_the_order_the_weights_are_fitted_in():
+    ix = index()
+    v = unit(("my invoice is wrong", 1.0))
+    x = ix.judge_features(v, "You sent my invoice to Netflix?", 0.8, 0.5, 0.25)
+    assert len(x) == len(ROUTE_JUDGE_FEATURES) == len(ROUTE_JUDGE_WEIGHTS)
+    f = dict(zip(ROUTE_JUDGE_FEATURES, x))
+    assert np.isclose(f["margin"], 0.3) and np.isclose(f["head"], np.log(0.25))
+    assert f["addressed"] == 1 and f["other_name"] == 1 and f["first_person"] == 1 and f["general"] == 0
+    assert np.isclose(f["cover"], 1 / 3)                 # of "sent", "invoice", "netflix": the examples use "invoice"
+    assert ix.judge(x) == float(np.dot(ROUTE_JUDGE_WEIGHTS, x) + ix.judge_bias)
+
+
+def test_without_the_pool_or_the_turns_text_the_bar_decides():
+    ix = index()
+    v = unit(("my bank charged a fee", 1.0), ("I was charged twice", 0.5))
+    bare = dataclasses.replace(ix, elsewhere=None)
+    assert ix.match(v, 0.5, None).bar == bare.match(v, 0.5, None).bar            # the bar, without the judge
+    # ... and the bar's "someone else" rise (a bank) when the index has no pool
+    assert np.isclose(bare.match(v, 0.5, "my bank charged a fee").bar, bare.match(v, 0.5, None).bar + ix.other_penalty)
+    assert ix.match(v, 0.5, "my bank charged a fee").bar != bare.match(v, 0.5, "my bank charged a fee").bar
+    assert index(pool=()).elsewhere is None
+
+
+def test_the_examples_vocabulary_is_evidence_for_a_route():
+    sp = RT.Speller(["where is my parcel", "refund my invoice"])
+    assert sp.cover("my parcels and the invoice") == 1.0     # plural, function words skipped
+    assert sp.cover("the weather in Iceland") == 0.0
+    assert sp.cover("is it?") == 0.0
