@@ -54,7 +54,8 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   config. Whether the best route's match is a match is then a small logistic model (weights in thresholds.py,
   fitted on the earlier route sets) over: the score less τ, the head's log-confidence, the pool's score less the
   route's (the pool's two nearest, as a route's), the "someone else" cues (another name, a third party, a general
-  question's form, "you"), a first person, the turn's length, and the share of the turn's words the examples use.
+  question's form, "you"), a first person, the turn's length, the share of the turn's words the examples use, and
+  whether it names a well-known company or product the examples do not (data/other_brands.txt: Amazon, DHL, Gmail).
   It replaces the bar and its rise; `bar` then reads as the score at which the judge would say yes. An index built
   without the pool (`build_index(..., elsewhere=())`) keeps the bar.
 
@@ -143,6 +144,8 @@ class RouteIndex:
     negative_margin: float = ROUTE_NEGATIVE_MARGIN
     # the shipped pool of someone else's support text, embedded (module docstring, "The judge"); None: the bar decides
     elsewhere: np.ndarray | None = field(compare=False, repr=False, default=None)
+    # the shipped well-known brands the examples do not name (data/other_brands.txt; the judge's `known_brand`)
+    brands: Brands | None = field(compare=False, repr=False, default=None)
     judge_weights: tuple[float, ...] = ROUTE_JUDGE_WEIGHTS
     judge_bias: float = ROUTE_JUDGE_BIAS
 
@@ -165,6 +168,7 @@ class RouteIndex:
             bool(_FIRST_PERSON.search(text)),
             math.log1p(len(text.split())),
             speller.cover(text) if speller is not None else 0.0,
+            self.brands is not None and self.brands.named(text),
         ], dtype=np.float64)
 
     def judge(self, features: np.ndarray) -> float:
@@ -374,7 +378,8 @@ def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.
                       speller=Speller([t for s in specs if not s.out_of_scope for t in s.examples], known_words)
                       if texts else None, languages=languages,
                       example_languages={t: seen[t] for t in set(texts) if t in seen}, detector=detector,
-                      negatives=negatives, negative_routes=np.asarray(with_negs, dtype=np.intp), elsewhere=pool)
+                      negatives=negatives, negative_routes=np.asarray(with_negs, dtype=np.intp), elsewhere=pool,
+                      brands=Brands.shipped(texts) if elsewhere else None)
 
 
 def for_config(config: Any, engine: Any, previous: RouteIndex | None = None) -> RouteIndex | None:
@@ -389,11 +394,54 @@ def for_config(config: Any, engine: Any, previous: RouteIndex | None = None) -> 
     return build_index(specs, embed_with(engine), previous, encoder_words(engine), detector, elsewhere_pool())
 
 
+@dataclass(frozen=True, slots=True)
+class Brands:
+    """Well-known companies and products a customer also deals with, less those the operator's examples name (their
+    payment provider, their integrations): naming one is evidence that a turn is about that company's service."""
+
+    exact: re.Pattern[str] | None       # names written in capitals ("UPS", not the "ups" of "sign-ups")
+    folded: re.Pattern[str] | None      # the rest, any case
+
+    @classmethod
+    def shipped(cls, examples: Sequence[str]) -> Brands:
+        joined = "\n".join(examples).lower()
+        names = [n for n in _shipped_brands() if not re.search(_whole(re.escape(n.lower())), joined)]
+        caps = [n for n in names if n.isupper()]
+        rest = [n for n in names if not n.isupper()]
+        return cls(_alternation(caps, 0), _alternation(rest, re.IGNORECASE))
+
+    def named(self, text: str) -> bool:
+        return bool((self.exact is not None and self.exact.search(text))
+                    or (self.folded is not None and self.folded.search(text)))
+
+
+def _whole(pattern: str) -> str:
+    # not \b: names end in "+" or "&" ("Disney+", "AT&T")
+    return rf"(?<!\w){pattern}(?!\w)"
+
+
+def _alternation(names: Sequence[str], flags: int) -> re.Pattern[str] | None:
+    if not names:
+        return None
+    # longest first, so "Uber Eats" is read whole; plain alternation of literals: linear, no backtracking blow-up
+    return re.compile(_whole("(?:" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + ")"),
+                      flags)
+
+
+@cache
+def _shipped_brands() -> tuple[str, ...]:
+    return _data_lines("other_brands.txt")
+
+
+def _data_lines(name: str) -> tuple[str, ...]:
+    text = files(__package__).joinpath("data", name).read_text(encoding="utf-8")
+    return tuple(dict.fromkeys(ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")))
+
+
 @cache
 def elsewhere_pool() -> tuple[str, ...]:
     """The shipped pool of someone else's support text (module docstring, "The judge"): one utterance a line."""
-    text = files(__package__).joinpath("data", "elsewhere.txt").read_text(encoding="utf-8")
-    return tuple(dict.fromkeys(ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")))
+    return _data_lines("elsewhere.txt")
 
 
 def encoder_words(engine: Any) -> frozenset[str]:

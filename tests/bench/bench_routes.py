@@ -77,7 +77,7 @@ MARGIN_TOLERANCE = 0.005
 HEADLINE = "held_out_7"
 CALIBRATION = ["calibration", "held_out_2"]           # ROUTE_BASE and ROUTE_HEAD_TEMPERATURE
 EARLIER = ["held_out", "held_out_3", "held_out_4", "held_out_5", "held_out_6"]   # held-out once, calibration now
-NEAR_TOPIC = ["held_out_3", "held_out_4", "held_out_5", "held_out_6"]   # the earlier sets whose none prompts say what they are near
+NEAR_TOPIC = ["held_out_3", "held_out_4", "held_out_5", "held_out_6"]   # sets whose none prompts say what they are near
 
 
 def read(name: str) -> list[dict]:

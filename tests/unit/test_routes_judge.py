@@ -104,3 +104,20 @@ def test_the_examples_vocabulary_is_evidence_for_a_route():
     assert sp.cover("my parcels and the invoice") == 1.0     # plural, function words skipped
     assert sp.cover("the weather in Iceland") == 0.0
     assert sp.cover("is it?") == 0.0
+
+
+def test_a_well_known_brand_the_examples_do_not_name_is_evidence_against_a_route():
+    brands = RT.Brands.shipped(["Do you accept PayPal or bank transfer?", "The integration with Slack disconnects"])
+    assert brands.named("my Amazon parcel never came") and brands.named("amazon refund status?")
+    assert brands.named("Disney+ charged me") and brands.named("my AT&T bill") and brands.named("the Uber Eats order")
+    assert not brands.named("I paid with PayPal") and not brands.named("slack keeps disconnecting")  # the operator's
+    assert brands.named("UPS lost it") and not brands.named("follow-ups on my sign-ups")   # capitals only in capitals
+    assert not brands.named("where is my parcel")
+
+
+def test_the_index_reads_brands_only_with_the_pool():
+    assert index().brands is not None and index(pool=()).brands is None
+    ix = index()
+    f = dict(zip(ROUTE_JUDGE_FEATURES, ix.judge_features(unit(("track my order", 1.0)), "my eBay order", 0.5, 0.4,
+                                                         None)))
+    assert f["known_brand"] == 1 and f["head"] == 0.0    # no category signal: the head says nothing
