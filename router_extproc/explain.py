@@ -157,7 +157,10 @@ def _route(config: RouterConfig, request: Any, signals: Any, routes: Any, route_
         w(f"  route reads the turn with its typos repaired: {routes.repair(user_turn(request))!r}\n")
     if routes.about_someone_else(text):
         w("  route: the turn reads as about someone else (another company's name, a third party or a general "
-          "question, and no \"you\"): its bar is raised\n")
+          "question, and no \"you\"): " + ("the judge weighs it (routes.py)\n" if routes.elsewhere is not None
+                                           else "its bar is raised\n"))
+    if routes.elsewhere is not None and routes.brands is not None and routes.brands.named(text):
+        w("  route: the turn names a well-known brand the examples do not: the judge weighs it\n")
     if m is not None and m.refused:
         w(f"  route: the turn is as close to the negatives of {', '.join(m.refused)} as to their examples: "
           "they cannot match\n")
