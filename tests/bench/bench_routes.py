@@ -561,15 +561,16 @@ def section(res: dict) -> str:
         "shipped pool's lead, a known brand, a third party and a general question's form against the match; "
         "the same cues fire on real tickets (\"my bank shows the money left\", \"Apple Pay\", \"on Android\"), "
         "so it trades route recall for refusals at the accuracy-best cut, and false-route stays far from 0.05. "
-        "What helps more is the operator's: the near-topic traffic they see as each route's `negatives:` (\"+ "
-        f"negatives\": near-topic false-route {h['negatives']['false_route_near_topic']}, all none "
-        f"{h['negatives']['false_route']}, accuracy {h['negatives']['accuracy']}) or as `out_of_scope` examples; a "
-        "keyword rule naming the brands their users mention (`not: {keyword: other_brands}`) catches the named "
-        "ones.",
+        "The operator's own traffic helps further: the none prompts they saw as `out_of_scope` examples (\"+ seen "
+        f"none\": near-topic false-route {h['seen_none']['false_route_near_topic']}, all none "
+        f"{h['seen_none']['false_route']}, accuracy {h['seen_none']['accuracy']}) or the near-topic ones as each "
+        f"route's `negatives:` (\"+ negatives\": {h['negatives']['false_route_near_topic']}, "
+        f"{h['negatives']['false_route']}, {h['negatives']['accuracy']}); a keyword rule naming the brands their "
+        "users mention (`not: {keyword: other_brands}`) catches the named ones.",
         "- **Other languages**: all-MiniLM-L6-v2 is English-only. A turn the detector is sure is in a language none "
         "of a route's examples is in does not match that route (route prompts right / sent to a wrong route: "
-        f"{lang('shipped')}, before the gate {lang('before')}; none prompts false-routed: {lang_none('shipped')}, "
-        f"before {lang_none('before')}): it goes to the rule set's `language` rules or the "
+        f"{lang('shipped')}, with the bar {lang('before')}; none prompts false-routed: {lang_none('shipped')}, "
+        f"with the bar {lang_none('before')}): it goes to the rule set's `language` rules or the "
         "default decision, never to a route matched on word-piece noise. An operator who wants a route to take "
         "French lists French examples in it (or `languages: [en, fr]`); support-desk.yaml sends French to a "
         "French desk with a `language` rule at a higher priority.",
