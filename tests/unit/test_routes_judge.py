@@ -121,3 +121,11 @@ def test_the_index_reads_brands_only_with_the_pool():
     f = dict(zip(ROUTE_JUDGE_FEATURES, ix.judge_features(unit(("track my order", 1.0)), "my eBay order", 0.5, 0.4,
                                                          None)))
     assert f["known_brand"] == 1 and f["head"] == 0.0    # no category signal: the head says nothing
+
+
+def test_a_long_turn_costs_the_judge_a_bounded_read():
+    sp = RT.Speller(["where is my parcel", "refund my invoice"])
+    long_turn = "parcel " * RT.COVER_MAX_WORDS + "weather " * 1000
+    assert sp.cover(long_turn) == 1.0                  # only the first COVER_MAX_WORDS content words are read
+    brands = RT.Brands.shipped([])
+    assert brands.named("x " * 5000 + "and then Amazon.") and not brands.named("x " * 5000)
