@@ -129,3 +129,21 @@ def test_a_long_turn_costs_the_judge_a_bounded_read():
     assert sp.cover(long_turn) == 1.0                  # only the first COVER_MAX_WORDS content words are read
     brands = RT.Brands.shipped([])
     assert brands.named("x " * 5000 + "and then Amazon.") and not brands.named("x " * 5000)
+
+
+def test_explain_says_the_judge_weighed_a_turn_about_someone_else():
+    import io
+    import json
+
+    from router_extproc.explain import explain
+
+    from .test_routes import Sig
+
+    c = cfg(routes=ROUTES)
+    ix = RT.build_index(c.decisions.routes, lambda ts: np.stack([embed(t) for t in ts]), elsewhere=POOL)
+    turn = "My Amazon parcel is late, who do I call at the bank?"
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": turn}]}).encode()
+    out = io.StringIO()
+    explain(c, body, out, signals=Sig(turn), routes=ix)
+    text = out.getvalue()
+    assert "the judge weighs it (routes.py)" in text and "names a well-known brand" in text
