@@ -740,6 +740,85 @@ CAPS_NAME = _rx(r"(?i:passenger|traveller|traveler|guest|name|pax|holder|insured
 INITIAL_NAME = _rx(r"(?:^|[\s(,;])(\p{Lu}\. \p{Lu}\p{Ll}{2,}(?:-\p{Lu}\p{Ll}+)?)\b")
 TITLED = _rx(rf"(?:^|[^\p{{L}}])({_TITLE}\.? {_WORD}(?:[ -]{_WORD})?){_NAME_END}")
 VOCATIVE = _rx(r"(?:^|\n)[ \t]*([A-Z][a-z]{2,14}),\s+[a-z]")
+# (pii9) "My name is" / "I am called" in many languages, as families. Written from general phrasebook knowledge of
+# each language (Wikivoyage-style phrase lists), not copied from a message set: the head misreads the phrase's first
+# word, capitalised at a message's start, as a name ("Jenengku Wahyu" -> 'Jenengku', held_out_12), and the phrase
+# says that a name follows. Lower case here; the words are matched case-insensitively.
+INTRO_PHRASES: dict[str, tuple[str, ...]] = {
+    # Austronesian: Javanese, Sundanese, Balinese, Tetum, Ilocano, Cebuano, Malagasy, Maori, Samoan, Tongan, Fijian,
+    # Hawaiian, Chamorro
+    "austronesian": ("jenengku", "jenengé kula", "jeneng kula", "asmaku", "wasta abdi", "nami abdi", "wastan abdi",
+                     "adan tiang", "ha'u-nia naran", "hau-nia naran", "hau naran", "naran ha'u", "ti naganko ket",
+                     "naganko ket", "naganko", "ang akong ngalan", "akong ngalan", "ny anarako dia", "ny anarako",
+                     "tōku ingoa ko", "toku ingoa ko", "o lo'u igoa o", "ko hoku hingoa ko", "na yacaqu o",
+                     "na yacaqu ko", "koʻu inoa", "i naan-hu", "naan-hu"),
+    # Creoles and contact languages: Papiamento, Sranan Tongo, Haitian, Tok Pisin, Bislama, Ladino
+    "creole": ("mi nòmber ta", "mi nomber ta", "mi nen na", "mwen rele", "non mwen se", "nem bilong mi",
+               "nem blong mi", "me yamo", "mi nombre es"),
+    # Celtic and Germanic minority languages: Cornish, Manx, Welsh, Irish, Scottish Gaelic, Breton, Scots, Frisian,
+    # Low German, Luxembourgish, Yiddish (romanized), Afrikaans, Faroese, Icelandic
+    "celtic_germanic": ("ow hanow yw", "my ennym", "fy enw i yw", "fy enw yw", "is mise", "'s mise", "m'ainm",
+                        "ma anv a zo", "ma name's", "ma name is", "ik hjit", "myn namme is", "ik heet", "ik heet",
+                        "ech heeschen", "mäin numm ass", "ikh heys", "ich heys", "mayn nomen iz", "my naam is",
+                        "ek heet", "eg eiti", "ég heiti", "ich heisse", "ich heiße", "mein name ist"),
+    # Romance minority languages: Asturian, Galician, Catalan, Occitan, Friulian, Ladin, Romansh, Sardinian,
+    # Corsican, Aragonese, Walloon
+    "romance": ("llámome", "llamome", "chámome", "o meu nome é", "em dic", "me dison", "me sòni", "o mi clami",
+                "mi clami", "jau hai num", "mi naro", "mi chjamu", "me clamo", "dji m' lome"),
+    # Balkan, Slavic, Baltic, Finnic, Hungarian, Greek, Albanian, Maltese
+    "europe_other": ("казвам се", "името ми е", "се викам", "моето име е", "мяне завуць", "мене звати",
+                     "меня зовут", "zovem se", "moje ime je", "ime mi je", "jaz sem", "nimeni on", "minu nimi on",
+                     "a nevem", "me lene", "με λένε", "quhem", "emri im është", "emri im eshte", "jisimni"),
+    # Turkic, Mongolic, Caucasus, Iranian
+    "central_asia": ("meniň adym", "menin adym", "adym", "менің атым", "менин атым", "mening ismim", "ismim",
+                     "mənim adım", "minem isemem", "миний нэр", "намайг", "მე მქვია", "ჩემი სახელია",
+                     "իմ անունը", "اسم من", "نام من", "اسمي", "mera naam", "meraa naam", "mera nam"),
+    # South Asian: Hindi, Nepali, Urdu, Bengali, Marathi, Gujarati, Punjabi, Tamil, Telugu, Kannada, Malayalam,
+    # Sinhala (native script and romanized)
+    "south_asia": ("मेरा नाम", "मेरो नाम", "میرا نام", "আমার নাম", "amar naam", "माझे नाव", "maza naav", "maru naam",
+                   "mera naa", "en peyar", "என் பெயர்", "naa peru", "నా పేరు", "nanna hesaru", "ente peru",
+                   "mage nama", "මගේ නම"),
+    # South-East Asian: Thai, Lao, Khmer, Burmese, Vietnamese
+    "southeast_asia": ("ผมชื่อ", "ฉันชื่อ", "ดิฉันชื่อ", "ชื่อ", "ຂ້ອຍຊື່", "ខ្ញុំឈ្មោះ", "tôi tên là", "tên tôi là"),
+    # Semitic and Ethiopian: Hebrew, Arabic, Amharic, Tigrinya
+    "semitic": ("שמי", "קוראים לי", "ስሜ", "ሽመይ"),
+    # African: Swahili, Chichewa, Shona, Zulu, Xhosa, Sesotho, Tswana, Yoruba, Igbo, Hausa, Twi, Ewe, Lingala,
+    # Kinyarwanda, Luganda, Wolof, Somali, Oromo, Kikuyu
+    "africa": ("jina langu ni", "naitwa", "dzina langa ndine", "dzina langa ndi", "zita rangu ndi", "ndinonzi",
+               "igama lami ngu", "igama lam ngu", "lebitso la ka ke", "leina la me ke", "orúkọ mi ni",
+               "oruko mi ni", "aha m bụ", "aha m bu", "sunana", "me din de", "me din ne", "ŋkɔnye enye",
+               "nkombo na ngai", "nkombo na ngai ezali", "nitwa", "izina ryanjye ni", "erinnya lyange",
+               "sama tur", "maa ngi tudd", "magacaygu waa", "maqaan koo", "maqaan kiyya", "ritwa riakwa"),
+    # Indigenous Americas: Quechua, Guarani, Aymara, Nahuatl
+    "americas": ("sutiymi", "che réra", "che rera", "nayan sutixa", "notocā"),
+}
+_INTRO_ALT = "|".join(sorted({re.escape(x) for v in INTRO_PHRASES.values() for x in v}, key=len, reverse=True))
+# the name after an intro phrase, in a cased script: "Jenengku Wahyu Prasetyo", "Казвам се Петър Стоянов"
+NAME_INTRO = _rx(rf"(?:^|[^\p{{L}}])(?i:{_INTRO_ALT})[:,]?\s+{_NAME}{_NAME_END}")
+# ... and in a script without case (Hebrew, Arabic, Devanagari, Bengali, Tamil, Telugu, Sinhala, Thai, Lao, Khmer,
+# Ethiopic, Georgian): one or two words after the phrase; a copula or a label that ends the clause is cut off
+_CASELESS_WORD = r"(?:[\p{Lo}\p{M}]{2,}|[\x{10D0}-\x{10FF}]{2,})"
+NAME_INTRO_CASELESS = _rx(rf"(?:^|[^\p{{L}}])(?:{_INTRO_ALT})[:,]?\s*({_CASELESS_WORD}(?:\s{_CASELESS_WORD})?)")
+_COPULAS = frozenset("है हो हूँ हैं ነው ነች ናት է هست است هستم ہے ആണ് ఉంది ஆகும் আমি ਹੈ อายุ คือ ครับ ค่ะ".split())
+# the first word of each phrase (the one a message opens with, capitalised), three letters or more: not a name. Words
+# that are also given names elsewhere stay out ("Amar", "Nami", "Adan", "Che", "Mera", "Nanna")
+INTRO_WORDS = frozenset(x.split()[0].capitalize() for v in INTRO_PHRASES.values() for x in v
+                        if len(x.split()[0]) >= 3) - frozenset("""Nami Adan Amar Ang Che Mera Meraa Nanna Maru Maza
+    Mage Sama Ente Zita Leina""".split())
+# (pii9) consumer services, shops and software products the head reads as a given name at a line's start
+# ("Netflix,https://netflix.com,..." in a password-manager export, held_out_12; "Unsplash", "Wolfram" in READMEs):
+# a one-word "name" that is one of these is the brand
+BRANDS = frozenset("""Netflix Spotify Amazon Google Apple Microsoft Uber Airbnb Tesla Disney Hulu Zoom Dropbox Github
+    GitHub Gitlab GitLab Adobe Samsung Nintendo Sony Ebay Etsy Shopify Stripe Revolut Monzo Klarna Booking Expedia
+    Deliveroo Lyft Bolt Vinted Tinder Bumble Hinge Duolingo Peloton Strava Fitbit Garmin Unsplash Wolfram Milvus
+    Figma Notion Canva Trello Asana Jira Atlassian Salesforce Oracle Ikea IKEA Lidl Aldi Tesco Walmart Target Costco
+    Starbucks Deezer Tidal Audible Kindle Xfinity Verizon Vodafone Orange Telekom Openai OpenAI Anthropic Mistral
+    Nvidia NVIDIA Intel Huawei Xiaomi Lenovo Dell Asus Acer Logitech Philips Bosch Siemens Dyson Lego LEGO Pinterest
+    Tumblr Quora Medium Substack Patreon Kickstarter Gofundme GoFundMe Coinbase Binance Kraken Wise Payoneer Zelle
+    Cashapp Mailchimp Hubspot HubSpot Zendesk Twilio Heroku Vercel Netlify Cloudflare
+    Firefox Chrome Safari Opera Brave Outlook Gmail Hotmail Yahoo Proton Tutanota
+    Signal Viber Line Wechat WeChat Kakao Zalo Grab Gojek Careem Glovo Wolt Rappi Ocado Zalando Asos ASOS Shein Temu
+    Aliexpress AliExpress Rakuten Mercari Depop Poshmark Wayfair Hbo HBO Crunchyroll Roku Plex Sonos Bose""".split())
 NOT_NAMES = frozenset("""Assignee Assignees Reporter Watchers Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
     Afternoon Evening Hope We You Your My The An This That It Please Happy Sure Okay Ok Yes No Chat ChatGPT Claude
@@ -773,7 +852,8 @@ NOT_NAMES = frozenset("""Assignee Assignees Reporter Watchers Sir Sirs Madam Mad
 def _name_ok(name: str) -> bool:
     words = name.replace(".", " ").replace("-", " ").split()
     core = [w for w in words if w not in NAME_TITLES and len(w) > 1]
-    return bool(core) and not any(w in NOT_NAMES for w in core) and not core[0].endswith("ly")
+    return bool(core) and not any(w in NOT_NAMES or w in INTRO_WORDS for w in core) and not core[0].endswith("ly") \
+        and not (len(core) == 1 and core[0] in BRANDS)
 
 
 # Marks of documentation (markdown/rst headings, fences, directives, links, inline code, shell prompts, install
@@ -799,13 +879,19 @@ def _people(T: Text) -> list[Entity]:
     doc = looks_like_documentation(T.text)
     for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (SIGNOFF_INLINE, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75),
                       (TITLED, 0.9), (INITIAL_NAME, 0.75), (SIGNATURE, 0.8), (CHAT_SPEAKER, 0.85), (MENTION, 0.75),
-                      (ROLE_NAME, 0.8), (LABEL_NAME_LINE, 0.85), (FORM_NAME_INVERTED, 0.85)):
+                      (ROLE_NAME, 0.8), (LABEL_NAME_LINE, 0.85), (FORM_NAME_INVERTED, 0.85), (NAME_INTRO, 0.9)):
         if not (doc and rx in (VOCATIVE, MENTION)):
             out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
     if not doc:
         for g in (1, 2, 3):
             out += _value_span(T, CAPS_NAME, "PERSON", 0.85, group=g, ok=_name_ok)
         out += _value_span(T, NAME_HANGUL, "PERSON", 0.85)
+        for s, e in T.find(NAME_INTRO_CASELESS, 1):
+            words = T.text[s:e].split()
+            while words and words[-1] in _COPULAS:
+                words.pop()
+            if words:
+                out.append((s, s + len(" ".join(words)), "PERSON", 0.85))
         out += _value_span(T, TICKET_PERSON, "PERSON", 0.8,
                            ok=lambda v: v.lower() not in _NOT_TICKET_PERSON and _name_ok(v.capitalize()))
         for s, e in T.find(NAME_LIST, 1):
@@ -1572,7 +1658,9 @@ def _cell_ok(typ: str, v: str) -> bool:
     if typ == "PHONE_NUMBER":
         return 7 <= digits <= 15 and all(c.isdigit() or c in " +-().x" for c in v)
     if typ == "PERSON":
-        return any(c.isalpha() for c in v) and not digits and v[:1].isupper() and len(v.split()) <= 4
+        # (a password-manager export's "name" column names the site: "Netflix,https://netflix.com,...")
+        return any(c.isalpha() for c in v) and not digits and v[:1].isupper() and len(v.split()) <= 4 and \
+            v not in BRANDS
     if typ == "STREET_ADDRESS":
         return digits >= 1 and any(c.isalpha() for c in v)
     return not placeholder(v) and not v.isdigit()

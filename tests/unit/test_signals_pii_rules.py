@@ -1273,3 +1273,60 @@ def test_a_model_year_and_a_car_model_are_not_an_address_a_street_after_a_year_l
 def test_a_quoted_network_name_in_a_config_is_not_its_key():
     got = _found('wifi:\n  ssid: "Office-5G"\n  psk: "c0ffee&Cr0issant"')
     assert ("PASSWORD", "c0ffee&Cr0issant") in got and not any(v == "Office-5G" for _, v in got)
+
+
+def _people_in(text, model=()):
+    return [text[s:e] for s, e, t, _ in combine(text, list(model)) if t == "PERSON"]
+
+
+def _piece(text, word, typ="PERSON"):
+    s = text.index(word)
+    return (s, s + len(word), typ, 0.9)
+
+
+@pytest.mark.parametrize("text,pieces,whole", [
+    # (pii9) a register's SURNAME, Given; a nickname in quotes; a particle; initials: one name, not its pieces
+    ("Rx label: HALVORSEN, Ingrid - DOB 07/30/1948", ["Ingrid"], "HALVORSEN, Ingrid"),
+    ('Obituary: Harold "Hal" Pemberton, of Dunedin, died on Sunday.', ["Harold", "Pemberton"],
+     'Harold "Hal" Pemberton'),
+    ("Ha'u-nia naran Nelinha da Costa, hela iha Dili.", ["Nelinha", "Costa"], "Nelinha da Costa"),
+    ("Entrant: A. B. Okonjo, club Harriers", ["Okonjo"], "A. B. Okonjo"),
+    ("Tenors this year: Pierre LAMBERT and others.", ["Pierre"], "Pierre LAMBERT"),
+])
+def test_pieces_of_one_name_become_one_person(text, pieces, whole):
+    assert _people_in(text, [_piece(text, p) for p in pieces]) == [whole]
+
+
+def test_an_abbreviation_after_a_name_is_no_surname_and_a_list_stays_apart():
+    text = "Please ask Maria ASAP about it."
+    assert _people_in(text, [_piece(text, "Maria")]) == ["Maria"]
+    text = "Guests: Lorna, Duncan and Iain"
+    assert "Lorna, Duncan" not in _people_in(text, [_piece(text, "Lorna"), _piece(text, "Duncan")])
+
+
+@pytest.mark.parametrize("text,name", [
+    # (pii9) "my name is" in more languages (pii/rules.py INTRO_PHRASES): the name after it, not the phrase
+    ("Jenengku Wahyu Prasetyo, umurku 34 taun.", "Wahyu Prasetyo"),
+    ("Казвам се Петко Илиев и живея в Пловдив.", "Петко Илиев"),
+    ("Mi nomber ta Shurenska Martis.", "Shurenska Martis"),
+    ("मेरा नाम अनिल कुमार है", "अनिल कुमार"),
+    ("ስሜ ሰላም ነው", "ሰላም"),
+])
+def test_a_name_after_an_intro_phrase_of_many_languages(text, name):
+    assert name in _people_in(text)
+
+
+@pytest.mark.parametrize("text,word", [
+    ("Jenengku Wahyu, umurku 34 taun.", "Jenengku"),
+    ("Wasta abdi Euis, yuswa 61 taun.", "Wasta"),
+    ("Meniň adym Aýna.", "Meniň"),
+])
+def test_an_intro_phrases_own_word_is_no_name(text, word):
+    assert word not in _people_in(text, [_piece(text, word)])
+
+
+def test_a_brand_alone_is_no_person_in_text_or_in_a_table():
+    text = "Netflix keeps logging me out on the TV."
+    assert _people_in(text, [_piece(text, "Netflix")]) == []
+    text = "name,url,username,password\nNetflix,https://netflix.com,mo_k,Heron-88-blue"
+    assert _people_in(text) == []
