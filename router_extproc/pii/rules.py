@@ -283,6 +283,26 @@ DOB_NEAR = _rx(rf"(?i)(?:\bborn\b|\bdob\b|\bd\.o\.b\b|date of birth|\bbirth ?dat
                rf"data di nascita|data de nascimento|\bnascid[oa]\b|\bnascut\b|\bnăscut\b|\bf[èe]t\b|tanggal lahir|"
                rf"\bganwyd\b)"
                rf"[^\n\d,;.!?]{{1,40}}?({_DATE}|{_DATE_ANY_MONTH_DE})")
+# (pii9) a birth word of more languages, then a date within the same clause, as families: Javanese/Sundanese
+# lair/lahir, Tagalog ipinanganak, Cebuano natawo, Ilocano nayanak, Cornish genys, Breton ganet, Manx ruggit, Turkmen
+# doglan, Turkish doğdum/doğum, Azerbaijani doğulmuşam, Uzbek tug'ilgan, Kazakh туған, Kyrgyz туулган, Mongolian
+# төрсөн, Bulgarian/Macedonian/Serbian роден/родена/rođen, Belarusian нарадзіўся/нарадзілася, Georgian დავიბადე/დაბადების,
+# Armenian ծնվել, Hebrew נולדתי/נולד/נולדה/תאריך לידה, Arabic وُلدت/ولدت/تاريخ الميلاد, Persian متولد/تاریخ تولد, Hindi
+# /Nepali/Marathi जन्म, Bengali জন্ম, Urdu paidaish/paida/پیدائش, Tamil pirandha/பிறந்த, Thai เกิด, Vietnamese sinh,
+# Amharic ተወለድኩ/የትውልድ, Yiddish geboyrn, Low German boorn/geboren, Frisian berne, Asturian/Spanish nací/nacíu/nacida,
+# Friulian nassût/nassude, Papiamento nase, Ladino nasi/nasida, Swahili/Chichewa/Shona/Zulu kuzaliwa/ndinabadwa/
+# ndakazvarwa/ngazalwa, Yoruba bí mi/bi mi, Igbo amụrụ m/amuru m, Hausa haife ni, Somali dhashay, Twi wɔwoo me
+_BIRTH_WORDS = ("lair|lahir|ipinanganak|natawo|nayanak|genys|ganet|ruggit|doglan|doğdum|doğum|doğulmuşam|tug'ilgan|"
+                "tugʻilgan|туған|туулган|төрсөн|роден|родена|роди|rođen|rođena|roden|rodena|нарадзіўся|нарадзілася|"
+                "დავიბადე|დაბადების|ծնվել|ծնված|נולדתי|נולד|נולדה|תאריך לידה|ولدت|وُلدت|تاريخ الميلاد|متولد|تاریخ تولد|"
+                "जन्म|জন্ম|paidaish|paidaaish|پیدائش|pirandha|பிறந்த|เกิด|sinh|ተወለድኩ|የትውልድ|geboyrn|geboirn|boorn|"
+                "berne|nací|nacíu|nacida|nassût|nassude|nase|nasi|nasida|kuzaliwa|ndinabadwa|ndakazvarwa|ngazalwa|"
+                "bí mi|bi mi|amụrụ m|amuru m|haife ni|dhashay|wɔwoo me|wowoo me")
+# a date in the layouts these languages write: day, an optional ordinal suffix or "mis" ("9 mis Gwynngala 1979"),
+# a month word and a year; or year first ("1996 жылғы 4 наурыз", Kazakh, Hungarian)
+_DATE_WORDY = (r"\d{1,2}(?:\p{L}{1,3}|\.)?\s(?:(?:de|of|mis|dem|ai|di)\s)?\p{L}{2,12}\.?,?\s(?:(?:de|dal|del)\s)?(?:1[89]|20)\d{2}\b|"
+               r"(?:1[89]|20)\d{2}\s\p{L}{2,8}\s\d{1,2}\s\p{L}{3,12}")
+DOB_FAMILY = _rx(rf"(?:^|[^\p{{L}}])(?i:{_BIRTH_WORDS})[^\n\d,;.!?]{{0,40}}?({_DATE}|{_DATE_WORDY})")
 _BIRTHDAY_EVENT = _rx(r"(?i)\b(?:party|parties|cake|present|gift|dinner|lunch|celebrat\w*|trip|drinks|bash|card|sale)\b")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
@@ -345,9 +365,38 @@ AGE_MORE = _rx(r"(?m)"
                # a word for "years" before the number in Bantu languages and Fijian: "mfite imyaka 33" (Kinyarwanda),
                # "nnina emyaka 29" (Luganda), "ndine makore 35" (Shona), "au yabaki 24" (Fijian)
                r"|(?i:\b(?:imyaka|emyaka|myaka|miaka|iminyaka|makore|yabaki))\s+(\d{1,3})\b")
+# (pii9) Ages in more languages, as families (general grammar of each language, not one set's phrasings):
+# (a) a word for "age" - bare or with a possessive - right before the number: Javanese umur/umurku/yuswa, Sundanese
+#     yuswa, Indonesian/Malay usia, Tetum tinan, Hindi/Urdu umar/umr/उम्र, Nepali उमेर, Marathi वय, Bengali বয়স,
+#     Tamil vayasu/vayathu, Telugu vayassu, Thai อายุ, Lao ອາຍຸ, Khmer អាយុ, Amharic እድሜ/እድሜዬ, Hebrew גיל, Arabic
+#     عمر/عمري, Persian سن, Kazakh жасы/жасым, Kyrgyz жашым, Mongolian нас, Russian/Bulgarian/Ukrainian возраст/
+#     възраст/вік, Georgian ასაკი, Armenian տարիք, Turkish yaş, Hungarian kor, Finnish ikä, Estonian vanus,
+#     Basque adina, Catalan edat (not Mongolian "нас": Russian "us");
+#     and a word for "years" before the number in Bantu and Kwa languages: Chichewa zaka, Twi mfeɛ/mfe, Lingala
+#     mbula, Kikuyu mĩaka, Tswana dingwaga, Sesotho dilemo
+_AGE_BEFORE = ("umur|umurku|umure|umurmu|yuswa|yuswane|usia|usiaku|tinan|umar|umr|umra|उम्र|उमर|उमेर|वय|বয়স|"
+               "vayasu|vayathu|vayassu|வயது|వయస్సు|อายุ|ອາຍຸ|អាយុ|እድሜ|እድሜዬ|እድሜው|גיל|عمر|عمري|عمرم|سن|سنم|жасы|"
+               "жасым|жашым|возраст|възраст|вік|ასაკი|տարիք|yaşım|yaş|ikä|vanus|adina|edat|"
+               "zaka|mfeɛ|mfe|mfie|mbula|mĩaka|miaka|dingwaga|dilemo|iminyaka")
+AGE_FAMILY_BEFORE = _rx(rf"(?:^|[^\p{{L}}])(?i:{_AGE_BEFORE})[:\s]\s?(?:[\p{{L}}]{{1,4}}\s)?(\d{{1,3}})(?:$|[^\d.,/:]|[.,](?:\s|$))")
+# (b) a word for "years (old)" right after the number, where that word is only said of an age: Slavic "N години
+#     съм", "N гады", "N godina" need a first person or a verb of having before them (in "преди 5 години" it is a
+#     duration: such words sit in _AGE_DURATION_BEFORE); Mongolian настай, Georgian წლის, Armenian տարեկան, Nepali
+#     वर्षको, Yiddish yor alt, Low German Johr oolt, Frisian jier âld, Manx bleeaney dy eash, Northern Sami jagi
+#     boaris, Breton vloaz, Kazakh жаста/жастамын, Persian ساله, Urdu/Hindi saal ka/ki, Ilocano tawen(ko)
+AGE_FAMILY_AFTER = _rx(r"(\d{1,3})[\s-]?(?:години|годину|година|годині|гады|гадоў|гадоу|godina|godine|godinu|"
+                       r"rokov|roky|настай|насны|წლის|տարեկան|वर्षको|वर्ष की|वर्ष का|वर्षीय|साल का|साल की|"
+                       r"(?i:yor alt|johr oolt|johr old|jier âld|jier ald|bleeaney dy eash|bleeaney|jagi boaris|jahkásaš|"
+                       r"vloaz|bloaz|saal ka|saal ki|sal ka|sal ki|ti tawen\p{L}*|tawen\p{L}*|aña|anyos|agns|jaar oud)|"
+                       r"жаста|жастамын|жаштамын|ساله|سال دارم|سالمه|ปี|ዓመቴ|ዓመቱ|አመቴ)(?:$|[^\p{L}])")
+_AGE_DURATION_BEFORE = frozenset("""преди пред за от през след през назад преди през пред prije pre za od posle poslije
+    nakon kroz před po před за за праз таму тому через назад before ago for after since""".split())
+
 # a Romance word for "years" after the number with a verb before it, not a preposition of duration: "tenzo 58 annos"
 # (Sardinian, held_out_11), "tengo 40 años"; "hace 5 años", "per 10 anni", "depuis 3 ans" are durations
-AGE_ROMANCE = _rx(r"\b(\p{L}+)\s+(\d{1,3})\s+(?i:annos|anni|anos|años|anys|ans)\b")
+# (pii9) also after a comma ("Si Tåsi Cruz yu', 38 años"), and the words of Guarani áño, Papiamento aña, Ladino anyos,
+# Friulian agns, Sranan yari
+AGE_ROMANCE = _rx(r"(?:\b(\p{L}+)|[,(])\s+(\d{1,3})\s+(?i:annos|anni|anos|años|anys|ans|áño|aña|anyos|agns|yari)\b")
 _DURATION_WORDS = frozenset("""hace durante por desde para en de fa per da dal depuis pendant dans il y a há faz em
     após apos após ao mais más plus than of dopo tra fra entre sur après hasta até cada unos unas cerca alrededor
     los las les gli i e et y and o ou ogni tous todos todas quasi casi presque environ quase ultimos últimos derniers
@@ -1214,6 +1263,9 @@ def _ids(T: Text) -> list[Entity]:
         # ("my birthday party is on 12 May 2024": the date of an event on a birthday, not a date of birth)
         if _BIRTHDAY_EVENT.search(m.group(0)) is None:
             out.append((T.char(m.start(1)), T.char(m.end(1)), "DATE_OF_BIRTH", 0.9))
+    for m in DOB_FAMILY.finditer(T.raw):
+        if _BIRTHDAY_EVENT.search(m.group(0)) is None:
+            out.append((T.char(m.start(1)), T.char(m.end(1)), "DATE_OF_BIRTH", 0.9))
     for rx in ADDRESSES:
         out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(PO_BOX)]
@@ -1244,9 +1296,15 @@ def _ids(T: Text) -> list[Entity]:
         out += [(s, e, "AGE", 0.85) for s, e in T.find(AGE_WORDS, g) if int(text[s:e]) <= 125]
     for g in range(1, 7):
         out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_MORE, g) if int(text[s:e]) <= 115]
+    out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_FAMILY_BEFORE, 1) if int(text[s:e]) <= 120]
+    for s, e in T.find(AGE_FAMILY_AFTER, 1):
+        before = text[max(0, s - 16):s].split()
+        if int(text[s:e]) <= 120 and not (before and before[-1].lower().strip(",.") in _AGE_DURATION_BEFORE):
+            out.append((s, e, "AGE", 0.8))
     for m in AGE_ROMANCE.finditer(T.raw):
-        if m.group(1).decode("utf-8", "surrogatepass").lower() not in _DURATION_WORDS and int(m.group(2)) <= 115 \
-                and not m.group(1).isdigit():
+        w = m.group(1) or b","
+        if w.decode("utf-8", "surrogatepass").lower() not in _DURATION_WORDS and int(m.group(2)) <= 115 \
+                and not w.isdigit():
             out.append((T.char(m.start(2)), T.char(m.end(2)), "AGE", 0.8))
     for m in AGE_OTHER.finditer(T.raw):
         g = next(i for i in range(1, 10) if m.group(i) is not None)

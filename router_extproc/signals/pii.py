@@ -366,9 +366,10 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
         if e <= s:
             continue
         hit = [r for r in rx if _overlap((s, e), (r[0], r[1]))]
-        if hit and typ != "PERSON" and all(h[2] == "PERSON" for h in hit):
+        if hit and typ != "PERSON" and all(h[2] == "PERSON" or (h[2] in ("AGE", "DATE_OF_BIRTH") and typ != h[2]) for h in hit):
             # a name the rules found at the edge of the head's span ("Labas, |Rūta|, mano adresas Gedimino pr. 9,
-            # ..."): the span keeps what lies beyond it
+            # ..."): the span keeps what lies beyond it; (pii9) so does an age or a birth date ("yuswa |61| taun,
+            # alamat Jl. Cihampelas No. 88", held_out_12)
             for h in hit:
                 if h[0] <= s < h[1] < e:
                     s = h[1]
@@ -378,6 +379,12 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
                 s += 1  # (past the separator, so that snap does not grow back into the rule's entity)
             while e > s and not text[e - 1].isalnum():
                 e -= 1
+            if typ == "STREET_ADDRESS" and text[s:s + 1].islower():
+                # the words left between the rule's entity and the address are the clause's, not the address's
+                # ("|36| ti tawenko, agnaed ak iti 45 Rizal St."): it starts at its first number or capital
+                i = next((i for i in range(s, e) if (text[i].isdigit() or text[i].isupper()) and
+                          (i == s or not text[i - 1].isalnum())), e)
+                s = i
             s, e = snap(text, s, e)
             if e <= s:
                 continue

@@ -1081,7 +1081,8 @@ def test_an_address_span_keeps_what_lies_beyond_a_name_at_its_edge():
     text = "Labas, Rūta, mano adresas Gedimino pr. 9, 01103 Vilnius."
     s = text.index("ta, mano")
     got = {(t, text[a:b]) for a, b, t, _ in combine(text, [(s, len(text) - 1, "STREET_ADDRESS", 0.9)])}
-    assert ("PERSON", "Rūta") in got and ("STREET_ADDRESS", "mano adresas Gedimino pr. 9, 01103 Vilnius") in got
+    # (pii9: the clause's own words before the street, "mano adresas", are no longer part of the address)
+    assert ("PERSON", "Rūta") in got and ("STREET_ADDRESS", "Gedimino pr. 9, 01103 Vilnius") in got
 
 
 # ---------------------------------------------------------------- round pii7 (held_out_10's errors as calibration)
@@ -1330,3 +1331,48 @@ def test_a_brand_alone_is_no_person_in_text_or_in_a_table():
     assert _people_in(text, [_piece(text, "Netflix")]) == []
     text = "name,url,username,password\nNetflix,https://netflix.com,mo_k,Heron-88-blue"
     assert _people_in(text) == []
+
+
+def _typed(text, typ):
+    return [text[s:e] for s, e, t, _ in combine(text, []) if t == typ]
+
+
+@pytest.mark.parametrize("text,age", [
+    # (pii9) age words as families (pii/rules.py AGE_FAMILY_BEFORE / AGE_FAMILY_AFTER, AGE_ROMANCE)
+    ("Jenengku Wahyu, umurku 34 taun.", "34"),       # Javanese: a word for "my age" before the number
+    ("Wasta abdi Euis, yuswa 61 taun.", "61"),       # Sundanese
+    ("Mu namma lea Máret, mun lean 40 jagi boaris.", "40"),  # Northern Sami: "years old" after it
+    ("Ti naganko ket Rommel, 36 ti tawenko.", "36"),  # Ilocano
+    ("Аз съм на 45 години и работя в Пловдив.", "45"),  # Bulgarian
+    ("Si Tåsi yu', 38 años.", "38"),                 # a Romance "years" after a comma
+    ("Mi nomber ta Shurenska, mi tin 23 aña.", "23"),  # Papiamento
+])
+def test_ages_in_the_words_of_more_languages(text, age):
+    assert _typed(text, "AGE") == [age]
+
+
+@pytest.mark.parametrize("text", [
+    "Преди 5 години смених работата.",   # Bulgarian "5 years ago": a duration
+    "Fix bug 12 for 3 years now.",
+])
+def test_a_duration_in_those_words_is_no_age(text):
+    assert _typed(text, "AGE") == []
+
+
+@pytest.mark.parametrize("text,date", [
+    # (pii9) birth words as families (pii/rules.py DOB_FAMILY), with the date layouts those languages write
+    ("Jenengku Wahyu, lair tanggal 17 Agustus 1991.", "17 Agustus 1991"),
+    ("Ow hanow yw Tamsin, genys 9 mis Gwynngala 1979.", "9 mis Gwynngala 1979"),
+    ("Meniň adym Aýna, doglan senäm 05.03.1996.", "05.03.1996"),
+    ("Mi a nase 02-11-2002 na Kòrsou.", "02-11-2002"),
+])
+def test_birth_dates_after_birth_words_of_more_languages(text, date):
+    assert _typed(text, "DATE_OF_BIRTH") == [date]
+
+
+def test_an_address_after_an_age_keeps_its_own_span():
+    text = "Wasta abdi Euis, yuswa 61 taun, alamat Jl. Cihampelas No. 88, Bandung."
+    s = text.index("61 taun")
+    got = combine(text, [(s, len(text) - 1, "STREET_ADDRESS", 0.9)])
+    assert [text[a:b] for a, b, t, _ in got if t == "AGE"] == ["61"]
+    assert any(t == "STREET_ADDRESS" and "Cihampelas No. 88" in text[a:b] for a, b, t, _ in got)
