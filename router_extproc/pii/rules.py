@@ -1784,6 +1784,56 @@ def _sql_rows(T: Text) -> list[Entity]:
     return out
 
 
+# (pii9) An age or a birth date written as a key's value in a record ("age": 30, age: 9, birthDate="2008-03-29") is
+# a person's only in a record of a person. What counts (docs/signals.md, bench_pii): in a user's pasted record it is
+# PII; it is not (a) in text that reads as documentation (README examples: '{"name": "Alice", "age": 30}' were five of
+# the README false flags of held_out_12's round), (b) in a record whose name is a tutorial stand-in (Alice, Bob,
+# Jane Doe), (c) in a record of an animal or a thing (species, breed, pet, a car, a cache entry).
+_AGE_KEY_BEFORE = _rx(r"(?i)\b(?:age|alter|edad|âge|età|leeftijd|age_years|dob|birth_?date|date_?of_?birth|birthday)"
+                      r"[\"'`]?\s*(?:[:=]|=>)\s*[\"'`]?$")
+_STAND_IN = _rx(r"(?i)(?:^|[\"':=\s])(?:alice|bob|carol|charlie|dave|eve|mallory|frank|grace|heidi|jane doe|john doe|"
+                r"john smith|jane smith|joe bloggs|max mustermann|erika mustermann|foo|bar|baz|test user|example user|"
+                r"user ?\d|person ?\d)(?:$|[\"'\s,}])")
+_RECORD_THING = _rx(r"(?i)\b(?:species|breed|pets?|dogs?|cats?|puppy|kitten|horse|animal|tree|car|vehicle|building|"
+                    r"bottle|wine|whisky|cache|ttl|product|item|sku|model|device|file|cookie|token|session)\b")
+
+
+# a record's name is a pet's where the record says it is an animal ("- name: Rex\n  species: dog")
+_NAME_KEY_BEFORE = _rx(r"(?i)\bname[\"'`]?\s*(?:[:=]|=>)\s*[\"'`]?$")
+_RECORD_ANIMAL = _rx(r"(?i)\b(?:species|breed|pets?|dogs?|cats?|puppy|kitten|horse|animal|rabbit|hamster|parrot)\b")
+
+
+def _record_of(text: str, s: int) -> str:
+    """The record a value at `s` sits in: from the nearest "{" or YAML list item before it (within 200 characters)
+    to the next "}" or blank line."""
+    a = max(0, s - 200)
+    head = text[a:s]
+    cut = max(head.rfind("{"), head.rfind("\n- "), head.rfind("\n  - "), head.rfind("\n\n"), head.rfind("}"))
+    a = a + cut + 1 if cut >= 0 else a
+    tail = text[s:s + 200]
+    ends = [i for i in (tail.find("}"), tail.find("\n- "), tail.find("\n  - "), tail.find("\n\n")) if i >= 0]
+    return text[a:s + (min(ends) if ends else len(tail))]
+
+
+def _example_values(text: str, ents: list[Entity]) -> list[Entity]:
+    doc: bool | None = None
+    out = []
+    for x in ents:
+        if x[2] in ("AGE", "DATE_OF_BIRTH") and \
+                _AGE_KEY_BEFORE.search(text[max(0, x[0] - 24):x[0]].encode("utf-8", "surrogatepass")) is not None:
+            if doc is None:
+                doc = looks_like_documentation(text)
+            rec = _record_of(text, x[0]).encode("utf-8", "surrogatepass")
+            if doc or _STAND_IN.search(rec) is not None or _RECORD_THING.search(rec) is not None:
+                continue
+        if x[2] == "PERSON" and \
+                _NAME_KEY_BEFORE.search(text[max(0, x[0] - 12):x[0]].encode("utf-8", "surrogatepass")) is not None and \
+                _RECORD_ANIMAL.search(_record_of(text, x[0]).encode("utf-8", "surrogatepass")) is not None:
+            continue
+        out.append(x)
+    return out
+
+
 def rule_entities(text: str) -> list[Entity]:
     """Every rule match in `text`, overlaps included (the caller resolves them)."""
     T = Text(text)
@@ -1798,7 +1848,7 @@ def rule_entities(text: str) -> list[Entity]:
         out += _sql_rows(T)
     if "." in text:
         out += _urls(T)
-    return out
+    return _example_values(text, out)
 
 
 def bare_domains(text: str) -> list[tuple[int, int]]:

@@ -1376,3 +1376,22 @@ def test_an_address_after_an_age_keeps_its_own_span():
     got = combine(text, [(s, len(text) - 1, "STREET_ADDRESS", 0.9)])
     assert [text[a:b] for a, b, t, _ in got if t == "AGE"] == ["61"]
     assert any(t == "STREET_ADDRESS" and "Cihampelas No. 88" in text[a:b] for a, b, t, _ in got)
+
+
+@pytest.mark.parametrize("text", [
+    # (pii9) an age or birth date as a key's value is a person's only in a record of a person
+    'The tutorial has `users = [{"name": "Alice", "age": 30}]` and sorts by age.',   # a tutorial's stand-in
+    '```json\n{"example": {"name": "Jane Doe", "age": 34}}\n```\n## Schema\n`age` is an integer',  # documentation
+    "pets:\n  - name: Rex\n    species: dog\n    age: 9\n",                            # an animal's record
+    '{"sku": "KB-1", "model": "mk2", "age": 3}',                                      # a thing's
+])
+def test_an_age_key_in_an_example_or_a_things_record_is_no_age(text):
+    assert [t for _, _, t, _ in combine(text, []) if t in ("AGE", "PERSON", "DATE_OF_BIRTH")] == []
+
+
+@pytest.mark.parametrize("text,age", [
+    ('Please fix this record from support: {"name": "Tomasz Wierzbicki", "age": 42}', "42"),
+    ("patient:\n  name: Joan Pratt\n  age: 67\n", "67"),
+])
+def test_an_age_key_in_a_pasted_record_of_a_person_is_an_age(text, age):
+    assert _typed(text, "AGE") == [age]
