@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import re2
 
+from .given_names import GIVEN_NAMES
+
 Entity = tuple[int, int, str, float]  # start, end (chars), type, score
 
 
@@ -923,6 +925,17 @@ def looks_like_documentation(text: str) -> bool:
     return False
 
 
+# (pii9) a given name written in lower case, as chat writes it, where a name is expected: after a greeting or a
+# thanks, after "ask"/"tell"/"talked to"/"ping", after "it's"/"this is", or as a chat line's speaker ("[10:12] bex:
+# anyone ...", "talked to priya about it", "hey it's dwayne again"); only a word of the given-name lexicon
+# (pii/given_names.py, from faker's locales) counts, so "ask around" or "thanks again" stay words
+LOWER_NAME = _rx(r"(?:^|[\s(,])(?i:hi|hey|hiya|hello|yo|heya|thanks|thank you|thx|ty|cheers|ask|asked|asking|tell|told|"
+                 r"ping|pinged|talked to|talk to|spoke to|spoke with|speak to|chat with|chatted with|it's|its|this is|"
+                 r"cc|dm|dm'd|text|texted|call|called|ring|rang|msg|message|messaged|w/)[,!]?[ \t]+"
+                 r"([a-z][a-z\x{00e0}-\x{00f6}\x{00f8}-\x{00ff}-]{2,14})(?:$|[\s,!?;:)]|\.(?:\s|$))"
+                 r"|(?m)^[ \t]*\[?\d{1,2}:\d{2}(?::\d{2})?\]?[ \t]*(?:-[ \t]*)?([a-z][a-z\x{00e0}-\x{00f6}\x{00f8}-\x{00ff}'-]{2,14}):[ \t]")
+
+
 def _people(T: Text) -> list[Entity]:
     out: list[Entity] = []
     doc = looks_like_documentation(T.text)
@@ -935,6 +948,9 @@ def _people(T: Text) -> list[Entity]:
         for g in (1, 2, 3):
             out += _value_span(T, CAPS_NAME, "PERSON", 0.85, group=g, ok=_name_ok)
         out += _value_span(T, NAME_HANGUL, "PERSON", 0.85)
+        if GIVEN_NAMES:
+            for g in (1, 2):
+                out += [(s, e, "PERSON", 0.8) for s, e in T.find(LOWER_NAME, g) if T.text[s:e] in GIVEN_NAMES]
         for s, e in T.find(NAME_INTRO_CASELESS, 1):
             words = T.text[s:e].split()
             while words and words[-1] in _COPULAS:

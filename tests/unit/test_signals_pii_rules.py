@@ -1395,3 +1395,30 @@ def test_an_age_key_in_an_example_or_a_things_record_is_no_age(text):
 ])
 def test_an_age_key_in_a_pasted_record_of_a_person_is_an_age(text, age):
     assert _typed(text, "AGE") == [age]
+
+
+@pytest.mark.parametrize("text,name", [
+    # (pii9) a lower-case given name of the lexicon (pii/given_names.txt, from faker) where chat puts a name
+    ("talked to priya about the offsite", "priya"),
+    ("hey it's dwayne again, my login is broken", "dwayne"),
+    ("Thanks ngozi!! see u sat", "ngozi"),
+    ("can u ask marco if he still has my charger", "marco"),
+])
+def test_a_lower_case_given_name_where_chat_puts_a_name(text, name):
+    assert _typed(text, "PERSON") == [name]
+
+
+@pytest.mark.parametrize("text", [
+    "ask around the office", "thanks again for the help", "tell will to come", "ping server twice", "cheers mate",
+    "I'll ask maria_88 later",
+])
+def test_a_common_word_or_a_handle_in_those_places_is_no_name(text):
+    assert _typed(text, "PERSON") == []
+
+
+def test_the_given_name_lexicon_is_built_and_leaves_common_words_out():
+    from router_extproc.pii.given_names import COMMON_WORDS, FILE, GIVEN_NAMES
+
+    assert FILE.read_text().startswith("# faker ")  # the recipe line
+    assert len(GIVEN_NAMES) > 10000 and {"priya", "ngozi", "tomás"} <= GIVEN_NAMES
+    assert not (GIVEN_NAMES & COMMON_WORDS)
