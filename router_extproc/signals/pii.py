@@ -8,7 +8,8 @@ import numpy as np
 import re2
 
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
-from ..pii.rules import (BRANDS, INTRO_WORDS, NAME_TITLES, NOT_NAMES, business_address, company_line, company_line_before, in_link,
+from ..pii.rules import (BRANDS, GREETING_WORDS, INTRO_WORDS, NAME_TITLES, NOT_NAMES, business_address, company_line,
+                         company_line_before, in_link,
                          looks_like_documentation, reference_before, scrub)
 
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
@@ -60,7 +61,7 @@ NOT_NAME_WORDS = NOT_NAME_WORDS | frozenset("""Siri Alexa Cortana Bixby Mijn Mij
     Vitale Vilken Vilket Vilka Hvilken Hvilket Welche Welcher Welches Quel Quelle Cuál Cual Qual Quale Który Która
     Które Jaki Jaka Hangi Kdo Který Která Jaké Nr No Nº Núm Num""".split())
 # (pii9) the first word of a "my name is" phrase (pii/rules.py INTRO_PHRASES: "Jenengku", "Wasta", "Meniň")
-NOT_NAME_WORDS = NOT_NAME_WORDS | INTRO_WORDS
+NOT_NAME_WORDS = NOT_NAME_WORDS | INTRO_WORDS | GREETING_WORDS
 # a product's edition: "Milvus Lite", "Visual Studio", "Google Cloud" name a product, not a person
 PRODUCT_WORDS = frozenset("""Lite Pro Mini Cloud Studio Server Edition Notebook Notebooks Hub Labs Core Sdk Api Desktop
     Enterprise Community Express Suite Engine Framework Toolkit Kit Plugin Extension""".split())
@@ -422,7 +423,7 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             joined[-1] = (a[0], ent[1], a[2], max(a[3], ent[3]))
             continue
         joined.append(ent)
-    joined = _whole_names(text, joined)
+    joined = [x for x in _whole_names(text, joined) if x[2] != "PERSON" or not _pet_name(text, x[0], x[1])]
     # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
     out = [x for x in _street_names(text, joined) if x[2] != "STREET_ADDRESS" or (
         _address_shaped(text[x[0]:x[1]]) and not business_address(text, x[0], x[1]))]
@@ -450,6 +451,29 @@ _AFTER_NAME = re2.compile(r"^(?: [\"“„'‘(]\p{Lu}[\p{L}.-]{0,15}[\"”'’)
 _CAPS_NOT_SURNAME = frozenset("""ASAP FYI DOB DOD RIP PHD MD MBA CEO CTO CFO COO VP HR IT PA RN GP NHS USA UK EU UAE
     OK PS PPS NB AM PM ETA BTW IMO TBD TBC RSVP ATTN CC BCC RE FWD ID NI SSN VAT EOD EOW WFH OOO LOL OMG THX PLS PLZ
     AND THE FOR NOT BUT YES NO URGENT NOTE IMPORTANT ESQ JR SR II III IV MRN NHI""".split())
+
+
+# (pii9) a pet's name is no person (the convention of the message sets): one word right after an animal or a breed
+# ("grey cat, answers to Mochi", "our dog Bella", "a cat called Mochi") or right before one in brackets or after a
+# comma ("Bella (spaniel, 9 years old)", "Biscuit, the beagle")
+_ANIMALS = (rb"dog|cat|puppy|pup|kitten|pet|horse|pony|hamster|rabbit|bunny|parrot|budgie|tortoise|turtle|goldfish|"
+            rb"lizard|snake|ferret|guinea pig|gerbil|beagle|labrador|retriever|spaniel|terrier|poodle|collie|"
+            rb"sheepdog|dachshund|pug|husky|greyhound|whippet|lurcher|tabby|moggy|mare|stallion|gelding|cockatiel")
+_PET_BEFORE = re2.compile(rb"(?i)\b(?:" + _ANIMALS + rb")s?\b(?:,)?(?:\s+(?:called|named|answers to|is called|"
+                          rb"is named|whose name is))?[\s,:]*$|(?i)\banswers to\s+$")
+_PET_AFTER = re2.compile(rb"(?i)^\s*(?:\(|,\s*(?:the|my|our|a|an)?\s*|\s+the\s+)(?:[\w-]+\s+)?(?:" + _ANIMALS + rb")s?\s*(?:[,.;:)!?]|$)")
+
+
+def _pet_name(text: str, s: int, e: int) -> bool:
+    if " " in text[s:e].strip():
+        return False
+    if _PET_BEFORE.search(_raw(text[max(0, s - 40):s])) is not None:
+        return True
+    m = _PET_AFTER.search(_raw(text[e:e + 30]))
+    # ("Sarah, the dog walker": the animal word qualifies a person's role)
+    return m is not None and _raw(text[e:e + 30])[m.end():].split(b" ", 2)[1:2] not in (
+        [w] for w in (b"walker", b"sitter", b"groomer", b"trainer", b"owner", b"breeder", b"lover", b"person",
+                      b"handler", b"minder", b"doctor", b"vet", b"nurse"))
 
 
 def _caps_surname(w: str) -> bool:

@@ -1422,3 +1422,29 @@ def test_the_given_name_lexicon_is_built_and_leaves_common_words_out():
     assert FILE.read_text().startswith("# faker ")  # the recipe line
     assert len(GIVEN_NAMES) > 10000 and {"priya", "ngozi", "tomás"} <= GIVEN_NAMES
     assert not (GIVEN_NAMES & COMMON_WORDS)
+
+
+@pytest.mark.parametrize("text,name", [
+    # (pii9) greetings of more languages (pii/rules.py GREETINGS_MORE): the name after them, not the greeting
+    ("Lumela Palesa, ke dula Maseru.", "Palesa"),
+    ("Kia ora Aroha, how was the hui?", "Aroha"),
+])
+def test_a_greeting_of_more_languages_opens_a_name_and_is_none(text, name):
+    assert _people_in(text, [(0, text.index(",") , "PERSON", 0.9)]) == [name]
+
+
+@pytest.mark.parametrize("text,name", [
+    ("LOST: grey cat, answers to Mochi, last seen near the park.", "Mochi"),
+    ("Vet note: Bella (spaniel, 9 years old), limping on the left fore.", "Bella"),
+    ("We adopted a kitten called Pickle last week.", "Pickle"),
+])
+def test_a_pets_name_is_no_person(text, name):
+    assert _people_in(text, [_piece(text, name)]) == []
+
+
+@pytest.mark.parametrize("text,name", [
+    ("Ask Sarah, the dog walker, about Tuesday.", "Sarah"),
+    ("Good evening Yara, the lab results look fine.", "Yara"),
+])
+def test_a_person_near_an_animal_word_stays_a_person(text, name):
+    assert _people_in(text, [_piece(text, name)]) == [name]
