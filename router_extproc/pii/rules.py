@@ -261,6 +261,10 @@ _DATE = (rf"(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\
          rf"\d{{1,2}}\.?(?: de)? {_MONTH_EU}(?: de)? \d{{4}}|\d{{1,2}}\.\s\d{{1,2}}\.\s\d{{4}})")
 # after a birth word only: a day, a month written in any language and a year ("mwen fèt 8 me 1985")
 _DATE_ANY_MONTH = r"\d{1,2}\.?\s[^\W\d]{2,9}\.?\s(?:1[89]|20)\d{2}\b"
+# (pii9) a day written as an ordinal word: "born on the twelfth of January, 1988" (held_out_12)
+_DATE_ORDINAL = (r"(?:(?:twenty|thirty)[- ])?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|"
+                 r"twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|"
+                 r"thirtieth)\s+of\s+\p{L}{3,9},?\s+(?:1[89]|20)\d{2}\b")
 DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday|\bgeb\.|"
           rf"\bgeboren(?: am)?|geburtsdatum|\bné(?:e)? le|date de naissance|fecha de nacimiento|\bnacid[oa] el|"
           rf"data di nascita|\bnat[oa] il|geboortedatum|\bgeboren op|data de nascimento|\bnascid[oa] em|"
@@ -275,7 +279,7 @@ DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth 
           rf"(?:\?[ \t]*[\n ][^\n:?]{{1,20}}:)?"
           # "the date of birth we hold is 4 May 1951": up to four words before "is"; the date itself must follow
           rf"(?:(?:\s+[\p{{L}}']+){{1,4}}?\s+(?:is|was)\b)?"
-          rf"(?: is| was| estas|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=\x{{2013}}\x{{2014}}-]*(?:the\s)?({_DATE}|{_DATE_ANY_MONTH})")
+          rf"(?: is| was| estas|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=\x{{2013}}\x{{2014}}-]*(?:the\s)?({_DATE}|{_DATE_ANY_MONTH}|{_DATE_ORDINAL})")
 # (pii8) a birth word, then up to 40 characters of the same clause (no digit, no comma or sentence end), then a
 # date: "our records show your date of birth as 4 February 1960", "Birthday reminder: Ola - 14.02.1993", "soi nascut
 # lo 12 de genièr de 1984" (held_out_11); a month word in any language may follow "de"/"of" (Romance, English)
@@ -516,7 +520,10 @@ CHAT_APP_USER = _rx(r"\b([a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]|[a-z]+\d+[a-z0-9]
 USER_NEAR = _rx(r"(?i:\b(?:user\s?name|login|account|handle|nick(?:name)?|profile|forums?|app|insta(?:gram)?|ig|"
                 r"twitter|tiktok|twitch|steam|discord|telegram|snap(?:chat)?|reddit|facebook|fb|youtube|threads|bluesky|"
                 r"mastodon|xbox|psn|roblox|amfani)\b)[^\n@/=(){}\[\]<>`]{0,30}?(?:[\s:'\"(])"
-                r"([a-z][a-z0-9]*(?:[._][a-z0-9]+)+|[a-z]{3,}\d{2,})\b(?:$|[^@.\w(/=]|\.(?:\s|$))")
+                # (pii9) and a handle with a trailing underscore or digits for letters ("quietkettle_", "n0rthw1nd_",
+                # held_out_12)
+                r"([a-z][a-z0-9]*(?:[._][a-z0-9]+)+_*|[a-z]{3,}\d{2,}_*|[a-z][a-z0-9]{2,}_+|[a-z]+\d[a-z0-9]*[a-z][a-z0-9]*_*)"
+                r"\b(?:$|[^@.\w(/=]|\.(?:\s|$))")
 # a Discord tag ("lunarfox#2291") and the user of a web server's access log line ("203.0.113.9 - jsmith [04/Jun/...")
 DISCORD_TAG = _rx(r"(?:^|[\s:(])([a-z0-9_.]{2,32}#\d{4})\b")
 ACCESS_LOG_USER = _rx(r"(?m)^\S+ \S+ ([A-Za-z0-9._@-]{2,64}) \[\d{2}/[A-Za-z]{3}/\d{4}:")
@@ -1379,6 +1386,7 @@ def _login_shaped(v: str) -> bool:
     # (and a letter: "11-23-1958" after a dash is a date)
     return v not in _SYSTEM_LOGINS and v.lower() not in _NOT_LOGIN and any(c.isalpha() for c in v) and (
         any(c.isdigit() or c in "._-" for c in v.strip("._-")) or
+        (v.endswith("_") and v.strip("_").isalnum() and len(v.strip("_")) >= 3) or
         any(a.islower() and b.isupper() for a, b in zip(v, v[1:])))
 
 

@@ -1460,3 +1460,16 @@ def test_a_things_or_an_animals_age_is_no_age(text):
 
 def test_a_form_age_field_stays_an_age_beside_a_relationship_word():
     assert _typed("Person 2: relationship: wife; age last birthday: 48; born 1973.", "AGE") == ["48"]
+
+
+@pytest.mark.parametrize("text,login", [
+    # (pii9) handles with a trailing underscore or digits for letters, after a word for a profile
+    ("hey, forum name is quietkettle_ if u want to DM me", "quietkettle_"),
+    ('Steam profile "n0rthw1nd_" - hours played 2,311.', "n0rthw1nd_"),
+])
+def test_handles_with_a_trailing_underscore_or_digits_for_letters(text, login):
+    assert _typed(text, "USERNAME") == [login]
+
+
+def test_a_birth_date_with_an_ordinal_word_for_the_day():
+    assert _typed("Born on the twelfth of January, 1988 in Cork.", "DATE_OF_BIRTH") == ["twelfth of January, 1988"]
