@@ -1445,6 +1445,8 @@ def _passwords(T: Text) -> list[Entity]:
         while e > s and text[e - 1] in ".)]":  # ("!" and "?" end many passwords)
             e -= 1
         v = text[s:e]
+        if v.endswith(":"):
+            continue  # (pii9) "Password requirements: at least 12 ...": a heading's label, not a value
         # (a digit or a symbol inside the value, not only a question or exclamation mark ending the sentence)
         if len(v) >= 6 and any(c.isalpha() for c in v) and any(not c.isalpha() for c in v.rstrip("!?")) \
                 and not placeholder(v) \
@@ -1465,6 +1467,9 @@ def _passwords(T: Text) -> list[Entity]:
                         and not _in_url(text, s):
                     out.append((s, e, "PASSWORD", 0.8))
                     break
+    for s, e in T.find(PASSPHRASE_WORDS, 1):
+        if not (set(text[s:e].lower().split()) & _PHRASE_STOPWORDS):
+            out.append((s, e, "PASSWORD", 0.8))
     for s, e in T.find(PASSWORD_PROSE, 1):
         while e > s and text[e - 1] in ".)]":  # ("!" and "?" end many passwords)
             e -= 1
@@ -1476,9 +1481,19 @@ def _passwords(T: Text) -> list[Entity]:
     return out
 
 
+# (pii9) a passphrase of plain words, as diceware and Wi-Fi cards write them: "the wifi passphrase is correct horse
+# battery staple" (held_out_12); four to six lower-case words, none a function word ("the passphrase is never sent
+# over the network" is prose)
+PASSPHRASE_WORDS = _rx(r"(?i:pass ?phrase|passphrase)\s+(?:is|was|:)\s+[\"'“]?([a-z]{3,}(?: [a-z]{3,}){3,5})[\"'”]?"
+                       r"(?:$|[.,;!?\n])")
+_PHRASE_STOPWORDS = frozenset("""the and not never over with from for your our this that will must should can are was
+    were has have had into onto than then them they their there here what when where which who how all any each
+    every some only also just been being more most very much such same other both either neither stored sent saved
+    kept required needed used shown hidden set changed reset""".split())
 _SYMBOLS = frozenset("!#$%&*@^~?+=")
 _WIFI_WORD = _rx(r"(?i)^(?:wi-?fi|wlan|ssid|wireless|hotspot)")
-_NETWORK_NAME_BEFORE = _rx(r"(?i)\b(?:ssid|network(?: name)?|name|netzwerk|r[ée]seau|red|rede)[:= \"']+$")
+# (and a Wi-Fi QR string's "S:" field, "WIFI:T:WPA;S:Kowalski_Home_5G;P:...", held_out_12)
+_NETWORK_NAME_BEFORE = _rx(r"(?i)\b(?:ssid|network(?: name)?|name|netzwerk|r[ée]seau|red|rede)[:= \"']+$|(?-i:[:;]S:)$")
 _PASSPHRASE = _rx(r"^[a-z]{3,}(?:[-_][a-z]{3,})*[-_]?\d{3,}$")
 
 

@@ -1473,3 +1473,19 @@ def test_handles_with_a_trailing_underscore_or_digits_for_letters(text, login):
 
 def test_a_birth_date_with_an_ordinal_word_for_the_day():
     assert _typed("Born on the twelfth of January, 1988 in Cork.", "DATE_OF_BIRTH") == ["twelfth of January, 1988"]
+
+
+def test_a_wifi_qr_strings_network_is_not_its_key():
+    assert _typed("WIFI:T:WPA;S:Kowalski_Home_5G;P:plum-orchard-4471;;", "PASSWORD") == ["plum-orchard-4471"]
+
+
+def test_a_password_headings_label_is_no_password():
+    assert _typed("Password requirements: at least 12 characters, one digit, one symbol.", "PASSWORD") == []
+
+
+@pytest.mark.parametrize("text,found", [
+    ("and the wifi passphrase is correct horse battery staple", ["correct horse battery staple"]),
+    ("the passphrase is never sent over plain text.", []),
+])
+def test_a_passphrase_of_plain_words(text, found):
+    assert _typed(text, "PASSWORD") == found
