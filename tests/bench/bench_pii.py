@@ -142,8 +142,8 @@ def redaction_cost(engine: Any, texts: list[str], rounds: int) -> dict:
 # it for this), half of the packages by a hash of their names (the other half is calibration).
 # The reported message set. Each held_out_N is written before the rule (or head) changes of its round and first run
 # after they froze; the sets after held_out_8 that came before the reported one are calibration data now.
-# held_out_12 was written after held_out_11's errors were known and before the rules were changed for them (pii8).
-HELD_MESSAGES = "held_out_12.txt"
+# held_out_13 was written after held_out_12's errors were known and before the rules were changed for them (pii9).
+HELD_MESSAGES = "held_out_13.txt"
 _EARLIER = tuple(f"held_out_{i}.txt" for i in range(9, int(HELD_MESSAGES[len("held_out_"):-len(".txt")])))
 SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
     # issue #21: each held-out message set was written before the rules were changed for the previous one's errors,
@@ -354,6 +354,33 @@ MESSAGE_SETS = {
         "and then the rule changes, knowing its contents (some of its phrasings - a Wi-Fi 'wireless key', a French "
         "'mot de passe', a handle after 'forum' - fall inside the families above): it is held out from the rules' "
         "tuning runs, not from their author, so its figures lean optimistic. "),
+    "held_out_13.txt": (
+        "Messages: held_out_13, hand-written for issue #21 after held_out_12's errors were known and before the "
+        "rules were changed for them (round pii9), in styles the earlier sets lack (blood-donor cards and hospital "
+        "wristbands, fun-run and marathon entries, QSL cards, fishing-licence forms, car-rental agreements, removal "
+        "quotes, scout and choir rosters, dental recall letters, donor lists, pen-pal letters, escape-room bookings, "
+        "a bug-bounty report, Mastodon, Reddit, Telegram and IRC lines, .gitconfig, package.json, TOML and Helm "
+        "values, a GraphQL response, a pytest fixture; Kazakh, Bulgarian, Macedonian, Belarusian, Mongolian, "
+        "Georgian, Armenian, Hebrew, Hindi, Nepali, Amharic, Thai, romanized Urdu and Tamil, Yiddish, Low German, "
+        "Asturian, Friulian, Chichewa, Twi and Lingala lines; names as 'SURNAME, Given', with quoted nicknames, "
+        "initials, particles and all-capitals surnames), AGE, DATE_OF_BIRTH, USERNAME, PASSWORD, PERSON and "
+        "STREET_ADDRESS eight or more times each, with look-alikes (a cache's max-age, pets', trees', bottles' and "
+        "accounts' ages, JSON and YAML examples whose 'age' is a schema's, a tutorial stand-in's or a pet's, public "
+        "bots' handles, 'password' without a value, a street in a book title); committed alone (07e7083) and first "
+        "run after the rules froze. The head is the one held_out_10 reported (unchanged); the 'before' columns are "
+        "the rules before this round (commit b39be91) with that head, so they isolate the rule changes. The earlier "
+        "held-out sets (held_out_12 ... held_out_2; messages_blind, hand-written, and messages_gen, seeded faker "
+        "generator) are calibration now. This round's rules: one name cut in pieces becomes one PERSON (surname-"
+        "comma-given, quoted nicknames, particles, initials, all-capitals surnames); the words of 'my name is' "
+        "phrases and greetings of ~90 languages (tables in pii/rules.py) are no names and frame the name after "
+        "them; a lone brand or a pet beside its animal word is no person; age and birth words as families of ~60 "
+        "languages; an 'age' key's number is PII only in a record of a person (not in documentation, a tutorial "
+        "stand-in's record or an animal's or thing's: the five README false flags of round pii8 were "
+        "'{\"name\": \"Alice\", \"age\": 30}'); lower-case given names where chat puts a name, from a lexicon of "
+        "faker's 86 locales exported into pii/given_names.txt. Caveat: one person wrote held_out_13 and then these "
+        "tables, knowing its contents, and the language tables cover held_out_13's languages (they list ~60-90 "
+        "languages each, held_out_13's twenty among them), so its language lines do not test unseen languages: it "
+        "is held out from the rules' tuning runs, not from their author, and its figures lean optimistic. "),
 }
 # the reported set through the rules before its round, with the same head (the 'before' columns), measured once
 # when the round's rules froze: `git checkout 775416f -- router_extproc/pii/rules.py` and run this bench with
@@ -379,7 +406,19 @@ RULES_BEFORE = {"held_out_11.txt": ("775416f", {
     'PERSON': {'precision': 0.6486, 'recall': 0.8, 'n': 30, 'false_pos': 13},
     'STREET_ADDRESS': {'precision': 0.7692, 'recall': 0.9091, 'n': 11, 'false_pos': 3},
     'USERNAME': {'precision': 0.6667, 'recall': 0.3636, 'n': 11, 'false_pos': 2},
-    'ALL': {'precision': 0.7529, 'recall': 0.6465, 'n': 99, 'false_pos': 21}})}
+    'ALL': {'precision': 0.7529, 'recall': 0.6465, 'n': 99, 'false_pos': 21}}),
+    # (round pii9: `git show b39be91:<file> > <file>` for router_extproc/pii/rules.py and
+    # router_extproc/signals/pii.py, the held messages scored as run() scores them, then the files restored)
+    "held_out_13.txt": ("b39be91", {
+    'AGE': {'precision': 0.5, 'recall': 0.1935, 'n': 31, 'false_pos': 6},
+    'DATE_OF_BIRTH': {'precision': 1.0, 'recall': 0.4375, 'n': 16, 'false_pos': 0},
+    'EMAIL_ADDRESS': {'precision': 0.6667, 'recall': 1.0, 'n': 2, 'false_pos': 1},
+    'PASSWORD': {'precision': 0.75, 'recall': 0.6667, 'n': 9, 'false_pos': 2},
+    'PERSON': {'precision': 0.617, 'recall': 0.58, 'n': 50, 'false_pos': 18},
+    'SECRET': {'precision': 0.0, 'recall': None, 'n': 0, 'false_pos': 1},
+    'STREET_ADDRESS': {'precision': 0.7143, 'recall': 0.9091, 'n': 11, 'false_pos': 4},
+    'USERNAME': {'precision': 0.75, 'recall': 0.6923, 'n': 13, 'false_pos': 3},
+    'ALL': {'precision': 0.6635, 'recall': 0.5227, 'n': 132, 'false_pos': 35}})}
 
 
 # what each earlier held-out message set gave while it was held out (the rules then frozen), for the trend
@@ -394,6 +433,8 @@ HISTORY = ("Earlier rounds, each on the set then held out with the rules of the 
               if "held_out_10.txt" in _EARLIER else "")
            + (", then held_out_11 (70 messages, new styles and languages) P 0.893 / R 0.694"
               if "held_out_11.txt" in _EARLIER else "")
+           + (", then held_out_12 (67 messages, new styles and languages) P 0.755 / R 0.717"
+              if "held_out_12.txt" in _EARLIER else "")
            + "; all are calibration data now, with "
            "messages_cal5 (round-5 calibration cases).")
 RETRAIN = (
