@@ -93,8 +93,8 @@ CASCADE_RECIPE = {
 PAIR_RECIPE = {
     **CASCADE_RECIPE,
     "version": 1,
-    "pair_model": {"epochs": 2, "batch": 32, "lr": 1e-4, "head_lr": 1e-3, "weight_decay": 0.01, "hidden": 128,
-                   "warmup": 0.05, "seed": 0},
+    "pair_model": {"epochs": 1, "batch": 32, "lr": 2e-4, "head_lr": 1e-3, "weight_decay": 0.01, "hidden": 256,
+                   "dropout": 0.2, "warmup": 0.05, "seed": 0},
 }
 RECIPES = {"cascade": CASCADE_RECIPE, "embedding": EMBEDDING_RECIPE, "cross": CROSS_RECIPE, "pair": PAIR_RECIPE}
 PAIR_MODEL_FILE = "verifier.onnx"
@@ -349,10 +349,14 @@ def _cross(rows, md, sel, tr, base, y, params, weight=None):
     return X, members, cross_mu, cross_sd
 
 
-def _lower_states(pairs: list[tuple[str, str]], lower_onnx: Path, md: Path, batch: int = 64,
+def _lower_states(pairs: list[tuple[str, str]], lower_onnx: Path, md: Path, batch: int = 1,
                   workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The frozen lower layers' states of each pair row (``LowerGraph``, int8, one ONNX Runtime run per batch on
-    one thread): a flat [tokens, 384] array and each row's offsets (row i is ``flat[off[i]:off[i + 1]]``)."""
+    one thread): a flat [tokens, 384] array and each row's offsets (row i is ``flat[off[i]:off[i + 1]]``).
+
+    One row per run by default, as the router reads its candidate: int8 activations are scaled per run (over the
+    whole batch, padding included), so a row read among 63 others came out up to ~0.06 away in a feature of
+    the tuned layer, which training would then learn and the router never see."""
     import onnxruntime as ort
 
     from router_extproc.signals import SignalEngine
@@ -404,15 +408,16 @@ def _padded(flat: np.ndarray, off: np.ndarray, idx: np.ndarray):
     return torch.from_numpy(x), torch.from_numpy(m)
 
 
-def _pair_model(rows, md, sel, tr, y, weight, work: Path):
-    """Stage 2 as a trained pair model. Returns (the pair-model probability of each pair of ``sel``, the path of the
-    exported ONNX graph the router runs)."""
+def _pair_model(rows, md, sel, tr, base, y, weight, work: Path):
+    """Stage 2 as a trained pair model: the top layer and the head trained together on the pair rows of ``sel``.
+    Returns (the features of ``sel`` as the router computes them: [pair features, stage-1 features], the head as
+    one verifier member, the path of the exported ONNX graph the router runs)."""
     import torch
 
+    from models.bert import MiniLM
     from models.data import pkg_dir
     from models.export import quantize
-    from models.verifier.pair_model import OUTPUT, TOP_NODES, LowerGraph, PairGraph, TopLayer, export_graph
-    from models.bert import MiniLM
+    from models.verifier.pair_model import OUTPUT, TOP_NODES, Head, LowerGraph, PairGraph, TopLayer, export_graph
 
     P = RECIPE["pair_model"]
     deterministic_torch()
@@ -430,10 +435,13 @@ def _pair_model(rows, md, sel, tr, y, weight, work: Path):
     rep = weight[sel[tr_sel]]
     train_rows = np.concatenate([np.repeat(tr_sel, rep), len(sel) + np.repeat(np.arange(len(tr_sel)), rep)])
     yl = np.concatenate([y[sel], y[sel[tr_sel]]]).astype(np.float32)
+    mu, sd = base[sel[tr_sel]].mean(0), base[sel[tr_sel]].std(0) + 1e-6  # the stage-1 features are symmetric
+    bx = ((np.concatenate([base[sel], base[sel[tr_sel]]]) - mu) / sd).astype(np.float32)
     torch.manual_seed(P["seed"])
-    top = TopLayer(enc.layers[-1], P["hidden"])
-    opt = torch.optim.AdamW([{"params": top.layer.parameters(), "lr": P["lr"]},
-                             {"params": top.head.parameters(), "lr": P["head_lr"]}], weight_decay=P["weight_decay"])
+    top = TopLayer(enc.layers[-1])
+    head = Head(base.shape[1], P["hidden"], P["dropout"])
+    opt = torch.optim.AdamW([{"params": top.parameters(), "lr": P["lr"]},
+                             {"params": head.parameters(), "lr": P["head_lr"]}], weight_decay=P["weight_decay"])
     steps = P["epochs"] * ((len(train_rows) + P["batch"] - 1) // P["batch"])
     warm = max(1, int(steps * P["warmup"]))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -444,33 +452,35 @@ def _pair_model(rows, md, sel, tr, y, weight, work: Path):
     t0 = time.time()
     for ep in range(P["epochs"]):
         top.train()
+        head.train()
         perm = train_rows[torch.randperm(len(train_rows), generator=g).numpy()]
         tot = 0.0
         for k, s in enumerate(range(0, len(perm), P["batch"])):
             b = perm[s:s + P["batch"]]
             x, m = _padded(flat, off, b)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(top(x, m)[:, 0], torch.from_numpy(yl[b]))
+            logit = head(top(x, m), torch.from_numpy(bx[b]))
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, torch.from_numpy(yl[b]))
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            tot += float(loss)
+            tot += float(loss.detach())
             if k and k % 300 == 0:
                 print(f"  epoch {ep} step {k} loss {tot / (k + 1):.4f} in {time.time() - t0:.0f}s", file=sys.stderr)
     top.eval()
-    out = np.zeros(len(sel), np.float64)
+    head.eval()
+    feat = np.zeros((len(sel), 384), np.float32)
     order = np.argsort(off[1:len(sel) + 1] - off[:len(sel)], kind="stable")
     with torch.no_grad():
         for s in range(0, len(order), 128):
             b = order[s:s + 128]
-            x, m = _padded(flat, off, b)
-            out[b] = top(x, m)[:, 0].double().numpy()
+            feat[b] = top(*_padded(flat, off, b)).numpy()
     del flat
-    print(f"build_verifier: pair model trained and scored in {time.time() - t0:.0f}s", file=sys.stderr)
+    print(f"build_verifier: pair model trained in {time.time() - t0:.0f}s", file=sys.stderr)
     export_graph(PairGraph(enc, top), work / "pair32.onnx", OUTPUT)
     quantize(work / "pair32.onnx", work / PAIR_MODEL_FILE, exclude_substr=(TOP_NODES,))
-    return 1 / (1 + np.exp(-out)), work / PAIR_MODEL_FILE
-
+    X = np.concatenate([feat, base[sel]], 1).astype(np.float32)
+    return X, head.as_member(mu.astype(np.float64), sd.astype(np.float64)), work / PAIR_MODEL_FILE
 
 def guarded(scores: np.ndarray, lex: np.ndarray, qty_differs: np.ndarray) -> np.ndarray:
     """The runtime's guards (PairVerifier._guard), applied before anything is calibrated."""
@@ -590,9 +600,13 @@ def main(argv: list[str] | None = None) -> int:
         sel = np.nonzero(cos >= floor)[0]
         s2 = np.zeros(len(rows))
         if RECIPE.get("pair_model"):
-            p2, pair_graph = _pair_model(rows, md, sel, tr, y, weight, work)
-            s2[sel] = guarded(p2, lex[sel], qdiff[sel])
-            members = []
+            # the router reads [pair features, stage-1 features] through the head as its one member; the pair
+            # features are not standardised (mean 0, scale 1: the head was trained on them as they are)
+            X, head, pair_graph = _pair_model(rows, md, sel, tr, base, y, weight, work)
+            members = [head]
+            cross_mu, cross_sd = np.zeros(384, np.float32), np.ones(384, np.float32)
+            s2[sel] = guarded(predict(members, X), lex[sel], qdiff[sel])
+            del X
         else:
             X, members, cross_mu, cross_sd = _cross(rows, md, sel, tr, base, y, RECIPE, weight)
             s2[sel] = guarded(predict(members, X), lex[sel], qdiff[sel])
@@ -658,11 +672,9 @@ def main(argv: list[str] | None = None) -> int:
         "format": "router-extproc-verifier/1", "recipe": recipe, "recipe_params": RECIPE,
         "kind": "pair-cascade" if pair_graph is not None else "mlp-cascade" if gate is not None else "mlp-ensemble",
         "dimension": int(E.shape[1]), "members": len(members), "floor": floor, "threshold": thr,
-        **({"cross": {"dim": int(cross_mu.shape[0]), "output": "seq_feat", "tokens": PAIR_TOKENS}}
+        **({"cross": {"dim": int(cross_mu.shape[0]), "output": "seq_feat" if pair_graph is None else "pair_feat",
+                      "tokens": PAIR_TOKENS, **({"model": PAIR_MODEL_FILE} if pair_graph is not None else {})}}
            if cross_mu is not None else {}),
-        # stage 2 is the pair model's probability: the router reads it from verifier.onnx's pair_logit
-        **({"cross": {"dim": 1, "output": "pair_logit", "model": PAIR_MODEL_FILE, "tokens": PAIR_TOKENS},
-            "pair_model": True} if pair_graph is not None else {}),
         **({"gate": {"threshold": gate, "members": len(stage1)}} if gate is not None else {}),
         "negation_guard": RECIPE["negation_guard"],
         "quantity_guard": bool(RECIPE.get("quantity_guard", False)),

@@ -3,13 +3,15 @@
 A pair row is ``[CLS] query [SEP] candidate [SEP]`` (``router_extproc.signals.pairs.pair_row``). The five lower
 layers stay the frozen encoder's (int8 per-channel, quantized as ``encoder.onnx`` is); the sixth is trained for
 the job, and only its [CLS] position is computed: keys and values of every token feed the [CLS] query, whose
-attention output, feed-forward block and a small head give one logit. The [CLS] position alone is what the head
-reads, so the other positions' feed-forward blocks (two thirds of a layer's cost) are never run, in training or
-at run time.
+attention output and feed-forward block give the pair's features (384). The [CLS] position alone is what the
+head reads, so the other positions' feed-forward blocks (two thirds of a layer's cost) are never run, in
+training or at run time. The head is trained with the layer, over those features and the stage-1 features
+(embeddings and lexical, ``verify.pair_features``); it ships as the verifier's one-hidden-layer MLP
+(``verifier.npz``), which the router already runs in numpy.
 
 Build time only (torch). Training reads the lower layers' states of each pair row once (``LowerGraph``, exported
 and quantized, run by ONNX Runtime), then trains ``TopLayer`` over them; the router runs ``PairGraph``, one ONNX
-graph of both, whose top layer and head stay fp32 (as they were trained) by their node names.
+graph of both, whose top layer stays fp32 (as it was trained) by its node names.
 """
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ from torch import nn
 from models.bert import HIDDEN, N_HEADS, N_LAYERS, Layer, MiniLM
 
 LOWER = N_LAYERS - 1   # frozen layers below the tuned one
-TOP_NODES = "pair_top"  # the name every node of the tuned layer and head carries in the exported graph
-OUTPUT = "pair_logit"
+TOP_NODES = "pair_top"  # the name every node of the tuned layer carries in the exported graph (kept fp32)
+OUTPUT = "pair_feat"
 
 
 class LowerGraph(nn.Module):
@@ -43,15 +45,14 @@ class LowerGraph(nn.Module):
 
 
 class TopLayer(nn.Module):
-    """The tuned sixth layer at the [CLS] position only, and the head: states [B, S, 384], mask → logit [B, 1]."""
+    """The tuned sixth layer at the [CLS] position only: states [B, S, 384], mask → features [B, 384]."""
 
-    def __init__(self, init: Layer, hidden: int) -> None:
+    def __init__(self, init: Layer) -> None:
         super().__init__()
         self.layer = Layer()
         self.layer.load_state_dict(init.state_dict())
         for p in self.layer.parameters():
             p.requires_grad_(True)
-        self.head = nn.Sequential(nn.Linear(HIDDEN, hidden), nn.GELU(), nn.Linear(hidden, 1))
 
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         L = self.layer
@@ -65,13 +66,36 @@ class TopLayer(nn.Module):
         ctx = torch.matmul(att, v).transpose(1, 2).reshape(b, 1, HIDDEN)
         c = L.ln1(x[:, :1] + L.o(ctx))
         c = L.ln2(c + L.fc2(nn.functional.gelu(L.fc1(c))))
-        # the head reads [B, 1, 384]: on a 2-D input torch exports Linear as Gemm, which the quantizer rewrites
-        # under a new name that its exclusion by name no longer matches (models/export.py)
-        return self.head(c)[:, 0]
+        return c[:, 0]
+
+
+class Head(nn.Module):
+    """The verifier's MLP over [pair features, standardised stage-1 features] → logit, trained with the layer."""
+
+    def __init__(self, n_base: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(HIDDEN + n_base, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, 1))
+
+    def forward(self, feat: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([feat, base], -1))[:, 0]
+
+    def as_member(self, mu, sd) -> dict:
+        """The head as verifier.npz's member 0 over [features, raw stage-1 features]: the standardisation of the
+        stage-1 features (mean ``mu``, scale ``sd``) folded into the first layer."""
+        import numpy as np
+
+        w1 = self.net[0].weight.detach().numpy().T.astype(np.float64)   # [384 + n_base, hidden]
+        b1 = self.net[0].bias.detach().numpy().astype(np.float64)
+        wb = w1[HIDDEN:] / sd[:, None]
+        b1 = b1 - (mu / sd) @ w1[HIDDEN:]
+        return {"w1": np.concatenate([w1[:HIDDEN], wb]).astype(np.float32), "b1": b1.astype(np.float32),
+                "w2": self.net[3].weight.detach().numpy().reshape(-1).astype(np.float32),
+                "b2": self.net[3].bias.detach().numpy().astype(np.float32)}
 
 
 class PairGraph(nn.Module):
-    """What the router runs on a pair row: the frozen lower layers, then the tuned top layer and head."""
+    """What the router runs on a pair row: the frozen lower layers, then the tuned top layer → features [B, 384]."""
 
     def __init__(self, enc: MiniLM, top: TopLayer) -> None:
         super().__init__()

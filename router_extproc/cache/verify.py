@@ -239,11 +239,9 @@ class PairVerifier(Verifier):
         cross = meta.get("cross")
         self.needs_pairs = bool(cross)
         self.pair_dim = int(cross["dim"]) if cross else 0
-        if cross and not meta.get("pair_model"):
+        if cross:
             self.cross_mu = np.asarray(weights["cross_mu"], np.float32).reshape(-1)
             self.cross_sd = np.asarray(weights["cross_sd"], np.float32).reshape(-1)
-        # a pair model (models/verifier/pair_model.py): stage 2 is its probability, the pair feature is its logit
-        self.pair_model = bool(meta.get("pair_model", False))
         self.layers = _members(weights, "", int(meta["members"]))
         gate = meta.get("gate")
         if gate and not cross:
@@ -255,14 +253,6 @@ class PairVerifier(Verifier):
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return _predict(self.layers, x)
-
-    def _pair_scores(self, pair_feats, n: int) -> np.ndarray:
-        if pair_feats is None:
-            raise ValueError("this verifier reads the pair model's logit: pass pair_feats")
-        f = np.asarray(pair_feats, np.float64).reshape(n, -1)
-        if f.shape[1] != self.pair_dim:
-            raise ValueError(f"pair features have {f.shape[1]} dimensions, the verifier was built for {self.pair_dim}")
-        return (1.0 / (1.0 + np.exp(-f[:, 0]))).astype(np.float32)
 
     def prescreen(self, query, text, cands):
         if not self.gate_layers or not cands:
@@ -309,10 +299,7 @@ class PairVerifier(Verifier):
         if not cands:
             return np.zeros(0, np.float32)
         lex = self._lexical(text, cands)
-        if self.pair_model:
-            s = self._pair_scores(pair_feats, len(cands))
-        else:
-            s = self.predict(self._features(query, cands, lex, pair_feats))
+        s = self.predict(self._features(query, cands, lex, pair_feats))
         return self._guard(s, lex, text, cands)
 
 

@@ -401,7 +401,7 @@ class SignalEngine:
 
     def pair_features_batch(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """Features [n, D] of each (a, b) pair read as one row, the verifier's cross-attention input: the encoder's
-        frozen seq_feat, or the pair model's logit [n, 1] where verifier.onnx is present."""
+        frozen seq_feat, or the trained pair model's features (pair_feat) where verifier.onnx is present."""
         rows = [self.pair_row(a, b) for a, b in pairs]
         if not rows:
             return np.zeros((0, 0), np.float32)

