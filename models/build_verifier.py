@@ -390,7 +390,7 @@ def _lower_states(pairs: list[tuple[str, str]], lower_onnx: Path, md: Path, batc
 
     with ThreadPoolExecutor(max_workers=_workers() if workers is None else workers) as ex:
         for k, _ in enumerate(ex.map(one, starts)):
-            if k and k % 200 == 0:
+            if k and k % max(1, 10_000 // batch) == 0:
                 print(f"  lower states {k * batch}/{len(rows)} in {time.time() - t0:.0f}s", file=sys.stderr)
     return flat, off
 
