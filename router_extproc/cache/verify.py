@@ -249,7 +249,8 @@ class PairVerifier(Verifier):
         self.gate = float(gate["threshold"]) if gate else 0.0
         self.gate_layers = _members(weights, "gate_", int(gate["members"])) if gate else []
         if gate:
-            self.kind = "mlp-cascade"
+            # stage 2 reads the trained pair model (verifier.onnx) or the encoder's frozen pair row
+            self.kind = "pair-cascade" if cross and cross.get("model") else "mlp-cascade"
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return _predict(self.layers, x)

@@ -44,6 +44,7 @@ from .windows import windows
 
 log = logging.getLogger(__name__)
 
+PAIR_MODEL = "verifier.onnx"  # the verifier's trained pair model (pair recipe), read in place of seq_feat
 GPU_MODEL = "encoder.fp16.onnx"  # the CUDA provider's graph: int8 MatMuls would run on the host (models/fp16.py)
 FOCUS_PAD = 8   # tokens kept either side of a suspicious run's attack words (see SignalEngine._focus)
 FOCUS_RESERVE = 96   # budget tokens kept for narrowed rows beside the topic's first and last windows
@@ -153,6 +154,15 @@ class SignalEngine:
         # width of the pair features for the cache verifier (0: a model without the seq_feat output)
         self.pair_dim = next((int(o.shape[-1]) for o in self.session.get_outputs()
                               if o.name == PAIR_OUTPUT and isinstance(o.shape[-1], int)), 0)
+        # The verifier's trained pair model (models/verifier/pair_model.py), when its recipe built one next to
+        # verifier.json: a second session that reads the same pair rows in place of the encoder's seq_feat.
+        self.pair_session = self._pair_output = None
+        if (model_dir / PAIR_MODEL).exists():
+            self.pair_session = ort.InferenceSession(str(model_dir / PAIR_MODEL), so,
+                                                     providers=["CPUExecutionProvider"])
+            out = self.pair_session.get_outputs()[0]
+            self._pair_output = out.name
+            self.pair_dim = int(out.shape[-1]) if isinstance(out.shape[-1], int) else 1
         log.info("signals: onnxruntime provider %s (device=%s) model=%s", self.provider, device, model)
         self.rank_middle = True   # False: spread the budget's middle windows evenly (tests/bench/bench_budget.py)
         vocab = self.tokenizer.get_vocab()
@@ -390,14 +400,19 @@ class SignalEngine:
                         self.tokenizer.encode(b, add_special_tokens=False).ids, self._cls, self._sep)
 
     def pair_features_batch(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        """Frozen features [n, D] of each (a, b) pair read as one row: the verifier's cross-attention input."""
+        """Features [n, D] of each (a, b) pair read as one row, the verifier's cross-attention input: the encoder's
+        frozen seq_feat, or the trained pair model's features (pair_feat) where verifier.onnx is present."""
         rows = [self.pair_row(a, b) for a, b in pairs]
         if not rows:
             return np.zeros((0, 0), np.float32)
         ids = np.zeros((len(rows), max(map(len, rows))), dtype=np.int64)
         for i, r in enumerate(rows):
             ids[i, : len(r)] = r
-        (feat,) = self.session.run(["seq_feat"], {"input_ids": ids, "attention_mask": (ids != 0).astype(np.int64)})
+        feeds = {"input_ids": ids, "attention_mask": (ids != 0).astype(np.int64)}
+        if self.pair_session is not None:
+            (feat,) = self.pair_session.run([self._pair_output], feeds)
+        else:
+            (feat,) = self.session.run([PAIR_OUTPUT], feeds)
         return np.asarray(feat, np.float32)
 
     async def pair_features(self, pairs: list[tuple[str, str]]) -> np.ndarray:
