@@ -151,18 +151,7 @@ class SignalEngine:
         self._outputs = [*SIGNAL_OUTPUTS, *([SPAN_OUTPUT] if SPAN_OUTPUT in names else [])]
         if SPAN_OUTPUT not in names:
             self.span_threshold = None
-        # width of the pair features for the cache verifier (0: a model without the seq_feat output)
-        self.pair_dim = next((int(o.shape[-1]) for o in self.session.get_outputs()
-                              if o.name == PAIR_OUTPUT and isinstance(o.shape[-1], int)), 0)
-        # The verifier's trained pair model (models/verifier/pair_model.py), when its recipe built one next to
-        # verifier.json: a second session that reads the same pair rows in place of the encoder's seq_feat.
-        self.pair_session = self._pair_output = None
-        if (model_dir / PAIR_MODEL).exists():
-            self.pair_session = ort.InferenceSession(str(model_dir / PAIR_MODEL), so,
-                                                     providers=["CPUExecutionProvider"])
-            out = self.pair_session.get_outputs()[0]
-            self._pair_output = out.name
-            self.pair_dim = int(out.shape[-1]) if isinstance(out.shape[-1], int) else 1
+        self._load_pair_model(model_dir, so)
         log.info("signals: onnxruntime provider %s (device=%s) model=%s", self.provider, device, model)
         self.rank_middle = True   # False: spread the budget's middle windows evenly (tests/bench/bench_budget.py)
         vocab = self.tokenizer.get_vocab()
@@ -398,6 +387,22 @@ class SignalEngine:
     def pair_row(self, a: str, b: str) -> list[int]:
         return pair_row(self.tokenizer.encode(a, add_special_tokens=False).ids,
                         self.tokenizer.encode(b, add_special_tokens=False).ids, self._cls, self._sep)
+
+    def _load_pair_model(self, model_dir: Path, so) -> None:
+        """What reads the cache verifier's pair rows: the encoder's frozen seq_feat (pair_dim 0 for a model without
+        that output), or the verifier's trained pair model (models/verifier/pair_model.py) when its recipe built one
+        next to verifier.json: a second session that reads the same pair rows in place of seq_feat."""
+        import onnxruntime as ort  # lazily, as in __init__
+
+        self.pair_dim = next((int(o.shape[-1]) for o in self.session.get_outputs()
+                              if o.name == PAIR_OUTPUT and isinstance(o.shape[-1], int)), 0)
+        self.pair_session = self._pair_output = None
+        if (model_dir / PAIR_MODEL).exists():
+            self.pair_session = ort.InferenceSession(str(model_dir / PAIR_MODEL), so,
+                                                     providers=["CPUExecutionProvider"])
+            out = self.pair_session.get_outputs()[0]
+            self._pair_output = out.name
+            self.pair_dim = int(out.shape[-1]) if isinstance(out.shape[-1], int) else 1
 
     def pair_features_batch(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """Features [n, D] of each (a, b) pair read as one row, the verifier's cross-attention input: the encoder's
