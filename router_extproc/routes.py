@@ -97,6 +97,9 @@ REPAIR_MAX_CHARS = 2_000
 # The judge's `cover` reads at most this many content words (a Python pass over each, on the event loop: ~0.25 ms
 # at this bound on a shared machine; the longest turn of the route sets has 41)
 COVER_MAX_WORDS = 60
+# A route's `strictness:` (the judge's cut, log-odds) lies within ±this: at 4 the judge says yes only at odds of
+# 55:1, at -4 at odds of 1:55 (routing.md, the trade curve)
+STRICTNESS_MAX = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,9 @@ class RouteSpec:
     out_of_scope: bool = False            # its examples are none of the routes: it never matches
     languages: tuple[str, ...] | None = None   # the operator's languages for the route; None: its examples'
     negatives: tuple[str, ...] = ()       # what the route is not, though it reads like it (module docstring)
+    # the judge's cut for this route, in log-odds (module docstring, "The judge"): above 0 it says yes less often
+    # (fewer false routes, less recall), below 0 more often; 0: the fitted cut
+    strictness: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +180,8 @@ class RouteIndex:
             math.log1p(len(text.split())),
             speller.cover(text) if speller is not None else 0.0,
             self.brands is not None and self.brands.named(text),
+            bool(_OTHERS.search(text)),
+            bool(_HOWTO.search(text)),
         ], dtype=np.float64)
 
     def judge(self, features: np.ndarray) -> float:
@@ -253,7 +261,7 @@ class RouteIndex:
         bar = float(self.thresholds[best]) + head
         if self.elsewhere is not None and text is not None and len(self.elsewhere):
             x = self.judge_features(embedding, text, float(score[best]), float(self.thresholds[best]), confidence)
-            z = self.judge(x)
+            z = self.judge(x) - self.specs[best].strictness
             # the score at which the judge says yes: z is linear in the score through the margin and the pool's
             # lead over it (the other features do not read the score)
             slope = self.judge_weights[0] - self.judge_weights[2]
@@ -572,6 +580,24 @@ _THIRD_PARTY = re.compile(
 _GENERAL = re.compile(
     r"^\W*(?:what\s+is|what's\s+(?:a|an|the)\b|what\s+are|what\s+does|how\s+does|how\s+do\s+\w+\s+work\b|"
     r"explain\b|how\s+to\b|write\b|tips\b|compare\b|why\s+does)",
+    re.IGNORECASE)
+# Someone else's case, said with a possessive: a relative's, a friend's, a colleague's, or the business's own
+# vendors and clients ("my mum's broadband", "my friend's parcel", "at work our vendor sent an invoice"): the
+# customer asks about an account that is not theirs with this company.
+_OTHERS = re.compile(
+    r"\b(?:(?:my|our|his|her|their)\s+(?:\w+\s+)?(?:friend|mum|mom|mother|dad|father|brother|sister|son|daughter|"
+    r"wife|husband|partner|boyfriend|girlfriend|boss|colleague|coworker|co-worker|flatmate|roommate|housemate|"
+    r"neighbou?r|aunt|uncle|gran|grandma|grandmother|grandpa|grandfather|nan|cousin|kid|child|parent|teacher|"
+    r"manager|tenant|client|customer)(?:'s|’s|s'|s’)|(?:our|my)\s+(?:vendor|supplier|client|customer)s?\b|"
+    r"at\s+work\s+(?:our|my|the)\b)",
+    re.IGNORECASE)
+# A general how-to: making or understanding a thing in general ("how do I write an invoice", "what is a pro forma
+# invoice"), not the customer's case with this company ("how do I download my invoice", "how do I make a return").
+_HOWTO = re.compile(
+    r"^\W*(?:how\s+(?:do|can|should|would)\s+(?:i|we|you|one|people)\s+(?:make|write|create|draft|design|"
+    r"calculate|price|build|start|become|choose|structure|format)\s+(?:a|an|the\s+best|good|my\s+own)\b"
+    r"(?!\s+(?:return|payment|purchase|claim|complaint|change|booking|order|refund)\b)|"
+    r"what\s+is\s+(?:a|an)\b|what\s+does\s+(?:a|an)\b|what'?s\s+a\s+good\b|what\s+is\s+a\s+good\b)",
     re.IGNORECASE)
 # A first person: the customer's own case ("my", "we"); the judge weighs it (often "my bank", "my Amazon parcel").
 _FIRST_PERSON = re.compile(r"\b(?:my|our|i|i'm|i've|we|we're|me)\b", re.IGNORECASE)
