@@ -143,7 +143,7 @@ def _routes(root: _Reader) -> dict[str, RouteSpec]:
         threshold = r.float("threshold", None, lo=-1.0, hi=1.0)
         if out_of_scope and r.raw("strictness", None) is not None:
             raise r.error(r.key("strictness"), "an out_of_scope route never matches: a strictness means nothing")
-        # the judge's cut in log-odds (routes.py; routing.md has the trade curve): beyond ±STRICTNESS_MAX it says
+        # added to the judge's cut in log-odds (routes.py; routing.md has the trade curve): beyond ±STRICTNESS_MAX it says
         # yes to everything or nothing near the route, which a rule or `threshold` says more plainly
         strictness = r.float("strictness", 0.0, lo=-STRICTNESS_MAX, hi=STRICTNESS_MAX)
         out[name] = RouteSpec(name, tuple(examples), threshold, key=r.path, out_of_scope=out_of_scope,

@@ -55,8 +55,10 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   fitted on the earlier route sets) over: the score less τ, the head's log-confidence, the pool's score less the
   route's (the pool's two nearest, as a route's), the "someone else" cues (another name, a third party, a general
   question's form, "you"), a first person, the turn's length, the share of the turn's words the examples use, and
-  whether it names a well-known company or product the examples do not (data/other_brands.txt: Amazon, DHL, Gmail).
-  It replaces the bar and its rise; `bar` then reads as the score at which the judge would say yes. An index built
+  whether it names a well-known company or product the examples do not (data/other_brands.txt: Amazon, DHL, Gmail),
+  a possessive of someone else ("my mum's", "our vendor") and a general how-to's form ("how do I write an
+  invoice", "what is a ..."). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the
+  operator's trade of recall for false routes). It replaces the bar and its rise; `bar` then reads as the score at which the judge would say yes. An index built
   without the pool (`build_index(..., elsewhere=())`) keeps the bar.
 
 How the domain signal and the route signal relate: both read the same encoder pass; `domain` is the head's own
@@ -81,7 +83,7 @@ import re2
 from rapidfuzz.distance import OSA
 
 from .language import Language, LanguageDetector
-from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_JUDGE_BIAS, ROUTE_JUDGE_FEATURES,
+from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_JUDGE_BIAS, ROUTE_JUDGE_CUT, ROUTE_JUDGE_FEATURES,
                          ROUTE_JUDGE_WEIGHTS, ROUTE_LANGUAGE_FLOOR, ROUTE_NEGATIVE_MARGIN, ROUTE_OTHER_PENALTY,
                          ROUTE_TIGHTNESS, ROUTE_TIGHTNESS_ONE)
 
@@ -111,8 +113,8 @@ class RouteSpec:
     out_of_scope: bool = False            # its examples are none of the routes: it never matches
     languages: tuple[str, ...] | None = None   # the operator's languages for the route; None: its examples'
     negatives: tuple[str, ...] = ()       # what the route is not, though it reads like it (module docstring)
-    # the judge's cut for this route, in log-odds (module docstring, "The judge"): above 0 it says yes less often
-    # (fewer false routes, less recall), below 0 more often; 0: the fitted cut
+    # added to the judge's cut (ROUTE_JUDGE_CUT, log-odds) for this route (module docstring, "The judge"): above 0
+    # it says yes less often (fewer false routes, less recall), below 0 more often; 0: the shipped cut
     strictness: float = 0.0
 
 
@@ -159,6 +161,7 @@ class RouteIndex:
     brands: Brands | None = field(compare=False, repr=False, default=None)
     judge_weights: tuple[float, ...] = ROUTE_JUDGE_WEIGHTS
     judge_bias: float = ROUTE_JUDGE_BIAS
+    judge_cut: float = ROUTE_JUDGE_CUT   # the log-odds at which the judge says yes (a route's strictness adds)
 
     def judge_features(self, embedding: np.ndarray, text: str, score: float, tau: float,
                        confidence: float | None) -> np.ndarray:
@@ -185,7 +188,8 @@ class RouteIndex:
         ], dtype=np.float64)
 
     def judge(self, features: np.ndarray) -> float:
-        """The judge's log-odds that the best route is the turn's route (≥ 0: it matches)."""
+        """The judge's log-odds that the best route is the turn's route (it matches at judge_cut + the route's
+        strictness and above)."""
         return float(np.dot(self.judge_weights, features) + self.judge_bias)
 
     def refused_by_negatives(self, score: np.ndarray, embedding: np.ndarray) -> np.ndarray:
@@ -261,7 +265,7 @@ class RouteIndex:
         bar = float(self.thresholds[best]) + head
         if self.elsewhere is not None and text is not None and len(self.elsewhere):
             x = self.judge_features(embedding, text, float(score[best]), float(self.thresholds[best]), confidence)
-            z = self.judge(x) - self.specs[best].strictness
+            z = self.judge(x) - self.judge_cut - self.specs[best].strictness
             # the score at which the judge says yes: z is linear in the score through the margin and the pool's
             # lead over it (the other features do not read the score)
             slope = self.judge_weights[0] - self.judge_weights[2]
