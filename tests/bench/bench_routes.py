@@ -86,8 +86,8 @@ MARGINS = [-0.04, -0.02, 0.0, 0.02, 0.04]
 MARGIN_TOLERANCE = 0.005
 STRICTNESS = [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]   # a route's `strictness:` (added to the judge's cut): the curve
 CUT_TOLERANCE = 0.005      # ROUTE_JUDGE_CUT: the largest cut whose leave-one-set-out accuracy is within this of the best
-# The judge shipped at this round's start (before held_out_8's round: 11 cues, fitted without held_out_7): the
-# "before" of held_out_8's report, with the two cues added since weighed 0
+# The judge shipped at this round's start (before held_out_8's round: 11 cues, fitted without held_out_7, cut at
+# log-odds 0): the "before" of held_out_8's report, with the two cues added since weighed 0
 ROUND_START_JUDGE = ((14.68, -1.73, -11.01, -0.83, 0.37, -3.37, -3.23, -0.91, 1.15, 1.96, -4.37, 0.0, 0.0), -2.41)
 HEADLINE = "held_out_8"
 CALIBRATION = ["calibration", "held_out_2"]           # ROUTE_BASE and ROUTE_HEAD_TEMPERATURE
@@ -473,7 +473,8 @@ def run(quick: bool, headline: str = HEADLINE) -> dict:
     bare = dataclasses.replace(index, brands=None)
     w, b = fit_judge([r for n in [*CALIBRATION, *earlier] for r in judge_rows(bare, sets[n])], TH.ROUTE_JUDGE_L2)
     no_brands = dataclasses.replace(bare, judge_weights=tuple(float(x) for x in w), judge_bias=b)
-    start = dataclasses.replace(index, judge_weights=ROUND_START_JUDGE[0], judge_bias=ROUND_START_JUDGE[1])
+    start = dataclasses.replace(index, judge_weights=ROUND_START_JUDGE[0], judge_bias=ROUND_START_JUDGE[1],
+                                judge_cut=0.0)
     head = sets[headline]
     shipped = predict(index, head)
     started = predict(start, head)
