@@ -183,8 +183,8 @@ class RouteIndex:
             math.log1p(len(text.split())),
             speller.cover(text) if speller is not None else 0.0,
             self.brands is not None and self.brands.named(text),
-            bool(_OTHERS.search(text)),
-            bool(_HOWTO.search(text)),
+            someone_elses_case(text),
+            general_howto(text),
         ], dtype=np.float64)
 
     def judge(self, features: np.ndarray) -> float:
@@ -610,6 +610,16 @@ _FUNCTION_WORDS = frozenset("""the a an i my me to of and in on for is it was th
 from we our you your can could would how what why when where there not no but or so if as are am""".split())
 _CALENDAR = frozenset("""january february march april may june july august september october november december
 monday tuesday wednesday thursday friday saturday sunday christmas easter""".split())
+
+
+def someone_elses_case(text: str) -> bool:
+    """The turn speaks of another person's or business's case with a possessive (the judge's `others`)."""
+    return bool(_OTHERS.search(text[:REPAIR_MAX_CHARS]))
+
+
+def general_howto(text: str) -> bool:
+    """The turn asks a general how-to (the judge's `howto`)."""
+    return bool(_HOWTO.search(text[:REPAIR_MAX_CHARS]))
 
 
 def proper_names(text: str, speller: Speller) -> list[str]:

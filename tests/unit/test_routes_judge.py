@@ -195,3 +195,22 @@ def test_explain_says_the_judge_weighed_a_turn_about_someone_else():
     explain(c, body, out, signals=Sig(turn), routes=ix)
     text = out.getvalue()
     assert "the judge weighs it (routes.py)" in text and "names a well-known brand" in text
+
+
+def test_explain_says_the_judge_weighed_someone_elses_case_and_a_routes_strictness():
+    import io
+    import json
+
+    from router_extproc.explain import explain
+
+    from .test_routes import Sig
+
+    c = cfg(routes=[{**r, "strictness": 1.5} for r in ROUTES])
+    ix = RT.build_index(c.decisions.routes, lambda ts: np.stack([embed(t) for t in ts]), elsewhere=POOL)
+    turn = "my mum's invoice is wrong"
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": turn}]}).encode()
+    out = io.StringIO()
+    explain(c, body, out, signals=Sig(turn), routes=ix)
+    text = out.getvalue()
+    assert "someone else's case" in text and "has strictness +1.5" in text, text
+    assert f"log-odds {ix.judge_cut + 1.5:g}" in text
