@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import rules as R
-from .routes import MAX_EXAMPLE_CHARS, MAX_EXAMPLES, RouteSpec
+from .routes import MAX_EXAMPLE_CHARS, MAX_EXAMPLES, STRICTNESS_MAX, RouteSpec
 from .config import CATEGORIES, REASONING_EFFORTS
 from .config_reader import Reader as _Reader
 from .errors import ConfigError
@@ -141,8 +141,13 @@ def _routes(root: _Reader) -> dict[str, RouteSpec]:
                                               "is embedded at load and compared on every request)")
         # no `threshold`: fitted from the examples at load (routes.fitted_threshold)
         threshold = r.float("threshold", None, lo=-1.0, hi=1.0)
+        if out_of_scope and r.raw("strictness", None) is not None:
+            raise r.error(r.key("strictness"), "an out_of_scope route never matches: a strictness means nothing")
+        # added to the judge's cut in log-odds (routes.py; routing.md has the trade curve): beyond ±STRICTNESS_MAX it says
+        # yes to everything or nothing near the route, which a rule or `threshold` says more plainly
+        strictness = r.float("strictness", 0.0, lo=-STRICTNESS_MAX, hi=STRICTNESS_MAX)
         out[name] = RouteSpec(name, tuple(examples), threshold, key=r.path, out_of_scope=out_of_scope,
-                              languages=_route_languages(r), negatives=negatives)
+                              languages=_route_languages(r), negatives=negatives, strictness=strictness)
         r.check_unknown()
     for spec in out.values():
         for i, t in enumerate(spec.negatives):

@@ -17,6 +17,7 @@ from .decision import Decision, decide, facts_for, user_text
 from .language import LanguageDetector
 from .errors import ConfigError
 from .openai import APIError, parse_chat_request
+from . import routes as routes_mod
 from .rules import evaluate
 from .stages.decide import user_turn
 from .thresholds import resolve
@@ -161,6 +162,15 @@ def _route(config: RouterConfig, request: Any, signals: Any, routes: Any, route_
                                            else "its bar is raised\n"))
     if routes.elsewhere is not None and routes.brands is not None and routes.brands.named(text):
         w("  route: the turn names a well-known brand the examples do not: the judge weighs it\n")
+    if routes.elsewhere is not None and (routes_mod.someone_elses_case(text) or routes_mod.general_howto(text)):
+        what = "someone else's case (\"my mum's\", \"our vendor\")" if routes_mod.someone_elses_case(text) \
+            else "a general how-to (\"how do I write an invoice\", \"what is a ...\")"
+        w(f"  route: the turn reads as {what}: the judge weighs it\n")
+    if m is not None and m.nearest is not None and routes.elsewhere is not None:
+        spec = next(s for s in routes.specs if s.name == m.nearest)
+        if spec.strictness:
+            w(f"  route: {spec.name} has strictness {spec.strictness:+g}: the judge's cut is log-odds "
+              f"{routes.judge_cut + spec.strictness:g}\n")
     if m is not None and m.refused:
         w(f"  route: the turn is as close to the negatives of {', '.join(m.refused)} as to their examples: "
           "they cannot match\n")

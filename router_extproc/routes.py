@@ -55,8 +55,10 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   fitted on the earlier route sets) over: the score less τ, the head's log-confidence, the pool's score less the
   route's (the pool's two nearest, as a route's), the "someone else" cues (another name, a third party, a general
   question's form, "you"), a first person, the turn's length, the share of the turn's words the examples use, and
-  whether it names a well-known company or product the examples do not (data/other_brands.txt: Amazon, DHL, Gmail).
-  It replaces the bar and its rise; `bar` then reads as the score at which the judge would say yes. An index built
+  whether it names a well-known company or product the examples do not (data/other_brands.txt: Amazon, DHL, Gmail),
+  a possessive of someone else ("my mum's", "our vendor") and a general how-to's form ("how do I write an
+  invoice", "what is a ..."). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the
+  operator's trade of recall for false routes). It replaces the bar and its rise; `bar` then reads as the score at which the judge would say yes. An index built
   without the pool (`build_index(..., elsewhere=())`) keeps the bar.
 
 How the domain signal and the route signal relate: both read the same encoder pass; `domain` is the head's own
@@ -81,7 +83,7 @@ import re2
 from rapidfuzz.distance import OSA
 
 from .language import Language, LanguageDetector
-from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_JUDGE_BIAS, ROUTE_JUDGE_FEATURES,
+from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_JUDGE_BIAS, ROUTE_JUDGE_CUT, ROUTE_JUDGE_FEATURES,
                          ROUTE_JUDGE_WEIGHTS, ROUTE_LANGUAGE_FLOOR, ROUTE_NEGATIVE_MARGIN, ROUTE_OTHER_PENALTY,
                          ROUTE_TIGHTNESS, ROUTE_TIGHTNESS_ONE)
 
@@ -97,6 +99,9 @@ REPAIR_MAX_CHARS = 2_000
 # The judge's `cover` reads at most this many content words (a Python pass over each, on the event loop: ~0.25 ms
 # at this bound on a shared machine; the longest turn of the route sets has 41)
 COVER_MAX_WORDS = 60
+# A route's `strictness:` (the judge's cut, log-odds) lies within ±this: at 4 the judge says yes only at odds of
+# 55:1, at -4 at odds of 1:55 (routing.md, the trade curve)
+STRICTNESS_MAX = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,9 @@ class RouteSpec:
     out_of_scope: bool = False            # its examples are none of the routes: it never matches
     languages: tuple[str, ...] | None = None   # the operator's languages for the route; None: its examples'
     negatives: tuple[str, ...] = ()       # what the route is not, though it reads like it (module docstring)
+    # added to the judge's cut (ROUTE_JUDGE_CUT, log-odds) for this route (module docstring, "The judge"): above 0
+    # it says yes less often (fewer false routes, less recall), below 0 more often; 0: the shipped cut
+    strictness: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +161,7 @@ class RouteIndex:
     brands: Brands | None = field(compare=False, repr=False, default=None)
     judge_weights: tuple[float, ...] = ROUTE_JUDGE_WEIGHTS
     judge_bias: float = ROUTE_JUDGE_BIAS
+    judge_cut: float = ROUTE_JUDGE_CUT   # the log-odds at which the judge says yes (a route's strictness adds)
 
     def judge_features(self, embedding: np.ndarray, text: str, score: float, tau: float,
                        confidence: float | None) -> np.ndarray:
@@ -174,10 +183,13 @@ class RouteIndex:
             math.log1p(len(text.split())),
             speller.cover(text) if speller is not None else 0.0,
             self.brands is not None and self.brands.named(text),
+            someone_elses_case(text),
+            general_howto(text),
         ], dtype=np.float64)
 
     def judge(self, features: np.ndarray) -> float:
-        """The judge's log-odds that the best route is the turn's route (≥ 0: it matches)."""
+        """The judge's log-odds that the best route is the turn's route (it matches at judge_cut + the route's
+        strictness and above)."""
         return float(np.dot(self.judge_weights, features) + self.judge_bias)
 
     def refused_by_negatives(self, score: np.ndarray, embedding: np.ndarray) -> np.ndarray:
@@ -253,7 +265,7 @@ class RouteIndex:
         bar = float(self.thresholds[best]) + head
         if self.elsewhere is not None and text is not None and len(self.elsewhere):
             x = self.judge_features(embedding, text, float(score[best]), float(self.thresholds[best]), confidence)
-            z = self.judge(x)
+            z = self.judge(x) - self.judge_cut - self.specs[best].strictness
             # the score at which the judge says yes: z is linear in the score through the margin and the pool's
             # lead over it (the other features do not read the score)
             slope = self.judge_weights[0] - self.judge_weights[2]
@@ -573,6 +585,24 @@ _GENERAL = re.compile(
     r"^\W*(?:what\s+is|what's\s+(?:a|an|the)\b|what\s+are|what\s+does|how\s+does|how\s+do\s+\w+\s+work\b|"
     r"explain\b|how\s+to\b|write\b|tips\b|compare\b|why\s+does)",
     re.IGNORECASE)
+# Someone else's case, said with a possessive: a relative's, a friend's, a colleague's, or the business's own
+# vendors and clients ("my mum's broadband", "my friend's parcel", "at work our vendor sent an invoice"): the
+# customer asks about an account that is not theirs with this company.
+_OTHERS = re.compile(
+    r"\b(?:(?:my|our|his|her|their)\s+(?:\w+\s+)?(?:friend|mum|mom|mother|dad|father|brother|sister|son|daughter|"
+    r"wife|husband|partner|boyfriend|girlfriend|boss|colleague|coworker|co-worker|flatmate|roommate|housemate|"
+    r"neighbou?r|aunt|uncle|gran|grandma|grandmother|grandpa|grandfather|nan|cousin|kid|child|parent|teacher|"
+    r"manager|tenant|client|customer)(?:'s|’s|s'|s’)|(?:our|my)\s+(?:vendor|supplier|client|customer)s?\b|"
+    r"at\s+work\s+(?:our|my|the)\b)",
+    re.IGNORECASE)
+# A general how-to: making or understanding a thing in general ("how do I write an invoice", "what is a pro forma
+# invoice"), not the customer's case with this company ("how do I download my invoice", "how do I make a return").
+_HOWTO = re.compile(
+    r"^\W*(?:how\s+(?:do|can|should|would)\s+(?:i|we|you|one|people)\s+(?:make|write|create|draft|design|"
+    r"calculate|price|build|start|become|choose|structure|format)\s+(?:a|an|the\s+best|good|my\s+own)\b"
+    r"(?!\s+(?:return|payment|purchase|claim|complaint|change|booking|order|refund)\b)|"
+    r"what\s+is\s+(?:a|an)\b|what\s+does\s+(?:a|an)\b|what'?s\s+a\s+good\b|what\s+is\s+a\s+good\b)",
+    re.IGNORECASE)
 # A first person: the customer's own case ("my", "we"); the judge weighs it (often "my bank", "my Amazon parcel").
 _FIRST_PERSON = re.compile(r"\b(?:my|our|i|i'm|i've|we|we're|me)\b", re.IGNORECASE)
 # Words that say nothing of the topic: the judge's `cover` skips them.
@@ -580,6 +610,16 @@ _FUNCTION_WORDS = frozenset("""the a an i my me to of and in on for is it was th
 from we our you your can could would how what why when where there not no but or so if as are am""".split())
 _CALENDAR = frozenset("""january february march april may june july august september october november december
 monday tuesday wednesday thursday friday saturday sunday christmas easter""".split())
+
+
+def someone_elses_case(text: str) -> bool:
+    """The turn speaks of another person's or business's case with a possessive (the judge's `others`)."""
+    return bool(_OTHERS.search(text[:REPAIR_MAX_CHARS]))
+
+
+def general_howto(text: str) -> bool:
+    """The turn asks a general how-to (the judge's `howto`)."""
+    return bool(_HOWTO.search(text[:REPAIR_MAX_CHARS]))
 
 
 def proper_names(text: str, speller: Speller) -> list[str]:

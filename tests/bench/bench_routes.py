@@ -23,20 +23,24 @@ The judge (routes.py: a logistic model over the best route's match, beside the s
 support text and the brand list) is fitted on every earlier set pooled (`calibrate_judge`, with each set left out in
 turn to show what it does on a set it was not fitted on).
 
-Reported on held_out_7.jsonl: written before the judge, its pool and its brand list existed and run only once they
-were frozen (30 rewordings per route: plain, terse, long, typos, under a system prompt, 2 in another language each;
-81 none of these, 51 near-topic: other companies' bills, parcels, returns, logins, app bugs and pricing, a friend's
-order, general how-tos, the same words about something else). The headline. The earlier held-out sets are
-calibration data now, shown as such: held_out.jsonl (looked at while the matcher's design was chosen),
-held_out_3.jsonl and held_out_4.jsonl (their typos and near-topic misses shaped the repair and the "someone else"
-cues), held_out_5.jsonl (its other-language and near-topic misses shaped the language gate and the negatives),
-held_out_6.jsonl (its near-topic misses shaped the judge).
+Reported on held_out_8.jsonl: written before this round's judge cues (someone else's possessive, a general
+how-to), its refit and the `strictness:` knob, and run only once they were frozen (30 rewordings per route: plain,
+terse, long, typos, under a system prompt, 2 in another language each; 88 none of these, 56 near-topic, marked by
+`kind`: no brand, a known brand, the operator's own partners about someone else's account, someone else's
+possessive, a general how-to). The headline. The earlier held-out sets are calibration data now, shown as such:
+held_out.jsonl (looked at while the matcher's design was chosen), held_out_3.jsonl and held_out_4.jsonl (their
+typos and near-topic misses shaped the repair and the "someone else" cues), held_out_5.jsonl (its other-language
+and near-topic misses shaped the language gate and the negatives), held_out_6.jsonl (its near-topic misses shaped
+the judge), held_out_7.jsonl (its misses shaped the possessive and how-to cues; the judge is refitted with it).
+The strictness trade curve is shown on the calibration sets pooled and on held_out_8; accuracy with and without
+support-desk.yaml's `language` rules (other-language prompts at a language desk count as right).
 
 A prompt is right when its matched route is its label (for "none": when no route matches). Every prompt is read as
 the router reads a request: the signal pass over its system prompt and user turn (inputs.plan, the engine's token
 budget), the head's confidence from the same pass, and, when the user turn has typos the speller repairs, a second
 pass over the repaired turn (stages/decide.route_reading), and the language detector's reading of the user turn
-(stages/decide.language). "before" is the bar instead of the judge (the matcher shipped before held_out_7),
+(stages/decide.language). "round start" is the judge shipped before held_out_8's round, "before" the bar instead
+of the judge (the matcher shipped before held_out_7),
 "no brand list" the judge without the brand list refitted on the same sets; "+ out-of-scope" adds
 out_of_scope.jsonl's 40 examples as an `out_of_scope: true` route, "+ seen none" adds the earlier sets' none
 prompts to them (traffic an operator saw to be none of the routes), "+ negatives" gives each route the earlier
@@ -80,10 +84,15 @@ PENALTIES = [0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2]
 FLOORS = [0.0, 0.005, 0.01, 0.02, 0.05, 0.1]
 MARGINS = [-0.04, -0.02, 0.0, 0.02, 0.04]
 MARGIN_TOLERANCE = 0.005
-HEADLINE = "held_out_7"
+STRICTNESS = [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]   # a route's `strictness:` (added to the judge's cut): the curve
+CUT_TOLERANCE = 0.005      # ROUTE_JUDGE_CUT: the largest cut whose leave-one-set-out accuracy is within this of the best
+# The judge shipped at this round's start (before held_out_8's round: 11 cues, fitted without held_out_7, cut at
+# log-odds 0): the "before" of held_out_8's report, with the two cues added since weighed 0
+ROUND_START_JUDGE = ((14.68, -1.73, -11.01, -0.83, 0.37, -3.37, -3.23, -0.91, 1.15, 1.96, -4.37, 0.0, 0.0), -2.41)
+HEADLINE = "held_out_8"
 CALIBRATION = ["calibration", "held_out_2"]           # ROUTE_BASE and ROUTE_HEAD_TEMPERATURE
-EARLIER = ["held_out", "held_out_3", "held_out_4", "held_out_5", "held_out_6"]   # held-out once, calibration now
-NEAR_TOPIC = ["held_out_3", "held_out_4", "held_out_5", "held_out_6"]   # sets whose none prompts say what they are near
+EARLIER = ["held_out", "held_out_3", "held_out_4", "held_out_5", "held_out_6", "held_out_7"]   # held-out once, calibration now
+NEAR_TOPIC = ["held_out_3", "held_out_4", "held_out_5", "held_out_6", "held_out_7"]   # sets whose none prompts say what they are near
 
 
 def read(name: str) -> list[dict]:
@@ -305,8 +314,8 @@ def fit_judge(rows: list[tuple[str | None, str | None, np.ndarray | None]], l2: 
     return beta[:-1], float(beta[-1])
 
 
-def judged(rows, weights, bias) -> list[str | None]:
-    return [cand if x is not None and float(np.dot(weights, x) + bias) >= 0 else None for _, cand, x in rows]
+def judged(rows, weights, bias, cut: float = TH.ROUTE_JUDGE_CUT) -> list[str | None]:
+    return [cand if x is not None and float(np.dot(weights, x) + bias) >= cut else None for _, cand, x in rows]
 
 
 def calibrate_judge(index: RT.RouteIndex, sets: dict[str, Reading], names: list[str]) -> dict:
@@ -339,6 +348,59 @@ def calibrate_margin(index: RT.RouteIndex, engine, sets: dict[str, Reading]) -> 
     top = max(v[0] for v in mean.values())
     best = max(m for m in MARGINS if mean[m][0] >= top - MARGIN_TOLERANCE)
     return {"margin": best, "tolerance": MARGIN_TOLERANCE, "grid": {str(m): list(v) for m, v in mean.items()}}
+
+
+def strictness_curve(index: RT.RouteIndex, sets: dict[str, Reading], names: list[str],
+                     fit_on: list[str] | None = None) -> dict:
+    """Accuracy and false-route, pooled over `names`, with every route's `strictness:` at each value of STRICTNESS
+    (the judge says yes when its log-odds reach ROUTE_JUDGE_CUT + it). `fit_on`: each of `names` judged by a judge
+    fitted on these sets less it (leave one set out: ROUTE_JUDGE_CUT's choice); None: the shipped judge."""
+    rows = {n: judge_rows(index, sets[n]) for n in {*names, *(fit_on or ())}}
+    fits = {n: fit_judge([r for m in fit_on if m != n for r in rows[m]], TH.ROUTE_JUDGE_L2) if fit_on else
+            (np.asarray(index.judge_weights), index.judge_bias) for n in names}
+    out = {}
+    for cut in STRICTNESS:
+        sc = [score(sets[n].rows, judged(rows[n], *fits[n], TH.ROUTE_JUDGE_CUT + cut)) for n in names]
+        n_all, n_none = sum(x["n"] for x in sc), sum(x["n_none"] for x in sc)
+        out[str(cut)] = [round(sum(x["accuracy"] * x["n"] for x in sc) / n_all, 3),
+                         round(sum(x["false_route"] * x["n_none"] for x in sc) / max(1, n_none), 3)]
+    return out
+
+
+def language_codes(config) -> frozenset[str]:
+    """The languages the config's `language` rules take (support-desk.yaml: a French desk and a multilingual one,
+    both above the route rules)."""
+    from router_extproc import rules as RU
+    return frozenset(c for r in config.decisions.rules if isinstance(r.when, RU.Language) for c in r.when.codes)
+
+
+def with_language_rules(rows: list[dict], pred: list[str | None], langs: list[Language],
+                        codes: frozenset[str]) -> dict:
+    """The decision with the config's `language` rules (they outrank the routes): a turn the detector is sure is in
+    one of `codes` goes to a language desk. Right: an other-language prompt (route or none) at a language desk, an
+    English one at its route (none: no route and no desk). Accuracy overall and on the other-language prompts."""
+    ok, other = [], []
+    for r, p, lang in zip(rows, pred, langs):
+        desk = lang.code is not None and lang.code in codes
+        foreign = r.get("style") == "second_language"
+        right = desk if foreign else (not desk and p == r["route"])
+        ok.append(right)
+        if foreign:
+            other.append(right)
+    return {"accuracy": round(sum(ok) / len(ok), 3), "other_language": round(sum(other) / max(1, len(other)), 3),
+            "n_other": len(other), "english_at_desk": sum(1 for r, lang in zip(rows, langs)
+                                                        if r.get("style") != "second_language"
+                                                        and lang.code is not None and lang.code in codes)}
+
+
+def by_kind(rows: list[dict], pred: list[str | None]) -> dict:
+    """False-route on the none prompts by `kind` (held_out_8 marks its near-topic ones: no brand, a known brand, the
+    operator's own partners about someone else's account, someone else's possessive, a general how-to)."""
+    out: dict[str, list[bool]] = defaultdict(list)
+    for r, p in zip(rows, pred):
+        if r["route"] is None:
+            out[r.get("kind") or ("near-topic" if r.get("near") else "general")].append(p is not None)
+    return {k: [round(sum(v) / len(v), 3), len(v)] for k, v in sorted(out.items())}
 
 
 def match_latency(dim: int, n: int, specs_n: int = 6, reps: int = 2000) -> dict:
@@ -411,8 +473,12 @@ def run(quick: bool, headline: str = HEADLINE) -> dict:
     bare = dataclasses.replace(index, brands=None)
     w, b = fit_judge([r for n in [*CALIBRATION, *earlier] for r in judge_rows(bare, sets[n])], TH.ROUTE_JUDGE_L2)
     no_brands = dataclasses.replace(bare, judge_weights=tuple(float(x) for x in w), judge_bias=b)
+    start = dataclasses.replace(index, judge_weights=ROUND_START_JUDGE[0], judge_bias=ROUND_START_JUDGE[1],
+                                judge_cut=0.0)
     head = sets[headline]
     shipped = predict(index, head)
+    started = predict(start, head)
+    codes = language_codes(config)
     negs = predict(neg_index, head)
     report = {headline: {"shipped": score(head.rows, shipped), "before": score(head.rows, predict(index, head, True)),
                          "no_brands": score(head.rows, predict(no_brands, head)),
@@ -422,7 +488,12 @@ def run(quick: bool, headline: str = HEADLINE) -> dict:
                          "styles": by_style(head.rows, shipped),
                          "styles_before": by_style(head.rows, predict(index, head, True)),
                          "styles_no_brands": by_style(head.rows, predict(no_brands, head)),
-                         "styles_negatives": by_style(head.rows, negs)}}
+                         "styles_negatives": by_style(head.rows, negs),
+                         "round_start": score(head.rows, started),
+                         "styles_round_start": by_style(head.rows, started),
+                         "kinds": by_kind(head.rows, shipped), "kinds_round_start": by_kind(head.rows, started),
+                         "language_rules": with_language_rules(head.rows, shipped, head.lang, codes),
+                         "strictness": strictness_curve(index, sets, [headline])}}
     for n, data in (("calibration", cal), *((n, sets[n]) for n in earlier)):
         report[n] = {"shipped": score(data.rows, predict(index, data)),
                      "before": score(data.rows, predict(index, data, True))}
@@ -434,6 +505,8 @@ def run(quick: bool, headline: str = HEADLINE) -> dict:
             "earlier": earlier, "load_average": round(os.getloadavg()[0], 1),
             "examples": int(index.matrix.shape[0]), "routes": [s.name for s in index.specs],
             "bars": {s.name: round(float(t), 3) for s, t in zip(index.specs, index.thresholds)},
+            "strictness_calibration": strictness_curve(index, sets, earlier, [*CALIBRATION, *earlier]),
+            "language_codes": sorted(codes),
             "embed_examples_s": round(load_s, 2), "calibrated": calibrated, "calibrated_penalty": penalty,
             "calibrated_floor": floor, "calibrated_margin": margin, "calibrated_judge": judge,
             "elsewhere": len(pool),
@@ -459,7 +532,9 @@ def section(res: dict) -> str:
     st, sb, sn, sx = h["styles"], h["styles_before"], h["styles_negatives"], h["styles_no_brands"]
     c = rep["calibration"]
     jd = res["calibrated_judge"]
-    cols = ["shipped", "no_brands", "before", "out_of_scope", "seen_none", "negatives"]
+    cols = ["shipped", "round_start", "no_brands", "before", "out_of_scope", "seen_none", "negatives"]
+    sr = h["styles_round_start"]
+    lr = h["language_rules"]
 
     def row(label: str, key: str) -> str:
         return f"| {label} | **{h['shipped'][key]}** | " + " | ".join(str(h[k][key]) for k in cols[1:]) + " |"
@@ -518,11 +593,21 @@ def section(res: dict) -> str:
         " (shipped: " + ", ".join(str(w) for w in TH.ROUTE_JUDGE_WEIGHTS) + f", {TH.ROUTE_JUDGE_BIAS}). Leaving "
         "each set out (accuracy / false-route, the judge fitted on the others against the bar): "
         + ", ".join(f"{n} {v[0]}/{v[1]} against {v[2]}/{v[3]}" for n, v in jd["leave_one_out"].items())
-        + ". The pool and the brand list were written after those sets were read, so these flatter; "
+        + ". The pool, the brand list and the cues were written after those sets were read, so these flatter; "
         f"{hl} is the report.", "",
+        f"**The cut and a route's `strictness:`.** The judge says yes at log-odds `ROUTE_JUDGE_CUT` "
+        f"**{TH.ROUTE_JUDGE_CUT}**; a route's `strictness:` (within ±4) adds to it, trading recall for false-route. "
+        "Leaving one earlier set out at a time (" + "/".join(res["earlier"]) + "; the judge fitted on the others "
+        "and the calibration pair), pooled accuracy / false-route by strictness (0: the shipped cut, chosen as the "
+        f"largest whose accuracy is within {CUT_TOLERANCE} of the best): "
+        + ", ".join(f"{k}: {v[0]} / {v[1]}" for k, v in res["strictness_calibration"].items())
+        + f"; on {hl} (run once, after the cut was chosen): "
+        + ", ".join(f"{k}: {v[0]} / {v[1]}" for k, v in h["strictness"].items()) + ".", "",
         f"Reported on `{hl}.jsonl` ({h['shipped']['n']} prompts: 30 per route, {h['shipped']['n_none']} none of "
-        f"which {h['shipped']['n_near_topic']} near-topic), written before the judge, its pool and its brand list "
-        "existed and run once they were frozen. Columns: the shipped matcher (the judge); **no brand list**: the "
+        f"which {h['shipped']['n_near_topic']} near-topic), written before this round's cues, refit and strictness "
+        "and run once they were frozen. Columns: the shipped matcher (the judge); **round start**: the judge "
+        "shipped before this round (without the possessive and how-to cues, fitted without held_out_7); "
+        "**no brand list**: the "
         "judge without the brand list, refitted on the same sets (the list was written after this set: what it "
         "adds here may flatter it); **before**: the bar instead of the judge (the matcher shipped before); the "
         "shipped one with out_of_scope.jsonl's "
@@ -530,8 +615,8 @@ def section(res: dict) -> str:
         f"prompts added to those ({res['out_of_scope_examples'][1]} out-of-scope examples: traffic the operator "
         f"saw to be none of the routes); and with the earlier sets' near-topic none prompts as each route's "
         f"`negatives:` ({res['negatives']}, filed under the route they are near):", "",
-        f"| {hl} | shipped | no brand list | before | + out-of-scope | + seen none | + negatives |",
-        "|---|---|---|---|---|---|---|",
+        f"| {hl} | shipped | round start | no brand list | before | + out-of-scope | + seen none | + negatives |",
+        "|---|---|---|---|---|---|---|---|",
         row(f"accuracy (target ≥ {TARGETS['accuracy']})", "accuracy"),
         row(f"false-route on none (target ≤ {TARGETS['false_route']})", "false_route"),
         row("false-route on the near-topic none", "false_route_near_topic"),
@@ -548,9 +633,19 @@ def section(res: dict) -> str:
         + f" | without other languages ({st['n_english']}) | near-topic none ({st['n_near_topic']}) "
         f"| general none ({st['n_general']}) |",
         "|---|" + "---|" * (len(styles) + 3),
-        style_row("shipped", st, True), style_row("no brand list", sx, False), style_row("before", sb, False),
+        style_row("shipped", st, True), style_row("round start", sr, False), style_row("no brand list", sx, False),
+        style_row("before", sb, False),
         style_row("+ negatives", sn, False),
         "",
+        "The none prompts' false-route by kind (shipped / round start): "
+        + ", ".join(f"{k} ({v[1]}) {v[0]} / {h['kinds_round_start'][k][0]}" for k, v in h["kinds"].items()) + ".",
+        "",
+        f"**With support-desk.yaml's `language` rules** (a French desk and a multilingual one, "
+        f"{'/'.join(res['language_codes'])}, above the route rules): an other-language prompt the detector is sure "
+        "of goes to a language desk, which counts as right for it (its decision is defined: a desk that reads the "
+        f"language), and an English prompt sent there as wrong. Accuracy with the rules **{lr['accuracy']}** "
+        f"(without them, as in the table: {h['shipped']['accuracy']}); other-language prompts at a language desk "
+        f"{lr['other_language']} of {lr['n_other']}; English prompts sent to a desk: {lr['english_at_desk']}.", "",
         f"Targets on {hl}: accuracy {'met' if met['accuracy'] else 'missed'} ({h['shipped']['accuracy']}), "
         f"false-route {'met' if met['false_route'] else 'missed'} ({h['shipped']['false_route']}). "
         f"{res['repaired'][hl]} of its turns had typos the speller repaired. What is left:", "",
@@ -560,7 +655,9 @@ def section(res: dict) -> str:
         f"{st['false_route_near_topic']} (before the judge {sb['false_route_near_topic']}). The judge weighs the "
         "shipped pool's lead, a known brand, a third party and a general question's form against the match; "
         "the same cues fire on real tickets (\"my bank shows the money left\", \"Apple Pay\", \"on Android\"), "
-        "so it trades route recall for refusals at the accuracy-best cut, and false-route stays far from 0.05. "
+        "so it trades route recall for refusals, and false-route stays far from 0.05 at the shipped cut; a "
+        "route's `strictness:` buys fewer false routes with recall (the curve above). "
+        "Someone else's possessive (\"my mum's\") earned no weight: the earlier sets hold few such turns. "
         "The operator's own traffic helps further: the none prompts they saw as `out_of_scope` examples (\"+ seen "
         f"none\": near-topic false-route {h['seen_none']['false_route_near_topic']}, all none "
         f"{h['seen_none']['false_route']}, accuracy {h['seen_none']['accuracy']}) or the near-topic ones as each "
@@ -573,7 +670,8 @@ def section(res: dict) -> str:
         f"with the bar {lang_none('before')}): it goes to the rule set's `language` rules or the "
         "default decision, never to a route matched on word-piece noise. An operator who wants a route to take "
         "French lists French examples in it (or `languages: [en, fr]`); support-desk.yaml sends French to a "
-        "French desk with a `language` rule at a higher priority.",
+        "French desk and German, Spanish, Italian, Portuguese, Dutch, Polish, Swedish and Danish to a "
+        "multilingual one, with `language` rules above the route rules (accuracy with them above).",
         f"- **Typos**: {st['accuracy_by_style'].get('typos', ['-'])[0]}: a word one edit from an example's word "
         "(two for 8+ letters) is repaired; one without an example word to become stays as it is.",
         f"- **Without the other-language prompts** the shipped matcher is right on {st['accuracy_english']} of "

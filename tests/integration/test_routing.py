@@ -177,6 +177,8 @@ def test_custom_routes_from_examples_choose_the_decision(make_stack):
         # (routes.Speller), it is billing
         r = c.post("/v1/chat/completions", json=chat("auto", "my paymnt got declind again"))
         assert r.status_code == 200 and r.headers["x-router-decision"] == "billing", r.headers
-        # another language: the examples are English, so no route takes it (routes.py); the default decides
+        # another language: the examples are English, so no route takes it (routes.py); the `multilingual`
+        # language rule does
         r = c.post("/v1/chat/completions", json=chat("auto", "Dov'è il mio pacco? Non è ancora arrivato."))
-        assert r.status_code == 200 and r.headers["x-router-decision"] == "general", r.headers
+        assert r.status_code == 200 and r.headers["x-router-decision"] == "multilingual", r.headers
+        assert r.headers["x-desk-queue"] == "multilingual"

@@ -62,6 +62,12 @@ def test_routes_parse_with_the_threshold_left_to_the_fit():
     specs = {s.name: s for s in cfg().decisions.routes}
     assert specs["billing"].threshold == 0.5 and specs["shipping"].threshold is None   # fitted at load
     assert specs["shipping"].examples == ("where is my parcel", "track my order")
+    assert specs["billing"].strictness == 0.0                   # the judge's fitted cut unless the operator moves it
+
+
+def test_a_routes_strictness_is_read_as_the_judges_cut():
+    specs = {s.name: s for s in cfg([{**ROUTES[0], "strictness": -1.5}, ROUTES[1]]).decisions.routes}
+    assert specs["billing"].strictness == -1.5 and specs["shipping"].strictness == 0.0
 
 
 @pytest.mark.parametrize("routes, rules, key, words", [
@@ -77,6 +83,8 @@ def test_routes_parse_with_the_threshold_left_to_the_fit():
     ([{**ROUTES[0], "threshold": 2}, ROUTES[1]], None, "routes[0].threshold", ""),
     ([{**ROUTES[0], "examples": ["x" * 3000]}, ROUTES[1]], None, "routes[0].examples[0]", "one utterance"),
     ([{**ROUTES[0], "exemples": ["x"]}, ROUTES[1]], None, "routes[0].exemples", "unknown key"),
+    ([{**ROUTES[0], "strictness": 9}, ROUTES[1]], None, "routes[0].strictness", "within [-4.0, 4.0]"),
+    ([{**ROUTES[0], "strictness": "high"}, ROUTES[1]], None, "routes[0].strictness", "a number"),
 ])
 def test_bad_routes_are_rejected_naming_file_and_key(routes, rules, key, words):
     with pytest.raises(ConfigError) as err:

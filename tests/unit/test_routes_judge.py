@@ -88,6 +88,54 @@ def test_the_features_are_read_in_the_order_the_weights_are_fitted_in():
     assert ix.judge(x) == float(np.dot(ROUTE_JUDGE_WEIGHTS, x) + ix.judge_bias)
 
 
+def test_someone_elses_possessive_is_a_cue_for_the_judge():
+    ix = index()
+    v = unit(("my parcel is late", 1.0))
+
+    def others(text):
+        return dict(zip(ROUTE_JUDGE_FEATURES, ix.judge_features(v, text, 0.5, 0.4, 0.5)))["others"]
+
+    for theirs in ["My friend's parcel has been stuck for a month", "my mum's broadband bill has an extra charge",
+                   "At work our vendor sent an invoice with the wrong VAT", "our suppliers keep delivering late",
+                   "my little brother's phone keeps restarting"]:
+        assert others(theirs) == 1, theirs
+    for ours in ["my parcel is late", "My colleague left and we need access to her account",
+                 "It was a gift for my friend, can she return it?"]:
+        assert others(ours) == 0, ours
+
+
+def test_a_general_how_to_is_a_cue_for_the_judge():
+    ix = index()
+    v = unit(("refund my invoice", 1.0))
+
+    def howto(text):
+        return dict(zip(ROUTE_JUDGE_FEATURES, ix.judge_features(v, text, 0.5, 0.4, 0.5)))["howto"]
+
+    for general in ["How do I write an invoice as a self-employed plumber?", "What is a pro forma invoice?",
+                    "how can we create a good return policy", "What's a good discount for a first order?"]:
+        assert howto(general) == 1, general
+    for case in ["How do I download my invoice?", "how do i make a return", "How do I make a payment?",
+                 "What is the price of the Pro plan?"]:
+        assert howto(case) == 0, case
+
+
+def test_a_routes_strictness_moves_the_judges_cut():
+    c = cfg(routes=[{**ROUTES[0], "strictness": 2.0}, ROUTES[1]])
+    strict = RT.build_index(c.decisions.routes, lambda ts: np.stack([embed(t) for t in ts]), elsewhere=POOL)
+    plain = index()
+    text = "I was charged twice"
+    v = unit((text, 1.0), ("refund my invoice", 0.3))
+    m, s = plain.match(v, 0.5, text), strict.match(v, 0.5, text)
+    assert s.score == m.score and s.bar > m.bar           # a stricter route asks for a closer match
+    z = plain.judge(plain.judge_features(v, text, m.score, float(plain.thresholds[0]), 0.5))
+    assert (m.route == "billing") == (z >= plain.judge_cut) and (s.route == "billing") == (z >= plain.judge_cut + 2.0)
+    assert (s.route is not None) == (s.score >= s.bar)
+    # the other route keeps the fitted cut
+    ship = "where is my parcel"
+    w = unit((ship, 1.0))
+    assert strict.match(w, 0.5, ship).bar == plain.match(w, 0.5, ship).bar
+
+
 def test_without_the_pool_or_the_turns_text_the_bar_decides():
     ix = index()
     v = unit(("my bank charged a fee", 1.0), ("I was charged twice", 0.5))
@@ -147,3 +195,22 @@ def test_explain_says_the_judge_weighed_a_turn_about_someone_else():
     explain(c, body, out, signals=Sig(turn), routes=ix)
     text = out.getvalue()
     assert "the judge weighs it (routes.py)" in text and "names a well-known brand" in text
+
+
+def test_explain_says_the_judge_weighed_someone_elses_case_and_a_routes_strictness():
+    import io
+    import json
+
+    from router_extproc.explain import explain
+
+    from .test_routes import Sig
+
+    c = cfg(routes=[{**r, "strictness": 1.5} for r in ROUTES])
+    ix = RT.build_index(c.decisions.routes, lambda ts: np.stack([embed(t) for t in ts]), elsewhere=POOL)
+    turn = "my mum's invoice is wrong"
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": turn}]}).encode()
+    out = io.StringIO()
+    explain(c, body, out, signals=Sig(turn), routes=ix)
+    text = out.getvalue()
+    assert "someone else's case" in text and "has strictness +1.5" in text, text
+    assert f"log-odds {ix.judge_cut + 1.5:g}" in text

@@ -35,6 +35,7 @@ def test_no_decision_needs_to_read_it():
 
 @pytest.mark.parametrize("route, rules, where, why", [
     ({**OTHER, "threshold": 0.5}, RULES, "routes[2].threshold", "never matches"),
+    ({**OTHER, "strictness": 1.0}, RULES, "routes[2].strictness", "never matches"),
     (OTHER, [{"name": "x", "priority": 20, "when": {"route": "other"}, "model": "small"}, *RULES],
      "decisions.rules[0].when", "out_of_scope"),
 ])
