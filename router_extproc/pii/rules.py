@@ -20,6 +20,7 @@ import numpy as np
 import re2
 
 from .given_names import GIVEN_NAMES
+from ..brands import brand_names
 
 Entity = tuple[int, int, str, float]  # start, end (chars), type, score
 
@@ -886,18 +887,22 @@ INTRO_WORDS = frozenset(x.split()[0].capitalize() for v in INTRO_PHRASES.values(
     Mage Sama Ente Zita Leina""".split())
 # (pii9) consumer services, shops and software products the head reads as a given name at a line's start
 # ("Netflix,https://netflix.com,..." in a password-manager export, held_out_12; "Unsplash", "Wolfram" in READMEs):
-# a one-word "name" that is one of these is the brand
-BRANDS = frozenset("""Netflix Spotify Amazon Google Apple Microsoft Uber Airbnb Tesla Disney Hulu Zoom Dropbox Github
-    GitHub Gitlab GitLab Adobe Samsung Nintendo Sony Ebay Etsy Shopify Stripe Revolut Monzo Klarna Booking Expedia
-    Deliveroo Lyft Bolt Vinted Tinder Bumble Hinge Duolingo Peloton Strava Fitbit Garmin Unsplash Wolfram Milvus
-    Figma Notion Canva Trello Asana Jira Atlassian Salesforce Oracle Ikea IKEA Lidl Aldi Tesco Walmart Target Costco
-    Starbucks Deezer Tidal Audible Kindle Xfinity Verizon Vodafone Orange Telekom Openai OpenAI Anthropic Mistral
-    Nvidia NVIDIA Intel Huawei Xiaomi Lenovo Dell Asus Acer Logitech Philips Bosch Siemens Dyson Lego LEGO Pinterest
-    Tumblr Quora Medium Substack Patreon Kickstarter Gofundme GoFundMe Coinbase Binance Kraken Wise Payoneer Zelle
-    Cashapp Mailchimp Hubspot HubSpot Zendesk Twilio Heroku Vercel Netlify Cloudflare
-    Firefox Chrome Safari Opera Brave Outlook Gmail Hotmail Yahoo Proton Tutanota
-    Signal Viber Line Wechat WeChat Kakao Zalo Grab Gojek Careem Glovo Wolt Rappi Ocado Zalando Asos ASOS Shein Temu
-    Aliexpress AliExpress Rakuten Mercari Depop Poshmark Wayfair Hbo HBO Crunchyroll Roku Plex Sonos Bose""".split())
+# a one-word "name" that is one of these is the brand. (pii10) One home: router_extproc/data/other_brands.txt, which
+# the routes read too, with its section of brands that are also common words ("Target", "Wise"); each name also as
+# a message writes it capitalised ("Github", "Ebay", "Nvidia") and, for two words, run together ("Cashapp"). Known
+# trade-off: a brand that is also a given name ("Zara", "Avis", "Dell", "Wolfram"), alone, is read as the brand
+# (keeping the lexicon's given names out cost a README false flag, "Wolfram", on calibration).
+def _brand_forms(names: tuple[str, ...]) -> frozenset[str]:
+    out: set[str] = set()
+    for n in names:
+        out.add(n)
+        if len(n.split()) <= 2:
+            joined = "".join(n.split())
+            out.update((joined, joined.capitalize()))
+    return frozenset(out)
+
+
+BRANDS = _brand_forms(brand_names(common_words=True))
 NOT_NAMES = frozenset("""Assignee Assignees Reporter Watchers Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
     Afternoon Evening Hope We You Your My The An This That It Please Happy Sure Okay Ok Yes No Chat ChatGPT Claude

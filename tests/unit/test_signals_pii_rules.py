@@ -1333,6 +1333,19 @@ def test_a_brand_alone_is_no_person_in_text_or_in_a_table():
     assert _people_in(text) == []
 
 
+def test_pii_and_the_routes_read_the_same_brand_file():
+    # one home (data/other_brands.txt via router_extproc/brands.py): a brand added there reaches both readers; the
+    # file's section of brands that are also common words reaches PII only
+    from router_extproc.brands import brand_names
+    from router_extproc.pii.rules import BRANDS
+    from router_extproc.routes import _shipped_brands
+
+    assert set(_shipped_brands()) <= BRANDS and "Target" in BRANDS and "Target" not in _shipped_brands()
+    assert set(brand_names(common_words=True)) <= BRANDS and {"Github", "Ebay", "Nvidia"} <= BRANDS
+    text = "name,url,username,password\nStrava,https://strava.com,mo_k,Heron-88-blue"
+    assert _people_in(text) == []
+
+
 def _typed(text, typ):
     return [text[s:e] for s, e, t, _ in combine(text, []) if t == typ]
 
