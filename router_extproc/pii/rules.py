@@ -180,7 +180,10 @@ def jwt_ok(s: str) -> bool:
     return isinstance(obj, dict) and ("alg" in obj or "typ" in obj)
 
 
-_PLACEHOLDER = _rx(r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$\{?\w*\}?|%\w*%?|\*+|x{3,}\w*|\.{2,}|_+|-+|your\W?\w*|"
+_PLACEHOLDER = _rx(r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$\{?\w*\}?|%\w*%?|\*+|x{3,}\w*|\.{2,}|_+|-+|your\W?[\w-]*|"
+                   # (pii10) a piece of a placeholder cut at a space ("<your", "here>`" of "<your password here>") and
+                   # a template's variable ("${PG_PASSWORD", "{{ db_pass }}")
+                   r"<[^>]*|[^<]*>\W*|\$\{.*|\{\{.*|.*\}\}|"
                    # "my_password", "mytoken", "my-app-key"; not a login that starts with "my" (myerssharon)
                    r"my[\W_]?(?:pass|pw|pwd|secret|token|key|api|app|db|user|login|value|name)[\w-]*|"
                    r"example\w*|placeholder|password|passw0rd|pass|pwd|secret|token|none|null|nil|true|false|"
@@ -486,6 +489,46 @@ LOG_USER = _rx(r"\b(?:(?:Failed|Accepted) (?:password|publickey|keyboard-interac
                r"(?:reset|requested|locked|unlocked|disabled|enabled|created|deleted|provisioned|suspended) for|"
                r"account (?:locked|unlocked|disabled|suspended|created|deleted):))"
                r"\s+@?([A-Za-z0-9_][\w.-]{1,31})\b")
+# (pii10) "log in as tfarouk with Desert$Rose77", "Logged in to github.com as vukasin-dev", "signed in as pa.nhia.v"
+# (held_out_13): after "as", any login a person could have, not only one shaped like a login (see _login_as_ok), and a
+# password-shaped value after "with"/"using" (see _strong_password)
+LOGIN_AS = _rx(r"(?i:\blog(?:ged|ging|s)?[\s-]?(?:in|on)|\bsign(?:ed|ing|s)?[\s-]?(?:in|on))(?:\s+(?:to|at|on)\s+[\w.-]{2,40})?"
+               r"\s+as\s+[@\"'`]?([a-z][a-z0-9._-]{1,31})[\"'`]?(?:[\s,]+(?i:with|using|and)\s+(?i:(?:the\s+)?(?:password|pw|pass)\s+)?"
+               r"[\"'`]?([^\s\"'`,;]{6,64}))?")
+# a login in a config file under a key that names a person's account: TOML/INI/YAML/JSON "owner = \"grimble_the_third\""
+# (held_out_13), "maintainer: k_osei", an LDAP entry's "uid=jpetraitis", ssh_config's "User deploy_kim"
+CONFIG_USER = _rx(r"(?im)^[ \t]*[\"']?(?:owner|maintainer|admin_user|nick(?:name)?|handle|uid|login_name|account_name)"
+                  r"[\"']?[ \t]*[:=][ \t]*[\"']?([A-Za-z0-9_][A-Za-z0-9._-]{1,38})[\"']?[ \t]*,?[ \t]*$"
+                  r"|(?:^|[\s,(])uid=([a-z][a-z0-9._-]{1,31})(?:,|\s|$)"
+                  r"|^[ \t]*User[ \t]+([a-z_][a-z0-9_.-]{0,31})[ \t]*$")
+# a fediverse handle, "@wrenfeather@mastodon.scot" (held_out_13): the login is the part before the instance
+FEDI_HANDLE = _rx(r"(?:^|[\s(])@([A-Za-z0-9_]{1,30})@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
+# a profile path on a code host or a network without a scheme: "github.com/twierz_dev" (held_out_12's CV header)
+PROFILE_PATH = _rx(r"(?i:(?:^|[\s(|:,])(?:www\.)?(?:github\.com|gitlab\.com|codeberg\.org|instagram\.com|tiktok\.com/@?|"
+                   r"twitter\.com|x\.com|twitch\.tv|medium\.com/@|dev\.to|keybase\.io))/@?([A-Za-z0-9_][\w.-]{1,38})"
+                   r"(?:$|[\s,;|)])")
+# verbs a chat writes after a network's name, before the handle ("Telegram: ping @dimitri_kov", "Discord: add me"):
+# not the login
+_CHAT_VERBS = frozenset("ping pinged dm add message msg contact follow find text call ask me hit reach join write "
+                        "try see check".split())
+# the account of an organisation, not a person: "our Twitter account ... the handle @northwindbakery"
+_ORG_ACCOUNT_BEFORE = _rx(r"(?i)\b(?:our|the company'?s|the shop'?s|the brand'?s|official)\s+(?:[\w-]+\s+){0,2}"
+                          r"(?:account|handle|page|channel|profile)\b[^.!?\n]{0,60}$")
+
+
+def _org_account(text: str, s: int) -> bool:
+    return _ORG_ACCOUNT_BEFORE.search(text[max(0, s - 120):s].encode("utf-8", "surrogatepass")) is not None
+
+
+def _bot_or_brand(v: str) -> bool:
+    """A bot's or a well-known company's handle ("renovate-bot", "dependabot", "stripe"), nobody's login."""
+    low = v.lower().strip("_.-")
+    return _BOT_LOGIN.search(low.encode()) is not None or v.capitalize() in BRANDS or v in BRANDS
+
+
+_BOT_LOGIN = _rx(r"(?:[-_\[]bot\]?|.{5,}bot|[-_]app)$")
+
+
 # a login signing a forum post at its end: "... Reset twice.\n-- netgeek_88", "Same here. — therm0_fan"
 SIGNATURE_LOGIN = _rx(r"(?:^|\s)(?:--|\x{2014}|\x{2013})[ \t]*([A-Za-z0-9_][\w.-]{2,31})[ \t]*\s*$")
 # a login or a password in a config file: "POSTGRES_USER: inventory", "SMTP_USER=mailer_prod", "db_username =
@@ -1177,7 +1220,7 @@ def _contact(T: Text, has_digit: bool) -> list[Entity]:
         ssh = {T.char(m.start(1)) for m in SSH_USER.finditer(T.raw)}
         out += [(s, e, "EMAIL_ADDRESS", 0.99) for s, e in T.find(EMAIL)
                 if _free(text, s, e, before=".+-_%") and not _in_userinfo(text, s) and not _doc_email(text, s, e)
-                and s not in ssh]
+                and s not in ssh and not (s > 0 and text[s - 1] == "@")]  # (@login@instance: FEDI_HANDLE)
     if ":" in text:
         out += [(s, e, "IP_ADDRESS", 0.95) for s, e in T.find(IPV6)
                 if text.count(":", s, e) >= 2 and _free(text, s, e, before=":_", after=":_")]
@@ -1381,7 +1424,8 @@ _DOMAIN_END = _rx(r"(?i)\.(?:com|net|org|io|me|dev|app|co|uk|de|fr|es|it|nl|se|p
 def _username_ok(v: str) -> bool:
     # "User: How do I ..." (a pasted chat transcript): a capitalised word is prose, not a login; "User id=123" in a
     # program's output is a row number; "my instagram is instagram.com/..." is a link (URL), not a login
-    return v.lower() not in ("name", "id", "is") and not (v[:1].isupper() and v[1:].islower()) \
+    return v.lower() not in ("name", "id", "is") and v.lower() not in _CHAT_VERBS \
+        and not (v[:1].isupper() and v[1:].islower()) \
         and not (v.isdigit() and len(v) < 5) and _DOMAIN_END.search(v.encode("utf-8", "surrogatepass")) is None
 
 
@@ -1410,12 +1454,24 @@ _FIELD_PARTS = frozenset("""id ids name names key keys type count url uri path f
 def _near_login_ok(v: str) -> bool:
     parts = [x for x in v.replace(".", "_").split("_") if x]
     return _login_shaped(v) and v.lower() not in _DEFAULT_LOGINS and not any(x in _FIELD_PARTS for x in parts) \
-        and _DOMAIN_END.search(v.encode("utf-8", "surrogatepass")) is None
+        and not _bot_or_brand(v) and _DOMAIN_END.search(v.encode("utf-8", "surrogatepass")) is None
+
+
+# after "log in as": a login, not a role or a pronoun ("log in as admin", "signed in as yourself", "as a guest")
+_NOT_LOGIN_AS = frozenset("""a an the me myself yourself him her them us you someone somebody anyone another other
+    different new same guest user admin administrator root superuser owner member viewer editor author reader
+    anonymous anon demo test default usual normal regular well soon""".split())
+
+
+def _login_as_ok(v: str) -> bool:
+    return len(v) >= 3 and v.lower() not in _NOT_LOGIN_AS and v.lower() not in _NOT_LOGIN and \
+        v.lower() not in _DEFAULT_LOGINS and not _bot_or_brand(v) and not placeholder(v)
 
 
 def _handle_ok(v: str) -> bool:
     # "@Marcus can you review": a capitalised word after "@" is a mention of a person by name, not a handle
-    return not (v[:1].isupper() and v[1:].islower()) and v.lower() not in ("here", "channel", "everyone", "all")
+    return not (v[:1].isupper() and v[1:].islower()) and v.lower() not in ("here", "channel", "everyone", "all") \
+        and not _bot_or_brand(v)
 
 
 # product and feature names after "password" ("password manager 1Password", "password hash bcrypt-2b")
@@ -1546,12 +1602,22 @@ def _logins(T: Text) -> list[Entity]:
             if placeholder(v) or v.startswith("$") or v.lower() in _DEFAULT_LOGINS:
                 continue
             out.append((s, e, "USERNAME" if m.group(1).upper().startswith((b"USER", b"LOGIN")) else "PASSWORD", 0.85))
+        for g in (1, 2, 3):
+            out += _value_span(T, CONFIG_USER, "USERNAME", 0.8, group=g, in_url=False,
+                               ok=lambda v: v.lower() not in _DEFAULT_LOGINS and v.lower() not in _NOT_LOGIN
+                               and not _bot_or_brand(v) and any(c.isalpha() for c in v))
+        if "/" in text:
+            out += _value_span(T, PROFILE_PATH, "USERNAME", 0.75,
+                               ok=lambda v: _login_shaped(v) and not _bot_or_brand(v) and v.lower() not in _FIELD_PARTS)
+    if "@" in text:
+        out += _value_span(T, FEDI_HANDLE, "USERNAME", 0.85, in_url=False)
     if "[" in text:
         out += _value_span(T, TAG_NICK, "USERNAME", 0.75, ok=_login_shaped)
     if " by " in text.lower():
         out += _value_span(T, BY_USER, "USERNAME", 0.75, in_url=False, ok=_login_shaped)
     if "@" in text and not looks_like_documentation(text):
-        out += _value_span(T, AT_LOGIN, "USERNAME", 0.75, in_url=False)
+        out += [h for h in _value_span(T, AT_LOGIN, "USERNAME", 0.75, in_url=False, ok=lambda v: not _bot_or_brand(v))
+                if not _org_account(text, h[0])]
     if "<" in text:
         out += _value_span(T, CHAT_NICK, "USERNAME", 0.8)
     if "[" in text:
@@ -1610,11 +1676,25 @@ def _credentials(T: Text) -> list[Entity]:
                 out.append((ps, pe, "PASSWORD", 0.9))
                 if not placeholder(text[us:ue]):
                     out.append((us, ue, "USERNAME", 0.85))
+    if " as " in text or " as\n" in text:
+        for m in LOGIN_AS.finditer(T.raw):
+            us, ue = T.char(m.start(1)), T.char(m.end(1))
+            u = text[us:ue].rstrip(".")
+            if not _login_as_ok(u):
+                continue
+            out.append((us, us + len(u), "USERNAME", 0.85))
+            if m.start(2) >= 0:
+                ps, pe = T.char(m.start(2)), T.char(m.end(2))
+                while pe > ps and text[pe - 1] in ".)]":
+                    pe -= 1
+                if _strong_password(text[ps:pe]):
+                    out.append((ps, pe, "PASSWORD", 0.85))
     if "@" in text:
         # a distribution's default login (ubuntu@, ec2-user@) and git@ (a git remote) are nobody's account
         out += _value_span(T, SSH_USER, "USERNAME", 0.85, ok=lambda v: v not in _SYSTEM_LOGINS)
-        out += _value_span(T, AT_HANDLE, "USERNAME", 0.8, in_url=False, ok=_handle_ok)
-        out += _value_span(T, AT_HANDLE, "USERNAME", 0.8, group=2, in_url=False, ok=_handle_ok)
+        handles = _value_span(T, AT_HANDLE, "USERNAME", 0.8, in_url=False, ok=_handle_ok)
+        handles += _value_span(T, AT_HANDLE, "USERNAME", 0.8, group=2, in_url=False, ok=_handle_ok)
+        out += [h for h in handles if not _org_account(text, h[0])]
     if " -u" in text or " -U" in text or "--user" in text:
         out += _value_span(T, CLI_USER, "USERNAME", 0.85, in_url=False,
                            ok=lambda v: v not in _SYSTEM_LOGINS and not v.startswith("$"))

@@ -1502,3 +1502,48 @@ def test_a_password_headings_label_is_no_password():
 ])
 def test_a_passphrase_of_plain_words(text, found):
     assert _typed(text, "PASSWORD") == found
+
+
+# (pii10) logins and passwords in the layouts of held_out_13's misses: "log in as", config keys, fediverse handles,
+# profile paths; placeholders and bots' or organisations' handles are not values
+@pytest.mark.parametrize("text,login", [
+    ("Log in as tfarouk with Desert$Rose77 and check the invoice page.", "tfarouk"),
+    ("  ✓ Logged in to github.com as vukasin-dev (keyring)", "vukasin-dev"),
+    ("Signed in as pa.nhia.v but the dashboard still shows the old plan.", "pa.nhia.v"),
+    ('config.toml for my bot:\n[discord]\nowner = "grimble_the_third"\n', "grimble_the_third"),
+    ("dn: uid=jpetraitis,ou=people,dc=corp\ncn: Jonas", "jpetraitis"),
+    ("Host build\n  HostName build.lan\n  User gorazd\n  IdentityFile ~/.ssh/id", "gorazd"),
+    ("Follow me at @wrenfeather@mastodon.scot", "wrenfeather"),
+    ("CURRICULUM VITAE\nTomasz Wierzbicki | Age: 42 | github.com/twierz_dev", "twierz_dev"),
+])
+def test_a_login_in_its_many_layouts(text, login):
+    assert login in _typed(text, "USERNAME")
+
+
+def test_log_in_as_takes_the_password_after_with():
+    assert _typed("Log in as tfarouk with Desert$Rose77 and check.", "PASSWORD") == ["Desert$Rose77"]
+
+
+def test_a_fediverse_handle_is_a_login_not_an_email_address():
+    assert _typed("Follow me at @wrenfeather@mastodon.scot", "EMAIL_ADDRESS") == []
+
+
+@pytest.mark.parametrize("text", [
+    "Telegram: ping @dimitri_kov for the spare key",
+    "dependabot[bot] opened 14 PRs; also @renovate-bot suggests the same bumps.",
+    "Our Twitter account is 12 years old but the handle @northwindbakery keeps getting flagged.",
+    "In the tutorial, log in as admin and change the default password.",
+    "Follow @stripe for status updates.",
+])
+def test_no_login_from_a_verb_a_bot_an_organisation_or_a_role(text):
+    assert not {"ping", "renovate-bot", "northwindbakery", "admin", "stripe"} & set(_typed(text, "USERNAME"))
+
+
+@pytest.mark.parametrize("text", [
+    "In the docs: `export DB_PASSWORD=<your password here>` and then `psql -U $DB_USER`.",
+    "stringData:\n  username: <your-username>\n  password: your-password-here",
+    "POSTGRES_PASSWORD: ${PG_PASSWORD}",
+    "password: {{ db_pass }}",
+])
+def test_a_placeholder_is_no_password(text):
+    assert _typed(text, "PASSWORD") == []
