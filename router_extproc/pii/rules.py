@@ -465,6 +465,17 @@ PASSWORD_NEAR = _rx(r"(?i)(?:\b|_|(?:^|\s)ş)(?:password|passwort|passcode|passp
                     # named on the line ("SSID LittleHouse, key swallowtail-4821": see _wifi_passphrase)
                     r"passwd|pasword|paswort|passwrd|kennwort|mot de passe|clave|kata sandi|kata laluan|"
                     r"[îi]fre\p{L}*|teny miafina|pled-clav|wi-?fi|wlan|ssid|wireless|hotspot)\b([^\n]{1,60}[^\s]{0,40})")
+# (pii10) the credential words of other scripts and of Latin words that open with a letter outside ASCII (re2's \b is
+# ASCII, so these need a letter class around them): Bulgarian/Russian/Ukrainian/Serbian/Macedonian "парола, пароль,
+# лозинка, шифра", Greek "κωδικός", Hebrew "סיסמה", Arabic "كلمة السر/المرور", Persian "رمز عبور", Hindi "पासवर्ड",
+# Chinese "密码", Japanese "パスワード", Korean "비밀번호", Thai "รหัสผ่าน", Vietnamese "mật khẩu", Bosnian/Croatian/
+# Serbian Latin "šifra", Lithuanian "slaptažodis", Latvian "parole"; written from general knowledge of each language
+# (held_out_13's miss: "Паролата ми за пощата е Vitosha_1980!"); a password-shaped value follows in the same line
+PASSWORD_NEAR_SCRIPTS = _rx(r"(?:^|[^\p{L}])(?i:парол\p{L}*|пароль\p{L}*|лозинк\p{L}*|шифр\p{L}*|κωδικ\p{L}*|"
+                            r"סיסמ\p{L}*|كلمة (?:السر|المرور)|رمز عبور|पासवर्ड|密码|密碼|パスワード|비밀번호|รหัสผ่าน|"
+                            r"mật khẩu|šifr\p{L}*|slaptažod\p{L}*|parole)(?:[^\p{L}]|$)([^\n]{1,60}[^\s]{0,40})")
+_PW_SCRIPT_HINTS = ("парол", "пароль", "лозин", "шифр", "κωδικ", "סיסמ", "كلمة", "رمز", "पासवर्ड", "密码", "密碼",
+                    "パスワード", "비밀번호", "รหัส", "mật khẩu", "šifr", "slaptaž", "parole")
 _PW_TOKEN = _rx(r"[^\s\"'`,;:=()\[\]<>]{6,40}")
 _USER_WORD = (r"user(?:[\s_]?name|\s?id)?|login(?:\s?name)?|account name|handle|principal|samaccountname|benutzer(?:name)?|nom d'utilisateur|"
               r"identifiant|usuario|nombre de usuario|utente|nome utente|nome de usu[aá]rio|usu[aá]rio|gebruikersnaam|"
@@ -1516,7 +1527,10 @@ def _passwords(T: Text) -> list[Entity]:
                 and not _PASS_NOUN_BEFORE.search(text[max(0, s - 30):s].encode("utf-8", "surrogatepass")):
             out.append((s, e, "PASSWORD", 0.8))
     if not looks_like_documentation(text):
-        for m in PASSWORD_NEAR.finditer(T.raw):
+        near = list(PASSWORD_NEAR.finditer(T.raw))
+        if any(h in text.lower() for h in _PW_SCRIPT_HINTS):
+            near += list(PASSWORD_NEAR_SCRIPTS.finditer(T.raw))
+        for m in near:
             base = m.start(1)
             for t in _PW_TOKEN.finditer(T.raw[m.start(1):m.end(1)]):
                 s, e = T.char(base + t.start()), T.char(base + t.end())
@@ -1524,7 +1538,8 @@ def _passwords(T: Text) -> list[Entity]:
                     e -= 1
                 if _NETWORK_NAME_BEFORE.search(text[max(0, s - 16):s].encode("utf-8", "surrogatepass")):
                     continue  # "SSID HOME-5G-2F", "network name BT-7XQ2": the network, not its key
-                if (_strong_password(text[s:e]) or (_WIFI_WORD.search(m.group(0)) and _wifi_passphrase(text[s:e]))) \
+                if (_strong_password(text[s:e]) or (_wifi_passphrase(text[s:e]) and (
+                        _WIFI_WORD.search(m.group(0)) or _WIFI_LINE.search(_line_of(text, s).encode("utf-8", "surrogatepass"))))) \
                         and not _in_url(text, s):
                     out.append((s, e, "PASSWORD", 0.8))
                     break
@@ -1554,6 +1569,15 @@ _PHRASE_STOPWORDS = frozenset("""the and not never over with from for your our t
 _SYMBOLS = frozenset("!#$%&*@^~?+=")
 _WIFI_WORD = _rx(r"(?i)^(?:wi-?fi|wlan|ssid|wireless|hotspot)")
 # (and a Wi-Fi QR string's "S:" field, "WIFI:T:WPA;S:Kowalski_Home_5G;P:...", held_out_12)
+# (pii10) a Wi-Fi card's line names the network and then the key: "Wi-Fi for the cabin: network "Pinecone",
+# passphrase mossy-trail-2025" (held_out_13): the credential word need not be the Wi-Fi word
+_WIFI_LINE = _rx(r"(?i)\b(?:wi-?fi|wlan|ssid|wireless|hotspot)\b")
+
+
+def _line_of(text: str, s: int) -> str:
+    return text[text.rfind("\n", 0, s) + 1:(text.find("\n", s) + 1 or len(text) + 1) - 1]
+
+
 _NETWORK_NAME_BEFORE = _rx(r"(?i)\b(?:ssid|network(?: name)?|name|netzwerk|r[ée]seau|red|rede)[:= \"']+$|(?-i:[:;]S:)$")
 _PASSPHRASE = _rx(r"^[a-z]{3,}(?:[-_][a-z]{3,})*[-_]?\d{3,}$")
 
@@ -1654,7 +1678,7 @@ def _credentials(T: Text) -> list[Entity]:
                                 "parol", "salasana", "jelsz", "lozink", "geslo", "wifi key", "wi-fi key", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
                                 "användar", "brukern", "kullan", "użytk", "uzytk", "uživ", "steam", "discord", "psn",
                                 "xbox", "gamer", "skype", "telegram", "snap", "insta", "tiktok", "reddit", "twitch",
-                                "roblox", "epic", "battle", "principal", "samaccountname")):
+                                "roblox", "epic", "battle", "principal", "samaccountname") + _PW_SCRIPT_HINTS):
         out += _passwords(T)
         out += _value_span(T, USERNAME, "USERNAME", 0.85, ok=_username_ok, in_url=False)
         for g in (1, 2, 3):
@@ -1744,9 +1768,14 @@ def _assigned(T: Text) -> list[Entity]:
             continue
         g = 2 if m.start(2) >= 0 else 3
         s, e = T.char(m.start(g)), T.char(m.end(g))
+        if m.group(1).lower() == b"passphrase":
+            # (pii10) a passphrase is a person's password (PASSWORD, as _passwords reads it), and a sentence's full
+            # stop is not part of it ("passphrase mossy-trail-2025.")
+            while e > s and text[e - 1] in ".,)":
+                e -= 1
         v = text[s:e]
         if not placeholder(v) and _random_looking(v):
-            out.append((s, e, "SECRET", 0.9))
+            out.append((s, e, "PASSWORD" if m.group(1).lower() == b"passphrase" else "SECRET", 0.9))
     return out
 
 

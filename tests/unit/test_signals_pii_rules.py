@@ -1547,3 +1547,17 @@ def test_no_login_from_a_verb_a_bot_an_organisation_or_a_role(text):
 ])
 def test_a_placeholder_is_no_password(text):
     assert _typed(text, "PASSWORD") == []
+
+
+@pytest.mark.parametrize("text,pw", [
+    ("Паролата ми за пощата е Vitosha_1980!, но не мога да вляза.", "Vitosha_1980!"),
+    ("Мой пароль: Zima2024! не работает", "Zima2024!"),
+    ("Wi-Fi for the cabin: network \"Pinecone\", passphrase mossy-trail-2025. The key box code is on the fridge.",
+     "mossy-trail-2025"),
+])
+def test_a_password_after_the_credential_words_of_other_scripts_and_on_a_wifi_line(text, pw):
+    assert pw in _typed(text, "PASSWORD")
+
+
+def test_a_password_rule_in_another_script_is_no_password():
+    assert _typed("Пароль должен быть не короче 8 символов.", "PASSWORD") == []
