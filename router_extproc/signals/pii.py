@@ -8,6 +8,7 @@ import numpy as np
 import re2
 
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
+from ..pii.rules import CAPS_NOT_SURNAME as _CAPS_NOT_SURNAME
 from ..pii.rules import (BRANDS, GREETING_WORDS, INTRO_WORDS, NAME_TITLES, NOT_NAMES, business_address, company_line,
                          company_line_before, in_link,
                          looks_like_documentation, reference_before, scrub)
@@ -460,10 +461,6 @@ _AFTER_NAME = re2.compile(r"^(?: [\"“„'‘(]\p{Lu}[\p{L}.-]{0,15}[\"”'’)
                           r" (?:(?:van|von|der|den|de|da|di|du|del|della|dos|das|do|la|le|ter|ten|bin|ibn|al|el) ){1,3}"
                           r"\p{Lu}\p{Ll}[\p{L}'\-]+|"
                           r" \p{Lu}{2}[\p{Lu}'\-]{1,20})(?:[^\p{L}\p{N}]|$)")
-# all-capitals words that are not surnames (abbreviations a message writes after a name)
-_CAPS_NOT_SURNAME = frozenset("""ASAP FYI DOB DOD RIP PHD MD MBA CEO CTO CFO COO VP HR IT PA RN GP NHS USA UK EU UAE
-    OK PS PPS NB AM PM ETA BTW IMO TBD TBC RSVP ATTN CC BCC RE FWD ID NI SSN VAT EOD EOW WFH OOO LOL OMG THX PLS PLZ
-    AND THE FOR NOT BUT YES NO URGENT NOTE IMPORTANT ESQ JR SR II III IV MRN NHI""".split())
 
 
 # (pii9) a pet's name is no person (the convention of the message sets): one word right after an animal or a breed

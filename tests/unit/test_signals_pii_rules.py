@@ -1583,3 +1583,21 @@ def test_no_address_from_a_business_a_title_or_a_roster(text, piece):
     s = text.index(piece)
     assert all(e <= s or b >= s + len(piece) for b, e, t, _ in combine(text, [(s, s + len(piece), "STREET_ADDRESS", 0.9)])
                if t == "STREET_ADDRESS")
+
+
+def test_a_roster_line_is_a_person_and_an_age():
+    text = "Scout roster (Beavers):\n- Finn O'Rourke, 7\n- Maya Chowdhury, 6\n- Leo Brandt, 7"
+    assert _typed(text, "PERSON") == ["Finn O'Rourke", "Maya Chowdhury", "Leo Brandt"]
+    assert _typed(text, "AGE") == ["7", "6", "7"]
+
+
+def test_a_given_name_with_a_surname_in_capitals_is_one_person():
+    text = "Choir list, tenors: Jean-Luc MOREAU, Kofi MENSAH, Étienne DUVAL. Basses still need a folder."
+    assert _typed(text, "PERSON") == ["Jean-Luc MOREAU", "Kofi MENSAH", "Étienne DUVAL"]
+    assert _typed("Read the README first, then the Python API docs.", "PERSON") == []
+
+
+def test_a_form_splitting_a_name_over_fields_gives_one_person_span_a_field():
+    # (labelling convention: each field's value is a PERSON, so redaction keeps the form's labels)
+    text = "Fishing licence application. Surname: MCALLISTER  Forename(s): Duncan Rhys. Date of birth: 22/07/1968."
+    assert _typed(text, "PERSON") == ["MCALLISTER", "Duncan Rhys"]
