@@ -512,6 +512,10 @@ CONFIG_USER = _rx(r"(?im)^[ \t]*[\"']?(?:owner|maintainer|admin_user|nick(?:name
                   r"[\"']?[ \t]*[:=][ \t]*[\"']?([A-Za-z0-9_][A-Za-z0-9._-]{1,38})[\"']?[ \t]*,?[ \t]*$"
                   r"|(?:^|[\s,(])uid=([a-z][a-z0-9._-]{1,31})(?:,|\s|$)"
                   r"|^[ \t]*User[ \t]+([a-z_][a-z0-9_.-]{0,31})[ \t]*$")
+# (pii10) a tracker's people fields with a login: "Reporter: h4ckd0g_" (held_out_13); a plain name there is a PERSON
+# (TICKET_PERSON)
+TICKET_LOGIN = _rx(r"(?i:\b(?:reporter|assignee|requester|author|submitter|approver|reviewer)s?)\s*:\s*@?"
+                   r"([A-Za-z0-9][\w.-]{1,38}[\w])")
 # a fediverse handle, "@wrenfeather@mastodon.scot" (held_out_13): the login is the part before the instance
 FEDI_HANDLE = _rx(r"(?:^|[\s(])@([A-Za-z0-9_]{1,30})@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
 # a profile path on a code host or a network without a scheme: "github.com/twierz_dev" (held_out_12's CV header)
@@ -1505,7 +1509,10 @@ def _login_shaped(v: str) -> bool:
 
 # the default accounts of databases and systems that documentation and defaults use: nobody's login
 _DEFAULT_LOGINS = frozenset("postgres root admin administrator user sa mysql guest test ubuntu default nobody www-data "
-                            "redis mongo elastic kibana grafana rabbitmq minio oracle system".split())
+                            "redis mongo elastic kibana grafana rabbitmq minio oracle system "
+                            # (pii10) an application's stand-in account in compose files and connection strings
+                            # ("POSTGRES_USER: app", "postgres://app:...@db", held_out_3 and held_out_12)
+                            "app".split())
 
 
 # the parts of a field's or a variable's name ("user_id", "login_url", "account.name"): code, not a login
@@ -1688,6 +1695,9 @@ def _logins(T: Text) -> list[Entity]:
                                ok=lambda v: _login_shaped(v) and not _bot_or_brand(v) and v.lower() not in _FIELD_PARTS)
     if "@" in text:
         out += _value_span(T, FEDI_HANDLE, "USERNAME", 0.85, in_url=False)
+    if ":" in text:
+        out += _value_span(T, TICKET_LOGIN, "USERNAME", 0.8, in_url=False,
+                           ok=lambda v: _login_shaped(v) and not _bot_or_brand(v) and "@" not in v)
     if "[" in text:
         out += _value_span(T, TAG_NICK, "USERNAME", 0.75, ok=_login_shaped)
     if " by " in text.lower():
@@ -1787,7 +1797,8 @@ def _credentials(T: Text) -> list[Entity]:
                 out.append((s, e, "SECRET", 0.995))  # beats the "e-mail" pass@host
                 # and the user name beside a real password is someone's login
                 u = text.rfind("//", 0, s) + 2
-                if 1 < u < s - 1 and not placeholder(text[u:s - 1]) and text[u:s - 1] not in _SYSTEM_LOGINS:
+                if 1 < u < s - 1 and not placeholder(text[u:s - 1]) and text[u:s - 1] not in _SYSTEM_LOGINS \
+                        and text[u:s - 1] not in _DEFAULT_LOGINS:
                     out.append((u, s - 1, "USERNAME", 0.85))
     out += _value_span(T, AWS_SECRET, "SECRET", 0.95, ok=lambda v: _entropy(v) > 4.0)
     if "-p" in text or "--pass" in text or "-u" in text or "-a" in text:

@@ -1601,3 +1601,13 @@ def test_a_form_splitting_a_name_over_fields_gives_one_person_span_a_field():
     # (labelling convention: each field's value is a PERSON, so redaction keeps the form's labels)
     text = "Fishing licence application. Surname: MCALLISTER  Forename(s): Duncan Rhys. Date of birth: 22/07/1968."
     assert _typed(text, "PERSON") == ["MCALLISTER", "Duncan Rhys"]
+
+
+def test_a_trackers_reporter_field_holds_a_login_or_a_person():
+    assert _typed("Bug report: XSS in search. Reporter: h4ckd0g_.", "USERNAME") == ["h4ckd0g_"]
+    assert _typed("Reporter: Anna Berg", "USERNAME") == []
+
+
+def test_an_applications_stand_in_account_is_no_login():
+    text = "The deploy failed: connection string was postgres://app:Wint3r-Harb0ur-77@db.internal:5432/orders"
+    assert _typed(text, "USERNAME") == []
