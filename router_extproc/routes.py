@@ -75,13 +75,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import islice
-from importlib.resources import files
 from typing import Any
 
 import numpy as np
 import re2
 from rapidfuzz.distance import OSA
 
+from .brands import brand_names, data_lines
 from .language import Language, LanguageDetector
 from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_JUDGE_BIAS, ROUTE_JUDGE_CUT, ROUTE_JUDGE_FEATURES,
                          ROUTE_JUDGE_WEIGHTS, ROUTE_LANGUAGE_FLOOR, ROUTE_NEGATIVE_MARGIN, ROUTE_OTHER_PENALTY,
@@ -449,20 +449,15 @@ def _re2(names: Sequence[str], case_sensitive: bool) -> Any:
     return re2.compile(rf"(?:^|\W)(?:{_alternation(names)})(?:\W|$)", options)
 
 
-@cache
 def _shipped_brands() -> tuple[str, ...]:
-    return _data_lines("other_brands.txt")
-
-
-def _data_lines(name: str) -> tuple[str, ...]:
-    text = files(__package__).joinpath("data", name).read_text(encoding="utf-8")
-    return tuple(dict.fromkeys(ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")))
+    # (not the file's last section, brands that are also common words: only PII reads those; router_extproc/brands.py)
+    return brand_names(common_words=False)
 
 
 @cache
 def elsewhere_pool() -> tuple[str, ...]:
     """The shipped pool of someone else's support text (module docstring, "The judge"): one utterance a line."""
-    return _data_lines("elsewhere.txt")
+    return data_lines("elsewhere.txt")
 
 
 def encoder_words(engine: Any) -> frozenset[str]:

