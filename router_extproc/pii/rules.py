@@ -394,7 +394,9 @@ AGE_MORE = _rx(r"(?m)"
 _AGE_BEFORE = ("umur|umurku|umure|umurmu|yuswa|yuswane|usia|usiaku|tinan|umar|umr|umra|उम्र|उमर|उमेर|वय|বয়স|"
                "vayasu|vayathu|vayassu|வயது|వయస్సు|อายุ|ອາຍຸ|អាយុ|እድሜ|እድሜዬ|እድሜው|גיל|عمر|عمري|عمرم|سن|سنم|жасы|"
                "жасым|жашым|возраст|възраст|вік|ასაკი|տարիք|yaşım|yaş|ikä|vanus|adina|edat|"
-               "zaka|mfeɛ|mfe|mfie|mbula|mĩaka|miaka|dingwaga|dilemo|iminyaka")
+               "zaka|mfeɛ|mfe|mfie|mbula|mĩaka|miaka|dingwaga|dilemo|iminyaka|"
+               # (pii11) Hebrew "son of / daughter of N" is how an age is said (held_out_13: "בן 38")
+               "בן|בת")
 AGE_FAMILY_BEFORE = _rx(rf"(?:^|[^\p{{L}}])(?i:{_AGE_BEFORE})[:\s]\s?(?:[\p{{L}}]{{1,4}}\s)?(\d{{1,3}})(?:$|[^\d.,/:]|[.,](?:\s|$))")
 # (b) a word for "years (old)" right after the number, where that word is only said of an age: Slavic "N години
 #     съм", "N гады", "N godina" need a first person or a verb of having before them (in "преди 5 години" it is a
@@ -1928,15 +1930,17 @@ def _urls(T: Text) -> list[Entity]:
 _COLUMNS: dict[str, str] = {
     **dict.fromkeys(("name", "full name", "fullname", "full_name", "customer", "customer name", "patient", "employee",
                      "contact", "first name", "first_name", "firstname", "last name", "last_name", "lastname",
-                     "surname", "given name", "attendee", "guest", "passenger", "applicant", "student"), "PERSON"),
+                     "surname", "given name", "attendee", "guest", "passenger", "applicant", "student",
+                     # (pii11) as registers and genealogy tables head them
+                     "forename", "forenames", "given names", "given_names", "family name", "family_name"), "PERSON"),
     **dict.fromkeys(("dob", "date of birth", "date_of_birth", "birth date", "birth_date", "birthdate", "birthday",
-                     "bday", "geburtsdatum", "fecha de nacimiento", "date de naissance"), "DATE_OF_BIRTH"),
+                     "bday", "geburtsdatum", "fecha de nacimiento", "date de naissance", "born"), "DATE_OF_BIRTH"),
     **dict.fromkeys(("age", "alter", "edad", "âge", "età", "leeftijd"), "AGE"),
     **dict.fromkeys(("phone", "phone number", "phone_number", "mobile", "cell", "tel", "telephone", "telefon",
                      "teléfono", "téléphone", "telefono"), "PHONE_NUMBER"),
     **dict.fromkeys(("username", "user name", "user_name", "user", "login", "handle", "userid", "user_id"), "USERNAME"),
     **dict.fromkeys(("password", "passwd", "pass", "pwd"), "PASSWORD"),
-    **dict.fromkeys(("address", "street address", "street_address", "home address", "adresse", "dirección"),
+    **dict.fromkeys(("address", "street address", "street_address", "home address", "adresse", "dirección", "street"),
                     "STREET_ADDRESS"),
 }
 
@@ -2093,6 +2097,11 @@ VCARD_FN = _rx(r"(?m)^[ \t]*FN(?:;[^:\n]*)?:[ \t]*(\p{L}[\p{L}\p{M} .'\x{2019}-]
 VCARD_N = _rx(r"(?m)^[ \t]*N(?:;[^:\n]*)?:[ \t]*(\p{L}[\p{L}\p{M} '\x{2019}-]{0,40})?;(\p{L}[\p{L}\p{M} '\x{2019}-]{0,40})?[;\r]*$")
 VCARD_ORG = _rx(r"(?m)^[ \t]*ORG(?:;[^:\n]*)?:[ \t]*([^\n;]+)")
 ICAL_CN = _rx(r"(?m)^[ \t]*(?:ORGANIZER|ATTENDEE)[^:\n]*;CN=\"?(\p{L}[\p{L}\p{M} .'\x{2019}-]{1,60}?)\"?[;:]")
+# (pii11) a role word right before a full name in a form or a note ("owner Gwen Atherley", "tenant Ola Berg")
+ROLE_BEFORE_NAME = _rx(r"\b(?:owner|tenant|landlord|guardian|booker|policyholder|next of kin)[:,]?\s+"
+                       r"(\p{Lu}\p{Ll}+(?:[ -]\p{Lu}\p{Ll}+){1,2})(?:$|[^\p{L}])")
+# a record's "name" holding a full name (two or three capitalised words) in a pasted record, not in documentation
+JSON_FULL_NAME = _rx(r"[\"']name[\"']\s*:\s*[\"'](\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+){1,2})[\"']")
 CHAT_REAL_NAME = _rx(r"[\"'](?:real_name|realName|global_name|globalName|full_name|fullName)[\"']\s*:\s*[\"']"
                      r"(\p{Lu}[\p{L}\p{M}.'\x{2019}-]*(?: \p{Lu}[\p{L}\p{M}.'\x{2019}-]*){0,3})[\"']")
 # a chat export's login: "name"/"display_name" beside a real_name or a bot flag (so {"name": "my_pkg"} in a
@@ -2148,6 +2157,11 @@ def _records(T: Text) -> list[Entity]:
                     _value_span(L, CHAT_LOGIN, "USERNAME", 0.8, ok=lambda v: _login_shaped(v) and not _bot_or_brand(v))]
     if "PID|" in text or "NK1|" in text:
         out += _hl7(T)
+    out += _value_span(T, ROLE_BEFORE_NAME, "PERSON", 0.8, ok=_name_ok)
+    if "name" in text and not looks_like_documentation(text):
+        for s, e, t, c in _value_span(T, JSON_FULL_NAME, "PERSON", 0.8, ok=lambda v: _name_ok(v) and v not in BRANDS):
+            if _RECORD_THING.search(_record_of(text, s).encode("utf-8", "surrogatepass")) is None:  # (a car's, a pet's)
+                out.append((s, e, t, c))
     return out
 
 

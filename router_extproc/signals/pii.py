@@ -596,16 +596,17 @@ _CODE_VALUE_BEFORE = re2.compile(rb"[=:(,]\s*['\"]$")
 # right after a name: an age set off by a comma or a bracket ("Mr. Kwame Asante, 71, lives", "(K. Nakamura, 52)"),
 # or a date in brackets ("my mother Ruth Keller (09/22/1941)"): how notes and letters give them
 _AGE_AFTER_NAME = re2.compile(rb"^(?:,\s*|\s*\(\s*)(\d{1,3})(?:\s*(?:y/?o|years?(?: old)?))?\s*(?:[,;)]|\.(?:\s|$)|$)")
-_DATE_AFTER_NAME = re2.compile(rb"^\s*\(\s*(?:born |b\. |geb\. |n[\xc3\xa9]e? le )?(\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2})"
+_DATE_AFTER_NAME = re2.compile(rb"^\s*\(\s*(?:born |b\. |geb\. |n[\xc3\xa9]e? le )?(\d{1,2}(?:[./-]|\. )\d{1,2}(?:[./-]|\. )\d{2,4}|\d{4}-\d{2}-\d{2})"
                                rb"\s*\)")
 
 
 # (pii11) a self-introduction that goes on, in the same or the next sentence, to a small number and a word or to a
 # date: in any language that is the age ("Mje rěka Jan Šołta, sym 45 lět stary") or the birth date ("Volám sa
 # Zuzana Kováčová, narodila som sa 22. septembra 1976"). Only after a name that a short lead (one to four words, no
-# digits) opens the message with; counts of things ("3 rooms", "2 kids") and English leads are no such clause.
-_INTRO_AGE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?[,.]\s*(?:[\p{L}'\x{2019}]+\s+){0,3}(\d{1,3})\s+(\p{L}+)")
-_INTRO_DATE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?[,.]\s*(?:[\p{L}'\x{2019}]+\s+){0,4}"
+# digits) opens the message with, and after lower-case words only (a capitalised word before the number is a street's
+# or a place's: "osoitteeni on Mannerheimintie 12"); counts of things ("3 rooms") and English leads are no such clause.
+_INTRO_AGE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?[,.]\s*(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,3}(\d{1,3})\s+(\p{L}+)")
+_INTRO_DATE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?[,.]\s*(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,4}"
                           rb"(\d{1,2}[./-]\d{1,2}[./-](?:19|20)\d{2}|(?:19|20)\d{2}[./-]\d{1,2}[./-]\d{1,2}|"
                           rb"\d{1,2}\.?\s\p{L}{3,12}\.?\s(?:19|20)\d{2}|(?:19|20)\d{2}\.?\s(?:\p{L}{2,6}\s)?\d{1,2}\.?\s\p{L}{3,12})")
 _COUNTED = frozenset("""rooms room tickets ticket items item people persons kids children days day hours hours minutes
@@ -650,7 +651,7 @@ def _person_details(text: str, ents: list[tuple[int, int, str, float]]) -> list[
         if typ != "PERSON":
             continue
         tail = _raw(text[e:e + 40])
-        for rx, t in ((_AGE_AFTER_NAME, "AGE"), (_DATE_AFTER_NAME, "DATE_OF_BIRTH")):
+        for rx, t in ((_DATE_AFTER_NAME, "DATE_OF_BIRTH"), (_AGE_AFTER_NAME, "AGE")):  # (a date's day is no age)
             m = rx.search(tail)
             if m is None or (t == "AGE" and int(m.group(1)) > 120):
                 continue

@@ -1698,3 +1698,33 @@ def test_a_self_introduction_goes_on_to_the_age_or_the_birth_date(text, typ, val
 
 def test_a_count_after_a_greeting_and_a_name_is_no_age():
     assert _typed("Hello Maria Lopez, we have 3 rooms available.", "AGE") == []
+
+
+def test_an_insert_under_born_and_street_columns_gives_the_birth_date_and_the_address():
+    text = "INSERT INTO members (name, born, street) VALUES ('Ana Petek', '1971-02-03', 'Glavna 4, 2000 Maribor');"
+    got = {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
+    assert {("DATE_OF_BIRTH", "1971-02-03"), ("STREET_ADDRESS", "Glavna 4, 2000 Maribor")} <= got
+
+
+def test_a_date_with_spaced_dots_in_brackets_after_a_name_is_the_birth_date_not_an_age():
+    text = "School trip: my son Luka (4. 6. 2013) will go. Signed, Mojca Novak."
+    assert _typed_with(text, "DATE_OF_BIRTH", [(20, 24, "PERSON", 0.9)]) == ["4. 6. 2013"]
+    assert _typed_with(text, "AGE", [(20, 24, "PERSON", 0.9)]) == []
+
+
+def test_an_owner_or_a_tenant_before_a_full_name_is_a_person():
+    assert _typed("Vet note: Rex (dog, 5 years), owner Hanna Lindgren, 4 Elm Row.", "PERSON") == ["Hanna Lindgren"]
+
+
+def test_a_pasted_records_name_key_with_a_full_name_is_a_person_but_a_cars_is_not():
+    text = '{"users":[{"name":"Oskar Lindgren","id":1},{"name":"Mira Saloniemi","id":2}]}'
+    assert _typed(text, "PERSON") == ["Oskar Lindgren", "Mira Saloniemi"]
+    assert _typed('{"name": "Seat Leon", "type": "car"}', "PERSON") == []
+
+
+def test_a_hebrew_son_of_or_daughter_of_number_is_an_age():
+    assert _typed("שמי דניאל כהן, בן 38.", "AGE") == ["38"]
+
+
+def test_a_house_number_after_a_greeted_name_is_no_age():
+    assert _typed("Terve Juha, osoitteeni on Mannerheimintie 12 B 7, 00100 Helsinki.", "AGE") == []
