@@ -440,7 +440,8 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     joined = [x for x in _whole_names(text, joined) if x[2] != "PERSON" or not _pet_name(text, x[0], x[1])]
     # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
     out = [x for x in _street_names(text, joined) if x[2] != "STREET_ADDRESS" or (
-        _address_shaped(text[x[0]:x[1]]) and not business_address(text, x[0], x[1])
+        # (pii11) an HL7 address's components are joined by "^" (PID-11), not written as prose
+        (_address_shaped(text[x[0]:x[1]]) or "^^" in text[x[0]:x[1]]) and not business_address(text, x[0], x[1])
         and not _title_in_quotes(text, x[0], x[1]) and _LIST_ITEM.search(text[x[0]:x[1]]) is None)]
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]

@@ -1639,6 +1639,7 @@ def test_an_hl7_pid_segment_gives_the_name_the_birth_date_and_the_address_and_nk
     got = {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
     assert {("PERSON", "BERG^ANNA^K"), ("DATE_OF_BIRTH", "19700512"), ("STREET_ADDRESS", "Storgatan 3^^Umeå^^90325"),
             ("PERSON", "BERG^OLOF")} <= got
+    assert _typed(text, "STREET_ADDRESS") == ["Storgatan 3^^Umeå^^90325"]  # (components joined by "^", not prose)
 
 
 @pytest.mark.parametrize("text, login", [
