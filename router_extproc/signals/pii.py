@@ -8,6 +8,7 @@ import numpy as np
 import re2
 
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
+from ..pii.given_names import GIVEN_NAMES
 from ..pii.rules import CAPS_NOT_SURNAME as _CAPS_NOT_SURNAME
 from ..pii.rules import (BRANDS, GREETING_WORDS, INTRO_WORDS, NAME_TITLES, NOT_NAMES, business_address, company_line,
                          company_line_before, in_link,
@@ -439,11 +440,59 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     joined = [x for x in _whole_names(text, joined) if x[2] != "PERSON" or not _pet_name(text, x[0], x[1])]
     # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
     out = [x for x in _street_names(text, joined) if x[2] != "STREET_ADDRESS" or (
-        _address_shaped(text[x[0]:x[1]]) and not business_address(text, x[0], x[1])
+        # (pii11) an HL7 address's components are joined by "^" (PID-11), not written as prose
+        (_address_shaped(text[x[0]:x[1]]) or "^^" in text[x[0]:x[1]]) and not business_address(text, x[0], x[1])
         and not _title_in_quotes(text, x[0], x[1]) and _LIST_ITEM.search(text[x[0]:x[1]]) is None)]
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
-    return _person_details(text, _named_sites(text, out))
+    out = [x for x in out if x[2] != "USERNAME" or _login_ok(text, x[0], x[1])]
+    return _person_details(text, _named_sites(text, _intro_lead(text, out)))
+
+
+# (pii11) not a login, whoever found it: a chat platform's member id ("U02AB3C9"), a bot's name before "[bot]"
+# ("renovate[bot]"), an organisation's acronym handle ("@NASA", "@WHO")
+_MEMBER_ID = re2.compile(r"^[UWB][A-Z0-9]{6,12}$")
+
+
+def _login_ok(text: str, s: int, e: int) -> bool:
+    v = text[s:e].lstrip("@")
+    return not (_MEMBER_ID.search(v) and any(c.isdigit() for c in v)) and not text[e:e + 5].lower() == "[bot]" \
+        and not (v.isalpha() and v.isupper() and 2 <= len(v) <= 6)
+
+
+# (pii11) a self-introduction in a language the tables do not name has one shape: a phrase (a capitalised word, then
+# one to three lower-case words: "Минем исемем", "Mano vardas", "Kuv lub npe yog") and then the name (two or three
+# capitalised words) before a comma or a full stop. The phrase's first word is no name (the head often takes it for
+# one); the name is. English lead words ("we met", "thanks to") and a first word that is a given name ("Maria asked
+# Jonas Petraitis, ...") are no such phrase.
+_INTRO_SHAPE = re2.compile(rb"^\s*(\p{Lu}\p{Ll}+),?((?:\s\p{Ll}+){1,3})\s(\p{Lu}\p{Ll}+(?:[ -]\p{Lu}\p{Ll}+){1,2})(?:\s\p{Ll}{1,4})?[,.]")
+_ENGLISH_LEAD = frozenset("""a an the and or but to for with from by of at in on is was are were be been has have had
+    we i you he she they it me us him her them my our your his their met meet asked ask told tell called call emailed
+    email thanks thank hi hello dear hey says said see saw with via cc dm ping contact please sorry if when as so that
+    this then also only just not no yes do does did can could will would should may might must let lets""".split())
+
+
+def _intro_lead(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    head = _raw(text[:200])
+    m = _INTRO_SHAPE.search(head)
+    if m is None:
+        return ents
+
+    def at(i: int) -> int:
+        return len(head[:i].decode("utf-8", "surrogatepass"))
+
+    first, lead = m.group(1).decode(), m.group(2).decode().split()
+    if first.lower() in _ENGLISH_LEAD or any(w in _ENGLISH_LEAD for w in lead) or first.lower() in GIVEN_NAMES \
+            or first in NOT_NAMES:
+        return ents
+    s, e = at(m.start(3)), at(m.end(3))
+    words = text[s:e].split()
+    if any(w in NOT_NAMES or w in BRANDS for w in words):
+        return ents
+    ents = [x for x in ents if not (x[2] == "PERSON" and x[1] <= at(m.end(2)) + 1)]  # the phrase's words
+    if any(_overlap((s, e), x) and x[2] != "PERSON" for x in ents):
+        return ents
+    return sorted([x for x in ents if not (x[2] == "PERSON" and _overlap((s, e), x))] + [(s, e, "PERSON", 0.8)])
 
 
 # (pii9) One name that the head or the rules cut in pieces, or took in part, becomes one PERSON (held_out_12:
@@ -548,17 +597,62 @@ _CODE_VALUE_BEFORE = re2.compile(rb"[=:(,]\s*['\"]$")
 # right after a name: an age set off by a comma or a bracket ("Mr. Kwame Asante, 71, lives", "(K. Nakamura, 52)"),
 # or a date in brackets ("my mother Ruth Keller (09/22/1941)"): how notes and letters give them
 _AGE_AFTER_NAME = re2.compile(rb"^(?:,\s*|\s*\(\s*)(\d{1,3})(?:\s*(?:y/?o|years?(?: old)?))?\s*(?:[,;)]|\.(?:\s|$)|$)")
-_DATE_AFTER_NAME = re2.compile(rb"^\s*\(\s*(?:born |b\. |geb\. |n[\xc3\xa9]e? le )?(\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2})"
+_DATE_AFTER_NAME = re2.compile(rb"^\s*\(\s*(?:born |b\. |geb\. |n[\xc3\xa9]e? le )?(\d{1,2}(?:[./-]|\. )\d{1,2}(?:[./-]|\. )\d{2,4}|\d{4}-\d{2}-\d{2})"
                                rb"\s*\)")
+
+
+# (pii11) a self-introduction that goes on, in the same or the next sentence, to a small number and a word or to a
+# date: in any language that is the age ("Mje rěka Jan Šołta, sym 45 lět stary") or the birth date ("Volám sa
+# Zuzana Kováčová, narodila som sa 22. septembra 1976"). Only after a name that a short lead (one to four words, no
+# digits) opens the message with, and after lower-case words only (a capitalised word before the number is a street's
+# or a place's: "osoitteeni on Mannerheimintie 12"); counts of things ("3 rooms") and English leads are no such clause.
+_INTRO_AGE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?[,.]\s*(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,3}(\d{1,3})\s+(\p{L}+)")
+_INTRO_DATE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?[,.]\s*(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,4}"
+                          rb"(\d{1,2}[./-]\d{1,2}[./-](?:19|20)\d{2}|(?:19|20)\d{2}[./-]\d{1,2}[./-]\d{1,2}|"
+                          rb"\d{1,2}\.?\s\p{L}{3,12}\.?\s(?:19|20)\d{2}|(?:19|20)\d{2}\.?\s(?:\p{L}{2,6}\s)?\d{1,2}\.?\s\p{L}{3,12})")
+_COUNTED = frozenset("""rooms room tickets ticket items item people persons kids children days day hours hours minutes
+    weeks months times euro euros eur dollars usd pounds gbp kg km cm mm m ml l pages files steps units pcs points
+    percent""".split())
+
+
+def _intro_details(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    person = next((x for x in ents if x[2] == "PERSON"), None)
+    if person is None or person[0] > 60:
+        return []
+    lead = text[:person[0]].split()
+    if not 1 <= len(lead) <= 4 or any(c.isdigit() for c in text[:person[0]]) or "\n" in text[:person[0]] \
+            or any(w.strip(",").lower() in _ENGLISH_LEAD for w in lead):
+        return []
+    tail = _raw(text[person[1]:person[1] + 80].split("\n")[0])
+    m = _INTRO_DATE.search(tail)
+    if m is not None and int(re2.search(rb"(?:19|20)\d{2}", m.group(1)).group(0)) <= 2025:
+        a = person[1] + len(tail[:m.start(1)].decode("utf-8", "surrogatepass"))
+        return [(a, a + len(m.group(1).decode("utf-8", "surrogatepass")), "DATE_OF_BIRTH", 0.75)]
+    m = _INTRO_AGE.search(tail)
+    if m is not None and 0 < int(m.group(1)) <= 110 and m.group(2).decode("utf-8", "surrogatepass").lower() not in _COUNTED:
+        a = person[1] + len(tail[:m.start(1)].decode("utf-8", "surrogatepass"))
+        return [(a, a + len(m.group(1)), "AGE", 0.75)]
+    return []
 
 
 def _person_details(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
     add = []
+    for x in _intro_details(text, ents):
+        hit = [y for y in ents if _overlap(x, y)]
+        if len(hit) == 1 and hit[0][2] == "STREET_ADDRESS" and hit[0][0] <= x[0]:
+            # the head ran the clause into the address that follows ("man |47 metai, gyvenu Gedimino pr. 9-14|"): the
+            # address starts at its first capital after the age
+            y = hit[0]
+            i = next((i for i in range(x[1], y[1]) if text[i].isupper() and not text[i - 1].isalnum()), y[1])
+            ents = [z for z in ents if z is not y] + ([(i, y[1], y[2], y[3])] if i < y[1] else [])
+            hit = []
+        if not hit:
+            add.append(x)
     for s, e, typ, _ in ents:
         if typ != "PERSON":
             continue
         tail = _raw(text[e:e + 40])
-        for rx, t in ((_AGE_AFTER_NAME, "AGE"), (_DATE_AFTER_NAME, "DATE_OF_BIRTH")):
+        for rx, t in ((_DATE_AFTER_NAME, "DATE_OF_BIRTH"), (_AGE_AFTER_NAME, "AGE")):  # (a date's day is no age)
             m = rx.search(tail)
             if m is None or (t == "AGE" and int(m.group(1)) > 120):
                 continue

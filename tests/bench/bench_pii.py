@@ -142,8 +142,8 @@ def redaction_cost(engine: Any, texts: list[str], rounds: int) -> dict:
 # it for this), half of the packages by a hash of their names (the other half is calibration).
 # The reported message set. Each held_out_N is written before the rule (or head) changes of its round and first run
 # after they froze; the sets after held_out_8 that came before the reported one are calibration data now.
-# held_out_14 was written after held_out_13's errors were known and before the rules were changed for them (pii10).
-HELD_MESSAGES = "held_out_14.txt"
+# held_out_15 was written after held_out_14's errors were known and before the rules were changed for them (pii11).
+HELD_MESSAGES = "held_out_15.txt"
 _EARLIER = tuple(f"held_out_{i}.txt" for i in range(9, int(HELD_MESSAGES[len("held_out_"):-len(".txt")])))
 SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
     # issue #21: each held-out message set was written before the rules were changed for the previous one's errors,
@@ -408,6 +408,38 @@ MESSAGE_SETS = {
         "(the rules follow the families the round's brief named and calibration's misses; the new password-word "
         "and street-word tables leave out held_out_14's languages on purpose: Bosnian 'šifra', Bashkir 'урамы' and "
         "Tajik 'кӯчаи' are not in them), so it is held out from the rules' tuning runs, not from their author."),
+    "held_out_15.txt": (
+        "Messages: held_out_15, hand-written for issue #21 after held_out_14's errors were known and before the "
+        "rules were changed for them (round pii11), in styles the earlier sets lack (FHIR Patient JSON, GEDCOM, "
+        "/etc/passwd and .htpasswd lines, shell and PowerShell prompts, id/last/who output, sshd and sudo logs, "
+        "CREATE USER and wp-config lines, .pgpass and curl -u, git blame and git log authors, Zoom and Teams "
+        "exports, Mailchimp CSV, X.509 subjects, airline PNR names, baptism and naturalisation certificates, "
+        "invitations, condolence cards, yearbook captions, age-group entries, wristbands) and in the families "
+        "held_out_14 showed as gaps, in new layouts (vCard FN:/N:, HL7 PID/NK1, Slack users.json and Discord "
+        "exports with real_name/global_name, whoami and prompts), with PERSON 118, AGE 43, DATE_OF_BIRTH 31, "
+        "USERNAME 32, PASSWORD 15 and STREET_ADDRESS 16 times, and look-alikes (ages of things, businesses' "
+        "addresses, bots' and services' handles, brute-force logins, placeholder passwords, fictional characters "
+        "and eponyms, age groups); its language lines are in ~40 languages no earlier set used and the rules' "
+        "tables do not name (Karakalpak, Sakha, Buryat, Udmurt, Komi, Ossetian, Crimean Tatar, Karachay-Balkar, "
+        "Kashubian, Silesian, Lower Sorbian, Rusyn, Aromanian, Jerriais, Sicilian, Neapolitan, Venetian, Voro, "
+        "Wolaytta, Afar, Kamba, Bambara, Sepedi, Tsonga, Tzotzil, Purepecha, Mapudungun, Tahitian, Hiligaynon, "
+        "Waray, Kapampangan, Minangkabau, Acehnese, Zazaki, Balochi; romanized Dhivehi, Tulu, Konkani, Odia, "
+        "Cantonese, Sorani), written by a non-native speaker. Committed alone (745a42c; fifteen language lines "
+        "whose phrases the tables already listed were replaced in 5e12515, before any run or rule change) and "
+        "first run after the rules froze. The head is the one held_out_10 reported (unchanged); the 'before' "
+        "columns are the rules at this round's start (commit e74993f) with that head, so they isolate the rule "
+        "changes. The earlier held-out sets (held_out_14 ... held_out_2; messages_blind, hand-written, and "
+        "messages_gen, seeded faker generator) are calibration now. This round's rules (tuned on calibration "
+        "only, held_out_14 above all): vCard FN:/N: lines, iCalendar CN=, chat exports' real_name/global_name "
+        "and their logins (not bots'), HL7 PID-5/7/11 and NK1-2; shell logins (whoami's answer, prompts, "
+        "C:\\Users\\x, sudoers refusals, uid=/gid=); a self-introduction in an unnamed language by its shape "
+        "(a phrase of a capitalised and lower-case words, then the name) going on to the age or the birth date; "
+        "SQL and register columns born/street/forename; a spaced-dot date in brackets after a name; owner/tenant "
+        "before a full name; a pasted record's name key with a full name; member ids, [bot] names, acronym and "
+        "'follow us' handles are no logins. Caveat: one person wrote held_out_15 and then these rules, knowing "
+        "its contents; the rules follow the families the round's brief named and calibration's misses (no rule "
+        "for FHIR, GEDCOM, passwd or auth-log layouts was added, and no phrase of held_out_15's languages went "
+        "into a table), so it is held out from the rules' tuning runs, not from their author."),
 }
 # the reported set through the rules before its round, with the same head (the 'before' columns), measured once
 # when the round's rules froze: `git checkout 775416f -- router_extproc/pii/rules.py` and run this bench with
@@ -457,7 +489,19 @@ RULES_BEFORE = {"held_out_11.txt": ("775416f", {
     'PHONE_NUMBER': {'precision': 0.0, 'recall': None, 'n': 0, 'false_pos': 1},
     'STREET_ADDRESS': {'precision': 0.8125, 'recall': 0.8667, 'n': 15, 'false_pos': 3},
     'USERNAME': {'precision': 0.7778, 'recall': 0.7368, 'n': 19, 'false_pos': 4},
-    'ALL': {'precision': 0.8067, 'recall': 0.7164, 'n': 134, 'false_pos': 23}})}
+    'ALL': {'precision': 0.8067, 'recall': 0.7164, 'n': 134, 'false_pos': 23}}),
+    # (round pii11: `git checkout e74993f -- router_extproc/pii/rules.py router_extproc/signals/pii.py`, --no-doc,
+    # then the files restored)
+    "held_out_15.txt": ("e74993f", {
+    'AGE': {'precision': 0.9091, 'recall': 0.2326, 'n': 43, 'false_pos': 1},
+    'DATE_OF_BIRTH': {'precision': 1.0, 'recall': 0.4839, 'n': 31, 'false_pos': 0},
+    'EMAIL_ADDRESS': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
+    'PASSWORD': {'precision': 0.8333, 'recall': 0.6667, 'n': 15, 'false_pos': 2},
+    'PERSON': {'precision': 0.783, 'recall': 0.7034, 'n': 118, 'false_pos': 23},
+    'PHONE_NUMBER': {'precision': 0.0, 'recall': None, 'n': 0, 'false_pos': 2},
+    'STREET_ADDRESS': {'precision': 0.4583, 'recall': 0.6875, 'n': 16, 'false_pos': 13},
+    'USERNAME': {'precision': 0.6, 'recall': 0.1875, 'n': 32, 'false_pos': 4},
+    'ALL': {'precision': 0.7514, 'recall': 0.5312, 'n': 256, 'false_pos': 45}})}
 
 
 # what each earlier held-out message set gave while it was held out (the rules then frozen), for the trend
@@ -476,6 +520,8 @@ HISTORY = ("Earlier rounds, each on the set then held out with the rules of the 
               if "held_out_12.txt" in _EARLIER else "")
            + (", then held_out_13 (72 messages, new styles and languages) P 0.862 / R 0.848"
               if "held_out_13.txt" in _EARLIER else "")
+           + (", then held_out_14 (69 messages, new styles and languages) P 0.826 / R 0.746"
+              if "held_out_14.txt" in _EARLIER else "")
            + "; all are calibration data now, with "
            "messages_cal5 (round-5 calibration cases).")
 RETRAIN = (
