@@ -26,7 +26,7 @@ turn to show what it does on a set it was not fitted on).
 Reported on held_out_9.jsonl: written (by the session that then wrote the rules, knowing it) before this round's
 judge cues (another person as he or she, another organisation as the subject, a partner brand made the turn's
 subject or someone's own) and the refit, and run only once they were frozen (30 rewordings per route: plain, terse,
-long, typos, under a system prompt, 2 in another language each; 100 none of these, 76 near-topic, marked by `kind`:
+long, typos, under a system prompt, 2 in another language each; 100 none of these, 78 near-topic, marked by `kind`:
 no brand, a known brand, the operator's own partners about the customer's account with them, someone else's
 possessive, a general how-to). The headline. The earlier held-out sets are calibration data now, shown as such:
 held_out.jsonl (looked at while the matcher's design was chosen), held_out_3.jsonl and held_out_4.jsonl (their
