@@ -162,10 +162,9 @@ def _route(config: RouterConfig, request: Any, signals: Any, routes: Any, route_
                                            else "its bar is raised\n"))
     if routes.elsewhere is not None and routes.brands is not None and routes.brands.named(text):
         w("  route: the turn names a well-known brand the examples do not: the judge weighs it\n")
-    if routes.elsewhere is not None and (routes_mod.someone_elses_case(text) or routes_mod.general_howto(text)):
-        what = "someone else's case (\"my mum's\", \"our vendor\")" if routes_mod.someone_elses_case(text) \
-            else "a general how-to (\"how do I write an invoice\", \"what is a ...\")"
-        w(f"  route: the turn reads as {what}: the judge weighs it\n")
+    if routes.elsewhere is not None:
+        for what in _judge_cues(routes, text):
+            w(f"  route: the turn reads as {what}: the judge weighs it\n")
     if m is not None and m.nearest is not None and routes.elsewhere is not None:
         spec = next(s for s in routes.specs if s.name == m.nearest)
         if spec.strictness:
@@ -179,6 +178,19 @@ def _route(config: RouterConfig, request: Any, signals: Any, routes: Any, route_
                f"{m.probability:.2f} of the ranking with the category head)") if m.route else \
             f"none (nearest {m.nearest}: score {m.score:.3f} < bar {m.bar:.3f})"
         w(f"  route: {got}\n")
+
+
+def _judge_cues(routes: Any, text: str) -> list[str]:
+    """The judge's "whose case is it" cues the turn fires (routes.py), in words."""
+    cues = [
+        (routes_mod.someone_elses_case(text), "someone else's case (\"my mum's\", \"our vendor\")"),
+        (routes_mod.third_person(text), "about another person (\"he\", \"her\")"),
+        (routes_mod.other_party_subject(text), "another organisation's case (\"the post office lost ...\")"),
+        (routes.brands is not None and routes.brands.partner_owned_in(text),
+         "the customer's own account or app with a partner the examples name (\"my PayPal\")"),
+        (routes_mod.general_howto(text), "a general how-to (\"how do I write an invoice\", \"what is a ...\")"),
+    ]
+    return [what for fired, what in cues if fired]
 
 
 def run_explain(config_path: str, prompt_path: str, out: TextIO) -> int:

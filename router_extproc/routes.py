@@ -56,8 +56,11 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   route's (the pool's two nearest, as a route's), the "someone else" cues (another name, a third party, a general
   question's form, "you"), a first person, the turn's length, the share of the turn's words the examples use, and
   whether it names a well-known company or product the examples do not (data/other_brands.txt: Amazon, DHL, Gmail),
-  a possessive of someone else ("my mum's", "our vendor") and a general how-to's form ("how do I write an
-  invoice", "what is a ..."). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the
+  a possessive of someone else ("my mum's", "our vendor", "my work laptop"), a general how-to's form ("how do I
+  write an invoice", "what is a ..."), another person as he or she ("my dad can't remember his password"), another
+  organisation as the subject of the turn's first words ("the post office lost my parcel"), and a brand the
+  examples name made the turn's subject or someone's own ("my PayPal account", "Slack keeps crashing": the
+  customer's account or app with the operator's partner, not the operator's service). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the
   operator's trade of recall for false routes). It replaces the bar and its rise; `bar` then reads as the score at which the judge would say yes. An index built
   without the pool (`build_index(..., elsewhere=())`) keeps the bar.
 
@@ -185,6 +188,9 @@ class RouteIndex:
             self.brands is not None and self.brands.named(text),
             someone_elses_case(text),
             general_howto(text),
+            third_person(text),
+            other_party_subject(text),
+            self.brands is not None and self.brands.partner_owned_in(text),
         ], dtype=np.float64)
 
     def judge(self, features: np.ndarray) -> float:
@@ -418,6 +424,10 @@ class Brands:
 
     exact: Any       # names written in capitals ("UPS", not the "ups" of "sign-ups"); an RE2 pattern, or None
     folded: Any      # the rest, any case
+    # the brands the examples name (the operator's partners: "pay with PayPal", "the Slack integration"), when the
+    # turn makes one its subject or someone's own ("my PayPal", "Slack keeps crashing"): the customer's account or
+    # app with the partner, not the operator's service (the judge's `partner_own`); an RE2 pattern, or None
+    partner_owned: Any = None
 
     @classmethod
     def shipped(cls, examples: Sequence[str]) -> Brands:
@@ -425,8 +435,15 @@ class Brands:
         names = _shipped_brands()
         everything = re.compile(rf"(?<!\w)(?:{_alternation(names)})(?!\w)", re.IGNORECASE)
         used = {m.lower() for m in everything.findall("\n".join(examples))}
+        partners = [n for n in names if n.lower() in used]
         names = tuple(n for n in names if n.lower() not in used)
-        return cls(_re2([n for n in names if n.isupper()], True), _re2([n for n in names if not n.isupper()], False))
+        return cls(_re2([n for n in names if n.isupper()], True), _re2([n for n in names if not n.isupper()], False),
+                   _owned_re2(partners))
+
+    def partner_owned_in(self, text: str) -> bool:
+        """The turn makes a partner brand its subject or someone's own, and does not address the operator."""
+        return self.partner_owned is not None and bool(self.partner_owned.search(text)) \
+            and not _ADDRESSED.search(text)
 
     def named(self, text: str) -> bool:
         return bool((self.exact is not None and self.exact.search(text))
@@ -447,6 +464,16 @@ def _re2(names: Sequence[str], case_sensitive: bool) -> Any:
     options = re2.Options()
     options.case_sensitive = case_sensitive
     return re2.compile(rf"(?:^|\W)(?:{_alternation(names)})(?:\W|$)", options)
+
+
+def _owned_re2(names: Sequence[str]) -> Any:
+    """The partner names at a sentence's start (its subject: "PayPal is holding my money") or after a possessive
+    ("my PayPal", "her Google account"), any case."""
+    if not names:
+        return None
+    options = re2.Options()
+    options.case_sensitive = False
+    return re2.compile(rf"(?:^\W*|[.!?;]\s+|\b(?:my|our|his|her|their)\s+)(?:{_alternation(names)})(?:\W|$)", options)
 
 
 def _shipped_brands() -> tuple[str, ...]:
@@ -582,13 +609,13 @@ _GENERAL = re.compile(
     re.IGNORECASE)
 # Someone else's case, said with a possessive: a relative's, a friend's, a colleague's, or the business's own
 # vendors and clients ("my mum's broadband", "my friend's parcel", "at work our vendor sent an invoice"): the
-# customer asks about an account that is not theirs with this company.
+# customer asks about an account that is not theirs with this company. "My work laptop": the employer's device.
 _OTHERS = re.compile(
     r"\b(?:(?:my|our|his|her|their)\s+(?:\w+\s+)?(?:friend|mum|mom|mother|dad|father|brother|sister|son|daughter|"
     r"wife|husband|partner|boyfriend|girlfriend|boss|colleague|coworker|co-worker|flatmate|roommate|housemate|"
     r"neighbou?r|aunt|uncle|gran|grandma|grandmother|grandpa|grandfather|nan|cousin|kid|child|parent|teacher|"
     r"manager|tenant|client|customer)(?:'s|’s|s'|s’)|(?:our|my)\s+(?:vendor|supplier|client|customer)s?\b|"
-    r"at\s+work\s+(?:our|my|the)\b)",
+    r"at\s+work\s+(?:our|my|the)\b|my\s+work\s+(?:laptop|computer|pc|phone|email|account|device)s?\b)",
     re.IGNORECASE)
 # A general how-to: making or understanding a thing in general ("how do I write an invoice", "what is a pro forma
 # invoice"), not the customer's case with this company ("how do I download my invoice", "how do I make a return").
@@ -605,6 +632,33 @@ _FUNCTION_WORDS = frozenset("""the a an i my me to of and in on for is it was th
 from we our you your can could would how what why when where there not no but or so if as are am""".split())
 _CALENDAR = frozenset("""january february march april may june july august september october november december
 monday tuesday wednesday thursday friday saturday sunday christmas easter""".split())
+
+
+# Another person as the one the case is about: "my dad can't remember his password", "she bought it online". The
+# operator's staff are "you" or "they"; a customer writing of their own case says "I" and "my".
+_THIRD_PERSON = re.compile(r"\b(?:he|she|his|him|her|hers|himself|herself|he's|she's)\b", re.IGNORECASE)
+# Another organisation as the sentence's subject, within its first words: "the post office lost my parcel", "my
+# water company sent a bill", "the shoe shop in town won't take it back". The operator is "you"; its carrier and
+# its stores are not the subject of a customer's first words; "our department" is the customer's own organisation.
+# Nouns of organisations, not of things.
+_OTHER_PARTY = re.compile(
+    r"^\W*(?:the|my|his|her|their)\s+(?:[\w'-]+\s+){0,2}?(?:company|companies|shop|store|office|council|"
+    r"firm|agency|contract|authority|network|operator|clinic|pharmacy|garage|dealer|dealership|"
+    r"bank|landlord|airline|insurer|provider|supplier|employer|school|gym|hospital|dentist|vet|market|"
+    r"restaurant|hotel|utility|retailer|seller|shopkeeper|plumber|builder|contractor)s?\b",
+    re.IGNORECASE)
+
+
+def third_person(text: str) -> bool:
+    """The turn speaks of another person as he or she (the judge's `third_person`)."""
+    return bool(_THIRD_PERSON.search(text[:REPAIR_MAX_CHARS]))
+
+
+def other_party_subject(text: str) -> bool:
+    """The turn's first words make another organisation its subject, and it does not address the operator (the
+    judge's `other_party`)."""
+    text = text[:REPAIR_MAX_CHARS]
+    return bool(_OTHER_PARTY.search(text)) and not _ADDRESSED.search(text)
 
 
 def someone_elses_case(text: str) -> bool:

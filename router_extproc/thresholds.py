@@ -57,10 +57,19 @@ ROUTE_NEGATIVE_MARGIN = -0.02
 # mum's", "our vendor") and `howto` (a general how-to's form: "how do I write an invoice", "what is a ...").
 # Leaving held_out_7 out: 0.870 / false-route 0.148 (without the two cues 0.862 / 0.173); the other sets moved
 # < 0.005 but held_out_3 (0.841 / 0.25 -> 0.844 / 0.235). `others` earns ~0: the earlier sets hold few such turns.
+# Refitted with held_out_8 added to the sets and three cues (rules8): `third_person` (another person as he or she:
+# "my dad can't remember his password"), `other_party` (another organisation as the first words' subject: "the post
+# office lost my parcel", "my water company sent a bill") and `partner_own` (a brand the examples name made the
+# turn's subject or someone's own: "my PayPal account", "Slack keeps crashing"); `others` also reads "my work
+# laptop". Leaving one set out (held_out, held_out_3 .. held_out_8), pooled at the cut 1.0: 0.869 / false-route
+# 0.094 (without the three cues 0.860 / 0.110); held_out_8 0.828 / 0.239 -> 0.843 / 0.193; no set lost accuracy.
+# The cut's grid (same protocol): 0 0.869/0.163, 0.5 0.868/0.135, 1.0 0.869/0.094, 1.5 0.857/0.078: it stays 1.0.
 ROUTE_JUDGE_FEATURES = ("margin", "head", "elsewhere", "addressed", "other_name", "third_party", "general",
-                        "first_person", "length", "cover", "known_brand", "others", "howto")
-ROUTE_JUDGE_WEIGHTS = (14.8, -1.57, -10.77, -0.75, 0.03, -3.23, -3.21, -0.98, 1.2, 1.54, -4.15, 0.01, -3.99)
-ROUTE_JUDGE_BIAS = -2.28
+                        "first_person", "length", "cover", "known_brand", "others", "howto", "third_person",
+                        "other_party", "partner_own")
+ROUTE_JUDGE_WEIGHTS = (13.69, -1.7, -11.83, -0.71, -0.02, -2.31, -3.2, -1.0, 1.43, 1.58, -3.99, -3.43, -6.02, -2.05,
+                       -7.25, -4.02)
+ROUTE_JUDGE_BIAS = -2.98
 ROUTE_JUDGE_L2 = 0.03
 # The judge says yes when its log-odds reach this cut (a route's `strictness:` adds to it). Chosen by leaving one
 # set out (held_out, held_out_3 .. held_out_7; the judge fitted on the others): the largest cut of bench_routes'

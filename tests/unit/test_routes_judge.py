@@ -214,3 +214,55 @@ def test_explain_says_the_judge_weighed_someone_elses_case_and_a_routes_strictne
     text = out.getvalue()
     assert "someone else's case" in text and "has strictness +1.5" in text, text
     assert f"log-odds {ix.judge_cut + 1.5:g}" in text
+
+
+def feature(ix, name, text):
+    x = ix.judge_features(unit(("my parcel is late", 1.0)), text, 0.5, 0.4, 0.5)
+    return dict(zip(ROUTE_JUDGE_FEATURES, x))[name]
+
+
+def test_another_person_as_he_or_she_is_a_cue_for_the_judge():
+    ix = index()
+    for theirs in ["My dad can't remember his online banking password",
+                   "my flatmate wants to return a jacket she bought", "He says the parcel never came"]:
+        assert feature(ix, "third_person", theirs) == 1, theirs
+    for ours in ["I can't remember my password", "They charged me twice", "where is the parcel? hello?"]:
+        assert feature(ix, "third_person", ours) == 0, ours
+
+
+def test_another_organisation_as_the_subject_is_a_cue_for_the_judge():
+    ix = index()
+    for theirs in ["The post office lost my parcel", "My water company sent a bill for a flat I left",
+                   "the shoe shop in town won't take back my boots", "My phone contract charged me for roaming"]:
+        assert feature(ix, "other_party", theirs) == 1, theirs
+    for ours in ["Your shop sent the wrong size", "The shop you use as a pick-up point is closed",  # addresses "you"
+                 "Our department wants 60 licences",        # the customer's own organisation
+                 "I need a VAT receipt for my company",     # not the subject of the first words
+                 "The courier says delivered"]:             # the operator's carrier: no organisation noun
+        assert feature(ix, "other_party", ours) == 0, ours
+
+
+def test_a_partner_brand_made_the_customers_own_is_a_cue_for_the_judge():
+    brands = RT.Brands.shipped(["Do you accept PayPal or bank transfer?", "The integration with Slack disconnects"])
+    for theirs in ["my paypal account was limited", "PayPal is holding my money", "Slack keeps crashing on my laptop",
+                   "I sold a bike. PayPal froze the payment", "her Slack status is wrong"]:
+        assert brands.partner_owned_in(theirs), theirs
+    for ours in ["I paid with PayPal but the order says unpaid", "Your Slack integration disconnects",
+                 "PayPal payment to you failed", "The Slack integration stopped posting"]:
+        assert not brands.partner_owned_in(ours), ours
+    assert RT.Brands.shipped([]).partner_owned is None           # no partner the examples name: the cue never fires
+    assert feature(index(), "partner_own", "my PayPal was limited") == 0   # ROUTES name no partner
+
+
+def test_an_employers_device_is_someone_elses_case():
+    assert RT.someone_elses_case("my work laptop password expired") and RT.someone_elses_case("My work phones are off")
+    assert not RT.someone_elses_case("my work is lost after the update")
+
+
+def test_explain_names_the_whose_case_cues_the_judge_weighed():
+    from router_extproc.explain import _judge_cues
+
+    ix = index()
+    assert any("another person" in c for c in _judge_cues(ix, "my dad can't remember his password"))
+    assert any("another organisation" in c for c in _judge_cues(ix, "The post office lost my parcel"))
+    assert _judge_cues(ix, "where is my parcel") == []
