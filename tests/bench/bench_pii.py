@@ -587,8 +587,9 @@ def section(res: dict) -> str:
         "",
         "Model head + rules as the router runs them. Every figure below is on a **held-out** set, never used to "
         "change the rules, from another writer or source than the **calibration** sets that were (tests/bench/data/"
-        "pii/; calibration figures at the end, optimistic). " + MESSAGE_SETS[HELD_MESSAGES] +
-        "Benign questions: hand-written after the rules were frozen. Secrets: made by "
+        "pii/; calibration figures at the end, optimistic). " + MESSAGE_SETS[HELD_MESSAGES].rstrip() +
+        # (pii12) some sets' descriptions end without a space: one here, so that the sentences do not run together
+        " Benign questions: hand-written after the rules were frozen. Secrets: made by "
         "a seeded generator (tests/bench/pii_gen.py, its own templates and value makers; the calibration sets are "
         "hand-written) - code, config and log snippets where provider-format keys, passwords, connection strings, "
         "JWTs, PEM blocks and high-entropy values sit beside git SHAs, digests, UUIDs, trace ids, lockfile hashes and "
