@@ -614,7 +614,10 @@ _DATE_AFTER_NAME = re2.compile(rb"^\s*\(\s*(?:born |b\. |geb\. |n[\xc3\xa9]e? le
 # Zuzana Kováčová, narodila som sa 22. septembra 1976"). Only after a name that a short lead (one to four words, no
 # digits) opens the message with, and after lower-case words only (a capitalised word before the number is a street's
 # or a place's: "osoitteeni on Mannerheimintie 12"); counts of things ("3 rooms") and English leads are no such clause.
-_INTRO_AGE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?[,.]\s*(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,3}(\d{1,3})\s+(\p{L}+)")
+# (pii12) the age may open the next sentence's clause ("... Иванова. Мин 27 саастаахпын", "Taani 29 layttaa": one
+# capitalised word first), follow up to five lower-case words, and end the clause ("ke na le mengwaga ye 45.")
+_INTRO_AGE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?(?:,\s*|\.\s+(?:\p{Lu}\p{Ll}{1,10}\s+)?)"
+                         rb"(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,5}(\d{1,3})(?:\s+(\p{L}+)|[.,;!?](?:\s|$)|$)")
 _INTRO_DATE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?[,.]\s*(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,4}"
                           rb"(\d{1,2}[./-]\d{1,2}[./-](?:19|20)\d{2}|(?:19|20)\d{2}[./-]\d{1,2}[./-]\d{1,2}|"
                           rb"\d{1,2}\.?\s\p{L}{3,12}\.?\s(?:19|20)\d{2}|(?:19|20)\d{2}\.?\s(?:\p{L}{2,6}\s)?\d{1,2}\.?\s\p{L}{3,12})")
@@ -637,7 +640,8 @@ def _intro_details(text: str, ents: list[tuple[int, int, str, float]]) -> list[t
         a = person[1] + len(tail[:m.start(1)].decode("utf-8", "surrogatepass"))
         return [(a, a + len(m.group(1).decode("utf-8", "surrogatepass")), "DATE_OF_BIRTH", 0.75)]
     m = _INTRO_AGE.search(tail)
-    if m is not None and 0 < int(m.group(1)) <= 110 and m.group(2).decode("utf-8", "surrogatepass").lower() not in _COUNTED:
+    if m is not None and 0 < int(m.group(1)) <= 110 and \
+            (m.group(2) or b"").decode("utf-8", "surrogatepass").lower() not in _COUNTED:
         a = person[1] + len(tail[:m.start(1)].decode("utf-8", "surrogatepass"))
         return [(a, a + len(m.group(1)), "AGE", 0.75)]
     return []

@@ -1814,3 +1814,11 @@ def test_paths_and_placeholders_with_a_full_stop_are_no_passwords():
     from router_extproc.pii.rules import _password_ok, placeholder
 
     assert not _password_ok("/srv/app") and placeholder("xxxxxx.") and not placeholder("Quartz.9")
+
+
+def test_intro_age_may_open_the_next_sentence_or_end_the_clause():
+    got = _found("Oru nimi Hemi Walker. Oru 52 tau. Help me write to the council.")
+    assert ("AGE", "52") in got
+    got = _found("Oru nimi Hemi Walker, oru ni ta ko tau 61. Help me write to the council.")
+    assert ("AGE", "61") in got
+    assert not any(t == "AGE" for t, _ in _found("Oru nimi Hemi Walker. Oru 3 rooms booked."))
