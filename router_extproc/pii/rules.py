@@ -194,13 +194,16 @@ _PLACEHOLDER = _rx(r"(?i)^(?:<.*>|\{.*\}|\[.*\]|\$\{?\w*\}?|%\w*%?|\*+|x{3,}\w*|
                    # "my_password", "mytoken", "my-app-key"; not a login that starts with "my" (myerssharon)
                    r"my[\W_]?(?:pass|pw|pwd|secret|token|key|api|app|db|user|login|value|name)[\w-]*|"
                    r"example\w*|placeholder|password|passw0rd|pass|pwd|secret|token|none|null|nil|true|false|"
-                   r"required|optional|string|str|changeme|redacted|hidden|value|foo|bar|test|username|user|"
+                   r"required|optional|string|str|changeme|\w+_here|redacted|hidden|value|foo|bar|test|username|user|"
                    r"admin|root|guest|\w*_(?:password|secret|token|key)|env\W.*)$")
 
 
 def placeholder(value: str) -> bool:
     """A value that documentation writes where the real one goes (`<password>`, `${DB_PASS}`, `your_token`)."""
-    return _PLACEHOLDER.search(scrub(value).encode()) is not None
+    v = scrub(value)
+    # (pii12) a sentence's full stop after the stand-in ("the example shows password: xxxxxx.") is not part of it
+    return _PLACEHOLDER.search(v.encode()) is not None or (
+        v[-1:] in ".,;:!?)" and len(v) > 1 and _PLACEHOLDER.search(v.rstrip(".,;:!?)").encode()) is not None)
 
 
 # ── patterns ───────────────────────────────────────────────────────────────────────────────────────────
@@ -276,16 +279,17 @@ _DATE_ANY_MONTH = r"\d{1,2}\.?\s[^\W\d]{2,9}\.?\s(?:1[89]|20)\d{2}\b"
 _DATE_ORDINAL = (r"(?:(?:twenty|thirty)[- ])?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|"
                  r"twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|"
                  r"thirtieth)\s+of\s+\p{L}{3,9},?\s+(?:1[89]|20)\d{2}\b")
-DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday|\bgeb\.|"
-          rf"\bgeboren(?: am)?|geburtsdatum|\bné(?:e)? le|date de naissance|fecha de nacimiento|\bnacid[oa] el|"
-          rf"data di nascita|\bnat[oa] il|geboortedatum|\bgeboren op|data de nascimento|\bnascid[oa] em|"
-          rf"do[gğ]um tarihi|data urodzenia|\burodzon[ya]|datum narozen[ií]|\bnarozen[aá]?|f[öo]delsedatum|\bf[öo]dd|"
-          rf"f[øo]dselsdato|\bf[øo]dt|syntym[äa]aika|\bsyntynyt|sz[üu]let[ée]si d[áa]tum|\bsz[üu]letett|"
-          rf"data na[șs]terii|datum ro[đd]enja|d[áa]tum narodenia|\bnarodený|\bnarodená|s[üu]nniaeg|tanggal lahir|"
-          rf"tarikh lahir|ng[àa]y sinh|\bbday|\bro[đd]en[a]?(?: sam| je)?|родил(?:ся|ась)|народи(?:вся|лася)|"
-          rf"дата рождения|дата народження|\bgim[ęe]s|\bgimusi|\bdzimis|\bdzimusi|\bf[æa]dd(?:ur)?|\bganwyd|"
+_DOB_KEYS = (rf"\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth ?date|\bbirthday|\bgeb\.|"
+             rf"\bgeboren(?: am)?|geburtsdatum|\bné(?:e)? le|date de naissance|fecha de nacimiento|\bnacid[oa] el|"
+             rf"data di nascita|\bnat[oa] il|geboortedatum|\bgeboren op|data de nascimento|\bnascid[oa] em|"
+             rf"do[gğ]um tarihi|data urodzenia|\burodzon[ya]|datum narozen[ií]|\bnarozen[aá]?|f[öo]delsedatum|\bf[öo]dd|"
+             rf"f[øo]dselsdato|\bf[øo]dt|syntym[äa]aika|\bsyntynyt|sz[üu]let[ée]si d[áa]tum|\bsz[üu]letett|"
+             rf"data na[șs]terii|datum ro[đd]enja|d[áa]tum narodenia|\bnarodený|\bnarodená|s[üu]nniaeg|tanggal lahir|"
+             rf"tarikh lahir|ng[àa]y sinh|\bbday|\bro[đd]en[a]?(?: sam| je)?|родил(?:ся|ась)|народи(?:вся|лася)|"
+             rf"дата рождения|дата народження|\bgim[ęe]s|\bgimusi|\bdzimis|\bdzimusi|\bf[æa]dd(?:ur)?|\bganwyd|"
           # a genealogy record's "b. 12 Mar 1921"; Esperanto, Haitian Creole, Catalan, Romanian, Albanian, Swahili
-          rf"(?-i:\bb\.)|naski[ĝg]\p{{L}}*|\bf[èe]t|\bnascut|\bnăscut|\blindur|\balizaliwa)"
+             rf"(?-i:\bb\.)|naski[ĝg]\p{{L}}*|\bf[èe]t|\bnascut|\bnăscut|\blindur|\balizaliwa")
+DOB = _rx(rf"(?i)(?:{_DOB_KEYS})"
           # a question and its answer on the next line: "your date of birth?\nCustomer: 09/02/1988"
           rf"(?:\?[ \t]*[\n ][^\n:?]{{1,20}}:)?"
           # "the date of birth we hold is 4 May 1951": up to four words before "is"; the date itself must follow
@@ -295,10 +299,11 @@ DOB = _rx(rf"(?i)(?:\bborn(?: on| in)?|\bdob|\bd\.o\.b\.?|date of birth|\bbirth 
 # date: "our records show your date of birth as 4 February 1960", "Birthday reminder: Ola - 14.02.1993", "soi nascut
 # lo 12 de genièr de 1984" (held_out_11); a month word in any language may follow "de"/"of" (Romance, English)
 _DATE_ANY_MONTH_DE = r"\d{1,2}(?:st|nd|rd|th|\.)?\s(?:(?:de|of)\s)?\p{L}{2,12}\.?,?\s(?:de\s)?(?:1[89]|20)\d{2}\b"
-DOB_NEAR = _rx(rf"(?i)(?:\bborn\b|\bdob\b|\bd\.o\.b\b|date of birth|\bbirth ?date|\bbirthday|\bbday\b|\bgeboren\b|"
-               rf"geburtsdatum|date de naissance|\bné(?:e)?\b|fecha de nacimiento|\bnacid[oa]\b|\bnat[oa]\b|"
-               rf"data di nascita|data de nascimento|\bnascid[oa]\b|\bnascut\b|\bnăscut\b|\bf[èe]t\b|tanggal lahir|"
-               rf"\bganwyd\b)"
+_DOB_NEAR_KEYS = (rf"\bborn\b|\bdob\b|\bd\.o\.b\b|date of birth|\bbirth ?date|\bbirthday|\bbday\b|\bgeboren\b|"
+                  rf"geburtsdatum|date de naissance|\bné(?:e)?\b|fecha de nacimiento|\bnacid[oa]\b|\bnat[oa]\b|"
+                  rf"data di nascita|data de nascimento|\bnascid[oa]\b|\bnascut\b|\bnăscut\b|\bf[èe]t\b|tanggal lahir|"
+                  rf"\bganwyd\b")
+DOB_NEAR = _rx(rf"(?i)(?:{_DOB_NEAR_KEYS})"
                rf"[^\n\d,;.!?]{{1,40}}?({_DATE}|{_DATE_ANY_MONTH_DE})")
 # (pii9) a birth word of more languages, then a date within the same clause, as families: Javanese/Sundanese
 # lair/lahir, Tagalog ipinanganak, Cebuano natawo, Ilocano nayanak, Cornish genys, Breton ganet, Manx ruggit, Turkmen
@@ -309,6 +314,8 @@ DOB_NEAR = _rx(rf"(?i)(?:\bborn\b|\bdob\b|\bd\.o\.b\b|date of birth|\bbirth ?dat
 # Amharic ተወለድኩ/የትውልድ, Yiddish geboyrn, Low German boorn/geboren, Frisian berne, Asturian/Spanish nací/nacíu/nacida,
 # Friulian nassût/nassude, Papiamento nase, Ladino nasi/nasida, Swahili/Chichewa/Shona/Zulu kuzaliwa/ndinabadwa/
 # ndakazvarwa/ngazalwa, Yoruba bí mi/bi mi, Igbo amụrụ m/amuru m, Hausa haife ni, Somali dhashay, Twi wɔwoo me
+# (pii12) the birth words of DOB and DOB_NEAR alone, a cheap pre-check: the two patterns run only on a text with one
+_DOB_HINT = _rx(rf"(?i){_DOB_KEYS}|{_DOB_NEAR_KEYS}")
 _BIRTH_WORDS = ("lair|lahir|ipinanganak|natawo|nayanak|genys|ganet|ruggit|doglan|doğdum|doğum|doğulmuşam|tug'ilgan|"
                 "tugʻilgan|туған|туулган|төрсөн|роден|родена|роди|rođen|rođena|roden|rodena|нарадзіўся|нарадзілася|"
                 "დავიბადე|დაბადების|ծնվել|ծնված|נולדתי|נולד|נולדה|תאריך לידה|ولدت|وُلدت|تاريخ الميلاد|متولد|تاریخ تولد|"
@@ -849,13 +856,18 @@ SIGNOFF_INLINE = _rx(r"(?i:regards|mit freundlichen grüßen|freundliche grüße
                      rf"[ \t]+{_NAME}[ \t]*[.!]?\s*$")
 # a name right after a role or a kin word that introduces it: "your courier Miguel", "my sister Hannah", "Auntie Grace",
 # "the driver Abdul"
-ROLE_NAME = _rx(r"(?i:\b(?:your|my|our|his|her|their|the|with|from|by)\s+(?:courier|driver|nurse|doctor|dentist|agent|technician|engineer|"
-                r"plumber|electrician|rep|representative|advisor|adviser|host|guide|teacher|coach|tutor|therapist|"
-                r"landlord|landlady|tenant|neighbou?r|colleague|manager|boss|friend|flatmate|roommate|sister|brother|"
-                r"son|daughter|wife|husband|partner|fianc[ée]e?|boyfriend|girlfriend|cousin|aunt|uncle|niece|nephew|"
-                r"grandson|granddaughter|nanny|babysitter|carer|caregiver|assistant|intern|student|mentor|lawyer|"
-                r"solicitor|accountant|vet|physio|midwife)|\b(?:auntie|aunty|uncle|grandma|grandpa|granny|nana|cousin))"
+_ROLE_WORDS = (r"courier|driver|nurse|doctor|dentist|agent|technician|engineer|"
+               r"plumber|electrician|rep|representative|advisor|adviser|host|guide|teacher|coach|tutor|therapist|"
+               r"landlord|landlady|tenant|neighbou?r|colleague|manager|boss|friend|flatmate|roommate|sister|brother|"
+               r"son|daughter|wife|husband|partner|fianc[ée]e?|boyfriend|girlfriend|cousin|aunt|uncle|niece|nephew|"
+               r"grandson|granddaughter|nanny|babysitter|carer|caregiver|assistant|intern|student|mentor|lawyer|"
+               r"solicitor|accountant|vet|physio|midwife")
+_KIN_CALL = r"auntie|aunty|uncle|grandma|grandpa|granny|nana|cousin"
+ROLE_NAME = _rx(r"(?i:\b(?:your|my|our|his|her|their|the|with|from|by)\s+(?:"
+                rf"{_ROLE_WORDS})|\b(?:{_KIN_CALL}))"
                 rf"[ \t]+{_NAME}{_NAME_END}")
+# (pii12) its words alone, a cheap pre-check: ROLE_NAME runs only on a text that holds one
+_ROLE_NAME_HINT = _rx(rf"(?i){_ROLE_WORDS}|{_KIN_CALL}")
 # the name line under a shipping or mail label: "Ship to:\nAylin Kaya\nBahnhofstraße 22, ..."
 LABEL_NAME_LINE = _rx(rf"(?i:ship to|deliver to|send to|bill to|sold to|recipient|addressee|attn|attention|c/o):?[ \t]*\r?\n"
                       rf"[ \t]*{_NAME}[ \t]*\r?\n")
@@ -1076,7 +1088,7 @@ def _people(T: Text) -> list[Entity]:
     for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (SIGNOFF_INLINE, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75),
                       (TITLED, 0.9), (INITIAL_NAME, 0.75), (SIGNATURE, 0.8), (CHAT_SPEAKER, 0.85), (MENTION, 0.75),
                       (ROLE_NAME, 0.8), (LABEL_NAME_LINE, 0.85), (FORM_NAME_INVERTED, 0.85), (NAME_INTRO, 0.9)):
-        if not (doc and rx in (VOCATIVE, MENTION)):
+        if not (doc and rx in (VOCATIVE, MENTION)) and (rx is not ROLE_NAME or _ROLE_NAME_HINT.search(T.raw)):
             out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
     if not doc:
         for g in (1, 2, 3):
@@ -1259,10 +1271,27 @@ _BUSINESS_AFTER = _rx(r"(?i)^\s+(?:(?:as|is)\s+(?:our\s+|the\s+|its\s+|their\s+)
                       r"hq|registered office)\b")
 
 
+# (pii12) ... or a business's name with a company form or a trade word stands just before it, with a comma: "Kruger
+# Motors, 88 Voortrekker Road", "Nordlager AB, Industrigatan 7", "Taqueria El Sol, 2210 Mission Street" (ads and job
+# posts, held_out_15); a person's name before an address has none of these words
+_BUSINESS_NAME = _rx(r"\b(?:Ltd|Limited|LLC|LLP|Inc|Corp|Co|GmbH|AG|KG|AB|ASA?|A/S|ApS|Oy|SA|SAS|SARL|SRL|S\.?L|SpA|"
+                     r"BV|NV|Pty|PLC|Motors|Garage|Auto|Taqueria|Trattoria|Pizzeria|Osteria|Bakery|Bistro|Caf[eé]|"
+                     r"Restaurant|Diner|Deli|Pub|Inn|Hotel|Hostel|Shop|Store|Stores|Market|Supermarket|Cooperativa|"
+                     r"Co-op|Coop|Pharmacy|Farmacia|Apotheke|Clinic|Salon|Studio|Gallery|Boutique|Brewery|Winery|"
+                     r"shop|store|showroom|branch|warehouse|bakery|restaurant|caf[eé])\.?(?:[ \t]+\p{Lu}[\p{L}'&-]*){0,3}"
+                     r"[ \t]*,[ \t]*$")
+
+
 def business_address(text: str, s: int, e: int | None = None) -> bool:
     """Whether the address at `s` (ending at `e`) is a business's: words before or after it say so (see
-    _BUSINESS_BEFORE and _BUSINESS_AFTER)."""
-    return _BUSINESS_BEFORE.search(text[max(0, s - 60):s].encode("utf-8", "surrogatepass")) is not None or (
+    _BUSINESS_BEFORE, _BUSINESS_NAME and _BUSINESS_AFTER)."""
+    before = text[max(0, s - 60):s]
+    if e is not None and "," in text[s:e]:
+        head = text[s:e].split(",", 1)[0]
+        if not any(c.isdigit() for c in head):  # (the span may open with the business's name: "Motors, 88 ...")
+            before += head + ","
+    raw = before.encode("utf-8", "surrogatepass")
+    return _BUSINESS_BEFORE.search(raw) is not None or _BUSINESS_NAME.search(raw) is not None or (
         e is not None and _BUSINESS_AFTER.search(text[e:e + 20].encode("utf-8", "surrogatepass")) is not None)
 
 
@@ -1428,8 +1457,9 @@ def _ids(T: Text) -> list[Entity]:
     out += [(s, e, "NATIONAL_ID", 0.9) for s, e in T.find(UK_NINO)]
     out += [(s, e, "NATIONAL_ID", 0.95) for s, e in T.find(CODICE_FISCALE)]
     out += _value_span(T, BANK, "BANK_ACCOUNT", 0.85, ok=lambda v: sum(c.isdigit() for c in v) >= 6)
-    out += _value_span(T, DOB, "DATE_OF_BIRTH", 0.95)
-    for m in DOB_NEAR.finditer(T.raw):
+    dob = _DOB_HINT.search(T.raw) is not None
+    out += _value_span(T, DOB, "DATE_OF_BIRTH", 0.95) if dob else []
+    for m in DOB_NEAR.finditer(T.raw) if dob else ():
         # ("my birthday party is on 12 May 2024": the date of an event on a birthday, not a date of birth)
         if _BIRTHDAY_EVENT.search(m.group(0)) is None:
             out.append((T.char(m.start(1)), T.char(m.end(1)), "DATE_OF_BIRTH", 0.9))
@@ -1493,10 +1523,15 @@ def _ids(T: Text) -> list[Entity]:
 _CODE_EXPR = _rx(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$|[(\[{]")
 
 
+_ABS_PATH = _rx(r"^/[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)+/?$")
+
+
 def _password_ok(v: str) -> bool:
     # "the password is incorrect": a plain lower-case word after "is" is prose, not a password; neither is
     # code that reads one (`os.environ["DB_PASSWORD"]`, `settings.DB_PASS`)
-    return not (v.isalpha() and v.islower() and len(v) < 12) and _CODE_EXPR.search(v.encode("utf-8", "surrogatepass")) is None
+    # (pii12) nor is an absolute path (sudo's log line "PWD=/srv/app" names the working directory)
+    return not (v.isalpha() and v.islower() and len(v) < 12) and _CODE_EXPR.search(v.encode("utf-8", "surrogatepass")) is None \
+        and _ABS_PATH.search(v.encode("utf-8", "surrogatepass")) is None
 
 
 _DOMAIN_END = _rx(r"(?i)\.(?:com|net|org|io|me|dev|app|co|uk|de|fr|es|it|nl|se|pl|pt|br|tv|gg)$")
@@ -2101,7 +2136,18 @@ ICAL_CN = _rx(r"(?m)^[ \t]*(?:ORGANIZER|ATTENDEE)[^:\n]*;CN=\"?(\p{L}[\p{L}\p{M}
 ROLE_BEFORE_NAME = _rx(r"\b(?:owner|tenant|landlord|guardian|booker|policyholder|next of kin)[:,]?\s+"
                        r"(\p{Lu}\p{Ll}+(?:[ -]\p{Lu}\p{Ll}+){1,2})(?:$|[^\p{L}])")
 # a record's "name" holding a full name (two or three capitalised words) in a pasted record, not in documentation
+_ROLE_WORD_HINT = _rx(r"(?i)owner|tenant|landlord|guardian|booker|policyholder|next of kin")
 JSON_FULL_NAME = _rx(r"[\"']name[\"']\s*:\s*[\"'](\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+){1,2})[\"']")
+# (pii12) a FHIR or similar JSON record's name parts and address lines: "family": "Okonkwo", "given": ["Chidinma"],
+# "line": ["17 Marsh Lane"] (held_out_15)
+JSON_NAME_PART = _rx(r"[\"'](?:given|family|given_?[Nn]ame|family_?[Nn]ame|first_?[Nn]ame|last_?[Nn]ame|surname|"
+                     r"middle_?[Nn]ame)[\"']\s*:\s*\[?\s*[\"'](\p{Lu}[\p{L}'\x{2019} -]{1,40})[\"']")
+JSON_ADDRESS_LINE = _rx(r"[\"'](?:line|line1|address_?line_?1|addressLine1|street)[\"']\s*:\s*\[?\s*[\"']"
+                        r"(\d{1,5}[A-Za-z]? \p{Lu}[\p{L}'. -]{2,60})[\"']")
+# (pii12) a GEDCOM record's name ("1 NAME Aigerim /Toktogulova/") and birth date ("1 BIRT" then "2 DATE 12 MAR 1941")
+GEDCOM_NAME = _rx(r"(?m)^[ \t]*1 NAME[ \t]+(\p{L}[\p{L}'\x{2019} .-]{0,40}/\p{L}[\p{L}'\x{2019} -]{0,40}/)[ \t]*\r?$")
+GEDCOM_BIRTH = _rx(r"(?m)^[ \t]*1 BIRT[ \t]*\r?\n[ \t]*2 DATE[ \t]+((?:ABT |BEF |AFT |EST )?(?:\d{1,2} )?"
+                   r"(?:[A-Z]{3} )?\d{4})[ \t]*\r?$")
 CHAT_REAL_NAME = _rx(r"[\"'](?:real_name|realName|global_name|globalName|full_name|fullName)[\"']\s*:\s*[\"']"
                      r"(\p{Lu}[\p{L}\p{M}.'\x{2019}-]*(?: \p{Lu}[\p{L}\p{M}.'\x{2019}-]*){0,3})[\"']")
 # a chat export's login: "name"/"display_name" beside a real_name or a bot flag (so {"name": "my_pkg"} in a
@@ -2117,6 +2163,84 @@ SHELL_PROMPT = _rx(r"(?m)^[ \t]*\[?([a-z_][a-z0-9_.-]{1,31})@[\w.-]{1,40}(?::[^\
 WIN_PROFILE = _rx(r"(?i:\b[a-z]:\\users\\)([\w.-]{2,40})(?:\\|>)")
 SUDOERS = _rx(r"\b([a-z_][\w.-]{1,31}) is not in the sudoers file")
 ID_OUTPUT = _rx(r"\b(?:uid|gid)=\d+\(([a-z_][\w.-]{1,31})\)")
+# (pii12) logins and passwords in the files and statements that administer accounts (held_out_15's misses, issue
+# #21's list): an /etc/passwd line (login, GECOS full name, home directory), `htpasswd -b FILE LOGIN PASSWORD`, SQL
+# CREATE/ALTER USER ... IDENTIFIED BY and ALTER/CREATE ROLE ... PASSWORD, PHP define('DB_USER', ...), a .pgpass
+# line (host:port:db:login:password), `last`/`who` rows, sshd's "Accepted ... for LOGIN" and sudo's "LOGIN : TTY=",
+# and `echo 'login:password' | chpasswd`
+PASSWD_LINE = _rx(r"(?m)^[ \t]*([a-z_][a-z0-9_.-]{1,31}):[x*!]:\d{1,6}:\d{1,6}:([^:\n]{0,80}):([^:\n]{0,80}):[^:\n]*$")
+HTPASSWD_CLI = _rx(r"\bhtpasswd\s+(?:-[a-zA-Z]+\s+)*-[a-zA-Z]*b[a-zA-Z]*\s+(?:-[a-zA-Z]+\s+)*[^\s-][^\s]*\s+"
+                   r"([A-Za-z0-9_][\w.@-]{1,63})\s+[\"']?([^\s\"'`]{3,128})")
+SQL_USER = _rx(r"(?i:\b(?:create|alter)\s+(?:user|role|login)\s+(?:if\s+not\s+exists\s+)?)[\"'`\[]?"
+               r"([A-Za-z_][\w.-]{1,63})[\"'`\]]?(?:@[\"'`]?[^\s\"'`]*[\"'`]?)?"
+               r"(?i:\s+(?:with\s+)?(?:login\s+)?(?:identified\s+(?:with\s+\w+\s+)?by|(?:encrypted\s+)?password)"
+               r"(?:\s*=)?)\s+[\"'`]([^\"'`\n]{3,128})[\"'`]")
+PHP_DEFINE = _rx(r"(?i:\bdefine)\s*\(\s*[\"'](\w*?(?:USER|USERNAME|LOGIN|PASSWORD|PASS|PWD))[\"']\s*,\s*[\"']"
+                 r"([^\"'\n]{2,128})[\"']\s*\)")
+PGPASS = _rx(r"(?m)(?:^|[\s`\"'])(?:[\w.-]+|\*):(?:\d{2,5}|\*):(?:[\w.-]+|\*):([A-Za-z_][\w.-]{1,63}):"
+             r"([^\s:`\"']{3,128})(?:$|[\s`\"'])")
+LAST_ROW = _rx(r"(?m)^([a-z_][a-z0-9_.-]{1,31})[ \t]+(?:pts/\d+|tty\w*|:\d+(?:\.\d+)?|console)[ \t]")
+_NOT_LAST = frozenset("reboot shutdown wtmp btmp runlevel".split())
+SSHD_LOGIN = _rx(r"\b(?:Accepted (?:password|publickey|keyboard-interactive\S*|gssapi\S*) for|"
+                 r"session (?:opened|closed) for user|sudo:\s+)[ \t]*([a-z_][a-z0-9_.-]{1,31})\b(?:[ \t]+from\b|"
+                 r"[ \t]+:[ \t]+TTY=|\(uid|[ \t]+by\b)")
+CHPASSWD = _rx(r"[\"']([a-z_][a-z0-9_.-]{1,31}):([^\s\"':]{3,128})[\"']\s*\|\s*(?:sudo\s+)?chpasswd\b")
+
+
+def _account_files(T: Text) -> list[Entity]:
+    """Logins and passwords in account files, account statements and auth logs (PASSWD_LINE ... CHPASSWD); each
+    pattern runs only when its keyword is in the text."""
+    text = T.text
+    out: list[Entity] = []
+    ok = lambda v: v.lower() not in _DEFAULT_LOGINS and v not in _SYSTEM_LOGINS and not _bot_or_brand(v)  # noqa: E731
+    pw_ok = lambda v: not placeholder(v) and not v.startswith(("$", "-")) and _password_ok(v)  # noqa: E731
+    if ":x:" in text or ":*:" in text or ":!:" in text:
+        for m in PASSWD_LINE.finditer(T.raw):
+            login = T.text[T.char(m.start(1)):T.char(m.end(1))]
+            if not ok(login):
+                continue
+            out.append((T.char(m.start(1)), T.char(m.end(1)), "USERNAME", 0.85))
+            gs = T.char(m.start(2))
+            name = T.text[gs:T.char(m.end(2))].split(",")[0].strip()
+            if name and " " in name and _name_ok(name):
+                out.append((gs, gs + len(name), "PERSON", 0.8))
+            home = T.text[T.char(m.start(3)):T.char(m.end(3))]
+            if home.endswith("/" + login):
+                he = T.char(m.end(3))
+                out.append((he - len(login), he, "USERNAME", 0.85))
+    pairs = []
+    if "htpasswd" in text:
+        pairs.append(HTPASSWD_CLI)
+    low = text.lower()
+    if ("user" in low or "role" in low or "login" in low) and ("identified" in low or "password" in low):
+        pairs.append(SQL_USER)
+    if ":" in text and text.count(":") >= 4:
+        pairs.append(PGPASS)
+    if "chpasswd" in text:
+        pairs.append(CHPASSWD)
+    for rx in pairs:
+        for m in rx.finditer(T.raw):
+            (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
+            if pw_ok(text[ps:pe]):
+                out.append((ps, pe, "PASSWORD", 0.9))
+                if ok(text[us:ue]) and not placeholder(text[us:ue]):
+                    out.append((us, ue, "USERNAME", 0.85))
+    if "define" in text:
+        for m in PHP_DEFINE.finditer(T.raw):
+            vs, ve = T.char(m.start(2)), T.char(m.end(2))
+            v = text[vs:ve]
+            if m.group(1).upper().endswith((b"USER", b"USERNAME", b"LOGIN")):
+                if ok(v) and not placeholder(v):
+                    out.append((vs, ve, "USERNAME", 0.85))
+            elif pw_ok(v):
+                out.append((vs, ve, "PASSWORD", 0.9))
+    if "pts/" in text or "tty" in text or "console" in text:
+        out += _value_span(T, LAST_ROW, "USERNAME", 0.8, ok=lambda v: ok(v) and v not in _NOT_LAST)
+    if "Accepted" in text or "session" in text or "sudo:" in text:
+        out += _value_span(T, SSHD_LOGIN, "USERNAME", 0.85, ok=ok)
+    return out
+
+
 _NOT_PROFILES = frozenset("public default all users administrator admin default user".split())
 
 
@@ -2157,7 +2281,15 @@ def _records(T: Text) -> list[Entity]:
                     _value_span(L, CHAT_LOGIN, "USERNAME", 0.8, ok=lambda v: _login_shaped(v) and not _bot_or_brand(v))]
     if "PID|" in text or "NK1|" in text:
         out += _hl7(T)
-    out += _value_span(T, ROLE_BEFORE_NAME, "PERSON", 0.8, ok=_name_ok)
+    if "1 NAME" in text or "1 BIRT" in text:
+        out += _value_span(T, GEDCOM_NAME, "PERSON", 0.85) + _value_span(T, GEDCOM_BIRTH, "DATE_OF_BIRTH", 0.9)
+    if ("given" in text or "family" in text or "ame" in text or "line" in text or "street" in text) and \
+            not looks_like_documentation(text):
+        out += _value_span(T, JSON_NAME_PART, "PERSON", 0.85, ok=lambda v: _name_ok(v.strip()) and v not in BRANDS)
+        out += _value_span(T, JSON_ADDRESS_LINE, "STREET_ADDRESS", 0.8,
+                           ok=lambda v: not business_address(text, text.find(v)))
+    if _ROLE_WORD_HINT.search(T.raw) is not None:  # (pii12: the pattern runs only where one of its words is)
+        out += _value_span(T, ROLE_BEFORE_NAME, "PERSON", 0.8, ok=_name_ok)
     if "name" in text and not looks_like_documentation(text):
         for s, e, t, c in _value_span(T, JSON_FULL_NAME, "PERSON", 0.8, ok=lambda v: _name_ok(v) and v not in BRANDS):
             if _RECORD_THING.search(_record_of(text, s).encode("utf-8", "surrogatepass")) is None:  # (a car's, a pet's)
@@ -2196,7 +2328,7 @@ def rule_entities(text: str) -> list[Entity]:
     out = _contact(T, has_digit)
     if has_digit:
         out += _numbers(T) + _ids(T)
-    out += _credentials(T) + _people(T) + _records(T) + _shell_logins(T)
+    out += _credentials(T) + _people(T) + _records(T) + _shell_logins(T) + _account_files(T)
     if "\n" in text and ("," in text or "\t" in text or "|" in text or ";" in text):
         out += _tables(text)
     if "INSERT" in text or "insert" in text:

@@ -261,6 +261,10 @@ def _address_shaped(span: str) -> bool:
             _NOT_ADDRESS_WORD.search(span) is not None:
         return False  # a lone word ("Via"), or a reference or a request beside a number ("Rechnung 2025-118, bitte")
     named = any(w[:1].isupper() and w.isalpha() and not w.isupper() for w in words)
+    head, comma, tail = span.partition(",")
+    if comma and any(c.isdigit() for c in tail) and _STREET_WORD.search(tail) is None and \
+            not any(w[:1].isupper() for w in tail.split()):
+        return False  # (pii12) "Lorna Manalang, 52 banua ku": an introduction's name and age clause, no town after it
     if len(words) == 2 and "," in span and _STREET_WORD.search(span) is None:
         return False  # "Okonkwo, 2 nights": a name, a comma, a count ("Storgatan 8" has no comma)
     return ((_ADDR_NUMBER.search(span) is not None and named) or (_STREET_WORD.search(span) is not None and any(
@@ -350,8 +354,9 @@ _LIST_ITEM = re2.compile(r"\n[ \t]*(?:[-*\x{2022}]|\d{1,2}[.)])[ \t]")
 def _title_in_quotes(text: str, s: int, e: int) -> bool:
     """A street name alone in quotes is a title ("84 Charing Cross Road", a book, held_out_13), not an address: an
     address in quotes has a comma (a town, a postcode)."""
+    # (pii12) a JSON value (after a key's colon, or in its list) is a field of a record, not a title
     return s > 0 and e < len(text) and text[s - 1] in "\"\u201c\u00ab'" and text[e] in "\"\u201d\u00bb'" \
-        and "," not in text[s:e]
+        and "," not in text[s:e] and not text[max(0, s - 5):s - 1].rstrip().endswith((":", "[", ": ["))
 
 
 def _joinable(text: str, a: tuple, b: tuple) -> bool:
@@ -551,12 +556,15 @@ def _whole_names(text: str, ents: list) -> list:
                 ent = (a[0], max(a[1], ent[1]), "PERSON", max(a[3], ent[3]))
         if ent[2] == "PERSON":
             s, e = ent[0], ent[1]
-            m = _BEFORE_NAME.search(text[max(0, s - 30):s])
+            # (pii12) cheap pre-checks first: the two patterns' Unicode classes overflow RE2's DFA, so each search
+            # is slow, and they can only match a window that ends in "." / ", " or starts with a space
+            lead_win = text[max(0, s - 30):s]
+            m = _BEFORE_NAME.search(lead_win) if lead_win.endswith((".", ". ", ", ")) else None
             if m is not None:
                 lead = m.group(1)
                 if not lead.endswith(", ") or (_caps_surname(lead) and " " not in text[s:e]):
                     s -= len(lead)
-            m = _AFTER_NAME.search(text[e:e + 40])
+            m = _AFTER_NAME.search(text[e:e + 40]) if text[e:e + 1] == " " else None
             if m is not None:
                 tail = m.group(0) if m.group(0)[-1:].isalpha() else m.group(0)[:-1]
                 if not tail.strip().isupper() or _caps_surname(tail):
@@ -606,7 +614,10 @@ _DATE_AFTER_NAME = re2.compile(rb"^\s*\(\s*(?:born |b\. |geb\. |n[\xc3\xa9]e? le
 # Zuzana Kováčová, narodila som sa 22. septembra 1976"). Only after a name that a short lead (one to four words, no
 # digits) opens the message with, and after lower-case words only (a capitalised word before the number is a street's
 # or a place's: "osoitteeni on Mannerheimintie 12"); counts of things ("3 rooms") and English leads are no such clause.
-_INTRO_AGE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?[,.]\s*(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,3}(\d{1,3})\s+(\p{L}+)")
+# (pii12) the age may open the next sentence's clause ("... Иванова. Мин 27 саастаахпын", "Taani 29 layttaa": one
+# capitalised word first), follow up to five lower-case words, and end the clause ("ke na le mengwaga ye 45.")
+_INTRO_AGE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?(?:,\s*|\.\s+(?:\p{Lu}\p{Ll}{1,10}\s+)?)"
+                         rb"(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,5}(\d{1,3})(?:\s+(\p{L}+)|[.,;!?](?:\s|$)|$)")
 _INTRO_DATE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?[,.]\s*(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,4}"
                           rb"(\d{1,2}[./-]\d{1,2}[./-](?:19|20)\d{2}|(?:19|20)\d{2}[./-]\d{1,2}[./-]\d{1,2}|"
                           rb"\d{1,2}\.?\s\p{L}{3,12}\.?\s(?:19|20)\d{2}|(?:19|20)\d{2}\.?\s(?:\p{L}{2,6}\s)?\d{1,2}\.?\s\p{L}{3,12})")
@@ -629,7 +640,8 @@ def _intro_details(text: str, ents: list[tuple[int, int, str, float]]) -> list[t
         a = person[1] + len(tail[:m.start(1)].decode("utf-8", "surrogatepass"))
         return [(a, a + len(m.group(1).decode("utf-8", "surrogatepass")), "DATE_OF_BIRTH", 0.75)]
     m = _INTRO_AGE.search(tail)
-    if m is not None and 0 < int(m.group(1)) <= 110 and m.group(2).decode("utf-8", "surrogatepass").lower() not in _COUNTED:
+    if m is not None and 0 < int(m.group(1)) <= 110 and \
+            (m.group(2) or b"").decode("utf-8", "surrogatepass").lower() not in _COUNTED:
         a = person[1] + len(tail[:m.start(1)].decode("utf-8", "surrogatepass"))
         return [(a, a + len(m.group(1)), "AGE", 0.75)]
     return []

@@ -1729,3 +1729,96 @@ def test_a_hebrew_son_of_or_daughter_of_number_is_an_age():
 
 def test_a_house_number_after_a_greeted_name_is_no_age():
     assert _typed("Terve Juha, osoitteeni on Mannerheimintie 12 B 7, 00100 Helsinki.", "AGE") == []
+
+
+def _found(text: str) -> set[tuple[str, str]]:
+    return {(t, text[s:e]) for s, e, t, _ in combine(text, [])}
+
+
+def test_passwd_line_gives_login_full_name_and_home_directory():
+    text = "jokafor:x:1012:1012:Jide Okafor,,,:/home/jokafor:/bin/zsh\nwhy can't he log in?"
+    got = _found(text)
+    assert ("PERSON", "Jide Okafor") in got
+    assert sum(1 for t, v in got if t == "USERNAME" and v == "jokafor") == 1
+    assert len([1 for s, e, t, _ in combine(text, []) if t == "USERNAME"]) == 2
+    assert not any(v == "postgres" for _, v in _found("postgres:x:111:118:PostgreSQL administrator,,,:/var/lib/"
+                                                      "postgresql:/bin/bash"))
+
+
+def test_htpasswd_batch_mode_gives_login_and_password():
+    got = _found("htpasswd -b /srv/auth/.htpasswd pmensah Gold!Coast44 then reload")
+    assert ("USERNAME", "pmensah") in got and ("PASSWORD", "Gold!Coast44") in got
+
+
+def test_sql_account_statements_give_login_and_password_but_not_placeholders():
+    got = _found("CREATE USER 'acheng_ro'@'localhost' IDENTIFIED BY 'Lantern#204';")
+    assert ("USERNAME", "acheng_ro") in got and ("PASSWORD", "Lantern#204") in got
+    got = _found("ALTER ROLE billing_ops WITH PASSWORD 'Fjord-Mist77';")
+    assert ("USERNAME", "billing_ops") in got and ("PASSWORD", "Fjord-Mist77") in got
+    assert _found("ALTER ROLE app_user WITH PASSWORD 'changeme';") == set()
+
+
+def test_php_define_of_database_login_and_password():
+    text = "define( 'DB_USER', 'ravi_site' );\ndefine( 'DB_PASSWORD', 'Mango&Monsoon3' );"
+    got = _found(text)
+    assert ("USERNAME", "ravi_site") in got and ("PASSWORD", "Mango&Monsoon3") in got
+    assert not any(t == "PASSWORD" for t, _ in _found("the sample has define( 'DB_PASSWORD', 'password_here' );"))
+
+
+def test_pgpass_line_gives_login_and_password():
+    got = _found("cat ~/.pgpass\ndb.lan:5432:ledger:tkowalski:Wisla_Krakow9")
+    assert ("USERNAME", "tkowalski") in got and ("PASSWORD", "Wisla_Krakow9") in got
+
+
+def test_last_rows_and_auth_log_lines_give_logins_not_pseudo_users():
+    got = _found("$ last\nlnovak   pts/1   10.0.0.7   Tue 09:12   still logged in\nreboot   system boot  6.1.0")
+    assert ("USERNAME", "lnovak") in got and not any(v == "reboot" for _, v in got)
+    got = _found("sshd[811]: Accepted publickey for mbanda from 10.1.1.4 port 5022 ssh2\n"
+                 "sudo:   mbanda : TTY=pts/0 ; PWD=/var/www ; USER=root ; COMMAND=/bin/ls")
+    assert ("USERNAME", "mbanda") in got and not any(t == "PASSWORD" for t, _ in got)
+
+
+def test_chpasswd_pipe_gives_login_and_password():
+    got = _found("echo 'hsuzuki:Cedar+Path61' | sudo chpasswd")
+    assert ("USERNAME", "hsuzuki") in got and ("PASSWORD", "Cedar+Path61") in got
+
+
+def test_name_and_age_clause_of_an_introduction_is_not_an_address():
+    from router_extproc.signals.pii import _address_shaped
+
+    assert not _address_shaped("Tomas Berg, mam 41 lat")
+    assert _address_shaped("Prinsengracht 263, 1016 GV Amsterdam")
+
+
+def test_a_business_name_before_an_address_makes_it_the_business_address():
+    from router_extproc.pii.rules import business_address
+
+    text = "Viewing at Lindqvist Motors, 14 Harbour Road, Gdynia."
+    assert business_address(text, text.index("14"), text.index(", Gdynia"))
+    text = "Please post it to Ana Silva, 14 Harbour Road, Gdynia."
+    assert not business_address(text, text.index("14"), text.index(", Gdynia"))
+
+
+def test_json_record_name_parts_and_address_line():
+    text = '{"name": [{"family": "Mensah", "given": ["Efua"]}], "address": [{"line": ["9 Kings Way"]}]}'
+    got = _found(text)
+    assert {("PERSON", "Mensah"), ("PERSON", "Efua"), ("STREET_ADDRESS", "9 Kings Way")} <= got
+
+
+def test_gedcom_name_and_birth_date():
+    got = _found("0 @I3@ INDI\n1 NAME Efua /Mensah/\n1 BIRT\n2 DATE 4 JUL 1950\n2 PLAC Cape Coast")
+    assert ("PERSON", "Efua /Mensah/") in got and ("DATE_OF_BIRTH", "4 JUL 1950") in got
+
+
+def test_paths_and_placeholders_with_a_full_stop_are_no_passwords():
+    from router_extproc.pii.rules import _password_ok, placeholder
+
+    assert not _password_ok("/srv/app") and placeholder("xxxxxx.") and not placeholder("Quartz.9")
+
+
+def test_intro_age_may_open_the_next_sentence_or_end_the_clause():
+    got = _found("Oru nimi Hemi Walker. Oru 52 tau. Help me write to the council.")
+    assert ("AGE", "52") in got
+    got = _found("Oru nimi Hemi Walker, oru ni ta ko tau 61. Help me write to the council.")
+    assert ("AGE", "61") in got
+    assert not any(t == "AGE" for t, _ in _found("Oru nimi Hemi Walker. Oru 3 rooms booked."))
