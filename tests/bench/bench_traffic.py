@@ -453,6 +453,11 @@ def calibrate_confidence(rows: list[dict], fallback: str, shipped: float) -> dic
             "test": {"shipped": round(acc(test, shipped), 4), "chosen": round(acc(test, best), 4)}}
 
 
+def _recipe(res: dict) -> str:
+    # the table must say which build it describes: a table measured on one recipe once stood for the next one
+    return f", recipe `{res['recipe']}`" if res.get("recipe") else ""
+
+
 def section(res: dict) -> str:
     thr = res["threshold"]
     lines = [START, "## Traffic shapes (#19)", "",
@@ -461,7 +466,7 @@ def section(res: dict) -> str:
              f"{res['budget']}-token budget → decide), each request alone; a sample of each shape also went through "
              "Envoy (second table below). Sets: tests/bench/data/traffic/README.md; "
              "none is a training source. Jailbreak threshold "
-             f"{thr:.4f} (shipped with the model); a benign row is 'blocked' when the jailbreak guard blocks it._", "",
+             f"{thr:.4f} (shipped with the model{_recipe(res)}); a benign row is 'blocked' when the jailbreak guard blocks it._", "",
              "| shape | n | blocked as jailbreak | injection flagged | PII flagged | domain accuracy (head / after fallback) "
              "| complexity agrees with bare |", "|---|---|---|---|---|---|---|"]
     for r in res["table"]:
@@ -608,7 +613,9 @@ def main(argv: list[str] | None = None) -> dict:
         envoy = envoy_table(through_envoy(cases, a.envoy)) if a.envoy else []
         seconds = round(time.perf_counter() - t0, 1)
     conf_thr, fallback = cfg.routing.confidence_threshold, cfg.routing.fallback_category
-    res = {"date": time.strftime("%Y-%m-%d"), "quick": a.quick, "threshold": thr,
+    build = Path(a.model_dir) / "build.json"
+    recipe = json.loads(build.read_text()).get("recipe") if build.exists() else None
+    res = {"date": time.strftime("%Y-%m-%d"), "quick": a.quick, "threshold": thr, "recipe": recipe,
            "budget": cfg.signals.inputs.max_tokens_read, "seconds": seconds,
            "table": summarise(rows, thr, conf_thr, fallback), "calibration": calibrate(rows, thr),
            "confidence": calibrate_confidence(rows, fallback, conf_thr), "per_category": per_category(rows),
