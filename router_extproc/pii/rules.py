@@ -338,6 +338,18 @@ AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:
           r"grandfather|nan|gran|granny|patient|pt)(?:'s| is| was)|\bi'?m [A-Z][a-z]+,)\s+(\d{1,3})"
           r"(?:\s*(?:years?|yrs?)\b|\s*[,.;!?)\x{2013}\x{2014}]|\s+-\s|"
           r"\s+(?:this|next|last|today|tomorrow|yesterday|soon|in|on|and)\b|$)")
+# (pii13) age and sex written together, as triage notes, forums and profiles write them: "I'm 19F", "32F, 28/40",
+# "28F here", "(38NB)", "M/27", "67yoF", "8 y.o. M"; not "a 32F capacitor" or ", 25M rows" (see _AGE_SEX_THING)
+AGE_SEX = _rx(r"(?:^|[\[(]|\b(?i:i'?m|i am|me|pt|patient|aged?)\s|[,;:]\s)(\d{1,2})\s?(?:[MF]|NB)(?:$|[\s,;.)\]/])"
+              r"|\b[MF]/(\d{1,2})\b"
+              r"|\b(\d{1,3})\s?(?i:y/?o|y\.o\.|yrs?)\s?[MF](?:$|[^\p{L}\d])")
+_AGE_SEX_THING = _rx(r"(?i)^\s?(?:m|f|nb)\s+(?:rows|records|users|downloads|views|subscribers|followers|tokens|param\w*|lines|files|"
+                     r"items|entries|requests|events|messages|samples|capacitors?|resistors?|ambient|degrees|outside|"
+                     r"of|in|dollars|euros|budget|funding|revenue|plays|streams|visits|hits|km|miles)\b")
+# an amount's label before it: "Revenue: 71M", "raised $12M", "budget, 40M"
+_AGE_SEX_AMOUNT = _rx(r"(?i)(?:revenue|sales|budget|users|downloads|views|valuation|profit|income|costs?|raised|"
+                      r"funding|cap|population|subscribers|followers|rows|records|arr|mrr|gmv|turnover|loss|debt|"
+                      r"price|[$\x{20AC}\x{00A3}])\W{0,3}$")
 # a kin word or "patient" with the age in brackets ("my son (15)"); age and sex in brackets as forums write them
 # ("I (24F) and my boyfriend (26M)", "(M/35)"); ages in German, French, Spanish, Dutch, Portuguese, Italian, Polish,
 # Swedish and Turkish, after a first person or a kin word ("Min farfar är 88 år", "45 yaşındayım")
@@ -504,11 +516,14 @@ USERNAME = _rx(rf"(?i)(?:\b(?:{_USER_WORD})[\"']?\s*[:=]|"
                r"gamertag))?)\s+is\b|\b(?:gamertag|steam(?:\s?(?:name|id))?|discord|psn|skype|telegram|snapchat)"
                # "changed my gamertag to NightOwl_Rex", "my username is now kat.draws"
                r"\s*:|\b(?:user\s?name|gamertag|handle|nick(?:name)?|screen name)\s+(?:to|is now))\s*@?"
-               r"[\"']?([A-Za-z0-9._@+#-]{2,64})")
+               # (pii13) a Windows domain before the login ("/user:CORP\\sbaig") is not the login
+               r"[\"']?(?:[\w.-]{1,30}\\)?([A-Za-z0-9._@+#-]{2,64})")
 # the login of a command-line client: mysql -u reporting -p..., psql -U app_ro, curl -u deploy:...
 CLI_USER = _rx(r"\b(?:mysql|mysqldump|mariadb|psql|pg_dump|pg_restore|mongosh?|mongodump|sqlcmd|redis-cli|smbclient|"
-               r"ldapsearch|ftp|lftp|curl|wget|rabbitmqctl|influx|sudo|runuser|doas)\b[^\n|;&]{0,80}?\s(?:-u ?|-U ?|--user(?:name)?[= ])"
-               r"[\"']?([A-Za-z_][\w.@-]{1,63})")
+               r"ldapsearch|ftp|lftp|curl|wget|rabbitmqctl|influx|sudo|runuser|doas|"
+               # (pii13) remote-desktop, remote-exec and deploy tools; a Windows domain before the login is no login
+               r"psexec|rdesktop|ansible|ansible-playbook|docker|podman|helm|rpcclient|smbmap)\b[^\n|;&]{0,80}?"
+               r"\s(?:-u ?|-U ?|--user(?:name)?[= ])[\"']?(?:[\w.-]{1,30}\\)?([A-Za-z_][\w.@-]{1,63})")
 # a login in a system's log line: "Failed password for oracle_bkp from ...", "Invalid user jsmith from ...", and
 # who posted, reported or filed something ("posted by whiskers_mom", "reported by kpatel-qa"), and "log in as X"
 LOG_USER = _rx(r"\b(?:(?:Failed|Accepted) (?:password|publickey|keyboard-interactive\S*) for(?: invalid user)?|"
@@ -527,7 +542,7 @@ LOGIN_AS = _rx(r"(?i:\blog(?:ged|ging|s)?[\s-]?(?:in|on)|\bsign(?:ed|ing|s)?[\s-
 # (held_out_13), "maintainer: k_osei", an LDAP entry's "uid=jpetraitis", ssh_config's "User deploy_kim"
 CONFIG_USER = _rx(r"(?im)^[ \t]*[\"']?(?:owner|maintainer|admin_user|nick(?:name)?|handle|uid|login_name|account_name)"
                   r"[\"']?[ \t]*[:=][ \t]*[\"']?([A-Za-z0-9_][A-Za-z0-9._-]{1,38})[\"']?[ \t]*,?[ \t]*$"
-                  r"|(?:^|[\s,(])uid=([a-z][a-z0-9._-]{1,31})(?:,|\s|$)"
+                  r"|(?:^|[\s,(\"'])uid=([a-z][a-z0-9._-]{1,31})(?:,|\s|$)"
                   r"|^[ \t]*User[ \t]+([a-z_][a-z0-9_.-]{0,31})[ \t]*$")
 # (pii10) a tracker's people fields with a login: "Reporter: h4ckd0g_" (held_out_13); a plain name there is a PERSON
 # (TICKET_PERSON)
@@ -779,11 +794,34 @@ JWT = _rx(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 # last one
 URL_CREDENTIAL = _rx(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@\"'<>]{0,64}:([^\s/\"'<>]{1,128})@[^\s/@\"'<>]")
 # a password on a command line: `--password X`, `-u admin -p X`, `sshpass -p X`, `mysql -uroot -pX`
-CLI_PASSWORD = _rx(r"(?:--pass(?:word)?[= ]|(?:-u ?\S+|--user(?:name)?[= ]\S+|sshpass)\s+-p ?)[\"']?([^\s\"'`]{3,128})"
+CLI_PASSWORD = _rx(r"(?:--(?:new-)?pass(?:word)?[= ]|(?:-u ?\S+|--user(?:name)?[= ]\S+|sshpass)\s+-p ?)[\"']?([^\s\"'`]{3,128})"
                    # curl -u user:password, wget --password, --user=user:password
                    r"|(?:\s-u|--user)[ =][\"']?[^\s:\"'$]{1,64}:([^\s\"'`]{3,128})"
                    # redis-cli -a password
                    r"|\bredis-cli\b[^\n]{0,200}?\s-a\s+[\"']?([^\s\"'`]{3,128})")
+# (pii13) the login and password of a command line in the styles CLI_USER and CLI_PASSWORD do not cover: Windows
+# tools' flags (runas /user:CORP\name, xfreerdp /u:name /p:secret, cmdkey /pass:secret), smbclient's -U user%secret,
+# lftp's -u user,secret, sqlcmd's -U user -P secret, Oracle's user/secret@db, ldap tools' -w secret, an account created
+# with its password as arguments (net user NAME SECRET /add, rabbitmqctl add_user, htpasswd -b FILE NAME SECRET,
+# 'name:secret' | chpasswd), a name=/password= pair on one line (MikroTik, Samba options), the <User>/<Pass> elements
+# of XML settings (FileZilla, Maven), and --username beside a --password flag
+WIN_USER_FLAG = _rx(r"(?:^|\s)/(?i:user|u):[\"']?(?:[\w.-]{1,30}\\)?([A-Za-z_][\w.@-]{1,63})")
+WIN_PASS_FLAG = _rx(r"(?:^|\s)/(?i:pass|password|p):[\"']?([^\s\"'`]{3,128})")
+CLI_SECRET_MORE = _rx(r"\s-U\s?[\"']?(?:[\w.-]{1,30}[\\/])?[A-Za-z_][\w.@-]{0,63}%([^\s\"'`]{3,128})"
+                      r"|\s-u\s?[\"']?[A-Za-z_][\w.@-]{0,63},([^\s\"'`]{3,128})"
+                      r"|\s-U\s?\S+\s+-P\s?[\"']?([^\s\"'`]{3,128})"
+                      r"|\b(?:sqlplus|expdp|impdp|rman|sqlldr)\s+(?:-\w+\s+)*[A-Za-z_][\w$#]{0,63}/([^\s@/\"']{3,128})@"
+                      r"|\bldap\w+\b[^\n]{0,200}?\s-w\s+[\"']?([^\s\"'`]{3,128})"
+                      # echo SECRET | docker login -u name --password-stdin
+                      r"|\becho\s+[\"']?([^\s\"'`|]{3,128})[\"']?\s*\|\s*(?:sudo\s+)?[\w-]+\s[^\n|]{0,120}?--password-stdin")
+ORACLE_USER = _rx(r"\b(?:sqlplus|expdp|impdp|rman|sqlldr)\s+(?:-\w+\s+)*([A-Za-z_][\w$#]{0,63})/[^\s@/\"']{3,128}@")
+ACCOUNT_ARGS = _rx(r"\b(?:net user|rabbitmqctl add_user|htpasswd\s+(?:-\w+\s+)*?-\w*b\w*\s+\S+)\s+[\"']?"
+                   r"([A-Za-z_][\w.@-]{1,63})[\"']?(?:\s+[\"']?([^\s\"'`/*][^\s\"'`]{2,127}))?"
+                   r"|[\"']([A-Za-z_][\w.-]{1,31}):([^\s\"']{3,128})[\"']\s*\|\s*(?:sudo\s+)?chpasswd")
+NAME_PASS_PAIR = _rx(r"(?:^|[\s,;?&])name=[\"']?([A-Za-z0-9_][\w.@-]{1,63})[\"']?[^\n]{0,120}?\bpass(?:word)?="
+                     r"|(?:^|\s)--user(?:name)?[= ][\"']?([A-Za-z_][\w.@-]{1,63})[^\n]{0,200}?\s--(?:new-)?pass(?:word)?\b")
+XML_USER = _rx(r"<(?i:user|username|user_name|userid|login)>\s*([^<\s]{2,64})\s*</")
+XML_PASS = _rx(r"<(?i:pass|password|passwd)>\s*([^<\s]{3,128})\s*</")
 # requests' auth=("user", "password"), HTTPBasicAuth("user", "password")
 AUTH_TUPLE = _rx(r"(?:\bauth\s*=\s*\(|BasicAuth\()\s*[\"'][^\"'\n]{1,64}[\"']\s*,\s*[\"']([^\"'\n]{3,128})[\"']")
 BASIC_AUTH = _rx(r"(?i:\bbasic)\s+([A-Za-z0-9+/]{8,}={0,2})")
@@ -1517,6 +1555,19 @@ def _ids(T: Text) -> list[Entity]:
         g = next(i for i in range(1, 10) if m.group(i) is not None)
         if int(m.group(g)) <= 125:
             out.append((T.char(m.start(g)), T.char(m.end(g)), "AGE", 0.85))
+    return out + _age_sex(T)
+
+
+def _age_sex(T: Text) -> list[Entity]:
+    """AGE_SEX's ages, where the count is not a thing's ("25M rows", "32F ambient")."""
+    out: list[Entity] = []
+    for g in (1, 2, 3):
+        for s, e in T.find(AGE_SEX, g):
+            after = T.text[e:e + 40] if g == 1 else ""
+            before = T.text[max(0, s - 30):s] if g == 1 else ""
+            if int(T.text[s:e]) <= 115 and _AGE_SEX_THING.search(after.encode("utf-8", "surrogatepass")) is None \
+                    and _AGE_SEX_AMOUNT.search(before.encode("utf-8", "surrogatepass")) is None:
+                out.append((s, e, "AGE", 0.85))
     return out
 
 
@@ -2321,6 +2372,32 @@ def _shell_logins(T: Text) -> list[Entity]:
     return out
 
 
+def _command_logins(T: Text) -> list[Entity]:
+    """Logins and passwords of the command-line and settings styles above WIN_USER_FLAG (pii13)."""
+    text = T.text
+    ok = lambda v: v.lower() not in _DEFAULT_LOGINS and v not in _SYSTEM_LOGINS  # noqa: E731
+    secret = lambda v: not v.startswith(("$", "-", "%"))  # noqa: E731  (a variable or the next flag)
+    out: list[Entity] = []
+    if ":" in text:
+        out += _value_span(T, WIN_USER_FLAG, "USERNAME", 0.85, ok=ok, in_url=False)
+        out += _value_span(T, WIN_PASS_FLAG, "PASSWORD", 0.9, ok=secret, in_url=False)
+    for g in range(1, 7):
+        out += _value_span(T, CLI_SECRET_MORE, "PASSWORD", 0.9, group=g, ok=secret)
+    if "/" in text:
+        out += _value_span(T, ORACLE_USER, "USERNAME", 0.85, ok=ok)
+    out += _value_span(T, ACCOUNT_ARGS, "USERNAME", 0.85, ok=ok)
+    out += _value_span(T, ACCOUNT_ARGS, "USERNAME", 0.85, group=3, ok=ok)
+    for g in (2, 4):
+        out += _value_span(T, ACCOUNT_ARGS, "PASSWORD", 0.9, group=g, ok=secret)
+    if "=" in text:
+        for g in (1, 2):
+            out += _value_span(T, NAME_PASS_PAIR, "USERNAME", 0.85, group=g, ok=ok)
+    if "<" in text:
+        out += _value_span(T, XML_USER, "USERNAME", 0.85, ok=ok)
+        out += _value_span(T, XML_PASS, "PASSWORD", 0.9, ok=secret)
+    return out
+
+
 def rule_entities(text: str) -> list[Entity]:
     """Every rule match in `text`, overlaps included (the caller resolves them)."""
     T = Text(text)
@@ -2329,6 +2406,7 @@ def rule_entities(text: str) -> list[Entity]:
     if has_digit:
         out += _numbers(T) + _ids(T)
     out += _credentials(T) + _people(T) + _records(T) + _shell_logins(T) + _account_files(T)
+    out += _command_logins(T)
     if "\n" in text and ("," in text or "\t" in text or "|" in text or ";" in text):
         out += _tables(text)
     if "INSERT" in text or "insert" in text:

@@ -1822,3 +1822,39 @@ def test_intro_age_may_open_the_next_sentence_or_end_the_clause():
     got = _found("Oru nimi Hemi Walker, oru ni ta ko tau 61. Help me write to the council.")
     assert ("AGE", "61") in got
     assert not any(t == "AGE" for t, _ in _found("Oru nimi Hemi Walker. Oru 3 rooms booked."))
+
+
+# ---------------------------------------------------------------- (pii13) age and sex shorthand
+def test_age_written_with_sex_is_an_age_but_a_count_or_a_code_is_not():
+    for text, age in [("ER note: 71F, fell at home, on apixaban", "71"), ("I'm 24M and my flatmate never cleans", "24"),
+                      ("Asking for my brother [M19] who got scammed", "19"), ("Bio: F/33, loves hiking", "33"),
+                      ("triage 59yoM with syncope", "59"), ("Unit 3 brought in a 4 y.o. F with a burn", "4"),
+                      ("My partner (30NB) and I are moving", "30")]:
+        assert ("AGE", age) in _found(text), text
+    for text in ["a 47F capacitor code on the board", "keep it below 40F overnight", "the table has 25M rows, 12M of them",
+                 "we ordered M8 bolts and an F-35 model kit"]:
+        assert not any(t == "AGE" for t, _ in _found(text)), text
+
+
+# ---------------------------------------------------------------- (pii13) command-line logins and passwords
+def test_command_line_logins_and_passwords_in_other_flag_styles():
+    cases = [
+        (r"runas /user:ACME\hmaalouf cmd", {("USERNAME", "hmaalouf")}),
+        ("xfreerdp /v:host /u:okeita /p:'Bamako#Niger3'", {("USERNAME", "okeita"), ("PASSWORD", "Bamako#Niger3")}),
+        ("smbclient //srv/docs -U pdiallo%Conakry_77", {("USERNAME", "pdiallo"), ("PASSWORD", "Conakry_77")}),
+        ("lftp -u vtran,Hue.River9 ftp://mirror", {("USERNAME", "vtran"), ("PASSWORD", "Hue.River9")}),
+        ("sqlcmd -S db -U kmensah -P Accra+Osu4", {("USERNAME", "kmensah"), ("PASSWORD", "Accra+Osu4")}),
+        ("sqlplus jdoe_rpt/Winter#Oak5@//db:1521/X", {("USERNAME", "jdoe_rpt"), ("PASSWORD", "Winter#Oak5")}),
+        ("net user lnaidoo Durban!Bay6 /add", {("USERNAME", "lnaidoo"), ("PASSWORD", "Durban!Bay6")}),
+        ("htpasswd -b /etc/.htpasswd ssato Nara-Deer8", {("USERNAME", "ssato"), ("PASSWORD", "Nara-Deer8")}),
+        ("/ppp secret add name=mbeki password=Soweto^88", {("USERNAME", "mbeki")}),
+        ("<Login><User>rgarcia</User><Pass>Sevilla=12x</Pass></Login>", {("USERNAME", "rgarcia"),
+                                                                          ("PASSWORD", "Sevilla=12x")}),
+        ("ldapwhoami -x -D uid=ablack,dc=x -w 'Slate+Rock2'", {("PASSWORD", "Slate+Rock2")}),
+        ("tool --username ichen --password Taipei_101x", {("USERNAME", "ichen"), ("PASSWORD", "Taipei_101x")}),
+    ]
+    for text, want in cases:
+        assert want <= _found(text), text
+    for text in ["pip install -U requests", "diff -U 3 a b", "runas /user:Administrator cmd", "net user /add",
+                 "htpasswd -b .htpasswd USER $PASS", "<password>${env.NEXUS_PASS}</password>"]:
+        assert not any(t in ("USERNAME", "PASSWORD") for t, _ in _found(text)), text
