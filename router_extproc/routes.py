@@ -59,8 +59,10 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   a possessive of someone else ("my mum's", "our vendor", "my work laptop"), a general how-to's form ("how do I
   write an invoice", "what is a ..."), another person as he or she ("my dad can't remember his password"), another
   organisation as the subject of the turn's first words ("the post office lost my parcel"), and a brand the
-  examples name made the turn's subject or someone's own ("my PayPal account", "Slack keeps crashing": the
-  customer's account or app with the operator's partner, not the operator's service). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the
+  examples name made the turn's subject, its actor or someone's own, or one of its products named ("my PayPal
+  account", "Slack keeps crashing", "the link PayPal emailed", "the Google Store": the customer's account or app
+  with the operator's partner, not the operator's service; never when the turn speaks of the operator's
+  integration). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the
   operator's trade of recall for false routes). It replaces the bar and its rise; `bar` then reads as the score at which the judge would say yes. An index built
   without the pool (`build_index(..., elsewhere=())`) keeps the bar.
 
