@@ -59,8 +59,10 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   a possessive of someone else ("my mum's", "our vendor", "my work laptop"), a general how-to's form ("how do I
   write an invoice", "what is a ..."), another person as he or she ("my dad can't remember his password"), another
   organisation as the subject of the turn's first words ("the post office lost my parcel"), and a brand the
-  examples name made the turn's subject or someone's own ("my PayPal account", "Slack keeps crashing": the
-  customer's account or app with the operator's partner, not the operator's service). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the
+  examples name made the turn's subject, its actor or someone's own, or one of its products named ("my PayPal
+  account", "Slack keeps crashing", "the link PayPal emailed", "the Google Store": the customer's account or app
+  with the operator's partner, not the operator's service; never when the turn speaks of the operator's
+  integration). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the
   operator's trade of recall for false routes). It replaces the bar and its rise; `bar` then reads as the score at which the judge would say yes. An index built
   without the pool (`build_index(..., elsewhere=())`) keeps the bar.
 
@@ -428,6 +430,7 @@ class Brands:
     # turn makes one its subject or someone's own ("my PayPal", "Slack keeps crashing"): the customer's account or
     # app with the partner, not the operator's service (the judge's `partner_own`); an RE2 pattern, or None
     partner_owned: Any = None
+    partner_product: Any = None    # a partner's own product named ("the Google Store"); an RE2 pattern, or None
 
     @classmethod
     def shipped(cls, examples: Sequence[str]) -> Brands:
@@ -438,12 +441,14 @@ class Brands:
         partners = [n for n in names if n.lower() in used]
         names = tuple(n for n in names if n.lower() not in used)
         return cls(_re2([n for n in names if n.isupper()], True), _re2([n for n in names if not n.isupper()], False),
-                   _owned_re2(partners))
+                   _owned_re2(partners), _product_re2(partners))
 
     def partner_owned_in(self, text: str) -> bool:
-        """The turn makes a partner brand its subject or someone's own, and does not address the operator."""
-        return self.partner_owned is not None and bool(self.partner_owned.search(text)) \
-            and not _ADDRESSED.search(text)
+        """The turn makes a partner brand its subject, its actor or someone's own, or names one of the partner's own
+        products, and neither addresses the operator nor speaks of the operator's integration with the partner."""
+        if _ADDRESSED.search(text) or _INTEGRATION.search(text):
+            return False
+        return any(p is not None and p.search(text) for p in (self.partner_owned, self.partner_product))
 
     def named(self, text: str) -> bool:
         return bool((self.exact is not None and self.exact.search(text))
@@ -466,14 +471,39 @@ def _re2(names: Sequence[str], case_sensitive: bool) -> Any:
     return re2.compile(rf"(?:^|\W)(?:{_alternation(names)})(?:\W|$)", options)
 
 
+# The operator's connection to a partner ("our Google Drive integration", "the Google Calendar sync"): the operator's
+# product, whatever possessive or capital the partner's name carries.
+_INTEGRATION = re.compile(r"\b(?:integrat\w*|sync\w*|connector|plugin|plug-in|add-on|addon)\b", re.IGNORECASE)
+# Words that may stand between a possessive and the partner's name and keep it the customer's own ("my old Google
+# account", "our family Slack"): a closed list, since "my order via PayPal" must not read as "my PayPal".
+_OWNED_MODIFIERS = "old|new|own|personal|private|family|main|spare|second|business|home|household|school|club"
+# Verbs whose subject, right after a partner's name mid-sentence, makes the partner the actor of the customer's case
+# ("the link PayPal emailed me", "the fee Google took"): the partner's service did it, not the operator's.
+_PARTNER_ACTS = ("emailed|texted|sent|charged|took|froze|blocked|limited|suspended|closed|locked|flagged|held|"
+                 "deducted|refused|rejected|declined")
+
+
 def _owned_re2(names: Sequence[str]) -> Any:
-    """The partner names at a sentence's start (its subject: "PayPal is holding my money") or after a possessive
-    ("my PayPal", "her Google account"), any case."""
+    """The partner names at a sentence's start (its subject: "PayPal is holding my money"), after a possessive
+    ("my PayPal", "her Google account", "my old Google account") or mid-sentence as the actor of a verb ("the link
+    PayPal emailed"), any case."""
     if not names:
         return None
     options = re2.Options()
     options.case_sensitive = False
-    return re2.compile(rf"(?:^\W*|[.!?;]\s+|\b(?:my|our|his|her|their)\s+)(?:{_alternation(names)})(?:\W|$)", options)
+    alt = _alternation(names)
+    return re2.compile(rf"(?:^\W*|[.!?;]\s+|\b(?:my|our|his|her|their)\s+(?:(?:{_OWNED_MODIFIERS})\s+)?)"
+                       rf"(?:{alt})(?:\W|$)|(?:^|\W)(?:{alt})\s+(?:{_PARTNER_ACTS})\b", options)
+
+
+def _product_re2(names: Sequence[str]) -> Any:
+    """A partner's name followed by a capitalised word: one of the partner's own products ("the Google Store",
+    "a Google Workspace plan", "PayPal Credit"), case-sensitive (a capital is the evidence)."""
+    if not names:
+        return None
+    options = re2.Options()
+    options.case_sensitive = True
+    return re2.compile(rf"(?:^|\W)(?:{_alternation(names)})\s+[A-Z][a-z]+\b", options)
 
 
 def _shipped_brands() -> tuple[str, ...]:

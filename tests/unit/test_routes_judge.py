@@ -266,3 +266,36 @@ def test_explain_names_the_whose_case_cues_the_judge_weighed():
     assert any("another person" in c for c in _judge_cues(ix, "my dad can't remember his password"))
     assert any("another organisation" in c for c in _judge_cues(ix, "The post office lost my parcel"))
     assert _judge_cues(ix, "where is my parcel") == []
+
+
+PARTNERS = ["Do you accept PayPal or bank transfer?", "How do I sign in with Google instead of a password?",
+            "The integration with Slack disconnects"]
+
+
+def test_a_partner_brand_after_a_possessive_and_one_modifier_is_still_the_customers_own():
+    brands = RT.Brands.shipped(PARTNERS)
+    for theirs in ["I can't get into my old Google account", "our family Slack lost its history"]:
+        assert brands.partner_owned_in(theirs), theirs
+    # only a closed list of modifiers: a payment route through the partner is still the operator's order
+    assert not brands.partner_owned_in("my order via PayPal shows as unpaid")
+
+
+def test_a_partner_brand_acting_mid_sentence_is_the_partners_case():
+    brands = RT.Brands.shipped(PARTNERS)
+    for theirs in ["The link PayPal emailed to reset my password is dead", "the fee Google charged me last month"]:
+        assert brands.partner_owned_in(theirs), theirs
+    assert not brands.partner_owned_in("login with Google says my account is not linked")   # no actor verb
+
+
+def test_a_partner_brand_before_a_capitalised_word_names_the_partners_own_product():
+    brands = RT.Brands.shipped(PARTNERS)
+    for theirs in ["My parcel from a Google Store order is stuck", "How much is a Google Workspace plan?"]:
+        assert brands.partner_owned_in(theirs), theirs
+    assert not brands.partner_owned_in("I signed up with google instead of email")   # no capital: no product
+
+
+def test_the_operators_integration_with_a_partner_is_never_the_partners_case():
+    brands = RT.Brands.shipped(PARTNERS)
+    for ours in ["Our Google Drive integration stopped syncing", "The Google Calendar sync duplicated my events",
+                 "my Slack connector posts twice"]:
+        assert not brands.partner_owned_in(ours), ours
