@@ -802,9 +802,9 @@ CLI_PASSWORD = _rx(r"(?:--(?:new-)?pass(?:word)?[= ]|(?:-u ?\S+|--user(?:name)?[
 # (pii13) the login and password of a command line in the styles CLI_USER and CLI_PASSWORD do not cover: Windows
 # tools' flags (runas /user:CORP\name, xfreerdp /u:name /p:secret, cmdkey /pass:secret), smbclient's -U user%secret,
 # lftp's -u user,secret, sqlcmd's -U user -P secret, Oracle's user/secret@db, ldap tools' -w secret, an account created
-# with its password as arguments (net user NAME SECRET /add, rabbitmqctl add_user, htpasswd -b FILE NAME SECRET,
-# 'name:secret' | chpasswd), a name=/password= pair on one line (MikroTik, Samba options), the <User>/<Pass> elements
-# of XML settings (FileZilla, Maven), and --username beside a --password flag
+# with its password as arguments (net user NAME SECRET /add, rabbitmqctl add_user; htpasswd -b and chpasswd are
+# _account_files' own), a name=/password= pair on one line (MikroTik, Samba options), the <User>/<Pass> elements of
+# XML settings (FileZilla, Maven), and --username beside a --password flag
 WIN_USER_FLAG = _rx(r"(?:^|\s)/(?i:user|u):[\"']?(?:[\w.-]{1,30}\\)?([A-Za-z_][\w.@-]{1,63})")
 WIN_PASS_FLAG = _rx(r"(?:^|\s)/(?i:pass|password|p):[\"']?([^\s\"'`]{3,128})")
 CLI_SECRET_MORE = _rx(r"\s-U\s?[\"']?(?:[\w.-]{1,30}[\\/])?[A-Za-z_][\w.@-]{0,63}%([^\s\"'`]{3,128})"
@@ -815,9 +815,9 @@ CLI_SECRET_MORE = _rx(r"\s-U\s?[\"']?(?:[\w.-]{1,30}[\\/])?[A-Za-z_][\w.@-]{0,63
                       # echo SECRET | docker login -u name --password-stdin
                       r"|\becho\s+[\"']?([^\s\"'`|]{3,128})[\"']?\s*\|\s*(?:sudo\s+)?[\w-]+\s[^\n|]{0,120}?--password-stdin")
 ORACLE_USER = _rx(r"\b(?:sqlplus|expdp|impdp|rman|sqlldr)\s+(?:-\w+\s+)*([A-Za-z_][\w$#]{0,63})/[^\s@/\"']{3,128}@")
-ACCOUNT_ARGS = _rx(r"\b(?:net user|rabbitmqctl add_user|htpasswd\s+(?:-\w+\s+)*?-\w*b\w*\s+\S+)\s+[\"']?"
-                   r"([A-Za-z_][\w.@-]{1,63})[\"']?(?:\s+[\"']?([^\s\"'`/*][^\s\"'`]{2,127}))?"
-                   r"|[\"']([A-Za-z_][\w.-]{1,31}):([^\s\"']{3,128})[\"']\s*\|\s*(?:sudo\s+)?chpasswd")
+# (htpasswd -b and chpasswd have their home in _account_files: HTPASSWD_CLI, CHPASSWD)
+ACCOUNT_ARGS = _rx(r"\b(?:net user|rabbitmqctl add_user)\s+[\"']?"
+                   r"([A-Za-z_][\w.@-]{1,63})[\"']?(?:\s+[\"']?([^\s\"'`/*][^\s\"'`]{2,127}))?")
 NAME_PASS_PAIR = _rx(r"(?:^|[\s,;?&])name=[\"']?([A-Za-z0-9_][\w.@-]{1,63})[\"']?[^\n]{0,120}?\bpass(?:word)?="
                      r"|(?:^|\s)--user(?:name)?[= ][\"']?([A-Za-z_][\w.@-]{1,63})[^\n]{0,200}?\s--(?:new-)?pass(?:word)?\b")
 XML_USER = _rx(r"<(?i:user|username|user_name|userid|login)>\s*([^<\s]{2,64})\s*</")
@@ -2386,9 +2386,7 @@ def _command_logins(T: Text) -> list[Entity]:
     if "/" in text:
         out += _value_span(T, ORACLE_USER, "USERNAME", 0.85, ok=ok)
     out += _value_span(T, ACCOUNT_ARGS, "USERNAME", 0.85, ok=ok)
-    out += _value_span(T, ACCOUNT_ARGS, "USERNAME", 0.85, group=3, ok=ok)
-    for g in (2, 4):
-        out += _value_span(T, ACCOUNT_ARGS, "PASSWORD", 0.9, group=g, ok=secret)
+    out += _value_span(T, ACCOUNT_ARGS, "PASSWORD", 0.9, group=2, ok=secret)
     if "=" in text:
         for g in (1, 2):
             out += _value_span(T, NAME_PASS_PAIR, "USERNAME", 0.85, group=g, ok=ok)
