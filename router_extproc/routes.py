@@ -712,6 +712,9 @@ _GENERAL_FORM = _ci_re2(
     r"taxed|charged|priced|measured|regulated|made|handled)\b|^\W*which\s+is\s+(?:the\s+)?(?:cheaper|better|faster|"
     r"best|cheapest|safer|quicker|easier|least|most)\b")
 _US = _ci_re2(r"\bus\b")
+# "Is there a good way to export my notes?", "what's the best way to reach you": the operator's own service asked
+# about, never advice in general.
+_ASKS_OPERATOR = _ci_re2(r"^\W*(?:is|are)\s+there\s+(?:a|an|any)\b")
 # Bought from another seller: "the table I ordered from a local carpenter", "shoes from a market stall", "a parcel
 # from my pen friend". The operator's customer says "from you" or "my order"; an indefinite seller is another one.
 _BOUGHT_ELSEWHERE = _ci_re2(
@@ -742,11 +745,13 @@ _COMMERCE = _ci_re2(
 
 
 def asks_advice(text: str) -> bool:
-    """The turn asks for advice in general, or how a thing is done in general (the judge's `advice`)."""
+    """The turn asks for advice in general, or how a thing is done in general, neither addressing the operator nor
+    asking whether there is a way (the judge's `advice`)."""
     text = text[:REPAIR_MAX_CHARS]
-    if _ADVICE.search(text):
-        return True
-    return bool(_GENERAL_FORM.search(text)) and not any(p.search(text) for p in (_FIRST_PERSON, _US, _ADDRESSED))
+    if _ADDRESSED.search(text) or _ASKS_OPERATOR.search(text):
+        return False
+    return bool(_ADVICE.search(text)) or (bool(_GENERAL_FORM.search(text))
+                                          and not _FIRST_PERSON.search(text) and not _US.search(text))
 
 
 def bought_elsewhere(text: str) -> bool:

@@ -315,7 +315,9 @@ def test_advice_sought_in_general_is_a_cue_for_the_judge():
     for case in ["Is there a way to choose my delivery day?", "Why was my order charged twice?",
                  "Which plan should I take for 12 seats?", "How do I return the lamp?",
                  "How do I set up two-step login?",          # not a passive
-                 "how is the price worked out when I add seats"]:   # the customer's own case
+                 "how is the price worked out when I add seats",    # the customer's own case
+                 "Is there a good way to export all my notes?",     # asks about the operator's service
+                 "What's the best way to reach your team?"]:        # addresses the operator
 
         assert feature(ix, "advice", case) == 0, case
 
