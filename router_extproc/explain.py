@@ -189,6 +189,11 @@ def _judge_cues(routes: Any, text: str) -> list[str]:
         (routes.brands is not None and routes.brands.partner_owned_in(text),
          "the customer's own account or app with a partner the examples name (\"my PayPal\")"),
         (routes_mod.general_howto(text), "a general how-to (\"how do I write an invoice\", \"what is a ...\")"),
+        (routes_mod.asks_advice(text),
+         "advice sought in general (\"the cheapest way to ...\", \"how are ... calculated\")"),
+        (routes_mod.bought_elsewhere(text), "bought from another seller (\"from a local carpenter\")"),
+        (routes_mod.local_service(text), "a local trade or service (\"the optician\", \"a taxi\")"),
+        (routes_mod.own_appliance(text), "the customer's own appliance (\"the microwave\", \"my router\")"),
     ]
     return [what for fired, what in cues if fired]
 

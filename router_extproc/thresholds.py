@@ -73,12 +73,27 @@ ROUTE_NEGATIVE_MARGIN = -0.02
 # whose-case cues (others, howto, third_person, other_party, partner_own, known_brand), same protocol: 0.001 to
 # 0.03 all 0.868 / 0.078, 0.3 0.865 / 0.081, 1.0 0.857 / 0.090: no gain, so one L2 stays. Cut grid: 0.5
 # 0.869/0.111, 1.0 0.868/0.078, 1.5 0.854/0.056: it stays 1.0.
+# Refitted with held_out_11 added to the sets (2,868 prompts) and four cues (rules11), for the how-to and no-brand
+# none prompts: `advice` (advice sought in general: "the cheapest way to post a parcel abroad", "how should a small
+# business ...", tips; and, with no first or second person, "how are import duties calculated", "which is cheaper,
+# sea or air"), `elsewhere_seller` (bought from another seller or a person: "from a local carpenter", "from my pen
+# friend"), `local_service` (a local trade or service: the optician, a taxi, the takeaway, the council) and
+# `appliance` (the customer's own appliance, car or router, not about an order: "the microwave clock resets").
+# Leaving one set out (held_out, held_out_3 .. held_out_11), pooled at the cut 1.0: 0.877 / false-route 0.058
+# (without the four cues 0.864 / 0.078); held_out_11 0.880 / 0.111 -> 0.907 / 0.032 (how-to 0.364 -> 0.091, no
+# brand 0.167 -> 0); no set lost accuracy. Tried and dropped by the same protocol (each raised false-route): generic
+# adverbs ("usually", "legally"), a generic subject ("are shops ..."), a question with neither a first nor a second
+# person. The cues' narrowings for generality (no "you", no order for `appliance`, no physical shop for
+# `elsewhere_seller`, no post office or café for `local_service`) cost < 0.001. L2 grid at the cut 1.0: 0.01
+# 0.877/0.058, 0.03 0.877/0.058, 0.1 0.875/0.060, 0.3 0.871/0.061, 1.0 0.863/0.064: it stays 0.03. Cut grid (L2
+# 0.03): 0 0.877/0.123, 0.5 0.878/0.090, 1.0 0.877/0.058, 1.5 0.863/0.046: 1.0 is the largest within 0.005 of the
+# best.
 ROUTE_JUDGE_FEATURES = ("margin", "head", "elsewhere", "addressed", "other_name", "third_party", "general",
                         "first_person", "length", "cover", "known_brand", "others", "howto", "third_person",
-                        "other_party", "partner_own")
-ROUTE_JUDGE_WEIGHTS = (13.16, -1.45, -12.85, -0.33, 0.14, -2.43, -3.02, -0.8, 1.36, 1.54, -3.86, -4.16, -6.12, -2.41,
-                       -7.72, -7.7)
-ROUTE_JUDGE_BIAS = -2.97
+                        "other_party", "partner_own", "advice", "elsewhere_seller", "local_service", "appliance")
+ROUTE_JUDGE_WEIGHTS = (13.95, -1.59, -13.14, -0.47, 0.08, -2.48, -3.14, -0.81, 1.52, 1.38, -4.25, -4.17, -6.37, -2.75,
+                       -7.49, -7.86, -6.18, -5.54, -6.45, -6.76)
+ROUTE_JUDGE_BIAS = -3.14
 ROUTE_JUDGE_L2 = 0.03
 # The judge says yes when its log-odds reach this cut (a route's `strictness:` adds to it). Chosen by leaving one
 # set out (held_out, held_out_3 .. held_out_7; the judge fitted on the others): the largest cut of bench_routes'

@@ -265,6 +265,10 @@ def test_explain_names_the_whose_case_cues_the_judge_weighed():
     ix = index()
     assert any("another person" in c for c in _judge_cues(ix, "my dad can't remember his password"))
     assert any("another organisation" in c for c in _judge_cues(ix, "The post office lost my parcel"))
+    assert any("advice" in c for c in _judge_cues(ix, "what's the best way to post a parcel abroad"))
+    assert any("another seller" in c for c in _judge_cues(ix, "the boots I bought at a market stall split"))
+    assert any("local trade" in c for c in _judge_cues(ix, "the taxi charged me double"))
+    assert any("appliance" in c for c in _judge_cues(ix, "the microwave keeps resetting"))
     assert _judge_cues(ix, "where is my parcel") == []
 
 
@@ -299,3 +303,55 @@ def test_the_operators_integration_with_a_partner_is_never_the_partners_case():
     for ours in ["Our Google Drive integration stopped syncing", "The Google Calendar sync duplicated my events",
                  "my Slack connector posts twice"]:
         assert not brands.partner_owned_in(ours), ours
+
+
+def test_advice_sought_in_general_is_a_cue_for_the_judge():
+    ix = index()
+    for general in ["What's the quickest way to ship a bicycle across the country?",
+                    "Which is better for a bulky parcel, rail or road?", "Any tips for writing a refund policy?",
+                    "How should a new online store handle late payers?",
+                    "How is postage on oversized boxes worked out?"]:
+        assert feature(ix, "advice", general) == 1, general
+    for case in ["Is there a way to choose my delivery day?", "Why was my order charged twice?",
+                 "Which plan should I take for 12 seats?", "How do I return the lamp?",
+                 "How do I set up two-step login?",          # not a passive
+                 "how is the price worked out when I add seats",    # the customer's own case
+                 "Is there a good way to export all my notes?",     # asks about the operator's service
+                 "What's the best way to reach your team?"]:        # addresses the operator
+
+        assert feature(ix, "advice", case) == 0, case
+
+
+def test_a_thing_bought_from_another_seller_is_a_cue_for_the_judge():
+    ix = index()
+    for theirs in ["The sofa I bought from a second-hand dealer has a tear",
+                   "Boots I got at a street market fell apart", "A gift from my best friend abroad never came"]:
+        assert feature(ix, "elsewhere_seller", theirs) == 1, theirs
+    for ours in ["I want to return one item from my order", "Can I collect my parcel from a pickup point?",
+                 "There was a sign-in from a country I never visited", "do you give a discount if we leave a rival",
+                 "Can I return a coat I bought at a physical store?",      # the operator's own shop
+                 "The lamp I got from a shop of yours is broken"]:         # addresses the operator
+        assert feature(ix, "elsewhere_seller", ours) == 0, ours
+
+
+def test_a_local_trade_or_service_is_a_cue_for_the_judge():
+    ix = index()
+    for theirs in ["The dentist billed me for a visit I cancelled", "my hairdresser overcharged me",
+                   "The mechanic never refunded the deposit"]:
+        assert feature(ix, "local_service", theirs) == 1, theirs
+    for ours in ["I was charged twice for one order", "Your courier left my parcel at the post office",  # "your"
+                 "The driver left it at the wrong door",                         # the operator's carrier
+                 "Can I drop the return at the post office?",                    # where returns go
+                 "We run a small hotel and need ten more seats"]:                # the customer's own business
+        assert feature(ix, "local_service", ours) == 0, ours
+
+
+def test_the_customers_own_appliance_is_a_cue_for_the_judge():
+    ix = index()
+    for theirs in ["The dishwasher beeps all night", "my car's radio lost every preset",
+                   "The printer in the office jams on every page"]:
+        assert feature(ix, "appliance", theirs) == 1, theirs
+    for ours in ["The app crashes on my phone", "Exports freeze on my laptop",   # the operator's app runs there
+                 "The fridge you delivered is dented",                         # addresses the operator
+                 "The toaster I ordered came without a plug"]:                 # an order: the shop's case
+        assert feature(ix, "appliance", ours) == 0, ours
