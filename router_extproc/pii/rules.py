@@ -540,7 +540,10 @@ LOGIN_AS = _rx(r"(?i:\blog(?:ged|ging|s)?[\s-]?(?:in|on)|\bsign(?:ed|ing|s)?[\s-
                r"[\"'`]?([^\s\"'`,;]{6,64}))?")
 # a login in a config file under a key that names a person's account: TOML/INI/YAML/JSON "owner = \"grimble_the_third\""
 # (held_out_13), "maintainer: k_osei", an LDAP entry's "uid=jpetraitis", ssh_config's "User deploy_kim"
-CONFIG_USER = _rx(r"(?im)^[ \t]*[\"']?(?:owner|maintainer|admin_user|nick(?:name)?|handle|uid|login_name|account_name)"
+# (pii14) and a YAML/INI line's own username/login key (`user:\n  username: rmanalang`: the parent key "user:" must not
+# take the next line as its value), wpa_supplicant's EAP identity="t.kabongo"
+CONFIG_USER = _rx(r"(?im)^[ \t]*[\"']?(?:owner|maintainer|admin_user|nick(?:name)?|handle|uid|login_name|account_name|"
+                  r"user_?name|login|identity)"
                   r"[\"']?[ \t]*[:=][ \t]*[\"']?([A-Za-z0-9_][A-Za-z0-9._-]{1,38})[\"']?[ \t]*,?[ \t]*$"
                   r"|(?:^|[\s,(\"'])uid=([a-z][a-z0-9._-]{1,31})(?:,|\s|$)"
                   r"|^[ \t]*User[ \t]+([a-z_][a-z0-9_.-]{0,31})[ \t]*$")
@@ -632,6 +635,16 @@ AT_HANDLE = _rx(r"(?i:\b(?:insta(?:gram)?|ig|twitter|x|tiktok|threads|telegram|t
                 r"(?:^|[\s(])@([A-Za-z0-9_][A-Za-z0-9_.]{1,29})\b"
                 r"|(?:^|[\s(])@([A-Za-z0-9_][A-Za-z0-9_.]{1,29})\s+(?i:on|at|auf|sur|en|na|op|p[åa])\s+"
                 r"(?i:insta(?:gram)?|ig|twitter|x|tiktok|threads|telegram|snap(?:chat)?|mastodon|bluesky|discord)\b")
+# (pii14) a Matrix id "@kemaev.ine:matrix.org" (the login before the server); a mention after "I'm"/"she's" ("she's
+# @isolheim in our workspace"); a gamer tag after a word that acts on a player ("ban xX_gravelord_Xx", "pairing me
+# against sibu_knight88", "my friend azhar_hamdi_22"): a tag ends in two to four digits or has the xX..Xx frame
+# ("ban user_agent strings", "against numpy_1" are code)
+MATRIX_ID = _rx(r"(?:^|[\s(\"'])@([a-z0-9][a-z0-9._=-]{1,63}):[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
+AT_SELF = _rx(r"(?i:\b(?:i'?m|i am|he'?s|she'?s|they'?re|he is|she is|they are)\s+)@([A-Za-z][A-Za-z0-9_.-]{2,30}[A-Za-z0-9_])"
+              r"(?:$|[\s,;:!?)]|\.(?:\s|$))")
+GAMER_TAG = _rx(r"(?i:\b(?:ban|unban|kick|mute|report|reported|block|blocked|against|vs\.?|versus|friend|teammate|"
+                r"opponent|player)\s+)@?((?-i:xX_?[A-Za-z0-9_]{2,24}?_?Xx)|[a-z][a-z0-9]*_[a-z0-9_]*[a-z_]\d{2,4}|"
+                r"[a-z]{3,}[a-z_]*\d{2,4})(?:$|[\s,;:!?)]|\.(?:\s|$))")
 # a nick in a chat log: "[2025-03-11 22:41:07] <b0rk> anyone ...", "22:41 <tessa_dev>"
 CHAT_NICK = _rx(r"(?m)^[ \t]*\[?(?:\d{4}-\d{2}-\d{2}[ T])?\d{1,2}:\d{2}(?::\d{2})?\]?[ \t]*<[@+]?([A-Za-z0-9_\[\]|^`{}-]"
                 r"[A-Za-z0-9_\[\]|^`{}.-]{1,31})>")
@@ -648,7 +661,9 @@ _NOT_LOGIN = frozenset("""is was and or for field box the to in on of with from 
     could will would change changed reset resets please again too also only here there that this which when if but
     as at by be are were does did do doesnt didnt isnt wasnt works worked working fails failed page screen form
     prompt details credentials creds info information attempt attempts issue issues problem problems error errors link
-    button returned returns gives gave shows showed says said responded sent""".split())
+    button returned returns gives gave shows showed says said responded sent
+    invalid incorrect wrong taken available unavailable required missing unknown empty blank correct valid expired
+    locked disabled""".split())
 # Postal addresses in the layouts of the UK/US/India, Germany, France and Spain, taken only whole: street, number
 # and a postcode with its city (a street name alone, "Hauptstraße 5 as HQ", is no one's address). The model head
 # finds the rest.
@@ -813,7 +828,9 @@ CLI_SECRET_MORE = _rx(r"\s-U\s?[\"']?(?:[\w.-]{1,30}[\\/])?[A-Za-z_][\w.@-]{0,63
                       r"|\b(?:sqlplus|expdp|impdp|rman|sqlldr)\s+(?:-\w+\s+)*[A-Za-z_][\w$#]{0,63}/([^\s@/\"']{3,128})@"
                       r"|\bldap\w+\b[^\n]{0,200}?\s-w\s+[\"']?([^\s\"'`]{3,128})"
                       # echo SECRET | docker login -u name --password-stdin
-                      r"|\becho\s+[\"']?([^\s\"'`|]{3,128})[\"']?\s*\|\s*(?:sudo\s+)?[\w-]+\s[^\n|]{0,120}?--password-stdin")
+                      r"|\becho\s+[\"']?([^\s\"'`|]{3,128})[\"']?\s*\|\s*(?:sudo\s+)?[\w-]+\s[^\n|]{0,120}?--password-stdin"
+                      # (pii14) net use's password is the positional argument after /user:NAME ("*" asks for it)
+                      r"|\bnet use\b[^\n]{0,200}?\s/(?i:user|u):\S+\s+[\"']?([^\s\"'`/*][^\s\"'`]{2,127})")
 ORACLE_USER = _rx(r"\b(?:sqlplus|expdp|impdp|rman|sqlldr)\s+(?:-\w+\s+)*([A-Za-z_][\w$#]{0,63})/[^\s@/\"']{3,128}@")
 # (htpasswd -b and chpasswd have their home in _account_files: HTPASSWD_CLI, CHPASSWD)
 ACCOUNT_ARGS = _rx(r"\b(?:net user|rabbitmqctl add_user)\s+[\"']?"
@@ -1591,7 +1608,8 @@ _DOMAIN_END = _rx(r"(?i)\.(?:com|net|org|io|me|dev|app|co|uk|de|fr|es|it|nl|se|p
 def _username_ok(v: str) -> bool:
     # "User: How do I ..." (a pasted chat transcript): a capitalised word is prose, not a login; "User id=123" in a
     # program's output is a row number; "my instagram is instagram.com/..." is a link (URL), not a login
-    return v.lower() not in ("name", "id", "is") and v.lower() not in _CHAT_VERBS \
+    # (pii14) nor is a state word: "The handle is invalid", "that username is taken"
+    return v.lower() not in ("name", "id", "is") and v.lower() not in _CHAT_VERBS and v.lower() not in _NOT_LOGIN \
         and not (v[:1].isupper() and v[1:].islower()) \
         and not (v.isdigit() and len(v) < 5) and _DOMAIN_END.search(v.encode("utf-8", "surrogatepass")) is None
 
@@ -1611,7 +1629,14 @@ _DEFAULT_LOGINS = frozenset("postgres root admin administrator user sa mysql gue
                             "redis mongo elastic kibana grafana rabbitmq minio oracle system "
                             # (pii10) an application's stand-in account in compose files and connection strings
                             # ("POSTGRES_USER: app", "postgres://app:...@db", held_out_3 and held_out_12)
-                            "app".split())
+                            "app "
+                            # (pii14) Tomcat's sample users in tomcat-users.xml and its docs (tomcat, both, role1)
+                            "tomcat both role1".split())
+# (pii14) a password key whose value is documentation's stand-in (`password="<must-be-changed>"`, `--password
+# ${PASS}`, "changeme"): the login on that line is the documentation's too ("***" is a user's redaction: not here)
+_STAND_IN_PASSWORD = _rx(r"(?i)pass(?:word|wd)?[\"']?\s*[:=]\s*[\"']?(?:<|\{|\$\{|%\w+%|your[_-]|change[_-]?me|"
+                         r"must[_-]be[_-]changed|secret\b|password\b)")
+
 
 
 # the parts of a field's or a variable's name ("user_id", "login_url", "account.name"): code, not a login
@@ -1652,6 +1677,15 @@ _PASS_NOUN_BEFORE = _rx(r"(?i)\b(?:boarding|bus|travel|rail|train|day|week|seaso
                         r"parking|visitor|guest|event|gym|metro|transit|festival|weekend|annual|monthly|e-?)[ -]?$")
 
 
+def _quoted_end(text: str, s: int, e: int) -> int:
+    """(pii14) A quoted value runs to its closing quote: `password="Gouda;Kaas77"` is one password, though a bare
+    value ends at `,` or `;` (the next field). A space before the quote ends it at `e` (prose in quotes)."""
+    if s == 0 or text[s - 1] not in "\"'" or text[e:e + 1] == text[s - 1]:
+        return e
+    close = text.find(text[s - 1], e, s + 128)
+    return close if close != -1 and not any(c.isspace() for c in text[e:close]) else e
+
+
 def _passwords(T: Text) -> list[Entity]:
     """`password: X` lines. Inside a URL only a query parameter counts (`jdbc:...?user=u&password=X`), up to the
     next `&`: `user:` of postgresql://user:password@host is not a login line."""
@@ -1664,6 +1698,7 @@ def _passwords(T: Text) -> list[Entity]:
             if k == 0 or text[k - 1] not in "?&;":
                 continue
             e = text.find("&", s, e) if "&" in text[s:e] else e
+        e = _quoted_end(text, s, e)
         v = text[s:e]
         if text[T.char(m.start()):s].lower().lstrip("_").startswith("pin") and not v.isdigit():
             continue  # a PIN is digits: "Drop pin: -33.8688, 151.2093" is a place
@@ -1794,6 +1829,10 @@ def _logins(T: Text) -> list[Entity]:
                                ok=lambda v: _login_shaped(v) and not _bot_or_brand(v) and v.lower() not in _FIELD_PARTS)
     if "@" in text:
         out += _value_span(T, FEDI_HANDLE, "USERNAME", 0.85, in_url=False)
+        out += _value_span(T, MATRIX_ID, "USERNAME", 0.85, in_url=False)
+        out += [h for h in _value_span(T, AT_SELF, "USERNAME", 0.8, in_url=False, ok=_handle_ok)
+                if not _org_account(text, h[0])]
+    out += _value_span(T, GAMER_TAG, "USERNAME", 0.75, in_url=False, ok=lambda v: not _bot_or_brand(v))
     if ":" in text:
         out += _value_span(T, TICKET_LOGIN, "USERNAME", 0.8, in_url=False,
                            ok=lambda v: _login_shaped(v) and not _bot_or_brand(v) and "@" not in v)
@@ -2381,7 +2420,7 @@ def _command_logins(T: Text) -> list[Entity]:
     if ":" in text:
         out += _value_span(T, WIN_USER_FLAG, "USERNAME", 0.85, ok=ok, in_url=False)
         out += _value_span(T, WIN_PASS_FLAG, "PASSWORD", 0.9, ok=secret, in_url=False)
-    for g in range(1, 7):
+    for g in range(1, 8):
         out += _value_span(T, CLI_SECRET_MORE, "PASSWORD", 0.9, group=g, ok=secret)
     if "/" in text:
         out += _value_span(T, ORACLE_USER, "USERNAME", 0.85, ok=ok)
@@ -2394,6 +2433,24 @@ def _command_logins(T: Text) -> list[Entity]:
         out += _value_span(T, XML_USER, "USERNAME", 0.85, ok=ok)
         out += _value_span(T, XML_PASS, "PASSWORD", 0.9, ok=secret)
     return out
+
+
+# (pii14) a login that is a domain: a handle under a host's own domain ("@tan-bile.bsky.social") is the part before
+# it; a bare domain ("@nasa.gov", `docker login registry.example.org`) names a site or an organisation, not a login
+_HOSTED_HANDLE = _rx(r"\.(?:bsky\.social|github\.io|gitlab\.io|netlify\.app|vercel\.app|substack\.com|tumblr\.com|"
+                     r"wordpress\.com|blogspot\.com|medium\.com)$")
+_LOGIN_DOMAIN = _rx(r"(?i)[a-z0-9-]\.(?:com|net|org|gov|edu|int|mil|io|dev|app|co|social|uk|de|fr|example|internal|"
+                    r"local|lan|corp)$")
+
+
+def _handle_domain(text: str, x: Entity) -> Entity | None:
+    v = text[x[0]:x[1]]
+    if x[2] != "USERNAME" or "." not in v or "@" in v:
+        return x
+    m = _HOSTED_HANDLE.search(v)
+    if m is not None:
+        return (x[0], x[0] + m.start(), x[2], x[3])
+    return None if _LOGIN_DOMAIN.search(v) is not None else x
 
 
 def rule_entities(text: str) -> list[Entity]:
@@ -2411,6 +2468,13 @@ def rule_entities(text: str) -> list[Entity]:
         out += _sql_rows(T)
     if "." in text:
         out += _urls(T)
+    # (pii14) one home for "a default account is nobody's login", whichever rule found it
+    # (and a flag's name, "--password-stdin", is no login)
+    out = [x for x in out if x[2] != "USERNAME" or not (text[x[0]:x[1]].lower() in _DEFAULT_LOGINS or
+                                                       text[max(0, x[0] - 2):x[0]] == "--" or
+                                                       _STAND_IN_PASSWORD.search(_line_of(text, x[0])) is not None)]
+    if "." in text:
+        out = [y for y in (_handle_domain(text, x) for x in out) if y is not None]
     return _example_values(text, out)
 
 

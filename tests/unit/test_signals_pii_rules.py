@@ -1858,3 +1858,49 @@ def test_command_line_logins_and_passwords_in_other_flag_styles():
     for text in ["pip install -U requests", "diff -U 3 a b", "runas /user:Administrator cmd", "net user /add",
                  "htpasswd -b .htpasswd USER $PASS", "<password>${env.NEXUS_PASS}</password>"]:
         assert not any(t in ("USERNAME", "PASSWORD") for t, _ in _found(text)), text
+
+
+# ---------------------------------------------------------------- (pii14) credentials
+def test_net_use_takes_the_positional_argument_after_the_login_as_the_password():
+    got = _found(r"net use Z: \\nas2\media /user:HOME\tokoro Sapporo%Snow4 /persistent:no")
+    assert {("USERNAME", "tokoro"), ("PASSWORD", "Sapporo%Snow4")} <= got
+    # "*" asks for the password at the prompt: nothing to take
+    assert not any(t == "PASSWORD" for t, _ in _found(r"net use Z: \\nas2\media /user:tokoro * /persistent:no"))
+
+
+def test_a_quoted_password_runs_to_its_closing_quote():
+    got = _found('<user username="mvisser" password="Edam;Rond42" roles="admin-gui"/>')
+    assert ("PASSWORD", "Edam;Rond42") in got and ("PASSWORD", "Edam") not in got
+
+
+def test_default_accounts_and_logins_beside_a_stand_in_password_are_no_ones():
+    for text in ['<user username="tomcat" password="tomcat" roles="tomcat"/>',
+                 'The sample has <user username="role1" password="<must-be-changed>" roles="role1"/>',
+                 '<user username="dvorak_k" password="<must-be-changed>" roles="manager-gui"/>',
+                 "then run `sudo -u postgres createdb shop`"]:
+        assert not any(t == "USERNAME" for t, _ in _found(text)), text
+
+
+def test_a_state_word_or_a_flag_is_no_login():
+    for text in ['"The handle is invalid" again after the reboot', "that username is taken, pick another",
+                 'echo "$TOKEN" | docker login ghcr.io -u hdlamini --password-stdin']:
+        assert not any(t == "USERNAME" and v in ("invalid", "taken", "password-stdin") for t, v in _found(text)), text
+
+
+def test_a_login_that_is_a_domain_is_a_site_unless_the_site_hosts_the_handle():
+    assert ("USERNAME", "lindiwe-m") in _found("my Bluesky handle is @lindiwe-m.bsky.social now")
+    assert not any(t == "USERNAME" for t, _ in _found("The WHO is @who.int on Bluesky and the BBC is @bbc.co.uk"))
+    assert not any(t == "USERNAME" and "." in v for t, v in _found("docker login harbor.corp.internal -u kmoyo"))
+
+
+def test_logins_in_yaml_keys_eap_identities_matrix_ids_mentions_and_gamer_tags():
+    cases = [("account:\n  username: pdlamini\n  email_opt_in: false", "pdlamini"),
+             ('network={\n  ssid="campus"\n  identity="r.mwale"\n  password="Zomba!Plateau3"\n}', "r.mwale"),
+             ("ping me on Matrix, I'm @thandeka.n:matrix.example.net", "thandeka.n"),
+             ("that's Bongani, he's @bmthembu in the team chat", "bmthembu"),
+             ("admins please kick night_rider77 from the lobby", "night_rider77"),
+             ("I keep losing against xX_kestrel_Xx in ranked", "xX_kestrel_Xx")]
+    for text, login in cases:
+        assert ("USERNAME", login) in _found(text), text
+    for text in ["we ban user_agent strings that look like scrapers", "benchmark against numpy_1 and torch"]:
+        assert not any(t == "USERNAME" for t, _ in _found(text)), text
