@@ -705,6 +705,33 @@ ADDRESS_SCRIPTS = (
     _rx(r"(\p{Lu}[\p{L}.-]+(?:\s\p{Lu}[\p{L}.-]+)?\s(?:көшесі|улица)" + _SCRIPT_HOUSE + ")"),
     _rx(r"\b(\d{1,4}\s(?:Bóthar|Sráid|Ascaill|Lána|Cearnóg|Stryd|Heol|Ffordd)(?:\s[\p{L}'-]+){1,3},\s*\p{Lu}[\p{L}'-]+)"),
 )
+# (pii14) the layouts of Korea (province/city, district, a road ending in 로/길 and its number, building 동 and flat 호),
+# Turkey (a street with Cad./Sok./Bulvarı, "No: 214", a flat "D: 7", then the quarter and "district/city"), Vietnam
+# (house number, ngõ/ngách lanes, then phố/đường and the street, then ward, district and city after commas), Mexico
+# (Calle ... #118, Col. quarter, a five-digit postcode and the city) and the Philippines (Blk/Lot or Purok or a
+# numbered street, then Brgy. and the town and province); each runs only on a text holding its keyword
+_CITY_OF = r"\p{Lu}[\p{L}'-]*(?:\s(?:de\s(?:la\s|los\s|las\s)?|del\s)?\p{Lu}[\p{L}'-]*){0,3}"
+ADDRESS_WORLD = (
+    (("로", "길"), _rx(r"(?:[가-힣]+(?:특별시|광역시|특별자치시|특별자치도|도)\s)?[가-힣]+(?:시|군|구)\s(?:[가-힣]+(?:구|동|읍|면)\s)?"
+                     r"[가-힣0-9]+(?:로|길)\s?\d{1,4}(?:-\d{1,4})?(?:,?\s?\d{1,4}동\s?\d{1,4}호|,?\s?\d{1,4}호)?")),
+    (("Cad", "Cd.", "Sok", "Sk.", "Bulv", "Blv."),
+     _rx(r"(?:\p{Lu}[\p{L}]+\s(?:Mah\.|Mahallesi),?\s)?\p{Lu}[\p{L}]+(?:\s\p{Lu}[\p{L}]+){0,2}\s"
+         r"(?:Cad\.|Caddesi|Cd\.|Sok\.|Sk\.|Sokak|Sokağı|Bulvarı|Blv\.)\s?No\s?:?\s?\d{1,4}[A-Z]?"
+         r"(?:\s?/\s?\d{1,3}|\s(?:D|Daire|Kat)\s?:?\s?\d{1,3}){0,2}(?:,\s?\p{Lu}[\p{L}]+(?:\s\p{Lu}[\p{L}]+)?){0,3}"
+         r"(?:/\p{Lu}[\p{L}]+)?")),
+    (("phố", "đường", "Phố", "Đường"),
+     _rx(r"(?:Số\s)?\d{1,4}[A-Z]?(?:/\d{1,4})?\s(?:(?:ngõ|ngách|hẻm|kiệt)\s\d{1,4}\s)*(?:phố|đường|Phố|Đường)\s"
+         r"\p{Lu}\p{L}*(?:\s\p{Lu}\p{L}*){0,3}(?:,\s(?:(?:Phường|Quận|Huyện|Thành phố|P\.|Q\.)\s?)?\p{Lu}\p{L}*"
+         r"(?:\s\p{Lu}\p{L}*){0,3}){0,3}")),
+    (("Col.", "Colonia", "Fracc"),
+     _rx(r"(?:Calle|Av\.|Avenida|Blvd\.|Calz\.|Calzada|Privada|Priv\.|Cerrada|Andador)\s[^,#\n]{2,40}?\s?#\s?\d{1,5}"
+         r"[A-Z]?(?:-\d{1,4})?(?:\s(?:Int\.|int\.|Depto\.?)\s?\w{1,5})?,\s(?:Col\.|Colonia|Fracc\.|Fraccionamiento)\s"
+         r"[^,\n]{2,40},\s(?:C\.?P\.?\s?)?\d{5},?\s" + _CITY_OF)),
+    (("Brgy", "Barangay", "Bgy."),
+     _rx(r"(?:(?:Blk|Block)\s\d{1,4}\s(?:Lot|L)\s\d{1,4}|Purok\s\d{1,3}|\d{1,5}\s\p{Lu}[\p{L}.]+(?:\s\p{Lu}[\p{L}.]+){0,3})"
+         r"(?:,\s[^,\n]{2,40}?){0,3},\s(?:Brgy\.|Barangay|Bgy\.)\s\p{Lu}[\p{L}.]*(?:\s\p{Lu}[\p{L}.]*){0,3}"
+         r"(?:,\s\p{Lu}[\p{L}]*(?:\s\p{Lu}[\p{L}]*){0,2}){1,3}")),
+)
 # the login in a remote-shell command: ssh deploy@10.0.0.5, scp -i key.pem ubuntu@host:/tmp
 SSH_USER = _rx(r"\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-{1,2}[A-Za-z][\w-]*(?:[ =][^\s@]+)?\s+)*([a-z_][a-z0-9_.-]{0,31})@"
                r"[A-Za-z0-9]")
@@ -829,6 +856,8 @@ CLI_SECRET_MORE = _rx(r"\s-U\s?[\"']?(?:[\w.-]{1,30}[\\/])?[A-Za-z_][\w.@-]{0,63
                       r"|\bldap\w+\b[^\n]{0,200}?\s-w\s+[\"']?([^\s\"'`]{3,128})"
                       # echo SECRET | docker login -u name --password-stdin
                       r"|\becho\s+[\"']?([^\s\"'`|]{3,128})[\"']?\s*\|\s*(?:sudo\s+)?[\w-]+\s[^\n|]{0,120}?--password-stdin"
+                      # (pii14) a network device's plain-text (type 0) secret: "username x privilege 15 secret 0 PASS"
+                      r"|(?:^|\s)(?:secret|password)\s+0\s+([^\s\"'`]{3,128})"
                       # (pii14) net use's password is the positional argument after /user:NAME ("*" asks for it)
                       r"|\bnet use\b[^\n]{0,200}?\s/(?i:user|u):\S+\s+[\"']?([^\s\"'`/*][^\s\"'`]{2,127})")
 ORACLE_USER = _rx(r"\b(?:sqlplus|expdp|impdp|rman|sqlldr)\s+(?:-\w+\s+)*([A-Za-z_][\w$#]{0,63})/[^\s@/\"']{3,128}@")
@@ -1337,6 +1366,16 @@ _BUSINESS_NAME = _rx(r"\b(?:Ltd|Limited|LLC|LLP|Inc|Corp|Co|GmbH|AG|KG|AB|ASA?|A
                      r"[ \t]*,[ \t]*$")
 
 
+# (pii14) a home described by the business it sits over ("flat above the bakery, 31 Rue Saint-Rome"): a residence
+_HOME_BY_BUSINESS = _rx(r"(?i)\b(?:flat|apartment|apt|room|rooms|house|home|bedsit|studio)\s+(?:above|over|behind|next to|"
+                        r"beside|opposite|across from)\s+(?:the|a|an)\s+[\w'’-]+(?:\s+[\w'’-]+)?[ \t]*,[ \t]*$")
+# (pii14) a trade word before a name makes it a business's ("Pizzeria Da Gennaro", "Taqueria El Sol", "Café Anna")
+TRADE_BEFORE = _rx(r"\b(?:Taqueria|Trattoria|Pizzeria|Osteria|Ristorante|Bakery|Bistro|Caf[eé]|Restaurant|Diner|Deli|"
+                   r"Pub|Inn|Hotel|Hostel|Brewery|Winery|Boutique|Salon|Gallery|Clinic|Pharmacy|Farmacia|Apotheke|"
+                   r"Motors|Garage|Cantina|Panader[ií]a|Boulangerie|Brasserie|Taverna|Gasthaus|Gasthof)"
+                   r"(?:\s+(?:Da|Di|Del|Della|El|La|Le|Los|Las|The|Chez|Zum|Zur|Au|Aux|Bei))?\s+$")
+
+
 def business_address(text: str, s: int, e: int | None = None) -> bool:
     """Whether the address at `s` (ending at `e`) is a business's: words before or after it say so (see
     _BUSINESS_BEFORE, _BUSINESS_NAME and _BUSINESS_AFTER)."""
@@ -1346,6 +1385,8 @@ def business_address(text: str, s: int, e: int | None = None) -> bool:
         if not any(c.isdigit() for c in head):  # (the span may open with the business's name: "Motors, 88 ...")
             before += head + ","
     raw = before.encode("utf-8", "surrogatepass")
+    if _HOME_BY_BUSINESS.search(raw) is not None:
+        return False
     return _BUSINESS_BEFORE.search(raw) is not None or _BUSINESS_NAME.search(raw) is not None or (
         e is not None and _BUSINESS_AFTER.search(text[e:e + 20].encode("utf-8", "surrogatepass")) is not None)
 
@@ -1524,6 +1565,9 @@ def _ids(T: Text) -> list[Entity]:
     for rx in ADDRESSES:
         out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(PO_BOX)]
+    for keys, rx in ADDRESS_WORLD:
+        if any(k in T.text for k in keys):
+            out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     if not T.text.isascii():
         for rx in ADDRESS_SCRIPTS:
             out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx, 1)]
@@ -1591,6 +1635,7 @@ def _age_sex(T: Text) -> list[Entity]:
 _CODE_EXPR = _rx(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$|[(\[{]")
 
 
+_DOTTED_WORDS = _rx(r"^\p{Lu}\p{Ll}+(?:\.\p{Lu}\p{Ll}*)*\.\p{Lu}\p{Ll}*\d+$")
 _ABS_PATH = _rx(r"^/[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)+/?$")
 
 
@@ -1598,7 +1643,9 @@ def _password_ok(v: str) -> bool:
     # "the password is incorrect": a plain lower-case word after "is" is prose, not a password; neither is
     # code that reads one (`os.environ["DB_PASSWORD"]`, `settings.DB_PASS`)
     # (pii12) nor is an absolute path (sudo's log line "PWD=/srv/app" names the working directory)
-    return not (v.isalpha() and v.islower() and len(v) < 12) and _CODE_EXPR.search(v.encode("utf-8", "surrogatepass")) is None \
+    # (pii14) capitalised words joined by dots with a digit ("Oshakati.Rain55") are a password, not an attribute
+    return not (v.isalpha() and v.islower() and len(v) < 12) and (
+        _CODE_EXPR.search(v.encode("utf-8", "surrogatepass")) is None or _DOTTED_WORDS.search(v) is not None) \
         and _ABS_PATH.search(v.encode("utf-8", "surrogatepass")) is None
 
 
@@ -1708,7 +1755,7 @@ def _passwords(T: Text) -> list[Entity]:
             out.append((s, e, "PASSWORD", 0.9))
     out += [(s, e, "PASSWORD", 0.95) for s, e in T.find(WIFI_QR, 1)]
     for s, e in T.find(PASSWORD_BARE, 1):
-        while e > s and text[e - 1] in ".)]":  # ("!" and "?" end many passwords)
+        while e > s and text[e - 1] in ".)]`":  # ("!" and "?" end many passwords; "`" ends inline code)
             e -= 1
         v = text[s:e]
         if v.endswith(":"):
@@ -2420,7 +2467,7 @@ def _command_logins(T: Text) -> list[Entity]:
     if ":" in text:
         out += _value_span(T, WIN_USER_FLAG, "USERNAME", 0.85, ok=ok, in_url=False)
         out += _value_span(T, WIN_PASS_FLAG, "PASSWORD", 0.9, ok=secret, in_url=False)
-    for g in range(1, 8):
+    for g in range(1, 9):
         out += _value_span(T, CLI_SECRET_MORE, "PASSWORD", 0.9, group=g, ok=secret)
     if "/" in text:
         out += _value_span(T, ORACLE_USER, "USERNAME", 0.85, ok=ok)

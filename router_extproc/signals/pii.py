@@ -10,6 +10,7 @@ import re2
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
 from ..pii.given_names import GIVEN_NAMES
 from ..pii.rules import CAPS_NOT_SURNAME as _CAPS_NOT_SURNAME
+from ..pii.rules import TRADE_BEFORE
 from ..pii.rules import (BRANDS, GREETING_WORDS, INTRO_WORDS, NAME_TITLES, NOT_NAMES, business_address, company_line,
                          company_line_before, in_link,
                          looks_like_documentation, reference_before, scrub)
@@ -251,6 +252,17 @@ def _camel_word(w: str) -> bool:
         a.isupper() and b.isupper() for a, b in zip(w[1:], w[2:]) if w[0].isupper() and w[1:2].islower())
 
 
+# nothing of code in an address; (pii14) but "#118" is a house number (Mexico, the Philippines, the US) and
+# "Kadıköy/İstanbul" a district and its city
+_CODE_CHARS = re2.compile(r"[`=+_*<>{}\[\]@]|#(?:[^\d]|$)")
+_TOWN_SLASH = re2.compile(r"^\p{Lu}\p{Ll}+/\p{Lu}\p{Ll}+[.,]?$")
+
+
+def _caseless(w: str) -> bool:
+    """A word with letters of a script without case (Hangul "302동", Han, Thai)."""
+    return any(c.isalpha() and not c.isupper() and not c.islower() for c in w)
+
+
 def _address_shaped(span: str) -> bool:
     """A postal address has a house number or a postcode and a name (a capitalised word in lower case after its
     first letter: "BP" of "63, BP 160/100" is an abbreviation), or a street word and a capitalised word; nothing of
@@ -260,22 +272,26 @@ def _address_shaped(span: str) -> bool:
     if len(words) < 2 or (words[0].rstrip(".").capitalize() in NOT_ADDRESS_HEADS and len(words) <= 3) or \
             _NOT_ADDRESS_WORD.search(span) is not None:
         return False  # a lone word ("Via"), or a reference or a request beside a number ("Rechnung 2025-118, bitte")
-    named = any(w[:1].isupper() and w.isalpha() and not w.isupper() for w in words)
+    # (pii14) a word of a script without case (Hangul, Han, Thai) names a place too
+    named = any((w[:1].isupper() and w.isalpha() and not w.isupper()) or _caseless(w) for w in words)
     head, comma, tail = span.partition(",")
     if comma and any(c.isdigit() for c in tail) and _STREET_WORD.search(tail) is None and \
-            not any(w[:1].isupper() for w in tail.split()):
+            not any(w[:1].isupper() or _caseless(w) for w in tail.split()):
         return False  # (pii12) "Lorna Manalang, 52 banua ku": an introduction's name and age clause, no town after it
     if len(words) == 2 and "," in span and _STREET_WORD.search(span) is None:
         return False  # "Okonkwo, 2 nights": a name, a comma, a count ("Storgatan 8" has no comma)
     return ((_ADDR_NUMBER.search(span) is not None and named) or (_STREET_WORD.search(span) is not None and any(
         w[:1].isupper() and w.isalpha() for w in words))) \
-        and not any(c in span for c in "`#=+_*<>{}[]@") and re2.search(r"\d\.\d|\bPEP ?\d", span) is None \
+        and _CODE_CHARS.search(span) is None and re2.search(r"\d\.\d|\bPEP ?\d", span) is None \
         and not any(_camel_word(w.rstrip(".")) for w in words if not w[:1].isdigit() and
-                    not w.isupper())  # state and postcode letters (OR, BS7) are upper case
+                    not w.isupper() and _TOWN_SLASH.search(w) is None and not w.startswith("#"))  # state and postcode letters (OR, BS7) are upper case
 
 
 def _is_title(word: str) -> bool:
     return word.rstrip(".") in TITLES
+
+
+_FIELD_LABEL_AFTER = re2.compile(r"^ \p{Ll}+:")
 
 
 def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple[int, int, str] | None:
@@ -340,6 +356,11 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
                 (len(core) == 1 and _LABEL_AFTER.search(_raw(text[e:e + 8])) is not None) or \
                 (len(core) == 1 and _NOUN_BEFORE.search(_raw(text[max(0, s - 8):s])) is not None):
             return None
+        if TRADE_BEFORE.search(_raw(text[max(0, s - 24):s])) is not None or \
+                TRADE_BEFORE.search(_raw(core[0] + " ")) is not None:
+            return None  # (pii14) a business named for a person: "Pizzeria Da |Gennaro|", "|Taqueria El Sol|"
+        if len(core) == 1 and (s == 0 or text[s - 1] == "\n") and _FIELD_LABEL_AFTER.search(_raw(text[e:e + 24])):
+            return None  # (pii14) a form's label opening a line: "|Kargo| adresi:", "|Giao| hàng:"
         m = _TITLE_BEFORE.search(text[max(0, s - 16):s])
         if m and _is_title(m.group(1)):
             s = max(0, s - 16) + m.start(1)  # "Dr. |Jane Roe|" -> "|Dr. Jane Roe|"
@@ -505,6 +526,8 @@ def _intro_lead(text: str, ents: list[tuple[int, int, str, float]]) -> list[tupl
 # 'Nelinha' + 'Costa'). What may lie between two pieces of one name: a nickname in quotes, particles, initials.
 _PARTICLE_RUN = re2.compile(r"^ (?:(?:van|von|der|den|de|da|di|du|del|della|dos|das|do|la|le|ter|ten|bin|binti|bint|"
                             r"ibn|al|el|zu|af|ap) ){1,3}$")
+# (pii14) one capitalised word between two names the head found ("|Lalu| Azhar |Hamdi|"): the middle name it missed
+_MIDDLE_GAP = re2.compile(r"^ \p{Lu}\p{Ll}+ $")
 _NICK_GAP = re2.compile(r"^ [\"“„'‘(]\p{Lu}[\p{L}.-]{0,15}[\"”'’)] $")
 _INITIALS_GAP = re2.compile(r"^ (?:\p{Lu}\. ?){1,3}$")
 # at a piece's edges: initials (with a title) before it, a register's "SURNAME, " before a lone given name, a
@@ -551,6 +574,7 @@ def _whole_names(text: str, ents: list) -> list:
         if out and ent[2] == "PERSON" and out[-1][2] == "PERSON":
             gap = text[out[-1][1]:ent[0]]
             if out[-1][1] >= ent[0] or _PARTICLE_RUN.search(gap) or _NICK_GAP.search(gap) or _INITIALS_GAP.search(gap) or (
+                    _MIDDLE_GAP.search(gap) and gap.strip() not in NOT_NAME_WORDS and gap.strip() not in PLACE_NOUNS) or (
                     gap == ", " and _caps_surname(text[out[-1][0]:out[-1][1]]) and " " not in text[ent[0]:ent[1]]):
                 a = out.pop()
                 ent = (a[0], max(a[1], ent[1]), "PERSON", max(a[3], ent[3]))

@@ -1904,3 +1904,45 @@ def test_logins_in_yaml_keys_eap_identities_matrix_ids_mentions_and_gamer_tags()
         assert ("USERNAME", login) in _found(text), text
     for text in ["we ban user_agent strings that look like scrapers", "benchmark against numpy_1 and torch"]:
         assert not any(t == "USERNAME" for t, _ in _found(text)), text
+
+
+def test_network_device_type_0_secrets_and_dotted_capitalised_passwords():
+    assert ("PASSWORD", "Lusaka#Cairo8") in _found("username bchanda privilege 15 secret 0 Lusaka#Cairo8")
+    assert ("PASSWORD", "Kariba.Dam72") in _found("creds file:\nusername=mzulu\npassword=Kariba.Dam72\n")
+    assert not any(t == "PASSWORD" for t, _ in _found("DB_PASSWORD = settings.DB_PASSWORD"))
+    assert not any(t == "PASSWORD" for t, _ in _found("run `tool login --user me --password <password>` first"))
+
+
+# ---------------------------------------------------------------- (pii14) addresses in more national layouts
+@pytest.mark.parametrize("text, address", [
+    ("택배 주소: 부산광역시 해운대구 해운대로 570, 101동 502호 입니다", "부산광역시 해운대구 해운대로 570, 101동 502호"),
+    ("Teslimat: Atatürk Cad. No: 45 D: 3, Alsancak, Konak/İzmir lütfen", "Atatürk Cad. No: 45 D: 3, Alsancak, Konak/İzmir"),
+    ("Địa chỉ: Số 8 ngõ 15 đường Láng, Đống Đa, Hà Nội nhé", "Số 8 ngõ 15 đường Láng, Đống Đa, Hà Nội"),
+    ("Mándalo a Av. Juárez #45, Col. Roma Norte, 06700 Ciudad de México por favor",
+     "Av. Juárez #45, Col. Roma Norte, 06700 Ciudad de México"),
+    ("Deliver to Purok 5, Brgy. Mabini, Tanauan, Batangas before noon", "Purok 5, Brgy. Mabini, Tanauan, Batangas"),
+    ("I rent the flat above the bakery, 9 Rue des Lilas, 69002 Lyon and the post never arrives",
+     "9 Rue des Lilas, 69002 Lyon"),
+])
+def test_addresses_in_korean_turkish_vietnamese_mexican_and_philippine_layouts(text, address):
+    assert ("STREET_ADDRESS", address) in _found(text)
+
+
+def test_a_street_or_a_business_is_no_person_and_a_forms_label_is_no_name():
+    got = _found("Teslimat: Atatürk Cad. No: 45 D: 3, Alsancak, Konak/İzmir")
+    assert not any(t == "PERSON" for t, _ in got)
+    assert not any(t == "PERSON" for t, _ in combine_head("Pizzeria Da Lucio is open late", "Lucio"))
+    assert not any(t == "PERSON" for t, _ in combine_head("Kargo adresi: Bursa", "Kargo"))
+
+
+def test_a_middle_name_the_head_missed_joins_the_two_parts():
+    text = "Nama saya Budi Santoso Wirawan, umur 40"
+    i, j = text.index("Budi"), text.index("Wirawan")
+    got = combine(text, [(i, i + 4, "PERSON", 0.9), (j, j + 7, "PERSON", 0.9)])
+    assert ("PERSON", "Budi Santoso Wirawan") in {(t, text[s:e]) for s, e, t, _ in got}
+
+
+def combine_head(text: str, name: str) -> set[tuple[str, str]]:
+    """The rules with the head's PERSON span on `name`."""
+    i = text.index(name)
+    return {(t, text[s:e]) for s, e, t, _ in combine(text, [(i, i + len(name), "PERSON", 0.9)])}
