@@ -30,6 +30,7 @@ Entity = tuple[int, int, str, float]  # start, end (chars), type, score
 # the PII bench sets: no fallback, +12 MB RSS); the budget is a ceiling, spent only by the patterns that need it.
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.max_mem = 32 << 20
+RE2_LARGE = _RE2_OPTIONS  # (for signals/pii.py's Unicode-class patterns)
 
 
 def _rx(pattern: str) -> re2._Regexp:

@@ -10,7 +10,7 @@ import re2
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
 from ..pii.given_names import GIVEN_NAMES
 from ..pii.rules import CAPS_NOT_SURNAME as _CAPS_NOT_SURNAME
-from ..pii.rules import TRADE_BEFORE
+from ..pii.rules import RE2_LARGE, TRADE_BEFORE
 from ..pii.rules import (BRANDS, GREETING_WORDS, INTRO_WORDS, NAME_TITLES, NOT_NAMES, business_address, company_line,
                          company_line_before, in_link,
                          looks_like_documentation, reference_before, scrub)
@@ -491,7 +491,14 @@ def _login_ok(text: str, s: int, e: int) -> bool:
 # capitalised words) before a comma or a full stop. The phrase's first word is no name (the head often takes it for
 # one); the name is. English lead words ("we met", "thanks to") and a first word that is a given name ("Maria asked
 # Jonas Petraitis, ...") are no such phrase.
-_INTRO_SHAPE = re2.compile(rb"^\s*(\p{Lu}\p{Ll}+),?((?:\s\p{Ll}+){1,3})\s(\p{Lu}\p{Ll}+(?:[ -]\p{Lu}\p{Ll}+){1,2})(?:\s\p{Ll}{1,4})?[,.]")
+# (pii14) the phrase's words may carry apostrophes, hyphens and combining marks ("Nub'i' are", "Chamo-me", "Isem-iw",
+# Kabardian "цӀе" with its palochka), run to five words ("U kyrteng jong nga u"), and its first word may be one letter
+# ("N tɔgɔ ye"); a name's part may be hyphenated ("Tân Bí-lē"); up to two short lower-case words may follow the name
+_INTRO_WORD = rb"[\p{Ll}\x{04CF}][\p{Ll}\p{M}'\x{2019}\x{04C0}\x{04CF}-]*"
+_NAME_PART = rb"\p{Lu}[\p{Ll}\p{M}'\x{2019}]+(?:-\p{L}[\p{Ll}\p{M}]*)?"
+_INTRO_SHAPE = re2.compile(rb"^\s*(\p{Lu}[\p{Ll}\p{M}'\x{2019}]*(?:-\p{Ll}+)?),?((?:\s" + _INTRO_WORD + rb"){1,5})\s(" +
+                           _NAME_PART + rb"(?:[ -]" + _NAME_PART + rb"){1,2})(?:\s\p{Ll}[\p{Ll}\p{M}'\x{2019}]{0,8}){0,2}[,.;]",
+                           RE2_LARGE)  # (its Unicode classes overflow RE2's default DFA budget)
 _ENGLISH_LEAD = frozenset("""a an the and or but to for with from by of at in on is was are were be been has have had
     we i you he she they it me us him her them my our your his their met meet asked ask told tell called call emailed
     email thanks thank hi hello dear hey says said see saw with via cc dm ping contact please sorry if when as so that
@@ -533,7 +540,7 @@ _INITIALS_GAP = re2.compile(r"^ (?:\p{Lu}\. ?){1,3}$")
 # at a piece's edges: initials (with a title) before it, a register's "SURNAME, " before a lone given name, a
 # nickname in quotes, particles or an all-capitals surname after it
 _BEFORE_NAME = re2.compile(r"(?:^|[\s(:;,\-])((?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.? )?(?:\p{Lu}\. ?){1,3}|"
-                           r"\p{Lu}{2}[\p{Lu}'\-]{1,20}, )$")
+                           r"\p{Lu}{2}[\p{Lu}'\-]{1,20}, )$", RE2_LARGE)
 _AFTER_NAME = re2.compile(r"^(?: [\"“„'‘(]\p{Lu}[\p{L}.-]{0,15}[\"”'’)] \p{Lu}\p{Ll}[\p{L}'\-]+|"
                           r" (?:(?:van|von|der|den|de|da|di|du|del|della|dos|das|do|la|le|ter|ten|bin|ibn|al|el) ){1,3}"
                           r"\p{Lu}\p{Ll}[\p{L}'\-]+|"
@@ -640,11 +647,11 @@ _DATE_AFTER_NAME = re2.compile(rb"^\s*\(\s*(?:born |b\. |geb\. |n[\xc3\xa9]e? le
 # or a place's: "osoitteeni on Mannerheimintie 12"); counts of things ("3 rooms") and English leads are no such clause.
 # (pii12) the age may open the next sentence's clause ("... Иванова. Мин 27 саастаахпын", "Taani 29 layttaa": one
 # capitalised word first), follow up to five lower-case words, and end the clause ("ke na le mengwaga ye 45.")
-_INTRO_AGE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?(?:,\s*|\.\s+(?:\p{Lu}\p{Ll}{1,10}\s+)?)"
-                         rb"(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,5}(\d{1,3})(?:\s+(\p{L}+)|[.,;!?](?:\s|$)|$)")
-_INTRO_DATE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?[,.]\s*(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,4}"
+_INTRO_AGE = re2.compile(rb"^(?:\s\p{Ll}[\p{Ll}\p{M}'\x{2019}]{0,8}){0,2}(?:[,;]\s*|\.\s+(?:\p{Lu}\p{Ll}{1,10}\s+)?)"
+                         rb"(?:\p{Ll}[\p{L}'\x{2019}-]*\s+){0,5}(\d{1,3})(?:\s+(\p{L}+)|[.,;!?](?:\s|$)|$)", RE2_LARGE)
+_INTRO_DATE = re2.compile(rb"^(?:\s\p{Ll}[\p{Ll}\p{M}'\x{2019}]{0,8}){0,2}[,.;]\s*(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,4}"
                           rb"(\d{1,2}[./-]\d{1,2}[./-](?:19|20)\d{2}|(?:19|20)\d{2}[./-]\d{1,2}[./-]\d{1,2}|"
-                          rb"\d{1,2}\.?\s\p{L}{3,12}\.?\s(?:19|20)\d{2}|(?:19|20)\d{2}\.?\s(?:\p{L}{2,6}\s)?\d{1,2}\.?\s\p{L}{3,12})")
+                          rb"\d{1,2}\.?\s\p{L}{3,12}\.?\s(?:19|20)\d{2}|(?:19|20)\d{2}\.?\s(?:\p{L}{2,6}\s)?\d{1,2}\.?\s\p{L}{3,12})", RE2_LARGE)
 _COUNTED = frozenset("""rooms room tickets ticket items item people persons kids children days day hours hours minutes
     weeks months times euro euros eur dollars usd pounds gbp kg km cm mm m ml l pages files steps units pcs points
     percent""".split())
@@ -655,7 +662,9 @@ def _intro_details(text: str, ents: list[tuple[int, int, str, float]]) -> list[t
     if person is None or person[0] > 60:
         return []
     lead = text[:person[0]].split()
-    if not 1 <= len(lead) <= 4 or any(c.isdigit() for c in text[:person[0]]) or "\n" in text[:person[0]] \
+    # (pii14) a label before the name ("Escape room booking: lead booker X") opens a form, not an introduction
+    if not 1 <= len(lead) <= 6 or (len(lead) > 4 and ":" in text[:person[0]]) or any(c.isdigit() for c in text[:person[0]]) \
+            or "\n" in text[:person[0]] \
             or any(w.strip(",").lower() in _ENGLISH_LEAD for w in lead):
         return []
     tail = _raw(text[person[1]:person[1] + 80].split("\n")[0])
@@ -664,9 +673,15 @@ def _intro_details(text: str, ents: list[tuple[int, int, str, float]]) -> list[t
         a = person[1] + len(tail[:m.start(1)].decode("utf-8", "surrogatepass"))
         return [(a, a + len(m.group(1).decode("utf-8", "surrogatepass")), "DATE_OF_BIRTH", 0.75)]
     m = _INTRO_AGE.search(tail)
-    if m is not None and 0 < int(m.group(1)) <= 110 and \
-            (m.group(2) or b"").decode("utf-8", "surrogatepass").lower() not in _COUNTED:
+    word = (m.group(2) or b"").decode("utf-8", "surrogatepass") if m is not None else ""
+    # (a street after the number makes it a house number: "; 14 Chapel Lane")
+    if m is not None and 0 < int(m.group(1)) <= 110 and word.lower() not in _COUNTED and \
+            _STREET_WORD.search(tail[m.end(1):m.end(1) + 30].decode("utf-8", "ignore")) is None:
         a = person[1] + len(tail[:m.start(1)].decode("utf-8", "surrogatepass"))
+        rest = re2.split(r"\.\s|\n", text[a:a + 80])[0]
+        if rest[len(m.group(1)):len(m.group(1)) + 2] == ", " and rest[len(m.group(1)) + 2:][:1].isupper() and \
+                _address_shaped(rest):
+            return []  # (a house number, then the street and the town: "huwa 12, Triq il-Kbira, Birkirkara BKR 1234")
         return [(a, a + len(m.group(1)), "AGE", 0.75)]
     return []
 

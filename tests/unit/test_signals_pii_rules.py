@@ -1946,3 +1946,25 @@ def combine_head(text: str, name: str) -> set[tuple[str, str]]:
     """The rules with the head's PERSON span on `name`."""
     i = text.index(name)
     return {(t, text[s:e]) for s, e, t, _ in combine(text, [(i, i + len(name), "PERSON", 0.9)])}
+
+
+# ---------------------------------------------------------------- (pii14) introductions in unlisted languages
+@pytest.mark.parametrize("text, name, detail", [
+    ("Ko'olo ti Marama Tuhiwai, 41 tau ahau. Help me write a letter.", "Marama Tuhiwai", ("AGE", "41")),
+    ("N kɔɔ ye Fanta Keita ye, n bɛ san 36 bɔ. Help with my letter.", "Fanta Keita", ("AGE", "36")),
+    ("U kyrteng jong nga u Iaineh Syiem, nga la 29 snem. Please help.", "Iaineh Syiem", ("AGE", "29")),
+    ("Goa ê miâ sī Ông Bí-hôa, kin-nî 47 hòe. Please help.", "Ông Bí-hôa", ("AGE", "47")),
+    ("Yi magac Leyla Omar Ali kinni, 38 liggida. Help me.", "Leyla Omar Ali", ("AGE", "38")),
+])
+def test_an_introduction_in_an_unlisted_language_gives_the_name_and_the_age(text, name, detail):
+    got = _found(text)
+    assert ("PERSON", name) in got and detail in got, got
+
+
+def test_a_form_label_or_a_house_number_is_no_introductions_age():
+    got = _found("Room booking form: lead guest Tomas Brandt, party of 6, late arrival")
+    assert not any(t == "AGE" for t, _ in got)
+    got = _found("Register row: OKAFOR, Ngozi; 22 Mill Lane, Leeds LS6 2AB; member since 2011")
+    assert ("AGE", "22") not in got
+    got = _found("Saluti Anna Borg, l-indirizz tiegħi huwa 7, Triq San Pawl, Rabat RBT 1010. Grazzi")
+    assert ("AGE", "7") not in got
