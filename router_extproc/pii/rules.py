@@ -10,6 +10,7 @@ decodable header); names and addresses are the model head's job.
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 import math
@@ -401,7 +402,19 @@ AGE_MORE = _rx(r"(?m)"
                r"(?:\s*[.,;!?)]|\s*$|\s+(?i:and|but|after|when|with)\b)"
                # a word for "years" before the number in Bantu languages and Fijian: "mfite imyaka 33" (Kinyarwanda),
                # "nnina emyaka 29" (Luganda), "ndine makore 35" (Shona), "au yabaki 24" (Fijian)
-               r"|(?i:\b(?:imyaka|emyaka|myaka|miaka|iminyaka|makore|yabaki))\s+(\d{1,3})\b")
+               r"|(?i:\b(?:imyaka|emyaka|myaka|miaka|iminyaka|makore|yabaki))\s+(\d{1,3})\b"
+               # (pii14) a person turning or being an age: a kin word and a name ("my son Kagiso is 11", "Grandpa
+               # Walter who turns 90"), a person ("as you turn 60", "she turned 40 in May"), "was 24 when he started",
+               # an insurer's "age next birthday 42", a note's sex then the age in years ("F, 33y,")
+               r"|(?i:\b(?:son|daughter|kid|boy|girl|baby|mother|father|mom|mum|dad|husband|wife|partner|brother|sister|"
+               r"grandson|granddaughter|grandmother|grandfather|grandma|grandpa|granny|gran|nana|uncle|aunt|auntie|"
+               r"cousin|niece|nephew))\s+\p{Lu}\p{Ll}+(?:\s\p{Lu}\p{Ll}+)?,?\s+(?i:(?:who\s+)?(?:is|turns|turned|just turned|"
+               r"will be|will turn|is turning))\s+(\d{1,3})(?:$|[\s,;.!?)])"
+               r"|(?i:\b(?:i|you|he|she|they|we|who)\s+(?:just\s+|will\s+)?(?:turn|turns|turned|turning))\s+(\d{1,3})"
+               r"(?:[.,;!?)]|$|\s+(?i:this|next|on|in|today|tomorrow|soon|and|but|years?)\b)"
+               r"|(?i:\bwas)\s+(\d{1,3})\s+(?i:when\s+(?:he|she|i|they|we)\b)"
+               r"|(?i:\bage (?:next|last) birthday)\s*:?\s*(\d{1,3})\b"
+               r"|\b[MF],\s*(\d{1,3})\s?y(?:rs?|o)?(?:$|[\s,;.)])")
 # (pii9) Ages in more languages, as families (general grammar of each language, not one set's phrasings):
 # (a) a word for "age" - bare or with a possessive - right before the number: Javanese umur/umurku/yuswa, Sundanese
 #     yuswa, Indonesian/Malay usia, Tetum tinan, Hindi/Urdu umar/umr/उम्र, Nepali उमेर, Marathi वय, Bengali বয়স,
@@ -1599,7 +1612,7 @@ def _ids(T: Text) -> list[Entity]:
         out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_LIST, g)]
     for g in (1, 2):
         out += [(s, e, "AGE", 0.85) for s, e in T.find(AGE_WORDS, g) if int(text[s:e]) <= 125]
-    for g in range(1, 7):
+    for g in range(1, 12):
         # (pii9: an age between commas after an animal, "beagle, 9 years", is the animal's)
         out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_MORE, g) if int(text[s:e]) <= 115 and
                 (g != 3 or _AGE_THING.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")) is None)]
@@ -2228,6 +2241,12 @@ _RECORD_THING = _rx(r"(?i)\b(?:species|breed|pets?|dogs?|cats?|puppy|kitten|hors
                     r"bottle|wine|whisky|cache|ttl|product|item|sku|model|device|file|cookie|token|session)\b")
 
 
+def _stand_in(rec: bytes) -> bool:
+    """A tutorial's stand-in person in the record; (pii14) not one with a capitalised word after it: "Alice Springs"
+    is a town, "Grace Mbeki" a person."""
+    return any(not rec[m.end():m.end() + 1].isupper() for m in _STAND_IN.finditer(rec))
+
+
 # a record's name is a pet's where the record says it is an animal ("- name: Rex\n  species: dog")
 _NAME_KEY_BEFORE = _rx(r"(?i)\bname[\"'`]?\s*(?:[:=]|=>)\s*[\"'`]?$")
 _RECORD_ANIMAL = _rx(r"(?i)\b(?:species|breed|pets?|dogs?|cats?|puppy|kitten|horse|animal|rabbit|hamster|parrot)\b")
@@ -2254,7 +2273,7 @@ def _example_values(text: str, ents: list[Entity]) -> list[Entity]:
             if doc is None:
                 doc = looks_like_documentation(text)
             rec = _record_of(text, x[0]).encode("utf-8", "surrogatepass")
-            if doc or _STAND_IN.search(rec) is not None or _RECORD_THING.search(rec) is not None:
+            if doc or _stand_in(rec) or _RECORD_THING.search(rec) is not None:
                 continue
         if x[2] == "PERSON" and \
                 _NAME_KEY_BEFORE.search(text[max(0, x[0] - 12):x[0]].encode("utf-8", "surrogatepass")) is not None and \
@@ -2501,6 +2520,17 @@ def _handle_domain(text: str, x: Entity) -> Entity | None:
     return None if _LOGIN_DOMAIN.search(v) is not None else x
 
 
+def _stand_in_lines(T: Text) -> tuple[list[int], set[int]]:
+    """The text's line breaks and the numbers of the lines with a stand-in password (one pass: a login's line is
+    looked up, not searched again, so a long line with many logins stays linear)."""
+    breaks = [i for i, c in enumerate(T.text) if c == "\n"]
+    return breaks, {_line_no(breaks, s) for s, _ in T.find(_STAND_IN_PASSWORD)}
+
+
+def _line_no(breaks: list[int], s: int) -> int:
+    return bisect.bisect_left(breaks, s)
+
+
 def rule_entities(text: str) -> list[Entity]:
     """Every rule match in `text`, overlaps included (the caller resolves them)."""
     T = Text(text)
@@ -2518,9 +2548,11 @@ def rule_entities(text: str) -> list[Entity]:
         out += _urls(T)
     # (pii14) one home for "a default account is nobody's login", whichever rule found it
     # (and a flag's name, "--password-stdin", is no login)
-    out = [x for x in out if x[2] != "USERNAME" or not (text[x[0]:x[1]].lower() in _DEFAULT_LOGINS or
-                                                       text[max(0, x[0] - 2):x[0]] == "--" or
-                                                       _STAND_IN_PASSWORD.search(_line_of(text, x[0])) is not None)]
+    if any(x[2] == "USERNAME" for x in out):
+        stand_in = _stand_in_lines(T)
+        out = [x for x in out if x[2] != "USERNAME" or not (text[x[0]:x[1]].lower() in _DEFAULT_LOGINS or
+                                                           text[max(0, x[0] - 2):x[0]] == "--" or
+                                                           _line_no(stand_in[0], x[0]) in stand_in[1])]
     if "." in text:
         out = [y for y in (_handle_domain(text, x) for x in out) if y is not None]
     return _example_values(text, out)

@@ -1968,3 +1968,25 @@ def test_a_form_label_or_a_house_number_is_no_introductions_age():
     assert ("AGE", "22") not in got
     got = _found("Saluti Anna Borg, l-indirizz tiegħi huwa 7, Triq San Pawl, Rabat RBT 1010. Grazzi")
     assert ("AGE", "7") not in got
+
+
+# ---------------------------------------------------------------- (pii14) ages people turn
+@pytest.mark.parametrize("text, age", [
+    ("my daughter Ayasha is 7 and scared of the dentist", "7"), ("for Nana Ruth who turns 95 tomorrow", "95"),
+    ("Sipho, now that you turn 40 next week, we planned a braai", "40"), ("she turned 31 in March", "31"),
+    ("the reference says he was 19 when he joined", "19"), ("quote: smoker, age next birthday 56, term 10", "56"),
+    ("Triage: M, 67y, chest pain since noon", "67"),
+])
+def test_an_age_a_person_is_or_turns(text, age):
+    assert ("AGE", age) in _found(text)
+
+
+def test_a_town_named_like_a_tutorials_stand_in_keeps_the_record_a_persons():
+    got = _found("Name: Tjala\nSurname: Ross-Nampitjin\nAge: 19\nHome: 3 Gap Road, Alice Springs NT 0870")
+    assert ("AGE", "19") in got
+    assert not any(t == "AGE" for t, _ in _found('{"name": "Alice", "age": 30}'))
+
+
+def test_turning_a_thing_is_no_age():
+    for text in ["turn 90 degrees left at the lights", "you turn 3 pages back", "the company turns 50 this year"]:
+        assert not any(t == "AGE" for t, _ in _found(text)), text
