@@ -1759,7 +1759,8 @@ def _passwords(T: Text) -> list[Entity]:
             if k == 0 or text[k - 1] not in "?&;":
                 continue
             e = text.find("&", s, e) if "&" in text[s:e] else e
-        e = _quoted_end(text, s, e)
+        if text[s - 1:s] in ("\"", "'"):
+            e = _quoted_end(text, s, e)
         v = text[s:e]
         if text[T.char(m.start()):s].lower().lstrip("_").startswith("pin") and not v.isdigit():
             continue  # a PIN is digits: "Drop pin: -33.8688, 151.2093" is a place

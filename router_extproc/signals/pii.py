@@ -292,6 +292,24 @@ def _is_title(word: str) -> bool:
 
 
 _FIELD_LABEL_AFTER = re2.compile(r"^ \p{Ll}+:")
+# (pii14) a capitalised verb with a lower-case clitic after its hyphen ("Pouvez-vous", "Ajudatz-me", "Dites-moi"); a
+# hyphenated name has a capital after the hyphen ("Jean-Luc", "Solheim-Baptiste")
+# (and not "Ka-fai", "Mei-ling": Chinese given names write the second syllable in lower case)
+_CLITIC_WORD = re2.compile(r"^\p{Lu}\p{Ll}+-(?:vous|nous|moi|toi|lui|leur|me|te|se|le|la|les|lo|los|las|nos|vos|mi|ti|ci|"
+                           r"vi|si|li|ne|lhe|lhes|yi|iw|k|m|t|y|en)$")
+# (pii14) the names of languages, in English and as the Romance languages write "English" and "Spanish": a language
+# asked for is no person ("translate into Tswana", "sa Ingles")
+LANGUAGE_NAMES = frozenset("""Afrikaans Albanian Amharic Arabic Armenian Assamese Aymara Azerbaijani Bambara Basque
+    Belarusian Bengali Bislama Bosnian Breton Bulgarian Burmese Catalan Cebuano Chichewa Chinese Corsican Croatian Czech
+    Danish Dutch English Esperanto Estonian Ewe Faroese Fijian Filipino Finnish French Frisian Fula Fulani Galician
+    Georgian German Greek Guarani Gujarati Haitian Hausa Hawaiian Hebrew Hindi Hmong Hungarian Icelandic Igbo Ilocano
+    Indonesian Irish Italian Japanese Javanese Kannada Kazakh Khmer Kinyarwanda Kirundi Korean Kurdish Kyrgyz Lao Latin
+    Latvian Lingala Lithuanian Luganda Luxembourgish Macedonian Malagasy Malay Malayalam Maltese Maori Marathi
+    Mongolian Nepali Norwegian Occitan Odia Oromo Pashto Persian Farsi Polish Portuguese Punjabi Quechua Romanian
+    Russian Samoan Sanskrit Serbian Sesotho Setswana Shona Sindhi Sinhala Slovak Slovenian Somali Spanish Sundanese
+    Swahili Swedish Tagalog Tajik Tamil Tatar Telugu Thai Tigrinya Tongan Tsonga Tswana Turkish Turkmen Twi Ukrainian
+    Urdu Uyghur Uzbek Venda Vietnamese Welsh Wolof Xhosa Yiddish Yoruba Zulu Ingles Inglés Englisch Anglais Inglese
+    Español Espanol Castellano Francés Frances Français Francais Deutsch Alemán Aleman""".split())
 
 
 def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple[int, int, str] | None:
@@ -356,6 +374,8 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
                 (len(core) == 1 and _LABEL_AFTER.search(_raw(text[e:e + 8])) is not None) or \
                 (len(core) == 1 and _NOUN_BEFORE.search(_raw(text[max(0, s - 8):s])) is not None):
             return None
+        if len(core) == 1 and (core[0] in LANGUAGE_NAMES or _CLITIC_WORD.search(core[0]) is not None):
+            return None  # (pii14) "translate into |Tswana|", "sa |Ingles|"; a verb with its clitic, "|Pouvez-vous|"
         if TRADE_BEFORE.search(_raw(text[max(0, s - 24):s])) is not None or \
                 TRADE_BEFORE.search(_raw(core[0] + " ")) is not None:
             return None  # (pii14) a business named for a person: "Pizzeria Da |Gennaro|", "|Taqueria El Sol|"
@@ -533,6 +553,7 @@ def _intro_lead(text: str, ents: list[tuple[int, int, str, float]]) -> list[tupl
 # 'Nelinha' + 'Costa'). What may lie between two pieces of one name: a nickname in quotes, particles, initials.
 _PARTICLE_RUN = re2.compile(r"^ (?:(?:van|von|der|den|de|da|di|du|del|della|dos|das|do|la|le|ter|ten|bin|binti|bint|"
                             r"ibn|al|el|zu|af|ap) ){1,3}$")
+_GIVEN_CLOSE = re2.compile(r"^(, \p{Lu}[\p{Ll}\p{M}'\x{2019}-]+(?: \p{Lu}\.?)?)(?:[\"}]| and )")
 # (pii14) one capitalised word between two names the head found ("|Lalu| Azhar |Hamdi|"): the middle name it missed
 _MIDDLE_GAP = re2.compile(r"^ \p{Lu}\p{Ll}+ $")
 _NICK_GAP = re2.compile(r"^ [\"“„'‘(]\p{Lu}[\p{L}.-]{0,15}[\"”'’)] $")
@@ -585,6 +606,11 @@ def _whole_names(text: str, ents: list) -> list:
                     gap == ", " and _caps_surname(text[out[-1][0]:out[-1][1]]) and " " not in text[ent[0]:ent[1]]):
                 a = out.pop()
                 ent = (a[0], max(a[1], ent[1]), "PERSON", max(a[3], ent[3]))
+        if ent[2] == "PERSON" and " " not in text[ent[0]:ent[1]] and text[ent[1]:ent[1] + 2] == ", " and \
+                (text[ent[0] - 1:ent[0]] in ("\"", "{") or text[max(0, ent[0] - 5):ent[0]] == " and "):
+            m = _GIVEN_CLOSE.search(text[ent[1]:ent[1] + 40])
+            if m is not None:  # (pii14) a record's "Surname, Given": [White "Okafor, Chiamaka"], {Haddad, Karim}
+                ent = (ent[0], ent[1] + m.end(1), "PERSON", ent[3])
         if ent[2] == "PERSON":
             s, e = ent[0], ent[1]
             # (pii12) cheap pre-checks first: the two patterns' Unicode classes overflow RE2's DFA, so each search

@@ -1990,3 +1990,17 @@ def test_a_town_named_like_a_tutorials_stand_in_keeps_the_record_a_persons():
 def test_turning_a_thing_is_no_age():
     for text in ["turn 90 degrees left at the lights", "you turn 3 pages back", "the company turns 50 this year"]:
         assert not any(t == "AGE" for t, _ in _found(text)), text
+
+
+# ---------------------------------------------------------------- (pii14) names: languages, clitics, Surname, Given
+def test_a_language_or_a_verb_with_its_clitic_is_no_person_but_a_chinese_given_name_is():
+    assert not any(t == "PERSON" for t, _ in combine_head("Please translate this into Xhosa for my aunt", "Xhosa"))
+    assert not any(t == "PERSON" for t, _ in combine_head("Merci. Dites-moi si la lettre est claire.", "Dites-moi"))
+    assert ("PERSON", "Wong Siu-ming") in combine_head("Our tutor is Wong Siu-ming from Kowloon", "Wong Siu-ming")
+
+
+def test_surname_comma_given_in_a_quoted_or_braced_field_is_one_person():
+    text = '[Black "Fernández, Lucía"]\n[Result "1-0"]'
+    assert ("PERSON", "Fernández, Lucía") in combine_head(text, "Fernández")
+    text = "author = {Ngata, Hemi and Walsh, Orla}"
+    assert ("PERSON", "Walsh, Orla") in combine_head(text, "Walsh")
