@@ -377,7 +377,13 @@ AGE_OTHER = _rx(r"(?i)\b(?:son|daughter|child|kid|boy|girl|baby|mother|father|mo
 AGE_WORDS = _rx(r"(?i)\b(\d{1,3})\s(?:bliain d'aois|bliana d'aois|ár gamal|ára gamall|år gammal|år gammel|år gamal|"
                 r"jaar oud|jahre alt|joer al|years of age|yrs of age|anos de idade|años de edad|anni di età|ans d'âge|"
                 r"urte (?:ditut|dauka)|vjeç|vuotias|éves|aastane|metų amžiaus|yosh\w*|yaşında\w*|tuổi)(?:$|[^\p{L}])"
-                r"|(?i:\b(?:ngineminyaka|ineminyaka|uneminyaka|iminyaka|tausaga|umri wangu ni|umri wa|nina miaka|"
+                # (pii14) "years old" in the Germanic family's spellings ("71 Joar oid", "45 Yaahr alt", "66 Joa oolt")
+                # and Finnish "olen 74 vuotta"
+                # (not English "25 year old", a thing's age as often as a person's: AGE's home)
+                r"|\b(\d{1,3})\s(?:[Jj][aeoäå]{1,2}h?r?|Ya{1,2}h?r?)\s(?:alt|oid|oolt|old|ald|âld|oud)(?:$|[^\p{L}])"
+                r"|(?i:\b(?:olen|oon|on)\s)(\d{1,3})\s(?i:vuotta|vuotias)\b"
+                # (pii14) the Nguni "years" stem with any prefix ("ngileminyaka engu-41", "ngineminyaka")
+                r"|(?i:\b(?:\p{L}{0,6}minyaka|tausaga|umri wangu ni|umri wa|nina miaka|"
                 r"mi edad es|minha idade é|mijn leeftijd is|mój wiek to|min ålder är|ikäni on))"
                 r"(?:\s\p{L}{1,4})?[\s-]{1,2}(?:\p{L}{1,5}-)?(\d{1,3})\b")
 # children's ages in a list: "The kids are 4 and 7", "my boys are 3, 5 and 9"
@@ -448,7 +454,11 @@ _AGE_DURATION_BEFORE = frozenset("""преди пред за от през сл�
 # (Sardinian, held_out_11), "tengo 40 años"; "hace 5 años", "per 10 anni", "depuis 3 ans" are durations
 # (pii9) also after a comma ("Si Tåsi Cruz yu', 38 años"), and the words of Guarani áño, Papiamento aña, Ladino anyos,
 # Friulian agns, Sranan yari
-AGE_ROMANCE = _rx(r"(?:\b(\p{L}+)|[,(])\s+(\d{1,3})\s+(?i:annos|anni|anos|años|anys|ans|áño|aña|anyos|agns|yari)\b")
+# (pii14) a word that opens with a letter outside ASCII counts ("ò 82 anni": re2's \b is ASCII), and the Romance
+# family's other forms of "years" (Venetian/Romanian ani, Lombard ann, Mirandese anhos)
+AGE_ROMANCE = _rx(r"(?:(?:^|[^\p{L}])(\p{L}+)|[,(])\s+(\d{1,3})\s+(?i:annos|anni|anos|años|anys|ans|áño|aña|anyos|agns|yari|"
+                  r"ani|ann|anhos|anus)(?:$|[^\p{L}])")
+_AGO_AFTER = _rx(r"^\s*(?i:fa|ago|atr[aá]s|antes|auparavant|plus tard|dopo|despu[eé]s|depois|later)(?:$|[^\p{L}])")
 _DURATION_WORDS = frozenset("""hace durante por desde para en de fa per da dal depuis pendant dans il y a há faz em
     após apos após ao mais más plus than of dopo tra fra entre sur après hasta até cada unos unas cerca alrededor
     los las les gli i e et y and o ou ogni tous todos todas quasi casi presque environ quase ultimos últimos derniers
@@ -1610,7 +1620,7 @@ def _ids(T: Text) -> list[Entity]:
         out.append((s, e, "AGE", 0.85))
     for g in (1, 2, 3, 4):
         out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_LIST, g)]
-    for g in (1, 2):
+    for g in (1, 2, 3, 4):
         out += [(s, e, "AGE", 0.85) for s, e in T.find(AGE_WORDS, g) if int(text[s:e]) <= 125]
     for g in range(1, 12):
         # (pii9: an age between commas after an animal, "beagle, 9 years", is the animal's)
@@ -1623,8 +1633,9 @@ def _ids(T: Text) -> list[Entity]:
             out.append((s, e, "AGE", 0.8))
     for m in AGE_ROMANCE.finditer(T.raw):
         w = m.group(1) or b","
+        # (pii14) "3 anni fa", "5 años atrás": time ago, not an age
         if w.decode("utf-8", "surrogatepass").lower() not in _DURATION_WORDS and int(m.group(2)) <= 115 \
-                and not w.isdigit():
+                and not w.isdigit() and _AGO_AFTER.search(T.raw[m.end():m.end() + 12]) is None:
             out.append((T.char(m.start(2)), T.char(m.end(2)), "AGE", 0.8))
     for m in AGE_OTHER.finditer(T.raw):
         g = next(i for i in range(1, 10) if m.group(i) is not None)

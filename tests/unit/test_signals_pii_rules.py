@@ -2004,3 +2004,12 @@ def test_surname_comma_given_in_a_quoted_or_braced_field_is_one_person():
     assert ("PERSON", "Fernández, Lucía") in combine_head(text, "Fernández")
     text = "author = {Ngata, Hemi and Walsh, Orla}"
     assert ("PERSON", "Walsh, Orla") in combine_head(text, "Walsh")
+
+
+def test_ages_in_the_romance_germanic_finnish_and_nguni_families():
+    for text, age in [("Me ciamo Toni Furlan, go 64 ani e vivo a Mestre", "64"), ("Ciao, sun Piero e g'ho 58 ann", "58"),
+                      ("Mi chamo Zé, tengo 33 anhos", "33"), ("Ich bin da Sepp und bin 67 Joar oid", "67"),
+                      ("Mie olen 52 vuotta vanha", "52"), ("Igama lami nguThemba, ngileminyaka engu-36", "36")]:
+        assert ("AGE", age) in _found(text), text
+    for text in ["a 25 year old port and a 12 year old malt", "ho comprato 3 anni fa", "per 10 anni"]:
+        assert not any(t == "AGE" for t, _ in _found(text)), text
