@@ -392,6 +392,34 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
 _LIST_ITEM = re2.compile(r"\n[ \t]*(?:[-*\x{2022}]|\d{1,2}[.)])[ \t]")
 
 
+# (pii14) what an address span may not be, once trimmed: a date ("25 Kotoba 1994", "Hunyo 8") or an age and the
+# clause after it ("23, from Plovdiv")
+_DATE_SHAPED = re2.compile(r"^(?:\d{1,2}\.?\s\p{L}{3,12}\.?,?\s(?:1[89]|20)\d{2}|\p{Lu}\p{Ll}{2,11}\s\d{1,2})$")
+_COUNT_CLAUSE = re2.compile(r"^\d{1,3},\s\p{Ll}")
+
+
+def _trim_address(text: str, x: tuple) -> tuple | None:
+    """(pii14) An address span without the clause's lower-case words the head ran into it, before its first word
+    ("han |Hunyo 8|") or after a comma at its end ("41 High Street|, does scones|"); None when what is left is a
+    date or an age's clause. Street words in lower case stay ("via Roma 12", "ul. Długa 5")."""
+    if x[2] != "STREET_ADDRESS":
+        return x
+    s, e = x[0], x[1]
+    words = text[s:e].split(" ")
+    while len(words) > 1 and words[0].isalpha() and words[0].islower() and _STREET_WORD.search(words[0]) is None \
+            and _STREET_ABBR_BEFORE.search(words[0] + " ") is None:
+        s += len(words[0]) + 1
+        words = words[1:]
+    cut = text.rfind(", ", s, e)
+    if cut > s and text[cut + 2:cut + 3].islower() and not any(c.isdigit() for c in text[cut:e]) and \
+            _STREET_WORD.search(text[cut:e]) is None:
+        e = cut
+    span = text[s:e]
+    if _DATE_SHAPED.search(span) is not None or _COUNT_CLAUSE.search(span) is not None:
+        return None
+    return (s, e, x[2], x[3])
+
+
 def _title_in_quotes(text: str, s: int, e: int) -> bool:
     """A street name alone in quotes is a title ("84 Charing Cross Road", a book, held_out_13), not an address: an
     address in quotes has a comma (a town, a postcode)."""
@@ -485,7 +513,8 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
         joined.append(ent)
     joined = [x for x in _whole_names(text, joined) if x[2] != "PERSON" or not _pet_name(text, x[0], x[1])]
     # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
-    out = [x for x in _street_names(text, joined) if x[2] != "STREET_ADDRESS" or (
+    out = [x for x in map(lambda x: _trim_address(text, x), _street_names(text, joined)) if x is not None and (
+        x[2] != "STREET_ADDRESS" or
         # (pii11) an HL7 address's components are joined by "^" (PID-11), not written as prose
         (_address_shaped(text[x[0]:x[1]]) or "^^" in text[x[0]:x[1]]) and not business_address(text, x[0], x[1])
         and not _title_in_quotes(text, x[0], x[1]) and _LIST_ITEM.search(text[x[0]:x[1]]) is None)]

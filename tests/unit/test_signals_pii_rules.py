@@ -2013,3 +2013,15 @@ def test_ages_in_the_romance_germanic_finnish_and_nguni_families():
         assert ("AGE", age) in _found(text), text
     for text in ["a 25 year old port and a 12 year old malt", "ho comprato 3 anni fa", "per 10 anni"]:
         assert not any(t == "AGE" for t, _ in _found(text)), text
+
+
+def test_an_address_span_loses_the_clauses_words_and_a_date_or_an_age_clause_is_no_address():
+    def head_address(text, part):
+        i = text.index(part)
+        return {(t, text[s:e]) for s, e, t, _ in combine(text, [(i, i + len(part), "STREET_ADDRESS", 0.9)])}
+    got = head_address("we met at the pub at 12 Quay Street, ordered chips and left", "12 Quay Street, ordered chips")
+    assert ("STREET_ADDRESS", "12 Quay Street") in got
+    assert not any(t == "STREET_ADDRESS" for t, _ in head_address("ipinanganak ako han Agosto 3, 1990", "han Agosto 3"))
+    assert not any(t == "STREET_ADDRESS" for t, _ in head_address("I'm Dana Petrova, 31, from Varna", "31, from Varna"))
+    assert ("STREET_ADDRESS", "via Roma 12, 20121 Milano") in head_address("abito in via Roma 12, 20121 Milano",
+                                                                           "via Roma 12, 20121 Milano")
