@@ -398,6 +398,16 @@ _DATE_SHAPED = re2.compile(r"^(?:\d{1,2}\.?\s\p{L}{3,12}\.?,?\s(?:1[89]|20)\d{2}
 _COUNT_CLAUSE = re2.compile(r"^\d{1,3},\s\p{Ll}")
 
 
+def _whole_addresses(text: str, ents: list) -> list:
+    """The whole address, once its parts are joined, trimmed (_trim_address): "PEP-593", "bfloat16", "GraalPy 3.13"
+    are not addresses, nor is a business's, a title's in quotes or a list's."""
+    return [x for x in (_trim_address(text, x) for x in ents) if x is not None and (
+        x[2] != "STREET_ADDRESS" or
+        # (pii11) an HL7 address's components are joined by "^" (PID-11), not written as prose
+        (_address_shaped(text[x[0]:x[1]]) or "^^" in text[x[0]:x[1]]) and not business_address(text, x[0], x[1])
+        and not _title_in_quotes(text, x[0], x[1]) and _LIST_ITEM.search(text[x[0]:x[1]]) is None)]
+
+
 def _trim_address(text: str, x: tuple) -> tuple | None:
     """(pii14) An address span without the clause's lower-case words the head ran into it, before its first word
     ("han |Hunyo 8|") or after a comma at its end ("41 High Street|, does scones|"); None when what is left is a
@@ -512,12 +522,7 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             continue
         joined.append(ent)
     joined = [x for x in _whole_names(text, joined) if x[2] != "PERSON" or not _pet_name(text, x[0], x[1])]
-    # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
-    out = [x for x in map(lambda x: _trim_address(text, x), _street_names(text, joined)) if x is not None and (
-        x[2] != "STREET_ADDRESS" or
-        # (pii11) an HL7 address's components are joined by "^" (PID-11), not written as prose
-        (_address_shaped(text[x[0]:x[1]]) or "^^" in text[x[0]:x[1]]) and not business_address(text, x[0], x[1])
-        and not _title_in_quotes(text, x[0], x[1]) and _LIST_ITEM.search(text[x[0]:x[1]]) is None)]
+    out = _whole_addresses(text, _street_names(text, joined))
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     out = [x for x in out if x[2] != "USERNAME" or _login_ok(text, x[0], x[1])]
