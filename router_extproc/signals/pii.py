@@ -394,7 +394,7 @@ _LIST_ITEM = re2.compile(r"\n[ \t]*(?:[-*\x{2022}]|\d{1,2}[.)])[ \t]")
 
 # (pii14) what an address span may not be, once trimmed: a date ("25 Kotoba 1994", "Hunyo 8") or an age and the
 # clause after it ("23, from Plovdiv")
-_DATE_SHAPED = re2.compile(r"^(?:\d{1,2}\.?\s\p{L}{3,12}\.?,?\s(?:1[89]|20)\d{2}|\p{Lu}\p{Ll}{2,11}\s\d{1,2})$")
+_DATE_SHAPED = re2.compile(r"^(?:\d{1,2}\.?\s\p{L}{3,12}\.?,?\s(?:1[89]|20)\d{2}|\p{Lu}\p{Ll}{2,11}\s\d{1,2})$", RE2_LARGE)
 _COUNT_CLAUSE = re2.compile(r"^\d{1,3},\s\p{Ll}")
 
 
