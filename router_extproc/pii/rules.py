@@ -977,6 +977,17 @@ ROLE_NAME = _rx(r"(?i:\b(?:your|my|our|his|her|their|the|with|from|by)\s+(?:"
 # (pii12) its words alone, a cheap pre-check: ROLE_NAME runs only on a text that holds one
 _ROLE_NAME_HINT = _rx(rf"(?i){_ROLE_WORDS}|{_KIN_CALL}")
 # the name line under a shipping or mail label: "Ship to:\nAylin Kaya\nBahnhofstraße 22, ..."
+# (pii14) who a parcel or a letter goes to, on a label ("Ship to: Haruka Nishimura, 2-7-14 ...", "Attn: Ola Berg",
+# "Name on the bell Castagné"); a chat's "Ximena here, 29"; a certificate subject's common name ("CN = Thabo Nkosi";
+# a host name there has dots and lower case)
+_NAME_WORDS = r"\p{Lu}[\p{Ll}\p{M}'\x{2019}]+(?:[ -]\p{Lu}[\p{Ll}\p{M}'\x{2019}]+){0,2}"
+SHIP_TO_NAME = _rx(r"(?i:\b(?:ship to|deliver to|bill to|sold to|attn\.?|attention|recipient|consignee|addressee|"
+                   r"name on the (?:bell|door|buzzer|mailbox|letterbox|doorbell))\s*:?\s+)(" + _NAME_WORDS + r")"
+                   r"(?:$|[,.;)\n])")
+NAME_HERE = _rx(r"(?m)^[ \t]*(\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+)?) here[,!.\x{2014}-]")
+_NOT_HERE = frozenset("Same Click Sign Start Read Look Help Stop Right Over Out Back Down Up Nobody Noone Nothing Info "
+                      "Details More Link Text Code Data Question Problem Issue".split())
+CERT_CN = _rx(r"\bCN ?= ?(\p{Lu}\p{Ll}+(?: \p{Lu}\.?)?(?: \p{Lu}[\p{Ll}'-]+){1,2})(?:$|[,/\n])")
 LABEL_NAME_LINE = _rx(rf"(?i:ship to|deliver to|send to|bill to|sold to|recipient|addressee|attn|attention|c/o):?[ \t]*\r?\n"
                       rf"[ \t]*{_NAME}[ \t]*\r?\n")
 # (pii8) a form's person field written "Surname, Given", as registers, censuses and patient lists do: "Person 2:
@@ -1195,9 +1206,11 @@ def _people(T: Text) -> list[Entity]:
     doc = looks_like_documentation(T.text)
     for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (SIGNOFF_INLINE, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75),
                       (TITLED, 0.9), (INITIAL_NAME, 0.75), (SIGNATURE, 0.8), (CHAT_SPEAKER, 0.85), (MENTION, 0.75),
-                      (ROLE_NAME, 0.8), (LABEL_NAME_LINE, 0.85), (FORM_NAME_INVERTED, 0.85), (NAME_INTRO, 0.9)):
+                      (ROLE_NAME, 0.8), (LABEL_NAME_LINE, 0.85), (FORM_NAME_INVERTED, 0.85), (NAME_INTRO, 0.9),
+                      (SHIP_TO_NAME, 0.85), (NAME_HERE, 0.85), (CERT_CN, 0.8)):
         if not (doc and rx in (VOCATIVE, MENTION)) and (rx is not ROLE_NAME or _ROLE_NAME_HINT.search(T.raw)):
-            out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
+            out += _value_span(T, rx, "PERSON", score, ok=_name_ok if rx is not NAME_HERE else
+                               lambda v: _name_ok(v) and v.split()[0] not in _NOT_HERE)
     if not doc:
         for g in (1, 2, 3):
             out += _value_span(T, CAPS_NAME, "PERSON", 0.85, group=g, ok=_name_ok)

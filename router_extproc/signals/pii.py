@@ -694,8 +694,9 @@ _CODE_VALUE_BEFORE = re2.compile(rb"[=:(,]\s*['\"]$")
 
 
 # right after a name: an age set off by a comma or a bracket ("Mr. Kwame Asante, 71, lives", "(K. Nakamura, 52)"),
-# or a date in brackets ("my mother Ruth Keller (09/22/1941)"): how notes and letters give them
-_AGE_AFTER_NAME = re2.compile(rb"^(?:,\s*|\s*\(\s*)(\d{1,3})(?:\s*(?:y/?o|years?(?: old)?))?\s*(?:[,;)]|\.(?:\s|$)|$)")
+# or a date in brackets ("my mother Ruth Keller (09/22/1941)"): how notes and letters give them; (pii14) and a chat's
+# "Ximena here, 29, ..."
+_AGE_AFTER_NAME = re2.compile(rb"^(?: here)?(?:,\s*|\s*\(\s*)(\d{1,3})(?:\s*(?:y/?o|years?(?: old)?))?\s*(?:[,;)]|\.(?:\s|$)|$)")
 _DATE_AFTER_NAME = re2.compile(rb"^\s*\(\s*(?:born |b\. |geb\. |n[\xc3\xa9]e? le )?(\d{1,2}(?:[./-]|\. )\d{1,2}(?:[./-]|\. )\d{2,4}|\d{4}-\d{2}-\d{2})"
                                rb"\s*\)")
 

@@ -2025,3 +2025,14 @@ def test_an_address_span_loses_the_clauses_words_and_a_date_or_an_age_clause_is_
     assert not any(t == "STREET_ADDRESS" for t, _ in head_address("I'm Dana Petrova, 31, from Varna", "31, from Varna"))
     assert ("STREET_ADDRESS", "via Roma 12, 20121 Milano") in head_address("abito in via Roma 12, 20121 Milano",
                                                                            "via Roma 12, 20121 Milano")
+
+
+def test_names_on_labels_in_chat_openers_and_in_certificate_subjects():
+    for text, name in [("Deliver to: Mele Tupou, 14 Reef Road, Nukuʻalofa", "Mele Tupou"),
+                       ("Attn: Dagny Holm", "Dagny Holm"), ("Name on the buzzer Ferrante.", "Ferrante"),
+                       ("Tomasz here, 34, from Łódź. Any tips?", "Tomasz"),
+                       ("subject=C = NZ, O = Home, CN = Aroha Ngata", "Aroha Ngata")]:
+        assert ("PERSON", name) in _found(text), text
+    assert ("AGE", "34") in _found("Tomasz here, 34, from Łódź. Any tips?")
+    for text in ["Same here, the build fails", "subject=CN = api.example.com", "Support here, how can we help?"]:
+        assert not any(t == "PERSON" for t, _ in _found(text)), text
