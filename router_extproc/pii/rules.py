@@ -886,8 +886,17 @@ CLI_SECRET_MORE = _rx(r"\s-U\s?[\"']?(?:[\w.-]{1,30}[\\/])?[A-Za-z_][\w.@-]{0,63
                       r"|\bnet use\b[^\n]{0,200}?\s/(?i:user|u):\S+\s+[\"']?([^\s\"'`/*][^\s\"'`]{2,127})")
 ORACLE_USER = _rx(r"\b(?:sqlplus|expdp|impdp|rman|sqlldr)\s+(?:-\w+\s+)*([A-Za-z_][\w$#]{0,63})/[^\s@/\"']{3,128}@")
 # (htpasswd -b and chpasswd have their home in _account_files: HTPASSWD_CLI, CHPASSWD)
-ACCOUNT_ARGS = _rx(r"\b(?:net user|rabbitmqctl add_user)\s+[\"']?"
+ACCOUNT_ARGS = _rx(r"\b(?:net user|rabbitmqctl (?:add_user|change_password))\s+[\"']?"
                    r"([A-Za-z_][\w.@-]{1,63})[\"']?(?:\s+[\"']?([^\s\"'`/*][^\s\"'`]{2,127}))?")
+# (pii14) the account an admin command acts on: rabbitmqctl's user subcommands ("set_permissions -p / eno_bassey"),
+# useradd/usermod/userdel/passwd's last argument after their options ("useradd -m -c \"A Bah\" -s /bin/bash abah")
+ACCOUNT_TARGET = _rx(r"\brabbitmqctl (?:set_permissions|clear_permissions|set_user_tags|delete_user|authenticate_user|"
+                     r"set_topic_permissions)(?:\s+-p\s+\S+)?\s+[\"']?([A-Za-z_][\w.@-]{1,63})"
+                     r"|(?m:\b(?:useradd|adduser|usermod|userdel|deluser|passwd|chage)(?:\s+(?:-[A-Za-z]|--[\w-]+)"
+                     r"(?:[ =](?:\"[^\"\n]*\"|'[^'\n]*'|[^\s\"'-]\S*))?)*\s+([a-z_][a-z0-9_.-]{1,31})[ \t]*$)")
+_SYSTEM_ACCOUNT = _rx(r"\s(?:-r|--system)\b|nologin|/bin/false")
+# (pii14) a gamer tag in its xX..Xx frame is a login wherever it stands ("\"name\": \"xX_ochirov_Xx\"")
+XX_TAG = _rx(r"(?:^|[^\w])(xX_?[A-Za-z0-9][A-Za-z0-9_]{1,24}?_?Xx)(?:$|[^\w])")
 NAME_PASS_PAIR = _rx(r"(?:^|[\s,;?&])name=[\"']?([A-Za-z0-9_][\w.@-]{1,63})[\"']?[^\n]{0,120}?\bpass(?:word)?="
                      r"|(?:^|\s)--user(?:name)?[= ][\"']?([A-Za-z_][\w.@-]{1,63})[^\n]{0,200}?\s--(?:new-)?pass(?:word)?\b")
 XML_USER = _rx(r"<(?i:user|username|user_name|userid|login)>\s*([^<\s]{2,64})\s*</")
@@ -2518,6 +2527,12 @@ def _command_logins(T: Text) -> list[Entity]:
         out += _value_span(T, ORACLE_USER, "USERNAME", 0.85, ok=ok)
     out += _value_span(T, ACCOUNT_ARGS, "USERNAME", 0.85, ok=ok)
     out += _value_span(T, ACCOUNT_ARGS, "PASSWORD", 0.9, group=2, ok=secret)
+    for g in (1, 2):
+        # (a system account, `useradd -r` / --system / a nologin shell, is a service's, not a person's)
+        out += [x for x in _value_span(T, ACCOUNT_TARGET, "USERNAME", 0.85, group=g, ok=ok)
+                if g == 1 or _SYSTEM_ACCOUNT.search(_line_of(text, x[0])) is None]
+    if "xX" in text:
+        out += _value_span(T, XX_TAG, "USERNAME", 0.8)
     if "=" in text:
         for g in (1, 2):
             out += _value_span(T, NAME_PASS_PAIR, "USERNAME", 0.85, group=g, ok=ok)

@@ -531,7 +531,7 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
 
 # (pii11) not a login, whoever found it: a chat platform's member id ("U02AB3C9"), a bot's name before "[bot]"
 # ("renovate[bot]"), an organisation's acronym handle ("@NASA", "@WHO")
-_MEMBER_ID = re2.compile(r"^[UWB][A-Z0-9]{6,12}$")
+_MEMBER_ID = re2.compile(r"^[UWB][A-Z0-9]{3,12}$")  # (pii14: short ones too, "U02HX"; a digit is required below)
 
 
 def _login_ok(text: str, s: int, e: int) -> bool:

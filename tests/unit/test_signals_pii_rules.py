@@ -2036,3 +2036,12 @@ def test_names_on_labels_in_chat_openers_and_in_certificate_subjects():
     assert ("AGE", "34") in _found("Tomasz here, 34, from Łódź. Any tips?")
     for text in ["Same here, the build fails", "subject=CN = api.example.com", "Support here, how can we help?"]:
         assert not any(t == "PERSON" for t, _ in _found(text)), text
+
+
+def test_the_account_an_admin_command_acts_on_and_xx_tags_and_short_member_ids():
+    got = _found('sudo useradd -m -c "Lena Hart" -s /bin/zsh lhart')
+    assert ("USERNAME", "lhart") in got
+    assert ("USERNAME", "k_mensah") in _found("rabbitmqctl set_user_tags k_mensah monitoring")
+    assert ("USERNAME", "xX_tundra_Xx") in _found('ops.json: [{"name": "xX_tundra_Xx", "level": 4}]')
+    assert not any(t == "USERNAME" for t, _ in _found("sudo useradd -r -s /usr/sbin/nologin node_exporter"))
+    assert not any(t == "USERNAME" for t, _ in _found('{"user": "U07QZ", "user_profile": {"real_name": "Ana Silva"}}'))
