@@ -894,7 +894,9 @@ ACCOUNT_TARGET = _rx(r"\brabbitmqctl (?:set_permissions|clear_permissions|set_us
                      r"set_topic_permissions)(?:\s+-p\s+\S+)?\s+[\"']?([A-Za-z_][\w.@-]{1,63})"
                      r"|(?m:\b(?:useradd|adduser|usermod|userdel|deluser|passwd|chage)(?:\s+(?:-[A-Za-z]|--[\w-]+)"
                      r"(?:[ =](?:\"[^\"\n]*\"|'[^'\n]*'|[^\s\"'-]\S*))?)*\s+([a-z_][a-z0-9_.-]{1,31})[ \t]*$)")
-_SYSTEM_ACCOUNT = _rx(r"\s(?:-r|--system)\b|nologin|/bin/false")
+_SYSTEM_ACCOUNT = _rx(r"\s(?:-r|--system)\b|nologin|/bin/false|(?:-c|--comment)[ =][\"'][^\"'\n]*\b(?i:bot|service|daemon)\b")
+# (pii14) the full name in an account's comment (GECOS) field: useradd/usermod -c "Aamadu Bah"
+GECOS_ARG = _rx(r"\b(?:useradd|adduser|usermod)\b[^\n]{0,80}?\s(?:-c|--comment)[ =][\"']([\p{Lu}][\p{L}'.-]+(?: [\p{Lu}][\p{L}'.-]+){1,3})[\"']")
 # (pii14) a gamer tag in its xX..Xx frame is a login wherever it stands ("\"name\": \"xX_ochirov_Xx\"")
 XX_TAG = _rx(r"(?:^|[^\w])(xX_?[A-Za-z0-9][A-Za-z0-9_]{1,24}?_?Xx)(?:$|[^\w])")
 NAME_PASS_PAIR = _rx(r"(?:^|[\s,;?&])name=[\"']?([A-Za-z0-9_][\w.@-]{1,63})[\"']?[^\n]{0,120}?\bpass(?:word)?="
@@ -2533,6 +2535,8 @@ def _command_logins(T: Text) -> list[Entity]:
                 if g == 1 or _SYSTEM_ACCOUNT.search(_line_of(text, x[0])) is None]
     if "xX" in text:
         out += _value_span(T, XX_TAG, "USERNAME", 0.8)
+    if "-c" in text or "--comment" in text:
+        out += _value_span(T, GECOS_ARG, "PERSON", 0.85, ok=_name_ok)
     if "=" in text:
         for g in (1, 2):
             out += _value_span(T, NAME_PASS_PAIR, "USERNAME", 0.85, group=g, ok=ok)

@@ -2045,3 +2045,9 @@ def test_the_account_an_admin_command_acts_on_and_xx_tags_and_short_member_ids()
     assert ("USERNAME", "xX_tundra_Xx") in _found('ops.json: [{"name": "xX_tundra_Xx", "level": 4}]')
     assert not any(t == "USERNAME" for t, _ in _found("sudo useradd -r -s /usr/sbin/nologin node_exporter"))
     assert not any(t == "USERNAME" for t, _ in _found('{"user": "U07QZ", "user_profile": {"real_name": "Ana Silva"}}'))
+
+
+def test_an_accounts_comment_field_gives_the_full_name():
+    got = _found('sudo useradd -m -c "Wiremu Tane" -s /bin/bash wtane')
+    assert {("PERSON", "Wiremu Tane"), ("USERNAME", "wtane")} <= got
+    assert not any(t in ("PERSON", "USERNAME") for t, _ in _found('sudo usermod -c "Build Bot" cibuild'))
