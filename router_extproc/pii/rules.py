@@ -327,7 +327,9 @@ _BIRTH_WORDS = ("lair|lahir|ipinanganak|natawo|nayanak|genys|ganet|ruggit|doglan
 # a date in the layouts these languages write: day, an optional ordinal suffix or "mis" ("9 mis Gwynngala 1979"),
 # a month word and a year; or year first ("1996 жылғы 4 наурыз", Kazakh, Hungarian)
 _DATE_WORDY = (r"\d{1,2}(?:\p{L}{1,3}|\.)?\s(?:(?:de|of|mis|dem|ai|di)\s)?\p{L}{2,12}\.?,?\s(?:(?:de|dal|del)\s)?(?:1[89]|20)\d{2}\b|"
-               r"(?:1[89]|20)\d{2}\s\p{L}{2,8}\s\d{1,2}\s\p{L}{3,12}")
+               r"(?:1[89]|20)\d{2}\s\p{L}{2,8}\s\d{1,2}\s\p{L}{3,12}|"
+               # (pii14) the month first in any language, as American English writes it: "Hunyo 8, 1985"
+               r"\p{Lu}\p{Ll}{2,11}\.?\s\d{1,2},?\s(?:1[89]|20)\d{2}\b")
 DOB_FAMILY = _rx(rf"(?:^|[^\p{{L}}])(?i:{_BIRTH_WORDS})[^\n\d,;.!?]{{0,40}}?({_DATE}|{_DATE_WORDY})")
 _BIRTHDAY_EVENT = _rx(r"(?i)\b(?:party|parties|cake|present|gift|dinner|lunch|celebrat\w*|trip|drinks|bash|card|sale)\b")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"

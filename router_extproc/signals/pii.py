@@ -559,6 +559,9 @@ _ENGLISH_LEAD = frozenset("""a an the and or but to for with from by of at in on
     this then also only just not no yes do does did can could will would should may might must let lets""".split())
 
 
+_CONJUNCTIONS = frozenset("and und et y e i en og och ja és a şi si ve dan na ni kaj oraz ir un та і и".split())
+
+
 def _intro_lead(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
     head = _raw(text[:200])
     m = _INTRO_SHAPE.search(head)
@@ -569,8 +572,10 @@ def _intro_lead(text: str, ents: list[tuple[int, int, str, float]]) -> list[tupl
         return len(head[:i].decode("utf-8", "surrogatepass"))
 
     first, lead = m.group(1).decode(), m.group(2).decode().split()
-    if first.lower() in _ENGLISH_LEAD or any(w in _ENGLISH_LEAD for w in lead) or first.lower() in GIVEN_NAMES \
-            or first in NOT_NAMES:
+    # (pii14) a first word that is also a given name somewhere ("Edina", "Vito") still opens the phrase, unless a
+    # conjunction joins it to the name ("Maria och Jonas Berg": two people)
+    if first.lower() in _ENGLISH_LEAD or any(w in _ENGLISH_LEAD for w in lead) or first in NOT_NAMES or (
+            first.lower() in GIVEN_NAMES and (len(lead) < 2 or any(w in _CONJUNCTIONS for w in lead))):
         return ents
     s, e = at(m.start(3)), at(m.end(3))
     words = text[s:e].split()

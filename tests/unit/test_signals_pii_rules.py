@@ -2051,3 +2051,15 @@ def test_an_accounts_comment_field_gives_the_full_name():
     got = _found('sudo useradd -m -c "Wiremu Tane" -s /bin/bash wtane')
     assert {("PERSON", "Wiremu Tane"), ("USERNAME", "wtane")} <= got
     assert not any(t in ("PERSON", "USERNAME") for t, _ in _found('sudo usermod -c "Build Bot" cibuild'))
+
+
+def test_a_birth_date_with_the_month_first_in_any_language():
+    assert ("DATE_OF_BIRTH", "Agosto 14, 1979") in _found("Ako si Liza, natawo ako sadtong Agosto 14, 1979.")
+
+
+def test_an_intro_phrase_may_open_with_a_word_that_is_a_given_name_elsewhere():
+    text = "Nina ewe ndi Hlulani Mabunda, ndzi tshama eGiyani."
+    assert ("PERSON", "Hlulani Mabunda") in combine_head(text, "Nina")
+    assert ("PERSON", "Nina") not in combine_head(text, "Nina")
+    text = "Maria och Jonas Berg, välkomna!"  # (two people joined by a conjunction)
+    assert ("PERSON", "Maria") in combine_head(text, "Maria")
