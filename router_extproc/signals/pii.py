@@ -396,6 +396,7 @@ _LIST_ITEM = re2.compile(r"\n[ \t]*(?:[-*\x{2022}]|\d{1,2}[.)])[ \t]")
 # clause after it ("23, from Plovdiv")
 _DATE_SHAPED = re2.compile(r"^(?:\d{1,2}\.?\s\p{L}{3,12}\.?,?\s(?:1[89]|20)\d{2}|\p{Lu}\p{Ll}{2,11}\s\d{1,2})$", RE2_LARGE)
 _COUNT_CLAUSE = re2.compile(r"^\d{1,3},\s\p{Ll}")
+_NUMBER_BEFORE = re2.compile(r"(?:^|[\s,:])(\d{1,5}[A-Za-z]?)((?:\s\p{Lu}[\p{L}'.-]*){0,4})\s$")
 
 
 def _whole_addresses(text: str, ents: list) -> list:
@@ -424,6 +425,14 @@ def _trim_address(text: str, x: tuple) -> tuple | None:
     if cut > s and text[cut + 2:cut + 3].islower() and not any(c.isdigit() for c in text[cut:e]) and \
             _STREET_WORD.search(text[cut:e]) is None:
         e = cut
+    if not any(c.isdigit() for c in text[s:e]):
+        # the house number the head left out before the street ("at |14| Jacaranda Avenue, ...") belongs to it; an
+        # address without any number is a street's name ("runs along Martin Luther King Jr Blvd"): none of the 175
+        # addresses of the message sets lacks a house number or a postcode
+        m = _NUMBER_BEFORE.search(text[max(0, s - 40):s]) if _STREET_WORD.search(text[s:e]) is not None else None
+        if m is None:
+            return None
+        s = max(0, s - 40) + m.start(1)
     span = text[s:e]
     if _DATE_SHAPED.search(span) is not None or _COUNT_CLAUSE.search(span) is not None:
         return None

@@ -2063,3 +2063,14 @@ def test_an_intro_phrase_may_open_with_a_word_that_is_a_given_name_elsewhere():
     assert ("PERSON", "Nina") not in combine_head(text, "Nina")
     text = "Maria och Jonas Berg, välkomna!"  # (two people joined by a conjunction)
     assert ("PERSON", "Maria") in combine_head(text, "Maria")
+
+
+def test_a_street_without_a_number_is_no_address_unless_its_number_stands_just_before_it():
+    text = "the 7 bus runs along Nelson Mandela Blvd to the station every 10 minutes"
+    i = text.index("Nelson")
+    got = combine(text, [(i, i + len("Nelson Mandela Blvd"), "STREET_ADDRESS", 0.9)])
+    assert not any(t == "STREET_ADDRESS" for _, _, t, _ in got)
+    text = "Party at 22 Protea Road, Kensington, Johannesburg on Sunday"
+    i = text.index("Protea")
+    got = combine(text, [(i, text.index(" on Sunday"), "STREET_ADDRESS", 0.9)])
+    assert ("STREET_ADDRESS", "22 Protea Road, Kensington, Johannesburg") in {(t, text[s:e]) for s, e, t, _ in got}
