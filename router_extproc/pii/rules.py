@@ -10,6 +10,7 @@ decodable header); names and addresses are the model head's job.
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 import math
@@ -30,6 +31,7 @@ Entity = tuple[int, int, str, float]  # start, end (chars), type, score
 # the PII bench sets: no fallback, +12 MB RSS); the budget is a ceiling, spent only by the patterns that need it.
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.max_mem = 32 << 20
+RE2_LARGE = _RE2_OPTIONS  # (for signals/pii.py's Unicode-class patterns)
 
 
 def _rx(pattern: str) -> re2._Regexp:
@@ -325,7 +327,9 @@ _BIRTH_WORDS = ("lair|lahir|ipinanganak|natawo|nayanak|genys|ganet|ruggit|doglan
 # a date in the layouts these languages write: day, an optional ordinal suffix or "mis" ("9 mis Gwynngala 1979"),
 # a month word and a year; or year first ("1996 жылғы 4 наурыз", Kazakh, Hungarian)
 _DATE_WORDY = (r"\d{1,2}(?:\p{L}{1,3}|\.)?\s(?:(?:de|of|mis|dem|ai|di)\s)?\p{L}{2,12}\.?,?\s(?:(?:de|dal|del)\s)?(?:1[89]|20)\d{2}\b|"
-               r"(?:1[89]|20)\d{2}\s\p{L}{2,8}\s\d{1,2}\s\p{L}{3,12}")
+               r"(?:1[89]|20)\d{2}\s\p{L}{2,8}\s\d{1,2}\s\p{L}{3,12}|"
+               # (pii14) the month first in any language, as American English writes it: "Hunyo 8, 1985"
+               r"\p{Lu}\p{Ll}{2,11}\.?\s\d{1,2},?\s(?:1[89]|20)\d{2}\b")
 DOB_FAMILY = _rx(rf"(?:^|[^\p{{L}}])(?i:{_BIRTH_WORDS})[^\n\d,;.!?]{{0,40}}?({_DATE}|{_DATE_WORDY})")
 _BIRTHDAY_EVENT = _rx(r"(?i)\b(?:party|parties|cake|present|gift|dinner|lunch|celebrat\w*|trip|drinks|bash|card|sale)\b")
 AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:st|nd|rd|th) birthday\b)"
@@ -375,7 +379,13 @@ AGE_OTHER = _rx(r"(?i)\b(?:son|daughter|child|kid|boy|girl|baby|mother|father|mo
 AGE_WORDS = _rx(r"(?i)\b(\d{1,3})\s(?:bliain d'aois|bliana d'aois|ár gamal|ára gamall|år gammal|år gammel|år gamal|"
                 r"jaar oud|jahre alt|joer al|years of age|yrs of age|anos de idade|años de edad|anni di età|ans d'âge|"
                 r"urte (?:ditut|dauka)|vjeç|vuotias|éves|aastane|metų amžiaus|yosh\w*|yaşında\w*|tuổi)(?:$|[^\p{L}])"
-                r"|(?i:\b(?:ngineminyaka|ineminyaka|uneminyaka|iminyaka|tausaga|umri wangu ni|umri wa|nina miaka|"
+                # (pii14) "years old" in the Germanic family's spellings ("71 Joar oid", "45 Yaahr alt", "66 Joa oolt")
+                # and Finnish "olen 74 vuotta"
+                # (not English "25 year old", a thing's age as often as a person's: AGE's home)
+                r"|\b(\d{1,3})\s(?:[Jj][aeoäå]{1,2}h?r?|Ya{1,2}h?r?)\s(?:alt|oid|oolt|old|ald|âld|oud)(?:$|[^\p{L}])"
+                r"|(?i:\b(?:olen|oon|on)\s)(\d{1,3})\s(?i:vuotta|vuotias)\b"
+                # (pii14) the Nguni "years" stem with any prefix ("ngileminyaka engu-41", "ngineminyaka")
+                r"|(?i:\b(?:\p{L}{0,6}minyaka|tausaga|umri wangu ni|umri wa|nina miaka|"
                 r"mi edad es|minha idade é|mijn leeftijd is|mój wiek to|min ålder är|ikäni on))"
                 r"(?:\s\p{L}{1,4})?[\s-]{1,2}(?:\p{L}{1,5}-)?(\d{1,3})\b")
 # children's ages in a list: "The kids are 4 and 7", "my boys are 3, 5 and 9"
@@ -400,7 +410,19 @@ AGE_MORE = _rx(r"(?m)"
                r"(?:\s*[.,;!?)]|\s*$|\s+(?i:and|but|after|when|with)\b)"
                # a word for "years" before the number in Bantu languages and Fijian: "mfite imyaka 33" (Kinyarwanda),
                # "nnina emyaka 29" (Luganda), "ndine makore 35" (Shona), "au yabaki 24" (Fijian)
-               r"|(?i:\b(?:imyaka|emyaka|myaka|miaka|iminyaka|makore|yabaki))\s+(\d{1,3})\b")
+               r"|(?i:\b(?:imyaka|emyaka|myaka|miaka|iminyaka|makore|yabaki))\s+(\d{1,3})\b"
+               # (pii14) a person turning or being an age: a kin word and a name ("my son Kagiso is 11", "Grandpa
+               # Walter who turns 90"), a person ("as you turn 60", "she turned 40 in May"), "was 24 when he started",
+               # an insurer's "age next birthday 42", a note's sex then the age in years ("F, 33y,")
+               r"|(?i:\b(?:son|daughter|kid|boy|girl|baby|mother|father|mom|mum|dad|husband|wife|partner|brother|sister|"
+               r"grandson|granddaughter|grandmother|grandfather|grandma|grandpa|granny|gran|nana|uncle|aunt|auntie|"
+               r"cousin|niece|nephew))\s+\p{Lu}\p{Ll}+(?:\s\p{Lu}\p{Ll}+)?,?\s+(?i:(?:who\s+)?(?:is|turns|turned|just turned|"
+               r"will be|will turn|is turning))\s+(\d{1,3})(?:$|[\s,;.!?)])"
+               r"|(?i:\b(?:i|you|he|she|they|we|who)\s+(?:just\s+|will\s+)?(?:turn|turns|turned|turning))\s+(\d{1,3})"
+               r"(?:[.,;!?)]|$|\s+(?i:this|next|on|in|today|tomorrow|soon|and|but|years?)\b)"
+               r"|(?i:\bwas)\s+(\d{1,3})\s+(?i:when\s+(?:he|she|i|they|we)\b)"
+               r"|(?i:\bage (?:next|last) birthday)\s*:?\s*(\d{1,3})\b"
+               r"|\b[MF],\s*(\d{1,3})\s?y(?:rs?|o)?(?:$|[\s,;.)])")
 # (pii9) Ages in more languages, as families (general grammar of each language, not one set's phrasings):
 # (a) a word for "age" - bare or with a possessive - right before the number: Javanese umur/umurku/yuswa, Sundanese
 #     yuswa, Indonesian/Malay usia, Tetum tinan, Hindi/Urdu umar/umr/उम्र, Nepali उमेर, Marathi वय, Bengali বয়স,
@@ -434,7 +456,11 @@ _AGE_DURATION_BEFORE = frozenset("""преди пред за от през сл�
 # (Sardinian, held_out_11), "tengo 40 años"; "hace 5 años", "per 10 anni", "depuis 3 ans" are durations
 # (pii9) also after a comma ("Si Tåsi Cruz yu', 38 años"), and the words of Guarani áño, Papiamento aña, Ladino anyos,
 # Friulian agns, Sranan yari
-AGE_ROMANCE = _rx(r"(?:\b(\p{L}+)|[,(])\s+(\d{1,3})\s+(?i:annos|anni|anos|años|anys|ans|áño|aña|anyos|agns|yari)\b")
+# (pii14) a word that opens with a letter outside ASCII counts ("ò 82 anni": re2's \b is ASCII), and the Romance
+# family's other forms of "years" (Venetian/Romanian ani, Lombard ann, Mirandese anhos)
+AGE_ROMANCE = _rx(r"(?:(?:^|[^\p{L}])(\p{L}+)|[,(])\s+(\d{1,3})\s+(?i:annos|anni|anos|años|anys|ans|áño|aña|anyos|agns|yari|"
+                  r"ani|ann|anhos|anus)(?:$|[^\p{L}])")
+_AGO_AFTER = _rx(r"^\s*(?i:fa|ago|atr[aá]s|antes|auparavant|plus tard|dopo|despu[eé]s|depois|later)(?:$|[^\p{L}])")
 _DURATION_WORDS = frozenset("""hace durante por desde para en de fa per da dal depuis pendant dans il y a há faz em
     após apos após ao mais más plus than of dopo tra fra entre sur après hasta até cada unos unas cerca alrededor
     los las les gli i e et y and o ou ogni tous todos todas quasi casi presque environ quase ultimos últimos derniers
@@ -540,7 +566,10 @@ LOGIN_AS = _rx(r"(?i:\blog(?:ged|ging|s)?[\s-]?(?:in|on)|\bsign(?:ed|ing|s)?[\s-
                r"[\"'`]?([^\s\"'`,;]{6,64}))?")
 # a login in a config file under a key that names a person's account: TOML/INI/YAML/JSON "owner = \"grimble_the_third\""
 # (held_out_13), "maintainer: k_osei", an LDAP entry's "uid=jpetraitis", ssh_config's "User deploy_kim"
-CONFIG_USER = _rx(r"(?im)^[ \t]*[\"']?(?:owner|maintainer|admin_user|nick(?:name)?|handle|uid|login_name|account_name)"
+# (pii14) and a YAML/INI line's own username/login key (`user:\n  username: rmanalang`: the parent key "user:" must not
+# take the next line as its value), wpa_supplicant's EAP identity="t.kabongo"
+CONFIG_USER = _rx(r"(?im)^[ \t]*[\"']?(?:owner|maintainer|admin_user|nick(?:name)?|handle|uid|login_name|account_name|"
+                  r"user_?name|login|identity)"
                   r"[\"']?[ \t]*[:=][ \t]*[\"']?([A-Za-z0-9_][A-Za-z0-9._-]{1,38})[\"']?[ \t]*,?[ \t]*$"
                   r"|(?:^|[\s,(\"'])uid=([a-z][a-z0-9._-]{1,31})(?:,|\s|$)"
                   r"|^[ \t]*User[ \t]+([a-z_][a-z0-9_.-]{0,31})[ \t]*$")
@@ -632,6 +661,16 @@ AT_HANDLE = _rx(r"(?i:\b(?:insta(?:gram)?|ig|twitter|x|tiktok|threads|telegram|t
                 r"(?:^|[\s(])@([A-Za-z0-9_][A-Za-z0-9_.]{1,29})\b"
                 r"|(?:^|[\s(])@([A-Za-z0-9_][A-Za-z0-9_.]{1,29})\s+(?i:on|at|auf|sur|en|na|op|p[åa])\s+"
                 r"(?i:insta(?:gram)?|ig|twitter|x|tiktok|threads|telegram|snap(?:chat)?|mastodon|bluesky|discord)\b")
+# (pii14) a Matrix id "@kemaev.ine:matrix.org" (the login before the server); a mention after "I'm"/"she's" ("she's
+# @isolheim in our workspace"); a gamer tag after a word that acts on a player ("ban xX_gravelord_Xx", "pairing me
+# against sibu_knight88", "my friend azhar_hamdi_22"): a tag ends in two to four digits or has the xX..Xx frame
+# ("ban user_agent strings", "against numpy_1" are code)
+MATRIX_ID = _rx(r"(?:^|[\s(\"'])@([a-z0-9][a-z0-9._=-]{1,63}):[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
+AT_SELF = _rx(r"(?i:\b(?:i'?m|i am|he'?s|she'?s|they'?re|he is|she is|they are)\s+)@([A-Za-z][A-Za-z0-9_.-]{2,30}[A-Za-z0-9_])"
+              r"(?:$|[\s,;:!?)]|\.(?:\s|$))")
+GAMER_TAG = _rx(r"(?i:\b(?:ban|unban|kick|mute|report|reported|block|blocked|against|vs\.?|versus|friend|teammate|"
+                r"opponent|player)\s+)@?((?-i:xX_?[A-Za-z0-9_]{2,24}?_?Xx)|[a-z][a-z0-9]*_[a-z0-9_]*[a-z_]\d{2,4}|"
+                r"[a-z]{3,}[a-z_]*\d{2,4})(?:$|[\s,;:!?)]|\.(?:\s|$))")
 # a nick in a chat log: "[2025-03-11 22:41:07] <b0rk> anyone ...", "22:41 <tessa_dev>"
 CHAT_NICK = _rx(r"(?m)^[ \t]*\[?(?:\d{4}-\d{2}-\d{2}[ T])?\d{1,2}:\d{2}(?::\d{2})?\]?[ \t]*<[@+]?([A-Za-z0-9_\[\]|^`{}-]"
                 r"[A-Za-z0-9_\[\]|^`{}.-]{1,31})>")
@@ -648,7 +687,9 @@ _NOT_LOGIN = frozenset("""is was and or for field box the to in on of with from 
     could will would change changed reset resets please again too also only here there that this which when if but
     as at by be are were does did do doesnt didnt isnt wasnt works worked working fails failed page screen form
     prompt details credentials creds info information attempt attempts issue issues problem problems error errors link
-    button returned returns gives gave shows showed says said responded sent""".split())
+    button returned returns gives gave shows showed says said responded sent
+    invalid incorrect wrong taken available unavailable required missing unknown empty blank correct valid expired
+    locked disabled""".split())
 # Postal addresses in the layouts of the UK/US/India, Germany, France and Spain, taken only whole: street, number
 # and a postcode with its city (a street name alone, "Hauptstraße 5 as HQ", is no one's address). The model head
 # finds the rest.
@@ -689,6 +730,33 @@ ADDRESS_SCRIPTS = (
     _rx(r"(?:^|[^\p{L}])(" + _CYR_STREET + r"\.?\s?\p{Lu}[\p{L}.-]+(?:\s\p{Lu}[\p{L}.-]+){0,2}" + _SCRIPT_HOUSE + ")"),
     _rx(r"(\p{Lu}[\p{L}.-]+(?:\s\p{Lu}[\p{L}.-]+)?\s(?:көшесі|улица)" + _SCRIPT_HOUSE + ")"),
     _rx(r"\b(\d{1,4}\s(?:Bóthar|Sráid|Ascaill|Lána|Cearnóg|Stryd|Heol|Ffordd)(?:\s[\p{L}'-]+){1,3},\s*\p{Lu}[\p{L}'-]+)"),
+)
+# (pii14) the layouts of Korea (province/city, district, a road ending in 로/길 and its number, building 동 and flat 호),
+# Turkey (a street with Cad./Sok./Bulvarı, "No: 214", a flat "D: 7", then the quarter and "district/city"), Vietnam
+# (house number, ngõ/ngách lanes, then phố/đường and the street, then ward, district and city after commas), Mexico
+# (Calle ... #118, Col. quarter, a five-digit postcode and the city) and the Philippines (Blk/Lot or Purok or a
+# numbered street, then Brgy. and the town and province); each runs only on a text holding its keyword
+_CITY_OF = r"\p{Lu}[\p{L}'-]*(?:\s(?:de\s(?:la\s|los\s|las\s)?|del\s)?\p{Lu}[\p{L}'-]*){0,3}"
+ADDRESS_WORLD = (
+    (("로", "길"), _rx(r"(?:[가-힣]+(?:특별시|광역시|특별자치시|특별자치도|도)\s)?[가-힣]+(?:시|군|구)\s(?:[가-힣]+(?:구|동|읍|면)\s)?"
+                     r"[가-힣0-9]+(?:로|길)\s?\d{1,4}(?:-\d{1,4})?(?:,?\s?\d{1,4}동\s?\d{1,4}호|,?\s?\d{1,4}호)?")),
+    (("Cad", "Cd.", "Sok", "Sk.", "Bulv", "Blv."),
+     _rx(r"(?:\p{Lu}[\p{L}]+\s(?:Mah\.|Mahallesi),?\s)?\p{Lu}[\p{L}]+(?:\s\p{Lu}[\p{L}]+){0,2}\s"
+         r"(?:Cad\.|Caddesi|Cd\.|Sok\.|Sk\.|Sokak|Sokağı|Bulvarı|Blv\.)\s?No\s?:?\s?\d{1,4}[A-Z]?"
+         r"(?:\s?/\s?\d{1,3}|\s(?:D|Daire|Kat)\s?:?\s?\d{1,3}){0,2}(?:,\s?\p{Lu}[\p{L}]+(?:\s\p{Lu}[\p{L}]+)?){0,3}"
+         r"(?:/\p{Lu}[\p{L}]+)?")),
+    (("phố", "đường", "Phố", "Đường"),
+     _rx(r"(?:Số\s)?\d{1,4}[A-Z]?(?:/\d{1,4})?\s(?:(?:ngõ|ngách|hẻm|kiệt)\s\d{1,4}\s)*(?:phố|đường|Phố|Đường)\s"
+         r"\p{Lu}\p{L}*(?:\s\p{Lu}\p{L}*){0,3}(?:,\s(?:(?:Phường|Quận|Huyện|Thành phố|P\.|Q\.)\s?)?\p{Lu}\p{L}*"
+         r"(?:\s\p{Lu}\p{L}*){0,3}){0,3}")),
+    (("Col.", "Colonia", "Fracc"),
+     _rx(r"(?:Calle|Av\.|Avenida|Blvd\.|Calz\.|Calzada|Privada|Priv\.|Cerrada|Andador)\s[^,#\n]{2,40}?\s?#\s?\d{1,5}"
+         r"[A-Z]?(?:-\d{1,4})?(?:\s(?:Int\.|int\.|Depto\.?)\s?\w{1,5})?,\s(?:Col\.|Colonia|Fracc\.|Fraccionamiento)\s"
+         r"[^,\n]{2,40},\s(?:C\.?P\.?\s?)?\d{5},?\s" + _CITY_OF)),
+    (("Brgy", "Barangay", "Bgy."),
+     _rx(r"(?:(?:Blk|Block)\s\d{1,4}\s(?:Lot|L)\s\d{1,4}|Purok\s\d{1,3}|\d{1,5}\s\p{Lu}[\p{L}.]+(?:\s\p{Lu}[\p{L}.]+){0,3})"
+         r"(?:,\s[^,\n]{2,40}?){0,3},\s(?:Brgy\.|Barangay|Bgy\.)\s\p{Lu}[\p{L}.]*(?:\s\p{Lu}[\p{L}.]*){0,3}"
+         r"(?:,\s\p{Lu}[\p{L}]*(?:\s\p{Lu}[\p{L}]*){0,2}){1,3}")),
 )
 # the login in a remote-shell command: ssh deploy@10.0.0.5, scp -i key.pem ubuntu@host:/tmp
 SSH_USER = _rx(r"\b(?:ssh|scp|sftp|rsync|mosh)\s+(?:-{1,2}[A-Za-z][\w-]*(?:[ =][^\s@]+)?\s+)*([a-z_][a-z0-9_.-]{0,31})@"
@@ -813,11 +881,26 @@ CLI_SECRET_MORE = _rx(r"\s-U\s?[\"']?(?:[\w.-]{1,30}[\\/])?[A-Za-z_][\w.@-]{0,63
                       r"|\b(?:sqlplus|expdp|impdp|rman|sqlldr)\s+(?:-\w+\s+)*[A-Za-z_][\w$#]{0,63}/([^\s@/\"']{3,128})@"
                       r"|\bldap\w+\b[^\n]{0,200}?\s-w\s+[\"']?([^\s\"'`]{3,128})"
                       # echo SECRET | docker login -u name --password-stdin
-                      r"|\becho\s+[\"']?([^\s\"'`|]{3,128})[\"']?\s*\|\s*(?:sudo\s+)?[\w-]+\s[^\n|]{0,120}?--password-stdin")
+                      r"|\becho\s+[\"']?([^\s\"'`|]{3,128})[\"']?\s*\|\s*(?:sudo\s+)?[\w-]+\s[^\n|]{0,120}?--password-stdin"
+                      # (pii14) a network device's plain-text (type 0) secret: "username x privilege 15 secret 0 PASS"
+                      r"|(?:^|\s)(?:secret|password)\s+0\s+([^\s\"'`]{3,128})"
+                      # (pii14) net use's password is the positional argument after /user:NAME ("*" asks for it)
+                      r"|\bnet use\b[^\n]{0,200}?\s/(?i:user|u):\S+\s+[\"']?([^\s\"'`/*][^\s\"'`]{2,127})")
 ORACLE_USER = _rx(r"\b(?:sqlplus|expdp|impdp|rman|sqlldr)\s+(?:-\w+\s+)*([A-Za-z_][\w$#]{0,63})/[^\s@/\"']{3,128}@")
 # (htpasswd -b and chpasswd have their home in _account_files: HTPASSWD_CLI, CHPASSWD)
-ACCOUNT_ARGS = _rx(r"\b(?:net user|rabbitmqctl add_user)\s+[\"']?"
+ACCOUNT_ARGS = _rx(r"\b(?:net user|rabbitmqctl (?:add_user|change_password))\s+[\"']?"
                    r"([A-Za-z_][\w.@-]{1,63})[\"']?(?:\s+[\"']?([^\s\"'`/*][^\s\"'`]{2,127}))?")
+# (pii14) the account an admin command acts on: rabbitmqctl's user subcommands ("set_permissions -p / eno_bassey"),
+# useradd/usermod/userdel/passwd's last argument after their options ("useradd -m -c \"A Bah\" -s /bin/bash abah")
+ACCOUNT_TARGET = _rx(r"\brabbitmqctl (?:set_permissions|clear_permissions|set_user_tags|delete_user|authenticate_user|"
+                     r"set_topic_permissions)(?:\s+-p\s+\S+)?\s+[\"']?([A-Za-z_][\w.@-]{1,63})"
+                     r"|(?m:\b(?:useradd|adduser|usermod|userdel|deluser|passwd|chage)(?:\s+(?:-[A-Za-z]|--[\w-]+)"
+                     r"(?:[ =](?:\"[^\"\n]*\"|'[^'\n]*'|[^\s\"'-]\S*))?)*\s+([a-z_][a-z0-9_.-]{1,31})[ \t]*$)")
+_SYSTEM_ACCOUNT = _rx(r"\s(?:-r|--system)\b|nologin|/bin/false|(?:-c|--comment)[ =][\"'][^\"'\n]*\b(?i:bot|service|daemon)\b")
+# (pii14) the full name in an account's comment (GECOS) field: useradd/usermod -c "Aamadu Bah"
+GECOS_ARG = _rx(r"\b(?:useradd|adduser|usermod)\b[^\n]{0,80}?\s(?:-c|--comment)[ =][\"']([\p{Lu}][\p{L}'.-]+(?: [\p{Lu}][\p{L}'.-]+){1,3})[\"']")
+# (pii14) a gamer tag in its xX..Xx frame is a login wherever it stands ("\"name\": \"xX_ochirov_Xx\"")
+XX_TAG = _rx(r"(?:^|[^\w])(xX_?[A-Za-z0-9][A-Za-z0-9_]{1,24}?_?Xx)(?:$|[^\w])")
 NAME_PASS_PAIR = _rx(r"(?:^|[\s,;?&])name=[\"']?([A-Za-z0-9_][\w.@-]{1,63})[\"']?[^\n]{0,120}?\bpass(?:word)?="
                      r"|(?:^|\s)--user(?:name)?[= ][\"']?([A-Za-z_][\w.@-]{1,63})[^\n]{0,200}?\s--(?:new-)?pass(?:word)?\b")
 XML_USER = _rx(r"<(?i:user|username|user_name|userid|login)>\s*([^<\s]{2,64})\s*</")
@@ -907,6 +990,17 @@ ROLE_NAME = _rx(r"(?i:\b(?:your|my|our|his|her|their|the|with|from|by)\s+(?:"
 # (pii12) its words alone, a cheap pre-check: ROLE_NAME runs only on a text that holds one
 _ROLE_NAME_HINT = _rx(rf"(?i){_ROLE_WORDS}|{_KIN_CALL}")
 # the name line under a shipping or mail label: "Ship to:\nAylin Kaya\nBahnhofstraße 22, ..."
+# (pii14) who a parcel or a letter goes to, on a label ("Ship to: Haruka Nishimura, 2-7-14 ...", "Attn: Ola Berg",
+# "Name on the bell Castagné"); a chat's "Ximena here, 29"; a certificate subject's common name ("CN = Thabo Nkosi";
+# a host name there has dots and lower case)
+_NAME_WORDS = r"\p{Lu}[\p{Ll}\p{M}'\x{2019}]+(?:[ -]\p{Lu}[\p{Ll}\p{M}'\x{2019}]+){0,2}"
+SHIP_TO_NAME = _rx(r"(?i:\b(?:ship to|deliver to|bill to|sold to|attn\.?|attention|recipient|consignee|addressee|"
+                   r"name on the (?:bell|door|buzzer|mailbox|letterbox|doorbell))\s*:?\s+)(" + _NAME_WORDS + r")"
+                   r"(?:$|[,.;)\n])")
+NAME_HERE = _rx(r"(?m)^[ \t]*(\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+)?) here[,!.\x{2014}-]")
+_NOT_HERE = frozenset("Same Click Sign Start Read Look Help Stop Right Over Out Back Down Up Nobody Noone Nothing Info "
+                      "Details More Link Text Code Data Question Problem Issue".split())
+CERT_CN = _rx(r"\bCN ?= ?(\p{Lu}\p{Ll}+(?: \p{Lu}\.?)?(?: \p{Lu}[\p{Ll}'-]+){1,2})(?:$|[,/\n])")
 LABEL_NAME_LINE = _rx(rf"(?i:ship to|deliver to|send to|bill to|sold to|recipient|addressee|attn|attention|c/o):?[ \t]*\r?\n"
                       rf"[ \t]*{_NAME}[ \t]*\r?\n")
 # (pii8) a form's person field written "Surname, Given", as registers, censuses and patient lists do: "Person 2:
@@ -1125,9 +1219,11 @@ def _people(T: Text) -> list[Entity]:
     doc = looks_like_documentation(T.text)
     for rx, score in ((GREETING, 0.85), (SIGNOFF, 0.85), (SIGNOFF_INLINE, 0.85), (NAME_IS, 0.9), (VOCATIVE, 0.75),
                       (TITLED, 0.9), (INITIAL_NAME, 0.75), (SIGNATURE, 0.8), (CHAT_SPEAKER, 0.85), (MENTION, 0.75),
-                      (ROLE_NAME, 0.8), (LABEL_NAME_LINE, 0.85), (FORM_NAME_INVERTED, 0.85), (NAME_INTRO, 0.9)):
+                      (ROLE_NAME, 0.8), (LABEL_NAME_LINE, 0.85), (FORM_NAME_INVERTED, 0.85), (NAME_INTRO, 0.9),
+                      (SHIP_TO_NAME, 0.85), (NAME_HERE, 0.85), (CERT_CN, 0.8)):
         if not (doc and rx in (VOCATIVE, MENTION)) and (rx is not ROLE_NAME or _ROLE_NAME_HINT.search(T.raw)):
-            out += _value_span(T, rx, "PERSON", score, ok=_name_ok)
+            out += _value_span(T, rx, "PERSON", score, ok=_name_ok if rx is not NAME_HERE else
+                               lambda v: _name_ok(v) and v.split()[0] not in _NOT_HERE)
     if not doc:
         for g in (1, 2, 3):
             out += _value_span(T, CAPS_NAME, "PERSON", 0.85, group=g, ok=_name_ok)
@@ -1320,6 +1416,16 @@ _BUSINESS_NAME = _rx(r"\b(?:Ltd|Limited|LLC|LLP|Inc|Corp|Co|GmbH|AG|KG|AB|ASA?|A
                      r"[ \t]*,[ \t]*$")
 
 
+# (pii14) a home described by the business it sits over ("flat above the bakery, 31 Rue Saint-Rome"): a residence
+_HOME_BY_BUSINESS = _rx(r"(?i)\b(?:flat|apartment|apt|room|rooms|house|home|bedsit|studio)\s+(?:above|over|behind|next to|"
+                        r"beside|opposite|across from)\s+(?:the|a|an)\s+[\w'’-]+(?:\s+[\w'’-]+)?[ \t]*,[ \t]*$")
+# (pii14) a trade word before a name makes it a business's ("Pizzeria Da Gennaro", "Taqueria El Sol", "Café Anna")
+TRADE_BEFORE = _rx(r"\b(?:Taqueria|Trattoria|Pizzeria|Osteria|Ristorante|Bakery|Bistro|Caf[eé]|Restaurant|Diner|Deli|"
+                   r"Pub|Inn|Hotel|Hostel|Brewery|Winery|Boutique|Salon|Gallery|Clinic|Pharmacy|Farmacia|Apotheke|"
+                   r"Motors|Garage|Cantina|Panader[ií]a|Boulangerie|Brasserie|Taverna|Gasthaus|Gasthof)"
+                   r"(?:\s+(?:Da|Di|Del|Della|El|La|Le|Los|Las|The|Chez|Zum|Zur|Au|Aux|Bei))?\s+$")
+
+
 def business_address(text: str, s: int, e: int | None = None) -> bool:
     """Whether the address at `s` (ending at `e`) is a business's: words before or after it say so (see
     _BUSINESS_BEFORE, _BUSINESS_NAME and _BUSINESS_AFTER)."""
@@ -1329,6 +1435,8 @@ def business_address(text: str, s: int, e: int | None = None) -> bool:
         if not any(c.isdigit() for c in head):  # (the span may open with the business's name: "Motors, 88 ...")
             before += head + ","
     raw = before.encode("utf-8", "surrogatepass")
+    if _HOME_BY_BUSINESS.search(raw) is not None:
+        return False
     return _BUSINESS_BEFORE.search(raw) is not None or _BUSINESS_NAME.search(raw) is not None or (
         e is not None and _BUSINESS_AFTER.search(text[e:e + 20].encode("utf-8", "surrogatepass")) is not None)
 
@@ -1507,6 +1615,9 @@ def _ids(T: Text) -> list[Entity]:
     for rx in ADDRESSES:
         out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(PO_BOX)]
+    for keys, rx in ADDRESS_WORLD:
+        if any(k in T.text for k in keys):
+            out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     if not T.text.isascii():
         for rx in ADDRESS_SCRIPTS:
             out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx, 1)]
@@ -1535,9 +1646,9 @@ def _ids(T: Text) -> list[Entity]:
         out.append((s, e, "AGE", 0.85))
     for g in (1, 2, 3, 4):
         out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_LIST, g)]
-    for g in (1, 2):
+    for g in (1, 2, 3, 4):
         out += [(s, e, "AGE", 0.85) for s, e in T.find(AGE_WORDS, g) if int(text[s:e]) <= 125]
-    for g in range(1, 7):
+    for g in range(1, 12):
         # (pii9: an age between commas after an animal, "beagle, 9 years", is the animal's)
         out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_MORE, g) if int(text[s:e]) <= 115 and
                 (g != 3 or _AGE_THING.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")) is None)]
@@ -1548,8 +1659,9 @@ def _ids(T: Text) -> list[Entity]:
             out.append((s, e, "AGE", 0.8))
     for m in AGE_ROMANCE.finditer(T.raw):
         w = m.group(1) or b","
+        # (pii14) "3 anni fa", "5 años atrás": time ago, not an age
         if w.decode("utf-8", "surrogatepass").lower() not in _DURATION_WORDS and int(m.group(2)) <= 115 \
-                and not w.isdigit():
+                and not w.isdigit() and _AGO_AFTER.search(T.raw[m.end():m.end() + 12]) is None:
             out.append((T.char(m.start(2)), T.char(m.end(2)), "AGE", 0.8))
     for m in AGE_OTHER.finditer(T.raw):
         g = next(i for i in range(1, 10) if m.group(i) is not None)
@@ -1574,6 +1686,7 @@ def _age_sex(T: Text) -> list[Entity]:
 _CODE_EXPR = _rx(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$|[(\[{]")
 
 
+_DOTTED_WORDS = _rx(r"^\p{Lu}\p{Ll}+(?:\.\p{Lu}\p{Ll}*)*\.\p{Lu}\p{Ll}*\d+$")
 _ABS_PATH = _rx(r"^/[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)+/?$")
 
 
@@ -1581,7 +1694,9 @@ def _password_ok(v: str) -> bool:
     # "the password is incorrect": a plain lower-case word after "is" is prose, not a password; neither is
     # code that reads one (`os.environ["DB_PASSWORD"]`, `settings.DB_PASS`)
     # (pii12) nor is an absolute path (sudo's log line "PWD=/srv/app" names the working directory)
-    return not (v.isalpha() and v.islower() and len(v) < 12) and _CODE_EXPR.search(v.encode("utf-8", "surrogatepass")) is None \
+    # (pii14) capitalised words joined by dots with a digit ("Oshakati.Rain55") are a password, not an attribute
+    return not (v.isalpha() and v.islower() and len(v) < 12) and (
+        _CODE_EXPR.search(v.encode("utf-8", "surrogatepass")) is None or _DOTTED_WORDS.search(v) is not None) \
         and _ABS_PATH.search(v.encode("utf-8", "surrogatepass")) is None
 
 
@@ -1591,7 +1706,8 @@ _DOMAIN_END = _rx(r"(?i)\.(?:com|net|org|io|me|dev|app|co|uk|de|fr|es|it|nl|se|p
 def _username_ok(v: str) -> bool:
     # "User: How do I ..." (a pasted chat transcript): a capitalised word is prose, not a login; "User id=123" in a
     # program's output is a row number; "my instagram is instagram.com/..." is a link (URL), not a login
-    return v.lower() not in ("name", "id", "is") and v.lower() not in _CHAT_VERBS \
+    # (pii14) nor is a state word: "The handle is invalid", "that username is taken"
+    return v.lower() not in ("name", "id", "is") and v.lower() not in _CHAT_VERBS and v.lower() not in _NOT_LOGIN \
         and not (v[:1].isupper() and v[1:].islower()) \
         and not (v.isdigit() and len(v) < 5) and _DOMAIN_END.search(v.encode("utf-8", "surrogatepass")) is None
 
@@ -1611,7 +1727,14 @@ _DEFAULT_LOGINS = frozenset("postgres root admin administrator user sa mysql gue
                             "redis mongo elastic kibana grafana rabbitmq minio oracle system "
                             # (pii10) an application's stand-in account in compose files and connection strings
                             # ("POSTGRES_USER: app", "postgres://app:...@db", held_out_3 and held_out_12)
-                            "app".split())
+                            "app "
+                            # (pii14) Tomcat's sample users in tomcat-users.xml and its docs (tomcat, both, role1)
+                            "tomcat both role1".split())
+# (pii14) a password key whose value is documentation's stand-in (`password="<must-be-changed>"`, `--password
+# ${PASS}`, "changeme"): the login on that line is the documentation's too ("***" is a user's redaction: not here)
+_STAND_IN_PASSWORD = _rx(r"(?i)pass(?:word|wd)?[\"']?\s*[:=]\s*[\"']?(?:<|\{|\$\{|%\w+%|your[_-]|change[_-]?me|"
+                         r"must[_-]be[_-]changed|secret\b|password\b)")
+
 
 
 # the parts of a field's or a variable's name ("user_id", "login_url", "account.name"): code, not a login
@@ -1652,6 +1775,15 @@ _PASS_NOUN_BEFORE = _rx(r"(?i)\b(?:boarding|bus|travel|rail|train|day|week|seaso
                         r"parking|visitor|guest|event|gym|metro|transit|festival|weekend|annual|monthly|e-?)[ -]?$")
 
 
+def _quoted_end(text: str, s: int, e: int) -> int:
+    """(pii14) A quoted value runs to its closing quote: `password="Gouda;Kaas77"` is one password, though a bare
+    value ends at `,` or `;` (the next field). A space before the quote ends it at `e` (prose in quotes)."""
+    if s == 0 or text[s - 1] not in "\"'" or text[e:e + 1] == text[s - 1]:
+        return e
+    close = text.find(text[s - 1], e, s + 128)
+    return close if close != -1 and not any(c.isspace() for c in text[e:close]) else e
+
+
 def _passwords(T: Text) -> list[Entity]:
     """`password: X` lines. Inside a URL only a query parameter counts (`jdbc:...?user=u&password=X`), up to the
     next `&`: `user:` of postgresql://user:password@host is not a login line."""
@@ -1664,6 +1796,8 @@ def _passwords(T: Text) -> list[Entity]:
             if k == 0 or text[k - 1] not in "?&;":
                 continue
             e = text.find("&", s, e) if "&" in text[s:e] else e
+        if text[s - 1:s] in ("\"", "'"):
+            e = _quoted_end(text, s, e)
         v = text[s:e]
         if text[T.char(m.start()):s].lower().lstrip("_").startswith("pin") and not v.isdigit():
             continue  # a PIN is digits: "Drop pin: -33.8688, 151.2093" is a place
@@ -1673,7 +1807,7 @@ def _passwords(T: Text) -> list[Entity]:
             out.append((s, e, "PASSWORD", 0.9))
     out += [(s, e, "PASSWORD", 0.95) for s, e in T.find(WIFI_QR, 1)]
     for s, e in T.find(PASSWORD_BARE, 1):
-        while e > s and text[e - 1] in ".)]":  # ("!" and "?" end many passwords)
+        while e > s and text[e - 1] in ".)]`":  # ("!" and "?" end many passwords; "`" ends inline code)
             e -= 1
         v = text[s:e]
         if v.endswith(":"):
@@ -1794,6 +1928,10 @@ def _logins(T: Text) -> list[Entity]:
                                ok=lambda v: _login_shaped(v) and not _bot_or_brand(v) and v.lower() not in _FIELD_PARTS)
     if "@" in text:
         out += _value_span(T, FEDI_HANDLE, "USERNAME", 0.85, in_url=False)
+        out += _value_span(T, MATRIX_ID, "USERNAME", 0.85, in_url=False)
+        out += [h for h in _value_span(T, AT_SELF, "USERNAME", 0.8, in_url=False, ok=_handle_ok)
+                if not _org_account(text, h[0])]
+    out += _value_span(T, GAMER_TAG, "USERNAME", 0.75, in_url=False, ok=lambda v: not _bot_or_brand(v))
     if ":" in text:
         out += _value_span(T, TICKET_LOGIN, "USERNAME", 0.8, in_url=False,
                            ok=lambda v: _login_shaped(v) and not _bot_or_brand(v) and "@" not in v)
@@ -2141,6 +2279,12 @@ _RECORD_THING = _rx(r"(?i)\b(?:species|breed|pets?|dogs?|cats?|puppy|kitten|hors
                     r"bottle|wine|whisky|cache|ttl|product|item|sku|model|device|file|cookie|token|session)\b")
 
 
+def _stand_in(rec: bytes) -> bool:
+    """A tutorial's stand-in person in the record; (pii14) not one with a capitalised word after it: "Alice Springs"
+    is a town, "Grace Mbeki" a person."""
+    return any(not rec[m.end():m.end() + 1].isupper() for m in _STAND_IN.finditer(rec))
+
+
 # a record's name is a pet's where the record says it is an animal ("- name: Rex\n  species: dog")
 _NAME_KEY_BEFORE = _rx(r"(?i)\bname[\"'`]?\s*(?:[:=]|=>)\s*[\"'`]?$")
 _RECORD_ANIMAL = _rx(r"(?i)\b(?:species|breed|pets?|dogs?|cats?|puppy|kitten|horse|animal|rabbit|hamster|parrot)\b")
@@ -2167,7 +2311,7 @@ def _example_values(text: str, ents: list[Entity]) -> list[Entity]:
             if doc is None:
                 doc = looks_like_documentation(text)
             rec = _record_of(text, x[0]).encode("utf-8", "surrogatepass")
-            if doc or _STAND_IN.search(rec) is not None or _RECORD_THING.search(rec) is not None:
+            if doc or _stand_in(rec) or _RECORD_THING.search(rec) is not None:
                 continue
         if x[2] == "PERSON" and \
                 _NAME_KEY_BEFORE.search(text[max(0, x[0] - 12):x[0]].encode("utf-8", "surrogatepass")) is not None and \
@@ -2381,12 +2525,20 @@ def _command_logins(T: Text) -> list[Entity]:
     if ":" in text:
         out += _value_span(T, WIN_USER_FLAG, "USERNAME", 0.85, ok=ok, in_url=False)
         out += _value_span(T, WIN_PASS_FLAG, "PASSWORD", 0.9, ok=secret, in_url=False)
-    for g in range(1, 7):
+    for g in range(1, 9):
         out += _value_span(T, CLI_SECRET_MORE, "PASSWORD", 0.9, group=g, ok=secret)
     if "/" in text:
         out += _value_span(T, ORACLE_USER, "USERNAME", 0.85, ok=ok)
     out += _value_span(T, ACCOUNT_ARGS, "USERNAME", 0.85, ok=ok)
     out += _value_span(T, ACCOUNT_ARGS, "PASSWORD", 0.9, group=2, ok=secret)
+    for g in (1, 2):
+        # (a system account, `useradd -r` / --system / a nologin shell, is a service's, not a person's)
+        out += [x for x in _value_span(T, ACCOUNT_TARGET, "USERNAME", 0.85, group=g, ok=ok)
+                if g == 1 or _SYSTEM_ACCOUNT.search(_line_of(text, x[0])) is None]
+    if "xX" in text:
+        out += _value_span(T, XX_TAG, "USERNAME", 0.8)
+    if "-c" in text or "--comment" in text:
+        out += _value_span(T, GECOS_ARG, "PERSON", 0.85, ok=_name_ok)
     if "=" in text:
         for g in (1, 2):
             out += _value_span(T, NAME_PASS_PAIR, "USERNAME", 0.85, group=g, ok=ok)
@@ -2394,6 +2546,35 @@ def _command_logins(T: Text) -> list[Entity]:
         out += _value_span(T, XML_USER, "USERNAME", 0.85, ok=ok)
         out += _value_span(T, XML_PASS, "PASSWORD", 0.9, ok=secret)
     return out
+
+
+# (pii14) a login that is a domain: a handle under a host's own domain ("@tan-bile.bsky.social") is the part before
+# it; a bare domain ("@nasa.gov", `docker login registry.example.org`) names a site or an organisation, not a login
+_HOSTED_HANDLE = _rx(r"\.(?:bsky\.social|github\.io|gitlab\.io|netlify\.app|vercel\.app|substack\.com|tumblr\.com|"
+                     r"wordpress\.com|blogspot\.com|medium\.com)$")
+_LOGIN_DOMAIN = _rx(r"(?i)[a-z0-9-]\.(?:com|net|org|gov|edu|int|mil|io|dev|app|co|social|uk|de|fr|example|internal|"
+                    r"local|lan|corp)$")
+
+
+def _handle_domain(text: str, x: Entity) -> Entity | None:
+    v = text[x[0]:x[1]]
+    if x[2] != "USERNAME" or "." not in v or "@" in v:
+        return x
+    m = _HOSTED_HANDLE.search(v)
+    if m is not None:
+        return (x[0], x[0] + m.start(), x[2], x[3])
+    return None if _LOGIN_DOMAIN.search(v) is not None else x
+
+
+def _stand_in_lines(T: Text) -> tuple[list[int], set[int]]:
+    """The text's line breaks and the numbers of the lines with a stand-in password (one pass: a login's line is
+    looked up, not searched again, so a long line with many logins stays linear)."""
+    breaks = [i for i, c in enumerate(T.text) if c == "\n"]
+    return breaks, {_line_no(breaks, s) for s, _ in T.find(_STAND_IN_PASSWORD)}
+
+
+def _line_no(breaks: list[int], s: int) -> int:
+    return bisect.bisect_left(breaks, s)
 
 
 def rule_entities(text: str) -> list[Entity]:
@@ -2411,6 +2592,15 @@ def rule_entities(text: str) -> list[Entity]:
         out += _sql_rows(T)
     if "." in text:
         out += _urls(T)
+    # (pii14) one home for "a default account is nobody's login", whichever rule found it
+    # (and a flag's name, "--password-stdin", is no login)
+    if any(x[2] == "USERNAME" for x in out):
+        stand_in = _stand_in_lines(T)
+        out = [x for x in out if x[2] != "USERNAME" or not (text[x[0]:x[1]].lower() in _DEFAULT_LOGINS or
+                                                           text[max(0, x[0] - 2):x[0]] == "--" or
+                                                           _line_no(stand_in[0], x[0]) in stand_in[1])]
+    if "." in text:
+        out = [y for y in (_handle_domain(text, x) for x in out) if y is not None]
     return _example_values(text, out)
 
 

@@ -10,6 +10,7 @@ import re2
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
 from ..pii.given_names import GIVEN_NAMES
 from ..pii.rules import CAPS_NOT_SURNAME as _CAPS_NOT_SURNAME
+from ..pii.rules import RE2_LARGE, TRADE_BEFORE
 from ..pii.rules import (BRANDS, GREETING_WORDS, INTRO_WORDS, NAME_TITLES, NOT_NAMES, business_address, company_line,
                          company_line_before, in_link,
                          looks_like_documentation, reference_before, scrub)
@@ -251,6 +252,17 @@ def _camel_word(w: str) -> bool:
         a.isupper() and b.isupper() for a, b in zip(w[1:], w[2:]) if w[0].isupper() and w[1:2].islower())
 
 
+# nothing of code in an address; (pii14) but "#118" is a house number (Mexico, the Philippines, the US) and
+# "Kadıköy/İstanbul" a district and its city
+_CODE_CHARS = re2.compile(r"[`=+_*<>{}\[\]@]|#(?:[^\d]|$)")
+_TOWN_SLASH = re2.compile(r"^\p{Lu}\p{Ll}+/\p{Lu}\p{Ll}+[.,]?$")
+
+
+def _caseless(w: str) -> bool:
+    """A word with letters of a script without case (Hangul "302동", Han, Thai)."""
+    return any(c.isalpha() and not c.isupper() and not c.islower() for c in w)
+
+
 def _address_shaped(span: str) -> bool:
     """A postal address has a house number or a postcode and a name (a capitalised word in lower case after its
     first letter: "BP" of "63, BP 160/100" is an abbreviation), or a street word and a capitalised word; nothing of
@@ -260,22 +272,44 @@ def _address_shaped(span: str) -> bool:
     if len(words) < 2 or (words[0].rstrip(".").capitalize() in NOT_ADDRESS_HEADS and len(words) <= 3) or \
             _NOT_ADDRESS_WORD.search(span) is not None:
         return False  # a lone word ("Via"), or a reference or a request beside a number ("Rechnung 2025-118, bitte")
-    named = any(w[:1].isupper() and w.isalpha() and not w.isupper() for w in words)
+    # (pii14) a word of a script without case (Hangul, Han, Thai) names a place too
+    named = any((w[:1].isupper() and w.isalpha() and not w.isupper()) or _caseless(w) for w in words)
     head, comma, tail = span.partition(",")
     if comma and any(c.isdigit() for c in tail) and _STREET_WORD.search(tail) is None and \
-            not any(w[:1].isupper() for w in tail.split()):
+            not any(w[:1].isupper() or _caseless(w) for w in tail.split()):
         return False  # (pii12) "Lorna Manalang, 52 banua ku": an introduction's name and age clause, no town after it
     if len(words) == 2 and "," in span and _STREET_WORD.search(span) is None:
         return False  # "Okonkwo, 2 nights": a name, a comma, a count ("Storgatan 8" has no comma)
     return ((_ADDR_NUMBER.search(span) is not None and named) or (_STREET_WORD.search(span) is not None and any(
         w[:1].isupper() and w.isalpha() for w in words))) \
-        and not any(c in span for c in "`#=+_*<>{}[]@") and re2.search(r"\d\.\d|\bPEP ?\d", span) is None \
+        and _CODE_CHARS.search(span) is None and re2.search(r"\d\.\d|\bPEP ?\d", span) is None \
         and not any(_camel_word(w.rstrip(".")) for w in words if not w[:1].isdigit() and
-                    not w.isupper())  # state and postcode letters (OR, BS7) are upper case
+                    not w.isupper() and _TOWN_SLASH.search(w) is None and not w.startswith("#"))  # state and postcode letters (OR, BS7) are upper case
 
 
 def _is_title(word: str) -> bool:
     return word.rstrip(".") in TITLES
+
+
+_FIELD_LABEL_AFTER = re2.compile(r"^ \p{Ll}+:")
+# (pii14) a capitalised verb with a lower-case clitic after its hyphen ("Pouvez-vous", "Ajudatz-me", "Dites-moi"); a
+# hyphenated name has a capital after the hyphen ("Jean-Luc", "Solheim-Baptiste")
+# (and not "Ka-fai", "Mei-ling": Chinese given names write the second syllable in lower case)
+_CLITIC_WORD = re2.compile(r"^\p{Lu}\p{Ll}+-(?:vous|nous|moi|toi|lui|leur|me|te|se|le|la|les|lo|los|las|nos|vos|mi|ti|ci|"
+                           r"vi|si|li|ne|lhe|lhes|yi|iw|k|m|t|y|en)$")
+# (pii14) the names of languages, in English and as the Romance languages write "English" and "Spanish": a language
+# asked for is no person ("translate into Tswana", "sa Ingles")
+LANGUAGE_NAMES = frozenset("""Afrikaans Albanian Amharic Arabic Armenian Assamese Aymara Azerbaijani Bambara Basque
+    Belarusian Bengali Bislama Bosnian Breton Bulgarian Burmese Catalan Cebuano Chichewa Chinese Corsican Croatian Czech
+    Danish Dutch English Esperanto Estonian Ewe Faroese Fijian Filipino Finnish French Frisian Fula Fulani Galician
+    Georgian German Greek Guarani Gujarati Haitian Hausa Hawaiian Hebrew Hindi Hmong Hungarian Icelandic Igbo Ilocano
+    Indonesian Irish Italian Japanese Javanese Kannada Kazakh Khmer Kinyarwanda Kirundi Korean Kurdish Kyrgyz Lao Latin
+    Latvian Lingala Lithuanian Luganda Luxembourgish Macedonian Malagasy Malay Malayalam Maltese Maori Marathi
+    Mongolian Nepali Norwegian Occitan Odia Oromo Pashto Persian Farsi Polish Portuguese Punjabi Quechua Romanian
+    Russian Samoan Sanskrit Serbian Sesotho Setswana Shona Sindhi Sinhala Slovak Slovenian Somali Spanish Sundanese
+    Swahili Swedish Tagalog Tajik Tamil Tatar Telugu Thai Tigrinya Tongan Tsonga Tswana Turkish Turkmen Twi Ukrainian
+    Urdu Uyghur Uzbek Venda Vietnamese Welsh Wolof Xhosa Yiddish Yoruba Zulu Ingles Inglés Englisch Anglais Inglese
+    Español Espanol Castellano Francés Frances Français Francais Deutsch Alemán Aleman""".split())
 
 
 def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple[int, int, str] | None:
@@ -340,6 +374,13 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
                 (len(core) == 1 and _LABEL_AFTER.search(_raw(text[e:e + 8])) is not None) or \
                 (len(core) == 1 and _NOUN_BEFORE.search(_raw(text[max(0, s - 8):s])) is not None):
             return None
+        if len(core) == 1 and (core[0] in LANGUAGE_NAMES or _CLITIC_WORD.search(core[0]) is not None):
+            return None  # (pii14) "translate into |Tswana|", "sa |Ingles|"; a verb with its clitic, "|Pouvez-vous|"
+        if TRADE_BEFORE.search(_raw(text[max(0, s - 24):s])) is not None or \
+                TRADE_BEFORE.search(_raw(core[0] + " ")) is not None:
+            return None  # (pii14) a business named for a person: "Pizzeria Da |Gennaro|", "|Taqueria El Sol|"
+        if len(core) == 1 and (s == 0 or text[s - 1] == "\n") and _FIELD_LABEL_AFTER.search(_raw(text[e:e + 24])):
+            return None  # (pii14) a form's label opening a line: "|Kargo| adresi:", "|Giao| hàng:"
         m = _TITLE_BEFORE.search(text[max(0, s - 16):s])
         if m and _is_title(m.group(1)):
             s = max(0, s - 16) + m.start(1)  # "Dr. |Jane Roe|" -> "|Dr. Jane Roe|"
@@ -349,6 +390,53 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
 # (pii10) a list item's start inside an address span: a roster's "- Maya Chowdhury, 6\n- Leo Brandt" (held_out_13) is
 # people and ages, one a line, not a street and a town
 _LIST_ITEM = re2.compile(r"\n[ \t]*(?:[-*\x{2022}]|\d{1,2}[.)])[ \t]")
+
+
+# (pii14) what an address span may not be, once trimmed: a date ("25 Kotoba 1994", "Hunyo 8") or an age and the
+# clause after it ("23, from Plovdiv")
+_DATE_SHAPED = re2.compile(r"^(?:\d{1,2}\.?\s\p{L}{3,12}\.?,?\s(?:1[89]|20)\d{2}|\p{Lu}\p{Ll}{2,11}\s\d{1,2})$", RE2_LARGE)
+_COUNT_CLAUSE = re2.compile(r"^\d{1,3},\s\p{Ll}")
+_NUMBER_BEFORE = re2.compile(r"(?:^|[\s,:])(\d{1,5}[A-Za-z]?)((?:\s\p{Lu}[\p{L}'.-]*){0,4})\s$")
+
+
+def _whole_addresses(text: str, ents: list) -> list:
+    """The whole address, once its parts are joined, trimmed (_trim_address): "PEP-593", "bfloat16", "GraalPy 3.13"
+    are not addresses, nor is a business's, a title's in quotes or a list's."""
+    return [x for x in (_trim_address(text, x) for x in ents) if x is not None and (
+        x[2] != "STREET_ADDRESS" or
+        # (pii11) an HL7 address's components are joined by "^" (PID-11), not written as prose
+        (_address_shaped(text[x[0]:x[1]]) or "^^" in text[x[0]:x[1]]) and not business_address(text, x[0], x[1])
+        and not _title_in_quotes(text, x[0], x[1]) and _LIST_ITEM.search(text[x[0]:x[1]]) is None)]
+
+
+def _trim_address(text: str, x: tuple) -> tuple | None:
+    """(pii14) An address span without the clause's lower-case words the head ran into it, before its first word
+    ("han |Hunyo 8|") or after a comma at its end ("41 High Street|, does scones|"); None when what is left is a
+    date or an age's clause. Street words in lower case stay ("via Roma 12", "ul. Długa 5")."""
+    if x[2] != "STREET_ADDRESS":
+        return x
+    s, e = x[0], x[1]
+    words = text[s:e].split(" ")
+    while len(words) > 1 and words[0].isalpha() and words[0].islower() and _STREET_WORD.search(words[0]) is None \
+            and _STREET_ABBR_BEFORE.search(words[0] + " ") is None:
+        s += len(words[0]) + 1
+        words = words[1:]
+    cut = text.rfind(", ", s, e)
+    if cut > s and text[cut + 2:cut + 3].islower() and not any(c.isdigit() for c in text[cut:e]) and \
+            _STREET_WORD.search(text[cut:e]) is None:
+        e = cut
+    if not any(c.isdigit() for c in text[s:e]):
+        # the house number the head left out before the street ("at |14| Jacaranda Avenue, ...") belongs to it; an
+        # address without any number is a street's name ("runs along Martin Luther King Jr Blvd"): none of the 175
+        # addresses of the message sets lacks a house number or a postcode
+        m = _NUMBER_BEFORE.search(text[max(0, s - 40):s]) if _STREET_WORD.search(text[s:e]) is not None else None
+        if m is None:
+            return None
+        s = max(0, s - 40) + m.start(1)
+    span = text[s:e]
+    if _DATE_SHAPED.search(span) is not None or _COUNT_CLAUSE.search(span) is not None:
+        return None
+    return (s, e, x[2], x[3])
 
 
 def _title_in_quotes(text: str, s: int, e: int) -> bool:
@@ -443,11 +531,7 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             continue
         joined.append(ent)
     joined = [x for x in _whole_names(text, joined) if x[2] != "PERSON" or not _pet_name(text, x[0], x[1])]
-    # the whole address, once its parts are joined: "PEP-593", "bfloat16", "GraalPy 3.13" are not addresses
-    out = [x for x in _street_names(text, joined) if x[2] != "STREET_ADDRESS" or (
-        # (pii11) an HL7 address's components are joined by "^" (PID-11), not written as prose
-        (_address_shaped(text[x[0]:x[1]]) or "^^" in text[x[0]:x[1]]) and not business_address(text, x[0], x[1])
-        and not _title_in_quotes(text, x[0], x[1]) and _LIST_ITEM.search(text[x[0]:x[1]]) is None)]
+    out = _whole_addresses(text, _street_names(text, joined))
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     out = [x for x in out if x[2] != "USERNAME" or _login_ok(text, x[0], x[1])]
@@ -456,7 +540,7 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
 
 # (pii11) not a login, whoever found it: a chat platform's member id ("U02AB3C9"), a bot's name before "[bot]"
 # ("renovate[bot]"), an organisation's acronym handle ("@NASA", "@WHO")
-_MEMBER_ID = re2.compile(r"^[UWB][A-Z0-9]{6,12}$")
+_MEMBER_ID = re2.compile(r"^[UWB][A-Z0-9]{3,12}$")  # (pii14: short ones too, "U02HX"; a digit is required below)
 
 
 def _login_ok(text: str, s: int, e: int) -> bool:
@@ -470,11 +554,21 @@ def _login_ok(text: str, s: int, e: int) -> bool:
 # capitalised words) before a comma or a full stop. The phrase's first word is no name (the head often takes it for
 # one); the name is. English lead words ("we met", "thanks to") and a first word that is a given name ("Maria asked
 # Jonas Petraitis, ...") are no such phrase.
-_INTRO_SHAPE = re2.compile(rb"^\s*(\p{Lu}\p{Ll}+),?((?:\s\p{Ll}+){1,3})\s(\p{Lu}\p{Ll}+(?:[ -]\p{Lu}\p{Ll}+){1,2})(?:\s\p{Ll}{1,4})?[,.]")
+# (pii14) the phrase's words may carry apostrophes, hyphens and combining marks ("Nub'i' are", "Chamo-me", "Isem-iw",
+# Kabardian "цӀе" with its palochka), run to five words ("U kyrteng jong nga u"), and its first word may be one letter
+# ("N tɔgɔ ye"); a name's part may be hyphenated ("Tân Bí-lē"); up to two short lower-case words may follow the name
+_INTRO_WORD = rb"[\p{Ll}\x{04CF}][\p{Ll}\p{M}'\x{2019}\x{04C0}\x{04CF}-]*"
+_NAME_PART = rb"\p{Lu}[\p{Ll}\p{M}'\x{2019}]+(?:-\p{L}[\p{Ll}\p{M}]*)?"
+_INTRO_SHAPE = re2.compile(rb"^\s*(\p{Lu}[\p{Ll}\p{M}'\x{2019}]*(?:-\p{Ll}+)?),?((?:\s" + _INTRO_WORD + rb"){1,5})\s(" +
+                           _NAME_PART + rb"(?:[ -]" + _NAME_PART + rb"){1,2})(?:\s\p{Ll}[\p{Ll}\p{M}'\x{2019}]{0,8}){0,2}[,.;]",
+                           RE2_LARGE)  # (its Unicode classes overflow RE2's default DFA budget)
 _ENGLISH_LEAD = frozenset("""a an the and or but to for with from by of at in on is was are were be been has have had
     we i you he she they it me us him her them my our your his their met meet asked ask told tell called call emailed
     email thanks thank hi hello dear hey says said see saw with via cc dm ping contact please sorry if when as so that
     this then also only just not no yes do does did can could will would should may might must let lets""".split())
+
+
+_CONJUNCTIONS = frozenset("and und et y e i en og och ja és a şi si ve dan na ni kaj oraz ir un та і и".split())
 
 
 def _intro_lead(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
@@ -487,8 +581,10 @@ def _intro_lead(text: str, ents: list[tuple[int, int, str, float]]) -> list[tupl
         return len(head[:i].decode("utf-8", "surrogatepass"))
 
     first, lead = m.group(1).decode(), m.group(2).decode().split()
-    if first.lower() in _ENGLISH_LEAD or any(w in _ENGLISH_LEAD for w in lead) or first.lower() in GIVEN_NAMES \
-            or first in NOT_NAMES:
+    # (pii14) a first word that is also a given name somewhere ("Edina", "Vito") still opens the phrase, unless a
+    # conjunction joins it to the name ("Maria och Jonas Berg": two people)
+    if first.lower() in _ENGLISH_LEAD or any(w in _ENGLISH_LEAD for w in lead) or first in NOT_NAMES or (
+            first.lower() in GIVEN_NAMES and (len(lead) < 2 or any(w in _CONJUNCTIONS for w in lead))):
         return ents
     s, e = at(m.start(3)), at(m.end(3))
     words = text[s:e].split()
@@ -505,12 +601,15 @@ def _intro_lead(text: str, ents: list[tuple[int, int, str, float]]) -> list[tupl
 # 'Nelinha' + 'Costa'). What may lie between two pieces of one name: a nickname in quotes, particles, initials.
 _PARTICLE_RUN = re2.compile(r"^ (?:(?:van|von|der|den|de|da|di|du|del|della|dos|das|do|la|le|ter|ten|bin|binti|bint|"
                             r"ibn|al|el|zu|af|ap) ){1,3}$")
+_GIVEN_CLOSE = re2.compile(r"^(, \p{Lu}[\p{Ll}\p{M}'\x{2019}-]+(?: \p{Lu}\.?)?)(?:[\"}]| and )")
+# (pii14) one capitalised word between two names the head found ("|Lalu| Azhar |Hamdi|"): the middle name it missed
+_MIDDLE_GAP = re2.compile(r"^ \p{Lu}\p{Ll}+ $")
 _NICK_GAP = re2.compile(r"^ [\"“„'‘(]\p{Lu}[\p{L}.-]{0,15}[\"”'’)] $")
 _INITIALS_GAP = re2.compile(r"^ (?:\p{Lu}\. ?){1,3}$")
 # at a piece's edges: initials (with a title) before it, a register's "SURNAME, " before a lone given name, a
 # nickname in quotes, particles or an all-capitals surname after it
 _BEFORE_NAME = re2.compile(r"(?:^|[\s(:;,\-])((?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.? )?(?:\p{Lu}\. ?){1,3}|"
-                           r"\p{Lu}{2}[\p{Lu}'\-]{1,20}, )$")
+                           r"\p{Lu}{2}[\p{Lu}'\-]{1,20}, )$", RE2_LARGE)
 _AFTER_NAME = re2.compile(r"^(?: [\"“„'‘(]\p{Lu}[\p{L}.-]{0,15}[\"”'’)] \p{Lu}\p{Ll}[\p{L}'\-]+|"
                           r" (?:(?:van|von|der|den|de|da|di|du|del|della|dos|das|do|la|le|ter|ten|bin|ibn|al|el) ){1,3}"
                           r"\p{Lu}\p{Ll}[\p{L}'\-]+|"
@@ -551,9 +650,15 @@ def _whole_names(text: str, ents: list) -> list:
         if out and ent[2] == "PERSON" and out[-1][2] == "PERSON":
             gap = text[out[-1][1]:ent[0]]
             if out[-1][1] >= ent[0] or _PARTICLE_RUN.search(gap) or _NICK_GAP.search(gap) or _INITIALS_GAP.search(gap) or (
+                    _MIDDLE_GAP.search(gap) and gap.strip() not in NOT_NAME_WORDS and gap.strip() not in PLACE_NOUNS) or (
                     gap == ", " and _caps_surname(text[out[-1][0]:out[-1][1]]) and " " not in text[ent[0]:ent[1]]):
                 a = out.pop()
                 ent = (a[0], max(a[1], ent[1]), "PERSON", max(a[3], ent[3]))
+        if ent[2] == "PERSON" and " " not in text[ent[0]:ent[1]] and text[ent[1]:ent[1] + 2] == ", " and \
+                (text[ent[0] - 1:ent[0]] in ("\"", "{") or text[max(0, ent[0] - 5):ent[0]] == " and "):
+            m = _GIVEN_CLOSE.search(text[ent[1]:ent[1] + 40])
+            if m is not None:  # (pii14) a record's "Surname, Given": [White "Okafor, Chiamaka"], {Haddad, Karim}
+                ent = (ent[0], ent[1] + m.end(1), "PERSON", ent[3])
         if ent[2] == "PERSON":
             s, e = ent[0], ent[1]
             # (pii12) cheap pre-checks first: the two patterns' Unicode classes overflow RE2's DFA, so each search
@@ -603,8 +708,9 @@ _CODE_VALUE_BEFORE = re2.compile(rb"[=:(,]\s*['\"]$")
 
 
 # right after a name: an age set off by a comma or a bracket ("Mr. Kwame Asante, 71, lives", "(K. Nakamura, 52)"),
-# or a date in brackets ("my mother Ruth Keller (09/22/1941)"): how notes and letters give them
-_AGE_AFTER_NAME = re2.compile(rb"^(?:,\s*|\s*\(\s*)(\d{1,3})(?:\s*(?:y/?o|years?(?: old)?))?\s*(?:[,;)]|\.(?:\s|$)|$)")
+# or a date in brackets ("my mother Ruth Keller (09/22/1941)"): how notes and letters give them; (pii14) and a chat's
+# "Ximena here, 29, ..."
+_AGE_AFTER_NAME = re2.compile(rb"^(?: here)?(?:,\s*|\s*\(\s*)(\d{1,3})(?:\s*(?:y/?o|years?(?: old)?))?\s*(?:[,;)]|\.(?:\s|$)|$)")
 _DATE_AFTER_NAME = re2.compile(rb"^\s*\(\s*(?:born |b\. |geb\. |n[\xc3\xa9]e? le )?(\d{1,2}(?:[./-]|\. )\d{1,2}(?:[./-]|\. )\d{2,4}|\d{4}-\d{2}-\d{2})"
                                rb"\s*\)")
 
@@ -616,11 +722,11 @@ _DATE_AFTER_NAME = re2.compile(rb"^\s*\(\s*(?:born |b\. |geb\. |n[\xc3\xa9]e? le
 # or a place's: "osoitteeni on Mannerheimintie 12"); counts of things ("3 rooms") and English leads are no such clause.
 # (pii12) the age may open the next sentence's clause ("... Иванова. Мин 27 саастаахпын", "Taani 29 layttaa": one
 # capitalised word first), follow up to five lower-case words, and end the clause ("ke na le mengwaga ye 45.")
-_INTRO_AGE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?(?:,\s*|\.\s+(?:\p{Lu}\p{Ll}{1,10}\s+)?)"
-                         rb"(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,5}(\d{1,3})(?:\s+(\p{L}+)|[.,;!?](?:\s|$)|$)")
-_INTRO_DATE = re2.compile(rb"^(?:\s\p{Ll}{1,4})?[,.]\s*(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,4}"
+_INTRO_AGE = re2.compile(rb"^(?:\s\p{Ll}[\p{Ll}\p{M}'\x{2019}]{0,8}){0,2}(?:[,;]\s*|\.\s+(?:\p{Lu}\p{Ll}{1,10}\s+)?)"
+                         rb"(?:\p{Ll}[\p{L}'\x{2019}-]*\s+){0,5}(\d{1,3})(?:\s+(\p{L}+)|[.,;!?](?:\s|$)|$)", RE2_LARGE)
+_INTRO_DATE = re2.compile(rb"^(?:\s\p{Ll}[\p{Ll}\p{M}'\x{2019}]{0,8}){0,2}[,.;]\s*(?:\p{Ll}[\p{L}'\x{2019}]*\s+){0,4}"
                           rb"(\d{1,2}[./-]\d{1,2}[./-](?:19|20)\d{2}|(?:19|20)\d{2}[./-]\d{1,2}[./-]\d{1,2}|"
-                          rb"\d{1,2}\.?\s\p{L}{3,12}\.?\s(?:19|20)\d{2}|(?:19|20)\d{2}\.?\s(?:\p{L}{2,6}\s)?\d{1,2}\.?\s\p{L}{3,12})")
+                          rb"\d{1,2}\.?\s\p{L}{3,12}\.?\s(?:19|20)\d{2}|(?:19|20)\d{2}\.?\s(?:\p{L}{2,6}\s)?\d{1,2}\.?\s\p{L}{3,12})", RE2_LARGE)
 _COUNTED = frozenset("""rooms room tickets ticket items item people persons kids children days day hours hours minutes
     weeks months times euro euros eur dollars usd pounds gbp kg km cm mm m ml l pages files steps units pcs points
     percent""".split())
@@ -631,7 +737,9 @@ def _intro_details(text: str, ents: list[tuple[int, int, str, float]]) -> list[t
     if person is None or person[0] > 60:
         return []
     lead = text[:person[0]].split()
-    if not 1 <= len(lead) <= 4 or any(c.isdigit() for c in text[:person[0]]) or "\n" in text[:person[0]] \
+    # (pii14) a label before the name ("Escape room booking: lead booker X") opens a form, not an introduction
+    if not 1 <= len(lead) <= 6 or (len(lead) > 4 and ":" in text[:person[0]]) or any(c.isdigit() for c in text[:person[0]]) \
+            or "\n" in text[:person[0]] \
             or any(w.strip(",").lower() in _ENGLISH_LEAD for w in lead):
         return []
     tail = _raw(text[person[1]:person[1] + 80].split("\n")[0])
@@ -640,9 +748,15 @@ def _intro_details(text: str, ents: list[tuple[int, int, str, float]]) -> list[t
         a = person[1] + len(tail[:m.start(1)].decode("utf-8", "surrogatepass"))
         return [(a, a + len(m.group(1).decode("utf-8", "surrogatepass")), "DATE_OF_BIRTH", 0.75)]
     m = _INTRO_AGE.search(tail)
-    if m is not None and 0 < int(m.group(1)) <= 110 and \
-            (m.group(2) or b"").decode("utf-8", "surrogatepass").lower() not in _COUNTED:
+    word = (m.group(2) or b"").decode("utf-8", "surrogatepass") if m is not None else ""
+    # (a street after the number makes it a house number: "; 14 Chapel Lane")
+    if m is not None and 0 < int(m.group(1)) <= 110 and word.lower() not in _COUNTED and \
+            _STREET_WORD.search(tail[m.end(1):m.end(1) + 30].decode("utf-8", "ignore")) is None:
         a = person[1] + len(tail[:m.start(1)].decode("utf-8", "surrogatepass"))
+        rest = re2.split(r"\.\s|\n", text[a:a + 80])[0]
+        if rest[len(m.group(1)):len(m.group(1)) + 2] == ", " and rest[len(m.group(1)) + 2:][:1].isupper() and \
+                _address_shaped(rest):
+            return []  # (a house number, then the street and the town: "huwa 12, Triq il-Kbira, Birkirkara BKR 1234")
         return [(a, a + len(m.group(1)), "AGE", 0.75)]
     return []
 
