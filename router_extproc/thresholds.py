@@ -88,12 +88,22 @@ ROUTE_NEGATIVE_MARGIN = -0.02
 # 0.877/0.058, 0.03 0.877/0.058, 0.1 0.875/0.060, 0.3 0.871/0.061, 1.0 0.863/0.064: it stays 0.03. Cut grid (L2
 # 0.03): 0 0.877/0.123, 0.5 0.878/0.090, 1.0 0.877/0.058, 1.5 0.863/0.046: 1.0 is the largest within 0.005 of the
 # best.
+# Refitted with held_out_12 added to the sets (3,055 prompts) and one cue (rules12), for the how-to none prompts:
+# `generic` (a question about a kind of thing in general, with neither a first nor a second person: a bare plural
+# as the subject of "how/why do" — "how do couriers decide ...", "why do apps crash more ..." — or "the difference
+# between a ... and a ..."); `partner_own` also reads a partner that will not help ("... and PayPal won't help"); and
+# spelling repair now restores apostrophe-less contractions ("dosnt", "wont") and repairs a turn whose unknown words
+# it can all place ("i forgto my pasword": it used to abstain when a third of the words were unknown). Leaving one
+# set out (held_out, held_out_3 .. held_out_12), pooled at the cut 1.0: 0.882 / false-route 0.052 (round start
+# 0.874 / 0.061; the cue alone 0.877 / 0.056); held_out_12 0.813 / 0.149 -> 0.856 / 0.075 (its how-to prompts were
+# read before the cue was written: this flatters; held_out_13 is the report).
 ROUTE_JUDGE_FEATURES = ("margin", "head", "elsewhere", "addressed", "other_name", "third_party", "general",
                         "first_person", "length", "cover", "known_brand", "others", "howto", "third_person",
-                        "other_party", "partner_own", "advice", "elsewhere_seller", "local_service", "appliance")
-ROUTE_JUDGE_WEIGHTS = (13.95, -1.59, -13.14, -0.47, 0.08, -2.48, -3.14, -0.81, 1.52, 1.38, -4.25, -4.17, -6.37, -2.75,
-                       -7.49, -7.86, -6.18, -5.54, -6.45, -6.76)
-ROUTE_JUDGE_BIAS = -3.14
+                        "other_party", "partner_own", "advice", "elsewhere_seller", "local_service", "appliance",
+                        "generic")
+ROUTE_JUDGE_WEIGHTS = (14.3, -1.42, -12.56, -0.48, 0.05, -2.46, -3.27, -1.03, 1.65, 1.43, -4.26, -4.63, -6.31, -2.71,
+                       -7.49, -8.05, -6.28, -5.46, -6.31, -6.76, -7.4)
+ROUTE_JUDGE_BIAS = -3.23
 ROUTE_JUDGE_L2 = 0.03
 # The judge says yes when its log-odds reach this cut (a route's `strictness:` adds to it). Chosen by leaving one
 # set out (held_out, held_out_3 .. held_out_7; the judge fitted on the others): the largest cut of bench_routes'

@@ -355,3 +355,18 @@ def test_the_customers_own_appliance_is_a_cue_for_the_judge():
                  "The fridge you delivered is dented",                         # addresses the operator
                  "The toaster I ordered came without a plug"]:                 # an order: the shop's case
         assert feature(ix, "appliance", ours) == 0, ours
+
+
+def test_a_question_about_a_kind_of_thing_in_general_is_a_cue_for_the_judge():
+    ix = index()
+    for general in ["How do couriers pick which van takes a parcel?", "Why do apps freeze more on old tablets?",
+                    "How do loyalty schemes make money?", "How do people usually choose a courier?",
+                    "What is the difference between a quote and an invoice?"]:
+        assert feature(ix, "generic", general) == 1, general
+    for case in ["Why do my invoices show VAT twice?",                  # the customer's own case
+                 "When do you dispatch orders placed on Sunday?",       # addresses the operator
+                 "Why do the charts fail to load?",                     # the operator's own charts
+                 "How do we add seats to our plan?",                    # a first person
+                 "What's the difference between the Pro and Team plans?",   # the operator's plans
+                 "How do I reset my password?"]:
+        assert feature(ix, "generic", case) == 0, case
