@@ -197,6 +197,8 @@ def _judge_cues(routes: Any, text: str) -> list[str]:
         (routes_mod.general_question(text),
          "a question about a kind of thing in general (\"how do couriers decide ...\", "
          "\"the difference between a ...\")"),
+        (routes.brands is not None and routes.brands.platform_in(text),
+         "the operator's service on a platform, no other brand (\"on Android\", \"in Firefox\"): for the route"),
     ]
     return [what for fired, what in cues if fired]
 

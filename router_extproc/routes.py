@@ -89,7 +89,7 @@ import numpy as np
 import re2
 from rapidfuzz.distance import OSA
 
-from .brands import brand_names, data_lines
+from .brands import PLATFORMS, brand_names, data_lines
 from .language import Language, LanguageDetector
 from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_JUDGE_BIAS, ROUTE_JUDGE_CUT, ROUTE_JUDGE_FEATURES,
                          ROUTE_JUDGE_WEIGHTS, ROUTE_LANGUAGE_FLOOR, ROUTE_NEGATIVE_MARGIN, ROUTE_OTHER_PENALTY,
@@ -201,6 +201,7 @@ class RouteIndex:
             local_service(text),
             own_appliance(text),
             general_question(text),
+            self.brands is not None and self.brands.platform_in(text),
         ], dtype=np.float64)
 
     def judge(self, features: np.ndarray) -> float:
@@ -462,6 +463,12 @@ class Brands:
         return bool((self.exact is not None and self.exact.search(text))
                     or (self.folded is not None and self.folded.search(text)))
 
+    def platform_in(self, text: str) -> bool:
+        """The turn names a platform after a preposition ("on Android", "in Firefox", "with Apple Pay") and no
+        other well-known brand: the operator's service used there, not another company's case (the judge's
+        `platform`; "WhatsApp keeps crashing on my Samsung" names WhatsApp, and stays off)."""
+        return bool(_PLATFORM_USE.search(text)) and not self.named(_PLATFORM_NAMES.sub(" ", text))
+
 
 def _alternation(names: Sequence[str]) -> str:
     # longest first, so "Uber Eats" is read whole
@@ -506,6 +513,20 @@ def _owned_re2(names: Sequence[str]) -> Any:
     alt = _alternation(names)
     return re2.compile(rf"(?:^\W*|[.!?;]\s+|\b(?:my|our|his|her|their)\s+(?:(?:{_OWNED_MODIFIERS})\s+)?)"
                        rf"(?:{alt})(?:\W|$)|(?:^|\W)(?:{alt})\s+(?:{_PARTNER_ACTS})\b", options)
+
+
+def _platform_re2() -> tuple[Any, Any]:
+    """PLATFORMS after a preposition (any case) and a possessive or article ("on my iPad", "to Excel"), the names
+    case-sensitive (an apple is no Apple); and the names alone, to strip them before looking for other brands."""
+    options = re2.Options()
+    options.case_sensitive = True
+    alt = _alternation(PLATFORMS)
+    use = re2.compile(r"(?:^|\W)(?:[Oo]n|[Ii]n|[Ww]ith|[Tt]o|[Ff]rom|[Ii]nto|[Uu]sing|[Vv]ia|[Tt]hrough|[Bb]y)\s+"
+                      rf"(?:(?:my|the|an?|our|their)\s+)?(?:{alt})(?:\W|$)", options)
+    return use, re2.compile(rf"(?:^|\W)(?:{alt})(?:\W|$)", options)
+
+
+_PLATFORM_USE, _PLATFORM_NAMES = _platform_re2()
 
 
 def _product_re2(names: Sequence[str]) -> Any:

@@ -370,3 +370,19 @@ def test_a_question_about_a_kind_of_thing_in_general_is_a_cue_for_the_judge():
                  "What's the difference between the Pro and Team plans?",   # the operator's plans
                  "How do I reset my password?"]:
         assert feature(ix, "generic", case) == 0, case
+
+
+def test_a_platform_the_operators_service_runs_on_is_a_cue_for_the_judge():
+    ix = index()
+    for ours in ["The editor won't scroll on Android", "Charts don't render in Firefox",
+                 "I paid with Apple Pay and was charged twice", "Exports to Excel lose the dates"]:
+        assert feature(ix, "platform", ours) == 1, ours
+    for theirs in ["WhatsApp keeps crashing on my Samsung",       # another brand's case, on a platform
+                   "Android keeps draining my battery",           # the platform as the subject, not where it runs
+                   "How many calories are in an apple?"]:         # a fruit, not the brand
+        assert feature(ix, "platform", theirs) == 0, theirs
+
+
+def test_every_platform_is_a_shipped_brand():
+    from router_extproc.brands import PLATFORMS, brand_names
+    assert set(PLATFORMS) - {"Apple Pay", "Apple ID"} <= set(brand_names())
