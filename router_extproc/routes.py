@@ -466,8 +466,10 @@ class Brands:
     def platform_in(self, text: str) -> bool:
         """The turn names a platform after a preposition ("on Android", "in Firefox", "with Apple Pay") and no
         other well-known brand: the operator's service used there, not another company's case (the judge's
-        `platform`; "WhatsApp keeps crashing on my Samsung" names WhatsApp, and stays off)."""
-        return bool(_PLATFORM_USE.search(text)) and not self.named(_PLATFORM_NAMES.sub(" ", text))
+        `platform`; "WhatsApp keeps crashing on my Samsung" names WhatsApp, and "Apple keeps asking me to verify my
+        Apple ID on my iPad" makes the platform's maker its subject: both stay off)."""
+        return (bool(_PLATFORM_USE.search(text)) and not _PLATFORM_FIRST.search(text)
+                and not self.named(_PLATFORM_NAMES.sub(" ", text)))
 
 
 def _alternation(names: Sequence[str]) -> str:
@@ -515,18 +517,20 @@ def _owned_re2(names: Sequence[str]) -> Any:
                        rf"(?:{alt})(?:\W|$)|(?:^|\W)(?:{alt})\s+(?:{_PARTNER_ACTS})\b", options)
 
 
-def _platform_re2() -> tuple[Any, Any]:
+def _platform_re2() -> tuple[Any, Any, Any]:
     """PLATFORMS after a preposition (any case) and a possessive or article ("on my iPad", "to Excel"), the names
-    case-sensitive (an apple is no Apple); and the names alone, to strip them before looking for other brands."""
+    case-sensitive (an apple is no Apple); the names alone, to strip them before looking for other brands; and a
+    name as the turn's first word (its subject)."""
     options = re2.Options()
     options.case_sensitive = True
     alt = _alternation(PLATFORMS)
     use = re2.compile(r"(?:^|\W)(?:[Oo]n|[Ii]n|[Ww]ith|[Tt]o|[Ff]rom|[Ii]nto|[Uu]sing|[Vv]ia|[Tt]hrough|[Bb]y)\s+"
                       rf"(?:(?:my|the|an?|our|their)\s+)?(?:{alt})(?:\W|$)", options)
-    return use, re2.compile(rf"(?:^|\W)(?:{alt})(?:\W|$)", options)
+    return (use, re2.compile(rf"(?:^|\W)(?:{alt})(?:\W|$)", options),
+            re2.compile(rf"^\W*(?:{alt})(?:\W|$)", options))
 
 
-_PLATFORM_USE, _PLATFORM_NAMES = _platform_re2()
+_PLATFORM_USE, _PLATFORM_NAMES, _PLATFORM_FIRST = _platform_re2()
 
 
 def _product_re2(names: Sequence[str]) -> Any:

@@ -379,6 +379,7 @@ def test_a_platform_the_operators_service_runs_on_is_a_cue_for_the_judge():
         assert feature(ix, "platform", ours) == 1, ours
     for theirs in ["WhatsApp keeps crashing on my Samsung",       # another brand's case, on a platform
                    "Android keeps draining my battery",           # the platform as the subject, not where it runs
+                   "Apple wants me to verify my Apple ID on my iPad",   # the platform's maker as the subject
                    "How many calories are in an apple?"]:         # a fruit, not the brand
         assert feature(ix, "platform", theirs) == 0, theirs
 
