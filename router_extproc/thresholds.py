@@ -107,8 +107,9 @@ ROUTE_NEGATIVE_MARGIN = -0.04
 # company's case): pooled 0.888 / 0.051; held_out_12 0.856 / 0.09 (one how-to more routed), every other set as
 # good or better but held_out (0.913 / 0.05 -> 0.913 / 0.067) and held_out_8 (0.899 / 0.045 -> 0.896 / 0.057);
 # `platform` off when a platform's name is the turn's first word ("Apple keeps asking me ..."): 0.888 / 0.050.
-# Cut grid (same protocol, before the first-word rule): 0 0.890/0.102, 0.5 0.889/0.077, 1.0 0.888/0.051, 1.5 0.876/0.035: it stays 1.0. L2 grid:
-# 0.01 0.888/0.051, 0.03 0.888/0.051, 0.1 0.888/0.049, 0.3 0.882/0.049: it stays 0.03.
+# Cut grid (same protocol, before the first-word rule): 0 0.890/0.102, 0.5 0.889/0.077, 1.0 0.888/0.051, 1.5
+# 0.876/0.035: it stays 1.0. L2 grid: 0.01 0.888/0.051, 0.03 0.888/0.051, 0.1 0.888/0.049, 0.3 0.882/0.049: it
+# stays 0.03.
 ROUTE_JUDGE_FEATURES = ("margin", "head", "elsewhere", "addressed", "other_name", "third_party", "general",
                         "first_person", "length", "cover", "known_brand", "others", "howto", "third_person",
                         "other_party", "partner_own", "advice", "elsewhere_seller", "local_service", "appliance",
