@@ -27,7 +27,8 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   word of the examples with the same first letter, is replaced by it ("retrun" -> "return", "invocie" ->
   "invoice"). A misspelt word breaks into word pieces the encoder reads as noise; the repaired turn is embedded
   once more (stages/decide.route_reading: a second encoder pass, only for such requests) and that embedding is
-  matched. Text mostly of unknown words (another language) is left alone.
+  matched. Contractions typed without an apostrophe ("dosnt") are restored from a table. Text mostly of unknown
+  words that cannot be repaired (another language) is left alone.
 * **"About someone else" raises the bar** by ROUTE_OTHER_PENALTY (`about_someone_else`): a support route's topic
   is also the topic of questions about other companies and of general questions (Netflix's billing, a React
   crash, "what is VAT"), which a topic embedding cannot tell apart. The user's turn is read for whom it is about:
@@ -64,8 +65,10 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   with the operator's partner, not the operator's service; never when the turn speaks of the operator's
   integration), advice sought in general ("the cheapest way to post a parcel abroad", "how are import duties
   calculated"), a thing bought from another seller or a person ("from a local carpenter"), a local trade or service
-  named ("the optician", "a taxi", "the takeaway") and the customer's own appliance, car or router ("the microwave
-  clock resets"). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the operator's trade of
+  named ("the optician", "a taxi", "the takeaway"), the customer's own appliance, car or router ("the microwave
+  clock resets"), a question about a kind of thing in general ("how do couriers decide ...", "the difference
+  between a ... and a ...") and, for the route, a platform the operator's service runs on ("crashes on Android",
+  "paid with Apple Pay"; brands.PLATFORMS). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the operator's trade of
   recall for false routes). It replaces the bar and its rise; `bar` then reads as the score at which the judge would
   say yes. An index built without the pool (`build_index(..., elsewhere=())`) keeps the bar.
 
