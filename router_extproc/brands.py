@@ -11,6 +11,12 @@ from functools import cache
 from importlib.resources import files
 
 COMMON_WORDS_HEADING = "# also common words"
+# The brands of other_brands.txt a customer uses the operator's own service on or pays it with: devices, operating
+# systems, browsers, office files and cards ("crashes on Android", "won't render in Firefox", "paid with Apple Pay",
+# "export to Excel"). Named after a preposition, they are where the operator's service runs, not whose case it is
+# (routes.py, the judge's `platform`). Each is also in the file (tests/unit/test_routes_judge.py checks it).
+PLATFORMS = ("Apple", "Apple Pay", "Apple ID", "iPhone", "iPad", "MacBook", "iOS", "macOS", "Android", "Samsung",
+             "Windows", "Chrome", "Firefox", "Safari", "Excel", "PowerPoint", "Amex", "American Express", "Mastercard")
 
 
 def data_lines(name: str, stop_at: str | None = None) -> tuple[str, ...]:

@@ -194,6 +194,11 @@ def _judge_cues(routes: Any, text: str) -> list[str]:
         (routes_mod.bought_elsewhere(text), "bought from another seller (\"from a local carpenter\")"),
         (routes_mod.local_service(text), "a local trade or service (\"the optician\", \"a taxi\")"),
         (routes_mod.own_appliance(text), "the customer's own appliance (\"the microwave\", \"my router\")"),
+        (routes_mod.general_question(text),
+         "a question about a kind of thing in general (\"how do couriers decide ...\", "
+         "\"the difference between a ...\")"),
+        (routes.brands is not None and routes.brands.platform_in(text),
+         "the operator's service on a platform, no other brand (\"on Android\", \"in Firefox\"): for the route"),
     ]
     return [what for fired, what in cues if fired]
 

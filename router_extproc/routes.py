@@ -27,7 +27,8 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   word of the examples with the same first letter, is replaced by it ("retrun" -> "return", "invocie" ->
   "invoice"). A misspelt word breaks into word pieces the encoder reads as noise; the repaired turn is embedded
   once more (stages/decide.route_reading: a second encoder pass, only for such requests) and that embedding is
-  matched. Text mostly of unknown words (another language) is left alone.
+  matched. Contractions typed without an apostrophe ("dosnt") are restored from a table. Text mostly of unknown
+  words that cannot be repaired (another language) is left alone.
 * **"About someone else" raises the bar** by ROUTE_OTHER_PENALTY (`about_someone_else`): a support route's topic
   is also the topic of questions about other companies and of general questions (Netflix's billing, a React
   crash, "what is VAT"), which a topic embedding cannot tell apart. The user's turn is read for whom it is about:
@@ -64,8 +65,10 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   with the operator's partner, not the operator's service; never when the turn speaks of the operator's
   integration), advice sought in general ("the cheapest way to post a parcel abroad", "how are import duties
   calculated"), a thing bought from another seller or a person ("from a local carpenter"), a local trade or service
-  named ("the optician", "a taxi", "the takeaway") and the customer's own appliance, car or router ("the microwave
-  clock resets"). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the operator's trade of
+  named ("the optician", "a taxi", "the takeaway"), the customer's own appliance, car or router ("the microwave
+  clock resets"), a question about a kind of thing in general ("how do couriers decide ...", "the difference
+  between a ... and a ...") and, for the route, a platform the operator's service runs on ("crashes on Android",
+  "paid with Apple Pay"; brands.PLATFORMS). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the operator's trade of
   recall for false routes). It replaces the bar and its rise; `bar` then reads as the score at which the judge would
   say yes. An index built without the pool (`build_index(..., elsewhere=())`) keeps the bar.
 
@@ -89,7 +92,7 @@ import numpy as np
 import re2
 from rapidfuzz.distance import OSA
 
-from .brands import brand_names, data_lines
+from .brands import PLATFORMS, brand_names, data_lines
 from .language import Language, LanguageDetector
 from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_JUDGE_BIAS, ROUTE_JUDGE_CUT, ROUTE_JUDGE_FEATURES,
                          ROUTE_JUDGE_WEIGHTS, ROUTE_LANGUAGE_FLOOR, ROUTE_NEGATIVE_MARGIN, ROUTE_OTHER_PENALTY,
@@ -200,6 +203,8 @@ class RouteIndex:
             bought_elsewhere(text),
             local_service(text),
             own_appliance(text),
+            general_question(text),
+            self.brands is not None and self.brands.platform_in(text),
         ], dtype=np.float64)
 
     def judge(self, features: np.ndarray) -> float:
@@ -461,6 +466,14 @@ class Brands:
         return bool((self.exact is not None and self.exact.search(text))
                     or (self.folded is not None and self.folded.search(text)))
 
+    def platform_in(self, text: str) -> bool:
+        """The turn names a platform after a preposition ("on Android", "in Firefox", "with Apple Pay") and no
+        other well-known brand: the operator's service used there, not another company's case (the judge's
+        `platform`; "WhatsApp keeps crashing on my Samsung" names WhatsApp, and "Apple keeps asking me to verify my
+        Apple ID on my iPad" makes the platform's maker its subject: both stay off)."""
+        return (bool(_PLATFORM_USE.search(text)) and not _PLATFORM_FIRST.search(text)
+                and not self.named(_PLATFORM_NAMES.sub(" ", text)))
+
 
 def _alternation(names: Sequence[str]) -> str:
     # longest first, so "Uber Eats" is read whole
@@ -485,9 +498,13 @@ _INTEGRATION = re.compile(r"\b(?:integrat\w*|sync\w*|connector|plugin|plug-in|ad
 # account", "our family Slack"): a closed list, since "my order via PayPal" must not read as "my PayPal".
 _OWNED_MODIFIERS = "old|new|own|personal|private|family|main|spare|second|business|home|household|school|club"
 # Verbs whose subject, right after a partner's name mid-sentence, makes the partner the actor of the customer's case
-# ("the link PayPal emailed me", "the fee Google took"): the partner's service did it, not the operator's.
+# ("the link PayPal emailed me", "the fee Google took", "a seller shipped it wrong and PayPal won't help"): the
+# partner's service did it, or will not help, not the operator's. Not "says" ("login with Google says account not
+# linked": the operator's sign-in), "stopped" ("the webhook to Slack stopped posting": the operator's webhook) nor a
+# bare "won't" ("my payment via PayPal won't go through": the operator's checkout).
 _PARTNER_ACTS = ("emailed|texted|sent|charged|took|froze|blocked|limited|suspended|closed|locked|flagged|held|"
-                 "deducted|refused|rejected|declined")
+                 "deducted|refused|rejected|declined|(?:won't|won’t|wont|wouldn't|wouldn’t|will\\s+not|refuses\\s+to)\\s+"
+                 "(?:help|let|refund|give|respond|reply|answer|release|unlock|reopen)")
 
 
 def _owned_re2(names: Sequence[str]) -> Any:
@@ -501,6 +518,22 @@ def _owned_re2(names: Sequence[str]) -> Any:
     alt = _alternation(names)
     return re2.compile(rf"(?:^\W*|[.!?;]\s+|\b(?:my|our|his|her|their)\s+(?:(?:{_OWNED_MODIFIERS})\s+)?)"
                        rf"(?:{alt})(?:\W|$)|(?:^|\W)(?:{alt})\s+(?:{_PARTNER_ACTS})\b", options)
+
+
+def _platform_re2() -> tuple[Any, Any, Any]:
+    """PLATFORMS after a preposition (any case) and a possessive or article ("on my iPad", "to Excel"), the names
+    case-sensitive (an apple is no Apple); the names alone, to strip them before looking for other brands; and a
+    name as the turn's first word (its subject)."""
+    options = re2.Options()
+    options.case_sensitive = True
+    alt = _alternation(PLATFORMS)
+    use = re2.compile(r"(?:^|\W)(?:[Oo]n|[Ii]n|[Ww]ith|[Tt]o|[Ff]rom|[Ii]nto|[Uu]sing|[Vv]ia|[Tt]hrough|[Bb]y)\s+"
+                      rf"(?:(?:my|the|an?|our|their)\s+)?(?:{alt})(?:\W|$)", options)
+    return (use, re2.compile(rf"(?:^|\W)(?:{alt})(?:\W|$)", options),
+            re2.compile(rf"^\W*(?:{alt})(?:\W|$)", options))
+
+
+_PLATFORM_USE, _PLATFORM_NAMES, _PLATFORM_FIRST = _platform_re2()
 
 
 def _product_re2(names: Sequence[str]) -> Any:
@@ -542,6 +575,12 @@ REPAIR_TWO_EDITS_FROM = 8     # words this long may be two edits away; shorter o
 # Longer "words" are not misspellings (a hash, a base64 blob, keyboard mashing), and a word's two-edit deletes
 # grow with the cube of its length: a 1,900-letter word would make ~1.8M strings of ~1,900 characters.
 REPAIR_MAX_LETTERS = 24
+# Contractions typed without their apostrophe ("dosnt", "wont", "hasnt"): the encoder splits them into noise, and
+# the nearest example word is often another word ("wont" -> "want"), so they are restored from this table first.
+_CONTRACTIONS = {"dont": "don't", "doesnt": "doesn't", "dosnt": "doesn't", "didnt": "didn't", "cant": "can't",
+                 "wont": "won't", "isnt": "isn't", "hasnt": "hasn't", "havent": "haven't", "wasnt": "wasn't",
+                 "arent": "aren't", "couldnt": "couldn't", "wouldnt": "wouldn't", "shouldnt": "shouldn't",
+                 "werent": "weren't", "youre": "you're", "theyre": "they're"}
 
 
 def _deletes(word: str, edits: int) -> set[str]:
@@ -592,10 +631,13 @@ class Speller:
         return sum(self.known(w) and (w in vocab or w + "s" in vocab or w[:-1] in vocab) for w in words) / len(words)
 
     def fix(self, word: str) -> str | None:
-        """The example word `word` is a misspelling of (closest; then the most frequent; then alphabetical)."""
+        """The example word `word` is a misspelling of (closest; then the most frequent; then alphabetical), or the
+        contraction it is without its apostrophe."""
         if any(c.isupper() for c in word[1:]):
             return None     # an acronym or a brand ("SAML", "SaaS"), not a typo
         lw = word.lower()
+        if lw in _CONTRACTIONS:
+            return _CONTRACTIONS[lw]
         if not REPAIR_MIN_LETTERS <= len(lw) <= REPAIR_MAX_LETTERS or "'" in lw or "’" in lw or self.known(lw):
             return None
         edits = 2 if len(lw) >= REPAIR_TWO_EDITS_FROM else 1
@@ -611,18 +653,22 @@ class Speller:
 
     def repair(self, text: str) -> str | None:
         """`text` with its misspelt words repaired; None when nothing changed, when it is too long, or when it is
-        mostly words neither the encoder nor the examples know (another language: repair would garble it)."""
+        mostly words neither the encoder nor the examples know and repair cannot place (another language: repair
+        would garble it). Words repair can place do not count against it: "i forgto my pasword" is half misspelt,
+        and all of it is repairable."""
         if len(text) > REPAIR_MAX_CHARS:
             return None
         words = _WORD.findall(text)
-        unknown = sum(1 for w in words if len(w) >= REPAIR_MIN_LETTERS and not self.known(w.lower()))
-        if not words or unknown * 3 > len(words):
+        fixes = {w: self.fix(w) for w in words if len(w) >= REPAIR_MIN_LETTERS and not self.known(w.lower())}
+        fixes.update((w, _CONTRACTIONS[w.lower()]) for w in words if w.lower() in _CONTRACTIONS)
+        unplaced = sum(1 for w in words if w in fixes and fixes[w] is None)
+        if not words or unplaced * 3 > len(words):
             return None
         changed = False
 
         def sub(m: re.Match[str]) -> str:
             nonlocal changed
-            fixed = self.fix(m.group(0))
+            fixed = fixes.get(m.group(0))
             if fixed is None:
                 return m.group(0)
             changed = True
@@ -743,6 +789,19 @@ _COMMERCE = _ci_re2(
     r"\b(?:order\w*|deliver\w*|parcel|package|return\w*|refund\w*|arriv\w*|ship\w*|track\w*|dispatch\w*|"
     r"bought|purchas\w*|exchange\w*|send\s+back|sent\s+back)\b")
 
+# A question about a kind of thing in general, asked of nobody's case: a bare plural as the subject of "how/why do"
+# ("how do couriers decide which van takes which parcel", "why do apps crash more on older phones", "how do people
+# ...") or a comparison of indefinite things ("the difference between a freemium model and a free trial").
+# general_question reads these only without a first or a second person: the customer's case says "my", "we" or
+# "you" ("why do my invoices show VAT twice", "when do you dispatch orders"), and "the charts"/"your plans" name the
+# operator's own things (no determiner before the plural; "a"/"an" in the comparison).
+_GENERIC_SUBJECT = _ci_re2(
+    r"^\W*(?:how|why)\s+(?:do|does|did|can|would|will|are|is)\s+([\w'-]+)\s+(?:[\w'-]+\s+){0,1}?"
+    r"(?:[\w'-]+s|people)\s+\w|^\W*(?:how|why)\s+(?:do|does|did|can|would|will|are|is)\s+([\w'-]+s|people)\s+\w|"
+    r"\bdifference\s+between\s+(?:a|an)\s")
+# Words that make the subject someone's own or definite ("the charts", "your plans"): not a kind of thing in general.
+_DETERMINERS = frozenset("""the these those this that my our your their his her its i we you they it there u""".split())
+
 
 def asks_advice(text: str) -> bool:
     """The turn asks for advice in general, or how a thing is done in general, neither addressing the operator nor
@@ -752,6 +811,16 @@ def asks_advice(text: str) -> bool:
         return False
     return bool(_ADVICE.search(text)) or (bool(_GENERAL_FORM.search(text))
                                           and not _FIRST_PERSON.search(text) and not _US.search(text))
+
+
+def general_question(text: str) -> bool:
+    """The turn asks about a kind of thing in general (a bare plural subject, a comparison of indefinite things)
+    with neither a first nor a second person (the judge's `generic`)."""
+    text = text[:REPAIR_MAX_CHARS]
+    if _ADDRESSED.search(text) or _FIRST_PERSON.search(text) or _US.search(text):
+        return False
+    m = _GENERIC_SUBJECT.search(text)
+    return m is not None and (m.group(1) or m.group(2) or "").lower() not in _DETERMINERS
 
 
 def bought_elsewhere(text: str) -> bool:

@@ -28,8 +28,10 @@ ROUTE_HEAD_TEMPERATURE = 0.06
 # How much closer a match a request about someone else needs (routes.about_someone_else: another company's name,
 # a third-party provider, a general question's form, and no "you"). Calibrated on calibration.jsonl, held_out_2,
 # held_out_3 and held_out_4 pooled (bench_routes.py; held_out_5 pooled with them since: still 0.06), reported on
-# held_out_5.jsonl, then on held_out_6.jsonl.
-ROUTE_OTHER_PENALTY = 0.06
+# held_out_5.jsonl, then on held_out_6.jsonl. Recalibrated in rules12 over every set to held_out_12 pooled (3,277
+# prompts; the same protocol, bench_routes.calibrate_penalty): 0.15 (accuracy / false-route 0.824/0.237, 0.06
+# 0.817/0.302). It moves only an index built without the shipped pool (the bar); the judge replaces it otherwise.
+ROUTE_OTHER_PENALTY = 0.15
 # A turn the language detector is sure is in another language (LANGUAGE_CONFIDENCE) matches no route whose examples
 # are in other languages, unless the detector gives the route's languages at least this probability (routes.py).
 # Calibrated on the earlier route sets (bench_routes.py): the largest floor that keeps every English prompt of
@@ -40,8 +42,11 @@ ROUTE_LANGUAGE_FLOOR = 0.02
 # leave one set out (bench_routes.py: each set scored with the others' near-topic none prompts as negatives): the
 # largest margin whose mean accuracy is within 0.005 of the best. First over held_out_3/4/5 with the bar (0.0);
 # again over held_out_3/4/5/6 once the judge replaced the bar: -0.02 (mean accuracy / false-route 0.857/0.104 at
-# -0.04, 0.855/0.093 at -0.02, 0.850/0.083 at 0.0).
-ROUTE_NEGATIVE_MARGIN = -0.02
+# -0.04, 0.855/0.093 at -0.02, 0.850/0.083 at 0.0). Again in rules12 over held_out_3 .. held_out_12 (the judge
+# with rules12's cues): -0.04 (0.841/0.022; -0.02 0.818/0.017, 0.0 0.789/0.015). The grid's edge: a wider one keeps
+# moving (-0.06 0.859/0.023, -0.08 0.871/0.027, -0.1 0.875/0.033), i.e. with this judge the seen none prompts as
+# negatives cost more recall than they save in false routes; the grid was left as it was.
+ROUTE_NEGATIVE_MARGIN = -0.04
 # Whether the best route's match is a match (routes.py, "The judge"): a logistic model over ROUTE_JUDGE_FEATURES, the
 # same for every config, which replaces the bar (τ + the head's vote + the "someone else" rise) when the index
 # carries the shipped pool of someone else's support text (router_extproc/data/elsewhere.txt) and brand list
@@ -88,12 +93,30 @@ ROUTE_NEGATIVE_MARGIN = -0.02
 # 0.877/0.058, 0.03 0.877/0.058, 0.1 0.875/0.060, 0.3 0.871/0.061, 1.0 0.863/0.064: it stays 0.03. Cut grid (L2
 # 0.03): 0 0.877/0.123, 0.5 0.878/0.090, 1.0 0.877/0.058, 1.5 0.863/0.046: 1.0 is the largest within 0.005 of the
 # best.
+# Refitted with held_out_12 added to the sets (3,055 prompts) and one cue (rules12), for the how-to none prompts:
+# `generic` (a question about a kind of thing in general, with neither a first nor a second person: a bare plural
+# as the subject of "how/why do" — "how do couriers decide ...", "why do apps crash more ..." — or "the difference
+# between a ... and a ..."); `partner_own` also reads a partner that will not help ("... and PayPal won't help"); and
+# spelling repair now restores apostrophe-less contractions ("dosnt", "wont") and repairs a turn whose unknown words
+# it can all place ("i forgto my pasword": it used to abstain when a third of the words were unknown). Leaving one
+# set out (held_out, held_out_3 .. held_out_12), pooled at the cut 1.0: 0.882 / false-route 0.052 (round start
+# 0.874 / 0.061; the cue alone 0.877 / 0.056); held_out_12 0.813 / 0.149 -> 0.856 / 0.075 (its how-to prompts were
+# read before the cue was written: this flatters; held_out_13 is the report). Then `platform` (a device, OS,
+# browser, office file or card of brands.PLATFORMS after a preposition, and no other brand: "crashes on Android",
+# "paid with Apple Pay", "export to Excel": the operator's service used there, which `known_brand` read as another
+# company's case): pooled 0.888 / 0.051; held_out_12 0.856 / 0.09 (one how-to more routed), every other set as
+# good or better but held_out (0.913 / 0.05 -> 0.913 / 0.067) and held_out_8 (0.899 / 0.045 -> 0.896 / 0.057);
+# `platform` off when a platform's name is the turn's first word ("Apple keeps asking me ..."): 0.888 / 0.050.
+# Cut grid (same protocol, before the first-word rule): 0 0.890/0.102, 0.5 0.889/0.077, 1.0 0.888/0.051, 1.5
+# 0.876/0.035: it stays 1.0. L2 grid: 0.01 0.888/0.051, 0.03 0.888/0.051, 0.1 0.888/0.049, 0.3 0.882/0.049: it
+# stays 0.03.
 ROUTE_JUDGE_FEATURES = ("margin", "head", "elsewhere", "addressed", "other_name", "third_party", "general",
                         "first_person", "length", "cover", "known_brand", "others", "howto", "third_person",
-                        "other_party", "partner_own", "advice", "elsewhere_seller", "local_service", "appliance")
-ROUTE_JUDGE_WEIGHTS = (13.95, -1.59, -13.14, -0.47, 0.08, -2.48, -3.14, -0.81, 1.52, 1.38, -4.25, -4.17, -6.37, -2.75,
-                       -7.49, -7.86, -6.18, -5.54, -6.45, -6.76)
-ROUTE_JUDGE_BIAS = -3.14
+                        "other_party", "partner_own", "advice", "elsewhere_seller", "local_service", "appliance",
+                        "generic", "platform")
+ROUTE_JUDGE_WEIGHTS = (14.97, -1.49, -13.59, -0.45, -0.31, -2.54, -3.26, -0.89, 1.47, 1.59, -5.78, -4.81, -6.86,
+                       -2.72, -7.64, -8.34, -6.22, -5.43, -6.51, -6.95, -7.54, 8.39)
+ROUTE_JUDGE_BIAS = -2.99
 ROUTE_JUDGE_L2 = 0.03
 # The judge says yes when its log-odds reach this cut (a route's `strictness:` adds to it). Chosen by leaving one
 # set out (held_out, held_out_3 .. held_out_7; the judge fitted on the others): the largest cut of bench_routes'

@@ -355,3 +355,35 @@ def test_the_customers_own_appliance_is_a_cue_for_the_judge():
                  "The fridge you delivered is dented",                         # addresses the operator
                  "The toaster I ordered came without a plug"]:                 # an order: the shop's case
         assert feature(ix, "appliance", ours) == 0, ours
+
+
+def test_a_question_about_a_kind_of_thing_in_general_is_a_cue_for_the_judge():
+    ix = index()
+    for general in ["How do couriers pick which van takes a parcel?", "Why do apps freeze more on old tablets?",
+                    "How do loyalty schemes make money?", "How do people usually choose a courier?",
+                    "What is the difference between a quote and an invoice?"]:
+        assert feature(ix, "generic", general) == 1, general
+    for case in ["Why do my invoices show VAT twice?",                  # the customer's own case
+                 "When do you dispatch orders placed on Sunday?",       # addresses the operator
+                 "Why do the charts fail to load?",                     # the operator's own charts
+                 "How do we add seats to our plan?",                    # a first person
+                 "What's the difference between the Pro and Team plans?",   # the operator's plans
+                 "How do I reset my password?"]:
+        assert feature(ix, "generic", case) == 0, case
+
+
+def test_a_platform_the_operators_service_runs_on_is_a_cue_for_the_judge():
+    ix = index()
+    for ours in ["The editor won't scroll on Android", "Charts don't render in Firefox",
+                 "I paid with Apple Pay and was charged twice", "Exports to Excel lose the dates"]:
+        assert feature(ix, "platform", ours) == 1, ours
+    for theirs in ["WhatsApp keeps crashing on my Samsung",       # another brand's case, on a platform
+                   "Android keeps draining my battery",           # the platform as the subject, not where it runs
+                   "Apple wants me to verify my Apple ID on my iPad",   # the platform's maker as the subject
+                   "How many calories are in an apple?"]:         # a fruit, not the brand
+        assert feature(ix, "platform", theirs) == 0, theirs
+
+
+def test_every_platform_is_a_shipped_brand():
+    from router_extproc.brands import PLATFORMS, brand_names
+    assert set(PLATFORMS) - {"Apple Pay", "Apple ID"} <= set(brand_names())

@@ -38,6 +38,9 @@ def speller() -> RT.Speller:
     ("i was chagred twice", "i was charged twice"),
     ("my pasword reset email", "my password reset email"),               # a missing letter
     ("the app crashed when i opened it", None),                            # inflections, not typos
+    ("i was chagred twise", "i was charged twice"),     # half the words misspelt, all of them repairable
+    ("my pasword dosnt work", "my password doesn't work"),   # a contraction without its apostrophe
+    ("the app wont open", "the app won't open"),        # not "want": the contraction is restored, not guessed
 ])
 def test_a_misspelt_word_is_repaired_into_the_examples_word(speller, typo, fixed):
     assert speller.repair(typo) == fixed
