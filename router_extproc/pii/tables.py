@@ -204,8 +204,34 @@ def _aligned(lines: list[str], starts: list[int], i: int) -> tuple[Table, int] |
     head = _chunks(ln)
     if i > 0 and len(_chunks(lines[i - 1])) == len(head):
         return None  # (a row inside a table is no header)
-    if len(head) < 2 or "\t" in ln or not any("  " in ln[head[j][1]:head[j + 1][0]] for j in range(len(head) - 1)):
+    if "\t" in ln:
         return None
+    got = None
+    if len(head) >= 2 and any("  " in ln[head[j][1]:head[j + 1][0]] for j in range(len(head) - 1)):
+        got = _aligned_rows(lines, starts, i, head, False)
+    if got is None:
+        # (a header whose names stand one space apart, "   first_name last_name  age": each word a column's)
+        words = _words_at(ln)
+        if len(words) > len(head):
+            got = _aligned_rows(lines, starts, i, words, True)
+    return got
+
+
+def _words_at(line: str) -> list[Span]:
+    out: list[Span] = []
+    for a, b in _chunks(line):
+        k = a
+        for w in line[a:b].split(" "):
+            out.append((k, k + len(w)))
+            k += len(w) + 1
+    return out
+
+
+def _aligned_rows(lines: list[str], starts: list[int], i: int, head: list[Span], full: bool
+                  ) -> tuple[Table, int] | None:
+    """Rows under an aligned header; `full`: every row fills every column (a header read word by word must be
+    borne out by its rows: "- Handle unicode exception" above one link is no header)."""
+    ln = lines[i]
     got = _header([ln[a:b] for a, b in head])
     if got is None:
         return None
@@ -220,7 +246,7 @@ def _aligned(lines: list[str], starts: list[int], i: int) -> tuple[Table, int] |
             continue
         rc = _chunks(row)
         placed = _place(row, rc, head)
-        if not rc or placed is None:
+        if len(rc) < 2 or placed is None or (full and len([j for j in placed if j is not None]) != len(head)):
             break
         for (a, b), j in zip(rc, placed):
             (idx if j is None or j in index else cols[j]).append((starts[k] + a, starts[k] + b))

@@ -64,6 +64,22 @@ def test_psql_grid_with_its_rule_line():
     assert not any(v in ("7", "8") for _, v in got)
 
 
+def test_mysql_grid_with_its_borders():
+    text = ("+----+-----------------+-----+\n| id | name            | age |\n+----+-----------------+-----+\n"
+            "|  1 | Wiremu Tane     |  47 |\n|  2 | Ngozi Eze       |  35 |\n+----+-----------------+-----+\n"
+            "2 rows in set (0.00 sec)\n")
+    got = _found(text)
+    assert {("PERSON", "Wiremu Tane"), ("PERSON", "Ngozi Eze"), ("AGE", "47"), ("AGE", "35")} <= got
+    assert not any(v in ("1", "2") for _, v in got)
+
+
+def test_an_aligned_header_with_names_one_space_apart():
+    text = "   first_name last_name  age\n0       Kofi    Boateng   52\n1      Yusra     Haddad   31\n"
+    got = _found(text)
+    assert {("PERSON", "Kofi"), ("PERSON", "Boateng"), ("PERSON", "Haddad"), ("AGE", "52"), ("AGE", "31")} <= got
+    assert not any(v in ("0", "1") for _, v in got)  # row numbers are nobody's age
+
+
 def test_markdown_table():
     text = "| Name | Phone | Born |\n|---|---|---|\n| Rafaela Moura | +351 912 345 678 | 1990-02-14 |\n"
     got = _found(text)
