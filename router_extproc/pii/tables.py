@@ -245,7 +245,7 @@ def _aligned_rows(lines: list[str], starts: list[int], i: int, head: list[Span],
             k += 1
             continue
         rc = _chunks(row)
-        placed = _place(row, rc, head)
+        placed = _place(row, rc, head) or _in_order(row, rc, len(head))
         if len(rc) < 2 or placed is None or (full and len([j for j in placed if j is not None]) != len(head)):
             break
         for (a, b), j in zip(rc, placed):
@@ -273,6 +273,16 @@ def _place(line: str, row: list[Span], head: list[Span]) -> list[int | None] | N
         else:
             return None
     return out
+
+
+def _in_order(line: str, row: list[Span], width: int) -> list[int | None] | None:
+    """A hand-aligned row whose cells drift from the header's edges but match its columns one for one (a row number
+    first at most): "Wojciech Nowak  52  Gdansk" under "name   age  city"."""
+    if len(row) == width:
+        return list(range(width))
+    if len(row) == width + 1 and line[row[0][0]:row[0][1]].isdigit():
+        return [None, *range(width)]
+    return None
 
 
 def _copy(lines: list[str], starts: list[int], i: int) -> tuple[Table, int] | None:

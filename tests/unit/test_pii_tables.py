@@ -80,6 +80,12 @@ def test_an_aligned_header_with_names_one_space_apart():
     assert not any(v in ("0", "1") for _, v in got)  # row numbers are nobody's age
 
 
+def test_a_hand_aligned_table_whose_cells_drift_from_the_header():
+    text = "name   age  city\nWojciech Nowak  52  Gdansk\nAma Mensah  31  Accra\n"
+    got = _found(text)
+    assert {("PERSON", "Wojciech Nowak"), ("PERSON", "Ama Mensah"), ("AGE", "52"), ("AGE", "31")} <= got
+
+
 def test_markdown_table():
     text = "| Name | Phone | Born |\n|---|---|---|\n| Rafaela Moura | +351 912 345 678 | 1990-02-14 |\n"
     got = _found(text)
