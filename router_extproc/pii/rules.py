@@ -21,6 +21,7 @@ import numpy as np
 import re2
 
 from .given_names import GIVEN_NAMES
+from .tables import has_table, read_tables
 from ..brands import brand_names
 
 Entity = tuple[int, int, str, float]  # start, end (chars), type, score
@@ -2149,8 +2150,9 @@ def _urls(T: Text) -> list[Entity]:
     return out
 
 
-# Column names of a pasted table (CSV, TSV, Markdown) and the type of their cells: "name,email,phone,age" above
-# "Ravi Patel,ravi.p@gmail.com,+44 7700 900345,42". E-mail addresses, IPs and cards are found by their own patterns.
+# Column names of an SQL insert and the type of their values: "INSERT INTO users (name, email, birth_date) ..."
+# E-mail addresses, IPs and cards are found by their own patterns. (pii15: pasted tables are read by pii/tables.py,
+# which types a column from its header's words.)
 _COLUMNS: dict[str, str] = {
     **dict.fromkeys(("name", "full name", "fullname", "full_name", "customer", "customer name", "patient", "employee",
                      "contact", "first name", "first_name", "firstname", "last name", "last_name", "lastname",
@@ -2169,25 +2171,6 @@ _COLUMNS: dict[str, str] = {
 }
 
 
-def _cells(line: str, sep: str) -> list[tuple[int, int]]:
-    """Offsets (within the line) of the stripped cells of a table row split at `sep` (Markdown's outer pipes
-    dropped)."""
-    out, pos = [], 0
-    for part in line.split(sep):
-        a, b = pos, pos + len(part)
-        pos = b + 1
-        while a < b and line[a] in " \t":
-            a += 1
-        while b > a and line[b - 1] in " \t\r":
-            b -= 1
-        out.append((a, b))
-    if sep == "|" and out and out[0][0] == out[0][1]:
-        out = out[1:]
-    if sep == "|" and out and out[-1][0] == out[-1][1]:
-        out = out[:-1]
-    return out
-
-
 def _cell_ok(typ: str, v: str) -> bool:
     digits = sum(c.isdigit() for c in v)
     if typ == "AGE":
@@ -2198,46 +2181,40 @@ def _cell_ok(typ: str, v: str) -> bool:
         return 7 <= digits <= 15 and all(c.isdigit() or c in " +-().x" for c in v)
     if typ == "PERSON":
         # (a password-manager export's "name" column names the site: "Netflix,https://netflix.com,...")
-        return any(c.isalpha() for c in v) and not digits and v[:1].isupper() and len(v.split()) <= 4 and \
-            v not in BRANDS
+        return any(c.isalpha() for c in v) and not digits and (v[:1].isupper() or not v[:1].isascii()) and \
+            len(v.split()) <= 4 and v not in BRANDS and not placeholder(v)
     if typ == "STREET_ADDRESS":
         return digits >= 1 and any(c.isalpha() for c in v)
+    if typ == "USERNAME":
+        return not placeholder(v) and not v.isdigit() and len(v) <= 64 and not any(c.isspace() for c in v)
     return not placeholder(v) and not v.isdigit()
 
 
+def _people_column(text: str, cells: tuple[tuple[int, int], ...]) -> bool:
+    """(pii15) A column its header does not type holds people's names where most of its cells (two at least) are
+    two or three capitalised words opening with a known given name: "Ana Lima", "Kenji Morimoto"."""
+    hits = 0
+    for s, e in cells:
+        w = text[s:e].split()
+        if 2 <= len(w) <= 3 and all(x[:1].isupper() for x in w) and w[0].lower() in GIVEN_NAMES:
+            hits += 1
+    return hits >= 2 and 3 * hits >= 2 * len(cells)
+
+
 def _tables(text: str) -> list[Entity]:
-    """Cells of a pasted table under a header that names their columns (see _COLUMNS)."""
+    """Cells of the pasted tables (pii/tables.py) that fit their column's type."""
     out: list[Entity] = []
-    lines = text.split("\n")
-    starts = [0]
-    for ln in lines:
-        starts.append(starts[-1] + len(ln) + 1)
-    header: dict[int, str] | None = None
-    sep, width = "", 0
-    for i, ln in enumerate(lines):
-        if header is not None:
-            cells = _cells(ln, sep)
-            if set(ln.strip()) <= set("|-: "):
-                continue  # Markdown's rule line under the header
-            if len(cells) != width:
-                header = None
-            else:
-                for j, typ in header.items():
-                    a, b = cells[j]
-                    v = ln[a:b].strip("\"'")
-                    off = ln.index(v, a) if v else a
-                    if v and _cell_ok(typ, v):
-                        out.append((starts[i] + off, starts[i] + off + len(v), typ, 0.8))
-                continue
-        for s in ("\t", "|", ",", ";"):
-            if s not in ln:
-                continue
-            cells = _cells(ln, s)
-            names = [ln[a:b].strip("\"'`*").lower() for a, b in cells]
-            typed = {j: _COLUMNS[n] for j, n in enumerate(names) if n in _COLUMNS}
-            if typed and len(cells) >= 2 and all(len(n) <= 24 for n in names):
-                header, sep, width = typed, s, len(cells)
-                break
+    for table in read_tables(text):
+        for typ, cells in zip(table.types, table.columns):
+            if typ is None:
+                if not _people_column(text, cells):
+                    continue
+                typ = "PERSON"
+            for s, e in cells:
+                v = text[s:e].strip("\"'")
+                if v and _cell_ok(typ, v):
+                    s += text[s:e].index(v)
+                    out.append((s, s + len(v), typ, 0.8))
     return out
 
 
@@ -2586,7 +2563,7 @@ def rule_entities(text: str) -> list[Entity]:
         out += _numbers(T) + _ids(T)
     out += _credentials(T) + _people(T) + _records(T) + _shell_logins(T) + _account_files(T)
     out += _command_logins(T)
-    if "\n" in text and ("," in text or "\t" in text or "|" in text or ";" in text):
+    if has_table(text):
         out += _tables(text)
     if "INSERT" in text or "insert" in text:
         out += _sql_rows(T)

@@ -9,6 +9,7 @@ import re2
 
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
 from ..pii.given_names import GIVEN_NAMES
+from ..pii.tables import has_table, read_tables
 from ..pii.rules import CAPS_NOT_SURNAME as _CAPS_NOT_SURNAME
 from ..pii.rules import RE2_LARGE, TRADE_BEFORE
 from ..pii.rules import (BRANDS, GREETING_WORDS, INTRO_WORDS, NAME_TITLES, NOT_NAMES, business_address, company_line,
@@ -535,7 +536,16 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     out = [x for x in out if x[2] != "USERNAME" or _login_ok(text, x[0], x[1])]
-    return _person_details(text, _named_sites(text, _intro_lead(text, out)))
+    return _not_row_numbers(text, _person_details(text, _named_sites(text, _intro_lead(text, out))))
+
+
+def _not_row_numbers(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    """(pii15) A table's row numbers and id cells (pii/tables.py) are nobody's age or address, whoever found them:
+    "0" under "age" in a df.head() print, "41<TAB>Aurélie" read as a house number and a street."""
+    if not ents or not has_table(text):
+        return ents
+    ends = {a: b for t in read_tables(text) for a, b in t.index}
+    return [x for x in ents if not (x[0] in ends and (x[1] <= ends[x[0]] or x[2] == "STREET_ADDRESS"))]
 
 
 # (pii11) not a login, whoever found it: a chat platform's member id ("U02AB3C9"), a bot's name before "[bot]"

@@ -1,0 +1,150 @@
+"""The column-aware table reader (router_extproc/pii/tables.py) and the cells the rules take from it (pii15)."""
+import time
+
+import pytest
+
+from router_extproc.pii.tables import has_table, header_type, read_tables
+from router_extproc.signals.pii import combine
+
+
+def _found(text):
+    return {(t, text[s:e]) for s, e, t, _ in combine(text, [])}
+
+
+# ---------------------------------------------------------------- headers
+@pytest.mark.parametrize("name, typ", [
+    ("full_name", "PERSON"), ("firstName", "PERSON"), ("Apellidos", "PERSON"), ("Vorname", "PERSON"),
+    ("age_at_reunion", "AGE"), ("Alter", "AGE"), ("date of birth", "DATE_OF_BIRTH"), ("birthDate", "DATE_OF_BIRTH"),
+    ("fecha_nacimiento", "DATE_OF_BIRTH"), ("street", "STREET_ADDRESS"), ("home address", "STREET_ADDRESS"),
+    ("login", "USERNAME"), ("user_id", "USERNAME"), ("pwd", "PASSWORD"), ("mobile", "PHONE_NUMBER"),
+])
+def test_a_header_names_the_type_of_its_column(name, typ):
+    assert header_type(name) == typ
+
+
+@pytest.mark.parametrize("name", ["product_name", "file name", "birth_place", "max_age", "email address",
+                                  "ip_address", "password_hash", "last_login", "patient_id", "city", "price"])
+def test_a_header_of_a_thing_types_nothing(name):
+    assert header_type(name) is None
+
+
+# ---------------------------------------------------------------- layouts
+def test_csv_with_quoted_cells_and_a_compound_header():
+    text = ('mail merge please\nfirst_name,last_name,street,town,age_at_reunion\n'
+            'Priyanka,"Venkataraman",12 Orchard Close,Hitchin,41\nTobias,Lindgren,7 Kelso Row,Peebles,44\n')
+    got = _found(text)
+    assert {("PERSON", "Priyanka"), ("PERSON", "Venkataraman"), ("PERSON", "Lindgren"), ("AGE", "41"),
+            ("AGE", "44"), ("STREET_ADDRESS", "12 Orchard Close")} <= got
+
+
+def test_tsv_rows_under_their_header():
+    text = "export:\nname\tdob\tcity\nOtieno Wambua\t1979-05-02\tKisumu\nHelga Brandt\t1984-11-23\tKiel\n"
+    got = _found(text)
+    assert {("PERSON", "Otieno Wambua"), ("DATE_OF_BIRTH", "1979-05-02"), ("DATE_OF_BIRTH", "1984-11-23")} <= got
+
+
+def test_pandas_head_with_row_numbers():
+    text = ("df.head() gives\n"
+            "              name         dob  age     city\n"
+            "0     Ilse Janssens  1966-04-30   60  Antwerp\n"
+            "1  Tomás Ó Briain  1999-12-01   26     Cork\n")
+    got = _found(text)
+    assert {("PERSON", "Ilse Janssens"), ("PERSON", "Tomás Ó Briain"), ("DATE_OF_BIRTH", "1966-04-30"),
+            ("AGE", "60"), ("AGE", "26")} <= got
+    assert not any(t == "STREET_ADDRESS" for t, _ in got)
+    (table,) = read_tables(text)
+    assert [text[s:e] for s, e in table.index] == ["0", "1"]  # row numbers are index cells, never a column's
+
+
+def test_psql_grid_with_its_rule_line():
+    text = (" id |    username    | age \n----+----------------+-----\n  7 | marguerite_l   |  34\n"
+            "  8 | d.okonjo       |  29\n(2 rows)\n")
+    got = _found(text)
+    assert {("USERNAME", "marguerite_l"), ("USERNAME", "d.okonjo"), ("AGE", "34"), ("AGE", "29")} <= got
+    assert not any(v in ("7", "8") for _, v in got)
+
+
+def test_mysql_grid_with_its_borders():
+    text = ("+----+-----------------+-----+\n| id | name            | age |\n+----+-----------------+-----+\n"
+            "|  1 | Wiremu Tane     |  47 |\n|  2 | Ngozi Eze       |  35 |\n+----+-----------------+-----+\n"
+            "2 rows in set (0.00 sec)\n")
+    got = _found(text)
+    assert {("PERSON", "Wiremu Tane"), ("PERSON", "Ngozi Eze"), ("AGE", "47"), ("AGE", "35")} <= got
+    assert not any(v in ("1", "2") for _, v in got)
+
+
+def test_an_aligned_header_with_names_one_space_apart():
+    text = "   first_name last_name  age\n0       Kofi    Boateng   52\n1      Yusra     Haddad   31\n"
+    got = _found(text)
+    assert {("PERSON", "Kofi"), ("PERSON", "Boateng"), ("PERSON", "Haddad"), ("AGE", "52"), ("AGE", "31")} <= got
+    assert not any(v in ("0", "1") for _, v in got)  # row numbers are nobody's age
+
+
+def test_a_hand_aligned_table_whose_cells_drift_from_the_header():
+    text = "name   age  city\nWojciech Nowak  52  Gdansk\nAma Mensah  31  Accra\n"
+    got = _found(text)
+    assert {("PERSON", "Wojciech Nowak"), ("PERSON", "Ama Mensah"), ("AGE", "52"), ("AGE", "31")} <= got
+
+
+def test_markdown_table():
+    text = "| Name | Phone | Born |\n|---|---|---|\n| Rafaela Moura | +351 912 345 678 | 1990-02-14 |\n"
+    got = _found(text)
+    assert {("PERSON", "Rafaela Moura"), ("DATE_OF_BIRTH", "1990-02-14")} <= got
+
+
+def test_pg_dump_copy_block():
+    text = ("COPY public.members (id, full_name, birth_date, city) FROM stdin;\n"
+            "12\tSigrún Halldórsdóttir\t1988-07-09\tAkureyri\n13\tBao Nguyen\t1992-03-17\tHue\n\\.\n")
+    got = _found(text)
+    assert {("PERSON", "Sigrún Halldórsdóttir"), ("PERSON", "Bao Nguyen"), ("DATE_OF_BIRTH", "1988-07-09"),
+            ("DATE_OF_BIRTH", "1992-03-17")} <= got
+    assert not any(t == "STREET_ADDRESS" for t, _ in got)
+
+
+def test_a_column_of_full_names_under_an_unhelpful_header():
+    text = "who,team,seat\nMaria Gonzalez,blue,4\nDavid Cohen,red,9\nSarah Kim,blue,2\n"
+    # the header types no column, so the reader does not take it as a table's: nothing from the values alone
+    assert read_tables(text) == []
+    text = "who,team,age\nMaria Gonzalez,blue,44\nDavid Cohen,red,39\nSarah Kim,blue,27\n"
+    got = _found(text)
+    assert {("PERSON", "Maria Gonzalez"), ("PERSON", "David Cohen"), ("AGE", "44")} <= got
+
+
+# ---------------------------------------------------------------- look-alikes
+@pytest.mark.parametrize("text", [
+    "item,price,qty\nWidget A,4.99,12\nGadget Pro,19.00,3\n",  # a price list
+    "product_name\tcategory\tstock\nTrail Runner 2\tshoes\t140\nSummit Pack\tbags\t35\n",  # a catalogue
+    "route  departs  arrives  platform\nX12    08:15    09:40    4\nX14    10:15    11:40    2\n",  # a timetable
+    "endpoint,count,p95_ms\n/login,1532,41\n/search,88,120\n",  # a log with counts
+    "| Feature | Ours | Theirs |\n|---|---|---|\n| User-defined metrics | yes | no |\n| Joins | yes | no |\n",
+])
+def test_look_alike_tables_carry_no_pii(text):
+    assert _found(text) == set()
+
+
+def test_a_row_inside_a_table_is_no_header():
+    text = ("| Part | Issue | Notes |\n|---|---|---|\n| Lexicon | #8 | Customer entity words |\n"
+            "| Sidecar | #11 | Business sidecar |\n")
+    assert _found(text) == set()
+
+
+def test_a_line_of_code_split_at_commas_is_no_header():
+    text = 'def f(u):\n    return {"id": u.id, "name": u.name}\n>>> dumps(User("3b1", "asd"))\n'
+    assert read_tables(text) == []
+
+
+# ---------------------------------------------------------------- cost
+def test_the_precheck_skips_text_without_a_separator():
+    assert not has_table("one line, no table")
+    assert not has_table("two\nlines")
+
+
+@pytest.mark.parametrize("text", [
+    "name,age\n" + "Ana Lima,30\n" * 40_000,
+    "  ".join(["age"] * 20_000) + "\n" + "  ".join(["30"] * 20_000) + "\n",
+    ("name  age\n" + "x  " * 100_000 + "\n") * 2,
+])
+def test_tables_take_linear_time(text):
+    t0 = time.perf_counter()
+    read_tables(text)
+    assert time.perf_counter() - t0 < 2.5 * len(text.encode()) / 1e6 + 0.2
