@@ -2185,6 +2185,11 @@ def _cell_ok(typ: str, v: str) -> bool:
             len(v.split()) <= 4 and v not in BRANDS and not placeholder(v)
     if typ == "STREET_ADDRESS":
         return digits >= 1 and any(c.isalpha() for c in v)
+    if typ == "CREDIT_CARD":
+        # (pii16) under a card header the shape decides, not Luhn: exports mask or mistype a digit
+        return 13 <= digits <= 19 and all(c.isdigit() or c in " -" for c in v) and _card_layout(v)
+    if typ == "IBAN_CODE":
+        return IBAN.fullmatch(v.encode()) is not None
     if typ == "USERNAME":
         return not placeholder(v) and not v.isdigit() and len(v) <= 64 and not any(c.isspace() for c in v)
     return not placeholder(v) and not v.isdigit()

@@ -41,6 +41,10 @@ _HEADER_WORDS: tuple[tuple[str, frozenset[str]], ...] = (
                                "handy móvil movil celular 电话 電話 전화".split())),
     ("STREET_ADDRESS", frozenset("address addr street adresse anschrift dirección direccion domicilio indirizzo "
                                  "morada endereço endereco straße strasse adres 住所 地址 주소".split())),
+    # (pii16) a card or IBAN column: its cells are the type's by their shape, even where a checksum fails
+    ("CREDIT_CARD", frozenset("card cardnumber cc ccnum creditcard kreditkarte kartennummer tarjeta carte carta "
+                              "cartão cartao".split())),
+    ("IBAN_CODE", frozenset("iban".split())),
     ("PERSON", frozenset("name fullname firstname lastname surname forename forenames givenname familyname nombre "
                          "nombres apellido apellidos prénom prenom nom vorname nachname cognome nome voornaam "
                          "achternaam nazwisko imię imie customer patient employee contact attendee guest passenger "

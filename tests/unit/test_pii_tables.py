@@ -17,13 +17,15 @@ def _found(text):
     ("age_at_reunion", "AGE"), ("Alter", "AGE"), ("date of birth", "DATE_OF_BIRTH"), ("birthDate", "DATE_OF_BIRTH"),
     ("fecha_nacimiento", "DATE_OF_BIRTH"), ("street", "STREET_ADDRESS"), ("home address", "STREET_ADDRESS"),
     ("login", "USERNAME"), ("user_id", "USERNAME"), ("pwd", "PASSWORD"), ("mobile", "PHONE_NUMBER"),
+    ("card", "CREDIT_CARD"), ("card_number", "CREDIT_CARD"), ("IBAN", "IBAN_CODE"),
 ])
 def test_a_header_names_the_type_of_its_column(name, typ):
     assert header_type(name) == typ
 
 
 @pytest.mark.parametrize("name", ["product_name", "file name", "birth_place", "max_age", "email address",
-                                  "ip_address", "password_hash", "last_login", "patient_id", "city", "price"])
+                                  "ip_address", "password_hash", "last_login", "patient_id", "city", "price",
+                                  "card_type", "card_expiry"])
 def test_a_header_of_a_thing_types_nothing(name):
     assert header_type(name) is None
 
@@ -148,3 +150,24 @@ def test_tables_take_linear_time(text):
     t0 = time.perf_counter()
     read_tables(text)
     assert time.perf_counter() - t0 < 2.5 * len(text.encode()) / 1e6 + 0.2
+
+
+# ---------------------------------------------------------------- (pii16) card and IBAN columns
+def test_a_card_column_takes_its_cells_by_their_shape_even_where_luhn_fails():
+    text = ("txn\tholder\tcard\tamount\n88120\tCyprian Lattimore\t4539 7702 1184 6625\t119.00\n"
+            "88121\tHedda Sorlie\t5425 2334 9081 7762\t64.50\n")
+    found = _found(text)
+    assert ("CREDIT_CARD", "4539 7702 1184 6625") in found and ("CREDIT_CARD", "5425 2334 9081 7762") in found
+    assert not any(v in ("119.00", "88120") for _, v in found)
+
+
+def test_an_iban_column_takes_its_cells_by_their_shape_even_where_the_checksum_fails():
+    text = ("emp\tname\tdob\tiban\n0417\tFenna Dijkhuizen\t12-08-1990\tNL62RABO0317245589\n"
+            "0418\tJoris Abbink\t29-01-1984\tNL07INGB0008812734\n")
+    found = _found(text)
+    assert ("IBAN_CODE", "NL62RABO0317245589") in found and ("IBAN_CODE", "NL07INGB0008812734") in found
+
+
+def test_a_card_or_iban_column_of_other_values_takes_nothing():
+    assert _found("iban\tnote\nsee attached\tpending\nn/a\tdone\n") == set()
+    assert _found("card_type,card_expiry\nvisa,12/27\n") == set()
