@@ -1,6 +1,7 @@
 """PII span decoding from token tags, joined with the rule matches (router_extproc/pii/rules.py)."""
 from __future__ import annotations
 
+import bisect
 import unicodedata
 from typing import NamedTuple
 
@@ -544,8 +545,22 @@ def _not_row_numbers(text: str, ents: list[tuple[int, int, str, float]]) -> list
     "0" under "age" in a df.head() print, "41<TAB>Aurélie" read as a house number and a street."""
     if not ents or not has_table(text):
         return ents
-    ends = {a: b for t in read_tables(text) for a, b in t.index}
-    return [x for x in ents if not (x[0] in ends and (x[1] <= ends[x[0]] or x[2] == "STREET_ADDRESS"))]
+    tables = read_tables(text)
+    ends = {a: b for t in tables for a, b in t.index}
+    # (pii16) an address never runs from one table row into the next: "Bergen\n      2082" is a city cell and the
+    # next row's number, whoever joined them
+    cells = sorted(a for t in tables for col in (t.index, *t.columns) for a, _ in col)
+    return [x for x in ents if not (x[0] in ends and (x[1] <= ends[x[0]] or x[2] == "STREET_ADDRESS"))
+            and not (x[2] == "STREET_ADDRESS" and _into_row(text, cells, x[0], x[1]))]
+
+
+def _into_row(text: str, cells: list[int], s: int, e: int) -> bool:
+    """A span that crosses a line end and reaches a table's cell on a later line."""
+    nl = text.find("\n", s, e)
+    if nl < 0:
+        return False
+    k = bisect.bisect_right(cells, nl)
+    return k < len(cells) and cells[k] < e
 
 
 # (pii11) not a login, whoever found it: a chat platform's member id ("U02AB3C9"), a bot's name before "[bot]"

@@ -171,3 +171,18 @@ def test_an_iban_column_takes_its_cells_by_their_shape_even_where_the_checksum_f
 def test_a_card_or_iban_column_of_other_values_takes_nothing():
     assert _found("iban\tnote\nsee attached\tpending\nn/a\tdone\n") == set()
     assert _found("card_type,card_expiry\nvisa,12/27\n") == set()
+
+
+def test_an_address_does_not_run_from_one_table_row_into_the_next():
+    text = (" member_id | full_name          | age | city\n-----------+--------------------+-----+-----------\n"
+            "      2081 | Ottilie Brandvold  |  44 | Bergen\n      2082 | Sanjeev Kothandaraman |  61 | Chennai\n")
+    a, b = text.index("Bergen"), text.index("2082") + 4
+    got = {(t, text[s:e]) for s, e, t, _ in combine(text, [(a, b, "STREET_ADDRESS", 0.9)])}
+    assert not any(t == "STREET_ADDRESS" for t, _ in got)
+
+
+def test_an_address_across_lines_outside_a_table_stays():
+    text = "name,street\nAna Lima,Rua Augusta 12\nBo Chen,Main St 4\n\nShip to 12 Main St\nSpringfield"
+    a = text.index("12 Main")
+    got = {(t, text[s:e]) for s, e, t, _ in combine(text, [(a, len(text), "STREET_ADDRESS", 0.9)])}
+    assert ("STREET_ADDRESS", "12 Main St\nSpringfield") in got
