@@ -571,7 +571,16 @@ _MEMBER_ID = re2.compile(r"^[UWB][A-Z0-9]{3,12}$")  # (pii14: short ones too, "U
 def _login_ok(text: str, s: int, e: int) -> bool:
     v = text[s:e].lstrip("@")
     return not (_MEMBER_ID.search(v) and any(c.isdigit() for c in v)) and not text[e:e + 5].lower() == "[bot]" \
-        and not (v.isalpha() and v.isupper() and 2 <= len(v) <= 6)
+        and not (v.isalpha() and v.isupper() and 2 <= len(v) <= 6) and not _digest(v)
+
+
+def _digest(v: str) -> bool:
+    """(pii16) A password hash is no login: a hex digest (MD5, SHA-1, SHA-2 lengths) or a crypt string ("$2b$...",
+    "$argon2id$...") in a pw_hash column."""
+    if v.startswith(("$2a$", "$2b$", "$2y$", "$argon2", "$6$", "$5$", "$1$", "pbkdf2")):
+        return True
+    return len(v) in (32, 40, 56, 64, 96, 128) and all(c in "0123456789abcdefABCDEF" for c in v) and \
+        any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
 
 
 # (pii11) a self-introduction in a language the tables do not name has one shape: a phrase (a capitalised word, then

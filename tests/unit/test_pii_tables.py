@@ -186,3 +186,12 @@ def test_an_address_across_lines_outside_a_table_stays():
     a = text.index("12 Main")
     got = {(t, text[s:e]) for s, e, t, _ in combine(text, [(a, len(text), "STREET_ADDRESS", 0.9)])}
     assert ("STREET_ADDRESS", "12 Main St\nSpringfield") in got
+
+
+@pytest.mark.parametrize("value", ["5f4dcc3b5aa765d61d8327deb882cf99",
+                                   "$2b$12$KIXQeN1a8yq7m3Zl0vQfUe3yW8jv0Q1ZsJX6m9QhQv1bA2cD4eF5g"])
+def test_a_password_hash_is_no_login(value):
+    text = f"user,pw_hash\nana.lima,{value}\nbo.chen,{value}\n"
+    a = text.index(value)
+    got = {(t, text[s:e]) for s, e, t, _ in combine(text, [(a, a + len(value), "USERNAME", 0.9)])}
+    assert ("USERNAME", value) not in got and ("USERNAME", "ana.lima") in got
