@@ -1062,6 +1062,8 @@ ROSTER_LINE = _rx(r"(?m)^[ \t]*(?:[-*\x{2022}]|\d{1,3}[.)])[ \t]+(\p{Lu}[\p{L}'\
 # (held_out_13's choir list); the given name must be one of the lexicon's (pii/given_names.txt), so "Python API" or
 # "Read README" stay words
 GIVEN_CAPS = _rx(r"(?:^|[\s,;:(])(\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?) (\p{Lu}{3,}(?:-\p{Lu}{2,})?)(?:$|[\s,;.)])")
+# (pii16) the other order, a register's "SURNAME, Given" ("NOWAK, Wojciech"): the given name is the lexicon's too
+CAPS_GIVEN = _rx(r"(?:^|[\s;:(|\t])(\p{Lu}{3,}(?:-\p{Lu}{2,})?), (\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?)(?:$|[\s,;.)|])")
 # an initial and a surname, as notes and forms write a name ("K. Nakamura", "T. Okafor")
 INITIAL_NAME = _rx(r"(?:^|[\s(,;])(\p{Lu}\. \p{Lu}\p{Ll}{2,}(?:-\p{Lu}\p{Ll}+)?)\b")
 TITLED = _rx(rf"(?:^|[^\p{{L}}])({_TITLE}\.? {_WORD}(?:[ -]{_WORD})?){_NAME_END}")
@@ -1240,6 +1242,15 @@ def _people(T: Text) -> list[Entity]:
                 s, e = T.char(m.start(1)), T.char(m.end(2))
                 given, caps = T.text[s:T.char(m.end(1))], T.text[T.char(m.start(2)):e]
                 if any(p.lower() in GIVEN_NAMES for p in given.split("-")) and any(c in "AEIOUYÀÁÂÄÉÈÊËÍÎÏÓÔÖÚÙÛÜ" for c in caps) \
+                        and caps not in CAPS_NOT_SURNAME and caps.capitalize() not in NOT_NAMES and _name_ok(given):
+                    out.append((s, e, "PERSON", 0.8))
+            taken = {x[1] for x in out}  # ("Jean-Luc MOREAU, Kofi MENSAH": the capitals close the name before)
+            for m in CAPS_GIVEN.finditer(T.raw):
+                s, e = T.char(m.start(1)), T.char(m.end(2))
+                if T.char(m.end(1)) in taken:
+                    continue
+                caps, given = T.text[s:T.char(m.end(1))], T.text[T.char(m.start(2)):e]
+                if any(p.lower() in GIVEN_NAMES for p in given.split("-")) and any(c in "AEIOUY" for c in caps) \
                         and caps not in CAPS_NOT_SURNAME and caps.capitalize() not in NOT_NAMES and _name_ok(given):
                     out.append((s, e, "PERSON", 0.8))
         if GIVEN_NAMES:

@@ -2076,3 +2076,10 @@ def test_a_street_without_a_number_is_no_address_unless_its_number_stands_just_b
     i = text.index("Protea")
     got = combine(text, [(i, text.index(" on Sunday"), "STREET_ADDRESS", 0.9)])
     assert ("STREET_ADDRESS", "22 Protea Road, Kensington, Johannesburg") in {(t, text[s:e]) for s, e, t, _ in got}
+
+
+def test_a_register_surname_in_capitals_then_the_given_name_is_a_person():
+    """(pii16) "NOWAK, Wojciech": a surname in capitals, a comma, a given name of the lexicon."""
+    text = "Attendees: NOWAK, Wojciech; OKAFOR, Chinedu.\nNOTE, Please read. WARNING, Mark the box."
+    got = {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"}
+    assert got == {"NOWAK, Wojciech", "OKAFOR, Chinedu"}
