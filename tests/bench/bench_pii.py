@@ -531,7 +531,11 @@ MESSAGE_SETS = {
         "birth_place, max_age, password_hash, ...) typing nothing; a table's row numbers and id cells are nobody's "
         "age or address), tuned on calibration only (held_out_18's pg_dump, mail-merge CSV and df.head() "
         "messages above all). No caveat of authorship: the set's writer did not see the rules, and the rules' "
-        "author did not read the set before the freeze."),
+        "author did not read the set before the freeze. Caveat (round pii16): held_out_20 was not on main at "
+        "pii16's freeze, so these figures are held_out_19 again AFTER pii16 fixed its listed errors knowing it (card "
+        "and IBAN columns by shape, no address across a table row's line end, a hash is no login, 'SURNAME, Given'): "
+        "it is calibration now, not held out; pii16 measured it at main's df37d5e at 0.8774/0.7351 and at 3b572ee "
+        "at 0.8944/0.7784. The 'before' columns stay pii15's (rules at 6c69de8)."),
 }
 # the reported set through the rules before its round, with the same head (the 'before' columns), measured once
 # when the round's rules froze: `git checkout 775416f -- router_extproc/pii/rules.py` and run this bench with
