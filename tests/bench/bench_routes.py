@@ -307,8 +307,10 @@ def judge_rows(index: RT.RouteIndex, data: Reading) -> list[tuple[str | None, st
         if m is None or not np.isfinite(m.bar) or m.nearest is None:
             out.append((r["route"], None, None))
             continue
-        tau = float(index.thresholds[names.index(m.nearest)])
-        out.append((r["route"], m.nearest, index.judge_features(e, r["text"], m.score, tau, float(c))))
+        best = names.index(m.nearest)
+        tau = float(index.thresholds[best])
+        out.append((r["route"], m.nearest, index.judge_features(e, r["text"], m.score, tau, float(c),
+                                                                index.runner_up(index.scores(e), best))))
     return out
 
 
