@@ -110,7 +110,7 @@ ROUTE_NEGATIVE_MARGIN = -0.04
 # Cut grid (same protocol, before the first-word rule): 0 0.890/0.102, 0.5 0.889/0.077, 1.0 0.888/0.051, 1.5
 # 0.876/0.035: it stays 1.0. L2 grid: 0.01 0.888/0.051, 0.03 0.888/0.051, 0.1 0.888/0.049, 0.3 0.882/0.049: it
 # stays 0.03.
-# Refitted with held_out_13 added to the sets (3,245 prompts) and three learned, config-independent features
+# Refitted with held_out_13 added to the sets (3,211 prompts) and three learned, config-independent features
 # (rules13), in place of another hand cue: `pool_section` (the nearest section of the shipped pool — banks, carriers,
 # logins elsewhere, general how-tos, ... — its two nearest lines' mean less the route's score: a turn close to one
 # kind of someone else's case, which the pool-wide two nearest blur), `runner_up` (the route's score less the next
