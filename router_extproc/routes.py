@@ -68,7 +68,9 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   named ("the optician", "a taxi", "the takeaway"), the customer's own appliance, car or router ("the microwave
   clock resets"), a question about a kind of thing in general ("how do couriers decide ...", "the difference
   between a ... and a ...") and, for the route, a platform the operator's service runs on ("crashes on Android",
-  "paid with Apple Pay"; brands.PLATFORMS). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the operator's trade of
+  "paid with Apple Pay"; brands.PLATFORMS); and three learned, config-independent readings (rules13): the pool's
+  nearest section's score less the route's (the pool is grouped by its file's sections: banks, carriers, how-tos),
+  the route's lead over the next route, and a turn that opens with the customer ("I ...", "my ..."). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the operator's trade of
   recall for false routes). It replaces the bar and its rise; `bar` then reads as the score at which the judge would
   say yes. An index built without the pool (`build_index(..., elsewhere=())`) keeps the bar.
 
@@ -85,6 +87,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from importlib.resources import files
 from itertools import islice
 from typing import Any
 
@@ -97,6 +100,10 @@ from .language import Language, LanguageDetector
 from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_JUDGE_BIAS, ROUTE_JUDGE_CUT, ROUTE_JUDGE_FEATURES,
                          ROUTE_JUDGE_WEIGHTS, ROUTE_LANGUAGE_FLOOR, ROUTE_NEGATIVE_MARGIN, ROUTE_OTHER_PENALTY,
                          ROUTE_TIGHTNESS, ROUTE_TIGHTNESS_ONE)
+
+# How each of the judge's features moves with the best route's score (the judge's `bar` solves for the score)
+_SCORE_SLOPE = np.asarray([{"margin": 1.0, "elsewhere": -1.0, "pool_section": -1.0, "runner_up": 1.0}.get(f, 0.0)
+                           for f in ROUTE_JUDGE_FEATURES])
 
 # The most examples one config may list, all routes together. Matching is one (N, 384) float32 product plus a few
 # O(N) reductions: ~0.03 ms at 1,000 examples (docs/routing.md); embedding 10,000 short ones at load took 7 s on 2
@@ -168,6 +175,9 @@ class RouteIndex:
     negative_margin: float = ROUTE_NEGATIVE_MARGIN
     # the shipped pool of someone else's support text, embedded (module docstring, "The judge"); None: the bar decides
     elsewhere: np.ndarray | None = field(compare=False, repr=False, default=None)
+    # the same pool grouped by the shipped file's sections (banks, carriers, how-tos, ...; the judge's
+    # `pool_section`); None: no pool
+    elsewhere_sections: Segments | None = field(compare=False, repr=False, default=None)
     # the shipped well-known brands the examples do not name (data/other_brands.txt; the judge's `known_brand`)
     brands: Brands | None = field(compare=False, repr=False, default=None)
     judge_weights: tuple[float, ...] = ROUTE_JUDGE_WEIGHTS
@@ -175,17 +185,21 @@ class RouteIndex:
     judge_cut: float = ROUTE_JUDGE_CUT   # the log-odds at which the judge says yes (a route's strictness adds)
 
     def judge_features(self, embedding: np.ndarray, text: str, score: float, tau: float,
-                       confidence: float | None) -> np.ndarray:
-        """The judge's reading of the best route's match (ROUTE_JUDGE_FEATURES, in that order). Needs the pool."""
+                       confidence: float | None, runner_up: float | None = None) -> np.ndarray:
+        """The judge's reading of the best route's match (ROUTE_JUDGE_FEATURES, in that order). Needs the pool.
+        `runner_up`: the next route's score (None: no other route; the pool's stands in)."""
         assert self.elsewhere is not None
         sims = self.elsewhere @ np.asarray(embedding, dtype=np.float32)
         two = np.partition(sims, len(sims) - 2)[-2:] if len(sims) >= 2 else np.repeat(sims, 2)
+        pool = float(two.mean())
+        section = (float(self.elsewhere_sections.nearest(embedding)[1].max())
+                   if self.elsewhere_sections is not None else pool)
         text = text[:REPAIR_MAX_CHARS]
         speller = self.speller
         return np.asarray([
             score - tau,
             math.log(min(max(confidence, 1e-6), 1.0)) if confidence is not None else 0.0,
-            float(two.mean()) - score,
+            pool - score,
             bool(_ADDRESSED.search(text)),
             speller is not None and bool(proper_names(text, speller)),
             bool(_THIRD_PARTY.search(text)),
@@ -205,7 +219,16 @@ class RouteIndex:
             own_appliance(text),
             general_question(text),
             self.brands is not None and self.brands.platform_in(text),
+            section - score,
+            score - (runner_up if runner_up is not None else pool),
+            bool(_SELF_START.match(text)),
         ], dtype=np.float64)
+
+    def runner_up(self, score: np.ndarray, best: int) -> float | None:
+        """The best score of the routes other than `best` (out_of_scope routes aside); None: there is none."""
+        others = np.delete(np.where(self.out_of_scope, -np.inf, score), best)
+        top = float(others.max()) if len(others) else -math.inf
+        return top if math.isfinite(top) else None
 
     def judge(self, features: np.ndarray) -> float:
         """The judge's log-odds that the best route is the turn's route (it matches at judge_cut + the route's
@@ -284,11 +307,12 @@ class RouteIndex:
             head += self.other_penalty
         bar = float(self.thresholds[best]) + head
         if self.elsewhere is not None and text is not None and len(self.elsewhere):
-            x = self.judge_features(embedding, text, float(score[best]), float(self.thresholds[best]), confidence)
+            x = self.judge_features(embedding, text, float(score[best]), float(self.thresholds[best]), confidence,
+                                    self.runner_up(score, best))
             z = self.judge(x) - self.judge_cut - self.specs[best].strictness
-            # the score at which the judge says yes: z is linear in the score through the margin and the pool's
-            # lead over it (the other features do not read the score)
-            slope = self.judge_weights[0] - self.judge_weights[2]
+            # the score at which the judge says yes: z is linear in the score through the margin, the pool's and
+            # its nearest section's lead over it and its lead over the runner-up (the other features do not read it)
+            slope = float(np.dot(self.judge_weights, _SCORE_SLOPE[:len(self.judge_weights)]))
             bar = float(score[best]) - z / slope if slope > 0 else (-math.inf if z >= 0 else math.inf)
         logits = margin[~self.out_of_scope & allowed] / max(self.head_temperature, 1e-6)
         top = float(logits.max())
@@ -396,10 +420,11 @@ def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.
     languages = tuple(frozenset(s.languages) if s.languages is not None else
                       frozenset(c for t in s.examples if (c := seen.get(t)) is not None) if detector is not None
                       else frozenset() for s in specs)
-    pool = None
+    pool = sections = None
     if elsewhere:
         pool = np.asarray([known[t] for t in elsewhere], dtype=np.float32)
         pool = np.ascontiguousarray(pool / np.maximum(np.linalg.norm(pool, axis=1, keepdims=True), 1e-12))
+        sections = pool_sections(elsewhere, pool)
     with_negs = [i for i, s in enumerate(specs) if s.negatives]
     negatives = None
     if with_negs:
@@ -416,7 +441,7 @@ def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.
                       if texts else None, languages=languages,
                       example_languages={t: seen[t] for t in set(texts) if t in seen}, detector=detector,
                       negatives=negatives, negative_routes=np.asarray(with_negs, dtype=np.intp), elsewhere=pool,
-                      brands=Brands.shipped(texts) if elsewhere else None)
+                      elsewhere_sections=sections, brands=Brands.shipped(texts) if elsewhere else None)
 
 
 def for_config(config: Any, engine: Any, previous: RouteIndex | None = None) -> RouteIndex | None:
@@ -555,6 +580,33 @@ def _shipped_brands() -> tuple[str, ...]:
 def elsewhere_pool() -> tuple[str, ...]:
     """The shipped pool of someone else's support text (module docstring, "The judge"): one utterance a line."""
     return data_lines("elsewhere.txt")
+
+
+@cache
+def _shipped_sections() -> Mapping[str, int]:
+    """Each line of the shipped pool -> its section (a comment line directly before an utterance starts one)."""
+    out: dict[str, int] = {}
+    section, comment = -1, False
+    for ln in files(__package__).joinpath("data", "elsewhere.txt").read_text(encoding="utf-8").splitlines():
+        if ln.startswith("#"):
+            comment = True
+            continue
+        if ln.strip():
+            section += comment
+            out.setdefault(ln.strip(), max(section, 0))
+        comment = False
+    return out
+
+
+def pool_sections(lines: Sequence[str], pool: np.ndarray) -> Segments:
+    """The pool's rows grouped by the shipped file's sections (lines not in it: one more section), consecutive."""
+    shipped = _shipped_sections()
+    group = np.asarray([shipped.get(t, -1) for t in lines], dtype=np.intp)
+    order = np.argsort(group, kind="stable")
+    group = group[order]
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]).astype(np.intp)
+    counts = np.diff(np.r_[starts, len(group)]).astype(np.intp)
+    return Segments(np.ascontiguousarray(pool[order]), starts, np.repeat(np.arange(len(starts)), counts), counts)
 
 
 def encoder_words(engine: Any) -> frozenset[str]:
@@ -710,6 +762,9 @@ _HOWTO = re.compile(
     re.IGNORECASE)
 # A first person: the customer's own case ("my", "we"); the judge weighs it (often "my bank", "my Amazon parcel").
 _FIRST_PERSON = re.compile(r"\b(?:my|our|i|i'm|i've|we|we're|me)\b", re.IGNORECASE)
+# A turn that opens with the customer ("I ...", "My ...", "We ..."): their own case told, not a question put in
+# general (the judge's `self_start`; learned, rules13).
+_SELF_START = re.compile(r"\W*(?:i|i'm|i've|my|we|our)\b", re.IGNORECASE)
 # Words that say nothing of the topic: the judge's `cover` skips them.
 _FUNCTION_WORDS = frozenset("""the a an i my me to of and in on for is it was this that be do does did have has with at
 from we our you your can could would how what why when where there not no but or so if as are am""".split())

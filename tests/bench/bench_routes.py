@@ -16,16 +16,16 @@ false-route, then the smaller rise).
 
 `ROUTE_LANGUAGE_FLOOR` (a route matches the languages of its examples) on every earlier set: the largest floor of
 the grid that keeps every English prompt matchable. `ROUTE_NEGATIVE_MARGIN` (a route's `negatives:`) by leave one
-set out over held_out_3 .. held_out_12: each scored with the others' near-topic none prompts as the negatives of
+set out over held_out_3 .. held_out_13: each scored with the others' near-topic none prompts as the negatives of
 the route they are near; the largest margin whose mean accuracy is within 0.005 of the best.
 
 The judge (routes.py: a logistic model over the best route's match, beside the shipped pool of someone else's
 support text and the brand list) is fitted on every earlier set pooled (`calibrate_judge`, with each set left out in
 turn to show what it does on a set it was not fitted on).
 
-Reported on held_out_13.jsonl: written by another session (the sets3 helper, 1937886) that did not see this round's
-judge changes, and not read by the judge's author before the judge was frozen (rules12, f047885); brought in
-afterwards and run once. The headline. The earlier held-out sets are calibration data now, shown as such:
+Reported on held_out_14.jsonl: written by another session (1186ec7 on main) that did not see this round's judge
+changes, and not read by the judge's author before the judge was frozen (rules13, 76f2d1d); brought in afterwards
+and run once. The headline. The earlier held-out sets are calibration data now, shown as such:
 held_out.jsonl (looked at while the matcher's design was chosen), held_out_3.jsonl and held_out_4.jsonl (their
 typos and near-topic misses shaped the repair and the "someone else" cues), held_out_5.jsonl (its other-language
 and near-topic misses shaped the language gate and the negatives), held_out_6.jsonl (its near-topic misses shaped
@@ -34,16 +34,17 @@ held_out_8.jsonl (its misses shaped the third-person, other-party and partner cu
 held_out_9.jsonl and held_out_10.jsonl (their partner-brand misses shaped rules10's partner cue; the judge is
 refitted with both), held_out_11.jsonl (its how-to and no-brand misses shaped rules11's advice, seller, local-service
 and appliance cues; the judge is refitted with it), held_out_12.jsonl (its how-to misses shaped rules12's generic
-cue, its typo misses the spelling repair's change; the judge is refitted with it). The strictness trade curve is
-shown on the calibration sets pooled and on held_out_13; accuracy with and without
+cue, its typo misses the spelling repair's change; the judge is refitted with it), held_out_13.jsonl (rules13 chose
+its three learned features leaving each set out, this one among them; the judge is refitted with it). The strictness trade curve is
+shown on the calibration sets pooled and on held_out_14; accuracy with and without
 support-desk.yaml's `language` rules (other-language prompts at a language desk count as right).
 
 A prompt is right when its matched route is its label (for "none": when no route matches). Every prompt is read as
 the router reads a request: the signal pass over its system prompt and user turn (inputs.plan, the engine's token
 budget), the head's confidence from the same pass, and, when the user turn has typos the speller repairs, a second
 pass over the repaired turn (stages/decide.route_reading), and the language detector's reading of the user turn
-(stages/decide.language). "round start" is the judge shipped before held_out_13's round (main at 11f4192: its
-20 weights, this round's two cues at 0; main's own code on the set is ROUND_START_CODE), "before" the
+(stages/decide.language). "round start" is the judge shipped before held_out_14's round (main at 02ce9d3: its
+22 weights, this round's three features at 0: exactly main's code at 02ce9d3), "before" the
 bar instead of the judge (the matcher shipped before held_out_7),
 "no brand list" the judge without the brand list refitted on the same sets; "+ out-of-scope" adds
 out_of_scope.jsonl's 40 examples as an `out_of_scope: true` route, "+ seen none" adds the earlier sets' none
@@ -90,22 +91,20 @@ MARGINS = [-0.04, -0.02, 0.0, 0.02, 0.04]
 MARGIN_TOLERANCE = 0.005
 STRICTNESS = [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]   # a route's `strictness:` (added to the judge's cut): the curve
 CUT_TOLERANCE = 0.005      # ROUTE_JUDGE_CUT: the largest cut whose leave-one-set-out accuracy is within this of the best
-# The judge shipped at this round's start (main at 11f4192, before held_out_13's round: 20 cues, refitted by rules11
-# with held_out_11, cut at log-odds 1.0): the "round start" of held_out_13's report. This round's two cues (generic,
-# platform) weigh 0 in it; the round's other changes (spelling repair, partner_own's "won't help") are code, read by
-# both columns: main's own code at 11f4192, run once on held_out_13 after this round's judge was frozen, is
-# ROUND_START_CODE (accuracy, false-route, English accuracy).
-ROUND_START_JUDGE = ((13.95, -1.59, -13.14, -0.47, 0.08, -2.48, -3.14, -0.81, 1.52, 1.38, -4.25, -4.17, -6.37, -2.75,
-                      -7.49, -7.86, -6.18, -5.54, -6.45, -6.76, 0.0, 0.0), -3.14)
+# The judge shipped at this round's start (main at 02ce9d3, before held_out_14's round: 22 features, refitted by
+# rules12 with held_out_12, cut at log-odds 1.0): the "round start" of held_out_14's report. This round's three
+# learned features (pool_section, runner_up, self_start) weigh 0 in it, and the round changed nothing else the
+# matcher reads, so the column is main's code at 02ce9d3.
+ROUND_START_JUDGE = ((14.97, -1.49, -13.59, -0.45, -0.31, -2.54, -3.26, -0.89, 1.47, 1.59, -5.78, -4.81, -6.86,
+                      -2.72, -7.64, -8.34, -6.22, -5.43, -6.51, -6.95, -7.54, 8.39, 0.0, 0.0, 0.0), -2.99)
 ROUND_START_CUT = 1.0
-ROUND_START_CODE = (0.789, 0.186, 0.841)
-HEADLINE = "held_out_13"
+HEADLINE = "held_out_14"
 CALIBRATION = ["calibration", "held_out_2"]           # ROUTE_BASE and ROUTE_HEAD_TEMPERATURE
 EARLIER = ["held_out", "held_out_3", "held_out_4", "held_out_5", "held_out_6", "held_out_7",
-           "held_out_8", "held_out_9", "held_out_10", "held_out_11", "held_out_12"]   # held-out once, calibration now
+           "held_out_8", "held_out_9", "held_out_10", "held_out_11", "held_out_12", "held_out_13"]   # held-out once
 # sets whose none prompts say what they are near
 NEAR_TOPIC = ["held_out_3", "held_out_4", "held_out_5", "held_out_6", "held_out_7",
-              "held_out_8", "held_out_9", "held_out_10", "held_out_11", "held_out_12"]
+              "held_out_8", "held_out_9", "held_out_10", "held_out_11", "held_out_12", "held_out_13"]
 
 
 def read(name: str) -> list[dict]:
@@ -307,8 +306,10 @@ def judge_rows(index: RT.RouteIndex, data: Reading) -> list[tuple[str | None, st
         if m is None or not np.isfinite(m.bar) or m.nearest is None:
             out.append((r["route"], None, None))
             continue
-        tau = float(index.thresholds[names.index(m.nearest)])
-        out.append((r["route"], m.nearest, index.judge_features(e, r["text"], m.score, tau, float(c))))
+        best = names.index(m.nearest)
+        tau = float(index.thresholds[best])
+        out.append((r["route"], m.nearest, index.judge_features(e, r["text"], m.score, tau, float(c),
+                                                                index.runner_up(index.scores(e), best))))
     return out
 
 
@@ -627,13 +628,11 @@ def section(res: dict) -> str:
         + ", ".join(f"{k}: {v[0]} / {v[1]}" for k, v in h["strictness"].items()) + ".", "",
         f"Reported on `{hl}.jsonl` ({h['shipped']['n']} prompts: {per_route(hl)}, "
         f"{h['shipped']['n_none']} none of which {h['shipped']['n_near_topic']} near-topic), written by another "
-        "session (the sets3 helper, 1937886) that did not see this round's judge changes; the judge's author "
-        "(rules12) did not read it before the judge was frozen (f047885), then brought it in and ran it once; "
+        "session (1186ec7 on main) that did not see this round's judge changes; the judge's author (rules13) did "
+        "not read it before the judge was frozen (76f2d1d), then brought it in and ran it once; "
         "no row is identical to, or shares a 7-word run with, an earlier set's row or a config string. Columns: "
-        "the shipped matcher (the judge); **round start**: the judge shipped before this round (main at 11f4192: "
-        "its 20 weights; this round's two cues at 0; this round's spelling repair and partner_own in both "
-        f"columns; main's own code at 11f4192 on this set: accuracy {ROUND_START_CODE[0]} / false-route "
-        f"{ROUND_START_CODE[1]}, English {ROUND_START_CODE[2]}); "
+        "the shipped matcher (the judge); **round start**: the judge shipped before this round (main at 02ce9d3: "
+        "its 22 weights; this round's three learned features at 0: exactly main's code at 02ce9d3); "
         "**no brand list**: the "
         "judge without the brand list, refitted on the same sets (what the list adds on a set written after "
         "it by another session); **before**: the bar instead of the judge (the matcher shipped before); the "

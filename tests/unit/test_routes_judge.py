@@ -387,3 +387,67 @@ def test_a_platform_the_operators_service_runs_on_is_a_cue_for_the_judge():
 def test_every_platform_is_a_shipped_brand():
     from router_extproc.brands import PLATFORMS, brand_names
     assert set(PLATFORMS) - {"Apple Pay", "Apple ID"} <= set(brand_names())
+
+
+# rules13: three learned, config-independent features (thresholds.py: fitted beside the hand cues, chosen by leaving
+# one route set out)
+
+def test_the_shipped_pool_is_grouped_by_its_files_sections():
+    pool = RT.elsewhere_pool()
+    ix = RT.for_config(cfg(routes=ROUTES), FakeSignals())
+    sections = ix.elsewhere_sections
+    assert sections is not None and int(sections.counts.sum()) == len(pool)
+    assert len(sections.starts) >= 5                      # banks, utilities, carriers, ..., general how-tos
+    assert np.array_equal(sections.starts, np.cumsum([0, *sections.counts[:-1]]))
+
+
+def test_lines_not_in_the_shipped_pool_are_one_section_of_their_own():
+    sections = index().elsewhere_sections
+    assert sections is not None and list(sections.counts) == [len(POOL)]
+
+
+def test_the_nearest_section_of_the_pool_is_read_against_the_routes_score():
+    ix = index()
+    v = unit(("my bank charged a fee", 1.0), ("I was charged twice", 0.5))
+    f = dict(zip(ROUTE_JUDGE_FEATURES, ix.judge_features(v, "my bank charged a fee", 0.6, 0.5, 0.5)))
+    # one section (a test pool): its two nearest lines' mean, as the pool-wide `elsewhere`
+    assert np.isclose(f["pool_section"], f["elsewhere"])
+    sims = np.sort(ix.elsewhere @ v)[-2:]
+    assert np.isclose(f["pool_section"], sims.mean() - 0.6, atol=1e-6)
+
+
+def test_the_lead_over_the_next_route_is_a_feature_and_the_pool_stands_in_for_a_lone_route():
+    ix = index()
+    v = unit(("I was charged twice", 1.0))
+    score = ix.scores(v)
+    assert np.isclose(ix.runner_up(score, 0), score[1]) and np.isclose(ix.runner_up(score, 1), score[0])
+    f = dict(zip(ROUTE_JUDGE_FEATURES, ix.judge_features(v, "I was charged twice", float(score[0]), 0.5, 0.5,
+                                                         ix.runner_up(score, 0))))
+    assert np.isclose(f["runner_up"], score[0] - score[1])
+    lone = dict(zip(ROUTE_JUDGE_FEATURES, ix.judge_features(v, "I was charged twice", 0.9, 0.5, 0.5)))
+    assert np.isclose(lone["runner_up"], 0.9 - (lone["elsewhere"] + 0.9))   # the pool's two nearest
+
+
+def test_an_out_of_scope_route_is_never_the_runner_up():
+    ix = dataclasses.replace(index(), out_of_scope=np.asarray([False, True]))
+    assert ix.runner_up(np.asarray([0.8, 0.9], np.float32), 0) is None
+
+
+def test_a_turn_that_opens_with_the_customer_is_a_feature():
+    ix = index()
+    v = unit(("I was charged twice", 1.0))
+    read = {t: dict(zip(ROUTE_JUDGE_FEATURES, ix.judge_features(v, t, 0.8, 0.5, 0.5)))["self_start"]
+            for t in ("I was charged twice", "My invoice is wrong", "we got two bills", "why was I charged twice",
+                      "Is my invoice wrong?")}
+    assert read == {"I was charged twice": 1, "My invoice is wrong": 1, "we got two bills": 1,
+                    "why was I charged twice": 0, "Is my invoice wrong?": 0}
+
+
+def test_the_bar_reads_every_feature_that_moves_with_the_score():
+    ix = index()
+    v = unit(("my parcel is late", 1.0), ("my bank charged a fee", 0.6))
+    m = ix.match(v, 0.5, "my parcel is late")
+    best = [s.name for s in ix.specs].index(m.nearest)
+    x = ix.judge_features(v, "my parcel is late", m.bar, float(ix.thresholds[best]), 0.5,
+                          ix.runner_up(ix.scores(v), best))
+    assert np.isclose(ix.judge(x), ix.judge_cut, atol=1e-6)   # at the bar the judge is exactly at its cut
