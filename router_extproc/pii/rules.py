@@ -21,7 +21,7 @@ import numpy as np
 import re2
 
 from .given_names import GIVEN_NAMES
-from .tables import has_table, read_tables
+from .tables import Table, has_table, read_tables
 from ..brands import brand_names
 
 Entity = tuple[int, int, str, float]  # start, end (chars), type, score
@@ -2217,10 +2217,10 @@ def _people_column(text: str, cells: tuple[tuple[int, int], ...]) -> bool:
     return hits >= 2 and 3 * hits >= 2 * len(cells)
 
 
-def _tables(text: str) -> list[Entity]:
+def _tables(text: str, tables: list[Table]) -> list[Entity]:
     """Cells of the pasted tables (pii/tables.py) that fit their column's type."""
     out: list[Entity] = []
-    for table in read_tables(text):
+    for table in tables:
         for typ, cells in zip(table.types, table.columns):
             if typ is None:
                 if not _people_column(text, cells):
@@ -2570,8 +2570,9 @@ def _line_no(breaks: list[int], s: int) -> int:
     return bisect.bisect_left(breaks, s)
 
 
-def rule_entities(text: str) -> list[Entity]:
-    """Every rule match in `text`, overlaps included (the caller resolves them)."""
+def rule_entities(text: str, tables: list[Table] | None = None) -> list[Entity]:
+    """Every rule match in `text`, overlaps included (the caller resolves them). `tables`: the text's tables where
+    the caller has read them already (signals/pii.py `combine` reads them once for the rules and its own checks)."""
     T = Text(text)
     has_digit = DIGIT.search(T.raw) is not None
     out = _contact(T, has_digit)
@@ -2580,7 +2581,7 @@ def rule_entities(text: str) -> list[Entity]:
     out += _credentials(T) + _people(T) + _records(T) + _shell_logins(T) + _account_files(T)
     out += _command_logins(T)
     if has_table(text):
-        out += _tables(text)
+        out += _tables(text, read_tables(text) if tables is None else tables)
     if "INSERT" in text or "insert" in text:
         out += _sql_rows(T)
     if "." in text:

@@ -10,7 +10,7 @@ import re2
 
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
 from ..pii.given_names import GIVEN_NAMES
-from ..pii.tables import has_table, read_tables
+from ..pii.tables import Table, read_tables
 from ..pii.rules import CAPS_NOT_SURNAME as _CAPS_NOT_SURNAME
 from ..pii.rules import RE2_LARGE, TRADE_BEFORE
 from ..pii.rules import (BRANDS, GREETING_WORDS, INTRO_WORDS, NAME_TITLES, NOT_NAMES, business_address, company_line,
@@ -111,9 +111,9 @@ _NOT_ADDRESS_WORD = re2.compile(r"(?i)\b(?:kundennummer|rechnung|invoice|order|t
 _NAME_PREFIXES = ("Mc", "Mac", "De", "Di", "Da", "La", "Le", "Van", "Von", "O'", "D'", "Fitz", "St")
 
 
-def regex_entities(text: str) -> list[tuple[int, int, str, float]]:
+def regex_entities(text: str, tables: list[Table] | None = None) -> list[tuple[int, int, str, float]]:
     """Rule matches (patterns + validators, router_extproc/pii/rules.py), typed like the model's entities."""
-    return rule_entities(text)
+    return rule_entities(text, tables)
 
 
 def _digits(s: str) -> int:
@@ -466,7 +466,8 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     """Model entities (pieces from `decode_tags`, or plain (start, end, type, score) tuples) + validated regex
     matches -> final entities."""
     text = scrub(text)  # offsets unchanged (pii/rules.py)
-    rx = regex_entities(text)
+    tables = read_tables(text)  # (pii17) read once: the rules type their cells, _not_row_numbers spares their index
+    rx = regex_entities(text, tables)
     ents = _entities(text, model_ents)
     urls = url_spans(text) if ents else []
     doc = bool(ents) and looks_like_documentation(text)
@@ -537,15 +538,15 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     out = [x for x in out if x[2] != "USERNAME" or _login_ok(text, x[0], x[1])]
-    return _not_row_numbers(text, _person_details(text, _named_sites(text, _intro_lead(text, out))))
+    return _not_row_numbers(text, _person_details(text, _named_sites(text, _intro_lead(text, out))), tables)
 
 
-def _not_row_numbers(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+def _not_row_numbers(text: str, ents: list[tuple[int, int, str, float]], tables: list[Table]
+                     ) -> list[tuple[int, int, str, float]]:
     """(pii15) A table's row numbers and id cells (pii/tables.py) are nobody's age or address, whoever found them:
     "0" under "age" in a df.head() print, "41<TAB>Aurélie" read as a house number and a street."""
-    if not ents or not has_table(text):
+    if not ents or not tables:
         return ents
-    tables = read_tables(text)
     ends = {a: b for t in tables for a, b in t.index}
     # (pii16) an address never runs from one table row into the next: "Bergen\n      2082" is a city cell and the
     # next row's number, whoever joined them

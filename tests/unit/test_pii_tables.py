@@ -195,3 +195,22 @@ def test_a_password_hash_is_no_login(value):
     a = text.index(value)
     got = {(t, text[s:e]) for s, e, t, _ in combine(text, [(a, a + len(value), "USERNAME", 0.9)])}
     assert ("USERNAME", value) not in got and ("USERNAME", "ana.lima") in got
+
+
+# ---------------------------------------------------------------- (pii17) one read per text
+def test_combine_reads_the_tables_of_a_text_once(monkeypatch):
+    import router_extproc.signals.pii as sp
+
+    calls = []
+    real = sp.read_tables
+
+    def counting(text):
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(sp, "read_tables", counting)
+    monkeypatch.setattr("router_extproc.pii.rules.read_tables", lambda text: pytest.fail("read twice"))
+    text = "name,age\nAna Lima,30\nBo Chen,41\n"
+    got = {(t, text[s:e]) for s, e, t, _ in sp.combine(text, [(9, 17, "PERSON", 0.9)])}
+    assert ("AGE", "30") in got and ("PERSON", "Ana Lima") in got
+    assert len(calls) == 1  # the rules type the cells and the row-number check reads the same tables
