@@ -732,6 +732,33 @@ ADDRESS_SCRIPTS = (
     _rx(r"(\p{Lu}[\p{L}.-]+(?:\s\p{Lu}[\p{L}.-]+)?\s(?:көшесі|улица)" + _SCRIPT_HOUSE + ")"),
     _rx(r"\b(\d{1,4}\s(?:Bóthar|Sráid|Ascaill|Lána|Cearnóg|Stryd|Heol|Ffordd)(?:\s[\p{L}'-]+){1,3},\s*\p{Lu}[\p{L}'-]+)"),
 )
+# (pii17) more layouts in scripts of their own, each with the words that mark its parts (so a number in prose is no
+# address): Japan (〒 postcode, a prefecture 都/道/府/県, a city or ward 市/区/町/村, the block numbers "2-4-9"),
+# China (province 省, city 市, district 区/县, a road 路/街/道 and its 号, then 单元/室/栋...), Russia in the order
+# of a form ("г. Казань, ул. Баумана, д. 19, кв. 41": the town first, "д." names the house), Greece without its
+# street word ("Ερμού 58, 105 63 Αθήνα": a number, a postcode of 3+2 digits, the town), Iran and the Arab world
+# (a street word خیابان/شارع, an alley or a building, a plate or a flat number, in Persian digits too) and India
+# (मकान नं./गली नं.: a house and a lane number, then the locality and the town)
+_ANY_DIGIT = r"[0-9\x{0660}-\x{0669}\x{06F0}-\x{06F9}\x{0966}-\x{096F}\x{FF10}-\x{FF19}]"
+ADDRESS_SCRIPTS_MORE = (
+    _rx(r"((?:〒\s?\d{3}[-\x{FF0D}]\d{4}\s*)?\p{Han}{1,3}[都道府県]\p{Han}{1,5}[市区町村郡]"
+        r"[\p{Han}\p{Katakana}\p{Hiragana}ー]{0,10}?\d{1,4}(?:丁目|番地?|号|[-\x{FF0D}\x{2212}]\d{1,4}){0,4})"),
+    _rx(r"((?:\p{Han}{2,3}(?:省|自治区))?\p{Han}{1,4}市(?:\p{Han}{1,4}[区县])?\p{Han}{1,10}?(?:路|街|大道|道|巷)"
+        r"\d{1,5}号(?:\d{1,4}(?:单元|栋|楼|室|号楼?|层))*)"),
+    _rx(r"(?:^|[^\p{L}])((?:г|гор|город)\.?\s?\p{Lu}[\p{L}-]+,\s*" + _CYR_STREET + r"\.?\s?\p{Lu}[\p{L}.-]+"
+        r"(?:\s\p{Lu}[\p{L}.-]+){0,2},?\s(?:д|дом)\.?\s?\d{1,4}\p{L}?(?:[/-]\d{1,4})?"
+        r"(?:,\s*(?:кв|корп|стр|к|оф)\.?\s?\d{1,4})*)"),
+    _rx(r"(?:^|[^\p{L}])(\p{Lu}[\p{Greek}.-]+(?: \p{Lu}[\p{Greek}.-]+)? \d{1,4}\p{Greek}?, ?\d{3} ?\d{2} "
+        r"\p{Lu}[\p{Greek}-]+)"),
+    _rx(r"((?:[\p{Arabic}]+،\s?)?(?:خیابان|خيابان|شارع|بلوار|جادة|طريق)\s[^،,\n\d]{2,30}(?:،\s?[^،,\n\d]{2,30}){0,2}"
+        r"،\s?(?:پلاک|عمارة|بناية|مبنى|رقم|منزل|بيت)\s?" + _ANY_DIGIT + r"{1,4}"
+        r"(?:،\s?(?:شقة|واحد|طبقه|طابق)\s?" + _ANY_DIGIT + r"{1,4})?(?:،\s?[\p{Arabic}\p{M}]{2,20}(?:\s[\p{Arabic}\p{M}]{2,20})?)?)"),
+    _rx(r"((?:मकान|फ्लैट|प्लॉट|भवन)\s?(?:नं|नंबर|संख्या)\.?\s?" + _ANY_DIGIT + r"{1,5}"
+        r"(?:,\s?(?:गली|सेक्टर|ब्लॉक|वार्ड)\s?(?:नं\.?|नंबर|संख्या)?\s?" + _ANY_DIGIT + r"{1,4})*"
+        r"(?:,\s?\p{Devanagari}+(?:\s\p{Devanagari}+)?){1,3})"),
+)
+
+
 # (pii14) the layouts of Korea (province/city, district, a road ending in 로/길 and its number, building 동 and flat 호),
 # Turkey (a street with Cad./Sok./Bulvarı, "No: 214", a flat "D: 7", then the quarter and "district/city"), Vietnam
 # (house number, ngõ/ngách lanes, then phố/đường and the street, then ward, district and city after commas), Mexico
@@ -919,7 +946,7 @@ ASSIGNED_SECRET = _rx(r"(?i)((?:api|secret|private|access|auth|signing|encryptio
 _NOT_SECRET_NAME = _rx(r"(?:^|[_-])(?:page|csrf|xsrf|continuation|sync|next|prev|cursor|max|num|n|bos|eos|pad|unk|sep|cls|"
                        r"mask|special|start|end|input|output|total|id|type|public|sort|partition|primary|foreign|"
                        r"cache|idempotency|hash|row|object|s3|file|dedup|lookup|group|request)[_-]?$")
-DIGIT = _rx(r"\d")
+DIGIT = _rx(r"[0-9\x{0660}-\x{0669}\x{06F0}-\x{06F9}\x{0966}-\x{096F}]")  # (pii17: Arabic, Persian, Devanagari digits)
 # Names where a message says whose they are: after a greeting, above a sign-off, after "my name is", and a given
 # name that opens a message addressed to someone ("Olen, leverage ..."). The model head finds names in running text.
 # Titles written before a name, English and the German/French/Spanish/Italian business-mail ones.
@@ -1013,6 +1040,21 @@ FORM_NAME_INVERTED = _rx(r"(?i:\b(?:name|person(?:\s\d{1,2})?|patient|pt|member|
                          r"(?:[ \t]*(?:[;|\n]|$)|[ \t]+[\x{2013}\x{2014}-][ \t]|[ \t]{2,})")
 # Korean and other caseless names after "my name is": "제 이름은 김민수입니다"
 NAME_HANGUL = _rx(r"(?:제 이름은|저는)\s*(\p{Hangul}{2,4}?)(?:입니다|이에요|예요|이라고|라고|\s|$)")
+# (pii17) "저는 박지훈이고 27살이며": a name and the clause's ending; only a three-syllable name opening with a common
+# surname ("저는 대학생이고", a student, stays a word)
+NAME_HANGUL_CLAUSE = _rx(r"(?:제 이름은|저는)\s*([김이박최정강조윤장임한오서신권황안송류전홍고문양손배백허유남심노하곽성차주우구민진나지엄채"
+                         r"원천방공현함변염여추도소석선설마길연위표명기반왕금옥육인맹제모탁국어은편용]\p{Hangul}{2})"
+                         r"(?:이고|이며|이고요|이라서|인데|이구요)")
+# (pii17) a name after a CJK form's or a parcel's label: "收件人 王秀英，", "氏名：佐々木 美穂　", "이름: 김민서" (two to four
+# ideographs, or a Japanese surname and given name with a space, or two to four Hangul syllables; the name ends where
+# the script does)
+CJK_LABEL_NAME = _rx(r"(?:收件人|收货人|联系人|聯絡人|姓名|申请人|申請人|氏名|お名前|名前|이름|성명|받는 분|수령인|수취인)[ \t]*[:：]?[ \t\x{3000}]*"
+                     r"(\p{Han}{1,3}[ \x{3000}]\p{Han}{1,3}|\p{Han}{2,4}|\p{Hangul}{2,4})(?:[^\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}]|$)")
+# (pii17) a Russian or Ukrainian full name with its patronymic, in either order: "Кондратьева Алёна Игоревна",
+# "Алёна Игоревна Кондратьева"; the patronymic's ending makes it a person's
+PATRONYMIC_NAME = _rx(r"(?:^|[^\p{L}])((?:[А-ЯЁІЇЄ][а-яёіїє'-]+ )?[А-ЯЁІЇЄ][а-яёіїє'-]+ [А-ЯЁІЇЄ][а-яёіїє-]+"
+                      r"(?:ович|евич|ьевич|йович|овна|евна|ьевна|ична|інічна|івна|ївна)(?: [А-ЯЁІЇЄ][а-яёіїє'-]+)?)"
+                      r"(?:[^\p{L}]|$)")
 # the names listed after "attendees:", "cc:", "present:" ("attendees: Sara Lindholm, Oscar Pérez, Wen Li.")
 # the person a ticket names in its fields, written as the tracker shows them, lower case included ("Assignee: marta",
 # "Reporter: Jonas Weber"); a login there (digits, dots, underscores) is a USERNAME, found by its own rules
@@ -1095,17 +1137,21 @@ INTRO_PHRASES: dict[str, tuple[str, ...]] = {
                 "mi clami", "jau hai num", "mi naro", "mi chjamu", "me clamo", "dji m' lome"),
     # Balkan, Slavic, Baltic, Finnic, Hungarian, Greek, Albanian, Maltese
     "europe_other": ("казвам се", "името ми е", "се викам", "моето име е", "мяне завуць", "мене звати",
-                     "меня зовут", "zovem se", "moje ime je", "ime mi je", "jaz sem", "nimeni on", "minu nimi on",
+                     "меня зовут", "zovem se", "moje ime je", "ime mi je", "jaz sem", "nimeni on", "minu nimi on", "ονομάζομαι", "λέγομαι", "το όνομά μου είναι",
                      "a nevem", "me lene", "με λένε", "quhem", "emri im është", "emri im eshte", "jisimni"),
     # Turkic, Mongolic, Caucasus, Iranian
     "central_asia": ("meniň adym", "menin adym", "adym", "менің атым", "менин атым", "mening ismim", "ismim",
                      "mənim adım", "minem isemem", "миний нэр", "намайг", "მე მქვია", "ჩემი სახელია",
-                     "իմ անունը", "اسم من", "نام من", "اسمي", "mera naam", "meraa naam", "mera nam"),
+                     "իմ անունը", "اسم من", "نام من", "اسمي", "اینجانب", "اينجانب", "mera naam", "meraa naam", "mera nam"),
     # South Asian: Hindi, Nepali, Urdu, Bengali, Marathi, Gujarati, Punjabi, Tamil, Telugu, Kannada, Malayalam,
     # Sinhala (native script and romanized)
     "south_asia": ("मेरा नाम", "मेरो नाम", "میرا نام", "আমার নাম", "amar naam", "माझे नाव", "maza naav", "maru naam",
                    "mera naa", "en peyar", "என் பெயர்", "naa peru", "నా పేరు", "nanna hesaru", "ente peru",
-                   "mage nama", "මගේ නම"),
+                   "mage nama", "මගේ නම",
+                   # (pii17) Punjabi (Gurmukhi), Gujarati, and a Hindi kin word before the kin's name ("मेरे पिताजी
+                   # रमेश चंद्र तिवारी")
+                   "ਮੇਰਾ ਨਾਮ", "ਮੇਰਾ ਨਾਂ", "મારું નામ", "मेरे पिताजी", "मेरे पिता", "मेरी माँ", "मेरी माता", "मेरे पति",
+                   "मेरी पत्नी", "मेरे बेटे", "मेरी बेटी"),
     # South-East Asian: Thai, Lao, Khmer, Burmese, Vietnamese
     "southeast_asia": ("ผมชื่อ", "ฉันชื่อ", "ดิฉันชื่อ", "ชื่อ", "ຂ້ອຍຊື່", "ខ្ញុំឈ្មោះ", "tôi tên là", "tên tôi là"),
     # Semitic and Ethiopian: Hebrew, Arabic, Amharic, Tigrinya
@@ -1126,8 +1172,9 @@ NAME_INTRO = _rx(rf"(?:^|[^\p{{L}}])(?i:{_INTRO_ALT})[:,]?\s+{_NAME}{_NAME_END}"
 # ... and in a script without case (Hebrew, Arabic, Devanagari, Bengali, Tamil, Telugu, Sinhala, Thai, Lao, Khmer,
 # Ethiopic, Georgian): one or two words after the phrase; a copula or a label that ends the clause is cut off
 _CASELESS_WORD = r"(?:[\p{Lo}\p{M}]{2,}|[\x{10D0}-\x{10FF}]{2,})"
-NAME_INTRO_CASELESS = _rx(rf"(?:^|[^\p{{L}}])(?:{_INTRO_ALT})[:,]?\s*({_CASELESS_WORD}(?:\s{_CASELESS_WORD})?)")
-_COPULAS = frozenset("है हो हूँ हैं ነው ነች ናት է هست است هستم ہے ആണ് ఉంది ஆகும் আমি ਹੈ อายุ คือ ครับ ค่ะ".split())
+NAME_INTRO_CASELESS = _rx(rf"(?:^|[^\p{{L}}])(?:{_INTRO_ALT})[:,]?\s*({_CASELESS_WORD}(?:\s{_CASELESS_WORD}){{0,2}})")
+_COPULAS = frozenset("""है हो हूँ हैं ነው ነች ናት է هست است هستم ہے ആണ് ఉంది ஆகும் আমি ਹੈ อายุ คือ ครับ ค่ะ
+    متولد ساکن هستم و का की के ने को""".split())  # (pii17: three words now, so the clause's next word is cut too)
 # the first word of each phrase (the one a message opens with, capitalised), three letters or more: not a name. Words
 # that are also given names elsewhere stay out ("Amar", "Nami", "Adan", "Che", "Mera", "Nanna")
 INTRO_WORDS = frozenset(x.split()[0].capitalize() for v in INTRO_PHRASES.values() for x in v
@@ -1177,7 +1224,14 @@ NOT_NAMES = frozenset("""Assignee Assignees Reporter Watchers Sir Sirs Madam Mad
     Therapist Teacher Tutor Recruiter Candidate
     Insta Instagram Ig IG Twitter Tiktok TikTok Discord Steam Telegram Snapchat Snap Facebook Fb FB Reddit Youtube
     YouTube Twitch Whatsapp WhatsApp Linkedin LinkedIn Mastodon Bluesky Xbox Psn PSN Roblox Threads Slack Skype
-    Venmo Paypal PayPal""".split())
+    Venmo Paypal PayPal""".split()) | frozenset(
+    # (pii17) a request's verb that opens a message, capitalised, in the languages the sets write requests in: "Hola!
+    # Necesito traducir", "Olá! Pode me ajudar", "Привет! Помоги составить" (held_out_19's calibration misses)
+    """Necesito Necesita Necesitamos Puedes Podrías Ayúdame Ayudame Traduce Traducir Pode Podes Poderia Preciso
+    Ajude Ajuda Vorrei Potresti Puoi Aiutami Traduci Pourriez Pouvez Peux Aidez Aide Traduis Traduisez Kannst
+    Könntest Können Hilf Helft Übersetze Помоги Помогите Переведите Переведи Напиши Напишите Подскажите Подскажи
+    Проверь Проверьте Исправь Исправьте Допоможіть Допоможи Перекладіть Pomóż Pomożesz Potrzebuję Przetłumacz
+    Prosím Pomozte Pomoz Kun Kunt Help Helpt Vertaal Yardım Çevir Lütfen""".split())
 # (pii8: the networks are labels before a handle, "Insta: marco_on_bikes" in held_out_11, nobody's name)
 
 
@@ -1231,6 +1285,9 @@ def _people(T: Text) -> list[Entity]:
         for g in (1, 2, 3):
             out += _value_span(T, CAPS_NAME, "PERSON", 0.85, group=g, ok=_name_ok)
         out += _value_span(T, NAME_HANGUL, "PERSON", 0.85)
+        if not T.text.isascii():
+            for rx in (NAME_HANGUL_CLAUSE, CJK_LABEL_NAME, PATRONYMIC_NAME):
+                out += [(s, e, "PERSON", 0.85) for s, e in T.find(rx, 1)]
         rows = [m for m in ROSTER_LINE.finditer(T.raw) if 0 < int(m.group(2)) <= 120]
         if len(rows) >= 2:
             for m in rows:
@@ -1631,7 +1688,7 @@ def _ids(T: Text) -> list[Entity]:
         if any(k in T.text for k in keys):
             out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     if not T.text.isascii():
-        for rx in ADDRESS_SCRIPTS:
+        for rx in ADDRESS_SCRIPTS + ADDRESS_SCRIPTS_MORE:
             out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx, 1)]
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(ADDRESS_EU)
             if T.text[s:e].split(None, 1)[0].rstrip(".").capitalize() not in _NOT_STREET_HEADS]
@@ -2596,6 +2653,14 @@ def rule_entities(text: str, tables: list[Table] | None = None) -> list[Entity]:
     if "." in text:
         out = [y for y in (_handle_domain(text, x) for x in out) if y is not None]
     return _example_values(text, out)
+
+
+def script_address(span: str) -> bool:
+    """(pii17) A whole span in one of the layouts of ADDRESS_SCRIPTS_MORE: its parts are named by the layout's own
+    words, not by spaces, capitals and ASCII digits."""
+    raw = span.encode("utf-8", "surrogatepass")
+    return any((m := rx.search(raw)) is not None and m.start(1) == 0 and m.end(1) == len(raw)
+               for rx in ADDRESS_SCRIPTS_MORE)
 
 
 def bare_domains(text: str) -> list[tuple[int, int]]:

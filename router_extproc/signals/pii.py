@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import re2
 
-from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
+from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, script_address, ssn_ok, url_spans  # noqa: F401 - validators live there
 from ..pii.given_names import GIVEN_NAMES
 from ..pii.tables import Table, read_tables
 from ..pii.rules import CAPS_NOT_SURNAME as _CAPS_NOT_SURNAME
@@ -407,7 +407,8 @@ def _whole_addresses(text: str, ents: list) -> list:
     return [x for x in (_trim_address(text, x) for x in ents) if x is not None and (
         x[2] != "STREET_ADDRESS" or
         # (pii11) an HL7 address's components are joined by "^" (PID-11), not written as prose
-        (_address_shaped(text[x[0]:x[1]]) or "^^" in text[x[0]:x[1]]) and not business_address(text, x[0], x[1])
+        (_address_shaped(text[x[0]:x[1]]) or "^^" in text[x[0]:x[1]] or
+         (not text[x[0]:x[1]].isascii() and script_address(text[x[0]:x[1]]))) and not business_address(text, x[0], x[1])
         and not _title_in_quotes(text, x[0], x[1]) and _LIST_ITEM.search(text[x[0]:x[1]]) is None)]
 
 

@@ -2083,3 +2083,40 @@ def test_a_register_surname_in_capitals_then_the_given_name_is_a_person():
     text = "Attendees: NOWAK, Wojciech; OKAFOR, Chinedu.\nNOTE, Please read. WARNING, Mark the box."
     got = {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"}
     assert got == {"NOWAK, Wojciech", "OKAFOR, Chinedu"}
+
+
+# ---------------------------------------------------------------- (pii17) names and addresses in scripts of their own
+@pytest.mark.parametrize("text, want", [
+    ("快递单：收货人 李建国，地址 江苏省南京市鼓楼区中山路128号2单元301室，谢谢",
+     {("PERSON", "李建国"), ("STREET_ADDRESS", "江苏省南京市鼓楼区中山路128号2单元301室")}),
+    ("氏名：高橋 健太\n住所：〒060-0042 北海道札幌市中央区大通西5-11-3",
+     {("PERSON", "高橋 健太"), ("STREET_ADDRESS", "〒060-0042 北海道札幌市中央区大通西5-11-3")}),
+    ("저는 최유진이고 서울에서 일합니다", {("PERSON", "최유진")}),
+    ("Λέγομαι Γιώργος Νικολάου και μένω στην Πατησίων 104, 112 57 Αθήνα.",
+     {("PERSON", "Γιώργος Νικολάου"), ("STREET_ADDRESS", "Πατησίων 104, 112 57 Αθήνα")}),
+    ("اینجانب علی رضایی ساکن شیراز، خیابان زند، کوچه ۱۲، پلاک ۸ هستم",
+     {("PERSON", "علی رضایی"), ("STREET_ADDRESS", "شیراز، خیابان زند، کوچه ۱۲، پلاک ۸")}),
+    ("العنوان: شارع الملك فهد، عمارة 7، شقة 14، الرياض", {("STREET_ADDRESS", "شارع الملك فهد، عمارة 7، شقة 14، الرياض")}),
+    ("Я, Соколов Дмитрий Андреевич, прошу. Адрес: г. Самара, ул. Ленина, д. 5, кв. 12",
+     {("PERSON", "Соколов Дмитрий Андреевич"), ("STREET_ADDRESS", "г. Самара, ул. Ленина, д. 5, кв. 12")}),
+    ("पता: मकान नं. 14, गली नं. 2, करोल बाग, दिल्ली", {("STREET_ADDRESS", "मकान नं. 14, गली नं. 2, करोल बाग, दिल्ली")}),
+    ("ਮੇਰਾ ਨਾਮ ਗੁਰਪ੍ਰੀਤ ਸਿੰਘ ਹੈ", {("PERSON", "ਗੁਰਪ੍ਰੀਤ ਸਿੰਘ")}),
+])
+def test_names_and_addresses_in_their_own_scripts(text, want):
+    assert want <= {(t, text[s:e]) for s, e, t, _ in combine(text, [])}
+
+
+@pytest.mark.parametrize("text", [
+    "저는 대학생이고 서울에 살아요",  # a student, not a name
+    "东京和上海的人口都超过两千万，路很多",  # cities, no address layout
+    "Версия 3.12, ул. не указана",
+    "Helló, Help me with this regex",
+])
+def test_script_look_alikes_carry_no_name_or_address(text):
+    assert not {t for _, _, t, _ in combine(text, []) if t in ("PERSON", "STREET_ADDRESS")}
+
+
+@pytest.mark.parametrize("word", ["Necesito", "Pode", "Vorrei", "Помоги"])
+def test_a_request_verb_opening_a_message_is_no_name(word):
+    text = f"Hola! {word} ayuda con esto"
+    assert ("PERSON", word) not in {(t, text[s:e]) for s, e, t, _ in combine(text, [(6, 6 + len(word), "PERSON", 0.9)])}
