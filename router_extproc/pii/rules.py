@@ -2274,15 +2274,91 @@ def _people_column(text: str, cells: tuple[tuple[int, int], ...]) -> bool:
     return hits >= 2 and 3 * hits >= 2 * len(cells)
 
 
+# (pii17) a cell that could be a birth date: a whole date of a year a living person was born in
+_BIRTH_CELL = _rx(r"^(?:(19\d\d|20[0-2]\d)[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](19\d\d|20[0-2]\d)|"
+                  r"\d{1,2} \p{L}{3,9}\.? (19\d\d|20[0-2]\d))$")
+
+
+def _most(cells: tuple[tuple[int, int], ...], hit: Callable[[int, int], bool]) -> bool:
+    """Two cells at least, and two in three, fit."""
+    n = sum(1 for s, e in cells if hit(s, e))
+    return n >= 2 and 3 * n >= 2 * len(cells)
+
+
+def _given_column(text: str, cells: tuple[tuple[int, int], ...]) -> bool:
+    """(pii17) A column of single given names of the lexicon, capitalised: "Lorna", "Callum"."""
+    return _most(cells, lambda s, e: text[s:s + 1].isupper() and text[s:e].isalpha() and
+                 text[s:e].lower() in GIVEN_NAMES and text[s:e] not in NOT_NAMES)
+
+
+def _word_column(text: str, cells: tuple[tuple[int, int], ...]) -> bool:
+    """Single capitalised words (a surname beside a given name: "Whitcombe" left of "Lorna")."""
+    return all(text[s:s + 1].isupper() and text[s:e].replace("-", "").replace("'", "").isalpha() and
+               text[s:e] not in NOT_NAMES for s, e in cells)
+
+
+def _age_column(text: str, cells: tuple[tuple[int, int], ...]) -> bool:
+    """Numbers a person's age could be, not a run of row numbers (1, 2, 3 ...)."""
+    vals = [int(text[s:e]) for s, e in cells if text[s:e].isdigit() and len(text[s:e]) <= 3]
+    return _most(cells, lambda s, e: text[s:e].isdigit() and 0 < int(text[s:e]) <= 110) and \
+        not all(b - a == 1 for a, b in zip(vals, vals[1:]))
+
+
+def _birth_column(text: str, cells: tuple[tuple[int, int], ...]) -> bool:
+    """Whole dates of more than one year (a log's or a booking's dates share theirs)."""
+    years = set()
+    for s, e in cells:
+        m = _BIRTH_CELL.search(text[s:e].encode())
+        if m is not None:
+            years.add(next(g for g in m.groups() if g))
+    return _most(cells, lambda s, e: _BIRTH_CELL.search(text[s:e].encode()) is not None) and len(years) >= 2
+
+
+def _value_fits(typ: str, v: str) -> bool:
+    if typ == "PERSON":
+        w = v.split()
+        return 1 <= len(w) <= 3 and all(x[:1].isupper() and x.replace("-", "").replace("'", "").isalpha() for x in w)
+    if typ == "AGE":
+        return v.isdigit() and 0 < int(v) <= 110
+    return _BIRTH_CELL.search(v.encode()) is not None
+
+
+def _value_types(text: str, table: Table) -> list[str | None]:
+    """(pii17) The columns' types where the header names none, or there is none: full names and given names of the
+    lexicon type a header-less column as PERSON (and the single capitalised words beside it, its surnames); in a
+    header-less block with a person's column, ages and birth dates type theirs. A header that names something else
+    (city, joined, visits, seat) keeps its words, numbers and dates from being read as names, ages or birth dates;
+    only a column of full names opening with a given name is a person's under any header (pii15)."""
+    types: list[str | None] = list(table.types)
+    for j, cells in enumerate(table.columns):
+        if types[j] is None and cells and _people_column(text, cells):
+            types[j] = "PERSON"
+    if table.headed:  # (a "city" column of Bergen, Rosario: its header names a thing, given names or not)
+        return types
+    given = [j for j, c in enumerate(table.columns) if types[j] is None and c and _given_column(text, c)]
+    for j in given:
+        for k in (j - 1, j + 1):
+            if 0 <= k < len(types) and types[k] is None and table.columns[k] and _word_column(text, table.columns[k]):
+                types[k] = "PERSON"
+    for j in given:
+        types[j] = "PERSON"
+    if "PERSON" not in types:
+        return types
+    for j, cells in enumerate(table.columns):
+        if types[j] is None and cells:
+            types[j] = "AGE" if _age_column(text, cells) else "DATE_OF_BIRTH" if _birth_column(text, cells) else None
+    return types
+
+
 def _tables(text: str, tables: list[Table]) -> list[Entity]:
     """Cells of the pasted tables (pii/tables.py) that fit their column's type."""
     out: list[Entity] = []
     for table in tables:
-        for typ, cells in zip(table.types, table.columns):
+        for typ, head, cells in zip(_value_types(text, table), table.types, table.columns):
             if typ is None:
-                if not _people_column(text, cells):
-                    continue
-                typ = "PERSON"
+                continue
+            if head is None:  # (pii17) typed by its values: the cells that fit, not a stray header or note
+                cells = tuple((s, e) for s, e in cells if _value_fits(typ, text[s:e]))
             for s, e in cells:
                 v = text[s:e].strip("\"'")
                 if v and _cell_ok(typ, v):

@@ -551,7 +551,8 @@ def _not_row_numbers(text: str, ents: list[tuple[int, int, str, float]], tables:
     ends = {a: b for t in tables for a, b in t.index}
     # (pii16) an address never runs from one table row into the next: "Bergen\n      2082" is a city cell and the
     # next row's number, whoever joined them
-    cells = sorted(a for t in tables for col in (t.index, *t.columns) for a, _ in col)
+    # (pii17) of a table with a header: lines split alike without one may be an address's own lines ("Apt. 4,")
+    cells = sorted(a for t in tables if t.headed for col in (t.index, *t.columns) for a, _ in col)
     return [x for x in ents if not (x[0] in ends and (x[1] <= ends[x[0]] or x[2] == "STREET_ADDRESS"))
             and not (x[2] == "STREET_ADDRESS" and _into_row(text, cells, x[0], x[1]))]
 
