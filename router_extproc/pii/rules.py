@@ -275,7 +275,9 @@ _MONTH_EU = (r"(?:janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septe
              r"outubro|novembro|dezembro)")
 _DATE = (rf"(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|"
          rf"\d{{1,2}}(?:st|nd|rd|th)?(?: of)? {_MONTH},? \d{{4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|"
-         rf"\d{{1,2}}\.?(?: de)? {_MONTH_EU}(?: de)? \d{{4}}|\d{{1,2}}\.\s\d{{1,2}}\.\s\d{{4}})")
+         rf"\d{{1,2}}\.?(?: de)? {_MONTH_EU}(?: de)? \d{{4}}|\d{{1,2}}\.\s\d{{1,2}}\.\s\d{{4}}|"
+         # (pii17) the CJK layout "1994年7月18日" and a Persian date in Persian digits "۱۳۶۸/۰۵/۲۲"
+         rf"\d{{4}}年\d{{1,2}}月\d{{1,2}}日|[\x{{06F0}}-\x{{06F9}}]{{4}}/[\x{{06F0}}-\x{{06F9}}]{{1,2}}/[\x{{06F0}}-\x{{06F9}}]{{1,2}})")
 # after a birth word only: a day, a month written in any language and a year ("mwen fèt 8 me 1985")
 _DATE_ANY_MONTH = r"\d{1,2}\.?\s[^\W\d]{2,9}\.?\s(?:1[89]|20)\d{2}\b"
 # (pii9) a day written as an ordinal word: "born on the twelfth of January, 1988" (held_out_12)
@@ -324,7 +326,9 @@ _BIRTH_WORDS = ("lair|lahir|ipinanganak|natawo|nayanak|genys|ganet|ruggit|doglan
                 "დავიბადე|დაბადების|ծնվել|ծնված|נולדתי|נולד|נולדה|תאריך לידה|ولدت|وُلدت|تاريخ الميلاد|متولد|تاریخ تولد|"
                 "जन्म|জন্ম|paidaish|paidaaish|پیدائش|pirandha|பிறந்த|เกิด|sinh|ተወለድኩ|የትውልድ|geboyrn|geboirn|boorn|"
                 "berne|nací|nacíu|nacida|nassût|nassude|nase|nasi|nasida|kuzaliwa|ndinabadwa|ndakazvarwa|ngazalwa|"
-                "bí mi|bi mi|amụrụ m|amuru m|haife ni|dhashay|wɔwoo me|wowoo me")
+                "bí mi|bi mi|amụrụ m|amuru m|haife ni|dhashay|wɔwoo me|wowoo me|"
+                # (pii17) Portuguese and Spanish past forms, the CJK form labels and "born in" (生年月日, 出生日期, 생년월일)
+                "nasceu|nasci|nascido|nascida|nació|nacido|生年月日|出生日期|出生于|出生於|生まれ|생년월일")
 # a date in the layouts these languages write: day, an optional ordinal suffix or "mis" ("9 mis Gwynngala 1979"),
 # a month word and a year; or year first ("1996 жылғы 4 наурыз", Kazakh, Hungarian)
 _DATE_WORDY = (r"\d{1,2}(?:\p{L}{1,3}|\.)?\s(?:(?:de|of|mis|dem|ai|di)\s)?\p{L}{2,12}\.?,?\s(?:(?:de|dal|del)\s)?(?:1[89]|20)\d{2}\b|"
@@ -338,7 +342,7 @@ AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:
           # "turning 40", "I'm 34", "she's 16": only where the number ends the clause or years follow ("turn 90
           # degrees"); "I'm Keisha, 29"
           # "my son is 7 and ...", "Pt is 66 yrs": a kin word or a patient before "is"
-          r"|(?i)(?:\bturn(?:ed|ing|s)|\bi'?m|\bi am|\b(?:s?he|who|son|daughter|child|kid|baby|boy|girl|mother|father|"
+          r"|(?i)(?:\bturn(?:ed|ing|s)|\bi'?m|\bi am|\bi was|\b(?:s?he|who|son|daughter|child|kid|baby|boy|girl|mother|father|"
           r"mom|mum|dad|husband|wife|partner|brother|sister|grandson|granddaughter|grandma|grandpa|grandmother|"
           r"grandfather|nan|gran|granny|patient|pt)(?:'s| is| was)|\bi'?m [A-Z][a-z]+,)\s+(\d{1,3})"
           r"(?:\s*(?:years?|yrs?)\b|\s*[,.;!?)\x{2013}\x{2014}]|\s+-\s|"
@@ -435,7 +439,7 @@ AGE_MORE = _rx(r"(?m)"
 #     mbula, Kikuyu mĩaka, Tswana dingwaga, Sesotho dilemo
 _AGE_BEFORE = ("umur|umurku|umure|umurmu|yuswa|yuswane|usia|usiaku|tinan|umar|umr|umra|उम्र|उमर|उमेर|वय|বয়স|"
                "vayasu|vayathu|vayassu|வயது|వయస్సు|อายุ|ອາຍຸ|អាយុ|እድሜ|እድሜዬ|እድሜው|גיל|عمر|عمري|عمرم|سن|سنم|жасы|"
-               "жасым|жашым|возраст|възраст|вік|ასაკი|տարիք|yaşım|yaş|ikä|vanus|adina|edat|"
+               "жасым|жашым|возраст|възраст|вік|ასაკი|տարիք|yaşım|yaşı|yaş|ikä|vanus|adina|edat|ਉਮਰ|ઉંમર|"
                "zaka|mfeɛ|mfe|mfie|mbula|mĩaka|miaka|dingwaga|dilemo|iminyaka|"
                # (pii11) Hebrew "son of / daughter of N" is how an age is said (held_out_13: "בן 38")
                "בן|בת")
@@ -446,7 +450,9 @@ AGE_FAMILY_BEFORE = _rx(rf"(?:^|[^\p{{L}}])(?i:{_AGE_BEFORE})[:\s]\s?(?:[\p{{L}}
 #     वर्षको, Yiddish yor alt, Low German Johr oolt, Frisian jier âld, Manx bleeaney dy eash, Northern Sami jagi
 #     boaris, Breton vloaz, Kazakh жаста/жастамын, Persian ساله, Urdu/Hindi saal ka/ki, Ilocano tawen(ko)
 AGE_FAMILY_AFTER = _rx(r"(\d{1,3})[\s-]?(?:години|годину|година|годині|гады|гадоў|гадоу|godina|godine|godinu|"
-                       r"rokov|roky|настай|насны|წლის|տարեկան|वर्षको|वर्ष की|वर्ष का|वर्षीय|साल का|साल की|"
+                       r"rokov|roky|настай|насны|წლის|տարեկան|वर्षको|वर्ष की|वर्ष का|वर्ष के|वर्षीय|साल का|साल की|साल के|"
+                       # (pii17) Tagalog "63 na siya" (is 63 now)
+                       r"na siya|na sya|na ako|"
                        r"(?i:yor alt|johr oolt|johr old|jier âld|jier ald|bleeaney dy eash|bleeaney|jagi boaris|jahkásaš|"
                        r"vloaz|bloaz|saal ka|saal ki|sal ka|sal ki|ti tawen\p{L}*|tawen\p{L}*|aña|anyos|agns|jaar oud)|"
                        r"жаста|жастамын|жаштамын|ساله|سال دارم|سالمه|ปี|ዓመቴ|ዓመቱ|አመቴ)(?:$|[^\p{L}])")
@@ -461,6 +467,9 @@ _AGE_DURATION_BEFORE = frozenset("""преди пред за от през сл�
 # family's other forms of "years" (Venetian/Romanian ani, Lombard ann, Mirandese anhos)
 AGE_ROMANCE = _rx(r"(?:(?:^|[^\p{L}])(\p{L}+)|[,(])\s+(\d{1,3})\s+(?i:annos|anni|anos|años|anys|ans|áño|aña|anyos|agns|yari|"
                   r"ani|ann|anhos|anus)(?:$|[^\p{L}])")
+# (pii17) an age in the CJK way, the number and its counter: "満32歳", "27살이며", "30세" (the counters name a person's
+# or an animal's years only; a building's are 年)
+AGE_CJK = _rx(r"(?:満|만\s?)?(\d{1,3})\s?(?:歳|才|살|세)")
 _AGO_AFTER = _rx(r"^\s*(?i:fa|ago|atr[aá]s|antes|auparavant|plus tard|dopo|despu[eé]s|depois|later)(?:$|[^\p{L}])")
 _DURATION_WORDS = frozenset("""hace durante por desde para en de fa per da dal depuis pendant dans il y a há faz em
     após apos após ao mais más plus than of dopo tra fra entre sur après hasta até cada unos unas cerca alrededor
@@ -1726,17 +1735,34 @@ def _ids(T: Text) -> list[Entity]:
         before = text[max(0, s - 16):s].split()
         if int(text[s:e]) <= 120 and not (before and before[-1].lower().strip(",.") in _AGE_DURATION_BEFORE):
             out.append((s, e, "AGE", 0.8))
-    for m in AGE_ROMANCE.finditer(T.raw):
-        w = m.group(1) or b","
-        # (pii14) "3 anni fa", "5 años atrás": time ago, not an age
-        if w.decode("utf-8", "surrogatepass").lower() not in _DURATION_WORDS and int(m.group(2)) <= 115 \
-                and not w.isdigit() and _AGO_AFTER.search(T.raw[m.end():m.end() + 12]) is None:
-            out.append((T.char(m.start(2)), T.char(m.end(2)), "AGE", 0.8))
+    out += _romance_ages(T)
+    if not T.text.isascii():
+        out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_CJK, 1) if int(text[s:e]) <= 120]
     for m in AGE_OTHER.finditer(T.raw):
         g = next(i for i in range(1, 10) if m.group(i) is not None)
         if int(m.group(g)) <= 125:
             out.append((T.char(m.start(g)), T.char(m.end(g)), "AGE", 0.85))
     return out + _age_sex(T)
+
+
+def _romance_ages(T: Text) -> list[Entity]:
+    """Ages said with a Romance word for years after the number (AGE_ROMANCE), not durations."""
+    out: list[Entity] = []
+    text = T.text
+    for m in AGE_ROMANCE.finditer(T.raw):
+        w = m.group(1) or b","
+        # (pii14) "3 anni fa", "5 años atrás": time ago, not an age
+        word = w.decode("utf-8", "surrogatepass").lower()
+        # (pii17) "Valentina, de 12 años": "de" after a comma describes the one just named; "Ela faz 85 anos": a
+        # person turns N (not "faz 5 anos que", five years ago)
+        said = (word == "de" and T.raw[max(0, m.start(1) - 2):m.start(1)] == b", " and
+                (text[max(0, T.char(m.start(1)) - 40):T.char(m.start(1)) - 2].split() or [""])[-1][:1].isupper()) or (
+            word == "faz" and T.raw[max(0, m.start(1) - 8):m.start(1)].lower().split()[-1:] in ([b"ela"], [b"ele"], [b"eu"]) and
+            not T.raw[m.end():m.end() + 6].lower().strip().startswith(b"que"))
+        if (said or word not in _DURATION_WORDS) and int(m.group(2)) <= 115 \
+                and not w.isdigit() and _AGO_AFTER.search(T.raw[m.end():m.end() + 12]) is None:
+            out.append((T.char(m.start(2)), T.char(m.end(2)), "AGE", 0.8))
+    return out
 
 
 def _age_sex(T: Text) -> list[Entity]:

@@ -747,7 +747,10 @@ _CODE_VALUE_BEFORE = re2.compile(rb"[=:(,]\s*['\"]$")
 # right after a name: an age set off by a comma or a bracket ("Mr. Kwame Asante, 71, lives", "(K. Nakamura, 52)"),
 # or a date in brackets ("my mother Ruth Keller (09/22/1941)"): how notes and letters give them; (pii14) and a chat's
 # "Ximena here, 29, ..."
-_AGE_AFTER_NAME = re2.compile(rb"^(?: here)?(?:,\s*|\s*\(\s*)(\d{1,3})(?:\s*(?:y/?o|years?(?: old)?))?\s*(?:[,;)]|\.(?:\s|$)|$)")
+_AGE_AFTER_NAME = re2.compile(rb"^(?: here)?(?:,\s*|\s*\(\s*)(\d{1,3})(?:\s*(?:y/?o|years?(?: old)?|"
+                             # (pii17) the word for years in other languages: "Kacper Nowicki (16 lat)"
+                             rb"lat|lata|let|rok\xc3\xb3w|a\xc3\xb1os|anos|ans|anni|Jahre|jaar|\xc3\xa5r|vuotta|\xc3\xa9ves|"
+                             rb"godina|godine|ya\xc5\x9f\xc4\xb1nda))?\s*(?:[,;)]|\.(?:\s|$)|$)")
 _DATE_AFTER_NAME = re2.compile(rb"^\s*\(\s*(?:born |b\. |geb\. |n[\xc3\xa9]e? le )?(\d{1,2}(?:[./-]|\. )\d{1,2}(?:[./-]|\. )\d{2,4}|\d{4}-\d{2}-\d{2})"
                                rb"\s*\)")
 

@@ -2120,3 +2120,38 @@ def test_script_look_alikes_carry_no_name_or_address(text):
 def test_a_request_verb_opening_a_message_is_no_name(word):
     text = f"Hola! {word} ayuda con esto"
     assert ("PERSON", word) not in {(t, text[s:e]) for s, e, t, _ in combine(text, [(6, 6 + len(word), "PERSON", 0.9)])}
+
+
+# ---------------------------------------------------------------- (pii17) ages and birth dates in more languages
+@pytest.mark.parametrize("text, want", [
+    ("Firma mi sobrino Tomás Aguirre, de 9 años, con permiso", ("AGE", "9")),
+    ("Babam için form dolduruyorum. Yaşı 72, adresi eksik", ("AGE", "72")),
+    ("Minha tia faz aniversário: ela faz 90 anos amanhã", ("AGE", "90")),
+    ("Ele nasceu em 21/03/1950 em Recife", ("DATE_OF_BIRTH", "21/03/1950")),
+    ("生年月日：1988年11月3日", ("DATE_OF_BIRTH", "1988年11月3日")),
+    ("山本さん（満41歳）の書類", ("AGE", "41")),
+    ("저는 33살이고 회사원입니다", ("AGE", "33")),
+    ("متولد ۱۳۷۲/۰۳/۱۵ هستم", ("DATE_OF_BIRTH", "۱۳۷۲/۰۳/۱۵")),
+    ("When I was 11, my uncle taught me chess", ("AGE", "11")),
+    ("ang lola ko, 81 na siya ngayon", ("AGE", "81")),
+    ("ਮੇਰੀ ਉਮਰ 52 ਸਾਲ ਹੈ", ("AGE", "52")),
+    ("मेरे दादाजी 88 वर्ष के हैं", ("AGE", "88")),
+])
+def test_ages_and_birth_dates_in_more_languages(text, want):
+    assert want in {(t, text[s:e]) for s, e, t, _ in combine(text, [])}
+
+
+def test_an_age_in_parentheses_after_a_name_in_other_languages():
+    text = "w imieniu córki Zofia Wrona (11 lat), uczennicy"
+    a = text.index("Zofia")
+    assert ("AGE", "11") in {(t, text[s:e]) for s, e, t, _ in combine(text, [(a, a + 11, "PERSON", 0.9)])}
+
+
+@pytest.mark.parametrize("text", [
+    "un contrato, de 2 años, firmado en Lima",  # a thing's duration after a comma
+    "Faz 5 anos que moro aqui. Ele faz 10 anos que trabalha lá.",  # years ago
+    "I was 14 minutes late to the stand-up",
+    "この建物は築30年です",  # a building's years are 年, not 歳
+])
+def test_durations_are_no_ages(text):
+    assert not any(t == "AGE" for _, _, t, _ in combine(text, []))
