@@ -21,7 +21,7 @@ import numpy as np
 import re2
 
 from .given_names import GIVEN_NAMES
-from .tables import has_table, read_tables
+from .tables import Table, has_table, read_tables
 from ..brands import brand_names
 
 Entity = tuple[int, int, str, float]  # start, end (chars), type, score
@@ -275,7 +275,9 @@ _MONTH_EU = (r"(?:janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septe
              r"outubro|novembro|dezembro)")
 _DATE = (rf"(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|"
          rf"\d{{1,2}}(?:st|nd|rd|th)?(?: of)? {_MONTH},? \d{{4}}|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|"
-         rf"\d{{1,2}}\.?(?: de)? {_MONTH_EU}(?: de)? \d{{4}}|\d{{1,2}}\.\s\d{{1,2}}\.\s\d{{4}})")
+         rf"\d{{1,2}}\.?(?: de)? {_MONTH_EU}(?: de)? \d{{4}}|\d{{1,2}}\.\s\d{{1,2}}\.\s\d{{4}}|"
+         # (pii17) the CJK layout "1994年7月18日" and a Persian date in Persian digits "۱۳۶۸/۰۵/۲۲"
+         rf"\d{{4}}年\d{{1,2}}月\d{{1,2}}日|[\x{{06F0}}-\x{{06F9}}]{{4}}/[\x{{06F0}}-\x{{06F9}}]{{1,2}}/[\x{{06F0}}-\x{{06F9}}]{{1,2}})")
 # after a birth word only: a day, a month written in any language and a year ("mwen fèt 8 me 1985")
 _DATE_ANY_MONTH = r"\d{1,2}\.?\s[^\W\d]{2,9}\.?\s(?:1[89]|20)\d{2}\b"
 # (pii9) a day written as an ordinal word: "born on the twelfth of January, 1988" (held_out_12)
@@ -324,7 +326,9 @@ _BIRTH_WORDS = ("lair|lahir|ipinanganak|natawo|nayanak|genys|ganet|ruggit|doglan
                 "დავიბადე|დაბადების|ծնվել|ծնված|נולדתי|נולד|נולדה|תאריך לידה|ولدت|وُلدت|تاريخ الميلاد|متولد|تاریخ تولد|"
                 "जन्म|জন্ম|paidaish|paidaaish|پیدائش|pirandha|பிறந்த|เกิด|sinh|ተወለድኩ|የትውልድ|geboyrn|geboirn|boorn|"
                 "berne|nací|nacíu|nacida|nassût|nassude|nase|nasi|nasida|kuzaliwa|ndinabadwa|ndakazvarwa|ngazalwa|"
-                "bí mi|bi mi|amụrụ m|amuru m|haife ni|dhashay|wɔwoo me|wowoo me")
+                "bí mi|bi mi|amụrụ m|amuru m|haife ni|dhashay|wɔwoo me|wowoo me|"
+                # (pii17) Portuguese and Spanish past forms, the CJK form labels and "born in" (生年月日, 出生日期, 생년월일)
+                "nasceu|nasci|nascido|nascida|nació|nacido|生年月日|出生日期|出生于|出生於|生まれ|생년월일")
 # a date in the layouts these languages write: day, an optional ordinal suffix or "mis" ("9 mis Gwynngala 1979"),
 # a month word and a year; or year first ("1996 жылғы 4 наурыз", Kazakh, Hungarian)
 _DATE_WORDY = (r"\d{1,2}(?:\p{L}{1,3}|\.)?\s(?:(?:de|of|mis|dem|ai|di)\s)?\p{L}{2,12}\.?,?\s(?:(?:de|dal|del)\s)?(?:1[89]|20)\d{2}\b|"
@@ -338,7 +342,7 @@ AGE = _rx(r"(?i)\b(\d{1,3})(?:[ -]years?[ -]old\b|[ -]?y/?o\b|[ -]year-old\b|(?:
           # "turning 40", "I'm 34", "she's 16": only where the number ends the clause or years follow ("turn 90
           # degrees"); "I'm Keisha, 29"
           # "my son is 7 and ...", "Pt is 66 yrs": a kin word or a patient before "is"
-          r"|(?i)(?:\bturn(?:ed|ing|s)|\bi'?m|\bi am|\b(?:s?he|who|son|daughter|child|kid|baby|boy|girl|mother|father|"
+          r"|(?i)(?:\bturn(?:ed|ing|s)|\bi'?m|\bi am|\bi was|\b(?:s?he|who|son|daughter|child|kid|baby|boy|girl|mother|father|"
           r"mom|mum|dad|husband|wife|partner|brother|sister|grandson|granddaughter|grandma|grandpa|grandmother|"
           r"grandfather|nan|gran|granny|patient|pt)(?:'s| is| was)|\bi'?m [A-Z][a-z]+,)\s+(\d{1,3})"
           r"(?:\s*(?:years?|yrs?)\b|\s*[,.;!?)\x{2013}\x{2014}]|\s+-\s|"
@@ -435,7 +439,7 @@ AGE_MORE = _rx(r"(?m)"
 #     mbula, Kikuyu mĩaka, Tswana dingwaga, Sesotho dilemo
 _AGE_BEFORE = ("umur|umurku|umure|umurmu|yuswa|yuswane|usia|usiaku|tinan|umar|umr|umra|उम्र|उमर|उमेर|वय|বয়স|"
                "vayasu|vayathu|vayassu|வயது|వయస్సు|อายุ|ອາຍຸ|អាយុ|እድሜ|እድሜዬ|እድሜው|גיל|عمر|عمري|عمرم|سن|سنم|жасы|"
-               "жасым|жашым|возраст|възраст|вік|ასაკი|տարիք|yaşım|yaş|ikä|vanus|adina|edat|"
+               "жасым|жашым|возраст|възраст|вік|ასაკი|տարիք|yaşım|yaşı|yaş|ikä|vanus|adina|edat|ਉਮਰ|ઉંમર|"
                "zaka|mfeɛ|mfe|mfie|mbula|mĩaka|miaka|dingwaga|dilemo|iminyaka|"
                # (pii11) Hebrew "son of / daughter of N" is how an age is said (held_out_13: "בן 38")
                "בן|בת")
@@ -446,7 +450,9 @@ AGE_FAMILY_BEFORE = _rx(rf"(?:^|[^\p{{L}}])(?i:{_AGE_BEFORE})[:\s]\s?(?:[\p{{L}}
 #     वर्षको, Yiddish yor alt, Low German Johr oolt, Frisian jier âld, Manx bleeaney dy eash, Northern Sami jagi
 #     boaris, Breton vloaz, Kazakh жаста/жастамын, Persian ساله, Urdu/Hindi saal ka/ki, Ilocano tawen(ko)
 AGE_FAMILY_AFTER = _rx(r"(\d{1,3})[\s-]?(?:години|годину|година|годині|гады|гадоў|гадоу|godina|godine|godinu|"
-                       r"rokov|roky|настай|насны|წლის|տարեկան|वर्षको|वर्ष की|वर्ष का|वर्षीय|साल का|साल की|"
+                       r"rokov|roky|настай|насны|წლის|տարեկան|वर्षको|वर्ष की|वर्ष का|वर्ष के|वर्षीय|साल का|साल की|साल के|"
+                       # (pii17) Tagalog "63 na siya" (is 63 now)
+                       r"na siya|na sya|na ako|"
                        r"(?i:yor alt|johr oolt|johr old|jier âld|jier ald|bleeaney dy eash|bleeaney|jagi boaris|jahkásaš|"
                        r"vloaz|bloaz|saal ka|saal ki|sal ka|sal ki|ti tawen\p{L}*|tawen\p{L}*|aña|anyos|agns|jaar oud)|"
                        r"жаста|жастамын|жаштамын|ساله|سال دارم|سالمه|ปี|ዓመቴ|ዓመቱ|አመቴ)(?:$|[^\p{L}])")
@@ -461,6 +467,9 @@ _AGE_DURATION_BEFORE = frozenset("""преди пред за от през сл�
 # family's other forms of "years" (Venetian/Romanian ani, Lombard ann, Mirandese anhos)
 AGE_ROMANCE = _rx(r"(?:(?:^|[^\p{L}])(\p{L}+)|[,(])\s+(\d{1,3})\s+(?i:annos|anni|anos|años|anys|ans|áño|aña|anyos|agns|yari|"
                   r"ani|ann|anhos|anus)(?:$|[^\p{L}])")
+# (pii17) an age in the CJK way, the number and its counter: "満32歳", "27살이며", "30세" (the counters name a person's
+# or an animal's years only; a building's are 年)
+AGE_CJK = _rx(r"(?:満|만\s?)?(\d{1,3})\s?(?:歳|才|살|세)")
 _AGO_AFTER = _rx(r"^\s*(?i:fa|ago|atr[aá]s|antes|auparavant|plus tard|dopo|despu[eé]s|depois|later)(?:$|[^\p{L}])")
 _DURATION_WORDS = frozenset("""hace durante por desde para en de fa per da dal depuis pendant dans il y a há faz em
     após apos após ao mais más plus than of dopo tra fra entre sur après hasta até cada unos unas cerca alrededor
@@ -732,6 +741,33 @@ ADDRESS_SCRIPTS = (
     _rx(r"(\p{Lu}[\p{L}.-]+(?:\s\p{Lu}[\p{L}.-]+)?\s(?:көшесі|улица)" + _SCRIPT_HOUSE + ")"),
     _rx(r"\b(\d{1,4}\s(?:Bóthar|Sráid|Ascaill|Lána|Cearnóg|Stryd|Heol|Ffordd)(?:\s[\p{L}'-]+){1,3},\s*\p{Lu}[\p{L}'-]+)"),
 )
+# (pii17) more layouts in scripts of their own, each with the words that mark its parts (so a number in prose is no
+# address): Japan (〒 postcode, a prefecture 都/道/府/県, a city or ward 市/区/町/村, the block numbers "2-4-9"),
+# China (province 省, city 市, district 区/县, a road 路/街/道 and its 号, then 单元/室/栋...), Russia in the order
+# of a form ("г. Казань, ул. Баумана, д. 19, кв. 41": the town first, "д." names the house), Greece without its
+# street word ("Ερμού 58, 105 63 Αθήνα": a number, a postcode of 3+2 digits, the town), Iran and the Arab world
+# (a street word خیابان/شارع, an alley or a building, a plate or a flat number, in Persian digits too) and India
+# (मकान नं./गली नं.: a house and a lane number, then the locality and the town)
+_ANY_DIGIT = r"[0-9\x{0660}-\x{0669}\x{06F0}-\x{06F9}\x{0966}-\x{096F}\x{FF10}-\x{FF19}]"
+ADDRESS_SCRIPTS_MORE = (
+    _rx(r"((?:〒\s?\d{3}[-\x{FF0D}]\d{4}\s*)?\p{Han}{1,3}[都道府県]\p{Han}{1,5}[市区町村郡]"
+        r"[\p{Han}\p{Katakana}\p{Hiragana}ー]{0,10}?\d{1,4}(?:丁目|番地?|号|[-\x{FF0D}\x{2212}]\d{1,4}){0,4})"),
+    _rx(r"((?:\p{Han}{2,3}(?:省|自治区))?\p{Han}{1,4}市(?:\p{Han}{1,4}[区县])?\p{Han}{1,10}?(?:路|街|大道|道|巷)"
+        r"\d{1,5}号(?:\d{1,4}(?:单元|栋|楼|室|号楼?|层))*)"),
+    _rx(r"(?:^|[^\p{L}])((?:г|гор|город)\.?\s?\p{Lu}[\p{L}-]+,\s*" + _CYR_STREET + r"\.?\s?\p{Lu}[\p{L}.-]+"
+        r"(?:\s\p{Lu}[\p{L}.-]+){0,2},?\s(?:д|дом)\.?\s?\d{1,4}\p{L}?(?:[/-]\d{1,4})?"
+        r"(?:,\s*(?:кв|корп|стр|к|оф)\.?\s?\d{1,4})*)"),
+    _rx(r"(?:^|[^\p{L}])(\p{Lu}[\p{Greek}.-]+(?: \p{Lu}[\p{Greek}.-]+)? \d{1,4}\p{Greek}?, ?\d{3} ?\d{2} "
+        r"\p{Lu}[\p{Greek}-]+)"),
+    _rx(r"((?:[\p{Arabic}]+،\s?)?(?:خیابان|خيابان|شارع|بلوار|جادة|طريق)\s[^،,\n\d]{2,30}(?:،\s?[^،,\n\d]{2,30}){0,2}"
+        r"،\s?(?:پلاک|عمارة|بناية|مبنى|رقم|منزل|بيت)\s?" + _ANY_DIGIT + r"{1,4}"
+        r"(?:،\s?(?:شقة|واحد|طبقه|طابق)\s?" + _ANY_DIGIT + r"{1,4})?(?:،\s?[\p{Arabic}\p{M}]{2,20}(?:\s[\p{Arabic}\p{M}]{2,20})?)?)"),
+    _rx(r"((?:मकान|फ्लैट|प्लॉट|भवन)\s?(?:नं|नंबर|संख्या)\.?\s?" + _ANY_DIGIT + r"{1,5}"
+        r"(?:,\s?(?:गली|सेक्टर|ब्लॉक|वार्ड)\s?(?:नं\.?|नंबर|संख्या)?\s?" + _ANY_DIGIT + r"{1,4})*"
+        r"(?:,\s?\p{Devanagari}+(?:\s\p{Devanagari}+)?){1,3})"),
+)
+
+
 # (pii14) the layouts of Korea (province/city, district, a road ending in 로/길 and its number, building 동 and flat 호),
 # Turkey (a street with Cad./Sok./Bulvarı, "No: 214", a flat "D: 7", then the quarter and "district/city"), Vietnam
 # (house number, ngõ/ngách lanes, then phố/đường and the street, then ward, district and city after commas), Mexico
@@ -919,7 +955,7 @@ ASSIGNED_SECRET = _rx(r"(?i)((?:api|secret|private|access|auth|signing|encryptio
 _NOT_SECRET_NAME = _rx(r"(?:^|[_-])(?:page|csrf|xsrf|continuation|sync|next|prev|cursor|max|num|n|bos|eos|pad|unk|sep|cls|"
                        r"mask|special|start|end|input|output|total|id|type|public|sort|partition|primary|foreign|"
                        r"cache|idempotency|hash|row|object|s3|file|dedup|lookup|group|request)[_-]?$")
-DIGIT = _rx(r"\d")
+DIGIT = _rx(r"[0-9\x{0660}-\x{0669}\x{06F0}-\x{06F9}\x{0966}-\x{096F}]")  # (pii17: Arabic, Persian, Devanagari digits)
 # Names where a message says whose they are: after a greeting, above a sign-off, after "my name is", and a given
 # name that opens a message addressed to someone ("Olen, leverage ..."). The model head finds names in running text.
 # Titles written before a name, English and the German/French/Spanish/Italian business-mail ones.
@@ -1013,6 +1049,21 @@ FORM_NAME_INVERTED = _rx(r"(?i:\b(?:name|person(?:\s\d{1,2})?|patient|pt|member|
                          r"(?:[ \t]*(?:[;|\n]|$)|[ \t]+[\x{2013}\x{2014}-][ \t]|[ \t]{2,})")
 # Korean and other caseless names after "my name is": "제 이름은 김민수입니다"
 NAME_HANGUL = _rx(r"(?:제 이름은|저는)\s*(\p{Hangul}{2,4}?)(?:입니다|이에요|예요|이라고|라고|\s|$)")
+# (pii17) "저는 박지훈이고 27살이며": a name and the clause's ending; only a three-syllable name opening with a common
+# surname ("저는 대학생이고", a student, stays a word)
+NAME_HANGUL_CLAUSE = _rx(r"(?:제 이름은|저는)\s*([김이박최정강조윤장임한오서신권황안송류전홍고문양손배백허유남심노하곽성차주우구민진나지엄채"
+                         r"원천방공현함변염여추도소석선설마길연위표명기반왕금옥육인맹제모탁국어은편용]\p{Hangul}{2})"
+                         r"(?:이고|이며|이고요|이라서|인데|이구요)")
+# (pii17) a name after a CJK form's or a parcel's label: "收件人 王秀英，", "氏名：佐々木 美穂　", "이름: 김민서" (two to four
+# ideographs, or a Japanese surname and given name with a space, or two to four Hangul syllables; the name ends where
+# the script does)
+CJK_LABEL_NAME = _rx(r"(?:收件人|收货人|联系人|聯絡人|姓名|申请人|申請人|氏名|お名前|名前|이름|성명|받는 분|수령인|수취인)[ \t]*[:：]?[ \t\x{3000}]*"
+                     r"(\p{Han}{1,3}[ \x{3000}]\p{Han}{1,3}|\p{Han}{2,4}|\p{Hangul}{2,4})(?:[^\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}]|$)")
+# (pii17) a Russian or Ukrainian full name with its patronymic, in either order: "Кондратьева Алёна Игоревна",
+# "Алёна Игоревна Кондратьева"; the patronymic's ending makes it a person's
+PATRONYMIC_NAME = _rx(r"(?:^|[^\p{L}])((?:[А-ЯЁІЇЄ][а-яёіїє'-]+ )?[А-ЯЁІЇЄ][а-яёіїє'-]+ [А-ЯЁІЇЄ][а-яёіїє-]+"
+                      r"(?:ович|евич|ьевич|йович|овна|евна|ьевна|ична|інічна|івна|ївна)(?: [А-ЯЁІЇЄ][а-яёіїє'-]+)?)"
+                      r"(?:[^\p{L}]|$)")
 # the names listed after "attendees:", "cc:", "present:" ("attendees: Sara Lindholm, Oscar Pérez, Wen Li.")
 # the person a ticket names in its fields, written as the tracker shows them, lower case included ("Assignee: marta",
 # "Reporter: Jonas Weber"); a login there (digits, dots, underscores) is a USERNAME, found by its own rules
@@ -1095,17 +1146,21 @@ INTRO_PHRASES: dict[str, tuple[str, ...]] = {
                 "mi clami", "jau hai num", "mi naro", "mi chjamu", "me clamo", "dji m' lome"),
     # Balkan, Slavic, Baltic, Finnic, Hungarian, Greek, Albanian, Maltese
     "europe_other": ("казвам се", "името ми е", "се викам", "моето име е", "мяне завуць", "мене звати",
-                     "меня зовут", "zovem se", "moje ime je", "ime mi je", "jaz sem", "nimeni on", "minu nimi on",
+                     "меня зовут", "zovem se", "moje ime je", "ime mi je", "jaz sem", "nimeni on", "minu nimi on", "ονομάζομαι", "λέγομαι", "το όνομά μου είναι",
                      "a nevem", "me lene", "με λένε", "quhem", "emri im është", "emri im eshte", "jisimni"),
     # Turkic, Mongolic, Caucasus, Iranian
     "central_asia": ("meniň adym", "menin adym", "adym", "менің атым", "менин атым", "mening ismim", "ismim",
                      "mənim adım", "minem isemem", "миний нэр", "намайг", "მე მქვია", "ჩემი სახელია",
-                     "իմ անունը", "اسم من", "نام من", "اسمي", "mera naam", "meraa naam", "mera nam"),
+                     "իմ անունը", "اسم من", "نام من", "اسمي", "اینجانب", "اينجانب", "mera naam", "meraa naam", "mera nam"),
     # South Asian: Hindi, Nepali, Urdu, Bengali, Marathi, Gujarati, Punjabi, Tamil, Telugu, Kannada, Malayalam,
     # Sinhala (native script and romanized)
     "south_asia": ("मेरा नाम", "मेरो नाम", "میرا نام", "আমার নাম", "amar naam", "माझे नाव", "maza naav", "maru naam",
                    "mera naa", "en peyar", "என் பெயர்", "naa peru", "నా పేరు", "nanna hesaru", "ente peru",
-                   "mage nama", "මගේ නම"),
+                   "mage nama", "මගේ නම",
+                   # (pii17) Punjabi (Gurmukhi), Gujarati, and a Hindi kin word before the kin's name ("मेरे पिताजी
+                   # रमेश चंद्र तिवारी")
+                   "ਮੇਰਾ ਨਾਮ", "ਮੇਰਾ ਨਾਂ", "મારું નામ", "मेरे पिताजी", "मेरे पिता", "मेरी माँ", "मेरी माता", "मेरे पति",
+                   "मेरी पत्नी", "मेरे बेटे", "मेरी बेटी"),
     # South-East Asian: Thai, Lao, Khmer, Burmese, Vietnamese
     "southeast_asia": ("ผมชื่อ", "ฉันชื่อ", "ดิฉันชื่อ", "ชื่อ", "ຂ້ອຍຊື່", "ខ្ញុំឈ្មោះ", "tôi tên là", "tên tôi là"),
     # Semitic and Ethiopian: Hebrew, Arabic, Amharic, Tigrinya
@@ -1126,8 +1181,9 @@ NAME_INTRO = _rx(rf"(?:^|[^\p{{L}}])(?i:{_INTRO_ALT})[:,]?\s+{_NAME}{_NAME_END}"
 # ... and in a script without case (Hebrew, Arabic, Devanagari, Bengali, Tamil, Telugu, Sinhala, Thai, Lao, Khmer,
 # Ethiopic, Georgian): one or two words after the phrase; a copula or a label that ends the clause is cut off
 _CASELESS_WORD = r"(?:[\p{Lo}\p{M}]{2,}|[\x{10D0}-\x{10FF}]{2,})"
-NAME_INTRO_CASELESS = _rx(rf"(?:^|[^\p{{L}}])(?:{_INTRO_ALT})[:,]?\s*({_CASELESS_WORD}(?:\s{_CASELESS_WORD})?)")
-_COPULAS = frozenset("है हो हूँ हैं ነው ነች ናት է هست است هستم ہے ആണ് ఉంది ஆகும் আমি ਹੈ อายุ คือ ครับ ค่ะ".split())
+NAME_INTRO_CASELESS = _rx(rf"(?:^|[^\p{{L}}])(?:{_INTRO_ALT})[:,]?\s*({_CASELESS_WORD}(?:\s{_CASELESS_WORD}){{0,2}})")
+_COPULAS = frozenset("""है हो हूँ हैं ነው ነች ናት է هست است هستم ہے ആണ് ఉంది ஆகும் আমি ਹੈ อายุ คือ ครับ ค่ะ
+    متولد ساکن هستم و का की के ने को""".split())  # (pii17: three words now, so the clause's next word is cut too)
 # the first word of each phrase (the one a message opens with, capitalised), three letters or more: not a name. Words
 # that are also given names elsewhere stay out ("Amar", "Nami", "Adan", "Che", "Mera", "Nanna")
 INTRO_WORDS = frozenset(x.split()[0].capitalize() for v in INTRO_PHRASES.values() for x in v
@@ -1177,7 +1233,14 @@ NOT_NAMES = frozenset("""Assignee Assignees Reporter Watchers Sir Sirs Madam Mad
     Therapist Teacher Tutor Recruiter Candidate
     Insta Instagram Ig IG Twitter Tiktok TikTok Discord Steam Telegram Snapchat Snap Facebook Fb FB Reddit Youtube
     YouTube Twitch Whatsapp WhatsApp Linkedin LinkedIn Mastodon Bluesky Xbox Psn PSN Roblox Threads Slack Skype
-    Venmo Paypal PayPal""".split())
+    Venmo Paypal PayPal""".split()) | frozenset(
+    # (pii17) a request's verb that opens a message, capitalised, in the languages the sets write requests in: "Hola!
+    # Necesito traducir", "Olá! Pode me ajudar", "Привет! Помоги составить" (held_out_19's calibration misses)
+    """Necesito Necesita Necesitamos Puedes Podrías Ayúdame Ayudame Traduce Traducir Pode Podes Poderia Preciso
+    Ajude Ajuda Vorrei Potresti Puoi Aiutami Traduci Pourriez Pouvez Peux Aidez Aide Traduis Traduisez Kannst
+    Könntest Können Hilf Helft Übersetze Помоги Помогите Переведите Переведи Напиши Напишите Подскажите Подскажи
+    Проверь Проверьте Исправь Исправьте Допоможіть Допоможи Перекладіть Pomóż Pomożesz Potrzebuję Przetłumacz
+    Prosím Pomozte Pomoz Kun Kunt Help Helpt Vertaal Yardım Çevir Lütfen""".split())
 # (pii8: the networks are labels before a handle, "Insta: marco_on_bikes" in held_out_11, nobody's name)
 
 
@@ -1231,6 +1294,9 @@ def _people(T: Text) -> list[Entity]:
         for g in (1, 2, 3):
             out += _value_span(T, CAPS_NAME, "PERSON", 0.85, group=g, ok=_name_ok)
         out += _value_span(T, NAME_HANGUL, "PERSON", 0.85)
+        if not T.text.isascii():
+            for rx in (NAME_HANGUL_CLAUSE, CJK_LABEL_NAME, PATRONYMIC_NAME):
+                out += [(s, e, "PERSON", 0.85) for s, e in T.find(rx, 1)]
         rows = [m for m in ROSTER_LINE.finditer(T.raw) if 0 < int(m.group(2)) <= 120]
         if len(rows) >= 2:
             for m in rows:
@@ -1631,7 +1697,7 @@ def _ids(T: Text) -> list[Entity]:
         if any(k in T.text for k in keys):
             out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     if not T.text.isascii():
-        for rx in ADDRESS_SCRIPTS:
+        for rx in ADDRESS_SCRIPTS + ADDRESS_SCRIPTS_MORE:
             out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx, 1)]
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(ADDRESS_EU)
             if T.text[s:e].split(None, 1)[0].rstrip(".").capitalize() not in _NOT_STREET_HEADS]
@@ -1669,17 +1735,34 @@ def _ids(T: Text) -> list[Entity]:
         before = text[max(0, s - 16):s].split()
         if int(text[s:e]) <= 120 and not (before and before[-1].lower().strip(",.") in _AGE_DURATION_BEFORE):
             out.append((s, e, "AGE", 0.8))
-    for m in AGE_ROMANCE.finditer(T.raw):
-        w = m.group(1) or b","
-        # (pii14) "3 anni fa", "5 años atrás": time ago, not an age
-        if w.decode("utf-8", "surrogatepass").lower() not in _DURATION_WORDS and int(m.group(2)) <= 115 \
-                and not w.isdigit() and _AGO_AFTER.search(T.raw[m.end():m.end() + 12]) is None:
-            out.append((T.char(m.start(2)), T.char(m.end(2)), "AGE", 0.8))
+    out += _romance_ages(T)
+    if not T.text.isascii():
+        out += [(s, e, "AGE", 0.8) for s, e in T.find(AGE_CJK, 1) if int(text[s:e]) <= 120]
     for m in AGE_OTHER.finditer(T.raw):
         g = next(i for i in range(1, 10) if m.group(i) is not None)
         if int(m.group(g)) <= 125:
             out.append((T.char(m.start(g)), T.char(m.end(g)), "AGE", 0.85))
     return out + _age_sex(T)
+
+
+def _romance_ages(T: Text) -> list[Entity]:
+    """Ages said with a Romance word for years after the number (AGE_ROMANCE), not durations."""
+    out: list[Entity] = []
+    text = T.text
+    for m in AGE_ROMANCE.finditer(T.raw):
+        w = m.group(1) or b","
+        # (pii14) "3 anni fa", "5 años atrás": time ago, not an age
+        word = w.decode("utf-8", "surrogatepass").lower()
+        # (pii17) "Valentina, de 12 años": "de" after a comma describes the one just named; "Ela faz 85 anos": a
+        # person turns N (not "faz 5 anos que", five years ago)
+        said = (word == "de" and T.raw[max(0, m.start(1) - 2):m.start(1)] == b", " and
+                (text[max(0, T.char(m.start(1)) - 40):T.char(m.start(1)) - 2].split() or [""])[-1][:1].isupper()) or (
+            word == "faz" and T.raw[max(0, m.start(1) - 8):m.start(1)].lower().split()[-1:] in ([b"ela"], [b"ele"], [b"eu"]) and
+            not T.raw[m.end():m.end() + 6].lower().strip().startswith(b"que"))
+        if (said or word not in _DURATION_WORDS) and int(m.group(2)) <= 115 \
+                and not w.isdigit() and _AGO_AFTER.search(T.raw[m.end():m.end() + 12]) is None:
+            out.append((T.char(m.start(2)), T.char(m.end(2)), "AGE", 0.8))
+    return out
 
 
 def _age_sex(T: Text) -> list[Entity]:
@@ -2217,15 +2300,91 @@ def _people_column(text: str, cells: tuple[tuple[int, int], ...]) -> bool:
     return hits >= 2 and 3 * hits >= 2 * len(cells)
 
 
-def _tables(text: str) -> list[Entity]:
+# (pii17) a cell that could be a birth date: a whole date of a year a living person was born in
+_BIRTH_CELL = _rx(r"^(?:(19\d\d|20[0-2]\d)[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](19\d\d|20[0-2]\d)|"
+                  r"\d{1,2} \p{L}{3,9}\.? (19\d\d|20[0-2]\d))$")
+
+
+def _most(cells: tuple[tuple[int, int], ...], hit: Callable[[int, int], bool]) -> bool:
+    """Two cells at least, and two in three, fit."""
+    n = sum(1 for s, e in cells if hit(s, e))
+    return n >= 2 and 3 * n >= 2 * len(cells)
+
+
+def _given_column(text: str, cells: tuple[tuple[int, int], ...]) -> bool:
+    """(pii17) A column of single given names of the lexicon, capitalised: "Lorna", "Callum"."""
+    return _most(cells, lambda s, e: text[s:s + 1].isupper() and text[s:e].isalpha() and
+                 text[s:e].lower() in GIVEN_NAMES and text[s:e] not in NOT_NAMES)
+
+
+def _word_column(text: str, cells: tuple[tuple[int, int], ...]) -> bool:
+    """Single capitalised words (a surname beside a given name: "Whitcombe" left of "Lorna")."""
+    return all(text[s:s + 1].isupper() and text[s:e].replace("-", "").replace("'", "").isalpha() and
+               text[s:e] not in NOT_NAMES for s, e in cells)
+
+
+def _age_column(text: str, cells: tuple[tuple[int, int], ...]) -> bool:
+    """Numbers a person's age could be, not a run of row numbers (1, 2, 3 ...)."""
+    vals = [int(text[s:e]) for s, e in cells if text[s:e].isdigit() and len(text[s:e]) <= 3]
+    return _most(cells, lambda s, e: text[s:e].isdigit() and 0 < int(text[s:e]) <= 110) and \
+        not all(b - a == 1 for a, b in zip(vals, vals[1:]))
+
+
+def _birth_column(text: str, cells: tuple[tuple[int, int], ...]) -> bool:
+    """Whole dates of more than one year (a log's or a booking's dates share theirs)."""
+    years = set()
+    for s, e in cells:
+        m = _BIRTH_CELL.search(text[s:e].encode())
+        if m is not None:
+            years.add(next(g for g in m.groups() if g))
+    return _most(cells, lambda s, e: _BIRTH_CELL.search(text[s:e].encode()) is not None) and len(years) >= 2
+
+
+def _value_fits(typ: str, v: str) -> bool:
+    if typ == "PERSON":
+        w = v.split()
+        return 1 <= len(w) <= 3 and all(x[:1].isupper() and x.replace("-", "").replace("'", "").isalpha() for x in w)
+    if typ == "AGE":
+        return v.isdigit() and 0 < int(v) <= 110
+    return _BIRTH_CELL.search(v.encode()) is not None
+
+
+def _value_types(text: str, table: Table) -> list[str | None]:
+    """(pii17) The columns' types where the header names none, or there is none: full names and given names of the
+    lexicon type a header-less column as PERSON (and the single capitalised words beside it, its surnames); in a
+    header-less block with a person's column, ages and birth dates type theirs. A header that names something else
+    (city, joined, visits, seat) keeps its words, numbers and dates from being read as names, ages or birth dates;
+    only a column of full names opening with a given name is a person's under any header (pii15)."""
+    types: list[str | None] = list(table.types)
+    for j, cells in enumerate(table.columns):
+        if types[j] is None and cells and _people_column(text, cells):
+            types[j] = "PERSON"
+    if table.headed:  # (a "city" column of Bergen, Rosario: its header names a thing, given names or not)
+        return types
+    given = [j for j, c in enumerate(table.columns) if types[j] is None and c and _given_column(text, c)]
+    for j in given:
+        for k in (j - 1, j + 1):
+            if 0 <= k < len(types) and types[k] is None and table.columns[k] and _word_column(text, table.columns[k]):
+                types[k] = "PERSON"
+    for j in given:
+        types[j] = "PERSON"
+    if "PERSON" not in types:
+        return types
+    for j, cells in enumerate(table.columns):
+        if types[j] is None and cells:
+            types[j] = "AGE" if _age_column(text, cells) else "DATE_OF_BIRTH" if _birth_column(text, cells) else None
+    return types
+
+
+def _tables(text: str, tables: list[Table]) -> list[Entity]:
     """Cells of the pasted tables (pii/tables.py) that fit their column's type."""
     out: list[Entity] = []
-    for table in read_tables(text):
-        for typ, cells in zip(table.types, table.columns):
+    for table in tables:
+        for typ, head, cells in zip(_value_types(text, table), table.types, table.columns):
             if typ is None:
-                if not _people_column(text, cells):
-                    continue
-                typ = "PERSON"
+                continue
+            if head is None:  # (pii17) typed by its values: the cells that fit, not a stray header or note
+                cells = tuple((s, e) for s, e in cells if _value_fits(typ, text[s:e]))
             for s, e in cells:
                 v = text[s:e].strip("\"'")
                 if v and _cell_ok(typ, v):
@@ -2570,8 +2729,9 @@ def _line_no(breaks: list[int], s: int) -> int:
     return bisect.bisect_left(breaks, s)
 
 
-def rule_entities(text: str) -> list[Entity]:
-    """Every rule match in `text`, overlaps included (the caller resolves them)."""
+def rule_entities(text: str, tables: list[Table] | None = None) -> list[Entity]:
+    """Every rule match in `text`, overlaps included (the caller resolves them). `tables`: the text's tables where
+    the caller has read them already (signals/pii.py `combine` reads them once for the rules and its own checks)."""
     T = Text(text)
     has_digit = DIGIT.search(T.raw) is not None
     out = _contact(T, has_digit)
@@ -2580,7 +2740,7 @@ def rule_entities(text: str) -> list[Entity]:
     out += _credentials(T) + _people(T) + _records(T) + _shell_logins(T) + _account_files(T)
     out += _command_logins(T)
     if has_table(text):
-        out += _tables(text)
+        out += _tables(text, read_tables(text) if tables is None else tables)
     if "INSERT" in text or "insert" in text:
         out += _sql_rows(T)
     if "." in text:
@@ -2595,6 +2755,14 @@ def rule_entities(text: str) -> list[Entity]:
     if "." in text:
         out = [y for y in (_handle_domain(text, x) for x in out) if y is not None]
     return _example_values(text, out)
+
+
+def script_address(span: str) -> bool:
+    """(pii17) A whole span in one of the layouts of ADDRESS_SCRIPTS_MORE: its parts are named by the layout's own
+    words, not by spaces, capitals and ASCII digits."""
+    raw = span.encode("utf-8", "surrogatepass")
+    return any((m := rx.search(raw)) is not None and m.start(1) == 0 and m.end(1) == len(raw)
+               for rx in ADDRESS_SCRIPTS_MORE)
 
 
 def bare_domains(text: str) -> list[tuple[int, int]]:

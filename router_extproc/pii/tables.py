@@ -7,7 +7,8 @@ A table is a header row that names its columns, then rows laid out the same way:
 - `COPY table (c1, c2, ...) FROM stdin;` blocks of pg_dump: tab-separated rows up to the `\\.` line.
 
 Each column is typed from its header's words (in several languages), never from one cell alone; where the header
-says nothing the caller may type a column from its values (`Table.columns`). Row numbers (an unlabelled leading
+says nothing, or a block of rows has none (pii17: header-less CSV/TSV, `headed` False), the caller types a column
+from its values (`Table.columns`). Row numbers (an unlabelled leading
 column of numbers, or one headed id/#/no/row/index) are index cells: they are never an address or an age.
 
 Everything here is a scan over the lines, linear in the text; `has_table` is the cheap pre-check that runs first.
@@ -24,6 +25,9 @@ class Table(NamedTuple):
     types: tuple[str | None, ...]  # per column: the PII type its header names, or None
     columns: tuple[tuple[Span, ...], ...]  # per column: its cells (absolute char offsets), one per row at most
     index: tuple[Span, ...]  # row numbers and id cells: never PII of a place or an age
+    # (pii17) False: a block of rows without a header (header-less CSV/TSV, rows copied out of a spreadsheet); its
+    # columns are typed from their values alone (pii/rules.py `_tables`)
+    headed: bool = True
 
 
 # Header words and the type of the cells under them. A header is split into words at "_", "-", ".", spaces and
@@ -314,6 +318,43 @@ def _copy(lines: list[str], starts: list[int], i: int) -> tuple[Table, int] | No
     return Table(types, tuple(tuple(c) for c in cols), tuple(idx)), k
 
 
+_PLAIN_CELL = 60  # a cell of a header-less table is short: prose lines with as many commas are no table
+
+
+def _plain(lines: list[str], starts: list[int], i: int) -> tuple[Table, int] | None:
+    """(pii17) Two or more rows split the same way by a tab, `|`, `;` or `,` into as many short cells, under no header
+    (or under one that names no type): every row is data. A line that is a typed header ends the block (its own table
+    starts there)."""
+    ln = lines[i]
+    for sep in ("\t", "|", ";", ","):
+        if sep not in ln:
+            continue
+        width = len(_split(ln, sep))
+        if width < 2:
+            continue
+        cols: list[list[Span]] = [[] for _ in range(width)]
+        k = i
+        while k < len(lines):
+            row = lines[k]
+            if k > i and _is_rule(row):
+                k += 1
+                continue
+            rc = _split(row, sep)
+            if sep not in row or len(rc) != width or any(b - a > _PLAIN_CELL for a, b in rc) or \
+                    (k > i and _header([row[a:b] for a, b in rc]) is not None):
+                break
+            for j, (a, b) in enumerate(rc):
+                cols[j].append((starts[k] + a, starts[k] + b))
+            k += 1
+        if k >= i + 2:
+            # a first row of column names that name no type ("who,team,seat") is a header all the same: its
+            # columns' numbers and dates are a thing's, and its names are no cells
+            headed = all(_name_like(ln[a:b]) and any(c.isalpha() for c in ln[a:b]) for a, b in _split(ln, sep))
+            cells = tuple(tuple(c[1:] if headed else c) for c in cols)
+            return Table((None,) * width, cells, (), headed), k
+    return None
+
+
 def read_tables(text: str) -> list[Table]:
     """Every table in `text` (see the module's docstring); [] when `has_table` says there can be none."""
     if not has_table(text):
@@ -325,7 +366,8 @@ def read_tables(text: str) -> list[Table]:
     out: list[Table] = []
     i = 0
     while i < len(lines) - 1:
-        got = _copy(lines, starts, i) or _delimited(lines, starts, i) or _aligned(lines, starts, i)
+        got = _copy(lines, starts, i) or _delimited(lines, starts, i) or _aligned(lines, starts, i) or \
+            _plain(lines, starts, i)
         if got is None:
             i += 1
             continue

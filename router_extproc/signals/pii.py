@@ -8,9 +8,9 @@ from typing import NamedTuple
 import numpy as np
 import re2
 
-from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, ssn_ok, url_spans  # noqa: F401 - validators live there
+from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, script_address, ssn_ok, url_spans  # noqa: F401 - validators live there
 from ..pii.given_names import GIVEN_NAMES
-from ..pii.tables import has_table, read_tables
+from ..pii.tables import Table, read_tables
 from ..pii.rules import CAPS_NOT_SURNAME as _CAPS_NOT_SURNAME
 from ..pii.rules import RE2_LARGE, TRADE_BEFORE
 from ..pii.rules import (BRANDS, GREETING_WORDS, INTRO_WORDS, NAME_TITLES, NOT_NAMES, business_address, company_line,
@@ -111,9 +111,9 @@ _NOT_ADDRESS_WORD = re2.compile(r"(?i)\b(?:kundennummer|rechnung|invoice|order|t
 _NAME_PREFIXES = ("Mc", "Mac", "De", "Di", "Da", "La", "Le", "Van", "Von", "O'", "D'", "Fitz", "St")
 
 
-def regex_entities(text: str) -> list[tuple[int, int, str, float]]:
+def regex_entities(text: str, tables: list[Table] | None = None) -> list[tuple[int, int, str, float]]:
     """Rule matches (patterns + validators, router_extproc/pii/rules.py), typed like the model's entities."""
-    return rule_entities(text)
+    return rule_entities(text, tables)
 
 
 def _digits(s: str) -> int:
@@ -407,7 +407,8 @@ def _whole_addresses(text: str, ents: list) -> list:
     return [x for x in (_trim_address(text, x) for x in ents) if x is not None and (
         x[2] != "STREET_ADDRESS" or
         # (pii11) an HL7 address's components are joined by "^" (PID-11), not written as prose
-        (_address_shaped(text[x[0]:x[1]]) or "^^" in text[x[0]:x[1]]) and not business_address(text, x[0], x[1])
+        (_address_shaped(text[x[0]:x[1]]) or "^^" in text[x[0]:x[1]] or
+         (not text[x[0]:x[1]].isascii() and script_address(text[x[0]:x[1]]))) and not business_address(text, x[0], x[1])
         and not _title_in_quotes(text, x[0], x[1]) and _LIST_ITEM.search(text[x[0]:x[1]]) is None)]
 
 
@@ -466,7 +467,8 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     """Model entities (pieces from `decode_tags`, or plain (start, end, type, score) tuples) + validated regex
     matches -> final entities."""
     text = scrub(text)  # offsets unchanged (pii/rules.py)
-    rx = regex_entities(text)
+    tables = read_tables(text)  # (pii17) read once: the rules type their cells, _not_row_numbers spares their index
+    rx = regex_entities(text, tables)
     ents = _entities(text, model_ents)
     urls = url_spans(text) if ents else []
     doc = bool(ents) and looks_like_documentation(text)
@@ -537,19 +539,20 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     out = [x for x in out if x[2] != "USERNAME" or _login_ok(text, x[0], x[1])]
-    return _not_row_numbers(text, _person_details(text, _named_sites(text, _intro_lead(text, out))))
+    return _not_row_numbers(text, _person_details(text, _named_sites(text, _intro_lead(text, out))), tables)
 
 
-def _not_row_numbers(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+def _not_row_numbers(text: str, ents: list[tuple[int, int, str, float]], tables: list[Table]
+                     ) -> list[tuple[int, int, str, float]]:
     """(pii15) A table's row numbers and id cells (pii/tables.py) are nobody's age or address, whoever found them:
     "0" under "age" in a df.head() print, "41<TAB>Aurélie" read as a house number and a street."""
-    if not ents or not has_table(text):
+    if not ents or not tables:
         return ents
-    tables = read_tables(text)
     ends = {a: b for t in tables for a, b in t.index}
     # (pii16) an address never runs from one table row into the next: "Bergen\n      2082" is a city cell and the
     # next row's number, whoever joined them
-    cells = sorted(a for t in tables for col in (t.index, *t.columns) for a, _ in col)
+    # (pii17) of a table with a header: lines split alike without one may be an address's own lines ("Apt. 4,")
+    cells = sorted(a for t in tables if t.headed for col in (t.index, *t.columns) for a, _ in col)
     return [x for x in ents if not (x[0] in ends and (x[1] <= ends[x[0]] or x[2] == "STREET_ADDRESS"))
             and not (x[2] == "STREET_ADDRESS" and _into_row(text, cells, x[0], x[1]))]
 
@@ -744,7 +747,10 @@ _CODE_VALUE_BEFORE = re2.compile(rb"[=:(,]\s*['\"]$")
 # right after a name: an age set off by a comma or a bracket ("Mr. Kwame Asante, 71, lives", "(K. Nakamura, 52)"),
 # or a date in brackets ("my mother Ruth Keller (09/22/1941)"): how notes and letters give them; (pii14) and a chat's
 # "Ximena here, 29, ..."
-_AGE_AFTER_NAME = re2.compile(rb"^(?: here)?(?:,\s*|\s*\(\s*)(\d{1,3})(?:\s*(?:y/?o|years?(?: old)?))?\s*(?:[,;)]|\.(?:\s|$)|$)")
+_AGE_AFTER_NAME = re2.compile(rb"^(?: here)?(?:,\s*|\s*\(\s*)(\d{1,3})(?:\s*(?:y/?o|years?(?: old)?|"
+                             # (pii17) the word for years in other languages: "Kacper Nowicki (16 lat)"
+                             rb"lat|lata|let|rok\xc3\xb3w|a\xc3\xb1os|anos|ans|anni|Jahre|jaar|\xc3\xa5r|vuotta|\xc3\xa9ves|"
+                             rb"godina|godine|ya\xc5\x9f\xc4\xb1nda))?\s*(?:[,;)]|\.(?:\s|$)|$)")
 _DATE_AFTER_NAME = re2.compile(rb"^\s*\(\s*(?:born |b\. |geb\. |n[\xc3\xa9]e? le )?(\d{1,2}(?:[./-]|\. )\d{1,2}(?:[./-]|\. )\d{2,4}|\d{4}-\d{2}-\d{2})"
                                rb"\s*\)")
 

@@ -105,8 +105,10 @@ def test_pg_dump_copy_block():
 
 def test_a_column_of_full_names_under_an_unhelpful_header():
     text = "who,team,seat\nMaria Gonzalez,blue,4\nDavid Cohen,red,9\nSarah Kim,blue,2\n"
-    # the header types no column, so the reader does not take it as a table's: nothing from the values alone
-    assert read_tables(text) == []
+    # (pii17) the header types no column: the full names are people's by their values, the seats stay a thing's
+    got = _found(text)
+    assert {("PERSON", "Maria Gonzalez"), ("PERSON", "David Cohen"), ("PERSON", "Sarah Kim")} <= got
+    assert not any(t == "AGE" for t, _ in got)
     text = "who,team,age\nMaria Gonzalez,blue,44\nDavid Cohen,red,39\nSarah Kim,blue,27\n"
     got = _found(text)
     assert {("PERSON", "Maria Gonzalez"), ("PERSON", "David Cohen"), ("AGE", "44")} <= got
@@ -132,7 +134,8 @@ def test_a_row_inside_a_table_is_no_header():
 
 def test_a_line_of_code_split_at_commas_is_no_header():
     text = 'def f(u):\n    return {"id": u.id, "name": u.name}\n>>> dumps(User("3b1", "asd"))\n'
-    assert read_tables(text) == []
+    # (pii17: two lines split alike are a header-less block, typed by nothing)
+    assert not any(any(t.types) for t in read_tables(text)) and _found(text) == set()
 
 
 # ---------------------------------------------------------------- cost
@@ -195,3 +198,69 @@ def test_a_password_hash_is_no_login(value):
     a = text.index(value)
     got = {(t, text[s:e]) for s, e, t, _ in combine(text, [(a, a + len(value), "USERNAME", 0.9)])}
     assert ("USERNAME", value) not in got and ("USERNAME", "ana.lima") in got
+
+
+# ---------------------------------------------------------------- (pii17) one read per text
+def test_combine_reads_the_tables_of_a_text_once(monkeypatch):
+    import router_extproc.signals.pii as sp
+
+    calls = []
+    real = sp.read_tables
+
+    def counting(text):
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(sp, "read_tables", counting)
+    monkeypatch.setattr("router_extproc.pii.rules.read_tables", lambda text: pytest.fail("read twice"))
+    text = "name,age\nAna Lima,30\nBo Chen,41\n"
+    got = {(t, text[s:e]) for s, e, t, _ in sp.combine(text, [(9, 17, "PERSON", 0.9)])}
+    assert ("AGE", "30") in got and ("PERSON", "Ana Lima") in got
+    assert len(calls) == 1  # the rules type the cells and the row-number check reads the same tables
+
+
+# ---------------------------------------------------------------- (pii17) columns typed by their values
+def test_header_less_rows_copied_from_a_spreadsheet():
+    text = "the lookup fails on row 2:\nFairweather\tBeatrix\t44\tLegal\nOyelowo\tTobias\t58\tFacilities\n"
+    got = _found(text)
+    assert {("PERSON", "Fairweather"), ("PERSON", "Beatrix"), ("PERSON", "Oyelowo"), ("PERSON", "Tobias"),
+            ("AGE", "44"), ("AGE", "58")} <= got
+    assert not any(v in ("Legal", "Facilities") for _, v in got)  # not beside the given names: a department
+    (table,) = read_tables(text)
+    assert not table.headed
+
+
+def test_a_header_that_is_no_column_name_leaves_the_rows_typed_by_their_values():
+    text = ("A: Name | B: Born | C: =YEARFRAC(B2,TODAY())\nGwendolyn Marsh | 1961-08-14 | 65\n"
+            "Piotr Zielinski | 1979-02-27 | 47\n")
+    got = _found(text)
+    assert {("PERSON", "Gwendolyn Marsh"), ("DATE_OF_BIRTH", "1961-08-14"), ("AGE", "65"),
+            ("PERSON", "Piotr Zielinski"), ("DATE_OF_BIRTH", "1979-02-27"), ("AGE", "47")} <= got
+    assert not any(v.startswith("A:") for _, v in got)
+
+
+@pytest.mark.parametrize("text", [
+    "id,city,visits\n1,Bergen,12\n2,Rosario,40\n",  # a thing's header: given-name-like cities are no people
+    "2024-01-03\tJune\t14\n2024-02-09\tApril\t22\n",  # months, no person's column beside them
+    "red, green, blue\nApple, Banana, Cherry\n",
+    "Week\tOpened\tClosed\n1\t2024-01-03\t2024-01-09\n2\t2024-01-10\t2024-01-16\n",
+])
+def test_value_typing_look_alikes(text):
+    got = _found(text)
+    assert not any(t in ("AGE", "DATE_OF_BIRTH") for t, _ in got), got
+    assert not any(v in ("Bergen", "Rosario", "June", "April") for _, v in got)
+
+
+def test_header_less_tables_take_linear_time():
+    text = "Lorna\t39\n" * 50_000 + "x,y\n" * 50_000
+    t0 = time.perf_counter()
+    read_tables(text)
+    assert time.perf_counter() - t0 < 2.5 * len(text.encode()) / 1e6 + 0.2
+
+
+def test_a_run_of_row_numbers_beside_given_names_is_no_age_column():
+    from router_extproc.pii.rules import _value_types
+
+    text = "Lorna\t1\tx\nCallum\t2\ty\nIsla\t3\tz\n"
+    (table,) = read_tables(text)
+    assert _value_types(text, table) == ["PERSON", None, None]
