@@ -115,6 +115,22 @@ def iban_ok(s: str) -> bool:
     return int(num) % 97 == 1
 
 
+# (pii18) the registered IBAN length per country (SWIFT's IBAN registry), for an IBAN whose check digits fail but
+# that a label names: a user's typo or a made-up example is still their account number to the reader
+_IBAN_LENGTHS = {"AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20, "ES": 24,
+                 "FI": 18, "FR": 27, "GB": 22, "GR": 27, "HR": 21, "HU": 28, "IE": 22, "IS": 26, "IT": 27, "LI": 21,
+                 "LT": 20, "LU": 20, "LV": 21, "MT": 31, "NL": 18, "NO": 15, "PL": 28, "PT": 25, "RO": 24, "SE": 24,
+                 "SI": 19, "SK": 24, "AE": 23, "SA": 24, "TR": 26, "IL": 23, "QA": 29, "KW": 30, "BH": 22, "JO": 30,
+                 "LB": 28, "EG": 29, "MA": 28, "TN": 24, "BR": 29, "UA": 29}
+_IBAN_LABEL = re.compile(r"(?i)\b(?:iban|bban|kontonummer|n[°º] de compte|rekeningnummer)\b[^\n]{0,16}$")
+
+
+def iban_labelled(text: str, s: int, e: int) -> bool:
+    """A checksum-failing IBAN is still one when a label names it and its length is its country's."""
+    v = text[s:e].replace(" ", "").upper()
+    return _IBAN_LENGTHS.get(v[:2]) == len(v) and _IBAN_LABEL.search(text[max(0, s - 40):s]) is not None
+
+
 def ssn_ok(a: str, g: str, s: str) -> bool:
     return a not in ("000", "666") and not a.startswith("9") and g != "00" and s != "0000"
 
@@ -1640,7 +1656,11 @@ def _numbers(T: Text) -> list[Entity]:
                 and _NOT_CARD_KEY.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")) is None \
                 and not reference_before(text, s):
             out.append((s, e, "CREDIT_CARD", 0.99))
-    out += [(s, e, "IBAN_CODE", 0.99) for s, e in T.find(IBAN) if iban_ok(text[s:e])]
+    for s, e in T.find(IBAN):
+        if iban_ok(text[s:e]):
+            out.append((s, e, "IBAN_CODE", 0.99))
+        elif iban_labelled(text, s, e):
+            out.append((s, e, "IBAN_CODE", 0.85))
     for m in SSN.finditer(T.raw):
         g = [x for x in m.groups() if x is not None]
         s, e = T.char(m.start()), T.char(m.end())

@@ -16,6 +16,16 @@ def test_luhn_and_iban_checksums():
     assert not iban_ok("GB82 WEST 1234 5698 7654 33")
 
 
+def test_a_labelled_iban_of_its_countrys_length_is_read_even_when_its_check_digits_fail():
+    # pii18: a typo'd or made-up IBAN the user names as theirs is still their account number
+    text = "My IBAN is DE27 5001 0517 5407 3249 31, account holder below."
+    got = {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
+    assert ("IBAN_CODE", "DE27 5001 0517 5407 3249 31") in got
+    # without the label, or at another country's length, a failing checksum is no IBAN
+    for other in ["Order DE27 5001 0517 5407 3249 31 shipped.", "My IBAN is DE27 5001 0517 5407 3249 3 ok"]:
+        assert not any(t == "IBAN_CODE" for _, _, t, _ in regex_entities(other)), other
+
+
 def test_regexes_find_structured_entities_with_offsets():
     text = "mail a.b@example.org, card 4111 1111 1111 1111, ip 10.0.0.254, ssn 123-45-6789, call (212) 555-0199"
     got = {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
