@@ -778,6 +778,10 @@ ADDRESS_SCRIPTS_MORE = (
     _rx(r"((?:[\p{Arabic}]+،\s?)?(?:خیابان|خيابان|شارع|بلوار|جادة|طريق)\s[^،,\n\d]{2,30}(?:،\s?[^،,\n\d]{2,30}){0,2}"
         r"،\s?(?:پلاک|عمارة|بناية|مبنى|رقم|منزل|بيت)\s?" + _ANY_DIGIT + r"{1,4}"
         r"(?:،\s?(?:شقة|واحد|طبقه|طابق)\s?" + _ANY_DIGIT + r"{1,4})?(?:،\s?[\p{Arabic}\p{M}]{2,20}(?:\s[\p{Arabic}\p{M}]{2,20})?)?)"),
+    # (pii18) the Gulf's layout without a building word: the number follows the street's name, then the quarter
+    # (حي/منطقة: what marks the number as a house's) and the town ("شارع الأمير سلطان 27، حي الروضة، جدة")
+    _rx(r"((?:شارع|طريق|جادة|بلوار)\s[^،,\n\d]{2,30}\s" + _ANY_DIGIT + r"{1,4}،\s?(?:حي|منطقة|ضاحية)\s"
+        r"[\p{Arabic}\p{M}]{2,20}(?:\s[\p{Arabic}\p{M}]{2,20})?(?:،\s?[\p{Arabic}\p{M}]{2,20})?)"),
     _rx(r"((?:मकान|फ्लैट|प्लॉट|भवन)\s?(?:नं|नंबर|संख्या)\.?\s?" + _ANY_DIGIT + r"{1,5}"
         r"(?:,\s?(?:गली|सेक्टर|ब्लॉक|वार्ड)\s?(?:नं\.?|नंबर|संख्या)?\s?" + _ANY_DIGIT + r"{1,4})*"
         r"(?:,\s?\p{Devanagari}+(?:\s\p{Devanagari}+)?){1,3})"),
@@ -1856,13 +1860,22 @@ _STAND_IN_PASSWORD = _rx(r"(?i)pass(?:word|wd)?[\"']?\s*[:=]\s*[\"']?(?:<|\{|\$\
 _FIELD_PARTS = frozenset("""id ids name names key keys type count url uri path file dir list case config conf mode token
     email mail password pass passwd user users username login account accounts status date time value data info code
     num number handle profile app api db env settings json yaml yml py js ts txt md html csv log com org net io dev
-    txt exe sh cfg ini toml lock tmp bak""".split())
+    txt exe sh cfg ini toml lock tmp bak
+    pw pwd plain hash hashed salt created updated""".split())
+# (pii18) the parts that name a database role or a service account ("app_rw", "etl-svc", "orders_readonly"): a
+# grant of access, nobody's login
+_ROLE_PARTS = frozenset("rw ro rwx readonly readwrite svc service migrator replicator repl etl".split())
+
+
+def _role_login(v: str) -> bool:
+    parts = [x for x in v.lower().replace("-", "_").split("_") if x]
+    return len(parts) >= 2 and any(x in _ROLE_PARTS for x in parts)
 
 
 def _near_login_ok(v: str) -> bool:
     parts = [x for x in v.replace(".", "_").split("_") if x]
     return _login_shaped(v) and v.lower() not in _DEFAULT_LOGINS and not any(x in _FIELD_PARTS for x in parts) \
-        and not _bot_or_brand(v) and _DOMAIN_END.search(v.encode("utf-8", "surrogatepass")) is None
+        and not _role_login(v) and not _bot_or_brand(v) and _DOMAIN_END.search(v.encode("utf-8", "surrogatepass")) is None
 
 
 # after "log in as": a login, not a role or a pronoun ("log in as admin", "signed in as yourself", "as a guest")
@@ -2136,7 +2149,7 @@ def _credentials(T: Text) -> list[Entity]:
         out += [h for h in handles if not _org_account(text, h[0])]
     if " -u" in text or " -U" in text or "--user" in text:
         out += _value_span(T, CLI_USER, "USERNAME", 0.85, in_url=False,
-                           ok=lambda v: v not in _SYSTEM_LOGINS and not v.startswith("$"))
+                           ok=lambda v: v not in _SYSTEM_LOGINS and not v.startswith("$") and not _role_login(v))
     out += _logins(T)
     out += [(s, e, "SECRET", 0.99) for s, e in T.find(SECRET_FORMATS)]
     if "PRIVATE KEY-----" in text:
