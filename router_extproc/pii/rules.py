@@ -1202,6 +1202,26 @@ NAME_INTRO = _rx(rf"(?:^|[^\p{{L}}])(?i:{_INTRO_ALT})[:,]?\s+{_NAME}{_NAME_END}"
 # Ethiopic, Georgian): one or two words after the phrase; a copula or a label that ends the clause is cut off
 _CASELESS_WORD = r"(?:[\p{Lo}\p{M}]{2,}|[\x{10D0}-\x{10FF}]{2,})"
 NAME_INTRO_CASELESS = _rx(rf"(?:^|[^\p{{L}}])(?:{_INTRO_ALT})[:,]?\s*({_CASELESS_WORD}(?:\s{_CASELESS_WORD}){{0,2}})")
+# (pii18) an Arabic name after a title (السيد/السيدة, الأستاذ, الدكتور, الشيخ, المهندس): the given name, its chain
+# of fathers (بن/بنت/ابن: "فيصل بن حمدان") and a family name that opens with ال or آل ("العتيبي", "آل سعود"); a word
+# without them ends the name (the clause's verb)
+_AR_WORD = r"[\x{0621}-\x{065F}\x{0671}-\x{06D3}]{2,}"
+ARABIC_TITLED_NAME = _rx(r"(?:^|[^\p{L}])(?:السيد|السيدة|السيده|الأستاذ|الأستاذة|الاستاذ|الاستاذة|الدكتور|الدكتورة|"
+                         r"الشيخ|الشيخة|المهندس|المهندسة)\s+(" + _AR_WORD + r"(?:\s(?:بن|بنت|ابن|ابنة)\s" + _AR_WORD +
+                         r"){0,3}(?:\s(?:آل\s" + _AR_WORD + r"|ال" + _AR_WORD + r"))?)")
+
+
+# a given name never opens with the article ال ("السيد الرئيس": a title's office) nor is a particle or a pronoun
+_AR_NOT_GIVEN = frozenset("إلى الى في على من عن مع هو هي هم أو او ثم قد لا لم لن أن ان إن كان هذا هذه ذلك تلك".split())
+
+
+def _arabic_titled(T: Text) -> list[Entity]:
+    if "ال" not in T.text:
+        return []
+    return [(s, e, "PERSON", 0.85) for s, e in T.find(ARABIC_TITLED_NAME, 1)
+            if not T.text[s:e].startswith("ال") and T.text[s:e].split()[0] not in _AR_NOT_GIVEN]
+
+
 _COPULAS = frozenset("""है हो हूँ हैं ነው ነች ናት է هست است هستم ہے ആണ് ఉంది ஆகும் আমি ਹੈ อายุ คือ ครับ ค่ะ
     متولد ساکن هستم و का की के ने को""".split())  # (pii17: three words now, so the clause's next word is cut too)
 # the first word of each phrase (the one a message opens with, capitalised), three letters or more: not a name. Words
@@ -1348,6 +1368,7 @@ def _people(T: Text) -> list[Entity]:
                 words.pop()
             if words:
                 out.append((s, s + len(" ".join(words)), "PERSON", 0.85))
+        out += _arabic_titled(T)
         out += _value_span(T, TICKET_PERSON, "PERSON", 0.8,
                            ok=lambda v: v.lower() not in _NOT_TICKET_PERSON and _name_ok(v.capitalize()))
         for s, e in T.find(NAME_LIST, 1):

@@ -2117,6 +2117,8 @@ def test_a_register_surname_in_capitals_then_the_given_name_is_a_person():
      {("PERSON", "علی رضایی"), ("STREET_ADDRESS", "شیراز، خیابان زند، کوچه ۱۲، پلاک ۸")}),
     ("العنوان: شارع الملك فهد، عمارة 7، شقة 14، الرياض", {("STREET_ADDRESS", "شارع الملك فهد، عمارة 7، شقة 14، الرياض")}),
     ("العنوان: شارع الأمير سلطان 27، حي الروضة، جدة", {("STREET_ADDRESS", "شارع الأمير سلطان 27، حي الروضة، جدة")}),
+    ("عزيزي السيد فيصل بن حمدان العتيبي، نؤكد استلام طلبكم", {("PERSON", "فيصل بن حمدان العتيبي")}),
+    ("الدكتورة نورة بنت سعد القحطاني تعمل هنا", {("PERSON", "نورة بنت سعد القحطاني")}),
     ("Я, Соколов Дмитрий Андреевич, прошу. Адрес: г. Самара, ул. Ленина, д. 5, кв. 12",
      {("PERSON", "Соколов Дмитрий Андреевич"), ("STREET_ADDRESS", "г. Самара, ул. Ленина, д. 5, кв. 12")}),
     ("पता: मकान नं. 14, गली नं. 2, करोल बाग, दिल्ली", {("STREET_ADDRESS", "मकान नं. 14, गली नं. 2, करोल बाग, दिल्ली")}),
@@ -2131,7 +2133,8 @@ def test_names_and_addresses_in_their_own_scripts(text, want):
     "东京和上海的人口都超过两千万，路很多",  # cities, no address layout
     "Версия 3.12, ул. не указана",
     "Helló, Help me with this regex",
-    "ركنت في شارع الملك فهد 3 ساعات، حي جميل",  # hours parked on a street: the number is no house's
+    "ركنت في شارع الملك فهد 3 ساعات، حي جميل",
+    "ذهب السيد إلى البيت", "قال السيد الرئيس إن الاجتماع انتهى",  # a title without a name after it  # hours parked on a street: the number is no house's
 ])
 def test_script_look_alikes_carry_no_name_or_address(text):
     assert not {t for _, _, t, _ in combine(text, []) if t in ("PERSON", "STREET_ADDRESS")}
