@@ -1883,9 +1883,9 @@ _FIELD_PARTS = frozenset("""id ids name names key keys type count url uri path f
     num number handle profile app api db env settings json yaml yml py js ts txt md html csv log com org net io dev
     txt exe sh cfg ini toml lock tmp bak
     pw pwd plain hash hashed salt created updated""".split())
-# (pii18) the parts that name a database role or a service account ("app_rw", "etl-svc", "orders_readonly"): a
+# (pii18) the parts that name a database role or a service account ("app_rw", "etl-svc", "orders_readonly"; messages_cal5 keeps "-U etl_writer" a login): a
 # grant of access, nobody's login
-_ROLE_PARTS = frozenset("rw ro rwx readonly readwrite svc service migrator replicator repl etl".split())
+_ROLE_PARTS = frozenset("rw ro rwx readonly readwrite svc service migrator replicator repl".split())
 
 
 def _role_login(v: str) -> bool:
