@@ -1020,7 +1020,9 @@ GREETING = _rx(r"(?:^|\n|[.!?]\s|[:\"“„«(]\s?)\s*(?i:hi|hello|hey|dear|than
                rf"{_GREETINGS_MORE_ALT})[ ,!]+"
                rf"{_NAME}{_NAME_END}")
 SIGNOFF = _rx(r"(?i:regards|best|thanks|cheers|sincerely|yours(?: truly)?|thank you|best wishes|all the best|"
-              r"take care|love|grüße|gruß|cordialement|saludos|atentamente|saluti|groet(?:en|jes)?|obrigad[oa]|"
+              # (pii18) "Mit freundlichen Grüßen" and the Swiss "Grüsse" close a German letter too
+              r"take care|love|grüßen|grüssen|grüße|grüsse|gruß|cordialement|saludos|atentamente|saluti|"
+              r"groet(?:en|jes)?|obrigad[oa]|"
               r"atenciosamente|cumprimentos|abraços|pozdrawiam|pozdrav|s pozdravem|hälsningar|mvh|hilsen|"
               r"saygılarımla|tack|danke|merci|gracias|grazie)[,!.]?[ \t]*\r?\n"
               rf"[ \t]*(?:-{{1,2}}[ \t]*)?{_NAME}[ \t]*(?:\r?\n|$)")
@@ -1247,7 +1249,7 @@ def _brand_forms(names: tuple[str, ...]) -> frozenset[str]:
 
 
 BRANDS = _brand_forms(brand_names(common_words=True))
-NOT_NAMES = frozenset("""Assignee Assignees Reporter Watchers Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
+NOT_NAMES = frozenset("""Grüße Grüsse Grüßen Grüssen Assignee Assignees Reporter Watchers Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
     Afternoon Evening Hope We You Your My The An This That It Please Happy Sure Okay Ok Yes No Chat ChatGPT Claude
     Assistant Bot Gpt Gemini Copilot Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March

@@ -35,6 +35,14 @@ def test_database_roles_and_credential_columns_are_no_logins():
     assert ("USERNAME", "kpatel_qa") in {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
 
 
+def test_a_german_letter_closes_with_gruessen_and_the_name_below():
+    # pii18: "Mit freundlichen Grüßen" (and "Liebe Grüsse") before the sender's name; the greeting's words are no name
+    for text, name in [("Danke.\nMit freundlichen Grüßen\nRüdiger Ostheim", "Rüdiger Ostheim"),
+                       ("Liebe Grüße\nAnna", "Anna"), ("Liebe Grüsse\nAnna", "Anna")]:
+        got = {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"}
+        assert got == {name}, text
+
+
 def test_regexes_find_structured_entities_with_offsets():
     text = "mail a.b@example.org, card 4111 1111 1111 1111, ip 10.0.0.254, ssn 123-45-6789, call (212) 555-0199"
     got = {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
