@@ -115,6 +115,22 @@ def iban_ok(s: str) -> bool:
     return int(num) % 97 == 1
 
 
+# (pii18) the registered IBAN length per country (SWIFT's IBAN registry), for an IBAN whose check digits fail but
+# that a label names: a user's typo or a made-up example is still their account number to the reader
+_IBAN_LENGTHS = {"AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20, "ES": 24,
+                 "FI": 18, "FR": 27, "GB": 22, "GR": 27, "HR": 21, "HU": 28, "IE": 22, "IS": 26, "IT": 27, "LI": 21,
+                 "LT": 20, "LU": 20, "LV": 21, "MT": 31, "NL": 18, "NO": 15, "PL": 28, "PT": 25, "RO": 24, "SE": 24,
+                 "SI": 19, "SK": 24, "AE": 23, "SA": 24, "TR": 26, "IL": 23, "QA": 29, "KW": 30, "BH": 22, "JO": 30,
+                 "LB": 28, "EG": 29, "MA": 28, "TN": 24, "BR": 29, "UA": 29}
+_IBAN_LABEL = re.compile(r"(?i)\b(?:iban|bban|kontonummer|n[°º] de compte|rekeningnummer)\b[^\n]{0,16}$")
+
+
+def iban_labelled(text: str, s: int, e: int) -> bool:
+    """A checksum-failing IBAN is still one when a label names it and its length is its country's."""
+    v = text[s:e].replace(" ", "").upper()
+    return _IBAN_LENGTHS.get(v[:2]) == len(v) and _IBAN_LABEL.search(text[max(0, s - 40):s]) is not None
+
+
 def ssn_ok(a: str, g: str, s: str) -> bool:
     return a not in ("000", "666") and not a.startswith("9") and g != "00" and s != "0000"
 
@@ -762,6 +778,10 @@ ADDRESS_SCRIPTS_MORE = (
     _rx(r"((?:[\p{Arabic}]+،\s?)?(?:خیابان|خيابان|شارع|بلوار|جادة|طريق)\s[^،,\n\d]{2,30}(?:،\s?[^،,\n\d]{2,30}){0,2}"
         r"،\s?(?:پلاک|عمارة|بناية|مبنى|رقم|منزل|بيت)\s?" + _ANY_DIGIT + r"{1,4}"
         r"(?:،\s?(?:شقة|واحد|طبقه|طابق)\s?" + _ANY_DIGIT + r"{1,4})?(?:،\s?[\p{Arabic}\p{M}]{2,20}(?:\s[\p{Arabic}\p{M}]{2,20})?)?)"),
+    # (pii18) the Gulf's layout without a building word: the number follows the street's name, then the quarter
+    # (حي/منطقة: what marks the number as a house's) and the town ("شارع الأمير سلطان 27، حي الروضة، جدة")
+    _rx(r"((?:شارع|طريق|جادة|بلوار)\s[^،,\n\d]{2,30}\s" + _ANY_DIGIT + r"{1,4}،\s?(?:حي|منطقة|ضاحية)\s"
+        r"[\p{Arabic}\p{M}]{2,20}(?:\s[\p{Arabic}\p{M}]{2,20})?(?:،\s?[\p{Arabic}\p{M}]{2,20})?)"),
     _rx(r"((?:मकान|फ्लैट|प्लॉट|भवन)\s?(?:नं|नंबर|संख्या)\.?\s?" + _ANY_DIGIT + r"{1,5}"
         r"(?:,\s?(?:गली|सेक्टर|ब्लॉक|वार्ड)\s?(?:नं\.?|नंबर|संख्या)?\s?" + _ANY_DIGIT + r"{1,4})*"
         r"(?:,\s?\p{Devanagari}+(?:\s\p{Devanagari}+)?){1,3})"),
@@ -1000,7 +1020,9 @@ GREETING = _rx(r"(?:^|\n|[.!?]\s|[:\"“„«(]\s?)\s*(?i:hi|hello|hey|dear|than
                rf"{_GREETINGS_MORE_ALT})[ ,!]+"
                rf"{_NAME}{_NAME_END}")
 SIGNOFF = _rx(r"(?i:regards|best|thanks|cheers|sincerely|yours(?: truly)?|thank you|best wishes|all the best|"
-              r"take care|love|grüße|gruß|cordialement|saludos|atentamente|saluti|groet(?:en|jes)?|obrigad[oa]|"
+              # (pii18) "Mit freundlichen Grüßen" and the Swiss "Grüsse" close a German letter too
+              r"take care|love|grüßen|grüssen|grüße|grüsse|gruß|cordialement|saludos|atentamente|saluti|"
+              r"groet(?:en|jes)?|obrigad[oa]|"
               r"atenciosamente|cumprimentos|abraços|pozdrawiam|pozdrav|s pozdravem|hälsningar|mvh|hilsen|"
               r"saygılarımla|tack|danke|merci|gracias|grazie)[,!.]?[ \t]*\r?\n"
               rf"[ \t]*(?:-{{1,2}}[ \t]*)?{_NAME}[ \t]*(?:\r?\n|$)")
@@ -1182,6 +1204,26 @@ NAME_INTRO = _rx(rf"(?:^|[^\p{{L}}])(?i:{_INTRO_ALT})[:,]?\s+{_NAME}{_NAME_END}"
 # Ethiopic, Georgian): one or two words after the phrase; a copula or a label that ends the clause is cut off
 _CASELESS_WORD = r"(?:[\p{Lo}\p{M}]{2,}|[\x{10D0}-\x{10FF}]{2,})"
 NAME_INTRO_CASELESS = _rx(rf"(?:^|[^\p{{L}}])(?:{_INTRO_ALT})[:,]?\s*({_CASELESS_WORD}(?:\s{_CASELESS_WORD}){{0,2}})")
+# (pii18) an Arabic name after a title (السيد/السيدة, الأستاذ, الدكتور, الشيخ, المهندس): the given name, its chain
+# of fathers (بن/بنت/ابن: "فيصل بن حمدان") and a family name that opens with ال or آل ("العتيبي", "آل سعود"); a word
+# without them ends the name (the clause's verb)
+_AR_WORD = r"[\x{0621}-\x{065F}\x{0671}-\x{06D3}]{2,}"
+ARABIC_TITLED_NAME = _rx(r"(?:^|[^\p{L}])(?:السيد|السيدة|السيده|الأستاذ|الأستاذة|الاستاذ|الاستاذة|الدكتور|الدكتورة|"
+                         r"الشيخ|الشيخة|المهندس|المهندسة)\s+(" + _AR_WORD + r"(?:\s(?:بن|بنت|ابن|ابنة)\s" + _AR_WORD +
+                         r"){0,3}(?:\s(?:آل\s" + _AR_WORD + r"|ال" + _AR_WORD + r"))?)")
+
+
+# a given name never opens with the article ال ("السيد الرئيس": a title's office) nor is a particle or a pronoun
+_AR_NOT_GIVEN = frozenset("إلى الى في على من عن مع هو هي هم أو او ثم قد لا لم لن أن ان إن كان هذا هذه ذلك تلك".split())
+
+
+def _arabic_titled(T: Text) -> list[Entity]:
+    if "ال" not in T.text:
+        return []
+    return [(s, e, "PERSON", 0.85) for s, e in T.find(ARABIC_TITLED_NAME, 1)
+            if not T.text[s:e].startswith("ال") and T.text[s:e].split()[0] not in _AR_NOT_GIVEN]
+
+
 _COPULAS = frozenset("""है हो हूँ हैं ነው ነች ናት է هست است هستم ہے ആണ് ఉంది ஆகும் আমি ਹੈ อายุ คือ ครับ ค่ะ
     متولد ساکن هستم و का की के ने को""".split())  # (pii17: three words now, so the clause's next word is cut too)
 # the first word of each phrase (the one a message opens with, capitalised), three letters or more: not a name. Words
@@ -1207,7 +1249,7 @@ def _brand_forms(names: tuple[str, ...]) -> frozenset[str]:
 
 
 BRANDS = _brand_forms(brand_names(common_words=True))
-NOT_NAMES = frozenset("""Assignee Assignees Reporter Watchers Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
+NOT_NAMES = frozenset("""Grüße Grüsse Grüßen Grüssen Assignee Assignees Reporter Watchers Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
     Afternoon Evening Hope We You Your My The An This That It Please Happy Sure Okay Ok Yes No Chat ChatGPT Claude
     Assistant Bot Gpt Gemini Copilot Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March
@@ -1328,6 +1370,7 @@ def _people(T: Text) -> list[Entity]:
                 words.pop()
             if words:
                 out.append((s, s + len(" ".join(words)), "PERSON", 0.85))
+        out += _arabic_titled(T)
         out += _value_span(T, TICKET_PERSON, "PERSON", 0.8,
                            ok=lambda v: v.lower() not in _NOT_TICKET_PERSON and _name_ok(v.capitalize()))
         for s, e in T.find(NAME_LIST, 1):
@@ -1640,7 +1683,11 @@ def _numbers(T: Text) -> list[Entity]:
                 and _NOT_CARD_KEY.search(text[max(0, s - 40):s].encode("utf-8", "surrogatepass")) is None \
                 and not reference_before(text, s):
             out.append((s, e, "CREDIT_CARD", 0.99))
-    out += [(s, e, "IBAN_CODE", 0.99) for s, e in T.find(IBAN) if iban_ok(text[s:e])]
+    for s, e in T.find(IBAN):
+        if iban_ok(text[s:e]):
+            out.append((s, e, "IBAN_CODE", 0.99))
+        elif iban_labelled(text, s, e):
+            out.append((s, e, "IBAN_CODE", 0.85))
     for m in SSN.finditer(T.raw):
         g = [x for x in m.groups() if x is not None]
         s, e = T.char(m.start()), T.char(m.end())
@@ -1836,13 +1883,22 @@ _STAND_IN_PASSWORD = _rx(r"(?i)pass(?:word|wd)?[\"']?\s*[:=]\s*[\"']?(?:<|\{|\$\
 _FIELD_PARTS = frozenset("""id ids name names key keys type count url uri path file dir list case config conf mode token
     email mail password pass passwd user users username login account accounts status date time value data info code
     num number handle profile app api db env settings json yaml yml py js ts txt md html csv log com org net io dev
-    txt exe sh cfg ini toml lock tmp bak""".split())
+    txt exe sh cfg ini toml lock tmp bak
+    pw pwd plain hash hashed salt created updated""".split())
+# (pii18) the parts that name a database role or a service account ("app_rw", "etl-svc", "orders_readonly"; messages_cal5 keeps "-U etl_writer" a login): a
+# grant of access, nobody's login
+_ROLE_PARTS = frozenset("rw ro rwx readonly readwrite svc service migrator replicator repl".split())
+
+
+def _role_login(v: str) -> bool:
+    parts = [x for x in v.lower().replace("-", "_").split("_") if x]
+    return len(parts) >= 2 and any(x in _ROLE_PARTS for x in parts)
 
 
 def _near_login_ok(v: str) -> bool:
     parts = [x for x in v.replace(".", "_").split("_") if x]
     return _login_shaped(v) and v.lower() not in _DEFAULT_LOGINS and not any(x in _FIELD_PARTS for x in parts) \
-        and not _bot_or_brand(v) and _DOMAIN_END.search(v.encode("utf-8", "surrogatepass")) is None
+        and not _role_login(v) and not _bot_or_brand(v) and _DOMAIN_END.search(v.encode("utf-8", "surrogatepass")) is None
 
 
 # after "log in as": a login, not a role or a pronoun ("log in as admin", "signed in as yourself", "as a guest")
@@ -2116,7 +2172,7 @@ def _credentials(T: Text) -> list[Entity]:
         out += [h for h in handles if not _org_account(text, h[0])]
     if " -u" in text or " -U" in text or "--user" in text:
         out += _value_span(T, CLI_USER, "USERNAME", 0.85, in_url=False,
-                           ok=lambda v: v not in _SYSTEM_LOGINS and not v.startswith("$"))
+                           ok=lambda v: v not in _SYSTEM_LOGINS and not v.startswith("$") and not _role_login(v))
     out += _logins(T)
     out += [(s, e, "SECRET", 0.99) for s, e in T.find(SECRET_FORMATS)]
     if "PRIVATE KEY-----" in text:

@@ -176,6 +176,14 @@ def _header(names: list[str]) -> tuple[tuple[str | None, ...], frozenset[int]] |
     return types, frozenset(j for j, n in enumerate(names) if n.strip().strip("\"'`*").lower() in _INDEX)
 
 
+def _overflow(rc: list[Span], types: tuple[str | None, ...], sep: str) -> list[Span]:
+    """(pii18) A CSV row whose last column is an address written with its own unquoted commas ("14 Tallow Lane,
+    Frome"): the extra cells are that address's parts, joined back into the last cell."""
+    if sep == "," and len(types) >= 2 and types[-1] == "STREET_ADDRESS" and len(types) < len(rc) <= len(types) + 3:
+        return rc[:len(types) - 1] + [(rc[len(types) - 1][0], rc[-1][1])]
+    return rc
+
+
 def _delimited(lines: list[str], starts: list[int], i: int) -> tuple[Table, int] | None:
     ln = lines[i]
     for sep in ("\t", "|", ",", ";"):
@@ -196,7 +204,7 @@ def _delimited(lines: list[str], starts: list[int], i: int) -> tuple[Table, int]
             if _is_rule(row):
                 k += 1
                 continue
-            rc = _split(row, sep)
+            rc = _overflow(_split(row, sep), types, sep)
             if len(rc) != len(types) or sep not in row:
                 break
             for j, (a, b) in enumerate(rc):

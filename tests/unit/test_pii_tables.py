@@ -39,6 +39,17 @@ def test_csv_with_quoted_cells_and_a_compound_header():
             ("AGE", "44"), ("STREET_ADDRESS", "12 Orchard Close")} <= got
 
 
+def test_an_unquoted_address_with_commas_in_the_last_csv_column_stays_one_cell():
+    # pii18: "14 Tallow Lane, Frome" under a street header splits into more cells than the header has
+    text = ("volunteers\nname,born,street\nHester Vane,1969-04-17,14 Kiln Lane, Frome\n"
+            "Orrin Pask,1991-12-08,3 Mill Row, Frome\n")
+    got = _found(text)
+    assert {("PERSON", "Hester Vane"), ("DATE_OF_BIRTH", "1991-12-08"), ("STREET_ADDRESS", "14 Kiln Lane, Frome"),
+            ("STREET_ADDRESS", "3 Mill Row, Frome")} <= got
+    # a row with extra cells under a header whose last column is no address ends the table, as before
+    assert not read_tables("name,born,note\nHester Vane,1969-04-17,late, again\n")
+
+
 def test_tsv_rows_under_their_header():
     text = "export:\nname\tdob\tcity\nOtieno Wambua\t1979-05-02\tKisumu\nHelga Brandt\t1984-11-23\tKiel\n"
     got = _found(text)

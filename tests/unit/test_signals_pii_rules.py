@@ -16,6 +16,33 @@ def test_luhn_and_iban_checksums():
     assert not iban_ok("GB82 WEST 1234 5698 7654 33")
 
 
+def test_a_labelled_iban_of_its_countrys_length_is_read_even_when_its_check_digits_fail():
+    # pii18: a typo'd or made-up IBAN the user names as theirs is still their account number
+    text = "My IBAN is DE27 5001 0517 5407 3249 31, account holder below."
+    got = {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
+    assert ("IBAN_CODE", "DE27 5001 0517 5407 3249 31") in got
+    # without the label, or at another country's length, a failing checksum is no IBAN
+    for other in ["Order DE27 5001 0517 5407 3249 31 shipped.", "My IBAN is DE27 5001 0517 5407 3249 3 ok"]:
+        assert not any(t == "IBAN_CODE" for _, _, t, _ in regex_entities(other)), other
+
+
+def test_database_roles_and_credential_columns_are_no_logins():
+    # pii18: "-U app_rw" names a role, "login, pw_plain" a column list; "-U kpatel_qa" is still a person's login
+    for text in ["psql -h db01 -U app_rw -d orders", "SELECT login, pw_plain, created FROM old_accounts;",
+                 "psql -h db01 -U etl-svc -d warehouse"]:
+        assert not any(t == "USERNAME" for _, _, t, _ in regex_entities(text)), text
+    text = "psql -h db01 -U kpatel_qa -d orders"
+    assert ("USERNAME", "kpatel_qa") in {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
+
+
+def test_a_german_letter_closes_with_gruessen_and_the_name_below():
+    # pii18: "Mit freundlichen Grüßen" (and "Liebe Grüsse") before the sender's name; the greeting's words are no name
+    for text, name in [("Danke.\nMit freundlichen Grüßen\nRüdiger Ostheim", "Rüdiger Ostheim"),
+                       ("Liebe Grüße\nAnna", "Anna"), ("Liebe Grüsse\nAnna", "Anna")]:
+        got = {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"}
+        assert got == {name}, text
+
+
 def test_regexes_find_structured_entities_with_offsets():
     text = "mail a.b@example.org, card 4111 1111 1111 1111, ip 10.0.0.254, ssn 123-45-6789, call (212) 555-0199"
     got = {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
@@ -2097,6 +2124,9 @@ def test_a_register_surname_in_capitals_then_the_given_name_is_a_person():
     ("اینجانب علی رضایی ساکن شیراز، خیابان زند، کوچه ۱۲، پلاک ۸ هستم",
      {("PERSON", "علی رضایی"), ("STREET_ADDRESS", "شیراز، خیابان زند، کوچه ۱۲، پلاک ۸")}),
     ("العنوان: شارع الملك فهد، عمارة 7، شقة 14، الرياض", {("STREET_ADDRESS", "شارع الملك فهد، عمارة 7، شقة 14، الرياض")}),
+    ("العنوان: شارع الأمير سلطان 27، حي الروضة، جدة", {("STREET_ADDRESS", "شارع الأمير سلطان 27، حي الروضة، جدة")}),
+    ("عزيزي السيد فيصل بن حمدان العتيبي، نؤكد استلام طلبكم", {("PERSON", "فيصل بن حمدان العتيبي")}),
+    ("الدكتورة نورة بنت سعد القحطاني تعمل هنا", {("PERSON", "نورة بنت سعد القحطاني")}),
     ("Я, Соколов Дмитрий Андреевич, прошу. Адрес: г. Самара, ул. Ленина, д. 5, кв. 12",
      {("PERSON", "Соколов Дмитрий Андреевич"), ("STREET_ADDRESS", "г. Самара, ул. Ленина, д. 5, кв. 12")}),
     ("पता: मकान नं. 14, गली नं. 2, करोल बाग, दिल्ली", {("STREET_ADDRESS", "मकान नं. 14, गली नं. 2, करोल बाग, दिल्ली")}),
@@ -2111,6 +2141,8 @@ def test_names_and_addresses_in_their_own_scripts(text, want):
     "东京和上海的人口都超过两千万，路很多",  # cities, no address layout
     "Версия 3.12, ул. не указана",
     "Helló, Help me with this regex",
+    "ركنت في شارع الملك فهد 3 ساعات، حي جميل",
+    "ذهب السيد إلى البيت", "قال السيد الرئيس إن الاجتماع انتهى",  # a title without a name after it  # hours parked on a street: the number is no house's
 ])
 def test_script_look_alikes_carry_no_name_or_address(text):
     assert not {t for _, _, t, _ in combine(text, []) if t in ("PERSON", "STREET_ADDRESS")}
