@@ -1,6 +1,6 @@
 """Signals on traffic shaped like what applications send (#19), on evaluation sets the models never trained on.
 
-    python -m tests.bench.bench_traffic [--quick] [--no-doc] [--threshold T] [--json out.json]
+    python -m tests.bench.bench_traffic [--quick] [--no-doc] [--threshold T] [--json out.json] [--set 2]
 
 Each case is a chat request body. It goes the router's own way up to the decision: parse_chat_request →
 request.segments() → signals/inputs.plan (config/config.yaml's rule) → SignalEngine.analyze_requests with the
@@ -70,6 +70,21 @@ CODE_ASKS = ("Can you review this function and point out any bugs?", "Refactor t
              "Write pytest unit tests for this function:", "Explain what this code does, line by line:",
              "Why could this be slow on large inputs, and how would you speed it up?",
              "Add type hints and a docstring to this function:")
+# Set 2 (`--set 2`, issue #19's guard retrain decision): the hand-written files' fresh counterparts (*_2.jsonl,
+# written by another session after the decision rule was fixed) and, for the generated shapes, standard-library
+# modules disjoint from both lists above, chosen before set 2 existed, so that no row of set 2 was seen before.
+# Left out on purpose: modules whose classes inherit set 1's (logging.handlers, mailbox, unittest.mock, ntpath is
+# posixpath's twin, _pydecimal is decimal, secrets.SystemRandom is random's), and io-derived file classes.
+DOC_MODULES_2 = ("pickle", "filecmp", "enum", "xml.sax.saxutils", "contextlib", "operator", "struct", "codecs", "queue",
+                 "fileinput", "uuid", "smtplib", "timeit", "cmd", "poplib", "html.parser", "plistlib", "mimetypes",
+                 "symtable", "pkgutil", "numbers", "graphlib", "concurrent.futures", "socketserver", "getopt",
+                 "tokenize", "types", "array", "wave", "tracemalloc")
+CODE_MODULES_2 = ("optparse", "inspect", "ast", "traceback", "dataclasses", "pprint", "locale", "imaplib", "ftplib",
+                  "xml.dom.minidom", "platform", "pdb", "xmlrpc.client", "dis", "selectors", "pstats", "pickletools",
+                  "xml.etree.ElementTree", "bdb", "urllib.request")
+# The files each set reads in place of set 1's; the in-the-wild attacks have no fresh counterpart (set 2 reuses them).
+SET_FILES = ("questions", "system_prompts", "short_turns", "tool_results", "injections")
+SETS = {1: ("", DOC_MODULES, CODE_MODULES), 2: ("_2", DOC_MODULES_2, CODE_MODULES_2)}
 ASSISTANT = ("Good question. The short answer is that it depends on a few factors, which I have summarised below; "
              "let me know if you would like more detail on any of them.")
 
@@ -82,6 +97,7 @@ class Case:
     key: str
     category: str | None = None  # domain label of the latest user turn
     source: str = ""
+    uid: str = ""                # unique within a run: shape|key, #n on a repeat (build_cases sets it)
     split: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -102,10 +118,14 @@ def _jsonl(name: str) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def documents(tokenizer) -> list[tuple[str, int, str]]:
+def _set_file(name: str, set_no: int) -> str:
+    return f"{name}{SETS[set_no][0]}.jsonl" if name in SET_FILES else f"{name}.jsonl"
+
+
+def documents(tokenizer, modules: Sequence[str] = DOC_MODULES) -> list[tuple[str, int, str]]:
     """(module, tokens, text): each module's pydoc text cut at a line end near each length it reaches."""
     out = []
-    for m in DOC_MODULES:
+    for m in modules:
         text = pydoc.render_doc(importlib.import_module(m), renderer=pydoc.plaintext)
         offs = tokenizer.encode(text, add_special_tokens=False).offsets
         for n in DOC_TOKENS:
@@ -148,16 +168,18 @@ def _pick(items: list, key: str):
     return items[int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) % len(items)]
 
 
-def build_cases(tokenizer, quick: bool = False) -> list[Case]:
-    qs = _jsonl("questions.jsonl")
+def build_cases(tokenizer, quick: bool = False, set_no: int = 1) -> list[Case]:
+    """Every case of set `set_no` (SETS): 1 is the original files and modules, 2 their fresh counterparts."""
+    f = lambda name: _jsonl(_set_file(name, set_no))  # noqa: E731
+    qs = f("questions")
     en = [q for q in qs if q["lang"] == "en"]
-    systems = _jsonl("system_prompts.jsonl")
-    attacks = _jsonl("attacks.jsonl")
-    injections = [d["text"] for d in _jsonl("injections.jsonl")]
-    tools = _jsonl("tool_results.jsonl")
-    shorts = [d["text"] for d in _jsonl("short_turns.jsonl")]
-    docs = documents(tokenizer)
-    code = code_snippets()
+    systems = f("system_prompts")
+    attacks = f("attacks")
+    injections = [d["text"] for d in f("injections")]
+    tools = f("tool_results")
+    shorts = [d["text"] for d in f("short_turns")]
+    docs = documents(tokenizer, SETS[set_no][1])
+    code = code_snippets(modules=SETS[set_no][2])
     if quick:  # about a fifth of every set, the same fifth each run
         en = [q for q in en if _bucket("quick:" + q["text"]) < 20]
         attacks = [a for a in attacks if _bucket("quick:" + a["text"]) < 20]
@@ -230,6 +252,17 @@ def build_cases(tokenizer, quick: bool = False) -> list[Case]:
             t = {**t, "text": _insert_middle(t["text"], p) if k else t["text"] + "\n" + p}
             cases.append(Case("injection: in a tool result", "injection", _tool_messages(systems, q["text"], t),
                               f"it:{j}:{k}", None, "handwritten"))
+    return _number(cases)
+
+
+def _number(cases: list[Case]) -> list[Case]:
+    """Give every case an id that names it in two runs of the same set (two models' rows are paired by it): its
+    shape and key, with #n on the n-th repeat (two picks of one injection may land in the same document)."""
+    seen: dict[str, int] = {}
+    for c in cases:
+        base = f"{c.shape}|{c.key}"
+        seen[base] = seen.get(base, 0) + 1
+        c.uid = base if seen[base] == 1 else f"{base}#{seen[base]}"
     return cases
 
 
@@ -256,7 +289,8 @@ def run(cases: list[Case], eng, cfg, threshold: float, batch: int = 1) -> list[d
         sigs = eng.analyze_requests([(plan(r.segments(), rule), rule.max_tokens_read) for r in reqs])
         for c, r, sg in zip(chunk, reqs, sigs):
             d = decide(cfg, r, sg, thresholds=Thresholds(jailbreak=threshold))
-            out.append({"shape": c.shape, "kind": c.kind, "split": c.split, "category": c.category,
+            out.append({"id": c.uid or f"{c.shape}|{c.key}", "shape": c.shape, "kind": c.kind, "split": c.split,
+                        "category": c.category,
                         "jailbreak": sg.jailbreak, "injection": sg.injection, "predicted": sg.category,
                         "confidence": sg.category_confidence, "pii": bool(sg.pii), "blocked": d.blocked,
                         "flagged": d.injection, "unread": sg.unread_tokens,
@@ -589,7 +623,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", default=None, help="also write every case's scores here")
     ap.add_argument("--envoy", type=int, default=20, help="cases per shape also sent through Envoy (0: none)")
     ap.add_argument("--rows", default=None, help="summarise the scores a --json run wrote instead of running")
+    ap.add_argument("--set", type=int, choices=sorted(SETS), default=1,
+                    help="2: the fresh files (*_2.jsonl) and modules (SETS); writes no doc and no docs/bench result")
     a = ap.parse_args(argv)
+    if a.set != 1:   # set 2 decides a merge (docs/signals.md); the docs' tables stay on set 1
+        a.no_doc = True
     if not (Path(a.model_dir) / "encoder.onnx").exists():
         progress("models not built: skipping")
         return {}
@@ -605,7 +643,7 @@ def main(argv: list[str] | None = None) -> dict:
         envoy = previous.get("envoy", [])
         split = previous.get("paste_split", [])
     else:
-        cases = build_cases(eng.tokenizer, a.quick)
+        cases = build_cases(eng.tokenizer, a.quick, a.set)
         progress(f"traffic: {len(cases)} cases")
         rows = run(cases, eng, cfg, thr, a.batch)
         history = sweep_history(cases, eng, cfg, thr, a.batch)
@@ -620,7 +658,9 @@ def main(argv: list[str] | None = None) -> dict:
            "table": summarise(rows, thr, conf_thr, fallback), "calibration": calibrate(rows, thr),
            "confidence": calibrate_confidence(rows, fallback, conf_thr), "per_category": per_category(rows),
            "envoy": envoy, "history": history, "paste_split": split, "history_weight": cfg.signals.inputs.history_weight}
-    save("traffic", res)
+    res["set"] = a.set
+    if a.set == 1:
+        save("traffic", res)
     if a.json:
         Path(a.json).write_text(json.dumps(rows))
     if not a.no_doc:

@@ -79,3 +79,16 @@ def test_the_paste_split_table_reads_each_cut_case_whole_and_split():
     assert bt.split_effect(cases, rows, Engine(), cfg, 0.5) == [
         {"shape": "RAG", "n": 1, "cut": 1.0, "whole_blocked": 1.0, "whole_flagged": 0.0, "split_blocked": 0.0,
          "split_flagged": 1.0}]
+
+
+def test_set_2_reads_the_fresh_files_and_modules_none_of_set_1_uses():
+    """Every row of set 2 is fresh: its hand-written files are the *_2 counterparts (the in-the-wild attacks have
+    none and are shared), and its pasted documentation and code come from other standard-library modules."""
+    assert bt._set_file("questions", 2) == "questions_2.jsonl"
+    assert bt._set_file("injections", 1) == "injections.jsonl"
+    assert bt._set_file("attacks", 2) == "attacks.jsonl"
+    _, docs2, code2 = bt.SETS[2]
+    set1 = set(bt.DOC_MODULES) | set(bt.CODE_MODULES)
+    assert not (set(docs2) | set(code2)) & set1
+    assert not set(docs2) & set(code2)
+    assert len(docs2) == len(bt.DOC_MODULES) and len(code2) == len(bt.CODE_MODULES)
