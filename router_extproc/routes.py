@@ -48,6 +48,10 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   ROUTE_LANGUAGE_FLOOR probability of being in any of the route's languages does not match it. The rule set's
   `language` conditions then decide such a turn, and a route that should take French lists French examples. A
   route whose examples the detector is never sure of accepts every language.
+* **A turn the gate keeps from every route is read as its English gloss** (`RouteIndex.gloss`, gloss.py: a
+  shipped word-for-word table of support language in six languages, carried with the judge's pool). The gloss is
+  embedded once more, as a repaired turn is (`repair`), and matched as an English turn (`read_as`: the gloss, no
+  language), judge and cues included. A turn with too few words in the table is not glossed: the gate keeps it out.
 
 * **The judge: someone else's service** (`RouteIndex.judge`). The router ships a pool of support questions about
   other companies' services (banks, carriers, marketplaces, telcos, landlords, other apps) and general how-tos on
@@ -96,6 +100,7 @@ import re2
 from rapidfuzz.distance import OSA
 
 from .brands import PLATFORMS, brand_names, data_lines
+from .gloss import Glossary, shipped as shipped_glossary
 from .language import Language, LanguageDetector
 from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_JUDGE_BIAS, ROUTE_JUDGE_CUT, ROUTE_JUDGE_FEATURES,
                          ROUTE_JUDGE_WEIGHTS, ROUTE_LANGUAGE_FLOOR, ROUTE_NEGATIVE_MARGIN, ROUTE_OTHER_PENALTY,
@@ -183,6 +188,8 @@ class RouteIndex:
     judge_weights: tuple[float, ...] = ROUTE_JUDGE_WEIGHTS
     judge_bias: float = ROUTE_JUDGE_BIAS
     judge_cut: float = ROUTE_JUDGE_CUT   # the log-odds at which the judge says yes (a route's strictness adds)
+    # the shipped word-for-word English gloss of other languages (gloss.py; module docstring); None: no gloss
+    glossary: Glossary | None = field(compare=False, repr=False, default=None)
 
     def judge_features(self, embedding: np.ndarray, text: str, score: float, tau: float,
                        confidence: float | None, runner_up: float | None = None) -> np.ndarray:
@@ -259,10 +266,30 @@ class RouteIndex:
                 allowed[i] = False
         return allowed
 
-    def repair(self, text: str) -> str | None:
-        """The user's turn with its typos repaired against the examples' words; None when nothing changed.
-        CPU (a pass over the words): call it off the event loop."""
+    def repair(self, text: str, language: Language | None = None) -> str | None:
+        """The text the routes read in place of the user's turn, embedded once more: its English gloss when the
+        language gate keeps it from every route (`gloss`), else the turn with its typos repaired against the
+        examples' words; None when nothing changed. CPU (a pass over the words): call it off the event loop."""
+        glossed = self.gloss(text, language)
+        if glossed is not None:
+            return glossed
         return self.speller.repair(text) if self.speller is not None else None
+
+    def gloss(self, text: str, language: Language | None) -> str | None:
+        """The turn's word-for-word English gloss (gloss.py) when the detector is sure of a language the gate keeps
+        from every route and the shipped table knows enough of its words; None otherwise. The routes then match the
+        gloss's embedding, read as English (`match` with the gloss and no language)."""
+        if self.glossary is None or language is None or language.code is None:
+            return None
+        if (self.language_allows(language) | self.out_of_scope)[~self.out_of_scope].any():
+            return None
+        return self.glossary.gloss(text, language.code)
+
+    def read_as(self, text: str, language: Language | None) -> tuple[str, Language | None]:
+        """The text and language `match` reads for a turn whose embedding is of `repair(text, language)`: a glossed
+        turn's gloss, as English (no language: every route open to it); any other turn as it is."""
+        glossed = self.gloss(text, language)
+        return (glossed, None) if glossed is not None else (text, language)
 
     def about_someone_else(self, text: str) -> bool:
         return self.speller is not None and about_someone_else(text, self.speller)
@@ -441,7 +468,8 @@ def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.
                       if texts else None, languages=languages,
                       example_languages={t: seen[t] for t in set(texts) if t in seen}, detector=detector,
                       negatives=negatives, negative_routes=np.asarray(with_negs, dtype=np.intp), elsewhere=pool,
-                      elsewhere_sections=sections, brands=Brands.shipped(texts) if elsewhere else None)
+                      elsewhere_sections=sections, brands=Brands.shipped(texts) if elsewhere else None,
+                      glossary=shipped_glossary() if elsewhere else None)
 
 
 def for_config(config: Any, engine: Any, previous: RouteIndex | None = None) -> RouteIndex | None:

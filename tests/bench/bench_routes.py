@@ -141,16 +141,17 @@ def embed_rows(engine, rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reading(engine, index: RT.RouteIndex, rows: list[dict], detector: LanguageDetector) -> Reading:
-    """The set's signal pass, the route's second pass over each repaired turn (`SignalEngine.analyze` of the
-    repaired text with the request budget: what stages/decide.route_reading asks for), and each user turn's
-    language (stages/decide.language)."""
+    """The set's signal pass, each user turn's language (stages/decide.language), and the route's second pass over
+    each repaired or glossed turn (`SignalEngine.analyze` of that text with the request budget: what
+    stages/decide.route_reading asks for)."""
     emb, conf = embed_rows(engine, rows)
-    todo = sorted({t for r in rows if (t := index.repair(r["text"])) is not None})
+    langs = [detector.detect(r["text"]) for r in rows]
+    todo = sorted({t for r, lang in zip(rows, langs) if (t := index.repair(r["text"], lang)) is not None})
     rule = InputRule()
     out = [s for i in range(0, len(todo), 32)
            for s in engine.analyze_requests([(single(t), rule.max_tokens_read) for t in todo[i:i + 32]])]
     return Reading(rows, emb, conf, {t: (s.embedding, float(s.category_confidence)) for t, s in zip(todo, out)},
-                   [detector.detect(r["text"]) for r in rows])
+                   langs)
 
 
 def with_constants(index: RT.RouteIndex, base: float, temperature: float,
@@ -171,10 +172,11 @@ def predict(index: RT.RouteIndex, data: Reading, before: bool = False, no_repair
         index = dataclasses.replace(index, elsewhere=None)
     out = []
     for r, e, c, lang in zip(data.rows, data.emb, data.conf, data.lang):
-        fixed = None if no_repair else index.repair(r["text"])
+        fixed = None if no_repair else index.repair(r["text"], lang)
+        text, lang = index.read_as(r["text"], lang)
         if fixed is not None:
             e, c = data.fixed[fixed]
-        out.append(index.match(e, float(c), None if no_repair else r["text"], None if no_repair else lang).route)
+        out.append(index.match(e, float(c), None if no_repair else text, None if no_repair else lang).route)
     return out
 
 
@@ -299,7 +301,8 @@ def judge_rows(index: RT.RouteIndex, data: Reading) -> list[tuple[str | None, st
     names = [s.name for s in index.specs]
     out = []
     for r, e, c, lang in zip(data.rows, data.emb, data.conf, data.lang):
-        fixed = index.repair(r["text"])
+        fixed = index.repair(r["text"], lang)
+        text, lang = index.read_as(r["text"], lang)
         if fixed is not None:
             e, c = data.fixed[fixed]
         m = bar.match(e, float(c), None, lang)
@@ -308,7 +311,7 @@ def judge_rows(index: RT.RouteIndex, data: Reading) -> list[tuple[str | None, st
             continue
         best = names.index(m.nearest)
         tau = float(index.thresholds[best])
-        out.append((r["route"], m.nearest, index.judge_features(e, r["text"], m.score, tau, float(c),
+        out.append((r["route"], m.nearest, index.judge_features(e, text, m.score, tau, float(c),
                                                                 index.runner_up(index.scores(e), best))))
     return out
 
