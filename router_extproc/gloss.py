@@ -21,21 +21,34 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from itertools import islice
 from importlib.resources import files
 
 from .thresholds import GLOSS_MIN_COVER
 
-# The turn is read up to this many characters (as the routes' repair reads it)
+# The turn is read up to this many characters (as the routes' repair reads it) and this many words: the routes read
+# the gloss on the event loop (the judge's cues), ~0.6 µs a word; the longest turn of the route sets has 41 words,
+# and a turn's first 80 words say what it is about
 MAX_CHARS = 2_000
+MAX_WORDS = 80
 # Words, with an elided article or pronoun split off ("l'email", "n'est", "dov'è" -> "l", "email", ...)
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*|\d+", re.UNICODE)
+
+
+def _strip(c: str) -> str:
+    return "".join(x for x in unicodedata.normalize("NFKD", c) if not unicodedata.combining(x))
+
+
+# The Latin letters with accents, each to its base letter: one str.translate a word (the gloss runs on the event
+# loop when the routes read it: a 2,000-character turn in tens of µs, where a Unicode normalisation a word took ~0.5 ms)
+_ACCENTS = {ord(c): _strip(c) for c in map(chr, range(0xC0, 0x250)) if len(_strip(c)) == 1 and _strip(c) != c}
+_ACCENTS[ord("ß")] = "ss"
 
 
 def fold(word: str) -> str:
     """Lower case without accents: the table's keys, and how a turn's words are looked up (customers often type
     without accents)."""
-    decomposed = unicodedata.normalize("NFKD", word.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return word.lower().translate(_ACCENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +85,7 @@ class Glossary:
             return None
         out: list[str] = []
         known = words = 0
-        for m in _WORD.finditer(text[:MAX_CHARS]):
+        for m in islice(_WORD.finditer(text[:MAX_CHARS]), MAX_WORDS):
             w = m.group(0)
             if w.isdigit():
                 out.append(w)

@@ -51,3 +51,9 @@ def test_the_shipped_table_covers_the_languages_the_router_glosses():
     assert all(len(t) > 150 and all(k == G.fold(k) for k in t) for t in shipped.tables.values())
     assert shipped.gloss("Je n'ai pas reçu ma facture", "fr") == "I have not received my invoice"
     assert shipped.gloss("Ich habe mein Passwort vergessen", "de") == "I have my password forgotten"
+
+
+def test_a_long_turn_is_glossed_up_to_its_first_words():
+    long = " ".join(["mon colis"] * G.MAX_WORDS)
+    assert TABLE.gloss(long, "fr") == " ".join(["my parcel"] * (G.MAX_WORDS // 2))
+    assert G.fold("Größe") == "grosse"
