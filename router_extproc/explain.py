@@ -205,6 +205,8 @@ def _judge_cues(routes: Any, text: str) -> list[str]:
         (routes_mod.general_question(text),
          "a question about a kind of thing in general (\"how do couriers decide ...\", "
          "\"the difference between a ...\")"),
+        (routes_mod.general_knowledge(text),
+         "general knowledge (\"what's the usual ...\", \"is it legal ...\"), no first or second person"),
         (routes.brands is not None and routes.brands.platform_in(text),
          "the operator's service on a platform, no other brand (\"on Android\", \"in Firefox\"): for the route"),
     ]

@@ -229,6 +229,7 @@ class RouteIndex:
             section - score,
             score - (runner_up if runner_up is not None else pool),
             bool(_SELF_START.match(text)),
+            general_knowledge(text),
         ], dtype=np.float64)
 
     def runner_up(self, score: np.ndarray, best: int) -> float | None:
@@ -884,6 +885,25 @@ _GENERIC_SUBJECT = _ci_re2(
     r"\bdifference\s+between\s+(?:a|an)\s")
 # Words that make the subject someone's own or definite ("the charts", "your plans"): not a kind of thing in general.
 _DETERMINERS = frozenset("""the these those this that my our your their his her its i we you they it there u""".split())
+
+
+# General knowledge about how things usually are or what the law says ("what's the usual time limit for returning
+# stuff bought online", "is it normal that subscriptions get dearer every year", "how do refunds work under EU law",
+# "are shops required to ..."): a question for a guide, not the customer's own case with the operator. Read only
+# without "you" and without a first person ("I", "my", "we"): "is it normal that my parcel takes ten days?" and "I
+# usually pay by card" are the customer's case (`general_knowledge`, the judge's `knowledge`; rules14).
+_KNOWLEDGE = _ci_re2(
+    r"\b(?:usually|usual|typically|typical|normally|generally|in\s+general|legally|by\s+law|the\s+law|laws?|legal|"
+    r"illegal|regulations?|rights|is\s+it\s+(?:normal|legal|common|standard|ok|okay|allowed)|"
+    r"are\s+(?:shops|stores|companies|sellers|retailers|businesses|apps|banks|couriers)\s+(?:allowed|required|obliged|"
+    r"supposed|meant)|what\s+happens\s+to|in\s+most\s+countries)\b")
+
+
+def general_knowledge(text: str) -> bool:
+    """The turn asks how things usually are or what the law says, with neither a first nor a second person (the
+    judge's `knowledge`)."""
+    text = text[:REPAIR_MAX_CHARS]
+    return bool(_KNOWLEDGE.search(text)) and not _ADDRESSED.search(text) and not _FIRST_PERSON.search(text)
 
 
 def asks_advice(text: str) -> bool:
