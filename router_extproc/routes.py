@@ -72,7 +72,8 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   named ("the optician", "a taxi", "the takeaway"), the customer's own appliance, car or router ("the microwave
   clock resets"), a question about a kind of thing in general ("how do couriers decide ...", "the difference
   between a ... and a ...") and, for the route, a platform the operator's service runs on ("crashes on Android",
-  "paid with Apple Pay"; brands.PLATFORMS); and three learned, config-independent readings (rules13): the pool's
+  "paid with Apple Pay"; brands.PLATFORMS), general knowledge asked of nobody's case ("what's the usual
+  time limit for returns", "is it legal to ..."; rules14); and three learned, config-independent readings (rules13): the pool's
   nearest section's score less the route's (the pool is grouped by its file's sections: banks, carriers, how-tos),
   the route's lead over the next route, and a turn that opens with the customer ("I ...", "my ..."). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the operator's trade of
   recall for false routes). It replaces the bar and its rise; `bar` then reads as the score at which the judge would
