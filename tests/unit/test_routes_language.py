@@ -205,3 +205,15 @@ async def test_the_router_reads_the_gloss_of_a_turn_no_route_takes():
     router.signals.analyze = spy
     await exchange(router, {"model": "auto", "messages": [{"role": "user", "content": FRENCH}]})
     assert "I was charged twice" in seen
+
+
+def test_explain_says_the_routes_read_the_gloss(monkeypatch):
+    from router_extproc import explain as X
+
+    monkeypatch.setattr(X, "LanguageDetector", lambda: Detector({FRENCH: french()}))
+    out = io.StringIO()
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": FRENCH}]}).encode()
+    d = X.explain(cfg(), body, out, signals=Sig(FRENCH), routes=glossing(),
+                  route_signals=Sig("I was charged twice"))
+    assert d.route == "billing"
+    assert "the routes read its English gloss (gloss.py): 'I was charged twice'" in out.getvalue()
