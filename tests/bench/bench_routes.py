@@ -23,8 +23,8 @@ The judge (routes.py: a logistic model over the best route's match, beside the s
 support text and the brand list) is fitted on every earlier set pooled (`calibrate_judge`, with each set left out in
 turn to show what it does on a set it was not fitted on).
 
-Reported on held_out_15.jsonl: written by another session (SET_COMMIT on main) that did not see this round's
-changes, and not read by this round's author (rules14) before the matcher was frozen (FROZEN_AT); brought in
+Reported on held_out_15.jsonl: written by another session (3c1355f on main, merged with sets11) that did not see this round's
+changes, and not read by this round's author (rules14) before the matcher was frozen (6b6af0a); brought in
 afterwards and run once. The headline. The earlier held-out sets are calibration data now, shown as such:
 held_out.jsonl (looked at while the matcher's design was chosen), held_out_3.jsonl and held_out_4.jsonl (their
 typos and near-topic misses shaped the repair and the "someone else" cues), held_out_5.jsonl (its other-language
@@ -102,8 +102,8 @@ ROUND_START_JUDGE = ((14.43, -1.47, -4.81, -0.31, -0.27, -2.16, -2.84, -0.59, 1.
                       -2.23, -7.24, -8.30, -5.74, -5.54, -6.40, -6.91, -7.27, 8.30, -10.44, -0.84, -0.30, 0.0), -2.98)
 ROUND_START_CUT = 1.0
 # Who wrote the headline set (its commit on main) and where this round's matcher was frozen before it was read
-SET_COMMIT = "?"
-FROZEN_AT = "?"
+SET_COMMIT = "3c1355f, merged with sets11"
+FROZEN_AT = "6b6af0a"
 ROUND = "rules14"
 HEADLINE = "held_out_15"
 CALIBRATION = ["calibration", "held_out_2"]           # ROUTE_BASE and ROUTE_HEAD_TEMPERATURE
