@@ -208,11 +208,14 @@ def _readings(config: RouterConfig, signals: SignalsLike | None, threshold: floa
         injection = {"flag": "flagged", "block": "blocked", "route": "routed"}[guards.injection_action]
     # custom routes: the signal pass's embedding against the examples embedded at load, ranked with the category
     # head's classes (routes.py; `confidence` is None when the category signal is off); a turn with typos: the
-    # pass over its repaired text, its embedding and its head's confidence; the user's text says whom it is about
+    # pass over its repaired text, its embedding and its head's confidence; a turn in another language the routes
+    # keep out: the pass over its English gloss (gloss.py); the user's text says whom it is about
     match = None
     if routes is not None and signals is not None:
         read = route_signals if route_signals is not None else signals
         conf = float(read.category_confidence) if confidence is not None else None
+        if route_signals is not None and text is not None:
+            text, language = routes.read_as(text, language)   # a glossed turn: its gloss, read as English
         match = routes.match(getattr(read, "embedding", None), conf, text, language)
     return category, dict(auto=auto, confidence=confidence, complexity=complexity, complexity_score=cx_score,
                           pii_types=pii_types, pii_redact=pii_redact, jailbreak_score=jb, injection=injection,

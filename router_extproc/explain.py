@@ -57,7 +57,9 @@ async def _signals(config: RouterConfig, request: Any) -> tuple[Any, Any, Any, A
         rule = config.signals.inputs
         sig = await engine.analyze_reads(plan(request.segments(), rule), rule.max_tokens_read)
         routes = for_config(config, engine)
-        repaired = routes.repair(user_turn(request)) if routes is not None and config.is_auto(request.model) \
+        lang = LanguageDetector().detect(user_text(request)) if routes is not None and routes.reads_language \
+            else None
+        repaired = routes.repair(user_turn(request), lang) if routes is not None and config.is_auto(request.model) \
             else None
         fixed = await engine.analyze(repaired, rule.max_tokens_read) if repaired is not None else None
         return sig, engine.labels, routes, fixed
@@ -148,14 +150,20 @@ def _route(config: RouterConfig, request: Any, signals: Any, routes: Any, route_
     """The route signal's lines: what the matcher read (the repaired turn, whom it is about, its language) and why
     it matched."""
     read = route_signals if route_signals is not None else signals
-    text = user_text(request)
-    m = routes.match(read.embedding, read.category_confidence if config.signals.category else None, text, lang)
+    text, glossed = user_text(request), None
+    if route_signals is not None:
+        glossed = routes.gloss(text, lang)
     kept = [s.name for s, ok in zip(routes.specs, routes.language_allows(lang)) if not ok and not s.out_of_scope]
-    if kept:
+    if glossed is not None:
+        w(f"  route: the turn is in {lang.code}, which no route's examples are in: the routes read its English "
+          f"gloss (gloss.py): {glossed!r}\n")
+        text, lang = glossed, None
+    elif kept:
         w(f"  route: the turn is in {lang.code}, which the examples of {', '.join(kept)} are not in: "
           "they cannot match (add examples in that language, or let a `language` rule decide)\n")
-    if route_signals is not None:
-        w(f"  route reads the turn with its typos repaired: {routes.repair(user_turn(request))!r}\n")
+    if route_signals is not None and glossed is None:
+        w(f"  route reads the turn with its typos repaired: {routes.repair(user_turn(request), lang)!r}\n")
+    m = routes.match(read.embedding, read.category_confidence if config.signals.category else None, text, lang)
     if routes.about_someone_else(text):
         w("  route: the turn reads as about someone else (another company's name, a third party or a general "
           "question, and no \"you\"): " + ("the judge weighs it (routes.py)\n" if routes.elsewhere is not None
@@ -197,6 +205,8 @@ def _judge_cues(routes: Any, text: str) -> list[str]:
         (routes_mod.general_question(text),
          "a question about a kind of thing in general (\"how do couriers decide ...\", "
          "\"the difference between a ...\")"),
+        (routes_mod.general_knowledge(text),
+         "general knowledge (\"what's the usual ...\", \"is it legal ...\"), no first or second person"),
         (routes.brands is not None and routes.brands.platform_in(text),
          "the operator's service on a platform, no other brand (\"on Android\", \"in Firefox\"): for the route"),
     ]

@@ -109,7 +109,7 @@ class Router:
                 signals = await signal_stage.read(ex, request, self.signals, self.metrics)
             with self.tracer.stage(ex.span, "decision"):
                 language = await decide.language(ex, request, self.language)
-                repaired = await decide.route_reading(ex, request, signals, self.signals)
+                repaired = await decide.route_reading(ex, request, signals, self.signals, language)
                 decision = decide.run(ex, request, signals, language, repaired)
         except APIError as err:
             return act.reject(ex, err, self.record)

@@ -48,6 +48,10 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   ROUTE_LANGUAGE_FLOOR probability of being in any of the route's languages does not match it. The rule set's
   `language` conditions then decide such a turn, and a route that should take French lists French examples. A
   route whose examples the detector is never sure of accepts every language.
+* **A turn the gate keeps from every route is read as its English gloss** (`RouteIndex.gloss`, gloss.py: a
+  shipped word-for-word table of support language in six languages, carried with the judge's pool). The gloss is
+  embedded once more, as a repaired turn is (`repair`), and matched as an English turn (`read_as`: the gloss, no
+  language), judge and cues included. A turn with too few words in the table is not glossed: the gate keeps it out.
 
 * **The judge: someone else's service** (`RouteIndex.judge`). The router ships a pool of support questions about
   other companies' services (banks, carriers, marketplaces, telcos, landlords, other apps) and general how-tos on
@@ -68,7 +72,8 @@ The matcher (calibrated on tests/bench/data/routes/calibration.jsonl + held_out_
   named ("the optician", "a taxi", "the takeaway"), the customer's own appliance, car or router ("the microwave
   clock resets"), a question about a kind of thing in general ("how do couriers decide ...", "the difference
   between a ... and a ...") and, for the route, a platform the operator's service runs on ("crashes on Android",
-  "paid with Apple Pay"; brands.PLATFORMS); and three learned, config-independent readings (rules13): the pool's
+  "paid with Apple Pay"; brands.PLATFORMS), general knowledge asked of nobody's case ("what's the usual
+  time limit for returns", "is it legal to ..."; rules14); and three learned, config-independent readings (rules13): the pool's
   nearest section's score less the route's (the pool is grouped by its file's sections: banks, carriers, how-tos),
   the route's lead over the next route, and a turn that opens with the customer ("I ...", "my ..."). It says yes at log-odds ROUTE_JUDGE_CUT plus the route's `strictness:` (the operator's trade of
   recall for false routes). It replaces the bar and its rise; `bar` then reads as the score at which the judge would
@@ -96,6 +101,7 @@ import re2
 from rapidfuzz.distance import OSA
 
 from .brands import PLATFORMS, brand_names, data_lines
+from .gloss import Glossary, shipped as shipped_glossary
 from .language import Language, LanguageDetector
 from .thresholds import (ROUTE_BASE, ROUTE_HEAD_TEMPERATURE, ROUTE_JUDGE_BIAS, ROUTE_JUDGE_CUT, ROUTE_JUDGE_FEATURES,
                          ROUTE_JUDGE_WEIGHTS, ROUTE_LANGUAGE_FLOOR, ROUTE_NEGATIVE_MARGIN, ROUTE_OTHER_PENALTY,
@@ -183,6 +189,8 @@ class RouteIndex:
     judge_weights: tuple[float, ...] = ROUTE_JUDGE_WEIGHTS
     judge_bias: float = ROUTE_JUDGE_BIAS
     judge_cut: float = ROUTE_JUDGE_CUT   # the log-odds at which the judge says yes (a route's strictness adds)
+    # the shipped word-for-word English gloss of other languages (gloss.py; module docstring); None: no gloss
+    glossary: Glossary | None = field(compare=False, repr=False, default=None)
 
     def judge_features(self, embedding: np.ndarray, text: str, score: float, tau: float,
                        confidence: float | None, runner_up: float | None = None) -> np.ndarray:
@@ -222,6 +230,7 @@ class RouteIndex:
             section - score,
             score - (runner_up if runner_up is not None else pool),
             bool(_SELF_START.match(text)),
+            general_knowledge(text),
         ], dtype=np.float64)
 
     def runner_up(self, score: np.ndarray, best: int) -> float | None:
@@ -259,10 +268,30 @@ class RouteIndex:
                 allowed[i] = False
         return allowed
 
-    def repair(self, text: str) -> str | None:
-        """The user's turn with its typos repaired against the examples' words; None when nothing changed.
-        CPU (a pass over the words): call it off the event loop."""
+    def repair(self, text: str, language: Language | None = None) -> str | None:
+        """The text the routes read in place of the user's turn, embedded once more: its English gloss when the
+        language gate keeps it from every route (`gloss`), else the turn with its typos repaired against the
+        examples' words; None when nothing changed. CPU (a pass over the words): call it off the event loop."""
+        glossed = self.gloss(text, language)
+        if glossed is not None:
+            return glossed
         return self.speller.repair(text) if self.speller is not None else None
+
+    def gloss(self, text: str, language: Language | None) -> str | None:
+        """The turn's word-for-word English gloss (gloss.py) when the detector is sure of a language the gate keeps
+        from every route and the shipped table knows enough of its words; None otherwise. The routes then match the
+        gloss's embedding, read as English (`match` with the gloss and no language)."""
+        if self.glossary is None or language is None or language.code is None:
+            return None
+        if (self.language_allows(language) | self.out_of_scope)[~self.out_of_scope].any():
+            return None
+        return self.glossary.gloss(text, language.code)
+
+    def read_as(self, text: str, language: Language | None) -> tuple[str, Language | None]:
+        """The text and language `match` reads for a turn whose embedding is of `repair(text, language)`: a glossed
+        turn's gloss, as English (no language: every route open to it); any other turn as it is."""
+        glossed = self.gloss(text, language)
+        return (glossed, None) if glossed is not None else (text, language)
 
     def about_someone_else(self, text: str) -> bool:
         return self.speller is not None and about_someone_else(text, self.speller)
@@ -441,7 +470,8 @@ def build_index(specs: Sequence[RouteSpec], embed: Callable[[Sequence[str]], np.
                       if texts else None, languages=languages,
                       example_languages={t: seen[t] for t in set(texts) if t in seen}, detector=detector,
                       negatives=negatives, negative_routes=np.asarray(with_negs, dtype=np.intp), elsewhere=pool,
-                      elsewhere_sections=sections, brands=Brands.shipped(texts) if elsewhere else None)
+                      elsewhere_sections=sections, brands=Brands.shipped(texts) if elsewhere else None,
+                      glossary=shipped_glossary() if elsewhere else None)
 
 
 def for_config(config: Any, engine: Any, previous: RouteIndex | None = None) -> RouteIndex | None:
@@ -856,6 +886,25 @@ _GENERIC_SUBJECT = _ci_re2(
     r"\bdifference\s+between\s+(?:a|an)\s")
 # Words that make the subject someone's own or definite ("the charts", "your plans"): not a kind of thing in general.
 _DETERMINERS = frozenset("""the these those this that my our your their his her its i we you they it there u""".split())
+
+
+# General knowledge about how things usually are or what the law says ("what's the usual time limit for returning
+# stuff bought online", "is it normal that subscriptions get dearer every year", "how do refunds work under EU law",
+# "are shops required to ..."): a question for a guide, not the customer's own case with the operator. Read only
+# without "you" and without a first person ("I", "my", "we"): "is it normal that my parcel takes ten days?" and "I
+# usually pay by card" are the customer's case (`general_knowledge`, the judge's `knowledge`; rules14).
+_KNOWLEDGE = _ci_re2(
+    r"\b(?:usually|usual|typically|typical|normally|generally|in\s+general|legally|by\s+law|the\s+law|laws?|legal|"
+    r"illegal|regulations?|rights|is\s+it\s+(?:normal|legal|common|standard|ok|okay|allowed)|"
+    r"are\s+(?:shops|stores|companies|sellers|retailers|businesses|apps|banks|couriers)\s+(?:allowed|required|obliged|"
+    r"supposed|meant)|what\s+happens\s+to|in\s+most\s+countries)\b")
+
+
+def general_knowledge(text: str) -> bool:
+    """The turn asks how things usually are or what the law says, with neither a first nor a second person (the
+    judge's `knowledge`)."""
+    text = text[:REPAIR_MAX_CHARS]
+    return bool(_KNOWLEDGE.search(text)) and not _ADDRESSED.search(text) and not _FIRST_PERSON.search(text)
 
 
 def asks_advice(text: str) -> bool:

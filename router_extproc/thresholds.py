@@ -126,13 +126,25 @@ ROUTE_NEGATIVE_MARGIN = -0.04
 # example's lift over the two-mean, the pool's single nearest line, the how-to section alone, a digit, a question
 # mark, a wh- opening, the count of "my"/"our", another language. Cut grid: 0.5 0.885/0.080, 1.0 0.884/0.049, 1.5
 # 0.869/0.042: it stays 1.0. L2: 0.01 0.884/0.049, 0.1 0.881/0.052: it stays 0.03.
+# Refitted (rules14) with held_out_14 added to the sets and the other-language turns read as their English gloss
+# (gloss.py; 3,565 prompts): the glossed route and none prompts now reach the judge, whose English cues read the
+# gloss. Leaving one set out (held_out, held_out_3 .. held_out_14), pooled at the cut 1.0: 0.882 / false-route 0.051
+# without the gloss -> 0.928 / 0.053 with it (other-language prompts wrong 144 -> 7; the table's second batch of
+# words was added after the first batch's misses on these sets were read: this flatters; held_out_15 is the
+# report). Then `knowledge` (general knowledge: how things usually are or what the law says, "what's the usual time
+# limit for returning stuff bought online", "are shops legally required to ...", with neither a first nor a second
+# person; routes.general_knowledge): pooled 0.928 / 0.053 -> 0.931 / 0.050 (fires on 20 none prompts and one route
+# prompt of the sets; written after held_out_13's and held_out_14's how-to misses were read: flatters). Cut grid:
+# 0.5 0.931/0.073, 1.0 0.931/0.050, 1.5 0.916/0.040: it stays 1.0. Tried and dropped by the same protocol: the share
+# of the turn's content words the best route's own examples use (beside `cover`, every route's): 0.929 / 0.050;
+# the gloss reading Spanish "su", Italian "suo", Portuguese "seu" as "their" rather than "your": 0.930 / 0.050.
 ROUTE_JUDGE_FEATURES = ("margin", "head", "elsewhere", "addressed", "other_name", "third_party", "general",
                         "first_person", "length", "cover", "known_brand", "others", "howto", "third_person",
                         "other_party", "partner_own", "advice", "elsewhere_seller", "local_service", "appliance",
-                        "generic", "platform", "pool_section", "runner_up", "self_start")
-ROUTE_JUDGE_WEIGHTS = (14.43, -1.47, -4.81, -0.31, -0.27, -2.16, -2.84, -0.59, 1.35, 1.40, -5.50, -4.49, -7.27,
-                       -2.23, -7.24, -8.30, -5.74, -5.54, -6.40, -6.91, -7.27, 8.30, -10.44, -0.84, -0.30)
-ROUTE_JUDGE_BIAS = -2.98
+                        "generic", "platform", "pool_section", "runner_up", "self_start", "knowledge")
+ROUTE_JUDGE_WEIGHTS = (15.10, -1.39, -4.76, -0.37, 0.02, -2.16, -3.13, -0.68, 1.38, 1.46, -5.88, -4.77, -7.31,
+                       -1.98, -7.57, -8.53, -6.15, -5.70, -6.40, -7.00, -7.98, 8.41, -10.18, -0.63, -0.32, -8.05)
+ROUTE_JUDGE_BIAS = -2.95
 ROUTE_JUDGE_L2 = 0.03
 # The judge says yes when its log-odds reach this cut (a route's `strictness:` adds to it). Chosen by leaving one
 # set out (held_out, held_out_3 .. held_out_7; the judge fitted on the others): the largest cut of bench_routes'
@@ -140,6 +152,12 @@ ROUTE_JUDGE_L2 = 0.03
 # 0 0.872/0.152, 0.5 0.872/0.128, 1.0 0.872/0.089, 1.5 0.861/0.075, 2.0 0.846/0.055: at 1.0 a false route costs
 # about e ≈ 2.7 missed routes, the same accuracy as 0 with 0.06 fewer false routes.
 ROUTE_JUDGE_CUT = 1.0
+
+# A turn in another language is read by the routes as its English gloss (gloss.py) when at least this share of its
+# words is in the shipped table; else the language gate keeps it out as before. Leaving one set out (held_out,
+# held_out_3 .. held_out_14), pooled at the cut 1.0, by share: 0.3 0.928/0.053, 0.4 0.928/0.053, 0.5 0.928/0.053,
+# 0.6 0.927/0.053: the largest share with the best accuracy (the fewest half-read turns glossed).
+GLOSS_MIN_COVER = 0.5
 
 # The language signal's probability (py3langid, normalised over its 140 labels) under which it says "not sure" and
 # every `language` predicate is false. Calibrated on tests/bench/data/language/calibration.jsonl (a wrong language

@@ -27,14 +27,15 @@ async def language(ex: Exchange, request: APIRequest, detector: LanguageDetector
 
 
 async def route_reading(ex: Exchange, request: APIRequest, signals: SignalsLike | None,
-                        source: SignalSource | None) -> SignalsLike | None:
-    """The custom routes' reading of a user turn with typos: the turn repaired against the examples' words
-    (routes.Speller, in a worker thread) and read by the encoder once more; None when the config has no routes,
-    the request is not routed, or the turn needed no repair (the signal pass's embedding is then the routes')."""
+                        source: SignalSource | None, language: Language | None = None) -> SignalsLike | None:
+    """The custom routes' reading of a user turn with typos, or in a language the routes keep out: the turn
+    repaired against the examples' words (routes.Speller) or glossed in English (gloss.py), in a worker thread,
+    and read by the encoder once more; None when the config has no routes, the request is not routed, or the turn
+    needed neither (the signal pass's embedding is then the routes'). `language`: the language signal's reading."""
     routes = ex.thresholds.routes
     if routes is None or signals is None or source is None or not ex.config.is_auto(request.model):
         return None
-    repaired = await asyncio.to_thread(routes.repair, user_turn(request))
+    repaired = await asyncio.to_thread(routes.repair, user_turn(request), language)
     if repaired is None:
         return None
     try:

@@ -23,9 +23,9 @@ The judge (routes.py: a logistic model over the best route's match, beside the s
 support text and the brand list) is fitted on every earlier set pooled (`calibrate_judge`, with each set left out in
 turn to show what it does on a set it was not fitted on).
 
-Reported on held_out_14.jsonl: written by another session (1186ec7 on main) that did not see this round's judge
-changes, and not read by the judge's author before the judge was frozen (rules13, 76f2d1d); brought in afterwards
-and run once. The headline. The earlier held-out sets are calibration data now, shown as such:
+Reported on held_out_15.jsonl: written by another session (3c1355f on main, merged with sets11) that did not see this round's
+changes, and not read by this round's author (rules14) before the matcher was frozen (6b6af0a); brought in
+afterwards and run once. The headline. The earlier held-out sets are calibration data now, shown as such:
 held_out.jsonl (looked at while the matcher's design was chosen), held_out_3.jsonl and held_out_4.jsonl (their
 typos and near-topic misses shaped the repair and the "someone else" cues), held_out_5.jsonl (its other-language
 and near-topic misses shaped the language gate and the negatives), held_out_6.jsonl (its near-topic misses shaped
@@ -35,17 +35,20 @@ held_out_9.jsonl and held_out_10.jsonl (their partner-brand misses shaped rules1
 refitted with both), held_out_11.jsonl (its how-to and no-brand misses shaped rules11's advice, seller, local-service
 and appliance cues; the judge is refitted with it), held_out_12.jsonl (its how-to misses shaped rules12's generic
 cue, its typo misses the spelling repair's change; the judge is refitted with it), held_out_13.jsonl (rules13 chose
-its three learned features leaving each set out, this one among them; the judge is refitted with it). The strictness trade curve is
-shown on the calibration sets pooled and on held_out_14; accuracy with and without
+its three learned features leaving each set out, this one among them; the judge is refitted with it), held_out_14.jsonl
+(rules14 wrote the gloss's second batch of words and the knowledge cue after reading its misses; the judge is refitted
+with it). The strictness trade curve is shown on the calibration sets pooled and on held_out_15; accuracy with and
+without
 support-desk.yaml's `language` rules (other-language prompts at a language desk count as right).
 
 A prompt is right when its matched route is its label (for "none": when no route matches). Every prompt is read as
 the router reads a request: the signal pass over its system prompt and user turn (inputs.plan, the engine's token
 budget), the head's confidence from the same pass, and, when the user turn has typos the speller repairs, a second
 pass over the repaired turn (stages/decide.route_reading), and the language detector's reading of the user turn
-(stages/decide.language). "round start" is the judge shipped before held_out_14's round (main at 02ce9d3: its
-22 weights, this round's three features at 0: exactly main's code at 02ce9d3), "before" the
-bar instead of the judge (the matcher shipped before held_out_7),
+(stages/decide.language); a turn the language gate keeps from every route is read as its English gloss (gloss.py),
+embedded once more. "round start" is the matcher shipped before held_out_15's round (main at 5e3baca: its 25
+weights, no gloss; this round's knowledge feature at 0: exactly main's code at 5e3baca), "before" the
+bar instead of the judge, without the gloss (the matcher shipped before held_out_7),
 "no brand list" the judge without the brand list refitted on the same sets; "+ out-of-scope" adds
 out_of_scope.jsonl's 40 examples as an `out_of_scope: true` route, "+ seen none" adds the earlier sets' none
 prompts to them (traffic an operator saw to be none of the routes), "+ negatives" gives each route the earlier
@@ -91,20 +94,25 @@ MARGINS = [-0.04, -0.02, 0.0, 0.02, 0.04]
 MARGIN_TOLERANCE = 0.005
 STRICTNESS = [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]   # a route's `strictness:` (added to the judge's cut): the curve
 CUT_TOLERANCE = 0.005      # ROUTE_JUDGE_CUT: the largest cut whose leave-one-set-out accuracy is within this of the best
-# The judge shipped at this round's start (main at 02ce9d3, before held_out_14's round: 22 features, refitted by
-# rules12 with held_out_12, cut at log-odds 1.0): the "round start" of held_out_14's report. This round's three
-# learned features (pool_section, runner_up, self_start) weigh 0 in it, and the round changed nothing else the
-# matcher reads, so the column is main's code at 02ce9d3.
-ROUND_START_JUDGE = ((14.97, -1.49, -13.59, -0.45, -0.31, -2.54, -3.26, -0.89, 1.47, 1.59, -5.78, -4.81, -6.86,
-                      -2.72, -7.64, -8.34, -6.22, -5.43, -6.51, -6.95, -7.54, 8.39, 0.0, 0.0, 0.0), -2.99)
+# The matcher shipped at this round's start (main at 5e3baca, before held_out_15's round: the judge's 25 features
+# refitted by rules13 with held_out_13, cut at log-odds 1.0, no gloss): the "round start" of held_out_15's report.
+# This round's knowledge feature weighs 0 in it and the index carries no glossary, so the column is main's code at
+# 5e3baca.
+ROUND_START_JUDGE = ((14.43, -1.47, -4.81, -0.31, -0.27, -2.16, -2.84, -0.59, 1.35, 1.40, -5.50, -4.49, -7.27,
+                      -2.23, -7.24, -8.30, -5.74, -5.54, -6.40, -6.91, -7.27, 8.30, -10.44, -0.84, -0.30, 0.0), -2.98)
 ROUND_START_CUT = 1.0
-HEADLINE = "held_out_14"
+# Who wrote the headline set (its commit on main) and where this round's matcher was frozen before it was read
+SET_COMMIT = "3c1355f, merged with sets11"
+FROZEN_AT = "6b6af0a"
+ROUND = "rules14"
+HEADLINE = "held_out_15"
 CALIBRATION = ["calibration", "held_out_2"]           # ROUTE_BASE and ROUTE_HEAD_TEMPERATURE
 EARLIER = ["held_out", "held_out_3", "held_out_4", "held_out_5", "held_out_6", "held_out_7",
-           "held_out_8", "held_out_9", "held_out_10", "held_out_11", "held_out_12", "held_out_13"]   # held-out once
+           "held_out_8", "held_out_9", "held_out_10", "held_out_11", "held_out_12", "held_out_13",
+           "held_out_14"]   # held-out once
 # sets whose none prompts say what they are near
 NEAR_TOPIC = ["held_out_3", "held_out_4", "held_out_5", "held_out_6", "held_out_7",
-              "held_out_8", "held_out_9", "held_out_10", "held_out_11", "held_out_12", "held_out_13"]
+              "held_out_8", "held_out_9", "held_out_10", "held_out_11", "held_out_12", "held_out_13", "held_out_14"]
 
 
 def read(name: str) -> list[dict]:
@@ -141,16 +149,19 @@ def embed_rows(engine, rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reading(engine, index: RT.RouteIndex, rows: list[dict], detector: LanguageDetector) -> Reading:
-    """The set's signal pass, the route's second pass over each repaired turn (`SignalEngine.analyze` of the
-    repaired text with the request budget: what stages/decide.route_reading asks for), and each user turn's
-    language (stages/decide.language)."""
+    """The set's signal pass, each user turn's language (stages/decide.language), and the route's second pass over
+    each repaired or glossed turn (`SignalEngine.analyze` of that text with the request budget: what
+    stages/decide.route_reading asks for)."""
     emb, conf = embed_rows(engine, rows)
-    todo = sorted({t for r in rows if (t := index.repair(r["text"])) is not None})
+    langs = [detector.detect(r["text"]) for r in rows]
+    # the gloss or repair the shipped matcher reads, and the repair alone (the round start and the bar read no gloss)
+    todo = sorted({t for r, lang in zip(rows, langs) for t in (index.repair(r["text"], lang), index.repair(r["text"]))
+                   if t is not None})
     rule = InputRule()
     out = [s for i in range(0, len(todo), 32)
            for s in engine.analyze_requests([(single(t), rule.max_tokens_read) for t in todo[i:i + 32]])]
     return Reading(rows, emb, conf, {t: (s.embedding, float(s.category_confidence)) for t, s in zip(todo, out)},
-                   [detector.detect(r["text"]) for r in rows])
+                   langs)
 
 
 def with_constants(index: RT.RouteIndex, base: float, temperature: float,
@@ -168,13 +179,14 @@ def predict(index: RT.RouteIndex, data: Reading, before: bool = False, no_repair
     before held_out_7); `no_repair`: the bar, without the typo repair, the "someone else" rise and the language
     gate."""
     if before or no_repair:
-        index = dataclasses.replace(index, elsewhere=None)
+        index = dataclasses.replace(index, elsewhere=None, glossary=None)
     out = []
     for r, e, c, lang in zip(data.rows, data.emb, data.conf, data.lang):
-        fixed = None if no_repair else index.repair(r["text"])
+        fixed = None if no_repair else index.repair(r["text"], lang)
+        text, lang = index.read_as(r["text"], lang)
         if fixed is not None:
             e, c = data.fixed[fixed]
-        out.append(index.match(e, float(c), None if no_repair else r["text"], None if no_repair else lang).route)
+        out.append(index.match(e, float(c), None if no_repair else text, None if no_repair else lang).route)
     return out
 
 
@@ -299,7 +311,8 @@ def judge_rows(index: RT.RouteIndex, data: Reading) -> list[tuple[str | None, st
     names = [s.name for s in index.specs]
     out = []
     for r, e, c, lang in zip(data.rows, data.emb, data.conf, data.lang):
-        fixed = index.repair(r["text"])
+        fixed = index.repair(r["text"], lang)
+        text, lang = index.read_as(r["text"], lang)
         if fixed is not None:
             e, c = data.fixed[fixed]
         m = bar.match(e, float(c), None, lang)
@@ -308,7 +321,7 @@ def judge_rows(index: RT.RouteIndex, data: Reading) -> list[tuple[str | None, st
             continue
         best = names.index(m.nearest)
         tau = float(index.thresholds[best])
-        out.append((r["route"], m.nearest, index.judge_features(e, r["text"], m.score, tau, float(c),
+        out.append((r["route"], m.nearest, index.judge_features(e, text, m.score, tau, float(c),
                                                                 index.runner_up(index.scores(e), best))))
     return out
 
@@ -489,7 +502,7 @@ def run(quick: bool, headline: str = HEADLINE) -> dict:
     w, b = fit_judge([r for n in [*CALIBRATION, *earlier] for r in judge_rows(bare, sets[n])], TH.ROUTE_JUDGE_L2)
     no_brands = dataclasses.replace(bare, judge_weights=tuple(float(x) for x in w), judge_bias=b)
     start = dataclasses.replace(index, judge_weights=ROUND_START_JUDGE[0], judge_bias=ROUND_START_JUDGE[1],
-                                judge_cut=ROUND_START_CUT)
+                                judge_cut=ROUND_START_CUT, glossary=None)
     head = sets[headline]
     shipped = predict(index, head)
     started = predict(start, head)
@@ -628,14 +641,15 @@ def section(res: dict) -> str:
         + ", ".join(f"{k}: {v[0]} / {v[1]}" for k, v in h["strictness"].items()) + ".", "",
         f"Reported on `{hl}.jsonl` ({h['shipped']['n']} prompts: {per_route(hl)}, "
         f"{h['shipped']['n_none']} none of which {h['shipped']['n_near_topic']} near-topic), written by another "
-        "session (1186ec7 on main) that did not see this round's judge changes; the judge's author (rules13) did "
-        "not read it before the judge was frozen (76f2d1d), then brought it in and ran it once; "
-        "no row is identical to, or shares a 7-word run with, an earlier set's row or a config string. Columns: "
-        "the shipped matcher (the judge); **round start**: the judge shipped before this round (main at 02ce9d3: "
-        "its 22 weights; this round's three learned features at 0: exactly main's code at 02ce9d3); "
+        f"session ({SET_COMMIT} on main) that did not see this round's changes; this round's author ({ROUND}) did "
+        f"not open, grep or run it before the matcher was frozen ({FROZEN_AT}), then brought it in and ran it once. "
+        "Columns: "
+        "the shipped matcher (the judge, the gloss); **round start**: the matcher shipped before this round (main "
+        "at 5e3baca: its 25 weights, no gloss; this round's knowledge feature at 0: exactly main's code at "
+        "5e3baca); "
         "**no brand list**: the "
         "judge without the brand list, refitted on the same sets (what the list adds on a set written after "
-        "it by another session); **before**: the bar instead of the judge (the matcher shipped before); the "
+        "it by another session); **before**: the bar instead of the judge, no gloss (the matcher shipped before held_out_7); the "
         "shipped one with out_of_scope.jsonl's "
         f"{res['out_of_scope_examples'][0]} examples as an `out_of_scope` route; with the earlier sets' none "
         f"prompts added to those ({res['out_of_scope_examples'][1]} out-of-scope examples: traffic the operator "
@@ -692,14 +706,16 @@ def section(res: dict) -> str:
         f"route's `negatives:` (\"+ negatives\": {h['negatives']['false_route_near_topic']}, "
         f"{h['negatives']['false_route']}, {h['negatives']['accuracy']}); a keyword rule naming the brands their "
         "users mention (`not: {keyword: other_brands}`) catches the named ones.",
-        "- **Other languages**: all-MiniLM-L6-v2 is English-only. A turn the detector is sure is in a language none "
-        "of a route's examples is in does not match that route (route prompts right / sent to a wrong route: "
-        f"{lang('shipped')}, with the bar {lang('before')}; none prompts false-routed: {lang_none('shipped')}, "
-        f"with the bar {lang_none('before')}): it goes to the rule set's `language` rules or the "
-        "default decision, never to a route matched on word-piece noise. An operator who wants a route to take "
-        "French lists French examples in it (or `languages: [en, fr]`); support-desk.yaml sends French to a "
-        "French desk and German, Spanish, Italian, Portuguese, Dutch, Polish, Swedish and Danish to a "
-        "multilingual one, with `language` rules above the route rules (accuracy with them above).",
+        "- **Other languages**: all-MiniLM-L6-v2 is English-only. A turn the detector is sure is in a language no "
+        "route's examples are in is read as its word-for-word English gloss (gloss.py: French, Spanish, German, "
+        "Italian, Portuguese, Dutch) when the table knows at least half its words, and matched as English; "
+        "otherwise it matches no route and goes to the rule set's `language` rules or the default decision. Route "
+        f"prompts right / sent to a wrong route: {lang('shipped')} (round start, no gloss: {lang('round_start')}); "
+        f"none prompts false-routed: {lang_none('shipped')} (round start {lang_none('round_start')}). The table is "
+        "support vocabulary: an operator's route on other topics in other languages needs examples in them "
+        "(or `languages:`). support-desk.yaml's `language` rules still send French to a French desk and German, "
+        "Spanish, Italian, Portuguese, Dutch, Polish, Swedish and Danish to a multilingual one, above the route "
+        "rules (accuracy with them above).",
         f"- **Typos**: {st['accuracy_by_style'].get('typos', ['-'])[0]}: a word one edit from an example's word "
         "(two for 8+ letters) is repaired; one without an example word to become stays as it is.",
         f"- **Without the other-language prompts** the shipped matcher is right on {st['accuracy_english']} of "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from router_extproc import routes as RT
 from router_extproc.thresholds import ROUTE_JUDGE_FEATURES, ROUTE_JUDGE_WEIGHTS
@@ -451,3 +452,20 @@ def test_the_bar_reads_every_feature_that_moves_with_the_score():
     x = ix.judge_features(v, "my parcel is late", m.bar, float(ix.thresholds[best]), 0.5,
                           ix.runner_up(ix.scores(v), best))
     assert np.isclose(ix.judge(x), ix.judge_cut, atol=1e-6)   # at the bar the judge is exactly at its cut
+
+
+@pytest.mark.parametrize("text, fired", [
+    ("what's the usual time limit for returning stuff bought online", True),
+    ("how do refunds work under EU law", True),
+    ("Are shops required to refund sale items?", True),
+    ("Is it normal that subscriptions get more expensive every year?", True),
+    ("Is it normal that my parcel takes ten days?", False),        # the customer's own case
+    ("I usually pay by card but it failed today", False),
+    ("Do you usually ship on Saturdays?", False),                 # asks the operator
+    ("where is my parcel", False),
+])
+def test_general_knowledge_is_a_feature_without_a_first_or_second_person(text, fired):
+    ix = index()
+    v = unit(("where is my parcel", 1.0))
+    assert dict(zip(ROUTE_JUDGE_FEATURES, ix.judge_features(v, text, 0.8, 0.5, 0.5)))["knowledge"] == fired
+    assert RT.general_knowledge(text) == fired

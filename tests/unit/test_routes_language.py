@@ -4,6 +4,7 @@ set's `language` conditions decide it, and a route that lists examples in that l
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -13,6 +14,7 @@ import pytest
 from router_extproc import routes as RT
 from router_extproc.decision import decide
 from router_extproc.errors import ConfigError
+from router_extproc.gloss import Glossary
 from router_extproc.language import Language, LanguageDetector
 from router_extproc.pipeline import Router
 from router_extproc.thresholds import ROUTE_LANGUAGE_FLOOR, resolve
@@ -149,3 +151,69 @@ def test_explain_says_which_routes_the_language_kept_out(monkeypatch):
     text = out.getvalue()
     assert d.route is None and "language: fr (confidence 0.900)" in text
     assert "the turn is in fr, which the examples of billing, shipping are not in" in text
+
+
+# ---- a turn no route takes is read as its English gloss (gloss.py) ------------------------------------------
+
+GLOSSARY = Glossary.parse("# fr\non = I\nm = -\na = was\nfacturé = charged\ndeux = twice\nfois = -\n")
+
+
+def glossing(routes=None):
+    return dataclasses.replace(index(routes), glossary=GLOSSARY)
+
+
+def test_a_turn_in_a_language_no_route_takes_is_read_as_its_english_gloss():
+    ix = glossing()
+    assert ix.gloss(FRENCH, french()) == "I was charged twice"
+    assert ix.repair(FRENCH, french()) == "I was charged twice"          # the encoder reads the gloss once more
+    text, lang = ix.read_as(FRENCH, french())
+    assert (text, lang) == ("I was charged twice", None)                 # read as English: every route open to it
+    assert ix.match(embed(text), None, text, lang).route == "billing"
+
+
+def test_no_gloss_for_english_for_a_route_that_takes_the_language_or_without_the_shipped_table():
+    ix = glossing()
+    assert ix.gloss(FRENCH, Language("en", 0.99, {"en": 0.99})) is None
+    assert ix.gloss(FRENCH, Language(None, 0.1, {"fr": 0.1})) is None     # the detector is not sure
+    assert ix.read_as(FRENCH, None) == (FRENCH, None)
+    takes_french = glossing([{"name": "billing", "examples": ["I was charged twice", FRENCH]},
+                             {"name": "shipping", "examples": ["where is my parcel"]}])
+    assert takes_french.gloss(FRENCH, french()) is None                   # billing reads French itself
+    assert index().gloss(FRENCH, french()) is None and index().repair(FRENCH, french()) is None
+
+
+def test_decide_matches_the_gloss_when_the_routes_read_it():
+    c = cfg()
+    th = resolve(c, routes=glossing())
+    d = decide(c, req(FRENCH), Sig(FRENCH), thresholds=th, route_signals=Sig("I was charged twice"),
+               route_language=french())
+    assert d.route == "billing"
+    # without the gloss's pass (the encoder was overloaded) the gate keeps the turn out, as before
+    assert decide(c, req(FRENCH), Sig(FRENCH), thresholds=th, route_language=french()).route is None
+
+
+async def test_the_router_reads_the_gloss_of_a_turn_no_route_takes():
+    router = Router(cfg(), signals=FakeSignals(), cache=FakeCache(), routes=glossing())
+    router.language = Detector({FRENCH: french()})
+    seen = []
+    analyze = router.signals.analyze
+
+    async def spy(text, budget=None):
+        seen.append(text)
+        return await analyze(text, budget)
+
+    router.signals.analyze = spy
+    await exchange(router, {"model": "auto", "messages": [{"role": "user", "content": FRENCH}]})
+    assert "I was charged twice" in seen
+
+
+def test_explain_says_the_routes_read_the_gloss(monkeypatch):
+    from router_extproc import explain as X
+
+    monkeypatch.setattr(X, "LanguageDetector", lambda: Detector({FRENCH: french()}))
+    out = io.StringIO()
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": FRENCH}]}).encode()
+    d = X.explain(cfg(), body, out, signals=Sig(FRENCH), routes=glossing(),
+                  route_signals=Sig("I was charged twice"))
+    assert d.route == "billing"
+    assert "the routes read its English gloss (gloss.py): 'I was charged twice'" in out.getvalue()
