@@ -1892,7 +1892,8 @@ _ROLE_PARTS = frozenset("rw ro rwx readonly readwrite svc service migrator repli
 
 def _role_login(v: str) -> bool:
     parts = [x for x in v.lower().replace("-", "_").split("_") if x]
-    return len(parts) >= 2 and any(x in _ROLE_PARTS for x in parts)
+    # (pii19) a role word beside a given name is that person's own account ("reports_ro_anja"), not a shared role
+    return len(parts) >= 2 and any(x in _ROLE_PARTS for x in parts) and not any(x in GIVEN_NAMES for x in parts)
 
 
 def _near_login_ok(v: str) -> bool:

@@ -2187,3 +2187,11 @@ def test_an_age_in_parentheses_after_a_name_in_other_languages():
 ])
 def test_durations_are_no_ages(text):
     assert not any(t == "AGE" for _, _, t, _ in combine(text, []))
+
+
+def test_a_role_word_beside_a_given_name_is_that_persons_login():
+    # pii19: "reports_ro_anja" is Anja's read-only account; "app_rw" and "etl-svc" stay roles
+    text = "mysql -u reports_ro_anja -p sales"
+    assert ("USERNAME", "reports_ro_anja") in {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
+    for text in ["psql -h db01 -U app_rw -d orders", "psql -h db01 -U etl-svc -d warehouse"]:
+        assert not any(t == "USERNAME" for _, _, t, _ in regex_entities(text)), text
