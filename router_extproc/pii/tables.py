@@ -359,8 +359,34 @@ def _plain(lines: list[str], starts: list[int], i: int) -> tuple[Table, int] | N
             # columns' numbers and dates are a thing's, and its names are no cells
             headed = all(_name_like(ln[a:b]) and any(c.isalpha() for c in ln[a:b]) for a, b in _split(ln, sep))
             cells = tuple(tuple(c[1:] if headed else c) for c in cols)
-            return Table((None,) * width, cells, (), headed), k
+            types = (None,) * width if headed else _announced(lines, i, width)
+            return Table(types, cells, (), headed), k
     return None
+
+
+def _announced(lines: list[str], i: int, width: int) -> tuple[str | None, ...]:
+    """(pii19) The columns of a header-less block as the sentence just above it names them: "no header, columns are
+    login, temp password, full name", "two rows (name, dob, street, town):". The last `width` comma-separated
+    items of a clause of that line (the first item's last words: "columns are login") type the columns as a header
+    would; two typed items at least, or none is taken."""
+    k = i - 1
+    while k >= 0 and i - k <= 2 and not lines[k].strip():
+        k -= 1
+    if k < 0 or i - k > 2:
+        return (None,) * width
+    line = lines[k]
+    for c in "():.;":
+        line = line.replace(c, "\n")
+    for clause in line.split("\n"):
+        items = [x.strip() for x in clause.split(",")]
+        if len(items) < width or not all(items[-width:]) or any(len(x.split()) > 3 for x in items[-width + 1:]):
+            continue
+        items = items[-width:]
+        items[0] = " ".join(items[0].split()[-2:])
+        types = tuple(header_type(x) or (header_type(x.split()[-1]) if j == 0 else None) for j, x in enumerate(items))
+        if sum(1 for t in types if t) >= 2:
+            return types
+    return (None,) * width
 
 
 def read_tables(text: str) -> list[Table]:

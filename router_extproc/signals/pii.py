@@ -539,7 +539,8 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     out = [x for x in out if x[2] != "USERNAME" or _login_ok(text, x[0], x[1])]
-    return _not_row_numbers(text, _person_details(text, _named_sites(text, _intro_lead(text, out))), tables)
+    out = _named_logins(text, _named_sites(text, _intro_lead(text, out)))
+    return _not_row_numbers(text, _person_details(text, out), tables)
 
 
 def _not_row_numbers(text: str, ents: list[tuple[int, int, str, float]], tables: list[Table]
@@ -855,4 +856,38 @@ def _named_sites(text: str, ents: list[tuple[int, int, str, float]]) -> list[tup
             while e > s and text[e - 1] in ".,;:!?)]}":
                 e -= 1
             add.append((s, e, "URL", 0.8))
+    return sorted(ents + add) if add else ents
+
+
+# a lower-case word, not part of an e-mail address, a path, a URL or a longer token
+_LOGIN_WORD = re2.compile(r"(?:^|[^\w.@/:-])([a-z][a-z0-9._-]{2,30}[a-z0-9])(?:$|[^\w@/-]|[.,;:!?](?:\s|$))")
+
+
+def _login_forms(name: str) -> set[str]:
+    """The logins a directory makes of a full name: "Halina Kowalczyk" -> hkowalczyk, halina.kowalczyk,
+    halina_kowalczyk, halinak, kowalczykh, h.kowalczyk (diacritics folded: "Linh Trịnh" -> ltrinh)."""
+    w = [_fold(x) for x in name.replace("-", " ").split() if not _is_title(x)]
+    w = [x for x in w if x.isalpha()]
+    if len(w) < 2 or len(w[0]) < 2 or len(w[-1]) < 3:
+        return set()
+    g, f = w[0], w[-1]
+    return {g[0] + f, g + "." + f, g + "_" + f, g + f, g + f[0], f + g[0], g[0] + "." + f, g[0] + "_" + f, f + "." + g}
+
+
+def _named_logins(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    """(pii19) A lower-case word made from the full name of a person in the same message, as directories make
+    logins ("His account is baigner" beside "Benedikt Aigner", a row "hkowalczyk,...,Halina Kowalczyk"), is that
+    person's login, with or without trailing digits ("ydemirci62"). One pass over the words."""
+    forms: set[str] = set()
+    for x in ents:
+        if x[2] == "PERSON":
+            forms |= _login_forms(text[x[0]:x[1]])
+    if not forms:
+        return ents
+    add = []
+    for m in _LOGIN_WORD.finditer(text):
+        s, e = m.span(1)
+        v = m.group(1)
+        if (v in forms or v.rstrip("0123456789") in forms) and not any(_overlap((s, e), x) for x in ents):
+            add.append((s, e, "USERNAME", 0.8))
     return sorted(ents + add) if add else ents

@@ -275,3 +275,23 @@ def test_a_run_of_row_numbers_beside_given_names_is_no_age_column():
     text = "Lorna\t1\tx\nCallum\t2\ty\nIsla\t3\tz\n"
     (table,) = read_tables(text)
     assert _value_types(text, table) == ["PERSON", None, None]
+
+
+def test_header_less_rows_take_the_column_names_the_sentence_above_them_gives():
+    # pii19: "columns are login, temp password, full name" / "(name, dob, street, town)" name the columns of the
+    # header-less rows under them as a header row would
+    text = ("new starters, no header, columns are login, temp password, full name. make it a table\n\n"
+            "qnorcott,Wiosna#4471,Halina Norcott\nvpellew,Tamale-Sun-82,Kwame Pellew")
+    got = _found(text)
+    assert {("USERNAME", "qnorcott"), ("PASSWORD", "Wiosna#4471"), ("USERNAME", "vpellew"),
+            ("PASSWORD", "Tamale-Sun-82")} <= got
+    text = ("two rows from the sheet, no header (name, dob, street, town):\n"
+            "Ada Ferrante\t1973-08-19\tVia Sole 14\tPisa\nIvo Kask\t1996-11-05\tPikk 61-12\tTartu")
+    got = _found(text)
+    assert {("DATE_OF_BIRTH", "1973-08-19"), ("STREET_ADDRESS", "Via Sole 14"), ("STREET_ADDRESS", "Pikk 61-12")} <= got
+
+
+def test_a_sentence_that_names_no_column_types_leaves_header_less_rows_untyped():
+    # one typed word in a sentence is no list of columns: "the login page, the logo, the footer" over rows of items
+    table = read_tables("fix the login page, the logo, and the footer:\nhome,42,ok\nabout,17,ok")[0]
+    assert table.types == (None, None, None)

@@ -2195,3 +2195,19 @@ def test_a_role_word_beside_a_given_name_is_that_persons_login():
     assert ("USERNAME", "reports_ro_anja") in {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
     for text in ["psql -h db01 -U app_rw -d orders", "psql -h db01 -U etl-svc -d warehouse"]:
         assert not any(t == "USERNAME" for _, _, t, _ in regex_entities(text)), text
+
+
+def test_a_login_made_from_a_named_persons_full_name_is_their_login():
+    # pii19: directories make logins of names (initial + surname, given.surname, ...); beside that person's name in
+    # the same message the word is their login, with or without trailing digits
+    text = "Benedikt Aigner is leaving Friday. His account is baigner, and ydemirci62 belongs to Yusuf Demirci."
+    people = [(text.index(n), text.index(n) + len(n), "PERSON", 0.9) for n in ("Benedikt Aigner", "Yusuf Demirci")]
+    got = {(t, text[s:e]) for s, e, t, _ in combine(text, people)}
+    assert {("USERNAME", "baigner"), ("USERNAME", "ydemirci62")} <= got
+    # diacritics fold ("Linh Trịnh" -> ltrinh); the same word in an e-mail address or a URL is no login of its own
+    text = "ltrinh signed. Linh Trịnh, linh.trinh@corp.example, https://example.org/linh.trinh"
+    got = {(t, text[s:e]) for s, e, t, _ in combine(text, [(15, 25, "PERSON", 0.9)])}
+    assert ("USERNAME", "ltrinh") in got and not any(v == "linh.trinh" for _, v in got)
+    # without the person in the message, a lower-case word is no login
+    text = "His account is baigner, per the ticket."
+    assert not any(t == "USERNAME" for _, _, t, _ in combine(text, []))
