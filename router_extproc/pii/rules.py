@@ -1896,6 +1896,22 @@ def _role_login(v: str) -> bool:
     return len(parts) >= 2 and any(x in _ROLE_PARTS for x in parts) and not any(x in GIVEN_NAMES for x in parts)
 
 
+# the fixed user names of token authentication ("https://oauth2:glpat-...@gitlab.com"): a token's, nobody's login
+_TOKEN_LOGINS = frozenset("oauth2 x-access-token x-oauth-basic gitlab-ci-token token apikey api".split())
+
+
+def _person_login(v: str) -> bool:
+    """(pii19) A person's login rather than a service's: login-shaped and no role ("okonkwo_e", "david33",
+    "hwallace_dev"), or opening or closing with a given name of the lexicon ("shelleycook", "chenwilliam"); not
+    "app", "worker", "analytics_ro", "svc_billing" or a default account."""
+    low = v.lower()
+    if low in _TOKEN_LOGINS or placeholder(v) or low in _DEFAULT_LOGINS or low in _SYSTEM_LOGINS or _role_login(v) or _bot_or_brand(v):
+        return False
+    if _login_shaped(v):
+        return True
+    return v.isalpha() and any(low[:k] in GIVEN_NAMES or low[-k:] in GIVEN_NAMES for k in range(4, len(low) - 1))
+
+
 def _near_login_ok(v: str) -> bool:
     parts = [x for x in v.replace(".", "_").split("_") if x]
     return _login_shaped(v) and v.lower() not in _DEFAULT_LOGINS and not any(x in _FIELD_PARTS for x in parts) \
@@ -2183,9 +2199,14 @@ def _credentials(T: Text) -> list[Entity]:
     if "://" in text:
         for s, e in T.find(URL_CREDENTIAL, 1):
             if not placeholder(text[s:e]):
-                out.append((s, e, "SECRET", 0.995))  # beats the "e-mail" pass@host
                 # and the user name beside a real password is someone's login
                 u = text.rfind("//", 0, s) + 2
+                person = 1 < u < s - 1 and _person_login(text[u:s - 1])
+                # (pii19) a person's own login's password is a PASSWORD (the sets' convention: "://okonkwo_e:
+                # Onitsha.Market7@"); a service's or an application's ("://app:...", "://svc_billing:...") and a
+                # provider-format token stay a SECRET
+                typ = "PASSWORD" if person and SECRET_FORMATS.search(text[s:e].encode("utf-8", "surrogatepass")) is None else "SECRET"
+                out.append((s, e, typ, 0.995))  # beats the "e-mail" pass@host
                 if 1 < u < s - 1 and not placeholder(text[u:s - 1]) and text[u:s - 1] not in _SYSTEM_LOGINS \
                         and text[u:s - 1] not in _DEFAULT_LOGINS:
                     out.append((u, s - 1, "USERNAME", 0.85))

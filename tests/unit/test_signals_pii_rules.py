@@ -2211,3 +2211,15 @@ def test_a_login_made_from_a_named_persons_full_name_is_their_login():
     # without the person in the message, a lower-case word is no login
     text = "His account is baigner, per the ticket."
     assert not any(t == "USERNAME" for _, _, t, _ in combine(text, []))
+
+
+def test_a_connection_strings_password_is_a_persons_password_when_the_login_is_a_persons():
+    # pii19: "://okonkwo_e:Onitsha.Market7@" is a person's login and password; "://app:...@", "://svc_billing:...@"
+    # and a token's fixed user ("://oauth2:glpat-...@") hold a service's secret
+    for text, typ in [("psql \"postgresql://okonkwo_e:Onitsha.Market7@pg-replica:5432/ledger\"", "PASSWORD"),
+                      ("DATABASE_URL=mongodb://shelleycook:0YzgdW4tHI@db-65.example.com:27017/x", "PASSWORD"),
+                      ("DATABASE_URL=postgres://app:Wint3r-Harb0ur-77@db.internal:5432/orders", "SECRET"),
+                      ("url = postgres://svc_billing:nT4!vQ9zLm2#@db:5432/billing", "SECRET"),
+                      ("git clone https://oauth2:glpat-Rw4Ys6Nb1Hc5Je3Gf2Ua@gitlab.com/team/x.git", "SECRET")]:
+        got = {t for s, e, t, _ in regex_entities(text) if t in ("PASSWORD", "SECRET")}
+        assert got == {typ}, text
