@@ -667,7 +667,14 @@ CHAT_APP_USER = _rx(r"\b([a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]|[a-z]+\d+[a-z0-9]
 # (Hausa), "The new intern's account is intern_jl" (held_out_9 ... held_out_11); see _near_login_ok
 USER_NEAR = _rx(r"(?i:\b(?:user\s?name|login|account|handle|nick(?:name)?|profile|forums?|app|insta(?:gram)?|ig|"
                 r"twitter|tiktok|twitch|steam|discord|telegram|snap(?:chat)?|reddit|facebook|fb|youtube|threads|bluesky|"
-                r"mastodon|xbox|psn|roblox|amfani)\b)[^\n@/=(){}\[\]<>`]{0,30}?(?:[\s:'\"(])"
+                r"mastodon|xbox|psn|roblox|amfani|"
+                # (pii19) the word for an account in French, Spanish, Portuguese, German/Nordic, Indonesian ("Mon
+                # compte client est apo.vasseur"), and in other scripts: Russian/Ukrainian "логин, аккаунт, учётная
+                # запись, обліковий", Greek, Hebrew, Arabic, Chinese, Japanese, Korean ("а логин роутера тот же
+                # dacha_admin_olya"); RE2's \b is ASCII, so these stand after a non-letter
+                r"compte|cuenta|conta|konto|akun)\b|(?:^|[^\p{L}])(?:логин\p{L}*|аккаунт\p{L}*|уч[её]тн\p{L}*|"
+                r"обліков\p{L}*|λογαριασμ\p{L}*|חשבון|שם משתמש|حساب\p{L}*|اسم المستخدم|用户名|账号|帳號|アカウント|"
+                r"ユーザー名|계정|아이디)(?:[^\p{L}]|$))[^\n@/=(){}\[\]<>`]{0,30}?(?:[\s:'\"(])"
                 # (pii9) and a handle with a trailing underscore or digits for letters ("quietkettle_", "n0rthw1nd_",
                 # held_out_12)
                 r"([a-z][a-z0-9]*(?:[._][a-z0-9]+)+_*|[a-z]{3,}\d{2,}_*|[a-z][a-z0-9]{2,}_+|[a-z]+\d[a-z0-9]*[a-z][a-z0-9]*_*)"
@@ -824,6 +831,13 @@ LOGIN_SLASH = _rx(r"(?i)(?:\b(?:login|log-in|user(?:\s?name)?|admin|credentials?
                   r"\s*(?:(?:for|to|of|on)(?:\s+[\w.-]+){1,3}\s*)?(?:is|are|:)\s+"
                   r"|\b(?:log(?:ged|ging)?\s?in|sign(?:ed|ing)?\s?in) as\s+)"
                   r"([A-Za-z0-9._@+-]{2,64})\s*/\s*([^\s\"',;]{3,64})")
+# (pii19) a login and a password joined by " / " in chat prose, a few words after a word for logging in or an
+# account: "can you log into the vendor portal for me? it's tlevi.procure / Carmel&Wadi54", "Test account for the
+# QA environment ...: qa_harlow_vendor / Blu3Heron$2026", "user/pass jdoe77 / Kestrel!88" (see _credentials: the
+# password must look like one, the login like a login)
+CRED_SLASH_PAIR = _rx(r"(?i:\b(?:log\s?-?(?:in|on)(?:to)?|logins?|accounts?|acct|creds?|credentials|user(?:name)?|"
+                      r"usr|u/p|pass|password|pw|portal|zugang|konto|compte|cuenta|conta|account)\b)[^\n]{0,80}?"
+                      r"(?:^|[\s:(\x{201C}\"'])([A-Za-z0-9][A-Za-z0-9._@+-]{1,63}) / ([^\s\"',;]{6,64})")
 _SYSTEM_LOGINS = frozenset("git ubuntu ec2-user centos debian fedora core pi vagrant opc azureuser bitnami".split())
 LOGIN_PAIR = _rx(rf"(?i)\b(?:login|user(?:name)?|usr|benutzer(?:name)?|usuario|gebruikersnaam|utente)\s*:?\s+([A-Za-z0-9._@+-]{{2,64}})[,;]?\s+(?:/\s*)?"
                  rf"(?:(?:old|new|temp|temporary|current|initial|antigua|nueva|actual|alte[sn]?|neue[sn]?|ancien|"
@@ -2018,6 +2032,37 @@ def _passwords(T: Text) -> list[Entity]:
     return out
 
 
+# (pii19) a chat line that asks for or speaks of a password ("whats the wifi pw", "password on the sticker is wrong",
+# "then default creds"); the answer comes on one of the next two lines: "[09:15] gregor_k: it's Hazelnut-Ferry-19
+# now", "[21:06] <nightjar_77> did that, set it to Nas4ever!Bramble now"
+CRED_LINE = _rx(r"(?i)(?:\b|_)(?:password|passwd|passwort|passcode|passphrase|pw|pwd|creds|credentials|wi-?fi|wlan|"
+                r"mot de passe|mdp|contraseña|senha|wachtwoord|hasło|heslo|şifre|parola|kata sandi)\b")
+
+# a whole word of the reply, not a piece of a longer string (an integrity hash on the line after "Password=...;")
+_REPLY_TOKEN = _rx(r"(?:^|[\s\"'`(:>])([^\s\"'`,;:=()\[\]<>]{8,40}?)[.!?)\]]*(?:$|[\s\"'`,;<])")
+
+
+def _reply_passwords(T: Text) -> list[Entity]:
+    """(pii19) A password-shaped word (8 characters at least; see _strong_password) on one of the two lines after
+    a line with a credential word: the answer in a chat or a thread. One pass over the lines."""
+    text = T.text
+    out: list[Entity] = []
+    lines = list(_lines(text))
+    for i, (pos, line) in enumerate(lines):
+        if CRED_LINE.search(line.encode("utf-8", "surrogatepass")) is None:
+            continue
+        for start, nxt in lines[i + 1:i + 3]:
+            for t in _REPLY_TOKEN.finditer(nxt.encode("utf-8", "surrogatepass")):
+                v = t.group(1).decode("utf-8", "surrogatepass")
+                # (a symbol or a separator inside it: "Win11Pro", "SHA256Sum" under a policy line are names)
+                if len(v) >= 8 and _strong_password(v) and not v.isalnum():
+                    s = start + len(nxt.encode("utf-8", "surrogatepass")[:t.start(1)].decode("utf-8", "surrogatepass"))
+                    if _NETWORK_NAME_BEFORE.search(text[max(start, s - 16):s].encode("utf-8", "surrogatepass")):
+                        continue  # "Network: TP-Link_4F2A" under "Guest Wi-Fi": the network, not its key
+                    out.append((s, s + len(v), "PASSWORD", 0.95))  # (over the name its words look like: "it's Hazelnut-Ferry")
+    return out
+
+
 # (pii9) a passphrase of plain words, as diceware and Wi-Fi cards write them: "the wifi passphrase is correct horse
 # battery staple" (held_out_12); four to six lower-case words, none a function word ("the passphrase is never sent
 # over the network" is prose)
@@ -2140,7 +2185,7 @@ def _credentials(T: Text) -> list[Entity]:
     out: list[Entity] = []
     lower = text.lower()
     if any(w in lower for w in ("pass", "pw", "psswd", "sandi", "laluan", "wifi:", "pswd", "pword", "pin", "psk",
-                                "login", "user", "account", "handle", "kennw", "mdp",
+                                "login", "user", "account", "handle", "kennw", "mdp", "cred",
                                 "contrase", "clave", "senha", "wachtw", "lösen", "hasł", "hasl", "heslo", "şifre",
                                 "sifre", "şîfre", "pasword", "miafina", "pled-clav", "wifi", "wi-fi", "wlan", "ssid", "wireless", "hotspot",
                                 "parol", "salasana", "jelsz", "lozink", "geslo", "wifi key", "wi-fi key", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
@@ -2148,6 +2193,8 @@ def _credentials(T: Text) -> list[Entity]:
                                 "xbox", "gamer", "skype", "telegram", "snap", "insta", "tiktok", "reddit", "twitch",
                                 "roblox", "epic", "battle", "principal", "samaccountname") + _PW_SCRIPT_HINTS):
         out += _passwords(T)
+        if "\n" in text:
+            out += _reply_passwords(T)
         out += _value_span(T, USERNAME, "USERNAME", 0.85, ok=_username_ok, in_url=False)
         for g in (1, 2, 3):
             out += _value_span(T, USERNAME_BARE, "USERNAME", 0.8, group=g, in_url=False,
@@ -2168,6 +2215,15 @@ def _credentials(T: Text) -> list[Entity]:
                 out.append((ps, pe, "PASSWORD", 0.9))
                 if not placeholder(text[us:ue]):
                     out.append((us, ue, "USERNAME", 0.85))
+    if " / " in text:
+        for m in CRED_SLASH_PAIR.finditer(T.raw):
+            (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
+            while pe > ps and text[pe - 1] in ".)]!?":
+                pe -= 1
+            u = text[us:ue]
+            if _strong_password(text[ps:pe]) and (_login_shaped(u) or (u.isalnum() and u.islower() and len(u) >= 4)) \
+                    and u.lower() not in _NOT_LOGIN and not placeholder(u) and not _in_url(text, ps):
+                out += [(us, ue, "USERNAME", 0.85), (ps, pe, "PASSWORD", 0.9)]
     if " as " in text or " as\n" in text:
         for m in LOGIN_AS.finditer(T.raw):
             us, ue = T.char(m.start(1)), T.char(m.end(1))

@@ -2223,3 +2223,51 @@ def test_a_connection_strings_password_is_a_persons_password_when_the_login_is_a
                       ("git clone https://oauth2:glpat-Rw4Ys6Nb1Hc5Je3Gf2Ua@gitlab.com/team/x.git", "SECRET")]:
         got = {t for s, e, t, _ in regex_entities(text) if t in ("PASSWORD", "SECRET")}
         assert got == {typ}, text
+
+
+def _typed(text):
+    return {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
+
+
+@pytest.mark.parametrize("text, login, password", [
+    ("hey can you log into the vendor portal for me? it's tlevi.procure / Carmel&Wadi54, I'm stuck",
+     "tlevi.procure", "Carmel&Wadi54"),
+    ("Test account for the QA environment that the vendor shared: qa_harlow_vendor / Blu3Heron$2026. It works",
+     "qa_harlow_vendor", "Blu3Heron$2026"),
+    ("user/pass for the NAS is jdoe77 / Kestrel!88 btw", "jdoe77", "Kestrel!88"),
+])
+def test_a_login_and_password_joined_by_a_slash_in_chat_prose(text, login, password):
+    # pii19: "X / Y" a few words after a word for logging in or an account, the password shaped like one
+    assert {("USERNAME", login), ("PASSWORD", password)} <= _typed(text)
+
+
+def test_a_slash_between_words_or_numbers_is_no_credential_pair():
+    for text in ["Log in at the portal; see docs / README2024 for the account setup",
+                 "my account ratio is 3 / 4 now", "login page: home / about / contact"]:
+        assert not any(t in ("USERNAME", "PASSWORD") for t, _ in _typed(text)), text
+
+
+@pytest.mark.parametrize("text, password", [
+    ("[09:14] pixelmoth: password on the sticker is wrong\n[09:15] gregor_k: it's Hazelnut-Ferry-19 now", "Hazelnut-Ferry-19"),
+    ("[21:04] <kb_greg> hold reset 10s, then default creds\n[21:06] <nj_77> did that, set it to Nas4ever!Bramble now",
+     "Nas4ever!Bramble"),
+    ("[18:02] Sam: whats the wifi pw\n[18:03] Ola: kittycat!2019", "kittycat!2019"),
+])
+def test_the_answer_on_the_line_after_a_password_question_is_a_password(text, password):
+    # pii19: the line after (or the one after that) a line that asks for or speaks of a password
+    assert ("PASSWORD", password) in _typed(text)
+
+
+def test_no_password_from_the_lines_after_a_password_word_without_one():
+    for text in ["Password policy: at least 12 characters.\nBuild v2.4.1 ran on Win11Pro machines with SHA256Sum.",
+                 "Guest Wi-Fi\nNetwork: TP-Link_4F2A\nask at the desk",
+                 "Password=Xy;\n<script integrity=\"sha384-cdNFcQ1NiAUw1xm7zHhwz75yt01+gHHra6inOipg9zmNnDIk0aatuO6+o\">"]:
+        got = {v for t, v in _typed(text) if t == "PASSWORD"}
+        assert got <= {"Xy"}, text
+
+
+def test_the_word_for_an_account_in_other_languages_before_a_login():
+    # pii19: French "compte", Russian "логин" (and the other scripts' words) before a login-shaped word
+    assert ("USERNAME", "apo.vasseur") in _typed("Mon compte client est apo.vasseur et je n'arrive plus à me connecter.")
+    assert ("USERNAME", "dacha_admin_olya") in _typed("а логин роутера тот же dacha_admin_olya?")
+    assert not any(t == "USERNAME" for t, _ in _typed("Das Konto wurde gesperrt, siehe konto_export.csv."))
