@@ -775,8 +775,9 @@ _ANY_DIGIT = r"[0-9\x{0660}-\x{0669}\x{06F0}-\x{06F9}\x{0966}-\x{096F}\x{FF10}-\
 ADDRESS_SCRIPTS_MORE = (
     _rx(r"((?:〒\s?\d{3}[-\x{FF0D}]\d{4}\s*)?\p{Han}{1,3}[都道府県]\p{Han}{1,5}[市区町村郡]"
         r"[\p{Han}\p{Katakana}\p{Hiragana}ー]{0,10}?\d{1,4}(?:丁目|番地?|号|[-\x{FF0D}\x{2212}]\d{1,4}){0,4})"),
-    _rx(r"((?:\p{Han}{2,3}(?:省|自治区))?\p{Han}{1,4}市(?:\p{Han}{1,4}[区县])?\p{Han}{1,10}?(?:路|街|大道|道|巷)"
-        r"\d{1,5}号(?:\d{1,4}(?:单元|栋|楼|室|号楼?|层))*)"),
+    # (pii19: "家住上海市...", "住在...": the verb before the address is not part of it)
+    _rx(r"(?:家住|住在|住址|地址|位于)?((?:\p{Han}{2,3}(?:省|自治区))?\p{Han}{1,4}市(?:\p{Han}{1,4}[区县])?\p{Han}{1,10}?(?:路|街|大道|道|巷)"
+        r"\d{1,5}(?:弄\d{1,4})?号(?:\d{1,4}(?:单元|栋|楼|室|号楼?|层))*)"),
     _rx(r"(?:^|[^\p{L}])((?:г|гор|город)\.?\s?\p{Lu}[\p{L}-]+,\s*" + _CYR_STREET + r"\.?\s?\p{Lu}[\p{L}.-]+"
         r"(?:\s\p{Lu}[\p{L}.-]+){0,2},?\s(?:д|дом)\.?\s?\d{1,4}\p{L}?(?:[/-]\d{1,4})?"
         r"(?:,\s*(?:кв|корп|стр|к|оф)\.?\s?\d{1,4})*)"),
@@ -789,9 +790,18 @@ ADDRESS_SCRIPTS_MORE = (
     # (حي/منطقة: what marks the number as a house's) and the town ("شارع الأمير سلطان 27، حي الروضة، جدة")
     _rx(r"((?:شارع|طريق|جادة|بلوار)\s[^،,\n\d]{2,30}\s" + _ANY_DIGIT + r"{1,4}،\s?(?:حي|منطقة|ضاحية)\s"
         r"[\p{Arabic}\p{M}]{2,20}(?:\s[\p{Arabic}\p{M}]{2,20})?(?:،\s?[\p{Arabic}\p{M}]{2,20})?)"),
-    _rx(r"((?:मकान|फ्लैट|प्लॉट|भवन)\s?(?:नं|नंबर|संख्या)\.?\s?" + _ANY_DIGIT + r"{1,5}"
+    _rx(r"((?:मकान|फ्लैट|प्लॉट|भवन)\s?(?:(?:नं|नंबर|संख्या)\.?\s?)?" + _ANY_DIGIT + r"{1,5}\p{Devanagari}{0,2}"
         r"(?:,\s?(?:गली|सेक्टर|ब्लॉक|वार्ड)\s?(?:नं\.?|नंबर|संख्या)?\s?" + _ANY_DIGIT + r"{1,4})*"
         r"(?:,\s?\p{Devanagari}+(?:\s\p{Devanagari}+)?){1,3})"),
+    # (pii19) more layouts written in running prose: the Gulf's street and quarter without a number ("شارع الأمير
+    # سلطان، حي الروضة، جدة": both words name the parts), Israel (רחוב/שדרות, the name, the number, the town) and
+    # Thailand (a house number, a soi or road, then the khwaeng/tambon and the khet/amphoe, the province)
+    ADDRESS_QUARTER := _rx(r"((?:شارع|طريق|جادة)\s[^،,\n\d]{2,30}،\s?(?:حي|منطقة)\s[\p{Arabic}\p{M}]{2,20}"
+                           r"(?:\s[\p{Arabic}\p{M}]{2,20})?،\s?[\p{Arabic}\p{M}]{2,20})"),
+    _rx(r"((?:רחוב|רח'|שדרות|שד'|דרך)\s[\p{Hebrew}\"'-]+(?:\s[\p{Hebrew}\"'-]+){0,3}\s\d{1,4}[\p{Hebrew}]?(?:/\d{1,4})?"
+        r",\s?[\p{Hebrew}-]+(?:\s[\p{Hebrew}-]+)?)"),
+    _rx(r"(\d{1,4}(?:/\d{1,4})?\s(?:(?:หมู่(?:ที่)?\s?\d{1,3}\s)?(?:ซอย|ซ\.|ถนน|ถ\.)\s?\p{Thai}+(?:\s\d{1,4})?\s){1,2}"
+        r"(?:แขวง|ตำบล|ต\.)\s?\p{Thai}+\s(?:เขต|อำเภอ|อ\.)\s?\p{Thai}+(?:\s\p{Thai}+)?)"),
 )
 
 
@@ -810,9 +820,23 @@ ADDRESS_WORLD = (
          r"(?:\s?/\s?\d{1,3}|\s(?:D|Daire|Kat)\s?:?\s?\d{1,3}){0,2}(?:,\s?\p{Lu}[\p{L}]+(?:\s\p{Lu}[\p{L}]+)?){0,3}"
          r"(?:/\p{Lu}[\p{L}]+)?")),
     (("phố", "đường", "Phố", "Đường"),
-     _rx(r"(?:Số\s)?\d{1,4}[A-Z]?(?:/\d{1,4})?\s(?:(?:ngõ|ngách|hẻm|kiệt)\s\d{1,4}\s)*(?:phố|đường|Phố|Đường)\s"
+     _rx(r"(?:[Ss]ố\s)?\d{1,4}[A-Z]?(?:/\d{1,4})?\s(?:(?:ngõ|ngách|hẻm|kiệt)\s\d{1,4}\s)*(?:phố|đường|Phố|Đường)\s"
          r"\p{Lu}\p{L}*(?:\s\p{Lu}\p{L}*){0,3}(?:,\s(?:(?:Phường|Quận|Huyện|Thành phố|P\.|Q\.)\s?)?\p{Lu}\p{L}*"
          r"(?:\s\p{Lu}\p{L}*){0,3}){0,3}")),
+    # (pii19) a house number and its lanes (ngõ/ngách/hẻm) name the street without phố/đường: "số 56 ngõ 178 Thái Hà,
+    # Đống Đa, Hà Nội"; Indonesia and Malaysia ("Jl. Diponegoro No. 88, Semarang"); East Africa ("Nyumba 23, Mtaa wa
+    # Makadara, Mombasa": the house, the street, the town)
+    (("ngõ", "ngách", "hẻm", "kiệt"),
+     _rx(r"(?:[Ss]ố\s)?\d{1,4}[A-Z]?(?:/\d{1,4})?(?:\s(?:ngõ|ngách|hẻm|kiệt)\s\d{1,4}[A-Z]?(?:/\d{1,4})?)+\s\p{Lu}\p{L}*"
+         r"(?:\s\p{Lu}\p{L}*){0,3}(?:,\s(?:(?:Phường|Quận|Huyện|Thành phố|P\.|Q\.)\s?)?\p{Lu}\p{L}*"
+         r"(?:\s\p{Lu}\p{L}*){0,3}){0,3}")),
+    (("Jl.", "Jln", "Jalan"),
+     _rx(r"(?:Jl\.|Jln\.?|Jalan)\s\p{Lu}[\p{L}'.-]*(?:\s\p{Lu}[\p{L}'.-]*){0,3}\s(?:No\.?\s?)?\d{1,4}[A-Z]?(?:/\d{1,4})?"
+         r"(?:,\s(?:RT|RW)\.?\s?\d{1,3}(?:/\d{1,3})?)*(?:,\s(?:(?:Kel\.|Kec\.|Kelurahan|Kecamatan)\s)?\p{Lu}\p{L}*"
+         r"(?:\s\p{Lu}\p{L}*){0,2}){0,3}")),
+    (("Nyumba", "Mtaa"),
+     _rx(r"Nyumba\s(?:(?:namba|Na\.|No\.)\s?)?\d{1,4}[A-Z]?,\s(?:Mtaa|Barabara)\s(?:wa\s)?\p{Lu}\p{L}*(?:\s\p{Lu}\p{L}*){0,2}"
+         r"(?:,\s\p{Lu}\p{L}*(?:\s\p{Lu}\p{L}*)?){0,2}")),
     (("Col.", "Colonia", "Fracc"),
      _rx(r"(?:Calle|Av\.|Avenida|Blvd\.|Calz\.|Calzada|Privada|Priv\.|Cerrada|Andador)\s[^,#\n]{2,40}?\s?#\s?\d{1,5}"
          r"[A-Z]?(?:-\d{1,4})?(?:\s(?:Int\.|int\.|Depto\.?)\s?\w{1,5})?,\s(?:Col\.|Colonia|Fracc\.|Fraccionamiento)\s"
@@ -1759,7 +1783,10 @@ def _ids(T: Text) -> list[Entity]:
             out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     if not T.text.isascii():
         for rx in ADDRESS_SCRIPTS + ADDRESS_SCRIPTS_MORE:
-            out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx, 1)]
+            for s, e in T.find(rx, 1):
+                while T.text[s:e].rsplit(" ", 1)[-1] in _COPULAS and " " in T.text[s:e]:
+                    e = s + T.text[s:e].rindex(" ")  # (pii19) "..., भोपाल है": the sentence's verb, not the town's
+                out.append((s, e, "STREET_ADDRESS", 0.9))
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(ADDRESS_EU)
             if T.text[s:e].split(None, 1)[0].rstrip(".").capitalize() not in _NOT_STREET_HEADS]
     text = T.text
@@ -2871,6 +2898,8 @@ def rule_entities(text: str, tables: list[Table] | None = None) -> list[Entity]:
     out = _contact(T, has_digit)
     if has_digit:
         out += _numbers(T) + _ids(T)
+    elif "حي" in text or "منطقة" in text:  # (pii19) the one layout without a number (_ids runs it where there is one)
+        out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(ADDRESS_QUARTER, 1)]
     out += _credentials(T) + _people(T) + _records(T) + _shell_logins(T) + _account_files(T)
     out += _command_logins(T)
     if has_table(text):

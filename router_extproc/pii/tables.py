@@ -177,10 +177,14 @@ def _header(names: list[str]) -> tuple[tuple[str | None, ...], frozenset[int]] |
 
 
 def _overflow(rc: list[Span], types: tuple[str | None, ...], sep: str) -> list[Span]:
-    """(pii18) A CSV row whose last column is an address written with its own unquoted commas ("14 Tallow Lane,
-    Frome"): the extra cells are that address's parts, joined back into the last cell."""
-    if sep == "," and len(types) >= 2 and types[-1] == "STREET_ADDRESS" and len(types) < len(rc) <= len(types) + 3:
-        return rc[:len(types) - 1] + [(rc[len(types) - 1][0], rc[-1][1])]
+    """(pii18) A CSV row with an address column written with its own unquoted commas ("14 Tallow Lane, Frome"): the
+    extra cells are that address's parts, joined back into its cell; (pii19) wherever the one address column stands
+    ("driver,age,home_address,licensed_since": the cells after the address's parts are the next columns')."""
+    cols = [j for j, t in enumerate(types) if t == "STREET_ADDRESS"]
+    extra = len(rc) - len(types)
+    if sep == "," and len(types) >= 2 and len(cols) == 1 and 0 < extra <= 3:
+        j = cols[0]
+        return rc[:j] + [(rc[j][0], rc[j + extra][1])] + rc[j + extra + 1:]
     return rc
 
 

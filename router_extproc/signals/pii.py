@@ -428,7 +428,8 @@ def _trim_address(text: str, x: tuple) -> tuple | None:
     if cut > s and text[cut + 2:cut + 3].islower() and not any(c.isdigit() for c in text[cut:e]) and \
             _STREET_WORD.search(text[cut:e]) is None:
         e = cut
-    if not any(c.isdigit() for c in text[s:e]):
+    if not any(c.isdigit() for c in text[s:e]) and not (not text[s:e].isascii() and script_address(text[s:e])):
+        # (pii19: a layout whose own words name its parts needs no number: "شارع ...، حي ...، جدة")
         # the house number the head left out before the street ("at |14| Jacaranda Avenue, ...") belongs to it; an
         # address without any number is a street's name ("runs along Martin Luther King Jr Blvd"): none of the 175
         # addresses of the message sets lacks a house number or a postcode
@@ -440,6 +441,13 @@ def _trim_address(text: str, x: tuple) -> tuple | None:
     if _DATE_SHAPED.search(span) is not None or _COUNT_CLAUSE.search(span) is not None:
         return None
     return (s, e, x[2], x[3])
+
+
+def _grows_address(text: str, s: int, e: int) -> bool:
+    """The head's longer span may grow a rule's address where the whole still reads as one and survives the trim
+    (pii19: not "214, alamat KTP Jl. Diponegoro No. 88, Semarang", a room count's clause run into it, which the
+    trim drops whole, the rule's address with it)."""
+    return _address_shaped(text[s:e]) and _trim_address(text, (s, e, "STREET_ADDRESS", 0.0)) is not None
 
 
 def _title_in_quotes(text: str, s: int, e: int) -> bool:
@@ -506,7 +514,7 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             s, e = snap(text, hit[0][1] + text[hit[0][1]:e].index(";") + 1, e)
             hit = [] if e > s else hit
         if hit and not (typ in ("PERSON", "STREET_ADDRESS") and all(h[2] == typ for h in hit) and (
-                typ == "PERSON" or _address_shaped(text[min([s] + [h[0] for h in hit]):max([e] + [h[1] for h in hit])]))):
+                typ == "PERSON" or _grows_address(text, min([s] + [h[0] for h in hit]), max([e] + [h[1] for h in hit])))):
             # validated match wins; a name or an address the rules found may grow to the head's longer span (an
             # address only where the whole still reads as one: not "1100-053 Lisboa. Obrigada")
             continue

@@ -295,3 +295,11 @@ def test_a_sentence_that_names_no_column_types_leaves_header_less_rows_untyped()
     # one typed word in a sentence is no list of columns: "the login page, the logo, the footer" over rows of items
     table = read_tables("fix the login page, the logo, and the footer:\nhome,42,ok\nabout,17,ok")[0]
     assert table.types == (None, None, None)
+
+
+def test_an_address_column_before_other_columns_keeps_its_unquoted_commas():
+    # pii19: the CSV address's own commas, wherever the one address column stands; the next columns stay theirs
+    text = "driver,age,home_address,licensed_since\nRos Tamblyn,67,4 Chapel Row, Helston,1977\nKit Pascoe,44,9 Quay Hill, Fowey,2001"
+    got = _found(text)
+    assert {("STREET_ADDRESS", "4 Chapel Row, Helston"), ("STREET_ADDRESS", "9 Quay Hill, Fowey"), ("AGE", "67")} <= got
+    assert not any(v in ("1977", "2001") for _, v in got)

@@ -2271,3 +2271,28 @@ def test_the_word_for_an_account_in_other_languages_before_a_login():
     assert ("USERNAME", "apo.vasseur") in _typed("Mon compte client est apo.vasseur et je n'arrive plus à me connecter.")
     assert ("USERNAME", "dacha_admin_olya") in _typed("а логин роутера тот же dacha_admin_olya?")
     assert not any(t == "USERNAME" for t, _ in _typed("Das Konto wurde gesperrt, siehe konto_export.csv."))
+
+
+@pytest.mark.parametrize("text, address", [
+    ("alamat rumah Jl. Gajah Mada No. 17, Yogyakarta, tolong dikirim", "Jl. Gajah Mada No. 17, Yogyakarta"),
+    ("Nimehamia Nyumba 41, Mtaa wa Uhuru, Kisumu wiki hii", "Nyumba 41, Mtaa wa Uhuru, Kisumu"),
+    ("nhà tôi ở số 12 ngõ 45 Láng Hạ, Đống Đa, Hà Nội nhé", "12 ngõ 45 Láng Hạ, Đống Đa, Hà Nội"),
+    ("הכתובת שלי רחוב ויצמן 12, כפר סבא תודה", "רחוב ויצמן 12, כפר סבא"),
+    ("ที่อยู่ 45/3 ซอยอารีย์ 2 แขวงสามเสนใน เขตพญาไท กรุงเทพฯ ค่ะ", "45/3 ซอยอารีย์ 2 แขวงสามเสนใน เขตพญาไท กรุงเทพฯ"),
+    ("العنوان شارع الملك فهد، حي العليا، الرياض، شكرا", "شارع الملك فهد، حي العليا، الرياض"),
+    ("我家住北京市朝阳区建国路100弄8号302室，谢谢", "北京市朝阳区建国路100弄8号302室"),
+    ("मेरा पता फ्लैट 3ए, गंगा अपार्टमेंट, नेहरू मार्ग, इंदौर है।", "फ्लैट 3ए, गंगा अपार्टमेंट, नेहरू मार्ग, इंदौर"),
+])
+def test_street_addresses_in_running_prose_in_more_countries_layouts(text, address):
+    # pii19: each layout's own words name its parts (Jl./No., Nyumba/Mtaa, ngõ, רחוב, ซอย/แขวง/เขต, شارع/حي, 弄/号,
+    # फ्लैट); no label before it
+    got = {text[s:e] for s, e, t, _ in combine(text, []) if t == "STREET_ADDRESS"}
+    assert got == {address}
+
+
+def test_the_heads_longer_span_does_not_swallow_a_rules_address_into_a_clause():
+    # pii19: the head ran "214, alamat KTP" into the address; the trim drops such a span whole, so the rule's stays
+    text = "menginap di kamar 214, alamat KTP Jl. Gajah Mada No. 17, Yogyakarta."
+    s = text.index("214")
+    got = {text[a:b] for a, b, t, _ in combine(text, [(s, len(text) - 1, "STREET_ADDRESS", 0.99)]) if t == "STREET_ADDRESS"}
+    assert got == {"Jl. Gajah Mada No. 17, Yogyakarta"}
