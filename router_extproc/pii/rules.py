@@ -337,6 +337,29 @@ DOB_NEAR = _rx(rf"(?i)(?:{_DOB_NEAR_KEYS})"
 # ndakazvarwa/ngazalwa, Yoruba bí mi/bi mi, Igbo amụrụ m/amuru m, Hausa haife ni, Somali dhashay, Twi wɔwoo me
 # (pii12) the birth words of DOB and DOB_NEAR alone, a cheap pre-check: the two patterns run only on a text with one
 _DOB_HINT = _rx(rf"(?i){_DOB_KEYS}|{_DOB_NEAR_KEYS}")
+# (pii19) a whole date of a year a living person was born in, for the answer on the line after the question
+_REPLY_DATE = _rx(rf"(?:^|[^\d./-])({_DATE})(?:$|[^\d./-])")
+_BIRTH_YEAR = _rx(r"(?:19\d\d|20[0-2]\d)")
+
+
+def _reply_dobs(T: Text) -> list[Entity]:
+    """(pii19) A line that asks for or names a date of birth without giving one ("full name and date of birth
+    please?"); the first whole date of a birth year on one of the next two lines is the answer ("[10:05] Me: Anneliese
+    Vogt, 17.01.1969"). One pass over the lines."""
+    out: list[Entity] = []
+    lines = list(_lines(T.text))
+    for i, (_, line) in enumerate(lines):
+        raw = line.encode("utf-8", "surrogatepass")
+        if _DOB_HINT.search(raw) is None or _REPLY_DATE.search(raw) is not None:
+            continue
+        for start, nxt in lines[i + 1:i + 3]:
+            m = _REPLY_DATE.search(nxt.encode("utf-8", "surrogatepass"))
+            if m is not None and _BIRTH_YEAR.search(m.group(1)) is not None:
+                b = nxt.encode("utf-8", "surrogatepass")
+                s = start + len(b[:m.start(1)].decode("utf-8", "surrogatepass"))
+                out.append((s, s + len(m.group(1).decode("utf-8", "surrogatepass")), "DATE_OF_BIRTH", 0.85))
+                break
+    return out
 _BIRTH_WORDS = ("lair|lahir|ipinanganak|natawo|nayanak|genys|ganet|ruggit|doglan|doğdum|doğum|doğulmuşam|tug'ilgan|"
                 "tugʻilgan|туған|туулган|төрсөн|роден|родена|роди|rođen|rođena|roden|rodena|нарадзіўся|нарадзілася|"
                 "დავიბადე|დაბადების|ծնվել|ծնված|נולדתי|נולד|נולדה|תאריך לידה|ولدت|وُلدت|تاريخ الميلاد|متولد|تاریخ تولد|"
@@ -1768,6 +1791,7 @@ def _ids(T: Text) -> list[Entity]:
     out += _value_span(T, BANK, "BANK_ACCOUNT", 0.85, ok=lambda v: sum(c.isdigit() for c in v) >= 6)
     dob = _DOB_HINT.search(T.raw) is not None
     out += _value_span(T, DOB, "DATE_OF_BIRTH", 0.95) if dob else []
+    out += _reply_dobs(T) if dob and "\n" in T.text else []
     for m in DOB_NEAR.finditer(T.raw) if dob else ():
         # ("my birthday party is on 12 May 2024": the date of an event on a birthday, not a date of birth)
         if _BIRTHDAY_EVENT.search(m.group(0)) is None:
@@ -2530,11 +2554,26 @@ def _value_types(text: str, table: Table) -> list[str | None]:
     for j in given:
         types[j] = "PERSON"
     if "PERSON" not in types:
+        _named_by_births(text, table, types)
+    if "PERSON" not in types:
         return types
     for j, cells in enumerate(table.columns):
         if types[j] is None and cells:
             types[j] = "AGE" if _age_column(text, cells) else "DATE_OF_BIRTH" if _birth_column(text, cells) else None
     return types
+
+
+def _named_by_births(text: str, table: Table, types: list[str | None]) -> None:
+    """(pii19) In a header-less block with a column of birth dates, the first column of full names (two or three
+    capitalised words in most cells: "Maelor Griffiths", "Siân Pritchard-Evans", given names the lexicon lacks) is
+    the people's whose births they are."""
+    if not any(types[j] is None and c and _birth_column(text, c) for j, c in enumerate(table.columns)):
+        return
+    for j, cells in enumerate(table.columns):
+        if types[j] is None and cells and _most(cells, lambda s, e: len(text[s:e].split()) >= 2 and
+                                                _value_fits("PERSON", text[s:e]) and text[s:e] not in BRANDS):
+            types[j] = "PERSON"
+            return
 
 
 def _tables(text: str, tables: list[Table]) -> list[Entity]:

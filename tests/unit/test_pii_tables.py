@@ -303,3 +303,12 @@ def test_an_address_column_before_other_columns_keeps_its_unquoted_commas():
     got = _found(text)
     assert {("STREET_ADDRESS", "4 Chapel Row, Helston"), ("STREET_ADDRESS", "9 Quay Hill, Fowey"), ("AGE", "67")} <= got
     assert not any(v in ("1977", "2001") for _, v in got)
+
+
+def test_a_birth_date_column_types_the_full_names_beside_it_in_header_less_rows():
+    # pii19: names the given-name lexicon lacks ("Maelor", "Siân") are still the people whose births the rows give
+    text = "no header:\nMaelor Griffiths\t30/03/1972\t07700 918 442\nSiân Pritchard-Evans\t11/10/1968\t07700 903 117"
+    assert {("PERSON", "Maelor Griffiths"), ("PERSON", "Siân Pritchard-Evans"), ("DATE_OF_BIRTH", "30/03/1972")} <= _found(text)
+    # without a birth column, two-word cells are no names: "Shepton Mallet", "Blue Door" in a stock list
+    text = "Shepton Mallet\t12\tin stock\nBlue Door\t4\tback order"
+    assert not any(t == "PERSON" for t, _ in _found(text))

@@ -2296,3 +2296,12 @@ def test_the_heads_longer_span_does_not_swallow_a_rules_address_into_a_clause():
     s = text.index("214")
     got = {text[a:b] for a, b, t, _ in combine(text, [(s, len(text) - 1, "STREET_ADDRESS", 0.99)]) if t == "STREET_ADDRESS"}
     assert got == {"Jl. Gajah Mada No. 17, Yogyakarta"}
+
+
+def test_the_date_on_the_line_after_a_date_of_birth_question_is_the_date_of_birth():
+    # pii19: asked on one line, answered on the next (or the one after)
+    text = "[10:02] Clinic: to confirm, full name and date of birth please?\n[10:05] Me: Odile Ferrand, 04.11.1972"
+    assert ("DATE_OF_BIRTH", "04.11.1972") in _typed(text)
+    # a line that gives the date itself is answered already: the next line's date is another's
+    text = "Date of birth: 30 JUL 1990\nDate of issue: 14 FEB 2019"
+    assert ("DATE_OF_BIRTH", "14 FEB 2019") not in _typed(text)
