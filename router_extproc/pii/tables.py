@@ -265,7 +265,9 @@ def _aligned_rows(lines: list[str], starts: list[int], i: int, head: list[Span],
             k += 1
             continue
         rc = _chunks(row)
-        placed = _place(row, rc, head) or _in_order(row, rc, len(head))
+        cut = _cut(row, head) if len(rc) < len(head) else None  # (fewer runs than columns: one-space gaps?)
+        placed = list(range(len(head))) if cut is not None else _place(row, rc, head) or _in_order(row, rc, len(head))
+        rc = cut if cut is not None else rc
         if len(rc) < 2 or placed is None or (full and len([j for j in placed if j is not None]) != len(head)):
             break
         for (a, b), j in zip(rc, placed):
@@ -274,6 +276,24 @@ def _aligned_rows(lines: list[str], starts: list[int], i: int, head: list[Span],
     if k == i + 1:
         return None
     return Table(types, tuple(tuple(c) for c in cols), tuple(idx)), k
+
+
+def _cut(line: str, head: list[Span]) -> list[Span] | None:
+    """(pii19) A fixed-width report's row whose cells stand one space apart where a value fills its column
+    ("Gwendolyn Ashforth 1965-09-30 Bargoed" under "NAME               DOB        CITY"): cut at the header's column
+    starts, where each cell must start (a space before it, none at it); else None. Linear in the row."""
+    if len(head) < 2 or len(line) <= head[-1][0] or line[:head[0][0]].strip():
+        return None
+    out: list[Span] = []
+    for j, (a, _) in enumerate(head):
+        if line[a] in " \t" or (j > 0 and line[a - 1] != " "):
+            return None
+        end = head[j + 1][0] - 1 if j + 1 < len(head) else len(line)
+        b = end
+        while b > a and line[b - 1] in " \t\r":
+            b -= 1
+        out.append((a, b))
+    return out
 
 
 def _place(line: str, row: list[Span], head: list[Span]) -> list[int | None] | None:

@@ -312,3 +312,20 @@ def test_a_birth_date_column_types_the_full_names_beside_it_in_header_less_rows(
     # without a birth column, two-word cells are no names: "Shepton Mallet", "Blue Door" in a stock list
     text = "Shepton Mallet\t12\tin stock\nBlue Door\t4\tback order"
     assert not any(t == "PERSON" for t, _ in _found(text))
+
+
+def test_a_fixed_width_report_with_one_space_gaps_is_cut_at_its_header_columns():
+    # pii19: where a value fills its column the gap to the next is one space; the header's column starts cut the row
+    text = ("NAME               DOB        CITY\nGwenllian Ashworth 1965-09-30 Bargoed\n"
+            "Ivo Kask           1996-11-05 Tartu\nPriya Raman        1971-02-14 Leicester")
+    got = _found(text)
+    assert {("PERSON", "Gwenllian Ashworth"), ("DATE_OF_BIRTH", "1965-09-30"), ("PERSON", "Ivo Kask"),
+            ("DATE_OF_BIRTH", "1996-11-05"), ("DATE_OF_BIRTH", "1971-02-14")} <= got
+    table = read_tables(text)[0]
+    assert [text[a:b] for a, b in table.columns[2]] == ["Bargoed", "Tartu", "Leicester"]
+
+
+def test_a_row_that_does_not_start_its_cells_at_the_header_columns_is_not_cut():
+    # right-aligned numbers or a prose line under a header: no cell starts at a column start, so no cut
+    text = "name      age  city\nsee the notes below for the rest of it"
+    assert read_tables(text) == [] or all(not c for t in read_tables(text) for c in t.columns)
