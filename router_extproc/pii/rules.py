@@ -1161,8 +1161,23 @@ MENTION = _rx(r"(?:^|[\s(])@(\p{Lu}\p{Ll}{2,})\b")
 # a signature line that ends a message: "-- Maja", "— Jonas Berg" (a single "-" opens a list item: "- Jupyter Notebook")
 SIGNATURE = _rx(rf"(?:^|\n)[ \t]*(?:--|\x{{2014}}|\x{{2013}})[ \t]*{_NAME}[ \t]*\s*$")
 # the speaker of a chat line after its timestamp: "[09:14] Priya: hey", "12/03/2025, 18:02 - Sam: ok", "10:22 AM Ola:"
-CHAT_SPEAKER = _rx(r"(?m)^[ \t]*\[?(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4},?\s+)?\d{1,2}:\d{2}(?::\d{2})?(?:\s?[AaPp]\.?[Mm]\.?)?\]?"
+CHAT_SPEAKER = _rx(r"(?m)^[ \t]*(?:\[?(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4},?\s+)?\d{1,2}:\d{2}(?::\d{2})?(?:\s?[AaPp]\.?[Mm]\.?)?\]?|"
+                   # (pii19) WhatsApp's export on iOS writes the time with dots, in brackets: "[12/10/26 19.42.07]"
+                   r"\[\d{1,4}[./-]\d{1,2}[./-]\d{1,4},?\s+\d{1,2}\.\d{2}(?:\.\d{2})?\])"
                    rf"[ \t]*(?:-[ \t]*)?{_NAME}:[ \t]")
+# (pii19) Telegram's export heads each message with the sender's name, a comma and the bracketed date and time:
+# "Андрей Соколов, [03.12.2026 22:15]"
+CHAT_EXPORT_HEAD = _rx(r"(?m)^[ \t]*(\p{Lu}[\p{Ll}\p{M}'-]+(?: \p{Lu}[\p{Ll}\p{M}'-]+){0,2}), \[\d{1,2}[./]\d{1,2}[./]\d{2,4},? "
+                       r"\d{1,2}:\d{2}(?::\d{2})?\][ \t]*\r?$")
+# (pii19) a form's field for a person's name, or a parent's or a guardian's, in other languages and scripts, with
+# a full name (two to four words) alone after it: "Ονοματεπώνυμο: ...", "Πατέρας: ...", "שם הילדה: ...", "Veli: ...",
+# "ФИО: ...", "Họ và tên: ...", "Nama lengkap: ..."
+FORM_NAME_FIELD = _rx(r"(?m)^[ \t]*(?:Ονοματεπώνυμο|Όνομα|Επώνυμο|Πατέρας|Μητέρα|Κηδεμόνας|שם(?: \p{Hebrew}+)?|הורה|"
+                      r"ФИО|Ф\.И\.О\.|Имя|Фамилия|Отец|Мать|Опекун|ПІБ|Батько|Мати|Adı Soyadı|Ad Soyad|Veli|Baba|Anne|"
+                      r"الاسم(?: الكامل)?|اسم الأب|اسم الأم|ولي الأمر|ชื่อ-นามสกุล|ชื่อ|नाम|पिता का नाम|माता का नाम|"
+                      r"Họ và tên|Họ tên|Nama(?: [Ll]engkap)?|Ayah|Ibu|Wali|Imię i nazwisko|Ojciec|Matka|Vater|Mutter|"
+                      r"Père|Mère|Padre|Madre|Pai|Mãe)[ \t]*[:：][ \t]*"
+                      r"(\p{L}[\p{L}\p{M}'\x{2019}-]*(?: \p{L}[\p{L}\p{M}'\x{2019}-]*){1,3})[ \t]*(?:\r?$|[,،(])")
 NAME_IS = _rx(rf"(?i:my name is|my name's|call me|name:|patient:|patient name:|signed,?|full name:|\bi'm|\bi am|"
               rf"name on (?:the )?card|card ?holder|account ?holder|kontoinhaber(?:in)?|titulaire|titular|"
               rf"ich bin|je m'appelle|me llamo|mi chiamo|soy|\bit'?s|this is|c'est|nazywam się|jmenuji se|mă numesc|"
@@ -1245,7 +1260,10 @@ INTRO_PHRASES: dict[str, tuple[str, ...]] = {
                    "ਮੇਰਾ ਨਾਮ", "ਮੇਰਾ ਨਾਂ", "મારું નામ", "मेरे पिताजी", "मेरे पिता", "मेरी माँ", "मेरी माता", "मेरे पति",
                    "मेरी पत्नी", "मेरे बेटे", "मेरी बेटी"),
     # South-East Asian: Thai, Lao, Khmer, Burmese, Vietnamese
-    "southeast_asia": ("ผมชื่อ", "ฉันชื่อ", "ดิฉันชื่อ", "ชื่อ", "ຂ້ອຍຊື່", "ខ្ញុំឈ្មោះ", "tôi tên là", "tên tôi là"),
+    "southeast_asia": ("ผมชื่อ", "ฉันชื่อ", "ดิฉันชื่อ", "ชื่อ", "ຂ້ອຍຊື່", "ខ្ញុំឈ្មោះ", "tôi tên là", "tên tôi là",
+                       # (pii19) Vietnamese "tôi là" (I am: a capitalised name must follow), Chinese "我叫", "我的名字是"
+                       # (not "我是", which says what one is as often as who), Kyrgyz "атым"
+                       "tôi là", "我叫", "我的名字是", "我的名字叫", "атым"),
     # Semitic and Ethiopian: Hebrew, Arabic, Amharic, Tigrinya
     "semitic": ("שמי", "קוראים לי", "ስሜ", "ሽመይ"),
     # African: Swahili, Chichewa, Shona, Zulu, Xhosa, Sesotho, Tswana, Yoruba, Igbo, Hausa, Twi, Ewe, Lingala,
@@ -1347,6 +1365,16 @@ NOT_NAMES = frozenset("""Grüße Grüsse Grüßen Grüssen Assignee Assignees Re
 # (pii8: the networks are labels before a handle, "Insta: marco_on_bikes" in held_out_11, nobody's name)
 
 
+def _field_name_ok(v: str) -> bool:
+    """(pii19) A form field's full name: in a cased script every word capitalised (a particle or "bin"/"ben-" aside)
+    and none a word that is no name; in a script without case, any words."""
+    words = v.split()
+    if any(w[:1].isupper() or w[:1].islower() for w in words):
+        return all(w[:1].isupper() or w in ("bin", "binti", "ben", "bat", "van", "von", "de", "da", "do", "dos", "di")
+                   for w in words) and _name_ok(" ".join(w for w in words if w[:1].isupper()))
+    return True
+
+
 def _name_ok(name: str) -> bool:
     words = name.replace(".", " ").replace("-", " ").split()
     core = [w for w in words if w not in NAME_TITLES and len(w) > 1]
@@ -1400,6 +1428,8 @@ def _people(T: Text) -> list[Entity]:
         if not T.text.isascii():
             for rx in (NAME_HANGUL_CLAUSE, CJK_LABEL_NAME, PATRONYMIC_NAME):
                 out += [(s, e, "PERSON", 0.85) for s, e in T.find(rx, 1)]
+        out += _value_span(T, CHAT_EXPORT_HEAD, "PERSON", 0.85, ok=_name_ok)
+        out += [(s, e, "PERSON", 0.85) for s, e in T.find(FORM_NAME_FIELD, 1) if _field_name_ok(T.text[s:e])]
         rows = [m for m in ROSTER_LINE.finditer(T.raw) if 0 < int(m.group(2)) <= 120]
         if len(rows) >= 2:
             for m in rows:

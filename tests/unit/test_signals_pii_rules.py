@@ -2305,3 +2305,31 @@ def test_the_date_on_the_line_after_a_date_of_birth_question_is_the_date_of_birt
     # a line that gives the date itself is answered already: the next line's date is another's
     text = "Date of birth: 30 JUL 1990\nDate of issue: 14 FEB 2019"
     assert ("DATE_OF_BIRTH", "14 FEB 2019") not in _typed(text)
+
+
+@pytest.mark.parametrize("text, name", [
+    ("Ονοματεπώνυμο: Δήμητρα Αλεξίου\nΤάξη: Β2", "Δήμητρα Αλεξίου"),
+    ("שם ההורה: דנה כהן-לוי\nטלפון: לא ידוע", "דנה כהן-לוי"),
+    ("Veli: Selin Aksoy, cep numarası ektedir", "Selin Aksoy"),
+    ("ФИО: Ирина Петрова\nгруппа 3", "Ирина Петрова"),
+    ("Nama lengkap: Dewi Lestari (kelas 5)", "Dewi Lestari"),
+])
+def test_a_form_field_for_a_persons_name_in_other_languages_and_scripts(text, name):
+    # pii19: the field's word (a name, a parent, a guardian), a colon, a full name alone after it
+    assert {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"} == {name}
+
+
+def test_a_form_field_with_words_that_are_no_name_takes_none():
+    for text in ["Mother: Not Known", "Nama: lihat lampiran", "Vater: unbekannt"]:
+        assert not any(t == "PERSON" for _, _, t, _ in combine(text, [])), text
+
+
+@pytest.mark.parametrize("text, name", [
+    ("Дмитрий Волков, [04.12.2026 09:15]\nкогда встречаемся?", "Дмитрий Волков"),
+    ("[12/10/26 19.42.07] Sekar Ayuningtyas: nanti sore ya", "Sekar Ayuningtyas"),
+    ("我叫王晓明，今年28岁", "王晓明"),
+    ("Мен ушул жерде жашайм, атым Айбек Токтогулов. Help me", "Айбек Токтогулов"),
+])
+def test_chat_export_speakers_and_more_languages_intro_phrases(text, name):
+    # pii19: Telegram's "Name, [date time]" head, WhatsApp iOS's dotted time, Chinese 我叫, Kyrgyz атым
+    assert name in {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"}
