@@ -1804,6 +1804,16 @@ def _has_digit(v: str) -> bool:
     return any(c.isdigit() for c in v)
 
 
+def _script_addresses(T: Text) -> list[Entity]:
+    out: list[Entity] = []
+    for rx in ADDRESS_SCRIPTS + ADDRESS_SCRIPTS_MORE:
+        for s, e in T.find(rx, 1):
+            while T.text[s:e].rsplit(" ", 1)[-1] in _COPULAS and " " in T.text[s:e]:
+                e = s + T.text[s:e].rindex(" ")  # (pii19) "..., भोपाल है": the sentence's verb, not the town's
+            out.append((s, e, "STREET_ADDRESS", 0.9))
+    return out
+
+
 def _ids(T: Text) -> list[Entity]:
     """Government IDs and bank accounts: a context keyword, then a number-like value."""
     out = _value_span(T, PASSPORT, "PASSPORT", 0.9, ok=_has_digit)
@@ -1836,11 +1846,7 @@ def _ids(T: Text) -> list[Entity]:
         if any(k in T.text for k in keys):
             out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     if not T.text.isascii():
-        for rx in ADDRESS_SCRIPTS + ADDRESS_SCRIPTS_MORE:
-            for s, e in T.find(rx, 1):
-                while T.text[s:e].rsplit(" ", 1)[-1] in _COPULAS and " " in T.text[s:e]:
-                    e = s + T.text[s:e].rindex(" ")  # (pii19) "..., भोपाल है": the sentence's verb, not the town's
-                out.append((s, e, "STREET_ADDRESS", 0.9))
+        out += _script_addresses(T)
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(ADDRESS_EU)
             if T.text[s:e].split(None, 1)[0].rstrip(".").capitalize() not in _NOT_STREET_HEADS]
     text = T.text
@@ -2261,6 +2267,33 @@ def _logins(T: Text) -> list[Entity]:
     return out
 
 
+def _slash_pairs(T: Text) -> list[Entity]:
+    """A login and a password joined by a slash: "creds for the staging box: stage_ops / Bl4ck$wan" (LOGIN_SLASH) and,
+    in chat prose, "it's tlevi.procure / Carmel&Wadi54" after a word for logging in (CRED_SLASH_PAIR, pii19)."""
+    text = T.text
+    out: list[Entity] = []
+    if "/" in text:
+        for m in LOGIN_SLASH.finditer(T.raw):
+            (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
+            p = text[ps:pe]
+            # ("user: X / password: Y" is the keyed form: "password:" is its next key, not the password)
+            if not placeholder(p) and _password_ok(p) and not p.isalpha() and not _in_url(text, ps) and \
+                    not p.endswith((":", "=")):
+                out.append((ps, pe, "PASSWORD", 0.9))
+                if not placeholder(text[us:ue]):
+                    out.append((us, ue, "USERNAME", 0.85))
+    if " / " in text:
+        for m in CRED_SLASH_PAIR.finditer(T.raw):
+            (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
+            while pe > ps and text[pe - 1] in ".)]":  # ("!" and "?" end many passwords)
+                pe -= 1
+            u = text[us:ue]
+            if _strong_password(text[ps:pe]) and (_login_shaped(u) or (u.isalnum() and u.islower() and len(u) >= 4)) \
+                    and u.lower() not in _NOT_LOGIN and not placeholder(u) and not _in_url(text, ps):
+                out += [(us, ue, "USERNAME", 0.85), (ps, pe, "PASSWORD", 0.9)]
+    return out
+
+
 def _credentials(T: Text) -> list[Entity]:
     text = T.text
     out: list[Entity] = []
@@ -2286,25 +2319,7 @@ def _credentials(T: Text) -> list[Entity]:
             # without a ':' or '=' only a password-looking value makes "user X pw Y" a credential pair
             if not placeholder(text[us:ue]) and not placeholder(p) and _password_ok(p) and not p.isalpha():
                 out += [(us, ue, "USERNAME", 0.85), (ps, pe, "PASSWORD", 0.9)]
-    if "/" in text:
-        for m in LOGIN_SLASH.finditer(T.raw):
-            (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
-            p = text[ps:pe]
-            # ("user: X / password: Y" is the keyed form: "password:" is its next key, not the password)
-            if not placeholder(p) and _password_ok(p) and not p.isalpha() and not _in_url(text, ps) and \
-                    not p.endswith((":", "=")):
-                out.append((ps, pe, "PASSWORD", 0.9))
-                if not placeholder(text[us:ue]):
-                    out.append((us, ue, "USERNAME", 0.85))
-    if " / " in text:
-        for m in CRED_SLASH_PAIR.finditer(T.raw):
-            (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
-            while pe > ps and text[pe - 1] in ".)]!?":
-                pe -= 1
-            u = text[us:ue]
-            if _strong_password(text[ps:pe]) and (_login_shaped(u) or (u.isalnum() and u.islower() and len(u) >= 4)) \
-                    and u.lower() not in _NOT_LOGIN and not placeholder(u) and not _in_url(text, ps):
-                out += [(us, ue, "USERNAME", 0.85), (ps, pe, "PASSWORD", 0.9)]
+    out += _slash_pairs(T) if "/" in text else []
     if " as " in text or " as\n" in text:
         for m in LOGIN_AS.finditer(T.raw):
             us, ue = T.char(m.start(1)), T.char(m.end(1))

@@ -2225,7 +2225,7 @@ def test_a_connection_strings_password_is_a_persons_password_when_the_login_is_a
         assert got == {typ}, text
 
 
-def _typed(text):
+def _rule_pairs(text):
     return {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
 
 
@@ -2238,13 +2238,13 @@ def _typed(text):
 ])
 def test_a_login_and_password_joined_by_a_slash_in_chat_prose(text, login, password):
     # pii19: "X / Y" a few words after a word for logging in or an account, the password shaped like one
-    assert {("USERNAME", login), ("PASSWORD", password)} <= _typed(text)
+    assert {("USERNAME", login), ("PASSWORD", password)} <= _rule_pairs(text)
 
 
 def test_a_slash_between_words_or_numbers_is_no_credential_pair():
     for text in ["Log in at the portal; see docs / README2024 for the account setup",
                  "my account ratio is 3 / 4 now", "login page: home / about / contact"]:
-        assert not any(t in ("USERNAME", "PASSWORD") for t, _ in _typed(text)), text
+        assert not any(t in ("USERNAME", "PASSWORD") for t, _ in _rule_pairs(text)), text
 
 
 @pytest.mark.parametrize("text, password", [
@@ -2255,22 +2255,22 @@ def test_a_slash_between_words_or_numbers_is_no_credential_pair():
 ])
 def test_the_answer_on_the_line_after_a_password_question_is_a_password(text, password):
     # pii19: the line after (or the one after that) a line that asks for or speaks of a password
-    assert ("PASSWORD", password) in _typed(text)
+    assert ("PASSWORD", password) in _rule_pairs(text)
 
 
 def test_no_password_from_the_lines_after_a_password_word_without_one():
     for text in ["Password policy: at least 12 characters.\nBuild v2.4.1 ran on Win11Pro machines with SHA256Sum.",
                  "Guest Wi-Fi\nNetwork: TP-Link_4F2A\nask at the desk",
                  "Password=Xy;\n<script integrity=\"sha384-cdNFcQ1NiAUw1xm7zHhwz75yt01+gHHra6inOipg9zmNnDIk0aatuO6+o\">"]:
-        got = {v for t, v in _typed(text) if t == "PASSWORD"}
+        got = {v for t, v in _rule_pairs(text) if t == "PASSWORD"}
         assert got <= {"Xy"}, text
 
 
 def test_the_word_for_an_account_in_other_languages_before_a_login():
     # pii19: French "compte", Russian "логин" (and the other scripts' words) before a login-shaped word
-    assert ("USERNAME", "apo.vasseur") in _typed("Mon compte client est apo.vasseur et je n'arrive plus à me connecter.")
-    assert ("USERNAME", "dacha_admin_olya") in _typed("а логин роутера тот же dacha_admin_olya?")
-    assert not any(t == "USERNAME" for t, _ in _typed("Das Konto wurde gesperrt, siehe konto_export.csv."))
+    assert ("USERNAME", "apo.vasseur") in _rule_pairs("Mon compte client est apo.vasseur et je n'arrive plus à me connecter.")
+    assert ("USERNAME", "dacha_admin_olya") in _rule_pairs("а логин роутера тот же dacha_admin_olya?")
+    assert not any(t == "USERNAME" for t, _ in _rule_pairs("Das Konto wurde gesperrt, siehe konto_export.csv."))
 
 
 @pytest.mark.parametrize("text, address", [
@@ -2301,10 +2301,10 @@ def test_the_heads_longer_span_does_not_swallow_a_rules_address_into_a_clause():
 def test_the_date_on_the_line_after_a_date_of_birth_question_is_the_date_of_birth():
     # pii19: asked on one line, answered on the next (or the one after)
     text = "[10:02] Clinic: to confirm, full name and date of birth please?\n[10:05] Me: Odile Ferrand, 04.11.1972"
-    assert ("DATE_OF_BIRTH", "04.11.1972") in _typed(text)
+    assert ("DATE_OF_BIRTH", "04.11.1972") in _rule_pairs(text)
     # a line that gives the date itself is answered already: the next line's date is another's
     text = "Date of birth: 30 JUL 1990\nDate of issue: 14 FEB 2019"
-    assert ("DATE_OF_BIRTH", "14 FEB 2019") not in _typed(text)
+    assert ("DATE_OF_BIRTH", "14 FEB 2019") not in _rule_pairs(text)
 
 
 @pytest.mark.parametrize("text, name", [
