@@ -1328,9 +1328,11 @@ def _brand_forms(names: tuple[str, ...]) -> frozenset[str]:
 
 
 BRANDS = _brand_forms(brand_names(common_words=True))
+# (pii19: and a chat export's self or service speakers, "[10:05] Me:", "[10:02] Clinic:", and "To" after "Hi! ")
 NOT_NAMES = frozenset("""Grüße Grüsse Grüßen Grüssen Assignee Assignees Reporter Watchers Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
     Afternoon Evening Hope We You Your My The An This That It Please Happy Sure Okay Ok Yes No Chat ChatGPT Claude
+    Me To From Clinic Reception Pharmacy Surgery Office Shop Store Helpdesk Dispatch Landlord
     Assistant Bot Gpt Gemini Copilot Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March
     April May June July August September October November December However Also Well Now Then First Second Third
     Finally Next Still Anyway Besides Meanwhile Otherwise Therefore Thus Hence Instead Actually Basically Please Sorry

@@ -2333,3 +2333,10 @@ def test_a_form_field_with_words_that_are_no_name_takes_none():
 def test_chat_export_speakers_and_more_languages_intro_phrases(text, name):
     # pii19: Telegram's "Name, [date time]" head, WhatsApp iOS's dotted time, Chinese 我叫, Kyrgyz атым
     assert name in {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"}
+
+
+def test_a_chat_exports_self_or_service_speaker_is_no_name():
+    # pii19: "Me:" and "Clinic:" speak in an export; "To" after "Hi! " opens the sentence
+    text = "[10:02] Clinic: Hi! To confirm, your date of birth please?\n[10:05] Me: Odile Ferrand, 04.11.1972"
+    got = {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"}
+    assert not got & {"Clinic", "Me", "To"}
