@@ -412,6 +412,9 @@ def _whole_addresses(text: str, ents: list) -> list:
         and not _title_in_quotes(text, x[0], x[1]) and _LIST_ITEM.search(text[x[0]:x[1]]) is None)]
 
 
+_COLUMN_GAP = re2.compile(r"[^\s] {3,}[^\s]")
+
+
 def _trim_address(text: str, x: tuple) -> tuple | None:
     """(pii14) An address span without the clause's lower-case words the head ran into it, before its first word
     ("han |Hunyo 8|") or after a comma at its end ("41 High Street|, does scones|"); None when what is left is a
@@ -419,6 +422,10 @@ def _trim_address(text: str, x: tuple) -> tuple | None:
     if x[2] != "STREET_ADDRESS":
         return x
     s, e = x[0], x[1]
+    gap = _COLUMN_GAP.search(text[s:e])
+    if gap is not None:
+        e = s + gap.start() + 1  # (pii19) a run of spaces inside a line is an aligned table's column gap:
+        # "Centraal   IC 3518" is two cells (an indented next line of a letter's address is not)
     words = text[s:e].split(" ")
     while len(words) > 1 and words[0].isalpha() and words[0].islower() and _STREET_WORD.search(words[0]) is None \
             and _STREET_ABBR_BEFORE.search(words[0] + " ") is None:

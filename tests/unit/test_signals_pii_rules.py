@@ -2340,3 +2340,15 @@ def test_a_chat_exports_self_or_service_speaker_is_no_name():
     text = "[10:02] Clinic: Hi! To confirm, your date of birth please?\n[10:05] Me: Odile Ferrand, 04.11.1972"
     got = {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"}
     assert not got & {"Clinic", "Me", "To"}
+
+
+def test_an_address_does_not_run_across_an_aligned_tables_column_gap():
+    # pii19: "Centraal   IC 3518" is a station's cell and a train's; a letter's indented next line stays the address's
+    text = "Departures\nAmsterdam Centraal   IC 3518   platform 5\n"
+    s = text.index("Centraal")
+    got = combine(text, [(s, s + len("Centraal   IC 3518"), "STREET_ADDRESS", 0.9)])
+    assert not any(t == "STREET_ADDRESS" for _, _, t, _ in got)
+    text = "Send it to:\n12 Tallow Lane\n   Frome BA11 1AA\nthanks"
+    s, e = text.index("12"), text.index("1AA") + 3
+    got = {text[a:b] for a, b, t, _ in combine(text, [(s, e, "STREET_ADDRESS", 0.9)]) if t == "STREET_ADDRESS"}
+    assert any("Frome" in v for v in got)
