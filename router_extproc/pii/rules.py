@@ -1332,7 +1332,8 @@ BRANDS = _brand_forms(brand_names(common_words=True))
 NOT_NAMES = frozenset("""Grüße Grüsse Grüßen Grüssen Assignee Assignees Reporter Watchers Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
     Afternoon Evening Hope We You Your My The An This That It Please Happy Sure Okay Ok Yes No Chat ChatGPT Claude
-    Me To From Clinic Reception Pharmacy Surgery Office Shop Store Helpdesk Dispatch Landlord
+    Me To From Clinic Reception Pharmacy Surgery Office Shop Store Helpdesk Dispatch Landlord Firstname Lastname
+    Forename Surname Givenname Fullname
     Assistant Bot Gpt Gemini Copilot Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March
     April May June July August September October November December However Also Well Now Then First Second Third
     Finally Next Still Anyway Besides Meanwhile Otherwise Therefore Thus Hence Instead Actually Basically Please Sorry
@@ -1377,10 +1378,15 @@ def _field_name_ok(v: str) -> bool:
     return True
 
 
+_FIELD_WORDS = frozenset("Firstname Lastname Forename Surname Givenname Fullname Name".split())
+
+
 def _name_ok(name: str) -> bool:
     words = name.replace(".", " ").replace("-", " ").split()
     core = [w for w in words if w not in NAME_TITLES and len(w) > 1]
-    return bool(core) and not any(w in NOT_NAMES or w in INTRO_WORDS for w in core) and not core[0].endswith("ly") \
+    # (pii19: a template's field words in capitals, "FIRSTNAME LASTNAME", are no name either)
+    return bool(core) and not any(w in NOT_NAMES or w in INTRO_WORDS or w.capitalize() in _FIELD_WORDS for w in core) \
+        and not core[0].endswith("ly") \
         and not (len(core) == 1 and core[0] in BRANDS)
 
 

@@ -554,8 +554,13 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     out = [x for x in out if x[2] != "USERNAME" or _login_ok(text, x[0], x[1])]
+    out = [x for x in out if x[2] != "DATE_OF_BIRTH" or _ZERO_DATE.search(text[x[0]:x[1]]) is None]
     out = _named_logins(text, _named_sites(text, _intro_lead(text, out)))
     return _not_row_numbers(text, _person_details(text, out), tables)
+
+
+# (pii19) a date with a zero day, month or year ("0000-00-00", "00/00/1990") is a template's stand-in, no birth
+_ZERO_DATE = re2.compile(r"(?:^|[^\d])0+(?:$|[^\d])")
 
 
 def _not_row_numbers(text: str, ents: list[tuple[int, int, str, float]], tables: list[Table]

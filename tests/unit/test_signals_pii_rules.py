@@ -2352,3 +2352,11 @@ def test_an_address_does_not_run_across_an_aligned_tables_column_gap():
     s, e = text.index("12"), text.index("1AA") + 3
     got = {text[a:b] for a, b, t, _ in combine(text, [(s, e, "STREET_ADDRESS", 0.9)]) if t == "STREET_ADDRESS"}
     assert any("Frome" in v for v in got)
+
+
+def test_a_templates_stand_ins_are_no_name_and_no_birth_date():
+    # pii19: sample data with obvious placeholders: a zero date, capitalised field words
+    for text in ["dob: 0000-00-00, name: FIRSTNAME LASTNAME", "born 00/00/1990", "Name: ANNA SURNAME"]:
+        assert not any(t in ("PERSON", "DATE_OF_BIRTH") for _, _, t, _ in combine(text, [])), text
+    text = "DOB: 2001-05-07"
+    assert ("DATE_OF_BIRTH", "2001-05-07") in {(t, text[s:e]) for s, e, t, _ in combine(text, [])}
