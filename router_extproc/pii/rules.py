@@ -1514,6 +1514,8 @@ def _in_url(text: str, s: int) -> bool:
 _DOC_EMAIL = _rx(r"(?i)^(?:git@[^@]+$|(?:foo|bar|baz|qux|user\d*|username|name|your?(?:[._-]?\w+)?|me|someone|somebody|"
                  r"e-?mail|test\d*|admin|info|no-?reply|example|contact|support)@(?:[\w-]+\.)*(?:example\.(?:com|org|net)|"
                  r"example|test|invalid|localhost)$|[\w.+-]+-(?:users|devel|dev|announce|discuss|help|list|team)@|"
+                 # (pii19) a template's stand-in domain: "name@domain.tld", "someone@domain.com"
+                 r"[^@]+@(?:[\w-]+\.)*(?:domain\.(?:tld|com|net|org)|[\w-]+\.tld)$|"
                  r"[^@]+@(?:googlegroups\.com|lists\.[\w.-]+)$)")
 
 

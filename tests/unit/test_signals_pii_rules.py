@@ -2360,3 +2360,10 @@ def test_a_templates_stand_ins_are_no_name_and_no_birth_date():
         assert not any(t in ("PERSON", "DATE_OF_BIRTH") for _, _, t, _ in combine(text, [])), text
     text = "DOB: 2001-05-07"
     assert ("DATE_OF_BIRTH", "2001-05-07") in {(t, text[s:e]) for s, e, t, _ in combine(text, [])}
+
+
+def test_an_email_at_a_templates_stand_in_domain_is_no_address():
+    # pii19: "name@domain.tld", "first.last@domain.com" are a template's; a real domain's address stays
+    assert not any(t == "EMAIL_ADDRESS" for _, _, t, _ in combine("email: name@domain.tld or first.last@domain.com", []))
+    text = "mail me at lena.brandt@posteo.de"
+    assert ("EMAIL_ADDRESS", "lena.brandt@posteo.de") in {(t, text[s:e]) for s, e, t, _ in combine(text, [])}
