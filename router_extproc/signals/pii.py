@@ -885,13 +885,15 @@ _LOGIN_WORD = re2.compile(r"(?:^|[^\w.@/:-])([a-z][a-z0-9._-]{2,30}[a-z0-9])(?:$
 
 def _login_forms(name: str) -> set[str]:
     """The logins a directory makes of a full name: "Halina Kowalczyk" -> hkowalczyk, halina.kowalczyk,
-    halina_kowalczyk, halinak, kowalczykh, h.kowalczyk (diacritics folded: "Linh Trịnh" -> ltrinh)."""
+    halina_kowalczyk, halinakowalczyk, h.kowalczyk (diacritics folded: "Linh Trịnh" -> ltrinh); five letters at
+    least, and not the short forms "markS" or "smithM" that words spell ("Mark Smith" beside "marks")."""
     w = [_fold(x) for x in name.replace("-", " ").split() if not _is_title(x)]
     w = [x for x in w if x.isalpha()]
     if len(w) < 2 or len(w[0]) < 2 or len(w[-1]) < 3:
         return set()
     g, f = w[0], w[-1]
-    return {g[0] + f, g + "." + f, g + "_" + f, g + f, g + f[0], f + g[0], g[0] + "." + f, g[0] + "_" + f, f + "." + g}
+    forms = {g[0] + f, g + "." + f, g + "_" + f, g + f, g[0] + "." + f, g[0] + "_" + f, f + "." + g}
+    return {x for x in forms if len(x) >= 5}
 
 
 def _named_logins(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:

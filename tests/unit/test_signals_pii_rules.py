@@ -2208,9 +2208,11 @@ def test_a_login_made_from_a_named_persons_full_name_is_their_login():
     text = "ltrinh signed. Linh Trịnh, linh.trinh@corp.example, https://example.org/linh.trinh"
     got = {(t, text[s:e]) for s, e, t, _ in combine(text, [(15, 25, "PERSON", 0.9)])}
     assert ("USERNAME", "ltrinh") in got and not any(v == "linh.trinh" for _, v in got)
-    # without the person in the message, a lower-case word is no login
+    # without the person in the message, a lower-case word is no login; nor is a word a short form spells
     text = "His account is baigner, per the ticket."
     assert not any(t == "USERNAME" for _, _, t, _ in combine(text, []))
+    text = "Mark Smith marks the exams on Friday."
+    assert not any(t == "USERNAME" for _, _, t, _ in combine(text, [(0, 10, "PERSON", 0.9)]))
 
 
 def test_a_connection_strings_password_is_a_persons_password_when_the_login_is_a_persons():
