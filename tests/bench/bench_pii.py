@@ -875,8 +875,9 @@ def section(res: dict) -> str:
         f"Secrets in code and logs ({h['code_n']} generated snippets, {h['code_with_secret_n']} holding a secret): "
         f"precision {sec['precision']} / recall {sec['recall']} for the secret group (SECRET and PASSWORD as one, "
         f"as policies name it; target >= {t['secret']} both; n={sec['n']}, {sec['false_pos']} false positives). "
-        "By type (lower: the generator marks a password in a connection string PASSWORD, the rules call it SECRET, "
-        "which counts here as a miss and a false positive):",
+        "By type (lower: the generator marks a password in a connection string PASSWORD; since pii19 the rules do "
+        "too where the login looks like a person's, and call it SECRET for a service's or a token's, which counts "
+        "here as a miss and a false positive where the generator's login looks like a service's):",
         "", *_table(h["secrets_by_type"]), "",
         f"False flags: {h['benign_false_flag_rate']} of {h['benign_n']} benign questions (target <= {t['benign']}); "
         f"{h['docs_false_flag_rate']} of {h['docs_n']} README passages (target <= {t['docs']}; "
