@@ -337,6 +337,29 @@ DOB_NEAR = _rx(rf"(?i)(?:{_DOB_NEAR_KEYS})"
 # ndakazvarwa/ngazalwa, Yoruba bí mi/bi mi, Igbo amụrụ m/amuru m, Hausa haife ni, Somali dhashay, Twi wɔwoo me
 # (pii12) the birth words of DOB and DOB_NEAR alone, a cheap pre-check: the two patterns run only on a text with one
 _DOB_HINT = _rx(rf"(?i){_DOB_KEYS}|{_DOB_NEAR_KEYS}")
+# (pii19) a whole date of a year a living person was born in, for the answer on the line after the question
+_REPLY_DATE = _rx(rf"(?:^|[^\d./-])({_DATE})(?:$|[^\d./-])")
+_BIRTH_YEAR = _rx(r"(?:19\d\d|20[0-2]\d)")
+
+
+def _reply_dobs(T: Text) -> list[Entity]:
+    """(pii19) A line that asks for or names a date of birth without giving one ("full name and date of birth
+    please?"); the first whole date of a birth year on one of the next two lines is the answer ("[10:05] Me: Anneliese
+    Vogt, 17.01.1969"). One pass over the lines."""
+    out: list[Entity] = []
+    lines = list(_lines(T.text))
+    for i, (_, line) in enumerate(lines):
+        raw = line.encode("utf-8", "surrogatepass")
+        if _DOB_HINT.search(raw) is None or _REPLY_DATE.search(raw) is not None:
+            continue
+        for start, nxt in lines[i + 1:i + 3]:
+            m = _REPLY_DATE.search(nxt.encode("utf-8", "surrogatepass"))
+            if m is not None and _BIRTH_YEAR.search(m.group(1)) is not None:
+                b = nxt.encode("utf-8", "surrogatepass")
+                s = start + len(b[:m.start(1)].decode("utf-8", "surrogatepass"))
+                out.append((s, s + len(m.group(1).decode("utf-8", "surrogatepass")), "DATE_OF_BIRTH", 0.85))
+                break
+    return out
 _BIRTH_WORDS = ("lair|lahir|ipinanganak|natawo|nayanak|genys|ganet|ruggit|doglan|doğdum|doğum|doğulmuşam|tug'ilgan|"
                 "tugʻilgan|туған|туулган|төрсөн|роден|родена|роди|rođen|rođena|roden|rodena|нарадзіўся|нарадзілася|"
                 "დავიბადე|დაბადების|ծնվել|ծնված|נולדתי|נולד|נולדה|תאריך לידה|ولدت|وُلدت|تاريخ الميلاد|متولد|تاریخ تولد|"
@@ -667,7 +690,14 @@ CHAT_APP_USER = _rx(r"\b([a-z][a-z0-9]*[._][a-z0-9._]*[a-z0-9]|[a-z]+\d+[a-z0-9]
 # (Hausa), "The new intern's account is intern_jl" (held_out_9 ... held_out_11); see _near_login_ok
 USER_NEAR = _rx(r"(?i:\b(?:user\s?name|login|account|handle|nick(?:name)?|profile|forums?|app|insta(?:gram)?|ig|"
                 r"twitter|tiktok|twitch|steam|discord|telegram|snap(?:chat)?|reddit|facebook|fb|youtube|threads|bluesky|"
-                r"mastodon|xbox|psn|roblox|amfani)\b)[^\n@/=(){}\[\]<>`]{0,30}?(?:[\s:'\"(])"
+                r"mastodon|xbox|psn|roblox|amfani|"
+                # (pii19) the word for an account in French, Spanish, Portuguese, German/Nordic, Indonesian ("Mon
+                # compte client est apo.vasseur"), and in other scripts: Russian/Ukrainian "логин, аккаунт, учётная
+                # запись, обліковий", Greek, Hebrew, Arabic, Chinese, Japanese, Korean ("а логин роутера тот же
+                # dacha_admin_olya"); RE2's \b is ASCII, so these stand after a non-letter
+                r"compte|cuenta|conta|konto|akun)\b|(?:^|[^\p{L}])(?:логин\p{L}*|аккаунт\p{L}*|уч[её]тн\p{L}*|"
+                r"обліков\p{L}*|λογαριασμ\p{L}*|חשבון|שם משתמש|حساب\p{L}*|اسم المستخدم|用户名|账号|帳號|アカウント|"
+                r"ユーザー名|계정|아이디)(?:[^\p{L}]|$))[^\n@/=(){}\[\]<>`]{0,30}?(?:[\s:'\"(])"
                 # (pii9) and a handle with a trailing underscore or digits for letters ("quietkettle_", "n0rthw1nd_",
                 # held_out_12)
                 r"([a-z][a-z0-9]*(?:[._][a-z0-9]+)+_*|[a-z]{3,}\d{2,}_*|[a-z][a-z0-9]{2,}_+|[a-z]+\d[a-z0-9]*[a-z][a-z0-9]*_*)"
@@ -768,8 +798,9 @@ _ANY_DIGIT = r"[0-9\x{0660}-\x{0669}\x{06F0}-\x{06F9}\x{0966}-\x{096F}\x{FF10}-\
 ADDRESS_SCRIPTS_MORE = (
     _rx(r"((?:〒\s?\d{3}[-\x{FF0D}]\d{4}\s*)?\p{Han}{1,3}[都道府県]\p{Han}{1,5}[市区町村郡]"
         r"[\p{Han}\p{Katakana}\p{Hiragana}ー]{0,10}?\d{1,4}(?:丁目|番地?|号|[-\x{FF0D}\x{2212}]\d{1,4}){0,4})"),
-    _rx(r"((?:\p{Han}{2,3}(?:省|自治区))?\p{Han}{1,4}市(?:\p{Han}{1,4}[区县])?\p{Han}{1,10}?(?:路|街|大道|道|巷)"
-        r"\d{1,5}号(?:\d{1,4}(?:单元|栋|楼|室|号楼?|层))*)"),
+    # (pii19: "家住上海市...", "住在...": the verb before the address is not part of it)
+    _rx(r"(?:家住|住在|住址|地址|位于)?((?:\p{Han}{2,3}(?:省|自治区))?\p{Han}{1,4}市(?:\p{Han}{1,4}[区县])?\p{Han}{1,10}?(?:路|街|大道|道|巷)"
+        r"\d{1,5}(?:弄\d{1,4})?号(?:\d{1,4}(?:单元|栋|楼|室|号楼?|层))*)"),
     _rx(r"(?:^|[^\p{L}])((?:г|гор|город)\.?\s?\p{Lu}[\p{L}-]+,\s*" + _CYR_STREET + r"\.?\s?\p{Lu}[\p{L}.-]+"
         r"(?:\s\p{Lu}[\p{L}.-]+){0,2},?\s(?:д|дом)\.?\s?\d{1,4}\p{L}?(?:[/-]\d{1,4})?"
         r"(?:,\s*(?:кв|корп|стр|к|оф)\.?\s?\d{1,4})*)"),
@@ -782,9 +813,18 @@ ADDRESS_SCRIPTS_MORE = (
     # (حي/منطقة: what marks the number as a house's) and the town ("شارع الأمير سلطان 27، حي الروضة، جدة")
     _rx(r"((?:شارع|طريق|جادة|بلوار)\s[^،,\n\d]{2,30}\s" + _ANY_DIGIT + r"{1,4}،\s?(?:حي|منطقة|ضاحية)\s"
         r"[\p{Arabic}\p{M}]{2,20}(?:\s[\p{Arabic}\p{M}]{2,20})?(?:،\s?[\p{Arabic}\p{M}]{2,20})?)"),
-    _rx(r"((?:मकान|फ्लैट|प्लॉट|भवन)\s?(?:नं|नंबर|संख्या)\.?\s?" + _ANY_DIGIT + r"{1,5}"
+    _rx(r"((?:मकान|फ्लैट|प्लॉट|भवन)\s?(?:(?:नं|नंबर|संख्या)\.?\s?)?" + _ANY_DIGIT + r"{1,5}\p{Devanagari}{0,2}"
         r"(?:,\s?(?:गली|सेक्टर|ब्लॉक|वार्ड)\s?(?:नं\.?|नंबर|संख्या)?\s?" + _ANY_DIGIT + r"{1,4})*"
         r"(?:,\s?\p{Devanagari}+(?:\s\p{Devanagari}+)?){1,3})"),
+    # (pii19) more layouts written in running prose: the Gulf's street and quarter without a number ("شارع الأمير
+    # سلطان، حي الروضة، جدة": both words name the parts), Israel (רחוב/שדרות, the name, the number, the town) and
+    # Thailand (a house number, a soi or road, then the khwaeng/tambon and the khet/amphoe, the province)
+    ADDRESS_QUARTER := _rx(r"((?:شارع|طريق|جادة)\s[^،,\n\d]{2,30}،\s?(?:حي|منطقة)\s[\p{Arabic}\p{M}]{2,20}"
+                           r"(?:\s[\p{Arabic}\p{M}]{2,20})?،\s?[\p{Arabic}\p{M}]{2,20})"),
+    _rx(r"((?:רחוב|רח'|שדרות|שד'|דרך)\s[\p{Hebrew}\"'-]+(?:\s[\p{Hebrew}\"'-]+){0,3}\s\d{1,4}[\p{Hebrew}]?(?:/\d{1,4})?"
+        r",\s?[\p{Hebrew}-]+(?:\s[\p{Hebrew}-]+)?)"),
+    _rx(r"(\d{1,4}(?:/\d{1,4})?\s(?:(?:หมู่(?:ที่)?\s?\d{1,3}\s)?(?:ซอย|ซ\.|ถนน|ถ\.)\s?\p{Thai}+(?:\s\d{1,4})?\s){1,2}"
+        r"(?:แขวง|ตำบล|ต\.)\s?\p{Thai}+\s(?:เขต|อำเภอ|อ\.)\s?\p{Thai}+(?:\s\p{Thai}+)?)"),
 )
 
 
@@ -803,9 +843,23 @@ ADDRESS_WORLD = (
          r"(?:\s?/\s?\d{1,3}|\s(?:D|Daire|Kat)\s?:?\s?\d{1,3}){0,2}(?:,\s?\p{Lu}[\p{L}]+(?:\s\p{Lu}[\p{L}]+)?){0,3}"
          r"(?:/\p{Lu}[\p{L}]+)?")),
     (("phố", "đường", "Phố", "Đường"),
-     _rx(r"(?:Số\s)?\d{1,4}[A-Z]?(?:/\d{1,4})?\s(?:(?:ngõ|ngách|hẻm|kiệt)\s\d{1,4}\s)*(?:phố|đường|Phố|Đường)\s"
+     _rx(r"(?:[Ss]ố\s)?\d{1,4}[A-Z]?(?:/\d{1,4})?\s(?:(?:ngõ|ngách|hẻm|kiệt)\s\d{1,4}\s)*(?:phố|đường|Phố|Đường)\s"
          r"\p{Lu}\p{L}*(?:\s\p{Lu}\p{L}*){0,3}(?:,\s(?:(?:Phường|Quận|Huyện|Thành phố|P\.|Q\.)\s?)?\p{Lu}\p{L}*"
          r"(?:\s\p{Lu}\p{L}*){0,3}){0,3}")),
+    # (pii19) a house number and its lanes (ngõ/ngách/hẻm) name the street without phố/đường: "số 56 ngõ 178 Thái Hà,
+    # Đống Đa, Hà Nội"; Indonesia and Malaysia ("Jl. Diponegoro No. 88, Semarang"); East Africa ("Nyumba 23, Mtaa wa
+    # Makadara, Mombasa": the house, the street, the town)
+    (("ngõ", "ngách", "hẻm", "kiệt"),
+     _rx(r"(?:[Ss]ố\s)?\d{1,4}[A-Z]?(?:/\d{1,4})?(?:\s(?:ngõ|ngách|hẻm|kiệt)\s\d{1,4}[A-Z]?(?:/\d{1,4})?)+\s\p{Lu}\p{L}*"
+         r"(?:\s\p{Lu}\p{L}*){0,3}(?:,\s(?:(?:Phường|Quận|Huyện|Thành phố|P\.|Q\.)\s?)?\p{Lu}\p{L}*"
+         r"(?:\s\p{Lu}\p{L}*){0,3}){0,3}")),
+    (("Jl.", "Jln", "Jalan"),
+     _rx(r"(?:Jl\.|Jln\.?|Jalan)\s\p{Lu}[\p{L}'.-]*(?:\s\p{Lu}[\p{L}'.-]*){0,3}\s(?:No\.?\s?)?\d{1,4}[A-Z]?(?:/\d{1,4})?"
+         r"(?:,\s(?:RT|RW)\.?\s?\d{1,3}(?:/\d{1,3})?)*(?:,\s(?:(?:Kel\.|Kec\.|Kelurahan|Kecamatan)\s)?\p{Lu}\p{L}*"
+         r"(?:\s\p{Lu}\p{L}*){0,2}){0,3}")),
+    (("Nyumba", "Mtaa"),
+     _rx(r"Nyumba\s(?:(?:namba|Na\.|No\.)\s?)?\d{1,4}[A-Z]?,\s(?:Mtaa|Barabara)\s(?:wa\s)?\p{Lu}\p{L}*(?:\s\p{Lu}\p{L}*){0,2}"
+         r"(?:,\s\p{Lu}\p{L}*(?:\s\p{Lu}\p{L}*)?){0,2}")),
     (("Col.", "Colonia", "Fracc"),
      _rx(r"(?:Calle|Av\.|Avenida|Blvd\.|Calz\.|Calzada|Privada|Priv\.|Cerrada|Andador)\s[^,#\n]{2,40}?\s?#\s?\d{1,5}"
          r"[A-Z]?(?:-\d{1,4})?(?:\s(?:Int\.|int\.|Depto\.?)\s?\w{1,5})?,\s(?:Col\.|Colonia|Fracc\.|Fraccionamiento)\s"
@@ -824,6 +878,13 @@ LOGIN_SLASH = _rx(r"(?i)(?:\b(?:login|log-in|user(?:\s?name)?|admin|credentials?
                   r"\s*(?:(?:for|to|of|on)(?:\s+[\w.-]+){1,3}\s*)?(?:is|are|:)\s+"
                   r"|\b(?:log(?:ged|ging)?\s?in|sign(?:ed|ing)?\s?in) as\s+)"
                   r"([A-Za-z0-9._@+-]{2,64})\s*/\s*([^\s\"',;]{3,64})")
+# (pii19) a login and a password joined by " / " in chat prose, a few words after a word for logging in or an
+# account: "can you log into the vendor portal for me? it's tlevi.procure / Carmel&Wadi54", "Test account for the
+# QA environment ...: qa_harlow_vendor / Blu3Heron$2026", "user/pass jdoe77 / Kestrel!88" (see _credentials: the
+# password must look like one, the login like a login)
+CRED_SLASH_PAIR = _rx(r"(?i:\b(?:log\s?-?(?:in|on)(?:to)?|logins?|accounts?|acct|creds?|credentials|user(?:name)?|"
+                      r"usr|u/p|pass|password|pw|portal|zugang|konto|compte|cuenta|conta|account)\b)[^\n]{0,80}?"
+                      r"(?:^|[\s:(\x{201C}\"'])([A-Za-z0-9][A-Za-z0-9._@+-]{1,63}) / ([^\s\"',;]{6,64})")
 _SYSTEM_LOGINS = frozenset("git ubuntu ec2-user centos debian fedora core pi vagrant opc azureuser bitnami".split())
 LOGIN_PAIR = _rx(rf"(?i)\b(?:login|user(?:name)?|usr|benutzer(?:name)?|usuario|gebruikersnaam|utente)\s*:?\s+([A-Za-z0-9._@+-]{{2,64}})[,;]?\s+(?:/\s*)?"
                  rf"(?:(?:old|new|temp|temporary|current|initial|antigua|nueva|actual|alte[sn]?|neue[sn]?|ancien|"
@@ -1100,8 +1161,23 @@ MENTION = _rx(r"(?:^|[\s(])@(\p{Lu}\p{Ll}{2,})\b")
 # a signature line that ends a message: "-- Maja", "— Jonas Berg" (a single "-" opens a list item: "- Jupyter Notebook")
 SIGNATURE = _rx(rf"(?:^|\n)[ \t]*(?:--|\x{{2014}}|\x{{2013}})[ \t]*{_NAME}[ \t]*\s*$")
 # the speaker of a chat line after its timestamp: "[09:14] Priya: hey", "12/03/2025, 18:02 - Sam: ok", "10:22 AM Ola:"
-CHAT_SPEAKER = _rx(r"(?m)^[ \t]*\[?(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4},?\s+)?\d{1,2}:\d{2}(?::\d{2})?(?:\s?[AaPp]\.?[Mm]\.?)?\]?"
+CHAT_SPEAKER = _rx(r"(?m)^[ \t]*(?:\[?(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4},?\s+)?\d{1,2}:\d{2}(?::\d{2})?(?:\s?[AaPp]\.?[Mm]\.?)?\]?|"
+                   # (pii19) WhatsApp's export on iOS writes the time with dots, in brackets: "[12/10/26 19.42.07]"
+                   r"\[\d{1,4}[./-]\d{1,2}[./-]\d{1,4},?\s+\d{1,2}\.\d{2}(?:\.\d{2})?\])"
                    rf"[ \t]*(?:-[ \t]*)?{_NAME}:[ \t]")
+# (pii19) Telegram's export heads each message with the sender's name, a comma and the bracketed date and time:
+# "Андрей Соколов, [03.12.2026 22:15]"
+CHAT_EXPORT_HEAD = _rx(r"(?m)^[ \t]*(\p{Lu}[\p{Ll}\p{M}'-]+(?: \p{Lu}[\p{Ll}\p{M}'-]+){0,2}), \[\d{1,2}[./]\d{1,2}[./]\d{2,4},? "
+                       r"\d{1,2}:\d{2}(?::\d{2})?\][ \t]*\r?$")
+# (pii19) a form's field for a person's name, or a parent's or a guardian's, in other languages and scripts, with
+# a full name (two to four words) alone after it: "Ονοματεπώνυμο: ...", "Πατέρας: ...", "שם הילדה: ...", "Veli: ...",
+# "ФИО: ...", "Họ và tên: ...", "Nama lengkap: ..."
+FORM_NAME_FIELD = _rx(r"(?m)^[ \t]*(?:Ονοματεπώνυμο|Όνομα|Επώνυμο|Πατέρας|Μητέρα|Κηδεμόνας|שם(?: \p{Hebrew}+)?|הורה|"
+                      r"ФИО|Ф\.И\.О\.|Имя|Фамилия|Отец|Мать|Опекун|ПІБ|Батько|Мати|Adı Soyadı|Ad Soyad|Veli|Baba|Anne|"
+                      r"الاسم(?: الكامل)?|اسم الأب|اسم الأم|ولي الأمر|ชื่อ-นามสกุล|ชื่อ|नाम|पिता का नाम|माता का नाम|"
+                      r"Họ và tên|Họ tên|Nama(?: [Ll]engkap)?|Ayah|Ibu|Wali|Imię i nazwisko|Ojciec|Matka|Vater|Mutter|"
+                      r"Père|Mère|Padre|Madre|Pai|Mãe)[ \t]*[:：][ \t]*"
+                      r"(\p{L}[\p{L}\p{M}'\x{2019}-]*(?: \p{L}[\p{L}\p{M}'\x{2019}-]*){1,3})[ \t]*(?:\r?$|[,،(])")
 NAME_IS = _rx(rf"(?i:my name is|my name's|call me|name:|patient:|patient name:|signed,?|full name:|\bi'm|\bi am|"
               rf"name on (?:the )?card|card ?holder|account ?holder|kontoinhaber(?:in)?|titulaire|titular|"
               rf"ich bin|je m'appelle|me llamo|mi chiamo|soy|\bit'?s|this is|c'est|nazywam się|jmenuji se|mă numesc|"
@@ -1184,7 +1260,10 @@ INTRO_PHRASES: dict[str, tuple[str, ...]] = {
                    "ਮੇਰਾ ਨਾਮ", "ਮੇਰਾ ਨਾਂ", "મારું નામ", "मेरे पिताजी", "मेरे पिता", "मेरी माँ", "मेरी माता", "मेरे पति",
                    "मेरी पत्नी", "मेरे बेटे", "मेरी बेटी"),
     # South-East Asian: Thai, Lao, Khmer, Burmese, Vietnamese
-    "southeast_asia": ("ผมชื่อ", "ฉันชื่อ", "ดิฉันชื่อ", "ชื่อ", "ຂ້ອຍຊື່", "ខ្ញុំឈ្មោះ", "tôi tên là", "tên tôi là"),
+    "southeast_asia": ("ผมชื่อ", "ฉันชื่อ", "ดิฉันชื่อ", "ชื่อ", "ຂ້ອຍຊື່", "ខ្ញុំឈ្មោះ", "tôi tên là", "tên tôi là",
+                       # (pii19) Vietnamese "tôi là" (I am: a capitalised name must follow), Chinese "我叫", "我的名字是"
+                       # (not "我是", which says what one is as often as who), Kyrgyz "атым"
+                       "tôi là", "我叫", "我的名字是", "我的名字叫", "атым"),
     # Semitic and Ethiopian: Hebrew, Arabic, Amharic, Tigrinya
     "semitic": ("שמי", "קוראים לי", "ስሜ", "ሽመይ"),
     # African: Swahili, Chichewa, Shona, Zulu, Xhosa, Sesotho, Tswana, Yoruba, Igbo, Hausa, Twi, Ewe, Lingala,
@@ -1249,9 +1328,12 @@ def _brand_forms(names: tuple[str, ...]) -> frozenset[str]:
 
 
 BRANDS = _brand_forms(brand_names(common_words=True))
+# (pii19: and a chat export's self or service speakers, "[10:05] Me:", "[10:02] Clinic:", and "To" after "Hi! ")
 NOT_NAMES = frozenset("""Grüße Grüsse Grüßen Grüssen Assignee Assignees Reporter Watchers Sir Sirs Madam Madame Team All Everyone Everybody There World Folks Guys Gang Support Customer
     Customers Friend Friends Colleagues Again Regards Wishes Hiring Manager Doctor So Very Much For In Good Morning
     Afternoon Evening Hope We You Your My The An This That It Please Happy Sure Okay Ok Yes No Chat ChatGPT Claude
+    Me To From Clinic Reception Pharmacy Surgery Office Shop Store Helpdesk Dispatch Landlord Firstname Lastname
+    Forename Surname Givenname Fullname
     Assistant Bot Gpt Gemini Copilot Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March
     April May June July August September October November December However Also Well Now Then First Second Third
     Finally Next Still Anyway Besides Meanwhile Otherwise Therefore Thus Hence Instead Actually Basically Please Sorry
@@ -1286,10 +1368,25 @@ NOT_NAMES = frozenset("""Grüße Grüsse Grüßen Grüssen Assignee Assignees Re
 # (pii8: the networks are labels before a handle, "Insta: marco_on_bikes" in held_out_11, nobody's name)
 
 
+def _field_name_ok(v: str) -> bool:
+    """(pii19) A form field's full name: in a cased script every word capitalised (a particle or "bin"/"ben-" aside)
+    and none a word that is no name; in a script without case, any words."""
+    words = v.split()
+    if any(w[:1].isupper() or w[:1].islower() for w in words):
+        return all(w[:1].isupper() or w in ("bin", "binti", "ben", "bat", "van", "von", "de", "da", "do", "dos", "di")
+                   for w in words) and _name_ok(" ".join(w for w in words if w[:1].isupper()))
+    return True
+
+
+_FIELD_WORDS = frozenset("Firstname Lastname Forename Surname Givenname Fullname Name".split())
+
+
 def _name_ok(name: str) -> bool:
     words = name.replace(".", " ").replace("-", " ").split()
     core = [w for w in words if w not in NAME_TITLES and len(w) > 1]
-    return bool(core) and not any(w in NOT_NAMES or w in INTRO_WORDS for w in core) and not core[0].endswith("ly") \
+    # (pii19: a template's field words in capitals, "FIRSTNAME LASTNAME", are no name either)
+    return bool(core) and not any(w in NOT_NAMES or w in INTRO_WORDS or w.capitalize() in _FIELD_WORDS for w in core) \
+        and not core[0].endswith("ly") \
         and not (len(core) == 1 and core[0] in BRANDS)
 
 
@@ -1339,6 +1436,8 @@ def _people(T: Text) -> list[Entity]:
         if not T.text.isascii():
             for rx in (NAME_HANGUL_CLAUSE, CJK_LABEL_NAME, PATRONYMIC_NAME):
                 out += [(s, e, "PERSON", 0.85) for s, e in T.find(rx, 1)]
+        out += _value_span(T, CHAT_EXPORT_HEAD, "PERSON", 0.85, ok=_name_ok)
+        out += [(s, e, "PERSON", 0.85) for s, e in T.find(FORM_NAME_FIELD, 1) if _field_name_ok(T.text[s:e])]
         rows = [m for m in ROSTER_LINE.finditer(T.raw) if 0 < int(m.group(2)) <= 120]
         if len(rows) >= 2:
             for m in rows:
@@ -1415,6 +1514,8 @@ def _in_url(text: str, s: int) -> bool:
 _DOC_EMAIL = _rx(r"(?i)^(?:git@[^@]+$|(?:foo|bar|baz|qux|user\d*|username|name|your?(?:[._-]?\w+)?|me|someone|somebody|"
                  r"e-?mail|test\d*|admin|info|no-?reply|example|contact|support)@(?:[\w-]+\.)*(?:example\.(?:com|org|net)|"
                  r"example|test|invalid|localhost)$|[\w.+-]+-(?:users|devel|dev|announce|discuss|help|list|team)@|"
+                 # (pii19) a template's stand-in domain: "name@domain.tld", "someone@domain.com"
+                 r"[^@]+@(?:[\w-]+\.)*(?:domain\.(?:tld|com|net|org)|[\w-]+\.tld)$|"
                  r"[^@]+@(?:googlegroups\.com|lists\.[\w.-]+)$)")
 
 
@@ -1713,6 +1814,16 @@ def _has_digit(v: str) -> bool:
     return any(c.isdigit() for c in v)
 
 
+def _script_addresses(T: Text) -> list[Entity]:
+    out: list[Entity] = []
+    for rx in ADDRESS_SCRIPTS + ADDRESS_SCRIPTS_MORE:
+        for s, e in T.find(rx, 1):
+            while T.text[s:e].rsplit(" ", 1)[-1] in _COPULAS and " " in T.text[s:e]:
+                e = s + T.text[s:e].rindex(" ")  # (pii19) "..., भोपाल है": the sentence's verb, not the town's
+            out.append((s, e, "STREET_ADDRESS", 0.9))
+    return out
+
+
 def _ids(T: Text) -> list[Entity]:
     """Government IDs and bank accounts: a context keyword, then a number-like value."""
     out = _value_span(T, PASSPORT, "PASSPORT", 0.9, ok=_has_digit)
@@ -1730,6 +1841,7 @@ def _ids(T: Text) -> list[Entity]:
     out += _value_span(T, BANK, "BANK_ACCOUNT", 0.85, ok=lambda v: sum(c.isdigit() for c in v) >= 6)
     dob = _DOB_HINT.search(T.raw) is not None
     out += _value_span(T, DOB, "DATE_OF_BIRTH", 0.95) if dob else []
+    out += _reply_dobs(T) if dob and "\n" in T.text else []
     for m in DOB_NEAR.finditer(T.raw) if dob else ():
         # ("my birthday party is on 12 May 2024": the date of an event on a birthday, not a date of birth)
         if _BIRTHDAY_EVENT.search(m.group(0)) is None:
@@ -1744,8 +1856,7 @@ def _ids(T: Text) -> list[Entity]:
         if any(k in T.text for k in keys):
             out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     if not T.text.isascii():
-        for rx in ADDRESS_SCRIPTS + ADDRESS_SCRIPTS_MORE:
-            out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx, 1)]
+        out += _script_addresses(T)
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(ADDRESS_EU)
             if T.text[s:e].split(None, 1)[0].rstrip(".").capitalize() not in _NOT_STREET_HEADS]
     text = T.text
@@ -1892,7 +2003,24 @@ _ROLE_PARTS = frozenset("rw ro rwx readonly readwrite svc service migrator repli
 
 def _role_login(v: str) -> bool:
     parts = [x for x in v.lower().replace("-", "_").split("_") if x]
-    return len(parts) >= 2 and any(x in _ROLE_PARTS for x in parts)
+    # (pii19) a role word beside a given name is that person's own account ("reports_ro_anja"), not a shared role
+    return len(parts) >= 2 and any(x in _ROLE_PARTS for x in parts) and not any(x in GIVEN_NAMES for x in parts)
+
+
+# the fixed user names of token authentication ("https://oauth2:glpat-...@gitlab.com"): a token's, nobody's login
+_TOKEN_LOGINS = frozenset("oauth2 x-access-token x-oauth-basic gitlab-ci-token token apikey api".split())
+
+
+def _person_login(v: str) -> bool:
+    """(pii19) A person's login rather than a service's: login-shaped and no role ("okonkwo_e", "david33",
+    "hwallace_dev"), or opening or closing with a given name of the lexicon ("shelleycook", "chenwilliam"); not
+    "app", "worker", "analytics_ro", "svc_billing" or a default account."""
+    low = v.lower()
+    if low in _TOKEN_LOGINS or placeholder(v) or low in _DEFAULT_LOGINS or low in _SYSTEM_LOGINS or _role_login(v) or _bot_or_brand(v):
+        return False
+    if _login_shaped(v):
+        return True
+    return v.isalpha() and any(low[:k] in GIVEN_NAMES or low[-k:] in GIVEN_NAMES for k in range(4, len(low) - 1))
 
 
 def _near_login_ok(v: str) -> bool:
@@ -1998,6 +2126,37 @@ def _passwords(T: Text) -> list[Entity]:
                 _password_ok(v) and "://" not in v and not v.lower().startswith("www.") and not _in_url(text, s) \
                 and _PROSE_NOT_PASSWORD.search(v.encode("utf-8", "surrogatepass")) is None:
             out.append((s, e, "PASSWORD", 0.85))
+    return out
+
+
+# (pii19) a chat line that asks for or speaks of a password ("whats the wifi pw", "password on the sticker is wrong",
+# "then default creds"); the answer comes on one of the next two lines: "[09:15] gregor_k: it's Hazelnut-Ferry-19
+# now", "[21:06] <nightjar_77> did that, set it to Nas4ever!Bramble now"
+CRED_LINE = _rx(r"(?i)(?:\b|_)(?:password|passwd|passwort|passcode|passphrase|pw|pwd|creds|credentials|wi-?fi|wlan|"
+                r"mot de passe|mdp|contraseña|senha|wachtwoord|hasło|heslo|şifre|parola|kata sandi)\b")
+
+# a whole word of the reply, not a piece of a longer string (an integrity hash on the line after "Password=...;")
+_REPLY_TOKEN = _rx(r"(?:^|[\s\"'`(:>])([^\s\"'`,;:=()\[\]<>]{8,40}?)[.!?)\]]*(?:$|[\s\"'`,;<])")
+
+
+def _reply_passwords(T: Text) -> list[Entity]:
+    """(pii19) A password-shaped word (8 characters at least; see _strong_password) on one of the two lines after
+    a line with a credential word: the answer in a chat or a thread. One pass over the lines."""
+    text = T.text
+    out: list[Entity] = []
+    lines = list(_lines(text))
+    for i, (pos, line) in enumerate(lines):
+        if CRED_LINE.search(line.encode("utf-8", "surrogatepass")) is None:
+            continue
+        for start, nxt in lines[i + 1:i + 3]:
+            for t in _REPLY_TOKEN.finditer(nxt.encode("utf-8", "surrogatepass")):
+                v = t.group(1).decode("utf-8", "surrogatepass")
+                # (a symbol or a separator inside it: "Win11Pro", "SHA256Sum" under a policy line are names)
+                if len(v) >= 8 and _strong_password(v) and not v.isalnum():
+                    s = start + len(nxt.encode("utf-8", "surrogatepass")[:t.start(1)].decode("utf-8", "surrogatepass"))
+                    if _NETWORK_NAME_BEFORE.search(text[max(start, s - 16):s].encode("utf-8", "surrogatepass")):
+                        continue  # "Network: TP-Link_4F2A" under "Guest Wi-Fi": the network, not its key
+                    out.append((s, s + len(v), "PASSWORD", 0.95))  # (over the name its words look like: "it's Hazelnut-Ferry")
     return out
 
 
@@ -2118,29 +2277,11 @@ def _logins(T: Text) -> list[Entity]:
     return out
 
 
-def _credentials(T: Text) -> list[Entity]:
+def _slash_pairs(T: Text) -> list[Entity]:
+    """A login and a password joined by a slash: "creds for the staging box: stage_ops / Bl4ck$wan" (LOGIN_SLASH) and,
+    in chat prose, "it's tlevi.procure / Carmel&Wadi54" after a word for logging in (CRED_SLASH_PAIR, pii19)."""
     text = T.text
     out: list[Entity] = []
-    lower = text.lower()
-    if any(w in lower for w in ("pass", "pw", "psswd", "sandi", "laluan", "wifi:", "pswd", "pword", "pin", "psk",
-                                "login", "user", "account", "handle", "kennw", "mdp",
-                                "contrase", "clave", "senha", "wachtw", "lösen", "hasł", "hasl", "heslo", "şifre",
-                                "sifre", "şîfre", "pasword", "miafina", "pled-clav", "wifi", "wi-fi", "wlan", "ssid", "wireless", "hotspot",
-                                "parol", "salasana", "jelsz", "lozink", "geslo", "wifi key", "wi-fi key", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
-                                "användar", "brukern", "kullan", "użytk", "uzytk", "uživ", "steam", "discord", "psn",
-                                "xbox", "gamer", "skype", "telegram", "snap", "insta", "tiktok", "reddit", "twitch",
-                                "roblox", "epic", "battle", "principal", "samaccountname") + _PW_SCRIPT_HINTS):
-        out += _passwords(T)
-        out += _value_span(T, USERNAME, "USERNAME", 0.85, ok=_username_ok, in_url=False)
-        for g in (1, 2, 3):
-            out += _value_span(T, USERNAME_BARE, "USERNAME", 0.8, group=g, in_url=False,
-                               ok=lambda v: v not in _NOT_LOGIN and (len(v) >= 5 or not v.isalpha()))
-        for m in LOGIN_PAIR.finditer(T.raw):
-            (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
-            p = text[ps:pe]
-            # without a ':' or '=' only a password-looking value makes "user X pw Y" a credential pair
-            if not placeholder(text[us:ue]) and not placeholder(p) and _password_ok(p) and not p.isalpha():
-                out += [(us, ue, "USERNAME", 0.85), (ps, pe, "PASSWORD", 0.9)]
     if "/" in text:
         for m in LOGIN_SLASH.finditer(T.raw):
             (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
@@ -2151,6 +2292,44 @@ def _credentials(T: Text) -> list[Entity]:
                 out.append((ps, pe, "PASSWORD", 0.9))
                 if not placeholder(text[us:ue]):
                     out.append((us, ue, "USERNAME", 0.85))
+    if " / " in text:
+        for m in CRED_SLASH_PAIR.finditer(T.raw):
+            (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
+            while pe > ps and text[pe - 1] in ".)]":  # ("!" and "?" end many passwords)
+                pe -= 1
+            u = text[us:ue]
+            if _strong_password(text[ps:pe]) and (_login_shaped(u) or (u.isalnum() and u.islower() and len(u) >= 4)) \
+                    and u.lower() not in _NOT_LOGIN and not placeholder(u) and not _in_url(text, ps):
+                out += [(us, ue, "USERNAME", 0.85), (ps, pe, "PASSWORD", 0.9)]
+    return out
+
+
+def _credentials(T: Text) -> list[Entity]:
+    text = T.text
+    out: list[Entity] = []
+    lower = text.lower()
+    if any(w in lower for w in ("pass", "pw", "psswd", "sandi", "laluan", "wifi:", "pswd", "pword", "pin", "psk",
+                                "login", "user", "account", "handle", "kennw", "mdp", "cred",
+                                "contrase", "clave", "senha", "wachtw", "lösen", "hasł", "hasl", "heslo", "şifre",
+                                "sifre", "şîfre", "pasword", "miafina", "pled-clav", "wifi", "wi-fi", "wlan", "ssid", "wireless", "hotspot",
+                                "parol", "salasana", "jelsz", "lozink", "geslo", "wifi key", "wi-fi key", "benutzer", "usuario", "utente", "identifiant", "gebruiker",
+                                "användar", "brukern", "kullan", "użytk", "uzytk", "uživ", "steam", "discord", "psn",
+                                "xbox", "gamer", "skype", "telegram", "snap", "insta", "tiktok", "reddit", "twitch",
+                                "roblox", "epic", "battle", "principal", "samaccountname") + _PW_SCRIPT_HINTS):
+        out += _passwords(T)
+        if "\n" in text:
+            out += _reply_passwords(T)
+        out += _value_span(T, USERNAME, "USERNAME", 0.85, ok=_username_ok, in_url=False)
+        for g in (1, 2, 3):
+            out += _value_span(T, USERNAME_BARE, "USERNAME", 0.8, group=g, in_url=False,
+                               ok=lambda v: v not in _NOT_LOGIN and (len(v) >= 5 or not v.isalpha()))
+        for m in LOGIN_PAIR.finditer(T.raw):
+            (us, ue), (ps, pe) = (T.char(m.start(1)), T.char(m.end(1))), (T.char(m.start(2)), T.char(m.end(2)))
+            p = text[ps:pe]
+            # without a ':' or '=' only a password-looking value makes "user X pw Y" a credential pair
+            if not placeholder(text[us:ue]) and not placeholder(p) and _password_ok(p) and not p.isalpha():
+                out += [(us, ue, "USERNAME", 0.85), (ps, pe, "PASSWORD", 0.9)]
+    out += _slash_pairs(T) if "/" in text else []
     if " as " in text or " as\n" in text:
         for m in LOGIN_AS.finditer(T.raw):
             us, ue = T.char(m.start(1)), T.char(m.end(1))
@@ -2182,9 +2361,14 @@ def _credentials(T: Text) -> list[Entity]:
     if "://" in text:
         for s, e in T.find(URL_CREDENTIAL, 1):
             if not placeholder(text[s:e]):
-                out.append((s, e, "SECRET", 0.995))  # beats the "e-mail" pass@host
                 # and the user name beside a real password is someone's login
                 u = text.rfind("//", 0, s) + 2
+                person = 1 < u < s - 1 and _person_login(text[u:s - 1])
+                # (pii19) a person's own login's password is a PASSWORD (the sets' convention: "://okonkwo_e:
+                # Onitsha.Market7@"); a service's or an application's ("://app:...", "://svc_billing:...") and a
+                # provider-format token stay a SECRET
+                typ = "PASSWORD" if person and SECRET_FORMATS.search(text[s:e].encode("utf-8", "surrogatepass")) is None else "SECRET"
+                out.append((s, e, typ, 0.995))  # beats the "e-mail" pass@host
                 if 1 < u < s - 1 and not placeholder(text[u:s - 1]) and text[u:s - 1] not in _SYSTEM_LOGINS \
                         and text[u:s - 1] not in _DEFAULT_LOGINS:
                     out.append((u, s - 1, "USERNAME", 0.85))
@@ -2425,11 +2609,26 @@ def _value_types(text: str, table: Table) -> list[str | None]:
     for j in given:
         types[j] = "PERSON"
     if "PERSON" not in types:
+        _named_by_births(text, table, types)
+    if "PERSON" not in types:
         return types
     for j, cells in enumerate(table.columns):
         if types[j] is None and cells:
             types[j] = "AGE" if _age_column(text, cells) else "DATE_OF_BIRTH" if _birth_column(text, cells) else None
     return types
+
+
+def _named_by_births(text: str, table: Table, types: list[str | None]) -> None:
+    """(pii19) In a header-less block with a column of birth dates, the first column of full names (two or three
+    capitalised words in most cells: "Maelor Griffiths", "Siân Pritchard-Evans", given names the lexicon lacks) is
+    the people's whose births they are."""
+    if not any(types[j] is None and c and _birth_column(text, c) for j, c in enumerate(table.columns)):
+        return
+    for j, cells in enumerate(table.columns):
+        if types[j] is None and cells and _most(cells, lambda s, e: len(text[s:e].split()) >= 2 and
+                                                _value_fits("PERSON", text[s:e]) and text[s:e] not in BRANDS):
+            types[j] = "PERSON"
+            return
 
 
 def _tables(text: str, tables: list[Table]) -> list[Entity]:
@@ -2793,6 +2992,8 @@ def rule_entities(text: str, tables: list[Table] | None = None) -> list[Entity]:
     out = _contact(T, has_digit)
     if has_digit:
         out += _numbers(T) + _ids(T)
+    elif "حي" in text or "منطقة" in text:  # (pii19) the one layout without a number (_ids runs it where there is one)
+        out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(ADDRESS_QUARTER, 1)]
     out += _credentials(T) + _people(T) + _records(T) + _shell_logins(T) + _account_files(T)
     out += _command_logins(T)
     if has_table(text):

@@ -177,10 +177,14 @@ def _header(names: list[str]) -> tuple[tuple[str | None, ...], frozenset[int]] |
 
 
 def _overflow(rc: list[Span], types: tuple[str | None, ...], sep: str) -> list[Span]:
-    """(pii18) A CSV row whose last column is an address written with its own unquoted commas ("14 Tallow Lane,
-    Frome"): the extra cells are that address's parts, joined back into the last cell."""
-    if sep == "," and len(types) >= 2 and types[-1] == "STREET_ADDRESS" and len(types) < len(rc) <= len(types) + 3:
-        return rc[:len(types) - 1] + [(rc[len(types) - 1][0], rc[-1][1])]
+    """(pii18) A CSV row with an address column written with its own unquoted commas ("14 Tallow Lane, Frome"): the
+    extra cells are that address's parts, joined back into its cell; (pii19) wherever the one address column stands
+    ("driver,age,home_address,licensed_since": the cells after the address's parts are the next columns')."""
+    cols = [j for j, t in enumerate(types) if t == "STREET_ADDRESS"]
+    extra = len(rc) - len(types)
+    if sep == "," and len(types) >= 2 and len(cols) == 1 and 0 < extra <= 3:
+        j = cols[0]
+        return rc[:j] + [(rc[j][0], rc[j + extra][1])] + rc[j + extra + 1:]
     return rc
 
 
@@ -261,7 +265,9 @@ def _aligned_rows(lines: list[str], starts: list[int], i: int, head: list[Span],
             k += 1
             continue
         rc = _chunks(row)
-        placed = _place(row, rc, head) or _in_order(row, rc, len(head))
+        cut = _cut(row, head) if len(rc) < len(head) else None  # (fewer runs than columns: one-space gaps?)
+        placed = list(range(len(head))) if cut is not None else _place(row, rc, head) or _in_order(row, rc, len(head))
+        rc = cut if cut is not None else rc
         if len(rc) < 2 or placed is None or (full and len([j for j in placed if j is not None]) != len(head)):
             break
         for (a, b), j in zip(rc, placed):
@@ -270,6 +276,24 @@ def _aligned_rows(lines: list[str], starts: list[int], i: int, head: list[Span],
     if k == i + 1:
         return None
     return Table(types, tuple(tuple(c) for c in cols), tuple(idx)), k
+
+
+def _cut(line: str, head: list[Span]) -> list[Span] | None:
+    """(pii19) A fixed-width report's row whose cells stand one space apart where a value fills its column
+    ("Gwendolyn Ashforth 1965-09-30 Bargoed" under "NAME               DOB        CITY"): cut at the header's column
+    starts, where each cell must start (a space before it, none at it); else None. Linear in the row."""
+    if len(head) < 2 or len(line) <= head[-1][0] or line[:head[0][0]].strip():
+        return None
+    out: list[Span] = []
+    for j, (a, _) in enumerate(head):
+        if line[a] in " \t" or (j > 0 and line[a - 1] != " "):
+            return None
+        end = head[j + 1][0] - 1 if j + 1 < len(head) else len(line)
+        b = end
+        while b > a and line[b - 1] in " \t\r":
+            b -= 1
+        out.append((a, b))
+    return out
 
 
 def _place(line: str, row: list[Span], head: list[Span]) -> list[int | None] | None:
@@ -359,8 +383,34 @@ def _plain(lines: list[str], starts: list[int], i: int) -> tuple[Table, int] | N
             # columns' numbers and dates are a thing's, and its names are no cells
             headed = all(_name_like(ln[a:b]) and any(c.isalpha() for c in ln[a:b]) for a, b in _split(ln, sep))
             cells = tuple(tuple(c[1:] if headed else c) for c in cols)
-            return Table((None,) * width, cells, (), headed), k
+            types = (None,) * width if headed else _announced(lines, i, width)
+            return Table(types, cells, (), headed), k
     return None
+
+
+def _announced(lines: list[str], i: int, width: int) -> tuple[str | None, ...]:
+    """(pii19) The columns of a header-less block as the sentence just above it names them: "no header, columns are
+    login, temp password, full name", "two rows (name, dob, street, town):". The last `width` comma-separated
+    items of a clause of that line (the first item's last words: "columns are login") type the columns as a header
+    would; two typed items at least, or none is taken."""
+    k = i - 1
+    while k >= 0 and i - k <= 2 and not lines[k].strip():
+        k -= 1
+    if k < 0 or i - k > 2:
+        return (None,) * width
+    line = lines[k]
+    for c in "():.;":
+        line = line.replace(c, "\n")
+    for clause in line.split("\n"):
+        items = [x.strip() for x in clause.split(",")]
+        if len(items) < width or not all(items[-width:]) or any(len(x.split()) > 3 for x in items[-width + 1:]):
+            continue
+        items = items[-width:]
+        items[0] = " ".join(items[0].split()[-2:])
+        types = tuple(header_type(x) or (header_type(x.split()[-1]) if j == 0 else None) for j, x in enumerate(items))
+        if sum(1 for t in types if t) >= 2:
+            return types
+    return (None,) * width
 
 
 def read_tables(text: str) -> list[Table]:

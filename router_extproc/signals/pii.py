@@ -412,6 +412,9 @@ def _whole_addresses(text: str, ents: list) -> list:
         and not _title_in_quotes(text, x[0], x[1]) and _LIST_ITEM.search(text[x[0]:x[1]]) is None)]
 
 
+_COLUMN_GAP = re2.compile(r"[^\s] {3,}[^\s]")
+
+
 def _trim_address(text: str, x: tuple) -> tuple | None:
     """(pii14) An address span without the clause's lower-case words the head ran into it, before its first word
     ("han |Hunyo 8|") or after a comma at its end ("41 High Street|, does scones|"); None when what is left is a
@@ -419,6 +422,10 @@ def _trim_address(text: str, x: tuple) -> tuple | None:
     if x[2] != "STREET_ADDRESS":
         return x
     s, e = x[0], x[1]
+    gap = _COLUMN_GAP.search(text[s:e])
+    if gap is not None:
+        e = s + gap.start() + 1  # (pii19) a run of spaces inside a line is an aligned table's column gap:
+        # "Centraal   IC 3518" is two cells (an indented next line of a letter's address is not)
     words = text[s:e].split(" ")
     while len(words) > 1 and words[0].isalpha() and words[0].islower() and _STREET_WORD.search(words[0]) is None \
             and _STREET_ABBR_BEFORE.search(words[0] + " ") is None:
@@ -428,7 +435,8 @@ def _trim_address(text: str, x: tuple) -> tuple | None:
     if cut > s and text[cut + 2:cut + 3].islower() and not any(c.isdigit() for c in text[cut:e]) and \
             _STREET_WORD.search(text[cut:e]) is None:
         e = cut
-    if not any(c.isdigit() for c in text[s:e]):
+    if not any(c.isdigit() for c in text[s:e]) and not (not text[s:e].isascii() and script_address(text[s:e])):
+        # (pii19: a layout whose own words name its parts needs no number: "شارع ...، حي ...، جدة")
         # the house number the head left out before the street ("at |14| Jacaranda Avenue, ...") belongs to it; an
         # address without any number is a street's name ("runs along Martin Luther King Jr Blvd"): none of the 175
         # addresses of the message sets lacks a house number or a postcode
@@ -440,6 +448,13 @@ def _trim_address(text: str, x: tuple) -> tuple | None:
     if _DATE_SHAPED.search(span) is not None or _COUNT_CLAUSE.search(span) is not None:
         return None
     return (s, e, x[2], x[3])
+
+
+def _grows_address(text: str, s: int, e: int) -> bool:
+    """The head's longer span may grow a rule's address where the whole still reads as one and survives the trim
+    (pii19: not "214, alamat KTP Jl. Diponegoro No. 88, Semarang", a room count's clause run into it, which the
+    trim drops whole, the rule's address with it)."""
+    return _address_shaped(text[s:e]) and _trim_address(text, (s, e, "STREET_ADDRESS", 0.0)) is not None
 
 
 def _title_in_quotes(text: str, s: int, e: int) -> bool:
@@ -506,7 +521,7 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             s, e = snap(text, hit[0][1] + text[hit[0][1]:e].index(";") + 1, e)
             hit = [] if e > s else hit
         if hit and not (typ in ("PERSON", "STREET_ADDRESS") and all(h[2] == typ for h in hit) and (
-                typ == "PERSON" or _address_shaped(text[min([s] + [h[0] for h in hit]):max([e] + [h[1] for h in hit])]))):
+                typ == "PERSON" or _grows_address(text, min([s] + [h[0] for h in hit]), max([e] + [h[1] for h in hit])))):
             # validated match wins; a name or an address the rules found may grow to the head's longer span (an
             # address only where the whole still reads as one: not "1100-053 Lisboa. Obrigada")
             continue
@@ -539,7 +554,13 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     out = [x for x in out if x[2] != "USERNAME" or _login_ok(text, x[0], x[1])]
-    return _not_row_numbers(text, _person_details(text, _named_sites(text, _intro_lead(text, out))), tables)
+    out = [x for x in out if x[2] != "DATE_OF_BIRTH" or _ZERO_DATE.search(text[x[0]:x[1]]) is None]
+    out = _named_logins(text, _named_sites(text, _intro_lead(text, out)))
+    return _not_row_numbers(text, _person_details(text, out), tables)
+
+
+# (pii19) a date with a zero day, month or year ("0000-00-00", "00/00/1990") is a template's stand-in, no birth
+_ZERO_DATE = re2.compile(r"(?:^|[^\d])0+(?:$|[^\d])")
 
 
 def _not_row_numbers(text: str, ents: list[tuple[int, int, str, float]], tables: list[Table]
@@ -855,4 +876,40 @@ def _named_sites(text: str, ents: list[tuple[int, int, str, float]]) -> list[tup
             while e > s and text[e - 1] in ".,;:!?)]}":
                 e -= 1
             add.append((s, e, "URL", 0.8))
+    return sorted(ents + add) if add else ents
+
+
+# a lower-case word, not part of an e-mail address, a path, a URL or a longer token
+_LOGIN_WORD = re2.compile(r"(?:^|[^\w.@/:-])([a-z][a-z0-9._-]{2,30}[a-z0-9])(?:$|[^\w@/-]|[.,;:!?](?:\s|$))")
+
+
+def _login_forms(name: str) -> set[str]:
+    """The logins a directory makes of a full name: "Halina Kowalczyk" -> hkowalczyk, halina.kowalczyk,
+    halina_kowalczyk, halinakowalczyk, h.kowalczyk (diacritics folded: "Linh Trịnh" -> ltrinh); five letters at
+    least, and not the short forms "markS" or "smithM" that words spell ("Mark Smith" beside "marks")."""
+    w = [_fold(x) for x in name.replace("-", " ").split() if not _is_title(x)]
+    w = [x for x in w if x.isalpha()]
+    if len(w) < 2 or len(w[0]) < 2 or len(w[-1]) < 3:
+        return set()
+    g, f = w[0], w[-1]
+    forms = {g[0] + f, g + "." + f, g + "_" + f, g + f, g[0] + "." + f, g[0] + "_" + f, f + "." + g}
+    return {x for x in forms if len(x) >= 5}
+
+
+def _named_logins(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    """(pii19) A lower-case word made from the full name of a person in the same message, as directories make
+    logins ("His account is baigner" beside "Benedikt Aigner", a row "hkowalczyk,...,Halina Kowalczyk"), is that
+    person's login, with or without trailing digits ("ydemirci62"). One pass over the words."""
+    forms: set[str] = set()
+    for x in ents:
+        if x[2] == "PERSON":
+            forms |= _login_forms(text[x[0]:x[1]])
+    if not forms:
+        return ents
+    add = []
+    for m in _LOGIN_WORD.finditer(text):
+        s, e = m.span(1)
+        v = m.group(1)
+        if (v in forms or v.rstrip("0123456789") in forms) and not any(_overlap((s, e), x) for x in ents):
+            add.append((s, e, "USERNAME", 0.8))
     return sorted(ents + add) if add else ents

@@ -568,7 +568,21 @@ MESSAGE_SETS = {
         "named like a read-only role, which the role rule dropped: a role word beside a person's name must keep the "
         "login), so P/R moved 0.8732/0.7848 -> 0.8726/0.7806 (USERNAME R 0.818 -> 0.773; every other type "
         "unchanged). held_out_20 (calibration now) went from 0.8954/0.7965 to 0.9177/0.8430 with these rules, "
-        "in-sample."),
+        "in-sample. CAVEAT (round pii19): the fresh set held_out_22, promised by another session, was not on main "
+        "when pii19's rules froze (3b5368e) nor by 06:23 UTC, so this section still reports held_out_21, and for "
+        "pii19 it is NOT held out: the pii19 author studied its misses and tuned on it (with held_out_2 ... "
+        "held_out_20 and the other calibration sets). The columns below are in-sample and optimistic; the 'before' "
+        "columns are the rules at main's 5e3baca (pii19's start, the same figures pii18 reported after its round). "
+        "pii19's changes (general mechanisms, each with a unit test): a role word beside a given name keeps a "
+        "person's login; a login made from a named person's full name; header-less rows typed by the column names "
+        "the sentence above them gives; a fixed-width report's row with one-space gaps cut at the header's column "
+        "starts; a connection string's password is a PASSWORD for a person's login; login / password pairs, the "
+        "answer on the line after a password or date-of-birth question, and the word for an account in more "
+        "languages in chat prose; street addresses in prose in more layouts (Indonesia/Malaysia, East Africa, "
+        "Vietnamese lanes, Hebrew, Thai, the Gulf without a number, Chinese lanes, Hindi flats); a CSV address column "
+        "anywhere; form fields for names in more languages and scripts, Telegram and WhatsApp-iOS chat heads, more "
+        "intro phrases; template stand-ins (zero dates, FIRSTNAME, name@domain.tld) are no PII. The next fresh "
+        "set gives their held-out figure."),
 }
 # the reported set through the rules before its round, with the same head (the 'before' columns), measured once
 # when the round's rules froze: `git checkout 775416f -- router_extproc/pii/rules.py` and run this bench with
@@ -713,9 +727,10 @@ RULES_BEFORE = {"held_out_11.txt": ("775416f", {
     'USERNAME': {'precision': 0.8, 'recall': 0.8889, 'n': 18, 'false_pos': 4},
     'US_SSN': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
     'ALL': {'precision': 0.8867, 'recall': 0.7733, 'n': 172, 'false_pos': 17}}),
-    # (round pii18: the rules at main's 7a546b3, exported with `git archive 7a546b3 router_extproc` and put first on
-    # the path, the held messages scored as run() scores them with the same head)
-    "held_out_21.txt": ("7a546b3", {
+    # (round pii19: the rules at main's 5e3baca, pii19's start, exported with `git archive 5e3baca router_extproc` and
+    # put first on the path, the messages scored as run() scores them with the same head; pii18's 7a546b3 gave
+    # 0.8732/0.7848 here)
+    "held_out_21.txt": ("5e3baca", {
     'AGE': {'precision': 1.0, 'recall': 0.8846, 'n': 26, 'false_pos': 0},
     'CREDIT_CARD': {'precision': None, 'recall': 0.0, 'n': 1, 'false_pos': 0},
     'DATE_OF_BIRTH': {'precision': 0.88, 'recall': 0.9167, 'n': 24, 'false_pos': 3},
@@ -727,9 +742,9 @@ RULES_BEFORE = {"held_out_11.txt": ("775416f", {
     'PHONE_NUMBER': {'precision': 1.0, 'recall': 1.0, 'n': 14, 'false_pos': 0},
     'SECRET': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
     'STREET_ADDRESS': {'precision': 0.8571, 'recall': 0.6, 'n': 30, 'false_pos': 3},
-    'USERNAME': {'precision': 0.8571, 'recall': 0.8182, 'n': 22, 'false_pos': 3},
+    'USERNAME': {'precision': 0.85, 'recall': 0.7727, 'n': 22, 'false_pos': 3},
     'US_SSN': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
-    'ALL': {'precision': 0.8732, 'recall': 0.7848, 'n': 237, 'false_pos': 27}})}
+    'ALL': {'precision': 0.8726, 'recall': 0.7806, 'n': 237, 'false_pos': 27}})}
 
 
 # what each earlier held-out message set gave while it was held out (the rules then frozen), for the trend
@@ -860,8 +875,9 @@ def section(res: dict) -> str:
         f"Secrets in code and logs ({h['code_n']} generated snippets, {h['code_with_secret_n']} holding a secret): "
         f"precision {sec['precision']} / recall {sec['recall']} for the secret group (SECRET and PASSWORD as one, "
         f"as policies name it; target >= {t['secret']} both; n={sec['n']}, {sec['false_pos']} false positives). "
-        "By type (lower: the generator marks a password in a connection string PASSWORD, the rules call it SECRET, "
-        "which counts here as a miss and a false positive):",
+        "By type (lower: the generator marks a password in a connection string PASSWORD; since pii19 the rules do "
+        "too where the login looks like a person's, and call it SECRET for a service's or a token's, which counts "
+        "here as a miss and a false positive where the generator's login looks like a service's):",
         "", *_table(h["secrets_by_type"]), "",
         f"False flags: {h['benign_false_flag_rate']} of {h['benign_n']} benign questions (target <= {t['benign']}); "
         f"{h['docs_false_flag_rate']} of {h['docs_n']} README passages (target <= {t['docs']}; "

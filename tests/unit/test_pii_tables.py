@@ -275,3 +275,57 @@ def test_a_run_of_row_numbers_beside_given_names_is_no_age_column():
     text = "Lorna\t1\tx\nCallum\t2\ty\nIsla\t3\tz\n"
     (table,) = read_tables(text)
     assert _value_types(text, table) == ["PERSON", None, None]
+
+
+def test_header_less_rows_take_the_column_names_the_sentence_above_them_gives():
+    # pii19: "columns are login, temp password, full name" / "(name, dob, street, town)" name the columns of the
+    # header-less rows under them as a header row would
+    text = ("new starters, no header, columns are login, temp password, full name. make it a table\n\n"
+            "qnorcott,Wiosna#4471,Halina Norcott\nvpellew,Tamale-Sun-82,Kwame Pellew")
+    got = _found(text)
+    assert {("USERNAME", "qnorcott"), ("PASSWORD", "Wiosna#4471"), ("USERNAME", "vpellew"),
+            ("PASSWORD", "Tamale-Sun-82")} <= got
+    text = ("two rows from the sheet, no header (name, dob, street, town):\n"
+            "Ada Ferrante\t1973-08-19\tVia Sole 14\tPisa\nIvo Kask\t1996-11-05\tPikk 61-12\tTartu")
+    got = _found(text)
+    assert {("DATE_OF_BIRTH", "1973-08-19"), ("STREET_ADDRESS", "Via Sole 14"), ("STREET_ADDRESS", "Pikk 61-12")} <= got
+
+
+def test_a_sentence_that_names_no_column_types_leaves_header_less_rows_untyped():
+    # one typed word in a sentence is no list of columns: "the login page, the logo, the footer" over rows of items
+    table = read_tables("fix the login page, the logo, and the footer:\nhome,42,ok\nabout,17,ok")[0]
+    assert table.types == (None, None, None)
+
+
+def test_an_address_column_before_other_columns_keeps_its_unquoted_commas():
+    # pii19: the CSV address's own commas, wherever the one address column stands; the next columns stay theirs
+    text = "driver,age,home_address,licensed_since\nRos Tamblyn,67,4 Chapel Row, Helston,1977\nKit Pascoe,44,9 Quay Hill, Fowey,2001"
+    got = _found(text)
+    assert {("STREET_ADDRESS", "4 Chapel Row, Helston"), ("STREET_ADDRESS", "9 Quay Hill, Fowey"), ("AGE", "67")} <= got
+    assert not any(v in ("1977", "2001") for _, v in got)
+
+
+def test_a_birth_date_column_types_the_full_names_beside_it_in_header_less_rows():
+    # pii19: names the given-name lexicon lacks ("Maelor", "Siân") are still the people whose births the rows give
+    text = "no header:\nMaelor Griffiths\t30/03/1972\t07700 918 442\nSiân Pritchard-Evans\t11/10/1968\t07700 903 117"
+    assert {("PERSON", "Maelor Griffiths"), ("PERSON", "Siân Pritchard-Evans"), ("DATE_OF_BIRTH", "30/03/1972")} <= _found(text)
+    # without a birth column, two-word cells are no names: "Shepton Mallet", "Blue Door" in a stock list
+    text = "Shepton Mallet\t12\tin stock\nBlue Door\t4\tback order"
+    assert not any(t == "PERSON" for t, _ in _found(text))
+
+
+def test_a_fixed_width_report_with_one_space_gaps_is_cut_at_its_header_columns():
+    # pii19: where a value fills its column the gap to the next is one space; the header's column starts cut the row
+    text = ("NAME               DOB        CITY\nGwenllian Ashworth 1965-09-30 Bargoed\n"
+            "Ivo Kask           1996-11-05 Tartu\nPriya Raman        1971-02-14 Leicester")
+    got = _found(text)
+    assert {("PERSON", "Gwenllian Ashworth"), ("DATE_OF_BIRTH", "1965-09-30"), ("PERSON", "Ivo Kask"),
+            ("DATE_OF_BIRTH", "1996-11-05"), ("DATE_OF_BIRTH", "1971-02-14")} <= got
+    table = read_tables(text)[0]
+    assert [text[a:b] for a, b in table.columns[2]] == ["Bargoed", "Tartu", "Leicester"]
+
+
+def test_a_row_that_does_not_start_its_cells_at_the_header_columns_is_not_cut():
+    # right-aligned numbers or a prose line under a header: no cell starts at a column start, so no cut
+    text = "name      age  city\nsee the notes below for the rest of it"
+    assert read_tables(text) == [] or all(not c for t in read_tables(text) for c in t.columns)

@@ -2187,3 +2187,185 @@ def test_an_age_in_parentheses_after_a_name_in_other_languages():
 ])
 def test_durations_are_no_ages(text):
     assert not any(t == "AGE" for _, _, t, _ in combine(text, []))
+
+
+def test_a_role_word_beside_a_given_name_is_that_persons_login():
+    # pii19: "reports_ro_anja" is Anja's read-only account; "app_rw" and "etl-svc" stay roles
+    text = "mysql -u reports_ro_anja -p sales"
+    assert ("USERNAME", "reports_ro_anja") in {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
+    for text in ["psql -h db01 -U app_rw -d orders", "psql -h db01 -U etl-svc -d warehouse"]:
+        assert not any(t == "USERNAME" for _, _, t, _ in regex_entities(text)), text
+
+
+def test_a_login_made_from_a_named_persons_full_name_is_their_login():
+    # pii19: directories make logins of names (initial + surname, given.surname, ...); beside that person's name in
+    # the same message the word is their login, with or without trailing digits
+    text = "Benedikt Aigner is leaving Friday. His account is baigner, and ydemirci62 belongs to Yusuf Demirci."
+    people = [(text.index(n), text.index(n) + len(n), "PERSON", 0.9) for n in ("Benedikt Aigner", "Yusuf Demirci")]
+    got = {(t, text[s:e]) for s, e, t, _ in combine(text, people)}
+    assert {("USERNAME", "baigner"), ("USERNAME", "ydemirci62")} <= got
+    # diacritics fold ("Linh Trịnh" -> ltrinh); the same word in an e-mail address or a URL is no login of its own
+    text = "ltrinh signed. Linh Trịnh, linh.trinh@corp.example, https://example.org/linh.trinh"
+    got = {(t, text[s:e]) for s, e, t, _ in combine(text, [(15, 25, "PERSON", 0.9)])}
+    assert ("USERNAME", "ltrinh") in got and not any(v == "linh.trinh" for _, v in got)
+    # without the person in the message, a lower-case word is no login; nor is a word a short form spells
+    text = "His account is baigner, per the ticket."
+    assert not any(t == "USERNAME" for _, _, t, _ in combine(text, []))
+    text = "Mark Smith marks the exams on Friday."
+    assert not any(t == "USERNAME" for _, _, t, _ in combine(text, [(0, 10, "PERSON", 0.9)]))
+
+
+def test_a_connection_strings_password_is_a_persons_password_when_the_login_is_a_persons():
+    # pii19: "://okonkwo_e:Onitsha.Market7@" is a person's login and password; "://app:...@", "://svc_billing:...@"
+    # and a token's fixed user ("://oauth2:glpat-...@") hold a service's secret
+    for text, typ in [("psql \"postgresql://okonkwo_e:Onitsha.Market7@pg-replica:5432/ledger\"", "PASSWORD"),
+                      ("DATABASE_URL=mongodb://shelleycook:0YzgdW4tHI@db-65.example.com:27017/x", "PASSWORD"),
+                      ("DATABASE_URL=postgres://app:Wint3r-Harb0ur-77@db.internal:5432/orders", "SECRET"),
+                      ("url = postgres://svc_billing:nT4!vQ9zLm2#@db:5432/billing", "SECRET"),
+                      ("git clone https://oauth2:glpat-Rw4Ys6Nb1Hc5Je3Gf2Ua@gitlab.com/team/x.git", "SECRET")]:
+        got = {t for s, e, t, _ in regex_entities(text) if t in ("PASSWORD", "SECRET")}
+        assert got == {typ}, text
+
+
+def _rule_pairs(text):
+    return {(t, text[s:e]) for s, e, t, _ in regex_entities(text)}
+
+
+@pytest.mark.parametrize("text, login, password", [
+    ("hey can you log into the vendor portal for me? it's tlevi.procure / Carmel&Wadi54, I'm stuck",
+     "tlevi.procure", "Carmel&Wadi54"),
+    ("Test account for the QA environment that the vendor shared: qa_harlow_vendor / Blu3Heron$2026. It works",
+     "qa_harlow_vendor", "Blu3Heron$2026"),
+    ("user/pass for the NAS is jdoe77 / Kestrel!88 btw", "jdoe77", "Kestrel!88"),
+])
+def test_a_login_and_password_joined_by_a_slash_in_chat_prose(text, login, password):
+    # pii19: "X / Y" a few words after a word for logging in or an account, the password shaped like one
+    assert {("USERNAME", login), ("PASSWORD", password)} <= _rule_pairs(text)
+
+
+def test_a_slash_between_words_or_numbers_is_no_credential_pair():
+    for text in ["Log in at the portal; see docs / README2024 for the account setup",
+                 "my account ratio is 3 / 4 now", "login page: home / about / contact"]:
+        assert not any(t in ("USERNAME", "PASSWORD") for t, _ in _rule_pairs(text)), text
+
+
+@pytest.mark.parametrize("text, password", [
+    ("[09:14] pixelmoth: password on the sticker is wrong\n[09:15] gregor_k: it's Hazelnut-Ferry-19 now", "Hazelnut-Ferry-19"),
+    ("[21:04] <kb_greg> hold reset 10s, then default creds\n[21:06] <nj_77> did that, set it to Nas4ever!Bramble now",
+     "Nas4ever!Bramble"),
+    ("[18:02] Sam: whats the wifi pw\n[18:03] Ola: kittycat!2019", "kittycat!2019"),
+])
+def test_the_answer_on_the_line_after_a_password_question_is_a_password(text, password):
+    # pii19: the line after (or the one after that) a line that asks for or speaks of a password
+    assert ("PASSWORD", password) in _rule_pairs(text)
+
+
+def test_no_password_from_the_lines_after_a_password_word_without_one():
+    for text in ["Password policy: at least 12 characters.\nBuild v2.4.1 ran on Win11Pro machines with SHA256Sum.",
+                 "Guest Wi-Fi\nNetwork: TP-Link_4F2A\nask at the desk",
+                 "Password=Xy;\n<script integrity=\"sha384-cdNFcQ1NiAUw1xm7zHhwz75yt01+gHHra6inOipg9zmNnDIk0aatuO6+o\">"]:
+        got = {v for t, v in _rule_pairs(text) if t == "PASSWORD"}
+        assert got <= {"Xy"}, text
+
+
+def test_the_word_for_an_account_in_other_languages_before_a_login():
+    # pii19: French "compte", Russian "логин" (and the other scripts' words) before a login-shaped word
+    assert ("USERNAME", "apo.vasseur") in _rule_pairs("Mon compte client est apo.vasseur et je n'arrive plus à me connecter.")
+    assert ("USERNAME", "dacha_admin_olya") in _rule_pairs("а логин роутера тот же dacha_admin_olya?")
+    assert not any(t == "USERNAME" for t, _ in _rule_pairs("Das Konto wurde gesperrt, siehe konto_export.csv."))
+
+
+@pytest.mark.parametrize("text, address", [
+    ("alamat rumah Jl. Gajah Mada No. 17, Yogyakarta, tolong dikirim", "Jl. Gajah Mada No. 17, Yogyakarta"),
+    ("Nimehamia Nyumba 41, Mtaa wa Uhuru, Kisumu wiki hii", "Nyumba 41, Mtaa wa Uhuru, Kisumu"),
+    ("nhà tôi ở số 12 ngõ 45 Láng Hạ, Đống Đa, Hà Nội nhé", "12 ngõ 45 Láng Hạ, Đống Đa, Hà Nội"),
+    ("הכתובת שלי רחוב ויצמן 12, כפר סבא תודה", "רחוב ויצמן 12, כפר סבא"),
+    ("ที่อยู่ 45/3 ซอยอารีย์ 2 แขวงสามเสนใน เขตพญาไท กรุงเทพฯ ค่ะ", "45/3 ซอยอารีย์ 2 แขวงสามเสนใน เขตพญาไท กรุงเทพฯ"),
+    ("العنوان شارع الملك فهد، حي العليا، الرياض، شكرا", "شارع الملك فهد، حي العليا، الرياض"),
+    ("我家住北京市朝阳区建国路100弄8号302室，谢谢", "北京市朝阳区建国路100弄8号302室"),
+    ("मेरा पता फ्लैट 3ए, गंगा अपार्टमेंट, नेहरू मार्ग, इंदौर है।", "फ्लैट 3ए, गंगा अपार्टमेंट, नेहरू मार्ग, इंदौर"),
+])
+def test_street_addresses_in_running_prose_in_more_countries_layouts(text, address):
+    # pii19: each layout's own words name its parts (Jl./No., Nyumba/Mtaa, ngõ, רחוב, ซอย/แขวง/เขต, شارع/حي, 弄/号,
+    # फ्लैट); no label before it
+    got = {text[s:e] for s, e, t, _ in combine(text, []) if t == "STREET_ADDRESS"}
+    assert got == {address}
+
+
+def test_the_heads_longer_span_does_not_swallow_a_rules_address_into_a_clause():
+    # pii19: the head ran "214, alamat KTP" into the address; the trim drops such a span whole, so the rule's stays
+    text = "menginap di kamar 214, alamat KTP Jl. Gajah Mada No. 17, Yogyakarta."
+    s = text.index("214")
+    got = {text[a:b] for a, b, t, _ in combine(text, [(s, len(text) - 1, "STREET_ADDRESS", 0.99)]) if t == "STREET_ADDRESS"}
+    assert got == {"Jl. Gajah Mada No. 17, Yogyakarta"}
+
+
+def test_the_date_on_the_line_after_a_date_of_birth_question_is_the_date_of_birth():
+    # pii19: asked on one line, answered on the next (or the one after)
+    text = "[10:02] Clinic: to confirm, full name and date of birth please?\n[10:05] Me: Odile Ferrand, 04.11.1972"
+    assert ("DATE_OF_BIRTH", "04.11.1972") in _rule_pairs(text)
+    # a line that gives the date itself is answered already: the next line's date is another's
+    text = "Date of birth: 30 JUL 1990\nDate of issue: 14 FEB 2019"
+    assert ("DATE_OF_BIRTH", "14 FEB 2019") not in _rule_pairs(text)
+
+
+@pytest.mark.parametrize("text, name", [
+    ("Ονοματεπώνυμο: Δήμητρα Αλεξίου\nΤάξη: Β2", "Δήμητρα Αλεξίου"),
+    ("שם ההורה: דנה כהן-לוי\nטלפון: לא ידוע", "דנה כהן-לוי"),
+    ("Veli: Selin Aksoy, cep numarası ektedir", "Selin Aksoy"),
+    ("ФИО: Ирина Петрова\nгруппа 3", "Ирина Петрова"),
+    ("Nama lengkap: Dewi Lestari (kelas 5)", "Dewi Lestari"),
+])
+def test_a_form_field_for_a_persons_name_in_other_languages_and_scripts(text, name):
+    # pii19: the field's word (a name, a parent, a guardian), a colon, a full name alone after it
+    assert {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"} == {name}
+
+
+def test_a_form_field_with_words_that_are_no_name_takes_none():
+    for text in ["Mother: Not Known", "Nama: lihat lampiran", "Vater: unbekannt"]:
+        assert not any(t == "PERSON" for _, _, t, _ in combine(text, [])), text
+
+
+@pytest.mark.parametrize("text, name", [
+    ("Дмитрий Волков, [04.12.2026 09:15]\nкогда встречаемся?", "Дмитрий Волков"),
+    ("[12/10/26 19.42.07] Sekar Ayuningtyas: nanti sore ya", "Sekar Ayuningtyas"),
+    ("我叫王晓明，今年28岁", "王晓明"),
+    ("Мен ушул жерде жашайм, атым Айбек Токтогулов. Help me", "Айбек Токтогулов"),
+])
+def test_chat_export_speakers_and_more_languages_intro_phrases(text, name):
+    # pii19: Telegram's "Name, [date time]" head, WhatsApp iOS's dotted time, Chinese 我叫, Kyrgyz атым
+    assert name in {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"}
+
+
+def test_a_chat_exports_self_or_service_speaker_is_no_name():
+    # pii19: "Me:" and "Clinic:" speak in an export; "To" after "Hi! " opens the sentence
+    text = "[10:02] Clinic: Hi! To confirm, your date of birth please?\n[10:05] Me: Odile Ferrand, 04.11.1972"
+    got = {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"}
+    assert not got & {"Clinic", "Me", "To"}
+
+
+def test_an_address_does_not_run_across_an_aligned_tables_column_gap():
+    # pii19: "Centraal   IC 3518" is a station's cell and a train's; a letter's indented next line stays the address's
+    text = "Departures\nAmsterdam Centraal   IC 3518   platform 5\n"
+    s = text.index("Centraal")
+    got = combine(text, [(s, s + len("Centraal   IC 3518"), "STREET_ADDRESS", 0.9)])
+    assert not any(t == "STREET_ADDRESS" for _, _, t, _ in got)
+    text = "Send it to:\n12 Tallow Lane\n   Frome BA11 1AA\nthanks"
+    s, e = text.index("12"), text.index("1AA") + 3
+    got = {text[a:b] for a, b, t, _ in combine(text, [(s, e, "STREET_ADDRESS", 0.9)]) if t == "STREET_ADDRESS"}
+    assert any("Frome" in v for v in got)
+
+
+def test_a_templates_stand_ins_are_no_name_and_no_birth_date():
+    # pii19: sample data with obvious placeholders: a zero date, capitalised field words
+    for text in ["dob: 0000-00-00, name: FIRSTNAME LASTNAME", "born 00/00/1990", "Name: ANNA SURNAME"]:
+        assert not any(t in ("PERSON", "DATE_OF_BIRTH") for _, _, t, _ in combine(text, [])), text
+    text = "DOB: 2001-05-07"
+    assert ("DATE_OF_BIRTH", "2001-05-07") in {(t, text[s:e]) for s, e, t, _ in combine(text, [])}
+
+
+def test_an_email_at_a_templates_stand_in_domain_is_no_address():
+    # pii19: "name@domain.tld", "first.last@domain.com" are a template's; a real domain's address stays
+    assert not any(t == "EMAIL_ADDRESS" for _, _, t, _ in combine("email: name@domain.tld or first.last@domain.com", []))
+    text = "mail me at lena.brandt@posteo.de"
+    assert ("EMAIL_ADDRESS", "lena.brandt@posteo.de") in {(t, text[s:e]) for s, e, t, _ in combine(text, [])}
