@@ -54,7 +54,7 @@ FRESH_NOTES = {
     "fresh": "written by another session (the sets2 helper) while round cache20 changed the rules and the "
              "verifier's generated pairs without seeing it. That round's changes moved this set only from 0.475 to "
              "0.482 paraphrase hits (near misses 0.00 both) and were not merged.",
-    "fresh_3": "written by another session while round cache21 trained pair models over two and three of the "
+    "fresh_3": "written by another session (the sets12 helper) while round cache21 trained pair models over two and three of the "
                "encoder's layers without seeing it; brought in and run once after that round's choice was frozen.",
 }
 QQP = ROOT / "models" / "data" / "qqp-dev.jsonl.gz"
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if configured != cal:
         progress(f"cache_quality: config/config.yaml has verifier_threshold {configured}, calibrated {cal}: update it")
     result: dict[str, Any] = {
-        "verifier": {"kind": v.kind, "threshold": shipped, "gate": v.gate, "floor": floor,
+        "verifier": {"kind": v.kind, "threshold": shipped, "gate": v.gate, "floor": judge.floor,
                      "recipe": v.meta.get("recipe")},
         "calibrated_threshold": cal, "groups": sets["groups"], "pairs": sets["pairs"], "quick": args.quick,
         "report": {f"{c}_{name}": summarize(rows, t, c, "report") for c in CONFIGS
