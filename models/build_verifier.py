@@ -100,8 +100,10 @@ PAIR_RECIPE = {
 # position, their output mean-pooled (the encoder's own pooling), over the lower layers' states computed once per
 # pair row; the head as PAIR_RECIPE's, over [mean-pooled tuned output, stage-1 features]. One epoch: more overfit
 # QQP with one layer (docs/cache.md).
-PAIR2_RECIPE = {**PAIR_RECIPE, "version": 2, "pair_model": {**PAIR_RECIPE["pair_model"], "layers": 2, "pooling": "mean"}}
-PAIR3_RECIPE = {**PAIR_RECIPE, "version": 2, "pair_model": {**PAIR_RECIPE["pair_model"], "layers": 3, "pooling": "mean"}}
+PAIR2_RECIPE = {**PAIR_RECIPE, "version": 2,
+                "pair_model": {**PAIR_RECIPE["pair_model"], "layers": 2, "pooling": "mean"}}
+PAIR3_RECIPE = {**PAIR_RECIPE, "version": 2,
+                "pair_model": {**PAIR_RECIPE["pair_model"], "layers": 3, "pooling": "mean"}}
 RECIPES = {"cascade": CASCADE_RECIPE, "embedding": EMBEDDING_RECIPE, "cross": CROSS_RECIPE, "pair": PAIR_RECIPE,
            "pair2": PAIR2_RECIPE, "pair3": PAIR3_RECIPE}
 PAIR_MODEL_FILE = "verifier.onnx"

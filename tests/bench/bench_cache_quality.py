@@ -54,8 +54,9 @@ FRESH_NOTES = {
     "fresh": "written by another session (the sets2 helper) while round cache20 changed the rules and the "
              "verifier's generated pairs without seeing it. That round's changes moved this set only from 0.475 to "
              "0.482 paraphrase hits (near misses 0.00 both) and were not merged.",
-    "fresh_3": "written by another session (the sets12 helper) while round cache21 trained pair models over two and three of the "
-               "encoder's layers without seeing it; brought in and run once after that round's choice was frozen.",
+    "fresh_3": "written by another session (the sets12 helper) while round cache21 trained pair models over two and "
+               "three of the encoder's layers without seeing it; brought in and run once after that round's choice "
+               "was frozen.",
 }
 QQP = ROOT / "models" / "data" / "qqp-dev.jsonl.gz"
 TOP_K = 4               # the hot tier's and Milvus' default top_k
