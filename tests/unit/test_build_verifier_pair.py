@@ -100,7 +100,8 @@ def test_without_a_pair_model_the_engine_reads_the_frozen_pair_row(tmp_path):
 
 @needs_models
 @pytest.mark.reliability
-def test_a_tiny_pair_recipe_builds_byte_identical_files_in_two_processes(tmp_path):
+@pytest.mark.parametrize("recipe", ["pair", "pair3"])
+def test_a_tiny_pair_recipe_builds_byte_identical_files_in_two_processes(tmp_path, recipe):
     # 300 QQP pairs and the generated pairs through the whole pair recipe (lower states, top-layer training,
     # export, quantization), from empty caches, with other hash seeds: about a minute each on 2 cores.
     data = tmp_path / "tiny.jsonl.gz"
@@ -116,7 +117,7 @@ def test_a_tiny_pair_recipe_builds_byte_identical_files_in_two_processes(tmp_pat
             if not f.name.startswith("verifier."):
                 (md / f.name).symlink_to(f.resolve())
         env = {**os.environ, "PYTHONHASHSEED": seed, "ROUTER_EXTPROC_CACHE": str(tmp_path / f"cache-{name}")}
-        subprocess.run([sys.executable, "-m", "models.build_verifier", "--model-dir", str(md), "--recipe", "pair",
+        subprocess.run([sys.executable, "-m", "models.build_verifier", "--model-dir", str(md), "--recipe", recipe,
                         "--data", str(data)], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
         return {f: hashlib.sha256((md / f).read_bytes()).hexdigest()
                 for f in ("verifier.json", "verifier.npz", "verifier.onnx")}
