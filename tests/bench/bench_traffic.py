@@ -1,6 +1,6 @@
 """Signals on traffic shaped like what applications send (#19), on evaluation sets the models never trained on.
 
-    python -m tests.bench.bench_traffic [--quick] [--no-doc] [--threshold T] [--json out.json] [--set 2]
+    python -m tests.bench.bench_traffic [--quick] [--no-doc] [--threshold T] [--json out.json] [--set 2|3]
 
 Each case is a chat request body. It goes the router's own way up to the decision: parse_chat_request →
 request.segments() → signals/inputs.plan (config/config.yaml's rule) → SignalEngine.analyze_requests with the
@@ -82,9 +82,25 @@ DOC_MODULES_2 = ("pickle", "filecmp", "enum", "xml.sax.saxutils", "contextlib", 
 CODE_MODULES_2 = ("optparse", "inspect", "ast", "traceback", "dataclasses", "pprint", "locale", "imaplib", "ftplib",
                   "xml.dom.minidom", "platform", "pdb", "xmlrpc.client", "dis", "selectors", "pstats", "pickletools",
                   "xml.etree.ElementTree", "bdb", "urllib.request")
+# Set 3 (`--set 3`, the next decision, traffic14): modules disjoint from both lists of sets 1 and 2, chosen before set 3
+# existed. Set 2's figures were not reproducible to the case: the pydoc pages of smtplib and poplib print a default
+# argument as "<object object at 0x7f...>", an address that changes with every process, and the pasted-document
+# injection row moved by up to 4 of 192 between two runs of one model. So set 3 takes only modules whose page
+# renders byte-identical in two processes with no address in it (tests/unit/test_bench_traffic.py checks the
+# address). Also left out: modules whose classes inherit a set-1 or set-2 module's (signal and py_compile: enum;
+# zoneinfo: datetime; urllib.error: tempfile; gzip, bz2, lzma: io), siblings of one (logging.config, email.*,
+# sqlite3.dbapi2, secrets), pages that depend on the machine (os, sys, site) and tkinter (200,000 tokens).
+DOC_MODULES_3 = ("typing", "weakref", "wsgiref.handlers", "http.cookiejar", "http.cookies", "curses",
+                 "importlib.resources", "abc", "time", "code", "zipimport", "binascii", "math", "multiprocessing.pool",
+                 "xml.parsers.expat", "contextvars", "zlib", "tabnanny", "unicodedata", "select", "trace", "profile",
+                 "venv", "copy", "hmac", "wsgiref.headers", "netrc", "mmap", "pyclbr", "codeop")
+CODE_MODULES_3 = ("sched", "shelve", "doctest", "pydoc", "modulefinder", "compileall", "py_compile", "runpy",
+                  "linecache", "reprlib", "webbrowser", "getpass", "rlcompleter", "wsgiref.util", "wsgiref.validate",
+                  "urllib.robotparser", "tomllib._parser", "sysconfig", "zipapp", "warnings")
 # The files each set reads in place of set 1's; the in-the-wild attacks have no fresh counterpart (set 2 reuses them).
 SET_FILES = ("questions", "system_prompts", "short_turns", "tool_results", "injections")
-SETS = {1: ("", DOC_MODULES, CODE_MODULES), 2: ("_2", DOC_MODULES_2, CODE_MODULES_2)}
+SETS = {1: ("", DOC_MODULES, CODE_MODULES), 2: ("_2", DOC_MODULES_2, CODE_MODULES_2),
+        3: ("_3", DOC_MODULES_3, CODE_MODULES_3)}
 ASSISTANT = ("Good question. The short answer is that it depends on a few factors, which I have summarised below; "
              "let me know if you would like more detail on any of them.")
 
@@ -169,7 +185,7 @@ def _pick(items: list, key: str):
 
 
 def build_cases(tokenizer, quick: bool = False, set_no: int = 1) -> list[Case]:
-    """Every case of set `set_no` (SETS): 1 is the original files and modules, 2 their fresh counterparts."""
+    """Every case of set `set_no` (SETS): 1 is the original files and modules, 2 and 3 fresh counterparts."""
     f = lambda name: _jsonl(_set_file(name, set_no))  # noqa: E731
     qs = f("questions")
     en = [q for q in qs if q["lang"] == "en"]
@@ -624,9 +640,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--envoy", type=int, default=20, help="cases per shape also sent through Envoy (0: none)")
     ap.add_argument("--rows", default=None, help="summarise the scores a --json run wrote instead of running")
     ap.add_argument("--set", type=int, choices=sorted(SETS), default=1,
-                    help="2: the fresh files (*_2.jsonl) and modules (SETS); writes no doc and no docs/bench result")
+                    help="2, 3: the fresh files (*_2.jsonl, *_3.jsonl) and modules (SETS); writes no doc and no "
+                         "docs/bench result")
     a = ap.parse_args(argv)
-    if a.set != 1:   # set 2 decides a merge (docs/signals.md); the docs' tables stay on set 1
+    if a.set != 1:   # sets 2 and 3 decide a merge (docs/signals.md); the docs' tables stay on set 1
         a.no_doc = True
     if not (Path(a.model_dir) / "encoder.onnx").exists():
         progress("models not built: skipping")

@@ -92,3 +92,28 @@ def test_set_2_reads_the_fresh_files_and_modules_none_of_set_1_uses():
     assert not (set(docs2) | set(code2)) & set1
     assert not set(docs2) & set(code2)
     assert len(docs2) == len(bt.DOC_MODULES) and len(code2) == len(bt.CODE_MODULES)
+
+
+def test_set_3_reads_its_own_files_and_modules_none_of_sets_1_and_2_use():
+    """Set 3 (the decision after set 2 was seen) is fresh against both earlier sets: its own *_3 files, and
+    documentation and code from standard-library modules neither set 1 nor set 2 reads."""
+    assert bt._set_file("questions", 3) == "questions_3.jsonl"
+    assert bt._set_file("injections", 3) == "injections_3.jsonl"
+    assert bt._set_file("attacks", 3) == "attacks.jsonl"
+    _, docs3, code3 = bt.SETS[3]
+    earlier = {m for n in (1, 2) for m in (*bt.SETS[n][1], *bt.SETS[n][2])}
+    assert not (set(docs3) | set(code3)) & earlier
+    assert not set(docs3) & set(code3)
+    assert len(set(docs3)) == len(bt.DOC_MODULES) and len(set(code3)) == len(bt.CODE_MODULES)
+
+
+def test_set_3_pasted_pages_print_no_memory_address():
+    """A pydoc page that prints a default argument's address (smtplib's and poplib's "<object object at 0x...>",
+    pasted by set 2) changes with every process, and so do the scores of the cases that paste it."""
+    import importlib
+    import pydoc
+    import re
+
+    for m in bt.SETS[3][1]:
+        text = pydoc.render_doc(importlib.import_module(m), renderer=pydoc.plaintext)
+        assert not re.search(r"0x[0-9a-fA-F]{6,}", text), m
