@@ -9,7 +9,7 @@ import numpy as np
 import re2
 
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, script_address, ssn_ok, url_spans  # noqa: F401 - validators live there
-from ..pii.given_names import GIVEN_NAMES
+from ..pii.given_names import COMMON_WORDS, GIVEN_NAMES
 from ..pii.tables import Table, read_tables
 from ..pii.rules import CAPS_NOT_SURNAME as _CAPS_NOT_SURNAME
 from ..pii.rules import RE2_LARGE, TRADE_BEFORE
@@ -556,7 +556,7 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     out = [x for x in out if x[2] != "USERNAME" or _login_ok(text, x[0], x[1])]
     out = [x for x in out if x[2] != "DATE_OF_BIRTH" or _ZERO_DATE.search(text[x[0]:x[1]]) is None]
     out = _named_logins(text, _named_sites(text, _intro_lead(text, out)))
-    return _not_row_numbers(text, _person_details(text, out), tables)
+    return _not_row_numbers(text, _person_details(text, _lexicon_names(text, out)), tables)
 
 
 # (pii19) a date with a zero day, month or year ("0000-00-00", "00/00/1990") is a template's stand-in, no birth
@@ -913,3 +913,95 @@ def _named_logins(text: str, ents: list[tuple[int, int, str, float]]) -> list[tu
         if (v in forms or v.rstrip("0123456789") in forms) and not any(_overlap((s, e), x) for x in ents):
             add.append((s, e, "USERNAME", 0.8))
     return sorted(ents + add) if add else ents
+
+
+# (pii20) a capitalised word of a cased script, whole: a hyphen may join two ("Bello-Adeyemi", "Tane-Whitmore")
+_CAP_WORD = re2.compile(r"\p{Lu}[\p{Ll}\p{M}]+(?:['\x{2019}][\p{Ll}\p{M}]+)?(?:-\p{Lu}[\p{Ll}\p{M}]+)?")
+_LOWER_WORD = re2.compile(r"\p{Ll}[\p{Ll}\p{M}]+")
+# kin words, roles and addresses that stand before a name but are no part of it ("Auntie |Grace|", "baby |Rafa|")
+_BEFORE_NAME_WORDS = frozenset("""Uncle Auntie Aunt Aunty Tita Tito Tia Tio Tía Tío Lola Lolo Oma Opa Nana Granny
+    Grandma Grandpa Grandad Baby Cousin Brother Sister Professor Coach Captain Sergeant Judge Father Mother Saint St
+    Pastor Bishop Imam Rabbi Sheikh Chef Nurse Pupil Student Patient Guest Tamu Pak Bu Ibu Bapak Mama Papa Mwalimu
+    Bwana Ndugu Mzee Dada Kaka Abang Kak Mbak Mas Teh Tuan Puan""".split())
+# makers named after people (cars, hotels, computers: "Ford Fiesta", "Hilton Garden Inn") and the stand-in surnames of
+# templates ("Jane Doe", "Max Mustermann"): a run holding one is no person
+_NOT_PERSON_PARTS = frozenset("""Ford Porsche Dodge Lincoln Chrysler Chevrolet Tesla Ferrari Lamborghini Mercedes Benz
+    Bentley Royce Rolls Harley Davidson Jaguar Opel Renault Peugeot Citroen Citroën Seat Skoda Škoda Honda Toyota Suzuki
+    Mazda Nissan Subaru Hyundai Kia Hilton Marriott Hyatt Wyndham Sheraton Radisson Ritz Carlton Marshall Dell Lenovo
+    Doe Roe Mustermann Musterfrau Public Bloggs Sixpack Apartments Apartment Residency Residence Towers Court Lodge
+    Inn Suites Villas Estate Heights Emporium""".split())
+# words of events, landmarks, peoples and places that faker's name lists also hold ("Magna Carta", "Berlin Wall",
+# "French Revolution"): such a run names a thing
+_THING_PARTS = frozenset("""Wall War Wars Revolution Empire Republic Kingdom Union Cup Games Olympics Day Festival Act
+    Treaty Accord Carta Charter Code Law Trophy Series League Club United City Party Council Ministry Court Gate Cross
+    Magna Santa San Saint Holy Great Old New North South East West Upper Lower Royal French English German Spanish
+    Italian Dutch Irish Scottish Welsh British American Roman Greek Russian Chinese Japanese Indian African European
+    Berlin London Vienna Rome Madrid Brussels Geneva Lisbon Prague Warsaw Boston Dallas Houston Austin Denver Phoenix
+    Atlanta Florence Orlando Sydney""".split())
+# an article before a run makes it a title or a thing ("The Brothers |Karamazov|", "la Fontana di Trevi")
+_ARTICLES = frozenset("The A An Der Die Das Den Dem La Le Les El Los Las Il Lo Gli O Os As Het Een".split())
+
+
+def _cap_words(text: str) -> list[tuple[int, int]]:
+    """The whole capitalised words of a text (a letter or digit on neither side)."""
+    out = []
+    for m in _CAP_WORD.finditer(text):
+        s, e = m.span()
+        if (s == 0 or not text[s - 1].isalnum()) and (e == len(text) or not text[e].isalnum()):
+            out.append((s, e))
+    return out
+
+
+def _surname_ok(w: str, lower: set[str]) -> bool:
+    """A capitalised word that may be a name's part: no label, place or product word, no word the text also writes in
+    lower case (a word, then: "Big" beside "big"), no common English word of the lexicon's stop list."""
+    return w not in NOT_NAME_WORDS and w not in PLACE_NOUNS and w not in PRODUCT_WORDS and w not in TITLES and \
+        w not in _BEFORE_NAME_WORDS and w.lower() not in lower and w.lower() not in COMMON_WORDS and len(w) >= 2
+
+
+def _lexicon_names(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    """(pii20) A person named without a frame, in running text: a capitalised given name of the lexicon and one or two
+    capitalised words after it on the same line ("Rohan Mehta, DL MH12 ...", "Gwendolyn Ashforth   D.O.B."), or a
+    name part the head or the rules found alone grown to the capitalised word beside it ("Andrés |Villalobos|",
+    "|Gülsüm| Yıldırım için"). Not inside a run of four or more capitalised words (a title, an institution), not over
+    another type's entity, and no word the text also writes in lower case."""
+    words = _cap_words(text)
+    if len(words) < 2 or looks_like_documentation(text):  # (a README's "George Brandl", "Robert Schwarz")
+        return ents
+    lower = {m.group(0) for m in _LOWER_WORD.finditer(text)}
+    runs, cur = [], [words[0]]
+    for w in words[1:]:
+        if text[cur[-1][1]:w[0]] == " ":
+            cur.append(w)
+        else:
+            runs.append(cur)
+            cur = [w]
+    runs.append(cur)
+    add = []
+    for run in runs:
+        if len(run) < 2 or len(run) > 3:
+            continue
+        ws = [text[s:e] for s, e in run]
+        i = 1 if ws[0] in NOT_NAME_WORDS or ws[0] in _BEFORE_NAME_WORDS or ws[0] in TITLES else 0
+        if len(run) - i < 2:
+            continue
+        s, e = run[i][0], run[-1][1]
+        if not all(_surname_ok(w, lower) for w in ws[i + 1:]) or ws[i] in NOT_NAME_WORDS or \
+                any(w in _NOT_PERSON_PARTS or w in _THING_PARTS or w in BRANDS for w in ws) or \
+                text[:s].rstrip(" ").rsplit(" ", 1)[-1].capitalize() in _ARTICLES:
+            continue
+        given = ws[i].split("-")[0].lower() in GIVEN_NAMES
+        part = [x for x in ents if x[2] == "PERSON" and run[i][0] <= x[0] and x[1] <= e]
+        # a word the head or the rules left out before a name part is the name's only where no sentence opens with
+        # it: a greeting of an unlisted language opens one ("Salaan |Hodan|", "Muraho |Uwase|")
+        opens = s == 0 or text[:s].rstrip(" \t")[-1:] in ("", "\n", ".", "!", "?", ":", ";", "\"", "(")
+        if not given and not (part and _surname_ok(ws[i], lower) and (part[0][0] == s or not opens)):
+            continue
+        if any(x[2] != "PERSON" and _overlap((s, e), x) for x in ents):
+            continue
+        add.append((s, e, "PERSON", 0.7))
+    add = [a for a in add if not any(x[2] == "PERSON" and x[0] <= a[0] and a[1] <= x[1] for x in ents)]
+    if not add:
+        return ents
+    keep = [x for x in ents if not any(x[2] == "PERSON" and a[0] <= x[0] and x[1] <= a[1] for a in add)]
+    return sorted(keep + [a for a in add if not any(_overlap(a, x) for x in keep)])
