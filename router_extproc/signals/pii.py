@@ -376,6 +376,8 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
                 (len(core) == 1 and _LABEL_AFTER.search(_raw(text[e:e + 8])) is not None) or \
                 (len(core) == 1 and _NOUN_BEFORE.search(_raw(text[max(0, s - 8):s])) is not None):
             return None
+        if len(core) == 1 and _opening_noun(text, s, e, core[0]):
+            return None  # (pii20) "Note: |Between| song inside", "|Bursary| application", "|Nipigie| kwa +254 ..."
         if len(core) == 1 and (core[0] in LANGUAGE_NAMES or _CLITIC_WORD.search(core[0]) is not None):
             return None  # (pii14) "translate into |Tswana|", "sa |Ingles|"; a verb with its clitic, "|Pouvez-vous|"
         if TRADE_BEFORE.search(_raw(text[max(0, s - 24):s])) is not None or \
@@ -387,6 +389,25 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
         if m and _is_title(m.group(1)):
             s = max(0, s - 16) + m.start(1)  # "Dr. |Jane Roe|" -> "|Dr. Jane Roe|"
     return s, e, typ
+
+
+# (pii20) what follows a lone name that opens a sentence: a verb of saying, being or having, a conjunction, an
+# honorific or "from"/"who" ("Tom says ...", "Zanele is turning 7", "Kiran left a voicemail", "Ayşe hanım")
+_AFTER_LONE_NAME = frozenset("""is was has had have says said will would can could may might must should shall left
+    went came comes asked asks told tells wants wanted wrote writes called calls sent sends replied replies just also
+    and or from who here hat ist war sagt sagte kommt kam wird und est a dit était sera et es está dice dijo tiene fue
+    y é diz disse tem foi e è ha heeft zegt zei komt en ni na bey hanım san kun sama ji""".split())
+
+
+def _opening_noun(text: str, s: int, e: int, word: str) -> bool:
+    """(pii20) A lone capitalised word the head read as a name that opens a sentence, is no given name of the lexicon
+    and goes on into lower-case words that no name is followed by: the sentence's first word, capitalised because it
+    opens it ("Ticket #84343: |Big| forget the walk", "|Physio| booking over WhatsApp", "|Xin| chào")."""
+    if word.lower() in GIVEN_NAMES or text[e:e + 1] != " " or text[:s].rstrip(" \t")[-1:] not in ("", "\n", ".", "!",
+                                                                                                     "?", ":"):
+        return False
+    nxt = text[e + 1:e + 40].split(None, 1)
+    return bool(nxt) and nxt[0][:1].islower() and nxt[0].strip(".,;:!?") not in _AFTER_LONE_NAME
 
 
 # (pii10) a list item's start inside an address span: a roster's "- Maya Chowdhury, 6\n- Leo Brandt" (held_out_13) is

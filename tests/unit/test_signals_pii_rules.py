@@ -2398,3 +2398,16 @@ def test_a_name_part_found_alone_grows_to_the_capitalised_word_beside_it():
     text = "Muraho Keza, amakuru?"
     s = text.index("Keza")
     assert _people(text, [(s, s + len("Keza"), "PERSON", 0.9)]) == {"Keza"}
+
+
+def test_a_lone_word_that_opens_a_sentence_and_runs_into_lower_case_words_is_no_name():
+    # pii20: the head reads a sentence's capitalised first word as a name ("Ticket #7: |Loud| fan noise since ...")
+    for text, word in [("Ticket #7: Loud fan noise since Monday.", "Loud"), ("Refund request below, thanks.", "Refund"),
+                       ("Achtung: Rechnungsnummer folgt per Post.", "Rechnungsnummer")]:
+        s = text.index(word)
+        assert _people(text, [(s, s + len(word), "PERSON", 0.9)]) == set(), text
+    # a given name of the lexicon, or a word that a verb of saying or being follows, stays the name
+    for text, word in [("Anneke booked the room.", "Anneke"), ("Tom says the boiler is broken.", "Tom"),
+                       ("Update: Kofiwaa is off sick today.", "Kofiwaa")]:
+        s = text.index(word)
+        assert _people(text, [(s, s + len(word), "PERSON", 0.9)]) == {word}, text
