@@ -21,7 +21,7 @@ import numpy as np
 import re2
 
 from .given_names import GIVEN_NAMES
-from .tables import Table, has_table, read_tables
+from .tables import Table, has_table, header_type, read_tables
 from ..brands import brand_names
 
 Entity = tuple[int, int, str, float]  # start, end (chars), type, score
@@ -2899,6 +2899,54 @@ def _records(T: Text) -> list[Entity]:
     return out
 
 
+# (pii20) a form's value: an age, or a birth date written as a date (compact "19920612" as vCard's BDAY writes it)
+_COMPACT_BIRTH = _rx(r"^(?:19\d\d|20[0-2]\d)(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])$")
+
+
+def _field_value_ok(typ: str, v: str) -> bool:
+    if typ == "AGE":
+        return v.isdigit() and 0 < int(v) <= 120
+    return _BIRTH_CELL.search(v.encode()) is not None or _COMPACT_BIRTH.search(v.encode()) is not None
+
+
+def _labelled_fields(T: Text) -> list[Entity]:
+    """(pii20) A form's fields: "Label: value" as a line or one of a line's fields (between ". ", ", ", "; ", " · ",
+    " | "), or a label line with its value alone on the next line (a PDF form copied out: "Age at 1 September\n17").
+    The label is typed as a table's header is (pii/tables.py header_type: its words in many languages, a thing's word
+    typing nothing), so "Wiek: 63", "Edad: 41", "Leeftijd: 44", "Ημερομηνία γέννησης: 12/05/1974" are read as
+    "Age: 63" is. Only ages and birth dates: the other types have their own readers."""
+    out: list[Entity] = []
+    lines = list(_lines(T.text))
+    for k, (pos, line) in enumerate(lines):
+        if ":" not in line:
+            if k + 1 < len(lines) and 0 < len(line.strip()) <= 40:
+                out += _field(line, lines[k + 1][1], lines[k + 1][0])
+            continue
+        cut = 0
+        for m in _FIELD_SEP.finditer(line + ". "):
+            seg = line[cut:m.start()]
+            label, colon, value = seg.partition(":")
+            if colon:
+                out += _field(label, value, pos + cut + len(label) + 1)
+            cut = m.end()
+    return out
+
+
+_FIELD_SEP = _rx(r"\.\s+|,\s+|;\s+|\s[\x{00b7}|\x{2022}]\s")
+
+
+def _field(label: str, value: str, value_s: int) -> list[Entity]:
+    label = label.strip(" \t*-\u2022\"'")
+    if not label or len(label) > 40 or not label[:1].isalpha():
+        return []
+    typ = header_type(label)
+    v = value.strip().rstrip(".,;")
+    if typ not in ("AGE", "DATE_OF_BIRTH") or not v or not _field_value_ok(typ, v):
+        return []
+    s = value_s + value.index(v)
+    return [(s, s + len(v), typ, 0.85)]
+
+
 def _lines(text: str) -> Iterator[tuple[int, str]]:
     pos = 0
     for line in text.split("\n"):
@@ -2996,6 +3044,8 @@ def rule_entities(text: str, tables: list[Table] | None = None) -> list[Entity]:
         out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(ADDRESS_QUARTER, 1)]
     out += _credentials(T) + _people(T) + _records(T) + _shell_logins(T) + _account_files(T)
     out += _command_logins(T)
+    if has_digit and not looks_like_documentation(text):
+        out += _labelled_fields(T)
     if has_table(text):
         out += _tables(text, read_tables(text) if tables is None else tables)
     if "INSERT" in text or "insert" in text:

@@ -37,8 +37,15 @@ _HEADER_WORDS: tuple[tuple[str, frozenset[str]], ...] = (
     ("PASSWORD", frozenset("password passwd pass pwd pw passwort kennwort contraseña contrasena senha mdp passcode "
                            "wachtwoord hasło haslo пароль 密码 密碼 パスワード 비밀번호".split())),
     ("DATE_OF_BIRTH", frozenset("dob birth birthdate birthday bday born geburtsdatum geboren nacimiento naissance "
-                                "nascita nascimento geboortedatum urodzenia 生年月日 出生日期 생년월일 дата_рождения".split())),
-    ("AGE", frozenset("age alter edad âge età idade leeftijd wiek ålder alder yaş umur возраст 年龄 年齢 나이".split())),
+                                "nascita nascimento geboortedatum urodzenia 生年月日 出生日期 생년월일 дата_рождения "
+                                # (pii20) the word for birth (date) in more languages, as a form's label writes it
+                                "γέννησης syntymäaika fødselsdato födelsedatum fæðingardagur narození narodenia "
+                                "születési рождения народження рођења rođenja rojstva doğum lahir kapanganakan "
+                                "naixement jaiotze nașterii naşterii dzimšanas gimimo sünniaeg 出生 생일".split())),
+    ("AGE", frozenset("age alter edad âge età idade leeftijd wiek ålder alder yaş umur возраст 年龄 年齢 나이 "
+                      # (pii20) more languages' word for a person's age
+                      "ηλικία vek věk életkor ikä vanus вік възраст tuổi edat adina umri starost amžius vecums "
+                      "aldur 연령 عمر سن גיל उम्र".split())),
     ("USERNAME", frozenset("username user login handle userid nick nickname benutzer benutzername usuario utente "
                            "identifiant gebruikersnaam samaccountname".split())),
     ("PHONE_NUMBER", frozenset("phone mobile cell tel telephone telefon teléfono telefono téléphone telefone "

@@ -2411,3 +2411,22 @@ def test_a_lone_word_that_opens_a_sentence_and_runs_into_lower_case_words_is_no_
                        ("Update: Kofiwaa is off sick today.", "Kofiwaa")]:
         s = text.index(word)
         assert _people(text, [(s, s + len(word), "PERSON", 0.9)]) == {word}, text
+
+
+@pytest.mark.parametrize("text, typ, value", [
+    # pii20: a form's label typed as a table's header is, in the languages the header words list
+    ("Formulario\nNombre: Inés\nEdad: 41\nCiudad: Cádiz", "AGE", "41"),
+    ("Leeftijd: 44", "AGE", "44"),
+    ("Patient, Köln. Alter: 67. Termin morgen", "AGE", "67"),
+    ("Στοιχεία. Ημερομηνία γέννησης: 03/07/1981.", "DATE_OF_BIRTH", "03/07/1981"),
+    ("BEGIN:VCARD\nBDAY:19850214\nEND:VCARD", "DATE_OF_BIRTH", "19850214"),
+    # a PDF form copied out: the label on one line, its value alone on the next
+    ("Age on entry\n15\nSchool year\n10", "AGE", "15"),
+])
+def test_a_forms_labelled_field_gives_the_age_or_birth_date(text, typ, value):
+    assert value in [text[s:e] for s, e, t, _ in combine(text, []) if t == typ]
+
+
+def test_a_things_age_field_or_a_free_number_is_no_persons_age():
+    for text in ["max_age: 30", "Cache age: 3600", "Retry after: 30", "Page\n12", "Token age: 12"]:
+        assert not any(t == "AGE" for _, _, t, _ in combine(text, [])), text
