@@ -769,8 +769,9 @@ PO_BOX = _rx(r"\b(?:P\.?\s?O\.?\s?Box|Postfach|Apartado(?: de correos)?|Casilla|
              r"(?:\d{4,5}\s+)?" + _CITY + r"(?:\s+\d{4,5})?")
 # The continental layout "Street Number, Postcode City" with the postcodes of the Netherlands ("1016 GC"), Sweden
 # ("114 51"), Poland ("00-238"), Portugal ("1100-053") and the four- and five-digit ones (Austria, Switzerland,
-# Denmark, Norway, Italy, Czechia "120 00"); one short part may sit between ("3.º Esq.", "4. OG")
-ADDRESS_EU = _rx(r"(?:\b(?i:ul|al|os|pl|via|rue|calle|avda|rua|ulica|utca)\.?\s)?\b\p{Lu}[\p{L}'.-]+(?:\s\p{Lu}[\p{L}'.-]+)?\s\d{1,4}(?:[A-Za-z]|[/-]\d{1,4}[A-Za-z]?|\s[A-Z]\s\d{1,3})?"
+# Denmark, Norway, Italy, Czechia "120 00"); one short part may sit between ("3.º Esq.", "4. OG"); (pii20) a house
+# number with its stair and door ("Lindengasse 9/2/14", Vienna) or its floor ("Vechtstraat 61-II", Amsterdam)
+ADDRESS_EU = _rx(r"(?:\b(?i:ul|al|os|pl|via|rue|calle|avda|rua|ulica|utca)\.?\s)?\b\p{Lu}[\p{L}'.-]+(?:\s\p{Lu}[\p{L}'.-]+)?\s\d{1,4}(?:[A-Za-z]|(?:[/-](?:\d{1,4}|[IVX]{1,4})[A-Za-z]?){1,3}|\s[A-Z]\s\d{1,3})?"
                  r"(?:,\s*[\w.ºª°/ -]{1,12})?,\s*(?:\d{4}\s?[A-Z]{2}|\d{3}\s\d{2}|\d{2}-\d{3}|\d{4}-\d{3}|\d{4,5})\s+"
                  + _CITY + r"(?:\s\d{1,2}\b)?")
 # (pii10) addresses in Cyrillic and Greek: a street word before the name ("ул. Шипка 18, София", held_out_13;

@@ -571,13 +571,13 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             continue
         joined.append(ent)
     joined = [x for x in _whole_names(text, joined) if x[2] != "PERSON" or not _pet_name(text, x[0], x[1])]
-    out = _whole_addresses(text, _street_names(text, joined))
+    out = _address_tails(text, _whole_addresses(text, _street_names(text, joined)))
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     out = [x for x in out if x[2] != "USERNAME" or _login_ok(text, x[0], x[1])]
     out = [x for x in out if x[2] != "DATE_OF_BIRTH" or _ZERO_DATE.search(text[x[0]:x[1]]) is None]
     out = _named_logins(text, _named_sites(text, _intro_lead(text, out)))
-    return _not_row_numbers(text, _person_details(text, _lexicon_names(text, out)), tables)
+    return _not_row_numbers(text, _person_details(text, _mentions(text, _lexicon_names(text, out))), tables)
 
 
 # (pii19) a date with a zero day, month or year ("0000-00-00", "00/00/1990") is a template's stand-in, no birth
@@ -1026,3 +1026,58 @@ def _lexicon_names(text: str, ents: list[tuple[int, int, str, float]]) -> list[t
         return ents
     keep = [x for x in ents if not any(x[2] == "PERSON" and a[0] <= x[0] and x[1] <= a[1] for a in add)]
     return sorted(keep + [a for a in add if not any(_overlap(a, x) for x in keep)])
+
+
+def _mentions(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    """(pii20) A person named once is named again by a part of the name: every other whole, capitalised occurrence
+    of a word of a PERSON span (its given name or surname, three letters at least, no label word) that no entity
+    covers and no capitalised word stands beside is that person too ("Leo will be picked up ... (|Leo|'s mum)")."""
+    parts: set[str] = set()
+    for s, e, t, _ in ents:
+        if t == "PERSON":
+            parts |= {w for w in (m.group(0) for m in _CAP_WORD.finditer(text[s:e]))
+                      if len(w) >= 3 and w not in NOT_NAME_WORDS and w not in TITLES and w not in _BEFORE_NAME_WORDS}
+    if not parts or looks_like_documentation(text):
+        return ents
+    add = []
+    words = _cap_words(text)
+    for k, (s, e) in enumerate(words):
+        if text[s:e] not in parts or any(x[0] < e and s < x[1] for x in ents):
+            continue
+        if (k > 0 and text[words[k - 1][1]:s] == " ") or (k + 1 < len(words) and text[e:words[k + 1][0]] == " "):
+            continue
+        add.append((s, e, "PERSON", 0.6))
+    return sorted(ents + add) if add else ents
+
+
+# (pii20) an address's parts after the head's span, comma after comma, up to a postcode: short runs of capitalised
+# words and numbers ("Flat 9B|, Sea Breeze Apartments, 12th Road, Khar West, Mumbai 400052|", "5521 N. Kenmore
+# Ave|., Unit 3, Chicago, IL 60640|")
+_TAIL_PART = r"(?:\p{Lu}[\p{L}\p{M}\d'.-]*|\d{1,6}[\p{L}]{0,3}\b)"
+_ADDRESS_TAIL = re2.compile(rf"^\.?((?:,[ \t]+{_TAIL_PART}(?:[ \t]{_TAIL_PART}){{0,3}}){{1,5}})")
+_POSTCODE_END = re2.compile(r"(?:\b\d{4,6}|\b[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}|\b[A-Z]\d[A-Z][ \t]?\d[A-Z]\d)$")
+
+
+def _address_tails(text: str, ents: list) -> list:
+    """(pii20) The head stopped an address at its first comma: the parts after it are the address's where each is a
+    short run of capitalised words and numbers and the last ends in a postcode (a town alone may be the clause's
+    next word; a postcode closes an address). A name the head read inside them is the address's ("Sea Breeze")."""
+    for i, x in enumerate(ents):
+        if x[2] != "STREET_ADDRESS":
+            continue
+        m = _ADDRESS_TAIL.search(text[x[1]:x[1] + 120])
+        if m is None:
+            continue
+        tail = m.group(1)
+        # the longest run of parts that ends in a postcode
+        while tail and _POSTCODE_END.search(tail) is None:
+            tail = tail[:tail.rfind(",")] if "," in tail else ""
+        if not tail:
+            continue
+        e = x[1] + m.start(1) + len(tail)
+        inside = [y for y in ents if y is not x and y[0] < e and x[1] <= y[0]]
+        if any(y[2] not in ("STREET_ADDRESS", "PERSON") or y[1] > e for y in inside):
+            continue
+        ents = [y for y in ents if y not in inside]
+        ents[ents.index(x)] = (x[0], e, x[2], x[3])
+    return ents

@@ -2430,3 +2430,38 @@ def test_a_forms_labelled_field_gives_the_age_or_birth_date(text, typ, value):
 def test_a_things_age_field_or_a_free_number_is_no_persons_age():
     for text in ["max_age: 30", "Cache age: 3600", "Retry after: 30", "Page\n12", "Token age: 12"]:
         assert not any(t == "AGE" for _, _, t, _ in combine(text, [])), text
+
+
+def test_a_part_of_a_named_persons_name_names_them_again():
+    # pii20: "Oyelowo Banjoko ... call Banjoko": the surname alone later in the text is the same person
+    text = "Patient: Oyelowo Banjoko, bed 4. Family asked that Banjoko be moved near the window."
+    s = text.index("Oyelowo")
+    got = _people(text, [(s, s + len("Oyelowo Banjoko"), "PERSON", 0.9)])
+    assert [text[a:b] for a, b, t, _ in combine(text, [(s, s + len("Oyelowo Banjoko"), "PERSON", 0.9)])
+            if t == "PERSON"] == ["Oyelowo Banjoko", "Banjoko"]
+    assert got == {"Oyelowo Banjoko", "Banjoko"}
+    # not inside a run of capitalised words (another name, a place): "Banjoko Street" is the street's
+    text = "Oyelowo Banjoko called. The clinic is on Banjoko Street."
+    got = combine(text, [(0, len("Oyelowo Banjoko"), "PERSON", 0.9)])
+    assert [text[a:b] for a, b, t, _ in got if t == "PERSON"] == ["Oyelowo Banjoko"]
+
+
+def test_an_address_the_head_stopped_at_a_comma_runs_on_to_its_postcode():
+    # pii20: "Flat 9B|, Sea Breeze Apartments, 12th Road, Khar West, Mumbai 400052|"
+    text = "new address Flat 2C, Coral Heights, 7th Cross Road, Indiranagar, Bengaluru 560038, from Monday"
+    s = text.index("Flat")
+    got = combine(text, [(s, s + len("Flat 2C"), "STREET_ADDRESS", 0.9)])
+    assert [text[a:b] for a, b, t, _ in got if t == "STREET_ADDRESS"] == [
+        "Flat 2C, Coral Heights, 7th Cross Road, Indiranagar, Bengaluru 560038"]
+    # without a postcode to close it, the parts after the comma may be the clause's: the span stays
+    text = "she lives at 4 Mill Lane, Oxford, Dr Patel said"
+    s = text.index("4 Mill")
+    got = combine(text, [(s, s + len("4 Mill Lane"), "STREET_ADDRESS", 0.9)])
+    assert "4 Mill Lane" in [text[a:b] for a, b, t, _ in got if t == "STREET_ADDRESS"]
+
+
+def test_a_continental_house_number_with_stair_door_or_floor():
+    # pii20: Vienna's "9/2/14" (house, stair, door), Amsterdam's "61-II" (house, floor)
+    for text, value in [("wohnt in der Praterstraße 12/3/8, 1020 Wien.", "Praterstraße 12/3/8, 1020 Wien"),
+                        ("ons adres: Lijnbaansgracht 88-III, 1017 RZ Amsterdam", "Lijnbaansgracht 88-III, 1017 RZ Amsterdam")]:
+        assert value in [text[s:e] for s, e, t, _ in combine(text, []) if t == "STREET_ADDRESS"], text
