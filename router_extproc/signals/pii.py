@@ -616,7 +616,14 @@ _MEMBER_ID = re2.compile(r"^[UWB][A-Z0-9]{3,12}$")  # (pii14: short ones too, "U
 def _login_ok(text: str, s: int, e: int) -> bool:
     v = text[s:e].lstrip("@")
     return not (_MEMBER_ID.search(v) and any(c.isdigit() for c in v)) and not text[e:e + 5].lower() == "[bot]" \
-        and not (v.isalpha() and v.isupper() and 2 <= len(v) <= 6) and not _digest(v)
+        and not (v.isalpha() and v.isupper() and 2 <= len(v) <= 6) and not _digest(v) and \
+        _SERVICE_MAILBOX.search(v) is None and _TIME_COLUMN.search(v) is None
+
+
+# (pii20) one home for logins that are nobody's: a service mailbox ("SMTP_USER=noreply", "user =
+# noreply-bounce-handler") and a timestamp column's name ("SELECT nick, pw, signup_at FROM ...")
+_SERVICE_MAILBOX = re2.compile(r"(?i)^(?:no-?reply|do-?not-?reply|mailer-daemon|postmaster|bounces?)(?:$|[-_.+])")
+_TIME_COLUMN = re2.compile(r"(?i)^[a-z]+(?:_[a-z]+)*_(?:at|on|ts|utc|date|time|timestamp)$")
 
 
 def _digest(v: str) -> bool:

@@ -2465,3 +2465,12 @@ def test_a_continental_house_number_with_stair_door_or_floor():
     for text, value in [("wohnt in der Praterstraße 12/3/8, 1020 Wien.", "Praterstraße 12/3/8, 1020 Wien"),
                         ("ons adres: Lijnbaansgracht 88-III, 1017 RZ Amsterdam", "Lijnbaansgracht 88-III, 1017 RZ Amsterdam")]:
         assert value in [text[s:e] for s, e, t, _ in combine(text, []) if t == "STREET_ADDRESS"], text
+
+
+def test_a_service_mailbox_or_a_timestamp_column_is_nobodys_login():
+    # pii20: whichever rule found it, "noreply" and "created_at" name no person's account
+    for text in ["MAIL_USER=noreply\nMAIL_PASS=Tr0ub4dor&3", "[smtp]\nuser = no-reply-alerts\npassword = Xk2!pq9Lm",
+                 "SELECT handle, pw, joined_at FROM members;"]:
+        assert not any(t == "USERNAME" for _, _, t, _ in combine(text, [])), text
+    text = "MAIL_USER=dkowalski\nMAIL_PASS=Tr0ub4dor&3"
+    assert ("USERNAME", "dkowalski") in {(t, text[s:e]) for s, e, t, _ in combine(text, [])}
