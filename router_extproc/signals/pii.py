@@ -341,6 +341,9 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
             return None
         if s > 0 and text[s - 1] == "+":
             s -= 1  # the international prefix belongs to the number
+    if typ == "PERSON" and "\n" in span.strip():
+        e = _own_line(text, s, e)
+        span = text[s:e]
     if typ == "PERSON":
         if not any(c.isalpha() for c in span) or _is_title(span) or not _name_shaped(span):
             return None
@@ -970,10 +973,14 @@ _THING_PARTS = frozenset("""Wall War Wars Revolution Empire Republic Kingdom Uni
 _ARTICLES = frozenset("The A An Der Die Das Den Dem La Le Les El Los Las Il Lo Gli O Os As Het Een".split())
 
 
-def _cap_words(text: str) -> list[tuple[int, int]]:
+# (pii20) a word in capitals ("O'HALLORAN", "BELLO-ADEYEMI"), with a vowel: no code or acronym of consonants
+_CAPS_WORD = re2.compile(r"\p{Lu}*[AEIOUYÀ-ÖØ-Ý]\p{Lu}*(?:['\x{2019}-]\p{Lu}+)*")
+
+
+def _cap_words(text: str, rx: re2._Regexp = _CAP_WORD) -> list[tuple[int, int]]:
     """The whole capitalised words of a text (a letter or digit on neither side)."""
     out = []
-    for m in _CAP_WORD.finditer(text):
+    for m in rx.finditer(text):
         s, e = m.span()
         if (s == 0 or not text[s - 1].isalnum()) and (e == len(text) or not text[e].isalnum()):
             out.append((s, e))
@@ -987,29 +994,34 @@ def _surname_ok(w: str, lower: set[str]) -> bool:
         w not in _BEFORE_NAME_WORDS and w.lower() not in lower and w.lower() not in COMMON_WORDS and len(w) >= 2
 
 
+def _runs(text: str, words: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """Words one space apart, as runs."""
+    runs: list[list[tuple[int, int]]] = []
+    for w in words:
+        if runs and text[runs[-1][-1][1]:w[0]] == " ":
+            runs[-1].append(w)
+        else:
+            runs.append([w])
+    return runs
+
+
 def _lexicon_names(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
     """(pii20) A person named without a frame, in running text: a capitalised given name of the lexicon and one or two
-    capitalised words after it on the same line ("Rohan Mehta, DL MH12 ...", "Gwendolyn Ashforth   D.O.B."), or a
-    name part the head or the rules found alone grown to the capitalised word beside it ("Andrés |Villalobos|",
-    "|Gülsüm| Yıldırım için"). Not inside a run of four or more capitalised words (a title, an institution), not over
-    another type's entity, and no word the text also writes in lower case."""
+    capitalised words after it on the same line ("Rohan Mehta, DL MH12 ...", "Gwendolyn Ashforth   D.O.B."; in
+    capitals too, "MARGARET O'HALLORAN, Plaintiff"), or a name part the head or the rules found alone grown to the
+    capitalised word beside it ("Andrés |Villalobos|", "|Gülsüm| Yıldırım için"). Not inside a run of four or more
+    capitalised words (a title, an institution), not over another type's entity, and no word the text also writes
+    in lower case."""
     words = _cap_words(text)
-    if len(words) < 2 or looks_like_documentation(text):  # (a README's "George Brandl", "Robert Schwarz")
+    caps = [w for w in _cap_words(text, _CAPS_WORD) if w[1] - w[0] >= 2 and text[w[0]:w[1]] not in _CAPS_NOT_SURNAME]
+    if len(words) + len(caps) < 2 or looks_like_documentation(text):  # (a README's "George Brandl")
         return ents
     lower = {m.group(0) for m in _LOWER_WORD.finditer(text)}
-    runs, cur = [], [words[0]]
-    for w in words[1:]:
-        if text[cur[-1][1]:w[0]] == " ":
-            cur.append(w)
-        else:
-            runs.append(cur)
-            cur = [w]
-    runs.append(cur)
     add = []
-    for run in runs:
+    for run in _runs(text, words) + _runs(text, caps):
         if len(run) < 2 or len(run) > 3:
             continue
-        ws = [text[s:e] for s, e in run]
+        ws = [text[s:e] if text[s + 1:s + 2].islower() else text[s:e].capitalize() for s, e in run]
         i = 1 if ws[0] in NOT_NAME_WORDS or ws[0] in _BEFORE_NAME_WORDS or ws[0] in TITLES else 0
         if len(run) - i < 2:
             continue
@@ -1088,3 +1100,19 @@ def _address_tails(text: str, ents: list) -> list:
         ents = [y for y in ents if y not in inside]
         ents[ents.index(x)] = (x[0], e, x[2], x[3])
     return ents
+
+
+def _own_line(text: str, s: int, e: int) -> int:
+    """(pii20) A name on a short line of its own or after a label stays there (the end of its span on its line):
+    the head ran it into the next line's label or title ("Imię: Bożena\nNazwisko", "HALIMA BELLO-ADEYEMI\nSenior
+    Structural"); a long line is prose wrapped, where a name may run on ("... Mateusz\nPaprocki"), and a table's
+    header row is no label."""
+    line = _line_at(text, s)
+    span = text[s:e]
+    if len(line) > 40 or "\t" in line:
+        return e
+    return s + len(span[:span.index("\n", len(span) - len(span.lstrip()))].rstrip())
+
+
+def _line_at(text: str, i: int) -> str:
+    return text[text.rfind("\n", 0, i) + 1:(text.find("\n", i) + 1 or len(text) + 1) - 1]

@@ -2474,3 +2474,25 @@ def test_a_service_mailbox_or_a_timestamp_column_is_nobodys_login():
         assert not any(t == "USERNAME" for _, _, t, _ in combine(text, [])), text
     text = "MAIL_USER=dkowalski\nMAIL_PASS=Tr0ub4dor&3"
     assert ("USERNAME", "dkowalski") in {(t, text[s:e]) for s, e, t, _ in combine(text, [])}
+
+
+def test_a_name_in_capitals_is_found_as_one_in_title_case_is():
+    # pii20: a court filing's or a CV's name in capitals, a given name of the lexicon first
+    text = "IN THE COUNTY COURT\nGABRIELA McALLISTER-VOSS, Claimant, v. NORTHGATE LETTINGS LTD"
+    assert "GABRIELA McALLISTER-VOSS" not in _people(text)  # (mixed case inside a word: not a word in capitals)
+    text = "IN THE COUNTY COURT\nGABRIELA ASHWORTH, Claimant, v. NORTHGATE LETTINGS LTD"
+    assert "GABRIELA ASHWORTH" in _people(text)
+    assert not _people("PLEASE NOTE: THE OFFICE IS CLOSED")
+
+
+def test_a_name_on_a_short_line_stays_on_its_line():
+    # pii20: the head ran a form's name into the next line's label; a long, wrapped prose line may carry a name on
+    text = "Formularz:\nImię: Jadwiga\nNazwisko: Ostrowska\nWiek: 58"
+    s = text.index("Jadwiga")
+    got = combine(text, [(s, s + len("Jadwiga\nNazwisko"), "PERSON", 0.9)])
+    assert "Jadwiga" in [text[a:b] for a, b, t, _ in got if t == "PERSON"]
+    text = ("Thanks to everyone who sent patches this year, in particular the long list of people below and " * 1 +
+            "Bartłomiej\nSzczepański, who did most of it.")
+    s = text.index("Bartłomiej")
+    got = combine(text, [(s, s + len("Bartłomiej\nSzczepański"), "PERSON", 0.9)])
+    assert "Bartłomiej\nSzczepański" in [text[a:b] for a, b, t, _ in got if t == "PERSON"]
