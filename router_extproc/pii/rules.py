@@ -2601,7 +2601,9 @@ def _value_types(text: str, table: Table) -> list[str | None]:
         if types[j] is None and cells and _people_column(text, cells):
             types[j] = "PERSON"
     if table.headed:  # (a "city" column of Bergen, Rosario: its header names a thing, given names or not)
-        return types
+        # (pii20) a header that names nothing ("who"): a column of given names under it is people's
+        return [t if t is not None or j >= len(table.silent) or not table.silent[j] or not table.columns[j] or
+                not _given_column(text, table.columns[j]) else "PERSON" for j, t in enumerate(types)]
     given = [j for j, c in enumerate(table.columns) if types[j] is None and c and _given_column(text, c)]
     for j in given:
         for k in (j - 1, j + 1):
@@ -2743,8 +2745,11 @@ _ROLE_WORD_HINT = _rx(r"(?i)owner|tenant|landlord|guardian|booker|policyholder|n
 JSON_FULL_NAME = _rx(r"[\"']name[\"']\s*:\s*[\"'](\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+){1,2})[\"']")
 # (pii12) a FHIR or similar JSON record's name parts and address lines: "family": "Okonkwo", "given": ["Chidinma"],
 # "line": ["17 Marsh Lane"] (held_out_15)
+# (pii20) and a record's bare "first", "last" and "full" keys ({"first": "Ayşe", "last": "Demirci"}), in a script
+# without case too ("full": "שירה לוין")
 JSON_NAME_PART = _rx(r"[\"'](?:given|family|given_?[Nn]ame|family_?[Nn]ame|first_?[Nn]ame|last_?[Nn]ame|surname|"
-                     r"middle_?[Nn]ame)[\"']\s*:\s*\[?\s*[\"'](\p{Lu}[\p{L}'\x{2019} -]{1,40})[\"']")
+                     r"middle_?[Nn]ame|first|last|full|full_?[Nn]ame)[\"']\s*:\s*\[?\s*[\"']"
+                     r"(\p{Lu}[\p{L}'\x{2019} -]{1,40}|\p{Lo}[\p{Lo}\p{M} ]{1,40})[\"']")
 JSON_ADDRESS_LINE = _rx(r"[\"'](?:line|line1|address_?line_?1|addressLine1|street)[\"']\s*:\s*\[?\s*[\"']"
                         r"(\d{1,5}[A-Za-z]? \p{Lu}[\p{L}'. -]{2,60})[\"']")
 # (pii12) a GEDCOM record's name ("1 NAME Aigerim /Toktogulova/") and birth date ("1 BIRT" then "2 DATE 12 MAR 1941")
@@ -2886,7 +2891,8 @@ def _records(T: Text) -> list[Entity]:
         out += _hl7(T)
     if "1 NAME" in text or "1 BIRT" in text:
         out += _value_span(T, GEDCOM_NAME, "PERSON", 0.85) + _value_span(T, GEDCOM_BIRTH, "DATE_OF_BIRTH", 0.9)
-    if ("given" in text or "family" in text or "ame" in text or "line" in text or "street" in text) and \
+    if ("given" in text or "family" in text or "ame" in text or "line" in text or "street" in text or
+            "first" in text or "last" in text or "full" in text) and \
             not looks_like_documentation(text):
         out += _value_span(T, JSON_NAME_PART, "PERSON", 0.85, ok=lambda v: _name_ok(v.strip()) and v not in BRANDS)
         out += _value_span(T, JSON_ADDRESS_LINE, "STREET_ADDRESS", 0.8,

@@ -28,6 +28,9 @@ class Table(NamedTuple):
     # (pii17) False: a block of rows without a header (header-less CSV/TSV, rows copied out of a spreadsheet); its
     # columns are typed from their values alone (pii/rules.py `_tables`)
     headed: bool = True
+    # (pii20) per column of a header that names no type: True where its header names no thing either ("who", "by",
+    # "paid"), so its values may type it (a column of given names under "who" is people's; under "city" it is not)
+    silent: tuple[bool, ...] = ()
 
 
 # Header words and the type of the cells under them. A header is split into words at "_", "-", ".", spaces and
@@ -391,7 +394,8 @@ def _plain(lines: list[str], starts: list[int], i: int) -> tuple[Table, int] | N
             headed = all(_name_like(ln[a:b]) and any(c.isalpha() for c in ln[a:b]) for a, b in _split(ln, sep))
             cells = tuple(tuple(c[1:] if headed else c) for c in cols)
             types = (None,) * width if headed else _announced(lines, i, width)
-            return Table(types, cells, (), headed), k
+            silent = tuple(not set(_words(ln[a:b])) & _THING for a, b in _split(ln, sep)) if headed else ()
+            return Table(types, cells, (), headed, silent), k
     return None
 
 

@@ -2496,3 +2496,23 @@ def test_a_name_on_a_short_line_stays_on_its_line():
     s = text.index("Bartłomiej")
     got = combine(text, [(s, s + len("Bartłomiej\nSzczepański"), "PERSON", 0.9)])
     assert "Bartłomiej\nSzczepański" in [text[a:b] for a, b, t, _ in got if t == "PERSON"]
+
+
+def test_a_column_of_given_names_under_a_header_that_names_nothing_is_peoples():
+    # pii20: "date,who,what,amount": "who" names no type and no thing; under "city" the same names are places
+    text = "date,who,what,amount\n2026-03-01,Rosalind,rent,900\n2026-03-02,Ingeborg,gas,40\n2026-03-05,Rosalind,food,62"
+    got = [text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"]
+    assert got.count("Rosalind") == 2 and "Ingeborg" in got
+    text = "date,city,what,amount\n2026-03-01,Florence,rent,900\n2026-03-02,Victoria,gas,40\n2026-03-05,Florence,x,62"
+    assert not [text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"]
+
+
+def test_a_records_first_last_and_full_keys_hold_a_name():
+    # pii20: {"first": ..., "last": ...}; "full" in a script without case
+    text = '[{"no": 7, "first": "Gunnhild", "last": "Aasheim", "age": 44}]'
+    got = {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"}
+    assert {"Gunnhild", "Aasheim"} <= got
+    text = '{"uid": 12, "full": "נועה ברק", "age": 30}'
+    assert "נועה ברק" in {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"}
+    text = '{"first": "2024-01-02", "last": "2024-03-04"}'
+    assert not any(t == "PERSON" for _, _, t, _ in combine(text, []))
