@@ -578,7 +578,8 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     out = [x for x in out if x[2] != "USERNAME" or _login_ok(text, x[0], x[1])]
-    out = [x for x in out if x[2] != "DATE_OF_BIRTH" or _ZERO_DATE.search(text[x[0]:x[1]]) is None]
+    out = [x for x in out if (x[2] != "DATE_OF_BIRTH" or _ZERO_DATE.search(text[x[0]:x[1]]) is None) and
+           (x[2] != "AGE" or not _things_age(text, x[0]))]
     out = _named_logins(text, _named_sites(text, _intro_lead(text, out)))
     return _not_row_numbers(text, _person_details(text, _mentions(text, _lexicon_names(text, out))), tables)
 
@@ -1116,3 +1117,27 @@ def _own_line(text: str, s: int, e: int) -> int:
 
 def _line_at(text: str, i: int) -> str:
     return text[text.rfind("\n", 0, i) + 1:(text.find("\n", i) + 1 or len(text) + 1) - 1]
+
+
+# (pii20) "my sourdough starter is 3 years old", "this whisky cask is 21 years old": a thing's age. The subject before
+# "is"/"was" after a possessive or an article, when it is a common noun that names no person, kin or pet
+_SUBJECT_BEFORE_AGE = re2.compile(r"(?i)\b(?:my|our|the|this|that|his|her|their|your|a|an)\s+(?:[\w-]+\s+){0,2}?"
+                                  r"([\w-]+)\s+(?:is|was|are|were|turns|turned)\s+(?:now\s+|about\s+|nearly\s+|almost\s+)?$")
+_PERSON_NOUNS = frozenset("""son sons daughter daughters kid kids child children boy boys girl girls baby babies twins
+    triplets mother father mom mum dad mama papa wife husband partner brother brothers sister sisters grandma grandpa
+    grandmother grandfather granny gran nan nana grandson granddaughter grandkids grandchildren uncle aunt auntie
+    cousin niece nephew friend friends neighbour neighbor patient client student pupil tenant colleague boss
+    boyfriend girlfriend fiance fiancé fiancee fiancée spouse parent parents sibling siblings toddler teen teenager
+    stepson stepdaughter stepmother stepfather godson goddaughter cat dog puppy kitten pet horse rabbit parrot one
+    i you he she we they who me him her us them
+    just still already only""".split())
+
+
+def _things_age(text: str, s: int) -> bool:
+    m = _SUBJECT_BEFORE_AGE.search(text[max(0, s - 60):s])
+    if m is None:
+        return False
+    noun = m.group(1)
+    if noun in _NOT_PERSON_PARTS or noun in BRANDS:
+        return True  # ("our Honda is 19 years old")
+    return not noun[:1].isupper() and noun.lower() not in _PERSON_NOUNS and not noun.lower().rstrip("s") in _PERSON_NOUNS

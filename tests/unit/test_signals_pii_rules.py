@@ -2516,3 +2516,13 @@ def test_a_records_first_last_and_full_keys_hold_a_name():
     assert "נועה ברק" in {text[s:e] for s, e, t, _ in combine(text, []) if t == "PERSON"}
     text = '{"first": "2024-01-02", "last": "2024-03-04"}'
     assert not any(t == "PERSON" for _, _, t, _ in combine(text, []))
+
+
+def test_a_things_age_is_no_persons():
+    # pii20: "my sourdough starter is 3 years old": the subject names no person, kin or pet
+    for text in ["my kombucha scoby is 2 years old, still safe?", "this oak barrel is 12 years old",
+                 "Our Toyota is 15 years old with 300,000 km"]:
+        assert not any(t == "AGE" for _, _, t, _ in combine(text, [])), text
+    for text, age in [("my daughter is 7 years old", "7"), ("my grandson is 14 years old", "14"),
+                      ("my nephew Tomasz is 9 years old", "9")]:
+        assert ("AGE", age) in {(t, text[s:e]) for s, e, t, _ in combine(text, [])}, text
