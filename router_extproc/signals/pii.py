@@ -969,7 +969,8 @@ _THING_PARTS = frozenset("""Wall War Wars Revolution Empire Republic Kingdom Uni
     Magna Santa San Saint Holy Great Old New North South East West Upper Lower Royal French English German Spanish
     Italian Dutch Irish Scottish Welsh British American Roman Greek Russian Chinese Japanese Indian African European
     Berlin London Vienna Rome Madrid Brussels Geneva Lisbon Prague Warsaw Boston Dallas Houston Austin Denver Phoenix
-    Atlanta Florence Orlando Sydney""".split())
+    Atlanta Florence Orlando Sydney Hole Oval Falls Springs Hills Canyon Creek Harbour Harbor Port Point Plaza Pier
+    Dock Market Terminal Secret""".split())
 # an article before a run makes it a title or a thing ("The Brothers |Karamazov|", "la Fontana di Trevi")
 _ARTICLES = frozenset("The A An Der Die Das Den Dem La Le Les El Los Las Il Lo Gli O Os As Het Een".split())
 
