@@ -258,8 +258,12 @@ def run(quick: bool, before: Path | None = None) -> dict:
         res["before"] = {"recipe": _recipe(before), "messages": score([g for _, g in msgs], bpred),
                          "message_errors": _misses([t for t, _ in msgs], [g for _, g in msgs], bpred)}
     if HELD_MESSAGES in RULES_BEFORE:
-        rev, rows = RULES_BEFORE[HELD_MESSAGES]
-        res["rules_before"] = {"rev": rev, "messages": rows}
+        # (pii20) one earlier rule version, or several, oldest first: the last is the round's start
+        got = RULES_BEFORE[HELD_MESSAGES]
+        versions = got if isinstance(got, list) else [got]
+        rev, rows = versions[-1]
+        res["rules_before"] = {"rev": rev, "messages": rows,
+                               "versions": [{"rev": r, "messages": m} for r, m in versions]}
     texts = [parse(b)[0] for f in ("messages_blind.txt", "messages.txt") for b in _blocks(f)]
     res["redaction"] = redaction_cost(engine, texts, 2 if quick else 10)
     res["rules"] = rules_cost(texts, 5 if quick else 50)
@@ -813,7 +817,19 @@ def _fmt(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
-def _table(rows: dict, before: dict | None = None) -> list[str]:
+def _table(rows: dict, before: dict | None = None, versions: list[dict] | None = None) -> list[str]:
+    if versions is not None and len(versions) > 1:
+        # (pii20) several earlier rule versions beside the current rules, oldest first
+        head = "| type | " + " | ".join(f"rules {v['rev']}: P / R" for v in versions) + " | this round's rules: P / R | n |"
+        out = [head, "|---" * (len(versions) + 3) + "|"]
+        keys = sorted((set(rows) | {k for b in versions for k in b["messages"]}) - {"ALL"}) + ["ALL"]
+        for k in keys:
+            cells = [f"{_fmt(b['messages'].get(k, {}).get('precision'))} / "
+                     f"{_fmt(b['messages'].get(k, {}).get('recall'))}" for b in versions]
+            v = rows.get(k, {"precision": None, "recall": None,
+                             "n": max(b["messages"].get(k, {}).get("n", 0) for b in versions)})
+            out.append(f"| {k} | " + " | ".join(cells) + f" | {_fmt(v['precision'])} / {_fmt(v['recall'])} | {v['n']} |")
+        return out
     if before is None:
         out = ["| type | precision | recall | n |", "|---|---|---|---|"]
         return out + [f"| {k} | {_fmt(v['precision'])} | {_fmt(v['recall'])} | {v['n']} |" for k, v in rows.items()]
@@ -861,14 +877,18 @@ def section(res: dict) -> str:
                     for k, v in h["messages_by_file"].items())
         + f"); per type (target P and R >= {t['per_type']}):",
         "", *_table(h["messages"],
-                    res.get("before", {}).get("messages") or res.get("rules_before", {}).get("messages")),
+                    res.get("before", {}).get("messages") or res.get("rules_before", {}).get("messages"),
+                    None if "before" in res else res.get("rules_before", {}).get("versions")),
         "",
         *([f"Before the retrain (recipe {res['before']['recipe']}, the head of held_out_9's round; shipped now: "
            f"{res['recipe']}): P {res['before']['messages']['ALL']['precision']} / R "
            f"{res['before']['messages']['ALL']['recall']} on the same messages and rules.", ""] if "before" in res else []),
         *([f"Before this round's rule changes (the rules of commit {res['rules_before']['rev']}, the same head): "
            f"P {res['rules_before']['messages']['ALL']['precision']} / "
-           f"R {res['rules_before']['messages']['ALL']['recall']} on the same messages.", ""]
+           f"R {res['rules_before']['messages']['ALL']['recall']} on the same messages"
+           + "".join(f"; the rules of commit {v['rev']}: P {v['messages']['ALL']['precision']} / "
+                     f"R {v['messages']['ALL']['recall']}" for v in res["rules_before"].get("versions", [])[:-1])
+           + ".", ""]
           if "before" not in res and "rules_before" in res else []),
         f"Types below target: {', '.join(below) if below else 'none'}. " + HISTORY,
         "",
