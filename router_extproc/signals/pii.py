@@ -1018,7 +1018,7 @@ def _lexicon_names(text: str, ents: list[tuple[int, int, str, float]]) -> list[t
     caps = [w for w in _cap_words(text, _CAPS_WORD) if w[1] - w[0] >= 2 and text[w[0]:w[1]] not in _CAPS_NOT_SURNAME]
     if len(words) + len(caps) < 2 or looks_like_documentation(text):  # (a README's "George Brandl")
         return ents
-    lower = {m.group(0) for m in _LOWER_WORD.finditer(text)}
+    lower = _prose_lower_words(text)
     add = []
     for run in _runs(text, words) + _runs(text, caps):
         if len(run) < 2 or len(run) > 3:
@@ -1036,17 +1036,53 @@ def _lexicon_names(text: str, ents: list[tuple[int, int, str, float]]) -> list[t
         part = [x for x in ents if x[2] == "PERSON" and run[i][0] <= x[0] and x[1] <= e]
         # a word the head or the rules left out before a name part is the name's only where no sentence opens with
         # it: a greeting of an unlisted language opens one ("Salaan |Hodan|", "Muraho |Uwase|")
+        # (a name alone on its line is a signature's: "...\nClemency |Audsley|")
         opens = s == 0 or text[:s].rstrip(" \t")[-1:] in ("", "\n", ".", "!", "?", ":", ";", "\"", "(")
-        if not given and not (part and _surname_ok(ws[i], lower) and (part[0][0] == s or not opens)):
+        if not given and not (part and _surname_ok(ws[i], lower) and
+                              (part[0][0] == s or not opens or _line_at(text, s).strip() == text[s:e])):
             continue
-        if any(x[2] != "PERSON" and _overlap((s, e), x) for x in ents):
+        hit = [x for x in ents if x[2] != "PERSON" and _overlap((s, e), x)]
+        cut = _address_edge(text, s, e, hit) if hit else None
+        if hit and cut is None:
             continue
+        if cut is not None:
+            ents = [cut if x is hit[0] else x for x in ents]
         add.append((s, e, "PERSON", 0.7))
     add = [a for a in add if not any(x[2] == "PERSON" and x[0] <= a[0] and a[1] <= x[1] for x in ents)]
     if not add:
         return ents
     keep = [x for x in ents if not any(x[2] == "PERSON" and a[0] <= x[0] and x[1] <= a[1] for a in add)]
     return sorted(keep + [a for a in add if not any(_overlap(a, x) for x in keep)])
+
+
+def _prose_lower_words(text: str) -> set[str]:
+    """The lower-case words of a text's prose: not the parts of an e-mail address, a handle, a path or a URL
+    ("clemency.audsley@..." does not make "Clemency" a word)."""
+    out = set()
+    for m in _LOWER_WORD.finditer(text):
+        a, b = m.span()
+        if text[a - 1:a] not in ("@", ".", "_", "/", "-") and text[b:b + 1] not in ("@", ".", "_", "/", "-") or \
+                (text[b:b + 1] == "." and not text[b + 1:b + 2].isalnum()):
+            out.add(m.group(0))
+    return out
+
+
+def _address_edge(text: str, s: int, e: int, hit: list) -> tuple | None:
+    """(pii20) The head ran an address into the name after it, across a sentence's or a line's end ("..., Nairobi.
+    |Wanjiru Kamau|", "FL 34102,\n|Clifford Ahlberg|"), or began it at the name before it ("Agnieszka |Nowicka, ul.
+    Pomorska 88/3, ...|"): the address without the name (None where the name is not at such an edge)."""
+    if len(hit) != 1 or hit[0][2] != "STREET_ADDRESS":
+        return None
+    x = hit[0]
+    if x[0] < s and x[1] <= e:
+        before = text[x[0]:s].rstrip(" ")
+        if before[-1:] in (".", ",", "\n"):
+            end = x[0] + len(before.rstrip(".,\n \t"))
+            return (x[0], end, x[2], x[3]) if any(c.isdigit() for c in text[x[0]:end]) else None
+        return None
+    if s <= x[0] < e < x[1] and text[e:e + 2] == ", ":
+        return (e + 2, x[1], x[2], x[3])
+    return None
 
 
 def _mentions(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:

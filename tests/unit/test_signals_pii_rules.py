@@ -2526,3 +2526,23 @@ def test_a_things_age_is_no_persons():
     for text, age in [("my daughter is 7 years old", "7"), ("my grandson is 14 years old", "14"),
                       ("my nephew Tomasz is 9 years old", "9")]:
         assert ("AGE", age) in {(t, text[s:e]) for s, e, t, _ in combine(text, [])}, text
+
+
+def test_a_name_at_an_addresss_edge_is_cut_from_it():
+    # pii20: the head ran an address across a sentence's end into the sender's name, or began it at a surname
+    text = "Please post the forms to 14 Rua Augusta, 1100-048 Lisboa. Benedita Sarmento"
+    s = text.index("14 Rua")
+    got = combine(text, [(s, len(text), "STREET_ADDRESS", 0.9)])
+    assert ("PERSON", "Benedita Sarmento") in {(t, text[a:b]) for a, b, t, _ in got}
+    assert any(t == "STREET_ADDRESS" and "Benedita" not in text[a:b] for a, b, t, _ in got)
+    text = "Zwolnienie. Agnieszka Wrzosek, ul. Lipowa 7/2, 20-020 Lublin"
+    s = text.index("Wrzosek")
+    got = {(t, text[a:b]) for a, b, t, _ in combine(text, [(s, len(text), "STREET_ADDRESS", 0.9)])}
+    assert ("PERSON", "Agnieszka Wrzosek") in got and ("STREET_ADDRESS", "ul. Lipowa 7/2, 20-020 Lublin") in got
+
+
+def test_a_signature_line_keeps_the_given_name_beside_the_surname_found():
+    # pii20: "...\nClemency |Audsley|": a name alone on its line; the e-mail address's parts are no prose words
+    text = "From: perpetua.wimbourne@example.org\nSubject: payslip\nHi, can you resend it?\nPerpetua Wimbourne"
+    s = text.index("Wimbourne", 60)
+    assert _people(text, [(s, s + len("Wimbourne"), "PERSON", 0.9)]) == {"Perpetua Wimbourne"}
