@@ -406,8 +406,8 @@ def _opening_noun(text: str, s: int, e: int, word: str) -> bool:
     """(pii20) A lone capitalised word the head read as a name that opens a sentence, is no given name of the lexicon
     and goes on into lower-case words that no name is followed by: the sentence's first word, capitalised because it
     opens it ("Ticket #84343: |Big| forget the walk", "|Physio| booking over WhatsApp", "|Xin| chào")."""
-    if word.lower() in GIVEN_NAMES or text[e:e + 1] != " " or text[:s].rstrip(" \t")[-1:] not in ("", "\n", ".", "!",
-                                                                                                     "?", ":"):
+    if word.lower() in GIVEN_NAMES or text[e:e + 1] != " " or \
+            text[max(0, s - 40):s].rstrip(" \t")[-1:] not in ("", "\n", ".", "!", "?", ":"):
         return False
     nxt = text[e + 1:e + 40].split(None, 1)
     return bool(nxt) and nxt[0][:1].islower() and nxt[0].strip(".,;:!?") not in _AFTER_LONE_NAME
@@ -1020,6 +1020,7 @@ def _lexicon_names(text: str, ents: list[tuple[int, int, str, float]]) -> list[t
         return ents
     lower = _prose_lower_words(text)
     add = []
+    ix = _Spans(ents)
     for run in _runs(text, words) + _runs(text, caps):
         if len(run) < 2 or len(run) > 3:
             continue
@@ -1030,29 +1031,33 @@ def _lexicon_names(text: str, ents: list[tuple[int, int, str, float]]) -> list[t
         s, e = run[i][0], run[-1][1]
         if not all(_surname_ok(w, lower) for w in ws[i + 1:]) or ws[i] in NOT_NAME_WORDS or \
                 any(w in _NOT_PERSON_PARTS or w in _THING_PARTS or w in BRANDS for w in ws) or \
-                text[:s].rstrip(" ").rsplit(" ", 1)[-1].capitalize() in _ARTICLES:
+                text[max(0, s - 40):s].rstrip(" ").rsplit(" ", 1)[-1].capitalize() in _ARTICLES:
             continue
         given = ws[i].split("-")[0].lower() in GIVEN_NAMES
-        part = [x for x in ents if x[2] == "PERSON" and run[i][0] <= x[0] and x[1] <= e]
+        near = ix.over(s, e)
+        part = [x for x in near if x[2] == "PERSON" and run[i][0] <= x[0] and x[1] <= e]
         # a word the head or the rules left out before a name part is the name's only where no sentence opens with
         # it: a greeting of an unlisted language opens one ("Salaan |Hodan|", "Muraho |Uwase|")
         # (a name alone on its line is a signature's: "...\nClemency |Audsley|")
-        opens = s == 0 or text[:s].rstrip(" \t")[-1:] in ("", "\n", ".", "!", "?", ":", ";", "\"", "(")
+        opens = s == 0 or text[max(0, s - 40):s].rstrip(" \t")[-1:] in ("", "\n", ".", "!", "?", ":", ";", "\"", "(")
         if not given and not (part and _surname_ok(ws[i], lower) and
                               (part[0][0] == s or not opens or _line_at(text, s).strip() == text[s:e])):
             continue
-        hit = [x for x in ents if x[2] != "PERSON" and _overlap((s, e), x)]
+        hit = [x for x in near if x[2] != "PERSON" and _overlap((s, e), x)]
         cut = _address_edge(text, s, e, hit) if hit else None
         if hit and cut is None:
             continue
         if cut is not None:
             ents = [cut if x is hit[0] else x for x in ents]
+            ix = _Spans(ents)
         add.append((s, e, "PERSON", 0.7))
-    add = [a for a in add if not any(x[2] == "PERSON" and x[0] <= a[0] and a[1] <= x[1] for x in ents)]
+    add = [a for a in add if not any(x[2] == "PERSON" and x[0] <= a[0] and a[1] <= x[1] for x in ix.over(a[0], a[1]))]
     if not add:
         return ents
-    keep = [x for x in ents if not any(x[2] == "PERSON" and a[0] <= x[0] and x[1] <= a[1] for a in add)]
-    return sorted(keep + [a for a in add if not any(_overlap(a, x) for x in keep)])
+    ax = _Spans(add)
+    keep = [x for x in ents if x[2] != "PERSON" or not any(a[0] <= x[0] and x[1] <= a[1] for a in ax.over(x[0], x[1]))]
+    kx = _Spans(keep)
+    return sorted(keep + [a for a in add if not kx.over(a[0], a[1])])
 
 
 def _prose_lower_words(text: str) -> set[str]:
@@ -1098,8 +1103,9 @@ def _mentions(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[
         return ents
     add = []
     words = _cap_words(text)
+    ix = _Spans(ents)
     for k, (s, e) in enumerate(words):
-        if text[s:e] not in parts or any(x[0] < e and s < x[1] for x in ents):
+        if text[s:e] not in parts or ix.over(s, e):
             continue
         if (k > 0 and text[words[k - 1][1]:s] == " ") or (k + 1 < len(words) and text[e:words[k + 1][0]] == " "):
             continue
@@ -1178,3 +1184,20 @@ def _things_age(text: str, s: int) -> bool:
     if noun in _NOT_PERSON_PARTS or noun in BRANDS:
         return True  # ("our Honda is 19 years old")
     return not noun[:1].isupper() and noun.lower() not in _PERSON_NOUNS and not noun.lower().rstrip("s") in _PERSON_NOUNS
+
+
+class _Spans:
+    """(pii20) Entities indexed by their starts: the ones overlapping a span in log time plus the few near it, so
+    that the name passes stay linear in a long text with many entities."""
+
+    __slots__ = ("ents", "starts", "longest")
+
+    def __init__(self, ents: list) -> None:
+        self.ents = sorted(ents)
+        self.starts = [x[0] for x in self.ents]
+        self.longest = max((x[1] - x[0] for x in self.ents), default=0)
+
+    def over(self, s: int, e: int) -> list:
+        i = bisect.bisect_left(self.starts, s - self.longest)
+        j = bisect.bisect_left(self.starts, e)
+        return [x for x in self.ents[i:j] if x[1] > s]
