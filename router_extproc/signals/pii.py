@@ -1125,8 +1125,10 @@ def _address_tails(text: str, ents: list) -> list:
     """(pii20) The head stopped an address at its first comma: the parts after it are the address's where each is a
     short run of capitalised words and numbers and the last ends in a postcode (a town alone may be the clause's
     next word; a postcode closes an address). A name the head read inside them is the address's ("Sea Breeze")."""
+    ents, ix = list(ents), _Spans(ents)
+    drop: set[tuple] = set()
     for i, x in enumerate(ents):
-        if x[2] != "STREET_ADDRESS":
+        if x[2] != "STREET_ADDRESS" or x in drop:
             continue
         m = _ADDRESS_TAIL.search(text[x[1]:x[1] + 120])
         if m is None:
@@ -1138,12 +1140,12 @@ def _address_tails(text: str, ents: list) -> list:
         if not tail:
             continue
         e = x[1] + m.start(1) + len(tail)
-        inside = [y for y in ents if y is not x and y[0] < e and x[1] <= y[0]]
+        inside = [y for y in ix.over(x[1], e) if y != x and x[1] <= y[0]]
         if any(y[2] not in ("STREET_ADDRESS", "PERSON") or y[1] > e for y in inside):
             continue
-        ents = [y for y in ents if y not in inside]
-        ents[ents.index(x)] = (x[0], e, x[2], x[3])
-    return ents
+        drop |= set(inside)
+        ents[i] = (x[0], e, x[2], x[3])
+    return [y for y in ents if y not in drop] if drop else ents
 
 
 def _own_line(text: str, s: int, e: int) -> int:
