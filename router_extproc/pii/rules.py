@@ -771,7 +771,7 @@ PO_BOX = _rx(r"\b(?:P\.?\s?O\.?\s?Box|Postfach|Apartado(?: de correos)?|Casilla|
 # ("114 51"), Poland ("00-238"), Portugal ("1100-053") and the four- and five-digit ones (Austria, Switzerland,
 # Denmark, Norway, Italy, Czechia "120 00"); one short part may sit between ("3.º Esq.", "4. OG"); (pii20) a house
 # number with its stair and door ("Lindengasse 9/2/14", Vienna) or its floor ("Vechtstraat 61-II", Amsterdam)
-ADDRESS_EU = _rx(r"(?:\b(?i:ul|al|os|pl|via|rue|calle|avda|rua|ulica|utca)\.?\s)?\b\p{Lu}[\p{L}'.-]+(?:\s\p{Lu}[\p{L}'.-]+)?\s\d{1,4}(?:[A-Za-z]|(?:[/-](?:\d{1,4}|[IVX]{1,4})[A-Za-z]?){1,3}|\s[A-Z]\s\d{1,3})?"
+ADDRESS_EU = _rx(r"(?:\b(?i:ul|al|os|pl|via|rue|calle|avda|rua|ulica|utca)\.?\s(?:(?:das|dos|da|do|de|del|della|di|du|des)\s)?)?\b\p{Lu}[\p{L}'.-]+(?:\s\p{Lu}[\p{L}'.-]+)?\s\d{1,4}(?:[A-Za-z]|(?:[/-](?:\d{1,4}|[IVX]{1,4})[A-Za-z]?){1,3}|\s[A-Z]\s\d{1,3})?"
                  r"(?:,\s*[\w.ºª°/ -]{1,12})?,\s*(?:\d{4}\s?[A-Z]{2}|\d{3}\s\d{2}|\d{2}-\d{3}|\d{4}-\d{3}|\d{4,5})\s+"
                  + _CITY + r"(?:\s\d{1,2}\b)?")
 # (pii10) addresses in Cyrillic and Greek: a street word before the name ("ул. Шипка 18, София", held_out_13;
@@ -2929,6 +2929,7 @@ def _labelled_fields(T: Text) -> list[Entity]:
             if k + 1 < len(lines) and 0 < len(line.strip()) <= 40:
                 out += _field(line, lines[k + 1][1], lines[k + 1][0])
             continue
+        out += _address_field(line, pos)
         cut = 0
         for m in _FIELD_SEP.finditer(line + ". "):
             seg = line[cut:m.start()]
@@ -2937,6 +2938,38 @@ def _labelled_fields(T: Text) -> list[Entity]:
                 out += _field(label, value, pos + cut + len(label) + 1)
             cut = m.end()
     return out
+
+
+# (pii20) an address field's value runs to the line's end, its commas included, up to the next field (" | ", " · ",
+# "; ", a tab) or a sentence's end (". " after a word that is no abbreviation: "12 Elm St. Apt 4" goes on)
+_ADDRESS_FIELD_END = _rx(r"\s[|\x{00b7}\x{2022}]\s|;\s|\t|\.\s")
+_ADDRESS_ABBR = frozenset("st rd ave av str apt no nr n s e w blvd dr ln ct pl sq hwy ul al pr bd cal avda".split())
+_ADDRESS_WORD = _rx(r"(?:^|[^\p{L}])(?:\p{Lu}\p{Ll}{2,}|[^\x00-\x{024f}\s\d]{2,})")
+
+
+def _address_field(line: str, pos: int) -> list[Entity]:
+    """(pii20) "Address: 17 Nkrumah Road, Osu, Accra": a field whose label the table reader types STREET_ADDRESS
+    (address, Adresse, dirección, domicilio, ...; not an e-mail, IP, MAC or wallet address) and whose value has a
+    number and a capitalised word (no URL, e-mail address or hex value): the value is the address."""
+    label, colon, value = line.partition(":")
+    label = label.strip(" \t*-\u2022\"'")
+    if not colon or not label or len(label) > 40 or not label[:1].isalpha() or header_type(label) != "STREET_ADDRESS":
+        return []
+    end = len(value)
+    for m in _ADDRESS_FIELD_END.finditer(value):
+        if m.group(0).startswith(".") and (value[:m.start()].rsplit(None, 1) or [""])[-1].lower().strip(",") in _ADDRESS_ABBR:
+            continue
+        end = m.start()
+        break
+    v = value[:end].strip().rstrip(".,")
+    # (a value that opens in lower case is a sentence: "Change of address: from 1 April please send ..."; scripts
+    # without case have their own address readers, which know where such an address ends)
+    if not v or not (v[0].isdigit() or v[0].isupper()) or len(v) > 120 or len(v.split()) > 12 or not any(c.isdigit() for c in v) or \
+            "@" in v or "://" in v or \
+            _ADDRESS_WORD.search(v) is None:
+        return []
+    s = pos + len(line) - len(value) + value.index(v)
+    return [(s, s + len(v), "STREET_ADDRESS", 0.8)]
 
 
 _FIELD_SEP = _rx(r"\.\s+|,\s+|;\s+|\s[\x{00b7}|\x{2022}]\s")

@@ -2546,3 +2546,21 @@ def test_a_signature_line_keeps_the_given_name_beside_the_surname_found():
     text = "From: perpetua.wimbourne@example.org\nSubject: payslip\nHi, can you resend it?\nPerpetua Wimbourne"
     s = text.index("Wimbourne", 60)
     assert _people(text, [(s, s + len("Wimbourne"), "PERSON", 0.9)]) == {"Perpetua Wimbourne"}
+
+
+@pytest.mark.parametrize("text, value", [
+    # pii20: an address field's value, its commas included, without a postcode
+    ("Home address: 17 Nkrumah Road, Osu, Accra", "17 Nkrumah Road, Osu, Accra"),
+    ("Address: 221 Elm St. Apt 4, Springfield. Please call.", "221 Elm St. Apt 4, Springfield"),
+    ("Domicilio: Av. Corrientes 1234, Buenos Aires | Tel: 011 4321 5678", "Av. Corrientes 1234, Buenos Aires"),
+    # a street's particle after its word: "Rua das Flores 45", "Via della Spiga 8"
+    ("I live at Rua das Flores 45, 4050-262 Porto", "Rua das Flores 45, 4050-262 Porto"),
+])
+def test_an_address_fields_value_is_the_address(text, value):
+    assert value in [text[s:e] for s, e, t, _ in combine(text, []) if t == "STREET_ADDRESS"]
+
+
+def test_an_address_field_of_a_thing_or_a_sentence_is_no_address():
+    for text in ["Server address: db01.internal:5432", "address: 0x7ffd5e8c", "IP address: 10.0.0.1",
+                 "Change of address: from 1 April send the post to my sister"]:
+        assert not any(t == "STREET_ADDRESS" for _, _, t, _ in combine(text, [])), text
