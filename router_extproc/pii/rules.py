@@ -756,7 +756,9 @@ ADDRESSES = (
         r"Rise|View|Highway|Hwy|Parkway|Pkwy)\.?(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl)\.?\s*#?\w+)?,\s*"
         # (a district before the town: "14 Albion Terrace, Leith, Edinburgh EH6 5LP")
         + r"(?:" + _CITY + r",\s*)?" + _CITY
-        + r",?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{6})\b"),
+        # (pii20) and a Canadian province's postal code ("Toronto, ON M4E 2T1"), an Australian state's ("VIC 3000")
+        + r",?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{6}|[A-Z]{2}\s+[A-Z]\d[A-Z]\s?\d[A-Z]\d|"
+        r"(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT)\s+\d{4})\b"),
     _rx(r"\b\p{Lu}[\p{L}.-]*(?:\s\p{Lu}[\p{L}.-]*)?(?i:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer)\s+"
         r"\d{1,4}\s?[a-z]?,\s*\d{5}\s+" + _CITY),
     _rx(r"\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?i:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|route|cours|"

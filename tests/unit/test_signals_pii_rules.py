@@ -2564,3 +2564,10 @@ def test_an_address_field_of_a_thing_or_a_sentence_is_no_address():
     for text in ["Server address: db01.internal:5432", "address: 0x7ffd5e8c", "IP address: 10.0.0.1",
                  "Change of address: from 1 April send the post to my sister"]:
         assert not any(t == "STREET_ADDRESS" for _, _, t, _ in combine(text, [])), text
+
+
+def test_canadian_and_australian_postal_layouts_close_an_address():
+    # pii20: a province's postal code, a state's postcode
+    for text, value in [("drop it at 88 Birchmount Road, Toronto, ON M1K 1N5", "88 Birchmount Road, Toronto, ON M1K 1N5"),
+                        ("we moved to 9 Banksia Street, Fitzroy, VIC 3065 last year", "9 Banksia Street, Fitzroy, VIC 3065")]:
+        assert value in [text[s:e] for s, e, t, _ in combine(text, []) if t == "STREET_ADDRESS"], text
