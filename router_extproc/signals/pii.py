@@ -399,7 +399,9 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
 _AFTER_LONE_NAME = frozenset("""is was has had have says said will would can could may might must should shall left
     went came comes asked asks told tells wants wanted wrote writes called calls sent sends replied replies just also
     and or from who here hat ist war sagt sagte kommt kam wird und est a dit était sera et es está dice dijo tiene fue
-    y é diz disse tem foi e è ha heeft zegt zei komt en ni na bey hanım san kun sama ji""".split())
+    y é diz disse tem foi e è ha heeft zegt zei komt en ni na bey hanım san kun sama ji needs wants gets got made
+    makes took takes gave gives lives works moved moves starts joined joins bought pays paid owes booked emailed
+    texted rang phoned signed knows thinks feels loves likes hates lost found""".split())
 
 
 def _opening_noun(text: str, s: int, e: int, word: str) -> bool:
@@ -410,7 +412,10 @@ def _opening_noun(text: str, s: int, e: int, word: str) -> bool:
             text[max(0, s - 40):s].rstrip(" \t")[-1:] not in ("", "\n", ".", "!", "?", ":"):
         return False
     nxt = text[e + 1:e + 40].split(None, 1)
-    return bool(nxt) and nxt[0][:1].islower() and nxt[0].strip(".,;:!?") not in _AFTER_LONE_NAME
+    word_after = nxt[0].strip(".,;:!?") if nxt else ""
+    # (a verb in the past, "Ngozi booked ...", "Tariq emailed ...", follows a name as the listed verbs do)
+    return word_after[:1].islower() and word_after not in _AFTER_LONE_NAME and \
+        not (len(word_after) > 4 and word_after.endswith("ed"))
 
 
 # (pii10) a list item's start inside an address span: a roster's "- Maya Chowdhury, 6\n- Leo Brandt" (held_out_13) is

@@ -2408,7 +2408,7 @@ def test_a_lone_word_that_opens_a_sentence_and_runs_into_lower_case_words_is_no_
         assert _people(text, [(s, s + len(word), "PERSON", 0.9)]) == set(), text
     # a given name of the lexicon, or a word that a verb of saying or being follows, stays the name
     for text, word in [("Anneke booked the room.", "Anneke"), ("Tom says the boiler is broken.", "Tom"),
-                       ("Update: Kofiwaa is off sick today.", "Kofiwaa")]:
+                       ("Update: Kofiwaa is off sick today.", "Kofiwaa"), ("Note: Ngozika emailed the form.", "Ngozika")]:
         s = text.index(word)
         assert _people(text, [(s, s + len(word), "PERSON", 0.9)]) == {word}, text
 
