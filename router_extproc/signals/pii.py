@@ -976,8 +976,9 @@ _THING_PARTS = frozenset("""Wall War Wars Revolution Empire Republic Kingdom Uni
     Berlin London Vienna Rome Madrid Brussels Geneva Lisbon Prague Warsaw Boston Dallas Houston Austin Denver Phoenix
     Atlanta Florence Orlando Sydney Hole Oval Falls Springs Hills Canyon Creek Harbour Harbor Port Point Plaza Pier
     Dock Market Terminal Secret""".split())
-# an article before a run makes it a title or a thing ("The Brothers |Karamazov|", "la Fontana di Trevi")
-_ARTICLES = frozenset("The A An Der Die Das Den Dem La Le Les El Los Las Il Lo Gli O Os As Het Een".split())
+# an article before a run makes it a title or a thing ("The Brothers |Karamazov|", "the Berlin Wall"); not a
+# lower-case Romance one, which Portuguese, Catalan and Italian speech put before a person's name ("com a Ana Costa")
+_ARTICLES = frozenset("The the An Der Die Das Den Dem La Le Les El Los Las Il Lo Gli Het Een".split())
 
 
 # (pii20) a word in capitals ("O'HALLORAN", "BELLO-ADEYEMI"), with a vowel: no code or acronym of consonants
@@ -1036,7 +1037,7 @@ def _lexicon_names(text: str, ents: list[tuple[int, int, str, float]]) -> list[t
         s, e = run[i][0], run[-1][1]
         if not all(_surname_ok(w, lower) for w in ws[i + 1:]) or ws[i] in NOT_NAME_WORDS or \
                 any(w in _NOT_PERSON_PARTS or w in _THING_PARTS or w in BRANDS for w in ws) or \
-                text[max(0, s - 40):s].rstrip(" ").rsplit(" ", 1)[-1].capitalize() in _ARTICLES:
+                text[max(0, s - 40):s].rstrip(" ").rsplit(" ", 1)[-1] in _ARTICLES:
             continue
         given = ws[i].split("-")[0].lower() in GIVEN_NAMES
         near = ix.over(s, e)
