@@ -781,6 +781,8 @@ HISTORY = ("Earlier rounds, each on the set then held out with the rules of the 
               if "held_out_19.txt" in _EARLIER else "")
            + (", then held_out_20 (60 messages, another session's set) P 0.895 / R 0.797"
               if "held_out_20.txt" in _EARLIER else "")
+           + (", then held_out_21 (61 messages, another session's set) P 0.873 / R 0.781"
+              if "held_out_21.txt" in _EARLIER else "")
            + "; all are calibration data now, with "
            "messages_cal5 (round-5 calibration cases).")
 RETRAIN = (
