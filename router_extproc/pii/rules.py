@@ -342,6 +342,20 @@ _REPLY_DATE = _rx(rf"(?:^|[^\d./-])({_DATE})(?:$|[^\d./-])")
 _BIRTH_YEAR = _rx(r"(?:19\d\d|20[0-2]\d)")
 
 
+# (pii20) a life's span in brackets after a name, as obituaries and family trees write it: "Reinhold Ebersbach (4 April
+# 1936 - 9 November 2026)"; the first date is the birth date where the two are years apart (not a stay or a booking)
+LIFESPAN = _rx(rf"\p{{Lu}}\p{{Ll}}+\s\(\s*((?i:{_DATE}))\s*[-\x{{2013}}\x{{2014}}]\s*((?i:{_DATE}))\s*\)")
+
+
+def _lifespans(T: Text) -> list[Entity]:
+    out: list[Entity] = []
+    for m in LIFESPAN.finditer(T.raw):
+        years = [_BIRTH_YEAR.findall(g) for g in (m.group(1), m.group(2))]
+        if all(years) and int(years[1][-1]) - int(years[0][-1]) >= 10:
+            out.append((T.char(m.start(1)), T.char(m.end(1)), "DATE_OF_BIRTH", 0.85))
+    return out
+
+
 def _reply_dobs(T: Text) -> list[Entity]:
     """(pii19) A line that asks for or names a date of birth without giving one ("full name and date of birth
     please?"); the first whole date of a birth year on one of the next two lines is the answer ("[10:05] Me: Anneliese
@@ -1852,6 +1866,7 @@ def _ids(T: Text) -> list[Entity]:
     for m in DOB_FAMILY.finditer(T.raw):
         if _BIRTHDAY_EVENT.search(m.group(0)) is None:
             out.append((T.char(m.start(1)), T.char(m.end(1)), "DATE_OF_BIRTH", 0.9))
+    out += _lifespans(T) if "(" in T.text else []
     for rx in ADDRESSES:
         out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(PO_BOX)]

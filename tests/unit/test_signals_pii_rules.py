@@ -2571,3 +2571,11 @@ def test_canadian_and_australian_postal_layouts_close_an_address():
     for text, value in [("drop it at 88 Birchmount Road, Toronto, ON M1K 1N5", "88 Birchmount Road, Toronto, ON M1K 1N5"),
                         ("we moved to 9 Banksia Street, Fitzroy, VIC 3065 last year", "9 Banksia Street, Fitzroy, VIC 3065")]:
         assert value in [text[s:e] for s, e, t, _ in combine(text, []) if t == "STREET_ADDRESS"], text
+
+
+def test_a_lifes_span_in_brackets_after_a_name_gives_the_birth_date():
+    # pii20: obituaries and family trees: the first date, where the two are years apart
+    text = "In memory of Philippa Wrenfield (2 March 1939 - 30 October 2025), dearly loved."
+    assert ("DATE_OF_BIRTH", "2 March 1939") in {(t, text[s:e]) for s, e, t, _ in combine(text, [])}
+    text = "Seaview Lodge (1 June 2024 - 5 June 2024) is booked."
+    assert not any(t == "DATE_OF_BIRTH" for _, _, t, _ in combine(text, []))
