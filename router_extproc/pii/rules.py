@@ -21,7 +21,7 @@ import numpy as np
 import re2
 
 from .given_names import GIVEN_NAMES
-from .tables import Table, has_table, read_tables
+from .tables import Table, has_table, header_type, read_tables
 from ..brands import brand_names
 
 Entity = tuple[int, int, str, float]  # start, end (chars), type, score
@@ -340,6 +340,20 @@ _DOB_HINT = _rx(rf"(?i){_DOB_KEYS}|{_DOB_NEAR_KEYS}")
 # (pii19) a whole date of a year a living person was born in, for the answer on the line after the question
 _REPLY_DATE = _rx(rf"(?:^|[^\d./-])({_DATE})(?:$|[^\d./-])")
 _BIRTH_YEAR = _rx(r"(?:19\d\d|20[0-2]\d)")
+
+
+# (pii20) a life's span in brackets after a name, as obituaries and family trees write it: "Reinhold Ebersbach (4 April
+# 1936 - 9 November 2026)"; the first date is the birth date where the two are years apart (not a stay or a booking)
+LIFESPAN = _rx(rf"\p{{Lu}}\p{{Ll}}+\s\(\s*((?i:{_DATE}))\s*[-\x{{2013}}\x{{2014}}]\s*((?i:{_DATE}))\s*\)")
+
+
+def _lifespans(T: Text) -> list[Entity]:
+    out: list[Entity] = []
+    for m in LIFESPAN.finditer(T.raw):
+        years = [_BIRTH_YEAR.findall(g) for g in (m.group(1), m.group(2))]
+        if all(years) and int(years[1][-1]) - int(years[0][-1]) >= 10:
+            out.append((T.char(m.start(1)), T.char(m.end(1)), "DATE_OF_BIRTH", 0.85))
+    return out
 
 
 def _reply_dobs(T: Text) -> list[Entity]:
@@ -756,7 +770,9 @@ ADDRESSES = (
         r"Rise|View|Highway|Hwy|Parkway|Pkwy)\.?(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl)\.?\s*#?\w+)?,\s*"
         # (a district before the town: "14 Albion Terrace, Leith, Edinburgh EH6 5LP")
         + r"(?:" + _CITY + r",\s*)?" + _CITY
-        + r",?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{6})\b"),
+        # (pii20) and a Canadian province's postal code ("Toronto, ON M4E 2T1"), an Australian state's ("VIC 3000")
+        + r",?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{6}|[A-Z]{2}\s+[A-Z]\d[A-Z]\s?\d[A-Z]\d|"
+        r"(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT)\s+\d{4})\b"),
     _rx(r"\b\p{Lu}[\p{L}.-]*(?:\s\p{Lu}[\p{L}.-]*)?(?i:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer)\s+"
         r"\d{1,4}\s?[a-z]?,\s*\d{5}\s+" + _CITY),
     _rx(r"\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?i:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|route|cours|"
@@ -769,8 +785,9 @@ PO_BOX = _rx(r"\b(?:P\.?\s?O\.?\s?Box|Postfach|Apartado(?: de correos)?|Casilla|
              r"(?:\d{4,5}\s+)?" + _CITY + r"(?:\s+\d{4,5})?")
 # The continental layout "Street Number, Postcode City" with the postcodes of the Netherlands ("1016 GC"), Sweden
 # ("114 51"), Poland ("00-238"), Portugal ("1100-053") and the four- and five-digit ones (Austria, Switzerland,
-# Denmark, Norway, Italy, Czechia "120 00"); one short part may sit between ("3.º Esq.", "4. OG")
-ADDRESS_EU = _rx(r"(?:\b(?i:ul|al|os|pl|via|rue|calle|avda|rua|ulica|utca)\.?\s)?\b\p{Lu}[\p{L}'.-]+(?:\s\p{Lu}[\p{L}'.-]+)?\s\d{1,4}(?:[A-Za-z]|[/-]\d{1,4}[A-Za-z]?|\s[A-Z]\s\d{1,3})?"
+# Denmark, Norway, Italy, Czechia "120 00"); one short part may sit between ("3.º Esq.", "4. OG"); (pii20) a house
+# number with its stair and door ("Lindengasse 9/2/14", Vienna) or its floor ("Vechtstraat 61-II", Amsterdam)
+ADDRESS_EU = _rx(r"(?:\b(?i:ul|al|os|pl|via|rue|calle|avda|rua|ulica|utca)\.?\s(?:(?:das|dos|da|do|de|del|della|di|du|des)\s)?)?\b\p{Lu}[\p{L}'.-]+(?:\s\p{Lu}[\p{L}'.-]+)?\s\d{1,4}(?:[A-Za-z]|(?:[/-](?:\d{1,4}|[IVX]{1,4})[A-Za-z]?){1,3}|\s[A-Z]\s\d{1,3})?"
                  r"(?:,\s*[\w.ºª°/ -]{1,12})?,\s*(?:\d{4}\s?[A-Z]{2}|\d{3}\s\d{2}|\d{2}-\d{3}|\d{4}-\d{3}|\d{4,5})\s+"
                  + _CITY + r"(?:\s\d{1,2}\b)?")
 # (pii10) addresses in Cyrillic and Greek: a street word before the name ("ул. Шипка 18, София", held_out_13;
@@ -1849,6 +1866,7 @@ def _ids(T: Text) -> list[Entity]:
     for m in DOB_FAMILY.finditer(T.raw):
         if _BIRTHDAY_EVENT.search(m.group(0)) is None:
             out.append((T.char(m.start(1)), T.char(m.end(1)), "DATE_OF_BIRTH", 0.9))
+    out += _lifespans(T) if "(" in T.text else []
     for rx in ADDRESSES:
         out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(rx)]
     out += [(s, e, "STREET_ADDRESS", 0.85) for s, e in T.find(PO_BOX)]
@@ -2600,7 +2618,9 @@ def _value_types(text: str, table: Table) -> list[str | None]:
         if types[j] is None and cells and _people_column(text, cells):
             types[j] = "PERSON"
     if table.headed:  # (a "city" column of Bergen, Rosario: its header names a thing, given names or not)
-        return types
+        # (pii20) a header that names nothing ("who"): a column of given names under it is people's
+        return [t if t is not None or j >= len(table.silent) or not table.silent[j] or not table.columns[j] or
+                not _given_column(text, table.columns[j]) else "PERSON" for j, t in enumerate(types)]
     given = [j for j, c in enumerate(table.columns) if types[j] is None and c and _given_column(text, c)]
     for j in given:
         for k in (j - 1, j + 1):
@@ -2742,8 +2762,11 @@ _ROLE_WORD_HINT = _rx(r"(?i)owner|tenant|landlord|guardian|booker|policyholder|n
 JSON_FULL_NAME = _rx(r"[\"']name[\"']\s*:\s*[\"'](\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+){1,2})[\"']")
 # (pii12) a FHIR or similar JSON record's name parts and address lines: "family": "Okonkwo", "given": ["Chidinma"],
 # "line": ["17 Marsh Lane"] (held_out_15)
+# (pii20) and a record's bare "first", "last" and "full" keys ({"first": "Ayşe", "last": "Demirci"}), in a script
+# without case too ("full": "שירה לוין")
 JSON_NAME_PART = _rx(r"[\"'](?:given|family|given_?[Nn]ame|family_?[Nn]ame|first_?[Nn]ame|last_?[Nn]ame|surname|"
-                     r"middle_?[Nn]ame)[\"']\s*:\s*\[?\s*[\"'](\p{Lu}[\p{L}'\x{2019} -]{1,40})[\"']")
+                     r"middle_?[Nn]ame|first|last|full|full_?[Nn]ame)[\"']\s*:\s*\[?\s*[\"']"
+                     r"(\p{Lu}[\p{L}'\x{2019} -]{1,40}|\p{Lo}[\p{Lo}\p{M} ]{1,40})[\"']")
 JSON_ADDRESS_LINE = _rx(r"[\"'](?:line|line1|address_?line_?1|addressLine1|street)[\"']\s*:\s*\[?\s*[\"']"
                         r"(\d{1,5}[A-Za-z]? \p{Lu}[\p{L}'. -]{2,60})[\"']")
 # (pii12) a GEDCOM record's name ("1 NAME Aigerim /Toktogulova/") and birth date ("1 BIRT" then "2 DATE 12 MAR 1941")
@@ -2885,7 +2908,8 @@ def _records(T: Text) -> list[Entity]:
         out += _hl7(T)
     if "1 NAME" in text or "1 BIRT" in text:
         out += _value_span(T, GEDCOM_NAME, "PERSON", 0.85) + _value_span(T, GEDCOM_BIRTH, "DATE_OF_BIRTH", 0.9)
-    if ("given" in text or "family" in text or "ame" in text or "line" in text or "street" in text) and \
+    if ("given" in text or "family" in text or "ame" in text or "line" in text or "street" in text or
+            "first" in text or "last" in text or "full" in text) and \
             not looks_like_documentation(text):
         out += _value_span(T, JSON_NAME_PART, "PERSON", 0.85, ok=lambda v: _name_ok(v.strip()) and v not in BRANDS)
         out += _value_span(T, JSON_ADDRESS_LINE, "STREET_ADDRESS", 0.8,
@@ -2897,6 +2921,87 @@ def _records(T: Text) -> list[Entity]:
             if _RECORD_THING.search(_record_of(text, s).encode("utf-8", "surrogatepass")) is None:  # (a car's, a pet's)
                 out.append((s, e, t, c))
     return out
+
+
+# (pii20) a form's value: an age, or a birth date written as a date (compact "19920612" as vCard's BDAY writes it)
+_COMPACT_BIRTH = _rx(r"^(?:19\d\d|20[0-2]\d)(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])$")
+
+
+def _field_value_ok(typ: str, v: str) -> bool:
+    if typ == "AGE":
+        return v.isdigit() and 0 < int(v) <= 120
+    return _BIRTH_CELL.search(v.encode()) is not None or _COMPACT_BIRTH.search(v.encode()) is not None
+
+
+def _labelled_fields(T: Text) -> list[Entity]:
+    """(pii20) A form's fields: "Label: value" as a line or one of a line's fields (between ". ", ", ", "; ", " · ",
+    " | "), or a label line with its value alone on the next line (a PDF form copied out: "Age at 1 September\n17").
+    The label is typed as a table's header is (pii/tables.py header_type: its words in many languages, a thing's word
+    typing nothing), so "Wiek: 63", "Edad: 41", "Leeftijd: 44", "Ημερομηνία γέννησης: 12/05/1974" are read as
+    "Age: 63" is. Only ages and birth dates: the other types have their own readers."""
+    out: list[Entity] = []
+    lines = list(_lines(T.text))
+    for k, (pos, line) in enumerate(lines):
+        if ":" not in line:
+            if k + 1 < len(lines) and 0 < len(line.strip()) <= 40:
+                out += _field(line, lines[k + 1][1], lines[k + 1][0])
+            continue
+        out += _address_field(line, pos)
+        cut = 0
+        for m in _FIELD_SEP.finditer(line + ". "):
+            seg = line[cut:m.start()]
+            label, colon, value = seg.partition(":")
+            if colon:
+                out += _field(label, value, pos + cut + len(label) + 1)
+            cut = m.end()
+    return out
+
+
+# (pii20) an address field's value runs to the line's end, its commas included, up to the next field (" | ", " · ",
+# "; ", a tab) or a sentence's end (". " after a word that is no abbreviation: "12 Elm St. Apt 4" goes on)
+_ADDRESS_FIELD_END = _rx(r"\s[|\x{00b7}\x{2022}]\s|;\s|\t|\.\s")
+_ADDRESS_ABBR = frozenset("st rd ave av str apt no nr n s e w blvd dr ln ct pl sq hwy ul al pr bd cal avda".split())
+_ADDRESS_WORD = _rx(r"(?:^|[^\p{L}])(?:\p{Lu}\p{Ll}{2,}|[^\x00-\x{024f}\s\d]{2,})")
+
+
+def _address_field(line: str, pos: int) -> list[Entity]:
+    """(pii20) "Address: 17 Nkrumah Road, Osu, Accra": a field whose label the table reader types STREET_ADDRESS
+    (address, Adresse, dirección, domicilio, ...; not an e-mail, IP, MAC or wallet address) and whose value has a
+    number and a capitalised word (no URL, e-mail address or hex value): the value is the address."""
+    label, colon, value = line.partition(":")
+    label = label.strip(" \t*-\u2022\"'")
+    if not colon or not label or len(label) > 40 or not label[:1].isalpha() or header_type(label) != "STREET_ADDRESS":
+        return []
+    end = len(value)
+    for m in _ADDRESS_FIELD_END.finditer(value):
+        if m.group(0).startswith(".") and (value[:m.start()].rsplit(None, 1) or [""])[-1].lower().strip(",") in _ADDRESS_ABBR:
+            continue
+        end = m.start()
+        break
+    v = value[:end].strip().rstrip(".,")
+    # (a value that opens in lower case is a sentence: "Change of address: from 1 April please send ..."; scripts
+    # without case have their own address readers, which know where such an address ends)
+    if not v or not (v[0].isdigit() or v[0].isupper()) or len(v) > 120 or len(v.split()) > 12 or not any(c.isdigit() for c in v) or \
+            "@" in v or "://" in v or \
+            _ADDRESS_WORD.search(v) is None:
+        return []
+    s = pos + len(line) - len(value) + value.index(v)
+    return [(s, s + len(v), "STREET_ADDRESS", 0.8)]
+
+
+_FIELD_SEP = _rx(r"\.\s+|,\s+|;\s+|\s[\x{00b7}|\x{2022}]\s")
+
+
+def _field(label: str, value: str, value_s: int) -> list[Entity]:
+    label = label.strip(" \t*-\u2022\"'")
+    if not label or len(label) > 40 or not label[:1].isalpha():
+        return []
+    typ = header_type(label)
+    v = value.strip().rstrip(".,;")
+    if typ not in ("AGE", "DATE_OF_BIRTH") or not v or not _field_value_ok(typ, v):
+        return []
+    s = value_s + value.index(v)
+    return [(s, s + len(v), typ, 0.85)]
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
@@ -2996,6 +3101,8 @@ def rule_entities(text: str, tables: list[Table] | None = None) -> list[Entity]:
         out += [(s, e, "STREET_ADDRESS", 0.9) for s, e in T.find(ADDRESS_QUARTER, 1)]
     out += _credentials(T) + _people(T) + _records(T) + _shell_logins(T) + _account_files(T)
     out += _command_logins(T)
+    if has_digit and not looks_like_documentation(text):
+        out += _labelled_fields(T)
     if has_table(text):
         out += _tables(text, read_tables(text) if tables is None else tables)
     if "INSERT" in text or "insert" in text:

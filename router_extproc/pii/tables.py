@@ -28,6 +28,9 @@ class Table(NamedTuple):
     # (pii17) False: a block of rows without a header (header-less CSV/TSV, rows copied out of a spreadsheet); its
     # columns are typed from their values alone (pii/rules.py `_tables`)
     headed: bool = True
+    # (pii20) per column of a header that names no type: True where its header names no thing either ("who", "by",
+    # "paid"), so its values may type it (a column of given names under "who" is people's; under "city" it is not)
+    silent: tuple[bool, ...] = ()
 
 
 # Header words and the type of the cells under them. A header is split into words at "_", "-", ".", spaces and
@@ -37,8 +40,15 @@ _HEADER_WORDS: tuple[tuple[str, frozenset[str]], ...] = (
     ("PASSWORD", frozenset("password passwd pass pwd pw passwort kennwort contraseña contrasena senha mdp passcode "
                            "wachtwoord hasło haslo пароль 密码 密碼 パスワード 비밀번호".split())),
     ("DATE_OF_BIRTH", frozenset("dob birth birthdate birthday bday born geburtsdatum geboren nacimiento naissance "
-                                "nascita nascimento geboortedatum urodzenia 生年月日 出生日期 생년월일 дата_рождения".split())),
-    ("AGE", frozenset("age alter edad âge età idade leeftijd wiek ålder alder yaş umur возраст 年龄 年齢 나이".split())),
+                                "nascita nascimento geboortedatum urodzenia 生年月日 出生日期 생년월일 дата_рождения "
+                                # (pii20) the word for birth (date) in more languages, as a form's label writes it
+                                "γέννησης syntymäaika fødselsdato födelsedatum fæðingardagur narození narodenia "
+                                "születési рождения народження рођења rođenja rojstva doğum lahir kapanganakan "
+                                "naixement jaiotze nașterii naşterii dzimšanas gimimo sünniaeg 出生 생일".split())),
+    ("AGE", frozenset("age alter edad âge età idade leeftijd wiek ålder alder yaş umur возраст 年龄 年齢 나이 "
+                      # (pii20) more languages' word for a person's age
+                      "ηλικία vek věk életkor ikä vanus вік възраст tuổi edat adina umri starost amžius vecums "
+                      "aldur 연령 عمر سن גיל उम्र".split())),
     ("USERNAME", frozenset("username user login handle userid nick nickname benutzer benutzername usuario utente "
                            "identifiant gebruikersnaam samaccountname".split())),
     ("PHONE_NUMBER", frozenset("phone mobile cell tel telephone telefon teléfono telefono téléphone telefone "
@@ -384,7 +394,8 @@ def _plain(lines: list[str], starts: list[int], i: int) -> tuple[Table, int] | N
             headed = all(_name_like(ln[a:b]) and any(c.isalpha() for c in ln[a:b]) for a, b in _split(ln, sep))
             cells = tuple(tuple(c[1:] if headed else c) for c in cols)
             types = (None,) * width if headed else _announced(lines, i, width)
-            return Table(types, cells, (), headed), k
+            silent = tuple(not set(_words(ln[a:b])) & _THING for a, b in _split(ln, sep)) if headed else ()
+            return Table(types, cells, (), headed, silent), k
     return None
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import re2
 
 from ..pii.rules import bare_domains, iban_ok, luhn_ok, rule_entities, script_address, ssn_ok, url_spans  # noqa: F401 - validators live there
-from ..pii.given_names import GIVEN_NAMES
+from ..pii.given_names import COMMON_WORDS, GIVEN_NAMES
 from ..pii.tables import Table, read_tables
 from ..pii.rules import CAPS_NOT_SURNAME as _CAPS_NOT_SURNAME
 from ..pii.rules import RE2_LARGE, TRADE_BEFORE
@@ -341,6 +341,9 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
             return None
         if s > 0 and text[s - 1] == "+":
             s -= 1  # the international prefix belongs to the number
+    if typ == "PERSON" and "\n" in span.strip():
+        e = _own_line(text, s, e)
+        span = text[s:e]
     if typ == "PERSON":
         if not any(c.isalpha() for c in span) or _is_title(span) or not _name_shaped(span):
             return None
@@ -376,6 +379,8 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
                 (len(core) == 1 and _LABEL_AFTER.search(_raw(text[e:e + 8])) is not None) or \
                 (len(core) == 1 and _NOUN_BEFORE.search(_raw(text[max(0, s - 8):s])) is not None):
             return None
+        if len(core) == 1 and _opening_noun(text, s, e, core[0]):
+            return None  # (pii20) "Note: |Between| song inside", "|Bursary| application", "|Nipigie| kwa +254 ..."
         if len(core) == 1 and (core[0] in LANGUAGE_NAMES or _CLITIC_WORD.search(core[0]) is not None):
             return None  # (pii14) "translate into |Tswana|", "sa |Ingles|"; a verb with its clitic, "|Pouvez-vous|"
         if TRADE_BEFORE.search(_raw(text[max(0, s - 24):s])) is not None or \
@@ -387,6 +392,30 @@ def _model_span(text: str, s: int, e: int, typ: str, doc: bool = False) -> tuple
         if m and _is_title(m.group(1)):
             s = max(0, s - 16) + m.start(1)  # "Dr. |Jane Roe|" -> "|Dr. Jane Roe|"
     return s, e, typ
+
+
+# (pii20) what follows a lone name that opens a sentence: a verb of saying, being or having, a conjunction, an
+# honorific or "from"/"who" ("Tom says ...", "Zanele is turning 7", "Kiran left a voicemail", "Ayşe hanım")
+_AFTER_LONE_NAME = frozenset("""is was has had have says said will would can could may might must should shall left
+    went came comes asked asks told tells wants wanted wrote writes called calls sent sends replied replies just also
+    and or from who here hat ist war sagt sagte kommt kam wird und est a dit était sera et es está dice dijo tiene fue
+    y é diz disse tem foi e è ha heeft zegt zei komt en ni na bey hanım san kun sama ji needs wants gets got made
+    makes took takes gave gives lives works moved moves starts joined joins bought pays paid owes booked emailed
+    texted rang phoned signed knows thinks feels loves likes hates lost found""".split())
+
+
+def _opening_noun(text: str, s: int, e: int, word: str) -> bool:
+    """(pii20) A lone capitalised word the head read as a name that opens a sentence, is no given name of the lexicon
+    and goes on into lower-case words that no name is followed by: the sentence's first word, capitalised because it
+    opens it ("Ticket #84343: |Big| forget the walk", "|Physio| booking over WhatsApp", "|Xin| chào")."""
+    if word.lower() in GIVEN_NAMES or text[e:e + 1] != " " or \
+            text[max(0, s - 40):s].rstrip(" \t")[-1:] not in ("", "\n", ".", "!", "?", ":"):
+        return False
+    nxt = text[e + 1:e + 40].split(None, 1)
+    word_after = nxt[0].strip(".,;:!?") if nxt else ""
+    # (a verb in the past, "Ngozi booked ...", "Tariq emailed ...", follows a name as the listed verbs do)
+    return word_after[:1].islower() and word_after not in _AFTER_LONE_NAME and \
+        not (len(word_after) > 4 and word_after.endswith("ed"))
 
 
 # (pii10) a list item's start inside an address span: a roster's "- Maya Chowdhury, 6\n- Leo Brandt" (held_out_13) is
@@ -550,13 +579,14 @@ def combine(text: str, model_ents: list) -> list[tuple[int, int, str, float]]:
             continue
         joined.append(ent)
     joined = [x for x in _whole_names(text, joined) if x[2] != "PERSON" or not _pet_name(text, x[0], x[1])]
-    out = _whole_addresses(text, _street_names(text, joined))
+    out = _address_tails(text, _whole_addresses(text, _street_names(text, joined)))
     if any(x[2] == "PERSON" for x in out) and looks_like_documentation(text):
         out = [x for x in out if x[2] != "PERSON" or _CODE_VALUE_BEFORE.search(_raw(text[max(0, x[0] - 12):x[0]])) is None]
     out = [x for x in out if x[2] != "USERNAME" or _login_ok(text, x[0], x[1])]
-    out = [x for x in out if x[2] != "DATE_OF_BIRTH" or _ZERO_DATE.search(text[x[0]:x[1]]) is None]
+    out = [x for x in out if (x[2] != "DATE_OF_BIRTH" or _ZERO_DATE.search(text[x[0]:x[1]]) is None) and
+           (x[2] != "AGE" or not _things_age(text, x[0]))]
     out = _named_logins(text, _named_sites(text, _intro_lead(text, out)))
-    return _not_row_numbers(text, _person_details(text, out), tables)
+    return _not_row_numbers(text, _person_details(text, _mentions(text, _lexicon_names(text, out))), tables)
 
 
 # (pii19) a date with a zero day, month or year ("0000-00-00", "00/00/1990") is a template's stand-in, no birth
@@ -595,7 +625,14 @@ _MEMBER_ID = re2.compile(r"^[UWB][A-Z0-9]{3,12}$")  # (pii14: short ones too, "U
 def _login_ok(text: str, s: int, e: int) -> bool:
     v = text[s:e].lstrip("@")
     return not (_MEMBER_ID.search(v) and any(c.isdigit() for c in v)) and not text[e:e + 5].lower() == "[bot]" \
-        and not (v.isalpha() and v.isupper() and 2 <= len(v) <= 6) and not _digest(v)
+        and not (v.isalpha() and v.isupper() and 2 <= len(v) <= 6) and not _digest(v) and \
+        _SERVICE_MAILBOX.search(v) is None and _TIME_COLUMN.search(v) is None
+
+
+# (pii20) one home for logins that are nobody's: a service mailbox ("SMTP_USER=noreply", "user =
+# noreply-bounce-handler") and a timestamp column's name ("SELECT nick, pw, signup_at FROM ...")
+_SERVICE_MAILBOX = re2.compile(r"(?i)^(?:no-?reply|do-?not-?reply|mailer-daemon|postmaster|bounces?)(?:$|[-_.+])")
+_TIME_COLUMN = re2.compile(r"(?i)^[a-z]+(?:_[a-z]+)*_(?:at|on|ts|utc|date|time|timestamp)$")
 
 
 def _digest(v: str) -> bool:
@@ -913,3 +950,262 @@ def _named_logins(text: str, ents: list[tuple[int, int, str, float]]) -> list[tu
         if (v in forms or v.rstrip("0123456789") in forms) and not any(_overlap((s, e), x) for x in ents):
             add.append((s, e, "USERNAME", 0.8))
     return sorted(ents + add) if add else ents
+
+
+# (pii20) a capitalised word of a cased script, whole: a hyphen may join two ("Bello-Adeyemi", "Tane-Whitmore")
+_CAP_WORD = re2.compile(r"\p{Lu}[\p{Ll}\p{M}]+(?:['\x{2019}][\p{Ll}\p{M}]+)?(?:-\p{Lu}[\p{Ll}\p{M}]+)?")
+_LOWER_WORD = re2.compile(r"\p{Ll}[\p{Ll}\p{M}]+")
+# kin words, roles and addresses that stand before a name but are no part of it ("Auntie |Grace|", "baby |Rafa|")
+_BEFORE_NAME_WORDS = frozenset("""Uncle Auntie Aunt Aunty Tita Tito Tia Tio Tía Tío Lola Lolo Oma Opa Nana Granny
+    Grandma Grandpa Grandad Baby Cousin Brother Sister Professor Coach Captain Sergeant Judge Father Mother Saint St
+    Pastor Bishop Imam Rabbi Sheikh Chef Nurse Pupil Student Patient Guest Tamu Pak Bu Ibu Bapak Mama Papa Mwalimu
+    Bwana Ndugu Mzee Dada Kaka Abang Kak Mbak Mas Teh Tuan Puan""".split())
+# makers named after people (cars, hotels, computers: "Ford Fiesta", "Hilton Garden Inn") and the stand-in surnames of
+# templates ("Jane Doe", "Max Mustermann"): a run holding one is no person
+_NOT_PERSON_PARTS = frozenset("""Ford Porsche Dodge Lincoln Chrysler Chevrolet Tesla Ferrari Lamborghini Mercedes Benz
+    Bentley Royce Rolls Harley Davidson Jaguar Opel Renault Peugeot Citroen Citroën Seat Skoda Škoda Honda Toyota Suzuki
+    Mazda Nissan Subaru Hyundai Kia Hilton Marriott Hyatt Wyndham Sheraton Radisson Ritz Carlton Marshall Dell Lenovo
+    Doe Roe Mustermann Musterfrau Public Bloggs Sixpack Apartments Apartment Residency Residence Towers Court Lodge
+    Inn Suites Villas Estate Heights Emporium""".split())
+# words of events, landmarks, peoples and places that faker's name lists also hold ("Magna Carta", "Berlin Wall",
+# "French Revolution"): such a run names a thing
+_THING_PARTS = frozenset("""Wall War Wars Revolution Empire Republic Kingdom Union Cup Games Olympics Day Festival Act
+    Treaty Accord Carta Charter Code Law Trophy Series League Club United City Party Council Ministry Court Gate Cross
+    Magna Santa San Saint Holy Great Old New North South East West Upper Lower Royal French English German Spanish
+    Italian Dutch Irish Scottish Welsh British American Roman Greek Russian Chinese Japanese Indian African European
+    Berlin London Vienna Rome Madrid Brussels Geneva Lisbon Prague Warsaw Boston Dallas Houston Austin Denver Phoenix
+    Atlanta Florence Orlando Sydney Hole Oval Falls Springs Hills Canyon Creek Harbour Harbor Port Point Plaza Pier
+    Dock Market Terminal Secret""".split())
+# an article before a run makes it a title or a thing ("The Brothers |Karamazov|", "the Berlin Wall"); not a
+# lower-case Romance one, which Portuguese, Catalan and Italian speech put before a person's name ("com a Ana Costa")
+_ARTICLES = frozenset("The the An Der Die Das Den Dem La Le Les El Los Las Il Lo Gli Het Een".split())
+
+
+# (pii20) a word in capitals ("O'HALLORAN", "BELLO-ADEYEMI"), with a vowel: no code or acronym of consonants
+_CAPS_WORD = re2.compile(r"\p{Lu}*[AEIOUYÀ-ÖØ-Ý]\p{Lu}*(?:['\x{2019}-]\p{Lu}+)*")
+
+
+def _cap_words(text: str, rx: re2._Regexp = _CAP_WORD) -> list[tuple[int, int]]:
+    """The whole capitalised words of a text (a letter or digit on neither side)."""
+    out = []
+    for m in rx.finditer(text):
+        s, e = m.span()
+        if (s == 0 or not text[s - 1].isalnum()) and (e == len(text) or not text[e].isalnum()):
+            out.append((s, e))
+    return out
+
+
+def _surname_ok(w: str, lower: set[str]) -> bool:
+    """A capitalised word that may be a name's part: no label, place or product word, no word the text also writes in
+    lower case (a word, then: "Big" beside "big"), no common English word of the lexicon's stop list."""
+    return w not in NOT_NAME_WORDS and w not in PLACE_NOUNS and w not in PRODUCT_WORDS and w not in TITLES and \
+        w not in _BEFORE_NAME_WORDS and w.lower() not in lower and w.lower() not in COMMON_WORDS and len(w) >= 2
+
+
+def _runs(text: str, words: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """Words one space apart, as runs."""
+    runs: list[list[tuple[int, int]]] = []
+    for w in words:
+        if runs and text[runs[-1][-1][1]:w[0]] == " ":
+            runs[-1].append(w)
+        else:
+            runs.append([w])
+    return runs
+
+
+def _lexicon_names(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    """(pii20) A person named without a frame, in running text: a capitalised given name of the lexicon and one or two
+    capitalised words after it on the same line ("Rohan Mehta, DL MH12 ...", "Gwendolyn Ashforth   D.O.B."; in
+    capitals too, "MARGARET O'HALLORAN, Plaintiff"), or a name part the head or the rules found alone grown to the
+    capitalised word beside it ("Andrés |Villalobos|", "|Gülsüm| Yıldırım için"). Not inside a run of four or more
+    capitalised words (a title, an institution), not over another type's entity, and no word the text also writes
+    in lower case."""
+    words = _cap_words(text)
+    caps = [w for w in _cap_words(text, _CAPS_WORD) if w[1] - w[0] >= 2 and text[w[0]:w[1]] not in _CAPS_NOT_SURNAME]
+    if len(words) + len(caps) < 2 or looks_like_documentation(text):  # (a README's "George Brandl")
+        return ents
+    lower = _prose_lower_words(text)
+    add = []
+    ix = _Spans(ents)
+    for run in _runs(text, words) + _runs(text, caps):
+        if len(run) < 2 or len(run) > 3:
+            continue
+        ws = [text[s:e] if text[s + 1:s + 2].islower() else text[s:e].capitalize() for s, e in run]
+        i = 1 if ws[0] in NOT_NAME_WORDS or ws[0] in _BEFORE_NAME_WORDS or ws[0] in TITLES else 0
+        if len(run) - i < 2:
+            continue
+        s, e = run[i][0], run[-1][1]
+        if not all(_surname_ok(w, lower) for w in ws[i + 1:]) or ws[i] in NOT_NAME_WORDS or \
+                any(w in _NOT_PERSON_PARTS or w in _THING_PARTS or w in BRANDS for w in ws) or \
+                text[max(0, s - 40):s].rstrip(" ").rsplit(" ", 1)[-1] in _ARTICLES:
+            continue
+        given = ws[i].split("-")[0].lower() in GIVEN_NAMES
+        near = ix.over(s, e)
+        part = [x for x in near if x[2] == "PERSON" and run[i][0] <= x[0] and x[1] <= e]
+        # a word the head or the rules left out before a name part is the name's only where no sentence opens with
+        # it: a greeting of an unlisted language opens one ("Salaan |Hodan|", "Muraho |Uwase|")
+        # (a name alone on its line is a signature's: "...\nClemency |Audsley|")
+        opens = s == 0 or text[max(0, s - 40):s].rstrip(" \t")[-1:] in ("", "\n", ".", "!", "?", ":", ";", "\"", "(")
+        if not given and not (part and _surname_ok(ws[i], lower) and
+                              (part[0][0] == s or not opens or _line_at(text, s).strip() == text[s:e])):
+            continue
+        hit = [x for x in near if x[2] != "PERSON" and _overlap((s, e), x)]
+        cut = _address_edge(text, s, e, hit) if hit else None
+        if hit and cut is None:
+            continue
+        if cut is not None:
+            ents = [cut if x is hit[0] else x for x in ents]
+            ix = _Spans(ents)
+        add.append((s, e, "PERSON", 0.7))
+    add = [a for a in add if not any(x[2] == "PERSON" and x[0] <= a[0] and a[1] <= x[1] for x in ix.over(a[0], a[1]))]
+    if not add:
+        return ents
+    ax = _Spans(add)
+    keep = [x for x in ents if x[2] != "PERSON" or not any(a[0] <= x[0] and x[1] <= a[1] for a in ax.over(x[0], x[1]))]
+    kx = _Spans(keep)
+    return sorted(keep + [a for a in add if not kx.over(a[0], a[1])])
+
+
+def _prose_lower_words(text: str) -> set[str]:
+    """The lower-case words of a text's prose: not the parts of an e-mail address, a handle, a path or a URL
+    ("clemency.audsley@..." does not make "Clemency" a word)."""
+    out = set()
+    for m in _LOWER_WORD.finditer(text):
+        a, b = m.span()
+        if text[a - 1:a] not in ("@", ".", "_", "/", "-") and text[b:b + 1] not in ("@", ".", "_", "/", "-") or \
+                (text[b:b + 1] == "." and not text[b + 1:b + 2].isalnum()):
+            out.add(m.group(0))
+    return out
+
+
+def _address_edge(text: str, s: int, e: int, hit: list) -> tuple | None:
+    """(pii20) The head ran an address into the name after it, across a sentence's or a line's end ("..., Nairobi.
+    |Wanjiru Kamau|", "FL 34102,\n|Clifford Ahlberg|"), or began it at the name before it ("Agnieszka |Nowicka, ul.
+    Pomorska 88/3, ...|"): the address without the name (None where the name is not at such an edge)."""
+    if len(hit) != 1 or hit[0][2] != "STREET_ADDRESS":
+        return None
+    x = hit[0]
+    if x[0] < s and x[1] <= e:
+        before = text[x[0]:s].rstrip(" ")
+        if before[-1:] in (".", ",", "\n"):
+            end = x[0] + len(before.rstrip(".,\n \t"))
+            return (x[0], end, x[2], x[3]) if any(c.isdigit() for c in text[x[0]:end]) else None
+        return None
+    if s <= x[0] < e < x[1] and text[e:e + 2] == ", ":
+        return (e + 2, x[1], x[2], x[3])
+    return None
+
+
+def _mentions(text: str, ents: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    """(pii20) A person named once is named again by a part of the name: every other whole, capitalised occurrence
+    of a word of a PERSON span (its given name or surname, three letters at least, no label word) that no entity
+    covers and no capitalised word stands beside is that person too ("Leo will be picked up ... (|Leo|'s mum)")."""
+    parts: set[str] = set()
+    for s, e, t, _ in ents:
+        if t == "PERSON":
+            parts |= {w for w in (m.group(0) for m in _CAP_WORD.finditer(text[s:e]))
+                      if len(w) >= 3 and w not in NOT_NAME_WORDS and w not in TITLES and w not in _BEFORE_NAME_WORDS}
+    if not parts or looks_like_documentation(text):
+        return ents
+    add = []
+    words = _cap_words(text)
+    ix = _Spans(ents)
+    for k, (s, e) in enumerate(words):
+        if text[s:e] not in parts or ix.over(s, e):
+            continue
+        if (k > 0 and text[words[k - 1][1]:s] == " ") or (k + 1 < len(words) and text[e:words[k + 1][0]] == " "):
+            continue
+        add.append((s, e, "PERSON", 0.6))
+    return sorted(ents + add) if add else ents
+
+
+# (pii20) an address's parts after the head's span, comma after comma, up to a postcode: short runs of capitalised
+# words and numbers ("Flat 9B|, Sea Breeze Apartments, 12th Road, Khar West, Mumbai 400052|", "5521 N. Kenmore
+# Ave|., Unit 3, Chicago, IL 60640|")
+_TAIL_PART = r"(?:\p{Lu}[\p{L}\p{M}\d'.-]*|\d{1,6}[\p{L}]{0,3}\b)"
+_ADDRESS_TAIL = re2.compile(rf"^\.?((?:,[ \t]+{_TAIL_PART}(?:[ \t]{_TAIL_PART}){{0,3}}){{1,5}})")
+_POSTCODE_END = re2.compile(r"(?:\b\d{4,6}|\b[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}|\b[A-Z]\d[A-Z][ \t]?\d[A-Z]\d)$")
+
+
+def _address_tails(text: str, ents: list) -> list:
+    """(pii20) The head stopped an address at its first comma: the parts after it are the address's where each is a
+    short run of capitalised words and numbers and the last ends in a postcode (a town alone may be the clause's
+    next word; a postcode closes an address). A name the head read inside them is the address's ("Sea Breeze")."""
+    ents, ix = list(ents), _Spans(ents)
+    drop: set[tuple] = set()
+    for i, x in enumerate(ents):
+        if x[2] != "STREET_ADDRESS" or x in drop:
+            continue
+        m = _ADDRESS_TAIL.search(text[x[1]:x[1] + 120])
+        if m is None:
+            continue
+        tail = m.group(1)
+        # the longest run of parts that ends in a postcode
+        while tail and _POSTCODE_END.search(tail) is None:
+            tail = tail[:tail.rfind(",")] if "," in tail else ""
+        if not tail:
+            continue
+        e = x[1] + m.start(1) + len(tail)
+        inside = [y for y in ix.over(x[1], e) if y != x and x[1] <= y[0]]
+        if any(y[2] not in ("STREET_ADDRESS", "PERSON") or y[1] > e for y in inside):
+            continue
+        drop |= set(inside)
+        ents[i] = (x[0], e, x[2], x[3])
+    return [y for y in ents if y not in drop] if drop else ents
+
+
+def _own_line(text: str, s: int, e: int) -> int:
+    """(pii20) A name on a short line of its own or after a label stays there (the end of its span on its line):
+    the head ran it into the next line's label or title ("Imię: Bożena\nNazwisko", "HALIMA BELLO-ADEYEMI\nSenior
+    Structural"); a long line is prose wrapped, where a name may run on ("... Mateusz\nPaprocki"), and a table's
+    header row is no label."""
+    line = _line_at(text, s)
+    span = text[s:e]
+    if len(line) > 40 or "\t" in line:
+        return e
+    return s + len(span[:span.index("\n", len(span) - len(span.lstrip()))].rstrip())
+
+
+def _line_at(text: str, i: int) -> str:
+    return text[text.rfind("\n", 0, i) + 1:(text.find("\n", i) + 1 or len(text) + 1) - 1]
+
+
+# (pii20) "my sourdough starter is 3 years old", "this whisky cask is 21 years old": a thing's age. The subject before
+# "is"/"was" after a possessive or an article, when it is a common noun that names no person, kin or pet
+_SUBJECT_BEFORE_AGE = re2.compile(r"(?i)\b(?:my|our|the|this|that|his|her|their|your|a|an)\s+(?:[\w-]+\s+){0,2}?"
+                                  r"([\w-]+)\s+(?:is|was|are|were|turns|turned)\s+(?:now\s+|about\s+|nearly\s+|almost\s+)?$")
+_PERSON_NOUNS = frozenset("""son sons daughter daughters kid kids child children boy boys girl girls baby babies twins
+    triplets mother father mom mum dad mama papa wife husband partner brother brothers sister sisters grandma grandpa
+    grandmother grandfather granny gran nan nana grandson granddaughter grandkids grandchildren uncle aunt auntie
+    cousin niece nephew friend friends neighbour neighbor patient client student pupil tenant colleague boss
+    boyfriend girlfriend fiance fiancé fiancee fiancée spouse parent parents sibling siblings toddler teen teenager
+    stepson stepdaughter stepmother stepfather godson goddaughter cat dog puppy kitten pet horse rabbit parrot one
+    i you he she we they who me him her us them
+    just still already only""".split())
+
+
+def _things_age(text: str, s: int) -> bool:
+    m = _SUBJECT_BEFORE_AGE.search(text[max(0, s - 60):s])
+    if m is None:
+        return False
+    noun = m.group(1)
+    if noun in _NOT_PERSON_PARTS or noun in BRANDS:
+        return True  # ("our Honda is 19 years old")
+    return not noun[:1].isupper() and noun.lower() not in _PERSON_NOUNS and not noun.lower().rstrip("s") in _PERSON_NOUNS
+
+
+class _Spans:
+    """(pii20) Entities indexed by their starts: the ones overlapping a span in log time plus the few near it, so
+    that the name passes stay linear in a long text with many entities."""
+
+    __slots__ = ("ents", "starts", "longest")
+
+    def __init__(self, ents: list) -> None:
+        self.ents = sorted(ents)
+        self.starts = [x[0] for x in self.ents]
+        self.longest = max((x[1] - x[0] for x in self.ents), default=0)
+
+    def over(self, s: int, e: int) -> list:
+        i = bisect.bisect_left(self.starts, s - self.longest)
+        j = bisect.bisect_left(self.starts, e)
+        return [x for x in self.ents[i:j] if x[1] > s]

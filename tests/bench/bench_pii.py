@@ -143,7 +143,7 @@ def redaction_cost(engine: Any, texts: list[str], rounds: int) -> dict:
 # The reported message set. Each held_out_N is written before the rule (or head) changes of its round and first run
 # after they froze; the sets after held_out_8 that came before the reported one are calibration data now.
 # held_out_16 was written after held_out_15's errors were known and before the rules were changed for them (pii12).
-HELD_MESSAGES = "held_out_21.txt"
+HELD_MESSAGES = "held_out_22.txt"
 _EARLIER = tuple(f"held_out_{i}.txt" for i in range(9, int(HELD_MESSAGES[len("held_out_"):-len(".txt")])))
 SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
     # issue #21: each held-out message set was written before the rules were changed for the previous one's errors,
@@ -258,8 +258,12 @@ def run(quick: bool, before: Path | None = None) -> dict:
         res["before"] = {"recipe": _recipe(before), "messages": score([g for _, g in msgs], bpred),
                          "message_errors": _misses([t for t, _ in msgs], [g for _, g in msgs], bpred)}
     if HELD_MESSAGES in RULES_BEFORE:
-        rev, rows = RULES_BEFORE[HELD_MESSAGES]
-        res["rules_before"] = {"rev": rev, "messages": rows}
+        # (pii20) one earlier rule version, or several, oldest first: the last is the round's start
+        got = RULES_BEFORE[HELD_MESSAGES]
+        versions = got if isinstance(got, list) else [got]
+        rev, rows = versions[-1]
+        res["rules_before"] = {"rev": rev, "messages": rows,
+                               "versions": [{"rev": r, "messages": m} for r, m in versions]}
     texts = [parse(b)[0] for f in ("messages_blind.txt", "messages.txt") for b in _blocks(f)]
     res["redaction"] = redaction_cost(engine, texts, 2 if quick else 10)
     res["rules"] = rules_cost(texts, 5 if quick else 50)
@@ -583,6 +587,40 @@ MESSAGE_SETS = {
         "anywhere; form fields for names in more languages and scripts, Telegram and WhatsApp-iOS chat heads, more "
         "intro phrases; template stand-ins (zero dates, FIRSTNAME, name@domain.tld) are no PII. The next fresh "
         "set gives their held-out figure."),
+    "held_out_22.txt": (
+        "Messages: held_out_22, written for issue #21 by another session (the sets14 helper, committed on main as "
+        "8d0373a) that changed no code, rules or models and saw neither pii19's nor this round's (pii20) rules work; "
+        "neither rules' author opened, grepped or ran it before their rules froze (pii19's at 3b5368e, before the set was "
+        "on main; pii20's at 367a6af), then pii20 brought it in alone (685e1af) and ran it once. 65 messages (13 "
+        "without PII, look-alikes; about a fifth tabular), written to stress home addresses in running prose in 28 "
+        "countries' layouts, unlabelled names in narrative, logins and passwords in chat and config, and names that "
+        "are also common words. The head is the one held_out_10 reported (unchanged). The table shows three rule "
+        "versions with that head: 5e3baca (before pii19), 1b82c4d (main at pii20's start: pii19's rules, so this is "
+        "pii19's first held-out figure) and this round's. pii20's changes, tuned on calibration only (held_out_2 ... "
+        "held_out_21 and the other message sets; misses listed by class, not by set), each a general mechanism with "
+        "a unit test: a given name of the lexicon and the capitalised word(s) after it are a person without a frame "
+        "(in capitals too), and a name part the head found alone grows to the capitalised word beside it (not over "
+        "makers, landmarks, titles after an article, words the text writes in lower case, or a sentence-opening "
+        "greeting); a part of a named person's name names them again; a lone sentence-opening word the head read as "
+        "a name that runs into lower-case words no name is followed by is no name; a head's name on a short line "
+        "stays on its line; a name at an address's edge is cut from the address; an address the head stopped at a "
+        "comma runs on to its postcode; a form's labelled fields ('Label: value', or the value on the next line) "
+        "typed by the table reader's header words give ages, birth dates and addresses in more languages; a column "
+        "of given names under a header that names nothing is people's; a record's first/last/full keys; continental "
+        "house numbers (9/2/14, 61-II), Canadian and Australian postcodes; a life's span in brackets gives the birth "
+        "date; a service mailbox or timestamp column is no login; a thing's 'N years old' is no person's age. No "
+        "caveat of authorship: the set's writer did not see the rules, and neither rules' author read the set "
+        "before their freeze. Outcome: pii19's rules moved held_out_22 from 0.8814/0.7969 to 0.8819/0.8008 (a "
+        "password); pii20's to 0.8821/0.8314: seven names found that the head missed or cut (full names without a "
+        "frame, three-word Spanish and Portuguese names, a hyphenated surname), two Australian addresses (WA "
+        "postcodes), two ages and two false flags fewer (an age, an address run into a label), against three "
+        "false names (a football club and two streets read as a given name and a capitalised word: 'Aston Villa', "
+        "'Rua Haddock Lobo', 'Aroha Terrace') and three names lost ('Grace heard', 'Bisi didn't': a lone "
+        "sentence-opening name before a verb the list of verbs after a name lacks; 'Will': the head's span ran from "
+        "the line above, 'Thu\\n- Will', and the short-line cut kept 'Thu'), so PERSON went P 0.890 -> 0.867, R "
+        "0.750 -> 0.787. "
+        "held_out_21 (calibration now) went from 0.9391/0.9114 (pii19, in-sample) to 0.9658/0.9536 with these "
+        "rules, in-sample."),
 }
 # the reported set through the rules before its round, with the same head (the 'before' columns), measured once
 # when the round's rules froze: `git checkout 775416f -- router_extproc/pii/rules.py` and run this bench with
@@ -744,7 +782,56 @@ RULES_BEFORE = {"held_out_11.txt": ("775416f", {
     'STREET_ADDRESS': {'precision': 0.8571, 'recall': 0.6, 'n': 30, 'false_pos': 3},
     'USERNAME': {'precision': 0.85, 'recall': 0.7727, 'n': 22, 'false_pos': 3},
     'US_SSN': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
-    'ALL': {'precision': 0.8726, 'recall': 0.7806, 'n': 237, 'false_pos': 27}})}
+    'ALL': {'precision': 0.8726, 'recall': 0.7806, 'n': 237, 'false_pos': 27}}),
+    # (round pii20: two earlier rule versions, each the router_extproc tree of its commit (`git archive <rev>
+    # router_extproc`) first on the path, the same head, held_out_22 scored as run() scores it, once each, after this
+    # round's rules froze: 5e3baca, the rules before pii19; 1b82c4d, main at pii20's start (pii19's rules))
+    "held_out_22.txt": [("5e3baca", {
+    'AGE': {'precision': 0.9167, 'recall': 0.7333, 'n': 15, 'false_pos': 1},
+    'BANK_ACCOUNT': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
+    'CREDIT_CARD': {'precision': 0.3333, 'recall': 1.0, 'n': 1, 'false_pos': 2},
+    'CRYPTO_WALLET': {'precision': None, 'recall': 0.0, 'n': 1, 'false_pos': 0},
+    'DATE_OF_BIRTH': {'precision': 1.0, 'recall': 0.9231, 'n': 13, 'false_pos': 0},
+    'DRIVER_LICENSE': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
+    'EMAIL_ADDRESS': {'precision': 0.6667, 'recall': 1.0, 'n': 6, 'false_pos': 3},
+    'GPS_COORDINATES': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
+    'IBAN_CODE': {'precision': 1.0, 'recall': 1.0, 'n': 5, 'false_pos': 0},
+    'IP_ADDRESS': {'precision': 0.5, 'recall': 1.0, 'n': 1, 'false_pos': 1},
+    'MAC_ADDRESS': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
+    'NATIONAL_ID': {'precision': 1.0, 'recall': 0.5, 'n': 6, 'false_pos': 0},
+    'PASSPORT': {'precision': 1.0, 'recall': 0.5, 'n': 2, 'false_pos': 0},
+    'PASSWORD': {'precision': 0.8667, 'recall': 0.7222, 'n': 18, 'false_pos': 2},
+    'PERSON': {'precision': 0.8901, 'recall': 0.75, 'n': 108, 'false_pos': 10},
+    'PHONE_NUMBER': {'precision': 0.8824, 'recall': 0.8824, 'n': 17, 'false_pos': 2},
+    'SECRET': {'precision': 0.75, 'recall': 1.0, 'n': 3, 'false_pos': 1},
+    'STREET_ADDRESS': {'precision': 0.8919, 'recall': 0.8462, 'n': 39, 'false_pos': 4},
+    'URL': {'precision': 1.0, 'recall': 0.5, 'n': 2, 'false_pos': 0},
+    'USERNAME': {'precision': 0.8947, 'recall': 0.8947, 'n': 19, 'false_pos': 2},
+    'US_SSN': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
+    'ALL': {'precision': 0.8814, 'recall': 0.7969, 'n': 261, 'false_pos': 28}}),
+                        ("1b82c4d", {
+    'AGE': {'precision': 0.9167, 'recall': 0.7333, 'n': 15, 'false_pos': 1},
+    'BANK_ACCOUNT': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
+    'CREDIT_CARD': {'precision': 0.3333, 'recall': 1.0, 'n': 1, 'false_pos': 2},
+    'CRYPTO_WALLET': {'precision': None, 'recall': 0.0, 'n': 1, 'false_pos': 0},
+    'DATE_OF_BIRTH': {'precision': 1.0, 'recall': 0.9231, 'n': 13, 'false_pos': 0},
+    'DRIVER_LICENSE': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
+    'EMAIL_ADDRESS': {'precision': 0.6667, 'recall': 1.0, 'n': 6, 'false_pos': 3},
+    'GPS_COORDINATES': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
+    'IBAN_CODE': {'precision': 1.0, 'recall': 1.0, 'n': 5, 'false_pos': 0},
+    'IP_ADDRESS': {'precision': 0.5, 'recall': 1.0, 'n': 1, 'false_pos': 1},
+    'MAC_ADDRESS': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
+    'NATIONAL_ID': {'precision': 1.0, 'recall': 0.5, 'n': 6, 'false_pos': 0},
+    'PASSPORT': {'precision': 1.0, 'recall': 0.5, 'n': 2, 'false_pos': 0},
+    'PASSWORD': {'precision': 0.875, 'recall': 0.7778, 'n': 18, 'false_pos': 2},
+    'PERSON': {'precision': 0.8901, 'recall': 0.75, 'n': 108, 'false_pos': 10},
+    'PHONE_NUMBER': {'precision': 0.8824, 'recall': 0.8824, 'n': 17, 'false_pos': 2},
+    'SECRET': {'precision': 0.75, 'recall': 1.0, 'n': 3, 'false_pos': 1},
+    'STREET_ADDRESS': {'precision': 0.8919, 'recall': 0.8462, 'n': 39, 'false_pos': 4},
+    'URL': {'precision': 1.0, 'recall': 0.5, 'n': 2, 'false_pos': 0},
+    'USERNAME': {'precision': 0.8947, 'recall': 0.8947, 'n': 19, 'false_pos': 2},
+    'US_SSN': {'precision': 1.0, 'recall': 1.0, 'n': 1, 'false_pos': 0},
+    'ALL': {'precision': 0.8819, 'recall': 0.8008, 'n': 261, 'false_pos': 28}})]}
 
 
 # what each earlier held-out message set gave while it was held out (the rules then frozen), for the trend
@@ -777,6 +864,8 @@ HISTORY = ("Earlier rounds, each on the set then held out with the rules of the 
               if "held_out_19.txt" in _EARLIER else "")
            + (", then held_out_20 (60 messages, another session's set) P 0.895 / R 0.797"
               if "held_out_20.txt" in _EARLIER else "")
+           + (", then held_out_21 (61 messages, another session's set) P 0.873 / R 0.781"
+              if "held_out_21.txt" in _EARLIER else "")
            + "; all are calibration data now, with "
            "messages_cal5 (round-5 calibration cases).")
 RETRAIN = (
@@ -813,7 +902,19 @@ def _fmt(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
-def _table(rows: dict, before: dict | None = None) -> list[str]:
+def _table(rows: dict, before: dict | None = None, versions: list[dict] | None = None) -> list[str]:
+    if versions is not None and len(versions) > 1:
+        # (pii20) several earlier rule versions beside the current rules, oldest first
+        head = "| type | " + " | ".join(f"rules {v['rev']}: P / R" for v in versions) + " | this round's rules: P / R | n |"
+        out = [head, "|---" * (len(versions) + 3) + "|"]
+        keys = sorted((set(rows) | {k for b in versions for k in b["messages"]}) - {"ALL"}) + ["ALL"]
+        for k in keys:
+            cells = [f"{_fmt(b['messages'].get(k, {}).get('precision'))} / "
+                     f"{_fmt(b['messages'].get(k, {}).get('recall'))}" for b in versions]
+            v = rows.get(k, {"precision": None, "recall": None,
+                             "n": max(b["messages"].get(k, {}).get("n", 0) for b in versions)})
+            out.append(f"| {k} | " + " | ".join(cells) + f" | {_fmt(v['precision'])} / {_fmt(v['recall'])} | {v['n']} |")
+        return out
     if before is None:
         out = ["| type | precision | recall | n |", "|---|---|---|---|"]
         return out + [f"| {k} | {_fmt(v['precision'])} | {_fmt(v['recall'])} | {v['n']} |" for k, v in rows.items()]
@@ -861,14 +962,18 @@ def section(res: dict) -> str:
                     for k, v in h["messages_by_file"].items())
         + f"); per type (target P and R >= {t['per_type']}):",
         "", *_table(h["messages"],
-                    res.get("before", {}).get("messages") or res.get("rules_before", {}).get("messages")),
+                    res.get("before", {}).get("messages") or res.get("rules_before", {}).get("messages"),
+                    None if "before" in res else res.get("rules_before", {}).get("versions")),
         "",
         *([f"Before the retrain (recipe {res['before']['recipe']}, the head of held_out_9's round; shipped now: "
            f"{res['recipe']}): P {res['before']['messages']['ALL']['precision']} / R "
            f"{res['before']['messages']['ALL']['recall']} on the same messages and rules.", ""] if "before" in res else []),
         *([f"Before this round's rule changes (the rules of commit {res['rules_before']['rev']}, the same head): "
            f"P {res['rules_before']['messages']['ALL']['precision']} / "
-           f"R {res['rules_before']['messages']['ALL']['recall']} on the same messages.", ""]
+           f"R {res['rules_before']['messages']['ALL']['recall']} on the same messages"
+           + "".join(f"; the rules of commit {v['rev']}: P {v['messages']['ALL']['precision']} / "
+                     f"R {v['messages']['ALL']['recall']}" for v in res["rules_before"].get("versions", [])[:-1])
+           + ".", ""]
           if "before" not in res and "rules_before" in res else []),
         f"Types below target: {', '.join(below) if below else 'none'}. " + HISTORY,
         "",
