@@ -274,6 +274,7 @@ def test_the_verifier_recipe_is_keyed_by_the_code_training_reads():
     ("scope", "Name one of the planets of the solar system", "Name all of the planets of the solar system"),
     ("task", "Write a headline for this: The council approved the new bridge.",
      "Write a tweet for this: The council approved the new bridge."),
+    ("task", "Suggest a title for my paper on soil erosion", "Write an abstract for my paper on soil erosion"),
     ("entity", "How do I read a CSV file in Python?", "How do I read a CSV file in Rust?"),
     ("entity", "Translate 'thank you' into Spanish", "Translate 'thank you' into German"),
     ("name", "What is the capital of France?", "What is the capital of Spain?"),
@@ -290,6 +291,9 @@ def test_a_veto_separates_each_kind_of_near_miss(kind, a, b):
     ("How do I turn on dark mode?", "Enable dark mode: how do I turn it on?"),
     ("Convert Celsius to Fahrenheit", "How do I convert from Celsius to Fahrenheit?"),
     ("Summarize this: The council approved the bridge.", "Give me a summary of: The council approved the bridge."),
+    # products in common: one request ("story" and "summary" / "story"; "emails" and "table" / "emails")
+    ("Summarize the story of the Golem of Prague", "Tell me the story of the Golem of Prague in brief"),
+    ("Write a SQL query to find duplicate emails in a users table", "sql to find duplicat emails in users tabel"),
     ("How do I sort a list in Python?", "python: how to sort a list"),
     ("What are the benefits of exercise?", "Why is exercise good for you, what are its benefits?"),
     # a symmetric joiner: the two things may come in either order
