@@ -359,7 +359,10 @@ _OPPOSITES = [tuple(p.split("/")) for p in (
     # comparatives: "make my battery charge faster" / "... slower" (the calibration part of the near misses)
     "faster/slower quicker/slower bigger/smaller larger/smaller longer/shorter stronger/weaker hotter/colder "
     "warmer/cooler heavier/lighter thicker/thinner louder/quieter better/worse wider/narrower deeper/shallower "
-    "cheaper/pricier harder/softer brighter/dimmer".split())]
+    "cheaper/pricier harder/softer brighter/dimmer "
+    # round cache22: the trained pair model (recipe pair3) served these near misses of sets 2 and 3 (calibration)
+    "begin/end beginning/end began/ended start/end started/ended starts/ends start/finish rise/set rises/sets "
+    "sunrise/sunset cause/prevent causes/prevents".split())]
 _PREFIXES = ("un", "dis", "non", "de", "anti")  # "install"/"uninstall", "like"/"dislike", "activate"/"deactivate"
 
 

@@ -271,6 +271,8 @@ def test_the_verifier_recipe_is_keyed_by_the_code_training_reads():
     ("direction", "Is Lima ahead of Oslo in time?", "Is Oslo ahead of Lima in time?"),
     ("direction", "Does Peru export more copper than Chile?", "Does Chile export more copper than Peru?"),
     ("opposite", "How can I make my laptop boot faster?", "How can I make my laptop boot slower?"),
+    ("opposite", "How did the Ming dynasty begin?", "How did the Ming dynasty end?"),
+    ("opposite", "When does the sun rise in Lima in June?", "When does the sun set in Lima in June?"),
     ("scope", "Name one of the planets of the solar system", "Name all of the planets of the solar system"),
     ("task", "Write a headline for this: The council approved the new bridge.",
      "Write a tweet for this: The council approved the new bridge."),
