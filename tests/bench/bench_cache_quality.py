@@ -55,7 +55,7 @@ FRESH_SETS = {
 }
 SEEN_SETS = {"fresh": "cache21", "fresh_3": "cache22"}  # the set -> the first round that read it to choose
 FRESH_NOTES = {
-    "fresh_4": "written by another session (the sets helper of round cache22) while round cache22 listed the "
+    "fresh_4": "written by another session (the sets16 helper) while round cache22 listed the "
                "misses of sets 1-3 by class and changed the vetoes without seeing it; brought in and run once "
                "after that round's choice was frozen.",
     "fresh": "written by another session (the sets2 helper) while round cache20 changed the rules and the "
@@ -464,8 +464,8 @@ def _fresh_lines(r: dict[str, Any]) -> list[str]:
         what = (f"**Calibration set, seen** (a fresh set once; round {seen} and later read it to choose their "
                 "changes, so its figures are no longer held out)" if seen else "**Fresh set** (the headline)")
         out += ["", f"{what} (`{para}`, `{near}`: {sums[0]['paraphrases']} rewordings, "
-                f"{sums[0]['near_misses']} near misses, one cache of their own stored prompts): {FRESH_NOTES[name]} "
-                + ("" if seen else "The whole set is report: none of it calibrates anything."), "",
+                f"{sums[0]['near_misses']} near misses, one cache of their own stored prompts): {FRESH_NOTES[name]}"
+                + ("" if seen else " The whole set is report: none of it calibrates anything."), "",
                 f"| {'calibration' if seen else 'fresh'} set | paraphrase hits | near-miss false hits | " + " | ".join(forms) + " | "
                 + " | ".join(f"{k} (false hits)" for k in kinds) + " |",
                 "|---|---|---|" + "---|" * (len(forms) + len(kinds))]
