@@ -359,7 +359,10 @@ _OPPOSITES = [tuple(p.split("/")) for p in (
     # comparatives: "make my battery charge faster" / "... slower" (the calibration part of the near misses)
     "faster/slower quicker/slower bigger/smaller larger/smaller longer/shorter stronger/weaker hotter/colder "
     "warmer/cooler heavier/lighter thicker/thinner louder/quieter better/worse wider/narrower deeper/shallower "
-    "cheaper/pricier harder/softer brighter/dimmer".split())]
+    "cheaper/pricier harder/softer brighter/dimmer "
+    # round cache22: the trained pair model (recipe pair3) served these near misses of sets 2 and 3 (calibration)
+    "begin/end beginning/end began/ended start/end started/ended starts/ends start/finish rise/set rises/sets "
+    "sunrise/sunset cause/prevent causes/prevents".split())]
 _PREFIXES = ("un", "dis", "non", "de", "anti")  # "install"/"uninstall", "like"/"dislike", "activate"/"deactivate"
 
 
@@ -546,9 +549,12 @@ def _different_name(a: str, b: str) -> bool:
 
 
 def _task(a: str, b: str) -> bool:
+    """Each side asks for a writing product and none of one side's is the other's ("a title" / "an abstract").
+    Products in common are one request in other words: "Summarize the story of X" / "Tell me the story of X in
+    brief", or "find duplicate emails in a users table" / "... emails in a users tabel"."""
     ta = {_TASKS[w] for w in words(a) if w in _TASKS}
     tb = {_TASKS[w] for w in words(b) if w in _TASKS}
-    return bool(ta and tb and ta != tb)
+    return bool(ta and tb and not ta & tb)
 
 
 def _entity(a: str, b: str) -> bool:
@@ -570,10 +576,12 @@ VETOES = {
 
 
 # The vetoes the verifier applies: those that earned their place in tests/bench/bench_cache_quality.py (near misses
-# refused that the models served, for at most 2 of QQP's held-out duplicates). "task", "entity" and "name" refused
-# no near miss of the report part the models had not refused already, and cost QQP test duplicates (1, 11 and 58
-# in the run docs/cache.md shows).
-DEFAULT_VETOES = ("opposite", "direction", "scope")
+# refused that the models served, for at most 2 of QQP's held-out duplicates). "entity" and "name" refused no near
+# miss of the report part the models had not refused already, and cost QQP test duplicates (11 and 58 in the run
+# docs/cache.md shows). "task" joined in round cache22: fresh set 3 served "Suggest a title for my paper on ..."
+# the answer to "Write an abstract for my paper on ..." at score 0.99; once it reads products in common as one
+# request it cost no paraphrase of sets 1-3 and one QQP calibration duplicate.
+DEFAULT_VETOES = ("opposite", "direction", "scope", "task")
 
 
 def veto(a: str, b: str, kinds: Iterable[str] | None = None) -> str | None:

@@ -271,9 +271,12 @@ def test_the_verifier_recipe_is_keyed_by_the_code_training_reads():
     ("direction", "Is Lima ahead of Oslo in time?", "Is Oslo ahead of Lima in time?"),
     ("direction", "Does Peru export more copper than Chile?", "Does Chile export more copper than Peru?"),
     ("opposite", "How can I make my laptop boot faster?", "How can I make my laptop boot slower?"),
+    ("opposite", "How did the Ming dynasty begin?", "How did the Ming dynasty end?"),
+    ("opposite", "When does the sun rise in Lima in June?", "When does the sun set in Lima in June?"),
     ("scope", "Name one of the planets of the solar system", "Name all of the planets of the solar system"),
     ("task", "Write a headline for this: The council approved the new bridge.",
      "Write a tweet for this: The council approved the new bridge."),
+    ("task", "Suggest a title for my paper on soil erosion", "Write an abstract for my paper on soil erosion"),
     ("entity", "How do I read a CSV file in Python?", "How do I read a CSV file in Rust?"),
     ("entity", "Translate 'thank you' into Spanish", "Translate 'thank you' into German"),
     ("name", "What is the capital of France?", "What is the capital of Spain?"),
@@ -290,6 +293,9 @@ def test_a_veto_separates_each_kind_of_near_miss(kind, a, b):
     ("How do I turn on dark mode?", "Enable dark mode: how do I turn it on?"),
     ("Convert Celsius to Fahrenheit", "How do I convert from Celsius to Fahrenheit?"),
     ("Summarize this: The council approved the bridge.", "Give me a summary of: The council approved the bridge."),
+    # products in common: one request ("story" and "summary" / "story"; "emails" and "table" / "emails")
+    ("Summarize the story of the Golem of Prague", "Tell me the story of the Golem of Prague in brief"),
+    ("Write a SQL query to find duplicate emails in a users table", "sql to find duplicat emails in users tabel"),
     ("How do I sort a list in Python?", "python: how to sort a list"),
     ("What are the benefits of exercise?", "Why is exercise good for you, what are its benefits?"),
     # a symmetric joiner: the two things may come in either order
