@@ -303,6 +303,8 @@ def test_a_veto_separates_each_kind_of_near_miss(kind, a, b):
     ("What is the difference between TCP and UDP?", "What is the difference between UDP and TCP?"),
     ("Which is healthier, rice or pasta?", "Which is healthier, pasta or rice?"),
     ("Compare Vue vs React", "Compare React vs Vue"),
+    # one product, one action in other words
+    ("Write an essay on climate migration", "Could you draft an essay on climate migration?"),
 ])
 def test_no_veto_between_paraphrases(a, b):
     assert veto(a, b, VETOES) is None and veto(b, a, VETOES) is None
@@ -351,6 +353,8 @@ def test_the_guards_and_vetoes_give_their_reason(a, b, why):
     ("How do I cancel my Netflix subscription?", "cancel netflix"),
     ("Does melatonin help with insomnia?", "melatonin insomnia"),
     ("Who was Albert Einstein?", "who was albert einstien"),  # one edit in a name is still a typo
+    ("What is the difference between a migraine and a headache?", "migraine vs headache"),  # "vs": the difference
+    ("How do I keep pasta from sticking together?", "pasta sticking together fix"),          # "fix": how
 ])
 def test_another_form_of_the_same_request_is_the_same_request(a, b):
     assert same_request(a, b)
