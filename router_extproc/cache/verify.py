@@ -548,13 +548,35 @@ def _different_name(a: str, b: str) -> bool:
     return bool(only_a and only_b)
 
 
+# What is done to a product, read from the request's first word ("Grade an essay" / "Outline an essay"): one product
+# with two different actions needs two answers. Synonyms share a group ("write" / "draft").
+_ACTIONS = {w: g for g, ws in {
+    "write": "write draft compose create generate make", "assess": "grade score mark assess evaluate critique review",
+    "outline": "outline plan structure", "summarize": "summarize summarise condense", "translate": "translate",
+    "proofread": "proofread edit correct fix polish", "rewrite": "rewrite rephrase paraphrase reword",
+    "expand": "expand lengthen extend", "shorten": "shorten trim", "explain": "explain analyze analyse interpret",
+    "optimize": "optimize optimise refactor improve", "debug": "debug",
+}.items() for w in ws.split()}
+_ASKING = frozenset("please can could would will you kindly hi hello hey".split())  # "Could you please grade ..."
+
+
+def _action(text: str) -> str | None:
+    ws = [w for w in words(text) if w not in _ASKING]
+    return _ACTIONS.get(ws[0]) if ws else None
+
+
 def _task(a: str, b: str) -> bool:
-    """Each side asks for a writing product and none of one side's is the other's ("a title" / "an abstract").
-    Products in common are one request in other words: "Summarize the story of X" / "Tell me the story of X in
-    brief", or "find duplicate emails in a users table" / "... emails in a users tabel"."""
+    """Each side asks for a writing product and none of one side's is the other's ("a title" / "an abstract"),
+    or both name one product and begin with two different actions on it ("Grade an essay on X" / "Outline an
+    essay on X": "outline" reads as a product too, and "essay" is on both sides). Products in common are
+    otherwise one request in other words: "Summarize the story of X" / "Tell me the story of X in brief", or
+    "find duplicate emails in a users table" / "... emails in a users tabel"."""
     ta = {_TASKS[w] for w in words(a) if w in _TASKS}
     tb = {_TASKS[w] for w in words(b) if w in _TASKS}
-    return bool(ta and tb and not ta & tb)
+    if ta and tb and not ta & tb:
+        return True
+    xa, xb = _action(a), _action(b)
+    return bool(ta & tb and xa and xb and xa != xb)
 
 
 def _entity(a: str, b: str) -> bool:
@@ -677,15 +699,109 @@ def _singular(w: str) -> str:
     return w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")) else w
 
 
+# Words that wrap a request without changing what it asks, beyond _FORM: "git rebase meaning", "What exactly is X",
+# "Could you walk me through X", "Give me a quick overview of X". Read only by the form-aware comparison below.
+_WRAP = frozenset("meaning mean means definition basics basic overview exactly actually really kindly would could "
+                  "can you me help give show walk through quick quickly simply briefly please hey".split())
+_QUESTION_WORDS = frozenset("how why when where who whom whose what".split())
+_KEYWORD_SAYS = {"vs": "difference", "versus": "difference"}
+_KEYWORD_WRAP = frozenset("fix steps tips guide explained explanation purpose".split())
+_LEAD_WHAT = {"what": "what", "what's": "what", "whats": "what", "which": "what", "waht": "what", "wat": "what"}
+# "Can you tell me ...", "Please ...", "I'd like to know ...": a request put to someone, not a yes/no question
+_ASK = re.compile(r"^(?:(?:hi|hello|hey)[,!.]?\s+)?(?:(?:can|could|would|will) you(?: please| kindly)?\s+|please\s+"
+                  r"|i (?:need|want) (?:to know |you to )?|i'd like (?:to know |you to )?)", re.I)
+_FRAME = _FORM - _WRAP  # articles, prepositions, auxiliaries: a text with none of them is a keyword query
+
+
+def _content(text: str) -> tuple[bool, bool, list[str]]:
+    """(is it a question (a question word first, or a sentence with a question mark), is it a yes/no question, its content
+    words): :func:`core` less the words that only wrap
+    the request, with the question word kept ("what" only when it leads: "What is X" asks what "X meaning" asks,
+    "What does Elon Musk do" not what "Who is Elon Musk" asks)."""
+    t = _ASK.sub("", text.strip())
+    first = (words(t) or [""])[0]
+    lead = _LEAD_WHAT.get(first)
+    ws = core(t)
+    mood = bool(ws) and ws[0] == "?yes/no"
+    rest = ([lead] if lead else []) + [w for w in ws if w != "?yes/no" and w not in _WRAP]
+    asks = "?" in t and any(w in _FRAME for w in words(t))  # "In geography, what is the sphere?"; not "dns?"
+    return mood or first in _QUESTION_WORDS or lead is not None or asks, mood, rest
+
+
+def _keyword(text: str) -> bool:
+    """A keyword query: a few words with no sentence frame ("emergency fund size", "python venv create")."""
+    ws = words(text)
+    return 0 < len(ws) <= 6 and "?" not in text and ws[0] not in _QUESTION_WORDS and ws[0] not in _YES_NO \
+        and not any(w in _FRAME for w in ws)
+
+
+def _pair_off(xs: list[str], ys: list[str], word_match) -> list[str] | None:
+    """Each of ``xs`` paired with one of ``ys`` in any order; what is left of ``ys``, or None if one is unmatched."""
+    left = list(ys)
+    for x in xs:
+        i = next((i for i, y in enumerate(left) if word_match(x, y)), None)
+        if i is None:
+            return None
+        del left[i]
+    return left
+
+
+def _same_content(fa: str, fb: str, word_match) -> bool:
+    """The same content words once the form is set aside, in any order when one side is not a question ("sourdough
+    sour taste why" / "Why does sourdough taste sour?"), in the same order when both are (the direction veto reads
+    only "from A to B": "How many ounces are in a gram?" / "How many grams are in an ounce?"); or a keyword query
+    whose words are all in the other text, which has at most one more ("cancel netflix" / "How do I cancel my
+    Netflix subscription?"). Both questions must ask with the same question word and mood; a keyword query asks
+    what the other side's question word asks."""
+    (qa, ma, ca), (qb, mb, cb) = _content(fa), _content(fb)
+    if qa and qb and ma != mb:
+        return False
+    if not any(w in _QUESTION_WORDS for w in ca) or not any(w in _QUESTION_WORDS for w in cb):
+        ca, cb = [w for w in ca if w not in _QUESTION_WORDS], [w for w in cb if w not in _QUESTION_WORDS]
+    if min(sum(w not in _QUESTION_WORDS for w in c) for c in (ca, cb)) < 2:
+        # one content word ("python" / "What is Python used for?") says too little
+        return False
+    if qa and qb:
+        return False
+    if len(ca) == len(cb):
+        if _pair_off(ca, cb, word_match) == []:
+            return True
+    ka, kb = _keyword(fa), _keyword(fb)
+    if ka == kb:
+        return False
+    short, long_ = (ca, cb) if ka else (cb, ca)
+    # what a keyword query says in its own words: "X vs Y" asks for the difference between X and Y, "X fix" /
+    # "X steps" ask how
+    short = [_KEYWORD_SAYS.get(w, w) for w in short if w not in _KEYWORD_WRAP]
+    long_ = [w for w in long_ if w != "between"]
+    left = _pair_off(short, long_, word_match) if len(long_) - len(short) <= 1 else None
+    return left is not None and len(left) <= 1
+
+
+_CAPITALISED = re.compile(r"(?<![.!?:\n]\s)(?<!^)\b[A-Z][a-z]+\b")
+
+
+def _name_typo(a: str, b: str) -> bool:
+    """Two capitalised words, each on one side only, that :func:`typo` reads as one only by its two-edit allowance
+    for long words: two names ("Slovenia" / "Slovakia"), not a typo. One edit is still a typo ("Einstien")."""
+    na = {m.group().lower() for m in _CAPITALISED.finditer(a.strip())}
+    nb = {m.group().lower() for m in _CAPITALISED.finditer(b.strip())}
+    return any(typo(x, y) and OSA.distance(x, y) > 1 for x in na - nb for y in nb - na)
+
+
 def same_request(a: str, b: str, known=lambda w: False) -> bool:
     """``a`` and ``b`` ask for the same thing in another form: the same :func:`core` words in the same order
     (of the question, when one side adds context sentences: :func:`focus`), where a word may be mistyped
-    (:func:`typo`) unless ``known`` says both spellings are words of their own ("desert" / "dessert")."""
+    (:func:`typo`) unless ``known`` says both spellings are words of their own ("desert" / "dessert"), or the same
+    content words in another form (:func:`_same_content`). Two capitalised names a typo apart are two names."""
     fa, fb = focus(a, b)
+
+    def word_match(x: str, y: str) -> bool:
+        return x == y or (not (known(x) and known(y)) and typo(x, y))
+
     ca, cb = core(fa), core(fb)
-    if not ca or len(ca) != len(cb):
-        return False
-    return all(x == y or (not (known(x) and known(y)) and typo(x, y)) for x, y in zip(ca, cb))
+    same = bool(ca) and len(ca) == len(cb) and all(map(word_match, ca, cb))
+    return (same or _same_content(fa, fb, word_match)) and not _name_typo(fa, fb)
 
 
 def load_verifier(path: Path | str) -> PairVerifier:

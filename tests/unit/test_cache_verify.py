@@ -277,6 +277,7 @@ def test_the_verifier_recipe_is_keyed_by_the_code_training_reads():
     ("task", "Write a headline for this: The council approved the new bridge.",
      "Write a tweet for this: The council approved the new bridge."),
     ("task", "Suggest a title for my paper on soil erosion", "Write an abstract for my paper on soil erosion"),
+    ("task", "Grade an essay on climate migration", "Outline an essay on climate migration"),  # one product
     ("entity", "How do I read a CSV file in Python?", "How do I read a CSV file in Rust?"),
     ("entity", "Translate 'thank you' into Spanish", "Translate 'thank you' into German"),
     ("name", "What is the capital of France?", "What is the capital of Spain?"),
@@ -302,6 +303,8 @@ def test_a_veto_separates_each_kind_of_near_miss(kind, a, b):
     ("What is the difference between TCP and UDP?", "What is the difference between UDP and TCP?"),
     ("Which is healthier, rice or pasta?", "Which is healthier, pasta or rice?"),
     ("Compare Vue vs React", "Compare React vs Vue"),
+    # one product, one action in other words
+    ("Write an essay on climate migration", "Could you draft an essay on climate migration?"),
 ])
 def test_no_veto_between_paraphrases(a, b):
     assert veto(a, b, VETOES) is None and veto(b, a, VETOES) is None
@@ -341,6 +344,17 @@ def test_the_guards_and_vetoes_give_their_reason(a, b, why):
     ("What is a black hole?", "Tell me about black holes"),
     ("What is an API?", "What does API mean?"),
     ("How do I undo the last git commit?", "how to undo the last git comit"),
+    # the form set aside, the same content words in any order when one side is not a question
+    ("Why does sourdough taste sour?", "sourdough sour taste why"),
+    ("How do I reverse a list in Python?", "python reverse list"),
+    ("What is git rebase?", "git rebase meaning"),
+    ("Can you explain list comprehensions in Python?", "Explain Python list comprehensions"),
+    # a keyword query whose words are all in the question, which has one more
+    ("How do I cancel my Netflix subscription?", "cancel netflix"),
+    ("Does melatonin help with insomnia?", "melatonin insomnia"),
+    ("Who was Albert Einstein?", "who was albert einstien"),  # one edit in a name is still a typo
+    ("What is the difference between a migraine and a headache?", "migraine vs headache"),  # "vs": the difference
+    ("How do I keep pasta from sticking together?", "pasta sticking together fix"),          # "fix": how
 ])
 def test_another_form_of_the_same_request_is_the_same_request(a, b):
     assert same_request(a, b)
@@ -351,7 +365,12 @@ def test_another_form_of_the_same_request_is_the_same_request(a, b):
     ("What is the capital of Austria?", "What is the capital of Australia?"),  # two edits: not a typo
     ("Who won the 2014 World Cup?", "Who won the 2018 World Cup?"),            # numbers are not typos
     ("What increases blood pressure?", "What decreases blood pressure?"),
-    ("How do I reverse a list in Python?", "python reverse list"),             # another order: the models decide
+    ("How many ounces are in a gram?", "How many grams are in an ounce?"),   # two questions: order counts
+    ("What does Elon Musk do?", "Who is Elon Musk?"),                          # a leading "what" counts
+    ("How do I sort a list in Python?", "python sort list descending"),       # the keyword query adds a word
+    ("How do I sort a list of tuples by key in Python?", "python sort list"),   # the question has two more
+    ("What is Python used for?", "python"),                                    # one word says too little
+    ("What is the capital of Slovenia?", "What is the capital of Slovakia?"),  # two names, not a typo
     ("What is the difference between C and C++?", "What is the difference between C++ and C#?"),
     ("What does それでもまだ mean in English?", "What does 骚客 mean in English?"),
     ("Is this emotional abuse?", "What is emotional abuse?"),                  # a yes/no question
