@@ -23,8 +23,8 @@ The judge (routes.py: a logistic model over the best route's match, beside the s
 support text and the brand list) is fitted on every earlier set pooled (`calibrate_judge`, with each set left out in
 turn to show what it does on a set it was not fitted on).
 
-Reported on held_out_16.jsonl: written by another session (sets17: SETCOMMIT on main) that did not see this round's
-changes, and not read by this round's author (rules16) before the matcher was frozen (FROZENAT); brought in
+Reported on held_out_16.jsonl: written by another session (sets17: 9dd6338 on main) that did not see this round's
+changes, and not read by this round's author (rules16) before the matcher was frozen (52fd1ac); brought in
 afterwards and run once. The headline. The earlier held-out sets are calibration data now, shown as such:
 held_out.jsonl (looked at while the matcher's design was chosen), held_out_3.jsonl and held_out_4.jsonl (their
 typos and near-topic misses shaped the repair and the "someone else" cues), held_out_5.jsonl (its other-language
@@ -111,8 +111,8 @@ ROUND_EXAMPLES = frozenset({
     "Only some of the items I ordered were in the delivery"})
 ROUND_START_CUT = 1.0
 # Who wrote the headline set (its commit on main) and where this round's matcher was frozen before it was read
-SET_COMMIT = "SETCOMMIT"
-FROZEN_AT = "FROZENAT"
+SET_COMMIT = "9dd6338, written by sets17"
+FROZEN_AT = "52fd1ac"
 ROUND = "rules16"
 HEADLINE = "held_out_16"
 CALIBRATION = ["calibration", "held_out_2"]           # ROUTE_BASE and ROUTE_HEAD_TEMPERATURE
