@@ -138,13 +138,27 @@ ROUTE_NEGATIVE_MARGIN = -0.04
 # 0.5 0.931/0.073, 1.0 0.931/0.050, 1.5 0.916/0.040: it stays 1.0. Tried and dropped by the same protocol: the share
 # of the turn's content words the best route's own examples use (beside `cover`, every route's): 0.929 / 0.050;
 # the gloss reading Spanish "su", Italian "suo", Portuguese "seu" as "their" rather than "your": 0.930 / 0.050.
+# Refitted (rules16) with held_out_15 added to the sets (3,750 prompts), `advice` widened to guidance sought for
+# anyone's case (routes._GUIDANCE: "give me ideas for ...", "steps to take when ...", "what should someone do",
+# "if a company charges you ...", "what are your rights", "... a refund on something"; 15 none prompts of the sets,
+# no route prompt) and support-desk.yaml's shipping route given 5 more examples (split deliveries, a "safe place",
+# a neighbour, the delivery window: the operator's lever). Leaving one set out (held_out, held_out_3 ..
+# held_out_15), pooled at the cut 1.0: round start 0.925 / false-route 0.054; the wider `advice` 0.928 / 0.050; the
+# examples alone 0.926 / 0.055 (shipping errors 40 -> 31, 4 more turns sent to shipping); both 0.928 / 0.052
+# (held_out_15, whose misses both were written after: 0.864 / 0.155 -> 0.906 / 0.085, flattered; held_out_16 is the
+# report). Cut grid: 0 0.932/0.096, 0.5 0.931/0.070, 1.0 0.928/0.052, 1.5 0.915/0.039: the 0.005 rule would now
+# take 0.5, at a false-route of 0.07 against the target's 0.05: it stays 1.0. Tried and dropped: any indefinite
+# person or thing ("someone", "something", "a company") as a cue (it fires on 101 route prompts: 0.926 / 0.053); a
+# provider named by a common noun learnt from the shipped pool (the pool's 141 lines name few: no cue to learn).
+# held_out_16 (sets17, unseen until the freeze at 52fd1ac, run once): round start 0.843 / 0.117 -> 0.838 / 0.117;
+# the guidance cue fired on none of its false routes, the examples cost one account turn (sent to shipping): no gain.
 ROUTE_JUDGE_FEATURES = ("margin", "head", "elsewhere", "addressed", "other_name", "third_party", "general",
                         "first_person", "length", "cover", "known_brand", "others", "howto", "third_person",
                         "other_party", "partner_own", "advice", "elsewhere_seller", "local_service", "appliance",
                         "generic", "platform", "pool_section", "runner_up", "self_start", "knowledge")
-ROUTE_JUDGE_WEIGHTS = (15.10, -1.39, -4.76, -0.37, 0.02, -2.16, -3.13, -0.68, 1.38, 1.46, -5.88, -4.77, -7.31,
-                       -1.98, -7.57, -8.53, -6.15, -5.70, -6.40, -7.00, -7.98, 8.41, -10.18, -0.63, -0.32, -8.05)
-ROUTE_JUDGE_BIAS = -2.95
+ROUTE_JUDGE_WEIGHTS = (14.91, -1.32, -4.42, -0.22, 0.04, -2.13, -3.01, -0.72, 1.43, 1.69, -5.89, -4.49, -6.99,
+                       -2.08, -7.52, -7.89, -8.42, -5.64, -6.34, -6.98, -8.26, 7.75, -10.17, -0.44, -0.39, -8.02)
+ROUTE_JUDGE_BIAS = -3.22
 ROUTE_JUDGE_L2 = 0.03
 # The judge says yes when its log-odds reach this cut (a route's `strictness:` adds to it). Chosen by leaving one
 # set out (held_out, held_out_3 .. held_out_7; the judge fitted on the others): the largest cut of bench_routes'

@@ -323,6 +323,21 @@ def test_advice_sought_in_general_is_a_cue_for_the_judge():
         assert feature(ix, "advice", case) == 0, case
 
 
+def test_guidance_for_anyones_case_is_advice_even_in_the_generic_you():
+    # rules16: ideas, tips or steps asked for, what someone should do, a hypothetical company, one's rights: a
+    # guide's question whose "you" is anyone, not the operator
+    ix = index()
+    for general in ["Give me some tips for keeping my accounts safe", "Steps to take when a laptop won't boot",
+                    "What should someone do if their card is skimmed?",
+                    "If a shop sends you the wrong size, what are your rights?",
+                    "Can you always get your money back on something?"]:
+        assert feature(ix, "advice", general) == 1, general
+    for case in ["Could someone walk me through the setup?", "Someone changed my password yesterday",
+                 "I want to swap the jumper for something else", "What should I do, my invoice is wrong?",
+                 "If you ship to Norway, how long does it take?"]:
+        assert feature(ix, "advice", case) == 0, case
+
+
 def test_a_thing_bought_from_another_seller_is_a_cue_for_the_judge():
     ix = index()
     for theirs in ["The sofa I bought from a second-hand dealer has a tear",
