@@ -21,7 +21,6 @@ from router_extproc.signals.spec import ALL_OUTPUTS
 
 from . import data as D
 from . import traffic as T
-from . import traffic_injections as TI
 from .evaluate import confusion, f1_per_class, roc, span_prf, tpr_at_fpr
 
 log = logging.getLogger("models.build")
@@ -363,12 +362,8 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
 
 
 # benign sources models/traffic.py adds to the jailbreak set; the windowed ones also feed the span head
-TRAFFIC_WINDOW_SOURCES = ("traffic-docs", "traffic-code", "traffic-tool", "traffic-email", "traffic-pasted",
-                          "traffic-lookalike")
-# injections in business language (models/traffic_injections.py), weighted as their benign look-alikes are
-BIZ_INJECTION_KINDS = ("code", "docs", "email", "json", "pasted", "review", "ticket", "tool")
-TRAFFIC_SOURCES = TRAFFIC_WINDOW_SOURCES + ("traffic-multilingual", "traffic-questions", "traffic-short") + tuple(
-    "traffic-bizinj-in-" + k for k in BIZ_INJECTION_KINDS)
+TRAFFIC_WINDOW_SOURCES = ("traffic-docs", "traffic-code", "traffic-tool", "traffic-email", "traffic-pasted")
+TRAFFIC_SOURCES = TRAFFIC_WINDOW_SOURCES + ("traffic-multilingual", "traffic-questions", "traffic-short")
 
 
 def add_traffic_shapes(jb: list, tok, seed: int) -> tuple[list[tuple[str, str]], list[str]]:
@@ -457,45 +452,7 @@ def add_traffic_shapes(jb: list, tok, seed: int) -> tuple[list[tuple[str, str]],
             pos.append((w, sp))
         if i % 3 == 0:   # and alone, as a short attack
             jb.append(D.Item(inj, sp, 1, {"source": "traffic-injection"}))
-    pos += add_business_injections(jb, contexts, tok, seed)
     return pos, cal_docs
-
-
-def add_business_injections(jb: list, contexts: dict[str, list[str]], tok, seed: int) -> list[tuple[str, str]]:
-    """Injections in business language and as many benign look-alikes (models/traffic_injections.py, round
-    traffic15), each planted in a context of every kind: the contexts above plus support tickets, review pages and
-    JSON records (inside one free-text field, escaped as an API sends it), as the runtime-shaped window that holds
-    it. The tickets, reviews and JSON records are also benign windows by themselves. Never bare: a polite request to
-    forward a file is an injection only inside content the user did not write. Its own random stream, so the draws
-    above are unchanged. Returns the injection windows with their split (the span head reads them too)."""
-    rng = random.Random(seed + 41)
-    ctx = {k.split("-")[1]: v for k, v in contexts.items()}
-    ctx["ticket"], ctx["review"] = TI.tickets(600, seed + 43), TI.reviews(400, seed + 44)
-    plain_json = [t for t, _ in TI.json_records(600, seed + 45)]
-    for kind, source in (("ticket", "traffic-pasted"), ("review", "traffic-pasted"), ("json", "traffic-tool")):
-        for text in ctx.get(kind, plain_json):
-            for w in T.windows(text, 2, rng, tok):
-                jb.append(D.Item(w, D.split_of("tbizctx:" + text), 0, {"source": source}))
-    pos: list[tuple[str, str]] = []
-    for label, texts in ((1, TI.business_injections(2400, seed + 46)), (0, TI.look_alikes(2400, seed + 47))):
-        in_json = iter(TI.json_records(len(texts[3::len(BIZ_INJECTION_KINDS)]), seed + 48 + label,
-                                       texts[3::len(BIZ_INJECTION_KINDS)]))
-        for i, payload in enumerate(texts):
-            kind = BIZ_INJECTION_KINDS[i % len(BIZ_INJECTION_KINDS)]
-            sp = D.split_of(("tbiz:" if label else "tlook:") + payload)
-            if kind == "json":
-                text, _ = next(in_json)
-                a0 = text.find(json.dumps(payload, ensure_ascii=False)[1:-1])
-                a1 = a0 + len(json.dumps(payload, ensure_ascii=False)) - 2
-            else:
-                text, a0 = T.paste(rng.choice(ctx[kind]), payload, rng)
-                a1 = a0 + len(payload)
-            w = T.window_around(text, a0, a1, rng, tok) if a0 >= 0 else None
-            if w:
-                jb.append(D.Item(w, sp, label, {"source": f"traffic-bizinj-in-{kind}" if label else "traffic-lookalike"}))
-                if label:
-                    pos.append((w, sp))
-    return pos
 
 
 def encoder_key() -> str:

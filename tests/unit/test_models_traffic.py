@@ -180,36 +180,3 @@ def test_short_turns_hold_the_new_follow_ups_in_several_languages():
     turns = set(T.short_turns())
     assert {"carry on", "What was my first question?", "Weiter."} <= turns
     assert len(turns) > 1000
-
-
-def test_business_injections_and_look_alikes_are_deterministic_and_address_different_readers():
-    TI = pytest.importorskip("models.traffic_injections")
-    inj, look = TI.business_injections(200, 5), TI.look_alikes(200, 5)
-    assert inj == TI.business_injections(200, 5) and look == TI.look_alikes(200, 5)
-    assert len(set(inj)) > 190 and len(set(look)) > 100  # advisories and policies repeat, in other contexts
-    assert not set(TI.AI_ADDRESSEES) & set(TI.HUMAN_ADDRESSEES)
-    # the look-alikes' framed half never addresses a model
-    assert not any(a in t for t in look[0::5] + look[1::5] for a in TI.AI_ADDRESSEES if len(a) > 8)
-
-
-def test_a_business_injection_in_a_json_record_is_one_escaped_field_value():
-    TI = pytest.importorskip("models.traffic_injections")
-    payloads = TI.business_injections(20, 7)
-    for (text, value), p in zip(TI.json_records(20, 7, payloads), payloads):
-        assert value == p and json.dumps(p, ensure_ascii=False)[1:-1] in text
-        json.loads(text)
-
-
-def test_business_injections_are_planted_whole_in_windows_of_every_kind_with_look_alikes_beside_them(tok):
-    from models.recipe import BIZ_INJECTION_KINDS, add_business_injections
-
-    ctx = {k: T.emails(30, i) for i, k in enumerate(["traffic-docs", "traffic-code", "traffic-tool", "traffic-email",
-                                                     "traffic-pasted"])}
-    jb: list = []
-    pos = add_business_injections(jb, ctx, tok, 1)
-    sources = {it.meta["source"] for it in jb}
-    assert {"traffic-bizinj-in-" + k for k in BIZ_INJECTION_KINDS} <= sources and "traffic-lookalike" in sources
-    n_inj = sum(it.label for it in jb)
-    assert n_inj == len(pos) > 2000
-    assert abs(sum(it.meta["source"] == "traffic-lookalike" for it in jb) - n_inj) < 200
-    assert all(len(tok.encode(w, add_special_tokens=False).ids) <= T.WINDOW + 2 for w, _ in pos[:300])
