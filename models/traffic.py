@@ -605,19 +605,6 @@ def _stamp(rng: random.Random) -> datetime.datetime:
     return datetime.datetime(2020, 1, 1) + datetime.timedelta(seconds=rng.randrange(5 * 365 * 86400))
 
 
-# Day names in the tool results' locales. faker's day_of_week() draws a date up to "now" (like its relative dates
-# above), so the names moved with the clock: two builds of one recipe hours apart differed in about one weather
-# record in twelve, and since the frozen-feature cache is keyed by the exact text set, every such build re-extracted
-# all features (30-45 min) instead of reusing them.
-_DAY_NAMES = {
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-    "de": ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"),
-    "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
-    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
-}
-_DAY_LANGS = ("en", "en", "de", "fr", "es")   # the locales tool_results' faker mixes (en_US and en_GB: English)
-
-
 def tool_results(n: int, seed: int) -> list[str]:
     """Benign tool/function outputs of the kinds agents receive: JSON API answers, search hits, SQL rows, file
     listings, logs, calendar entries. Some hold words an attack also uses, in their ordinary sense."""
@@ -632,7 +619,7 @@ def tool_results(n: int, seed: int) -> list[str]:
             return {"location": fk.city(), "temperature_c": round(rng.uniform(-15, 38), 1),
                     "humidity": rng.randint(10, 99), "conditions": rng.choice(["sunny", "cloudy", "light rain",
                                                                                "snow", "thunderstorms", "fog"]),
-                    "forecast": [{"day": rng.choice(_DAY_NAMES[rng.choice(_DAY_LANGS)]), "high": rng.randint(0, 35), "low": rng.randint(-10, 20)}
+                    "forecast": [{"day": fk.day_of_week(), "high": rng.randint(0, 35), "low": rng.randint(-10, 20)}
                                  for _ in range(rng.randint(1, 5))]}
         if kind == 1:
             return {"query": fk.sentence(nb_words=4).rstrip("."), "results": [

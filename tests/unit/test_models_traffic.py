@@ -146,25 +146,6 @@ def test_every_index_and_licence_package_is_part_of_the_recipe():
     assert T.licences() and all(len(t) >= 400 for _, t in T.licences())
 
 
-def test_tool_results_do_not_move_with_the_clock(monkeypatch):
-    """faker's relative dates draw up to "now": a day name that followed the clock changed the texts between two
-    builds of one recipe hours apart, and with them the frozen-feature cache's key (a full re-extraction)."""
-    import datetime
-
-    import faker.providers.date_time as fdt
-
-    def at(year: int) -> list[str]:
-        class Frozen(datetime.datetime):
-            @classmethod
-            def now(cls, tz=None):
-                return cls(year, 6, 1, 12, 0, 0, tzinfo=tz)
-
-        monkeypatch.setattr(fdt, "datetime", Frozen)
-        return T.tool_results(200, 3)
-
-    assert at(2030) == at(2090)
-
-
 def test_tool_outputs_are_deterministic_and_not_json_records():
     a = T.tool_outputs(50, 4)
     assert a == T.tool_outputs(50, 4) and len(set(a)) > 45
