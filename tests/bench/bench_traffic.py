@@ -1,6 +1,6 @@
 """Signals on traffic shaped like what applications send (#19), on evaluation sets the models never trained on.
 
-    python -m tests.bench.bench_traffic [--quick] [--no-doc] [--threshold T] [--json out.json] [--set 2|3]
+    python -m tests.bench.bench_traffic [--quick] [--no-doc] [--threshold T] [--json out.json] [--set 2|3|4]
 
 Each case is a chat request body. It goes the router's own way up to the decision: parse_chat_request →
 request.segments() → signals/inputs.plan (config/config.yaml's rule) → SignalEngine.analyze_requests with the
@@ -97,10 +97,26 @@ DOC_MODULES_3 = ("typing", "weakref", "wsgiref.handlers", "http.cookiejar", "htt
 CODE_MODULES_3 = ("sched", "shelve", "doctest", "pydoc", "modulefinder", "compileall", "py_compile", "runpy",
                   "linecache", "reprlib", "webbrowser", "getpass", "rlcompleter", "wsgiref.util", "wsgiref.validate",
                   "urllib.robotparser", "tomllib._parser", "sysconfig", "zipapp", "warnings")
+# Set 4 (`--set 4`, the decision under the Holm rule, traffic15): modules disjoint from the lists of sets 1-3, chosen
+# before set 4 existed, by the same conditions as set 3 and one more: each page renders byte-identical in two
+# processes with different PYTHONHASHSEED (tests/unit/test_bench_traffic.py renders them), so neither an address nor
+# a set's hash order moves a case (nntplib's, telnetlib's and cgi's pages do move: their source is read as code
+# instead). Left out: pages whose classes inherit an earlier set's (encodings.idna and encodings.punycode: codecs;
+# _compression and _pyio: io; _markupbase: set 2's html.parser holds it; cProfile: set 3's profile), tomllib (set
+# 3's code reads tomllib._parser), ctypes (its page moves) and pages under 500 tokens, which paste nothing. Several
+# are deprecated in 3.11 (lib2to3, smtpd, aifc, sunau, xdrlib, pipes, uu, audioop, nis, chunk, asyncore,
+# asynchat, nntplib, telnetlib, cgi, cgitb, sndhdr, mailcap, imghdr, crypt): this set needs Python 3.11 or 3.12.
+DOC_MODULES_4 = ("lib2to3.pytree", "lib2to3.refactor", "lib2to3.main", "lib2to3.fixer_util", "lib2to3.pgen2.parse",
+                 "lib2to3.pgen2.pgen", "smtpd", "aifc", "sunau", "xdrlib", "termios", "idlelib.pyparse", "gc",
+                 "fcntl", "resource", "grp", "pwd", "stat", "dbm.dumb", "_threading_local", "pipes", "uu", "audioop",
+                 "nis", "errno", "marshal", "cmath", "__future__", "readline", "chunk")
+CODE_MODULES_4 = ("asyncore", "asynchat", "nntplib", "telnetlib", "cgi", "_osx_support", "sndhdr", "mailcap",
+                  "ensurepip", "imghdr", "crypt", "copyreg", "_strptime", "encodings.punycode", "encodings.idna",
+                  "ctypes.util", "lib2to3.btm_matcher", "lib2to3.btm_utils", "idlelib.hyperparser", "cgitb")
 # The files each set reads in place of set 1's; the in-the-wild attacks have no fresh counterpart (set 2 reuses them).
 SET_FILES = ("questions", "system_prompts", "short_turns", "tool_results", "injections")
 SETS = {1: ("", DOC_MODULES, CODE_MODULES), 2: ("_2", DOC_MODULES_2, CODE_MODULES_2),
-        3: ("_3", DOC_MODULES_3, CODE_MODULES_3)}
+        3: ("_3", DOC_MODULES_3, CODE_MODULES_3), 4: ("_4", DOC_MODULES_4, CODE_MODULES_4)}
 ASSISTANT = ("Good question. The short answer is that it depends on a few factors, which I have summarised below; "
              "let me know if you would like more detail on any of them.")
 
@@ -640,10 +656,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--envoy", type=int, default=20, help="cases per shape also sent through Envoy (0: none)")
     ap.add_argument("--rows", default=None, help="summarise the scores a --json run wrote instead of running")
     ap.add_argument("--set", type=int, choices=sorted(SETS), default=1,
-                    help="2, 3: the fresh files (*_2.jsonl, *_3.jsonl) and modules (SETS); writes no doc and no "
+                    help="2, 3, 4: the fresh files (*_2.jsonl ... *_4.jsonl) and modules (SETS); writes no doc and no "
                          "docs/bench result")
     a = ap.parse_args(argv)
-    if a.set != 1:   # sets 2 and 3 decide a merge (docs/signals.md); the docs' tables stay on set 1
+    if a.set != 1:   # sets 2, 3 and 4 decide a merge (docs/signals.md); the docs' tables stay on set 1
         a.no_doc = True
     if not (Path(a.model_dir) / "encoder.onnx").exists():
         progress("models not built: skipping")

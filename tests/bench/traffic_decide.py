@@ -1,7 +1,7 @@
 """The guard retrain's merge decision (#19), as docs/signals.md fixes it ("The rule for the next decision"):
 
     python -m tests.bench.traffic_decide SHIPPED.json CANDIDATE.json [--attacks SHIPPED1.json CANDIDATE1.json]
-                                         [--out summary.json]
+                                         [--rule holm|per-row] [--out summary.json]
 
 Reads two `bench_traffic --json` row dumps of the same set (the shipped model's and the candidate's), pairs the
 cases by their id, and on each gated row counts b (the shipped model right, the candidate wrong) and c (the
@@ -12,6 +12,10 @@ cases and the pooled benign cases. Benign injection flags (a header, not a block
 
 `--attacks`: dumps of the existing set for the rows with no fresh counterpart (the in-the-wild attacks, shapes
 "attack: ..."): those rows, and their share of the pooled attack row, come from these dumps instead.
+
+`--rule holm` (the default; the rule fixed at about 11:50 UTC for set 4): the same rows, b, c and p, tested as one
+family with Holm's step-down at a family-wise 0.05 (`holm`). `--rule per-row`: the 04:45 rule that decided sets 2
+and 3, each gated row on its own at 0.05.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from math import comb
 from pathlib import Path
 
@@ -39,6 +43,7 @@ class Row:
     p: float          # P(X >= b | n = b + c, 1/2)
     gated: bool
     verdict: str      # FAIL | pass | reported
+    holm_threshold: float | None = None   # ALPHA / (m - j + 1) at the row's rank j among the m gated rows (holm)
 
 
 def p_worse(b: int, c: int) -> float:
@@ -103,7 +108,29 @@ def decide(pairs: list[tuple[dict, dict]], attack_pairs: list[tuple[dict, dict]]
     return rows
 
 
+def holm(rows: list[Row], alpha: float = ALPHA) -> list[Row]:
+    """Holm's step-down over the gated rows as one family: sort their m p-values ascending, p(1) <= ... <= p(m);
+    row (i) fails if p(j) < alpha / (m - j + 1) for every j <= i, so the first row that clears its threshold and
+    every row after it pass. Each gated row gets its threshold and verdict; reported rows stay outside the family.
+    Rows come back in their given order."""
+    gated = sorted((i for i, r in enumerate(rows) if r.gated), key=lambda i: rows[i].p)
+    m = len(gated)
+    out = list(rows)
+    rejecting = True
+    for j, i in enumerate(gated, start=1):
+        thr = alpha / (m - j + 1)
+        rejecting = rejecting and rows[i].p < thr
+        out[i] = replace(rows[i], holm_threshold=round(thr, 6), verdict="FAIL" if rejecting else "pass")
+    return out
+
+
 def table(rows: list[Row]) -> str:
+    if any(r.holm_threshold is not None for r in rows):
+        head = ("| row | n | shipped right | candidate right | b | c | p (per row) | Holm threshold | verdict |\n"
+                "|---|---|---|---|---|---|---|---|---|")
+        return "\n".join([head, *[f"| {r.row} | {r.n} | {r.shipped_right} | {r.candidate_right} | {r.b} | {r.c} | "
+                                  f"{r.p:.4g} | {'' if r.holm_threshold is None else f'{r.holm_threshold:.4g}'} | "
+                                  f"{r.verdict} |" for r in rows]])
     head = "| row | n | shipped right | candidate right | b | c | p | verdict |\n|---|---|---|---|---|---|---|---|"
     return "\n".join([head, *[f"| {r.row} | {r.n} | {r.shipped_right} | {r.candidate_right} | {r.b} | {r.c} | "
                               f"{r.p:.4g} | {r.verdict} |" for r in rows]])
@@ -115,14 +142,19 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("candidate")
     ap.add_argument("--attacks", nargs=2, metavar=("SHIPPED", "CANDIDATE"), default=None,
                     help="dumps of the existing set: the in-the-wild attack rows are read from these")
+    ap.add_argument("--rule", choices=("holm", "per-row"), default="holm",
+                    help="holm: the gated rows as one family (the rule for set 4); per-row: the 04:45 rule")
     ap.add_argument("--out", default=None, help="write the rows and the verdict here (JSON)")
     a = ap.parse_args(argv)
     load = lambda p: json.loads(Path(p).read_text())  # noqa: E731
     attack_pairs = pair(load(a.attacks[0]), load(a.attacks[1])) if a.attacks else None
     rows = decide(pair(load(a.shipped), load(a.candidate)), attack_pairs)
+    if a.rule == "holm":
+        rows = holm(rows)
     failed = [r.row for r in rows if r.verdict == "FAIL"]
-    out = {"alpha": ALPHA, "rule": "docs/signals.md, 'The rule for the next decision'", "failed": failed,
-           "merge": not failed, "rows": [asdict(r) for r in rows]}
+    rule = ("docs/signals.md, the rule for set 4: Holm's step-down over the gated rows, family-wise 0.05"
+            if a.rule == "holm" else "docs/signals.md, the 04:45 rule: each gated row at 0.05")
+    out = {"alpha": ALPHA, "rule": rule, "failed": failed, "merge": not failed, "rows": [asdict(r) for r in rows]}
     print(table(rows))
     print(f"\nfailed rows: {len(failed)}; merge: {'yes' if not failed else 'no'}")
     if a.out:

@@ -117,3 +117,46 @@ def test_set_3_pasted_pages_print_no_memory_address():
     for m in bt.SETS[3][1]:
         text = pydoc.render_doc(importlib.import_module(m), renderer=pydoc.plaintext)
         assert not re.search(r"0x[0-9a-fA-F]{6,}", text), m
+
+
+def test_set_4_reads_its_own_files_and_modules_none_of_sets_1_to_3_use():
+    """Set 4 (the decision under the Holm rule) is fresh against sets 1-3: its own *_4 files, and documentation and
+    code from standard-library modules no earlier set reads."""
+    assert bt._set_file("questions", 4) == "questions_4.jsonl"
+    assert bt._set_file("tool_results", 4) == "tool_results_4.jsonl"
+    assert bt._set_file("attacks", 4) == "attacks.jsonl"
+    _, docs4, code4 = bt.SETS[4]
+    earlier = {m for n in (1, 2, 3) for m in (*bt.SETS[n][1], *bt.SETS[n][2])}
+    assert not (set(docs4) | set(code4)) & earlier
+    assert not set(docs4) & set(code4)
+    assert len(set(docs4)) == len(bt.DOC_MODULES) and len(set(code4)) == len(bt.CODE_MODULES)
+
+
+def test_set_4_pasted_pages_and_code_render_identically_in_every_process():
+    """Each set-4 page prints no address and renders byte-identical in two processes with different hash seeds (a
+    set's repr prints in hash order); every module pastes at least one 500-token page, and the code sample fills."""
+    import subprocess
+    import sys
+
+    code = ("import hashlib, importlib, pydoc, re, sys, warnings; warnings.simplefilter('ignore'); "
+            "from tests.bench.bench_traffic import SETS, code_snippets; "
+            "pages = [pydoc.render_doc(importlib.import_module(m), renderer=pydoc.plaintext) for m in SETS[4][1]]; "
+            "assert not [m for m, t in zip(SETS[4][1], pages) if re.search(r'0x[0-9a-fA-F]{6,}', t)]; "
+            "print(hashlib.sha1(repr((pages, code_snippets(60, SETS[4][2]))).encode()).hexdigest())")
+    root = bt.ROOT
+    runs = [subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}).stdout
+            for seed in ("1", "2")]
+    assert runs[0] == runs[1] and len(runs[0].strip()) == 40
+
+
+def test_set_4_modules_paste_pages_and_fill_the_code_sample():
+    import warnings
+
+    _, docs4, code4 = bt.SETS[4]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pages = bt.documents(WordTokenizer(), docs4)   # a word a token: fewer than the model's tokens give
+        snippets = bt.code_snippets(60, code4)
+    assert len({m for m, _, _ in pages}) >= 20 and len(pages) >= 30   # with the model's tokenizer: 66 of 30 modules
+    assert len(snippets) == 60
